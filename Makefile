@@ -1,0 +1,122 @@
+# mtl - multi-task sentence transformer toolkit.
+#
+#   make              build every program into build/
+#   make test         install missing dependencies, build, run every test
+#   make demo         install missing dependencies, build, run the demo
+#   make deps         install missing Debian packages (apt-get)
+#   make install      PREFIX=/usr/local DESTDIR=
+#   make clean
+#   make SANITIZE=1   build (and test) with ASan and UBSan into build-san/
+#   make V=1          show the commands
+#
+# Every lib/*.c goes into build/libmtl.a, every cmd/mtl-*.c becomes
+# build/mtl-*, every tests/test_*.c becomes build/tests/test_*.  Feature
+# targets (benchmarks, fuzzers, fixtures) live in mk/*.mk.
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+
+ifeq ($(SANITIZE),1)
+BUILD ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD ?= build
+SANFLAGS :=
+endif
+
+CC ?= gcc
+CFLAGS ?= -O2 -g
+ARCH ?= -march=native
+MTL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
+	-Wno-unused-parameter -fopenmp $(ARCH) \
+	-DMTL_VERSION='"$(VERSION)"' -Ilib $(SANFLAGS)
+
+# BLIS: Debian's libblis-dev ships no pkg-config file.  Its headers sit in
+# a multiarch directory chosen by the threading variant (openmp, pthread,
+# serial); -lblis resolves through Debian's alternatives.
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+BLIS_INC ?= $(firstword $(dir $(wildcard \
+	/usr/include/$(MULTIARCH)/blis.h \
+	/usr/include/$(MULTIARCH)/blis-openmp/blis.h \
+	/usr/include/$(MULTIARCH)/blis-pthread/blis.h \
+	/usr/include/blis/blis.h /usr/local/include/blis/blis.h)))
+BLIS_LIBS ?= -lblis
+
+PKGS := msgpack libutf8proc jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(or $(shell pkg-config --libs $(PKGS) 2>/dev/null),-lmsgpackc -lutf8proc -ljansson)
+
+ALL_CFLAGS = $(MTL_CFLAGS) $(if $(BLIS_INC),-I$(BLIS_INC)) $(PKG_CFLAGS) $(CFLAGS)
+LDLIBS_ALL = $(PKG_LIBS) $(BLIS_LIBS) -lm -lpthread
+ALL_LDFLAGS = -fopenmp $(SANFLAGS) $(LDFLAGS)
+
+LIB_SRC := $(wildcard lib/*.c)
+CMD_SRC := $(wildcard cmd/mtl-*.c)
+CMD_COMMON := $(filter-out $(CMD_SRC),$(wildcard cmd/*.c))
+TEST_SRC := $(wildcard tests/test_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CMD_COMMON_OBJ := $(CMD_COMMON:%.c=$(BUILD)/%.o)
+PROGRAMS := $(CMD_SRC:cmd/%.c=$(BUILD)/%)
+TESTS := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+LIBMTL := $(BUILD)/libmtl.a
+
+ifeq ($(V),1)
+Q :=
+say :=
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+endif
+
+.PHONY: all programs tests test check test-run deps demo install uninstall clean
+.DEFAULT_GOAL := all
+
+all: programs tests
+
+programs: $(PROGRAMS)
+tests: $(TESTS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBMTL): $(LIB_OBJ)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/mtl-%: $(BUILD)/cmd/mtl-%.o $(CMD_COMMON_OBJ) $(LIBMTL)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIBMTL)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+# make test: first the dependencies, then a fresh make (so that the probes
+# above see what deps installed), then every test.
+test check: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: all
+	@tests/run.sh $(BUILD)
+
+deps:
+	@tools/deps.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory -f pipelines/demo.mk demo
+
+install: programs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(MANDIR)/man1
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)))
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard docs/man/*.1)))
+
+clean:
+	rm -rf build build-san
+
+-include mk/*.mk
+-include $(LIB_OBJ:.o=.d) $(CMD_COMMON_OBJ:.o=.d) $(PROGRAMS:$(BUILD)/%=$(BUILD)/cmd/%.d) $(TESTS:=.d)

@@ -1,0 +1,60 @@
+/*
+ * common.h - what every mtl program shares: its name in messages, usage
+ * and version output, opening inputs, and the exit codes.
+ *
+ * Exit codes (every man page lists them):
+ *   0  success
+ *   1  bad input data or a runtime failure (malformed stream, numerics)
+ *   2  usage error (unknown option, missing or bad argument)
+ *   3  I/O error on a named file (cannot open, read or write)
+ */
+#ifndef MTL_CMD_COMMON_H
+#define MTL_CMD_COMMON_H
+
+#include <stdio.h>
+
+enum { EXIT_DATA = 1, EXIT_USAGE = 2, EXIT_IO = 3 };
+
+/* The program name used as the prefix of every message. */
+extern const char *cmd_name;
+/* Set by --quiet: progress and notes are not printed. */
+extern int cmd_quiet;
+
+/* Prints "NAME: message" to stderr and exits with code. */
+void cmd_die(int code, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+/* Prints "NAME: message" to stderr unless --quiet. */
+void cmd_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "NAME: warning: message" to stderr (even with --quiet). */
+void cmd_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * --help: usage to stdout, exit 0.  A usage error: the message (if any)
+ * and the usage to stderr, exit 2.
+ */
+void cmd_help(const char *usage) __attribute__((noreturn));
+void cmd_usage_error(const char *usage, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+void cmd_version(void) __attribute__((noreturn));
+
+/*
+ * Opens path for reading ("-" or NULL: stdin), or dies with exit 3.  *name
+ * receives the name to use in messages ("<stdin>" for standard input).
+ */
+FILE *cmd_open_in(const char *path, const char **name);
+/* Opens path for writing ("-" or NULL: stdout), or dies with exit 3. */
+FILE *cmd_open_out(const char *path);
+
+/* Parses a non-negative integer option value or dies with a usage error. */
+long cmd_parse_long(const char *usage, const char *opt, const char *s,
+		    long min, long max);
+double cmd_parse_double(const char *usage, const char *opt, const char *s);
+
+/*
+ * Flushes and closes stdout; a write error (disk full) is reported and
+ * turned into exit 3.  Returns code unchanged otherwise: end main with
+ * `return cmd_finish(rc);`.
+ */
+int cmd_finish(int code);
+
+#endif

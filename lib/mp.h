@@ -1,0 +1,154 @@
+/*
+ * mp.h - msgpack streams: the contract every mtl program speaks.
+ *
+ * A stream is a sequence of msgpack maps (docs/streams.md).  Record 1 is a
+ * header: {"type":"header", "stream":KIND, "version":[MAJOR,MINOR],
+ * "program":NAME, "args":[...], ...metadata}.  Every later record is a map
+ * with a string "type".  Readers ignore keys they do not know.
+ *
+ * Numeric arrays: integers are msgpack arrays; float arrays are written as
+ * the extension type MTL_MP_EXT_F32 (little-endian IEEE float32, packed),
+ * and readers accept either that or a msgpack array of numbers (which is
+ * what `mtl-dump --pack` produces from JSON).
+ *
+ * Reading: a reader wraps a FILE * it does not own.  mtl_mp_read() returns
+ * 1 and a record whose memory stays valid until the next call on the same
+ * reader, 0 at a clean end of input, or <0 with "NAME: record N: what" in
+ * err.  A record is fully delimited and size-checked before it is decoded,
+ * so a corrupt length cannot make the reader allocate more than a small
+ * multiple of the bytes actually present.
+ *
+ * Writing: a writer packs one record at a time into memory (mtl_mp_pk()
+ * gives the msgpack_packer), and mtl_mp_end() writes and flushes it, so
+ * `| head` and live inspection see whole records.  A closed reader kills
+ * the process with SIGPIPE (left at its default), which is the normal end
+ * of a pipeline; any other write error is returned as MTL_ERR_IO.
+ *
+ * JSON: mtl_mp_to_json() renders a record as one line of canonical compact
+ * JSON; mtl_mp_from_json() packs a parsed JSON value.  For canonical JSON
+ * the two are exact inverses (docs/streams.md says what canonical means).
+ */
+#ifndef MTL_MP_H
+#define MTL_MP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+#include <msgpack.h>
+
+#include "err.h"
+
+#define MTL_STREAM_MAJOR 1
+#define MTL_STREAM_MINOR 0
+#define MTL_MP_EXT_F32 1
+/* Largest record a reader accepts (bytes). */
+#define MTL_MP_MAX_RECORD ((size_t)1 << 30)
+
+struct mtl_mp_reader;
+struct mtl_mp_writer;
+
+/*
+ * Wraps f (not owned) for reading; name is used in messages ("<stdin>" for
+ * standard input) and copied.  Returns NULL only when out of memory.
+ */
+struct mtl_mp_reader *mtl_mp_reader_new(FILE *f, const char *name);
+void mtl_mp_reader_free(struct mtl_mp_reader *r);
+
+/*
+ * Reads the next record into *rec.  Returns 1 for a record, 0 at a clean
+ * end of input, <0 on error (truncated, corrupt, not a map, no "type", a
+ * read error).  Record 1 must be a valid header (any kind).
+ */
+int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
+		struct mtl_err *err);
+
+/*
+ * Reads record 1 and checks it is a header of stream kind `kind` (NULL
+ * accepts any kind) with a major version this build understands.  An
+ * empty input is an error ("empty input, expected a KIND stream").
+ */
+int mtl_mp_read_header(struct mtl_mp_reader *r, const char *kind,
+		       msgpack_object *hdr, struct mtl_err *err);
+
+/* 1-based number of the last record returned (0 before the first). */
+long mtl_mp_reader_record(const struct mtl_mp_reader *r);
+const char *mtl_mp_reader_name(const struct mtl_mp_reader *r);
+
+/*
+ * Formats "NAME: record N: " + fmt into err, returns code: for callers
+ * that find a semantic problem in a record they just read.
+ */
+int mtl_mp_reader_fail(const struct mtl_mp_reader *r, struct mtl_err *err,
+		       int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* --- access to decoded records (all accept NULL objects) --- */
+
+/* The value of key in map m, or NULL (absent, or m is not a map). */
+const msgpack_object *mtl_mp_get(const msgpack_object *m, const char *key);
+/* Whether o is a string equal to s. */
+int mtl_mp_is_str(const msgpack_object *o, const char *s);
+/* o as an integer (int or uint fitting int64). Returns 0 or -1. */
+int mtl_mp_as_int(const msgpack_object *o, int64_t *v);
+/* o as a number (int or float). Returns 0 or -1. */
+int mtl_mp_as_num(const msgpack_object *o, double *v);
+/*
+ * Length of a numeric array (msgpack array of numbers or F32 extension),
+ * or -1 when o is neither.
+ */
+long mtl_mp_array_len(const msgpack_object *o);
+/* Copies a numeric array of exactly n elements into out. 0 or -1. */
+int mtl_mp_as_f32s(const msgpack_object *o, float *out, long n);
+/* Copies an array of exactly n integers fitting int32 into out. 0 or -1. */
+int mtl_mp_as_i32s(const msgpack_object *o, int32_t *out, long n);
+
+/* --- writing --- */
+
+/* Wraps f (not owned) for writing; name is used in messages.  NULL: OOM. */
+struct mtl_mp_writer *mtl_mp_writer_new(FILE *f, const char *name);
+void mtl_mp_writer_free(struct mtl_mp_writer *w);
+/* The packer for the record under construction. */
+msgpack_packer *mtl_mp_pk(struct mtl_mp_writer *w);
+/* Writes and flushes the packed record.  0, or MTL_ERR_IO. */
+int mtl_mp_end(struct mtl_mp_writer *w, struct mtl_err *err);
+
+/*
+ * Starts a header map with 5 + n_extra entries (type, stream, version,
+ * program, args); the caller packs n_extra key/value pairs after it and
+ * then calls mtl_mp_end().
+ */
+void mtl_mp_pack_header(msgpack_packer *pk, const char *kind,
+			const char *program, int argc, char **argv,
+			size_t n_extra);
+void mtl_mp_pack_str(msgpack_packer *pk, const char *s);
+/* Packs n floats as one MTL_MP_EXT_F32 extension. */
+void mtl_mp_pack_f32s(msgpack_packer *pk, const float *v, size_t n);
+void mtl_mp_pack_i32s(msgpack_packer *pk, const int32_t *v, size_t n);
+
+/* --- JSON --- */
+
+/*
+ * Writes o as one line of compact JSON (no newline) to f.  Fails with
+ * MTL_ERR_FORMAT for what JSON cannot hold losslessly: non-string map keys,
+ * strings that are not valid UTF-8, binary data, unknown extensions.
+ * Non-finite floats are written as null.
+ */
+int mtl_mp_to_json(FILE *f, const msgpack_object *o, struct mtl_err *err);
+
+/*
+ * Packs a JSON value: objects to maps (key order kept), arrays, strings,
+ * integers (int64), reals (float64), true/false/null.
+ */
+void mtl_mp_from_json(msgpack_packer *pk, const json_t *j);
+
+/*
+ * Checks that a decoded record is a map with a string "type"; when
+ * is_first, that it is a header with a string "stream" and a version this
+ * build reads.  Returns 0 or MTL_ERR_FORMAT with the reason in err.
+ */
+int mtl_mp_check_record(const msgpack_object *rec, int is_first,
+			struct mtl_err *err);
+
+#endif
