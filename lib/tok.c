@@ -1187,3 +1187,53 @@ int mtl_tok_encode_words(const struct mtl_tok *t, const char *const *words,
 	e->n_words = (int32_t)n;
 	return finish_enc(&x, flags, max_len, err);
 }
+
+size_t mtl_tok_align(const struct mtl_tok_enc *e, const int32_t *word_labels,
+		     size_t n_words, int32_t ignore, int32_t *out)
+{
+	size_t lost = 0, w = 0;
+
+	for (size_t i = 0; i < e->n; i++) {
+		int32_t wi = e->word_ids[i];
+		int first = wi >= 0 && (size_t)wi < n_words &&
+			    (i == 0 || e->word_ids[i - 1] != wi);
+		out[i] = first ? word_labels[wi] : ignore;
+	}
+	/* word ids rise monotonically: walk them to find words with no token */
+	for (size_t i = 0; i <= e->n; i++) {
+		size_t upto = n_words;
+		if (i < e->n) {
+			if (e->word_ids[i] < 0)
+				continue;
+			upto = (size_t)e->word_ids[i];
+		}
+		for (; w < upto && w < n_words; w++)
+			lost += word_labels[w] != ignore;
+		if (i < e->n && w == upto)
+			w = upto + 1;
+	}
+	return lost;
+}
+
+size_t mtl_tok_utf8_next_bad(const char *s, size_t n, size_t *bad_len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t c;
+		int l;
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		l = utf8_dec(u + i, n - i, &c);
+		if (l < 0) {
+			*bad_len = (size_t)-l;
+			return i;
+		}
+		i += (size_t)l;
+	}
+	*bad_len = 0;
+	return n;
+}

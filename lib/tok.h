@@ -169,4 +169,21 @@ int mtl_tok_encode_words(const struct mtl_tok *t, const char *const *words,
 			 size_t n, int flags, size_t max_len,
 			 struct mtl_tok_enc *e, struct mtl_err *err);
 
+/*
+ * Token labels from word labels: the first token of each word w gets
+ * word_labels[w] (w < n_words), every other token (later pieces of a
+ * word, [CLS], [SEP]) gets ignore.  out has e->n entries.  Returns how many
+ * words with a label other than ignore got no token (nothing in the text,
+ * or truncated away).
+ */
+size_t mtl_tok_align(const struct mtl_tok_enc *e, const int32_t *word_labels,
+		     size_t n_words, int32_t ignore, int32_t *out);
+
+/*
+ * Finds the first invalid UTF-8 in s[0..n): returns its offset (n when
+ * there is none) and, in *bad_len, the length of the maximal invalid
+ * subsequence there (what one U+FFFD replaces; at least 1).
+ */
+size_t mtl_tok_utf8_next_bad(const char *s, size_t n, size_t *bad_len);
+
 #endif
