@@ -29,12 +29,16 @@
 #define TOK_MAX_SPECIALS 64
 #define TOK_MAX_FILE ((size_t)1 << 30)
 
-struct tok_ent {
-	uint64_t h;
-	uint32_t off;  /* key bytes in t->pool */
-	uint32_t len;
-	int32_t id;    /* -1: empty slot */
-	uint8_t cont;  /* key is a "##" continuation (prefix not in the key) */
+/*
+ * The vocabulary is a byte trie (node 0: root of whole-word entries,
+ * node 1: root of "##" continuations, stored without the prefix), so
+ * WordPiece finds the longest matching piece in one walk over the word
+ * rather than by hashing every candidate prefix.  Edges live in one open
+ * addressing table keyed by (node, byte).
+ */
+struct tok_edge {
+	uint64_t key;   /* (node << 8 | byte) + 1; 0: empty slot */
+	uint32_t child;
 };
 
 struct tok_special {
@@ -49,9 +53,10 @@ struct mtl_tok {
 	size_t pool_len;
 	uint32_t *piece_off; /* id -> offset in pool, UINT32_MAX: no entry */
 	int32_t n_ids;
-	struct tok_ent *tab;
-	size_t mask;
-	uint32_t max_key[2]; /* longest key, plain and continuation */
+	int32_t *node_id;    /* trie node -> id of the entry ending there, or -1 */
+	uint32_t n_nodes;
+	struct tok_edge *edges;
+	int edge_shift;      /* 64 - log2(number of edge slots) */
 	struct tok_special sp[TOK_MAX_SPECIALS];
 	int n_sp;
 	uint8_t sp_first[256];
@@ -216,55 +221,85 @@ static int utf8_enc(uint32_t c, char *o)
 	return 4;
 }
 
-/* --- vocabulary hash --- */
+/* --- vocabulary trie --- */
 
-static uint64_t key_hash(const char *s, size_t n, int cont)
+static size_t edge_slot(const struct mtl_tok *t, uint64_t key)
 {
-	uint64_t h = cont ? 0x9ae16a3b2f90404fULL : 0xcbf29ce484222325ULL;
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h ^ (h >> 29);
+	return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> t->edge_shift);
 }
 
+/* The child of node along byte b, or 0 when there is none. */
+static uint32_t child(const struct mtl_tok *t, uint32_t node, unsigned char b)
+{
+	uint64_t key = ((uint64_t)node << 8 | b) + 1;
+	size_t mask = ((size_t)1 << (64 - t->edge_shift)) - 1;
+
+	for (size_t i = edge_slot(t, key);; i = (i + 1) & mask) {
+		if (t->edges[i].key == key)
+			return t->edges[i].child;
+		if (t->edges[i].key == 0)
+			return 0;
+	}
+}
+
+/* Id of the exact key s[0..n) under root cont, or -1. */
 static int32_t lookup(const struct mtl_tok *t, const char *s, size_t n,
 		      int cont)
 {
-	uint64_t h = key_hash(s, n, cont);
-	size_t i = (size_t)h & t->mask;
+	uint32_t node = (uint32_t)cont;
 
-	for (;;) {
-		const struct tok_ent *en = &t->tab[i];
-		if (en->id < 0)
+	for (size_t i = 0; i < n; i++) {
+		node = child(t, node, (unsigned char)s[i]);
+		if (!node)
 			return -1;
-		if (en->h == h && en->len == n && en->cont == cont &&
-		    memcmp(t->pool + en->off, s, n) == 0)
-			return en->id;
-		i = (i + 1) & t->mask;
 	}
+	return t->node_id[node];
 }
 
-static void insert(struct mtl_tok *t, uint32_t off, uint32_t len, int cont,
+/*
+ * Longest entry under root cont that is a prefix of s[0..n) ending on a
+ * character boundary: its id, and its length in *len; -1 when none.
+ */
+static int32_t longest(const struct mtl_tok *t, const unsigned char *s,
+		       size_t n, int cont, size_t *len)
+{
+	uint32_t node = (uint32_t)cont;
+	int32_t id = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		node = child(t, node, s[i]);
+		if (!node)
+			break;
+		if (t->node_id[node] >= 0 && (i + 1 == n || (s[i + 1] & 0xC0) != 0x80)) {
+			id = t->node_id[node];
+			*len = i + 1;
+		}
+	}
+	return id;
+}
+
+/* Adds key s[0..len) under root cont; the node and edge arrays are big enough. */
+static void insert(struct mtl_tok *t, const char *s, size_t len, int cont,
 		   int32_t id)
 {
-	const char *s = t->pool + off;
-	uint64_t h = key_hash(s, len, cont);
-	size_t i = (size_t)h & t->mask;
+	uint32_t node = (uint32_t)cont;
+	size_t mask = ((size_t)1 << (64 - t->edge_shift)) - 1;
 
-	for (;;) {
-		struct tok_ent *en = &t->tab[i];
-		if (en->id < 0 || (en->h == h && en->len == len &&
-				   en->cont == cont &&
-				   memcmp(t->pool + en->off, s, len) == 0)) {
-			*en = (struct tok_ent){ h, off, len, id, (uint8_t)cont };
-			break;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char b = (unsigned char)s[i];
+		uint32_t c = child(t, node, b);
+		if (!c) {
+			uint64_t key = ((uint64_t)node << 8 | b) + 1;
+			size_t k = edge_slot(t, key);
+			while (t->edges[k].key)
+				k = (k + 1) & mask;
+			c = t->n_nodes++;
+			t->node_id[c] = -1;
+			t->edges[k] = (struct tok_edge){ key, c };
 		}
-		i = (i + 1) & t->mask;
+		node = c;
 	}
-	if (len > t->max_key[cont])
-		t->max_key[cont] = len;
+	t->node_id[node] = id;
 }
 
 void mtl_tok_opts_default(struct mtl_tok_opts *o)
@@ -284,6 +319,7 @@ static int build_vocab(struct mtl_tok *t, const char *const *v,
 		       const size_t *lens, size_t n, struct mtl_err *err)
 {
 	size_t total = 0, cap = 16;
+	int bits = 4;
 	uint64_t h = 0xcbf29ce484222325ULL;
 
 	if (n == 0)
@@ -296,16 +332,20 @@ static int build_vocab(struct mtl_tok *t, const char *const *v,
 			return mtl_err_set(err, MTL_ERR_FORMAT,
 					   "vocabulary too large");
 	}
-	while (cap < 2 * n)
+	/* at most one node and one edge per key byte */
+	while (cap < 2 * total) {
 		cap *= 2;
+		bits++;
+	}
 	t->pool = malloc(total);
 	t->piece_off = malloc(n * sizeof(*t->piece_off));
-	t->tab = malloc(cap * sizeof(*t->tab));
-	if (!t->pool || !t->piece_off || !t->tab)
+	t->node_id = malloc((total + 2) * sizeof(*t->node_id));
+	t->edges = calloc(cap, sizeof(*t->edges));
+	if (!t->pool || !t->piece_off || !t->node_id || !t->edges)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	t->mask = cap - 1;
-	for (size_t i = 0; i < cap; i++)
-		t->tab[i].id = -1;
+	t->edge_shift = 64 - bits;
+	t->node_id[0] = t->node_id[1] = -1;
+	t->n_nodes = 2;
 	t->n_ids = (int32_t)n;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t off = (uint32_t)t->pool_len;
@@ -320,9 +360,9 @@ static int build_vocab(struct mtl_tok *t, const char *const *v,
 		h ^= '\n';
 		h *= 0x100000001b3ULL;
 		if (lens[i] > 2 && v[i][0] == '#' && v[i][1] == '#')
-			insert(t, off + 2, (uint32_t)lens[i] - 2, 1, (int32_t)i);
+			insert(t, v[i] + 2, lens[i] - 2, 1, (int32_t)i);
 		else
-			insert(t, off, (uint32_t)lens[i], 0, (int32_t)i);
+			insert(t, v[i], lens[i], 0, (int32_t)i);
 	}
 	t->vocab_hash = h;
 	return 0;
@@ -408,7 +448,8 @@ void mtl_tok_free(struct mtl_tok *t)
 		return;
 	free(t->pool);
 	free(t->piece_off);
-	free(t->tab);
+	free(t->node_id);
+	free(t->edges);
 	free(t);
 }
 
@@ -859,23 +900,17 @@ static void flush(struct enc *x)
 		s->bpos[n] = b;
 	}
 	while (start < n) {
-		int cont = start > 0;
-		size_t end = n;
-		int32_t id = -1;
-		while (end > start &&
-		       (uint32_t)(s->bpos[end] - s->bpos[start]) > t->max_key[cont])
-			end--;
-		for (; end > start; end--) {
-			id = lookup(t, s->wb + s->bpos[start],
-				    (size_t)(s->bpos[end] - s->bpos[start]), cont);
-			if (id >= 0)
-				break;
-		}
+		size_t end = start, blen = 0;
+		int32_t id = longest(t, (const unsigned char *)s->wb + s->bpos[start],
+				     (size_t)(s->bpos[n] - s->bpos[start]),
+				     start > 0, &blen);
 		if (id < 0) {
 			x->e->n = mark;
 			push(x, t->unk, wid, s->cs[0], s->ce[n - 1]);
 			return;
 		}
+		while ((size_t)(s->bpos[end] - s->bpos[start]) < blen)
+			end++;
 		push(x, id, wid, s->cs[start], s->ce[end - 1]);
 		start = end;
 	}
