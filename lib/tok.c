@@ -386,7 +386,8 @@ static int add_special(struct mtl_tok *t, const char *s, int32_t id)
 	return 0;
 }
 
-static int finish(struct mtl_tok *t, struct mtl_err *err)
+/* Completes t: specials by default, the ids of unk_name, [CLS] and [SEP]. */
+static int finish(struct mtl_tok *t, const char *unk_name, struct mtl_err *err)
 {
 	static const char *const names[] = { "[PAD]", "[UNK]", "[CLS]",
 					     "[SEP]", "[MASK]" };
@@ -397,13 +398,13 @@ static int finish(struct mtl_tok *t, struct mtl_err *err)
 			if (id >= 0)
 				add_special(t, names[i], id);
 		}
-	t->unk = mtl_tok_id(t, "[UNK]");
+	t->unk = mtl_tok_id(t, unk_name);
 	t->cls = mtl_tok_id(t, "[CLS]");
 	t->sep = mtl_tok_id(t, "[SEP]");
 	if (t->unk < 0 || t->cls < 0 || t->sep < 0)
 		return mtl_err_set(err, MTL_ERR_FORMAT,
 				   "vocabulary lacks %s",
-				   t->unk < 0 ? "[UNK]" :
+				   t->unk < 0 ? unk_name :
 				   t->cls < 0 ? "[CLS]" : "[SEP]");
 	if (t->o.max_input_chars <= 0)
 		t->o.max_input_chars = 100;
@@ -433,7 +434,7 @@ int mtl_tok_new(struct mtl_tok **out, const char *const *vocab, size_t n,
 	rc = build_vocab(t, vocab, lens, n, err);
 	free(lens);
 	if (rc == 0)
-		rc = finish(t, err);
+		rc = finish(t, "[UNK]", err);
 	if (rc < 0) {
 		mtl_tok_free(t);
 		return rc;
@@ -530,7 +531,11 @@ static int read_file(const char *path, char **buf, size_t *len, int *enoent,
 	return 0;
 }
 
-static int load_json(const char *path, json_t **out, int *enoent,
+/*
+ * Parses a JSON file into *out; flags for jansson (config files need
+ * JSON_DECODE_INT_AS_REAL: transformers writes model_max_length as 1e30).
+ */
+static int load_json(const char *path, json_t **out, int flags, int *enoent,
 		     struct mtl_err *err)
 {
 	json_error_t je;
@@ -543,7 +548,7 @@ static int load_json(const char *path, json_t **out, int *enoent,
 		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s",
 				   path, strerror(errno));
 	}
-	*out = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+	*out = json_loadf(f, JSON_REJECT_DUPLICATES | (size_t)flags, &je);
 	fclose(f);
 	if (!*out)
 		return mtl_err_set(err, MTL_ERR_FORMAT, "%s:%d:%d: %s", path,
@@ -668,7 +673,7 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 	mtl_tok_opts_default(&t->o);
 
 	snprintf(tjpath, sizeof(tjpath), "%s/tokenizer.json", dir);
-	rc = load_json(tjpath, &tj, &enoent, err);
+	rc = load_json(tjpath, &tj, 0, &enoent, err);
 	if (rc < 0 && !enoent)
 		goto out;
 	if (tj) {
@@ -707,7 +712,7 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 	}
 
 	snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
-	rc = load_json(path, &tc, &enoent, err);
+	rc = load_json(path, &tc, JSON_DECODE_INT_AS_REAL, &enoent, err);
 	if (rc < 0 && !enoent)
 		goto out;
 	if (tc) {
@@ -720,20 +725,20 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 			goto out;
 		}
 		j = json_object_get(tc, "model_max_length");
-		if (json_is_integer(j) && json_integer_value(j) > 0 &&
-		    json_integer_value(j) < 1000000000)
-			maxlen = (long)json_integer_value(j);
+		if (json_is_number(j) && json_number_value(j) >= 1 &&
+		    json_number_value(j) < 1e9)
+			maxlen = (long)json_number_value(j);
 	}
 
 	snprintf(path, sizeof(path), "%s/config.json", dir);
-	rc = load_json(path, &cj, &enoent, err);
+	rc = load_json(path, &cj, JSON_DECODE_INT_AS_REAL, &enoent, err);
 	if (rc < 0 && !enoent)
 		goto out;
 	j = json_object_get(cj, "max_position_embeddings");
-	if (json_is_integer(j) && json_integer_value(j) > 0 &&
-	    json_integer_value(j) < 1000000000 &&
-	    (maxlen == 0 || json_integer_value(j) < maxlen))
-		maxlen = (long)json_integer_value(j);
+	if (json_is_number(j) && json_number_value(j) >= 1 &&
+	    json_number_value(j) < 1e9 &&
+	    (maxlen == 0 || json_number_value(j) < (double)maxlen))
+		maxlen = (long)json_number_value(j);
 	t->max_length = maxlen;
 
 	snprintf(path, sizeof(path), "%s/vocab.txt", dir);
@@ -767,7 +772,8 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 			}
 		}
 	}
-	rc = finish(t, err);
+	j = json_object_get(json_object_get(tj, "model"), "unk_token");
+	rc = finish(t, json_is_string(j) ? json_string_value(j) : "[UNK]", err);
 	if (rc < 0)
 		mtl_err_prefix(err, rc, "%s", dir);
 out:
@@ -922,6 +928,15 @@ static void append(struct enc *x, uint32_t c, int32_t cs, int32_t ce)
 	struct mtl_tok_scratch *s = x->s;
 	size_t i;
 
+	/*
+	 * A word over the limit becomes one [UNK] whatever else it holds, so
+	 * only its end offset matters: memory stays bounded on any input.
+	 */
+	if (s->wn > (size_t)x->t->o.max_input_chars) {
+		if (ce > s->ce[s->wn - 1])
+			s->ce[s->wn - 1] = ce;
+		return;
+	}
 	if (s->wn == s->wcap) {
 		size_t nc = s->wcap ? s->wcap * 2 : 64;
 		uint32_t *a = realloc(s->cp, nc * sizeof(*a));

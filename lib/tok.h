@@ -67,7 +67,8 @@ void mtl_tok_opts_default(struct mtl_tok_opts *o);
  * Loads a tokenizer from a model directory: the vocabulary from vocab.txt
  * (one token a line, id = line number - 1) or, when that is absent, from
  * tokenizer.json's model.vocab; special tokens from tokenizer.json's
- * added_tokens (or [PAD] [UNK] [CLS] [SEP] [MASK] as found in the vocab);
+ * added_tokens (or [PAD] [UNK] [CLS] [SEP] [MASK] as found in the vocab), the
+ * unknown token from model.unk_token (default [UNK]);
  * options from tokenizer.json's BertNormalizer, overridden by
  * tokenizer_config.json (do_lower_case, strip_accents,
  * tokenize_chinese_chars), as transformers does; and the maximum length
