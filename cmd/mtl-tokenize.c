@@ -291,14 +291,20 @@ static int emit(struct ctx *c, const struct item *it)
 }
 
 /*
- * Checks (or, with --replace-invalid, repairs in place into *buf) the
- * UTF-8 of one line.  Returns the line to use or NULL with c->msg set.
+ * Checks (or, with --replace-invalid, repairs into *fix) the UTF-8 of one
+ * line, and refuses NUL bytes.  Returns the line to use or NULL with
+ * c->msg set.
  */
 static char *check_utf8(struct ctx *c, struct item *it, char *line,
 			size_t *len, char **fix, size_t *fix_cap)
 {
 	size_t bl, at = mtl_tok_utf8_next_bad(line, *len, &bl), o = 0, i = 0;
+	const char *nul = memchr(line, 0, *len);
 
+	if (nul) {
+		bad(c, it, "NUL byte at byte %zu", (size_t)(nul - line) + 1);
+		return NULL;
+	}
 	if (at == *len)
 		return line;
 	if (!c->o.replace_invalid) {
@@ -574,7 +580,7 @@ static int read_conll(struct ctx *c, FILE *in)
 	struct strs f = { 0 }, words = { 0 }, tags = { 0 };
 	ssize_t n;
 	long lineno = 0, first = 0;
-	int rc = 0;
+	int rc = 0, skipping = 0;
 
 	while (rc == 0 && (n = getline(&line, &cap, in)) >= 0) {
 		struct item it = { .line = ++lineno };
@@ -584,25 +590,29 @@ static int read_conll(struct ctx *c, FILE *in)
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			len--;
 		if (strspn(line, " \t\r\v\f") >= len) {
+			skipping = 0;
 			rc = conll_flush(c, &words, &tags, first);
 			continue;
 		}
-		if (!(l = check_utf8(c, &it, line, &len, &fix, &fix_cap))) {
+		if (skipping)
+			continue; /* the rest of a sentence with a bad line */
+		l = check_utf8(c, &it, line, &len, &fix, &fix_cap);
+		if (l) {
+			split_fields(&f, l, len, 0);
+			if (f.n == 0 || strcmp(f.v[0], "-DOCSTART-") == 0) {
+				rc = conll_flush(c, &words, &tags, first);
+				continue;
+			}
+			if (f.n < 2 && c->o.conll_task >= 0) {
+				bad(c, &it, "no tag column");
+				l = NULL;
+			}
+		}
+		if (!l) {
 			/* the whole sentence goes with its bad line */
 			strs_clear(&words);
 			strs_clear(&tags);
-			rc = handle(c, &it, 1);
-			continue;
-		}
-		split_fields(&f, l, len, 0);
-		if (f.n == 0 || strcmp(f.v[0], "-DOCSTART-") == 0) {
-			rc = conll_flush(c, &words, &tags, first);
-			continue;
-		}
-		if (f.n < 2 && c->o.conll_task >= 0) {
-			strs_clear(&words);
-			strs_clear(&tags);
-			bad(c, &it, "no tag column");
+			skipping = 1;
 			rc = handle(c, &it, 1);
 			continue;
 		}

@@ -120,6 +120,8 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	bad_input '{"text":"\\u200b"}\n' 'line 1: the text gives no tokens'
 	bad_input 'John B-PER\n\nlives\n' 'line 3: no tag column' -f conll
 	bad_input 'John B-PER\nlives X\n' "line 1: task 'ner': word 2: unknown label 'X'" -f conll
+	bad_input 'John B-PER\nx\xc3 O\n' 'line 2: invalid UTF-8 at byte 2' -f conll
+	bad_input 'a\0b O\n' 'line 1: NUL byte at byte 2' -f conll
 	bad_input 'text\ttopic\nhello\n' 'line 2: 1 fields, the header has 2' -f tsv
 	bad_input 'words\ttopic\n' "line 1: the header has no 'text' column" -f tsv
 }
@@ -139,6 +141,15 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	run examples -m m --unknown-label skip in.jsonl
 	assert_line -n 0 '{"type":"example","id":1,"text":"hello","ids":[2,5,3],"word_ids":[-1,0,-1],"labels":{},"truncated":false}'
 	assert_line -n 1 '{"type":"example","id":2,"text":"john","ids":[2,12,3],"word_ids":[-1,0,-1],"words":["john"],"labels":{"ner":[-100,-100,-100]},"truncated":false}'
+}
+
+@test "--skip-bad on CoNLL drops the whole sentence of a bad line" {
+	printf 'John B-PER\nlives Q\nin O\n\nParis B-LOC\nx\xff O\ny O\n\nhello O\n' >in.conll
+	run bash -c 'mtl-tokenize -m m -f conll --skip-bad in.conll 2>&1 >/dev/null | grep warning'
+	assert_line -n 0 "mtl-tokenize: warning: in.conll: line 1: task 'ner': word 2: unknown label 'Q' (skipped)"
+	assert_line -n 1 'mtl-tokenize: warning: in.conll: line 6: invalid UTF-8 at byte 2 (skipped)'
+	run --separate-stderr examples -m m -f conll --skip-bad in.conll
+	assert_output '{"type":"example","id":9,"text":"hello","ids":[2,5,3],"word_ids":[-1,0,-1],"words":["hello"],"labels":{"ner":[-100,0,-100]},"truncated":false}'
 }
 
 @test "--replace-invalid turns bad bytes into U+FFFD, which tokenization drops" {
