@@ -127,8 +127,7 @@ static int copy_object(char **out, size_t *len, const msgpack_object *o)
 	return 0;
 }
 
-/* Writes pre-packed bytes into the packer's output. */
-static void pack_raw(msgpack_packer *pk, const char *b, size_t n)
+void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n)
 {
 	pk->callback(pk->data, b, n);
 }
@@ -159,6 +158,7 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 	const msgpack_object *ids = mtl_mp_get(rec, "ids");
 	const msgpack_object *id = mtl_mp_get(rec, "id");
 	const msgpack_object *labels = mtl_mp_get(rec, "labels");
+	const msgpack_object *text = mtl_mp_get(rec, "text");
 	long n = mtl_mp_array_len(ids);
 	int rc = MTL_ERR_NOMEM;
 
@@ -187,6 +187,8 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 			goto fail;
 		}
 	if (id && copy_object(&ex->id, &ex->id_len, id))
+		goto fail;
+	if (text && text->type == MSGPACK_OBJECT_STR && !(ex->text = dup_str(text)))
 		goto fail;
 	if (labels && labels->type != MSGPACK_OBJECT_MAP && labels->type != MSGPACK_OBJECT_NIL) {
 		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"labels\" is not a map");
@@ -254,6 +256,7 @@ void mtl_example_release(struct mtl_example *ex)
 	free(ex->seq);
 	free(ex->ids);
 	free(ex->id);
+	free(ex->text);
 	memset(ex, 0, sizeof(*ex));
 }
 
@@ -297,7 +300,7 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 	msgpack_pack_array(pk, (size_t)n);
 	for (int b = 0; b < n; b++) {
 		if (ex[b]->id)
-			pack_raw(pk, ex[b]->id, ex[b]->id_len);
+			mtl_data_pack_raw(pk, ex[b]->id, ex[b]->id_len);
 		else
 			msgpack_pack_nil(pk);
 	}

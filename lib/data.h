@@ -47,9 +47,13 @@ int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 /* Packs ts as the header's "tasks" value (name, kind, labels). */
 void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts);
 
+/* Writes n pre-packed msgpack bytes (an id kept from a record) into pk. */
+void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n);
+
 struct mtl_example {
 	char *id;          /* msgpack encoding of the "id" value */
 	size_t id_len;
+	char *text;        /* the "text", or NULL */
 	int32_t *ids;      /* [len] */
 	int32_t len;
 	uint64_t labelled; /* bit t: labelled for task t (at most 64 tasks) */
