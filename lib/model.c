@@ -1,15 +1,12 @@
 /* model.c - loading mtl model directories; see model.h. */
 #include "model.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fs.h"
 #include "mp.h"
 #include "tok.h"
 
@@ -21,16 +18,6 @@ static char *path_join(const char *dir, const char *name)
 	if (p)
 		snprintf(p, n, "%s/%s", dir, name);
 	return p;
-}
-
-static int exists(const char *dir, const char *name)
-{
-	char *p = path_join(dir, name);
-	struct stat st;
-	int r = p && stat(p, &st) == 0;
-
-	free(p);
-	return r;
 }
 
 int mtl_model_load(struct mtl_model **out, const char *dir,
@@ -46,14 +33,14 @@ int mtl_model_load(struct mtl_model **out, const char *dir,
 	if ((rc = mtl_bert_load(&m->bert, dir, err)) ||
 	    (rc = mtl_bert_pooling_load(&m->pool, dir, &m->bert->cfg, err)))
 		goto fail;
-	if (exists(dir, "tasks.json")) {
+	if (mtl_fs_exists(dir, "tasks.json")) {
 		char *p = path_join(dir, "tasks.json");
 		rc = p ? mtl_task_load(&m->tasks, p, err) : MTL_ERR_NOMEM;
 		free(p);
 		if (rc)
 			goto fail;
 	}
-	if (exists(dir, "vocab.txt") || exists(dir, "tokenizer.json")) {
+	if (mtl_fs_exists(dir, "vocab.txt") || mtl_fs_exists(dir, "tokenizer.json")) {
 		struct mtl_tok *tok;
 		if ((rc = mtl_tok_load(&tok, dir, err)))
 			goto fail;
@@ -102,35 +89,6 @@ int mtl_model_check_header(const struct mtl_model *m,
 	return 0;
 }
 
-/* Copies src to dst through a temporary file renamed into place. */
-static int copy_file(const char *src, const char *dst, struct mtl_err *err)
-{
-	char tmp[4096], buf[65536];
-	FILE *in = fopen(src, "rb"), *out;
-	size_t n;
-	int bad = 0;
-
-	if (!in)
-		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", src, strerror(errno));
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", dst, (long)getpid());
-	if (!(out = fopen(tmp, "wb"))) {
-		fclose(in);
-		return mtl_err_set(err, MTL_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-	}
-	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-		bad |= fwrite(buf, 1, n, out) != n;
-	bad |= ferror(in);
-	bad |= fflush(out) != 0 || fsync(fileno(out)) != 0;
-	bad |= fclose(out) != 0;
-	fclose(in);
-	if (bad || rename(tmp, dst)) {
-		int e = errno;
-		unlink(tmp);
-		return mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s", dst, strerror(e));
-	}
-	return 0;
-}
-
 int mtl_model_copy_tokenizer(const char *src, const char *dst,
 			     struct mtl_err *err)
 {
@@ -141,11 +99,11 @@ int mtl_model_copy_tokenizer(const char *src, const char *dst,
 		char *s, *d;
 		int rc = 0;
 
-		if (!exists(src, files[i]))
+		if (!mtl_fs_exists(src, files[i]))
 			continue;
 		s = path_join(src, files[i]);
 		d = path_join(dst, files[i]);
-		rc = s && d ? copy_file(s, d, err) : mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		rc = s && d ? mtl_fs_copy(s, d, err) : mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		free(s);
 		free(d);
 		if (rc)
