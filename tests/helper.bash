@@ -30,3 +30,4 @@ max_abs_diff() {
 		  for (i = 1; i <= na; i++) { d = a[i] - b[i]; if (d < 0) d = -d; if (d > m) m = d } }
 		END { if (!bad) printf "%.3g\n", m + 0 }'
 }
+export -f json_array max_abs_diff
