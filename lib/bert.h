@@ -1,0 +1,298 @@
+/*
+ * bert.h - the BERT encoder: configuration, parameters, loading and saving
+ * Hugging Face model directories, the forward pass on BLIS, and sentence
+ * embeddings (sentence-transformers pooling).
+ *
+ * Example:
+ *
+ *	struct mtl_bert *m;
+ *	struct mtl_bert_pooling pool;
+ *	struct mtl_err err;
+ *	float emb[2 * 1024];
+ *
+ *	if (mtl_bert_load(&m, "models/bge-large-en-v1.5", &err) ||
+ *	    mtl_bert_pooling_load(&pool, "models/bge-large-en-v1.5",
+ *				  &m->cfg, &err))
+ *		die("%s", err.msg);
+ *	// ids, mask: [2,T] int32, right-padded, mask 1 for real tokens
+ *	if (mtl_bert_embed(m, &pool, emb, ids, NULL, mask, 2, T, &err))
+ *		die("%s", err.msg);
+ *	mtl_bert_free(m);
+ *
+ * Layout (llm.c style).  All parameters live in one float block,
+ * m->params, carved by a size table into the named pointers of struct
+ * mtl_bert_params; a gradient or optimiser block of the same size is carved
+ * the same way with mtl_bert_params_carve().  The Hugging Face tensors map
+ * onto slices of that block: mtl_bert_tensors() lists every one with its
+ * HF name, shape and offset (in floats), which is what the checkpoint
+ * writer, the loader and an MPI allreduce iterate over.  Query, key and
+ * value of a layer are adjacent ([3H,H]), so their projection is one gemm.
+ *
+ * Activations live in one arena planned per batch shape (B,T) and mode.
+ * With train set, forward keeps what a backward pass needs in per-layer
+ * slots (struct mtl_bert_acts); without it, the layer slots are shared by
+ * every layer and the buffers are reused, so inference holds one layer's
+ * worth of activations.  Nothing is allocated inside the layer loop.
+ *
+ * Ownership: mtl_bert_new()/mtl_bert_load() return a model the caller
+ * frees with mtl_bert_free() (which accepts NULL).  Activation pointers are
+ * borrowed: valid until the next forward on the same model.  A model is
+ * not safe to use from two threads at once (each forward writes its arena).
+ *
+ * Failure: functions that can fail return 0 or a negative enum mtl_status
+ * and fill err; a model directory that does not match its config fails
+ * with one message listing every missing, unexpected and wrong-shaped
+ * tensor.  Nothing here prints.
+ */
+#ifndef MTL_BERT_H
+#define MTL_BERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* A BERT configuration, as in a Hugging Face config.json. */
+struct mtl_bert_config {
+	int vocab;        /* vocab_size */
+	int hidden;       /* hidden_size, H */
+	int layers;       /* num_hidden_layers, L */
+	int heads;        /* num_attention_heads, NH (H % NH == 0) */
+	int intermediate; /* intermediate_size, I */
+	int max_pos;      /* max_position_embeddings, P */
+	int type_vocab;   /* type_vocab_size */
+	float ln_eps;     /* layer_norm_eps */
+	int pad_id;       /* pad_token_id */
+};
+
+/*
+ * Reads config.json at path.  Requires model_type "bert" (when present),
+ * hidden_act "gelu" (the exact erf form) and position_embedding_type
+ * "absolute" (when present); anything else fails with MTL_ERR_FORMAT
+ * naming the field.  *cfg untouched on error.
+ */
+int mtl_bert_config_load(struct mtl_bert_config *cfg, const char *path,
+			 struct mtl_err *err);
+/* Checks ranges (positive sizes, H % NH == 0, sizes that fit in memory). */
+int mtl_bert_config_check(const struct mtl_bert_config *cfg,
+			  struct mtl_err *err);
+
+/* Named pointers into a parameter (or gradient) block; shapes are [rows,cols]
+ * in PyTorch nn.Linear layout (out_features first). */
+struct mtl_bert_params {
+	float *wte;      /* [V,H]    embeddings.word_embeddings.weight */
+	float *wpe;      /* [P,H]    embeddings.position_embeddings.weight */
+	float *wtt;      /* [TV,H]   embeddings.token_type_embeddings.weight */
+	float *emb_lnw;  /* [H]      embeddings.LayerNorm.weight */
+	float *emb_lnb;  /* [H]      embeddings.LayerNorm.bias */
+	float *qkvw;     /* [L,3H,H] attention.self.{query,key,value}.weight */
+	float *qkvb;     /* [L,3H]   attention.self.{query,key,value}.bias */
+	float *attprojw; /* [L,H,H]  attention.output.dense.weight */
+	float *attprojb; /* [L,H]    attention.output.dense.bias */
+	float *ln1w;     /* [L,H]    attention.output.LayerNorm.weight */
+	float *ln1b;     /* [L,H]    attention.output.LayerNorm.bias */
+	float *fcw;      /* [L,I,H]  intermediate.dense.weight */
+	float *fcb;      /* [L,I]    intermediate.dense.bias */
+	float *fcprojw;  /* [L,H,I]  output.dense.weight */
+	float *fcprojb;  /* [L,H]    output.dense.bias */
+	float *ln2w;     /* [L,H]    output.LayerNorm.weight */
+	float *ln2b;     /* [L,H]    output.LayerNorm.bias */
+	float *poolw;    /* [H,H]    pooler.dense.weight */
+	float *poolb;    /* [H]      pooler.dense.bias */
+};
+#define MTL_BERT_NUM_PARAMS 19
+
+/* Fills sizes[MTL_BERT_NUM_PARAMS] (floats per field above, in order) and
+ * returns their sum.  cfg must have passed mtl_bert_config_check(). */
+size_t mtl_bert_param_sizes(size_t *sizes, const struct mtl_bert_config *cfg);
+/* Points p's fields into block (mtl_bert_param_sizes() floats). */
+void mtl_bert_params_carve(struct mtl_bert_params *p, float *block,
+			   const struct mtl_bert_config *cfg);
+
+/* One Hugging Face tensor: a slice of the parameter block. */
+struct mtl_bert_tensor {
+	char name[80];    /* HF name without "bert.", e.g. "pooler.dense.bias" */
+	int ndim;         /* 1 or 2 */
+	int64_t shape[2];
+	size_t offset;    /* in floats from the start of the block */
+	size_t numel;
+};
+
+/*
+ * Activations of the last forward (see the header comment).  Per-layer
+ * slots hold L layers in train mode and one shared layer otherwise; the
+ * mtl_bert_act_*() helpers below index them.  Shapes:
+ */
+struct mtl_bert_acts {
+	int B, T, train, nt;
+	float *mask_add;  /* [B,T]       0 or -FLT_MAX per key (HF's float32 min) */
+	float *emb_in;    /* [B,T,H]     word + position + type (embedding LN input) */
+	float *emb_mean;  /* [B,T] */
+	float *emb_rstd;  /* [B,T] */
+	float *hidden;    /* [L+1,B,T,H] train: 0 = embeddings, l+1 = layer l output
+			   * [1,B,T,H]   inference: updated in place */
+	float *qkv;       /* [L,B,T,3H]  q | k | v */
+	float *att;       /* [L,B,NH,T,T] softmax probabilities (train);
+			   * [nt,T,T] per-thread scratch (inference) */
+	float *ctx;       /* [L,B,T,H]   attention context (projection input) */
+	float *ln1_in;    /* [L,B,T,H]   hidden + attention projection */
+	float *ln1_mean;  /* [L,B,T] */
+	float *ln1_rstd;  /* [L,B,T] */
+	float *ln1_out;   /* [L,B,T,H] */
+	float *fc;        /* [L,B,T,I]   GELU input */
+	float *fc_gelu;   /* [L,B,T,I]   GELU output (inference: same as fc) */
+	float *ln2_in;    /* [L,B,T,H]   ln1_out + FFN output (inference: shares ln1_in) */
+	float *ln2_mean;  /* [L,B,T] */
+	float *ln2_rstd;  /* [L,B,T] */
+};
+
+/* The model.  Fields are read-only for callers, except that the trainer
+ * may write parameter values through params / p. */
+struct mtl_bert {
+	struct mtl_bert_config cfg;
+	float *params;    /* one block, n_params floats */
+	size_t n_params;
+	struct mtl_bert_params p;
+	struct mtl_bert_tensor *tensors; /* n_tensors, in block order */
+	size_t n_tensors;
+	int threads;      /* BLIS and OpenMP threads per call */
+	struct mtl_bert_acts acts;
+	/* private */
+	float *arena;
+	size_t arena_len;
+	void *config_json; /* the loaded config.json (json_t), kept for save */
+};
+
+/* A zero-filled model for cfg.  0 and *out, or <0 (err set). */
+int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
+		 struct mtl_err *err);
+void mtl_bert_free(struct mtl_bert *m);
+
+/*
+ * Random initialisation as Hugging Face does it: every weight matrix and
+ * embedding ~ N(0, 0.02^2) (the word embedding row of pad_id zeroed),
+ * LayerNorm weights 1, biases 0.  The same seed gives the same model.
+ */
+void mtl_bert_init_random(struct mtl_bert *m, uint64_t seed);
+
+/*
+ * Loads a Hugging Face model directory: config.json and either
+ * model.safetensors or model.safetensors.index.json with its shards.
+ * Tensors may be F32, F16, BF16 or F64, with or without a "bert." prefix.
+ * Ignored: "embeddings.position_ids" and pre-training heads ("cls.*").
+ * Every missing, unexpected or wrong-shaped tensor is listed in one
+ * message; a tensor present twice (in two shards, or with and without the
+ * prefix) fails too.  0 and *out, or <0 (err set, *out untouched).
+ */
+int mtl_bert_load(struct mtl_bert **out, const char *dir, struct mtl_err *err);
+
+/*
+ * Writes dir/config.json and dir/model.safetensors (F32, HF names without
+ * prefix, metadata format "pt"), creating dir if needed, each file
+ * atomically.  The config keeps any fields of a loaded config.json that we
+ * do not interpret.  Tokenizer and pooling files are not written here
+ * (mtl_bert_pooling_save writes the pooling ones).
+ */
+int mtl_bert_save(const struct mtl_bert *m, const char *dir,
+		  struct mtl_err *err);
+
+/* The HF tensors of m (m->n_tensors entries), data at m->params + offset. */
+const struct mtl_bert_tensor *mtl_bert_tensors(const struct mtl_bert *m,
+					       size_t *n);
+/* The tensor called name (with or without "bert."), or NULL. */
+const struct mtl_bert_tensor *mtl_bert_tensor_find(const struct mtl_bert *m,
+						   const char *name);
+
+/*
+ * Threads for BLIS and the element-wise loops of every later call on m;
+ * n <= 0 means every online core (the default of a new model).
+ */
+void mtl_bert_set_threads(struct mtl_bert *m, int n);
+
+/*
+ * The forward pass over a right-padded batch:
+ *   ids   [B,T] token ids in [0, vocab)
+ *   types [B,T] token type ids in [0, type_vocab), or NULL for all 0
+ *   mask  [B,T] 1 for a real token, 0 for padding, or NULL for all 1
+ * T <= max_pos.  With train set, every layer's activations are kept.
+ * Plans (allocates) the arena when (B,T,train,threads) outgrows it; the
+ * layer loop itself never allocates.  Out-of-range ids fail with
+ * MTL_ERR_ARG.  Results: mtl_bert_last_hidden() and m->acts.
+ */
+int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
+		     const int32_t *types, const int32_t *mask, int B, int T,
+		     int train, struct mtl_err *err);
+/* [B,T,H] output of the last layer of the last forward. */
+const float *mtl_bert_last_hidden(const struct mtl_bert *m);
+/* [B,T,H] hidden state l (0 = embeddings, L = last layer); NULL when the
+ * last forward was not in train mode and l < L. */
+const float *mtl_bert_hidden(const struct mtl_bert *m, int l);
+/* [B,NH,T,T] attention probabilities of layer l (train mode), or NULL. */
+const float *mtl_bert_attn_probs(const struct mtl_bert *m, int l);
+/* [B,T,I] GELU output of layer l (train mode), or NULL. */
+const float *mtl_bert_ffn_gelu(const struct mtl_bert *m, int l);
+
+/*
+ * BERT's pooler on the last forward: out[B,H] = tanh(poolw h_cls + poolb).
+ * Not used by sentence embeddings; here for completeness and checks.
+ */
+void mtl_bert_pooler(const struct mtl_bert *m, float *out);
+
+/* ---- sentence embeddings ---- */
+
+enum mtl_bert_pool {
+	MTL_BERT_POOL_CLS,
+	MTL_BERT_POOL_MEAN,
+	MTL_BERT_POOL_MAX,
+};
+
+struct mtl_bert_pooling {
+	enum mtl_bert_pool mode;
+	int normalize;      /* L2-normalise the pooled vector */
+	int max_seq_length; /* from sentence_bert_config.json, else max_pos */
+};
+
+/*
+ * Reads the sentence-transformers files of dir.  With modules.json: its
+ * Pooling module's config.json gives the mode (exactly one of cls, mean,
+ * max; other modes fail), normalize is set when a Normalize module is
+ * listed, and any module other than Transformer, Pooling and Normalize
+ * (a Dense layer, say) fails.  Without modules.json: CLS pooling and
+ * normalize on, the BGE convention.  max_seq_length comes from
+ * sentence_bert_config.json, else cfg->max_pos, and is capped at max_pos.
+ */
+int mtl_bert_pooling_load(struct mtl_bert_pooling *pool, const char *dir,
+			  const struct mtl_bert_config *cfg,
+			  struct mtl_err *err);
+/* Writes modules.json, 1_Pooling/config.json, sentence_bert_config.json
+ * (and 2_Normalize/ when normalize is set) into dir. */
+int mtl_bert_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
+			  const char *dir, struct mtl_err *err);
+
+/*
+ * out[B,H] = pool over the real tokens of hidden[B,T,H] (mask [B,T], NULL
+ * for all real): CLS takes token 0, MEAN averages (sum / max(count, 1e-9)
+ * as sentence-transformers does), MAX takes the elementwise max (padding
+ * counts as -1e9, as there).
+ */
+void mtl_bert_pool_forward(float *out, const float *hidden,
+			   const int32_t *mask, int B, int T, int H,
+			   enum mtl_bert_pool mode);
+/* out[B,H] = x / max(||x||_2, 1e-12) per row; norm[B] kept (may be NULL). */
+void mtl_bert_normalize_forward(float *out, float *norm, const float *inp,
+				int B, int H);
+
+/*
+ * Sentence embeddings: an inference forward, then pooling and (when
+ * pool->normalize) L2 normalisation into out[B,H].  Same arguments and
+ * failures as mtl_bert_forward().
+ */
+int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
+		   float *out, const int32_t *ids, const int32_t *types,
+		   const int32_t *mask, int B, int T, struct mtl_err *err);
+
+/* Floating-point operations of one forward (2*m*n*k per gemm, attention
+ * products included), for throughput figures. */
+double mtl_bert_forward_flops(const struct mtl_bert_config *cfg, int B, int T);
+
+#endif
