@@ -464,7 +464,8 @@ static int read_jsonl(struct ctx *c, FILE *in)
 	int rc = 0;
 
 	while (rc == 0 && (n = getline(&line, &cap, in)) >= 0) {
-		struct item it = { .line = ++lineno, .id_int = lineno };
+		struct item it = { .line = ++lineno };
+		it.id_int = lineno;
 		size_t len = (size_t)n;
 		json_error_t je;
 		json_t *j = NULL;
@@ -584,6 +585,7 @@ static int read_conll(struct ctx *c, FILE *in)
 
 	while (rc == 0 && (n = getline(&line, &cap, in)) >= 0) {
 		struct item it = { .line = ++lineno };
+		it.id_int = lineno;
 		size_t len = (size_t)n;
 		char *l;
 
@@ -649,7 +651,8 @@ static int read_tsv(struct ctx *c, FILE *in)
 	for (int k = 0; k < MAX_TASKS; k++)
 		col_task[k] = -1;
 	while (rc == 0 && (n = getline(&line, &cap, in)) >= 0) {
-		struct item it = { .line = ++lineno, .id_int = lineno };
+		struct item it = { .line = ++lineno };
+		it.id_int = lineno;
 		size_t len = (size_t)n;
 		char *l;
 
