@@ -30,15 +30,18 @@
 #define TOK_MAX_FILE ((size_t)1 << 30)
 
 /*
- * The vocabulary is a byte trie (node 0: root of whole-word entries,
- * node 1: root of "##" continuations, stored without the prefix), so
- * WordPiece finds the longest matching piece in one walk over the word
- * rather than by hashing every candidate prefix.  Edges live in one open
- * addressing table keyed by (node, byte).
+ * The vocabulary is a byte trie (node 0: root of plain entries, node 1:
+ * root of "##" continuations, stored without the prefix), so WordPiece
+ * finds the longest matching piece in one walk over the word rather than
+ * by hashing every candidate prefix.  The children of a node are the
+ * consecutive nodes [first, first + n), cb[c] is the byte on the edge into
+ * node c, and blocks are laid out depth-first so that a walk stays in
+ * nearby memory.  The roots have direct 256-entry tables.
  */
-struct tok_edge {
-	uint64_t key;   /* (node << 8 | byte) + 1; 0: empty slot */
-	uint32_t child;
+struct tok_node {
+	uint32_t first; /* first child */
+	uint32_t n;     /* number of children */
+	int32_t id;     /* entry ending here, or -1 */
 };
 
 struct tok_special {
@@ -53,10 +56,10 @@ struct mtl_tok {
 	size_t pool_len;
 	uint32_t *piece_off; /* id -> offset in pool, UINT32_MAX: no entry */
 	int32_t n_ids;
-	int32_t *node_id;    /* trie node -> id of the entry ending there, or -1 */
+	struct tok_node *nodes;
+	uint8_t *cb;
 	uint32_t n_nodes;
-	struct tok_edge *edges;
-	int edge_shift;      /* 64 - log2(number of edge slots) */
+	uint32_t root_child[2][256]; /* 0: none */
 	struct tok_special sp[TOK_MAX_SPECIALS];
 	int n_sp;
 	uint8_t sp_first[256];
@@ -76,19 +79,23 @@ struct mtl_tok_scratch {
 
 /* --- character classes --- */
 
-enum { A_DROP, A_SPACE, A_PUNCT, A_WORD };
+enum { A_WORD, A_DROP, A_SPACE, A_PUNCT };
 
-static int ascii_class(uint32_t c)
+/*
+ * What cleaning and pre-tokenisation make of each ASCII byte.  \v and \f
+ * are Cc, which cleaning drops before whitespace is mapped to spaces.
+ */
+static const uint8_t ascii_tab[128] = {
+	[0x00 ... 0x08] = A_DROP, ['\t'] = A_SPACE, ['\n'] = A_SPACE,
+	[0x0B ... 0x0C] = A_DROP, ['\r'] = A_SPACE, [0x0E ... 0x1F] = A_DROP,
+	[' '] = A_SPACE, [0x7F] = A_DROP,
+	['!' ... '/'] = A_PUNCT, [':' ... '@'] = A_PUNCT,
+	['[' ... '`'] = A_PUNCT, ['{' ... '~'] = A_PUNCT,
+};
+
+static inline int ascii_class(uint32_t c)
 {
-	/* \v and \f are Cc, which cleaning drops before spaces are mapped */
-	if (c == '\t' || c == '\n' || c == '\r' || c == ' ')
-		return A_SPACE;
-	if (c < 0x20 || c == 0x7F)
-		return A_DROP;
-	if ((c >= '!' && c <= '/') || (c >= ':' && c <= '@') ||
-	    (c >= '[' && c <= '`') || (c >= '{' && c <= '~'))
-		return A_PUNCT;
-	return A_WORD;
+	return ascii_tab[c & 0x7F];
 }
 
 /* Rust char::is_whitespace: the White_Space property. */
@@ -223,37 +230,30 @@ static int utf8_enc(uint32_t c, char *o)
 
 /* --- vocabulary trie --- */
 
-static size_t edge_slot(const struct mtl_tok *t, uint64_t key)
-{
-	return (size_t)((key * 0x9E3779B97F4A7C15ULL) >> t->edge_shift);
-}
-
 /* The child of node along byte b, or 0 when there is none. */
 static uint32_t child(const struct mtl_tok *t, uint32_t node, unsigned char b)
 {
-	uint64_t key = ((uint64_t)node << 8 | b) + 1;
-	size_t mask = ((size_t)1 << (64 - t->edge_shift)) - 1;
+	const struct tok_node *nd;
 
-	for (size_t i = edge_slot(t, key);; i = (i + 1) & mask) {
-		if (t->edges[i].key == key)
-			return t->edges[i].child;
-		if (t->edges[i].key == 0)
-			return 0;
-	}
+	if (node < 2)
+		return t->root_child[node][b];
+	nd = &t->nodes[node];
+	for (uint32_t c = nd->first; c < nd->first + nd->n; c++)
+		if (t->cb[c] == b)
+			return c;
+	return 0;
 }
 
 /* Id of the exact key s[0..n) under root cont, or -1. */
-static int32_t lookup(const struct mtl_tok *t, const char *s, size_t n,
-		      int cont)
+static int32_t lookup(const struct mtl_tok *t, const unsigned char *s,
+		      size_t n, int cont)
 {
 	uint32_t node = (uint32_t)cont;
 
-	for (size_t i = 0; i < n; i++) {
-		node = child(t, node, (unsigned char)s[i]);
-		if (!node)
+	for (size_t i = 0; i < n; i++)
+		if (!(node = child(t, node, s[i])))
 			return -1;
-	}
-	return t->node_id[node];
+	return t->nodes[node].id;
 }
 
 /*
@@ -267,39 +267,121 @@ static int32_t longest(const struct mtl_tok *t, const unsigned char *s,
 	int32_t id = -1;
 
 	for (size_t i = 0; i < n; i++) {
-		node = child(t, node, s[i]);
-		if (!node)
+		if (!(node = child(t, node, s[i])))
 			break;
-		if (t->node_id[node] >= 0 && (i + 1 == n || (s[i + 1] & 0xC0) != 0x80)) {
-			id = t->node_id[node];
+		if (t->nodes[node].id >= 0 &&
+		    (i + 1 == n || (s[i + 1] & 0xC0) != 0x80)) {
+			id = t->nodes[node].id;
 			*len = i + 1;
 		}
 	}
 	return id;
 }
 
-/* Adds key s[0..len) under root cont; the node and edge arrays are big enough. */
-static void insert(struct mtl_tok *t, const char *s, size_t len, int cont,
-		   int32_t id)
+/*
+ * The trie under construction: nodes in order of creation, edges in an
+ * open addressing table keyed by (parent, byte).
+ */
+struct trie_build {
+	uint64_t *edges;  /* (key << 32 | child), key = (parent << 8 | byte) + 1 */
+	size_t mask;
+	uint32_t *parent;
+	uint8_t *byte;
+	int32_t *id;
+	uint32_t n;
+};
+
+static size_t tb_slot(const struct trie_build *b, uint32_t key)
+{
+	return (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ULL) >> 32) & b->mask;
+}
+
+/* Adds key s[0..len) under root cont; a later duplicate replaces the id. */
+static void tb_insert(struct trie_build *b, const unsigned char *s,
+		      size_t len, int cont, int32_t id)
 {
 	uint32_t node = (uint32_t)cont;
-	size_t mask = ((size_t)1 << (64 - t->edge_shift)) - 1;
 
 	for (size_t i = 0; i < len; i++) {
-		unsigned char b = (unsigned char)s[i];
-		uint32_t c = child(t, node, b);
+		uint32_t key = (node << 8 | s[i]) + 1, c = 0;
+		size_t k;
+		for (k = tb_slot(b, key); b->edges[k]; k = (k + 1) & b->mask)
+			if ((uint32_t)(b->edges[k] >> 32) == key) {
+				c = (uint32_t)b->edges[k];
+				break;
+			}
 		if (!c) {
-			uint64_t key = ((uint64_t)node << 8 | b) + 1;
-			size_t k = edge_slot(t, key);
-			while (t->edges[k].key)
-				k = (k + 1) & mask;
-			c = t->n_nodes++;
-			t->node_id[c] = -1;
-			t->edges[k] = (struct tok_edge){ key, c };
+			c = b->n++;
+			b->parent[c] = node;
+			b->byte[c] = s[i];
+			b->id[c] = -1;
+			b->edges[k] = (uint64_t)key << 32 | c;
 		}
 		node = c;
 	}
-	t->node_id[node] = id;
+	b->id[node] = id;
+}
+
+/* Lays the built trie out breadth-first into t; 0 or MTL_ERR_NOMEM. */
+static int tb_compact(struct mtl_tok *t, const struct trie_build *b)
+{
+	uint32_t n = b->n, *start = calloc((size_t)n + 1, sizeof(uint32_t));
+	uint32_t *kids = malloc((size_t)n * sizeof(uint32_t));
+	uint32_t *order = malloc((size_t)n * sizeof(uint32_t));
+	uint32_t *fill = malloc(((size_t)n + 1) * sizeof(uint32_t));
+	uint32_t next = 2;
+	int rc = 0;
+
+	t->nodes = malloc((size_t)n * sizeof(*t->nodes));
+	t->cb = calloc(n, 1);
+	if (!start || !kids || !order || !fill || !t->nodes || !t->cb) {
+		rc = MTL_ERR_NOMEM;
+		goto out;
+	}
+	/* children of each node, grouped by parent, each group by byte */
+	for (uint32_t c = 2; c < n; c++)
+		start[b->parent[c] + 1]++;
+	for (uint32_t v = 0; v < n; v++)
+		start[v + 1] += start[v];
+	memcpy(fill, start, ((size_t)n + 1) * sizeof(uint32_t));
+	for (uint32_t c = 2; c < n; c++) {
+		uint32_t at = fill[b->parent[c]]++;
+		while (at > start[b->parent[c]] && b->byte[kids[at - 1]] > b->byte[c]) {
+			kids[at] = kids[at - 1];
+			at--;
+		}
+		kids[at] = c;
+	}
+	/*
+	 * Depth-first: a popped node gets its children's block next, so a walk
+	 * down the trie stays in nearby memory.  order[] is the stack of
+	 * (old, new) node pairs still to lay out.
+	 */
+	order[0] = 1;
+	fill[0] = 1;
+	order[1] = 0;
+	fill[1] = 0;
+	for (uint32_t top = 2; top > 0;) {
+		uint32_t v = order[--top], i = fill[top];
+		t->nodes[i] = (struct tok_node){ next, start[v + 1] - start[v], b->id[v] };
+		for (uint32_t k = start[v]; k < start[v + 1]; k++) {
+			t->cb[next + k - start[v]] = b->byte[kids[k]];
+			if (i < 2)
+				t->root_child[i][b->byte[kids[k]]] = next + k - start[v];
+		}
+		for (uint32_t k = start[v + 1]; k > start[v]; k--) {
+			order[top] = kids[k - 1];
+			fill[top++] = next + (k - 1 - start[v]);
+		}
+		next += start[v + 1] - start[v];
+	}
+	t->n_nodes = n;
+out:
+	free(start);
+	free(kids);
+	free(order);
+	free(fill);
+	return rc;
 }
 
 void mtl_tok_opts_default(struct mtl_tok_opts *o)
@@ -318,9 +400,10 @@ void mtl_tok_opts_default(struct mtl_tok_opts *o)
 static int build_vocab(struct mtl_tok *t, const char *const *v,
 		       const size_t *lens, size_t n, struct mtl_err *err)
 {
+	struct trie_build b = { 0 };
 	size_t total = 0, cap = 16;
-	int bits = 4;
 	uint64_t h = 0xcbf29ce484222325ULL;
+	int rc = 0;
 
 	if (n == 0)
 		return mtl_err_set(err, MTL_ERR_FORMAT, "empty vocabulary");
@@ -328,44 +411,55 @@ static int build_vocab(struct mtl_tok *t, const char *const *v,
 		return mtl_err_set(err, MTL_ERR_FORMAT, "vocabulary too large");
 	for (size_t i = 0; i < n; i++) {
 		total += lens[i] + 1;
-		if (total > UINT32_MAX / 2)
+		/* trie nodes fit 24 bits, for the (parent << 8 | byte) keys */
+		if (total > (1u << 23))
 			return mtl_err_set(err, MTL_ERR_FORMAT,
 					   "vocabulary too large");
 	}
 	/* at most one node and one edge per key byte */
-	while (cap < 2 * total) {
+	while (cap < 2 * total)
 		cap *= 2;
-		bits++;
-	}
 	t->pool = malloc(total);
 	t->piece_off = malloc(n * sizeof(*t->piece_off));
-	t->node_id = malloc((total + 2) * sizeof(*t->node_id));
-	t->edges = calloc(cap, sizeof(*t->edges));
-	if (!t->pool || !t->piece_off || !t->node_id || !t->edges)
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	t->edge_shift = 64 - bits;
-	t->node_id[0] = t->node_id[1] = -1;
-	t->n_nodes = 2;
+	b.edges = calloc(cap, sizeof(*b.edges));
+	b.parent = malloc((total + 2) * sizeof(*b.parent));
+	b.byte = malloc(total + 2);
+	b.id = malloc((total + 2) * sizeof(*b.id));
+	if (!t->pool || !t->piece_off || !b.edges || !b.parent || !b.byte || !b.id) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	b.mask = cap - 1;
+	b.n = 2;
+	b.id[0] = b.id[1] = -1;
 	t->n_ids = (int32_t)n;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t off = (uint32_t)t->pool_len;
+		const unsigned char *u = (const unsigned char *)v[i];
 		memcpy(t->pool + off, v[i], lens[i]);
 		t->pool[off + lens[i]] = 0;
 		t->pool_len += lens[i] + 1;
 		t->piece_off[i] = off;
 		for (size_t k = 0; k < lens[i]; k++) {
-			h ^= (unsigned char)v[i][k];
+			h ^= u[k];
 			h *= 0x100000001b3ULL;
 		}
 		h ^= '\n';
 		h *= 0x100000001b3ULL;
 		if (lens[i] > 2 && v[i][0] == '#' && v[i][1] == '#')
-			insert(t, v[i] + 2, lens[i] - 2, 1, (int32_t)i);
+			tb_insert(&b, u + 2, lens[i] - 2, 1, (int32_t)i);
 		else
-			insert(t, v[i], lens[i], 0, (int32_t)i);
+			tb_insert(&b, u, lens[i], 0, (int32_t)i);
 	}
 	t->vocab_hash = h;
-	return 0;
+	if (tb_compact(t, &b) < 0)
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+out:
+	free(b.edges);
+	free(b.parent);
+	free(b.byte);
+	free(b.id);
+	return rc;
 }
 
 static int add_special(struct mtl_tok *t, const char *s, int32_t id)
@@ -449,8 +543,8 @@ void mtl_tok_free(struct mtl_tok *t)
 		return;
 	free(t->pool);
 	free(t->piece_off);
-	free(t->node_id);
-	free(t->edges);
+	free(t->nodes);
+	free(t->cb);
 	free(t);
 }
 
@@ -467,9 +561,11 @@ int32_t mtl_tok_id(const struct mtl_tok *t, const char *s)
 {
 	size_t n = strlen(s);
 
+	const unsigned char *u = (const unsigned char *)s;
+
 	if (n > 2 && s[0] == '#' && s[1] == '#')
-		return lookup(t, s + 2, n - 2, 1);
-	return lookup(t, s, n, 0);
+		return lookup(t, u + 2, n - 2, 1);
+	return lookup(t, u, n, 0);
 }
 
 const char *mtl_tok_piece(const struct mtl_tok *t, int32_t id)
@@ -837,6 +933,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	if (!np)
 		return -1;
 	*p = np;
+	*cap = nc;
 	return 0;
 }
 
