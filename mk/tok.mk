@@ -10,6 +10,10 @@
 # tokenizes with the model in BENCH_MODEL when that holds a vocabulary,
 # else with a vocabulary generated from the same word list.
 
+# The build rule for build-fuzz/fuzz_% and FUZZ_FLAGS are in mk/fuzz.mk;
+# these defaults only matter if this file is read first.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/err.c
 
 .PHONY: fuzz-tokenize bench-tokenize
