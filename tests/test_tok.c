@@ -260,6 +260,25 @@ static void test_api(const struct mtl_tok *t)
 		     e.ids[1] == 1 && e.starts[1] == 1 && e.ends[1] == 5000 &&
 		     e.unk == 1, "long word: one [UNK] over bytes 1..5000");
 	}
+	/* word labels to token labels: first pieces only; lost words counted */
+	{
+		const char *w[] = { "unaffable", "\xe2\x80\x8b", "a", "hello" };
+		int32_t wl[] = { 7, 8, -100, 9 }, out[16];
+		int32_t want[] = { -100, 7, -100, -100, -100, 9, -100 };
+		T_OK(mtl_tok_encode_words(t, w, 4, 0, 0, &e, &err) == 0 && e.n == 7 &&
+		     mtl_tok_align(&e, wl, 4, -100, out) == 1 &&
+		     arr_is(out, e.n, want, 7),
+		     "align: zero-width word lost, unlabelled word ignored");
+		T_OK(mtl_tok_encode_words(t, w, 4, 0, 4, &e, &err) == 0 &&
+		     mtl_tok_align(&e, wl, 4, -100, out) == 2 && out[1] == 7,
+		     "align after truncation: the cut labelled word is lost too");
+	}
+	{
+		size_t bl;
+		T_OK(mtl_tok_utf8_next_bad("ab\xe4\xb8x", 5, &bl) == 2 && bl == 2 &&
+		     mtl_tok_utf8_next_bad("ab", 2, &bl) == 2 && bl == 0,
+		     "utf8_next_bad: offset and maximal subpart");
+	}
 	/* an empty text is just [CLS] [SEP] */
 	T_OK(mtl_tok_encode(t, "", 0, 0, 0, &e, &err) == 0 && e.n == 2,
 	     "empty text");
