@@ -8,6 +8,7 @@
 load helper
 
 setup() {
+	set -o pipefail  # a crash upstream of a pipe must fail the test
 	cd "$BATS_TEST_TMPDIR"
 	mkdir -p m
 	printf '%s\n' '[PAD]' '[UNK]' '[CLS]' '[SEP]' '[MASK]' hello world , '!' \
@@ -128,13 +129,13 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 
 @test "--skip-bad goes on and counts; --unknown-label skip drops the label" {
 	printf '%s\n' '{"text":"hello","topic":"nope"}' '{"text":5}' '{"text":"world"}' >in.jsonl
-	run bash -c 'mtl-tokenize -m m --skip-bad in.jsonl 2>&1 >/dev/null'
+	run bash -c 'set -o pipefail; mtl-tokenize -m m --skip-bad in.jsonl 2>&1 >/dev/null'
 	assert_success
 	assert_line -n 0 "mtl-tokenize: warning: in.jsonl: line 1: task 'topic': unknown label 'nope' (skipped)"
 	assert_line -n 1 "mtl-tokenize: warning: in.jsonl: line 2: 'text' is not a string (skipped)"
-	run bash -c 'mtl-tokenize -q -m m --skip-bad in.jsonl | mtl-dump -t stats | grep -o "\"examples\":1,.*\"bad_records_skipped\":2"'
+	run bash -c 'set -o pipefail; mtl-tokenize -q -m m --skip-bad in.jsonl | mtl-dump -t stats | grep -o "\"examples\":1,.*\"bad_records_skipped\":2"'
 	assert_success
-	run bash -c 'mtl-tokenize -q -m m --unknown-label skip in.jsonl 2>&1 >/dev/null'
+	run bash -c 'set -o pipefail; mtl-tokenize -q -m m --unknown-label skip in.jsonl 2>&1 >/dev/null'
 	assert_failure 1
 	assert_output "mtl-tokenize: in.jsonl: line 2: 'text' is not a string"
 	printf '%s\n' '{"text":"hello","topic":"nope"}' '{"words":["john"],"ner":["B-X"]}' >in.jsonl
@@ -145,7 +146,7 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 
 @test "--skip-bad on CoNLL drops the whole sentence of a bad line" {
 	printf 'John B-PER\nlives Q\nin O\n\nParis B-LOC\nx\xff O\ny O\n\nhello O\n' >in.conll
-	run bash -c 'mtl-tokenize -m m -f conll --skip-bad in.conll 2>&1 >/dev/null | grep warning'
+	run bash -c 'set -o pipefail; mtl-tokenize -m m -f conll --skip-bad in.conll 2>&1 >/dev/null | grep warning'
 	assert_line -n 0 "mtl-tokenize: warning: in.conll: line 1: task 'ner': word 2: unknown label 'Q' (skipped)"
 	assert_line -n 1 'mtl-tokenize: warning: in.conll: line 6: invalid UTF-8 at byte 2 (skipped)'
 	run --separate-stderr examples -m m -f conll --skip-bad in.conll
@@ -201,6 +202,6 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	mtl-dump -t stats out.mpk | jq -r '.label_counts.ner | to_entries[] | "\(.value) \(.key)"' | sort >actual
 	cut -f2 "$raw" | grep . | sort | uniq -c | awk '{print $1, $2}' | sort >expect
 	diff -u expect actual
-	run bash -c "mtl-dump -t stats out.mpk | jq .examples"
+	run bash -c "set -o pipefail; mtl-dump -t stats out.mpk | jq .examples"
 	assert_output "$(grep -c -P '^\t?$' "$raw" | tr -d ' ')"
 }
