@@ -652,13 +652,22 @@ static void svg_heat(struct out *o, const char *title, int n, char *const *rl,
 		     char *const *cl, char *const *t, const double *shade,
 		     int diverging, const char *xlab, const char *ylab)
 {
-	int cell = n <= 8 ? 44 : n <= 16 ? 30 : 22;
-	int lw = 8 + 7 * o->o->label_width / 2, top = lw + 10;
-	int W = lw + n * cell + 20, H = top + n * cell + 30;
+	int cell = n <= 8 ? 44 : n <= 16 ? 30 : 22, rw = 0, cw = 0;
+	int lw, top, W, H;
 	FILE *f = o->f;
 
-	if (lw > 160)
-		lw = 160, top = lw + 10, W = lw + n * cell + 20, H = top + n * cell + 30;
+	/* margins from the longest labels: ~6.5 px a character at 11 px, and
+	 * column labels rotated by 60 degrees rise sin(60) of their length */
+	for (int i = 0; i < n; i++) {
+		rw = u8_width(rl[i]) > rw ? u8_width(rl[i]) : rw;
+		cw = u8_width(cl[i]) > cw ? u8_width(cl[i]) : cw;
+	}
+	lw = 14 + rw * 13 / 2;
+	if (lw < 40)
+		lw = 40;
+	top = 20 + cw * 6;
+	W = lw + n * cell + 10 + cw * 3;
+	H = top + n * cell + 30;
 	fprintf(f, "<figure class=\"heat\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
 		W, H, W, H);
 	fputs("<title>", f);
@@ -878,8 +887,8 @@ static void render_confusion(struct out *o, const struct mtl_report_task *rt)
 		free(lab);
 		free(title);
 	}
-	if (n > 256)
-		return;
+	if (n > 256 || (o->fmt == MTL_RENDER_HTML && n <= 64))
+		return; /* the heat map shows the counts */
 	memset(al, 'r', (size_t)n + 1);
 	al[0] = 'l';
 	al[n + 1] = 0;
@@ -1155,6 +1164,7 @@ static void render_embeddings(struct out *o, const struct mtl_report *rep)
 		free(txt);
 		free(rl);
 		free(cl);
+		return; /* the heat map shows the figures */
 	}
 	al = malloc((size_t)e->n + 3);
 	if (!al) {
