@@ -938,7 +938,7 @@ static char *marked_words(const struct out *o, const struct mtl_report_error *e,
 		if (i)
 			fputc(' ', m);
 		if (i == e->n)
-			fputs("\xe2\x80\xa6(not scored:) ", m);
+			fputs("(not scored: ", m);
 		fputs(wrong ? (md ? "**" : "[") : "", m);
 		if (md)
 			md_escape(m, w);
@@ -957,6 +957,8 @@ static char *marked_words(const struct out *o, const struct mtl_report_error *e,
 			fputs(md ? ")" : "]", m);
 		}
 	}
+	if (nw > e->n)
+		fputc(')', m);
 	fclose(m);
 	return s;
 }
