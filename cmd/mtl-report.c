@@ -25,7 +25,7 @@ static const char usage[] =
 	"  -o, --output FILE  write the report to FILE (atomically), not stdout\n"
 	"  -e, --errors[=N]   list up to N misclassified examples per task (10)\n"
 	"      --strict       entities in strict IOB2 mode (default: conlleval)\n"
-	"  -n, --max N        embeddings in the similarity matrix (default 20)\n"
+	"  -n, --max N        embeddings in the similarity matrix (default 20, at most 1000)\n"
 	"  -t, --title T      the report's title\n"
 	"  -w, --width N      characters of a sparkline (default 40)\n"
 	"  -q, --quiet        no notes on stderr\n"
@@ -92,7 +92,7 @@ int main(int argc, char **argv)
 			ro.errors = optarg ? (int)cmd_parse_long(usage, "--errors", optarg, 0, 1000000) : 10;
 			break;
 		case O_STRICT: ro.strict = 1; break;
-		case 'n': ro.max_embeddings = (int)cmd_parse_long(usage, "--max", optarg, 1, 10000); break;
+		case 'n': ro.max_embeddings = (int)cmd_parse_long(usage, "--max", optarg, 1, 1000); break;
 		case 't': fo.title = optarg; break;
 		case 'w': fo.spark_width = (int)cmd_parse_long(usage, "--width", optarg, 1, 1000); break;
 		case 'q': cmd_quiet = 1; break;

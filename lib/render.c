@@ -887,8 +887,12 @@ static void render_confusion(struct out *o, const struct mtl_report_task *rt)
 		free(lab);
 		free(title);
 	}
-	if (n > 256 || (o->fmt == MTL_RENDER_HTML && n <= 64))
+	if (o->fmt == MTL_RENDER_HTML && n <= 64)
 		return; /* the heat map shows the counts */
+	if (n > 256) {
+		para(o, "%d labels: too many to show; the JSON report has the matrix", n);
+		return;
+	}
 	memset(al, 'r', (size_t)n + 1);
 	al[0] = 'l';
 	al[n + 1] = 0;
