@@ -1440,6 +1440,82 @@ fail:
 	return NULL;
 }
 
+/*
+ * Writes j as indented JSON, but with arrays of scalars on one line (the
+ * series would otherwise take a line a value), and reals in the shortest
+ * form that reads back to the same double (whole numbers without ".0").
+ */
+static void json_write(FILE *f, const json_t *j, int depth)
+{
+	switch (json_typeof(j)) {
+	case JSON_OBJECT: {
+		const char *key;
+		json_t *v;
+		int first = 1;
+
+		if (!json_object_size(j)) {
+			fputs("{}", f);
+			break;
+		}
+		fputs("{\n", f);
+		json_object_foreach((json_t *)j, key, v) {
+			json_t *k = json_string(key);
+			char *ks = k ? json_dumps(k, JSON_ENCODE_ANY) : NULL;
+
+			fprintf(f, "%s%*s%s: ", first ? "" : ",\n", 2 * depth + 2, "", ks ? ks : "\"\"");
+			free(ks);
+			json_decref(k);
+			json_write(f, v, depth + 1);
+			first = 0;
+		}
+		fprintf(f, "\n%*s}", 2 * depth, "");
+		break;
+	}
+	case JSON_ARRAY: {
+		size_t n = json_array_size(j);
+		int flat = 1;
+
+		for (size_t i = 0; i < n; i++)
+			if (json_is_object(json_array_get(j, i)) || json_is_array(json_array_get(j, i)))
+				flat = 0;
+		fputc('[', f);
+		for (size_t i = 0; i < n; i++) {
+			if (flat)
+				fputs(i ? ", " : "", f);
+			else
+				fprintf(f, "%s\n%*s", i ? "," : "", 2 * depth + 2, "");
+			json_write(f, json_array_get(j, i), depth + 1);
+		}
+		if (!flat && n)
+			fprintf(f, "\n%*s", 2 * depth, "");
+		fputc(']', f);
+		break;
+	}
+	case JSON_REAL: {
+		double x = json_real_value(j);
+		char b[32];
+
+		if (x == floor(x) && fabs(x) < 9007199254740992.0) {
+			fprintf(f, "%.0f", x);
+			break;
+		}
+		for (int p = 15; p <= 17; p++) {
+			snprintf(b, sizeof(b), "%.*g", p, x);
+			if (strtod(b, NULL) == x)
+				break;
+		}
+		fputs(b, f);
+		break;
+	}
+	default: {
+		char *s = json_dumps(j, JSON_ENCODE_ANY);
+
+		fputs(s ? s : "null", f);
+		free(s);
+	}
+	}
+}
+
 /* --- entry points --- */
 
 void mtl_render_defaults(struct mtl_render_opts *opts)
@@ -1471,7 +1547,7 @@ int mtl_render(FILE *f, const struct mtl_report *rep,
 		json_t *j = mtl_render_json(rep, opts);
 		if (!j)
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		json_dumpf(j, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+		json_write(f, j, 0);
 		fputc('\n', f);
 		json_decref(j);
 		return 0;
