@@ -706,6 +706,44 @@ static void svg_heat(struct out *o, const char *title, int n, char *const *rl,
 
 /* --- sections --- */
 
+/* One line: the best eval F1 of each task (the first eval row reaching it). */
+static void render_best_eval(struct out *o, const struct mtl_report_steps *s)
+{
+	char *line = NULL;
+	size_t len = 0;
+	FILE *m;
+	int any = 0;
+
+	if (!s->n_eval || !(m = open_memstream(&line, &len))) {
+		o->nomem |= s->n_eval != 0;
+		return;
+	}
+	for (long i = 0; i < s->n_eval; i++) {
+		long best = -1;
+		int seen = 0;
+		char b[32];
+
+		for (long k = 0; k < i && !seen; k++)
+			seen = !strcmp(s->eval[k].task, s->eval[i].task);
+		if (seen)
+			continue; /* the task was done at its first row */
+		for (long k = i; k < s->n_eval; k++)
+			if (!strcmp(s->eval[k].task, s->eval[i].task) && isfinite(s->eval[k].f1) &&
+			    (best < 0 || s->eval[k].f1 > s->eval[best].f1))
+				best = k;
+		if (best < 0)
+			continue;
+		num(b, sizeof(b), s->eval[best].f1);
+		fprintf(m, "%s%s %s (step %.0f)", any ? ", " : "", s->eval[best].task, b,
+			s->eval[best].step);
+		any = 1;
+	}
+	fclose(m);
+	if (any)
+		para(o, "best eval F1: %s", line);
+	free(line);
+}
+
 static void render_steps(struct out *o, const struct mtl_report *rep)
 {
 	const struct mtl_report_steps *s = &rep->steps;
@@ -732,6 +770,15 @@ static void render_steps(struct out *o, const struct mtl_report *rep)
 		     s->n, step_x(s, 0), step_x(s, s->n - 1), s->n_skip, sec, tok, b1);
 	else
 		para(o, "no step records, %ld skipped", s->n_skip);
+	mtl_report_stat(s->loss, s->n, &st);
+	if (st.n) {
+		char b2[32];
+
+		num(b1, sizeof(b1), st.last);
+		num(b2, sizeof(b2), st.min);
+		para(o, "loss: final %s, best %s at step %.0f", b1, b2, step_x(s, st.i_min));
+	}
+	render_best_eval(o, s);
 	nc = s->n ? curves(s, c, (int)(sizeof(c) / sizeof(c[0]))) : 0;
 	if (o->fmt == MTL_RENDER_HTML && s->n) {
 		double *x = malloc((size_t)s->n * sizeof(double));

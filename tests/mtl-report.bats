@@ -27,6 +27,9 @@ setup() {
 	assert_success
 	# 400 tokens in 50+50+60+40 ms
 	assert_line '4 step records (steps 1 to 5), epochs 1 to 2, 1 skipped; 0.20 s, 400 tokens, 2000 tokens/s'
+	assert_line 'loss: final 1.2000, best 1.0000 at step 3'
+	# topic: f1 0.4 at step 2, 0.7 at step 5; ner: only 0.3 at step 2
+	assert_line 'best eval F1: topic 0.7000 (step 5), ner 0.3000 (step 2)'
 	assert_line --regexp '^loss +2\.0000 +1\.2000 +1\.0000 \(3\) +2\.0000 \(1\)  █▅▁▂$'
 	assert_line --regexp '^grad norm +3\.5000 +1\.5000 +1\.5000 \(5\) +3\.5000 \(1\)  █▅ ▁$'
 	assert_line --regexp '^grad cosine topic/ner +-0\.2500 +0\.5000 '
