@@ -152,3 +152,24 @@ setup() {
 	run -2 mtl-report --max 0 embeddings.mpk
 	run -2 mtl-report --errors=x predictions.mpk
 }
+
+@test "embeddings from mtl-score (float32 extension arrays): cosines agree with awk" {
+	{
+		echo '{"type":"header","stream":"examples","version":[1,0]}'
+		n=0
+		json_array ids <"$FIXTURES/golden/embed.jsonl" | while read -r ids; do
+			n=$((n + 1))
+			echo "{\"type\":\"example\",\"id\":$n,\"ids\":[$(echo "$ids" | tr ' ' ',')]}"
+		done
+	} | mtl-dump --pack >ex.mpk
+	# mean pooling: the tiny model's CLS vectors are all nearly parallel
+	mtl-score -q -m "$FIXTURES/tiny" --embed --pooling mean --no-normalize ex.mpk >emb.mpk
+	mtl-dump -t embedding emb.mpk | json_array embedding >vectors
+	[ "$(wc -l <vectors)" -ge 2 ]
+	# cosine of the first two vectors, computed independently
+	want=$(head -2 vectors | awk '{ for (i = 1; i <= NF; i++) v[NR, i] = $i; n = NF }
+		END { for (i = 1; i <= n; i++) { ab += v[1, i] * v[2, i]; aa += v[1, i] ^ 2; bb += v[2, i] ^ 2 }
+		      printf "%.6f\n", ab / sqrt(aa * bb) }')
+	run bash -c "mtl-report -f json emb.mpk | jq -r '.embeddings | [.total == $(wc -l <vectors), .normalized, (.similarity[0][1] * 1000000 | round / 1000000), (.similarity[1][1] - 1 | fabs < 1e-12)] | @tsv'"
+	assert_output "$(printf 'true\tfalse\t%s\ttrue' "$(echo "$want" | sed 's/0*$//')")"
+}
