@@ -652,7 +652,8 @@ static void svg_heat(struct out *o, const char *title, int n, char *const *rl,
 		     char *const *cl, char *const *t, const double *shade,
 		     int diverging, const char *xlab, const char *ylab)
 {
-	int cell = n <= 8 ? 44 : n <= 16 ? 30 : 22, rw = 0, cw = 0;
+	/* figures in the cells while they fit, beyond that only in tooltips */
+	int cell = n <= 8 ? 44 : n <= 24 ? 32 : 14, rw = 0, cw = 0;
 	int lw, top, W, H;
 	FILE *f = o->f;
 
@@ -687,9 +688,19 @@ static void svg_heat(struct out *o, const char *title, int n, char *const *rl,
 			double s = shade[i * n + j];
 			char *bg = heat(s, diverging);
 			double a = fabs(s);
-			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" class=\"c\"/>",
+			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\" class=\"c\"><title>",
 				lw + j * cell, top + i * cell, cell, cell, bg ? bg : "#fff");
 			free(bg);
+			html_escape(f, rl[i]);
+			fputs(" / ", f);
+			html_escape(f, cl[j]);
+			fputs(": ", f);
+			html_escape(f, t[i * n + j]);
+			fputs("</title></rect>", f);
+			if (cell < 32) {
+				fputc('\n', f);
+				continue;
+			}
 			fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"v%s\">", lw + j * cell + cell / 2,
 				top + i * cell + cell / 2 + 4, isfinite(a) && a > 0.6 ? " w" : "");
 			html_escape(f, t[i * n + j]);
