@@ -136,7 +136,11 @@ void mtl_report_free(struct mtl_report *rep);
 int mtl_report_read(struct mtl_report *rep, struct mtl_mp_reader *r,
 		    struct mtl_err *err);
 
-/* Computes the derived figures (scores, similarities).  0 or NOMEM. */
+/*
+ * Computes the derived figures (entity scores with the lost entities
+ * counted as missed, similarities), once, after the last read.  0, or
+ * MTL_ERR_NOMEM.
+ */
 int mtl_report_finish(struct mtl_report *rep, struct mtl_err *err);
 
 /* Training summary of one column: NaN when it holds no finite value. */

@@ -173,3 +173,17 @@ setup() {
 	run bash -c "mtl-report -f json emb.mpk | jq -r '.embeddings | [.total == $(wc -l <vectors), .normalized, (.similarity[0][1] * 1000000 | round / 1000000), (.similarity[1][1] - 1 | fabs < 1e-12)] | @tsv'"
 	assert_output "$(printf 'true\tfalse\t%s\ttrue' "$(echo "$want" | sed 's/0*$//')")"
 }
+
+@test "a token task whose labels are not BIO tags gets tag scores and no entity section" {
+	cat >pos.jsonl <<-'EOF'
+	{"type":"header","stream":"predictions","version":[1,0],"tasks":[{"name":"pos","kind":"token","labels":["NOUN","VERB"]}]}
+	{"type":"prediction","id":1,"tasks":{"pos":{"pred":["NOUN","VERB","VERB"],"gold":["NOUN","VERB","NOUN"]}}}
+	EOF
+	mtl-dump --pack pos.jsonl >pos.mpk
+	run mtl-report pos.mpk
+	assert_success
+	assert_line '1 examples, 0 without gold labels (not scored); per word: tag accuracy 0.6667 (2 of 3); macro F1 0.6667, micro F1 0.6667'
+	refute_line --partial 'Entities'
+	run bash -c "mtl-report -f json pos.mpk | jq -c '.predictions.tasks.pos | [has(\"entities\"), .confusion]'"
+	assert_output '[false,[[1,1],[0,1]]]'
+}
