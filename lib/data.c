@@ -132,6 +132,26 @@ void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n)
 	pk->callback(pk->data, b, n);
 }
 
+/* Packs the id kept from ex's record, or nil. */
+static void pack_id(msgpack_packer *pk, const struct mtl_example *ex)
+{
+	if (ex->id)
+		mtl_data_pack_raw(pk, ex->id, ex->id_len);
+	else
+		msgpack_pack_nil(pk);
+}
+
+/* Starts the "labels" map of the tasks in mask (bit t for task t < n). */
+static void pack_labels_map(msgpack_packer *pk, uint64_t mask, int n)
+{
+	size_t n_lab = 0;
+
+	for (int t = 0; t < n; t++)
+		n_lab += (mask >> t) & 1;
+	mtl_mp_pack_str(pk, "labels");
+	msgpack_pack_map(pk, n_lab);
+}
+
 static int task_index(const struct mtl_tasks *ts, const msgpack_object *key)
 {
 	for (int i = 0; i < ts->n; i++)
@@ -305,19 +325,13 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 		      const struct mtl_tasks *ts)
 {
 	uint64_t tasks = mtl_example_tasks(ex);
-	int n_lab = 0;
 
-	for (int t = 0; t < ex->n_tasks; t++)
-		n_lab += (tasks >> t) & 1;
 	msgpack_pack_map(pk, 5 + (ex->text != NULL) + (ex->word_ids != NULL) +
 			 (ex->words != NULL) + (ex->truncated != 0));
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "example");
 	mtl_mp_pack_str(pk, "id");
-	if (ex->id)
-		mtl_data_pack_raw(pk, ex->id, ex->id_len);
-	else
-		msgpack_pack_nil(pk);
+	pack_id(pk, ex);
 	if (ex->text) {
 		mtl_mp_pack_str(pk, "text");
 		msgpack_pack_str(pk, ex->text_len);
@@ -335,8 +349,7 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 		for (size_t i = 0; i < ex->n_words; i++)
 			mtl_mp_pack_str(pk, ex->words[i]);
 	}
-	mtl_mp_pack_str(pk, "labels");
-	msgpack_pack_map(pk, (size_t)n_lab);
+	pack_labels_map(pk, tasks, ex->n_tasks);
 	for (int t = 0; t < ex->n_tasks; t++) {
 		if (!((tasks >> t) & 1))
 			continue;
@@ -378,7 +391,7 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 		    int n, const struct mtl_tasks *ts, uint64_t task_mask,
 		    int32_t pad_id, int64_t epoch, int64_t index)
 {
-	int T = 0, n_lab = 0;
+	int T = 0;
 	uint64_t present = 0;
 
 	for (int b = 0; b < n; b++) {
@@ -387,8 +400,6 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 		present |= ex[b]->labelled;
 	}
 	present &= task_mask;
-	for (int t = 0; t < ts->n; t++)
-		n_lab += (present >> t) & 1;
 
 	msgpack_pack_map(pk, 9);
 	mtl_mp_pack_str(pk, "type");
@@ -412,14 +423,9 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 		msgpack_pack_int32(pk, ex[b]->len);
 	mtl_mp_pack_str(pk, "example_ids");
 	msgpack_pack_array(pk, (size_t)n);
-	for (int b = 0; b < n; b++) {
-		if (ex[b]->id)
-			mtl_data_pack_raw(pk, ex[b]->id, ex[b]->id_len);
-		else
-			msgpack_pack_nil(pk);
-	}
-	mtl_mp_pack_str(pk, "labels");
-	msgpack_pack_map(pk, (size_t)n_lab);
+	for (int b = 0; b < n; b++)
+		pack_id(pk, ex[b]);
+	pack_labels_map(pk, present, ts->n);
 	for (int k = 0; k < ts->n; k++) {
 		if (!((present >> k) & 1))
 			continue;
