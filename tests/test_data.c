@@ -11,16 +11,11 @@
 #include "data.h"
 #include "mp.h"
 #include "t.h"
-
-static const char *const topic_labels[] = { "greet", "other" };
-static const char *const ner_labels[] = { "O", "B-PER", "B-LOC" };
+#include "t_spec.h"
 
 static struct mtl_task task_list[] = {
-	{ .name = "topic", .kind = MTL_TASK_SEQUENCE, .labels = (char **)topic_labels,
-	  .n_labels = 2 },
-	{ .name = "ner", .kind = MTL_TASK_TOKEN, .labels = (char **)ner_labels,
-	  .n_labels = 3 },
-	{ .name = "other", .kind = MTL_TASK_TOKEN, .labels = (char **)ner_labels,
+	T_TASK_TOPIC, T_TASK_NER,
+	{ .name = "other", .kind = MTL_TASK_TOKEN, .labels = (char **)t_ner_labels,
 	  .n_labels = 3 },
 };
 static const struct mtl_tasks ts = { task_list, 3 };

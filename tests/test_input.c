@@ -12,20 +12,14 @@
 
 #include "input.h"
 #include "t.h"
+#include "t_spec.h"
 
 static const char *const vocab[] = {
 	"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", ",", "!",
 	"un", "##aff", "##able", "john", "lives", "in", "paris", ".",
 };
 
-static const char *const topic_labels[] = { "greet", "other" };
-static const char *const ner_labels[] = { "O", "B-PER", "B-LOC" };
-static struct mtl_task task_list[] = {
-	{ .name = "topic", .kind = MTL_TASK_SEQUENCE, .labels = (char **)topic_labels,
-	  .n_labels = 2 },
-	{ .name = "ner", .kind = MTL_TASK_TOKEN, .labels = (char **)ner_labels,
-	  .n_labels = 3 },
-};
+static struct mtl_task task_list[] = { T_TASK_TOPIC, T_TASK_NER };
 static const struct mtl_tasks ts = { task_list, 2 };
 
 struct rd {
