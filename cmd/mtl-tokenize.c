@@ -45,35 +45,6 @@ static const char usage[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input, 2 usage error, 3 I/O error.\n";
 
-/* The task CoNLL tags belong to: --task, or the only token task. */
-static int conll_task(const struct mtl_tasks *ts, const char *name,
-		      enum mtl_input_format fmt)
-{
-	int k = -1;
-
-	if (name) {
-		k = mtl_task_find(ts, name);
-		if (k < 0)
-			cmd_usage_error(usage, "no task '%s'%s", name,
-					ts ? "" : " (no task spec)");
-		if (ts->task[k].kind != MTL_TASK_TOKEN)
-			cmd_usage_error(usage, "task '%s' is not a token task", name);
-		return k;
-	}
-	if (fmt != MTL_INPUT_CONLL || !ts)
-		return -1;
-	for (int t = 0; t < ts->n; t++)
-		if (ts->task[t].kind == MTL_TASK_TOKEN) {
-			if (k >= 0)
-				cmd_usage_error(usage, "several token tasks: "
-						"say which with --task");
-			k = t;
-		}
-	if (k < 0)
-		cmd_usage_error(usage, "CoNLL input needs a token task");
-	return k;
-}
-
 static void end_record(struct mtl_mp_writer *w)
 {
 	struct mtl_err err;
@@ -252,7 +223,8 @@ int main(int argc, char **argv)
 	}
 	if (ts && ts->n > 64)
 		cmd_die(EXIT_DATA, "%s: more than %d tasks", tasks_path, 64);
-	o.conll_task = conll_task(ts, task_name, o.format);
+	if (mtl_input_tag_task(&o.conll_task, ts, task_name, o.format, &err) < 0)
+		cmd_usage_error(usage, "%s", err.msg);
 	if (max_len < 0)
 		max_len = mtl_tok_max_length(tok);
 	if (mtl_census_init(&census, ts))

@@ -619,6 +619,36 @@ void mtl_input_free(struct mtl_input *in)
 	free(in);
 }
 
+int mtl_input_tag_task(int *out, const struct mtl_tasks *ts, const char *name,
+		       enum mtl_input_format format, struct mtl_err *err)
+{
+	int k = -1;
+
+	if (name) {
+		k = mtl_task_find(ts, name);
+		if (k < 0)
+			return mtl_err_set(err, MTL_ERR_ARG, "no task '%s'%s", name,
+					   ts ? "" : " (no task spec)");
+		if (ts->task[k].kind != MTL_TASK_TOKEN)
+			return mtl_err_set(err, MTL_ERR_ARG,
+					   "task '%s' is not a token task", name);
+	} else if (format == MTL_INPUT_CONLL && ts) {
+		for (int t = 0; t < ts->n; t++) {
+			if (ts->task[t].kind != MTL_TASK_TOKEN)
+				continue;
+			if (k >= 0)
+				return mtl_err_set(err, MTL_ERR_ARG, "several token tasks: "
+						   "say which with --task");
+			k = t;
+		}
+		if (k < 0)
+			return mtl_err_set(err, MTL_ERR_ARG,
+					   "CoNLL input needs a token task");
+	}
+	*out = k;
+	return 0;
+}
+
 /* --- encoding --- */
 
 /*

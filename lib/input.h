@@ -110,4 +110,13 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 
 void mtl_input_free(struct mtl_input *in);
 
+/*
+ * The task CoNLL tags belong to, into *out: the token task called name,
+ * or for CoNLL without a name the only token task; -1 for other formats
+ * without a name, or without tasks.  0, or MTL_ERR_ARG with the reason
+ * ("task 'topic' is not a token task"), *out untouched.
+ */
+int mtl_input_tag_task(int *out, const struct mtl_tasks *ts, const char *name,
+		       enum mtl_input_format format, struct mtl_err *err);
+
 #endif
