@@ -4,7 +4,8 @@
  * space columns, whitespace-only and -DOCSTART- breaks, a bad line costing
  * its sentence), TSV (header row, empty cells, per-word tags); errors name
  * the line and reading goes on after them; invalid UTF-8 refused or
- * replaced; and mtl_input_encode's look-up, alignment and counts.
+ * replaced; which task CoNLL tags belong to; and mtl_input_encode's
+ * look-up, alignment and counts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -245,6 +246,26 @@ static void test_encode(const struct mtl_tok *tok)
 	mtl_census_release(&c);
 }
 
+static void test_tag_task(void)
+{
+	struct mtl_err err;
+	int k = 7;
+
+	T_OK(mtl_input_tag_task(&k, &ts, NULL, MTL_INPUT_CONLL, &err) == 0 && k == 1,
+	     "tag task: CoNLL takes the only token task");
+	T_OK(mtl_input_tag_task(&k, &ts, NULL, MTL_INPUT_JSONL, &err) == 0 && k == -1,
+	     "tag task: none for JSONL");
+	T_OK(mtl_input_tag_task(&k, NULL, NULL, MTL_INPUT_CONLL, &err) == 0 && k == -1,
+	     "tag task: none without tasks");
+	k = 7;
+	T_OK(mtl_input_tag_task(&k, &ts, "topic", MTL_INPUT_CONLL, &err) == MTL_ERR_ARG &&
+	     k == 7 && strcmp(err.msg, "task 'topic' is not a token task") == 0,
+	     "tag task: a sequence task is refused (%s)", err.msg);
+	T_OK(mtl_input_tag_task(&k, NULL, "ner", MTL_INPUT_TSV, &err) == MTL_ERR_ARG &&
+	     strcmp(err.msg, "no task 'ner' (no task spec)") == 0,
+	     "tag task: a name without a spec (%s)", err.msg);
+}
+
 int main(void)
 {
 	struct mtl_tok *tok;
@@ -254,6 +275,7 @@ int main(void)
 	test_conll();
 	test_tsv();
 	test_invalid();
+	test_tag_task();
 	if (!T_OK(mtl_tok_new(&tok, vocab, sizeof(vocab) / sizeof(vocab[0]), NULL,
 			      &err) == 0, "tokenizer"))
 		return t_done();
