@@ -77,10 +77,10 @@ struct mtl_input_item {
 struct mtl_input;
 
 /*
- * Opens a reader of f in opts->format for the tasks ts (NULL: none).  TSV
- * reads its header row here: a header that is not valid UTF-8, lacks the
- * text column or is missing gives MTL_ERR_FORMAT ("line N: ...").  On
- * error *out is untouched.
+ * Opens a reader of f in opts->format for the tasks ts (NULL: none; at
+ * most 64, else MTL_ERR_ARG).  TSV reads its header row here: a header
+ * that is not valid UTF-8, lacks the text column or is missing gives
+ * MTL_ERR_FORMAT ("line N: ...").  On error *out is untouched.
  */
 int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
 		   const struct mtl_input_opts *opts, struct mtl_err *err);
