@@ -30,7 +30,8 @@ static const char usage[] =
 	"  -m, --model DIR        vocab.txt/tokenizer.json, tokenizer_config.json,\n"
 	"                         config.json and tasks.json (required)\n"
 	"  -T, --tasks FILE       the task spec (default: DIR/tasks.json if present)\n"
-	"  -f, --format F         jsonl (default), conll or tsv\n"
+	"  -f, --format F         jsonl, conll or tsv (default: from the file\n"
+	"                         name: .jsonl, .conll/.bio/.iob, .tsv; else jsonl)\n"
 	"  -l, --max-length N     truncate to N tokens (default: the model's)\n"
 	"  -t, --task NAME        the token task CoNLL tags belong to (default:\n"
 	"                         the only token task)\n"
@@ -166,7 +167,7 @@ int main(int argc, char **argv)
 	struct mtl_err err;
 	char path[4096];
 	long max_len = -1;
-	int opt, rc = 0, skip_bad = 0;
+	int opt, rc = 0, skip_bad = 0, format_given = 0;
 	FILE *f;
 
 	cmd_name = "mtl-tokenize";
@@ -175,14 +176,9 @@ int main(int argc, char **argv)
 		case 'm': model = optarg; break;
 		case 'T': tasks_path = optarg; break;
 		case 'f':
-			if (!strcmp(optarg, "jsonl"))
-				o.format = MTL_INPUT_JSONL;
-			else if (!strcmp(optarg, "conll"))
-				o.format = MTL_INPUT_CONLL;
-			else if (!strcmp(optarg, "tsv"))
-				o.format = MTL_INPUT_TSV;
-			else
+			if (mtl_input_format_parse(&o.format, optarg, 0))
 				cmd_usage_error(usage, "unknown format '%s'", optarg);
+			format_given = 1;
 			break;
 		case 'l':
 			max_len = cmd_parse_long(usage, "--max-length", optarg, 2, 1L << 24);
@@ -205,6 +201,9 @@ int main(int argc, char **argv)
 	}
 	if (!model)
 		cmd_usage_error(usage, "--model is required");
+	/* without --format, the file name's extension says */
+	if (!format_given && optind < argc)
+		mtl_input_format_parse(&o.format, argv[optind], 1);
 	if (argc - optind > 1)
 		cmd_usage_error(usage, "one input at most");
 

@@ -800,3 +800,28 @@ oom:
 	mtl_example_release(ex);
 	return nomem(err);
 }
+
+int mtl_input_format_parse(enum mtl_input_format *f, const char *name, int ext)
+{
+	/* the first three are the format names; all are extensions */
+	static const struct { const char *name; enum mtl_input_format f; } names[] = {
+		{ "jsonl", MTL_INPUT_JSONL }, { "conll", MTL_INPUT_CONLL },
+		{ "tsv", MTL_INPUT_TSV }, { "json", MTL_INPUT_JSONL },
+		{ "bio", MTL_INPUT_CONLL }, { "iob", MTL_INPUT_CONLL },
+	};
+	size_t n = ext ? sizeof(names) / sizeof(names[0]) : 3;
+	const char *dot;
+
+	if (ext) {
+		dot = strrchr(name, '.');
+		if (!dot || strchr(dot, '/'))
+			return -1;
+		name = dot + 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, names[i].name)) {
+			*f = names[i].f;
+			return 0;
+		}
+	return -1;
+}

@@ -52,6 +52,13 @@
 
 enum mtl_input_format { MTL_INPUT_JSONL, MTL_INPUT_CONLL, MTL_INPUT_TSV };
 
+/*
+ * The format called name ("jsonl", "conll", "tsv"), or, when ext is set,
+ * the format a file name's extension says (.jsonl/.json, .conll/.bio/.iob,
+ * .tsv).  0 and *f, or -1 when unknown.
+ */
+int mtl_input_format_parse(enum mtl_input_format *f, const char *name, int ext);
+
 struct mtl_input_opts {
 	enum mtl_input_format format;
 	const char *text_field; /* JSONL key or TSV column of the text; NULL: "text" */

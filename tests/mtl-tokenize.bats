@@ -86,6 +86,12 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 	J
 	examples -m m -f conll in.conll >actual
 	diff -u expect actual
+	# the extension says the format when --format is not given
+	examples -m m in.conll >actual
+	diff -u expect actual
+	cp in.conll in.txt
+	run -1 --separate-stderr mtl-tokenize -m m in.txt
+	assert_regex "$stderr" '^mtl-tokenize: in.txt: line 1: '
 }
 
 @test "TSV: header row, empty cells unlabelled, token tags per space-separated word" {
