@@ -86,6 +86,12 @@ static void test_linear(void)
 		     "linear vs naive triple loop, %d thread(s): %.2e", nt,
 		     maxrel(y, ref, (size_t)N * OC));
 	}
+	for (int nt = 1; nt <= 3; nt++) {
+		mtl_linear_forward_split(y, x, w, b, N, C, OC, nt);
+		T_OK(maxrel(y, ref, (size_t)N * OC) < 1e-5,
+		     "linear with column slices per thread, %d thread(s): %.2e", nt,
+		     maxrel(y, ref, (size_t)N * OC));
+	}
 	for (int i = 0; i < N; i++)
 		for (int o = 0; o < OC; o++)
 			ref[i * OC + o] -= b[o];
@@ -435,6 +441,11 @@ static void test_golden(const char *model_dir, const char *golden,
 	mtl_bert_forward(m, ids, types, mask, B, T, 0, &err);
 	T_OK(t_maxdiff(mtl_bert_last_hidden(m), last, (long)B * T * H) < 1e-6,
 	     "%s: 1 and 2 threads agree", tag);
+	mtl_bert_set_gemm_split(m, 1);
+	mtl_bert_forward(m, ids, types, mask, B, T, 0, &err);
+	mtl_bert_set_gemm_split(m, 0);
+	T_OK(t_maxdiff(mtl_bert_last_hidden(m), last, (long)B * T * H) < 1e-6,
+	     "%s: threads split by output columns agree", tag);
 
 	free(ids), free(mask), free(types), free(emb), free(last);
 	mtl_st_close(g);
@@ -703,6 +714,23 @@ static void test_tensor_table(const struct mtl_bert *m)
 	     "key weight of layer 1 sits between query and value in qkvw");
 }
 
+static void test_forward_args(struct mtl_bert *m)
+{
+	int32_t ids[4] = { 2, 57, 312, 3 }, types[4] = { 0, 0, 0, 2 };
+	struct mtl_err err = { "" };
+
+	T_OK(mtl_bert_forward(m, ids, NULL, NULL, 1, 4, 0, &err) == MTL_ERR_ARG &&
+		     strstr(err.msg, "token id 312 at [0,2] out of range [0,312)"),
+	     "out-of-vocabulary id refused: %s", err.msg);
+	ids[2] = 5;
+	T_OK(mtl_bert_forward(m, ids, types, NULL, 1, 4, 0, &err) == MTL_ERR_ARG &&
+		     strstr(err.msg, "token type 2 at [0,3]"),
+	     "out-of-range token type refused: %s", err.msg);
+	T_OK(mtl_bert_forward(m, ids, NULL, NULL, 1, 65, 0, &err) == MTL_ERR_ARG &&
+		     strstr(err.msg, "[1,65]"),
+	     "sequence longer than max_position_embeddings refused: %s", err.msg);
+}
+
 static void rm_rf(const char *path)
 {
 	char cmd[700];
@@ -735,6 +763,7 @@ int main(void)
 
 	if (mtl_bert_load(&m, "fixtures/tiny", &err) == 0) {
 		test_tensor_table(m);
+		test_forward_args(m);
 		test_load_errors(m);
 		test_sharded(m);
 		test_save(m);
