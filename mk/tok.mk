@@ -1,7 +1,5 @@
-# tok.mk - the tokenizer's fuzzer and benchmark.
+# tok.mk - the tokenizer's benchmark (its fuzzer is in mk/fuzz.mk).
 #
-#   make fuzz-tokenize [FUZZ_SECONDS=60]   libFuzzer run of tests/fuzz_tok.c
-#                                          (also `make fuzz-tok`; needs clang)
 #   make bench-tokenize [BENCH_MB=50] [BENCH_RUNS=3]
 #                                          tokenizer throughput on one core
 #
@@ -10,16 +8,7 @@
 # tokenizes with the model in BENCH_MODEL when that holds a vocabulary,
 # else with a vocabulary generated from the same word list.
 
-# The build rule for build-fuzz/fuzz_% and FUZZ_FLAGS are in mk/fuzz.mk;
-# these defaults only matter if this file is read first.
-FUZZ_BUILD ?= build-fuzz
-FUZZ_SECONDS ?= 60
-FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/fs.c lib/err.c
-
-.PHONY: fuzz-tokenize bench-tokenize
-fuzz-tokenize: $(FUZZ_BUILD)/fuzz_tok
-	@mkdir -p $(FUZZ_BUILD)/corpus-tok
-	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_BUILD)/corpus-tok
+.PHONY: bench-tokenize
 
 BENCH_MB ?= 50
 BENCH_RUNS ?= 3
