@@ -5,16 +5,5 @@
 
 .PHONY: bench-encode
 
-BENCH_BIN := $(BUILD)/bench/bench_encode
-
-$(BUILD)/bench/bench_encode.o: bench/bench_encode.c
-	@mkdir -p $(@D)
-	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
-
-$(BENCH_BIN): $(BUILD)/bench/bench_encode.o $(LIBMTL)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
-
-bench-encode: $(BENCH_BIN)
-	$(BENCH_BIN) $(BENCH_ARGS)
-
--include $(BUILD)/bench/bench_encode.d
+bench-encode: $(BUILD)/bench/bench_encode
+	$< $(BENCH_ARGS)

@@ -18,9 +18,6 @@ $(BUILD)/bench/text-$(BENCH_MB).txt: tools/gen-bench-text.pl
 	@mkdir -p $(@D)
 	$(call say,GEN,$@)perl tools/gen-bench-text.pl --mb $(BENCH_MB) --vocab $(BUILD)/bench/vocab.txt >$@
 
-bench-tokenize: $(BUILD)/tests/bench_tok $(BUILD)/bench/text-$(BENCH_MB).txt
-	@$(BUILD)/tests/bench_tok $(BENCH_RUNS) $(BUILD)/bench/text-$(BENCH_MB).txt \
+bench-tokenize: $(BUILD)/bench/bench_tok $(BUILD)/bench/text-$(BENCH_MB).txt
+	@$(BUILD)/bench/bench_tok $(BENCH_RUNS) $(BUILD)/bench/text-$(BENCH_MB).txt \
 		$(if $(wildcard $(BENCH_MODEL)/vocab.txt $(BENCH_MODEL)/tokenizer.json),$(BENCH_MODEL),$(BUILD)/bench)
-
-$(BUILD)/tests/bench_tok: $(BUILD)/tests/bench_tok.o $(LIBMTL)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
