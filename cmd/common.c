@@ -130,6 +130,8 @@ double cmd_parse_double(const char *usage, const char *opt, const char *s)
 int cmd_finish(int code)
 {
 	if (fflush(stdout) || ferror(stdout) || fclose(stdout)) {
+		if (code == EXIT_IO)
+			return code; /* already reported */
 		fprintf(stderr, "%s: write error on standard output: %s\n", cmd_name,
 			strerror(errno));
 		return EXIT_IO;

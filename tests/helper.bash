@@ -1,6 +1,7 @@
 # helper.bash - loaded by every Bats file: bats-support, bats-assert, and
 # the freshly built programs first on PATH (build/, or build-san/ for
 # make test SANITIZE=1, as tests/run.sh passes MTL_BUILD).
+bats_require_minimum_version 1.5.0
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 

@@ -25,7 +25,7 @@ count() {  # count TAP lines of one suite in $log; $1 = suite name, $2 = exit co
 		tail -n 20 "$log" | sed 's/^/    /'
 		f=1
 	else
-		echo "ok   $1 ($p passed${s:+, $s skipped})"
+		if [ "$s" -gt 0 ]; then echo "ok   $1 ($p passed, $s skipped)"; else echo "ok   $1 ($p passed)"; fi
 	fi
 	grep -E '^ok [0-9]+ .*# ?[sS][kK][iI][pP]' "$log" | sed 's/^/    /'
 	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))

@@ -1,0 +1,420 @@
+/*
+ * task.c - tasks.json: strict parsing with jansson, saving, look-ups; see
+ * task.h for the format.
+ */
+#include "task.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#define TASK_MAX_HIDDEN (1 << 20)
+
+static const char *const kind_names[] = { "sequence", "token" };
+static const char *const act_names[] = { "gelu", "tanh", "relu" };
+static const char *const pool_names[] = { "default", "cls", "mean" };
+
+const char *mtl_task_kind_name(enum mtl_task_kind k)
+{
+	return (unsigned)k < 2 ? kind_names[k] : "?";
+}
+
+const char *mtl_task_act_name(enum mtl_task_act a)
+{
+	return (unsigned)a < 3 ? act_names[a] : "?";
+}
+
+const char *mtl_task_pool_name(enum mtl_task_pool p)
+{
+	return (unsigned)p < 3 ? pool_names[p] : "?";
+}
+
+void mtl_task_free(struct mtl_tasks *ts)
+{
+	if (!ts)
+		return;
+	for (int i = 0; i < ts->n; i++) {
+		struct mtl_task *t = &ts->task[i];
+		free(t->name);
+		for (int k = 0; k < t->n_labels; k++)
+			free(t->labels[k]);
+		free(t->labels);
+	}
+	free(ts->task);
+	free(ts);
+}
+
+int mtl_task_find(const struct mtl_tasks *ts, const char *name)
+{
+	for (int i = 0; ts && i < ts->n; i++)
+		if (strcmp(ts->task[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+int mtl_task_label(const struct mtl_task *t, const char *label)
+{
+	for (int i = 0; i < t->n_labels; i++)
+		if (strcmp(t->labels[i], label) == 0)
+			return i;
+	return -1;
+}
+
+static int valid_name(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+/* Index of s in names[0..n), or -1. */
+static int pick(const char *s, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* Fails unless every key of o is in allowed (NULL-terminated). */
+static int check_keys(json_t *o, const char *const *allowed, const char *name,
+		      const char *where, struct mtl_err *err)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(o, key, v) {
+		int ok = 0;
+		for (int i = 0; allowed[i]; i++)
+			ok |= strcmp(key, allowed[i]) == 0;
+		if (!ok)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: unknown key '%s'", name,
+					   where, key);
+	}
+	return 0;
+}
+
+static int parse_task(struct mtl_task *t, json_t *o, int idx,
+		      const char *name, struct mtl_err *err)
+{
+	static const char *const task_keys[] = { "name", "kind", "labels",
+						 "weight", "head", NULL };
+	static const char *const head_keys[] = { "hidden", "activation",
+						 "dropout", "pooling", NULL };
+	char where[160];
+	json_t *j, *head;
+	size_t i;
+	int rc;
+
+	snprintf(where, sizeof(where), "tasks[%d]", idx);
+	if (!json_is_object(o))
+		return mtl_err_set(err, MTL_ERR_FORMAT, "%s: %s: not an object",
+				   name, where);
+	j = json_object_get(o, "name");
+	if (!json_is_string(j))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: %s", name, where,
+				   j ? "'name' is not a string" : "missing 'name'");
+	if (!valid_name(json_string_value(j)) ||
+	    strlen(json_string_value(j)) > 100)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: bad name '%.100s' (want [A-Za-z0-9_-]+)",
+				   name, where, json_string_value(j));
+	t->name = strdup(json_string_value(j));
+	if (!t->name)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	snprintf(where, sizeof(where), "task '%s'", t->name);
+	rc = check_keys(o, task_keys, name, where, err);
+	if (rc < 0)
+		return rc;
+
+	j = json_object_get(o, "kind");
+	if (!json_is_string(j) ||
+	    pick(json_string_value(j), kind_names, 2) < 0)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: %s", name, where,
+				   !j ? "missing 'kind'" :
+				   "'kind' must be \"sequence\" or \"token\"");
+	t->kind = (enum mtl_task_kind)pick(json_string_value(j), kind_names, 2);
+
+	j = json_object_get(o, "labels");
+	if (!json_is_array(j) || json_array_size(j) == 0)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "%s: %s: %s", name,
+				   where, !j ? "missing 'labels'" :
+				   "'labels' must be a non-empty array of strings");
+	if (json_array_size(j) > 1000000)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "%s: %s: too many labels",
+				   name, where);
+	t->labels = calloc(json_array_size(j), sizeof(*t->labels));
+	if (!t->labels)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (i = 0; i < json_array_size(j); i++) {
+		json_t *l = json_array_get(j, i);
+		if (!json_is_string(l) || json_string_length(l) == 0 ||
+		    strlen(json_string_value(l)) != json_string_length(l))
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: labels[%zu] is not a non-empty string",
+					   name, where, i);
+		if (mtl_task_label(t, json_string_value(l)) >= 0)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: duplicate label '%.100s'",
+					   name, where, json_string_value(l));
+		t->labels[i] = strdup(json_string_value(l));
+		if (!t->labels[i])
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		t->n_labels++;
+	}
+
+	t->weight = 1.0;
+	j = json_object_get(o, "weight");
+	if (j) {
+		if (!json_is_number(j) || !isfinite(json_number_value(j)) ||
+		    json_number_value(j) < 0)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'weight' must be a number >= 0",
+					   name, where);
+		t->weight = json_number_value(j);
+	}
+
+	t->hidden = 0;
+	t->activation = MTL_TASK_ACT_GELU;
+	t->dropout = 0.1;
+	t->pooling = MTL_TASK_POOL_DEFAULT;
+	head = json_object_get(o, "head");
+	if (!head)
+		return 0;
+	if (!json_is_object(head))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: 'head' is not an object", name, where);
+	snprintf(where, sizeof(where), "task '%s': head", t->name);
+	rc = check_keys(head, head_keys, name, where, err);
+	if (rc < 0)
+		return rc;
+	j = json_object_get(head, "hidden");
+	if (j) {
+		if (!json_is_integer(j) || json_integer_value(j) < 0 ||
+		    json_integer_value(j) > TASK_MAX_HIDDEN)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'hidden' must be an integer in [0, %d]",
+					   name, where, TASK_MAX_HIDDEN);
+		t->hidden = (int)json_integer_value(j);
+	}
+	j = json_object_get(head, "activation");
+	if (j) {
+		int a = json_is_string(j) ? pick(json_string_value(j), act_names, 3) : -1;
+		if (a < 0)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'activation' must be \"gelu\", \"tanh\" or \"relu\"",
+					   name, where);
+		t->activation = (enum mtl_task_act)a;
+	}
+	j = json_object_get(head, "dropout");
+	if (j) {
+		if (!json_is_number(j) || !(json_number_value(j) >= 0) ||
+		    !(json_number_value(j) < 1))
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'dropout' must be a number in [0, 1)",
+					   name, where);
+		t->dropout = json_number_value(j);
+	}
+	j = json_object_get(head, "pooling");
+	if (j) {
+		int p = json_is_string(j) ? pick(json_string_value(j), pool_names + 1, 2) : -1;
+		if (p < 0)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'pooling' must be \"cls\" or \"mean\"",
+					   name, where);
+		if (t->kind != MTL_TASK_SEQUENCE)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'pooling' is for sequence tasks only",
+					   name, where);
+		t->pooling = (enum mtl_task_pool)(p + 1);
+	}
+	return 0;
+}
+
+int mtl_task_parse(struct mtl_tasks **out, const char *json, size_t len,
+		   const char *name, struct mtl_err *err)
+{
+	static const char *const top_keys[] = { "tasks", NULL };
+	json_error_t je;
+	json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &je), *arr;
+	struct mtl_tasks *ts = NULL;
+	int rc = 0;
+
+	if (!root)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "%s:%d:%d: %s", name,
+				   je.line, je.column, je.text);
+	if (!json_is_object(root)) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "%s: not a JSON object",
+				 name);
+		goto out;
+	}
+	rc = check_keys(root, top_keys, name, "top level", err);
+	if (rc < 0)
+		goto out;
+	arr = json_object_get(root, "tasks");
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > 10000) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "%s: %s", name,
+				 !arr ? "missing 'tasks'" :
+				 "'tasks' must be a non-empty array");
+		goto out;
+	}
+	ts = calloc(1, sizeof(*ts));
+	if (ts)
+		ts->task = calloc(json_array_size(arr), sizeof(*ts->task));
+	if (!ts || !ts->task) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		rc = parse_task(&ts->task[i], json_array_get(arr, i), (int)i,
+				name, err);
+		ts->n++;
+		if (rc < 0)
+			goto out;
+		if (mtl_task_find(ts, ts->task[i].name) < (int)i) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT,
+					 "%s: duplicate task name '%s'", name,
+					 ts->task[i].name);
+			goto out;
+		}
+	}
+out:
+	json_decref(root);
+	if (rc < 0) {
+		mtl_task_free(ts);
+		return rc;
+	}
+	*out = ts;
+	return 0;
+}
+
+int mtl_task_load(struct mtl_tasks **out, const char *path,
+		  struct mtl_err *err)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	if (!f)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", path,
+				   strerror(errno));
+	for (;;) {
+		if (cap - n < 4096) {
+			char *nb;
+			if (cap >= ((size_t)64 << 20)) {
+				free(buf);
+				fclose(f);
+				return mtl_err_set(err, MTL_ERR_FORMAT,
+						   "'%s' is too large", path);
+			}
+			cap = cap ? cap * 2 : 16384;
+			nb = realloc(buf, cap);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			}
+			buf = nb;
+		}
+		size_t k = fread(buf + n, 1, cap - n, f);
+		n += k;
+		if (k == 0)
+			break;
+	}
+	if (ferror(f)) {
+		free(buf);
+		fclose(f);
+		return mtl_err_set(err, MTL_ERR_IO, "cannot read '%s'", path);
+	}
+	fclose(f);
+	rc = mtl_task_parse(out, buf, n, path, err);
+	free(buf);
+	return rc;
+}
+
+static json_t *task_json(const struct mtl_task *t)
+{
+	json_t *o = json_object(), *labels = json_array(), *head = json_object();
+
+	for (int i = 0; i < t->n_labels; i++)
+		json_array_append_new(labels, json_string(t->labels[i]));
+	json_object_set_new(head, "hidden", json_integer(t->hidden));
+	json_object_set_new(head, "activation",
+			    json_string(mtl_task_act_name(t->activation)));
+	json_object_set_new(head, "dropout", json_real(t->dropout));
+	if (t->pooling != MTL_TASK_POOL_DEFAULT)
+		json_object_set_new(head, "pooling",
+				    json_string(mtl_task_pool_name(t->pooling)));
+	json_object_set_new(o, "name", json_string(t->name));
+	json_object_set_new(o, "kind", json_string(mtl_task_kind_name(t->kind)));
+	json_object_set_new(o, "labels", labels);
+	json_object_set_new(o, "weight", json_real(t->weight));
+	json_object_set_new(o, "head", head);
+	return o;
+}
+
+int mtl_task_save(const struct mtl_tasks *ts, const char *path,
+		  struct mtl_err *err)
+{
+	json_t *root, *arr;
+	char tmp[4096];
+	char *text;
+	struct mtl_tasks *back;
+	FILE *f;
+	int rc = 0;
+
+	root = json_object();
+	arr = json_array();
+	if (!root || !arr) {
+		json_decref(root);
+		json_decref(arr);
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	json_object_set_new(root, "tasks", arr);
+	for (int i = 0; i < ts->n; i++)
+		json_array_append_new(arr, task_json(&ts->task[i]));
+	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (!text)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	/* never write what we would refuse to read */
+	if (mtl_task_parse(&back, text, strlen(text), path, err) < 0) {
+		free(text);
+		return mtl_err_prefix(err, MTL_ERR_ARG, "cannot save an invalid spec");
+	}
+	mtl_task_free(back);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+		free(text);
+		return mtl_err_set(err, MTL_ERR_ARG, "path too long");
+	}
+	f = fopen(tmp, "wb");
+	if (!f) {
+		rc = mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", tmp,
+				 strerror(errno));
+	} else {
+		int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
+		if (fclose(f) != 0 || bad)
+			rc = mtl_err_set(err, MTL_ERR_IO, "cannot write '%s'", tmp);
+		else if (rename(tmp, path) != 0)
+			rc = mtl_err_set(err, MTL_ERR_IO,
+					 "cannot rename '%s' to '%s': %s", tmp,
+					 path, strerror(errno));
+		if (rc < 0)
+			remove(tmp);
+	}
+	free(text);
+	return rc;
+}

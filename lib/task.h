@@ -1,0 +1,95 @@
+/*
+ * task.h - the task spec: which heads a multi-task model has, read from
+ * and written to tasks.json in the model directory.
+ *
+ *	{"tasks": [
+ *	  {"name": "topic", "kind": "sequence",
+ *	   "labels": ["business", "sports", "tech"], "weight": 1.0,
+ *	   "head": {"hidden": 16, "activation": "tanh", "dropout": 0.1}},
+ *	  {"name": "ner", "kind": "token",
+ *	   "labels": ["O", "B-PER", "I-PER"], "weight": 0.5,
+ *	   "head": {"dropout": 0.1}}
+ *	]}
+ *
+ * Fields: name [A-Za-z0-9_-]+, unique; kind "sequence" (one label per
+ * text) or "token" (one label per word); labels a non-empty list of
+ * unique non-empty strings (index = position); weight >= 0 in the summed
+ * loss (default 1); head.hidden >= 0 units of a hidden layer (0, the
+ * default: a plain linear head); head.activation gelu (default), tanh or
+ * relu; head.dropout in [0, 1), default 0.1; head.pooling cls or mean,
+ * sequence tasks only (default: the model's own pooling).  Parsing is
+ * strict: an unknown key, a wrong type or an out-of-range value is an
+ * error naming the task and the field; JSON syntax errors give
+ * FILE:LINE:COLUMN.
+ *
+ * Ownership: mtl_task_load/_parse return a struct mtl_tasks the caller
+ * frees with mtl_task_free (which accepts NULL); every string in it is
+ * owned by it.  It is plain data: callers may read all fields.
+ */
+#ifndef MTL_TASK_H
+#define MTL_TASK_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+enum mtl_task_kind { MTL_TASK_SEQUENCE, MTL_TASK_TOKEN };
+enum mtl_task_act { MTL_TASK_ACT_GELU, MTL_TASK_ACT_TANH, MTL_TASK_ACT_RELU };
+enum mtl_task_pool {
+	MTL_TASK_POOL_DEFAULT, /* whatever the model's pooling is */
+	MTL_TASK_POOL_CLS,
+	MTL_TASK_POOL_MEAN,
+};
+
+struct mtl_task {
+	char *name;
+	enum mtl_task_kind kind;
+	char **labels;
+	int n_labels;
+	double weight;
+	int hidden;
+	enum mtl_task_act activation;
+	double dropout;
+	enum mtl_task_pool pooling;
+};
+
+struct mtl_tasks {
+	struct mtl_task *task;
+	int n;
+};
+
+/*
+ * Parses len bytes of JSON; name is used in messages (a file name).
+ * Returns 0 and a new spec in *out, or <0 (MTL_ERR_FORMAT, MTL_ERR_NOMEM)
+ * with *out untouched and the reason in err ("tasks.json: task 'ner':
+ * unknown key 'lables'").
+ */
+int mtl_task_parse(struct mtl_tasks **out, const char *json, size_t len,
+		   const char *name, struct mtl_err *err);
+
+/* Reads and parses the file at path; MTL_ERR_IO when it cannot be read. */
+int mtl_task_load(struct mtl_tasks **out, const char *path,
+		  struct mtl_err *err);
+
+/*
+ * Writes ts to path as indented JSON with every field explicit (pooling
+ * only when set), through a temporary file renamed into place.  Returns
+ * 0, MTL_ERR_ARG when ts would not parse back (a bad name or label), or
+ * MTL_ERR_IO.
+ */
+int mtl_task_save(const struct mtl_tasks *ts, const char *path,
+		  struct mtl_err *err);
+
+void mtl_task_free(struct mtl_tasks *ts);
+
+/* Index of the task called name, or -1. */
+int mtl_task_find(const struct mtl_tasks *ts, const char *name);
+/* Index of label in t->labels, or -1. */
+int mtl_task_label(const struct mtl_task *t, const char *label);
+
+/* "sequence"/"token", "gelu"/"tanh"/"relu", "default"/"cls"/"mean". */
+const char *mtl_task_kind_name(enum mtl_task_kind k);
+const char *mtl_task_act_name(enum mtl_task_act a);
+const char *mtl_task_pool_name(enum mtl_task_pool p);
+
+#endif

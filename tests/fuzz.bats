@@ -1,0 +1,18 @@
+#!/usr/bin/env bats
+# A short libFuzzer run of each parser harness (make fuzz-NAME runs longer).
+# Skipped, saying so, where clang's fuzzer runtime is not installed.
+
+load helper
+
+fuzz_briefly() {
+	command -v clang >/dev/null || skip "clang is not installed (apt-get install clang)"
+	cd "$MTL_ROOT"
+	run make --no-print-directory -s "fuzz-$1" FUZZ_SECONDS="${FUZZ_BRIEF:-5}"
+	assert_success
+	assert_output --partial 'Done '
+	refute_output --partial 'ERROR: '
+}
+
+@test "fuzz: the stream reader survives random input" {
+	fuzz_briefly mp
+}

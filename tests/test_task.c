@@ -1,0 +1,148 @@
+/*
+ * test_task.c - tasks.json: a full spec parses with its defaults, every
+ * kind of bad spec is refused with a message naming the task and field
+ * (or the JSON position), save and load round-trip, and label look-ups.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "t.h"
+#include "task.h"
+
+static const char good[] =
+	"{\"tasks\": [\n"
+	"  {\"name\": \"topic\", \"kind\": \"sequence\",\n"
+	"   \"labels\": [\"business\",\"sports\",\"tech\"], \"weight\": 1.0,\n"
+	"   \"head\": {\"hidden\": 16, \"activation\": \"tanh\", \"dropout\": 0.1}},\n"
+	"  {\"name\": \"ner\", \"kind\": \"token\", \"labels\": [\"O\",\"B-PER\",\"I-PER\",\"B-LOC\",\"I-LOC\"],\n"
+	"   \"weight\": 0.5, \"head\": {\"dropout\": 0.1}},\n"
+	"  {\"name\": \"q_type-2\", \"kind\": \"sequence\", \"labels\": [\"x\"],\n"
+	"   \"head\": {\"pooling\": \"mean\"}}\n"
+	"]}\n";
+
+static void check_good(const struct mtl_tasks *ts, const char *what)
+{
+	const struct mtl_task *a, *b, *c;
+
+	if (!T_OK(ts && ts->n == 3, "%s: 3 tasks", what))
+		return;
+	a = &ts->task[0];
+	b = &ts->task[1];
+	c = &ts->task[2];
+	T_OK(strcmp(a->name, "topic") == 0 && a->kind == MTL_TASK_SEQUENCE &&
+	     a->n_labels == 3 && strcmp(a->labels[2], "tech") == 0 &&
+	     a->weight == 1.0 && a->hidden == 16 &&
+	     a->activation == MTL_TASK_ACT_TANH && a->dropout == 0.1 &&
+	     a->pooling == MTL_TASK_POOL_DEFAULT, "%s: topic fields", what);
+	T_OK(strcmp(b->name, "ner") == 0 && b->kind == MTL_TASK_TOKEN &&
+	     b->n_labels == 5 && b->weight == 0.5 && b->hidden == 0 &&
+	     b->activation == MTL_TASK_ACT_GELU, "%s: ner fields and defaults",
+	     what);
+	T_OK(c->weight == 1.0 && c->dropout == 0.1 &&
+	     c->pooling == MTL_TASK_POOL_MEAN, "%s: default weight, dropout; pooling",
+	     what);
+	T_OK(mtl_task_find(ts, "ner") == 1 && mtl_task_find(ts, "nope") == -1,
+	     "%s: mtl_task_find", what);
+	T_OK(mtl_task_label(b, "I-LOC") == 4 && mtl_task_label(b, "i-loc") == -1 &&
+	     mtl_task_label(a, "business") == 0, "%s: mtl_task_label", what);
+}
+
+struct bad {
+	const char *json;
+	const char *msg; /* expected message */
+};
+
+static const struct bad bads[] = {
+	{ "{\"tasks\": [", "t.json:1:11: " },
+	{ "[]", "t.json: not a JSON object" },
+	{ "{}", "t.json: missing 'tasks'" },
+	{ "{\"tasks\": []}", "t.json: 'tasks' must be a non-empty array" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"]}], \"x\": 1}",
+	  "t.json: top level: unknown key 'x'" },
+	{ "{\"tasks\": [1]}", "t.json: tasks[0]: not an object" },
+	{ "{\"tasks\": [{\"kind\":\"token\",\"labels\":[\"O\"]}]}",
+	  "t.json: tasks[0]: missing 'name'" },
+	{ "{\"tasks\": [{\"name\":\"a b\",\"kind\":\"token\",\"labels\":[\"O\"]}]}",
+	  "t.json: tasks[0]: bad name 'a b' (want [A-Za-z0-9_-]+)" },
+	{ "{\"tasks\": [{\"name\":\"\",\"kind\":\"token\",\"labels\":[\"O\"]}]}",
+	  "t.json: tasks[0]: bad name '' (want [A-Za-z0-9_-]+)" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"lables\":[\"O\"]}]}",
+	  "t.json: task 'a': unknown key 'lables'" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"span\",\"labels\":[\"O\"]}]}",
+	  "t.json: task 'a': 'kind' must be \"sequence\" or \"token\"" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"labels\":[\"O\"]}]}",
+	  "t.json: task 'a': missing 'kind'" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[]}]}",
+	  "t.json: task 'a': 'labels' must be a non-empty array of strings" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\",3]}]}",
+	  "t.json: task 'a': labels[1] is not a non-empty string" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\",\"O\"]}]}",
+	  "t.json: task 'a': duplicate label 'O'" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"weight\":-1}]}",
+	  "t.json: task 'a': 'weight' must be a number >= 0" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"weight\":\"1\"}]}",
+	  "t.json: task 'a': 'weight' must be a number >= 0" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":{\"hiden\":2}}]}",
+	  "t.json: task 'a': head: unknown key 'hiden'" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":{\"hidden\":1.5}}]}",
+	  "t.json: task 'a': head: 'hidden' must be an integer in [0, 1048576]" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":{\"hidden\":-1}}]}",
+	  "t.json: task 'a': head: 'hidden' must be an integer in [0, 1048576]" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":{\"activation\":\"swish\"}}]}",
+	  "t.json: task 'a': head: 'activation' must be \"gelu\", \"tanh\" or \"relu\"" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":{\"dropout\":1}}]}",
+	  "t.json: task 'a': head: 'dropout' must be a number in [0, 1)" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":{\"pooling\":\"cls\"}}]}",
+	  "t.json: task 'a': head: 'pooling' is for sequence tasks only" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"sequence\",\"labels\":[\"O\"],\"head\":{\"pooling\":\"max\"}}]}",
+	  "t.json: task 'a': head: 'pooling' must be \"cls\" or \"mean\"" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":[]}]}",
+	  "t.json: task 'a': 'head' is not an object" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"]},"
+	  "{\"name\":\"a\",\"kind\":\"sequence\",\"labels\":[\"O\"]}]}",
+	  "t.json: duplicate task name 'a'" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"name\":\"b\",\"kind\":\"token\",\"labels\":[\"O\"]}]}",
+	  "t.json:1:" },
+};
+
+int main(void)
+{
+	struct mtl_tasks *ts = NULL, *back = NULL;
+	struct mtl_err err;
+	char path[] = "/tmp/mtl-test-task-XXXXXX";
+	char file[600];
+
+	T_OK(mtl_task_parse(&ts, good, strlen(good), "good.json", &err) == 0,
+	     "good spec parses");
+	check_good(ts, "parsed");
+
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		struct mtl_tasks *x = (struct mtl_tasks *)&err; /* must stay */
+		int rc = mtl_task_parse(&x, bads[i].json, strlen(bads[i].json),
+					"t.json", &err);
+		T_OK(rc == MTL_ERR_FORMAT &&
+		     strncmp(err.msg, bads[i].msg, strlen(bads[i].msg)) == 0 &&
+		     x == (struct mtl_tasks *)&err,
+		     "bad spec %zu: '%s'", i, rc < 0 ? err.msg : "accepted");
+	}
+
+	if (T_OK(mkdtemp(path) != NULL, "temp dir")) {
+		snprintf(file, sizeof(file), "%s/tasks.json", path);
+		T_OK(mtl_task_save(ts, file, &err) == 0, "save");
+		T_OK(mtl_task_load(&back, file, &err) == 0, "load saved");
+		check_good(back, "round trip");
+		mtl_task_free(back);
+		ts->task[0].labels[1][0] = 0; /* now an empty label */
+		T_OK(mtl_task_save(ts, file, &err) == MTL_ERR_ARG,
+		     "invalid spec not saved: '%s'", err.msg);
+		remove(file);
+		T_OK(mtl_task_load(&back, file, &err) == MTL_ERR_IO &&
+		     strstr(err.msg, "cannot open"), "missing file: '%s'", err.msg);
+		rmdir(path);
+	}
+	mtl_task_free(ts);
+	mtl_task_free(NULL);
+	return t_done();
+}

@@ -1,0 +1,312 @@
+/*
+ * test_tok.c - the WordPiece tokenizer: every line of the Hugging Face
+ * reference files in ../shared/tokref (agreement per file; any mismatch
+ * fails), the plain-text cases of tests/tok-cases.txt over a small
+ * vocabulary built here, and word ids, offsets, truncation and invalid
+ * UTF-8 handling.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "t.h"
+#include "tok.h"
+
+/* The small vocabulary of tests/tok-cases.txt: id = index. */
+static const char *const small_vocab[] = {
+	"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]",
+	"hello", "world", ",", "!", "un", "##aff", "##able", "a", "##b",
+	"cafe", "i", "\xe4\xb8\xad", "##s", ".", "'", "t", "don", "the",
+	"##e", "b", "x", "##x", "-", "\xe2\x80\x94", "naive", "e", "##a",
+	"\xcf\x83", "##\xcf\x83", "\xce\xb1", "#", "##hello",
+};
+
+static int check_ref(const struct mtl_tok *t, const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t cap = 0, lines = 0, agree = 0, shown = 0;
+	ssize_t n;
+	struct mtl_tok_enc e;
+	struct mtl_err err;
+
+	if (!f) {
+		T_OK(0, "open %s", path);
+		return -1;
+	}
+	mtl_tok_enc_init(&e);
+	while ((n = getline(&line, &cap, f)) > 0) {
+		json_error_t je;
+		json_t *j = json_loadb(line, (size_t)n, 0, &je), *ids;
+		const char *text;
+		size_t tlen, k;
+		int same;
+
+		lines++;
+		text = json_string_value(json_object_get(j, "text"));
+		tlen = json_string_length(json_object_get(j, "text"));
+		ids = json_object_get(j, "ids");
+		if (!text || !json_is_array(ids)) {
+			T_OK(0, "%s:%zu: parse reference line", path, lines);
+			json_decref(j);
+			continue;
+		}
+		same = mtl_tok_encode(t, text, tlen, 0, 0, &e, &err) == 0 &&
+		       e.n == json_array_size(ids);
+		for (k = 0; same && k < e.n; k++)
+			same = e.ids[k] == json_integer_value(json_array_get(ids, k));
+		if (same) {
+			agree++;
+		} else if (shown++ < 5) {
+			char *want = json_dumps(json_object_get(j, "tokens"), 0);
+			T_NOTE("%s:%zu: mismatch: want %s", path, lines, want);
+			printf("#   got:");
+			for (k = 0; k < e.n; k++)
+				printf(" %s", mtl_tok_piece(t, e.ids[k]));
+			printf("\n");
+			free(want);
+		}
+		json_decref(j);
+	}
+	free(line);
+	fclose(f);
+	mtl_tok_enc_release(&e);
+	T_OK(lines > 0 && agree == lines, "%s: %zu/%zu lines agree (%.2f%%)",
+	     path, agree, lines, lines ? 100.0 * (double)agree / (double)lines : 0);
+	return 0;
+}
+
+static void test_reference(void)
+{
+	struct mtl_tok *t;
+	struct mtl_err err;
+
+	if (!t_shared()) {
+		t_skip("../shared is absent: no reference tokenizations");
+		return;
+	}
+	if (!T_OK(mtl_tok_load(&t, "../shared/models/bge-large-en-v1.5",
+			       &err) == 0, "load bge tokenizer")) {
+		T_NOTE("%s", err.msg);
+		return;
+	}
+	T_OK(mtl_tok_vocab_size(t) == 30522, "bge vocab size 30522");
+	T_OK(mtl_tok_max_length(t) == 512, "bge max length 512");
+	check_ref(t, "../shared/tokref/golden-tricky.jsonl");
+	check_ref(t, "../shared/tokref/golden-data.jsonl");
+	mtl_tok_free(t);
+}
+
+/* Reads tok-cases.txt: JSON text line, pieces line, ids line. */
+static void test_cases(const struct mtl_tok *t)
+{
+	FILE *f = fopen("tests/tok-cases.txt", "r");
+	char *l[3] = { NULL, NULL, NULL };
+	size_t cap[3] = { 0, 0, 0 }, lineno = 0;
+	struct mtl_tok_enc e;
+	struct mtl_err err;
+	int cases = 0;
+
+	if (!T_OK(f != NULL, "open tests/tok-cases.txt"))
+		return;
+	mtl_tok_enc_init(&e);
+	for (;;) {
+		ssize_t n = getline(&l[0], &cap[0], f);
+		size_t at;
+		json_error_t je;
+		json_t *j;
+		char got_p[1024] = "", got_i[1024] = "";
+
+		if (n < 0)
+			break;
+		lineno++;
+		if (l[0][0] != '"')
+			continue; /* blank line or comment */
+		at = lineno;
+		if (getline(&l[1], &cap[1], f) < 0 || getline(&l[2], &cap[2], f) < 0) {
+			T_OK(0, "tok-cases.txt:%zu: incomplete case", at);
+			break;
+		}
+		lineno += 2;
+		l[1][strcspn(l[1], "\n")] = 0;
+		l[2][strcspn(l[2], "\n")] = 0;
+		j = json_loads(l[0], JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
+		if (!T_OK(json_is_string(j), "tok-cases.txt:%zu: text is a JSON string", at))
+			continue;
+		if (mtl_tok_encode(t, json_string_value(j), json_string_length(j),
+				   MTL_TOK_NO_SPECIALS, 0, &e, &err) < 0)
+			snprintf(got_p, sizeof(got_p), "error: %s", err.msg);
+		for (size_t k = 0; k < e.n; k++) {
+			size_t a = strlen(got_p), b = strlen(got_i);
+			snprintf(got_p + a, sizeof(got_p) - a, "%s%s", k ? " " : "",
+				 mtl_tok_piece(t, e.ids[k]));
+			snprintf(got_i + b, sizeof(got_i) - b, "%s%d", k ? " " : "",
+				 e.ids[k]);
+		}
+		cases++;
+		if (!T_OK(strcmp(got_p, l[1]) == 0 && strcmp(got_i, l[2]) == 0,
+			  "tok-cases.txt:%zu: %s", at, l[0][0] ? l[1] : ""))
+			T_NOTE("want '%s' / '%s', got '%s' / '%s'", l[1], l[2],
+			       got_p, got_i);
+		json_decref(j);
+	}
+	T_OK(cases >= 20, "tok-cases.txt has %d cases", cases);
+	for (int i = 0; i < 3; i++)
+		free(l[i]);
+	fclose(f);
+	mtl_tok_enc_release(&e);
+}
+
+static int ids_are(const struct mtl_tok_enc *e, const int32_t *w, size_t n)
+{
+	if (e->n != n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (e->ids[i] != w[i])
+			return 0;
+	return 1;
+}
+
+static int arr_is(const int32_t *a, size_t an, const int32_t *w, size_t n)
+{
+	return an == n && memcmp(a, w, n * sizeof(*a)) == 0;
+}
+
+static void test_api(const struct mtl_tok *t)
+{
+	struct mtl_tok_enc e;
+	struct mtl_err err;
+	const char *txt = "Hello, unaffable world!";
+
+	mtl_tok_enc_init(&e);
+	/* [CLS] hello , un ##aff ##able world ! [SEP] */
+	T_OK(mtl_tok_encode(t, txt, strlen(txt), 0, 0, &e, &err) == 0, "encode");
+	{
+		int32_t ids[] = { 2, 5, 7, 9, 10, 11, 6, 8, 3 };
+		int32_t wid[] = { -1, 0, 1, 2, 2, 2, 3, 4, -1 };
+		int32_t st[] = { -1, 0, 5, 7, 9, 12, 17, 22, -1 };
+		int32_t en[] = { -1, 5, 6, 9, 12, 16, 22, 23, -1 };
+		T_OK(ids_are(&e, ids, 9), "ids with [CLS] [SEP]");
+		T_OK(arr_is(e.word_ids, e.n, wid, 9), "word ids");
+		T_OK(arr_is(e.starts, e.n, st, 9) && arr_is(e.ends, e.n, en, 9),
+		     "byte offsets");
+		T_OK(e.n_words == 5 && !e.truncated && e.unk == 0, "n_words 5");
+	}
+	/* truncation keeps [SEP]; "unaffable" loses ##able: one word lost */
+	T_OK(mtl_tok_encode(t, txt, strlen(txt), 0, 6, &e, &err) == 0,
+	     "encode truncated");
+	{
+		int32_t ids[] = { 2, 5, 7, 9, 10, 3 };
+		T_OK(ids_are(&e, ids, 6), "truncated to 6 with [SEP] last");
+		T_OK(e.truncated && e.words_lost == 3, "3 words lost (%d)",
+		     e.words_lost);
+	}
+	T_OK(mtl_tok_encode(t, txt, strlen(txt), 0, 1, &e, &err) == MTL_ERR_ARG,
+	     "max length 1 is refused");
+	/* a special token inside text is matched before normalisation */
+	{
+		const char *s = "a[SEP]b x";
+		int32_t ids[] = { 2, 12, 3, 24, 25, 3 };
+		int32_t wid[] = { -1, 0, 1, 2, 3, -1 };
+		T_OK(mtl_tok_encode(t, s, strlen(s), 0, 0, &e, &err) == 0 &&
+		     ids_are(&e, ids, 6) && arr_is(e.word_ids, e.n, wid, 6),
+		     "special token in text, word ids");
+	}
+	/* invalid UTF-8: error naming the byte, or dropped U+FFFD */
+	{
+		const char bad[] = "hello \xc3\x28 world";
+		T_OK(mtl_tok_encode(t, bad, sizeof(bad) - 1, 0, 0, &e, &err) ==
+		     MTL_ERR_FORMAT && e.n == 0, "invalid UTF-8 is an error");
+		T_OK(strcmp(err.msg, "invalid UTF-8 at byte 6") == 0,
+		     "error names the byte: '%s'", err.msg);
+		int32_t ids[] = { 2, 5, 1, 6, 3 };  /* "(" is not in the vocab */
+		T_OK(mtl_tok_encode(t, bad, sizeof(bad) - 1,
+				    MTL_TOK_REPLACE_INVALID, 0, &e, &err) == 0 &&
+		     ids_are(&e, ids, 5), "replaced and dropped");
+		const char trunc[] = "a\xe4\xb8";
+		T_OK(mtl_tok_encode(t, trunc, sizeof(trunc) - 1, 0, 0, &e, &err) ==
+		     MTL_ERR_FORMAT, "truncated sequence at the end");
+		const char sur[] = "\xed\xa0\x80";
+		T_OK(mtl_tok_encode(t, sur, 3, 0, 0, &e, &err) == MTL_ERR_FORMAT,
+		     "surrogate rejected");
+		const char over[] = "\xc0\xaf";
+		T_OK(mtl_tok_encode(t, over, 2, 0, 0, &e, &err) == MTL_ERR_FORMAT,
+		     "overlong rejected");
+	}
+	/* pre-split words: word ids are the caller's, offsets in the join */
+	{
+		const char *w[] = { "Hello", "don't", "world" };
+		int32_t ids[] = { 2, 5, 21, 19, 20, 6, 3 };
+		int32_t wid[] = { -1, 0, 1, 1, 1, 2, -1 };
+		int32_t st[] = { -1, 0, 6, 9, 10, 12, -1 };
+		T_OK(mtl_tok_encode_words(t, w, 3, 0, 0, &e, &err) == 0 &&
+		     ids_are(&e, ids, 7) && arr_is(e.word_ids, e.n, wid, 7) &&
+		     arr_is(e.starts, e.n, st, 7) && e.n_words == 3,
+		     "encode_words");
+		const char *bw[] = { "ok", "\xff" };
+		T_OK(mtl_tok_encode_words(t, bw, 2, 0, 0, &e, &err) ==
+		     MTL_ERR_FORMAT && strstr(err.msg, "word 2") != NULL,
+		     "invalid word named: '%s'", err.msg);
+	}
+	/* an empty text is just [CLS] [SEP] */
+	T_OK(mtl_tok_encode(t, "", 0, 0, 0, &e, &err) == 0 && e.n == 2,
+	     "empty text");
+	T_OK(mtl_tok_id(t, "##aff") == 10 && mtl_tok_id(t, "aff") == -1 &&
+	     mtl_tok_id(t, "[MASK]") == 4, "mtl_tok_id");
+	T_OK(mtl_tok_piece(t, 36) && strcmp(mtl_tok_piece(t, 36), "##hello") == 0 &&
+	     mtl_tok_piece(t, 37) == NULL && mtl_tok_piece(t, -1) == NULL,
+	     "mtl_tok_piece");
+	mtl_tok_enc_release(&e);
+	mtl_tok_enc_release(&e); /* a released enc may be released again */
+}
+
+static void test_options(void)
+{
+	struct mtl_tok *t;
+	struct mtl_tok_opts o;
+	struct mtl_tok_enc e;
+	struct mtl_err err;
+	const char *v[] = { "[UNK]", "[CLS]", "[SEP]", "Caf\xc3\xa9", "caf",
+			    "##\xc3\xa9", "cafe", "Cafe" };
+
+	mtl_tok_opts_default(&o);
+	o.lowercase = 0;
+	mtl_tok_enc_init(&e);
+	T_OK(mtl_tok_new(&t, v, 8, &o, &err) == 0, "new cased tokenizer");
+	T_OK(mtl_tok_encode(t, "Caf\xc3\xa9", 5, MTL_TOK_NO_SPECIALS, 0, &e, &err) == 0 &&
+	     e.n == 1 && e.ids[0] == 3, "cased: accents kept, case kept");
+	mtl_tok_free(t);
+	o.lowercase = 1;
+	o.strip_accents = 0;
+	T_OK(mtl_tok_new(&t, v, 8, &o, &err) == 0, "new lowercase, accents kept");
+	T_OK(mtl_tok_encode(t, "CAF\xc3\x89", 6, MTL_TOK_NO_SPECIALS, 0, &e, &err) == 0 &&
+	     e.n == 2 && e.ids[0] == 4 && e.ids[1] == 5, "lowercased, accent kept");
+	mtl_tok_free(t);
+	T_OK(mtl_tok_new(&t, v, 3, NULL, &err) == 0, "defaults");
+	mtl_tok_free(t);
+	T_OK(mtl_tok_new(&t, v + 1, 2, NULL, &err) == MTL_ERR_FORMAT &&
+	     strstr(err.msg, "[UNK]"), "vocab without [UNK] refused: '%s'",
+	     err.msg);
+	T_OK(mtl_tok_load(&t, "/nonexistent", &err) == MTL_ERR_IO,
+	     "load of a missing dir fails: '%s'", err.msg);
+	mtl_tok_free(NULL);
+	mtl_tok_enc_release(&e);
+}
+
+int main(void)
+{
+	struct mtl_tok *t;
+	struct mtl_err err;
+
+	if (!T_OK(mtl_tok_new(&t, small_vocab,
+			      sizeof(small_vocab) / sizeof(small_vocab[0]),
+			      NULL, &err) == 0, "small vocab"))
+		return t_done();
+	test_api(t);
+	test_cases(t);
+	mtl_tok_free(t);
+	test_options();
+	test_reference();
+	return t_done();
+}
