@@ -177,6 +177,13 @@ TRAIN_ROWS = [
     (["the new phones"], None, None),
 ]
 
+# Edge case: no token in the batch has an NER label, so loss.ner must be 0
+# (not NaN) and the NER head's gradients exactly 0.
+NOLABEL_ROWS = [
+    (["stock prices rose"], None, 2),
+    (["who won ?"], None, None),
+]
+
 TRAIN_SETTINGS = {
     "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01,
 }
@@ -276,12 +283,12 @@ class Accuracy:
                 rt = max(rows, key=lambda r: r[3])
                 re = max(rows, key=lambda r: r[4])
                 ab = max(rows, key=lambda r: r[2])
-                out.write("  %-23s %-7s abs %.1e  tensor-rel %.1e (%s)  elem-rel %.1e (%s)\n"
+                out.write("  %-25s %-7s abs %.1e  tensor-rel %.1e (%s)  elem-rel %.1e (%s)\n"
                           % (f, g, ab[2], rt[3], rt[1], re[4], re[1]))
             zero = [r for r in self.rows if r[0] == f and r[3] is None]
             if zero:
                 z = max(zero, key=lambda r: r[2])
-                out.write("  %-23s %d analytically zero tensors: float32 max abs %.2e (%s)\n"
+                out.write("  %-25s %d analytically zero tensors: float32 max abs %.2e (%s)\n"
                           % ("", len(zero), z[2], z[1]))
 
 
@@ -479,6 +486,13 @@ def main(argv):
                   dict(train_meta, label_smoothing="0.0", **opt_meta), acc)
     train_goldens(os.path.join(gold, "train-ls.safetensors"), bert, head_init, batch, 0.1,
                   False, dict(train_meta, label_smoothing="0.1"), acc)
+    rows = [(r[0], None) for r in NOLABEL_ROWS]
+    ids, mask, types, ner = build_batch(rows, vocab, 10)
+    topic = np.array([rb.IGNORE_INDEX if r[2] is None else r[2] for r in NOLABEL_ROWS], np.int32)
+    train_goldens(os.path.join(gold, "train-nolabel.safetensors"), bert, head_init,
+                  (ids, mask, types, {"topic": topic, "ner": ner}), 0.0, False,
+                  dict(train_meta, label_smoothing="0.0",
+                       texts=json.dumps([r[0] for r in NOLABEL_ROWS])), acc)
     acc.report(sys.stdout)
 
 

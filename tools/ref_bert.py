@@ -497,7 +497,7 @@ def cross_entropy(logits, labels, label_smoothing=0.0):
     keep = labels != IGNORE_INDEX
     n = int(keep.sum())
     if n == 0:
-        return logits.sum() * 0.0
+        return logits.sum() * 0.0 + 0.0  # + 0.0 turns -0 into +0; keeps the graph
     logp = torch.log_softmax(logits[keep], dim=-1)
     y = labels[keep].long()
     nll = -logp.gather(1, y[:, None])[:, 0]
