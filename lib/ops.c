@@ -1,0 +1,497 @@
+/*
+ * ops.c - encoder and head kernels on BLIS and OpenMP; see ops.h.
+ *
+ * Built without -ffast-math: gcc keeps the written order of every float
+ * sum, so a result does not change with the optimisation level.  Each
+ * backward kernel sits right after its forward partner and adds into its
+ * gradient outputs.
+ */
+#include "ops.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include <blis.h>
+#include <omp.h>
+
+#include "err.h"
+
+/* Element counts below which an OpenMP region costs more than it saves. */
+#define PAR_MIN 32768
+
+float mtl_expf(float x)
+{
+	return expf(x);
+}
+
+float mtl_erfcf(float x)
+{
+	return erfcf(x);
+}
+
+static void rntm_threads(rntm_t *rntm, int nt)
+{
+	bli_rntm_init(rntm);
+	bli_rntm_set_num_threads(nt < 1 ? 1 : nt, rntm);
+}
+
+/* ---- linear ---- */
+
+void mtl_linear_forward(float *out, const float *inp, const float *w,
+			const float *b, int N, int C, int OC, int nt)
+{
+	float one = 1.0f, zero = 0.0f;
+	rntm_t rntm;
+
+	/* out[N,OC] = inp[N,C] @ w^T: w is [OC,C] row-major, read transposed */
+	rntm_threads(&rntm, nt);
+	bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, N, OC, C, &one,
+		     (float *)inp, C, 1, (float *)w, C, 1, &zero, out, OC, 1,
+		     NULL, &rntm);
+	if (!b)
+		return;
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * OC >= PAR_MIN)
+	for (int i = 0; i < N; i++) {
+		float *o = out + (int64_t)i * OC;
+
+		for (int j = 0; j < OC; j++)
+			o[j] += b[j];
+	}
+}
+
+void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+			 const float *inp, const float *w, int N, int C,
+			 int OC, int nt)
+{
+	float one = 1.0f;
+	rntm_t rntm;
+
+	rntm_threads(&rntm, nt);
+	/* dinp[N,C] += dout[N,OC] @ w[OC,C] */
+	if (dinp)
+		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, N, C, OC,
+			     &one, (float *)dout, OC, 1, (float *)w, C, 1, &one,
+			     dinp, C, 1, NULL, &rntm);
+	/* dw[OC,C] += dout^T[OC,N] @ inp[N,C] */
+	bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, OC, C, N, &one,
+		     (float *)dout, OC, 1, (float *)inp, C, 1, &one, dw, C, 1,
+		     NULL, &rntm);
+	if (!db)
+		return;
+	/* column sums, each thread owning a band of columns */
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * OC >= PAR_MIN)
+	for (int j0 = 0; j0 < OC; j0 += 64) {
+		int j1 = j0 + 64 < OC ? j0 + 64 : OC;
+
+		for (int i = 0; i < N; i++) {
+			const float *d = dout + (int64_t)i * OC;
+
+			for (int j = j0; j < j1; j++)
+				db[j] += d[j];
+		}
+	}
+}
+
+/* ---- embeddings ---- */
+
+void mtl_embed_forward(float *out, const int32_t *ids, const int32_t *types,
+		       const float *wte, const float *wpe, const float *wtt,
+		       int B, int T, int H)
+{
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++) {
+			int64_t bt = (int64_t)b * T + t;
+			float *o = out + bt * H;
+			const float *we = wte + (int64_t)ids[bt] * H;
+			const float *pe = wpe + (int64_t)t * H;
+			const float *te = wtt + (int64_t)(types ? types[bt] : 0) * H;
+
+			/* HF adds word + token type first, then position */
+			for (int i = 0; i < H; i++)
+				o[i] = (we[i] + te[i]) + pe[i];
+		}
+}
+
+void mtl_embed_backward(float *dwte, float *dwpe, float *dwtt,
+			const float *dout, const int32_t *ids,
+			const int32_t *types, int B, int T, int H)
+{
+	/* serial: two tokens with one id scatter into the same row */
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++) {
+			int64_t bt = (int64_t)b * T + t;
+			const float *d = dout + bt * H;
+			float *we = dwte + (int64_t)ids[bt] * H;
+			float *pe = dwpe + (int64_t)t * H;
+			float *te = dwtt + (int64_t)(types ? types[bt] : 0) * H;
+
+			for (int i = 0; i < H; i++) {
+				we[i] += d[i];
+				pe[i] += d[i];
+				te[i] += d[i];
+			}
+		}
+}
+
+/* ---- layer normalisation ---- */
+
+void mtl_layernorm_forward(float *out, float *mean, float *rstd,
+			   const float *inp, const float *w, const float *b,
+			   int N, int C, float eps, int nt)
+{
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
+	for (int i = 0; i < N; i++) {
+		const float *x = inp + (int64_t)i * C;
+		float *o = out + (int64_t)i * C;
+		float m = 0, v = 0, s;
+
+		for (int j = 0; j < C; j++)
+			m += x[j];
+		m /= (float)C;
+		for (int j = 0; j < C; j++)
+			v += (x[j] - m) * (x[j] - m);
+		v /= (float)C;
+		s = 1.0f / sqrtf(v + eps);
+		for (int j = 0; j < C; j++)
+			o[j] = (x[j] - m) * s * w[j] + b[j];
+		mean[i] = m;
+		rstd[i] = s;
+	}
+}
+
+void mtl_layernorm_backward(float *dinp, float *dw, float *db,
+			    const float *dout, const float *inp,
+			    const float *w, const float *mean,
+			    const float *rstd, int N, int C, int nt)
+{
+	/* dinp: rows are independent */
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
+	for (int i = 0; i < N; i++) {
+		const float *x = inp + (int64_t)i * C;
+		const float *d = dout + (int64_t)i * C;
+		float *dx = dinp + (int64_t)i * C;
+		float m = mean[i], s = rstd[i], gm = 0, gnm = 0;
+
+		for (int j = 0; j < C; j++) {
+			float g = d[j] * w[j];
+
+			gm += g;
+			gnm += g * (x[j] - m) * s;
+		}
+		gm /= (float)C;
+		gnm /= (float)C;
+		for (int j = 0; j < C; j++) {
+			float n = (x[j] - m) * s;
+
+			dx[j] += s * (d[j] * w[j] - gm - n * gnm);
+		}
+	}
+	/* dw, db: column sums, each thread owning a band of columns */
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
+	for (int j0 = 0; j0 < C; j0 += 64) {
+		int j1 = j0 + 64 < C ? j0 + 64 : C;
+
+		for (int i = 0; i < N; i++) {
+			const float *x = inp + (int64_t)i * C;
+			const float *d = dout + (int64_t)i * C;
+			float m = mean[i], s = rstd[i];
+
+			for (int j = j0; j < j1; j++) {
+				dw[j] += d[j] * ((x[j] - m) * s);
+				db[j] += d[j];
+			}
+		}
+	}
+}
+
+/* ---- residual ---- */
+
+void mtl_residual_forward(float *out, const float *a, const float *b,
+			  int64_t n, int nt)
+{
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
+	for (int64_t i = 0; i < n; i++)
+		out[i] = a[i] + b[i];
+}
+
+void mtl_residual_backward(float *da, float *db, const float *dout,
+			   int64_t n, int nt)
+{
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
+	for (int64_t i = 0; i < n; i++) {
+		da[i] += dout[i];
+		db[i] += dout[i];
+	}
+}
+
+/* ---- activations ---- */
+
+void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
+{
+#pragma omp parallel for num_threads(nt) schedule(static) if (n >= PAR_MIN)
+	for (int64_t i = 0; i < n; i++) {
+		float x = inp[i];
+
+		out[i] = 0.5f * x * mtl_erfcf(-0.70710678118654752f * x);
+	}
+}
+
+void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
+		       int64_t n, int nt)
+{
+	/* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
+#pragma omp parallel for num_threads(nt) schedule(static) if (n >= PAR_MIN)
+	for (int64_t i = 0; i < n; i++) {
+		float x = inp[i];
+		float cdf = 0.5f * mtl_erfcf(-0.70710678118654752f * x);
+		float pdf = 0.39894228040143268f * mtl_expf(-0.5f * x * x);
+
+		dinp[i] += dout[i] * (cdf + x * pdf);
+	}
+}
+
+void mtl_tanh_forward(float *out, const float *inp, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		out[i] = tanhf(inp[i]);
+}
+
+void mtl_tanh_backward(float *dinp, const float *out, const float *dout,
+		       int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+void mtl_relu_forward(float *out, const float *inp, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		out[i] = inp[i] > 0 ? inp[i] : 0.0f;
+}
+
+void mtl_relu_backward(float *dinp, const float *out, const float *dout,
+		       int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		dinp[i] += out[i] > 0 ? dout[i] : 0.0f;
+}
+
+/* ---- dropout ---- */
+
+void mtl_dropout_mask(uint8_t *keep, int64_t n, float p, struct mtl_rng *r)
+{
+	int64_t i = 0;
+
+	if (p <= 0) {
+		memset(keep, 1, (size_t)n);
+		return;
+	}
+	/* two 24-bit uniforms per 64-bit draw: u < p drops */
+	for (; i + 2 <= n; i += 2) {
+		uint64_t x = mtl_rng_u64(r);
+		float u0 = (float)(x >> 40) * 0x1.0p-24f;
+		float u1 = (float)((x >> 16) & 0xffffff) * 0x1.0p-24f;
+
+		keep[i] = u0 >= p;
+		keep[i + 1] = u1 >= p;
+	}
+	if (i < n)
+		keep[i] = mtl_rng_float(r) >= p;
+}
+
+void mtl_dropout_forward(float *out, const float *inp, const uint8_t *keep,
+			 float p, int64_t n)
+{
+	float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+
+	for (int64_t i = 0; i < n; i++)
+		out[i] = keep[i] ? inp[i] * s : 0.0f;
+}
+
+void mtl_dropout_backward(float *dinp, const float *dout, const uint8_t *keep,
+			  float p, int64_t n)
+{
+	float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+
+	for (int64_t i = 0; i < n; i++)
+		dinp[i] += keep[i] ? dout[i] * s : 0.0f;
+}
+
+/* ---- softmax ---- */
+
+/* One row: p[C] = softmax(s[C] + mask[C]). */
+static inline void softmax_row(float *p, const float *s, const float *mask,
+			       int C)
+{
+	float mx = -INFINITY, sum = 0, inv;
+
+	for (int j = 0; j < C; j++) {
+		p[j] = mask ? s[j] + mask[j] : s[j];
+		mx = p[j] > mx ? p[j] : mx;
+	}
+	for (int j = 0; j < C; j++) {
+		p[j] = mtl_expf(p[j] - mx);
+		sum += p[j];
+	}
+	inv = 1.0f / sum;
+	for (int j = 0; j < C; j++)
+		p[j] *= inv;
+}
+
+/* One row: ds[C] += p * (dp - sum(dp * p)). */
+static inline void softmax_row_backward(float *ds, const float *p,
+					const float *dp, int C)
+{
+	float dot = 0;
+
+	for (int j = 0; j < C; j++)
+		dot += dp[j] * p[j];
+	for (int j = 0; j < C; j++)
+		ds[j] += p[j] * (dp[j] - dot);
+}
+
+void mtl_softmax_forward(float *probs, const float *scores,
+			 const float *mask_add, int R, int C)
+{
+	for (int r = 0; r < R; r++)
+		softmax_row(probs + (int64_t)r * C, scores + (int64_t)r * C,
+			    mask_add, C);
+}
+
+void mtl_softmax_backward(float *dscores, const float *probs,
+			  const float *dprobs, int R, int C)
+{
+	for (int r = 0; r < R; r++)
+		softmax_row_backward(dscores + (int64_t)r * C,
+				     probs + (int64_t)r * C,
+				     dprobs + (int64_t)r * C, C);
+}
+
+/* ---- attention ---- */
+
+/*
+ * The shared body of both forwards.  p points at the [T,T] slot of (b, h):
+ * kept in att (train) or per-thread scratch; pd is the dropped copy
+ * (scratch) or p itself without dropout.
+ */
+static void attention_forward(float *ctx, float *att, float *scratch,
+			      const float *qkv, const float *mask_add,
+			      const uint8_t *drop, float pdrop, int B, int T,
+			      int H, int NH, int keep, int nt)
+{
+	int D = H / NH;
+	float scale = 1.0f / sqrtf((float)D), zero = 0.0f, one = 1.0f;
+	float dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f;
+
+	MTL_ASSERT(D * NH == H);
+#pragma omp parallel for num_threads(nt) schedule(static)
+	for (int bh = 0; bh < B * NH; bh++) {
+		int b = bh / NH, h = bh % NH, tid = omp_get_thread_num();
+		int64_t TT = (int64_t)T * T;
+		float *p = keep ? att + bh * TT : att + tid * TT;
+		float *pd = p;
+		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
+		const float *k = q + H, *v = q + 2 * H;
+		float *c = ctx + (int64_t)b * T * H + (int64_t)h * D;
+		rntm_t rntm;
+
+		/* inside the parallel region each product runs on one thread */
+		rntm_threads(&rntm, 1);
+		/* p[T,T] = scale * q[T,D] @ k[T,D]^T, rows of q, k strided 3H */
+		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, T, T, D, &scale,
+			     (float *)q, 3 * H, 1, (float *)k, 3 * H, 1, &zero,
+			     p, T, 1, NULL, &rntm);
+		for (int i = 0; i < T; i++)
+			softmax_row(p + (int64_t)i * T, p + (int64_t)i * T,
+				    mask_add + (int64_t)b * T, T);
+		if (drop && pdrop > 0) {
+			const uint8_t *m = drop + bh * TT;
+
+			pd = scratch + tid * TT;
+			for (int64_t i = 0; i < TT; i++)
+				pd[i] = m[i] ? p[i] * dscale : 0.0f;
+		}
+		/* c[T,D] (row stride H) = pd[T,T] @ v[T,D] */
+		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T, &one,
+			     pd, T, 1, (float *)v, 3 * H, 1, &zero, c, H, 1,
+			     NULL, &rntm);
+	}
+}
+
+void mtl_attention_forward(float *ctx, float *att, const float *qkv,
+			   const float *mask_add, int B, int T, int H, int NH,
+			   int keep, int nt)
+{
+	attention_forward(ctx, att, NULL, qkv, mask_add, NULL, 0, B, T, H, NH,
+			  keep, nt);
+}
+
+void mtl_attention_forward_train(float *ctx, float *att, float *scratch,
+				 const float *qkv, const float *mask_add,
+				 const uint8_t *drop, float p, int B, int T,
+				 int H, int NH, int nt)
+{
+	attention_forward(ctx, att, scratch, qkv, mask_add, drop, p, B, T, H,
+			  NH, 1, nt);
+}
+
+void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
+			    const float *qkv, const float *att,
+			    const uint8_t *drop, float pdrop, int B, int T,
+			    int H, int NH, int nt)
+{
+	int D = H / NH;
+	float scale = 1.0f / sqrtf((float)D), zero = 0.0f, one = 1.0f;
+	float dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f;
+
+	MTL_ASSERT(D * NH == H);
+	/* each (b, h) writes its own columns of dqkv: no races */
+#pragma omp parallel for num_threads(nt) schedule(static)
+	for (int bh = 0; bh < B * NH; bh++) {
+		int b = bh / NH, h = bh % NH, tid = omp_get_thread_num();
+		int64_t TT = (int64_t)T * T;
+		const float *p = att + bh * TT;
+		const float *pd = p;
+		float *dp = scratch + tid * 2 * TT, *ds = dp + TT;
+		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
+		const float *k = q + H, *v = q + 2 * H;
+		float *dq = dqkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
+		float *dk = dq + H, *dv = dq + 2 * H;
+		const float *dc = dctx + (int64_t)b * T * H + (int64_t)h * D;
+		const uint8_t *m = drop && pdrop > 0 ? drop + bh * TT : NULL;
+		rntm_t rntm;
+
+		rntm_threads(&rntm, 1);
+		if (m) {
+			/* ds holds the dropped probabilities for a moment */
+			for (int64_t i = 0; i < TT; i++)
+				ds[i] = m[i] ? p[i] * dscale : 0.0f;
+			pd = ds;
+		}
+		/* dv[T,D] += pd^T[T,T] @ dc[T,D] */
+		bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T, &one,
+			     (float *)pd, T, 1, (float *)dc, H, 1, &one, dv,
+			     3 * H, 1, NULL, &rntm);
+		/* dp[T,T] = dc[T,D] @ v[T,D]^T */
+		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, T, T, D, &one,
+			     (float *)dc, H, 1, (float *)v, 3 * H, 1, &zero, dp,
+			     T, 1, NULL, &rntm);
+		if (m)
+			for (int64_t i = 0; i < TT; i++)
+				dp[i] = m[i] ? dp[i] * dscale : 0.0f;
+		memset(ds, 0, sizeof(*ds) * (size_t)TT);
+		for (int i = 0; i < T; i++)
+			softmax_row_backward(ds + (int64_t)i * T,
+					     p + (int64_t)i * T,
+					     dp + (int64_t)i * T, T);
+		/* dq[T,D] += scale * ds[T,T] @ k[T,D] */
+		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T,
+			     &scale, ds, T, 1, (float *)k, 3 * H, 1, &one, dq,
+			     3 * H, 1, NULL, &rntm);
+		/* dk[T,D] += scale * ds^T[T,T] @ q[T,D] */
+		bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T,
+			     &scale, ds, T, 1, (float *)q, 3 * H, 1, &one, dk,
+			     3 * H, 1, NULL, &rntm);
+	}
+}
