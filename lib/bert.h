@@ -1,0 +1,256 @@
+/*
+ * bert.h - the BERT encoder: configuration, parameters, loading and saving
+ * Hugging Face model directories, the forward pass on BLIS and, for
+ * training, the forward pass with dropout and its backward pass.
+ *
+ * Example (one training step's encoder part):
+ *
+ *	struct mtl_bert *m;
+ *	float *grad;                      // m->n_params floats, zeroed
+ *	if (mtl_bert_load(&m, "fixtures/tiny", &err) ||
+ *	    mtl_bert_forward_train(m, ids, types, mask, B, T, 0.1f, 0.1f,
+ *				   &rng, &err))
+ *		die("%s", err.msg);
+ *	// heads read mtl_bert_last_hidden(m) and produce dlast[B,T,H]
+ *	mtl_bert_backward(m, grad, dlast);
+ *
+ * Layout (llm.c style).  All parameters live in one float block,
+ * m->params, carved by a size table into the named pointers of struct
+ * mtl_bert_params; a gradient or optimiser block of the same size is
+ * carved the same way with mtl_bert_params_carve().  The Hugging Face
+ * tensors map onto slices of that block: mtl_bert_tensors() lists every
+ * one with its HF name, shape and offset (in floats), which is what the
+ * checkpoint writer, the loader and the optimiser's groups iterate over.
+ * Query, key and value of a layer are adjacent ([3H,H]), so their
+ * projection is one gemm.
+ *
+ * Activations live in one arena planned per batch shape (B,T) and mode.
+ * In train mode forward keeps what backward needs in per-layer slots
+ * (struct mtl_bert_acts), dropout keep-masks included, and the arena
+ * also holds one layer's worth of activation gradients for backward.
+ * Nothing is allocated inside the layer loop.
+ *
+ * Ownership: mtl_bert_new()/mtl_bert_load() return a model the caller
+ * frees with mtl_bert_free() (which accepts NULL).  Activation pointers are
+ * borrowed: valid until the next forward on the same model.  A model is
+ * not safe to use from two threads at once.
+ *
+ * Failure: functions that can fail return 0 or a negative enum mtl_status
+ * and fill err.  Nothing here prints.
+ */
+#ifndef MTL_BERT_H
+#define MTL_BERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "rng.h"
+
+/* A BERT configuration, as in a Hugging Face config.json. */
+struct mtl_bert_config {
+	int vocab;        /* vocab_size */
+	int hidden;       /* hidden_size, H */
+	int layers;       /* num_hidden_layers, L */
+	int heads;        /* num_attention_heads, NH (H % NH == 0) */
+	int intermediate; /* intermediate_size, I */
+	int max_pos;      /* max_position_embeddings, P */
+	int type_vocab;   /* type_vocab_size */
+	float ln_eps;     /* layer_norm_eps */
+	int pad_id;       /* pad_token_id */
+	float hidden_dropout; /* hidden_dropout_prob (training only) */
+	float attn_dropout;   /* attention_probs_dropout_prob (training only) */
+};
+
+/*
+ * Reads config.json at path.  Requires hidden_act "gelu" (the exact erf
+ * form) and position_embedding_type "absolute" (when present); anything
+ * else fails with MTL_ERR_FORMAT naming the field.  *cfg untouched on
+ * error.
+ */
+int mtl_bert_config_load(struct mtl_bert_config *cfg, const char *path,
+			 struct mtl_err *err);
+/* Checks ranges (positive sizes, H % NH == 0, dropout in [0, 1)). */
+int mtl_bert_config_check(const struct mtl_bert_config *cfg,
+			  struct mtl_err *err);
+
+/* Named pointers into a parameter (or gradient) block; shapes are [rows,cols]
+ * in PyTorch nn.Linear layout (out_features first). */
+struct mtl_bert_params {
+	float *wte;      /* [V,H]    embeddings.word_embeddings.weight */
+	float *wpe;      /* [P,H]    embeddings.position_embeddings.weight */
+	float *wtt;      /* [TV,H]   embeddings.token_type_embeddings.weight */
+	float *emb_lnw;  /* [H]      embeddings.LayerNorm.weight */
+	float *emb_lnb;  /* [H]      embeddings.LayerNorm.bias */
+	float *qkvw;     /* [L,3H,H] attention.self.{query,key,value}.weight */
+	float *qkvb;     /* [L,3H]   attention.self.{query,key,value}.bias */
+	float *attprojw; /* [L,H,H]  attention.output.dense.weight */
+	float *attprojb; /* [L,H]    attention.output.dense.bias */
+	float *ln1w;     /* [L,H]    attention.output.LayerNorm.weight */
+	float *ln1b;     /* [L,H]    attention.output.LayerNorm.bias */
+	float *fcw;      /* [L,I,H]  intermediate.dense.weight */
+	float *fcb;      /* [L,I]    intermediate.dense.bias */
+	float *fcprojw;  /* [L,H,I]  output.dense.weight */
+	float *fcprojb;  /* [L,H]    output.dense.bias */
+	float *ln2w;     /* [L,H]    output.LayerNorm.weight */
+	float *ln2b;     /* [L,H]    output.LayerNorm.bias */
+	float *poolw;    /* [H,H]    pooler.dense.weight */
+	float *poolb;    /* [H]      pooler.dense.bias */
+};
+#define MTL_BERT_NUM_PARAMS 19
+
+/* Fills sizes[MTL_BERT_NUM_PARAMS] (floats per field above, in order) and
+ * returns their sum.  cfg must have passed mtl_bert_config_check(). */
+size_t mtl_bert_param_sizes(size_t *sizes, const struct mtl_bert_config *cfg);
+/* Points p's fields into block (mtl_bert_param_sizes() floats). */
+void mtl_bert_params_carve(struct mtl_bert_params *p, float *block,
+			   const struct mtl_bert_config *cfg);
+
+/* One Hugging Face tensor: a slice of the parameter block. */
+struct mtl_bert_tensor {
+	char name[80];    /* HF name without "bert.", e.g. "pooler.dense.bias" */
+	int ndim;         /* 1 or 2 */
+	int64_t shape[2];
+	size_t offset;    /* in floats from the start of the block */
+	size_t numel;
+	int layer;        /* encoder layer, -1 for embeddings and pooler */
+};
+
+/*
+ * Activations of the last forward.  Train-mode shapes (inference keeps
+ * one layer's worth and no masks):
+ */
+struct mtl_bert_acts {
+	int B, T, train, nt;
+	float p_hidden, p_attn; /* dropout of the last forward */
+	float *mask_add;  /* [B,T]       0 or -FLT_MAX per key (HF's float32 min) */
+	int32_t *ids;     /* [B,T]       copies of the inputs, for backward */
+	int32_t *types;   /* [B,T] */
+	float *emb_in;    /* [B,T,H]     word + position + type (embedding LN input) */
+	float *emb_mean;  /* [B,T] */
+	float *emb_rstd;  /* [B,T] */
+	float *hidden;    /* [L+1,B,T,H] 0 = embeddings (after dropout), l+1 = layer l output */
+	float *qkv;       /* [L,B,T,3H]  q | k | v */
+	float *att;       /* [L,B,NH,T,T] softmax probabilities (before dropout) */
+	float *ctx;       /* [L,B,T,H]   attention context (projection input) */
+	float *ln1_in;    /* [L,B,T,H]   hidden + dropout(attention projection) */
+	float *ln1_mean;  /* [L,B,T] */
+	float *ln1_rstd;  /* [L,B,T] */
+	float *ln1_out;   /* [L,B,T,H] */
+	float *fc;        /* [L,B,T,I]   GELU input */
+	float *fc_gelu;   /* [L,B,T,I]   GELU output */
+	float *ln2_in;    /* [L,B,T,H]   ln1_out + dropout(FFN output) */
+	float *ln2_mean;  /* [L,B,T] */
+	float *ln2_rstd;  /* [L,B,T] */
+	/* dropout keep-masks (train mode with p > 0, else NULL) */
+	uint8_t *emb_drop;  /* [B,T,H] */
+	uint8_t *att_drop;  /* [L,B,NH,T,T] */
+	uint8_t *proj_drop; /* [L,B,T,H]   after attention.output.dense */
+	uint8_t *ffn_drop;  /* [L,B,T,H]   after output.dense */
+	/* backward scratch: one layer of activation gradients (train mode) */
+	float *d_res;     /* [B,T,H] gradient of the current layer output */
+	float *d_a;       /* [B,T,H] */
+	float *d_b;       /* [B,T,H] */
+	float *d_fc;      /* [B,T,I] */
+	float *d_fcg;     /* [B,T,I] */
+	float *d_qkv;     /* [B,T,3H] */
+	float *scratch;   /* [nt,2,T,T] attention */
+};
+
+/* The model.  Fields are read-only for callers, except that the trainer
+ * may write parameter values through params / p. */
+struct mtl_bert {
+	struct mtl_bert_config cfg;
+	float *params;    /* one block, n_params floats */
+	size_t n_params;
+	struct mtl_bert_params p;
+	struct mtl_bert_tensor *tensors; /* n_tensors, in block order */
+	size_t n_tensors;
+	int threads;      /* BLIS and OpenMP threads per call */
+	struct mtl_bert_acts acts;
+	/* private */
+	float *arena;
+	size_t arena_len;
+	uint8_t *marena;
+	size_t marena_len;
+};
+
+/* A zero-filled model for cfg.  0 and *out, or <0 (err set). */
+int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
+		 struct mtl_err *err);
+void mtl_bert_free(struct mtl_bert *m);
+
+/*
+ * Random initialisation as Hugging Face does it: every weight matrix and
+ * embedding ~ N(0, 0.02^2) (the word embedding row of pad_id zeroed),
+ * LayerNorm weights 1, biases 0.  The same seed gives the same model.
+ */
+void mtl_bert_init_random(struct mtl_bert *m, uint64_t seed);
+
+/*
+ * Loads dir/config.json and dir/model.safetensors.  Tensors may be F32,
+ * F16, BF16 or F64, with or without a "bert." prefix, LayerNorm gamma/beta
+ * accepted.  Ignored: "embeddings.position_ids" and tensors outside
+ * embeddings./encoder./pooler.  A missing pooler is left at zero; every
+ * other missing or wrong-shaped tensor fails (MTL_ERR_FORMAT) naming it.
+ * 0 and *out, or <0 (err set, *out untouched).
+ */
+int mtl_bert_load(struct mtl_bert **out, const char *dir, struct mtl_err *err);
+
+/*
+ * Writes dir/config.json and dir/model.safetensors (F32, HF names without
+ * prefix), creating dir if needed, the weights atomically.
+ */
+int mtl_bert_save(const struct mtl_bert *m, const char *dir,
+		  struct mtl_err *err);
+
+/* The HF tensors of m (m->n_tensors entries), data at m->params + offset. */
+const struct mtl_bert_tensor *mtl_bert_tensors(const struct mtl_bert *m,
+					       size_t *n);
+/* The tensor called name (with or without "bert."), or NULL. */
+const struct mtl_bert_tensor *mtl_bert_tensor_find(const struct mtl_bert *m,
+						   const char *name);
+
+/* Threads for every later call on m; n <= 0 means every online core. */
+void mtl_bert_set_threads(struct mtl_bert *m, int n);
+
+/*
+ * The forward pass over a right-padded batch:
+ *   ids   [B,T] token ids in [0, vocab)
+ *   types [B,T] token type ids in [0, type_vocab), or NULL for all 0
+ *   mask  [B,T] 1 for a real token, 0 for padding, or NULL for all 1
+ * T <= max_pos.  With train set, every layer's activations are kept (no
+ * dropout: use mtl_bert_forward_train).  Plans (allocates) the arena when
+ * (B,T,train,threads) outgrows it; the layer loop never allocates.
+ * Out-of-range ids fail with MTL_ERR_ARG.
+ */
+int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
+		     const int32_t *types, const int32_t *mask, int B, int T,
+		     int train, struct mtl_err *err);
+/*
+ * The training forward: as mtl_bert_forward with train set, plus inverted
+ * dropout with p_hidden after the embedding LayerNorm and after both
+ * output projections of each layer, and p_attn on the attention
+ * probabilities, the masks drawn from rng (not touched when both are 0).
+ */
+int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
+			   const int32_t *types, const int32_t *mask, int B,
+			   int T, float p_hidden, float p_attn,
+			   struct mtl_rng *rng, struct mtl_err *err);
+/*
+ * The backward pass of the last mtl_bert_forward_train (or forward with
+ * train set): adds into grad (a block of m->n_params floats, carved like
+ * m->params) the gradient of the loss whose gradient with respect to the
+ * last hidden state is dlast[B,T,H].  The pooler gets no gradient (heads
+ * do not read it).  The forward pass run in reverse.
+ */
+void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast);
+
+/* [B,T,H] output of the last layer of the last forward. */
+const float *mtl_bert_last_hidden(const struct mtl_bert *m);
+
+/* Floating-point operations of one forward (2*m*n*k per gemm, attention
+ * products included), for throughput figures. */
+double mtl_bert_forward_flops(const struct mtl_bert_config *cfg, int B, int T);
+
+#endif
