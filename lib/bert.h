@@ -1,42 +1,52 @@
 /*
  * bert.h - the BERT encoder: configuration, parameters, loading and saving
- * Hugging Face model directories, the forward pass on BLIS and, for
- * training, the forward pass with dropout and its backward pass.
+ * Hugging Face model directories, the forward pass on BLIS, and sentence
+ * embeddings (sentence-transformers pooling).
  *
- * Example (one training step's encoder part):
+ * Example:
  *
  *	struct mtl_bert *m;
- *	float *grad;                      // m->n_params floats, zeroed
- *	if (mtl_bert_load(&m, "fixtures/tiny", &err) ||
- *	    mtl_bert_forward_train(m, ids, types, mask, B, T, 0.1f, 0.1f,
- *				   &rng, &err))
+ *	struct mtl_bert_pooling pool;
+ *	struct mtl_err err;
+ *	float emb[2 * 1024];
+ *
+ *	if (mtl_bert_load(&m, "models/bge-large-en-v1.5", &err) ||
+ *	    mtl_bert_pooling_load(&pool, "models/bge-large-en-v1.5",
+ *				  &m->cfg, &err))
  *		die("%s", err.msg);
- *	// heads read mtl_bert_last_hidden(m) and produce dlast[B,T,H]
- *	mtl_bert_backward(m, grad, dlast);
+ *	// ids, mask: [2,T] int32, right-padded, mask 1 for real tokens
+ *	if (mtl_bert_embed(m, &pool, emb, ids, NULL, mask, 2, T, &err))
+ *		die("%s", err.msg);
+ *	mtl_bert_free(m);
  *
  * Layout (llm.c style).  All parameters live in one float block,
  * m->params, carved by a size table into the named pointers of struct
- * mtl_bert_params; a gradient or optimiser block of the same size is
- * carved the same way with mtl_bert_params_carve().  The Hugging Face
- * tensors map onto slices of that block: mtl_bert_tensors() lists every
- * one with its HF name, shape and offset (in floats), which is what the
- * checkpoint writer, the loader and the optimiser's groups iterate over.
- * Query, key and value of a layer are adjacent ([3H,H]), so their
- * projection is one gemm.
+ * mtl_bert_params; a gradient or optimiser block of the same size is carved
+ * the same way with mtl_bert_params_carve().  The Hugging Face tensors map
+ * onto slices of that block: mtl_bert_tensors() lists every one with its
+ * HF name, shape and offset (in floats), which is what the checkpoint
+ * writer, the loader and an MPI allreduce iterate over.  Query, key and
+ * value of a layer are adjacent ([3H,H]), so their projection is one gemm.
  *
  * Activations live in one arena planned per batch shape (B,T) and mode.
- * In train mode forward keeps what backward needs in per-layer slots
- * (struct mtl_bert_acts), dropout keep-masks included, and the arena
- * also holds one layer's worth of activation gradients for backward.
- * Nothing is allocated inside the layer loop.
+ * With train set, forward keeps what a backward pass needs in per-layer
+ * slots (struct mtl_bert_acts); without it, the layer slots are shared by
+ * every layer and the buffers are reused, so inference holds one layer's
+ * worth of activations.  mtl_bert_forward_train() adds dropout (keep-masks
+ * kept beside the activations) and mtl_bert_backward() runs the forward
+ * in reverse, adding into a gradient block laid out like the parameters,
+ * with one layer's worth of activation gradients as scratch.  Nothing is
+ * allocated inside the layer loop.
  *
  * Ownership: mtl_bert_new()/mtl_bert_load() return a model the caller
  * frees with mtl_bert_free() (which accepts NULL).  Activation pointers are
  * borrowed: valid until the next forward on the same model.  A model is
- * not safe to use from two threads at once.
+ * not safe to use from two threads at once (each forward writes its arena).
  *
  * Failure: functions that can fail return 0 or a negative enum mtl_status
- * and fill err.  Nothing here prints.
+ * and fill err; a model directory that does not match its config fails
+ * with one message listing every missing, unexpected and wrong-shaped
+ * tensor.  Nothing here prints.
  */
 #ifndef MTL_BERT_H
 #define MTL_BERT_H
@@ -58,19 +68,19 @@ struct mtl_bert_config {
 	int type_vocab;   /* type_vocab_size */
 	float ln_eps;     /* layer_norm_eps */
 	int pad_id;       /* pad_token_id */
-	float hidden_dropout; /* hidden_dropout_prob (training only) */
-	float attn_dropout;   /* attention_probs_dropout_prob (training only) */
+	float hidden_dropout; /* hidden_dropout_prob (training only; default 0.1) */
+	float attn_dropout;   /* attention_probs_dropout_prob (likewise) */
 };
 
 /*
- * Reads config.json at path.  Requires hidden_act "gelu" (the exact erf
- * form) and position_embedding_type "absolute" (when present); anything
- * else fails with MTL_ERR_FORMAT naming the field.  *cfg untouched on
- * error.
+ * Reads config.json at path.  Requires model_type "bert" (when present),
+ * hidden_act "gelu" (the exact erf form) and position_embedding_type
+ * "absolute" (when present); anything else fails with MTL_ERR_FORMAT
+ * naming the field.  *cfg untouched on error.
  */
 int mtl_bert_config_load(struct mtl_bert_config *cfg, const char *path,
 			 struct mtl_err *err);
-/* Checks ranges (positive sizes, H % NH == 0, dropout in [0, 1)). */
+/* Checks ranges (positive sizes, H % NH == 0, sizes that fit in memory). */
 int mtl_bert_config_check(const struct mtl_bert_config *cfg,
 			  struct mtl_err *err);
 
@@ -113,48 +123,49 @@ struct mtl_bert_tensor {
 	int64_t shape[2];
 	size_t offset;    /* in floats from the start of the block */
 	size_t numel;
-	int layer;        /* encoder layer, -1 for embeddings and pooler */
 };
 
 /*
- * Activations of the last forward.  Train-mode shapes (inference keeps
- * one layer's worth and no masks):
+ * Activations of the last forward (see the header comment).  Per-layer
+ * slots hold L layers in train mode and one shared layer otherwise; the
+ * mtl_bert_act_*() helpers below index them.  Shapes:
  */
 struct mtl_bert_acts {
 	int B, T, train, nt;
-	float p_hidden, p_attn; /* dropout of the last forward */
 	float *mask_add;  /* [B,T]       0 or -FLT_MAX per key (HF's float32 min) */
-	int32_t *ids;     /* [B,T]       copies of the inputs, for backward */
-	int32_t *types;   /* [B,T] */
 	float *emb_in;    /* [B,T,H]     word + position + type (embedding LN input) */
 	float *emb_mean;  /* [B,T] */
 	float *emb_rstd;  /* [B,T] */
-	float *hidden;    /* [L+1,B,T,H] 0 = embeddings (after dropout), l+1 = layer l output */
+	float *hidden;    /* [L+1,B,T,H] train: 0 = embeddings, l+1 = layer l output
+			   * [1,B,T,H]   inference: updated in place */
 	float *qkv;       /* [L,B,T,3H]  q | k | v */
-	float *att;       /* [L,B,NH,T,T] softmax probabilities (before dropout) */
+	float *att;       /* [L,B,NH,T,T] softmax probabilities (train);
+			   * [nt,T,T] per-thread scratch (inference) */
 	float *ctx;       /* [L,B,T,H]   attention context (projection input) */
-	float *ln1_in;    /* [L,B,T,H]   hidden + dropout(attention projection) */
+	float *ln1_in;    /* [L,B,T,H]   hidden + attention projection */
 	float *ln1_mean;  /* [L,B,T] */
 	float *ln1_rstd;  /* [L,B,T] */
 	float *ln1_out;   /* [L,B,T,H] */
 	float *fc;        /* [L,B,T,I]   GELU input */
-	float *fc_gelu;   /* [L,B,T,I]   GELU output */
-	float *ln2_in;    /* [L,B,T,H]   ln1_out + dropout(FFN output) */
+	float *fc_gelu;   /* [L,B,T,I]   GELU output (inference: same as fc) */
+	float *ln2_in;    /* [L,B,T,H]   ln1_out + FFN output (inference: shares ln1_in) */
 	float *ln2_mean;  /* [L,B,T] */
 	float *ln2_rstd;  /* [L,B,T] */
-	/* dropout keep-masks (train mode with p > 0, else NULL) */
-	uint8_t *emb_drop;  /* [B,T,H] */
+	/* mtl_bert_forward_train only (NULL otherwise): */
+	float p_hidden, p_attn; /* the dropout of the last forward */
+	int32_t *ids;     /* [B,T]       copies of the inputs, for backward */
+	int32_t *types;   /* [B,T] */
+	uint8_t *emb_drop;  /* [B,T,H]   keep-masks (NULL when p is 0) */
 	uint8_t *att_drop;  /* [L,B,NH,T,T] */
-	uint8_t *proj_drop; /* [L,B,T,H]   after attention.output.dense */
-	uint8_t *ffn_drop;  /* [L,B,T,H]   after output.dense */
-	/* backward scratch: one layer of activation gradients (train mode) */
-	float *d_res;     /* [B,T,H] gradient of the current layer output */
+	uint8_t *proj_drop; /* [L,B,T,H] after attention.output.dense */
+	uint8_t *ffn_drop;  /* [L,B,T,H] after output.dense */
+	float *d_res;     /* [B,T,H]     backward: gradient of the layer output */
 	float *d_a;       /* [B,T,H] */
 	float *d_b;       /* [B,T,H] */
 	float *d_fc;      /* [B,T,I] */
 	float *d_fcg;     /* [B,T,I] */
 	float *d_qkv;     /* [B,T,3H] */
-	float *scratch;   /* [nt,2,T,T] attention */
+	float *scratch;   /* [nt,2,T,T]  attention */
 };
 
 /* The model.  Fields are read-only for callers, except that the trainer
@@ -171,8 +182,9 @@ struct mtl_bert {
 	/* private */
 	float *arena;
 	size_t arena_len;
-	uint8_t *marena;
-	size_t marena_len;
+	void *tarena;      /* training extras (masks, input copies, scratch) */
+	size_t tarena_len;
+	void *config_json; /* the loaded config.json (json_t), kept for save */
 };
 
 /* A zero-filled model for cfg.  0 and *out, or <0 (err set). */
@@ -188,18 +200,22 @@ void mtl_bert_free(struct mtl_bert *m);
 void mtl_bert_init_random(struct mtl_bert *m, uint64_t seed);
 
 /*
- * Loads dir/config.json and dir/model.safetensors.  Tensors may be F32,
- * F16, BF16 or F64, with or without a "bert." prefix, LayerNorm gamma/beta
- * accepted.  Ignored: "embeddings.position_ids" and tensors outside
- * embeddings./encoder./pooler.  A missing pooler is left at zero; every
- * other missing or wrong-shaped tensor fails (MTL_ERR_FORMAT) naming it.
- * 0 and *out, or <0 (err set, *out untouched).
+ * Loads a Hugging Face model directory: config.json and either
+ * model.safetensors or model.safetensors.index.json with its shards.
+ * Tensors may be F32, F16, BF16 or F64, with or without a "bert." prefix.
+ * Ignored: "embeddings.position_ids" and pre-training heads ("cls.*").
+ * Every missing, unexpected or wrong-shaped tensor is listed in one
+ * message; a tensor present twice (in two shards, or with and without the
+ * prefix) fails too.  0 and *out, or <0 (err set, *out untouched).
  */
 int mtl_bert_load(struct mtl_bert **out, const char *dir, struct mtl_err *err);
 
 /*
  * Writes dir/config.json and dir/model.safetensors (F32, HF names without
- * prefix), creating dir if needed, the weights atomically.
+ * prefix, metadata format "pt"), creating dir if needed, each file
+ * atomically.  The config keeps any fields of a loaded config.json that we
+ * do not interpret.  Tokenizer and pooling files are not written here
+ * (mtl_bert_pooling_save writes the pooling ones).
  */
 int mtl_bert_save(const struct mtl_bert *m, const char *dir,
 		  struct mtl_err *err);
@@ -211,7 +227,10 @@ const struct mtl_bert_tensor *mtl_bert_tensors(const struct mtl_bert *m,
 const struct mtl_bert_tensor *mtl_bert_tensor_find(const struct mtl_bert *m,
 						   const char *name);
 
-/* Threads for every later call on m; n <= 0 means every online core. */
+/*
+ * Threads for BLIS and the element-wise loops of every later call on m;
+ * n <= 0 means every online core (the default of a new model).
+ */
 void mtl_bert_set_threads(struct mtl_bert *m, int n);
 
 /*
@@ -219,35 +238,102 @@ void mtl_bert_set_threads(struct mtl_bert *m, int n);
  *   ids   [B,T] token ids in [0, vocab)
  *   types [B,T] token type ids in [0, type_vocab), or NULL for all 0
  *   mask  [B,T] 1 for a real token, 0 for padding, or NULL for all 1
- * T <= max_pos.  With train set, every layer's activations are kept (no
- * dropout: use mtl_bert_forward_train).  Plans (allocates) the arena when
- * (B,T,train,threads) outgrows it; the layer loop never allocates.
- * Out-of-range ids fail with MTL_ERR_ARG.
+ * T <= max_pos.  With train set, every layer's activations are kept.
+ * Plans (allocates) the arena when (B,T,train,threads) outgrows it; the
+ * layer loop itself never allocates.  Out-of-range ids fail with
+ * MTL_ERR_ARG.  Results: mtl_bert_last_hidden() and m->acts.
  */
 int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
 		     const int32_t *types, const int32_t *mask, int B, int T,
 		     int train, struct mtl_err *err);
 /*
- * The training forward: as mtl_bert_forward with train set, plus inverted
- * dropout with p_hidden after the embedding LayerNorm and after both
- * output projections of each layer, and p_attn on the attention
- * probabilities, the masks drawn from rng (not touched when both are 0).
+ * The training forward: mtl_bert_forward with train set, plus inverted
+ * dropout (PyTorch's: kept values scaled by 1/(1-p)) with p_hidden after
+ * the embedding LayerNorm and after both output projections of each
+ * layer, and p_attn on the attention probabilities.  The keep-masks are
+ * drawn from rng before the layer loop (rng untouched when both are 0).
+ * Same failures as mtl_bert_forward.
  */
 int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
 			   const int32_t *types, const int32_t *mask, int B,
 			   int T, float p_hidden, float p_attn,
 			   struct mtl_rng *rng, struct mtl_err *err);
 /*
- * The backward pass of the last mtl_bert_forward_train (or forward with
- * train set): adds into grad (a block of m->n_params floats, carved like
- * m->params) the gradient of the loss whose gradient with respect to the
- * last hidden state is dlast[B,T,H].  The pooler gets no gradient (heads
- * do not read it).  The forward pass run in reverse.
+ * The backward pass of the last mtl_bert_forward_train: adds into grad (a
+ * block of m->n_params floats, carved like m->params; the caller zeroes
+ * it) the gradient of a loss whose gradient with respect to the last
+ * hidden state is dlast[B,T,H].  The pooler gets none (heads do not read
+ * it).  The forward run reversed.
  */
 void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast);
-
 /* [B,T,H] output of the last layer of the last forward. */
 const float *mtl_bert_last_hidden(const struct mtl_bert *m);
+/* [B,T,H] hidden state l (0 = embeddings, L = last layer); NULL when the
+ * last forward was not in train mode and l < L. */
+const float *mtl_bert_hidden(const struct mtl_bert *m, int l);
+/* [B,NH,T,T] attention probabilities of layer l (train mode), or NULL. */
+const float *mtl_bert_attn_probs(const struct mtl_bert *m, int l);
+/* [B,T,I] GELU output of layer l (train mode), or NULL. */
+const float *mtl_bert_ffn_gelu(const struct mtl_bert *m, int l);
+
+/*
+ * BERT's pooler on the last forward: out[B,H] = tanh(poolw h_cls + poolb).
+ * Not used by sentence embeddings; here for completeness and checks.
+ */
+void mtl_bert_pooler(const struct mtl_bert *m, float *out);
+
+/* ---- sentence embeddings ---- */
+
+enum mtl_bert_pool {
+	MTL_BERT_POOL_CLS,
+	MTL_BERT_POOL_MEAN,
+	MTL_BERT_POOL_MAX,
+};
+
+struct mtl_bert_pooling {
+	enum mtl_bert_pool mode;
+	int normalize;      /* L2-normalise the pooled vector */
+	int max_seq_length; /* from sentence_bert_config.json, else max_pos */
+};
+
+/*
+ * Reads the sentence-transformers files of dir.  With modules.json: its
+ * Pooling module's config.json gives the mode (exactly one of cls, mean,
+ * max; other modes fail), normalize is set when a Normalize module is
+ * listed, and any module other than Transformer, Pooling and Normalize
+ * (a Dense layer, say) fails.  Without modules.json: CLS pooling and
+ * normalize on, the BGE convention.  max_seq_length comes from
+ * sentence_bert_config.json, else cfg->max_pos, and is capped at max_pos.
+ */
+int mtl_bert_pooling_load(struct mtl_bert_pooling *pool, const char *dir,
+			  const struct mtl_bert_config *cfg,
+			  struct mtl_err *err);
+/* Writes modules.json, 1_Pooling/config.json, sentence_bert_config.json
+ * (and 2_Normalize/ when normalize is set) into dir. */
+int mtl_bert_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
+			  const char *dir, struct mtl_err *err);
+
+/*
+ * out[B,H] = pool over the real tokens of hidden[B,T,H] (mask [B,T], NULL
+ * for all real): CLS takes token 0, MEAN averages (sum / max(count, 1e-9)
+ * as sentence-transformers does), MAX takes the elementwise max (padding
+ * counts as -1e9, as there).
+ */
+void mtl_bert_pool_forward(float *out, const float *hidden,
+			   const int32_t *mask, int B, int T, int H,
+			   enum mtl_bert_pool mode);
+/* out[B,H] = x / max(||x||_2, 1e-12) per row; norm[B] kept (may be NULL). */
+void mtl_bert_normalize_forward(float *out, float *norm, const float *inp,
+				int B, int H);
+
+/*
+ * Sentence embeddings: an inference forward, then pooling and (when
+ * pool->normalize) L2 normalisation into out[B,H].  Same arguments and
+ * failures as mtl_bert_forward().
+ */
+int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
+		   float *out, const int32_t *ids, const int32_t *types,
+		   const int32_t *mask, int B, int T, struct mtl_err *err);
 
 /* Floating-point operations of one forward (2*m*n*k per gemm, attention
  * products included), for throughput figures. */

@@ -5,7 +5,10 @@
  * Conventions: row-major float32; outputs first, then inputs, then
  * weights, then sizes; the last argument nt is the thread count (BLIS and
  * OpenMP).  Every matrix product goes through BLIS sgemm with explicit
- * strides.  Forward writes its output (beta = 0).  Backward ADDS into its
+ * strides; the element-wise kernels are plain loops that gcc vectorises
+ * without -ffast-math (reductions use 16 independent accumulators, exp and
+ * erf are branch-free polynomials rather than libm calls).  Forward
+ * writes its output (beta = 0).  Backward ADDS into its
  * gradient outputs (sgemm with beta = 1, "+=" in the loops), so the caller
  * zeroes every gradient once per step and contributions from several
  * consumers of one tensor simply accumulate.

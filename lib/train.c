@@ -5,6 +5,7 @@
 #include "train.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -112,8 +113,12 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const struct mtl_bert_tensor *t = &m->tensors[i];
 		struct mtl_adamw_group *g = &tr->groups[i];
-		int depth = t->layer >= 0 ? L - 1 - t->layer
-			  : strncmp(t->name, "embeddings.", 11) == 0 ? L : 0;
+		int layer = -1, depth;
+
+		if (sscanf(t->name, "encoder.layer.%d.", &layer) != 1)
+			layer = -1;
+		depth = layer >= 0 ? L - 1 - layer
+		      : strncmp(t->name, "embeddings.", 11) == 0 ? L : 0;
 
 		g->off = t->offset;
 		g->n = t->numel;

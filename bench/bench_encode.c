@@ -1,0 +1,236 @@
+/*
+ * bench_encode.c - encoder throughput against the machine's BLIS sgemm
+ * (make bench-encode).
+ *
+ * For bge-small, bge-base and bge-large shapes with random weights, runs
+ * inference forwards at batch 32x32 and 8x128 tokens and reports the
+ * median time, sentences/s and achieved GFLOP/s, counting 2*m*n*k for
+ * every matrix product (attention q k^T and p v included; element-wise
+ * work counts nothing).  The reference is BLIS sgemm measured in the same
+ * run with the same thread count on large shapes: once up front (the
+ * peak, best of three shapes), and again interleaved with the encoder
+ * runs (a 2048^3 product before each forward), so that on a shared
+ * machine both sides of the ratio see the same load.  Each encoder shape
+ * is printed as a fraction of both.
+ *
+ * Usage: bench_encode [-t THREADS] [-r RUNS] [-m small|base|large]...
+ */
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <blis.h>
+
+#include "bert.h"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+struct gemm {
+	int m, n, k;
+	float *a, *b, *c;
+};
+
+static void gemm_init(struct gemm *g, int m, int n, int k)
+{
+	g->m = m, g->n = n, g->k = k;
+	g->a = malloc(sizeof(float) * (size_t)m * k);
+	g->b = malloc(sizeof(float) * (size_t)n * k);
+	g->c = malloc(sizeof(float) * (size_t)m * n);
+	for (size_t i = 0; i < (size_t)m * k; i++)
+		g->a[i] = (float)(i % 7) * 0.1f;
+	for (size_t i = 0; i < (size_t)n * k; i++)
+		g->b[i] = (float)(i % 5) * 0.1f;
+}
+
+static void gemm_release(struct gemm *g)
+{
+	free(g->a), free(g->b), free(g->c);
+}
+
+/* Seconds for one C[m,n] = A[m,k] B[n,k]^T (the encoder's layout). */
+static double gemm_run(struct gemm *g, int threads)
+{
+	float one = 1, zero = 0;
+	rntm_t rntm;
+	double t0;
+
+	bli_rntm_init(&rntm);
+	bli_rntm_set_num_threads(threads, &rntm);
+	t0 = now();
+	bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, g->m, g->n, g->k, &one,
+		     g->a, g->k, 1, g->b, g->k, 1, &zero, g->c, g->n, 1, NULL,
+		     &rntm);
+	return now() - t0;
+}
+
+/* Median GFLOP/s of one shape over runs (after a warm-up). */
+static double sgemm_gflops(int m, int n, int k, int threads, int runs)
+{
+	struct gemm g;
+	double t[64];
+
+	gemm_init(&g, m, n, k);
+	gemm_run(&g, threads);
+	for (int r = 0; r < runs; r++)
+		t[r] = gemm_run(&g, threads);
+	gemm_release(&g);
+	return 2.0 * m * n * k / median(t, runs) * 1e-9;
+}
+
+static void print_load(const char *when)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	char buf[128];
+
+	if (f && fgets(buf, sizeof(buf), f))
+		printf("# load average %s: %s", when, buf);
+	if (f)
+		fclose(f);
+}
+
+struct model {
+	const char *name;
+	int hidden, layers, heads, inter;
+};
+
+static const struct model models[] = {
+	{ "small", 384, 12, 12, 1536 },
+	{ "base", 768, 12, 12, 3072 },
+	{ "large", 1024, 24, 16, 4096 },
+};
+
+static const int shapes[][2] = { { 32, 32 }, { 8, 128 } };
+
+int main(int argc, char **argv)
+{
+	int threads = 2, runs = 5, want[3] = { 0, 0, 0 }, any = 0, c;
+	double peak = 0;
+	struct mtl_err err;
+	struct gemm ref;
+
+	while ((c = getopt(argc, argv, "t:r:m:h")) != -1) {
+		switch (c) {
+		case 't':
+			threads = atoi(optarg);
+			break;
+		case 'r':
+			runs = atoi(optarg);
+			break;
+		case 'm':
+			for (int i = 0; i < 3; i++)
+				if (!strcmp(optarg, models[i].name))
+					want[i] = any = 1;
+			break;
+		default:
+			fprintf(stderr, "usage: bench_encode [-t THREADS] [-r RUNS] [-m small|base|large]...\n");
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if (runs < 1 || runs > 64 || threads < 1) {
+		fprintf(stderr, "bench_encode: runs must be 1..64, threads >= 1\n");
+		return 2;
+	}
+	if (!any)
+		want[0] = want[1] = want[2] = 1;
+
+	printf("# %d threads, median of %d runs (after one warm-up)\n", threads, runs);
+	print_load("at start");
+	{
+		static const int gs[][3] = {
+			{ 1024, 4096, 1024 }, { 1024, 1024, 4096 }, { 2048, 2048, 2048 },
+		};
+
+		for (size_t i = 0; i < sizeof(gs) / sizeof(gs[0]); i++) {
+			double g = sgemm_gflops(gs[i][0], gs[i][1], gs[i][2], threads, runs);
+
+			printf("sgemm %5d x %5d x %5d      %8.1f GFLOP/s\n", gs[i][0],
+			       gs[i][1], gs[i][2], g);
+			if (g > peak)
+				peak = g;
+		}
+	}
+	printf("sgemm peak (best of the above) %8.1f GFLOP/s\n\n", peak);
+	printf("%-6s %9s %10s %12s %10s %9s %12s %9s\n", "model", "batch",
+	       "ms/batch", "sentences/s", "GFLOP/s", "of peak",
+	       "sgemm beside", "of it");
+	gemm_init(&ref, 2048, 2048, 2048);
+
+	for (int mi = 0; mi < 3; mi++) {
+		const struct model *md = &models[mi];
+		struct mtl_bert_config cfg = {
+			.vocab = 30522, .hidden = md->hidden, .layers = md->layers,
+			.heads = md->heads, .intermediate = md->inter,
+			.max_pos = 512, .type_vocab = 2, .ln_eps = 1e-12f,
+			.pad_id = 0,
+		};
+		struct mtl_bert *m;
+
+		if (!want[mi])
+			continue;
+		if (mtl_bert_new(&m, &cfg, &err)) {
+			fprintf(stderr, "bench_encode: %s\n", err.msg);
+			return 1;
+		}
+		mtl_bert_init_random(m, 1234);
+		mtl_bert_set_threads(m, threads);
+		for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+			int B = shapes[si][0], T = shapes[si][1];
+			int32_t *ids = malloc(sizeof(int32_t) * B * T);
+			int32_t *mask = malloc(sizeof(int32_t) * B * T);
+			double t[64], tg[64], med, medg, flops = mtl_bert_forward_flops(&cfg, B, T);
+
+			for (int i = 0; i < B * T; i++) {
+				ids[i] = 1000 + (i * 7919) % 29000;
+				mask[i] = 1;
+			}
+			for (int r = -1; r < runs; r++) {
+				double t0, tr = gemm_run(&ref, threads);
+
+				if (r >= 0)
+					tg[r] = tr;
+				t0 = now();
+				if (mtl_bert_forward(m, ids, NULL, mask, B, T, 0, &err)) {
+					fprintf(stderr, "bench_encode: %s\n", err.msg);
+					return 1;
+				}
+				if (r >= 0)
+					t[r] = now() - t0;
+			}
+			med = median(t, runs);
+			medg = 2.0 * 2048 * 2048 * 2048 / median(tg, runs) * 1e-9;
+			printf("%-6s %4dx%-4d %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
+			       md->name, B, T, med * 1e3, B / med, flops / med * 1e-9,
+			       100 * flops / med * 1e-9 / peak, medg,
+			       100 * flops / med * 1e-9 / medg);
+			fflush(stdout);
+			free(ids);
+			free(mask);
+		}
+		mtl_bert_free(m);
+	}
+	gemm_release(&ref);
+	print_load("at end");
+	return 0;
+}

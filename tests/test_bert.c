@@ -1,0 +1,748 @@
+/*
+ * test_bert.c - the encoder against naive references and the PyTorch
+ * goldens in fixtures/golden/.
+ *
+ * 1. Each kernel against a straightforward double-precision loop (every
+ *    BLIS path against a naive triple loop).
+ * 2. The tiny model in F32, F16 and BF16 files (the last with "bert."
+ *    names) against encode*.safetensors: every hidden state, attention
+ *    probabilities, GELU output, pooler and the three pooled embeddings,
+ *    each reported with its max abs diff, tolerance 1e-4.
+ * 3. Each sentence alone against its row of the padded batch (1e-5).
+ * 4. Loading errors listed in one message, sharded loading, save/reload,
+ *    config rejection, random init.
+ */
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bert.h"
+#include "ops.h"
+#include "st.h"
+#include "t.h"
+
+#define GOLDEN_TOL 1e-4
+#define PAD_TOL 1e-5
+
+static uint64_t rng = 88172645463325252ULL;
+
+static float frand(void) /* uniform in [-1, 1) */
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((rng >> 40) * 0x1p-24 * 2.0 - 1.0);
+}
+
+static float *rand_vec(size_t n, float scale)
+{
+	float *x = malloc(n * sizeof(float));
+
+	for (size_t i = 0; i < n; i++)
+		x[i] = frand() * scale;
+	return x;
+}
+
+/* Max |a-b| / (1 + |b|): relative for large values, absolute near 0. */
+static double maxrel(const float *a, const double *b, size_t n)
+{
+	double m = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs(a[i] - b[i]) / (1 + fabs(b[i]));
+
+		if (!(d <= m))
+			m = isnan(d) ? INFINITY : d;
+	}
+	return m;
+}
+
+/* ---- 1. kernels against naive loops ---- */
+
+static void test_linear(void)
+{
+	int N = 37, C = 50, OC = 29;
+	float *x = rand_vec((size_t)N * C, 1), *w = rand_vec((size_t)OC * C, 1);
+	float *b = rand_vec(OC, 1), *y = malloc(sizeof(float) * N * OC);
+	double *ref = malloc(sizeof(double) * N * OC);
+
+	for (int i = 0; i < N; i++)
+		for (int o = 0; o < OC; o++) {
+			double s = b[o];
+
+			for (int k = 0; k < C; k++)
+				s += (double)x[i * C + k] * w[o * C + k];
+			ref[i * OC + o] = s;
+		}
+	for (int nt = 1; nt <= 2; nt++) {
+		mtl_linear_forward(y, x, w, b, N, C, OC, nt);
+		T_OK(maxrel(y, ref, (size_t)N * OC) < 1e-5,
+		     "linear vs naive triple loop, %d thread(s): %.2e", nt,
+		     maxrel(y, ref, (size_t)N * OC));
+	}
+	for (int i = 0; i < N; i++)
+		for (int o = 0; o < OC; o++)
+			ref[i * OC + o] -= b[o];
+	mtl_linear_forward(y, x, w, NULL, N, C, OC, 2);
+	T_OK(maxrel(y, ref, (size_t)N * OC) < 1e-5, "linear without bias");
+	free(x), free(w), free(b), free(y), free(ref);
+}
+
+static void test_layernorm(void)
+{
+	int N = 9, C = 77; /* C not a multiple of 16: tail lanes used */
+	float *x = rand_vec((size_t)N * C, 3), *w = rand_vec(C, 1), *b = rand_vec(C, 1);
+	float *y = malloc(sizeof(float) * N * C), mean[9], rstd[9];
+	double *ref = malloc(sizeof(double) * N * C), dm = 0, dr = 0;
+
+	for (int i = 0; i < N; i++)
+		x[i * C] += 100; /* an offset that a one-pass variance would lose */
+	mtl_layernorm_forward(y, mean, rstd, x, w, b, N, C, 1e-12f, 2);
+	for (int i = 0; i < N; i++) {
+		double m = 0, v = 0;
+
+		for (int j = 0; j < C; j++)
+			m += x[i * C + j];
+		m /= C;
+		for (int j = 0; j < C; j++)
+			v += (x[i * C + j] - m) * (x[i * C + j] - m);
+		v /= C;
+		for (int j = 0; j < C; j++)
+			ref[i * C + j] = (x[i * C + j] - m) / sqrt(v + 1e-12) * w[j] + b[j];
+		dm = fmax(dm, fabs(mean[i] - m) / (1 + fabs(m)));
+		dr = fmax(dr, fabs(rstd[i] - 1 / sqrt(v + 1e-12)) * sqrt(v));
+	}
+	T_OK(maxrel(y, ref, (size_t)N * C) < 1e-5, "layernorm vs double: %.2e",
+	     maxrel(y, ref, (size_t)N * C));
+	T_OK(dm < 1e-6 && dr < 1e-5, "layernorm mean/rstd saved: %.2e %.2e", dm, dr);
+	free(x), free(w), free(b), free(y), free(ref);
+}
+
+static void test_gelu_exp(void)
+{
+	int n = 40001;
+	float *x = malloc(sizeof(float) * n), *y = malloc(sizeof(float) * n);
+	double g = 0, e = 0, c = 0;
+
+	for (int i = 0; i < n; i++)
+		x[i] = -10.0f + 20.0f * (float)i / (float)(n - 1);
+	mtl_gelu_forward(y, x, n, 2);
+	for (int i = 0; i < n; i++) {
+		double r = 0.5 * x[i] * erfc(-x[i] / sqrt(2.0));
+
+		g = fmax(g, fabs(y[i] - r));
+		/* erfc(x) underflows float past x = 9.2 */
+		if (x[i] < 9)
+			c = fmax(c, fabs(mtl_erfcf(x[i]) - erfc(x[i])) / erfc(x[i]));
+	}
+	for (float v = -87.0f; v < 88.0f; v += 0.01f)
+		e = fmax(e, fabs(mtl_expf(v) - exp(v)) / exp(v));
+	T_OK(g < 2e-6, "exact-erf GELU vs double on [-10,10]: max abs %.2e", g);
+	T_OK(c < 5e-6, "erfc relative error on [-10,9]: %.2e", c);
+	T_OK(e < 3e-7, "exp relative error on [-87,88]: %.2e", e);
+	T_OK(mtl_expf(-FLT_MAX) == 0.0f && mtl_expf(-100.0f) == 0.0f,
+	     "exp of a masked score is exactly 0");
+	memcpy(y, x, sizeof(float) * n);
+	mtl_gelu_forward(y, y, n, 1);
+	T_OK(fabs(y[n - 1] - 10.0f) < 1e-5 && fabs(y[0]) < 1e-6,
+	     "GELU in place; gelu(10) = 10, gelu(-10) = 0");
+	free(x), free(y);
+}
+
+static void test_softmax(void)
+{
+	int R = 3, C = 21;
+	float *s = rand_vec((size_t)R * C, 5), p[63], mask[21];
+	double ref[63];
+
+	for (int j = 0; j < C; j++)
+		mask[j] = j % 4 == 3 ? -FLT_MAX : 0;
+	mtl_softmax_forward(p, s, mask, R, C);
+	for (int r = 0; r < R; r++) {
+		double mx = -INFINITY, sum = 0;
+
+		for (int j = 0; j < C; j++)
+			if (!mask[j])
+				mx = fmax(mx, s[r * C + j]);
+		for (int j = 0; j < C; j++)
+			sum += mask[j] ? 0 : exp(s[r * C + j] - mx);
+		for (int j = 0; j < C; j++)
+			ref[r * C + j] = mask[j] ? 0 : exp(s[r * C + j] - mx) / sum;
+	}
+	T_OK(maxrel(p, ref, (size_t)R * C) < 1e-6, "masked softmax vs double: %.2e",
+	     maxrel(p, ref, (size_t)R * C));
+	T_OK(p[3] == 0.0f, "masked key gets probability exactly 0");
+	for (int j = 0; j < C; j++)
+		mask[j] = -FLT_MAX;
+	mtl_softmax_forward(p, s, mask, 1, C);
+	T_OK(fabs(p[0] - 1.0 / C) < 1e-7 && fabs(p[C - 1] - 1.0 / C) < 1e-7,
+	     "all-masked row is uniform, as in PyTorch");
+	free(s);
+}
+
+/* Naive attention in double: ctx and probs. */
+static void test_attention(void)
+{
+	int B = 2, T = 7, H = 12, NH = 3, D = 4, len[2] = { 7, 4 };
+	float *qkv = rand_vec((size_t)B * T * 3 * H, 2), mask[14];
+	float *ctx = malloc(sizeof(float) * B * T * H), *ctx2 = malloc(sizeof(float) * B * T * H);
+	float *att = malloc(sizeof(float) * B * NH * T * T), scratch[2 * 49];
+	double *rc = calloc((size_t)B * T * H, sizeof(double));
+	double *ra = calloc((size_t)B * NH * T * T, sizeof(double));
+
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++)
+			mask[b * T + t] = t < len[b] ? 0 : -FLT_MAX;
+	for (int b = 0; b < B; b++)
+		for (int h = 0; h < NH; h++)
+			for (int i = 0; i < T; i++) {
+				double s[7], mx = -INFINITY, sum = 0;
+
+				for (int j = 0; j < T; j++) {
+					double d = 0;
+
+					for (int k = 0; k < D; k++)
+						d += (double)qkv[(b * T + i) * 3 * H + h * D + k] *
+						     qkv[(b * T + j) * 3 * H + H + h * D + k];
+					s[j] = j < len[b] ? d / sqrt(D) : -INFINITY;
+					mx = fmax(mx, s[j]);
+				}
+				for (int j = 0; j < T; j++)
+					sum += exp(s[j] - mx);
+				for (int j = 0; j < T; j++) {
+					double pj = exp(s[j] - mx) / sum;
+
+					ra[((b * NH + h) * T + i) * T + j] = pj;
+					for (int k = 0; k < D; k++)
+						rc[(b * T + i) * H + h * D + k] +=
+							pj * qkv[(b * T + j) * 3 * H + 2 * H + h * D + k];
+				}
+			}
+	mtl_attention_forward(ctx, att, qkv, mask, B, T, H, NH, 1, 2);
+	T_OK(maxrel(att, ra, (size_t)B * NH * T * T) < 1e-6,
+	     "attention probabilities vs naive: %.2e", maxrel(att, ra, (size_t)B * NH * T * T));
+	T_OK(maxrel(ctx, rc, (size_t)B * T * H) < 1e-5,
+	     "attention context vs naive (two BLIS products per head): %.2e",
+	     maxrel(ctx, rc, (size_t)B * T * H));
+	mtl_attention_forward(ctx2, scratch, qkv, mask, B, T, H, NH, 0, 2);
+	T_OK(!memcmp(ctx, ctx2, sizeof(float) * B * T * H),
+	     "attention with per-thread scratch gives identical context");
+	free(qkv), free(ctx), free(ctx2), free(att), free(rc), free(ra);
+}
+
+static void test_pool(void)
+{
+	int B = 2, T = 3, H = 5;
+	int32_t mask[6] = { 1, 1, 0, 1, 0, 0 };
+	float *h = rand_vec(30, 2), out[10], n[2];
+	double ref[10];
+
+	mtl_bert_pool_forward(out, h, mask, B, T, H, MTL_BERT_POOL_MEAN);
+	for (int j = 0; j < H; j++) {
+		ref[j] = ((double)h[j] + h[H + j]) / 2;
+		ref[H + j] = h[3 * H + j];
+	}
+	T_OK(maxrel(out, ref, 10) < 1e-6, "mean pooling over real tokens");
+	mtl_bert_pool_forward(out, h, mask, B, T, H, MTL_BERT_POOL_MAX);
+	for (int j = 0; j < H; j++) {
+		ref[j] = fmax(h[j], h[H + j]);
+		ref[H + j] = h[3 * H + j];
+	}
+	T_OK(maxrel(out, ref, 10) == 0, "max pooling over real tokens");
+	mtl_bert_pool_forward(out, h, mask, B, T, H, MTL_BERT_POOL_CLS);
+	for (int j = 0; j < H; j++) {
+		ref[j] = h[j];
+		ref[H + j] = h[3 * H + j];
+	}
+	T_OK(maxrel(out, ref, 10) == 0, "CLS pooling takes token 0");
+	mtl_bert_normalize_forward(out, n, out, B, H);
+	{
+		double s = 0;
+
+		for (int j = 0; j < H; j++)
+			s += (double)out[j] * out[j];
+		T_OK(fabs(s - 1) < 1e-6 && n[0] > 0, "L2 normalisation gives unit rows");
+	}
+	free(h);
+}
+
+/* ---- 2. goldens ---- */
+
+static float *st_get(struct mtl_st *st, const char *name, int64_t *n)
+{
+	const struct mtl_st_tensor *t = mtl_st_find(st, name);
+	float *x;
+
+	if (!t)
+		return NULL;
+	x = malloc(sizeof(float) * (size_t)(t->numel ? t->numel : 1));
+	if (mtl_st_read_f32(t, x, t->numel, NULL)) {
+		free(x);
+		return NULL;
+	}
+	*n = t->numel;
+	return x;
+}
+
+static int32_t *st_geti(struct mtl_st *st, const char *name)
+{
+	const struct mtl_st_tensor *t = mtl_st_find(st, name);
+	int32_t *x;
+
+	if (!t)
+		return NULL;
+	x = malloc(sizeof(int32_t) * (size_t)t->numel);
+	if (mtl_st_read_i32(t, x, t->numel, NULL)) {
+		free(x);
+		return NULL;
+	}
+	return x;
+}
+
+/* Compares got[n] with the golden tensor name; one TAP line. */
+static void cmp_golden(struct mtl_st *g, const char *tag, const char *name,
+		       const float *got, int64_t n, double tol)
+{
+	int64_t gn = 0;
+	float *want = st_get(g, name, &gn);
+	double d;
+
+	if (!want || gn != n) {
+		T_OK(0, "%s %s: golden tensor missing or of size %lld, not %lld",
+		     tag, name, (long long)gn, (long long)n);
+		free(want);
+		return;
+	}
+	d = t_maxdiff(got, want, n);
+	T_OK(d <= tol, "%s %-22s max abs diff %.3g (tol %.0e)", tag, name, d, tol);
+	free(want);
+}
+
+static void test_golden(const char *model_dir, const char *golden,
+			const char *tag)
+{
+	struct mtl_bert *m = NULL;
+	struct mtl_bert_pooling pool;
+	struct mtl_st *g = NULL;
+	struct mtl_err err = { "" };
+	int32_t *ids, *mask, *types;
+	int B, T, H, L;
+	float *emb, *last;
+	char name[64];
+	static const char *const modes[3] = { "cls", "mean", "max" };
+
+	if (mtl_bert_load(&m, model_dir, &err)) {
+		T_OK(0, "%s: load '%s': %s", tag, model_dir, err.msg);
+		return;
+	}
+	T_OK(1, "%s: load '%s'", tag, model_dir);
+	if (mtl_st_open(&g, golden, &err)) {
+		T_OK(0, "%s: open golden: %s", tag, err.msg);
+		mtl_bert_free(m);
+		return;
+	}
+	B = (int)mtl_st_find(g, "input_ids")->shape[0];
+	T = (int)mtl_st_find(g, "input_ids")->shape[1];
+	H = m->cfg.hidden;
+	L = m->cfg.layers;
+	ids = st_geti(g, "input_ids");
+	mask = st_geti(g, "attention_mask");
+	types = st_geti(g, "token_type_ids");
+	emb = malloc(sizeof(float) * B * H);
+	last = malloc(sizeof(float) * B * T * H);
+
+	T_OK(mtl_bert_forward(m, ids, types, mask, B, T, 1, &err) == 0,
+	     "%s: train-mode forward: %s", tag, err.msg);
+	for (int l = 0; l <= L; l++) {
+		snprintf(name, sizeof(name), "hidden.%d", l);
+		cmp_golden(g, tag, name, mtl_bert_hidden(m, l), (int64_t)B * T * H,
+			   GOLDEN_TOL);
+	}
+	for (int l = 0; l < L; l++) {
+		snprintf(name, sizeof(name), "layer.%d.attn_probs", l);
+		cmp_golden(g, tag, name, mtl_bert_attn_probs(m, l),
+			   (int64_t)B * m->cfg.heads * T * T, GOLDEN_TOL);
+		snprintf(name, sizeof(name), "layer.%d.ffn_gelu", l);
+		cmp_golden(g, tag, name, mtl_bert_ffn_gelu(m, l),
+			   (int64_t)B * T * m->cfg.intermediate, GOLDEN_TOL);
+	}
+	cmp_golden(g, tag, "last_hidden_state", mtl_bert_last_hidden(m),
+		   (int64_t)B * T * H, GOLDEN_TOL);
+	memcpy(last, mtl_bert_last_hidden(m), sizeof(float) * B * T * H);
+	mtl_bert_pooler(m, emb);
+	cmp_golden(g, tag, "pooler_output", emb, (int64_t)B * H, GOLDEN_TOL);
+	mtl_bert_pool_forward(emb, last, mask, B, T, H, MTL_BERT_POOL_CLS);
+	cmp_golden(g, tag, "pooled_cls", emb, (int64_t)B * H, GOLDEN_TOL);
+
+	/* inference mode shares buffers: same numbers */
+	T_OK(mtl_bert_forward(m, ids, types, mask, B, T, 0, &err) == 0 &&
+		     t_maxdiff(mtl_bert_last_hidden(m), last, (long)B * T * H) == 0,
+	     "%s: inference-mode forward equals train mode", tag);
+	T_OK(mtl_bert_hidden(m, 0) == NULL && mtl_bert_attn_probs(m, 0) == NULL,
+	     "%s: inference mode keeps no per-layer activations", tag);
+
+	T_OK(mtl_bert_pooling_load(&pool, model_dir, &m->cfg, &err) == 0,
+	     "%s: pooling config: %s", tag, err.msg);
+	T_OK(pool.mode == MTL_BERT_POOL_CLS && pool.normalize,
+	     "%s: pooling is CLS + normalize (modules.json or BGE default)", tag);
+	for (int k = 0; k < 3; k++) {
+		pool.mode = (enum mtl_bert_pool)k;
+		pool.normalize = 1;
+		snprintf(name, sizeof(name), "embedding_%s", modes[k]);
+		if (mtl_bert_embed(m, &pool, emb, ids, types, mask, B, T, &err))
+			T_OK(0, "%s: embed: %s", tag, err.msg);
+		else
+			cmp_golden(g, tag, name, emb, (int64_t)B * H, GOLDEN_TOL);
+	}
+
+	/* 3. each sentence alone against its padded row */
+	for (int b = 0; b < B; b++) {
+		int len = 0;
+		double dh, de = 0;
+		float alone[3 * 64], padded[3 * 64];
+
+		while (len < T && mask[b * T + len])
+			len++;
+		mtl_bert_forward(m, ids, types, mask, B, T, 0, &err);
+		memcpy(last, mtl_bert_last_hidden(m), sizeof(float) * B * T * H);
+		T_OK(mtl_bert_forward(m, ids + b * T, types + b * T, NULL, 1, len, 0,
+				      &err) == 0, "%s: sentence %d alone", tag, b);
+		dh = t_maxdiff(mtl_bert_last_hidden(m), last + (size_t)b * T * H,
+			       (long)len * H);
+		for (int k = 0; k < 3 && H <= 64; k++) {
+			pool.mode = (enum mtl_bert_pool)k;
+			mtl_bert_embed(m, &pool, padded, ids, types, mask, B, T, &err);
+			mtl_bert_embed(m, &pool, alone, ids + b * T, types + b * T,
+				       NULL, 1, len, &err);
+			de = fmax(de, t_maxdiff(alone, padded + (size_t)b * H, H));
+		}
+		T_OK(dh <= PAD_TOL && de <= PAD_TOL,
+		     "%s: sentence %d (%d tokens) alone vs padded to %d: hidden %.2g, embeddings %.2g",
+		     tag, b, len, T, dh, de);
+	}
+
+	/* threads do not change results beyond rounding */
+	mtl_bert_set_threads(m, 1);
+	mtl_bert_forward(m, ids, types, mask, B, T, 0, &err);
+	memcpy(last, mtl_bert_last_hidden(m), sizeof(float) * B * T * H);
+	mtl_bert_set_threads(m, 2);
+	mtl_bert_forward(m, ids, types, mask, B, T, 0, &err);
+	T_OK(t_maxdiff(mtl_bert_last_hidden(m), last, (long)B * T * H) < 1e-6,
+	     "%s: 1 and 2 threads agree", tag);
+
+	free(ids), free(mask), free(types), free(emb), free(last);
+	mtl_st_close(g);
+	mtl_bert_free(m);
+}
+
+/* ---- 4. loading, saving, configs ---- */
+
+static char tmp[] = "/tmp/test_bert.XXXXXX";
+
+static int copy_file(const char *from, const char *to)
+{
+	FILE *a = fopen(from, "rb"), *b = fopen(to, "wb");
+	char buf[4096];
+	size_t n;
+
+	if (!a || !b) {
+		if (a)
+			fclose(a);
+		if (b)
+			fclose(b);
+		return -1;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), a)) > 0)
+		fwrite(buf, 1, n, b);
+	fclose(a);
+	return fclose(b);
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	fputs(text, f);
+	fclose(f);
+}
+
+/* A model dir sub/ of tmp with config.json and the tensors of m as
+ * modified by the caller in outs[0..n). */
+static void make_dir_with(const char *sub, struct mtl_st_out *outs, size_t n,
+			  char *dir, size_t dlen)
+{
+	char p[600];
+
+	snprintf(dir, dlen, "%s/%s", tmp, sub);
+	mkdir(dir, 0755);
+	snprintf(p, sizeof(p), "%s/config.json", dir);
+	copy_file("fixtures/tiny/config.json", p);
+	snprintf(p, sizeof(p), "%s/model.safetensors", dir);
+	mtl_st_write(p, outs, n, NULL, 0, NULL);
+}
+
+static struct mtl_st_out *model_outs(const struct mtl_bert *m, size_t extra)
+{
+	struct mtl_st_out *o = calloc(m->n_tensors + extra, sizeof(*o));
+
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		o[i].name = m->tensors[i].name;
+		o[i].ndim = m->tensors[i].ndim;
+		o[i].shape[0] = m->tensors[i].shape[0];
+		o[i].shape[1] = m->tensors[i].shape[1];
+		o[i].data = m->params + m->tensors[i].offset;
+	}
+	return o;
+}
+
+static void test_load_errors(const struct mtl_bert *m)
+{
+	struct mtl_st_out *o = model_outs(m, 2);
+	size_t n = m->n_tensors, k_missing = 7, k_shape = 3;
+	struct mtl_bert *m2 = NULL;
+	struct mtl_err err = { "" };
+	char dir[512];
+	static float junk[4];
+	int rc;
+
+	/* drop one, reshape one, add one unexpected and one ignorable */
+	o[k_missing] = o[n - 1];
+	o[k_shape].shape[0] = 16;
+	o[k_shape].shape[1] = 2; /* [16,2] instead of [32] */
+	o[k_shape].ndim = 2;
+	o[n - 1] = (struct mtl_st_out){ .name = "encoder.layer.9.extra.weight",
+					.ndim = 1, .shape = { 4 }, .data = junk };
+	o[n] = (struct mtl_st_out){ .name = "embeddings.position_ids",
+				    .ndim = 1, .shape = { 4 }, .data = junk };
+	make_dir_with("bad", o, n + 1, dir, sizeof(dir));
+	rc = mtl_bert_load(&m2, dir, &err);
+	T_OK(rc == MTL_ERR_FORMAT && m2 == NULL, "bad model dir fails");
+	T_OK(strstr(err.msg, "1 missing, 1 unexpected, 1 wrong shape") &&
+		     strstr(err.msg, m->tensors[k_missing].name) &&
+		     strstr(err.msg, "'encoder.layer.9.extra.weight'") &&
+		     strstr(err.msg, "'embeddings.LayerNorm.weight' [16,2], expected [32]") &&
+		     !strstr(err.msg, "position_ids"),
+	     "one message lists missing, unexpected and wrong shape: %s", err.msg);
+	free(o);
+
+	/* prefixed and unprefixed copies of one tensor */
+	o = model_outs(m, 1);
+	o[n] = o[0];
+	o[n].name = "bert.embeddings.word_embeddings.weight";
+	make_dir_with("dup", o, n + 1, dir, sizeof(dir));
+	rc = mtl_bert_load(&m2, dir, &err);
+	T_OK(rc == MTL_ERR_FORMAT && strstr(err.msg, "1 duplicate") &&
+		     strstr(err.msg, "embeddings.word_embeddings.weight'"),
+	     "a tensor present twice is reported: %s", err.msg);
+	free(o);
+
+	snprintf(dir, sizeof(dir), "%s/empty", tmp);
+	mkdir(dir, 0755);
+	rc = mtl_bert_load(&m2, dir, &err);
+	T_OK(rc == MTL_ERR_IO && strstr(err.msg, "config.json"),
+	     "a dir without config.json: %s", err.msg);
+}
+
+static void test_sharded(const struct mtl_bert *m)
+{
+	struct mtl_st_out *o = model_outs(m, 0);
+	size_t n = m->n_tensors, half = n / 2;
+	struct mtl_bert *m2 = NULL;
+	struct mtl_err err = { "" };
+	char dir[512], p[600], *idx;
+	size_t len = 0, cap = 1 << 16;
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/sharded", tmp);
+	mkdir(dir, 0755);
+	snprintf(p, sizeof(p), "%s/config.json", dir);
+	copy_file("fixtures/tiny/config.json", p);
+	snprintf(p, sizeof(p), "%s/model-00001-of-00002.safetensors", dir);
+	mtl_st_write(p, o, half, NULL, 0, NULL);
+	snprintf(p, sizeof(p), "%s/model-00002-of-00002.safetensors", dir);
+	mtl_st_write(p, o + half, n - half, NULL, 0, NULL);
+	idx = malloc(cap);
+	len += (size_t)snprintf(idx + len, cap - len,
+				"{\"metadata\": {}, \"weight_map\": {");
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(idx + len, cap - len,
+					"%s\"bert.%s\": \"model-0000%d-of-00002.safetensors\"",
+					i ? ", " : "", o[i].name, i < half ? 1 : 2);
+	snprintf(idx + len, cap - len, "}}");
+	snprintf(p, sizeof(p), "%s/model.safetensors.index.json", dir);
+	write_text(p, idx);
+	rc = mtl_bert_load(&m2, dir, &err);
+	T_OK(rc == 0, "sharded model loads: %s", err.msg);
+	T_OK(m2 && m2->n_params == m->n_params &&
+		     !memcmp(m2->params, m->params, sizeof(float) * m->n_params),
+	     "sharded parameters equal the single-file ones");
+	mtl_bert_free(m2);
+	free(idx);
+	free(o);
+}
+
+static void test_save(struct mtl_bert *m)
+{
+	struct mtl_bert *m2 = NULL;
+	struct mtl_bert_pooling pool = { MTL_BERT_POOL_MEAN, 1, 48 }, p2;
+	struct mtl_err err = { "" };
+	char dir[512];
+	int rc;
+
+	snprintf(dir, sizeof(dir), "%s/saved", tmp);
+	rc = mtl_bert_save(m, dir, &err);
+	T_OK(rc == 0, "save: %s", err.msg);
+	rc = mtl_bert_load(&m2, dir, &err);
+	T_OK(rc == 0 && !memcmp(&m2->cfg, &m->cfg, sizeof(m->cfg)) &&
+		     !memcmp(m2->params, m->params, sizeof(float) * m->n_params),
+	     "saved model reloads bit-exact, pooler included: %s", err.msg);
+	mtl_bert_free(m2);
+	T_OK(mtl_bert_pooling_save(&pool, m->cfg.hidden, dir, &err) == 0 &&
+		     mtl_bert_pooling_load(&p2, dir, &m->cfg, &err) == 0 &&
+		     p2.mode == MTL_BERT_POOL_MEAN && p2.normalize &&
+		     p2.max_seq_length == 48,
+	     "pooling files round trip: %s", err.msg);
+	pool.normalize = 0;
+	pool.mode = MTL_BERT_POOL_MAX;
+	snprintf(dir, sizeof(dir), "%s/saved2", tmp);
+	T_OK(mtl_bert_pooling_save(&pool, m->cfg.hidden, dir, &err) == 0 &&
+		     mtl_bert_pooling_load(&p2, dir, &m->cfg, &err) == 0 &&
+		     p2.mode == MTL_BERT_POOL_MAX && !p2.normalize,
+	     "no Normalize module, no normalisation");
+}
+
+static void test_configs(void)
+{
+	static const struct {
+		const char *json, *needle;
+	} cases[] = {
+		{ "{\"vocab_size\":10,\"hidden_size\":8,\"num_hidden_layers\":1,"
+		  "\"num_attention_heads\":2,\"intermediate_size\":16,"
+		  "\"hidden_act\":\"relu\"}", "unsupported hidden_act 'relu'" },
+		{ "{\"vocab_size\":10,\"hidden_size\":8,\"num_hidden_layers\":1,"
+		  "\"num_attention_heads\":2,\"intermediate_size\":16,"
+		  "\"position_embedding_type\":\"relative_key\"}",
+		  "unsupported position_embedding_type 'relative_key'" },
+		{ "{\"vocab_size\":10,\"hidden_size\":8,\"num_hidden_layers\":1,"
+		  "\"num_attention_heads\":3,\"intermediate_size\":16}",
+		  "not a multiple of 3 heads" },
+		{ "{\"vocab_size\":10,\"hidden_size\":8,\"num_attention_heads\":2,"
+		  "\"intermediate_size\":16}", "missing \"num_hidden_layers\"" },
+		{ "[1]", "not a JSON object" },
+	};
+	struct mtl_bert_config c;
+	struct mtl_err err = { "" };
+	char p[600];
+
+	snprintf(p, sizeof(p), "%s/config.json", tmp);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		write_text(p, cases[i].json);
+		T_OK(mtl_bert_config_load(&c, p, &err) == MTL_ERR_FORMAT &&
+			     strstr(err.msg, cases[i].needle),
+		     "config rejected: %s", err.msg);
+	}
+	T_OK(mtl_bert_config_load(&c, "fixtures/tiny/config.json", &err) == 0 &&
+		     c.hidden == 32 && c.layers == 2 && c.heads == 4 &&
+		     c.intermediate == 64 && c.vocab == 312 && c.max_pos == 64 &&
+		     c.type_vocab == 2 && c.ln_eps == 1e-12f && c.pad_id == 0,
+	     "tiny config read");
+	unlink(p);
+}
+
+static void test_init(const struct mtl_bert_config *cfg)
+{
+	struct mtl_bert *a = NULL, *b = NULL;
+	double s = 0, ss = 0;
+	size_t n;
+
+	mtl_bert_new(&a, cfg, NULL);
+	mtl_bert_new(&b, cfg, NULL);
+	mtl_bert_init_random(a, 42);
+	mtl_bert_init_random(b, 42);
+	T_OK(!memcmp(a->params, b->params, sizeof(float) * a->n_params),
+	     "same seed, same weights");
+	mtl_bert_init_random(b, 43);
+	T_OK(memcmp(a->params, b->params, sizeof(float) * a->n_params),
+	     "another seed, other weights");
+	n = (size_t)cfg->layers * cfg->intermediate * cfg->hidden;
+	for (size_t i = 0; i < n; i++) {
+		s += a->p.fcw[i];
+		ss += (double)a->p.fcw[i] * a->p.fcw[i];
+	}
+	T_OK(fabs(s / n) < 0.002 && fabs(sqrt(ss / n) - 0.02) < 0.001,
+	     "weights ~ N(0, 0.02^2): mean %.4f std %.4f", s / n, sqrt(ss / n));
+	T_OK(a->p.ln2w[5] == 1 && a->p.ln2b[5] == 0 && a->p.fcb[3] == 0 &&
+		     a->p.wte[cfg->pad_id * cfg->hidden + 1] == 0,
+	     "LayerNorm 1/0, biases 0, pad embedding row 0");
+	mtl_bert_free(a);
+	mtl_bert_free(b);
+}
+
+static void test_tensor_table(const struct mtl_bert *m)
+{
+	size_t n, sum = 0, prev_end = 0;
+	const struct mtl_bert_tensor *t = mtl_bert_tensors(m, &n);
+	int contiguous = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		contiguous &= t[i].offset == prev_end;
+		prev_end = t[i].offset + t[i].numel;
+		sum += t[i].numel;
+	}
+	T_OK(n == 5 + 16 * (size_t)m->cfg.layers + 2 && sum == m->n_params && contiguous,
+	     "tensor table tiles the parameter block (%zu tensors)", n);
+	T_OK(mtl_bert_tensor_find(m, "bert.encoder.layer.1.attention.self.key.weight") &&
+		     m->params + mtl_bert_tensor_find(m, "encoder.layer.1.attention.self.key.weight")->offset ==
+			     m->p.qkvw + 3 * 32 * 32 + 32 * 32,
+	     "key weight of layer 1 sits between query and value in qkvw");
+}
+
+static void rm_rf(const char *path)
+{
+	char cmd[700];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", path);
+	if (system(cmd) != 0)
+		T_NOTE("could not remove %s", path);
+}
+
+int main(void)
+{
+	struct mtl_bert *m = NULL;
+	struct mtl_err err = { "" };
+
+	if (!mkdtemp(tmp)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_linear();
+	test_layernorm();
+	test_gelu_exp();
+	test_softmax();
+	test_attention();
+	test_pool();
+	test_configs();
+
+	test_golden("fixtures/tiny", "fixtures/golden/encode.safetensors", "f32 ");
+	test_golden("fixtures/tiny-f16", "fixtures/golden/encode-f16.safetensors", "f16 ");
+	test_golden("fixtures/tiny-bf16", "fixtures/golden/encode-bf16.safetensors", "bf16");
+
+	if (mtl_bert_load(&m, "fixtures/tiny", &err) == 0) {
+		test_tensor_table(m);
+		test_load_errors(m);
+		test_sharded(m);
+		test_save(m);
+		test_init(&m->cfg);
+	} else {
+		T_OK(0, "load fixtures/tiny: %s", err.msg);
+	}
+	mtl_bert_free(m);
+	rm_rf(tmp);
+	return t_done();
+}
