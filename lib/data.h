@@ -28,6 +28,7 @@
 #define MTL_DATA_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include <msgpack.h>
 
@@ -46,9 +47,13 @@ int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 /* Packs ts as the header's "tasks" value (name, kind, labels). */
 void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts);
 
+/* Writes n pre-packed msgpack bytes (an id kept from a record) into pk. */
+void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n);
+
 struct mtl_example {
 	char *id;          /* msgpack encoding of the "id" value */
 	size_t id_len;
+	char *text;        /* the "text", or NULL */
 	int32_t *ids;      /* [len] */
 	int32_t len;
 	uint64_t labelled; /* bit t: labelled for task t (at most 64 tasks) */
@@ -80,16 +85,41 @@ struct mtl_batch {
 
 /*
  * Packs a batch record of the n examples ex[0..n) padded to the longest
- * with pad_id.  When only_task >= 0, labels of the other tasks are left
- * out (task-homogeneous batches).
+ * with pad_id, with the labels of the tasks in task_mask (bit t for task
+ * t): task-homogeneous batches and curricula leave the others out.
  */
 void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
-		    int n, const struct mtl_tasks *ts, int only_task,
+		    int n, const struct mtl_tasks *ts, uint64_t task_mask,
 		    int32_t pad_id, int64_t epoch, int64_t index);
 
 /* Parses a batch record against ts; errors as mtl_example_parse. */
 int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 		    const struct mtl_tasks *ts, struct mtl_err *err);
 void mtl_batch_release(struct mtl_batch *b);
+
+/*
+ * Adds to *into the tasks of add that it lacks (streams labelled for
+ * different tasks can be combined); a task in both must have the same kind
+ * and labels.  0, MTL_ERR_FORMAT naming the task, or MTL_ERR_NOMEM.
+ */
+int mtl_data_merge_tasks(struct mtl_tasks *into, const struct mtl_tasks *add,
+			 struct mtl_err *err);
+
+/* A data set census: label coverage, class and length histograms. */
+#define MTL_CENSUS_LEN_BINS 8
+struct mtl_census {
+	long examples, tokens, none, one, several;
+	long labelled[64];        /* examples labelled for each task */
+	long *label_count[64];    /* [n_labels] per task: labelled items */
+	long len_hist[MTL_CENSUS_LEN_BINS]; /* <=16, 32, 64, 128, 256, 512, 1024, more */
+	int n_tasks;
+};
+
+int mtl_census_init(struct mtl_census *c, const struct mtl_tasks *ts);
+void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex);
+/* Writes the census as readable text to f. */
+void mtl_census_print(const struct mtl_census *c, const struct mtl_tasks *ts,
+		      FILE *f);
+void mtl_census_release(struct mtl_census *c);
 
 #endif

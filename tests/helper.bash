@@ -14,3 +14,20 @@ SHARED=$MTL_ROOT/../shared
 skip_without_shared() {
 	[ -d "$SHARED/tokref" ] || skip "../shared is absent (reference material)"
 }
+
+# json_array KEY < JSONL: prints, per line, the numbers of the array KEY
+# holds (space-separated).  Enough for the flat arrays our streams carry.
+json_array() {
+	sed -n "s/.*\"$1\": *\[\([^]]*\)\].*/\1/p" | tr -d ' ' | tr ',' ' '
+}
+
+# max_abs_diff A B: the largest |a-b| over numbers at the same positions of
+# two files of space-separated numbers (the files must have the same shape).
+max_abs_diff() {
+	paste -d'|' "$1" "$2" | awk -F'|' '
+		{ na = split($1, a, " "); nb = split($2, b, " ");
+		  if (na != nb) { print "shape"; bad = 1; exit }
+		  for (i = 1; i <= na; i++) { d = a[i] - b[i]; if (d < 0) d = -d; if (d > m) m = d } }
+		END { if (!bad) printf "%.3g\n", m + 0 }'
+}
+export -f json_array max_abs_diff

@@ -419,6 +419,32 @@ def train_goldens(path, bert32, head_init, batch, smoothing, do_step, meta, acc)
     sio.write(path, tensors, meta)
 
 
+def write_embed_jsonl(path, model, ids, mask, types):
+    """The single-segment rows of the encode batch as JSON lines, each with
+    its token ids and reference sentence embeddings, for the command-line
+    tests (mtl-score), which read JSON rather than safetensors."""
+    g = encode_goldens(model, ids, mask, types)
+    with open(path, "w") as f:
+        for b, (segments, _) in enumerate(ENCODE_ROWS):
+            if len(segments) != 1:
+                continue
+            n = int(mask[b].sum())
+            rec = {"text": segments[0], "ids": [int(x) for x in ids[b, :n]]}
+            for mode in ("cls", "mean", "max"):
+                rec["embedding_" + mode] = [float(repr_f32(x)) for x in g["embedding_" + mode][b].numpy()]
+            f.write(json.dumps(rec) + "\n")
+
+
+def repr_f32(x):
+    """Shortest decimal that reads back as the same float32."""
+    x = np.float32(x)
+    for p in range(1, 10):
+        s = "%.*g" % (p, x)
+        if np.float32(s) == x:
+            return s
+    return "%.9g" % x
+
+
 def main(argv):
     out = argv[1] if len(argv) > 1 else "fixtures"
     torch.set_num_threads(1)
@@ -465,6 +491,7 @@ def main(argv):
                 assert torch.equal(p, bert.state_dict()[n]), n
         write_encode(os.path.join(gold, "encode%s.safetensors" % tag), m, ids, mask, types,
                      dict(enc_meta, model="fixtures/" + d), acc)
+    write_embed_jsonl(os.path.join(gold, "embed.jsonl"), bert, ids, mask, types)
 
     rows = [(r[0], None if r[1] is None else [NER[x] for x in r[1]]) for r in TRAIN_ROWS]
     ids, mask, types, ner = build_batch(rows, vocab, 10)

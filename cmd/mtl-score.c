@@ -1,0 +1,247 @@
+/*
+ * mtl-score - runs a model over an examples stream: sentence embeddings
+ * (--embed).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "data.h"
+#include "model.h"
+#include "mp.h"
+
+static const char usage[] =
+	"usage: mtl-score --model DIR --embed [options] [EXAMPLES]\n"
+	"\n"
+	"Runs the model over examples (from mtl-tokenize) and writes sentence\n"
+	"embeddings.\n"
+	"\n"
+	"  -m, --model DIR       model directory (Hugging Face BERT layout)\n"
+	"      --embed           write an embeddings stream\n"
+	"      --pooling P       cls, mean or max (default: the model's)\n"
+	"      --no-normalize    keep embeddings unnormalised (default: the model's)\n"
+	"  -b, --batch-size N    examples per forward pass (default 32)\n"
+	"  -t, --threads N       threads (default: all cores)\n"
+	"  -q, --quiet           no progress on stderr\n"
+	"  -h, --help            this text\n"
+	"  -V, --version         the version\n"
+	"\n"
+	"Exit status: 0 success, 1 bad input, 2 usage error, 3 I/O error.\n";
+
+struct run {
+	struct mtl_model *model;
+	struct mtl_tasks *ts; /* from the stream header */
+	struct mtl_mp_reader *r;
+	struct mtl_mp_writer *w;
+	int batch;
+	long done;
+	float *emb;
+	int32_t *ids, *mask;
+	size_t cap_tokens;
+};
+
+static void write_or_die(struct run *R)
+{
+	struct mtl_err err;
+
+	if (mtl_mp_end(R->w, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+}
+
+/* Embeds ex[0..n) padded to the longest and writes a record for each. */
+static void embed_chunk(struct run *R, struct mtl_example *ex, int n)
+{
+	int T = 0, H = R->model->bert->cfg.hidden;
+	struct mtl_err err;
+
+	for (int i = 0; i < n; i++)
+		if (ex[i].len > T)
+			T = ex[i].len;
+	if ((size_t)n * (size_t)T > R->cap_tokens) {
+		R->cap_tokens = (size_t)n * (size_t)T;
+		R->ids = realloc(R->ids, R->cap_tokens * sizeof(int32_t));
+		R->mask = realloc(R->mask, R->cap_tokens * sizeof(int32_t));
+		if (!R->ids || !R->mask)
+			cmd_die(EXIT_DATA, "out of memory");
+	}
+	for (int i = 0; i < n; i++)
+		for (int t = 0; t < T; t++) {
+			R->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : R->model->bert->cfg.pad_id;
+			R->mask[i * T + t] = t < ex[i].len;
+		}
+	if (mtl_bert_embed(R->model->bert, &R->model->pool, R->emb, R->ids, NULL,
+			   R->mask, n, T, &err))
+		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
+			mtl_mp_reader_record(R->r) - n + 1, mtl_mp_reader_record(R->r), err.msg);
+	for (int i = 0; i < n; i++) {
+		msgpack_packer *pk = mtl_mp_pk(R->w);
+
+		msgpack_pack_map(pk, 3 + (ex[i].text != NULL));
+		mtl_mp_pack_str(pk, "type");
+		mtl_mp_pack_str(pk, "embedding");
+		mtl_mp_pack_str(pk, "id");
+		if (ex[i].id)
+			mtl_data_pack_raw(pk, ex[i].id, ex[i].id_len);
+		else
+			msgpack_pack_nil(pk);
+		if (ex[i].text) {
+			mtl_mp_pack_str(pk, "text");
+			mtl_mp_pack_str(pk, ex[i].text);
+		}
+		mtl_mp_pack_str(pk, "embedding");
+		mtl_mp_pack_f32s(pk, R->emb + (size_t)i * (size_t)H, (size_t)H);
+		write_or_die(R);
+	}
+}
+
+static void progress(const struct run *R, struct timespec *t0, int final)
+{
+	struct timespec t;
+	double s;
+
+	if (cmd_quiet || (!final && !isatty(2)))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	s = (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+	fprintf(stderr, "\r%s: %ld examples, %.1f/s%s", cmd_name, R->done,
+		s > 0 ? (double)R->done / s : 0.0, final ? "\n" : "");
+}
+
+static const char *pool_name(enum mtl_bert_pool p)
+{
+	return p == MTL_BERT_POOL_CLS ? "cls" : p == MTL_BERT_POOL_MEAN ? "mean" : "max";
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_EMBED = 256, O_POOLING, O_NONORM };
+	static const struct option opts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "embed", no_argument, NULL, O_EMBED },
+		{ "pooling", required_argument, NULL, O_POOLING },
+		{ "no-normalize", no_argument, NULL, O_NONORM },
+		{ "batch-size", required_argument, NULL, 'b' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	struct run R = { .batch = 32 };
+	const char *model_dir = NULL, *pooling = NULL, *name;
+	int embed = 0, no_norm = 0, threads = 0, c, rc, n = 0;
+	struct mtl_example *ex;
+	struct mtl_err err;
+	msgpack_object hdr, rec;
+	struct timespec t0;
+	FILE *in;
+
+	cmd_name = "mtl-score";
+	while ((c = getopt_long(argc, argv, "m:b:t:qhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': model_dir = optarg; break;
+		case O_EMBED: embed = 1; break;
+		case O_POOLING: pooling = optarg; break;
+		case O_NONORM: no_norm = 1; break;
+		case 'b': R.batch = (int)cmd_parse_long(usage, "--batch-size", optarg, 1, 4096); break;
+		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
+		case 'q': cmd_quiet = 1; break;
+		case 'h': cmd_help(usage);
+		case 'V': cmd_version();
+		default: cmd_usage_error(usage, NULL);
+		}
+	}
+	if (!model_dir)
+		cmd_usage_error(usage, "--model is required");
+	if (!embed)
+		cmd_usage_error(usage, "say what to compute: --embed");
+	if (argc - optind > 1)
+		cmd_usage_error(usage, "one input at most");
+	if (mtl_model_load(&R.model, model_dir, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (pooling) {
+		if (!strcmp(pooling, "cls"))
+			R.model->pool.mode = MTL_BERT_POOL_CLS;
+		else if (!strcmp(pooling, "mean"))
+			R.model->pool.mode = MTL_BERT_POOL_MEAN;
+		else if (!strcmp(pooling, "max"))
+			R.model->pool.mode = MTL_BERT_POOL_MAX;
+		else
+			cmd_usage_error(usage, "--pooling takes cls, mean or max, not '%s'", pooling);
+	}
+	if (no_norm)
+		R.model->pool.normalize = 0;
+	mtl_bert_set_threads(R.model->bert, threads);
+
+	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &name);
+	R.r = mtl_mp_reader_new(in, name);
+	R.w = mtl_mp_writer_new(stdout, "standard output");
+	if (!R.r || !R.w)
+		cmd_die(EXIT_DATA, "out of memory");
+	if (mtl_mp_read_header(R.r, "examples", &hdr, &err) ||
+	    mtl_data_header_tasks(&R.ts, &hdr, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (mtl_model_check_header(R.model, &hdr, &err))
+		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
+
+	{
+		msgpack_packer *pk = mtl_mp_pk(R.w);
+		mtl_mp_pack_header(pk, "embeddings", "mtl-score", argc, argv, 4);
+		mtl_mp_pack_str(pk, "model");
+		mtl_mp_pack_str(pk, model_dir);
+		mtl_mp_pack_str(pk, "dim");
+		msgpack_pack_int(pk, R.model->bert->cfg.hidden);
+		mtl_mp_pack_str(pk, "pooling");
+		mtl_mp_pack_str(pk, pool_name(R.model->pool.mode));
+		mtl_mp_pack_str(pk, "normalized");
+		if (R.model->pool.normalize)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+		write_or_die(&R);
+	}
+	ex = calloc((size_t)R.batch, sizeof(*ex));
+	R.emb = malloc((size_t)R.batch * (size_t)R.model->bert->cfg.hidden * sizeof(float));
+	if (!ex || !R.emb)
+		cmd_die(EXIT_DATA, "out of memory");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((rc = mtl_mp_read(R.r, &rec, &err)) > 0) {
+		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
+			continue;
+		if (mtl_example_parse(&ex[n], &rec, R.ts, &err))
+			cmd_die(EXIT_DATA, "%s: record %ld: %s", name, mtl_mp_reader_record(R.r), err.msg);
+		if (ex[n].len > R.model->bert->cfg.max_pos)
+			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions (tokenize with --max-length)",
+				name, mtl_mp_reader_record(R.r), (int)ex[n].len, R.model->bert->cfg.max_pos);
+		if (++n == R.batch) {
+			embed_chunk(&R, ex, n);
+			R.done += n;
+			while (n)
+				mtl_example_release(&ex[--n]);
+			progress(&R, &t0, 0);
+		}
+	}
+	if (rc < 0)
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (n) {
+		embed_chunk(&R, ex, n);
+		R.done += n;
+		while (n)
+			mtl_example_release(&ex[--n]);
+	}
+	progress(&R, &t0, 1);
+	free(ex);
+	free(R.emb);
+	free(R.ids);
+	free(R.mask);
+	mtl_mp_reader_free(R.r);
+	mtl_mp_writer_free(R.w);
+	mtl_task_free(R.ts);
+	mtl_model_free(R.model);
+	if (in != stdin)
+		fclose(in);
+	return cmd_finish(0);
+}

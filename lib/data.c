@@ -1,0 +1,571 @@
+/* data.c - examples and batches records; see data.h. */
+#include "data.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "mp.h"
+
+static char *dup_str(const msgpack_object *o)
+{
+	char *s = malloc(o->via.str.size + 1);
+
+	if (s) {
+		memcpy(s, o->via.str.ptr, o->via.str.size);
+		s[o->via.str.size] = 0;
+	}
+	return s;
+}
+
+int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
+			  struct mtl_err *err)
+{
+	const msgpack_object *arr = mtl_mp_get(hdr, "tasks");
+	struct mtl_tasks *ts = calloc(1, sizeof(*ts));
+	uint32_t n;
+
+	if (!ts)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	if (!arr) {
+		*out = ts;
+		return 0;
+	}
+	if (arr->type != MSGPACK_OBJECT_ARRAY || arr->via.array.size > 64) {
+		free(ts);
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "header \"tasks\" is not an array of at most 64 tasks");
+	}
+	n = arr->via.array.size;
+	ts->task = calloc(n ? n : 1, sizeof(*ts->task));
+	if (!ts->task) {
+		free(ts);
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const msgpack_object *o = &arr->via.array.ptr[i];
+		const msgpack_object *name = mtl_mp_get(o, "name");
+		const msgpack_object *kind = mtl_mp_get(o, "kind");
+		const msgpack_object *labels = mtl_mp_get(o, "labels");
+		struct mtl_task *t = &ts->task[i];
+
+		ts->n = (int)i + 1;
+		t->weight = 1.0;
+		if (!name || name->type != MSGPACK_OBJECT_STR || !name->via.str.size ||
+		    !(mtl_mp_is_str(kind, "sequence") || mtl_mp_is_str(kind, "token")) ||
+		    !labels || labels->type != MSGPACK_OBJECT_ARRAY || !labels->via.array.size) {
+			mtl_task_free(ts);
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "header task %u needs a \"name\", a \"kind\" (sequence or token) and \"labels\"",
+					   i);
+		}
+		t->kind = mtl_mp_is_str(kind, "token") ? MTL_TASK_TOKEN : MTL_TASK_SEQUENCE;
+		t->name = dup_str(name);
+		t->labels = calloc(labels->via.array.size, sizeof(char *));
+		if (!t->name || !t->labels) {
+			mtl_task_free(ts);
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		}
+		for (uint32_t k = 0; k < labels->via.array.size; k++) {
+			const msgpack_object *l = &labels->via.array.ptr[k];
+			if (l->type != MSGPACK_OBJECT_STR) {
+				mtl_task_free(ts);
+				return mtl_err_set(err, MTL_ERR_FORMAT,
+						   "header task %u: label %u is not a string", i, k);
+			}
+			t->n_labels = (int)k + 1;
+			if (!(t->labels[k] = dup_str(l))) {
+				mtl_task_free(ts);
+				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			}
+		}
+	}
+	for (int i = 0; i < ts->n; i++)
+		for (int j = 0; j < i; j++)
+			if (!strcmp(ts->task[i].name, ts->task[j].name)) {
+				int rc = mtl_err_set(err, MTL_ERR_FORMAT,
+						     "header names task '%s' twice",
+						     ts->task[i].name);
+				mtl_task_free(ts);
+				return rc;
+			}
+	*out = ts;
+	return 0;
+}
+
+void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts)
+{
+	msgpack_pack_array(pk, (size_t)ts->n);
+	for (int i = 0; i < ts->n; i++) {
+		const struct mtl_task *t = &ts->task[i];
+
+		msgpack_pack_map(pk, 3);
+		mtl_mp_pack_str(pk, "name");
+		mtl_mp_pack_str(pk, t->name);
+		mtl_mp_pack_str(pk, "kind");
+		mtl_mp_pack_str(pk, mtl_task_kind_name(t->kind));
+		mtl_mp_pack_str(pk, "labels");
+		msgpack_pack_array(pk, (size_t)t->n_labels);
+		for (int k = 0; k < t->n_labels; k++)
+			mtl_mp_pack_str(pk, t->labels[k]);
+	}
+}
+
+/* Packs o (any msgpack value) into a new buffer: ids outlive the record. */
+static int copy_object(char **out, size_t *len, const msgpack_object *o)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (msgpack_pack_object(&pk, *o)) {
+		msgpack_sbuffer_destroy(&sb);
+		return -1;
+	}
+	*len = sb.size; /* release zeroes it */
+	*out = msgpack_sbuffer_release(&sb);
+	return 0;
+}
+
+void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n)
+{
+	pk->callback(pk->data, b, n);
+}
+
+static int task_index(const struct mtl_tasks *ts, const msgpack_object *key)
+{
+	for (int i = 0; i < ts->n; i++)
+		if (mtl_mp_is_str(key, ts->task[i].name))
+			return i;
+	return -1;
+}
+
+/* Checks labels v[0..n) against task t: each in [0, n_labels) or ignore. */
+static int check_labels(const struct mtl_task *t, const int32_t *v, long n,
+			struct mtl_err *err)
+{
+	for (long i = 0; i < n; i++)
+		if (v[i] != MTL_IGNORE && (v[i] < 0 || v[i] >= t->n_labels))
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "task '%s': label %d out of range (%d labels)",
+					   t->name, (int)v[i], t->n_labels);
+	return 0;
+}
+
+int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
+		      const struct mtl_tasks *ts, struct mtl_err *err)
+{
+	const msgpack_object *ids = mtl_mp_get(rec, "ids");
+	const msgpack_object *id = mtl_mp_get(rec, "id");
+	const msgpack_object *labels = mtl_mp_get(rec, "labels");
+	const msgpack_object *text = mtl_mp_get(rec, "text");
+	long n = mtl_mp_array_len(ids);
+	int rc = MTL_ERR_NOMEM;
+
+	memset(ex, 0, sizeof(*ex));
+	if (!mtl_mp_is_str(mtl_mp_get(rec, "type"), "example"))
+		return mtl_err_set(err, MTL_ERR_FORMAT, "not an example record");
+	if (n < 1 || n > (1 << 20))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "\"ids\" is not a non-empty array of token ids");
+	ex->len = (int32_t)n;
+	ex->n_tasks = ts->n;
+	ex->ids = malloc((size_t)n * sizeof(int32_t));
+	ex->seq = malloc((size_t)(ts->n ? ts->n : 1) * sizeof(int32_t));
+	ex->tok = calloc((size_t)(ts->n ? ts->n : 1), sizeof(int32_t *));
+	if (!ex->ids || !ex->seq || !ex->tok)
+		goto fail;
+	for (int i = 0; i < ts->n; i++)
+		ex->seq[i] = MTL_IGNORE;
+	if (mtl_mp_as_i32s(ids, ex->ids, n)) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"ids\" holds a value that is not an int32");
+		goto fail;
+	}
+	for (long i = 0; i < n; i++)
+		if (ex->ids[i] < 0) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "negative token id %d", (int)ex->ids[i]);
+			goto fail;
+		}
+	if (id && copy_object(&ex->id, &ex->id_len, id))
+		goto fail;
+	if (text && text->type == MSGPACK_OBJECT_STR && !(ex->text = dup_str(text)))
+		goto fail;
+	if (labels && labels->type != MSGPACK_OBJECT_MAP && labels->type != MSGPACK_OBJECT_NIL) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"labels\" is not a map");
+		goto fail;
+	}
+	for (uint32_t k = 0; labels && labels->type == MSGPACK_OBJECT_MAP &&
+			     k < labels->via.map.size; k++) {
+		const msgpack_object_kv *kv = &labels->via.map.ptr[k];
+		int t = task_index(ts, &kv->key);
+		const struct mtl_task *task;
+
+		if (t < 0) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT,
+					 "labels for a task the header does not list ('%.*s')",
+					 kv->key.type == MSGPACK_OBJECT_STR ? (int)(kv->key.via.str.size > 40 ? 40 : kv->key.via.str.size) : 1,
+					 kv->key.type == MSGPACK_OBJECT_STR ? kv->key.via.str.ptr : "?");
+			goto fail;
+		}
+		if (kv->val.type == MSGPACK_OBJECT_NIL)
+			continue;
+		task = &ts->task[t];
+		if (task->kind == MTL_TASK_SEQUENCE) {
+			int64_t v;
+			if (mtl_mp_as_int(&kv->val, &v) || v < MTL_IGNORE || v > INT32_MAX) {
+				rc = mtl_err_set(err, MTL_ERR_FORMAT,
+						 "task '%s': label is not an integer", task->name);
+				goto fail;
+			}
+			ex->seq[t] = (int32_t)v;
+			if ((rc = check_labels(task, &ex->seq[t], 1, err)))
+				goto fail;
+			if (v != MTL_IGNORE)
+				ex->labelled |= 1ull << t;
+		} else {
+			if (!(ex->tok[t] = malloc((size_t)n * sizeof(int32_t))))
+				goto fail;
+			if (mtl_mp_as_i32s(&kv->val, ex->tok[t], n)) {
+				rc = mtl_err_set(err, MTL_ERR_FORMAT,
+						 "task '%s': labels are not %ld integers (one per token)",
+						 task->name, n);
+				goto fail;
+			}
+			if ((rc = check_labels(task, ex->tok[t], n, err)))
+				goto fail;
+			for (long i = 0; i < n; i++)
+				if (ex->tok[t][i] != MTL_IGNORE)
+					ex->labelled |= 1ull << t;
+		}
+	}
+	return 0;
+fail:
+	if (rc == MTL_ERR_NOMEM)
+		mtl_err_set(err, rc, "out of memory");
+	mtl_example_release(ex);
+	return rc;
+}
+
+void mtl_example_release(struct mtl_example *ex)
+{
+	if (!ex)
+		return;
+	for (int i = 0; ex->tok && i < ex->n_tasks; i++)
+		free(ex->tok[i]);
+	free(ex->tok);
+	free(ex->seq);
+	free(ex->ids);
+	free(ex->id);
+	free(ex->text);
+	memset(ex, 0, sizeof(*ex));
+}
+
+void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
+		    int n, const struct mtl_tasks *ts, uint64_t task_mask,
+		    int32_t pad_id, int64_t epoch, int64_t index)
+{
+	int T = 0, n_lab = 0;
+	uint64_t present = 0;
+
+	for (int b = 0; b < n; b++) {
+		if (ex[b]->len > T)
+			T = ex[b]->len;
+		present |= ex[b]->labelled;
+	}
+	present &= task_mask;
+	for (int t = 0; t < ts->n; t++)
+		n_lab += (present >> t) & 1;
+
+	msgpack_pack_map(pk, 9);
+	mtl_mp_pack_str(pk, "type");
+	mtl_mp_pack_str(pk, "batch");
+	mtl_mp_pack_str(pk, "epoch");
+	msgpack_pack_int64(pk, epoch);
+	mtl_mp_pack_str(pk, "index");
+	msgpack_pack_int64(pk, index);
+	mtl_mp_pack_str(pk, "size");
+	msgpack_pack_int(pk, n);
+	mtl_mp_pack_str(pk, "seq_len");
+	msgpack_pack_int(pk, T);
+	mtl_mp_pack_str(pk, "ids");
+	msgpack_pack_array(pk, (size_t)n * (size_t)T);
+	for (int b = 0; b < n; b++)
+		for (int t = 0; t < T; t++)
+			msgpack_pack_int32(pk, t < ex[b]->len ? ex[b]->ids[t] : pad_id);
+	mtl_mp_pack_str(pk, "lengths");
+	msgpack_pack_array(pk, (size_t)n);
+	for (int b = 0; b < n; b++)
+		msgpack_pack_int32(pk, ex[b]->len);
+	mtl_mp_pack_str(pk, "example_ids");
+	msgpack_pack_array(pk, (size_t)n);
+	for (int b = 0; b < n; b++) {
+		if (ex[b]->id)
+			mtl_data_pack_raw(pk, ex[b]->id, ex[b]->id_len);
+		else
+			msgpack_pack_nil(pk);
+	}
+	mtl_mp_pack_str(pk, "labels");
+	msgpack_pack_map(pk, (size_t)n_lab);
+	for (int k = 0; k < ts->n; k++) {
+		if (!((present >> k) & 1))
+			continue;
+		mtl_mp_pack_str(pk, ts->task[k].name);
+		if (ts->task[k].kind == MTL_TASK_SEQUENCE) {
+			msgpack_pack_array(pk, (size_t)n);
+			for (int b = 0; b < n; b++)
+				msgpack_pack_int32(pk, ex[b]->seq[k]);
+			continue;
+		}
+		msgpack_pack_array(pk, (size_t)n * (size_t)T);
+		for (int b = 0; b < n; b++)
+			for (int t = 0; t < T; t++)
+				msgpack_pack_int32(pk, ex[b]->tok[k] && t < ex[b]->len ?
+						       ex[b]->tok[k][t] : MTL_IGNORE);
+	}
+}
+
+int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
+		    const struct mtl_tasks *ts, struct mtl_err *err)
+{
+	const msgpack_object *labels = mtl_mp_get(rec, "labels");
+	const msgpack_object *exids = mtl_mp_get(rec, "example_ids");
+	int64_t B, T;
+	int rc = MTL_ERR_NOMEM;
+
+	memset(b, 0, sizeof(*b));
+	if (!mtl_mp_is_str(mtl_mp_get(rec, "type"), "batch"))
+		return mtl_err_set(err, MTL_ERR_FORMAT, "not a batch record");
+	if (mtl_mp_as_int(mtl_mp_get(rec, "size"), &B) ||
+	    mtl_mp_as_int(mtl_mp_get(rec, "seq_len"), &T) || B < 1 || T < 1 ||
+	    B > (1 << 20) || T > (1 << 20) || B * T > (1 << 26))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "\"size\" and \"seq_len\" must be positive integers (at most 2^26 tokens)");
+	if (mtl_mp_as_int(mtl_mp_get(rec, "epoch"), &b->epoch))
+		b->epoch = 0;
+	if (mtl_mp_as_int(mtl_mp_get(rec, "index"), &b->index))
+		b->index = 0;
+	b->B = (int)B;
+	b->T = (int)T;
+	b->n_tasks = ts->n;
+	b->ids = malloc((size_t)(B * T) * sizeof(int32_t));
+	b->lengths = malloc((size_t)B * sizeof(int32_t));
+	b->labels = calloc((size_t)(ts->n ? ts->n : 1), sizeof(int32_t *));
+	b->example_ids = calloc((size_t)B, sizeof(char *));
+	b->example_id_len = calloc((size_t)B, sizeof(size_t));
+	if (!b->ids || !b->lengths || !b->labels || !b->example_ids || !b->example_id_len)
+		goto fail;
+	if (mtl_mp_as_i32s(mtl_mp_get(rec, "ids"), b->ids, B * T)) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"ids\" is not %lld integers (size x seq_len)",
+				 (long long)(B * T));
+		goto fail;
+	}
+	if (mtl_mp_as_i32s(mtl_mp_get(rec, "lengths"), b->lengths, B)) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"lengths\" is not %lld integers", (long long)B);
+		goto fail;
+	}
+	for (int64_t i = 0; i < B; i++)
+		if (b->lengths[i] < 1 || b->lengths[i] > T) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "row %lld: length %d outside 1..%lld",
+					 (long long)i, (int)b->lengths[i], (long long)T);
+			goto fail;
+		}
+	for (int64_t i = 0; i < B * T; i++)
+		if (b->ids[i] < 0) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "negative token id %d", (int)b->ids[i]);
+			goto fail;
+		}
+	if (exids && exids->type == MSGPACK_OBJECT_ARRAY && exids->via.array.size == (uint32_t)B)
+		for (int64_t i = 0; i < B; i++)
+			if (copy_object(&b->example_ids[i], &b->example_id_len[i],
+					&exids->via.array.ptr[i]))
+				goto fail;
+	if (labels && labels->type != MSGPACK_OBJECT_MAP) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"labels\" is not a map");
+		goto fail;
+	}
+	for (uint32_t k = 0; labels && k < labels->via.map.size; k++) {
+		const msgpack_object_kv *kv = &labels->via.map.ptr[k];
+		int t = task_index(ts, &kv->key);
+		int64_t n;
+
+		if (t < 0) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "labels for a task the header does not list");
+			goto fail;
+		}
+		n = ts->task[t].kind == MTL_TASK_SEQUENCE ? B : B * T;
+		if (b->labels[t]) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "task '%s' labelled twice", ts->task[t].name);
+			goto fail;
+		}
+		if (!(b->labels[t] = malloc((size_t)n * sizeof(int32_t))))
+			goto fail;
+		if (mtl_mp_as_i32s(&kv->val, b->labels[t], n)) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "task '%s': labels are not %lld integers",
+					 ts->task[t].name, (long long)n);
+			goto fail;
+		}
+		if ((rc = check_labels(&ts->task[t], b->labels[t], (long)n, err)))
+			goto fail;
+	}
+	return 0;
+fail:
+	if (rc == MTL_ERR_NOMEM)
+		mtl_err_set(err, rc, "out of memory");
+	mtl_batch_release(b);
+	return rc;
+}
+
+void mtl_batch_release(struct mtl_batch *b)
+{
+	if (!b)
+		return;
+	for (int i = 0; b->labels && i < b->n_tasks; i++)
+		free(b->labels[i]);
+	for (int i = 0; b->example_ids && i < b->B; i++)
+		free(b->example_ids[i]);
+	free(b->example_ids);
+	free(b->example_id_len);
+	free(b->labels);
+	free(b->lengths);
+	free(b->ids);
+	memset(b, 0, sizeof(*b));
+}
+
+static int same_labels(const struct mtl_task *a, const struct mtl_task *b)
+{
+	if (a->kind != b->kind || a->n_labels != b->n_labels)
+		return 0;
+	for (int i = 0; i < a->n_labels; i++)
+		if (strcmp(a->labels[i], b->labels[i]))
+			return 0;
+	return 1;
+}
+
+int mtl_data_merge_tasks(struct mtl_tasks *into, const struct mtl_tasks *add,
+			 struct mtl_err *err)
+{
+	for (int i = 0; i < add->n; i++) {
+		const struct mtl_task *t = &add->task[i];
+		int j = mtl_task_find(into, t->name);
+		struct mtl_task *grown, *n;
+
+		if (j >= 0) {
+			if (!same_labels(&into->task[j], t))
+				return mtl_err_set(err, MTL_ERR_FORMAT,
+						   "task '%s' has another kind or other labels in this input",
+						   t->name);
+			continue;
+		}
+		if (into->n == 64)
+			return mtl_err_set(err, MTL_ERR_FORMAT, "more than 64 tasks");
+		grown = realloc(into->task, (size_t)(into->n + 1) * sizeof(*grown));
+		if (!grown)
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		into->task = grown;
+		n = &into->task[into->n];
+		*n = *t;
+		n->name = strdup(t->name);
+		n->labels = calloc((size_t)t->n_labels, sizeof(char *));
+		into->n++;
+		if (!n->name || !n->labels)
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		for (int k = 0; k < t->n_labels; k++)
+			if (!(n->labels[k] = strdup(t->labels[k])))
+				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
+int mtl_census_init(struct mtl_census *c, const struct mtl_tasks *ts)
+{
+	memset(c, 0, sizeof(*c));
+	c->n_tasks = ts->n;
+	for (int t = 0; t < ts->n; t++) {
+		c->label_count[t] = calloc((size_t)ts->task[t].n_labels, sizeof(long));
+		if (!c->label_count[t]) {
+			mtl_census_release(c);
+			return MTL_ERR_NOMEM;
+		}
+	}
+	return 0;
+}
+
+void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex)
+{
+	int n = 0, bin = 0;
+
+	c->examples++;
+	c->tokens += ex->len;
+	while (bin < MTL_CENSUS_LEN_BINS - 1 && ex->len > (16 << bin))
+		bin++;
+	c->len_hist[bin]++;
+	for (int t = 0; t < c->n_tasks; t++) {
+		if (!((ex->labelled >> t) & 1))
+			continue;
+		n++;
+		c->labelled[t]++;
+		if (!ex->tok[t]) {
+			c->label_count[t][ex->seq[t]]++;
+			continue;
+		}
+		for (int i = 0; i < ex->len; i++)
+			if (ex->tok[t][i] != MTL_IGNORE)
+				c->label_count[t][ex->tok[t][i]]++;
+	}
+	if (n == 0)
+		c->none++;
+	else if (n == 1)
+		c->one++;
+	else
+		c->several++;
+}
+
+void mtl_census_print(const struct mtl_census *c, const struct mtl_tasks *ts,
+		      FILE *f)
+{
+	static const char *bins[MTL_CENSUS_LEN_BINS] = {
+		"<=16", "<=32", "<=64", "<=128", "<=256", "<=512", "<=1024", ">1024" };
+	double ex = c->examples ? (double)c->examples : 1;
+
+	fprintf(f, "examples %ld, tokens %ld (%.1f per example)\n", c->examples,
+		c->tokens, (double)c->tokens / ex);
+	fprintf(f, "labelled for: no task %ld (%.1f%%), one %ld (%.1f%%), several %ld (%.1f%%)\n",
+		c->none, 100 * c->none / ex, c->one, 100 * c->one / ex, c->several,
+		100 * c->several / ex);
+	for (int t = 0; t < ts->n; t++) {
+		const struct mtl_task *task = &ts->task[t];
+		long items = 0;
+
+		for (int k = 0; k < task->n_labels; k++)
+			items += c->label_count[t][k];
+		fprintf(f, "task %s (%s): %ld examples labelled (%.1f%%), %ld %s\n",
+			task->name, mtl_task_kind_name(task->kind), c->labelled[t],
+			100 * c->labelled[t] / ex, items,
+			task->kind == MTL_TASK_TOKEN ? "labelled tokens" : "labels");
+		for (int k = 0; k < task->n_labels; k++)
+			fprintf(f, "  %-20s %8ld  %5.1f%%\n", task->labels[k],
+				c->label_count[t][k],
+				items ? 100.0 * (double)c->label_count[t][k] / (double)items : 0.0);
+		if (task->kind != MTL_TASK_TOKEN)
+			continue;
+		/* entities: spans begin at B- tags */
+		for (int k = 0; k < task->n_labels; k++)
+			if (!strncmp(task->labels[k], "B-", 2))
+				fprintf(f, "  entity %-13s %8ld\n", task->labels[k] + 2,
+					c->label_count[t][k]);
+	}
+	fprintf(f, "length (tokens):");
+	for (int b = 0; b < MTL_CENSUS_LEN_BINS; b++)
+		if (c->len_hist[b])
+			fprintf(f, " %s: %ld", bins[b], c->len_hist[b]);
+	fprintf(f, "\n");
+}
+
+void mtl_census_release(struct mtl_census *c)
+{
+	if (!c)
+		return;
+	for (int t = 0; t < 64; t++)
+		free(c->label_count[t]);
+	memset(c, 0, sizeof(*c));
+}

@@ -1,0 +1,199 @@
+/* fs.c - atomic file writes and small file helpers; see fs.h. */
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int mtl_fs_sync_dir(const char *dir, struct mtl_err *err)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0 || fsync(fd) < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return mtl_err_set(err, MTL_ERR_IO, "cannot sync directory '%s': %s",
+				   dir, strerror(e));
+	}
+	close(fd);
+	return 0;
+}
+
+int mtl_fs_atomic_open(struct mtl_fs_atomic *a, const char *path,
+		       struct mtl_err *err)
+{
+	size_t n = strlen(path);
+
+	a->fd = -1;
+	a->path = strdup(path);
+	a->tmp = malloc(n + 16);
+	if (!a->path || !a->tmp) {
+		mtl_fs_atomic_abort(a);
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	snprintf(a->tmp, n + 16, "%s.tmp.XXXXXX", path);
+	a->fd = mkstemp(a->tmp);
+	if (a->fd < 0 || fchmod(a->fd, 0644) < 0) {
+		int e = errno;
+		mtl_fs_atomic_abort(a);
+		return mtl_err_set(err, MTL_ERR_IO, "cannot create a file beside '%s': %s",
+				   path, strerror(e));
+	}
+	return 0;
+}
+
+int mtl_fs_atomic_write(struct mtl_fs_atomic *a, const void *data,
+			size_t len, struct mtl_err *err)
+{
+	const char *p = data;
+
+	while (len) {
+		ssize_t w = write(a->fd, p, len > (1u << 30) ? (1u << 30) : len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s",
+					   a->path, strerror(errno));
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+int mtl_fs_atomic_commit(struct mtl_fs_atomic *a, struct mtl_err *err)
+{
+	char *slash, dir[PATH_MAX];
+	int e = 0;
+
+	if (fsync(a->fd) < 0)
+		e = errno;
+	if (close(a->fd) < 0 && !e)
+		e = errno;
+	a->fd = -1;
+	if (!e && rename(a->tmp, a->path) < 0)
+		e = errno;
+	if (e) {
+		mtl_fs_atomic_abort(a);
+		return mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s", a->path,
+				   strerror(e));
+	}
+	snprintf(dir, sizeof(dir), "%s", a->path);
+	slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir ? 1 : 0] = 0;
+	else
+		strcpy(dir, ".");
+	free(a->tmp);
+	a->tmp = NULL;
+	mtl_fs_atomic_abort(a);
+	return mtl_fs_sync_dir(dir, err);
+}
+
+void mtl_fs_atomic_abort(struct mtl_fs_atomic *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	if (a->tmp)
+		unlink(a->tmp);
+	free(a->tmp);
+	free(a->path);
+	a->fd = -1;
+	a->tmp = a->path = NULL;
+}
+
+int mtl_fs_write(const char *path, const void *data, size_t len,
+		 struct mtl_err *err)
+{
+	struct mtl_fs_atomic a;
+	int rc;
+
+	if ((rc = mtl_fs_atomic_open(&a, path, err)))
+		return rc;
+	if ((rc = mtl_fs_atomic_write(&a, data, len, err))) {
+		mtl_fs_atomic_abort(&a);
+		return rc;
+	}
+	return mtl_fs_atomic_commit(&a, err);
+}
+
+int mtl_fs_write_json(const char *path, const json_t *j, struct mtl_err *err)
+{
+	char *text = json_dumps(j, JSON_INDENT(2));
+	size_t len;
+	int rc;
+
+	if (!text)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	len = strlen(text);
+	text = realloc(text, len + 2);
+	if (!text)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	text[len++] = '\n';
+	rc = mtl_fs_write(path, text, len, err);
+	free(text);
+	return rc;
+}
+
+int mtl_fs_copy(const char *src, const char *dst, struct mtl_err *err)
+{
+	struct mtl_fs_atomic a;
+	char buf[65536];
+	FILE *in = fopen(src, "rb");
+	size_t n;
+	int rc;
+
+	if (!in)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", src,
+				   strerror(errno));
+	if ((rc = mtl_fs_atomic_open(&a, dst, err))) {
+		fclose(in);
+		return rc;
+	}
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		if ((rc = mtl_fs_atomic_write(&a, buf, n, err)))
+			break;
+	if (!rc && ferror(in))
+		rc = mtl_err_set(err, MTL_ERR_IO, "cannot read '%s'", src);
+	fclose(in);
+	if (rc) {
+		mtl_fs_atomic_abort(&a);
+		return rc;
+	}
+	return mtl_fs_atomic_commit(&a, err);
+}
+
+int mtl_fs_mkdirs(const char *dir, struct mtl_err *err)
+{
+	char p[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(p))
+		return mtl_err_set(err, MTL_ERR_ARG, "bad directory name '%s'", dir);
+	memcpy(p, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != 0)
+			continue;
+		p[i] = 0;
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return mtl_err_set(err, MTL_ERR_IO, "cannot create directory '%s': %s",
+					   p, strerror(errno));
+		p[i] = i < n ? '/' : 0;
+	}
+	return 0;
+}
+
+int mtl_fs_exists(const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p))
+		return 0;
+	return stat(p, &st) == 0;
+}

@@ -1,0 +1,52 @@
+/*
+ * fs.h - files written so that nothing is ever half-written: a temporary
+ * file beside the target, fsync, rename over the target, fsync of the
+ * directory.  A crash or a full disk leaves the old file (or none), never
+ * a truncated one.  Also small helpers: mkdir -p, copy, existence.
+ *
+ * Failure: functions return 0 or a negative enum mtl_status with the
+ * reason (naming the path) in err.
+ */
+#ifndef MTL_FS_H
+#define MTL_FS_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+/* A file being written: write to fd, then commit or abort. */
+struct mtl_fs_atomic {
+	int fd;
+	char *tmp;
+	char *path;
+};
+
+/* Creates a temporary file beside path (mode 0644). */
+int mtl_fs_atomic_open(struct mtl_fs_atomic *a, const char *path,
+		       struct mtl_err *err);
+/* Writes all of data (retrying short writes). */
+int mtl_fs_atomic_write(struct mtl_fs_atomic *a, const void *data,
+			size_t len, struct mtl_err *err);
+/* fsync, close, rename over the target, fsync the directory.  On failure
+ * the temporary file is removed and the target left as it was. */
+int mtl_fs_atomic_commit(struct mtl_fs_atomic *a, struct mtl_err *err);
+/* Removes the temporary file; accepts a committed or zeroed a. */
+void mtl_fs_atomic_abort(struct mtl_fs_atomic *a);
+
+/* Writes len bytes to path atomically. */
+int mtl_fs_write(const char *path, const void *data, size_t len,
+		 struct mtl_err *err);
+/* Writes j as indented JSON (key order kept) and a final newline. */
+int mtl_fs_write_json(const char *path, const json_t *j, struct mtl_err *err);
+/* Copies src to dst atomically. */
+int mtl_fs_copy(const char *src, const char *dst, struct mtl_err *err);
+/* Creates dir and its missing parents (mode 0755). */
+int mtl_fs_mkdirs(const char *dir, struct mtl_err *err);
+/* fsyncs a directory (after renames inside it); 0 or MTL_ERR_IO. */
+int mtl_fs_sync_dir(const char *dir, struct mtl_err *err);
+/* Whether dir/name exists. */
+int mtl_fs_exists(const char *dir, const char *name);
+
+#endif

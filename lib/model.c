@@ -1,0 +1,113 @@
+/* model.c - loading mtl model directories; see model.h. */
+#include "model.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "mp.h"
+#include "tok.h"
+
+static char *path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *p = malloc(n);
+
+	if (p)
+		snprintf(p, n, "%s/%s", dir, name);
+	return p;
+}
+
+int mtl_model_load(struct mtl_model **out, const char *dir,
+		   struct mtl_err *err)
+{
+	struct mtl_model *m = calloc(1, sizeof(*m));
+	int rc;
+
+	if (!m || !(m->dir = strdup(dir))) {
+		free(m);
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	if ((rc = mtl_bert_load(&m->bert, dir, err)) ||
+	    (rc = mtl_bert_pooling_load(&m->pool, dir, &m->bert->cfg, err)))
+		goto fail;
+	if (mtl_fs_exists(dir, "tasks.json")) {
+		char *p = path_join(dir, "tasks.json");
+		rc = p ? mtl_task_load(&m->tasks, p, err) : MTL_ERR_NOMEM;
+		free(p);
+		if (rc)
+			goto fail;
+	}
+	if (mtl_fs_exists(dir, "vocab.txt") || mtl_fs_exists(dir, "tokenizer.json")) {
+		struct mtl_tok *tok;
+		if ((rc = mtl_tok_load(&tok, dir, err)))
+			goto fail;
+		m->vocab_hash = mtl_tok_vocab_hash(tok);
+		m->has_vocab = 1;
+		if (mtl_tok_vocab_size(tok) > m->bert->cfg.vocab) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT,
+					 "'%s': the vocabulary has %d entries, more than the model's vocab_size %d",
+					 dir, (int)mtl_tok_vocab_size(tok), m->bert->cfg.vocab);
+			mtl_tok_free(tok);
+			goto fail;
+		}
+		mtl_tok_free(tok);
+	}
+	*out = m;
+	return 0;
+fail:
+	mtl_model_free(m);
+	return rc;
+}
+
+void mtl_model_free(struct mtl_model *m)
+{
+	if (!m)
+		return;
+	mtl_bert_free(m->bert);
+	mtl_task_free(m->tasks);
+	free(m->dir);
+	free(m);
+}
+
+int mtl_model_check_header(const struct mtl_model *m,
+			   const msgpack_object *hdr, struct mtl_err *err)
+{
+	const msgpack_object *h = mtl_mp_get(hdr, "vocab_hash");
+	char hex[17];
+
+	if (!m->has_vocab || !h || h->type != MSGPACK_OBJECT_STR)
+		return 0;
+	snprintf(hex, sizeof(hex), "%016" PRIx64, m->vocab_hash);
+	if (!mtl_mp_is_str(h, hex))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "tokenized with another vocabulary than the model '%s' (vocab_hash %.*s, model %s)",
+				   m->dir, (int)(h->via.str.size > 16 ? 16 : h->via.str.size),
+				   h->via.str.ptr, hex);
+	return 0;
+}
+
+int mtl_model_copy_tokenizer(const char *src, const char *dst,
+			     struct mtl_err *err)
+{
+	static const char *const files[] = { "vocab.txt", "tokenizer.json",
+		"tokenizer_config.json", "special_tokens_map.json" };
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *s, *d;
+		int rc = 0;
+
+		if (!mtl_fs_exists(src, files[i]))
+			continue;
+		s = path_join(src, files[i]);
+		d = path_join(dst, files[i]);
+		rc = s && d ? mtl_fs_copy(s, d, err) : mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		free(s);
+		free(d);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

@@ -1,0 +1,88 @@
+/*
+ * plan.h - which examples go into which batch, epoch by epoch.
+ *
+ * mtl-batch loads examples (their lengths and which tasks label them) and
+ * asks for each epoch's plan: a list of batches, each a run of example
+ * indices in `order`.  Everything random comes from the caller's struct
+ * mtl_rng, so a seed reproduces the plan exactly.
+ *
+ * Mixed batches (MTL_PLAN_MIXED, the default): every example once per
+ * epoch, in input order or shuffled, optionally bucketed by length (sorted
+ * within windows of 50 batches, then the batches shuffled), so that
+ * padding stays small.
+ *
+ * Task-homogeneous batches (the other samplings): each task has a pool of
+ * the examples labelled for it; batches are formed within a pool, and the
+ * epoch draws as many batches as the pools hold in total, choosing the
+ * task of each by the sampling: proportional to pool size, uniform,
+ * temperature T (size^(1/T)), or round-robin.  A pool drawn empty is
+ * re-formed (reshuffled), so small tasks are oversampled under uniform and
+ * temperature sampling.  Unlabelled examples take no part.
+ *
+ * Curriculum: a task whose start epoch is later than the current epoch is
+ * left out (its pool is not drawn; in mixed mode the caller drops its
+ * labels, see mtl_plan_active()).
+ */
+#ifndef MTL_PLAN_H
+#define MTL_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "rng.h"
+
+enum mtl_plan_sampling {
+	MTL_PLAN_MIXED,
+	MTL_PLAN_PROPORTIONAL,
+	MTL_PLAN_UNIFORM,
+	MTL_PLAN_TEMPERATURE,
+	MTL_PLAN_ROUND_ROBIN,
+};
+
+struct mtl_plan_opts {
+	int batch_size;      /* examples per batch (when max_tokens is 0) */
+	long max_tokens;     /* padded tokens per batch (B x longest), 0: off */
+	int shuffle;
+	int bucket;          /* sort by length within windows */
+	int drop_last;       /* drop a final short batch (per pool) */
+	enum mtl_plan_sampling sampling;
+	double temperature;  /* for MTL_PLAN_TEMPERATURE, > 0 */
+	int n_tasks;
+	const int *start_epoch; /* [n_tasks] first epoch of each task (1-based) or NULL */
+};
+
+struct mtl_plan_batch {
+	size_t start, n; /* order[start .. start+n) */
+	int task;        /* the task of a homogeneous batch, -1 when mixed */
+};
+
+struct mtl_plan {
+	int32_t *order;
+	size_t n_order, cap_order;
+	struct mtl_plan_batch *batch;
+	size_t n_batch, cap_batch;
+};
+
+/* Parses "mixed", "proportional", "uniform", "temperature:T",
+ * "round-robin" into o.  0, or MTL_ERR_ARG with the reason. */
+int mtl_plan_parse_sampling(struct mtl_plan_opts *o, const char *s,
+			    struct mtl_err *err);
+
+/*
+ * Fills p with the batches of epoch (1-based) over n examples, where
+ * len[i] is example i's token count and labelled[i] its task bit set.
+ * p is reused between calls (zero it before the first).  Returns 0, or
+ * MTL_ERR_NOMEM, or MTL_ERR_ARG (an example longer than max_tokens).
+ */
+int mtl_plan_epoch(struct mtl_plan *p, const int32_t *len,
+		   const uint64_t *labelled, size_t n, int epoch,
+		   const struct mtl_plan_opts *o, struct mtl_rng *rng,
+		   struct mtl_err *err);
+
+/* Whether task t takes part in epoch (curriculum). */
+int mtl_plan_active(const struct mtl_plan_opts *o, int t, int epoch);
+
+void mtl_plan_release(struct mtl_plan *p);
+
+#endif
