@@ -360,7 +360,7 @@ void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
 		       int64_t n, int nt)
 {
 	/* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
-#pragma omp parallel for num_threads(nt) schedule(static) if (n >= PAR_MIN)
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
 	for (int64_t i = 0; i < n; i++) {
 		float x = inp[i];
 		float cdf = 0.5f * verfc(-0.70710678118654752f * x);
@@ -424,6 +424,7 @@ void mtl_dropout_forward(float *out, const float *inp, const uint8_t *keep,
 {
 	float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
 
+#pragma omp simd
 	for (int64_t i = 0; i < n; i++)
 		out[i] = keep[i] ? inp[i] * s : 0.0f;
 }
@@ -433,6 +434,7 @@ void mtl_dropout_backward(float *dinp, const float *dout, const uint8_t *keep,
 {
 	float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
 
+#pragma omp simd
 	for (int64_t i = 0; i < n; i++)
 		dinp[i] += keep[i] ? dout[i] * s : 0.0f;
 }
