@@ -29,12 +29,19 @@
 #define TOK_MAX_SPECIALS 64
 #define TOK_MAX_FILE ((size_t)1 << 30)
 
-struct tok_ent {
-	uint64_t h;
-	uint32_t off;  /* key bytes in t->pool */
-	uint32_t len;
-	int32_t id;    /* -1: empty slot */
-	uint8_t cont;  /* key is a "##" continuation (prefix not in the key) */
+/*
+ * The vocabulary is a byte trie (node 0: root of plain entries, node 1:
+ * root of "##" continuations, stored without the prefix), so WordPiece
+ * finds the longest matching piece in one walk over the word rather than
+ * by hashing every candidate prefix.  The children of a node are the
+ * consecutive nodes [first, first + n), cb[c] is the byte on the edge into
+ * node c, and blocks are laid out depth-first so that a walk stays in
+ * nearby memory.  The roots have direct 256-entry tables.
+ */
+struct tok_node {
+	uint32_t first; /* first child */
+	uint32_t n;     /* number of children */
+	int32_t id;     /* entry ending here, or -1 */
 };
 
 struct tok_special {
@@ -49,9 +56,10 @@ struct mtl_tok {
 	size_t pool_len;
 	uint32_t *piece_off; /* id -> offset in pool, UINT32_MAX: no entry */
 	int32_t n_ids;
-	struct tok_ent *tab;
-	size_t mask;
-	uint32_t max_key[2]; /* longest key, plain and continuation */
+	struct tok_node *nodes;
+	uint8_t *cb;
+	uint32_t n_nodes;
+	uint32_t root_child[2][256]; /* 0: none */
 	struct tok_special sp[TOK_MAX_SPECIALS];
 	int n_sp;
 	uint8_t sp_first[256];
@@ -71,19 +79,23 @@ struct mtl_tok_scratch {
 
 /* --- character classes --- */
 
-enum { A_DROP, A_SPACE, A_PUNCT, A_WORD };
+enum { A_WORD, A_DROP, A_SPACE, A_PUNCT };
 
-static int ascii_class(uint32_t c)
+/*
+ * What cleaning and pre-tokenisation make of each ASCII byte.  \v and \f
+ * are Cc, which cleaning drops before whitespace is mapped to spaces.
+ */
+static const uint8_t ascii_tab[128] = {
+	[0x00 ... 0x08] = A_DROP, ['\t'] = A_SPACE, ['\n'] = A_SPACE,
+	[0x0B ... 0x0C] = A_DROP, ['\r'] = A_SPACE, [0x0E ... 0x1F] = A_DROP,
+	[' '] = A_SPACE, [0x7F] = A_DROP,
+	['!' ... '/'] = A_PUNCT, [':' ... '@'] = A_PUNCT,
+	['[' ... '`'] = A_PUNCT, ['{' ... '~'] = A_PUNCT,
+};
+
+static inline int ascii_class(uint32_t c)
 {
-	/* \v and \f are Cc, which cleaning drops before spaces are mapped */
-	if (c == '\t' || c == '\n' || c == '\r' || c == ' ')
-		return A_SPACE;
-	if (c < 0x20 || c == 0x7F)
-		return A_DROP;
-	if ((c >= '!' && c <= '/') || (c >= ':' && c <= '@') ||
-	    (c >= '[' && c <= '`') || (c >= '{' && c <= '~'))
-		return A_PUNCT;
-	return A_WORD;
+	return ascii_tab[c & 0x7F];
 }
 
 /* Rust char::is_whitespace: the White_Space property. */
@@ -216,55 +228,160 @@ static int utf8_enc(uint32_t c, char *o)
 	return 4;
 }
 
-/* --- vocabulary hash --- */
+/* --- vocabulary trie --- */
 
-static uint64_t key_hash(const char *s, size_t n, int cont)
+/* The child of node along byte b, or 0 when there is none. */
+static uint32_t child(const struct mtl_tok *t, uint32_t node, unsigned char b)
 {
-	uint64_t h = cont ? 0x9ae16a3b2f90404fULL : 0xcbf29ce484222325ULL;
+	const struct tok_node *nd;
+
+	if (node < 2)
+		return t->root_child[node][b];
+	nd = &t->nodes[node];
+	for (uint32_t c = nd->first; c < nd->first + nd->n; c++)
+		if (t->cb[c] == b)
+			return c;
+	return 0;
+}
+
+/* Id of the exact key s[0..n) under root cont, or -1. */
+static int32_t lookup(const struct mtl_tok *t, const unsigned char *s,
+		      size_t n, int cont)
+{
+	uint32_t node = (uint32_t)cont;
+
+	for (size_t i = 0; i < n; i++)
+		if (!(node = child(t, node, s[i])))
+			return -1;
+	return t->nodes[node].id;
+}
+
+/*
+ * Longest entry under root cont that is a prefix of s[0..n) ending on a
+ * character boundary: its id, and its length in *len; -1 when none.
+ */
+static int32_t longest(const struct mtl_tok *t, const unsigned char *s,
+		       size_t n, int cont, size_t *len)
+{
+	uint32_t node = (uint32_t)cont;
+	int32_t id = -1;
 
 	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h ^ (h >> 29);
-}
-
-static int32_t lookup(const struct mtl_tok *t, const char *s, size_t n,
-		      int cont)
-{
-	uint64_t h = key_hash(s, n, cont);
-	size_t i = (size_t)h & t->mask;
-
-	for (;;) {
-		const struct tok_ent *en = &t->tab[i];
-		if (en->id < 0)
-			return -1;
-		if (en->h == h && en->len == n && en->cont == cont &&
-		    memcmp(t->pool + en->off, s, n) == 0)
-			return en->id;
-		i = (i + 1) & t->mask;
-	}
-}
-
-static void insert(struct mtl_tok *t, uint32_t off, uint32_t len, int cont,
-		   int32_t id)
-{
-	const char *s = t->pool + off;
-	uint64_t h = key_hash(s, len, cont);
-	size_t i = (size_t)h & t->mask;
-
-	for (;;) {
-		struct tok_ent *en = &t->tab[i];
-		if (en->id < 0 || (en->h == h && en->len == len &&
-				   en->cont == cont &&
-				   memcmp(t->pool + en->off, s, len) == 0)) {
-			*en = (struct tok_ent){ h, off, len, id, (uint8_t)cont };
+		if (!(node = child(t, node, s[i])))
 			break;
+		if (t->nodes[node].id >= 0 &&
+		    (i + 1 == n || (s[i + 1] & 0xC0) != 0x80)) {
+			id = t->nodes[node].id;
+			*len = i + 1;
 		}
-		i = (i + 1) & t->mask;
 	}
-	if (len > t->max_key[cont])
-		t->max_key[cont] = len;
+	return id;
+}
+
+/*
+ * The trie under construction: nodes in order of creation, edges in an
+ * open addressing table keyed by (parent, byte).
+ */
+struct trie_build {
+	uint64_t *edges;  /* (key << 32 | child), key = (parent << 8 | byte) + 1 */
+	size_t mask;
+	uint32_t *parent;
+	uint8_t *byte;
+	int32_t *id;
+	uint32_t n;
+};
+
+static size_t tb_slot(const struct trie_build *b, uint32_t key)
+{
+	return (size_t)(((uint64_t)key * 0x9E3779B97F4A7C15ULL) >> 32) & b->mask;
+}
+
+/* Adds key s[0..len) under root cont; a later duplicate replaces the id. */
+static void tb_insert(struct trie_build *b, const unsigned char *s,
+		      size_t len, int cont, int32_t id)
+{
+	uint32_t node = (uint32_t)cont;
+
+	for (size_t i = 0; i < len; i++) {
+		uint32_t key = (node << 8 | s[i]) + 1, c = 0;
+		size_t k;
+		for (k = tb_slot(b, key); b->edges[k]; k = (k + 1) & b->mask)
+			if ((uint32_t)(b->edges[k] >> 32) == key) {
+				c = (uint32_t)b->edges[k];
+				break;
+			}
+		if (!c) {
+			c = b->n++;
+			b->parent[c] = node;
+			b->byte[c] = s[i];
+			b->id[c] = -1;
+			b->edges[k] = (uint64_t)key << 32 | c;
+		}
+		node = c;
+	}
+	b->id[node] = id;
+}
+
+/* Lays the built trie out breadth-first into t; 0 or MTL_ERR_NOMEM. */
+static int tb_compact(struct mtl_tok *t, const struct trie_build *b)
+{
+	uint32_t n = b->n, *start = calloc((size_t)n + 1, sizeof(uint32_t));
+	uint32_t *kids = malloc((size_t)n * sizeof(uint32_t));
+	uint32_t *order = malloc((size_t)n * sizeof(uint32_t));
+	uint32_t *fill = malloc(((size_t)n + 1) * sizeof(uint32_t));
+	uint32_t next = 2;
+	int rc = 0;
+
+	t->nodes = malloc((size_t)n * sizeof(*t->nodes));
+	t->cb = calloc(n, 1);
+	if (!start || !kids || !order || !fill || !t->nodes || !t->cb) {
+		rc = MTL_ERR_NOMEM;
+		goto out;
+	}
+	/* children of each node, grouped by parent, each group by byte */
+	for (uint32_t c = 2; c < n; c++)
+		start[b->parent[c] + 1]++;
+	for (uint32_t v = 0; v < n; v++)
+		start[v + 1] += start[v];
+	memcpy(fill, start, ((size_t)n + 1) * sizeof(uint32_t));
+	for (uint32_t c = 2; c < n; c++) {
+		uint32_t at = fill[b->parent[c]]++;
+		while (at > start[b->parent[c]] && b->byte[kids[at - 1]] > b->byte[c]) {
+			kids[at] = kids[at - 1];
+			at--;
+		}
+		kids[at] = c;
+	}
+	/*
+	 * Depth-first: a popped node gets its children's block next, so a walk
+	 * down the trie stays in nearby memory.  order[] is the stack of
+	 * (old, new) node pairs still to lay out.
+	 */
+	order[0] = 1;
+	fill[0] = 1;
+	order[1] = 0;
+	fill[1] = 0;
+	for (uint32_t top = 2; top > 0;) {
+		uint32_t v = order[--top], i = fill[top];
+		t->nodes[i] = (struct tok_node){ next, start[v + 1] - start[v], b->id[v] };
+		for (uint32_t k = start[v]; k < start[v + 1]; k++) {
+			t->cb[next + k - start[v]] = b->byte[kids[k]];
+			if (i < 2)
+				t->root_child[i][b->byte[kids[k]]] = next + k - start[v];
+		}
+		for (uint32_t k = start[v + 1]; k > start[v]; k--) {
+			order[top] = kids[k - 1];
+			fill[top++] = next + (k - 1 - start[v]);
+		}
+		next += start[v + 1] - start[v];
+	}
+	t->n_nodes = n;
+out:
+	free(start);
+	free(kids);
+	free(order);
+	free(fill);
+	return rc;
 }
 
 void mtl_tok_opts_default(struct mtl_tok_opts *o)
@@ -283,8 +400,10 @@ void mtl_tok_opts_default(struct mtl_tok_opts *o)
 static int build_vocab(struct mtl_tok *t, const char *const *v,
 		       const size_t *lens, size_t n, struct mtl_err *err)
 {
+	struct trie_build b = { 0 };
 	size_t total = 0, cap = 16;
 	uint64_t h = 0xcbf29ce484222325ULL;
+	int rc = 0;
 
 	if (n == 0)
 		return mtl_err_set(err, MTL_ERR_FORMAT, "empty vocabulary");
@@ -292,40 +411,55 @@ static int build_vocab(struct mtl_tok *t, const char *const *v,
 		return mtl_err_set(err, MTL_ERR_FORMAT, "vocabulary too large");
 	for (size_t i = 0; i < n; i++) {
 		total += lens[i] + 1;
-		if (total > UINT32_MAX / 2)
+		/* trie nodes fit 24 bits, for the (parent << 8 | byte) keys */
+		if (total > (1u << 23))
 			return mtl_err_set(err, MTL_ERR_FORMAT,
 					   "vocabulary too large");
 	}
-	while (cap < 2 * n)
+	/* at most one node and one edge per key byte */
+	while (cap < 2 * total)
 		cap *= 2;
 	t->pool = malloc(total);
 	t->piece_off = malloc(n * sizeof(*t->piece_off));
-	t->tab = malloc(cap * sizeof(*t->tab));
-	if (!t->pool || !t->piece_off || !t->tab)
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	t->mask = cap - 1;
-	for (size_t i = 0; i < cap; i++)
-		t->tab[i].id = -1;
+	b.edges = calloc(cap, sizeof(*b.edges));
+	b.parent = malloc((total + 2) * sizeof(*b.parent));
+	b.byte = malloc(total + 2);
+	b.id = malloc((total + 2) * sizeof(*b.id));
+	if (!t->pool || !t->piece_off || !b.edges || !b.parent || !b.byte || !b.id) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	b.mask = cap - 1;
+	b.n = 2;
+	b.id[0] = b.id[1] = -1;
 	t->n_ids = (int32_t)n;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t off = (uint32_t)t->pool_len;
+		const unsigned char *u = (const unsigned char *)v[i];
 		memcpy(t->pool + off, v[i], lens[i]);
 		t->pool[off + lens[i]] = 0;
 		t->pool_len += lens[i] + 1;
 		t->piece_off[i] = off;
 		for (size_t k = 0; k < lens[i]; k++) {
-			h ^= (unsigned char)v[i][k];
+			h ^= u[k];
 			h *= 0x100000001b3ULL;
 		}
 		h ^= '\n';
 		h *= 0x100000001b3ULL;
 		if (lens[i] > 2 && v[i][0] == '#' && v[i][1] == '#')
-			insert(t, off + 2, (uint32_t)lens[i] - 2, 1, (int32_t)i);
+			tb_insert(&b, u + 2, lens[i] - 2, 1, (int32_t)i);
 		else
-			insert(t, off, (uint32_t)lens[i], 0, (int32_t)i);
+			tb_insert(&b, u, lens[i], 0, (int32_t)i);
 	}
 	t->vocab_hash = h;
-	return 0;
+	if (tb_compact(t, &b) < 0)
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+out:
+	free(b.edges);
+	free(b.parent);
+	free(b.byte);
+	free(b.id);
+	return rc;
 }
 
 static int add_special(struct mtl_tok *t, const char *s, int32_t id)
@@ -346,7 +480,8 @@ static int add_special(struct mtl_tok *t, const char *s, int32_t id)
 	return 0;
 }
 
-static int finish(struct mtl_tok *t, struct mtl_err *err)
+/* Completes t: specials by default, the ids of unk_name, [CLS] and [SEP]. */
+static int finish(struct mtl_tok *t, const char *unk_name, struct mtl_err *err)
 {
 	static const char *const names[] = { "[PAD]", "[UNK]", "[CLS]",
 					     "[SEP]", "[MASK]" };
@@ -357,13 +492,13 @@ static int finish(struct mtl_tok *t, struct mtl_err *err)
 			if (id >= 0)
 				add_special(t, names[i], id);
 		}
-	t->unk = mtl_tok_id(t, "[UNK]");
+	t->unk = mtl_tok_id(t, unk_name);
 	t->cls = mtl_tok_id(t, "[CLS]");
 	t->sep = mtl_tok_id(t, "[SEP]");
 	if (t->unk < 0 || t->cls < 0 || t->sep < 0)
 		return mtl_err_set(err, MTL_ERR_FORMAT,
 				   "vocabulary lacks %s",
-				   t->unk < 0 ? "[UNK]" :
+				   t->unk < 0 ? unk_name :
 				   t->cls < 0 ? "[CLS]" : "[SEP]");
 	if (t->o.max_input_chars <= 0)
 		t->o.max_input_chars = 100;
@@ -393,7 +528,7 @@ int mtl_tok_new(struct mtl_tok **out, const char *const *vocab, size_t n,
 	rc = build_vocab(t, vocab, lens, n, err);
 	free(lens);
 	if (rc == 0)
-		rc = finish(t, err);
+		rc = finish(t, "[UNK]", err);
 	if (rc < 0) {
 		mtl_tok_free(t);
 		return rc;
@@ -408,7 +543,8 @@ void mtl_tok_free(struct mtl_tok *t)
 		return;
 	free(t->pool);
 	free(t->piece_off);
-	free(t->tab);
+	free(t->nodes);
+	free(t->cb);
 	free(t);
 }
 
@@ -425,9 +561,11 @@ int32_t mtl_tok_id(const struct mtl_tok *t, const char *s)
 {
 	size_t n = strlen(s);
 
+	const unsigned char *u = (const unsigned char *)s;
+
 	if (n > 2 && s[0] == '#' && s[1] == '#')
-		return lookup(t, s + 2, n - 2, 1);
-	return lookup(t, s, n, 0);
+		return lookup(t, u + 2, n - 2, 1);
+	return lookup(t, u, n, 0);
 }
 
 const char *mtl_tok_piece(const struct mtl_tok *t, int32_t id)
@@ -489,7 +627,11 @@ static int read_file(const char *path, char **buf, size_t *len, int *enoent,
 	return 0;
 }
 
-static int load_json(const char *path, json_t **out, int *enoent,
+/*
+ * Parses a JSON file into *out; flags for jansson (config files need
+ * JSON_DECODE_INT_AS_REAL: transformers writes model_max_length as 1e30).
+ */
+static int load_json(const char *path, json_t **out, int flags, int *enoent,
 		     struct mtl_err *err)
 {
 	json_error_t je;
@@ -502,7 +644,7 @@ static int load_json(const char *path, json_t **out, int *enoent,
 		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s",
 				   path, strerror(errno));
 	}
-	*out = json_loadf(f, JSON_REJECT_DUPLICATES, &je);
+	*out = json_loadf(f, JSON_REJECT_DUPLICATES | (size_t)flags, &je);
 	fclose(f);
 	if (!*out)
 		return mtl_err_set(err, MTL_ERR_FORMAT, "%s:%d:%d: %s", path,
@@ -627,7 +769,7 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 	mtl_tok_opts_default(&t->o);
 
 	snprintf(tjpath, sizeof(tjpath), "%s/tokenizer.json", dir);
-	rc = load_json(tjpath, &tj, &enoent, err);
+	rc = load_json(tjpath, &tj, 0, &enoent, err);
 	if (rc < 0 && !enoent)
 		goto out;
 	if (tj) {
@@ -666,7 +808,7 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 	}
 
 	snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
-	rc = load_json(path, &tc, &enoent, err);
+	rc = load_json(path, &tc, JSON_DECODE_INT_AS_REAL, &enoent, err);
 	if (rc < 0 && !enoent)
 		goto out;
 	if (tc) {
@@ -679,20 +821,20 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 			goto out;
 		}
 		j = json_object_get(tc, "model_max_length");
-		if (json_is_integer(j) && json_integer_value(j) > 0 &&
-		    json_integer_value(j) < 1000000000)
-			maxlen = (long)json_integer_value(j);
+		if (json_is_number(j) && json_number_value(j) >= 1 &&
+		    json_number_value(j) < 1e9)
+			maxlen = (long)json_number_value(j);
 	}
 
 	snprintf(path, sizeof(path), "%s/config.json", dir);
-	rc = load_json(path, &cj, &enoent, err);
+	rc = load_json(path, &cj, JSON_DECODE_INT_AS_REAL, &enoent, err);
 	if (rc < 0 && !enoent)
 		goto out;
 	j = json_object_get(cj, "max_position_embeddings");
-	if (json_is_integer(j) && json_integer_value(j) > 0 &&
-	    json_integer_value(j) < 1000000000 &&
-	    (maxlen == 0 || json_integer_value(j) < maxlen))
-		maxlen = (long)json_integer_value(j);
+	if (json_is_number(j) && json_number_value(j) >= 1 &&
+	    json_number_value(j) < 1e9 &&
+	    (maxlen == 0 || json_number_value(j) < (double)maxlen))
+		maxlen = (long)json_number_value(j);
 	t->max_length = maxlen;
 
 	snprintf(path, sizeof(path), "%s/vocab.txt", dir);
@@ -726,7 +868,8 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 			}
 		}
 	}
-	rc = finish(t, err);
+	j = json_object_get(json_object_get(tj, "model"), "unk_token");
+	rc = finish(t, json_is_string(j) ? json_string_value(j) : "[UNK]", err);
 	if (rc < 0)
 		mtl_err_prefix(err, rc, "%s", dir);
 out:
@@ -790,6 +933,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
 	if (!np)
 		return -1;
 	*p = np;
+	*cap = nc;
 	return 0;
 }
 
@@ -859,23 +1003,17 @@ static void flush(struct enc *x)
 		s->bpos[n] = b;
 	}
 	while (start < n) {
-		int cont = start > 0;
-		size_t end = n;
-		int32_t id = -1;
-		while (end > start &&
-		       (uint32_t)(s->bpos[end] - s->bpos[start]) > t->max_key[cont])
-			end--;
-		for (; end > start; end--) {
-			id = lookup(t, s->wb + s->bpos[start],
-				    (size_t)(s->bpos[end] - s->bpos[start]), cont);
-			if (id >= 0)
-				break;
-		}
+		size_t end = start, blen = 0;
+		int32_t id = longest(t, (const unsigned char *)s->wb + s->bpos[start],
+				     (size_t)(s->bpos[n] - s->bpos[start]),
+				     start > 0, &blen);
 		if (id < 0) {
 			x->e->n = mark;
 			push(x, t->unk, wid, s->cs[0], s->ce[n - 1]);
 			return;
 		}
+		while ((size_t)(s->bpos[end] - s->bpos[start]) < blen)
+			end++;
 		push(x, id, wid, s->cs[start], s->ce[end - 1]);
 		start = end;
 	}
@@ -887,6 +1025,15 @@ static void append(struct enc *x, uint32_t c, int32_t cs, int32_t ce)
 	struct mtl_tok_scratch *s = x->s;
 	size_t i;
 
+	/*
+	 * A word over the limit becomes one [UNK] whatever else it holds, so
+	 * only its end offset matters: memory stays bounded on any input.
+	 */
+	if (s->wn > (size_t)x->t->o.max_input_chars) {
+		if (ce > s->ce[s->wn - 1])
+			s->ce[s->wn - 1] = ce;
+		return;
+	}
 	if (s->wn == s->wcap) {
 		size_t nc = s->wcap ? s->wcap * 2 : 64;
 		uint32_t *a = realloc(s->cp, nc * sizeof(*a));
@@ -1186,4 +1333,54 @@ int mtl_tok_encode_words(const struct mtl_tok *t, const char *const *words,
 	}
 	e->n_words = (int32_t)n;
 	return finish_enc(&x, flags, max_len, err);
+}
+
+size_t mtl_tok_align(const struct mtl_tok_enc *e, const int32_t *word_labels,
+		     size_t n_words, int32_t ignore, int32_t *out)
+{
+	size_t lost = 0, w = 0;
+
+	for (size_t i = 0; i < e->n; i++) {
+		int32_t wi = e->word_ids[i];
+		int first = wi >= 0 && (size_t)wi < n_words &&
+			    (i == 0 || e->word_ids[i - 1] != wi);
+		out[i] = first ? word_labels[wi] : ignore;
+	}
+	/* word ids rise monotonically: walk them to find words with no token */
+	for (size_t i = 0; i <= e->n; i++) {
+		size_t upto = n_words;
+		if (i < e->n) {
+			if (e->word_ids[i] < 0)
+				continue;
+			upto = (size_t)e->word_ids[i];
+		}
+		for (; w < upto && w < n_words; w++)
+			lost += word_labels[w] != ignore;
+		if (i < e->n && w == upto)
+			w = upto + 1;
+	}
+	return lost;
+}
+
+size_t mtl_tok_utf8_next_bad(const char *s, size_t n, size_t *bad_len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t c;
+		int l;
+		if (u[i] < 0x80) {
+			i++;
+			continue;
+		}
+		l = utf8_dec(u + i, n - i, &c);
+		if (l < 0) {
+			*bad_len = (size_t)-l;
+			return i;
+		}
+		i += (size_t)l;
+	}
+	*bad_len = 0;
+	return n;
 }

@@ -67,7 +67,8 @@ void mtl_tok_opts_default(struct mtl_tok_opts *o);
  * Loads a tokenizer from a model directory: the vocabulary from vocab.txt
  * (one token a line, id = line number - 1) or, when that is absent, from
  * tokenizer.json's model.vocab; special tokens from tokenizer.json's
- * added_tokens (or [PAD] [UNK] [CLS] [SEP] [MASK] as found in the vocab);
+ * added_tokens (or [PAD] [UNK] [CLS] [SEP] [MASK] as found in the vocab), the
+ * unknown token from model.unk_token (default [UNK]);
  * options from tokenizer.json's BertNormalizer, overridden by
  * tokenizer_config.json (do_lower_case, strip_accents,
  * tokenize_chinese_chars), as transformers does; and the maximum length
@@ -168,5 +169,22 @@ int mtl_tok_encode(const struct mtl_tok *t, const char *text, size_t len,
 int mtl_tok_encode_words(const struct mtl_tok *t, const char *const *words,
 			 size_t n, int flags, size_t max_len,
 			 struct mtl_tok_enc *e, struct mtl_err *err);
+
+/*
+ * Token labels from word labels: the first token of each word w gets
+ * word_labels[w] (w < n_words), every other token (later pieces of a
+ * word, [CLS], [SEP]) gets ignore.  out has e->n entries.  Returns how many
+ * words with a label other than ignore got no token (nothing in the text,
+ * or truncated away).
+ */
+size_t mtl_tok_align(const struct mtl_tok_enc *e, const int32_t *word_labels,
+		     size_t n_words, int32_t ignore, int32_t *out);
+
+/*
+ * Finds the first invalid UTF-8 in s[0..n): returns its offset (n when
+ * there is none) and, in *bad_len, the length of the maximal invalid
+ * subsequence there (what one U+FFFD replaces; at least 1).
+ */
+size_t mtl_tok_utf8_next_bad(const char *s, size_t n, size_t *bad_len);
 
 #endif

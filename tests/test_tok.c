@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -249,6 +250,35 @@ static void test_api(const struct mtl_tok *t)
 		     MTL_ERR_FORMAT && strstr(err.msg, "word 2") != NULL,
 		     "invalid word named: '%s'", err.msg);
 	}
+	/* an over-long word is one [UNK] spanning all of it */
+	{
+		char big[5001];
+		memset(big, 'x', 5000);
+		big[5000] = 0;
+		big[0] = ' ';
+		T_OK(mtl_tok_encode(t, big, 5000, 0, 0, &e, &err) == 0 && e.n == 3 &&
+		     e.ids[1] == 1 && e.starts[1] == 1 && e.ends[1] == 5000 &&
+		     e.unk == 1, "long word: one [UNK] over bytes 1..5000");
+	}
+	/* word labels to token labels: first pieces only; lost words counted */
+	{
+		const char *w[] = { "unaffable", "\xe2\x80\x8b", "a", "hello" };
+		int32_t wl[] = { 7, 8, -100, 9 }, out[16];
+		int32_t want[] = { -100, 7, -100, -100, -100, 9, -100 };
+		T_OK(mtl_tok_encode_words(t, w, 4, 0, 0, &e, &err) == 0 && e.n == 7 &&
+		     mtl_tok_align(&e, wl, 4, -100, out) == 1 &&
+		     arr_is(out, e.n, want, 7),
+		     "align: zero-width word lost, unlabelled word ignored");
+		T_OK(mtl_tok_encode_words(t, w, 4, 0, 4, &e, &err) == 0 &&
+		     mtl_tok_align(&e, wl, 4, -100, out) == 2 && out[1] == 7,
+		     "align after truncation: the cut labelled word is lost too");
+	}
+	{
+		size_t bl;
+		T_OK(mtl_tok_utf8_next_bad("ab\xe4\xb8x", 5, &bl) == 2 && bl == 2 &&
+		     mtl_tok_utf8_next_bad("ab", 2, &bl) == 2 && bl == 0,
+		     "utf8_next_bad: offset and maximal subpart");
+	}
 	/* an empty text is just [CLS] [SEP] */
 	T_OK(mtl_tok_encode(t, "", 0, 0, 0, &e, &err) == 0 && e.n == 2,
 	     "empty text");
@@ -294,6 +324,93 @@ static void test_options(void)
 	mtl_tok_enc_release(&e);
 }
 
+static void put_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+/* A model directory with tokenizer.json only, then with overrides. */
+static void test_load_dirs(void)
+{
+	char dir[] = "/tmp/mtl-test-tok-XXXXXX";
+	struct mtl_tok *t = NULL;
+	struct mtl_tok_enc e;
+	struct mtl_err err;
+	struct mtl_tok_opts o;
+	char path[512];
+
+	if (!T_OK(mkdtemp(dir) != NULL, "temp dir"))
+		return;
+	mtl_tok_enc_init(&e);
+	put_file(dir, "tokenizer.json",
+	      "{\"added_tokens\": [{\"id\": 0, \"content\": \"<unk>\"},"
+	      " {\"id\": 3, \"content\": \"[CLS]\"}],"
+	      " \"normalizer\": {\"type\": \"BertNormalizer\", \"lowercase\": false,"
+	      "  \"strip_accents\": null, \"clean_text\": true, \"handle_chinese_chars\": true},"
+	      " \"model\": {\"type\": \"WordPiece\", \"max_input_chars_per_word\": 4, \"unk_token\": \"<unk>\","
+	      "  \"vocab\": {\"[UNK]\": 1, \"<unk>\": 0, \"[SEP]\": 2, \"[CLS]\": 3,"
+	      "  \"Ab\": 4, \"##c\": 5, \"ab\": 6}}}");
+	T_OK(mtl_tok_load(&t, dir, &err) == 0, "load tokenizer.json only: %s",
+	     err.msg);
+	if (t) {
+		mtl_tok_get_opts(t, &o);
+		T_OK(mtl_tok_vocab_size(t) == 7 && o.lowercase == 0 &&
+		     o.strip_accents == 0 && o.max_input_chars == 4,
+		     "vocab and options from tokenizer.json");
+		/* <unk> is special (added_tokens); [SEP] is not listed: plain text */
+		T_OK(mtl_tok_encode(t, "Abc<unk>abcde ab", 16, MTL_TOK_NO_SPECIALS,
+				    0, &e, &err) == 0 && e.n == 5 &&
+		     e.ids[0] == 4 && e.ids[1] == 5 && e.ids[2] == 0 &&
+		     e.ids[3] == 0 && e.ids[4] == 6 && mtl_tok_unk_id(t) == 0,
+		     "cased, added tokens special, 4-char limit, model.unk_token");
+		T_OK(mtl_tok_encode(t, "[SEP]", 5, MTL_TOK_NO_SPECIALS, 0, &e,
+				    &err) == 0 && e.n == 3 && e.unk == 3,
+		     "a special not in added_tokens is text");
+		mtl_tok_free(t);
+		t = NULL;
+	}
+	put_file(dir, "tokenizer_config.json",
+	      "{\"do_lower_case\": true, \"model_max_length\": 1000000000000000019884624838656}");
+	put_file(dir, "config.json", "{\"max_position_embeddings\": 64}");
+	T_OK(mtl_tok_load(&t, dir, &err) == 0, "load with tokenizer_config.json");
+	if (t) {
+		mtl_tok_get_opts(t, &o);
+		T_OK(o.lowercase == 1 && o.strip_accents == 1 &&
+		     mtl_tok_max_length(t) == 64,
+		     "do_lower_case overrides; huge model_max_length ignored, 64 from config.json");
+		mtl_tok_free(t);
+		t = NULL;
+	}
+	put_file(dir, "config.json", "{\"max_position_embeddings\": 64");
+	T_OK(mtl_tok_load(&t, dir, &err) == MTL_ERR_FORMAT &&
+	     strstr(err.msg, "config.json:1:"), "bad JSON named with its position: '%s'",
+	     err.msg);
+	put_file(dir, "config.json", "{}");
+	put_file(dir, "vocab.txt", "[UNK]\r\n[CLS]\r\n[SEP]\r\nab\r\n");
+	T_OK(mtl_tok_load(&t, dir, &err) == MTL_ERR_FORMAT &&
+	     strstr(err.msg, "added_tokens[0]"),
+	     "added token missing from vocab.txt refused: '%s'", err.msg);
+	put_file(dir, "tokenizer.json", "{}");
+	T_OK(mtl_tok_load(&t, dir, &err) == 0 && mtl_tok_vocab_size(t) == 4 &&
+	     mtl_tok_id(t, "ab") == 3, "vocab.txt wins, CRLF line ends stripped");
+	mtl_tok_free(t);
+	for (const char *const *n = (const char *const[]){ "tokenizer.json",
+		"tokenizer_config.json", "config.json", "vocab.txt", NULL }; *n; n++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, *n);
+		remove(path);
+	}
+	rmdir(dir);
+	mtl_tok_enc_release(&e);
+}
+
 int main(void)
 {
 	struct mtl_tok *t;
@@ -307,6 +424,7 @@ int main(void)
 	test_cases(t);
 	mtl_tok_free(t);
 	test_options();
+	test_load_dirs();
 	test_reference();
 	return t_done();
 }

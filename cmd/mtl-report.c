@@ -1,0 +1,128 @@
+/*
+ * mtl-report - a report on steps, predictions and embeddings streams:
+ * training curves, scores and confusion matrices, entity F1, similarity
+ * matrices; as text, markdown, JSON or one HTML file.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "fs.h"
+#include "mp.h"
+#include "render.h"
+#include "report.h"
+
+static const char usage[] =
+	"usage: mtl-report [options] [FILE...]\n"
+	"\n"
+	"Reports on steps (mtl-step), predictions (mtl-score) and embeddings\n"
+	"(mtl-score --embed) streams read from the FILEs or standard input:\n"
+	"training curves, per-class and entity scores, confusion and cosine\n"
+	"similarity matrices.\n"
+	"\n"
+	"  -f, --format F     text (default), markdown, json or html\n"
+	"  -o, --output FILE  write the report to FILE (atomically), not stdout\n"
+	"  -e, --errors[=N]   list up to N misclassified examples per task (10)\n"
+	"      --strict       entities in strict IOB2 mode (default: conlleval)\n"
+	"  -n, --max N        embeddings in the similarity matrix (default 20, at most 1000)\n"
+	"  -t, --title T      the report's title\n"
+	"  -w, --width N      characters of a sparkline (default 40)\n"
+	"  -q, --quiet        no notes on stderr\n"
+	"  -h, --help         this text\n"
+	"  -V, --version      the version\n"
+	"\n"
+	"Exit status: 0 success, 1 bad input, 2 usage error, 3 I/O error.\n";
+
+static void read_input(struct mtl_report *rep, const char *path)
+{
+	struct mtl_mp_reader *r;
+	struct mtl_err err;
+	const char *name;
+	FILE *in = cmd_open_in(path, &name);
+	int rc;
+
+	if (!(r = mtl_mp_reader_new(in, name)))
+		cmd_die(EXIT_DATA, "out of memory");
+	rc = mtl_report_read(rep, r, &err);
+	mtl_mp_reader_free(r);
+	if (in != stdin)
+		fclose(in);
+	if (rc)
+		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_STRICT = 256 };
+	static const struct option opts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "errors", optional_argument, NULL, 'e' },
+		{ "strict", no_argument, NULL, O_STRICT },
+		{ "max", required_argument, NULL, 'n' },
+		{ "title", required_argument, NULL, 't' },
+		{ "width", required_argument, NULL, 'w' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	struct mtl_report_opts ro = { .strict = 0, .errors = 0, .max_embeddings = 20 };
+	struct mtl_render_opts fo;
+	const char *output = NULL;
+	struct mtl_report *rep;
+	struct mtl_err err;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *m;
+	int c, rc = 0;
+
+	cmd_name = "mtl-report";
+	mtl_render_defaults(&fo);
+	while ((c = getopt_long(argc, argv, "f:o:e::n:t:w:qhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			if (mtl_render_format_parse(optarg, &fo.format))
+				cmd_usage_error(usage, "unknown format '%s' (text, markdown, json, html)",
+						optarg);
+			break;
+		case 'o': output = optarg; break;
+		case 'e':
+			ro.errors = optarg ? (int)cmd_parse_long(usage, "--errors", optarg, 0, 1000000) : 10;
+			break;
+		case O_STRICT: ro.strict = 1; break;
+		case 'n': ro.max_embeddings = (int)cmd_parse_long(usage, "--max", optarg, 1, 1000); break;
+		case 't': fo.title = optarg; break;
+		case 'w': fo.spark_width = (int)cmd_parse_long(usage, "--width", optarg, 1, 1000); break;
+		case 'q': cmd_quiet = 1; break;
+		case 'h': cmd_help(usage);
+		case 'V': cmd_version();
+		default: cmd_usage_error(usage, NULL);
+		}
+	}
+	if (!(rep = mtl_report_new(&ro)))
+		cmd_die(EXIT_DATA, "out of memory");
+	if (optind == argc)
+		read_input(rep, NULL);
+	for (int i = optind; i < argc; i++)
+		read_input(rep, argv[i]);
+	if (mtl_report_finish(rep, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	/* render in memory: -o then replaces the file whole, or not at all */
+	if (!(m = open_memstream(&buf, &len)))
+		cmd_die(EXIT_DATA, "out of memory");
+	if (mtl_render(m, rep, &fo, &err) || fclose(m))
+		cmd_die(EXIT_DATA, "%s", "out of memory");
+	if (output && strcmp(output, "-")) {
+		if (mtl_fs_write(output, buf, len, &err)) {
+			fprintf(stderr, "%s: %s\n", cmd_name, err.msg);
+			rc = EXIT_IO;
+		}
+	} else {
+		fwrite(buf, 1, len, stdout);
+	}
+	free(buf);
+	mtl_report_free(rep);
+	return cmd_finish(rc);
+}

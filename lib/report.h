@@ -1,0 +1,158 @@
+/*
+ * report.h - what mtl-report shows, computed from steps, predictions and
+ * embeddings streams (docs/report.md).
+ *
+ * A struct mtl_report collects any number of streams, each recognised by
+ * its header's "stream" kind:
+ *
+ *   steps        training curves: one column per figure of a "step"
+ *                record (NaN where a record lacks it), the "eval" records
+ *                as rows, and the "skip" records;
+ *   predictions  per task a confusion matrix (of examples for a sequence
+ *                task, of words for a token task), entity scores for token
+ *                tasks whose labels are BIO tags (lib/metrics.h), gold
+ *                entities lost to truncation, and the first misclassified
+ *                examples;
+ *   embeddings   the first max_embeddings vectors and their cosine
+ *                similarities.
+ *
+ * Several streams of one kind add up: steps streams append (a resumed
+ * run), predictions streams pool their examples (tasks of the same name
+ * must have the same kind and labels), embeddings streams append.
+ *
+ * Use: mtl_report_new(), mtl_report_read() once per input, then
+ * mtl_report_finish(), then read the plain fields below (lib/render.h
+ * formats them).  The report owns everything it points to; nothing
+ * borrows from the msgpack records read.
+ *
+ * Failure: mtl_report_read() returns <0 with "INPUT: record N: what" in
+ * err for input that is not a stream, a stream of another kind, records of
+ * the wrong shape, unknown tasks or labels; the report then holds what was
+ * read before the bad record and may only be freed.
+ */
+#ifndef MTL_REPORT_H
+#define MTL_REPORT_H
+
+#include <stdio.h>
+
+#include "err.h"
+#include "metrics.h"
+#include "mp.h"
+#include "task.h"
+
+struct mtl_report_opts {
+	int strict;         /* entities in strict IOB2 mode (else conlleval) */
+	int errors;         /* misclassified examples kept per task */
+	int max_embeddings; /* embeddings kept for the similarity matrix */
+};
+
+/* Named columns over the steps: v[k][i] is key k at step record i. */
+struct mtl_report_family {
+	int n;
+	char **key;
+	double **v; /* [n][steps.n], NaN where absent */
+};
+
+struct mtl_report_eval {
+	double step;
+	char *task;
+	double loss, accuracy, f1; /* NaN where absent */
+};
+
+struct mtl_report_skip {
+	double step;
+	char *reason; /* or NULL */
+};
+
+struct mtl_report_steps {
+	long n, cap; /* step records */
+	/* [n] each, NaN where a record lacks the figure */
+	double *step, *epoch, *lr, *loss, *grad_norm, *tokens, *ms;
+	struct mtl_report_family losses, accuracy, weights, labelled, cosine;
+	struct mtl_report_eval *eval;
+	long n_eval;
+	struct mtl_report_skip *skip;
+	long n_skip;
+};
+
+/* One misclassified example, as shown by --errors. */
+struct mtl_report_error {
+	char *id;    /* the id as text */
+	char *text;  /* or NULL */
+	int n_words; /* token tasks: words shown (>= n) */
+	char **words; /* [n_words] or NULL */
+	int n;       /* labels: 1 for a sequence task, scored words otherwise */
+	int *gold;   /* [n] label indices, -1 where unlabelled */
+	int *pred;   /* [n] */
+};
+
+struct mtl_report_task {
+	const struct mtl_task *spec; /* in mtl_report.tasks */
+	struct mtl_confusion conf;   /* examples or words with gold */
+	long examples;  /* prediction records for the task */
+	long unlabelled; /* of them without gold */
+	/* token tasks */
+	int has_entities; /* labels are BIO tags */
+	struct mtl_bio bio;
+	struct mtl_entity_score ent; /* gold_lost already counted as missed */
+	double entity_macro_f1;
+	long lost;       /* gold entities lost to truncation, all types */
+	long *lost_type; /* [bio.n_types] the part given by type */
+	struct mtl_report_error *err;
+	int n_err;
+	long n_wrong; /* misclassified examples, all of them */
+};
+
+struct mtl_report_embeddings {
+	long total;   /* embedding records read */
+	int n, dim;   /* kept, and their dimension */
+	char **label; /* [n] text or id */
+	float *vec;   /* [n*dim] */
+	double *sim;  /* [n*n] cosine similarities, after finish */
+	char *pooling;
+	int normalized; /* -1 unknown */
+};
+
+struct mtl_report {
+	struct mtl_report_opts opts;
+	int n_steps_streams, n_pred_streams, n_emb_streams;
+	struct mtl_report_steps steps;
+	struct mtl_tasks *tasks; /* predicted tasks, merged over streams */
+	struct mtl_report_task *task; /* [tasks->n] */
+	int n_task; /* entries of task allocated (== tasks->n) */
+	long predictions; /* prediction records */
+	struct mtl_report_embeddings emb;
+};
+
+/* A new empty report, or NULL when out of memory. */
+struct mtl_report *mtl_report_new(const struct mtl_report_opts *opts);
+void mtl_report_free(struct mtl_report *rep);
+
+/*
+ * Reads one whole stream from r (header first) into rep.  Returns 0, or <0
+ * with "NAME: record N: what" in err (MTL_ERR_FORMAT for bad input,
+ * MTL_ERR_IO for a read error, MTL_ERR_NOMEM).
+ */
+int mtl_report_read(struct mtl_report *rep, struct mtl_mp_reader *r,
+		    struct mtl_err *err);
+
+/*
+ * Computes the derived figures (entity scores with the lost entities
+ * counted as missed, similarities), once, after the last read.  0, or
+ * MTL_ERR_NOMEM.
+ */
+int mtl_report_finish(struct mtl_report *rep, struct mtl_err *err);
+
+/* Training summary of one column: NaN when it holds no finite value. */
+struct mtl_report_stat {
+	double first, last, min, max;
+	long n;                /* finite values */
+	long i_min, i_max;     /* step-record indices of min and max */
+};
+
+void mtl_report_stat(const double *v, long n, struct mtl_report_stat *out);
+
+/* Cosine similarity of a and b (n floats); 0 when either is all zeros. */
+double mtl_report_cosine(const float *a, const float *b, int n);
+
+#endif
