@@ -200,7 +200,7 @@ static int parse_header(struct mtl_st *st, const char *hdr, size_t hlen,
 	if (!st->root) {
 		if (json_error_code(&je) == json_error_duplicate_key)
 			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "duplicate tensor name in header (%s)", je.text);
+					   "duplicate name in header (%s)", je.text);
 		return mtl_err_set(err, MTL_ERR_FORMAT,
 				   "header is not valid JSON: %s at byte %d", je.text,
 				   je.position);

@@ -703,6 +703,23 @@ static void test_tensor_table(const struct mtl_bert *m)
 	     "key weight of layer 1 sits between query and value in qkvw");
 }
 
+static void test_forward_args(struct mtl_bert *m)
+{
+	int32_t ids[4] = { 2, 57, 312, 3 }, types[4] = { 0, 0, 0, 2 };
+	struct mtl_err err = { "" };
+
+	T_OK(mtl_bert_forward(m, ids, NULL, NULL, 1, 4, 0, &err) == MTL_ERR_ARG &&
+		     strstr(err.msg, "token id 312 at [0,2] out of range [0,312)"),
+	     "out-of-vocabulary id refused: %s", err.msg);
+	ids[2] = 5;
+	T_OK(mtl_bert_forward(m, ids, types, NULL, 1, 4, 0, &err) == MTL_ERR_ARG &&
+		     strstr(err.msg, "token type 2 at [0,3]"),
+	     "out-of-range token type refused: %s", err.msg);
+	T_OK(mtl_bert_forward(m, ids, NULL, NULL, 1, 65, 0, &err) == MTL_ERR_ARG &&
+		     strstr(err.msg, "[1,65]"),
+	     "sequence longer than max_position_embeddings refused: %s", err.msg);
+}
+
 static void rm_rf(const char *path)
 {
 	char cmd[700];
@@ -735,6 +752,7 @@ int main(void)
 
 	if (mtl_bert_load(&m, "fixtures/tiny", &err) == 0) {
 		test_tensor_table(m);
+		test_forward_args(m);
 		test_load_errors(m);
 		test_sharded(m);
 		test_save(m);

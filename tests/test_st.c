@@ -111,7 +111,7 @@ static void corrupt_cases(void)
 	h = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
 	    "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
 	write_raw(h, strlen(h), NULL, 16);
-	expect_fail("duplicate names", "duplicate tensor name", "\"w\"");
+	expect_fail("duplicate names", "duplicate name", "\"w\"");
 
 	h = "{\"w\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,0]}}";
 	write_raw(h, strlen(h), NULL, 0);
