@@ -26,8 +26,9 @@
  * same thread count just before the steps, so that both sides of the
  * ratio see the same machine load.
  *
- * Usage: bench_train [-t THREADS] [-s SECONDS] [-m small|base|large]...
+ * Usage: bench_train [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]...
  *                    [-b BxT]...
+ *   -n  at most STEPS timed steps (0: the warm-up step only, for peak RSS)
  */
 #include <getopt.h>
 #include <stdint.h>
@@ -102,7 +103,7 @@ struct result {
 
 /* One workload in this (child) process; writes the result to fd. */
 static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
-	       double min_time, int fd)
+	       double min_time, int max_steps, int fd)
 {
 	struct mtl_bert *m;
 	struct mtl_tasks *ts;
@@ -151,12 +152,15 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 		lab[0][i] = (int32_t)mtl_rng_below(&rng, 3);
 	}
 	r.sgemm = sgemm_gflops(2048, threads);
+	r.sec = now();
 	if (mtl_train_step(tr, &bp, 1, &st, &err) < 0) { /* warm-up */
 		fprintf(stderr, "bench_train: %s\n", err.msg);
 		return 1;
 	}
 	t0 = now();
-	while (r.steps < 1000 && (r.steps < 3 || now() - t0 < min_time)) {
+	times[0] = t0 - r.sec; /* the warm-up, reported when no step is timed */
+	while (r.steps < max_steps &&
+	       (r.steps < 3 || now() - t0 < min_time)) {
 		double t = now();
 
 		if (mtl_train_step(tr, &bp, 1, &st, &err) < 0) {
@@ -165,7 +169,7 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 		}
 		times[r.steps++] = now() - t;
 	}
-	qsort(times, (size_t)r.steps, sizeof(double), cmp_double);
+	qsort(times, (size_t)(r.steps ? r.steps : 1), sizeof(double), cmp_double);
 	r.sec = times[r.steps / 2];
 	if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		return 1;
@@ -179,14 +183,18 @@ int main(int argc, char **argv)
 		{ "base", 768, 12, 12, 3072 },
 		{ "large", 1024, 24, 16, 4096 },
 	};
-	int threads = 2, c, want[3] = { 0 }, any = 0, nb = 0;
+	int threads = 2, c, want[3] = { 0 }, any = 0, nb = 0, max_steps = 1000;
 	int bs[8][2], def[2][2] = { { 16, 64 }, { 8, 128 } };
 	double min_time = 10;
 	char host[256] = "?";
 	double load[3] = { 0 };
 
-	while ((c = getopt(argc, argv, "t:s:m:b:h")) != -1) {
+	while ((c = getopt(argc, argv, "t:s:n:m:b:h")) != -1) {
 		switch (c) {
+		case 'n':
+			max_steps = atoi(optarg);
+			max_steps = max_steps < 0 ? 0 : max_steps > 1000 ? 1000 : max_steps;
+			break;
 		case 't': threads = atoi(optarg); break;
 		case 's': min_time = atof(optarg); break;
 		case 'm':
@@ -199,7 +207,7 @@ int main(int argc, char **argv)
 				nb++;
 			break;
 		default:
-			fprintf(stderr, "usage: bench_train [-t THREADS] [-s SECONDS] [-m small|base|large]... [-b BxT]...\n");
+			fprintf(stderr, "usage: bench_train [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]... [-b BxT]...\n");
 			return 2;
 		}
 	}
@@ -237,7 +245,7 @@ int main(int argc, char **argv)
 			pid = fork();
 			if (pid == 0) {
 				close(fd[0]);
-				_exit(run(&cfg, B, T, threads, min_time, fd[1]));
+				_exit(run(&cfg, B, T, threads, min_time, max_steps, fd[1]));
 			}
 			close(fd[1]);
 			if (read(fd[0], &r, sizeof(r)) != (ssize_t)sizeof(r)) {
