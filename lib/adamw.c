@@ -4,6 +4,7 @@
 #include "adamw.h"
 
 #include <math.h>
+#include <stdint.h>
 
 void mtl_adamw_defaults(struct mtl_adamw *o)
 {
@@ -15,7 +16,7 @@ void mtl_adamw_defaults(struct mtl_adamw *o)
 
 void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 		    float *m, float *v, const struct mtl_adamw_group *groups,
-		    size_t n_groups, float lr, long t, float gscale)
+		    size_t n_groups, float lr, long t, float gscale, int nt)
 {
 	/* bias corrections in double, as PyTorch computes them in Python */
 	double bc1 = 1.0 - pow(o->b1, (double)t);
@@ -28,9 +29,10 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 		float glr = lr * gr->lr_mult;
 		float decay = gr->decay ? 1.0f - glr * o->wd : 1.0f;
 		float step = (float)(glr / bc1);
-		size_t end = gr->off + gr->n;
+		int64_t end = (int64_t)(gr->off + gr->n);
 
-		for (size_t i = gr->off; i < end; i++) {
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (gr->n >= 65536)
+		for (int64_t i = (int64_t)gr->off; i < end; i++) {
 			float gi = g[i] * gscale;
 			float mi = b1 * m[i] + (1.0f - b1) * gi;
 			float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
@@ -42,11 +44,12 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 	}
 }
 
-double mtl_sumsq(const float *g, size_t n)
+double mtl_sumsq(const float *g, size_t n, int nt)
 {
 	double s = 0;
 
-	for (size_t i = 0; i < n; i++)
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+:s) if (n >= 65536)
+	for (int64_t i = 0; i < (int64_t)n; i++)
 		s += (double)g[i] * g[i];
 	return s;
 }

@@ -7,7 +7,7 @@
  * model's tensor table) gives each range its learning-rate multiplier
  * (parameter groups: head learning rate, layer-wise decay) and whether it
  * takes weight decay (not biases, not LayerNorm weights).  The step is
- * one flat loop over each range.  For step t (from 1), per element:
+ * one flat loop over each range (split over threads).  For step t (from 1), per element:
  *
  *	g  = g * gscale                       (clipping folded in)
  *	w  = w * (1 - lr * wd)                (decoupled decay)
@@ -38,14 +38,18 @@ void mtl_adamw_defaults(struct mtl_adamw *o);
 
 /*
  * One step t >= 1 at base learning rate lr over the ranges of groups,
- * updating w, m, v (blocks of the shared layout) from g.
+ * updating w, m, v (blocks of the shared layout) from g, on nt threads
+ * (elements are independent: the result does not depend on nt).
  */
 void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 		    float *m, float *v, const struct mtl_adamw_group *groups,
-		    size_t n_groups, float lr, long t, float gscale);
+		    size_t n_groups, float lr, long t, float gscale, int nt);
 
-/* Sum of squares of g[n] in double (for the global gradient norm). */
-double mtl_sumsq(const float *g, size_t n);
+/*
+ * Sum of squares of g[n] in double (for the global gradient norm), on nt
+ * threads: each sums a fixed contiguous share, so one nt gives one result.
+ */
+double mtl_sumsq(const float *g, size_t n, int nt);
 /* Whether every g[i] is finite. */
 int mtl_all_finite(const float *g, size_t n);
 

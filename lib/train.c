@@ -263,8 +263,8 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 			st->task_loss[t] /= (double)tr->norm[t];
 		st->loss += hd->ts->task[t].weight * st->task_loss[t];
 	}
-	st->grad_norm = sqrt(mtl_sumsq(tr->grad, tr->m->n_params) +
-			     mtl_sumsq(tr->hgrad, hd->n_params));
+	st->grad_norm = sqrt(mtl_sumsq(tr->grad, tr->m->n_params, tr->m->threads) +
+			     mtl_sumsq(tr->hgrad, hd->n_params, 1));
 	return 0;
 }
 
@@ -288,10 +288,11 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 	gscale = mtl_clip_scale(st->grad_norm, o->clip);
 	tr->step++;
 	mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1, tr->mom2,
-		       tr->groups, tr->n_groups, lr, tr->step, gscale);
+		       tr->groups, tr->n_groups, lr, tr->step, gscale,
+		       tr->m->threads);
 	mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
 		       tr->hmom2, tr->hgroups, tr->n_hgroups, lr, tr->step,
-		       gscale);
+		       gscale, 1);
 	st->step = tr->step;
 	return 0;
 }
