@@ -111,3 +111,20 @@ setup() {
 	run -1 --separate-stderr mtl-step -m "$FIXTURES/tiny-f16" b.mpk
 	assert_regex "$stderr" "no tasks.json"
 }
+
+@test "learns the demo end to end: mtl-init, mtl-tokenize, mtl-batch, mtl-step" {
+	D=$FIXTURES/demo
+	mtl-init -q -o m --vocab "$D/vocab.txt" --hidden 64 --layers 2 --heads 4 \
+		--intermediate 256 --max-position 64 --seed 1
+	cp "$D/tasks.json" m/
+	mtl-tokenize -q -m m "$D/train.jsonl" >train.mpk
+	mtl-tokenize -q -m m "$D/test.jsonl" >test.mpk
+	mtl-batch -q -b 32 -e 4 --shuffle --seed 3 train.mpk >b.mpk
+	mtl-step -q -m m -t 1 --lr 2e-3 --warmup-ratio 0.1 --eval test.mpk -o tuned b.mpk >steps.mpk
+	run bash -c "mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .accuracy.topic >= 0.95, .accuracy.ner >= 0.95]'"
+	assert_output '[300,300,true,true]'
+	# the saved model scores the same test set as well
+	mtl-batch -q -b 1000 test.mpk >tb.mpk
+	run bash -c "mtl-step -q -m tuned --lr 0 --eval test.mpk tb.mpk | mtl-dump -t eval | jq -c '[.accuracy.topic >= 0.95, .accuracy.ner >= 0.95]'"
+	assert_output '[true,true]'
+}
