@@ -4,6 +4,8 @@
  */
 #include "task.h"
 
+#include "fs.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -370,11 +372,9 @@ int mtl_task_save(const struct mtl_tasks *ts, const char *path,
 		  struct mtl_err *err)
 {
 	json_t *root, *arr;
-	char tmp[4096];
 	char *text;
 	struct mtl_tasks *back;
-	FILE *f;
-	int rc = 0;
+	int rc;
 
 	root = json_object();
 	arr = json_array();
@@ -396,24 +396,16 @@ int mtl_task_save(const struct mtl_tasks *ts, const char *path,
 		return mtl_err_prefix(err, MTL_ERR_ARG, "cannot save an invalid spec");
 	}
 	mtl_task_free(back);
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		free(text);
-		return mtl_err_set(err, MTL_ERR_ARG, "path too long");
-	}
-	f = fopen(tmp, "wb");
-	if (!f) {
-		rc = mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", tmp,
-				 strerror(errno));
-	} else {
-		int bad = fputs(text, f) < 0 || fputc('\n', f) == EOF;
-		if (fclose(f) != 0 || bad)
-			rc = mtl_err_set(err, MTL_ERR_IO, "cannot write '%s'", tmp);
-		else if (rename(tmp, path) != 0)
-			rc = mtl_err_set(err, MTL_ERR_IO,
-					 "cannot rename '%s' to '%s': %s", tmp,
-					 path, strerror(errno));
-		if (rc < 0)
-			remove(tmp);
+	{
+		size_t n = strlen(text);
+		char *t = realloc(text, n + 2);
+		if (!t) {
+			free(text);
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		}
+		text = t;
+		text[n++] = '\n';
+		rc = mtl_fs_write(path, text, n, err);
 	}
 	free(text);
 	return rc;
