@@ -14,7 +14,7 @@
 # these defaults only matter if this file is read first.
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/err.c
+FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/fs.c lib/err.c
 
 .PHONY: fuzz-tokenize bench-tokenize
 fuzz-tokenize: $(FUZZ_BUILD)/fuzz_tok
