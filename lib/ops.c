@@ -209,17 +209,22 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 		     NULL, &rntm);
 	if (!db)
 		return;
-	/* column sums, each thread owning a band of columns */
+	/* column sums, each thread owning a band of 64 columns that it sums
+	 * in registers before adding them to db */
 #pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * OC >= PAR_MIN)
 	for (int j0 = 0; j0 < OC; j0 += 64) {
-		int j1 = j0 + 64 < OC ? j0 + 64 : OC;
+		int w = j0 + 64 < OC ? 64 : OC - j0;
+		float acc[64] = { 0 };
 
 		for (int i = 0; i < N; i++) {
-			const float *d = dout + (int64_t)i * OC;
+			const float *d = dout + (int64_t)i * OC + j0;
 
-			for (int j = j0; j < j1; j++)
-				db[j] += d[j];
+#pragma omp simd
+			for (int j = 0; j < w; j++)
+				acc[j] += d[j];
 		}
+		for (int j = 0; j < w; j++)
+			db[j0 + j] += acc[j];
 	}
 }
 
@@ -310,20 +315,27 @@ void mtl_layernorm_backward(float *dinp, float *dw, float *db,
 			dx[j] += s * (d[j] * w[j] - gm - n * gnm);
 		}
 	}
-	/* dw, db: column sums, each thread owning a band of columns */
+	/* dw, db: column sums, each thread owning a band of 64 columns that
+	 * it sums in registers before adding them to dw, db */
 #pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
 	for (int j0 = 0; j0 < C; j0 += 64) {
-		int j1 = j0 + 64 < C ? j0 + 64 : C;
+		int w = j0 + 64 < C ? 64 : C - j0;
+		float aw[64] = { 0 }, ab[64] = { 0 };
 
 		for (int i = 0; i < N; i++) {
-			const float *x = inp + (int64_t)i * C;
-			const float *d = dout + (int64_t)i * C;
+			const float *x = inp + (int64_t)i * C + j0;
+			const float *d = dout + (int64_t)i * C + j0;
 			float m = mean[i], s = rstd[i];
 
-			for (int j = j0; j < j1; j++) {
-				dw[j] += d[j] * ((x[j] - m) * s);
-				db[j] += d[j];
+#pragma omp simd
+			for (int j = 0; j < w; j++) {
+				aw[j] += d[j] * ((x[j] - m) * s);
+				ab[j] += d[j];
 			}
+		}
+		for (int j = 0; j < w; j++) {
+			dw[j0 + j] += aw[j];
+			db[j0 + j] += ab[j];
 		}
 	}
 }
