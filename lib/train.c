@@ -204,10 +204,14 @@ static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 		ph = tr->o.dropout >= 0 ? tr->o.dropout : c->hidden_dropout;
 		pa = tr->o.dropout >= 0 ? tr->o.dropout : c->attn_dropout;
 	}
-	if ((rc = prepare(tr, b, err)) ||
-	    (rc = mtl_bert_forward_train(tr->m, b->ids, NULL, tr->mask, b->B,
-					 b->T, ph, pa, &tr->rng, err)) ||
-	    (rc = mtl_heads_forward(tr->hd, mtl_bert_last_hidden(tr->m),
+	if ((rc = prepare(tr, b, err)))
+		return rc;
+	/* evaluation takes the inference forward: one layer of activations */
+	rc = train ? mtl_bert_forward_train(tr->m, b->ids, NULL, tr->mask, b->B,
+					    b->T, ph, pa, &tr->rng, err)
+		   : mtl_bert_forward(tr->m, b->ids, NULL, tr->mask, b->B, b->T,
+				      0, err);
+	if (rc || (rc = mtl_heads_forward(tr->hd, mtl_bert_last_hidden(tr->m),
 				    tr->mask, b->B, b->T, train, &tr->rng,
 				    err)))
 		return rc;
