@@ -149,6 +149,23 @@ static inline float max16(const float *x, int n)
 	return acc[0];
 }
 
+/* Sum of a[i] * b[i] in 16 lanes (the order fixed, so it vectorises). */
+static inline float dot16(const float *a, const float *b, int n)
+{
+	float acc[16] = { 0 };
+	int i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		for (int j = 0; j < 16; j++)
+			acc[j] = fmaf(a[i + j], b[i + j], acc[j]);
+	for (int j = 0; i < n; i++, j++)
+		acc[j] = fmaf(a[i], b[i], acc[j]);
+	for (int w = 8; w; w /= 2)
+		for (int j = 0; j < w; j++)
+			acc[j] += acc[j + w];
+	return acc[0];
+}
+
 /*
  * A BLIS runtime for nt threads, with or without the "sup" (small,
  * unpacked) path.  sup reads the operands in place.  Measured on this
@@ -299,17 +316,33 @@ void mtl_layernorm_backward(float *dinp, float *dw, float *db,
 		const float *x = inp + (int64_t)i * C;
 		const float *d = dout + (int64_t)i * C;
 		float *dx = dinp + (int64_t)i * C;
-		float m = mean[i], s = rstd[i], gm = 0, gnm = 0;
+		float m = mean[i], s = rstd[i], gm, gnm;
+		float am[16] = { 0 }, an[16] = { 0 };
+		int j = 0;
 
-		for (int j = 0; j < C; j++) {
+		/* mean(g) and mean(g * n) in 16 lanes, g = dout * w */
+		for (; j + 16 <= C; j += 16)
+			for (int k = 0; k < 16; k++) {
+				float g = d[j + k] * w[j + k];
+
+				am[k] += g;
+				an[k] += g * ((x[j + k] - m) * s);
+			}
+		for (int k = 0; j < C; j++, k++) {
 			float g = d[j] * w[j];
 
-			gm += g;
-			gnm += g * (x[j] - m) * s;
+			am[k] += g;
+			an[k] += g * ((x[j] - m) * s);
 		}
-		gm /= (float)C;
-		gnm /= (float)C;
-		for (int j = 0; j < C; j++) {
+		for (int h = 8; h; h /= 2)
+			for (int k = 0; k < h; k++) {
+				am[k] += am[k + h];
+				an[k] += an[k + h];
+			}
+		gm = am[0] / (float)C;
+		gnm = an[0] / (float)C;
+#pragma omp simd
+		for (j = 0; j < C; j++) {
 			float n = (x[j] - m) * s;
 
 			dx[j] += s * (d[j] * w[j] - gm - n * gnm);
@@ -410,6 +443,11 @@ void mtl_relu_backward(float *dinp, const float *out, const float *dout,
 
 /* ---- dropout ---- */
 
+/*
+ * Masks multiply (x * (scale * keep)), as PyTorch's dropout does, rather
+ * than select: the loops vectorise, and a dropped NaN stays NaN.
+ */
+
 void mtl_dropout_mask(uint8_t *keep, int64_t n, float p, struct mtl_rng *r)
 {
 	int64_t i = 0;
@@ -438,7 +476,7 @@ void mtl_dropout_forward(float *out, const float *inp, const uint8_t *keep,
 
 #pragma omp simd
 	for (int64_t i = 0; i < n; i++)
-		out[i] = keep[i] ? inp[i] * s : 0.0f;
+		out[i] = inp[i] * (s * (float)keep[i]);
 }
 
 void mtl_dropout_backward(float *dinp, const float *dout, const uint8_t *keep,
@@ -448,7 +486,7 @@ void mtl_dropout_backward(float *dinp, const float *dout, const uint8_t *keep,
 
 #pragma omp simd
 	for (int64_t i = 0; i < n; i++)
-		dinp[i] += keep[i] ? dout[i] * s : 0.0f;
+		dinp[i] += dout[i] * (s * (float)keep[i]);
 }
 
 /* One row: p[C] = softmax(s[C] + mask[C]). */
@@ -478,10 +516,9 @@ static inline void softmax_row(float *p, const float *s, const float *mask,
 static inline void softmax_row_backward(float *ds, const float *p,
 					const float *dp, int C)
 {
-	float dot = 0;
+	float dot = dot16(dp, p, C);
 
-	for (int j = 0; j < C; j++)
-		dot += dp[j] * p[j];
+#pragma omp simd
 	for (int j = 0; j < C; j++)
 		ds[j] += p[j] * (dp[j] - dot);
 }
@@ -542,8 +579,9 @@ static void attention_forward(float *ctx, float *att, float *scratch,
 			const uint8_t *m = drop + bh * TT;
 
 			pd = scratch + tid * TT;
+#pragma omp simd
 			for (int64_t i = 0; i < TT; i++)
-				pd[i] = m[i] ? p[i] * dscale : 0.0f;
+				pd[i] = p[i] * (dscale * (float)m[i]);
 		}
 		/* c[T,D] (row stride H) = pd[T,T] @ v[T,D] */
 		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T, &one,
@@ -598,8 +636,9 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 		rntm_threads(&rntm, 1, T < 64);
 		if (m) {
 			/* ds holds the dropped probabilities for a moment */
+#pragma omp simd
 			for (int64_t i = 0; i < TT; i++)
-				ds[i] = m[i] ? p[i] * dscale : 0.0f;
+				ds[i] = p[i] * (dscale * (float)m[i]);
 			pd = ds;
 		}
 		/* dv[T,D] += pd^T[T,T] @ dc[T,D] */
@@ -611,8 +650,9 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 			     (float *)dc, H, 1, (float *)v, 3 * H, 1, &zero, dp,
 			     T, 1, NULL, &rntm);
 		if (m)
+#pragma omp simd
 			for (int64_t i = 0; i < TT; i++)
-				dp[i] = m[i] ? dp[i] * dscale : 0.0f;
+				dp[i] = dp[i] * (dscale * (float)m[i]);
 		memset(ds, 0, sizeof(*ds) * (size_t)TT);
 		for (int i = 0; i < T; i++)
 			softmax_row_backward(ds + (int64_t)i * T,
