@@ -1134,7 +1134,7 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 		const float *fc = a->fc + l * BT * I, *fcg = a->fc_gelu + l * BT * I;
 
 		/* out = LN2(ln2_in): d_a = d ln2_in */
-		memset(d_a, 0, sizeof(float) * (size_t)BTH);
+		mtl_zero(d_a, BTH, nt);
 		mtl_layernorm_backward(d_a, g.ln2w + l * H, g.ln2b + l * H,
 				       d_res, ln2_in, p->ln2w + l * H,
 				       a->ln2_mean + l * BT, a->ln2_rstd + l * BT,
@@ -1143,18 +1143,18 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 		 * becomes d ln1_out (its residual share) */
 		memcpy(d_res, d_a, sizeof(float) * (size_t)BTH);
 		if (drop) {
-			memset(d_b, 0, sizeof(float) * (size_t)BTH);
+			mtl_zero(d_b, BTH, nt);
 			mtl_dropout_backward(d_b, d_a, a->ffn_drop + l * BTH, ph, BTH);
 		} else {
 			memcpy(d_b, d_a, sizeof(float) * (size_t)BTH);
 		}
 		/* fcproj = fcg W2^T + b2 */
-		memset(a->d_fcg, 0, sizeof(float) * (size_t)(BT * I));
+		mtl_zero(a->d_fcg, BT * I, nt);
 		mtl_linear_backward(a->d_fcg, g.fcprojw + (int64_t)l * H * I,
 				    g.fcprojb + l * H, d_b, fcg,
 				    p->fcprojw + (int64_t)l * H * I, (int)BT, I,
 				    H, nt);
-		memset(a->d_fc, 0, sizeof(float) * (size_t)(BT * I));
+		mtl_zero(a->d_fc, BT * I, nt);
 		mtl_gelu_backward(a->d_fc, fc, a->d_fcg, BT * I, nt);
 		/* fc = ln1_out W1^T + b1: adds into d ln1_out */
 		mtl_linear_backward(d_res, g.fcw + (int64_t)l * I * H,
@@ -1162,7 +1162,7 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 				    p->fcw + (int64_t)l * I * H, (int)BT, H, I,
 				    nt);
 		/* ln1_out = LN1(ln1_in) */
-		memset(d_a, 0, sizeof(float) * (size_t)BTH);
+		mtl_zero(d_a, BTH, nt);
 		mtl_layernorm_backward(d_a, g.ln1w + l * H, g.ln1b + l * H,
 				       d_res, ln1_in, p->ln1w + l * H,
 				       a->ln1_mean + l * BT, a->ln1_rstd + l * BT,
@@ -1170,18 +1170,18 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 		/* ln1_in = dropout(attproj) + x: d_res becomes d x */
 		memcpy(d_res, d_a, sizeof(float) * (size_t)BTH);
 		if (drop) {
-			memset(d_b, 0, sizeof(float) * (size_t)BTH);
+			mtl_zero(d_b, BTH, nt);
 			mtl_dropout_backward(d_b, d_a, a->proj_drop + l * BTH, ph, BTH);
 		} else {
 			memcpy(d_b, d_a, sizeof(float) * (size_t)BTH);
 		}
 		/* attproj = ctx Wo^T + bo: d_a = d ctx */
-		memset(d_a, 0, sizeof(float) * (size_t)BTH);
+		mtl_zero(d_a, BTH, nt);
 		mtl_linear_backward(d_a, g.attprojw + (int64_t)l * H * H,
 				    g.attprojb + l * H, d_b, ctx,
 				    p->attprojw + (int64_t)l * H * H, (int)BT, H,
 				    H, nt);
-		memset(a->d_qkv, 0, sizeof(float) * (size_t)(BTH * 3));
+		mtl_zero(a->d_qkv, BTH * 3, nt);
 		mtl_attention_backward(a->d_qkv, a->scratch, d_a, qkv, att_l,
 				       drop ? a->att_drop + l * att : NULL, pa,
 				       B, T, H, NH, nt);
@@ -1193,11 +1193,11 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 	}
 	/* hidden0 = dropout(LN_emb(emb_in)) */
 	if (drop) {
-		memset(d_b, 0, sizeof(float) * (size_t)BTH);
+		mtl_zero(d_b, BTH, nt);
 		mtl_dropout_backward(d_b, d_res, a->emb_drop, ph, BTH);
 		memcpy(d_res, d_b, sizeof(float) * (size_t)BTH);
 	}
-	memset(d_a, 0, sizeof(float) * (size_t)BTH);
+	mtl_zero(d_a, BTH, nt);
 	mtl_layernorm_backward(d_a, g.emb_lnw, g.emb_lnb, d_res, a->emb_in,
 			       p->emb_lnw, a->emb_mean, a->emb_rstd, (int)BT, H,
 			       nt);

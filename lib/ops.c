@@ -182,6 +182,15 @@ static void rntm_threads(rntm_t *rntm, int nt, int sup)
 		bli_rntm_disable_l3_sup(rntm);
 }
 
+void mtl_zero(float *x, int64_t n, int nt)
+{
+	int64_t chunk = 1 << 16;
+
+#pragma omp parallel for num_threads(nt) schedule(static) if (n >= 4 * chunk)
+	for (int64_t i = 0; i < n; i += chunk)
+		memset(x + i, 0, sizeof(float) * (size_t)(n - i < chunk ? n - i : chunk));
+}
+
 /* ---- layers ---- */
 
 void mtl_linear_forward(float *out, const float *inp, const float *w,

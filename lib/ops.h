@@ -171,6 +171,9 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 			    const uint8_t *drop, float p, int B, int T, int H,
 			    int NH, int nt);
 
+/* x[n] = 0 on nt threads: the per-step zeroing of gradient buffers. */
+void mtl_zero(float *x, int64_t n, int nt);
+
 /* exp(x) for float, relative error < 2e-7, 0 below -87.3 (vectorisable). */
 float mtl_expf(float x);
 /* erfc(x), relative error about 1.2e-7 (Chebyshev fit, vectorisable). */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "loss.h"
+#include "ops.h"
 
 void mtl_train_opts_defaults(struct mtl_train_opts *o)
 {
@@ -234,7 +235,7 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 							      task_rows(hd, t, b[k]));
 		st->labelled[t] = tr->norm[t];
 	}
-	memset(tr->grad, 0, sizeof(float) * tr->m->n_params);
+	mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
 	memset(tr->hgrad, 0, sizeof(float) * hd->n_params);
 	for (int k = 0; k < n; k++) {
 		const struct mtl_batch *bk = b[k];
@@ -258,7 +259,7 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 							tr->o.label_smoothing,
 							scale);
 		}
-		memset(tr->dlast, 0, sizeof(float) * BTH);
+		mtl_zero(tr->dlast, (int64_t)BTH, tr->m->threads);
 		mtl_heads_backward(hd, tr->hgrad, tr->dlast, tr->skip);
 		mtl_bert_backward(tr->m, tr->grad, tr->dlast);
 	}
