@@ -135,7 +135,7 @@ static int next_example(struct run *R, int i, struct mtl_example *ex)
 			continue;
 		}
 		if (R->stats)
-			mtl_census_add(&R->census, ex);
+			mtl_census_add(&R->census, ex, ex->labelled);
 		return 1;
 	}
 	if (rc < 0)

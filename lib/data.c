@@ -94,8 +94,8 @@ int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 
 void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts)
 {
-	msgpack_pack_array(pk, (size_t)ts->n);
-	for (int i = 0; i < ts->n; i++) {
+	msgpack_pack_array(pk, ts ? (size_t)ts->n : 0);
+	for (int i = 0; ts && i < ts->n; i++) {
 		const struct mtl_task *t = &ts->task[i];
 
 		msgpack_pack_map(pk, 3);
@@ -132,6 +132,26 @@ void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n)
 	pk->callback(pk->data, b, n);
 }
 
+/* Packs the id kept from ex's record, or nil. */
+static void pack_id(msgpack_packer *pk, const struct mtl_example *ex)
+{
+	if (ex->id)
+		mtl_data_pack_raw(pk, ex->id, ex->id_len);
+	else
+		msgpack_pack_nil(pk);
+}
+
+/* Starts the "labels" map of the tasks in mask (bit t for task t < n). */
+static void pack_labels_map(msgpack_packer *pk, uint64_t mask, int n)
+{
+	size_t n_lab = 0;
+
+	for (int t = 0; t < n; t++)
+		n_lab += (mask >> t) & 1;
+	mtl_mp_pack_str(pk, "labels");
+	msgpack_pack_map(pk, n_lab);
+}
+
 static int task_index(const struct mtl_tasks *ts, const msgpack_object *key)
 {
 	for (int i = 0; i < ts->n; i++)
@@ -149,6 +169,45 @@ static int check_labels(const struct mtl_task *t, const int32_t *v, long n,
 			return mtl_err_set(err, MTL_ERR_FORMAT,
 					   "task '%s': label %d out of range (%d labels)",
 					   t->name, (int)v[i], t->n_labels);
+	return 0;
+}
+
+/*
+ * The optional keys of an example record that mtl-tokenize writes:
+ * word_ids, words, truncated, words_lost; a key of another type is left
+ * out.  0 or MTL_ERR_NOMEM.
+ */
+static int parse_extras(struct mtl_example *ex, const msgpack_object *rec)
+{
+	const msgpack_object *wids = mtl_mp_get(rec, "word_ids");
+	const msgpack_object *words = mtl_mp_get(rec, "words");
+	const msgpack_object *trunc = mtl_mp_get(rec, "truncated");
+	int64_t lost;
+
+	if (mtl_mp_array_len(wids) == ex->len) {
+		if (!(ex->word_ids = malloc((size_t)ex->len * sizeof(int32_t))))
+			return MTL_ERR_NOMEM;
+		if (mtl_mp_as_i32s(wids, ex->word_ids, ex->len)) {
+			free(ex->word_ids);
+			ex->word_ids = NULL;
+		}
+	}
+	if (words && words->type == MSGPACK_OBJECT_ARRAY) {
+		uint32_t n = words->via.array.size;
+		for (uint32_t i = 0; i < n; i++)
+			if (words->via.array.ptr[i].type != MSGPACK_OBJECT_STR)
+				n = 0;
+		if (n && !(ex->words = calloc(n, sizeof(char *))))
+			return MTL_ERR_NOMEM;
+		for (uint32_t i = 0; i < n; i++, ex->n_words++)
+			if (!(ex->words[i] = dup_str(&words->via.array.ptr[i])))
+				return MTL_ERR_NOMEM;
+	}
+	ex->truncated = trunc && trunc->type == MSGPACK_OBJECT_BOOLEAN &&
+			trunc->via.boolean;
+	if (!mtl_mp_as_int(mtl_mp_get(rec, "words_lost"), &lost) &&
+	    lost >= 0 && lost <= INT32_MAX)
+		ex->words_lost = (int32_t)lost;
 	return 0;
 }
 
@@ -188,8 +247,14 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 		}
 	if (id && copy_object(&ex->id, &ex->id_len, id))
 		goto fail;
-	if (text && text->type == MSGPACK_OBJECT_STR && !(ex->text = dup_str(text)))
+	if (text && text->type == MSGPACK_OBJECT_STR) {
+		if (!(ex->text = dup_str(text)))
+			goto fail;
+		ex->text_len = text->via.str.size;
+	}
+	if ((rc = parse_extras(ex, rec)))
 		goto fail;
+	rc = MTL_ERR_NOMEM;
 	if (labels && labels->type != MSGPACK_OBJECT_MAP && labels->type != MSGPACK_OBJECT_NIL) {
 		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"labels\" is not a map");
 		goto fail;
@@ -246,15 +311,77 @@ fail:
 	return rc;
 }
 
+uint64_t mtl_example_tasks(const struct mtl_example *ex)
+{
+	uint64_t m = 0;
+
+	for (int t = 0; t < ex->n_tasks; t++)
+		if (ex->tok[t] || ex->seq[t] != MTL_IGNORE)
+			m |= 1ull << t;
+	return m;
+}
+
+void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
+		      const struct mtl_tasks *ts)
+{
+	uint64_t tasks = mtl_example_tasks(ex);
+
+	msgpack_pack_map(pk, 5 + (ex->text != NULL) + (ex->word_ids != NULL) +
+			 (ex->words != NULL) + (ex->truncated != 0));
+	mtl_mp_pack_str(pk, "type");
+	mtl_mp_pack_str(pk, "example");
+	mtl_mp_pack_str(pk, "id");
+	pack_id(pk, ex);
+	if (ex->text) {
+		mtl_mp_pack_str(pk, "text");
+		msgpack_pack_str(pk, ex->text_len);
+		msgpack_pack_str_body(pk, ex->text, ex->text_len);
+	}
+	mtl_mp_pack_str(pk, "ids");
+	mtl_mp_pack_i32s(pk, ex->ids, (size_t)ex->len);
+	if (ex->word_ids) {
+		mtl_mp_pack_str(pk, "word_ids");
+		mtl_mp_pack_i32s(pk, ex->word_ids, (size_t)ex->len);
+	}
+	if (ex->words) {
+		mtl_mp_pack_str(pk, "words");
+		msgpack_pack_array(pk, ex->n_words);
+		for (size_t i = 0; i < ex->n_words; i++)
+			mtl_mp_pack_str(pk, ex->words[i]);
+	}
+	pack_labels_map(pk, tasks, ex->n_tasks);
+	for (int t = 0; t < ex->n_tasks; t++) {
+		if (!((tasks >> t) & 1))
+			continue;
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		if (ex->tok[t])
+			mtl_mp_pack_i32s(pk, ex->tok[t], (size_t)ex->len);
+		else
+			msgpack_pack_int32(pk, ex->seq[t]);
+	}
+	mtl_mp_pack_str(pk, "truncated");
+	if (ex->truncated) {
+		msgpack_pack_true(pk);
+		mtl_mp_pack_str(pk, "words_lost");
+		msgpack_pack_int32(pk, ex->words_lost);
+	} else {
+		msgpack_pack_false(pk);
+	}
+}
+
 void mtl_example_release(struct mtl_example *ex)
 {
 	if (!ex)
 		return;
 	for (int i = 0; ex->tok && i < ex->n_tasks; i++)
 		free(ex->tok[i]);
+	for (size_t i = 0; ex->words && i < ex->n_words; i++)
+		free(ex->words[i]);
+	free(ex->words);
 	free(ex->tok);
 	free(ex->seq);
 	free(ex->ids);
+	free(ex->word_ids);
 	free(ex->id);
 	free(ex->text);
 	memset(ex, 0, sizeof(*ex));
@@ -264,7 +391,7 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 		    int n, const struct mtl_tasks *ts, uint64_t task_mask,
 		    int32_t pad_id, int64_t epoch, int64_t index)
 {
-	int T = 0, n_lab = 0;
+	int T = 0;
 	uint64_t present = 0;
 
 	for (int b = 0; b < n; b++) {
@@ -273,8 +400,6 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 		present |= ex[b]->labelled;
 	}
 	present &= task_mask;
-	for (int t = 0; t < ts->n; t++)
-		n_lab += (present >> t) & 1;
 
 	msgpack_pack_map(pk, 9);
 	mtl_mp_pack_str(pk, "type");
@@ -298,14 +423,9 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 		msgpack_pack_int32(pk, ex[b]->len);
 	mtl_mp_pack_str(pk, "example_ids");
 	msgpack_pack_array(pk, (size_t)n);
-	for (int b = 0; b < n; b++) {
-		if (ex[b]->id)
-			mtl_data_pack_raw(pk, ex[b]->id, ex[b]->id_len);
-		else
-			msgpack_pack_nil(pk);
-	}
-	mtl_mp_pack_str(pk, "labels");
-	msgpack_pack_map(pk, (size_t)n_lab);
+	for (int b = 0; b < n; b++)
+		pack_id(pk, ex[b]);
+	pack_labels_map(pk, present, ts->n);
 	for (int k = 0; k < ts->n; k++) {
 		if (!((present >> k) & 1))
 			continue;
@@ -479,8 +599,8 @@ int mtl_data_merge_tasks(struct mtl_tasks *into, const struct mtl_tasks *add,
 int mtl_census_init(struct mtl_census *c, const struct mtl_tasks *ts)
 {
 	memset(c, 0, sizeof(*c));
-	c->n_tasks = ts->n;
-	for (int t = 0; t < ts->n; t++) {
+	c->n_tasks = ts ? ts->n : 0;
+	for (int t = 0; t < c->n_tasks; t++) {
 		c->label_count[t] = calloc((size_t)ts->task[t].n_labels, sizeof(long));
 		if (!c->label_count[t]) {
 			mtl_census_release(c);
@@ -490,17 +610,20 @@ int mtl_census_init(struct mtl_census *c, const struct mtl_tasks *ts)
 	return 0;
 }
 
-void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex)
+void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex,
+		    uint64_t tasks)
 {
 	int n = 0, bin = 0;
 
 	c->examples++;
 	c->tokens += ex->len;
+	c->truncated += ex->truncated != 0;
+	c->words_lost += ex->words_lost;
 	while (bin < MTL_CENSUS_LEN_BINS - 1 && ex->len > (16 << bin))
 		bin++;
 	c->len_hist[bin]++;
 	for (int t = 0; t < c->n_tasks; t++) {
-		if (!((ex->labelled >> t) & 1))
+		if (!((tasks >> t) & 1))
 			continue;
 		n++;
 		c->labelled[t]++;
@@ -559,6 +682,68 @@ void mtl_census_print(const struct mtl_census *c, const struct mtl_tasks *ts,
 		if (c->len_hist[b])
 			fprintf(f, " %s: %ld", bins[b], c->len_hist[b]);
 	fprintf(f, "\n");
+}
+
+double mtl_census_unk_rate(const struct mtl_census *c)
+{
+	long content = c->tokens - 2 * c->examples;
+
+	return content > 0 ? (double)c->unk / (double)content : 0.0;
+}
+
+/* Packs a map of n counts named by names[] (NULL: none). */
+static void pack_counts(msgpack_packer *pk, const char *const *names,
+			const long *v, int n)
+{
+	msgpack_pack_map(pk, (size_t)n);
+	for (int i = 0; i < n; i++) {
+		mtl_mp_pack_str(pk, names[i]);
+		msgpack_pack_int64(pk, v[i]);
+	}
+}
+
+void mtl_census_pack(msgpack_packer *pk, const struct mtl_census *c,
+		     const struct mtl_tasks *ts)
+{
+	static const char *const per_example[] = { "none", "one", "several" };
+	static const char *const tail[] = {
+		"truncated", "words_lost", "labels_lost", "unknown_labels_skipped",
+		"unk" };
+	const long few[] = { c->none, c->one, c->several };
+	const long cost[] = { c->truncated, c->words_lost, c->labels_lost,
+			      c->unknown_labels_skipped, c->unk };
+	int n = ts ? ts->n : 0;
+
+	msgpack_pack_map(pk, 13);
+	mtl_mp_pack_str(pk, "type");
+	mtl_mp_pack_str(pk, "stats");
+	mtl_mp_pack_str(pk, "examples");
+	msgpack_pack_int64(pk, c->examples);
+	mtl_mp_pack_str(pk, "tokens");
+	msgpack_pack_int64(pk, c->tokens);
+	mtl_mp_pack_str(pk, "labelled");
+	msgpack_pack_map(pk, (size_t)n);
+	for (int t = 0; t < n; t++) {
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		msgpack_pack_int64(pk, c->labelled[t]);
+	}
+	mtl_mp_pack_str(pk, "tasks_per_example");
+	pack_counts(pk, per_example, few, 3);
+	mtl_mp_pack_str(pk, "label_counts");
+	msgpack_pack_map(pk, (size_t)n);
+	for (int t = 0; t < n; t++) {
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		pack_counts(pk, (const char *const *)ts->task[t].labels,
+			    c->label_count[t], ts->task[t].n_labels);
+	}
+	for (int i = 0; i < 5; i++) {
+		mtl_mp_pack_str(pk, tail[i]);
+		msgpack_pack_int64(pk, cost[i]);
+	}
+	mtl_mp_pack_str(pk, "unk_rate");
+	msgpack_pack_double(pk, mtl_census_unk_rate(c));
+	mtl_mp_pack_str(pk, "bad_records_skipped");
+	msgpack_pack_int64(pk, c->bad);
 }
 
 void mtl_census_release(struct mtl_census *c)

@@ -6,11 +6,20 @@
  * headers list the tasks ("tasks": [{"name","kind","labels"}...]) and the
  * tokenizer's "vocab_hash", "max_length" and "pad_id".
  *
- * Example record:
- *   {"type":"example", "id":ID, "ids":[int], "word_ids":[int],
+ * Example record (mtl_example_pack writes the keys in this order):
+ *   {"type":"example", "id":ID, "text":STR, "ids":[int], "word_ids":[int],
+ *    "words":[STR] (word input only),
  *    "labels":{TASK: int (sequence task) | [int] (token task, one per
- *    token, -100 where not scored)}, ...}
- * Only the tasks an example is labelled for appear in "labels".
+ *    token, -100 where not scored)}, "truncated":BOOL,
+ *    "words_lost":int (only when truncated)}
+ * Only the tasks an example carries labels for appear in "labels".
+ *
+ * Stats record (mtl_census_pack; the last record of an examples stream):
+ *   {"type":"stats", "examples", "tokens", "labelled":{TASK:n},
+ *    "tasks_per_example":{"none","one","several"},
+ *    "label_counts":{TASK:{LABEL:n}}, "truncated", "words_lost",
+ *    "labels_lost", "unknown_labels_skipped", "unk", "unk_rate",
+ *    "bad_records_skipped"}
  *
  * Batch record:
  *   {"type":"batch", "epoch":E, "index":I, "size":B, "seq_len":T,
@@ -44,32 +53,51 @@
  */
 int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 			  struct mtl_err *err);
-/* Packs ts as the header's "tasks" value (name, kind, labels). */
+/* Packs ts as the header's "tasks" value (name, kind, labels); NULL: []. */
 void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts);
 
 /* Writes n pre-packed msgpack bytes (an id kept from a record) into pk. */
 void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n);
 
 struct mtl_example {
-	char *id;          /* msgpack encoding of the "id" value */
+	char *id;          /* msgpack encoding of the "id" value, or NULL */
 	size_t id_len;
-	char *text;        /* the "text", or NULL */
+	char *text;        /* the "text" (NUL-terminated), or NULL */
+	size_t text_len;
 	int32_t *ids;      /* [len] */
+	int32_t *word_ids; /* [len], or NULL */
 	int32_t len;
-	uint64_t labelled; /* bit t: labelled for task t (at most 64 tasks) */
+	char **words;      /* [n_words] input words, or NULL */
+	size_t n_words;
+	uint64_t labelled; /* bit t: a label other than MTL_IGNORE for task t
+			    * (at most 64 tasks) */
 	int32_t *seq;      /* [n_tasks] sequence labels, MTL_IGNORE if none */
 	int32_t **tok;     /* [n_tasks] token labels [len] or NULL */
 	int n_tasks;
+	int truncated;     /* tokens were cut off at the maximum length */
+	int32_t words_lost; /* words that lost a token to truncation */
 };
 
 /*
  * Parses an example record against ts: labels must name known tasks, have
- * the task's shape, and lie in [0, n_labels) or be MTL_IGNORE.  On error
- * returns MTL_ERR_FORMAT (message without the record prefix) and leaves ex
- * released.
+ * the task's shape, and lie in [0, n_labels) or be MTL_IGNORE.  The
+ * optional "word_ids", "words", "truncated" and "words_lost" are taken
+ * when they have their type (else left out), so what mtl_example_pack
+ * wrote reads back the same.  On error returns MTL_ERR_FORMAT (message
+ * without the record prefix) and leaves ex released.
  */
 int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 		      const struct mtl_tasks *ts, struct mtl_err *err);
+/*
+ * Packs ex as an example record (keys above; "id" nil when ex has none,
+ * "text" and "word_ids" only when ex has them).  A sequence task is in
+ * "labels" when its label is not MTL_IGNORE, a token task when it has a
+ * label array (even one of MTL_IGNORE only).
+ */
+void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
+		      const struct mtl_tasks *ts);
+/* The tasks (bit t) whose labels ex carries, as mtl_example_pack says. */
+uint64_t mtl_example_tasks(const struct mtl_example *ex);
 void mtl_example_release(struct mtl_example *ex);
 
 struct mtl_batch {
@@ -105,7 +133,11 @@ void mtl_batch_release(struct mtl_batch *b);
 int mtl_data_merge_tasks(struct mtl_tasks *into, const struct mtl_tasks *add,
 			 struct mtl_err *err);
 
-/* A data set census: label coverage, class and length histograms. */
+/*
+ * A data set census: label coverage, class and length histograms, and
+ * what tokenizing cost (mtl-tokenize fills those; the examples it counts
+ * carry truncated and words_lost, mtl_input_encode adds the rest).
+ */
 #define MTL_CENSUS_LEN_BINS 8
 struct mtl_census {
 	long examples, tokens, none, one, several;
@@ -113,13 +145,30 @@ struct mtl_census {
 	long *label_count[64];    /* [n_labels] per task: labelled items */
 	long len_hist[MTL_CENSUS_LEN_BINS]; /* <=16, 32, 64, 128, 256, 512, 1024, more */
 	int n_tasks;
+	long truncated;           /* examples cut at the maximum length */
+	long words_lost;          /* words that lost tokens to truncation */
+	long labels_lost;         /* word labels that got no token */
+	long unknown_labels_skipped;
+	long unk;                 /* [UNK] tokens */
+	long bad;                 /* bad records skipped */
 };
 
+/* Zeroes c for ts (NULL: no tasks).  0 or MTL_ERR_NOMEM. */
 int mtl_census_init(struct mtl_census *c, const struct mtl_tasks *ts);
-void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex);
+/*
+ * Counts ex, as labelled for the tasks of the mask: ex->labelled (a label
+ * that is scored) or mtl_example_tasks(ex) (labels given at all).
+ */
+void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex,
+		    uint64_t tasks);
+/* [UNK] tokens per token between [CLS] and [SEP]; 0 without any. */
+double mtl_census_unk_rate(const struct mtl_census *c);
 /* Writes the census as readable text to f. */
 void mtl_census_print(const struct mtl_census *c, const struct mtl_tasks *ts,
 		      FILE *f);
+/* Packs the census as a stats record (above); ts NULL: no tasks. */
+void mtl_census_pack(msgpack_packer *pk, const struct mtl_census *c,
+		     const struct mtl_tasks *ts);
 void mtl_census_release(struct mtl_census *c);
 
 #endif

@@ -550,6 +550,7 @@ void mtl_tok_free(struct mtl_tok *t)
 
 int32_t mtl_tok_vocab_size(const struct mtl_tok *t) { return t->n_ids; }
 int32_t mtl_tok_unk_id(const struct mtl_tok *t) { return t->unk; }
+int32_t mtl_tok_pad_id(const struct mtl_tok *t) { return mtl_tok_id(t, "[PAD]"); }
 uint64_t mtl_tok_vocab_hash(const struct mtl_tok *t) { return t->vocab_hash; }
 long mtl_tok_max_length(const struct mtl_tok *t) { return t->max_length; }
 void mtl_tok_get_opts(const struct mtl_tok *t, struct mtl_tok_opts *o)

@@ -98,6 +98,8 @@ int32_t mtl_tok_id(const struct mtl_tok *t, const char *s);
 const char *mtl_tok_piece(const struct mtl_tok *t, int32_t id);
 /* The id of [UNK]. */
 int32_t mtl_tok_unk_id(const struct mtl_tok *t);
+/* The id of [PAD] (what batches pad with), or -1 when the vocabulary has none. */
+int32_t mtl_tok_pad_id(const struct mtl_tok *t);
 /*
  * 64-bit FNV-1a over the vocabulary entries in id order, each followed by
  * "\n": for a vocab.txt with LF line ends that is the hash of its bytes.

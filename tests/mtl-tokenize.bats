@@ -60,6 +60,22 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 	assert_output '{"type":"stats","examples":3,"tokens":10,"labelled":{"topic":2,"ner":1},"tasks_per_example":{"none":1,"one":1,"several":1},"label_counts":{"topic":{"greet":1,"other":1},"ner":{"O":1,"B-PER":1,"B-LOC":0}},"truncated":0,"words_lost":0,"labels_lost":0,"unknown_labels_skipped":0,"unk":1,"unk_rate":0.25,"bad_records_skipped":0}'
 }
 
+@test "the header's pad_id is [PAD]'s id, and mtl-batch pads with it" {
+	rm m/tasks.json
+	printf '%s\n' '[UNK]' '[CLS]' '[SEP]' '[PAD]' hello world >m/vocab.txt
+	printf '%s\n' '{"text":"hello world"}' '{"text":"hello"}' >in.jsonl
+	mtl-tokenize -q -m m in.jsonl >out.mpk
+	run -0 mtl-dump -t header out.mpk
+	assert_output --partial '"ignore_index":-100,"pad_id":3}'
+	mtl-batch -q -b 2 out.mpk >b.mpk
+	run -0 mtl-dump -t batch b.mpk
+	assert_output --partial '"ids":[1,4,5,2,1,4,2,3]'
+	printf '%s\n' '[UNK]' '[CLS]' '[SEP]' hello >m/vocab.txt
+	mtl-tokenize -q -m m in.jsonl >out.mpk
+	run -0 mtl-dump -t header out.mpk
+	refute_output --partial 'pad_id'
+}
+
 @test "CoNLL: tab or space columns, whitespace-only breaks, -DOCSTART-, no final newline" {
 	printf 'John\tB-PER\nlives\tO\n\t\nin O\nParis  x  B-LOC\n \n-DOCSTART- -X- O\n\nhello\tO\n\n\n\nunaffable O' >in.conll
 	cat >expect <<-'J'
@@ -70,6 +86,12 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 	J
 	examples -m m -f conll in.conll >actual
 	diff -u expect actual
+	# the extension says the format when --format is not given
+	examples -m m in.conll >actual
+	diff -u expect actual
+	cp in.conll in.txt
+	run -1 --separate-stderr mtl-tokenize -m m in.txt
+	assert_regex "$stderr" '^mtl-tokenize: in.txt: line 1: '
 }
 
 @test "TSV: header row, empty cells unlabelled, token tags per space-separated word" {

@@ -1,0 +1,827 @@
+/*
+ * input.c - JSONL, CoNLL and TSV readers and the encoding of their items
+ * into examples; see input.h.
+ *
+ * Each read takes lines until it has one record, fills the item from the
+ * reader's storage (a JSON document, or split fields) and ends in
+ * finish(), which joins words into the text and makes the checks every
+ * format shares.
+ */
+#include "input.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "mp.h"
+
+#define MAX_TASKS 64 /* struct mtl_example holds a 64-bit task mask */
+
+/* A growing list of owned strings. */
+struct strs {
+	char **v;
+	size_t n, cap;
+};
+
+struct mtl_input {
+	FILE *f;
+	const struct mtl_tasks *ts;
+	struct mtl_input_opts o;
+	int n_tasks;
+	char *line, *fix, *joined;
+	size_t cap, fix_cap, joined_cap;
+	long lineno;
+	int eof;
+	/* the item's per-task arrays */
+	const char *seq[MAX_TASKS];
+	const char **tags[MAX_TASKS];
+	/* JSONL: the document the item borrows from, and its arrays */
+	json_t *j;
+	const char **words;
+	size_t words_cap;
+	const char **tag_buf[MAX_TASKS];
+	size_t tag_cap[MAX_TASKS];
+	/* CoNLL and TSV: split fields */
+	struct strs fields, hdr, sent_words, sent_tags, cell_tags[MAX_TASKS];
+	long first;           /* CoNLL: first line of the pending sentence */
+	int skipping;         /* CoNLL: the rest of a sentence with a bad line */
+	int sent_done;        /* CoNLL: the sentence went out; clear it */
+	int col_id, col_text; /* TSV columns, or -1 */
+	int col_task[MAX_TASKS];
+	/* mtl_input_encode */
+	struct mtl_tok_enc enc;
+	int32_t *word_labels[MAX_TASKS];
+	size_t word_labels_cap[MAX_TASKS];
+};
+
+/* Sets "line N: message" in err; returns MTL_ERR_FORMAT. */
+static int bad(struct mtl_err *err, long line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int bad(struct mtl_err *err, long line, const char *fmt, ...)
+{
+	char m[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	return mtl_err_set(err, MTL_ERR_FORMAT, "line %ld: %s", line, m);
+}
+
+static int nomem(struct mtl_err *err)
+{
+	return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+}
+
+/*
+ * Makes room for n elements of size sz in the array whose pointer is at pp
+ * (capacity *cap).  0 or -1.  The pointer is copied with memcpy, as pp may
+ * point at any object pointer type.
+ */
+static int reserve(void *pp, size_t *cap, size_t n, size_t sz)
+{
+	void *p, *np;
+	size_t nc = *cap ? *cap : 16;
+
+	if (n <= *cap)
+		return 0;
+	while (nc < n)
+		nc *= 2;
+	memcpy(&p, pp, sizeof(p));
+	if (!(np = realloc(p, nc * sz)))
+		return -1;
+	memcpy(pp, &np, sizeof(np));
+	*cap = nc;
+	return 0;
+}
+
+static int strs_push(struct strs *s, const char *p, size_t n)
+{
+	if (reserve(&s->v, &s->cap, s->n + 1, sizeof(*s->v)) ||
+	    !(s->v[s->n] = strndup(p, n)))
+		return -1;
+	s->n++;
+	return 0;
+}
+
+static void strs_clear(struct strs *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	s->n = 0;
+}
+
+static void strs_free(struct strs *s)
+{
+	strs_clear(s);
+	free(s->v);
+}
+
+/*
+ * Splits l[0..len) on tabs when it has one (or tabs_only), else on runs of
+ * spaces.  0 or -1 (memory).
+ */
+static int split_fields(struct strs *f, const char *l, size_t len, int tabs_only)
+{
+	size_t i = 0;
+
+	strs_clear(f);
+	if (tabs_only || memchr(l, '\t', len)) {
+		for (;;) {
+			const char *t = memchr(l + i, '\t', len - i);
+			size_t e = t ? (size_t)(t - l) : len;
+			if (strs_push(f, l + i, e - i))
+				return -1;
+			if (!t)
+				return 0;
+			i = e + 1;
+		}
+	}
+	while (i < len) {
+		size_t s;
+		while (i < len && l[i] == ' ')
+			i++;
+		s = i;
+		while (i < len && l[i] != ' ')
+			i++;
+		if (i > s && strs_push(f, l + s, i - s))
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Reads the next line into in->line, its length without line ends in
+ * *len.  1, or 0 at the end of input (in->eof set).
+ */
+static int next_line(struct mtl_input *in, size_t *len)
+{
+	ssize_t n;
+
+	if (in->eof || (n = getline(&in->line, &in->cap, in->f)) < 0) {
+		in->eof = 1;
+		return 0;
+	}
+	in->lineno++;
+	*len = (size_t)n;
+	while (*len && (in->line[*len - 1] == '\n' || in->line[*len - 1] == '\r'))
+		(*len)--;
+	return 1;
+}
+
+/* The end of input: 0, or MTL_ERR_IO after a read error. */
+static int at_end(struct mtl_input *in, struct mtl_err *err)
+{
+	return ferror(in->f) ? mtl_err_set(err, MTL_ERR_IO, "read error") : 0;
+}
+
+/*
+ * Checks (or, with replace_invalid, repairs into in->fix) the UTF-8 of the
+ * current line, and refuses NUL bytes.  0 with *out the line to use, or
+ * <0 with err set.
+ */
+static int check_utf8(struct mtl_input *in, char **out, size_t *len,
+		      struct mtl_err *err)
+{
+	char *line = in->line;
+	size_t bl, at = mtl_tok_utf8_next_bad(line, *len, &bl), o = 0, i = 0;
+	const char *nul = memchr(line, 0, *len);
+
+	if (nul)
+		return bad(err, in->lineno, "NUL byte at byte %zu",
+			   (size_t)(nul - line) + 1);
+	*out = line;
+	if (at == *len)
+		return 0;
+	if (!in->o.replace_invalid)
+		return bad(err, in->lineno, "invalid UTF-8 at byte %zu", at + 1);
+	if (reserve(&in->fix, &in->fix_cap, 3 * *len + 1, 1))
+		return nomem(err);
+	while (i < *len) {
+		at = i + mtl_tok_utf8_next_bad(line + i, *len - i, &bl);
+		memcpy(in->fix + o, line + i, at - i);
+		o += at - i;
+		if (at == *len)
+			break;
+		memcpy(in->fix + o, "\xef\xbf\xbd", 3);
+		o += 3;
+		i = at + bl;
+	}
+	in->fix[o] = 0;
+	*len = o;
+	*out = in->fix;
+	return 0;
+}
+
+/* Starts an item at the current line, with no labels. */
+static void item_start(struct mtl_input *in, struct mtl_input_item *it, long line)
+{
+	memset(it, 0, sizeof(*it));
+	it->line = line;
+	it->id_int = line;
+	memset(in->seq, 0, sizeof(in->seq));
+	memset(in->tags, 0, sizeof(in->tags));
+	it->seq = in->seq;
+	it->tags = in->tags;
+}
+
+/* Joins words into the text; the checks all formats share.  1 or <0. */
+static int finish(struct mtl_input *in, struct mtl_input_item *it,
+		  struct mtl_err *err)
+{
+	if (it->words) {
+		size_t len = 0;
+		for (size_t i = 0; i < it->n_words; i++)
+			len += strlen(it->words[i]) + 1;
+		if (reserve(&in->joined, &in->joined_cap, len + 1, 1))
+			return nomem(err);
+		it->text_len = 0;
+		for (size_t i = 0; i < it->n_words; i++) {
+			size_t l = strlen(it->words[i]);
+			if (i)
+				in->joined[it->text_len++] = ' ';
+			memcpy(in->joined + it->text_len, it->words[i], l);
+			it->text_len += l;
+		}
+		in->joined[it->text_len] = 0;
+		it->text = in->joined;
+		if (it->n_words == 0)
+			return bad(err, it->line, "no words");
+	}
+	if (!it->text || it->text_len == 0)
+		return bad(err, it->line, "empty text");
+	return 1;
+}
+
+/* --- JSON lines --- */
+
+/* A JSON string without U+0000 inside, or NULL. */
+static const char *plain_string(json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	return s && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
+/* The token task "tags" stands for: the only one, or -1. */
+static int tags_task(const struct mtl_input *in)
+{
+	int n = 0, k_tok = -1;
+
+	for (int k = 0; k < in->n_tasks; k++)
+		if (in->ts->task[k].kind == MTL_TASK_TOKEN) {
+			n++;
+			k_tok = k;
+		}
+	return n == 1 ? k_tok : -1;
+}
+
+/* Task k's word labels from the array v into the item. */
+static int jsonl_tags(struct mtl_input *in, struct mtl_input_item *it, int k,
+		      json_t *v, struct mtl_err *err)
+{
+	const char *name = in->ts->task[k].name;
+
+	if (!json_is_array(v))
+		return bad(err, it->line, "task '%s': the labels must be an array", name);
+	if (!it->words)
+		return bad(err, it->line, "task '%s': token labels need 'words'", name);
+	if (json_array_size(v) != it->n_words)
+		return bad(err, it->line, "task '%s': %zu labels for %zu words",
+			   name, json_array_size(v), it->n_words);
+	if (reserve(&in->tag_buf[k], &in->tag_cap[k], it->n_words, sizeof(char *)))
+		return nomem(err);
+	for (size_t i = 0; i < it->n_words; i++) {
+		json_t *l = json_array_get(v, i);
+		if (json_is_null(l))
+			in->tag_buf[k][i] = NULL;
+		else if (json_is_string(l))
+			in->tag_buf[k][i] = json_string_value(l);
+		else
+			return bad(err, it->line,
+				   "task '%s': label %zu is not a string or null",
+				   name, i + 1);
+	}
+	in->tags[k] = in->tag_buf[k];
+	return 0;
+}
+
+/* Fills it from the object in->j. */
+static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
+		      struct mtl_err *err)
+{
+	const char *field = in->o.text_field;
+	json_t *j = in->j, *v, *words;
+	int k_tags = tags_task(in);
+
+	if (!json_is_object(j))
+		return bad(err, it->line, "not a JSON object");
+	v = json_object_get(j, "id");
+	if (json_is_string(v)) {
+		if (!(it->id = plain_string(v)))
+			return bad(err, it->line, "'id' contains U+0000");
+	} else if (json_is_integer(v)) {
+		it->id_int = json_integer_value(v);
+	} else if (v && !json_is_null(v)) {
+		return bad(err, it->line, "'id' must be a string or an integer");
+	}
+	words = json_object_get(j, "words");
+	if (words && !json_is_null(words)) {
+		size_t n = json_array_size(words);
+		if (!json_is_array(words))
+			return bad(err, it->line, "'words' must be an array of strings");
+		if (reserve(&in->words, &in->words_cap, n, sizeof(char *)))
+			return nomem(err);
+		for (size_t i = 0; i < n; i++) {
+			json_t *w = json_array_get(words, i);
+			if (!json_is_string(w))
+				return bad(err, it->line, "words[%zu] is not a string", i);
+			if (!(in->words[i] = plain_string(w)))
+				return bad(err, it->line, "words[%zu] contains U+0000", i);
+		}
+		it->words = in->words;
+		it->n_words = n;
+	} else {
+		v = json_object_get(j, field);
+		if (!v || json_is_null(v))
+			return bad(err, it->line, "missing '%s' (or 'words')", field);
+		if (!json_is_string(v))
+			return bad(err, it->line, "'%s' is not a string", field);
+		it->text = json_string_value(v);
+		it->text_len = json_string_length(v);
+	}
+	for (int k = 0; k < in->n_tasks; k++) {
+		const struct mtl_task *t = &in->ts->task[k];
+		int rc;
+
+		v = json_object_get(j, t->name);
+		if (k == k_tags && json_object_get(j, "tags")) {
+			if (v)
+				return bad(err, it->line, "both '%s' and 'tags'", t->name);
+			v = json_object_get(j, "tags");
+		}
+		if (!v || json_is_null(v))
+			continue;
+		if (t->kind == MTL_TASK_TOKEN) {
+			if ((rc = jsonl_tags(in, it, k, v, err)))
+				return rc;
+		} else if (!json_is_string(v)) {
+			return bad(err, it->line, "task '%s': the label must be a string",
+				   t->name);
+		} else {
+			in->seq[k] = json_string_value(v);
+		}
+	}
+	return 0;
+}
+
+static int read_jsonl(struct mtl_input *in, struct mtl_input_item *it,
+		      struct mtl_err *err)
+{
+	json_error_t je;
+	size_t len;
+	char *l;
+	int rc;
+
+	json_decref(in->j);
+	in->j = NULL;
+	do {
+		if (!next_line(in, &len))
+			return at_end(in, err);
+	} while (strspn(in->line, " \t") >= len); /* blank lines pass */
+	item_start(in, it, in->lineno);
+	if ((rc = check_utf8(in, &l, &len, err)))
+		return rc;
+	in->j = json_loadb(l, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
+	if (!in->j)
+		return bad(err, it->line, "column %d: %s", je.column, je.text);
+	if ((rc = jsonl_item(in, it, err)))
+		return rc;
+	return finish(in, it, err);
+}
+
+/* --- CoNLL --- */
+
+/* The pending sentence as an item: 1, 0 when there is none, or <0. */
+static int conll_sentence(struct mtl_input *in, struct mtl_input_item *it,
+			  struct mtl_err *err)
+{
+	if (in->sent_words.n == 0)
+		return 0;
+	item_start(in, it, in->first);
+	it->words = (const char **)in->sent_words.v;
+	it->n_words = in->sent_words.n;
+	if (in->o.conll_task >= 0)
+		in->tags[in->o.conll_task] = (const char **)in->sent_tags.v;
+	in->sent_done = 1;
+	return finish(in, it, err);
+}
+
+static int read_conll(struct mtl_input *in, struct mtl_input_item *it,
+		      struct mtl_err *err)
+{
+	size_t len;
+	char *l;
+	int rc;
+
+	if (in->sent_done) {
+		strs_clear(&in->sent_words);
+		strs_clear(&in->sent_tags);
+		in->sent_done = 0;
+	}
+	for (;;) {
+		if (!next_line(in, &len))
+			return (rc = conll_sentence(in, it, err)) ? rc : at_end(in, err);
+		if (strspn(in->line, " \t\r\v\f") >= len) {
+			in->skipping = 0;
+			if ((rc = conll_sentence(in, it, err)))
+				return rc;
+			continue;
+		}
+		if (in->skipping)
+			continue;
+		item_start(in, it, in->lineno);
+		rc = check_utf8(in, &l, &len, err);
+		if (rc == 0 && split_fields(&in->fields, l, len, 0))
+			return nomem(err);
+		if (rc == 0 && (in->fields.n == 0 ||
+				strcmp(in->fields.v[0], "-DOCSTART-") == 0)) {
+			if ((rc = conll_sentence(in, it, err)))
+				return rc;
+			continue;
+		}
+		if (rc == 0 && in->fields.n < 2 && in->o.conll_task >= 0)
+			rc = bad(err, in->lineno, "no tag column");
+		if (rc < 0) {
+			/* the whole sentence goes with its bad line */
+			strs_clear(&in->sent_words);
+			strs_clear(&in->sent_tags);
+			in->skipping = 1;
+			return rc;
+		}
+		if (in->sent_words.n == 0)
+			in->first = in->lineno;
+		if (strs_push(&in->sent_words, in->fields.v[0], strlen(in->fields.v[0])) ||
+		    strs_push(&in->sent_tags, in->fields.v[in->fields.n - 1],
+			      strlen(in->fields.v[in->fields.n - 1])))
+			return nomem(err);
+	}
+}
+
+/* --- TSV --- */
+
+/* Reads the header row: the id, text and task columns. */
+static int tsv_header(struct mtl_input *in, struct mtl_err *err)
+{
+	struct strs *h = &in->hdr;
+	size_t len;
+	char *l;
+	int rc;
+
+	in->col_id = in->col_text = -1;
+	for (int k = 0; k < MAX_TASKS; k++)
+		in->col_task[k] = -1;
+	do {
+		if (!next_line(in, &len))
+			return bad(err, in->lineno, "no header row");
+	} while (len == 0);
+	if ((rc = check_utf8(in, &l, &len, err)))
+		return rc;
+	if (split_fields(h, l, len, 1))
+		return nomem(err);
+	for (size_t i = 0; i < h->n; i++) {
+		int k = mtl_task_find(in->ts, h->v[i]);
+		if (strcmp(h->v[i], "id") == 0)
+			in->col_id = (int)i;
+		else if (strcmp(h->v[i], in->o.text_field) == 0)
+			in->col_text = (int)i;
+		if (k >= 0)
+			in->col_task[k] = (int)i;
+	}
+	if (in->col_text < 0)
+		return bad(err, in->lineno, "the header has no '%s' column",
+			   in->o.text_field);
+	return 0;
+}
+
+static int read_tsv(struct mtl_input *in, struct mtl_input_item *it,
+		    struct mtl_err *err)
+{
+	struct strs *f = &in->fields, *words = &in->sent_words;
+	size_t len;
+	char *l;
+	int rc;
+
+	do {
+		if (!next_line(in, &len))
+			return at_end(in, err);
+	} while (len == 0);
+	item_start(in, it, in->lineno);
+	if ((rc = check_utf8(in, &l, &len, err)))
+		return rc;
+	if (split_fields(f, l, len, 1))
+		return nomem(err);
+	if (f->n != in->hdr.n)
+		return bad(err, it->line, "%zu fields, the header has %zu", f->n,
+			   in->hdr.n);
+	if (in->col_id >= 0 && f->v[in->col_id][0])
+		it->id = f->v[in->col_id];
+	it->text = f->v[in->col_text];
+	it->text_len = strlen(it->text);
+	strs_clear(words);
+	for (int k = 0; k < in->n_tasks; k++) {
+		const struct mtl_task *t = &in->ts->task[k];
+		const char *cell = in->col_task[k] >= 0 ? f->v[in->col_task[k]] : "";
+		struct strs *tags = &in->cell_tags[k];
+
+		if (!cell[0])
+			continue;
+		if (t->kind == MTL_TASK_SEQUENCE) {
+			in->seq[k] = cell;
+			continue;
+		}
+		/* token task: space-separated tags for space-separated words */
+		if (!it->words) {
+			if (split_fields(words, it->text, it->text_len, 0))
+				return nomem(err);
+			it->words = (const char **)words->v;
+			it->n_words = words->n;
+		}
+		if (split_fields(tags, cell, strlen(cell), 0))
+			return nomem(err);
+		if (tags->n != words->n)
+			return bad(err, it->line, "task '%s': %zu labels for %zu words",
+				   t->name, tags->n, words->n);
+		in->tags[k] = (const char **)tags->v;
+	}
+	return finish(in, it, err);
+}
+
+/* --- the reader --- */
+
+int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
+		   const struct mtl_input_opts *opts, struct mtl_err *err)
+{
+	struct mtl_input *in;
+	int rc;
+
+	if (ts && ts->n > MAX_TASKS)
+		return mtl_err_set(err, MTL_ERR_ARG, "more than %d tasks", MAX_TASKS);
+	if (!(in = calloc(1, sizeof(*in))))
+		return nomem(err);
+	in->f = f;
+	in->ts = ts;
+	in->n_tasks = ts ? ts->n : 0;
+	in->o = *opts;
+	if (!in->o.text_field)
+		in->o.text_field = "text";
+	mtl_tok_enc_init(&in->enc);
+	if (in->o.format == MTL_INPUT_TSV && (rc = tsv_header(in, err)) < 0) {
+		mtl_input_free(in);
+		return rc;
+	}
+	*out = in;
+	return 0;
+}
+
+int mtl_input_read(struct mtl_input *in, struct mtl_input_item *it,
+		   struct mtl_err *err)
+{
+	switch (in->o.format) {
+	case MTL_INPUT_CONLL: return read_conll(in, it, err);
+	case MTL_INPUT_TSV: return read_tsv(in, it, err);
+	default: return read_jsonl(in, it, err);
+	}
+}
+
+void mtl_input_free(struct mtl_input *in)
+{
+	if (!in)
+		return;
+	json_decref(in->j);
+	for (int k = 0; k < MAX_TASKS; k++) {
+		free(in->tag_buf[k]);
+		free(in->word_labels[k]);
+		strs_free(&in->cell_tags[k]);
+	}
+	strs_free(&in->fields);
+	strs_free(&in->hdr);
+	strs_free(&in->sent_words);
+	strs_free(&in->sent_tags);
+	mtl_tok_enc_release(&in->enc);
+	free(in->words);
+	free(in->line);
+	free(in->fix);
+	free(in->joined);
+	free(in);
+}
+
+int mtl_input_tag_task(int *out, const struct mtl_tasks *ts, const char *name,
+		       enum mtl_input_format format, struct mtl_err *err)
+{
+	int k = -1;
+
+	if (name) {
+		k = mtl_task_find(ts, name);
+		if (k < 0)
+			return mtl_err_set(err, MTL_ERR_ARG, "no task '%s'%s", name,
+					   ts ? "" : " (no task spec)");
+		if (ts->task[k].kind != MTL_TASK_TOKEN)
+			return mtl_err_set(err, MTL_ERR_ARG,
+					   "task '%s' is not a token task", name);
+	} else if (format == MTL_INPUT_CONLL && ts) {
+		for (int t = 0; t < ts->n; t++) {
+			if (ts->task[t].kind != MTL_TASK_TOKEN)
+				continue;
+			if (k >= 0)
+				return mtl_err_set(err, MTL_ERR_ARG, "several token tasks: "
+						   "say which with --task");
+			k = t;
+		}
+		if (k < 0)
+			return mtl_err_set(err, MTL_ERR_ARG,
+					   "CoNLL input needs a token task");
+	}
+	*out = k;
+	return 0;
+}
+
+/* --- encoding --- */
+
+/*
+ * Looks up it's labels: seq[k] for sequence tasks, in->word_labels[k] for
+ * token tasks; has[k] says which tasks the example carries.
+ */
+static int look_up_labels(struct mtl_input *in, const struct mtl_input_item *it,
+			  int32_t *seq, int *has, struct mtl_census *c,
+			  struct mtl_err *err)
+{
+	for (int k = 0; k < in->n_tasks; k++) {
+		const struct mtl_task *t = &in->ts->task[k];
+		int32_t *wl;
+
+		if (t->kind == MTL_TASK_SEQUENCE && it->seq[k]) {
+			seq[k] = mtl_task_label(t, it->seq[k]);
+			if (seq[k] < 0 && !in->o.skip_unknown)
+				return bad(err, it->line, "task '%s': unknown label '%.100s'",
+					   t->name, it->seq[k]);
+			if (seq[k] < 0 && c)
+				c->unknown_labels_skipped++;
+			has[k] = seq[k] >= 0;
+			continue;
+		}
+		if (t->kind != MTL_TASK_TOKEN || !it->tags[k])
+			continue;
+		if (!it->words)
+			return bad(err, it->line, "task '%s': token labels need 'words'",
+				   t->name);
+		if (reserve(&in->word_labels[k], &in->word_labels_cap[k],
+			    it->n_words, sizeof(int32_t)))
+			return nomem(err);
+		wl = in->word_labels[k];
+		for (size_t i = 0; i < it->n_words; i++) {
+			const char *tag = it->tags[k][i];
+			wl[i] = tag ? mtl_task_label(t, tag) : MTL_IGNORE;
+			if (tag && wl[i] < 0) {
+				if (!in->o.skip_unknown)
+					return bad(err, it->line,
+						   "task '%s': word %zu: unknown label '%.100s'",
+						   t->name, i + 1, tag);
+				if (c)
+					c->unknown_labels_skipped++;
+				wl[i] = MTL_IGNORE;
+			}
+		}
+		has[k] = 1;
+	}
+	return 0;
+}
+
+/* The msgpack encoding of it's id into ex.  0 or -1. */
+static int pack_id(struct mtl_example *ex, const struct mtl_input_item *it)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (it->id)
+		mtl_mp_pack_str(&pk, it->id);
+	else
+		msgpack_pack_int64(&pk, it->id_int);
+	ex->id_len = sb.size;
+	ex->id = msgpack_sbuffer_release(&sb);
+	return ex->id ? 0 : -1;
+}
+
+/* Copies the encoding, text and words into ex.  0 or -1. */
+static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
+			const struct mtl_tok_enc *e, int n_tasks)
+{
+	size_t n = e->n, nt = n_tasks ? (size_t)n_tasks : 1;
+
+	ex->n_tasks = n_tasks;
+	ex->len = (int32_t)n;
+	ex->ids = malloc(n * sizeof(int32_t));
+	ex->word_ids = malloc(n * sizeof(int32_t));
+	ex->seq = malloc(nt * sizeof(int32_t));
+	ex->tok = calloc(nt, sizeof(int32_t *));
+	ex->text = malloc(it->text_len + 1);
+	if (!ex->ids || !ex->word_ids || !ex->seq || !ex->tok || !ex->text ||
+	    pack_id(ex, it))
+		return -1;
+	memcpy(ex->ids, e->ids, n * sizeof(int32_t));
+	memcpy(ex->word_ids, e->word_ids, n * sizeof(int32_t));
+	memcpy(ex->text, it->text, it->text_len);
+	ex->text[it->text_len] = 0;
+	ex->text_len = it->text_len;
+	ex->truncated = e->truncated;
+	ex->words_lost = e->words_lost;
+	if (it->words) {
+		if (!(ex->words = calloc(it->n_words ? it->n_words : 1, sizeof(char *))))
+			return -1;
+		for (; ex->n_words < it->n_words; ex->n_words++)
+			if (!(ex->words[ex->n_words] = strdup(it->words[ex->n_words])))
+				return -1;
+	}
+	return 0;
+}
+
+int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
+		     const struct mtl_tok *tok, size_t max_len,
+		     struct mtl_example *ex, struct mtl_census *c,
+		     struct mtl_err *err)
+{
+	struct mtl_tok_enc *e = &in->enc;
+	int32_t seq[MAX_TASKS];
+	int has[MAX_TASKS] = { 0 }, rc;
+	struct mtl_err terr;
+
+	memset(ex, 0, sizeof(*ex));
+	/* labels first: a bad label must not cost a tokenization */
+	if ((rc = look_up_labels(in, it, seq, has, c, err)))
+		return rc;
+	if (it->words)
+		rc = mtl_tok_encode_words(tok, it->words, it->n_words, 0, max_len, e, &terr);
+	else
+		rc = mtl_tok_encode(tok, it->text, it->text_len, 0, max_len, e, &terr);
+	if (rc < 0)
+		return bad(err, it->line, "%s", terr.msg);
+	if (e->n <= 2)
+		return bad(err, it->line, "the text gives no tokens");
+	if (fill_example(ex, it, e, in->n_tasks))
+		goto oom;
+	for (int k = 0; k < in->n_tasks; k++) {
+		ex->seq[k] = MTL_IGNORE;
+		if (!has[k])
+			continue;
+		if (in->ts->task[k].kind == MTL_TASK_SEQUENCE) {
+			ex->seq[k] = seq[k];
+			ex->labelled |= 1ull << k;
+			continue;
+		}
+		if (!(ex->tok[k] = malloc(e->n * sizeof(int32_t))))
+			goto oom;
+		rc = (int)mtl_tok_align(e, in->word_labels[k], it->n_words, MTL_IGNORE,
+					ex->tok[k]);
+		if (c)
+			c->labels_lost += rc;
+		for (size_t i = 0; i < e->n; i++)
+			if (ex->tok[k][i] != MTL_IGNORE)
+				ex->labelled |= 1ull << k;
+	}
+	if (c)
+		c->unk += (long)e->unk;
+	return 0;
+oom:
+	mtl_example_release(ex);
+	return nomem(err);
+}
+
+int mtl_input_format_parse(enum mtl_input_format *f, const char *name, int ext)
+{
+	/* the first three are the format names; all are extensions */
+	static const struct { const char *name; enum mtl_input_format f; } names[] = {
+		{ "jsonl", MTL_INPUT_JSONL }, { "conll", MTL_INPUT_CONLL },
+		{ "tsv", MTL_INPUT_TSV }, { "json", MTL_INPUT_JSONL },
+		{ "bio", MTL_INPUT_CONLL }, { "iob", MTL_INPUT_CONLL },
+	};
+	size_t n = ext ? sizeof(names) / sizeof(names[0]) : 3;
+	const char *dot;
+
+	if (ext) {
+		dot = strrchr(name, '.');
+		if (!dot || strchr(dot, '/'))
+			return -1;
+		name = dot + 1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, names[i].name)) {
+			*f = names[i].f;
+			return 0;
+		}
+	return -1;
+}

@@ -1,0 +1,129 @@
+/*
+ * input.h - labelled text in: JSON lines, CoNLL and TSV readers, and the
+ * step from one input item to a tokenized struct mtl_example
+ * (docs/tokenize.md describes the formats).
+ *
+ *   JSONL  one object a line: "id", the text field (or "words"), and per
+ *          task a label (sequence task) or a list of word labels (token
+ *          task; "tags" stands for the only token task).  Blank lines pass.
+ *   CoNLL  one word a line, its tag in the last column (tab-separated when
+ *          the line has a tab, else space-separated); sentences end at
+ *          whitespace-only lines and -DOCSTART- lines.  Tags belong to
+ *          opts.conll_task.
+ *   TSV    a header row names the tab-separated columns: "id", the text
+ *          field and task names; an empty cell is no label; a token task's
+ *          cell holds space-separated tags for the space-separated words.
+ *
+ * Example:
+ *
+ *	struct mtl_input *in;
+ *	struct mtl_input_item it;
+ *	struct mtl_example ex;
+ *	if (mtl_input_open(&in, f, ts, &opts, &err) < 0) ...report err.msg...
+ *	while ((rc = mtl_input_read(in, &it, &err)) != 0) {
+ *		if (rc == 1)
+ *			rc = mtl_input_encode(in, &it, tok, max_len, &ex, census, &err);
+ *		if (rc < 0) ...report "line N: ..." in err.msg, go on or stop...
+ *		else { use(&ex); mtl_example_release(&ex); }
+ *	}
+ *	mtl_input_free(in);
+ *
+ * Ownership: the reader borrows f, ts and opts (they must outlive it) and
+ * never closes f.  An item's strings are borrowed from the reader, valid
+ * until the next read on it or its free.  mtl_input_encode fills caller
+ * storage that mtl_example_release frees.
+ *
+ * Failure: a bad record gives MTL_ERR_FORMAT with "line N: reason" in err,
+ * N the record's line (a CoNLL sentence's first line); the next read goes
+ * on after it.  Invalid UTF-8 and NUL bytes are bad records unless
+ * opts.replace_invalid (then invalid bytes become U+FFFD).  A read error
+ * is MTL_ERR_IO, memory MTL_ERR_NOMEM.
+ */
+#ifndef MTL_INPUT_H
+#define MTL_INPUT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data.h"
+#include "err.h"
+#include "task.h"
+#include "tok.h"
+
+enum mtl_input_format { MTL_INPUT_JSONL, MTL_INPUT_CONLL, MTL_INPUT_TSV };
+
+/*
+ * The format called name ("jsonl", "conll", "tsv"), or, when ext is set,
+ * the format a file name's extension says (.jsonl/.json, .conll/.bio/.iob,
+ * .tsv).  0 and *f, or -1 when unknown.
+ */
+int mtl_input_format_parse(enum mtl_input_format *f, const char *name, int ext);
+
+struct mtl_input_opts {
+	enum mtl_input_format format;
+	const char *text_field; /* JSONL key or TSV column of the text; NULL: "text" */
+	int conll_task;         /* task index CoNLL tags belong to, or -1: none */
+	int replace_invalid;    /* invalid UTF-8 becomes U+FFFD, not an error */
+	int skip_unknown;       /* mtl_input_encode: an unknown label is absent */
+};
+
+/* One record; every pointer borrowed from the reader. */
+struct mtl_input_item {
+	long line;            /* the record's (first) line */
+	const char *id;       /* the id string, or NULL: id_int */
+	long long id_int;     /* the integer id, by default the line number */
+	const char *text;     /* the text, or for words the words joined by spaces */
+	size_t text_len;
+	const char **words;   /* [n_words], or NULL for plain text */
+	size_t n_words;
+	const char **seq;     /* [ts->n]: a sequence task's label, or NULL */
+	const char ***tags;   /* [ts->n]: a token task's [n_words] tags (NULL
+			       * entries: none), or NULL */
+};
+
+struct mtl_input;
+
+/*
+ * Opens a reader of f in opts->format for the tasks ts (NULL: none; at
+ * most 64, else MTL_ERR_ARG).  TSV reads its header row here: a header
+ * that is not valid UTF-8, lacks the text column or is missing gives
+ * MTL_ERR_FORMAT ("line N: ...").  On error *out is untouched.
+ */
+int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
+		   const struct mtl_input_opts *opts, struct mtl_err *err);
+
+/*
+ * Reads the next record into *it: 1, 0 at the end, or <0 (above) with
+ * *it undefined.  Every check that needs no tokenizer is made here: types,
+ * a label count per word, both a token task and "tags", no words, empty
+ * text.
+ */
+int mtl_input_read(struct mtl_input *in, struct mtl_input_item *it,
+		   struct mtl_err *err);
+
+/*
+ * Tokenizes it (truncating to max_len tokens, 0: no limit), looks its
+ * labels up and aligns word labels to first pieces, filling ex as
+ * mtl_example_pack writes it.  Adds to c (may be NULL) what the example
+ * record does not carry: [UNK] tokens, word labels lost and unknown labels
+ * skipped (skipped ones are counted even when the record fails later).
+ * An unknown label (unless opts.skip_unknown), a tokenizer error or a text
+ * without tokens gives MTL_ERR_FORMAT ("line N: ..."), ex released.
+ */
+int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
+		     const struct mtl_tok *tok, size_t max_len,
+		     struct mtl_example *ex, struct mtl_census *c,
+		     struct mtl_err *err);
+
+void mtl_input_free(struct mtl_input *in);
+
+/*
+ * The task CoNLL tags belong to, into *out: the token task called name,
+ * or for CoNLL without a name the only token task; -1 for other formats
+ * without a name, or without tasks.  0, or MTL_ERR_ARG with the reason
+ * ("task 'topic' is not a token task"), *out untouched.
+ */
+int mtl_input_tag_task(int *out, const struct mtl_tasks *ts, const char *name,
+		       enum mtl_input_format format, struct mtl_err *err);
+
+#endif

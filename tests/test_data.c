@@ -1,0 +1,156 @@
+/*
+ * test_data.c - the example record: what mtl_example_pack writes,
+ * mtl_example_parse reads back field for field and packs again to the
+ * same bytes (plain text and word input, truncation, labels of both
+ * kinds, an all-ignored token task); and the census's stats record.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "data.h"
+#include "mp.h"
+#include "t.h"
+#include "t_spec.h"
+
+static struct mtl_task task_list[] = {
+	T_TASK_TOPIC, T_TASK_NER,
+	{ .name = "other", .kind = MTL_TASK_TOKEN, .labels = (char **)t_ner_labels,
+	  .n_labels = 3 },
+};
+static const struct mtl_tasks ts = { task_list, 3 };
+
+/* Packs ex into sb (reset first). */
+static void pack(msgpack_sbuffer *sb, const struct mtl_example *ex)
+{
+	msgpack_packer pk;
+
+	msgpack_sbuffer_clear(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	mtl_example_pack(&pk, ex, &ts);
+}
+
+static int same_i32(const int32_t *a, const int32_t *b, int32_t n)
+{
+	if (!a || !b)
+		return a == b;
+	return memcmp(a, b, (size_t)n * sizeof(int32_t)) == 0;
+}
+
+/* ex survives pack, parse, pack: same fields, same bytes. */
+static void round_trip(const struct mtl_example *ex, const char *what)
+{
+	msgpack_sbuffer a, b;
+	msgpack_unpacked u;
+	struct mtl_example back;
+	struct mtl_err err;
+	int same = 1;
+
+	msgpack_sbuffer_init(&a);
+	msgpack_sbuffer_init(&b);
+	msgpack_unpacked_init(&u);
+	pack(&a, ex);
+	if (!T_OK(msgpack_unpack_next(&u, a.data, a.size, NULL) == MSGPACK_UNPACK_SUCCESS,
+		  "%s: the record unpacks", what))
+		goto out;
+	if (!T_OK(mtl_example_parse(&back, &u.data, &ts, &err) == 0,
+		  "%s: the record parses (%s)", what, err.msg))
+		goto out;
+	T_OK(back.id_len == ex->id_len && memcmp(back.id, ex->id, ex->id_len) == 0,
+	     "%s: id", what);
+	T_OK(back.text_len == ex->text_len &&
+	     memcmp(back.text, ex->text, ex->text_len) == 0, "%s: text", what);
+	T_OK(back.len == ex->len && same_i32(back.ids, ex->ids, ex->len) &&
+	     same_i32(back.word_ids, ex->word_ids, ex->len), "%s: ids and word ids", what);
+	same = back.n_words == ex->n_words && !back.words == !ex->words;
+	for (size_t i = 0; same && i < ex->n_words; i++)
+		same = strcmp(back.words[i], ex->words[i]) == 0;
+	T_OK(same, "%s: words", what);
+	same = back.labelled == ex->labelled;
+	for (int t = 0; same && t < ts.n; t++)
+		same = back.seq[t] == ex->seq[t] && same_i32(back.tok[t], ex->tok[t], ex->len);
+	T_OK(same, "%s: labels", what);
+	T_OK(back.truncated == ex->truncated && back.words_lost == ex->words_lost,
+	     "%s: truncation", what);
+	T_OK(mtl_example_tasks(&back) == mtl_example_tasks(ex), "%s: tasks carried", what);
+	pack(&b, &back);
+	T_OK(a.size == b.size && memcmp(a.data, b.data, a.size) == 0,
+	     "%s: packs again to the same %zu bytes", what, a.size);
+	mtl_example_release(&back);
+out:
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&a);
+	msgpack_sbuffer_destroy(&b);
+}
+
+int main(void)
+{
+	/* "a" as msgpack: fixstr of length 1; 7 as a positive fixint */
+	char id_a[] = "\xa1" "a", id_7[] = "\x07";
+	int32_t ids1[] = { 2, 5, 7, 6, 8, 3 }, wids1[] = { -1, 0, 1, 2, 3, -1 };
+	int32_t ids2[] = { 2, 12, 9, 3 }, wids2[] = { -1, 0, 1, -1 };
+	int32_t ner2[] = { -100, 1, 0, -100 }, other2[] = { -100, -100, -100, -100 };
+	int32_t seq1[] = { 0, MTL_IGNORE, MTL_IGNORE }, seq2[] = { 1, MTL_IGNORE, MTL_IGNORE };
+	int32_t *tok1[3] = { NULL }, *tok2[3] = { NULL, ner2, other2 };
+	char w0[] = "John", w1[] = "unaffable", w2[] = "Paris";
+	char *words2[] = { w0, w1, w2 };
+	char text1[] = "Hello, world!", text2[] = "John unaffable Paris";
+	struct mtl_example plain = {
+		.id = id_a, .id_len = 2, .text = text1, .text_len = 13,
+		.ids = ids1, .word_ids = wids1, .len = 6, .labelled = 1,
+		.seq = seq1, .tok = tok1, .n_tasks = 3,
+	};
+	struct mtl_example words = {
+		.id = id_7, .id_len = 1, .text = text2, .text_len = 20,
+		.ids = ids2, .word_ids = wids2, .len = 4, .words = words2,
+		.n_words = 3, .labelled = 3, .seq = seq2, .tok = tok2, .n_tasks = 3,
+		.truncated = 1, .words_lost = 2,
+	};
+	struct mtl_census c;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+
+	round_trip(&plain, "text, a sequence label");
+	T_OK(mtl_example_tasks(&words) == 7, "an all-ignored token task is carried");
+	round_trip(&words, "words, truncated, both kinds of labels");
+
+	/* the census: counts by the mask it is given, and packs 13 keys */
+	T_OK(mtl_census_init(&c, &ts) == 0, "census init");
+	mtl_census_add(&c, &plain, mtl_example_tasks(&plain));
+	mtl_census_add(&c, &words, mtl_example_tasks(&words));
+	c.unk = 3;
+	T_OK(c.examples == 2 && c.tokens == 10 && c.truncated == 1 && c.words_lost == 2,
+	     "census: examples, tokens, truncation");
+	T_OK(c.labelled[0] == 2 && c.labelled[1] == 1 && c.labelled[2] == 1 &&
+	     c.one == 1 && c.several == 1 && c.none == 0,
+	     "census: labels given count, all-ignored ones too");
+	T_OK(c.label_count[1][0] == 1 && c.label_count[1][1] == 1 &&
+	     c.label_count[2][0] == 0, "census: label counts skip ignored tokens");
+	T_OK(mtl_census_unk_rate(&c) == 0.5, "census: unk rate over tokens between specials");
+	mtl_census_release(&c);
+	mtl_census_init(&c, &ts);
+	mtl_census_add(&c, &words, words.labelled);
+	T_OK(c.labelled[2] == 0 && c.one == 0 && c.several == 1,
+	     "census by scored labels leaves all-ignored tasks out");
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	mtl_census_pack(&pk, &c, &ts);
+	msgpack_unpacked_init(&u);
+	if (T_OK(msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS,
+		 "stats record unpacks")) {
+		const msgpack_object *lc = mtl_mp_get(mtl_mp_get(&u.data, "label_counts"), "ner");
+		int64_t v = -1;
+		T_OK(u.data.type == MSGPACK_OBJECT_MAP && u.data.via.map.size == 13 &&
+		     mtl_mp_is_str(mtl_mp_get(&u.data, "type"), "stats"),
+		     "stats record: 13 keys, type stats");
+		T_OK(!mtl_mp_as_int(mtl_mp_get(lc, "B-PER"), &v) && v == 1,
+		     "stats record: label_counts by name");
+		T_OK(!mtl_mp_as_int(mtl_mp_get(&u.data, "words_lost"), &v) && v == 2,
+		     "stats record: words_lost");
+	}
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+	mtl_census_release(&c);
+	return t_done();
+}
