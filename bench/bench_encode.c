@@ -13,7 +13,13 @@
  * machine both sides of the ratio see the same load.  Each encoder shape
  * is printed as a fraction of both.
  *
- * Usage: bench_encode [-c] [-t THREADS] [-r RUNS] [-m small|base|large]...
+ * Each forward is timed twice per run, interleaved: with BLIS threading
+ * each projection (the model's default, row "blis") and with each thread
+ * running a single-threaded product on a slice of the output columns
+ * (mtl_bert_set_gemm_split, row "split").
+ *
+ * Usage: bench_encode [-b] [-c] [-t THREADS] [-r RUNS] [-m small|base|large]...
+ *   -b  time the "blis" mode only
  *   -c  time by process CPU time instead of wall time (meaningful with
  *       -t 1 on a shared machine; with more threads it counts spinning)
  */
@@ -131,13 +137,16 @@ static const int shapes[][2] = { { 32, 32 }, { 8, 128 } };
 
 int main(int argc, char **argv)
 {
-	int threads = 2, runs = 5, want[3] = { 0, 0, 0 }, any = 0, c;
+	int threads = 2, runs = 5, want[3] = { 0, 0, 0 }, any = 0, c, split = 1;
 	double peak = 0;
 	struct mtl_err err;
 	struct gemm ref;
 
-	while ((c = getopt(argc, argv, "ct:r:m:h")) != -1) {
+	while ((c = getopt(argc, argv, "bct:r:m:h")) != -1) {
 		switch (c) {
+		case 'b':
+			split = 0;
+			break;
 		case 'c':
 			clock_id = CLOCK_PROCESS_CPUTIME_ID;
 			break;
@@ -153,7 +162,7 @@ int main(int argc, char **argv)
 					want[i] = any = 1;
 			break;
 		default:
-			fprintf(stderr, "usage: bench_encode [-c] [-t THREADS] [-r RUNS] [-m small|base|large]...\n");
+			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-b] [-c] [-t THREADS] [-r RUNS] [-m small|base|large]...\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -182,8 +191,8 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("sgemm peak (best of the above) %8.1f GFLOP/s\n\n", peak);
-	printf("%-6s %9s %10s %12s %10s %9s %12s %9s\n", "model", "batch",
-	       "ms/batch", "sentences/s", "GFLOP/s", "of peak",
+	printf("%-6s %9s %-5s %10s %12s %10s %9s %12s %9s\n", "model", "batch",
+	       "gemm", "ms/batch", "sentences/s", "GFLOP/s", "of peak",
 	       "sgemm beside", "of it");
 	gemm_init(&ref, 2048, 2048, 2048);
 
@@ -209,31 +218,40 @@ int main(int argc, char **argv)
 			int B = shapes[si][0], T = shapes[si][1];
 			int32_t *ids = malloc(sizeof(int32_t) * B * T);
 			int32_t *mask = malloc(sizeof(int32_t) * B * T);
-			double t[64], tg[64], med, medg, flops = mtl_bert_forward_flops(&cfg, B, T);
+			double t[2][64], tg[64], medg, flops = mtl_bert_forward_flops(&cfg, B, T);
 
 			for (int i = 0; i < B * T; i++) {
 				ids[i] = 1000 + (i * 7919) % 29000;
 				mask[i] = 1;
 			}
 			for (int r = -1; r < runs; r++) {
-				double t0, tr = gemm_run(&ref, threads);
+				double tr = gemm_run(&ref, threads);
 
 				if (r >= 0)
 					tg[r] = tr;
-				t0 = now();
-				if (mtl_bert_forward(m, ids, NULL, mask, B, T, 0, &err)) {
-					fprintf(stderr, "bench_encode: %s\n", err.msg);
-					return 1;
+				for (int mode = 0; mode <= split; mode++) {
+					double t0;
+
+					mtl_bert_set_gemm_split(m, mode);
+					t0 = now();
+					if (mtl_bert_forward(m, ids, NULL, mask, B, T, 0, &err)) {
+						fprintf(stderr, "bench_encode: %s\n", err.msg);
+						return 1;
+					}
+					if (r >= 0)
+						t[mode][r] = now() - t0;
 				}
-				if (r >= 0)
-					t[r] = now() - t0;
 			}
-			med = median(t, runs);
 			medg = 2.0 * 2048 * 2048 * 2048 / median(tg, runs) * 1e-9;
-			printf("%-6s %4dx%-4d %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
-			       md->name, B, T, med * 1e3, B / med, flops / med * 1e-9,
-			       100 * flops / med * 1e-9 / peak, medg,
-			       100 * flops / med * 1e-9 / medg);
+			for (int mode = 0; mode <= split; mode++) {
+				double med = median(t[mode], runs);
+
+				printf("%-6s %4dx%-4d %-5s %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
+				       md->name, B, T, mode ? "split" : "blis",
+				       med * 1e3, B / med, flops / med * 1e-9,
+				       100 * flops / med * 1e-9 / peak, medg,
+				       100 * flops / med * 1e-9 / medg);
+			}
 			fflush(stdout);
 			free(ids);
 			free(mask);

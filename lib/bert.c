@@ -844,6 +844,11 @@ void mtl_bert_set_threads(struct mtl_bert *m, int n)
 		m->threads = 1;
 }
 
+void mtl_bert_set_gemm_split(struct mtl_bert *m, int on)
+{
+	m->gemm_split = !!on;
+}
+
 /* ---- forward ---- */
 
 /* Floats rounded up to a 64-byte multiple so every slot is aligned. */
@@ -987,6 +992,9 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 	int H = m->cfg.hidden, I = m->cfg.intermediate, NH = m->cfg.heads;
 	int L = m->cfg.layers, nt = m->threads, BT;
 	float eps = m->cfg.ln_eps;
+	void (*linear)(float *, const float *, const float *, const float *,
+		       int, int, int, int) =
+		m->gemm_split ? mtl_linear_forward_split : mtl_linear_forward;
 	size_t need;
 	int rc, drop;
 
@@ -1052,7 +1060,7 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		float *fc_gelu = a->fc_gelu + sI, *ln2_in = a->ln2_in + sH;
 
 		/* qkv [BT,3H]: one gemm for query, key and value */
-		mtl_linear_forward(qkv, x, p->qkvw + (size_t)l * 3 * H * H,
+		linear(qkv, x, p->qkvw + (size_t)l * 3 * H * H,
 				   p->qkvb + (size_t)l * 3 * H, BT, H, 3 * H, nt);
 		if (drop)
 			mtl_attention_forward_train(ctx, att, a->scratch, qkv,
@@ -1062,7 +1070,7 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		else
 			mtl_attention_forward(ctx, att, qkv, a->mask_add, B, T,
 					      H, NH, train, nt);
-		mtl_linear_forward(ln1_in, ctx, p->attprojw + (size_t)l * H * H,
+		linear(ln1_in, ctx, p->attprojw + (size_t)l * H * H,
 				   p->attprojb + (size_t)l * H, BT, H, H, nt);
 		if (drop)
 			mtl_dropout_forward(ln1_in, ln1_in,
@@ -1073,10 +1081,10 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		mtl_layernorm_forward(ln1_out, a->ln1_mean + sN, a->ln1_rstd + sN,
 				      ln1_in, p->ln1w + (size_t)l * H,
 				      p->ln1b + (size_t)l * H, BT, H, eps, nt);
-		mtl_linear_forward(fc, ln1_out, p->fcw + (size_t)l * I * H,
+		linear(fc, ln1_out, p->fcw + (size_t)l * I * H,
 				   p->fcb + (size_t)l * I, BT, H, I, nt);
 		mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
-		mtl_linear_forward(ln2_in, fc_gelu, p->fcprojw + (size_t)l * H * I,
+		linear(ln2_in, fc_gelu, p->fcprojw + (size_t)l * H * I,
 				   p->fcprojb + (size_t)l * H, BT, I, H, nt);
 		if (drop)
 			mtl_dropout_forward(ln2_in, ln2_in,

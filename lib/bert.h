@@ -178,6 +178,7 @@ struct mtl_bert {
 	struct mtl_bert_tensor *tensors; /* n_tensors, in block order */
 	size_t n_tensors;
 	int threads;      /* BLIS and OpenMP threads per call */
+	int gemm_split;   /* see mtl_bert_set_gemm_split() */
 	struct mtl_bert_acts acts;
 	/* private */
 	float *arena;
@@ -232,6 +233,15 @@ const struct mtl_bert_tensor *mtl_bert_tensor_find(const struct mtl_bert *m,
  * n <= 0 means every online core (the default of a new model).
  */
 void mtl_bert_set_threads(struct mtl_bert *m, int n);
+
+/*
+ * How the projections use the threads: 0 (the default) lets BLIS thread
+ * each product; 1 gives each thread a slice of the output columns and a
+ * single-threaded product (mtl_linear_forward_split).  Results are the
+ * same to rounding; which is faster depends on the machine and its load,
+ * so bench-encode measures both (-s).
+ */
+void mtl_bert_set_gemm_split(struct mtl_bert *m, int on);
 
 /*
  * The forward pass over a right-padded batch:

@@ -254,6 +254,41 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 	}
 }
 
+void mtl_linear_forward_split(float *out, const float *inp, const float *w,
+			      const float *b, int N, int C, int OC, int nt)
+{
+	int chunk = (OC / (nt < 1 ? 1 : nt) + 15) & ~15;
+
+	if (nt <= 1 || chunk >= OC) {
+		mtl_linear_forward(out, inp, w, b, N, C, OC, 1);
+		return;
+	}
+#pragma omp parallel num_threads(nt)
+	{
+		int lo = omp_get_thread_num() * chunk;
+		int n = OC - lo < chunk ? OC - lo : chunk;
+		float one = 1.0f, zero = 0.0f;
+		rntm_t rntm;
+
+		if (n > 0) {
+			/* out[:, lo:lo+n] = inp @ w[lo:lo+n, :]^T (+ b) */
+			rntm_threads(&rntm, 1, 0);
+			bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, N, n, C,
+				     &one, (float *)inp, C, 1,
+				     (float *)w + (int64_t)lo * C, C, 1, &zero,
+				     out + lo, OC, 1, NULL, &rntm);
+			for (int i = 0; b && i < N; i++) {
+				float *o = out + (int64_t)i * OC + lo;
+				const float *bb = b + lo;
+
+#pragma omp simd
+				for (int j = 0; j < n; j++)
+					o[j] += bb[j];
+			}
+		}
+	}
+}
+
 void mtl_embed_forward(float *out, const int32_t *ids, const int32_t *types,
 		       const float *wte, const float *wpe, const float *wtt,
 		       int B, int T, int H)

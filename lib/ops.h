@@ -45,6 +45,17 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 			 int OC, int nt);
 
 /*
+ * The same product threaded by us instead of by BLIS: the OC output
+ * columns are cut into nt slices (multiples of 16), and each thread runs
+ * a single-threaded sgemm on its slice and adds its bias.  The only
+ * synchronisation is the end of one OpenMP region, where BLIS's own
+ * threading synchronises inside the product; each thread packs the
+ * whole of inp, the price of that.
+ */
+void mtl_linear_forward_split(float *out, const float *inp, const float *w,
+			      const float *b, int N, int C, int OC, int nt);
+
+/*
  * out[B,T,H] = wte[ids[b,t]] + wpe[t] + wtt[types[b,t]]
  * (types NULL means all 0).  BERT, unlike GPT-2, adds a token-type
  * embedding; positions are 0..T-1 whatever the padding (HF's default

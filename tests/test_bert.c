@@ -86,6 +86,12 @@ static void test_linear(void)
 		     "linear vs naive triple loop, %d thread(s): %.2e", nt,
 		     maxrel(y, ref, (size_t)N * OC));
 	}
+	for (int nt = 1; nt <= 3; nt++) {
+		mtl_linear_forward_split(y, x, w, b, N, C, OC, nt);
+		T_OK(maxrel(y, ref, (size_t)N * OC) < 1e-5,
+		     "linear with column slices per thread, %d thread(s): %.2e", nt,
+		     maxrel(y, ref, (size_t)N * OC));
+	}
 	for (int i = 0; i < N; i++)
 		for (int o = 0; o < OC; o++)
 			ref[i * OC + o] -= b[o];
@@ -435,6 +441,11 @@ static void test_golden(const char *model_dir, const char *golden,
 	mtl_bert_forward(m, ids, types, mask, B, T, 0, &err);
 	T_OK(t_maxdiff(mtl_bert_last_hidden(m), last, (long)B * T * H) < 1e-6,
 	     "%s: 1 and 2 threads agree", tag);
+	mtl_bert_set_gemm_split(m, 1);
+	mtl_bert_forward(m, ids, types, mask, B, T, 0, &err);
+	mtl_bert_set_gemm_split(m, 0);
+	T_OK(t_maxdiff(mtl_bert_last_hidden(m), last, (long)B * T * H) < 1e-6,
+	     "%s: threads split by output columns agree", tag);
 
 	free(ids), free(mask), free(types), free(emb), free(last);
 	mtl_st_close(g);
