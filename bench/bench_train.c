@@ -26,10 +26,12 @@
  * same thread count just before the steps, so that both sides of the
  * ratio see the same machine load.
  *
- * Usage: bench_train [-c] [-t THREADS] [-s SECONDS] [-n STEPS]
+ * Usage: bench_train [-c] [-S] [-t THREADS] [-s SECONDS] [-n STEPS]
  *                    [-m small|base|large]... [-b BxT]...
  *   -c  time by process CPU time instead of wall time (meaningful with
  *       -t 1 on a shared machine; with more threads it counts spinning)
+ *   -S  thread the projections by column slices (mtl_bert_set_gemm_split)
+ *       instead of inside BLIS, forward and backward
  *   -n  at most STEPS timed steps (0: the warm-up step only, for peak RSS)
  */
 #include <getopt.h>
@@ -52,6 +54,7 @@
 /* CLOCK_MONOTONIC, or with -c the process CPU time: with one thread that
  * is the work itself, whatever else the machine runs. */
 static clockid_t clock_id = CLOCK_MONOTONIC;
+static int split;
 
 static double now(void)
 {
@@ -134,6 +137,7 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 	mtl_bert_init_random(m, 1);
 	mtl_heads_init_random(hd, 2);
 	mtl_bert_set_threads(m, threads);
+	mtl_bert_set_gemm_split(m, split);
 	mtl_train_opts_defaults(&o);
 	o.total = 1000;
 	if (mtl_train_new(&tr, m, hd, &o, &err) || mtl_step_stats_init(&st, 2)) {
@@ -195,9 +199,10 @@ int main(int argc, char **argv)
 	char host[256] = "?";
 	double load[3] = { 0 };
 
-	while ((c = getopt(argc, argv, "ct:s:n:m:b:h")) != -1) {
+	while ((c = getopt(argc, argv, "cSt:s:n:m:b:h")) != -1) {
 		switch (c) {
 		case 'c': clock_id = CLOCK_PROCESS_CPUTIME_ID; break;
+		case 'S': split = 1; break;
 		case 'n':
 			max_steps = atoi(optarg);
 			max_steps = max_steps < 0 ? 0 : max_steps > 1000 ? 1000 : max_steps;
@@ -214,7 +219,7 @@ int main(int argc, char **argv)
 				nb++;
 			break;
 		default:
-			fprintf(stderr, "usage: bench_train [-c] [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]... [-b BxT]...\n");
+			fprintf(stderr, "usage: bench_train [-c] [-S] [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]... [-b BxT]...\n");
 			return 2;
 		}
 	}
@@ -226,8 +231,9 @@ int main(int argc, char **argv)
 	}
 	gethostname(host, sizeof(host) - 1);
 	getloadavg(load, 3);
-	printf("# bench_train: host %s, %d threads, %s time, load average %.2f %.2f %.2f at start\n",
-	       host, threads, clock_id == CLOCK_MONOTONIC ? "wall" : "process CPU",
+	printf("# bench_train: host %s, %d threads (%s), %s time, load average %.2f %.2f %.2f at start\n",
+	       host, threads, split ? "column slices" : "BLIS-threaded",
+	       clock_id == CLOCK_MONOTONIC ? "wall" : "process CPU",
 	       load[0], load[1], load[2]);
 	printf("# a step: dropout 0.1, two linear heads, AdamW; GFLOP/s counts 3x the forward's 2mnk\n");
 	printf("model\tbatch\tseq\tsteps\tsec_per_step\ttokens_per_s\tgflops\tsgemm_gflops\tof_sgemm\tpeak_rss_mb\n");

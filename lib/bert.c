@@ -1129,6 +1129,10 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 	float ph = a->p_hidden, pa = a->p_attn;
 	/* d_res: gradient of the current layer's output, then of its input */
 	float *d_res = a->d_res, *d_a = a->d_a, *d_b = a->d_b;
+	/* the projections' threading, as the forward chose it */
+	void (*linear_backward)(float *, float *, float *, const float *,
+				const float *, const float *, int, int, int, int) =
+		m->gemm_split ? mtl_linear_backward_split : mtl_linear_backward;
 
 	MTL_ASSERT(a->train);
 	mtl_bert_params_carve(&g, grad, c);
@@ -1158,14 +1162,14 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 		}
 		/* fcproj = fcg W2^T + b2 */
 		mtl_zero(a->d_fcg, BT * I, nt);
-		mtl_linear_backward(a->d_fcg, g.fcprojw + (int64_t)l * H * I,
+		linear_backward(a->d_fcg, g.fcprojw + (int64_t)l * H * I,
 				    g.fcprojb + l * H, d_b, fcg,
 				    p->fcprojw + (int64_t)l * H * I, (int)BT, I,
 				    H, nt);
 		mtl_zero(a->d_fc, BT * I, nt);
 		mtl_gelu_backward(a->d_fc, fc, a->d_fcg, BT * I, nt);
 		/* fc = ln1_out W1^T + b1: adds into d ln1_out */
-		mtl_linear_backward(d_res, g.fcw + (int64_t)l * I * H,
+		linear_backward(d_res, g.fcw + (int64_t)l * I * H,
 				    g.fcb + (int64_t)l * I, a->d_fc, ln1_out,
 				    p->fcw + (int64_t)l * I * H, (int)BT, H, I,
 				    nt);
@@ -1185,7 +1189,7 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 		}
 		/* attproj = ctx Wo^T + bo: d_a = d ctx */
 		mtl_zero(d_a, BTH, nt);
-		mtl_linear_backward(d_a, g.attprojw + (int64_t)l * H * H,
+		linear_backward(d_a, g.attprojw + (int64_t)l * H * H,
 				    g.attprojb + l * H, d_b, ctx,
 				    p->attprojw + (int64_t)l * H * H, (int)BT, H,
 				    H, nt);
@@ -1194,7 +1198,7 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 				       drop ? a->att_drop + l * att : NULL, pa,
 				       B, T, H, NH, nt);
 		/* qkv = x Wqkv^T + bqkv: adds into d x */
-		mtl_linear_backward(d_res, g.qkvw + (int64_t)l * 3 * H * H,
+		linear_backward(d_res, g.qkvw + (int64_t)l * 3 * H * H,
 				    g.qkvb + l * 3 * H, a->d_qkv, x,
 				    p->qkvw + (int64_t)l * 3 * H * H, (int)BT, H,
 				    3 * H, nt);

@@ -216,6 +216,24 @@ void mtl_linear_forward(float *out, const float *inp, const float *w,
 	}
 }
 
+/* db[j0..j0+w) += column sums of dout[N,OC] there (w <= 64), summed in
+ * registers first: db may alias nothing, but gcc cannot know that. */
+static void colsum64(float *db, const float *dout, int N, int OC, int j0,
+		     int w)
+{
+	float acc[64] = { 0 };
+
+	for (int i = 0; i < N; i++) {
+		const float *d = dout + (int64_t)i * OC + j0;
+
+#pragma omp simd
+		for (int j = 0; j < w; j++)
+			acc[j] += d[j];
+	}
+	for (int j = 0; j < w; j++)
+		db[j0 + j] += acc[j];
+}
+
 void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 			 const float *inp, const float *w, int N, int C,
 			 int OC, int nt)
@@ -235,23 +253,10 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 		     NULL, &rntm);
 	if (!db)
 		return;
-	/* column sums, each thread owning a band of 64 columns that it sums
-	 * in registers before adding them to db */
+	/* column sums, each thread owning bands of 64 columns */
 #pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * OC >= PAR_MIN)
-	for (int j0 = 0; j0 < OC; j0 += 64) {
-		int w = j0 + 64 < OC ? 64 : OC - j0;
-		float acc[64] = { 0 };
-
-		for (int i = 0; i < N; i++) {
-			const float *d = dout + (int64_t)i * OC + j0;
-
-#pragma omp simd
-			for (int j = 0; j < w; j++)
-				acc[j] += d[j];
-		}
-		for (int j = 0; j < w; j++)
-			db[j0 + j] += acc[j];
-	}
+	for (int j0 = 0; j0 < OC; j0 += 64)
+		colsum64(db, dout, N, OC, j0, j0 + 64 < OC ? 64 : OC - j0);
 }
 
 void mtl_linear_forward_split(float *out, const float *inp, const float *w,
@@ -285,6 +290,49 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 				for (int j = 0; j < n; j++)
 					o[j] += bb[j];
 			}
+		}
+	}
+}
+
+/* Columns [lo, lo+n) of nt slices of X (multiples of 16), for thread t. */
+static int slice(int X, int nt, int t, int *lo)
+{
+	int chunk = (X / nt + 15) & ~15;
+
+	*lo = t * chunk;
+	return X - *lo < chunk ? (X - *lo > 0 ? X - *lo : 0) : chunk;
+}
+
+void mtl_linear_backward_split(float *dinp, float *dw, float *db,
+			       const float *dout, const float *inp,
+			       const float *w, int N, int C, int OC, int nt)
+{
+	if (nt <= 1) {
+		mtl_linear_backward(dinp, dw, db, dout, inp, w, N, C, OC, 1);
+		return;
+	}
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num(), lo, n;
+		float one = 1.0f;
+		rntm_t rntm;
+
+		rntm_threads(&rntm, 1, 0);
+		/* dinp[:, lo:lo+n] += dout[N,OC] @ w[:, lo:lo+n] */
+		n = slice(C, nt, t, &lo);
+		if (dinp && n > 0)
+			bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, N, n, OC,
+				     &one, (float *)dout, OC, 1, (float *)w + lo, C,
+				     1, &one, dinp + lo, C, 1, NULL, &rntm);
+		/* dw[lo:lo+n, :] += dout[:, lo:lo+n]^T @ inp; db[lo:lo+n] */
+		n = slice(OC, nt, t, &lo);
+		if (n > 0) {
+			bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, n, C, N, &one,
+				     (float *)dout + lo, OC, 1, (float *)inp, C, 1,
+				     &one, dw + (int64_t)lo * C, C, 1, NULL, &rntm);
+			for (int j0 = lo; db && j0 < lo + n; j0 += 64)
+				colsum64(db, dout, N, OC, j0,
+					 j0 + 64 < lo + n ? 64 : lo + n - j0);
 		}
 	}
 }

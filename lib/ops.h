@@ -56,6 +56,16 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 			      const float *b, int N, int C, int OC, int nt);
 
 /*
+ * mtl_linear_backward threaded by us: each of the nt threads runs
+ * single-threaded products on its slice of dinp's columns and of dw's
+ * (and db's) rows, so the only synchronisation is the end of one OpenMP
+ * region (see mtl_linear_forward_split).  Same results to rounding.
+ */
+void mtl_linear_backward_split(float *dinp, float *dw, float *db,
+			       const float *dout, const float *inp,
+			       const float *w, int N, int C, int OC, int nt);
+
+/*
  * out[B,T,H] = wte[ids[b,t]] + wpe[t] + wtt[types[b,t]]
  * (types NULL means all 0).  BERT, unlike GPT-2, adds a token-type
  * embedding; positions are 0..T-1 whatever the padding (HF's default

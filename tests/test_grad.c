@@ -134,6 +134,31 @@ static void test_linear(void)
 	fd_check("linear db", db, b, OC, lin_ref, &c, 1e-6, 1e-5, 1e-5);
 }
 
+/* The slice-threaded backward against the BLIS-threaded one. */
+static void test_linear_split(void)
+{
+	enum { N = 37, C = 70, OC = 53 };
+	static float x[N * C], w[OC * C], r[N * OC];
+	static float dx1[N * C], dw1[OC * C], db1[OC], dx2[N * C], dw2[OC * C], db2[OC];
+
+	fill(x, N * C, 1);
+	fill(w, OC * C, 0.5);
+	fill(r, N * OC, 1);
+	for (int nt = 2; nt <= 3; nt++) {
+		double md = 0;
+
+		memset(dx1, 0, sizeof(dx1)), memset(dw1, 0, sizeof(dw1)), memset(db1, 0, sizeof(db1));
+		memset(dx2, 0, sizeof(dx2)), memset(dw2, 0, sizeof(dw2)), memset(db2, 0, sizeof(db2));
+		mtl_linear_backward(dx1, dw1, db1, r, x, w, N, C, OC, nt);
+		mtl_linear_backward_split(dx2, dw2, db2, r, x, w, N, C, OC, nt);
+		for (int i = 0; i < N * C; i++) md = fmax(md, fabs(dx1[i] - dx2[i]));
+		for (int i = 0; i < OC * C; i++) md = fmax(md, fabs(dw1[i] - dw2[i]));
+		for (int i = 0; i < OC; i++) md = fmax(md, fabs(db1[i] - db2[i]));
+		T_OK(md < 1e-5, "linear backward, column slices on %d threads = BLIS-threaded (max abs diff %.3g)",
+		     nt, md);
+	}
+}
+
 /* ---- layernorm ---- */
 
 struct ln { int N, C, which; const float *x, *w, *b, *r; float eps; double *y; };
@@ -561,6 +586,7 @@ int main(void)
 {
 	mtl_rng_init(&R, 12345);
 	test_linear();
+	test_linear_split();
 	test_layernorm();
 	test_elementwise();
 	test_softmax();

@@ -19,6 +19,7 @@
 #include "t.h"
 
 static struct mtl_st *gold;
+static int gemm_split; /* 1: the projections threaded by column slices */
 
 /* Compares n floats with the golden tensor name: |c - r| <= atol + rtol |r|. */
 static int cmp(const char *name, const float *c, size_t n, double atol,
@@ -75,6 +76,7 @@ static void load(struct fixture *f, const char *golden, float ls)
 		exit(1);
 	}
 	mtl_bert_set_threads(f->m, 2);
+	mtl_bert_set_gemm_split(f->m, gemm_split);
 	mtl_train_opts_defaults(&o);
 	o.lr = 1e-3f;
 	o.clip = 0;
@@ -304,6 +306,10 @@ int main(void)
 	golden_step();
 	golden_grad("fixtures/golden/train-ls.safetensors", 0.1f, 0);
 	golden_grad("fixtures/golden/train-nolabel.safetensors", 0, 1);
+	gemm_split = 1;
+	T_NOTE("again with the projections threaded by column slices");
+	golden_grad("fixtures/golden/train.safetensors", 0, 0);
+	gemm_split = 0;
 	accumulation();
 	return t_done();
 }
