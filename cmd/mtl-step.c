@@ -41,6 +41,9 @@ static const char usage[] =
 	"                          and tasks.json)\n"
 	"      --seed N            seed for dropout and new heads (default 42)\n"
 	"  -t, --threads N         threads (default: all cores)\n"
+	"      --gemm-split        thread each product by slices of its output\n"
+	"                          instead of inside BLIS (steadier when other\n"
+	"                          jobs share the cores)\n"
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
 	"      --max-bad-steps N   stop after N non-finite steps in a row (default 5)\n"
@@ -396,7 +399,7 @@ int main(int argc, char **argv)
 {
 	enum { O_LR = 256, O_HEAD_LR, O_LAYER_DECAY, O_WD, O_WARMUP,
 	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
-	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD };
+	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
@@ -414,6 +417,7 @@ int main(int argc, char **argv)
 		{ "dropout", required_argument, NULL, O_DROPOUT },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "threads", required_argument, NULL, 't' },
+		{ "gemm-split", no_argument, NULL, O_SPLIT },
 		{ "eval", required_argument, NULL, O_EVAL },
 		{ "eval-every", required_argument, NULL, O_EVAL_EVERY },
 		{ "max-bad-steps", required_argument, NULL, O_MAX_BAD },
@@ -429,7 +433,7 @@ int main(int argc, char **argv)
 	struct mtl_batch *group;
 	msgpack_object hdr, rec;
 	struct mtl_err err;
-	int threads = 0, c, rc, n = 0, *map;
+	int threads = 0, split = 0, c, rc, n = 0, *map;
 	long total = -1;
 	FILE *in;
 
@@ -462,6 +466,7 @@ int main(int argc, char **argv)
 		case O_DROPOUT: o.dropout = (float)cmd_parse_double(usage, "--dropout", optarg); break;
 		case O_SEED: o.seed = (uint64_t)cmd_parse_long(usage, "--seed", optarg, 0, 1L << 62); break;
 		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
+		case O_SPLIT: split = 1; break;
 		case O_EVAL: eval = optarg; break;
 		case O_EVAL_EVERY: R.eval_every = (int)cmd_parse_long(usage, "--eval-every", optarg, 1, 1L << 30); break;
 		case O_MAX_BAD: R.max_bad = (int)cmd_parse_long(usage, "--max-bad-steps", optarg, 1, 1L << 30); break;
@@ -492,6 +497,7 @@ int main(int argc, char **argv)
 		cmd_die(EXIT_DATA, "'%s': no tasks.json: nothing to train (add the tasks first)",
 			model_dir);
 	mtl_bert_set_threads(R.model->bert, threads);
+	mtl_bert_set_gemm_split(R.model->bert, split);
 	load_heads(&R, o.seed);
 
 	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &R.name);
