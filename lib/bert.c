@@ -113,6 +113,25 @@ static int cfg_int(int *out, json_t *root, const char *key, int def,
 	return 0;
 }
 
+/* A probability in [0, 1); absent or null means 0.1 (Hugging Face's). */
+static int cfg_prob(float *out, json_t *root, const char *key,
+		    const char *path, struct mtl_err *err)
+{
+	json_t *v = json_object_get(root, key);
+
+	if (!v || json_is_null(v)) {
+		*out = 0.1f;
+		return 0;
+	}
+	if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
+	    !(json_number_value(v) < 1))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "'%s': \"%s\" is not a probability in [0, 1)",
+				   path, key);
+	*out = (float)json_number_value(v);
+	return 0;
+}
+
 static int cfg_str_is(json_t *root, const char *key, const char *want,
 		      const char *path, const char *why, struct mtl_err *err)
 {
@@ -160,6 +179,9 @@ static int config_parse(struct mtl_bert_config *out, json_t *root,
 		return mtl_err_set(err, MTL_ERR_FORMAT,
 				   "'%s': \"layer_norm_eps\" is not a number", path);
 	c.ln_eps = eps ? (float)json_number_value(eps) : 1e-12f;
+	if ((rc = cfg_prob(&c.hidden_dropout, root, "hidden_dropout_prob", path, err)) ||
+	    (rc = cfg_prob(&c.attn_dropout, root, "attention_probs_dropout_prob", path, err)))
+		return rc;
 	if ((rc = mtl_bert_config_check(&c, err)))
 		return mtl_err_prefix(err, rc, "'%s'", path);
 	*out = c;
@@ -337,9 +359,11 @@ int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 	m->params = calloc(m->n_params, sizeof(float));
 	m->tensors = calloc(n_tensors_for(cfg), sizeof(*m->tensors));
 	if (!m->params || !m->tensors) {
+		size_t n = m->n_params;
+
 		mtl_bert_free(m);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
-				   "out of memory for %zu parameters", m->n_params);
+				   "out of memory for %zu parameters", n);
 	}
 	mtl_bert_params_carve(&m->p, m->params, cfg);
 	build_tensors(m);
@@ -356,6 +380,7 @@ void mtl_bert_free(struct mtl_bert *m)
 	free(m->params);
 	free(m->tensors);
 	free(m->arena);
+	free(m->tarena);
 	json_decref(m->config_json);
 	free(m);
 }
@@ -855,9 +880,60 @@ static int check_inputs(const struct mtl_bert *m, const int32_t *ids,
 	return 0;
 }
 
-int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
-		     const int32_t *types, const int32_t *mask, int B, int T,
-		     int train, struct mtl_err *err)
+/*
+ * Carves the training extras of a (B, T) train-mode forward from
+ * m->tarena: input copies, the four keep-masks (when drop is set) and the
+ * backward scratch.  Grows the allocation only.
+ */
+static int plan_train(struct mtl_bert *m, int B, int T, int drop,
+		      struct mtl_err *err)
+{
+	struct mtl_bert_acts *a = &m->acts;
+	size_t BT = (size_t)B * T, H = (size_t)m->cfg.hidden;
+	size_t I = (size_t)m->cfg.intermediate, L = (size_t)m->cfg.layers;
+	size_t att = BT * (size_t)m->cfg.heads * T, nt = (size_t)m->threads;
+	size_t nf = al(BT * H) * 3 + al(BT * I) * 2 + al(BT * 3 * H) +
+		    al(nt * 2 * (size_t)T * T);
+	size_t nb = 2 * al(BT) * sizeof(int32_t) +
+		    (drop ? al(BT * H) + al(L * att) + 2 * al(L * BT * H) : 0);
+	size_t need = nf * sizeof(float) + nb;
+	float *f;
+	unsigned char *u;
+
+	if (need > m->tarena_len) {
+		void *n = aligned_alloc(64, (need + 63) / 64 * 64);
+
+		if (!n)
+			return mtl_err_set(err, MTL_ERR_NOMEM,
+					   "out of memory for %zu bytes of training state",
+					   need);
+		free(m->tarena);
+		m->tarena = n;
+		m->tarena_len = need;
+	}
+	f = m->tarena;
+	a->d_res = f; f += al(BT * H);
+	a->d_a = f; f += al(BT * H);
+	a->d_b = f; f += al(BT * H);
+	a->d_fc = f; f += al(BT * I);
+	a->d_fcg = f; f += al(BT * I);
+	a->d_qkv = f; f += al(BT * 3 * H);
+	a->scratch = f; f += al(nt * 2 * (size_t)T * T);
+	u = (unsigned char *)f;
+	a->ids = (int32_t *)(void *)u; u += al(BT) * sizeof(int32_t);
+	a->types = (int32_t *)(void *)u; u += al(BT) * sizeof(int32_t);
+	a->emb_drop = drop ? u : NULL; u += drop ? al(BT * H) : 0;
+	a->att_drop = drop ? u : NULL; u += drop ? al(L * att) : 0;
+	a->proj_drop = drop ? u : NULL; u += drop ? al(L * BT * H) : 0;
+	a->ffn_drop = drop ? u : NULL;
+	return 0;
+}
+
+/* The forward pass; with train, dropout p_hidden / p_attn (may be 0). */
+static int forward(struct mtl_bert *m, const int32_t *ids,
+		   const int32_t *types, const int32_t *mask, int B, int T,
+		   int train, float p_hidden, float p_attn,
+		   struct mtl_rng *rng, struct mtl_err *err)
 {
 	const struct mtl_bert_params *p = &m->p;
 	struct mtl_bert_acts *a = &m->acts;
@@ -868,7 +944,7 @@ int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
 		       int, int, int, int) =
 		m->gemm_split ? mtl_linear_forward_split : mtl_linear_forward;
 	size_t need;
-	int rc;
+	int rc, drop;
 
 	if ((rc = check_inputs(m, ids, types, B, T, err)))
 		return rc;
@@ -886,12 +962,38 @@ int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
 		m->arena_len = need;
 	}
 	plan(m, m->arena, B, T, train, nt);
+	a->p_hidden = a->p_attn = 0;
+	a->ids = a->types = NULL;
+	a->emb_drop = a->att_drop = a->proj_drop = a->ffn_drop = NULL;
+	drop = train && (p_hidden > 0 || p_attn > 0);
+	if (train) {
+		if ((rc = plan_train(m, B, T, drop, err)))
+			return rc;
+		a->p_hidden = p_hidden;
+		a->p_attn = p_attn;
+		for (int i = 0; i < BT; i++) {
+			a->ids[i] = ids[i];
+			a->types[i] = types ? types[i] : 0;
+		}
+	}
+	if (drop) {
+		/* every mask drawn up front, in a fixed order */
+		int64_t BTH = (int64_t)BT * H, att = (int64_t)BT * NH * T;
+
+		mtl_dropout_mask(a->emb_drop, BTH, p_hidden, rng);
+		mtl_dropout_mask(a->att_drop, L * att, p_attn, rng);
+		mtl_dropout_mask(a->proj_drop, L * BTH, p_hidden, rng);
+		mtl_dropout_mask(a->ffn_drop, L * BTH, p_hidden, rng);
+	}
 
 	for (int i = 0; i < BT; i++)
 		a->mask_add[i] = mask && !mask[i] ? -FLT_MAX : 0.0f;
 	mtl_embed_forward(a->emb_in, ids, types, p->wte, p->wpe, p->wtt, B, T, H);
 	mtl_layernorm_forward(a->hidden, a->emb_mean, a->emb_rstd, a->emb_in,
 			      p->emb_lnw, p->emb_lnb, BT, H, eps, nt);
+	if (drop)
+		mtl_dropout_forward(a->hidden, a->hidden, a->emb_drop, p_hidden,
+				    (int64_t)BT * H);
 
 	for (int l = 0; l < L; l++) {
 		/* slot index: layer l in train mode, the shared slot otherwise */
@@ -908,10 +1010,20 @@ int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
 		/* qkv [BT,3H]: one gemm for query, key and value */
 		linear(qkv, x, p->qkvw + (size_t)l * 3 * H * H,
 				   p->qkvb + (size_t)l * 3 * H, BT, H, 3 * H, nt);
-		mtl_attention_forward(ctx, att, qkv, a->mask_add, B, T, H, NH,
-				      train, nt);
+		if (drop)
+			mtl_attention_forward_train(ctx, att, a->scratch, qkv,
+						    a->mask_add,
+						    a->att_drop + (size_t)l * B * NH * T * T,
+						    p_attn, B, T, H, NH, nt);
+		else
+			mtl_attention_forward(ctx, att, qkv, a->mask_add, B, T,
+					      H, NH, train, nt);
 		linear(ln1_in, ctx, p->attprojw + (size_t)l * H * H,
 				   p->attprojb + (size_t)l * H, BT, H, H, nt);
+		if (drop)
+			mtl_dropout_forward(ln1_in, ln1_in,
+					    a->proj_drop + (size_t)l * BT * H,
+					    p_hidden, (int64_t)BT * H);
 		/* post-LN (BERT), where GPT-2 normalises before the block */
 		mtl_residual_forward(ln1_in, ln1_in, x, (int64_t)BT * H, nt);
 		mtl_layernorm_forward(ln1_out, a->ln1_mean + sN, a->ln1_rstd + sN,
@@ -922,12 +1034,135 @@ int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
 		mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
 		linear(ln2_in, fc_gelu, p->fcprojw + (size_t)l * H * I,
 				   p->fcprojb + (size_t)l * H, BT, I, H, nt);
+		if (drop)
+			mtl_dropout_forward(ln2_in, ln2_in,
+					    a->ffn_drop + (size_t)l * BT * H,
+					    p_hidden, (int64_t)BT * H);
 		mtl_residual_forward(ln2_in, ln2_in, ln1_out, (int64_t)BT * H, nt);
 		mtl_layernorm_forward(y, a->ln2_mean + sN, a->ln2_rstd + sN,
 				      ln2_in, p->ln2w + (size_t)l * H,
 				      p->ln2b + (size_t)l * H, BT, H, eps, nt);
 	}
 	return 0;
+}
+
+int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
+		     const int32_t *types, const int32_t *mask, int B, int T,
+		     int train, struct mtl_err *err)
+{
+	return forward(m, ids, types, mask, B, T, train, 0, 0, NULL, err);
+}
+
+int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
+			   const int32_t *types, const int32_t *mask, int B,
+			   int T, float p_hidden, float p_attn,
+			   struct mtl_rng *rng, struct mtl_err *err)
+{
+	return forward(m, ids, types, mask, B, T, 1, p_hidden, p_attn, rng,
+		       err);
+}
+
+/* ---- backward ---- */
+
+void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
+{
+	const struct mtl_bert_config *c = &m->cfg;
+	struct mtl_bert_acts *a = &m->acts;
+	const struct mtl_bert_params *p = &m->p;
+	struct mtl_bert_params g;
+	int B = a->B, T = a->T, H = c->hidden, I = c->intermediate;
+	int NH = c->heads, nt = m->threads;
+	int64_t BT = (int64_t)B * T, BTH = BT * H, att = BT * NH * T;
+	int drop = a->emb_drop != NULL;
+	float ph = a->p_hidden, pa = a->p_attn;
+	/* d_res: gradient of the current layer's output, then of its input */
+	float *d_res = a->d_res, *d_a = a->d_a, *d_b = a->d_b;
+	/* the projections' threading, as the forward chose it */
+	void (*linear_backward)(float *, float *, float *, const float *,
+				const float *, const float *, int, int, int, int) =
+		m->gemm_split ? mtl_linear_backward_split : mtl_linear_backward;
+
+	MTL_ASSERT(a->train);
+	mtl_bert_params_carve(&g, grad, c);
+	memcpy(d_res, dlast, sizeof(float) * (size_t)BTH);
+	for (int l = c->layers - 1; l >= 0; l--) {
+		const float *x = a->hidden + l * BTH;
+		const float *qkv = a->qkv + l * BTH * 3, *att_l = a->att + l * att;
+		const float *ctx = a->ctx + l * BTH, *ln1_in = a->ln1_in + l * BTH;
+		const float *ln1_out = a->ln1_out + l * BTH;
+		const float *ln2_in = a->ln2_in + l * BTH;
+		const float *fc = a->fc + l * BT * I, *fcg = a->fc_gelu + l * BT * I;
+
+		/* out = LN2(ln2_in): d_a = d ln2_in */
+		mtl_zero(d_a, BTH, nt);
+		mtl_layernorm_backward(d_a, g.ln2w + l * H, g.ln2b + l * H,
+				       d_res, ln2_in, p->ln2w + l * H,
+				       a->ln2_mean + l * BT, a->ln2_rstd + l * BT,
+				       (int)BT, H, nt);
+		/* ln2_in = dropout(fcproj) + ln1_out: d_b = d fcproj; d_res
+		 * becomes d ln1_out (its residual share) */
+		memcpy(d_res, d_a, sizeof(float) * (size_t)BTH);
+		if (drop) {
+			mtl_zero(d_b, BTH, nt);
+			mtl_dropout_backward(d_b, d_a, a->ffn_drop + l * BTH, ph, BTH);
+		} else {
+			memcpy(d_b, d_a, sizeof(float) * (size_t)BTH);
+		}
+		/* fcproj = fcg W2^T + b2 */
+		mtl_zero(a->d_fcg, BT * I, nt);
+		linear_backward(a->d_fcg, g.fcprojw + (int64_t)l * H * I,
+				    g.fcprojb + l * H, d_b, fcg,
+				    p->fcprojw + (int64_t)l * H * I, (int)BT, I,
+				    H, nt);
+		mtl_zero(a->d_fc, BT * I, nt);
+		mtl_gelu_backward(a->d_fc, fc, a->d_fcg, BT * I, nt);
+		/* fc = ln1_out W1^T + b1: adds into d ln1_out */
+		linear_backward(d_res, g.fcw + (int64_t)l * I * H,
+				    g.fcb + (int64_t)l * I, a->d_fc, ln1_out,
+				    p->fcw + (int64_t)l * I * H, (int)BT, H, I,
+				    nt);
+		/* ln1_out = LN1(ln1_in) */
+		mtl_zero(d_a, BTH, nt);
+		mtl_layernorm_backward(d_a, g.ln1w + l * H, g.ln1b + l * H,
+				       d_res, ln1_in, p->ln1w + l * H,
+				       a->ln1_mean + l * BT, a->ln1_rstd + l * BT,
+				       (int)BT, H, nt);
+		/* ln1_in = dropout(attproj) + x: d_res becomes d x */
+		memcpy(d_res, d_a, sizeof(float) * (size_t)BTH);
+		if (drop) {
+			mtl_zero(d_b, BTH, nt);
+			mtl_dropout_backward(d_b, d_a, a->proj_drop + l * BTH, ph, BTH);
+		} else {
+			memcpy(d_b, d_a, sizeof(float) * (size_t)BTH);
+		}
+		/* attproj = ctx Wo^T + bo: d_a = d ctx */
+		mtl_zero(d_a, BTH, nt);
+		linear_backward(d_a, g.attprojw + (int64_t)l * H * H,
+				    g.attprojb + l * H, d_b, ctx,
+				    p->attprojw + (int64_t)l * H * H, (int)BT, H,
+				    H, nt);
+		mtl_zero(a->d_qkv, BTH * 3, nt);
+		mtl_attention_backward(a->d_qkv, a->scratch, d_a, qkv, att_l,
+				       drop ? a->att_drop + l * att : NULL, pa,
+				       B, T, H, NH, nt);
+		/* qkv = x Wqkv^T + bqkv: adds into d x */
+		linear_backward(d_res, g.qkvw + (int64_t)l * 3 * H * H,
+				    g.qkvb + l * 3 * H, a->d_qkv, x,
+				    p->qkvw + (int64_t)l * 3 * H * H, (int)BT, H,
+				    3 * H, nt);
+	}
+	/* hidden0 = dropout(LN_emb(emb_in)) */
+	if (drop) {
+		mtl_zero(d_b, BTH, nt);
+		mtl_dropout_backward(d_b, d_res, a->emb_drop, ph, BTH);
+		memcpy(d_res, d_b, sizeof(float) * (size_t)BTH);
+	}
+	mtl_zero(d_a, BTH, nt);
+	mtl_layernorm_backward(d_a, g.emb_lnw, g.emb_lnb, d_res, a->emb_in,
+			       p->emb_lnw, a->emb_mean, a->emb_rstd, (int)BT, H,
+			       nt);
+	mtl_embed_backward(g.wte, g.wpe, g.wtt, d_a, a->ids, a->types,
+			   B, T, H);
 }
 
 const float *mtl_bert_last_hidden(const struct mtl_bert *m)

@@ -32,7 +32,11 @@
  * With train set, forward keeps what a backward pass needs in per-layer
  * slots (struct mtl_bert_acts); without it, the layer slots are shared by
  * every layer and the buffers are reused, so inference holds one layer's
- * worth of activations.  Nothing is allocated inside the layer loop.
+ * worth of activations.  mtl_bert_forward_train() adds dropout (keep-masks
+ * kept beside the activations) and mtl_bert_backward() runs the forward
+ * in reverse, adding into a gradient block laid out like the parameters,
+ * with one layer's worth of activation gradients as scratch.  Nothing is
+ * allocated inside the layer loop.
  *
  * Ownership: mtl_bert_new()/mtl_bert_load() return a model the caller
  * frees with mtl_bert_free() (which accepts NULL).  Activation pointers are
@@ -51,6 +55,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "rng.h"
 
 /* A BERT configuration, as in a Hugging Face config.json. */
 struct mtl_bert_config {
@@ -63,6 +68,8 @@ struct mtl_bert_config {
 	int type_vocab;   /* type_vocab_size */
 	float ln_eps;     /* layer_norm_eps */
 	int pad_id;       /* pad_token_id */
+	float hidden_dropout; /* hidden_dropout_prob (training only; default 0.1) */
+	float attn_dropout;   /* attention_probs_dropout_prob (likewise) */
 };
 
 /*
@@ -144,6 +151,21 @@ struct mtl_bert_acts {
 	float *ln2_in;    /* [L,B,T,H]   ln1_out + FFN output (inference: shares ln1_in) */
 	float *ln2_mean;  /* [L,B,T] */
 	float *ln2_rstd;  /* [L,B,T] */
+	/* mtl_bert_forward_train only (NULL otherwise): */
+	float p_hidden, p_attn; /* the dropout of the last forward */
+	int32_t *ids;     /* [B,T]       copies of the inputs, for backward */
+	int32_t *types;   /* [B,T] */
+	uint8_t *emb_drop;  /* [B,T,H]   keep-masks (NULL when p is 0) */
+	uint8_t *att_drop;  /* [L,B,NH,T,T] */
+	uint8_t *proj_drop; /* [L,B,T,H] after attention.output.dense */
+	uint8_t *ffn_drop;  /* [L,B,T,H] after output.dense */
+	float *d_res;     /* [B,T,H]     backward: gradient of the layer output */
+	float *d_a;       /* [B,T,H] */
+	float *d_b;       /* [B,T,H] */
+	float *d_fc;      /* [B,T,I] */
+	float *d_fcg;     /* [B,T,I] */
+	float *d_qkv;     /* [B,T,3H] */
+	float *scratch;   /* [nt,2,T,T]  attention */
 };
 
 /* The model.  Fields are read-only for callers, except that the trainer
@@ -161,6 +183,8 @@ struct mtl_bert {
 	/* private */
 	float *arena;
 	size_t arena_len;
+	void *tarena;      /* training extras (masks, input copies, scratch) */
+	size_t tarena_len;
 	void *config_json; /* the loaded config.json (json_t), kept for save */
 };
 
@@ -232,6 +256,26 @@ void mtl_bert_set_gemm_split(struct mtl_bert *m, int on);
 int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
 		     const int32_t *types, const int32_t *mask, int B, int T,
 		     int train, struct mtl_err *err);
+/*
+ * The training forward: mtl_bert_forward with train set, plus inverted
+ * dropout (PyTorch's: kept values scaled by 1/(1-p)) with p_hidden after
+ * the embedding LayerNorm and after both output projections of each
+ * layer, and p_attn on the attention probabilities.  The keep-masks are
+ * drawn from rng before the layer loop (rng untouched when both are 0).
+ * Same failures as mtl_bert_forward.
+ */
+int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
+			   const int32_t *types, const int32_t *mask, int B,
+			   int T, float p_hidden, float p_attn,
+			   struct mtl_rng *rng, struct mtl_err *err);
+/*
+ * The backward pass of the last mtl_bert_forward_train: adds into grad (a
+ * block of m->n_params floats, carved like m->params; the caller zeroes
+ * it) the gradient of a loss whose gradient with respect to the last
+ * hidden state is dlast[B,T,H].  The pooler gets none (heads do not read
+ * it).  The forward run reversed.
+ */
+void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast);
 /* [B,T,H] output of the last layer of the last forward. */
 const float *mtl_bert_last_hidden(const struct mtl_bert *m);
 /* [B,T,H] hidden state l (0 = embeddings, L = last layer); NULL when the

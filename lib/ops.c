@@ -149,6 +149,23 @@ static inline float max16(const float *x, int n)
 	return acc[0];
 }
 
+/* Sum of a[i] * b[i] in 16 lanes (the order fixed, so it vectorises). */
+static inline float dot16(const float *a, const float *b, int n)
+{
+	float acc[16] = { 0 };
+	int i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		for (int j = 0; j < 16; j++)
+			acc[j] = fmaf(a[i + j], b[i + j], acc[j]);
+	for (int j = 0; i < n; i++, j++)
+		acc[j] = fmaf(a[i], b[i], acc[j]);
+	for (int w = 8; w; w /= 2)
+		for (int j = 0; j < w; j++)
+			acc[j] += acc[j + w];
+	return acc[0];
+}
+
 /*
  * A BLIS runtime for nt threads, with or without the "sup" (small,
  * unpacked) path.  sup reads the operands in place.  Measured on this
@@ -163,6 +180,15 @@ static void rntm_threads(rntm_t *rntm, int nt, int sup)
 	bli_rntm_set_num_threads(nt < 1 ? 1 : nt, rntm);
 	if (!sup)
 		bli_rntm_disable_l3_sup(rntm);
+}
+
+void mtl_zero(float *x, int64_t n, int nt)
+{
+	int64_t chunk = 1 << 16;
+
+#pragma omp parallel for num_threads(nt) schedule(static) if (n >= 4 * chunk)
+	for (int64_t i = 0; i < n; i += chunk)
+		memset(x + i, 0, sizeof(float) * (size_t)(n - i < chunk ? n - i : chunk));
 }
 
 /* ---- layers ---- */
@@ -188,6 +214,49 @@ void mtl_linear_forward(float *out, const float *inp, const float *w,
 		for (int j = 0; j < OC; j++)
 			o[j] += b[j];
 	}
+}
+
+/* db[j0..j0+w) += column sums of dout[N,OC] there (w <= 64), summed in
+ * registers first: db may alias nothing, but gcc cannot know that. */
+static void colsum64(float *db, const float *dout, int N, int OC, int j0,
+		     int w)
+{
+	float acc[64] = { 0 };
+
+	for (int i = 0; i < N; i++) {
+		const float *d = dout + (int64_t)i * OC + j0;
+
+#pragma omp simd
+		for (int j = 0; j < w; j++)
+			acc[j] += d[j];
+	}
+	for (int j = 0; j < w; j++)
+		db[j0 + j] += acc[j];
+}
+
+void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+			 const float *inp, const float *w, int N, int C,
+			 int OC, int nt)
+{
+	float one = 1.0f;
+	rntm_t rntm;
+
+	rntm_threads(&rntm, nt, 0);
+	/* dinp[N,C] += dout[N,OC] @ w[OC,C] */
+	if (dinp)
+		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, N, C, OC,
+			     &one, (float *)dout, OC, 1, (float *)w, C, 1, &one,
+			     dinp, C, 1, NULL, &rntm);
+	/* dw[OC,C] += dout^T[OC,N] @ inp[N,C] */
+	bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, OC, C, N, &one,
+		     (float *)dout, OC, 1, (float *)inp, C, 1, &one, dw, C, 1,
+		     NULL, &rntm);
+	if (!db)
+		return;
+	/* column sums, each thread owning bands of 64 columns */
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * OC >= PAR_MIN)
+	for (int j0 = 0; j0 < OC; j0 += 64)
+		colsum64(db, dout, N, OC, j0, j0 + 64 < OC ? 64 : OC - j0);
 }
 
 void mtl_linear_forward_split(float *out, const float *inp, const float *w,
@@ -225,6 +294,49 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 	}
 }
 
+/* Columns [lo, lo+n) of nt slices of X (multiples of 16), for thread t. */
+static int slice(int X, int nt, int t, int *lo)
+{
+	int chunk = (X / nt + 15) & ~15;
+
+	*lo = t * chunk;
+	return X - *lo < chunk ? (X - *lo > 0 ? X - *lo : 0) : chunk;
+}
+
+void mtl_linear_backward_split(float *dinp, float *dw, float *db,
+			       const float *dout, const float *inp,
+			       const float *w, int N, int C, int OC, int nt)
+{
+	if (nt <= 1) {
+		mtl_linear_backward(dinp, dw, db, dout, inp, w, N, C, OC, 1);
+		return;
+	}
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num(), lo, n;
+		float one = 1.0f;
+		rntm_t rntm;
+
+		rntm_threads(&rntm, 1, 0);
+		/* dinp[:, lo:lo+n] += dout[N,OC] @ w[:, lo:lo+n] */
+		n = slice(C, nt, t, &lo);
+		if (dinp && n > 0)
+			bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, N, n, OC,
+				     &one, (float *)dout, OC, 1, (float *)w + lo, C,
+				     1, &one, dinp + lo, C, 1, NULL, &rntm);
+		/* dw[lo:lo+n, :] += dout[:, lo:lo+n]^T @ inp; db[lo:lo+n] */
+		n = slice(OC, nt, t, &lo);
+		if (n > 0) {
+			bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, n, C, N, &one,
+				     (float *)dout + lo, OC, 1, (float *)inp, C, 1,
+				     &one, dw + (int64_t)lo * C, C, 1, NULL, &rntm);
+			for (int j0 = lo; db && j0 < lo + n; j0 += 64)
+				colsum64(db, dout, N, OC, j0,
+					 j0 + 64 < lo + n ? 64 : lo + n - j0);
+		}
+	}
+}
+
 void mtl_embed_forward(float *out, const int32_t *ids, const int32_t *types,
 		       const float *wte, const float *wpe, const float *wtt,
 		       int B, int T, int H)
@@ -241,6 +353,27 @@ void mtl_embed_forward(float *out, const int32_t *ids, const int32_t *types,
 #pragma omp simd
 			for (int i = 0; i < H; i++)
 				o[i] = (we[i] + te[i]) + pe[i];
+		}
+}
+
+void mtl_embed_backward(float *dwte, float *dwpe, float *dwtt,
+			const float *dout, const int32_t *ids,
+			const int32_t *types, int B, int T, int H)
+{
+	/* serial: two tokens with one id scatter into the same row */
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++) {
+			int64_t bt = (int64_t)b * T + t;
+			const float *d = dout + bt * H;
+			float *we = dwte + (int64_t)ids[bt] * H;
+			float *pe = dwpe + (int64_t)t * H;
+			float *te = dwtt + (int64_t)(types ? types[bt] : 0) * H;
+
+			for (int i = 0; i < H; i++) {
+				we[i] += d[i];
+				pe[i] += d[i];
+				te[i] += d[i];
+			}
 		}
 }
 
@@ -264,12 +397,90 @@ void mtl_layernorm_forward(float *out, float *mean, float *rstd,
 	}
 }
 
+void mtl_layernorm_backward(float *dinp, float *dw, float *db,
+			    const float *dout, const float *inp,
+			    const float *w, const float *mean,
+			    const float *rstd, int N, int C, int nt)
+{
+	/* dinp: rows are independent */
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
+	for (int i = 0; i < N; i++) {
+		const float *x = inp + (int64_t)i * C;
+		const float *d = dout + (int64_t)i * C;
+		float *dx = dinp + (int64_t)i * C;
+		float m = mean[i], s = rstd[i], gm, gnm;
+		float am[16] = { 0 }, an[16] = { 0 };
+		int j = 0;
+
+		/* mean(g) and mean(g * n) in 16 lanes, g = dout * w */
+		for (; j + 16 <= C; j += 16)
+			for (int k = 0; k < 16; k++) {
+				float g = d[j + k] * w[j + k];
+
+				am[k] += g;
+				an[k] += g * ((x[j + k] - m) * s);
+			}
+		for (int k = 0; j < C; j++, k++) {
+			float g = d[j] * w[j];
+
+			am[k] += g;
+			an[k] += g * ((x[j] - m) * s);
+		}
+		for (int h = 8; h; h /= 2)
+			for (int k = 0; k < h; k++) {
+				am[k] += am[k + h];
+				an[k] += an[k + h];
+			}
+		gm = am[0] / (float)C;
+		gnm = an[0] / (float)C;
+#pragma omp simd
+		for (j = 0; j < C; j++) {
+			float n = (x[j] - m) * s;
+
+			dx[j] += s * (d[j] * w[j] - gm - n * gnm);
+		}
+	}
+	/* dw, db: column sums, each thread owning a band of 64 columns that
+	 * it sums in registers before adding them to dw, db */
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
+	for (int j0 = 0; j0 < C; j0 += 64) {
+		int w = j0 + 64 < C ? 64 : C - j0;
+		float aw[64] = { 0 }, ab[64] = { 0 };
+
+		for (int i = 0; i < N; i++) {
+			const float *x = inp + (int64_t)i * C + j0;
+			const float *d = dout + (int64_t)i * C + j0;
+			float m = mean[i], s = rstd[i];
+
+#pragma omp simd
+			for (int j = 0; j < w; j++) {
+				aw[j] += d[j] * ((x[j] - m) * s);
+				ab[j] += d[j];
+			}
+		}
+		for (int j = 0; j < w; j++) {
+			dw[j0 + j] += aw[j];
+			db[j0 + j] += ab[j];
+		}
+	}
+}
+
 void mtl_residual_forward(float *out, const float *a, const float *b,
 			  int64_t n, int nt)
 {
 #pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
 	for (int64_t i = 0; i < n; i++)
 		out[i] = a[i] + b[i];
+}
+
+void mtl_residual_backward(float *da, float *db, const float *dout,
+			   int64_t n, int nt)
+{
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
+	for (int64_t i = 0; i < n; i++) {
+		da[i] += dout[i];
+		db[i] += dout[i];
+	}
 }
 
 void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
@@ -280,6 +491,94 @@ void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
 
 		out[i] = 0.5f * x * verfc(-0.70710678118654752f * x);
 	}
+}
+
+void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
+		       int64_t n, int nt)
+{
+	/* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
+	for (int64_t i = 0; i < n; i++) {
+		float x = inp[i];
+		float cdf = 0.5f * verfc(-0.70710678118654752f * x);
+		float pdf = 0.39894228040143268f * vexp(-0.5f * x * x);
+
+		dinp[i] += dout[i] * (cdf + x * pdf);
+	}
+}
+
+void mtl_tanh_forward(float *out, const float *inp, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		out[i] = tanhf(inp[i]);
+}
+
+void mtl_tanh_backward(float *dinp, const float *out, const float *dout,
+		       int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		dinp[i] += dout[i] * (1.0f - out[i] * out[i]);
+}
+
+void mtl_relu_forward(float *out, const float *inp, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		out[i] = inp[i] > 0 ? inp[i] : 0.0f;
+}
+
+void mtl_relu_backward(float *dinp, const float *out, const float *dout,
+		       int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		dinp[i] += out[i] > 0 ? dout[i] : 0.0f;
+}
+
+/* ---- dropout ---- */
+
+/*
+ * Masks multiply (x * (scale * keep)), as PyTorch's dropout does, rather
+ * than select: the loops vectorise, and a dropped NaN stays NaN.
+ */
+
+void mtl_dropout_mask(uint8_t *keep, int64_t n, float p, struct mtl_rng *r)
+{
+	int64_t i = 0;
+
+	if (p <= 0) {
+		memset(keep, 1, (size_t)n);
+		return;
+	}
+	/* two 24-bit uniforms per 64-bit draw: u < p drops */
+	for (; i + 2 <= n; i += 2) {
+		uint64_t x = mtl_rng_u64(r);
+		float u0 = (float)(x >> 40) * 0x1.0p-24f;
+		float u1 = (float)((x >> 16) & 0xffffff) * 0x1.0p-24f;
+
+		keep[i] = u0 >= p;
+		keep[i + 1] = u1 >= p;
+	}
+	if (i < n)
+		keep[i] = mtl_rng_float(r) >= p;
+}
+
+void mtl_dropout_forward(float *out, const float *inp, const uint8_t *keep,
+			 float p, int64_t n)
+{
+	float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+
+#pragma omp simd
+	for (int64_t i = 0; i < n; i++)
+		out[i] = inp[i] * (s * (float)keep[i]);
+}
+
+void mtl_dropout_backward(float *dinp, const float *dout, const uint8_t *keep,
+			  float p, int64_t n)
+{
+	float s = p > 0 ? 1.0f / (1.0f - p) : 1.0f;
+
+#pragma omp simd
+	for (int64_t i = 0; i < n; i++)
+		dinp[i] += dout[i] * (s * (float)keep[i]);
 }
 
 /* One row: p[C] = softmax(s[C] + mask[C]). */
@@ -305,6 +604,17 @@ static inline void softmax_row(float *p, const float *s, const float *mask,
 		p[j] *= inv;
 }
 
+/* One row: ds[C] += p * (dp - sum(dp * p)). */
+static inline void softmax_row_backward(float *ds, const float *p,
+					const float *dp, int C)
+{
+	float dot = dot16(dp, p, C);
+
+#pragma omp simd
+	for (int j = 0; j < C; j++)
+		ds[j] += p[j] * (dp[j] - dot);
+}
+
 void mtl_softmax_forward(float *probs, const float *scores,
 			 const float *mask_add, int R, int C)
 {
@@ -313,19 +623,36 @@ void mtl_softmax_forward(float *probs, const float *scores,
 			    mask_add, C);
 }
 
-void mtl_attention_forward(float *ctx, float *att, const float *qkv,
-			   const float *mask_add, int B, int T, int H, int NH,
-			   int keep, int nt)
+void mtl_softmax_backward(float *dscores, const float *probs,
+			  const float *dprobs, int R, int C)
+{
+	for (int r = 0; r < R; r++)
+		softmax_row_backward(dscores + (int64_t)r * C,
+				     probs + (int64_t)r * C,
+				     dprobs + (int64_t)r * C, C);
+}
+
+/*
+ * The shared body of both forwards.  p points at the [T,T] slot of (b, h):
+ * kept in att (train) or per-thread scratch; pd is the dropped copy
+ * (scratch) or p itself without dropout.
+ */
+static void attention_forward(float *ctx, float *att, float *scratch,
+			      const float *qkv, const float *mask_add,
+			      const uint8_t *drop, float pdrop, int B, int T,
+			      int H, int NH, int keep, int nt)
 {
 	int D = H / NH;
 	float scale = 1.0f / sqrtf((float)D), zero = 0.0f, one = 1.0f;
+	float dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f;
 
 	MTL_ASSERT(D * NH == H);
 #pragma omp parallel for num_threads(nt) schedule(static)
 	for (int bh = 0; bh < B * NH; bh++) {
-		int b = bh / NH, h = bh % NH;
-		float *p = keep ? att + (int64_t)bh * T * T
-				: att + (int64_t)omp_get_thread_num() * T * T;
+		int b = bh / NH, h = bh % NH, tid = omp_get_thread_num();
+		int64_t TT = (int64_t)T * T;
+		float *p = keep ? att + bh * TT : att + tid * TT;
+		float *pd = p;
 		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
 		const float *k = q + H, *v = q + 2 * H;
 		float *c = ctx + (int64_t)b * T * H + (int64_t)h * D;
@@ -340,9 +667,96 @@ void mtl_attention_forward(float *ctx, float *att, const float *qkv,
 		for (int i = 0; i < T; i++)
 			softmax_row(p + (int64_t)i * T, p + (int64_t)i * T,
 				    mask_add + (int64_t)b * T, T);
-		/* c[T,D] (row stride H) = p[T,T] @ v[T,D] */
+		if (drop && pdrop > 0) {
+			const uint8_t *m = drop + bh * TT;
+
+			pd = scratch + tid * TT;
+#pragma omp simd
+			for (int64_t i = 0; i < TT; i++)
+				pd[i] = p[i] * (dscale * (float)m[i]);
+		}
+		/* c[T,D] (row stride H) = pd[T,T] @ v[T,D] */
 		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T, &one,
-			     p, T, 1, (float *)v, 3 * H, 1, &zero, c, H, 1,
+			     pd, T, 1, (float *)v, 3 * H, 1, &zero, c, H, 1,
 			     NULL, &rntm);
+	}
+}
+
+void mtl_attention_forward(float *ctx, float *att, const float *qkv,
+			   const float *mask_add, int B, int T, int H, int NH,
+			   int keep, int nt)
+{
+	attention_forward(ctx, att, NULL, qkv, mask_add, NULL, 0, B, T, H, NH,
+			  keep, nt);
+}
+
+void mtl_attention_forward_train(float *ctx, float *att, float *scratch,
+				 const float *qkv, const float *mask_add,
+				 const uint8_t *drop, float p, int B, int T,
+				 int H, int NH, int nt)
+{
+	attention_forward(ctx, att, scratch, qkv, mask_add, drop, p, B, T, H,
+			  NH, 1, nt);
+}
+
+void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
+			    const float *qkv, const float *att,
+			    const uint8_t *drop, float pdrop, int B, int T,
+			    int H, int NH, int nt)
+{
+	int D = H / NH;
+	float scale = 1.0f / sqrtf((float)D), zero = 0.0f, one = 1.0f;
+	float dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f;
+
+	MTL_ASSERT(D * NH == H);
+	/* each (b, h) writes its own columns of dqkv: no races */
+#pragma omp parallel for num_threads(nt) schedule(static)
+	for (int bh = 0; bh < B * NH; bh++) {
+		int b = bh / NH, h = bh % NH, tid = omp_get_thread_num();
+		int64_t TT = (int64_t)T * T;
+		const float *p = att + bh * TT;
+		const float *pd = p;
+		float *dp = scratch + tid * 2 * TT, *ds = dp + TT;
+		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
+		const float *k = q + H, *v = q + 2 * H;
+		float *dq = dqkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
+		float *dk = dq + H, *dv = dq + 2 * H;
+		const float *dc = dctx + (int64_t)b * T * H + (int64_t)h * D;
+		const uint8_t *m = drop && pdrop > 0 ? drop + bh * TT : NULL;
+		rntm_t rntm;
+
+		rntm_threads(&rntm, 1, T < 64);
+		if (m) {
+			/* ds holds the dropped probabilities for a moment */
+#pragma omp simd
+			for (int64_t i = 0; i < TT; i++)
+				ds[i] = p[i] * (dscale * (float)m[i]);
+			pd = ds;
+		}
+		/* dv[T,D] += pd^T[T,T] @ dc[T,D] */
+		bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T, &one,
+			     (float *)pd, T, 1, (float *)dc, H, 1, &one, dv,
+			     3 * H, 1, NULL, &rntm);
+		/* dp[T,T] = dc[T,D] @ v[T,D]^T */
+		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, T, T, D, &one,
+			     (float *)dc, H, 1, (float *)v, 3 * H, 1, &zero, dp,
+			     T, 1, NULL, &rntm);
+		if (m)
+#pragma omp simd
+			for (int64_t i = 0; i < TT; i++)
+				dp[i] = dp[i] * (dscale * (float)m[i]);
+		memset(ds, 0, sizeof(*ds) * (size_t)TT);
+		for (int i = 0; i < T; i++)
+			softmax_row_backward(ds + (int64_t)i * T,
+					     p + (int64_t)i * T,
+					     dp + (int64_t)i * T, T);
+		/* dq[T,D] += scale * ds[T,T] @ k[T,D] */
+		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T,
+			     &scale, ds, T, 1, (float *)k, 3 * H, 1, &one, dq,
+			     3 * H, 1, NULL, &rntm);
+		/* dk[T,D] += scale * ds^T[T,T] @ q[T,D] */
+		bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T,
+			     &scale, ds, T, 1, (float *)q, 3 * H, 1, &one, dk,
+			     3 * H, 1, NULL, &rntm);
 	}
 }

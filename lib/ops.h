@@ -1,21 +1,33 @@
 /*
- * ops.h - the encoder's numerical kernels, one forward function per layer
- * type (backward partners will sit beside each one, llm.c style).
+ * ops.h - the numerical kernels of the encoder and the task heads: one
+ * X_forward / X_backward pair per layer type, side by side (llm.c style).
  *
  * Conventions: row-major float32; outputs first, then inputs, then
  * weights, then sizes; the last argument nt is the thread count (BLIS and
  * OpenMP).  Every matrix product goes through BLIS sgemm with explicit
  * strides; the element-wise kernels are plain loops that gcc vectorises
  * without -ffast-math (reductions use 16 independent accumulators, exp and
- * erf are branch-free polynomials rather than libm calls).
+ * erf are branch-free polynomials rather than libm calls).  Forward
+ * writes its output (beta = 0).  Backward ADDS into its
+ * gradient outputs (sgemm with beta = 1, "+=" in the loops), so the caller
+ * zeroes every gradient once per step and contributions from several
+ * consumers of one tensor simply accumulate.
  *
- * Nothing here allocates, prints or fails: the callers (bert.c) have
- * already checked every size, so a bad size is a programmer error.
+ * Dropout is inverted dropout as in PyTorch: a kept element is scaled by
+ * 1/(1-p), a dropped one is 0.  The keep mask (uint8, 1 = kept) is drawn by
+ * mtl_dropout_mask() from a struct mtl_rng before the forward call and is
+ * what the backward call reads, so the result does not depend on the
+ * thread count.
+ *
+ * Nothing here allocates, prints or fails: the callers have checked every
+ * size, so a bad size is a programmer error.
  */
 #ifndef MTL_OPS_H
 #define MTL_OPS_H
 
 #include <stdint.h>
+
+#include "rng.h"
 
 /*
  * out[N,OC] = inp[N,C] @ w[OC,C]^T + b[OC]   (b may be NULL)
@@ -23,6 +35,14 @@
  */
 void mtl_linear_forward(float *out, const float *inp, const float *w,
 			const float *b, int N, int C, int OC, int nt);
+/*
+ * dinp[N,C] += dout[N,OC] @ w[OC,C]      (dinp may be NULL: not needed)
+ * dw[OC,C]  += dout[N,OC]^T @ inp[N,C]
+ * db[OC]    += sum_n dout[n,:]           (db may be NULL: no bias)
+ */
+void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+			 const float *inp, const float *w, int N, int C,
+			 int OC, int nt);
 
 /*
  * The same product threaded by us instead of by BLIS: the OC output
@@ -36,6 +56,16 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 			      const float *b, int N, int C, int OC, int nt);
 
 /*
+ * mtl_linear_backward threaded by us: each of the nt threads runs
+ * single-threaded products on its slice of dinp's columns and of dw's
+ * (and db's) rows, so the only synchronisation is the end of one OpenMP
+ * region (see mtl_linear_forward_split).  Same results to rounding.
+ */
+void mtl_linear_backward_split(float *dinp, float *dw, float *db,
+			       const float *dout, const float *inp,
+			       const float *w, int N, int C, int OC, int nt);
+
+/*
  * out[B,T,H] = wte[ids[b,t]] + wpe[t] + wtt[types[b,t]]
  * (types NULL means all 0).  BERT, unlike GPT-2, adds a token-type
  * embedding; positions are 0..T-1 whatever the padding (HF's default
@@ -44,6 +74,15 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 void mtl_embed_forward(float *out, const int32_t *ids, const int32_t *types,
 		       const float *wte, const float *wpe, const float *wtt,
 		       int B, int T, int H);
+/*
+ * dwte[ids[b,t]] += dout[b,t], dwpe[t] += dout[b,t], dwtt[types[b,t]] +=
+ * dout[b,t].  Sparse: only the word rows of ids in the batch are touched
+ * (padding rows included: PyTorch's nn.Embedding without padding_idx
+ * sends them a gradient too).
+ */
+void mtl_embed_backward(float *dwte, float *dwpe, float *dwtt,
+			const float *dout, const int32_t *ids,
+			const int32_t *types, int B, int T, int H);
 
 /*
  * out[N,C] = (inp - mean) * rstd * w + b, per row; mean[N] and rstd[N]
@@ -53,17 +92,56 @@ void mtl_embed_forward(float *out, const int32_t *ids, const int32_t *types,
 void mtl_layernorm_forward(float *out, float *mean, float *rstd,
 			   const float *inp, const float *w, const float *b,
 			   int N, int C, float eps, int nt);
+/*
+ * With n = (inp - mean) * rstd and g = dout * w:
+ *   dinp += rstd * (g - mean_c(g) - n * mean_c(g * n))
+ *   dw   += sum_rows dout * n,   db += sum_rows dout
+ */
+void mtl_layernorm_backward(float *dinp, float *dw, float *db,
+			    const float *dout, const float *inp,
+			    const float *w, const float *mean,
+			    const float *rstd, int N, int C, int nt);
 
 /* out[n] = a[n] + b[n]; out may alias a or b. */
 void mtl_residual_forward(float *out, const float *a, const float *b,
 			  int64_t n, int nt);
+/* da[n] += dout[n], db[n] += dout[n]. */
+void mtl_residual_backward(float *da, float *db, const float *dout,
+			   int64_t n, int nt);
 
 /*
  * out[n] = x * Phi(x) = 0.5 x erfc(-x/sqrt 2), the exact (erf) GELU of
  * BERT's "gelu", not GPT-2's tanh approximation.  out may alias inp.
- * Absolute error below 1e-6 for |x| < 10 (see mtl_erfcf).
  */
 void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt);
+/* dinp += dout * (Phi(x) + x phi(x)), x = inp (the forward input). */
+void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
+		       int64_t n, int nt);
+
+/* out = tanh(inp) (head activation); out may alias inp. */
+void mtl_tanh_forward(float *out, const float *inp, int64_t n);
+/* dinp += dout * (1 - out^2), out = the forward output. */
+void mtl_tanh_backward(float *dinp, const float *out, const float *dout,
+		       int64_t n);
+
+/* out = max(inp, 0); out may alias inp. */
+void mtl_relu_forward(float *out, const float *inp, int64_t n);
+/* dinp += dout where out > 0 (PyTorch's relu gradient is 0 at 0). */
+void mtl_relu_backward(float *dinp, const float *out, const float *dout,
+		       int64_t n);
+
+/*
+ * Draws keep[n]: 1 with probability 1 - p, 0 with probability p (from
+ * r, element by element, so one seed gives one mask).  p = 0 keeps all
+ * without drawing.
+ */
+void mtl_dropout_mask(uint8_t *keep, int64_t n, float p, struct mtl_rng *r);
+/* out[n] = inp[n] * keep[n] / (1 - p); out may alias inp. */
+void mtl_dropout_forward(float *out, const float *inp, const uint8_t *keep,
+			 float p, int64_t n);
+/* dinp[n] += dout[n] * keep[n] / (1 - p). */
+void mtl_dropout_backward(float *dinp, const float *dout, const uint8_t *keep,
+			  float p, int64_t n);
 
 /*
  * probs[R,C] = softmax(scores[R,C] + mask_add[C]) per row (mask_add may be
@@ -72,6 +150,12 @@ void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt);
  */
 void mtl_softmax_forward(float *probs, const float *scores,
 			 const float *mask_add, int R, int C);
+/*
+ * dscores[R,C] += probs * (dprobs - sum_c(dprobs * probs)) per row.  A
+ * masked score has probability 0 and so gets no gradient.
+ */
+void mtl_softmax_backward(float *dscores, const float *probs,
+			  const float *dprobs, int R, int C);
 
 /*
  * Multi-head self-attention core, padding-masked (not causal as in GPT-2):
@@ -81,17 +165,39 @@ void mtl_softmax_forward(float *probs, const float *scores,
  *   att  keep ? [B,NH,T,T] softmax probabilities kept for backward
  *              : [nt,T,T]  per-thread scratch
  *   ctx  [B,T,H]  softmax(q k^T / sqrt(D) + mask) v, heads side by side
- * Two sgemms per (batch, head), the pairs spread over nt threads.
  */
 void mtl_attention_forward(float *ctx, float *att, const float *qkv,
 			   const float *mask_add, int B, int T, int H, int NH,
 			   int keep, int nt);
+/*
+ * The training form of the above: att [B,NH,T,T] always kept, and with p >
+ * 0 dropout on the probabilities (BERT's attention_probs_dropout_prob):
+ * ctx = (att * drop[B,NH,T,T] / (1 - p)) v.  drop may be NULL when p = 0.
+ * scratch: [nt,T,T] floats.
+ */
+void mtl_attention_forward_train(float *ctx, float *att, float *scratch,
+				 const float *qkv, const float *mask_add,
+				 const uint8_t *drop, float p, int B, int T,
+				 int H, int NH, int nt);
+/*
+ * dqkv[B,T,3H] += gradient of ctx through the attention above, from
+ * dctx [B,T,H], the forward's qkv, att and drop.  Per (b, h), with
+ * P' = dropout(P):
+ *   dV += P'^T dC;  dP' = dC V^T;  dP = dropout'(dP');
+ *   dS = P * (dP - rowsum(dP * P));  dQ += dS K / sqrt(D);  dK += dS^T Q / sqrt(D)
+ * scratch: [nt,2,T,T] floats.
+ */
+void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
+			    const float *qkv, const float *att,
+			    const uint8_t *drop, float p, int B, int T, int H,
+			    int NH, int nt);
+
+/* x[n] = 0 on nt threads: the per-step zeroing of gradient buffers. */
+void mtl_zero(float *x, int64_t n, int nt);
 
 /* exp(x) for float, relative error < 2e-7, 0 below -87.3 (vectorisable). */
 float mtl_expf(float x);
-/* erfc(x) (Chebyshev fit, vectorisable): relative error below 2e-7 for
- * x < 4, growing to 5e-6 at x = 9 (rounding of x^2 in float), and 0
- * where erfc(x) is below the float normal range (x > 9.2). */
+/* erfc(x), relative error about 1.2e-7 (Chebyshev fit, vectorisable). */
 float mtl_erfcf(float x);
 
 #endif

@@ -1,0 +1,612 @@
+/*
+ * mtl-step - fine-tunes a model on a batches stream: one optimiser step
+ * per --accumulate batches, a steps stream out, the model saved with --out.
+ * The maths is in lib/train.c; this file reads, writes and reports.
+ */
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "data.h"
+#include "fs.h"
+#include "model.h"
+#include "mp.h"
+#include "train.h"
+
+static const char usage[] =
+	"usage: mtl-step --model DIR [options] [BATCHES]\n"
+	"\n"
+	"Trains the encoder and the task heads of DIR on batches (from\n"
+	"mtl-batch) and writes one record per optimiser step.\n"
+	"\n"
+	"  -m, --model DIR         model directory with tasks.json\n"
+	"  -o, --out DIR           save the trained model there at the end\n"
+	"      --lr F              peak learning rate (default 5e-5)\n"
+	"      --head-lr F         peak learning rate of the heads (default: --lr)\n"
+	"      --layer-decay F     layer-wise lr decay (default 1: none)\n"
+	"      --weight-decay F    AdamW weight decay (default 0.01)\n"
+	"      --warmup N          warm-up steps (default 0)\n"
+	"      --warmup-ratio F    warm-up as a fraction of the total steps\n"
+	"      --schedule S        linear (default), cosine or constant\n"
+	"      --total-steps N     steps of the schedule (default: the stream's\n"
+	"                          total_batches / --accumulate)\n"
+	"      --accumulate N      batches per optimiser step (default 1)\n"
+	"      --clip F            max global gradient norm, 0 for none (default 1)\n"
+	"      --label-smoothing F label smoothing (default 0)\n"
+	"      --dropout F         every dropout probability (default: config.json\n"
+	"                          and tasks.json)\n"
+	"      --seed N            seed for dropout and new heads (default 42)\n"
+	"  -t, --threads N         threads (default: all cores)\n"
+	"      --gemm-split        thread each product by slices of its output\n"
+	"                          instead of inside BLIS (steadier when other\n"
+	"                          jobs share the cores)\n"
+	"      --eval FILE         examples stream to evaluate on\n"
+	"      --eval-every N      evaluate every N steps (and at the end)\n"
+	"      --max-bad-steps N   stop after N non-finite steps in a row (default 5)\n"
+	"  -q, --quiet             no progress on stderr\n"
+	"  -h, --help              this text\n"
+	"  -V, --version           the version\n"
+	"\n"
+	"Exit status: 0 success, 1 bad input or numeric failure, 2 usage error,\n"
+	"3 I/O error.\n";
+
+struct run {
+	struct mtl_model *model;
+	struct mtl_heads *hd;
+	struct mtl_train *tr;
+	struct mtl_mp_reader *r;
+	struct mtl_mp_writer *w;
+	const char *name;
+	int accumulate, max_bad, bad, eval_every;
+	long total;
+	struct mtl_step_stats st;
+	struct timespec t0;
+	/* evaluation set */
+	struct mtl_example *ev;
+	int n_ev;
+	int *ev_map;
+	struct mtl_tasks *ev_tasks; /* the eval stream's tasks (ev's indices) */
+	long last_eval;
+};
+
+static void end_record(struct run *R)
+{
+	struct mtl_err err;
+
+	if (mtl_mp_end(R->w, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+static void pack_key(msgpack_packer *pk, const char *k)
+{
+	mtl_mp_pack_str(pk, k);
+}
+
+/* {task: v[t]} over every task; NaN-free values, nil where !have[t]. */
+static void pack_task_doubles(msgpack_packer *pk, const struct mtl_tasks *ts,
+			      const double *v, const int64_t *have)
+{
+	msgpack_pack_map(pk, (size_t)ts->n);
+	for (int t = 0; t < ts->n; t++) {
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		if (have && !have[t])
+			msgpack_pack_nil(pk);
+		else
+			msgpack_pack_double(pk, v[t]);
+	}
+}
+
+static void pack_task_counts(msgpack_packer *pk, const struct mtl_tasks *ts,
+			     const int64_t *v)
+{
+	msgpack_pack_map(pk, (size_t)ts->n);
+	for (int t = 0; t < ts->n; t++) {
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		msgpack_pack_int64(pk, v[t]);
+	}
+}
+
+static void progress(struct run *R, int final)
+{
+	double s = seconds_since(&R->t0), eta;
+	long step = R->tr->step;
+	int width = 30, fill;
+
+	if (cmd_quiet || !isatty(2))
+		return;
+	if (R->total > 0) {
+		fill = (int)(width * (step < R->total ? step : R->total) / R->total);
+		eta = step > 0 ? s / step * (double)(R->total - step) : 0;
+		fprintf(stderr, "\r%s: [%.*s%*s] %ld/%ld loss %.4f ETA %ld:%02ld ",
+			cmd_name, fill, "==============================",
+			width - fill, "", step, R->total, R->st.loss,
+			(long)eta / 60, (long)eta % 60);
+	} else {
+		fprintf(stderr, "\r%s: step %ld loss %.4f %.0fs ", cmd_name,
+			step, R->st.loss, s);
+	}
+	if (final)
+		fputc('\n', stderr);
+}
+
+/* Evaluates on R->ev and writes an eval record. */
+static void evaluate(struct run *R)
+{
+	const struct mtl_tasks *ts = R->model->tasks;
+	struct mtl_step_stats st;
+	struct mtl_confusion *conf = calloc((size_t)ts->n, sizeof(*conf));
+	double *loss, *acc, *f1, total = 0;
+	const struct mtl_example **sel;
+	struct mtl_err err;
+	msgpack_packer *pk;
+	const int chunk = 32;
+
+	loss = calloc((size_t)ts->n, sizeof(double));
+	acc = calloc((size_t)ts->n, sizeof(double));
+	f1 = calloc((size_t)ts->n, sizeof(double));
+	sel = calloc((size_t)chunk, sizeof(*sel));
+	if (!conf || !loss || !acc || !f1 || !sel || mtl_step_stats_init(&st, ts->n))
+		cmd_die(EXIT_DATA, "out of memory");
+	for (int t = 0; t < ts->n; t++)
+		if (mtl_confusion_init(&conf[t], ts->task[t].n_labels))
+			cmd_die(EXIT_DATA, "out of memory");
+	for (int i = 0; i < R->n_ev; i += chunk) {
+		int n = R->n_ev - i < chunk ? R->n_ev - i : chunk;
+		struct mtl_batch b;
+
+		for (int k = 0; k < n; k++)
+			sel[k] = &R->ev[i + k];
+		if (mtl_train_make_batch(&b, sel, n, ts, R->ev_map,
+					 R->model->bert->cfg.pad_id, &err) ||
+		    mtl_train_eval(R->tr, &b, &st, conf, &err))
+			cmd_die(EXIT_DATA, "evaluation: %s", err.msg);
+		mtl_batch_release(&b);
+	}
+	for (int t = 0; t < ts->n; t++) {
+		if (st.labelled[t]) {
+			loss[t] = st.task_loss[t] / (double)st.labelled[t];
+			acc[t] = (double)st.correct[t] / (double)st.labelled[t];
+			f1[t] = mtl_confusion_macro_f1(&conf[t]);
+		}
+		total += ts->task[t].weight * loss[t];
+	}
+	pk = mtl_mp_pk(R->w);
+	msgpack_pack_map(pk, 8);
+	pack_key(pk, "type");
+	mtl_mp_pack_str(pk, "eval");
+	pack_key(pk, "step");
+	msgpack_pack_long(pk, R->tr->step);
+	pack_key(pk, "examples");
+	msgpack_pack_int(pk, R->n_ev);
+	pack_key(pk, "loss");
+	msgpack_pack_double(pk, total);
+	pack_key(pk, "losses");
+	pack_task_doubles(pk, ts, loss, st.labelled);
+	pack_key(pk, "accuracy");
+	pack_task_doubles(pk, ts, acc, st.labelled);
+	/* macro F1 over the labels: per sentence for sequence tasks,
+	 * per token for token tasks */
+	pack_key(pk, "f1");
+	pack_task_doubles(pk, ts, f1, st.labelled);
+	pack_key(pk, "labelled");
+	pack_task_counts(pk, ts, st.labelled);
+	end_record(R);
+	R->last_eval = R->tr->step;
+	for (int t = 0; t < ts->n; t++)
+		mtl_confusion_release(&conf[t]);
+	free(conf);
+	free(loss);
+	free(acc);
+	free(f1);
+	free(sel);
+	mtl_step_stats_release(&st);
+}
+
+/* One optimiser step over b[0..n) and its record. */
+static void step(struct run *R, struct mtl_batch *b, int n)
+{
+	const struct mtl_tasks *ts = R->model->tasks;
+	const struct mtl_batch *bp[256];
+	struct timespec t0;
+	struct mtl_err err;
+	double acc[64] = { 0 }, ms;
+	msgpack_packer *pk;
+	int rc;
+
+	for (int i = 0; i < n; i++)
+		bp[i] = &b[i];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = mtl_train_step(R->tr, bp, n, &R->st, &err);
+	if (rc < 0)
+		cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
+			mtl_mp_reader_record(R->r), err.msg);
+	ms = 1e3 * seconds_since(&t0);
+	pk = mtl_mp_pk(R->w);
+	if (rc == 1) {
+		msgpack_pack_map(pk, 6);
+		pack_key(pk, "type");
+		mtl_mp_pack_str(pk, "skip");
+		pack_key(pk, "step");
+		msgpack_pack_long(pk, R->tr->step + 1);
+		pack_key(pk, "epoch");
+		msgpack_pack_int64(pk, b[n - 1].epoch);
+		pack_key(pk, "loss");
+		msgpack_pack_double(pk, R->st.loss);
+		pack_key(pk, "grad_norm");
+		msgpack_pack_double(pk, R->st.grad_norm);
+		pack_key(pk, "reason");
+		mtl_mp_pack_str(pk, isfinite(R->st.loss) ? "non-finite gradient"
+							 : "non-finite loss");
+		end_record(R);
+		if (++R->bad >= R->max_bad)
+			cmd_die(EXIT_DATA, "%s: record %ld: %d steps in a row had a non-finite loss or gradient; stopping",
+				R->name, mtl_mp_reader_record(R->r), R->bad);
+		return;
+	}
+	R->bad = 0;
+	for (int t = 0; t < ts->n && t < 64; t++)
+		acc[t] = R->st.labelled[t]
+			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
+	msgpack_pack_map(pk, 12);
+	pack_key(pk, "type");
+	mtl_mp_pack_str(pk, "step");
+	pack_key(pk, "step");
+	msgpack_pack_long(pk, R->st.step);
+	pack_key(pk, "epoch");
+	msgpack_pack_int64(pk, b[n - 1].epoch);
+	pack_key(pk, "lr");
+	msgpack_pack_double(pk, R->st.lr);
+	pack_key(pk, "loss");
+	msgpack_pack_double(pk, R->st.loss);
+	pack_key(pk, "losses");
+	pack_task_doubles(pk, ts, R->st.task_loss, NULL);
+	pack_key(pk, "accuracy");
+	pack_task_doubles(pk, ts, acc, R->st.labelled);
+	pack_key(pk, "labelled");
+	pack_task_counts(pk, ts, R->st.labelled);
+	pack_key(pk, "weights");
+	msgpack_pack_map(pk, (size_t)ts->n);
+	for (int t = 0; t < ts->n; t++) {
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		msgpack_pack_double(pk, ts->task[t].weight);
+	}
+	pack_key(pk, "grad_norm");
+	msgpack_pack_double(pk, R->st.grad_norm);
+	pack_key(pk, "tokens");
+	msgpack_pack_int64(pk, R->st.tokens);
+	pack_key(pk, "ms");
+	msgpack_pack_double(pk, ms);
+	end_record(R);
+	progress(R, 0);
+	if (R->n_ev && R->eval_every && R->tr->step % R->eval_every == 0)
+		evaluate(R);
+}
+
+/* Reads the evaluation examples of path into R->ev. */
+static void load_eval(struct run *R, const char *path)
+{
+	const struct mtl_tasks *ts = R->model->tasks;
+	struct mtl_tasks *ets = NULL;
+	struct mtl_mp_reader *r;
+	msgpack_object hdr, rec;
+	struct mtl_err err;
+	const char *name;
+	FILE *f = cmd_open_in(path, &name);
+	int cap = 0, rc;
+
+	r = mtl_mp_reader_new(f, name);
+	R->ev_map = calloc((size_t)ts->n + 1, sizeof(int));
+	if (!r || !R->ev_map)
+		cmd_die(EXIT_DATA, "out of memory");
+	if (mtl_mp_read_header(r, "examples", &hdr, &err) ||
+	    mtl_data_header_tasks(&ets, &hdr, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (mtl_model_check_header(R->model, &hdr, &err) ||
+	    mtl_train_map_tasks(R->ev_map, ts, ets, &err))
+		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
+	while ((rc = mtl_mp_read(r, &rec, &err)) > 0) {
+		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
+			continue;
+		if (R->n_ev == cap) {
+			cap = cap ? 2 * cap : 256;
+			R->ev = realloc(R->ev, (size_t)cap * sizeof(*R->ev));
+			if (!R->ev)
+				cmd_die(EXIT_DATA, "out of memory");
+		}
+		if (mtl_example_parse(&R->ev[R->n_ev], &rec, ets, &err))
+			cmd_die(EXIT_DATA, "%s: record %ld: %s", name,
+				mtl_mp_reader_record(r), err.msg);
+		if (R->ev[R->n_ev].len > R->model->bert->cfg.max_pos)
+			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions",
+				name, mtl_mp_reader_record(r),
+				(int)R->ev[R->n_ev].len, R->model->bert->cfg.max_pos);
+		R->n_ev++;
+	}
+	if (rc < 0)
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	mtl_mp_reader_free(r);
+	/* the examples keep their labels by the stream's task indices */
+	R->ev_tasks = ets;
+	if (f != stdin)
+		fclose(f);
+}
+
+static void save(struct run *R, const char *dir)
+{
+	const struct mtl_model *M = R->model;
+	struct mtl_err err;
+	char *path;
+
+	if (mtl_fs_mkdirs(dir, &err) || mtl_bert_save(M->bert, dir, &err) ||
+	    mtl_bert_pooling_save(&M->pool, M->bert->cfg.hidden, dir, &err) ||
+	    mtl_model_copy_tokenizer(M->dir, dir, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+	path = malloc(strlen(dir) + 32);
+	if (!path)
+		cmd_die(EXIT_DATA, "out of memory");
+	sprintf(path, "%s/heads.safetensors", dir);
+	if (mtl_heads_save(R->hd, path, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+	sprintf(path, "%s/tasks.json", dir);
+	if (mtl_task_save(M->tasks, path, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+	free(path);
+}
+
+static void load_heads(struct run *R, uint64_t seed)
+{
+	const struct mtl_model *M = R->model;
+	enum mtl_head_pool pool = MTL_HEAD_POOL_CLS;
+	struct mtl_err err;
+	char *path;
+
+	if (M->pool.mode == MTL_BERT_POOL_MEAN)
+		pool = MTL_HEAD_POOL_MEAN;
+	else if (M->pool.mode != MTL_BERT_POOL_CLS)
+		for (int t = 0; t < M->tasks->n; t++)
+			if (M->tasks->task[t].kind == MTL_TASK_SEQUENCE &&
+			    M->tasks->task[t].pooling == MTL_TASK_POOL_DEFAULT)
+				cmd_die(EXIT_DATA, "'%s': task '%s': the model pools by max, which sequence heads do not support; set the task's \"pooling\" to cls or mean",
+					M->dir, M->tasks->task[t].name);
+	if (mtl_heads_new(&R->hd, M->tasks, M->bert->cfg.hidden, pool, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	path = malloc(strlen(M->dir) + 32);
+	if (!path)
+		cmd_die(EXIT_DATA, "out of memory");
+	sprintf(path, "%s/heads.safetensors", M->dir);
+	if (access(path, F_OK) == 0) {
+		if (mtl_heads_load(R->hd, path, &err))
+			cmd_die(EXIT_DATA, "%s", err.msg);
+	} else {
+		mtl_heads_init_random(R->hd, seed);
+	}
+	free(path);
+}
+
+int main(int argc, char **argv)
+{
+	enum { O_LR = 256, O_HEAD_LR, O_LAYER_DECAY, O_WD, O_WARMUP,
+	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
+	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT };
+	static const struct option opts[] = {
+		{ "model", required_argument, NULL, 'm' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "lr", required_argument, NULL, O_LR },
+		{ "head-lr", required_argument, NULL, O_HEAD_LR },
+		{ "layer-decay", required_argument, NULL, O_LAYER_DECAY },
+		{ "weight-decay", required_argument, NULL, O_WD },
+		{ "warmup", required_argument, NULL, O_WARMUP },
+		{ "warmup-ratio", required_argument, NULL, O_WARMUP_RATIO },
+		{ "schedule", required_argument, NULL, O_SCHEDULE },
+		{ "total-steps", required_argument, NULL, O_TOTAL },
+		{ "accumulate", required_argument, NULL, O_ACCUM },
+		{ "clip", required_argument, NULL, O_CLIP },
+		{ "label-smoothing", required_argument, NULL, O_LS },
+		{ "dropout", required_argument, NULL, O_DROPOUT },
+		{ "seed", required_argument, NULL, O_SEED },
+		{ "threads", required_argument, NULL, 't' },
+		{ "gemm-split", no_argument, NULL, O_SPLIT },
+		{ "eval", required_argument, NULL, O_EVAL },
+		{ "eval-every", required_argument, NULL, O_EVAL_EVERY },
+		{ "max-bad-steps", required_argument, NULL, O_MAX_BAD },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 }
+	};
+	struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1 };
+	struct mtl_train_opts o;
+	const char *model_dir = NULL, *out_dir = NULL, *eval = NULL;
+	struct mtl_tasks *hts = NULL;
+	struct mtl_batch *group;
+	msgpack_object hdr, rec;
+	struct mtl_err err;
+	int threads = 0, split = 0, c, rc, n = 0, *map;
+	long total = -1;
+	FILE *in;
+
+	cmd_name = "mtl-step";
+	mtl_train_opts_defaults(&o);
+	while ((c = getopt_long(argc, argv, "m:o:t:qhV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'm': model_dir = optarg; break;
+		case 'o': out_dir = optarg; break;
+		case O_LR: o.lr = (float)cmd_parse_double(usage, "--lr", optarg); break;
+		case O_HEAD_LR: o.head_lr = (float)cmd_parse_double(usage, "--head-lr", optarg); break;
+		case O_LAYER_DECAY: o.layer_decay = (float)cmd_parse_double(usage, "--layer-decay", optarg); break;
+		case O_WD: o.weight_decay = (float)cmd_parse_double(usage, "--weight-decay", optarg); break;
+		case O_WARMUP: o.warmup = cmd_parse_long(usage, "--warmup", optarg, 0, 1L << 40); break;
+		case O_WARMUP_RATIO: o.warmup_ratio = (float)cmd_parse_double(usage, "--warmup-ratio", optarg); break;
+		case O_SCHEDULE:
+			if (!strcmp(optarg, "linear"))
+				o.sched = MTL_SCHED_LINEAR;
+			else if (!strcmp(optarg, "cosine"))
+				o.sched = MTL_SCHED_COSINE;
+			else if (!strcmp(optarg, "constant"))
+				o.sched = MTL_SCHED_CONSTANT;
+			else
+				cmd_usage_error(usage, "--schedule takes linear, cosine or constant, not '%s'", optarg);
+			break;
+		case O_TOTAL: total = cmd_parse_long(usage, "--total-steps", optarg, 1, 1L << 40); break;
+		case O_ACCUM: R.accumulate = (int)cmd_parse_long(usage, "--accumulate", optarg, 1, 256); break;
+		case O_CLIP: o.clip = (float)cmd_parse_double(usage, "--clip", optarg); break;
+		case O_LS: o.label_smoothing = (float)cmd_parse_double(usage, "--label-smoothing", optarg); break;
+		case O_DROPOUT: o.dropout = (float)cmd_parse_double(usage, "--dropout", optarg); break;
+		case O_SEED: o.seed = (uint64_t)cmd_parse_long(usage, "--seed", optarg, 0, 1L << 62); break;
+		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
+		case O_SPLIT: split = 1; break;
+		case O_EVAL: eval = optarg; break;
+		case O_EVAL_EVERY: R.eval_every = (int)cmd_parse_long(usage, "--eval-every", optarg, 1, 1L << 30); break;
+		case O_MAX_BAD: R.max_bad = (int)cmd_parse_long(usage, "--max-bad-steps", optarg, 1, 1L << 30); break;
+		case 'q': cmd_quiet = 1; break;
+		case 'h': cmd_help(usage);
+		case 'V': cmd_version();
+		default: cmd_usage_error(usage, NULL);
+		}
+	}
+	if (!model_dir)
+		cmd_usage_error(usage, "--model is required");
+	if (argc - optind > 1)
+		cmd_usage_error(usage, "one input at most");
+	if (!(o.lr >= 0) || !(o.head_lr >= 0) || !(o.layer_decay > 0) ||
+	    !(o.weight_decay >= 0) || !(o.clip >= 0) ||
+	    !(o.warmup_ratio >= 0 && o.warmup_ratio <= 1))
+		cmd_usage_error(usage, "learning rates, weight decay and --clip must be non-negative, --layer-decay positive, --warmup-ratio in [0, 1]");
+	if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
+		cmd_usage_error(usage, "--label-smoothing must lie in [0, 1)");
+	if (o.dropout != -1 && !(o.dropout >= 0 && o.dropout < 1))
+		cmd_usage_error(usage, "--dropout must lie in [0, 1)");
+	if (R.eval_every && !eval)
+		cmd_usage_error(usage, "--eval-every needs --eval FILE");
+
+	if (mtl_model_load(&R.model, model_dir, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (!R.model->tasks)
+		cmd_die(EXIT_DATA, "'%s': no tasks.json: nothing to train (add the tasks first)",
+			model_dir);
+	mtl_bert_set_threads(R.model->bert, threads);
+	mtl_bert_set_gemm_split(R.model->bert, split);
+	load_heads(&R, o.seed);
+
+	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &R.name);
+	R.r = mtl_mp_reader_new(in, R.name);
+	R.w = mtl_mp_writer_new(stdout, "standard output");
+	map = calloc((size_t)R.model->tasks->n + 1, sizeof(int));
+	group = calloc((size_t)R.accumulate, sizeof(*group));
+	if (!R.r || !R.w || !map || !group)
+		cmd_die(EXIT_DATA, "out of memory");
+	if (mtl_mp_read_header(R.r, "batches", &hdr, &err) ||
+	    mtl_data_header_tasks(&hts, &hdr, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (mtl_model_check_header(R.model, &hdr, &err) ||
+	    mtl_train_map_tasks(map, R.model->tasks, hts, &err))
+		cmd_die(EXIT_DATA, "%s: %s", R.name, err.msg);
+	if (total < 0) {
+		int64_t tb;
+
+		if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &tb) == 0 && tb > 0)
+			total = (long)((tb + R.accumulate - 1) / R.accumulate);
+		else if (o.sched != MTL_SCHED_CONSTANT)
+			cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
+					R.name);
+	}
+	o.total = total > 0 ? total : 0;
+	R.total = o.total;
+	if (mtl_train_new(&R.tr, R.model->bert, R.hd, &o, &err) ||
+	    mtl_step_stats_init(&R.st, R.model->tasks->n))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (eval)
+		load_eval(&R, eval);
+
+	{
+		msgpack_packer *pk = mtl_mp_pk(R.w);
+
+		mtl_mp_pack_header(pk, "steps", "mtl-step", argc, argv, 6);
+		pack_key(pk, "tasks");
+		mtl_data_pack_tasks(pk, R.model->tasks);
+		pack_key(pk, "model");
+		mtl_mp_pack_str(pk, model_dir);
+		pack_key(pk, "total_steps");
+		msgpack_pack_long(pk, R.total);
+		pack_key(pk, "accumulate");
+		msgpack_pack_int(pk, R.accumulate);
+		pack_key(pk, "lr");
+		msgpack_pack_double(pk, o.lr);
+		pack_key(pk, "parameters");
+		msgpack_pack_uint64(pk, R.model->bert->n_params + R.hd->n_params);
+		end_record(&R);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &R.t0);
+	while ((rc = mtl_mp_read(R.r, &rec, &err)) > 0) {
+		struct mtl_batch b;
+		int32_t **lab;
+
+		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "batch"))
+			continue;
+		if (mtl_batch_parse(&b, &rec, hts, &err))
+			cmd_die(EXIT_DATA, "%s: record %ld: %s", R.name,
+				mtl_mp_reader_record(R.r), err.msg);
+		/* labels into the model's task order */
+		lab = calloc((size_t)R.model->tasks->n + 1, sizeof(*lab));
+		if (!lab)
+			cmd_die(EXIT_DATA, "out of memory");
+		for (int t = 0; t < R.model->tasks->n; t++)
+			if (map[t] >= 0) {
+				lab[t] = b.labels[map[t]];
+				b.labels[map[t]] = NULL;
+			}
+		for (int t = 0; t < b.n_tasks; t++)
+			free(b.labels[t]);
+		free(b.labels);
+		b.labels = lab;
+		b.n_tasks = R.model->tasks->n;
+		group[n++] = b;
+		if (n == R.accumulate) {
+			step(&R, group, n);
+			while (n)
+				mtl_batch_release(&group[--n]);
+		}
+	}
+	if (rc < 0)
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (n) {
+		step(&R, group, n);
+		while (n)
+			mtl_batch_release(&group[--n]);
+	}
+	progress(&R, 1);
+	if (R.n_ev && R.last_eval != R.tr->step)
+		evaluate(&R);
+	if (out_dir)
+		save(&R, out_dir);
+
+	for (int i = 0; i < R.n_ev; i++)
+		mtl_example_release(&R.ev[i]);
+	free(R.ev);
+	free(R.ev_map);
+	mtl_task_free(R.ev_tasks);
+	free(group);
+	free(map);
+	mtl_task_free(hts);
+	mtl_step_stats_release(&R.st);
+	mtl_train_free(R.tr);
+	mtl_heads_free(R.hd);
+	mtl_mp_reader_free(R.r);
+	mtl_mp_writer_free(R.w);
+	mtl_model_free(R.model);
+	if (in != stdin)
+		fclose(in);
+	return cmd_finish(0);
+}

@@ -1,0 +1,92 @@
+/*
+ * adamw.c - AdamW, clipping and schedules; see adamw.h.
+ */
+#include "adamw.h"
+
+#include <math.h>
+#include <stdint.h>
+
+void mtl_adamw_defaults(struct mtl_adamw *o)
+{
+	o->b1 = 0.9f;
+	o->b2 = 0.999f;
+	o->eps = 1e-8f;
+	o->wd = 0.01f;
+}
+
+void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
+		    float *m, float *v, const struct mtl_adamw_group *groups,
+		    size_t n_groups, float lr, long t, float gscale, int nt)
+{
+	/* bias corrections in double, as PyTorch computes them in Python */
+	double bc1 = 1.0 - pow(o->b1, (double)t);
+	double bc2 = 1.0 - pow(o->b2, (double)t);
+	float b1 = o->b1, b2 = o->b2, eps = o->eps;
+	float rbc2 = (float)sqrt(bc2);
+
+	for (size_t k = 0; k < n_groups; k++) {
+		const struct mtl_adamw_group *gr = &groups[k];
+		float glr = lr * gr->lr_mult;
+		float decay = gr->decay ? 1.0f - glr * o->wd : 1.0f;
+		float step = (float)(glr / bc1);
+		int64_t end = (int64_t)(gr->off + gr->n);
+
+#pragma omp parallel for simd num_threads(nt) schedule(static) if (gr->n >= 65536)
+		for (int64_t i = (int64_t)gr->off; i < end; i++) {
+			float gi = g[i] * gscale;
+			float mi = b1 * m[i] + (1.0f - b1) * gi;
+			float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+
+			m[i] = mi;
+			v[i] = vi;
+			w[i] = w[i] * decay - step * mi / (sqrtf(vi) / rbc2 + eps);
+		}
+	}
+}
+
+double mtl_sumsq(const float *g, size_t n, int nt)
+{
+	double s = 0;
+
+#pragma omp parallel for num_threads(nt) schedule(static) reduction(+:s) if (n >= 65536)
+	for (int64_t i = 0; i < (int64_t)n; i++)
+		s += (double)g[i] * g[i];
+	return s;
+}
+
+int mtl_all_finite(const float *g, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(g[i]))
+			return 0;
+	return 1;
+}
+
+float mtl_clip_scale(double norm, float max_norm)
+{
+	double c;
+
+	if (max_norm <= 0)
+		return 1.0f;
+	c = max_norm / (norm + 1e-6);
+	return c < 1 ? (float)c : 1.0f;
+}
+
+float mtl_lr_at(enum mtl_sched s, float lr, long step, long warmup,
+		long total)
+{
+	double prog;
+
+	if (step < warmup)
+		return (float)(lr * (double)step / (double)warmup);
+	if (s == MTL_SCHED_CONSTANT)
+		return lr;
+	if (total <= warmup)
+		return 0.0f;
+	prog = (double)(step - warmup) / (double)(total - warmup);
+	if (prog > 1)
+		prog = 1;
+	if (s == MTL_SCHED_LINEAR)
+		return (float)(lr * (1.0 - prog));
+	return (float)(lr * 0.5 * (1.0 + cos(M_PI * prog)));
+}

@@ -1,0 +1,73 @@
+/*
+ * adamw.h - the AdamW optimiser (PyTorch's torch.optim.AdamW semantics),
+ * global gradient-norm clipping and the learning-rate schedule.
+ *
+ * Parameters, gradients and the two moment blocks share one layout; a
+ * table of groups (contiguous ranges of that layout, built from the
+ * model's tensor table) gives each range its learning-rate multiplier
+ * (parameter groups: head learning rate, layer-wise decay) and whether it
+ * takes weight decay (not biases, not LayerNorm weights).  The step is
+ * one flat loop over each range (split over threads).  For step t (from 1), per element:
+ *
+ *	g  = g * gscale                       (clipping folded in)
+ *	w  = w * (1 - lr * wd)                (decoupled decay)
+ *	m  = b1 m + (1 - b1) g
+ *	v  = b2 v + (1 - b2) g^2
+ *	w  = w - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+ *
+ * eps is added after the bias-corrected square root, as PyTorch does.
+ * Nothing here allocates or fails.
+ */
+#ifndef MTL_ADAMW_H
+#define MTL_ADAMW_H
+
+#include <stddef.h>
+
+struct mtl_adamw_group {
+	size_t off, n;  /* range of the block */
+	float lr_mult;  /* lr of this range = lr * lr_mult */
+	int decay;      /* 1: weight decay applies */
+};
+
+struct mtl_adamw {
+	float b1, b2, eps, wd; /* 0.9, 0.999, 1e-8, 0.01 by default */
+};
+
+/* Sets PyTorch's defaults, with weight decay 0.01 (the Hugging Face one). */
+void mtl_adamw_defaults(struct mtl_adamw *o);
+
+/*
+ * One step t >= 1 at base learning rate lr over the ranges of groups,
+ * updating w, m, v (blocks of the shared layout) from g, on nt threads
+ * (elements are independent: the result does not depend on nt).
+ */
+void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
+		    float *m, float *v, const struct mtl_adamw_group *groups,
+		    size_t n_groups, float lr, long t, float gscale, int nt);
+
+/*
+ * Sum of squares of g[n] in double (for the global gradient norm), on nt
+ * threads: each sums a fixed contiguous share, so one nt gives one result.
+ */
+double mtl_sumsq(const float *g, size_t n, int nt);
+/* Whether every g[i] is finite. */
+int mtl_all_finite(const float *g, size_t n);
+
+/*
+ * The factor of the gradient for clipping to max_norm given the global
+ * norm (PyTorch's clip_grad_norm_: max_norm / (norm + 1e-6) when that is
+ * below 1, else 1); max_norm <= 0 disables clipping.
+ */
+float mtl_clip_scale(double norm, float max_norm);
+
+enum mtl_sched { MTL_SCHED_LINEAR, MTL_SCHED_COSINE, MTL_SCHED_CONSTANT };
+
+/*
+ * Learning rate of optimiser step `step` (0-based, as Hugging Face's
+ * schedulers count): linear warm-up from 0 over warmup steps, then
+ * linear decay to 0 at total, half a cosine to 0, or constant.
+ */
+float mtl_lr_at(enum mtl_sched s, float lr, long step, long warmup,
+		long total);
+
+#endif

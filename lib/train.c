@@ -1,0 +1,426 @@
+/*
+ * train.c - the trainer: one accumulated forward/backward, the optimiser
+ * groups and the AdamW step; see train.h.
+ */
+#include "train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "loss.h"
+#include "ops.h"
+
+void mtl_train_opts_defaults(struct mtl_train_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->lr = 5e-5f;
+	o->head_lr = 0;
+	o->layer_decay = 1;
+	o->weight_decay = 0.01f;
+	o->warmup = -1;
+	o->warmup_ratio = 0;
+	o->total = 0;
+	o->sched = MTL_SCHED_LINEAR;
+	o->clip = 1.0f;
+	o->label_smoothing = 0;
+	o->dropout = -1;
+	o->seed = 42;
+}
+
+int mtl_step_stats_init(struct mtl_step_stats *st, int n)
+{
+	memset(st, 0, sizeof(*st));
+	st->n_tasks = n;
+	st->task_loss = calloc((size_t)n + 1, sizeof(double));
+	st->labelled = calloc((size_t)n + 1, sizeof(int64_t));
+	st->correct = calloc((size_t)n + 1, sizeof(int64_t));
+	if (!st->task_loss || !st->labelled || !st->correct) {
+		mtl_step_stats_release(st);
+		return MTL_ERR_NOMEM;
+	}
+	return 0;
+}
+
+void mtl_step_stats_release(struct mtl_step_stats *st)
+{
+	free(st->task_loss);
+	free(st->labelled);
+	free(st->correct);
+	st->task_loss = NULL;
+	st->labelled = st->correct = NULL;
+}
+
+static void stats_zero(struct mtl_step_stats *st)
+{
+	int n = st->n_tasks;
+
+	memset(st->task_loss, 0, sizeof(double) * (size_t)n);
+	memset(st->labelled, 0, sizeof(int64_t) * (size_t)n);
+	memset(st->correct, 0, sizeof(int64_t) * (size_t)n);
+	st->loss = 0;
+	st->grad_norm = 0;
+	st->tokens = 0;
+}
+
+/* No weight decay on biases and LayerNorm weights (docs/reference.md). */
+static int decays(const char *name)
+{
+	size_t n = strlen(name);
+
+	return !(n >= 4 && strcmp(name + n - 4, "bias") == 0) &&
+	       !strstr(name, "LayerNorm.weight");
+}
+
+int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
+		  struct mtl_heads *hd, const struct mtl_train_opts *o,
+		  struct mtl_err *err)
+{
+	struct mtl_train *tr = calloc(1, sizeof(*tr));
+	int L = m->cfg.layers;
+	float hlr;
+
+	if (!tr)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	tr->m = m;
+	tr->hd = hd;
+	tr->o = *o;
+	mtl_adamw_defaults(&tr->adam);
+	tr->adam.wd = o->weight_decay;
+	mtl_rng_init(&tr->rng, o->seed);
+	tr->grad = calloc(m->n_params, sizeof(float));
+	tr->mom1 = calloc(m->n_params, sizeof(float));
+	tr->mom2 = calloc(m->n_params, sizeof(float));
+	tr->hgrad = calloc(hd->n_params + 1, sizeof(float));
+	tr->hmom1 = calloc(hd->n_params + 1, sizeof(float));
+	tr->hmom2 = calloc(hd->n_params + 1, sizeof(float));
+	tr->groups = calloc(m->n_tensors, sizeof(*tr->groups));
+	tr->hgroups = calloc(hd->n_tensors + 1, sizeof(*tr->hgroups));
+	tr->skip = calloc((size_t)hd->ts->n + 1, 1);
+	tr->norm = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
+	if (!tr->grad || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
+	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
+	    !tr->norm) {
+		mtl_train_free(tr);
+		return mtl_err_set(err, MTL_ERR_NOMEM,
+				   "cannot allocate the optimiser state");
+	}
+	/*
+	 * Layer-wise decay d: the top layer trains at lr, each layer below
+	 * at d times the one above, the embeddings at d^L; the pooler (no
+	 * gradient) at lr.
+	 */
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const struct mtl_bert_tensor *t = &m->tensors[i];
+		struct mtl_adamw_group *g = &tr->groups[i];
+		int layer = -1, depth;
+
+		if (sscanf(t->name, "encoder.layer.%d.", &layer) != 1)
+			layer = -1;
+		depth = layer >= 0 ? L - 1 - layer
+		      : strncmp(t->name, "embeddings.", 11) == 0 ? L : 0;
+
+		g->off = t->offset;
+		g->n = t->numel;
+		g->decay = decays(t->name);
+		g->lr_mult = (float)pow(o->layer_decay, depth);
+	}
+	tr->n_groups = m->n_tensors;
+	hlr = o->head_lr > 0 ? o->head_lr : o->lr;
+	for (size_t i = 0; i < hd->n_tensors; i++) {
+		struct mtl_adamw_group *g = &tr->hgroups[i];
+
+		g->off = hd->tensors[i].offset;
+		g->n = hd->tensors[i].numel;
+		g->decay = decays(hd->tensors[i].name);
+		g->lr_mult = o->lr > 0 ? hlr / o->lr : 1.0f;
+	}
+	tr->n_hgroups = hd->n_tensors;
+	if (o->dropout >= 0)
+		for (int t = 0; t < hd->ts->n; t++)
+			hd->p[t] = o->dropout;
+	hd->nt = m->threads;
+	*out = tr;
+	return 0;
+}
+
+void mtl_train_free(struct mtl_train *tr)
+{
+	if (!tr)
+		return;
+	free(tr->grad);
+	free(tr->mom1);
+	free(tr->mom2);
+	free(tr->hgrad);
+	free(tr->hmom1);
+	free(tr->hmom2);
+	free(tr->groups);
+	free(tr->hgroups);
+	free(tr->dlast);
+	free(tr->mask);
+	free(tr->skip);
+	free(tr->norm);
+	free(tr);
+}
+
+/* Grows dlast and mask for a B x T batch and fills the mask. */
+static int prepare(struct mtl_train *tr, const struct mtl_batch *b,
+		   struct mtl_err *err)
+{
+	size_t BT = (size_t)b->B * b->T;
+
+	if (BT > tr->cap) {
+		free(tr->dlast);
+		free(tr->mask);
+		tr->dlast = malloc(BT * tr->m->cfg.hidden * sizeof(float));
+		tr->mask = malloc(BT * sizeof(int32_t));
+		tr->cap = tr->dlast && tr->mask ? BT : 0;
+		if (!tr->cap)
+			return mtl_err_set(err, MTL_ERR_NOMEM,
+					   "cannot allocate a %dx%d batch",
+					   b->B, b->T);
+	}
+	for (int i = 0; i < b->B; i++)
+		for (int t = 0; t < b->T; t++)
+			tr->mask[i * b->T + t] = t < b->lengths[i];
+	return 0;
+}
+
+static int64_t task_rows(const struct mtl_heads *hd, int t,
+			 const struct mtl_batch *b)
+{
+	return hd->ts->task[t].kind == MTL_TASK_TOKEN ? (int64_t)b->B * b->T
+						       : b->B;
+}
+
+static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
+		   struct mtl_err *err)
+{
+	const struct mtl_bert_config *c = &tr->m->cfg;
+	float ph = 0, pa = 0;
+	int rc;
+
+	if (train) {
+		ph = tr->o.dropout >= 0 ? tr->o.dropout : c->hidden_dropout;
+		pa = tr->o.dropout >= 0 ? tr->o.dropout : c->attn_dropout;
+	}
+	if ((rc = prepare(tr, b, err)))
+		return rc;
+	/* evaluation takes the inference forward: one layer of activations */
+	rc = train ? mtl_bert_forward_train(tr->m, b->ids, NULL, tr->mask, b->B,
+					    b->T, ph, pa, &tr->rng, err)
+		   : mtl_bert_forward(tr->m, b->ids, NULL, tr->mask, b->B, b->T,
+				      0, err);
+	if (rc || (rc = mtl_heads_forward(tr->hd, mtl_bert_last_hidden(tr->m),
+				    tr->mask, b->B, b->T, train, &tr->rng,
+				    err)))
+		return rc;
+	return 0;
+}
+
+int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
+		   int n, struct mtl_step_stats *st, struct mtl_err *err)
+{
+	struct mtl_heads *hd = tr->hd;
+	int nt = hd->ts->n, rc;
+
+	stats_zero(st);
+	/* normalisers over the whole accumulated step */
+	for (int t = 0; t < nt; t++) {
+		tr->norm[t] = 0;
+		for (int k = 0; k < n; k++)
+			if (b[k]->n_tasks > t && b[k]->labels[t])
+				tr->norm[t] += mtl_loss_count(b[k]->labels[t],
+							      task_rows(hd, t, b[k]));
+		st->labelled[t] = tr->norm[t];
+	}
+	mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
+	memset(tr->hgrad, 0, sizeof(float) * hd->n_params);
+	for (int k = 0; k < n; k++) {
+		const struct mtl_batch *bk = b[k];
+		size_t BTH = (size_t)bk->B * bk->T * tr->m->cfg.hidden;
+
+		if ((rc = forward(tr, bk, 1, err)))
+			return rc;
+		for (int i = 0; i < bk->B; i++)
+			st->tokens += bk->lengths[i];
+		for (int t = 0; t < nt; t++) {
+			struct mtl_head *h = &hd->h[t];
+			const int32_t *lab = bk->n_tasks > t ? bk->labels[t] : NULL;
+			float scale;
+
+			tr->skip[t] = !lab || tr->norm[t] == 0;
+			if (tr->skip[t])
+				continue;
+			scale = (float)(hd->ts->task[t].weight / (double)tr->norm[t]);
+			st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t],
+							h->logits, lab, h->N, h->C,
+							tr->o.label_smoothing,
+							scale);
+		}
+		mtl_zero(tr->dlast, (int64_t)BTH, tr->m->threads);
+		mtl_heads_backward(hd, tr->hgrad, tr->dlast, tr->skip);
+		mtl_bert_backward(tr->m, tr->grad, tr->dlast);
+	}
+	for (int t = 0; t < nt; t++) {
+		if (tr->norm[t])
+			st->task_loss[t] /= (double)tr->norm[t];
+		st->loss += hd->ts->task[t].weight * st->task_loss[t];
+	}
+	st->grad_norm = sqrt(mtl_sumsq(tr->grad, tr->m->n_params, tr->m->threads) +
+			     mtl_sumsq(tr->hgrad, hd->n_params, 1));
+	return 0;
+}
+
+int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
+		   int n, struct mtl_step_stats *st, struct mtl_err *err)
+{
+	const struct mtl_train_opts *o = &tr->o;
+	long warmup = o->warmup >= 0 ? o->warmup
+				     : (long)ceil(o->warmup_ratio * (double)o->total);
+	float lr, gscale;
+	int rc;
+
+	if ((rc = mtl_train_grad(tr, b, n, st, err)))
+		return rc;
+	st->step = tr->step;
+	lr = mtl_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
+	st->lr = lr;
+	/* a NaN or Inf anywhere makes the sum of squares non-finite */
+	if (!isfinite(st->loss) || !isfinite(st->grad_norm))
+		return 1;
+	gscale = mtl_clip_scale(st->grad_norm, o->clip);
+	tr->step++;
+	mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1, tr->mom2,
+		       tr->groups, tr->n_groups, lr, tr->step, gscale,
+		       tr->m->threads);
+	mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
+		       tr->hmom2, tr->hgroups, tr->n_hgroups, lr, tr->step,
+		       gscale, 1);
+	st->step = tr->step;
+	return 0;
+}
+
+int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
+		   struct mtl_step_stats *st, struct mtl_confusion *conf,
+		   struct mtl_err *err)
+{
+	struct mtl_heads *hd = tr->hd;
+	int rc;
+
+	if ((rc = forward(tr, b, 0, err)))
+		return rc;
+	for (int i = 0; i < b->B; i++)
+		st->tokens += b->lengths[i];
+	for (int t = 0; t < hd->ts->n; t++) {
+		struct mtl_head *h = &hd->h[t];
+		const int32_t *lab = b->n_tasks > t ? b->labels[t] : NULL;
+
+		if (!lab)
+			continue;
+		st->labelled[t] += mtl_loss_count(lab, h->N);
+		st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t],
+						h->logits, lab, h->N, h->C,
+						0.0f, 1.0f);
+		if (!conf)
+			continue;
+		for (int i = 0; i < h->N; i++) {
+			const float *z = h->logits + (size_t)i * h->C;
+			int arg = 0;
+
+			if (lab[i] == MTL_IGNORE)
+				continue;
+			for (int c = 1; c < h->C; c++)
+				if (z[c] > z[arg])
+					arg = c;
+			mtl_confusion_add(&conf[t], lab[i], arg);
+		}
+	}
+	return 0;
+}
+
+int mtl_train_map_tasks(int *map, const struct mtl_tasks *model,
+			const struct mtl_tasks *stream, struct mtl_err *err)
+{
+	for (int t = 0; t < model->n; t++)
+		map[t] = mtl_task_find(stream, model->task[t].name);
+	for (int s = 0; s < stream->n; s++) {
+		const struct mtl_task *a = &stream->task[s];
+		int t = mtl_task_find(model, a->name);
+		const struct mtl_task *b = t >= 0 ? &model->task[t] : NULL;
+
+		if (!b)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "task '%s' is not one of the model's tasks",
+					   a->name);
+		if (a->kind != b->kind)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "task '%s' is a %s task in the stream, a %s task in the model",
+					   a->name, mtl_task_kind_name(a->kind),
+					   mtl_task_kind_name(b->kind));
+		if (a->n_labels != b->n_labels)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "task '%s' has %d labels in the stream, %d in the model",
+					   a->name, a->n_labels, b->n_labels);
+		for (int k = 0; k < a->n_labels; k++)
+			if (strcmp(a->labels[k], b->labels[k]))
+				return mtl_err_set(err, MTL_ERR_FORMAT,
+						   "task '%s': label %d is '%s' in the stream, '%s' in the model",
+						   a->name, k, a->labels[k],
+						   b->labels[k]);
+	}
+	return 0;
+}
+
+int mtl_train_make_batch(struct mtl_batch *b,
+			 const struct mtl_example *const *ex, int n,
+			 const struct mtl_tasks *model, const int *map,
+			 int32_t pad_id, struct mtl_err *err)
+{
+	int T = 1;
+
+	memset(b, 0, sizeof(*b));
+	for (int i = 0; i < n; i++)
+		T = ex[i]->len > T ? ex[i]->len : T;
+	b->B = n;
+	b->T = T;
+	b->n_tasks = model->n;
+	b->ids = malloc(sizeof(int32_t) * (size_t)n * T);
+	b->lengths = malloc(sizeof(int32_t) * (size_t)n);
+	b->labels = calloc((size_t)model->n + 1, sizeof(*b->labels));
+	if (!b->ids || !b->lengths || !b->labels)
+		goto nomem;
+	for (int i = 0; i < n; i++) {
+		b->lengths[i] = ex[i]->len;
+		for (int t = 0; t < T; t++)
+			b->ids[i * T + t] = t < ex[i]->len ? ex[i]->ids[t] : pad_id;
+	}
+	for (int t = 0; t < model->n; t++) {
+		int s = map[t], token = model->task[t].kind == MTL_TASK_TOKEN;
+		int any = 0;
+		int32_t *l;
+
+		for (int i = 0; s >= 0 && i < n; i++)
+			any |= (int)((ex[i]->labelled >> s) & 1);
+		if (!any)
+			continue;
+		l = malloc(sizeof(int32_t) * (size_t)n * (token ? T : 1));
+		if (!l)
+			goto nomem;
+		b->labels[t] = l;
+		for (int i = 0; i < n; i++) {
+			if (!token) {
+				l[i] = ex[i]->seq[s];
+				continue;
+			}
+			for (int k = 0; k < T; k++)
+				l[i * T + k] = ex[i]->tok[s] && k < ex[i]->len
+					? ex[i]->tok[s][k] : MTL_IGNORE;
+		}
+	}
+	return 0;
+nomem:
+	mtl_batch_release(b);
+	return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+}

@@ -1,0 +1,14 @@
+# train.mk - the training benchmark (not a unit test, so not part of
+# make test).
+#
+#   make bench-train [BENCH_TRAIN_ARGS=]   seconds per step, tokens/s, peak
+#                                          RSS and GFLOP/s against BLIS sgemm
+#                                          (e.g. BENCH_TRAIN_ARGS='-m small -s 5')
+#   /usr/bin/python3 tools/bench_torch.py --modes train   PyTorch's side
+
+.PHONY: bench-train
+
+BENCH_TRAIN_ARGS ?=
+
+bench-train: $(BUILD)/bench/bench_train
+	OMP_WAIT_POLICY=PASSIVE $< $(BENCH_TRAIN_ARGS)

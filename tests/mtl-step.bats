@@ -1,0 +1,138 @@
+#!/usr/bin/env bats
+# mtl-step: the steps stream, schedules, accumulation, evaluation, saving
+# a model that loads again, numerical safety, and bad input.  The model
+# is fixtures/tiny; the batches come from hand-written examples
+# (tests/data/step-examples.jsonl) through mtl-dump --pack and mtl-batch.
+
+load helper
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	mtl-dump --pack "$MTL_ROOT/tests/data/step-examples.jsonl" >ex.mpk
+	mtl-batch -q -b 2 -e 3 ex.mpk >b.mpk
+}
+
+@test "one step record per batch, with every field, after a steps header" {
+	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 b.mpk >s.mpk
+	mtl-dump s.mpk >s.json
+	run jq -c 'select(.type == "header") | [.stream, .total_steps, .accumulate, (.tasks | map(.name))]' s.json
+	assert_output '["steps",6,1,["topic","ner"]]'
+	run jq -c 'select(.type == "step") | [.step, .epoch, (.labelled | [.topic, .ner]), .tokens, (.weights | [.topic, .ner])]' s.json
+	assert_output $'[1,1,[1,4],13,[1,0.5]]\n[2,1,[1,5],13,[1,0.5]]\n[3,2,[1,4],13,[1,0.5]]\n[4,2,[1,5],13,[1,0.5]]\n[5,3,[1,4],13,[1,0.5]]\n[6,3,[1,5],13,[1,0.5]]'
+	# loss = sum of weight * task loss; every number finite and positive
+	run jq -r 'select(.type == "step") | (.loss - (.losses.topic + 0.5 * .losses.ner)) | fabs < 1e-9' s.json
+	refute_output --partial false
+	run jq -r 'select(.type == "step") | [.grad_norm > 0, .ms > 0, .accuracy.topic >= 0] | all' s.json
+	refute_output --partial false
+}
+
+@test "learning-rate schedules: linear decay, warm-up, cosine, constant" {
+	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
+	assert_output $'6\n5\n4\n3\n2\n1'
+	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
+	assert_output $'0\n3\n6\n4\n3\n2'
+	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule cosine --total-steps 4 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
+	assert_output $'60\n51\n30\n9\n0\n0'
+	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule constant b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round' | sort -u"
+	assert_output 6
+}
+
+@test "--accumulate N: one step per N batches, labels counted over all N" {
+	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --accumulate 2 b.mpk | mtl-dump | jq -c 'select(.type != \"eval\") | [.total_steps, .step, .labelled.topic, .labelled.ner, .tokens]'"
+	assert_output $'[3,null,null,null,null]\n[null,1,2,9,26]\n[null,2,2,9,26]\n[null,3,2,9,26]'
+}
+
+@test "--gemm-split: the same losses as BLIS's own threading" {
+	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 b.mpk | mtl-dump -t step | jq .loss >a
+	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 --gemm-split b.mpk | mtl-dump -t step | jq .loss >b
+	run bash -c "paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-6) print \"differ: \" \$0 }'"
+	assert_output ''
+	[ "$(wc -l <b)" -eq 6 ]
+}
+
+@test "--out writes a model directory that --model accepts again" {
+	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 -o trained b.mpk >/dev/null
+	for f in config.json model.safetensors heads.safetensors tasks.json vocab.txt \
+		 tokenizer_config.json special_tokens_map.json modules.json 1_Pooling/config.json; do
+		[ -f "trained/$f" ] || fail "trained/$f missing"
+	done
+	! cmp -s trained/heads.safetensors "$FIXTURES/tiny/heads.safetensors"
+	run bash -c "mtl-step -q -m trained --lr 1e-3 b.mpk | mtl-dump -t step | wc -l"
+	assert_success
+	assert_output 6
+	# the trained model fits the training data better than the original
+	a=$(mtl-step -q -m "$FIXTURES/tiny" --lr 0 --eval ex.mpk b.mpk | mtl-dump -t eval | jq .loss)
+	b=$(mtl-step -q -m trained --lr 0 --eval ex.mpk b.mpk | mtl-dump -t eval | jq .loss)
+	run jq -n "$b < $a"
+	assert_output true
+}
+
+@test "--eval --eval-every N writes eval records with loss, accuracy and F1" {
+	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --eval ex.mpk --eval-every 4 b.mpk | mtl-dump -t eval | jq -c '[.step, .examples, (.labelled | [.topic, .ner]), (.f1 | keys)]'"
+	assert_output $'[4,4,[2,9],["ner","topic"]]\n[6,4,[2,9],["ner","topic"]]'
+	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --eval-every 2 b.mpk
+	assert_equal "${stderr%%$'\n'*}" "mtl-step: --eval-every needs --eval FILE"
+}
+
+@test "a non-finite loss skips the step; --max-bad-steps in a row stop with exit 1" {
+	run -1 --separate-stderr bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 1e30 --max-bad-steps 2 b.mpk | mtl-dump | jq -c 'select(.type != \"header\") | [.type, .step, .reason]'"
+	assert_output $'["step",1,null]\n["skip",2,"non-finite loss"]\n["skip",2,"non-finite loss"]'
+	assert_equal "$stderr" "mtl-step: b.mpk: record 4: 2 steps in a row had a non-finite loss or gradient; stopping"
+}
+
+@test "bad input: wrong stream kind, task mismatch, vocabulary, corrupt record" {
+	run -1 --separate-stderr mtl-step -m "$FIXTURES/tiny" ex.mpk
+	assert_equal "$stderr" "mtl-step: ex.mpk: record 1: a stream of kind 'examples', expected 'batches'"
+
+	sed 's/"B-LOC","I-LOC"/"B-ORG","I-ORG"/' "$MTL_ROOT/tests/data/step-examples.jsonl" |
+		mtl-dump --pack | mtl-batch -q >other.mpk
+	run -1 --separate-stderr mtl-step -m "$FIXTURES/tiny" other.mpk
+	assert_equal "$stderr" "mtl-step: other.mpk: task 'ner': label 3 is 'B-ORG' in the stream, 'B-LOC' in the model"
+
+	sed 's/"max_length"/"vocab_hash":"0123456789abcdef","max_length"/' "$MTL_ROOT/tests/data/step-examples.jsonl" |
+		mtl-dump --pack | mtl-batch -q >vocab.mpk
+	run -1 --separate-stderr mtl-step -m "$FIXTURES/tiny" vocab.mpk
+	assert_output ''
+	assert_regex "$stderr" "^mtl-step: vocab.mpk: tokenized with another vocabulary than the model"
+
+	{
+		mtl-batch -q -b 2 ex.mpk | mtl-dump | head -2
+		echo '{"type":"batch","epoch":1,"index":1,"size":1,"seq_len":3,"ids":[2,16,3],"lengths":[3],"example_ids":["x"],"labels":{"topic":[9]}}'
+	} | mtl-dump --pack >corrupt.mpk
+	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" corrupt.mpk
+	assert_regex "$stderr" "^mtl-step: corrupt.mpk: record 3: .*topic.*9"
+
+	run -1 --separate-stderr mtl-step -m "$FIXTURES/tiny" /dev/null
+	assert_regex "$stderr" "^mtl-step: /dev/null: .*empty"
+}
+
+@test "usage errors exit 2; --help and --version exit 0" {
+	run -2 --separate-stderr mtl-step b.mpk
+	assert_equal "${stderr%%$'\n'*}" "mtl-step: --model is required"
+	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --schedule steep b.mpk
+	assert_equal "${stderr%%$'\n'*}" "mtl-step: --schedule takes linear, cosine or constant, not 'steep'"
+	run -2 mtl-step -m "$FIXTURES/tiny" --label-smoothing 1 b.mpk
+	run -0 mtl-step --help
+	assert_line --index 0 "usage: mtl-step --model DIR [options] [BATCHES]"
+	run -0 mtl-step --version
+	assert_output --regexp '^mtl-step [0-9]'
+	run -1 --separate-stderr mtl-step -m "$FIXTURES/tiny-f16" b.mpk
+	assert_regex "$stderr" "no tasks.json"
+}
+
+@test "learns the demo end to end: mtl-init, mtl-tokenize, mtl-batch, mtl-step" {
+	D=$FIXTURES/demo
+	mtl-init -q -o m --vocab "$D/vocab.txt" --hidden 64 --layers 2 --heads 4 \
+		--intermediate 256 --max-position 64 --seed 1
+	cp "$D/tasks.json" m/
+	mtl-tokenize -q -m m "$D/train.jsonl" >train.mpk
+	mtl-tokenize -q -m m "$D/test.jsonl" >test.mpk
+	mtl-batch -q -b 32 -e 4 --shuffle --seed 3 train.mpk >b.mpk
+	mtl-step -q -m m -t 1 --lr 2e-3 --warmup-ratio 0.1 --eval test.mpk -o tuned b.mpk >steps.mpk
+	run bash -c "mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .accuracy.topic >= 0.95, .accuracy.ner >= 0.95]'"
+	assert_output '[300,300,true,true]'
+	# the saved model scores the same test set as well
+	mtl-batch -q -b 1000 test.mpk >tb.mpk
+	run bash -c "mtl-step -q -m tuned --lr 0 --eval test.mpk tb.mpk | mtl-dump -t eval | jq -c '[.accuracy.topic >= 0.95, .accuracy.ner >= 0.95]'"
+	assert_output '[true,true]'
+}

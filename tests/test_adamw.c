@@ -1,0 +1,137 @@
+/*
+ * test_adamw.c - the optimiser beyond the one-step golden: several steps
+ * against a float64 transcription of torch.optim.AdamW (bias corrections
+ * past t = 1, clipping folded in, per-group lr and decay), the schedules,
+ * the clipping factor, and the trainer's parameter groups (no decay on
+ * biases and LayerNorm weights, --head-lr, layer-wise decay).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "adamw.h"
+#include "bert.h"
+#include "head.h"
+#include "rng.h"
+#include "task.h"
+#include "train.h"
+#include "t.h"
+
+static void test_steps(void)
+{
+	enum { N = 40 };
+	struct mtl_adamw o;
+	struct mtl_adamw_group gr[2] = { { 0, 25, 1.0f, 1 }, { 25, 15, 0.5f, 0 } };
+	float w[N], g[N], m[N] = { 0 }, v[N] = { 0 };
+	double wd[N], md[N] = { 0 }, vd[N] = { 0 }, maxd = 0;
+	struct mtl_rng r;
+
+	mtl_adamw_defaults(&o);
+	mtl_rng_init(&r, 9);
+	for (int i = 0; i < N; i++)
+		wd[i] = w[i] = (float)mtl_rng_normal(&r);
+	for (int t = 1; t <= 5; t++) {
+		float lr = 1e-2f / (float)t, gs = t == 3 ? 0.25f : 1.0f;
+
+		for (int i = 0; i < N; i++)
+			g[i] = (float)(mtl_rng_normal(&r) * (i % 7 ? 1 : 1e-9));
+		mtl_adamw_step(&o, w, g, m, v, gr, 2, lr, t, gs, 2);
+		for (int i = 0; i < N; i++) {
+			int k = i < 25 ? 0 : 1;
+			double plr = (double)lr * gr[k].lr_mult, gi = (double)g[i] * gs;
+			double bc1 = 1 - pow(0.9, t), bc2 = 1 - pow(0.999, t);
+
+			if (gr[k].decay)
+				wd[i] *= 1 - plr * 0.01;
+			md[i] = 0.9 * md[i] + 0.1 * gi;
+			vd[i] = 0.999 * vd[i] + 0.001 * gi * gi;
+			wd[i] -= plr / bc1 * md[i] / (sqrt(vd[i]) / sqrt(bc2) + 1e-8);
+		}
+	}
+	for (int i = 0; i < N; i++)
+		maxd = fmax(maxd, fabs(w[i] - wd[i]));
+	T_OK(maxd < 1e-6, "5 AdamW steps with two groups and a clipped step match float64 (max abs diff %.3g)",
+	     maxd);
+}
+
+static void test_schedules(void)
+{
+	int ok = 1;
+
+	/* 0-based steps, as Hugging Face's schedulers */
+	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 0, 2, 10) == 0.0f;
+	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 1, 2, 10) == 0.5f;
+	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 2, 2, 10) == 1.0f;
+	ok &= fabsf(mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 6, 2, 10) - 0.5f) < 1e-7f;
+	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 10, 2, 10) == 0.0f;
+	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 12, 2, 10) == 0.0f;
+	ok &= fabsf(mtl_lr_at(MTL_SCHED_COSINE, 1.0f, 6, 2, 10) - 0.5f) < 1e-6f;
+	ok &= fabsf(mtl_lr_at(MTL_SCHED_COSINE, 1.0f, 4, 2, 10) -
+		    (float)(0.5 * (1 + cos(M_PI * 0.25)))) < 1e-6f;
+	ok &= mtl_lr_at(MTL_SCHED_CONSTANT, 0.3f, 500, 0, 10) == 0.3f;
+	ok &= mtl_lr_at(MTL_SCHED_CONSTANT, 0.3f, 0, 4, 10) == 0.0f;
+	T_OK(ok, "schedules: warm-up, linear, cosine, constant");
+	ok = mtl_clip_scale(10.0, 1.0f) == (float)(1.0 / (10.0 + 1e-6)) &&
+	     mtl_clip_scale(0.5, 1.0f) == 1.0f && mtl_clip_scale(1e9, 0) == 1.0f;
+	T_OK(ok, "clipping factor: max_norm / (norm + 1e-6) below 1, else 1; 0 disables");
+}
+
+static void test_groups(void)
+{
+	static const char tj[] = "{\"tasks\":[{\"name\":\"a\",\"kind\":\"sequence\","
+		"\"labels\":[\"x\",\"y\"],\"head\":{\"hidden\":3}}]}";
+	struct mtl_bert_config cfg = { 20, 8, 3, 2, 16, 8, 2, 1e-12f, 0, 0.1f, 0.1f };
+	struct mtl_bert *m;
+	struct mtl_tasks *ts;
+	struct mtl_heads *hd;
+	struct mtl_train *tr;
+	struct mtl_train_opts o;
+	int ok_decay = 1, ok_lr = 1, ok_head = 1;
+
+	mtl_bert_new(&m, &cfg, NULL);
+	mtl_task_parse(&ts, tj, sizeof(tj) - 1, "t", NULL);
+	mtl_heads_new(&hd, ts, 8, MTL_HEAD_POOL_CLS, NULL);
+	mtl_train_opts_defaults(&o);
+	o.lr = 1e-3f;
+	o.head_lr = 4e-3f;
+	o.layer_decay = 0.5f;
+	mtl_train_new(&tr, m, hd, &o, NULL);
+	for (size_t i = 0; i < tr->n_groups; i++) {
+		const char *n = m->tensors[i].name;
+		int bias = strlen(n) > 4 && !strcmp(n + strlen(n) - 4, "bias");
+		int lnw = strstr(n, "LayerNorm.weight") != NULL;
+		int layer = -1;
+		float want;
+
+		ok_decay &= tr->groups[i].decay == !(bias || lnw);
+		ok_decay &= tr->groups[i].off == m->tensors[i].offset &&
+			    tr->groups[i].n == m->tensors[i].numel;
+		if (sscanf(n, "encoder.layer.%d.", &layer) == 1)
+			want = powf(0.5f, (float)(2 - layer));
+		else
+			want = strncmp(n, "embeddings.", 11) ? 1.0f : powf(0.5f, 3);
+		ok_lr &= fabsf(tr->groups[i].lr_mult - want) < 1e-7f;
+	}
+	for (size_t i = 0; i < tr->n_hgroups; i++) {
+		const char *n = hd->tensors[i].name;
+
+		ok_head &= fabsf(tr->hgroups[i].lr_mult - 4.0f) < 1e-6f;
+		ok_head &= tr->hgroups[i].decay == !strstr(n, "bias");
+	}
+	T_OK(ok_decay, "no weight decay exactly on biases and LayerNorm weights (%zu encoder tensors)",
+	     tr->n_groups);
+	T_OK(ok_lr, "layer-wise decay 0.5: top layer 1, layer 0 0.25, embeddings 0.125, pooler 1");
+	T_OK(ok_head && tr->n_hgroups == 4, "heads: lr x4 (--head-lr), decay on weights only");
+	mtl_train_free(tr);
+	mtl_heads_free(hd);
+	mtl_task_free(ts);
+	mtl_bert_free(m);
+}
+
+int main(void)
+{
+	test_steps();
+	test_schedules();
+	test_groups();
+	return t_done();
+}
