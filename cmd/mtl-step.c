@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "data.h"
+#include "dist.h"
 #include "fs.h"
 #include "model.h"
 #include "mp.h"
@@ -71,7 +72,37 @@ struct run {
 	int *ev_map;
 	struct mtl_tasks *ev_tasks; /* the eval stream's tasks (ev's indices) */
 	long last_eval;
+	/* data parallel (mtl-step-mpi under mpirun; docs/distributed.md):
+	 * rank 0 reads, writes and evaluates; every rank trains */
+	struct mtl_dist *dist;
+	int rank, size;
+	long check_every; /* compare the weights of every rank this often */
 };
+
+/* The group that cmd_die must end with it (cmd_exit_hook). */
+static struct mtl_dist *dist_for_exit;
+
+static void dist_exit(int code)
+{
+	mtl_dist_abort(dist_for_exit, code);
+}
+
+/* Dies unless every rank holds the same weights (one hash compared). */
+static void dist_check(struct run *R, const char *when)
+{
+	struct mtl_err err;
+	int a, b;
+
+	if (R->size == 1)
+		return;
+	if (mtl_dist_same(R->dist, R->model->bert->params,
+			  R->model->bert->n_params, &a, &err) ||
+	    mtl_dist_same(R->dist, R->hd->params, R->hd->n_params, &b, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (!a || !b)
+		cmd_die(EXIT_DATA, "the ranks' weights differ %s (step %ld)",
+			when, R->tr->step);
+}
 
 static void end_record(struct run *R)
 {
@@ -225,15 +256,30 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	msgpack_packer *pk;
 	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* dist hook: rank 0 hands every rank its rows of the step */
+	if (R->size > 1 && R->rank == 0 &&
+	    mtl_dist_share(R->dist, b, &n, R->accumulate, ts, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	for (int i = 0; i < n; i++)
 		bp[i] = &b[i];
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = mtl_train_step(R->tr, bp, n, &R->st, &err);
+	if (rc < 0 && !R->r)
+		cmd_die(EXIT_DATA, "step %ld: %s", R->tr->step + 1, err.msg);
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
 			mtl_mp_reader_record(R->r), err.msg);
 	ms = 1e3 * seconds_since(&t0);
+	if (R->size > 1 && R->check_every && rc == 0 &&
+	    R->tr->step % R->check_every == 0)
+		dist_check(R, "after a step");
 	pk = mtl_mp_pk(R->w);
+	if (rc == 1 && R->rank) {
+		if (++R->bad >= R->max_bad)
+			cmd_die(EXIT_DATA, "%d steps in a row had a non-finite loss or gradient; stopping",
+				R->bad);
+		return;
+	}
 	if (rc == 1) {
 		msgpack_pack_map(pk, 6);
 		pack_key(pk, "type");
@@ -256,10 +302,12 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 		return;
 	}
 	R->bad = 0;
+	if (R->rank) /* rank 0 writes the records */
+		return;
 	for (int t = 0; t < ts->n && t < 64; t++)
 		acc[t] = R->st.labelled[t]
 			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
-	msgpack_pack_map(pk, 12);
+	msgpack_pack_map(pk, 12 + (R->size > 1));
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "step");
 	pack_key(pk, "step");
@@ -288,6 +336,11 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	msgpack_pack_int64(pk, R->st.tokens);
 	pack_key(pk, "ms");
 	msgpack_pack_double(pk, ms);
+	if (R->size > 1) {
+		/* rank 0's time blocked in the step's reductions */
+		pack_key(pk, "comm_ms");
+		msgpack_pack_double(pk, 1e3 * mtl_dist_comm_seconds(R->dist));
+	}
 	end_record(R);
 	progress(R, 0);
 	if (R->n_ev && R->eval_every && R->tr->step % R->eval_every == 0)
@@ -435,7 +488,7 @@ int main(int argc, char **argv)
 	struct mtl_err err;
 	int threads = 0, split = 0, c, rc, n = 0, *map;
 	long total = -1;
-	FILE *in;
+	FILE *in = NULL;
 
 	cmd_name = "mtl-step";
 	mtl_train_opts_defaults(&o);
@@ -491,6 +544,29 @@ int main(int argc, char **argv)
 	if (R.eval_every && !eval)
 		cmd_usage_error(usage, "--eval-every needs --eval FILE");
 
+	/* dist hook: one process (mtl-step), or rank R of N (mtl-step-mpi) */
+	if (mtl_dist_init(&R.dist, &argc, &argv, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	R.rank = mtl_dist_rank(R.dist);
+	R.size = mtl_dist_size(R.dist);
+	if (R.size > 1) {
+		static char name[48];
+		const char *e = getenv("MTL_DIST_CHECK");
+
+		snprintf(name, sizeof(name), "mtl-step: rank %d", R.rank);
+		cmd_name = name;
+		dist_for_exit = R.dist;
+		cmd_exit_hook = dist_exit;
+		R.check_every = e ? strtol(e, NULL, 10) : 100;
+		/* by default the cores of a machine are shared by its ranks */
+		if (!threads) {
+			long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+			threads = (int)(cores / mtl_dist_local_size(R.dist));
+			threads = threads > 0 ? threads : 1;
+		}
+	}
+
 	if (mtl_model_load(&R.model, model_dir, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (!R.model->tasks)
@@ -500,12 +576,16 @@ int main(int argc, char **argv)
 	mtl_bert_set_gemm_split(R.model->bert, split);
 	load_heads(&R, o.seed);
 
-	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &R.name);
-	R.r = mtl_mp_reader_new(in, R.name);
 	R.w = mtl_mp_writer_new(stdout, "standard output");
 	map = calloc((size_t)R.model->tasks->n + 1, sizeof(int));
 	group = calloc((size_t)R.accumulate, sizeof(*group));
-	if (!R.r || !R.w || !map || !group)
+	if (!R.w || !map || !group)
+		cmd_die(EXIT_DATA, "out of memory");
+	if (R.rank)
+		goto train; /* the stream is rank 0's */
+	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &R.name);
+	R.r = mtl_mp_reader_new(in, R.name);
+	if (!R.r)
 		cmd_die(EXIT_DATA, "out of memory");
 	if (mtl_mp_read_header(R.r, "batches", &hdr, &err) ||
 	    mtl_data_header_tasks(&hts, &hdr, &err))
@@ -522,11 +602,34 @@ int main(int argc, char **argv)
 			cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
 					R.name);
 	}
+train:
+	/* dist hook: the schedule's length is rank 0's to tell */
+	if (mtl_dist_bcast(R.dist, &total, sizeof(total), &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	o.total = total > 0 ? total : 0;
 	R.total = o.total;
 	if (mtl_train_new(&R.tr, R.model->bert, R.hd, &o, &err) ||
-	    mtl_step_stats_init(&R.st, R.model->tasks->n))
+	    mtl_step_stats_init(&R.st, R.model->tasks->n) ||
+	    mtl_dist_train(R.dist, R.tr, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
+	dist_check(&R, "at the start");
+	if (R.rank) {
+		int k;
+
+		/* every step's share from rank 0, until it says the end */
+		for (;;) {
+			k = 0;
+			if (mtl_dist_share(R.dist, group, &k, R.accumulate,
+					   R.model->tasks, &err))
+				cmd_die(EXIT_DATA, "%s", err.msg);
+			if (!k)
+				break;
+			step(&R, group, k);
+			while (k)
+				mtl_batch_release(&group[--k]);
+		}
+		goto done;
+	}
 	if (eval)
 		load_eval(&R, eval);
 
@@ -586,10 +689,16 @@ int main(int argc, char **argv)
 		while (n)
 			mtl_batch_release(&group[--n]);
 	}
+	/* dist hook: no more batches */
+	if (R.size > 1 && mtl_dist_share(R.dist, group, &n, R.accumulate,
+					 R.model->tasks, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	progress(&R, 1);
 	if (R.n_ev && R.last_eval != R.tr->step)
 		evaluate(&R);
-	if (out_dir)
+done:
+	dist_check(&R, "at the end");
+	if (out_dir && R.rank == 0)
 		save(&R, out_dir);
 
 	for (int i = 0; i < R.n_ev; i++)
@@ -606,7 +715,9 @@ int main(int argc, char **argv)
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);
 	mtl_model_free(R.model);
-	if (in != stdin)
+	if (in && in != stdin)
 		fclose(in);
+	cmd_exit_hook = NULL;
+	mtl_dist_free(R.dist);
 	return cmd_finish(0);
 }

@@ -1150,6 +1150,8 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 				    g.qkvb + l * 3 * H, a->d_qkv, x,
 				    p->qkvw + (int64_t)l * 3 * H * H, (int)BT, H,
 				    3 * H, nt);
+		if (m->grad_ready)
+			m->grad_ready(m->grad_ready_arg, l);
 	}
 	/* hidden0 = dropout(LN_emb(emb_in)) */
 	if (drop) {
@@ -1163,6 +1165,8 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 			       nt);
 	mtl_embed_backward(g.wte, g.wpe, g.wtt, d_a, a->ids, a->types,
 			   B, T, H);
+	if (m->grad_ready)
+		m->grad_ready(m->grad_ready_arg, -1);
 }
 
 const float *mtl_bert_last_hidden(const struct mtl_bert *m)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dist.h"
 #include "loss.h"
 #include "ops.h"
 
@@ -233,14 +234,20 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 			if (b[k]->n_tasks > t && b[k]->labels[t])
 				tr->norm[t] += mtl_loss_count(b[k]->labels[t],
 							      task_rows(hd, t, b[k]));
-		st->labelled[t] = tr->norm[t];
 	}
+	/* dist hook: over the whole global batch of every process */
+	if (tr->dist && (rc = mtl_dist_sum_i64(tr->dist, tr->norm, nt, err)))
+		return rc;
+	for (int t = 0; t < nt; t++)
+		st->labelled[t] = tr->norm[t];
 	mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
 	memset(tr->hgrad, 0, sizeof(float) * hd->n_params);
 	for (int k = 0; k < n; k++) {
 		const struct mtl_batch *bk = b[k];
 		size_t BTH = (size_t)bk->B * bk->T * tr->m->cfg.hidden;
 
+		if (bk->B == 0) /* a process's share of a small batch */
+			continue;
 		if ((rc = forward(tr, bk, 1, err)))
 			return rc;
 		for (int i = 0; i < bk->B; i++)
@@ -261,8 +268,19 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		}
 		mtl_zero(tr->dlast, (int64_t)BTH, tr->m->threads);
 		mtl_heads_backward(hd, tr->hgrad, tr->dlast, tr->skip);
+		/* dist hook: the last batch completes each bucket of gradients;
+		 * start summing it across processes at once */
+		if (tr->dist && k == n - 1) {
+			mtl_dist_ready(tr->dist, MTL_DIST_BUCKET_HEADS);
+			tr->m->grad_ready = mtl_dist_layer_ready;
+			tr->m->grad_ready_arg = tr->dist;
+		}
 		mtl_bert_backward(tr->m, tr->grad, tr->dlast);
+		tr->m->grad_ready = NULL;
 	}
+	/* dist hook: the summed gradient blocks, losses and counts */
+	if (tr->dist && (rc = mtl_dist_finish_step(tr->dist, st, err)))
+		return rc;
 	for (int t = 0; t < nt; t++) {
 		if (tr->norm[t])
 			st->task_loss[t] /= (double)tr->norm[t];

@@ -69,6 +69,8 @@ struct mtl_step_stats {
 	long step;           /* optimiser steps done after this one */
 };
 
+struct mtl_dist;
+
 struct mtl_train {
 	struct mtl_bert *m;
 	struct mtl_heads *hd;
@@ -80,6 +82,10 @@ struct mtl_train {
 	size_t n_groups, n_hgroups;
 	struct mtl_rng rng;
 	long step;
+	/* data-parallel group (mtl_dist_train in dist.h), NULL: this process
+	 * alone; when set, a step's counts, gradients and statistics are
+	 * sums over every process of the group */
+	struct mtl_dist *dist;
 	/* private: per-batch buffers, grown */
 	float *dlast;
 	int32_t *mask;
