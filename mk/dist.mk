@@ -42,3 +42,8 @@ $(MTL_STEP_MPI): $(BUILD)/cmd/mtl-step.o $(BUILD)/mpi/lib/dist.o $(CMD_COMMON_OB
 
 -include $(BUILD)/mpi/lib/dist.d
 endif
+
+# tests/dist.bats compares the weights of two runs with st_cmp
+tests: $(BUILD)/tests/st_cmp
+$(BUILD)/tests/st_cmp: $(BUILD)/tests/st_cmp.o $(LIBMTL)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
