@@ -47,3 +47,9 @@ endif
 tests: $(BUILD)/tests/st_cmp
 $(BUILD)/tests/st_cmp: $(BUILD)/tests/st_cmp.o $(LIBMTL)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
+# bench-dist: tools/bench_dist.sh (needs mtl-step-mpi and mpirun)
+BENCH_DIST_ARGS ?=
+bench-dist: programs
+	@test -x $(BUILD)/mtl-step-mpi || { echo "bench-dist: no $(BUILD)/mtl-step-mpi (MPI not found)"; exit 1; }
+	tools/bench_dist.sh $(BUILD) $(BENCH_DIST_ARGS)
