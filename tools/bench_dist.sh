@@ -13,7 +13,8 @@
 #          intermediate 1536, a 30522-word vocabulary
 #
 # Models are drawn at random by mtl-init (the vocabulary beyond the
-# demo's words is filler), batches are the demo's training set.  Each
+# demo's words is filler), batches are the demo's training sentences
+# joined four by four (about 60 tokens each, topic labels).  Each
 # configuration runs STEPS steps (BENCH_DIST_STEPS_tiny, _small); the
 # figures are medians over the steps after the first two.
 set -eu
@@ -45,11 +46,11 @@ for shape in "$@"; do
 	m=$out/model-$shape
 	case $shape in
 	tiny)
-		steps=${BENCH_DIST_STEPS_tiny:-200} b=32
+		steps=${BENCH_DIST_STEPS_tiny:-100} b=32
 		[ -d "$m" ] || "$build/mtl-init" -q -o "$m" --vocab $demo/vocab.txt --hidden 64 \
 			--layers 2 --heads 4 --intermediate 256 --max-position 64 --seed 1 ;;
 	small)
-		steps=${BENCH_DIST_STEPS_small:-12} b=16
+		steps=${BENCH_DIST_STEPS_small:-8} b=16
 		if [ ! -d "$m" ]; then
 			{ cat $demo/vocab.txt; i=$(wc -l <$demo/vocab.txt); \
 			  awk -v from="$i" 'BEGIN { for (k = from; k < 30522; k++) print "filler" k }'; } >"$out/vocab-small.txt"
@@ -61,18 +62,26 @@ for shape in "$@"; do
 		exit 2 ;;
 	esac
 	cp $demo/tasks.json "$m/"
-	"$build/mtl-tokenize" -q -m "$m" $demo/train.jsonl >"$out/train-$shape.mpk"
+	# the demo's sentences are short (about 15 tokens): four in a row
+	# make one example of about 60, the length of bench-train's 16x64
+	jq -c -s '[range(0; length - 3; 4) as $i | .[$i:$i + 4]] | .[] |
+		{id: .[0].id, words: (map(.words) | add), topic: .[0].topic}' \
+		$demo/train.jsonl >"$out/long.jsonl"
+	"$build/mtl-tokenize" -q -m "$m" "$out/long.jsonl" >"$out/train-$shape.mpk"
 	"$build/mtl-batch" -q -b $b -e 10 --shuffle --seed 3 "$out/train-$shape.mpk" |
 		"$build/mtl-dump" | head -n $((steps + 1)) | "$build/mtl-dump" --pack >"$out/b-$shape.mpk"
 	args="-q -m $m --lr 1e-4 --schedule constant"
 	echo "$shape: batch $b, $steps steps; load before: $(load)"
-	printf '  1 process  x 1 thread  '
+	printf '  1 process   x 1 thread        '
 	"$build/mtl-step" $args -t 1 "$out/b-$shape.mpk" >"$out/s1.mpk"
 	summary "$out/s1.mpk"
-	printf '  1 process  x %d threads ' "$threads"
+	printf '  1 process   x %d threads       ' "$threads"
 	"$build/mtl-step" $args -t "$threads" "$out/b-$shape.mpk" >"$out/s2.mpk"
 	summary "$out/s2.mpk"
-	printf '  %d processes x 1 thread  ' "$threads"
+	printf '  1 process   x %d threads split ' "$threads"
+	"$build/mtl-step" $args -t "$threads" --gemm-split "$out/b-$shape.mpk" >"$out/s2.mpk"
+	summary "$out/s2.mpk"
+	printf '  %d processes x 1 thread        ' "$threads"
 	mpirun --oversubscribe -np "$threads" "$build/mtl-step-mpi" $args -t 1 "$out/b-$shape.mpk" >"$out/s3.mpk"
 	summary "$out/s3.mpk"
 	echo "  load after: $(load)"
