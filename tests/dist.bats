@@ -40,8 +40,8 @@ close() {
 }
 
 @test "2 ranks take the steps of 1 process: losses, counts, norms and final weights" {
-	mtl-step "${ARGS[@]}" -o one b.mpk >one.mpk
-	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${ARGS[@]}" -o two b.mpk >two.mpk
+	mtl-step "${ARGS[@]}" -o one --eval ex.mpk b.mpk >one.mpk
+	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${ARGS[@]}" -o two --eval ex.mpk b.mpk >two.mpk
 	[ "$(steps one.mpk .step | wc -l)" -eq 4 ]
 	# counts are exact: the global batch's, not rank 0's share
 	steps one.mpk '[.step, .epoch, .labelled, .tokens, .lr]' >a
@@ -60,9 +60,14 @@ close() {
 	# the weights did move: the comparison can fail
 	run "$MTL_ROOT/${MTL_BUILD:-build}/tests/st_cmp" two/model.safetensors "$FIXTURES/tiny/model.safetensors" 1e-5 1e-7
 	assert_failure
-	# only rank 0 wrote: one header, and comm_ms on every step
+	# rank 0 evaluated the final weights
+	mtl-dump -t eval one.mpk | jq -c '[.step, .loss, .labelled.ner]' >a
+	mtl-dump -t eval two.mpk | jq -c '[.step, .loss, .labelled.ner]' >b
+	run close a b
+	assert_success
+	# only rank 0 wrote: one header, one eval, and comm_ms on every step
 	run bash -c "mtl-dump two.mpk | jq -r .type | sort | uniq -c | tr -s ' '"
-	assert_output $' 1 header\n 4 step'
+	assert_output $' 1 eval\n 1 header\n 4 step'
 	run bash -c "mtl-dump -t step two.mpk | jq '.comm_ms >= 0' | sort -u"
 	assert_output true
 }
