@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bert.h"
 #include "dist.h"
+#include "rng.h"
 #include "task.h"
 #include "t.h"
 
@@ -113,6 +115,98 @@ static void test_hash(void)
 	T_OK(mtl_dist_hash(a, 3, h0) != mtl_dist_hash(c, 3, h0), "one ulp apart hashes apart");
 }
 
+/* What the hook saw: the whole gradient block at each call. */
+struct seen {
+	const float *grad;
+	size_t n;
+	float *copy[64];
+	int layer[64];
+	int calls;
+};
+
+static void record(void *arg, int l)
+{
+	struct seen *s = arg;
+
+	if (s->calls == 64)
+		return;
+	s->layer[s->calls] = l;
+	s->copy[s->calls] = malloc(sizeof(float) * s->n);
+	memcpy(s->copy[s->calls], s->grad, sizeof(float) * s->n);
+	s->calls++;
+}
+
+/* The layer of tensor name, or -1 (embeddings, pooler). */
+static int layer_of(const char *name)
+{
+	int l;
+
+	return sscanf(name, "encoder.layer.%d.", &l) == 1 ? l : -1;
+}
+
+static void test_hook(void)
+{
+	struct mtl_bert *m = NULL;
+	struct mtl_err err;
+	struct mtl_rng rng;
+	struct seen s = { 0 };
+	enum { B = 2, T = 5 };
+	int32_t ids[B * T], mask[B * T];
+	float *grad, *dlast;
+	int L, order = 1, final = 1, early = 1;
+
+	if (mtl_bert_load(&m, "fixtures/tiny", &err)) {
+		T_OK(0, "fixtures/tiny loads: %s", err.msg);
+		return;
+	}
+	L = m->cfg.layers;
+	mtl_bert_set_threads(m, 1);
+	mtl_rng_init(&rng, 5);
+	for (int i = 0; i < B * T; i++) {
+		ids[i] = 1 + (int)mtl_rng_below(&rng, (uint64_t)m->cfg.vocab - 1);
+		mask[i] = i % T < 4 || i / T == 0;
+	}
+	grad = calloc(m->n_params, sizeof(float));
+	dlast = malloc(sizeof(float) * B * T * m->cfg.hidden);
+	for (int i = 0; i < B * T * m->cfg.hidden; i++)
+		dlast[i] = (float)mtl_rng_normal(&rng);
+	T_OK(mtl_bert_forward_train(m, ids, NULL, mask, B, T, 0.1f, 0.1f, &rng, &err) == 0,
+	     "a training forward of the tiny model");
+	s.grad = grad;
+	s.n = m->n_params;
+	m->grad_ready = record;
+	m->grad_ready_arg = &s;
+	mtl_bert_backward(m, grad, dlast);
+	m->grad_ready = NULL;
+	T_OK(s.calls == L + 1, "the hook fires L + 1 times (%d)", s.calls);
+	for (int c = 0; c < s.calls; c++)
+		order &= s.layer[c] == (c < L ? L - 1 - c : -1);
+	T_OK(order, "top layer first, the embeddings last");
+	for (int c = 0; c < s.calls; c++)
+		for (size_t i = 0; i < m->n_tensors; i++) {
+			const struct mtl_bert_tensor *t = &m->tensors[i];
+			int l = layer_of(t->name);
+			const float *at = s.copy[c] + t->offset;
+
+			/* the hook's layer (every tensor outside the layers
+			 * for -1): already what it will be at the end */
+			if (l == s.layer[c] || s.layer[c] == -1)
+				final &= memcmp(at, grad + t->offset,
+						sizeof(float) * t->numel) == 0;
+			/* the layers below and the embeddings: not started */
+			if (s.layer[c] >= 0 && l < s.layer[c])
+				for (size_t k = 0; k < t->numel; k++)
+					early &= at[k] == 0;
+		}
+	T_OK(final, "at each call the finished layer's gradient is final");
+	T_OK(early, "at each call the layers below have no gradient yet (the sum can overlap them)");
+	for (int c = 0; c < s.calls; c++)
+		free(s.copy[c]);
+	free(grad);
+	free(dlast);
+	mtl_bert_free(m);
+}
+
 int main(void)
 {
 	struct mtl_tasks *ts = NULL;
@@ -125,6 +219,7 @@ int main(void)
 	test_rows(ts);
 	test_one_process(ts);
 	test_hash();
+	test_hook();
 	mtl_task_free(ts);
 	return t_done();
 }
