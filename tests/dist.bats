@@ -14,6 +14,9 @@ setup() {
 	# root may run MPI jobs here (CI containers); more ranks than cores
 	export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 	export OMPI_MCA_rmaps_base_oversubscribe=1
+	# containers often forbid the cross-process reads (CMA) of Open MPI's
+	# shared-memory transport; plain copies work everywhere
+	export OMPI_MCA_btl_vader_single_copy_mechanism=none
 	# under make test SANITIZE=1, LeakSanitizer reports Open MPI's own
 	# allocations (from plugins unloaded by then, so they cannot be
 	# suppressed by name): leak checks stay on for mtl-step, off for ranks
