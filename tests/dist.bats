@@ -151,7 +151,7 @@ rank_pid() {
 	[ "$(mtl-dump -t step s.mpk 2>/dev/null | wc -l)" -lt 5000 ]
 }
 
-@test "without MPI the build's mtl-step is the one-process trainer it was" {
+@test "one rank, or no mpirun at all: the one-process trainer, number for number" {
 	mtl-step "${ARGS[@]}" b.mpk >a.mpk
 	"${MPIRUN[@]}" -np 1 mtl-step-mpi "${ARGS[@]}" b.mpk >b.mpk1
 	# one rank through MPI: the very same numbers and no comm_ms
@@ -161,4 +161,9 @@ rank_pid() {
 	assert_success
 	run bash -c "mtl-dump -t step b.mpk1 | jq 'has(\"comm_ms\")' | sort -u"
 	assert_output false
+	# and without mpirun at all (MPI's singleton start)
+	ASAN_OPTIONS=detect_leaks=0 mtl-step-mpi "${ARGS[@]}" b.mpk >c.mpk
+	steps c.mpk '[.loss, .grad_norm, .labelled]' >c
+	run diff a c
+	assert_success
 }
