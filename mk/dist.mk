@@ -40,7 +40,16 @@ $(BUILD)/mpi/lib/dist.o: lib/dist.c
 $(MTL_STEP_MPI): $(BUILD)/cmd/mtl-step.o $(BUILD)/mpi/lib/dist.o $(CMD_COMMON_OBJ) $(LIBMTL)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(MPI_LIBS)
 
--include $(BUILD)/mpi/lib/dist.d
+$(BUILD)/mpi/bench/bench_allreduce.o: bench/bench_allreduce.c
+	@mkdir -p $(@D)
+	$(call say,CC,$< [MPI])$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/mpi/bench/bench_allreduce: $(BUILD)/mpi/bench/bench_allreduce.o
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(MPI_LIBS)
+
+bench-dist: $(BUILD)/mpi/bench/bench_allreduce
+
+-include $(BUILD)/mpi/lib/dist.d $(BUILD)/mpi/bench/bench_allreduce.d
 endif
 
 # tests/dist.bats compares the weights of two runs with st_cmp

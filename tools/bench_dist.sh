@@ -3,7 +3,10 @@
 # with T threads against T processes (mtl-step-mpi under mpirun) of one
 # thread each, on the same global batches, and the share of each step
 # that rank 0 spent blocked in the reductions (the step records' comm_ms
-# over ms).  make bench-dist runs it; docs/distributed.md has the figures.
+# over ms), and what summing the gradient block costs alone
+# (bench/bench_allreduce.c: one MPI_Allreduce after a barrier, so no
+# rank's lateness counts).  make bench-dist runs it; docs/distributed.md
+# has the figures.
 #
 # Usage: tools/bench_dist.sh BUILD_DIR [SHAPE...]     (shapes: tiny small)
 #
@@ -84,5 +87,9 @@ for shape in "$@"; do
 	printf '  %d processes x 1 thread        ' "$threads"
 	mpirun --oversubscribe -np "$threads" "$build/mtl-step-mpi" $args -t 1 "$out/b-$shape.mpk" >"$out/s3.mpk"
 	summary "$out/s3.mpk"
+	# the sum alone: the gradient block (every parameter), no training
+	params=$("$build/mtl-dump" -t header "$out/s1.mpk" | jq .parameters)
+	printf '  the sum alone: '
+	mpirun --oversubscribe -np "$threads" "$build/mpi/bench/bench_allreduce" "$params" 5
 	echo "  load after: $(load)"
 done
