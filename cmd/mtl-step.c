@@ -47,6 +47,10 @@ static const char usage[] =
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
 	"      --max-bad-steps N   stop after N non-finite steps in a row (default 5)\n"
+	"      --freeze PART       train without PART: encoder, embeddings,\n"
+	"                          layers:A-B, pooler, heads or head:NAME\n"
+	"                          (repeatable)\n"
+	"      --unfreeze-at N     train everything from step N on\n"
 	"  -q, --quiet             no progress on stderr\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n"
@@ -259,7 +263,7 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	for (int t = 0; t < ts->n && t < 64; t++)
 		acc[t] = R->st.labelled[t]
 			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
-	msgpack_pack_map(pk, 12);
+	msgpack_pack_map(pk, 14);
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "step");
 	pack_key(pk, "step");
@@ -288,6 +292,10 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	msgpack_pack_int64(pk, R->st.tokens);
 	pack_key(pk, "ms");
 	msgpack_pack_double(pk, ms);
+	pack_key(pk, "backward_ms");
+	msgpack_pack_double(pk, R->st.bwd_ms);
+	pack_key(pk, "backward_layers");
+	msgpack_pack_int(pk, R->st.bwd_layers);
 	end_record(R);
 	progress(R, 0);
 	if (R->n_ev && R->eval_every && R->tr->step % R->eval_every == 0)
@@ -365,6 +373,26 @@ static void save(struct run *R, const char *dir)
 	free(path);
 }
 
+/* --freeze and --unfreeze-at into the trainer; the trainable count on stderr. */
+static void setup_freeze(struct run *R, const char **spec, int n, long at)
+{
+	struct mtl_freeze fz = { 0 };
+	struct mtl_err err;
+	size_t all = R->model->bert->n_params + R->hd->n_params;
+
+	if (n && mtl_freeze_init(&fz, R->model->bert, R->hd, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	for (int i = 0; i < n; i++)
+		if (mtl_freeze_add(&fz, spec[i], R->model->bert, R->hd, &err))
+			cmd_usage_error(usage, "%s", err.msg);
+	if (n && mtl_train_freeze(R->tr, &fz, at, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (!cmd_quiet)
+		fprintf(stderr, "%s: training %zu of %zu parameters%s\n", cmd_name,
+			mtl_freeze_trainable(&R->tr->fz, R->model->bert, R->hd),
+			all, at ? " until the unfreezing step" : "");
+}
+
 static void load_heads(struct run *R, uint64_t seed)
 {
 	const struct mtl_model *M = R->model;
@@ -399,7 +427,8 @@ int main(int argc, char **argv)
 {
 	enum { O_LR = 256, O_HEAD_LR, O_LAYER_DECAY, O_WD, O_WARMUP,
 	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
-	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT };
+	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT,
+	       O_FREEZE, O_UNFREEZE };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
@@ -421,6 +450,8 @@ int main(int argc, char **argv)
 		{ "eval", required_argument, NULL, O_EVAL },
 		{ "eval-every", required_argument, NULL, O_EVAL_EVERY },
 		{ "max-bad-steps", required_argument, NULL, O_MAX_BAD },
+		{ "freeze", required_argument, NULL, O_FREEZE },
+		{ "unfreeze-at", required_argument, NULL, O_UNFREEZE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -434,7 +465,9 @@ int main(int argc, char **argv)
 	msgpack_object hdr, rec;
 	struct mtl_err err;
 	int threads = 0, split = 0, c, rc, n = 0, *map;
-	long total = -1;
+	long total = -1, unfreeze_at = 0;
+	const char **freeze = calloc((size_t)argc + 1, sizeof(char *));
+	int n_freeze = 0;
 	FILE *in;
 
 	cmd_name = "mtl-step";
@@ -470,6 +503,8 @@ int main(int argc, char **argv)
 		case O_EVAL: eval = optarg; break;
 		case O_EVAL_EVERY: R.eval_every = (int)cmd_parse_long(usage, "--eval-every", optarg, 1, 1L << 30); break;
 		case O_MAX_BAD: R.max_bad = (int)cmd_parse_long(usage, "--max-bad-steps", optarg, 1, 1L << 30); break;
+		case O_FREEZE: freeze[n_freeze++] = optarg; break;
+		case O_UNFREEZE: unfreeze_at = cmd_parse_long(usage, "--unfreeze-at", optarg, 1, 1L << 40); break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
 		case 'V': cmd_version();
@@ -490,6 +525,8 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--dropout must lie in [0, 1)");
 	if (R.eval_every && !eval)
 		cmd_usage_error(usage, "--eval-every needs --eval FILE");
+	if (unfreeze_at && !n_freeze)
+		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
 
 	if (mtl_model_load(&R.model, model_dir, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
@@ -527,13 +564,14 @@ int main(int argc, char **argv)
 	if (mtl_train_new(&R.tr, R.model->bert, R.hd, &o, &err) ||
 	    mtl_step_stats_init(&R.st, R.model->tasks->n))
 		cmd_die(EXIT_DATA, "%s", err.msg);
+	setup_freeze(&R, freeze, n_freeze, unfreeze_at);
 	if (eval)
 		load_eval(&R, eval);
 
 	{
 		msgpack_packer *pk = mtl_mp_pk(R.w);
 
-		mtl_mp_pack_header(pk, "steps", "mtl-step", argc, argv, 6);
+		mtl_mp_pack_header(pk, "steps", "mtl-step", argc, argv, 7);
 		pack_key(pk, "tasks");
 		mtl_data_pack_tasks(pk, R.model->tasks);
 		pack_key(pk, "model");
@@ -546,6 +584,8 @@ int main(int argc, char **argv)
 		msgpack_pack_double(pk, o.lr);
 		pack_key(pk, "parameters");
 		msgpack_pack_uint64(pk, R.model->bert->n_params + R.hd->n_params);
+		pack_key(pk, "trainable");
+		msgpack_pack_uint64(pk, mtl_freeze_trainable(&R.tr->fz, R.model->bert, R.hd));
 		end_record(&R);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &R.t0);
@@ -599,6 +639,7 @@ int main(int argc, char **argv)
 	mtl_task_free(R.ev_tasks);
 	free(group);
 	free(map);
+	free(freeze);
 	mtl_task_free(hts);
 	mtl_step_stats_release(&R.st);
 	mtl_train_free(R.tr);
