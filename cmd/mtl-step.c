@@ -5,11 +5,13 @@
  */
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "ckpt.h"
 #include "common.h"
 #include "data.h"
 #include "fs.h"
@@ -25,6 +27,12 @@ static const char usage[] =
 	"\n"
 	"  -m, --model DIR         model directory with tasks.json\n"
 	"  -o, --out DIR           save the trained model there at the end\n"
+	"      --save-every N      also save a checkpoint in DIR every N steps\n"
+	"                          and at the end\n"
+	"      --keep N            keep the newest N checkpoints (default 3)\n"
+	"                          and the best one\n"
+	"      --best-metric M     loss, TASK:f1 or TASK:accuracy on --eval\n"
+	"      --resume            continue from the newest checkpoint in DIR\n"
 	"      --lr F              peak learning rate (default 5e-5)\n"
 	"      --head-lr F         peak learning rate of the heads (default: --lr)\n"
 	"      --layer-decay F     layer-wise lr decay (default 1: none)\n"
@@ -56,7 +64,7 @@ static const char usage[] =
 	"  -V, --version           the version\n"
 	"\n"
 	"Exit status: 0 success, 1 bad input or numeric failure, 2 usage error,\n"
-	"3 I/O error.\n";
+	"3 I/O error, 130 or 143 stopped by SIGINT or SIGTERM (checkpoint saved).\n";
 
 struct run {
 	struct mtl_model *model;
@@ -75,7 +83,22 @@ struct run {
 	int *ev_map;
 	struct mtl_tasks *ev_tasks; /* the eval stream's tasks (ev's indices) */
 	long last_eval;
+	/* checkpoints */
+	const char *out;
+	int save_every, keep;
+	long consumed;          /* batches of the completed steps */
+	struct mtl_ckpt_state ck;
+	int metric_task;        /* --best-metric: task index, -1 for loss */
+	int metric_f1;          /* 1: f1, 0: accuracy */
+	double metric_value;    /* of the last evaluation */
 };
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
 
 static void end_record(struct run *R)
 {
@@ -208,6 +231,10 @@ static void evaluate(struct run *R)
 	pack_task_counts(pk, ts, st.labelled);
 	end_record(R);
 	R->last_eval = R->tr->step;
+	if (R->ck.metric)
+		R->metric_value = R->metric_task < 0 ? total
+				: R->metric_f1 ? f1[R->metric_task]
+				: acc[R->metric_task];
 	for (int t = 0; t < ts->n; t++)
 		mtl_confusion_release(&conf[t]);
 	free(conf);
@@ -217,6 +244,78 @@ static void evaluate(struct run *R)
 	free(sel);
 	mtl_step_stats_release(&st);
 }
+
+/* ---- checkpoints ---- */
+
+/* Saves a checkpoint of the state after the last completed step. */
+static void checkpoint(struct run *R)
+{
+	struct mtl_err err;
+
+	if (R->ck.metric && R->last_eval != R->tr->step)
+		evaluate(R);
+	R->ck.step = R->tr->step;
+	R->ck.batches = R->consumed;
+	R->ck.bad = R->bad;
+	R->ck.rng = R->tr->rng;
+	R->ck.value = R->ck.metric ? R->metric_value : NAN;
+	if (mtl_ckpt_save(R->out, R->model, R->tr, &R->ck, R->keep, &err))
+		cmd_die(EXIT_IO, "cannot save a checkpoint: %s", err.msg);
+}
+
+/* SIGINT or SIGTERM: a checkpoint, then exit 128 + the signal. */
+static void interrupted(struct run *R)
+{
+	checkpoint(R);
+	cmd_note("stopped by signal %d after step %ld: checkpoint saved in '%s'",
+		 (int)got_signal, R->tr->step, R->out);
+	exit(cmd_finish(128 + got_signal));
+}
+
+/* --resume: the newest complete checkpoint of --out, if any. */
+static void resume(struct run *R)
+{
+	struct mtl_err err;
+	char *path = NULL;
+	int rc = mtl_ckpt_find(R->out, &path, &err);
+
+	if (rc < 0)
+		cmd_die(EXIT_IO, "%s", err.msg);
+	if (rc == 0) {
+		cmd_note("no complete checkpoint in '%s': starting afresh", R->out);
+		return;
+	}
+	if (mtl_ckpt_load(path, R->model, R->tr, &R->ck, &err))
+		cmd_die(EXIT_DATA, "cannot resume: %s", err.msg);
+	R->consumed = R->ck.batches;
+	R->bad = R->ck.bad;
+	cmd_note("resuming from '%s': step %ld, %ld batches consumed", path,
+		 R->ck.step, R->ck.batches);
+	free(path);
+}
+
+/* --best-metric M: loss, TASK:f1 or TASK:accuracy. */
+static void parse_metric(struct run *R, const char *m)
+{
+	const char *colon = strrchr(m, ':');
+	char task[256];
+
+	R->ck.metric = m;
+	R->metric_task = -1;
+	if (!strcmp(m, "loss"))
+		return;
+	if (!colon || (strcmp(colon, ":f1") && strcmp(colon, ":accuracy")) ||
+	    (size_t)(colon - m) >= sizeof(task))
+		cmd_usage_error(usage, "--best-metric takes loss, TASK:f1 or TASK:accuracy, not '%s'", m);
+	memcpy(task, m, (size_t)(colon - m));
+	task[colon - m] = 0;
+	R->metric_f1 = !strcmp(colon, ":f1");
+	R->metric_task = mtl_task_find(R->model->tasks, task);
+	if (R->metric_task < 0)
+		cmd_usage_error(usage, "--best-metric '%s': the model has no task '%s'", m, task);
+}
+
+/* ---- end of checkpoints ---- */
 
 /* One optimiser step over b[0..n) and its record. */
 static void step(struct run *R, struct mtl_batch *b, int n)
@@ -300,6 +399,8 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	progress(R, 0);
 	if (R->n_ev && R->eval_every && R->tr->step % R->eval_every == 0)
 		evaluate(R);
+	if (R->save_every && R->tr->step % R->save_every == 0)
+		checkpoint(R);
 }
 
 /* Reads the evaluation examples of path into R->ev. */
@@ -387,10 +488,9 @@ static void setup_freeze(struct run *R, const char **spec, int n, long at)
 			cmd_usage_error(usage, "%s", err.msg);
 	if (n && mtl_train_freeze(R->tr, &fz, at, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (!cmd_quiet)
-		fprintf(stderr, "%s: training %zu of %zu parameters%s\n", cmd_name,
-			mtl_freeze_trainable(&R->tr->fz, R->model->bert, R->hd),
-			all, at ? " until the unfreezing step" : "");
+	cmd_note("training %zu of %zu parameters%s",
+		 mtl_freeze_trainable(&R->tr->fz, R->model->bert, R->hd), all,
+		 at ? " until the unfreezing step" : "");
 }
 
 static void load_heads(struct run *R, uint64_t seed)
@@ -428,7 +528,7 @@ int main(int argc, char **argv)
 	enum { O_LR = 256, O_HEAD_LR, O_LAYER_DECAY, O_WD, O_WARMUP,
 	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
 	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT,
-	       O_FREEZE, O_UNFREEZE };
+	       O_FREEZE, O_UNFREEZE, O_SAVE_EVERY, O_KEEP, O_BEST, O_RESUME };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
@@ -450,6 +550,10 @@ int main(int argc, char **argv)
 		{ "eval", required_argument, NULL, O_EVAL },
 		{ "eval-every", required_argument, NULL, O_EVAL_EVERY },
 		{ "max-bad-steps", required_argument, NULL, O_MAX_BAD },
+		{ "save-every", required_argument, NULL, O_SAVE_EVERY },
+		{ "keep", required_argument, NULL, O_KEEP },
+		{ "best-metric", required_argument, NULL, O_BEST },
+		{ "resume", no_argument, NULL, O_RESUME },
 		{ "freeze", required_argument, NULL, O_FREEZE },
 		{ "unfreeze-at", required_argument, NULL, O_UNFREEZE },
 		{ "quiet", no_argument, NULL, 'q' },
@@ -457,7 +561,11 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1 };
+	struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1,
+			 .keep = 3 };
+	const char *best_metric = NULL;
+	int do_resume = 0;
+	long seen = 0;
 	struct mtl_train_opts o;
 	const char *model_dir = NULL, *out_dir = NULL, *eval = NULL;
 	struct mtl_tasks *hts = NULL;
@@ -503,6 +611,10 @@ int main(int argc, char **argv)
 		case O_EVAL: eval = optarg; break;
 		case O_EVAL_EVERY: R.eval_every = (int)cmd_parse_long(usage, "--eval-every", optarg, 1, 1L << 30); break;
 		case O_MAX_BAD: R.max_bad = (int)cmd_parse_long(usage, "--max-bad-steps", optarg, 1, 1L << 30); break;
+		case O_SAVE_EVERY: R.save_every = (int)cmd_parse_long(usage, "--save-every", optarg, 1, 1L << 30); break;
+		case O_KEEP: R.keep = (int)cmd_parse_long(usage, "--keep", optarg, 1, 1L << 30); break;
+		case O_BEST: best_metric = optarg; break;
+		case O_RESUME: do_resume = 1; break;
 		case O_FREEZE: freeze[n_freeze++] = optarg; break;
 		case O_UNFREEZE: unfreeze_at = cmd_parse_long(usage, "--unfreeze-at", optarg, 1, 1L << 40); break;
 		case 'q': cmd_quiet = 1; break;
@@ -527,6 +639,11 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--eval-every needs --eval FILE");
 	if (unfreeze_at && !n_freeze)
 		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
+	if ((R.save_every || do_resume) && !out_dir)
+		cmd_usage_error(usage, "--save-every and --resume need --out DIR");
+	if (best_metric && (!eval || !R.save_every))
+		cmd_usage_error(usage, "--best-metric needs --eval FILE and --save-every N");
+	R.out = out_dir;
 
 	if (mtl_model_load(&R.model, model_dir, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
@@ -565,8 +682,20 @@ int main(int argc, char **argv)
 	    mtl_step_stats_init(&R.st, R.model->tasks->n))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	setup_freeze(&R, freeze, n_freeze, unfreeze_at);
+	if (best_metric)
+		parse_metric(&R, best_metric);
+	if (do_resume)
+		resume(&R);
 	if (eval)
 		load_eval(&R, eval);
+	if (out_dir) {
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		/* no SA_RESTART: a read blocked on a pipe returns at once */
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 
 	{
 		msgpack_packer *pk = mtl_mp_pk(R.w);
@@ -595,6 +724,9 @@ int main(int argc, char **argv)
 
 		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "batch"))
 			continue;
+		/* --resume: the batches of the checkpoint's steps are done */
+		if (seen++ < R.consumed)
+			continue;
 		if (mtl_batch_parse(&b, &rec, hts, &err))
 			cmd_die(EXIT_DATA, "%s: record %ld: %s", R.name,
 				mtl_mp_reader_record(R.r), err.msg);
@@ -614,14 +746,26 @@ int main(int argc, char **argv)
 		b.n_tasks = R.model->tasks->n;
 		group[n++] = b;
 		if (n == R.accumulate) {
+			R.consumed += n;
 			step(&R, group, n);
 			while (n)
 				mtl_batch_release(&group[--n]);
 		}
+		if (got_signal)
+			break;
+	}
+	if (got_signal) {
+		while (n)
+			mtl_batch_release(&group[--n]);
+		interrupted(&R);
 	}
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (seen < R.consumed)
+		cmd_die(EXIT_DATA, "%s: %ld batches, fewer than the %ld the checkpoint consumed: not the stream of the run",
+			R.name, seen, R.consumed);
 	if (n) {
+		R.consumed += n;
 		step(&R, group, n);
 		while (n)
 			mtl_batch_release(&group[--n]);
@@ -631,6 +775,8 @@ int main(int argc, char **argv)
 		evaluate(&R);
 	if (out_dir)
 		save(&R, out_dir);
+	if (R.save_every)
+		checkpoint(&R);
 
 	for (int i = 0; i < R.n_ev; i++)
 		mtl_example_release(&R.ev[i]);
@@ -642,6 +788,7 @@ int main(int argc, char **argv)
 	free(freeze);
 	mtl_task_free(hts);
 	mtl_step_stats_release(&R.st);
+	mtl_ckpt_state_release(&R.ck);
 	mtl_train_free(R.tr);
 	mtl_heads_free(R.hd);
 	mtl_mp_reader_free(R.r);
