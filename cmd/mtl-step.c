@@ -267,8 +267,9 @@ static void checkpoint(struct run *R)
 static void interrupted(struct run *R)
 {
 	checkpoint(R);
-	cmd_note("stopped by signal %d after step %ld: checkpoint saved in '%s'",
-		 (int)got_signal, R->tr->step, R->out);
+	/* said even with --quiet: the run did not finish */
+	fprintf(stderr, "%s: stopped by signal %d after step %ld: checkpoint saved in '%s'\n",
+		cmd_name, (int)got_signal, R->tr->step, R->out);
 	exit(cmd_finish(128 + got_signal));
 }
 
