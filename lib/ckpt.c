@@ -196,14 +196,8 @@ static int write_all(const char *dir, const struct mtl_model *mdl,
 	json_t *j;
 	int rc;
 
-	if ((rc = mtl_bert_save(m, dir, err)) ||
-	    (rc = mtl_bert_pooling_save(&mdl->pool, m->cfg.hidden, dir, err)) ||
-	    (rc = mtl_model_copy_tokenizer(mdl->dir, dir, err)))
-		return rc;
-	if ((rc = join(p, dir, "heads.safetensors", err)) ||
-	    (rc = mtl_heads_save(hd, p, err)) ||
-	    (rc = join(p, dir, "tasks.json", err)) ||
-	    (rc = mtl_task_save(mdl->tasks, p, err)) ||
+	MTL_ASSERT(mdl->heads == hd && mdl->bert == m);
+	if ((rc = mtl_model_save(mdl, dir, err)) ||
 	    (rc = join(p, dir, "optimizer.safetensors", err)) ||
 	    (rc = mtl_st_write(p, t, 4, meta, 1, err)) ||
 	    (rc = join(p, dir, "trainer.json", err)))
