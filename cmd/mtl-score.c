@@ -3,6 +3,7 @@
  * predictions (and scores), or sentence embeddings (--embed).
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 
 #include "common.h"
 #include "data.h"
+#include "feat.h"
 #include "fs.h"
 #include "model.h"
 #include "mp.h"
@@ -18,11 +20,13 @@
 static const char usage[] =
 	"usage: mtl-score --model DIR [options] [EXAMPLES]\n"
 	"       mtl-score --model DIR --embed [options] [EXAMPLES]\n"
+	"       mtl-score --model DIR --features [options] [EXAMPLES]\n"
 	"\n"
 	"Runs the model over examples (from mtl-tokenize) and writes each task's\n"
 	"predictions with the gold labels and, at the end, a metrics record per\n"
 	"task (a predictions stream for mtl-report); or, with --embed, sentence\n"
-	"embeddings (an embeddings stream).\n"
+	"embeddings (an embeddings stream); or, with --features, each example's\n"
+	"last hidden states (a features stream for mtl-step --features).\n"
 	"\n"
 	"  -m, --model DIR       model directory (Hugging Face BERT layout, with\n"
 	"                        tasks.json and heads.safetensors for predictions)\n"
@@ -30,6 +34,7 @@ static const char usage[] =
 	"      --probs           add each prediction's label probabilities\n"
 	"      --with-embedding  add the sentence embedding to each prediction\n"
 	"      --embed           write an embeddings stream instead\n"
+	"      --features        write a features stream instead\n"
 	"      --pooling P       cls, mean or max (default: the model's)\n"
 	"      --no-normalize    keep embeddings unnormalised (default: the model's)\n"
 	"  -b, --batch-size N    examples per forward pass (default 32)\n"
@@ -45,7 +50,7 @@ struct run {
 	struct mtl_tasks *ts; /* from the stream header */
 	struct mtl_mp_reader *r;
 	struct mtl_mp_writer *w;
-	int batch;
+	int batch, features;
 	long done;
 	float *emb;
 	int32_t *ids, *mask;
@@ -58,6 +63,38 @@ static void write_or_die(struct run *R)
 
 	if (mtl_mp_end(R->w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
+}
+
+/* --features: the inference forward of the padded ids and mask of R,
+ * then each example's last hidden states of its real tokens. */
+static void features_chunk(struct run *R, struct mtl_example *ex, int n, int T)
+{
+	size_t H = (size_t)R->model->bert->cfg.hidden;
+	const float *last;
+	struct mtl_err err;
+
+	if (mtl_bert_forward(R->model->bert, R->ids, NULL, R->mask, n, T, 0, &err))
+		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
+			mtl_mp_reader_record(R->r) - n + 1, mtl_mp_reader_record(R->r), err.msg);
+	last = mtl_bert_last_hidden(R->model->bert);
+	for (int i = 0; i < n; i++) {
+		msgpack_packer *pk = mtl_mp_pk(R->w);
+
+		msgpack_pack_map(pk, 4);
+		mtl_mp_pack_str(pk, "type");
+		mtl_mp_pack_str(pk, "features");
+		mtl_mp_pack_str(pk, "id");
+		if (ex[i].id)
+			mtl_data_pack_raw(pk, ex[i].id, ex[i].id_len);
+		else
+			msgpack_pack_nil(pk);
+		mtl_mp_pack_str(pk, "len");
+		msgpack_pack_int(pk, ex[i].len);
+		mtl_mp_pack_str(pk, "hidden");
+		mtl_mp_pack_f32s(pk, last + (size_t)i * (size_t)T * H,
+				 (size_t)ex[i].len * H);
+		write_or_die(R);
+	}
 }
 
 /* Embeds ex[0..n) padded to the longest and writes a record for each. */
@@ -81,6 +118,10 @@ static void embed_chunk(struct run *R, struct mtl_example *ex, int n)
 			R->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : R->model->bert->cfg.pad_id;
 			R->mask[i * T + t] = t < ex[i].len;
 		}
+	if (R->features) {
+		features_chunk(R, ex, n, T);
+		return;
+	}
 	if (mtl_bert_embed(R->model->bert, &R->model->pool, R->emb, R->ids, NULL,
 			   R->mask, n, T, &err))
 		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
@@ -143,13 +184,15 @@ static const char *pool_name(enum mtl_bert_pool p)
 
 int main(int argc, char **argv)
 {
-	enum { O_EMBED = 256, O_POOLING, O_NONORM, O_TASKS, O_PROBS, O_WITH_EMB };
+	enum { O_EMBED = 256, O_POOLING, O_NONORM, O_TASKS, O_PROBS, O_WITH_EMB,
+	       O_FEATURES };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "tasks", required_argument, NULL, O_TASKS },
 		{ "probs", no_argument, NULL, O_PROBS },
 		{ "with-embedding", no_argument, NULL, O_WITH_EMB },
 		{ "embed", no_argument, NULL, O_EMBED },
+		{ "features", no_argument, NULL, O_FEATURES },
 		{ "pooling", required_argument, NULL, O_POOLING },
 		{ "no-normalize", no_argument, NULL, O_NONORM },
 		{ "batch-size", required_argument, NULL, 'b' },
@@ -176,6 +219,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'm': model_dir = optarg; break;
 		case O_EMBED: embed = 1; break;
+		case O_FEATURES: R.features = embed = 1; break;
 		case O_POOLING: pooling = optarg; break;
 		case O_NONORM: no_norm = 1; break;
 		case O_TASKS: tasks = optarg; break;
@@ -191,6 +235,8 @@ int main(int argc, char **argv)
 	}
 	if (!model_dir)
 		cmd_usage_error(usage, "--model is required");
+	if (R.features && pooling)
+		cmd_usage_error(usage, "--features writes hidden states: no --pooling");
 	if (embed && (tasks || flags))
 		cmd_usage_error(usage, "--embed writes embeddings only: no --tasks, --probs or --with-embedding");
 	if (argc - optind > 1)
@@ -247,6 +293,25 @@ int main(int argc, char **argv)
 		mtl_mp_pack_str(pk, model_dir);
 		mtl_mp_pack_str(pk, "tasks");
 		mtl_data_pack_tasks(pk, R.model->tasks);
+		write_or_die(&R);
+	} else if (R.features) {
+		msgpack_packer *pk = mtl_mp_pk(R.w);
+		char hex[17];
+
+		mtl_feat_encoder_hash(R.model->bert, hex);
+		mtl_mp_pack_header(pk, "features", "mtl-score", argc, argv,
+				   3 + R.model->has_vocab);
+		mtl_mp_pack_str(pk, "model");
+		mtl_mp_pack_str(pk, model_dir);
+		mtl_mp_pack_str(pk, "dim");
+		msgpack_pack_int(pk, R.model->bert->cfg.hidden);
+		mtl_mp_pack_str(pk, "encoder");
+		mtl_mp_pack_str(pk, hex);
+		if (R.model->has_vocab) {
+			snprintf(hex, sizeof(hex), "%016" PRIx64, R.model->vocab_hash);
+			mtl_mp_pack_str(pk, "vocab_hash");
+			mtl_mp_pack_str(pk, hex);
+		}
 		write_or_die(&R);
 	} else {
 		msgpack_packer *pk = mtl_mp_pk(R.w);

@@ -14,6 +14,7 @@
 #include "ckpt.h"
 #include "common.h"
 #include "data.h"
+#include "feat.h"
 #include "fs.h"
 #include "model.h"
 #include "mp.h"
@@ -59,6 +60,8 @@ static const char usage[] =
 	"                          layers:A-B, pooler, heads or head:NAME\n"
 	"                          (repeatable)\n"
 	"      --unfreeze-at N     train everything from step N on\n"
+	"      --features FILE     train the heads only, from the cached encoder\n"
+	"                          outputs of FILE (mtl-score --features)\n"
 	"  -q, --quiet             no progress on stderr\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n"
@@ -91,6 +94,10 @@ struct run {
 	int metric_task;        /* --best-metric: task index, -1 for loss */
 	int metric_f1;          /* 1: f1, 0: accuracy */
 	double metric_value;    /* of the last evaluation */
+	/* --features */
+	struct mtl_feat *feat;
+	float **last;           /* [accumulate] [B,T,H] each */
+	size_t *last_cap;
 };
 
 static volatile sig_atomic_t got_signal;
@@ -318,6 +325,46 @@ static void parse_metric(struct run *R, const char *m)
 
 /* ---- end of checkpoints ---- */
 
+/* --features: the cached encoder outputs of b[0..n) for the trainer. */
+static void cached_features(struct run *R, const struct mtl_batch *b, int n)
+{
+	size_t H = (size_t)R->model->bert->cfg.hidden;
+	struct mtl_err err;
+
+	for (int i = 0; i < n; i++) {
+		size_t need = (size_t)b[i].B * (size_t)b[i].T * H;
+
+		if (need > R->last_cap[i]) {
+			free(R->last[i]);
+			if (!(R->last[i] = malloc(sizeof(float) * need)))
+				cmd_die(EXIT_DATA, "out of memory");
+			R->last_cap[i] = need;
+		}
+		if (mtl_feat_batch(R->feat, R->last[i], &b[i], &err))
+			cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
+				mtl_mp_reader_record(R->r), err.msg);
+	}
+	R->tr->fz_last = (const float *const *)R->last;
+}
+
+static void load_features(struct run *R, const char *path)
+{
+	const char *name;
+	FILE *f = cmd_open_in(path, &name);
+	struct mtl_mp_reader *r = mtl_mp_reader_new(f, name);
+	struct mtl_err err;
+
+	R->last = calloc((size_t)R->accumulate, sizeof(*R->last));
+	R->last_cap = calloc((size_t)R->accumulate, sizeof(*R->last_cap));
+	if (!r || !R->last || !R->last_cap)
+		cmd_die(EXIT_DATA, "out of memory");
+	if (mtl_feat_load(&R->feat, r, R->model->bert, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	mtl_mp_reader_free(r);
+	if (f != stdin)
+		fclose(f);
+}
+
 /* One optimiser step over b[0..n) and its record. */
 static void step(struct run *R, struct mtl_batch *b, int n)
 {
@@ -332,6 +379,8 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	for (int i = 0; i < n; i++)
 		bp[i] = &b[i];
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (R->feat)
+		cached_features(R, b, n);
 	rc = mtl_train_step(R->tr, bp, n, &R->st, &err);
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
@@ -477,7 +526,8 @@ int main(int argc, char **argv)
 	enum { O_LR = 256, O_HEAD_LR, O_LAYER_DECAY, O_WD, O_WARMUP,
 	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
 	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT,
-	       O_FREEZE, O_UNFREEZE, O_SAVE_EVERY, O_KEEP, O_BEST, O_RESUME };
+	       O_FREEZE, O_UNFREEZE, O_SAVE_EVERY, O_KEEP, O_BEST, O_RESUME,
+	       O_FEATURES };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
@@ -504,6 +554,7 @@ int main(int argc, char **argv)
 		{ "best-metric", required_argument, NULL, O_BEST },
 		{ "resume", no_argument, NULL, O_RESUME },
 		{ "freeze", required_argument, NULL, O_FREEZE },
+		{ "features", required_argument, NULL, O_FEATURES },
 		{ "unfreeze-at", required_argument, NULL, O_UNFREEZE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -512,7 +563,7 @@ int main(int argc, char **argv)
 	};
 	struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1,
 			 .keep = 3 };
-	const char *best_metric = NULL;
+	const char *best_metric = NULL, *features = NULL;
 	int do_resume = 0;
 	long seen = 0;
 	struct mtl_train_opts o;
@@ -565,6 +616,7 @@ int main(int argc, char **argv)
 		case O_BEST: best_metric = optarg; break;
 		case O_RESUME: do_resume = 1; break;
 		case O_FREEZE: freeze[n_freeze++] = optarg; break;
+		case O_FEATURES: features = optarg; break;
 		case O_UNFREEZE: unfreeze_at = cmd_parse_long(usage, "--unfreeze-at", optarg, 1, 1L << 40); break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
@@ -586,6 +638,10 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--dropout must lie in [0, 1)");
 	if (R.eval_every && !eval)
 		cmd_usage_error(usage, "--eval-every needs --eval FILE");
+	if (features && unfreeze_at)
+		cmd_usage_error(usage, "--features trains the heads only: no --unfreeze-at");
+	if (features)
+		freeze[n_freeze++] = "encoder";
 	if (unfreeze_at && !n_freeze)
 		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
 	if ((R.save_every || do_resume) && !out_dir)
@@ -637,6 +693,8 @@ int main(int argc, char **argv)
 		parse_metric(&R, best_metric);
 	if (do_resume)
 		resume(&R);
+	if (features)
+		load_features(&R, features);
 	if (eval)
 		load_eval(&R, eval);
 	if (out_dir) {
@@ -740,6 +798,11 @@ int main(int argc, char **argv)
 	mtl_task_free(hts);
 	mtl_step_stats_release(&R.st);
 	mtl_ckpt_state_release(&R.ck);
+	mtl_feat_free(R.feat);
+	for (int i = 0; R.last && i < R.accumulate; i++)
+		free(R.last[i]);
+	free(R.last);
+	free(R.last_cap);
 	mtl_train_free(R.tr);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);

@@ -267,8 +267,9 @@ static int64_t task_rows(const struct mtl_heads *hd, int t,
 						       : b->B;
 }
 
+/* last: the batch's cached encoder output (feat.h), or NULL to run it */
 static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
-		   struct mtl_err *err)
+		   const float *last, struct mtl_err *err)
 {
 	const struct mtl_bert_config *c = &tr->m->cfg;
 	float ph = 0, pa = 0;
@@ -280,6 +281,9 @@ static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 	}
 	if ((rc = prepare(tr, b, err)))
 		return rc;
+	if (last)
+		return mtl_heads_forward(tr->hd, last, tr->mask, b->B, b->T,
+					 train, &tr->rng, err);
 	/* evaluation takes the inference forward: one layer of activations */
 	rc = train ? mtl_bert_forward_train(tr->m, b->ids, NULL, tr->mask, b->B,
 					    b->T, ph, pa, &tr->rng, err)
@@ -331,7 +335,9 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		const struct mtl_batch *bk = b[k];
 		size_t BTH = (size_t)bk->B * bk->T * tr->m->cfg.hidden;
 
-		if ((rc = forward(tr, bk, 1, err)))
+		MTL_ASSERT(!tr->fz_last || !enc);
+		if ((rc = forward(tr, bk, 1, tr->fz_last ? tr->fz_last[k] : NULL,
+				  err)))
 			return rc;
 		for (int i = 0; i < bk->B; i++)
 			st->tokens += bk->lengths[i];
@@ -410,7 +416,7 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 	struct mtl_heads *hd = tr->hd;
 	int rc;
 
-	if ((rc = forward(tr, b, 0, err)))
+	if ((rc = forward(tr, b, 0, NULL, err)))
 		return rc;
 	for (int i = 0; i < b->B; i++)
 		st->tokens += b->lengths[i];

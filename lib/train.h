@@ -89,6 +89,10 @@ struct mtl_train {
 	int fz_lo, fz_emb;      /* backward bounds while frozen */
 	struct mtl_adamw_group *fz_g[2], *fz_hg[2]; /* [0] always trained, [1] frozen */
 	size_t fz_n[2], fz_hn[2];
+	/* cached encoder outputs (feat.h) of the next step's batches, [B,T,H]
+	 * each, set by the caller; NULL: run the encoder.  Needs the whole
+	 * encoder frozen. */
+	const float *const *fz_last;
 	/* ---- end of freezing ---- */
 	/* private: per-batch buffers, grown */
 	float *dlast;

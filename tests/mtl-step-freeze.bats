@@ -49,3 +49,41 @@ setup() {
 	assert_equal "$(head -1 <<<"$stderr")" "mtl-step: cannot freeze 'head:nope': no task 'nope'"
 	run -2 mtl-step -q -m "$FIXTURES/tiny" --unfreeze-at 3 b.mpk
 }
+
+@test "mtl-score --features: a features stream of every real token's last hidden state" {
+	mtl-score -q -m "$FIXTURES/tiny" --features ex.mpk >f.mpk
+	run bash -c "mtl-dump f.mpk | jq -c 'select(.type == \"header\") | [.stream, .dim, (.encoder | length)]'"
+	assert_output '["features",32,16]'
+	# one record per example, len x 32 values, the lengths of the examples
+	mtl-dump -t example ex.mpk | jq -c '[.id, (.ids | length)]' >expect
+	mtl-dump -t features f.mpk | jq -c '[.id, .len]' >actual
+	diff expect actual
+	run bash -c "mtl-dump -t features f.mpk | jq '(.hidden | length) == .len * 32' | sort -u"
+	assert_output true
+}
+
+@test "heads trained from cached features equal heads trained with --freeze encoder, dropout 0" {
+	mtl-score -q -t 1 -m "$FIXTURES/tiny" --features ex.mpk >f.mpk
+	mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-2 --dropout 0 --freeze encoder -o frozen b.mpk >s1.mpk
+	mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-2 --dropout 0 --features f.mpk -o cached b.mpk >s2.mpk
+	mtl-dump -t step s1.mpk | jq .loss >a
+	mtl-dump -t step s2.mpk | jq .loss >b
+	run bash -c "paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-5) print \"differ: \" \$0 }'"
+	assert_output ''
+	[ "$(wc -l <b)" -eq 6 ]
+	# one thread, the same kernels: in fact bit-identical
+	cmp frozen/heads.safetensors cached/heads.safetensors
+	cmp frozen/model.safetensors cached/model.safetensors
+	! cmp -s cached/heads.safetensors "$FIXTURES/tiny/heads.safetensors"
+}
+
+@test "--features refuses features of another encoder, and a batch example without features" {
+	mtl-score -q -m "$FIXTURES/tiny" --features ex.mpk >f.mpk
+	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-2 -o other b.mpk >/dev/null
+	run -1 --separate-stderr mtl-step -q -m other --features f.mpk b.mpk
+	[[ "$stderr" == "mtl-step: f.mpk: features of another encoder (its hash is not the model's "* ]] || fail "$stderr"
+	mtl-dump f.mpk | grep -v '"id":"e1"' | mtl-dump --pack >f1.mpk
+	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --features f1.mpk b.mpk
+	[[ "$stderr" == *"has no features (an id the features stream lacks)" ]] || fail "$stderr"
+	run -2 mtl-step -q -m "$FIXTURES/tiny" --features f.mpk --unfreeze-at 2 b.mpk
+}
