@@ -15,6 +15,7 @@ include pipelines/common.mk
 DEMO ?= out/demo
 MODEL ?=
 DEMO_DATA := fixtures/demo
+DEMO_EPOCHS ?= 3
 base := $(if $(MODEL),$(MODEL),$(DEMO)/base)
 demo_lr := $(if $(MODEL),5e-5,1e-3)
 
@@ -27,7 +28,7 @@ demo:
 demo-run: $(base)/config.json
 	@$(MAKE) --no-print-directory -f pipelines/train.mk MODEL=$(base) TASKS=$(DEMO_DATA)/tasks.json \
 		TRAIN=$(DEMO_DATA)/train.jsonl DEV=$(DEMO_DATA)/dev.jsonl OUT=$(DEMO)/train \
-		EPOCHS=3 BATCH=32 LR=$(demo_lr) EVAL_EVERY=75
+		EPOCHS=$(DEMO_EPOCHS) BATCH=32 LR=$(demo_lr) EVAL_EVERY=75
 	@$(MAKE) --no-print-directory -f pipelines/embed.mk MODEL=$(DEMO)/train/model \
 		SENTENCES=$(DEMO_DATA)/sentences.jsonl OUT=$(DEMO)/embed
 	@echo
