@@ -237,6 +237,46 @@ static void test_specs(void)
 	release(&f);
 }
 
+/*
+ * The gradient of a trainable layer above frozen ones must be the one the
+ * full backward gives: bit for bit, since it is the same run of kernels.
+ */
+static void test_same_grads(void)
+{
+	static const char *low[] = { "embeddings", "layers:0" };
+	const struct mtl_batch *bp;
+	struct fixture a, b;
+	struct mtl_step_stats st;
+	struct mtl_err err;
+	int bad = 0, checked = 0;
+
+	load(&a, NULL, 0, 0);
+	load(&b, low, 2, 0);
+	bp = &a.b;
+	mtl_step_stats_init(&st, 2);
+	if (mtl_train_grad(a.tr, &bp, 1, &st, &err))
+		exit(1);
+	bp = &b.b;
+	if (mtl_train_grad(b.tr, &bp, 1, &st, &err))
+		exit(1);
+	for (size_t i = 0; i < a.m->n_tensors; i++) {
+		const struct mtl_bert_tensor *t = &a.m->tensors[i];
+
+		if (strncmp(t->name, "encoder.layer.1.", 16))
+			continue;
+		checked++;
+		bad += !!memcmp(a.tr->grad + t->offset, b.tr->grad + t->offset,
+				sizeof(float) * t->numel);
+	}
+	bad += !!memcmp(a.tr->hgrad, b.tr->hgrad, sizeof(float) * a.hd->n_params);
+	T_OK(checked == 16 && !bad,
+	     "layer 1 and head gradients above frozen layer 0 equal the full backward's (%d tensors)",
+	     checked);
+	mtl_step_stats_release(&st);
+	release(&a);
+	release(&b);
+}
+
 int main(void)
 {
 	struct fixture f;
@@ -247,6 +287,7 @@ int main(void)
 	int layers;
 
 	test_specs();
+	test_same_grads();
 
 	load(&f, NULL, 0, 0);
 	T_OK(train(&f, 3) == 2, "nothing frozen: backward through both layers");
