@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# transfer.sh - the measurements of docs/transfer.md: one encoder
-# "pretrained" on the demo's NER labels only, then fine-tuned on both demo
-# tasks (topic, NER) with new heads under each freezing scenario; prints
+# transfer.sh - the measurements of docs/transfer.md: an encoder
+# "pretrained" on the demo's NER labels only (PRE=ner, the default) or on
+# both tasks (PRE=both), then fine-tuned on both demo tasks (topic, NER)
+# with new heads under each freezing scenario; prints
 # per scenario the median ms per step (with its backward share), the
 # trainable parameters and the dev metrics at the end.
 #
-# Usage: bench/transfer.sh [WORKDIR] [THREADS]   (from the repository root,
-# after make; about two minutes on one core)
+# Usage: [PRE=ner|both] bench/transfer.sh [WORKDIR] [THREADS]   (from the
+# repository root, after make; about a minute on one core)
 set -euo pipefail
 W=${1:-out/transfer}
 TH=${2:-1}
@@ -18,8 +19,12 @@ cd "$W"
 # a 4-layer, hidden-64 encoder over the demo vocabulary
 "$B/mtl-init" -q -o base --vocab "$D/vocab.txt" --layers 4 --hidden 64 \
 	--heads 4 --intermediate 128 --max-position 64 --seed 1
-# "pretraining": NER only, 3 epochs, everything trains
-jq '.tasks |= map(select(.name == "ner"))' "$D/tasks.json" >ner.json
+# "pretraining": NER only (or both tasks), 3 epochs, everything trains
+if [ "${PRE:-ner}" = both ]; then
+	cp "$D/tasks.json" ner.json
+else
+	jq '.tasks |= map(select(.name == "ner"))' "$D/tasks.json" >ner.json
+fi
 "$B/mtl-init" -q -o base-ner --encoder base --tasks ner.json --seed 1
 "$B/mtl-tokenize" -q -m base-ner "$D/train.jsonl" >pre.ex.mpk
 "$B/mtl-batch" -q -b 32 -e 3 --shuffle --seed 1 pre.ex.mpk >pre.b.mpk
