@@ -115,6 +115,25 @@ static int list(const char *out, long **steps, struct mtl_err *err)
 	return n;
 }
 
+/* Removes the temporary directories of saves a crash interrupted. */
+static void remove_stale(const char *out)
+{
+	DIR *d = opendir(out);
+	struct dirent *e;
+	char p[PATH_MAX];
+
+	while (d && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (!strncmp(e->d_name, ".checkpoint-", 12) && n > 16 &&
+		    !strcmp(e->d_name + n - 4, ".tmp") &&
+		    !join(p, out, e->d_name, NULL))
+			rm_rf(p, NULL);
+	}
+	if (d)
+		closedir(d);
+}
+
 int mtl_ckpt_find(const char *out, char **path, struct mtl_err *err)
 {
 	long *steps;
@@ -261,6 +280,7 @@ int mtl_ckpt_save(const char *out, const struct mtl_model *mdl,
 		s.best_value = s.value;
 	}
 	if (!mtl_fs_exists(fin, MARKER)) {
+		remove_stale(out);
 		if ((rc = mtl_fs_mkdirs(out, err)) || (rc = rm_rf(tmp, err)) ||
 		    (rc = rm_rf(fin, err)) || (rc = mtl_fs_mkdirs(tmp, err)))
 			return rc;

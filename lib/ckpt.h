@@ -22,7 +22,8 @@
  * are rewritten atomically, and old checkpoints are rotated away: the
  * newest keep are kept, and the best one always.  A failure at any point
  * leaves every earlier checkpoint, latest and best as they were.  Readers
- * trust only directories with the marker.
+ * trust only directories with the marker; the temporary directories a
+ * crash left behind are removed by the next save.
  *
  * Ownership: struct mtl_ckpt_state is caller storage; its strategy object
  * is borrowed by mtl_ckpt_save and owned after mtl_ckpt_load (released by
