@@ -323,6 +323,25 @@ int main(void)
 	check(&f, "unfreeze at 3, after step 2", is_encoder);
 	T_OK(train(&f, 1) == 2, "unfreeze at 3: step 3 runs the whole backward");
 	check(&f, "unfreeze at 3, after step 3", none);
+	{
+		/*
+		 * The released tensors take AdamW step 1 at step 3: with zero
+		 * moments the bias-corrected update is lr * g / (|g| + eps),
+		 * so the largest change is lr (up to the tiny decay); a shared
+		 * step count t = 3 would give 0.64 lr.
+		 */
+		const struct mtl_bert_tensor *t =
+			mtl_bert_tensor_find(f.m, "encoder.layer.1.output.dense.weight");
+		double big = 0;
+
+		for (size_t i = 0; i < t->numel; i++) {
+			double d = fabs((double)f.m->params[t->offset + i] -
+					f.p0[t->offset + i]);
+			big = d > big ? d : big;
+		}
+		T_OK(fabs(big - 1e-3) < 2e-5,
+		     "unfrozen tensors start their own AdamW count: max change %.6g = lr", big);
+	}
 	release(&f);
 	return t_done();
 }
