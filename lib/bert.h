@@ -180,10 +180,11 @@ struct mtl_bert {
 	int threads;      /* BLIS and OpenMP threads per call */
 	int gemm_split;   /* see mtl_bert_set_gemm_split() */
 	/*
-	 * Called by mtl_bert_backward, when set, as soon as the gradients of
-	 * layer l are complete (l from L-1 down to 0, then -1 for the
-	 * embeddings): a data-parallel trainer starts summing them across
-	 * processes while the layers below are still running (dist.h).
+	 * Called by mtl_bert_backward(_to), when set, as soon as the
+	 * gradients of layer l are complete (l from L-1 down to the lowest
+	 * layer run, then -1 when the embeddings are): a data-parallel
+	 * trainer starts summing them across processes while the layers
+	 * below are still running (dist.h).
 	 */
 	void (*grad_ready)(void *arg, int l);
 	void *grad_ready_arg;
@@ -284,6 +285,16 @@ int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
  * it).  The forward run reversed.
  */
 void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast);
+/*
+ * mtl_bert_backward that stops early, for frozen lower layers: it runs
+ * layers L-1 down to lo (0 <= lo <= L) and the embeddings only when
+ * embeddings is set (which needs lo == 0).  Nothing below is computed,
+ * so the gradients of what it skips stay as the caller left them.
+ * lo == L without embeddings does nothing.  Returns the number of
+ * layers it ran (the embeddings not counted).
+ */
+int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
+			 int lo, int embeddings);
 /* [B,T,H] output of the last layer of the last forward. */
 const float *mtl_bert_last_hidden(const struct mtl_bert *m);
 /* [B,T,H] hidden state l (0 = embeddings, L = last layer); NULL when the

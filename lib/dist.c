@@ -576,8 +576,14 @@ int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,
 		return 0;
 	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
 		return rc;
-	if (d->rank)
-		mtl_rng_init(&tr->rng, tr->o.seed ^ (0x9e3779b97f4a7c15ULL * (uint64_t)d->rank));
+	if (d->rank) {
+		/* from the trainer's current stream (the seed's, or a resumed
+		 * checkpoint's), so rank 0 keeps the one-process masks */
+		struct mtl_rng from = tr->rng;
+
+		mtl_rng_init(&tr->rng, mtl_rng_u64(&from) ^
+			     (0x9e3779b97f4a7c15ULL * (uint64_t)d->rank));
+	}
 	tr->dist = d;
 	return 0;
 }

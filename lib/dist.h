@@ -143,8 +143,10 @@ int mtl_dist_wait(struct mtl_dist *d, struct mtl_err *err);
 /*
  * Makes tr data-parallel over d (when d has more than one process):
  * plans the buckets of its gradient blocks (mtl_dist_attach), and draws
- * each rank's dropout masks from its own stream (seed and rank; rank 0
- * draws what one process would).  Every rank must then run the same
+ * each rank's dropout masks from its own stream (derived from the
+ * trainer's current one and the rank; rank 0 keeps it, so it draws what
+ * one process would).  Call it after anything that sets the trainer's
+ * state (a resumed checkpoint).  Every rank must then run the same
  * steps.  0 or MTL_ERR_NOMEM.
  */
 int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # mtl-step-mpi under mpirun: N processes on a global batch take the step
 # one process takes on it (losses, counts and final weights), the stream
-# and the records stay rank 0's, and a rank that fails or dies ends the
-# whole job with an error instead of leaving the others waiting.
+# and the records stay rank 0's, a rank that fails or dies ends the
+# whole job with an error instead of leaving the others waiting, and rank
+# 0's last checkpoint then resumes the run.
 # Skipped, with the reason, when mpirun or build/mtl-step-mpi is absent.
 
 load helper
@@ -149,6 +150,35 @@ rank_pid() {
 	run bash -c "mtl-dump -t step -n 1 s.mpk | jq .step"
 	assert_output 1
 	[ "$(mtl-dump -t step s.mpk 2>/dev/null | wc -l)" -lt 5000 ]
+}
+
+@test "a killed rank leaves rank 0's last checkpoint, and the run resumes from it" {
+	mtl-batch -q -b 3 -e 5000 ex.mpk >long.mpk
+	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${ARGS[@]}" --save-every 20 -o ck long.mpk >s.mpk 2>err 3>&- &
+	job=$!
+	victim=
+	for _ in $(seq 200); do
+		if [ -z "$victim" ]; then victim=$(rank_pid "$job" 1) || victim=; fi
+		[ -n "$victim" ] && compgen -G "ck/checkpoint-*/COMPLETE" >/dev/null && break
+		sleep 0.1
+	done
+	[ -n "$victim" ] || { kill "$job"; fail "no rank 1 under mpirun"; }
+	kill -KILL "$victim"
+	run wait "$job"
+	assert_failure
+	[ ! -e ck/model.safetensors ] || fail "the killed run finished"
+	last=$(cat ck/latest)
+	[ -f "ck/$last/COMPLETE" ]
+	# resume with 2 ranks on the stream up to 2 steps past the checkpoint
+	step=$(jq .step "ck/$last/trainer.json")
+	done=$(jq .batches "ck/$last/trainer.json")
+	mtl-dump long.mpk | head -n $((1 + done + 4)) | mtl-dump --pack >part.mpk
+	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${ARGS[@]}" -o ck --resume part.mpk >r.mpk
+	run bash -c "mtl-dump -t step r.mpk | jq .step"
+	assert_output "$(printf '%s\n%s' $((step + 1)) $((step + 2)))"
+	# and the checkpoint is a model directory one process trains
+	run bash -c "mtl-step -q -m ck/$last -t 1 b.mpk | mtl-dump -t step | wc -l"
+	assert_output 8
 }
 
 @test "one rank, or no mpirun at all: the one-process trainer, number for number" {
