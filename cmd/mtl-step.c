@@ -108,6 +108,14 @@ static void pack_task_doubles(msgpack_packer *pk, const struct mtl_tasks *ts,
 	}
 }
 
+static void pack_num_or_nil(msgpack_packer *pk, double v, int64_t have)
+{
+	if (have)
+		msgpack_pack_double(pk, v);
+	else
+		msgpack_pack_nil(pk);
+}
+
 static void pack_task_counts(msgpack_packer *pk, const struct mtl_tasks *ts,
 			     const int64_t *v)
 {
@@ -182,8 +190,9 @@ static void evaluate(struct run *R)
 		}
 		total += ts->task[t].weight * loss[t];
 	}
+	/* the layout mtl-report reads: one map per task */
 	pk = mtl_mp_pk(R->w);
-	msgpack_pack_map(pk, 8);
+	msgpack_pack_map(pk, 5);
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "eval");
 	pack_key(pk, "step");
@@ -192,16 +201,22 @@ static void evaluate(struct run *R)
 	msgpack_pack_int(pk, R->n_ev);
 	pack_key(pk, "loss");
 	msgpack_pack_double(pk, total);
-	pack_key(pk, "losses");
-	pack_task_doubles(pk, ts, loss, st.labelled);
-	pack_key(pk, "accuracy");
-	pack_task_doubles(pk, ts, acc, st.labelled);
-	/* macro F1 over the labels: per sentence for sequence tasks,
-	 * per token for token tasks */
-	pack_key(pk, "f1");
-	pack_task_doubles(pk, ts, f1, st.labelled);
-	pack_key(pk, "labelled");
-	pack_task_counts(pk, ts, st.labelled);
+	pack_key(pk, "tasks");
+	msgpack_pack_map(pk, (size_t)ts->n);
+	for (int t = 0; t < ts->n; t++) {
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		msgpack_pack_map(pk, 4);
+		/* macro F1 over the labels: per sentence for sequence
+		 * tasks, per token for token tasks; nil without labels */
+		pack_key(pk, "loss");
+		pack_num_or_nil(pk, loss[t], st.labelled[t]);
+		pack_key(pk, "accuracy");
+		pack_num_or_nil(pk, acc[t], st.labelled[t]);
+		pack_key(pk, "f1");
+		pack_num_or_nil(pk, f1[t], st.labelled[t]);
+		pack_key(pk, "labelled");
+		msgpack_pack_int64(pk, st.labelled[t]);
+	}
 	end_record(R);
 	R->last_eval = R->tr->step;
 	for (int t = 0; t < ts->n; t++)
