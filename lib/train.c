@@ -79,7 +79,6 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 {
 	struct mtl_train *tr = calloc(1, sizeof(*tr));
 	int L = m->cfg.layers;
-	float hlr;
 
 	if (!tr)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
@@ -127,14 +126,13 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		g->lr_mult = (float)pow(o->layer_decay, depth);
 	}
 	tr->n_groups = m->n_tensors;
-	hlr = o->head_lr > 0 ? o->head_lr : o->lr;
 	for (size_t i = 0; i < hd->n_tensors; i++) {
 		struct mtl_adamw_group *g = &tr->hgroups[i];
 
 		g->off = hd->tensors[i].offset;
 		g->n = hd->tensors[i].numel;
 		g->decay = decays(hd->tensors[i].name);
-		g->lr_mult = o->lr > 0 ? hlr / o->lr : 1.0f;
+		g->lr_mult = 1.0f; /* the heads follow their own schedule */
 	}
 	tr->n_hgroups = hd->n_tensors;
 	if (o->dropout >= 0)
@@ -279,13 +277,15 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 	const struct mtl_train_opts *o = &tr->o;
 	long warmup = o->warmup >= 0 ? o->warmup
 				     : (long)ceil(o->warmup_ratio * (double)o->total);
-	float lr, gscale;
+	float lr, hlr, gscale;
 	int rc;
 
 	if ((rc = mtl_train_grad(tr, b, n, st, err)))
 		return rc;
 	st->step = tr->step;
 	lr = mtl_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
+	hlr = mtl_lr_at(o->sched, o->head_lr > 0 ? o->head_lr : o->lr, tr->step,
+			warmup, o->total);
 	st->lr = lr;
 	/* a NaN or Inf anywhere makes the sum of squares non-finite */
 	if (!isfinite(st->loss) || !isfinite(st->grad_norm))
@@ -296,7 +296,7 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		       tr->groups, tr->n_groups, lr, tr->step, gscale,
 		       tr->m->threads);
 	mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
-		       tr->hmom2, tr->hgroups, tr->n_hgroups, lr, tr->step,
+		       tr->hmom2, tr->hgroups, tr->n_hgroups, hlr, tr->step,
 		       gscale, 1);
 	st->step = tr->step;
 	return 0;
