@@ -274,7 +274,7 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	for (int t = 0; t < ts->n && t < 64; t++)
 		acc[t] = R->st.labelled[t]
 			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
-	msgpack_pack_map(pk, 12);
+	msgpack_pack_map(pk, 13);
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "step");
 	pack_key(pk, "step");
@@ -282,7 +282,9 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	pack_key(pk, "epoch");
 	msgpack_pack_int64(pk, b[n - 1].epoch);
 	pack_key(pk, "lr");
-	msgpack_pack_double(pk, R->st.lr);
+	msgpack_pack_float(pk, R->st.lr);
+	pack_key(pk, "head_lr");
+	msgpack_pack_float(pk, R->st.head_lr);
 	pack_key(pk, "loss");
 	msgpack_pack_double(pk, R->st.loss);
 	pack_key(pk, "losses");
@@ -558,7 +560,7 @@ int main(int argc, char **argv)
 		pack_key(pk, "accumulate");
 		msgpack_pack_int(pk, R.accumulate);
 		pack_key(pk, "lr");
-		msgpack_pack_double(pk, o.lr);
+		msgpack_pack_float(pk, o.lr);
 		pack_key(pk, "parameters");
 		msgpack_pack_uint64(pk, R.model->bert->n_params + R.hd->n_params);
 		end_record(&R);

@@ -287,6 +287,7 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 	hlr = mtl_lr_at(o->sched, o->head_lr > 0 ? o->head_lr : o->lr, tr->step,
 			warmup, o->total);
 	st->lr = lr;
+	st->head_lr = hlr;
 	/* a NaN or Inf anywhere makes the sum of squares non-finite */
 	if (!isfinite(st->loss) || !isfinite(st->grad_norm))
 		return 1;
