@@ -29,8 +29,8 @@ setup() {
 @test "learning-rate schedules: linear decay, warm-up, cosine, constant" {
 	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
 	assert_output $'6\n5\n4\n3\n2\n1'
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
-	assert_output $'0\n3\n6\n4\n3\n2'
+	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
+	assert_output $'0\n30\n60\n45\n30\n15'
 	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule cosine --total-steps 4 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
 	assert_output $'60\n51\n30\n9\n0\n0'
 	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule constant b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round' | sort -u"
