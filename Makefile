@@ -98,6 +98,10 @@ $(BUILD)/mtl-%: $(BUILD)/cmd/mtl-%.o $(CMD_COMMON_OBJ) $(LIBMTL)
 $(BUILD)/tests/test_%: $(BUILD)/tests/test_%.o $(LIBMTL)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
+# benchmarks: bench/NAME.c -> build/bench/NAME (run by the bench-* targets)
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBMTL)
+	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
+
 # make test: first the dependencies, then a fresh make (so that the probes
 # above see what deps installed), then every test.
 test check: deps
@@ -125,4 +129,5 @@ clean:
 	rm -rf build build-san build-fuzz
 
 -include mk/*.mk
--include $(LIB_OBJ:.o=.d) $(CMD_COMMON_OBJ:.o=.d) $(PROGRAMS:$(BUILD)/%=$(BUILD)/cmd/%.d) $(TESTS:=.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_COMMON_OBJ:.o=.d) $(PROGRAMS:$(BUILD)/%=$(BUILD)/cmd/%.d) $(TESTS:=.d) \
+	$(patsubst %.c,$(BUILD)/%.d,$(wildcard bench/*.c))

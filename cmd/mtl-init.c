@@ -49,7 +49,7 @@ static void write_tokenizer_config(const char *dir, int lower, int max_len)
 			      "mask_token", "[MASK]");
 
 	snprintf(path, sizeof(path), "%s/tokenizer_config.json", dir);
-	if (!j || mtl_fs_write_json(path, j, &err))
+	if (!j || mtl_fs_write_json(path, j, JSON_SORT_KEYS, &err))
 		cmd_die(EXIT_IO, "%s", j ? err.msg : "out of memory");
 	json_decref(j);
 }

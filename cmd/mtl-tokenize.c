@@ -21,9 +21,9 @@
 #include "tok.h"
 
 static const char usage[] =
-	"usage: mtl-tokenize --model DIR [options] [FILE]\n"
+	"usage: mtl-tokenize --model DIR [options] [FILE...]\n"
 	"\n"
-	"Tokenizes text (FILE or standard input) with the model's WordPiece\n"
+	"Tokenizes text (the FILEs, in turn, or standard input) with the model's WordPiece\n"
 	"vocabulary and writes an examples stream with labels for the tasks of\n"
 	"DIR/tasks.json.\n"
 	"\n"
@@ -201,11 +201,6 @@ int main(int argc, char **argv)
 	}
 	if (!model)
 		cmd_usage_error(usage, "--model is required");
-	/* without --format, the file name's extension says */
-	if (!format_given && optind < argc)
-		mtl_input_format_parse(&o.format, argv[optind], 1);
-	if (argc - optind > 1)
-		cmd_usage_error(usage, "one input at most");
 
 	rc = mtl_tok_load(&tok, model, &err);
 	if (rc < 0)
@@ -222,31 +217,43 @@ int main(int argc, char **argv)
 	}
 	if (ts && ts->n > 64)
 		cmd_die(EXIT_DATA, "%s: more than %d tasks", tasks_path, 64);
-	if (mtl_input_tag_task(&o.conll_task, ts, task_name, o.format, &err) < 0)
-		cmd_usage_error(usage, "%s", err.msg);
 	if (max_len < 0)
 		max_len = mtl_tok_max_length(tok);
 	if (mtl_census_init(&census, ts))
 		cmd_die(EXIT_DATA, "out of memory");
 
-	f = cmd_open_in(optind < argc ? argv[optind] : NULL, &name);
 	if (!(w = mtl_mp_writer_new(stdout, "standard output")))
 		cmd_die(EXIT_DATA, "out of memory");
 	write_header(w, tok, ts, max_len, argc, argv);
-	if (mtl_input_open(&in, f, ts, &o, &err) < 0) {
-		fprintf(stderr, "%s: %s: %s\n", cmd_name, name, err.msg);
-		rc = EXIT_DATA;
-	} else {
-		rc = run(in, tok, ts, (size_t)max_len, skip_bad, &census, w, name);
+	/* each input in turn into one stream; with several, ids from line
+	 * numbers are prefixed by the file name to stay unique */
+	for (int i = optind; rc == 0 && i < (argc > optind ? argc : optind + 1); i++) {
+		const char *file = i < argc ? argv[i] : NULL;
+
+		if (!format_given)
+			o.format = MTL_INPUT_JSONL;
+		if (!format_given && file)
+			mtl_input_format_parse(&o.format, file, 1);
+		if (mtl_input_tag_task(&o.conll_task, ts, task_name, o.format, &err) < 0)
+			cmd_usage_error(usage, "%s", err.msg);
+		f = cmd_open_in(file, &name);
+		o.id_prefix = argc - optind > 1 ? name : NULL;
+		if (mtl_input_open(&in, f, ts, &o, &err) < 0) {
+			fprintf(stderr, "%s: %s: %s\n", cmd_name, name, err.msg);
+			rc = EXIT_DATA;
+		} else {
+			rc = run(in, tok, ts, (size_t)max_len, skip_bad, &census, w, name);
+		}
+		mtl_input_free(in);
+		in = NULL;
+		if (f != stdin)
+			fclose(f);
 	}
 	if (rc == 0) {
 		mtl_census_pack(mtl_mp_pk(w), &census, ts);
 		end_record(w);
 		print_summary(&census, ts);
 	}
-	mtl_input_free(in);
-	if (f != stdin)
-		fclose(f);
 	mtl_mp_writer_free(w);
 	mtl_census_release(&census);
 	mtl_task_free(ts);

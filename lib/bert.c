@@ -9,21 +9,27 @@
 #include "bert.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <blis.h>
 #include <jansson.h>
 #include <omp.h>
 
+#include "fs.h"
 #include "ops.h"
 #include "st.h"
+
+/*
+ * Configuration files as Hugging Face writes them: keys sorted, and reals
+ * to 15 digits, so 0.1 is written "0.1" rather than jansson's default
+ * 17-digit "0.10000000000000001".
+ */
+#define CONFIG_JSON (JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
 
 #define PATH_LEN 4096
 
@@ -66,79 +72,21 @@ static json_t *load_json(const char *path, int *rc, struct mtl_err *err)
 	return j;
 }
 
-/* Writes len bytes to path through a temporary file, fsync and rename. */
-static int write_atomic(const char *path, const char *data, size_t len,
-			struct mtl_err *err)
+/*
+ * The double that prints as the shortest decimal reading back as f: a
+ * float eps of 1e-12 is written "1e-12", as Hugging Face writes it, not
+ * "9.999999960041972e-13".
+ */
+static double float_decimal(float f)
 {
-	char tmp[PATH_LEN + 16];
-	int fd, rc = 0;
+	char s[32];
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-		return mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s'", path);
-	fd = mkstemp(tmp);
-	if (fd < 0)
-		return mtl_err_set(err, MTL_ERR_IO, "cannot create '%s': %s", tmp,
-				   strerror(errno));
-	if (fchmod(fd, 0644) < 0)
-		rc = -1;
-	while (!rc && len) {
-		ssize_t w = write(fd, data, len);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			rc = -1;
+	for (int p = 1; p <= 9; p++) {
+		snprintf(s, sizeof(s), "%.*g", p, (double)f);
+		if (strtof(s, NULL) == f)
 			break;
-		}
-		data += w;
-		len -= (size_t)w;
 	}
-	if (!rc && fsync(fd) < 0)
-		rc = -1;
-	if (close(fd) < 0)
-		rc = -1;
-	if (!rc && rename(tmp, path) < 0)
-		rc = -1;
-	if (rc) {
-		rc = mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s", path,
-				 strerror(errno));
-		unlink(tmp);
-	}
-	return rc;
-}
-
-static int write_json(const char *path, const json_t *j, struct mtl_err *err)
-{
-	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-	size_t len;
-	int rc;
-
-	if (!text)
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	len = strlen(text);
-	/* json_dumps leaves no final newline; files end with one */
-	{
-		char *t2 = realloc(text, len + 2);
-
-		if (!t2) {
-			free(text);
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		}
-		text = t2;
-		text[len++] = '\n';
-		text[len] = '\0';
-	}
-	rc = write_atomic(path, text, len, err);
-	free(text);
-	return rc;
-}
-
-static int make_dir(const char *dir, struct mtl_err *err)
-{
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return mtl_err_set(err, MTL_ERR_IO, "cannot create directory '%s': %s",
-				   dir, strerror(errno));
-	return 0;
+	return strtod(s, NULL);
 }
 
 /* ---- configuration ---- */
@@ -786,7 +734,7 @@ int mtl_bert_save(const struct mtl_bert *m, const char *dir,
 	json_t *j;
 	int rc;
 
-	if ((rc = make_dir(dir, err)))
+	if ((rc = mtl_fs_mkdirs(dir, err)))
 		return rc;
 	j = m->config_json ? json_deep_copy(m->config_json) : json_object();
 	if (!j)
@@ -807,12 +755,12 @@ int mtl_bert_save(const struct mtl_bert *m, const char *dir,
 	json_object_set_new(j, "intermediate_size", json_integer(c->intermediate));
 	json_object_set_new(j, "max_position_embeddings", json_integer(c->max_pos));
 	json_object_set_new(j, "type_vocab_size", json_integer(c->type_vocab));
-	json_object_set_new(j, "layer_norm_eps", json_real(c->ln_eps));
+	json_object_set_new(j, "layer_norm_eps", json_real(float_decimal(c->ln_eps)));
 	json_object_set_new(j, "pad_token_id", json_integer(c->pad_id));
 	json_object_set_new(j, "torch_dtype", json_string("float32"));
 	rc = join(path, dir, "config.json", err);
 	if (!rc)
-		rc = write_json(path, j, err);
+		rc = mtl_fs_write_json(path, j, CONFIG_JSON, err);
 	json_decref(j);
 	if (rc)
 		return rc;
@@ -1526,18 +1474,18 @@ int mtl_bert_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
 		json_array_append_new(mods, json_pack("{s:i,s:s,s:s,s:s}", "idx", 2,
 						      "name", "2", "path", "2_Normalize",
 						      "type", "sentence_transformers.models.Normalize"));
-	if ((rc = make_dir(dir, err)) ||
+	if ((rc = mtl_fs_mkdirs(dir, err)) ||
 	    (rc = join(path, dir, "modules.json", err)) ||
-	    (rc = write_json(path, mods, err)) ||
+	    (rc = mtl_fs_write_json(path, mods, CONFIG_JSON, err)) ||
 	    (rc = join(sub, dir, "1_Pooling", err)) ||
-	    (rc = make_dir(sub, err)) ||
+	    (rc = mtl_fs_mkdirs(sub, err)) ||
 	    (rc = join(path, sub, "config.json", err)) ||
-	    (rc = write_json(path, pc, err)) ||
+	    (rc = mtl_fs_write_json(path, pc, CONFIG_JSON, err)) ||
 	    (rc = join(path, dir, "sentence_bert_config.json", err)) ||
-	    (rc = write_json(path, sbc, err)))
+	    (rc = mtl_fs_write_json(path, sbc, CONFIG_JSON, err)))
 		goto out;
 	if (pool->normalize &&
-	    ((rc = join(sub, dir, "2_Normalize", err)) || (rc = make_dir(sub, err))))
+	    ((rc = join(sub, dir, "2_Normalize", err)) || (rc = mtl_fs_mkdirs(sub, err))))
 		goto out;
 	rc = 0;
 out:

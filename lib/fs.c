@@ -122,9 +122,10 @@ int mtl_fs_write(const char *path, const void *data, size_t len,
 	return mtl_fs_atomic_commit(&a, err);
 }
 
-int mtl_fs_write_json(const char *path, const json_t *j, struct mtl_err *err)
+int mtl_fs_write_json(const char *path, const json_t *j, size_t flags,
+		      struct mtl_err *err)
 {
-	char *text = json_dumps(j, JSON_INDENT(2));
+	char *text = json_dumps(j, JSON_INDENT(2) | flags);
 	size_t len;
 	int rc;
 

@@ -38,8 +38,12 @@ void mtl_fs_atomic_abort(struct mtl_fs_atomic *a);
 /* Writes len bytes to path atomically. */
 int mtl_fs_write(const char *path, const void *data, size_t len,
 		 struct mtl_err *err);
-/* Writes j as indented JSON (key order kept) and a final newline. */
-int mtl_fs_write_json(const char *path, const json_t *j, struct mtl_err *err);
+/*
+ * Writes j as JSON indented by 2 and a final newline; flags are added to
+ * json_dumps()'s (JSON_SORT_KEYS, JSON_REAL_PRECISION(n), ...).
+ */
+int mtl_fs_write_json(const char *path, const json_t *j, size_t flags,
+		      struct mtl_err *err);
 /* Copies src to dst atomically. */
 int mtl_fs_copy(const char *src, const char *dst, struct mtl_err *err);
 /* Creates dir and its missing parents (mode 0755). */

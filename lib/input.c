@@ -325,6 +325,7 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 			return bad(err, it->line, "'id' contains U+0000");
 	} else if (json_is_integer(v)) {
 		it->id_int = json_integer_value(v);
+		it->id_given = 1;
 	} else if (v && !json_is_null(v)) {
 		return bad(err, it->line, "'id' must be a string or an integer");
 	}
@@ -701,17 +702,23 @@ static int look_up_labels(struct mtl_input *in, const struct mtl_input_item *it,
 }
 
 /* The msgpack encoding of it's id into ex.  0 or -1. */
-static int pack_id(struct mtl_example *ex, const struct mtl_input_item *it)
+static int pack_id(struct mtl_example *ex, const struct mtl_input_item *it,
+		   const char *prefix)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
 
 	msgpack_sbuffer_init(&sb);
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (it->id)
+	if (it->id) {
 		mtl_mp_pack_str(&pk, it->id);
-	else
+	} else if (prefix && !it->id_given) {
+		char s[4096];
+		snprintf(s, sizeof(s), "%s:%lld", prefix, it->id_int);
+		mtl_mp_pack_str(&pk, s);
+	} else {
 		msgpack_pack_int64(&pk, it->id_int);
+	}
 	ex->id_len = sb.size;
 	ex->id = msgpack_sbuffer_release(&sb);
 	return ex->id ? 0 : -1;
@@ -719,7 +726,8 @@ static int pack_id(struct mtl_example *ex, const struct mtl_input_item *it)
 
 /* Copies the encoding, text and words into ex.  0 or -1. */
 static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
-			const struct mtl_tok_enc *e, int n_tasks)
+			const struct mtl_tok_enc *e, int n_tasks,
+			const char *id_prefix)
 {
 	size_t n = e->n, nt = n_tasks ? (size_t)n_tasks : 1;
 
@@ -729,9 +737,10 @@ static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
 	ex->word_ids = malloc(n * sizeof(int32_t));
 	ex->seq = malloc(nt * sizeof(int32_t));
 	ex->tok = calloc(nt, sizeof(int32_t *));
+	ex->lost = calloc(nt, sizeof(int32_t *));
 	ex->text = malloc(it->text_len + 1);
-	if (!ex->ids || !ex->word_ids || !ex->seq || !ex->tok || !ex->text ||
-	    pack_id(ex, it))
+	if (!ex->ids || !ex->word_ids || !ex->seq || !ex->tok || !ex->lost || !ex->text ||
+	    pack_id(ex, it, id_prefix))
 		return -1;
 	memcpy(ex->ids, e->ids, n * sizeof(int32_t));
 	memcpy(ex->word_ids, e->word_ids, n * sizeof(int32_t));
@@ -772,8 +781,15 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		return bad(err, it->line, "%s", terr.msg);
 	if (e->n <= 2)
 		return bad(err, it->line, "the text gives no tokens");
-	if (fill_example(ex, it, e, in->n_tasks))
+	if (fill_example(ex, it, e, in->n_tasks, in->o.id_prefix))
 		goto oom;
+	if (it->words && e->truncated) {
+		int32_t seen = 0;
+		for (size_t i = 0; i < e->n; i++)
+			if (e->word_ids[i] + 1 > seen)
+				seen = e->word_ids[i] + 1;
+		ex->lost_words = (int32_t)it->n_words - seen;
+	}
 	for (int k = 0; k < in->n_tasks; k++) {
 		ex->seq[k] = MTL_IGNORE;
 		if (!has[k])
@@ -789,6 +805,15 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 					ex->tok[k]);
 		if (c)
 			c->labels_lost += rc;
+		/* the gold labels of the words left without a token, so that
+		 * scoring on the original words can count them */
+		if (ex->lost_words > 0) {
+			size_t seen = it->n_words - (size_t)ex->lost_words;
+			if (!(ex->lost[k] = malloc((size_t)ex->lost_words * sizeof(int32_t))))
+				goto oom;
+			memcpy(ex->lost[k], in->word_labels[k] + seen,
+			       (size_t)ex->lost_words * sizeof(int32_t));
+		}
 		for (size_t i = 0; i < e->n; i++)
 			if (ex->tok[k][i] != MTL_IGNORE)
 				ex->labelled |= 1ull << k;

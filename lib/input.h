@@ -65,6 +65,9 @@ struct mtl_input_opts {
 	int conll_task;         /* task index CoNLL tags belong to, or -1: none */
 	int replace_invalid;    /* invalid UTF-8 becomes U+FFFD, not an error */
 	int skip_unknown;       /* mtl_input_encode: an unknown label is absent */
+	const char *id_prefix;  /* records without an id of their own get the
+				 * string id "PREFIX:LINE", not the line number
+				 * (keeps ids unique across several files) */
 };
 
 /* One record; every pointer borrowed from the reader. */
@@ -72,6 +75,7 @@ struct mtl_input_item {
 	long line;            /* the record's (first) line */
 	const char *id;       /* the id string, or NULL: id_int */
 	long long id_int;     /* the integer id, by default the line number */
+	int id_given;         /* the id came from the data, not the line */
 	const char *text;     /* the text, or for words the words joined by spaces */
 	size_t text_len;
 	const char **words;   /* [n_words], or NULL for plain text */

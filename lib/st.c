@@ -25,6 +25,8 @@
 
 #include <jansson.h>
 
+#include "fs.h"
+
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "safetensors data is little-endian; a big-endian host needs byte swapping");
 
@@ -510,24 +512,6 @@ static int cmp_out(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t w = write(fd, p, len);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* The JSON header for the sorted tensors, padded with spaces to a multiple
  * of 8 bytes so the data block stays aligned.  NULL on failure. */
 static char *build_header(const struct mtl_st_out **s, size_t n,
@@ -604,16 +588,15 @@ int mtl_st_write(const char *path, const struct mtl_st_out *t, size_t n,
 {
 	const struct mtl_st_out **s = NULL;
 	uint64_t *numel = NULL;
-	char *hdr = NULL, *tmp = NULL, *dir = NULL, *slash;
+	struct mtl_fs_atomic af;
+	char *hdr = NULL;
 	unsigned char len8[8];
-	size_t hlen = 0, plen = strlen(path);
-	int fd = -1, dfd, rc;
+	size_t hlen = 0;
+	int rc;
 
 	s = malloc((n ? n : 1) * sizeof(*s));
 	numel = malloc((n ? n : 1) * sizeof(*numel));
-	tmp = malloc(plen + 16);
-	dir = malloc(plen + 2);
-	if (!s || !numel || !tmp || !dir) {
+	if (!s || !numel) {
 		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -662,60 +645,23 @@ int mtl_st_write(const char *path, const struct mtl_st_out *t, size_t n,
 		mtl_err_prefix(err, rc, "cannot write '%s'", path);
 		goto out;
 	}
-	memcpy(dir, path, plen + 1);
-	slash = strrchr(dir, '/');
-	if (slash)
-		slash[slash == dir ? 1 : 0] = '\0';
-	else
-		strcpy(dir, ".");
-	snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		rc = mtl_err_set(err, MTL_ERR_IO, "cannot create '%s': %s", tmp,
-				 strerror(errno));
+	if ((rc = mtl_fs_atomic_open(&af, path, err)))
 		goto out;
-	}
 	for (int i = 0; i < 8; i++)
 		len8[i] = (unsigned char)((uint64_t)hlen >> (8 * i));
-	if (fchmod(fd, 0644) < 0 || write_all(fd, len8, 8) ||
-	    write_all(fd, hdr, hlen))
-		goto io;
-	for (size_t i = 0; i < n; i++)
-		if (numel[i] && write_all(fd, s[i]->data, 4 * numel[i]))
-			goto io;
-	if (fsync(fd) < 0)
-		goto io;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto io;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0)
-		goto io;
-	/* Make the rename itself durable. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	rc = 0;
-	goto out;
-io:
-	rc = mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s", path,
-			 strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	fd = -1;
-	unlink(tmp);
+	rc = mtl_fs_atomic_write(&af, len8, 8, err);
+	if (!rc)
+		rc = mtl_fs_atomic_write(&af, hdr, hlen, err);
+	for (size_t i = 0; i < n && !rc; i++)
+		if (numel[i])
+			rc = mtl_fs_atomic_write(&af, s[i]->data, 4 * numel[i], err);
+	if (rc)
+		mtl_fs_atomic_abort(&af);
+	else
+		rc = mtl_fs_atomic_commit(&af, err);
 out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tmp);
-	}
 	free(s);
 	free(numel);
 	free(hdr);
-	free(tmp);
-	free(dir);
 	return rc;
 }

@@ -8,17 +8,7 @@
 
 .PHONY: bench-train
 
-BENCH_TRAIN_BIN := $(BUILD)/bench/bench_train
 BENCH_TRAIN_ARGS ?=
 
-$(BUILD)/bench/bench_train.o: bench/bench_train.c
-	@mkdir -p $(@D)
-	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
-
-$(BENCH_TRAIN_BIN): $(BUILD)/bench/bench_train.o $(LIBMTL)
-	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
-
-bench-train: $(BENCH_TRAIN_BIN)
-	OMP_WAIT_POLICY=PASSIVE $(BENCH_TRAIN_BIN) $(BENCH_TRAIN_ARGS)
-
--include $(BUILD)/bench/bench_train.d
+bench-train: $(BUILD)/bench/bench_train
+	OMP_WAIT_POLICY=PASSIVE $< $(BENCH_TRAIN_ARGS)

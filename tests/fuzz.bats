@@ -16,3 +16,11 @@ fuzz_briefly() {
 @test "fuzz: the stream reader survives random input" {
 	fuzz_briefly mp
 }
+
+@test "fuzz: the safetensors reader survives random input" {
+	fuzz_briefly st
+}
+
+@test "fuzz: the tokenizer and the task parser survive random input" {
+	fuzz_briefly tok
+}

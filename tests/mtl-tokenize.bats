@@ -108,7 +108,7 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 	echo '{"words":["John","unaffable","Paris"],"ner":["B-PER","O","B-LOC"]}' >in.jsonl
 	run examples -m m --max-length 4 in.jsonl
 	assert_success
-	assert_output '{"type":"example","id":1,"text":"John unaffable Paris","ids":[2,12,9,3],"word_ids":[-1,0,1,-1],"words":["John","unaffable","Paris"],"labels":{"ner":[-100,1,0,-100]},"truncated":true,"words_lost":2}'
+	assert_output '{"type":"example","id":1,"text":"John unaffable Paris","ids":[2,12,9,3],"word_ids":[-1,0,1,-1],"words":["John","unaffable","Paris"],"labels":{"ner":[-100,1,0,-100]},"truncated":true,"words_lost":2,"lost_labels":{"ner":[2]}}'
 	run mtl-tokenize -m m --max-length 4 in.jsonl
 	assert_output --partial '1 truncated (2 words lost)'
 	run -2 mtl-tokenize -m m --max-length 1 in.jsonl
@@ -181,9 +181,22 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	assert_output "{\"type\":\"example\",\"id\":1,\"text\":\"hello $(printf '\xef\xbf\xbd\xef\xbf\xbd') world\",\"ids\":[2,5,6,3],\"word_ids\":[-1,0,1,-1],\"labels\":{},\"truncated\":false}"
 }
 
+@test "several files of different formats make one stream; line ids get the file name" {
+	printf 'John\tB-PER\nlives\tO\n' >a.conll
+	printf '{"text":"hello","topic":"greet"}\n{"id":7,"text":"world"}\n' >b.jsonl
+	run bash -c 'mtl-tokenize -q -m m a.conll b.jsonl | mtl-dump -t example | grep -o "\"id\":[^,]*"'
+	assert_output $'"id":"a.conll:1"\n"id":"b.jsonl:1"\n"id":7'
+	run bash -c 'mtl-tokenize -q -m m a.conll b.jsonl | mtl-dump -t stats | grep -o "\"examples\":[0-9]*"'
+	assert_output '"examples":3'
+	# a bad line names its own file
+	printf 'John\tB-PER\nlives\tX\n' >c.conll
+	run -1 --separate-stderr mtl-tokenize -q -m m b.jsonl c.conll
+	assert_regex "$stderr" "^mtl-tokenize: c.conll: line 1: "
+}
+
 @test "usage: --help, --version, unknown options, missing model" {
 	run -0 mtl-tokenize --help
-	assert_line -n 0 'usage: mtl-tokenize --model DIR [options] [FILE]'
+	assert_line -n 0 'usage: mtl-tokenize --model DIR [options] [FILE...]'
 	run -0 mtl-tokenize --version
 	assert_output --regexp '^mtl-tokenize [0-9]'
 	run -2 mtl-tokenize --bogus
