@@ -266,8 +266,8 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 			st->task_loss[t] /= (double)tr->norm[t];
 		st->loss += hd->ts->task[t].weight * st->task_loss[t];
 	}
-	st->grad_norm = sqrt(mtl_sumsq(tr->grad, tr->m->n_params, tr->m->threads) +
-			     mtl_sumsq(tr->hgrad, hd->n_params, 1));
+	st->grad_norm = sqrt(mtl_adamw_sumsq(tr->grad, tr->m->n_params, tr->m->threads) +
+			     mtl_adamw_sumsq(tr->hgrad, hd->n_params, 1));
 	return 0;
 }
 
@@ -283,15 +283,15 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 	if ((rc = mtl_train_grad(tr, b, n, st, err)))
 		return rc;
 	st->step = tr->step;
-	lr = mtl_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
-	hlr = mtl_lr_at(o->sched, o->head_lr > 0 ? o->head_lr : o->lr, tr->step,
+	lr = mtl_adamw_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
+	hlr = mtl_adamw_lr_at(o->sched, o->head_lr > 0 ? o->head_lr : o->lr, tr->step,
 			warmup, o->total);
 	st->lr = lr;
 	st->head_lr = hlr;
 	/* a NaN or Inf anywhere makes the sum of squares non-finite */
 	if (!isfinite(st->loss) || !isfinite(st->grad_norm))
 		return 1;
-	gscale = mtl_clip_scale(st->grad_norm, o->clip);
+	gscale = mtl_adamw_clip_scale(st->grad_norm, o->clip);
 	tr->step++;
 	mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1, tr->mom2,
 		       tr->groups, tr->n_groups, lr, tr->step, gscale,

@@ -60,20 +60,20 @@ static void test_schedules(void)
 	int ok = 1;
 
 	/* 0-based steps, as Hugging Face's schedulers */
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 0, 2, 10) == 0.0f;
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 1, 2, 10) == 0.5f;
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 2, 2, 10) == 1.0f;
-	ok &= fabsf(mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 6, 2, 10) - 0.5f) < 1e-7f;
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 10, 2, 10) == 0.0f;
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 12, 2, 10) == 0.0f;
-	ok &= fabsf(mtl_lr_at(MTL_SCHED_COSINE, 1.0f, 6, 2, 10) - 0.5f) < 1e-6f;
-	ok &= fabsf(mtl_lr_at(MTL_SCHED_COSINE, 1.0f, 4, 2, 10) -
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 0, 2, 10) == 0.0f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 1, 2, 10) == 0.5f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 2, 2, 10) == 1.0f;
+	ok &= fabsf(mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 6, 2, 10) - 0.5f) < 1e-7f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 10, 2, 10) == 0.0f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 12, 2, 10) == 0.0f;
+	ok &= fabsf(mtl_adamw_lr_at(MTL_SCHED_COSINE, 1.0f, 6, 2, 10) - 0.5f) < 1e-6f;
+	ok &= fabsf(mtl_adamw_lr_at(MTL_SCHED_COSINE, 1.0f, 4, 2, 10) -
 		    (float)(0.5 * (1 + cos(M_PI * 0.25)))) < 1e-6f;
-	ok &= mtl_lr_at(MTL_SCHED_CONSTANT, 0.3f, 500, 0, 10) == 0.3f;
-	ok &= mtl_lr_at(MTL_SCHED_CONSTANT, 0.3f, 0, 4, 10) == 0.0f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_CONSTANT, 0.3f, 500, 0, 10) == 0.3f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_CONSTANT, 0.3f, 0, 4, 10) == 0.0f;
 	T_OK(ok, "schedules: warm-up, linear, cosine, constant");
-	ok = mtl_clip_scale(10.0, 1.0f) == (float)(1.0 / (10.0 + 1e-6)) &&
-	     mtl_clip_scale(0.5, 1.0f) == 1.0f && mtl_clip_scale(1e9, 0) == 1.0f;
+	ok = mtl_adamw_clip_scale(10.0, 1.0f) == (float)(1.0 / (10.0 + 1e-6)) &&
+	     mtl_adamw_clip_scale(0.5, 1.0f) == 1.0f && mtl_adamw_clip_scale(1e9, 0) == 1.0f;
 	T_OK(ok, "clipping factor: max_norm / (norm + 1e-6) below 1, else 1; 0 disables");
 }
 
