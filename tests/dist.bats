@@ -167,7 +167,10 @@ rank_pid() {
 	run wait "$job"
 	assert_failure
 	[ ! -e ck/model.safetensors ] || fail "the killed run finished"
-	last=$(cat ck/latest)
+	# --resume takes the newest complete checkpoint; the kill may have come
+	# between its COMPLETE marker and the update of ck/latest
+	last=$(ls -d ck/checkpoint-*/COMPLETE | sort | tail -n 1)
+	last=$(basename "$(dirname "$last")")
 	[ -f "ck/$last/COMPLETE" ]
 	# resume with 2 ranks on the stream up to 2 steps past the checkpoint
 	step=$(jq .step "ck/$last/trainer.json")
