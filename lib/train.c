@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "balance.h"
 #include "loss.h"
 #include "ops.h"
 
@@ -194,8 +195,8 @@ static int64_t task_rows(const struct mtl_heads *hd, int t,
 						       : b->B;
 }
 
-static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
-		   struct mtl_err *err)
+int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
+		      int train, struct mtl_err *err)
 {
 	const struct mtl_bert_config *c = &tr->m->cfg;
 	float ph = 0, pa = 0;
@@ -222,6 +223,17 @@ static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err)
 {
+	/* balance.c: weights and per-task gradients of the strategy */
+	if (tr->bal)
+		return mtl_balance_grad(tr->bal, b, n, st, err);
+	return mtl_train_grad_weighted(tr, b, n, NULL, st, err);
+}
+
+int mtl_train_grad_weighted(struct mtl_train *tr,
+			    const struct mtl_batch *const *b, int n,
+			    const double *w, struct mtl_step_stats *st,
+			    struct mtl_err *err)
+{
 	struct mtl_heads *hd = tr->hd;
 	int nt = hd->ts->n, rc;
 
@@ -241,7 +253,7 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		const struct mtl_batch *bk = b[k];
 		size_t BTH = (size_t)bk->B * bk->T * tr->m->cfg.hidden;
 
-		if ((rc = forward(tr, bk, 1, err)))
+		if ((rc = mtl_train_forward(tr, bk, 1, err)))
 			return rc;
 		for (int i = 0; i < bk->B; i++)
 			st->tokens += bk->lengths[i];
@@ -253,7 +265,8 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 			tr->skip[t] = !lab || tr->norm[t] == 0;
 			if (tr->skip[t])
 				continue;
-			scale = (float)(hd->ts->task[t].weight / (double)tr->norm[t]);
+			scale = (float)((w ? w[t] : hd->ts->task[t].weight) /
+					(double)tr->norm[t]);
 			st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t],
 							h->logits, lab, h->N, h->C,
 							tr->o.label_smoothing,
@@ -266,7 +279,7 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 	for (int t = 0; t < nt; t++) {
 		if (tr->norm[t])
 			st->task_loss[t] /= (double)tr->norm[t];
-		st->loss += hd->ts->task[t].weight * st->task_loss[t];
+		st->loss += (w ? w[t] : hd->ts->task[t].weight) * st->task_loss[t];
 	}
 	st->grad_norm = sqrt(mtl_sumsq(tr->grad, tr->m->n_params, tr->m->threads) +
 			     mtl_sumsq(tr->hgrad, hd->n_params, 1));
@@ -298,6 +311,9 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 	mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
 		       tr->hmom2, tr->hgroups, tr->n_hgroups, lr, tr->step,
 		       gscale, 1);
+	/* balance.c: the strategy's learned variables */
+	if (tr->bal)
+		mtl_balance_update(tr->bal, lr, tr->step);
 	st->step = tr->step;
 	return 0;
 }
@@ -309,7 +325,7 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 	struct mtl_heads *hd = tr->hd;
 	int rc;
 
-	if ((rc = forward(tr, b, 0, err)))
+	if ((rc = mtl_train_forward(tr, b, 0, err)))
 		return rc;
 	for (int i = 0; i < b->B; i++)
 		st->tokens += b->lengths[i];

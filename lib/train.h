@@ -80,6 +80,9 @@ struct mtl_train {
 	size_t n_groups, n_hgroups;
 	struct mtl_rng rng;
 	long step;
+	/* balance.h: the task-balancing strategy, NULL for the spec weights
+	 * (borrowed; set by the caller after mtl_balance_new) */
+	struct mtl_balance *bal;
 	/* private: per-batch buffers, grown */
 	float *dlast;
 	int32_t *mask;
@@ -105,6 +108,22 @@ void mtl_step_stats_release(struct mtl_step_stats *st);
  */
 int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err);
+
+/*
+ * mtl_train_grad with loss weights w[n_tasks] in place of the tasks'
+ * spec weights (w NULL: the spec weights), never through tr->bal.
+ */
+int mtl_train_grad_weighted(struct mtl_train *tr,
+			    const struct mtl_batch *const *b, int n,
+			    const double *w, struct mtl_step_stats *st,
+			    struct mtl_err *err);
+
+/*
+ * The forward of one batch (train set: dropout and every activation
+ * kept for backward) through the encoder and the heads; fills tr->mask.
+ */
+int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
+		      int train, struct mtl_err *err);
 
 /*
  * One optimiser step: mtl_train_grad, then, when the loss and every
