@@ -548,6 +548,8 @@ void mtl_batch_release(struct mtl_batch *b)
 	free(b->labels);
 	free(b->lengths);
 	free(b->ids);
+	free(b->pair_ids);
+	free(b->pair_lengths);
 	memset(b, 0, sizeof(*b));
 }
 

@@ -107,6 +107,9 @@ struct mtl_batch {
 	int32_t *lengths; /* [B] */
 	int32_t **labels; /* [n_tasks]: [B] (sequence) or [B*T] (token), or NULL */
 	int n_tasks;
+	int32_t *pair_ids;     /* [B*Tp] the pair texts (contrastive), or NULL */
+	int32_t *pair_lengths; /* [B] */
+	int Tp;
 	char **example_ids; /* [B] msgpack encodings, for reports */
 	size_t *example_id_len;
 };

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "balance.h"
+#include "contrast.h"
 #include "loss.h"
 #include "ops.h"
 
@@ -195,17 +196,23 @@ static int64_t task_rows(const struct mtl_heads *hd, int t,
 						       : b->B;
 }
 
+/* The encoder's training dropout: hidden and attention. */
+static void dropout_of(const struct mtl_train *tr, float *ph, float *pa)
+{
+	const struct mtl_bert_config *c = &tr->m->cfg;
+
+	*ph = tr->o.dropout >= 0 ? tr->o.dropout : c->hidden_dropout;
+	*pa = tr->o.dropout >= 0 ? tr->o.dropout : c->attn_dropout;
+}
+
 int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
 		      int train, struct mtl_err *err)
 {
-	const struct mtl_bert_config *c = &tr->m->cfg;
 	float ph = 0, pa = 0;
 	int rc;
 
-	if (train) {
-		ph = tr->o.dropout >= 0 ? tr->o.dropout : c->hidden_dropout;
-		pa = tr->o.dropout >= 0 ? tr->o.dropout : c->attn_dropout;
-	}
+	if (train)
+		dropout_of(tr, &ph, &pa);
 	if ((rc = prepare(tr, b, err)))
 		return rc;
 	/* evaluation takes the inference forward: one layer of activations */
@@ -236,8 +243,11 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 {
 	struct mtl_heads *hd = tr->hd;
 	int nt = hd->ts->n, rc;
+	double con = 0;
+	float ph, pa;
 
 	stats_zero(st);
+	dropout_of(tr, &ph, &pa);
 	/* normalisers over the whole accumulated step */
 	for (int t = 0; t < nt; t++) {
 		tr->norm[t] = 0;
@@ -253,6 +263,10 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		const struct mtl_batch *bk = b[k];
 		size_t BTH = (size_t)bk->B * bk->T * tr->m->cfg.hidden;
 
+		/* contrast.c: the second view goes first */
+		if (tr->con && (rc = mtl_contrast_view(tr->con, tr->m, bk, ph, pa,
+						       &tr->rng, err)))
+			return rc;
 		if ((rc = mtl_train_forward(tr, bk, 1, err)))
 			return rc;
 		for (int i = 0; i < bk->B; i++)
@@ -274,7 +288,17 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		}
 		mtl_zero(tr->dlast, (int64_t)BTH, tr->m->threads);
 		mtl_heads_backward(hd, tr->hgrad, tr->dlast, tr->skip);
+		if (tr->con)
+			con += mtl_contrast_anchor(tr->con, tr->m, bk, tr->mask,
+						   tr->dlast, 1.0f / (float)n);
 		mtl_bert_backward(tr->m, tr->grad, tr->dlast);
+		if (tr->con && (rc = mtl_contrast_backward(tr->con, tr->m, bk, ph,
+							   pa, tr->grad, err)))
+			return rc;
+	}
+	if (tr->con) {
+		tr->con->loss = con;
+		st->loss += tr->con->weight * con;
 	}
 	for (int t = 0; t < nt; t++) {
 		if (tr->norm[t])

@@ -83,6 +83,8 @@ struct mtl_train {
 	/* balance.h: the task-balancing strategy, NULL for the spec weights
 	 * (borrowed; set by the caller after mtl_balance_new) */
 	struct mtl_balance *bal;
+	/* contrast.h: the contrastive term, NULL for none (borrowed) */
+	struct mtl_contrast *con;
 	/* private: per-batch buffers, grown */
 	float *dlast;
 	int32_t *mask;
