@@ -5,6 +5,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bert.h"
 #include "common.h"
@@ -12,16 +13,18 @@
 #include "model.h"
 
 static const char usage[] =
-	"usage: mtl-init --out DIR --encoder DIR\n"
-	"       mtl-init --out DIR --vocab FILE [--layers N] [--hidden N] [--heads N]\n"
-	"                [--intermediate N] [--max-position N] [--seed N]\n"
+	"usage: mtl-init --out DIR --encoder DIR [--tasks FILE]\n"
+	"       mtl-init --out DIR --vocab FILE [--tasks FILE] [--layers N] [--hidden N]\n"
+	"                [--heads N] [--intermediate N] [--max-position N] [--seed N]\n"
 	"\n"
 	"Makes a model directory in Hugging Face BERT layout (config.json,\n"
-	"model.safetensors, tokenizer and sentence-transformers files).\n"
+	"model.safetensors, tokenizer and sentence-transformers files); with\n"
+	"--tasks, a multi-task model: tasks.json and new heads (heads.safetensors).\n"
 	"\n"
 	"  -o, --out DIR           the directory to write (created if needed)\n"
 	"  -e, --encoder DIR       start from this pretrained encoder\n"
 	"      --vocab FILE        a new encoder over this vocab.txt\n"
+	"  -T, --tasks FILE        the task spec (tasks.json); heads drawn from --seed\n"
 	"      --layers N          encoder layers (default 2)\n"
 	"      --hidden N          hidden size (default 128)\n"
 	"      --heads N           attention heads (default 4)\n"
@@ -80,6 +83,31 @@ static int count_vocab(const char *path, int *pad_id)
 	return count;
 }
 
+/* Writes the task spec and new heads drawn from seed into the model dir. */
+static void add_tasks(const char *dir, const char *tasks, uint64_t seed)
+{
+	struct mtl_tasks *ts;
+	struct mtl_model *m;
+	struct mtl_err err;
+	char path[4096];
+
+	if (mtl_task_load(&ts, tasks, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	snprintf(path, sizeof(path), "%s/tasks.json", dir);
+	if (mtl_task_save(ts, path, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+	mtl_task_free(ts);
+	snprintf(path, sizeof(path), "%s/heads.safetensors", dir);
+	unlink(path); /* new heads, not a previous model's */
+	if (mtl_model_load(&m, dir, &err) || mtl_model_heads(m, seed, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (mtl_heads_save(m->heads, path, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+	cmd_note("added %d tasks with new heads (%zu parameters)", m->tasks->n,
+		 m->heads->n_params);
+	mtl_model_free(m);
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_VOCAB = 256, O_LAYERS, O_HIDDEN, O_HEADS, O_INTER, O_MAXPOS, O_SEED,
@@ -88,6 +116,7 @@ int main(int argc, char **argv)
 		{ "out", required_argument, NULL, 'o' },
 		{ "encoder", required_argument, NULL, 'e' },
 		{ "vocab", required_argument, NULL, O_VOCAB },
+		{ "tasks", required_argument, NULL, 'T' },
 		{ "layers", required_argument, NULL, O_LAYERS },
 		{ "hidden", required_argument, NULL, O_HIDDEN },
 		{ "heads", required_argument, NULL, O_HEADS },
@@ -105,7 +134,7 @@ int main(int argc, char **argv)
 	struct mtl_bert_config cfg = { .layers = 2, .hidden = 128, .heads = 4,
 				       .max_pos = 128, .type_vocab = 2, .ln_eps = 1e-12f };
 	struct mtl_bert_pooling pool = { .mode = MTL_BERT_POOL_CLS, .normalize = 1 };
-	const char *out = NULL, *encoder = NULL, *vocab = NULL;
+	const char *out = NULL, *encoder = NULL, *vocab = NULL, *tasks = NULL;
 	long seed = 0;
 	int lower = 1, c;
 	struct mtl_bert *m;
@@ -113,10 +142,11 @@ int main(int argc, char **argv)
 	char path[4096];
 
 	cmd_name = "mtl-init";
-	while ((c = getopt_long(argc, argv, "o:e:qhV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:e:T:qhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
 		case 'e': encoder = optarg; break;
+		case 'T': tasks = optarg; break;
 		case O_VOCAB: vocab = optarg; break;
 		case O_LAYERS: cfg.layers = (int)cmd_parse_long(usage, "--layers", optarg, 1, 256); break;
 		case O_HIDDEN: cfg.hidden = (int)cmd_parse_long(usage, "--hidden", optarg, 1, 65536); break;
@@ -177,5 +207,7 @@ int main(int argc, char **argv)
 	cmd_note("wrote '%s': %d layers, hidden %d, %d heads, %zu parameters", out,
 		 m->cfg.layers, m->cfg.hidden, m->cfg.heads, m->n_params);
 	mtl_bert_free(m);
+	if (tasks)
+		add_tasks(out, tasks, (uint64_t)seed);
 	return cmd_finish(0);
 }

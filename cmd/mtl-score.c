@@ -1,6 +1,6 @@
 /*
- * mtl-score - runs a model over an examples stream: sentence embeddings
- * (--embed).
+ * mtl-score - runs a model over an examples stream: each task's
+ * predictions (and scores), or sentence embeddings (--embed).
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -10,17 +10,26 @@
 
 #include "common.h"
 #include "data.h"
+#include "fs.h"
 #include "model.h"
 #include "mp.h"
+#include "predict.h"
 
 static const char usage[] =
-	"usage: mtl-score --model DIR --embed [options] [EXAMPLES]\n"
+	"usage: mtl-score --model DIR [options] [EXAMPLES]\n"
+	"       mtl-score --model DIR --embed [options] [EXAMPLES]\n"
 	"\n"
-	"Runs the model over examples (from mtl-tokenize) and writes sentence\n"
-	"embeddings.\n"
+	"Runs the model over examples (from mtl-tokenize) and writes each task's\n"
+	"predictions with the gold labels and, at the end, a metrics record per\n"
+	"task (a predictions stream for mtl-report); or, with --embed, sentence\n"
+	"embeddings (an embeddings stream).\n"
 	"\n"
-	"  -m, --model DIR       model directory (Hugging Face BERT layout)\n"
-	"      --embed           write an embeddings stream\n"
+	"  -m, --model DIR       model directory (Hugging Face BERT layout, with\n"
+	"                        tasks.json and heads.safetensors for predictions)\n"
+	"      --tasks A,B       predict only these tasks (default: all)\n"
+	"      --probs           add each prediction's label probabilities\n"
+	"      --with-embedding  add the sentence embedding to each prediction\n"
+	"      --embed           write an embeddings stream instead\n"
 	"      --pooling P       cls, mean or max (default: the model's)\n"
 	"      --no-normalize    keep embeddings unnormalised (default: the model's)\n"
 	"  -b, --batch-size N    examples per forward pass (default 32)\n"
@@ -97,6 +106,23 @@ static void embed_chunk(struct run *R, struct mtl_example *ex, int n)
 	}
 }
 
+/* Runs one chunk of examples: predictions, or embeddings. */
+static void chunk(struct run *R, struct mtl_predictor *pred,
+		  struct mtl_example *ex, int n)
+{
+	struct mtl_err err;
+	int rc;
+
+	if (!pred) {
+		embed_chunk(R, ex, n);
+		return;
+	}
+	if ((rc = mtl_predict(pred, ex, n, R->w, &err)))
+		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s: records %ld-%ld: %s",
+			mtl_mp_reader_name(R->r), mtl_mp_reader_record(R->r) - n + 1,
+			mtl_mp_reader_record(R->r), err.msg);
+}
+
 static void progress(const struct run *R, struct timespec *t0, int final)
 {
 	struct timespec t;
@@ -117,9 +143,12 @@ static const char *pool_name(enum mtl_bert_pool p)
 
 int main(int argc, char **argv)
 {
-	enum { O_EMBED = 256, O_POOLING, O_NONORM };
+	enum { O_EMBED = 256, O_POOLING, O_NONORM, O_TASKS, O_PROBS, O_WITH_EMB };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
+		{ "tasks", required_argument, NULL, O_TASKS },
+		{ "probs", no_argument, NULL, O_PROBS },
+		{ "with-embedding", no_argument, NULL, O_WITH_EMB },
 		{ "embed", no_argument, NULL, O_EMBED },
 		{ "pooling", required_argument, NULL, O_POOLING },
 		{ "no-normalize", no_argument, NULL, O_NONORM },
@@ -132,7 +161,10 @@ int main(int argc, char **argv)
 	};
 	struct run R = { .batch = 32 };
 	const char *model_dir = NULL, *pooling = NULL, *name;
-	int embed = 0, no_norm = 0, threads = 0, c, rc, n = 0;
+	char *tasks = NULL;
+	int embed = 0, no_norm = 0, threads = 0, flags = 0, c, rc, n = 0;
+	uint64_t task_mask = 0;
+	struct mtl_predictor *pred = NULL;
 	struct mtl_example *ex;
 	struct mtl_err err;
 	msgpack_object hdr, rec;
@@ -146,6 +178,9 @@ int main(int argc, char **argv)
 		case O_EMBED: embed = 1; break;
 		case O_POOLING: pooling = optarg; break;
 		case O_NONORM: no_norm = 1; break;
+		case O_TASKS: tasks = optarg; break;
+		case O_PROBS: flags |= MTL_PREDICT_PROBS; break;
+		case O_WITH_EMB: flags |= MTL_PREDICT_EMBEDDING; break;
 		case 'b': R.batch = (int)cmd_parse_long(usage, "--batch-size", optarg, 1, 4096); break;
 		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
 		case 'q': cmd_quiet = 1; break;
@@ -156,8 +191,8 @@ int main(int argc, char **argv)
 	}
 	if (!model_dir)
 		cmd_usage_error(usage, "--model is required");
-	if (!embed)
-		cmd_usage_error(usage, "say what to compute: --embed");
+	if (embed && (tasks || flags))
+		cmd_usage_error(usage, "--embed writes embeddings only: no --tasks, --probs or --with-embedding");
 	if (argc - optind > 1)
 		cmd_usage_error(usage, "one input at most");
 	if (mtl_model_load(&R.model, model_dir, &err))
@@ -174,6 +209,22 @@ int main(int argc, char **argv)
 	}
 	if (no_norm)
 		R.model->pool.normalize = 0;
+	if (!embed) {
+		if (!R.model->tasks)
+			cmd_die(EXIT_DATA, "'%s' has no tasks.json: nothing to predict (use --embed for embeddings)",
+				model_dir);
+		if (!mtl_fs_exists(model_dir, "heads.safetensors"))
+			cmd_die(EXIT_DATA, "'%s' has no heads.safetensors: train the model with mtl-step first",
+				model_dir);
+		if (mtl_model_heads(R.model, 0, &err))
+			cmd_die(EXIT_DATA, "%s", err.msg);
+		for (char *t = tasks ? strtok(tasks, ",") : NULL; t; t = strtok(NULL, ",")) {
+			int k = mtl_task_find(R.model->tasks, t);
+			if (k < 0)
+				cmd_usage_error(usage, "--tasks: the model has no task '%s'", t);
+			task_mask |= 1ull << k;
+		}
+	}
 	mtl_bert_set_threads(R.model->bert, threads);
 
 	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &name);
@@ -186,8 +237,18 @@ int main(int argc, char **argv)
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (mtl_model_check_header(R.model, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
+	if (!embed && mtl_predictor_new(&pred, R.model, R.ts, task_mask, flags, &err))
+		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 
-	{
+	if (pred) {
+		msgpack_packer *pk = mtl_mp_pk(R.w);
+		mtl_mp_pack_header(pk, "predictions", "mtl-score", argc, argv, 2);
+		mtl_mp_pack_str(pk, "model");
+		mtl_mp_pack_str(pk, model_dir);
+		mtl_mp_pack_str(pk, "tasks");
+		mtl_data_pack_tasks(pk, R.model->tasks);
+		write_or_die(&R);
+	} else {
 		msgpack_packer *pk = mtl_mp_pk(R.w);
 		mtl_mp_pack_header(pk, "embeddings", "mtl-score", argc, argv, 4);
 		mtl_mp_pack_str(pk, "model");
@@ -217,7 +278,7 @@ int main(int argc, char **argv)
 			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions (tokenize with --max-length)",
 				name, mtl_mp_reader_record(R.r), (int)ex[n].len, R.model->bert->cfg.max_pos);
 		if (++n == R.batch) {
-			embed_chunk(&R, ex, n);
+			chunk(&R, pred, ex, n);
 			R.done += n;
 			while (n)
 				mtl_example_release(&ex[--n]);
@@ -227,12 +288,15 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (n) {
-		embed_chunk(&R, ex, n);
+		chunk(&R, pred, ex, n);
 		R.done += n;
 		while (n)
 			mtl_example_release(&ex[--n]);
 	}
+	if (pred && mtl_predict_metrics(pred, R.w, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
 	progress(&R, &t0, 1);
+	mtl_predictor_free(pred);
 	free(ex);
 	free(R.emb);
 	free(R.ids);

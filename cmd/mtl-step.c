@@ -410,58 +410,6 @@ static void load_eval(struct run *R, const char *path)
 		fclose(f);
 }
 
-static void save(struct run *R, const char *dir)
-{
-	const struct mtl_model *M = R->model;
-	struct mtl_err err;
-	char *path;
-
-	if (mtl_fs_mkdirs(dir, &err) || mtl_bert_save(M->bert, dir, &err) ||
-	    mtl_bert_pooling_save(&M->pool, M->bert->cfg.hidden, dir, &err) ||
-	    mtl_model_copy_tokenizer(M->dir, dir, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-	path = malloc(strlen(dir) + 32);
-	if (!path)
-		cmd_die(EXIT_DATA, "out of memory");
-	sprintf(path, "%s/heads.safetensors", dir);
-	if (mtl_heads_save(R->hd, path, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-	sprintf(path, "%s/tasks.json", dir);
-	if (mtl_task_save(M->tasks, path, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-	free(path);
-}
-
-static void load_heads(struct run *R, uint64_t seed)
-{
-	const struct mtl_model *M = R->model;
-	enum mtl_head_pool pool = MTL_HEAD_POOL_CLS;
-	struct mtl_err err;
-	char *path;
-
-	if (M->pool.mode == MTL_BERT_POOL_MEAN)
-		pool = MTL_HEAD_POOL_MEAN;
-	else if (M->pool.mode != MTL_BERT_POOL_CLS)
-		for (int t = 0; t < M->tasks->n; t++)
-			if (M->tasks->task[t].kind == MTL_TASK_SEQUENCE &&
-			    M->tasks->task[t].pooling == MTL_TASK_POOL_DEFAULT)
-				cmd_die(EXIT_DATA, "'%s': task '%s': the model pools by max, which sequence heads do not support; set the task's \"pooling\" to cls or mean",
-					M->dir, M->tasks->task[t].name);
-	if (mtl_heads_new(&R->hd, M->tasks, M->bert->cfg.hidden, pool, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	path = malloc(strlen(M->dir) + 32);
-	if (!path)
-		cmd_die(EXIT_DATA, "out of memory");
-	sprintf(path, "%s/heads.safetensors", M->dir);
-	if (access(path, F_OK) == 0) {
-		if (mtl_heads_load(R->hd, path, &err))
-			cmd_die(EXIT_DATA, "%s", err.msg);
-	} else {
-		mtl_heads_init_random(R->hd, seed);
-	}
-	free(path);
-}
-
 /* --task-weight NAME=W: the static weight of task NAME. */
 static void set_task_weight(struct mtl_tasks *ts, const char *arg)
 {
@@ -626,7 +574,9 @@ int main(int argc, char **argv)
 		set_task_weight(R.model->tasks, tw[i]);
 	mtl_bert_set_threads(R.model->bert, threads);
 	mtl_bert_set_gemm_split(R.model->bert, split);
-	load_heads(&R, o.seed);
+	if (mtl_model_heads(R.model, o.seed, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	R.hd = R.model->heads;
 
 	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &R.name);
 	R.r = mtl_mp_reader_new(in, R.name);
@@ -724,7 +674,8 @@ int main(int argc, char **argv)
 	if (R.n_ev && R.last_eval != R.tr->step)
 		evaluate(&R);
 	if (out_dir)
-		save(&R, out_dir);
+		if (mtl_model_save(R.model, out_dir, &err))
+			cmd_die(EXIT_IO, "%s", err.msg);
 
 	for (int i = 0; i < R.n_ev; i++)
 		mtl_example_release(&R.ev[i]);
@@ -737,7 +688,6 @@ int main(int argc, char **argv)
 	mtl_step_stats_release(&R.st);
 	mtl_balance_free(R.bal);
 	mtl_train_free(R.tr);
-	mtl_heads_free(R.hd);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);
 	mtl_model_free(R.model);

@@ -177,8 +177,10 @@ static int check_labels(const struct mtl_task *t, const int32_t *v, long n,
  * word_ids, words, truncated, words_lost; a key of another type is left
  * out.  0 or MTL_ERR_NOMEM.
  */
-static int parse_extras(struct mtl_example *ex, const msgpack_object *rec)
+static int parse_extras(struct mtl_example *ex, const msgpack_object *rec,
+			const struct mtl_tasks *ts)
 {
+	const msgpack_object *lost_map = mtl_mp_get(rec, "lost_labels");
 	const msgpack_object *wids = mtl_mp_get(rec, "word_ids");
 	const msgpack_object *words = mtl_mp_get(rec, "words");
 	const msgpack_object *trunc = mtl_mp_get(rec, "truncated");
@@ -208,6 +210,24 @@ static int parse_extras(struct mtl_example *ex, const msgpack_object *rec)
 	if (!mtl_mp_as_int(mtl_mp_get(rec, "words_lost"), &lost) &&
 	    lost >= 0 && lost <= INT32_MAX)
 		ex->words_lost = (int32_t)lost;
+	for (uint32_t k = 0; lost_map && lost_map->type == MSGPACK_OBJECT_MAP &&
+			     k < lost_map->via.map.size; k++) {
+		const msgpack_object_kv *kv = &lost_map->via.map.ptr[k];
+		int t = task_index(ts, &kv->key);
+		long n = mtl_mp_array_len(&kv->val);
+
+		if (t < 0 || ts->task[t].kind != MTL_TASK_TOKEN || ex->lost[t] ||
+		    n < 1 || n > (1 << 20) || (ex->lost_words && n != ex->lost_words))
+			continue;
+		if (!(ex->lost[t] = malloc((size_t)n * sizeof(int32_t))))
+			return MTL_ERR_NOMEM;
+		ex->lost_words = (int32_t)n;
+		if (mtl_mp_as_i32s(&kv->val, ex->lost[t], n) ||
+		    check_labels(&ts->task[t], ex->lost[t], n, NULL)) {
+			free(ex->lost[t]);
+			ex->lost[t] = NULL;
+		}
+	}
 	return 0;
 }
 
@@ -232,7 +252,8 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 	ex->ids = malloc((size_t)n * sizeof(int32_t));
 	ex->seq = malloc((size_t)(ts->n ? ts->n : 1) * sizeof(int32_t));
 	ex->tok = calloc((size_t)(ts->n ? ts->n : 1), sizeof(int32_t *));
-	if (!ex->ids || !ex->seq || !ex->tok)
+	ex->lost = calloc((size_t)(ts->n ? ts->n : 1), sizeof(int32_t *));
+	if (!ex->ids || !ex->seq || !ex->tok || !ex->lost)
 		goto fail;
 	for (int i = 0; i < ts->n; i++)
 		ex->seq[i] = MTL_IGNORE;
@@ -252,7 +273,7 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 			goto fail;
 		ex->text_len = text->via.str.size;
 	}
-	if ((rc = parse_extras(ex, rec)))
+	if ((rc = parse_extras(ex, rec, ts)))
 		goto fail;
 	rc = MTL_ERR_NOMEM;
 	if (labels && labels->type != MSGPACK_OBJECT_MAP && labels->type != MSGPACK_OBJECT_NIL) {
@@ -324,10 +345,16 @@ uint64_t mtl_example_tasks(const struct mtl_example *ex)
 void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 		      const struct mtl_tasks *ts)
 {
-	uint64_t tasks = mtl_example_tasks(ex);
+	uint64_t tasks = mtl_example_tasks(ex), lost = 0;
+	int n_lost = 0;
 
+	for (int t = 0; ex->lost && ex->lost_words > 0 && t < ex->n_tasks; t++)
+		if (ex->lost[t]) {
+			lost |= 1ull << t;
+			n_lost++;
+		}
 	msgpack_pack_map(pk, 5 + (ex->text != NULL) + (ex->word_ids != NULL) +
-			 (ex->words != NULL) + (ex->truncated != 0));
+			 (ex->words != NULL) + (ex->truncated != 0) + (n_lost > 0));
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "example");
 	mtl_mp_pack_str(pk, "id");
@@ -367,6 +394,15 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 	} else {
 		msgpack_pack_false(pk);
 	}
+	if (!n_lost)
+		return;
+	mtl_mp_pack_str(pk, "lost_labels");
+	msgpack_pack_map(pk, (size_t)n_lost);
+	for (int t = 0; t < ex->n_tasks; t++)
+		if ((lost >> t) & 1) {
+			mtl_mp_pack_str(pk, ts->task[t].name);
+			mtl_mp_pack_i32s(pk, ex->lost[t], (size_t)ex->lost_words);
+		}
 }
 
 void mtl_example_release(struct mtl_example *ex)
@@ -375,6 +411,9 @@ void mtl_example_release(struct mtl_example *ex)
 		return;
 	for (int i = 0; ex->tok && i < ex->n_tasks; i++)
 		free(ex->tok[i]);
+	for (int i = 0; ex->lost && i < ex->n_tasks; i++)
+		free(ex->lost[i]);
+	free(ex->lost);
 	for (size_t i = 0; ex->words && i < ex->n_words; i++)
 		free(ex->words[i]);
 	free(ex->words);

@@ -76,12 +76,19 @@ struct mtl_example {
 	int n_tasks;
 	int truncated;     /* tokens were cut off at the maximum length */
 	int32_t words_lost; /* words that lost a token to truncation */
+	int32_t **lost;    /* [n_tasks] gold labels of the lost_words words
+			    * truncation left without any token, per token
+			    * task labelled, or NULL (record key
+			    * "lost_labels": {TASK: [int]}): scoring on the
+			    * original words counts them */
+	int32_t lost_words;
 };
 
 /*
  * Parses an example record against ts: labels must name known tasks, have
  * the task's shape, and lie in [0, n_labels) or be MTL_IGNORE.  The
- * optional "word_ids", "words", "truncated" and "words_lost" are taken
+ * optional "word_ids", "words", "truncated", "words_lost" and
+ * "lost_labels" are taken
  * when they have their type (else left out), so what mtl_example_pack
  * wrote reads back the same.  On error returns MTL_ERR_FORMAT (message
  * without the record prefix) and leaves ex released.

@@ -737,8 +737,9 @@ static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
 	ex->word_ids = malloc(n * sizeof(int32_t));
 	ex->seq = malloc(nt * sizeof(int32_t));
 	ex->tok = calloc(nt, sizeof(int32_t *));
+	ex->lost = calloc(nt, sizeof(int32_t *));
 	ex->text = malloc(it->text_len + 1);
-	if (!ex->ids || !ex->word_ids || !ex->seq || !ex->tok || !ex->text ||
+	if (!ex->ids || !ex->word_ids || !ex->seq || !ex->tok || !ex->lost || !ex->text ||
 	    pack_id(ex, it, id_prefix))
 		return -1;
 	memcpy(ex->ids, e->ids, n * sizeof(int32_t));
@@ -782,6 +783,13 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		return bad(err, it->line, "the text gives no tokens");
 	if (fill_example(ex, it, e, in->n_tasks, in->o.id_prefix))
 		goto oom;
+	if (it->words && e->truncated) {
+		int32_t seen = 0;
+		for (size_t i = 0; i < e->n; i++)
+			if (e->word_ids[i] + 1 > seen)
+				seen = e->word_ids[i] + 1;
+		ex->lost_words = (int32_t)it->n_words - seen;
+	}
 	for (int k = 0; k < in->n_tasks; k++) {
 		ex->seq[k] = MTL_IGNORE;
 		if (!has[k])
@@ -797,6 +805,15 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 					ex->tok[k]);
 		if (c)
 			c->labels_lost += rc;
+		/* the gold labels of the words left without a token, so that
+		 * scoring on the original words can count them */
+		if (ex->lost_words > 0) {
+			size_t seen = it->n_words - (size_t)ex->lost_words;
+			if (!(ex->lost[k] = malloc((size_t)ex->lost_words * sizeof(int32_t))))
+				goto oom;
+			memcpy(ex->lost[k], in->word_labels[k] + seen,
+			       (size_t)ex->lost_words * sizeof(int32_t));
+		}
 		for (size_t i = 0; i < e->n; i++)
 			if (ex->tok[k][i] != MTL_IGNORE)
 				ex->labelled |= 1ull << k;

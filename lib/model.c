@@ -62,10 +62,68 @@ fail:
 	return rc;
 }
 
+int mtl_model_heads(struct mtl_model *m, uint64_t seed, struct mtl_err *err)
+{
+	enum mtl_head_pool pool = MTL_HEAD_POOL_CLS;
+	char *path;
+	int rc;
+
+	if (!m->tasks)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "'%s' has no tasks.json", m->dir);
+	if (m->pool.mode == MTL_BERT_POOL_MEAN)
+		pool = MTL_HEAD_POOL_MEAN;
+	else if (m->pool.mode != MTL_BERT_POOL_CLS)
+		for (int t = 0; t < m->tasks->n; t++)
+			if (m->tasks->task[t].kind == MTL_TASK_SEQUENCE &&
+			    m->tasks->task[t].pooling == MTL_TASK_POOL_DEFAULT)
+				return mtl_err_set(err, MTL_ERR_FORMAT,
+						   "'%s': task '%s': the model pools by max, which sequence heads do not support; set the task's \"pooling\" to cls or mean",
+						   m->dir, m->tasks->task[t].name);
+	mtl_heads_free(m->heads);
+	m->heads = NULL;
+	if ((rc = mtl_heads_new(&m->heads, m->tasks, m->bert->cfg.hidden, pool, err)))
+		return rc;
+	if (!mtl_fs_exists(m->dir, "heads.safetensors")) {
+		mtl_heads_init_random(m->heads, seed);
+		return 0;
+	}
+	if (!(path = path_join(m->dir, "heads.safetensors")))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	rc = mtl_heads_load(m->heads, path, err);
+	free(path);
+	return rc;
+}
+
+int mtl_model_save(const struct mtl_model *m, const char *dir,
+		   struct mtl_err *err)
+{
+	char *path = NULL;
+	int rc;
+
+	if ((rc = mtl_fs_mkdirs(dir, err)) || (rc = mtl_bert_save(m->bert, dir, err)) ||
+	    (rc = mtl_bert_pooling_save(&m->pool, m->bert->cfg.hidden, dir, err)) ||
+	    (rc = mtl_model_copy_tokenizer(m->dir, dir, err)))
+		return rc;
+	if (m->tasks) {
+		if (!(path = path_join(dir, "tasks.json")))
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		rc = mtl_task_save(m->tasks, path, err);
+		free(path);
+	}
+	if (!rc && m->heads) {
+		if (!(path = path_join(dir, "heads.safetensors")))
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		rc = mtl_heads_save(m->heads, path, err);
+		free(path);
+	}
+	return rc;
+}
+
 void mtl_model_free(struct mtl_model *m)
 {
 	if (!m)
 		return;
+	mtl_heads_free(m->heads);
 	mtl_bert_free(m->bert);
 	mtl_task_free(m->tasks);
 	free(m->dir);

@@ -17,6 +17,7 @@
 
 #include "bert.h"
 #include "err.h"
+#include "head.h"
 #include "task.h"
 
 struct mtl_model {
@@ -24,6 +25,7 @@ struct mtl_model {
 	struct mtl_bert *bert;
 	struct mtl_bert_pooling pool;
 	struct mtl_tasks *tasks;  /* NULL without tasks.json */
+	struct mtl_heads *heads;  /* NULL until mtl_model_heads() */
 	uint64_t vocab_hash;      /* of the tokenizer's vocabulary */
 	int has_vocab;
 };
@@ -35,6 +37,23 @@ struct mtl_model {
 int mtl_model_load(struct mtl_model **out, const char *dir,
 		   struct mtl_err *err);
 void mtl_model_free(struct mtl_model *m);
+
+/*
+ * Makes m->heads for m->tasks: loaded from heads.safetensors when the
+ * directory has one, else drawn from seed (a new multi-task model).
+ * Sequence heads pool as the model does (cls or mean; a max-pooling
+ * model needs each sequence task to name its pooling).  0, or <0 (err).
+ */
+int mtl_model_heads(struct mtl_model *m, uint64_t seed, struct mtl_err *err);
+
+/*
+ * Writes m as a complete model directory dir (created if needed): the
+ * encoder (config.json, model.safetensors), the pooling files, the
+ * tokenizer files of m's directory, and, when m has tasks, tasks.json and
+ * heads.safetensors.  Each file atomically.
+ */
+int mtl_model_save(const struct mtl_model *m, const char *dir,
+		   struct mtl_err *err);
 
 /*
  * Checks that a stream header (examples or batches) was tokenized with this

@@ -59,3 +59,20 @@ setup() {
 	run -1 --separate-stderr mtl-init -o y -e broken
 	assert_regex "$stderr" 'model.safetensors'
 }
+
+@test "--tasks makes a multi-task model: tasks.json and new heads from the seed" {
+	mtl-init -q -o a -e "$FIXTURES/tiny" --tasks "$FIXTURES/demo/tasks.json" --seed 3
+	cmp a/model.safetensors "$FIXTURES/tiny/model.safetensors"
+	grep -q '"name": "ner"' a/tasks.json
+	! cmp -s a/heads.safetensors "$FIXTURES/tiny/heads.safetensors"
+	mtl-init -q -o b -e "$FIXTURES/tiny" --tasks "$FIXTURES/demo/tasks.json" --seed 3
+	cmp a/heads.safetensors b/heads.safetensors
+	# it predicts at once (untrained): every demo task, every example
+	mtl-tokenize -q -m a "$FIXTURES/demo/dev.jsonl" >dev.mpk
+	run bash -c 'mtl-score -q -m a dev.mpk | mtl-dump --summary | grep -E "^  (prediction|metrics) "'
+	assert_line --regexp '^  prediction +300$'
+	assert_line --regexp '^  metrics +2$'
+	printf '{"tasks": [{"name": "x", "kind": "nope", "labels": ["a"]}]}' >bad.json
+	run -1 --separate-stderr mtl-init -o c -e "$FIXTURES/tiny" --tasks bad.json
+	assert_regex "$stderr" "bad.json"
+}

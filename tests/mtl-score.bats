@@ -65,3 +65,57 @@ setup() {
 	run -2 mtl-score --embed ex.mpk
 	run -2 mtl-score -m "$FIXTURES/tiny" --embed --pooling bogus ex.mpk
 }
+
+# The reference's predictions for the training rows (fixtures/tiny with its
+# heads, eval mode) against mtl-score's.
+predict_setup() {
+	mtl-dump --pack "$FIXTURES/golden/predict-examples.jsonl" >pex.mpk
+	mtl-score -q -m "$FIXTURES/tiny" --probs pex.mpk >pred.mpk
+}
+
+@test "predictions: labels per example and per word equal the reference's" {
+	predict_setup
+	run bash -c "mtl-dump -t prediction pred.mpk | grep -o '\"topic\":{\"pred\":\"[a-z]*\",\"gold\":[a-z\"]*'"
+	assert_output "$(sed 's/.*"topic_pred": "\([a-z]*\)", "topic_gold": \([a-z"]*\),.*/"topic":{"pred":"\1","gold":\2/' \
+		"$FIXTURES/golden/predict-expect.jsonl")"
+	mtl-dump -t prediction pred.mpk | sed 's/.*"ner":{"pred":\[\([^]]*\)\].*/\1/' >actual
+	sed 's/.*"ner_pred": \[\([^]]*\)\].*/\1/; s/", "/","/g' "$FIXTURES/golden/predict-expect.jsonl" >expect
+	diff -u expect actual
+	mtl-dump -t prediction pred.mpk | sed -n 's/.*"ner":{[^}]*"gold":\(null\|\[[^]]*\]\).*/\1/p' >actual
+	sed 's/.*"ner_gold": \(null\|\[[^]]*\]\).*/\1/; s/", "/","/g' "$FIXTURES/golden/predict-expect.jsonl" >expect
+	diff -u expect actual
+}
+
+@test "predictions: probabilities equal the reference's within 1e-6" {
+	predict_setup
+	mtl-dump -t prediction pred.mpk | sed 's/.*"topic":{[^}]*"probs":\[\([^]]*\)\].*/\1/' | tr ',' ' ' >actual
+	json_array topic_probs <"$FIXTURES/golden/predict-expect.jsonl" >expect
+	run max_abs_diff actual expect
+	awk -v d="$output" 'BEGIN { exit !(d != "shape" && d <= 1e-6) }'
+}
+
+@test "predictions: metrics records at the end, and --tasks selects" {
+	predict_setup
+	run bash -c "mtl-dump -t metrics pred.mpk | grep -o '\"task\":\"[a-z]*\",\"kind\":\"[a-z]*\",\"scored\":[0-9]*'"
+	# topic: rows 0 and 2 labelled; ner: 4 + 5 labelled words
+	assert_output $'"task":"topic","kind":"sequence","scored":2\n"task":"ner","kind":"token","scored":9'
+	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner pex.mpk | mtl-dump -t prediction | grep -c topic"
+	assert_output 0
+	run -2 mtl-score -q -m "$FIXTURES/tiny" --tasks nosuch pex.mpk
+	run -1 --separate-stderr mtl-score -m "$FIXTURES/tiny-f16" pex.mpk
+	assert_regex "$stderr" 'has no tasks.json'
+}
+
+@test "predictions: words cut off by truncation count as lost gold entities" {
+	mkdir m && cp -r "$FIXTURES/tiny/." m/
+	printf '{"words":["john","smith","won","in","paris","london"],"ner":["B-PER","I-PER","O","O","B-LOC","B-LOC"]}\n' >t.jsonl
+	mtl-tokenize -q -m m --max-length 6 t.jsonl >t.mpk
+	run bash -c "mtl-score -q -m m t.mpk | mtl-dump -t prediction"
+	assert_output --partial '"gold_lost":{"LOC":2}'
+	# the report counts them as gold and as missed
+	run bash -c "mtl-score -q -m m t.mpk | mtl-report - | grep -E '^(LOC|micro) '"
+	assert_line --regexp '^LOC +0 +0 +0 +2 +0 +0 +2$'
+	assert_line --regexp '^micro .* 3 +1 +0 +2$'
+	run bash -c "mtl-score -q -m m t.mpk | mtl-dump -t metrics | grep -o '\"entity_recall\":[0-9.]*'"
+	assert_output '"entity_recall":0.0'
+}

@@ -108,7 +108,7 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 	echo '{"words":["John","unaffable","Paris"],"ner":["B-PER","O","B-LOC"]}' >in.jsonl
 	run examples -m m --max-length 4 in.jsonl
 	assert_success
-	assert_output '{"type":"example","id":1,"text":"John unaffable Paris","ids":[2,12,9,3],"word_ids":[-1,0,1,-1],"words":["John","unaffable","Paris"],"labels":{"ner":[-100,1,0,-100]},"truncated":true,"words_lost":2}'
+	assert_output '{"type":"example","id":1,"text":"John unaffable Paris","ids":[2,12,9,3],"word_ids":[-1,0,1,-1],"words":["John","unaffable","Paris"],"labels":{"ner":[-100,1,0,-100]},"truncated":true,"words_lost":2,"lost_labels":{"ner":[2]}}'
 	run mtl-tokenize -m m --max-length 4 in.jsonl
 	assert_output --partial '1 truncated (2 words lost)'
 	run -2 mtl-tokenize -m m --max-length 1 in.jsonl

@@ -435,6 +435,59 @@ def write_embed_jsonl(path, model, ids, mask, types):
             f.write(json.dumps(rec) + "\n")
 
 
+def write_predict_jsonl(out, bert, head_init, vocab):
+    """The training rows as an examples stream in JSON lines (for
+    mtl-dump --pack) and, beside it, the reference's predictions for them
+    with fixtures/tiny's heads (eval mode): the argmax label per sequence
+    and per word (its first piece), gold labels, and label probabilities.
+    The command-line tests compare mtl-score with these."""
+    specs = rb.read_tasks(os.path.join(out, "tiny", "tasks.json"))
+    mt = rb.MultiTaskModel(bert, specs).eval()
+    with torch.no_grad():
+        for n, p in mt.head_state().items():
+            p.copy_(torch.from_numpy(head_init[n]))
+    rows = [(r[0], None if r[1] is None else [NER[x] for x in r[1]]) for r in TRAIN_ROWS]
+    ids, mask, types, ner = build_batch(rows, vocab, 10)
+    with torch.no_grad():
+        logits = mt(torch.from_numpy(ids.astype(np.int64)),
+                    torch.from_numpy(mask.astype(np.int64)))
+    topic_labels = TASKS["tasks"][0]["labels"]
+    ner_labels = TASKS["tasks"][1]["labels"]
+    gold = os.path.join(out, "golden")
+    with open(os.path.join(gold, "predict-examples.jsonl"), "w") as fe, \
+            open(os.path.join(gold, "predict-expect.jsonl"), "w") as fx:
+        hdr = {"type": "header", "stream": "examples", "version": [1, 0],
+               "tasks": [{"name": t["name"], "kind": t["kind"], "labels": t["labels"]}
+                         for t in TASKS["tasks"]]}
+        fe.write(json.dumps(hdr) + "\n")
+        for b, r in enumerate(TRAIN_ROWS):
+            n = int(mask[b].sum())
+            word_ids, w = [-1], -1
+            for tid, first in wordpiece(r[0][0], vocab):
+                w += first
+                word_ids.append(w)
+            word_ids.append(-1)
+            assert len(word_ids) == n
+            labels = {}
+            if r[2] is not None:
+                labels["topic"] = r[2]
+            if r[1] is not None:
+                labels["ner"] = [int(x) for x in ner[b, :n]]
+            ex = {"type": "example", "id": "r%d" % b, "text": r[0][0],
+                  "ids": [int(x) for x in ids[b, :n]], "word_ids": word_ids, "labels": labels}
+            fe.write(json.dumps(ex) + "\n")
+            tp = torch.softmax(logits["topic"][b], -1).numpy()
+            firsts = [i for i in range(n) if word_ids[i] >= 0 and word_ids[i] != word_ids[i - 1]]
+            npred = [ner_labels[int(torch.argmax(logits["ner"][b, i]))] for i in firsts]
+            ngold = None if r[1] is None else list(r[1])
+            exp = {"id": "r%d" % b,
+                   "topic_pred": topic_labels[int(np.argmax(tp))],
+                   "topic_gold": None if r[2] is None else topic_labels[r[2]],
+                   "topic_probs": [float(repr_f32(x)) for x in tp],
+                   "ner_pred": npred, "ner_gold": ngold}
+            fx.write(json.dumps(exp) + "\n")
+
+
 def repr_f32(x):
     """Shortest decimal that reads back as the same float32."""
     x = np.float32(x)
@@ -493,6 +546,7 @@ def main(argv):
                      dict(enc_meta, model="fixtures/" + d), acc)
     write_embed_jsonl(os.path.join(gold, "embed.jsonl"), bert, ids, mask, types)
 
+    write_predict_jsonl(out, bert, head_init, vocab)
     rows = [(r[0], None if r[1] is None else [NER[x] for x in r[1]]) for r in TRAIN_ROWS]
     ids, mask, types, ner = build_batch(rows, vocab, 10)
     topic = np.array([rb.IGNORE_INDEX if r[2] is None else r[2] for r in TRAIN_ROWS], np.int32)

@@ -1,0 +1,395 @@
+/* predict.c - predictions records and their scores; see predict.h. */
+#include "predict.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "metrics.h"
+#include "train.h"
+
+struct mtl_predictor {
+	struct mtl_model *m;
+	const struct mtl_tasks *st;
+	int *map;               /* [model tasks] stream task index or -1 */
+	uint64_t mask;
+	int flags;
+	struct mtl_confusion *conf;       /* [model tasks] */
+	struct mtl_bio *bio;              /* [model tasks] n_labels 0: not BIO */
+	struct mtl_entity_score *ent;     /* [model tasks] */
+	long *lost;                       /* [model tasks] gold entities lost */
+	int32_t *ids, *amask, *pred, *gold, *full;
+	float *emb, *probs;
+	size_t cap_tok, cap_words;
+};
+
+void mtl_predictor_free(struct mtl_predictor *p)
+{
+	if (!p)
+		return;
+	for (int t = 0; p->m && p->m->tasks && t < p->m->tasks->n; t++) {
+		if (p->conf)
+			mtl_confusion_release(&p->conf[t]);
+		if (p->ent)
+			mtl_entity_release(&p->ent[t]);
+		if (p->bio)
+			mtl_bio_release(&p->bio[t]);
+	}
+	free(p->conf);
+	free(p->ent);
+	free(p->bio);
+	free(p->lost);
+	free(p->map);
+	free(p->ids);
+	free(p->amask);
+	free(p->pred);
+	free(p->gold);
+	free(p->full);
+	free(p->emb);
+	free(p->probs);
+	free(p);
+}
+
+int mtl_predictor_new(struct mtl_predictor **out, struct mtl_model *m,
+		      const struct mtl_tasks *st, uint64_t task_mask, int flags,
+		      struct mtl_err *err)
+{
+	struct mtl_predictor *p = calloc(1, sizeof(*p));
+	const struct mtl_tasks *ts = m->tasks;
+	int n = ts ? ts->n : 0, rc;
+
+	if (!p)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	p->m = m;
+	p->st = st;
+	p->flags = flags;
+	p->mask = task_mask ? task_mask : ~0ull;
+	if (!ts || !m->heads) {
+		free(p);
+		return mtl_err_set(err, MTL_ERR_FORMAT, "'%s' has no task heads", m->dir);
+	}
+	p->map = calloc((size_t)n, sizeof(int));
+	p->conf = calloc((size_t)n, sizeof(*p->conf));
+	p->bio = calloc((size_t)n, sizeof(*p->bio));
+	p->ent = calloc((size_t)n, sizeof(*p->ent));
+	p->lost = calloc((size_t)n, sizeof(long));
+	p->emb = malloc(sizeof(float));
+	if (!p->map || !p->conf || !p->bio || !p->ent || !p->lost) {
+		mtl_predictor_free(p);
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	if ((rc = mtl_train_map_tasks(p->map, ts, st, err))) {
+		mtl_predictor_free(p);
+		return rc;
+	}
+	for (int t = 0; t < n; t++) {
+		const struct mtl_task *task = &ts->task[t];
+
+		if (mtl_confusion_init(&p->conf[t], task->n_labels)) {
+			mtl_predictor_free(p);
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		}
+		if (task->kind != MTL_TASK_TOKEN ||
+		    mtl_bio_init(&p->bio[t], (const char *const *)task->labels,
+				 task->n_labels, 0, NULL))
+			continue; /* not an entity tag set: no entity scores */
+		if (mtl_entity_init(&p->ent[t], &p->bio[t])) {
+			mtl_predictor_free(p);
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		}
+	}
+	*out = p;
+	return 0;
+}
+
+static int grow(void **v, size_t *cap, size_t need, size_t size)
+{
+	void *q;
+
+	if (need <= *cap)
+		return 0;
+	if (!(q = realloc(*v, need * size)))
+		return -1;
+	*v = q;
+	*cap = need;
+	return 0;
+}
+
+static int argmax(const float *v, int n)
+{
+	int k = 0;
+
+	for (int i = 1; i < n; i++)
+		if (v[i] > v[k])
+			k = i;
+	return k;
+}
+
+static void softmax(float *out, const float *v, int n)
+{
+	float mx = v[argmax(v, n)];
+	double sum = 0;
+
+	for (int i = 0; i < n; i++)
+		sum += out[i] = expf(v[i] - mx);
+	for (int i = 0; i < n; i++)
+		out[i] = (float)(out[i] / sum);
+}
+
+static void pack_label(msgpack_packer *pk, const struct mtl_task *t, int32_t k)
+{
+	if (k < 0)
+		msgpack_pack_nil(pk);
+	else
+		mtl_mp_pack_str(pk, t->labels[k]);
+}
+
+static void pack_sequence(struct mtl_predictor *p, msgpack_packer *pk, int t,
+			  const struct mtl_example *ex, const float *logits)
+{
+	const struct mtl_task *task = &p->m->tasks->task[t];
+	int s = p->map[t], C = task->n_labels;
+	int32_t gold = s >= 0 ? ex->seq[s] : MTL_IGNORE;
+	int pred = argmax(logits, C);
+
+	msgpack_pack_map(pk, 2 + !!(p->flags & MTL_PREDICT_PROBS));
+	mtl_mp_pack_str(pk, "pred");
+	pack_label(pk, task, pred);
+	mtl_mp_pack_str(pk, "gold");
+	pack_label(pk, task, gold == MTL_IGNORE ? -1 : gold);
+	if (p->flags & MTL_PREDICT_PROBS) {
+		softmax(p->probs, logits, C);
+		mtl_mp_pack_str(pk, "probs");
+		mtl_mp_pack_f32s(pk, p->probs, (size_t)C);
+	}
+	if (gold != MTL_IGNORE)
+		mtl_confusion_add(&p->conf[t], gold, pred);
+}
+
+/*
+ * A token task: words are the example's words (first token of each, by
+ * word_ids), or its tokens when it has no word_ids.
+ */
+static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
+		      const struct mtl_example *ex, const float *logits, int T)
+{
+	const struct mtl_task *task = &p->m->tasks->task[t];
+	int s = p->map[t], C = task->n_labels, seen = 0;
+	const int32_t *tok = s >= 0 ? ex->tok[s] : NULL;
+	const int32_t *lost = s >= 0 && ex->lost ? ex->lost[s] : NULL;
+	int32_t n_lost = lost ? ex->lost_words : 0;
+	int has_bio = p->bio[t].n_labels > 0;
+	struct mtl_span *sp;
+	int n_sp;
+	long lost_by_type[256] = { 0 };
+	int n_types = has_bio ? p->bio[t].n_types : 0;
+
+	if (ex->word_ids)
+		for (int i = 0; i < ex->len; i++)
+			if (ex->word_ids[i] + 1 > seen)
+				seen = ex->word_ids[i] + 1;
+	if (!ex->word_ids)
+		seen = ex->len;
+	if (grow((void **)&p->pred, &p->cap_words, (size_t)(seen + n_lost + 1), sizeof(int32_t)) ||
+	    !(p->gold = realloc(p->gold, p->cap_words * sizeof(int32_t))) ||
+	    !(p->full = realloc(p->full, p->cap_words * sizeof(int32_t))) ||
+	    !(p->probs = realloc(p->probs, ((size_t)seen + 1) * (size_t)C * sizeof(float))))
+		return MTL_ERR_NOMEM;
+	for (int w = 0; w < seen; w++) {
+		p->pred[w] = -1; /* a word that gave no token */
+		p->gold[w] = MTL_IGNORE;
+	}
+	for (int i = ex->len - 1; i >= 0; i--) {
+		int w = ex->word_ids ? ex->word_ids[i] : i;
+		if (w < 0)
+			continue;
+		/* the first token of word w wins: we go backwards */
+		p->pred[w] = argmax(logits + (size_t)i * (size_t)C, C);
+		p->gold[w] = tok ? tok[i] : MTL_IGNORE;
+		if (p->flags & MTL_PREDICT_PROBS)
+			softmax(p->probs + (size_t)w * (size_t)C, logits + (size_t)i * (size_t)C, C);
+	}
+	/* gold over all words, the lost ones included, for entity spans */
+	for (int w = 0; w < seen; w++)
+		p->full[w] = p->gold[w] == MTL_IGNORE ? -1 : p->gold[w];
+	for (int w = 0; w < n_lost; w++)
+		p->full[seen + w] = lost[w] == MTL_IGNORE ? -1 : lost[w];
+	if (has_bio && n_lost && (sp = malloc((size_t)(seen + n_lost + 1) * sizeof(*sp)))) {
+		n_sp = mtl_bio_spans(&p->bio[t], p->full, seen + n_lost, sp);
+		for (int k = 0; k < n_sp; k++) {
+			if (sp[k].end <= seen)
+				continue;
+			/* cut off, wholly or partly: lost, and its seen words
+			 * carry no gold so it is not also scored as found */
+			if (sp[k].type < 256)
+				lost_by_type[sp[k].type]++;
+			p->ent[t].per_type[sp[k].type].fn++;
+			for (int w = sp[k].start; w < seen; w++)
+				p->gold[w] = MTL_IGNORE;
+		}
+		free(sp);
+	}
+	msgpack_pack_map(pk, 2 + !!(p->flags & MTL_PREDICT_PROBS) + (n_types > 0 && n_lost > 0));
+	mtl_mp_pack_str(pk, "pred");
+	msgpack_pack_array(pk, (size_t)seen);
+	for (int w = 0; w < seen; w++)
+		pack_label(pk, task, p->pred[w]);
+	mtl_mp_pack_str(pk, "gold");
+	if (!tok) {
+		msgpack_pack_nil(pk);
+	} else {
+		msgpack_pack_array(pk, (size_t)seen);
+		for (int w = 0; w < seen; w++)
+			pack_label(pk, task, p->gold[w] == MTL_IGNORE ? -1 : p->gold[w]);
+	}
+	if (p->flags & MTL_PREDICT_PROBS) {
+		mtl_mp_pack_str(pk, "probs");
+		msgpack_pack_array(pk, (size_t)seen);
+		for (int w = 0; w < seen; w++)
+			mtl_mp_pack_f32s(pk, p->probs + (size_t)w * (size_t)C, (size_t)C);
+	}
+	if (n_types > 0 && n_lost > 0) {
+		int k = 0;
+		mtl_mp_pack_str(pk, "gold_lost");
+		for (int y = 0; y < n_types && y < 256; y++)
+			k += lost_by_type[y] > 0;
+		msgpack_pack_map(pk, (size_t)k);
+		for (int y = 0; y < n_types && y < 256; y++)
+			if (lost_by_type[y]) {
+				mtl_mp_pack_str(pk, p->bio[t].types[y]);
+				msgpack_pack_long(pk, lost_by_type[y]);
+			}
+	}
+	if (!tok)
+		return 0;
+	for (int w = 0; w < seen; w++) {
+		if (p->gold[w] != MTL_IGNORE && p->pred[w] >= 0)
+			mtl_confusion_add(&p->conf[t], p->gold[w], p->pred[w]);
+		p->full[w] = p->gold[w] == MTL_IGNORE ? -1 : p->gold[w];
+	}
+	if (has_bio)
+		return mtl_entity_add(&p->ent[t], &p->bio[t], p->full, p->pred, seen);
+	return 0;
+}
+
+int mtl_predict(struct mtl_predictor *p, const struct mtl_example *ex, int n,
+		struct mtl_mp_writer *w, struct mtl_err *err)
+{
+	struct mtl_model *m = p->m;
+	const struct mtl_tasks *ts = m->tasks;
+	int T = 1, H = m->bert->cfg.hidden, rc, n_sel = 0;
+
+	for (int i = 0; i < n; i++)
+		if (ex[i].len > T)
+			T = ex[i].len;
+	if (grow((void **)&p->ids, &p->cap_tok, (size_t)n * (size_t)T, sizeof(int32_t)) ||
+	    !(p->amask = realloc(p->amask, p->cap_tok * sizeof(int32_t))) ||
+	    !(p->emb = realloc(p->emb, (size_t)n * (size_t)H * sizeof(float))))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int i = 0; i < n; i++)
+		for (int t = 0; t < T; t++) {
+			p->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : m->bert->cfg.pad_id;
+			p->amask[i * T + t] = t < ex[i].len;
+		}
+	if ((rc = mtl_bert_forward(m->bert, p->ids, NULL, p->amask, n, T, 0, err)) ||
+	    (rc = mtl_heads_forward(m->heads, mtl_bert_last_hidden(m->bert), p->amask,
+				    n, T, 0, NULL, err)))
+		return rc;
+	if (p->flags & MTL_PREDICT_EMBEDDING) {
+		mtl_bert_pool_forward(p->emb, mtl_bert_last_hidden(m->bert), p->amask, n, T, H,
+				      m->pool.mode);
+		if (m->pool.normalize)
+			mtl_bert_normalize_forward(p->emb, NULL, p->emb, n, H);
+	}
+	for (int t = 0; t < ts->n; t++)
+		n_sel += (p->mask >> t) & 1;
+	for (int i = 0; i < n; i++) {
+		msgpack_packer *pk = mtl_mp_pk(w);
+		int k = 3 + (ex[i].text != NULL) + (ex[i].words != NULL) +
+			!!(p->flags & MTL_PREDICT_EMBEDDING);
+
+		msgpack_pack_map(pk, (size_t)k);
+		mtl_mp_pack_str(pk, "type");
+		mtl_mp_pack_str(pk, "prediction");
+		mtl_mp_pack_str(pk, "id");
+		if (ex[i].id)
+			mtl_data_pack_raw(pk, ex[i].id, ex[i].id_len);
+		else
+			msgpack_pack_nil(pk);
+		if (ex[i].text) {
+			mtl_mp_pack_str(pk, "text");
+			msgpack_pack_str(pk, ex[i].text_len);
+			msgpack_pack_str_body(pk, ex[i].text, ex[i].text_len);
+		}
+		if (ex[i].words) {
+			mtl_mp_pack_str(pk, "words");
+			msgpack_pack_array(pk, ex[i].n_words);
+			for (size_t k2 = 0; k2 < ex[i].n_words; k2++)
+				mtl_mp_pack_str(pk, ex[i].words[k2]);
+		}
+		if (p->flags & MTL_PREDICT_EMBEDDING) {
+			mtl_mp_pack_str(pk, "embedding");
+			mtl_mp_pack_f32s(pk, p->emb + (size_t)i * (size_t)H, (size_t)H);
+		}
+		mtl_mp_pack_str(pk, "tasks");
+		msgpack_pack_map(pk, (size_t)n_sel);
+		for (int t = 0; t < ts->n; t++) {
+			const struct mtl_head *h = &m->heads->h[t];
+			if (!((p->mask >> t) & 1))
+				continue;
+			mtl_mp_pack_str(pk, ts->task[t].name);
+			if (ts->task[t].kind == MTL_TASK_SEQUENCE) {
+				if (!(p->probs = realloc(p->probs, (size_t)h->C * sizeof(float))))
+					return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+				pack_sequence(p, pk, t, &ex[i], h->logits + (size_t)i * (size_t)h->C);
+			} else if (pack_token(p, pk, t, &ex[i],
+					      h->logits + (size_t)i * (size_t)T * (size_t)h->C, T)) {
+				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			}
+		}
+		if ((rc = mtl_mp_end(w, err)))
+			return rc;
+	}
+	return 0;
+}
+
+int mtl_predict_metrics(struct mtl_predictor *p, struct mtl_mp_writer *w,
+			struct mtl_err *err)
+{
+	const struct mtl_tasks *ts = p->m->tasks;
+	int rc;
+
+	for (int t = 0; t < ts->n; t++) {
+		msgpack_packer *pk = mtl_mp_pk(w);
+		int ent = p->bio[t].n_labels > 0;
+
+		if (!((p->mask >> t) & 1))
+			continue;
+		if (ent)
+			mtl_entity_finish(&p->ent[t]);
+		msgpack_pack_map(pk, 6 + 3 * ent);
+		mtl_mp_pack_str(pk, "type");
+		mtl_mp_pack_str(pk, "metrics");
+		mtl_mp_pack_str(pk, "task");
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		mtl_mp_pack_str(pk, "kind");
+		mtl_mp_pack_str(pk, mtl_task_kind_name(ts->task[t].kind));
+		mtl_mp_pack_str(pk, "scored");
+		msgpack_pack_long(pk, p->conf[t].total);
+		mtl_mp_pack_str(pk, "accuracy");
+		msgpack_pack_double(pk, mtl_confusion_accuracy(&p->conf[t]));
+		mtl_mp_pack_str(pk, "macro_f1");
+		msgpack_pack_double(pk, mtl_confusion_macro_f1(&p->conf[t]));
+		if (ent) {
+			mtl_mp_pack_str(pk, "entity_precision");
+			msgpack_pack_double(pk, p->ent[t].micro.precision);
+			mtl_mp_pack_str(pk, "entity_recall");
+			msgpack_pack_double(pk, p->ent[t].micro.recall);
+			mtl_mp_pack_str(pk, "entity_f1");
+			msgpack_pack_double(pk, p->ent[t].micro.f1);
+		}
+		if ((rc = mtl_mp_end(w, err)))
+			return rc;
+	}
+	return 0;
+}
