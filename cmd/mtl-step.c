@@ -12,6 +12,7 @@
 
 #include "balance.h"
 #include "common.h"
+#include "contrast.h"
 #include "data.h"
 #include "fs.h"
 #include "model.h"
@@ -60,6 +61,10 @@ static const char usage[] =
 	"      --gradnorm-alpha F  GradNorm's alpha (default 1.5)\n"
 	"      --gradnorm-lr F     GradNorm's step on the weights (default 0.025)\n"
 	"      --cagrad-c F        CAGrad's c (default 0.5)\n"
+	"      --contrastive W     add W times an in-batch InfoNCE loss on the\n"
+	"                          sentence embeddings: batch pair texts, else\n"
+	"                          two dropout views (not with gradient methods)\n"
+	"      --contrastive-temperature F  its temperature (default 0.05)\n"
 	"  -q, --quiet             no progress on stderr\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n"
@@ -72,6 +77,7 @@ struct run {
 	struct mtl_heads *hd;
 	struct mtl_train *tr;
 	struct mtl_balance *bal; /* NULL: static weights */
+	struct mtl_contrast *con; /* NULL: no contrastive term */
 	struct mtl_mp_reader *r;
 	struct mtl_mp_writer *w;
 	const char *name;
@@ -323,7 +329,7 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	for (int t = 0; t < ts->n && t < 64; t++)
 		acc[t] = R->st.labelled[t]
 			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
-	msgpack_pack_map(pk, 12 + (R->bal != NULL) +
+	msgpack_pack_map(pk, 12 + (R->bal != NULL) + (R->con != NULL) +
 			 (R->bal && R->bal->have_cos ? 2 : 0));
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "step");
@@ -349,6 +355,10 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	}
 	if (R->bal)
 		pack_balance(pk, R->bal, ts);
+	if (R->con) {
+		pack_key(pk, "contrastive");
+		msgpack_pack_double(pk, R->con->loss);
+	}
 	pack_key(pk, "grad_norm");
 	msgpack_pack_double(pk, R->st.grad_norm);
 	pack_key(pk, "tokens");
@@ -436,7 +446,7 @@ int main(int argc, char **argv)
 	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
 	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT,
 	       O_BALANCE, O_TASK_WEIGHT, O_BALANCE_EVERY, O_GRAD_AT, O_DWA_TEMP,
-	       O_GN_ALPHA, O_GN_LR, O_CAGRAD_C };
+	       O_GN_ALPHA, O_GN_LR, O_CAGRAD_C, O_CON, O_CON_TEMP };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
@@ -466,6 +476,8 @@ int main(int argc, char **argv)
 		{ "gradnorm-alpha", required_argument, NULL, O_GN_ALPHA },
 		{ "gradnorm-lr", required_argument, NULL, O_GN_LR },
 		{ "cagrad-c", required_argument, NULL, O_CAGRAD_C },
+		{ "contrastive", required_argument, NULL, O_CON },
+		{ "contrastive-temperature", required_argument, NULL, O_CON_TEMP },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -476,6 +488,7 @@ int main(int argc, char **argv)
 	struct mtl_balance_opts bo;
 	const char *tw[64];
 	int n_tw = 0;
+	double con_w = 0, con_temp = 0.05;
 	const char *model_dir = NULL, *out_dir = NULL, *eval = NULL;
 	struct mtl_tasks *hts = NULL;
 	struct mtl_batch *group;
@@ -541,6 +554,8 @@ int main(int argc, char **argv)
 		case O_GN_ALPHA: bo.gradnorm_alpha = cmd_parse_double(usage, "--gradnorm-alpha", optarg); break;
 		case O_GN_LR: bo.gradnorm_lr = cmd_parse_double(usage, "--gradnorm-lr", optarg); break;
 		case O_CAGRAD_C: bo.cagrad_c = cmd_parse_double(usage, "--cagrad-c", optarg); break;
+		case O_CON: con_w = cmd_parse_double(usage, "--contrastive", optarg); break;
+		case O_CON_TEMP: con_temp = cmd_parse_double(usage, "--contrastive-temperature", optarg); break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
 		case 'V': cmd_version();
@@ -564,6 +579,11 @@ int main(int argc, char **argv)
 	if (!(bo.dwa_temperature > 0) || !(bo.gradnorm_alpha >= 0) ||
 	    !(bo.gradnorm_lr >= 0) || !(bo.cagrad_c >= 0))
 		cmd_usage_error(usage, "--dwa-temperature must be positive, --gradnorm-alpha, --gradnorm-lr and --cagrad-c non-negative");
+	if (!(con_w >= 0) || !(con_temp > 0) || !isfinite(con_w))
+		cmd_usage_error(usage, "--contrastive must be non-negative, --contrastive-temperature positive");
+	if (con_w > 0 && mtl_balance_is_gradient(bo.kind))
+		cmd_usage_error(usage, "--contrastive does not combine with --balance %s (per-task gradients leave it out)",
+				mtl_balance_name(bo.kind));
 
 	if (mtl_model_load(&R.model, model_dir, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
@@ -610,6 +630,12 @@ int main(int argc, char **argv)
 		if (mtl_balance_new(&R.bal, R.tr, &bo, &err))
 			cmd_die(EXIT_DATA, "%s", err.msg);
 		R.tr->bal = R.bal;
+	}
+	if (con_w > 0) {
+		if (mtl_contrast_new(&R.con, (float)con_w, (float)con_temp,
+				     R.model->pool.mode, &err))
+			cmd_die(EXIT_DATA, "'%s': %s", model_dir, err.msg);
+		R.tr->con = R.con;
 	}
 	if (eval)
 		load_eval(&R, eval);
@@ -687,6 +713,7 @@ int main(int argc, char **argv)
 	mtl_task_free(hts);
 	mtl_step_stats_release(&R.st);
 	mtl_balance_free(R.bal);
+	mtl_contrast_free(R.con);
 	mtl_train_free(R.tr);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "adamw.h"
+#include "contrast.h"
 #include "loss.h"
 #include "mp.h"
 #include "ops.h"
@@ -823,6 +824,10 @@ int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 			if (bal->active[t])
 				bal->reg += s->logvar[t];
 	}
+	/* contrast.c's term (weighted paths only; mtl-step refuses it with
+	 * gradient methods) */
+	if (tr->con && !grads)
+		st->loss += tr->con->weight * tr->con->loss;
 	memcpy(bal->loss, st->task_loss, sizeof(double) * (size_t)T);
 	st->grad_norm = grad_norm(tr);
 	return 0;

@@ -82,6 +82,9 @@ struct mtl_example {
 			    * "lost_labels": {TASK: [int]}): scoring on the
 			    * original words counts them */
 	int32_t lost_words;
+	int32_t *pair_ids; /* [pair_len] the tokenized "pair" text (contrastive
+			    * positive; record key "pair_ids"), or NULL */
+	int32_t pair_len;
 };
 
 /*

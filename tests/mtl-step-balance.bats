@@ -88,3 +88,41 @@ setup() {
 	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --dwa-temperature 0 b.mpk
 	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --balance-every 0 b.mpk
 }
+
+@test "JSONL \"pair\" texts: pair_ids per example, pair_ids/pair_lengths per batch" {
+	printf '%s\n' '{"id":"a","text":"the match was won","pair":"a team won the game","topic":"sports"}' \
+		'{"id":"b","text":"shares fell today","pair":"the market dropped","topic":"business"}' \
+		'{"id":"c","text":"new phone released","topic":"tech"}' >p.jsonl
+	mtl-tokenize -q -m "$FIXTURES/tiny" p.jsonl >p.mpk
+	run bash -c "mtl-dump -t example p.mpk | jq -c '[.id, (.pair_ids | length), .pair_ids[0], .pair_ids[-1]]'"
+	assert_output $'["a",7,2,3]\n["b",10,2,3]\n["c",0,null,null]'
+	# the pair is tokenized as a text of its own: the same ids as a "text"
+	printf '%s\n' '{"id":"a","text":"a team won the game"}' | mtl-tokenize -q -m "$FIXTURES/tiny" >q.mpk
+	[ "$(mtl-dump -t example q.mpk | jq -c .ids)" = "$(mtl-dump -t example p.mpk | jq -c 'select(.id == "a") | .pair_ids')" ]
+	# a batch carries pairs only when each of its examples has one
+	mtl-batch -q -b 2 p.mpk >pb.mpk
+	run bash -c "mtl-dump -t batch pb.mpk | jq -c '[.example_ids, .pair_lengths, (.pair_ids | length)]'"
+	assert_output $'[["a","b"],[7,10],20]\n[["c"],null,0]'
+	printf '%s\n' '{"text":"x","pair":3}' >bad.jsonl
+	run -1 --separate-stderr mtl-tokenize -m "$FIXTURES/tiny" bad.jsonl
+	[[ $stderr == *"'pair' must be a string"* ]]
+}
+
+@test "--contrastive: the InfoNCE term joins the loss, with pairs or dropout views" {
+	printf '%s\n' '{"id":"a","text":"the match was won","pair":"a team won the game","topic":"sports"}' \
+		'{"id":"b","text":"shares fell today","pair":"the market dropped","topic":"business"}' \
+		'{"id":"c","text":"new phone released","pair":"a phone is out","topic":"tech"}' >p.jsonl
+	mtl-tokenize -q -m "$FIXTURES/tiny" p.jsonl >p.mpk
+	mtl-batch -q -b 3 -e 2 p.mpk >pb.mpk
+	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 --contrastive 0.5 pb.mpk | mtl-dump -t step >s.json
+	# loss = topic loss + 0.5 InfoNCE
+	run jq -r '[(.loss - (.losses.topic + 0.5 * .contrastive) | fabs < 1e-9), .contrastive > 0] | all' s.json
+	assert_output $'true\ntrue'
+	# without pairs: two dropout views of each batch
+	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 --contrastive 1 --dropout 0.1 b.mpk | mtl-dump -t step >d.json
+	run jq -r '.contrastive > 0' d.json
+	assert_output $'true\ntrue'
+	# refused with per-task gradients; the temperature must be positive
+	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --contrastive 1 --balance pcgrad b.mpk
+	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --contrastive 1 --contrastive-temperature 0 b.mpk
+}
