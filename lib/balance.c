@@ -635,7 +635,7 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 	size_t np = m->n_params;
 	int T = bal->T, full = bal->o.at == MTL_BALANCE_AT_ENCODER, rc;
 	int L = m->cfg.layers;
-	double t0 = 0, acc = 0;
+	double t0 = now(), acc = 0;
 
 	mtl_zero(tr->grad, (int64_t)np, m->threads);
 	memset(tr->hgrad, 0, sizeof(float) * hd->n_params);
@@ -646,6 +646,7 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 			if (bal->active[t])
 				mtl_zero(bal->G + (size_t)t * np, (int64_t)np,
 					 m->threads);
+	acc = now() - t0;
 	for (int k = 0; k < n; k++) {
 		const struct mtl_batch *bk = b[k];
 		size_t BTH = (size_t)bk->B * bk->T * m->cfg.hidden;
