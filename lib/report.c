@@ -257,6 +257,52 @@ static int add_eval(struct mtl_report_steps *s, double step, const char *task,
 	return 0;
 }
 
+/*
+ * mtl-step's form of an evaluation: "losses", "accuracy" and "f1" are maps
+ * {task: value}; one entry per task named in any of them.
+ */
+static int add_eval_maps(struct mtl_report_steps *s, double step,
+			 const msgpack_object *rec)
+{
+	static const char *const keys[] = { "losses", "accuracy", "f1" };
+
+	for (int k = 0; k < 3; k++) {
+		const msgpack_object *m = mtl_mp_get(rec, keys[k]);
+
+		for (uint32_t j = 0; m && m->type == MSGPACK_OBJECT_MAP && j < m->via.map.size; j++) {
+			const msgpack_object *name = &m->via.map.ptr[j].key;
+			struct mtl_report_eval *e;
+			double *slot;
+			int seen = 0;
+
+			if (name->type != MSGPACK_OBJECT_STR)
+				return 1;
+			for (long i = s->n_eval - 1; i >= 0 && s->eval[i].step == step && !seen; i--)
+				seen = strlen(s->eval[i].task) == name->via.str.size &&
+				       !memcmp(s->eval[i].task, name->via.str.ptr, name->via.str.size);
+			if (seen)
+				continue;
+			e = realloc(s->eval, (size_t)(s->n_eval + 1) * sizeof(*e));
+			if (!e)
+				return -1;
+			s->eval = e;
+			e += s->n_eval;
+			e->step = step;
+			e->loss = e->accuracy = e->f1 = NAN;
+			if (!(e->task = strndup(name->via.str.ptr, name->via.str.size)))
+				return -1;
+			s->n_eval++;
+			for (int q = 0; q < 3; q++) {
+				const msgpack_object *v = mtl_mp_get(mtl_mp_get(rec, keys[q]), e->task);
+				slot = q == 0 ? &e->loss : q == 1 ? &e->accuracy : &e->f1;
+				if (v && num_or_nan(v, slot))
+					return 1;
+			}
+		}
+	}
+	return 0;
+}
+
 static int read_eval(struct mtl_report *rep, struct mtl_mp_reader *r,
 		     const msgpack_object *rec, struct mtl_err *err)
 {
@@ -268,6 +314,11 @@ static int read_eval(struct mtl_report *rep, struct mtl_mp_reader *r,
 	if (num_or_nan(mtl_mp_get(rec, "step"), &step))
 		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT, "\"step\" is not a number");
 	if (!tasks) {
+		const msgpack_object *acc = mtl_mp_get(rec, "accuracy");
+		if (acc && acc->type == MSGPACK_OBJECT_MAP) {
+			rc = add_eval_maps(s, step, rec);
+			goto done;
+		}
 		/* an evaluation without a per-task breakdown */
 		rc = add_eval(s, step, "(all)", 5, rec);
 		goto done;

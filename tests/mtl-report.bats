@@ -187,3 +187,15 @@ setup() {
 	run bash -c "mtl-report -f json pos.mpk | jq -c '.predictions.tasks.pos | [has(\"entities\"), .confusion]'"
 	assert_output '[false,[[1,1],[0,1]]]'
 }
+
+@test "mtl-step's evaluation records (per-metric maps) make the evaluation table" {
+	cd "$BATS_TEST_TMPDIR"
+	printf '%s\n' '{"type":"header","stream":"steps","version":[1,0],"tasks":[{"name":"topic","kind":"sequence","labels":["a","b"]}]}' \
+		'{"type":"step","step":1,"loss":2.0,"losses":{"topic":2.0}}' \
+		'{"type":"eval","step":1,"loss":1.5,"losses":{"topic":1.25,"ner":0.5},"accuracy":{"topic":0.75,"ner":0.875},"f1":{"topic":0.5,"ner":0.625}}' |
+		mtl-dump --pack >s.mpk
+	run mtl-report s.mpk
+	assert_success
+	assert_line --regexp '^ +1 +topic +1\.2500 +0\.7500 +0\.5000$'
+	assert_line --regexp '^ +1 +ner +0\.5000 +0\.8750 +0\.6250$'
+}
