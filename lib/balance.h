@@ -12,7 +12,7 @@
  *	bo.kind = MTL_BALANCE_PCGRAD;
  *	if (mtl_balance_new(&bal, tr, &bo, &err)) die(...);
  *	tr->bal = bal;                      // mtl_train_step now balances
- *	... mtl_train_step(tr, b, n, &st, &err); bal->w, bal->cos ...
+ *	... mtl_train_step(tr, b, n, &st, &err); bal->hw, bal->cos ...
  *	tr->bal = NULL;
  *	mtl_balance_free(bal);
  *
@@ -38,8 +38,12 @@
  * msgpack map.
  *
  * Ownership: mtl_balance_new() borrows the trainer, which must outlive
- * the balancer; mtl_balance_free() accepts NULL.  bal->w and bal->cos are
- * valid until the next step.
+ * the balancer; mtl_balance_free() accepts NULL.  bal->hw (the weights
+ * in force), bal->cos and bal->ms describe the last step.
+ *
+ * The contrastive term (contrast.h, tr->con) joins the loss-weighting
+ * paths; the per-task gradient passes leave it out, so mtl-step refuses
+ * the combination.
  */
 #ifndef MTL_BALANCE_H
 #define MTL_BALANCE_H
@@ -128,7 +132,8 @@ struct mtl_balance {
 	double ms;             /* time of the per-task passes and solve */
 	double reg;            /* uncertainty: sum of s_t over present tasks */
 	/* private */
-	double *K, *Kl, *hw, *cw, *loss;
+	double *hw;            /* [T] the loss weights of the last step */
+	double *K, *Kl, *cw, *loss;
 	uint8_t *active, *skip;
 	float *G;              /* [T, n_params] per-task encoder gradients */
 	float *D;              /* [T, B*T*H] per-task output gradients */

@@ -384,6 +384,29 @@ static void test_per_task_exact(void)
 		g.tr->bal = NULL;
 		mtl_balance_free(bal);
 	}
+	/* two accumulated batches: per-task gradients summed over both */
+	{
+		const struct mtl_batch *b2[2] = { &g.b, &g.b };
+		float *ref2 = malloc(sizeof(float) * g.m->n_params);
+
+		mtl_train_grad_weighted(g.tr, b2, 2, one, &st, &err);
+		memcpy(ref2, g.tr->grad, sizeof(float) * g.m->n_params);
+		for (int at = 0; at < 2; at++) {
+			mtl_balance_opts_defaults(&bo);
+			bo.kind = MTL_BALANCE_GRADNORM;
+			bo.at = at ? MTL_BALANCE_AT_OUTPUT : MTL_BALANCE_AT_ENCODER;
+			mtl_balance_new(&bal, g.tr, &bo, &err);
+			g.tr->bal = bal;
+			mtl_train_grad(g.tr, b2, 2, &st, &err);
+			d = maxdiff(g.tr->grad, ref2, g.m->n_params, &s);
+			T_OK(d <= 1e-5 * s && st.labelled[1] > 0,
+			     "%s, --accumulate 2: per-task gradients = the joint one (max diff %.3g of %.3g)",
+			     at ? "encoder-output" : "encoder", d, s);
+			g.tr->bal = NULL;
+			mtl_balance_free(bal);
+		}
+		free(ref2);
+	}
 	/* PCGrad: the combination is sum coef_t G_t, and it conflicts with
 	 * no task gradient */
 	mtl_balance_opts_defaults(&bo);
@@ -432,10 +455,11 @@ static void test_missing_task(void)
 	struct mtl_err err;
 	const struct mtl_batch *bp[1];
 	float *ref;
-	int32_t *ner;
+	int32_t *ner, *topic;
 
 	rig_open(&g);
-	ner = g.lab[1]; /* g.b.labels is g.lab: keep the pointer */
+	ner = g.lab[1]; /* g.b.labels is g.lab: keep the pointers */
+	topic = g.lab[0];
 	bp[0] = &g.b;
 	mtl_step_stats_init(&st, 2);
 	ref = malloc(sizeof(float) * g.m->n_params);
@@ -505,6 +529,25 @@ static void test_missing_task(void)
 			     name, at ? "output" : "encoder", d, s);
 			mtl_balance_free(bal);
 		}
+	/* a batch with no labels at all */
+	g.b.labels[0] = NULL;
+	g.b.labels[1] = NULL;
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		struct mtl_balance_opts bo;
+		struct mtl_balance *bal;
+		int rc;
+
+		mtl_balance_opts_defaults(&bo);
+		bo.kind = kinds[k];
+		mtl_balance_new(&bal, g.tr, &bo, &err);
+		g.tr->bal = bal;
+		rc = mtl_train_step(g.tr, bp, 1, &st, &err);
+		T_OK(rc == 0 && st.loss == 0 && st.grad_norm == 0,
+		     "%s: a batch without labels is a zero step", mtl_balance_name(kinds[k]));
+		g.tr->bal = NULL;
+		mtl_balance_free(bal);
+	}
+	g.lab[0] = topic;
 	g.b.labels[1] = ner;
 	free(ref);
 	mtl_step_stats_release(&st);
