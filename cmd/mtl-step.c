@@ -50,7 +50,7 @@ static const char usage[] =
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
 	"      --max-bad-steps N   stop after N non-finite steps in a row (default 5)\n"
 	"      --balance S         task balancing: static (default), uncertainty,\n"
-	"                          dwa, gradnorm, rlw, pcgrad or cagrad\n"
+	"                          dwa, gradnorm, rlw, pcgrad, cagrad or nash\n"
 	"                          (docs/balancing.md)\n"
 	"      --task-weight T=W   task T's static weight (repeatable)\n"
 	"      --balance-every K   recompute weights or projections every K steps\n"
@@ -534,7 +534,7 @@ int main(int argc, char **argv)
 		case O_MAX_BAD: R.max_bad = (int)cmd_parse_long(usage, "--max-bad-steps", optarg, 1, 1L << 30); break;
 		case O_BALANCE:
 			if (mtl_balance_parse(&bo.kind, optarg))
-				cmd_usage_error(usage, "--balance takes static, uncertainty, dwa, gradnorm, rlw, pcgrad or cagrad, not '%s'", optarg);
+				cmd_usage_error(usage, "--balance takes static, uncertainty, dwa, gradnorm, rlw, pcgrad, cagrad or nash, not '%s'", optarg);
 			break;
 		case O_TASK_WEIGHT:
 			if (n_tw == 64)

@@ -20,6 +20,7 @@
 
 static const char *const names[] = {
 	"static", "uncertainty", "dwa", "gradnorm", "rlw", "pcgrad", "cagrad",
+	"nash",
 };
 
 void mtl_balance_opts_defaults(struct mtl_balance_opts *o)
@@ -53,7 +54,7 @@ const char *mtl_balance_name(enum mtl_balance_kind k)
 int mtl_balance_is_gradient(enum mtl_balance_kind k)
 {
 	return k == MTL_BALANCE_GRADNORM || k == MTL_BALANCE_PCGRAD ||
-	       k == MTL_BALANCE_CAGRAD;
+	       k == MTL_BALANCE_CAGRAD || k == MTL_BALANCE_NASH;
 }
 
 /* ---- state ---- */
@@ -360,6 +361,124 @@ void mtl_balance_cagrad(double *coef, const double *K, const double *w,
 			coef[t] = w[t] * (b[t] + lam * best[t]) / (1 + c * c) * A;
 }
 
+/* Solves A x = b (n x n, row-major) by Gaussian elimination with
+ * partial pivoting; A and b are overwritten.  0, or -1 when singular. */
+static int solve_linear(double *x, double *A, double *b, int n)
+{
+	for (int c = 0; c < n; c++) {
+		int p = c;
+
+		for (int r = c + 1; r < n; r++)
+			if (fabs(A[r * n + c]) > fabs(A[p * n + c]))
+				p = r;
+		if (!(fabs(A[p * n + c]) > 0))
+			return -1;
+		for (int k = 0; k < n && p != c; k++) {
+			double t = A[c * n + k];
+
+			A[c * n + k] = A[p * n + k];
+			A[p * n + k] = t;
+		}
+		if (p != c) {
+			double t = b[c];
+
+			b[c] = b[p];
+			b[p] = t;
+		}
+		for (int r = c + 1; r < n; r++) {
+			double f = A[r * n + c] / A[c * n + c];
+
+			for (int k = c; k < n; k++)
+				A[r * n + k] -= f * A[c * n + k];
+			b[r] -= f * b[c];
+		}
+	}
+	for (int r = n - 1; r >= 0; r--) {
+		double s = b[r];
+
+		for (int k = r + 1; k < n; k++)
+			s -= A[r * n + k] * x[k];
+		x[r] = s / A[r * n + r];
+	}
+	return 0;
+}
+
+/* f(a) = a K a / 2 - sum log a over the n compacted tasks; +inf off a > 0. */
+static double nash_f(const double *K, const double *a, int n)
+{
+	double f = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (!(a[i] > 0))
+			return INFINITY;
+		f -= log(a[i]);
+		for (int j = 0; j < n; j++)
+			f += 0.5 * a[i] * K[i * n + j] * a[j];
+	}
+	return f;
+}
+
+double mtl_balance_nash(double *coef, const double *K, const double *w,
+			const uint8_t *active, int T)
+{
+	double Kc[64 * 64], H[64 * 64], a[64], g[64], p[64], na[64], res = 0;
+	int idx[64], n = 0;
+
+	MTL_ASSERT(T <= 64);
+	for (int t = 0; t < T; t++) {
+		coef[t] = 0;
+		if (active[t] && w[t] * w[t] * K[t * T + t] > 0)
+			idx[n++] = t;
+	}
+	if (!n)
+		return 0;
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < n; j++)
+			Kc[i * n + j] = w[idx[i]] * w[idx[j]] * K[idx[i] * T + idx[j]];
+	/* start where each task alone would be solved: 1 / |w_t g_t| */
+	for (int i = 0; i < n; i++)
+		a[i] = 1 / sqrt(Kc[i * n + i]);
+	for (int it = 0; it < 100; it++) {
+		double f0 = nash_f(Kc, a, n), step = 1, dec = 0, gmax = 0;
+
+		for (int i = 0; i < n; i++) {
+			double ka = 0;
+
+			for (int j = 0; j < n; j++)
+				ka += Kc[i * n + j] * a[j];
+			g[i] = ka - 1 / a[i];
+			gmax = fmax(gmax, fabs(g[i] * a[i]));
+			for (int j = 0; j < n; j++)
+				H[i * n + j] = Kc[i * n + j] + (i == j ? 1 / (a[i] * a[i]) : 0);
+			p[i] = -g[i];
+		}
+		if (gmax < 1e-12 || solve_linear(na, H, p, n))
+			break;
+		for (int i = 0; i < n; i++)
+			dec += g[i] * na[i];
+		/* backtracking (Armijo) inside a > 0 */
+		for (int k = 0; k < 60; k++, step *= 0.5) {
+			double trial[64];
+
+			for (int i = 0; i < n; i++)
+				trial[i] = a[i] + step * na[i];
+			if (nash_f(Kc, trial, n) <= f0 + 1e-4 * step * dec) {
+				memcpy(a, trial, sizeof(double) * (size_t)n);
+				break;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		double ka = 0;
+
+		for (int j = 0; j < n; j++)
+			ka += Kc[i * n + j] * a[j];
+		res = fmax(res, fabs(ka * a[i] - 1));
+		coef[idx[i]] = w[idx[i]] * a[i];
+	}
+	return res;
+}
+
 double mtl_balance_uncertainty(float *ds, const float *s, const double *L,
 			       const uint8_t *active, int T)
 {
@@ -516,7 +635,7 @@ int mtl_balance_new(struct mtl_balance **out, struct mtl_train *tr,
 	}
 	/* methods that balance a given loss start from the spec weights */
 	if (o->kind == MTL_BALANCE_STATIC || o->kind == MTL_BALANCE_PCGRAD ||
-	    o->kind == MTL_BALANCE_CAGRAD)
+	    o->kind == MTL_BALANCE_CAGRAD || o->kind == MTL_BALANCE_NASH)
 		for (int t = 0; t < T; t++)
 			bal->s.w[t] = bal->s.coef[t] = tr->hd->ts->task[t].weight;
 	for (size_t i = 0; i < N * N; i++)
@@ -616,6 +735,8 @@ static void solve(struct mtl_balance *bal, const double *K)
 	else if (bal->o.kind == MTL_BALANCE_CAGRAD)
 		mtl_balance_cagrad(bal->cw, K, bal->hw, bal->active, T,
 				   bal->o.cagrad_c);
+	else if (bal->o.kind == MTL_BALANCE_NASH)
+		mtl_balance_nash(bal->cw, K, bal->hw, bal->active, T);
 	else
 		memcpy(bal->cw, bal->hw, sizeof(double) * (size_t)T);
 }
@@ -789,6 +910,7 @@ int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 	case MTL_BALANCE_GRADNORM:
 	case MTL_BALANCE_PCGRAD:
 	case MTL_BALANCE_CAGRAD:
+	case MTL_BALANCE_NASH:
 		grads = recompute;
 		break;
 	}

@@ -1,7 +1,7 @@
 /*
  * balance.h - task balancing for the multi-task trainer: loss weighting
  * (static, uncertainty, dynamic weight average, GradNorm, random loss
- * weighting) and gradient surgery (PCGrad, CAGrad).  docs/balancing.md
+ * weighting) and gradient surgery (PCGrad, CAGrad, Nash-MTL).  docs/balancing.md
  * gives each method's formula, paper and cost.
  *
  * Example:
@@ -66,6 +66,7 @@ enum mtl_balance_kind {
 	MTL_BALANCE_RLW,         /* Lin et al. 2021 */
 	MTL_BALANCE_PCGRAD,      /* Yu et al. 2020 */
 	MTL_BALANCE_CAGRAD,      /* Liu et al. 2021 */
+	MTL_BALANCE_NASH,        /* Navon et al. 2022 (Nash-MTL) */
 };
 
 enum mtl_balance_at {
@@ -184,6 +185,15 @@ void mtl_balance_pcgrad(double *coef, const double *K, const double *w,
  */
 void mtl_balance_cagrad(double *coef, const double *K, const double *w,
 			const uint8_t *active, int T, double c);
+/*
+ * Nash-MTL: alpha > 0 with (K_w alpha)_t = 1 / alpha_t over the active
+ * tasks with a non-zero gradient (K_w the Gram matrix of the w_t g_t),
+ * found by damped Newton on the strictly convex
+ * f(alpha) = alpha K_w alpha / 2 - sum_t log alpha_t; coef_t = w_t alpha_t.
+ * Returns the largest |(K_w alpha)_t alpha_t - 1| left (0 when solved).
+ */
+double mtl_balance_nash(double *coef, const double *K, const double *w,
+			const uint8_t *active, int T);
 /* Uncertainty: returns sum_t exp(-s_t) L_t + s_t and sets ds[t]. */
 double mtl_balance_uncertainty(float *ds, const float *s, const double *L,
 			       const uint8_t *active, int T);

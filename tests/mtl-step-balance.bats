@@ -13,7 +13,7 @@ setup() {
 }
 
 @test "every --balance value, at the encoder and at its output, trains with finite numbers" {
-	for k in static uncertainty dwa gradnorm rlw pcgrad cagrad; do
+	for k in static uncertainty dwa gradnorm rlw pcgrad cagrad nash; do
 		for at in encoder encoder-output; do
 			mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 --balance $k --grad-at $at b.mpk >s.mpk
 			mtl-dump -t step s.mpk >s.json
@@ -25,7 +25,7 @@ setup() {
 }
 
 @test "gradient methods record coefficients, a topic/ner cosine and their time" {
-	for k in gradnorm pcgrad cagrad; do
+	for k in gradnorm pcgrad cagrad nash; do
 		mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 --balance $k b.mpk | mtl-dump -t step >s.json
 		run jq -r '[(.cosine.topic.ner | fabs <= 1), (.coef | length == 2), .balance_ms >= 0] | all' s.json
 		assert_output $'true\ntrue'
@@ -72,7 +72,7 @@ setup() {
 	jq -c 'del(.labels.ner)' "$MTL_ROOT/tests/data/step-examples.jsonl" >topic.jsonl
 	mtl-dump --pack topic.jsonl >t.mpk
 	mtl-batch -q -b 2 t.mpk >tb.mpk
-	for k in uncertainty dwa gradnorm rlw pcgrad cagrad; do
+	for k in uncertainty dwa gradnorm rlw pcgrad cagrad nash; do
 		run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 1e-3 --balance $k tb.mpk | mtl-dump -t step | jq -r '[.labelled.ner == 0, (.loss | isnan | not), .grad_norm > 0] | all'"
 		assert_output $'true\ntrue' || fail "$k"
 	done
@@ -80,7 +80,7 @@ setup() {
 
 @test "bad --balance options are usage errors" {
 	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --balance mgda b.mpk
-	[[ $stderr == *"static, uncertainty, dwa, gradnorm, rlw, pcgrad or cagrad, not 'mgda'"* ]]
+	[[ $stderr == *"static, uncertainty, dwa, gradnorm, rlw, pcgrad, cagrad or nash, not 'mgda'"* ]]
 	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --grad-at heads b.mpk
 	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --task-weight nosuch=1 b.mpk
 	[[ $stderr == *"'nosuch' is not one of the model's tasks"* ]]

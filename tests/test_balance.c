@@ -241,6 +241,50 @@ static void test_cagrad(void)
 	T_OK(coef[1] == 0 && coef[0] > 0, "cagrad: a missing task gets no coefficient");
 }
 
+static void test_nash(void)
+{
+	/* orthogonal g1 = (2,0), g2 = (0,1): alpha_t = 1/|g_t|, d = (1,1) */
+	double K[4] = { 4, 0, 0, 1 }, w[2] = { 1, 1 }, c[2], r;
+	double Kc[4] = { 1, -1, -1, 2 }, K3[9], c3[3], w3[3] = { 1, 1, 1 };
+	uint8_t on[3] = { 1, 1, 1 }, one[2] = { 0, 1 };
+	int ok = 1;
+
+	r = mtl_balance_nash(c, K, w, on, 2);
+	T_OK(r < 1e-12 && near(c[0], 0.5, 1e-12) && near(c[1], 1, 1e-12),
+	     "nash: orthogonal gradients scaled to unit norm each (%g, %g)", c[0], c[1]);
+	/* conflicting (1,0), (-1,1): each task's share d.g_t = 1/alpha_t > 0 */
+	r = mtl_balance_nash(c, Kc, w, on, 2);
+	for (int i = 0; i < 2; i++) {
+		double dg = c[0] * Kc[i * 2] + c[1] * Kc[i * 2 + 1];
+
+		ok &= near(dg * c[i], 1, 1e-9) && dg > 0;
+	}
+	T_OK(r < 1e-9 && ok, "nash: conflicting gradients, (K a)_t a_t = 1 and the update helps both (a = %g, %g)",
+	     c[0], c[1]);
+	/* scale invariance of the bargaining: w_0 = 3 divides alpha_0 by 3 */
+	w[0] = 3;
+	mtl_balance_nash(c3, Kc, w, on, 2);
+	T_OK(near(c3[0], c[0], 1e-9) && near(c3[1], c[1], 1e-9),
+	     "nash: the update does not depend on a task's loss scale");
+	w[0] = 1;
+	/* three tasks, a random PSD Gram matrix */
+	{
+		double g[3][4] = { { 1, 2, 0, -1 }, { -2, 1, 1, 0 }, { 0, -1, 3, 1 } };
+
+		for (int i = 0; i < 3; i++)
+			for (int j = 0; j < 3; j++) {
+				K3[i * 3 + j] = 0;
+				for (int k = 0; k < 4; k++)
+					K3[i * 3 + j] += g[i][k] * g[j][k];
+			}
+		r = mtl_balance_nash(c3, K3, w3, on, 3);
+		T_OK(r < 1e-9 && c3[0] > 0 && c3[1] > 0 && c3[2] > 0,
+		     "nash: three tasks solved (residual %.2g)", r);
+	}
+	r = mtl_balance_nash(c, K, w, one, 2);
+	T_OK(c[0] == 0 && near(c[1], 1, 1e-12), "nash: a missing task gets no coefficient");
+}
+
 /* ---- on the tiny model ---- */
 
 struct rig {
@@ -449,6 +493,7 @@ static void test_missing_task(void)
 	static const enum mtl_balance_kind kinds[] = {
 		MTL_BALANCE_UNCERTAINTY, MTL_BALANCE_DWA, MTL_BALANCE_GRADNORM,
 		MTL_BALANCE_RLW, MTL_BALANCE_PCGRAD, MTL_BALANCE_CAGRAD,
+		MTL_BALANCE_NASH,
 	};
 	struct rig g;
 	struct mtl_step_stats st;
@@ -692,6 +737,7 @@ int main(void)
 	test_gradnorm();
 	test_rlw();
 	test_cagrad();
+	test_nash();
 	test_per_task_exact();
 	test_missing_task();
 	test_uncertainty_step();
