@@ -35,8 +35,8 @@ SEED ?= 1
 THREADS ?= 1
 INIT_OPTS ?= --layers 1 --hidden 32 --heads 2 --intermediate 64
 
-RUNS := static uncertainty dwa gradnorm rlw pcgrad cagrad \
-	gradnorm-out pcgrad-out cagrad-out pcgrad-every4 \
+RUNS := static uncertainty dwa gradnorm rlw pcgrad cagrad nash \
+	gradnorm-out pcgrad-out cagrad-out nash-out pcgrad-every4 \
 	contrastive single-topic single-ner
 
 opts.static := --balance static
@@ -46,6 +46,8 @@ opts.gradnorm := --balance gradnorm
 opts.rlw := --balance rlw
 opts.pcgrad := --balance pcgrad
 opts.cagrad := --balance cagrad
+opts.nash := --balance nash
+opts.nash-out := --balance nash --grad-at encoder-output
 opts.gradnorm-out := --balance gradnorm --grad-at encoder-output
 opts.pcgrad-out := --balance pcgrad --grad-at encoder-output
 opts.cagrad-out := --balance cagrad --grad-at encoder-output
