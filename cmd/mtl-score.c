@@ -47,9 +47,6 @@ struct run {
 	struct mtl_mp_writer *w;
 	int batch;
 	long done;
-	float *emb;
-	int32_t *ids, *mask;
-	size_t cap_tokens;
 };
 
 static void write_or_die(struct run *R)
@@ -60,52 +57,6 @@ static void write_or_die(struct run *R)
 		cmd_die(EXIT_IO, "%s", err.msg);
 }
 
-/* Embeds ex[0..n) padded to the longest and writes a record for each. */
-static void embed_chunk(struct run *R, struct mtl_example *ex, int n)
-{
-	int T = 0, H = R->model->bert->cfg.hidden;
-	struct mtl_err err;
-
-	for (int i = 0; i < n; i++)
-		if (ex[i].len > T)
-			T = ex[i].len;
-	if ((size_t)n * (size_t)T > R->cap_tokens) {
-		R->cap_tokens = (size_t)n * (size_t)T;
-		R->ids = realloc(R->ids, R->cap_tokens * sizeof(int32_t));
-		R->mask = realloc(R->mask, R->cap_tokens * sizeof(int32_t));
-		if (!R->ids || !R->mask)
-			cmd_die(EXIT_DATA, "out of memory");
-	}
-	for (int i = 0; i < n; i++)
-		for (int t = 0; t < T; t++) {
-			R->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : R->model->bert->cfg.pad_id;
-			R->mask[i * T + t] = t < ex[i].len;
-		}
-	if (mtl_bert_embed(R->model->bert, &R->model->pool, R->emb, R->ids, NULL,
-			   R->mask, n, T, &err))
-		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
-			mtl_mp_reader_record(R->r) - n + 1, mtl_mp_reader_record(R->r), err.msg);
-	for (int i = 0; i < n; i++) {
-		msgpack_packer *pk = mtl_mp_pk(R->w);
-
-		msgpack_pack_map(pk, 3 + (ex[i].text != NULL));
-		mtl_mp_pack_str(pk, "type");
-		mtl_mp_pack_str(pk, "embedding");
-		mtl_mp_pack_str(pk, "id");
-		if (ex[i].id)
-			mtl_data_pack_raw(pk, ex[i].id, ex[i].id_len);
-		else
-			msgpack_pack_nil(pk);
-		if (ex[i].text) {
-			mtl_mp_pack_str(pk, "text");
-			mtl_mp_pack_str(pk, ex[i].text);
-		}
-		mtl_mp_pack_str(pk, "embedding");
-		mtl_mp_pack_f32s(pk, R->emb + (size_t)i * (size_t)H, (size_t)H);
-		write_or_die(R);
-	}
-}
-
 /* Runs one chunk of examples: predictions, or embeddings. */
 static void chunk(struct run *R, struct mtl_predictor *pred,
 		  struct mtl_example *ex, int n)
@@ -113,10 +64,6 @@ static void chunk(struct run *R, struct mtl_predictor *pred,
 	struct mtl_err err;
 	int rc;
 
-	if (!pred) {
-		embed_chunk(R, ex, n);
-		return;
-	}
 	if ((rc = mtl_predict(pred, ex, n, R->w, &err)))
 		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s: records %ld-%ld: %s",
 			mtl_mp_reader_name(R->r), mtl_mp_reader_record(R->r) - n + 1,
@@ -237,10 +184,11 @@ int main(int argc, char **argv)
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (mtl_model_check_header(R.model, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
-	if (!embed && mtl_predictor_new(&pred, R.model, R.ts, task_mask, flags, &err))
+	if (mtl_predictor_new(&pred, R.model, R.ts, task_mask,
+			      embed ? MTL_PREDICT_EMBED_ONLY : flags, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 
-	if (pred) {
+	if (!embed) {
 		msgpack_packer *pk = mtl_mp_pk(R.w);
 		mtl_mp_pack_header(pk, "predictions", "mtl-score", argc, argv, 2);
 		mtl_mp_pack_str(pk, "model");
@@ -265,8 +213,7 @@ int main(int argc, char **argv)
 		write_or_die(&R);
 	}
 	ex = calloc((size_t)R.batch, sizeof(*ex));
-	R.emb = malloc((size_t)R.batch * (size_t)R.model->bert->cfg.hidden * sizeof(float));
-	if (!ex || !R.emb)
+	if (!ex)
 		cmd_die(EXIT_DATA, "out of memory");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((rc = mtl_mp_read(R.r, &rec, &err)) > 0) {
@@ -293,14 +240,11 @@ int main(int argc, char **argv)
 		while (n)
 			mtl_example_release(&ex[--n]);
 	}
-	if (pred && mtl_predict_metrics(pred, R.w, &err))
+	if (mtl_predict_metrics(pred, R.w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 	progress(&R, &t0, 1);
 	mtl_predictor_free(pred);
 	free(ex);
-	free(R.emb);
-	free(R.ids);
-	free(R.mask);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);
 	mtl_task_free(R.ts);

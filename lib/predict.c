@@ -64,6 +64,10 @@ int mtl_predictor_new(struct mtl_predictor **out, struct mtl_model *m,
 	p->st = st;
 	p->flags = flags;
 	p->mask = task_mask ? task_mask : ~0ull;
+	if (flags & MTL_PREDICT_EMBED_ONLY) {
+		*out = p;
+		return 0;
+	}
 	if (!ts || !m->heads) {
 		free(p);
 		return mtl_err_set(err, MTL_ERR_FORMAT, "'%s' has no task heads", m->dir);
@@ -272,6 +276,25 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 	return 0;
 }
 
+/* Starts a record map of n_more + 2 (+ text) entries: type, id, text. */
+static void pack_start(msgpack_packer *pk, const char *type,
+		       const struct mtl_example *ex, int n_more)
+{
+	msgpack_pack_map(pk, (size_t)(2 + (ex->text != NULL) + n_more));
+	mtl_mp_pack_str(pk, "type");
+	mtl_mp_pack_str(pk, type);
+	mtl_mp_pack_str(pk, "id");
+	if (ex->id)
+		mtl_data_pack_raw(pk, ex->id, ex->id_len);
+	else
+		msgpack_pack_nil(pk);
+	if (ex->text) {
+		mtl_mp_pack_str(pk, "text");
+		msgpack_pack_str(pk, ex->text_len);
+		msgpack_pack_str_body(pk, ex->text, ex->text_len);
+	}
+}
+
 int mtl_predict(struct mtl_predictor *p, const struct mtl_example *ex, int n,
 		struct mtl_mp_writer *w, struct mtl_err *err)
 {
@@ -291,36 +314,36 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *ex, int n,
 			p->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : m->bert->cfg.pad_id;
 			p->amask[i * T + t] = t < ex[i].len;
 		}
-	if ((rc = mtl_bert_forward(m->bert, p->ids, NULL, p->amask, n, T, 0, err)) ||
+	if ((rc = mtl_bert_forward(m->bert, p->ids, NULL, p->amask, n, T, 0, err)))
+		return rc;
+	if (!(p->flags & MTL_PREDICT_EMBED_ONLY) &&
 	    (rc = mtl_heads_forward(m->heads, mtl_bert_last_hidden(m->bert), p->amask,
 				    n, T, 0, NULL, err)))
 		return rc;
-	if (p->flags & MTL_PREDICT_EMBEDDING) {
+	if (p->flags & (MTL_PREDICT_EMBEDDING | MTL_PREDICT_EMBED_ONLY)) {
 		mtl_bert_pool_forward(p->emb, mtl_bert_last_hidden(m->bert), p->amask, n, T, H,
 				      m->pool.mode);
 		if (m->pool.normalize)
 			mtl_bert_normalize_forward(p->emb, NULL, p->emb, n, H);
 	}
+	if (p->flags & MTL_PREDICT_EMBED_ONLY) {
+		for (int i = 0; i < n; i++) {
+			msgpack_packer *pk = mtl_mp_pk(w);
+			pack_start(pk, "embedding", &ex[i], 1);
+			mtl_mp_pack_str(pk, "embedding");
+			mtl_mp_pack_f32s(pk, p->emb + (size_t)i * (size_t)H, (size_t)H);
+			if ((rc = mtl_mp_end(w, err)))
+				return rc;
+		}
+		return 0;
+	}
 	for (int t = 0; t < ts->n; t++)
 		n_sel += (p->mask >> t) & 1;
 	for (int i = 0; i < n; i++) {
 		msgpack_packer *pk = mtl_mp_pk(w);
-		int k = 3 + (ex[i].text != NULL) + (ex[i].words != NULL) +
-			!!(p->flags & MTL_PREDICT_EMBEDDING);
 
-		msgpack_pack_map(pk, (size_t)k);
-		mtl_mp_pack_str(pk, "type");
-		mtl_mp_pack_str(pk, "prediction");
-		mtl_mp_pack_str(pk, "id");
-		if (ex[i].id)
-			mtl_data_pack_raw(pk, ex[i].id, ex[i].id_len);
-		else
-			msgpack_pack_nil(pk);
-		if (ex[i].text) {
-			mtl_mp_pack_str(pk, "text");
-			msgpack_pack_str(pk, ex[i].text_len);
-			msgpack_pack_str_body(pk, ex[i].text, ex[i].text_len);
-		}
+		pack_start(pk, "prediction", &ex[i], 1 + (ex[i].words != NULL) +
+			   !!(p->flags & MTL_PREDICT_EMBEDDING));
 		if (ex[i].words) {
 			mtl_mp_pack_str(pk, "words");
 			msgpack_pack_array(pk, ex[i].n_words);
@@ -359,7 +382,7 @@ int mtl_predict_metrics(struct mtl_predictor *p, struct mtl_mp_writer *w,
 	const struct mtl_tasks *ts = p->m->tasks;
 	int rc;
 
-	for (int t = 0; t < ts->n; t++) {
+	for (int t = 0; !(p->flags & MTL_PREDICT_EMBED_ONLY) && t < ts->n; t++) {
 		msgpack_packer *pk = mtl_mp_pk(w);
 		int ent = p->bio[t].n_labels > 0;
 

@@ -30,6 +30,8 @@
 enum {
 	MTL_PREDICT_PROBS = 1,     /* "probs" with every prediction */
 	MTL_PREDICT_EMBEDDING = 2, /* the sentence embedding in each record */
+	MTL_PREDICT_EMBED_ONLY = 4, /* "embedding" records only (an embeddings
+				     * stream): no tasks or heads needed */
 };
 
 struct mtl_predictor;
@@ -37,7 +39,7 @@ struct mtl_predictor;
 /*
  * A predictor for model m (heads loaded) on examples labelled by the
  * stream's tasks st; task_mask selects the model's tasks (bit t; all when
- * 0).  A stream task that the model lacks, or that differs in kind or
+ * 0).  With MTL_PREDICT_EMBED_ONLY, st and task_mask are not used.  A stream task that the model lacks, or that differs in kind or
  * labels, fails with MTL_ERR_FORMAT naming it.
  */
 int mtl_predictor_new(struct mtl_predictor **out, struct mtl_model *m,
@@ -46,8 +48,8 @@ int mtl_predictor_new(struct mtl_predictor **out, struct mtl_model *m,
 void mtl_predictor_free(struct mtl_predictor *p);
 
 /*
- * Runs ex[0..n) as one padded batch and writes one prediction record per
- * example to w.  <0 on error (a token id out of range: MTL_ERR_ARG; a
+ * Runs ex[0..n) as one padded batch and writes one prediction (or
+ * embedding) record per example to w.  <0 on error (a token id out of range: MTL_ERR_ARG; a
  * write error: MTL_ERR_IO).
  */
 int mtl_predict(struct mtl_predictor *p, const struct mtl_example *ex, int n,
