@@ -204,9 +204,13 @@ int mtl_balance_state_unpack(struct mtl_balance_state *s,
 
 /* ---- arithmetic ---- */
 
-/* K[i][j] += sum_{k<len} g_i[off+k] g_j[off+k], rows stride floats apart. */
+/*
+ * K[i][j] += sum_{k<len} g_i[off+k] g_j[off+k], rows stride floats apart,
+ * over the rows whose active[] is set (NULL: all); the rows of absent
+ * tasks are never read (their buffers hold stale values).
+ */
 static void gram_acc(double *K, const float *g, int T, size_t stride,
-		     size_t off, size_t len, int nt)
+		     size_t off, size_t len, int nt, const uint8_t *active)
 {
 	for (int i = 0; i < T; i++)
 		for (int j = i; j < T; j++) {
@@ -214,6 +218,8 @@ static void gram_acc(double *K, const float *g, int T, size_t stride,
 			const float *b = g + (size_t)j * stride + off;
 			double s = 0;
 
+			if (active && (!active[i] || !active[j]))
+				continue;
 #pragma omp parallel for reduction(+:s) num_threads(nt) if (len > 65536)
 			for (size_t k = 0; k < len; k++)
 				s += (double)a[k] * b[k];
@@ -226,7 +232,7 @@ static void gram_acc(double *K, const float *g, int T, size_t stride,
 void mtl_balance_gram(double *K, const float *g, int T, size_t n, int nt)
 {
 	memset(K, 0, sizeof(double) * (size_t)T * T);
-	gram_acc(K, g, T, n, 0, n, nt > 0 ? nt : 1);
+	gram_acc(K, g, T, n, 0, n, nt > 0 ? nt : 1, NULL);
 }
 
 void mtl_balance_cosine(double *cos, const double *K, const uint8_t *active,
@@ -807,7 +813,8 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 			 * one encoder backward of the combination */
 			double Kb[64 * 64] = { 0 };
 
-			gram_acc(Kb, bal->D, T, BTH, 0, BTH, m->threads);
+			gram_acc(Kb, bal->D, T, BTH, 0, BTH, m->threads,
+				 bal->active);
 			for (int i = 0; i < T * T; i++)
 				bal->K[i] += Kb[i];
 			solve(bal, Kb);
@@ -827,7 +834,7 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 	}
 	t0 = now();
 	if (full) {
-		gram_acc(bal->K, bal->G, T, np, 0, np, m->threads);
+		gram_acc(bal->K, bal->G, T, np, 0, np, m->threads, bal->active);
 		/* GradNorm's shared layer: every tensor of the last layer */
 		for (size_t i = 0; i < m->n_tensors; i++) {
 			int layer = -1;
@@ -836,7 +843,8 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 				   &layer) == 1 && layer == L - 1)
 				gram_acc(bal->Kl, bal->G, T, np,
 					 m->tensors[i].offset,
-					 m->tensors[i].numel, m->threads);
+					 m->tensors[i].numel, m->threads,
+					 bal->active);
 		}
 		solve(bal, bal->K);
 		for (int t = 0; t < T; t++) {
