@@ -2,7 +2,9 @@
 # mtl-step --balance: every strategy trains on a tiny batch stream (the
 # tests/data/step-examples.jsonl batches of mtl-step.bats) and writes
 # weights, coefficients and cosines that mtl-report reads; a stream
-# without one task's labels; --task-weight; --balance-every; bad options.
+# without one task's labels; --task-weight; --balance-every; pair texts
+# and --contrastive; bad options.  One thread per run: the OpenMP threads
+# of many short runs only spin against each other on a shared machine.
 
 load helper
 
