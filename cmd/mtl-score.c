@@ -3,6 +3,7 @@
  * predictions (and scores), or sentence embeddings (--embed).
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,7 @@
 
 #include "common.h"
 #include "data.h"
+#include "feat.h"
 #include "fs.h"
 #include "model.h"
 #include "mp.h"
@@ -18,11 +20,13 @@
 static const char usage[] =
 	"usage: mtl-score --model DIR [options] [EXAMPLES]\n"
 	"       mtl-score --model DIR --embed [options] [EXAMPLES]\n"
+	"       mtl-score --model DIR --features [options] [EXAMPLES]\n"
 	"\n"
 	"Runs the model over examples (from mtl-tokenize) and writes each task's\n"
 	"predictions with the gold labels and, at the end, a metrics record per\n"
 	"task (a predictions stream for mtl-report); or, with --embed, sentence\n"
-	"embeddings (an embeddings stream).\n"
+	"embeddings (an embeddings stream); or, with --features, each example's\n"
+	"last hidden states (a features stream for mtl-step --features).\n"
 	"\n"
 	"  -m, --model DIR       model directory (Hugging Face BERT layout, with\n"
 	"                        tasks.json and heads.safetensors for predictions)\n"
@@ -30,6 +34,7 @@ static const char usage[] =
 	"      --probs           add each prediction's label probabilities\n"
 	"      --with-embedding  add the sentence embedding to each prediction\n"
 	"      --embed           write an embeddings stream instead\n"
+	"      --features        write a features stream instead\n"
 	"      --pooling P       cls, mean or max (default: the model's)\n"
 	"      --no-normalize    keep embeddings unnormalised (default: the model's)\n"
 	"  -b, --batch-size N    examples per forward pass (default 32)\n"
@@ -45,8 +50,10 @@ struct run {
 	struct mtl_tasks *ts; /* from the stream header */
 	struct mtl_mp_reader *r;
 	struct mtl_mp_writer *w;
-	int batch;
+	int batch, features;
 	long done;
+	int32_t *ids, *mask; /* --features: a padded chunk */
+	size_t cap_tokens;
 };
 
 static void write_or_die(struct run *R)
@@ -57,6 +64,55 @@ static void write_or_die(struct run *R)
 		cmd_die(EXIT_IO, "%s", err.msg);
 }
 
+/* --features: the inference forward of ex[0..n) padded to the longest,
+ * then a record per example with the last hidden states of its tokens. */
+static void features_chunk(struct run *R, struct mtl_example *ex, int n)
+{
+	size_t H = (size_t)R->model->bert->cfg.hidden;
+	const float *last;
+	struct mtl_err err;
+	int T = 0;
+
+	for (int i = 0; i < n; i++)
+		if (ex[i].len > T)
+			T = ex[i].len;
+	if ((size_t)n * (size_t)T > R->cap_tokens) {
+		R->cap_tokens = (size_t)n * (size_t)T;
+		R->ids = realloc(R->ids, R->cap_tokens * sizeof(int32_t));
+		R->mask = realloc(R->mask, R->cap_tokens * sizeof(int32_t));
+		if (!R->ids || !R->mask)
+			cmd_die(EXIT_DATA, "out of memory");
+	}
+	for (int i = 0; i < n; i++)
+		for (int t = 0; t < T; t++) {
+			R->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : R->model->bert->cfg.pad_id;
+			R->mask[i * T + t] = t < ex[i].len;
+		}
+
+	if (mtl_bert_forward(R->model->bert, R->ids, NULL, R->mask, n, T, 0, &err))
+		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
+			mtl_mp_reader_record(R->r) - n + 1, mtl_mp_reader_record(R->r), err.msg);
+	last = mtl_bert_last_hidden(R->model->bert);
+	for (int i = 0; i < n; i++) {
+		msgpack_packer *pk = mtl_mp_pk(R->w);
+
+		msgpack_pack_map(pk, 4);
+		mtl_mp_pack_str(pk, "type");
+		mtl_mp_pack_str(pk, "features");
+		mtl_mp_pack_str(pk, "id");
+		if (ex[i].id)
+			mtl_data_pack_raw(pk, ex[i].id, ex[i].id_len);
+		else
+			msgpack_pack_nil(pk);
+		mtl_mp_pack_str(pk, "len");
+		msgpack_pack_int(pk, ex[i].len);
+		mtl_mp_pack_str(pk, "hidden");
+		mtl_mp_pack_f32s(pk, last + (size_t)i * (size_t)T * H,
+				 (size_t)ex[i].len * H);
+		write_or_die(R);
+	}
+}
+
 /* Runs one chunk of examples: predictions, or embeddings. */
 static void chunk(struct run *R, struct mtl_predictor *pred,
 		  struct mtl_example *ex, int n)
@@ -64,6 +120,10 @@ static void chunk(struct run *R, struct mtl_predictor *pred,
 	struct mtl_err err;
 	int rc;
 
+	if (!pred) {
+		features_chunk(R, ex, n);
+		return;
+	}
 	if ((rc = mtl_predict(pred, ex, n, R->w, &err)))
 		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s: records %ld-%ld: %s",
 			mtl_mp_reader_name(R->r), mtl_mp_reader_record(R->r) - n + 1,
@@ -90,13 +150,15 @@ static const char *pool_name(enum mtl_bert_pool p)
 
 int main(int argc, char **argv)
 {
-	enum { O_EMBED = 256, O_POOLING, O_NONORM, O_TASKS, O_PROBS, O_WITH_EMB };
+	enum { O_EMBED = 256, O_POOLING, O_NONORM, O_TASKS, O_PROBS, O_WITH_EMB,
+	       O_FEATURES };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "tasks", required_argument, NULL, O_TASKS },
 		{ "probs", no_argument, NULL, O_PROBS },
 		{ "with-embedding", no_argument, NULL, O_WITH_EMB },
 		{ "embed", no_argument, NULL, O_EMBED },
+		{ "features", no_argument, NULL, O_FEATURES },
 		{ "pooling", required_argument, NULL, O_POOLING },
 		{ "no-normalize", no_argument, NULL, O_NONORM },
 		{ "batch-size", required_argument, NULL, 'b' },
@@ -123,6 +185,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'm': model_dir = optarg; break;
 		case O_EMBED: embed = 1; break;
+		case O_FEATURES: R.features = embed = 1; break;
 		case O_POOLING: pooling = optarg; break;
 		case O_NONORM: no_norm = 1; break;
 		case O_TASKS: tasks = optarg; break;
@@ -138,6 +201,8 @@ int main(int argc, char **argv)
 	}
 	if (!model_dir)
 		cmd_usage_error(usage, "--model is required");
+	if (R.features && pooling)
+		cmd_usage_error(usage, "--features writes hidden states: no --pooling");
 	if (embed && (tasks || flags))
 		cmd_usage_error(usage, "--embed writes embeddings only: no --tasks, --probs or --with-embedding");
 	if (argc - optind > 1)
@@ -184,7 +249,8 @@ int main(int argc, char **argv)
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (mtl_model_check_header(R.model, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
-	if (mtl_predictor_new(&pred, R.model, R.ts, task_mask,
+	if (!R.features &&
+	    mtl_predictor_new(&pred, R.model, R.ts, task_mask,
 			      embed ? MTL_PREDICT_EMBED_ONLY : flags, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 
@@ -195,6 +261,25 @@ int main(int argc, char **argv)
 		mtl_mp_pack_str(pk, model_dir);
 		mtl_mp_pack_str(pk, "tasks");
 		mtl_data_pack_tasks(pk, R.model->tasks);
+		write_or_die(&R);
+	} else if (R.features) {
+		msgpack_packer *pk = mtl_mp_pk(R.w);
+		char hex[17];
+
+		mtl_feat_encoder_hash(R.model->bert, hex);
+		mtl_mp_pack_header(pk, "features", "mtl-score", argc, argv,
+				   3 + R.model->has_vocab);
+		mtl_mp_pack_str(pk, "model");
+		mtl_mp_pack_str(pk, model_dir);
+		mtl_mp_pack_str(pk, "dim");
+		msgpack_pack_int(pk, R.model->bert->cfg.hidden);
+		mtl_mp_pack_str(pk, "encoder");
+		mtl_mp_pack_str(pk, hex);
+		if (R.model->has_vocab) {
+			snprintf(hex, sizeof(hex), "%016" PRIx64, R.model->vocab_hash);
+			mtl_mp_pack_str(pk, "vocab_hash");
+			mtl_mp_pack_str(pk, hex);
+		}
 		write_or_die(&R);
 	} else {
 		msgpack_packer *pk = mtl_mp_pk(R.w);
@@ -240,11 +325,13 @@ int main(int argc, char **argv)
 		while (n)
 			mtl_example_release(&ex[--n]);
 	}
-	if (mtl_predict_metrics(pred, R.w, &err))
+	if (pred && mtl_predict_metrics(pred, R.w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 	progress(&R, &t0, 1);
 	mtl_predictor_free(pred);
 	free(ex);
+	free(R.ids);
+	free(R.mask);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);
 	mtl_task_free(R.ts);

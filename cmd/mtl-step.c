@@ -5,15 +5,18 @@
  */
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "balance.h"
+#include "ckpt.h"
 #include "common.h"
 #include "contrast.h"
 #include "data.h"
+#include "feat.h"
 #include "fs.h"
 #include "model.h"
 #include "mp.h"
@@ -27,6 +30,12 @@ static const char usage[] =
 	"\n"
 	"  -m, --model DIR         model directory with tasks.json\n"
 	"  -o, --out DIR           save the trained model there at the end\n"
+	"      --save-every N      also save a checkpoint in DIR every N steps\n"
+	"                          and at the end\n"
+	"      --keep N            keep the newest N checkpoints (default 3)\n"
+	"                          and the best one\n"
+	"      --best-metric M     loss, TASK:f1 or TASK:accuracy on --eval\n"
+	"      --resume            continue from the newest checkpoint in DIR\n"
 	"      --lr F              peak learning rate (default 5e-5)\n"
 	"      --head-lr F         peak learning rate of the heads (default: --lr)\n"
 	"      --layer-decay F     layer-wise lr decay (default 1: none)\n"
@@ -65,12 +74,18 @@ static const char usage[] =
 	"                          sentence embeddings: batch pair texts, else\n"
 	"                          two dropout views (not with gradient methods)\n"
 	"      --contrastive-temperature F  its temperature (default 0.05)\n"
+	"      --freeze PART       train without PART: encoder, embeddings,\n"
+	"                          layers:A-B, pooler, heads or head:NAME\n"
+	"                          (repeatable)\n"
+	"      --unfreeze-at N     train everything from step N on\n"
+	"      --features FILE     train the heads only, from the cached encoder\n"
+	"                          outputs of FILE (mtl-score --features)\n"
 	"  -q, --quiet             no progress on stderr\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n"
 	"\n"
 	"Exit status: 0 success, 1 bad input or numeric failure, 2 usage error,\n"
-	"3 I/O error.\n";
+	"3 I/O error, 130 or 143 stopped by SIGINT or SIGTERM (checkpoint saved).\n";
 
 struct run {
 	struct mtl_model *model;
@@ -91,7 +106,26 @@ struct run {
 	int *ev_map;
 	struct mtl_tasks *ev_tasks; /* the eval stream's tasks (ev's indices) */
 	long last_eval;
+	/* checkpoints */
+	const char *out;
+	int save_every, keep;
+	long consumed;          /* batches of the completed steps */
+	struct mtl_ckpt_state ck;
+	int metric_task;        /* --best-metric: task index, -1 for loss */
+	int metric_f1;          /* 1: f1, 0: accuracy */
+	double metric_value;    /* of the last evaluation */
+	/* --features */
+	struct mtl_feat *feat;
+	float **last;           /* [accumulate] [B,T,H] each */
+	size_t *last_cap;
 };
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
 
 static void end_record(struct run *R)
 {
@@ -274,6 +308,10 @@ static void evaluate(struct run *R)
 	pack_task_counts(pk, ts, st.labelled);
 	end_record(R);
 	R->last_eval = R->tr->step;
+	if (R->ck.metric)
+		R->metric_value = R->metric_task < 0 ? total
+				: R->metric_f1 ? f1[R->metric_task]
+				: acc[R->metric_task];
 	for (int t = 0; t < ts->n; t++)
 		mtl_confusion_release(&conf[t]);
 	free(conf);
@@ -282,6 +320,119 @@ static void evaluate(struct run *R)
 	free(f1);
 	free(sel);
 	mtl_step_stats_release(&st);
+}
+
+/* ---- checkpoints ---- */
+
+/* Saves a checkpoint of the state after the last completed step. */
+static void checkpoint(struct run *R)
+{
+	struct mtl_err err;
+
+	if (R->ck.metric && R->last_eval != R->tr->step)
+		evaluate(R);
+	R->ck.step = R->tr->step;
+	R->ck.batches = R->consumed;
+	R->ck.bad = R->bad;
+	R->ck.rng = R->tr->rng;
+	R->ck.value = R->ck.metric ? R->metric_value : NAN;
+	if (mtl_ckpt_save(R->out, R->model, R->tr, &R->ck, R->keep, &err))
+		cmd_die(EXIT_IO, "cannot save a checkpoint: %s", err.msg);
+}
+
+/* SIGINT or SIGTERM: a checkpoint, then exit 128 + the signal. */
+static void interrupted(struct run *R)
+{
+	checkpoint(R);
+	/* said even with --quiet: the run did not finish */
+	fprintf(stderr, "%s: stopped by signal %d after step %ld: checkpoint saved in '%s'\n",
+		cmd_name, (int)got_signal, R->tr->step, R->out);
+	exit(cmd_finish(128 + got_signal));
+}
+
+/* --resume: the newest complete checkpoint of --out, if any. */
+static void resume(struct run *R)
+{
+	struct mtl_err err;
+	char *path = NULL;
+	int rc = mtl_ckpt_find(R->out, &path, &err);
+
+	if (rc < 0)
+		cmd_die(EXIT_IO, "%s", err.msg);
+	if (rc == 0) {
+		cmd_note("no complete checkpoint in '%s': starting afresh", R->out);
+		return;
+	}
+	if (mtl_ckpt_load(path, R->model, R->tr, &R->ck, &err))
+		cmd_die(EXIT_DATA, "cannot resume: %s", err.msg);
+	R->consumed = R->ck.batches;
+	R->bad = R->ck.bad;
+	cmd_note("resuming from '%s': step %ld, %ld batches consumed", path,
+		 R->ck.step, R->ck.batches);
+	free(path);
+}
+
+/* --best-metric M: loss, TASK:f1 or TASK:accuracy. */
+static void parse_metric(struct run *R, const char *m)
+{
+	const char *colon = strrchr(m, ':');
+	char task[256];
+
+	R->ck.metric = m;
+	R->metric_task = -1;
+	if (!strcmp(m, "loss"))
+		return;
+	if (!colon || (strcmp(colon, ":f1") && strcmp(colon, ":accuracy")) ||
+	    (size_t)(colon - m) >= sizeof(task))
+		cmd_usage_error(usage, "--best-metric takes loss, TASK:f1 or TASK:accuracy, not '%s'", m);
+	memcpy(task, m, (size_t)(colon - m));
+	task[colon - m] = 0;
+	R->metric_f1 = !strcmp(colon, ":f1");
+	R->metric_task = mtl_task_find(R->model->tasks, task);
+	if (R->metric_task < 0)
+		cmd_usage_error(usage, "--best-metric '%s': the model has no task '%s'", m, task);
+}
+
+/* ---- end of checkpoints ---- */
+
+/* --features: the cached encoder outputs of b[0..n) for the trainer. */
+static void cached_features(struct run *R, const struct mtl_batch *b, int n)
+{
+	size_t H = (size_t)R->model->bert->cfg.hidden;
+	struct mtl_err err;
+
+	for (int i = 0; i < n; i++) {
+		size_t need = (size_t)b[i].B * (size_t)b[i].T * H;
+
+		if (need > R->last_cap[i]) {
+			free(R->last[i]);
+			if (!(R->last[i] = malloc(sizeof(float) * need)))
+				cmd_die(EXIT_DATA, "out of memory");
+			R->last_cap[i] = need;
+		}
+		if (mtl_feat_batch(R->feat, R->last[i], &b[i], &err))
+			cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
+				mtl_mp_reader_record(R->r), err.msg);
+	}
+	R->tr->fz_last = (const float *const *)R->last;
+}
+
+static void load_features(struct run *R, const char *path)
+{
+	const char *name;
+	FILE *f = cmd_open_in(path, &name);
+	struct mtl_mp_reader *r = mtl_mp_reader_new(f, name);
+	struct mtl_err err;
+
+	R->last = calloc((size_t)R->accumulate, sizeof(*R->last));
+	R->last_cap = calloc((size_t)R->accumulate, sizeof(*R->last_cap));
+	if (!r || !R->last || !R->last_cap)
+		cmd_die(EXIT_DATA, "out of memory");
+	if (mtl_feat_load(&R->feat, r, R->model->bert, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	mtl_mp_reader_free(r);
+	if (f != stdin)
+		fclose(f);
 }
 
 /* One optimiser step over b[0..n) and its record. */
@@ -298,6 +449,8 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	for (int i = 0; i < n; i++)
 		bp[i] = &b[i];
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (R->feat)
+		cached_features(R, b, n);
 	rc = mtl_train_step(R->tr, bp, n, &R->st, &err);
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
@@ -329,7 +482,7 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	for (int t = 0; t < ts->n && t < 64; t++)
 		acc[t] = R->st.labelled[t]
 			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
-	msgpack_pack_map(pk, 12 + (R->bal != NULL) + (R->con != NULL) +
+	msgpack_pack_map(pk, 14 + (R->bal != NULL) + (R->con != NULL) +
 			 (R->bal && R->bal->have_cos ? 2 : 0));
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "step");
@@ -365,10 +518,16 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	msgpack_pack_int64(pk, R->st.tokens);
 	pack_key(pk, "ms");
 	msgpack_pack_double(pk, ms);
+	pack_key(pk, "backward_ms");
+	msgpack_pack_double(pk, R->st.bwd_ms);
+	pack_key(pk, "backward_layers");
+	msgpack_pack_int(pk, R->st.bwd_layers);
 	end_record(R);
 	progress(R, 0);
 	if (R->n_ev && R->eval_every && R->tr->step % R->eval_every == 0)
 		evaluate(R);
+	if (R->save_every && R->tr->step % R->save_every == 0)
+		checkpoint(R);
 }
 
 /* Reads the evaluation examples of path into R->ev. */
@@ -440,13 +599,34 @@ static void set_task_weight(struct mtl_tasks *ts, const char *arg)
 	ts->task[t].weight = w;
 }
 
+/* --freeze and --unfreeze-at into the trainer; the trainable count on stderr. */
+static void setup_freeze(struct run *R, const char **spec, int n, long at)
+{
+	struct mtl_freeze fz = { 0 };
+	struct mtl_err err;
+	size_t all = R->model->bert->n_params + R->hd->n_params;
+
+	if (n && mtl_freeze_init(&fz, R->model->bert, R->hd, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	for (int i = 0; i < n; i++)
+		if (mtl_freeze_add(&fz, spec[i], R->model->bert, R->hd, &err))
+			cmd_usage_error(usage, "%s", err.msg);
+	if (n && mtl_train_freeze(R->tr, &fz, at, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	cmd_note("training %zu of %zu parameters%s",
+		 mtl_freeze_trainable(&R->tr->fz, R->model->bert, R->hd), all,
+		 at ? " until the unfreezing step" : "");
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_LR = 256, O_HEAD_LR, O_LAYER_DECAY, O_WD, O_WARMUP,
 	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
 	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT,
 	       O_BALANCE, O_TASK_WEIGHT, O_BALANCE_EVERY, O_GRAD_AT, O_DWA_TEMP,
-	       O_GN_ALPHA, O_GN_LR, O_CAGRAD_C, O_CON, O_CON_TEMP };
+	       O_GN_ALPHA, O_GN_LR, O_CAGRAD_C, O_CON, O_CON_TEMP,
+	       O_FREEZE, O_UNFREEZE, O_SAVE_EVERY, O_KEEP, O_BEST, O_RESUME,
+	       O_FEATURES };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
@@ -478,12 +658,23 @@ int main(int argc, char **argv)
 		{ "cagrad-c", required_argument, NULL, O_CAGRAD_C },
 		{ "contrastive", required_argument, NULL, O_CON },
 		{ "contrastive-temperature", required_argument, NULL, O_CON_TEMP },
+		{ "save-every", required_argument, NULL, O_SAVE_EVERY },
+		{ "keep", required_argument, NULL, O_KEEP },
+		{ "best-metric", required_argument, NULL, O_BEST },
+		{ "resume", no_argument, NULL, O_RESUME },
+		{ "freeze", required_argument, NULL, O_FREEZE },
+		{ "features", required_argument, NULL, O_FEATURES },
+		{ "unfreeze-at", required_argument, NULL, O_UNFREEZE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
-	struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1 };
+	struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1,
+			 .keep = 3 };
+	const char *best_metric = NULL, *features = NULL;
+	int do_resume = 0;
+	long seen = 0;
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
 	const char *tw[64];
@@ -495,7 +686,9 @@ int main(int argc, char **argv)
 	msgpack_object hdr, rec;
 	struct mtl_err err;
 	int threads = 0, split = 0, c, rc, n = 0, *map;
-	long total = -1;
+	long total = -1, unfreeze_at = 0;
+	const char **freeze = calloc((size_t)argc + 1, sizeof(char *));
+	int n_freeze = 0;
 	FILE *in;
 
 	cmd_name = "mtl-step";
@@ -556,6 +749,13 @@ int main(int argc, char **argv)
 		case O_CAGRAD_C: bo.cagrad_c = cmd_parse_double(usage, "--cagrad-c", optarg); break;
 		case O_CON: con_w = cmd_parse_double(usage, "--contrastive", optarg); break;
 		case O_CON_TEMP: con_temp = cmd_parse_double(usage, "--contrastive-temperature", optarg); break;
+		case O_SAVE_EVERY: R.save_every = (int)cmd_parse_long(usage, "--save-every", optarg, 1, 1L << 30); break;
+		case O_KEEP: R.keep = (int)cmd_parse_long(usage, "--keep", optarg, 1, 1L << 30); break;
+		case O_BEST: best_metric = optarg; break;
+		case O_RESUME: do_resume = 1; break;
+		case O_FREEZE: freeze[n_freeze++] = optarg; break;
+		case O_FEATURES: features = optarg; break;
+		case O_UNFREEZE: unfreeze_at = cmd_parse_long(usage, "--unfreeze-at", optarg, 1, 1L << 40); break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
 		case 'V': cmd_version();
@@ -584,6 +784,22 @@ int main(int argc, char **argv)
 	if (con_w > 0 && mtl_balance_is_gradient(bo.kind))
 		cmd_usage_error(usage, "--contrastive does not combine with --balance %s (per-task gradients leave it out)",
 				mtl_balance_name(bo.kind));
+	if (mtl_balance_is_gradient(bo.kind) && (n_freeze || features))
+		cmd_usage_error(usage, "--balance %s does not combine with --freeze or --features (per-task gradients ignore freezing)",
+				mtl_balance_name(bo.kind));
+	if (con_w > 0 && features)
+		cmd_usage_error(usage, "--contrastive needs the encoder: not with --features");
+	if (features && unfreeze_at)
+		cmd_usage_error(usage, "--features trains the heads only: no --unfreeze-at");
+	if (features)
+		freeze[n_freeze++] = "encoder";
+	if (unfreeze_at && !n_freeze)
+		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
+	if ((R.save_every || do_resume) && !out_dir)
+		cmd_usage_error(usage, "--save-every and --resume need --out DIR");
+	if (best_metric && (!eval || !R.save_every))
+		cmd_usage_error(usage, "--best-metric needs --eval FILE and --save-every N");
+	R.out = out_dir;
 
 	if (mtl_model_load(&R.model, model_dir, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
@@ -637,13 +853,28 @@ int main(int argc, char **argv)
 			cmd_die(EXIT_DATA, "'%s': %s", model_dir, err.msg);
 		R.tr->con = R.con;
 	}
+	setup_freeze(&R, freeze, n_freeze, unfreeze_at);
+	if (best_metric)
+		parse_metric(&R, best_metric);
+	if (do_resume)
+		resume(&R);
+	if (features)
+		load_features(&R, features);
 	if (eval)
 		load_eval(&R, eval);
+	if (out_dir) {
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		/* no SA_RESTART: a read blocked on a pipe returns at once */
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 
 	{
 		msgpack_packer *pk = mtl_mp_pk(R.w);
 
-		mtl_mp_pack_header(pk, "steps", "mtl-step", argc, argv, 6);
+		mtl_mp_pack_header(pk, "steps", "mtl-step", argc, argv, 7);
 		pack_key(pk, "tasks");
 		mtl_data_pack_tasks(pk, R.model->tasks);
 		pack_key(pk, "model");
@@ -656,6 +887,8 @@ int main(int argc, char **argv)
 		msgpack_pack_double(pk, o.lr);
 		pack_key(pk, "parameters");
 		msgpack_pack_uint64(pk, R.model->bert->n_params + R.hd->n_params);
+		pack_key(pk, "trainable");
+		msgpack_pack_uint64(pk, mtl_freeze_trainable(&R.tr->fz, R.model->bert, R.hd));
 		end_record(&R);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &R.t0);
@@ -664,6 +897,9 @@ int main(int argc, char **argv)
 		int32_t **lab;
 
 		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "batch"))
+			continue;
+		/* --resume: the batches of the checkpoint's steps are done */
+		if (seen++ < R.consumed)
 			continue;
 		if (mtl_batch_parse(&b, &rec, hts, &err))
 			cmd_die(EXIT_DATA, "%s: record %ld: %s", R.name,
@@ -684,14 +920,26 @@ int main(int argc, char **argv)
 		b.n_tasks = R.model->tasks->n;
 		group[n++] = b;
 		if (n == R.accumulate) {
+			R.consumed += n;
 			step(&R, group, n);
 			while (n)
 				mtl_batch_release(&group[--n]);
 		}
+		if (got_signal)
+			break;
+	}
+	if (got_signal) {
+		while (n)
+			mtl_batch_release(&group[--n]);
+		interrupted(&R);
 	}
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (seen < R.consumed)
+		cmd_die(EXIT_DATA, "%s: %ld batches, fewer than the %ld the checkpoint consumed: not the stream of the run",
+			R.name, seen, R.consumed);
 	if (n) {
+		R.consumed += n;
 		step(&R, group, n);
 		while (n)
 			mtl_batch_release(&group[--n]);
@@ -699,9 +947,10 @@ int main(int argc, char **argv)
 	progress(&R, 1);
 	if (R.n_ev && R.last_eval != R.tr->step)
 		evaluate(&R);
-	if (out_dir)
-		if (mtl_model_save(R.model, out_dir, &err))
-			cmd_die(EXIT_IO, "%s", err.msg);
+	if (out_dir && mtl_model_save(R.model, out_dir, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+	if (R.save_every)
+		checkpoint(&R);
 
 	for (int i = 0; i < R.n_ev; i++)
 		mtl_example_release(&R.ev[i]);
@@ -710,10 +959,17 @@ int main(int argc, char **argv)
 	mtl_task_free(R.ev_tasks);
 	free(group);
 	free(map);
+	free(freeze);
 	mtl_task_free(hts);
 	mtl_step_stats_release(&R.st);
 	mtl_balance_free(R.bal);
 	mtl_contrast_free(R.con);
+	mtl_ckpt_state_release(&R.ck);
+	mtl_feat_free(R.feat);
+	for (int i = 0; R.last && i < R.accumulate; i++)
+		free(R.last[i]);
+	free(R.last);
+	free(R.last_cap);
 	mtl_train_free(R.tr);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);

@@ -879,6 +879,10 @@ int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 	int T = bal->T, recompute = tr->step % bal->o.every == 0, rc;
 	int grads = 0;
 
+	if (mtl_balance_is_gradient(bal->o.kind) && mtl_train_frozen(tr))
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "--balance %s: per-task gradients do not support a frozen encoder or heads",
+				   mtl_balance_name(bal->o.kind));
 	bal->have_cos = 0;
 	bal->ms = 0;
 	bal->reg = 0;
@@ -939,6 +943,8 @@ int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 		for (int t = 0; t < T; t++)
 			if (tr->norm[t])
 				st->task_loss[t] /= (double)tr->norm[t];
+		st->bwd_ms = bal->ms;
+		st->bwd_layers = tr->m->cfg.layers;
 	} else {
 		if ((rc = mtl_train_grad_weighted(tr, b, n, s->coef, st, err)))
 			return rc;

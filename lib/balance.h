@@ -43,7 +43,8 @@
  *
  * The contrastive term (contrast.h, tr->con) joins the loss-weighting
  * paths; the per-task gradient passes leave it out, so mtl-step refuses
- * the combination.
+ * the combination.  Loss weighting works with freezing (train.h); the
+ * gradient methods fail with MTL_ERR_ARG while anything is frozen.
  */
 #ifndef MTL_BALANCE_H
 #define MTL_BALANCE_H

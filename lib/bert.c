@@ -1066,6 +1066,12 @@ int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
 
 void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 {
+	mtl_bert_backward_to(m, grad, dlast, 0, 1);
+}
+
+int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
+			 int lo, int embeddings)
+{
 	const struct mtl_bert_config *c = &m->cfg;
 	struct mtl_bert_acts *a = &m->acts;
 	const struct mtl_bert_params *p = &m->p;
@@ -1083,9 +1089,12 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 		m->gemm_split ? mtl_linear_backward_split : mtl_linear_backward;
 
 	MTL_ASSERT(a->train);
+	MTL_ASSERT(lo >= 0 && lo <= c->layers && (!embeddings || lo == 0));
+	if (lo == c->layers && !embeddings)
+		return 0;
 	mtl_bert_params_carve(&g, grad, c);
 	memcpy(d_res, dlast, sizeof(float) * (size_t)BTH);
-	for (int l = c->layers - 1; l >= 0; l--) {
+	for (int l = c->layers - 1; l >= lo; l--) {
 		const float *x = a->hidden + l * BTH;
 		const float *qkv = a->qkv + l * BTH * 3, *att_l = a->att + l * att;
 		const float *ctx = a->ctx + l * BTH, *ln1_in = a->ln1_in + l * BTH;
@@ -1151,6 +1160,8 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 				    p->qkvw + (int64_t)l * 3 * H * H, (int)BT, H,
 				    3 * H, nt);
 	}
+	if (!embeddings)
+		return c->layers - lo;
 	/* hidden0 = dropout(LN_emb(emb_in)) */
 	if (drop) {
 		mtl_zero(d_b, BTH, nt);
@@ -1163,6 +1174,7 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 			       nt);
 	mtl_embed_backward(g.wte, g.wpe, g.wtt, d_a, a->ids, a->types,
 			   B, T, H);
+	return c->layers;
 }
 
 const float *mtl_bert_last_hidden(const struct mtl_bert *m)

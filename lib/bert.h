@@ -276,6 +276,16 @@ int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
  * it).  The forward run reversed.
  */
 void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast);
+/*
+ * mtl_bert_backward that stops early, for frozen lower layers: it runs
+ * layers L-1 down to lo (0 <= lo <= L) and the embeddings only when
+ * embeddings is set (which needs lo == 0).  Nothing below is computed,
+ * so the gradients of what it skips stay as the caller left them.
+ * lo == L without embeddings does nothing.  Returns the number of
+ * layers it ran (the embeddings not counted).
+ */
+int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
+			 int lo, int embeddings);
 /* [B,T,H] output of the last layer of the last forward. */
 const float *mtl_bert_last_hidden(const struct mtl_bert *m);
 /* [B,T,H] hidden state l (0 = embeddings, L = last layer); NULL when the

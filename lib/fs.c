@@ -48,11 +48,24 @@ int mtl_fs_atomic_open(struct mtl_fs_atomic *a, const char *path,
 	return 0;
 }
 
+/* The MTL_FS_FAIL_WRITE test hook (fs.h): whether this write must fail. */
+static int injected_failure(void)
+{
+	static long calls;
+	const char *v = getenv("MTL_FS_FAIL_WRITE");
+	long n = v ? strtol(v, NULL, 10) : 0;
+
+	return n > 0 && ++calls >= n;
+}
+
 int mtl_fs_atomic_write(struct mtl_fs_atomic *a, const void *data,
 			size_t len, struct mtl_err *err)
 {
 	const char *p = data;
 
+	if (injected_failure())
+		return mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s",
+				   a->path, strerror(ENOSPC));
 	while (len) {
 		ssize_t w = write(a->fd, p, len > (1u << 30) ? (1u << 30) : len);
 		if (w < 0 && errno == EINTR)

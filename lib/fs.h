@@ -6,6 +6,12 @@
  *
  * Failure: functions return 0 or a negative enum mtl_status with the
  * reason (naming the path) in err.
+ *
+ * Test hook: when the environment variable MTL_FS_FAIL_WRITE is a number
+ * N >= 1, the Nth call of mtl_fs_atomic_write() in the process (and every
+ * later one) fails as if the disk were full (ENOSPC).  The tests use it to
+ * check that a failed save leaves the previous files intact.  It is the
+ * library's only process-wide state: a counter read nowhere else.
  */
 #ifndef MTL_FS_H
 #define MTL_FS_H

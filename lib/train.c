@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "balance.h"
 #include "contrast.h"
@@ -163,8 +164,80 @@ void mtl_train_free(struct mtl_train *tr)
 	free(tr->mask);
 	free(tr->skip);
 	free(tr->norm);
+	mtl_freeze_release(&tr->fz);
+	for (int k = 0; k < 2; k++) {
+		free(tr->fz_g[k]);
+		free(tr->fz_hg[k]);
+	}
 	free(tr);
 }
+
+/* ---- freezing ---- */
+
+int mtl_train_freeze(struct mtl_train *tr, struct mtl_freeze *fz,
+		     long unfreeze_at, struct mtl_err *err)
+{
+	tr->fz = *fz;
+	memset(fz, 0, sizeof(*fz));
+	tr->unfreeze_at = unfreeze_at;
+	mtl_freeze_bounds(&tr->fz, tr->m, &tr->fz_lo, &tr->fz_emb);
+	for (int k = 0; k < 2; k++) {
+		tr->fz_g[k] = calloc(tr->n_groups + 1, sizeof(*tr->groups));
+		tr->fz_hg[k] = calloc(tr->n_hgroups + 1, sizeof(*tr->hgroups));
+		if (!tr->fz_g[k] || !tr->fz_hg[k])
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	/* the groups are the tensors, in table order (mtl_train_new) */
+	for (size_t i = 0; i < tr->n_groups; i++) {
+		int k = tr->fz.enc[i] != 0;
+		tr->fz_g[k][tr->fz_n[k]++] = tr->groups[i];
+	}
+	for (size_t i = 0; i < tr->n_hgroups; i++) {
+		int k = tr->fz.head[i] != 0;
+		tr->fz_hg[k][tr->fz_hn[k]++] = tr->hgroups[i];
+	}
+	return 0;
+}
+
+int mtl_train_frozen(const struct mtl_train *tr)
+{
+	return tr->fz.enc &&
+	       (tr->unfreeze_at <= 0 || tr->step + 1 < tr->unfreeze_at);
+}
+
+/* Zeroes the gradients of frozen tensors (the backward passes through
+ * frozen layers above the lowest trainable one, and through frozen heads). */
+static void freeze_grads(struct mtl_train *tr)
+{
+	for (size_t i = 0; i < tr->fz.n_enc; i++)
+		if (tr->fz.enc[i])
+			memset(tr->grad + tr->m->tensors[i].offset, 0,
+			       sizeof(float) * tr->m->tensors[i].numel);
+	for (size_t i = 0; i < tr->fz.n_head; i++)
+		if (tr->fz.head[i])
+			memset(tr->hgrad + tr->hd->tensors[i].offset, 0,
+			       sizeof(float) * tr->hd->tensors[i].numel);
+}
+
+/* AdamW over the trained groups; tensors frozen until unfreeze_at count
+ * their steps from there. */
+static void freeze_adamw(struct mtl_train *tr, float lr, float gscale)
+{
+	int frozen = tr->unfreeze_at <= 0 || tr->step < tr->unfreeze_at;
+
+	for (int k = 0; k < (frozen ? 1 : 2); k++) {
+		long t = k ? tr->step - tr->unfreeze_at + 1 : tr->step;
+
+		mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1,
+			       tr->mom2, tr->fz_g[k], tr->fz_n[k], lr, t, gscale,
+			       tr->m->threads);
+		mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
+			       tr->hmom2, tr->fz_hg[k], tr->fz_hn[k], lr, t,
+			       gscale, 1);
+	}
+}
+
+/* ---- end of freezing ---- */
 
 /* Grows dlast and mask for a B x T batch and fills the mask. */
 static int prepare(struct mtl_train *tr, const struct mtl_batch *b,
@@ -205,8 +278,9 @@ static void dropout_of(const struct mtl_train *tr, float *ph, float *pa)
 	*pa = tr->o.dropout >= 0 ? tr->o.dropout : c->attn_dropout;
 }
 
-int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
-		      int train, struct mtl_err *err)
+/* last: the batch's cached encoder output (feat.h), or NULL to run it */
+static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
+		   const float *last, struct mtl_err *err)
 {
 	float ph = 0, pa = 0;
 	int rc;
@@ -215,6 +289,9 @@ int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
 		dropout_of(tr, &ph, &pa);
 	if ((rc = prepare(tr, b, err)))
 		return rc;
+	if (last)
+		return mtl_heads_forward(tr->hd, last, tr->mask, b->B, b->T,
+					 train, &tr->rng, err);
 	/* evaluation takes the inference forward: one layer of activations */
 	rc = train ? mtl_bert_forward_train(tr->m, b->ids, NULL, tr->mask, b->B,
 					    b->T, ph, pa, &tr->rng, err)
@@ -225,6 +302,21 @@ int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
 				    err)))
 		return rc;
 	return 0;
+}
+
+int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
+		      int train, struct mtl_err *err)
+{
+	return forward(tr, b, train, NULL, err);
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return 1e3 * (double)(t.tv_sec - t0->tv_sec) +
+	       1e-6 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
 int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
@@ -242,8 +334,16 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			    struct mtl_err *err)
 {
 	struct mtl_heads *hd = tr->hd;
-	int nt = hd->ts->n, rc;
-	double con = 0;
+	int nt = hd->ts->n, rc, L = tr->m->cfg.layers;
+	int frozen = mtl_train_frozen(tr);
+	int lo = frozen ? tr->fz_lo : 0, emb = frozen ? tr->fz_emb : 1;
+	/* a wholly frozen encoder: its gradient block stays zero, untouched */
+	int enc = lo < L || emb;
+	struct timespec t0;
+	/* contrast.c's term needs a trained encoder: without one it moves
+	 * no parameter */
+	struct mtl_contrast *con = enc ? tr->con : NULL;
+	double con_loss = 0;
 	float ph, pa;
 
 	stats_zero(st);
@@ -257,17 +357,22 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 							      task_rows(hd, t, b[k]));
 		st->labelled[t] = tr->norm[t];
 	}
-	mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
+	if (enc)
+		mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
 	memset(tr->hgrad, 0, sizeof(float) * hd->n_params);
+	st->bwd_layers = 0;
+	st->bwd_ms = 0;
 	for (int k = 0; k < n; k++) {
 		const struct mtl_batch *bk = b[k];
 		size_t BTH = (size_t)bk->B * bk->T * tr->m->cfg.hidden;
 
+		MTL_ASSERT(!tr->fz_last || !enc);
 		/* contrast.c: the second view goes first */
-		if (tr->con && (rc = mtl_contrast_view(tr->con, tr->m, bk, ph, pa,
-						       &tr->rng, err)))
+		if (con && (rc = mtl_contrast_view(con, tr->m, bk, ph, pa,
+						   &tr->rng, err)))
 			return rc;
-		if ((rc = mtl_train_forward(tr, bk, 1, err)))
+		if ((rc = forward(tr, bk, 1, tr->fz_last ? tr->fz_last[k] : NULL,
+				  err)))
 			return rc;
 		for (int i = 0; i < bk->B; i++)
 			st->tokens += bk->lengths[i];
@@ -286,26 +391,33 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 							tr->o.label_smoothing,
 							scale);
 		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		mtl_zero(tr->dlast, (int64_t)BTH, tr->m->threads);
 		mtl_heads_backward(hd, tr->hgrad, tr->dlast, tr->skip);
-		if (tr->con)
-			con += mtl_contrast_anchor(tr->con, tr->m, bk, tr->mask,
-						   tr->dlast, 1.0f / (float)n);
-		mtl_bert_backward(tr->m, tr->grad, tr->dlast);
-		if (tr->con && (rc = mtl_contrast_backward(tr->con, tr->m, bk, ph,
-							   pa, tr->grad, err)))
+		if (con)
+			con_loss += mtl_contrast_anchor(con, tr->m, bk, tr->mask,
+							tr->dlast, 1.0f / (float)n);
+		if (enc)
+			st->bwd_layers = mtl_bert_backward_to(tr->m, tr->grad,
+							      tr->dlast, lo, emb);
+		if (con && (rc = mtl_contrast_backward(con, tr->m, bk, ph, pa,
+						       tr->grad, err)))
 			return rc;
+		st->bwd_ms += ms_since(&t0);
 	}
-	if (tr->con) {
-		tr->con->loss = con;
-		st->loss += tr->con->weight * con;
+	if (con) {
+		con->loss = con_loss;
+		st->loss += con->weight * con_loss;
 	}
+	if (frozen)
+		freeze_grads(tr);
 	for (int t = 0; t < nt; t++) {
 		if (tr->norm[t])
 			st->task_loss[t] /= (double)tr->norm[t];
 		st->loss += (w ? w[t] : hd->ts->task[t].weight) * st->task_loss[t];
 	}
-	st->grad_norm = sqrt(mtl_sumsq(tr->grad, tr->m->n_params, tr->m->threads) +
+	st->grad_norm = sqrt((enc ? mtl_sumsq(tr->grad, tr->m->n_params,
+					      tr->m->threads) : 0) +
 			     mtl_sumsq(tr->hgrad, hd->n_params, 1));
 	return 0;
 }
@@ -329,12 +441,16 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		return 1;
 	gscale = mtl_clip_scale(st->grad_norm, o->clip);
 	tr->step++;
-	mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1, tr->mom2,
-		       tr->groups, tr->n_groups, lr, tr->step, gscale,
-		       tr->m->threads);
-	mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
-		       tr->hmom2, tr->hgroups, tr->n_hgroups, lr, tr->step,
-		       gscale, 1);
+	if (tr->fz.enc) {
+		freeze_adamw(tr, lr, gscale);
+	} else {
+		mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1,
+			       tr->mom2, tr->groups, tr->n_groups, lr, tr->step,
+			       gscale, tr->m->threads);
+		mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
+			       tr->hmom2, tr->hgroups, tr->n_hgroups, lr,
+			       tr->step, gscale, 1);
+	}
 	/* balance.c: the strategy's learned variables */
 	if (tr->bal)
 		mtl_balance_update(tr->bal, lr, tr->step);
@@ -349,7 +465,7 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 	struct mtl_heads *hd = tr->hd;
 	int rc;
 
-	if ((rc = mtl_train_forward(tr, b, 0, err)))
+	if ((rc = forward(tr, b, 0, NULL, err)))
 		return rc;
 	for (int i = 0; i < b->B; i++)
 		st->tokens += b->lengths[i];

@@ -35,6 +35,7 @@
 #include "adamw.h"
 #include "bert.h"
 #include "data.h"
+#include "freeze.h"
 #include "head.h"
 #include "metrics.h"
 #include "rng.h"
@@ -67,6 +68,8 @@ struct mtl_step_stats {
 	float lr;            /* the learning rate used */
 	int64_t tokens;      /* real tokens in the step's batches */
 	long step;           /* optimiser steps done after this one */
+	int bwd_layers;      /* encoder layers the backward ran through */
+	double bwd_ms;       /* wall time of the step's backward passes */
 };
 
 struct mtl_train {
@@ -80,6 +83,17 @@ struct mtl_train {
 	size_t n_groups, n_hgroups;
 	struct mtl_rng rng;
 	long step;
+	/* ---- freezing (mtl_train_freeze); zero when nothing is frozen ---- */
+	struct mtl_freeze fz;
+	long unfreeze_at;       /* first step that trains everything; 0: never */
+	int fz_lo, fz_emb;      /* backward bounds while frozen */
+	struct mtl_adamw_group *fz_g[2], *fz_hg[2]; /* [0] always trained, [1] frozen */
+	size_t fz_n[2], fz_hn[2];
+	/* cached encoder outputs (feat.h) of the next step's batches, [B,T,H]
+	 * each, set by the caller; NULL: run the encoder.  Needs the whole
+	 * encoder frozen. */
+	const float *const *fz_last;
+	/* ---- end of freezing ---- */
 	/* balance.h: the task-balancing strategy, NULL for the spec weights
 	 * (borrowed; set by the caller after mtl_balance_new) */
 	struct mtl_balance *bal;
@@ -97,6 +111,23 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		  struct mtl_heads *hd, const struct mtl_train_opts *o,
 		  struct mtl_err *err);
 void mtl_train_free(struct mtl_train *tr);
+
+/*
+ * Freezes the parts of the model that fz flags (freeze.h; the trainer
+ * takes the flag arrays over, fz is zeroed) until optimiser step
+ * unfreeze_at (counted from 1; 0: for the whole run).  While frozen, a
+ * tensor gets no gradient (zeroed before the norm and clipping), no
+ * AdamW update, no weight decay and no moments; the encoder backward stops
+ * at the lowest trainable layer and is skipped when the whole encoder is
+ * frozen.  From step unfreeze_at on everything trains, and the tensors
+ * that were frozen count their own AdamW steps from 1 there (PyTorch's
+ * per-parameter step: their moments start at zero).  Call it once, before
+ * the first step.  0, or <0 (NOMEM).
+ */
+int mtl_train_freeze(struct mtl_train *tr, struct mtl_freeze *fz,
+		     long unfreeze_at, struct mtl_err *err);
+/* Whether step tr->step + 1 runs with the freeze in force. */
+int mtl_train_frozen(const struct mtl_train *tr);
 
 /* Allocates the per-task arrays of st for n tasks; release frees them. */
 int mtl_step_stats_init(struct mtl_step_stats *st, int n_tasks);

@@ -24,3 +24,7 @@ fuzz_briefly() {
 @test "fuzz: the tokenizer and the task parser survive random input" {
 	fuzz_briefly tok
 }
+
+@test "fuzz: the JSONL, CoNLL and TSV readers survive random input" {
+	fuzz_briefly input
+}

@@ -89,6 +89,11 @@ setup() {
 	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --task-weight topic b.mpk
 	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --dwa-temperature 0 b.mpk
 	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --balance-every 0 b.mpk
+	# per-task gradients ignore freezing: refused; loss weighting trains frozen
+	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --balance pcgrad --freeze embeddings b.mpk
+	[[ $stderr == *"does not combine with --freeze"* ]]
+	run bash -c "mtl-step -q -t 1 -m '$FIXTURES/tiny' --balance dwa --freeze embeddings b.mpk | mtl-dump -t step | jq -r '.grad_norm > 0'"
+	assert_output $'true\ntrue'
 }
 
 @test "JSONL \"pair\" texts: pair_ids per example, pair_ids/pair_lengths per batch" {

@@ -1,0 +1,197 @@
+/* feat.c - cached encoder outputs by example id; see feat.h. */
+#include "feat.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct entry {
+	char *id;        /* msgpack encoding of the id */
+	size_t id_len;
+	int32_t len;
+	float *hidden;   /* [len, H] */
+};
+
+struct mtl_feat {
+	int H;
+	struct entry *e; /* open addressing, cap a power of two */
+	size_t n, cap;
+};
+
+static uint64_t fnv(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 0x100000001b3ull;
+	return h;
+}
+
+void mtl_feat_encoder_hash(const struct mtl_bert *m, char hex[17])
+{
+	const uint32_t *w = (const uint32_t *)m->params;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < m->n_params; i++)
+		h = (h ^ w[i]) * 0x100000001b3ull;
+	snprintf(hex, 17, "%016" PRIx64, h);
+}
+
+void mtl_feat_free(struct mtl_feat *f)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < f->cap; i++) {
+		free(f->e[i].id);
+		free(f->e[i].hidden);
+	}
+	free(f->e);
+	free(f);
+}
+
+static struct entry *slot(const struct mtl_feat *f, const char *id,
+			  size_t len)
+{
+	size_t i = fnv(id, len) & (f->cap - 1);
+
+	while (f->e[i].id && (f->e[i].id_len != len || memcmp(f->e[i].id, id, len)))
+		i = (i + 1) & (f->cap - 1);
+	return &f->e[i];
+}
+
+static int grow(struct mtl_feat *f)
+{
+	struct mtl_feat g = { .H = f->H, .cap = f->cap ? 2 * f->cap : 1024 };
+
+	if (!(g.e = calloc(g.cap, sizeof(*g.e))))
+		return -1;
+	for (size_t i = 0; i < f->cap; i++)
+		if (f->e[i].id)
+			*slot(&g, f->e[i].id, f->e[i].id_len) = f->e[i];
+	free(f->e);
+	f->e = g.e;
+	f->cap = g.cap;
+	return 0;
+}
+
+/* The msgpack encoding of o into a malloc'ed buffer. */
+static char *encode(const msgpack_object *o, size_t *len)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (msgpack_pack_object(&pk, *o)) {
+		msgpack_sbuffer_destroy(&sb);
+		return NULL;
+	}
+	*len = sb.size;
+	return msgpack_sbuffer_release(&sb);
+}
+
+static int add(struct mtl_feat *f, const msgpack_object *rec, long nrec,
+	       const char *name, struct mtl_err *err)
+{
+	const msgpack_object *id = mtl_mp_get(rec, "id");
+	const msgpack_object *hid = mtl_mp_get(rec, "hidden");
+	struct entry *e, x = { 0 };
+	int64_t len;
+
+	if (!id || mtl_mp_as_int(mtl_mp_get(rec, "len"), &len) || len < 1 ||
+	    len > (1 << 20) || mtl_mp_array_len(hid) != len * f->H)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: record %ld: a features record needs an id, a len and len x %d hidden values",
+				   name, nrec, f->H);
+	if (2 * (f->n + 1) > f->cap && grow(f))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	x.len = (int32_t)len;
+	x.id = encode(id, &x.id_len);
+	x.hidden = malloc(sizeof(float) * (size_t)len * (size_t)f->H);
+	if (!x.id || !x.hidden) {
+		free(x.id);
+		free(x.hidden);
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	mtl_mp_as_f32s(hid, x.hidden, (long)len * f->H);
+	e = slot(f, x.id, x.id_len);
+	if (e->id) {
+		free(x.id);
+		free(x.hidden);
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: record %ld: the id is there twice", name, nrec);
+	}
+	*e = x;
+	f->n++;
+	return 0;
+}
+
+int mtl_feat_load(struct mtl_feat **out, struct mtl_mp_reader *r,
+		  const struct mtl_bert *m, struct mtl_err *err)
+{
+	const char *name = mtl_mp_reader_name(r);
+	struct mtl_feat *f = calloc(1, sizeof(*f));
+	const msgpack_object *enc;
+	msgpack_object hdr, rec;
+	char hex[17];
+	int64_t dim;
+	int rc;
+
+	if (!f)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	f->H = m->cfg.hidden;
+	if ((rc = mtl_mp_read_header(r, "features", &hdr, err)))
+		goto fail;
+	enc = mtl_mp_get(&hdr, "encoder");
+	mtl_feat_encoder_hash(m, hex);
+	if (mtl_mp_as_int(mtl_mp_get(&hdr, "dim"), &dim) || dim != f->H) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "%s: features of width %" PRId64 ", the model's hidden size is %d",
+				 name, dim, f->H);
+		goto fail;
+	}
+	if (!enc || enc->type != MSGPACK_OBJECT_STR || enc->via.str.size != 16 ||
+	    memcmp(enc->via.str.ptr, hex, 16)) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT,
+				 "%s: features of another encoder (its hash is not the model's %s)",
+				 name, hex);
+		goto fail;
+	}
+	while ((rc = mtl_mp_read(r, &rec, err)) > 0)
+		if (mtl_mp_is_str(mtl_mp_get(&rec, "type"), "features") &&
+		    (rc = add(f, &rec, mtl_mp_reader_record(r), name, err)))
+			goto fail;
+	if (rc < 0)
+		goto fail;
+	*out = f;
+	return 0;
+fail:
+	mtl_feat_free(f);
+	return rc;
+}
+
+int mtl_feat_batch(const struct mtl_feat *f, float *last,
+		   const struct mtl_batch *b, struct mtl_err *err)
+{
+	size_t H = (size_t)f->H, T = (size_t)b->T;
+
+	memset(last, 0, sizeof(float) * (size_t)b->B * T * H);
+	for (int i = 0; i < b->B; i++) {
+		const struct entry *e = NULL;
+
+		if (b->example_ids && b->example_ids[i] && f->cap)
+			e = slot(f, b->example_ids[i], b->example_id_len[i]);
+		if (!e || !e->id)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "example %d of the batch has no features (an id the features stream lacks)",
+					   i);
+		if (e->len != b->lengths[i])
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "example %d of the batch has %d tokens, its features %d: another tokenization",
+					   i, b->lengths[i], e->len);
+		memcpy(last + (size_t)i * T * H, e->hidden,
+		       sizeof(float) * (size_t)e->len * H);
+	}
+	return 0;
+}
