@@ -336,6 +336,14 @@ static void checkpoint(struct run *R)
 	R->ck.bad = R->bad;
 	R->ck.rng = R->tr->rng;
 	R->ck.value = R->ck.metric ? R->metric_value : NAN;
+	if (R->bal) {
+		/* balance.h: the strategy's state, exactly */
+		json_decref(R->ck.strategy);
+		R->ck.strategy = mtl_balance_state_to_json(&R->bal->s,
+				mtl_balance_name(R->bal->o.kind));
+		if (!R->ck.strategy)
+			cmd_die(EXIT_DATA, "out of memory");
+	}
 	if (mtl_ckpt_save(R->out, R->model, R->tr, &R->ck, R->keep, &err))
 		cmd_die(EXIT_IO, "cannot save a checkpoint: %s", err.msg);
 }
@@ -367,6 +375,11 @@ static void resume(struct run *R)
 		cmd_die(EXIT_DATA, "cannot resume: %s", err.msg);
 	R->consumed = R->ck.batches;
 	R->bad = R->ck.bad;
+	/* balance.h: a checkpoint of a static run has an empty strategy */
+	if (R->bal && R->ck.strategy && json_object_size(R->ck.strategy) &&
+	    mtl_balance_state_from_json(&R->bal->s, R->ck.strategy,
+					mtl_balance_name(R->bal->o.kind), &err))
+		cmd_die(EXIT_DATA, "cannot resume: '%s': %s", path, err.msg);
 	cmd_note("resuming from '%s': step %ld, %ld batches consumed", path,
 		 R->ck.step, R->ck.batches);
 	free(path);

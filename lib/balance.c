@@ -202,6 +202,154 @@ int mtl_balance_state_unpack(struct mtl_balance_state *s,
 	return 0;
 }
 
+static json_t *json_doubles(const double *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, isfinite(v[i]) ? json_real(v[i])
+							    : json_null())) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+static json_t *json_floats(const float *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < n; i++)
+		if (json_array_append_new(a, json_real(v[i]))) {
+			json_decref(a);
+			return NULL;
+		}
+	return a;
+}
+
+json_t *mtl_balance_state_to_json(const struct mtl_balance_state *s,
+				  const char *method)
+{
+	size_t n = (size_t)s->n_tasks;
+	json_t *j = json_object(), *rng = json_array(), *wn = json_array();
+	char h[17];
+	int bad = !j || !rng || !wn;
+
+	for (int i = 0; !bad && i < 4; i++) {
+		snprintf(h, sizeof(h), "%016llx", (unsigned long long)s->rng.s[i]);
+		bad |= json_array_append_new(rng, json_string(h)) != 0;
+	}
+	for (size_t i = 0; !bad && i < n; i++)
+		bad |= json_array_append_new(wn, json_integer(s->win_n[i])) != 0;
+	if (bad) {
+		json_decref(j);
+		json_decref(rng);
+		json_decref(wn);
+		return NULL;
+	}
+	/* json_object_set_new takes a NULL value as a failure */
+	bad |= json_object_set_new(j, "method", json_string(method));
+	bad |= json_object_set_new(j, "n_tasks", json_integer(s->n_tasks));
+	bad |= json_object_set_new(j, "rng", rng);
+	bad |= json_object_set_new(j, "w", json_doubles(s->w, n));
+	bad |= json_object_set_new(j, "coef", json_doubles(s->coef, n));
+	bad |= json_object_set_new(j, "logvar", json_floats(s->logvar, n));
+	bad |= json_object_set_new(j, "logvar_m", json_floats(s->logvar_m, n));
+	bad |= json_object_set_new(j, "logvar_v", json_floats(s->logvar_v, n));
+	bad |= json_object_set_new(j, "hist", json_doubles(s->hist, 2 * n));
+	bad |= json_object_set_new(j, "win_sum", json_doubles(s->win_sum, n));
+	bad |= json_object_set_new(j, "win_n", wn);
+	bad |= json_object_set_new(j, "loss0", json_doubles(s->loss0, n));
+	if (bad) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+/* n numbers (null: NaN) of the array j[k] into v. */
+static int from_doubles(double *v, const json_t *j, const char *k, size_t n,
+			struct mtl_err *err)
+{
+	const json_t *a = json_object_get(j, k);
+
+	if (!json_is_array(a) || json_array_size(a) != n)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "balance state: '%s' missing or not %zu numbers", k, n);
+	for (size_t i = 0; i < n; i++) {
+		const json_t *x = json_array_get(a, i);
+
+		if (json_is_null(x))
+			v[i] = NAN;
+		else if (json_is_number(x))
+			v[i] = json_number_value(x);
+		else
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "balance state: '%s' holds a non-number", k);
+	}
+	return 0;
+}
+
+int mtl_balance_state_from_json(struct mtl_balance_state *s, const json_t *j,
+				const char *method, struct mtl_err *err)
+{
+	const char *fk[] = { "logvar", "logvar_m", "logvar_v" };
+	float *fv[] = { s->logvar, s->logvar_m, s->logvar_v };
+	size_t n = (size_t)s->n_tasks;
+	const json_t *m = json_object_get(j, "method"), *a;
+	double tmp[64];
+	int rc;
+
+	if (n > 64)
+		return mtl_err_set(err, MTL_ERR_ARG, "balance state: more than 64 tasks");
+	if (!json_is_string(m) || strcmp(json_string_value(m), method))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "the checkpoint balances tasks by '%s', not '%s'",
+				   json_is_string(m) ? json_string_value(m) : "?", method);
+	if (json_integer_value(json_object_get(j, "n_tasks")) != s->n_tasks)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "balance state: not for %d tasks", s->n_tasks);
+	a = json_object_get(j, "rng");
+	if (!json_is_array(a) || json_array_size(a) != 4)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "balance state: 'rng' missing or not 4 strings");
+	for (size_t i = 0; i < 4; i++) {
+		const char *h = json_string_value(json_array_get(a, i));
+		char *end;
+
+		if (!h || strlen(h) != 16)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "balance state: 'rng' holds a bad value");
+		s->rng.s[i] = strtoull(h, &end, 16);
+		if (*end)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "balance state: 'rng' holds a bad value");
+	}
+	if ((rc = from_doubles(s->w, j, "w", n, err)) ||
+	    (rc = from_doubles(s->coef, j, "coef", n, err)) ||
+	    (rc = from_doubles(s->hist, j, "hist", 2 * n, err)) ||
+	    (rc = from_doubles(s->win_sum, j, "win_sum", n, err)) ||
+	    (rc = from_doubles(s->loss0, j, "loss0", n, err)))
+		return rc;
+	for (int k = 0; k < 3; k++) {
+		if ((rc = from_doubles(tmp, j, fk[k], n, err)))
+			return rc;
+		for (size_t i = 0; i < n; i++)
+			fv[k][i] = (float)tmp[i];
+	}
+	a = json_object_get(j, "win_n");
+	if (!json_is_array(a) || json_array_size(a) != n)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "balance state: 'win_n' missing or not %zu integers", n);
+	for (size_t i = 0; i < n; i++) {
+		if (!json_is_integer(json_array_get(a, i)))
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "balance state: 'win_n' holds a non-integer");
+		s->win_n[i] = json_integer_value(json_array_get(a, i));
+	}
+	return 0;
+}
+
 /* ---- arithmetic ---- */
 
 /*

@@ -35,7 +35,8 @@
  * State: struct mtl_balance_state is plain data, everything a resume
  * needs to continue bit for bit (with the trainer's own state);
  * mtl_balance_state_pack()/_unpack() write it to and read it from one
- * msgpack map.
+ * msgpack map, _to_json()/_from_json() to and from the JSON object a
+ * checkpoint keeps (mtl-step --save-every / --resume use those).
  *
  * Ownership: mtl_balance_new() borrows the trainer, which must outlive
  * the balancer; mtl_balance_free() accepts NULL.  bal->hw (the weights
@@ -49,6 +50,7 @@
 #ifndef MTL_BALANCE_H
 #define MTL_BALANCE_H
 
+#include <jansson.h>
 #include <msgpack.h>
 #include <stdint.h>
 
@@ -122,6 +124,19 @@ void mtl_balance_state_pack(msgpack_packer *pk,
  */
 int mtl_balance_state_unpack(struct mtl_balance_state *s,
 			     const msgpack_object *o, struct mtl_err *err);
+
+/*
+ * The state as a JSON object (a checkpoint's trainer.json "strategy",
+ * ckpt.h): "method" (the --balance name) and every field, exactly:
+ * doubles to 17 digits, NaN as null, the generator as 16-hex-digit
+ * strings.  NULL when out of memory.  _from_json reads one back into s
+ * (initialised for the same task count); a missing or mistyped field, or
+ * another method than method, fails with MTL_ERR_FORMAT.
+ */
+json_t *mtl_balance_state_to_json(const struct mtl_balance_state *s,
+				  const char *method);
+int mtl_balance_state_from_json(struct mtl_balance_state *s, const json_t *j,
+				const char *method, struct mtl_err *err);
 
 struct mtl_balance {
 	struct mtl_balance_opts o;

@@ -133,3 +133,27 @@ setup() {
 	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --contrastive 1 --balance pcgrad b.mpk
 	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --contrastive 1 --contrastive-temperature 0 b.mpk
 }
+
+@test "--resume continues a balanced run bit for bit: the strategy's state is in the checkpoint" {
+	mtl-batch -q -b 2 -e 4 ex.mpk >b4.mpk
+	for k in uncertainty dwa gradnorm rlw pcgrad; do
+		T=(mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-2 --balance $k --save-every 3 --keep 9)
+		"${T[@]}" -o whole b4.mpk >whole.mpk
+		run jq -r '.strategy.method' whole/checkpoint-000003/trainer.json
+		assert_output $k
+		# a run that stopped after step 3: its checkpoint alone, then --resume
+		mkdir -p cut
+		cp -r whole/checkpoint-000003 cut/
+		echo checkpoint-000003 >cut/latest
+		"${T[@]}" -o cut --resume b4.mpk >cut.mpk
+		cmp whole/model.safetensors cut/model.safetensors || fail "$k: the resumed model differs"
+		cmp whole/heads.safetensors cut/heads.safetensors || fail "$k: the resumed heads differ"
+		[ "$(mtl-dump -t step whole.mpk | jq -c '[.step, .loss, .weights]' | tail -n 5)" = \
+		  "$(mtl-dump -t step cut.mpk | jq -c '[.step, .loss, .weights]')" ] || fail "$k: the steps differ"
+		rm -rf whole cut
+	done
+	# another method's checkpoint is refused
+	mtl-step -q -t 1 -m "$FIXTURES/tiny" --balance dwa --save-every 3 -o d b4.mpk >/dev/null
+	run -1 --separate-stderr mtl-step -q -t 1 -m "$FIXTURES/tiny" --balance rlw -o d --resume b4.mpk
+	[[ $stderr == *"balances tasks by 'dwa', not 'rlw'"* ]]
+}

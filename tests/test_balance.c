@@ -732,6 +732,35 @@ static void test_state_roundtrip(void)
 	     strstr(err.msg, "2 tasks"), "state: another task count fails: %s", err.msg);
 	msgpack_unpacked_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
+	/* the JSON form a checkpoint keeps, through text and back */
+	mtl_balance_state_release(&b);
+	mtl_balance_state_init(&b, 3, 9);
+	{
+		json_t *j = mtl_balance_state_to_json(&a, "dwa"), *k;
+		char *txt = json_dumps(j, 0);
+
+		k = json_loads(txt, 0, NULL);
+		T_OK(mtl_balance_state_from_json(&b, k, "dwa", &err) == 0,
+		     "state: reads back from JSON text");
+		ok = !memcmp(a.rng.s, b.rng.s, sizeof(a.rng.s)) &&
+		     !memcmp(a.logvar, b.logvar, 3 * sizeof(float)) &&
+		     !memcmp(a.logvar_m, b.logvar_m, 3 * sizeof(float)) &&
+		     !memcmp(a.logvar_v, b.logvar_v, 3 * sizeof(float)) &&
+		     !memcmp(a.win_n, b.win_n, 3 * sizeof(int64_t));
+		for (int t = 0; t < 3; t++)
+			ok &= a.w[t] == b.w[t] && a.coef[t] == b.coef[t] &&
+			      a.win_sum[t] == b.win_sum[t] &&
+			      (isnan(a.loss0[t]) ? isnan(b.loss0[t]) : a.loss0[t] == b.loss0[t]);
+		for (int t = 0; t < 6; t++)
+			ok &= isnan(a.hist[t]) ? isnan(b.hist[t]) : a.hist[t] == b.hist[t];
+		T_OK(ok, "state: JSON keeps every field bit for bit (NaN as null)");
+		T_OK(mtl_balance_state_from_json(&b, k, "pcgrad", &err) == MTL_ERR_FORMAT &&
+		     strstr(err.msg, "'dwa', not 'pcgrad'"),
+		     "state: another method's state is refused: %s", err.msg);
+		free(txt);
+		json_decref(j);
+		json_decref(k);
+	}
 	mtl_balance_state_release(&a);
 	mtl_balance_state_release(&b);
 }
