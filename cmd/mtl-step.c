@@ -162,6 +162,14 @@ static void pack_task_doubles(msgpack_packer *pk, const struct mtl_tasks *ts,
 	}
 }
 
+static void pack_num_or_nil(msgpack_packer *pk, double v, int64_t have)
+{
+	if (have)
+		msgpack_pack_double(pk, v);
+	else
+		msgpack_pack_nil(pk);
+}
+
 static void pack_task_counts(msgpack_packer *pk, const struct mtl_tasks *ts,
 			     const int64_t *v)
 {
@@ -286,8 +294,9 @@ static void evaluate(struct run *R)
 		}
 		total += ts->task[t].weight * loss[t];
 	}
+	/* the layout mtl-report reads: one map per task */
 	pk = mtl_mp_pk(R->w);
-	msgpack_pack_map(pk, 8);
+	msgpack_pack_map(pk, 5);
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "eval");
 	pack_key(pk, "step");
@@ -296,16 +305,22 @@ static void evaluate(struct run *R)
 	msgpack_pack_int(pk, R->n_ev);
 	pack_key(pk, "loss");
 	msgpack_pack_double(pk, total);
-	pack_key(pk, "losses");
-	pack_task_doubles(pk, ts, loss, st.labelled);
-	pack_key(pk, "accuracy");
-	pack_task_doubles(pk, ts, acc, st.labelled);
-	/* macro F1 over the labels: per sentence for sequence tasks,
-	 * per token for token tasks */
-	pack_key(pk, "f1");
-	pack_task_doubles(pk, ts, f1, st.labelled);
-	pack_key(pk, "labelled");
-	pack_task_counts(pk, ts, st.labelled);
+	pack_key(pk, "tasks");
+	msgpack_pack_map(pk, (size_t)ts->n);
+	for (int t = 0; t < ts->n; t++) {
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		msgpack_pack_map(pk, 4);
+		/* macro F1 over the labels: per sentence for sequence
+		 * tasks, per token for token tasks; nil without labels */
+		pack_key(pk, "loss");
+		pack_num_or_nil(pk, loss[t], st.labelled[t]);
+		pack_key(pk, "accuracy");
+		pack_num_or_nil(pk, acc[t], st.labelled[t]);
+		pack_key(pk, "f1");
+		pack_num_or_nil(pk, f1[t], st.labelled[t]);
+		pack_key(pk, "labelled");
+		msgpack_pack_int64(pk, st.labelled[t]);
+	}
 	end_record(R);
 	R->last_eval = R->tr->step;
 	if (R->ck.metric)
@@ -495,7 +510,7 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	for (int t = 0; t < ts->n && t < 64; t++)
 		acc[t] = R->st.labelled[t]
 			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
-	msgpack_pack_map(pk, 14 + (R->bal != NULL) + (R->con != NULL) +
+	msgpack_pack_map(pk, 15 + (R->bal != NULL) + (R->con != NULL) +
 			 (R->bal && R->bal->have_cos ? 2 : 0));
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "step");
@@ -504,7 +519,9 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	pack_key(pk, "epoch");
 	msgpack_pack_int64(pk, b[n - 1].epoch);
 	pack_key(pk, "lr");
-	msgpack_pack_double(pk, R->st.lr);
+	msgpack_pack_float(pk, R->st.lr);
+	pack_key(pk, "head_lr");
+	msgpack_pack_float(pk, R->st.head_lr);
 	pack_key(pk, "loss");
 	msgpack_pack_double(pk, R->st.loss);
 	pack_key(pk, "losses");
@@ -897,7 +914,7 @@ int main(int argc, char **argv)
 		pack_key(pk, "accumulate");
 		msgpack_pack_int(pk, R.accumulate);
 		pack_key(pk, "lr");
-		msgpack_pack_double(pk, o.lr);
+		msgpack_pack_float(pk, o.lr);
 		pack_key(pk, "parameters");
 		msgpack_pack_uint64(pk, R.model->bert->n_params + R.hd->n_params);
 		pack_key(pk, "trainable");

@@ -44,7 +44,7 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 	}
 }
 
-double mtl_sumsq(const float *g, size_t n, int nt)
+double mtl_adamw_sumsq(const float *g, size_t n, int nt)
 {
 	double s = 0;
 
@@ -54,15 +54,7 @@ double mtl_sumsq(const float *g, size_t n, int nt)
 	return s;
 }
 
-int mtl_all_finite(const float *g, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!isfinite(g[i]))
-			return 0;
-	return 1;
-}
-
-float mtl_clip_scale(double norm, float max_norm)
+float mtl_adamw_clip_scale(double norm, float max_norm)
 {
 	double c;
 
@@ -72,7 +64,7 @@ float mtl_clip_scale(double norm, float max_norm)
 	return c < 1 ? (float)c : 1.0f;
 }
 
-float mtl_lr_at(enum mtl_sched s, float lr, long step, long warmup,
+float mtl_adamw_lr_at(enum mtl_sched s, float lr, long step, long warmup,
 		long total)
 {
 	double prog;

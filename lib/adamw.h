@@ -49,16 +49,14 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
  * Sum of squares of g[n] in double (for the global gradient norm), on nt
  * threads: each sums a fixed contiguous share, so one nt gives one result.
  */
-double mtl_sumsq(const float *g, size_t n, int nt);
-/* Whether every g[i] is finite. */
-int mtl_all_finite(const float *g, size_t n);
+double mtl_adamw_sumsq(const float *g, size_t n, int nt);
 
 /*
  * The factor of the gradient for clipping to max_norm given the global
  * norm (PyTorch's clip_grad_norm_: max_norm / (norm + 1e-6) when that is
  * below 1, else 1); max_norm <= 0 disables clipping.
  */
-float mtl_clip_scale(double norm, float max_norm);
+float mtl_adamw_clip_scale(double norm, float max_norm);
 
 enum mtl_sched { MTL_SCHED_LINEAR, MTL_SCHED_COSINE, MTL_SCHED_CONSTANT };
 
@@ -67,7 +65,7 @@ enum mtl_sched { MTL_SCHED_LINEAR, MTL_SCHED_COSINE, MTL_SCHED_CONSTANT };
  * schedulers count): linear warm-up from 0 over warmup steps, then
  * linear decay to 0 at total, half a cosine to 0, or constant.
  */
-float mtl_lr_at(enum mtl_sched s, float lr, long step, long warmup,
+float mtl_adamw_lr_at(enum mtl_sched s, float lr, long step, long warmup,
 		long total);
 
 #endif

@@ -859,8 +859,8 @@ static void rescale_heads(struct mtl_train *tr, const double *f,
 
 static double grad_norm(struct mtl_train *tr)
 {
-	return sqrt(mtl_sumsq(tr->grad, tr->m->n_params, tr->m->threads) +
-		    mtl_sumsq(tr->hgrad, tr->hd->n_params, 1));
+	return sqrt(mtl_adamw_sumsq(tr->grad, tr->m->n_params, tr->m->threads) +
+		    mtl_adamw_sumsq(tr->hgrad, tr->hd->n_params, 1));
 }
 
 /* Grows D to T rows of n floats. */

@@ -82,7 +82,6 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 {
 	struct mtl_train *tr = calloc(1, sizeof(*tr));
 	int L = m->cfg.layers;
-	float hlr;
 
 	if (!tr)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
@@ -130,14 +129,13 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		g->lr_mult = (float)pow(o->layer_decay, depth);
 	}
 	tr->n_groups = m->n_tensors;
-	hlr = o->head_lr > 0 ? o->head_lr : o->lr;
 	for (size_t i = 0; i < hd->n_tensors; i++) {
 		struct mtl_adamw_group *g = &tr->hgroups[i];
 
 		g->off = hd->tensors[i].offset;
 		g->n = hd->tensors[i].numel;
 		g->decay = decays(hd->tensors[i].name);
-		g->lr_mult = o->lr > 0 ? hlr / o->lr : 1.0f;
+		g->lr_mult = 1.0f; /* the heads follow their own schedule */
 	}
 	tr->n_hgroups = hd->n_tensors;
 	if (o->dropout >= 0)
@@ -221,7 +219,8 @@ static void freeze_grads(struct mtl_train *tr)
 
 /* AdamW over the trained groups; tensors frozen until unfreeze_at count
  * their steps from there. */
-static void freeze_adamw(struct mtl_train *tr, float lr, float gscale)
+static void freeze_adamw(struct mtl_train *tr, float lr, float hlr,
+			 float gscale)
 {
 	int frozen = tr->unfreeze_at <= 0 || tr->step < tr->unfreeze_at;
 
@@ -232,7 +231,7 @@ static void freeze_adamw(struct mtl_train *tr, float lr, float gscale)
 			       tr->mom2, tr->fz_g[k], tr->fz_n[k], lr, t, gscale,
 			       tr->m->threads);
 		mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
-			       tr->hmom2, tr->fz_hg[k], tr->fz_hn[k], lr, t,
+			       tr->hmom2, tr->fz_hg[k], tr->fz_hn[k], hlr, t,
 			       gscale, 1);
 	}
 }
@@ -416,9 +415,9 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			st->task_loss[t] /= (double)tr->norm[t];
 		st->loss += (w ? w[t] : hd->ts->task[t].weight) * st->task_loss[t];
 	}
-	st->grad_norm = sqrt((enc ? mtl_sumsq(tr->grad, tr->m->n_params,
-					      tr->m->threads) : 0) +
-			     mtl_sumsq(tr->hgrad, hd->n_params, 1));
+	st->grad_norm = sqrt((enc ? mtl_adamw_sumsq(tr->grad, tr->m->n_params,
+						    tr->m->threads) : 0) +
+			     mtl_adamw_sumsq(tr->hgrad, hd->n_params, 1));
 	return 0;
 }
 
@@ -428,27 +427,30 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 	const struct mtl_train_opts *o = &tr->o;
 	long warmup = o->warmup >= 0 ? o->warmup
 				     : (long)ceil(o->warmup_ratio * (double)o->total);
-	float lr, gscale;
+	float lr, hlr, gscale;
 	int rc;
 
 	if ((rc = mtl_train_grad(tr, b, n, st, err)))
 		return rc;
 	st->step = tr->step;
-	lr = mtl_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
+	lr = mtl_adamw_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
+	hlr = mtl_adamw_lr_at(o->sched, o->head_lr > 0 ? o->head_lr : o->lr, tr->step,
+			warmup, o->total);
 	st->lr = lr;
+	st->head_lr = hlr;
 	/* a NaN or Inf anywhere makes the sum of squares non-finite */
 	if (!isfinite(st->loss) || !isfinite(st->grad_norm))
 		return 1;
-	gscale = mtl_clip_scale(st->grad_norm, o->clip);
+	gscale = mtl_adamw_clip_scale(st->grad_norm, o->clip);
 	tr->step++;
 	if (tr->fz.enc) {
-		freeze_adamw(tr, lr, gscale);
+		freeze_adamw(tr, lr, hlr, gscale);
 	} else {
 		mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1,
 			       tr->mom2, tr->groups, tr->n_groups, lr, tr->step,
 			       gscale, tr->m->threads);
 		mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
-			       tr->hmom2, tr->hgroups, tr->n_hgroups, lr,
+			       tr->hmom2, tr->hgroups, tr->n_hgroups, hlr,
 			       tr->step, gscale, 1);
 	}
 	/* balance.c: the strategy's learned variables */

@@ -65,7 +65,8 @@ struct mtl_step_stats {
 	int64_t *labelled;   /* [n_tasks] */
 	int64_t *correct;    /* [n_tasks] argmax == label */
 	double grad_norm;    /* before clipping */
-	float lr;            /* the learning rate used */
+	float lr;            /* the encoder's learning rate for the step */
+	float head_lr;       /* the heads' */
 	int64_t tokens;      /* real tokens in the step's batches */
 	long step;           /* optimiser steps done after this one */
 	int bwd_layers;      /* encoder layers the backward ran through */

@@ -1,5 +1,5 @@
-# train.mk - the training benchmark (not a unit test, so not part of
-# make test).
+# train.mk - the training benchmark (not a unit test, so not run by make
+# test); bench/bench_train.c is built by the Makefile's bench rule.
 #
 #   make bench-train [BENCH_TRAIN_ARGS=]   seconds per step, tokens/s, peak
 #                                          RSS and GFLOP/s against BLIS sgemm

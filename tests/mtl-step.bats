@@ -29,8 +29,8 @@ setup() {
 @test "learning-rate schedules: linear decay, warm-up, cosine, constant" {
 	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
 	assert_output $'6\n5\n4\n3\n2\n1'
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
-	assert_output $'0\n3\n6\n4\n3\n2'
+	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
+	assert_output $'0\n30\n60\n45\n30\n15'
 	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule cosine --total-steps 4 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
 	assert_output $'60\n51\n30\n9\n0\n0'
 	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule constant b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round' | sort -u"
@@ -68,8 +68,17 @@ setup() {
 }
 
 @test "--eval --eval-every N writes eval records with loss, accuracy and F1" {
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --eval ex.mpk --eval-every 4 b.mpk | mtl-dump -t eval | jq -c '[.step, .examples, (.labelled | [.topic, .ner]), (.f1 | keys)]'"
-	assert_output $'[4,4,[2,9],["ner","topic"]]\n[6,4,[2,9],["ner","topic"]]'
+	mtl-step -q -m "$FIXTURES/tiny" --eval ex.mpk --eval-every 4 b.mpk >s.mpk
+	run bash -c "mtl-dump -t eval s.mpk | jq -c '[.step, .examples, (.tasks | map_values(.labelled)), (.tasks.ner | keys)]'"
+	assert_output $'[4,4,{"topic":2,"ner":9},["accuracy","f1","labelled","loss"]]\n[6,4,{"topic":2,"ner":9},["accuracy","f1","labelled","loss"]]'
+	# loss = sum of weight * task loss, as for steps
+	run bash -c "mtl-dump -t eval s.mpk | jq -r '(.loss - (.tasks.topic.loss + 0.5 * .tasks.ner.loss)) | fabs < 1e-9'"
+	assert_output $'true\ntrue'
+	# mtl-report reads the stream: its curves and its table of evaluations
+	run mtl-report s.mpk
+	assert_success
+	assert_output --partial '6 step records (steps 1 to 6)'
+	assert_output --regexp '   6  ner +[0-9.]+ +[0-9.]+ +[0-9.]+'
 	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --eval-every 2 b.mpk
 	assert_equal "${stderr%%$'\n'*}" "mtl-step: --eval-every needs --eval FILE"
 }
@@ -129,10 +138,10 @@ setup() {
 	mtl-tokenize -q -m m "$D/test.jsonl" >test.mpk
 	mtl-batch -q -b 32 -e 4 --shuffle --seed 3 train.mpk >b.mpk
 	mtl-step -q -m m -t 1 --lr 2e-3 --warmup-ratio 0.1 --eval test.mpk -o tuned b.mpk >steps.mpk
-	run bash -c "mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .accuracy.topic >= 0.95, .accuracy.ner >= 0.95]'"
+	run bash -c "mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
 	assert_output '[300,300,true,true]'
 	# the saved model scores the same test set as well
 	mtl-batch -q -b 1000 test.mpk >tb.mpk
-	run bash -c "mtl-step -q -m tuned --lr 0 --eval test.mpk tb.mpk | mtl-dump -t eval | jq -c '[.accuracy.topic >= 0.95, .accuracy.ner >= 0.95]'"
+	run bash -c "mtl-step -q -m tuned --lr 0 --eval test.mpk tb.mpk | mtl-dump -t eval | jq -c '[.tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
 	assert_output '[true,true]'
 }

@@ -7,6 +7,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "adamw.h"
@@ -59,20 +60,20 @@ static void test_schedules(void)
 	int ok = 1;
 
 	/* 0-based steps, as Hugging Face's schedulers */
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 0, 2, 10) == 0.0f;
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 1, 2, 10) == 0.5f;
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 2, 2, 10) == 1.0f;
-	ok &= fabsf(mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 6, 2, 10) - 0.5f) < 1e-7f;
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 10, 2, 10) == 0.0f;
-	ok &= mtl_lr_at(MTL_SCHED_LINEAR, 1.0f, 12, 2, 10) == 0.0f;
-	ok &= fabsf(mtl_lr_at(MTL_SCHED_COSINE, 1.0f, 6, 2, 10) - 0.5f) < 1e-6f;
-	ok &= fabsf(mtl_lr_at(MTL_SCHED_COSINE, 1.0f, 4, 2, 10) -
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 0, 2, 10) == 0.0f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 1, 2, 10) == 0.5f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 2, 2, 10) == 1.0f;
+	ok &= fabsf(mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 6, 2, 10) - 0.5f) < 1e-7f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 10, 2, 10) == 0.0f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_LINEAR, 1.0f, 12, 2, 10) == 0.0f;
+	ok &= fabsf(mtl_adamw_lr_at(MTL_SCHED_COSINE, 1.0f, 6, 2, 10) - 0.5f) < 1e-6f;
+	ok &= fabsf(mtl_adamw_lr_at(MTL_SCHED_COSINE, 1.0f, 4, 2, 10) -
 		    (float)(0.5 * (1 + cos(M_PI * 0.25)))) < 1e-6f;
-	ok &= mtl_lr_at(MTL_SCHED_CONSTANT, 0.3f, 500, 0, 10) == 0.3f;
-	ok &= mtl_lr_at(MTL_SCHED_CONSTANT, 0.3f, 0, 4, 10) == 0.0f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_CONSTANT, 0.3f, 500, 0, 10) == 0.3f;
+	ok &= mtl_adamw_lr_at(MTL_SCHED_CONSTANT, 0.3f, 0, 4, 10) == 0.0f;
 	T_OK(ok, "schedules: warm-up, linear, cosine, constant");
-	ok = mtl_clip_scale(10.0, 1.0f) == (float)(1.0 / (10.0 + 1e-6)) &&
-	     mtl_clip_scale(0.5, 1.0f) == 1.0f && mtl_clip_scale(1e9, 0) == 1.0f;
+	ok = mtl_adamw_clip_scale(10.0, 1.0f) == (float)(1.0 / (10.0 + 1e-6)) &&
+	     mtl_adamw_clip_scale(0.5, 1.0f) == 1.0f && mtl_adamw_clip_scale(1e9, 0) == 1.0f;
 	T_OK(ok, "clipping factor: max_norm / (norm + 1e-6) below 1, else 1; 0 disables");
 }
 
@@ -115,13 +116,66 @@ static void test_groups(void)
 	for (size_t i = 0; i < tr->n_hgroups; i++) {
 		const char *n = hd->tensors[i].name;
 
-		ok_head &= fabsf(tr->hgroups[i].lr_mult - 4.0f) < 1e-6f;
+		ok_head &= tr->hgroups[i].lr_mult == 1.0f;
 		ok_head &= tr->hgroups[i].decay == !strstr(n, "bias");
 	}
 	T_OK(ok_decay, "no weight decay exactly on biases and LayerNorm weights (%zu encoder tensors)",
 	     tr->n_groups);
 	T_OK(ok_lr, "layer-wise decay 0.5: top layer 1, layer 0 0.25, embeddings 0.125, pooler 1");
-	T_OK(ok_head && tr->n_hgroups == 4, "heads: lr x4 (--head-lr), decay on weights only");
+	T_OK(ok_head && tr->n_hgroups == 4, "heads: their own schedule (multiplier 1), decay on weights only");
+	mtl_train_free(tr);
+	mtl_heads_free(hd);
+	mtl_task_free(ts);
+	mtl_bert_free(m);
+}
+
+/* --lr 0 --head-lr F trains the heads alone; the encoder stays put. */
+static void test_heads_only(void)
+{
+	static const char tj[] = "{\"tasks\":[{\"name\":\"a\",\"kind\":\"sequence\","
+		"\"labels\":[\"x\",\"y\"]}]}";
+	struct mtl_bert_config cfg = { 20, 8, 2, 2, 16, 8, 2, 1e-12f, 0, 0.1f, 0.1f };
+	struct mtl_bert *m;
+	struct mtl_tasks *ts;
+	struct mtl_heads *hd;
+	struct mtl_train *tr;
+	struct mtl_train_opts o;
+	struct mtl_step_stats st;
+	struct mtl_batch b = { 0 };
+	int32_t ids[6] = { 2, 5, 3, 2, 7, 3 }, len[2] = { 3, 3 }, la[2] = { 0, 1 };
+	int32_t *labels[1] = { la };
+	const struct mtl_batch *bp = &b;
+	float *enc0, *head0;
+	int enc_same, head_moved = 0, rc;
+
+	mtl_bert_new(&m, &cfg, NULL);
+	mtl_bert_init_random(m, 4);
+	mtl_bert_set_threads(m, 1);
+	mtl_task_parse(&ts, tj, sizeof(tj) - 1, "t", NULL);
+	mtl_heads_new(&hd, ts, 8, MTL_HEAD_POOL_CLS, NULL);
+	mtl_heads_init_random(hd, 5);
+	mtl_train_opts_defaults(&o);
+	o.lr = 0;
+	o.head_lr = 1e-2f;
+	o.weight_decay = 0.1f;
+	o.sched = MTL_SCHED_CONSTANT;
+	mtl_train_new(&tr, m, hd, &o, NULL);
+	mtl_step_stats_init(&st, 1);
+	b.B = 2, b.T = 3, b.ids = ids, b.lengths = len, b.labels = labels, b.n_tasks = 1;
+	enc0 = malloc(sizeof(float) * m->n_params);
+	head0 = malloc(sizeof(float) * hd->n_params);
+	memcpy(enc0, m->params, sizeof(float) * m->n_params);
+	memcpy(head0, hd->params, sizeof(float) * hd->n_params);
+	rc = mtl_train_step(tr, &bp, 1, &st, NULL);
+	enc_same = memcmp(enc0, m->params, sizeof(float) * m->n_params) == 0;
+	for (size_t i = 0; i < hd->n_params; i++)
+		head_moved += hd->params[i] != head0[i];
+	T_OK(rc == 0 && enc_same && head_moved == (int)hd->n_params && st.lr == 0,
+	     "--lr 0 --head-lr 1e-2: encoder unchanged, all %d head parameters moved",
+	     head_moved);
+	free(enc0);
+	free(head0);
+	mtl_step_stats_release(&st);
 	mtl_train_free(tr);
 	mtl_heads_free(hd);
 	mtl_task_free(ts);
@@ -133,5 +187,6 @@ int main(void)
 	test_steps();
 	test_schedules();
 	test_groups();
+	test_heads_only();
 	return t_done();
 }

@@ -21,7 +21,8 @@
 static struct mtl_st *gold;
 static int gemm_split; /* 1: the projections threaded by column slices */
 
-/* Compares n floats with the golden tensor name: |c - r| <= atol + rtol |r|. */
+/* Compares n floats with the golden tensor name: |c - r| <= atol or
+ * |c - r| <= rtol |r|, element by element. */
 static int cmp(const char *name, const float *c, size_t n, double atol,
 	       double rtol)
 {
@@ -41,7 +42,8 @@ static int cmp(const char *name, const float *c, size_t n, double atol,
 
 		if (d > maxd || d != d)
 			maxd = d != d ? INFINITY : d;
-		if (!(d <= atol + rtol * fabs(r[i])))
+		/* within atol absolutely or within rtol relatively */
+		if (!(d <= atol || d <= rtol * fabs(r[i])))
 			ok = 0;
 	}
 	free(r);
