@@ -1126,12 +1126,11 @@ void mtl_balance_update(struct mtl_balance *bal, float lr, long step)
 
 	switch (bal->o.kind) {
 	case MTL_BALANCE_UNCERTAINTY:
-		/* the same AdamW as the heads (lr multiplier), no decay;
+		/* the same AdamW as the heads (lr is theirs), no decay;
 		 * only present tasks move */
 		for (int t = 0; t < T; t++) {
 			struct mtl_adamw_group g = {
-				.off = (size_t)t, .n = 1, .decay = 0,
-				.lr_mult = tr->n_hgroups ? tr->hgroups[0].lr_mult : 1,
+				.off = (size_t)t, .n = 1, .decay = 0, .lr_mult = 1,
 			};
 
 			if (bal->active[t])

@@ -172,8 +172,9 @@ void mtl_balance_free(struct mtl_balance *bal);
 int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 		     int n, struct mtl_step_stats *st, struct mtl_err *err);
 /*
- * After an optimiser update at learning rate lr (step t from 1): the
- * learned variables' own update (uncertainty: AdamW on s_t).
+ * After an optimiser update (step t from 1) with the heads at learning
+ * rate lr: the learned variables' own update (uncertainty: AdamW on s_t
+ * at lr, no weight decay).
  */
 void mtl_balance_update(struct mtl_balance *bal, float lr, long t);
 

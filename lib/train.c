@@ -455,7 +455,7 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 	}
 	/* balance.c: the strategy's learned variables */
 	if (tr->bal)
-		mtl_balance_update(tr->bal, lr, tr->step);
+		mtl_balance_update(tr->bal, hlr, tr->step);
 	st->step = tr->step;
 	return 0;
 }
