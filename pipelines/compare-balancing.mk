@@ -86,7 +86,7 @@ $(OUT)/steps-%.mpk: $(OUT)/train.batches.mpk $(OUT)/dev.examples.mpk
 # RUN, topic accuracy, ner macro-F1, median ms/step, median balancer ms
 $(OUT)/result-%.tsv: $(OUT)/steps-%.mpk
 	{ printf '%s\t' $*; \
-	  $(MTL_BIN)mtl-dump -t eval $< | jq -r '[.accuracy.topic, .f1.ner] | @tsv' | tail -n 1 | tr '\n' '\t'; \
+	  $(MTL_BIN)mtl-dump -t eval $< | jq -r '[.tasks.topic.accuracy, .tasks.ner.f1] | @tsv' | tail -n 1 | tr '\n' '\t'; \
 	  $(MTL_BIN)mtl-dump -t step $< | jq -s -r \
 		'def med: sort | .[length / 2 | floor]; [(map(.ms) | med), (map(.balance_ms // 0) | med)] | @tsv'; \
 	} >$@.tmp
