@@ -9,6 +9,7 @@
 
 const char *cmd_name = "mtl";
 int cmd_quiet;
+void (*cmd_exit_hook)(int code);
 
 static void vsay(const char *what, const char *fmt, va_list ap)
 {
@@ -24,6 +25,8 @@ void cmd_die(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsay("", fmt, ap);
 	va_end(ap);
+	if (cmd_exit_hook)
+		cmd_exit_hook(code);
 	exit(code);
 }
 
@@ -63,6 +66,8 @@ void cmd_usage_error(const char *usage, const char *fmt, ...)
 		va_end(ap);
 	}
 	fputs(usage, stderr);
+	if (cmd_exit_hook)
+		cmd_exit_hook(EXIT_USAGE);
 	exit(EXIT_USAGE);
 }
 

@@ -20,6 +20,13 @@ extern const char *cmd_name;
 /* Set by --quiet: progress and notes are not printed. */
 extern int cmd_quiet;
 
+/*
+ * When set, called with the exit code by cmd_die and cmd_usage_error
+ * after their message and before exiting: mtl-step-mpi ends the other
+ * processes of its job there.
+ */
+extern void (*cmd_exit_hook)(int code);
+
 /* Prints "NAME: message" to stderr and exits with code. */
 void cmd_die(int code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));

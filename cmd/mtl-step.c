@@ -16,6 +16,7 @@
 #include "common.h"
 #include "contrast.h"
 #include "data.h"
+#include "dist.h"
 #include "feat.h"
 #include "fs.h"
 #include "model.h"
@@ -118,6 +119,11 @@ struct run {
 	struct mtl_feat *feat;
 	float **last;           /* [accumulate] [B,T,H] each */
 	size_t *last_cap;
+	/* data parallel (mtl-step-mpi under mpirun; docs/distributed.md):
+	 * rank 0 reads, writes and evaluates; every rank trains */
+	struct mtl_dist *dist;
+	int rank, size;
+	long check_every; /* compare the weights of every rank this often */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -125,6 +131,31 @@ static volatile sig_atomic_t got_signal;
 static void on_signal(int sig)
 {
 	got_signal = sig;
+}
+
+/* The group that cmd_die must end with it (cmd_exit_hook). */
+static struct mtl_dist *dist_for_exit;
+
+static void dist_exit(int code)
+{
+	mtl_dist_abort(dist_for_exit, code);
+}
+
+/* Dies unless every rank holds the same weights (one hash compared). */
+static void dist_check(struct run *R, const char *when)
+{
+	struct mtl_err err;
+	int a, b;
+
+	if (R->size == 1)
+		return;
+	if (mtl_dist_same(R->dist, R->model->bert->params,
+			  R->model->bert->n_params, &a, &err) ||
+	    mtl_dist_same(R->dist, R->hd->params, R->hd->n_params, &b, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (!a || !b)
+		cmd_die(EXIT_DATA, "the ranks' weights differ %s (step %ld)",
+			when, R->tr->step);
 }
 
 static void end_record(struct run *R)
@@ -370,6 +401,9 @@ static void interrupted(struct run *R)
 	/* said even with --quiet: the run did not finish */
 	fprintf(stderr, "%s: stopped by signal %d after step %ld: checkpoint saved in '%s'\n",
 		cmd_name, (int)got_signal, R->tr->step, R->out);
+	/* dist hook: the other ranks wait for rank 0's next batches */
+	if (R->size > 1)
+		mtl_dist_abort(R->dist, 128 + got_signal);
 	exit(cmd_finish(128 + got_signal));
 }
 
@@ -474,17 +508,33 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	msgpack_packer *pk;
 	int rc;
 
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* dist hook: rank 0 hands every rank its rows of the step (under
+	 * mpirun; --features is refused there) */
+	if (R->size > 1 && R->rank == 0 &&
+	    mtl_dist_share(R->dist, b, &n, R->accumulate, ts, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	for (int i = 0; i < n; i++)
 		bp[i] = &b[i];
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (R->feat)
 		cached_features(R, b, n);
 	rc = mtl_train_step(R->tr, bp, n, &R->st, &err);
+	if (rc < 0 && !R->r)
+		cmd_die(EXIT_DATA, "step %ld: %s", R->tr->step + 1, err.msg);
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
 			mtl_mp_reader_record(R->r), err.msg);
 	ms = 1e3 * seconds_since(&t0);
+	if (R->size > 1 && R->check_every && rc == 0 &&
+	    R->tr->step % R->check_every == 0)
+		dist_check(R, "after a step");
 	pk = mtl_mp_pk(R->w);
+	if (rc == 1 && R->rank) {
+		if (++R->bad >= R->max_bad)
+			cmd_die(EXIT_DATA, "%d steps in a row had a non-finite loss or gradient; stopping",
+				R->bad);
+		return;
+	}
 	if (rc == 1) {
 		msgpack_pack_map(pk, 6);
 		pack_key(pk, "type");
@@ -507,11 +557,13 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 		return;
 	}
 	R->bad = 0;
+	if (R->rank) /* rank 0 writes the records */
+		return;
 	for (int t = 0; t < ts->n && t < 64; t++)
 		acc[t] = R->st.labelled[t]
 			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
-	msgpack_pack_map(pk, 15 + (R->bal != NULL) + (R->con != NULL) +
-			 (R->bal && R->bal->have_cos ? 2 : 0));
+	msgpack_pack_map(pk, 15 + (R->size > 1) + (R->bal != NULL) +
+			 (R->con != NULL) + (R->bal && R->bal->have_cos ? 2 : 0));
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "step");
 	pack_key(pk, "step");
@@ -552,6 +604,11 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	msgpack_pack_double(pk, R->st.bwd_ms);
 	pack_key(pk, "backward_layers");
 	msgpack_pack_int(pk, R->st.bwd_layers);
+	if (R->size > 1) {
+		/* rank 0's time blocked in the step's reductions */
+		pack_key(pk, "comm_ms");
+		msgpack_pack_double(pk, 1e3 * mtl_dist_comm_seconds(R->dist));
+	}
 	end_record(R);
 	progress(R, 0);
 	if (R->n_ev && R->eval_every && R->tr->step % R->eval_every == 0)
@@ -719,7 +776,7 @@ int main(int argc, char **argv)
 	long total = -1, unfreeze_at = 0;
 	const char **freeze = calloc((size_t)argc + 1, sizeof(char *));
 	int n_freeze = 0;
-	FILE *in;
+	FILE *in = NULL;
 
 	cmd_name = "mtl-step";
 	mtl_train_opts_defaults(&o);
@@ -831,6 +888,31 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--best-metric needs --eval FILE and --save-every N");
 	R.out = out_dir;
 
+	/* dist hook: one process (mtl-step), or rank R of N (mtl-step-mpi) */
+	if (mtl_dist_init(&R.dist, &argc, &argv, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	R.rank = mtl_dist_rank(R.dist);
+	R.size = mtl_dist_size(R.dist);
+	if (R.size > 1) {
+		static char name[48];
+		const char *e = getenv("MTL_DIST_CHECK");
+
+		snprintf(name, sizeof(name), "mtl-step: rank %d", R.rank);
+		cmd_name = name;
+		dist_for_exit = R.dist;
+		cmd_exit_hook = dist_exit;
+		if (features)
+			cmd_usage_error(usage, "--features: the cached outputs are not shared out across processes; run one process");
+		R.check_every = e ? strtol(e, NULL, 10) : 100;
+		/* by default the cores of a machine are shared by its ranks */
+		if (!threads) {
+			long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+			threads = (int)(cores / mtl_dist_local_size(R.dist));
+			threads = threads > 0 ? threads : 1;
+		}
+	}
+
 	if (mtl_model_load(&R.model, model_dir, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (!R.model->tasks)
@@ -844,12 +926,16 @@ int main(int argc, char **argv)
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	R.hd = R.model->heads;
 
-	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &R.name);
-	R.r = mtl_mp_reader_new(in, R.name);
 	R.w = mtl_mp_writer_new(stdout, "standard output");
 	map = calloc((size_t)R.model->tasks->n + 1, sizeof(int));
 	group = calloc((size_t)R.accumulate, sizeof(*group));
-	if (!R.r || !R.w || !map || !group)
+	if (!R.w || !map || !group)
+		cmd_die(EXIT_DATA, "out of memory");
+	if (R.rank)
+		goto train; /* the stream is rank 0's */
+	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &R.name);
+	R.r = mtl_mp_reader_new(in, R.name);
+	if (!R.r)
 		cmd_die(EXIT_DATA, "out of memory");
 	if (mtl_mp_read_header(R.r, "batches", &hdr, &err) ||
 	    mtl_data_header_tasks(&hts, &hdr, &err))
@@ -866,6 +952,10 @@ int main(int argc, char **argv)
 			cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
 					R.name);
 	}
+train:
+	/* dist hook: the schedule's length is rank 0's to tell */
+	if (mtl_dist_bcast(R.dist, &total, sizeof(total), &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	o.total = total > 0 ? total : 0;
 	R.total = o.total;
 	if (mtl_train_new(&R.tr, R.model->bert, R.hd, &o, &err) ||
@@ -890,7 +980,12 @@ int main(int argc, char **argv)
 		resume(&R);
 	if (features)
 		load_features(&R, features);
-	if (eval)
+	/* dist hook: buckets and each rank's dropout stream, after a resume
+	 * so that every rank continues from the same checkpoint */
+	if (mtl_dist_train(R.dist, R.tr, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	dist_check(&R, "at the start");
+	if (eval && R.rank == 0)
 		load_eval(&R, eval);
 	if (out_dir) {
 		struct sigaction sa = { .sa_handler = on_signal };
@@ -899,6 +994,24 @@ int main(int argc, char **argv)
 		sigemptyset(&sa.sa_mask);
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
+	}
+	if (R.rank) {
+		int k;
+
+		/* every step's share from rank 0, until it says the end; a
+		 * signal is rank 0's to act on (it saves and ends the job) */
+		for (;;) {
+			k = 0;
+			if (mtl_dist_share(R.dist, group, &k, R.accumulate,
+					   R.model->tasks, &err))
+				cmd_die(EXIT_DATA, "%s", err.msg);
+			if (!k)
+				break;
+			step(&R, group, k);
+			while (k)
+				mtl_batch_release(&group[--k]);
+		}
+		goto done;
 	}
 
 	{
@@ -974,12 +1087,18 @@ int main(int argc, char **argv)
 		while (n)
 			mtl_batch_release(&group[--n]);
 	}
+	/* dist hook: no more batches */
+	if (R.size > 1 && mtl_dist_share(R.dist, group, &n, R.accumulate,
+					 R.model->tasks, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	progress(&R, 1);
 	if (R.n_ev && R.last_eval != R.tr->step)
 		evaluate(&R);
-	if (out_dir && mtl_model_save(R.model, out_dir, &err))
+done:
+	dist_check(&R, "at the end");
+	if (out_dir && R.rank == 0 && mtl_model_save(R.model, out_dir, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
-	if (R.save_every)
+	if (R.save_every && R.rank == 0)
 		checkpoint(&R);
 
 	for (int i = 0; i < R.n_ev; i++)
@@ -1004,7 +1123,9 @@ int main(int argc, char **argv)
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);
 	mtl_model_free(R.model);
-	if (in != stdin)
+	if (in && in != stdin)
 		fclose(in);
+	cmd_exit_hook = NULL;
+	mtl_dist_free(R.dist);
 	return cmd_finish(0);
 }

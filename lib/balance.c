@@ -1027,6 +1027,10 @@ int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 	int T = bal->T, recompute = tr->step % bal->o.every == 0, rc;
 	int grads = 0;
 
+	if (mtl_balance_is_gradient(bal->o.kind) && tr->dist)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "--balance %s: per-task gradients do not train across processes yet",
+				   mtl_balance_name(bal->o.kind));
 	if (mtl_balance_is_gradient(bal->o.kind) && mtl_train_frozen(tr))
 		return mtl_err_set(err, MTL_ERR_ARG,
 				   "--balance %s: per-task gradients do not support a frozen encoder or heads",

@@ -1159,6 +1159,8 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 				    g.qkvb + l * 3 * H, a->d_qkv, x,
 				    p->qkvw + (int64_t)l * 3 * H * H, (int)BT, H,
 				    3 * H, nt);
+		if (m->grad_ready)
+			m->grad_ready(m->grad_ready_arg, l);
 	}
 	if (!embeddings)
 		return c->layers - lo;
@@ -1174,6 +1176,8 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 			       nt);
 	mtl_embed_backward(g.wte, g.wpe, g.wtt, d_a, a->ids, a->types,
 			   B, T, H);
+	if (m->grad_ready)
+		m->grad_ready(m->grad_ready_arg, -1);
 	return c->layers;
 }
 

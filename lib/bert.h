@@ -179,6 +179,15 @@ struct mtl_bert {
 	size_t n_tensors;
 	int threads;      /* BLIS and OpenMP threads per call */
 	int gemm_split;   /* see mtl_bert_set_gemm_split() */
+	/*
+	 * Called by mtl_bert_backward(_to), when set, as soon as the
+	 * gradients of layer l are complete (l from L-1 down to the lowest
+	 * layer run, then -1 when the embeddings are): a data-parallel
+	 * trainer starts summing them across processes while the layers
+	 * below are still running (dist.h).
+	 */
+	void (*grad_ready)(void *arg, int l);
+	void *grad_ready_arg;
 	struct mtl_bert_acts acts;
 	/* private */
 	float *arena;

@@ -187,6 +187,7 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 	int n_sp;
 	long lost_by_type[256] = { 0 };
 	int n_types = has_bio ? p->bio[t].n_types : 0;
+	int none = mtl_task_label(task, "O") >= 0 ? mtl_task_label(task, "O") : 0;
 
 	if (ex->word_ids)
 		for (int i = 0; i < ex->len; i++)
@@ -200,7 +201,9 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 	    !(p->probs = realloc(p->probs, ((size_t)seen + 1) * (size_t)C * sizeof(float))))
 		return MTL_ERR_NOMEM;
 	for (int w = 0; w < seen; w++) {
-		p->pred[w] = -1; /* a word that gave no token */
+		/* a word that gives no token (a lone variation selector, say)
+		 * has no prediction of its own: it is outside every entity */
+		p->pred[w] = none;
 		p->gold[w] = MTL_IGNORE;
 	}
 	for (int i = ex->len - 1; i >= 0; i--) {
@@ -267,7 +270,7 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 	if (!tok)
 		return 0;
 	for (int w = 0; w < seen; w++) {
-		if (p->gold[w] != MTL_IGNORE && p->pred[w] >= 0)
+		if (p->gold[w] != MTL_IGNORE)
 			mtl_confusion_add(&p->conf[t], p->gold[w], p->pred[w]);
 		p->full[w] = p->gold[w] == MTL_IGNORE ? -1 : p->gold[w];
 	}

@@ -4,7 +4,8 @@
  *
  * For each example and each selected task: the predicted label (sequence
  * task) or one label per word the model saw (token task: the argmax at the
- * word's first token, mapped back through word_ids), the gold labels where
+ * word's first token, mapped back through word_ids; a word that gives no
+ * token at all is predicted "O", or the task's first label), the gold labels where
  * the example has them, optionally the probabilities and the sentence
  * embedding.  Gold entities that truncation cut off (wholly or partly,
  * from the example's lost_labels) are reported as "gold_lost" per entity

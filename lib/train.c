@@ -12,6 +12,7 @@
 
 #include "balance.h"
 #include "contrast.h"
+#include "dist.h"
 #include "loss.h"
 #include "ops.h"
 
@@ -345,6 +346,11 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 	double con_loss = 0;
 	float ph, pa;
 
+	/* the second view's backward would come after the gradients are
+	 * summed across processes */
+	if (con && tr->dist)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "the contrastive term does not train across processes yet");
 	stats_zero(st);
 	dropout_of(tr, &ph, &pa);
 	/* normalisers over the whole accumulated step */
@@ -354,8 +360,12 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			if (b[k]->n_tasks > t && b[k]->labels[t])
 				tr->norm[t] += mtl_loss_count(b[k]->labels[t],
 							      task_rows(hd, t, b[k]));
-		st->labelled[t] = tr->norm[t];
 	}
+	/* dist hook: over the whole global batch of every process */
+	if (tr->dist && (rc = mtl_dist_sum_i64(tr->dist, tr->norm, nt, err)))
+		return rc;
+	for (int t = 0; t < nt; t++)
+		st->labelled[t] = tr->norm[t];
 	if (enc)
 		mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
 	memset(tr->hgrad, 0, sizeof(float) * hd->n_params);
@@ -365,6 +375,8 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		const struct mtl_batch *bk = b[k];
 		size_t BTH = (size_t)bk->B * bk->T * tr->m->cfg.hidden;
 
+		if (bk->B == 0) /* a process's share of a small batch */
+			continue;
 		MTL_ASSERT(!tr->fz_last || !enc);
 		/* contrast.c: the second view goes first */
 		if (con && (rc = mtl_contrast_view(con, tr->m, bk, ph, pa,
@@ -396,9 +408,17 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		if (con)
 			con_loss += mtl_contrast_anchor(con, tr->m, bk, tr->mask,
 							tr->dlast, 1.0f / (float)n);
+		/* dist hook: the last batch completes each bucket of gradients;
+		 * start summing it across processes at once */
+		if (tr->dist && k == n - 1) {
+			mtl_dist_ready(tr->dist, MTL_DIST_BUCKET_HEADS);
+			tr->m->grad_ready = mtl_dist_layer_ready;
+			tr->m->grad_ready_arg = tr->dist;
+		}
 		if (enc)
 			st->bwd_layers = mtl_bert_backward_to(tr->m, tr->grad,
 							      tr->dlast, lo, emb);
+		tr->m->grad_ready = NULL;
 		if (con && (rc = mtl_contrast_backward(con, tr->m, bk, ph, pa,
 						       tr->grad, err)))
 			return rc;
@@ -408,6 +428,10 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		con->loss = con_loss;
 		st->loss += con->weight * con_loss;
 	}
+	/* dist hook: the summed gradient blocks, losses and counts (before
+	 * anything writes the blocks again) */
+	if (tr->dist && (rc = mtl_dist_finish_step(tr->dist, st, err)))
+		return rc;
 	if (frozen)
 		freeze_grads(tr);
 	for (int t = 0; t < nt; t++) {

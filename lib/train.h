@@ -73,6 +73,8 @@ struct mtl_step_stats {
 	double bwd_ms;       /* wall time of the step's backward passes */
 };
 
+struct mtl_dist;
+
 struct mtl_train {
 	struct mtl_bert *m;
 	struct mtl_heads *hd;
@@ -84,6 +86,10 @@ struct mtl_train {
 	size_t n_groups, n_hgroups;
 	struct mtl_rng rng;
 	long step;
+	/* data-parallel group (mtl_dist_train in dist.h), NULL: this process
+	 * alone; when set, a step's counts, gradients and statistics are
+	 * sums over every process of the group */
+	struct mtl_dist *dist;
 	/* ---- freezing (mtl_train_freeze); zero when nothing is frozen ---- */
 	struct mtl_freeze fz;
 	long unfreeze_at;       /* first step that trains everything; 0: never */

@@ -119,3 +119,13 @@ predict_setup() {
 	run bash -c "mtl-score -q -m m t.mpk | mtl-dump -t metrics | grep -o '\"entity_recall\":[0-9.]*'"
 	assert_output '"entity_recall":0.0'
 }
+
+@test "predictions: a word that gives no token is predicted O, and reports read it" {
+	printf '%s\n' '{"type":"header","stream":"examples","version":[1,0],"tasks":[{"name":"ner","kind":"token","labels":["O","B-PER","I-PER","B-LOC","I-LOC"]}]}' \
+		'{"type":"example","id":1,"ids":[2,230,213,3],"word_ids":[-1,0,2,-1],"words":["john","\ufe0f","paris"],"labels":{"ner":[-100,1,3,-100]}}' |
+		mtl-dump --pack >z.mpk
+	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-dump -t prediction | grep -o '\"pred\":\[[^]]*\]'"
+	assert_output --regexp '^"pred":\["[A-Z-]+","O","[A-Z-]+"\]$'
+	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-report -"
+	assert_success
+}

@@ -3,7 +3,7 @@
 # any is missing (make deps).  Needs root (or sudo) for apt-get; otherwise
 # it says what to install and fails.
 set -eu
-pkgs="gcc make pkg-config libc6-dev libutf8proc-dev libmsgpack-dev libblis-dev libjansson-dev bats bats-support bats-assert clang libclang-rt-dev valgrind curl jq git libxml2-utils"
+pkgs="gcc make pkg-config libc6-dev libutf8proc-dev libmsgpack-dev libblis-dev libjansson-dev bats bats-support bats-assert clang libclang-rt-dev valgrind curl jq git libxml2-utils libopenmpi-dev openmpi-bin"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -1,0 +1,668 @@
+/*
+ * dist.c - data-parallel training across processes; see dist.h.  With
+ * MTL_MPI defined it runs on MPI (mk/dist.mk compiles it so for
+ * build/mtl-step-mpi); without it, the group is the calling process.
+ */
+#include "dist.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef MTL_MPI
+#include <mpi.h>
+#endif
+
+/* A contiguous range of a gradient block. */
+struct range {
+	float *p;
+	size_t n;
+};
+
+struct bucket {
+	struct range *r;
+	int n;
+};
+
+struct mtl_dist {
+	int rank, size, local_size;
+	struct bucket *buckets;
+	int n_buckets, n_layers;
+	int started;       /* buckets [0, started) are under way */
+	double comm;       /* seconds in reductions since the last read */
+#ifdef MTL_MPI
+	MPI_Request *req;  /* one per range of every bucket */
+	int n_req, cap_req;
+#endif
+};
+
+#ifdef MTL_MPI
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* MTL_ERR_IO naming the call and MPI's reason. */
+static int mpi_fail(struct mtl_err *err, const char *call, int rc)
+{
+	char why[MPI_MAX_ERROR_STRING];
+	int len = 0;
+
+	if (MPI_Error_string(rc, why, &len) != MPI_SUCCESS)
+		snprintf(why, sizeof(why), "error %d", rc);
+	return mtl_err_set(err, MTL_ERR_IO, "%s failed: %s", call, why);
+}
+#endif
+
+int mtl_dist_has_mpi(void)
+{
+#ifdef MTL_MPI
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+int mtl_dist_init(struct mtl_dist **out, int *argc, char ***argv,
+		  struct mtl_err *err)
+{
+	struct mtl_dist *d = calloc(1, sizeof(*d));
+
+	if (!d)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	d->size = d->local_size = 1;
+#ifdef MTL_MPI
+	{
+		int provided, rc;
+		MPI_Comm local;
+
+		rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+		if (rc != MPI_SUCCESS) {
+			free(d);
+			return mtl_err_set(err, MTL_ERR_IO, "cannot start MPI (error %d)", rc);
+		}
+		MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+		MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+		MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+		rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
+					 MPI_INFO_NULL, &local);
+		if (rc == MPI_SUCCESS) {
+			MPI_Comm_size(local, &d->local_size);
+			MPI_Comm_free(&local);
+		}
+	}
+#else
+	(void)argc;
+	(void)argv;
+#endif
+	*out = d;
+	return 0;
+}
+
+void mtl_dist_free(struct mtl_dist *d)
+{
+	if (!d)
+		return;
+	for (int i = 0; i < d->n_buckets; i++)
+		free(d->buckets[i].r);
+	free(d->buckets);
+#ifdef MTL_MPI
+	free(d->req);
+	MPI_Finalize();
+#endif
+	free(d);
+}
+
+int mtl_dist_rank(const struct mtl_dist *d)
+{
+	return d->rank;
+}
+
+int mtl_dist_size(const struct mtl_dist *d)
+{
+	return d->size;
+}
+
+int mtl_dist_local_size(const struct mtl_dist *d)
+{
+	return d->local_size;
+}
+
+void mtl_dist_abort(struct mtl_dist *d, int code)
+{
+#ifdef MTL_MPI
+	if (d)
+		MPI_Abort(MPI_COMM_WORLD, code);
+#else
+	(void)d;
+	(void)code;
+#endif
+}
+
+int mtl_dist_bcast(struct mtl_dist *d, void *bytes, size_t n,
+		   struct mtl_err *err)
+{
+#ifdef MTL_MPI
+	char *p = bytes;
+
+	/* MPI counts are ints: large buffers go in pieces */
+	while (n) {
+		int k = n > (size_t)INT_MAX ? INT_MAX : (int)n, rc;
+
+		if ((rc = MPI_Bcast(p, k, MPI_BYTE, 0, MPI_COMM_WORLD)) != MPI_SUCCESS)
+			return mpi_fail(err, "MPI_Bcast", rc);
+		p += k;
+		n -= (size_t)k;
+	}
+#else
+	(void)d;
+	(void)bytes;
+	(void)n;
+	(void)err;
+#endif
+	return 0;
+}
+
+/* Labels per row of task t in a batch of length T. */
+static int label_width(const struct mtl_tasks *ts, int t, int T)
+{
+	return ts->task[t].kind == MTL_TASK_TOKEN ? T : 1;
+}
+
+int mtl_dist_rows(struct mtl_batch *out, const struct mtl_batch *b, int r0,
+		  int r1, const struct mtl_tasks *ts, struct mtl_err *err)
+{
+	int n = r1 - r0, T = b->T;
+
+	MTL_ASSERT(0 <= r0 && r0 <= r1 && r1 <= b->B && b->n_tasks <= ts->n);
+	memset(out, 0, sizeof(*out));
+	out->B = n;
+	out->T = T;
+	out->epoch = b->epoch;
+	out->index = b->index;
+	out->n_tasks = b->n_tasks;
+	/* +1: a share of no rows still gets real (non-NULL) arrays */
+	out->ids = malloc(sizeof(int32_t) * ((size_t)n * T + 1));
+	out->lengths = malloc(sizeof(int32_t) * ((size_t)n + 1));
+	out->labels = calloc((size_t)b->n_tasks + 1, sizeof(*out->labels));
+	if (!out->ids || !out->lengths || !out->labels)
+		goto nomem;
+	memcpy(out->ids, b->ids + (size_t)r0 * T, sizeof(int32_t) * (size_t)n * T);
+	memcpy(out->lengths, b->lengths + r0, sizeof(int32_t) * (size_t)n);
+	for (int t = 0; t < b->n_tasks; t++) {
+		size_t w = (size_t)label_width(ts, t, T);
+
+		if (!b->labels[t])
+			continue;
+		out->labels[t] = malloc(sizeof(int32_t) * (w * n + 1));
+		if (!out->labels[t])
+			goto nomem;
+		memcpy(out->labels[t], b->labels[t] + w * r0,
+		       sizeof(int32_t) * w * n);
+	}
+	return 0;
+nomem:
+	mtl_batch_release(out);
+	return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+}
+
+/*
+ * The wire form of a step's batches, int32 words: n, then per batch
+ * B, T, epoch (low, high), index (low, high), one has-labels flag per
+ * task, ids[B*T], lengths[B], and each present task's labels.
+ */
+#define BATCH_HEAD 6
+
+static size_t wire_words(const struct mtl_batch *b, int n,
+			 const struct mtl_tasks *ts)
+{
+	size_t w = 1;
+
+	for (int i = 0; i < n; i++) {
+		w += BATCH_HEAD + (size_t)ts->n + (size_t)b[i].B * b[i].T + b[i].B;
+		for (int t = 0; t < b[i].n_tasks; t++)
+			if (b[i].labels[t])
+				w += (size_t)b[i].B * label_width(ts, t, b[i].T);
+	}
+	return w;
+}
+
+static void wire_pack(int32_t *w, const struct mtl_batch *b, int n,
+		      const struct mtl_tasks *ts)
+{
+	*w++ = n;
+	for (int i = 0; i < n; i++) {
+		const struct mtl_batch *x = &b[i];
+		size_t BT = (size_t)x->B * x->T;
+
+		*w++ = x->B;
+		*w++ = x->T;
+		*w++ = (int32_t)(uint32_t)((uint64_t)x->epoch & 0xffffffffu);
+		*w++ = (int32_t)(uint32_t)((uint64_t)x->epoch >> 32);
+		*w++ = (int32_t)(uint32_t)((uint64_t)x->index & 0xffffffffu);
+		*w++ = (int32_t)(uint32_t)((uint64_t)x->index >> 32);
+		for (int t = 0; t < ts->n; t++)
+			*w++ = t < x->n_tasks && x->labels[t] != NULL;
+		memcpy(w, x->ids, sizeof(int32_t) * BT);
+		w += BT;
+		memcpy(w, x->lengths, sizeof(int32_t) * (size_t)x->B);
+		w += x->B;
+		for (int t = 0; t < x->n_tasks; t++) {
+			size_t k = (size_t)x->B * label_width(ts, t, x->T);
+
+			if (!x->labels[t])
+				continue;
+			memcpy(w, x->labels[t], sizeof(int32_t) * k);
+			w += k;
+		}
+	}
+}
+
+static uint64_t join32(int32_t lo, int32_t hi)
+{
+	return (uint64_t)(uint32_t)lo | (uint64_t)(uint32_t)hi << 32;
+}
+
+/*
+ * Batch i of the wire form at *pw (words left: *left) into x as a view:
+ * ids, lengths and labels point into the buffer (x->labels allocated).
+ * 0, or MTL_ERR_FORMAT for a short or inconsistent buffer.
+ */
+static int wire_view(struct mtl_batch *x, const int32_t **pw, size_t *left,
+		     const struct mtl_tasks *ts, struct mtl_err *err)
+{
+	const int32_t *w = *pw;
+	size_t need;
+
+	memset(x, 0, sizeof(*x));
+	if (*left < BATCH_HEAD + (size_t)ts->n || w[0] < 0 || w[1] < 1)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "rank 0 sent a short batch");
+	x->B = w[0];
+	x->T = w[1];
+	x->epoch = (int64_t)join32(w[2], w[3]);
+	x->index = (int64_t)join32(w[4], w[5]);
+	x->n_tasks = ts->n;
+	need = BATCH_HEAD + (size_t)ts->n + (size_t)x->B * x->T + x->B;
+	for (int t = 0; t < ts->n; t++)
+		if (w[BATCH_HEAD + t])
+			need += (size_t)x->B * label_width(ts, t, x->T);
+	if (need > *left)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "rank 0 sent a short batch");
+	x->labels = calloc((size_t)ts->n + 1, sizeof(*x->labels));
+	if (!x->labels)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	w += BATCH_HEAD;
+	{
+		const int32_t *flag = w;
+
+		w += ts->n;
+		x->ids = (int32_t *)w;
+		w += (size_t)x->B * x->T;
+		x->lengths = (int32_t *)w;
+		w += x->B;
+		for (int t = 0; t < ts->n; t++) {
+			if (!flag[t])
+				continue;
+			x->labels[t] = (int32_t *)w;
+			w += (size_t)x->B * label_width(ts, t, x->T);
+		}
+	}
+	*pw = w;
+	*left -= need;
+	return 0;
+}
+
+int mtl_dist_share(struct mtl_dist *d, struct mtl_batch *b, int *n, int cap,
+		   const struct mtl_tasks *ts, struct mtl_err *err)
+{
+	int32_t *buf = NULL;
+	const int32_t *w;
+	int64_t words = 0;
+	size_t left;
+	int rc = 0, count;
+
+	if (d->size == 1)
+		return 0;
+	if (d->rank == 0) {
+		words = (int64_t)wire_words(b, *n, ts);
+		buf = malloc(sizeof(int32_t) * (size_t)words);
+		if (!buf)
+			words = -1; /* tells the others to stop too */
+		else
+			wire_pack(buf, b, *n, ts);
+	}
+	if ((rc = mtl_dist_bcast(d, &words, sizeof(words), err)))
+		goto out;
+	if (words < 1) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM,
+				 "rank 0 cannot allocate the step's batches");
+		goto out;
+	}
+	if (d->rank != 0 && !(buf = malloc(sizeof(int32_t) * (size_t)words))) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = mtl_dist_bcast(d, buf, sizeof(int32_t) * (size_t)words, err)))
+		goto out;
+	count = buf[0];
+	if (count < 0 || count > cap) {
+		rc = mtl_err_set(err, MTL_ERR_ARG,
+				 "rank 0 sent %d batches, more than the %d of a step",
+				 count, cap);
+		goto out;
+	}
+	if (d->rank == 0)
+		for (int i = 0; i < *n; i++)
+			mtl_batch_release(&b[i]);
+	w = buf + 1;
+	left = (size_t)words - 1;
+	for (int i = 0; i < count; i++) {
+		struct mtl_batch x;
+		int r0, r1;
+
+		if ((rc = wire_view(&x, &w, &left, ts, err)))
+			goto out;
+		r0 = (int)((int64_t)x.B * d->rank / d->size);
+		r1 = (int)((int64_t)x.B * (d->rank + 1) / d->size);
+		rc = mtl_dist_rows(&b[i], &x, r0, r1, ts, err);
+		free(x.labels);
+		if (rc) {
+			while (i--)
+				mtl_batch_release(&b[i]);
+			goto out;
+		}
+	}
+	*n = count;
+out:
+	free(buf);
+	return rc;
+}
+
+/* Appends the range [p, p+n) to bucket k, merged with its last range
+ * when adjacent; pieces at most `piece` floats (MPI counts are ints). */
+static int add_range(struct mtl_dist *d, int k, float *p, size_t n)
+{
+	const size_t piece = (size_t)1 << 28;
+	struct bucket *bk = &d->buckets[k];
+
+	while (n) {
+		struct range *last = bk->n ? &bk->r[bk->n - 1] : NULL;
+		size_t take;
+
+		if (last && last->p + last->n == p && last->n < piece) {
+			take = piece - last->n < n ? piece - last->n : n;
+			last->n += take;
+		} else {
+			struct range *r = realloc(bk->r, sizeof(*r) * (size_t)(bk->n + 1));
+
+			if (!r)
+				return MTL_ERR_NOMEM;
+			bk->r = r;
+			take = n < piece ? n : piece;
+			bk->r[bk->n++] = (struct range){ p, take };
+		}
+		p += take;
+		n -= take;
+	}
+	return 0;
+}
+
+int mtl_dist_attach(struct mtl_dist *d, const struct mtl_bert *m, float *grad,
+		    const struct mtl_heads *hd, float *hgrad,
+		    struct mtl_err *err)
+{
+	int L = m->cfg.layers, total = 0;
+
+	for (int i = 0; i < d->n_buckets; i++)
+		free(d->buckets[i].r);
+	free(d->buckets);
+	d->n_layers = L;
+	d->n_buckets = L + 2;
+	d->started = 0;
+	d->buckets = calloc((size_t)d->n_buckets, sizeof(*d->buckets));
+	if (!d->buckets)
+		goto nomem;
+	if (hd->n_params && add_range(d, MTL_DIST_BUCKET_HEADS, hgrad, hd->n_params))
+		goto nomem;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const struct mtl_bert_tensor *t = &m->tensors[i];
+		int l, k;
+
+		if (sscanf(t->name, "encoder.layer.%d.", &l) == 1 && l >= 0 && l < L)
+			k = 1 + (L - 1 - l);
+		else
+			k = L + 1;
+		if (add_range(d, k, grad + t->offset, t->numel))
+			goto nomem;
+	}
+	for (int k = 0; k < d->n_buckets; k++)
+		total += d->buckets[k].n;
+#ifdef MTL_MPI
+	free(d->req);
+	d->n_req = 0;
+	d->cap_req = total;
+	d->req = calloc((size_t)total + 1, sizeof(*d->req));
+	if (!d->req)
+		goto nomem;
+#else
+	(void)total;
+#endif
+	return 0;
+nomem:
+	return mtl_err_set(err, MTL_ERR_NOMEM, "cannot plan the gradient buckets");
+}
+
+void mtl_dist_ready(struct mtl_dist *d, int bucket)
+{
+#ifdef MTL_MPI
+	double t0 = now();
+	int flag;
+
+	if (d->size == 1)
+		return;
+	for (; d->started <= bucket && d->started < d->n_buckets; d->started++) {
+		const struct bucket *bk = &d->buckets[d->started];
+
+		for (int i = 0; i < bk->n; i++) {
+			MTL_ASSERT(d->n_req < d->cap_req);
+			/* an error shows again, and is reported, in the wait */
+			if (MPI_Iallreduce(MPI_IN_PLACE, bk->r[i].p, (int)bk->r[i].n,
+					   MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+					   &d->req[d->n_req]) == MPI_SUCCESS)
+				d->n_req++;
+		}
+	}
+	/* MPI moves non-blocking collectives on only inside MPI calls */
+	if (d->n_req)
+		MPI_Testall(d->n_req, d->req, &flag, MPI_STATUSES_IGNORE);
+	d->comm += now() - t0;
+#else
+	(void)d;
+	(void)bucket;
+#endif
+}
+
+void mtl_dist_layer_ready(void *arg, int l)
+{
+	struct mtl_dist *d = arg;
+
+	mtl_dist_ready(d, l < 0 ? d->n_layers + 1 : 1 + (d->n_layers - 1 - l));
+}
+
+int mtl_dist_wait(struct mtl_dist *d, struct mtl_err *err)
+{
+#ifdef MTL_MPI
+	int expect = 0, rc;
+	double t0;
+
+	if (d->size == 1)
+		return 0;
+	mtl_dist_ready(d, d->n_buckets - 1);
+	t0 = now();
+	for (int k = 0; k < d->n_buckets; k++)
+		expect += d->buckets[k].n;
+	rc = MPI_Waitall(d->n_req, d->req, MPI_STATUSES_IGNORE);
+	d->comm += now() - t0;
+	d->started = 0;
+	if (rc != MPI_SUCCESS)
+		return mpi_fail(err, "MPI_Waitall", rc);
+	if (d->n_req != expect)
+		return mtl_err_set(err, MTL_ERR_IO,
+				   "MPI_Iallreduce failed for %d of %d gradient ranges",
+				   expect - d->n_req, expect);
+	d->n_req = 0;
+#else
+	(void)d;
+	(void)err;
+#endif
+	return 0;
+}
+
+int mtl_dist_sum_i64(struct mtl_dist *d, int64_t *v, int n,
+		     struct mtl_err *err)
+{
+#ifdef MTL_MPI
+	double t0 = now();
+	int rc;
+
+	if (d->size == 1)
+		return 0;
+	rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+	d->comm += now() - t0;
+	if (rc != MPI_SUCCESS)
+		return mpi_fail(err, "MPI_Allreduce", rc);
+#else
+	(void)d;
+	(void)v;
+	(void)n;
+	(void)err;
+#endif
+	return 0;
+}
+
+int mtl_dist_sum_f64(struct mtl_dist *d, double *v, int n,
+		     struct mtl_err *err)
+{
+#ifdef MTL_MPI
+	double t0 = now();
+	int rc;
+
+	if (d->size == 1)
+		return 0;
+	rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+	d->comm += now() - t0;
+	if (rc != MPI_SUCCESS)
+		return mpi_fail(err, "MPI_Allreduce", rc);
+#else
+	(void)d;
+	(void)v;
+	(void)n;
+	(void)err;
+#endif
+	return 0;
+}
+
+int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,
+		   struct mtl_err *err)
+{
+	int rc;
+
+	if (d->size == 1)
+		return 0;
+	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
+		return rc;
+	if (d->rank) {
+		/* from the trainer's current stream (the seed's, or a resumed
+		 * checkpoint's), so rank 0 keeps the one-process masks */
+		struct mtl_rng from = tr->rng;
+
+		mtl_rng_init(&tr->rng, mtl_rng_u64(&from) ^
+			     (0x9e3779b97f4a7c15ULL * (uint64_t)d->rank));
+	}
+	tr->dist = d;
+	return 0;
+}
+
+int mtl_dist_finish_step(struct mtl_dist *d, struct mtl_step_stats *st,
+			 struct mtl_err *err)
+{
+	int n = st->n_tasks, rc;
+	double *v;
+
+	if (d->size == 1)
+		return 0;
+	if ((rc = mtl_dist_wait(d, err)))
+		return rc;
+	/* counts travel as doubles: exact below 2^53 */
+	v = malloc(sizeof(double) * (2 * (size_t)n + 1));
+	if (!v)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int t = 0; t < n; t++) {
+		v[t] = st->task_loss[t];
+		v[n + t] = (double)st->correct[t];
+	}
+	v[2 * n] = (double)st->tokens;
+	rc = mtl_dist_sum_f64(d, v, 2 * n + 1, err);
+	for (int t = 0; !rc && t < n; t++) {
+		st->task_loss[t] = v[t];
+		st->correct[t] = (int64_t)v[n + t];
+	}
+	if (!rc)
+		st->tokens = (int64_t)v[2 * n];
+	free(v);
+	return rc;
+}
+
+uint64_t mtl_dist_hash(const float *v, size_t n, uint64_t h)
+{
+	/* FNV-1a over 32-bit words: the bits, so -0 and 0 differ, NaNs
+	 * with different payloads differ */
+	for (size_t i = 0; i < n; i++) {
+		uint32_t w;
+
+		memcpy(&w, &v[i], sizeof(w));
+		h = (h ^ w) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+int mtl_dist_same(struct mtl_dist *d, const float *v, size_t n, int *same,
+		  struct mtl_err *err)
+{
+	uint64_t h = mtl_dist_hash(v, n, 0xcbf29ce484222325ULL);
+
+	*same = 1;
+#ifdef MTL_MPI
+	{
+		/* max of h and max of ~h: equal hashes iff max == ~max(~h) */
+		uint64_t x[2] = { h, ~h };
+		int rc;
+
+		if (d->size == 1)
+			return 0;
+		rc = MPI_Allreduce(MPI_IN_PLACE, x, 2, MPI_UINT64_T, MPI_MAX,
+				   MPI_COMM_WORLD);
+		if (rc != MPI_SUCCESS)
+			return mpi_fail(err, "MPI_Allreduce", rc);
+		*same = x[0] == ~x[1];
+	}
+#else
+	(void)d;
+	(void)err;
+	(void)h;
+#endif
+	return 0;
+}
+
+double mtl_dist_comm_seconds(struct mtl_dist *d)
+{
+	double s = d->comm;
+
+	d->comm = 0;
+	return s;
+}
