@@ -11,8 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "balance.h"
 #include "ckpt.h"
 #include "common.h"
+#include "contrast.h"
 #include "data.h"
 #include "dist.h"
 #include "feat.h"
@@ -57,6 +59,22 @@ static const char usage[] =
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
 	"      --max-bad-steps N   stop after N non-finite steps in a row (default 5)\n"
+	"      --balance S         task balancing: static (default), uncertainty,\n"
+	"                          dwa, gradnorm, rlw, pcgrad, cagrad or nash\n"
+	"                          (docs/balancing.md)\n"
+	"      --task-weight T=W   task T's static weight (repeatable)\n"
+	"      --balance-every K   recompute weights or projections every K steps\n"
+	"      --grad-at WHERE     per-task gradients over the whole encoder\n"
+	"                          (encoder, default) or at its output\n"
+	"                          (encoder-output: one encoder backward)\n"
+	"      --dwa-temperature F DWA's temperature (default 2)\n"
+	"      --gradnorm-alpha F  GradNorm's alpha (default 1.5)\n"
+	"      --gradnorm-lr F     GradNorm's step on the weights (default 0.025)\n"
+	"      --cagrad-c F        CAGrad's c (default 0.5)\n"
+	"      --contrastive W     add W times an in-batch InfoNCE loss on the\n"
+	"                          sentence embeddings: batch pair texts, else\n"
+	"                          two dropout views (not with gradient methods)\n"
+	"      --contrastive-temperature F  its temperature (default 0.05)\n"
 	"      --freeze PART       train without PART: encoder, embeddings,\n"
 	"                          layers:A-B, pooler, heads or head:NAME\n"
 	"                          (repeatable)\n"
@@ -74,6 +92,8 @@ struct run {
 	struct mtl_model *model;
 	struct mtl_heads *hd;
 	struct mtl_train *tr;
+	struct mtl_balance *bal; /* NULL: static weights */
+	struct mtl_contrast *con; /* NULL: no contrastive term */
 	struct mtl_mp_reader *r;
 	struct mtl_mp_writer *w;
 	const char *name;
@@ -188,6 +208,56 @@ static void pack_task_counts(msgpack_packer *pk, const struct mtl_tasks *ts,
 	for (int t = 0; t < ts->n; t++) {
 		mtl_mp_pack_str(pk, ts->task[t].name);
 		msgpack_pack_int64(pk, v[t]);
+	}
+}
+
+/*
+ * The balancer's part of a step record: "balance_ms" (per-task passes and
+ * solve), and on steps that took per-task gradients "coef" {task: c} and
+ * "cosine" {A: {B: cos}} over the pairs of tasks present.
+ */
+static void pack_balance(msgpack_packer *pk, const struct mtl_balance *bal,
+			 const struct mtl_tasks *ts)
+{
+	int T = ts->n;
+
+	pack_key(pk, "balance_ms");
+	msgpack_pack_double(pk, bal->ms);
+	if (!bal->have_cos)
+		return;
+	pack_key(pk, "coef");
+	msgpack_pack_map(pk, (size_t)T);
+	for (int t = 0; t < T; t++) {
+		mtl_mp_pack_str(pk, ts->task[t].name);
+		msgpack_pack_double(pk, bal->s.coef[t]);
+	}
+	pack_key(pk, "cosine");
+	{
+		int na = 0;
+
+		for (int i = 0; i < T; i++) {
+			int nb = 0;
+
+			for (int j = i + 1; j < T; j++)
+				nb += !isnan(bal->cos[i * T + j]);
+			na += nb > 0;
+		}
+		msgpack_pack_map(pk, (size_t)na);
+		for (int i = 0; i < T; i++) {
+			int nb = 0;
+
+			for (int j = i + 1; j < T; j++)
+				nb += !isnan(bal->cos[i * T + j]);
+			if (!nb)
+				continue;
+			mtl_mp_pack_str(pk, ts->task[i].name);
+			msgpack_pack_map(pk, (size_t)nb);
+			for (int j = i + 1; j < T; j++)
+				if (!isnan(bal->cos[i * T + j])) {
+					mtl_mp_pack_str(pk, ts->task[j].name);
+					msgpack_pack_double(pk, bal->cos[i * T + j]);
+				}
+		}
 	}
 }
 
@@ -312,6 +382,14 @@ static void checkpoint(struct run *R)
 	R->ck.bad = R->bad;
 	R->ck.rng = R->tr->rng;
 	R->ck.value = R->ck.metric ? R->metric_value : NAN;
+	if (R->bal) {
+		/* balance.h: the strategy's state, exactly */
+		json_decref(R->ck.strategy);
+		R->ck.strategy = mtl_balance_state_to_json(&R->bal->s,
+				mtl_balance_name(R->bal->o.kind));
+		if (!R->ck.strategy)
+			cmd_die(EXIT_DATA, "out of memory");
+	}
 	if (mtl_ckpt_save(R->out, R->model, R->tr, &R->ck, R->keep, &err))
 		cmd_die(EXIT_IO, "cannot save a checkpoint: %s", err.msg);
 }
@@ -346,6 +424,11 @@ static void resume(struct run *R)
 		cmd_die(EXIT_DATA, "cannot resume: %s", err.msg);
 	R->consumed = R->ck.batches;
 	R->bad = R->ck.bad;
+	/* balance.h: a checkpoint of a static run has an empty strategy */
+	if (R->bal && R->ck.strategy && json_object_size(R->ck.strategy) &&
+	    mtl_balance_state_from_json(&R->bal->s, R->ck.strategy,
+					mtl_balance_name(R->bal->o.kind), &err))
+		cmd_die(EXIT_DATA, "cannot resume: '%s': %s", path, err.msg);
 	cmd_note("resuming from '%s': step %ld, %ld batches consumed", path,
 		 R->ck.step, R->ck.batches);
 	free(path);
@@ -479,7 +562,8 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	for (int t = 0; t < ts->n && t < 64; t++)
 		acc[t] = R->st.labelled[t]
 			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
-	msgpack_pack_map(pk, 15 + (R->size > 1));
+	msgpack_pack_map(pk, 15 + (R->size > 1) + (R->bal != NULL) +
+			 (R->con != NULL) + (R->bal && R->bal->have_cos ? 2 : 0));
 	pack_key(pk, "type");
 	mtl_mp_pack_str(pk, "step");
 	pack_key(pk, "step");
@@ -502,7 +586,13 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	msgpack_pack_map(pk, (size_t)ts->n);
 	for (int t = 0; t < ts->n; t++) {
 		mtl_mp_pack_str(pk, ts->task[t].name);
-		msgpack_pack_double(pk, ts->task[t].weight);
+		msgpack_pack_double(pk, R->bal ? R->bal->hw[t] : ts->task[t].weight);
+	}
+	if (R->bal)
+		pack_balance(pk, R->bal, ts);
+	if (R->con) {
+		pack_key(pk, "contrastive");
+		msgpack_pack_double(pk, R->con->loss);
 	}
 	pack_key(pk, "grad_norm");
 	msgpack_pack_double(pk, R->st.grad_norm);
@@ -576,6 +666,26 @@ static void load_eval(struct run *R, const char *path)
 		fclose(f);
 }
 
+/* --task-weight NAME=W: the static weight of task NAME. */
+static void set_task_weight(struct mtl_tasks *ts, const char *arg)
+{
+	const char *eq = strrchr(arg, '=');
+	char name[256];
+	double w;
+	int t;
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(name))
+		cmd_usage_error(usage, "--task-weight takes NAME=WEIGHT, not '%s'", arg);
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = 0;
+	w = cmd_parse_double(usage, "--task-weight", eq + 1);
+	if (!(w >= 0) || !isfinite(w))
+		cmd_usage_error(usage, "--task-weight: '%s': the weight must be finite and non-negative", arg);
+	if ((t = mtl_task_find(ts, name)) < 0)
+		cmd_usage_error(usage, "--task-weight: '%s' is not one of the model's tasks", name);
+	ts->task[t].weight = w;
+}
+
 /* --freeze and --unfreeze-at into the trainer; the trainable count on stderr. */
 static void setup_freeze(struct run *R, const char **spec, int n, long at)
 {
@@ -600,6 +710,8 @@ int main(int argc, char **argv)
 	enum { O_LR = 256, O_HEAD_LR, O_LAYER_DECAY, O_WD, O_WARMUP,
 	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
 	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT,
+	       O_BALANCE, O_TASK_WEIGHT, O_BALANCE_EVERY, O_GRAD_AT, O_DWA_TEMP,
+	       O_GN_ALPHA, O_GN_LR, O_CAGRAD_C, O_CON, O_CON_TEMP,
 	       O_FREEZE, O_UNFREEZE, O_SAVE_EVERY, O_KEEP, O_BEST, O_RESUME,
 	       O_FEATURES };
 	static const struct option opts[] = {
@@ -623,6 +735,16 @@ int main(int argc, char **argv)
 		{ "eval", required_argument, NULL, O_EVAL },
 		{ "eval-every", required_argument, NULL, O_EVAL_EVERY },
 		{ "max-bad-steps", required_argument, NULL, O_MAX_BAD },
+		{ "balance", required_argument, NULL, O_BALANCE },
+		{ "task-weight", required_argument, NULL, O_TASK_WEIGHT },
+		{ "balance-every", required_argument, NULL, O_BALANCE_EVERY },
+		{ "grad-at", required_argument, NULL, O_GRAD_AT },
+		{ "dwa-temperature", required_argument, NULL, O_DWA_TEMP },
+		{ "gradnorm-alpha", required_argument, NULL, O_GN_ALPHA },
+		{ "gradnorm-lr", required_argument, NULL, O_GN_LR },
+		{ "cagrad-c", required_argument, NULL, O_CAGRAD_C },
+		{ "contrastive", required_argument, NULL, O_CON },
+		{ "contrastive-temperature", required_argument, NULL, O_CON_TEMP },
 		{ "save-every", required_argument, NULL, O_SAVE_EVERY },
 		{ "keep", required_argument, NULL, O_KEEP },
 		{ "best-metric", required_argument, NULL, O_BEST },
@@ -641,6 +763,10 @@ int main(int argc, char **argv)
 	int do_resume = 0;
 	long seen = 0;
 	struct mtl_train_opts o;
+	struct mtl_balance_opts bo;
+	const char *tw[64];
+	int n_tw = 0;
+	double con_w = 0, con_temp = 0.05;
 	const char *model_dir = NULL, *out_dir = NULL, *eval = NULL;
 	struct mtl_tasks *hts = NULL;
 	struct mtl_batch *group;
@@ -654,6 +780,7 @@ int main(int argc, char **argv)
 
 	cmd_name = "mtl-step";
 	mtl_train_opts_defaults(&o);
+	mtl_balance_opts_defaults(&bo);
 	while ((c = getopt_long(argc, argv, "m:o:t:qhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_dir = optarg; break;
@@ -685,6 +812,30 @@ int main(int argc, char **argv)
 		case O_EVAL: eval = optarg; break;
 		case O_EVAL_EVERY: R.eval_every = (int)cmd_parse_long(usage, "--eval-every", optarg, 1, 1L << 30); break;
 		case O_MAX_BAD: R.max_bad = (int)cmd_parse_long(usage, "--max-bad-steps", optarg, 1, 1L << 30); break;
+		case O_BALANCE:
+			if (mtl_balance_parse(&bo.kind, optarg))
+				cmd_usage_error(usage, "--balance takes static, uncertainty, dwa, gradnorm, rlw, pcgrad, cagrad or nash, not '%s'", optarg);
+			break;
+		case O_TASK_WEIGHT:
+			if (n_tw == 64)
+				cmd_usage_error(usage, "--task-weight given more than 64 times");
+			tw[n_tw++] = optarg;
+			break;
+		case O_BALANCE_EVERY: bo.every = (int)cmd_parse_long(usage, "--balance-every", optarg, 1, 1L << 30); break;
+		case O_GRAD_AT:
+			if (!strcmp(optarg, "encoder"))
+				bo.at = MTL_BALANCE_AT_ENCODER;
+			else if (!strcmp(optarg, "encoder-output"))
+				bo.at = MTL_BALANCE_AT_OUTPUT;
+			else
+				cmd_usage_error(usage, "--grad-at takes encoder or encoder-output, not '%s'", optarg);
+			break;
+		case O_DWA_TEMP: bo.dwa_temperature = cmd_parse_double(usage, "--dwa-temperature", optarg); break;
+		case O_GN_ALPHA: bo.gradnorm_alpha = cmd_parse_double(usage, "--gradnorm-alpha", optarg); break;
+		case O_GN_LR: bo.gradnorm_lr = cmd_parse_double(usage, "--gradnorm-lr", optarg); break;
+		case O_CAGRAD_C: bo.cagrad_c = cmd_parse_double(usage, "--cagrad-c", optarg); break;
+		case O_CON: con_w = cmd_parse_double(usage, "--contrastive", optarg); break;
+		case O_CON_TEMP: con_temp = cmd_parse_double(usage, "--contrastive-temperature", optarg); break;
 		case O_SAVE_EVERY: R.save_every = (int)cmd_parse_long(usage, "--save-every", optarg, 1, 1L << 30); break;
 		case O_KEEP: R.keep = (int)cmd_parse_long(usage, "--keep", optarg, 1, 1L << 30); break;
 		case O_BEST: best_metric = optarg; break;
@@ -712,6 +863,19 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--dropout must lie in [0, 1)");
 	if (R.eval_every && !eval)
 		cmd_usage_error(usage, "--eval-every needs --eval FILE");
+	if (!(bo.dwa_temperature > 0) || !(bo.gradnorm_alpha >= 0) ||
+	    !(bo.gradnorm_lr >= 0) || !(bo.cagrad_c >= 0))
+		cmd_usage_error(usage, "--dwa-temperature must be positive, --gradnorm-alpha, --gradnorm-lr and --cagrad-c non-negative");
+	if (!(con_w >= 0) || !(con_temp > 0) || !isfinite(con_w))
+		cmd_usage_error(usage, "--contrastive must be non-negative, --contrastive-temperature positive");
+	if (con_w > 0 && mtl_balance_is_gradient(bo.kind))
+		cmd_usage_error(usage, "--contrastive does not combine with --balance %s (per-task gradients leave it out)",
+				mtl_balance_name(bo.kind));
+	if (mtl_balance_is_gradient(bo.kind) && (n_freeze || features))
+		cmd_usage_error(usage, "--balance %s does not combine with --freeze or --features (per-task gradients ignore freezing)",
+				mtl_balance_name(bo.kind));
+	if (con_w > 0 && features)
+		cmd_usage_error(usage, "--contrastive needs the encoder: not with --features");
 	if (features && unfreeze_at)
 		cmd_usage_error(usage, "--features trains the heads only: no --unfreeze-at");
 	if (features)
@@ -754,6 +918,8 @@ int main(int argc, char **argv)
 	if (!R.model->tasks)
 		cmd_die(EXIT_DATA, "'%s': no tasks.json: nothing to train (add the tasks first)",
 			model_dir);
+	for (int i = 0; i < n_tw; i++)
+		set_task_weight(R.model->tasks, tw[i]);
 	mtl_bert_set_threads(R.model->bert, threads);
 	mtl_bert_set_gemm_split(R.model->bert, split);
 	if (mtl_model_heads(R.model, o.seed, &err))
@@ -795,6 +961,18 @@ train:
 	if (mtl_train_new(&R.tr, R.model->bert, R.hd, &o, &err) ||
 	    mtl_step_stats_init(&R.st, R.model->tasks->n))
 		cmd_die(EXIT_DATA, "%s", err.msg);
+	bo.seed = o.seed;
+	if (bo.kind != MTL_BALANCE_STATIC) {
+		if (mtl_balance_new(&R.bal, R.tr, &bo, &err))
+			cmd_die(EXIT_DATA, "%s", err.msg);
+		R.tr->bal = R.bal;
+	}
+	if (con_w > 0) {
+		if (mtl_contrast_new(&R.con, (float)con_w, (float)con_temp,
+				     R.model->pool.mode, &err))
+			cmd_die(EXIT_DATA, "'%s': %s", model_dir, err.msg);
+		R.tr->con = R.con;
+	}
 	setup_freeze(&R, freeze, n_freeze, unfreeze_at);
 	if (best_metric)
 		parse_metric(&R, best_metric);
@@ -933,6 +1111,8 @@ done:
 	free(freeze);
 	mtl_task_free(hts);
 	mtl_step_stats_release(&R.st);
+	mtl_balance_free(R.bal);
+	mtl_contrast_free(R.con);
 	mtl_ckpt_state_release(&R.ck);
 	mtl_feat_free(R.feat);
 	for (int i = 0; R.last && i < R.accumulate; i++)

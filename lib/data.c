@@ -184,7 +184,26 @@ static int parse_extras(struct mtl_example *ex, const msgpack_object *rec,
 	const msgpack_object *wids = mtl_mp_get(rec, "word_ids");
 	const msgpack_object *words = mtl_mp_get(rec, "words");
 	const msgpack_object *trunc = mtl_mp_get(rec, "truncated");
+	const msgpack_object *pair = mtl_mp_get(rec, "pair_ids");
+	long np = mtl_mp_array_len(pair);
 	int64_t lost;
+
+	if (np >= 1 && np <= (1 << 20)) {
+		if (!(ex->pair_ids = malloc((size_t)np * sizeof(int32_t))))
+			return MTL_ERR_NOMEM;
+		ex->pair_len = (int32_t)np;
+		if (mtl_mp_as_i32s(pair, ex->pair_ids, np)) {
+			free(ex->pair_ids);
+			ex->pair_ids = NULL;
+			ex->pair_len = 0;
+		}
+		for (long i = 0; ex->pair_ids && i < np; i++)
+			if (ex->pair_ids[i] < 0) {
+				free(ex->pair_ids);
+				ex->pair_ids = NULL;
+				ex->pair_len = 0;
+			}
+	}
 
 	if (mtl_mp_array_len(wids) == ex->len) {
 		if (!(ex->word_ids = malloc((size_t)ex->len * sizeof(int32_t))))
@@ -354,7 +373,8 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 			n_lost++;
 		}
 	msgpack_pack_map(pk, 5 + (ex->text != NULL) + (ex->word_ids != NULL) +
-			 (ex->words != NULL) + (ex->truncated != 0) + (n_lost > 0));
+			 (ex->words != NULL) + (ex->truncated != 0) + (n_lost > 0) +
+			 (ex->pair_ids != NULL));
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "example");
 	mtl_mp_pack_str(pk, "id");
@@ -369,6 +389,10 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 	if (ex->word_ids) {
 		mtl_mp_pack_str(pk, "word_ids");
 		mtl_mp_pack_i32s(pk, ex->word_ids, (size_t)ex->len);
+	}
+	if (ex->pair_ids) {
+		mtl_mp_pack_str(pk, "pair_ids");
+		mtl_mp_pack_i32s(pk, ex->pair_ids, (size_t)ex->pair_len);
 	}
 	if (ex->words) {
 		mtl_mp_pack_str(pk, "words");
@@ -421,6 +445,7 @@ void mtl_example_release(struct mtl_example *ex)
 	free(ex->seq);
 	free(ex->ids);
 	free(ex->word_ids);
+	free(ex->pair_ids);
 	free(ex->id);
 	free(ex->text);
 	memset(ex, 0, sizeof(*ex));
@@ -430,17 +455,21 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 		    int n, const struct mtl_tasks *ts, uint64_t task_mask,
 		    int32_t pad_id, int64_t epoch, int64_t index)
 {
-	int T = 0;
+	int T = 0, Tp = 0, pairs = n > 0;
 	uint64_t present = 0;
 
 	for (int b = 0; b < n; b++) {
 		if (ex[b]->len > T)
 			T = ex[b]->len;
 		present |= ex[b]->labelled;
+		pairs &= ex[b]->pair_ids != NULL;
+		if (ex[b]->pair_len > Tp)
+			Tp = ex[b]->pair_len;
 	}
 	present &= task_mask;
 
-	msgpack_pack_map(pk, 9);
+	/* pair texts only when every example of the batch has one */
+	msgpack_pack_map(pk, 9 + 2 * pairs);
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "batch");
 	mtl_mp_pack_str(pk, "epoch");
@@ -464,6 +493,18 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 	msgpack_pack_array(pk, (size_t)n);
 	for (int b = 0; b < n; b++)
 		pack_id(pk, ex[b]);
+	if (pairs) {
+		mtl_mp_pack_str(pk, "pair_ids");
+		msgpack_pack_array(pk, (size_t)n * (size_t)Tp);
+		for (int b = 0; b < n; b++)
+			for (int t = 0; t < Tp; t++)
+				msgpack_pack_int32(pk, t < ex[b]->pair_len
+						   ? ex[b]->pair_ids[t] : pad_id);
+		mtl_mp_pack_str(pk, "pair_lengths");
+		msgpack_pack_array(pk, (size_t)n);
+		for (int b = 0; b < n; b++)
+			msgpack_pack_int32(pk, ex[b]->pair_len);
+	}
 	pack_labels_map(pk, present, ts->n);
 	for (int k = 0; k < ts->n; k++) {
 		if (!((present >> k) & 1))
@@ -481,6 +522,39 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
 				msgpack_pack_int32(pk, ex[b]->tok[k] && t < ex[b]->len ?
 						       ex[b]->tok[k][t] : MTL_IGNORE);
 	}
+}
+
+/* "pair_lengths" [B] and "pair_ids" [B, max length] into b.  0 or <0. */
+static int parse_pairs(struct mtl_batch *b, const msgpack_object *rec,
+		       struct mtl_err *err)
+{
+	int Tp = 0;
+
+	if (!(b->pair_lengths = malloc((size_t)b->B * sizeof(int32_t))))
+		return MTL_ERR_NOMEM;
+	if (mtl_mp_as_i32s(mtl_mp_get(rec, "pair_lengths"), b->pair_lengths, b->B))
+		return mtl_err_set(err, MTL_ERR_FORMAT, "\"pair_lengths\" is not %d integers",
+				   b->B);
+	for (int i = 0; i < b->B; i++) {
+		if (b->pair_lengths[i] < 1 || b->pair_lengths[i] > (1 << 20))
+			return mtl_err_set(err, MTL_ERR_FORMAT, "row %d: pair length %d outside 1..2^20",
+					   i, (int)b->pair_lengths[i]);
+		Tp = b->pair_lengths[i] > Tp ? b->pair_lengths[i] : Tp;
+	}
+	if ((int64_t)b->B * Tp > (1 << 26))
+		return mtl_err_set(err, MTL_ERR_FORMAT, "pair texts of more than 2^26 tokens");
+	b->Tp = Tp;
+	if (!(b->pair_ids = malloc((size_t)b->B * Tp * sizeof(int32_t))))
+		return MTL_ERR_NOMEM;
+	if (mtl_mp_as_i32s(mtl_mp_get(rec, "pair_ids"), b->pair_ids, (long)b->B * Tp))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "\"pair_ids\" is not %lld integers (size x longest pair length)",
+				   (long long)b->B * Tp);
+	for (int64_t i = 0; i < (int64_t)b->B * Tp; i++)
+		if (b->pair_ids[i] < 0)
+			return mtl_err_set(err, MTL_ERR_FORMAT, "negative pair token id %d",
+					   (int)b->pair_ids[i]);
+	return 0;
 }
 
 int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
@@ -538,6 +612,9 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 			if (copy_object(&b->example_ids[i], &b->example_id_len[i],
 					&exids->via.array.ptr[i]))
 				goto fail;
+	if (mtl_mp_get(rec, "pair_lengths") &&
+	    (rc = parse_pairs(b, rec, err)))
+		goto fail;
 	if (labels && labels->type != MSGPACK_OBJECT_MAP) {
 		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"labels\" is not a map");
 		goto fail;
@@ -587,6 +664,8 @@ void mtl_batch_release(struct mtl_batch *b)
 	free(b->labels);
 	free(b->lengths);
 	free(b->ids);
+	free(b->pair_ids);
+	free(b->pair_lengths);
 	memset(b, 0, sizeof(*b));
 }
 

@@ -82,6 +82,9 @@ struct mtl_example {
 			    * "lost_labels": {TASK: [int]}): scoring on the
 			    * original words counts them */
 	int32_t lost_words;
+	int32_t *pair_ids; /* [pair_len] the tokenized "pair" text (contrastive
+			    * positive; record key "pair_ids"), or NULL */
+	int32_t pair_len;
 };
 
 /*
@@ -114,6 +117,9 @@ struct mtl_batch {
 	int32_t *lengths; /* [B] */
 	int32_t **labels; /* [n_tasks]: [B] (sequence) or [B*T] (token), or NULL */
 	int n_tasks;
+	int32_t *pair_ids;     /* [B*Tp] the pair texts (contrastive), or NULL */
+	int32_t *pair_lengths; /* [B] */
+	int Tp;
 	char **example_ids; /* [B] msgpack encodings, for reports */
 	size_t *example_id_len;
 };

@@ -329,6 +329,14 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 	} else if (v && !json_is_null(v)) {
 		return bad(err, it->line, "'id' must be a string or an integer");
 	}
+	v = json_object_get(j, "pair");
+	if (json_is_string(v)) {
+		if (!(it->pair = plain_string(v)))
+			return bad(err, it->line, "'pair' contains U+0000");
+		it->pair_len = json_string_length(v);
+	} else if (v && !json_is_null(v)) {
+		return bad(err, it->line, "'pair' must be a string");
+	}
 	words = json_object_get(j, "words");
 	if (words && !json_is_null(words)) {
 		size_t n = json_array_size(words);
@@ -820,6 +828,21 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 	}
 	if (c)
 		c->unk += (long)e->unk;
+	/* the pair text last: e is free again */
+	if (it->pair) {
+		rc = mtl_tok_encode(tok, it->pair, it->pair_len, 0, max_len, e, &terr);
+		if (rc < 0 || e->n <= 2) {
+			mtl_example_release(ex);
+			return bad(err, it->line, "'pair': %s",
+				   rc < 0 ? terr.msg : "the text gives no tokens");
+		}
+		if (!(ex->pair_ids = malloc(e->n * sizeof(int32_t))))
+			goto oom;
+		memcpy(ex->pair_ids, e->ids, e->n * sizeof(int32_t));
+		ex->pair_len = (int32_t)e->n;
+		if (c)
+			c->unk += (long)e->unk;
+	}
 	return 0;
 oom:
 	mtl_example_release(ex);

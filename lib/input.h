@@ -78,6 +78,9 @@ struct mtl_input_item {
 	int id_given;         /* the id came from the data, not the line */
 	const char *text;     /* the text, or for words the words joined by spaces */
 	size_t text_len;
+	const char *pair;     /* JSONL "pair": a second text (the contrastive
+			       * positive), or NULL */
+	size_t pair_len;
 	const char **words;   /* [n_words], or NULL for plain text */
 	size_t n_words;
 	const char **seq;     /* [ts->n]: a sequence task's label, or NULL */

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "balance.h"
+#include "contrast.h"
 #include "dist.h"
 #include "loss.h"
 #include "ops.h"
@@ -267,18 +269,24 @@ static int64_t task_rows(const struct mtl_heads *hd, int t,
 						       : b->B;
 }
 
+/* The encoder's training dropout: hidden and attention. */
+static void dropout_of(const struct mtl_train *tr, float *ph, float *pa)
+{
+	const struct mtl_bert_config *c = &tr->m->cfg;
+
+	*ph = tr->o.dropout >= 0 ? tr->o.dropout : c->hidden_dropout;
+	*pa = tr->o.dropout >= 0 ? tr->o.dropout : c->attn_dropout;
+}
+
 /* last: the batch's cached encoder output (feat.h), or NULL to run it */
 static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 		   const float *last, struct mtl_err *err)
 {
-	const struct mtl_bert_config *c = &tr->m->cfg;
 	float ph = 0, pa = 0;
 	int rc;
 
-	if (train) {
-		ph = tr->o.dropout >= 0 ? tr->o.dropout : c->hidden_dropout;
-		pa = tr->o.dropout >= 0 ? tr->o.dropout : c->attn_dropout;
-	}
+	if (train)
+		dropout_of(tr, &ph, &pa);
 	if ((rc = prepare(tr, b, err)))
 		return rc;
 	if (last)
@@ -296,6 +304,12 @@ static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 	return 0;
 }
 
+int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
+		      int train, struct mtl_err *err)
+{
+	return forward(tr, b, train, NULL, err);
+}
+
 static double ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -308,6 +322,17 @@ static double ms_since(const struct timespec *t0)
 int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err)
 {
+	/* balance.c: weights and per-task gradients of the strategy */
+	if (tr->bal)
+		return mtl_balance_grad(tr->bal, b, n, st, err);
+	return mtl_train_grad_weighted(tr, b, n, NULL, st, err);
+}
+
+int mtl_train_grad_weighted(struct mtl_train *tr,
+			    const struct mtl_batch *const *b, int n,
+			    const double *w, struct mtl_step_stats *st,
+			    struct mtl_err *err)
+{
 	struct mtl_heads *hd = tr->hd;
 	int nt = hd->ts->n, rc, L = tr->m->cfg.layers;
 	int frozen = mtl_train_frozen(tr);
@@ -315,8 +340,19 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 	/* a wholly frozen encoder: its gradient block stays zero, untouched */
 	int enc = lo < L || emb;
 	struct timespec t0;
+	/* contrast.c's term needs a trained encoder: without one it moves
+	 * no parameter */
+	struct mtl_contrast *con = enc ? tr->con : NULL;
+	double con_loss = 0;
+	float ph, pa;
 
+	/* the second view's backward would come after the gradients are
+	 * summed across processes */
+	if (con && tr->dist)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "the contrastive term does not train across processes yet");
 	stats_zero(st);
+	dropout_of(tr, &ph, &pa);
 	/* normalisers over the whole accumulated step */
 	for (int t = 0; t < nt; t++) {
 		tr->norm[t] = 0;
@@ -342,6 +378,10 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		if (bk->B == 0) /* a process's share of a small batch */
 			continue;
 		MTL_ASSERT(!tr->fz_last || !enc);
+		/* contrast.c: the second view goes first */
+		if (con && (rc = mtl_contrast_view(con, tr->m, bk, ph, pa,
+						   &tr->rng, err)))
+			return rc;
 		if ((rc = forward(tr, bk, 1, tr->fz_last ? tr->fz_last[k] : NULL,
 				  err)))
 			return rc;
@@ -355,7 +395,8 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 			tr->skip[t] = !lab || tr->norm[t] == 0;
 			if (tr->skip[t])
 				continue;
-			scale = (float)(hd->ts->task[t].weight / (double)tr->norm[t]);
+			scale = (float)((w ? w[t] : hd->ts->task[t].weight) /
+					(double)tr->norm[t]);
 			st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t],
 							h->logits, lab, h->N, h->C,
 							tr->o.label_smoothing,
@@ -364,6 +405,9 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		mtl_zero(tr->dlast, (int64_t)BTH, tr->m->threads);
 		mtl_heads_backward(hd, tr->hgrad, tr->dlast, tr->skip);
+		if (con)
+			con_loss += mtl_contrast_anchor(con, tr->m, bk, tr->mask,
+							tr->dlast, 1.0f / (float)n);
 		/* dist hook: the last batch completes each bucket of gradients;
 		 * start summing it across processes at once */
 		if (tr->dist && k == n - 1) {
@@ -375,7 +419,14 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 			st->bwd_layers = mtl_bert_backward_to(tr->m, tr->grad,
 							      tr->dlast, lo, emb);
 		tr->m->grad_ready = NULL;
+		if (con && (rc = mtl_contrast_backward(con, tr->m, bk, ph, pa,
+						       tr->grad, err)))
+			return rc;
 		st->bwd_ms += ms_since(&t0);
+	}
+	if (con) {
+		con->loss = con_loss;
+		st->loss += con->weight * con_loss;
 	}
 	/* dist hook: the summed gradient blocks, losses and counts (before
 	 * anything writes the blocks again) */
@@ -386,7 +437,7 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 	for (int t = 0; t < nt; t++) {
 		if (tr->norm[t])
 			st->task_loss[t] /= (double)tr->norm[t];
-		st->loss += hd->ts->task[t].weight * st->task_loss[t];
+		st->loss += (w ? w[t] : hd->ts->task[t].weight) * st->task_loss[t];
 	}
 	st->grad_norm = sqrt((enc ? mtl_adamw_sumsq(tr->grad, tr->m->n_params,
 						    tr->m->threads) : 0) +
@@ -426,6 +477,9 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 			       tr->hmom2, tr->hgroups, tr->n_hgroups, hlr,
 			       tr->step, gscale, 1);
 	}
+	/* balance.c: the strategy's learned variables */
+	if (tr->bal)
+		mtl_balance_update(tr->bal, hlr, tr->step);
 	st->step = tr->step;
 	return 0;
 }

@@ -101,6 +101,11 @@ struct mtl_train {
 	 * encoder frozen. */
 	const float *const *fz_last;
 	/* ---- end of freezing ---- */
+	/* balance.h: the task-balancing strategy, NULL for the spec weights
+	 * (borrowed; set by the caller after mtl_balance_new) */
+	struct mtl_balance *bal;
+	/* contrast.h: the contrastive term, NULL for none (borrowed) */
+	struct mtl_contrast *con;
 	/* private: per-batch buffers, grown */
 	float *dlast;
 	int32_t *mask;
@@ -143,6 +148,22 @@ void mtl_step_stats_release(struct mtl_step_stats *st);
  */
 int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err);
+
+/*
+ * mtl_train_grad with loss weights w[n_tasks] in place of the tasks'
+ * spec weights (w NULL: the spec weights), never through tr->bal.
+ */
+int mtl_train_grad_weighted(struct mtl_train *tr,
+			    const struct mtl_batch *const *b, int n,
+			    const double *w, struct mtl_step_stats *st,
+			    struct mtl_err *err);
+
+/*
+ * The forward of one batch (train set: dropout and every activation
+ * kept for backward) through the encoder and the heads; fills tr->mask.
+ */
+int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
+		      int train, struct mtl_err *err);
 
 /*
  * One optimiser step: mtl_train_grad, then, when the loss and every
