@@ -523,48 +523,48 @@ int mtl_dist_wait(struct mtl_dist *d, struct mtl_err *err)
 	return 0;
 }
 
-int mtl_dist_sum_i64(struct mtl_dist *d, int64_t *v, int n,
-		     struct mtl_err *err)
-{
 #ifdef MTL_MPI
+/* Sums n values of type t across the ranks, in place (blocking). */
+static int sum_in_place(struct mtl_dist *d, void *v, int n, MPI_Datatype t,
+			struct mtl_err *err)
+{
 	double t0 = now();
 	int rc;
 
 	if (d->size == 1)
 		return 0;
-	rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+	rc = MPI_Allreduce(MPI_IN_PLACE, v, n, t, MPI_SUM, MPI_COMM_WORLD);
 	d->comm += now() - t0;
-	if (rc != MPI_SUCCESS)
-		return mpi_fail(err, "MPI_Allreduce", rc);
+	return rc == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Allreduce", rc);
+}
+#endif
+
+int mtl_dist_sum_i64(struct mtl_dist *d, int64_t *v, int n,
+		     struct mtl_err *err)
+{
+#ifdef MTL_MPI
+	return sum_in_place(d, v, n, MPI_INT64_T, err);
 #else
 	(void)d;
 	(void)v;
 	(void)n;
 	(void)err;
-#endif
 	return 0;
+#endif
 }
 
 int mtl_dist_sum_f64(struct mtl_dist *d, double *v, int n,
 		     struct mtl_err *err)
 {
 #ifdef MTL_MPI
-	double t0 = now();
-	int rc;
-
-	if (d->size == 1)
-		return 0;
-	rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
-	d->comm += now() - t0;
-	if (rc != MPI_SUCCESS)
-		return mpi_fail(err, "MPI_Allreduce", rc);
+	return sum_in_place(d, v, n, MPI_DOUBLE, err);
 #else
 	(void)d;
 	(void)v;
 	(void)n;
 	(void)err;
-#endif
 	return 0;
+#endif
 }
 
 int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,
