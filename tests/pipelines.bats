@@ -30,4 +30,10 @@ load helper
 		OUT="$out/train" EPOCHS=1 BATCH=32 LR=1e-3 EVAL_EVERY=75 \
 		MTL_BIN="$MTL_ROOT/${MTL_BUILD:-build}/" -q "$out/train/report.html" "$out/train/report.txt"
 	assert_success
+	# eval.mk scores the trained model on the test split
+	run make --no-print-directory -f pipelines/eval.mk MODEL="$out/train/model" \
+		DATA=fixtures/demo/test.jsonl OUT="$out/eval" MTL_BIN="$MTL_ROOT/${MTL_BUILD:-build}/"
+	assert_success
+	assert_output --partial 'Task topic (sequence)'
+	[ -s "$out/eval/predictions.mpk" ] && [ -s "$out/eval/report.html" ]
 }
