@@ -320,6 +320,17 @@ static long count_examples(struct run *R)
 	return n;
 }
 
+/* Writes batch[0..nb) as one batch and releases the examples. */
+static void flush(struct run *R, struct mtl_example *batch,
+		  const struct mtl_example **sel, long nb, uint64_t mask, int epoch)
+{
+	for (long i = 0; i < nb; i++)
+		sel[i] = &batch[i];
+	write_batch(R, sel, (int)nb, mask, epoch);
+	for (long i = 0; i < nb; i++)
+		mtl_example_release(&batch[i]);
+}
+
 /*
  * Streams: a buffer of shuffle_buffer examples, each batch drawn from it
  * at random and refilled from the inputs.  Memory stays bounded.
@@ -372,11 +383,7 @@ static void run_streaming(struct run *R, int argc, char **argv)
 					cmd_die(EXIT_DATA, "an example of %d tokens exceeds --max-tokens %ld",
 						(int)l, R->o.max_tokens);
 				if ((long)m * (nb + 1) > R->o.max_tokens) {
-					for (long i = 0; i < nb; i++)
-						sel[i] = &batch[i];
-					write_batch(R, sel, (int)nb, mask, e);
-					for (long i = 0; i < nb; i++)
-						mtl_example_release(&batch[i]);
+					flush(R, batch, sel, nb, mask, e);
 					nb = 0;
 					m = l;
 				}
@@ -385,21 +392,15 @@ static void run_streaming(struct run *R, int argc, char **argv)
 			batch[nb++] = buf[k];
 			buf[k] = buf[--have];
 			if (R->o.max_tokens == 0 && nb == R->o.batch_size) {
-				for (long i = 0; i < nb; i++)
-					sel[i] = &batch[i];
-				write_batch(R, sel, (int)nb, mask, e);
-				for (long i = 0; i < nb; i++)
-					mtl_example_release(&batch[i]);
+				flush(R, batch, sel, nb, mask, e);
 				nb = 0;
 			}
 		}
-		if (nb && !(R->o.drop_last && R->o.max_tokens == 0)) {
+		if (nb && !(R->o.drop_last && R->o.max_tokens == 0))
+			flush(R, batch, sel, nb, mask, e);
+		else
 			for (long i = 0; i < nb; i++)
-				sel[i] = &batch[i];
-			write_batch(R, sel, (int)nb, mask, e);
-		}
-		for (long i = 0; i < nb; i++)
-			mtl_example_release(&batch[i]);
+				mtl_example_release(&batch[i]);
 	}
 	free(buf);
 	free(batch);

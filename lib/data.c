@@ -110,23 +110,6 @@ void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts)
 	}
 }
 
-/* Packs o (any msgpack value) into a new buffer: ids outlive the record. */
-static int copy_object(char **out, size_t *len, const msgpack_object *o)
-{
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (msgpack_pack_object(&pk, *o)) {
-		msgpack_sbuffer_destroy(&sb);
-		return -1;
-	}
-	*len = sb.size; /* release zeroes it */
-	*out = msgpack_sbuffer_release(&sb);
-	return 0;
-}
-
 void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n)
 {
 	pk->callback(pk->data, b, n);
@@ -285,7 +268,7 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "negative token id %d", (int)ex->ids[i]);
 			goto fail;
 		}
-	if (id && copy_object(&ex->id, &ex->id_len, id))
+	if (id && mtl_mp_copy(id, &ex->id, &ex->id_len))
 		goto fail;
 	if (text && text->type == MSGPACK_OBJECT_STR) {
 		if (!(ex->text = dup_str(text)))
@@ -609,8 +592,8 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 		}
 	if (exids && exids->type == MSGPACK_OBJECT_ARRAY && exids->via.array.size == (uint32_t)B)
 		for (int64_t i = 0; i < B; i++)
-			if (copy_object(&b->example_ids[i], &b->example_id_len[i],
-					&exids->via.array.ptr[i]))
+			if (mtl_mp_copy(&exids->via.array.ptr[i], &b->example_ids[i],
+					&b->example_id_len[i]))
 				goto fail;
 	if (mtl_mp_get(rec, "pair_lengths") &&
 	    (rc = parse_pairs(b, rec, err)))

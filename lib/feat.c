@@ -76,22 +76,6 @@ static int grow(struct mtl_feat *f)
 	return 0;
 }
 
-/* The msgpack encoding of o into a malloc'ed buffer. */
-static char *encode(const msgpack_object *o, size_t *len)
-{
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (msgpack_pack_object(&pk, *o)) {
-		msgpack_sbuffer_destroy(&sb);
-		return NULL;
-	}
-	*len = sb.size;
-	return msgpack_sbuffer_release(&sb);
-}
-
 static int add(struct mtl_feat *f, const msgpack_object *rec, long nrec,
 	       const char *name, struct mtl_err *err)
 {
@@ -108,7 +92,8 @@ static int add(struct mtl_feat *f, const msgpack_object *rec, long nrec,
 	if (2 * (f->n + 1) > f->cap && grow(f))
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	x.len = (int32_t)len;
-	x.id = encode(id, &x.id_len);
+	if (mtl_mp_copy(id, &x.id, &x.id_len))
+		x.id = NULL;
 	x.hidden = malloc(sizeof(float) * (size_t)len * (size_t)f->H);
 	if (!x.id || !x.hidden) {
 		free(x.id);

@@ -449,6 +449,22 @@ int mtl_mp_as_i32s(const msgpack_object *o, int32_t *out, long n)
 	return 0;
 }
 
+int mtl_mp_copy(const msgpack_object *o, char **out, size_t *len)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	if (msgpack_pack_object(&pk, *o)) {
+		msgpack_sbuffer_destroy(&sb);
+		return -1;
+	}
+	*len = sb.size; /* release zeroes it */
+	*out = msgpack_sbuffer_release(&sb);
+	return *out ? 0 : -1;
+}
+
 struct mtl_mp_writer *mtl_mp_writer_new(FILE *f, const char *name)
 {
 	struct mtl_mp_writer *w = calloc(1, sizeof(*w));

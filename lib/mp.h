@@ -104,6 +104,13 @@ int mtl_mp_as_f32s(const msgpack_object *o, float *out, long n);
 /* Copies an array of exactly n integers fitting int32 into out. 0 or -1. */
 int mtl_mp_as_i32s(const msgpack_object *o, int32_t *out, long n);
 
+/*
+ * The msgpack encoding of o in a new buffer (*out, *len; the caller frees
+ * *out): for values kept past the record, like example ids.  0 or -1 (out
+ * of memory).
+ */
+int mtl_mp_copy(const msgpack_object *o, char **out, size_t *len);
+
 /* --- writing --- */
 
 /* Wraps f (not owned) for writing; name is used in messages.  NULL: OOM. */
