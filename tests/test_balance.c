@@ -19,6 +19,7 @@
 #include "task.h"
 #include "train.h"
 #include "t.h"
+#include "t_golden.h"
 
 static int near(double a, double b, double tol)
 {
@@ -304,14 +305,7 @@ static void rig_open(struct rig *g)
 	int B = 3, T = 7;
 
 	memset(g, 0, sizeof(*g));
-	if (mtl_bert_load(&g->m, "fixtures/tiny", &err) ||
-	    mtl_task_load(&g->ts, "fixtures/tiny/tasks.json", &err) ||
-	    mtl_heads_new(&g->hd, g->ts, g->m->cfg.hidden, MTL_HEAD_POOL_CLS,
-			  &err) ||
-	    mtl_heads_load(g->hd, "fixtures/tiny/heads.safetensors", &err)) {
-		printf("Bail out! %s\n", err.msg);
-		exit(1);
-	}
+	t_tiny_model(&g->m, &g->ts, &g->hd);
 	mtl_bert_set_threads(g->m, 1);
 	mtl_train_opts_defaults(&o);
 	o.lr = 1e-3f;

@@ -17,6 +17,7 @@
 #include "task.h"
 #include "train.h"
 #include "t.h"
+#include "t_golden.h"
 
 static struct mtl_st *gold;
 static int gemm_split; /* 1: the projections threaded by column slices */
@@ -64,19 +65,10 @@ static void load(struct fixture *f, const char *golden, float ls)
 {
 	struct mtl_err err = { "" };
 	struct mtl_train_opts o;
-	const struct mtl_st_tensor *t;
-	int32_t *mask;
-	int B, T;
 
-	if (mtl_st_open(&gold, golden, &err) ||
-	    mtl_bert_load(&f->m, "fixtures/tiny", &err) ||
-	    mtl_task_load(&f->ts, "fixtures/tiny/tasks.json", &err) ||
-	    mtl_heads_new(&f->hd, f->ts, f->m->cfg.hidden, MTL_HEAD_POOL_CLS,
-			  &err) ||
-	    mtl_heads_load(f->hd, "fixtures/tiny/heads.safetensors", &err)) {
-		printf("Bail out! %s\n", err.msg);
-		exit(1);
-	}
+	if (mtl_st_open(&gold, golden, &err))
+		t_bail(err.msg);
+	t_tiny_model(&f->m, &f->ts, &f->hd);
 	mtl_bert_set_threads(f->m, 2);
 	mtl_bert_set_gemm_split(f->m, gemm_split);
 	mtl_train_opts_defaults(&o);
@@ -90,28 +82,7 @@ static void load(struct fixture *f, const char *golden, float ls)
 		printf("Bail out! %s\n", err.msg);
 		exit(1);
 	}
-	t = mtl_st_find(gold, "input_ids");
-	B = (int)t->shape[0];
-	T = (int)t->shape[1];
-	memset(&f->b, 0, sizeof(f->b));
-	f->b.B = B;
-	f->b.T = T;
-	f->b.ids = malloc(sizeof(int32_t) * B * T);
-	f->b.lengths = calloc(B, sizeof(int32_t));
-	mask = malloc(sizeof(int32_t) * B * T);
-	mtl_st_read_i32(t, f->b.ids, (int64_t)B * T, NULL);
-	mtl_st_read_i32(mtl_st_find(gold, "attention_mask"), mask,
-			(int64_t)B * T, NULL);
-	for (int i = 0; i < B * T; i++)
-		f->b.lengths[i / T] += mask[i];
-	free(mask);
-	f->lab[0] = malloc(sizeof(int32_t) * B);
-	f->lab[1] = malloc(sizeof(int32_t) * B * T);
-	mtl_st_read_i32(mtl_st_find(gold, "labels.topic"), f->lab[0], B, NULL);
-	mtl_st_read_i32(mtl_st_find(gold, "labels.ner"), f->lab[1],
-			(int64_t)B * T, NULL);
-	f->b.labels = f->lab;
-	f->b.n_tasks = 2;
+	t_golden_batch(gold, &f->b, f->lab);
 }
 
 static void release(struct fixture *f)
