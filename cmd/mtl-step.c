@@ -769,10 +769,12 @@ int main(int argc, char **argv)
 	double con_w = 0, con_temp = 0.05;
 	const char *model_dir = NULL, *out_dir = NULL, *eval = NULL;
 	struct mtl_tasks *hts = NULL;
-	struct mtl_batch *group;
+	/* static: still reachable when cmd_die() exits (no leak reports) */
+	static struct mtl_batch *group;
+	static int *map;
 	msgpack_object hdr, rec;
 	struct mtl_err err;
-	int threads = 0, split = 0, c, rc, n = 0, *map;
+	int threads = 0, split = 0, c, rc, n = 0;
 	long total = -1, unfreeze_at = 0;
 	const char **freeze = calloc((size_t)argc + 1, sizeof(char *));
 	int n_freeze = 0;
