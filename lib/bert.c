@@ -1064,6 +1064,32 @@ int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
 
 /* ---- backward ---- */
 
+/*
+ * Backward of BERT's post-LN residual block, out = LN(dropout(y) + x):
+ * from d_res = d out, leaves d_res = d x (the residual's share) and
+ * d_y = d y (through the recorded dropout mask keep, or a copy when keep
+ * is NULL); adds the LayerNorm's parameter gradients into dw, db.  d_a is
+ * scratch [N,C] (it ends holding d of the LN input).
+ */
+static void ln_residual_backward(float *d_res, float *d_y, float *d_a,
+				 float *dw, float *db, const float *ln_in,
+				 const float *w, const float *mean,
+				 const float *rstd, const uint8_t *keep, float p,
+				 int N, int C, int nt)
+{
+	int64_t n = (int64_t)N * C;
+
+	mtl_zero(d_a, n, nt);
+	mtl_layernorm_backward(d_a, dw, db, d_res, ln_in, w, mean, rstd, N, C, nt);
+	memcpy(d_res, d_a, sizeof(float) * (size_t)n);
+	if (keep) {
+		mtl_zero(d_y, n, nt);
+		mtl_dropout_backward(d_y, d_a, keep, p, n);
+	} else {
+		memcpy(d_y, d_a, sizeof(float) * (size_t)n);
+	}
+}
+
 void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 {
 	mtl_bert_backward_to(m, grad, dlast, 0, 1);
@@ -1102,21 +1128,13 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 		const float *ln2_in = a->ln2_in + l * BTH;
 		const float *fc = a->fc + l * BT * I, *fcg = a->fc_gelu + l * BT * I;
 
-		/* out = LN2(ln2_in): d_a = d ln2_in */
-		mtl_zero(d_a, BTH, nt);
-		mtl_layernorm_backward(d_a, g.ln2w + l * H, g.ln2b + l * H,
-				       d_res, ln2_in, p->ln2w + l * H,
-				       a->ln2_mean + l * BT, a->ln2_rstd + l * BT,
-				       (int)BT, H, nt);
-		/* ln2_in = dropout(fcproj) + ln1_out: d_b = d fcproj; d_res
+		/* out = LN2(dropout(fcproj) + ln1_out): d_b = d fcproj, d_res
 		 * becomes d ln1_out (its residual share) */
-		memcpy(d_res, d_a, sizeof(float) * (size_t)BTH);
-		if (drop) {
-			mtl_zero(d_b, BTH, nt);
-			mtl_dropout_backward(d_b, d_a, a->ffn_drop + l * BTH, ph, BTH);
-		} else {
-			memcpy(d_b, d_a, sizeof(float) * (size_t)BTH);
-		}
+		ln_residual_backward(d_res, d_b, d_a, g.ln2w + l * H, g.ln2b + l * H,
+				     ln2_in, p->ln2w + l * H, a->ln2_mean + l * BT,
+				     a->ln2_rstd + l * BT,
+				     drop ? a->ffn_drop + l * BTH : NULL, ph,
+				     (int)BT, H, nt);
 		/* fcproj = fcg W2^T + b2 */
 		mtl_zero(a->d_fcg, BT * I, nt);
 		linear_backward(a->d_fcg, g.fcprojw + (int64_t)l * H * I,
@@ -1130,20 +1148,13 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 				    g.fcb + (int64_t)l * I, a->d_fc, ln1_out,
 				    p->fcw + (int64_t)l * I * H, (int)BT, H, I,
 				    nt);
-		/* ln1_out = LN1(ln1_in) */
-		mtl_zero(d_a, BTH, nt);
-		mtl_layernorm_backward(d_a, g.ln1w + l * H, g.ln1b + l * H,
-				       d_res, ln1_in, p->ln1w + l * H,
-				       a->ln1_mean + l * BT, a->ln1_rstd + l * BT,
-				       (int)BT, H, nt);
-		/* ln1_in = dropout(attproj) + x: d_res becomes d x */
-		memcpy(d_res, d_a, sizeof(float) * (size_t)BTH);
-		if (drop) {
-			mtl_zero(d_b, BTH, nt);
-			mtl_dropout_backward(d_b, d_a, a->proj_drop + l * BTH, ph, BTH);
-		} else {
-			memcpy(d_b, d_a, sizeof(float) * (size_t)BTH);
-		}
+		/* ln1_out = LN1(dropout(attproj) + x): d_b = d attproj,
+		 * d_res becomes d x */
+		ln_residual_backward(d_res, d_b, d_a, g.ln1w + l * H, g.ln1b + l * H,
+				     ln1_in, p->ln1w + l * H, a->ln1_mean + l * BT,
+				     a->ln1_rstd + l * BT,
+				     drop ? a->proj_drop + l * BTH : NULL, ph,
+				     (int)BT, H, nt);
 		/* attproj = ctx Wo^T + bo: d_a = d ctx */
 		mtl_zero(d_a, BTH, nt);
 		linear_backward(d_a, g.attprojw + (int64_t)l * H * H,
