@@ -72,4 +72,13 @@ static inline void t_golden_batch(const struct mtl_st *gold, struct mtl_batch *b
 	b->n_tasks = 2;
 }
 
+/* Frees what t_golden_batch() allocated. */
+static inline void t_golden_release(struct mtl_batch *b, int32_t *lab[2])
+{
+	free(b->ids);
+	free(b->lengths);
+	free(lab[0]);
+	free(lab[1]);
+}
+
 #endif

@@ -71,10 +71,7 @@ static void release(struct fixture *f)
 	mtl_heads_free(f->hd);
 	mtl_task_free(f->ts);
 	mtl_bert_free(f->m);
-	free(f->b.ids);
-	free(f->b.lengths);
-	free(f->lab[0]);
-	free(f->lab[1]);
+	t_golden_release(&f->b, f->lab);
 	free(f->p0);
 	free(f->h0);
 }
