@@ -974,6 +974,27 @@ static int32_t next_word(struct enc *x)
 	return x->fixed_word >= 0 ? x->fixed_word : x->e->n_words++;
 }
 
+/*
+ * Pushes token id for characters [a, b) of the collected word.  Its span
+ * runs from the earliest start to the latest end among them: NFD's
+ * canonical reordering can move a later mark before an earlier one, so
+ * the first character's start need not be the smallest.
+ */
+static void push_chars(struct enc *x, int32_t id, int32_t wid, size_t a,
+		       size_t b)
+{
+	const struct mtl_tok_scratch *s = x->s;
+	int32_t st = s->cs[a], en = s->ce[a];
+
+	for (size_t i = a + 1; i < b; i++) {
+		if (s->cs[i] < st)
+			st = s->cs[i];
+		if (s->ce[i] > en)
+			en = s->ce[i];
+	}
+	push(x, id, wid, st, en);
+}
+
 /* WordPiece over the collected word, then empties it. */
 static void flush(struct enc *x)
 {
@@ -987,7 +1008,7 @@ static void flush(struct enc *x)
 	s->wn = 0;
 	wid = next_word(x);
 	if (n > (size_t)t->o.max_input_chars) {
-		push(x, t->unk, wid, s->cs[0], s->ce[n - 1]);
+		push_chars(x, t->unk, wid, 0, n);
 		return;
 	}
 	if (grow((void **)&s->wb, &s->wbcap, 4 * n + 1, 1) < 0 ||
@@ -1010,12 +1031,12 @@ static void flush(struct enc *x)
 				     start > 0, &blen);
 		if (id < 0) {
 			x->e->n = mark;
-			push(x, t->unk, wid, s->cs[0], s->ce[n - 1]);
+			push_chars(x, t->unk, wid, 0, n);
 			return;
 		}
 		while ((size_t)(s->bpos[end] - s->bpos[start]) < blen)
 			end++;
-		push(x, id, wid, s->cs[start], s->ce[end - 1]);
+		push_chars(x, id, wid, start, end);
 		start = end;
 	}
 }

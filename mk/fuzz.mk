@@ -6,14 +6,24 @@
 #                                     (also make fuzz-tokenize)
 #   make fuzz-input                   the JSONL, CoNLL and TSV readers
 #
+#   make fuzz-smoke-NAME [FUZZ_RUNS=N FUZZ_SEED=S]
+#                                     a fixed number of runs from a fixed
+#                                     seed and the committed corpus only:
+#                                     the same code gives the same answer
+#
 # A harness is tests/fuzz_NAME.c; FUZZ_SRC_NAME lists the library sources it
-# needs (without BLIS or OpenMP).  Builds go to build-fuzz/, the corpus
-# grows in build-fuzz/corpus-NAME/, seeded from tests/fuzz_NAME_corpus/ when
-# that exists (the committed seeds stay as they are).  tests/fuzz.bats runs
-# each harness briefly as part of make test when clang is installed.
+# needs (without BLIS or OpenMP).  Builds go to build-fuzz/.  The open-ended
+# fuzz-NAME grows its corpus in build-fuzz/corpus-NAME/, seeded from
+# tests/fuzz_NAME_corpus/ (the committed seeds stay as they are; add an
+# input there when a crash is fixed).  fuzz-smoke-NAME starts each time from
+# an empty scratch corpus plus the committed seeds, so its result depends
+# only on the code: tests/fuzz.bats runs it as part of make test when clang
+# is installed.
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?= 20000
+FUZZ_SEED ?= 1
 FUZZ_BUILD := build-fuzz
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DMTL_VERSION='"$(VERSION)"' -Ilib
@@ -35,6 +45,17 @@ fuzz-%: $(FUZZ_BUILD)/fuzz_%
 	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 		$(if $(FUZZ_MAX_LEN_$*),-max_len=$(FUZZ_MAX_LEN_$*)) \
 		$(FUZZ_BUILD)/corpus-$* $(wildcard tests/fuzz_$*_corpus)
+
+# Same answer on the same code: a fixed seed and run count, no corpus
+# reloading (it is timed), and no address-space randomisation (libFuzzer
+# takes compared values, pointers among them, as mutation material).
+FUZZ_NORAND := $(shell setarch -R true 2>/dev/null && echo setarch -R)
+
+fuzz-smoke-%: $(FUZZ_BUILD)/fuzz_%
+	@rm -rf $(FUZZ_BUILD)/smoke-$* && mkdir -p $(FUZZ_BUILD)/smoke-$*
+	$(FUZZ_NORAND) $< -seed=$(FUZZ_SEED) -runs=$(FUZZ_RUNS) -reload=0 -print_final_stats=1 \
+		$(if $(FUZZ_MAX_LEN_$*),-max_len=$(FUZZ_MAX_LEN_$*)) \
+		$(FUZZ_BUILD)/smoke-$* $(wildcard tests/fuzz_$*_corpus)
 
 .PHONY: fuzz-tokenize
 fuzz-tokenize: fuzz-tok

@@ -297,6 +297,7 @@ static void test_options(void)
 	struct mtl_tok_opts o;
 	struct mtl_tok_enc e;
 	struct mtl_err err;
+	int rc;
 	const char *v[] = { "[UNK]", "[CLS]", "[SEP]", "Caf\xc3\xa9", "caf",
 			    "##\xc3\xa9", "cafe", "Cafe" };
 
@@ -314,6 +315,16 @@ static void test_options(void)
 	     e.n == 2 && e.ids[0] == 4 && e.ids[1] == 5, "lowercased, accent kept");
 	mtl_tok_free(t);
 	T_OK(mtl_tok_new(&t, v, 3, NULL, &err) == 0, "defaults");
+	/*
+	 * U+1D16D (class 226) then U+1D165 (class 216): NFD's canonical
+	 * ordering swaps them, and the [UNK] they give must still span both
+	 * characters' bytes, not the empty [4, 4) (found by fuzz_tok).
+	 */
+	rc = mtl_tok_encode(t, "\xf0\x9d\x85\xad\xf0\x9d\x85\xa5", 8,
+			    MTL_TOK_NO_SPECIALS, 0, &e, &err);
+	T_OK(rc == 0 && e.n == 1 && e.ids[0] == 0 && e.starts[0] == 0 &&
+	     e.ends[0] == 8, "reordered marks: [UNK] spans the whole word (%d..%d)",
+	     e.n ? e.starts[0] : -1, e.n ? e.ends[0] : -1);
 	mtl_tok_free(t);
 	T_OK(mtl_tok_new(&t, v + 1, 2, NULL, &err) == MTL_ERR_FORMAT &&
 	     strstr(err.msg, "[UNK]"), "vocab without [UNK] refused: '%s'",
