@@ -984,7 +984,7 @@ train:
 		load_features(&R, features);
 	/* dist hook: buckets and each rank's dropout stream, after a resume
 	 * so that every rank continues from the same checkpoint */
-	if (mtl_dist_train(R.dist, R.tr, &err))
+	if (mtl_train_set_dist(R.tr, R.dist, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	dist_check(&R, "at the start");
 	if (eval && R.rank == 0)

@@ -328,6 +328,39 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 	return mtl_train_grad_weighted(tr, b, n, NULL, st, err);
 }
 
+/*
+ * dist hook: the end of a step's gradient pass across processes: waits
+ * for the gradient sums, then sums st's per-task loss sums, correct
+ * counts and token count over the group.
+ */
+static int dist_finish(struct mtl_train *tr, struct mtl_step_stats *st,
+		       struct mtl_err *err)
+{
+	int n = st->n_tasks, rc;
+	double *v;
+
+	if ((rc = mtl_dist_wait(tr->dist, err)))
+		return rc;
+	/* counts travel as doubles: exact below 2^53 */
+	v = malloc(sizeof(double) * (2 * (size_t)n + 1));
+	if (!v)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int t = 0; t < n; t++) {
+		v[t] = st->task_loss[t];
+		v[n + t] = (double)st->correct[t];
+	}
+	v[2 * n] = (double)st->tokens;
+	rc = mtl_dist_sum_f64(tr->dist, v, 2 * n + 1, err);
+	for (int t = 0; !rc && t < n; t++) {
+		st->task_loss[t] = v[t];
+		st->correct[t] = (int64_t)v[n + t];
+	}
+	if (!rc)
+		st->tokens = (int64_t)v[2 * n];
+	free(v);
+	return rc;
+}
+
 int mtl_train_grad_weighted(struct mtl_train *tr,
 			    const struct mtl_batch *const *b, int n,
 			    const double *w, struct mtl_step_stats *st,
@@ -430,7 +463,7 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 	}
 	/* dist hook: the summed gradient blocks, losses and counts (before
 	 * anything writes the blocks again) */
-	if (tr->dist && (rc = mtl_dist_finish_step(tr->dist, st, err)))
+	if (tr->dist && (rc = dist_finish(tr, st, err)))
 		return rc;
 	if (frozen)
 		freeze_grads(tr);
@@ -481,6 +514,22 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 	if (tr->bal)
 		mtl_balance_update(tr->bal, hlr, tr->step);
 	st->step = tr->step;
+	return 0;
+}
+
+int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
+		       struct mtl_err *err)
+{
+	int rc;
+
+	if (!d || mtl_dist_size(d) == 1)
+		return 0;
+	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
+		return rc;
+	/* from the trainer's current stream (the seed's, or a resumed
+	 * checkpoint's), so rank 0 keeps the one-process masks */
+	mtl_dist_derive_rng(d, &tr->rng);
+	tr->dist = d;
 	return 0;
 }
 

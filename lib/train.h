@@ -86,9 +86,9 @@ struct mtl_train {
 	size_t n_groups, n_hgroups;
 	struct mtl_rng rng;
 	long step;
-	/* data-parallel group (mtl_dist_train in dist.h), NULL: this process
-	 * alone; when set, a step's counts, gradients and statistics are
-	 * sums over every process of the group */
+	/* data-parallel group (set by mtl_train_set_dist; read only), NULL:
+	 * this process alone; when set, a step's counts, gradients and
+	 * statistics are sums over every process of the group */
 	struct mtl_dist *dist;
 	/* ---- freezing (mtl_train_freeze); zero when nothing is frozen ---- */
 	struct mtl_freeze fz;
@@ -174,6 +174,19 @@ int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
  */
 int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err);
+
+/*
+ * Makes the trainer data-parallel over d (dist.h) when d has more than
+ * one process (d NULL or of one process: nothing changes): plans the
+ * buckets of its gradient blocks (mtl_dist_attach) and turns its dropout
+ * stream into this rank's (mtl_dist_derive_rng: rank 0 keeps it, so it
+ * draws what one process would).  Call it after anything that sets the
+ * trainer's state (a resumed checkpoint).  Every rank must then run the
+ * same steps.  d is borrowed and must outlive the trainer.  0, or
+ * MTL_ERR_NOMEM.
+ */
+int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
+		       struct mtl_err *err);
 
 /*
  * Evaluation forward (no dropout) of one batch: adds the loss sums, the
