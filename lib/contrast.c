@@ -151,9 +151,7 @@ int mtl_contrast_view(struct mtl_contrast *c, struct mtl_bert *m,
 	ids = view_of(b, &len, &Tp);
 	if ((rc = grow(c, b->B, Tp > b->T ? Tp : b->T, H, err)))
 		return rc;
-	for (int i = 0; i < b->B; i++)
-		for (int t = 0; t < Tp; t++)
-			c->pmask[i * Tp + t] = t < len[i];
+	mtl_batch_mask(c->pmask, len, b->B, Tp);
 	c->saved = *rng;
 	if ((rc = mtl_bert_forward_train(m, ids, NULL, c->pmask, b->B, Tp, ph,
 					 pa, rng, err)))
@@ -191,9 +189,7 @@ int mtl_contrast_backward(struct mtl_contrast *c, struct mtl_bert *m,
 	int Tp, H = m->cfg.hidden, rc;
 
 	ids = view_of(b, &len, &Tp);
-	for (int i = 0; i < b->B; i++)
-		for (int t = 0; t < Tp; t++)
-			c->pmask[i * Tp + t] = t < len[i];
+	mtl_batch_mask(c->pmask, len, b->B, Tp);
 	if ((rc = mtl_bert_forward_train(m, ids, NULL, c->pmask, b->B, Tp, ph,
 					 pa, &r, err)))
 		return rc;
