@@ -144,7 +144,7 @@ int main(void)
 	cfg.pad_id = mtl_tok_id(tok, "[PAD]");
 	cfg.hidden_dropout = cfg.attn_dropout = 0.1f;
 	if (mtl_bert_new(&m, &cfg, &err) ||
-	    mtl_heads_new(&hd, ts, cfg.hidden, MTL_HEAD_POOL_CLS, &err)) {
+	    mtl_heads_new(&hd, ts, cfg.hidden, MTL_POOL_CLS, &err)) {
 		printf("Bail out! %s\n", err.msg);
 		return 1;
 	}
@@ -177,7 +177,7 @@ int main(void)
 
 			for (int k = 0; k < n; k++)
 				sel[k] = &train.ex[order[i + k]];
-			if (mtl_train_make_batch(&b, sel, n, ts, map, cfg.pad_id, &err) ||
+			if (mtl_batch_make(&b, sel, n, ts, map, ~0ull, cfg.pad_id, &err) ||
 			    mtl_train_step(tr, &bp, 1, &st, &err) < 0) {
 				printf("Bail out! %s\n", err.msg);
 				return 1;
@@ -199,7 +199,7 @@ int main(void)
 
 			for (int k = 0; k < n; k++)
 				sel[k] = &test.ex[i + k];
-			mtl_train_make_batch(&b, sel, n, ts, map, cfg.pad_id, &err);
+			mtl_batch_make(&b, sel, n, ts, map, ~0ull, cfg.pad_id, &err);
 			mtl_train_eval(tr, &b, &ev, NULL, &err);
 			mtl_batch_release(&b);
 		}
