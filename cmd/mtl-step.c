@@ -518,7 +518,9 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 		bp[i] = &b[i];
 	if (R->feat)
 		cached_features(R, b, n);
-	rc = mtl_train_step(R->tr, bp, n, &R->st, &err);
+	/* the program picks the step: balanced (balance.h) or plain */
+	rc = R->bal ? mtl_balance_step(R->bal, bp, n, &R->st, &err)
+		    : mtl_train_step(R->tr, bp, n, &R->st, &err);
 	if (rc < 0 && !R->r)
 		cmd_die(EXIT_DATA, "step %ld: %s", R->tr->step + 1, err.msg);
 	if (rc < 0)
@@ -967,7 +969,6 @@ train:
 	if (bo.kind != MTL_BALANCE_STATIC) {
 		if (mtl_balance_new(&R.bal, R.tr, &bo, &err))
 			cmd_die(EXIT_DATA, "%s", err.msg);
-		R.tr->bal = R.bal;
 	}
 	if (con_w > 0) {
 		if (mtl_contrast_new(&R.con, (float)con_w, (float)con_temp,
@@ -984,7 +985,7 @@ train:
 		load_features(&R, features);
 	/* dist hook: buckets and each rank's dropout stream, after a resume
 	 * so that every rank continues from the same checkpoint */
-	if (mtl_dist_train(R.dist, R.tr, &err))
+	if (mtl_train_set_dist(R.tr, R.dist, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	dist_check(&R, "at the start");
 	if (eval && R.rank == 0)
