@@ -1,7 +1,8 @@
 /*
  * mtl-step - fine-tunes a model on a batches stream: one optimiser step
  * per --accumulate batches, a steps stream out, the model saved with --out.
- * The maths is in lib/train.c; this file reads, writes and reports.
+ * The maths is in lib/train.c, the records in lib/steps.c, the
+ * evaluation in lib/eval.c; this file parses the options and wires them.
  */
 #include <math.h>
 #include <signal.h>
