@@ -67,15 +67,32 @@ int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 		}
 		for (uint32_t k = 0; k < labels->via.array.size; k++) {
 			const msgpack_object *l = &labels->via.array.ptr[k];
-			if (l->type != MSGPACK_OBJECT_STR) {
+			if (l->type != MSGPACK_OBJECT_STR || !l->via.str.size ||
+			    memchr(l->via.str.ptr, 0, l->via.str.size)) {
 				mtl_task_free(ts);
 				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "header task %u: label %u is not a string", i, k);
+						   "header task %u: label %u is not a non-empty string",
+						   i, k);
 			}
 			t->n_labels = (int)k + 1;
 			if (!(t->labels[k] = dup_str(l))) {
 				mtl_task_free(ts);
 				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			}
+		}
+		{
+			size_t d;
+			int rc = mtl_task_first_dup((const char *const *)t->labels,
+						    (size_t)t->n_labels, &d);
+			if (rc > 0)
+				rc = mtl_err_set(err, MTL_ERR_FORMAT,
+						 "header task %u: duplicate label '%.100s'",
+						 i, t->labels[d]);
+			else if (rc < 0)
+				rc = mtl_err_set(err, rc, "out of memory");
+			if (rc < 0) {
+				mtl_task_free(ts);
+				return rc;
 			}
 		}
 	}

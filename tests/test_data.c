@@ -83,6 +83,49 @@ out:
 	msgpack_sbuffer_destroy(&b);
 }
 
+/* mtl_data_header_tasks on the header JSON hdr: its rc, message in err. */
+static int header_tasks(const char *hdr, struct mtl_err *err)
+{
+	json_t *j = json_loads(hdr, 0, NULL);
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	struct mtl_tasks *got = NULL;
+	int rc = -99;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_unpacked_init(&u);
+	if (j) {
+		mtl_mp_from_json(&pk, j);
+		if (msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS)
+			rc = mtl_data_header_tasks(&got, &u.data, err);
+	}
+	mtl_task_free(got);
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+	json_decref(j);
+	return rc;
+}
+
+/* A header's task labels are checked as tasks.json's are. */
+static void test_header_tasks(void)
+{
+	struct mtl_err err;
+
+	T_OK(header_tasks("{\"tasks\":[{\"name\":\"ner\",\"kind\":\"token\","
+			  "\"labels\":[\"O\",\"B-PER\"]}]}", &err) == 0,
+	     "header tasks: good labels");
+	T_OK(header_tasks("{\"tasks\":[{\"name\":\"ner\",\"kind\":\"token\","
+			  "\"labels\":[\"O\",\"\"]}]}", &err) == MTL_ERR_FORMAT &&
+	     !strcmp(err.msg, "header task 0: label 1 is not a non-empty string"),
+	     "header tasks: an empty label refused: '%s'", err.msg);
+	T_OK(header_tasks("{\"tasks\":[{\"name\":\"ner\",\"kind\":\"token\","
+			  "\"labels\":[\"O\",\"B-PER\",\"O\"]}]}", &err) == MTL_ERR_FORMAT &&
+	     !strcmp(err.msg, "header task 0: duplicate label 'O'"),
+	     "header tasks: a duplicate label refused: '%s'", err.msg);
+}
+
 int main(void)
 {
 	/* "a" as msgpack: fixstr of length 1; 7 as a positive fixint */
@@ -152,5 +195,6 @@ int main(void)
 	msgpack_unpacked_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
 	mtl_census_release(&c);
+	test_header_tasks();
 	return t_done();
 }
