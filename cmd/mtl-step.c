@@ -946,9 +946,14 @@ int main(int argc, char **argv)
 	    mtl_train_map_tasks(map, R.model->tasks, hts, &err))
 		cmd_die(EXIT_DATA, "%s: %s", R.name, err.msg);
 	if (total < 0) {
-		int64_t tb;
+		const msgpack_object *tbo = mtl_mp_get(&hdr, "total_batches");
+		int64_t tb = 0;
 
-		if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &tb) == 0 && tb > 0)
+		/* a header that has the count but garbles it is bad input */
+		if (tbo && (mtl_mp_as_int(tbo, &tb) || tb < 0 || tb > INT32_MAX))
+			cmd_die(EXIT_DATA, "%s: record 1: \"total_batches\" is not an integer in [0, %d]",
+				R.name, INT32_MAX);
+		if (tb > 0)
 			total = (long)((tb + R.accumulate - 1) / R.accumulate);
 		else if (o.sched != MTL_SCHED_CONSTANT)
 			cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
