@@ -577,6 +577,10 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 		b->epoch = 0;
 	if (mtl_mp_as_int(mtl_mp_get(rec, "index"), &b->index))
 		b->index = 0;
+	/* the declared size is only believed once the record backs it */
+	if (mtl_mp_array_len(mtl_mp_get(rec, "ids")) != B * T)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "\"ids\" is not %lld integers (size x seq_len)",
+				   (long long)(B * T));
 	b->B = (int)B;
 	b->T = (int)T;
 	b->n_tasks = ts->n;

@@ -1,10 +1,14 @@
 # fuzz.mk - coverage-guided fuzzing with libFuzzer (clang).
 #
-#   make fuzz-mp [FUZZ_SECONDS=60]    the stream reader (msgpack)
+#   make fuzz-mp [FUZZ_SECONDS=60]    the stream reader (msgpack), the
+#                                     header's tasks, examples and batches
 #   make fuzz-st                      the safetensors reader
 #   make fuzz-tok                     the tokenizer and the task-spec parser
 #                                     (also make fuzz-tokenize)
 #   make fuzz-input                   the JSONL, CoNLL and TSV readers
+#   make fuzz-vocab                   the tokenizer loader (vocab.txt,
+#                                     tokenizer.json, tokenizer_config.json,
+#                                     config.json)
 #
 #   make fuzz-smoke-NAME [FUZZ_RUNS=N FUZZ_SEED=S]
 #                                     a fixed number of runs from a fixed
@@ -25,12 +29,13 @@ FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 20000
 FUZZ_SEED ?= 1
 FUZZ_BUILD := build-fuzz
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DMTL_VERSION='"$(VERSION)"' -Ilib
 
-FUZZ_SRC_mp := lib/mp.c lib/err.c
+FUZZ_SRC_mp := lib/mp.c lib/data.c lib/task.c lib/metrics.c lib/fs.c lib/err.c
 FUZZ_SRC_st := lib/st.c lib/fs.c lib/err.c
 FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/fs.c lib/err.c
+FUZZ_SRC_vocab := lib/tok.c lib/tok_uni8.c lib/fs.c lib/err.c
 FUZZ_SRC_input := lib/input.c lib/data.c lib/tok.c lib/tok_uni8.c lib/task.c lib/mp.c lib/fs.c lib/err.c
 FUZZ_MAX_LEN_st := 4096
 

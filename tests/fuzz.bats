@@ -13,9 +13,10 @@ fuzz_briefly() {
 	assert_success
 	assert_output --partial 'Done '
 	refute_output --partial 'ERROR: '
+	refute_output --partial 'runtime error: '
 }
 
-@test "fuzz: the stream reader survives random input" {
+@test "fuzz: the stream reader and the record parsers survive random input" {
 	fuzz_briefly mp
 }
 
@@ -29,4 +30,8 @@ fuzz_briefly() {
 
 @test "fuzz: the JSONL, CoNLL and TSV readers survive random input" {
 	fuzz_briefly input
+}
+
+@test "fuzz: the tokenizer loader survives random vocab.txt, tokenizer.json and configs" {
+	fuzz_briefly vocab
 }
