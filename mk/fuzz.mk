@@ -15,6 +15,16 @@
 #                                     seed and the committed corpus only:
 #                                     the same code gives the same answer
 #
+#   make fuzz-ci [FUZZ_CI_SECONDS=30]
+#                                     every harness for a bounded time from
+#                                     a fixed seed and the committed corpus
+#                                     (.ci/run); a crash fails it
+#
+#   make fuzz-programs [SECONDS=60]   the sanitizer build of every program
+#                                     on mutated files (tools/fuzz-programs.sh):
+#                                     fails on a crash, a hang or an exit
+#                                     code outside 0-3
+#
 # A harness is tests/fuzz_NAME.c; FUZZ_SRC_NAME lists the library sources it
 # needs (without BLIS or OpenMP).  Builds go to build-fuzz/.  The open-ended
 # fuzz-NAME grows its corpus in build-fuzz/corpus-NAME/, seeded from
@@ -64,3 +74,27 @@ fuzz-smoke-%: $(FUZZ_BUILD)/fuzz_%
 
 .PHONY: fuzz-tokenize
 fuzz-tokenize: fuzz-tok
+
+# Bounded open-ended fuzzing for CI: from the same seed and corpus each
+# time, for FUZZ_CI_SECONDS per harness; a crash input is saved as
+# build-fuzz/crash-NAME-* (replay: build-fuzz/fuzz_NAME FILE).
+FUZZ_NAMES := $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
+FUZZ_CI_SECONDS ?= 30
+
+.PHONY: fuzz-ci
+fuzz-ci: $(FUZZ_NAMES:%=fuzz-ci-%)
+
+fuzz-ci-%: $(FUZZ_BUILD)/fuzz_%
+	@rm -rf $(FUZZ_BUILD)/ci-$* && mkdir -p $(FUZZ_BUILD)/ci-$*
+	$(FUZZ_NORAND) $< -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_CI_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
+		$(if $(FUZZ_MAX_LEN_$*),-max_len=$(FUZZ_MAX_LEN_$*)) \
+		$(FUZZ_BUILD)/ci-$* $(wildcard tests/fuzz_$*_corpus)
+
+SECONDS ?= 60
+FUZZ_TIMEOUT ?= 30
+
+.PHONY: fuzz-programs
+fuzz-programs:
+	@$(MAKE) --no-print-directory SANITIZE=1 programs
+	tools/fuzz-programs.sh -b build-san -s $(SECONDS) -r $(FUZZ_SEED) -t $(FUZZ_TIMEOUT)
