@@ -176,13 +176,15 @@ static void test_garbage(void)
 	free(buf);
 }
 
+/* A hand-made header: {"type":"header","stream":"x","version":[1,0]}. */
+static const unsigned char hdr[] = {
+	0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
+	0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
+	0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x92, 0x01, 0x00 };
+
 static void test_bad_records(void)
 {
 	/* hand-made msgpack: header then a bad record */
-	static const unsigned char hdr[] = {
-		0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
-		0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
-		0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x92, 0x01, 0x00 };
 	static const unsigned char newer[] = {
 		0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
 		0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
@@ -233,10 +235,6 @@ static void test_bad_records(void)
 static void test_decoded_size(void)
 {
 	/* a stream header, then {"type":"x","a":[...]} with an array32 */
-	static const unsigned char hdr[] = {
-		0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
-		0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
-		0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x92, 0x01, 0x00 };
 	static const unsigned char rec[] = {
 		0x82, 0xa4, 't', 'y', 'p', 'e', 0xa1, 'x', 0xa1, 'a', 0xdd };
 	size_t n_big = (size_t)4 << 20, n_ok = (size_t)1 << 20;
