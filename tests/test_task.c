@@ -78,6 +78,8 @@ static const struct bad bads[] = {
 	  "t.json: task 'a': 'labels' must be a non-empty array of strings" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\",3]}]}",
 	  "t.json: task 'a': labels[1] is not a non-empty string" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\",\"\"]}]}",
+	  "t.json: task 'a': labels[1] is not a non-empty string" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\",\"O\"]}]}",
 	  "t.json: task 'a': duplicate label 'O'" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"weight\":-1}]}",
