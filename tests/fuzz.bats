@@ -60,11 +60,11 @@ fake_build() {
 @test "fuzz-programs: reports a crash, a sanitizer report and a hang, and keeps each input" {
 	cd "$BATS_TEST_TMPDIR"
 	fake_build
-	run -1 "$MTL_ROOT/tools/fuzz-programs.sh" -b fake -n 40 -r 3 -t 2 -o work
+	run -1 "$MTL_ROOT/tools/fuzz-programs.sh" -b fake -n 15 -r 3 -t 1 -o work
 	assert_output --regexp 'fuzz-programs: exit 139: mtl-tokenize: exit status 139: .*/work/findings/[0-9]+'
 	assert_output --regexp 'fuzz-programs: crash: mtl-report: AddressSanitizer: heap-buffer-overflow x.c:1: .*/work/findings/[0-9]+'
 	assert_output --regexp 'fuzz-programs: hang: mtl-dump: exit status 124: .*/work/findings/[0-9]+'
-	assert_output --regexp 'fuzz-programs: 40 runs in [0-9]+ s \(exit 0: [0-9]+, 1: [0-9]+, 2: 0, 3: 0\): [1-9][0-9]* crashes, [1-9][0-9]* hangs, [1-9][0-9]* exit codes outside 0-3'
+	assert_output --regexp 'fuzz-programs: 15 runs in [0-9]+ s \(exit 0: [0-9]+, 1: [0-9]+, 2: 0, 3: 0\): [1-9][0-9]* crashes, [1-9][0-9]* hangs, [1-9][0-9]* exit codes outside 0-3'
 	# a finding replays from its directory
 	d=$(grep -l mtl-report work/findings/*/cmd | head -1)
 	d=${d%/cmd}
