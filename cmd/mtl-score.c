@@ -16,6 +16,7 @@
 #include "model.h"
 #include "mp.h"
 #include "predict.h"
+#include "window.h"
 
 static const char usage[] =
 	"usage: mtl-score --model DIR [options] [EXAMPLES]\n"
@@ -38,6 +39,9 @@ static const char usage[] =
 	"      --pooling P       cls, mean or max (default: the model's)\n"
 	"      --no-normalize    keep embeddings unnormalised (default: the model's)\n"
 	"  -b, --batch-size N    examples per forward pass (default 32)\n"
+	"      --sort-window N   batch each N examples by length, to pad less;\n"
+	"                        the output keeps the input order (default 2048;\n"
+	"                        with --features 0; 0 or 1: input order)\n"
 	"  -t, --threads N       threads (default: all cores)\n"
 	"  -q, --quiet           no progress on stderr\n"
 	"  -h, --help            this text\n"
@@ -50,8 +54,12 @@ struct run {
 	struct mtl_tasks *ts; /* from the stream header */
 	struct mtl_mp_reader *r;
 	struct mtl_mp_writer *w;
+	struct mtl_mp_writer *bw; /* the current batch's records go here */
 	int batch, features;
 	long done;
+	struct mtl_predictor *pred; /* NULL: --features */
+	struct mtl_window *win;
+	struct timespec t0;
 	int32_t *ids, *mask; /* --features: a padded chunk */
 	size_t cap_tokens;
 };
@@ -64,9 +72,44 @@ static void write_or_die(struct run *R)
 		cmd_die(EXIT_IO, "%s", err.msg);
 }
 
+/* Dies for a failed batch, naming the span of its input records. */
+static void die_batch(const struct run *R, const long *recs, int n, int rc,
+		      const char *msg)
+{
+	long lo = recs[0], hi = recs[0];
+
+	for (int i = 1; i < n; i++) {
+		lo = recs[i] < lo ? recs[i] : lo;
+		hi = recs[i] > hi ? recs[i] : hi;
+	}
+	cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s: records %ld-%ld: %s",
+		mtl_mp_reader_name(R->r), lo, hi, msg);
+}
+
+static void progress(const struct run *R, int final)
+{
+	struct timespec t;
+	double s;
+
+	if (cmd_quiet || (!final && !isatty(2)))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	s = (double)(t.tv_sec - R->t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - R->t0.tv_nsec);
+	fprintf(stderr, "\r%s: %ld examples, %.1f/s", cmd_name, R->done,
+		s > 0 ? (double)R->done / s : 0.0);
+	if (final) {
+		long long positions, tokens;
+
+		mtl_window_tokens(R->win, &positions, &tokens);
+		fprintf(stderr, "; %lld token positions for %lld tokens\n",
+			positions, tokens);
+	}
+}
+
 /* --features: the inference forward of ex[0..n) padded to the longest,
  * then a record per example with the last hidden states of its tokens. */
-static void features_chunk(struct run *R, struct mtl_example *ex, int n)
+static void features_chunk(struct run *R, struct mtl_example *ex,
+			   const long *recs, int n)
 {
 	size_t H = (size_t)R->model->bert->cfg.hidden;
 	const float *last;
@@ -90,11 +133,10 @@ static void features_chunk(struct run *R, struct mtl_example *ex, int n)
 		}
 
 	if (mtl_bert_forward(R->model->bert, R->ids, NULL, R->mask, n, T, 0, &err))
-		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
-			mtl_mp_reader_record(R->r) - n + 1, mtl_mp_reader_record(R->r), err.msg);
+		die_batch(R, recs, n, MTL_ERR_ARG, err.msg);
 	last = mtl_bert_last_hidden(R->model->bert);
 	for (int i = 0; i < n; i++) {
-		msgpack_packer *pk = mtl_mp_pk(R->w);
+		msgpack_packer *pk = mtl_mp_pk(R->bw);
 
 		msgpack_pack_map(pk, 4);
 		mtl_mp_pack_str(pk, "type");
@@ -109,38 +151,38 @@ static void features_chunk(struct run *R, struct mtl_example *ex, int n)
 		mtl_mp_pack_str(pk, "hidden");
 		mtl_mp_pack_f32s(pk, last + (size_t)i * (size_t)T * H,
 				 (size_t)ex[i].len * H);
-		write_or_die(R);
+		if (mtl_mp_end(R->bw, &err))
+			cmd_die(EXIT_IO, "%s", err.msg);
 	}
 }
 
-/* Runs one chunk of examples: predictions, or embeddings. */
-static void chunk(struct run *R, struct mtl_predictor *pred,
-		  struct mtl_example *ex, int n)
+/* mtl_window_fn: runs one batch (predictions, embeddings or features),
+ * writing its records to w; dies on error. */
+static int chunk(void *ctx, struct mtl_example *ex, const long *recs, int n,
+		 struct mtl_mp_writer *w, struct mtl_err *unused)
+{
+	struct run *R = ctx;
+	struct mtl_err err;
+	int rc;
+
+	R->bw = w;
+	if (!R->pred)
+		features_chunk(R, ex, recs, n);
+	else if ((rc = mtl_predict(R->pred, ex, n, w, &err)))
+		die_batch(R, recs, n, rc, err.msg);
+	R->done += n;
+	progress(R, 0);
+	return 0;
+}
+
+/* Runs the examples in the window and writes their records in order. */
+static void run_window(struct run *R)
 {
 	struct mtl_err err;
 	int rc;
 
-	if (!pred) {
-		features_chunk(R, ex, n);
-		return;
-	}
-	if ((rc = mtl_predict(pred, ex, n, R->w, &err)))
-		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s: records %ld-%ld: %s",
-			mtl_mp_reader_name(R->r), mtl_mp_reader_record(R->r) - n + 1,
-			mtl_mp_reader_record(R->r), err.msg);
-}
-
-static void progress(const struct run *R, struct timespec *t0, int final)
-{
-	struct timespec t;
-	double s;
-
-	if (cmd_quiet || (!final && !isatty(2)))
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	s = (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-	fprintf(stderr, "\r%s: %ld examples, %.1f/s%s", cmd_name, R->done,
-		s > 0 ? (double)R->done / s : 0.0, final ? "\n" : "");
+	if ((rc = mtl_window_run(R->win, chunk, R, R->w, &err)))
+		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
 }
 
 static const char *pool_name(enum mtl_bert_pool p)
@@ -151,7 +193,7 @@ static const char *pool_name(enum mtl_bert_pool p)
 int main(int argc, char **argv)
 {
 	enum { O_EMBED = 256, O_POOLING, O_NONORM, O_TASKS, O_PROBS, O_WITH_EMB,
-	       O_FEATURES };
+	       O_FEATURES, O_SORT_WINDOW };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "tasks", required_argument, NULL, O_TASKS },
@@ -162,6 +204,7 @@ int main(int argc, char **argv)
 		{ "pooling", required_argument, NULL, O_POOLING },
 		{ "no-normalize", no_argument, NULL, O_NONORM },
 		{ "batch-size", required_argument, NULL, 'b' },
+		{ "sort-window", required_argument, NULL, O_SORT_WINDOW },
 		{ "threads", required_argument, NULL, 't' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -171,13 +214,11 @@ int main(int argc, char **argv)
 	struct run R = { .batch = 32 };
 	const char *model_dir = NULL, *pooling = NULL, *name;
 	char *tasks = NULL;
-	int embed = 0, no_norm = 0, threads = 0, flags = 0, c, rc, n = 0;
+	int embed = 0, no_norm = 0, threads = 0, flags = 0, window = -1, c, rc;
 	uint64_t task_mask = 0;
-	struct mtl_predictor *pred = NULL;
 	struct mtl_example *ex;
 	struct mtl_err err;
 	msgpack_object hdr, rec;
-	struct timespec t0;
 	FILE *in;
 
 	cmd_name = "mtl-score";
@@ -192,6 +233,7 @@ int main(int argc, char **argv)
 		case O_PROBS: flags |= MTL_PREDICT_PROBS; break;
 		case O_WITH_EMB: flags |= MTL_PREDICT_EMBEDDING; break;
 		case 'b': R.batch = (int)cmd_parse_long(usage, "--batch-size", optarg, 1, 4096); break;
+		case O_SORT_WINDOW: window = (int)cmd_parse_long(usage, "--sort-window", optarg, 0, 1 << 20); break;
 		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
@@ -250,7 +292,7 @@ int main(int argc, char **argv)
 	if (mtl_model_check_header(R.model, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 	if (!R.features &&
-	    mtl_predictor_new(&pred, R.model, R.ts, task_mask,
+	    mtl_predictor_new(&R.pred, R.model, R.ts, task_mask,
 			      embed ? MTL_PREDICT_EMBED_ONLY : flags, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 
@@ -297,39 +339,32 @@ int main(int argc, char **argv)
 			msgpack_pack_false(pk);
 		write_or_die(&R);
 	}
-	ex = calloc((size_t)R.batch, sizeof(*ex));
-	if (!ex)
-		cmd_die(EXIT_DATA, "out of memory");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* features records are large: held for a window only when asked */
+	if (window < 0)
+		window = R.features ? 0 : 2048;
+	if (mtl_window_new(&R.win, window, R.batch, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	clock_gettime(CLOCK_MONOTONIC, &R.t0);
 	while ((rc = mtl_mp_read(R.r, &rec, &err)) > 0) {
 		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
 			continue;
-		if (mtl_example_parse(&ex[n], &rec, R.ts, &err))
+		ex = mtl_window_add(R.win, mtl_mp_reader_record(R.r));
+		if (mtl_example_parse(ex, &rec, R.ts, &err))
 			cmd_die(EXIT_DATA, "%s: record %ld: %s", name, mtl_mp_reader_record(R.r), err.msg);
-		if (ex[n].len > R.model->bert->cfg.max_pos)
+		if (ex->len > R.model->bert->cfg.max_pos)
 			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions (tokenize with --max-length)",
-				name, mtl_mp_reader_record(R.r), (int)ex[n].len, R.model->bert->cfg.max_pos);
-		if (++n == R.batch) {
-			chunk(&R, pred, ex, n);
-			R.done += n;
-			while (n)
-				mtl_example_release(&ex[--n]);
-			progress(&R, &t0, 0);
-		}
+				name, mtl_mp_reader_record(R.r), (int)ex->len, R.model->bert->cfg.max_pos);
+		if (mtl_window_full(R.win))
+			run_window(&R);
 	}
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (n) {
-		chunk(&R, pred, ex, n);
-		R.done += n;
-		while (n)
-			mtl_example_release(&ex[--n]);
-	}
-	if (pred && mtl_predict_metrics(pred, R.w, &err))
+	run_window(&R);
+	if (R.pred && mtl_predict_metrics(R.pred, R.w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
-	progress(&R, &t0, 1);
-	mtl_predictor_free(pred);
-	free(ex);
+	progress(&R, 1);
+	mtl_window_free(R.win);
+	mtl_predictor_free(R.pred);
 	free(R.ids);
 	free(R.mask);
 	mtl_mp_reader_free(R.r);
