@@ -53,9 +53,9 @@ static const char usage[] =
 	"                          and tasks.json)\n"
 	"      --seed N            seed for dropout and new heads (default 42)\n"
 	"  -t, --threads N         threads (default: all cores)\n"
-	"      --gemm-split        thread each product by slices of its output\n"
-	"                          instead of inside BLIS (steadier when other\n"
-	"                          jobs share the cores)\n"
+	"      --no-gemm-split     let BLIS thread each product instead of giving\n"
+	"                          each thread a slice of its output (the default:\n"
+	"                          steadier when other jobs share the cores)\n"
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
 	"      --max-bad-steps N   stop after N non-finite steps in a row (default 5)\n"
@@ -709,7 +709,7 @@ int main(int argc, char **argv)
 {
 	enum { O_LR = 256, O_HEAD_LR, O_LAYER_DECAY, O_WD, O_WARMUP,
 	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
-	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT,
+	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT, O_NO_SPLIT,
 	       O_BALANCE, O_TASK_WEIGHT, O_BALANCE_EVERY, O_GRAD_AT, O_DWA_TEMP,
 	       O_GN_ALPHA, O_GN_LR, O_CAGRAD_C, O_CON, O_CON_TEMP,
 	       O_FREEZE, O_UNFREEZE, O_SAVE_EVERY, O_KEEP, O_BEST, O_RESUME,
@@ -732,6 +732,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "threads", required_argument, NULL, 't' },
 		{ "gemm-split", no_argument, NULL, O_SPLIT },
+		{ "no-gemm-split", no_argument, NULL, O_NO_SPLIT },
 		{ "eval", required_argument, NULL, O_EVAL },
 		{ "eval-every", required_argument, NULL, O_EVAL_EVERY },
 		{ "max-bad-steps", required_argument, NULL, O_MAX_BAD },
@@ -774,7 +775,7 @@ int main(int argc, char **argv)
 	static int *map;
 	msgpack_object hdr, rec;
 	struct mtl_err err;
-	int threads = 0, split = 0, c, rc, n = 0;
+	int threads = 0, split = 1, c, rc, n = 0;
 	long total = -1, unfreeze_at = 0;
 	const char **freeze = calloc((size_t)argc + 1, sizeof(char *));
 	int n_freeze = 0;
@@ -811,6 +812,7 @@ int main(int argc, char **argv)
 		case O_SEED: o.seed = (uint64_t)cmd_parse_long(usage, "--seed", optarg, 0, 1L << 62); break;
 		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
 		case O_SPLIT: split = 1; break;
+		case O_NO_SPLIT: split = 0; break;
 		case O_EVAL: eval = optarg; break;
 		case O_EVAL_EVERY: R.eval_every = (int)cmd_parse_long(usage, "--eval-every", optarg, 1, 1L << 30); break;
 		case O_MAX_BAD: R.max_bad = (int)cmd_parse_long(usage, "--max-bad-steps", optarg, 1, 1L << 30); break;
