@@ -282,6 +282,8 @@ int main(int argc, char **argv)
 	mtl_bert_set_threads(R.model->bert, threads);
 
 	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &name);
+	/* mtl-tokenize can then run a window ahead while this one encodes */
+	cmd_pipe_ahead(in, 1 << 20);
 	R.r = mtl_mp_reader_new(in, name);
 	R.w = mtl_mp_writer_new(stdout, "standard output");
 	if (!R.r || !R.w)
