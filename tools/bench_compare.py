@@ -3,7 +3,7 @@ bench-compare).  Python and Node are needed for the comparison only, never
 by make test or make demo.
 
 Usage: /usr/bin/python3 tools/bench_compare.py [--rounds N] [--threads N]
-           [--min-time S] [--work W,W...] BUILD
+           [--cpu-time] [--min-time S] [--work W,W...] BUILD
 
 Workloads (--work; default job:small,encode:small:32x32,encode:small:8x128,
 encode:base:32x32,encode:base:8x128):
@@ -22,6 +22,12 @@ encode:base:32x32,encode:base:8x128):
                     sentence-transformers way, ids tokenized beforehand (not
                     timed), sorted by length, batches of 32 padded to their
                     longest, the model loaded before the clock starts.
+
+--cpu-time counts CPU seconds (user + system, every thread and child
+process) instead of wall seconds, with one thread each (--threads 1): on
+a machine other jobs share, that is the work each runtime does, which wall
+time under load is not.  mtl's job then counts both of its processes from
+start to end (model loading and tokenization included).
 
 Every round runs every workload on every runtime, rotating which runtime
 goes first; the table gives the median over rounds of each runtime and the
@@ -43,6 +49,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
 import subprocess  # noqa: E402
@@ -188,19 +195,25 @@ def run(cmd, env=None, shell=False):
     return p
 
 
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def mtl(args, work, out):
     if work[0] == "encode":
         p = run([os.path.join(args.build, "bench", "bench_encode"), "-d", "-m", work[1],
-                 "-s", work[2], "-t", str(args.threads), "-r", str(args.runs)])
+                 "-s", work[2], "-t", str(args.threads), "-r", str(args.runs)]
+                + (["-c"] if args.cpu_time else []))
         if not p:
             return None
         rows = [ln.split() for ln in p.stdout.splitlines() if ln.startswith(work[1] + " ")]
         return float(rows[-1][4]) if rows else None
     d = os.path.join(out, work[1])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), children_cpu()
     p = run("%s/mtl-tokenize -q -m %s %s/sentences.jsonl | %s/mtl-score --embed -m %s -t %d >/dev/null"
             % (args.build, d, out, args.build, d, args.threads), shell=True)
-    el = time.perf_counter() - t0
+    el = children_cpu() - c0 if args.cpu_time else time.perf_counter() - t0
     if not p:
         return None
     line = p.stderr.strip().splitlines()[-1]
@@ -213,17 +226,19 @@ def mtl(args, work, out):
 def torch_side(args, work, out):
     if work[0] == "encode":
         p = run([sys.executable, os.path.join(TOOLS, "bench_torch.py"), "--threads", str(args.threads),
-                 "--min-time", str(args.min_time), "encode:%s:%s" % (work[1], work[2])])
+                 "--min-time", str(args.min_time), "encode:%s:%s" % (work[1], work[2])]
+                + (["--cpu-time"] if args.cpu_time else []))
         if not p:
             return None
         rows = [ln.split("\t") for ln in p.stdout.splitlines() if ln.startswith("encode\t")]
         return float(rows[-1][11]) if rows else None
     p = run([sys.executable, os.path.abspath(__file__), "--torch-job", os.path.join(out, work[1]),
-             "--threads", str(args.threads), os.path.join(out, "ids.json")])
+             "--threads", str(args.threads), os.path.join(out, "ids.json")]
+            + (["--cpu-time"] if args.cpu_time else []))
     return float(p.stdout.split()[-1]) if p else None
 
 
-def torch_job(model_dir, ids_path, threads):
+def torch_job(model_dir, ids_path, threads, clock):
     """Child: the sentence-transformers way with the reference model."""
     import torch
     sys.path.insert(0, TOOLS)
@@ -245,15 +260,16 @@ def torch_job(model_dir, ids_path, threads):
         batches.append((ids, mask))
     with torch.no_grad():
         rb.sentence_embedding(model, *batches[-1])
-        t0 = time.perf_counter()
+        t0 = clock()
         for ids, mask in batches:
             rb.sentence_embedding(model, ids, mask)
-        el = time.perf_counter() - t0
+        el = clock() - t0
     print("%.2f" % (len(rows) / el))
 
 
 def ort(args, work, out, node):
-    env = dict(os.environ, NODE_PATH=os.path.join(node, "node_modules"))
+    env = dict(os.environ, NODE_PATH=os.path.join(node, "node_modules"),
+               BENCH_CPU_TIME="1" if args.cpu_time else "0")
     onnx = os.path.join(out, work[1] + ".onnx")
     if work[0] == "encode":
         cmd = ["node", os.path.join(TOOLS, "bench_ort.js"), onnx, str(args.threads), "shape",
@@ -273,6 +289,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description="mtl beside PyTorch and ONNX Runtime")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cpu-time", action="store_true", help="CPU seconds, one thread each")
     ap.add_argument("--min-time", type=float, default=3.0, help="seconds per encode measurement")
     ap.add_argument("--runs", type=int, default=5, help="mtl encode: forwards per measurement")
     ap.add_argument("--work", default=DEFAULT_WORK)
@@ -280,8 +297,11 @@ def main(argv):
     ap.add_argument("build")
     args = ap.parse_args(argv[1:])
     if args.torch_job:
-        torch_job(args.torch_job, args.build, args.threads)
+        torch_job(args.torch_job, args.build, args.threads,
+                  time.process_time if args.cpu_time else time.perf_counter)
         return 0
+    if args.cpu_time:
+        args.threads = 1
 
     work = [tuple(w.split(":")) for w in args.work.split(",")]
     for w in work:
@@ -292,7 +312,8 @@ def main(argv):
     args.padding = None
     print("# %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     print("# %s" % cpu_line())
-    print("# %d threads each; %d rounds, interleaved; load average at start %s" % (args.threads, args.rounds, load()))
+    print("# %d threads each, %s time; %d rounds, interleaved; load average at start %s"
+          % (args.threads, "CPU" if args.cpu_time else "wall", args.rounds, load()))
     if not have_torch:
         print("# PyTorch: not installed (apt-get install python3-torch)")
     if not have_ort:
@@ -331,7 +352,8 @@ def main(argv):
         print("| %s | %s | %s | %s | %s | %s |" % (
             ":".join(w), fmt(med(res[w]["mtl"])), fmt(med(res[w]["torch"])), fmt(med(res[w]["ort"])),
             fmt(ratio(w, "mtl", "ort"), "%.2f"), fmt(ratio(w, "mtl", "torch"), "%.2f")))
-    print("\n(sentences/s, medians over rounds; ratios: medians of the per-round ratios)")
+    print("\n(sentences per %s second, medians over rounds; ratios: medians of the per-round ratios)"
+          % ("CPU" if args.cpu_time else "wall"))
     return 0
 
 

@@ -11,6 +11,9 @@
 //       its longest; one warm-up batch, then the whole list once; prints
 //       sentences/s
 //
+// With BENCH_CPU_TIME=1 in the environment, time is the process's CPU time
+// (user + system, every thread) instead of wall time.
+//
 // The model (tools/bench_compare.py exports it) takes input_ids,
 // attention_mask and token_type_ids (int64 [B,T]) and returns the
 // normalised CLS embedding [B,H].  One session, intra-op threads THREADS,
@@ -42,7 +45,9 @@ async function main() {
     intraOpNumThreads: Number(threads), interOpNumThreads: 1,
     graphOptimizationLevel: 'all', executionMode: 'sequential',
   });
-  const now = () => Number(process.hrtime.bigint()) / 1e9;
+  const now = process.env.BENCH_CPU_TIME === '1'
+    ? () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; }
+    : () => Number(process.hrtime.bigint()) / 1e9;
   if (mode === 'shape') {
     const [B, T] = arg.split('x').map(Number);
     const rows = [];
