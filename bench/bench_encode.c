@@ -23,8 +23,10 @@
  * for the duration of that forward, as another program taking a core
  * would.  Quiet and busy timings alternate within every run.
  *
- * Usage: bench_encode [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT]
+ * Usage: bench_encode [-a] [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT]
  *                     [-m small|base|large]...
+ *   -a  print BLIS's sub-configuration for this CPU (e.g. skx, zen3;
+ *       "generic" means reference kernels: BLIS did not know the CPU)
  *   -b  time the "blis" mode only
  *   -d  time the model's default mode only
  *   -c  time by process CPU time instead of wall time (meaningful with
@@ -188,7 +190,7 @@ int main(int argc, char **argv)
 	struct mtl_err err;
 	struct gemm ref;
 
-	while ((c = getopt(argc, argv, "bcdlt:r:s:m:h")) != -1) {
+	while ((c = getopt(argc, argv, "abcdlt:r:s:m:h")) != -1) {
 		switch (c) {
 		case 'b':
 			split = 0;
@@ -196,6 +198,9 @@ int main(int argc, char **argv)
 		case 'c':
 			clock_id = CLOCK_PROCESS_CPUTIME_ID;
 			break;
+		case 'a':
+			printf("%s\n", bli_arch_string(bli_arch_query_id()));
+			return 0;
 		case 'd':
 			only_default = 1;
 			break;
@@ -222,7 +227,7 @@ int main(int argc, char **argv)
 					want[i] = any = 1;
 			break;
 		default:
-			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]...\n");
+			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]...\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -235,6 +240,8 @@ int main(int argc, char **argv)
 
 	printf("# %d threads, median of %d runs (after one warm-up), %s time\n",
 	       threads, runs, clock_id == CLOCK_MONOTONIC ? "wall" : "process CPU");
+	printf("# BLIS %s, sub-configuration %s\n", bli_info_get_version_str(),
+	       bli_arch_string(bli_arch_query_id()));
 	print_load("at start");
 	{
 		static const int gs[][3] = {

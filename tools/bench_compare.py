@@ -312,6 +312,10 @@ def main(argv):
     args.padding = None
     print("# %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     print("# %s" % cpu_line())
+    p = run([os.path.join(args.build, "bench", "bench_encode"), "-a"])
+    print("# BLIS sub-configuration (mtl and PyTorch): %s%s" % (
+        p.stdout.strip() if p else "unknown",
+        " (reference kernels: this BLIS does not know the CPU)" if p and p.stdout.strip() == "generic" else ""))
     print("# %d threads each, %s time; %d rounds, interleaved; load average at start %s"
           % (args.threads, "CPU" if args.cpu_time else "wall", args.rounds, load()))
     if not have_torch:
