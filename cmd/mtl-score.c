@@ -60,7 +60,7 @@ struct run {
 	struct mtl_predictor *pred; /* NULL: --features */
 	struct mtl_window *win;
 	struct timespec t0;
-	int32_t *ids, *mask; /* --features: a padded chunk */
+	int32_t *mask; /* --features: a padded chunk's attention mask */
 	size_t cap_tokens;
 };
 
@@ -108,31 +108,26 @@ static void progress(const struct run *R, int final)
 
 /* --features: the inference forward of ex[0..n) padded to the longest,
  * then a record per example with the last hidden states of its tokens. */
-static void features_chunk(struct run *R, struct mtl_example *ex,
+static void features_chunk(struct run *R, const struct mtl_example *const *ex,
 			   const long *recs, int n)
 {
 	size_t H = (size_t)R->model->bert->cfg.hidden;
 	const float *last;
+	struct mtl_batch b;
 	struct mtl_err err;
-	int T = 0;
+	int T;
 
-	for (int i = 0; i < n; i++)
-		if (ex[i].len > T)
-			T = ex[i].len;
+	if (mtl_batch_make(&b, ex, n, NULL, NULL, 0, R->model->bert->cfg.pad_id, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	T = b.T;
 	if ((size_t)n * (size_t)T > R->cap_tokens) {
 		R->cap_tokens = (size_t)n * (size_t)T;
-		R->ids = realloc(R->ids, R->cap_tokens * sizeof(int32_t));
 		R->mask = realloc(R->mask, R->cap_tokens * sizeof(int32_t));
-		if (!R->ids || !R->mask)
+		if (!R->mask)
 			cmd_die(EXIT_DATA, "out of memory");
 	}
-	for (int i = 0; i < n; i++)
-		for (int t = 0; t < T; t++) {
-			R->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : R->model->bert->cfg.pad_id;
-			R->mask[i * T + t] = t < ex[i].len;
-		}
-
-	if (mtl_bert_forward(R->model->bert, R->ids, NULL, R->mask, n, T, 0, &err))
+	mtl_batch_mask(R->mask, b.lengths, n, T);
+	if (mtl_bert_forward(R->model->bert, b.ids, NULL, R->mask, n, T, 0, &err))
 		die_batch(R, recs, n, MTL_ERR_ARG, err.msg);
 	last = mtl_bert_last_hidden(R->model->bert);
 	for (int i = 0; i < n; i++) {
@@ -142,24 +137,26 @@ static void features_chunk(struct run *R, struct mtl_example *ex,
 		mtl_mp_pack_str(pk, "type");
 		mtl_mp_pack_str(pk, "features");
 		mtl_mp_pack_str(pk, "id");
-		if (ex[i].id)
-			mtl_data_pack_raw(pk, ex[i].id, ex[i].id_len);
+		if (ex[i]->id)
+			mtl_data_pack_raw(pk, ex[i]->id, ex[i]->id_len);
 		else
 			msgpack_pack_nil(pk);
 		mtl_mp_pack_str(pk, "len");
-		msgpack_pack_int(pk, ex[i].len);
+		msgpack_pack_int(pk, ex[i]->len);
 		mtl_mp_pack_str(pk, "hidden");
 		mtl_mp_pack_f32s(pk, last + (size_t)i * (size_t)T * H,
-				 (size_t)ex[i].len * H);
+				 (size_t)ex[i]->len * H);
 		if (mtl_mp_end(R->bw, &err))
 			cmd_die(EXIT_IO, "%s", err.msg);
 	}
+	mtl_batch_release(&b);
 }
 
 /* mtl_window_fn: runs one batch (predictions, embeddings or features),
  * writing its records to w; dies on error. */
-static int chunk(void *ctx, struct mtl_example *ex, const long *recs, int n,
-		 struct mtl_mp_writer *w, struct mtl_err *unused)
+static int chunk(void *ctx, const struct mtl_example *const *ex,
+		 const long *recs, int n, struct mtl_mp_writer *w,
+		 struct mtl_err *unused)
 {
 	struct run *R = ctx;
 	struct mtl_err err;
@@ -185,9 +182,9 @@ static void run_window(struct run *R)
 		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
 }
 
-static const char *pool_name(enum mtl_bert_pool p)
+static const char *pool_name(enum mtl_pool p)
 {
-	return p == MTL_BERT_POOL_CLS ? "cls" : p == MTL_BERT_POOL_MEAN ? "mean" : "max";
+	return p == MTL_POOL_CLS ? "cls" : p == MTL_POOL_MEAN ? "mean" : "max";
 }
 
 int main(int argc, char **argv)
@@ -253,11 +250,11 @@ int main(int argc, char **argv)
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (pooling) {
 		if (!strcmp(pooling, "cls"))
-			R.model->pool.mode = MTL_BERT_POOL_CLS;
+			R.model->pool.mode = MTL_POOL_CLS;
 		else if (!strcmp(pooling, "mean"))
-			R.model->pool.mode = MTL_BERT_POOL_MEAN;
+			R.model->pool.mode = MTL_POOL_MEAN;
 		else if (!strcmp(pooling, "max"))
-			R.model->pool.mode = MTL_BERT_POOL_MAX;
+			R.model->pool.mode = MTL_POOL_MAX;
 		else
 			cmd_usage_error(usage, "--pooling takes cls, mean or max, not '%s'", pooling);
 	}
@@ -367,7 +364,6 @@ int main(int argc, char **argv)
 	progress(&R, 1);
 	mtl_window_free(R.win);
 	mtl_predictor_free(R.pred);
-	free(R.ids);
 	free(R.mask);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);

@@ -311,8 +311,8 @@ static void evaluate(struct run *R)
 
 		for (int k = 0; k < n; k++)
 			sel[k] = &R->ev[i + k];
-		if (mtl_train_make_batch(&b, sel, n, ts, R->ev_map,
-					 R->model->bert->cfg.pad_id, &err) ||
+		if (mtl_batch_make(&b, sel, n, ts, R->ev_map, ~0ull,
+				   R->model->bert->cfg.pad_id, &err) ||
 		    mtl_train_eval(R->tr, &b, &st, conf, &err))
 			cmd_die(EXIT_DATA, "evaluation: %s", err.msg);
 		mtl_batch_release(&b);
@@ -518,7 +518,9 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 		bp[i] = &b[i];
 	if (R->feat)
 		cached_features(R, b, n);
-	rc = mtl_train_step(R->tr, bp, n, &R->st, &err);
+	/* the program picks the step: balanced (balance.h) or plain */
+	rc = R->bal ? mtl_balance_step(R->bal, bp, n, &R->st, &err)
+		    : mtl_train_step(R->tr, bp, n, &R->st, &err);
 	if (rc < 0 && !R->r)
 		cmd_die(EXIT_DATA, "step %ld: %s", R->tr->step + 1, err.msg);
 	if (rc < 0)
@@ -637,7 +639,7 @@ static void load_eval(struct run *R, const char *path)
 	    mtl_data_header_tasks(&ets, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (mtl_model_check_header(R->model, &hdr, &err) ||
-	    mtl_train_map_tasks(R->ev_map, ts, ets, &err))
+	    mtl_task_map(R->ev_map, ts, ets, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 	while ((rc = mtl_mp_read(r, &rec, &err)) > 0) {
 		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
@@ -945,7 +947,7 @@ int main(int argc, char **argv)
 	    mtl_data_header_tasks(&hts, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (mtl_model_check_header(R.model, &hdr, &err) ||
-	    mtl_train_map_tasks(map, R.model->tasks, hts, &err))
+	    mtl_task_map(map, R.model->tasks, hts, &err))
 		cmd_die(EXIT_DATA, "%s: %s", R.name, err.msg);
 	if (total < 0) {
 		int64_t tb;
@@ -969,7 +971,6 @@ train:
 	if (bo.kind != MTL_BALANCE_STATIC) {
 		if (mtl_balance_new(&R.bal, R.tr, &bo, &err))
 			cmd_die(EXIT_DATA, "%s", err.msg);
-		R.tr->bal = R.bal;
 	}
 	if (con_w > 0) {
 		if (mtl_contrast_new(&R.con, (float)con_w, (float)con_temp,
@@ -986,7 +987,7 @@ train:
 		load_features(&R, features);
 	/* dist hook: buckets and each rank's dropout stream, after a resume
 	 * so that every rank continues from the same checkpoint */
-	if (mtl_dist_train(R.dist, R.tr, &err))
+	if (mtl_train_set_dist(R.tr, R.dist, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	dist_check(&R, "at the start");
 	if (eval && R.rank == 0)

@@ -10,7 +10,7 @@ struct mtl_window {
 	long *rec;              /* [cap] their numbers */
 	int *order;             /* [cap] input indices, sorted by length */
 	int *pos;               /* [cap] input index -> place in order */
-	struct mtl_example *bex; /* [batch] one batch, shallow copies */
+	const struct mtl_example **bex; /* [batch] one batch */
 	long *brec;             /* [batch] */
 	struct mtl_mp_writer *mem; /* the window's records, in sorted order */
 	long long positions, tokens;
@@ -119,7 +119,7 @@ static int run_batches(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		for (int j = 0; j < n; j++) {
 			int i = win->order[s + j];
 
-			win->bex[j] = win->ex[i];
+			win->bex[j] = &win->ex[i];
 			win->brec[j] = win->rec[i];
 			if (win->ex[i].len > T)
 				T = win->ex[i].len;

@@ -30,11 +30,11 @@
 struct mtl_window;
 
 /*
- * Runs ex[0..n) (one batch, in sorted order) and writes one record per
+ * Runs *ex[0..n) (one batch, in sorted order) and writes one record per
  * example, in that order, to w.  recs[0..n) are the examples' numbers as
  * given to mtl_window_add(), for messages.  Returns 0 or <0 with err set.
  */
-typedef int (*mtl_window_fn)(void *ctx, struct mtl_example *ex,
+typedef int (*mtl_window_fn)(void *ctx, const struct mtl_example *const *ex,
 			     const long *recs, int n, struct mtl_mp_writer *w,
 			     struct mtl_err *err);
 

@@ -27,8 +27,8 @@ struct log {
 
 /* A record {"type":"r","rec":REC} per example; log->extra more for the
  * first batch. */
-static int fn(void *ctx, struct mtl_example *ex, const long *recs, int n,
-	      struct mtl_mp_writer *w, struct mtl_err *err)
+static int fn(void *ctx, const struct mtl_example *const *ex, const long *recs,
+	      int n, struct mtl_mp_writer *w, struct mtl_err *err)
 {
 	struct log *log = ctx;
 
@@ -40,7 +40,7 @@ static int fn(void *ctx, struct mtl_example *ex, const long *recs, int n,
 
 		if (i < n) {
 			log->seen[log->n_seen++] = recs[i];
-			if (ex[i].len != lens[recs[i] - 1])
+			if (ex[i]->len != lens[recs[i] - 1])
 				log->sorted = 0; /* the example and its number disagree */
 		}
 		msgpack_pack_map(pk, 2);
