@@ -18,10 +18,12 @@ struct mtl_mp_reader {
 };
 
 struct mtl_mp_writer {
-	FILE *f;
+	FILE *f;        /* NULL: a memory writer */
 	char *name;
 	msgpack_sbuffer sbuf;
 	msgpack_packer pk;
+	size_t *ends;   /* memory writer: record i is sbuf[ends[i-1]..ends[i]) */
+	size_t n_rec, cap_rec;
 };
 
 struct mtl_mp_reader *mtl_mp_reader_new(FILE *f, const char *name)
@@ -506,6 +508,7 @@ void mtl_mp_writer_free(struct mtl_mp_writer *w)
 	if (!w)
 		return;
 	msgpack_sbuffer_destroy(&w->sbuf);
+	free(w->ends);
 	free(w->name);
 	free(w);
 }
@@ -519,11 +522,52 @@ int mtl_mp_end(struct mtl_mp_writer *w, struct mtl_err *err)
 {
 	size_t n = w->sbuf.size;
 
+	if (!w->f) {
+		if (n == (w->n_rec ? w->ends[w->n_rec - 1] : 0))
+			return 0;
+		if (w->n_rec == w->cap_rec) {
+			size_t cap = w->cap_rec ? 2 * w->cap_rec : 64;
+			size_t *e = realloc(w->ends, cap * sizeof(*e));
+
+			if (!e)
+				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			w->ends = e;
+			w->cap_rec = cap;
+		}
+		w->ends[w->n_rec++] = n;
+		return 0;
+	}
 	msgpack_sbuffer_clear(&w->sbuf);
 	if (n && (fwrite(w->sbuf.data, 1, n, w->f) != n || fflush(w->f)))
 		return mtl_err_set(err, MTL_ERR_IO, "write error on %s: %s",
 				   w->name, strerror(errno));
 	return 0;
+}
+
+struct mtl_mp_writer *mtl_mp_writer_new_mem(void)
+{
+	return mtl_mp_writer_new(NULL, "memory");
+}
+
+size_t mtl_mp_writer_count(const struct mtl_mp_writer *w)
+{
+	return w->n_rec;
+}
+
+const char *mtl_mp_writer_record(const struct mtl_mp_writer *w, size_t i,
+				 size_t *len)
+{
+	size_t start = i ? w->ends[i - 1] : 0;
+
+	MTL_ASSERT(!w->f && i < w->n_rec);
+	*len = w->ends[i] - start;
+	return w->sbuf.data + start;
+}
+
+void mtl_mp_writer_clear(struct mtl_mp_writer *w)
+{
+	msgpack_sbuffer_clear(&w->sbuf);
+	w->n_rec = 0;
 }
 
 void mtl_mp_pack_str(msgpack_packer *pk, const char *s)
