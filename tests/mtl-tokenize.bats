@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # mtl-tokenize: labels aligned to tokens from JSONL (mixed label
 # availability), CoNLL (tab, space and whitespace-only breaks) and TSV;
-# header and stats; line-numbered errors; and, with ../shared, the real
-# bge tokenizer against Hugging Face's ids.  Expected outputs were checked
+# header and stats; line-numbered errors; the bge tokenizer against
+# Hugging Face's ids on the reference lines (fixtures/tokref) and, with
+# ../shared, on WNUT-17.  Expected outputs were checked
 # by hand against the small vocabulary below (id = line number - 1).
 
 load helper
@@ -210,12 +211,11 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	assert_equal "$stderr" "mtl-tokenize: m/tasks.json: 'tasks' must be a non-empty array"
 }
 
-@test "bge: ids equal Hugging Face's on the reference sentences; model max length" {
-	skip_without_shared
+@test "bge: ids equal Hugging Face's on all 1,675 reference lines; model max length" {
 	command -v jq >/dev/null || skip "jq is not installed"
-	head -n 300 "$SHARED/tokref/golden-data.jsonl" >ref.jsonl
+	cat "$FIXTURES/tokref/golden-tricky.jsonl" "$FIXTURES/tokref/golden-data.jsonl" >ref.jsonl
 	jq -c '{text}' ref.jsonl >in.jsonl
-	mtl-tokenize -q -m "$SHARED/models/bge-large-en-v1.5" in.jsonl >out.mpk
+	mtl-tokenize -q -m "$FIXTURES/bge-tokenizer" in.jsonl >out.mpk
 	mtl-dump -t example out.mpk | jq -c .ids >actual
 	jq -c .ids ref.jsonl >expect
 	diff -u expect actual
