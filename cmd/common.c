@@ -6,6 +6,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "suggest.h"
 
 const char *cmd_name = "mtl";
 int cmd_quiet;
@@ -16,6 +20,11 @@ static void vsay(const char *what, const char *fmt, va_list ap)
 	fprintf(stderr, "%s: %s", cmd_name, what);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+}
+
+int cmd_status(int rc)
+{
+	return rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA;
 }
 
 void cmd_die(int code, const char *fmt, ...)
@@ -142,4 +151,106 @@ int cmd_finish(int code)
 		return EXIT_IO;
 	}
 	return code;
+}
+
+const char *cmd_hint(const char *typed, const char *const *names, size_t n)
+{
+	static char buf[128];
+	const char *near = mtl_suggest(typed, names, n);
+
+	if (!near)
+		return "";
+	snprintf(buf, sizeof(buf), " (did you mean '%.100s'?)", near);
+	return buf;
+}
+
+const char *cmd_task_hint(const struct mtl_tasks *ts, const char *typed)
+{
+	const char *names[64];
+	int n = 0;
+
+	if (!typed)
+		return "";
+	for (; ts && n < ts->n && n < 64; n++)
+		names[n] = ts->task[n].name;
+	return cmd_hint(typed, names, (size_t)n);
+}
+
+/* The usage error for the option arg, which getopt did not take. */
+static void bad_option(const char *arg, const struct option *longs,
+		       const char *usage, const struct cmd_moved *moved, int missing)
+{
+	const char *names[128], *near;
+	char name[104];
+	size_t n = 0, len, prefixed = 0;
+
+	if (strncmp(arg, "--", 2) != 0) {
+		/* a short option, maybe in a cluster: optopt says which */
+		if (missing)
+			cmd_usage_error(usage, "option '-%c' needs a value", optopt);
+		for (; moved && moved->c; moved++)
+			if (moved->c == optopt)
+				cmd_usage_error(usage, "unknown option '-%c': use '%s'",
+						optopt, moved->instead);
+		cmd_usage_error(usage, "unknown option '-%c'", optopt);
+	}
+	len = strcspn(arg + 2, "=");
+	snprintf(name, sizeof(name), "%.*s", (int)(len < 100 ? len : 100), arg + 2);
+	if (missing)
+		cmd_usage_error(usage, "option '--%s' needs a value", name);
+	for (const struct option *o = longs; o->name && n < 128; o++) {
+		names[n++] = o->name;
+		if (!strcmp(o->name, name))
+			cmd_usage_error(usage, "option '--%s' takes no value", name);
+		prefixed += !strncmp(o->name, name, len);
+	}
+	if (prefixed > 1)
+		cmd_usage_error(usage, "option '--%s' is ambiguous", name);
+	if (prefixed == 1)
+		cmd_usage_error(usage, "option '--%s' takes no value", name);
+	near = mtl_suggest(name, names, n);
+	if (near)
+		cmd_usage_error(usage, "unknown option '--%s' (did you mean '--%s'?)", name, near);
+	cmd_usage_error(usage, "unknown option '--%s'", name);
+}
+
+int cmd_getopt(int argc, char **argv, const char *shorts,
+	       const struct option *longs, const char *usage,
+	       const struct cmd_moved *moved)
+{
+	char opts[64];
+	int c, before = optind;
+
+	/* a leading ':' tells a missing value (':') from an unknown option */
+	snprintf(opts, sizeof(opts), ":%s", shorts);
+	opterr = 0;
+	c = getopt_long(argc, argv, opts, longs, NULL);
+	/* inside a cluster (-qx) optind stays on it; else it moved past */
+	if (c == '?' || c == ':')
+		bad_option(optind == before && optind < argc ? argv[optind]
+			   : optind > 0 && optind <= argc ? argv[optind - 1] : "",
+			   longs, usage, moved, c == ':');
+	return c;
+}
+
+const char *cmd_optional_value(int argc, char **argv)
+{
+	const char *s;
+
+	if (optarg)
+		return optarg;
+	if (optind >= argc)
+		return NULL;
+	s = argv[optind];
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return NULL;
+	optind++;
+	return s;
+}
+
+void cmd_refuse_tty(int force)
+{
+	if (!force && isatty(STDOUT_FILENO))
+		cmd_die(EXIT_USAGE, "not writing a binary stream to a terminal "
+			"(redirect or pipe it, e.g. into mtl-dump; --force writes it anyway)");
 }

@@ -11,9 +11,16 @@
 #ifndef MTL_CMD_COMMON_H
 #define MTL_CMD_COMMON_H
 
+#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 
+#include "task.h"
+
 enum { EXIT_DATA = 1, EXIT_USAGE = 2, EXIT_IO = 3 };
+
+/* The exit code for a library status: 3 for MTL_ERR_IO, else 1. */
+int cmd_status(int rc);
 
 /* The program name used as the prefix of every message. */
 extern const char *cmd_name;
@@ -51,6 +58,47 @@ void cmd_version(void) __attribute__((noreturn));
 FILE *cmd_open_in(const char *path, const char **name);
 /* Opens path for writing ("-" or NULL: stdout), or dies with exit 3. */
 FILE *cmd_open_out(const char *path);
+
+/*
+ * A short option a program does not have (any more), with the option to
+ * use instead: { 'm', "--max-tokens" }.  Lists end with { 0, NULL }.
+ */
+struct cmd_moved {
+	int c;
+	const char *instead;
+};
+
+/*
+ * getopt_long, except that getopt's own messages (which name the program
+ * by its path) are replaced by a usage error naming the option: an
+ * unknown long option gets "did you mean" among longs, a short one listed
+ * in moved (may be NULL) says what to use instead; a missing value and an
+ * ambiguous abbreviation say so.  Never returns '?' or ':'.
+ */
+int cmd_getopt(int argc, char **argv, const char *shorts,
+	       const struct option *longs, const char *usage,
+	       const struct cmd_moved *moved);
+
+/*
+ * The value of an option with an optional value (`--errors`, `--errors=5`):
+ * optarg, or else the next argument when it is a plain non-negative
+ * integer (`--errors 5`), which is then consumed.  NULL when neither.
+ */
+const char *cmd_optional_value(int argc, char **argv);
+
+/*
+ * " (did you mean 'NAME'?)" for the name of names[0..n) closest to typed
+ * (mtl_suggest), or "".  The string is valid until the next call.
+ */
+const char *cmd_hint(const char *typed, const char *const *names, size_t n);
+/* cmd_hint over the names of the tasks ts (may be NULL); "" for NULL typed. */
+const char *cmd_task_hint(const struct mtl_tasks *ts, const char *typed);
+
+/*
+ * Dies with exit 2 when standard output is a terminal and force is not
+ * set: binary streams are not for terminals (as gzip refuses).
+ */
+void cmd_refuse_tty(int force);
 
 /* Parses a non-negative integer option value or dies with a usage error. */
 long cmd_parse_long(const char *usage, const char *opt, const char *s,

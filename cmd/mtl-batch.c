@@ -19,7 +19,7 @@ static const char usage[] =
 	"padded batches for mtl-step.\n"
 	"\n"
 	"  -b, --batch-size N      examples per batch (default 32)\n"
-	"  -m, --max-tokens N      padded tokens per batch instead (B x longest <= N)\n"
+	"      --max-tokens N      padded tokens per batch instead (B x longest <= N)\n"
 	"      --bucket            group examples of similar length (less padding)\n"
 	"      --shuffle           shuffle, anew each epoch\n"
 	"      --seed N            random seed (default 0)\n"
@@ -33,6 +33,7 @@ static const char usage[] =
 	"      --shuffle-buffer N  stream with N examples in memory (inputs\n"
 	"                          larger than memory); default: load all\n"
 	"      --stats             print the data set census on stderr\n"
+	"      --force             write the stream even to a terminal\n"
 	"  -q, --quiet             no notes on stderr\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n"
@@ -410,10 +411,11 @@ static void run_streaming(struct run *R, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	enum { O_BUCKET = 256, O_SHUFFLE, O_SEED, O_DROP, O_SAMPLING, O_START,
-	       O_LABELLED, O_BUFFER, O_STATS };
+	       O_LABELLED, O_BUFFER, O_STATS, O_MAXTOK, O_FORCE };
+	static const struct cmd_moved moved[] = { { 'm', "--max-tokens" }, { 0, NULL } };
 	static const struct option opts[] = {
 		{ "batch-size", required_argument, NULL, 'b' },
-		{ "max-tokens", required_argument, NULL, 'm' },
+		{ "max-tokens", required_argument, NULL, O_MAXTOK },
 		{ "bucket", no_argument, NULL, O_BUCKET },
 		{ "shuffle", no_argument, NULL, O_SHUFFLE },
 		{ "seed", required_argument, NULL, O_SEED },
@@ -424,6 +426,7 @@ int main(int argc, char **argv)
 		{ "labelled-only", no_argument, NULL, O_LABELLED },
 		{ "shuffle-buffer", required_argument, NULL, O_BUFFER },
 		{ "stats", no_argument, NULL, O_STATS },
+		{ "force", no_argument, NULL, O_FORCE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -431,14 +434,14 @@ int main(int argc, char **argv)
 	};
 	struct run R = { .epochs = 1, .o = { .batch_size = 32 } };
 	char *starts[64];
-	int n_starts = 0, c;
+	int n_starts = 0, c, force = 0;
 	struct mtl_err err;
 
 	cmd_name = "mtl-batch";
-	while ((c = getopt_long(argc, argv, "b:m:e:qhV", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "b:e:qhV", opts, usage, moved)) != -1) {
 		switch (c) {
 		case 'b': R.o.batch_size = (int)cmd_parse_long(usage, "--batch-size", optarg, 1, 1 << 20); break;
-		case 'm': R.o.max_tokens = cmd_parse_long(usage, "--max-tokens", optarg, 1, 1L << 30); break;
+		case O_MAXTOK: R.o.max_tokens = cmd_parse_long(usage, "--max-tokens", optarg, 1, 1L << 30); break;
 		case O_BUCKET: R.o.bucket = 1; break;
 		case O_SHUFFLE: R.o.shuffle = 1; break;
 		case O_SEED: R.seed = (uint64_t)cmd_parse_long(usage, "--seed", optarg, 0, LONG_MAX); break;
@@ -456,6 +459,7 @@ int main(int argc, char **argv)
 		case O_LABELLED: R.labelled_only = 1; break;
 		case O_BUFFER: R.shuffle_buffer = cmd_parse_long(usage, "--shuffle-buffer", optarg, 1, 1L << 30); break;
 		case O_STATS: R.stats = 1; break;
+		case O_FORCE: force = 1; break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
 		case 'V': cmd_version();
@@ -464,6 +468,7 @@ int main(int argc, char **argv)
 	}
 	if (R.shuffle_buffer && (R.o.sampling != MTL_PLAN_MIXED || R.o.bucket))
 		cmd_usage_error(usage, "--shuffle-buffer streams mixed batches: no --sampling or --bucket");
+	cmd_refuse_tty(force);
 	R.n_in = argc > optind ? argc - optind : 1;
 	R.in = calloc((size_t)R.n_in, sizeof(*R.in));
 	for (int i = 0; i < R.n_in; i++)

@@ -38,7 +38,8 @@ static const char usage[] =
 	"      --pooling P       cls, mean or max (default: the model's)\n"
 	"      --no-normalize    keep embeddings unnormalised (default: the model's)\n"
 	"  -b, --batch-size N    examples per forward pass (default 32)\n"
-	"  -t, --threads N       threads (default: all cores)\n"
+	"  -j, --threads N       threads (default: all cores)\n"
+	"      --force           write the stream even to a terminal\n"
 	"  -q, --quiet           no progress on stderr\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         the version\n"
@@ -151,7 +152,8 @@ static const char *pool_name(enum mtl_bert_pool p)
 int main(int argc, char **argv)
 {
 	enum { O_EMBED = 256, O_POOLING, O_NONORM, O_TASKS, O_PROBS, O_WITH_EMB,
-	       O_FEATURES };
+	       O_FEATURES, O_FORCE };
+	static const struct cmd_moved moved[] = { { 't', "-j (--threads)" }, { 0, NULL } };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "tasks", required_argument, NULL, O_TASKS },
@@ -162,7 +164,8 @@ int main(int argc, char **argv)
 		{ "pooling", required_argument, NULL, O_POOLING },
 		{ "no-normalize", no_argument, NULL, O_NONORM },
 		{ "batch-size", required_argument, NULL, 'b' },
-		{ "threads", required_argument, NULL, 't' },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "force", no_argument, NULL, O_FORCE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -171,7 +174,7 @@ int main(int argc, char **argv)
 	struct run R = { .batch = 32 };
 	const char *model_dir = NULL, *pooling = NULL, *name;
 	char *tasks = NULL;
-	int embed = 0, no_norm = 0, threads = 0, flags = 0, c, rc, n = 0;
+	int embed = 0, no_norm = 0, threads = 0, flags = 0, c, rc, n = 0, force = 0;
 	uint64_t task_mask = 0;
 	struct mtl_predictor *pred = NULL;
 	struct mtl_example *ex;
@@ -181,7 +184,7 @@ int main(int argc, char **argv)
 	FILE *in;
 
 	cmd_name = "mtl-score";
-	while ((c = getopt_long(argc, argv, "m:b:t:qhV", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "m:b:j:qhV", opts, usage, moved)) != -1) {
 		switch (c) {
 		case 'm': model_dir = optarg; break;
 		case O_EMBED: embed = 1; break;
@@ -192,7 +195,8 @@ int main(int argc, char **argv)
 		case O_PROBS: flags |= MTL_PREDICT_PROBS; break;
 		case O_WITH_EMB: flags |= MTL_PREDICT_EMBEDDING; break;
 		case 'b': R.batch = (int)cmd_parse_long(usage, "--batch-size", optarg, 1, 4096); break;
-		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
+		case 'j': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
+		case O_FORCE: force = 1; break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
 		case 'V': cmd_version();
@@ -207,8 +211,9 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--embed writes embeddings only: no --tasks, --probs or --with-embedding");
 	if (argc - optind > 1)
 		cmd_usage_error(usage, "one input at most");
-	if (mtl_model_load(&R.model, model_dir, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
+	cmd_refuse_tty(force);
+	if ((rc = mtl_model_load(&R.model, model_dir, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (pooling) {
 		if (!strcmp(pooling, "cls"))
 			R.model->pool.mode = MTL_BERT_POOL_CLS;
@@ -228,12 +233,13 @@ int main(int argc, char **argv)
 		if (!mtl_fs_exists(model_dir, "heads.safetensors"))
 			cmd_die(EXIT_DATA, "'%s' has no heads.safetensors: train the model with mtl-step first",
 				model_dir);
-		if (mtl_model_heads(R.model, 0, &err))
-			cmd_die(EXIT_DATA, "%s", err.msg);
+		if ((rc = mtl_model_heads(R.model, 0, &err)))
+			cmd_die(cmd_status(rc), "%s", err.msg);
 		for (char *t = tasks ? strtok(tasks, ",") : NULL; t; t = strtok(NULL, ",")) {
 			int k = mtl_task_find(R.model->tasks, t);
 			if (k < 0)
-				cmd_usage_error(usage, "--tasks: the model has no task '%s'", t);
+				cmd_usage_error(usage, "--tasks: the model has no task '%s'%s", t,
+						cmd_task_hint(R.model->tasks, t));
 			task_mask |= 1ull << k;
 		}
 	}

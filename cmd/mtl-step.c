@@ -52,7 +52,7 @@ static const char usage[] =
 	"      --dropout F         every dropout probability (default: config.json\n"
 	"                          and tasks.json)\n"
 	"      --seed N            seed for dropout and new heads (default 42)\n"
-	"  -t, --threads N         threads (default: all cores)\n"
+	"  -j, --threads N         threads (default: all cores)\n"
 	"      --gemm-split        thread each product by slices of its output\n"
 	"                          instead of inside BLIS (steadier when other\n"
 	"                          jobs share the cores)\n"
@@ -437,22 +437,32 @@ static void resume(struct run *R)
 /* --best-metric M: loss, TASK:f1 or TASK:accuracy. */
 static void parse_metric(struct run *R, const char *m)
 {
-	const char *colon = strrchr(m, ':');
-	char task[256];
+	const char *colon = strrchr(m, ':'), *names[1 + 2 * 64] = { "loss" };
+	char task[256], full[2 * 64][264];
+	size_t n = 1;
 
 	R->ck.metric = m;
 	R->metric_task = -1;
 	if (!strcmp(m, "loss"))
 		return;
+	for (int k = 0; k < R->model->tasks->n && k < 64; k++)
+		for (int f = 0; f < 2; f++) {
+			snprintf(full[n - 1], sizeof(full[0]), "%.250s:%s",
+				 R->model->tasks->task[k].name, f ? "accuracy" : "f1");
+			names[n] = full[n - 1];
+			n++;
+		}
 	if (!colon || (strcmp(colon, ":f1") && strcmp(colon, ":accuracy")) ||
 	    (size_t)(colon - m) >= sizeof(task))
-		cmd_usage_error(usage, "--best-metric takes loss, TASK:f1 or TASK:accuracy, not '%s'", m);
+		cmd_usage_error(usage, "--best-metric takes loss, TASK:f1 or TASK:accuracy, not '%s'%s",
+				m, cmd_hint(m, names, n));
 	memcpy(task, m, (size_t)(colon - m));
 	task[colon - m] = 0;
 	R->metric_f1 = !strcmp(colon, ":f1");
 	R->metric_task = mtl_task_find(R->model->tasks, task);
 	if (R->metric_task < 0)
-		cmd_usage_error(usage, "--best-metric '%s': the model has no task '%s'", m, task);
+		cmd_usage_error(usage, "--best-metric '%s': the model has no task '%s'%s", m, task,
+				cmd_hint(m, names, n));
 }
 
 /* ---- end of checkpoints ---- */
@@ -682,7 +692,8 @@ static void set_task_weight(struct mtl_tasks *ts, const char *arg)
 	if (!(w >= 0) || !isfinite(w))
 		cmd_usage_error(usage, "--task-weight: '%s': the weight must be finite and non-negative", arg);
 	if ((t = mtl_task_find(ts, name)) < 0)
-		cmd_usage_error(usage, "--task-weight: '%s' is not one of the model's tasks", name);
+		cmd_usage_error(usage, "--task-weight: '%s' is not one of the model's tasks%s", name,
+				cmd_task_hint(ts, name));
 	ts->task[t].weight = w;
 }
 
@@ -713,7 +724,8 @@ int main(int argc, char **argv)
 	       O_BALANCE, O_TASK_WEIGHT, O_BALANCE_EVERY, O_GRAD_AT, O_DWA_TEMP,
 	       O_GN_ALPHA, O_GN_LR, O_CAGRAD_C, O_CON, O_CON_TEMP,
 	       O_FREEZE, O_UNFREEZE, O_SAVE_EVERY, O_KEEP, O_BEST, O_RESUME,
-	       O_FEATURES };
+	       O_FEATURES, O_FORCE };
+	static const struct cmd_moved moved[] = { { 't', "-j (--threads)" }, { 0, NULL } };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
@@ -730,7 +742,8 @@ int main(int argc, char **argv)
 		{ "label-smoothing", required_argument, NULL, O_LS },
 		{ "dropout", required_argument, NULL, O_DROPOUT },
 		{ "seed", required_argument, NULL, O_SEED },
-		{ "threads", required_argument, NULL, 't' },
+		{ "threads", required_argument, NULL, 'j' },
+		{ "force", no_argument, NULL, O_FORCE },
 		{ "gemm-split", no_argument, NULL, O_SPLIT },
 		{ "eval", required_argument, NULL, O_EVAL },
 		{ "eval-every", required_argument, NULL, O_EVAL_EVERY },
@@ -774,7 +787,7 @@ int main(int argc, char **argv)
 	static int *map;
 	msgpack_object hdr, rec;
 	struct mtl_err err;
-	int threads = 0, split = 0, c, rc, n = 0;
+	int threads = 0, split = 0, c, rc, n = 0, force = 0;
 	long total = -1, unfreeze_at = 0;
 	const char **freeze = calloc((size_t)argc + 1, sizeof(char *));
 	int n_freeze = 0;
@@ -783,7 +796,7 @@ int main(int argc, char **argv)
 	cmd_name = "mtl-step";
 	mtl_train_opts_defaults(&o);
 	mtl_balance_opts_defaults(&bo);
-	while ((c = getopt_long(argc, argv, "m:o:t:qhV", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "m:o:j:qhV", opts, usage, moved)) != -1) {
 		switch (c) {
 		case 'm': model_dir = optarg; break;
 		case 'o': out_dir = optarg; break;
@@ -809,7 +822,8 @@ int main(int argc, char **argv)
 		case O_LS: o.label_smoothing = (float)cmd_parse_double(usage, "--label-smoothing", optarg); break;
 		case O_DROPOUT: o.dropout = (float)cmd_parse_double(usage, "--dropout", optarg); break;
 		case O_SEED: o.seed = (uint64_t)cmd_parse_long(usage, "--seed", optarg, 0, 1L << 62); break;
-		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
+		case 'j': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
+		case O_FORCE: force = 1; break;
 		case O_SPLIT: split = 1; break;
 		case O_EVAL: eval = optarg; break;
 		case O_EVAL_EVERY: R.eval_every = (int)cmd_parse_long(usage, "--eval-every", optarg, 1, 1L << 30); break;
@@ -888,6 +902,7 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--save-every and --resume need --out DIR");
 	if (best_metric && (!eval || !R.save_every))
 		cmd_usage_error(usage, "--best-metric needs --eval FILE and --save-every N");
+	cmd_refuse_tty(force);
 	R.out = out_dir;
 
 	/* dist hook: one process (mtl-step), or rank R of N (mtl-step-mpi) */
@@ -915,8 +930,8 @@ int main(int argc, char **argv)
 		}
 	}
 
-	if (mtl_model_load(&R.model, model_dir, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
+	if ((rc = mtl_model_load(&R.model, model_dir, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (!R.model->tasks)
 		cmd_die(EXIT_DATA, "'%s': no tasks.json: nothing to train (add the tasks first)",
 			model_dir);

@@ -180,7 +180,7 @@ rank_pid() {
 	run bash -c "mtl-dump -t step r.mpk | jq .step"
 	assert_output "$(printf '%s\n%s' $((step + 1)) $((step + 2)))"
 	# and the checkpoint is a model directory one process trains
-	run bash -c "mtl-step -q -m ck/$last -t 1 b.mpk | mtl-dump -t step | wc -l"
+	run bash -c "mtl-step -q -m ck/$last -j 1 b.mpk | mtl-dump -t step | wc -l"
 	assert_output 8
 }
 
