@@ -114,14 +114,10 @@ setup() {
 @test "a JSON file where a stream is expected says so and points at mtl-dump --pack" {
 	cp "$MTL_ROOT/tests/data/hand.jsonl" hand.jsonl
 	msg="record 1: JSON text, not an mtl stream (mtl-tokenize makes examples from text; mtl-dump --pack turns mtl-dump's JSON lines back into a stream)"
-	run -1 --separate-stderr mtl-dump hand.jsonl
-	assert_equal "$stderr" "mtl-dump: hand.jsonl: $msg"
-	run -1 --separate-stderr mtl-batch hand.jsonl
-	assert_equal "$stderr" "mtl-batch: hand.jsonl: $msg"
-	run -1 --separate-stderr mtl-score -m "$FIXTURES/tiny" --embed hand.jsonl
-	assert_equal "$stderr" "mtl-score: hand.jsonl: $msg"
-	run -1 --separate-stderr mtl-report hand.jsonl
-	assert_equal "$stderr" "mtl-report: hand.jsonl: $msg"
+	for cmd in mtl-dump mtl-batch "mtl-score -m $FIXTURES/tiny --embed" mtl-report; do
+		run -1 --separate-stderr $cmd hand.jsonl
+		assert_equal "$stderr" "${cmd%% *}: hand.jsonl: $msg"
+	done
 	echo '[1, 2]' >arr.json
 	run -1 --separate-stderr mtl-dump arr.json
 	assert_regex "$stderr" 'JSON text, not an mtl stream'
