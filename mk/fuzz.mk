@@ -4,7 +4,7 @@
 #   make fuzz-st                      the safetensors reader
 #   make fuzz-tok                     the tokenizer and the task-spec parser
 #                                     (also make fuzz-tokenize)
-#   make fuzz-input                   the JSONL, CoNLL and TSV readers
+#   make fuzz-input                   the JSONL, CoNLL, TSV, CSV and text readers
 #
 #   make fuzz-smoke-NAME [FUZZ_RUNS=N FUZZ_SEED=S]
 #                                     a fixed number of runs from a fixed
@@ -31,7 +31,7 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
 FUZZ_SRC_mp := lib/mp.c lib/err.c
 FUZZ_SRC_st := lib/st.c lib/fs.c lib/err.c
 FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/fs.c lib/err.c
-FUZZ_SRC_input := lib/input.c lib/data.c lib/tok.c lib/tok_uni8.c lib/task.c lib/mp.c lib/fs.c lib/err.c
+FUZZ_SRC_input := lib/input.c lib/suggest.c lib/data.c lib/tok.c lib/tok_uni8.c lib/task.c lib/mp.c lib/fs.c lib/err.c
 FUZZ_MAX_LEN_st := 4096
 
 .SECONDEXPANSION:

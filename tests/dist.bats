@@ -26,7 +26,7 @@ setup() {
 	# 4 examples in batches of 3: every step has a batch of 3 rows
 	# (split 1 + 2) and one of 1 row (rank 0 gets none of it)
 	mtl-batch -q -b 3 -e 4 ex.mpk >b.mpk
-	ARGS=(-q -m "$FIXTURES/tiny" -t 1 --dropout 0 --lr 1e-3 --accumulate 2)
+	ARGS=(-q -m "$FIXTURES/tiny" -j 1 --dropout 0 --lr 1e-3 --accumulate 2)
 }
 
 # fields F of the step records of S, one line per step
