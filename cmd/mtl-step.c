@@ -902,7 +902,10 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--save-every and --resume need --out DIR");
 	if (best_metric && (!eval || !R.save_every))
 		cmd_usage_error(usage, "--best-metric needs --eval FILE and --save-every N");
-	cmd_refuse_tty(force);
+	/* mtl-step-mpi's ranks write to mpirun's pseudo-terminals, whatever
+	 * mpirun's own output is: only mtl-step can tell */
+	if (!mtl_dist_has_mpi())
+		cmd_refuse_tty(force);
 	R.out = out_dir;
 
 	/* dist hook: one process (mtl-step), or rank R of N (mtl-step-mpi) */

@@ -91,8 +91,8 @@ close() {
 }
 
 @test "a rank that fails ends the job, naming the rank and the cause" {
-	# rank 1 alone cannot load its model: rank 0 must not wait for it
-	run -1 --separate-stderr timeout 60 "${MPIRUN[@]}" -np 1 mtl-step-mpi "${ARGS[@]}" b.mpk : \
+	# rank 1 alone cannot load its model (exit 3): rank 0 must not wait for it
+	run -3 --separate-stderr timeout 60 "${MPIRUN[@]}" -np 1 mtl-step-mpi "${ARGS[@]}" b.mpk : \
 		-np 1 mtl-step-mpi -q -m missing b.mpk
 	assert_regex "$stderr" "mtl-step: rank 1: cannot open 'missing/config.json'"
 	# a corrupt stream: rank 0 stops, and takes rank 1 with it
