@@ -41,7 +41,8 @@ static const char usage[] =
 	"      --sort-window N   batch each N examples by length, to pad less;\n"
 	"                        the output keeps the input order (default 2048;\n"
 	"                        with --features 0; 0 or 1: input order)\n"
-	"  -t, --threads N       threads (default: all cores)\n"
+	"  -j, --threads N       threads (default: all cores)\n"
+	"      --force           write the stream even to a terminal\n"
 	"  -q, --quiet           no progress on stderr\n"
 	"  -h, --help            this text\n"
 	"  -V, --version         the version\n"
@@ -175,7 +176,7 @@ static const char *pool_name(enum mtl_pool p)
 struct args {
 	const char *model_dir, *pooling;
 	char *tasks;
-	int embed, features, no_norm, probs, with_emb, threads, window;
+	int embed, features, no_norm, probs, with_emb, threads, window, force;
 };
 
 /* Parses the options into A (and R->batch); returns the input's index. */
@@ -192,7 +193,9 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_FLAG(0, "no-normalize", &A->no_norm),
 		CMD_OPT_INT('b', "batch-size", &R->batch, 1, 4096),
 		CMD_OPT_INT(0, "sort-window", &A->window, 0, 1 << 20),
-		CMD_OPT_INT('t', "threads", &A->threads, 1, 1024),
+		CMD_OPT_INT('j', "threads", &A->threads, 1, 1024),
+		CMD_OPT_MOVED('t', "-j (--threads)"),
+		CMD_OPT_FLAG(0, "force", &A->force),
 		CMD_OPT_END
 	};
 	int first = cmd_parse_options(usage, opts, argc, argv);
@@ -207,6 +210,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		cmd_usage_error(usage, "--embed writes embeddings only: no --tasks, --probs or --with-embedding");
 	if (argc - first > 1)
 		cmd_usage_error(usage, "one input at most");
+	cmd_refuse_tty(A->force);
 	return first;
 }
 
@@ -217,9 +221,10 @@ static uint64_t load_model(struct run *R, struct args *A)
 	const char *dir = A->model_dir;
 	struct mtl_err err;
 	uint64_t mask = 0;
+	int rc;
 
-	if (mtl_model_load(&R->model, dir, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
+	if ((rc = mtl_model_load(&R->model, dir, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (A->pooling) {
 		if (!strcmp(A->pooling, "cls"))
 			R->model->pool.mode = MTL_POOL_CLS;
@@ -241,12 +246,13 @@ static uint64_t load_model(struct run *R, struct args *A)
 	if (!mtl_fs_exists(dir, "heads.safetensors"))
 		cmd_die(EXIT_DATA, "'%s' has no heads.safetensors: train the model with mtl-step first",
 			dir);
-	if (mtl_model_heads(R->model, 0, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
+	if ((rc = mtl_model_heads(R->model, 0, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	for (char *t = A->tasks ? strtok(A->tasks, ",") : NULL; t; t = strtok(NULL, ",")) {
 		int k = mtl_task_find(R->model->tasks, t);
 		if (k < 0)
-			cmd_usage_error(usage, "--tasks: the model has no task '%s'", t);
+			cmd_usage_error(usage, "--tasks: the model has no task '%s'%s", t,
+					cmd_task_hint(R->model->tasks, t));
 		mask |= 1ull << k;
 	}
 	return mask;

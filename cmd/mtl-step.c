@@ -54,7 +54,8 @@ static const char usage[] =
 	"      --dropout F         every dropout probability (default: config.json\n"
 	"                          and tasks.json)\n"
 	"      --seed N            seed for dropout and new heads (default 42)\n"
-	"  -t, --threads N         threads (default: all cores)\n"
+	"  -j, --threads N         threads (default: all cores)\n"
+	"      --force             write the steps stream even to a terminal\n"
 	"      --no-gemm-split     let BLIS thread each product instead of giving\n"
 	"                          each thread a slice of its output (the default:\n"
 	"                          steadier when other jobs share the cores)\n"
@@ -276,22 +277,32 @@ static void resume(struct run *R)
 /* --best-metric M: loss, TASK:f1 or TASK:accuracy. */
 static void parse_metric(struct run *R, const char *m)
 {
-	const char *colon = strrchr(m, ':');
-	char task[256];
+	const char *colon = strrchr(m, ':'), *names[1 + 2 * 64] = { "loss" };
+	char task[256], full[2 * 64][264];
+	size_t n = 1;
 
 	R->ck.metric = m;
 	R->metric_task = -1;
 	if (!strcmp(m, "loss"))
 		return;
+	for (int k = 0; k < R->model->tasks->n && k < 64; k++)
+		for (int f = 0; f < 2; f++) {
+			snprintf(full[n - 1], sizeof(full[0]), "%.250s:%s",
+				 R->model->tasks->task[k].name, f ? "accuracy" : "f1");
+			names[n] = full[n - 1];
+			n++;
+		}
 	if (!colon || (strcmp(colon, ":f1") && strcmp(colon, ":accuracy")) ||
 	    (size_t)(colon - m) >= sizeof(task))
-		cmd_usage_error(usage, "--best-metric takes loss, TASK:f1 or TASK:accuracy, not '%s'", m);
+		cmd_usage_error(usage, "--best-metric takes loss, TASK:f1 or TASK:accuracy, not '%s'%s",
+				m, cmd_hint(m, names, n));
 	memcpy(task, m, (size_t)(colon - m));
 	task[colon - m] = 0;
 	R->metric_f1 = !strcmp(colon, ":f1");
 	R->metric_task = mtl_task_find(R->model->tasks, task);
 	if (R->metric_task < 0)
-		cmd_usage_error(usage, "--best-metric '%s': the model has no task '%s'", m, task);
+		cmd_usage_error(usage, "--best-metric '%s': the model has no task '%s'%s", m, task,
+				cmd_hint(m, names, n));
 }
 
 /* ---- end of checkpoints ---- */
@@ -424,7 +435,8 @@ static void set_task_weight(struct mtl_tasks *ts, const char *arg)
 	if (!(w >= 0) || !isfinite(w))
 		cmd_usage_error(usage, "--task-weight: '%s': the weight must be finite and non-negative", arg);
 	if ((t = mtl_task_find(ts, name)) < 0)
-		cmd_usage_error(usage, "--task-weight: '%s' is not one of the model's tasks", name);
+		cmd_usage_error(usage, "--task-weight: '%s' is not one of the model's tasks%s", name,
+				cmd_task_hint(ts, name));
 	ts->task[t].weight = w;
 }
 
@@ -452,7 +464,7 @@ static void setup_freeze(struct run *R, const char **spec, int n, long at)
 /* What the command line asks for beyond the fields of struct run. */
 struct args {
 	const char *model_dir, *out_dir, *eval, *best_metric, *features;
-	int resume, threads, split, no_split;
+	int resume, threads, split, no_split, force;
 	long total, unfreeze_at;
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
@@ -531,7 +543,9 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_FLOAT(0, "label-smoothing", &A->o.label_smoothing),
 		CMD_OPT_FLOAT(0, "dropout", &A->o.dropout),
 		CMD_OPT_U64(0, "seed", &A->o.seed, 0, 1L << 62),
-		CMD_OPT_INT('t', "threads", &A->threads, 1, 1024),
+		CMD_OPT_INT('j', "threads", &A->threads, 1, 1024),
+		CMD_OPT_MOVED('t', "-j (--threads)"),
+		CMD_OPT_FLAG(0, "force", &A->force),
 		CMD_OPT_FLAG(0, "gemm-split", &A->split), /* the default */
 		CMD_OPT_FLAG(0, "no-gemm-split", &A->no_split),
 		CMD_OPT_STRING(0, "eval", &A->eval),
@@ -604,6 +618,10 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		cmd_usage_error(usage, "--save-every and --resume need --out DIR");
 	if (A->best_metric && (!A->eval || !R->save_every))
 		cmd_usage_error(usage, "--best-metric needs --eval FILE and --save-every N");
+	/* mtl-step-mpi's ranks write to mpirun's pseudo-terminals, whatever
+	 * mpirun's own output is: only mtl-step can tell */
+	if (!mtl_dist_has_mpi())
+		cmd_refuse_tty(A->force);
 	R->out = A->out_dir;
 	return first;
 }
@@ -644,9 +662,10 @@ static void setup_dist(struct run *R, struct args *A, int *argc, char ***argv)
 static void load_model(struct run *R, const struct args *A)
 {
 	struct mtl_err err;
+	int rc;
 
-	if (mtl_model_load(&R->model, A->model_dir, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
+	if ((rc = mtl_model_load(&R->model, A->model_dir, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (!R->model->tasks)
 		cmd_die(EXIT_DATA, "'%s': no tasks.json: nothing to train (add the tasks first)",
 			A->model_dir);

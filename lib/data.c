@@ -927,7 +927,7 @@ void mtl_census_pack(msgpack_packer *pk, const struct mtl_census *c,
 			      c->unknown_labels_skipped, c->unk };
 	int n = ts ? ts->n : 0;
 
-	msgpack_pack_map(pk, 13);
+	msgpack_pack_map(pk, 14);
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "stats");
 	mtl_mp_pack_str(pk, "examples");
@@ -957,6 +957,8 @@ void mtl_census_pack(msgpack_packer *pk, const struct mtl_census *c,
 	msgpack_pack_double(pk, mtl_census_unk_rate(c));
 	mtl_mp_pack_str(pk, "bad_records_skipped");
 	msgpack_pack_int64(pk, c->bad);
+	mtl_mp_pack_str(pk, "no_tokens");
+	msgpack_pack_int64(pk, c->no_tokens);
 }
 
 void mtl_census_release(struct mtl_census *c)

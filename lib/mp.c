@@ -300,6 +300,11 @@ int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 		}
 	}
 	r->record++;
+	/* '{' and '[' are msgpack integers: a header never starts with them */
+	if (r->record == 1 && (r->buf[r->pos] == '{' || r->buf[r->pos] == '['))
+		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+					  "JSON text, not an mtl stream (mtl-tokenize makes examples from text; "
+					  "mtl-dump --pack turns mtl-dump's JSON lines back into a stream)");
 	if (s == -1)
 		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
 					  "not msgpack (byte 0xc1 at offset %zu of the record)",
@@ -875,3 +880,8 @@ void mtl_mp_from_json(msgpack_packer *pk, const json_t *j)
 		break;
 	}
 }
+
+const char *const mtl_mp_record_types[] = {
+	"header", "example", "stats", "batch", "step", "eval", "skip",
+	"prediction", "embedding", "metrics", "features", NULL
+};

@@ -209,4 +209,11 @@ void mtl_mp_from_json(msgpack_packer *pk, const json_t *j);
 int mtl_mp_check_record(const msgpack_object *rec, int is_first,
 			struct mtl_err *err);
 
+/*
+ * The record types mtl programs write ("header", "example", "batch",
+ * "step", ...; docs/streams.md), NULL-terminated: what mtl-dump --type
+ * accepts.
+ */
+extern const char *const mtl_mp_record_types[];
+
 #endif

@@ -5,7 +5,7 @@
 #   make fuzz-st                      the safetensors reader
 #   make fuzz-tok                     the tokenizer and the task-spec parser
 #                                     (also make fuzz-tokenize)
-#   make fuzz-input                   the JSONL, CoNLL and TSV readers
+#   make fuzz-input                   the JSONL, CoNLL, TSV, CSV and text readers
 #   make fuzz-vocab                   the tokenizer loader (vocab.txt,
 #                                     tokenizer.json, tokenizer_config.json,
 #                                     config.json)
@@ -46,7 +46,7 @@ FUZZ_SRC_mp := lib/mp.c lib/data.c lib/task.c lib/metrics.c lib/fs.c lib/err.c
 FUZZ_SRC_st := lib/st.c lib/fs.c lib/err.c
 FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/fs.c lib/err.c
 FUZZ_SRC_vocab := lib/tok.c lib/tok_uni8.c lib/fs.c lib/err.c
-FUZZ_SRC_input := lib/input.c lib/data.c lib/tok.c lib/tok_uni8.c lib/task.c lib/mp.c lib/fs.c lib/err.c
+FUZZ_SRC_input := lib/input.c lib/suggest.c lib/data.c lib/tok.c lib/tok_uni8.c lib/task.c lib/mp.c lib/fs.c lib/metrics.c lib/err.c
 FUZZ_MAX_LEN_st := 4096
 
 .SECONDEXPANSION:

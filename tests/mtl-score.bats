@@ -104,7 +104,7 @@ mixed_setup() {
 	mtl-score -q -m "$FIXTURES/tiny" --embed ex.mpk >emb.mpk
 	run -1 --separate-stderr mtl-score -m "$FIXTURES/tiny" --embed emb.mpk
 	assert_equal "$stderr" "mtl-score: emb.mpk: record 1: a stream of kind 'embeddings', expected 'examples'"
-	run -1 --separate-stderr mtl-score -m "$BATS_TEST_TMPDIR" --embed ex.mpk
+	run -3 --separate-stderr mtl-score -m "$BATS_TEST_TMPDIR" --embed ex.mpk
 	assert_regex "$stderr" 'config.json'
 	run -2 mtl-score --embed ex.mpk
 	run -2 mtl-score -m "$FIXTURES/tiny" --embed --pooling bogus ex.mpk

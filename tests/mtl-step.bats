@@ -43,13 +43,13 @@ setup() {
 }
 
 @test "--no-gemm-split: BLIS's own threading gives the losses of the default column slices" {
-	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 --no-gemm-split b.mpk | mtl-dump -t step | jq .loss >a
-	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 b.mpk | mtl-dump -t step | jq .loss >b
+	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 --no-gemm-split b.mpk | mtl-dump -t step | jq .loss >a
+	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 b.mpk | mtl-dump -t step | jq .loss >b
 	run bash -c "paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-6) print \"differ: \" \$0 }'"
 	assert_output ''
 	[ "$(wc -l <b)" -eq 6 ]
 	# --gemm-split names the default
-	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 --gemm-split b.mpk | mtl-dump -t step | jq .loss >c
+	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 --gemm-split b.mpk | mtl-dump -t step | jq .loss >c
 	cmp b c
 }
 
@@ -152,7 +152,7 @@ setup() {
 	mtl-tokenize -q -m m "$D/train.jsonl" >train.mpk
 	mtl-tokenize -q -m m "$D/test.jsonl" >test.mpk
 	mtl-batch -q -b 32 -e 4 --shuffle --seed 3 train.mpk >b.mpk
-	mtl-step -q -m m -t 1 --lr 2e-3 --warmup-ratio 0.1 --eval test.mpk -o tuned b.mpk >steps.mpk
+	mtl-step -q -m m -j 1 --lr 2e-3 --warmup-ratio 0.1 --eval test.mpk -o tuned b.mpk >steps.mpk
 	run bash -c "mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
 	assert_output '[300,300,true,true]'
 	# the saved model scores the same test set as well

@@ -239,9 +239,10 @@ int main(void)
 		 "stats record unpacks")) {
 		const msgpack_object *lc = mtl_mp_get(mtl_mp_get(&u.data, "label_counts"), "ner");
 		int64_t v = -1;
-		T_OK(u.data.type == MSGPACK_OBJECT_MAP && u.data.via.map.size == 13 &&
-		     mtl_mp_is_str(mtl_mp_get(&u.data, "type"), "stats"),
-		     "stats record: 13 keys, type stats");
+		T_OK(u.data.type == MSGPACK_OBJECT_MAP && u.data.via.map.size == 14 &&
+		     mtl_mp_is_str(mtl_mp_get(&u.data, "type"), "stats") &&
+		     !mtl_mp_as_int(mtl_mp_get(&u.data, "no_tokens"), &v) && v == 0,
+		     "stats record: 14 keys, type stats, no_tokens");
 		T_OK(!mtl_mp_as_int(mtl_mp_get(lc, "B-PER"), &v) && v == 1,
 		     "stats record: label_counts by name");
 		T_OK(!mtl_mp_as_int(mtl_mp_get(&u.data, "words_lost"), &v) && v == 2,

@@ -1,9 +1,9 @@
 /*
  * test_tok.c - the WordPiece tokenizer: every line of the Hugging Face
- * reference files in ../shared/tokref (agreement per file; any mismatch
- * fails), the plain-text cases of tests/tok-cases.txt over a small
- * vocabulary built here, and word ids, offsets, truncation and invalid
- * UTF-8 handling.
+ * reference files in fixtures/tokref, over the bge tokenizer files in
+ * fixtures/bge-tokenizer (agreement per file; any mismatch fails), the
+ * plain-text cases of tests/tok-cases.txt over a small vocabulary built
+ * here, and word ids, offsets, truncation and invalid UTF-8 handling.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -83,19 +83,15 @@ static void test_reference(void)
 	struct mtl_tok *t;
 	struct mtl_err err;
 
-	if (!t_shared()) {
-		t_skip("../shared is absent: no reference tokenizations");
-		return;
-	}
-	if (!T_OK(mtl_tok_load(&t, "../shared/models/bge-large-en-v1.5",
+	if (!T_OK(mtl_tok_load(&t, "fixtures/bge-tokenizer",
 			       &err) == 0, "load bge tokenizer")) {
 		T_NOTE("%s", err.msg);
 		return;
 	}
 	T_OK(mtl_tok_vocab_size(t) == 30522, "bge vocab size 30522");
 	T_OK(mtl_tok_max_length(t) == 512, "bge max length 512");
-	check_ref(t, "../shared/tokref/golden-tricky.jsonl");
-	check_ref(t, "../shared/tokref/golden-data.jsonl");
+	check_ref(t, "fixtures/tokref/golden-tricky.jsonl");
+	check_ref(t, "fixtures/tokref/golden-data.jsonl");
 	mtl_tok_free(t);
 }
 

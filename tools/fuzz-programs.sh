@@ -67,10 +67,10 @@ printf 'id\ttext\ttopic\tner\nq1\tHello world\tsports\t\nq2\tJohn lives\t\tB-PER
 	cd "$seeds" &&
 	"$bin/mtl-tokenize" -q -m "$model" seed.jsonl >examples.mpk &&
 	"$bin/mtl-batch" -q -b 2 -e 2 examples.mpk >batches.mpk &&
-	"$bin/mtl-step" -q -t 1 -m "$model" batches.mpk >steps.mpk &&
-	"$bin/mtl-score" -q -t 1 -m "$model" examples.mpk >predictions.mpk &&
-	"$bin/mtl-score" -q -t 1 -m "$model" --embed examples.mpk >embeddings.mpk &&
-	"$bin/mtl-score" -q -t 1 -m "$model" --features examples.mpk >features.mpk &&
+	"$bin/mtl-step" -q -j 1 -m "$model" batches.mpk >steps.mpk &&
+	"$bin/mtl-score" -q -j 1 -m "$model" examples.mpk >predictions.mpk &&
+	"$bin/mtl-score" -q -j 1 -m "$model" --embed examples.mpk >embeddings.mpk &&
+	"$bin/mtl-score" -q -j 1 -m "$model" --features examples.mpk >features.mpk &&
 	"$bin/mtl-dump" batches.mpk >batches.jsonl &&
 	cp "$model/tasks.json" tasks.json && cp "$model/vocab.txt" vocab.txt
 ) || { echo "fuzz-programs: cannot make the seed streams with '$bin'" >&2; exit 2; }
@@ -112,10 +112,10 @@ setup() {
 		mut "$f" in
 		case $s in
 		examples) pick "$bin/mtl-batch -q -b 2" "$bin/mtl-batch -q --shuffle-buffer 2" \
-			"$bin/mtl-score -q -t 1 -m $model" "$bin/mtl-score -q -t 1 -m $model --embed" \
-			"$bin/mtl-dump" "$bin/mtl-step -q -t 1 -m $model --eval in $seeds/batches.mpk"; cmd=($REPLY) ;;
-		batches) pick "$bin/mtl-step -q -t 1 -m $model" "$bin/mtl-dump -s"; cmd=($REPLY) ;;
-		features) pick "$bin/mtl-step -q -t 1 -m $model --features in $seeds/batches.mpk" "$bin/mtl-dump"; cmd=($REPLY) ;;
+			"$bin/mtl-score -q -j 1 -m $model" "$bin/mtl-score -q -j 1 -m $model --embed" \
+			"$bin/mtl-dump" "$bin/mtl-step -q -j 1 -m $model --eval in $seeds/batches.mpk"; cmd=($REPLY) ;;
+		batches) pick "$bin/mtl-step -q -j 1 -m $model" "$bin/mtl-dump -s"; cmd=($REPLY) ;;
+		features) pick "$bin/mtl-step -q -j 1 -m $model --features in $seeds/batches.mpk" "$bin/mtl-dump"; cmd=($REPLY) ;;
 		batches.jsonl) cmd=("$bin/mtl-dump" --pack) ;;
 		*) pick "$bin/mtl-report" "$bin/mtl-report -f json" "$bin/mtl-report -f html -e" "$bin/mtl-dump"; cmd=($REPLY) ;;
 		esac
@@ -128,14 +128,14 @@ setup() {
 		f=$REPLY
 		mut "$model/$f" m/$f
 		pick "$bin/mtl-tokenize -q -m m $seeds/seed.jsonl" \
-			"$bin/mtl-score -q -t 1 -m m $seeds/examples.mpk" \
-			"$bin/mtl-score -q -t 1 -m m --embed $seeds/examples.mpk" \
-			"$bin/mtl-step -q -t 1 -m m -o out $seeds/batches.mpk" \
-			"$bin/mtl-init -q -o out -e m"; cmd=($REPLY)
+			"$bin/mtl-score -q -j 1 -m m $seeds/examples.mpk" \
+			"$bin/mtl-score -q -j 1 -m m --embed $seeds/examples.mpk" \
+			"$bin/mtl-step -q -j 1 -m m -o out $seeds/batches.mpk" \
+			"$bin/mtl-init -q -o out --encoder m"; cmd=($REPLY)
 		;;
 	tasks)
 		mut "$seeds/tasks.json" tasks.json
-		pick "$bin/mtl-init -q -o out -e $model -T tasks.json" \
+		pick "$bin/mtl-init -q -o out --encoder $model -T tasks.json" \
 			"$bin/mtl-tokenize -q -m $model -T tasks.json $seeds/seed.jsonl"; cmd=($REPLY)
 		;;
 	vocab)
