@@ -9,7 +9,7 @@
  * sequence task, classifier.weight and classifier.bias) and the tokenizer
  * files of the model's directory.
  *
- * The mapping is exact (the same function in float32, docs/export.md):
+ * The mapping gives the same function (docs/export.md):
  *
  *   token task, linear head:   classifier = out; no pooler (transformers'
  *                              token classifier has none).
@@ -18,11 +18,15 @@
  *                              = out: tanh(dense(h_cls)) is the pooler.
  *     linear (hidden 0):       transformers always runs the pooler before
  *                              its classifier, so the pooler is made an
- *                              identity in float32: weight 2^-24 I, bias 0
- *                              (tanh(y) rounds to y for |y| < 2^-13, i.e.
- *                              |h| < 2^11), classifier = 2^24 out.weight,
- *                              out.bias.  Powers of two scale exactly, so
- *                              the logits are those of the linear head.
+ *                              identity: weight 2^-24 I, bias 0, and
+ *                              classifier = 2^24 out.weight, out.bias.
+ *                              Powers of two scale exactly and tanh(y)
+ *                              rounds to y for |y| < 2^-13 (|h| < 2^11),
+ *                              so the logits are the linear head's up to
+ *                              the rounding of the tanh the loader runs
+ *                              (PyTorch's float32 tanh: within 1 ulp).
+ *                              Float32 or bfloat16 only: float16 cannot
+ *                              hold 2^-24 h.
  *
  * Any other head has no counterpart and fails with MTL_ERR_FORMAT saying
  * why and what to train instead: a hidden layer of another size or
