@@ -353,6 +353,7 @@ static void evaluate(struct run *R)
 		msgpack_pack_int64(pk, st.labelled[t]);
 	}
 	end_record(R);
+	mtl_card_eval(R->model->card, R->tr->step, R->n_ev, acc, f1, st.labelled);
 	R->last_eval = R->tr->step;
 	if (R->ck.metric)
 		R->metric_value = R->metric_task < 0 ? total
@@ -559,6 +560,7 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	R->bad = 0;
 	if (R->rank) /* rank 0 writes the records */
 		return;
+	mtl_card_step(R->model->card, R->st.labelled);
 	for (int t = 0; t < ts->n && t < 64; t++)
 		acc[t] = R->st.labelled[t]
 			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
@@ -961,7 +963,8 @@ train:
 	o.total = total > 0 ? total : 0;
 	R.total = o.total;
 	if (mtl_train_new(&R.tr, R.model->bert, R.hd, &o, &err) ||
-	    mtl_step_stats_init(&R.st, R.model->tasks->n))
+	    mtl_step_stats_init(&R.st, R.model->tasks->n) ||
+	    mtl_card_new(&R.model->card, R.model->tasks->n, argc, argv, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	bo.seed = o.seed;
 	if (bo.kind != MTL_BALANCE_STATIC) {
