@@ -10,6 +10,7 @@
 #include "bert.h"
 #include "common.h"
 #include "fs.h"
+#include "card.h"
 #include "model.h"
 
 static const char usage[] =

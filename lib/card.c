@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "eval.h"
 #include "fs.h"
 #include "model.h"
 
@@ -69,21 +70,24 @@ void mtl_card_free(struct mtl_card *c)
 
 void mtl_card_step(struct mtl_card *c, const int64_t *labelled)
 {
+	if (!c)
+		return;
 	c->steps++;
 	for (int t = 0; t < c->n_tasks; t++)
 		c->labelled[t] += labelled[t];
 }
 
-void mtl_card_eval(struct mtl_card *c, long step, int examples,
-		   const double *acc, const double *f1,
-		   const int64_t *labelled)
+void mtl_card_eval(struct mtl_card *c, long step,
+		   const struct mtl_eval_result *res)
 {
+	if (!c)
+		return;
 	c->eval_step = step;
-	c->eval_examples = examples;
-	for (int t = 0; t < c->n_tasks; t++) {
-		c->eval_acc[t] = acc[t];
-		c->eval_f1[t] = f1[t];
-		c->eval_labelled[t] = labelled[t];
+	c->eval_examples = res->examples;
+	for (int t = 0; t < c->n_tasks && t < res->n_tasks; t++) {
+		c->eval_acc[t] = res->accuracy[t];
+		c->eval_f1[t] = res->f1[t];
+		c->eval_labelled[t] = res->labelled[t];
 	}
 }
 

@@ -21,6 +21,7 @@
 #include "err.h"
 
 struct mtl_model;
+struct mtl_eval_result; /* eval.h */
 
 struct mtl_card {
 	char *command;       /* the command line (argv[0] without its
@@ -40,13 +41,12 @@ int mtl_card_new(struct mtl_card **out, int n_tasks, int argc,
 		 char *const *argv, struct mtl_err *err);
 void mtl_card_free(struct mtl_card *c);
 
-/* Adds one step's labels per task (labelled[n_tasks]). */
+/* Adds one step's labels per task (labelled[n_tasks]); c may be NULL. */
 void mtl_card_step(struct mtl_card *c, const int64_t *labelled);
-/* Keeps an evaluation after step: accuracy and macro F1 per task and
- * the labels they count (0: the task had none). */
-void mtl_card_eval(struct mtl_card *c, long step, int examples,
-		   const double *acc, const double *f1,
-		   const int64_t *labelled);
+/* Keeps the evaluation after step (its accuracy, macro F1 and labels per
+ * task); c may be NULL. */
+void mtl_card_eval(struct mtl_card *c, long step,
+		   const struct mtl_eval_result *res);
 
 /*
  * Writes dir/README.md (atomically) for m, with m->card's training facts

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "card.h"
 #include "fs.h"
 #include "mp.h"
 #include "tok.h"

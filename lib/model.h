@@ -16,10 +16,11 @@
 #include <msgpack.h>
 
 #include "bert.h"
-#include "card.h"
 #include "err.h"
 #include "head.h"
 #include "task.h"
+
+struct mtl_card; /* card.h */
 
 struct mtl_model {
 	char *dir;

@@ -30,9 +30,15 @@ require = $(foreach v,$(1),$(if $(strip $($(v))),,$(error $(v) is empty: give $(
 # $(call vars,NAME,VALUES): the file OUT/.NAME.vars holding VALUES, rewritten
 # only when they change.  make sees files, not variables: a stage that lists
 # it as a prerequisite re-runs when one of its settings (LR, SEED, *_OPTS)
-# changes, and only then.
+# changes, and only then.  A dry run (make -n, make -q) writes nothing: a
+# changed value adds the phony prerequisite mtl-vars-changed instead.
+dry_run := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
 vars = $(shell mkdir -p '$(OUT)' && f='$(OUT)/.$(1).vars' v='$(subst ','\'',$(strip $(2)))'; \
-	[ -f "$$f" ] && [ "$$(cat "$$f")" = "$$v" ] || printf '%s\n' "$$v" >"$$f")$(OUT)/.$(1).vars
+	if [ -f "$$f" ] && [ "$$(cat "$$f")" = "$$v" ]; then echo "$$f"; \
+	elif [ -n '$(dry_run)' ]; then echo mtl-vars-changed; \
+	else printf '%s\n' "$$v" >"$$f" && echo "$$f"; fi)
+.PHONY: mtl-vars-changed
+mtl-vars-changed: ;
 
 # The demo's models, the defaults of the workflows, made on first use by
 # pipelines/demo.mk (DEMO=$(DEMO_RUN)): its untrained tiny encoder over the
