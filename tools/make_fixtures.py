@@ -435,6 +435,21 @@ def write_embed_jsonl(path, model, ids, mask, types):
             f.write(json.dumps(rec) + "\n")
 
 
+def row_word_ids(text, vocab):
+    """The word of each token of a one-sentence row, -1 on [CLS] and [SEP]."""
+    word_ids, w = [-1], -1
+    for tid, first in wordpiece(text, vocab):
+        w += first
+        word_ids.append(w)
+    return word_ids + [-1]
+
+
+def first_pieces(word_ids):
+    """The positions of each word's first piece (where its label is)."""
+    return [i for i in range(len(word_ids))
+            if word_ids[i] >= 0 and word_ids[i] != word_ids[i - 1]]
+
+
 def write_predict_jsonl(out, bert, head_init, vocab):
     """The training rows as an examples stream in JSON lines (for
     mtl-dump --pack) and, beside it, the reference's predictions for them
@@ -462,11 +477,7 @@ def write_predict_jsonl(out, bert, head_init, vocab):
         fe.write(json.dumps(hdr) + "\n")
         for b, r in enumerate(TRAIN_ROWS):
             n = int(mask[b].sum())
-            word_ids, w = [-1], -1
-            for tid, first in wordpiece(r[0][0], vocab):
-                w += first
-                word_ids.append(w)
-            word_ids.append(-1)
+            word_ids = row_word_ids(r[0][0], vocab)
             assert len(word_ids) == n
             labels = {}
             if r[2] is not None:
@@ -477,7 +488,7 @@ def write_predict_jsonl(out, bert, head_init, vocab):
                   "ids": [int(x) for x in ids[b, :n]], "word_ids": word_ids, "labels": labels}
             fe.write(json.dumps(ex) + "\n")
             tp = torch.softmax(logits["topic"][b], -1).numpy()
-            firsts = [i for i in range(n) if word_ids[i] >= 0 and word_ids[i] != word_ids[i - 1]]
+            firsts = first_pieces(word_ids)
             npred = [ner_labels[int(torch.argmax(logits["ner"][b, i]))] for i in firsts]
             ngold = None if r[1] is None else list(r[1])
             exp = {"id": "r%d" % b,
@@ -576,12 +587,7 @@ def write_export(out, bert, vocab):
         probs[spec.name] = p.numpy()
     with open(os.path.join(out, "golden", "export-expect.jsonl"), "w") as f:
         for b, r in enumerate(TRAIN_ROWS):
-            n = int(mask[b].sum())
-            word_ids, w = [-1], -1
-            for tid, first in wordpiece(r[0][0], vocab):
-                w += first
-                word_ids.append(w)
-            firsts = [i for i in range(1, n - 1) if word_ids[i] != word_ids[i - 1]]
+            firsts = first_pieces(row_word_ids(r[0][0], vocab))
             rec = {"id": "r%d" % b}
             for name in EXPORTED:
                 pr = probs[name][b]
