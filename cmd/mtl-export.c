@@ -3,7 +3,6 @@
  * that transformers loads as it is (BertForSequenceClassification or
  * BertForTokenClassification); the mapping is lib/export.h's.
  */
-#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,36 +33,23 @@ static const char usage[] =
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "model", required_argument, NULL, 'm' },
-		{ "task", required_argument, NULL, 'T' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 }
-	};
 	const char *model_dir = NULL, *task = NULL, *out = NULL, *arch;
+	const struct cmd_opt opts[] = {
+		CMD_OPT_STRING('m', "model", &model_dir),
+		CMD_OPT_STRING('T', "task", &task),
+		CMD_OPT_STRING('o', "out", &out),
+		CMD_OPT_END
+	};
 	struct mtl_model *m = NULL;
 	struct mtl_err err;
-	int c, t, rc;
+	int first, t, rc;
 
 	cmd_name = "mtl-export";
-	while ((c = getopt_long(argc, argv, "m:T:o:qhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm': model_dir = optarg; break;
-		case 'T': task = optarg; break;
-		case 'o': out = optarg; break;
-		case 'q': cmd_quiet = 1; break;
-		case 'h': cmd_help(usage);
-		case 'V': cmd_version();
-		default: cmd_usage_error(usage, NULL);
-		}
-	}
+	first = cmd_parse_options(usage, opts, argc, argv);
 	if (!model_dir || !out)
 		cmd_usage_error(usage, "--model and --out are required");
-	if (optind < argc)
-		cmd_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+	if (first < argc)
+		cmd_usage_error(usage, "unexpected argument '%s'", argv[first]);
 	if ((rc = mtl_model_load(&m, model_dir, &err)))
 		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
 	if (!m->tasks || !mtl_fs_exists(model_dir, "heads.safetensors"))
