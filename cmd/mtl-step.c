@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "balance.h"
+#include "card.h"
 #include "ckpt.h"
 #include "common.h"
 #include "contrast.h"
@@ -200,6 +201,7 @@ static void evaluate(struct run *R)
 		cmd_die(EXIT_DATA, "evaluation: %s", err.msg);
 	if (mtl_steps_write_eval(R->w, R->tr->step, R->model->tasks, &res, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
+	mtl_card_eval(R->model->card, R->tr->step, &res);
 	R->last_eval = R->tr->step;
 	if (R->ck.metric)
 		R->metric_value = R->metric_task < 0 ? res.loss
@@ -395,6 +397,7 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	R->bad = 0;
 	if (R->rank)
 		return;
+	mtl_card_step(R->model->card, R->st.labelled);
 	progress(R, 0);
 	if (R->ev.n && R->eval_every && R->tr->step % R->eval_every == 0)
 		evaluate(R);
@@ -813,6 +816,8 @@ static void lead(struct run *R, const struct args *A, int argc, char **argv)
 
 	if (mtl_steps_write_header(R->w, argc, argv, &h, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
+	if (mtl_card_new(&R->model->card, R->model->tasks->n, argc, argv, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	clock_gettime(CLOCK_MONOTONIC, &R->t0);
 	while ((rc = mtl_mp_read(R->r, &rec, &err)) > 0) {
 		struct mtl_batch *b = &R->group[n];
