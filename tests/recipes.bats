@@ -68,3 +68,12 @@ run_recipe() {  # run_recipe TITLE [N]: runs it with -e and pipefail
 	run mtl-dump -t stats topics.mpk
 	assert_output --partial '"labelled":{"topic":600,"ner":0}'
 }
+
+@test "recipe: export a task for transformers" {
+	[ -f topic-model/heads.safetensors ] || run_recipe "Train on a CSV of labelled sentences" >/dev/null 2>&1
+	run --separate-stderr run_recipe "Export a task for transformers"
+	assert_success
+	[ -f topic-hf/model.safetensors ] && [ -f topic-hf/vocab.txt ]
+	run jq -c '[.architectures, .num_labels, .id2label["0"]]' topic-hf/config.json
+	assert_output '[["BertForSequenceClassification"],4,"business"]'
+}
