@@ -15,6 +15,7 @@
 #include "model.h"
 #include "mp.h"
 #include "predict.h"
+#include "progress.h"
 
 static const char usage[] =
 	"usage: mtl-score --model DIR [options] [EXAMPLES]\n"
@@ -51,6 +52,7 @@ struct run {
 	struct mtl_mp_writer *w;
 	int batch, features;
 	long done;
+	long size; /* of the input in bytes (0: unknown) */
 	int32_t *mask; /* --features: a padded chunk's attention mask */
 	size_t cap_tokens;
 };
@@ -115,14 +117,17 @@ static void chunk(struct run *R, struct mtl_predictor *pred,
 static void progress(const struct run *R, struct timespec *t0, int final)
 {
 	struct timespec t;
+	char line[256];
 	double s;
 
 	if (cmd_quiet || (!final && !isatty(2)))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	s = (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-	fprintf(stderr, "\r%s: %ld examples, %.1f/s%s", cmd_name, R->done,
-		s > 0 ? (double)R->done / s : 0.0, final ? "\n" : "");
+	/* a file's size gives a total and an ETA (the end: the time taken) */
+	mtl_progress_format(line, sizeof(line), "example", R->done, final ? 0 :
+			    mtl_progress_estimate(R->done, mtl_mp_reader_offset(R->r), R->size), s);
+	fprintf(stderr, "\r%s: %s%s", cmd_name, line, final ? "\n" : "   ");
 }
 
 static const char *pool_name(enum mtl_pool p)
@@ -303,6 +308,10 @@ int main(int argc, char **argv)
 	first = parse_args(&A, &R, argc, argv);
 	task_mask = load_model(&R, &A);
 	in = cmd_open_in(first < argc ? argv[first] : NULL, &name);
+	if (fseek(in, 0, SEEK_END) == 0) { /* a regular file: its size */
+		R.size = ftell(in);
+		rewind(in);
+	}
 	R.r = mtl_mp_reader_new(in, name);
 	R.w = mtl_mp_writer_new(stdout, "standard output");
 	if (!R.r || !R.w)

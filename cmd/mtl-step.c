@@ -836,12 +836,12 @@ int main(int argc, char **argv)
 	/* before the work: a typo in --out must not cost the run */
 	if (R.rank == 0 && A.out_dir && mtl_fs_check_dir(A.out_dir, &err))
 		cmd_die(EXIT_IO, "--out: %s", err.msg);
-	if (R.rank == 0 && !A.out_dir)
-		cmd_note("no --out: the trained model will not be saved");
 	load_model(&R, &A);
 	if (R.rank == 0) /* the stream is rank 0's */
 		open_batches(&R, &A, first < argc ? argv[first] : NULL);
 	setup_training(&R, &A);
+	if (R.rank == 0 && !A.out_dir) /* after the input's checks */
+		cmd_note("no --out: the trained model will not be saved");
 	if (R.rank)
 		follow(&R);
 	else

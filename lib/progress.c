@@ -36,3 +36,13 @@ void mtl_progress_format(char *buf, size_t n, const char *unit, long done,
 			 unit, t);
 	}
 }
+
+long mtl_progress_estimate(long done, long pos, long size)
+{
+	double t;
+
+	if (pos <= 0 || size <= 0)
+		return 0;
+	t = (double)done * (double)size / (double)pos + 0.5;
+	return t > (double)done ? (long)t : done;
+}

@@ -24,4 +24,11 @@ void mtl_progress_time(char *buf, size_t n, double seconds);
 void mtl_progress_format(char *buf, size_t n, const char *unit, long done,
 			 long total, double seconds);
 
+/*
+ * The items a file holds, estimated from the bytes read so far: done *
+ * size / pos (at least done), or 0 (unknown) when pos or size is not
+ * positive, for a total and an ETA where a stream does not say its length.
+ */
+long mtl_progress_estimate(long done, long pos, long size);
+
 #endif

@@ -62,7 +62,7 @@ setup() {
 		--progress-every 0 b.mpk
 	assert_success
 	run bash -c "printf '%s\n' \"\$0\" | sed -E 's/[0-9.]+ step\/s/R step\/s/; s/(ETA |, )[0-9]+:[0-9]{2}/\1T/; s/loss [0-9.]+/loss L/g; s/(accuracy|f1) [0-9.]+/\1 F/g'" "$stderr"
-	assert_line --index 0 'mtl-step: no --out: the trained model will not be saved'
+	assert_line --index 1 'mtl-step: no --out: the trained model will not be saved'
 	assert_line --index 2 'mtl-step: step 1/6, R step/s, ETA T, loss L'
 	assert_line --index 5 'mtl-step: eval at step 3: loss L, topic accuracy F f1 F, ner accuracy F token_f1 F entity_f1 F'
 	assert_line --index 6 'mtl-step: step 4/6, R step/s, ETA T, loss L, last eval: loss L, topic accuracy F f1 F, ner accuracy F token_f1 F entity_f1 F'

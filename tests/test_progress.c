@@ -1,7 +1,8 @@
 /*
  * test_progress.c - progress lines: times in m:ss and h:mm:ss, the rate
  * and the ETA with a known total, the time so far without one, and the
- * edges (no time yet, done past the total, a short buffer).
+ * edges (no time yet, done past the total, a short buffer), and a total
+ * estimated from the bytes read.
  */
 #include <math.h>
 #include <string.h>
@@ -36,5 +37,9 @@ int main(void)
 	check(b, "example 300, 2.5 example/s, 2:00", "without a total");
 	mtl_progress_format(b, 8, "step", 100, 400, 50);
 	check(b, "step 10", "cut to the buffer");
+	T_OK(mtl_progress_estimate(30, 1000, 4000) == 120, "estimate: a quarter read");
+	T_OK(mtl_progress_estimate(30, 5000, 4000) == 30, "estimate: never below done");
+	T_OK(mtl_progress_estimate(30, 0, 4000) == 0 && mtl_progress_estimate(30, 10, -1) == 0,
+	     "estimate: unknown without a position or a size");
 	return t_done();
 }
