@@ -28,7 +28,7 @@ fi
 "$B/mtl-init" -q -o base-ner --encoder base --tasks ner.json --seed 1
 "$B/mtl-tokenize" -q -m base-ner "$D/train.jsonl" >pre.ex.mpk
 "$B/mtl-batch" -q -b 32 -e 3 --shuffle --seed 1 pre.ex.mpk >pre.b.mpk
-"$B/mtl-step" -q -t "$TH" -m base-ner --lr 1e-3 --warmup-ratio 0.1 \
+"$B/mtl-step" -q -j "$TH" -m base-ner --lr 1e-3 --warmup-ratio 0.1 \
 	-o pretrained pre.b.mpk >pre.steps.mpk
 # the transfer start: that encoder, both tasks, new heads
 "$B/mtl-init" -q -o start --encoder pretrained --tasks "$D/tasks.json" --seed 2
@@ -37,14 +37,14 @@ fi
 "$B/mtl-batch" -q -b 32 -e 2 --shuffle --seed 2 train.ex.mpk >train.b.mpk
 
 t0=$(date +%s.%N)
-"$B/mtl-score" -q -t "$TH" -m start --features train.ex.mpk >train.feat.mpk
+"$B/mtl-score" -q -j "$TH" -m start --features train.ex.mpk >train.feat.mpk
 t1=$(date +%s.%N)
 echo "features: $(echo "($t1 - $t0) * 1000" | bc -l | cut -d. -f1) ms for $(du -h train.feat.mpk | cut -f1)"
 
 run() {  # run NAME ARGS...
 	local name=$1
 	shift
-	"$B/mtl-step" -q -t "$TH" -m start --lr 1e-3 --warmup-ratio 0.1 \
+	"$B/mtl-step" -q -j "$TH" -m start --lr 1e-3 --warmup-ratio 0.1 \
 		--eval dev.ex.mpk "$@" train.b.mpk >"$name.steps.mpk"
 	"$B/mtl-dump" "$name.steps.mpk" | jq -s -r --arg n "$name" '
 		(map(select(.type == "header"))[0].trainable) as $tr |

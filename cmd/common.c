@@ -2,12 +2,18 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "suggest.h"
 
 const char *cmd_name = "mtl";
 int cmd_quiet;
@@ -18,6 +24,11 @@ static void vsay(const char *what, const char *fmt, va_list ap)
 	fprintf(stderr, "%s: %s", cmd_name, what);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+}
+
+int cmd_status(int rc)
+{
+	return rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA;
 }
 
 void cmd_die(int code, const char *fmt, ...)
@@ -96,6 +107,21 @@ FILE *cmd_open_in(const char *path, const char **name)
 	return f;
 }
 
+void cmd_pipe_ahead(FILE *f, int bytes)
+{
+#ifdef __linux__
+#ifndef F_SETPIPE_SZ
+#define F_SETPIPE_SZ 1031 /* F_LINUX_SPECIFIC_BASE + 7, hidden without _GNU_SOURCE */
+#endif
+	struct stat st;
+
+	if (fstat(fileno(f), &st) == 0 && S_ISFIFO(st.st_mode))
+		(void)fcntl(fileno(f), F_SETPIPE_SZ, bytes);
+#else
+	(void)f, (void)bytes;
+#endif
+}
+
 FILE *cmd_open_out(const char *path)
 {
 	FILE *f;
@@ -142,7 +168,8 @@ int cmd_parse_options(const char *usage, const struct cmd_opt *opts,
 		CMD_OPT_FLAG('h', "help", NULL),
 		CMD_OPT_FLAG('V', "version", NULL),
 	};
-	int n = 0, n_all, c, k = 0;
+	int n = 0, n_all, c, k = 0, n_lo = 0, n_moved = 0;
+	struct cmd_moved *moved;
 	struct option *lo;
 	char *so, opt[64];
 
@@ -151,20 +178,25 @@ int cmd_parse_options(const char *usage, const struct cmd_opt *opts,
 	n_all = n + 3;
 	lo = calloc((size_t)n_all + 1, sizeof(*lo));
 	so = calloc(2 * (size_t)n_all + 1, 1);
-	if (!lo || !so)
+	moved = calloc((size_t)n_all + 1, sizeof(*moved));
+	if (!lo || !so || !moved)
 		cmd_die(EXIT_DATA, "out of memory");
 	for (int i = 0; i < n_all; i++) {
 		const struct cmd_opt *o = i < n ? &opts[i] : &common[i - n];
 		int arg = o->kind == CMD_OPT_KIND_FLAG ? no_argument : required_argument;
 
-		lo[i] = (struct option){ o->name, arg, NULL, 256 + i };
+		if (o->kind == CMD_OPT_KIND_MOVED) {
+			moved[n_moved++] = (struct cmd_moved){ o->short_name, o->name };
+			continue;
+		}
+		lo[n_lo++] = (struct option){ o->name, arg, NULL, 256 + i };
 		if (o->short_name) {
 			so[k++] = (char)o->short_name;
 			if (arg == required_argument)
 				so[k++] = ':';
 		}
 	}
-	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, so, lo, usage, moved)) != -1) {
 		const struct cmd_opt *o = NULL;
 
 		for (int i = 0; i < n_all && !o; i++) {
@@ -195,10 +227,12 @@ int cmd_parse_options(const char *usage, const struct cmd_opt *opts,
 		case CMD_OPT_KIND_FLOAT: *(float *)o->value = (float)cmd_parse_double(usage, opt, optarg); break;
 		case CMD_OPT_KIND_DOUBLE: *(double *)o->value = cmd_parse_double(usage, opt, optarg); break;
 		case CMD_OPT_KIND_CALL: o->call(o->value, optarg); break;
+		case CMD_OPT_KIND_MOVED: break; /* never registered */
 		}
 	}
 	free(lo);
 	free(so);
+	free(moved);
 	return optind;
 }
 
@@ -212,4 +246,106 @@ int cmd_finish(int code)
 		return EXIT_IO;
 	}
 	return code;
+}
+
+const char *cmd_hint(const char *typed, const char *const *names, size_t n)
+{
+	static char buf[128];
+	const char *near = mtl_suggest(typed, names, n);
+
+	if (!near)
+		return "";
+	snprintf(buf, sizeof(buf), " (did you mean '%.100s'?)", near);
+	return buf;
+}
+
+const char *cmd_task_hint(const struct mtl_tasks *ts, const char *typed)
+{
+	const char *names[64];
+	int n = 0;
+
+	if (!typed)
+		return "";
+	for (; ts && n < ts->n && n < 64; n++)
+		names[n] = ts->task[n].name;
+	return cmd_hint(typed, names, (size_t)n);
+}
+
+/* The usage error for the option arg, which getopt did not take. */
+static void bad_option(const char *arg, const struct option *longs,
+		       const char *usage, const struct cmd_moved *moved, int missing)
+{
+	const char *names[128], *near;
+	char name[104];
+	size_t n = 0, len, prefixed = 0;
+
+	if (strncmp(arg, "--", 2) != 0) {
+		/* a short option, maybe in a cluster: optopt says which */
+		if (missing)
+			cmd_usage_error(usage, "option '-%c' needs a value", optopt);
+		for (; moved && moved->c; moved++)
+			if (moved->c == optopt)
+				cmd_usage_error(usage, "unknown option '-%c': use '%s'",
+						optopt, moved->instead);
+		cmd_usage_error(usage, "unknown option '-%c'", optopt);
+	}
+	len = strcspn(arg + 2, "=");
+	snprintf(name, sizeof(name), "%.*s", (int)(len < 100 ? len : 100), arg + 2);
+	if (missing)
+		cmd_usage_error(usage, "option '--%s' needs a value", name);
+	for (const struct option *o = longs; o->name && n < 128; o++) {
+		names[n++] = o->name;
+		if (!strcmp(o->name, name))
+			cmd_usage_error(usage, "option '--%s' takes no value", name);
+		prefixed += !strncmp(o->name, name, len);
+	}
+	if (prefixed > 1)
+		cmd_usage_error(usage, "option '--%s' is ambiguous", name);
+	if (prefixed == 1)
+		cmd_usage_error(usage, "option '--%s' takes no value", name);
+	near = mtl_suggest(name, names, n);
+	if (near)
+		cmd_usage_error(usage, "unknown option '--%s' (did you mean '--%s'?)", name, near);
+	cmd_usage_error(usage, "unknown option '--%s'", name);
+}
+
+int cmd_getopt(int argc, char **argv, const char *shorts,
+	       const struct option *longs, const char *usage,
+	       const struct cmd_moved *moved)
+{
+	char opts[64];
+	int c, before = optind;
+
+	/* a leading ':' tells a missing value (':') from an unknown option */
+	snprintf(opts, sizeof(opts), ":%s", shorts);
+	opterr = 0;
+	c = getopt_long(argc, argv, opts, longs, NULL);
+	/* inside a cluster (-qx) optind stays on it; else it moved past */
+	if (c == '?' || c == ':')
+		bad_option(optind == before && optind < argc ? argv[optind]
+			   : optind > 0 && optind <= argc ? argv[optind - 1] : "",
+			   longs, usage, moved, c == ':');
+	return c;
+}
+
+const char *cmd_optional_value(int argc, char **argv)
+{
+	const char *s;
+
+	if (optarg)
+		return optarg;
+	if (optind >= argc)
+		return NULL;
+	s = argv[optind];
+	if (!*s || strspn(s, "0123456789") != strlen(s))
+		return NULL;
+	optind++;
+	return s;
+}
+
+void cmd_refuse_tty(int force)
+{
+	if (!force && isatty(STDOUT_FILENO))
+		cmd_die(EXIT_USAGE, "not writing a binary stream to a terminal "
+			"(redirect or pipe it, e.g. into mtl-dump; --force writes it anyway)");
 }

@@ -11,9 +11,16 @@
 #ifndef MTL_CMD_COMMON_H
 #define MTL_CMD_COMMON_H
 
+#include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 
+#include "task.h"
+
 enum { EXIT_DATA = 1, EXIT_USAGE = 2, EXIT_IO = 3 };
+
+/* The exit code for a library status: 3 for MTL_ERR_IO, else 1. */
+int cmd_status(int rc);
 
 /* The program name used as the prefix of every message. */
 extern const char *cmd_name;
@@ -49,8 +56,56 @@ void cmd_version(void) __attribute__((noreturn));
  * receives the name to use in messages ("<stdin>" for standard input).
  */
 FILE *cmd_open_in(const char *path, const char **name);
+/*
+ * When f reads from a pipe, asks for a pipe of `bytes` (Linux's
+ * F_SETPIPE_SZ), so that the program writing into it can run that far
+ * ahead while this one computes; elsewhere, or when the system refuses,
+ * nothing changes.
+ */
+void cmd_pipe_ahead(FILE *f, int bytes);
 /* Opens path for writing ("-" or NULL: stdout), or dies with exit 3. */
 FILE *cmd_open_out(const char *path);
+
+/*
+ * A short option a program does not have (any more), with the option to
+ * use instead: { 'm', "--max-tokens" }.  Lists end with { 0, NULL }.
+ */
+struct cmd_moved {
+	int c;
+	const char *instead;
+};
+
+/*
+ * getopt_long, except that getopt's own messages (which name the program
+ * by its path) are replaced by a usage error naming the option: an
+ * unknown long option gets "did you mean" among longs, a short one listed
+ * in moved (may be NULL) says what to use instead; a missing value and an
+ * ambiguous abbreviation say so.  Never returns '?' or ':'.
+ */
+int cmd_getopt(int argc, char **argv, const char *shorts,
+	       const struct option *longs, const char *usage,
+	       const struct cmd_moved *moved);
+
+/*
+ * The value of an option with an optional value (`--errors`, `--errors=5`):
+ * optarg, or else the next argument when it is a plain non-negative
+ * integer (`--errors 5`), which is then consumed.  NULL when neither.
+ */
+const char *cmd_optional_value(int argc, char **argv);
+
+/*
+ * " (did you mean 'NAME'?)" for the name of names[0..n) closest to typed
+ * (mtl_suggest), or "".  The string is valid until the next call.
+ */
+const char *cmd_hint(const char *typed, const char *const *names, size_t n);
+/* cmd_hint over the names of the tasks ts (may be NULL); "" for NULL typed. */
+const char *cmd_task_hint(const struct mtl_tasks *ts, const char *typed);
+
+/*
+ * Dies with exit 2 when standard output is a terminal and force is not
+ * set: binary streams are not for terminals (as gzip refuses).
+ */
+void cmd_refuse_tty(int force);
 
 /* Parses a non-negative integer option value or dies with a usage error. */
 long cmd_parse_long(const char *usage, const char *opt, const char *s,
@@ -70,7 +125,8 @@ enum cmd_opt_kind {
 	CMD_OPT_KIND_FLAG,   /* int, set to 1; no argument */
 	CMD_OPT_KIND_INT, CMD_OPT_KIND_LONG, CMD_OPT_KIND_U64,
 	CMD_OPT_KIND_FLOAT, CMD_OPT_KIND_DOUBLE,
-	CMD_OPT_KIND_CALL
+	CMD_OPT_KIND_CALL,
+	CMD_OPT_KIND_MOVED   /* a short option no longer had: name says what to use */
 };
 
 struct cmd_opt {
@@ -93,13 +149,15 @@ struct cmd_opt {
 #define CMD_OPT_FLOAT(s, l, v) { CMD_OPT_(FLOAT, s, l, v) }
 #define CMD_OPT_DOUBLE(s, l, v) { CMD_OPT_(DOUBLE, s, l, v) }
 #define CMD_OPT_CALL(s, l, v, fn) { CMD_OPT_(CALL, s, l, v), .call = (fn) }
+#define CMD_OPT_MOVED(s, instead) { CMD_OPT_(MOVED, s, instead, NULL) }
 #define CMD_OPT_END { .name = NULL }
 
 /*
  * Parses argv over opts and the options every program has (-q/--quiet,
  * -h/--help, -V/--version) in the order given; returns the index of the
  * first operand.  An unknown option or a bad value prints the usage to
- * stderr and exits 2.
+ * stderr and exits 2, as cmd_getopt says (a CMD_OPT_MOVED short option
+ * names what to use instead).
  */
 int cmd_parse_options(const char *usage, const struct cmd_opt *opts,
 		      int argc, char **argv);

@@ -19,7 +19,7 @@ static const char usage[] =
 	"padded batches for mtl-step.\n"
 	"\n"
 	"  -b, --batch-size N      examples per batch (default 32)\n"
-	"  -m, --max-tokens N      padded tokens per batch instead (B x longest <= N)\n"
+	"      --max-tokens N      padded tokens per batch instead (B x longest <= N)\n"
 	"      --bucket            group examples of similar length (less padding)\n"
 	"      --shuffle           shuffle, anew each epoch\n"
 	"      --seed N            random seed (default 0)\n"
@@ -33,6 +33,7 @@ static const char usage[] =
 	"      --shuffle-buffer N  stream with N examples in memory (inputs\n"
 	"                          larger than memory); default: load all\n"
 	"      --stats             print the data set census on stderr\n"
+	"      --force             write the stream even to a terminal\n"
 	"  -q, --quiet             no notes on stderr\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n"
@@ -440,9 +441,11 @@ int main(int argc, char **argv)
 {
 	struct run R = { .epochs = 1, .o = { .batch_size = 32 } };
 	struct starts starts = { .n = 0 };
+	int force = 0;
 	const struct cmd_opt opts[] = {
 		CMD_OPT_INT('b', "batch-size", &R.o.batch_size, 1, 1 << 20),
-		CMD_OPT_LONG('m', "max-tokens", &R.o.max_tokens, 1, 1L << 30),
+		CMD_OPT_LONG(0, "max-tokens", &R.o.max_tokens, 1, 1L << 30),
+		CMD_OPT_MOVED('m', "--max-tokens"),
 		CMD_OPT_FLAG(0, "bucket", &R.o.bucket),
 		CMD_OPT_FLAG(0, "shuffle", &R.o.shuffle),
 		CMD_OPT_U64(0, "seed", &R.seed, 0, LONG_MAX),
@@ -453,6 +456,7 @@ int main(int argc, char **argv)
 		CMD_OPT_FLAG(0, "labelled-only", &R.labelled_only),
 		CMD_OPT_LONG(0, "shuffle-buffer", &R.shuffle_buffer, 1, 1L << 30),
 		CMD_OPT_FLAG(0, "stats", &R.stats),
+		CMD_OPT_FLAG(0, "force", &force),
 		CMD_OPT_END
 	};
 
@@ -460,6 +464,7 @@ int main(int argc, char **argv)
 	optind = cmd_parse_options(usage, opts, argc, argv);
 	if (R.shuffle_buffer && (R.o.sampling != MTL_PLAN_MIXED || R.o.bucket))
 		cmd_usage_error(usage, "--shuffle-buffer streams mixed batches: no --sampling or --bucket");
+	cmd_refuse_tty(force);
 	R.n_in = argc > optind ? argc - optind : 1;
 	R.in = calloc((size_t)R.n_in, sizeof(*R.in));
 	for (int i = 0; i < R.n_in; i++)

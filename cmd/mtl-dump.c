@@ -1,26 +1,35 @@
 /*
- * mtl-dump - shows any mtl stream as JSON lines, and packs JSON lines back
- * into a stream (--pack).
+ * mtl-dump - shows any mtl stream as JSON lines, packs JSON lines back
+ * into a stream (--pack), and writes embeddings as .npy or TSV (lib/export.h).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+#include "export.h"
 #include "mp.h"
 
 static const char usage[] =
 	"usage: mtl-dump [options] [FILE]\n"
 	"       mtl-dump --pack [FILE]\n"
+	"       mtl-dump --npy OUT.npy [FILE] >IDS.txt\n"
+	"       mtl-dump --tsv [FILE]\n"
 	"\n"
 	"Prints an mtl msgpack stream (FILE or standard input) as JSON lines,\n"
-	"one record per line; --pack turns such JSON lines back into a stream.\n"
+	"one record per line; --pack turns such JSON lines back into a stream;\n"
+	"--npy and --tsv write the vectors of an embeddings stream.\n"
 	"\n"
 	"  -n, --head N     only the first N records after the header\n"
 	"  -t, --type T     only records of type T (repeatable; the header is\n"
 	"                   left out unless T is 'header')\n"
 	"  -s, --summary    the header, pretty-printed, and record counts per type\n"
 	"  -p, --pack       read JSON lines, write a msgpack stream\n"
+	"      --force      --pack: write the stream even to a terminal\n"
+	"      --npy OUT    the embeddings as a float32 NumPy matrix in OUT (a\n"
+	"                   file), their ids one per line on standard output\n"
+	"      --tsv        the embeddings as TSV: the id, then the values\n"
 	"  -q, --quiet      no notes on stderr\n"
 	"  -h, --help       this text\n"
 	"  -V, --version    the version\n"
@@ -215,33 +224,107 @@ static int pack(FILE *in, const char *name)
 	return rc;
 }
 
+static int known_type(const char *t)
+{
+	for (size_t i = 0; mtl_mp_record_types[i]; i++)
+		if (!strcmp(t, mtl_mp_record_types[i]))
+			return 1;
+	return 0;
+}
+
+static size_t n_known_types(void)
+{
+	size_t n = 0;
+
+	while (mtl_mp_record_types[n])
+		n++;
+	return n;
+}
+
+/*
+ * --npy OUT / --tsv: the vectors of an embeddings (or predictions) stream.
+ * Returns an exit code.
+ */
+static int export(FILE *in, const char *name, const char *npy)
+{
+	struct mtl_mp_reader *r = mtl_mp_reader_new(in, name);
+	struct mtl_export *x = NULL;
+	msgpack_object rec;
+	struct mtl_err err;
+	FILE *out = stdout;
+	int rc;
+
+	if (!r)
+		cmd_die(EXIT_DATA, "out of memory");
+	if ((rc = mtl_mp_read_header(r, NULL, &rec, &err)) == 0 &&
+	    !mtl_mp_is_str(mtl_mp_get(&rec, "stream"), "embeddings") &&
+	    !mtl_mp_is_str(mtl_mp_get(&rec, "stream"), "predictions"))
+		rc = mtl_mp_reader_fail(r, &err, MTL_ERR_FORMAT,
+					"not an embeddings stream (make one with mtl-score --embed)");
+	if (rc) {
+		fprintf(stderr, "%s: %s\n", cmd_name, err.msg);
+		mtl_mp_reader_free(r);
+		return EXIT_DATA;
+	}
+	if (npy && !(out = fopen(npy, "wb")))
+		cmd_die(EXIT_IO, "cannot create '%s': %s", npy, strerror(errno));
+	rc = mtl_export_new(&x, npy ? MTL_EXPORT_NPY : MTL_EXPORT_TSV, out, stdout, &err);
+	if (rc < 0 && npy)
+		mtl_err_prefix(&err, rc, "'%s'", npy);
+	while (rc == 0 && (rc = mtl_mp_read(r, &rec, &err)) > 0)
+		if ((rc = mtl_export_add(x, &rec, &err)) < 0 && rc != MTL_ERR_IO)
+			mtl_err_prefix(&err, rc, "%s: record %ld", name, mtl_mp_reader_record(r));
+	if (rc == 0)
+		rc = mtl_export_finish(x, &err);
+	if (rc == 0)
+		cmd_note("%ld vectors", mtl_export_rows(x));
+	mtl_export_free(x);
+	mtl_mp_reader_free(r);
+	if (npy && fclose(out) && rc == 0)
+		rc = mtl_err_set(&err, MTL_ERR_IO, "'%s': write error: %s", npy, strerror(errno));
+	if (rc < 0)
+		fprintf(stderr, "%s: %s\n", cmd_name, err.msg);
+	return rc < 0 ? cmd_status(rc) : 0;
+}
+
 int main(int argc, char **argv)
 {
+	enum { O_FORCE = 256, O_NPY, O_TSV };
 	static const struct option opts[] = {
 		{ "head", required_argument, NULL, 'n' },
 		{ "type", required_argument, NULL, 't' },
 		{ "summary", no_argument, NULL, 's' },
 		{ "pack", no_argument, NULL, 'p' },
+		{ "force", no_argument, NULL, O_FORCE },
+		{ "npy", required_argument, NULL, O_NPY },
+		{ "tsv", no_argument, NULL, O_TSV },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 }
 	};
 	char *types[MAX_TYPES];
-	int n_types = 0, summary = 0, do_pack = 0, c, rc;
+	const char *npy = NULL;
+	int n_types = 0, summary = 0, do_pack = 0, force = 0, tsv = 0, c, rc;
 	long head = -1;
 	const char *name;
 	FILE *in;
 
 	cmd_name = "mtl-dump";
-	while ((c = getopt_long(argc, argv, "n:t:spqhV", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "n:t:spqhV", opts, usage, NULL)) != -1) {
 		switch (c) {
 		case 'n': head = cmd_parse_long(usage, "--head", optarg, 0, LONG_MAX); break;
 		case 't':
 			if (n_types == MAX_TYPES)
 				cmd_usage_error(usage, "too many --type options");
+			if (!known_type(optarg))
+				cmd_usage_error(usage, "unknown record type '%s'%s", optarg,
+						cmd_hint(optarg, mtl_mp_record_types, n_known_types()));
 			types[n_types++] = optarg;
 			break;
+		case O_FORCE: force = 1; break;
+		case O_NPY: npy = optarg; break;
+		case O_TSV: tsv = 1; break;
 		case 's': summary = 1; break;
 		case 'p': do_pack = 1; break;
 		case 'q': cmd_quiet = 1; break;
@@ -252,10 +335,17 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		cmd_usage_error(usage, "one input at most");
-	if (do_pack && (summary || n_types || head >= 0))
+	if (do_pack && (summary || n_types || head >= 0 || npy || tsv))
 		cmd_usage_error(usage, "--pack takes no other option");
+	if ((npy || tsv) && (summary || n_types || head >= 0 || (npy && tsv)))
+		cmd_usage_error(usage, "--npy and --tsv take no other option");
+	if (do_pack)
+		cmd_refuse_tty(force);
 	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &name);
-	rc = do_pack ? pack(in, name) : dump(in, name, head, types, n_types, summary);
+	if (npy || tsv)
+		rc = export(in, name, npy);
+	else
+		rc = do_pack ? pack(in, name) : dump(in, name, head, types, n_types, summary);
 	if (in != stdin)
 		fclose(in);
 	return cmd_finish(rc);

@@ -22,7 +22,7 @@ static const char usage[] =
 	"--tasks, a multi-task model: tasks.json and new heads (heads.safetensors).\n"
 	"\n"
 	"  -o, --out DIR           the directory to write (created if needed)\n"
-	"  -e, --encoder DIR       start from this pretrained encoder\n"
+	"      --encoder DIR       start from this pretrained encoder\n"
 	"      --vocab FILE        a new encoder over this vocab.txt\n"
 	"  -T, --tasks FILE        the task spec (tasks.json); heads drawn from --seed\n"
 	"      --layers N          encoder layers (default 2)\n"
@@ -90,9 +90,10 @@ static void add_tasks(const char *dir, const char *tasks, uint64_t seed)
 	struct mtl_model *m;
 	struct mtl_err err;
 	char path[4096];
+	int rc;
 
-	if (mtl_task_load(&ts, tasks, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
+	if ((rc = mtl_task_load(&ts, tasks, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	snprintf(path, sizeof(path), "%s/tasks.json", dir);
 	if (mtl_task_save(ts, path, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
@@ -111,10 +112,11 @@ static void add_tasks(const char *dir, const char *tasks, uint64_t seed)
 int main(int argc, char **argv)
 {
 	enum { O_VOCAB = 256, O_LAYERS, O_HIDDEN, O_HEADS, O_INTER, O_MAXPOS, O_SEED,
-	       O_POOLING, O_UNCASED, O_CASED };
+	       O_POOLING, O_UNCASED, O_CASED, O_ENCODER };
+	static const struct cmd_moved moved[] = { { 'e', "--encoder" }, { 0, NULL } };
 	static const struct option opts[] = {
 		{ "out", required_argument, NULL, 'o' },
-		{ "encoder", required_argument, NULL, 'e' },
+		{ "encoder", required_argument, NULL, O_ENCODER },
 		{ "vocab", required_argument, NULL, O_VOCAB },
 		{ "tasks", required_argument, NULL, 'T' },
 		{ "layers", required_argument, NULL, O_LAYERS },
@@ -136,16 +138,16 @@ int main(int argc, char **argv)
 	struct mtl_bert_pooling pool = { .mode = MTL_POOL_CLS, .normalize = 1 };
 	const char *out = NULL, *encoder = NULL, *vocab = NULL, *tasks = NULL;
 	long seed = 0;
-	int lower = 1, c;
+	int lower = 1, c, rc;
 	struct mtl_bert *m;
 	struct mtl_err err;
 	char path[4096];
 
 	cmd_name = "mtl-init";
-	while ((c = getopt_long(argc, argv, "o:e:T:qhV", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "o:T:qhV", opts, usage, moved)) != -1) {
 		switch (c) {
 		case 'o': out = optarg; break;
-		case 'e': encoder = optarg; break;
+		case O_ENCODER: encoder = optarg; break;
 		case 'T': tasks = optarg; break;
 		case O_VOCAB: vocab = optarg; break;
 		case O_LAYERS: cfg.layers = (int)cmd_parse_long(usage, "--layers", optarg, 1, 256); break;
@@ -180,9 +182,9 @@ int main(int argc, char **argv)
 		cmd_die(EXIT_IO, "%s", err.msg);
 
 	if (encoder) {
-		if (mtl_bert_load(&m, encoder, &err) ||
-		    mtl_model_pooling_load(&pool, encoder, &m->cfg, &err))
-			cmd_die(EXIT_DATA, "%s", err.msg);
+		if ((rc = mtl_bert_load(&m, encoder, &err)) ||
+		    (rc = mtl_model_pooling_load(&pool, encoder, &m->cfg, &err)))
+			cmd_die(cmd_status(rc), "%s", err.msg);
 		if (mtl_model_copy_tokenizer(encoder, out, &err))
 			cmd_die(EXIT_IO, "%s", err.msg);
 	} else {

@@ -22,11 +22,12 @@ static const char usage[] =
 	"similarity matrices.\n"
 	"\n"
 	"  -f, --format F     text (default), markdown, json or html\n"
-	"  -o, --output FILE  write the report to FILE (atomically), not stdout\n"
-	"  -e, --errors[=N]   list up to N misclassified examples per task (10)\n"
+	"  -o, --out FILE     write the report to FILE (atomically), not stdout\n"
+	"                     (--output FILE too)\n"
+	"      --errors [N]   list up to N misclassified examples per task (10)\n"
 	"      --strict       entities in strict IOB2 mode (default: conlleval)\n"
 	"  -n, --max N        embeddings in the similarity matrix (default 20, at most 1000)\n"
-	"  -t, --title T      the report's title\n"
+	"      --title T      the report's title\n"
 	"  -w, --width N      characters of a sparkline (default 40)\n"
 	"  -q, --quiet        no notes on stderr\n"
 	"  -h, --help         this text\n"
@@ -54,14 +55,17 @@ static void read_input(struct mtl_report *rep, const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { O_STRICT = 256 };
+	enum { O_STRICT = 256, O_ERRORS, O_TITLE };
+	static const struct cmd_moved moved[] = { { 'e', "--errors" }, { 't', "--title" },
+						  { 0, NULL } };
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
+		{ "out", required_argument, NULL, 'o' },
 		{ "output", required_argument, NULL, 'o' },
-		{ "errors", optional_argument, NULL, 'e' },
+		{ "errors", optional_argument, NULL, O_ERRORS },
 		{ "strict", no_argument, NULL, O_STRICT },
 		{ "max", required_argument, NULL, 'n' },
-		{ "title", required_argument, NULL, 't' },
+		{ "title", required_argument, NULL, O_TITLE },
 		{ "width", required_argument, NULL, 'w' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -80,7 +84,7 @@ int main(int argc, char **argv)
 
 	cmd_name = "mtl-report";
 	mtl_render_defaults(&fo);
-	while ((c = getopt_long(argc, argv, "f:o:e::n:t:w:qhV", opts, NULL)) != -1) {
+	while ((c = cmd_getopt(argc, argv, "f:o:n:w:qhV", opts, usage, moved)) != -1) {
 		switch (c) {
 		case 'f':
 			if (mtl_render_format_parse(optarg, &fo.format))
@@ -88,12 +92,14 @@ int main(int argc, char **argv)
 						optarg);
 			break;
 		case 'o': output = optarg; break;
-		case 'e':
-			ro.errors = optarg ? (int)cmd_parse_long(usage, "--errors", optarg, 0, 1000000) : 10;
+		case O_ERRORS: {
+			const char *v = cmd_optional_value(argc, argv);
+			ro.errors = v ? (int)cmd_parse_long(usage, "--errors", v, 0, 1000000) : 10;
 			break;
+		}
 		case O_STRICT: ro.strict = 1; break;
 		case 'n': ro.max_embeddings = (int)cmd_parse_long(usage, "--max", optarg, 1, 1000); break;
-		case 't': fo.title = optarg; break;
+		case O_TITLE: fo.title = optarg; break;
 		case 'w': fo.spark_width = (int)cmd_parse_long(usage, "--width", optarg, 1, 1000); break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);

@@ -59,10 +59,11 @@ static const char usage[] =
 	"      --dropout F         every dropout probability (default: config.json\n"
 	"                          and tasks.json)\n"
 	"      --seed N            seed for dropout and new heads (default 42)\n"
-	"  -t, --threads N         threads (default: all cores)\n"
-	"      --gemm-split        thread each product by slices of its output\n"
-	"                          instead of inside BLIS (steadier when other\n"
-	"                          jobs share the cores)\n"
+	"  -j, --threads N         threads (default: all cores)\n"
+	"      --force             write the steps stream even to a terminal\n"
+	"      --no-gemm-split     let BLIS thread each product instead of giving\n"
+	"                          each thread a slice of its output (the default:\n"
+	"                          steadier when other jobs share the cores)\n"
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
 	"      --max-bad-steps N   stop after N non-finite steps in a row (default 5)\n"
@@ -410,7 +411,8 @@ static void set_task_weight(struct mtl_tasks *ts, const char *arg)
 	if (!(w >= 0) || !isfinite(w))
 		cmd_usage_error(usage, "--task-weight: '%s': the weight must be finite and non-negative", arg);
 	if ((t = mtl_task_find(ts, name)) < 0)
-		cmd_usage_error(usage, "--task-weight: '%s' is not one of the model's tasks", name);
+		cmd_usage_error(usage, "--task-weight: '%s' is not one of the model's tasks%s", name,
+				cmd_task_hint(ts, name));
 	ts->task[t].weight = w;
 }
 
@@ -438,7 +440,7 @@ static void setup_freeze(struct run *R, const char **spec, int n, long at)
 /* What the command line asks for beyond the fields of struct run. */
 struct args {
 	const char *model_dir, *out_dir, *eval, *best_metric, *features, *final;
-	int resume, threads, split, patience;
+	int resume, threads, split, no_split, force, patience;
 	long total, unfreeze_at;
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
@@ -503,8 +505,11 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_FLOAT(0, "label-smoothing", &A->o.label_smoothing),
 		CMD_OPT_FLOAT(0, "dropout", &A->o.dropout),
 		CMD_OPT_U64(0, "seed", &A->o.seed, 0, 1L << 62),
-		CMD_OPT_INT('t', "threads", &A->threads, 1, 1024),
-		CMD_OPT_FLAG(0, "gemm-split", &A->split),
+		CMD_OPT_INT('j', "threads", &A->threads, 1, 1024),
+		CMD_OPT_MOVED('t', "-j (--threads)"),
+		CMD_OPT_FLAG(0, "force", &A->force),
+		CMD_OPT_FLAG(0, "gemm-split", &A->split), /* the default */
+		CMD_OPT_FLAG(0, "no-gemm-split", &A->no_split),
 		CMD_OPT_STRING(0, "eval", &A->eval),
 		CMD_OPT_INT(0, "eval-every", &R->eval_every, 1, big),
 		CMD_OPT_INT(0, "max-bad-steps", &R->max_bad, 1, big),
@@ -581,6 +586,10 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 	if (A->final && strcmp(A->final, "best") && strcmp(A->final, "last"))
 		cmd_usage_error(usage, "--final takes best or last, not '%s'", A->final);
 	R->final_last = !A->best_metric || (A->final && !strcmp(A->final, "last"));
+	/* mtl-step-mpi's ranks write to mpirun's pseudo-terminals, whatever
+	 * mpirun's own output is: only mtl-step can tell */
+	if (!mtl_dist_has_mpi())
+		cmd_refuse_tty(A->force);
 	R->out = A->out_dir;
 	return first;
 }
@@ -621,16 +630,17 @@ static void setup_dist(struct run *R, struct args *A, int *argc, char ***argv)
 static void load_model(struct run *R, const struct args *A)
 {
 	struct mtl_err err;
+	int rc;
 
-	if (mtl_model_load(&R->model, A->model_dir, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
+	if ((rc = mtl_model_load(&R->model, A->model_dir, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (!R->model->tasks)
 		cmd_die(EXIT_DATA, "'%s': no tasks.json: nothing to train (add the tasks first)",
 			A->model_dir);
 	for (int i = 0; i < A->n_tw; i++)
 		set_task_weight(R->model->tasks, A->tw[i]);
 	mtl_bert_set_threads(R->model->bert, A->threads);
-	mtl_bert_set_gemm_split(R->model->bert, A->split);
+	mtl_bert_set_gemm_split(R->model->bert, !A->no_split);
 	if (mtl_model_heads(R->model, A->o.seed, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	R->hd = R->model->heads;
@@ -661,7 +671,16 @@ static void open_batches(struct run *R, struct args *A, const char *path)
 		cmd_die(EXIT_DATA, "%s: %s", R->name, err.msg);
 	if (A->total >= 0)
 		return;
-	if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &tb) == 0 && tb > 0)
+	{
+		const msgpack_object *tbo = mtl_mp_get(&hdr, "total_batches");
+
+		/* a header that has the count but garbles it is bad input */
+		tb = 0;
+		if (tbo && (mtl_mp_as_int(tbo, &tb) || tb < 0 || tb > INT32_MAX))
+			cmd_die(EXIT_DATA, "%s: record 1: \"total_batches\" is not an integer in [0, %d]",
+				R->name, INT32_MAX);
+	}
+	if (tb > 0)
 		A->total = (long)((tb + R->accumulate - 1) / R->accumulate);
 	else if (A->o.sched != MTL_SCHED_CONSTANT)
 		cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
@@ -695,8 +714,13 @@ static void setup_training(struct run *R, struct args *A)
 	}
 	setup_freeze(R, A->freeze, A->n_freeze, A->unfreeze_at);
 	if (A->best_metric &&
-	    mtl_eval_best_init(&R->best, A->best_metric, R->model->tasks, A->patience, &err))
-		cmd_usage_error(usage, "--best-metric: %s", err.msg);
+	    mtl_eval_best_init(&R->best, A->best_metric, R->model->tasks, A->patience, &err)) {
+		size_t n = 0;
+		char **names = mtl_eval_metric_names(R->model->tasks, &n);
+
+		cmd_usage_error(usage, "--best-metric: %s%s", err.msg,
+				cmd_hint(A->best_metric, (const char *const *)names, n));
+	}
 	R->ck.metric = A->best_metric;
 	if (A->resume)
 		resume(R);

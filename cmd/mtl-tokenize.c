@@ -1,6 +1,6 @@
 /*
- * mtl-tokenize - turns labelled text (JSON lines, CoNLL or TSV) into an
- * examples stream: WordPiece ids, word ids and per-task labels aligned to
+ * mtl-tokenize - turns text (JSON lines, CoNLL, TSV, CSV or plain lines)
+ * into an examples stream: WordPiece ids, word ids and per-task labels aligned to
  * tokens (docs/tokenize.md).
  *
  * The readers, label look-up and alignment live in lib/input.c, the
@@ -30,16 +30,21 @@ static const char usage[] =
 	"  -m, --model DIR        vocab.txt/tokenizer.json, tokenizer_config.json,\n"
 	"                         config.json and tasks.json (required)\n"
 	"  -T, --tasks FILE       the task spec (default: DIR/tasks.json if present)\n"
-	"  -f, --format F         jsonl, conll or tsv (default: from the file\n"
-	"                         name: .jsonl, .conll/.bio/.iob, .tsv; else jsonl)\n"
+	"  -f, --format F         jsonl, conll, tsv, csv or text (one text a line)\n"
+	"                         (default: from the file name: .jsonl, .conll/.bio/\n"
+	"                         .iob, .tsv, .csv, .txt; else jsonl)\n"
 	"  -l, --max-length N     truncate to N tokens (default: the model's)\n"
-	"  -t, --task NAME        the token task CoNLL tags belong to (default:\n"
+	"      --task NAME        the token task CoNLL tags belong to (default:\n"
 	"                         the only token task)\n"
 	"      --text-field F     the text field or column (default: text)\n"
+	"      --label-field T=F  task T's labels are in field or column F\n"
+	"                         (default: the task's name; repeatable)\n"
+	"      --strict           unknown fields and columns are errors\n"
 	"      --unknown-label A  error (default) or skip: an unknown label is\n"
 	"                         then treated as absent\n"
 	"      --skip-bad         skip bad records (counted) instead of failing\n"
 	"      --replace-invalid  replace invalid UTF-8 with U+FFFD\n"
+	"      --force            write the stream even to a terminal\n"
 	"  -q, --quiet            no summary on stderr\n"
 	"  -h, --help             this text\n"
 	"  -V, --version          the version\n"
@@ -117,6 +122,8 @@ static int run(struct mtl_input *in, const struct mtl_tok *tok,
 	int rc;
 
 	while ((rc = mtl_input_read(in, &it, &err)) != 0) {
+		if (mtl_input_warning(in))
+			cmd_warn("%s: %s", name, mtl_input_warning(in));
 		if (rc > 0)
 			rc = mtl_input_encode(in, &it, tok, max_len, &ex, census, &err);
 		if (rc == 0) {
@@ -141,14 +148,18 @@ static int run(struct mtl_input *in, const struct mtl_tok *tok,
 
 int main(int argc, char **argv)
 {
-	enum { O_TEXT = 256, O_UNK, O_SKIP, O_REPL };
+	enum { O_TEXT = 256, O_UNK, O_SKIP, O_REPL, O_TASK, O_LABEL, O_STRICT, O_FORCE };
+	static const struct cmd_moved moved[] = { { 't', "--task" }, { 0, NULL } };
 	static const struct option lopts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "tasks", required_argument, NULL, 'T' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "max-length", required_argument, NULL, 'l' },
-		{ "task", required_argument, NULL, 't' },
+		{ "task", required_argument, NULL, O_TASK },
 		{ "text-field", required_argument, NULL, O_TEXT },
+		{ "label-field", required_argument, NULL, O_LABEL },
+		{ "strict", no_argument, NULL, O_STRICT },
+		{ "force", no_argument, NULL, O_FORCE },
 		{ "unknown-label", required_argument, NULL, O_UNK },
 		{ "skip-bad", no_argument, NULL, O_SKIP },
 		{ "replace-invalid", no_argument, NULL, O_REPL },
@@ -167,24 +178,35 @@ int main(int argc, char **argv)
 	struct mtl_err err;
 	char path[4096];
 	long max_len = -1;
-	int opt, rc = 0, skip_bad = 0, format_given = 0;
+	const char *label_arg[64], *label_field[64] = { NULL };
+	int opt, rc = 0, skip_bad = 0, format_given = 0, n_label = 0, force = 0;
 	FILE *f;
 
 	cmd_name = "mtl-tokenize";
-	while ((opt = getopt_long(argc, argv, "m:T:f:l:t:qhV", lopts, NULL)) != -1) {
+	while ((opt = cmd_getopt(argc, argv, "m:T:f:l:qhV", lopts, usage, moved)) != -1) {
 		switch (opt) {
 		case 'm': model = optarg; break;
 		case 'T': tasks_path = optarg; break;
 		case 'f':
-			if (mtl_input_format_parse(&o.format, optarg, 0))
-				cmd_usage_error(usage, "unknown format '%s'", optarg);
+			if (mtl_input_format_parse(&o.format, optarg, 0)) {
+				static const char *const formats[] = { "jsonl", "conll", "tsv", "csv", "text" };
+				cmd_usage_error(usage, "unknown format '%s'%s", optarg,
+						cmd_hint(optarg, formats, 5));
+			}
 			format_given = 1;
 			break;
 		case 'l':
 			max_len = cmd_parse_long(usage, "--max-length", optarg, 2, 1L << 24);
 			break;
-		case 't': task_name = optarg; break;
+		case O_TASK: task_name = optarg; break;
 		case O_TEXT: o.text_field = optarg; break;
+		case O_LABEL:
+			if (!strchr(optarg, '=') || n_label == 64)
+				cmd_usage_error(usage, "--label-field takes TASK=FIELD, not '%s'", optarg);
+			label_arg[n_label++] = optarg;
+			break;
+		case O_STRICT: o.strict = 1; break;
+		case O_FORCE: force = 1; break;
 		case O_UNK:
 			if (!strcmp(optarg, "skip"))
 				o.skip_unknown = 1;
@@ -201,10 +223,11 @@ int main(int argc, char **argv)
 	}
 	if (!model)
 		cmd_usage_error(usage, "--model is required");
+	cmd_refuse_tty(force);
 
 	rc = mtl_tok_load(&tok, model, &err);
 	if (rc < 0)
-		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (!tasks_path) {
 		snprintf(path, sizeof(path), "%s/tasks.json", model);
 		if (access(path, F_OK) == 0)
@@ -213,10 +236,21 @@ int main(int argc, char **argv)
 	rc = tasks_path ? mtl_task_load(&ts, tasks_path, &err) : 0;
 	if (rc < 0) {
 		mtl_tok_free(tok);
-		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	}
 	if (ts && ts->n > 64)
 		cmd_die(EXIT_DATA, "%s: more than %d tasks", tasks_path, 64);
+	for (int i = 0; i < n_label; i++) {
+		char *eq = strchr(label_arg[i], '=');
+		int k;
+
+		*eq = 0;
+		if ((k = mtl_task_find(ts, label_arg[i])) < 0)
+			cmd_usage_error(usage, "--label-field: no task '%s'%s", label_arg[i],
+					cmd_task_hint(ts, label_arg[i]));
+		label_field[k] = eq + 1;
+	}
+	o.label_field = label_field;
 	if (max_len < 0)
 		max_len = mtl_tok_max_length(tok);
 	if (mtl_census_init(&census, ts))
@@ -235,13 +269,15 @@ int main(int argc, char **argv)
 		if (!format_given && file)
 			mtl_input_format_parse(&o.format, file, 1);
 		if (mtl_input_tag_task(&o.conll_task, ts, task_name, o.format, &err) < 0)
-			cmd_usage_error(usage, "%s", err.msg);
+			cmd_usage_error(usage, "%s%s", err.msg, cmd_task_hint(ts, task_name));
 		f = cmd_open_in(file, &name);
 		o.id_prefix = argc - optind > 1 ? name : NULL;
 		if (mtl_input_open(&in, f, ts, &o, &err) < 0) {
 			fprintf(stderr, "%s: %s: %s\n", cmd_name, name, err.msg);
 			rc = EXIT_DATA;
 		} else {
+			if (mtl_input_warning(in))
+				cmd_warn("%s: %s", name, mtl_input_warning(in));
 			rc = run(in, tok, ts, (size_t)max_len, skip_bad, &census, w, name);
 		}
 		mtl_input_free(in);
@@ -253,6 +289,10 @@ int main(int argc, char **argv)
 		mtl_census_pack(mtl_mp_pk(w), &census, ts);
 		end_record(w);
 		print_summary(&census, ts);
+		if (census.no_tokens)
+			cmd_warn("%ld text%s gave no tokens (empty, blank or only dropped "
+				 "characters): each is [CLS] [SEP], as Hugging Face gives it",
+				 census.no_tokens, census.no_tokens == 1 ? "" : "s");
 	}
 	mtl_mp_writer_free(w);
 	mtl_census_release(&census);

@@ -67,15 +67,32 @@ int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 		}
 		for (uint32_t k = 0; k < labels->via.array.size; k++) {
 			const msgpack_object *l = &labels->via.array.ptr[k];
-			if (l->type != MSGPACK_OBJECT_STR) {
+			if (l->type != MSGPACK_OBJECT_STR || !l->via.str.size ||
+			    memchr(l->via.str.ptr, 0, l->via.str.size)) {
 				mtl_task_free(ts);
 				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "header task %u: label %u is not a string", i, k);
+						   "header task %u: label %u is not a non-empty string",
+						   i, k);
 			}
 			t->n_labels = (int)k + 1;
 			if (!(t->labels[k] = dup_str(l))) {
 				mtl_task_free(ts);
 				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			}
+		}
+		{
+			size_t d;
+			int rc = mtl_task_first_dup((const char *const *)t->labels,
+						    (size_t)t->n_labels, &d);
+			if (rc > 0)
+				rc = mtl_err_set(err, MTL_ERR_FORMAT,
+						 "header task %u: duplicate label '%.100s'",
+						 i, t->labels[d]);
+			else if (rc < 0)
+				rc = mtl_err_set(err, rc, "out of memory");
+			if (rc < 0) {
+				mtl_task_free(ts);
+				return rc;
 			}
 		}
 	}
@@ -631,6 +648,10 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 		b->epoch = 0;
 	if (mtl_mp_as_int(mtl_mp_get(rec, "index"), &b->index))
 		b->index = 0;
+	/* the declared size is only believed once the record backs it */
+	if (mtl_mp_array_len(mtl_mp_get(rec, "ids")) != B * T)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "\"ids\" is not %lld integers (size x seq_len)",
+				   (long long)(B * T));
 	b->B = (int)B;
 	b->T = (int)T;
 	b->n_tasks = ts->n;
@@ -906,7 +927,7 @@ void mtl_census_pack(msgpack_packer *pk, const struct mtl_census *c,
 			      c->unknown_labels_skipped, c->unk };
 	int n = ts ? ts->n : 0;
 
-	msgpack_pack_map(pk, 13);
+	msgpack_pack_map(pk, 14);
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "stats");
 	mtl_mp_pack_str(pk, "examples");
@@ -936,6 +957,8 @@ void mtl_census_pack(msgpack_packer *pk, const struct mtl_census *c,
 	msgpack_pack_double(pk, mtl_census_unk_rate(c));
 	mtl_mp_pack_str(pk, "bad_records_skipped");
 	msgpack_pack_int64(pk, c->bad);
+	mtl_mp_pack_str(pk, "no_tokens");
+	msgpack_pack_int64(pk, c->no_tokens);
 }
 
 void mtl_census_release(struct mtl_census *c)

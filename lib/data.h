@@ -19,7 +19,7 @@
  *    "tasks_per_example":{"none","one","several"},
  *    "label_counts":{TASK:{LABEL:n}}, "truncated", "words_lost",
  *    "labels_lost", "unknown_labels_skipped", "unk", "unk_rate",
- *    "bad_records_skipped"}
+ *    "bad_records_skipped", "no_tokens"}
  *
  * Batch record:
  *   {"type":"batch", "epoch":E, "index":I, "size":B, "seq_len":T,
@@ -185,6 +185,7 @@ struct mtl_census {
 	long unknown_labels_skipped;
 	long unk;                 /* [UNK] tokens */
 	long bad;                 /* bad records skipped */
+	long no_tokens;           /* texts (or pairs) without a token: [CLS] [SEP] */
 };
 
 /* Zeroes c for ts (NULL: no tasks).  0 or MTL_ERR_NOMEM. */

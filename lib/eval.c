@@ -309,7 +309,7 @@ int mtl_eval_best_init(struct mtl_eval_best *b, const char *metric,
 		if (!strcmp(colon + 1, figure[i].name))
 			break;
 	if (i == sizeof(figure) / sizeof(*figure))
-		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': unknown figure '%s' (accuracy, f1, token_f1 or entity_f1)",
+		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': unknown figure '%s': accuracy, f1, token_f1 or entity_f1",
 				   metric, colon + 1);
 	b->kind = figure[i].kind;
 	if (task->kind == MTL_TASK_SEQUENCE && i >= 2)
@@ -325,6 +325,33 @@ int mtl_eval_best_init(struct mtl_eval_best *b, const char *metric,
 		mtl_bio_release(&bio);
 	}
 	return 0;
+}
+
+char **mtl_eval_metric_names(const struct mtl_tasks *ts, size_t *n)
+{
+	static const char *const fig[] = { "accuracy", "f1", "token_f1", "entity_f1" };
+	size_t room = 8, k = 1;
+	char **names, *p;
+	struct mtl_eval_best b;
+
+	for (int t = 0; t < ts->n; t++)
+		room += 4 * (strlen(ts->task[t].name) + 12 + sizeof(char *));
+	if (!(names = malloc(room + 5 * sizeof(char *))))
+		return NULL;
+	p = (char *)(names + 4 * ts->n + 2);
+	names[0] = strcpy(p, "loss");
+	p += 5;
+	for (int t = 0; t < ts->n; t++)
+		for (int f = 0; f < 4; f++) {
+			sprintf(p, "%s:%s", ts->task[t].name, fig[f]);
+			if (mtl_eval_best_init(&b, p, ts, 0, NULL))
+				continue;
+			names[k++] = p;
+			p += strlen(p) + 1;
+		}
+	names[k] = NULL;
+	*n = k;
+	return names;
 }
 
 double mtl_eval_best_value(const struct mtl_eval_best *b,

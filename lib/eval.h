@@ -112,6 +112,13 @@ struct mtl_eval_best {
 int mtl_eval_best_init(struct mtl_eval_best *b, const char *metric,
 		       const struct mtl_tasks *ts, int patience,
 		       struct mtl_err *err);
+/*
+ * Every metric name of ts: "loss", each task's TASK:accuracy and TASK:f1,
+ * a token task's TASK:token_f1 and a BIO one's TASK:entity_f1, in one
+ * allocation the caller frees, NULL-terminated, *n the count; NULL when
+ * out of memory.  For a "did you mean".
+ */
+char **mtl_eval_metric_names(const struct mtl_tasks *ts, size_t *n);
 /* The metric's value in res (NaN when the task had nothing labelled). */
 double mtl_eval_best_value(const struct mtl_eval_best *b,
 			   const struct mtl_eval_result *res);

@@ -1,6 +1,6 @@
 /*
- * input.c - JSONL, CoNLL and TSV readers and the encoding of their items
- * into examples; see input.h.
+ * input.c - JSONL, CoNLL, TSV, CSV and plain-text readers and the encoding
+ * of their items into examples; see input.h.
  *
  * Each read takes lines until it has one record, fills the item from the
  * reader's storage (a JSON document, or split fields) and ends in
@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "mp.h"
+#include "suggest.h"
 
 #define MAX_TASKS 64 /* struct mtl_example holds a 64-bit task mask */
 
@@ -49,8 +50,13 @@ struct mtl_input {
 	long first;           /* CoNLL: first line of the pending sentence */
 	int skipping;         /* CoNLL: the rest of a sentence with a bad line */
 	int sent_done;        /* CoNLL: the sentence went out; clear it */
-	int col_id, col_text; /* TSV columns, or -1 */
+	int col_id, col_text; /* TSV and CSV columns, or -1 */
 	int col_task[MAX_TASKS];
+	char *cell;           /* CSV: the field being read */
+	size_t cell_cap;
+	const char *label[MAX_TASKS]; /* the key or column of each task's labels */
+	char warning[256];    /* for mtl_input_warning; "" when none */
+	struct strs warned;   /* unknown names already warned about */
 	/* mtl_input_encode */
 	struct mtl_tok_enc enc;
 	int32_t *word_labels[MAX_TASKS];
@@ -248,12 +254,58 @@ static int finish(struct mtl_input *in, struct mtl_input_item *it,
 		}
 		in->joined[it->text_len] = 0;
 		it->text = in->joined;
-		if (it->n_words == 0)
-			return bad(err, it->line, "no words");
 	}
-	if (!it->text || it->text_len == 0)
-		return bad(err, it->line, "empty text");
 	return 1;
+}
+
+/* Whether name is a key or column the reader uses. */
+static int known_name(const struct mtl_input *in, const char *name)
+{
+	static const char *const fixed[] = { "id", "words", "pair", "tags" };
+
+	if (!strcmp(name, in->o.text_field))
+		return 1;
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (!strcmp(name, fixed[i]))
+			return 1;
+	for (int k = 0; k < in->n_tasks; k++)
+		if (!strcmp(name, in->label[k]))
+			return 1;
+	return 0;
+}
+
+/*
+ * Checks the key or column (what) called name of the record at line: an
+ * unknown one is an error with opts.strict, and one close to a known name
+ * is a warning, the first time it is seen.  0 or MTL_ERR_FORMAT.
+ */
+static int check_name(struct mtl_input *in, long line, const char *what,
+		      const char *name, struct mtl_err *err)
+{
+	const char *names[MAX_TASKS + 4] = { in->o.text_field, "id", "words", "pair" };
+	const char *near;
+	size_t n = 4;
+
+	if (known_name(in, name))
+		return 0;
+	for (int k = 0; k < in->n_tasks; k++)
+		names[n++] = in->label[k];
+	near = mtl_suggest(name, names, n);
+	if (in->o.strict)
+		return near ? bad(err, line, "unknown %s '%.60s' (did you mean '%s'?)",
+				  what, name, near)
+			    : bad(err, line, "unknown %s '%.60s'", what, name);
+	if (!near)
+		return 0;
+	for (size_t i = 0; i < in->warned.n; i++)
+		if (!strcmp(in->warned.v[i], name))
+			return 0;
+	if (in->warned.n < 100)
+		strs_push(&in->warned, name, strlen(name)); /* no memory: warn again */
+	snprintf(in->warning, sizeof(in->warning),
+		 "line %ld: unknown %s '%.60s' (did you mean '%s'?)", line, what,
+		 name, near);
+	return 0;
 }
 
 /* --- JSON lines --- */
@@ -317,8 +369,14 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 	json_t *j = in->j, *v, *words;
 	int k_tags = tags_task(in);
 
+	const char *key;
+	int rc;
+
 	if (!json_is_object(j))
 		return bad(err, it->line, "not a JSON object");
+	json_object_foreach(j, key, v)
+		if ((rc = check_name(in, it->line, "key", key, err)))
+			return rc;
 	v = json_object_get(j, "id");
 	if (json_is_string(v)) {
 		if (!(it->id = plain_string(v)))
@@ -364,12 +422,11 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 	}
 	for (int k = 0; k < in->n_tasks; k++) {
 		const struct mtl_task *t = &in->ts->task[k];
-		int rc;
 
-		v = json_object_get(j, t->name);
+		v = json_object_get(j, in->label[k]);
 		if (k == k_tags && json_object_get(j, "tags")) {
 			if (v)
-				return bad(err, it->line, "both '%s' and 'tags'", t->name);
+				return bad(err, it->line, "both '%s' and 'tags'", in->label[k]);
 			v = json_object_get(j, "tags");
 		}
 		if (!v || json_is_null(v))
@@ -480,38 +537,161 @@ static int read_conll(struct mtl_input *in, struct mtl_input_item *it,
 	}
 }
 
-/* --- TSV --- */
+/* --- TSV and CSV --- */
+
+/* Appends c to the CSV field being read (length *o).  0 or -1. */
+static int cell_put(struct mtl_input *in, size_t *o, char c)
+{
+	if (reserve(&in->cell, &in->cell_cap, *o + 1, 1))
+		return -1;
+	in->cell[(*o)++] = c;
+	return 0;
+}
+
+/*
+ * Reads the next CSV record into in->fields, as RFC 4180 says: fields are
+ * separated by commas, and a field that starts with '"' is quoted: it ends
+ * at the next lone '"' and may hold commas, line breaks and "" for a
+ * quote.  A '"' elsewhere in an unquoted field is kept as it is.  *first
+ * gets the record's first line.  1, 0 at the end, or <0.
+ */
+static int csv_record(struct mtl_input *in, long *first, struct mtl_err *err)
+{
+	int quoted = 0, closed = 0, rc;
+	size_t len, o = 0;
+	char *l;
+
+	strs_clear(&in->fields);
+	do {
+		if (!next_line(in, &len))
+			return at_end(in, err);
+	} while (len == 0);
+	*first = in->lineno;
+	for (;;) {
+		if ((rc = check_utf8(in, &l, &len, err)))
+			return rc;
+		for (size_t i = 0; i < len; i++) {
+			char c = l[i];
+
+			if (quoted && c == '"' && i + 1 < len && l[i + 1] == '"') {
+				i++; /* "" in a quoted field: one quote */
+			} else if (quoted && c == '"') {
+				quoted = 0;
+				closed = 1;
+				continue;
+			} else if (!quoted && c == ',') {
+				if (strs_push(&in->fields, in->cell ? in->cell : "", o))
+					return nomem(err);
+				o = 0;
+				closed = 0;
+				continue;
+			} else if (closed) {
+				return bad(err, *first, "field %zu: text after its closing quote",
+					   in->fields.n + 1);
+			} else if (!quoted && c == '"' && o == 0) {
+				quoted = 1;
+				continue;
+			}
+			if (cell_put(in, &o, c))
+				return nomem(err);
+		}
+		if (!quoted)
+			break;
+		/* a line break inside a quoted field */
+		if (cell_put(in, &o, '\n'))
+			return nomem(err);
+		if (!next_line(in, &len))
+			return bad(err, *first, "field %zu: no closing quote",
+				   in->fields.n + 1);
+	}
+	if (strs_push(&in->fields, in->cell ? in->cell : "", o))
+		return nomem(err);
+	return 1;
+}
+
+/*
+ * Reads the next row of a TSV or CSV file into in->fields (blank lines
+ * pass), *first its first line.  1, 0 at the end, or <0.
+ */
+static int read_row(struct mtl_input *in, long *first, struct mtl_err *err)
+{
+	size_t len;
+	char *l;
+	int rc;
+
+	if (in->o.format == MTL_INPUT_CSV)
+		return csv_record(in, first, err);
+	do {
+		if (!next_line(in, &len))
+			return at_end(in, err);
+	} while (len == 0);
+	*first = in->lineno;
+	if ((rc = check_utf8(in, &l, &len, err)))
+		return rc;
+	if (split_fields(&in->fields, l, len, 1))
+		return nomem(err);
+	return 1;
+}
+
+/*
+ * Fails when two columns of header h share a name: one of them would go
+ * unread.  Unnamed columns (spreadsheets add empty ones) are never read.
+ */
+static int tsv_unique(struct mtl_input *in, const struct strs *h,
+		      struct mtl_err *err)
+{
+	const char **named = malloc((h->n ? h->n : 1) * sizeof(*named));
+	size_t n = 0, at;
+	int rc;
+
+	if (!named)
+		return nomem(err);
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i][0])
+			named[n++] = h->v[i];
+	rc = mtl_task_first_dup(named, n, &at);
+	if (rc > 0)
+		rc = bad(err, in->lineno, "the header names column '%.100s' twice",
+			 named[at]);
+	else if (rc < 0)
+		rc = nomem(err);
+	free(named);
+	return rc;
+}
 
 /* Reads the header row: the id, text and task columns. */
 static int tsv_header(struct mtl_input *in, struct mtl_err *err)
 {
 	struct strs *h = &in->hdr;
-	size_t len;
-	char *l;
+	long first;
 	int rc;
 
 	in->col_id = in->col_text = -1;
 	for (int k = 0; k < MAX_TASKS; k++)
 		in->col_task[k] = -1;
-	do {
-		if (!next_line(in, &len))
-			return bad(err, in->lineno, "no header row");
-	} while (len == 0);
-	if ((rc = check_utf8(in, &l, &len, err)))
+	if ((rc = read_row(in, &first, err)) < 0)
 		return rc;
-	if (split_fields(h, l, len, 1))
-		return nomem(err);
+	if (rc == 0)
+		return bad(err, in->lineno, "no header row");
+	/* the header keeps the row; fields is reused for every record */
+	strs_free(h);
+	*h = in->fields;
+	memset(&in->fields, 0, sizeof(in->fields));
+	if ((rc = tsv_unique(in, h, err)))
+		return rc;
 	for (size_t i = 0; i < h->n; i++) {
-		int k = mtl_task_find(in->ts, h->v[i]);
 		if (strcmp(h->v[i], "id") == 0)
 			in->col_id = (int)i;
 		else if (strcmp(h->v[i], in->o.text_field) == 0)
 			in->col_text = (int)i;
-		if (k >= 0)
-			in->col_task[k] = (int)i;
+		for (int k = 0; k < in->n_tasks; k++)
+			if (strcmp(h->v[i], in->label[k]) == 0)
+				in->col_task[k] = (int)i;
+		if ((rc = check_name(in, first, "column", h->v[i], err)))
+			return rc;
 	}
 	if (in->col_text < 0)
-		return bad(err, in->lineno, "the header has no '%s' column",
+		return bad(err, first, "the header has no '%s' column",
 			   in->o.text_field);
 	return 0;
 }
@@ -520,19 +700,12 @@ static int read_tsv(struct mtl_input *in, struct mtl_input_item *it,
 		    struct mtl_err *err)
 {
 	struct strs *f = &in->fields, *words = &in->sent_words;
-	size_t len;
-	char *l;
+	long first;
 	int rc;
 
-	do {
-		if (!next_line(in, &len))
-			return at_end(in, err);
-	} while (len == 0);
-	item_start(in, it, in->lineno);
-	if ((rc = check_utf8(in, &l, &len, err)))
+	if ((rc = read_row(in, &first, err)) <= 0)
 		return rc;
-	if (split_fields(f, l, len, 1))
-		return nomem(err);
+	item_start(in, it, first);
 	if (f->n != in->hdr.n)
 		return bad(err, it->line, "%zu fields, the header has %zu", f->n,
 			   in->hdr.n);
@@ -569,6 +742,27 @@ static int read_tsv(struct mtl_input *in, struct mtl_input_item *it,
 	return finish(in, it, err);
 }
 
+/* --- plain text --- */
+
+/* Every line is a text, a blank one too: ids stay line numbers. */
+static int read_text(struct mtl_input *in, struct mtl_input_item *it,
+		     struct mtl_err *err)
+{
+	size_t len;
+	char *l;
+	int rc;
+
+	if (!next_line(in, &len))
+		return at_end(in, err);
+	item_start(in, it, in->lineno);
+	if ((rc = check_utf8(in, &l, &len, err)))
+		return rc;
+	l[len] = 0; /* without its line end */
+	it->text = l;
+	it->text_len = len;
+	return 1;
+}
+
 /* --- the reader --- */
 
 int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
@@ -587,8 +781,12 @@ int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
 	in->o = *opts;
 	if (!in->o.text_field)
 		in->o.text_field = "text";
+	for (int k = 0; k < in->n_tasks; k++)
+		in->label[k] = opts->label_field && opts->label_field[k]
+				       ? opts->label_field[k] : ts->task[k].name;
 	mtl_tok_enc_init(&in->enc);
-	if (in->o.format == MTL_INPUT_TSV && (rc = tsv_header(in, err)) < 0) {
+	if ((in->o.format == MTL_INPUT_TSV || in->o.format == MTL_INPUT_CSV) &&
+	    (rc = tsv_header(in, err)) < 0) {
 		mtl_input_free(in);
 		return rc;
 	}
@@ -599,11 +797,19 @@ int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
 int mtl_input_read(struct mtl_input *in, struct mtl_input_item *it,
 		   struct mtl_err *err)
 {
+	in->warning[0] = 0;
 	switch (in->o.format) {
 	case MTL_INPUT_CONLL: return read_conll(in, it, err);
-	case MTL_INPUT_TSV: return read_tsv(in, it, err);
+	case MTL_INPUT_TSV:
+	case MTL_INPUT_CSV: return read_tsv(in, it, err);
+	case MTL_INPUT_TEXT: return read_text(in, it, err);
 	default: return read_jsonl(in, it, err);
 	}
+}
+
+const char *mtl_input_warning(const struct mtl_input *in)
+{
+	return in->warning[0] ? in->warning : NULL;
 }
 
 void mtl_input_free(struct mtl_input *in)
@@ -620,11 +826,13 @@ void mtl_input_free(struct mtl_input *in)
 	strs_free(&in->hdr);
 	strs_free(&in->sent_words);
 	strs_free(&in->sent_tags);
+	strs_free(&in->warned);
 	mtl_tok_enc_release(&in->enc);
 	free(in->words);
 	free(in->line);
 	free(in->fix);
 	free(in->joined);
+	free(in->cell);
 	free(in);
 }
 
@@ -787,8 +995,8 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		rc = mtl_tok_encode(tok, it->text, it->text_len, 0, max_len, e, &terr);
 	if (rc < 0)
 		return bad(err, it->line, "%s", terr.msg);
-	if (e->n <= 2)
-		return bad(err, it->line, "the text gives no tokens");
+	if (e->n <= 2 && c)
+		c->no_tokens++; /* [CLS] [SEP], as Hugging Face gives it */
 	if (fill_example(ex, it, e, in->n_tasks, in->o.id_prefix))
 		goto oom;
 	if (it->words && e->truncated) {
@@ -831,11 +1039,12 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 	/* the pair text last: e is free again */
 	if (it->pair) {
 		rc = mtl_tok_encode(tok, it->pair, it->pair_len, 0, max_len, e, &terr);
-		if (rc < 0 || e->n <= 2) {
+		if (rc < 0) {
 			mtl_example_release(ex);
-			return bad(err, it->line, "'pair': %s",
-				   rc < 0 ? terr.msg : "the text gives no tokens");
+			return bad(err, it->line, "'pair': %s", terr.msg);
 		}
+		if (e->n <= 2 && c)
+			c->no_tokens++;
 		if (!(ex->pair_ids = malloc(e->n * sizeof(int32_t))))
 			goto oom;
 		memcpy(ex->pair_ids, e->ids, e->n * sizeof(int32_t));
@@ -851,13 +1060,15 @@ oom:
 
 int mtl_input_format_parse(enum mtl_input_format *f, const char *name, int ext)
 {
-	/* the first three are the format names; all are extensions */
+	/* the first five are the format names; all are extensions */
 	static const struct { const char *name; enum mtl_input_format f; } names[] = {
 		{ "jsonl", MTL_INPUT_JSONL }, { "conll", MTL_INPUT_CONLL },
-		{ "tsv", MTL_INPUT_TSV }, { "json", MTL_INPUT_JSONL },
+		{ "tsv", MTL_INPUT_TSV }, { "csv", MTL_INPUT_CSV },
+		{ "text", MTL_INPUT_TEXT }, { "json", MTL_INPUT_JSONL },
 		{ "bio", MTL_INPUT_CONLL }, { "iob", MTL_INPUT_CONLL },
+		{ "txt", MTL_INPUT_TEXT },
 	};
-	size_t n = ext ? sizeof(names) / sizeof(names[0]) : 3;
+	size_t n = ext ? sizeof(names) / sizeof(names[0]) : 5;
 	const char *dot;
 
 	if (ext) {

@@ -1,7 +1,7 @@
 /*
- * input.h - labelled text in: JSON lines, CoNLL and TSV readers, and the
- * step from one input item to a tokenized struct mtl_example
- * (docs/tokenize.md describes the formats).
+ * input.h - labelled text in: JSON lines, CoNLL, TSV, CSV and plain-text
+ * readers, and the step from one input item to a tokenized struct
+ * mtl_example (docs/tokenize.md describes the formats).
  *
  *   JSONL  one object a line: "id", the text field (or "words"), and per
  *          task a label (sequence task) or a list of word labels (token
@@ -13,6 +13,15 @@
  *   TSV    a header row names the tab-separated columns: "id", the text
  *          field and task names; an empty cell is no label; a token task's
  *          cell holds space-separated tags for the space-separated words.
+ *   CSV    as TSV, with comma-separated fields quoted as RFC 4180 says
+ *          (a quoted field may hold commas, line breaks and "" for a quote).
+ *   text   one text a line, every line (a blank one too), no labels; the
+ *          id is the line number.
+ *
+ * A task's labels are read from the field or column named after it, or
+ * the one opts.label_field[k] names.  A text that gives no tokens (empty,
+ * blank, only characters the tokenizer drops) is encoded as Hugging Face
+ * does, [CLS] [SEP], and counted in census.no_tokens.
  *
  * Example:
  *
@@ -34,8 +43,12 @@
  * storage that mtl_example_release frees.
  *
  * Failure: a bad record gives MTL_ERR_FORMAT with "line N: reason" in err,
- * N the record's line (a CoNLL sentence's first line); the next read goes
- * on after it.  Invalid UTF-8 and NUL bytes are bad records unless
+ * N the record's line (a CoNLL sentence's first line, a CSV record's
+ * first line); the next read goes on after it.  A JSONL key or TSV/CSV
+ * column that is not a known field but is close to one (a task's field,
+ * the text field, "words", "id", "pair") is a warning, once per name
+ * (mtl_input_warning); with opts.strict every unknown key or column is a
+ * bad record (a bad header for columns).  Invalid UTF-8 and NUL bytes are bad records unless
  * opts.replace_invalid (then invalid bytes become U+FFFD).  A read error
  * is MTL_ERR_IO, memory MTL_ERR_NOMEM.
  */
@@ -50,12 +63,14 @@
 #include "task.h"
 #include "tok.h"
 
-enum mtl_input_format { MTL_INPUT_JSONL, MTL_INPUT_CONLL, MTL_INPUT_TSV };
+enum mtl_input_format {
+	MTL_INPUT_JSONL, MTL_INPUT_CONLL, MTL_INPUT_TSV, MTL_INPUT_CSV, MTL_INPUT_TEXT
+};
 
 /*
- * The format called name ("jsonl", "conll", "tsv"), or, when ext is set,
- * the format a file name's extension says (.jsonl/.json, .conll/.bio/.iob,
- * .tsv).  0 and *f, or -1 when unknown.
+ * The format called name ("jsonl", "conll", "tsv", "csv", "text"), or,
+ * when ext is set, the format a file name's extension says (.jsonl/.json,
+ * .conll/.bio/.iob, .tsv, .csv, .txt).  0 and *f, or -1 when unknown.
  */
 int mtl_input_format_parse(enum mtl_input_format *f, const char *name, int ext);
 
@@ -68,6 +83,10 @@ struct mtl_input_opts {
 	const char *id_prefix;  /* records without an id of their own get the
 				 * string id "PREFIX:LINE", not the line number
 				 * (keeps ids unique across several files) */
+	const char *const *label_field; /* [ts->n] or NULL: the JSONL key or
+				 * TSV/CSV column of each task's labels
+				 * (NULL entries: the task's name) */
+	int strict;             /* unknown keys and columns are errors */
 };
 
 /* One record; every pointer borrowed from the reader. */
@@ -102,8 +121,7 @@ int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
 /*
  * Reads the next record into *it: 1, 0 at the end, or <0 (above) with
  * *it undefined.  Every check that needs no tokenizer is made here: types,
- * a label count per word, both a token task and "tags", no words, empty
- * text.
+ * a label count per word, both a token task and "tags", unknown keys.
  */
 int mtl_input_read(struct mtl_input *in, struct mtl_input_item *it,
 		   struct mtl_err *err);
@@ -114,13 +132,20 @@ int mtl_input_read(struct mtl_input *in, struct mtl_input_item *it,
  * mtl_example_pack writes it.  Adds to c (may be NULL) what the example
  * record does not carry: [UNK] tokens, word labels lost and unknown labels
  * skipped (skipped ones are counted even when the record fails later).
- * An unknown label (unless opts.skip_unknown), a tokenizer error or a text
- * without tokens gives MTL_ERR_FORMAT ("line N: ..."), ex released.
+ * An unknown label (unless opts.skip_unknown) or a tokenizer error gives
+ * MTL_ERR_FORMAT ("line N: ..."), ex released.
  */
 int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		     const struct mtl_tok *tok, size_t max_len,
 		     struct mtl_example *ex, struct mtl_census *c,
 		     struct mtl_err *err);
+
+/*
+ * The warning the last mtl_input_open or mtl_input_read left ("line 3:
+ * unknown key 'topc' (did you mean 'topic'?)"), or NULL.  Borrowed, valid
+ * until the next call on in.
+ */
+const char *mtl_input_warning(const struct mtl_input *in);
 
 void mtl_input_free(struct mtl_input *in);
 

@@ -23,16 +23,18 @@ void mtl_progress_format(char *buf, size_t n, const char *unit, long done,
 			 long total, double seconds)
 {
 	double rate = seconds > 0 ? (double)done / seconds : 0;
-	char t[32];
+	char t[32], r[32];
 
+	/* three significant digits, whole numbers from 100 on */
+	snprintf(r, sizeof(r), rate < 100 ? "%.3g" : "%.0f", rate);
 	if (total > 0) {
 		mtl_progress_time(t, sizeof(t), done >= total ? 0
 				  : rate > 0 ? (double)(total - done) / rate : NAN);
-		snprintf(buf, n, "%s %ld/%ld, %.3g %s/s, ETA %s", unit, done,
-			 total, rate, unit, t);
+		snprintf(buf, n, "%s %ld/%ld, %s %s/s, ETA %s", unit, done,
+			 total, r, unit, t);
 	} else {
 		mtl_progress_time(t, sizeof(t), seconds);
-		snprintf(buf, n, "%s %ld, %.3g %s/s, %s", unit, done, rate,
+		snprintf(buf, n, "%s %ld, %s %s/s, %s", unit, done, r,
 			 unit, t);
 	}
 }

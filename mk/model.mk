@@ -12,5 +12,5 @@ MODELS_DIR ?= models
 .PHONY: model
 model: programs
 	tools/fetch_model.sh $(MODEL) $(MODELS_DIR)/$(notdir $(MODEL))
-	@tmp=$$(mktemp -d) && $(BUILD)/mtl-init -q -e $(MODELS_DIR)/$(notdir $(MODEL)) -o $$tmp && \
+	@tmp=$$(mktemp -d) && $(BUILD)/mtl-init -q --encoder $(MODELS_DIR)/$(notdir $(MODEL)) -o $$tmp && \
 	rm -rf $$tmp && echo "model: $(MODELS_DIR)/$(notdir $(MODEL)) loads; use --model $(MODELS_DIR)/$(notdir $(MODEL))"

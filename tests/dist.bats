@@ -26,7 +26,7 @@ setup() {
 	# 4 examples in batches of 3: every step has a batch of 3 rows
 	# (split 1 + 2) and one of 1 row (rank 0 gets none of it)
 	mtl-batch -q -b 3 -e 4 ex.mpk >b.mpk
-	ARGS=(-q -m "$FIXTURES/tiny" -t 1 --dropout 0 --lr 1e-3 --accumulate 2)
+	ARGS=(-q -m "$FIXTURES/tiny" -j 1 --dropout 0 --lr 1e-3 --accumulate 2)
 }
 
 # fields F of the step records of S, one line per step
@@ -91,8 +91,8 @@ close() {
 }
 
 @test "a rank that fails ends the job, naming the rank and the cause" {
-	# rank 1 alone cannot load its model: rank 0 must not wait for it
-	run -1 --separate-stderr timeout 60 "${MPIRUN[@]}" -np 1 mtl-step-mpi "${ARGS[@]}" b.mpk : \
+	# rank 1 alone cannot load its model (exit 3): rank 0 must not wait for it
+	run -3 --separate-stderr timeout 60 "${MPIRUN[@]}" -np 1 mtl-step-mpi "${ARGS[@]}" b.mpk : \
 		-np 1 mtl-step-mpi -q -m missing b.mpk
 	assert_regex "$stderr" "mtl-step: rank 1: cannot open 'missing/config.json'"
 	# a corrupt stream: rank 0 stops, and takes rank 1 with it
@@ -180,7 +180,7 @@ rank_pid() {
 	run bash -c "mtl-dump -t step r.mpk | jq .step"
 	assert_output "$(printf '%s\n%s' $((step + 1)) $((step + 2)))"
 	# and the checkpoint is a model directory one process trains
-	run bash -c "mtl-step -q -m ck/$last -t 1 b.mpk | mtl-dump -t step | wc -l"
+	run bash -c "mtl-step -q -m ck/$last -j 1 b.mpk | mtl-dump -t step | wc -l"
 	assert_output 8
 }
 

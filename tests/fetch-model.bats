@@ -43,7 +43,7 @@ setup() {
 		cmp "$FIXTURES/tiny/$f" "dest/$f"
 	done
 	[ ! -e dest/tasks.json ] # not a file of a Hub encoder that mtl reads
-	mtl-init -q -e dest -o copy
+	mtl-init -q --encoder dest -o copy
 }
 
 @test "a corrupted download is refused: size, SHA-256, git blob hash" {

@@ -1,7 +1,7 @@
 /*
  * fuzz_input.c - libFuzzer harness for the input readers (JSONL, CoNLL,
- * TSV; lib/input.c) and the encoding of what they read: the first byte
- * picks the format and options, the rest is the file.  Any bytes must give
+ * TSV, CSV, plain text; lib/input.c) and the encoding of what they read:
+ * the first byte picks the format and options, the rest is the file.  Any bytes must give
  * records or clean line-numbered errors, never a crash, an out-of-bounds
  * access or a leak.  Run with `make fuzz-input`.
  */
@@ -42,7 +42,11 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	if (size < 2)
 		return 0;
 	o.format = data[0] % 3 == 0 ? MTL_INPUT_JSONL : data[0] % 3 == 1 ? MTL_INPUT_CONLL : MTL_INPUT_TSV;
+	/* bit 5: CSV for TSV, plain text for JSONL */
+	if ((data[0] >> 5) & 1 && o.format != MTL_INPUT_CONLL)
+		o.format = o.format == MTL_INPUT_TSV ? MTL_INPUT_CSV : MTL_INPUT_TEXT;
 	o.conll_task = o.format == MTL_INPUT_CONLL ? 1 : -1;
+	o.strict = (data[0] >> 6) & 1;
 	o.replace_invalid = (data[0] >> 2) & 1;
 	o.skip_unknown = (data[0] >> 3) & 1;
 	f = fmemopen((void *)(data + 1), size - 1, "rb");

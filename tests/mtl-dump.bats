@@ -145,3 +145,81 @@ setup() {
 	cmp hand.jsonl actual
 	run -1 $vg mtl-dump "$MTL_ROOT/tests/data/hand.jsonl"
 }
+
+# emb N: an embeddings stream of the rows given as JSON lines {"id", "embedding"}
+emb() {
+	{ echo '{"type":"header","stream":"embeddings","version":[1,0],"program":"t","args":[],"dim":2}'
+	  cat; } | mtl-dump --pack
+}
+
+@test "--npy: a float32 little-endian v1.0 matrix (header and data parsed here), ids one a line" {
+	printf '%s\n' '{"type":"embedding","id":7,"embedding":[0.5,-1.25]}' \
+		'{"type":"embedding","id":"b","text":"x","embedding":[2,0.375]}' \
+		'{"type":"embedding","id":-3,"embedding":[-8,0.0625]}' \
+		'{"type":"stats","count":3}' | emb >e.mpk
+	run --separate-stderr mtl-dump --npy e.npy e.mpk
+	assert_success
+	assert_output $'7\nb\n-3'
+	assert_equal "$stderr" "mtl-dump: 3 vectors"
+	# magic, version 1.0, header length (little-endian u16); 10 + 118 = 128, a multiple of 64
+	cmp <(head -c 8 e.npy) <(printf '\223NUMPY\001\000')
+	assert_equal "$(od -An -t u2 -j 8 -N 2 --endian=little e.npy | tr -d ' ')" 118
+	dict=$(dd if=e.npy bs=1 skip=10 count=118 2>/dev/null)
+	assert_equal "$dict" "$(printf "%-117s" "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }")"
+	assert_equal "$(tail -c +128 e.npy | head -c 1 | od -An -c | tr -d ' ')" '\n'
+	assert_equal "$(stat -c %s e.npy)" $((128 + 3 * 2 * 4))
+	run bash -c "od -An -v -t f4 -j 128 --endian=little e.npy | xargs"
+	assert_output '0.5 -1.25 2 0.375 -8 0.0625'
+	# the bytes themselves: 0.5 is 0x3f000000, little-endian
+	assert_equal "$(od -An -t x1 -j 128 -N 4 e.npy | xargs)" '00 00 00 3f'
+	# an empty stream is a 0 x 0 matrix
+	: | emb >none.mpk
+	mtl-dump -q --npy none.npy none.mpk >ids
+	[ ! -s ids ]
+	want="{'descr': '<f4', 'fortran_order': False, 'shape': (0, 0), }"
+	assert_equal "$(dd if=none.npy bs=1 skip=10 count=${#want} 2>/dev/null)" "$want"
+}
+
+@test "--tsv: the id, then each value, tab-separated, reading back to the same float32" {
+	printf '%s\n' '{"type":"embedding","id":7,"embedding":[0.5,-1.25]}' \
+		'{"type":"embedding","id":"b","embedding":[0.1,3e-8]}' | emb >e.mpk
+	run -0 --separate-stderr mtl-dump --tsv e.mpk
+	assert_output $'7\t0.5\t-1.25\nb\t0.100000001\t2.99999989e-08'
+	# a predictions stream with --with-embedding works too
+	printf '%s\n' '{"type":"header","stream":"predictions","version":[1,0],"program":"t","args":[]}' \
+		'{"type":"prediction","id":1,"embedding":[1,2]}' '{"type":"metrics","task":"x"}' | mtl-dump --pack >p.mpk
+	run -0 mtl-dump -q --tsv p.mpk
+	assert_output $'1\t1\t2'
+}
+
+@test "--npy and --tsv: bad input and misuse fail, naming the record" {
+	printf '%s\n' '{"type":"embedding","id":1,"embedding":[1,2]}' '{"type":"embedding","id":2,"embedding":[1,2,3]}' | emb >dim.mpk
+	run -1 --separate-stderr mtl-dump --tsv dim.mpk
+	assert_equal "$stderr" "mtl-dump: dim.mpk: record 3: embedding has 3 values, the first had 2"
+	printf '%s\n' '{"type":"embedding","id":"a\nb","embedding":[1,2]}' | emb >nl.mpk
+	run -1 --separate-stderr mtl-dump --npy nl.npy nl.mpk
+	assert_equal "$stderr" "mtl-dump: nl.mpk: record 2: the id holds a tab or line break: it cannot be written one a line"
+	printf '%s\n' '{"type":"embedding","id":1,"embedding":[1,null]}' | emb >nan.mpk
+	run -1 --separate-stderr mtl-dump --tsv nan.mpk
+	assert_regex "$stderr" '^mtl-dump: nan.mpk: record 2: '
+	printf '%s\n' '{"type":"embedding","id":[1],"embedding":[1,2]}' | emb >id.mpk
+	run -1 --separate-stderr mtl-dump --tsv id.mpk
+	assert_equal "$stderr" "mtl-dump: id.mpk: record 2: the id is neither a string nor an integer"
+	printf '%s\n' '{"type":"header","stream":"predictions","version":[1,0],"program":"t","args":[]}' \
+		'{"type":"prediction","id":1,"labels":{}}' | mtl-dump --pack >p.mpk
+	run -1 --separate-stderr mtl-dump --tsv p.mpk
+	assert_equal "$stderr" 'mtl-dump: p.mpk: record 2: no "embedding" array of numbers (score with --embed or --with-embedding)'
+	mtl-dump --pack hand.jsonl >s.mpk
+	run -1 --separate-stderr mtl-dump --npy x.npy s.mpk
+	assert_regex "$stderr" "not an embeddings stream \\(make one with mtl-score --embed\\)"
+	[ ! -e x.npy ]
+	printf '%s\n' '{"type":"embedding","id":1,"embedding":[1,2]}' | emb >ok.mpk
+	run -3 --separate-stderr bash -c 'set -o pipefail; mtl-dump --npy /dev/stdout ok.mpk | cat'
+	assert_regex "$stderr" "'/dev/stdout': the .npy output must be a file \\(its shape is written last\\), not a pipe"
+	run -3 --separate-stderr mtl-dump --npy nosuchdir/x.npy ok.mpk
+	assert_equal "$stderr" "mtl-dump: cannot create 'nosuchdir/x.npy': No such file or directory"
+	run -3 --separate-stderr bash -c 'mtl-dump --tsv ok.mpk >/dev/full'
+	run -2 mtl-dump --npy x.npy --tsv ok.mpk
+	run -2 mtl-dump --tsv -t embedding ok.mpk
+	run -2 mtl-dump --pack --tsv ok.mpk
+}

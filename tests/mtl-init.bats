@@ -26,12 +26,12 @@ setup() {
 }
 
 @test "--encoder copies a pretrained encoder exactly, tokenizer and pooling included" {
-	mtl-init -q -o m -e "$FIXTURES/tiny"
+	mtl-init -q -o m --encoder "$FIXTURES/tiny"
 	cmp m/model.safetensors "$FIXTURES/tiny/model.safetensors"
 	cmp m/vocab.txt "$FIXTURES/tiny/vocab.txt"
 	grep -q '"pooling_mode_cls_token": true' m/1_Pooling/config.json
 	# F16 and BF16 encoders load too (and are written back as F32)
-	mtl-init -q -o h -e "$FIXTURES/tiny-bf16"
+	mtl-init -q -o h --encoder "$FIXTURES/tiny-bf16"
 	run bash -c "head -c 200 h/model.safetensors | grep -c F32"
 	assert_output 1
 }
@@ -49,23 +49,23 @@ setup() {
 	assert_regex "$stderr" 'not a multiple of --heads'
 	run -2 mtl-init -o x
 	run -2 mtl-init --vocab "$FIXTURES/demo/vocab.txt"
-	run -2 mtl-init -o x -e "$FIXTURES/tiny" --vocab "$FIXTURES/demo/vocab.txt"
+	run -2 mtl-init -o x --encoder "$FIXTURES/tiny" --vocab "$FIXTURES/demo/vocab.txt"
 	run -3 --separate-stderr mtl-init -o x --vocab nosuch.txt
 	assert_equal "$stderr" "mtl-init: cannot open 'nosuch.txt': No such file or directory"
 	printf 'a\nb\n' >novocab.txt
 	run -1 --separate-stderr mtl-init -o x --vocab novocab.txt
 	assert_equal "$stderr" "mtl-init: 'novocab.txt' has no [PAD] token"
 	mkdir broken && cp "$FIXTURES/tiny/config.json" broken/
-	run -1 --separate-stderr mtl-init -o y -e broken
+	run -3 --separate-stderr mtl-init -o y --encoder broken
 	assert_regex "$stderr" 'model.safetensors'
 }
 
 @test "--tasks makes a multi-task model: tasks.json and new heads from the seed" {
-	mtl-init -q -o a -e "$FIXTURES/tiny" --tasks "$FIXTURES/demo/tasks.json" --seed 3
+	mtl-init -q -o a --encoder "$FIXTURES/tiny" --tasks "$FIXTURES/demo/tasks.json" --seed 3
 	cmp a/model.safetensors "$FIXTURES/tiny/model.safetensors"
 	grep -q '"name": "ner"' a/tasks.json
 	! cmp -s a/heads.safetensors "$FIXTURES/tiny/heads.safetensors"
-	mtl-init -q -o b -e "$FIXTURES/tiny" --tasks "$FIXTURES/demo/tasks.json" --seed 3
+	mtl-init -q -o b --encoder "$FIXTURES/tiny" --tasks "$FIXTURES/demo/tasks.json" --seed 3
 	cmp a/heads.safetensors b/heads.safetensors
 	# it predicts at once (untrained): every demo task, every example
 	mtl-tokenize -q -m a "$FIXTURES/demo/dev.jsonl" >dev.mpk
@@ -73,6 +73,6 @@ setup() {
 	assert_line --regexp '^  prediction +300$'
 	assert_line --regexp '^  metrics +2$'
 	printf '{"tasks": [{"name": "x", "kind": "nope", "labels": ["a"]}]}' >bad.json
-	run -1 --separate-stderr mtl-init -o c -e "$FIXTURES/tiny" --tasks bad.json
+	run -1 --separate-stderr mtl-init -o c --encoder "$FIXTURES/tiny" --tasks bad.json
 	assert_regex "$stderr" "bad.json"
 }

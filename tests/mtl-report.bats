@@ -65,7 +65,7 @@ setup() {
 }
 
 @test "html: one well-formed file with SVG charts and heat maps, nothing external" {
-	mtl-report -f html --errors -t 'a <title> & "q"' -o r.html steps.mpk predictions.mpk embeddings.mpk
+	mtl-report -f html --errors --title 'a <title> & "q"' -o r.html steps.mpk predictions.mpk embeddings.mpk
 	if command -v xmllint >/dev/null; then
 		xmllint --noout r.html
 	else

@@ -17,7 +17,7 @@ setup() {
 @test "every --balance value, at the encoder and at its output, trains with finite numbers" {
 	for k in static uncertainty dwa gradnorm rlw pcgrad cagrad nash; do
 		for at in encoder encoder-output; do
-			mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-3 --balance $k --grad-at $at b.mpk >s.mpk
+			mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-3 --balance $k --grad-at $at b.mpk >s.mpk
 			mtl-dump -t step s.mpk >s.json
 			run jq -r '[.loss, .grad_norm, .weights.topic, .weights.ner] | map(isinfinite or isnan or . == null) | any' s.json
 			assert_output $'false\nfalse'
@@ -28,18 +28,18 @@ setup() {
 
 @test "gradient methods record coefficients, a topic/ner cosine and their time" {
 	for k in gradnorm pcgrad cagrad nash; do
-		mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-3 --balance $k b.mpk | mtl-dump -t step >s.json
+		mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-3 --balance $k b.mpk | mtl-dump -t step >s.json
 		run jq -r '[(.cosine.topic.ner | fabs <= 1), (.coef | length == 2), .balance_ms >= 0] | all' s.json
 		assert_output $'true\ntrue'
 	done
 	# loss weighting alone has no per-task gradients: no cosine
-	mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-3 --balance dwa b.mpk | mtl-dump -t step >s.json
+	mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-3 --balance dwa b.mpk | mtl-dump -t step >s.json
 	run jq -c '[.cosine, .coef]' s.json
 	assert_output $'[null,null]\n[null,null]'
 }
 
 @test "mtl-report plots the weights and the gradient cosine of a balanced run" {
-	mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-3 --balance pcgrad b.mpk >s.mpk
+	mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-3 --balance pcgrad b.mpk >s.mpk
 	run mtl-report s.mpk
 	assert_success
 	assert_line --regexp '^weight topic +1\.0000 '
@@ -47,23 +47,23 @@ setup() {
 }
 
 @test "static: the task spec weights, or --task-weight" {
-	run bash -c "mtl-step -q -t 1 -m '$FIXTURES/tiny' --lr 1e-3 b.mpk | mtl-dump -t step | jq -c '.weights'"
+	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 b.mpk | mtl-dump -t step | jq -c '.weights'"
 	assert_output $'{"topic":1,"ner":0.5}\n{"topic":1,"ner":0.5}'
-	run bash -c "mtl-step -q -t 1 -m '$FIXTURES/tiny' --lr 1e-3 --task-weight ner=2 --task-weight topic=0.25 b.mpk | mtl-dump -t step | jq -r '[.weights.topic, .weights.ner, (.loss - (0.25 * .losses.topic + 2 * .losses.ner) | fabs < 1e-9)] | @tsv'"
+	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 --task-weight ner=2 --task-weight topic=0.25 b.mpk | mtl-dump -t step | jq -r '[.weights.topic, .weights.ner, (.loss - (0.25 * .losses.topic + 2 * .losses.ner) | fabs < 1e-9)] | @tsv'"
 	assert_output $'0.25\t2\ttrue\n0.25\t2\ttrue'
 }
 
 @test "uncertainty: weights exp(-s) start at 1 and move; DWA holds 1 for two steps" {
 	mtl-batch -q -b 2 -e 3 ex.mpk >b3.mpk
-	run bash -c "mtl-step -q -t 1 -m '$FIXTURES/tiny' --lr 1e-2 --balance uncertainty b3.mpk | mtl-dump -t step | jq -r '.weights.topic != 1' | tr '\n' ' '"
+	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-2 --balance uncertainty b3.mpk | mtl-dump -t step | jq -r '.weights.topic != 1' | tr '\n' ' '"
 	assert_output 'false true true true true true '
-	run bash -c "mtl-step -q -t 1 -m '$FIXTURES/tiny' --lr 1e-2 --balance dwa --dwa-temperature 0.5 b3.mpk | mtl-dump -t step | jq -r '[.weights.topic == 1, (.weights.topic + .weights.ner - 2 | fabs < 1e-9)] | @tsv' | tr '\n' ' '"
+	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-2 --balance dwa --dwa-temperature 0.5 b3.mpk | mtl-dump -t step | jq -r '[.weights.topic == 1, (.weights.topic + .weights.ner - 2 | fabs < 1e-9)] | @tsv' | tr '\n' ' '"
 	assert_output $'true\ttrue true\ttrue false\ttrue false\ttrue false\ttrue false\ttrue '
 }
 
 @test "--balance-every 2: per-task gradients on every other step" {
 	mtl-batch -q -b 2 -e 2 ex.mpk >b2.mpk
-	run bash -c "mtl-step -q -t 1 -m '$FIXTURES/tiny' --lr 1e-3 --balance pcgrad --balance-every 2 b2.mpk | mtl-dump -t step | jq -c '[.step, (.cosine != null), .coef.topic]'"
+	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 --balance pcgrad --balance-every 2 b2.mpk | mtl-dump -t step | jq -c '[.step, (.cosine != null), .coef.topic]'"
 	[ "${#lines[@]}" -eq 4 ]
 	[[ ${lines[0]} == '[1,true,'* ]] && [[ ${lines[1]} == '[2,false,null]' ]]
 	[[ ${lines[2]} == '[3,true,'* ]] && [[ ${lines[3]} == '[4,false,null]' ]]
@@ -75,24 +75,24 @@ setup() {
 	mtl-dump --pack topic.jsonl >t.mpk
 	mtl-batch -q -b 2 t.mpk >tb.mpk
 	for k in uncertainty dwa gradnorm rlw pcgrad cagrad nash; do
-		run bash -c "mtl-step -q -t 1 -m '$FIXTURES/tiny' --lr 1e-3 --balance $k tb.mpk | mtl-dump -t step | jq -r '[.labelled.ner == 0, (.loss | isnan | not), .grad_norm > 0] | all'"
+		run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 --balance $k tb.mpk | mtl-dump -t step | jq -r '[.labelled.ner == 0, (.loss | isnan | not), .grad_norm > 0] | all'"
 		assert_output $'true\ntrue' || fail "$k"
 	done
 }
 
 @test "bad --balance options are usage errors" {
-	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --balance mgda b.mpk
+	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --balance mgda b.mpk
 	[[ $stderr == *"static, uncertainty, dwa, gradnorm, rlw, pcgrad, cagrad or nash, not 'mgda'"* ]]
-	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --grad-at heads b.mpk
-	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --task-weight nosuch=1 b.mpk
+	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --grad-at heads b.mpk
+	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --task-weight nosuch=1 b.mpk
 	[[ $stderr == *"'nosuch' is not one of the model's tasks"* ]]
-	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --task-weight topic b.mpk
-	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --dwa-temperature 0 b.mpk
-	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --balance-every 0 b.mpk
+	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --task-weight topic b.mpk
+	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --dwa-temperature 0 b.mpk
+	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --balance-every 0 b.mpk
 	# per-task gradients ignore freezing: refused; loss weighting trains frozen
-	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --balance pcgrad --freeze embeddings b.mpk
+	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --balance pcgrad --freeze embeddings b.mpk
 	[[ $stderr == *"does not combine with --freeze"* ]]
-	run bash -c "mtl-step -q -t 1 -m '$FIXTURES/tiny' --balance dwa --freeze embeddings b.mpk | mtl-dump -t step | jq -r '.grad_norm > 0'"
+	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --balance dwa --freeze embeddings b.mpk | mtl-dump -t step | jq -r '.grad_norm > 0'"
 	assert_output $'true\ntrue'
 }
 
@@ -121,23 +121,23 @@ setup() {
 		'{"id":"c","text":"new phone released","pair":"a phone is out","topic":"tech"}' >p.jsonl
 	mtl-tokenize -q -m "$FIXTURES/tiny" p.jsonl >p.mpk
 	mtl-batch -q -b 3 -e 2 p.mpk >pb.mpk
-	mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-3 --contrastive 0.5 pb.mpk | mtl-dump -t step >s.json
+	mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-3 --contrastive 0.5 pb.mpk | mtl-dump -t step >s.json
 	# loss = topic loss + 0.5 InfoNCE
 	run jq -r '[(.loss - (.losses.topic + 0.5 * .contrastive) | fabs < 1e-9), .contrastive > 0] | all' s.json
 	assert_output $'true\ntrue'
 	# without pairs: two dropout views of each batch
-	mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-3 --contrastive 1 --dropout 0.1 b.mpk | mtl-dump -t step >d.json
+	mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-3 --contrastive 1 --dropout 0.1 b.mpk | mtl-dump -t step >d.json
 	run jq -r '.contrastive > 0' d.json
 	assert_output $'true\ntrue'
 	# refused with per-task gradients; the temperature must be positive
-	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --contrastive 1 --balance pcgrad b.mpk
-	run -2 --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" --contrastive 1 --contrastive-temperature 0 b.mpk
+	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --contrastive 1 --balance pcgrad b.mpk
+	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --contrastive 1 --contrastive-temperature 0 b.mpk
 }
 
 @test "--resume continues a balanced run bit for bit: the strategy's state is in the checkpoint" {
 	mtl-batch -q -b 2 -e 4 ex.mpk >b4.mpk
 	for k in uncertainty dwa gradnorm rlw pcgrad; do
-		T=(mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-2 --balance $k --save-every 3 --keep 9)
+		T=(mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-2 --balance $k --save-every 3 --keep 9)
 		"${T[@]}" -o whole b4.mpk >whole.mpk
 		run jq -r '.strategy.method' whole/checkpoint-000003/trainer.json
 		assert_output $k
@@ -153,7 +153,7 @@ setup() {
 		rm -rf whole cut
 	done
 	# another method's checkpoint is refused
-	mtl-step -q -t 1 -m "$FIXTURES/tiny" --balance dwa --save-every 3 -o d b4.mpk >/dev/null
-	run -1 --separate-stderr mtl-step -q -t 1 -m "$FIXTURES/tiny" --balance rlw -o d --resume b4.mpk
+	mtl-step -q -j 1 -m "$FIXTURES/tiny" --balance dwa --save-every 3 -o d b4.mpk >/dev/null
+	run -1 --separate-stderr mtl-step -q -j 1 -m "$FIXTURES/tiny" --balance rlw -o d --resume b4.mpk
 	[[ $stderr == *"balances tasks by 'dwa', not 'rlw'"* ]]
 }

@@ -11,8 +11,8 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 	mtl-dump --pack "$MTL_ROOT/tests/data/step-examples.jsonl" >ex.mpk
 	mtl-batch -q -b 2 -e 10 ex.mpk >b.mpk
-	TRAIN=(mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-3 --save-every 3)
-	BIG=(mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-3 --save-every 250)
+	TRAIN=(mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-3 --save-every 3)
+	BIG=(mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-3 --save-every 250)
 }
 
 big_stream() {
@@ -107,10 +107,10 @@ start_on_fifo() {
 @test "--resume trusts only complete checkpoints and starts afresh without one" {
 	"${TRAIN[@]}" -o out b.mpk >/dev/null
 	rm out/checkpoint-000020/COMPLETE
-	run --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" -o out --save-every 3 --resume b.mpk
+	run --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" -o out --save-every 3 --resume b.mpk
 	assert_success
 	assert_equal "$(grep resuming <<<"$stderr")" "mtl-step: resuming from 'out/checkpoint-000018': step 18, 18 batches consumed"
-	run --separate-stderr mtl-step -t 1 -m "$FIXTURES/tiny" -o fresh --resume b.mpk
+	run --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" -o fresh --resume b.mpk
 	assert_equal "$(grep afresh <<<"$stderr")" "mtl-step: no complete checkpoint in 'fresh': starting afresh"
 }
 

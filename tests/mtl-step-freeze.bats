@@ -63,9 +63,9 @@ setup() {
 }
 
 @test "heads trained from cached features equal heads trained with --freeze encoder, dropout 0" {
-	mtl-score -q -t 1 -m "$FIXTURES/tiny" --features ex.mpk >f.mpk
-	mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-2 --dropout 0 --freeze encoder -o frozen b.mpk >s1.mpk
-	mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-2 --dropout 0 --features f.mpk -o cached b.mpk >s2.mpk
+	mtl-score -q -j 1 -m "$FIXTURES/tiny" --features ex.mpk >f.mpk
+	mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-2 --dropout 0 --freeze encoder -o frozen b.mpk >s1.mpk
+	mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-2 --dropout 0 --features f.mpk -o cached b.mpk >s2.mpk
 	mtl-dump -t step s1.mpk | jq .loss >a
 	mtl-dump -t step s2.mpk | jq .loss >b
 	run bash -c "paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-5) print \"differ: \" \$0 }'"

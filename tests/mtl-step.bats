@@ -42,12 +42,15 @@ setup() {
 	assert_output $'[3,null,null,null,null]\n[null,1,2,9,26]\n[null,2,2,9,26]\n[null,3,2,9,26]'
 }
 
-@test "--gemm-split: the same losses as BLIS's own threading" {
-	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 b.mpk | mtl-dump -t step | jq .loss >a
-	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 --gemm-split b.mpk | mtl-dump -t step | jq .loss >b
+@test "--no-gemm-split: BLIS's own threading gives the losses of the default column slices" {
+	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 --no-gemm-split b.mpk | mtl-dump -t step | jq .loss >a
+	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 b.mpk | mtl-dump -t step | jq .loss >b
 	run bash -c "paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-6) print \"differ: \" \$0 }'"
 	assert_output ''
 	[ "$(wc -l <b)" -eq 6 ]
+	# --gemm-split names the default
+	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 --gemm-split b.mpk | mtl-dump -t step | jq .loss >c
+	cmp b c
 }
 
 @test "--out writes a model directory that --model accepts again" {
@@ -115,6 +118,18 @@ setup() {
 	assert_regex "$stderr" "^mtl-step: /dev/null: .*empty"
 }
 
+@test "a garbled total_batches is bad input (exit 1), a missing one a usage error (exit 2)" {
+	mtl-dump b.mpk >b.json
+	for v in '"6"' -6 1e3 99999999999; do
+		sed "1s/\"total_batches\":6/\"total_batches\":$v/" b.json | mtl-dump --pack >tb.mpk
+		run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" tb.mpk
+		assert_equal "$stderr" 'mtl-step: tb.mpk: record 1: "total_batches" is not an integer in [0, 2147483647]'
+	done
+	sed '1s/,"total_batches":6//' b.json | mtl-dump --pack >tb.mpk
+	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" tb.mpk
+	assert_regex "$stderr" "^mtl-step: tb.mpk: the stream does not say how many batches"
+}
+
 @test "usage errors exit 2; --help and --version exit 0" {
 	run -2 --separate-stderr mtl-step b.mpk
 	assert_equal "${stderr%%$'\n'*}" "mtl-step: --model is required"
@@ -137,7 +152,7 @@ setup() {
 	mtl-tokenize -q -m m "$D/train.jsonl" >train.mpk
 	mtl-tokenize -q -m m "$D/test.jsonl" >test.mpk
 	mtl-batch -q -b 32 -e 4 --shuffle --seed 3 train.mpk >b.mpk
-	mtl-step -q -m m -t 1 --lr 2e-3 --warmup-ratio 0.1 --eval test.mpk -o tuned b.mpk >steps.mpk
+	mtl-step -q -m m -j 1 --lr 2e-3 --warmup-ratio 0.1 --eval test.mpk -o tuned b.mpk >steps.mpk
 	run bash -c "mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
 	assert_output '[300,300,true,true]'
 	# the saved model scores the same test set as well

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # mtl-tokenize: labels aligned to tokens from JSONL (mixed label
 # availability), CoNLL (tab, space and whitespace-only breaks) and TSV;
-# header and stats; line-numbered errors; and, with ../shared, the real
-# bge tokenizer against Hugging Face's ids.  Expected outputs were checked
+# header and stats; line-numbered errors; the bge tokenizer against
+# Hugging Face's ids on the reference lines (fixtures/tokref) and, with
+# ../shared, on WNUT-17.  Expected outputs were checked
 # by hand against the small vocabulary below (id = line number - 1).
 
 load helper
@@ -57,7 +58,7 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 	assert_output --partial "\"vocab_hash\":\"$want\""
 	assert_output --partial '"max_length":0,"vocab_size":17'
 	run mtl-dump -t stats out.mpk
-	assert_output '{"type":"stats","examples":3,"tokens":10,"labelled":{"topic":2,"ner":1},"tasks_per_example":{"none":1,"one":1,"several":1},"label_counts":{"topic":{"greet":1,"other":1},"ner":{"O":1,"B-PER":1,"B-LOC":0}},"truncated":0,"words_lost":0,"labels_lost":0,"unknown_labels_skipped":0,"unk":1,"unk_rate":0.25,"bad_records_skipped":0}'
+	assert_output '{"type":"stats","examples":3,"tokens":10,"labelled":{"topic":2,"ner":1},"tasks_per_example":{"none":1,"one":1,"several":1},"label_counts":{"topic":{"greet":1,"other":1},"ner":{"O":1,"B-PER":1,"B-LOC":0}},"truncated":0,"words_lost":0,"labels_lost":0,"unknown_labels_skipped":0,"unk":1,"unk_rate":0.25,"bad_records_skipped":0,"no_tokens":0}'
 }
 
 @test "the header's pad_id is [PAD]'s id, and mtl-batch pads with it" {
@@ -89,9 +90,9 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 	# the extension says the format when --format is not given
 	examples -m m in.conll >actual
 	diff -u expect actual
-	cp in.conll in.txt
-	run -1 --separate-stderr mtl-tokenize -m m in.txt
-	assert_regex "$stderr" '^mtl-tokenize: in.txt: line 1: '
+	cp in.conll in.dat
+	run -1 --separate-stderr mtl-tokenize -m m in.dat
+	assert_regex "$stderr" '^mtl-tokenize: in.dat: line 1: '
 }
 
 @test "TSV: header row, empty cells unlabelled, token tags per space-separated word" {
@@ -129,7 +130,6 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 
 @test "bad input: line-numbered errors, exit 1" {
 	bad_input '{"text":"hello"}\n{"text":"hello","topic":"nope"}\n' "line 2: task 'topic': unknown label 'nope'"
-	bad_input '\n{"text":""}\n' 'line 2: empty text'
 	bad_input '{"id":1}\n' "line 1: missing 'text' (or 'words')"
 	bad_input '{"text":5}\n' "line 1: 'text' is not a string"
 	bad_input '{"text":"hello","topic":1}\n' "line 1: task 'topic': the label must be a string"
@@ -140,13 +140,86 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	bad_input '{"words":["a", 3]}\n' 'line 1: words[1] is not a string'
 	bad_input '{"text":"hello","ner":["O"]}\n' "line 1: task 'ner': token labels need 'words'"
 	bad_input '{"words":["john"],"ner":["B-PER"],"tags":["O"]}\n' "line 1: both 'ner' and 'tags'"
-	bad_input '{"text":"\\u200b"}\n' 'line 1: the text gives no tokens'
 	bad_input 'John B-PER\n\nlives\n' 'line 3: no tag column' -f conll
 	bad_input 'John B-PER\nlives X\n' "line 1: task 'ner': word 2: unknown label 'X'" -f conll
 	bad_input 'John B-PER\nx\xc3 O\n' 'line 2: invalid UTF-8 at byte 2' -f conll
 	bad_input 'a\0b O\n' 'line 1: NUL byte at byte 2' -f conll
 	bad_input 'text\ttopic\nhello\n' 'line 2: 1 fields, the header has 2' -f tsv
 	bad_input 'words\ttopic\n' "line 1: the header has no 'text' column" -f tsv
+	bad_input 'text,topic\n"a"b,greet\n' 'line 2: field 1: text after its closing quote' -f csv
+	bad_input 'text,topic\n"open,greet\n' 'line 2: field 1: no closing quote' -f csv
+	bad_input 'text,topic\nhello\n' 'line 2: 1 fields, the header has 2' -f csv
+	bad_input '{"text":"hello","topc":"greet"}\n' "line 1: unknown key 'topc' (did you mean 'topic'?)" --strict
+	bad_input '{"text":"hello","source":"x"}\n' "line 1: unknown key 'source'" --strict
+	bad_input 'text\tnotes\nhello\tx\n' "line 1: unknown column 'notes'" -f tsv --strict
+}
+
+@test "text without tokens is [CLS] [SEP], counted and warned about once, never fatal" {
+	# empty, blank, a lone combining mark, a zero-width space; then a word
+	printf '{"text":""}\n{"text":"   "}\n{"text":"\\u0301"}\n{"text":"\\u200b","pair":""}\n{"text":"hello"}\n' >in.jsonl
+	run --separate-stderr bash -c 'mtl-tokenize -m m in.jsonl | mtl-dump -t example | jq -c .ids'
+	assert_success
+	assert_output $'[2,3]\n[2,3]\n[2,3]\n[2,3]\n[2,5,3]'
+	assert_equal "$(grep -c warning <<<"$stderr")" 1
+	assert_regex "$stderr" 'mtl-tokenize: warning: 5 texts gave no tokens \(empty, blank or only dropped characters\): each is \[CLS\] \[SEP\], as Hugging Face gives it'
+	run --separate-stderr bash -c 'mtl-tokenize -q -m m in.jsonl | mtl-dump -t stats | jq .no_tokens'
+	assert_output 5
+	# a labelled word that vanishes keeps the example; its label is lost
+	echo '{"words":["\u200b"],"ner":["B-PER"],"topic":"greet"}' >w.jsonl
+	run --separate-stderr bash -c 'mtl-tokenize -q -m m w.jsonl | mtl-dump -t example -t stats | jq -c "[.ids, .labels, .labels_lost, .no_tokens]"'
+	assert_output $'[[2,3],{"topic":0,"ner":[-100,-100]},null,null]\n[null,null,1,1]'
+	# a 100,000-line file with one empty line goes through
+	{ seq 1 49999 | sed 's/.*/{"text":"hello"}/'; echo '{"text":""}'; seq 1 50000 | sed 's/.*/{"text":"world"}/'; } >big.jsonl
+	run --separate-stderr bash -c 'mtl-tokenize -q -m m big.jsonl | mtl-dump -t stats | jq -c "[.examples, .no_tokens]"'
+	assert_output '[100000,1]'
+}
+
+@test "--format text: one text a line, blank ones too, ids are line numbers; stdin" {
+	printf 'Hello world\r\n\nJohn lives in Paris.\n' >in.txt
+	cat >expect <<-'J'
+	{"type":"example","id":1,"text":"Hello world","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"labels":{},"truncated":false}
+	{"type":"example","id":2,"text":"","ids":[2,3],"word_ids":[-1,-1],"labels":{},"truncated":false}
+	{"type":"example","id":3,"text":"John lives in Paris.","ids":[2,12,13,14,15,16,3],"word_ids":[-1,0,1,2,3,4,-1],"labels":{},"truncated":false}
+	J
+	examples -m m in.txt >actual
+	diff -u expect actual
+	mtl-tokenize -q -m m -f text <in.txt >out.mpk
+	mtl-dump -t example out.mpk >actual
+	diff -u expect actual
+	# without --format, standard input is JSON lines: the first line is bad
+	run -1 --separate-stderr mtl-tokenize -q -m m <in.txt
+	assert_regex "$stderr" '^mtl-tokenize: <stdin>: line 1: '
+}
+
+@test "CSV with a header: RFC 4180 quotes, named text and label columns" {
+	printf '%s\r\n' 'id,sentence,label,ner' '1,"Hello, world!",greet,' '2,"John ""x"" lives",other,' \
+		'3,"hello' 'world",,' '4,John lives,,B-PER O' >in.csv
+	cat >expect <<-'J'
+	{"type":"example","id":"1","text":"Hello, world!","ids":[2,5,7,6,8,3],"word_ids":[-1,0,1,2,3,-1],"labels":{"topic":0},"truncated":false}
+	{"type":"example","id":"2","text":"John \"x\" lives","ids":[2,12,1,1,1,13,3],"word_ids":[-1,0,1,2,3,4,-1],"labels":{"topic":1},"truncated":false}
+	{"type":"example","id":"3","text":"hello\nworld","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"labels":{},"truncated":false}
+	{"type":"example","id":"4","text":"John lives","ids":[2,12,13,3],"word_ids":[-1,0,1,-1],"words":["John","lives"],"labels":{"ner":[-100,1,0,-100]},"truncated":false}
+	J
+	examples -m m --text-field sentence --label-field topic=label in.csv >actual
+	diff -u expect actual
+	# the label column must be named: without it, 'label' is just an unknown column
+	run -1 --separate-stderr mtl-tokenize -q -m m in.csv
+	assert_equal "$stderr" "mtl-tokenize: in.csv: line 1: the header has no 'text' column"
+	run -2 --separate-stderr mtl-tokenize -m m --label-field topc=label in.csv
+	assert_equal "${stderr_lines[0]}" "mtl-tokenize: --label-field: no task 'topc' (did you mean 'topic'?)"
+	run -2 mtl-tokenize -m m --label-field topic in.csv
+}
+
+@test "a key close to a task's name is a warning with a suggestion, once; --strict makes it an error" {
+	printf '%s\n' '{"text":"hello","topc":"greet"}' '{"text":"world","topc":"other"}' '{"text":"x","source":"web"}' >in.jsonl
+	run --separate-stderr bash -c 'mtl-tokenize -q -m m in.jsonl | mtl-dump -t stats | jq -c .labelled'
+	assert_output '{"topic":0,"ner":0}'
+	assert_equal "$stderr" "mtl-tokenize: warning: in.jsonl: line 1: unknown key 'topc' (did you mean 'topic'?)"
+	run -1 --separate-stderr mtl-tokenize -q -m m --strict in.jsonl
+	assert_equal "$stderr" "mtl-tokenize: in.jsonl: line 1: unknown key 'topc' (did you mean 'topic'?)"
+	printf 'text\ttopic\ttpoic\nhello\tgreet\tx\n' >in.tsv
+	run --separate-stderr bash -c 'mtl-tokenize -q -m m in.tsv >/dev/null'
+	assert_equal "$stderr" "mtl-tokenize: warning: in.tsv: line 1: unknown column 'tpoic' (did you mean 'topic'?)"
 }
 
 @test "--skip-bad goes on and counts; --unknown-label skip drops the label" {
@@ -201,6 +274,12 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	assert_output --regexp '^mtl-tokenize [0-9]'
 	run -2 mtl-tokenize --bogus
 	run -2 mtl-tokenize
+	run -2 --separate-stderr mtl-tokenize -m m -f jsnl
+	assert_equal "${stderr_lines[0]}" "mtl-tokenize: unknown format 'jsnl' (did you mean 'jsonl'?)"
+	run -2 --separate-stderr mtl-tokenize -m m -f conll --task nre in.conll
+	assert_equal "${stderr_lines[0]}" "mtl-tokenize: no task 'nre' (did you mean 'ner'?)"
+	run -2 --separate-stderr mtl-tokenize -m m -t ner
+	assert_equal "${stderr_lines[0]}" "mtl-tokenize: unknown option '-t': use '--task'"
 	run -2 mtl-tokenize -m m -f xml
 	run -2 mtl-tokenize -m m --task topic -f conll
 	run -3 mtl-tokenize -m nonexistent /dev/null
@@ -210,12 +289,11 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	assert_equal "$stderr" "mtl-tokenize: m/tasks.json: 'tasks' must be a non-empty array"
 }
 
-@test "bge: ids equal Hugging Face's on the reference sentences; model max length" {
-	skip_without_shared
+@test "bge: ids equal Hugging Face's on all 1,675 reference lines; model max length" {
 	command -v jq >/dev/null || skip "jq is not installed"
-	head -n 300 "$SHARED/tokref/golden-data.jsonl" >ref.jsonl
+	cat "$FIXTURES/tokref/golden-tricky.jsonl" "$FIXTURES/tokref/golden-data.jsonl" >ref.jsonl
 	jq -c '{text}' ref.jsonl >in.jsonl
-	mtl-tokenize -q -m "$SHARED/models/bge-large-en-v1.5" in.jsonl >out.mpk
+	mtl-tokenize -q -m "$FIXTURES/bge-tokenizer" in.jsonl >out.mpk
 	mtl-dump -t example out.mpk | jq -c .ids >actual
 	jq -c .ids ref.jsonl >expect
 	diff -u expect actual

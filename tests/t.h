@@ -7,8 +7,7 @@
  * `return t_done();`.  tests/run.sh counts the lines of every test binary
  * and every Bats file into the final "N passed, N failed" line.
  *
- * Tests run from the repository root, so fixtures are "fixtures/...", and
- * shared material is "../shared/..." (t_shared() says whether it is there).
+ * Tests run from the repository root, so fixtures are "fixtures/...".
  */
 #ifndef MTL_T_H
 #define MTL_T_H
@@ -16,7 +15,6 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/stat.h>
 
 static int t_count, t_failed;
 
@@ -62,14 +60,6 @@ static inline void t_skip(const char *why)
 	t_count++;
 	printf("ok %d # skip %s\n", t_count, why);
 	fflush(stdout);
-}
-
-/* Whether ../shared (models, tokref, data) is beside the checkout. */
-static inline int t_shared(void)
-{
-	struct stat st;
-
-	return stat("../shared/tokref", &st) == 0;
 }
 
 /* Max |a-b| over n floats. */

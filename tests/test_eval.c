@@ -5,6 +5,8 @@
  * weights copied out and back; and the one-line form of a result.
  */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bert.h"
@@ -39,7 +41,7 @@ static void test_names(const struct mtl_tasks *ts)
 	} bad[] = {
 		{ "f1", "unknown metric 'f1': loss or TASK:FIGURE expected" },
 		{ "tpoic:f1", "metric 'tpoic:f1': the model has no task 'tpoic'" },
-		{ "topic:recall", "metric 'topic:recall': unknown figure 'recall' (accuracy, f1, token_f1 or entity_f1)" },
+		{ "topic:recall", "metric 'topic:recall': unknown figure 'recall': accuracy, f1, token_f1 or entity_f1" },
 		{ "topic:entity_f1", "metric 'topic:entity_f1': 'topic' is a sequence task: it has accuracy and f1" },
 		{ "pos:entity_f1", "metric 'pos:entity_f1': the labels of 'pos' are not BIO tags: no entities" },
 	};
@@ -53,6 +55,19 @@ static void test_names(const struct mtl_tasks *ts)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++)
 		T_OK(mtl_eval_best_init(&b, bad[i].metric, ts, 0, &err) == MTL_ERR_ARG &&
 		     !strcmp(err.msg, bad[i].msg), "bad metric: '%s'", err.msg);
+}
+
+static void test_names_list(const struct mtl_tasks *ts)
+{
+	size_t n = 0;
+	char **names = mtl_eval_metric_names(ts, &n), buf[512] = "";
+
+	for (size_t i = 0; names && i < n; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s ", names[i]);
+	T_OK(names && !names[n] && !strcmp(buf, "loss topic:accuracy topic:f1 ner:accuracy ner:f1 "
+					   "ner:token_f1 ner:entity_f1 pos:accuracy pos:f1 pos:token_f1 "),
+	     "every metric name: '%s'", buf);
+	free(names);
 }
 
 /* An evaluation whose figures are v (loss and the ner task's). */
@@ -138,6 +153,7 @@ int main(void)
 	if (!T_OK(mtl_task_parse(&ts, spec, sizeof(spec) - 1, "tasks.json", &err) == 0, "tasks"))
 		return t_done();
 	test_names(ts);
+	test_names_list(ts);
 	test_patience(ts);
 	test_format(ts);
 	mtl_task_free(ts);

@@ -2,7 +2,9 @@
  * test_input.c - the input readers on in-memory files: JSONL items (ids,
  * text or words, labels, "tags", blank lines), CoNLL sentences (tab and
  * space columns, whitespace-only and -DOCSTART- breaks, a bad line costing
- * its sentence), TSV (header row, empty cells, per-word tags); errors name
+ * its sentence), TSV (header row, empty cells, per-word tags), CSV
+ * (RFC 4180 quoting), plain text (every line); unknown keys and columns
+ * (warnings, --strict) and --label-field; errors name
  * the line and reading goes on after them; invalid UTF-8 refused or
  * replaced; which task CoNLL tags belong to; and mtl_input_encode's
  * look-up, alignment and counts.
@@ -91,10 +93,10 @@ static void test_jsonl(void)
 	T_OK(mtl_input_read(r.in, &it, &r.err) < 0 &&
 	     strcmp(r.err.msg, "line 1: task 'ner': 2 labels for 1 words") == 0,
 	     "jsonl: a label per word (%s)", r.err.msg);
-	T_OK(mtl_input_read(r.in, &it, &r.err) < 0 &&
-	     strcmp(r.err.msg, "line 2: no words") == 0, "jsonl: no words");
-	T_OK(mtl_input_read(r.in, &it, &r.err) < 0 &&
-	     strcmp(r.err.msg, "line 3: empty text") == 0, "jsonl: empty text");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && it.n_words == 0 && it.text_len == 0,
+	     "jsonl: no words is an item (it encodes as [CLS] [SEP])");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && it.text_len == 0 && !it.words,
+	     "jsonl: an empty text is an item");
 	T_OK(mtl_input_read(r.in, &it, &r.err) < 0 &&
 	     strcmp(r.err.msg, "line 4: both 'ner' and 'tags'") == 0,
 	     "jsonl: a task and 'tags'");
@@ -167,6 +169,14 @@ static void test_tsv(void)
 	T_OK(rd_open(&r, "\n\n", MTL_INPUT_TSV) == MTL_ERR_FORMAT &&
 	     strcmp(r.err.msg, "line 2: no header row") == 0, "tsv: no header row");
 	rd_close(&r);
+	T_OK(rd_open(&r, "id\ttext\ttopic\ttext\n", MTL_INPUT_TSV) == MTL_ERR_FORMAT &&
+	     !r.in && strcmp(r.err.msg, "line 1: the header names column 'text' twice") == 0,
+	     "tsv: a repeated column name fails the open (%s)", r.err.msg);
+	rd_close(&r);
+	T_OK(rd_open(&r, "text\ttopic\t\t\nx\tgreet\t\t\n", MTL_INPUT_TSV) == 0 &&
+	     mtl_input_read(r.in, &it, &r.err) == 1 && strcmp(it.text, "x") == 0,
+	     "tsv: unnamed columns may repeat (%s)", r.err.msg);
+	rd_close(&r);
 	r.o.text_field = "topic";
 	T_OK(rd_open(&r, "text\ttopic\nx\tgreet\n", MTL_INPUT_TSV) == 0 &&
 	     mtl_input_read(r.in, &it, &r.err) == 1 && strcmp(it.text, "greet") == 0,
@@ -197,6 +207,122 @@ static void test_invalid(void)
 	rd_close(&r);
 }
 
+static void test_csv(void)
+{
+	struct rd r = { 0 };
+	struct mtl_input_item it;
+
+	T_OK(rd_open(&r, "id,text,topic,ner\r\n"
+		     "a,\"Hello, \"\"world\"\"\",greet,\r\n"
+		     "\n"
+		     ",\"two\nlines\",,\n"
+		     "c,\"x\"y,greet,\n"
+		     "d,plain \"quote\",,\n"
+		     "e,,other,\n"
+		     "f,\"open\n", MTL_INPUT_CSV) == 0, "csv: open, CRLF header");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && it.line == 2 &&
+	     strcmp(it.id, "a") == 0 && strcmp(it.text, "Hello, \"world\"") == 0 &&
+	     strcmp(it.seq[0], "greet") == 0 && !it.tags[1],
+	     "csv: a quoted field holds commas and \"\" quotes");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && it.line == 4 && !it.id &&
+	     it.id_int == 4 && strcmp(it.text, "two\nlines") == 0 && !it.seq[0] &&
+	     !it.tags[1],
+	     "csv: a quoted line break, blank lines pass, the first line is the id");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == MTL_ERR_FORMAT &&
+	     strcmp(r.err.msg, "line 6: field 2: text after its closing quote") == 0,
+	     "csv: text after a closing quote (%s)", r.err.msg);
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && strcmp(it.id, "d") == 0 &&
+	     strcmp(it.text, "plain \"quote\"") == 0,
+	     "csv: reading goes on; a quote inside an unquoted field is kept");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && it.text_len == 0 &&
+	     strcmp(it.seq[0], "other") == 0, "csv: an empty text is an item");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == MTL_ERR_FORMAT &&
+	     strcmp(r.err.msg, "line 9: field 2: no closing quote") == 0,
+	     "csv: an unclosed quote at the end (%s)", r.err.msg);
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 0, "csv: the end");
+	rd_close(&r);
+
+	T_OK(rd_open(&r, "text,topic\n\"a\",\"b\",c\n", MTL_INPUT_CSV) == 0 &&
+	     mtl_input_read(r.in, &it, &r.err) == MTL_ERR_FORMAT &&
+	     strcmp(r.err.msg, "line 2: 3 fields, the header has 2") == 0,
+	     "csv: the field count must match the header (%s)", r.err.msg);
+	rd_close(&r);
+}
+
+static void test_text(void)
+{
+	struct rd r = { 0 };
+	struct mtl_input_item it;
+
+	T_OK(rd_open(&r, "Hello world\r\n\n  \n{\"text\": 1}", MTL_INPUT_TEXT) == 0,
+	     "text: open");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && it.id_int == 1 &&
+	     strcmp(it.text, "Hello world") == 0 && !it.words && !it.seq[0],
+	     "text: a line is a text, without its line end");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && it.id_int == 2 && it.text_len == 0,
+	     "text: a blank line is a text too, so ids stay line numbers");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && it.id_int == 3 &&
+	     strcmp(it.text, "  ") == 0, "text: spaces are kept");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 &&
+	     strcmp(it.text, "{\"text\": 1}") == 0, "text: JSON is just text");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 0, "text: the end");
+	rd_close(&r);
+}
+
+static void test_keys(void)
+{
+	static const char *const fields[] = { "label", NULL };
+	struct rd r = { 0 };
+	struct mtl_input_item it;
+
+	rd_open(&r, "{\"text\":\"a\",\"topc\":\"greet\"}\n{\"text\":\"b\",\"topc\":\"x\"}\n"
+		"{\"text\":\"c\",\"source\":1,\"tetx\":2}\n", MTL_INPUT_JSONL);
+	T_OK(mtl_input_warning(r.in) == NULL, "keys: no warning before a read");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && !it.seq[0] &&
+	     mtl_input_warning(r.in) &&
+	     strcmp(mtl_input_warning(r.in),
+		    "line 1: unknown key 'topc' (did you mean 'topic'?)") == 0,
+	     "keys: a key close to a task's is a warning with a suggestion");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && !mtl_input_warning(r.in),
+	     "keys: once per key");
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && mtl_input_warning(r.in) &&
+	     strstr(mtl_input_warning(r.in), "'tetx' (did you mean 'text'?)"),
+	     "keys: a key close to the text field too; one far from all passes");
+	rd_close(&r);
+
+	r.o.strict = 1;
+	rd_open(&r, "{\"text\":\"a\",\"topc\":\"greet\"}\n{\"text\":\"b\",\"source\":1}\n"
+		"{\"text\":\"c\",\"topic\":\"greet\"}\n", MTL_INPUT_JSONL);
+	T_OK(mtl_input_read(r.in, &it, &r.err) == MTL_ERR_FORMAT &&
+	     strcmp(r.err.msg, "line 1: unknown key 'topc' (did you mean 'topic'?)") == 0,
+	     "keys: --strict makes it an error (%s)", r.err.msg);
+	T_OK(mtl_input_read(r.in, &it, &r.err) == MTL_ERR_FORMAT &&
+	     strcmp(r.err.msg, "line 2: unknown key 'source'") == 0,
+	     "keys: --strict: any unknown key (%s)", r.err.msg);
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && strcmp(it.seq[0], "greet") == 0,
+	     "keys: --strict: known keys pass");
+	rd_close(&r);
+
+	r.o.label_field = fields;
+	rd_open(&r, "{\"text\":\"a\",\"label\":\"greet\",\"topic\":\"other\"}\n", MTL_INPUT_JSONL);
+	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 && strcmp(it.seq[0], "greet") == 0,
+	     "keys: --label-field names the key of a task's labels");
+	rd_close(&r);
+	r.o.label_field = fields;
+	T_OK(rd_open(&r, "text,label,lable\nhi,other,x\n", MTL_INPUT_CSV) == 0 &&
+	     mtl_input_warning(r.in) &&
+	     strcmp(mtl_input_warning(r.in),
+		    "line 1: unknown column 'lable' (did you mean 'label'?)") == 0 &&
+	     mtl_input_read(r.in, &it, &r.err) == 1 && strcmp(it.seq[0], "other") == 0,
+	     "keys: --label-field names a column; a near column is a warning at open");
+	rd_close(&r);
+	r.o.strict = 1;
+	T_OK(rd_open(&r, "text\tnotes\n", MTL_INPUT_TSV) == MTL_ERR_FORMAT &&
+	     strcmp(r.err.msg, "line 1: unknown column 'notes'") == 0,
+	     "keys: --strict: an unknown column fails the open (%s)", r.err.msg);
+	rd_close(&r);
+}
+
 static void test_encode(const struct mtl_tok *tok)
 {
 	struct rd r = { 0 };
@@ -224,9 +350,10 @@ static void test_encode(const struct mtl_tok *tok)
 	     strcmp(r.err.msg, "line 2: task 'topic': unknown label 'nope'") == 0,
 	     "encode: an unknown label (%s)", r.err.msg);
 	T_OK(mtl_input_read(r.in, &it, &r.err) == 1 &&
-	     mtl_input_encode(r.in, &it, tok, 0, &ex, &c, &r.err) == MTL_ERR_FORMAT &&
-	     strcmp(r.err.msg, "line 3: the text gives no tokens") == 0,
-	     "encode: no tokens (%s)", r.err.msg);
+	     mtl_input_encode(r.in, &it, tok, 0, &ex, &c, &r.err) == 0 &&
+	     ex.len == 2 && ex.ids[0] == 2 && ex.ids[1] == 3 && c.no_tokens == 1,
+	     "encode: a text without tokens is [CLS] [SEP], counted");
+	mtl_example_release(&ex);
 	rd_close(&r);
 
 	r.o.skip_unknown = 1;
@@ -274,6 +401,9 @@ int main(void)
 	test_jsonl();
 	test_conll();
 	test_tsv();
+	test_csv();
+	test_text();
+	test_keys();
 	test_invalid();
 	test_tag_task();
 	if (!T_OK(mtl_tok_new(&tok, vocab, sizeof(vocab) / sizeof(vocab[0]), NULL,

@@ -35,6 +35,8 @@ int main(void)
 	check(b, "example 0/10, 0 example/s, ETA -", "no time yet");
 	mtl_progress_format(b, sizeof(b), "example", 300, 0, 120);
 	check(b, "example 300, 2.5 example/s, 2:00", "without a total");
+	mtl_progress_format(b, sizeof(b), "example", 2500, 0, 2);
+	check(b, "example 2500, 1250 example/s, 0:02", "a rate above 100");
 	mtl_progress_format(b, 8, "step", 100, 400, 50);
 	check(b, "step 10", "cut to the buffer");
 	T_OK(mtl_progress_estimate(30, 1000, 4000) == 120, "estimate: a quarter read");

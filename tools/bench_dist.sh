@@ -76,16 +76,16 @@ for shape in "$@"; do
 	args="-q -m $m --lr 1e-4 --schedule constant"
 	echo "$shape: batch $b, $steps steps; load before: $(load)"
 	printf '  1 process   x 1 thread        '
-	"$build/mtl-step" $args -t 1 "$out/b-$shape.mpk" >"$out/s1.mpk"
+	"$build/mtl-step" $args -j 1 "$out/b-$shape.mpk" >"$out/s1.mpk"
 	summary "$out/s1.mpk"
 	printf '  1 process   x %d threads       ' "$threads"
-	"$build/mtl-step" $args -t "$threads" "$out/b-$shape.mpk" >"$out/s2.mpk"
+	"$build/mtl-step" $args -j "$threads" "$out/b-$shape.mpk" >"$out/s2.mpk"
 	summary "$out/s2.mpk"
 	printf '  1 process   x %d threads split ' "$threads"
-	"$build/mtl-step" $args -t "$threads" --gemm-split "$out/b-$shape.mpk" >"$out/s2.mpk"
+	"$build/mtl-step" $args -j "$threads" --gemm-split "$out/b-$shape.mpk" >"$out/s2.mpk"
 	summary "$out/s2.mpk"
 	printf '  %d processes x 1 thread        ' "$threads"
-	mpirun --oversubscribe -np "$threads" "$build/mtl-step-mpi" $args -t 1 "$out/b-$shape.mpk" >"$out/s3.mpk"
+	mpirun --oversubscribe -np "$threads" "$build/mtl-step-mpi" $args -j 1 "$out/b-$shape.mpk" >"$out/s3.mpk"
 	summary "$out/s3.mpk"
 	# the sum alone: the gradient block (every parameter), no training
 	params=$("$build/mtl-dump" -t header "$out/s1.mpk" | jq .parameters)

@@ -1,0 +1,70 @@
+#!/usr/bin/env bats
+# docs/recipes.md: every command of the page, extracted from it and run as
+# written, on the demo data and the demo model; then their outputs checked.
+
+load helper
+
+setup_file() {
+	# the model the recipes share, made once by the page's first recipe
+	cd "$BATS_FILE_TMPDIR"
+	ln -sfn "$MTL_ROOT/fixtures" fixtures
+	recipe "A model to try these on" >model.sh
+	PATH="$MTL_ROOT/${MTL_BUILD:-build}:$PATH" bash -e model.sh 2>/dev/null
+}
+
+# recipe TITLE [N]: the Nth (default 1st) sh block under "## TITLE"
+recipe() {
+	awk -v title="## $1" -v want="${2:-1}" '
+		/^## / { in_sec = ($0 == title); n = 0; next }
+		in_sec && /^```sh$/ { n++; on = (n == want); next }
+		on && /^```$/ { exit }
+		on { print }' "$MTL_ROOT/docs/recipes.md"
+}
+export -f recipe
+
+setup() {
+	cd "$BATS_FILE_TMPDIR"
+}
+
+run_recipe() {  # run_recipe TITLE [N]: runs it with -e and pipefail
+	recipe "$@" >r.sh
+	[ -s r.sh ] || { echo "no recipe '$1' in docs/recipes.md"; return 1; }
+	bash -e -o pipefail r.sh
+}
+
+@test "the demo model: two tasks over the demo vocabulary" {
+	[ -f demo-model/config.json ] && [ -f demo-model/tasks.json ] && [ -f demo-model/heads.safetensors ]
+	run recipe "A model to try these on"
+	assert_output --partial 'mtl-init -o demo-model'
+}
+
+@test "recipe: embed a text file to .npy (and TSV)" {
+	run --separate-stderr run_recipe "Embed a text file to .npy"
+	assert_success
+	assert_equal "$(cat sentences.ids | tr '\n' ' ')" "1 2 3 4 5 6 7 8 9 10 11 12 "
+	dim=$(jq .hidden_size demo-model/config.json)
+	assert_equal "$(dd if=sentences.npy bs=1 skip=10 count=60 2>/dev/null | grep -o "'shape': ([0-9]*, [0-9]*)")" "'shape': (12, $dim)"
+	assert_equal "$(stat -c %s sentences.npy)" $((128 + 12 * dim * 4))
+	run --separate-stderr run_recipe "Embed a text file to .npy" 2
+	assert_success
+	assert_equal "$(wc -l <sentences.tsv)" 12
+	# the same vectors: row 3 of the .npy is line 3 of the TSV
+	od -An -v -t f4 -j $((128 + 2 * dim * 4)) -N $((dim * 4)) --endian=little sentences.npy | xargs -n1 >npy3
+	sed -n 3p sentences.tsv | cut -f2- | tr '\t' '\n' >tsv3
+	assert_equal "$(sed -n 3p sentences.tsv | cut -f1)" 3
+	# (od prints 8 digits, the TSV 9)
+	d=$(max_abs_diff <(xargs <npy3) <(xargs <tsv3))
+	awk -v d="$d" 'BEGIN { exit !(d < 1e-7) }'
+}
+
+@test "recipe: train on a CSV of labelled sentences" {
+	run --separate-stderr run_recipe "Train on a CSV of labelled sentences"
+	assert_success
+	[ -f topic-model/model.safetensors ] && [ -f topic-model/heads.safetensors ]
+	assert_line --regexp '^100 examples, 0 without gold labels'
+	# one epoch of 600 sentences learns the topics: well above chance (0.25)
+	acc=$(grep -o 'accuracy [0-9.]*' <<<"$output" | head -n 1 | cut -d' ' -f2)
+	awk -v a="$acc" 'BEGIN { exit !(a >= 0.6) }'
+	run mtl-dump -t stats topics.mpk
+	assert_output --partial '"labelled":{"topic":600,"ner":0}'
+}
