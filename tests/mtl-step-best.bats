@@ -100,7 +100,7 @@ setup() {
 	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --eval ex.mpk --best-metric topic:entity_f1 b.mpk
 	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric: metric 'topic:entity_f1': 'topic' is a sequence task: it has accuracy and f1"
 	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --eval ex.mpk --best-metric nre:f1 b.mpk
-	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric: metric 'nre:f1': the model has no task 'nre'"
+	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric: metric 'nre:f1': the model has no task 'nre' (did you mean 'ner:f1'?)"
 	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --final best b.mpk --final worst
 	assert_equal "${stderr_lines[0]}" "mtl-step: --final takes best or last, not 'worst'"
 }
