@@ -1,6 +1,6 @@
 /*
  * mtl-dump - shows any mtl stream as JSON lines, packs JSON lines back
- * into a stream (--pack), and writes embeddings as .npy or TSV (lib/export.h).
+ * into a stream (--pack), and writes embeddings as .npy or TSV (lib/vecfile.h).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "common.h"
-#include "export.h"
+#include "vecfile.h"
 #include "mp.h"
 
 static const char usage[] =
@@ -248,7 +248,7 @@ static size_t n_known_types(void)
 static int export(FILE *in, const char *name, const char *npy)
 {
 	struct mtl_mp_reader *r = mtl_mp_reader_new(in, name);
-	struct mtl_export *x = NULL;
+	struct mtl_vecfile *x = NULL;
 	msgpack_object rec;
 	struct mtl_err err;
 	FILE *out = stdout;
@@ -268,17 +268,17 @@ static int export(FILE *in, const char *name, const char *npy)
 	}
 	if (npy && !(out = fopen(npy, "wb")))
 		cmd_die(EXIT_IO, "cannot create '%s': %s", npy, strerror(errno));
-	rc = mtl_export_new(&x, npy ? MTL_EXPORT_NPY : MTL_EXPORT_TSV, out, stdout, &err);
+	rc = mtl_vecfile_new(&x, npy ? MTL_VECFILE_NPY : MTL_VECFILE_TSV, out, stdout, &err);
 	if (rc < 0 && npy)
 		mtl_err_prefix(&err, rc, "'%s'", npy);
 	while (rc == 0 && (rc = mtl_mp_read(r, &rec, &err)) > 0)
-		if ((rc = mtl_export_add(x, &rec, &err)) < 0 && rc != MTL_ERR_IO)
+		if ((rc = mtl_vecfile_add(x, &rec, &err)) < 0 && rc != MTL_ERR_IO)
 			mtl_err_prefix(&err, rc, "%s: record %ld", name, mtl_mp_reader_record(r));
 	if (rc == 0)
-		rc = mtl_export_finish(x, &err);
+		rc = mtl_vecfile_finish(x, &err);
 	if (rc == 0)
-		cmd_note("%ld vectors", mtl_export_rows(x));
-	mtl_export_free(x);
+		cmd_note("%ld vectors", mtl_vecfile_rows(x));
+	mtl_vecfile_free(x);
 	mtl_mp_reader_free(r);
 	if (npy && fclose(out) && rc == 0)
 		rc = mtl_err_set(&err, MTL_ERR_IO, "'%s': write error: %s", npy, strerror(errno));

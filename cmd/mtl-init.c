@@ -10,6 +10,7 @@
 #include "bert.h"
 #include "common.h"
 #include "fs.h"
+#include "card.h"
 #include "model.h"
 
 static const char usage[] =
@@ -102,7 +103,7 @@ static void add_tasks(const char *dir, const char *tasks, uint64_t seed)
 	unlink(path); /* new heads, not a previous model's */
 	if (mtl_model_load(&m, dir, &err) || mtl_model_heads(m, seed, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (mtl_heads_save(m->heads, path, &err))
+	if (mtl_heads_save(m->heads, path, &err) || mtl_card_write(m, dir, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 	cmd_note("added %d tasks with new heads (%zu parameters)", m->tasks->n,
 		 m->heads->n_params);

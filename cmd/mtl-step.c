@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "balance.h"
+#include "card.h"
 #include "ckpt.h"
 #include "common.h"
 #include "contrast.h"
@@ -216,6 +217,7 @@ static void evaluate(struct run *R)
 	if (mtl_steps_write_eval(R->w, R->tr->step, R->model->tasks, &res,
 				 R->best.metric ? &R->best : NULL, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
+	mtl_card_eval(R->model->card, R->tr->step, &res);
 	R->last_eval = R->tr->step;
 	R->metric_value = R->best.metric ? mtl_eval_best_value(&R->best, &res) : NAN;
 	mtl_eval_format(R->eval_line, sizeof(R->eval_line), R->model->tasks, &res);
@@ -388,6 +390,7 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	R->bad = 0;
 	if (R->rank)
 		return;
+	mtl_card_step(R->model->card, R->st.labelled);
 	progress(R, 0);
 	if (R->ev.n && R->eval_every && R->tr->step % R->eval_every == 0)
 		evaluate(R);
@@ -788,6 +791,8 @@ static void lead(struct run *R, const struct args *A, int argc, char **argv)
 
 	if (mtl_steps_write_header(R->w, argc, argv, &h, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
+	if (mtl_card_new(&R->model->card, R->model->tasks->n, argc, argv, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	clock_gettime(CLOCK_MONOTONIC, &R->t0);
 	while ((rc = mtl_mp_read(R->r, &rec, &err)) > 0) {
 		struct mtl_batch *b = &R->group[n];

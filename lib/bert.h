@@ -225,6 +225,14 @@ void mtl_bert_init_random(struct mtl_bert *m, uint64_t seed);
 int mtl_bert_load(struct mtl_bert **out, const char *dir, struct mtl_err *err);
 
 /*
+ * The configuration as config.json holds it: a new json_t (void * here, so
+ * that bert.h needs no jansson) the caller frees with json_decref(): the
+ * fields of a loaded config.json we do not interpret, then ours.  NULL
+ * when out of memory.
+ */
+void *mtl_bert_config_json(const struct mtl_bert *m);
+
+/*
  * Writes dir/config.json and dir/model.safetensors (F32, HF names without
  * prefix, metadata format "pt"), creating dir if needed, each file
  * atomically.  The config keeps any fields of a loaded config.json that we

@@ -444,21 +444,13 @@ fail:
 
 /* ---- saving ---- */
 
-int mtl_bert_save(const struct mtl_bert *m, const char *dir,
-		  struct mtl_err *err)
+void *mtl_bert_config_json(const struct mtl_bert *m)
 {
 	const struct mtl_bert_config *c = &m->cfg;
-	static const char *const meta[] = { "format", "pt" };
-	struct mtl_st_out *outs;
-	char path[MTL_FS_PATH_LEN];
-	json_t *j;
-	int rc;
+	json_t *j = m->config_json ? json_deep_copy(m->config_json) : json_object();
 
-	if ((rc = mtl_fs_mkdirs(dir, err)))
-		return rc;
-	j = m->config_json ? json_deep_copy(m->config_json) : json_object();
 	if (!j)
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		return NULL;
 	if (!m->config_json) {
 		json_object_set_new(j, "architectures", json_pack("[s]", "BertModel"));
 		json_object_set_new(j, "attention_probs_dropout_prob", json_real(0.1));
@@ -478,6 +470,22 @@ int mtl_bert_save(const struct mtl_bert *m, const char *dir,
 	json_object_set_new(j, "layer_norm_eps", json_real(float_decimal(c->ln_eps)));
 	json_object_set_new(j, "pad_token_id", json_integer(c->pad_id));
 	json_object_set_new(j, "torch_dtype", json_string("float32"));
+	return j;
+}
+
+int mtl_bert_save(const struct mtl_bert *m, const char *dir,
+		  struct mtl_err *err)
+{
+	static const char *const meta[] = { "format", "pt" };
+	struct mtl_st_out *outs;
+	char path[MTL_FS_PATH_LEN];
+	json_t *j;
+	int rc;
+
+	if ((rc = mtl_fs_mkdirs(dir, err)))
+		return rc;
+	if (!(j = mtl_bert_config_json(m)))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	rc = mtl_fs_join(path, dir, "config.json", err);
 	if (!rc)
 		rc = mtl_fs_write_json(path, j, MTL_FS_JSON_HF, err);

@@ -1,171 +1,165 @@
-/* export.c - embeddings as .npy or TSV; see export.h. */
+/*
+ * export.c - one task of an mtl model as a transformers classifier
+ * directory; the mapping and why it is exact are in export.h.
+ */
 #include "export.h"
 
-#include <errno.h>
-#include <inttypes.h>
 #include <math.h>
-#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "mp.h"
+#include <jansson.h>
 
-/* Magic, version, header length and dict: a multiple of 64 bytes. */
-#define NPY_HEADER 128
+#include "fs.h"
+#include "st.h"
 
-struct mtl_export {
-	enum mtl_export_format fmt;
-	FILE *out, *ids;
-	long rows, dim;
-	float *vec; /* [dim] */
-};
+/* The identity pooler's scale: 2^-24 (its classifier is scaled by 2^24). */
+#define POOL_SHIFT 24
 
-static int write_failed(struct mtl_err *err)
+int mtl_export_check(const struct mtl_model *m, int t,
+		     enum mtl_export_pooler *how, struct mtl_err *err)
 {
-	return mtl_err_set(err, MTL_ERR_IO, "write error: %s", strerror(errno));
-}
+	const struct mtl_task *task = &m->tasks->task[t];
+	const struct mtl_head *h = &m->heads->h[t];
+	int H = m->bert->cfg.hidden;
 
-/* The NPY v1.0 header of a rows x dim float32 matrix, NPY_HEADER bytes. */
-static int npy_header(FILE *f, long rows, long dim)
-{
-	char h[NPY_HEADER];
-	int n;
-
-	memcpy(h, "\x93NUMPY\x01\x00", 8);
-	h[8] = (char)((NPY_HEADER - 10) & 0xff);
-	h[9] = (char)((NPY_HEADER - 10) >> 8);
-	n = snprintf(h + 10, NPY_HEADER - 10,
-		     "{'descr': '<f4', 'fortran_order': False, 'shape': (%ld, %ld), }",
-		     rows, dim);
-	/* spaces, then a newline ends the header */
-	memset(h + 10 + n, ' ', (size_t)(NPY_HEADER - 10 - n));
-	h[NPY_HEADER - 1] = '\n';
-	return fwrite(h, 1, NPY_HEADER, f) == NPY_HEADER ? 0 : -1;
-}
-
-int mtl_export_new(struct mtl_export **x, enum mtl_export_format fmt,
-		   FILE *out, FILE *ids, struct mtl_err *err)
-{
-	struct mtl_export *e = calloc(1, sizeof(*e));
-
-	if (!e)
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	e->fmt = fmt;
-	e->out = out;
-	e->ids = ids;
-	if (fmt == MTL_EXPORT_NPY && fseek(out, 0, SEEK_SET)) {
-		free(e);
-		return mtl_err_set(err, MTL_ERR_IO, "the .npy output must be a file "
-				   "(its shape is written last), not a pipe: %s",
-				   strerror(errno));
+	if (task->kind == MTL_TASK_TOKEN) {
+		if (h->hid)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "task '%s': a hidden layer (%d units) has no place in BertForTokenClassification, a linear layer over each token; train the task with \"hidden\": 0",
+					   task->name, h->hid);
+		*how = MTL_EXPORT_POOLER_NONE;
+		return 0;
 	}
-	if (fmt == MTL_EXPORT_NPY && npy_header(out, 0, 0)) {
-		free(e);
-		return write_failed(err);
+	if (h->pool != MTL_POOL_CLS)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "task '%s': pools by %s, but BertForSequenceClassification reads the [CLS] token; train the task with \"pooling\": \"cls\"",
+				   task->name, mtl_task_pool_name(h->pool));
+	if (!h->hid) {
+		*how = MTL_EXPORT_POOLER_IDENTITY;
+		return 0;
 	}
-	*x = e;
+	if (h->hid != H || task->activation != MTL_TASK_ACT_TANH)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "task '%s': a hidden layer of %d %s units has no place in BertForSequenceClassification, whose one hidden layer is the pooler (%d tanh units); train the task with \"hidden\": 0, or \"hidden\": %d and \"activation\": \"tanh\"",
+				   task->name, h->hid, mtl_task_act_name(task->activation), H, H);
+	*how = MTL_EXPORT_POOLER_HEAD;
 	return 0;
 }
 
-/* Writes the id of rec and, for TSV, the tab after it. */
-static int put_id(struct mtl_export *x, const msgpack_object *id, FILE *f,
-		  struct mtl_err *err)
+/* config.json: the encoder's, plus the classifier's fields. */
+static int write_config(const struct mtl_model *m, const struct mtl_task *task,
+			const char *arch, const char *dir, struct mtl_err *err)
 {
-	int64_t v;
+	char path[MTL_FS_PATH_LEN], key[16];
+	json_t *j = mtl_bert_config_json(m->bert);
+	json_t *id2label = json_object(), *label2id = json_object();
+	int rc = 0;
 
-	if (id && id->type == MSGPACK_OBJECT_STR) {
-		const char *s = id->via.str.ptr;
-		uint32_t n = id->via.str.size;
-
-		for (uint32_t i = 0; i < n; i++)
-			if (s[i] == '\t' || s[i] == '\n' || s[i] == '\r')
-				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "the id holds a tab or line break: "
-						   "it cannot be written one a line");
-		if (fwrite(s, 1, n, f) != n)
-			return write_failed(err);
-	} else if (!mtl_mp_as_int(id, &v)) {
-		if (fprintf(f, "%" PRId64, v) < 0)
-			return write_failed(err);
-	} else {
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "the id is neither a string nor an integer");
+	if (!j || !id2label || !label2id) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
 	}
-	return putc(x->fmt == MTL_EXPORT_TSV ? '\t' : '\n', f) == EOF ? write_failed(err) : 0;
+	for (int i = 0; i < task->n_labels; i++) {
+		snprintf(key, sizeof(key), "%d", i);
+		if (json_object_set_new(id2label, key, json_string(task->labels[i])) ||
+		    json_object_set_new(label2id, task->labels[i], json_integer(i))) {
+			rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	json_object_set_new(j, "architectures", json_pack("[s]", arch));
+	json_object_set(j, "id2label", id2label);
+	json_object_set(j, "label2id", label2id);
+	json_object_set_new(j, "num_labels", json_integer(task->n_labels));
+	json_object_set_new(j, "classifier_dropout", json_real(task->dropout));
+	if (task->kind == MTL_TASK_SEQUENCE)
+		json_object_set_new(j, "problem_type",
+				    json_string("single_label_classification"));
+	if (!(rc = mtl_fs_join(path, dir, "config.json", err)))
+		rc = mtl_fs_write_json(path, j, MTL_FS_JSON_HF, err);
+out:
+	json_decref(id2label);
+	json_decref(label2id);
+	json_decref(j);
+	return rc;
 }
 
-int mtl_export_add(struct mtl_export *x, const msgpack_object *rec,
-		   struct mtl_err *err)
+int mtl_export_task(const struct mtl_model *m, int t, const char *dir,
+		    const char **arch_out, struct mtl_err *err)
 {
-	const msgpack_object *type = mtl_mp_get(rec, "type");
-	const msgpack_object *v = mtl_mp_get(rec, "embedding");
-	long n = mtl_mp_array_len(v);
+	static const char *const meta[] = { "format", "pt" };
+	const struct mtl_task *task = &m->tasks->task[t];
+	const struct mtl_head *h = &m->heads->h[t];
+	const float *hp = m->heads->params;
+	const struct mtl_bert *b = m->bert;
+	int H = b->cfg.hidden, C = h->C, in = h->hid ? h->hid : H;
+	enum mtl_export_pooler how;
+	const char *arch;
+	struct mtl_st_out *outs = NULL;
+	char (*names)[96] = NULL;
+	float *pool_w = NULL, *cls_w = NULL;
+	char path[MTL_FS_PATH_LEN];
+	size_t n = 0;
 	int rc;
 
-	if (!mtl_mp_is_str(type, "embedding") && !mtl_mp_is_str(type, "prediction"))
-		return 0;
-	if (n <= 0 || n > (1L << 24))
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "no \"embedding\" array of numbers%s",
-				   mtl_mp_is_str(type, "prediction")
-					   ? " (score with --embed or --with-embedding)" : "");
-	if (x->dim && n != x->dim)
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "embedding has %ld values, the first had %ld", n, x->dim);
-	if (!x->dim) {
-		if (!(x->vec = malloc((size_t)n * sizeof(float))))
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		x->dim = n;
-	}
-	if (mtl_mp_as_f32s(v, x->vec, n))
-		return mtl_err_set(err, MTL_ERR_FORMAT, "\"embedding\" is not an array of numbers");
-	for (long i = 0; i < n; i++)
-		if (!isfinite(x->vec[i]))
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "embedding value %ld is not finite", i);
-	if ((rc = put_id(x, mtl_mp_get(rec, "id"), x->fmt == MTL_EXPORT_NPY ? x->ids : x->out, err)))
+	if ((rc = mtl_export_check(m, t, &how, err)))
 		return rc;
-	for (long i = 0; i < n; i++) {
-		if (x->fmt == MTL_EXPORT_TSV) {
-			if (fprintf(x->out, i ? "\t%.9g" : "%.9g", (double)x->vec[i]) < 0)
-				return write_failed(err);
-			continue;
+	arch = how == MTL_EXPORT_POOLER_NONE ? "BertForTokenClassification"
+					     : "BertForSequenceClassification";
+	outs = calloc(b->n_tensors + 2, sizeof(*outs));
+	names = calloc(b->n_tensors, sizeof(*names));
+	if (!outs || !names) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < b->n_tensors; i++) {
+		const struct mtl_bert_tensor *bt = &b->tensors[i];
+		int pooler = !strncmp(bt->name, "pooler.", 7);
+		const float *data = b->params + bt->offset;
+
+		if (pooler && how == MTL_EXPORT_POOLER_NONE)
+			continue; /* BertForTokenClassification has no pooler */
+		if (pooler && how == MTL_EXPORT_POOLER_HEAD)
+			data = hp + (bt->ndim == 2 ? h->dw : h->db);
+		if (pooler && how == MTL_EXPORT_POOLER_IDENTITY) {
+			/* weight [H,H] = 2^-24 I, then bias [H] = 0 */
+			if (!pool_w && !(pool_w = calloc((size_t)H * H + H, sizeof(*pool_w)))) {
+				rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			for (int k = 0; k < H; k++)
+				pool_w[(size_t)k * H + k] = ldexpf(1.0f, -POOL_SHIFT);
+			data = bt->ndim == 2 ? pool_w : pool_w + (size_t)H * H;
 		}
-		/* little-endian whatever the host */
-		uint32_t u;
-		unsigned char b[4];
-		memcpy(&u, &x->vec[i], 4);
-		for (int k = 0; k < 4; k++)
-			b[k] = (unsigned char)(u >> (8 * k));
-		if (fwrite(b, 1, 4, x->out) != 4)
-			return write_failed(err);
+		snprintf(names[n], sizeof(names[n]), "bert.%s", bt->name);
+		outs[n] = (struct mtl_st_out){ names[n], bt->ndim,
+			{ bt->shape[0], bt->shape[1] }, data };
+		n++;
 	}
-	if (x->fmt == MTL_EXPORT_TSV && putc('\n', x->out) == EOF)
-		return write_failed(err);
-	x->rows++;
-	return 0;
-}
-
-int mtl_export_finish(struct mtl_export *x, struct mtl_err *err)
-{
-	if (x->fmt == MTL_EXPORT_NPY) {
-		if (fflush(x->out) || fseek(x->out, 0, SEEK_SET))
-			return write_failed(err);
-		if (npy_header(x->out, x->rows, x->dim) || fflush(x->ids))
-			return write_failed(err);
+	/* classifier.weight [C,in]: out.weight, times 2^24 after the identity */
+	if (!(cls_w = malloc((size_t)C * in * sizeof(*cls_w)))) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
 	}
-	return fflush(x->out) ? write_failed(err) : 0;
-}
-
-long mtl_export_rows(const struct mtl_export *x)
-{
-	return x->rows;
-}
-
-void mtl_export_free(struct mtl_export *x)
-{
-	if (!x)
-		return;
-	free(x->vec);
-	free(x);
+	for (size_t k = 0; k < (size_t)C * in; k++)
+		cls_w[k] = how == MTL_EXPORT_POOLER_IDENTITY ?
+			   ldexpf(hp[h->ow + k], POOL_SHIFT) : hp[h->ow + k];
+	outs[n++] = (struct mtl_st_out){ "classifier.weight", 2, { C, in }, cls_w };
+	outs[n++] = (struct mtl_st_out){ "classifier.bias", 1, { C }, hp + h->ob };
+	if ((rc = mtl_fs_mkdirs(dir, err)) ||
+	    (rc = write_config(m, task, arch, dir, err)) ||
+	    (rc = mtl_fs_join(path, dir, "model.safetensors", err)) ||
+	    (rc = mtl_st_write(path, outs, n, meta, 1, err)) ||
+	    (rc = mtl_model_copy_tokenizer(m->dir, dir, err)))
+		goto out;
+	if (arch_out)
+		*arch_out = arch;
+out:
+	free(cls_w);
+	free(pool_w);
+	free(names);
+	free(outs);
+	return rc;
 }

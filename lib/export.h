@@ -1,69 +1,68 @@
 /*
- * export.h - embeddings out of mtl: the vectors of an embeddings stream
- * (mtl-score --embed, or predictions with --with-embedding) as a NumPy
- * .npy matrix with the ids one per line beside it, or as TSV rows.
+ * export.h - one task of an mtl model as a Hugging Face classifier
+ * directory that transformers loads as it is: BertForSequenceClassification
+ * for a sequence task, BertForTokenClassification for a token task.
  *
- *   NPY  format version 1.0: the magic, a header dict {'descr': '<f4',
- *        'fortran_order': False, 'shape': (N, D)} padded to 128 bytes,
- *        then N rows of D little-endian float32 values.  The ids go to a
- *        second file, one a line, row i's id on line i.
- *   TSV  one line a vector: the id, then the D values ("%.9g", which reads
- *        back to the same float32), separated by tabs.
+ * The directory holds config.json (the encoder's, plus architectures,
+ * id2label, label2id, num_labels, problem_type and classifier_dropout),
+ * model.safetensors (the encoder under "bert." names, the pooler for a
+ * sequence task, classifier.weight and classifier.bias) and the tokenizer
+ * files of the model's directory.
  *
- * Example:
+ * The mapping gives the same function (docs/export.md):
  *
- *	struct mtl_export *x;
- *	if (mtl_export_new(&x, MTL_EXPORT_NPY, npy, ids, &err) < 0) ...;
- *	while ((rc = mtl_mp_read(r, &rec, &err)) > 0)
- *		if (mtl_export_add(x, &rec, &err) < 0) ...add the record number...;
- *	rc = mtl_export_finish(x, &err);
- *	mtl_export_free(x);
+ *   token task, linear head:   classifier = out; no pooler (transformers'
+ *                              token classifier has none).
+ *   sequence task, CLS pooling:
+ *     hidden H, tanh:          pooler.dense = the head's dense, classifier
+ *                              = out: tanh(dense(h_cls)) is the pooler.
+ *     linear (hidden 0):       transformers always runs the pooler before
+ *                              its classifier, so the pooler is made an
+ *                              identity: weight 2^-24 I, bias 0, and
+ *                              classifier = 2^24 out.weight, out.bias.
+ *                              Powers of two scale exactly and tanh(y)
+ *                              rounds to y for |y| < 2^-13 (|h| < 2^11),
+ *                              so the logits are the linear head's up to
+ *                              the rounding of the tanh the loader runs
+ *                              (PyTorch's float32 tanh: within 1 ulp).
+ *                              Float32 or bfloat16 only: float16 cannot
+ *                              hold 2^-24 h.
  *
- * Ownership: the exporter borrows its FILEs and never closes them.
+ * Any other head has no counterpart and fails with MTL_ERR_FORMAT saying
+ * why and what to train instead: a hidden layer of another size or
+ * activation, a hidden layer on a token task, mean pooling.
  *
- * Failure: a vector record without a numeric "embedding", with another
- * length than the first, or with a non-finite value, and an id that is
- * neither a string nor an integer or holds a tab or line break, give
- * MTL_ERR_FORMAT (the message names no record: the caller knows it).  A
- * failed write, or an NPY output that cannot be rewound (a pipe: checked
- * by mtl_export_new), gives MTL_ERR_IO.
+ * Ownership: nothing is kept; the model is only read.
  */
 #ifndef MTL_EXPORT_H
 #define MTL_EXPORT_H
 
-#include <stdio.h>
-
-#include <msgpack.h>
-
 #include "err.h"
+#include "model.h"
 
-enum mtl_export_format { MTL_EXPORT_NPY, MTL_EXPORT_TSV };
-
-struct mtl_export;
-
-/*
- * An exporter writing fmt: for NPY the matrix to out (a file that can be
- * rewound; a placeholder header is written now) and the ids to ids; for
- * TSV the rows to out (ids unused, may be NULL).  0, or <0 with *x
- * untouched.
- */
-int mtl_export_new(struct mtl_export **x, enum mtl_export_format fmt,
-		   FILE *out, FILE *ids, struct mtl_err *err);
+/* How a sequence task's head fills transformers' pooler. */
+enum mtl_export_pooler {
+	MTL_EXPORT_POOLER_NONE,     /* token task: no pooler */
+	MTL_EXPORT_POOLER_HEAD,     /* the head's tanh layer is the pooler */
+	MTL_EXPORT_POOLER_IDENTITY, /* a scaled identity (linear head) */
+};
 
 /*
- * Adds the vector of rec when rec is a vector record ("embedding", or a
- * "prediction" that must then carry an "embedding"); other records (stats,
- * metrics) are passed over.  0 or <0.
+ * Whether task t of m (heads made, mtl_model_heads()) maps onto a
+ * transformers classifier: 0 and *how, or MTL_ERR_FORMAT with the reason.
+ * Writes nothing.
  */
-int mtl_export_add(struct mtl_export *x, const msgpack_object *rec,
-		   struct mtl_err *err);
+int mtl_export_check(const struct mtl_model *m, int t,
+		     enum mtl_export_pooler *how, struct mtl_err *err);
 
-/* Completes the output (NPY: the header's shape) and flushes.  0 or <0. */
-int mtl_export_finish(struct mtl_export *x, struct mtl_err *err);
-
-/* The rows written so far. */
-long mtl_export_rows(const struct mtl_export *x);
-
-void mtl_export_free(struct mtl_export *x);
+/*
+ * Writes task t of m into dir (created if needed; each file atomically)
+ * after mtl_export_check().  0, or <0 with err set (the check's
+ * MTL_ERR_FORMAT before anything is written, MTL_ERR_IO on a file).
+ * The architecture's name goes to *arch (a static string) when arch is
+ * not NULL.
+ */
+int mtl_export_task(const struct mtl_model *m, int t, const char *dir,
+		    const char **arch, struct mtl_err *err);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "card.h"
 #include "fs.h"
 #include "mp.h"
 #include "tok.h"
@@ -104,7 +105,8 @@ int mtl_model_save(const struct mtl_model *m, const char *dir,
 
 	if ((rc = mtl_fs_mkdirs(dir, err)) || (rc = mtl_bert_save(m->bert, dir, err)) ||
 	    (rc = mtl_model_pooling_save(&m->pool, m->bert->cfg.hidden, dir, err)) ||
-	    (rc = mtl_model_copy_tokenizer(m->dir, dir, err)))
+	    (rc = mtl_model_copy_tokenizer(m->dir, dir, err)) ||
+	    (rc = mtl_card_write(m, dir, err)))
 		return rc;
 	if (m->tasks) {
 		if (!(path = path_join(dir, "tasks.json")))
@@ -126,6 +128,7 @@ void mtl_model_free(struct mtl_model *m)
 	if (!m)
 		return;
 	mtl_heads_free(m->heads);
+	mtl_card_free(m->card);
 	mtl_bert_free(m->bert);
 	mtl_task_free(m->tasks);
 	free(m->dir);
@@ -306,7 +309,7 @@ int mtl_model_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
 			   const char *dir, struct mtl_err *err)
 {
 	char path[MTL_FS_PATH_LEN], sub[MTL_FS_PATH_LEN];
-	json_t *mods, *pc, *sbc;
+	json_t *mods, *pc, *sbc, *cst;
 	int rc;
 
 	mods = json_pack("[{s:i,s:s,s:s,s:s}{s:i,s:s,s:s,s:s}]",
@@ -324,7 +327,9 @@ int mtl_model_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
 		       "pooling_mode_lasttoken", 0, "include_prompt", 1);
 	sbc = json_pack("{s:i,s:b}", "max_seq_length", pool->max_seq_length,
 			"do_lower_case", 0);
-	if (!mods || !pc || !sbc) {
+	cst = json_pack("{s:{},s:n,s:s}", "prompts", "default_prompt_name",
+			"similarity_fn_name", "cosine");
+	if (!mods || !pc || !sbc || !cst) {
 		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -340,7 +345,9 @@ int mtl_model_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
 	    (rc = mtl_fs_join(path, sub, "config.json", err)) ||
 	    (rc = mtl_fs_write_json(path, pc, MTL_FS_JSON_HF, err)) ||
 	    (rc = mtl_fs_join(path, dir, "sentence_bert_config.json", err)) ||
-	    (rc = mtl_fs_write_json(path, sbc, MTL_FS_JSON_HF, err)))
+	    (rc = mtl_fs_write_json(path, sbc, MTL_FS_JSON_HF, err)) ||
+	    (rc = mtl_fs_join(path, dir, "config_sentence_transformers.json", err)) ||
+	    (rc = mtl_fs_write_json(path, cst, MTL_FS_JSON_HF, err)))
 		goto out;
 	if (pool->normalize &&
 	    ((rc = mtl_fs_join(sub, dir, "2_Normalize", err)) || (rc = mtl_fs_mkdirs(sub, err))))
@@ -350,5 +357,6 @@ out:
 	json_decref(mods);
 	json_decref(pc);
 	json_decref(sbc);
+	json_decref(cst);
 	return rc;
 }

@@ -20,6 +20,8 @@
 #include "head.h"
 #include "task.h"
 
+struct mtl_card; /* card.h */
+
 struct mtl_model {
 	char *dir;
 	struct mtl_bert *bert;
@@ -28,6 +30,7 @@ struct mtl_model {
 	struct mtl_heads *heads;  /* NULL until mtl_model_heads() */
 	uint64_t vocab_hash;      /* of the tokenizer's vocabulary */
 	int has_vocab;
+	struct mtl_card *card;    /* training facts for README.md (card.h); NULL */
 };
 
 /*
@@ -49,8 +52,9 @@ int mtl_model_heads(struct mtl_model *m, uint64_t seed, struct mtl_err *err);
 /*
  * Writes m as a complete model directory dir (created if needed): the
  * encoder (config.json, model.safetensors), the pooling files, the
- * tokenizer files of m's directory, and, when m has tasks, tasks.json and
- * heads.safetensors.  Each file atomically.
+ * tokenizer files of m's directory, the model card README.md (card.h),
+ * and, when m has tasks, tasks.json and heads.safetensors.  Each file
+ * atomically.
  */
 int mtl_model_save(const struct mtl_model *m, const char *dir,
 		   struct mtl_err *err);
@@ -68,8 +72,9 @@ int mtl_model_save(const struct mtl_model *m, const char *dir,
 int mtl_model_pooling_load(struct mtl_bert_pooling *pool, const char *dir,
 			   const struct mtl_bert_config *cfg,
 			   struct mtl_err *err);
-/* Writes modules.json, 1_Pooling/config.json, sentence_bert_config.json
- * (and 2_Normalize/ when normalize is set) into dir. */
+/* Writes modules.json, 1_Pooling/config.json, sentence_bert_config.json,
+ * config_sentence_transformers.json (cosine similarity, no prompts) and
+ * 2_Normalize/ when normalize is set into dir. */
 int mtl_model_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
 			   const char *dir, struct mtl_err *err);
 

@@ -61,30 +61,30 @@ opts.single-ner := --task-weight topic=0
 compare: $(OUT)/table.md
 	@cat $<
 
-$(OUT)/init/config.json: $(DEMO)/vocab.txt $(DEMO)/tasks.json
+$(OUT)/init/config.json: $(DEMO)/vocab.txt $(DEMO)/tasks.json | mtl-programs
 	@mkdir -p $(OUT)
 	$(MTL_BIN)mtl-init -q --out $(OUT)/init --vocab $(DEMO)/vocab.txt \
 		--tasks $(DEMO)/tasks.json $(INIT_OPTS) --seed $(SEED)
 
-$(OUT)/train.examples.mpk: $(DEMO)/train.jsonl $(OUT)/init/config.json
+$(OUT)/train.examples.mpk: $(DEMO)/train.jsonl $(OUT)/init/config.json | mtl-programs
 	head -n $(TRAIN_N) $< | $(MTL_BIN)mtl-tokenize -q --model $(OUT)/init --format jsonl >$@.tmp
 	@$(commit)
 
-$(OUT)/dev.examples.mpk: $(DEMO)/dev.jsonl $(OUT)/init/config.json
+$(OUT)/dev.examples.mpk: $(DEMO)/dev.jsonl $(OUT)/init/config.json | mtl-programs
 	$(MTL_BIN)mtl-tokenize -q --model $(OUT)/init $< >$@.tmp
 	@$(commit)
 
-$(OUT)/train.batches.mpk: $(OUT)/train.examples.mpk
+$(OUT)/train.batches.mpk: $(OUT)/train.examples.mpk | mtl-programs
 	$(MTL_BIN)mtl-batch -q --batch-size $(BATCH) --epochs $(EPOCHS) --shuffle --seed $(SEED) $< >$@.tmp
 	@$(commit)
 
-$(OUT)/steps-%.mpk: $(OUT)/train.batches.mpk $(OUT)/dev.examples.mpk
+$(OUT)/steps-%.mpk: $(OUT)/train.batches.mpk $(OUT)/dev.examples.mpk | mtl-programs
 	$(MTL_BIN)mtl-step -q --model $(OUT)/init --threads $(THREADS) --lr $(LR) \
 		--seed $(SEED) --eval $(OUT)/dev.examples.mpk $(opts.$*) $< >$@.tmp
 	@$(commit)
 
 # RUN, topic accuracy, ner macro-F1, median ms/step, median balancer ms
-$(OUT)/result-%.tsv: $(OUT)/steps-%.mpk
+$(OUT)/result-%.tsv: $(OUT)/steps-%.mpk | mtl-programs
 	{ printf '%s\t' $*; \
 	  $(MTL_BIN)mtl-dump -t eval $< | jq -r '[.tasks.topic.accuracy, .tasks.ner.f1] | @tsv' | tail -n 1 | tr '\n' '\t'; \
 	  $(MTL_BIN)mtl-dump -t step $< | jq -s -r \

@@ -10,11 +10,11 @@
 # With MODEL=path/to/bge-small-en-v1.5 (make model MODEL=BAAI/...) the same
 # workflow fine-tunes that encoder instead.
 
+demo_mk := 1
 include pipelines/common.mk
 
-DEMO ?= out/demo
+DEMO ?= $(DEMO_RUN)
 MODEL ?=
-DEMO_DATA := fixtures/demo
 DEMO_EPOCHS ?= 3
 base := $(if $(MODEL),$(MODEL),$(DEMO)/base)
 demo_lr := $(if $(MODEL),5e-5,1e-3)
@@ -24,11 +24,8 @@ demo:
 	@$(MAKE) --no-print-directory -s programs
 	@$(MAKE) --no-print-directory -f pipelines/demo.mk demo-run
 
-.PHONY: demo-run
-demo-run: $(base)/config.json
-	@$(MAKE) --no-print-directory -f pipelines/train.mk MODEL=$(base) TASKS=$(DEMO_DATA)/tasks.json \
-		TRAIN=$(DEMO_DATA)/train.jsonl DEV=$(DEMO_DATA)/dev.jsonl OUT=$(DEMO)/train \
-		EPOCHS=$(DEMO_EPOCHS) BATCH=32 LR=$(demo_lr) EVAL_EVERY=75
+.PHONY: demo-run demo-train
+demo-run: demo-train | mtl-programs
 	@$(MAKE) --no-print-directory -f pipelines/embed.mk MODEL=$(DEMO)/train/model \
 		SENTENCES=$(DEMO_DATA)/sentences.jsonl OUT=$(DEMO)/embed
 	@echo
@@ -39,5 +36,11 @@ demo-run: $(base)/config.json
 	@echo "  train/report.html      the training report with charts"
 	@echo "  embed/similarity.html  sentence similarities from the trained encoder"
 
-$(DEMO)/base/config.json: $(DEMO_DATA)/vocab.txt
+# the training half: the trained model in $(DEMO)/train/model
+demo-train: $(base)/config.json | mtl-programs
+	@$(MAKE) --no-print-directory -f pipelines/train.mk MODEL=$(base) TASKS=$(DEMO_DATA)/tasks.json \
+		TRAIN=$(DEMO_DATA)/train.jsonl DEV=$(DEMO_DATA)/dev.jsonl OUT=$(DEMO)/train \
+		EPOCHS=$(DEMO_EPOCHS) BATCH=32 LR=$(demo_lr) EVAL_EVERY=75
+
+$(DEMO)/base/config.json: $(DEMO_DATA)/vocab.txt | mtl-programs
 	$(MTL_BIN)mtl-init -q -o $(DEMO)/base --vocab $< --layers 2 --hidden 64 --heads 4 --max-position 64 --seed 1

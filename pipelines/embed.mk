@@ -8,32 +8,36 @@
 #   OUT/examples.mpk     token ids            (mtl-tokenize)
 #   OUT/embeddings.mpk   one vector per text  (mtl-score --embed)
 #   OUT/similarity.txt   cosine-similarity matrix (mtl-report), and .html
-# Re-running redoes only what changed.
+# Re-running redoes only what changed.  Without MODEL: the demo's trained
+# model (out/demo/train/model, trained first when missing).
 
 include pipelines/common.mk
 
-MODEL ?= fixtures/tiny
-SENTENCES ?= fixtures/demo/sentences.jsonl
+MODEL ?= $(DEMO_MODEL)
+SENTENCES ?= $(DEMO_DATA)/sentences.jsonl
 OUT ?= out/embed
 THREADS ?= 0
+
+$(call require,MODEL SENTENCES OUT)
 
 .PHONY: embed
 embed: $(OUT)/similarity.txt $(OUT)/similarity.html
 	@cat $(OUT)/similarity.txt
 	@echo "embed: streams in $(OUT)/ (examples.mpk, embeddings.mpk), report $(OUT)/similarity.html"
 
-$(OUT)/examples.mpk: $(SENTENCES) $(wildcard $(MODEL)/vocab.txt $(MODEL)/tokenizer.json)
+$(OUT)/examples.mpk: $(SENTENCES) $(MODEL)/config.json $(wildcard $(MODEL)/vocab.txt $(MODEL)/tokenizer.json) \
+		$(call vars,tokenize,$(MODEL) $(SENTENCES)) | mtl-programs
 	@mkdir -p $(@D)
-	$(MTL_BIN)mtl-tokenize -q --model $(MODEL) $< >$@.tmp
+	$(MTL_BIN)mtl-tokenize -q --model $(MODEL) $(SENTENCES) >$@.tmp
 	@$(commit)
 
-$(OUT)/embeddings.mpk: $(OUT)/examples.mpk $(wildcard $(MODEL)/model.safetensors)
+$(OUT)/embeddings.mpk: $(OUT)/examples.mpk $(wildcard $(MODEL)/model.safetensors) | mtl-programs
 	$(MTL_BIN)mtl-score -q --model $(MODEL) --embed $(if $(filter-out 0,$(THREADS)),--threads $(THREADS)) $< >$@.tmp
 	@$(commit)
 
-$(OUT)/similarity.txt: $(OUT)/embeddings.mpk
+$(OUT)/similarity.txt: $(OUT)/embeddings.mpk | mtl-programs
 	$(MTL_BIN)mtl-report -q --title "Sentence similarity" $< >$@.tmp
 	@$(commit)
 
-$(OUT)/similarity.html: $(OUT)/embeddings.mpk
+$(OUT)/similarity.html: $(OUT)/embeddings.mpk | mtl-programs
 	$(MTL_BIN)mtl-report -q --format html --title "Sentence similarity" -o $@ $<

@@ -57,7 +57,7 @@ $(OUT)/data/%:
 	curl -fsSL --retry 3 "$$url" -o $@.tmp && mv $@.tmp $@
 
 $(OUT)/checked: $(addprefix $(DATA)/,trec/raw/train_5500.label trec/raw/TREC_10.label \
-		wnut17/raw/wnut17train.conll wnut17/raw/emerging.dev.conll wnut17/raw/emerging.test.annotated)
+		wnut17/raw/wnut17train.conll wnut17/raw/emerging.dev.conll wnut17/raw/emerging.test.annotated) | mtl-programs
 	@mkdir -p $(OUT)
 	cd $(DATA) && printf '%s\n' "$$sums" | sha256sum -c --quiet
 	# TREC: "COARSE:fine question" -> TSV with the coarse class

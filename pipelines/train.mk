@@ -11,7 +11,10 @@
 #         each may be labelled for some of the tasks only
 # DEV     development files, evaluated during training and scored after it
 # EPOCHS, BATCH, LR, WARMUP (a ratio), SEED, THREADS; extra options for each
-# program in TOKENIZE_OPTS, BATCH_OPTS, STEP_OPTS, SCORE_OPTS, REPORT_OPTS
+# program in TOKENIZE_OPTS, BATCH_OPTS, STEP_OPTS, SCORE_OPTS, REPORT_OPTS.
+# Changing one re-runs the stages it affects (OUT/.STAGE.vars hold them).
+# Without MODEL: the demo's tiny encoder (out/demo/base, made first), with
+# TASKS=fixtures/demo/tasks.json and LR=1e-3, on the demo data.
 #
 # Streams and results, all in OUT:
 #   init/                   the model training starts from (mtl-init)
@@ -25,10 +28,16 @@
 
 include pipelines/common.mk
 
-MODEL ?= fixtures/tiny
+# The defaults run on a fresh clone: the demo's tiny encoder (made on first
+# use) trained on the demo data with the demo's tasks.
+ifeq ($(origin MODEL),undefined)
+MODEL := $(DEMO_BASE)
+TASKS ?= $(DEMO_DATA)/tasks.json
+LR ?= 1e-3
+endif
 TASKS ?=
-TRAIN ?= fixtures/demo/train.jsonl
-DEV ?= fixtures/demo/dev.jsonl
+TRAIN ?= $(DEMO_DATA)/train.jsonl
+DEV ?= $(DEMO_DATA)/dev.jsonl
 OUT ?= out/train
 EPOCHS ?= 3
 BATCH ?= 32
@@ -43,44 +52,50 @@ STEP_OPTS ?=
 SCORE_OPTS ?=
 REPORT_OPTS ?=
 
+$(call require,MODEL TRAIN DEV OUT EPOCHS BATCH LR SEED)
+ifeq ($(strip $(TASKS))$(wildcard $(MODEL)/tasks.json),)
+$(error MODEL=$(MODEL) has no tasks.json: give TASKS=tasks.json)
+endif
+
 threads := $(if $(filter-out 0,$(THREADS)),--threads $(THREADS))
-model_files := $(wildcard $(MODEL)/config.json $(MODEL)/model.safetensors $(MODEL)/tasks.json $(MODEL)/heads.safetensors)
+model_files := $(MODEL)/config.json $(wildcard $(MODEL)/model.safetensors $(MODEL)/tasks.json $(MODEL)/heads.safetensors)
 
 .PHONY: train
 train: $(OUT)/report.txt $(OUT)/report.html
 	@cat $(OUT)/report.txt
 	@echo "train: the model is in $(OUT)/model/; every stream is in $(OUT)/ (mtl-dump FILE shows one); report: $(OUT)/report.html"
 
-$(OUT)/init/config.json: $(model_files) $(TASKS)
+$(OUT)/init/config.json: $(model_files) $(TASKS) $(call vars,init,$(MODEL) $(TASKS) $(SEED)) | mtl-programs
 	@mkdir -p $(OUT)
 	$(MTL_BIN)mtl-init -q --encoder $(MODEL) $(if $(TASKS),--tasks $(TASKS) --seed $(SEED)) -o $(OUT)/init
 	$(if $(TASKS),,@[ -f $(OUT)/init/tasks.json ] || cp $(MODEL)/tasks.json $(MODEL)/heads.safetensors $(OUT)/init/)
 
-$(OUT)/train.examples.mpk: $(TRAIN) $(OUT)/init/config.json
+$(OUT)/train.examples.mpk: $(TRAIN) $(OUT)/init/config.json $(call vars,tokenize-train,$(TRAIN) $(TOKENIZE_OPTS)) | mtl-programs
 	$(MTL_BIN)mtl-tokenize $(TOKENIZE_OPTS) --model $(OUT)/init $(TRAIN) >$@.tmp
 	@$(commit)
 
-$(OUT)/dev.examples.mpk: $(DEV) $(OUT)/init/config.json
+$(OUT)/dev.examples.mpk: $(DEV) $(OUT)/init/config.json $(call vars,tokenize-dev,$(DEV) $(TOKENIZE_OPTS)) | mtl-programs
 	$(MTL_BIN)mtl-tokenize -q $(TOKENIZE_OPTS) --model $(OUT)/init $(DEV) >$@.tmp
 	@$(commit)
 
-$(OUT)/train.batches.mpk: $(OUT)/train.examples.mpk
+$(OUT)/train.batches.mpk: $(OUT)/train.examples.mpk $(call vars,batch,$(BATCH) $(EPOCHS) $(SEED) $(BATCH_OPTS)) | mtl-programs
 	$(MTL_BIN)mtl-batch -q --batch-size $(BATCH) --epochs $(EPOCHS) --shuffle --seed $(SEED) $(BATCH_OPTS) $< >$@.tmp
 	@$(commit)
 
-$(OUT)/steps.mpk: $(OUT)/train.batches.mpk $(OUT)/dev.examples.mpk
+$(OUT)/steps.mpk: $(OUT)/train.batches.mpk $(OUT)/dev.examples.mpk \
+		$(call vars,step,$(LR) $(WARMUP) $(SEED) $(EVAL_EVERY) $(STEP_OPTS)) | mtl-programs
 	$(MTL_BIN)mtl-step --model $(OUT)/init --out $(OUT)/model --lr $(LR) --warmup-ratio $(WARMUP) \
 		--seed $(SEED) $(threads) --eval $(OUT)/dev.examples.mpk --eval-every $(EVAL_EVERY) \
 		$(STEP_OPTS) $< >$@.tmp
 	@$(commit)
 
-$(OUT)/dev.predictions.mpk: $(OUT)/steps.mpk $(OUT)/dev.examples.mpk
+$(OUT)/dev.predictions.mpk: $(OUT)/steps.mpk $(OUT)/dev.examples.mpk $(call vars,score,$(SCORE_OPTS)) | mtl-programs
 	$(MTL_BIN)mtl-score -q --model $(OUT)/model $(threads) $(SCORE_OPTS) $(OUT)/dev.examples.mpk >$@.tmp
 	@$(commit)
 
-$(OUT)/report.txt: $(OUT)/steps.mpk $(OUT)/dev.predictions.mpk
-	$(MTL_BIN)mtl-report -q $(REPORT_OPTS) --title "Training run $(OUT)" $^ >$@.tmp
+$(OUT)/report.txt: $(OUT)/steps.mpk $(OUT)/dev.predictions.mpk $(call vars,report,$(REPORT_OPTS)) | mtl-programs
+	$(MTL_BIN)mtl-report -q $(REPORT_OPTS) --title "Training run $(OUT)" $(filter %.mpk,$^) >$@.tmp
 	@$(commit)
 
-$(OUT)/report.html: $(OUT)/steps.mpk $(OUT)/dev.predictions.mpk
-	$(MTL_BIN)mtl-report -q $(REPORT_OPTS) --format html --title "Training run $(OUT)" -o $@ $^
+$(OUT)/report.html: $(OUT)/steps.mpk $(OUT)/dev.predictions.mpk $(call vars,report,$(REPORT_OPTS)) | mtl-programs
+	$(MTL_BIN)mtl-report -q $(REPORT_OPTS) --format html --title "Training run $(OUT)" -o $@ $(filter %.mpk,$^)

@@ -435,6 +435,21 @@ def write_embed_jsonl(path, model, ids, mask, types):
             f.write(json.dumps(rec) + "\n")
 
 
+def row_word_ids(text, vocab):
+    """The word of each token of a one-sentence row, -1 on [CLS] and [SEP]."""
+    word_ids, w = [-1], -1
+    for tid, first in wordpiece(text, vocab):
+        w += first
+        word_ids.append(w)
+    return word_ids + [-1]
+
+
+def first_pieces(word_ids):
+    """The positions of each word's first piece (where its label is)."""
+    return [i for i in range(len(word_ids))
+            if word_ids[i] >= 0 and word_ids[i] != word_ids[i - 1]]
+
+
 def write_predict_jsonl(out, bert, head_init, vocab):
     """The training rows as an examples stream in JSON lines (for
     mtl-dump --pack) and, beside it, the reference's predictions for them
@@ -462,11 +477,7 @@ def write_predict_jsonl(out, bert, head_init, vocab):
         fe.write(json.dumps(hdr) + "\n")
         for b, r in enumerate(TRAIN_ROWS):
             n = int(mask[b].sum())
-            word_ids, w = [-1], -1
-            for tid, first in wordpiece(r[0][0], vocab):
-                w += first
-                word_ids.append(w)
-            word_ids.append(-1)
+            word_ids = row_word_ids(r[0][0], vocab)
             assert len(word_ids) == n
             labels = {}
             if r[2] is not None:
@@ -477,7 +488,7 @@ def write_predict_jsonl(out, bert, head_init, vocab):
                   "ids": [int(x) for x in ids[b, :n]], "word_ids": word_ids, "labels": labels}
             fe.write(json.dumps(ex) + "\n")
             tp = torch.softmax(logits["topic"][b], -1).numpy()
-            firsts = [i for i in range(n) if word_ids[i] >= 0 and word_ids[i] != word_ids[i - 1]]
+            firsts = first_pieces(word_ids)
             npred = [ner_labels[int(torch.argmax(logits["ner"][b, i]))] for i in firsts]
             ngold = None if r[1] is None else list(r[1])
             exp = {"id": "r%d" % b,
@@ -486,6 +497,105 @@ def write_predict_jsonl(out, bert, head_init, vocab):
                    "topic_probs": [float(repr_f32(x)) for x in tp],
                    "ner_pred": npred, "ner_gold": ngold}
             fx.write(json.dumps(exp) + "\n")
+
+
+# The export fixture (fixtures/export/: tasks.json and heads.safetensors over
+# fixtures/tiny's encoder): one head of each kind mtl-export maps, and two
+# it refuses.  topic and ner keep the predict stream's labels.
+SEED_EXPORT = 4321
+EXPORT_TASKS = {"tasks": [
+    {"name": "topic", "kind": "sequence", "labels": ["business", "sports", "tech"],
+     "weight": 1.0, "head": {"hidden": 0, "activation": "gelu", "dropout": 0.1}},
+    {"name": "intent", "kind": "sequence", "labels": ["ask", "tell"],
+     "weight": 1.0, "head": {"hidden": TINY_CONFIG["hidden_size"], "activation": "tanh",
+                             "dropout": 0.1}},
+    {"name": "ner", "kind": "token", "labels": ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"],
+     "weight": 1.0, "head": {"hidden": 0, "activation": "gelu", "dropout": 0.1}},
+    {"name": "mood", "kind": "sequence", "labels": ["bad", "good"],
+     "weight": 1.0, "head": {"hidden": 0, "activation": "gelu", "dropout": 0.1,
+                             "pooling": "mean"}},
+    {"name": "chunk", "kind": "token", "labels": ["B-NP", "I-NP", "O"],
+     "weight": 1.0, "head": {"hidden": 8, "activation": "gelu", "dropout": 0.1}},
+]}
+EXPORTED = ("topic", "intent", "ner")
+POOL_SHIFT = 24  # the identity pooler of a linear sequence head: 2^-24 I
+
+
+def export_dir(d, spec, bert_state, heads, vocab):
+    """What mtl-export writes for one task (lib/export.h), written here
+    from the mapping's definition: config.json and model.safetensors."""
+    H = TINY_CONFIG["hidden_size"]
+    st = {"bert." + n: a for n, a in bert_state.items()
+          if spec.kind == "sequence" or not n.startswith("pooler.")}
+    w, b = heads[spec.name + ".out.weight"], heads[spec.name + ".out.bias"]
+    if spec.kind == "sequence" and spec.hidden:
+        st["bert.pooler.dense.weight"] = heads[spec.name + ".dense.weight"]
+        st["bert.pooler.dense.bias"] = heads[spec.name + ".dense.bias"]
+    elif spec.kind == "sequence":
+        st["bert.pooler.dense.weight"] = np.ldexp(np.eye(H, dtype=np.float32), -POOL_SHIFT)
+        st["bert.pooler.dense.bias"] = np.zeros(H, np.float32)
+        w = np.ldexp(w, POOL_SHIFT).astype(np.float32)
+    st["classifier.weight"], st["classifier.bias"] = w, b
+    cfg = dict(TINY_CONFIG, vocab_size=len(vocab), torch_dtype="float32",
+               num_labels=len(spec.labels), classifier_dropout=spec.dropout,
+               id2label={str(i): l for i, l in enumerate(spec.labels)},
+               label2id={l: i for i, l in enumerate(spec.labels)})
+    cfg["architectures"] = ["BertForSequenceClassification" if spec.kind == "sequence"
+                            else "BertForTokenClassification"]
+    if spec.kind == "sequence":
+        cfg["problem_type"] = "single_label_classification"
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2, sort_keys=True)
+        f.write("\n")
+    sio.write(os.path.join(d, "model.safetensors"), st, {"format": "pt"})
+
+
+def write_export(out, bert, vocab):
+    """fixtures/export/ (an mtl model's tasks and heads), the directories
+    mtl-export must write for its mappable tasks (golden/export-TASK/), and
+    the probabilities the Hugging Face classifiers give when loaded from
+    them (golden/export-expect.jsonl), checked here against mtl's heads."""
+    d = os.path.join(out, "export")
+    os.makedirs(d, exist_ok=True)
+    write_json(os.path.join(d, "tasks.json"), EXPORT_TASKS)
+    specs = rb.read_tasks(os.path.join(d, "tasks.json"))
+    mt = rb.MultiTaskModel(bert, specs).eval()
+    rb.init_heads(mt, np.random.RandomState(SEED_EXPORT), std=0.5, bias_noise=0.1)
+    heads = {n: np32(p) for n, p in mt.head_state().items()}
+    sio.write(os.path.join(d, "heads.safetensors"), heads, {"format": "pt"})
+    state = {n: np32(p) for n, p in bert.state_dict().items()}
+    rows = [(r[0], None) for r in TRAIN_ROWS]
+    ids, mask, types, _ = build_batch(rows, vocab, 10)
+    ids_t, mask_t = torch.from_numpy(ids.astype(np.int64)), torch.from_numpy(mask.astype(np.int64))
+    with torch.no_grad():
+        mtl_logits = mt(ids_t, mask_t)
+    probs = {}
+    for spec in specs:
+        if spec.name not in EXPORTED:
+            continue
+        ed = os.path.join(out, "golden", "export-" + spec.name)
+        export_dir(ed, spec, state, heads, vocab)
+        hf, labels = rb.load_classifier(ed)
+        assert labels == spec.labels
+        with torch.no_grad():
+            p = torch.softmax(hf(ids_t, mask_t), -1)
+        ref = torch.softmax(mtl_logits[spec.name], -1)
+        diff = float((p - ref).abs().max())
+        print("export %s: |p(transformers layout) - p(mtl heads)| <= %.3g" % (spec.name, diff))
+        assert diff <= 1e-6, spec.name
+        probs[spec.name] = p.numpy()
+    with open(os.path.join(out, "golden", "export-expect.jsonl"), "w") as f:
+        for b, r in enumerate(TRAIN_ROWS):
+            firsts = first_pieces(row_word_ids(r[0][0], vocab))
+            rec = {"id": "r%d" % b}
+            for name in EXPORTED:
+                pr = probs[name][b]
+                if name == "ner":
+                    rec[name + "_probs"] = [[float(repr_f32(x)) for x in pr[i]] for i in firsts]
+                else:
+                    rec[name + "_probs"] = [float(repr_f32(x)) for x in pr]
+            f.write(json.dumps(rec) + "\n")
 
 
 def repr_f32(x):
@@ -547,6 +657,7 @@ def main(argv):
     write_embed_jsonl(os.path.join(gold, "embed.jsonl"), bert, ids, mask, types)
 
     write_predict_jsonl(out, bert, head_init, vocab)
+    write_export(out, bert, vocab)
     rows = [(r[0], None if r[1] is None else [NER[x] for x in r[1]]) for r in TRAIN_ROWS]
     ids, mask, types, ner = build_batch(rows, vocab, 10)
     topic = np.array([rb.IGNORE_INDEX if r[2] is None else r[2] for r in TRAIN_ROWS], np.int32)

@@ -214,15 +214,16 @@ def additive_mask(attention_mask, dtype):
 
 
 class BertModel(nn.Module):
-    def __init__(self, config):
+    def __init__(self, config, add_pooling_layer=True):
         super().__init__()
         self.config = config
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
-        self.pooler = BertPooler(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, record=None):
-        """Returns (last_hidden_state [B,T,H], pooler_output [B,H]).
+        """Returns (last_hidden_state [B,T,H], pooler_output [B,H] or None
+        without a pooler).
 
         record: optional dict; filled with "hidden.{i}" (0 = embeddings
         output, i+1 = layer i output), "layer.{i}.attn_probs" [B,heads,T,T]
@@ -244,7 +245,7 @@ class BertModel(nn.Module):
                 record["layer.%d.attn_probs" % i] = rec["attn_probs"]
                 record["layer.%d.ffn_gelu" % i] = rec["ffn_gelu"]
                 record["hidden.%d" % (i + 1)] = x
-        return x, self.pooler(x)
+        return x, self.pooler(x) if self.pooler is not None else None
 
 
 # --------------------------------------------------------------------------
@@ -377,6 +378,76 @@ def l2_normalize(x):
 def sentence_embedding(model, input_ids, attention_mask, token_type_ids=None, mode="cls"):
     last, _ = model(input_ids, attention_mask, token_type_ids)
     return l2_normalize(pool(last, attention_mask, mode))
+
+
+# --------------------------------------------------------------------------
+# Hugging Face classifiers (what mtl-export writes, docs/export.md)
+
+
+class BertForSequenceClassification(nn.Module):
+    """Hugging Face's BertForSequenceClassification: the classifier reads
+    the pooler's output, tanh(dense(h_cls)), after dropout:
+    logits = classifier(dropout(pooler(last)))."""
+
+    def __init__(self, config, num_labels, dropout=0.1):
+        super().__init__()
+        self.bert = BertModel(config)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.hidden_size, num_labels)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        _, pooled = self.bert(input_ids, attention_mask, token_type_ids)
+        return self.classifier(self.dropout(pooled))
+
+
+class BertForTokenClassification(nn.Module):
+    """Hugging Face's BertForTokenClassification: no pooler; every token's
+    last hidden state through dropout and the classifier."""
+
+    def __init__(self, config, num_labels, dropout=0.1):
+        super().__init__()
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.dropout = nn.Dropout(dropout)
+        self.classifier = nn.Linear(config.hidden_size, num_labels)
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None):
+        last, _ = self.bert(input_ids, attention_mask, token_type_ids)
+        return self.classifier(self.dropout(last))
+
+
+CLASSIFIERS = {"BertForSequenceClassification": BertForSequenceClassification,
+               "BertForTokenClassification": BertForTokenClassification}
+
+
+def load_classifier(model_dir):
+    """Loads a Hugging Face classifier directory as transformers would,
+    strictly: the class from config.json's architectures, the labels from
+    id2label, and model.safetensors under exactly the class's names (a
+    missing or unexpected tensor fails, where transformers would warn).
+    Returns (model in eval mode, labels)."""
+    with open(os.path.join(model_dir, "config.json")) as f:
+        cj = json.load(f)
+    arch = cj["architectures"][0]
+    labels = [cj["id2label"][str(i)] for i in range(len(cj["id2label"]))]
+    if cj.get("num_labels", len(labels)) != len(labels):
+        raise ValueError("%s: num_labels %d but %d id2label entries"
+                         % (model_dir, cj["num_labels"], len(labels)))
+    if any(cj["label2id"][l] != i for i, l in enumerate(labels)):
+        raise ValueError("%s: label2id is not id2label inverted" % model_dir)
+    drop = cj.get("classifier_dropout")
+    model = CLASSIFIERS[arch](BertConfig(**cj), len(labels),
+                              cj["hidden_dropout_prob"] if drop is None else drop)
+    tensors, _ = safetensors_io.read(os.path.join(model_dir, "model.safetensors"))
+    own = model.state_dict()
+    if set(tensors) != set(own):
+        raise ValueError("%s: missing %s, unexpected %s" % (
+            model_dir, sorted(set(own) - set(tensors)), sorted(set(tensors) - set(own))))
+    with torch.no_grad():
+        for n, p in own.items():
+            if tensors[n].shape != tuple(p.shape):
+                raise ValueError("%s: %s has shape %s" % (model_dir, n, tensors[n].shape))
+            p.copy_(torch.from_numpy(tensors[n].astype(np.float32)))
+    return model.eval(), labels
 
 
 # --------------------------------------------------------------------------
