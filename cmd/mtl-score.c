@@ -15,6 +15,7 @@
 #include "model.h"
 #include "mp.h"
 #include "predict.h"
+#include "progress.h"
 #include "window.h"
 
 static const char usage[] =
@@ -57,6 +58,7 @@ struct run {
 	struct mtl_mp_writer *bw; /* the current batch's records go here */
 	int batch, features;
 	long done;
+	long size; /* of the input in bytes (0: unknown) */
 	struct mtl_predictor *pred; /* NULL: --features */
 	struct mtl_window *win;
 	struct timespec t0;
@@ -89,14 +91,19 @@ static void die_batch(const struct run *R, const long *recs, int n, int rc,
 static void progress(const struct run *R, int final)
 {
 	struct timespec t;
+	char line[256];
 	double s;
 
 	if (cmd_quiet || (!final && !isatty(2)))
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	s = (double)(t.tv_sec - R->t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - R->t0.tv_nsec);
-	fprintf(stderr, "\r%s: %ld examples, %.1f/s", cmd_name, R->done,
-		s > 0 ? (double)R->done / s : 0.0);
+	/* a file's size gives a total and an ETA (the end: the time taken);
+	 * the records read (the header the first) against their bytes */
+	mtl_progress_format(line, sizeof(line), "example", R->done, final ? 0 :
+			    mtl_progress_estimate(mtl_mp_reader_record(R->r) - 1,
+						  mtl_mp_reader_offset(R->r), R->size), s);
+	fprintf(stderr, "\r%s: %s%s", cmd_name, line, final ? "" : "   ");
 	if (final) {
 		long long positions, tokens;
 
@@ -332,6 +339,10 @@ int main(int argc, char **argv)
 	first = parse_args(&A, &R, argc, argv);
 	task_mask = load_model(&R, &A);
 	in = cmd_open_in(first < argc ? argv[first] : NULL, &name);
+	if (fseek(in, 0, SEEK_END) == 0) { /* a regular file: its size */
+		R.size = ftell(in);
+		rewind(in);
+	}
 	/* mtl-tokenize can then run a window ahead while this one encodes */
 	cmd_pipe_ahead(in, 1 << 20);
 	R.r = mtl_mp_reader_new(in, name);

@@ -23,6 +23,7 @@
 #include "fs.h"
 #include "model.h"
 #include "mp.h"
+#include "progress.h"
 #include "steps.h"
 #include "train.h"
 
@@ -38,7 +39,11 @@ static const char usage[] =
 	"                          and at the end\n"
 	"      --keep N            keep the newest N checkpoints (default 3)\n"
 	"                          and the best one\n"
-	"      --best-metric M     loss, TASK:f1 or TASK:accuracy on --eval\n"
+	"      --best-metric M     loss, TASK:accuracy, TASK:f1 or TASK:entity_f1\n"
+	"                          on --eval: OUT gets the best model\n"
+	"      --patience N        stop after N evaluations without improvement\n"
+	"      --final WHICH       best (default with --best-metric) or last:\n"
+	"                          the model saved in OUT at the end\n"
 	"      --resume            continue from the newest checkpoint in DIR\n"
 	"      --lr F              peak learning rate (default 5e-5)\n"
 	"      --head-lr F         peak learning rate of the heads (default: --lr)\n"
@@ -85,6 +90,8 @@ static const char usage[] =
 	"      --unfreeze-at N     train everything from step N on\n"
 	"      --features FILE     train the heads only, from the cached encoder\n"
 	"                          outputs of FILE (mtl-score --features)\n"
+	"      --progress-every S  off a terminal, a progress line every S seconds\n"
+	"                          (default 30)\n"
 	"  -q, --quiet             no progress on stderr\n"
 	"  -h, --help              this text\n"
 	"  -V, --version           the version\n"
@@ -107,13 +114,16 @@ struct run {
 	struct timespec t0;
 	struct mtl_eval_set ev; /* --eval */
 	long last_eval;
+	char eval_line[512];    /* the last evaluation, for progress lines */
+	int progress_every;     /* seconds */
+	double last_line;       /* when the last progress line was written */
 	/* checkpoints */
 	const char *out;
 	int save_every, keep;
 	long consumed;          /* batches of the completed steps */
 	struct mtl_ckpt_state ck;
-	int metric_task;        /* --best-metric: task index, -1 for loss */
-	int metric_f1;          /* 1: f1, 0: accuracy */
+	struct mtl_eval_best best; /* --best-metric (best.metric NULL: none) */
+	int final_last;         /* --final last */
 	double metric_value;    /* of the last evaluation */
 	struct mtl_feat *feat;  /* --features */
 	/* the input: its tasks, the model's task t is its map[t] (or -1) */
@@ -168,27 +178,26 @@ static double seconds_since(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
+/* A line redrawn on a terminal; elsewhere a line every --progress-every
+ * seconds, so that a job under nohup is not silent; final: the summary. */
 static void progress(struct run *R, int final)
 {
-	double s = seconds_since(&R->t0), eta;
-	long step = R->tr->step;
-	int width = 30, fill;
+	double s = seconds_since(&R->t0);
+	int tty = isatty(2);
+	const char *eval;
+	char line[256];
 
-	if (cmd_quiet || !isatty(2))
+	if (cmd_quiet || (!tty && !final && s - R->last_line < R->progress_every))
 		return;
-	if (R->total > 0) {
-		fill = (int)(width * (step < R->total ? step : R->total) / R->total);
-		eta = step > 0 ? s / step * (double)(R->total - step) : 0;
-		fprintf(stderr, "\r%s: [%.*s%*s] %ld/%ld loss %.4f ETA %ld:%02ld ",
-			cmd_name, fill, "==============================",
-			width - fill, "", step, R->total, R->st.loss,
-			(long)eta / 60, (long)eta % 60);
-	} else {
-		fprintf(stderr, "\r%s: step %ld loss %.4f %.0fs ", cmd_name,
-			step, R->st.loss, s);
-	}
-	if (final)
-		fputc('\n', stderr);
+	R->last_line = s;
+	/* the closing line: the time taken rather than an ETA */
+	mtl_progress_format(line, sizeof(line), "step", R->tr->step,
+			    final ? 0 : R->total, s);
+	eval = R->eval_line[0] && (final || !tty) ? R->eval_line : NULL;
+	fprintf(stderr, "%s%s: %s%s, loss %.4f%s%s%s", tty ? final ? "\n" : "\r" : "",
+		cmd_name, final ? "done: " : "", line, R->st.loss,
+		eval ? ", last eval: " : "", eval ? eval : "",
+		tty && !final ? "   " : "\n");
 }
 
 /* Evaluates on R->ev and writes an eval record. */
@@ -197,16 +206,29 @@ static void evaluate(struct run *R)
 	struct mtl_eval_result res;
 	struct mtl_err err;
 
+	int better = 0;
+
 	if (mtl_eval_run(&res, R->tr, &R->ev, R->model, &err))
 		cmd_die(EXIT_DATA, "evaluation: %s", err.msg);
-	if (mtl_steps_write_eval(R->w, R->tr->step, R->model->tasks, &res, &err))
+	if (R->best.metric &&
+	    (better = mtl_eval_best_update(&R->best, R->tr->step, &res, R->model,
+					   !R->final_last && R->out, &err)) < 0)
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (mtl_steps_write_eval(R->w, R->tr->step, R->model->tasks, &res,
+				 R->best.metric ? &R->best : NULL, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 	mtl_card_eval(R->model->card, R->tr->step, &res);
 	R->last_eval = R->tr->step;
-	if (R->ck.metric)
-		R->metric_value = R->metric_task < 0 ? res.loss
-				: R->metric_f1 ? res.f1[R->metric_task]
-				: res.accuracy[R->metric_task];
+	R->metric_value = R->best.metric ? mtl_eval_best_value(&R->best, &res) : NAN;
+	mtl_eval_format(R->eval_line, sizeof(R->eval_line), R->model->tasks, &res);
+	if (!cmd_quiet && isatty(2))
+		fputc('\n', stderr); /* past the bar */
+	cmd_note("eval at step %ld: %s%s", R->tr->step, R->eval_line,
+		 better ? " (best)" : "");
+	if (R->best.stop) /* said even with --quiet: the run ends early */
+		fprintf(stderr, "%s: stopping early at step %ld: %s did not improve in %d evaluations (best %.4f at step %ld)\n",
+			cmd_name, R->tr->step, R->best.metric, R->best.patience,
+			R->best.value, R->best.step);
 	mtl_eval_result_release(&res);
 }
 
@@ -276,41 +298,11 @@ static void resume(struct run *R)
 	free(path);
 }
 
-/* --best-metric M: loss, TASK:f1 or TASK:accuracy. */
-static void parse_metric(struct run *R, const char *m)
-{
-	const char *colon = strrchr(m, ':'), *names[1 + 2 * 64] = { "loss" };
-	char task[256], full[2 * 64][264];
-	size_t n = 1;
-
-	R->ck.metric = m;
-	R->metric_task = -1;
-	if (!strcmp(m, "loss"))
-		return;
-	for (int k = 0; k < R->model->tasks->n && k < 64; k++)
-		for (int f = 0; f < 2; f++) {
-			snprintf(full[n - 1], sizeof(full[0]), "%.250s:%s",
-				 R->model->tasks->task[k].name, f ? "accuracy" : "f1");
-			names[n] = full[n - 1];
-			n++;
-		}
-	if (!colon || (strcmp(colon, ":f1") && strcmp(colon, ":accuracy")) ||
-	    (size_t)(colon - m) >= sizeof(task))
-		cmd_usage_error(usage, "--best-metric takes loss, TASK:f1 or TASK:accuracy, not '%s'%s",
-				m, cmd_hint(m, names, n));
-	memcpy(task, m, (size_t)(colon - m));
-	task[colon - m] = 0;
-	R->metric_f1 = !strcmp(colon, ":f1");
-	R->metric_task = mtl_task_find(R->model->tasks, task);
-	if (R->metric_task < 0)
-		cmd_usage_error(usage, "--best-metric '%s': the model has no task '%s'%s", m, task,
-				cmd_hint(m, names, n));
-}
-
 /* ---- end of checkpoints ---- */
 
-/* --features FILE: the cached encoder outputs, in R->feat. */
-static void load_features(struct run *R, const char *path)
+/* --eval FILE into R->ev, or --features FILE (the cached encoder
+ * outputs) into R->feat. */
+static void load_stream(struct run *R, const char *path, int features)
 {
 	const char *name;
 	FILE *f = cmd_open_in(path, &name);
@@ -319,7 +311,8 @@ static void load_features(struct run *R, const char *path)
 
 	if (!r)
 		cmd_die(EXIT_DATA, "out of memory");
-	if (mtl_feat_load(&R->feat, r, R->model->bert, &err))
+	if (features ? mtl_feat_load(&R->feat, r, R->model->bert, &err)
+		     : mtl_eval_load(&R->ev, r, R->model, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	mtl_mp_reader_free(r);
 	if (f != stdin)
@@ -405,23 +398,6 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 		checkpoint(R);
 }
 
-/* --eval FILE: the evaluation examples, in R->ev. */
-static void load_eval(struct run *R, const char *path)
-{
-	const char *name;
-	FILE *f = cmd_open_in(path, &name);
-	struct mtl_mp_reader *r = mtl_mp_reader_new(f, name);
-	struct mtl_err err;
-
-	if (!r)
-		cmd_die(EXIT_DATA, "out of memory");
-	if (mtl_eval_load(&R->ev, r, R->model, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	mtl_mp_reader_free(r);
-	if (f != stdin)
-		fclose(f);
-}
-
 /* --task-weight NAME=W: the static weight of task NAME. */
 static void set_task_weight(struct mtl_tasks *ts, const char *arg)
 {
@@ -466,8 +442,8 @@ static void setup_freeze(struct run *R, const char **spec, int n, long at)
 
 /* What the command line asks for beyond the fields of struct run. */
 struct args {
-	const char *model_dir, *out_dir, *eval, *best_metric, *features;
-	int resume, threads, split, no_split, force;
+	const char *model_dir, *out_dir, *eval, *best_metric, *features, *final;
+	int resume, threads, split, no_split, force, patience;
 	long total, unfreeze_at;
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
@@ -480,15 +456,7 @@ struct args {
 
 static void opt_schedule(void *v, const char *arg)
 {
-	enum mtl_sched *s = v;
-
-	if (!strcmp(arg, "linear"))
-		*s = MTL_SCHED_LINEAR;
-	else if (!strcmp(arg, "cosine"))
-		*s = MTL_SCHED_COSINE;
-	else if (!strcmp(arg, "constant"))
-		*s = MTL_SCHED_CONSTANT;
-	else
+	if (mtl_adamw_sched_parse(v, arg))
 		cmd_usage_error(usage, "--schedule takes linear, cosine or constant, not '%s'", arg);
 }
 
@@ -500,13 +468,7 @@ static void opt_balance(void *v, const char *arg)
 
 static void opt_grad_at(void *v, const char *arg)
 {
-	struct mtl_balance_opts *bo = v;
-
-	if (!strcmp(arg, "encoder"))
-		bo->at = MTL_BALANCE_AT_ENCODER;
-	else if (!strcmp(arg, "encoder-output"))
-		bo->at = MTL_BALANCE_AT_OUTPUT;
-	else
+	if (mtl_balance_parse_at(&((struct mtl_balance_opts *)v)->at, arg))
 		cmd_usage_error(usage, "--grad-at takes encoder or encoder-output, not '%s'", arg);
 }
 
@@ -567,6 +529,9 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_INT(0, "save-every", &R->save_every, 1, big),
 		CMD_OPT_INT(0, "keep", &R->keep, 1, big),
 		CMD_OPT_STRING(0, "best-metric", &A->best_metric),
+		CMD_OPT_INT(0, "patience", &A->patience, 1, big),
+		CMD_OPT_STRING(0, "final", &A->final),
+		CMD_OPT_INT(0, "progress-every", &R->progress_every, 0, big),
 		CMD_OPT_FLAG(0, "resume", &A->resume),
 		CMD_OPT_CALL(0, "freeze", A, opt_freeze),
 		CMD_OPT_STRING(0, "features", &A->features),
@@ -619,8 +584,11 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
 	if ((R->save_every || A->resume) && !A->out_dir)
 		cmd_usage_error(usage, "--save-every and --resume need --out DIR");
-	if (A->best_metric && (!A->eval || !R->save_every))
-		cmd_usage_error(usage, "--best-metric needs --eval FILE and --save-every N");
+	if ((A->best_metric && !A->eval) || (A->patience && !A->best_metric))
+		cmd_usage_error(usage, "--best-metric needs --eval FILE, --patience needs --best-metric");
+	if (A->final && strcmp(A->final, "best") && strcmp(A->final, "last"))
+		cmd_usage_error(usage, "--final takes best or last, not '%s'", A->final);
+	R->final_last = !A->best_metric || (A->final && !strcmp(A->final, "last"));
 	/* mtl-step-mpi's ranks write to mpirun's pseudo-terminals, whatever
 	 * mpirun's own output is: only mtl-step can tell */
 	if (!mtl_dist_has_mpi())
@@ -748,19 +716,26 @@ static void setup_training(struct run *R, struct args *A)
 		R->tr->con = R->con;
 	}
 	setup_freeze(R, A->freeze, A->n_freeze, A->unfreeze_at);
-	if (A->best_metric)
-		parse_metric(R, A->best_metric);
+	if (A->best_metric &&
+	    mtl_eval_best_init(&R->best, A->best_metric, R->model->tasks, A->patience, &err)) {
+		size_t n = 0;
+		char **names = mtl_eval_metric_names(R->model->tasks, &n);
+
+		cmd_usage_error(usage, "--best-metric: %s%s", err.msg,
+				cmd_hint(A->best_metric, (const char *const *)names, n));
+	}
+	R->ck.metric = A->best_metric;
 	if (A->resume)
 		resume(R);
 	if (A->features)
-		load_features(R, A->features);
+		load_stream(R, A->features, 1);
 	/* dist hook: buckets and each rank's dropout stream, after a resume
 	 * so that every rank continues from the same checkpoint */
 	if (mtl_train_set_dist(R->tr, R->dist, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	dist_check(R, "at the start");
 	if (A->eval && R->rank == 0)
-		load_eval(R, A->eval);
+		load_stream(R, A->eval, 0);
 	if (A->out_dir) {
 		struct sigaction sa = { .sa_handler = on_signal };
 
@@ -837,7 +812,7 @@ static void lead(struct run *R, const struct args *A, int argc, char **argv)
 			R->consumed += n;
 			step_group(R, &n);
 		}
-		if (got_signal)
+		if (got_signal || R->best.stop) /* both after a step: n is 0 */
 			break;
 	}
 	if (got_signal) {
@@ -858,16 +833,28 @@ static void lead(struct run *R, const struct args *A, int argc, char **argv)
 	if (R->size > 1 && mtl_dist_share(R->dist, R->group, &n, R->accumulate,
 					 R->model->tasks, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	progress(R, 1);
 	if (R->ev.n && R->last_eval != R->tr->step)
 		evaluate(R);
+}
+
+/* OUT: the best evaluation's weights unless --final last (after the last
+ * checkpoint, which keeps the last state). */
+static void save_final(struct run *R)
+{
+	struct mtl_err err;
+
+	if (!R->final_last && mtl_eval_best_restore(&R->best, R->model) == 0)
+		cmd_note("saving the best model in '%s': step %ld, %s %.4f",
+			 R->out, R->best.step, R->best.metric, R->best.value);
+	if (mtl_model_save(R->model, R->out, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
 }
 
 int main(int argc, char **argv)
 {
 	/* static: still reachable when cmd_die() exits (no leak reports) */
 	static struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1,
-				.keep = 3 };
+				.keep = 3, .progress_every = 30 };
 	static struct args A;
 	struct mtl_err err;
 	int first;
@@ -875,21 +862,29 @@ int main(int argc, char **argv)
 	cmd_name = "mtl-step";
 	first = parse_args(&A, &R, argc, argv);
 	setup_dist(&R, &A, &argc, &argv);
+	/* before the work: a typo in --out must not cost the run */
+	if (R.rank == 0 && A.out_dir && mtl_fs_check_dir(A.out_dir, &err))
+		cmd_die(EXIT_IO, "--out: %s", err.msg);
 	load_model(&R, &A);
 	if (R.rank == 0) /* the stream is rank 0's */
 		open_batches(&R, &A, first < argc ? argv[first] : NULL);
 	setup_training(&R, &A);
+	if (R.rank == 0 && !A.out_dir) /* after the input's checks */
+		cmd_note("no --out: the trained model will not be saved");
 	if (R.rank)
 		follow(&R);
 	else
 		lead(&R, &A, argc, argv);
 	dist_check(&R, "at the end");
-	if (A.out_dir && R.rank == 0 && mtl_model_save(R.model, A.out_dir, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
 	if (R.save_every && R.rank == 0)
 		checkpoint(&R);
+	if (A.out_dir && R.rank == 0)
+		save_final(&R);
+	if (R.rank == 0)
+		progress(&R, 1);
 
 	mtl_eval_set_release(&R.ev);
+	mtl_eval_best_release(&R.best);
 	free(R.group);
 	free(R.map);
 	free(A.freeze);

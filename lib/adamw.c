@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 void mtl_adamw_defaults(struct mtl_adamw *o)
 {
@@ -81,4 +82,16 @@ float mtl_adamw_lr_at(enum mtl_sched s, float lr, long step, long warmup,
 	if (s == MTL_SCHED_LINEAR)
 		return (float)(lr * (1.0 - prog));
 	return (float)(lr * 0.5 * (1.0 + cos(M_PI * prog)));
+}
+
+int mtl_adamw_sched_parse(enum mtl_sched *s, const char *name)
+{
+	static const char *const names[] = { "linear", "cosine", "constant" };
+
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(name, names[i])) {
+			*s = (enum mtl_sched)i;
+			return 0;
+		}
+	return -1;
 }

@@ -60,6 +60,10 @@ float mtl_adamw_clip_scale(double norm, float max_norm);
 
 enum mtl_sched { MTL_SCHED_LINEAR, MTL_SCHED_COSINE, MTL_SCHED_CONSTANT };
 
+/* The schedule named "linear", "cosine" or "constant" into *s: 0, or -1
+ * (*s untouched) for another name. */
+int mtl_adamw_sched_parse(enum mtl_sched *s, const char *name);
+
 /*
  * Learning rate of optimiser step `step` (0-based, as Hugging Face's
  * schedulers count): linear warm-up from 0 over warmup steps, then

@@ -45,6 +45,14 @@ int mtl_balance_parse(enum mtl_balance_kind *k, const char *name)
 	return -1;
 }
 
+int mtl_balance_parse_at(enum mtl_balance_at *at, const char *name)
+{
+	if (strcmp(name, "encoder") && strcmp(name, "encoder-output"))
+		return -1;
+	*at = strcmp(name, "encoder") ? MTL_BALANCE_AT_OUTPUT : MTL_BALANCE_AT_ENCODER;
+	return 0;
+}
+
 const char *mtl_balance_name(enum mtl_balance_kind k)
 {
 	return names[k];

@@ -98,6 +98,9 @@ struct mtl_balance_opts {
 void mtl_balance_opts_defaults(struct mtl_balance_opts *o);
 /* "static", "uncertainty", ...: 0 and *k, or -1 for an unknown name. */
 int mtl_balance_parse(enum mtl_balance_kind *k, const char *name);
+/* --grad-at: "encoder" or "encoder-output" into *at; 0, or -1 for
+ * another name (*at untouched). */
+int mtl_balance_parse_at(enum mtl_balance_at *at, const char *name);
 const char *mtl_balance_name(enum mtl_balance_kind k);
 /* Whether the method needs per-task gradients. */
 int mtl_balance_is_gradient(enum mtl_balance_kind k);

@@ -49,6 +49,8 @@ struct mtl_eval_result {
 	double *accuracy;    /* [n_tasks] argmax == label, */
 	double *f1;          /* [n_tasks] macro F1 over the labels: 0 where */
 	int64_t *labelled;   /* [n_tasks]                    nothing is labelled */
+	double *entity_f1;   /* [n_tasks] entity micro F1 (conlleval); NaN when
+	                      * the task is not a BIO token task */
 };
 
 /*
@@ -71,5 +73,69 @@ int mtl_eval_run(struct mtl_eval_result *res, struct mtl_train *tr,
 		 const struct mtl_eval_set *set,
 		 const struct mtl_model *model, struct mtl_err *err);
 void mtl_eval_result_release(struct mtl_eval_result *res);
+
+/*
+ * One line of res for a terminal into buf (size n, always terminated):
+ * "loss L, TASK accuracy A f1 F ..." with a token task's f1 named token_f1
+ * and its entity_f1 when it has one.
+ */
+void mtl_eval_format(char *buf, size_t n, const struct mtl_tasks *ts,
+		     const struct mtl_eval_result *res);
+
+/* A metric of an evaluation: "loss", or TASK:accuracy, TASK:f1,
+ * TASK:token_f1 (a token task's f1) or TASK:entity_f1 (BIO token tasks). */
+enum mtl_eval_kind {
+	MTL_EVAL_LOSS, MTL_EVAL_ACCURACY, MTL_EVAL_F1, MTL_EVAL_ENTITY_F1
+};
+
+/* The best evaluation of a run so far, and when to stop. */
+struct mtl_eval_best {
+	const char *metric;     /* borrowed, as given */
+	int task;               /* -1 for loss */
+	enum mtl_eval_kind kind;
+	int patience;           /* stop after this many evaluations without
+	                         * improvement; 0: never */
+	double value;           /* the best value (NaN: no evaluation yet) */
+	long step;              /* its step (-1: none) */
+	int stale;              /* evaluations since the best */
+	int stop;               /* 1 when stale reached patience */
+	float *weights;         /* the best encoder then heads parameters, or
+	                         * NULL (none yet, or not kept) */
+	size_t n_weights;
+};
+
+/*
+ * Reads metric for the tasks ts into b (nothing to release until the
+ * first mtl_eval_best_update).  MTL_ERR_ARG naming what is wrong for an
+ * unknown form, task, or a figure the task does not have.
+ */
+int mtl_eval_best_init(struct mtl_eval_best *b, const char *metric,
+		       const struct mtl_tasks *ts, int patience,
+		       struct mtl_err *err);
+/*
+ * Every metric name of ts: "loss", each task's TASK:accuracy and TASK:f1,
+ * a token task's TASK:token_f1 and a BIO one's TASK:entity_f1, in one
+ * allocation the caller frees, NULL-terminated, *n the count; NULL when
+ * out of memory.  For a "did you mean".
+ */
+char **mtl_eval_metric_names(const struct mtl_tasks *ts, size_t *n);
+/* The metric's value in res (NaN when the task had nothing labelled). */
+double mtl_eval_best_value(const struct mtl_eval_best *b,
+			   const struct mtl_eval_result *res);
+/*
+ * Counts the evaluation res of step: when it beats the best ("loss"
+ * lower, the others higher; NaN never does), it becomes the best and, if
+ * keep, model's weights are copied into b->weights; else stale grows and
+ * stop is set when it reaches patience.  Returns 1 for a new best, 0 for
+ * none, MTL_ERR_NOMEM (b unchanged).
+ */
+int mtl_eval_best_update(struct mtl_eval_best *b, long step,
+			 const struct mtl_eval_result *res,
+			 const struct mtl_model *model, int keep,
+			 struct mtl_err *err);
+/* Copies the best weights back into model; 0, or 1 when b holds none. */
+int mtl_eval_best_restore(const struct mtl_eval_best *b,
+			  struct mtl_model *model);
+void mtl_eval_best_release(struct mtl_eval_best *b);
 
 #endif

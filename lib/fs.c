@@ -230,6 +230,20 @@ int mtl_fs_mkdirs(const char *dir, struct mtl_err *err)
 	return 0;
 }
 
+int mtl_fs_check_dir(const char *dir, struct mtl_err *err)
+{
+	char p[MTL_FS_PATH_LEN];
+	struct mtl_fs_atomic a;
+	int rc;
+
+	if ((rc = mtl_fs_mkdirs(dir, err)) ||
+	    (rc = mtl_fs_join(p, dir, ".write-check", err)) ||
+	    (rc = mtl_fs_atomic_open(&a, p, err)))
+		return rc;
+	mtl_fs_atomic_abort(&a);
+	return 0;
+}
+
 int mtl_fs_exists(const char *dir, const char *name)
 {
 	char p[PATH_MAX];

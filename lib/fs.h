@@ -71,6 +71,13 @@ int mtl_fs_read_json(json_t **out, const char *path, struct mtl_err *err);
 int mtl_fs_copy(const char *src, const char *dst, struct mtl_err *err);
 /* Creates dir and its missing parents (mode 0755). */
 int mtl_fs_mkdirs(const char *dir, struct mtl_err *err);
+/*
+ * Makes sure that files can be written in dir before any work that would
+ * be lost otherwise: creates dir (and its parents) if needed, then
+ * creates and removes a temporary file in it.  MTL_ERR_IO naming the
+ * path and the reason (MTL_ERR_ARG for a name too long).
+ */
+int mtl_fs_check_dir(const char *dir, struct mtl_err *err);
 /* fsyncs a directory (after renames inside it); 0 or MTL_ERR_IO. */
 int mtl_fs_sync_dir(const char *dir, struct mtl_err *err);
 /* Whether dir/name exists. */

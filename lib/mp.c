@@ -57,6 +57,13 @@ long mtl_mp_reader_record(const struct mtl_mp_reader *r)
 	return r->record;
 }
 
+long mtl_mp_reader_offset(const struct mtl_mp_reader *r)
+{
+	long at = ftell(r->f);
+
+	return at < 0 ? -1 : at - (long)(r->len - r->pos);
+}
+
 const char *mtl_mp_reader_name(const struct mtl_mp_reader *r)
 {
 	return r->name;

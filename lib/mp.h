@@ -76,6 +76,9 @@ int mtl_mp_read_header(struct mtl_mp_reader *r, const char *kind,
 
 /* 1-based number of the last record returned (0 before the first). */
 long mtl_mp_reader_record(const struct mtl_mp_reader *r);
+/* Bytes of a seekable input taken by the records returned so far (its
+ * position less what the reader holds ahead), or -1 (a pipe). */
+long mtl_mp_reader_offset(const struct mtl_mp_reader *r);
 const char *mtl_mp_reader_name(const struct mtl_mp_reader *r);
 
 /*

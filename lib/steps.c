@@ -156,6 +156,7 @@ int mtl_steps_write_skip(struct mtl_mp_writer *w, long step, int64_t epoch,
 int mtl_steps_write_eval(struct mtl_mp_writer *w, long step,
 			 const struct mtl_tasks *tasks,
 			 const struct mtl_eval_result *res,
+			 const struct mtl_eval_best *best,
 			 struct mtl_err *err)
 {
 	struct mtl_mp_map m, per_task;
@@ -174,10 +175,26 @@ int mtl_steps_write_eval(struct mtl_mp_writer *w, long step,
 		pack_nullable(mtl_mp_map_key(&f, "loss"), res->task_loss[t], have);
 		pack_nullable(mtl_mp_map_key(&f, "accuracy"), res->accuracy[t], have);
 		pack_nullable(mtl_mp_map_key(&f, "f1"), res->f1[t], have);
+		if (!isnan(res->entity_f1[t]))
+			msgpack_pack_double(mtl_mp_map_key(&f, "entity_f1"), res->entity_f1[t]);
 		msgpack_pack_int64(mtl_mp_map_key(&f, "labelled"), have);
 		mtl_mp_map_end(&f, mtl_mp_map_key(&per_task, tasks->task[t].name));
 	}
 	mtl_mp_map_end(&per_task, mtl_mp_map_key(&m, "tasks"));
+	if (best) {
+		struct mtl_mp_map b;
+
+		mtl_mp_map_begin(&b);
+		mtl_mp_pack_str(mtl_mp_map_key(&b, "metric"), best->metric);
+		pack_nullable(mtl_mp_map_key(&b, "value"), best->value, best->step >= 0);
+		msgpack_pack_long(mtl_mp_map_key(&b, "step"), best->step);
+		msgpack_pack_int(mtl_mp_map_key(&b, "stale"), best->stale);
+		if (best->patience)
+			msgpack_pack_int(mtl_mp_map_key(&b, "patience"), best->patience);
+		if (best->stop)
+			msgpack_pack_true(mtl_mp_map_key(&b, "stop"));
+		mtl_mp_map_end(&b, mtl_mp_map_key(&m, "best"));
+	}
 	mtl_mp_map_end(&m, mtl_mp_pk(w));
 	return mtl_mp_end(w, err);
 }
@@ -325,20 +342,21 @@ static struct mtl_steps_eval_row *add_row(struct mtl_steps_evals *e,
 		return NULL;
 	e->row = row;
 	row += e->n;
-	row->loss = row->accuracy = row->f1 = NAN;
+	row->loss = row->accuracy = row->f1 = row->entity_f1 = NAN;
 	if (!(row->task = strndup(name, len)))
 		return NULL;
 	e->n++;
 	return row;
 }
 
-/* Row's figures from m's "loss", "accuracy", "f1": 0, or 1 for a figure
- * that is not a number. */
+/* Row's figures from m's "loss", "accuracy", "f1", "entity_f1": 0, or 1
+ * for a figure that is not a number. */
 static int row_figures(struct mtl_steps_eval_row *row, const msgpack_object *m)
 {
 	return num_or_nan(mtl_mp_get(m, "loss"), &row->loss) ||
 	       num_or_nan(mtl_mp_get(m, "accuracy"), &row->accuracy) ||
-	       num_or_nan(mtl_mp_get(m, "f1"), &row->f1);
+	       num_or_nan(mtl_mp_get(m, "f1"), &row->f1) ||
+	       num_or_nan(mtl_mp_get(m, "entity_f1"), &row->entity_f1);
 }
 
 /* The older form: maps "losses", "accuracy", "f1" {task: value}.  0, 1

@@ -11,6 +11,9 @@
  *   skip    a step skipped for a non-finite loss or gradient
  *   eval    an evaluation: the weighted loss, and per task {"loss",
  *           "accuracy", "f1", "labelled"} (nil where nothing is labelled)
+ *           and "entity_f1" for a BIO token task; with --best-metric,
+ *           "best" {"metric", "value", "step", "stale", "patience",
+ *           "stop": true when patience ran out}
  *
  * Writing: each mtl_steps_write_*() packs one whole record and ends it
  * (mtl_mp_end); a map's size is the count of the entries packed, never a
@@ -88,10 +91,12 @@ int mtl_steps_write_step(struct mtl_mp_writer *w,
 int mtl_steps_write_skip(struct mtl_mp_writer *w, long step, int64_t epoch,
 			 double loss, double grad_norm, struct mtl_err *err);
 
-/* Writes an eval record of res (eval.h) after optimiser step `step`. */
+/* Writes an eval record of res (eval.h) after optimiser step `step`,
+ * with the best evaluation so far when best is not NULL. */
 int mtl_steps_write_eval(struct mtl_mp_writer *w, long step,
 			 const struct mtl_tasks *tasks,
 			 const struct mtl_eval_result *res,
+			 const struct mtl_eval_best *best,
 			 struct mtl_err *err);
 
 /* --- reading --- */
@@ -135,7 +140,7 @@ void mtl_steps_figures_release(struct mtl_steps_figures *f);
 /* One task's row of an eval record; NaN where absent. */
 struct mtl_steps_eval_row {
 	char *task; /* "(all)" for an evaluation without tasks */
-	double loss, accuracy, f1;
+	double loss, accuracy, f1, entity_f1;
 };
 
 /* An eval record read back. */

@@ -173,3 +173,25 @@ predict_setup() {
 	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-report -"
 	assert_success
 }
+
+@test "progress on a terminal: a total and an ETA from the file's size, the time taken at the end" {
+	head -1 "$MTL_ROOT/tests/data/step-examples.jsonl" >big.jsonl
+	for i in $(seq 1000 1999); do
+		echo "{\"type\":\"example\",\"id\":\"e$i\",\"ids\":[2,214,218,91,247,3],\"labels\":{\"topic\":0}}"
+	done >>big.jsonl
+	mtl-dump --pack big.jsonl >big.mpk
+	# script(1) gives the program a terminal
+	script -qec "mtl-score -m '$FIXTURES/tiny' -b 250 big.mpk >/dev/null" /dev/null | tr '\r' '\n' >err
+	run grep -oE 'example [0-9]+/[0-9]+, [0-9.]+ example/s, ETA [0-9]+:[0-9]{2}' err
+	[ "${#lines[@]}" -ge 1 ] || fail "no progress line"
+	# the header's bytes make the estimate a little low
+	for l in "${lines[@]}"; do
+		total=$(echo "$l" | sed -E 's/example [0-9]+\/([0-9]+),.*/\1/')
+		[ "$total" -ge 980 ] && [ "$total" -le 1000 ] || fail "total $total in '$l'"
+	done
+	run grep -cE '^mtl-score: example 1000, [0-9.]+ example/s, [0-9]+:[0-9]{2}; ' err
+	assert_output 1
+	# from a pipe nothing is known ahead: no total
+	run bash -c "script -qec \"cat big.mpk | mtl-score -m '$FIXTURES/tiny' -b 250 >/dev/null\" /dev/null | tr '\r' '\n' | grep -c 'example 250, '"
+	assert_output 1
+}

@@ -73,7 +73,7 @@ setup() {
 @test "--eval --eval-every N writes eval records with loss, accuracy and F1" {
 	mtl-step -q -m "$FIXTURES/tiny" --eval ex.mpk --eval-every 4 b.mpk >s.mpk
 	run bash -c "mtl-dump -t eval s.mpk | jq -c '[.step, .examples, (.tasks | map_values(.labelled)), (.tasks.ner | keys)]'"
-	assert_output $'[4,4,{"topic":2,"ner":9},["accuracy","f1","labelled","loss"]]\n[6,4,{"topic":2,"ner":9},["accuracy","f1","labelled","loss"]]'
+	assert_output $'[4,4,{"topic":2,"ner":9},["accuracy","entity_f1","f1","labelled","loss"]]\n[6,4,{"topic":2,"ner":9},["accuracy","entity_f1","f1","labelled","loss"]]'
 	# loss = sum of weight * task loss, as for steps
 	run bash -c "mtl-dump -t eval s.mpk | jq -r '(.loss - (.tasks.topic.loss + 0.5 * .tasks.ner.loss)) | fabs < 1e-9'"
 	assert_output $'true\ntrue'

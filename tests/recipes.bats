@@ -76,4 +76,20 @@ run_recipe() {  # run_recipe TITLE [N]: runs it with -e and pipefail
 	[ -f topic-hf/model.safetensors ] && [ -f topic-hf/vocab.txt ]
 	run jq -c '[.architectures, .num_labels, .id2label["0"]]' topic-hf/config.json
 	assert_output '[["BertForSequenceClassification"],4,"business"]'
+
+@test "recipe: train classification + NER from CoNLL + JSONL with early stopping" {
+	run_recipe "Train classification + NER from CoNLL + JSONL with early stopping"
+	run --separate-stderr run_recipe "Train classification + NER from CoNLL + JSONL with early stopping" 2
+	assert_success
+	[ -f ner-model/model.safetensors ] && [ -f ner-model/heads.safetensors ]
+	# the best evaluation's entity F1 is the one mtl-report gives the saved model
+	best=$(mtl-dump -t eval steps.mpk | jq -s '.[-1].best.value * 10000 | round')
+	report=$(grep -E '^micro ' <<<"$output" | awk '{ printf "%d", $4 * 10000 + 0.5 }')
+	assert_equal "$report" "$best"
+	grep -q "saving the best model in 'ner-model'" <<<"$stderr"
+	run bash -c "mtl-dump -t step steps.mpk | wc -l"
+	steps=$output
+	if grep -q 'stopping early' <<<"$stderr"; then
+		[ "$steps" -lt 190 ] || fail "stopped early but ran $steps steps"
+	fi
 }

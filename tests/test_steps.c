@@ -168,10 +168,15 @@ static void test_step(const struct mtl_tasks *ts)
 static void test_skip_eval(const struct mtl_tasks *ts)
 {
 	double loss[3] = { 0.5, 0.25, 0 }, acc[3] = { 1, 0.5, 0 }, f1[3] = { 1, 0.4, 0 };
+	double ent[3] = { NAN, 0.75, NAN };
 	int64_t labelled[3] = { 4, 2, 0 };
 	struct mtl_eval_result res = {
 		.n_tasks = 3, .examples = 6, .loss = 1.25, .task_loss = loss,
-		.accuracy = acc, .f1 = f1, .labelled = labelled,
+		.accuracy = acc, .f1 = f1, .labelled = labelled, .entity_f1 = ent,
+	};
+	struct mtl_eval_best best = {
+		.metric = "b:entity_f1", .task = 1, .patience = 2, .value = 0.75,
+		.step = 3, .stale = 2, .stop = 1,
 	};
 	struct mtl_steps_evals ev;
 	struct mtl_mp_reader *r;
@@ -187,7 +192,8 @@ static void test_skip_eval(const struct mtl_tasks *ts)
 	mtl_mp_end(m.w, NULL);
 	T_OK(mtl_steps_write_skip(m.w, 3, 1, NAN, 2, &err) == 0 &&
 	     mtl_steps_write_skip(m.w, 4, 1, 1, INFINITY, &err) == 0 &&
-	     mtl_steps_write_eval(m.w, 5, ts, &res, &err) == 0,
+	     mtl_steps_write_eval(m.w, 5, ts, &res, NULL, &err) == 0 &&
+	     mtl_steps_write_eval(m.w, 6, ts, &res, &best, &err) == 0,
 	     "skip and eval records written");
 	r = mem_reader(&m, &in);
 	mtl_mp_read_header(r, "steps", &rec, &err);
@@ -202,13 +208,20 @@ static void test_skip_eval(const struct mtl_tasks *ts)
 	free(why);
 
 	T_OK(mtl_mp_read(r, &rec, &err) == 1 && rec.via.map.size == 5 && keys_ok(&rec) &&
-	     mtl_mp_get(mtl_mp_get(&rec, "tasks"), "c")->via.map.size == 4,
-	     "eval: 5 keys, 4 per task");
+	     mtl_mp_get(mtl_mp_get(&rec, "tasks"), "c")->via.map.size == 4 &&
+	     mtl_mp_get(mtl_mp_get(&rec, "tasks"), "b")->via.map.size == 5,
+	     "eval: 5 keys, 4 per task, and entity_f1 where there is one");
 	T_OK(mtl_steps_read_eval(&ev, &rec, r, &err) == 0 && ev.step == 5 && ev.n == 3 &&
 	     !strcmp(ev.row[1].task, "b") && ev.row[1].f1 == 0.4 &&
+	     ev.row[1].entity_f1 == 0.75 && isnan(ev.row[0].entity_f1) &&
 	     isnan(ev.row[2].loss) && isnan(ev.row[2].accuracy),
 	     "eval read back: a row per task, nil without labels");
 	mtl_steps_evals_release(&ev);
+	T_OK(mtl_mp_read(r, &rec, &err) == 1 && rec.via.map.size == 6 && keys_ok(&rec) &&
+	     mtl_mp_get(&rec, "best")->via.map.size == 6 &&
+	     mtl_mp_is_str(mtl_mp_get(mtl_mp_get(&rec, "best"), "metric"), "b:entity_f1") &&
+	     mtl_mp_get(mtl_mp_get(&rec, "best"), "stop")->type == MSGPACK_OBJECT_BOOLEAN,
+	     "eval with the best so far: metric, value, step, stale, patience, stop");
 	mtl_mp_reader_free(r);
 	fclose(in);
 	free(m.buf);
