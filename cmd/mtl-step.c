@@ -217,7 +217,9 @@ static void evaluate(struct run *R)
 	if (mtl_steps_write_eval(R->w, R->tr->step, R->model->tasks, &res,
 				 R->best.metric ? &R->best : NULL, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
-	mtl_card_eval(R->model->card, R->tr->step, &res);
+	/* the card describes the weights OUT gets: the best ones, or the last */
+	if (R->final_last || better)
+		mtl_card_eval(R->model->card, R->tr->step, &res);
 	R->last_eval = R->tr->step;
 	R->metric_value = R->best.metric ? mtl_eval_best_value(&R->best, &res) : NAN;
 	mtl_eval_format(R->eval_line, sizeof(R->eval_line), R->model->tasks, &res);

@@ -27,6 +27,17 @@ setup() {
 	assert_output '{"default_prompt_name":null,"prompts":{},"similarity_fn_name":"cosine"}'
 }
 
+@test "card: with --best-metric, the card gives the evaluation of the model OUT holds" {
+	mtl-batch -q --batch-size 2 --epochs 3 ex.mpk >b.mpk
+	# lr 1 overshoots: the best loss is the first evaluation's, not the last
+	mtl-step -q -m m --lr 1 --eval ex.mpk --eval-every 1 --best-metric loss -o out b.mpk >steps.mpk
+	best=$(mtl-dump -t eval steps.mpk | tail -1 | jq .best.step)
+	last=$(mtl-dump -t eval steps.mpk | tail -1 | jq .step)
+	[ "$best" -ne "$last" ]
+	run cat out/README.md
+	assert_line --partial "After step $best, on 4 examples"
+}
+
 @test "card: mtl-init writes one without training facts" {
 	mtl-init -q -o base --encoder m --tasks "$FIXTURES/export/tasks.json"
 	run cat base/README.md
