@@ -1112,6 +1112,47 @@ static void render_errors(struct out *o, const struct mtl_report_task *rt)
 	fputc('\n', o->f);
 }
 
+/*
+ * A task without any gold label: what was predicted, how often (examples,
+ * or words of a token task), and the predicted entities of each type.
+ */
+static void render_predicted(struct out *o, const struct mtl_report_task *rt)
+{
+	const struct mtl_task *sp = rt->spec;
+	int tok = sp->kind == MTL_TASK_TOKEN;
+	long total = 0;
+	struct tab t;
+
+	for (int k = 0; k < sp->n_labels; k++)
+		total += rt->predicted[k];
+	para(o, "%ld examples, none with gold labels: predictions only (%ld predicted %s)",
+	     rt->examples, total, tok ? "words" : "labels");
+	heading(o, 3, "Predicted %s of %s", tok ? "tags" : "labels", sp->name);
+	tab_init(&t, "lrr");
+	tab_add(&t, tok ? "tag" : "label");
+	tab_add(&t, "predicted");
+	tab_add(&t, "share");
+	for (int k = 0; k < sp->n_labels; k++) {
+		tab_label(&t, o, sp->labels[k]);
+		tab_addf(&t, "%ld", rt->predicted[k]);
+		tab_addf(&t, "%.1f%%", total ? 100.0 * (double)rt->predicted[k] / (double)total : 0.0);
+	}
+	tab_print(o, &t, NULL);
+	tab_release(&t);
+	if (!rt->has_entities)
+		return;
+	heading(o, 3, "Predicted entities of %s", sp->name);
+	tab_init(&t, "lr");
+	tab_add(&t, "type");
+	tab_add(&t, "predicted");
+	for (int k = 0; k < rt->bio.n_types; k++) {
+		tab_label(&t, o, rt->bio.types[k]);
+		tab_addf(&t, "%ld", rt->predicted_entities[k]);
+	}
+	tab_print(o, &t, NULL);
+	tab_release(&t);
+}
+
 static void render_task(struct out *o, const struct mtl_report *rep,
 			const struct mtl_report_task *rt)
 {
@@ -1125,14 +1166,16 @@ static void render_task(struct out *o, const struct mtl_report *rep,
 	for (int k = 0; k < cf->n; k++)
 		right += cf->m[k * cf->n + k];
 	heading(o, 2, "Task %s (%s)", sp->name, mtl_task_kind_name(sp->kind));
+	if (!cf->total) {
+		render_predicted(o, rt);
+		return;
+	}
 	num(b1, sizeof(b1), mtl_confusion_accuracy(cf));
 	num(b2, sizeof(b2), mtl_confusion_macro_f1(cf));
 	num(b3, sizeof(b3), mtl_confusion_micro_f1(cf));
 	para(o, "%ld examples, %ld without gold labels (not scored); %s %s (%ld of %ld); macro F1 %s, micro F1 %s",
 	     rt->examples, rt->unlabelled, tok ? "per word: tag accuracy" : "accuracy", b1,
 	     right, cf->total, b2, b3);
-	if (!cf->total)
-		return;
 	heading(o, 3, "Per %s of %s", tok ? "tag" : "class", sp->name);
 	tab_init(&t, "lrrrrr");
 	tab_add(&t, tok ? "tag" : "label");
@@ -1433,11 +1476,19 @@ static json_t *jtask(const struct mtl_report *rep, const struct mtl_report_task 
 		      cf->total ? jnum(mtl_confusion_micro_f1(cf)) : json_null(), "classes",
 		      classes, "confusion", cm, "errors", "total", (json_int_t)rt->n_wrong,
 		      "shown", shown);
+	if (j) {
+		json_t *pc = json_object();
+		for (int k = 0; k < sp->n_labels; k++)
+			json_object_set_new(pc, sp->labels[k], json_integer(rt->predicted[k]));
+		json_object_set_new(j, "predicted", pc);
+	}
 	if (j && rt->has_entities) {
 		json_t *types = json_object();
 		for (int k = 0; k < rt->ent.n_types; k++) {
 			json_t *p = jprf(&rt->ent.per_type[k]);
 			json_object_set_new(p, "lost", json_integer(rt->lost_type[k]));
+			json_object_set_new(p, "predicted_entities",
+					    json_integer(rt->predicted_entities[k]));
 			json_object_set_new(types, rt->bio.types[k], p);
 		}
 		json_object_set_new(j, "entities",

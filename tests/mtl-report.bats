@@ -199,3 +199,30 @@ setup() {
 	assert_line --regexp '^ +1 +topic +1\.2500 +0\.7500 +0\.5000$'
 	assert_line --regexp '^ +1 +ner +0\.5000 +0\.8750 +0\.6250$'
 }
+
+@test "predictions without gold labels: the predicted labels and entities, not an accuracy of 0 of 0" {
+	cat >u.jsonl <<-'EOF2'
+	{"type":"header","stream":"predictions","version":[1,0],"tasks":[{"name":"topic","kind":"sequence","labels":["a","b"]},{"name":"ner","kind":"token","labels":["O","B-PER","I-PER"]}]}
+	{"type":"prediction","id":1,"tasks":{"topic":{"pred":"a","gold":null},"ner":{"pred":["B-PER","I-PER","O","I-PER"],"gold":null}}}
+	{"type":"prediction","id":2,"tasks":{"topic":{"pred":"a"},"ner":{"pred":["O","O","O","B-PER"]}}}
+	{"type":"prediction","id":3,"tasks":{"topic":{"pred":"b"},"ner":{"pred":["O"]}}}
+	EOF2
+	mtl-dump --pack u.jsonl >u.mpk
+	run mtl-report u.mpk
+	assert_success
+	refute_output --partial 'accuracy'
+	assert_line '3 examples, none with gold labels: predictions only (3 predicted labels)'
+	assert_line --regexp '^a +2 +66\.7%$'
+	assert_line --regexp '^b +1 +33\.3%$'
+	assert_line '3 examples, none with gold labels: predictions only (9 predicted words)'
+	assert_line --regexp '^I-PER +2 +22\.2%$'
+	# B-PER I-PER, a lone I-PER (conlleval: an entity), B-PER
+	assert_line --regexp '^PER +3$'
+	run bash -c "mtl-report -f json u.mpk | jq -c '.predictions.tasks | [.topic.predicted, .topic.accuracy, .ner.predicted.O, .ner.entities.types.PER.predicted_entities]'"
+	assert_output '[{"a":2,"b":1},null,5,3]'
+	run mtl-report -f html u.mpk
+	assert_output --partial 'Predicted labels of topic'
+	# --strict: the lone I-PER is no entity
+	run mtl-report --strict u.mpk
+	assert_line --regexp '^PER +2$'
+}
