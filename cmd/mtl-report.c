@@ -28,6 +28,8 @@ static const char usage[] =
 	"  -n, --max N        embeddings in the similarity matrix (default 20, at most 1000)\n"
 	"  -t, --title T      the report's title\n"
 	"  -w, --width N      characters of a sparkline (default 40)\n"
+	"      --smooth W     html: also draw per-step curves smoothed (moving\n"
+	"                     average weight W in [0, 1), as TensorBoard's; default 0)\n"
 	"  -q, --quiet        no notes on stderr\n"
 	"  -h, --help         this text\n"
 	"  -V, --version      the version\n"
@@ -54,7 +56,7 @@ static void read_input(struct mtl_report *rep, const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { O_STRICT = 256 };
+	enum { O_STRICT = 256, O_SMOOTH };
 	static const struct option opts[] = {
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' },
@@ -63,6 +65,7 @@ int main(int argc, char **argv)
 		{ "max", required_argument, NULL, 'n' },
 		{ "title", required_argument, NULL, 't' },
 		{ "width", required_argument, NULL, 'w' },
+		{ "smooth", required_argument, NULL, O_SMOOTH },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -95,6 +98,11 @@ int main(int argc, char **argv)
 		case 'n': ro.max_embeddings = (int)cmd_parse_long(usage, "--max", optarg, 1, 1000); break;
 		case 't': fo.title = optarg; break;
 		case 'w': fo.spark_width = (int)cmd_parse_long(usage, "--width", optarg, 1, 1000); break;
+		case O_SMOOTH:
+			fo.smooth = cmd_parse_double(usage, "--smooth", optarg);
+			if (!(fo.smooth >= 0 && fo.smooth < 1))
+				cmd_usage_error(usage, "--smooth takes a weight in [0, 1), not '%s'", optarg);
+			break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
 		case 'V': cmd_version();

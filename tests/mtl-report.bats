@@ -72,8 +72,9 @@ setup() {
 		echo "# xmllint is absent: well-formedness not checked" >&3
 	fi
 	run grep -c '<svg' r.html
-	# 6 charts (loss, accuracy, weights, cosine, lr, grad norm), 2 confusion, 1 similarity
-	assert_output 9
+	# 9 charts (loss, dev loss, accuracy, dev accuracy, dev F1, weights,
+	# cosine, lr, grad norm), 2 confusion, 1 similarity
+	assert_output 12
 	run grep -Ec '<script|src=|href=|@import|url\(' r.html
 	assert_output 0
 	run grep -c '<title>a &lt;title&gt; &amp; &quot;q&quot;</title>' r.html
