@@ -227,3 +227,16 @@ setup() {
 	run mtl-report --strict u.mpk
 	assert_line --regexp '^PER +2$'
 }
+
+@test "html: dev curves beside the training ones, constant weights in a sentence, --smooth" {
+	run mtl-report -f html steps.mpk
+	assert_success
+	assert_output --partial '<title>Dev F1</title>'
+	assert_output --partial '<p>Task weights constant: topic 1.0000</p>'
+	refute_output --partial 'class="smooth"'
+	run mtl-report -f html --smooth 0.6 steps.mpk
+	assert_output --partial 'class="smooth"'
+	run -2 --separate-stderr mtl-report --smooth 1 steps.mpk
+	assert_regex "$stderr" "smooth takes a weight in \[0, 1\), not '1'"
+	run -2 mtl-report --smooth x steps.mpk
+}
