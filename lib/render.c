@@ -903,12 +903,12 @@ static int constant(const double *y, long n, double *v)
 /*
  * One chart of ns series over x[0..n) (svg_chart); the series that are
  * constant (with at least two points) are left out of it and said in a
- * sentence ("Task weights constant: topic 1, ner 0.5000"); no chart when
- * none is left.
+ * line written to notes ("Task weights constant: topic 1.0000, ner
+ * 0.5000"); no chart when none is left.
  */
 static void chart(struct out *o, const struct mtl_report_steps *s, const char *title,
 		  int ns, char **names, const double **ys, const double *x, long n,
-		  double smooth)
+		  double smooth, FILE *notes)
 {
 	const char *cols[65];
 	char *kept_names[65], *sentence = NULL;
@@ -941,7 +941,7 @@ static void chart(struct out *o, const struct mtl_report_steps *s, const char *t
 	if (nk)
 		svg_chart(o, title, nk, kept_names, cols, kept, x, n, smooth);
 	if (sentence && *sentence)
-		para(o, "%s constant: %s", title, sentence);
+		fprintf(notes, "%s constant: %s\n", title, sentence);
 	free(sentence);
 }
 
@@ -977,28 +977,35 @@ static void render_constant(struct out *o, const struct mtl_report_steps *s,
 }
 
 /*
- * The HTML charts of a steps stream: the training curves, each per-step
- * series optionally smoothed, with the evaluations' curves (dev loss,
+ * The HTML charts of a steps stream: the training curves, the noisy ones
+ * (loss, accuracy, cosines, gradient norm) optionally smoothed, with the evaluations' curves (dev loss,
  * accuracy, F1 per task over the eval steps) beside the training ones.
  */
 static void render_charts(struct out *o, const struct mtl_report_steps *s)
 {
-	const struct { const char *title; const struct mtl_report_family *f; const double *total; const char *tname; int eval; } ch[] = {
-		{ "Loss", &s->losses, s->loss, "total", 0 },
-		{ "Dev loss", NULL, NULL, NULL, 1 },
-		{ "Accuracy", &s->accuracy, NULL, NULL, 0 },
-		{ "Dev accuracy", NULL, NULL, NULL, 2 },
-		{ "Dev F1", NULL, NULL, NULL, 3 },
-		{ "Task weights", &s->weights, NULL, NULL, 0 },
-		{ "Gradient cosine between tasks", &s->cosine, NULL, NULL, 0 },
-		{ "Learning rate", NULL, s->lr, "lr", 0 },
-		{ "Gradient norm", NULL, s->grad_norm, "grad norm", 0 },
+	/* noisy: smoothed on request; eval: metric 1 + (loss, accuracy, f1) */
+	const struct { const char *title; const struct mtl_report_family *f; const double *total; const char *tname; int eval, noisy; } ch[] = {
+		{ "Loss", &s->losses, s->loss, "total", 0, 1 },
+		{ "Dev loss", NULL, NULL, NULL, 1, 0 },
+		{ "Accuracy", &s->accuracy, NULL, NULL, 0, 1 },
+		{ "Dev accuracy", NULL, NULL, NULL, 2, 0 },
+		{ "Dev F1", NULL, NULL, NULL, 3, 0 },
+		{ "Task weights", &s->weights, NULL, NULL, 0, 0 },
+		{ "Gradient cosine between tasks", &s->cosine, NULL, NULL, 0, 1 },
+		{ "Learning rate", NULL, s->lr, "lr", 0, 0 },
+		{ "Gradient norm", NULL, s->grad_norm, "grad norm", 0, 1 },
 	};
 	struct eval_curves ev;
 	double *x = malloc((size_t)s->n * sizeof(double));
+	char *notes = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *nf = open_memstream(&notes, &len);
 
-	if (!x || eval_curves(&ev, s)) {
+	if (!x || !nf || eval_curves(&ev, s)) {
 		free(x);
+		if (nf)
+			fclose(nf);
+		free(notes);
 		o->nomem = 1;
 		return;
 	}
@@ -1021,7 +1028,7 @@ static void render_charts(struct out *o, const struct mtl_report_steps *s)
 				names[ns++] = ev.task[t];
 			}
 			if (ns)
-				chart(o, s, ch[k].title, ns, names, ys, ev.x, ev.n, 0);
+				chart(o, s, ch[k].title, ns, names, ys, ev.x, ev.n, 0, nf);
 			continue;
 		}
 		if (ch[k].total) {
@@ -1036,9 +1043,15 @@ static void render_charts(struct out *o, const struct mtl_report_steps *s)
 			names[ns++] = ch[k].f->key[j];
 		}
 		if (ns)
-			chart(o, s, ch[k].title, ns, names, ys, x, s->n, o->o->smooth);
+			chart(o, s, ch[k].title, ns, names, ys, x, s->n,
+			      ch[k].noisy ? o->o->smooth : 0, nf);
 	}
 	fputs("</div>\n", o->f);
+	fclose(nf);
+	for (line = notes ? strtok_r(notes, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		para(o, "%s", line);
+	free(notes);
 	eval_curves_release(&ev);
 	free(x);
 }
@@ -1141,12 +1154,24 @@ static void render_steps(struct out *o, const struct mtl_report *rep)
 				tab_addf(&t, "%.0f (%.0f)", st.min, step_x(s, st.i_min));
 				tab_addf(&t, "%.0f (%.0f)", st.max, step_x(s, st.i_max));
 			} else {
-				tab_num(&t, st.first);
-				tab_num(&t, st.last);
-				num(b1, sizeof(b1), st.min);
-				tab_addf(&t, "%s (%.0f)", b1, step_x(s, st.i_min));
-				num(b1, sizeof(b1), st.max);
-				tab_addf(&t, "%s (%.0f)", b1, step_x(s, st.i_max));
+				/* a row is one series: its four figures in one
+				 * format (the columns mix scales: lr, loss, ms) */
+				const char *f = fabs(st.max) >= 1e5 || fabs(st.min) >= 1e5 ||
+						(st.min != 0 && fabs(st.min) < 1e-3) ||
+						(st.max != 0 && fabs(st.max) < 1e-3) ||
+						(st.first != 0 && fabs(st.first) < 1e-3) ||
+						(st.last != 0 && fabs(st.last) < 1e-3) ? "%.3e" : "%.4f";
+				char b2[32];
+				snprintf(b1, sizeof(b1), f, st.first);
+				tab_add(&t, b1);
+				snprintf(b1, sizeof(b1), f, st.last);
+				tab_add(&t, b1);
+				snprintf(b1, sizeof(b1), f, st.min);
+				snprintf(b2, sizeof(b2), " (%.0f)", step_x(s, st.i_min));
+				tab_put(&t, fmt("%s%s", b1, b2));
+				snprintf(b1, sizeof(b1), f, st.max);
+				snprintf(b2, sizeof(b2), " (%.0f)", step_x(s, st.i_max));
+				tab_put(&t, fmt("%s%s", b1, b2));
 			}
 			if (spark) {
 				if (line)
