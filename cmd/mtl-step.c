@@ -683,7 +683,16 @@ static void open_batches(struct run *R, struct args *A, const char *path)
 		cmd_die(EXIT_DATA, "%s: %s", R->name, err.msg);
 	if (A->total >= 0)
 		return;
-	if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &tb) == 0 && tb > 0)
+	{
+		const msgpack_object *tbo = mtl_mp_get(&hdr, "total_batches");
+
+		/* a header that has the count but garbles it is bad input */
+		tb = 0;
+		if (tbo && (mtl_mp_as_int(tbo, &tb) || tb < 0 || tb > INT32_MAX))
+			cmd_die(EXIT_DATA, "%s: record 1: \"total_batches\" is not an integer in [0, %d]",
+				R->name, INT32_MAX);
+	}
+	if (tb > 0)
 		A->total = (long)((tb + R->accumulate - 1) / R->accumulate);
 	else if (A->o.sched != MTL_SCHED_CONSTANT)
 		cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",

@@ -77,16 +77,27 @@ int mtl_mp_reader_fail(const struct mtl_mp_reader *r, struct mtl_err *err,
 
 /* Deepest nesting a record may have (msgpack-c decodes up to 32 levels). */
 #define MP_MAX_DEPTH 31
+/*
+ * Memory a record may decode into: MP_DECODE_FACTOR times its bytes plus
+ * MP_DECODE_SLACK.  msgpack-c gives every element a msgpack_object (24
+ * bytes), so a record of one-byte elements (nils, small integers) would
+ * otherwise take 24 times its size.
+ */
+#define MP_DECODE_FACTOR 4
+#define MP_DECODE_SLACK ((size_t)64 << 20)
 
 /*
  * Finds the extent of the first complete msgpack object in p[0..n) without
  * decoding it.  Returns 1 and *len when complete, 0 when more bytes are
  * needed, -1 on a byte that starts no msgpack object (its offset in *len),
  * -2 when the declared sizes exceed MTL_MP_MAX_RECORD, -3 when containers
- * nest deeper than MP_MAX_DEPTH.  Every element takes at least one byte, so
- * a corrupt count can only make us wait for bytes, never allocate.
+ * nest deeper than MP_MAX_DEPTH.  When complete, *elems is the number of
+ * elements (every value, map keys included).  Every element takes at least
+ * one byte, so a corrupt count can only make us wait for bytes, never
+ * allocate.
  */
-static int mp_scan(const unsigned char *p, size_t n, size_t *len)
+static int mp_scan(const unsigned char *p, size_t n, size_t *len,
+		   size_t *elems)
 {
 	uint64_t left[MP_MAX_DEPTH + 1]; /* elements still due at each level */
 	int depth = 0;
@@ -106,6 +117,7 @@ static int mp_scan(const unsigned char *p, size_t n, size_t *len)
 			return 0;
 		c = p[i++];
 		left[depth]--;
+		(*elems)++;
 		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
 			continue;
 		if (c == 0xc1) {
@@ -260,13 +272,16 @@ int mtl_mp_check_record(const msgpack_object *rec, int is_first,
 int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 		struct mtl_err *err)
 {
-	size_t len = 0, off = 0;
+	size_t len = 0, off = 0, elems = 0;
 	int s;
 
 	for (;;) {
 		long got;
 
-		s = mp_scan((const unsigned char *)r->buf + r->pos, r->len - r->pos, &len);
+		/* nothing buffered yet: r->buf may be NULL, and NULL + 0 is UB */
+		elems = 0;
+		s = r->pos < r->len ? mp_scan((const unsigned char *)r->buf + r->pos,
+					      r->len - r->pos, &len, &elems) : 0;
 		if (s != 0)
 			break;
 		if (r->eof) {
@@ -294,6 +309,10 @@ int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 	if (s == -3)
 		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
 					  "nested deeper than %d levels", MP_MAX_DEPTH);
+	if (elems > (MP_DECODE_FACTOR * len + MP_DECODE_SLACK) / sizeof(msgpack_object))
+		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+					  "%zu elements in %zu bytes would decode into more than %d times that plus %zu MiB",
+					  elems, len, MP_DECODE_FACTOR, MP_DECODE_SLACK >> 20);
 	switch (msgpack_unpack_next(&r->unp, r->buf + r->pos, len, &off)) {
 	case MSGPACK_UNPACK_SUCCESS:
 	case MSGPACK_UNPACK_EXTRA_BYTES:

@@ -16,7 +16,9 @@
  * reader, 0 at a clean end of input, or <0 with "NAME: record N: what" in
  * err.  A record is fully delimited and size-checked before it is decoded,
  * so a corrupt length cannot make the reader allocate more than a small
- * multiple of the bytes actually present.
+ * multiple of the bytes actually present: decoding takes at most 4 times
+ * the record's bytes plus 64 MiB (msgpack-c takes 24 bytes per element, so
+ * a record of millions of one-byte elements is refused).
  *
  * Writing: a writer packs one record at a time into memory (mtl_mp_pk()
  * gives the msgpack_packer), and mtl_mp_end() writes and flushes it, so

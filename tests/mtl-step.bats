@@ -115,6 +115,18 @@ setup() {
 	assert_regex "$stderr" "^mtl-step: /dev/null: .*empty"
 }
 
+@test "a garbled total_batches is bad input (exit 1), a missing one a usage error (exit 2)" {
+	mtl-dump b.mpk >b.json
+	for v in '"6"' -6 1e3 99999999999; do
+		sed "1s/\"total_batches\":6/\"total_batches\":$v/" b.json | mtl-dump --pack >tb.mpk
+		run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" tb.mpk
+		assert_equal "$stderr" 'mtl-step: tb.mpk: record 1: "total_batches" is not an integer in [0, 2147483647]'
+	done
+	sed '1s/,"total_batches":6//' b.json | mtl-dump --pack >tb.mpk
+	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" tb.mpk
+	assert_regex "$stderr" "^mtl-step: tb.mpk: the stream does not say how many batches"
+}
+
 @test "usage errors exit 2; --help and --version exit 0" {
 	run -2 --separate-stderr mtl-step b.mpk
 	assert_equal "${stderr%%$'\n'*}" "mtl-step: --model is required"
