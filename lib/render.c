@@ -883,24 +883,6 @@ static int eval_curves(struct eval_curves *e, const struct mtl_report_steps *s)
 }
 
 /*
- * Whether y[0..n) has a finite value and all its finite values are equal
- * (a static task weight, say); the value in *v.
- */
-static int constant(const double *y, long n, double *v)
-{
-	long c = 0;
-
-	for (long i = 0; i < n; i++) {
-		if (!isfinite(y[i]))
-			continue;
-		if (c++ && y[i] != *v)
-			return 0;
-		*v = y[i];
-	}
-	return c > 0;
-}
-
-/*
  * One chart of ns series over x[0..n) (svg_chart); the series that are
  * constant (with at least two points) are left out of it and said in a
  * line written to notes ("Task weights constant: topic 1.0000, ner
@@ -922,14 +904,12 @@ static void chart(struct out *o, const struct mtl_report_steps *s, const char *t
 		return;
 	}
 	for (int k = 0; k < ns && k < 65; k++) {
-		double v;
-		long pts = 0;
+		struct mtl_report_stat st;
 		char b[32];
 
-		for (long i = 0; i < n; i++)
-			pts += isfinite(ys[k][i]);
-		if (pts >= 2 && constant(ys[k], n, &v)) {
-			num(b, sizeof(b), v);
+		mtl_report_stat(ys[k], n, &st);
+		if (st.n >= 2 && st.min == st.max) {
+			num(b, sizeof(b), st.min);
 			fprintf(m, "%s%s %s", ftell(m) ? ", " : "", names[k], b);
 			continue;
 		}
