@@ -114,7 +114,7 @@ predict_setup() {
 	assert_output --partial '"gold_lost":{"LOC":2}'
 	# the report counts them as gold and as missed
 	run bash -c "mtl-score -q -m m t.mpk | mtl-report - | grep -E '^(LOC|micro) '"
-	assert_line --regexp '^LOC +0 +0 +0 +2 +0 +0 +2$'
+	assert_line --regexp '^LOC +0\.0000 +0\.0000 +0\.0000 +2 +0 +0 +2$'
 	assert_line --regexp '^micro .* 3 +1 +0 +2$'
 	run bash -c "mtl-score -q -m m t.mpk | mtl-dump -t metrics | grep -o '\"entity_recall\":[0-9.]*'"
 	assert_output '"entity_recall":0.0'
