@@ -29,6 +29,8 @@ static const char usage[] =
 	"  -n, --max N        embeddings in the similarity matrix (default 20, at most 1000)\n"
 	"      --title T      the report's title\n"
 	"  -w, --width N      characters of a sparkline (default 40)\n"
+	"      --smooth W     html: also draw per-step curves smoothed (moving\n"
+	"                     average weight W in [0, 1), as TensorBoard's; default 0)\n"
 	"  -q, --quiet        no notes on stderr\n"
 	"  -h, --help         this text\n"
 	"  -V, --version      the version\n"
@@ -55,7 +57,7 @@ static void read_input(struct mtl_report *rep, const char *path)
 
 int main(int argc, char **argv)
 {
-	enum { O_STRICT = 256, O_ERRORS, O_TITLE };
+	enum { O_STRICT = 256, O_ERRORS, O_TITLE, O_SMOOTH };
 	static const struct cmd_moved moved[] = { { 'e', "--errors" }, { 't', "--title" },
 						  { 0, NULL } };
 	static const struct option opts[] = {
@@ -67,6 +69,7 @@ int main(int argc, char **argv)
 		{ "max", required_argument, NULL, 'n' },
 		{ "title", required_argument, NULL, O_TITLE },
 		{ "width", required_argument, NULL, 'w' },
+		{ "smooth", required_argument, NULL, O_SMOOTH },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -101,6 +104,11 @@ int main(int argc, char **argv)
 		case 'n': ro.max_embeddings = (int)cmd_parse_long(usage, "--max", optarg, 1, 1000); break;
 		case O_TITLE: fo.title = optarg; break;
 		case 'w': fo.spark_width = (int)cmd_parse_long(usage, "--width", optarg, 1, 1000); break;
+		case O_SMOOTH:
+			fo.smooth = cmd_parse_double(usage, "--smooth", optarg);
+			if (!(fo.smooth >= 0 && fo.smooth < 1))
+				cmd_usage_error(usage, "--smooth takes a weight in [0, 1), not '%s'", optarg);
+			break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
 		case 'V': cmd_version();

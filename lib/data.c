@@ -172,9 +172,53 @@ static int check_labels(const struct mtl_task *t, const int32_t *v, long n,
 	return 0;
 }
 
+/* Whether byte i of s[0..n) starts a character (or is the end). */
+static int char_boundary(const char *s, size_t n, int32_t i)
+{
+	return i >= 0 && (size_t)i <= n && ((size_t)i == n || ((unsigned char)s[i] & 0xC0) != 0x80);
+}
+
+/*
+ * "word_starts" and "word_ends": kept when both have one entry per word id
+ * and each is a non-empty span of the text on character boundaries.  0 or
+ * MTL_ERR_NOMEM.
+ */
+static int parse_spans(struct mtl_example *ex, const msgpack_object *rec)
+{
+	const msgpack_object *ws = mtl_mp_get(rec, "word_starts");
+	const msgpack_object *we = mtl_mp_get(rec, "word_ends");
+	long n = mtl_mp_array_len(ws);
+	int32_t words = 0;
+
+	for (int32_t i = 0; ex->word_ids && i < ex->len; i++)
+		if (ex->word_ids[i] + 1 > words)
+			words = ex->word_ids[i] + 1;
+	if (!ex->text || n < 1 || n != words || mtl_mp_array_len(we) != n)
+		return 0;
+	ex->word_starts = malloc((size_t)n * sizeof(int32_t));
+	ex->word_ends = malloc((size_t)n * sizeof(int32_t));
+	if (!ex->word_starts || !ex->word_ends)
+		return MTL_ERR_NOMEM;
+	ex->n_spans = (int32_t)n;
+	if (mtl_mp_as_i32s(ws, ex->word_starts, n) || mtl_mp_as_i32s(we, ex->word_ends, n))
+		ex->n_spans = 0;
+	for (long i = 0; i < ex->n_spans; i++)
+		if (!char_boundary(ex->text, ex->text_len, ex->word_starts[i]) ||
+		    !char_boundary(ex->text, ex->text_len, ex->word_ends[i]) ||
+		    ex->word_starts[i] >= ex->word_ends[i])
+			ex->n_spans = 0;
+	if (!ex->n_spans) {
+		free(ex->word_starts);
+		free(ex->word_ends);
+		ex->word_starts = ex->word_ends = NULL;
+	}
+	return 0;
+}
+
 /*
  * The optional keys of an example record that mtl-tokenize writes:
- * word_ids, words, truncated, words_lost; a key of another type is left
+ * word_ids, words, word_starts/word_ends, truncated, words_lost; a key
+ * of another type is left
  * out.  0 or MTL_ERR_NOMEM.
  */
 static int parse_extras(struct mtl_example *ex, const msgpack_object *rec,
@@ -224,6 +268,8 @@ static int parse_extras(struct mtl_example *ex, const msgpack_object *rec,
 			if (!(ex->words[i] = dup_str(&words->via.array.ptr[i])))
 				return MTL_ERR_NOMEM;
 	}
+	if (parse_spans(ex, rec))
+		return MTL_ERR_NOMEM;
 	ex->truncated = trunc && trunc->type == MSGPACK_OBJECT_BOOLEAN &&
 			trunc->via.boolean;
 	if (!mtl_mp_as_int(mtl_mp_get(rec, "words_lost"), &lost) &&
@@ -374,7 +420,7 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 		}
 	msgpack_pack_map(pk, 5 + (ex->text != NULL) + (ex->word_ids != NULL) +
 			 (ex->words != NULL) + (ex->truncated != 0) + (n_lost > 0) +
-			 (ex->pair_ids != NULL));
+			 (ex->pair_ids != NULL) + 2 * (ex->word_starts != NULL));
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "example");
 	mtl_mp_pack_str(pk, "id");
@@ -399,6 +445,12 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 		msgpack_pack_array(pk, ex->n_words);
 		for (size_t i = 0; i < ex->n_words; i++)
 			mtl_mp_pack_str(pk, ex->words[i]);
+	}
+	if (ex->word_starts) {
+		mtl_mp_pack_str(pk, "word_starts");
+		mtl_mp_pack_i32s(pk, ex->word_starts, (size_t)ex->n_spans);
+		mtl_mp_pack_str(pk, "word_ends");
+		mtl_mp_pack_i32s(pk, ex->word_ends, (size_t)ex->n_spans);
 	}
 	pack_labels_map(pk, tasks, ex->n_tasks);
 	for (int t = 0; t < ex->n_tasks; t++) {
@@ -445,6 +497,8 @@ void mtl_example_release(struct mtl_example *ex)
 	free(ex->seq);
 	free(ex->ids);
 	free(ex->word_ids);
+	free(ex->word_starts);
+	free(ex->word_ends);
 	free(ex->pair_ids);
 	free(ex->id);
 	free(ex->text);

@@ -9,6 +9,8 @@
  * Example record (mtl_example_pack writes the keys in this order):
  *   {"type":"example", "id":ID, "text":STR, "ids":[int], "word_ids":[int],
  *    "words":[STR] (word input only),
+ *    "word_starts":[int], "word_ends":[int] (text input only: each word's
+ *    byte offsets [start, end) in "text", indexed by word id),
  *    "labels":{TASK: int (sequence task) | [int] (token task, one per
  *    token, -100 where not scored)}, "truncated":BOOL,
  *    "words_lost":int (only when truncated)}
@@ -69,6 +71,10 @@ struct mtl_example {
 	int32_t len;
 	char **words;      /* [n_words] input words, or NULL */
 	size_t n_words;
+	int32_t *word_starts, *word_ends; /* [n_spans] byte offsets [start,
+			    * end) in text of each word id's characters (text
+			    * input), or NULL */
+	int32_t n_spans;
 	uint64_t labelled; /* bit t: a label other than MTL_IGNORE for task t
 			    * (at most 64 tasks) */
 	int32_t *seq;      /* [n_tasks] sequence labels, MTL_IGNORE if none */
@@ -90,7 +96,9 @@ struct mtl_example {
 /*
  * Parses an example record against ts: labels must name known tasks, have
  * the task's shape, and lie in [0, n_labels) or be MTL_IGNORE.  The
- * optional "word_ids", "words", "truncated", "words_lost" and
+ * optional "word_ids", "words", "word_starts"/"word_ends" (kept when both
+ * have one entry per word id, each a span of "text" that starts and ends
+ * on a character boundary), "truncated", "words_lost" and
  * "lost_labels" are taken
  * when they have their type (else left out), so what mtl_example_pack
  * wrote reads back the same.  On error returns MTL_ERR_FORMAT (message

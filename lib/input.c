@@ -940,6 +940,38 @@ static int pack_id(struct mtl_example *ex, const struct mtl_input_item *it,
 	return ex->id ? 0 : -1;
 }
 
+/*
+ * Text input: each word's bytes in the text, from its tokens' offsets (the
+ * first start to the last end; a word's tokens are adjacent).  0 or -1.
+ */
+static int word_spans(struct mtl_example *ex, const struct mtl_tok_enc *e)
+{
+	int32_t n = 0;
+
+	for (size_t i = 0; i < e->n; i++)
+		if (e->word_ids[i] + 1 > n)
+			n = e->word_ids[i] + 1;
+	if (!n)
+		return 0;
+	ex->word_starts = malloc((size_t)n * sizeof(int32_t));
+	ex->word_ends = malloc((size_t)n * sizeof(int32_t));
+	if (!ex->word_starts || !ex->word_ends)
+		return -1;
+	ex->n_spans = n;
+	for (int32_t w = 0; w < n; w++)
+		ex->word_starts[w] = ex->word_ends[w] = -1;
+	for (size_t i = 0; i < e->n; i++) {
+		int32_t w = e->word_ids[i];
+		if (w < 0)
+			continue;
+		if (ex->word_starts[w] < 0 || e->starts[i] < ex->word_starts[w])
+			ex->word_starts[w] = e->starts[i];
+		if (e->ends[i] > ex->word_ends[w])
+			ex->word_ends[w] = e->ends[i];
+	}
+	return 0;
+}
+
 /* Copies the encoding, text and words into ex.  0 or -1. */
 static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
 			const struct mtl_tok_enc *e, int n_tasks,
@@ -971,8 +1003,9 @@ static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
 		for (; ex->n_words < it->n_words; ex->n_words++)
 			if (!(ex->words[ex->n_words] = strdup(it->words[ex->n_words])))
 				return -1;
+		return 0;
 	}
-	return 0;
+	return word_spans(ex, e);
 }
 
 int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,

@@ -18,8 +18,12 @@ struct mtl_predictor {
 	struct mtl_entity_score *ent;     /* [model tasks] */
 	long *lost;                       /* [model tasks] gold entities lost */
 	int32_t *amask, *pred, *gold, *full;
-	float *emb, *probs;
-	size_t cap_tok, cap_words;
+	float *emb, *probs, *score;       /* score: [words] the predicted tag's */
+	int32_t *bstart, *bend, *cstart, *cend; /* [words] the example's words
+						 * in text: bytes, characters */
+	int n_off;                        /* words with offsets (0: none) */
+	struct mtl_span *spans;           /* [words] predicted entities */
+	size_t cap_tok, cap_words, cap_off;
 };
 
 void mtl_predictor_free(struct mtl_predictor *p)
@@ -45,6 +49,12 @@ void mtl_predictor_free(struct mtl_predictor *p)
 	free(p->full);
 	free(p->emb);
 	free(p->probs);
+	free(p->score);
+	free(p->bstart);
+	free(p->bend);
+	free(p->cstart);
+	free(p->cend);
+	free(p->spans);
 	free(p);
 }
 
@@ -154,18 +164,115 @@ static void pack_sequence(struct mtl_predictor *p, msgpack_packer *pk, int t,
 	int32_t gold = s >= 0 ? ex->seq[s] : MTL_IGNORE;
 	int pred = argmax(logits, C);
 
-	msgpack_pack_map(pk, 2 + !!(p->flags & MTL_PREDICT_PROBS));
+	softmax(p->probs, logits, C);
+	msgpack_pack_map(pk, 3 + !!(p->flags & MTL_PREDICT_PROBS));
 	mtl_mp_pack_str(pk, "pred");
 	pack_label(pk, task, pred);
+	mtl_mp_pack_str(pk, "score");
+	msgpack_pack_float(pk, p->probs[pred]);
 	mtl_mp_pack_str(pk, "gold");
 	pack_label(pk, task, gold == MTL_IGNORE ? -1 : gold);
 	if (p->flags & MTL_PREDICT_PROBS) {
-		softmax(p->probs, logits, C);
 		mtl_mp_pack_str(pk, "probs");
 		mtl_mp_pack_f32s(pk, p->probs, (size_t)C);
 	}
 	if (gold != MTL_IGNORE)
 		mtl_confusion_add(&p->conf[t], gold, pred);
+}
+
+/*
+ * The example's words in its text, for n words: p->bstart/bend (bytes)
+ * and p->cstart/cend (characters, that is Unicode code points), from the
+ * word_starts/word_ends of text input, or, for word input, from the words
+ * joined by single spaces (which is the text).  p->n_off = n, or 0 when
+ * the example has neither.  0 or MTL_ERR_NOMEM.
+ */
+static int word_offsets(struct mtl_predictor *p, const struct mtl_example *ex, int n)
+{
+	int32_t at = 0, chars = 0, b = 0;
+
+	p->n_off = 0;
+	if (!ex->text || (!ex->word_starts && !ex->words) ||
+	    (ex->word_starts && n > ex->n_spans) || (!ex->word_starts && (size_t)n > ex->n_words))
+		return 0;
+	if (grow((void **)&p->bstart, &p->cap_off, (size_t)n + 1, sizeof(int32_t)) ||
+	    !(p->bend = realloc(p->bend, p->cap_off * sizeof(int32_t))) ||
+	    !(p->cstart = realloc(p->cstart, p->cap_off * sizeof(int32_t))) ||
+	    !(p->cend = realloc(p->cend, p->cap_off * sizeof(int32_t))))
+		return MTL_ERR_NOMEM;
+	for (int w = 0; w < n; w++) {
+		if (ex->word_starts) {
+			p->bstart[w] = ex->word_starts[w];
+			p->bend[w] = ex->word_ends[w];
+		} else {
+			p->bstart[w] = at;
+			p->bend[w] = at += (int32_t)strlen(ex->words[w]);
+			at++;
+		}
+		if ((size_t)p->bend[w] > ex->text_len || p->bstart[w] < b)
+			return 0; /* not the text's words, or not in order */
+	}
+	/* bytes to characters: one walk, counting the bytes that start one */
+	for (int w = 0, k = 0; k < 2 * n; k++) {
+		int32_t *bo = k & 1 ? &p->bend[w] : &p->bstart[w];
+		for (; b < *bo; b++)
+			chars += ((unsigned char)ex->text[b] & 0xC0) != 0x80;
+		(k & 1 ? p->cend : p->cstart)[w] = chars;
+		w += k & 1;
+	}
+	p->n_off = n;
+	return 0;
+}
+
+/*
+ * The "entities" of token task t: the predicted tags of words [0, seen)
+ * grouped by mtl_bio_spans (conlleval's rules, as the entity scores), each
+ * {"type", "start", "end", "text", "score", "words"}: characters
+ * [start, end) of the text and the text itself when the words have
+ * offsets, the mean of the words' scores, and the words [first, end).
+ */
+static void pack_entities(struct mtl_predictor *p, msgpack_packer *pk, int t,
+			  const struct mtl_example *ex, int seen)
+{
+	const struct mtl_bio *bio = &p->bio[t];
+	int n = mtl_bio_spans(bio, p->pred, seen, p->spans);
+	int off = p->n_off >= seen;
+
+	mtl_mp_pack_str(pk, "entities");
+	msgpack_pack_array(pk, (size_t)n);
+	for (int k = 0; k < n; k++) {
+		const struct mtl_span *sp = &p->spans[k];
+		double sum = 0;
+		int scored = 0;
+
+		for (int w = sp->start; w < sp->end; w++)
+			if (!isnan(p->score[w])) {
+				sum += p->score[w];
+				scored++;
+			}
+		msgpack_pack_map(pk, 3 + 3 * off);
+		mtl_mp_pack_str(pk, "type");
+		mtl_mp_pack_str(pk, bio->types[sp->type]);
+		if (off) {
+			int32_t b0 = p->bstart[sp->start], b1 = p->bend[sp->end - 1];
+			mtl_mp_pack_str(pk, "start");
+			msgpack_pack_int32(pk, p->cstart[sp->start]);
+			mtl_mp_pack_str(pk, "end");
+			msgpack_pack_int32(pk, p->cend[sp->end - 1]);
+			mtl_mp_pack_str(pk, "text");
+			msgpack_pack_str(pk, (size_t)(b1 - b0));
+			msgpack_pack_str_body(pk, ex->text + b0, (size_t)(b1 - b0));
+		}
+		mtl_mp_pack_str(pk, "score");
+		if (scored)
+			msgpack_pack_float(pk, (float)(sum / scored));
+		else
+			msgpack_pack_nil(pk);
+		mtl_mp_pack_str(pk, "words");
+		msgpack_pack_array(pk, 2);
+		msgpack_pack_int(pk, sp->start);
+		msgpack_pack_int(pk, sp->end);
+	}
 }
 
 /*
@@ -196,6 +303,8 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 	if (grow((void **)&p->pred, &p->cap_words, (size_t)(seen + n_lost + 1), sizeof(int32_t)) ||
 	    !(p->gold = realloc(p->gold, p->cap_words * sizeof(int32_t))) ||
 	    !(p->full = realloc(p->full, p->cap_words * sizeof(int32_t))) ||
+	    !(p->score = realloc(p->score, p->cap_words * sizeof(float))) ||
+	    !(p->spans = realloc(p->spans, p->cap_words * sizeof(*p->spans))) ||
 	    !(p->probs = realloc(p->probs, ((size_t)seen + 1) * (size_t)C * sizeof(float))))
 		return MTL_ERR_NOMEM;
 	for (int w = 0; w < seen; w++) {
@@ -203,6 +312,7 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 		 * has no prediction of its own: it is outside every entity */
 		p->pred[w] = none;
 		p->gold[w] = MTL_IGNORE;
+		p->score[w] = NAN;
 	}
 	for (int i = ex->len - 1; i >= 0; i--) {
 		int w = ex->word_ids ? ex->word_ids[i] : i;
@@ -211,8 +321,8 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 		/* the first token of word w wins: we go backwards */
 		p->pred[w] = argmax(logits + (size_t)i * (size_t)C, C);
 		p->gold[w] = tok ? tok[i] : MTL_IGNORE;
-		if (p->flags & MTL_PREDICT_PROBS)
-			softmax(p->probs + (size_t)w * (size_t)C, logits + (size_t)i * (size_t)C, C);
+		softmax(p->probs + (size_t)w * (size_t)C, logits + (size_t)i * (size_t)C, C);
+		p->score[w] = p->probs[(size_t)w * (size_t)C + (size_t)p->pred[w]];
 	}
 	/* gold over all words, the lost ones included, for entity spans */
 	for (int w = 0; w < seen; w++)
@@ -234,7 +344,8 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 		}
 		free(sp);
 	}
-	msgpack_pack_map(pk, 2 + !!(p->flags & MTL_PREDICT_PROBS) + (n_types > 0 && n_lost > 0));
+	msgpack_pack_map(pk, 2 + !!(p->flags & MTL_PREDICT_PROBS) + (n_types > 0 && n_lost > 0) +
+			 has_bio);
 	mtl_mp_pack_str(pk, "pred");
 	msgpack_pack_array(pk, (size_t)seen);
 	for (int w = 0; w < seen; w++)
@@ -265,6 +376,8 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 				msgpack_pack_long(pk, lost_by_type[y]);
 			}
 	}
+	if (has_bio)
+		pack_entities(p, pk, t, ex, seen);
 	if (!tok)
 		return 0;
 	for (int w = 0; w < seen; w++) {
@@ -340,14 +453,36 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 		n_sel += (p->mask >> t) & 1;
 	for (int i = 0; i < n; i++) {
 		msgpack_packer *pk = mtl_mp_pk(w);
+		int nw = ex[i]->word_starts ? ex[i]->n_spans : (int)ex[i]->n_words;
 
-		pack_start(pk, "prediction", ex[i], 1 + (ex[i]->words != NULL) +
-			   !!(p->flags & MTL_PREDICT_EMBEDDING));
+		if (word_offsets(p, ex[i], nw)) {
+			rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		pack_start(pk, "prediction", ex[i], 1 + (ex[i]->words || p->n_off) +
+			   (p->n_off > 0) + !!(p->flags & MTL_PREDICT_EMBEDDING));
 		if (ex[i]->words) {
 			mtl_mp_pack_str(pk, "words");
 			msgpack_pack_array(pk, ex[i]->n_words);
 			for (size_t k2 = 0; k2 < ex[i]->n_words; k2++)
 				mtl_mp_pack_str(pk, ex[i]->words[k2]);
+		} else if (p->n_off) {
+			mtl_mp_pack_str(pk, "words");
+			msgpack_pack_array(pk, (size_t)p->n_off);
+			for (int k2 = 0; k2 < p->n_off; k2++) {
+				msgpack_pack_str(pk, (size_t)(p->bend[k2] - p->bstart[k2]));
+				msgpack_pack_str_body(pk, ex[i]->text + p->bstart[k2],
+						      (size_t)(p->bend[k2] - p->bstart[k2]));
+			}
+		}
+		if (p->n_off) {
+			mtl_mp_pack_str(pk, "offsets");
+			msgpack_pack_array(pk, (size_t)p->n_off);
+			for (int k2 = 0; k2 < p->n_off; k2++) {
+				msgpack_pack_array(pk, 2);
+				msgpack_pack_int32(pk, p->cstart[k2]);
+				msgpack_pack_int32(pk, p->cend[k2]);
+			}
 		}
 		if (p->flags & MTL_PREDICT_EMBEDDING) {
 			mtl_mp_pack_str(pk, "embedding");

@@ -198,7 +198,9 @@ static void para(struct out *o, const char *f, ...)
 
 struct tab {
 	int nc, nr, cap;   /* columns, cells so far (row-major), capacity */
-	char **cell;       /* row 0 is the header */
+	char **cell;       /* row 0 is the header; NULL: a number in val */
+	double *val;       /* [cap] the numbers of tab_num, formatted when
+			    * printed, one format per column */
 	const char *align; /* per column 'l' or 'r' */
 	int nomem;
 };
@@ -217,12 +219,15 @@ static void tab_put(struct tab *t, char *s)
 	if (t->nr == t->cap) {
 		int cap = t->cap ? 2 * t->cap : 64;
 		char **c = realloc(t->cell, (size_t)cap * sizeof(*c));
-		if (!c) {
+		double *v = c ? realloc(t->val, (size_t)cap * sizeof(*v)) : NULL;
+		if (c)
+			t->cell = c;
+		if (!v) {
 			free(s);
 			t->nomem = 1;
 			return;
 		}
-		t->cell = c;
+		t->val = v;
 		t->cap = cap;
 	}
 	t->cell[t->nr++] = s ? s : strdup("");
@@ -244,12 +249,35 @@ static void tab_addf(struct tab *t, const char *f, ...)
 	va_end(ap);
 }
 
+/* Adds a number, formatted by tab_format with the rest of its column. */
 static void tab_num(struct tab *t, double x)
 {
-	char b[32];
+	tab_add(t, "");
+	if (t->nr > 0 && t->cell[t->nr - 1] && t->val) {
+		free(t->cell[t->nr - 1]);
+		t->cell[t->nr - 1] = NULL;
+		t->val[t->nr - 1] = x;
+	}
+}
 
-	num(b, sizeof(b), x);
-	tab_add(t, b);
+/*
+ * Formats the numbers of each column alike: four decimals, or, when one
+ * of them is 1e5 or more or (not 0) under 1e-3, all of them as %.3e; a
+ * non-finite value is "-".
+ */
+static void tab_format(struct tab *t)
+{
+	for (int c = 0; c < t->nc; c++) {
+		int e = 0;
+		for (int i = c; i < t->nr; i += t->nc) {
+			double a = t->cell[i] ? 0 : fabs(t->val[i]);
+			e |= isfinite(a) && (a >= 1e5 || (a > 0 && a < 1e-3));
+		}
+		for (int i = c; i < t->nr; i += t->nc)
+			if (!t->cell[i] && !(t->cell[i] = !isfinite(t->val[i]) ? strdup("-") :
+					     fmt(e ? "%.3e" : "%.4f", t->val[i])))
+				t->nomem = 1;
+	}
 }
 
 /* Adds a cell holding a label shortened to the label width. */
@@ -263,6 +291,7 @@ static void tab_release(struct tab *t)
 	for (int i = 0; i < t->nr; i++)
 		free(t->cell[i]);
 	free(t->cell);
+	free(t->val);
 }
 
 static void pad(FILE *f, int n)
@@ -276,6 +305,7 @@ static void tab_print(struct out *o, struct tab *t, const char *cls)
 	int rows = t->nr / t->nc;
 	FILE *f = o->f;
 
+	tab_format(t);
 	if (t->nomem)
 		o->nomem = 1;
 	if (o->fmt == MTL_RENDER_HTML) {
@@ -494,8 +524,8 @@ static void tick_label(char *b, size_t n, double x, double step)
  * downsampled to at most 600 points, with axes, ticks and a legend.
  */
 static void svg_chart(struct out *o, const char *title, int ns,
-		      char *const *names, const double *const *y, const double *x,
-		      long n)
+		      char *const *names, const char *const *cols,
+		      const double *const *y, const double *x, long n, double smooth)
 {
 	const int W = 560, H = 260, L = 64, R = 12, T = 28, B = 40;
 	const long MAXP = 600;
@@ -575,7 +605,7 @@ static void svg_chart(struct out *o, const char *title, int ns,
 	fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"xl\">step</text>\n", L + (W - L - R) / 2,
 		H - 6);
 	for (int k = 0; k < ns; k++) {
-		const char *col = palette[k % 8];
+		const char *col = cols[k];
 		int open = 0;
 		m = 0;
 		/* bucket means of x and y together keep points on the curve */
@@ -600,20 +630,44 @@ static void svg_chart(struct out *o, const char *title, int ns,
 				continue;
 			}
 			if (!open)
-				fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"",
-					col);
+				fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\"%s points=\"",
+					col, smooth > 0 ? " stroke-opacity=\"0.3\"" : "");
 			fprintf(f, "%s%.1f,%.1f", open ? " " : "", PX(bx[i]), PY(by[i]));
 			open = 1;
 		}
 		if (open)
 			fputs("\"/>\n", f);
+		if (m <= 40) /* few points (evaluations): each one marked */
+			for (long i = 0; i < m; i++)
+				if (isfinite(by[i]))
+					fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n",
+						PX(bx[i]), PY(by[i]), col);
+		if (smooth > 0) {
+			/* TensorBoard's smoothing: an exponential moving average
+			 * with weight smooth, debiased for its start */
+			double ema = 0, w = 0;
+			open = 0;
+			for (long i = 0; i < m; i++) {
+				if (!isfinite(by[i]))
+					continue;
+				ema = smooth * ema + (1 - smooth) * by[i];
+				w = smooth * w + (1 - smooth);
+				if (!open)
+					fprintf(f, "<polyline class=\"smooth\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"",
+						col);
+				fprintf(f, "%s%.1f,%.1f", open ? " " : "", PX(bx[i]), PY(ema / w));
+				open = 1;
+			}
+			if (open)
+				fputs("\"/>\n", f);
+		}
 	}
 #undef PX
 #undef PY
 	fputs("</svg>\n<figcaption>", f);
 	for (int k = 0; k < ns; k++) {
 		fprintf(f, "<span class=\"key\"><span class=\"sw\" style=\"background:%s\"></span>",
-			palette[k % 8]);
+			cols[k]);
 		html_escape(f, names[k]);
 		fputs("</span> ", f);
 	}
@@ -718,6 +772,270 @@ static void svg_heat(struct out *o, const char *title, int n, char *const *rl,
 /* --- sections --- */
 
 /* One line: the best eval F1 of each task (the first eval row reaching it). */
+/* Colours of series that are no task's (totals, lr, cosine pairs). */
+static const char *const greys[] = { "#333333", "#7f7f7f", "#bcbd22", "#8c6d31",
+				     "#5254a3", "#637939" };
+
+/*
+ * The distinct task names of the steps, in order of first appearance in
+ * their losses, accuracies, weights, labelled counts, then evaluations,
+ * into out (at most cap, borrowed from s).  Returns the count.
+ */
+static int task_names(const struct mtl_report_steps *s, const char **out, int cap)
+{
+	const struct mtl_report_family *f[] = { &s->losses, &s->accuracy, &s->weights,
+						&s->labelled };
+	int n = 0;
+
+	for (size_t j = 0; j <= sizeof(f) / sizeof(f[0]); j++) {
+		long m = j < 4 ? f[j]->n : s->n_eval;
+		for (long i = 0; i < m; i++) {
+			const char *name = j < 4 ? f[j]->key[i] : s->eval[i].task;
+			int k = 0;
+			while (k < n && strcmp(out[k], name))
+				k++;
+			if (k == n && n < cap)
+				out[n++] = name;
+		}
+	}
+	return n;
+}
+
+/*
+ * A series' colour: a task's is the same in every chart (the palette
+ * entry of its place in task_names); another series, the k-th of its
+ * chart (a total, lr, a cosine pair), gets a grey.
+ */
+static const char *series_colour(const struct mtl_report_steps *s, const char *name, int k)
+{
+	const char *names[64];
+	int n = task_names(s, names, 64);
+
+	for (int i = 0; i < n; i++)
+		if (!strcmp(names[i], name))
+			return palette[i % 8];
+	return greys[k % (int)(sizeof(greys) / sizeof(greys[0]))];
+}
+
+/* The evaluations as curves: v[m][t*n + j] is metric m (loss, accuracy,
+ * f1) of task t at the j-th distinct eval step x[j], NaN where absent. */
+struct eval_curves {
+	long n;        /* distinct eval steps */
+	double *x;     /* [n] */
+	int n_tasks;
+	char *task[64]; /* borrowed from the steps */
+	double *v[3];  /* [n_tasks * n] each */
+};
+
+static void eval_curves_release(struct eval_curves *e)
+{
+	free(e->x);
+	for (int m = 0; m < 3; m++)
+		free(e->v[m]);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Fills e from s's eval rows.  0, or -1 out of memory (e released). */
+static int eval_curves(struct eval_curves *e, const struct mtl_report_steps *s)
+{
+	long ne = s->n_eval;
+
+	memset(e, 0, sizeof(*e));
+	if (!(e->x = malloc((size_t)(ne + 1) * sizeof(double))))
+		return -1;
+	for (long i = 0; i < ne; i++) {
+		const struct mtl_report_eval *r = &s->eval[i];
+		long j = 0;
+		int t = 0;
+		while (j < e->n && e->x[j] != r->step)
+			j++;
+		if (j == e->n)
+			e->x[e->n++] = r->step;
+		while (t < e->n_tasks && strcmp(e->task[t], r->task))
+			t++;
+		if (t == e->n_tasks && t < 64)
+			e->task[e->n_tasks++] = r->task;
+	}
+	for (int m = 0; m < 3; m++) {
+		size_t sz = (size_t)(e->n_tasks ? e->n_tasks : 1) * (size_t)(e->n ? e->n : 1);
+		if (!(e->v[m] = malloc(sz * sizeof(double)))) {
+			eval_curves_release(e);
+			return -1;
+		}
+		for (size_t i = 0; i < sz; i++)
+			e->v[m][i] = NAN;
+	}
+	for (long i = 0; i < ne; i++) {
+		const struct mtl_report_eval *r = &s->eval[i];
+		long j = 0;
+		int t = 0;
+		while (e->x[j] != r->step)
+			j++;
+		while (t < e->n_tasks && strcmp(e->task[t], r->task))
+			t++;
+		if (t == e->n_tasks)
+			continue; /* past 64 tasks */
+		e->v[0][(size_t)t * (size_t)e->n + (size_t)j] = r->loss;
+		e->v[1][(size_t)t * (size_t)e->n + (size_t)j] = r->accuracy;
+		e->v[2][(size_t)t * (size_t)e->n + (size_t)j] = r->f1;
+	}
+	return 0;
+}
+
+/*
+ * One chart of ns series over x[0..n) (svg_chart); the series that are
+ * constant (with at least two points) are left out of it and said in a
+ * line written to notes ("Task weights constant: topic 1.0000, ner
+ * 0.5000"); no chart when none is left.
+ */
+static void chart(struct out *o, const struct mtl_report_steps *s, const char *title,
+		  int ns, char **names, const double **ys, const double *x, long n,
+		  double smooth, FILE *notes)
+{
+	const char *cols[65];
+	char *kept_names[65], *sentence = NULL;
+	const double *kept[65];
+	size_t len = 0;
+	int nk = 0;
+	FILE *m = open_memstream(&sentence, &len);
+
+	if (!m) {
+		o->nomem = 1;
+		return;
+	}
+	for (int k = 0; k < ns && k < 65; k++) {
+		struct mtl_report_stat st;
+		char b[32];
+
+		mtl_report_stat(ys[k], n, &st);
+		if (st.n >= 2 && st.min == st.max) {
+			num(b, sizeof(b), st.min);
+			fprintf(m, "%s%s %s", ftell(m) ? ", " : "", names[k], b);
+			continue;
+		}
+		cols[nk] = series_colour(s, names[k], k);
+		kept_names[nk] = names[k];
+		kept[nk++] = ys[k];
+	}
+	fclose(m);
+	if (nk)
+		svg_chart(o, title, nk, kept_names, cols, kept, x, n, smooth);
+	if (sentence && *sentence)
+		fprintf(notes, "%s constant: %s\n", title, sentence);
+	free(sentence);
+}
+
+/* The curves c[0..nc) that are constant over two points or more, in a
+ * sentence ("constant: weight topic 1, weight ner 0.5000"). */
+static void render_constant(struct out *o, const struct mtl_report_steps *s,
+			    const struct curve *c, int nc)
+{
+	char *sentence = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&sentence, &len);
+	struct mtl_report_stat st;
+	char b[32];
+
+	if (!m) {
+		o->nomem = 1;
+		return;
+	}
+	for (int k = 0; k < nc; k++) {
+		mtl_report_stat(c[k].v, s->n, &st);
+		if (st.n < 2 || st.min != st.max)
+			continue;
+		if (c[k].counts)
+			snprintf(b, sizeof(b), "%.0f", st.min);
+		else
+			num(b, sizeof(b), st.min);
+		fprintf(m, "%s%s %s", ftell(m) ? ", " : "", c[k].name, b);
+	}
+	fclose(m);
+	if (sentence && *sentence)
+		para(o, "constant: %s", sentence);
+	free(sentence);
+}
+
+/*
+ * The HTML charts of a steps stream: the training curves, the noisy ones
+ * (loss, accuracy, cosines, gradient norm) optionally smoothed, with the evaluations' curves (dev loss,
+ * accuracy, F1 per task over the eval steps) beside the training ones.
+ */
+static void render_charts(struct out *o, const struct mtl_report_steps *s)
+{
+	/* noisy: smoothed on request; eval: metric 1 + (loss, accuracy, f1) */
+	const struct { const char *title; const struct mtl_report_family *f; const double *total; const char *tname; int eval, noisy; } ch[] = {
+		{ "Loss", &s->losses, s->loss, "total", 0, 1 },
+		{ "Dev loss", NULL, NULL, NULL, 1, 0 },
+		{ "Accuracy", &s->accuracy, NULL, NULL, 0, 1 },
+		{ "Dev accuracy", NULL, NULL, NULL, 2, 0 },
+		{ "Dev F1", NULL, NULL, NULL, 3, 0 },
+		{ "Task weights", &s->weights, NULL, NULL, 0, 0 },
+		{ "Gradient cosine between tasks", &s->cosine, NULL, NULL, 0, 1 },
+		{ "Learning rate", NULL, s->lr, "lr", 0, 0 },
+		{ "Gradient norm", NULL, s->grad_norm, "grad norm", 0, 1 },
+	};
+	struct eval_curves ev;
+	double *x = malloc((size_t)s->n * sizeof(double));
+	char *notes = NULL, *line, *save = NULL;
+	size_t len = 0;
+	FILE *nf = open_memstream(&notes, &len);
+
+	if (!x || !nf || eval_curves(&ev, s)) {
+		free(x);
+		if (nf)
+			fclose(nf);
+		free(notes);
+		o->nomem = 1;
+		return;
+	}
+	for (long i = 0; i < s->n; i++)
+		x[i] = step_x(s, i);
+	fputs("<div class=\"charts\">\n", o->f);
+	for (size_t k = 0; k < sizeof(ch) / sizeof(ch[0]); k++) {
+		const double *ys[65];
+		char *names[65];
+		int ns = 0;
+		struct mtl_report_stat tst;
+
+		if (ch[k].eval) {
+			for (int t = 0; t < ev.n_tasks && ns < 65; t++) {
+				const double *y = ev.v[ch[k].eval - 1] + (size_t)t * (size_t)ev.n;
+				mtl_report_stat(y, ev.n, &tst);
+				if (!tst.n)
+					continue;
+				ys[ns] = y;
+				names[ns++] = ev.task[t];
+			}
+			if (ns)
+				chart(o, s, ch[k].title, ns, names, ys, ev.x, ev.n, 0, nf);
+			continue;
+		}
+		if (ch[k].total) {
+			mtl_report_stat(ch[k].total, s->n, &tst);
+			if (tst.n) {
+				ys[ns] = ch[k].total;
+				names[ns++] = (char *)ch[k].tname;
+			}
+		}
+		for (int j = 0; ch[k].f && j < ch[k].f->n && ns < 65; j++) {
+			ys[ns] = ch[k].f->v[j];
+			names[ns++] = ch[k].f->key[j];
+		}
+		if (ns)
+			chart(o, s, ch[k].title, ns, names, ys, x, s->n,
+			      ch[k].noisy ? o->o->smooth : 0, nf);
+	}
+	fputs("</div>\n", o->f);
+	fclose(nf);
+	for (line = notes ? strtok_r(notes, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save))
+		para(o, "%s", line);
+	free(notes);
+	eval_curves_release(&ev);
+	free(x);
+}
+
 static void render_best_eval(struct out *o, const struct mtl_report_steps *s)
 {
 	char *line = NULL;
@@ -791,46 +1109,8 @@ static void render_steps(struct out *o, const struct mtl_report *rep)
 	}
 	render_best_eval(o, s);
 	nc = s->n ? curves(s, c, (int)(sizeof(c) / sizeof(c[0]))) : 0;
-	if (o->fmt == MTL_RENDER_HTML && s->n) {
-		double *x = malloc((size_t)s->n * sizeof(double));
-		const struct { const char *title; const struct mtl_report_family *f; const double *total; const char *tname; } ch[] = {
-			{ "Loss", &s->losses, s->loss, "total" },
-			{ "Accuracy", &s->accuracy, NULL, NULL },
-			{ "Task weights", &s->weights, NULL, NULL },
-			{ "Gradient cosine between tasks", &s->cosine, NULL, NULL },
-			{ "Learning rate", NULL, s->lr, "lr" },
-			{ "Gradient norm", NULL, s->grad_norm, "grad norm" },
-		};
-		if (!x) {
-			o->nomem = 1;
-			return;
-		}
-		for (long i = 0; i < s->n; i++)
-			x[i] = step_x(s, i);
-		fputs("<div class=\"charts\">\n", o->f);
-		for (size_t k = 0; k < sizeof(ch) / sizeof(ch[0]); k++) {
-			const double *ys[65];
-			char *names[65];
-			int ns = 0;
-			struct mtl_report_stat tst;
-
-			if (ch[k].total) {
-				mtl_report_stat(ch[k].total, s->n, &tst);
-				if (tst.n) {
-					ys[ns] = ch[k].total;
-					names[ns++] = (char *)ch[k].tname;
-				}
-			}
-			for (int j = 0; ch[k].f && j < ch[k].f->n && ns < 65; j++) {
-				ys[ns] = ch[k].f->v[j];
-				names[ns++] = ch[k].f->key[j];
-			}
-			if (ns)
-				svg_chart(o, ch[k].title, ns, names, ys, x, s->n);
-		}
-		fputs("</div>\n", o->f);
-		free(x);
-	}
+	if (o->fmt == MTL_RENDER_HTML && s->n)
+		render_charts(o, s);
 	if (nc) {
 		int spark = o->fmt != MTL_RENDER_HTML;
 		char *line = malloc((size_t)o->o->spark_width * 3 + 1);
@@ -845,8 +1125,8 @@ static void render_steps(struct out *o, const struct mtl_report *rep)
 			tab_add(&t, "curve");
 		for (int k = 0; k < nc; k++) {
 			mtl_report_stat(c[k].v, s->n, &st);
-			if (!st.n)
-				continue;
+			if (!st.n || (st.n >= 2 && st.min == st.max))
+				continue; /* none, or constant: said below */
 			tab_add(&t, c[k].name);
 			if (c[k].counts) {
 				tab_addf(&t, "%.0f", st.first);
@@ -854,12 +1134,24 @@ static void render_steps(struct out *o, const struct mtl_report *rep)
 				tab_addf(&t, "%.0f (%.0f)", st.min, step_x(s, st.i_min));
 				tab_addf(&t, "%.0f (%.0f)", st.max, step_x(s, st.i_max));
 			} else {
-				tab_num(&t, st.first);
-				tab_num(&t, st.last);
-				num(b1, sizeof(b1), st.min);
-				tab_addf(&t, "%s (%.0f)", b1, step_x(s, st.i_min));
-				num(b1, sizeof(b1), st.max);
-				tab_addf(&t, "%s (%.0f)", b1, step_x(s, st.i_max));
+				/* a row is one series: its four figures in one
+				 * format (the columns mix scales: lr, loss, ms) */
+				const char *f = fabs(st.max) >= 1e5 || fabs(st.min) >= 1e5 ||
+						(st.min != 0 && fabs(st.min) < 1e-3) ||
+						(st.max != 0 && fabs(st.max) < 1e-3) ||
+						(st.first != 0 && fabs(st.first) < 1e-3) ||
+						(st.last != 0 && fabs(st.last) < 1e-3) ? "%.3e" : "%.4f";
+				char b2[32];
+				snprintf(b1, sizeof(b1), f, st.first);
+				tab_add(&t, b1);
+				snprintf(b1, sizeof(b1), f, st.last);
+				tab_add(&t, b1);
+				snprintf(b1, sizeof(b1), f, st.min);
+				snprintf(b2, sizeof(b2), " (%.0f)", step_x(s, st.i_min));
+				tab_put(&t, fmt("%s%s", b1, b2));
+				snprintf(b1, sizeof(b1), f, st.max);
+				snprintf(b2, sizeof(b2), " (%.0f)", step_x(s, st.i_max));
+				tab_put(&t, fmt("%s%s", b1, b2));
 			}
 			if (spark) {
 				if (line)
@@ -870,6 +1162,7 @@ static void render_steps(struct out *o, const struct mtl_report *rep)
 		tab_print(o, &t, NULL);
 		tab_release(&t);
 		free(line);
+		render_constant(o, s, c, nc);
 	}
 	for (int k = 0; k < nc; k++)
 		free(c[k].name);
@@ -1112,6 +1405,47 @@ static void render_errors(struct out *o, const struct mtl_report_task *rt)
 	fputc('\n', o->f);
 }
 
+/*
+ * A task without any gold label: what was predicted, how often (examples,
+ * or words of a token task), and the predicted entities of each type.
+ */
+static void render_predicted(struct out *o, const struct mtl_report_task *rt)
+{
+	const struct mtl_task *sp = rt->spec;
+	int tok = sp->kind == MTL_TASK_TOKEN;
+	long total = 0;
+	struct tab t;
+
+	for (int k = 0; k < sp->n_labels; k++)
+		total += rt->predicted[k];
+	para(o, "%ld examples, none with gold labels: predictions only (%ld predicted %s)",
+	     rt->examples, total, tok ? "words" : "labels");
+	heading(o, 3, "Predicted %s of %s", tok ? "tags" : "labels", sp->name);
+	tab_init(&t, "lrr");
+	tab_add(&t, tok ? "tag" : "label");
+	tab_add(&t, "predicted");
+	tab_add(&t, "share");
+	for (int k = 0; k < sp->n_labels; k++) {
+		tab_label(&t, o, sp->labels[k]);
+		tab_addf(&t, "%ld", rt->predicted[k]);
+		tab_addf(&t, "%.1f%%", total ? 100.0 * (double)rt->predicted[k] / (double)total : 0.0);
+	}
+	tab_print(o, &t, NULL);
+	tab_release(&t);
+	if (!rt->has_entities)
+		return;
+	heading(o, 3, "Predicted entities of %s", sp->name);
+	tab_init(&t, "lr");
+	tab_add(&t, "type");
+	tab_add(&t, "predicted");
+	for (int k = 0; k < rt->bio.n_types; k++) {
+		tab_label(&t, o, rt->bio.types[k]);
+		tab_addf(&t, "%ld", rt->predicted_entities[k]);
+	}
+	tab_print(o, &t, NULL);
+	tab_release(&t);
+}
+
 static void render_task(struct out *o, const struct mtl_report *rep,
 			const struct mtl_report_task *rt)
 {
@@ -1125,14 +1459,16 @@ static void render_task(struct out *o, const struct mtl_report *rep,
 	for (int k = 0; k < cf->n; k++)
 		right += cf->m[k * cf->n + k];
 	heading(o, 2, "Task %s (%s)", sp->name, mtl_task_kind_name(sp->kind));
+	if (!cf->total) {
+		render_predicted(o, rt);
+		return;
+	}
 	num(b1, sizeof(b1), mtl_confusion_accuracy(cf));
 	num(b2, sizeof(b2), mtl_confusion_macro_f1(cf));
 	num(b3, sizeof(b3), mtl_confusion_micro_f1(cf));
 	para(o, "%ld examples, %ld without gold labels (not scored); %s %s (%ld of %ld); macro F1 %s, micro F1 %s",
 	     rt->examples, rt->unlabelled, tok ? "per word: tag accuracy" : "accuracy", b1,
 	     right, cf->total, b2, b3);
-	if (!cf->total)
-		return;
 	heading(o, 3, "Per %s of %s", tok ? "tag" : "class", sp->name);
 	tab_init(&t, "lrrrrr");
 	tab_add(&t, tok ? "tag" : "label");
@@ -1433,11 +1769,19 @@ static json_t *jtask(const struct mtl_report *rep, const struct mtl_report_task 
 		      cf->total ? jnum(mtl_confusion_micro_f1(cf)) : json_null(), "classes",
 		      classes, "confusion", cm, "errors", "total", (json_int_t)rt->n_wrong,
 		      "shown", shown);
+	if (j) {
+		json_t *pc = json_object();
+		for (int k = 0; k < sp->n_labels; k++)
+			json_object_set_new(pc, sp->labels[k], json_integer(rt->predicted[k]));
+		json_object_set_new(j, "predicted", pc);
+	}
 	if (j && rt->has_entities) {
 		json_t *types = json_object();
 		for (int k = 0; k < rt->ent.n_types; k++) {
 			json_t *p = jprf(&rt->ent.per_type[k]);
 			json_object_set_new(p, "lost", json_integer(rt->lost_type[k]));
+			json_object_set_new(p, "predicted_entities",
+					    json_integer(rt->predicted_entities[k]));
 			json_object_set_new(types, rt->bio.types[k], p);
 		}
 		json_object_set_new(j, "entities",

@@ -39,6 +39,9 @@ struct mtl_render_opts {
 	const char *title;  /* or NULL: "mtl report" */
 	int spark_width;    /* characters of a sparkline (text, markdown) */
 	int label_width;    /* characters of a text or id label before "…" */
+	double smooth;      /* html: per-step curves also drawn smoothed, an
+			     * exponential moving average with this weight in
+			     * (0, 1) as TensorBoard's; 0: not */
 };
 
 /* Fills opts with the defaults: text, 40-character sparklines, 32-character labels. */

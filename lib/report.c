@@ -240,7 +240,8 @@ static int add_tasks(struct mtl_report *rep, const struct mtl_tasks *ts,
 		struct mtl_report_task *rt = &rep->task[i];
 		const struct mtl_task *sp = rt->spec = &rep->tasks->task[i];
 
-		if (mtl_confusion_init(&rt->conf, sp->n_labels))
+		if (mtl_confusion_init(&rt->conf, sp->n_labels) ||
+		    !(rt->predicted = calloc((size_t)sp->n_labels, sizeof(long))))
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		if (sp->kind != MTL_TASK_TOKEN)
 			continue;
@@ -248,7 +249,9 @@ static int add_tasks(struct mtl_report *rep, const struct mtl_tasks *ts,
 				 rep->opts.strict, NULL) == 0) {
 			rt->has_entities = 1;
 			if (mtl_entity_init(&rt->ent, &rt->bio) ||
-			    !(rt->lost_type = calloc((size_t)rt->bio.n_types + 1, sizeof(long))))
+			    !(rt->lost_type = calloc((size_t)rt->bio.n_types + 1, sizeof(long))) ||
+			    !(rt->predicted_entities = calloc((size_t)rt->bio.n_types + 1,
+							      sizeof(long))))
 				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		}
 	}
@@ -359,6 +362,7 @@ static int read_prediction(struct mtl_report *rep, struct mtl_mp_reader *r,
 {
 	const msgpack_object *tasks = mtl_mp_get(rec, "tasks");
 	int *buf = NULL;
+	struct mtl_span *spans = NULL; /* [n + 1] a record's predicted entities */
 	int rc = 0;
 
 	if (!tasks || tasks->type != MSGPACK_OBJECT_MAP)
@@ -405,6 +409,7 @@ static int read_prediction(struct mtl_report *rep, struct mtl_mp_reader *r,
 				rc = bad_label(r, err, sp, "gold", gold, lg);
 				goto out;
 			}
+			rt->predicted[lp]++;
 			if (lg < 0) {
 				rt->unlabelled++;
 				continue;
@@ -430,7 +435,9 @@ static int read_prediction(struct mtl_report *rep, struct mtl_mp_reader *r,
 		}
 		n = (int)pred->via.array.size;
 		free(buf);
-		if (!(buf = malloc((size_t)(2 * n + 1) * sizeof(int)))) {
+		free(spans);
+		if (!(buf = malloc((size_t)(2 * n + 1) * sizeof(int))) ||
+		    !(spans = malloc((size_t)(n + 1) * sizeof(*spans)))) {
 			rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 			goto out;
 		}
@@ -448,7 +455,10 @@ static int read_prediction(struct mtl_report *rep, struct mtl_mp_reader *r,
 				rc = bad_label(r, err, sp, "gold", &gold->via.array.ptr[i], g[i]);
 				goto out;
 			}
+			rt->predicted[p[i]]++;
 		}
+		for (int k = rt->has_entities ? mtl_bio_spans(&rt->bio, p, n, spans) : 0; k > 0; k--)
+			rt->predicted_entities[spans[k - 1].type]++;
 		if (!gold) {
 			rt->unlabelled++;
 			continue;
@@ -474,6 +484,7 @@ static int read_prediction(struct mtl_report *rep, struct mtl_mp_reader *r,
 	}
 out:
 	free(buf);
+	free(spans);
 	return rc;
 }
 
@@ -718,6 +729,8 @@ void mtl_report_free(struct mtl_report *rep)
 		mtl_bio_release(&rt->bio);
 		mtl_entity_release(&rt->ent);
 		free(rt->lost_type);
+		free(rt->predicted);
+		free(rt->predicted_entities);
 		for (int k = 0; k < rt->n_err; k++) {
 			struct mtl_report_error *e = &rt->err[k];
 			free(e->id);

@@ -91,6 +91,10 @@ struct mtl_report_task {
 	struct mtl_confusion conf;   /* examples or words with gold */
 	long examples;  /* prediction records for the task */
 	long unlabelled; /* of them without gold */
+	long *predicted; /* [n_labels] predictions of each label, with gold or
+			  * without (examples, or words of a token task) */
+	long *predicted_entities; /* [bio.n_types] predicted entities, with
+				   * gold or without */
 	/* token tasks */
 	int has_entities; /* labels are BIO tags */
 	struct mtl_bio bio;

@@ -72,8 +72,9 @@ setup() {
 		echo "# xmllint is absent: well-formedness not checked" >&3
 	fi
 	run grep -c '<svg' r.html
-	# 6 charts (loss, accuracy, weights, cosine, lr, grad norm), 2 confusion, 1 similarity
-	assert_output 9
+	# 9 charts (loss, dev loss, accuracy, dev accuracy, dev F1, weights,
+	# cosine, lr, grad norm), 2 confusion, 1 similarity
+	assert_output 12
 	run grep -Ec '<script|src=|href=|@import|url\(' r.html
 	assert_output 0
 	run grep -c '<title>a &lt;title&gt; &amp; &quot;q&quot;</title>' r.html
@@ -198,4 +199,44 @@ setup() {
 	assert_success
 	assert_line --regexp '^ +1 +topic +1\.2500 +0\.7500 +0\.5000$'
 	assert_line --regexp '^ +1 +ner +0\.5000 +0\.8750 +0\.6250$'
+}
+
+@test "predictions without gold labels: the predicted labels and entities, not an accuracy of 0 of 0" {
+	cat >u.jsonl <<-'EOF2'
+	{"type":"header","stream":"predictions","version":[1,0],"tasks":[{"name":"topic","kind":"sequence","labels":["a","b"]},{"name":"ner","kind":"token","labels":["O","B-PER","I-PER"]}]}
+	{"type":"prediction","id":1,"tasks":{"topic":{"pred":"a","gold":null},"ner":{"pred":["B-PER","I-PER","O","I-PER"],"gold":null}}}
+	{"type":"prediction","id":2,"tasks":{"topic":{"pred":"a"},"ner":{"pred":["O","O","O","B-PER"]}}}
+	{"type":"prediction","id":3,"tasks":{"topic":{"pred":"b"},"ner":{"pred":["O"]}}}
+	EOF2
+	mtl-dump --pack u.jsonl >u.mpk
+	run mtl-report u.mpk
+	assert_success
+	refute_output --partial 'accuracy'
+	assert_line '3 examples, none with gold labels: predictions only (3 predicted labels)'
+	assert_line --regexp '^a +2 +66\.7%$'
+	assert_line --regexp '^b +1 +33\.3%$'
+	assert_line '3 examples, none with gold labels: predictions only (9 predicted words)'
+	assert_line --regexp '^I-PER +2 +22\.2%$'
+	# B-PER I-PER, a lone I-PER (conlleval: an entity), B-PER
+	assert_line --regexp '^PER +3$'
+	run bash -c "mtl-report -f json u.mpk | jq -c '.predictions.tasks | [.topic.predicted, .topic.accuracy, .ner.predicted.O, .ner.entities.types.PER.predicted_entities]'"
+	assert_output '[{"a":2,"b":1},null,5,3]'
+	run mtl-report -f html u.mpk
+	assert_output --partial 'Predicted labels of topic'
+	# --strict: the lone I-PER is no entity
+	run mtl-report --strict u.mpk
+	assert_line --regexp '^PER +2$'
+}
+
+@test "html: dev curves beside the training ones, constant weights in a sentence, --smooth" {
+	run mtl-report -f html steps.mpk
+	assert_success
+	assert_output --partial '<title>Dev F1</title>'
+	assert_output --partial '<p>Task weights constant: topic 1.0000</p>'
+	refute_output --partial 'class="smooth"'
+	run mtl-report -f html --smooth 0.6 steps.mpk
+	assert_output --partial 'class="smooth"'
+	run -2 --separate-stderr mtl-report --smooth 1 steps.mpk
+	assert_regex "$stderr" "smooth takes a weight in \[0, 1\), not '1'"
+	run -2 mtl-report --smooth x steps.mpk
 }

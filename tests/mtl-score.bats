@@ -119,7 +119,7 @@ predict_setup() {
 
 @test "predictions: labels per example and per word equal the reference's" {
 	predict_setup
-	run bash -c "mtl-dump -t prediction pred.mpk | grep -o '\"topic\":{\"pred\":\"[a-z]*\",\"gold\":[a-z\"]*'"
+	run bash -c "mtl-dump -t prediction pred.mpk | sed 's/\"score\":[^,]*,//' | grep -o '\"topic\":{\"pred\":\"[a-z]*\",\"gold\":[a-z\"]*'"
 	assert_output "$(sed 's/.*"topic_pred": "\([a-z]*\)", "topic_gold": \([a-z"]*\),.*/"topic":{"pred":"\1","gold":\2/' \
 		"$FIXTURES/golden/predict-expect.jsonl")"
 	mtl-dump -t prediction pred.mpk | sed 's/.*"ner":{"pred":\[\([^]]*\)\].*/\1/' >actual
@@ -158,7 +158,7 @@ predict_setup() {
 	assert_output --partial '"gold_lost":{"LOC":2}'
 	# the report counts them as gold and as missed
 	run bash -c "mtl-score -q -m m t.mpk | mtl-report - | grep -E '^(LOC|micro) '"
-	assert_line --regexp '^LOC +0 +0 +0 +2 +0 +0 +2$'
+	assert_line --regexp '^LOC +0\.0000 +0\.0000 +0\.0000 +2 +0 +0 +2$'
 	assert_line --regexp '^micro .* 3 +1 +0 +2$'
 	run bash -c "mtl-score -q -m m t.mpk | mtl-dump -t metrics | grep -o '\"entity_recall\":[0-9.]*'"
 	assert_output '"entity_recall":0.0'
@@ -194,4 +194,77 @@ predict_setup() {
 	# from a pipe nothing is known ahead: no total
 	run bash -c "script -qec \"cat big.mpk | mtl-score -m '$FIXTURES/tiny' -b 250 >/dev/null\" /dev/null | tr '\r' '\n' | grep -c 'example 250, '"
 	assert_output 1
+}
+
+# raw_setup [LABELS]: m/, the tiny model (its ner labels replaced by the
+# JSON array LABELS: the head is the same, the tags it names differ), and
+# raw.mpk, two raw texts (one not ASCII) tokenized by it
+raw_setup() {
+	mkdir m && cp -r "$FIXTURES/tiny/." m/
+	if [ -n "${1:-}" ]; then
+		jq --argjson l "$1" '.tasks[1].labels = $l' "$FIXTURES/tiny/tasks.json" >m/tasks.json
+	fi
+	printf '%s\n' '{"text":"Zoë Müller flew to 東京, then Paris."}' '{"text":"john smith"}' >raw.jsonl
+	mtl-tokenize -q -m m raw.jsonl >raw.mpk
+}
+
+@test "raw text: the examples carry each word's bytes, the predictions its characters" {
+	raw_setup
+	run bash -c "mtl-dump -t example raw.mpk | jq -c '[.word_starts, .word_ends]' | head -1"
+	# ë, ü: 2 bytes; 東, 京: 3
+	assert_output '[[0,5,13,18,21,24,27,29,34,39],[4,12,17,20,24,27,28,33,39,40]]'
+	mtl-score -q -m m raw.mpk | mtl-dump -t prediction >p.jsonl
+	run jq -c '[.words, .offsets]' p.jsonl
+	assert_line --index 0 '[["Zoë","Müller","flew","to","東","京",",","then","Paris","."],[[0,3],[4,10],[11,15],[16,18],[19,20],[20,21],[21,22],[23,27],[28,33],[33,34]]]'
+	assert_line --index 1 '[["john","smith"],[[0,4],[5,10]]]'
+	# offsets index the text by character (jq slices by code point, as Python does)
+	run jq -r '. as $p | [range(.words|length)] | map($p.text[$p.offsets[.][0]:$p.offsets[.][1]] == $p.words[.]) | all' p.jsonl
+	assert_output $'true\ntrue'
+}
+
+@test "raw text: entity spans grouped as entity F1 groups them, scored by the words' mean" {
+	raw_setup
+	mtl-score -q -m m --probs raw.mpk | mtl-dump -t prediction >p.jsonl
+	# the tiny model tags I-PER I-PER O I-PER ... : an I- without a B- opens
+	# an entity (conlleval), and a tag of O closes it
+	run jq -c '.tasks.ner.pred' p.jsonl
+	assert_line --index 0 '["O","I-PER","I-PER","O","I-PER","I-PER","I-PER","I-PER","O","I-PER"]'
+	run jq -c '.tasks.ner.entities | map([.type, .start, .end, .text, .words])' p.jsonl
+	assert_line --index 0 '[["PER",4,15,"Müller flew",[1,3]],["PER",19,27,"東京, then",[4,8]],["PER",33,34,".",[9,10]]]'
+	assert_line --index 1 '[["PER",0,10,"john smith",[0,2]]]'
+	# the text is the text's characters [start, end)
+	run jq -r '. as $p | .tasks.ner.entities | map($p.text[.start:.end] == .text) | all' p.jsonl
+	assert_output $'true\ntrue'
+	# an entity's score: the mean over its words of the predicted tag's probability
+	run jq -r '.tasks.ner as $t | $t.entities[] | ([range(.words[0]; .words[1])] | map($t.probs[.] | max) | add / length) - .score | fabs < 1e-6' p.jsonl
+	assert_output $'true\ntrue\ntrue\ntrue'
+	# a sequence task: the label and its probability
+	run jq -r '.tasks.topic | (.probs | max) - .score | fabs < 1e-7' p.jsonl
+	assert_output $'true\ntrue'
+}
+
+@test "raw text: IOBES singles are entities of one word; labels that are no tag scheme give no entities" {
+	raw_setup '["O","S-PER","S-LOC","B-LOC","E-LOC"]'
+	run bash -c "mtl-score -q -m m raw.mpk | mtl-dump -t prediction | jq -c '.tasks.ner.entities | map([.type, .text, .words])' | tail -1"
+	assert_output '[["LOC","john",[0,1]],["LOC","smith",[1,2]]]'
+	rm -r m
+	raw_setup '["N","V","A","D","P"]'
+	run bash -c "mtl-score -q -m m raw.mpk | mtl-dump -t prediction | jq -c '.tasks.ner | [has(\"pred\"), has(\"entities\")]'"
+	assert_output $'[true,false]\n[true,false]'
+}
+
+@test "word input: offsets into the words joined by spaces; hand-made word_starts that are no text's are ignored" {
+	mkdir m && cp -r "$FIXTURES/tiny/." m/
+	printf '{"words":["Zoë","smith"],"ner":["B-PER","I-PER"]}\n' >w.jsonl
+	mtl-tokenize -q -m m w.jsonl >w.mpk
+	run bash -c "mtl-score -q -m m w.mpk | mtl-dump -t prediction | jq -c '[.text, .words, .offsets, (.tasks.ner.entities | map(.text))]'"
+	assert_output '["Zoë smith",["Zoë","smith"],[[0,3],[4,9]],["smith"]]'
+	# (the tiny model tags Zoë O and smith I-PER: one entity)
+	# a start inside a character, and too few entries: no offsets, no surface text
+	printf '%s\n' '{"type":"header","stream":"examples","version":[1,0],"tasks":[{"name":"ner","kind":"token","labels":["O","B-PER","I-PER","B-LOC","I-LOC"]}]}' \
+		'{"type":"example","id":1,"text":"Zoë x","ids":[2,230,213,3],"word_ids":[-1,0,1,-1],"word_starts":[0,3],"word_ends":[4,5]}' \
+		'{"type":"example","id":2,"text":"Zoë x","ids":[2,230,213,3],"word_ids":[-1,0,1,-1],"word_starts":[0],"word_ends":[4]}' |
+		mtl-dump --pack >h.mpk
+	run bash -c "mtl-score -q -m m --tasks ner h.mpk | mtl-dump -t prediction | jq -c '[has(\"offsets\"), has(\"words\"), (.tasks.ner.entities[0] | keys)]'"
+	assert_output $'[false,false,["score","type","words"]]\n[false,false,["score","type","words"]]'
 }

@@ -34,9 +34,9 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 	{"id": 7, "words": ["John", "x"], "tags": ["B-PER", null]}
 	J
 	cat >expect <<-'J'
-	{"type":"example","id":"a","text":"Hello, world!","ids":[2,5,7,6,8,3],"word_ids":[-1,0,1,2,3,-1],"labels":{"topic":0},"truncated":false}
+	{"type":"example","id":"a","text":"Hello, world!","ids":[2,5,7,6,8,3],"word_ids":[-1,0,1,2,3,-1],"word_starts":[0,5,7,12],"word_ends":[5,6,12,13],"labels":{"topic":0},"truncated":false}
 	{"type":"example","id":2,"text":"John lives in unaffable Paris.","ids":[2,12,13,14,9,10,11,15,16,3],"word_ids":[-1,0,1,2,3,3,3,4,4,-1],"words":["John","lives","in","unaffable","Paris."],"labels":{"topic":1,"ner":[-100,1,0,0,0,-100,-100,2,-100,-100]},"truncated":false}
-	{"type":"example","id":3,"text":"hello","ids":[2,5,3],"word_ids":[-1,0,-1],"labels":{},"truncated":false}
+	{"type":"example","id":3,"text":"hello","ids":[2,5,3],"word_ids":[-1,0,-1],"word_starts":[0],"word_ends":[5],"labels":{},"truncated":false}
 	{"type":"example","id":7,"text":"John x","ids":[2,12,1,3],"word_ids":[-1,0,1,-1],"words":["John","x"],"labels":{"ner":[-100,1,-100,-100]},"truncated":false}
 	J
 	examples -m m in.jsonl >actual
@@ -98,7 +98,7 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 @test "TSV: header row, empty cells unlabelled, token tags per space-separated word" {
 	printf 'id\ttext\ttopic\tner\nq1\tHello world\tgreet\t\nq2\tJohn lives\t\tB-PER O\n' >in.tsv
 	cat >expect <<-'J'
-	{"type":"example","id":"q1","text":"Hello world","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"labels":{"topic":0},"truncated":false}
+	{"type":"example","id":"q1","text":"Hello world","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"word_starts":[0,6],"word_ends":[5,11],"labels":{"topic":0},"truncated":false}
 	{"type":"example","id":"q2","text":"John lives","ids":[2,12,13,3],"word_ids":[-1,0,1,-1],"words":["John","lives"],"labels":{"ner":[-100,1,0,-100]},"truncated":false}
 	J
 	examples -m m -f tsv in.tsv >actual
@@ -119,7 +119,7 @@ examples() {  # examples() ARGS...: the example records as JSON lines
 	rm m/tasks.json
 	echo '{"text":"hello world","topic":"whatever"}' >in.jsonl
 	run examples -m m in.jsonl
-	assert_output '{"type":"example","id":1,"text":"hello world","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"labels":{},"truncated":false}'
+	assert_output '{"type":"example","id":1,"text":"hello world","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"word_starts":[0,6],"word_ends":[5,11],"labels":{},"truncated":false}'
 }
 
 bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
@@ -235,7 +235,7 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	assert_output "mtl-tokenize: in.jsonl: line 2: 'text' is not a string"
 	printf '%s\n' '{"text":"hello","topic":"nope"}' '{"words":["john"],"ner":["B-X"]}' >in.jsonl
 	run examples -m m --unknown-label skip in.jsonl
-	assert_line -n 0 '{"type":"example","id":1,"text":"hello","ids":[2,5,3],"word_ids":[-1,0,-1],"labels":{},"truncated":false}'
+	assert_line -n 0 '{"type":"example","id":1,"text":"hello","ids":[2,5,3],"word_ids":[-1,0,-1],"word_starts":[0],"word_ends":[5],"labels":{},"truncated":false}'
 	assert_line -n 1 '{"type":"example","id":2,"text":"john","ids":[2,12,3],"word_ids":[-1,0,-1],"words":["john"],"labels":{"ner":[-100,-100,-100]},"truncated":false}'
 }
 
@@ -251,7 +251,7 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 @test "--replace-invalid turns bad bytes into U+FFFD, which tokenization drops" {
 	printf '{"text":"hello \xff\xfe world"}\n' >in.jsonl
 	run examples -m m --replace-invalid in.jsonl
-	assert_output "{\"type\":\"example\",\"id\":1,\"text\":\"hello $(printf '\xef\xbf\xbd\xef\xbf\xbd') world\",\"ids\":[2,5,6,3],\"word_ids\":[-1,0,1,-1],\"labels\":{},\"truncated\":false}"
+	assert_output "{\"type\":\"example\",\"id\":1,\"text\":\"hello $(printf '\xef\xbf\xbd\xef\xbf\xbd') world\",\"ids\":[2,5,6,3],\"word_ids\":[-1,0,1,-1],\"word_starts\":[0,13],\"word_ends\":[5,18],\"labels\":{},\"truncated\":false}"
 }
 
 @test "several files of different formats make one stream; line ids get the file name" {

@@ -95,6 +95,21 @@ int main(void)
 		spans(&b, t, 5, out);
 		T_OK(!strcmp(out, "PER[0,1) PER[1,3) LOC[4,5)"), "B B I, ignore as O: %s", out);
 	}
+	{
+		/* IOBES: S- is an entity of one word, E- closes one */
+		const char *const l[] = { "O", "B-PER", "I-PER", "E-PER", "S-PER", "S-LOC" };
+		struct mtl_bio x;
+		int t1[] = { 4, 4, 5 }, t2[] = { 1, 2, 3, 4, 0 }, t3[] = { 1, 3, 3, 0, 2 };
+		T_OK(mtl_bio_init(&x, l, 6, 0, &err) == 0 && x.n_types == 2, "IOBES scheme");
+		spans(&x, t1, 3, out);
+		T_OK(!strcmp(out, "PER[0,1) PER[1,2) LOC[2,3)"), "S S S: three singles: %s", out);
+		spans(&x, t2, 5, out);
+		T_OK(!strcmp(out, "PER[0,3) PER[3,4)"), "B I E S O: %s", out);
+		spans(&x, t3, 5, out);
+		T_OK(!strcmp(out, "PER[0,2) PER[2,3) PER[4,5)"),
+		     "E after E starts one; I after O starts one (conlleval): %s", out);
+		mtl_bio_release(&x);
+	}
 
 	mtl_entity_init(&es, &b);
 	{

@@ -203,6 +203,118 @@ static void test_steps(void)
 	mtl_report_free(rep);
 }
 
+/* Renders rep as format fmt (smoothing smooth) into a new string. */
+static char *render_str(const struct mtl_report *rep, enum mtl_render_format fmt, double smooth)
+{
+	struct mtl_render_opts fo;
+	struct mtl_err err;
+	char *out = NULL;
+	size_t len = 0;
+	FILE *m = open_memstream(&out, &len);
+
+	mtl_render_defaults(&fo);
+	fo.format = fmt;
+	fo.smooth = smooth;
+	if (mtl_render(m, rep, &fo, &err))
+		len = 0;
+	fclose(m);
+	return out;
+}
+
+static int count(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * The training charts: the evaluations beside the training curves, one
+ * colour per task in every chart, constant series said in a sentence,
+ * smoothing on request; one number format per table column.
+ */
+static void test_charts(void)
+{
+	struct mtl_report_opts ro = { .max_embeddings = 20 };
+	struct mtl_report *rep = mtl_report_new(&ro);
+	struct mtl_err err = { "" };
+	char *h, *h2, *txt;
+
+	T_OK(feed_file(rep, "tests/data/report/steps.jsonl", &err) == 0 &&
+	     mtl_report_finish(rep, &err) == 0, "steps read: %s", err.msg);
+	h = render_str(rep, MTL_RENDER_HTML, 0);
+	h2 = render_str(rep, MTL_RENDER_HTML, 0.6);
+	txt = render_str(rep, MTL_RENDER_TEXT, 0);
+	T_OK(h && h2 && txt, "rendered");
+	/* dev F1: topic at steps 2 and 5, ner at step 2 only: 3 points marked */
+	T_OK(strstr(h, "<title>Dev loss</title>") && strstr(h, "<title>Dev F1</title>") &&
+	     strstr(h, "<title>Dev accuracy</title>"), "dev loss, accuracy and F1 charts");
+	{
+		const char *f1 = strstr(h, "<title>Dev F1</title>"), *end = f1 ? strstr(f1, "</figure>") : NULL;
+		char *chart = f1 && end ? strndup(f1, (size_t)(end - f1)) : NULL;
+		T_OK(chart && count(chart, "<circle") == 3, "dev F1: its 3 evaluations marked");
+		T_OK(chart && strstr(chart, "background:#1f77b4\"></span>topic") &&
+		     strstr(chart, "background:#d62728\"></span>ner"), "dev F1: topic blue, ner red");
+		free(chart);
+		/* the dev charts sit right after their training chart */
+		T_OK(strstr(h, "<title>Loss</title>") < strstr(h, "<title>Dev loss</title>") &&
+		     strstr(h, "<title>Dev loss</title>") < strstr(h, "<title>Accuracy</title>"),
+		     "dev loss beside loss");
+	}
+	T_OK(count(h, "background:#1f77b4\"></span>topic") == 5 &&
+	     count(h, "background:#1f77b4\"></span>") == 5,
+	     "topic's colour in the loss, accuracy and 3 dev charts, and no other series has it");
+	T_OK(count(h, "background:#d62728\"></span>ner") == 5,
+	     "ner's colour in loss, accuracy, weights, dev loss and dev F1 (it has no dev accuracy)");
+	/* weights: topic 1 at every step (static), ner changes */
+	T_OK(strstr(h, "Task weights constant: topic 1.0000") != NULL, "a constant weight is a sentence");
+	{
+		const char *w = strstr(h, "<title>Task weights</title>"), *end = w ? strstr(w, "</figure>") : NULL;
+		char *chart = w && end ? strndup(w, (size_t)(end - w)) : NULL;
+		T_OK(chart && !strstr(chart, "topic") && strstr(chart, ">ner<"),
+		     "the weights chart has ner only");
+		free(chart);
+	}
+	T_OK(strstr(txt, "constant: weight topic 1.0000, labelled ner 4\n") &&
+	     !strstr(txt, "\nweight topic "), "text: constant curves in a sentence, not the table");
+	T_OK(!strstr(h, "class=\"smooth\"") && count(h2, "class=\"smooth\"") >= 5 &&
+	     strstr(h2, "stroke-opacity=\"0.3\""), "--smooth: a smoothed line over a faint one");
+	/* evaluations table: accuracy of ner absent, f1 all with 4 decimals */
+	T_OK(strstr(txt, "   2  ner    0.7000         -  0.3000\n") != NULL, "eval table: '-' for a gap");
+	free(h);
+	free(h2);
+	free(txt);
+	mtl_report_free(rep);
+
+	/* all weights static: no weights chart at all */
+	rep = mtl_report_new(&ro);
+	T_OK(feed(rep, "{\"type\":\"header\",\"stream\":\"steps\",\"version\":[1,0]}\n"
+		       "{\"type\":\"step\",\"step\":1,\"loss\":2.0,\"weights\":{\"a\":1.0,\"b\":0.5}}\n"
+		       "{\"type\":\"step\",\"step\":2,\"loss\":1.0,\"weights\":{\"a\":1.0,\"b\":0.5}}\n",
+		  0, &err) == 0 && mtl_report_finish(rep, &err) == 0, "static weights read");
+	h = render_str(rep, MTL_RENDER_HTML, 0);
+	T_OK(h && !strstr(h, "<title>Task weights</title>") &&
+	     strstr(h, "Task weights constant: a 1.0000, b 0.5000"), "static weights: a sentence, no chart");
+	T_OK(h && !strstr(h, "<title>Dev"), "no evaluations: no dev charts");
+	free(h);
+	mtl_report_free(rep);
+
+	/* one format per column: 0 is 0.0000 beside 0.5000; a tiny value turns
+	 * the whole column to exponents */
+	rep = mtl_report_new(&ro);
+	T_OK(feed(rep, "{\"type\":\"header\",\"stream\":\"steps\",\"version\":[1,0]}\n"
+		       "{\"type\":\"eval\",\"step\":1,\"tasks\":{\"a\":{\"loss\":0.00001,\"f1\":0}}}\n"
+		       "{\"type\":\"eval\",\"step\":2,\"tasks\":{\"a\":{\"loss\":0.5,\"f1\":0.5}}}\n",
+		  0, &err) == 0 && mtl_report_finish(rep, &err) == 0, "evals read");
+	txt = render_str(rep, MTL_RENDER_TEXT, 0);
+	T_OK(txt && strstr(txt, "1.000e-05") && strstr(txt, "5.000e-01") && strstr(txt, "0.0000") &&
+	     strstr(txt, "0.5000"), "loss column in exponents, f1 column fixed");
+	free(txt);
+	mtl_report_free(rep);
+}
+
 static void test_embeddings(void)
 {
 	struct mtl_report_opts ro = { .max_embeddings = 3 };
@@ -335,6 +447,7 @@ int main(void)
 	test_predictions(1);
 	test_strict_differs();
 	test_steps();
+	test_charts();
 	test_embeddings();
 	test_render();
 	test_errors();
