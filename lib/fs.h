@@ -29,7 +29,8 @@ struct mtl_fs_atomic {
 	char *path;
 };
 
-/* Creates a temporary file beside path (mode 0644). */
+/* Creates a temporary file beside path, PATH.tmp.XXXXXX (mode 0666 less
+ * the umask, as for any new file). */
 int mtl_fs_atomic_open(struct mtl_fs_atomic *a, const char *path,
 		       struct mtl_err *err);
 /* Writes all of data (retrying short writes). */
@@ -52,7 +53,7 @@ int mtl_fs_write_json(const char *path, const json_t *j, size_t flags,
 		      struct mtl_err *err);
 /* Copies src to dst atomically. */
 int mtl_fs_copy(const char *src, const char *dst, struct mtl_err *err);
-/* Creates dir and its missing parents (mode 0755). */
+/* Creates dir and its missing parents (mode 0777 less the umask). */
 int mtl_fs_mkdirs(const char *dir, struct mtl_err *err);
 /* fsyncs a directory (after renames inside it); 0 or MTL_ERR_IO. */
 int mtl_fs_sync_dir(const char *dir, struct mtl_err *err);
