@@ -37,6 +37,9 @@ static const char usage[] =
 	"                          and the best one\n"
 	"      --best-metric M     loss, TASK:f1 or TASK:accuracy on --eval\n"
 	"      --resume            continue from the newest checkpoint in DIR\n"
+	"                          that passes verification\n"
+	"      --overwrite         remove the checkpoints of another run in DIR\n"
+	"                          (without it or --resume such a DIR is refused)\n"
 	"      --lr F              peak learning rate (default 5e-5)\n"
 	"      --head-lr F         peak learning rate of the heads (default: --lr)\n"
 	"      --layer-decay F     layer-wise lr decay (default 1: none)\n"
@@ -407,15 +410,20 @@ static void interrupted(struct run *R)
 	exit(cmd_finish(128 + got_signal));
 }
 
-/* --resume: the newest complete checkpoint of --out, if any. */
+/* --resume: the newest complete checkpoint of --out that verifies, if any. */
 static void resume(struct run *R)
 {
 	struct mtl_err err;
-	char *path = NULL;
-	int rc = mtl_ckpt_find(R->out, &path, &err);
+	char *path = NULL, *skipped = NULL;
+	int rc = mtl_ckpt_find(R->out, &path, &skipped, &err);
 
+	/* said even with --quiet: the run does not continue where it stopped */
+	if (skipped)
+		fprintf(stderr, "%s: skipping checkpoints that fail verification:\n%s",
+			cmd_name, skipped);
+	free(skipped);
 	if (rc < 0)
-		cmd_die(EXIT_IO, "%s", err.msg);
+		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "cannot resume: %s", err.msg);
 	if (rc == 0) {
 		cmd_note("no complete checkpoint in '%s': starting afresh", R->out);
 		return;
@@ -713,7 +721,7 @@ int main(int argc, char **argv)
 	       O_BALANCE, O_TASK_WEIGHT, O_BALANCE_EVERY, O_GRAD_AT, O_DWA_TEMP,
 	       O_GN_ALPHA, O_GN_LR, O_CAGRAD_C, O_CON, O_CON_TEMP,
 	       O_FREEZE, O_UNFREEZE, O_SAVE_EVERY, O_KEEP, O_BEST, O_RESUME,
-	       O_FEATURES };
+	       O_OVERWRITE, O_FEATURES };
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "out", required_argument, NULL, 'o' },
@@ -749,6 +757,7 @@ int main(int argc, char **argv)
 		{ "keep", required_argument, NULL, O_KEEP },
 		{ "best-metric", required_argument, NULL, O_BEST },
 		{ "resume", no_argument, NULL, O_RESUME },
+		{ "overwrite", no_argument, NULL, O_OVERWRITE },
 		{ "freeze", required_argument, NULL, O_FREEZE },
 		{ "features", required_argument, NULL, O_FEATURES },
 		{ "unfreeze-at", required_argument, NULL, O_UNFREEZE },
@@ -760,7 +769,7 @@ int main(int argc, char **argv)
 	struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1,
 			 .keep = 3 };
 	const char *best_metric = NULL, *features = NULL;
-	int do_resume = 0;
+	int do_resume = 0, overwrite = 0, lock = -1;
 	long seen = 0;
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
@@ -842,6 +851,7 @@ int main(int argc, char **argv)
 		case O_KEEP: R.keep = (int)cmd_parse_long(usage, "--keep", optarg, 1, 1L << 30); break;
 		case O_BEST: best_metric = optarg; break;
 		case O_RESUME: do_resume = 1; break;
+		case O_OVERWRITE: overwrite = 1; break;
 		case O_FREEZE: freeze[n_freeze++] = optarg; break;
 		case O_FEATURES: features = optarg; break;
 		case O_UNFREEZE: unfreeze_at = cmd_parse_long(usage, "--unfreeze-at", optarg, 1, 1L << 40); break;
@@ -884,8 +894,10 @@ int main(int argc, char **argv)
 		freeze[n_freeze++] = "encoder";
 	if (unfreeze_at && !n_freeze)
 		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
-	if ((R.save_every || do_resume) && !out_dir)
-		cmd_usage_error(usage, "--save-every and --resume need --out DIR");
+	if ((R.save_every || do_resume || overwrite) && !out_dir)
+		cmd_usage_error(usage, "--save-every, --resume and --overwrite need --out DIR");
+	if (do_resume && overwrite)
+		cmd_usage_error(usage, "--resume continues the checkpoints that --overwrite removes: give one");
 	if (best_metric && (!eval || !R.save_every))
 		cmd_usage_error(usage, "--best-metric needs --eval FILE and --save-every N");
 	R.out = out_dir;
@@ -915,6 +927,13 @@ int main(int argc, char **argv)
 		}
 	}
 
+	/* ckpt.h: OUT is this run's (locked, leftovers gone, no other run's
+	 * checkpoints unless resuming) before anything is written there */
+	if (out_dir && R.rank == 0 &&
+	    (rc = mtl_ckpt_open(out_dir, do_resume ? MTL_CKPT_RESUME
+					 : overwrite ? MTL_CKPT_OVERWRITE
+					 : MTL_CKPT_FRESH, &lock, &err)))
+		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
 	if (mtl_model_load(&R.model, model_dir, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (!R.model->tasks)
@@ -1102,6 +1121,8 @@ done:
 		cmd_die(EXIT_IO, "%s", err.msg);
 	if (R.save_every && R.rank == 0)
 		checkpoint(&R);
+	if (lock >= 0)
+		close(lock); /* the end of the run: OUT is free */
 
 	for (int i = 0; i < R.n_ev; i++)
 		mtl_example_release(&R.ev[i]);

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -11,14 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "head.h"
+#include "manifest.h"
 #include "st.h"
 
 #define MARKER "COMPLETE"
+#define LOCK ".lock"
 
 void mtl_ckpt_state_release(struct mtl_ckpt_state *st)
 {
@@ -92,7 +96,11 @@ static int list(const char *out, long **steps, struct mtl_err *err)
 	while ((e = readdir(d))) {
 		long s = name_step(e->d_name), *t;
 
+		struct stat sb;
+
+		/* a symlink is not one of ours: never read, never removed */
 		if (s < 0 || join(p, out, e->d_name, NULL) ||
+		    lstat(p, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
 		    !mtl_fs_exists(p, MARKER))
 			continue;
 		if (n == cap) {
@@ -115,40 +123,198 @@ static int list(const char *out, long **steps, struct mtl_err *err)
 	return n;
 }
 
-/* Removes the temporary directories of saves a crash interrupted. */
-static void remove_stale(const char *out)
+/* Whether name is a temporary file of fs.h (NAME.tmp.XXXXXX). */
+static int is_tmp_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 11 && !strncmp(name + n - 11, ".tmp.", 5);
+}
+
+/*
+ * Removes what kills left in out: the temporary directories of saves,
+ * checkpoint directories without their marker (a rotation cut short) and
+ * temporary files of fs.h (latest.tmp.*, model.safetensors.tmp.*, ...).
+ * Symlinks are left alone; only a run holding the lock may call this.
+ */
+static int clean(const char *out, struct mtl_err *err)
 {
 	DIR *d = opendir(out);
 	struct dirent *e;
 	char p[PATH_MAX];
+	int rc = 0;
 
-	while (d && (e = readdir(d))) {
+	if (!d)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot open directory '%s': %s",
+				   out, strerror(errno));
+	while (!rc && (e = readdir(d))) {
 		size_t n = strlen(e->d_name);
+		struct stat sb;
+		int dir;
 
-		if (!strncmp(e->d_name, ".checkpoint-", 12) && n > 16 &&
-		    !strcmp(e->d_name + n - 4, ".tmp") &&
-		    !join(p, out, e->d_name, NULL))
-			rm_rf(p, NULL);
+		if (join(p, out, e->d_name, NULL) || lstat(p, &sb) < 0)
+			continue;
+		dir = S_ISDIR(sb.st_mode);
+		if ((dir && !strncmp(e->d_name, ".checkpoint-", 12) && n > 16 &&
+		     !strcmp(e->d_name + n - 4, ".tmp")) ||
+		    (dir && name_step(e->d_name) >= 0 && !mtl_fs_exists(p, MARKER)))
+			rc = rm_rf(p, err);
+		else if (S_ISREG(sb.st_mode) && is_tmp_file(e->d_name) &&
+			 unlink(p) < 0 && errno != ENOENT)
+			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
+					 p, strerror(errno));
 	}
-	if (d)
-		closedir(d);
+	closedir(d);
+	return rc;
 }
 
-int mtl_ckpt_find(const char *out, char **path, struct mtl_err *err)
+/*
+ * Takes the lock of out (out/.lock, flock, held until *fd is closed) and
+ * writes our pid into it; when another process holds it, says which.
+ */
+static int lock(const char *out, int *fd, struct mtl_err *err)
+{
+	char p[PATH_MAX], pid[32];
+	int rc;
+	ssize_t n;
+
+	if ((rc = join(p, out, LOCK, err)))
+		return rc;
+	*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (*fd < 0)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", p,
+				   strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		n = e == EWOULDBLOCK ? pread(*fd, pid, sizeof(pid) - 1, 0) : -1;
+		close(*fd);
+		*fd = -1;
+		if (e != EWOULDBLOCK)
+			return mtl_err_set(err, MTL_ERR_IO, "cannot lock '%s': %s",
+					   p, strerror(e));
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "'%s' is in use by another run (pid %s): one run at a time per output directory",
+				   out, pid[0] ? pid : "unknown");
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(*fd, 0) < 0 || pwrite(*fd, pid, (size_t)n, 0) != n) {
+		rc = mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s", p,
+				 strerror(errno));
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
+/* Removes the checkpoints of out, latest and best (--overwrite). */
+static int remove_all(const char *out, struct mtl_err *err)
+{
+	static const char *const files[] = { "latest", "best" };
+	DIR *d = opendir(out);
+	struct dirent *e;
+	char p[PATH_MAX];
+	int rc = 0;
+
+	if (!d)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot open directory '%s': %s",
+				   out, strerror(errno));
+	/* latest first: a kill halfway leaves nothing that says "resume me" */
+	for (int i = 0; i < 2 && !rc; i++)
+		if (!(rc = join(p, out, files[i], err)) && unlink(p) < 0 &&
+		    errno != ENOENT)
+			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
+					 p, strerror(errno));
+	while (!rc && (e = readdir(d)))
+		if (name_step(e->d_name) >= 0 && !(rc = join(p, out, e->d_name, err)))
+			rc = rm_rf(p, err);
+	closedir(d);
+	return rc ? rc : mtl_fs_sync_dir(out, err);
+}
+
+int mtl_ckpt_open(const char *out, enum mtl_ckpt_mode mode, int *fd,
+		  struct mtl_err *err)
+{
+	long *steps = NULL;
+	int n, rc;
+
+	*fd = -1;
+	if ((rc = mtl_fs_mkdirs(out, err)) || (rc = lock(out, fd, err)))
+		return rc;
+	if ((rc = clean(out, err)) ||
+	    (mode == MTL_CKPT_OVERWRITE && (rc = remove_all(out, err))))
+		goto fail;
+	if ((n = rc = list(out, &steps, err)) < 0)
+		goto fail;
+	rc = 0;
+	if (mode == MTL_CKPT_FRESH && (n > 0 || mtl_fs_exists(out, "latest")))
+		rc = mtl_err_set(err, MTL_ERR_ARG,
+				 "'%s' holds the checkpoints of another run (newest: checkpoint-%06ld): give --resume to continue it, or --overwrite to remove them and start afresh",
+				 out, n > 0 ? steps[n - 1] : 0L);
+	free(steps);
+	if (!rc)
+		return 0;
+fail:
+	close(*fd);
+	*fd = -1;
+	return rc;
+}
+
+int mtl_ckpt_verify(const char *dir, struct mtl_err *err)
+{
+	int rc = mtl_manifest_check(dir, MARKER, NULL, 0, err);
+
+	return rc > 0 && !mtl_fs_exists(dir, MARKER)
+	       ? mtl_err_set(err, MTL_ERR_FORMAT,
+			     "'%s' is not a complete checkpoint (no " MARKER ")",
+			     dir)
+	       : rc < 0 ? rc : 0;
+}
+
+/* Appends line and a newline to the malloc'ed text *s. */
+static int append(char **s, const char *line, struct mtl_err *err)
+{
+	size_t n = *s ? strlen(*s) : 0;
+	char *t = realloc(*s, n + strlen(line) + 2);
+
+	if (!t)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	sprintf(t + n, "%s\n", line);
+	*s = t;
+	return 0;
+}
+
+int mtl_ckpt_find(const char *out, char **path, char **skipped,
+		  struct mtl_err *err)
 {
 	long *steps;
-	int n = list(out, &steps, err);
+	int n = list(out, &steps, err), rc = 0;
+	struct mtl_err why;
 
+	*skipped = NULL;
 	if (n <= 0)
 		return n;
 	*path = malloc(strlen(out) + 32);
-	if (!*path) {
-		free(steps);
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int i = n - 1; *path && i >= 0; i--) {
+		sprintf(*path, "%s/checkpoint-%06ld", out, steps[i]);
+		if (!mtl_ckpt_verify(*path, &why)) {
+			free(steps);
+			return 1;
+		}
+		if ((rc = append(skipped, why.msg, err)))
+			break;
 	}
-	sprintf(*path, "%s/checkpoint-%06ld", out, steps[n - 1]);
 	free(steps);
-	return 1;
+	free(*path);
+	*path = NULL;
+	if (rc)
+		return rc;
+	if (!*skipped)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	return mtl_err_set(err, MTL_ERR_FORMAT,
+			   "no checkpoint of '%s' passes verification", out);
 }
 
 static char *hex64(char buf[17], uint64_t v)
@@ -211,7 +377,9 @@ static int write_all(const char *dir, const struct mtl_model *mdl,
 		{ "heads.exp_avg_sq", 1, { (int64_t)hd->n_params }, tr->hmom2 },
 	};
 	static const char *meta[] = { "format", "mtl-adamw-1" };
-	char p[PATH_MAX], mark[64];
+	static const char *const own[] = { "optimizer.safetensors",
+					   "trainer.json" };
+	char p[PATH_MAX];
 	json_t *j;
 	int rc;
 
@@ -225,12 +393,8 @@ static int write_all(const char *dir, const struct mtl_model *mdl,
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	rc = mtl_fs_write_json(p, j, JSON_REAL_PRECISION(17), err);
 	json_decref(j);
-	if (rc)
-		return rc;
-	snprintf(mark, sizeof(mark), "step %ld\n", st->step);
-	if ((rc = join(p, dir, MARKER, err)))
-		return rc;
-	return mtl_fs_write(p, mark, strlen(mark), err);
+	/* the marker: every file of the checkpoint with its checksum */
+	return rc ? rc : mtl_model_publish(dir, MARKER, own, 2, err);
 }
 
 /* Removes the oldest complete checkpoints beyond keep, never best. */
@@ -244,17 +408,23 @@ static int rotate(const char *out, int keep, const char *best,
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n - keep && !rc; i++) {
+		int fd = -1;
+
 		snprintf(p, sizeof(p), "checkpoint-%06ld", steps[i]);
 		if (!strcmp(p, best))
 			continue;
-		/* the marker first: a half-removed checkpoint is never trusted */
-		if (snprintf(p, sizeof(p), "%s/checkpoint-%06ld/" MARKER, out,
+		/* the marker first: a half-removed checkpoint is never trusted;
+		 * through the directory itself, never a symlink in its place */
+		if (snprintf(p, sizeof(p), "%s/checkpoint-%06ld", out,
 			     steps[i]) >= (int)sizeof(p))
 			rc = mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s'", out);
-		else if (unlink(p) < 0)
-			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
+		else if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					O_CLOEXEC)) < 0 ||
+			 unlinkat(fd, MARKER, 0) < 0)
+			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s/" MARKER "': %s",
 					 p, strerror(errno));
-		*strrchr(p, '/') = 0;
+		if (fd >= 0)
+			close(fd);
 		if (!rc)
 			rc = rm_rf(p, err);
 	}
@@ -280,7 +450,6 @@ int mtl_ckpt_save(const char *out, const struct mtl_model *mdl,
 		s.best_value = s.value;
 	}
 	if (!mtl_fs_exists(fin, MARKER)) {
-		remove_stale(out);
 		if ((rc = mtl_fs_mkdirs(out, err)) || (rc = rm_rf(tmp, err)) ||
 		    (rc = rm_rf(fin, err)) || (rc = mtl_fs_mkdirs(tmp, err)))
 			return rc;

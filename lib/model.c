@@ -1,12 +1,15 @@
 /* model.c - loading mtl model directories; see model.h. */
 #include "model.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs.h"
+#include "manifest.h"
 #include "mp.h"
 #include "tok.h"
 
@@ -30,7 +33,9 @@ int mtl_model_load(struct mtl_model **out, const char *dir,
 		free(m);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
-	if ((rc = mtl_bert_load(&m->bert, dir, err)) ||
+	/* manifest.h: refuse a half-written or changed directory */
+	if ((rc = mtl_manifest_check(dir, MTL_MANIFEST, NULL, 0, err)) < 0 ||
+	    (rc = mtl_bert_load(&m->bert, dir, err)) ||
 	    (rc = mtl_bert_pooling_load(&m->pool, dir, &m->bert->cfg, err)))
 		goto fail;
 	if (mtl_fs_exists(dir, "tasks.json")) {
@@ -78,12 +83,13 @@ int mtl_model_heads(struct mtl_model *m, uint64_t seed, struct mtl_err *err)
 			    m->tasks->task[t].pooling == MTL_TASK_POOL_DEFAULT)
 				return mtl_err_set(err, MTL_ERR_FORMAT,
 						   "'%s': task '%s': the model pools by max, which sequence heads do not support; set the task's \"pooling\" to cls or mean",
-						   m->dir, m->tasks->task[t].name);
+						   m->dir ? m->dir : "new model",
+						   m->tasks->task[t].name);
 	mtl_heads_free(m->heads);
 	m->heads = NULL;
 	if ((rc = mtl_heads_new(&m->heads, m->tasks, m->bert->cfg.hidden, pool, err)))
 		return rc;
-	if (!mtl_fs_exists(m->dir, "heads.safetensors")) {
+	if (!m->dir || !mtl_fs_exists(m->dir, "heads.safetensors")) {
 		mtl_heads_init_random(m->heads, seed);
 		return 0;
 	}
@@ -94,16 +100,73 @@ int mtl_model_heads(struct mtl_model *m, uint64_t seed, struct mtl_err *err)
 	return rc;
 }
 
+/* The files a model directory can have, relative to it. */
+static const char *const model_files[] = {
+	"config.json", "model.safetensors", "modules.json",
+	"sentence_bert_config.json", "1_Pooling/config.json", "vocab.txt",
+	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+	"tasks.json", "heads.safetensors",
+};
+#define N_MODEL_FILES (int)(sizeof(model_files) / sizeof(model_files[0]))
+
+int mtl_model_publish(const char *dir, const char *name,
+		      const char *const *extra, int n_extra,
+		      struct mtl_err *err)
+{
+	const char *files[N_MODEL_FILES + 8];
+	int n = 0;
+
+	MTL_ASSERT(n_extra <= 8);
+	for (int i = 0; i < N_MODEL_FILES; i++)
+		if (mtl_fs_exists(dir, model_files[i]))
+			files[n++] = model_files[i];
+	for (int i = 0; i < n_extra; i++)
+		files[n++] = extra[i];
+	return mtl_manifest_commit(dir, name, files, n, err);
+}
+
+int mtl_model_clear(const char *dir, struct mtl_err *err)
+{
+	for (int i = 0; i < N_MODEL_FILES; i++) {
+		char *path = path_join(dir, model_files[i]);
+		int rc = 0;
+
+		if (!path)
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		if (unlink(path) < 0 && errno != ENOENT)
+			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
+					 path, strerror(errno));
+		free(path);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
 int mtl_model_save(const struct mtl_model *m, const char *dir,
 		   struct mtl_err *err)
 {
 	char *path = NULL;
 	int rc;
 
-	if ((rc = mtl_fs_mkdirs(dir, err)) || (rc = mtl_bert_save(m->bert, dir, err)) ||
+	/* a reader refuses the directory from here until the new manifest */
+	if ((rc = mtl_fs_mkdirs(dir, err)) ||
+	    (rc = mtl_manifest_begin(dir, MTL_MANIFEST, err)) ||
+	    (rc = mtl_bert_save(m->bert, dir, err)) ||
 	    (rc = mtl_bert_pooling_save(&m->pool, m->bert->cfg.hidden, dir, err)) ||
-	    (rc = mtl_model_copy_tokenizer(m->dir, dir, err)))
+	    (m->dir && (rc = mtl_model_copy_tokenizer(m->dir, dir, err))))
 		return rc;
+	/* no tasks: a previous model's task files are not this one's */
+	for (int i = N_MODEL_FILES - 2; !m->tasks && i < N_MODEL_FILES; i++) {
+		if (!(path = path_join(dir, model_files[i])))
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		if (unlink(path) < 0 && errno != ENOENT)
+			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
+					 path, strerror(errno));
+		free(path);
+		if (rc)
+			return rc;
+	}
 	if (m->tasks) {
 		if (!(path = path_join(dir, "tasks.json")))
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
@@ -116,7 +179,7 @@ int mtl_model_save(const struct mtl_model *m, const char *dir,
 		rc = mtl_heads_save(m->heads, path, err);
 		free(path);
 	}
-	return rc;
+	return rc ? rc : mtl_model_publish(dir, MTL_MANIFEST, NULL, 0, err);
 }
 
 void mtl_model_free(struct mtl_model *m)
