@@ -40,4 +40,4 @@ demo-run: $(base)/config.json
 	@echo "  embed/similarity.html  sentence similarities from the trained encoder"
 
 $(DEMO)/base/config.json: $(DEMO_DATA)/vocab.txt
-	$(MTL_BIN)mtl-init -q -o $(DEMO)/base --vocab $< --layers 2 --hidden 64 --heads 4 --max-position 64 --seed 1
+	$(MTL_BIN)mtl-init -q --overwrite -o $(DEMO)/base --vocab $< --layers 2 --hidden 64 --heads 4 --max-position 64 --seed 1

@@ -53,7 +53,7 @@ train: $(OUT)/report.txt $(OUT)/report.html
 
 $(OUT)/init/config.json: $(model_files) $(TASKS)
 	@mkdir -p $(OUT)
-	$(MTL_BIN)mtl-init -q -e $(MODEL) $(if $(TASKS),--tasks $(TASKS) --seed $(SEED)) -o $(OUT)/init
+	$(MTL_BIN)mtl-init -q --overwrite -e $(MODEL) $(if $(TASKS),--tasks $(TASKS) --seed $(SEED)) -o $(OUT)/init
 	$(if $(TASKS),,@[ -f $(OUT)/init/tasks.json ] || cp $(MODEL)/tasks.json $(MODEL)/heads.safetensors $(OUT)/init/)
 
 $(OUT)/train.examples.mpk: $(TRAIN) $(OUT)/init/config.json
