@@ -801,7 +801,7 @@ int main(int argc, char **argv)
 		case O_LAYER_DECAY: o.layer_decay = (float)cmd_parse_double(usage, "--layer-decay", optarg); break;
 		case O_WD: o.weight_decay = (float)cmd_parse_double(usage, "--weight-decay", optarg); break;
 		case O_WARMUP: o.warmup = cmd_parse_long(usage, "--warmup", optarg, 0, 1L << 40); break;
-		case O_WARMUP_RATIO: o.warmup_ratio = (float)cmd_parse_double(usage, "--warmup-ratio", optarg); break;
+		case O_WARMUP_RATIO: o.warmup_ratio = cmd_parse_double(usage, "--warmup-ratio", optarg); break;
 		case O_SCHEDULE:
 			if (!strcmp(optarg, "linear"))
 				o.sched = MTL_SCHED_LINEAR;

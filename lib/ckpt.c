@@ -342,7 +342,7 @@ static json_t *state_json(const struct mtl_ckpt_state *st,
 	s = json_pack("{s:f, s:f, s:I, s:I, s:f, s:s, s:I}", "lr", (double)o->lr,
 		      "head_lr", (double)o->head_lr, "warmup", (json_int_t)o->warmup,
 		      "total", (json_int_t)o->total, "warmup_ratio",
-		      (double)o->warmup_ratio, "schedule", sched[o->sched],
+		      o->warmup_ratio, "schedule", sched[o->sched],
 		      "unfreeze_at", (json_int_t)tr->unfreeze_at);
 	json_object_set_new(j, "schedule", s);
 	json_object_set_new(j, "metric", st->metric ? json_string(st->metric)

@@ -445,12 +445,17 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 	return 0;
 }
 
+long mtl_train_warmup(const struct mtl_train_opts *o)
+{
+	return o->warmup >= 0 ? o->warmup
+			      : (long)ceil((double)o->total * o->warmup_ratio);
+}
+
 int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err)
 {
 	const struct mtl_train_opts *o = &tr->o;
-	long warmup = o->warmup >= 0 ? o->warmup
-				     : (long)ceil(o->warmup_ratio * (double)o->total);
+	long warmup = mtl_train_warmup(o);
 	float lr, hlr, gscale;
 	int rc;
 

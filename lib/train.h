@@ -45,8 +45,8 @@ struct mtl_train_opts {
 	float head_lr;       /* heads' peak learning rate; <= 0: lr */
 	float layer_decay;   /* layer-wise lr decay factor (1: none) */
 	float weight_decay;  /* 0.01 */
-	long warmup;         /* warm-up steps; < 0: warmup_ratio * total */
-	float warmup_ratio;  /* 0 */
+	long warmup;         /* warm-up steps; < 0: mtl_train_warmup() */
+	double warmup_ratio; /* 0; double, as Hugging Face's: 0.1f * 150 > 15 */
 	long total;          /* optimiser steps of the schedule */
 	enum mtl_sched sched; /* linear */
 	float clip;          /* max global gradient norm; <= 0: none (1.0) */
@@ -135,6 +135,13 @@ int mtl_train_freeze(struct mtl_train *tr, struct mtl_freeze *fz,
 		     long unfreeze_at, struct mtl_err *err);
 /* Whether step tr->step + 1 runs with the freeze in force. */
 int mtl_train_frozen(const struct mtl_train *tr);
+
+/*
+ * The warm-up steps of o: o->warmup, or when that is < 0 Hugging Face's
+ * ceil(total * warmup_ratio) (TrainingArguments.get_warmup_steps), in
+ * double as Python computes it: 0.1 over 150 steps gives 15.
+ */
+long mtl_train_warmup(const struct mtl_train_opts *o);
 
 /* Allocates the per-task arrays of st for n tasks; release frees them. */
 int mtl_step_stats_init(struct mtl_step_stats *st, int n_tasks);

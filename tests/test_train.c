@@ -271,8 +271,30 @@ static void accumulation(void)
 	release(&f);
 }
 
+/* --warmup-ratio as Hugging Face counts it: ceil(total * ratio) in double */
+static void warmup_steps(void)
+{
+	static const struct { double ratio; long total, want; } c[] = {
+		{ 0.1, 150, 15 }, { 0.1, 151, 16 }, { 0.06, 1000, 60 },
+		{ 0.3, 10, 3 }, { 0.05, 7, 1 }, { 0, 100, 0 }, { 1, 9, 9 },
+	};
+	struct mtl_train_opts o;
+
+	mtl_train_opts_defaults(&o);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		o.warmup_ratio = c[i].ratio;
+		o.total = c[i].total;
+		T_OK(mtl_train_warmup(&o) == c[i].want,
+		     "warm-up ratio %g over %ld steps: %ld steps (want %ld)",
+		     c[i].ratio, c[i].total, mtl_train_warmup(&o), c[i].want);
+	}
+	o.warmup = 4;
+	T_OK(mtl_train_warmup(&o) == 4, "--warmup wins over the ratio");
+}
+
 int main(void)
 {
+	warmup_steps();
 	golden_step();
 	golden_grad("fixtures/golden/train-ls.safetensors", 0.1f, 0);
 	golden_grad("fixtures/golden/train-nolabel.safetensors", 0, 1);
