@@ -329,7 +329,7 @@ static json_t *state_json(const struct mtl_ckpt_state *st,
 {
 	const struct mtl_train_opts *o = &tr->o;
 	static const char *sched[] = { "linear", "cosine", "constant" };
-	json_t *j = json_object(), *rng = json_array(), *s;
+	json_t *j = json_object(), *rng = json_array(), *s, *hs;
 	char h[17];
 
 	for (int i = 0; i < 4; i++)
@@ -339,6 +339,10 @@ static json_t *state_json(const struct mtl_ckpt_state *st,
 	json_object_set_new(j, "batches", json_integer(st->batches));
 	json_object_set_new(j, "bad_steps", json_integer(st->bad));
 	json_object_set_new(j, "rng", rng);
+	hs = json_array();
+	for (int t = 0; t < tr->hd->ts->n; t++)
+		json_array_append_new(hs, json_integer(tr->head_steps[t]));
+	json_object_set_new(j, "head_steps", hs);
 	s = json_pack("{s:f, s:f, s:I, s:I, s:f, s:s, s:I}", "lr", (double)o->lr,
 		      "head_lr", (double)o->head_lr, "warmup", (json_int_t)o->warmup,
 		      "total", (json_int_t)o->total, "warmup_ratio",
@@ -565,11 +569,11 @@ static int read_moments(const char *dir, struct mtl_train *tr,
 }
 
 static int read_state(const char *dir, struct mtl_ckpt_state *st,
-		      struct mtl_err *err)
+		      struct mtl_train *tr, struct mtl_err *err)
 {
 	char p[PATH_MAX];
 	json_error_t je;
-	json_t *j, *rng, *best;
+	json_t *j, *rng, *best, *hs;
 	json_int_t step, batches, bad;
 	int rc = 0;
 
@@ -580,6 +584,7 @@ static int read_state(const char *dir, struct mtl_ckpt_state *st,
 				   p, je.text);
 	rng = json_object_get(j, "rng");
 	best = json_object_get(j, "best");
+	hs = json_object_get(j, "head_steps");
 	if (json_unpack(j, "{s:I, s:I, s:I}", "step", &step, "batches",
 			&batches, "bad_steps", &bad) ||
 	    json_array_size(rng) != 4 || step < 0 || batches < step)
@@ -592,6 +597,17 @@ static int read_state(const char *dir, struct mtl_ckpt_state *st,
 		st->rng.s[i] = h ? strtoull(h, &end, 16) : 0;
 		if (!h || strlen(h) != 16 || *end)
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad rng", p);
+	}
+	/* a checkpoint from before per-head steps: every head took them all */
+	if (!rc && hs && json_array_size(hs) != (size_t)tr->hd->ts->n)
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad head_steps", p);
+	for (int t = 0; !rc && t < tr->hd->ts->n; t++) {
+		json_t *v = json_array_get(hs, (size_t)t);
+
+		tr->head_steps[t] = hs ? (long)json_integer_value(v) : (long)step;
+		if (hs && (!json_is_integer(v) || tr->head_steps[t] < 0 ||
+			   tr->head_steps[t] > step))
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad head_steps", p);
 	}
 	if (!rc) {
 		st->step = (long)step;
@@ -634,7 +650,8 @@ int mtl_ckpt_load(const char *dir, struct mtl_model *mdl,
 	mtl_model_free(c);
 	if ((rc = join(p, dir, "heads.safetensors", err)) ||
 	    (rc = mtl_heads_load(tr->hd, p, err)) ||
-	    (rc = read_moments(dir, tr, err)) || (rc = read_state(dir, st, err)))
+	    (rc = read_moments(dir, tr, err)) ||
+	    (rc = read_state(dir, st, tr, err)))
 		return rc;
 	tr->step = st->step;
 	tr->rng = st->rng;

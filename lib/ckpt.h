@@ -11,7 +11,8 @@
  *	                       encoder.exp_avg_sq [n_params], heads.exp_avg,
  *	                       heads.exp_avg_sq [heads' n_params]
  *	trainer.json           step, batches consumed, RNG state, bad-step
- *	                       run, schedule, best metric, vocabulary hash and
+ *	                       run, each head's AdamW steps, schedule, best
+ *	                       metric, vocabulary hash and
  *	                       a free "strategy" object for task balancing
  *	COMPLETE               the marker, written last: a manifest
  *	                       (manifest.h) listing every file above with

@@ -102,17 +102,19 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->hgroups = calloc(hd->n_tensors + 1, sizeof(*tr->hgroups));
 	tr->skip = calloc((size_t)hd->ts->n + 1, 1);
 	tr->norm = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
+	tr->head_steps = calloc((size_t)hd->ts->n + 1, sizeof(long));
 	if (!tr->grad || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
 	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
-	    !tr->norm) {
+	    !tr->norm || !tr->head_steps) {
 		mtl_train_free(tr);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
 				   "cannot allocate the optimiser state");
 	}
 	/*
 	 * Layer-wise decay d: the top layer trains at lr, each layer below
-	 * at d times the one above, the embeddings at d^L; the pooler (no
-	 * gradient) at lr.
+	 * at d times the one above, the embeddings at d^L.  The pooler is in
+	 * no loss (torch: its .grad stays None, AdamW skips it): its range is
+	 * empty, so it keeps its weights, without weight decay.
 	 */
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const struct mtl_bert_tensor *t = &m->tensors[i];
@@ -125,7 +127,7 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		      : strncmp(t->name, "embeddings.", 11) == 0 ? L : 0;
 
 		g->off = t->offset;
-		g->n = t->numel;
+		g->n = strncmp(t->name, "pooler.", 7) ? t->numel : 0;
 		g->decay = decays(t->name);
 		g->lr_mult = (float)pow(o->layer_decay, depth);
 	}
@@ -163,10 +165,10 @@ void mtl_train_free(struct mtl_train *tr)
 	free(tr->mask);
 	free(tr->skip);
 	free(tr->norm);
+	free(tr->head_steps);
 	mtl_freeze_release(&tr->fz);
 	for (int k = 0; k < 2; k++) {
 		free(tr->fz_g[k]);
-		free(tr->fz_hg[k]);
 	}
 	free(tr);
 }
@@ -182,18 +184,13 @@ int mtl_train_freeze(struct mtl_train *tr, struct mtl_freeze *fz,
 	mtl_freeze_bounds(&tr->fz, tr->m, &tr->fz_lo, &tr->fz_emb);
 	for (int k = 0; k < 2; k++) {
 		tr->fz_g[k] = calloc(tr->n_groups + 1, sizeof(*tr->groups));
-		tr->fz_hg[k] = calloc(tr->n_hgroups + 1, sizeof(*tr->hgroups));
-		if (!tr->fz_g[k] || !tr->fz_hg[k])
+		if (!tr->fz_g[k])
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
 	/* the groups are the tensors, in table order (mtl_train_new) */
 	for (size_t i = 0; i < tr->n_groups; i++) {
 		int k = tr->fz.enc[i] != 0;
 		tr->fz_g[k][tr->fz_n[k]++] = tr->groups[i];
-	}
-	for (size_t i = 0; i < tr->n_hgroups; i++) {
-		int k = tr->fz.head[i] != 0;
-		tr->fz_hg[k][tr->fz_hn[k]++] = tr->hgroups[i];
 	}
 	return 0;
 }
@@ -218,10 +215,9 @@ static void freeze_grads(struct mtl_train *tr)
 			       sizeof(float) * tr->hd->tensors[i].numel);
 }
 
-/* AdamW over the trained groups; tensors frozen until unfreeze_at count
- * their steps from there. */
-static void freeze_adamw(struct mtl_train *tr, float lr, float hlr,
-			 float gscale)
+/* AdamW over the trained encoder groups; tensors frozen until
+ * unfreeze_at count their steps from there. */
+static void freeze_adamw(struct mtl_train *tr, float lr, float gscale)
 {
 	int frozen = tr->unfreeze_at <= 0 || tr->step < tr->unfreeze_at;
 
@@ -231,13 +227,37 @@ static void freeze_adamw(struct mtl_train *tr, float lr, float hlr,
 		mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1,
 			       tr->mom2, tr->fz_g[k], tr->fz_n[k], lr, t, gscale,
 			       tr->m->threads);
-		mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
-			       tr->hmom2, tr->fz_hg[k], tr->fz_hn[k], hlr, t,
-			       gscale, 1);
 	}
 }
 
 /* ---- end of freezing ---- */
+
+/*
+ * AdamW over the heads that have a gradient in this step (tr->step,
+ * counted).  torch's AdamW skips a parameter whose .grad is None, i.e.
+ * one the step's loss does not reach: the head of a task with no labelled
+ * item in the step (on any process), and a frozen head.  Each head counts
+ * its own steps (torch's per-parameter state["step"]) for the bias
+ * corrections.  A head's tensors are adjacent in the table (head.c).
+ */
+static void heads_adamw(struct mtl_train *tr, float hlr, float gscale)
+{
+	const struct mtl_heads *hd = tr->hd;
+	int frozen = tr->fz.head &&
+		     (tr->unfreeze_at <= 0 || tr->step < tr->unfreeze_at);
+
+	for (size_t i = 0, j; i < hd->n_tensors; i = j) {
+		int t = hd->tensors[i].task;
+
+		for (j = i; j < hd->n_tensors && hd->tensors[j].task == t; j++)
+			;
+		if (tr->norm[t] == 0 || (frozen && tr->fz.head[i]))
+			continue;
+		mtl_adamw_step(&tr->adam, hd->params, tr->hgrad, tr->hmom1,
+			       tr->hmom2, &tr->hgroups[i], j - i, hlr,
+			       ++tr->head_steps[t], gscale, 1);
+	}
+}
 
 /* Grows dlast and mask for a B x T batch and fills the mask. */
 static int prepare(struct mtl_train *tr, const struct mtl_batch *b,
@@ -472,16 +492,13 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		return 1;
 	gscale = mtl_adamw_clip_scale(st->grad_norm, o->clip);
 	tr->step++;
-	if (tr->fz.enc) {
-		freeze_adamw(tr, lr, hlr, gscale);
-	} else {
+	if (tr->fz.enc)
+		freeze_adamw(tr, lr, gscale);
+	else
 		mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1,
 			       tr->mom2, tr->groups, tr->n_groups, lr, tr->step,
 			       gscale, tr->m->threads);
-		mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
-			       tr->hmom2, tr->hgroups, tr->n_hgroups, hlr,
-			       tr->step, gscale, 1);
-	}
+	heads_adamw(tr, hlr, gscale);
 	/* balance.c: the strategy's learned variables */
 	if (tr->bal)
 		mtl_balance_update(tr->bal, hlr, tr->step);

@@ -86,6 +86,10 @@ struct mtl_train {
 	size_t n_groups, n_hgroups;
 	struct mtl_rng rng;
 	long step;
+	/* AdamW steps each task's head has taken: only steps with labelled
+	 * items of the task update it (torch skips parameters without a
+	 * gradient); [ts->n] */
+	long *head_steps;
 	/* data-parallel group (mtl_dist_train in dist.h), NULL: this process
 	 * alone; when set, a step's counts, gradients and statistics are
 	 * sums over every process of the group */
@@ -94,8 +98,8 @@ struct mtl_train {
 	struct mtl_freeze fz;
 	long unfreeze_at;       /* first step that trains everything; 0: never */
 	int fz_lo, fz_emb;      /* backward bounds while frozen */
-	struct mtl_adamw_group *fz_g[2], *fz_hg[2]; /* [0] always trained, [1] frozen */
-	size_t fz_n[2], fz_hn[2];
+	struct mtl_adamw_group *fz_g[2]; /* [0] always trained, [1] frozen */
+	size_t fz_n[2];
 	/* cached encoder outputs (feat.h) of the next step's batches, [B,T,H]
 	 * each, set by the caller; NULL: run the encoder.  Needs the whole
 	 * encoder frozen. */
