@@ -384,6 +384,18 @@ static void checkpoint(struct run *R)
 	R->ck.batches = R->consumed;
 	R->ck.bad = R->bad;
 	R->ck.rng = R->tr->rng;
+	if (R->size > 1) {
+		/* dist.h: every rank's dropout stream, for a bit-identical resume */
+		if (!R->ck.ranks || R->ck.n_ranks != R->size) {
+			free(R->ck.ranks);
+			R->ck.ranks = calloc((size_t)R->size, sizeof(*R->ck.ranks));
+			if (!R->ck.ranks)
+				cmd_die(EXIT_DATA, "out of memory");
+		}
+		R->ck.n_ranks = R->size;
+		memcpy(R->ck.ranks, mtl_dist_rngs(R->dist),
+		       sizeof(*R->ck.ranks) * (size_t)R->size);
+	}
 	R->ck.value = R->ck.metric ? R->metric_value : NAN;
 	if (R->bal) {
 		/* balance.h: the strategy's state, exactly */
@@ -1003,7 +1015,11 @@ train:
 		load_features(&R, features);
 	/* dist hook: buckets and each rank's dropout stream, after a resume
 	 * so that every rank continues from the same checkpoint */
-	if (mtl_dist_train(R.dist, R.tr, &err))
+	if (R.size > 1 && do_resume && R.ck.step && R.ck.n_ranks != R.size)
+		cmd_note("the checkpoint has the dropout streams of %d ranks, not %d: drawing new ones (the run is not bit-identical to an uninterrupted one)",
+			 R.ck.n_ranks ? R.ck.n_ranks : 1, R.size);
+	if (mtl_dist_train(R.dist, R.tr, R.ck.n_ranks == R.size ? R.ck.ranks : NULL,
+			   &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	dist_check(&R, "at the start");
 	if (eval && R.rank == 0)

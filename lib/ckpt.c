@@ -28,7 +28,12 @@ void mtl_ckpt_state_release(struct mtl_ckpt_state *st)
 {
 	json_decref(st->strategy);
 	st->strategy = NULL;
+	free(st->ranks);
+	st->ranks = NULL;
+	st->n_ranks = 0;
 }
+
+static json_t *rng_json(const struct mtl_rng *r);
 
 /* p = dir/name, or MTL_ERR_ARG when that does not fit PATH_MAX. */
 static int join(char *p, const char *dir, const char *name,
@@ -323,17 +328,49 @@ static char *hex64(char buf[17], uint64_t v)
 	return buf;
 }
 
+/* A generator's state: four 16-digit hex strings. */
+static json_t *rng_json(const struct mtl_rng *r)
+{
+	json_t *a = json_array();
+	char h[17];
+
+	for (int i = 0; i < 4; i++)
+		json_array_append_new(a, json_string(hex64(h, r->s[i])));
+	return a;
+}
+
+/* The inverse of rng_json: 0, or -1 when j is not one. */
+static int rng_parse(const json_t *j, struct mtl_rng *r)
+{
+	if (json_array_size(j) != 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		const char *h = json_string_value(json_array_get(j, (size_t)i));
+		char *end;
+
+		r->s[i] = h ? strtoull(h, &end, 16) : 0;
+		if (!h || strlen(h) != 16 || *end)
+			return -1;
+	}
+	return 0;
+}
+
 static json_t *state_json(const struct mtl_ckpt_state *st,
 			  const struct mtl_model *mdl,
 			  const struct mtl_train *tr)
 {
 	const struct mtl_train_opts *o = &tr->o;
 	static const char *sched[] = { "linear", "cosine", "constant" };
-	json_t *j = json_object(), *rng = json_array(), *s, *hs;
+	json_t *j = json_object(), *rng = rng_json(&st->rng), *s, *hs;
 	char h[17];
 
-	for (int i = 0; i < 4; i++)
-		json_array_append_new(rng, json_string(hex64(h, st->rng.s[i])));
+	if (st->n_ranks > 1) {
+		json_t *all = json_array();
+
+		for (int r = 0; r < st->n_ranks; r++)
+			json_array_append_new(all, rng_json(&st->ranks[r]));
+		json_object_set_new(j, "rank_rngs", all);
+	}
 	json_object_set_new(j, "format", json_integer(1));
 	json_object_set_new(j, "step", json_integer(st->step));
 	json_object_set_new(j, "batches", json_integer(st->batches));
@@ -573,7 +610,7 @@ static int read_state(const char *dir, struct mtl_ckpt_state *st,
 {
 	char p[PATH_MAX];
 	json_error_t je;
-	json_t *j, *rng, *best, *hs;
+	json_t *j, *rng, *best, *hs, *ranks;
 	json_int_t step, batches, bad;
 	int rc = 0;
 
@@ -585,19 +622,23 @@ static int read_state(const char *dir, struct mtl_ckpt_state *st,
 	rng = json_object_get(j, "rng");
 	best = json_object_get(j, "best");
 	hs = json_object_get(j, "head_steps");
+	ranks = json_object_get(j, "rank_rngs");
 	if (json_unpack(j, "{s:I, s:I, s:I}", "step", &step, "batches",
 			&batches, "bad_steps", &bad) ||
 	    json_array_size(rng) != 4 || step < 0 || batches < step)
 		rc = mtl_err_set(err, MTL_ERR_FORMAT,
 				 "'%s': bad step, batches, bad_steps or rng", p);
-	for (int i = 0; !rc && i < 4; i++) {
-		const char *h = json_string_value(json_array_get(rng, i));
-		char *end;
-
-		st->rng.s[i] = h ? strtoull(h, &end, 16) : 0;
-		if (!h || strlen(h) != 16 || *end)
-			rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad rng", p);
-	}
+	if (!rc && rng_parse(rng, &st->rng))
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad rng", p);
+	free(st->ranks);
+	st->ranks = NULL;
+	st->n_ranks = (int)json_array_size(ranks);
+	if (!rc && st->n_ranks &&
+	    !(st->ranks = calloc((size_t)st->n_ranks, sizeof(*st->ranks))))
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int r = 0; !rc && r < st->n_ranks; r++)
+		if (rng_parse(json_array_get(ranks, (size_t)r), &st->ranks[r]))
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad rank_rngs", p);
 	/* a checkpoint from before per-head steps: every head took them all */
 	if (!rc && hs && json_array_size(hs) != (size_t)tr->hd->ts->n)
 		rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad head_steps", p);

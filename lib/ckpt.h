@@ -33,8 +33,9 @@
  * killed runs removed before anything is written.
  *
  * Ownership: struct mtl_ckpt_state is caller storage; its strategy object
- * is borrowed by mtl_ckpt_save and owned after mtl_ckpt_load (released by
- * mtl_ckpt_state_release, which accepts a zeroed struct).
+ * is borrowed by mtl_ckpt_save and owned after mtl_ckpt_load, its ranks
+ * array owned (both released by mtl_ckpt_state_release, which accepts a
+ * zeroed struct).
  *
  * Failure: 0 or a negative enum mtl_status with err naming the file;
  * MTL_ERR_FORMAT when a checkpoint does not fit the run (model shape, task
@@ -56,6 +57,9 @@ struct mtl_ckpt_state {
 	long batches;         /* batch records consumed from the input stream */
 	int bad;              /* non-finite steps in a row */
 	struct mtl_rng rng;   /* the trainer's dropout generator */
+	struct mtl_rng *ranks; /* [n_ranks] every rank's, under mpirun (rank 0's
+	                        * is rng), or NULL; malloc'ed, owned */
+	int n_ranks;
 	const char *metric;   /* --best-metric ("topic:f1", "loss"), or NULL */
 	double value;         /* its value at this checkpoint (NAN: unknown) */
 	char best[64];        /* the best checkpoint so far ("" for none) */

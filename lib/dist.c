@@ -31,6 +31,7 @@ struct mtl_dist {
 	struct bucket *buckets;
 	int n_buckets, n_layers;
 	int started;       /* buckets [0, started) are under way */
+	struct mtl_rng *rngs; /* [size], rank 0: every rank's dropout stream */
 	double comm;       /* seconds in reductions since the last read */
 #ifdef MTL_MPI
 	MPI_Request *req;  /* one per range of every bucket */
@@ -111,6 +112,7 @@ void mtl_dist_free(struct mtl_dist *d)
 	for (int i = 0; i < d->n_buckets; i++)
 		free(d->buckets[i].r);
 	free(d->buckets);
+	free(d->rngs);
 #ifdef MTL_MPI
 	free(d->req);
 	MPI_Finalize();
@@ -568,7 +570,7 @@ int mtl_dist_sum_f64(struct mtl_dist *d, double *v, int n,
 }
 
 int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,
-		   struct mtl_err *err)
+		   const struct mtl_rng *rngs, struct mtl_err *err)
 {
 	int rc;
 
@@ -576,7 +578,12 @@ int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,
 		return 0;
 	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
 		return rc;
-	if (d->rank) {
+	if (d->rank == 0 &&
+	    !(d->rngs = calloc((size_t)d->size, sizeof(*d->rngs))))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	if (rngs) {
+		tr->rng = rngs[d->rank];
+	} else if (d->rank) {
 		/* from the trainer's current stream (the seed's, or a resumed
 		 * checkpoint's), so rank 0 keeps the one-process masks */
 		struct mtl_rng from = tr->rng;
@@ -585,7 +592,31 @@ int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,
 			     (0x9e3779b97f4a7c15ULL * (uint64_t)d->rank));
 	}
 	tr->dist = d;
+	return mtl_dist_gather_rng(d, &tr->rng, err);
+}
+
+int mtl_dist_gather_rng(struct mtl_dist *d, const struct mtl_rng *r,
+			struct mtl_err *err)
+{
+#ifdef MTL_MPI
+	int rc;
+
+	if (d->size == 1)
+		return 0;
+	rc = MPI_Gather(r->s, (int)sizeof(r->s), MPI_BYTE, d->rngs,
+			(int)sizeof(r->s), MPI_BYTE, 0, MPI_COMM_WORLD);
+	return rc == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Gather", rc);
+#else
+	(void)d;
+	(void)r;
+	(void)err;
 	return 0;
+#endif
+}
+
+const struct mtl_rng *mtl_dist_rngs(const struct mtl_dist *d)
+{
+	return d->rngs;
 }
 
 int mtl_dist_finish_step(struct mtl_dist *d, struct mtl_step_stats *st,

@@ -143,14 +143,26 @@ int mtl_dist_wait(struct mtl_dist *d, struct mtl_err *err);
 /*
  * Makes tr data-parallel over d (when d has more than one process):
  * plans the buckets of its gradient blocks (mtl_dist_attach), and draws
- * each rank's dropout masks from its own stream (derived from the
- * trainer's current one and the rank; rank 0 keeps it, so it draws what
- * one process would).  Call it after anything that sets the trainer's
- * state (a resumed checkpoint).  Every rank must then run the same
- * steps.  0 or MTL_ERR_NOMEM.
+ * each rank's dropout masks from its own stream: rngs[rank] when rngs is
+ * given (every rank's generator from a checkpoint of as many ranks), else
+ * derived from the trainer's current one and the rank (rank 0 keeps it,
+ * so it draws what one process would).  Call it after anything that sets
+ * the trainer's state (a resumed checkpoint).  Every rank must then run
+ * the same steps.  0 or MTL_ERR_NOMEM.
  */
 int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,
-		   struct mtl_err *err);
+		   const struct mtl_rng *rngs, struct mtl_err *err);
+
+/*
+ * Gathers every rank's dropout generator r on rank 0 (the trainer calls
+ * it once a step, after the step's last draw), where mtl_dist_rngs()
+ * returns them: [size] generators, valid until the next gather, so that a
+ * checkpoint of rank 0 resumes every rank bit-identically.  NULL on the
+ * other ranks and before mtl_dist_train.  0, or MTL_ERR_IO.
+ */
+int mtl_dist_gather_rng(struct mtl_dist *d, const struct mtl_rng *r,
+			struct mtl_err *err);
+const struct mtl_rng *mtl_dist_rngs(const struct mtl_dist *d);
 
 /*
  * The end of a step's gradient pass (the trainer's hook): waits for the

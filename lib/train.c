@@ -481,6 +481,9 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 
 	if ((rc = mtl_train_grad(tr, b, n, st, err)))
 		return rc;
+	/* dist hook: every rank's dropout stream to rank 0, for checkpoints */
+	if (tr->dist && (rc = mtl_dist_gather_rng(tr->dist, &tr->rng, err)))
+		return rc;
 	st->step = tr->step;
 	lr = mtl_adamw_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
 	hlr = mtl_adamw_lr_at(o->sched, o->head_lr > 0 ? o->head_lr : o->lr, tr->step,

@@ -184,6 +184,20 @@ rank_pid() {
 	assert_output 8
 }
 
+@test "with dropout on, a resumed 2-rank run is bit-identical to an uninterrupted one" {
+	DROP=(-q -m "$FIXTURES/tiny" -t 1 --dropout 0.2 --lr 1e-3 --accumulate 2 --save-every 2)
+	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${DROP[@]}" -o whole b.mpk >/dev/null
+	# the same run stopped after step 2 (its first 4 batches), then resumed
+	mtl-dump b.mpk | head -n 5 | mtl-dump --pack >part.mpk
+	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${DROP[@]}" -o cut part.mpk >/dev/null
+	run jq -c '.rank_rngs | length' cut/checkpoint-000002/trainer.json
+	assert_output 2
+	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${DROP[@]}" -o cut --resume b.mpk >/dev/null
+	cmp cut/model.safetensors whole/model.safetensors
+	cmp cut/heads.safetensors whole/heads.safetensors
+	cmp cut/checkpoint-000004/optimizer.safetensors whole/checkpoint-000004/optimizer.safetensors
+}
+
 @test "one rank, or no mpirun at all: the one-process trainer, number for number" {
 	mtl-step "${ARGS[@]}" b.mpk >a.mpk
 	"${MPIRUN[@]}" -np 1 mtl-step-mpi "${ARGS[@]}" b.mpk >b.mpk1
