@@ -35,16 +35,6 @@ void mtl_ckpt_state_release(struct mtl_ckpt_state *st)
 
 static json_t *rng_json(const struct mtl_rng *r);
 
-/* p = dir/name, or MTL_ERR_ARG when that does not fit PATH_MAX. */
-static int join(char *p, const char *dir, const char *name,
-		struct mtl_err *err)
-{
-	if (snprintf(p, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
-		return mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s/%s'",
-				   dir, name);
-	return 0;
-}
-
 int mtl_ckpt_better(const char *metric, double a, double b)
 {
 	return strcmp(metric, "loss") ? a > b : a < b;
@@ -104,7 +94,7 @@ static int list(const char *out, long **steps, struct mtl_err *err)
 		struct stat sb;
 
 		/* a symlink is not one of ours: never read, never removed */
-		if (s < 0 || join(p, out, e->d_name, NULL) ||
+		if (s < 0 || mtl_fs_join(p, out, e->d_name, NULL) ||
 		    lstat(p, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
 		    !mtl_fs_exists(p, MARKER))
 			continue;
@@ -128,6 +118,17 @@ static int list(const char *out, long **steps, struct mtl_err *err)
 	return n;
 }
 
+/* opendir(dir), or NULL with the reason in err. */
+static DIR *open_dir(const char *dir, struct mtl_err *err)
+{
+	DIR *d = opendir(dir);
+
+	if (!d)
+		mtl_err_set(err, MTL_ERR_IO, "cannot open directory '%s': %s",
+			    dir, strerror(errno));
+	return d;
+}
+
 /* Whether name is a temporary file of fs.h (NAME.tmp.XXXXXX). */
 static int is_tmp_file(const char *name)
 {
@@ -139,38 +140,43 @@ static int is_tmp_file(const char *name)
 /*
  * Removes what kills left in out: the temporary directories of saves,
  * checkpoint directories without their marker (a rotation cut short) and
- * temporary files of fs.h (latest.tmp.*, model.safetensors.tmp.*, ...).
- * Symlinks are left alone; only a run holding the lock may call this.
+ * temporary files of fs.h (latest.tmp.*, model.safetensors.tmp.*, ...);
+ * with all (--overwrite), also latest, best and every checkpoint.
+ * Symlinks are removed, never followed; only a run holding the lock may
+ * call this.
  */
-static int clean(const char *out, struct mtl_err *err)
+static int clean(const char *out, int all, struct mtl_err *err)
 {
-	DIR *d = opendir(out);
+	static const char *const files[] = { "latest", "best" };
+	DIR *d = open_dir(out, err);
 	struct dirent *e;
 	char p[PATH_MAX];
 	int rc = 0;
 
 	if (!d)
-		return mtl_err_set(err, MTL_ERR_IO, "cannot open directory '%s': %s",
-				   out, strerror(errno));
+		return MTL_ERR_IO;
+	/* latest first: a kill halfway leaves nothing that says "resume me" */
+	for (int i = 0; all && i < 2 && !rc; i++)
+		if (!(rc = mtl_fs_join(p, out, files[i], err)))
+			rc = mtl_fs_remove(p, err);
 	while (!rc && (e = readdir(d))) {
 		size_t n = strlen(e->d_name);
 		struct stat sb;
 		int dir;
 
-		if (join(p, out, e->d_name, NULL) || lstat(p, &sb) < 0)
+		if (mtl_fs_join(p, out, e->d_name, NULL) || lstat(p, &sb) < 0)
 			continue;
 		dir = S_ISDIR(sb.st_mode);
 		if ((dir && !strncmp(e->d_name, ".checkpoint-", 12) && n > 16 &&
 		     !strcmp(e->d_name + n - 4, ".tmp")) ||
-		    (dir && name_step(e->d_name) >= 0 && !mtl_fs_exists(p, MARKER)))
+		    (name_step(e->d_name) >= 0 &&
+		     (all || (dir && !mtl_fs_exists(p, MARKER)))))
 			rc = rm_rf(p, err);
-		else if (S_ISREG(sb.st_mode) && is_tmp_file(e->d_name) &&
-			 unlink(p) < 0 && errno != ENOENT)
-			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
-					 p, strerror(errno));
+		else if (S_ISREG(sb.st_mode) && is_tmp_file(e->d_name))
+			rc = mtl_fs_remove(p, err);
 	}
 	closedir(d);
-	return rc;
+	return rc ? rc : mtl_fs_sync_dir(out, err);
 }
 
 /*
@@ -183,7 +189,7 @@ static int lock(const char *out, int *fd, struct mtl_err *err)
 	int rc;
 	ssize_t n;
 
-	if ((rc = join(p, out, LOCK, err)))
+	if ((rc = mtl_fs_join(p, out, LOCK, err)))
 		return rc;
 	*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
 	if (*fd < 0)
@@ -214,31 +220,6 @@ static int lock(const char *out, int *fd, struct mtl_err *err)
 	return rc;
 }
 
-/* Removes the checkpoints of out, latest and best (--overwrite). */
-static int remove_all(const char *out, struct mtl_err *err)
-{
-	static const char *const files[] = { "latest", "best" };
-	DIR *d = opendir(out);
-	struct dirent *e;
-	char p[PATH_MAX];
-	int rc = 0;
-
-	if (!d)
-		return mtl_err_set(err, MTL_ERR_IO, "cannot open directory '%s': %s",
-				   out, strerror(errno));
-	/* latest first: a kill halfway leaves nothing that says "resume me" */
-	for (int i = 0; i < 2 && !rc; i++)
-		if (!(rc = join(p, out, files[i], err)) && unlink(p) < 0 &&
-		    errno != ENOENT)
-			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
-					 p, strerror(errno));
-	while (!rc && (e = readdir(d)))
-		if (name_step(e->d_name) >= 0 && !(rc = join(p, out, e->d_name, err)))
-			rc = rm_rf(p, err);
-	closedir(d);
-	return rc ? rc : mtl_fs_sync_dir(out, err);
-}
-
 int mtl_ckpt_open(const char *out, enum mtl_ckpt_mode mode, int *fd,
 		  struct mtl_err *err)
 {
@@ -248,8 +229,7 @@ int mtl_ckpt_open(const char *out, enum mtl_ckpt_mode mode, int *fd,
 	*fd = -1;
 	if ((rc = mtl_fs_mkdirs(out, err)) || (rc = lock(out, fd, err)))
 		return rc;
-	if ((rc = clean(out, err)) ||
-	    (mode == MTL_CKPT_OVERWRITE && (rc = remove_all(out, err))))
+	if ((rc = clean(out, mode == MTL_CKPT_OVERWRITE, err)))
 		goto fail;
 	if ((n = rc = list(out, &steps, err)) < 0)
 		goto fail;
@@ -426,9 +406,9 @@ static int write_all(const char *dir, const struct mtl_model *mdl,
 
 	MTL_ASSERT(mdl->heads == hd && mdl->bert == m);
 	if ((rc = mtl_model_save(mdl, dir, err)) ||
-	    (rc = join(p, dir, "optimizer.safetensors", err)) ||
+	    (rc = mtl_fs_join(p, dir, "optimizer.safetensors", err)) ||
 	    (rc = mtl_st_write(p, t, 4, meta, 1, err)) ||
-	    (rc = join(p, dir, "trainer.json", err)))
+	    (rc = mtl_fs_join(p, dir, "trainer.json", err)))
 		return rc;
 	if (!(j = state_json(st, mdl, tr)))
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
@@ -508,11 +488,11 @@ int mtl_ckpt_save(const char *out, const struct mtl_model *mdl,
 			return rc;
 	}
 	snprintf(line, sizeof(line), "%s\n", name);
-	if ((rc = join(tmp, out, "latest", err)) ||
+	if ((rc = mtl_fs_join(tmp, out, "latest", err)) ||
 	    (rc = mtl_fs_write(tmp, line, strlen(line), err)))
 		return rc;
 	if (s.best[0] && strcmp(s.best, st->best)) {
-		if ((rc = join(tmp, out, "best", err)))
+		if ((rc = mtl_fs_join(tmp, out, "best", err)))
 			return rc;
 		snprintf(line, sizeof(line), "%s %s %.17g\n", s.best, s.metric,
 			 s.best_value);
@@ -589,7 +569,7 @@ static int read_moments(const char *dir, struct mtl_train *tr,
 	struct mtl_st *st;
 	int rc = 0;
 
-	if ((rc = join(p, dir, "optimizer.safetensors", err)) ||
+	if ((rc = mtl_fs_join(p, dir, "optimizer.safetensors", err)) ||
 	    (rc = mtl_st_open(&st, p, err)))
 		return rc;
 	for (int i = 0; i < 4 && !rc; i++) {
@@ -614,7 +594,7 @@ static int read_state(const char *dir, struct mtl_ckpt_state *st,
 	json_int_t step, batches, bad;
 	int rc = 0;
 
-	if ((rc = join(p, dir, "trainer.json", err)))
+	if ((rc = mtl_fs_join(p, dir, "trainer.json", err)))
 		return rc;
 	if (!(j = json_load_file(p, 0, &je)))
 		return mtl_err_set(err, MTL_ERR_FORMAT, "cannot read '%s': %s",
@@ -689,7 +669,7 @@ int mtl_ckpt_load(const char *dir, struct mtl_model *mdl,
 	memcpy(mdl->bert->params, c->bert->params,
 	       sizeof(float) * mdl->bert->n_params);
 	mtl_model_free(c);
-	if ((rc = join(p, dir, "heads.safetensors", err)) ||
+	if ((rc = mtl_fs_join(p, dir, "heads.safetensors", err)) ||
 	    (rc = mtl_heads_load(tr->hd, p, err)) ||
 	    (rc = read_moments(dir, tr, err)) ||
 	    (rc = read_state(dir, st, tr, err)))

@@ -228,6 +228,23 @@ int mtl_fs_mkdirs(const char *dir, struct mtl_err *err)
 	return 0;
 }
 
+int mtl_fs_join(char *p, const char *dir, const char *name,
+		struct mtl_err *err)
+{
+	if (snprintf(p, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
+		return mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s/%s'",
+				   dir, name);
+	return 0;
+}
+
+int mtl_fs_remove(const char *path, struct mtl_err *err)
+{
+	if (unlink(path) < 0 && errno != ENOENT)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
+				   path, strerror(errno));
+	return 0;
+}
+
 int mtl_fs_exists(const char *dir, const char *name)
 {
 	char p[PATH_MAX];

@@ -57,6 +57,11 @@ int mtl_fs_copy(const char *src, const char *dst, struct mtl_err *err);
 int mtl_fs_mkdirs(const char *dir, struct mtl_err *err);
 /* fsyncs a directory (after renames inside it); 0 or MTL_ERR_IO. */
 int mtl_fs_sync_dir(const char *dir, struct mtl_err *err);
+/* p (PATH_MAX bytes) = dir/name; MTL_ERR_ARG when that does not fit. */
+int mtl_fs_join(char *p, const char *dir, const char *name,
+		struct mtl_err *err);
+/* Removes the file path; one that does not exist is fine. */
+int mtl_fs_remove(const char *path, struct mtl_err *err);
 /* Whether dir/name exists. */
 int mtl_fs_exists(const char *dir, const char *name);
 

@@ -73,9 +73,10 @@ static int file_sum(const struct crc_tab *c, const char *dir,
 	size_t n;
 	FILE *f;
 
-	if (snprintf(p, sizeof(p), "%s/%s", dir, name) >= (int)sizeof(p))
-		return mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s/%s'",
-				   dir, name);
+	int rc;
+
+	if ((rc = mtl_fs_join(p, dir, name, err)))
+		return rc;
 	if (!(f = fopen(p, "rb")))
 		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", p,
 				   strerror(errno));
@@ -98,22 +99,13 @@ static int file_sum(const struct crc_tab *c, const char *dir,
 	return 0;
 }
 
-static int join(char *p, const char *dir, const char *name,
-		struct mtl_err *err)
-{
-	if (snprintf(p, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
-		return mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s/%s'",
-				   dir, name);
-	return 0;
-}
-
 int mtl_manifest_begin(const char *dir, const char *name, struct mtl_err *err)
 {
 	static const char text[] = MAGIC "pending\n";
 	char p[PATH_MAX];
 	int rc;
 
-	if ((rc = join(p, dir, name, err)))
+	if ((rc = mtl_fs_join(p, dir, name, err)))
 		return rc;
 	return mtl_fs_write(p, text, sizeof(text) - 1, err);
 }
@@ -145,7 +137,7 @@ int mtl_manifest_commit(const char *dir, const char *name,
 						"crc32c %08" PRIx32 " %" PRIu64 " %s\n",
 						crc, size, files[i]);
 	}
-	if (!rc && !(rc = join(p, dir, name, err)))
+	if (!rc && !(rc = mtl_fs_join(p, dir, name, err)))
 		rc = mtl_fs_write(p, text, len, err);
 	free(c);
 	free(text);
@@ -175,7 +167,7 @@ int mtl_manifest_check(const char *dir, const char *name,
 	int rc;
 	FILE *f;
 
-	if ((rc = join(p, dir, name, err)))
+	if ((rc = mtl_fs_join(p, dir, name, err)))
 		return rc;
 	if (!(f = fopen(p, "rb")))
 		return errno == ENOENT ? 1

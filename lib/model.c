@@ -1,12 +1,10 @@
 /* model.c - loading mtl model directories; see model.h. */
 #include "model.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "fs.h"
 #include "manifest.h"
@@ -125,22 +123,24 @@ int mtl_model_publish(const char *dir, const char *name,
 	return mtl_manifest_commit(dir, name, files, n, err);
 }
 
-int mtl_model_clear(const char *dir, struct mtl_err *err)
+/* Removes model_files[from..to) from dir. */
+static int remove_files(const char *dir, int from, int to, struct mtl_err *err)
 {
-	for (int i = 0; i < N_MODEL_FILES; i++) {
+	for (int i = from; i < to; i++) {
 		char *path = path_join(dir, model_files[i]);
-		int rc = 0;
+		int rc = path ? mtl_fs_remove(path, err)
+			      : mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 
-		if (!path)
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		if (unlink(path) < 0 && errno != ENOENT)
-			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
-					 path, strerror(errno));
 		free(path);
 		if (rc)
 			return rc;
 	}
 	return 0;
+}
+
+int mtl_model_clear(const char *dir, struct mtl_err *err)
+{
+	return remove_files(dir, 0, N_MODEL_FILES, err);
 }
 
 int mtl_model_save(const struct mtl_model *m, const char *dir,
@@ -156,17 +156,11 @@ int mtl_model_save(const struct mtl_model *m, const char *dir,
 	    (rc = mtl_bert_pooling_save(&m->pool, m->bert->cfg.hidden, dir, err)) ||
 	    (m->dir && (rc = mtl_model_copy_tokenizer(m->dir, dir, err))))
 		return rc;
-	/* no tasks: a previous model's task files are not this one's */
-	for (int i = N_MODEL_FILES - 2; !m->tasks && i < N_MODEL_FILES; i++) {
-		if (!(path = path_join(dir, model_files[i])))
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		if (unlink(path) < 0 && errno != ENOENT)
-			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
-					 path, strerror(errno));
-		free(path);
-		if (rc)
-			return rc;
-	}
+	/* no tasks: a previous model's task files (the last two) are not
+	 * this one's */
+	if (!m->tasks &&
+	    (rc = remove_files(dir, N_MODEL_FILES - 2, N_MODEL_FILES, err)))
+		return rc;
 	if (m->tasks) {
 		if (!(path = path_join(dir, "tasks.json")))
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
