@@ -384,18 +384,10 @@ static void checkpoint(struct run *R)
 	R->ck.batches = R->consumed;
 	R->ck.bad = R->bad;
 	R->ck.rng = R->tr->rng;
-	if (R->size > 1) {
-		/* dist.h: every rank's dropout stream, for a bit-identical resume */
-		if (!R->ck.ranks || R->ck.n_ranks != R->size) {
-			free(R->ck.ranks);
-			R->ck.ranks = calloc((size_t)R->size, sizeof(*R->ck.ranks));
-			if (!R->ck.ranks)
-				cmd_die(EXIT_DATA, "out of memory");
-		}
-		R->ck.n_ranks = R->size;
-		memcpy(R->ck.ranks, mtl_dist_rngs(R->dist),
-		       sizeof(*R->ck.ranks) * (size_t)R->size);
-	}
+	/* dist.h: every rank's dropout stream, for a bit-identical resume */
+	if (R->size > 1 && mtl_ckpt_state_set_ranks(&R->ck, mtl_dist_rngs(R->dist),
+						    R->size, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	R->ck.value = R->ck.metric ? R->metric_value : NAN;
 	if (R->bal) {
 		/* balance.h: the strategy's state, exactly */

@@ -33,6 +33,19 @@ void mtl_ckpt_state_release(struct mtl_ckpt_state *st)
 	st->n_ranks = 0;
 }
 
+int mtl_ckpt_state_set_ranks(struct mtl_ckpt_state *st,
+			     const struct mtl_rng *r, int n, struct mtl_err *err)
+{
+	struct mtl_rng *t = realloc(st->ranks, sizeof(*t) * (size_t)n);
+
+	if (!t)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	memcpy(t, r, sizeof(*t) * (size_t)n);
+	st->ranks = t;
+	st->n_ranks = n;
+	return 0;
+}
+
 static json_t *rng_json(const struct mtl_rng *r);
 
 int mtl_ckpt_better(const char *metric, double a, double b)

@@ -69,6 +69,10 @@ struct mtl_ckpt_state {
 
 void mtl_ckpt_state_release(struct mtl_ckpt_state *st);
 
+/* Copies the n generators r (every rank's) into st->ranks.  0 or NOMEM. */
+int mtl_ckpt_state_set_ranks(struct mtl_ckpt_state *st,
+			     const struct mtl_rng *r, int n, struct mtl_err *err);
+
 /* Whether metric a is better than b ("loss" lower, anything else higher). */
 int mtl_ckpt_better(const char *metric, double a, double b);
 
