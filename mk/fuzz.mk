@@ -30,8 +30,8 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
 
 FUZZ_SRC_mp := lib/mp.c lib/err.c
 FUZZ_SRC_st := lib/st.c lib/fs.c lib/err.c
-FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/fs.c lib/err.c
-FUZZ_SRC_input := lib/input.c lib/data.c lib/tok.c lib/tok_uni8.c lib/task.c lib/mp.c lib/fs.c lib/err.c
+FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/manifest.c lib/fs.c lib/err.c
+FUZZ_SRC_input := lib/input.c lib/data.c lib/tok.c lib/tok_uni8.c lib/task.c lib/manifest.c lib/mp.c lib/fs.c lib/err.c
 FUZZ_MAX_LEN_st := 4096
 
 .SECONDEXPANSION:
