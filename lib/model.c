@@ -214,11 +214,12 @@ int mtl_model_copy_tokenizer(const char *src, const char *dst,
 		char *s, *d;
 		int rc = 0;
 
-		if (!mtl_fs_exists(src, files[i]))
-			continue;
 		s = path_join(src, files[i]);
 		d = path_join(dst, files[i]);
-		rc = s && d ? mtl_fs_copy(s, d, err) : mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		/* a file src lacks is a previous model's in dst: it goes */
+		rc = !s || !d ? mtl_err_set(err, MTL_ERR_NOMEM, "out of memory")
+		     : mtl_fs_exists(src, files[i]) ? mtl_fs_copy(s, d, err)
+		     : mtl_fs_remove(d, err);
 		free(s);
 		free(d);
 		if (rc)

@@ -87,7 +87,8 @@ int mtl_model_check_header(const struct mtl_model *m,
 /*
  * Copies the tokenizer files of src (vocab.txt, tokenizer.json,
  * tokenizer_config.json, special_tokens_map.json; those present) into dst,
- * each atomically.
+ * each atomically, and removes from dst those src lacks (a previous
+ * model's tokenizer.json would take precedence over the new vocab.txt).
  */
 int mtl_model_copy_tokenizer(const char *src, const char *dst,
 			     struct mtl_err *err);

@@ -47,6 +47,10 @@ files() {
 	"${TRAIN[@]}" --lr 5e-4 -o out b.mpk >/dev/null
 	assert_equal "$(files out)" "$new_set"
 	run -0 mtl-score -q -m out ex.mpk
+	# a previous model's tokenizer file is not left beside the new one
+	cp "$FIXTURES/tiny/tokenizer_config.json" out/tokenizer.json
+	"${TRAIN[@]}" --lr 5e-4 -o out b.mpk >/dev/null
+	[ ! -e out/tokenizer.json ]
 	# a file changed after the save is named
 	printf 'x' | dd of=out/heads.safetensors bs=1 seek=200 conv=notrunc 2>/dev/null
 	run -1 mtl-score -q -m out ex.mpk
