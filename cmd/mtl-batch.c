@@ -157,10 +157,15 @@ static uint64_t active_mask(const struct run *R, int epoch)
 static void write_batch(struct run *R, const struct mtl_example *const *ex,
 			int n, uint64_t mask, int epoch)
 {
+	struct mtl_batch b;
 	struct mtl_err err;
 
-	mtl_batch_pack(mtl_mp_pk(R->w), ex, n, R->ts, mask, (int32_t)R->pad_id,
-		       epoch, R->index++);
+	if (mtl_batch_make(&b, ex, n, R->ts, NULL, mask, (int32_t)R->pad_id, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	b.epoch = epoch;
+	b.index = R->index++;
+	mtl_batch_pack(mtl_mp_pk(R->w), &b, R->ts);
+	mtl_batch_release(&b);
 	if (mtl_mp_end(R->w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 }

@@ -52,7 +52,7 @@ struct run {
 	struct mtl_mp_writer *w;
 	int batch, features;
 	long done;
-	int32_t *ids, *mask; /* --features: a padded chunk */
+	int32_t *mask; /* --features: a padded chunk's attention mask */
 	size_t cap_tokens;
 };
 
@@ -66,30 +66,26 @@ static void write_or_die(struct run *R)
 
 /* --features: the inference forward of ex[0..n) padded to the longest,
  * then a record per example with the last hidden states of its tokens. */
-static void features_chunk(struct run *R, struct mtl_example *ex, int n)
+static void features_chunk(struct run *R, const struct mtl_example *const *ex,
+			   int n)
 {
 	size_t H = (size_t)R->model->bert->cfg.hidden;
 	const float *last;
+	struct mtl_batch b;
 	struct mtl_err err;
-	int T = 0;
+	int T;
 
-	for (int i = 0; i < n; i++)
-		if (ex[i].len > T)
-			T = ex[i].len;
+	if (mtl_batch_make(&b, ex, n, NULL, NULL, 0, R->model->bert->cfg.pad_id, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	T = b.T;
 	if ((size_t)n * (size_t)T > R->cap_tokens) {
 		R->cap_tokens = (size_t)n * (size_t)T;
-		R->ids = realloc(R->ids, R->cap_tokens * sizeof(int32_t));
 		R->mask = realloc(R->mask, R->cap_tokens * sizeof(int32_t));
-		if (!R->ids || !R->mask)
+		if (!R->mask)
 			cmd_die(EXIT_DATA, "out of memory");
 	}
-	for (int i = 0; i < n; i++)
-		for (int t = 0; t < T; t++) {
-			R->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : R->model->bert->cfg.pad_id;
-			R->mask[i * T + t] = t < ex[i].len;
-		}
-
-	if (mtl_bert_forward(R->model->bert, R->ids, NULL, R->mask, n, T, 0, &err))
+	mtl_batch_mask(R->mask, b.lengths, n, T);
+	if (mtl_bert_forward(R->model->bert, b.ids, NULL, R->mask, n, T, 0, &err))
 		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
 			mtl_mp_reader_record(R->r) - n + 1, mtl_mp_reader_record(R->r), err.msg);
 	last = mtl_bert_last_hidden(R->model->bert);
@@ -100,22 +96,23 @@ static void features_chunk(struct run *R, struct mtl_example *ex, int n)
 		mtl_mp_pack_str(pk, "type");
 		mtl_mp_pack_str(pk, "features");
 		mtl_mp_pack_str(pk, "id");
-		if (ex[i].id)
-			mtl_data_pack_raw(pk, ex[i].id, ex[i].id_len);
+		if (ex[i]->id)
+			mtl_data_pack_raw(pk, ex[i]->id, ex[i]->id_len);
 		else
 			msgpack_pack_nil(pk);
 		mtl_mp_pack_str(pk, "len");
-		msgpack_pack_int(pk, ex[i].len);
+		msgpack_pack_int(pk, ex[i]->len);
 		mtl_mp_pack_str(pk, "hidden");
 		mtl_mp_pack_f32s(pk, last + (size_t)i * (size_t)T * H,
-				 (size_t)ex[i].len * H);
+				 (size_t)ex[i]->len * H);
 		write_or_die(R);
 	}
+	mtl_batch_release(&b);
 }
 
 /* Runs one chunk of examples: predictions, or embeddings. */
 static void chunk(struct run *R, struct mtl_predictor *pred,
-		  struct mtl_example *ex, int n)
+		  const struct mtl_example *const *ex, int n)
 {
 	struct mtl_err err;
 	int rc;
@@ -143,9 +140,9 @@ static void progress(const struct run *R, struct timespec *t0, int final)
 		s > 0 ? (double)R->done / s : 0.0, final ? "\n" : "");
 }
 
-static const char *pool_name(enum mtl_bert_pool p)
+static const char *pool_name(enum mtl_pool p)
 {
-	return p == MTL_BERT_POOL_CLS ? "cls" : p == MTL_BERT_POOL_MEAN ? "mean" : "max";
+	return p == MTL_POOL_CLS ? "cls" : p == MTL_POOL_MEAN ? "mean" : "max";
 }
 
 int main(int argc, char **argv)
@@ -175,6 +172,7 @@ int main(int argc, char **argv)
 	uint64_t task_mask = 0;
 	struct mtl_predictor *pred = NULL;
 	struct mtl_example *ex;
+	const struct mtl_example **exp; /* ex[i] at exp[i], for the batch */
 	struct mtl_err err;
 	msgpack_object hdr, rec;
 	struct timespec t0;
@@ -211,11 +209,11 @@ int main(int argc, char **argv)
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (pooling) {
 		if (!strcmp(pooling, "cls"))
-			R.model->pool.mode = MTL_BERT_POOL_CLS;
+			R.model->pool.mode = MTL_POOL_CLS;
 		else if (!strcmp(pooling, "mean"))
-			R.model->pool.mode = MTL_BERT_POOL_MEAN;
+			R.model->pool.mode = MTL_POOL_MEAN;
 		else if (!strcmp(pooling, "max"))
-			R.model->pool.mode = MTL_BERT_POOL_MAX;
+			R.model->pool.mode = MTL_POOL_MAX;
 		else
 			cmd_usage_error(usage, "--pooling takes cls, mean or max, not '%s'", pooling);
 	}
@@ -298,8 +296,11 @@ int main(int argc, char **argv)
 		write_or_die(&R);
 	}
 	ex = calloc((size_t)R.batch, sizeof(*ex));
-	if (!ex)
+	exp = calloc((size_t)R.batch, sizeof(*exp));
+	if (!ex || !exp)
 		cmd_die(EXIT_DATA, "out of memory");
+	for (int i = 0; i < R.batch; i++)
+		exp[i] = &ex[i];
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((rc = mtl_mp_read(R.r, &rec, &err)) > 0) {
 		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
@@ -310,7 +311,7 @@ int main(int argc, char **argv)
 			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions (tokenize with --max-length)",
 				name, mtl_mp_reader_record(R.r), (int)ex[n].len, R.model->bert->cfg.max_pos);
 		if (++n == R.batch) {
-			chunk(&R, pred, ex, n);
+			chunk(&R, pred, exp, n);
 			R.done += n;
 			while (n)
 				mtl_example_release(&ex[--n]);
@@ -320,7 +321,7 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (n) {
-		chunk(&R, pred, ex, n);
+		chunk(&R, pred, exp, n);
 		R.done += n;
 		while (n)
 			mtl_example_release(&ex[--n]);
@@ -330,7 +331,7 @@ int main(int argc, char **argv)
 	progress(&R, &t0, 1);
 	mtl_predictor_free(pred);
 	free(ex);
-	free(R.ids);
+	free(exp);
 	free(R.mask);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);

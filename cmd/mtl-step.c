@@ -314,8 +314,8 @@ static void evaluate(struct run *R)
 
 		for (int k = 0; k < n; k++)
 			sel[k] = &R->ev[i + k];
-		if (mtl_train_make_batch(&b, sel, n, ts, R->ev_map,
-					 R->model->bert->cfg.pad_id, &err) ||
+		if (mtl_batch_make(&b, sel, n, ts, R->ev_map, ~0ull,
+				   R->model->bert->cfg.pad_id, &err) ||
 		    mtl_train_eval(R->tr, &b, &st, conf, &err))
 			cmd_die(EXIT_DATA, "evaluation: %s", err.msg);
 		mtl_batch_release(&b);
@@ -649,7 +649,7 @@ static void load_eval(struct run *R, const char *path)
 	    mtl_data_header_tasks(&ets, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (mtl_model_check_header(R->model, &hdr, &err) ||
-	    mtl_train_map_tasks(R->ev_map, ts, ets, &err))
+	    mtl_task_map(R->ev_map, ts, ets, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 	while ((rc = mtl_mp_read(r, &rec, &err)) > 0) {
 		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
@@ -966,7 +966,7 @@ int main(int argc, char **argv)
 	    mtl_data_header_tasks(&hts, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	if (mtl_model_check_header(R.model, &hdr, &err) ||
-	    mtl_train_map_tasks(map, R.model->tasks, hts, &err))
+	    mtl_task_map(map, R.model->tasks, hts, &err))
 		cmd_die(EXIT_DATA, "%s: %s", R.name, err.msg);
 	if (total < 0) {
 		int64_t tb;

@@ -276,9 +276,7 @@ static int prepare(struct mtl_train *tr, const struct mtl_batch *b,
 					   "cannot allocate a %dx%d batch",
 					   b->B, b->T);
 	}
-	for (int i = 0; i < b->B; i++)
-		for (int t = 0; t < b->T; t++)
-			tr->mask[i * b->T + t] = t < b->lengths[i];
+	mtl_batch_mask(tr->mask, b->lengths, b->B, b->T);
 	return 0;
 }
 
@@ -545,89 +543,4 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		}
 	}
 	return 0;
-}
-
-int mtl_train_map_tasks(int *map, const struct mtl_tasks *model,
-			const struct mtl_tasks *stream, struct mtl_err *err)
-{
-	for (int t = 0; t < model->n; t++)
-		map[t] = mtl_task_find(stream, model->task[t].name);
-	for (int s = 0; s < stream->n; s++) {
-		const struct mtl_task *a = &stream->task[s];
-		int t = mtl_task_find(model, a->name);
-		const struct mtl_task *b = t >= 0 ? &model->task[t] : NULL;
-
-		if (!b)
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "task '%s' is not one of the model's tasks",
-					   a->name);
-		if (a->kind != b->kind)
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "task '%s' is a %s task in the stream, a %s task in the model",
-					   a->name, mtl_task_kind_name(a->kind),
-					   mtl_task_kind_name(b->kind));
-		if (a->n_labels != b->n_labels)
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "task '%s' has %d labels in the stream, %d in the model",
-					   a->name, a->n_labels, b->n_labels);
-		for (int k = 0; k < a->n_labels; k++)
-			if (strcmp(a->labels[k], b->labels[k]))
-				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "task '%s': label %d is '%s' in the stream, '%s' in the model",
-						   a->name, k, a->labels[k],
-						   b->labels[k]);
-	}
-	return 0;
-}
-
-int mtl_train_make_batch(struct mtl_batch *b,
-			 const struct mtl_example *const *ex, int n,
-			 const struct mtl_tasks *model, const int *map,
-			 int32_t pad_id, struct mtl_err *err)
-{
-	int T = 1;
-
-	memset(b, 0, sizeof(*b));
-	for (int i = 0; i < n; i++)
-		T = ex[i]->len > T ? ex[i]->len : T;
-	b->B = n;
-	b->T = T;
-	b->n_tasks = model->n;
-	b->ids = malloc(sizeof(int32_t) * (size_t)n * T);
-	b->lengths = malloc(sizeof(int32_t) * (size_t)n);
-	b->labels = calloc((size_t)model->n + 1, sizeof(*b->labels));
-	if (!b->ids || !b->lengths || !b->labels)
-		goto nomem;
-	for (int i = 0; i < n; i++) {
-		b->lengths[i] = ex[i]->len;
-		for (int t = 0; t < T; t++)
-			b->ids[i * T + t] = t < ex[i]->len ? ex[i]->ids[t] : pad_id;
-	}
-	for (int t = 0; t < model->n; t++) {
-		int s = map[t], token = model->task[t].kind == MTL_TASK_TOKEN;
-		int any = 0;
-		int32_t *l;
-
-		for (int i = 0; s >= 0 && i < n; i++)
-			any |= (int)((ex[i]->labelled >> s) & 1);
-		if (!any)
-			continue;
-		l = malloc(sizeof(int32_t) * (size_t)n * (token ? T : 1));
-		if (!l)
-			goto nomem;
-		b->labels[t] = l;
-		for (int i = 0; i < n; i++) {
-			if (!token) {
-				l[i] = ex[i]->seq[s];
-				continue;
-			}
-			for (int k = 0; k < T; k++)
-				l[i * T + k] = ex[i]->tok[s] && k < ex[i]->len
-					? ex[i]->tok[s][k] : MTL_IGNORE;
-		}
-	}
-	return 0;
-nomem:
-	mtl_batch_release(b);
-	return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 }

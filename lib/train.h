@@ -196,24 +196,4 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		   struct mtl_step_stats *st, struct mtl_confusion *conf,
 		   struct mtl_err *err);
 
-/*
- * map[t] for each task t of model: the index of the task of the same name
- * in stream (a stream header's tasks), or -1 when the stream lacks it.
- * A stream task the model does not have, or one whose kind or labels
- * differ, fails with MTL_ERR_FORMAT naming it.
- */
-int mtl_train_map_tasks(int *map, const struct mtl_tasks *model,
-			const struct mtl_tasks *stream, struct mtl_err *err);
-
-/*
- * A batch of the n examples ex[0..n) (parsed against the stream's tasks),
- * padded with pad_id to the longest, labels in the model's task order
- * through map (mtl_train_map_tasks): labels[t] NULL when no example is
- * labelled for t.  The caller frees it with mtl_batch_release().
- */
-int mtl_train_make_batch(struct mtl_batch *b,
-			 const struct mtl_example *const *ex, int n,
-			 const struct mtl_tasks *model, const int *map,
-			 int32_t pad_id, struct mtl_err *err);
-
 #endif
