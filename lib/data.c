@@ -723,6 +723,26 @@ void mtl_batch_release(struct mtl_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+int mtl_batch_remap(struct mtl_batch *b, const int *map, int n,
+		    struct mtl_err *err)
+{
+	int32_t **lab = calloc((size_t)n + 1, sizeof(*lab));
+
+	if (!lab)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int t = 0; t < n; t++)
+		if (map[t] >= 0) {
+			lab[t] = b->labels[map[t]];
+			b->labels[map[t]] = NULL;
+		}
+	for (int t = 0; t < b->n_tasks; t++)
+		free(b->labels[t]);
+	free(b->labels);
+	b->labels = lab;
+	b->n_tasks = n;
+	return 0;
+}
+
 static int same_labels(const struct mtl_task *a, const struct mtl_task *b)
 {
 	if (a->kind != b->kind || a->n_labels != b->n_labels)

@@ -150,6 +150,14 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 		    const struct mtl_tasks *ts, struct mtl_err *err);
 void mtl_batch_release(struct mtl_batch *b);
+/*
+ * Brings b's labels from the stream's task order into the model's: task
+ * t of the model (t < n) takes the stream's labels map[t]
+ * (mtl_task_map), none where map[t] is -1; labels of stream tasks
+ * no map entry names are freed.  0, or MTL_ERR_NOMEM with b unchanged.
+ */
+int mtl_batch_remap(struct mtl_batch *b, const int *map, int n,
+		    struct mtl_err *err);
 
 /*
  * Adds to *into the tasks of add that it lacks (streams labelled for

@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "balance.h"
 #include "contrast.h"
 #include "dist.h"
 #include "loss.h"
@@ -235,12 +234,14 @@ static void freeze_adamw(struct mtl_train *tr, float lr, float gscale)
 /*
  * AdamW over the heads that have a gradient in this step (tr->step,
  * counted).  torch's AdamW skips a parameter whose .grad is None, i.e.
- * one the step's loss does not reach: the head of a task with no labelled
- * item in the step (on any process), and a frozen head.  Each head counts
- * its own steps (torch's per-parameter state["step"]) for the bias
- * corrections.  A head's tensors are adjacent in the table (head.c).
+ * one the step's loss does not reach: the head of a task t with no
+ * labelled item in the step (labelled[t] == 0: the step's count over
+ * every process), and a frozen head.  Each head counts its own steps
+ * (torch's per-parameter state["step"]) for the bias corrections.  A
+ * head's tensors are adjacent in the table (head.c).
  */
-static void heads_adamw(struct mtl_train *tr, float hlr, float gscale)
+static void heads_adamw(struct mtl_train *tr, const int64_t *labelled,
+			float hlr, float gscale)
 {
 	const struct mtl_heads *hd = tr->hd;
 	int frozen = tr->fz.head &&
@@ -251,7 +252,7 @@ static void heads_adamw(struct mtl_train *tr, float hlr, float gscale)
 
 		for (j = i; j < hd->n_tensors && hd->tensors[j].task == t; j++)
 			;
-		if (tr->norm[t] == 0 || (frozen && tr->fz.head[i]))
+		if (labelled[t] == 0 || (frozen && tr->fz.head[i]))
 			continue;
 		mtl_adamw_step(&tr->adam, hd->params, tr->hgrad, tr->hmom1,
 			       tr->hmom2, &tr->hgroups[i], j - i, hlr,
@@ -340,10 +341,119 @@ static double ms_since(const struct timespec *t0)
 int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err)
 {
-	/* balance.c: weights and per-task gradients of the strategy */
-	if (tr->bal)
-		return mtl_balance_grad(tr->bal, b, n, st, err);
 	return mtl_train_grad_weighted(tr, b, n, NULL, st, err);
+}
+
+void mtl_train_count(const struct mtl_train *tr,
+		     const struct mtl_batch *const *b, int n, int64_t *norm)
+{
+	for (int t = 0; t < tr->hd->ts->n; t++) {
+		norm[t] = 0;
+		for (int k = 0; k < n; k++)
+			if (b[k]->n_tasks > t && b[k]->labels[t])
+				norm[t] += mtl_loss_count(b[k]->labels[t],
+							  task_rows(tr->hd, t, b[k]));
+	}
+}
+
+/* Whether the encoder trains in this step (not wholly frozen), and the
+ * bounds of its backward: layers from *lo up, the embeddings when *emb. */
+static int encoder_trains(const struct mtl_train *tr, int *lo, int *emb)
+{
+	int frozen = mtl_train_frozen(tr);
+
+	*lo = frozen ? tr->fz_lo : 0;
+	*emb = frozen ? tr->fz_emb : 1;
+	return *lo < tr->m->cfg.layers || *emb;
+}
+
+void mtl_train_zero_grad(struct mtl_train *tr)
+{
+	int lo, emb;
+
+	/* a wholly frozen encoder: its gradient block stays zero, untouched */
+	if (encoder_trains(tr, &lo, &emb))
+		mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
+	memset(tr->hgrad, 0, sizeof(float) * tr->hd->n_params);
+}
+
+int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
+			    int t, float scale, float *dout,
+			    struct mtl_step_stats *st)
+{
+	struct mtl_heads *hd = tr->hd;
+	struct mtl_head *h = &hd->h[t];
+	const int32_t *lab = b->n_tasks > t ? b->labels[t] : NULL;
+
+	mtl_zero(dout, (int64_t)b->B * b->T * tr->m->cfg.hidden, tr->m->threads);
+	if (!lab)
+		return 0;
+	st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t], h->logits,
+					lab, h->N, h->C, tr->o.label_smoothing,
+					scale);
+	for (int u = 0; u < hd->ts->n; u++)
+		tr->skip[u] = u != t;
+	mtl_heads_backward(hd, tr->hgrad, dout, tr->skip);
+	return 1;
+}
+
+int mtl_train_encoder_backward(struct mtl_train *tr, float *grad,
+			       const float *dout)
+{
+	int lo, emb;
+
+	if (!encoder_trains(tr, &lo, &emb))
+		return 0;
+	return mtl_bert_backward_to(tr->m, grad, dout, lo, emb);
+}
+
+double mtl_train_grad_norm(const struct mtl_train *tr)
+{
+	int lo, emb;
+
+	/* a wholly frozen encoder's block is zero: no need to read it */
+	return sqrt((encoder_trains(tr, &lo, &emb)
+		     ? mtl_adamw_sumsq(tr->grad, tr->m->n_params, tr->m->threads)
+		     : 0) +
+		    mtl_adamw_sumsq(tr->hgrad, tr->hd->n_params, 1));
+}
+
+/*
+ * dist hook: the end of a step's gradient pass across processes: waits
+ * for the gradient sums, gathers every rank's dropout stream on rank 0,
+ * then sums st's per-task loss sums, correct counts and token count over
+ * the group.
+ */
+static int dist_finish(struct mtl_train *tr, struct mtl_step_stats *st,
+		       struct mtl_err *err)
+{
+	int n = st->n_tasks, rc;
+	double *v;
+
+	if ((rc = mtl_dist_wait(tr->dist, err)))
+		return rc;
+	/* after the step's last draw: every rank's dropout stream to rank 0,
+	 * for a checkpoint that resumes each rank where it stands */
+	if ((rc = mtl_dist_gather_rng(tr->dist, &tr->rng, err)))
+		return rc;
+	/* counts travel as doubles: exact below 2^53 */
+	v = malloc(sizeof(double) * (2 * (size_t)n + 1));
+	if (!v)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int t = 0; t < n; t++) {
+		v[t] = st->task_loss[t];
+		v[n + t] = (double)st->correct[t];
+	}
+	v[2 * n] = (double)st->tokens;
+	rc = mtl_dist_sum_f64(tr->dist, v, 2 * n + 1, err);
+	for (int t = 0; !rc && t < n; t++) {
+		st->task_loss[t] = v[t];
+		st->correct[t] = (int64_t)v[n + t];
+	}
+	if (!rc)
+		st->tokens = (int64_t)v[2 * n];
+	free(v);
+	return rc;
 }
 
 int mtl_train_grad_weighted(struct mtl_train *tr,
@@ -352,11 +462,8 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			    struct mtl_err *err)
 {
 	struct mtl_heads *hd = tr->hd;
-	int nt = hd->ts->n, rc, L = tr->m->cfg.layers;
-	int frozen = mtl_train_frozen(tr);
-	int lo = frozen ? tr->fz_lo : 0, emb = frozen ? tr->fz_emb : 1;
-	/* a wholly frozen encoder: its gradient block stays zero, untouched */
-	int enc = lo < L || emb;
+	int nt = hd->ts->n, rc, lo, emb;
+	int enc = encoder_trains(tr, &lo, &emb);
 	struct timespec t0;
 	/* contrast.c's term needs a trained encoder: without one it moves
 	 * no parameter */
@@ -372,21 +479,13 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 	stats_zero(st);
 	dropout_of(tr, &ph, &pa);
 	/* normalisers over the whole accumulated step */
-	for (int t = 0; t < nt; t++) {
-		tr->norm[t] = 0;
-		for (int k = 0; k < n; k++)
-			if (b[k]->n_tasks > t && b[k]->labels[t])
-				tr->norm[t] += mtl_loss_count(b[k]->labels[t],
-							      task_rows(hd, t, b[k]));
-	}
+	mtl_train_count(tr, b, n, tr->norm);
 	/* dist hook: over the whole global batch of every process */
 	if (tr->dist && (rc = mtl_dist_sum_i64(tr->dist, tr->norm, nt, err)))
 		return rc;
 	for (int t = 0; t < nt; t++)
 		st->labelled[t] = tr->norm[t];
-	if (enc)
-		mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
-	memset(tr->hgrad, 0, sizeof(float) * hd->n_params);
+	mtl_train_zero_grad(tr);
 	st->bwd_layers = 0;
 	st->bwd_ms = 0;
 	for (int k = 0; k < n; k++) {
@@ -433,9 +532,7 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			tr->m->grad_ready = mtl_dist_layer_ready;
 			tr->m->grad_ready_arg = tr->dist;
 		}
-		if (enc)
-			st->bwd_layers = mtl_bert_backward_to(tr->m, tr->grad,
-							      tr->dlast, lo, emb);
+		st->bwd_layers = mtl_train_encoder_backward(tr, tr->grad, tr->dlast);
 		tr->m->grad_ready = NULL;
 		if (con && (rc = mtl_contrast_backward(con, tr->m, bk, ph, pa,
 						       tr->grad, err)))
@@ -448,18 +545,16 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 	}
 	/* dist hook: the summed gradient blocks, losses and counts (before
 	 * anything writes the blocks again) */
-	if (tr->dist && (rc = mtl_dist_finish_step(tr->dist, st, err)))
+	if (tr->dist && (rc = dist_finish(tr, st, err)))
 		return rc;
-	if (frozen)
+	if (mtl_train_frozen(tr))
 		freeze_grads(tr);
 	for (int t = 0; t < nt; t++) {
 		if (tr->norm[t])
 			st->task_loss[t] /= (double)tr->norm[t];
 		st->loss += (w ? w[t] : hd->ts->task[t].weight) * st->task_loss[t];
 	}
-	st->grad_norm = sqrt((enc ? mtl_adamw_sumsq(tr->grad, tr->m->n_params,
-						    tr->m->threads) : 0) +
-			     mtl_adamw_sumsq(tr->hgrad, hd->n_params, 1));
+	st->grad_norm = mtl_train_grad_norm(tr);
 	return 0;
 }
 
@@ -469,19 +564,12 @@ long mtl_train_warmup(const struct mtl_train_opts *o)
 			      : (long)ceil((double)o->total * o->warmup_ratio);
 }
 
-int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
-		   int n, struct mtl_step_stats *st, struct mtl_err *err)
+int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st)
 {
 	const struct mtl_train_opts *o = &tr->o;
 	long warmup = mtl_train_warmup(o);
 	float lr, hlr, gscale;
-	int rc;
 
-	if ((rc = mtl_train_grad(tr, b, n, st, err)))
-		return rc;
-	/* dist hook: every rank's dropout stream to rank 0, for checkpoints */
-	if (tr->dist && (rc = mtl_dist_gather_rng(tr->dist, &tr->rng, err)))
-		return rc;
 	st->step = tr->step;
 	lr = mtl_adamw_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
 	hlr = mtl_adamw_lr_at(o->sched, o->head_lr > 0 ? o->head_lr : o->lr, tr->step,
@@ -499,12 +587,40 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1,
 			       tr->mom2, tr->groups, tr->n_groups, lr, tr->step,
 			       gscale, tr->m->threads);
-	heads_adamw(tr, hlr, gscale);
-	/* balance.c: the strategy's learned variables */
-	if (tr->bal)
-		mtl_balance_update(tr->bal, hlr, tr->step);
+	heads_adamw(tr, st->labelled, hlr, gscale);
 	st->step = tr->step;
 	return 0;
+}
+
+int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
+		   int n, struct mtl_step_stats *st, struct mtl_err *err)
+{
+	int rc;
+
+	if ((rc = mtl_train_grad(tr, b, n, st, err)))
+		return rc;
+	return mtl_train_apply(tr, st);
+}
+
+int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
+		       const struct mtl_rng *rngs, struct mtl_err *err)
+{
+	int rc;
+
+	if (!d || mtl_dist_size(d) == 1)
+		return 0;
+	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
+		return rc;
+	/* a checkpoint's stream of this rank; else one from the trainer's
+	 * current stream (the seed's, or a resumed checkpoint's), so rank 0
+	 * keeps the one-process masks */
+	if (rngs)
+		tr->rng = rngs[mtl_dist_rank(d)];
+	else
+		mtl_dist_derive_rng(d, &tr->rng);
+	tr->dist = d;
+	/* so that rank 0 holds every rank's stream before the first step */
+	return mtl_dist_gather_rng(d, &tr->rng, err);
 }
 
 int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
