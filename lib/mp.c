@@ -18,10 +18,12 @@ struct mtl_mp_reader {
 };
 
 struct mtl_mp_writer {
-	FILE *f;
+	FILE *f;        /* NULL: a memory writer */
 	char *name;
 	msgpack_sbuffer sbuf;
 	msgpack_packer pk;
+	size_t *ends;   /* memory writer: record i is sbuf[ends[i-1]..ends[i]) */
+	size_t n_rec, cap_rec;
 };
 
 struct mtl_mp_reader *mtl_mp_reader_new(FILE *f, const char *name)
@@ -77,16 +79,27 @@ int mtl_mp_reader_fail(const struct mtl_mp_reader *r, struct mtl_err *err,
 
 /* Deepest nesting a record may have (msgpack-c decodes up to 32 levels). */
 #define MP_MAX_DEPTH 31
+/*
+ * Memory a record may decode into: MP_DECODE_FACTOR times its bytes plus
+ * MP_DECODE_SLACK.  msgpack-c gives every element a msgpack_object (24
+ * bytes), so a record of one-byte elements (nils, small integers) would
+ * otherwise take 24 times its size.
+ */
+#define MP_DECODE_FACTOR 4
+#define MP_DECODE_SLACK ((size_t)64 << 20)
 
 /*
  * Finds the extent of the first complete msgpack object in p[0..n) without
  * decoding it.  Returns 1 and *len when complete, 0 when more bytes are
  * needed, -1 on a byte that starts no msgpack object (its offset in *len),
  * -2 when the declared sizes exceed MTL_MP_MAX_RECORD, -3 when containers
- * nest deeper than MP_MAX_DEPTH.  Every element takes at least one byte, so
- * a corrupt count can only make us wait for bytes, never allocate.
+ * nest deeper than MP_MAX_DEPTH.  When complete, *elems is the number of
+ * elements (every value, map keys included).  Every element takes at least
+ * one byte, so a corrupt count can only make us wait for bytes, never
+ * allocate.
  */
-static int mp_scan(const unsigned char *p, size_t n, size_t *len)
+static int mp_scan(const unsigned char *p, size_t n, size_t *len,
+		   size_t *elems)
 {
 	uint64_t left[MP_MAX_DEPTH + 1]; /* elements still due at each level */
 	int depth = 0;
@@ -106,6 +119,7 @@ static int mp_scan(const unsigned char *p, size_t n, size_t *len)
 			return 0;
 		c = p[i++];
 		left[depth]--;
+		(*elems)++;
 		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
 			continue;
 		if (c == 0xc1) {
@@ -260,13 +274,16 @@ int mtl_mp_check_record(const msgpack_object *rec, int is_first,
 int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 		struct mtl_err *err)
 {
-	size_t len = 0, off = 0;
+	size_t len = 0, off = 0, elems = 0;
 	int s;
 
 	for (;;) {
 		long got;
 
-		s = mp_scan((const unsigned char *)r->buf + r->pos, r->len - r->pos, &len);
+		/* nothing buffered yet: r->buf may be NULL, and NULL + 0 is UB */
+		elems = 0;
+		s = r->pos < r->len ? mp_scan((const unsigned char *)r->buf + r->pos,
+					      r->len - r->pos, &len, &elems) : 0;
 		if (s != 0)
 			break;
 		if (r->eof) {
@@ -294,6 +311,10 @@ int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 	if (s == -3)
 		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
 					  "nested deeper than %d levels", MP_MAX_DEPTH);
+	if (elems > (MP_DECODE_FACTOR * len + MP_DECODE_SLACK) / sizeof(msgpack_object))
+		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+					  "%zu elements in %zu bytes would decode into more than %d times that plus %zu MiB",
+					  elems, len, MP_DECODE_FACTOR, MP_DECODE_SLACK >> 20);
 	switch (msgpack_unpack_next(&r->unp, r->buf + r->pos, len, &off)) {
 	case MSGPACK_UNPACK_SUCCESS:
 	case MSGPACK_UNPACK_EXTRA_BYTES:
@@ -487,6 +508,7 @@ void mtl_mp_writer_free(struct mtl_mp_writer *w)
 	if (!w)
 		return;
 	msgpack_sbuffer_destroy(&w->sbuf);
+	free(w->ends);
 	free(w->name);
 	free(w);
 }
@@ -500,11 +522,52 @@ int mtl_mp_end(struct mtl_mp_writer *w, struct mtl_err *err)
 {
 	size_t n = w->sbuf.size;
 
+	if (!w->f) {
+		if (n == (w->n_rec ? w->ends[w->n_rec - 1] : 0))
+			return 0;
+		if (w->n_rec == w->cap_rec) {
+			size_t cap = w->cap_rec ? 2 * w->cap_rec : 64;
+			size_t *e = realloc(w->ends, cap * sizeof(*e));
+
+			if (!e)
+				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			w->ends = e;
+			w->cap_rec = cap;
+		}
+		w->ends[w->n_rec++] = n;
+		return 0;
+	}
 	msgpack_sbuffer_clear(&w->sbuf);
 	if (n && (fwrite(w->sbuf.data, 1, n, w->f) != n || fflush(w->f)))
 		return mtl_err_set(err, MTL_ERR_IO, "write error on %s: %s",
 				   w->name, strerror(errno));
 	return 0;
+}
+
+struct mtl_mp_writer *mtl_mp_writer_new_mem(void)
+{
+	return mtl_mp_writer_new(NULL, "memory");
+}
+
+size_t mtl_mp_writer_count(const struct mtl_mp_writer *w)
+{
+	return w->n_rec;
+}
+
+const char *mtl_mp_writer_record(const struct mtl_mp_writer *w, size_t i,
+				 size_t *len)
+{
+	size_t start = i ? w->ends[i - 1] : 0;
+
+	MTL_ASSERT(!w->f && i < w->n_rec);
+	*len = w->ends[i] - start;
+	return w->sbuf.data + start;
+}
+
+void mtl_mp_writer_clear(struct mtl_mp_writer *w)
+{
+	msgpack_sbuffer_clear(&w->sbuf);
+	w->n_rec = 0;
 }
 
 void mtl_mp_pack_str(msgpack_packer *pk, const char *s)

@@ -16,7 +16,9 @@
  * reader, 0 at a clean end of input, or <0 with "NAME: record N: what" in
  * err.  A record is fully delimited and size-checked before it is decoded,
  * so a corrupt length cannot make the reader allocate more than a small
- * multiple of the bytes actually present.
+ * multiple of the bytes actually present: decoding takes at most 4 times
+ * the record's bytes plus 64 MiB (msgpack-c takes 24 bytes per element, so
+ * a record of millions of one-byte elements is refused).
  *
  * Writing: a writer packs one record at a time into memory (mtl_mp_pk()
  * gives the msgpack_packer), and mtl_mp_end() writes and flushes it, so
@@ -116,6 +118,19 @@ int mtl_mp_copy(const msgpack_object *o, char **out, size_t *len);
 /* Wraps f (not owned) for writing; name is used in messages.  NULL: OOM. */
 struct mtl_mp_writer *mtl_mp_writer_new(FILE *f, const char *name);
 void mtl_mp_writer_free(struct mtl_mp_writer *w);
+/*
+ * A writer that keeps its records in memory, for a caller that writes them
+ * out in another order: mtl_mp_end() appends the record (0, or
+ * MTL_ERR_NOMEM).  mtl_mp_writer_record() gives record i's bytes (i below
+ * mtl_mp_writer_count()), valid until the next call on w;
+ * mtl_mp_writer_clear() drops every record and keeps the memory.
+ * NULL: OOM.
+ */
+struct mtl_mp_writer *mtl_mp_writer_new_mem(void);
+size_t mtl_mp_writer_count(const struct mtl_mp_writer *w);
+const char *mtl_mp_writer_record(const struct mtl_mp_writer *w, size_t i,
+				 size_t *len);
+void mtl_mp_writer_clear(struct mtl_mp_writer *w);
 /* The packer for the record under construction. */
 msgpack_packer *mtl_mp_pk(struct mtl_mp_writer *w);
 /* Writes and flushes the packed record.  0, or MTL_ERR_IO. */

@@ -176,13 +176,15 @@ static void test_garbage(void)
 	free(buf);
 }
 
+/* A hand-made header: {"type":"header","stream":"x","version":[1,0]}. */
+static const unsigned char hdr[] = {
+	0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
+	0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
+	0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x92, 0x01, 0x00 };
+
 static void test_bad_records(void)
 {
 	/* hand-made msgpack: header then a bad record */
-	static const unsigned char hdr[] = {
-		0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
-		0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
-		0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x92, 0x01, 0x00 };
 	static const unsigned char newer[] = {
 		0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
 		0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
@@ -225,6 +227,45 @@ static void test_bad_records(void)
 	     err.msg);
 }
 
+/*
+ * Decoding is bounded by the record's bytes: every element decodes into a
+ * 24-byte msgpack_object, so 4 M nils (4 MB) would take 96 MB.  A record
+ * of one-byte elements within the bound is read.
+ */
+static void test_decoded_size(void)
+{
+	/* a stream header, then {"type":"x","a":[...]} with an array32 */
+	static const unsigned char rec[] = {
+		0x82, 0xa4, 't', 'y', 'p', 'e', 0xa1, 'x', 0xa1, 'a', 0xdd };
+	size_t n_big = (size_t)4 << 20, n_ok = (size_t)1 << 20;
+	char *buf = malloc(64 + n_big), *p;
+	struct mtl_err err;
+
+	if (!buf)
+		return;
+	for (int big = 1; big >= 0; big--) {
+		size_t n = big ? n_big : n_ok;
+
+		p = buf;
+		memcpy(p, hdr, sizeof(hdr));
+		p += sizeof(hdr);
+		memcpy(p, rec, sizeof(rec));
+		p += sizeof(rec);
+		for (int k = 3; k >= 0; k--)
+			*p++ = (char)(n >> (8 * k));
+		memset(p, big ? 0xc0 : 0x00, n); /* nils, or zeros */
+		p += n;
+		if (big)
+			T_OK(read_all(buf, (size_t)(p - buf), &err) < 0 &&
+			     strstr(err.msg, "record 2: 4194309 elements in 4194319 bytes would decode"),
+			     "4 M nils refused before decoding: '%s'", err.msg);
+		else
+			T_OK(read_all(buf, (size_t)(p - buf), &err) == 2,
+			     "1 M small integers are read");
+	}
+	free(buf);
+}
+
 static void test_json(void)
 {
 	static const char *lines[] = {
@@ -262,6 +303,7 @@ int main(void)
 	test_truncation();
 	test_garbage();
 	test_bad_records();
+	test_decoded_size();
 	test_json();
 	return t_done();
 }
