@@ -10,11 +10,11 @@
 #include "bert.h"
 #include "common.h"
 #include "fs.h"
-#include "card.h"
+#include "manifest.h"
 #include "model.h"
 
 static const char usage[] =
-	"usage: mtl-init --out DIR --encoder DIR [--tasks FILE]\n"
+	"usage: mtl-init --out DIR --encoder DIR [--tasks FILE] [--overwrite]\n"
 	"       mtl-init --out DIR --vocab FILE [--tasks FILE] [--layers N] [--hidden N]\n"
 	"                [--heads N] [--intermediate N] [--max-position N] [--seed N]\n"
 	"\n"
@@ -23,6 +23,7 @@ static const char usage[] =
 	"--tasks, a multi-task model: tasks.json and new heads (heads.safetensors).\n"
 	"\n"
 	"  -o, --out DIR           the directory to write (created if needed)\n"
+	"      --overwrite         replace the model DIR holds (else refused)\n"
 	"      --encoder DIR       start from this pretrained encoder\n"
 	"      --vocab FILE        a new encoder over this vocab.txt\n"
 	"  -T, --tasks FILE        the task spec (tasks.json); heads drawn from --seed\n"
@@ -84,36 +85,10 @@ static int count_vocab(const char *path, int *pad_id)
 	return count;
 }
 
-/* Writes the task spec and new heads drawn from seed into the model dir. */
-static void add_tasks(const char *dir, const char *tasks, uint64_t seed)
-{
-	struct mtl_tasks *ts;
-	struct mtl_model *m;
-	struct mtl_err err;
-	char path[4096];
-	int rc;
-
-	if ((rc = mtl_task_load(&ts, tasks, &err)))
-		cmd_die(cmd_status(rc), "%s", err.msg);
-	snprintf(path, sizeof(path), "%s/tasks.json", dir);
-	if (mtl_task_save(ts, path, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-	mtl_task_free(ts);
-	snprintf(path, sizeof(path), "%s/heads.safetensors", dir);
-	unlink(path); /* new heads, not a previous model's */
-	if (mtl_model_load(&m, dir, &err) || mtl_model_heads(m, seed, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (mtl_heads_save(m->heads, path, &err) || mtl_card_write(m, dir, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-	cmd_note("added %d tasks with new heads (%zu parameters)", m->tasks->n,
-		 m->heads->n_params);
-	mtl_model_free(m);
-}
-
 int main(int argc, char **argv)
 {
 	enum { O_VOCAB = 256, O_LAYERS, O_HIDDEN, O_HEADS, O_INTER, O_MAXPOS, O_SEED,
-	       O_POOLING, O_UNCASED, O_CASED, O_ENCODER };
+	       O_POOLING, O_UNCASED, O_CASED, O_OVERWRITE, O_ENCODER };
 	static const struct cmd_moved moved[] = { { 'e', "--encoder" }, { 0, NULL } };
 	static const struct option opts[] = {
 		{ "out", required_argument, NULL, 'o' },
@@ -129,6 +104,7 @@ int main(int argc, char **argv)
 		{ "pooling", required_argument, NULL, O_POOLING },
 		{ "uncased", no_argument, NULL, O_UNCASED },
 		{ "cased", no_argument, NULL, O_CASED },
+		{ "overwrite", no_argument, NULL, O_OVERWRITE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -139,7 +115,9 @@ int main(int argc, char **argv)
 	struct mtl_bert_pooling pool = { .mode = MTL_POOL_CLS, .normalize = 1 };
 	const char *out = NULL, *encoder = NULL, *vocab = NULL, *tasks = NULL;
 	long seed = 0;
-	int lower = 1, c, rc;
+	int lower = 1, overwrite = 0, c, rc;
+	struct mtl_model *model = calloc(1, sizeof(*model));
+	struct mtl_tasks *ts = NULL;
 	struct mtl_bert *m;
 	struct mtl_err err;
 	char path[4096];
@@ -167,6 +145,7 @@ int main(int argc, char **argv)
 			break;
 		case O_UNCASED: lower = 1; break;
 		case O_CASED: lower = 0; break;
+		case O_OVERWRITE: overwrite = 1; break;
 		case 'q': cmd_quiet = 1; break;
 		case 'h': cmd_help(usage);
 		case 'V': cmd_version();
@@ -179,15 +158,19 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--out is required");
 	if (!encoder == !vocab)
 		cmd_usage_error(usage, "give either --encoder DIR or --vocab FILE");
-	if (mtl_fs_mkdirs(out, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-
+	if (!model)
+		cmd_die(EXIT_DATA, "out of memory");
+	/* everything is checked before the first file is written */
+	if (!overwrite && (mtl_fs_exists(out, "config.json") ||
+			   mtl_fs_exists(out, MTL_MANIFEST)))
+		cmd_die(EXIT_DATA, "'%s' holds a model already: give --overwrite to replace it",
+			out);
+	if (tasks && (rc = mtl_task_load(&ts, tasks, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (encoder) {
 		if ((rc = mtl_bert_load(&m, encoder, &err)) ||
 		    (rc = mtl_model_pooling_load(&pool, encoder, &m->cfg, &err)))
 			cmd_die(cmd_status(rc), "%s", err.msg);
-		if (mtl_model_copy_tokenizer(encoder, out, &err))
-			cmd_die(EXIT_IO, "%s", err.msg);
 	} else {
 		cfg.vocab = count_vocab(vocab, &cfg.pad_id);
 		if (!cfg.intermediate)
@@ -198,19 +181,36 @@ int main(int argc, char **argv)
 		if (mtl_bert_config_check(&cfg, &err) || mtl_bert_new(&m, &cfg, &err))
 			cmd_die(EXIT_DATA, "%s", err.msg);
 		mtl_bert_init_random(m, (uint64_t)seed);
+		pool.max_seq_length = cfg.max_pos;
+	}
+	model->bert = m;
+	model->pool = pool;
+	model->tasks = ts;
+	/* new heads drawn from the seed (model->dir NULL: none loaded) */
+	if (ts && mtl_model_heads(model, (uint64_t)seed, &err))
+		cmd_die(EXIT_DATA, "%s: %s", tasks, err.msg);
+	/* the tokenizer files: copied from the encoder by mtl_model_save */
+	if (encoder && !(model->dir = strdup(encoder)))
+		cmd_die(EXIT_DATA, "out of memory");
+
+	/* model.h: the files published as one set (MANIFEST) */
+	if (mtl_fs_mkdirs(out, &err) ||
+	    mtl_manifest_begin(out, MTL_MANIFEST, &err) ||
+	    (overwrite && mtl_model_clear(out, &err)))
+		cmd_die(EXIT_IO, "%s", err.msg);
+	if (vocab) {
 		snprintf(path, sizeof(path), "%s/vocab.txt", out);
 		if (mtl_fs_copy(vocab, path, &err))
 			cmd_die(EXIT_IO, "%s", err.msg);
 		write_tokenizer_config(out, lower, cfg.max_pos);
-		pool.max_seq_length = cfg.max_pos;
 	}
-	if (mtl_bert_save(m, out, &err) ||
-	    mtl_model_pooling_save(&pool, m->cfg.hidden, out, &err))
+	if (mtl_model_save(model, out, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 	cmd_note("wrote '%s': %d layers, hidden %d, %d heads, %zu parameters", out,
 		 m->cfg.layers, m->cfg.hidden, m->cfg.heads, m->n_params);
-	mtl_bert_free(m);
-	if (tasks)
-		add_tasks(out, tasks, (uint64_t)seed);
+	if (ts)
+		cmd_note("added %d tasks with new heads (%zu parameters)", ts->n,
+			 model->heads->n_params);
+	mtl_model_free(model);
 	return cmd_finish(0);
 }

@@ -45,6 +45,9 @@ static const char usage[] =
 	"      --final WHICH       best (default with --best-metric) or last:\n"
 	"                          the model saved in OUT at the end\n"
 	"      --resume            continue from the newest checkpoint in DIR\n"
+	"                          that passes verification\n"
+	"      --overwrite         remove the checkpoints of another run in DIR\n"
+	"                          (without it or --resume such a DIR is refused)\n"
 	"      --lr F              peak learning rate (default 5e-5)\n"
 	"      --head-lr F         peak learning rate of the heads (default: --lr)\n"
 	"      --layer-decay F     layer-wise lr decay (default 1: none)\n"
@@ -124,6 +127,7 @@ struct run {
 	struct mtl_ckpt_state ck;
 	struct mtl_eval_best best; /* --best-metric (best.metric NULL: none) */
 	int final_last;         /* --final last */
+	int lock;               /* OUT's lock (mtl_ckpt_open), -1: none */
 	double metric_value;    /* of the last evaluation */
 	struct mtl_feat *feat;  /* --features */
 	/* the input: its tasks, the model's task t is its map[t] (or -1) */
@@ -247,6 +251,10 @@ static void checkpoint(struct run *R)
 	R->ck.batches = R->consumed;
 	R->ck.bad = R->bad;
 	R->ck.rng = R->tr->rng;
+	/* dist.h: every rank's dropout stream, for a bit-identical resume */
+	if (R->size > 1 && mtl_ckpt_state_set_ranks(&R->ck, mtl_dist_rngs(R->dist),
+						    R->size, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
 	R->ck.value = R->ck.metric ? R->metric_value : NAN;
 	if (R->bal) {
 		/* balance.h: the strategy's state, exactly */
@@ -273,15 +281,20 @@ static void interrupted(struct run *R)
 	exit(cmd_finish(128 + got_signal));
 }
 
-/* --resume: the newest complete checkpoint of --out, if any. */
+/* --resume: the newest complete checkpoint of --out that verifies, if any. */
 static void resume(struct run *R)
 {
 	struct mtl_err err;
-	char *path = NULL;
-	int rc = mtl_ckpt_find(R->out, &path, &err);
+	char *path = NULL, *skipped = NULL;
+	int rc = mtl_ckpt_find(R->out, &path, &skipped, &err);
 
+	/* said even with --quiet: the run does not continue where it stopped */
+	if (skipped)
+		fprintf(stderr, "%s: skipping checkpoints that fail verification:\n%s",
+			cmd_name, skipped);
+	free(skipped);
 	if (rc < 0)
-		cmd_die(EXIT_IO, "%s", err.msg);
+		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "cannot resume: %s", err.msg);
 	if (rc == 0) {
 		cmd_note("no complete checkpoint in '%s': starting afresh", R->out);
 		return;
@@ -445,7 +458,7 @@ static void setup_freeze(struct run *R, const char **spec, int n, long at)
 /* What the command line asks for beyond the fields of struct run. */
 struct args {
 	const char *model_dir, *out_dir, *eval, *best_metric, *features, *final;
-	int resume, threads, split, no_split, force, patience;
+	int resume, overwrite, threads, split, no_split, force, patience;
 	long total, unfreeze_at;
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
@@ -502,7 +515,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_FLOAT(0, "layer-decay", &A->o.layer_decay),
 		CMD_OPT_FLOAT(0, "weight-decay", &A->o.weight_decay),
 		CMD_OPT_LONG(0, "warmup", &A->o.warmup, 0, 1L << 40),
-		CMD_OPT_FLOAT(0, "warmup-ratio", &A->o.warmup_ratio),
+		CMD_OPT_DOUBLE(0, "warmup-ratio", &A->o.warmup_ratio),
 		CMD_OPT_CALL(0, "schedule", &A->o.sched, opt_schedule),
 		CMD_OPT_LONG(0, "total-steps", &A->total, 1, 1L << 40),
 		CMD_OPT_INT(0, "accumulate", &R->accumulate, 1, 256),
@@ -535,6 +548,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_STRING(0, "final", &A->final),
 		CMD_OPT_INT(0, "progress-every", &R->progress_every, 0, big),
 		CMD_OPT_FLAG(0, "resume", &A->resume),
+		CMD_OPT_FLAG(0, "overwrite", &A->overwrite),
 		CMD_OPT_CALL(0, "freeze", A, opt_freeze),
 		CMD_OPT_STRING(0, "features", &A->features),
 		CMD_OPT_LONG(0, "unfreeze-at", &A->unfreeze_at, 1, 1L << 40),
@@ -584,8 +598,10 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		A->freeze[A->n_freeze++] = "encoder";
 	if (A->unfreeze_at && !A->n_freeze)
 		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
-	if ((R->save_every || A->resume) && !A->out_dir)
-		cmd_usage_error(usage, "--save-every and --resume need --out DIR");
+	if ((R->save_every || A->resume || A->overwrite) && !A->out_dir)
+		cmd_usage_error(usage, "--save-every, --resume and --overwrite need --out DIR");
+	if (A->resume && A->overwrite)
+		cmd_usage_error(usage, "--resume continues the checkpoints that --overwrite removes: give one");
 	if ((A->best_metric && !A->eval) || (A->patience && !A->best_metric))
 		cmd_usage_error(usage, "--best-metric needs --eval FILE, --patience needs --best-metric");
 	if (A->final && strcmp(A->final, "best") && strcmp(A->final, "last"))
@@ -732,8 +748,13 @@ static void setup_training(struct run *R, struct args *A)
 	if (A->features)
 		load_stream(R, A->features, 1);
 	/* dist hook: buckets and each rank's dropout stream, after a resume
-	 * so that every rank continues from the same checkpoint */
-	if (mtl_train_set_dist(R->tr, R->dist, &err))
+	 * so that every rank continues from the same checkpoint, with the
+	 * stream it saved when the checkpoint has one per rank */
+	if (R->size > 1 && A->resume && R->ck.step && R->ck.n_ranks != R->size)
+		cmd_note("the checkpoint has the dropout streams of %d ranks, not %d: drawing new ones (the run is not bit-identical to an uninterrupted one)",
+			 R->ck.n_ranks ? R->ck.n_ranks : 1, R->size);
+	if (mtl_train_set_dist(R->tr, R->dist,
+			       R->ck.n_ranks == R->size ? R->ck.ranks : NULL, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	dist_check(R, "at the start");
 	if (A->eval && R->rank == 0)
@@ -856,10 +877,10 @@ int main(int argc, char **argv)
 {
 	/* static: still reachable when cmd_die() exits (no leak reports) */
 	static struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1,
-				.keep = 3, .progress_every = 30 };
+				.keep = 3, .progress_every = 30, .lock = -1 };
 	static struct args A;
 	struct mtl_err err;
-	int first;
+	int first, rc;
 
 	cmd_name = "mtl-step";
 	first = parse_args(&A, &R, argc, argv);
@@ -867,6 +888,13 @@ int main(int argc, char **argv)
 	/* before the work: a typo in --out must not cost the run */
 	if (R.rank == 0 && A.out_dir && mtl_fs_check_dir(A.out_dir, &err))
 		cmd_die(EXIT_IO, "--out: %s", err.msg);
+	/* ckpt.h: OUT is this run's (locked, leftovers gone, no other run's
+	 * checkpoints unless resuming) before anything is written there */
+	if (A.out_dir && R.rank == 0 &&
+	    (rc = mtl_ckpt_open(A.out_dir, A.resume ? MTL_CKPT_RESUME
+				: A.overwrite ? MTL_CKPT_OVERWRITE
+				: MTL_CKPT_FRESH, &R.lock, &err)))
+		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
 	load_model(&R, &A);
 	if (R.rank == 0) /* the stream is rank 0's */
 		open_batches(&R, &A, first < argc ? argv[first] : NULL);
@@ -884,6 +912,8 @@ int main(int argc, char **argv)
 		save_final(&R);
 	if (R.rank == 0)
 		progress(&R, 1);
+	if (R.lock >= 0)
+		close(R.lock); /* the end of the run: OUT is free */
 
 	mtl_eval_set_release(&R.ev);
 	mtl_eval_best_release(&R.best);

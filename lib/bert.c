@@ -678,7 +678,7 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 			       p->emb_lnw, a->emb_mean, a->emb_rstd, (int)BT, H,
 			       nt);
 	mtl_embed_backward(g.wte, g.wpe, g.wtt, d_a, a->ids, a->types,
-			   B, T, H);
+			   c->pad_id, B, T, H);
 	if (m->grad_ready)
 		m->grad_ready(m->grad_ready_arg, -1);
 	return c->layers;

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -11,30 +12,41 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "head.h"
+#include "manifest.h"
 #include "st.h"
 
 #define MARKER "COMPLETE"
+#define LOCK ".lock"
 
 void mtl_ckpt_state_release(struct mtl_ckpt_state *st)
 {
 	json_decref(st->strategy);
 	st->strategy = NULL;
+	free(st->ranks);
+	st->ranks = NULL;
+	st->n_ranks = 0;
 }
 
-/* p = dir/name, or MTL_ERR_ARG when that does not fit PATH_MAX. */
-static int join(char *p, const char *dir, const char *name,
-		struct mtl_err *err)
+int mtl_ckpt_state_set_ranks(struct mtl_ckpt_state *st,
+			     const struct mtl_rng *r, int n, struct mtl_err *err)
 {
-	if (snprintf(p, PATH_MAX, "%s/%s", dir, name) >= PATH_MAX)
-		return mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s/%s'",
-				   dir, name);
+	struct mtl_rng *t = realloc(st->ranks, sizeof(*t) * (size_t)n);
+
+	if (!t)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	memcpy(t, r, sizeof(*t) * (size_t)n);
+	st->ranks = t;
+	st->n_ranks = n;
 	return 0;
 }
+
+static json_t *rng_json(const struct mtl_rng *r);
 
 int mtl_ckpt_better(const char *metric, double a, double b)
 {
@@ -92,7 +104,11 @@ static int list(const char *out, long **steps, struct mtl_err *err)
 	while ((e = readdir(d))) {
 		long s = name_step(e->d_name), *t;
 
-		if (s < 0 || join(p, out, e->d_name, NULL) ||
+		struct stat sb;
+
+		/* a symlink is not one of ours: never read, never removed */
+		if (s < 0 || mtl_fs_join(p, out, e->d_name, NULL) ||
+		    lstat(p, &sb) < 0 || !S_ISDIR(sb.st_mode) ||
 		    !mtl_fs_exists(p, MARKER))
 			continue;
 		if (n == cap) {
@@ -115,40 +131,188 @@ static int list(const char *out, long **steps, struct mtl_err *err)
 	return n;
 }
 
-/* Removes the temporary directories of saves a crash interrupted. */
-static void remove_stale(const char *out)
+/* opendir(dir), or NULL with the reason in err. */
+static DIR *open_dir(const char *dir, struct mtl_err *err)
 {
-	DIR *d = opendir(out);
-	struct dirent *e;
-	char p[PATH_MAX];
+	DIR *d = opendir(dir);
 
-	while (d && (e = readdir(d))) {
-		size_t n = strlen(e->d_name);
-
-		if (!strncmp(e->d_name, ".checkpoint-", 12) && n > 16 &&
-		    !strcmp(e->d_name + n - 4, ".tmp") &&
-		    !join(p, out, e->d_name, NULL))
-			rm_rf(p, NULL);
-	}
-	if (d)
-		closedir(d);
+	if (!d)
+		mtl_err_set(err, MTL_ERR_IO, "cannot open directory '%s': %s",
+			    dir, strerror(errno));
+	return d;
 }
 
-int mtl_ckpt_find(const char *out, char **path, struct mtl_err *err)
+/* Whether name is a temporary file of fs.h (NAME.tmp.XXXXXX). */
+static int is_tmp_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 11 && !strncmp(name + n - 11, ".tmp.", 5);
+}
+
+/*
+ * Removes what kills left in out: the temporary directories of saves,
+ * checkpoint directories without their marker (a rotation cut short) and
+ * temporary files of fs.h (latest.tmp.*, model.safetensors.tmp.*, ...);
+ * with all (--overwrite), also latest, best and every checkpoint.
+ * Symlinks are removed, never followed; only a run holding the lock may
+ * call this.
+ */
+static int clean(const char *out, int all, struct mtl_err *err)
+{
+	static const char *const files[] = { "latest", "best" };
+	DIR *d = open_dir(out, err);
+	struct dirent *e;
+	char p[PATH_MAX];
+	int rc = 0;
+
+	if (!d)
+		return MTL_ERR_IO;
+	/* latest first: a kill halfway leaves nothing that says "resume me" */
+	for (int i = 0; all && i < 2 && !rc; i++)
+		if (!(rc = mtl_fs_join(p, out, files[i], err)))
+			rc = mtl_fs_remove(p, err);
+	while (!rc && (e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+		struct stat sb;
+		int dir;
+
+		if (mtl_fs_join(p, out, e->d_name, NULL) || lstat(p, &sb) < 0)
+			continue;
+		dir = S_ISDIR(sb.st_mode);
+		if ((dir && !strncmp(e->d_name, ".checkpoint-", 12) && n > 16 &&
+		     !strcmp(e->d_name + n - 4, ".tmp")) ||
+		    (name_step(e->d_name) >= 0 &&
+		     (all || (dir && !mtl_fs_exists(p, MARKER)))))
+			rc = rm_rf(p, err);
+		else if (S_ISREG(sb.st_mode) && is_tmp_file(e->d_name))
+			rc = mtl_fs_remove(p, err);
+	}
+	closedir(d);
+	return rc ? rc : mtl_fs_sync_dir(out, err);
+}
+
+/*
+ * Takes the lock of out (out/.lock, flock, held until *fd is closed) and
+ * writes our pid into it; when another process holds it, says which.
+ */
+static int lock(const char *out, int *fd, struct mtl_err *err)
+{
+	char p[PATH_MAX], pid[32];
+	int rc;
+	ssize_t n;
+
+	if ((rc = mtl_fs_join(p, out, LOCK, err)))
+		return rc;
+	*fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (*fd < 0)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", p,
+				   strerror(errno));
+	if (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+
+		n = e == EWOULDBLOCK ? pread(*fd, pid, sizeof(pid) - 1, 0) : -1;
+		close(*fd);
+		*fd = -1;
+		if (e != EWOULDBLOCK)
+			return mtl_err_set(err, MTL_ERR_IO, "cannot lock '%s': %s",
+					   p, strerror(e));
+		pid[n > 0 ? n : 0] = 0;
+		pid[strcspn(pid, "\n")] = 0;
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "'%s' is in use by another run (pid %s): one run at a time per output directory",
+				   out, pid[0] ? pid : "unknown");
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(*fd, 0) < 0 || pwrite(*fd, pid, (size_t)n, 0) != n) {
+		rc = mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s", p,
+				 strerror(errno));
+		close(*fd);
+		*fd = -1;
+	}
+	return rc;
+}
+
+int mtl_ckpt_open(const char *out, enum mtl_ckpt_mode mode, int *fd,
+		  struct mtl_err *err)
+{
+	long *steps = NULL;
+	int n, rc;
+
+	*fd = -1;
+	if ((rc = mtl_fs_mkdirs(out, err)) || (rc = lock(out, fd, err)))
+		return rc;
+	if ((rc = clean(out, mode == MTL_CKPT_OVERWRITE, err)))
+		goto fail;
+	if ((n = rc = list(out, &steps, err)) < 0)
+		goto fail;
+	rc = 0;
+	if (mode == MTL_CKPT_FRESH && (n > 0 || mtl_fs_exists(out, "latest")))
+		rc = mtl_err_set(err, MTL_ERR_ARG,
+				 "'%s' holds the checkpoints of another run (newest: checkpoint-%06ld): give --resume to continue it, or --overwrite to remove them and start afresh",
+				 out, n > 0 ? steps[n - 1] : 0L);
+	free(steps);
+	if (!rc)
+		return 0;
+fail:
+	close(*fd);
+	*fd = -1;
+	return rc;
+}
+
+int mtl_ckpt_verify(const char *dir, struct mtl_err *err)
+{
+	int rc = mtl_manifest_check(dir, MARKER, NULL, 0, err);
+
+	return rc > 0 && !mtl_fs_exists(dir, MARKER)
+	       ? mtl_err_set(err, MTL_ERR_FORMAT,
+			     "'%s' is not a complete checkpoint (no " MARKER ")",
+			     dir)
+	       : rc < 0 ? rc : 0;
+}
+
+/* Appends line and a newline to the malloc'ed text *s. */
+static int append(char **s, const char *line, struct mtl_err *err)
+{
+	size_t n = *s ? strlen(*s) : 0;
+	char *t = realloc(*s, n + strlen(line) + 2);
+
+	if (!t)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	sprintf(t + n, "%s\n", line);
+	*s = t;
+	return 0;
+}
+
+int mtl_ckpt_find(const char *out, char **path, char **skipped,
+		  struct mtl_err *err)
 {
 	long *steps;
-	int n = list(out, &steps, err);
+	int n = list(out, &steps, err), rc = 0;
+	struct mtl_err why;
 
+	*skipped = NULL;
 	if (n <= 0)
 		return n;
 	*path = malloc(strlen(out) + 32);
-	if (!*path) {
-		free(steps);
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int i = n - 1; *path && i >= 0; i--) {
+		sprintf(*path, "%s/checkpoint-%06ld", out, steps[i]);
+		if (!mtl_ckpt_verify(*path, &why)) {
+			free(steps);
+			return 1;
+		}
+		if ((rc = append(skipped, why.msg, err)))
+			break;
 	}
-	sprintf(*path, "%s/checkpoint-%06ld", out, steps[n - 1]);
 	free(steps);
-	return 1;
+	free(*path);
+	*path = NULL;
+	if (rc)
+		return rc;
+	if (!*skipped)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	return mtl_err_set(err, MTL_ERR_FORMAT,
+			   "no checkpoint of '%s' passes verification", out);
 }
 
 static char *hex64(char buf[17], uint64_t v)
@@ -157,26 +321,62 @@ static char *hex64(char buf[17], uint64_t v)
 	return buf;
 }
 
+/* A generator's state: four 16-digit hex strings. */
+static json_t *rng_json(const struct mtl_rng *r)
+{
+	json_t *a = json_array();
+	char h[17];
+
+	for (int i = 0; i < 4; i++)
+		json_array_append_new(a, json_string(hex64(h, r->s[i])));
+	return a;
+}
+
+/* The inverse of rng_json: 0, or -1 when j is not one. */
+static int rng_parse(const json_t *j, struct mtl_rng *r)
+{
+	if (json_array_size(j) != 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		const char *h = json_string_value(json_array_get(j, (size_t)i));
+		char *end;
+
+		r->s[i] = h ? strtoull(h, &end, 16) : 0;
+		if (!h || strlen(h) != 16 || *end)
+			return -1;
+	}
+	return 0;
+}
+
 static json_t *state_json(const struct mtl_ckpt_state *st,
 			  const struct mtl_model *mdl,
 			  const struct mtl_train *tr)
 {
 	const struct mtl_train_opts *o = &tr->o;
 	static const char *sched[] = { "linear", "cosine", "constant" };
-	json_t *j = json_object(), *rng = json_array(), *s;
+	json_t *j = json_object(), *rng = rng_json(&st->rng), *s, *hs;
 	char h[17];
 
-	for (int i = 0; i < 4; i++)
-		json_array_append_new(rng, json_string(hex64(h, st->rng.s[i])));
+	if (st->n_ranks > 1) {
+		json_t *all = json_array();
+
+		for (int r = 0; r < st->n_ranks; r++)
+			json_array_append_new(all, rng_json(&st->ranks[r]));
+		json_object_set_new(j, "rank_rngs", all);
+	}
 	json_object_set_new(j, "format", json_integer(1));
 	json_object_set_new(j, "step", json_integer(st->step));
 	json_object_set_new(j, "batches", json_integer(st->batches));
 	json_object_set_new(j, "bad_steps", json_integer(st->bad));
 	json_object_set_new(j, "rng", rng);
+	hs = json_array();
+	for (int t = 0; t < tr->hd->ts->n; t++)
+		json_array_append_new(hs, json_integer(tr->head_steps[t]));
+	json_object_set_new(j, "head_steps", hs);
 	s = json_pack("{s:f, s:f, s:I, s:I, s:f, s:s, s:I}", "lr", (double)o->lr,
 		      "head_lr", (double)o->head_lr, "warmup", (json_int_t)o->warmup,
 		      "total", (json_int_t)o->total, "warmup_ratio",
-		      (double)o->warmup_ratio, "schedule", sched[o->sched],
+		      o->warmup_ratio, "schedule", sched[o->sched],
 		      "unfreeze_at", (json_int_t)tr->unfreeze_at);
 	json_object_set_new(j, "schedule", s);
 	json_object_set_new(j, "metric", st->metric ? json_string(st->metric)
@@ -211,26 +411,24 @@ static int write_all(const char *dir, const struct mtl_model *mdl,
 		{ "heads.exp_avg_sq", 1, { (int64_t)hd->n_params }, tr->hmom2 },
 	};
 	static const char *meta[] = { "format", "mtl-adamw-1" };
-	char p[PATH_MAX], mark[64];
+	static const char *const own[] = { "optimizer.safetensors",
+					   "trainer.json" };
+	char p[PATH_MAX];
 	json_t *j;
 	int rc;
 
 	MTL_ASSERT(mdl->heads == hd && mdl->bert == m);
 	if ((rc = mtl_model_save(mdl, dir, err)) ||
-	    (rc = join(p, dir, "optimizer.safetensors", err)) ||
+	    (rc = mtl_fs_join(p, dir, "optimizer.safetensors", err)) ||
 	    (rc = mtl_st_write(p, t, 4, meta, 1, err)) ||
-	    (rc = join(p, dir, "trainer.json", err)))
+	    (rc = mtl_fs_join(p, dir, "trainer.json", err)))
 		return rc;
 	if (!(j = state_json(st, mdl, tr)))
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	rc = mtl_fs_write_json(p, j, JSON_REAL_PRECISION(17), err);
 	json_decref(j);
-	if (rc)
-		return rc;
-	snprintf(mark, sizeof(mark), "step %ld\n", st->step);
-	if ((rc = join(p, dir, MARKER, err)))
-		return rc;
-	return mtl_fs_write(p, mark, strlen(mark), err);
+	/* the marker: every file of the checkpoint with its checksum */
+	return rc ? rc : mtl_model_publish(dir, MARKER, own, 2, err);
 }
 
 /* Removes the oldest complete checkpoints beyond keep, never best. */
@@ -244,17 +442,23 @@ static int rotate(const char *out, int keep, const char *best,
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n - keep && !rc; i++) {
+		int fd = -1;
+
 		snprintf(p, sizeof(p), "checkpoint-%06ld", steps[i]);
 		if (!strcmp(p, best))
 			continue;
-		/* the marker first: a half-removed checkpoint is never trusted */
-		if (snprintf(p, sizeof(p), "%s/checkpoint-%06ld/" MARKER, out,
+		/* the marker first: a half-removed checkpoint is never trusted;
+		 * through the directory itself, never a symlink in its place */
+		if (snprintf(p, sizeof(p), "%s/checkpoint-%06ld", out,
 			     steps[i]) >= (int)sizeof(p))
 			rc = mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s'", out);
-		else if (unlink(p) < 0)
-			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
+		else if ((fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+					O_CLOEXEC)) < 0 ||
+			 unlinkat(fd, MARKER, 0) < 0)
+			rc = mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s/" MARKER "': %s",
 					 p, strerror(errno));
-		*strrchr(p, '/') = 0;
+		if (fd >= 0)
+			close(fd);
 		if (!rc)
 			rc = rm_rf(p, err);
 	}
@@ -280,7 +484,6 @@ int mtl_ckpt_save(const char *out, const struct mtl_model *mdl,
 		s.best_value = s.value;
 	}
 	if (!mtl_fs_exists(fin, MARKER)) {
-		remove_stale(out);
 		if ((rc = mtl_fs_mkdirs(out, err)) || (rc = rm_rf(tmp, err)) ||
 		    (rc = rm_rf(fin, err)) || (rc = mtl_fs_mkdirs(tmp, err)))
 			return rc;
@@ -298,11 +501,11 @@ int mtl_ckpt_save(const char *out, const struct mtl_model *mdl,
 			return rc;
 	}
 	snprintf(line, sizeof(line), "%s\n", name);
-	if ((rc = join(tmp, out, "latest", err)) ||
+	if ((rc = mtl_fs_join(tmp, out, "latest", err)) ||
 	    (rc = mtl_fs_write(tmp, line, strlen(line), err)))
 		return rc;
 	if (s.best[0] && strcmp(s.best, st->best)) {
-		if ((rc = join(tmp, out, "best", err)))
+		if ((rc = mtl_fs_join(tmp, out, "best", err)))
 			return rc;
 		snprintf(line, sizeof(line), "%s %s %.17g\n", s.best, s.metric,
 			 s.best_value);
@@ -379,7 +582,7 @@ static int read_moments(const char *dir, struct mtl_train *tr,
 	struct mtl_st *st;
 	int rc = 0;
 
-	if ((rc = join(p, dir, "optimizer.safetensors", err)) ||
+	if ((rc = mtl_fs_join(p, dir, "optimizer.safetensors", err)) ||
 	    (rc = mtl_st_open(&st, p, err)))
 		return rc;
 	for (int i = 0; i < 4 && !rc; i++) {
@@ -396,33 +599,49 @@ static int read_moments(const char *dir, struct mtl_train *tr,
 }
 
 static int read_state(const char *dir, struct mtl_ckpt_state *st,
-		      struct mtl_err *err)
+		      struct mtl_train *tr, struct mtl_err *err)
 {
 	char p[PATH_MAX];
 	json_error_t je;
-	json_t *j, *rng, *best;
+	json_t *j, *rng, *best, *hs, *ranks;
 	json_int_t step, batches, bad;
 	int rc = 0;
 
-	if ((rc = join(p, dir, "trainer.json", err)))
+	if ((rc = mtl_fs_join(p, dir, "trainer.json", err)))
 		return rc;
 	if (!(j = json_load_file(p, 0, &je)))
 		return mtl_err_set(err, MTL_ERR_FORMAT, "cannot read '%s': %s",
 				   p, je.text);
 	rng = json_object_get(j, "rng");
 	best = json_object_get(j, "best");
+	hs = json_object_get(j, "head_steps");
+	ranks = json_object_get(j, "rank_rngs");
 	if (json_unpack(j, "{s:I, s:I, s:I}", "step", &step, "batches",
 			&batches, "bad_steps", &bad) ||
 	    json_array_size(rng) != 4 || step < 0 || batches < step)
 		rc = mtl_err_set(err, MTL_ERR_FORMAT,
 				 "'%s': bad step, batches, bad_steps or rng", p);
-	for (int i = 0; !rc && i < 4; i++) {
-		const char *h = json_string_value(json_array_get(rng, i));
-		char *end;
+	if (!rc && rng_parse(rng, &st->rng))
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad rng", p);
+	free(st->ranks);
+	st->ranks = NULL;
+	st->n_ranks = (int)json_array_size(ranks);
+	if (!rc && st->n_ranks &&
+	    !(st->ranks = calloc((size_t)st->n_ranks, sizeof(*st->ranks))))
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int r = 0; !rc && r < st->n_ranks; r++)
+		if (rng_parse(json_array_get(ranks, (size_t)r), &st->ranks[r]))
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad rank_rngs", p);
+	/* a checkpoint from before per-head steps: every head took them all */
+	if (!rc && hs && json_array_size(hs) != (size_t)tr->hd->ts->n)
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad head_steps", p);
+	for (int t = 0; !rc && t < tr->hd->ts->n; t++) {
+		json_t *v = json_array_get(hs, (size_t)t);
 
-		st->rng.s[i] = h ? strtoull(h, &end, 16) : 0;
-		if (!h || strlen(h) != 16 || *end)
-			rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad rng", p);
+		tr->head_steps[t] = hs ? (long)json_integer_value(v) : (long)step;
+		if (hs && (!json_is_integer(v) || tr->head_steps[t] < 0 ||
+			   tr->head_steps[t] > step))
+			rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': bad head_steps", p);
 	}
 	if (!rc) {
 		st->step = (long)step;
@@ -463,9 +682,10 @@ int mtl_ckpt_load(const char *dir, struct mtl_model *mdl,
 	memcpy(mdl->bert->params, c->bert->params,
 	       sizeof(float) * mdl->bert->n_params);
 	mtl_model_free(c);
-	if ((rc = join(p, dir, "heads.safetensors", err)) ||
+	if ((rc = mtl_fs_join(p, dir, "heads.safetensors", err)) ||
 	    (rc = mtl_heads_load(tr->hd, p, err)) ||
-	    (rc = read_moments(dir, tr, err)) || (rc = read_state(dir, st, err)))
+	    (rc = read_moments(dir, tr, err)) ||
+	    (rc = read_state(dir, st, tr, err)))
 		return rc;
 	tr->step = st->step;
 	tr->rng = st->rng;

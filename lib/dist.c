@@ -25,6 +25,12 @@ int mtl_dist_init(struct mtl_dist **out, int *argc, char ***argv,
 		free(d);
 		return rc;
 	}
+	if (d->rank == 0 &&
+	    !(d->rngs = calloc((size_t)d->size, sizeof(*d->rngs)))) {
+		mtl_dist_net_free(d);
+		free(d);
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
 	*out = d;
 	return 0;
 }
@@ -36,6 +42,7 @@ void mtl_dist_free(struct mtl_dist *d)
 	for (int i = 0; i < d->n_buckets; i++)
 		free(d->buckets[i].r);
 	free(d->buckets);
+	free(d->rngs);
 	mtl_dist_net_free(d);
 	free(d);
 }
@@ -351,6 +358,17 @@ void mtl_dist_derive_rng(const struct mtl_dist *d, struct mtl_rng *rng)
 		return;
 	mtl_rng_init(rng, mtl_rng_u64(&from) ^
 		     (0x9e3779b97f4a7c15ULL * (uint64_t)d->rank));
+}
+
+int mtl_dist_gather_rng(struct mtl_dist *d, const struct mtl_rng *r,
+			struct mtl_err *err)
+{
+	return mtl_dist_net_gather(d, r, sizeof(*r), d->rngs, err);
+}
+
+const struct mtl_rng *mtl_dist_rngs(const struct mtl_dist *d)
+{
+	return d->rngs;
 }
 
 uint64_t mtl_dist_hash(const float *v, size_t n, uint64_t h)

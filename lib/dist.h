@@ -8,7 +8,7 @@
  *	struct mtl_dist *d;
  *	if (mtl_dist_init(&d, &argc, &argv, &err)) die(...);
  *	... load the model, mtl_train_new(&tr, ...) on every rank ...
- *	if (mtl_train_set_dist(tr, d, &err)) die(...);  // train.h
+ *	if (mtl_train_set_dist(tr, d, NULL, &err)) die(...);  // train.h
  *	// rank 0 reads n batches into b[]; every rank then calls
  *	mtl_dist_share(d, b, &n, cap, &err);   // b[] now holds this rank's rows
  *	mtl_train_step(tr, b, n, &st, &err);   // same update on every rank
@@ -151,6 +151,18 @@ int mtl_dist_wait(struct mtl_dist *d, struct mtl_err *err);
  * draw and r.  Never fails.
  */
 void mtl_dist_derive_rng(const struct mtl_dist *d, struct mtl_rng *rng);
+
+/*
+ * Collective: gathers every rank's dropout stream r on rank 0, where
+ * mtl_dist_rngs() then returns them: [size] generators in rank order,
+ * valid until the next gather (NULL on the other ranks), so that a
+ * checkpoint written by rank 0 can resume every rank bit-identically.
+ * The trainer calls it as it attaches and at the end of each gradient
+ * pass, after the step's last draw.  0, or MTL_ERR_IO.
+ */
+int mtl_dist_gather_rng(struct mtl_dist *d, const struct mtl_rng *r,
+			struct mtl_err *err);
+const struct mtl_rng *mtl_dist_rngs(const struct mtl_dist *d);
 
 /* In-place sums over ranks (blocking).  0, or MTL_ERR_IO. */
 int mtl_dist_sum_i64(struct mtl_dist *d, int64_t *v, int n,

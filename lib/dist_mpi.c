@@ -85,6 +85,17 @@ int mtl_dist_net_plan(struct mtl_dist *d, int n_ranges)
 	return net->req ? 0 : MTL_ERR_NOMEM;
 }
 
+int mtl_dist_net_gather(struct mtl_dist *d, const void *bytes, size_t n,
+			void *all, struct mtl_err *err)
+{
+	int rc;
+
+	MTL_ASSERT(n <= (size_t)INT_MAX);
+	rc = MPI_Gather(bytes, (int)n, MPI_BYTE, all, (int)n, MPI_BYTE, 0,
+			MPI_COMM_WORLD);
+	return rc == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Gather", rc);
+}
+
 void mtl_dist_abort(struct mtl_dist *d, int code)
 {
 	if (d)

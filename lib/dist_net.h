@@ -8,7 +8,7 @@
  * mk/dist.mk compiles dist_mpi.c against MPI for build/mtl-step-mpi and
  * links it ahead of the archive.  Both define the same functions: the
  * transport half of dist.h's API (mtl_dist_has_mpi, _abort, _bcast,
- * _ready, _wait, _sum_i64, _sum_f64, _same) and the three below.
+ * _ready, _wait, _sum_i64, _sum_f64, _same) and the four below.
  */
 #ifndef MTL_DIST_NET_H
 #define MTL_DIST_NET_H
@@ -36,6 +36,7 @@ struct mtl_dist {
 	struct mtl_dist_bucket *buckets;
 	int n_buckets, n_layers;
 	int started;       /* buckets [0, started) are under way */
+	struct mtl_rng *rngs; /* [size] on rank 0: every rank's dropout stream */
 	double comm;       /* seconds in reductions since the last read */
 	struct mtl_dist_net *net; /* NULL without a transport */
 };
@@ -54,5 +55,12 @@ void mtl_dist_net_free(struct mtl_dist *d);
  * MTL_ERR_NOMEM.
  */
 int mtl_dist_net_plan(struct mtl_dist *d, int n_ranges);
+/*
+ * Collective: rank 0 receives every rank's bytes[n] into all[size * n],
+ * in rank order (all is not read on the other ranks).  0, or
+ * MTL_ERR_IO.
+ */
+int mtl_dist_net_gather(struct mtl_dist *d, const void *bytes, size_t n,
+			void *all, struct mtl_err *err);
 
 #endif

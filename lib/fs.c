@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 int mtl_fs_sync_dir(const char *dir, struct mtl_err *err)
@@ -29,6 +31,9 @@ int mtl_fs_atomic_open(struct mtl_fs_atomic *a, const char *path,
 		       struct mtl_err *err)
 {
 	size_t n = strlen(path);
+	struct timespec ts;
+	uint64_t x;
+	int e = 0;
 
 	a->fd = -1;
 	a->path = strdup(path);
@@ -37,10 +42,29 @@ int mtl_fs_atomic_open(struct mtl_fs_atomic *a, const char *path,
 		mtl_fs_atomic_abort(a);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
-	snprintf(a->tmp, n + 16, "%s.tmp.XXXXXX", path);
-	a->fd = mkstemp(a->tmp);
-	if (a->fd < 0 || fchmod(a->fd, 0644) < 0) {
-		int e = errno;
+	/*
+	 * mkstemp() would make the file 0600 and leave us to guess the umask;
+	 * open(O_EXCL, 0666) lets the kernel apply it, as for any new file.
+	 * The name's six letters come from the clock, the pid and the try.
+	 */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	x = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid() << 20;
+	for (int try = 0; try < 100 && a->fd < 0; try++) {
+		uint64_t r = x + (uint64_t)try * 0xbf58476d1ce4e5b9u;
+
+		memcpy(a->tmp, path, n);
+		memcpy(a->tmp + n, ".tmp.", 5);
+		for (int k = 0; k < 6; k++, r /= 36)
+			a->tmp[n + 5 + k] = "0123456789abcdefghijklmnopqrstuvwxyz"[r % 36];
+		a->tmp[n + 11] = 0;
+		a->fd = open(a->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		e = errno;
+		if (a->fd < 0 && e != EEXIST)
+			break;
+	}
+	if (a->fd < 0) {
+		free(a->tmp); /* nothing of ours to remove */
+		a->tmp = NULL;
 		mtl_fs_atomic_abort(a);
 		return mtl_err_set(err, MTL_ERR_IO, "cannot create a file beside '%s': %s",
 				   path, strerror(e));
@@ -92,9 +116,11 @@ int mtl_fs_atomic_commit(struct mtl_fs_atomic *a, struct mtl_err *err)
 	if (!e && rename(a->tmp, a->path) < 0)
 		e = errno;
 	if (e) {
+		/* the message before the abort frees a->path */
+		int rc = mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s",
+				     a->path, strerror(e));
 		mtl_fs_atomic_abort(a);
-		return mtl_err_set(err, MTL_ERR_IO, "cannot write '%s': %s", a->path,
-				   strerror(e));
+		return rc;
 	}
 	snprintf(dir, sizeof(dir), "%s", a->path);
 	slash = strrchr(dir, '/');
@@ -222,7 +248,7 @@ int mtl_fs_mkdirs(const char *dir, struct mtl_err *err)
 		if (p[i] != '/' && p[i] != 0)
 			continue;
 		p[i] = 0;
-		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		if (mkdir(p, 0777) < 0 && errno != EEXIST)
 			return mtl_err_set(err, MTL_ERR_IO, "cannot create directory '%s': %s",
 					   p, strerror(errno));
 		p[i] = i < n ? '/' : 0;
@@ -241,6 +267,14 @@ int mtl_fs_check_dir(const char *dir, struct mtl_err *err)
 	    (rc = mtl_fs_atomic_open(&a, p, err)))
 		return rc;
 	mtl_fs_atomic_abort(&a);
+	return 0;
+}
+
+int mtl_fs_remove(const char *path, struct mtl_err *err)
+{
+	if (unlink(path) < 0 && errno != ENOENT)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot remove '%s': %s",
+				   path, strerror(errno));
 	return 0;
 }
 

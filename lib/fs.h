@@ -29,7 +29,8 @@ struct mtl_fs_atomic {
 	char *path;
 };
 
-/* Creates a temporary file beside path (mode 0644). */
+/* Creates a temporary file beside path, PATH.tmp.XXXXXX (mode 0666 less
+ * the umask, as for any new file). */
 int mtl_fs_atomic_open(struct mtl_fs_atomic *a, const char *path,
 		       struct mtl_err *err);
 /* Writes all of data (retrying short writes). */
@@ -69,7 +70,7 @@ int mtl_fs_join(char buf[MTL_FS_PATH_LEN], const char *dir, const char *name,
 int mtl_fs_read_json(json_t **out, const char *path, struct mtl_err *err);
 /* Copies src to dst atomically. */
 int mtl_fs_copy(const char *src, const char *dst, struct mtl_err *err);
-/* Creates dir and its missing parents (mode 0755). */
+/* Creates dir and its missing parents (mode 0777 less the umask). */
 int mtl_fs_mkdirs(const char *dir, struct mtl_err *err);
 /*
  * Makes sure that files can be written in dir before any work that would
@@ -80,6 +81,8 @@ int mtl_fs_mkdirs(const char *dir, struct mtl_err *err);
 int mtl_fs_check_dir(const char *dir, struct mtl_err *err);
 /* fsyncs a directory (after renames inside it); 0 or MTL_ERR_IO. */
 int mtl_fs_sync_dir(const char *dir, struct mtl_err *err);
+/* Removes the file path; one that does not exist is fine. */
+int mtl_fs_remove(const char *path, struct mtl_err *err);
 /* Whether dir/name exists. */
 int mtl_fs_exists(const char *dir, const char *name);
 

@@ -12,6 +12,7 @@
 
 #include "card.h"
 #include "fs.h"
+#include "manifest.h"
 #include "mp.h"
 #include "tok.h"
 
@@ -35,7 +36,9 @@ int mtl_model_load(struct mtl_model **out, const char *dir,
 		free(m);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
-	if ((rc = mtl_bert_load(&m->bert, dir, err)) ||
+	/* manifest.h: refuse a half-written or changed directory */
+	if ((rc = mtl_manifest_check(dir, MTL_MANIFEST, NULL, 0, err)) < 0 ||
+	    (rc = mtl_bert_load(&m->bert, dir, err)) ||
 	    (rc = mtl_model_pooling_load(&m->pool, dir, &m->bert->cfg, err)))
 		goto fail;
 	if (mtl_fs_exists(dir, "tasks.json")) {
@@ -80,13 +83,14 @@ int mtl_model_heads(struct mtl_model *m, uint64_t seed, struct mtl_err *err)
 			    m->tasks->task[t].pooling == MTL_POOL_DEFAULT)
 				return mtl_err_set(err, MTL_ERR_FORMAT,
 						   "'%s': task '%s': the model pools by max, which sequence heads do not support; set the task's \"pooling\" to cls or mean",
-						   m->dir, m->tasks->task[t].name);
+						   m->dir ? m->dir : "new model",
+						   m->tasks->task[t].name);
 	mtl_heads_free(m->heads);
 	m->heads = NULL;
 	if ((rc = mtl_heads_new(&m->heads, m->tasks, m->bert->cfg.hidden,
 				m->pool.mode, err)))
 		return rc;
-	if (!mtl_fs_exists(m->dir, "heads.safetensors")) {
+	if (!m->dir || !mtl_fs_exists(m->dir, "heads.safetensors")) {
 		mtl_heads_init_random(m->heads, seed);
 		return 0;
 	}
@@ -97,16 +101,70 @@ int mtl_model_heads(struct mtl_model *m, uint64_t seed, struct mtl_err *err)
 	return rc;
 }
 
+/* The files a model directory can have, relative to it. */
+static const char *const model_files[] = {
+	"config.json", "model.safetensors", "modules.json",
+	"sentence_bert_config.json", "1_Pooling/config.json", "vocab.txt",
+	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+	"config_sentence_transformers.json", "README.md",
+	"tasks.json", "heads.safetensors", /* the task files last */
+};
+#define N_MODEL_FILES (int)(sizeof(model_files) / sizeof(model_files[0]))
+
+int mtl_model_publish(const char *dir, const char *name,
+		      const char *const *extra, int n_extra,
+		      struct mtl_err *err)
+{
+	const char *files[N_MODEL_FILES + 8];
+	int n = 0;
+
+	MTL_ASSERT(n_extra <= 8);
+	for (int i = 0; i < N_MODEL_FILES; i++)
+		if (mtl_fs_exists(dir, model_files[i]))
+			files[n++] = model_files[i];
+	for (int i = 0; i < n_extra; i++)
+		files[n++] = extra[i];
+	return mtl_manifest_commit(dir, name, files, n, err);
+}
+
+/* Removes model_files[from..to) from dir. */
+static int remove_files(const char *dir, int from, int to, struct mtl_err *err)
+{
+	for (int i = from; i < to; i++) {
+		char *path = path_join(dir, model_files[i]);
+		int rc = path ? mtl_fs_remove(path, err)
+			      : mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+
+		free(path);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int mtl_model_clear(const char *dir, struct mtl_err *err)
+{
+	return remove_files(dir, 0, N_MODEL_FILES, err);
+}
+
 int mtl_model_save(const struct mtl_model *m, const char *dir,
 		   struct mtl_err *err)
 {
 	char *path = NULL;
 	int rc;
 
-	if ((rc = mtl_fs_mkdirs(dir, err)) || (rc = mtl_bert_save(m->bert, dir, err)) ||
+	/* a reader refuses the directory from here until the new manifest */
+	if ((rc = mtl_fs_mkdirs(dir, err)) ||
+	    (rc = mtl_manifest_begin(dir, MTL_MANIFEST, err)) ||
+	    (rc = mtl_bert_save(m->bert, dir, err)) ||
 	    (rc = mtl_model_pooling_save(&m->pool, m->bert->cfg.hidden, dir, err)) ||
-	    (rc = mtl_model_copy_tokenizer(m->dir, dir, err)) ||
+	    (m->dir && (rc = mtl_model_copy_tokenizer(m->dir, dir, err))) ||
 	    (rc = mtl_card_write(m, dir, err)))
+		return rc;
+	/* no tasks: a previous model's task files (the last two) are not
+	 * this one's */
+	if (!m->tasks &&
+	    (rc = remove_files(dir, N_MODEL_FILES - 2, N_MODEL_FILES, err)))
 		return rc;
 	if (m->tasks) {
 		if (!(path = path_join(dir, "tasks.json")))
@@ -120,7 +178,7 @@ int mtl_model_save(const struct mtl_model *m, const char *dir,
 		rc = mtl_heads_save(m->heads, path, err);
 		free(path);
 	}
-	return rc;
+	return rc ? rc : mtl_model_publish(dir, MTL_MANIFEST, NULL, 0, err);
 }
 
 void mtl_model_free(struct mtl_model *m)
@@ -162,11 +220,12 @@ int mtl_model_copy_tokenizer(const char *src, const char *dst,
 		char *s, *d;
 		int rc = 0;
 
-		if (!mtl_fs_exists(src, files[i]))
-			continue;
 		s = path_join(src, files[i]);
 		d = path_join(dst, files[i]);
-		rc = s && d ? mtl_fs_copy(s, d, err) : mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		/* a file src lacks is a previous model's in dst: it goes */
+		rc = !s || !d ? mtl_err_set(err, MTL_ERR_NOMEM, "out of memory")
+		     : mtl_fs_exists(src, files[i]) ? mtl_fs_copy(s, d, err)
+		     : mtl_fs_remove(d, err);
 		free(s);
 		free(d);
 		if (rc)

@@ -35,7 +35,9 @@ struct mtl_model {
 
 /*
  * Loads dir: the encoder and pooling always, tasks.json when present, and
- * the vocabulary's hash (vocab.txt or tokenizer.json) when present.
+ * the vocabulary's hash (vocab.txt or tokenizer.json) when present.  A
+ * directory with a MANIFEST is checked against it first (MTL_ERR_FORMAT
+ * when a save was interrupted or a file changed since).
  */
 int mtl_model_load(struct mtl_model **out, const char *dir,
 		   struct mtl_err *err);
@@ -43,7 +45,8 @@ void mtl_model_free(struct mtl_model *m);
 
 /*
  * Makes m->heads for m->tasks: loaded from heads.safetensors when the
- * directory has one, else drawn from seed (a new multi-task model).
+ * directory has one, else (or when m->dir is NULL) drawn from seed (a new
+ * multi-task model).
  * Sequence heads pool as the model does (cls or mean; a max-pooling
  * model needs each sequence task to name its pooling).  0, or <0 (err).
  */
@@ -52,12 +55,30 @@ int mtl_model_heads(struct mtl_model *m, uint64_t seed, struct mtl_err *err);
 /*
  * Writes m as a complete model directory dir (created if needed): the
  * encoder (config.json, model.safetensors), the pooling files, the
- * tokenizer files of m's directory, the model card README.md (card.h),
- * and, when m has tasks, tasks.json and heads.safetensors.  Each file
- * atomically.
+ * tokenizer files of m's directory (none when m->dir is NULL), the model
+ * card README.md (card.h), and, when m has tasks, tasks.json and
+ * heads.safetensors (else it removes those of a previous model).  Each
+ * file atomically, and the whole set published through dir/MANIFEST
+ * (manifest.h): pending first, the list of files with their checksums
+ * last, so that a reader (mtl_model_load) finds either the new set
+ * complete or a pending manifest it refuses, never a mix of old and new
+ * files that it takes for a model.
  */
 int mtl_model_save(const struct mtl_model *m, const char *dir,
 		   struct mtl_err *err);
+
+/* Removes the files a model directory can have from dir (a writer that
+ * replaces a model, after mtl_manifest_begin). */
+int mtl_model_clear(const char *dir, struct mtl_err *err);
+
+/*
+ * Writes dir/name as the manifest of the model files dir holds (those of
+ * a model directory's names that exist) and of extra[0..n_extra)
+ * (n_extra <= 8), for a writer that began with mtl_manifest_begin().
+ */
+int mtl_model_publish(const char *dir, const char *name,
+		      const char *const *extra, int n_extra,
+		      struct mtl_err *err);
 
 /*
  * Reads the sentence-transformers files of dir.  With modules.json: its
@@ -89,7 +110,8 @@ int mtl_model_check_header(const struct mtl_model *m,
 /*
  * Copies the tokenizer files of src (vocab.txt, tokenizer.json,
  * tokenizer_config.json, special_tokens_map.json; those present) into dst,
- * each atomically.
+ * each atomically, and removes from dst those src lacks (a previous
+ * model's tokenizer.json would take precedence over the new vocab.txt).
  */
 int mtl_model_copy_tokenizer(const char *src, const char *dst,
 			     struct mtl_err *err);

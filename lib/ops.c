@@ -358,22 +358,24 @@ void mtl_embed_forward(float *out, const int32_t *ids, const int32_t *types,
 
 void mtl_embed_backward(float *dwte, float *dwpe, float *dwtt,
 			const float *dout, const int32_t *ids,
-			const int32_t *types, int B, int T, int H)
+			const int32_t *types, int pad_id, int B, int T, int H)
 {
 	/* serial: two tokens with one id scatter into the same row */
 	for (int b = 0; b < B; b++)
 		for (int t = 0; t < T; t++) {
 			int64_t bt = (int64_t)b * T + t;
 			const float *d = dout + bt * H;
-			float *we = dwte + (int64_t)ids[bt] * H;
 			float *pe = dwpe + (int64_t)t * H;
 			float *te = dwtt + (int64_t)(types ? types[bt] : 0) * H;
 
 			for (int i = 0; i < H; i++) {
-				we[i] += d[i];
 				pe[i] += d[i];
 				te[i] += d[i];
 			}
+			if (ids[bt] == pad_id)
+				continue;
+			for (int i = 0; i < H; i++)
+				dwte[(int64_t)ids[bt] * H + i] += d[i];
 		}
 }
 

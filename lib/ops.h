@@ -75,14 +75,17 @@ void mtl_embed_forward(float *out, const int32_t *ids, const int32_t *types,
 		       const float *wte, const float *wpe, const float *wtt,
 		       int B, int T, int H);
 /*
- * dwte[ids[b,t]] += dout[b,t], dwpe[t] += dout[b,t], dwtt[types[b,t]] +=
- * dout[b,t].  Sparse: only the word rows of ids in the batch are touched
- * (padding rows included: PyTorch's nn.Embedding without padding_idx
- * sends them a gradient too).
+ * dwte[ids[b,t]] += dout[b,t] unless ids[b,t] == pad_id, dwpe[t] +=
+ * dout[b,t], dwtt[types[b,t]] += dout[b,t].  Sparse: only the word rows
+ * of ids in the batch are touched, and never the pad_id row (< 0: none),
+ * as Hugging Face's word_embeddings = nn.Embedding(..., padding_idx=
+ * pad_token_id) never gives it a gradient, even where a real token (a
+ * literal "[PAD]" in the text) has that id.  Positions and types have no
+ * padding_idx: they take every token's gradient.
  */
 void mtl_embed_backward(float *dwte, float *dwpe, float *dwtt,
 			const float *dout, const int32_t *ids,
-			const int32_t *types, int B, int T, int H);
+			const int32_t *types, int pad_id, int B, int T, int H);
 
 /*
  * out[N,C] = (inp - mean) * rstd * w + b, per row; mean[N] and rstd[N]

@@ -24,6 +24,7 @@
 #include <jansson.h>
 #include <utf8proc.h>
 
+#include "manifest.h"
 #include "tok_uni8.h"
 
 #define TOK_MAX_SPECIALS 64
@@ -775,6 +776,8 @@ static int load_vocab_json(struct mtl_tok *t, json_t *tj, const char *path,
 
 int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 {
+	static const char *const tok_files[] = { "tokenizer.json", "vocab.txt",
+		"tokenizer_config.json", "special_tokens_map.json" };
 	struct mtl_tok *t = calloc(1, sizeof(*t));
 	json_t *tj = NULL, *tc = NULL, *cj = NULL, *j;
 	char path[4096], tjpath[4096];
@@ -783,6 +786,12 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 
 	if (!t)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	/* manifest.h: not the files of a half-written model directory */
+	if ((rc = mtl_manifest_check(dir, MTL_MANIFEST, tok_files, 4, err)) < 0) {
+		free(t);
+		return rc;
+	}
+	rc = 0;
 	mtl_tok_opts_default(&t->o);
 
 	snprintf(tjpath, sizeof(tjpath), "%s/tokenizer.json", dir);

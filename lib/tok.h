@@ -73,8 +73,11 @@ void mtl_tok_opts_default(struct mtl_tok_opts *o);
  * tokenizer_config.json (do_lower_case, strip_accents,
  * tokenize_chinese_chars), as transformers does; and the maximum length
  * from tokenizer_config.json's model_max_length, capped by config.json's
- * max_position_embeddings.  On success *out is a new tokenizer the caller
- * frees; on error <0, *out untouched, the reason (naming the file) in err.
+ * max_position_embeddings.  The tokenizer files listed in dir's MANIFEST
+ * (manifest.h) are checked against it first: a half-written model
+ * directory or a changed file is MTL_ERR_FORMAT.  On success *out is a new
+ * tokenizer the caller frees; on error <0, *out untouched, the reason
+ * (naming the file) in err.
  */
 int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err);
 

@@ -101,17 +101,19 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->hgroups = calloc(hd->n_tensors + 1, sizeof(*tr->hgroups));
 	tr->skip = calloc((size_t)hd->ts->n + 1, 1);
 	tr->norm = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
+	tr->head_steps = calloc((size_t)hd->ts->n + 1, sizeof(long));
 	if (!tr->grad || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
 	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
-	    !tr->norm) {
+	    !tr->norm || !tr->head_steps) {
 		mtl_train_free(tr);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
 				   "cannot allocate the optimiser state");
 	}
 	/*
 	 * Layer-wise decay d: the top layer trains at lr, each layer below
-	 * at d times the one above, the embeddings at d^L; the pooler (no
-	 * gradient) at lr.
+	 * at d times the one above, the embeddings at d^L.  The pooler is in
+	 * no loss (torch: its .grad stays None, AdamW skips it): its range is
+	 * empty, so it keeps its weights, without weight decay.
 	 */
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const struct mtl_bert_tensor *t = &m->tensors[i];
@@ -124,7 +126,7 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		      : strncmp(t->name, "embeddings.", 11) == 0 ? L : 0;
 
 		g->off = t->offset;
-		g->n = t->numel;
+		g->n = strncmp(t->name, "pooler.", 7) ? t->numel : 0;
 		g->decay = decays(t->name);
 		g->lr_mult = (float)pow(o->layer_decay, depth);
 	}
@@ -162,10 +164,10 @@ void mtl_train_free(struct mtl_train *tr)
 	free(tr->mask);
 	free(tr->skip);
 	free(tr->norm);
+	free(tr->head_steps);
 	mtl_freeze_release(&tr->fz);
 	for (int k = 0; k < 2; k++) {
 		free(tr->fz_g[k]);
-		free(tr->fz_hg[k]);
 	}
 	free(tr);
 }
@@ -181,18 +183,13 @@ int mtl_train_freeze(struct mtl_train *tr, struct mtl_freeze *fz,
 	mtl_freeze_bounds(&tr->fz, tr->m, &tr->fz_lo, &tr->fz_emb);
 	for (int k = 0; k < 2; k++) {
 		tr->fz_g[k] = calloc(tr->n_groups + 1, sizeof(*tr->groups));
-		tr->fz_hg[k] = calloc(tr->n_hgroups + 1, sizeof(*tr->hgroups));
-		if (!tr->fz_g[k] || !tr->fz_hg[k])
+		if (!tr->fz_g[k])
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
 	/* the groups are the tensors, in table order (mtl_train_new) */
 	for (size_t i = 0; i < tr->n_groups; i++) {
 		int k = tr->fz.enc[i] != 0;
 		tr->fz_g[k][tr->fz_n[k]++] = tr->groups[i];
-	}
-	for (size_t i = 0; i < tr->n_hgroups; i++) {
-		int k = tr->fz.head[i] != 0;
-		tr->fz_hg[k][tr->fz_hn[k]++] = tr->hgroups[i];
 	}
 	return 0;
 }
@@ -217,10 +214,9 @@ static void freeze_grads(struct mtl_train *tr)
 			       sizeof(float) * tr->hd->tensors[i].numel);
 }
 
-/* AdamW over the trained groups; tensors frozen until unfreeze_at count
- * their steps from there. */
-static void freeze_adamw(struct mtl_train *tr, float lr, float hlr,
-			 float gscale)
+/* AdamW over the trained encoder groups; tensors frozen until
+ * unfreeze_at count their steps from there. */
+static void freeze_adamw(struct mtl_train *tr, float lr, float gscale)
 {
 	int frozen = tr->unfreeze_at <= 0 || tr->step < tr->unfreeze_at;
 
@@ -230,13 +226,39 @@ static void freeze_adamw(struct mtl_train *tr, float lr, float hlr,
 		mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1,
 			       tr->mom2, tr->fz_g[k], tr->fz_n[k], lr, t, gscale,
 			       tr->m->threads);
-		mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
-			       tr->hmom2, tr->fz_hg[k], tr->fz_hn[k], hlr, t,
-			       gscale, 1);
 	}
 }
 
 /* ---- end of freezing ---- */
+
+/*
+ * AdamW over the heads that have a gradient in this step (tr->step,
+ * counted).  torch's AdamW skips a parameter whose .grad is None, i.e.
+ * one the step's loss does not reach: the head of a task t with no
+ * labelled item in the step (labelled[t] == 0: the step's count over
+ * every process), and a frozen head.  Each head counts its own steps
+ * (torch's per-parameter state["step"]) for the bias corrections.  A
+ * head's tensors are adjacent in the table (head.c).
+ */
+static void heads_adamw(struct mtl_train *tr, const int64_t *labelled,
+			float hlr, float gscale)
+{
+	const struct mtl_heads *hd = tr->hd;
+	int frozen = tr->fz.head &&
+		     (tr->unfreeze_at <= 0 || tr->step < tr->unfreeze_at);
+
+	for (size_t i = 0, j; i < hd->n_tensors; i = j) {
+		int t = hd->tensors[i].task;
+
+		for (j = i; j < hd->n_tensors && hd->tensors[j].task == t; j++)
+			;
+		if (labelled[t] == 0 || (frozen && tr->fz.head[i]))
+			continue;
+		mtl_adamw_step(&tr->adam, hd->params, tr->hgrad, tr->hmom1,
+			       tr->hmom2, &tr->hgroups[i], j - i, hlr,
+			       ++tr->head_steps[t], gscale, 1);
+	}
+}
 
 /* Grows dlast and mask for a B x T batch and fills the mask. */
 static int prepare(struct mtl_train *tr, const struct mtl_batch *b,
@@ -398,8 +420,9 @@ double mtl_train_grad_norm(const struct mtl_train *tr)
 
 /*
  * dist hook: the end of a step's gradient pass across processes: waits
- * for the gradient sums, then sums st's per-task loss sums, correct
- * counts and token count over the group.
+ * for the gradient sums, gathers every rank's dropout stream on rank 0,
+ * then sums st's per-task loss sums, correct counts and token count over
+ * the group.
  */
 static int dist_finish(struct mtl_train *tr, struct mtl_step_stats *st,
 		       struct mtl_err *err)
@@ -408,6 +431,10 @@ static int dist_finish(struct mtl_train *tr, struct mtl_step_stats *st,
 	double *v;
 
 	if ((rc = mtl_dist_wait(tr->dist, err)))
+		return rc;
+	/* after the step's last draw: every rank's dropout stream to rank 0,
+	 * for a checkpoint that resumes each rank where it stands */
+	if ((rc = mtl_dist_gather_rng(tr->dist, &tr->rng, err)))
 		return rc;
 	/* counts travel as doubles: exact below 2^53 */
 	v = malloc(sizeof(double) * (2 * (size_t)n + 1));
@@ -531,11 +558,16 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 	return 0;
 }
 
+long mtl_train_warmup(const struct mtl_train_opts *o)
+{
+	return o->warmup >= 0 ? o->warmup
+			      : (long)ceil((double)o->total * o->warmup_ratio);
+}
+
 int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st)
 {
 	const struct mtl_train_opts *o = &tr->o;
-	long warmup = o->warmup >= 0 ? o->warmup
-				     : (long)ceil(o->warmup_ratio * (double)o->total);
+	long warmup = mtl_train_warmup(o);
 	float lr, hlr, gscale;
 
 	st->step = tr->step;
@@ -549,16 +581,13 @@ int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st)
 		return 1;
 	gscale = mtl_adamw_clip_scale(st->grad_norm, o->clip);
 	tr->step++;
-	if (tr->fz.enc) {
-		freeze_adamw(tr, lr, hlr, gscale);
-	} else {
+	if (tr->fz.enc)
+		freeze_adamw(tr, lr, gscale);
+	else
 		mtl_adamw_step(&tr->adam, tr->m->params, tr->grad, tr->mom1,
 			       tr->mom2, tr->groups, tr->n_groups, lr, tr->step,
 			       gscale, tr->m->threads);
-		mtl_adamw_step(&tr->adam, tr->hd->params, tr->hgrad, tr->hmom1,
-			       tr->hmom2, tr->hgroups, tr->n_hgroups, hlr,
-			       tr->step, gscale, 1);
-	}
+	heads_adamw(tr, st->labelled, hlr, gscale);
 	st->step = tr->step;
 	return 0;
 }
@@ -574,7 +603,7 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 }
 
 int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
-		       struct mtl_err *err)
+		       const struct mtl_rng *rngs, struct mtl_err *err)
 {
 	int rc;
 
@@ -582,11 +611,16 @@ int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
 		return 0;
 	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
 		return rc;
-	/* from the trainer's current stream (the seed's, or a resumed
-	 * checkpoint's), so rank 0 keeps the one-process masks */
-	mtl_dist_derive_rng(d, &tr->rng);
+	/* a checkpoint's stream of this rank; else one from the trainer's
+	 * current stream (the seed's, or a resumed checkpoint's), so rank 0
+	 * keeps the one-process masks */
+	if (rngs)
+		tr->rng = rngs[mtl_dist_rank(d)];
+	else
+		mtl_dist_derive_rng(d, &tr->rng);
 	tr->dist = d;
-	return 0;
+	/* so that rank 0 holds every rank's stream before the first step */
+	return mtl_dist_gather_rng(d, &tr->rng, err);
 }
 
 int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,

@@ -66,8 +66,8 @@ struct mtl_train_opts {
 	float head_lr;       /* heads' peak learning rate; <= 0: lr */
 	float layer_decay;   /* layer-wise lr decay factor (1: none) */
 	float weight_decay;  /* 0.01 */
-	long warmup;         /* warm-up steps; < 0: warmup_ratio * total */
-	float warmup_ratio;  /* 0 */
+	long warmup;         /* warm-up steps; < 0: mtl_train_warmup() */
+	double warmup_ratio; /* 0; double, as Hugging Face's: 0.1f * 150 > 15 */
 	long total;          /* optimiser steps of the schedule */
 	enum mtl_sched sched; /* linear */
 	float clip;          /* max global gradient norm; <= 0: none (1.0) */
@@ -113,6 +113,10 @@ struct mtl_train {
 	size_t n_groups, n_hgroups;
 	struct mtl_rng rng;
 	long step;
+	/* AdamW steps each task's head has taken: only steps with labelled
+	 * items of the task update it (torch skips parameters without a
+	 * gradient); [ts->n] */
+	long *head_steps;
 	/* data-parallel group (set by mtl_train_set_dist; read only), NULL:
 	 * this process alone; when set, a step's counts, gradients and
 	 * statistics are sums over every process of the group */
@@ -121,8 +125,8 @@ struct mtl_train {
 	struct mtl_freeze fz;
 	long unfreeze_at;       /* first step that trains everything; 0: never */
 	int fz_lo, fz_emb;      /* backward bounds while frozen */
-	struct mtl_adamw_group *fz_g[2], *fz_hg[2]; /* [0] always trained, [1] frozen */
-	size_t fz_n[2], fz_hn[2];
+	struct mtl_adamw_group *fz_g[2]; /* [0] always trained, [1] frozen */
+	size_t fz_n[2];
 	/* cached encoder outputs (feat.h) of the next step's batches, [B,T,H]
 	 * each, set by the caller; NULL: run the encoder.  Needs the whole
 	 * encoder frozen. */
@@ -159,6 +163,13 @@ int mtl_train_freeze(struct mtl_train *tr, struct mtl_freeze *fz,
 		     long unfreeze_at, struct mtl_err *err);
 /* Whether step tr->step + 1 runs with the freeze in force. */
 int mtl_train_frozen(const struct mtl_train *tr);
+
+/*
+ * The warm-up steps of o: o->warmup, or when that is < 0 Hugging Face's
+ * ceil(total * warmup_ratio) (TrainingArguments.get_warmup_steps), in
+ * double as Python computes it: 0.1 over 150 steps gives 15.
+ */
+long mtl_train_warmup(const struct mtl_train_opts *o);
 
 /* Allocates the per-task arrays of st for n tasks; release frees them. */
 int mtl_step_stats_init(struct mtl_step_stats *st, int n_tasks);
@@ -239,9 +250,13 @@ double mtl_train_grad_norm(const struct mtl_train *tr);
 
 /*
  * The optimiser update after a gradient pass whose statistics are st
- * (st->loss and st->grad_norm read; st->lr, st->head_lr and st->step
- * written): when the loss and the norm are finite, clipping, the
- * scheduled learning rates and AdamW over tr->grad / tr->hgrad.
+ * (st->loss, st->grad_norm and st->labelled read; st->lr, st->head_lr
+ * and st->step written): when the loss and the norm are finite,
+ * clipping, the scheduled learning rates and AdamW over tr->grad and
+ * the heads' part of tr->hgrad.  As torch's AdamW skips a parameter
+ * without a gradient, the head of a task with st->labelled[t] == 0 (and
+ * the pooler, in no loss) takes no step, not even weight decay; each
+ * head counts its own steps (tr->head_steps) for the bias corrections.
  * Returns 0 after an update (tr->step advanced), 1 when the step was
  * skipped (non-finite loss or gradient: parameters, moments and the step
  * counter untouched).
@@ -258,15 +273,18 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 /*
  * Makes the trainer data-parallel over d (dist.h) when d has more than
  * one process (d NULL or of one process: nothing changes): plans the
- * buckets of its gradient blocks (mtl_dist_attach) and turns its dropout
- * stream into this rank's (mtl_dist_derive_rng: rank 0 keeps it, so it
- * draws what one process would).  Call it after anything that sets the
- * trainer's state (a resumed checkpoint).  Every rank must then run the
- * same steps.  d is borrowed and must outlive the trainer.  0, or
- * MTL_ERR_NOMEM.
+ * buckets of its gradient blocks (mtl_dist_attach) and gives this rank
+ * its dropout stream: rngs[rank] when rngs is given (every rank's
+ * stream from a checkpoint of as many ranks, ckpt.h), else one turned
+ * from the trainer's current stream (mtl_dist_derive_rng: rank 0 keeps
+ * it, so it draws what one process would).  From then on rank 0 holds
+ * every rank's stream (mtl_dist_rngs), gathered after each gradient
+ * pass.  Call it after anything that sets the trainer's state (a resumed
+ * checkpoint).  Every rank must then run the same steps.  d is borrowed
+ * and must outlive the trainer.  0, or <0 (MTL_ERR_NOMEM, MTL_ERR_IO).
  */
 int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
-		       struct mtl_err *err);
+		       const struct mtl_rng *rngs, struct mtl_err *err);
 
 /*
  * Evaluation forward (no dropout) of one batch: adds the loss sums, the

@@ -63,7 +63,7 @@ compare: $(OUT)/table.md
 
 $(OUT)/init/config.json: $(DEMO)/vocab.txt $(DEMO)/tasks.json | mtl-programs
 	@mkdir -p $(OUT)
-	$(MTL_BIN)mtl-init -q --out $(OUT)/init --vocab $(DEMO)/vocab.txt \
+	$(MTL_BIN)mtl-init -q --overwrite --out $(OUT)/init --vocab $(DEMO)/vocab.txt \
 		--tasks $(DEMO)/tasks.json $(INIT_OPTS) --seed $(SEED)
 
 $(OUT)/train.examples.mpk: $(DEMO)/train.jsonl $(OUT)/init/config.json | mtl-programs

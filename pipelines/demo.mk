@@ -43,4 +43,4 @@ demo-train: $(base)/config.json | mtl-programs
 		EPOCHS=$(DEMO_EPOCHS) BATCH=32 LR=$(demo_lr) EVAL_EVERY=75
 
 $(DEMO)/base/config.json: $(DEMO_DATA)/vocab.txt | mtl-programs
-	$(MTL_BIN)mtl-init -q -o $(DEMO)/base --vocab $< --layers 2 --hidden 64 --heads 4 --max-position 64 --seed 1
+	$(MTL_BIN)mtl-init -q --overwrite -o $(DEMO)/base --vocab $< --layers 2 --hidden 64 --heads 4 --max-position 64 --seed 1

@@ -71,6 +71,6 @@ $(OUT)/checked: $(addprefix $(DATA)/,trec/raw/train_5500.label trec/raw/TREC_10.
 		'{"name": "trec", "kind": "sequence", "labels": ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]},' \
 		'{"name": "ner", "kind": "token", "labels": ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group", "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]}' \
 		']}' >$(OUT)/tasks.json
-	$(MTL_BIN)mtl-init -q -o $(OUT)/base --vocab $(VOCAB) --layers $(LAYERS) --hidden $(HIDDEN) \
+	$(MTL_BIN)mtl-init -q --overwrite -o $(OUT)/base --vocab $(VOCAB) --layers $(LAYERS) --hidden $(HIDDEN) \
 		--heads $(HEADS) --max-position 128 --seed $(SEED)
 	touch $@

@@ -67,7 +67,7 @@ train: $(OUT)/report.txt $(OUT)/report.html
 
 $(OUT)/init/config.json: $(model_files) $(TASKS) $(call vars,init,$(MODEL) $(TASKS) $(SEED)) | mtl-programs
 	@mkdir -p $(OUT)
-	$(MTL_BIN)mtl-init -q --encoder $(MODEL) $(if $(TASKS),--tasks $(TASKS) --seed $(SEED)) -o $(OUT)/init
+	$(MTL_BIN)mtl-init -q --overwrite --encoder $(MODEL) $(if $(TASKS),--tasks $(TASKS) --seed $(SEED)) -o $(OUT)/init
 	$(if $(TASKS),,@[ -f $(OUT)/init/tasks.json ] || cp $(MODEL)/tasks.json $(MODEL)/heads.safetensors $(OUT)/init/)
 
 $(OUT)/train.examples.mpk: $(TRAIN) $(OUT)/init/config.json $(call vars,tokenize-train,$(TRAIN) $(TOKENIZE_OPTS)) | mtl-programs

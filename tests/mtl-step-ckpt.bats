@@ -118,6 +118,9 @@ start_on_fifo() {
 	"${TRAIN[@]}" -o out b.mpk >/dev/null
 	rm -r out/checkpoint-000020
 	cp -r out/checkpoint-000018 keep
+	# the edits below would fail verification: unlist the files edited
+	sed -i -e '/ config.json$/d' -e '/ tasks.json$/d' -e '/ vocab.txt$/d' \
+		out/checkpoint-000018/COMPLETE out/checkpoint-000018/MANIFEST
 	jq '.num_attention_heads = 2' keep/config.json >out/checkpoint-000018/config.json
 	run -1 --separate-stderr "${TRAIN[@]}" -o out --resume b.mpk
 	assert_equal "$stderr" "mtl-step: cannot resume: checkpoint 'out/checkpoint-000018' has another model shape (vocab 312, hidden 32, 2 layers, 2 heads, intermediate 64) than the run (vocab 312, hidden 32, 2 layers, 4 heads, intermediate 64)"

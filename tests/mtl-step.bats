@@ -31,6 +31,9 @@ setup() {
 	assert_output $'6\n5\n4\n3\n2\n1'
 	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
 	assert_output $'0\n30\n60\n45\n30\n15'
+	# Hugging Face's ceil(50 * 0.1) = 5 warm-up steps, not ceil(0.1f * 50) = 6
+	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup-ratio 0.1 --total-steps 50 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
+	assert_output $'0\n12\n24\n36\n48\n60'
 	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule cosine --total-steps 4 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
 	assert_output $'60\n51\n30\n9\n0\n0'
 	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule constant b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round' | sort -u"

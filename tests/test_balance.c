@@ -473,8 +473,9 @@ static void test_per_task_exact(void)
 /*
  * Every method with task 1 (ner) missing from the batch: the step runs
  * and is finite, task 1 gets no gradient (its head's slice stays zero),
- * its state stays as it was, and the encoder gradient is task 0's alone
- * times its coefficient.
+ * its state stays as it was, its head takes no AdamW step (torch skips a
+ * parameter without a gradient: no weight decay, no step counted), and
+ * the encoder gradient is task 0's alone times its coefficient.
  */
 static void test_missing_task(void)
 {
@@ -487,10 +488,11 @@ static void test_missing_task(void)
 	struct mtl_step_stats st;
 	struct mtl_err err;
 	const struct mtl_batch *bp[1];
-	float *ref;
+	float *ref, *heads;
 	int32_t *ner, *topic;
 
 	rig_open(&g);
+	heads = malloc(sizeof(float) * g.hd->n_params);
 	ner = g.lab[1]; /* g.b.labels is g.lab: keep the pointers */
 	topic = g.lab[0];
 	bp[0] = &g.b;
@@ -501,7 +503,8 @@ static void test_missing_task(void)
 			struct mtl_balance_opts bo;
 			struct mtl_balance *bal;
 			double one[2] = { 1, 1 }, s, d, h1 = 0;
-			int rc[3], ok = 1;
+			long hs[2];
+			int rc[3], ok = 1, kept = 1;
 			const char *name = mtl_balance_name(kinds[k]);
 
 			mtl_balance_opts_defaults(&bo);
@@ -524,6 +527,9 @@ static void test_missing_task(void)
 			{
 				struct mtl_balance_state before;
 
+				memcpy(heads, g.hd->params, sizeof(float) * g.hd->n_params);
+				hs[0] = g.tr->head_steps[0];
+				hs[1] = g.tr->head_steps[1];
 				rc[0] = mtl_balance_step(bal, bp, 1, &st, &err);
 				mtl_balance_state_init(&before, 2, 0);
 				before.w[1] = bal->s.w[1];
@@ -543,6 +549,14 @@ static void test_missing_task(void)
 				      kinds[k] == MTL_BALANCE_UNCERTAINTY ||
 				      bal->s.w[1] == before.w[1]);
 				mtl_balance_state_release(&before);
+				for (size_t i = 0; i < g.hd->n_tensors; i++) {
+					const struct mtl_head_tensor *ht = &g.hd->tensors[i];
+
+					if (ht->task == 1)
+						kept &= !memcmp(heads + ht->offset,
+								g.hd->params + ht->offset,
+								sizeof(float) * ht->numel);
+				}
 			}
 			rc[2] = mtl_balance_grad(bal, bp, 1, &st, &err);
 			for (size_t i = 0; i < g.hd->n_tensors; i++)
@@ -558,6 +572,11 @@ static void test_missing_task(void)
 			     at ? "output" : "encoder");
 			T_OK(ok, "%s (%s): task 1's state untouched while it is missing",
 			     name, at ? "output" : "encoder");
+			T_OK(kept && g.tr->head_steps[1] == hs[1] &&
+			     g.tr->head_steps[0] == hs[0] + 2,
+			     "%s (%s): task 1's head takes no AdamW step while it is missing (head steps %ld, %ld)",
+			     name, at ? "output" : "encoder",
+			     g.tr->head_steps[0] - hs[0], g.tr->head_steps[1] - hs[1]);
 			/* the encoder gradient is task 0's, scaled by its coefficient */
 			memcpy(ref, g.tr->grad, sizeof(float) * g.m->n_params);
 			one[0] = bal->s.coef[0];
@@ -587,6 +606,7 @@ static void test_missing_task(void)
 	g.lab[0] = topic;
 	g.b.labels[1] = ner;
 	free(ref);
+	free(heads);
 	mtl_step_stats_release(&st);
 	rig_close(&g);
 }
@@ -639,6 +659,7 @@ static void test_every(void)
 	struct mtl_err err;
 	const struct mtl_batch *bp[1];
 	double c0[2];
+	long hs0[2] = { 0, 0 };
 	int have[3];
 
 	rig_open(&g);
@@ -651,9 +672,16 @@ static void test_every(void)
 	for (int i = 0; i < 3; i++) {
 		mtl_balance_step(bal, bp, 1, &st, &err);
 		have[i] = bal->have_cos;
-		if (i == 0)
+		if (i == 0) {
 			memcpy(c0, bal->s.coef, sizeof(c0));
+			hs0[0] = g.tr->head_steps[0];
+			hs0[1] = g.tr->head_steps[1];
+		}
 	}
+	/* the per-task pass's labelled counts reach mtl_train_apply */
+	T_OK(hs0[0] == 1 && hs0[1] == 1,
+	     "cagrad: the first step (per-task gradients) steps both heads (%ld, %ld)",
+	     hs0[0], hs0[1]);
 	T_OK(have[0] && !have[1] && !have[2] && c0[0] == bal->s.coef[0] &&
 	     c0[1] == bal->s.coef[1],
 	     "--balance-every 3: per-task gradients on step 0 only, coefficients kept");

@@ -446,10 +446,10 @@ static void test_embed(void)
 	float dout[B * T * H], dwte[V * H] = { 0 }, dwpe[T * H] = { 0 }, dwtt[2 * H] = { 0 };
 	double e_wte[V * H] = { 0 }, e_wpe[T * H] = { 0 }, e_wtt[2 * H] = { 0 };
 	double md = 0;
-	int untouched = 1;
+	int untouched = 1, pad = 1;
 
 	fill(dout, B * T * H, 1);
-	mtl_embed_backward(dwte, dwpe, dwtt, dout, ids, types, B, T, H);
+	mtl_embed_backward(dwte, dwpe, dwtt, dout, ids, types, -1, B, T, H);
 	for (int bt = 0; bt < B * T; bt++)
 		for (int i = 0; i < H; i++) {
 			e_wte[ids[bt] * H + i] += dout[bt * H + i];
@@ -463,6 +463,21 @@ static void test_embed(void)
 		untouched &= dwte[3 * H + i] == 0 && dwte[5 * H + i] == 0;
 	T_OK(md < 1e-6, "embedding backward: word, position, type (max abs diff %.3g)", md);
 	T_OK(untouched, "embedding backward leaves rows of absent ids alone");
+	/* pad_id 4 (three real tokens have it): HF's padding_idx */
+	memset(dwte, 0, sizeof(dwte));
+	memset(dwpe, 0, sizeof(dwpe));
+	memset(dwtt, 0, sizeof(dwtt));
+	mtl_embed_backward(dwte, dwpe, dwtt, dout, ids, types, 4, B, T, H);
+	md = 0;
+	for (int i = 0; i < V * H; i++)
+		if (i / H == 4)
+			pad &= dwte[i] == 0;
+		else
+			md = fmax(md, fabs(dwte[i] - e_wte[i]));
+	for (int i = 0; i < T * H; i++) md = fmax(md, fabs(dwpe[i] - e_wpe[i]));
+	for (int i = 0; i < 2 * H; i++) md = fmax(md, fabs(dwtt[i] - e_wtt[i]));
+	T_OK(pad, "embedding backward: no gradient to the pad_id row, as padding_idx");
+	T_OK(md < 1e-6, "embedding backward with pad_id: other rows, positions and types as before (max abs diff %.3g)", md);
 }
 
 /* ---- the whole trainer, dropout on ---- */

@@ -176,8 +176,8 @@ static void golden_step(void)
  * The primitives a layer above the trainer composes (balance.c): the
  * counts, the zeroed blocks, one forward, each task's backward at the
  * encoder output (its spec weight over its count) taken through the
- * encoder, the norm and the update give the golden step, as
- * mtl_train_step does.
+ * encoder, the norm, the labelled counts and the update give the golden
+ * step, as mtl_train_step does.
  */
 static void primitives(void)
 {
@@ -222,6 +222,7 @@ static void primitives(void)
 		layers = mtl_train_encoder_backward(f.tr, f.tr->grad, dout);
 		st.task_loss[t] /= (double)norm[t];
 		st.loss += f.ts->task[t].weight * st.task_loss[t];
+		st.labelled[t] = norm[t]; /* which heads mtl_train_apply steps */
 	}
 	T_OK(ok && layers == f.m->cfg.layers,
 	     "each task's backward and an encoder backward through %d layers", layers);
@@ -360,8 +361,100 @@ static void accumulation(void)
 	release(&f);
 }
 
+/*
+ * torch's AdamW skips parameters whose .grad is None: the pooler (in no
+ * loss) and the head of a task without labels in the step keep their
+ * weights, no weight decay; a head's first labelled step is its AdamW
+ * step 1 (bias corrections of t = 1: each weight moves by about lr).
+ */
+static void no_gradient_no_step(void)
+{
+	struct fixture f;
+	struct mtl_step_stats st;
+	struct mtl_err err = { "" };
+	const struct mtl_batch *bp;
+	const struct mtl_head_tensor *w = NULL;
+	const struct mtl_bert_tensor *pw = NULL;
+	float *hbefore, *pbefore;
+	double lo = INFINITY, hi = 0;
+	int rc, moved = 1;
+
+	T_NOTE("train-nolabel.safetensors: no ner labels, then some");
+	load(&f, "fixtures/golden/train-nolabel.safetensors", 0);
+	mtl_step_stats_init(&st, 2);
+	for (size_t i = 0; i < f.hd->n_tensors; i++)
+		if (!w && f.hd->tensors[i].task == 1 && f.hd->tensors[i].ndim == 2)
+			w = &f.hd->tensors[i];
+	for (size_t i = 0; i < f.m->n_tensors; i++)
+		if (!strcmp(f.m->tensors[i].name, "pooler.dense.weight"))
+			pw = &f.m->tensors[i];
+	if (!w || !pw)
+		t_bail("no ner head weight or pooler weight");
+	hbefore = malloc(sizeof(float) * f.hd->n_params);
+	pbefore = malloc(sizeof(float) * pw->numel);
+	memcpy(hbefore, f.hd->params, sizeof(float) * f.hd->n_params);
+	memcpy(pbefore, f.m->params + pw->offset, sizeof(float) * pw->numel);
+	f.tr->o.weight_decay = f.tr->adam.wd = 0.1f; /* a visible decay */
+	bp = &f.b;
+	for (int k = 0; k < 2; k++)
+		rc = mtl_train_step(f.tr, &bp, 1, &st, &err);
+	T_OK(rc == 0 && st.labelled[1] == 0, "two steps without ner labels (%s)", err.msg);
+	T_OK(!memcmp(hbefore + w->offset, f.hd->params + w->offset,
+		     sizeof(float) * w->numel),
+	     "the ner head without labels keeps its weights (no decay)");
+	T_OK(!memcmp(pbefore, f.m->params + pw->offset, sizeof(float) * pw->numel),
+	     "the pooler keeps its weights (no decay)");
+	T_OK(f.tr->head_steps[0] == 2 && f.tr->head_steps[1] == 0,
+	     "AdamW steps per head: topic %ld, ner %ld", f.tr->head_steps[0],
+	     f.tr->head_steps[1]);
+	for (int i = 0; i < f.b.B * f.b.T; i++)
+		f.lab[1][i] = i % f.b.T < f.b.lengths[i / f.b.T] ? 0 : MTL_IGNORE;
+	rc = mtl_train_step(f.tr, &bp, 1, &st, &err);
+	for (size_t i = 0; i < w->numel; i++) {
+		size_t k = w->offset + i;
+		/* take the decay out: |lr * mhat / (sqrt(vhat) + eps)| */
+		double d = fabs(hbefore[k] * (1 - 1e-3 * 0.1) - f.hd->params[k]);
+
+		if (f.tr->hgrad[k] == 0)
+			continue;
+		moved &= d > 0;
+		lo = fmin(lo, d);
+		hi = fmax(hi, d);
+	}
+	T_OK(rc == 0 && f.tr->head_steps[1] == 1 && moved && lo > 0.99e-3 &&
+	     hi < 1.01e-3, "the ner head's first labelled step is its step 1: moves %.4g..%.4g (lr 1e-3)",
+	     lo, hi);
+	free(hbefore);
+	free(pbefore);
+	mtl_step_stats_release(&st);
+	release(&f);
+}
+
+/* --warmup-ratio as Hugging Face counts it: ceil(total * ratio) in double */
+static void warmup_steps(void)
+{
+	static const struct { double ratio; long total, want; } c[] = {
+		{ 0.1, 150, 15 }, { 0.1, 151, 16 }, { 0.06, 1000, 60 },
+		{ 0.3, 10, 3 }, { 0.05, 7, 1 }, { 0, 100, 0 }, { 1, 9, 9 },
+	};
+	struct mtl_train_opts o;
+
+	mtl_train_opts_defaults(&o);
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		o.warmup_ratio = c[i].ratio;
+		o.total = c[i].total;
+		T_OK(mtl_train_warmup(&o) == c[i].want,
+		     "warm-up ratio %g over %ld steps: %ld steps (want %ld)",
+		     c[i].ratio, c[i].total, mtl_train_warmup(&o), c[i].want);
+	}
+	o.warmup = 4;
+	T_OK(mtl_train_warmup(&o) == 4, "--warmup wins over the ratio");
+}
+
 int main(void)
 {
+	warmup_steps();
+	no_gradient_no_step();
 	golden_step();
 	primitives();
 	golden_grad("fixtures/golden/train-ls.safetensors", 0.1f, 0);

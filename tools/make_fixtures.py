@@ -367,12 +367,11 @@ def train_step(bert, specs, pooling, head_init, ids, mask, types, labels, smooth
         out["loss." + s.name] = losses[s.name].reshape(1)
     out["loss.total"] = total.reshape(1)
     for n, p in params:
-        # Parameters the loss does not reach (the pooler) get a zero
-        # gradient, so AdamW still steps them (weight decay only): the C
-        # optimiser is one loop over every parameter.
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-        out["grad." + n.split(".", 1)[1]] = p.grad.detach().clone()
+        # Parameters the loss does not reach (the pooler, the head of a task
+        # without labels) keep .grad None, and AdamW skips them (no weight
+        # decay either); their golden gradient is zero.
+        g = torch.zeros_like(p) if p.grad is None else p.grad
+        out["grad." + n.split(".", 1)[1]] = g.detach().clone()
     if do_step:
         s = TRAIN_SETTINGS
         opt = rb.make_adamw([(n.split(".", 1)[1], p) for n, p in params],
@@ -393,6 +392,9 @@ def check_adamw(params, before, out):
         name = n.split(".", 1)[1]
         g = out["grad." + name].double()
         w = before[n].double()
+        if p.grad is None:  # skipped by AdamW: unchanged
+            assert torch.equal(out["after." + name], before[n]), name
+            continue
         wd = 0.0 if rb.no_decay(name) else s["weight_decay"]
         w = w * (1 - s["lr"] * wd)
         m = (1 - s["beta1"]) * g
@@ -666,9 +668,9 @@ def main(argv):
                       tasks=json.dumps(TASKS, sort_keys=True),
                       dropout="0 (hidden, attention and head dropout all disabled)",
                       head_layout="out(dropout(act(dense(dropout(x))))) if hidden>0 else out(dropout(x))",
-                      loss="sum_t weight_t * mean CE over labels != -100; 0 when none",
+                      loss="sum_t weight_t * mean CE over labels != -100; a task without labels is left out (reported as 0)",
                       texts=json.dumps([r[0] for r in TRAIN_ROWS]),
-                      grad_of_unused="zero (pooler): AdamW still applies weight decay")
+                      grad_of_unused="None (pooler; the head of a task without labels): AdamW skips it, no weight decay; stored as zero")
     batch = (ids, mask, types, labels)
     opt_meta = {k: repr(v) for k, v in TRAIN_SETTINGS.items()}
     opt_meta.update(optimizer="torch.optim.AdamW, one step from the fixture weights",

@@ -87,7 +87,10 @@ class BertConfig:
 class BertEmbeddings(nn.Module):
     def __init__(self, c):
         super().__init__()
-        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size)
+        # Hugging Face's padding_idx: the [PAD] row never gets a gradient,
+        # even from a real token with that id (a literal "[PAD]" in text)
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size,
+                                            padding_idx=c.pad_token_id)
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
@@ -564,11 +567,11 @@ def cross_entropy(logits, labels, label_smoothing=0.0):
     logits [N, C], labels [N].  With eps = label_smoothing the per-item loss
     is (1 - eps) * -log p[y] + eps/C * sum_c -log p[c] (PyTorch's
     CrossEntropyLoss(label_smoothing=eps)).  The mean is over labelled items;
-    with none the loss is 0 (PyTorch would give NaN)."""
+    with none there is no loss: None (PyTorch would give NaN)."""
     keep = labels != IGNORE_INDEX
     n = int(keep.sum())
     if n == 0:
-        return logits.sum() * 0.0 + 0.0  # + 0.0 turns -0 into +0; keeps the graph
+        return None
     logp = torch.log_softmax(logits[keep], dim=-1)
     y = labels[keep].long()
     nll = -logp.gather(1, y[:, None])[:, 0]
@@ -579,13 +582,19 @@ def cross_entropy(logits, labels, label_smoothing=0.0):
 
 def multitask_loss(logits, labels, specs, label_smoothing=0.0):
     """Returns (total, {task: loss}); total = sum_t weight_t * loss_t.
-    labels[task]: [B] for sequence tasks, [B, T] for token tasks."""
+    labels[task]: [B] for sequence tasks, [B, T] for token tasks.  A task
+    without labels in the batch is left out of total (its loss is reported
+    as 0): its head is not in the graph, its .grad stays None and AdamW
+    skips it, as in a training loop that computes only the losses it has."""
     losses = {}
     total = None
     for s in specs:
         lg = logits[s.name]
         lb = labels[s.name]
         l = cross_entropy(lg.reshape(-1, lg.shape[-1]), lb.reshape(-1), label_smoothing)
+        if l is None:
+            losses[s.name] = lg.new_zeros(())
+            continue
         losses[s.name] = l
         total = s.weight * l if total is None else total + s.weight * l
     return total, losses
