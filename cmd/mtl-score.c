@@ -52,6 +52,7 @@ struct run {
 	struct mtl_mp_writer *w;
 	int batch, features;
 	long done;
+	long last; /* the record number of the last example read */
 	int32_t *ids, *mask; /* --features: a padded chunk */
 	size_t cap_tokens;
 };
@@ -91,7 +92,7 @@ static void features_chunk(struct run *R, struct mtl_example *ex, int n)
 
 	if (mtl_bert_forward(R->model->bert, R->ids, NULL, R->mask, n, T, 0, &err))
 		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
-			mtl_mp_reader_record(R->r) - n + 1, mtl_mp_reader_record(R->r), err.msg);
+			R->last - n + 1, R->last, err.msg);
 	last = mtl_bert_last_hidden(R->model->bert);
 	for (int i = 0; i < n; i++) {
 		msgpack_packer *pk = mtl_mp_pk(R->w);
@@ -126,8 +127,7 @@ static void chunk(struct run *R, struct mtl_predictor *pred,
 	}
 	if ((rc = mtl_predict(pred, ex, n, R->w, &err)))
 		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s: records %ld-%ld: %s",
-			mtl_mp_reader_name(R->r), mtl_mp_reader_record(R->r) - n + 1,
-			mtl_mp_reader_record(R->r), err.msg);
+			mtl_mp_reader_name(R->r), R->last - n + 1, R->last, err.msg);
 }
 
 static void progress(const struct run *R, struct timespec *t0, int final)
@@ -309,6 +309,7 @@ int main(int argc, char **argv)
 		if (ex[n].len > R.model->bert->cfg.max_pos)
 			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions (tokenize with --max-length)",
 				name, mtl_mp_reader_record(R.r), (int)ex[n].len, R.model->bert->cfg.max_pos);
+		R.last = mtl_mp_reader_record(R.r);
 		if (++n == R.batch) {
 			chunk(&R, pred, ex, n);
 			R.done += n;
@@ -327,6 +328,7 @@ int main(int argc, char **argv)
 	}
 	if (pred && mtl_predict_metrics(pred, R.w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
+	cmd_end_stream(R.w);
 	progress(&R, &t0, 1);
 	mtl_predictor_free(pred);
 	free(ex);

@@ -762,6 +762,7 @@ int main(int argc, char **argv)
 	const char *best_metric = NULL, *features = NULL;
 	int do_resume = 0;
 	long seen = 0;
+	int64_t promised = -1; /* the header's total_batches */
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
 	const char *tw[64];
@@ -945,6 +946,8 @@ int main(int argc, char **argv)
 	if (mtl_model_check_header(R.model, &hdr, &err) ||
 	    mtl_train_map_tasks(map, R.model->tasks, hts, &err))
 		cmd_die(EXIT_DATA, "%s: %s", R.name, err.msg);
+	if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &promised))
+		promised = -1;
 	if (total < 0) {
 		int64_t tb;
 
@@ -1083,6 +1086,9 @@ train:
 	if (seen < R.consumed)
 		cmd_die(EXIT_DATA, "%s: %ld batches, fewer than the %ld the checkpoint consumed: not the stream of the run",
 			R.name, seen, R.consumed);
+	if (promised >= 0 && seen != promised)
+		cmd_die(EXIT_DATA, "%s: %ld batches, but its header promised total_batches %lld",
+			R.name, seen, (long long)promised);
 	if (n) {
 		R.consumed += n;
 		step(&R, group, n);
@@ -1102,6 +1108,8 @@ done:
 		cmd_die(EXIT_IO, "%s", err.msg);
 	if (R.save_every && R.rank == 0)
 		checkpoint(&R);
+	if (R.rank == 0)
+		cmd_end_stream(R.w);
 
 	for (int i = 0; i < R.n_ev; i++)
 		mtl_example_release(&R.ev[i]);

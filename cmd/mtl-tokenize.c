@@ -252,6 +252,7 @@ int main(int argc, char **argv)
 	if (rc == 0) {
 		mtl_census_pack(mtl_mp_pk(w), &census, ts);
 		end_record(w);
+		cmd_end_stream(w);
 		print_summary(&census, ts);
 	}
 	mtl_mp_writer_free(w);

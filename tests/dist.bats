@@ -69,9 +69,9 @@ close() {
 	mtl-dump -t eval two.mpk | jq -c '[.step, .loss, .labelled.ner]' >b
 	run close a b
 	assert_success
-	# only rank 0 wrote: one header, one eval, and comm_ms on every step
+	# only rank 0 wrote: one header, one eval, comm_ms on every step, one end
 	run bash -c "mtl-dump two.mpk | jq -r .type | sort | uniq -c | tr -s ' '"
-	assert_output $' 1 eval\n 1 header\n 4 step'
+	assert_output $' 1 end\n 1 eval\n 1 header\n 4 step'
 	run bash -c "mtl-dump -t step two.mpk | jq '.comm_ms >= 0' | sort -u"
 	assert_output true
 }
@@ -173,10 +173,13 @@ rank_pid() {
 	last=$(basename "$(dirname "$last")")
 	[ -f "ck/$last/COMPLETE" ]
 	# resume with 2 ranks on the stream up to 2 steps past the checkpoint
+	# (its header says how many batches it holds; the run's schedule stays)
 	step=$(jq .step "ck/$last/trainer.json")
 	done=$(jq .batches "ck/$last/trainer.json")
-	mtl-dump long.mpk | head -n $((1 + done + 4)) | mtl-dump --pack >part.mpk
-	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${ARGS[@]}" -o ck --resume part.mpk >r.mpk
+	total=$(mtl-dump -t header long.mpk | jq .total_batches)
+	mtl-dump --head $((done + 4)) long.mpk | sed "1s/\"total_batches\":$total/\"total_batches\":$((done + 4))/" |
+		mtl-dump --pack >part.mpk
+	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${ARGS[@]}" --total-steps $((total / 2)) -o ck --resume part.mpk >r.mpk
 	run bash -c "mtl-dump -t step r.mpk | jq .step"
 	assert_output "$(printf '%s\n%s' $((step + 1)) $((step + 2)))"
 	# and the checkpoint is a model directory one process trains

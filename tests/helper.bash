@@ -5,6 +5,25 @@ bats_require_minimum_version 1.5.0
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
 
+# bats_pipe A \| B [\| C...]: runs A | B | ... with pipefail, for `run`
+# (as bats-core 1.10's; Debian 12 has bats 1.8).
+if ! declare -F bats_pipe >/dev/null; then
+	bats_pipe() {
+		local cmds=() cur=() arg IFS='|'
+
+		for arg in "$@"; do
+			if [ "$arg" = '|' ]; then
+				cmds+=("$(printf '%q ' "${cur[@]}")")
+				cur=()
+			else
+				cur+=("$arg")
+			fi
+		done
+		cmds+=("$(printf '%q ' "${cur[@]}")")
+		(set -o pipefail; eval "${cmds[*]}")
+	}
+fi
+
 MTL_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 PATH="$MTL_ROOT/${MTL_BUILD:-build}:$PATH"
 FIXTURES=$MTL_ROOT/fixtures
@@ -30,4 +49,16 @@ max_abs_diff() {
 		  for (i = 1; i <= na; i++) { d = a[i] - b[i]; if (d < 0) d = -d; if (d > m) m = d } }
 		END { if (!bad) printf "%.3g\n", m + 0 }'
 }
-export -f json_array max_abs_diff
+
+# cut_stream N IN OUT: the first N records of stream IN (the header
+# counts), as a writer that fails after writing them leaves them: without
+# the end record.  mtl-dump --pack is that writer: it stops at a bad line.
+cut_stream() {
+	local rc=0
+
+	{ mtl-dump -q --head "$(($1 - 1))" "$2" && echo 'not JSON'; } >"$3.jsonl"
+	mtl-dump --pack "$3.jsonl" >"$3" 2>/dev/null || rc=$?
+	rm -f "$3.jsonl"
+	[ "$rc" -eq 1 ]
+}
+export -f json_array max_abs_diff cut_stream

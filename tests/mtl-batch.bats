@@ -118,8 +118,56 @@ setup() {
 	assert_equal "$stderr" "mtl-batch: u.mpk: record 5: labels for a task the header does not list ('pos')"
 	head -c -5 ex.mpk >t.mpk
 	run -1 --separate-stderr mtl-batch t.mpk
-	assert_regex "$stderr" '^mtl-batch: t.mpk: record 6: truncated'
+	assert_regex "$stderr" '^mtl-batch: t.mpk: record 7: truncated'
 	run -2 mtl-batch --sampling bogus ex.mpk
 	run -2 mtl-batch --start nosuch=2 ex.mpk
 	run -2 mtl-batch -b 0 ex.mpk
+}
+
+@test "the batches stream ends with its end record, counting the batches" {
+	run bats_pipe mtl-batch -q -b 2 ex.mpk \| mtl-dump -t end
+	assert_success
+	assert_output '{"type":"end","stream":"batches","records":3,"counts":{"batch":2}}'
+	run bats_pipe mtl-batch -q -b 3 --shuffle-buffer 2 ex.mpk \| mtl-dump -t end
+	assert_output '{"type":"end","stream":"batches","records":3,"counts":{"batch":2}}'
+}
+
+@test "an upstream that fails mid-stream: exit 1 and no batches, not a partial set" {
+	# mtl-dump --pack fails at the bad line, after 3 whole records
+	{ mtl-dump --head 2 ex.mpk; echo 'not JSON'; } >cut.jsonl
+	run -1 --separate-stderr bats_pipe mtl-dump --pack cut.jsonl \| mtl-batch -q -b 1
+	assert_equal "${stderr##*$'\n'}" "mtl-batch: <stdin>: truncated stream (no end record after 3 records)"
+	assert_regex "$stderr" '^mtl-dump: cut.jsonl: line 4: '
+	assert_output ''
+	# streaming from a pipe: the batches so far went out, but no end record
+	cut_stream 3 ex.mpk cut.mpk
+	status=0
+	cat cut.mpk | mtl-batch -q -b 1 --shuffle-buffer 1 >partial.mpk 2>err || status=$?
+	assert_equal "$status" 1
+	assert_equal "$(cat err)" "mtl-batch: <stdin>: truncated stream (no end record after 3 records)"
+	run -1 --separate-stderr mtl-dump -t batch partial.mpk
+	assert_equal "${#lines[@]}" 2
+	assert_equal "$stderr" "mtl-dump: partial.mpk: truncated stream (no end record after 3 records)"
+	# cut at every byte past the header: inside a record or between two
+	size=$(stat -c %s ex.mpk)
+	for cut in $(seq $((size - 200)) $((size - 1))); do
+		head -c "$cut" ex.mpk >t.mpk
+		run -1 --separate-stderr mtl-batch -q t.mpk
+		assert_regex "$stderr" '^mtl-batch: t.mpk: (record [2-7]: truncated \(input ends inside the record\)|truncated stream \(no end record after [2-6] records\))$'
+		assert_output ''
+	done
+}
+
+@test "an upstream without examples is an error, not an empty batches stream" {
+	head -n 1 "$MTL_ROOT/tests/data/examples.jsonl" | mtl-dump --pack >none.mpk
+	run -1 --separate-stderr mtl-batch -q none.mpk
+	assert_equal "$stderr" "mtl-batch: no examples in the input"
+	assert_output ''
+	run -1 --separate-stderr bats_pipe cat none.mpk \| mtl-batch -q --shuffle-buffer 4
+	assert_equal "$stderr" "mtl-batch: no examples in the input"
+	run -1 --separate-stderr mtl-batch -q --shuffle-buffer 4 none.mpk
+	assert_output ''
+	grep -e '"type":"header"' -e '"labels":{}' "$MTL_ROOT/tests/data/examples.jsonl" | mtl-dump --pack >nolab.mpk
+	run -1 --separate-stderr mtl-batch -q --labelled-only nolab.mpk
+	assert_equal "$stderr" "mtl-batch: no labelled examples in the input"
 }

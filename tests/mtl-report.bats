@@ -127,7 +127,7 @@ setup() {
 	assert_output ''
 	head -c -5 predictions.mpk >cut.mpk
 	run -1 --separate-stderr mtl-report cut.mpk
-	assert_equal "$stderr" "mtl-report: cut.mpk: record 13: truncated (input ends inside the record)"
+	assert_equal "$stderr" "mtl-report: cut.mpk: record 14: truncated (input ends inside the record)"
 	sed 's/"pred":"c","gold":"c"/"pred":"d","gold":"c"/' "$MTL_ROOT/tests/data/report/predictions.jsonl" | mtl-dump --pack >bad.mpk
 	run -1 --separate-stderr mtl-report bad.mpk
 	assert_equal "$stderr" "mtl-report: bad.mpk: record 6: task 'topic': unknown pred label 'd'"
@@ -138,6 +138,21 @@ setup() {
 	assert_equal "$stderr" "mtl-report: <stdin>: empty input, expected a stream of kind 'any'"
 	run -3 --separate-stderr mtl-report nosuch.mpk
 	assert_equal "$stderr" "mtl-report: cannot open 'nosuch.mpk': No such file or directory"
+}
+
+@test "a stream whose writer was killed (no end record): exit 1 and no report" {
+	# each cut after its last record, before the end record: the steps of
+	# a run stopped early, predictions without their metrics record
+	for s in steps:8 predictions:13 predictions:12 embeddings:5; do
+		n=${s#*:} s=${s%:*}
+		cut_stream "$n" "$s.mpk" cut.mpk
+		run -1 --separate-stderr mtl-report -o out.txt cut.mpk
+		assert_equal "$stderr" "mtl-report: cut.mpk: truncated stream (no end record after $n records)"
+		[ ! -e out.txt ] || fail "a report of the cut $s stream was written"
+		# beside a whole stream, too
+		run -1 --separate-stderr mtl-report "$s.mpk" cut.mpk
+		assert_output ''
+	done
 }
 
 @test "--help, --version and usage errors" {

@@ -8,7 +8,7 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 	# the reference rows as an examples stream
 	{
-		echo '{"type":"header","stream":"examples","version":[1,0]}'
+		echo '{"type":"header","stream":"examples","version":[1,1]}'
 		n=0
 		json_array ids <"$FIXTURES/golden/embed.jsonl" | while read -r ids; do
 			n=$((n + 1))
@@ -128,4 +128,20 @@ predict_setup() {
 	assert_output --regexp '^"pred":\["[A-Z-]+","O","[A-Z-]+"\]$'
 	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-report -"
 	assert_success
+}
+
+@test "examples cut short (an upstream killed): exit 1, and the output has no end record" {
+	run bats_pipe mtl-score -q -m "$FIXTURES/tiny" --embed ex.mpk \| mtl-dump -t end
+	assert_success
+	assert_output '{"type":"end","stream":"embeddings","records":3,"counts":{"embedding":2}}'
+	cut_stream 2 ex.mpk cut.mpk
+	for mode in --embed ""; do
+		status=0
+		mtl-score -q -m "$FIXTURES/tiny" $mode -b 1 cut.mpk >out.mpk 2>err || status=$?
+		assert_equal "$status" 1
+		assert_equal "$(cat err)" "mtl-score: cut.mpk: truncated stream (no end record after 2 records)"
+		# what was scored went out, but the stream says it is not whole
+		run -1 --separate-stderr mtl-report out.mpk
+		assert_regex "$stderr" '^mtl-report: out.mpk: truncated stream \(no end record after [0-9]+ records\)$'
+	done
 }

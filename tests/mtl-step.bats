@@ -38,7 +38,7 @@ setup() {
 }
 
 @test "--accumulate N: one step per N batches, labels counted over all N" {
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --accumulate 2 b.mpk | mtl-dump | jq -c 'select(.type != \"eval\") | [.total_steps, .step, .labelled.topic, .labelled.ner, .tokens]'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --accumulate 2 b.mpk | mtl-dump | jq -c 'select(.type == \"header\" or .type == \"step\") | [.total_steps, .step, .labelled.topic, .labelled.ner, .tokens]'"
 	assert_output $'[3,null,null,null,null]\n[null,1,2,9,26]\n[null,2,2,9,26]\n[null,3,2,9,26]'
 }
 
@@ -86,7 +86,8 @@ setup() {
 @test "a non-finite loss skips the step; --max-bad-steps in a row stop with exit 1" {
 	run -1 --separate-stderr bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 1e30 --max-bad-steps 2 b.mpk | mtl-dump | jq -c 'select(.type != \"header\") | [.type, .step, .reason]'"
 	assert_output $'["step",1,null]\n["skip",2,"non-finite loss"]\n["skip",2,"non-finite loss"]'
-	assert_equal "$stderr" "mtl-step: b.mpk: record 4: 2 steps in a row had a non-finite loss or gradient; stopping"
+	# and the steps stream it leaves has no end record: mtl-dump says so
+	assert_equal "$stderr" $'mtl-step: b.mpk: record 4: 2 steps in a row had a non-finite loss or gradient; stopping\nmtl-dump: <stdin>: truncated stream (no end record after 4 records)'
 }
 
 @test "bad input: wrong stream kind, task mismatch, vocabulary, corrupt record" {
@@ -105,7 +106,7 @@ setup() {
 	assert_regex "$stderr" "^mtl-step: vocab.mpk: tokenized with another vocabulary than the model"
 
 	{
-		mtl-batch -q -b 2 ex.mpk | mtl-dump | head -2
+		mtl-batch -q -b 2 ex.mpk | mtl-dump --head 1
 		echo '{"type":"batch","epoch":1,"index":1,"size":1,"seq_len":3,"ids":[2,16,3],"lengths":[3],"example_ids":["x"],"labels":{"topic":[9]}}'
 	} | mtl-dump --pack >corrupt.mpk
 	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" corrupt.mpk
@@ -113,6 +114,40 @@ setup() {
 
 	run -1 --separate-stderr mtl-step -m "$FIXTURES/tiny" /dev/null
 	assert_regex "$stderr" "^mtl-step: /dev/null: .*empty"
+}
+
+@test "batches cut short (mtl-batch killed): exit 1, checkpoints kept, no final model" {
+	# 3 of the 6 batches, as a writer that failed after them leaves them
+	cut_stream 4 b.mpk cut.mpk
+	status=0
+	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 -o out --save-every 2 cut.mpk >s.mpk 2>err || status=$?
+	assert_equal "$status" 1
+	assert_equal "$(cat err)" "mtl-step: cut.mpk: truncated stream (no end record after 4 records)"
+	[ -f out/checkpoint-000002/COMPLETE ] || fail "the checkpoint of step 2 is gone"
+	[ ! -e out/model.safetensors ] || fail "a final model was written"
+	# the steps so far went out, without an end record
+	run -1 --separate-stderr mtl-dump -t step s.mpk
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$stderr" "mtl-dump: s.mpk: truncated stream (no end record after 4 records)"
+	# cut inside a record: the same
+	head -c -3 b.mpk >mid.mpk
+	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" -o out2 mid.mpk
+	assert_equal "$stderr" "mtl-step: mid.mpk: record 8: truncated (input ends inside the record)"
+	[ ! -e out2/model.safetensors ]
+	# and a whole stream ends the steps stream with its end record
+	run bats_pipe mtl-step -q -m "$FIXTURES/tiny" b.mpk \| mtl-dump -t end
+	assert_success
+	assert_output '{"type":"end","stream":"steps","records":7,"counts":{"step":6}}'
+}
+
+@test "a batches stream must hold the total_batches its header promised" {
+	mtl-dump b.mpk | sed '1s/"total_batches":6/"total_batches":7/' | mtl-dump --pack >more.mpk
+	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" -o out more.mpk
+	assert_equal "$stderr" "mtl-step: more.mpk: 6 batches, but its header promised total_batches 7"
+	[ ! -e out/model.safetensors ]
+	mtl-dump b.mpk | sed '1s/"total_batches":6/"total_batches":5/' | mtl-dump --pack >fewer.mpk
+	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --accumulate 2 fewer.mpk
+	assert_equal "$stderr" "mtl-step: fewer.mpk: 6 batches, but its header promised total_batches 5"
 }
 
 @test "usage errors exit 2; --help and --version exit 0" {
