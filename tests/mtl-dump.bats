@@ -16,7 +16,7 @@ setup() {
 
 @test "reads standard input, with or without -" {
 	mtl-dump --pack <hand.jsonl >s.mpk
-	run bash -c 'mtl-dump - <s.mpk | cmp - hand.jsonl && mtl-dump <s.mpk | cmp - hand.jsonl'
+	run bash -c 'set -o pipefail; mtl-dump - <s.mpk | cmp - hand.jsonl && mtl-dump <s.mpk | cmp - hand.jsonl'
 	assert_success
 }
 
@@ -182,7 +182,8 @@ setup() {
 @test "stdout closed early (| head -1) ends quietly" {
 	for i in $(seq 1 3000); do sed -n 2p hand.jsonl; done >body
 	{ head -n 1 hand.jsonl; cat body; } | mtl-dump --pack >big.mpk
-	run --separate-stderr bash -c 'mtl-dump big.mpk | head -n 1'
+	# mtl-dump ends by SIGPIPE (128 + 13), quietly: the normal end of a pipeline
+	run --separate-stderr bash -c 'mtl-dump big.mpk | head -n 1; [ "${PIPESTATUS[*]}" = "141 0" ]'
 	assert_success
 	assert_output "$(head -n 1 hand.jsonl)"
 	assert_equal "$stderr" ""

@@ -36,7 +36,7 @@ setup() {
 }
 
 @test "the header describes the embeddings; --no-normalize keeps the norm" {
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --embed ex.mpk | mtl-dump -t header"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --embed ex.mpk | mtl-dump -t header"
 	assert_output --partial '"stream":"embeddings"'
 	assert_output --partial '"dim":32,"pooling":"cls","normalized":true'
 	mtl-score -q -m "$FIXTURES/tiny" --embed --no-normalize ex.mpk | mtl-dump -t embedding | json_array embedding >raw
@@ -45,7 +45,7 @@ setup() {
 }
 
 @test "ids flow through, one record per example, in input order" {
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --embed -b 1 ex.mpk | mtl-dump -t embedding | grep -o '\"id\":[0-9]*'"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --embed -b 1 ex.mpk | mtl-dump -t embedding | grep -o '\"id\":[0-9]*'"
 	assert_output $'"id":1\n"id":2'
 }
 
@@ -75,7 +75,7 @@ predict_setup() {
 
 @test "predictions: labels per example and per word equal the reference's" {
 	predict_setup
-	run bash -c "mtl-dump -t prediction pred.mpk | grep -o '\"topic\":{\"pred\":\"[a-z]*\",\"gold\":[a-z\"]*'"
+	run bash -c "set -o pipefail; mtl-dump -t prediction pred.mpk | grep -o '\"topic\":{\"pred\":\"[a-z]*\",\"gold\":[a-z\"]*'"
 	assert_output "$(sed 's/.*"topic_pred": "\([a-z]*\)", "topic_gold": \([a-z"]*\),.*/"topic":{"pred":"\1","gold":\2/' \
 		"$FIXTURES/golden/predict-expect.jsonl")"
 	mtl-dump -t prediction pred.mpk | sed 's/.*"ner":{"pred":\[\([^]]*\)\].*/\1/' >actual
@@ -96,10 +96,10 @@ predict_setup() {
 
 @test "predictions: metrics records at the end, and --tasks selects" {
 	predict_setup
-	run bash -c "mtl-dump -t metrics pred.mpk | grep -o '\"task\":\"[a-z]*\",\"kind\":\"[a-z]*\",\"scored\":[0-9]*'"
+	run bash -c "set -o pipefail; mtl-dump -t metrics pred.mpk | grep -o '\"task\":\"[a-z]*\",\"kind\":\"[a-z]*\",\"scored\":[0-9]*'"
 	# topic: rows 0 and 2 labelled; ner: 4 + 5 labelled words
 	assert_output $'"task":"topic","kind":"sequence","scored":2\n"task":"ner","kind":"token","scored":9'
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner pex.mpk | mtl-dump -t prediction | grep -c topic"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --tasks ner pex.mpk | mtl-dump -t prediction | grep -c topic"
 	assert_output 0
 	run -2 mtl-score -q -m "$FIXTURES/tiny" --tasks nosuch pex.mpk
 	run -1 --separate-stderr mtl-score -m "$FIXTURES/tiny-f16" pex.mpk
@@ -110,13 +110,13 @@ predict_setup() {
 	mkdir m && cp -r "$FIXTURES/tiny/." m/
 	printf '{"words":["john","smith","won","in","paris","london"],"ner":["B-PER","I-PER","O","O","B-LOC","B-LOC"]}\n' >t.jsonl
 	mtl-tokenize -q -m m --max-length 6 t.jsonl >t.mpk
-	run bash -c "mtl-score -q -m m t.mpk | mtl-dump -t prediction"
+	run bash -c "set -o pipefail; mtl-score -q -m m t.mpk | mtl-dump -t prediction"
 	assert_output --partial '"gold_lost":{"LOC":2}'
 	# the report counts them as gold and as missed
-	run bash -c "mtl-score -q -m m t.mpk | mtl-report - | grep -E '^(LOC|micro) '"
+	run bash -c "set -o pipefail; mtl-score -q -m m t.mpk | mtl-report - | grep -E '^(LOC|micro) '"
 	assert_line --regexp '^LOC +0 +0 +0 +2 +0 +0 +2$'
 	assert_line --regexp '^micro .* 3 +1 +0 +2$'
-	run bash -c "mtl-score -q -m m t.mpk | mtl-dump -t metrics | grep -o '\"entity_recall\":[0-9.]*'"
+	run bash -c "set -o pipefail; mtl-score -q -m m t.mpk | mtl-dump -t metrics | grep -o '\"entity_recall\":[0-9.]*'"
 	assert_output '"entity_recall":0.0'
 }
 
@@ -124,9 +124,9 @@ predict_setup() {
 	printf '%s\n' '{"type":"header","stream":"examples","version":[1,0],"tasks":[{"name":"ner","kind":"token","labels":["O","B-PER","I-PER","B-LOC","I-LOC"]}]}' \
 		'{"type":"example","id":1,"ids":[2,230,213,3],"word_ids":[-1,0,2,-1],"words":["john","\ufe0f","paris"],"labels":{"ner":[-100,1,3,-100]}}' |
 		mtl-dump --pack >z.mpk
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-dump -t prediction | grep -o '\"pred\":\[[^]]*\]'"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-dump -t prediction | grep -o '\"pred\":\[[^]]*\]'"
 	assert_output --regexp '^"pred":\["[A-Z-]+","O","[A-Z-]+"\]$'
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-report -"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-report -"
 	assert_success
 }
 

@@ -67,7 +67,7 @@ start_on_fifo() {
 	# the final checkpoint is the final model
 	cmp out/model.safetensors out/checkpoint-000020/model.safetensors
 	# and a checkpoint is a model directory mtl-step accepts
-	run bash -c "mtl-step -q -m out/checkpoint-000018 --lr 1e-3 b.mpk | mtl-dump -t step | wc -l"
+	run bash -c "set -o pipefail; mtl-step -q -m out/checkpoint-000018 --lr 1e-3 b.mpk | mtl-dump -t step | wc -l"
 	assert_output 20
 }
 

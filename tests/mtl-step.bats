@@ -27,13 +27,13 @@ setup() {
 }
 
 @test "learning-rate schedules: linear decay, warm-up, cosine, constant" {
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
 	assert_output $'6\n5\n4\n3\n2\n1'
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
 	assert_output $'0\n30\n60\n45\n30\n15'
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule cosine --total-steps 4 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule cosine --total-steps 4 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
 	assert_output $'60\n51\n30\n9\n0\n0'
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule constant b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round' | sort -u"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule constant b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round' | sort -u"
 	assert_output 6
 }
 
@@ -45,7 +45,7 @@ setup() {
 @test "--gemm-split: the same losses as BLIS's own threading" {
 	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 b.mpk | mtl-dump -t step | jq .loss >a
 	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 --gemm-split b.mpk | mtl-dump -t step | jq .loss >b
-	run bash -c "paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-6) print \"differ: \" \$0 }'"
+	run bash -c "set -o pipefail; paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-6) print \"differ: \" \$0 }'"
 	assert_output ''
 	[ "$(wc -l <b)" -eq 6 ]
 }
@@ -57,7 +57,7 @@ setup() {
 		[ -f "trained/$f" ] || fail "trained/$f missing"
 	done
 	! cmp -s trained/heads.safetensors "$FIXTURES/tiny/heads.safetensors"
-	run bash -c "mtl-step -q -m trained --lr 1e-3 b.mpk | mtl-dump -t step | wc -l"
+	run bash -c "set -o pipefail; mtl-step -q -m trained --lr 1e-3 b.mpk | mtl-dump -t step | wc -l"
 	assert_success
 	assert_output 6
 	# the trained model fits the training data better than the original
@@ -69,10 +69,10 @@ setup() {
 
 @test "--eval --eval-every N writes eval records with loss, accuracy and F1" {
 	mtl-step -q -m "$FIXTURES/tiny" --eval ex.mpk --eval-every 4 b.mpk >s.mpk
-	run bash -c "mtl-dump -t eval s.mpk | jq -c '[.step, .examples, (.tasks | map_values(.labelled)), (.tasks.ner | keys)]'"
+	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -c '[.step, .examples, (.tasks | map_values(.labelled)), (.tasks.ner | keys)]'"
 	assert_output $'[4,4,{"topic":2,"ner":9},["accuracy","f1","labelled","loss"]]\n[6,4,{"topic":2,"ner":9},["accuracy","f1","labelled","loss"]]'
 	# loss = sum of weight * task loss, as for steps
-	run bash -c "mtl-dump -t eval s.mpk | jq -r '(.loss - (.tasks.topic.loss + 0.5 * .tasks.ner.loss)) | fabs < 1e-9'"
+	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -r '(.loss - (.tasks.topic.loss + 0.5 * .tasks.ner.loss)) | fabs < 1e-9'"
 	assert_output $'true\ntrue'
 	# mtl-report reads the stream: its curves and its table of evaluations
 	run mtl-report s.mpk
@@ -173,10 +173,10 @@ setup() {
 	mtl-tokenize -q -m m "$D/test.jsonl" >test.mpk
 	mtl-batch -q -b 32 -e 4 --shuffle --seed 3 train.mpk >b.mpk
 	mtl-step -q -m m -t 1 --lr 2e-3 --warmup-ratio 0.1 --eval test.mpk -o tuned b.mpk >steps.mpk
-	run bash -c "mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
+	run bash -c "set -o pipefail; mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
 	assert_output '[300,300,true,true]'
 	# the saved model scores the same test set as well
 	mtl-batch -q -b 1000 test.mpk >tb.mpk
-	run bash -c "mtl-step -q -m tuned --lr 0 --eval test.mpk tb.mpk | mtl-dump -t eval | jq -c '[.tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
+	run bash -c "set -o pipefail; mtl-step -q -m tuned --lr 0 --eval test.mpk tb.mpk | mtl-dump -t eval | jq -c '[.tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
 	assert_output '[true,true]'
 }
