@@ -10,9 +10,10 @@
 #   make SANITIZE=1   build (and test) with ASan and UBSan into build-san/
 #   make V=1          show the commands
 #
-# Every lib/*.c goes into build/libmtl.a, every cmd/mtl-*.c becomes
-# build/mtl-*, every tests/test_*.c becomes build/tests/test_*.  Feature
-# targets (benchmarks, fuzzers, fixtures) live in mk/*.mk.
+# Every lib/*.c goes into build/libmtl.a (but lib/dist_mpi.c: mk/dist.mk),
+# every cmd/mtl-*.c becomes build/mtl-*, every tests/test_*.c becomes
+# build/tests/test_*.  Feature targets (benchmarks, fuzzers, fixtures,
+# mtl-step-mpi) live in mk/*.mk.
 
 VERSION := 0.1.0
 PREFIX ?= /usr/local
@@ -58,7 +59,8 @@ ALL_CFLAGS = $(MTL_CFLAGS) $(if $(BLIS_INC),-isystem $(BLIS_INC)) $(PKG_CFLAGS) 
 LDLIBS_ALL = $(PKG_LIBS) $(BLIS_LIBS) -lm -lpthread
 ALL_LDFLAGS = -fopenmp $(SANFLAGS) $(LDFLAGS)
 
-LIB_SRC := $(wildcard lib/*.c)
+# lib/dist_mpi.c needs MPI: mk/dist.mk builds it for mtl-step-mpi alone
+LIB_SRC := $(filter-out lib/dist_mpi.c,$(wildcard lib/*.c))
 CMD_SRC := $(wildcard cmd/mtl-*.c)
 CMD_COMMON := $(filter-out $(CMD_SRC),$(wildcard cmd/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)

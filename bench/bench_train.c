@@ -130,7 +130,7 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 
 	if (mtl_bert_new(&m, cfg, &err) ||
 	    mtl_task_parse(&ts, tasks_json, sizeof(tasks_json) - 1, "tasks", &err) ||
-	    mtl_heads_new(&hd, ts, cfg->hidden, MTL_HEAD_POOL_CLS, &err)) {
+	    mtl_heads_new(&hd, ts, cfg->hidden, MTL_POOL_CLS, &err)) {
 		fprintf(stderr, "bench_train: %s\n", err.msg);
 		return 1;
 	}

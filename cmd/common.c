@@ -2,8 +2,10 @@
 #include "common.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -140,6 +142,74 @@ void cmd_end_stream(struct mtl_mp_writer *w)
 
 	if (mtl_mp_finish(w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
+}
+
+int cmd_parse_options(const char *usage, const struct cmd_opt *opts,
+		      int argc, char **argv)
+{
+	static const struct cmd_opt common[] = {
+		CMD_OPT_FLAG('q', "quiet", &cmd_quiet),
+		CMD_OPT_FLAG('h', "help", NULL),
+		CMD_OPT_FLAG('V', "version", NULL),
+	};
+	int n = 0, n_all, c, k = 0;
+	struct option *lo;
+	char *so, opt[64];
+
+	while (opts[n].name)
+		n++;
+	n_all = n + 3;
+	lo = calloc((size_t)n_all + 1, sizeof(*lo));
+	so = calloc(2 * (size_t)n_all + 1, 1);
+	if (!lo || !so)
+		cmd_die(EXIT_DATA, "out of memory");
+	for (int i = 0; i < n_all; i++) {
+		const struct cmd_opt *o = i < n ? &opts[i] : &common[i - n];
+		int arg = o->kind == CMD_OPT_KIND_FLAG ? no_argument : required_argument;
+
+		lo[i] = (struct option){ o->name, arg, NULL, 256 + i };
+		if (o->short_name) {
+			so[k++] = (char)o->short_name;
+			if (arg == required_argument)
+				so[k++] = ':';
+		}
+	}
+	while ((c = getopt_long(argc, argv, so, lo, NULL)) != -1) {
+		const struct cmd_opt *o = NULL;
+
+		for (int i = 0; i < n_all && !o; i++) {
+			const struct cmd_opt *x = i < n ? &opts[i] : &common[i - n];
+
+			if (c == 256 + i || (x->short_name && c == x->short_name))
+				o = x;
+		}
+		if (!o)
+			cmd_usage_error(usage, NULL);
+		if (o == &common[1])
+			cmd_help(usage);
+		if (o == &common[2])
+			cmd_version();
+		snprintf(opt, sizeof(opt), "--%s", o->name);
+		switch (o->kind) {
+		case CMD_OPT_KIND_STRING: *(const char **)o->value = optarg; break;
+		case CMD_OPT_KIND_FLAG: *(int *)o->value = 1; break;
+		case CMD_OPT_KIND_INT:
+			*(int *)o->value = (int)cmd_parse_long(usage, opt, optarg, o->min, o->max);
+			break;
+		case CMD_OPT_KIND_LONG:
+			*(long *)o->value = cmd_parse_long(usage, opt, optarg, o->min, o->max);
+			break;
+		case CMD_OPT_KIND_U64:
+			*(uint64_t *)o->value = (uint64_t)cmd_parse_long(usage, opt, optarg, o->min, o->max);
+			break;
+		case CMD_OPT_KIND_FLOAT: *(float *)o->value = (float)cmd_parse_double(usage, opt, optarg); break;
+		case CMD_OPT_KIND_DOUBLE: *(double *)o->value = cmd_parse_double(usage, opt, optarg); break;
+		case CMD_OPT_KIND_CALL: o->call(o->value, optarg); break;
+		}
+	}
+	free(lo);
+	free(so);
+	return optind;
 }
 
 int cmd_finish(int code)

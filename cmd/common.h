@@ -65,6 +65,53 @@ struct mtl_mp_writer;
 void cmd_end_stream(struct mtl_mp_writer *w);
 
 /*
+ * Options in a table, in the manner of git's parse-options: each entry
+ * names a long option (and maybe a short one), the kind of its value and
+ * where the value goes.  Integer kinds check min..max; a value outside,
+ * or a number that does not parse, is a usage error naming "--NAME".
+ * CMD_OPT_CALL passes the argument to call(value, arg) (for values with
+ * their own syntax, or options given several times).
+ */
+enum cmd_opt_kind {
+	CMD_OPT_KIND_STRING, /* const char * */
+	CMD_OPT_KIND_FLAG,   /* int, set to 1; no argument */
+	CMD_OPT_KIND_INT, CMD_OPT_KIND_LONG, CMD_OPT_KIND_U64,
+	CMD_OPT_KIND_FLOAT, CMD_OPT_KIND_DOUBLE,
+	CMD_OPT_KIND_CALL
+};
+
+struct cmd_opt {
+	const char *name; /* without "--"; NULL ends the table */
+	int short_name;   /* or 0 */
+	enum cmd_opt_kind kind;
+	void *value;
+	long min, max;    /* integer kinds */
+	void (*call)(void *value, const char *arg);
+};
+
+/* The entries of a table: short name (or 0), long name, where the value
+ * goes (of the type the kind says), and the range of an integer. */
+#define CMD_OPT_(k, s, l, v) .name = (l), .short_name = (s), .kind = CMD_OPT_KIND_##k, .value = (v)
+#define CMD_OPT_STRING(s, l, v) { CMD_OPT_(STRING, s, l, v) }
+#define CMD_OPT_FLAG(s, l, v) { CMD_OPT_(FLAG, s, l, v) }
+#define CMD_OPT_INT(s, l, v, lo, hi) { CMD_OPT_(INT, s, l, v), .min = (lo), .max = (hi) }
+#define CMD_OPT_LONG(s, l, v, lo, hi) { CMD_OPT_(LONG, s, l, v), .min = (lo), .max = (hi) }
+#define CMD_OPT_U64(s, l, v, lo, hi) { CMD_OPT_(U64, s, l, v), .min = (lo), .max = (hi) }
+#define CMD_OPT_FLOAT(s, l, v) { CMD_OPT_(FLOAT, s, l, v) }
+#define CMD_OPT_DOUBLE(s, l, v) { CMD_OPT_(DOUBLE, s, l, v) }
+#define CMD_OPT_CALL(s, l, v, fn) { CMD_OPT_(CALL, s, l, v), .call = (fn) }
+#define CMD_OPT_END { .name = NULL }
+
+/*
+ * Parses argv over opts and the options every program has (-q/--quiet,
+ * -h/--help, -V/--version) in the order given; returns the index of the
+ * first operand.  An unknown option or a bad value prints the usage to
+ * stderr and exits 2.
+ */
+int cmd_parse_options(const char *usage, const struct cmd_opt *opts,
+		      int argc, char **argv);
+
+/*
  * Flushes and closes stdout; a write error (disk full) is reported and
  * turned into exit 3.  Returns code unchanged otherwise: end main with
  * `return cmd_finish(rc);`.

@@ -2,7 +2,7 @@
  * mtl-batch - examples streams in, a batches stream out: padding, length
  * bucketing, shuffling, epochs, token budgets and multi-task sampling.
  */
-#include <getopt.h>
+#include <getopt.h> /* optind */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -164,10 +164,15 @@ static uint64_t active_mask(const struct run *R, int epoch)
 static void write_batch(struct run *R, const struct mtl_example *const *ex,
 			int n, uint64_t mask, int epoch)
 {
+	struct mtl_batch b;
 	struct mtl_err err;
 
-	mtl_batch_pack(mtl_mp_pk(R->w), ex, n, R->ts, mask, (int32_t)R->pad_id,
-		       epoch, R->index++);
+	if (mtl_batch_make(&b, ex, n, R->ts, NULL, mask, (int32_t)R->pad_id, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	b.epoch = epoch;
+	b.index = R->index++;
+	mtl_batch_pack(mtl_mp_pk(R->w), &b, R->ts);
+	mtl_batch_release(&b);
 	if (mtl_mp_end(R->w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 }
@@ -420,61 +425,52 @@ static void run_streaming(struct run *R, int argc, char **argv)
 	free(sel);
 }
 
-int main(int argc, char **argv)
+/* --sampling S into the plan's options. */
+static void opt_sampling(void *v, const char *arg)
 {
-	enum { O_BUCKET = 256, O_SHUFFLE, O_SEED, O_DROP, O_SAMPLING, O_START,
-	       O_LABELLED, O_BUFFER, O_STATS };
-	static const struct option opts[] = {
-		{ "batch-size", required_argument, NULL, 'b' },
-		{ "max-tokens", required_argument, NULL, 'm' },
-		{ "bucket", no_argument, NULL, O_BUCKET },
-		{ "shuffle", no_argument, NULL, O_SHUFFLE },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "epochs", required_argument, NULL, 'e' },
-		{ "drop-last", no_argument, NULL, O_DROP },
-		{ "sampling", required_argument, NULL, O_SAMPLING },
-		{ "start", required_argument, NULL, O_START },
-		{ "labelled-only", no_argument, NULL, O_LABELLED },
-		{ "shuffle-buffer", required_argument, NULL, O_BUFFER },
-		{ "stats", no_argument, NULL, O_STATS },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 }
-	};
-	struct run R = { .epochs = 1, .o = { .batch_size = 32 } };
-	char *starts[64];
-	int n_starts = 0, c;
 	struct mtl_err err;
 
+	if (mtl_plan_parse_sampling(v, arg, &err))
+		cmd_usage_error(usage, "%s", err.msg);
+}
+
+/* --start TASK=EPOCH, kept until the input's tasks are known. */
+struct starts {
+	char *s[64];
+	int n;
+};
+
+static void opt_start(void *v, const char *arg)
+{
+	struct starts *st = v;
+
+	if (st->n == 64)
+		cmd_usage_error(usage, "too many --start options");
+	st->s[st->n++] = (char *)arg; /* a string of argv: writable */
+}
+
+int main(int argc, char **argv)
+{
+	struct run R = { .epochs = 1, .o = { .batch_size = 32 } };
+	struct starts starts = { .n = 0 };
+	const struct cmd_opt opts[] = {
+		CMD_OPT_INT('b', "batch-size", &R.o.batch_size, 1, 1 << 20),
+		CMD_OPT_LONG('m', "max-tokens", &R.o.max_tokens, 1, 1L << 30),
+		CMD_OPT_FLAG(0, "bucket", &R.o.bucket),
+		CMD_OPT_FLAG(0, "shuffle", &R.o.shuffle),
+		CMD_OPT_U64(0, "seed", &R.seed, 0, LONG_MAX),
+		CMD_OPT_INT('e', "epochs", &R.epochs, 1, 1 << 20),
+		CMD_OPT_FLAG(0, "drop-last", &R.o.drop_last),
+		CMD_OPT_CALL(0, "sampling", &R.o, opt_sampling),
+		CMD_OPT_CALL(0, "start", &starts, opt_start),
+		CMD_OPT_FLAG(0, "labelled-only", &R.labelled_only),
+		CMD_OPT_LONG(0, "shuffle-buffer", &R.shuffle_buffer, 1, 1L << 30),
+		CMD_OPT_FLAG(0, "stats", &R.stats),
+		CMD_OPT_END
+	};
+
 	cmd_name = "mtl-batch";
-	while ((c = getopt_long(argc, argv, "b:m:e:qhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': R.o.batch_size = (int)cmd_parse_long(usage, "--batch-size", optarg, 1, 1 << 20); break;
-		case 'm': R.o.max_tokens = cmd_parse_long(usage, "--max-tokens", optarg, 1, 1L << 30); break;
-		case O_BUCKET: R.o.bucket = 1; break;
-		case O_SHUFFLE: R.o.shuffle = 1; break;
-		case O_SEED: R.seed = (uint64_t)cmd_parse_long(usage, "--seed", optarg, 0, LONG_MAX); break;
-		case 'e': R.epochs = (int)cmd_parse_long(usage, "--epochs", optarg, 1, 1 << 20); break;
-		case O_DROP: R.o.drop_last = 1; break;
-		case O_SAMPLING:
-			if (mtl_plan_parse_sampling(&R.o, optarg, &err))
-				cmd_usage_error(usage, "%s", err.msg);
-			break;
-		case O_START:
-			if (n_starts == 64)
-				cmd_usage_error(usage, "too many --start options");
-			starts[n_starts++] = optarg;
-			break;
-		case O_LABELLED: R.labelled_only = 1; break;
-		case O_BUFFER: R.shuffle_buffer = cmd_parse_long(usage, "--shuffle-buffer", optarg, 1, 1L << 30); break;
-		case O_STATS: R.stats = 1; break;
-		case 'q': cmd_quiet = 1; break;
-		case 'h': cmd_help(usage);
-		case 'V': cmd_version();
-		default: cmd_usage_error(usage, NULL);
-		}
-	}
+	optind = cmd_parse_options(usage, opts, argc, argv);
 	if (R.shuffle_buffer && (R.o.sampling != MTL_PLAN_MIXED || R.o.bucket))
 		cmd_usage_error(usage, "--shuffle-buffer streams mixed batches: no --sampling or --bucket");
 	R.n_in = argc > optind ? argc - optind : 1;
@@ -489,14 +485,14 @@ int main(int argc, char **argv)
 	R.o.n_tasks = R.ts->n;
 	for (int t = 0; t < R.ts->n; t++)
 		R.start[t] = 1;
-	for (int i = 0; i < n_starts; i++) {
-		char *eq = strchr(starts[i], '=');
+	for (int i = 0; i < starts.n; i++) {
+		char *eq = strchr(starts.s[i], '=');
 		int t;
 		if (!eq)
-			cmd_usage_error(usage, "--start needs TASK=EPOCH, not '%s'", starts[i]);
+			cmd_usage_error(usage, "--start needs TASK=EPOCH, not '%s'", starts.s[i]);
 		*eq = 0;
-		if ((t = mtl_task_find(R.ts, starts[i])) < 0)
-			cmd_die(EXIT_USAGE, "--start: no task '%s' in the input", starts[i]);
+		if ((t = mtl_task_find(R.ts, starts.s[i])) < 0)
+			cmd_die(EXIT_USAGE, "--start: no task '%s' in the input", starts.s[i]);
 		R.start[t] = (int)cmd_parse_long(usage, "--start", eq + 1, 1, 1 << 20);
 	}
 	R.o.start_epoch = R.start;

@@ -133,7 +133,7 @@ int main(int argc, char **argv)
 	};
 	struct mtl_bert_config cfg = { .layers = 2, .hidden = 128, .heads = 4,
 				       .max_pos = 128, .type_vocab = 2, .ln_eps = 1e-12f };
-	struct mtl_bert_pooling pool = { .mode = MTL_BERT_POOL_CLS, .normalize = 1 };
+	struct mtl_bert_pooling pool = { .mode = MTL_POOL_CLS, .normalize = 1 };
 	const char *out = NULL, *encoder = NULL, *vocab = NULL, *tasks = NULL;
 	long seed = 0;
 	int lower = 1, c;
@@ -156,9 +156,9 @@ int main(int argc, char **argv)
 		case O_SEED: seed = cmd_parse_long(usage, "--seed", optarg, 0, LONG_MAX); break;
 		case O_POOLING:
 			if (!strcmp(optarg, "cls"))
-				pool.mode = MTL_BERT_POOL_CLS;
+				pool.mode = MTL_POOL_CLS;
 			else if (!strcmp(optarg, "mean"))
-				pool.mode = MTL_BERT_POOL_MEAN;
+				pool.mode = MTL_POOL_MEAN;
 			else
 				cmd_usage_error(usage, "--pooling takes cls or mean, not '%s'", optarg);
 			break;
@@ -181,7 +181,7 @@ int main(int argc, char **argv)
 
 	if (encoder) {
 		if (mtl_bert_load(&m, encoder, &err) ||
-		    mtl_bert_pooling_load(&pool, encoder, &m->cfg, &err))
+		    mtl_model_pooling_load(&pool, encoder, &m->cfg, &err))
 			cmd_die(EXIT_DATA, "%s", err.msg);
 		if (mtl_model_copy_tokenizer(encoder, out, &err))
 			cmd_die(EXIT_IO, "%s", err.msg);
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
 		pool.max_seq_length = cfg.max_pos;
 	}
 	if (mtl_bert_save(m, out, &err) ||
-	    mtl_bert_pooling_save(&pool, m->cfg.hidden, out, &err))
+	    mtl_model_pooling_save(&pool, m->cfg.hidden, out, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 	cmd_note("wrote '%s': %d layers, hidden %d, %d heads, %zu parameters", out,
 		 m->cfg.layers, m->cfg.hidden, m->cfg.heads, m->n_params);

@@ -2,7 +2,6 @@
  * mtl-score - runs a model over an examples stream: each task's
  * predictions (and scores), or sentence embeddings (--embed).
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,7 +52,7 @@ struct run {
 	int batch, features;
 	long done;
 	long last; /* the record number of the last example read */
-	int32_t *ids, *mask; /* --features: a padded chunk */
+	int32_t *mask; /* --features: a padded chunk's attention mask */
 	size_t cap_tokens;
 };
 
@@ -67,56 +66,39 @@ static void write_or_die(struct run *R)
 
 /* --features: the inference forward of ex[0..n) padded to the longest,
  * then a record per example with the last hidden states of its tokens. */
-static void features_chunk(struct run *R, struct mtl_example *ex, int n)
+static void features_chunk(struct run *R, const struct mtl_example *const *ex,
+			   int n)
 {
 	size_t H = (size_t)R->model->bert->cfg.hidden;
 	const float *last;
+	struct mtl_batch b;
 	struct mtl_err err;
-	int T = 0;
+	int T;
 
-	for (int i = 0; i < n; i++)
-		if (ex[i].len > T)
-			T = ex[i].len;
+	if (mtl_batch_make(&b, ex, n, NULL, NULL, 0, R->model->bert->cfg.pad_id, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	T = b.T;
 	if ((size_t)n * (size_t)T > R->cap_tokens) {
 		R->cap_tokens = (size_t)n * (size_t)T;
-		R->ids = realloc(R->ids, R->cap_tokens * sizeof(int32_t));
 		R->mask = realloc(R->mask, R->cap_tokens * sizeof(int32_t));
-		if (!R->ids || !R->mask)
+		if (!R->mask)
 			cmd_die(EXIT_DATA, "out of memory");
 	}
-	for (int i = 0; i < n; i++)
-		for (int t = 0; t < T; t++) {
-			R->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : R->model->bert->cfg.pad_id;
-			R->mask[i * T + t] = t < ex[i].len;
-		}
-
-	if (mtl_bert_forward(R->model->bert, R->ids, NULL, R->mask, n, T, 0, &err))
+	mtl_batch_mask(R->mask, b.lengths, n, T);
+	if (mtl_bert_forward(R->model->bert, b.ids, NULL, R->mask, n, T, 0, &err))
 		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
 			R->last - n + 1, R->last, err.msg);
 	last = mtl_bert_last_hidden(R->model->bert);
-	for (int i = 0; i < n; i++) {
-		msgpack_packer *pk = mtl_mp_pk(R->w);
-
-		msgpack_pack_map(pk, 4);
-		mtl_mp_pack_str(pk, "type");
-		mtl_mp_pack_str(pk, "features");
-		mtl_mp_pack_str(pk, "id");
-		if (ex[i].id)
-			mtl_data_pack_raw(pk, ex[i].id, ex[i].id_len);
-		else
-			msgpack_pack_nil(pk);
-		mtl_mp_pack_str(pk, "len");
-		msgpack_pack_int(pk, ex[i].len);
-		mtl_mp_pack_str(pk, "hidden");
-		mtl_mp_pack_f32s(pk, last + (size_t)i * (size_t)T * H,
-				 (size_t)ex[i].len * H);
-		write_or_die(R);
-	}
+	for (int i = 0; i < n; i++)
+		if (mtl_feat_write(R->w, ex[i], last + (size_t)i * (size_t)T * H,
+				   (int)H, &err))
+			cmd_die(EXIT_IO, "%s", err.msg);
+	mtl_batch_release(&b);
 }
 
 /* Runs one chunk of examples: predictions, or embeddings. */
 static void chunk(struct run *R, struct mtl_predictor *pred,
-		  struct mtl_example *ex, int n)
+		  const struct mtl_example *const *ex, int n)
 {
 	struct mtl_err err;
 	int rc;
@@ -143,103 +125,186 @@ static void progress(const struct run *R, struct timespec *t0, int final)
 		s > 0 ? (double)R->done / s : 0.0, final ? "\n" : "");
 }
 
-static const char *pool_name(enum mtl_bert_pool p)
+static const char *pool_name(enum mtl_pool p)
 {
-	return p == MTL_BERT_POOL_CLS ? "cls" : p == MTL_BERT_POOL_MEAN ? "mean" : "max";
+	return p == MTL_POOL_CLS ? "cls" : p == MTL_POOL_MEAN ? "mean" : "max";
+}
+
+/* What the command line asks for. */
+struct args {
+	const char *model_dir, *pooling;
+	char *tasks;
+	int embed, features, no_norm, probs, with_emb, threads;
+};
+
+/* Parses the options into A (and R->batch); returns the input's index. */
+static int parse_args(struct args *A, struct run *R, int argc, char **argv)
+{
+	const struct cmd_opt opts[] = {
+		CMD_OPT_STRING('m', "model", &A->model_dir),
+		CMD_OPT_STRING(0, "tasks", &A->tasks),
+		CMD_OPT_FLAG(0, "probs", &A->probs),
+		CMD_OPT_FLAG(0, "with-embedding", &A->with_emb),
+		CMD_OPT_FLAG(0, "embed", &A->embed),
+		CMD_OPT_FLAG(0, "features", &A->features),
+		CMD_OPT_STRING(0, "pooling", &A->pooling),
+		CMD_OPT_FLAG(0, "no-normalize", &A->no_norm),
+		CMD_OPT_INT('b', "batch-size", &R->batch, 1, 4096),
+		CMD_OPT_INT('t', "threads", &A->threads, 1, 1024),
+		CMD_OPT_END
+	};
+	int first = cmd_parse_options(usage, opts, argc, argv);
+
+	R->features = A->features;
+	A->embed |= A->features;
+	if (!A->model_dir)
+		cmd_usage_error(usage, "--model is required");
+	if (A->features && A->pooling)
+		cmd_usage_error(usage, "--features writes hidden states: no --pooling");
+	if (A->embed && (A->tasks || A->probs || A->with_emb))
+		cmd_usage_error(usage, "--embed writes embeddings only: no --tasks, --probs or --with-embedding");
+	if (argc - first > 1)
+		cmd_usage_error(usage, "one input at most");
+	return first;
+}
+
+/* The model, its pooling as asked, and for predictions its heads; the
+ * tasks of --tasks as a mask (bit t for task t). */
+static uint64_t load_model(struct run *R, struct args *A)
+{
+	const char *dir = A->model_dir;
+	struct mtl_err err;
+	uint64_t mask = 0;
+
+	if (mtl_model_load(&R->model, dir, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (A->pooling) {
+		if (!strcmp(A->pooling, "cls"))
+			R->model->pool.mode = MTL_POOL_CLS;
+		else if (!strcmp(A->pooling, "mean"))
+			R->model->pool.mode = MTL_POOL_MEAN;
+		else if (!strcmp(A->pooling, "max"))
+			R->model->pool.mode = MTL_POOL_MAX;
+		else
+			cmd_usage_error(usage, "--pooling takes cls, mean or max, not '%s'", A->pooling);
+	}
+	if (A->no_norm)
+		R->model->pool.normalize = 0;
+	mtl_bert_set_threads(R->model->bert, A->threads);
+	if (A->embed)
+		return 0;
+	if (!R->model->tasks)
+		cmd_die(EXIT_DATA, "'%s' has no tasks.json: nothing to predict (use --embed for embeddings)",
+			dir);
+	if (!mtl_fs_exists(dir, "heads.safetensors"))
+		cmd_die(EXIT_DATA, "'%s' has no heads.safetensors: train the model with mtl-step first",
+			dir);
+	if (mtl_model_heads(R->model, 0, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	for (char *t = A->tasks ? strtok(A->tasks, ",") : NULL; t; t = strtok(NULL, ",")) {
+		int k = mtl_task_find(R->model->tasks, t);
+		if (k < 0)
+			cmd_usage_error(usage, "--tasks: the model has no task '%s'", t);
+		mask |= 1ull << k;
+	}
+	return mask;
+}
+
+/* The output's header: a predictions, features or embeddings stream. */
+static void write_header(struct run *R, const struct args *A, int argc,
+			 char **argv)
+{
+	struct mtl_mp_map h;
+	struct mtl_err err;
+
+	if (A->features) {
+		if (mtl_feat_write_header(R->w, argc, argv, R->model, A->model_dir, &err))
+			cmd_die(EXIT_IO, "%s", err.msg);
+		return;
+	}
+	mtl_mp_map_begin(&h);
+	mtl_mp_pack_str(mtl_mp_map_key(&h, "model"), A->model_dir);
+	if (!A->embed) {
+		mtl_data_pack_tasks(mtl_mp_map_key(&h, "tasks"), R->model->tasks);
+	} else {
+		msgpack_pack_int(mtl_mp_map_key(&h, "dim"), R->model->bert->cfg.hidden);
+		mtl_mp_pack_str(mtl_mp_map_key(&h, "pooling"), pool_name(R->model->pool.mode));
+		if (R->model->pool.normalize)
+			msgpack_pack_true(mtl_mp_map_key(&h, "normalized"));
+		else
+			msgpack_pack_false(mtl_mp_map_key(&h, "normalized"));
+	}
+	mtl_mp_map_end_header(&h, mtl_mp_pk(R->w), A->embed ? "embeddings" : "predictions",
+			      "mtl-score", argc, argv);
+	write_or_die(R);
+}
+
+/* Reads the examples and runs them R->batch at a time. */
+static void score(struct run *R, struct mtl_predictor *pred)
+{
+	const char *name = mtl_mp_reader_name(R->r);
+	struct mtl_example *ex = calloc((size_t)R->batch, sizeof(*ex));
+	/* ex[i] at exp[i], for the batch */
+	const struct mtl_example **exp = calloc((size_t)R->batch, sizeof(*exp));
+	msgpack_object rec;
+	struct mtl_err err;
+	struct timespec t0;
+	int rc, n = 0;
+
+	if (!ex || !exp)
+		cmd_die(EXIT_DATA, "out of memory");
+	for (int i = 0; i < R->batch; i++)
+		exp[i] = &ex[i];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while ((rc = mtl_mp_read(R->r, &rec, &err)) > 0) {
+		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
+			continue;
+		if (mtl_example_parse(&ex[n], &rec, R->ts, &err))
+			cmd_die(EXIT_DATA, "%s: record %ld: %s", name, mtl_mp_reader_record(R->r), err.msg);
+		if (ex[n].len > R->model->bert->cfg.max_pos)
+			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions (tokenize with --max-length)",
+				name, mtl_mp_reader_record(R->r), (int)ex[n].len, R->model->bert->cfg.max_pos);
+		R->last = mtl_mp_reader_record(R->r);
+		if (++n == R->batch) {
+			chunk(R, pred, exp, n);
+			R->done += n;
+			while (n)
+				mtl_example_release(&ex[--n]);
+			progress(R, &t0, 0);
+		}
+	}
+	if (rc < 0)
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	if (n) {
+		chunk(R, pred, exp, n);
+		R->done += n;
+		while (n)
+			mtl_example_release(&ex[--n]);
+	}
+	if (pred && mtl_predict_metrics(pred, R->w, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+	cmd_end_stream(R->w);
+	progress(R, &t0, 1);
+	free(exp);
+	free(ex);
 }
 
 int main(int argc, char **argv)
 {
-	enum { O_EMBED = 256, O_POOLING, O_NONORM, O_TASKS, O_PROBS, O_WITH_EMB,
-	       O_FEATURES };
-	static const struct option opts[] = {
-		{ "model", required_argument, NULL, 'm' },
-		{ "tasks", required_argument, NULL, O_TASKS },
-		{ "probs", no_argument, NULL, O_PROBS },
-		{ "with-embedding", no_argument, NULL, O_WITH_EMB },
-		{ "embed", no_argument, NULL, O_EMBED },
-		{ "features", no_argument, NULL, O_FEATURES },
-		{ "pooling", required_argument, NULL, O_POOLING },
-		{ "no-normalize", no_argument, NULL, O_NONORM },
-		{ "batch-size", required_argument, NULL, 'b' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 }
-	};
 	struct run R = { .batch = 32 };
-	const char *model_dir = NULL, *pooling = NULL, *name;
-	char *tasks = NULL;
-	int embed = 0, no_norm = 0, threads = 0, flags = 0, c, rc, n = 0;
-	uint64_t task_mask = 0;
+	struct args A = { 0 };
 	struct mtl_predictor *pred = NULL;
-	struct mtl_example *ex;
+	const char *name;
 	struct mtl_err err;
-	msgpack_object hdr, rec;
-	struct timespec t0;
+	msgpack_object hdr;
+	uint64_t task_mask;
+	int first;
 	FILE *in;
 
 	cmd_name = "mtl-score";
-	while ((c = getopt_long(argc, argv, "m:b:t:qhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm': model_dir = optarg; break;
-		case O_EMBED: embed = 1; break;
-		case O_FEATURES: R.features = embed = 1; break;
-		case O_POOLING: pooling = optarg; break;
-		case O_NONORM: no_norm = 1; break;
-		case O_TASKS: tasks = optarg; break;
-		case O_PROBS: flags |= MTL_PREDICT_PROBS; break;
-		case O_WITH_EMB: flags |= MTL_PREDICT_EMBEDDING; break;
-		case 'b': R.batch = (int)cmd_parse_long(usage, "--batch-size", optarg, 1, 4096); break;
-		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
-		case 'q': cmd_quiet = 1; break;
-		case 'h': cmd_help(usage);
-		case 'V': cmd_version();
-		default: cmd_usage_error(usage, NULL);
-		}
-	}
-	if (!model_dir)
-		cmd_usage_error(usage, "--model is required");
-	if (R.features && pooling)
-		cmd_usage_error(usage, "--features writes hidden states: no --pooling");
-	if (embed && (tasks || flags))
-		cmd_usage_error(usage, "--embed writes embeddings only: no --tasks, --probs or --with-embedding");
-	if (argc - optind > 1)
-		cmd_usage_error(usage, "one input at most");
-	if (mtl_model_load(&R.model, model_dir, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (pooling) {
-		if (!strcmp(pooling, "cls"))
-			R.model->pool.mode = MTL_BERT_POOL_CLS;
-		else if (!strcmp(pooling, "mean"))
-			R.model->pool.mode = MTL_BERT_POOL_MEAN;
-		else if (!strcmp(pooling, "max"))
-			R.model->pool.mode = MTL_BERT_POOL_MAX;
-		else
-			cmd_usage_error(usage, "--pooling takes cls, mean or max, not '%s'", pooling);
-	}
-	if (no_norm)
-		R.model->pool.normalize = 0;
-	if (!embed) {
-		if (!R.model->tasks)
-			cmd_die(EXIT_DATA, "'%s' has no tasks.json: nothing to predict (use --embed for embeddings)",
-				model_dir);
-		if (!mtl_fs_exists(model_dir, "heads.safetensors"))
-			cmd_die(EXIT_DATA, "'%s' has no heads.safetensors: train the model with mtl-step first",
-				model_dir);
-		if (mtl_model_heads(R.model, 0, &err))
-			cmd_die(EXIT_DATA, "%s", err.msg);
-		for (char *t = tasks ? strtok(tasks, ",") : NULL; t; t = strtok(NULL, ",")) {
-			int k = mtl_task_find(R.model->tasks, t);
-			if (k < 0)
-				cmd_usage_error(usage, "--tasks: the model has no task '%s'", t);
-			task_mask |= 1ull << k;
-		}
-	}
-	mtl_bert_set_threads(R.model->bert, threads);
-
-	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &name);
+	first = parse_args(&A, &R, argc, argv);
+	task_mask = load_model(&R, &A);
+	in = cmd_open_in(first < argc ? argv[first] : NULL, &name);
 	R.r = mtl_mp_reader_new(in, name);
 	R.w = mtl_mp_writer_new(stdout, "standard output");
 	if (!R.r || !R.w)
@@ -251,88 +316,14 @@ int main(int argc, char **argv)
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 	if (!R.features &&
 	    mtl_predictor_new(&pred, R.model, R.ts, task_mask,
-			      embed ? MTL_PREDICT_EMBED_ONLY : flags, &err))
+			      A.embed ? MTL_PREDICT_EMBED_ONLY
+				      : (A.probs ? MTL_PREDICT_PROBS : 0) |
+					(A.with_emb ? MTL_PREDICT_EMBEDDING : 0),
+			      &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
-
-	if (!embed) {
-		msgpack_packer *pk = mtl_mp_pk(R.w);
-		mtl_mp_pack_header(pk, "predictions", "mtl-score", argc, argv, 2);
-		mtl_mp_pack_str(pk, "model");
-		mtl_mp_pack_str(pk, model_dir);
-		mtl_mp_pack_str(pk, "tasks");
-		mtl_data_pack_tasks(pk, R.model->tasks);
-		write_or_die(&R);
-	} else if (R.features) {
-		msgpack_packer *pk = mtl_mp_pk(R.w);
-		char hex[17];
-
-		mtl_feat_encoder_hash(R.model->bert, hex);
-		mtl_mp_pack_header(pk, "features", "mtl-score", argc, argv,
-				   3 + R.model->has_vocab);
-		mtl_mp_pack_str(pk, "model");
-		mtl_mp_pack_str(pk, model_dir);
-		mtl_mp_pack_str(pk, "dim");
-		msgpack_pack_int(pk, R.model->bert->cfg.hidden);
-		mtl_mp_pack_str(pk, "encoder");
-		mtl_mp_pack_str(pk, hex);
-		if (R.model->has_vocab) {
-			snprintf(hex, sizeof(hex), "%016" PRIx64, R.model->vocab_hash);
-			mtl_mp_pack_str(pk, "vocab_hash");
-			mtl_mp_pack_str(pk, hex);
-		}
-		write_or_die(&R);
-	} else {
-		msgpack_packer *pk = mtl_mp_pk(R.w);
-		mtl_mp_pack_header(pk, "embeddings", "mtl-score", argc, argv, 4);
-		mtl_mp_pack_str(pk, "model");
-		mtl_mp_pack_str(pk, model_dir);
-		mtl_mp_pack_str(pk, "dim");
-		msgpack_pack_int(pk, R.model->bert->cfg.hidden);
-		mtl_mp_pack_str(pk, "pooling");
-		mtl_mp_pack_str(pk, pool_name(R.model->pool.mode));
-		mtl_mp_pack_str(pk, "normalized");
-		if (R.model->pool.normalize)
-			msgpack_pack_true(pk);
-		else
-			msgpack_pack_false(pk);
-		write_or_die(&R);
-	}
-	ex = calloc((size_t)R.batch, sizeof(*ex));
-	if (!ex)
-		cmd_die(EXIT_DATA, "out of memory");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	while ((rc = mtl_mp_read(R.r, &rec, &err)) > 0) {
-		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
-			continue;
-		if (mtl_example_parse(&ex[n], &rec, R.ts, &err))
-			cmd_die(EXIT_DATA, "%s: record %ld: %s", name, mtl_mp_reader_record(R.r), err.msg);
-		if (ex[n].len > R.model->bert->cfg.max_pos)
-			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions (tokenize with --max-length)",
-				name, mtl_mp_reader_record(R.r), (int)ex[n].len, R.model->bert->cfg.max_pos);
-		R.last = mtl_mp_reader_record(R.r);
-		if (++n == R.batch) {
-			chunk(&R, pred, ex, n);
-			R.done += n;
-			while (n)
-				mtl_example_release(&ex[--n]);
-			progress(&R, &t0, 0);
-		}
-	}
-	if (rc < 0)
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (n) {
-		chunk(&R, pred, ex, n);
-		R.done += n;
-		while (n)
-			mtl_example_release(&ex[--n]);
-	}
-	if (pred && mtl_predict_metrics(pred, R.w, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-	cmd_end_stream(R.w);
-	progress(&R, &t0, 1);
+	write_header(&R, &A, argc, argv);
+	score(&R, pred);
 	mtl_predictor_free(pred);
-	free(ex);
-	free(R.ids);
 	free(R.mask);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);

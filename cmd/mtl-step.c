@@ -1,9 +1,9 @@
 /*
  * mtl-step - fine-tunes a model on a batches stream: one optimiser step
  * per --accumulate batches, a steps stream out, the model saved with --out.
- * The maths is in lib/train.c; this file reads, writes and reports.
+ * The maths is in lib/train.c, the records in lib/steps.c, the
+ * evaluation in lib/eval.c; this file parses the options and wires them.
  */
-#include <getopt.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -17,10 +17,12 @@
 #include "contrast.h"
 #include "data.h"
 #include "dist.h"
+#include "eval.h"
 #include "feat.h"
 #include "fs.h"
 #include "model.h"
 #include "mp.h"
+#include "steps.h"
 #include "train.h"
 
 static const char usage[] =
@@ -101,11 +103,7 @@ struct run {
 	long total;
 	struct mtl_step_stats st;
 	struct timespec t0;
-	/* evaluation set */
-	struct mtl_example *ev;
-	int n_ev;
-	int *ev_map;
-	struct mtl_tasks *ev_tasks; /* the eval stream's tasks (ev's indices) */
+	struct mtl_eval_set ev; /* --eval */
 	long last_eval;
 	/* checkpoints */
 	const char *out;
@@ -115,10 +113,13 @@ struct run {
 	int metric_task;        /* --best-metric: task index, -1 for loss */
 	int metric_f1;          /* 1: f1, 0: accuracy */
 	double metric_value;    /* of the last evaluation */
-	/* --features */
-	struct mtl_feat *feat;
-	float **last;           /* [accumulate] [B,T,H] each */
-	size_t *last_cap;
+	struct mtl_feat *feat;  /* --features */
+	/* the input: its tasks, the model's task t is its map[t] (or -1) */
+	FILE *in;
+	struct mtl_tasks *hts;
+	int64_t promised;        /* its header's total_batches, or -1 */
+	int *map;
+	struct mtl_batch *group; /* [accumulate] the batches of a step */
 	/* data parallel (mtl-step-mpi under mpirun; docs/distributed.md):
 	 * rank 0 reads, writes and evaluates; every rank trains */
 	struct mtl_dist *dist;
@@ -158,107 +159,12 @@ static void dist_check(struct run *R, const char *when)
 			when, R->tr->step);
 }
 
-static void end_record(struct run *R)
-{
-	struct mtl_err err;
-
-	if (mtl_mp_end(R->w, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-}
-
 static double seconds_since(const struct timespec *t0)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-}
-
-static void pack_key(msgpack_packer *pk, const char *k)
-{
-	mtl_mp_pack_str(pk, k);
-}
-
-/* {task: v[t]} over every task; NaN-free values, nil where !have[t]. */
-static void pack_task_doubles(msgpack_packer *pk, const struct mtl_tasks *ts,
-			      const double *v, const int64_t *have)
-{
-	msgpack_pack_map(pk, (size_t)ts->n);
-	for (int t = 0; t < ts->n; t++) {
-		mtl_mp_pack_str(pk, ts->task[t].name);
-		if (have && !have[t])
-			msgpack_pack_nil(pk);
-		else
-			msgpack_pack_double(pk, v[t]);
-	}
-}
-
-static void pack_num_or_nil(msgpack_packer *pk, double v, int64_t have)
-{
-	if (have)
-		msgpack_pack_double(pk, v);
-	else
-		msgpack_pack_nil(pk);
-}
-
-static void pack_task_counts(msgpack_packer *pk, const struct mtl_tasks *ts,
-			     const int64_t *v)
-{
-	msgpack_pack_map(pk, (size_t)ts->n);
-	for (int t = 0; t < ts->n; t++) {
-		mtl_mp_pack_str(pk, ts->task[t].name);
-		msgpack_pack_int64(pk, v[t]);
-	}
-}
-
-/*
- * The balancer's part of a step record: "balance_ms" (per-task passes and
- * solve), and on steps that took per-task gradients "coef" {task: c} and
- * "cosine" {A: {B: cos}} over the pairs of tasks present.
- */
-static void pack_balance(msgpack_packer *pk, const struct mtl_balance *bal,
-			 const struct mtl_tasks *ts)
-{
-	int T = ts->n;
-
-	pack_key(pk, "balance_ms");
-	msgpack_pack_double(pk, bal->ms);
-	if (!bal->have_cos)
-		return;
-	pack_key(pk, "coef");
-	msgpack_pack_map(pk, (size_t)T);
-	for (int t = 0; t < T; t++) {
-		mtl_mp_pack_str(pk, ts->task[t].name);
-		msgpack_pack_double(pk, bal->s.coef[t]);
-	}
-	pack_key(pk, "cosine");
-	{
-		int na = 0;
-
-		for (int i = 0; i < T; i++) {
-			int nb = 0;
-
-			for (int j = i + 1; j < T; j++)
-				nb += !isnan(bal->cos[i * T + j]);
-			na += nb > 0;
-		}
-		msgpack_pack_map(pk, (size_t)na);
-		for (int i = 0; i < T; i++) {
-			int nb = 0;
-
-			for (int j = i + 1; j < T; j++)
-				nb += !isnan(bal->cos[i * T + j]);
-			if (!nb)
-				continue;
-			mtl_mp_pack_str(pk, ts->task[i].name);
-			msgpack_pack_map(pk, (size_t)nb);
-			for (int j = i + 1; j < T; j++)
-				if (!isnan(bal->cos[i * T + j])) {
-					mtl_mp_pack_str(pk, ts->task[j].name);
-					msgpack_pack_double(pk, bal->cos[i * T + j]);
-				}
-		}
-	}
 }
 
 static void progress(struct run *R, int final)
@@ -287,85 +193,19 @@ static void progress(struct run *R, int final)
 /* Evaluates on R->ev and writes an eval record. */
 static void evaluate(struct run *R)
 {
-	const struct mtl_tasks *ts = R->model->tasks;
-	struct mtl_step_stats st;
-	struct mtl_confusion *conf = calloc((size_t)ts->n, sizeof(*conf));
-	double *loss, *acc, *f1, total = 0;
-	const struct mtl_example **sel;
+	struct mtl_eval_result res;
 	struct mtl_err err;
-	msgpack_packer *pk;
-	const int chunk = 32;
 
-	loss = calloc((size_t)ts->n, sizeof(double));
-	acc = calloc((size_t)ts->n, sizeof(double));
-	f1 = calloc((size_t)ts->n, sizeof(double));
-	sel = calloc((size_t)chunk, sizeof(*sel));
-	if (!conf || !loss || !acc || !f1 || !sel || mtl_step_stats_init(&st, ts->n))
-		cmd_die(EXIT_DATA, "out of memory");
-	for (int t = 0; t < ts->n; t++)
-		if (mtl_confusion_init(&conf[t], ts->task[t].n_labels))
-			cmd_die(EXIT_DATA, "out of memory");
-	for (int i = 0; i < R->n_ev; i += chunk) {
-		int n = R->n_ev - i < chunk ? R->n_ev - i : chunk;
-		struct mtl_batch b;
-
-		for (int k = 0; k < n; k++)
-			sel[k] = &R->ev[i + k];
-		if (mtl_train_make_batch(&b, sel, n, ts, R->ev_map,
-					 R->model->bert->cfg.pad_id, &err) ||
-		    mtl_train_eval(R->tr, &b, &st, conf, &err))
-			cmd_die(EXIT_DATA, "evaluation: %s", err.msg);
-		mtl_batch_release(&b);
-	}
-	for (int t = 0; t < ts->n; t++) {
-		if (st.labelled[t]) {
-			loss[t] = st.task_loss[t] / (double)st.labelled[t];
-			acc[t] = (double)st.correct[t] / (double)st.labelled[t];
-			f1[t] = mtl_confusion_macro_f1(&conf[t]);
-		}
-		total += ts->task[t].weight * loss[t];
-	}
-	/* the layout mtl-report reads: one map per task */
-	pk = mtl_mp_pk(R->w);
-	msgpack_pack_map(pk, 5);
-	pack_key(pk, "type");
-	mtl_mp_pack_str(pk, "eval");
-	pack_key(pk, "step");
-	msgpack_pack_long(pk, R->tr->step);
-	pack_key(pk, "examples");
-	msgpack_pack_int(pk, R->n_ev);
-	pack_key(pk, "loss");
-	msgpack_pack_double(pk, total);
-	pack_key(pk, "tasks");
-	msgpack_pack_map(pk, (size_t)ts->n);
-	for (int t = 0; t < ts->n; t++) {
-		mtl_mp_pack_str(pk, ts->task[t].name);
-		msgpack_pack_map(pk, 4);
-		/* macro F1 over the labels: per sentence for sequence
-		 * tasks, per token for token tasks; nil without labels */
-		pack_key(pk, "loss");
-		pack_num_or_nil(pk, loss[t], st.labelled[t]);
-		pack_key(pk, "accuracy");
-		pack_num_or_nil(pk, acc[t], st.labelled[t]);
-		pack_key(pk, "f1");
-		pack_num_or_nil(pk, f1[t], st.labelled[t]);
-		pack_key(pk, "labelled");
-		msgpack_pack_int64(pk, st.labelled[t]);
-	}
-	end_record(R);
+	if (mtl_eval_run(&res, R->tr, &R->ev, R->model, &err))
+		cmd_die(EXIT_DATA, "evaluation: %s", err.msg);
+	if (mtl_steps_write_eval(R->w, R->tr->step, R->model->tasks, &res, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
 	R->last_eval = R->tr->step;
 	if (R->ck.metric)
-		R->metric_value = R->metric_task < 0 ? total
-				: R->metric_f1 ? f1[R->metric_task]
-				: acc[R->metric_task];
-	for (int t = 0; t < ts->n; t++)
-		mtl_confusion_release(&conf[t]);
-	free(conf);
-	free(loss);
-	free(acc);
-	free(f1);
-	free(sel);
-	mtl_step_stats_release(&st);
+		R->metric_value = R->metric_task < 0 ? res.loss
+				: R->metric_f1 ? res.f1[R->metric_task]
+				: res.accuracy[R->metric_task];
+	mtl_eval_result_release(&res);
 }
 
 /* ---- checkpoints ---- */
@@ -457,28 +297,7 @@ static void parse_metric(struct run *R, const char *m)
 
 /* ---- end of checkpoints ---- */
 
-/* --features: the cached encoder outputs of b[0..n) for the trainer. */
-static void cached_features(struct run *R, const struct mtl_batch *b, int n)
-{
-	size_t H = (size_t)R->model->bert->cfg.hidden;
-	struct mtl_err err;
-
-	for (int i = 0; i < n; i++) {
-		size_t need = (size_t)b[i].B * (size_t)b[i].T * H;
-
-		if (need > R->last_cap[i]) {
-			free(R->last[i]);
-			if (!(R->last[i] = malloc(sizeof(float) * need)))
-				cmd_die(EXIT_DATA, "out of memory");
-			R->last_cap[i] = need;
-		}
-		if (mtl_feat_batch(R->feat, R->last[i], &b[i], &err))
-			cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
-				mtl_mp_reader_record(R->r), err.msg);
-	}
-	R->tr->fz_last = (const float *const *)R->last;
-}
-
+/* --features FILE: the cached encoder outputs, in R->feat. */
 static void load_features(struct run *R, const char *path)
 {
 	const char *name;
@@ -486,9 +305,7 @@ static void load_features(struct run *R, const char *path)
 	struct mtl_mp_reader *r = mtl_mp_reader_new(f, name);
 	struct mtl_err err;
 
-	R->last = calloc((size_t)R->accumulate, sizeof(*R->last));
-	R->last_cap = calloc((size_t)R->accumulate, sizeof(*R->last_cap));
-	if (!r || !R->last || !R->last_cap)
+	if (!r)
 		cmd_die(EXIT_DATA, "out of memory");
 	if (mtl_feat_load(&R->feat, r, R->model->bert, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
@@ -497,28 +314,54 @@ static void load_features(struct run *R, const char *path)
 		fclose(f);
 }
 
+/* The step's record: a skip record, or a step record with the balancer's
+ * and the contrastive term's figures when the run has them. */
+static void write_step(struct run *R, int rc, int64_t epoch, double ms)
+{
+	struct mtl_steps_step s = {
+		.tasks = R->model->tasks, .st = &R->st, .epoch = epoch, .ms = ms,
+		.weights = R->bal ? R->bal->hw : NULL,
+		.has_balance = R->bal != NULL,
+		.balance_ms = R->bal ? R->bal->ms : 0,
+		.coef = R->bal && R->bal->have_cos ? R->bal->s.coef : NULL,
+		.cosine = R->bal ? R->bal->cos : NULL,
+		.has_contrastive = R->con != NULL,
+		.contrastive = R->con ? R->con->loss : 0,
+		.has_comm = R->size > 1,
+		/* rank 0's time blocked in the step's reductions */
+		.comm_ms = R->size > 1 ? 1e3 * mtl_dist_comm_seconds(R->dist) : 0,
+	};
+	struct mtl_err err;
+
+	if (rc == 1 ? mtl_steps_write_skip(R->w, R->tr->step + 1, epoch, R->st.loss,
+					   R->st.grad_norm, &err)
+		    : mtl_steps_write_step(R->w, &s, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+}
+
 /* One optimiser step over b[0..n) and its record. */
 static void step(struct run *R, struct mtl_batch *b, int n)
 {
-	const struct mtl_tasks *ts = R->model->tasks;
 	const struct mtl_batch *bp[256];
 	struct timespec t0;
 	struct mtl_err err;
-	double acc[64] = { 0 }, ms;
-	msgpack_packer *pk;
+	double ms;
 	int rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	/* dist hook: rank 0 hands every rank its rows of the step (under
 	 * mpirun; --features is refused there) */
 	if (R->size > 1 && R->rank == 0 &&
-	    mtl_dist_share(R->dist, b, &n, R->accumulate, ts, &err))
+	    mtl_dist_share(R->dist, b, &n, R->accumulate, R->model->tasks, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	for (int i = 0; i < n; i++)
 		bp[i] = &b[i];
-	if (R->feat)
-		cached_features(R, b, n);
-	rc = mtl_train_step(R->tr, bp, n, &R->st, &err);
+	if (R->feat && mtl_feat_step(R->feat, &R->tr->fz_last, b, n, &err))
+		cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
+			mtl_mp_reader_record(R->r), err.msg);
+	/* the program picks the step: balanced (balance.h) or plain */
+	rc = R->bal ? mtl_balance_step(R->bal, bp, n, &R->st, &err)
+		    : mtl_train_step(R->tr, bp, n, &R->st, &err);
 	if (rc < 0 && !R->r)
 		cmd_die(EXIT_DATA, "step %ld: %s", R->tr->step + 1, err.msg);
 	if (rc < 0)
@@ -528,140 +371,40 @@ static void step(struct run *R, struct mtl_batch *b, int n)
 	if (R->size > 1 && R->check_every && rc == 0 &&
 	    R->tr->step % R->check_every == 0)
 		dist_check(R, "after a step");
-	pk = mtl_mp_pk(R->w);
-	if (rc == 1 && R->rank) {
-		if (++R->bad >= R->max_bad)
+	if (R->rank == 0) /* rank 0 writes the records */
+		write_step(R, rc, b[n - 1].epoch, ms);
+	if (rc == 1) {
+		if (++R->bad < R->max_bad)
+			return;
+		if (R->rank)
 			cmd_die(EXIT_DATA, "%d steps in a row had a non-finite loss or gradient; stopping",
 				R->bad);
-		return;
-	}
-	if (rc == 1) {
-		msgpack_pack_map(pk, 6);
-		pack_key(pk, "type");
-		mtl_mp_pack_str(pk, "skip");
-		pack_key(pk, "step");
-		msgpack_pack_long(pk, R->tr->step + 1);
-		pack_key(pk, "epoch");
-		msgpack_pack_int64(pk, b[n - 1].epoch);
-		pack_key(pk, "loss");
-		msgpack_pack_double(pk, R->st.loss);
-		pack_key(pk, "grad_norm");
-		msgpack_pack_double(pk, R->st.grad_norm);
-		pack_key(pk, "reason");
-		mtl_mp_pack_str(pk, isfinite(R->st.loss) ? "non-finite gradient"
-							 : "non-finite loss");
-		end_record(R);
-		if (++R->bad >= R->max_bad)
-			cmd_die(EXIT_DATA, "%s: record %ld: %d steps in a row had a non-finite loss or gradient; stopping",
-				R->name, mtl_mp_reader_record(R->r), R->bad);
-		return;
+		cmd_die(EXIT_DATA, "%s: record %ld: %d steps in a row had a non-finite loss or gradient; stopping",
+			R->name, mtl_mp_reader_record(R->r), R->bad);
 	}
 	R->bad = 0;
-	if (R->rank) /* rank 0 writes the records */
+	if (R->rank)
 		return;
-	for (int t = 0; t < ts->n && t < 64; t++)
-		acc[t] = R->st.labelled[t]
-			? (double)R->st.correct[t] / (double)R->st.labelled[t] : 0;
-	msgpack_pack_map(pk, 15 + (R->size > 1) + (R->bal != NULL) +
-			 (R->con != NULL) + (R->bal && R->bal->have_cos ? 2 : 0));
-	pack_key(pk, "type");
-	mtl_mp_pack_str(pk, "step");
-	pack_key(pk, "step");
-	msgpack_pack_long(pk, R->st.step);
-	pack_key(pk, "epoch");
-	msgpack_pack_int64(pk, b[n - 1].epoch);
-	pack_key(pk, "lr");
-	msgpack_pack_float(pk, R->st.lr);
-	pack_key(pk, "head_lr");
-	msgpack_pack_float(pk, R->st.head_lr);
-	pack_key(pk, "loss");
-	msgpack_pack_double(pk, R->st.loss);
-	pack_key(pk, "losses");
-	pack_task_doubles(pk, ts, R->st.task_loss, NULL);
-	pack_key(pk, "accuracy");
-	pack_task_doubles(pk, ts, acc, R->st.labelled);
-	pack_key(pk, "labelled");
-	pack_task_counts(pk, ts, R->st.labelled);
-	pack_key(pk, "weights");
-	msgpack_pack_map(pk, (size_t)ts->n);
-	for (int t = 0; t < ts->n; t++) {
-		mtl_mp_pack_str(pk, ts->task[t].name);
-		msgpack_pack_double(pk, R->bal ? R->bal->hw[t] : ts->task[t].weight);
-	}
-	if (R->bal)
-		pack_balance(pk, R->bal, ts);
-	if (R->con) {
-		pack_key(pk, "contrastive");
-		msgpack_pack_double(pk, R->con->loss);
-	}
-	pack_key(pk, "grad_norm");
-	msgpack_pack_double(pk, R->st.grad_norm);
-	pack_key(pk, "tokens");
-	msgpack_pack_int64(pk, R->st.tokens);
-	pack_key(pk, "ms");
-	msgpack_pack_double(pk, ms);
-	pack_key(pk, "backward_ms");
-	msgpack_pack_double(pk, R->st.bwd_ms);
-	pack_key(pk, "backward_layers");
-	msgpack_pack_int(pk, R->st.bwd_layers);
-	if (R->size > 1) {
-		/* rank 0's time blocked in the step's reductions */
-		pack_key(pk, "comm_ms");
-		msgpack_pack_double(pk, 1e3 * mtl_dist_comm_seconds(R->dist));
-	}
-	end_record(R);
 	progress(R, 0);
-	if (R->n_ev && R->eval_every && R->tr->step % R->eval_every == 0)
+	if (R->ev.n && R->eval_every && R->tr->step % R->eval_every == 0)
 		evaluate(R);
 	if (R->save_every && R->tr->step % R->save_every == 0)
 		checkpoint(R);
 }
 
-/* Reads the evaluation examples of path into R->ev. */
+/* --eval FILE: the evaluation examples, in R->ev. */
 static void load_eval(struct run *R, const char *path)
 {
-	const struct mtl_tasks *ts = R->model->tasks;
-	struct mtl_tasks *ets = NULL;
-	struct mtl_mp_reader *r;
-	msgpack_object hdr, rec;
-	struct mtl_err err;
 	const char *name;
 	FILE *f = cmd_open_in(path, &name);
-	int cap = 0, rc;
+	struct mtl_mp_reader *r = mtl_mp_reader_new(f, name);
+	struct mtl_err err;
 
-	r = mtl_mp_reader_new(f, name);
-	R->ev_map = calloc((size_t)ts->n + 1, sizeof(int));
-	if (!r || !R->ev_map)
+	if (!r)
 		cmd_die(EXIT_DATA, "out of memory");
-	if (mtl_mp_read_header(r, "examples", &hdr, &err) ||
-	    mtl_data_header_tasks(&ets, &hdr, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (mtl_model_check_header(R->model, &hdr, &err) ||
-	    mtl_train_map_tasks(R->ev_map, ts, ets, &err))
-		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
-	while ((rc = mtl_mp_read(r, &rec, &err)) > 0) {
-		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
-			continue;
-		if (R->n_ev == cap) {
-			cap = cap ? 2 * cap : 256;
-			R->ev = realloc(R->ev, (size_t)cap * sizeof(*R->ev));
-			if (!R->ev)
-				cmd_die(EXIT_DATA, "out of memory");
-		}
-		if (mtl_example_parse(&R->ev[R->n_ev], &rec, ets, &err))
-			cmd_die(EXIT_DATA, "%s: record %ld: %s", name,
-				mtl_mp_reader_record(r), err.msg);
-		if (R->ev[R->n_ev].len > R->model->bert->cfg.max_pos)
-			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions",
-				name, mtl_mp_reader_record(r),
-				(int)R->ev[R->n_ev].len, R->model->bert->cfg.max_pos);
-		R->n_ev++;
-	}
-	if (rc < 0)
+	if (mtl_eval_load(&R->ev, r, R->model, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	mtl_mp_reader_free(r);
-	/* the examples keep their labels by the stream's task indices */
-	R->ev_tasks = ets;
 	if (f != stdin)
 		fclose(f);
 }
@@ -705,294 +448,291 @@ static void setup_freeze(struct run *R, const char **spec, int n, long at)
 		 at ? " until the unfreezing step" : "");
 }
 
-int main(int argc, char **argv)
-{
-	enum { O_LR = 256, O_HEAD_LR, O_LAYER_DECAY, O_WD, O_WARMUP,
-	       O_WARMUP_RATIO, O_SCHEDULE, O_TOTAL, O_ACCUM, O_CLIP, O_LS,
-	       O_DROPOUT, O_SEED, O_EVAL, O_EVAL_EVERY, O_MAX_BAD, O_SPLIT,
-	       O_BALANCE, O_TASK_WEIGHT, O_BALANCE_EVERY, O_GRAD_AT, O_DWA_TEMP,
-	       O_GN_ALPHA, O_GN_LR, O_CAGRAD_C, O_CON, O_CON_TEMP,
-	       O_FREEZE, O_UNFREEZE, O_SAVE_EVERY, O_KEEP, O_BEST, O_RESUME,
-	       O_FEATURES };
-	static const struct option opts[] = {
-		{ "model", required_argument, NULL, 'm' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "lr", required_argument, NULL, O_LR },
-		{ "head-lr", required_argument, NULL, O_HEAD_LR },
-		{ "layer-decay", required_argument, NULL, O_LAYER_DECAY },
-		{ "weight-decay", required_argument, NULL, O_WD },
-		{ "warmup", required_argument, NULL, O_WARMUP },
-		{ "warmup-ratio", required_argument, NULL, O_WARMUP_RATIO },
-		{ "schedule", required_argument, NULL, O_SCHEDULE },
-		{ "total-steps", required_argument, NULL, O_TOTAL },
-		{ "accumulate", required_argument, NULL, O_ACCUM },
-		{ "clip", required_argument, NULL, O_CLIP },
-		{ "label-smoothing", required_argument, NULL, O_LS },
-		{ "dropout", required_argument, NULL, O_DROPOUT },
-		{ "seed", required_argument, NULL, O_SEED },
-		{ "threads", required_argument, NULL, 't' },
-		{ "gemm-split", no_argument, NULL, O_SPLIT },
-		{ "eval", required_argument, NULL, O_EVAL },
-		{ "eval-every", required_argument, NULL, O_EVAL_EVERY },
-		{ "max-bad-steps", required_argument, NULL, O_MAX_BAD },
-		{ "balance", required_argument, NULL, O_BALANCE },
-		{ "task-weight", required_argument, NULL, O_TASK_WEIGHT },
-		{ "balance-every", required_argument, NULL, O_BALANCE_EVERY },
-		{ "grad-at", required_argument, NULL, O_GRAD_AT },
-		{ "dwa-temperature", required_argument, NULL, O_DWA_TEMP },
-		{ "gradnorm-alpha", required_argument, NULL, O_GN_ALPHA },
-		{ "gradnorm-lr", required_argument, NULL, O_GN_LR },
-		{ "cagrad-c", required_argument, NULL, O_CAGRAD_C },
-		{ "contrastive", required_argument, NULL, O_CON },
-		{ "contrastive-temperature", required_argument, NULL, O_CON_TEMP },
-		{ "save-every", required_argument, NULL, O_SAVE_EVERY },
-		{ "keep", required_argument, NULL, O_KEEP },
-		{ "best-metric", required_argument, NULL, O_BEST },
-		{ "resume", no_argument, NULL, O_RESUME },
-		{ "freeze", required_argument, NULL, O_FREEZE },
-		{ "features", required_argument, NULL, O_FEATURES },
-		{ "unfreeze-at", required_argument, NULL, O_UNFREEZE },
-		{ "quiet", no_argument, NULL, 'q' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 }
-	};
-	struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1,
-			 .keep = 3 };
-	const char *best_metric = NULL, *features = NULL;
-	int do_resume = 0;
-	long seen = 0;
-	int64_t promised = -1; /* the header's total_batches */
+/* ---- the command line ---- */
+
+/* What the command line asks for beyond the fields of struct run. */
+struct args {
+	const char *model_dir, *out_dir, *eval, *best_metric, *features;
+	int resume, threads, split;
+	long total, unfreeze_at;
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
-	const char *tw[64];
-	int n_tw = 0;
-	double con_w = 0, con_temp = 0.05;
-	const char *model_dir = NULL, *out_dir = NULL, *eval = NULL;
-	struct mtl_tasks *hts = NULL;
-	/* static: still reachable when cmd_die() exits (no leak reports) */
-	static struct mtl_batch *group;
-	static int *map;
-	msgpack_object hdr, rec;
-	struct mtl_err err;
-	int threads = 0, split = 0, c, rc, n = 0;
-	long total = -1, unfreeze_at = 0;
-	const char **freeze = calloc((size_t)argc + 1, sizeof(char *));
-	int n_freeze = 0;
-	FILE *in = NULL;
+	const char *tw[64]; /* --task-weight */
+	int n_tw;
+	double con_w, con_temp;
+	const char **freeze;
+	int n_freeze;
+};
 
-	cmd_name = "mtl-step";
-	mtl_train_opts_defaults(&o);
-	mtl_balance_opts_defaults(&bo);
-	while ((c = getopt_long(argc, argv, "m:o:t:qhV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'm': model_dir = optarg; break;
-		case 'o': out_dir = optarg; break;
-		case O_LR: o.lr = (float)cmd_parse_double(usage, "--lr", optarg); break;
-		case O_HEAD_LR: o.head_lr = (float)cmd_parse_double(usage, "--head-lr", optarg); break;
-		case O_LAYER_DECAY: o.layer_decay = (float)cmd_parse_double(usage, "--layer-decay", optarg); break;
-		case O_WD: o.weight_decay = (float)cmd_parse_double(usage, "--weight-decay", optarg); break;
-		case O_WARMUP: o.warmup = cmd_parse_long(usage, "--warmup", optarg, 0, 1L << 40); break;
-		case O_WARMUP_RATIO: o.warmup_ratio = (float)cmd_parse_double(usage, "--warmup-ratio", optarg); break;
-		case O_SCHEDULE:
-			if (!strcmp(optarg, "linear"))
-				o.sched = MTL_SCHED_LINEAR;
-			else if (!strcmp(optarg, "cosine"))
-				o.sched = MTL_SCHED_COSINE;
-			else if (!strcmp(optarg, "constant"))
-				o.sched = MTL_SCHED_CONSTANT;
-			else
-				cmd_usage_error(usage, "--schedule takes linear, cosine or constant, not '%s'", optarg);
-			break;
-		case O_TOTAL: total = cmd_parse_long(usage, "--total-steps", optarg, 1, 1L << 40); break;
-		case O_ACCUM: R.accumulate = (int)cmd_parse_long(usage, "--accumulate", optarg, 1, 256); break;
-		case O_CLIP: o.clip = (float)cmd_parse_double(usage, "--clip", optarg); break;
-		case O_LS: o.label_smoothing = (float)cmd_parse_double(usage, "--label-smoothing", optarg); break;
-		case O_DROPOUT: o.dropout = (float)cmd_parse_double(usage, "--dropout", optarg); break;
-		case O_SEED: o.seed = (uint64_t)cmd_parse_long(usage, "--seed", optarg, 0, 1L << 62); break;
-		case 't': threads = (int)cmd_parse_long(usage, "--threads", optarg, 1, 1024); break;
-		case O_SPLIT: split = 1; break;
-		case O_EVAL: eval = optarg; break;
-		case O_EVAL_EVERY: R.eval_every = (int)cmd_parse_long(usage, "--eval-every", optarg, 1, 1L << 30); break;
-		case O_MAX_BAD: R.max_bad = (int)cmd_parse_long(usage, "--max-bad-steps", optarg, 1, 1L << 30); break;
-		case O_BALANCE:
-			if (mtl_balance_parse(&bo.kind, optarg))
-				cmd_usage_error(usage, "--balance takes static, uncertainty, dwa, gradnorm, rlw, pcgrad, cagrad or nash, not '%s'", optarg);
-			break;
-		case O_TASK_WEIGHT:
-			if (n_tw == 64)
-				cmd_usage_error(usage, "--task-weight given more than 64 times");
-			tw[n_tw++] = optarg;
-			break;
-		case O_BALANCE_EVERY: bo.every = (int)cmd_parse_long(usage, "--balance-every", optarg, 1, 1L << 30); break;
-		case O_GRAD_AT:
-			if (!strcmp(optarg, "encoder"))
-				bo.at = MTL_BALANCE_AT_ENCODER;
-			else if (!strcmp(optarg, "encoder-output"))
-				bo.at = MTL_BALANCE_AT_OUTPUT;
-			else
-				cmd_usage_error(usage, "--grad-at takes encoder or encoder-output, not '%s'", optarg);
-			break;
-		case O_DWA_TEMP: bo.dwa_temperature = cmd_parse_double(usage, "--dwa-temperature", optarg); break;
-		case O_GN_ALPHA: bo.gradnorm_alpha = cmd_parse_double(usage, "--gradnorm-alpha", optarg); break;
-		case O_GN_LR: bo.gradnorm_lr = cmd_parse_double(usage, "--gradnorm-lr", optarg); break;
-		case O_CAGRAD_C: bo.cagrad_c = cmd_parse_double(usage, "--cagrad-c", optarg); break;
-		case O_CON: con_w = cmd_parse_double(usage, "--contrastive", optarg); break;
-		case O_CON_TEMP: con_temp = cmd_parse_double(usage, "--contrastive-temperature", optarg); break;
-		case O_SAVE_EVERY: R.save_every = (int)cmd_parse_long(usage, "--save-every", optarg, 1, 1L << 30); break;
-		case O_KEEP: R.keep = (int)cmd_parse_long(usage, "--keep", optarg, 1, 1L << 30); break;
-		case O_BEST: best_metric = optarg; break;
-		case O_RESUME: do_resume = 1; break;
-		case O_FREEZE: freeze[n_freeze++] = optarg; break;
-		case O_FEATURES: features = optarg; break;
-		case O_UNFREEZE: unfreeze_at = cmd_parse_long(usage, "--unfreeze-at", optarg, 1, 1L << 40); break;
-		case 'q': cmd_quiet = 1; break;
-		case 'h': cmd_help(usage);
-		case 'V': cmd_version();
-		default: cmd_usage_error(usage, NULL);
-		}
-	}
-	if (!model_dir)
+static void opt_schedule(void *v, const char *arg)
+{
+	enum mtl_sched *s = v;
+
+	if (!strcmp(arg, "linear"))
+		*s = MTL_SCHED_LINEAR;
+	else if (!strcmp(arg, "cosine"))
+		*s = MTL_SCHED_COSINE;
+	else if (!strcmp(arg, "constant"))
+		*s = MTL_SCHED_CONSTANT;
+	else
+		cmd_usage_error(usage, "--schedule takes linear, cosine or constant, not '%s'", arg);
+}
+
+static void opt_balance(void *v, const char *arg)
+{
+	if (mtl_balance_parse(v, arg))
+		cmd_usage_error(usage, "--balance takes static, uncertainty, dwa, gradnorm, rlw, pcgrad, cagrad or nash, not '%s'", arg);
+}
+
+static void opt_grad_at(void *v, const char *arg)
+{
+	struct mtl_balance_opts *bo = v;
+
+	if (!strcmp(arg, "encoder"))
+		bo->at = MTL_BALANCE_AT_ENCODER;
+	else if (!strcmp(arg, "encoder-output"))
+		bo->at = MTL_BALANCE_AT_OUTPUT;
+	else
+		cmd_usage_error(usage, "--grad-at takes encoder or encoder-output, not '%s'", arg);
+}
+
+static void opt_task_weight(void *v, const char *arg)
+{
+	struct args *A = v;
+
+	if (A->n_tw == 64)
+		cmd_usage_error(usage, "--task-weight given more than 64 times");
+	A->tw[A->n_tw++] = arg;
+}
+
+static void opt_freeze(void *v, const char *arg)
+{
+	struct args *A = v;
+
+	A->freeze[A->n_freeze++] = arg;
+}
+
+/* Parses the options into A and R; returns the index of the input. */
+static int parse_args(struct args *A, struct run *R, int argc, char **argv)
+{
+	const long big = 1L << 30;
+	const struct cmd_opt opts[] = {
+		CMD_OPT_STRING('m', "model", &A->model_dir),
+		CMD_OPT_STRING('o', "out", &A->out_dir),
+		CMD_OPT_FLOAT(0, "lr", &A->o.lr),
+		CMD_OPT_FLOAT(0, "head-lr", &A->o.head_lr),
+		CMD_OPT_FLOAT(0, "layer-decay", &A->o.layer_decay),
+		CMD_OPT_FLOAT(0, "weight-decay", &A->o.weight_decay),
+		CMD_OPT_LONG(0, "warmup", &A->o.warmup, 0, 1L << 40),
+		CMD_OPT_FLOAT(0, "warmup-ratio", &A->o.warmup_ratio),
+		CMD_OPT_CALL(0, "schedule", &A->o.sched, opt_schedule),
+		CMD_OPT_LONG(0, "total-steps", &A->total, 1, 1L << 40),
+		CMD_OPT_INT(0, "accumulate", &R->accumulate, 1, 256),
+		CMD_OPT_FLOAT(0, "clip", &A->o.clip),
+		CMD_OPT_FLOAT(0, "label-smoothing", &A->o.label_smoothing),
+		CMD_OPT_FLOAT(0, "dropout", &A->o.dropout),
+		CMD_OPT_U64(0, "seed", &A->o.seed, 0, 1L << 62),
+		CMD_OPT_INT('t', "threads", &A->threads, 1, 1024),
+		CMD_OPT_FLAG(0, "gemm-split", &A->split),
+		CMD_OPT_STRING(0, "eval", &A->eval),
+		CMD_OPT_INT(0, "eval-every", &R->eval_every, 1, big),
+		CMD_OPT_INT(0, "max-bad-steps", &R->max_bad, 1, big),
+		CMD_OPT_CALL(0, "balance", &A->bo.kind, opt_balance),
+		CMD_OPT_CALL(0, "task-weight", A, opt_task_weight),
+		CMD_OPT_INT(0, "balance-every", &A->bo.every, 1, big),
+		CMD_OPT_CALL(0, "grad-at", &A->bo, opt_grad_at),
+		CMD_OPT_DOUBLE(0, "dwa-temperature", &A->bo.dwa_temperature),
+		CMD_OPT_DOUBLE(0, "gradnorm-alpha", &A->bo.gradnorm_alpha),
+		CMD_OPT_DOUBLE(0, "gradnorm-lr", &A->bo.gradnorm_lr),
+		CMD_OPT_DOUBLE(0, "cagrad-c", &A->bo.cagrad_c),
+		CMD_OPT_DOUBLE(0, "contrastive", &A->con_w),
+		CMD_OPT_DOUBLE(0, "contrastive-temperature", &A->con_temp),
+		CMD_OPT_INT(0, "save-every", &R->save_every, 1, big),
+		CMD_OPT_INT(0, "keep", &R->keep, 1, big),
+		CMD_OPT_STRING(0, "best-metric", &A->best_metric),
+		CMD_OPT_FLAG(0, "resume", &A->resume),
+		CMD_OPT_CALL(0, "freeze", A, opt_freeze),
+		CMD_OPT_STRING(0, "features", &A->features),
+		CMD_OPT_LONG(0, "unfreeze-at", &A->unfreeze_at, 1, 1L << 40),
+		CMD_OPT_END
+	};
+	const struct mtl_train_opts *o = &A->o;
+	const struct mtl_balance_opts *bo = &A->bo;
+	int first;
+
+	mtl_train_opts_defaults(&A->o);
+	mtl_balance_opts_defaults(&A->bo);
+	A->total = -1;
+	A->con_temp = 0.05;
+	if (!(A->freeze = calloc((size_t)argc + 1, sizeof(char *))))
+		cmd_die(EXIT_DATA, "out of memory");
+	first = cmd_parse_options(usage, opts, argc, argv);
+	if (!A->model_dir)
 		cmd_usage_error(usage, "--model is required");
-	if (argc - optind > 1)
+	if (argc - first > 1)
 		cmd_usage_error(usage, "one input at most");
-	if (!(o.lr >= 0) || !(o.head_lr >= 0) || !(o.layer_decay > 0) ||
-	    !(o.weight_decay >= 0) || !(o.clip >= 0) ||
-	    !(o.warmup_ratio >= 0 && o.warmup_ratio <= 1))
+	if (!(o->lr >= 0) || !(o->head_lr >= 0) || !(o->layer_decay > 0) ||
+	    !(o->weight_decay >= 0) || !(o->clip >= 0) ||
+	    !(o->warmup_ratio >= 0 && o->warmup_ratio <= 1))
 		cmd_usage_error(usage, "learning rates, weight decay and --clip must be non-negative, --layer-decay positive, --warmup-ratio in [0, 1]");
-	if (!(o.label_smoothing >= 0 && o.label_smoothing < 1))
+	if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
 		cmd_usage_error(usage, "--label-smoothing must lie in [0, 1)");
-	if (o.dropout != -1 && !(o.dropout >= 0 && o.dropout < 1))
+	if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
 		cmd_usage_error(usage, "--dropout must lie in [0, 1)");
-	if (R.eval_every && !eval)
+	if (R->eval_every && !A->eval)
 		cmd_usage_error(usage, "--eval-every needs --eval FILE");
-	if (!(bo.dwa_temperature > 0) || !(bo.gradnorm_alpha >= 0) ||
-	    !(bo.gradnorm_lr >= 0) || !(bo.cagrad_c >= 0))
+	if (!(bo->dwa_temperature > 0) || !(bo->gradnorm_alpha >= 0) ||
+	    !(bo->gradnorm_lr >= 0) || !(bo->cagrad_c >= 0))
 		cmd_usage_error(usage, "--dwa-temperature must be positive, --gradnorm-alpha, --gradnorm-lr and --cagrad-c non-negative");
-	if (!(con_w >= 0) || !(con_temp > 0) || !isfinite(con_w))
+	if (!(A->con_w >= 0) || !(A->con_temp > 0) || !isfinite(A->con_w))
 		cmd_usage_error(usage, "--contrastive must be non-negative, --contrastive-temperature positive");
-	if (con_w > 0 && mtl_balance_is_gradient(bo.kind))
+	if (A->con_w > 0 && mtl_balance_is_gradient(bo->kind))
 		cmd_usage_error(usage, "--contrastive does not combine with --balance %s (per-task gradients leave it out)",
-				mtl_balance_name(bo.kind));
-	if (mtl_balance_is_gradient(bo.kind) && (n_freeze || features))
+				mtl_balance_name(bo->kind));
+	if (mtl_balance_is_gradient(bo->kind) && (A->n_freeze || A->features))
 		cmd_usage_error(usage, "--balance %s does not combine with --freeze or --features (per-task gradients ignore freezing)",
-				mtl_balance_name(bo.kind));
-	if (con_w > 0 && features)
+				mtl_balance_name(bo->kind));
+	if (A->con_w > 0 && A->features)
 		cmd_usage_error(usage, "--contrastive needs the encoder: not with --features");
-	if (features && unfreeze_at)
+	if (A->features && A->unfreeze_at)
 		cmd_usage_error(usage, "--features trains the heads only: no --unfreeze-at");
-	if (features)
-		freeze[n_freeze++] = "encoder";
-	if (unfreeze_at && !n_freeze)
+	if (A->features)
+		A->freeze[A->n_freeze++] = "encoder";
+	if (A->unfreeze_at && !A->n_freeze)
 		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
-	if ((R.save_every || do_resume) && !out_dir)
+	if ((R->save_every || A->resume) && !A->out_dir)
 		cmd_usage_error(usage, "--save-every and --resume need --out DIR");
-	if (best_metric && (!eval || !R.save_every))
+	if (A->best_metric && (!A->eval || !R->save_every))
 		cmd_usage_error(usage, "--best-metric needs --eval FILE and --save-every N");
-	R.out = out_dir;
+	R->out = A->out_dir;
+	return first;
+}
 
-	/* dist hook: one process (mtl-step), or rank R of N (mtl-step-mpi) */
-	if (mtl_dist_init(&R.dist, &argc, &argv, &err))
+/* ---- wiring ---- */
+
+/* dist hook: one process (mtl-step), or rank R of N (mtl-step-mpi). */
+static void setup_dist(struct run *R, struct args *A, int *argc, char ***argv)
+{
+	struct mtl_err err;
+
+	if (mtl_dist_init(&R->dist, argc, argv, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	R.rank = mtl_dist_rank(R.dist);
-	R.size = mtl_dist_size(R.dist);
-	if (R.size > 1) {
+	R->rank = mtl_dist_rank(R->dist);
+	R->size = mtl_dist_size(R->dist);
+	if (R->size > 1) {
 		static char name[48];
 		const char *e = getenv("MTL_DIST_CHECK");
 
-		snprintf(name, sizeof(name), "mtl-step: rank %d", R.rank);
+		snprintf(name, sizeof(name), "mtl-step: rank %d", R->rank);
 		cmd_name = name;
-		dist_for_exit = R.dist;
+		dist_for_exit = R->dist;
 		cmd_exit_hook = dist_exit;
-		if (features)
+		if (A->features)
 			cmd_usage_error(usage, "--features: the cached outputs are not shared out across processes; run one process");
-		R.check_every = e ? strtol(e, NULL, 10) : 100;
+		R->check_every = e ? strtol(e, NULL, 10) : 100;
 		/* by default the cores of a machine are shared by its ranks */
-		if (!threads) {
+		if (!A->threads) {
 			long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-			threads = (int)(cores / mtl_dist_local_size(R.dist));
-			threads = threads > 0 ? threads : 1;
+			A->threads = (int)(cores / mtl_dist_local_size(R->dist));
+			A->threads = A->threads > 0 ? A->threads : 1;
 		}
 	}
+}
 
-	if (mtl_model_load(&R.model, model_dir, &err))
+/* The model and its heads, the output and the step's buffers. */
+static void load_model(struct run *R, const struct args *A)
+{
+	struct mtl_err err;
+
+	if (mtl_model_load(&R->model, A->model_dir, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (!R.model->tasks)
+	if (!R->model->tasks)
 		cmd_die(EXIT_DATA, "'%s': no tasks.json: nothing to train (add the tasks first)",
-			model_dir);
-	for (int i = 0; i < n_tw; i++)
-		set_task_weight(R.model->tasks, tw[i]);
-	mtl_bert_set_threads(R.model->bert, threads);
-	mtl_bert_set_gemm_split(R.model->bert, split);
-	if (mtl_model_heads(R.model, o.seed, &err))
+			A->model_dir);
+	for (int i = 0; i < A->n_tw; i++)
+		set_task_weight(R->model->tasks, A->tw[i]);
+	mtl_bert_set_threads(R->model->bert, A->threads);
+	mtl_bert_set_gemm_split(R->model->bert, A->split);
+	if (mtl_model_heads(R->model, A->o.seed, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	R.hd = R.model->heads;
+	R->hd = R->model->heads;
+	R->w = mtl_mp_writer_new(stdout, "standard output");
+	R->map = calloc((size_t)R->model->tasks->n + 1, sizeof(int));
+	R->group = calloc((size_t)R->accumulate, sizeof(*R->group));
+	if (!R->w || !R->map || !R->group)
+		cmd_die(EXIT_DATA, "out of memory");
+}
 
-	R.w = mtl_mp_writer_new(stdout, "standard output");
-	map = calloc((size_t)R.model->tasks->n + 1, sizeof(int));
-	group = calloc((size_t)R.accumulate, sizeof(*group));
-	if (!R.w || !map || !group)
+/* Rank 0: the batches stream's header; the schedule's length from it
+ * when --total-steps is not given. */
+static void open_batches(struct run *R, struct args *A, const char *path)
+{
+	msgpack_object hdr;
+	struct mtl_err err;
+	int64_t tb;
+
+	R->in = cmd_open_in(path, &R->name);
+	R->r = mtl_mp_reader_new(R->in, R->name);
+	if (!R->r)
 		cmd_die(EXIT_DATA, "out of memory");
-	if (R.rank)
-		goto train; /* the stream is rank 0's */
-	in = cmd_open_in(optind < argc ? argv[optind] : NULL, &R.name);
-	R.r = mtl_mp_reader_new(in, R.name);
-	if (!R.r)
-		cmd_die(EXIT_DATA, "out of memory");
-	if (mtl_mp_read_header(R.r, "batches", &hdr, &err) ||
-	    mtl_data_header_tasks(&hts, &hdr, &err))
+	if (mtl_mp_read_header(R->r, "batches", &hdr, &err) ||
+	    mtl_data_header_tasks(&R->hts, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (mtl_model_check_header(R.model, &hdr, &err) ||
-	    mtl_train_map_tasks(map, R.model->tasks, hts, &err))
-		cmd_die(EXIT_DATA, "%s: %s", R.name, err.msg);
-	if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &promised))
-		promised = -1;
-	if (total < 0) {
-		int64_t tb;
+	if (mtl_model_check_header(R->model, &hdr, &err) ||
+	    mtl_task_map(R->map, R->model->tasks, R->hts, &err))
+		cmd_die(EXIT_DATA, "%s: %s", R->name, err.msg);
+	if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &R->promised))
+		R->promised = -1;
+	if (A->total >= 0)
+		return;
+	if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &tb) == 0 && tb > 0)
+		A->total = (long)((tb + R->accumulate - 1) / R->accumulate);
+	else if (A->o.sched != MTL_SCHED_CONSTANT)
+		cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
+				R->name);
+}
 
-		if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &tb) == 0 && tb > 0)
-			total = (long)((tb + R.accumulate - 1) / R.accumulate);
-		else if (o.sched != MTL_SCHED_CONSTANT)
-			cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
-					R.name);
-	}
-train:
+/* The trainer with what the options add to it, and the state a run
+ * resumes from. */
+static void setup_training(struct run *R, struct args *A)
+{
+	struct mtl_err err;
+
 	/* dist hook: the schedule's length is rank 0's to tell */
-	if (mtl_dist_bcast(R.dist, &total, sizeof(total), &err))
+	if (mtl_dist_bcast(R->dist, &A->total, sizeof(A->total), &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	o.total = total > 0 ? total : 0;
-	R.total = o.total;
-	if (mtl_train_new(&R.tr, R.model->bert, R.hd, &o, &err) ||
-	    mtl_step_stats_init(&R.st, R.model->tasks->n))
+	A->o.total = A->total > 0 ? A->total : 0;
+	R->total = A->o.total;
+	if (mtl_train_new(&R->tr, R->model->bert, R->hd, &A->o, &err) ||
+	    mtl_step_stats_init(&R->st, R->model->tasks->n))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	bo.seed = o.seed;
-	if (bo.kind != MTL_BALANCE_STATIC) {
-		if (mtl_balance_new(&R.bal, R.tr, &bo, &err))
+	A->bo.seed = A->o.seed;
+	if (A->bo.kind != MTL_BALANCE_STATIC) {
+		if (mtl_balance_new(&R->bal, R->tr, &A->bo, &err))
 			cmd_die(EXIT_DATA, "%s", err.msg);
-		R.tr->bal = R.bal;
 	}
-	if (con_w > 0) {
-		if (mtl_contrast_new(&R.con, (float)con_w, (float)con_temp,
-				     R.model->pool.mode, &err))
-			cmd_die(EXIT_DATA, "'%s': %s", model_dir, err.msg);
-		R.tr->con = R.con;
+	if (A->con_w > 0) {
+		if (mtl_contrast_new(&R->con, (float)A->con_w, (float)A->con_temp,
+				     R->model->pool.mode, &err))
+			cmd_die(EXIT_DATA, "'%s': %s", A->model_dir, err.msg);
+		R->tr->con = R->con;
 	}
-	setup_freeze(&R, freeze, n_freeze, unfreeze_at);
-	if (best_metric)
-		parse_metric(&R, best_metric);
-	if (do_resume)
-		resume(&R);
-	if (features)
-		load_features(&R, features);
+	setup_freeze(R, A->freeze, A->n_freeze, A->unfreeze_at);
+	if (A->best_metric)
+		parse_metric(R, A->best_metric);
+	if (A->resume)
+		resume(R);
+	if (A->features)
+		load_features(R, A->features);
 	/* dist hook: buckets and each rank's dropout stream, after a resume
 	 * so that every rank continues from the same checkpoint */
-	if (mtl_dist_train(R.dist, R.tr, &err))
+	if (mtl_train_set_dist(R->tr, R->dist, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	dist_check(&R, "at the start");
-	if (eval && R.rank == 0)
-		load_eval(&R, eval);
-	if (out_dir) {
+	dist_check(R, "at the start");
+	if (A->eval && R->rank == 0)
+		load_eval(R, A->eval);
+	if (A->out_dir) {
 		struct sigaction sa = { .sa_handler = on_signal };
 
 		/* no SA_RESTART: a read blocked on a pipe returns at once */
@@ -1000,141 +740,145 @@ train:
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 	}
-	if (R.rank) {
-		int k;
+}
 
-		/* every step's share from rank 0, until it says the end; a
-		 * signal is rank 0's to act on (it saves and ends the job) */
-		for (;;) {
-			k = 0;
-			if (mtl_dist_share(R.dist, group, &k, R.accumulate,
-					   R.model->tasks, &err))
-				cmd_die(EXIT_DATA, "%s", err.msg);
-			if (!k)
-				break;
-			step(&R, group, k);
-			while (k)
-				mtl_batch_release(&group[--k]);
-		}
-		goto done;
+/* ---- the run ---- */
+
+/* A step over the n batches of R->group, which it empties. */
+static void step_group(struct run *R, int *n)
+{
+	step(R, R->group, *n);
+	while (*n)
+		mtl_batch_release(&R->group[--*n]);
+}
+
+/* Ranks other than 0: every step's share from rank 0, until it says the
+ * end; a signal is rank 0's to act on (it saves and ends the job). */
+static void follow(struct run *R)
+{
+	struct mtl_err err;
+	int k;
+
+	for (;;) {
+		k = 0;
+		if (mtl_dist_share(R->dist, R->group, &k, R->accumulate,
+				   R->model->tasks, &err))
+			cmd_die(EXIT_DATA, "%s", err.msg);
+		if (!k)
+			break;
+		step_group(R, &k);
 	}
+}
 
-	{
-		msgpack_packer *pk = mtl_mp_pk(R.w);
+/* Rank 0: the steps stream, one step per --accumulate batches read. */
+static void lead(struct run *R, const struct args *A, int argc, char **argv)
+{
+	struct mtl_steps_header h = {
+		.tasks = R->model->tasks, .model = A->model_dir,
+		.total_steps = R->total, .accumulate = R->accumulate,
+		.lr = A->o.lr,
+		.parameters = R->model->bert->n_params + R->hd->n_params,
+		.trainable = mtl_freeze_trainable(&R->tr->fz, R->model->bert, R->hd),
+	};
+	msgpack_object rec;
+	struct mtl_err err;
+	long seen = 0;
+	int rc, n = 0;
 
-		mtl_mp_pack_header(pk, "steps", "mtl-step", argc, argv, 7);
-		pack_key(pk, "tasks");
-		mtl_data_pack_tasks(pk, R.model->tasks);
-		pack_key(pk, "model");
-		mtl_mp_pack_str(pk, model_dir);
-		pack_key(pk, "total_steps");
-		msgpack_pack_long(pk, R.total);
-		pack_key(pk, "accumulate");
-		msgpack_pack_int(pk, R.accumulate);
-		pack_key(pk, "lr");
-		msgpack_pack_float(pk, o.lr);
-		pack_key(pk, "parameters");
-		msgpack_pack_uint64(pk, R.model->bert->n_params + R.hd->n_params);
-		pack_key(pk, "trainable");
-		msgpack_pack_uint64(pk, mtl_freeze_trainable(&R.tr->fz, R.model->bert, R.hd));
-		end_record(&R);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &R.t0);
-	while ((rc = mtl_mp_read(R.r, &rec, &err)) > 0) {
-		struct mtl_batch b;
-		int32_t **lab;
+	if (mtl_steps_write_header(R->w, argc, argv, &h, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
+	clock_gettime(CLOCK_MONOTONIC, &R->t0);
+	while ((rc = mtl_mp_read(R->r, &rec, &err)) > 0) {
+		struct mtl_batch *b = &R->group[n];
 
 		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "batch"))
 			continue;
 		/* --resume: the batches of the checkpoint's steps are done */
-		if (seen++ < R.consumed)
+		if (seen++ < R->consumed)
 			continue;
-		if (mtl_batch_parse(&b, &rec, hts, &err))
-			cmd_die(EXIT_DATA, "%s: record %ld: %s", R.name,
-				mtl_mp_reader_record(R.r), err.msg);
+		if (mtl_batch_parse(b, &rec, R->hts, &err))
+			cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
+				mtl_mp_reader_record(R->r), err.msg);
 		/* labels into the model's task order */
-		lab = calloc((size_t)R.model->tasks->n + 1, sizeof(*lab));
-		if (!lab)
-			cmd_die(EXIT_DATA, "out of memory");
-		for (int t = 0; t < R.model->tasks->n; t++)
-			if (map[t] >= 0) {
-				lab[t] = b.labels[map[t]];
-				b.labels[map[t]] = NULL;
-			}
-		for (int t = 0; t < b.n_tasks; t++)
-			free(b.labels[t]);
-		free(b.labels);
-		b.labels = lab;
-		b.n_tasks = R.model->tasks->n;
-		group[n++] = b;
-		if (n == R.accumulate) {
-			R.consumed += n;
-			step(&R, group, n);
-			while (n)
-				mtl_batch_release(&group[--n]);
+		if (mtl_batch_remap(b, R->map, R->model->tasks->n, &err))
+			cmd_die(EXIT_DATA, "%s", err.msg);
+		if (++n == R->accumulate) {
+			R->consumed += n;
+			step_group(R, &n);
 		}
 		if (got_signal)
 			break;
 	}
 	if (got_signal) {
 		while (n)
-			mtl_batch_release(&group[--n]);
-		interrupted(&R);
+			mtl_batch_release(&R->group[--n]);
+		interrupted(R);
 	}
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (seen < R.consumed)
+	if (seen < R->consumed)
 		cmd_die(EXIT_DATA, "%s: %ld batches, fewer than the %ld the checkpoint consumed: not the stream of the run",
-			R.name, seen, R.consumed);
-	if (promised >= 0 && seen != promised)
+			R->name, seen, R->consumed);
+	if (R->promised >= 0 && seen != R->promised)
 		cmd_die(EXIT_DATA, "%s: %ld batches, but its header promised total_batches %lld",
-			R.name, seen, (long long)promised);
+			R->name, seen, (long long)R->promised);
 	if (n) {
-		R.consumed += n;
-		step(&R, group, n);
-		while (n)
-			mtl_batch_release(&group[--n]);
+		R->consumed += n;
+		step_group(R, &n);
 	}
 	/* dist hook: no more batches */
-	if (R.size > 1 && mtl_dist_share(R.dist, group, &n, R.accumulate,
-					 R.model->tasks, &err))
+	if (R->size > 1 && mtl_dist_share(R->dist, R->group, &n, R->accumulate,
+					 R->model->tasks, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	progress(&R, 1);
-	if (R.n_ev && R.last_eval != R.tr->step)
-		evaluate(&R);
-done:
+	progress(R, 1);
+	if (R->ev.n && R->last_eval != R->tr->step)
+		evaluate(R);
+}
+
+int main(int argc, char **argv)
+{
+	/* static: still reachable when cmd_die() exits (no leak reports) */
+	static struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1,
+				.keep = 3 };
+	static struct args A;
+	struct mtl_err err;
+	int first;
+
+	cmd_name = "mtl-step";
+	first = parse_args(&A, &R, argc, argv);
+	setup_dist(&R, &A, &argc, &argv);
+	load_model(&R, &A);
+	if (R.rank == 0) /* the stream is rank 0's */
+		open_batches(&R, &A, first < argc ? argv[first] : NULL);
+	setup_training(&R, &A);
+	if (R.rank)
+		follow(&R);
+	else
+		lead(&R, &A, argc, argv);
 	dist_check(&R, "at the end");
-	if (out_dir && R.rank == 0 && mtl_model_save(R.model, out_dir, &err))
+	if (A.out_dir && R.rank == 0 && mtl_model_save(R.model, A.out_dir, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 	if (R.save_every && R.rank == 0)
 		checkpoint(&R);
 	if (R.rank == 0)
 		cmd_end_stream(R.w);
 
-	for (int i = 0; i < R.n_ev; i++)
-		mtl_example_release(&R.ev[i]);
-	free(R.ev);
-	free(R.ev_map);
-	mtl_task_free(R.ev_tasks);
-	free(group);
-	free(map);
-	free(freeze);
-	mtl_task_free(hts);
+	mtl_eval_set_release(&R.ev);
+	free(R.group);
+	free(R.map);
+	free(A.freeze);
+	mtl_task_free(R.hts);
 	mtl_step_stats_release(&R.st);
 	mtl_balance_free(R.bal);
 	mtl_contrast_free(R.con);
 	mtl_ckpt_state_release(&R.ck);
 	mtl_feat_free(R.feat);
-	for (int i = 0; R.last && i < R.accumulate; i++)
-		free(R.last[i]);
-	free(R.last);
-	free(R.last_cap);
 	mtl_train_free(R.tr);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);
 	mtl_model_free(R.model);
-	if (in && in != stdin)
-		fclose(in);
+	if (R.in && R.in != stdin)
+		fclose(R.in);
 	cmd_exit_hook = NULL;
 	mtl_dist_free(R.dist);
 	return cmd_finish(0);

@@ -13,7 +13,6 @@
 
 #include "adamw.h"
 #include "contrast.h"
-#include "loss.h"
 #include "mp.h"
 #include "ops.h"
 #include "train.h"
@@ -765,6 +764,9 @@ int mtl_balance_new(struct mtl_balance **out, struct mtl_train *tr,
 		bal->o.every = 1;
 	bal->tr = tr;
 	bal->T = T;
+	/* the output gradient of each task and their combination, or the
+	 * one task's being taken through the encoder */
+	bal->drows = o->at == MTL_BALANCE_AT_OUTPUT ? T + 1 : 1;
 	bal->cos = malloc(N * N * sizeof(double));
 	bal->K = calloc(N * N, sizeof(double));
 	bal->Kl = calloc(N * N, sizeof(double));
@@ -772,14 +774,14 @@ int mtl_balance_new(struct mtl_balance **out, struct mtl_train *tr,
 	bal->cw = calloc(N, sizeof(double));
 	bal->loss = calloc(N, sizeof(double));
 	bal->active = calloc(N, 1);
-	bal->skip = calloc(N, 1);
+	bal->norm = calloc(N, sizeof(int64_t));
 	bal->ds = calloc(N, sizeof(float));
 	bal->order = calloc(N, sizeof(int));
 	if (o->kind != MTL_BALANCE_STATIC && o->at == MTL_BALANCE_AT_ENCODER &&
 	    mtl_balance_is_gradient(o->kind))
 		bal->G = malloc((size_t)T * tr->m->n_params * sizeof(float));
 	if (!bal->cos || !bal->K || !bal->Kl || !bal->hw || !bal->cw ||
-	    !bal->loss || !bal->active || !bal->skip || !bal->ds ||
+	    !bal->loss || !bal->active || !bal->norm || !bal->ds ||
 	    !bal->order || (mtl_balance_is_gradient(o->kind) &&
 			    o->at == MTL_BALANCE_AT_ENCODER && !bal->G) ||
 	    mtl_balance_state_init(&bal->s, T, o->seed)) {
@@ -810,7 +812,7 @@ void mtl_balance_free(struct mtl_balance *bal)
 	free(bal->cw);
 	free(bal->loss);
 	free(bal->active);
-	free(bal->skip);
+	free(bal->norm);
 	free(bal->ds);
 	free(bal->order);
 	free(bal->G);
@@ -824,18 +826,6 @@ static double now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int64_t rows_of(const struct mtl_heads *hd, int t,
-		       const struct mtl_batch *b)
-{
-	return hd->ts->task[t].kind == MTL_TASK_TOKEN ? (int64_t)b->B * b->T
-						       : b->B;
-}
-
-static const int32_t *labels_of(const struct mtl_batch *b, int t)
-{
-	return b->n_tasks > t ? b->labels[t] : NULL;
 }
 
 /* Head t's slice of the heads' gradient times f[t]/g[t] (g[t] != 0). */
@@ -857,19 +847,13 @@ static void rescale_heads(struct mtl_train *tr, const double *f,
 	}
 }
 
-static double grad_norm(struct mtl_train *tr)
-{
-	return sqrt(mtl_adamw_sumsq(tr->grad, tr->m->n_params, tr->m->threads) +
-		    mtl_adamw_sumsq(tr->hgrad, tr->hd->n_params, 1));
-}
-
-/* Grows D to T rows of n floats. */
+/* Grows D to bal->drows rows of n floats. */
 static int grow_d(struct mtl_balance *bal, size_t n, struct mtl_err *err)
 {
 	if (n <= bal->dcap)
 		return 0;
 	free(bal->D);
-	bal->D = malloc((size_t)bal->T * n * sizeof(float));
+	bal->D = malloc((size_t)bal->drows * n * sizeof(float));
 	bal->dcap = bal->D ? n : 0;
 	if (!bal->D)
 		return mtl_err_set(err, MTL_ERR_NOMEM,
@@ -905,15 +889,13 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 		    int n, struct mtl_step_stats *st, struct mtl_err *err)
 {
 	struct mtl_train *tr = bal->tr;
-	struct mtl_heads *hd = tr->hd;
 	struct mtl_bert *m = tr->m;
 	size_t np = m->n_params;
 	int T = bal->T, full = bal->o.at == MTL_BALANCE_AT_ENCODER, rc;
 	int L = m->cfg.layers;
 	double t0 = now(), acc = 0;
 
-	mtl_zero(tr->grad, (int64_t)np, m->threads);
-	memset(tr->hgrad, 0, sizeof(float) * hd->n_params);
+	mtl_train_zero_grad(tr);
 	memset(bal->K, 0, sizeof(double) * (size_t)T * T);
 	memset(bal->Kl, 0, sizeof(double) * (size_t)T * T);
 	if (full)
@@ -931,42 +913,31 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 		for (int i = 0; i < bk->B; i++)
 			st->tokens += bk->lengths[i];
 		t0 = now();
-		if (!full && (rc = grow_d(bal, BTH, err)))
+		if ((rc = grow_d(bal, BTH, err)))
 			return rc;
 		for (int t = 0; t < T; t++) {
-			struct mtl_head *h = &hd->h[t];
-			const int32_t *lab = labels_of(bk, t);
-			float *dst = full ? tr->dlast : bal->D + (size_t)t * BTH;
+			float *dst = bal->D + (full ? 0 : (size_t)t * BTH);
 
 			if (!bal->active[t])
 				continue;
-			if (!full)
-				mtl_zero(dst, (int64_t)BTH, m->threads);
-			if (!lab)
-				continue;
-			st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t],
-							h->logits, lab, h->N, h->C,
-							tr->o.label_smoothing,
-							(float)(1.0 / (double)tr->norm[t]));
-			for (int u = 0; u < T; u++)
-				bal->skip[u] = u != t;
-			if (full)
-				mtl_zero(dst, (int64_t)BTH, m->threads);
-			mtl_heads_backward(hd, tr->hgrad, dst, bal->skip);
-			if (full)
-				mtl_bert_backward(m, bal->G + (size_t)t * np, dst);
+			if (mtl_train_task_backward(tr, bk, t,
+						    (float)(1.0 / (double)bal->norm[t]),
+						    dst, st) && full)
+				mtl_train_encoder_backward(tr, bal->G + (size_t)t * np,
+							   dst);
 		}
 		if (!full) {
 			/* the output gradients of this batch: Gram, solve,
 			 * one encoder backward of the combination */
 			double Kb[64 * 64] = { 0 };
+			float *dc = bal->D + (size_t)T * BTH;
 
 			gram_acc(Kb, bal->D, T, BTH, 0, BTH, m->threads,
 				 bal->active);
 			for (int i = 0; i < T * T; i++)
 				bal->K[i] += Kb[i];
 			solve(bal, Kb);
-			mtl_zero(tr->dlast, (int64_t)BTH, m->threads);
+			mtl_zero(dc, (int64_t)BTH, m->threads);
 			for (int t = 0; t < T; t++) {
 				const float *d = bal->D + (size_t)t * BTH;
 				float c = (float)bal->cw[t];
@@ -974,9 +945,9 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 				if (!bal->active[t] || c == 0)
 					continue;
 				for (size_t i = 0; i < BTH; i++)
-					tr->dlast[i] += c * d[i];
+					dc[i] += c * d[i];
 			}
-			mtl_bert_backward(m, tr->grad, tr->dlast);
+			mtl_train_encoder_backward(tr, tr->grad, dc);
 		}
 		acc += now() - t0;
 	}
@@ -1022,7 +993,6 @@ int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 		     int n, struct mtl_step_stats *st, struct mtl_err *err)
 {
 	struct mtl_train *tr = bal->tr;
-	struct mtl_heads *hd = tr->hd;
 	struct mtl_balance_state *s = &bal->s;
 	int T = bal->T, recompute = tr->step % bal->o.every == 0, rc;
 	int grads = 0;
@@ -1038,14 +1008,11 @@ int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 	bal->have_cos = 0;
 	bal->ms = 0;
 	bal->reg = 0;
-	for (int t = 0; t < T; t++) {
-		tr->norm[t] = 0;
-		for (int k = 0; k < n; k++)
-			if (labels_of(b[k], t))
-				tr->norm[t] += mtl_loss_count(labels_of(b[k], t),
-							      rows_of(hd, t, b[k]));
-		bal->active[t] = tr->norm[t] > 0;
-	}
+	/* the step's labelled items on this process: which tasks take part,
+	 * and the per-task passes' normalisers */
+	mtl_train_count(tr, b, n, bal->norm);
+	for (int t = 0; t < T; t++)
+		bal->active[t] = bal->norm[t] > 0;
 	switch (bal->o.kind) {
 	case MTL_BALANCE_STATIC:
 		break;
@@ -1086,15 +1053,15 @@ int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 		memset(st->correct, 0, sizeof(int64_t) * (size_t)T);
 		st->tokens = 0;
 		for (int t = 0; t < T; t++)
-			st->labelled[t] = tr->norm[t];
+			st->labelled[t] = bal->norm[t];
 		if ((rc = per_task(bal, b, n, st, err)))
 			return rc;
 		for (int t = 0; t < T; t++)
 			if (bal->active[t])
 				s->coef[t] = bal->cw[t];
 		for (int t = 0; t < T; t++)
-			if (tr->norm[t])
-				st->task_loss[t] /= (double)tr->norm[t];
+			if (bal->norm[t])
+				st->task_loss[t] /= (double)bal->norm[t];
 		st->bwd_ms = bal->ms;
 		st->bwd_layers = tr->m->cfg.layers;
 	} else {
@@ -1118,11 +1085,16 @@ int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 	if (tr->con && !grads)
 		st->loss += tr->con->weight * tr->con->loss;
 	memcpy(bal->loss, st->task_loss, sizeof(double) * (size_t)T);
-	st->grad_norm = grad_norm(tr);
+	st->grad_norm = mtl_train_grad_norm(tr);
 	return 0;
 }
 
-void mtl_balance_update(struct mtl_balance *bal, float lr, long step)
+/*
+ * After optimiser update number step (from 1) with the heads at
+ * learning rate lr: the strategy's own update (uncertainty: AdamW on s_t
+ * at lr, no weight decay; DWA's loss window; GradNorm's weights).
+ */
+static void update(struct mtl_balance *bal, float lr, long step)
 {
 	struct mtl_train *tr = bal->tr;
 	struct mtl_balance_state *s = &bal->s;
@@ -1170,4 +1142,16 @@ void mtl_balance_update(struct mtl_balance *bal, float lr, long step)
 	default:
 		break;
 	}
+}
+
+int mtl_balance_step(struct mtl_balance *bal, const struct mtl_batch *const *b,
+		     int n, struct mtl_step_stats *st, struct mtl_err *err)
+{
+	int rc;
+
+	if ((rc = mtl_balance_grad(bal, b, n, st, err)) ||
+	    (rc = mtl_train_apply(bal->tr, st)))
+		return rc;
+	update(bal, st->head_lr, st->step);
+	return 0;
 }

@@ -11,10 +11,17 @@
  *	mtl_balance_opts_defaults(&bo);
  *	bo.kind = MTL_BALANCE_PCGRAD;
  *	if (mtl_balance_new(&bal, tr, &bo, &err)) die(...);
- *	tr->bal = bal;                      // mtl_train_step now balances
- *	... mtl_train_step(tr, b, n, &st, &err); bal->hw, bal->cos ...
- *	tr->bal = NULL;
+ *	... mtl_balance_step(bal, b, n, &st, &err); bal->hw, bal->cos ...
  *	mtl_balance_free(bal);
+ *
+ * Layering: balancing sits above the trainer (train.h) and uses only its
+ * public primitives: a step is the balanced gradient pass
+ * (mtl_balance_grad: mtl_train_grad_weighted for loss weighting; for the
+ * gradient methods, mtl_train_forward, then per task
+ * mtl_train_task_backward and mtl_train_encoder_backward), then the
+ * trainer's update (mtl_train_apply), then the strategy's own.  The
+ * trainer does not know it is balanced: a program calls either
+ * mtl_train_step or mtl_balance_step.
  *
  * Every method is written as one combined gradient of the shared
  * encoder, sum_t coef[t] g_t (g_t the gradient of task t's mean loss),
@@ -151,11 +158,15 @@ struct mtl_balance {
 	/* private */
 	double *hw;            /* [T] the loss weights of the last step */
 	double *K, *Kl, *cw, *loss;
-	uint8_t *active, *skip;
+	uint8_t *active;
+	int64_t *norm;         /* [T] the step's labelled items per task */
 	float *G;              /* [T, n_params] per-task encoder gradients */
-	float *D;              /* [T, B*T*H] per-task output gradients */
+	float *D;              /* [drows, B*T*H] output gradients: at =
+				* output, one per task and their combination
+				* (row T); at = encoder, the task's in turn */
 	float *ds;             /* [T] uncertainty gradient */
-	size_t dcap;
+	size_t dcap;           /* floats per row of D */
+	int drows;
 	int *order;
 };
 
@@ -165,18 +176,24 @@ int mtl_balance_new(struct mtl_balance **out, struct mtl_train *tr,
 void mtl_balance_free(struct mtl_balance *bal);
 
 /*
- * The trainer's gradient under the strategy (called by mtl_train_grad
- * when tr->bal is set): the same contract as mtl_train_grad, with
- * st->loss the balanced loss (uncertainty: plus sum s_t).
+ * The trainer's gradient under the strategy, into the trainer's gradient
+ * blocks: the same contract as mtl_train_grad (train.h), with st->loss
+ * the balanced loss (uncertainty: plus sum s_t).  Gradient methods fail
+ * with MTL_ERR_ARG on a data-parallel or frozen trainer.  No update.
  */
 int mtl_balance_grad(struct mtl_balance *bal, const struct mtl_batch *const *b,
 		     int n, struct mtl_step_stats *st, struct mtl_err *err);
 /*
- * After an optimiser update (step t from 1) with the heads at learning
- * rate lr: the learned variables' own update (uncertainty: AdamW on s_t
- * at lr, no weight decay).
+ * One optimiser step under the strategy, in place of mtl_train_step:
+ * mtl_balance_grad, the trainer's update (mtl_train_apply), then, after
+ * an update, the strategy's own (uncertainty: AdamW on s_t at the heads'
+ * learning rate, no weight decay; DWA's loss window; GradNorm's
+ * weights).  Returns 0 after an update, 1 when the step was skipped
+ * (non-finite loss or gradient: the trainer untouched, the strategy's
+ * own update not made), <0 on error.
  */
-void mtl_balance_update(struct mtl_balance *bal, float lr, long t);
+int mtl_balance_step(struct mtl_balance *bal, const struct mtl_batch *const *b,
+		     int n, struct mtl_step_stats *st, struct mtl_err *err);
 
 /* ---- the arithmetic, on plain arrays (tests call these) ---- */
 

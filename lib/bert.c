@@ -1,5 +1,7 @@
 /*
- * bert.c - the BERT encoder; see bert.h.
+ * bert.c - the BERT encoder's mathematics: the parameter block and its
+ * tensor table, the forward and backward passes, sentence embeddings;
+ * see bert.h (its files are read and written in bert_io.c).
  *
  * Where BERT differs from GPT-2 (llm.c's model), the code says so: the
  * LayerNorm comes after each residual sum (post-LN), attention masks
@@ -8,219 +10,17 @@
  */
 #include "bert.h"
 
-#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <blis.h>
 #include <jansson.h>
 #include <omp.h>
 
-#include "fs.h"
 #include "ops.h"
-#include "st.h"
-
-/*
- * Configuration files as Hugging Face writes them: keys sorted, and reals
- * to 15 digits, so 0.1 is written "0.1" rather than jansson's default
- * 17-digit "0.10000000000000001".
- */
-#define CONFIG_JSON (JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
-
-#define PATH_LEN 4096
-
-/* ---- small helpers ---- */
-
-static int join(char *buf, const char *dir, const char *name,
-		struct mtl_err *err)
-{
-	int n = snprintf(buf, PATH_LEN, "%s/%s", dir, name);
-
-	if (n < 0 || n >= PATH_LEN)
-		return mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s/%s'",
-				   dir, name);
-	return 0;
-}
-
-static int file_exists(const char *path)
-{
-	struct stat sb;
-
-	return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
-/* Parses the JSON file at path; NULL with err set (and *rc the code). */
-static json_t *load_json(const char *path, int *rc, struct mtl_err *err)
-{
-	json_error_t je;
-	struct stat sb;
-	json_t *j;
-
-	if (stat(path, &sb) < 0) {
-		*rc = mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", path,
-				  strerror(errno));
-		return NULL;
-	}
-	j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	if (!j)
-		*rc = mtl_err_set(err, MTL_ERR_FORMAT, "'%s': %s (line %d)",
-				  path, je.text, je.line);
-	return j;
-}
-
-/*
- * The double that prints as the shortest decimal reading back as f: a
- * float eps of 1e-12 is written "1e-12", as Hugging Face writes it, not
- * "9.999999960041972e-13".
- */
-static double float_decimal(float f)
-{
-	char s[32];
-
-	for (int p = 1; p <= 9; p++) {
-		snprintf(s, sizeof(s), "%.*g", p, (double)f);
-		if (strtof(s, NULL) == f)
-			break;
-	}
-	return strtod(s, NULL);
-}
-
-/* ---- configuration ---- */
-
-/* Reads a positive integer field; absent uses def (def < 0: required). */
-static int cfg_int(int *out, json_t *root, const char *key, int def,
-		   const char *path, struct mtl_err *err)
-{
-	json_t *v = json_object_get(root, key);
-
-	if (!v || json_is_null(v)) {
-		if (def < 0)
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "'%s': missing \"%s\"", path, key);
-		*out = def;
-		return 0;
-	}
-	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    json_integer_value(v) > INT32_MAX)
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "'%s': \"%s\" is not a non-negative integer",
-				   path, key);
-	*out = (int)json_integer_value(v);
-	return 0;
-}
-
-/* A probability in [0, 1); absent or null means 0.1 (Hugging Face's). */
-static int cfg_prob(float *out, json_t *root, const char *key,
-		    const char *path, struct mtl_err *err)
-{
-	json_t *v = json_object_get(root, key);
-
-	if (!v || json_is_null(v)) {
-		*out = 0.1f;
-		return 0;
-	}
-	if (!json_is_number(v) || !(json_number_value(v) >= 0) ||
-	    !(json_number_value(v) < 1))
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "'%s': \"%s\" is not a probability in [0, 1)",
-				   path, key);
-	*out = (float)json_number_value(v);
-	return 0;
-}
-
-static int cfg_str_is(json_t *root, const char *key, const char *want,
-		      const char *path, const char *why, struct mtl_err *err)
-{
-	json_t *v = json_object_get(root, key);
-
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v) || strcmp(json_string_value(v), want))
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "'%s': unsupported %s '%s' (%s)", path, key,
-				   json_is_string(v) ? json_string_value(v) : "?",
-				   why);
-	return 0;
-}
-
-static int config_parse(struct mtl_bert_config *out, json_t *root,
-			const char *path, struct mtl_err *err)
-{
-	struct mtl_bert_config c;
-	json_t *eps;
-	int rc;
-
-	if (!json_is_object(root))
-		return mtl_err_set(err, MTL_ERR_FORMAT, "'%s': not a JSON object",
-				   path);
-	if ((rc = cfg_str_is(root, "model_type", "bert", path,
-			     "only \"bert\" is supported", err)) ||
-	    (rc = cfg_str_is(root, "hidden_act", "gelu", path,
-			     "only \"gelu\", the exact erf form, is supported",
-			     err)) ||
-	    (rc = cfg_str_is(root, "position_embedding_type", "absolute", path,
-			     "only \"absolute\" is supported", err)))
-		return rc;
-	if ((rc = cfg_int(&c.vocab, root, "vocab_size", -1, path, err)) ||
-	    (rc = cfg_int(&c.hidden, root, "hidden_size", -1, path, err)) ||
-	    (rc = cfg_int(&c.layers, root, "num_hidden_layers", -1, path, err)) ||
-	    (rc = cfg_int(&c.heads, root, "num_attention_heads", -1, path, err)) ||
-	    (rc = cfg_int(&c.intermediate, root, "intermediate_size", -1, path, err)) ||
-	    (rc = cfg_int(&c.max_pos, root, "max_position_embeddings", 512, path, err)) ||
-	    (rc = cfg_int(&c.type_vocab, root, "type_vocab_size", 2, path, err)) ||
-	    (rc = cfg_int(&c.pad_id, root, "pad_token_id", 0, path, err)))
-		return rc;
-	eps = json_object_get(root, "layer_norm_eps");
-	if (eps && !json_is_number(eps))
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "'%s': \"layer_norm_eps\" is not a number", path);
-	c.ln_eps = eps ? (float)json_number_value(eps) : 1e-12f;
-	if ((rc = cfg_prob(&c.hidden_dropout, root, "hidden_dropout_prob", path, err)) ||
-	    (rc = cfg_prob(&c.attn_dropout, root, "attention_probs_dropout_prob", path, err)))
-		return rc;
-	if ((rc = mtl_bert_config_check(&c, err)))
-		return mtl_err_prefix(err, rc, "'%s'", path);
-	*out = c;
-	return 0;
-}
-
-int mtl_bert_config_check(const struct mtl_bert_config *c, struct mtl_err *err)
-{
-	if (c->vocab < 1 || c->vocab > (1 << 24) || c->hidden < 1 ||
-	    c->hidden > (1 << 16) || c->layers < 1 || c->layers > 1024 ||
-	    c->heads < 1 || c->intermediate < 1 || c->intermediate > (1 << 18) ||
-	    c->max_pos < 1 || c->max_pos > (1 << 20) || c->type_vocab < 1 ||
-	    c->type_vocab > (1 << 16))
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "sizes out of range (vocab %d, hidden %d, layers %d, heads %d, intermediate %d, positions %d, types %d)",
-				   c->vocab, c->hidden, c->layers, c->heads,
-				   c->intermediate, c->max_pos, c->type_vocab);
-	if (c->hidden % c->heads)
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "hidden size %d is not a multiple of %d heads",
-				   c->hidden, c->heads);
-	if (!(c->ln_eps > 0) || !isfinite(c->ln_eps))
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "layer_norm_eps %g is not positive", c->ln_eps);
-	return 0;
-}
-
-int mtl_bert_config_load(struct mtl_bert_config *cfg, const char *path,
-			 struct mtl_err *err)
-{
-	int rc = 0;
-	json_t *root = load_json(path, &rc, err);
-
-	if (!root)
-		return rc;
-	rc = config_parse(cfg, root, path, err);
-	json_decref(root);
-	return rc;
-}
 
 /* ---- parameters ---- */
 
@@ -455,334 +255,6 @@ const struct mtl_bert_tensor *mtl_bert_tensor_find(const struct mtl_bert *m,
 	return NULL;
 }
 
-/* ---- loading ---- */
-
-/* A growing text buffer for the one-message problem list. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	int oom;
-};
-
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void sb_add(struct sbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->oom)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->s ? b->s + b->len : NULL,
-			      b->s ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->oom = 1;
-			return;
-		}
-		if (b->s && b->len + (size_t)n < b->cap) {
-			b->len += (size_t)n;
-			return;
-		}
-		{
-			size_t cap = (b->cap + (size_t)n + 64) * 2;
-			char *s = realloc(b->s, cap);
-
-			if (!s) {
-				b->oom = 1;
-				return;
-			}
-			b->s = s;
-			b->cap = cap;
-		}
-	}
-}
-
-struct load_state {
-	struct mtl_bert *m;
-	unsigned char *seen; /* per table entry */
-	struct sbuf missing, unexpected, shape, dup;
-	int n_missing, n_unexpected, n_shape, n_dup;
-};
-
-static int ignorable(const char *name)
-{
-	return !strcmp(name, "embeddings.position_ids") ||
-	       !strncmp(name, "cls.", 4);
-}
-
-static void shape_str(char *buf, size_t len, int ndim, const int64_t *shape)
-{
-	size_t o = 0;
-
-	o += (size_t)snprintf(buf + o, len - o, "[");
-	for (int d = 0; d < ndim && o < len; d++)
-		o += (size_t)snprintf(buf + o, len - o, "%s%lld", d ? "," : "",
-				      (long long)shape[d]);
-	if (o < len)
-		snprintf(buf + o, len - o, "]");
-}
-
-/* Reads every tensor of one safetensors file into the block. */
-static int load_file(struct load_state *ls, const char *path,
-		     struct mtl_err *err)
-{
-	struct mtl_st *st;
-	int rc = mtl_st_open(&st, path, err);
-
-	if (rc)
-		return rc;
-	for (size_t i = 0; i < mtl_st_count(st); i++) {
-		const struct mtl_st_tensor *t = mtl_st_at(st, i);
-		const char *name = t->name;
-		const struct mtl_bert_tensor *bt;
-		size_t k;
-		int ok;
-
-		if (!strncmp(name, "bert.", 5))
-			name += 5;
-		bt = mtl_bert_tensor_find(ls->m, name);
-		if (!bt) {
-			if (!ignorable(name)) {
-				sb_add(&ls->unexpected, "%s'%s'",
-				       ls->n_unexpected ? ", " : "", t->name);
-				ls->n_unexpected++;
-			}
-			continue;
-		}
-		k = (size_t)(bt - ls->m->tensors);
-		if (ls->seen[k]) {
-			sb_add(&ls->dup, "%s'%s'", ls->n_dup ? ", " : "", t->name);
-			ls->n_dup++;
-			continue;
-		}
-		ls->seen[k] = 1;
-		ok = t->ndim == bt->ndim && t->shape[0] == bt->shape[0] &&
-		     (bt->ndim == 1 || t->shape[1] == bt->shape[1]);
-		if (!ok) {
-			char got[128], want[64];
-
-			shape_str(got, sizeof(got), t->ndim, t->shape);
-			shape_str(want, sizeof(want), bt->ndim, bt->shape);
-			sb_add(&ls->shape, "%s'%s' %s, expected %s",
-			       ls->n_shape ? ", " : "", t->name, got, want);
-			ls->n_shape++;
-			continue;
-		}
-		rc = mtl_st_read_f32(t, ls->m->params + bt->offset,
-				     (int64_t)bt->numel, err);
-		if (rc) {
-			mtl_err_prefix(err, rc, "'%s'", path);
-			break;
-		}
-	}
-	mtl_st_close(st);
-	return rc;
-}
-
-/* The shard files named by an index's weight_map, each once. */
-static int load_sharded(struct load_state *ls, const char *dir,
-			const char *index, struct mtl_err *err)
-{
-	int rc = 0;
-	json_t *root = load_json(index, &rc, err), *map, *v;
-	const char **files = NULL;
-	size_t nf = 0;
-	const char *key;
-	char path[PATH_LEN];
-
-	if (!root)
-		return rc;
-	map = json_object_get(root, "weight_map");
-	if (!json_is_object(map)) {
-		rc = mtl_err_set(err, MTL_ERR_FORMAT,
-				 "'%s': no \"weight_map\" object", index);
-		goto out;
-	}
-	files = calloc(json_object_size(map) + 1, sizeof(*files));
-	if (!files) {
-		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	json_object_foreach(map, key, v) {
-		const char *f = json_string_value(v);
-		size_t j;
-
-		if (!f || !*f || strchr(f, '/') || f[0] == '.') {
-			rc = mtl_err_set(err, MTL_ERR_FORMAT,
-					 "'%s': tensor '%s': bad shard file name",
-					 index, key);
-			goto out;
-		}
-		for (j = 0; j < nf && strcmp(files[j], f); j++)
-			;
-		if (j == nf)
-			files[nf++] = f;
-	}
-	for (size_t j = 0; j < nf && !rc; j++) {
-		rc = join(path, dir, files[j], err);
-		if (!rc)
-			rc = load_file(ls, path, err);
-	}
-out:
-	free(files);
-	json_decref(root);
-	return rc;
-}
-
-int mtl_bert_load(struct mtl_bert **out, const char *dir, struct mtl_err *err)
-{
-	struct load_state ls;
-	struct mtl_bert_config cfg;
-	struct mtl_bert *m = NULL;
-	char path[PATH_LEN];
-	json_t *cj;
-	int rc;
-
-	memset(&ls, 0, sizeof(ls));
-	if ((rc = join(path, dir, "config.json", err)))
-		return rc;
-	cj = load_json(path, &rc, err);
-	if (!cj)
-		return rc;
-	rc = config_parse(&cfg, cj, path, err);
-	if (!rc)
-		rc = mtl_bert_new(&m, &cfg, err);
-	if (rc) {
-		json_decref(cj);
-		return rc;
-	}
-	m->config_json = cj;
-	ls.m = m;
-	ls.seen = calloc(m->n_tensors, 1);
-	if (!ls.seen) {
-		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		goto fail;
-	}
-	if ((rc = join(path, dir, "model.safetensors", err)))
-		goto fail;
-	if (file_exists(path)) {
-		rc = load_file(&ls, path, err);
-	} else {
-		if ((rc = join(path, dir, "model.safetensors.index.json", err)))
-			goto fail;
-		if (file_exists(path)) {
-			rc = load_sharded(&ls, dir, path, err);
-		} else {
-			join(path, dir, "pytorch_model.bin", err);
-			rc = mtl_err_set(err, MTL_ERR_IO,
-					 "cannot load '%s': no model.safetensors or model.safetensors.index.json%s",
-					 dir, file_exists(path) ?
-					 " (pytorch_model.bin is not supported; convert it to safetensors)" : "");
-		}
-	}
-	if (rc)
-		goto fail;
-	for (size_t i = 0; i < m->n_tensors; i++)
-		if (!ls.seen[i]) {
-			sb_add(&ls.missing, "%s'%s'", ls.n_missing ? ", " : "",
-			       m->tensors[i].name);
-			ls.n_missing++;
-		}
-	if (ls.n_missing || ls.n_unexpected || ls.n_shape || ls.n_dup) {
-		struct sbuf all = { 0 };
-
-		sb_add(&all, "cannot load '%s': %d missing, %d unexpected, %d wrong shape, %d duplicate",
-		       dir, ls.n_missing, ls.n_unexpected, ls.n_shape, ls.n_dup);
-		if (ls.n_missing)
-			sb_add(&all, "; missing %s", ls.missing.s);
-		if (ls.n_unexpected)
-			sb_add(&all, "; unexpected %s", ls.unexpected.s);
-		if (ls.n_shape)
-			sb_add(&all, "; wrong shape %s", ls.shape.s);
-		if (ls.n_dup)
-			sb_add(&all, "; duplicate %s", ls.dup.s);
-		if (all.oom)
-			rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		else
-			rc = mtl_err_set(err, MTL_ERR_FORMAT, "%s", all.s);
-		/* a long list is cut at the message size: say so */
-		if (err && !all.oom && all.len >= sizeof(err->msg))
-			memcpy(err->msg + sizeof(err->msg) - 4, "...", 4);
-		free(all.s);
-		goto fail;
-	}
-	rc = 0;
-	*out = m;
-	m = NULL;
-fail:
-	free(ls.seen);
-	free(ls.missing.s);
-	free(ls.unexpected.s);
-	free(ls.shape.s);
-	free(ls.dup.s);
-	mtl_bert_free(m);
-	return rc;
-}
-
-/* ---- saving ---- */
-
-int mtl_bert_save(const struct mtl_bert *m, const char *dir,
-		  struct mtl_err *err)
-{
-	const struct mtl_bert_config *c = &m->cfg;
-	static const char *const meta[] = { "format", "pt" };
-	struct mtl_st_out *outs;
-	char path[PATH_LEN];
-	json_t *j;
-	int rc;
-
-	if ((rc = mtl_fs_mkdirs(dir, err)))
-		return rc;
-	j = m->config_json ? json_deep_copy(m->config_json) : json_object();
-	if (!j)
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	if (!m->config_json) {
-		json_object_set_new(j, "architectures", json_pack("[s]", "BertModel"));
-		json_object_set_new(j, "attention_probs_dropout_prob", json_real(0.1));
-		json_object_set_new(j, "hidden_dropout_prob", json_real(0.1));
-		json_object_set_new(j, "initializer_range", json_real(0.02));
-	}
-	json_object_set_new(j, "model_type", json_string("bert"));
-	json_object_set_new(j, "hidden_act", json_string("gelu"));
-	json_object_set_new(j, "position_embedding_type", json_string("absolute"));
-	json_object_set_new(j, "vocab_size", json_integer(c->vocab));
-	json_object_set_new(j, "hidden_size", json_integer(c->hidden));
-	json_object_set_new(j, "num_hidden_layers", json_integer(c->layers));
-	json_object_set_new(j, "num_attention_heads", json_integer(c->heads));
-	json_object_set_new(j, "intermediate_size", json_integer(c->intermediate));
-	json_object_set_new(j, "max_position_embeddings", json_integer(c->max_pos));
-	json_object_set_new(j, "type_vocab_size", json_integer(c->type_vocab));
-	json_object_set_new(j, "layer_norm_eps", json_real(float_decimal(c->ln_eps)));
-	json_object_set_new(j, "pad_token_id", json_integer(c->pad_id));
-	json_object_set_new(j, "torch_dtype", json_string("float32"));
-	rc = join(path, dir, "config.json", err);
-	if (!rc)
-		rc = mtl_fs_write_json(path, j, CONFIG_JSON, err);
-	json_decref(j);
-	if (rc)
-		return rc;
-	outs = calloc(m->n_tensors, sizeof(*outs));
-	if (!outs)
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < m->n_tensors; i++) {
-		const struct mtl_bert_tensor *t = &m->tensors[i];
-
-		outs[i].name = t->name;
-		outs[i].ndim = t->ndim;
-		outs[i].shape[0] = t->shape[0];
-		outs[i].shape[1] = t->shape[1];
-		outs[i].data = m->params + t->offset;
-	}
-	rc = join(path, dir, "model.safetensors", err);
-	if (!rc)
-		rc = mtl_st_write(path, outs, m->n_tensors, meta, 1, err);
-	free(outs);
-	return rc;
-}
-
 /* ---- threads ---- */
 
 void mtl_bert_set_threads(struct mtl_bert *m, int n)
@@ -929,6 +401,54 @@ static int plan_train(struct mtl_bert *m, int B, int T, int drop,
 	return 0;
 }
 
+/* ---- the post-LN residual block ---- */
+
+/*
+ * BERT's post-LN residual block, out = LN(dropout(y) + x), where GPT-2
+ * normalises before the block: y [N,C] (a projection's output) is
+ * turned in place into the LayerNorm's input ln_in (kept for the
+ * backward), through the recorded dropout mask keep (NULL: none); mean
+ * and rstd [N] are kept too.
+ */
+static void ln_residual_forward(float *out, float *mean, float *rstd,
+				float *ln_in, const float *x, const float *w,
+				const float *b, const uint8_t *keep, float p,
+				int N, int C, float eps, int nt)
+{
+	int64_t n = (int64_t)N * C;
+
+	if (keep)
+		mtl_dropout_forward(ln_in, ln_in, keep, p, n);
+	mtl_residual_forward(ln_in, ln_in, x, n, nt);
+	mtl_layernorm_forward(out, mean, rstd, ln_in, w, b, N, C, eps, nt);
+}
+
+/*
+ * Backward of BERT's post-LN residual block, out = LN(dropout(y) + x):
+ * from d_res = d out, leaves d_res = d x (the residual's share) and
+ * d_y = d y (through the recorded dropout mask keep, or a copy when keep
+ * is NULL); adds the LayerNorm's parameter gradients into dw, db.  d_a is
+ * scratch [N,C] (it ends holding d of the LN input).
+ */
+static void ln_residual_backward(float *d_res, float *d_y, float *d_a,
+				 float *dw, float *db, const float *ln_in,
+				 const float *w, const float *mean,
+				 const float *rstd, const uint8_t *keep, float p,
+				 int N, int C, int nt)
+{
+	int64_t n = (int64_t)N * C;
+
+	mtl_zero(d_a, n, nt);
+	mtl_layernorm_backward(d_a, dw, db, d_res, ln_in, w, mean, rstd, N, C, nt);
+	memcpy(d_res, d_a, sizeof(float) * (size_t)n);
+	if (keep) {
+		mtl_zero(d_y, n, nt);
+		mtl_dropout_backward(d_y, d_a, keep, p, n);
+	} else {
+		memcpy(d_y, d_a, sizeof(float) * (size_t)n);
+	}
+}
+
 /* The forward pass; with train, dropout p_hidden / p_attn (may be 0). */
 static int forward(struct mtl_bert *m, const int32_t *ids,
 		   const int32_t *types, const int32_t *mask, int B, int T,
@@ -1018,30 +538,27 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		else
 			mtl_attention_forward(ctx, att, qkv, a->mask_add, B, T,
 					      H, NH, train, nt);
+		/* attproj = ctx Wo^T + bo, into ln1_in */
 		linear(ln1_in, ctx, p->attprojw + (size_t)l * H * H,
 				   p->attprojb + (size_t)l * H, BT, H, H, nt);
-		if (drop)
-			mtl_dropout_forward(ln1_in, ln1_in,
-					    a->proj_drop + (size_t)l * BT * H,
-					    p_hidden, (int64_t)BT * H);
-		/* post-LN (BERT), where GPT-2 normalises before the block */
-		mtl_residual_forward(ln1_in, ln1_in, x, (int64_t)BT * H, nt);
-		mtl_layernorm_forward(ln1_out, a->ln1_mean + sN, a->ln1_rstd + sN,
-				      ln1_in, p->ln1w + (size_t)l * H,
-				      p->ln1b + (size_t)l * H, BT, H, eps, nt);
+		/* ln1_out = LN1(dropout(attproj) + x) */
+		ln_residual_forward(ln1_out, a->ln1_mean + sN, a->ln1_rstd + sN,
+				    ln1_in, x, p->ln1w + (size_t)l * H,
+				    p->ln1b + (size_t)l * H,
+				    drop ? a->proj_drop + (size_t)l * BT * H : NULL,
+				    p_hidden, BT, H, eps, nt);
 		linear(fc, ln1_out, p->fcw + (size_t)l * I * H,
 				   p->fcb + (size_t)l * I, BT, H, I, nt);
 		mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
+		/* fcproj = fc_gelu W2^T + b2, into ln2_in */
 		linear(ln2_in, fc_gelu, p->fcprojw + (size_t)l * H * I,
 				   p->fcprojb + (size_t)l * H, BT, I, H, nt);
-		if (drop)
-			mtl_dropout_forward(ln2_in, ln2_in,
-					    a->ffn_drop + (size_t)l * BT * H,
-					    p_hidden, (int64_t)BT * H);
-		mtl_residual_forward(ln2_in, ln2_in, ln1_out, (int64_t)BT * H, nt);
-		mtl_layernorm_forward(y, a->ln2_mean + sN, a->ln2_rstd + sN,
-				      ln2_in, p->ln2w + (size_t)l * H,
-				      p->ln2b + (size_t)l * H, BT, H, eps, nt);
+		/* out = LN2(dropout(fcproj) + ln1_out) */
+		ln_residual_forward(y, a->ln2_mean + sN, a->ln2_rstd + sN,
+				    ln2_in, ln1_out, p->ln2w + (size_t)l * H,
+				    p->ln2b + (size_t)l * H,
+				    drop ? a->ffn_drop + (size_t)l * BT * H : NULL,
+				    p_hidden, BT, H, eps, nt);
 	}
 	return 0;
 }
@@ -1063,32 +580,6 @@ int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
 }
 
 /* ---- backward ---- */
-
-/*
- * Backward of BERT's post-LN residual block, out = LN(dropout(y) + x):
- * from d_res = d out, leaves d_res = d x (the residual's share) and
- * d_y = d y (through the recorded dropout mask keep, or a copy when keep
- * is NULL); adds the LayerNorm's parameter gradients into dw, db.  d_a is
- * scratch [N,C] (it ends holding d of the LN input).
- */
-static void ln_residual_backward(float *d_res, float *d_y, float *d_a,
-				 float *dw, float *db, const float *ln_in,
-				 const float *w, const float *mean,
-				 const float *rstd, const uint8_t *keep, float p,
-				 int N, int C, int nt)
-{
-	int64_t n = (int64_t)N * C;
-
-	mtl_zero(d_a, n, nt);
-	mtl_layernorm_backward(d_a, dw, db, d_res, ln_in, w, mean, rstd, N, C, nt);
-	memcpy(d_res, d_a, sizeof(float) * (size_t)n);
-	if (keep) {
-		mtl_zero(d_y, n, nt);
-		mtl_dropout_backward(d_y, d_a, keep, p, n);
-	} else {
-		memcpy(d_y, d_a, sizeof(float) * (size_t)n);
-	}
-}
 
 void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast)
 {
@@ -1259,70 +750,6 @@ double mtl_bert_forward_flops(const struct mtl_bert_config *c, int B, int T)
 
 /* ---- sentence embeddings ---- */
 
-void mtl_bert_pool_forward(float *out, const float *hidden,
-			   const int32_t *mask, int B, int T, int H,
-			   enum mtl_bert_pool mode)
-{
-	for (int b = 0; b < B; b++) {
-		float *o = out + (size_t)b * H;
-		const float *hb = hidden + (size_t)b * T * H;
-		const int32_t *mb = mask ? mask + (size_t)b * T : NULL;
-
-		switch (mode) {
-		case MTL_BERT_POOL_CLS:
-			memcpy(o, hb, sizeof(float) * (size_t)H);
-			break;
-		case MTL_BERT_POOL_MEAN: {
-			float cnt = 0;
-
-			for (int j = 0; j < H; j++)
-				o[j] = 0;
-			for (int t = 0; t < T; t++) {
-				if (mb && !mb[t])
-					continue;
-				cnt += 1;
-				for (int j = 0; j < H; j++)
-					o[j] += hb[(size_t)t * H + j];
-			}
-			cnt = cnt < 1e-9f ? 1e-9f : cnt;
-			for (int j = 0; j < H; j++)
-				o[j] /= cnt;
-			break;
-		}
-		case MTL_BERT_POOL_MAX:
-			for (int j = 0; j < H; j++)
-				o[j] = -INFINITY;
-			for (int t = 0; t < T; t++)
-				for (int j = 0; j < H; j++) {
-					float v = mb && !mb[t] ? -1e9f : hb[(size_t)t * H + j];
-
-					o[j] = v > o[j] ? v : o[j];
-				}
-			break;
-		}
-	}
-}
-
-void mtl_bert_normalize_forward(float *out, float *norm, const float *inp,
-				int B, int H)
-{
-	for (int b = 0; b < B; b++) {
-		const float *x = inp + (size_t)b * H;
-		float *o = out + (size_t)b * H;
-		double ss = 0;
-		float n, inv;
-
-		for (int j = 0; j < H; j++)
-			ss += (double)x[j] * x[j];
-		n = (float)sqrt(ss);
-		inv = 1.0f / (n > 1e-12f ? n : 1e-12f);
-		for (int j = 0; j < H; j++)
-			o[j] = x[j] * inv;
-		if (norm)
-			norm[b] = n;
-	}
-}
-
 int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 		   float *out, const int32_t *ids, const int32_t *types,
 		   const int32_t *mask, int B, int T, struct mtl_err *err)
@@ -1331,193 +758,10 @@ int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 
 	if (rc)
 		return rc;
-	mtl_bert_pool_forward(out, mtl_bert_last_hidden(m), mask, B, T,
-			      m->cfg.hidden, pool->mode);
+	mtl_pool_forward(out, mtl_bert_last_hidden(m), mask, B, T,
+			 m->cfg.hidden, pool->mode);
 	if (pool->normalize)
-		mtl_bert_normalize_forward(out, NULL, out, B, m->cfg.hidden);
+		mtl_l2norm_forward(out, NULL, out, B, m->cfg.hidden);
 	return 0;
 }
 
-/* ---- sentence-transformers files ---- */
-
-static int read_pooling_config(struct mtl_bert_pooling *pool, const char *path,
-			       const struct mtl_bert_config *cfg,
-			       struct mtl_err *err)
-{
-	static const char *const other[] = {
-		"pooling_mode_mean_sqrt_len_tokens",
-		"pooling_mode_weightedmean_tokens",
-		"pooling_mode_lasttoken",
-	};
-	int cls, mean, max, rc = 0;
-	json_t *j = load_json(path, &rc, err), *dim;
-
-	if (!j)
-		return rc;
-	cls = json_is_true(json_object_get(j, "pooling_mode_cls_token"));
-	mean = json_is_true(json_object_get(j, "pooling_mode_mean_tokens"));
-	max = json_is_true(json_object_get(j, "pooling_mode_max_tokens"));
-	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
-		if (json_is_true(json_object_get(j, other[i]))) {
-			rc = mtl_err_set(err, MTL_ERR_FORMAT,
-					 "'%s': unsupported pooling mode '%s'",
-					 path, other[i]);
-			goto out;
-		}
-	if (cls + mean + max != 1) {
-		rc = mtl_err_set(err, MTL_ERR_FORMAT,
-				 "'%s': need exactly one of cls, mean, max pooling (found %d)",
-				 path, cls + mean + max);
-		goto out;
-	}
-	dim = json_object_get(j, "word_embedding_dimension");
-	if (dim && json_integer_value(dim) != cfg->hidden) {
-		rc = mtl_err_set(err, MTL_ERR_FORMAT,
-				 "'%s': word_embedding_dimension %lld does not match hidden size %d",
-				 path, (long long)json_integer_value(dim), cfg->hidden);
-		goto out;
-	}
-	pool->mode = cls ? MTL_BERT_POOL_CLS : mean ? MTL_BERT_POOL_MEAN
-						      : MTL_BERT_POOL_MAX;
-out:
-	json_decref(j);
-	return rc;
-}
-
-int mtl_bert_pooling_load(struct mtl_bert_pooling *out, const char *dir,
-			  const struct mtl_bert_config *cfg,
-			  struct mtl_err *err)
-{
-	struct mtl_bert_pooling pool = { MTL_BERT_POOL_CLS, 1, cfg->max_pos };
-	char path[PATH_LEN], sub[PATH_LEN], cfgpath[PATH_LEN];
-	json_t *mods = NULL, *v, *sbc;
-	size_t i;
-	int rc, have_pool = 0;
-
-	if ((rc = join(path, dir, "modules.json", err)))
-		return rc;
-	if (file_exists(path)) {
-		mods = load_json(path, &rc, err);
-		if (!mods)
-			return rc;
-		if (!json_is_array(mods)) {
-			rc = mtl_err_set(err, MTL_ERR_FORMAT,
-					 "'%s': not a JSON array", path);
-			goto out;
-		}
-		pool.normalize = 0;
-		json_array_foreach(mods, i, v) {
-			const char *type = json_string_value(json_object_get(v, "type"));
-			const char *mpath = json_string_value(json_object_get(v, "path"));
-			const char *base;
-
-			if (!type) {
-				rc = mtl_err_set(err, MTL_ERR_FORMAT,
-						 "'%s': module %zu has no type", path, i);
-				goto out;
-			}
-			base = strrchr(type, '.') ? strrchr(type, '.') + 1 : type;
-			if (!strcmp(base, "Transformer")) {
-				continue;
-			} else if (!strcmp(base, "Normalize")) {
-				pool.normalize = 1;
-			} else if (!strcmp(base, "Pooling")) {
-				if (!mpath || strstr(mpath, "..")) {
-					rc = mtl_err_set(err, MTL_ERR_FORMAT,
-							 "'%s': Pooling module has a bad path", path);
-					goto out;
-				}
-				if ((rc = join(sub, dir, mpath, err)) ||
-				    (rc = join(cfgpath, sub, "config.json", err)) ||
-				    (rc = read_pooling_config(&pool, cfgpath, cfg, err)))
-					goto out;
-				have_pool = 1;
-			} else {
-				rc = mtl_err_set(err, MTL_ERR_FORMAT,
-						 "'%s': unsupported module '%s'", path, type);
-				goto out;
-			}
-		}
-		if (!have_pool) {
-			rc = mtl_err_set(err, MTL_ERR_FORMAT,
-					 "'%s': no Pooling module", path);
-			goto out;
-		}
-	}
-	if ((rc = join(path, dir, "sentence_bert_config.json", err)))
-		goto out;
-	if (file_exists(path)) {
-		json_t *msl;
-
-		sbc = load_json(path, &rc, err);
-		if (!sbc)
-			goto out;
-		msl = json_object_get(sbc, "max_seq_length");
-		if (msl && (!json_is_integer(msl) || json_integer_value(msl) < 1)) {
-			json_decref(sbc);
-			rc = mtl_err_set(err, MTL_ERR_FORMAT,
-					 "'%s': max_seq_length is not a positive integer",
-					 path);
-			goto out;
-		}
-		if (msl && json_integer_value(msl) < cfg->max_pos)
-			pool.max_seq_length = (int)json_integer_value(msl);
-		json_decref(sbc);
-	}
-	*out = pool;
-	rc = 0;
-out:
-	json_decref(mods);
-	return rc;
-}
-
-int mtl_bert_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
-			  const char *dir, struct mtl_err *err)
-{
-	char path[PATH_LEN], sub[PATH_LEN];
-	json_t *mods, *pc, *sbc;
-	int rc;
-
-	mods = json_pack("[{s:i,s:s,s:s,s:s}{s:i,s:s,s:s,s:s}]",
-			 "idx", 0, "name", "0", "path", "",
-			 "type", "sentence_transformers.models.Transformer",
-			 "idx", 1, "name", "1", "path", "1_Pooling",
-			 "type", "sentence_transformers.models.Pooling");
-	pc = json_pack("{s:i,s:b,s:b,s:b,s:b,s:b,s:b,s:b}",
-		       "word_embedding_dimension", hidden,
-		       "pooling_mode_cls_token", pool->mode == MTL_BERT_POOL_CLS,
-		       "pooling_mode_mean_tokens", pool->mode == MTL_BERT_POOL_MEAN,
-		       "pooling_mode_max_tokens", pool->mode == MTL_BERT_POOL_MAX,
-		       "pooling_mode_mean_sqrt_len_tokens", 0,
-		       "pooling_mode_weightedmean_tokens", 0,
-		       "pooling_mode_lasttoken", 0, "include_prompt", 1);
-	sbc = json_pack("{s:i,s:b}", "max_seq_length", pool->max_seq_length,
-			"do_lower_case", 0);
-	if (!mods || !pc || !sbc) {
-		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if (pool->normalize)
-		json_array_append_new(mods, json_pack("{s:i,s:s,s:s,s:s}", "idx", 2,
-						      "name", "2", "path", "2_Normalize",
-						      "type", "sentence_transformers.models.Normalize"));
-	if ((rc = mtl_fs_mkdirs(dir, err)) ||
-	    (rc = join(path, dir, "modules.json", err)) ||
-	    (rc = mtl_fs_write_json(path, mods, CONFIG_JSON, err)) ||
-	    (rc = join(sub, dir, "1_Pooling", err)) ||
-	    (rc = mtl_fs_mkdirs(sub, err)) ||
-	    (rc = join(path, sub, "config.json", err)) ||
-	    (rc = mtl_fs_write_json(path, pc, CONFIG_JSON, err)) ||
-	    (rc = join(path, dir, "sentence_bert_config.json", err)) ||
-	    (rc = mtl_fs_write_json(path, sbc, CONFIG_JSON, err)))
-		goto out;
-	if (pool->normalize &&
-	    ((rc = join(sub, dir, "2_Normalize", err)) || (rc = mtl_fs_mkdirs(sub, err))))
-		goto out;
-	rc = 0;
-out:
-	json_decref(mods);
-	json_decref(pc);
-	json_decref(sbc);
-	return rc;
-}

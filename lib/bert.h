@@ -1,7 +1,8 @@
 /*
  * bert.h - the BERT encoder: configuration, parameters, loading and saving
- * Hugging Face model directories, the forward pass on BLIS, and sentence
- * embeddings (sentence-transformers pooling).
+ * Hugging Face model directories (bert_io.c), the forward and backward
+ * passes on BLIS, and sentence embeddings (bert.c).  The
+ * sentence-transformers pooling files are model.h's.
  *
  * Example:
  *
@@ -11,8 +12,8 @@
  *	float emb[2 * 1024];
  *
  *	if (mtl_bert_load(&m, "models/bge-large-en-v1.5", &err) ||
- *	    mtl_bert_pooling_load(&pool, "models/bge-large-en-v1.5",
- *				  &m->cfg, &err))
+ *	    mtl_model_pooling_load(&pool, "models/bge-large-en-v1.5",
+ *				   &m->cfg, &err))
  *		die("%s", err.msg);
  *	// ids, mask: [2,T] int32, right-padded, mask 1 for real tokens
  *	if (mtl_bert_embed(m, &pool, emb, ids, NULL, mask, 2, T, &err))
@@ -55,6 +56,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "ops.h"
 #include "rng.h"
 
 /* A BERT configuration, as in a Hugging Face config.json. */
@@ -127,8 +129,10 @@ struct mtl_bert_tensor {
 
 /*
  * Activations of the last forward (see the header comment).  Per-layer
- * slots hold L layers in train mode and one shared layer otherwise; the
- * mtl_bert_act_*() helpers below index them.  Shapes:
+ * slots hold L layers in train mode and one shared layer otherwise
+ * (layer l of a [L,...] slot starts l * its per-layer size in; outside
+ * bert.c, read them through mtl_bert_hidden(), mtl_bert_attn_probs() and
+ * mtl_bert_ffn_gelu() below).  Shapes:
  */
 struct mtl_bert_acts {
 	int B, T, train, nt;
@@ -225,7 +229,7 @@ int mtl_bert_load(struct mtl_bert **out, const char *dir, struct mtl_err *err);
  * prefix, metadata format "pt"), creating dir if needed, each file
  * atomically.  The config keeps any fields of a loaded config.json that we
  * do not interpret.  Tokenizer and pooling files are not written here
- * (mtl_bert_pooling_save writes the pooling ones).
+ * (mtl_model_pooling_save in model.h writes the pooling ones).
  */
 int mtl_bert_save(const struct mtl_bert *m, const char *dir,
 		  struct mtl_err *err);
@@ -313,51 +317,18 @@ void mtl_bert_pooler(const struct mtl_bert *m, float *out);
 
 /* ---- sentence embeddings ---- */
 
-enum mtl_bert_pool {
-	MTL_BERT_POOL_CLS,
-	MTL_BERT_POOL_MEAN,
-	MTL_BERT_POOL_MAX,
-};
-
+/* How a model's sentence embeddings pool (its sentence-transformers
+ * files: mtl_model_pooling_load in model.h). */
 struct mtl_bert_pooling {
-	enum mtl_bert_pool mode;
+	enum mtl_pool mode; /* cls, mean or max (ops.h) */
 	int normalize;      /* L2-normalise the pooled vector */
 	int max_seq_length; /* from sentence_bert_config.json, else max_pos */
 };
 
 /*
- * Reads the sentence-transformers files of dir.  With modules.json: its
- * Pooling module's config.json gives the mode (exactly one of cls, mean,
- * max; other modes fail), normalize is set when a Normalize module is
- * listed, and any module other than Transformer, Pooling and Normalize
- * (a Dense layer, say) fails.  Without modules.json: CLS pooling and
- * normalize on, the BGE convention.  max_seq_length comes from
- * sentence_bert_config.json, else cfg->max_pos, and is capped at max_pos.
- */
-int mtl_bert_pooling_load(struct mtl_bert_pooling *pool, const char *dir,
-			  const struct mtl_bert_config *cfg,
-			  struct mtl_err *err);
-/* Writes modules.json, 1_Pooling/config.json, sentence_bert_config.json
- * (and 2_Normalize/ when normalize is set) into dir. */
-int mtl_bert_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
-			  const char *dir, struct mtl_err *err);
-
-/*
- * out[B,H] = pool over the real tokens of hidden[B,T,H] (mask [B,T], NULL
- * for all real): CLS takes token 0, MEAN averages (sum / max(count, 1e-9)
- * as sentence-transformers does), MAX takes the elementwise max (padding
- * counts as -1e9, as there).
- */
-void mtl_bert_pool_forward(float *out, const float *hidden,
-			   const int32_t *mask, int B, int T, int H,
-			   enum mtl_bert_pool mode);
-/* out[B,H] = x / max(||x||_2, 1e-12) per row; norm[B] kept (may be NULL). */
-void mtl_bert_normalize_forward(float *out, float *norm, const float *inp,
-				int B, int H);
-
-/*
- * Sentence embeddings: an inference forward, then pooling and (when
- * pool->normalize) L2 normalisation into out[B,H].  Same arguments and
+ * Sentence embeddings: an inference forward, then pooling
+ * (mtl_pool_forward) and, when pool->normalize, L2 normalisation
+ * (mtl_l2norm_forward) into out[B,H].  Same arguments and
  * failures as mtl_bert_forward().
  */
 int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,

@@ -12,12 +12,12 @@
 #include "ops.h"
 
 int mtl_contrast_new(struct mtl_contrast **out, float weight,
-		     float temperature, enum mtl_bert_pool pool,
+		     float temperature, enum mtl_pool pool,
 		     struct mtl_err *err)
 {
 	struct mtl_contrast *c;
 
-	if (!(temperature > 0) || pool == MTL_BERT_POOL_MAX)
+	if (!(temperature > 0) || (pool != MTL_POOL_CLS && pool != MTL_POOL_MEAN))
 		return mtl_err_set(err, MTL_ERR_ARG,
 				   "contrastive loss needs a positive temperature and cls or mean pooling");
 	c = calloc(1, sizeof(*c));
@@ -91,47 +91,6 @@ double mtl_contrast_infonce(float *da, float *dp, const float *a,
 	return loss / B;
 }
 
-void mtl_contrast_normalize_backward(float *dx, const float *dy,
-				     const float *y, const float *norm, int B,
-				     int H)
-{
-	for (int b = 0; b < B; b++) {
-		const float *yb = y + (size_t)b * H, *gb = dy + (size_t)b * H;
-		double dot = 0, n = norm[b] > 1e-12f ? norm[b] : 1e-12;
-
-		for (int k = 0; k < H; k++)
-			dot += (double)yb[k] * gb[k];
-		for (int k = 0; k < H; k++)
-			dx[(size_t)b * H + k] = (float)((gb[k] - yb[k] * dot) / n);
-	}
-}
-
-void mtl_contrast_pool_backward(float *dhidden, const float *dout,
-				const int32_t *mask, int B, int T, int H,
-				enum mtl_bert_pool mode)
-{
-	MTL_ASSERT(mode == MTL_BERT_POOL_CLS || mode == MTL_BERT_POOL_MEAN);
-	for (int b = 0; b < B; b++) {
-		const float *d = dout + (size_t)b * H;
-		float *dh = dhidden + (size_t)b * T * H;
-		float cnt = 0;
-
-		if (mode == MTL_BERT_POOL_CLS) {
-			for (int k = 0; k < H; k++)
-				dh[k] += d[k];
-			continue;
-		}
-		/* as mtl_bert_pool_forward: sum / max(count, 1e-9) */
-		for (int t = 0; t < T; t++)
-			cnt += !mask || mask[(size_t)b * T + t];
-		cnt = cnt < 1e-9f ? 1e-9f : cnt;
-		for (int t = 0; t < T; t++)
-			if (!mask || mask[(size_t)b * T + t])
-				for (int k = 0; k < H; k++)
-					dh[(size_t)t * H + k] += d[k] / cnt;
-	}
-}
-
 /* Grows the [B,H] buffers and the second view's mask and gradient. */
 static int grow(struct mtl_contrast *c, int B, int Tp, int H,
 		struct mtl_err *err)
@@ -192,16 +151,14 @@ int mtl_contrast_view(struct mtl_contrast *c, struct mtl_bert *m,
 	ids = view_of(b, &len, &Tp);
 	if ((rc = grow(c, b->B, Tp > b->T ? Tp : b->T, H, err)))
 		return rc;
-	for (int i = 0; i < b->B; i++)
-		for (int t = 0; t < Tp; t++)
-			c->pmask[i * Tp + t] = t < len[i];
+	mtl_batch_mask(c->pmask, len, b->B, Tp);
 	c->saved = *rng;
 	if ((rc = mtl_bert_forward_train(m, ids, NULL, c->pmask, b->B, Tp, ph,
 					 pa, rng, err)))
 		return rc;
-	mtl_bert_pool_forward(c->p, mtl_bert_last_hidden(m), c->pmask, b->B,
-			      Tp, H, c->pool);
-	mtl_bert_normalize_forward(c->pn, c->pnorm, c->p, b->B, H);
+	mtl_pool_forward(c->p, mtl_bert_last_hidden(m), c->pmask, b->B, Tp, H,
+			 c->pool);
+	mtl_l2norm_forward(c->pn, c->pnorm, c->p, b->B, H);
 	return 0;
 }
 
@@ -212,13 +169,14 @@ double mtl_contrast_anchor(struct mtl_contrast *c, struct mtl_bert *m,
 	int B = b->B, H = m->cfg.hidden;
 	double L;
 
-	mtl_bert_pool_forward(c->a, mtl_bert_last_hidden(m), mask, B, b->T, H,
-			      c->pool);
-	mtl_bert_normalize_forward(c->an, c->anorm, c->a, B, H);
+	mtl_pool_forward(c->a, mtl_bert_last_hidden(m), mask, B, b->T, H,
+			 c->pool);
+	mtl_l2norm_forward(c->an, c->anorm, c->a, B, H);
 	L = mtl_contrast_infonce(c->da, c->dp, c->an, c->pn, B, H,
 				 c->temperature, scale * c->weight);
-	mtl_contrast_normalize_backward(c->dx, c->da, c->an, c->anorm, B, H);
-	mtl_contrast_pool_backward(dlast, c->dx, mask, B, b->T, H, c->pool);
+	memset(c->dx, 0, sizeof(float) * (size_t)B * H);
+	mtl_l2norm_backward(c->dx, c->da, c->an, c->anorm, B, H);
+	mtl_pool_backward(dlast, c->dx, mask, B, b->T, H, c->pool);
 	return scale * L;
 }
 
@@ -231,15 +189,14 @@ int mtl_contrast_backward(struct mtl_contrast *c, struct mtl_bert *m,
 	int Tp, H = m->cfg.hidden, rc;
 
 	ids = view_of(b, &len, &Tp);
-	for (int i = 0; i < b->B; i++)
-		for (int t = 0; t < Tp; t++)
-			c->pmask[i * Tp + t] = t < len[i];
+	mtl_batch_mask(c->pmask, len, b->B, Tp);
 	if ((rc = mtl_bert_forward_train(m, ids, NULL, c->pmask, b->B, Tp, ph,
 					 pa, &r, err)))
 		return rc;
 	memset(c->dh, 0, sizeof(float) * (size_t)b->B * Tp * H);
-	mtl_contrast_normalize_backward(c->dx, c->dp, c->pn, c->pnorm, b->B, H);
-	mtl_contrast_pool_backward(c->dh, c->dx, c->pmask, b->B, Tp, H, c->pool);
+	memset(c->dx, 0, sizeof(float) * (size_t)b->B * H);
+	mtl_l2norm_backward(c->dx, c->dp, c->pn, c->pnorm, b->B, H);
+	mtl_pool_backward(c->dh, c->dx, c->pmask, b->B, Tp, H, c->pool);
 	mtl_bert_backward(m, grad, c->dh);
 	return 0;
 }

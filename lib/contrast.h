@@ -34,7 +34,7 @@
 struct mtl_contrast {
 	float weight;          /* the loss's weight in the total */
 	float temperature;     /* tau (0.05) */
-	enum mtl_bert_pool pool; /* cls or mean */
+	enum mtl_pool pool;    /* cls or mean */
 	double loss;           /* the last step's loss (mean over its batches) */
 	/* private: [B,H] each, grown */
 	float *a, *an, *p, *pn, *da, *dp, *dx;
@@ -46,7 +46,7 @@ struct mtl_contrast {
 };
 
 int mtl_contrast_new(struct mtl_contrast **out, float weight,
-		     float temperature, enum mtl_bert_pool pool,
+		     float temperature, enum mtl_pool pool,
 		     struct mtl_err *err);
 void mtl_contrast_free(struct mtl_contrast *c);
 
@@ -86,13 +86,5 @@ int mtl_contrast_backward(struct mtl_contrast *c, struct mtl_bert *m,
 double mtl_contrast_infonce(float *da, float *dp, const float *a,
 			    const float *p, int B, int H, float tau,
 			    float scale);
-/* dx[B,H] for y = x / max(|x|, 1e-12) given y, norm = |x| and dy. */
-void mtl_contrast_normalize_backward(float *dx, const float *dy,
-				     const float *y, const float *norm, int B,
-				     int H);
-/* Adds the pooling's backward of dout[B,H] into dhidden[B,T,H]. */
-void mtl_contrast_pool_backward(float *dhidden, const float *dout,
-				const int32_t *mask, int B, int T, int H,
-				enum mtl_bert_pool mode);
 
 #endif

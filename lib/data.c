@@ -434,77 +434,148 @@ void mtl_example_release(struct mtl_example *ex)
 	memset(ex, 0, sizeof(*ex));
 }
 
-void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
-		    int n, const struct mtl_tasks *ts, uint64_t task_mask,
-		    int32_t pad_id, int64_t epoch, int64_t index)
+/* Pads row i of ids[n,T] from x[len] with pad_id. */
+static void pad_row(int32_t *ids, int T, const int32_t *x, int32_t len,
+		    int32_t pad_id)
 {
-	int T = 0, Tp = 0, pairs = n > 0;
+	for (int t = 0; t < T; t++)
+		ids[t] = t < len ? x[t] : pad_id;
+}
+
+int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
+		   int n, const struct mtl_tasks *ts, const int *map,
+		   uint64_t task_mask, int32_t pad_id, struct mtl_err *err)
+{
+	int T = 1, Tp = 0, pairs = n > 0, nt = ts ? ts->n : 0;
+
+	memset(b, 0, sizeof(*b));
+	for (int i = 0; i < n; i++) {
+		T = ex[i]->len > T ? ex[i]->len : T;
+		Tp = ex[i]->pair_len > Tp ? ex[i]->pair_len : Tp;
+		pairs &= ex[i]->pair_ids != NULL;
+	}
+	b->B = n;
+	b->T = T;
+	b->n_tasks = nt;
+	b->ids = malloc(sizeof(int32_t) * (size_t)n * T);
+	b->lengths = malloc(sizeof(int32_t) * (size_t)n);
+	b->labels = calloc((size_t)nt + 1, sizeof(*b->labels));
+	b->example_ids = calloc((size_t)n + 1, sizeof(char *));
+	b->example_id_len = calloc((size_t)n + 1, sizeof(size_t));
+	if (!b->ids || !b->lengths || !b->labels || !b->example_ids ||
+	    !b->example_id_len)
+		goto nomem;
+	for (int i = 0; i < n; i++) {
+		b->lengths[i] = ex[i]->len;
+		pad_row(b->ids + (size_t)i * T, T, ex[i]->ids, ex[i]->len, pad_id);
+		if (ex[i]->id) {
+			if (!(b->example_ids[i] = malloc(ex[i]->id_len)))
+				goto nomem;
+			memcpy(b->example_ids[i], ex[i]->id, ex[i]->id_len);
+			b->example_id_len[i] = ex[i]->id_len;
+		}
+	}
+	/* pair texts only when every example of the batch has one */
+	if (pairs) {
+		b->Tp = Tp;
+		b->pair_ids = malloc(sizeof(int32_t) * (size_t)n * Tp);
+		b->pair_lengths = malloc(sizeof(int32_t) * (size_t)n);
+		if (!b->pair_ids || !b->pair_lengths)
+			goto nomem;
+		for (int i = 0; i < n; i++) {
+			b->pair_lengths[i] = ex[i]->pair_len;
+			pad_row(b->pair_ids + (size_t)i * Tp, Tp, ex[i]->pair_ids,
+				ex[i]->pair_len, pad_id);
+		}
+	}
+	for (int t = 0; t < nt; t++) {
+		int s = map ? map[t] : t, token = ts->task[t].kind == MTL_TASK_TOKEN;
+		int any = 0;
+		int32_t *l;
+
+		for (int i = 0; s >= 0 && ((task_mask >> t) & 1) && i < n; i++)
+			any |= (int)((ex[i]->labelled >> s) & 1);
+		if (!any)
+			continue;
+		l = malloc(sizeof(int32_t) * (size_t)n * (token ? T : 1));
+		if (!l)
+			goto nomem;
+		b->labels[t] = l;
+		for (int i = 0; i < n; i++) {
+			if (!token)
+				l[i] = ex[i]->seq[s];
+			else if (ex[i]->tok[s])
+				pad_row(l + (size_t)i * T, T, ex[i]->tok[s],
+					ex[i]->len, MTL_IGNORE);
+			else
+				pad_row(l + (size_t)i * T, T, NULL, 0, MTL_IGNORE);
+		}
+	}
+	return 0;
+nomem:
+	mtl_batch_release(b);
+	return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+}
+
+void mtl_batch_mask(int32_t *mask, const int32_t *lengths, int B, int T)
+{
+	for (int i = 0; i < B; i++)
+		for (int t = 0; t < T; t++)
+			mask[(size_t)i * T + t] = t < lengths[i];
+}
+
+/* Packs x[n] as a msgpack array. */
+static void pack_i32s(msgpack_packer *pk, const int32_t *x, size_t n)
+{
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++)
+		msgpack_pack_int32(pk, x[i]);
+}
+
+void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
+		    const struct mtl_tasks *ts)
+{
+	size_t BT = (size_t)b->B * b->T;
 	uint64_t present = 0;
 
-	for (int b = 0; b < n; b++) {
-		if (ex[b]->len > T)
-			T = ex[b]->len;
-		present |= ex[b]->labelled;
-		pairs &= ex[b]->pair_ids != NULL;
-		if (ex[b]->pair_len > Tp)
-			Tp = ex[b]->pair_len;
-	}
-	present &= task_mask;
-
-	/* pair texts only when every example of the batch has one */
-	msgpack_pack_map(pk, 9 + 2 * pairs);
+	for (int t = 0; t < b->n_tasks; t++)
+		present |= (uint64_t)(b->labels[t] != NULL) << t;
+	msgpack_pack_map(pk, 9 + 2 * (b->pair_ids != NULL));
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "batch");
 	mtl_mp_pack_str(pk, "epoch");
-	msgpack_pack_int64(pk, epoch);
+	msgpack_pack_int64(pk, b->epoch);
 	mtl_mp_pack_str(pk, "index");
-	msgpack_pack_int64(pk, index);
+	msgpack_pack_int64(pk, b->index);
 	mtl_mp_pack_str(pk, "size");
-	msgpack_pack_int(pk, n);
+	msgpack_pack_int(pk, b->B);
 	mtl_mp_pack_str(pk, "seq_len");
-	msgpack_pack_int(pk, T);
+	msgpack_pack_int(pk, b->T);
 	mtl_mp_pack_str(pk, "ids");
-	msgpack_pack_array(pk, (size_t)n * (size_t)T);
-	for (int b = 0; b < n; b++)
-		for (int t = 0; t < T; t++)
-			msgpack_pack_int32(pk, t < ex[b]->len ? ex[b]->ids[t] : pad_id);
+	pack_i32s(pk, b->ids, BT);
 	mtl_mp_pack_str(pk, "lengths");
-	msgpack_pack_array(pk, (size_t)n);
-	for (int b = 0; b < n; b++)
-		msgpack_pack_int32(pk, ex[b]->len);
+	pack_i32s(pk, b->lengths, (size_t)b->B);
 	mtl_mp_pack_str(pk, "example_ids");
-	msgpack_pack_array(pk, (size_t)n);
-	for (int b = 0; b < n; b++)
-		pack_id(pk, ex[b]);
-	if (pairs) {
+	msgpack_pack_array(pk, (size_t)b->B);
+	for (int i = 0; i < b->B; i++)
+		if (b->example_ids && b->example_ids[i])
+			mtl_data_pack_raw(pk, b->example_ids[i],
+					  b->example_id_len[i]);
+		else
+			msgpack_pack_nil(pk);
+	if (b->pair_ids) {
 		mtl_mp_pack_str(pk, "pair_ids");
-		msgpack_pack_array(pk, (size_t)n * (size_t)Tp);
-		for (int b = 0; b < n; b++)
-			for (int t = 0; t < Tp; t++)
-				msgpack_pack_int32(pk, t < ex[b]->pair_len
-						   ? ex[b]->pair_ids[t] : pad_id);
+		pack_i32s(pk, b->pair_ids, (size_t)b->B * b->Tp);
 		mtl_mp_pack_str(pk, "pair_lengths");
-		msgpack_pack_array(pk, (size_t)n);
-		for (int b = 0; b < n; b++)
-			msgpack_pack_int32(pk, ex[b]->pair_len);
+		pack_i32s(pk, b->pair_lengths, (size_t)b->B);
 	}
-	pack_labels_map(pk, present, ts->n);
-	for (int k = 0; k < ts->n; k++) {
-		if (!((present >> k) & 1))
-			continue;
-		mtl_mp_pack_str(pk, ts->task[k].name);
-		if (ts->task[k].kind == MTL_TASK_SEQUENCE) {
-			msgpack_pack_array(pk, (size_t)n);
-			for (int b = 0; b < n; b++)
-				msgpack_pack_int32(pk, ex[b]->seq[k]);
-			continue;
+	pack_labels_map(pk, present, b->n_tasks);
+	for (int t = 0; t < b->n_tasks; t++)
+		if (b->labels[t]) {
+			mtl_mp_pack_str(pk, ts->task[t].name);
+			pack_i32s(pk, b->labels[t],
+				  ts->task[t].kind == MTL_TASK_SEQUENCE ? (size_t)b->B : BT);
 		}
-		msgpack_pack_array(pk, (size_t)n * (size_t)T);
-		for (int b = 0; b < n; b++)
-			for (int t = 0; t < T; t++)
-				msgpack_pack_int32(pk, ex[b]->tok[k] && t < ex[b]->len ?
-						       ex[b]->tok[k][t] : MTL_IGNORE);
-	}
 }
 
 /* "pair_lengths" [B] and "pair_ids" [B, max length] into b.  0 or <0. */
@@ -650,6 +721,26 @@ void mtl_batch_release(struct mtl_batch *b)
 	free(b->pair_ids);
 	free(b->pair_lengths);
 	memset(b, 0, sizeof(*b));
+}
+
+int mtl_batch_remap(struct mtl_batch *b, const int *map, int n,
+		    struct mtl_err *err)
+{
+	int32_t **lab = calloc((size_t)n + 1, sizeof(*lab));
+
+	if (!lab)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int t = 0; t < n; t++)
+		if (map[t] >= 0) {
+			lab[t] = b->labels[map[t]];
+			b->labels[map[t]] = NULL;
+		}
+	for (int t = 0; t < b->n_tasks; t++)
+		free(b->labels[t]);
+	free(b->labels);
+	b->labels = lab;
+	b->n_tasks = n;
+	return 0;
 }
 
 static int same_labels(const struct mtl_task *a, const struct mtl_task *b)

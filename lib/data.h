@@ -120,23 +120,44 @@ struct mtl_batch {
 	int32_t *pair_ids;     /* [B*Tp] the pair texts (contrastive), or NULL */
 	int32_t *pair_lengths; /* [B] */
 	int Tp;
-	char **example_ids; /* [B] msgpack encodings, for reports */
+	char **example_ids; /* [B] msgpack encodings (NULL: none), for reports */
 	size_t *example_id_len;
 };
 
 /*
- * Packs a batch record of the n examples ex[0..n) padded to the longest
- * with pad_id, with the labels of the tasks in task_mask (bit t for task
- * t): task-homogeneous batches and curricula leave the others out.
+ * The one batch builder: pads the n >= 1 examples ex[0..n) into b, right
+ * padded to the longest (T, at least 1) with pad_id: ids, lengths, the
+ * example ids, and the pair texts (to the longest pair, Tp) when every
+ * example has one.  b gets the tasks of ts (NULL: none, for a forward
+ * without labels); task t takes the labels of the examples' task map[t]
+ * (map NULL: t itself; -1: the examples lack it; see mtl_task_map) when
+ * bit t of task_mask is set and some example is labelled for it, else
+ * labels[t] stays NULL (task-homogeneous batches and curricula leave
+ * tasks out).  Token labels are padded with MTL_IGNORE.  epoch and index
+ * are 0.  0, or MTL_ERR_NOMEM (b released).  The caller frees b with
+ * mtl_batch_release().
  */
-void mtl_batch_pack(msgpack_packer *pk, const struct mtl_example *const *ex,
-		    int n, const struct mtl_tasks *ts, uint64_t task_mask,
-		    int32_t pad_id, int64_t epoch, int64_t index);
+int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
+		   int n, const struct mtl_tasks *ts, const int *map,
+		   uint64_t task_mask, int32_t pad_id, struct mtl_err *err);
+/* mask[B,T] = 1 where t < lengths[b] (a real token), else 0. */
+void mtl_batch_mask(int32_t *mask, const int32_t *lengths, int B, int T);
+/* Packs b as a batch record (keys above); ts: b's tasks, for their names. */
+void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
+		    const struct mtl_tasks *ts);
 
 /* Parses a batch record against ts; errors as mtl_example_parse. */
 int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 		    const struct mtl_tasks *ts, struct mtl_err *err);
 void mtl_batch_release(struct mtl_batch *b);
+/*
+ * Brings b's labels from the stream's task order into the model's: task
+ * t of the model (t < n) takes the stream's labels map[t]
+ * (mtl_task_map), none where map[t] is -1; labels of stream tasks
+ * no map entry names are freed.  0, or MTL_ERR_NOMEM with b unchanged.
+ */
+int mtl_batch_remap(struct mtl_batch *b, const int *map, int n,
+		    struct mtl_err *err);
 
 /*
  * Adds to *into the tasks of add that it lacks (streams labelled for

@@ -1,105 +1,30 @@
 /*
- * dist.c - data-parallel training across processes; see dist.h.  With
- * MTL_MPI defined it runs on MPI (mk/dist.mk compiles it so for
- * build/mtl-step-mpi); without it, the group is the calling process.
+ * dist.c - data-parallel training across processes, the part that does
+ * not depend on the transport: the group's lifetime, a step's batches
+ * shared out by rows, the gradient buckets, and each rank's random
+ * stream; see dist.h.  The communication itself is dist_mpi.c's (MPI)
+ * or dist_none.c's (one process), whichever the build links
+ * (dist_net.h).
  */
-#include "dist.h"
+#include "dist_net.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#ifdef MTL_MPI
-#include <mpi.h>
-#endif
-
-/* A contiguous range of a gradient block. */
-struct range {
-	float *p;
-	size_t n;
-};
-
-struct bucket {
-	struct range *r;
-	int n;
-};
-
-struct mtl_dist {
-	int rank, size, local_size;
-	struct bucket *buckets;
-	int n_buckets, n_layers;
-	int started;       /* buckets [0, started) are under way */
-	double comm;       /* seconds in reductions since the last read */
-#ifdef MTL_MPI
-	MPI_Request *req;  /* one per range of every bucket */
-	int n_req, cap_req;
-#endif
-};
-
-#ifdef MTL_MPI
-static double now(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* MTL_ERR_IO naming the call and MPI's reason. */
-static int mpi_fail(struct mtl_err *err, const char *call, int rc)
-{
-	char why[MPI_MAX_ERROR_STRING];
-	int len = 0;
-
-	if (MPI_Error_string(rc, why, &len) != MPI_SUCCESS)
-		snprintf(why, sizeof(why), "error %d", rc);
-	return mtl_err_set(err, MTL_ERR_IO, "%s failed: %s", call, why);
-}
-#endif
-
-int mtl_dist_has_mpi(void)
-{
-#ifdef MTL_MPI
-	return 1;
-#else
-	return 0;
-#endif
-}
 
 int mtl_dist_init(struct mtl_dist **out, int *argc, char ***argv,
 		  struct mtl_err *err)
 {
 	struct mtl_dist *d = calloc(1, sizeof(*d));
+	int rc;
 
 	if (!d)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	d->size = d->local_size = 1;
-#ifdef MTL_MPI
-	{
-		int provided, rc;
-		MPI_Comm local;
-
-		rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
-		if (rc != MPI_SUCCESS) {
-			free(d);
-			return mtl_err_set(err, MTL_ERR_IO, "cannot start MPI (error %d)", rc);
-		}
-		MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-		MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
-		MPI_Comm_size(MPI_COMM_WORLD, &d->size);
-		rc = MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0,
-					 MPI_INFO_NULL, &local);
-		if (rc == MPI_SUCCESS) {
-			MPI_Comm_size(local, &d->local_size);
-			MPI_Comm_free(&local);
-		}
+	if ((rc = mtl_dist_net_init(d, argc, argv, err))) {
+		free(d);
+		return rc;
 	}
-#else
-	(void)argc;
-	(void)argv;
-#endif
 	*out = d;
 	return 0;
 }
@@ -111,10 +36,7 @@ void mtl_dist_free(struct mtl_dist *d)
 	for (int i = 0; i < d->n_buckets; i++)
 		free(d->buckets[i].r);
 	free(d->buckets);
-#ifdef MTL_MPI
-	free(d->req);
-	MPI_Finalize();
-#endif
+	mtl_dist_net_free(d);
 	free(d);
 }
 
@@ -131,41 +53,6 @@ int mtl_dist_size(const struct mtl_dist *d)
 int mtl_dist_local_size(const struct mtl_dist *d)
 {
 	return d->local_size;
-}
-
-void mtl_dist_abort(struct mtl_dist *d, int code)
-{
-#ifdef MTL_MPI
-	if (d)
-		MPI_Abort(MPI_COMM_WORLD, code);
-#else
-	(void)d;
-	(void)code;
-#endif
-}
-
-int mtl_dist_bcast(struct mtl_dist *d, void *bytes, size_t n,
-		   struct mtl_err *err)
-{
-#ifdef MTL_MPI
-	char *p = bytes;
-
-	/* MPI counts are ints: large buffers go in pieces */
-	while (n) {
-		int k = n > (size_t)INT_MAX ? INT_MAX : (int)n, rc;
-
-		if ((rc = MPI_Bcast(p, k, MPI_BYTE, 0, MPI_COMM_WORLD)) != MPI_SUCCESS)
-			return mpi_fail(err, "MPI_Bcast", rc);
-		p += k;
-		n -= (size_t)k;
-	}
-#else
-	(void)d;
-	(void)bytes;
-	(void)n;
-	(void)err;
-#endif
-	return 0;
 }
 
 /* Labels per row of task t in a batch of length T. */
@@ -388,23 +275,23 @@ out:
 static int add_range(struct mtl_dist *d, int k, float *p, size_t n)
 {
 	const size_t piece = (size_t)1 << 28;
-	struct bucket *bk = &d->buckets[k];
+	struct mtl_dist_bucket *bk = &d->buckets[k];
 
 	while (n) {
-		struct range *last = bk->n ? &bk->r[bk->n - 1] : NULL;
+		struct mtl_dist_range *last = bk->n ? &bk->r[bk->n - 1] : NULL;
 		size_t take;
 
 		if (last && last->p + last->n == p && last->n < piece) {
 			take = piece - last->n < n ? piece - last->n : n;
 			last->n += take;
 		} else {
-			struct range *r = realloc(bk->r, sizeof(*r) * (size_t)(bk->n + 1));
+			struct mtl_dist_range *r = realloc(bk->r, sizeof(*r) * (size_t)(bk->n + 1));
 
 			if (!r)
 				return MTL_ERR_NOMEM;
 			bk->r = r;
 			take = n < piece ? n : piece;
-			bk->r[bk->n++] = (struct range){ p, take };
+			bk->r[bk->n++] = (struct mtl_dist_range){ p, take };
 		}
 		p += take;
 		n -= take;
@@ -442,49 +329,11 @@ int mtl_dist_attach(struct mtl_dist *d, const struct mtl_bert *m, float *grad,
 	}
 	for (int k = 0; k < d->n_buckets; k++)
 		total += d->buckets[k].n;
-#ifdef MTL_MPI
-	free(d->req);
-	d->n_req = 0;
-	d->cap_req = total;
-	d->req = calloc((size_t)total + 1, sizeof(*d->req));
-	if (!d->req)
+	if (mtl_dist_net_plan(d, total))
 		goto nomem;
-#else
-	(void)total;
-#endif
 	return 0;
 nomem:
 	return mtl_err_set(err, MTL_ERR_NOMEM, "cannot plan the gradient buckets");
-}
-
-void mtl_dist_ready(struct mtl_dist *d, int bucket)
-{
-#ifdef MTL_MPI
-	double t0 = now();
-	int flag;
-
-	if (d->size == 1)
-		return;
-	for (; d->started <= bucket && d->started < d->n_buckets; d->started++) {
-		const struct bucket *bk = &d->buckets[d->started];
-
-		for (int i = 0; i < bk->n; i++) {
-			MTL_ASSERT(d->n_req < d->cap_req);
-			/* an error shows again, and is reported, in the wait */
-			if (MPI_Iallreduce(MPI_IN_PLACE, bk->r[i].p, (int)bk->r[i].n,
-					   MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
-					   &d->req[d->n_req]) == MPI_SUCCESS)
-				d->n_req++;
-		}
-	}
-	/* MPI moves non-blocking collectives on only inside MPI calls */
-	if (d->n_req)
-		MPI_Testall(d->n_req, d->req, &flag, MPI_STATUSES_IGNORE);
-	d->comm += now() - t0;
-#else
-	(void)d;
-	(void)bucket;
-#endif
 }
 
 void mtl_dist_layer_ready(void *arg, int l)
@@ -494,128 +343,14 @@ void mtl_dist_layer_ready(void *arg, int l)
 	mtl_dist_ready(d, l < 0 ? d->n_layers + 1 : 1 + (d->n_layers - 1 - l));
 }
 
-int mtl_dist_wait(struct mtl_dist *d, struct mtl_err *err)
+void mtl_dist_derive_rng(const struct mtl_dist *d, struct mtl_rng *rng)
 {
-#ifdef MTL_MPI
-	int expect = 0, rc;
-	double t0;
+	struct mtl_rng from = *rng;
 
-	if (d->size == 1)
-		return 0;
-	mtl_dist_ready(d, d->n_buckets - 1);
-	t0 = now();
-	for (int k = 0; k < d->n_buckets; k++)
-		expect += d->buckets[k].n;
-	rc = MPI_Waitall(d->n_req, d->req, MPI_STATUSES_IGNORE);
-	d->comm += now() - t0;
-	d->started = 0;
-	if (rc != MPI_SUCCESS)
-		return mpi_fail(err, "MPI_Waitall", rc);
-	if (d->n_req != expect)
-		return mtl_err_set(err, MTL_ERR_IO,
-				   "MPI_Iallreduce failed for %d of %d gradient ranges",
-				   expect - d->n_req, expect);
-	d->n_req = 0;
-#else
-	(void)d;
-	(void)err;
-#endif
-	return 0;
-}
-
-#ifdef MTL_MPI
-/* Sums n values of type t across the ranks, in place (blocking). */
-static int sum_in_place(struct mtl_dist *d, void *v, int n, MPI_Datatype t,
-			struct mtl_err *err)
-{
-	double t0 = now();
-	int rc;
-
-	if (d->size == 1)
-		return 0;
-	rc = MPI_Allreduce(MPI_IN_PLACE, v, n, t, MPI_SUM, MPI_COMM_WORLD);
-	d->comm += now() - t0;
-	return rc == MPI_SUCCESS ? 0 : mpi_fail(err, "MPI_Allreduce", rc);
-}
-#endif
-
-int mtl_dist_sum_i64(struct mtl_dist *d, int64_t *v, int n,
-		     struct mtl_err *err)
-{
-#ifdef MTL_MPI
-	return sum_in_place(d, v, n, MPI_INT64_T, err);
-#else
-	(void)d;
-	(void)v;
-	(void)n;
-	(void)err;
-	return 0;
-#endif
-}
-
-int mtl_dist_sum_f64(struct mtl_dist *d, double *v, int n,
-		     struct mtl_err *err)
-{
-#ifdef MTL_MPI
-	return sum_in_place(d, v, n, MPI_DOUBLE, err);
-#else
-	(void)d;
-	(void)v;
-	(void)n;
-	(void)err;
-	return 0;
-#endif
-}
-
-int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,
-		   struct mtl_err *err)
-{
-	int rc;
-
-	if (d->size == 1)
-		return 0;
-	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
-		return rc;
-	if (d->rank) {
-		/* from the trainer's current stream (the seed's, or a resumed
-		 * checkpoint's), so rank 0 keeps the one-process masks */
-		struct mtl_rng from = tr->rng;
-
-		mtl_rng_init(&tr->rng, mtl_rng_u64(&from) ^
-			     (0x9e3779b97f4a7c15ULL * (uint64_t)d->rank));
-	}
-	tr->dist = d;
-	return 0;
-}
-
-int mtl_dist_finish_step(struct mtl_dist *d, struct mtl_step_stats *st,
-			 struct mtl_err *err)
-{
-	int n = st->n_tasks, rc;
-	double *v;
-
-	if (d->size == 1)
-		return 0;
-	if ((rc = mtl_dist_wait(d, err)))
-		return rc;
-	/* counts travel as doubles: exact below 2^53 */
-	v = malloc(sizeof(double) * (2 * (size_t)n + 1));
-	if (!v)
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	for (int t = 0; t < n; t++) {
-		v[t] = st->task_loss[t];
-		v[n + t] = (double)st->correct[t];
-	}
-	v[2 * n] = (double)st->tokens;
-	rc = mtl_dist_sum_f64(d, v, 2 * n + 1, err);
-	for (int t = 0; !rc && t < n; t++) {
-		st->task_loss[t] = v[t];
-		st->correct[t] = (int64_t)v[n + t];
-	}
-	if (!rc)
-		st->tokens = (int64_t)v[2 * n];
-	free(v);
-	return rc;
+	if (d->rank == 0)
+		return;
+	mtl_rng_init(rng, mtl_rng_u64(&from) ^
+		     (0x9e3779b97f4a7c15ULL * (uint64_t)d->rank));
 }
 
 uint64_t mtl_dist_hash(const float *v, size_t n, uint64_t h)
@@ -629,34 +364,6 @@ uint64_t mtl_dist_hash(const float *v, size_t n, uint64_t h)
 		h = (h ^ w) * 0x100000001b3ULL;
 	}
 	return h;
-}
-
-int mtl_dist_same(struct mtl_dist *d, const float *v, size_t n, int *same,
-		  struct mtl_err *err)
-{
-	uint64_t h = mtl_dist_hash(v, n, 0xcbf29ce484222325ULL);
-
-	*same = 1;
-#ifdef MTL_MPI
-	{
-		/* max of h and max of ~h: equal hashes iff max == ~max(~h) */
-		uint64_t x[2] = { h, ~h };
-		int rc;
-
-		if (d->size == 1)
-			return 0;
-		rc = MPI_Allreduce(MPI_IN_PLACE, x, 2, MPI_UINT64_T, MPI_MAX,
-				   MPI_COMM_WORLD);
-		if (rc != MPI_SUCCESS)
-			return mpi_fail(err, "MPI_Allreduce", rc);
-		*same = x[0] == ~x[1];
-	}
-#else
-	(void)d;
-	(void)err;
-	(void)h;
-#endif
-	return 0;
 }
 
 double mtl_dist_comm_seconds(struct mtl_dist *d)

@@ -8,18 +8,22 @@
  *	struct mtl_dist *d;
  *	if (mtl_dist_init(&d, &argc, &argv, &err)) die(...);
  *	... load the model, mtl_train_new(&tr, ...) on every rank ...
- *	if (mtl_dist_size(d) > 1 && mtl_train_set_dist(tr, d, &err)) die(...);
+ *	if (mtl_train_set_dist(tr, d, &err)) die(...);  // train.h
  *	// rank 0 reads n batches into b[]; every rank then calls
  *	mtl_dist_share(d, b, &n, cap, &err);   // b[] now holds this rank's rows
  *	mtl_train_step(tr, b, n, &st, &err);   // same update on every rank
  *	mtl_dist_free(d);
  *
- * Two builds of this one file.  Compiled with MTL_MPI (mk/dist.mk does so
- * for build/mtl-step-mpi) it runs on MPI_COMM_WORLD.  Without it (what
- * libmtl.a holds, so every other program and test) the group is the one
- * calling process: rank 0 of 1, sums are the identity, shares are whole
- * batches.  Both define the same functions, so the MPI object simply
- * takes the place of the archive's.
+ * Two transports, chosen by the build (dist_net.h): dist_mpi.c runs on
+ * MPI_COMM_WORLD (mk/dist.mk links it into build/mtl-step-mpi);
+ * dist_none.c, what libmtl.a holds (so every other program and test),
+ * makes the group the one calling process: rank 0 of 1, sums are the
+ * identity, shares are whole batches.  Both define the same functions,
+ * so the MPI object simply takes the place of the archive's.  dist.c,
+ * the rest, is the same in both.
+ *
+ * The group knows nothing of the trainer: the trainer attaches to it
+ * (mtl_train_set_dist in train.h) and calls the hooks below.
  *
  * Splitting: every rank gets, of every batch of the step, the rows
  * [B*r/N, B*(r+1)/N) (some ranks may get none of a small batch), padded
@@ -54,7 +58,7 @@
 #include "data.h"
 #include "err.h"
 #include "head.h"
-#include "train.h"
+#include "rng.h"
 
 struct mtl_dist;
 
@@ -141,24 +145,12 @@ void mtl_dist_layer_ready(void *arg, int l);
 int mtl_dist_wait(struct mtl_dist *d, struct mtl_err *err);
 
 /*
- * Makes tr data-parallel over d (when d has more than one process):
- * plans the buckets of its gradient blocks (mtl_dist_attach), and draws
- * each rank's dropout masks from its own stream (derived from the
- * trainer's current one and the rank; rank 0 keeps it, so it draws what
- * one process would).  Call it after anything that sets the trainer's
- * state (a resumed checkpoint).  Every rank must then run the same
- * steps.  0 or MTL_ERR_NOMEM.
+ * Turns rng (the same on every rank) into this rank's own stream, so that
+ * the ranks draw different dropout masks: rank 0 keeps rng as it is (it
+ * draws what one process would), rank r > 0 restarts it from its next
+ * draw and r.  Never fails.
  */
-int mtl_dist_train(struct mtl_dist *d, struct mtl_train *tr,
-		   struct mtl_err *err);
-
-/*
- * The end of a step's gradient pass (the trainer's hook): waits for the
- * gradient sums (mtl_dist_wait), then sums st's per-task loss sums and
- * correct counts and its token count over ranks.  0, or MTL_ERR_IO.
- */
-int mtl_dist_finish_step(struct mtl_dist *d, struct mtl_step_stats *st,
-			 struct mtl_err *err);
+void mtl_dist_derive_rng(const struct mtl_dist *d, struct mtl_rng *rng);
 
 /* In-place sums over ranks (blocking).  0, or MTL_ERR_IO. */
 int mtl_dist_sum_i64(struct mtl_dist *d, int64_t *v, int n,

@@ -17,6 +17,10 @@ struct mtl_feat {
 	int H;
 	struct entry *e; /* open addressing, cap a power of two */
 	size_t n, cap;
+	/* mtl_feat_step's buffers, grown */
+	float **last;    /* [n_last] */
+	size_t *last_cap;
+	int n_last;
 };
 
 static uint64_t fnv(const void *p, size_t n)
@@ -48,6 +52,10 @@ void mtl_feat_free(struct mtl_feat *f)
 		free(f->e[i].hidden);
 	}
 	free(f->e);
+	for (int i = 0; i < f->n_last; i++)
+		free(f->last[i]);
+	free(f->last);
+	free(f->last_cap);
 	free(f);
 }
 
@@ -179,4 +187,81 @@ int mtl_feat_batch(const struct mtl_feat *f, float *last,
 		       sizeof(float) * (size_t)e->len * H);
 	}
 	return 0;
+}
+
+int mtl_feat_step(struct mtl_feat *f, const float *const **last,
+		  const struct mtl_batch *b, int n, struct mtl_err *err)
+{
+	int rc;
+
+	if (n > f->n_last) {
+		float **l = realloc(f->last, (size_t)n * sizeof(*l));
+		size_t *c;
+
+		if (!l)
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		f->last = l;
+		if (!(c = realloc(f->last_cap, (size_t)n * sizeof(*c))))
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		f->last_cap = c;
+		for (; f->n_last < n; f->n_last++) {
+			f->last[f->n_last] = NULL;
+			f->last_cap[f->n_last] = 0;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		size_t need = (size_t)b[i].B * (size_t)b[i].T * (size_t)f->H;
+
+		if (need > f->last_cap[i]) {
+			free(f->last[i]);
+			f->last_cap[i] = 0;
+			if (!(f->last[i] = malloc(sizeof(float) * need)))
+				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			f->last_cap[i] = need;
+		}
+		if ((rc = mtl_feat_batch(f, f->last[i], &b[i], err)))
+			return rc;
+	}
+	*last = (const float *const *)f->last;
+	return 0;
+}
+
+int mtl_feat_write_header(struct mtl_mp_writer *w, int argc, char **argv,
+			  const struct mtl_model *m, const char *model_dir,
+			  struct mtl_err *err)
+{
+	struct mtl_mp_map h;
+	char hex[17];
+
+	mtl_feat_encoder_hash(m->bert, hex);
+	mtl_mp_map_begin(&h);
+	mtl_mp_pack_str(mtl_mp_map_key(&h, "model"), model_dir);
+	msgpack_pack_int(mtl_mp_map_key(&h, "dim"), m->bert->cfg.hidden);
+	mtl_mp_pack_str(mtl_mp_map_key(&h, "encoder"), hex);
+	if (m->has_vocab) {
+		snprintf(hex, sizeof(hex), "%016" PRIx64, m->vocab_hash);
+		mtl_mp_pack_str(mtl_mp_map_key(&h, "vocab_hash"), hex);
+	}
+	mtl_mp_map_end_header(&h, mtl_mp_pk(w), "features", "mtl-score", argc, argv);
+	return mtl_mp_end(w, err);
+}
+
+int mtl_feat_write(struct mtl_mp_writer *w, const struct mtl_example *ex,
+		   const float *hidden, int H, struct mtl_err *err)
+{
+	struct mtl_mp_map m;
+	msgpack_packer *id;
+
+	mtl_mp_map_begin(&m);
+	mtl_mp_pack_str(mtl_mp_map_key(&m, "type"), "features");
+	id = mtl_mp_map_key(&m, "id");
+	if (ex->id)
+		mtl_data_pack_raw(id, ex->id, ex->id_len);
+	else
+		msgpack_pack_nil(id);
+	msgpack_pack_int(mtl_mp_map_key(&m, "len"), ex->len);
+	mtl_mp_pack_f32s(mtl_mp_map_key(&m, "hidden"), hidden,
+			 (size_t)ex->len * (size_t)H);
+	mtl_mp_map_end(&m, mtl_mp_pk(w));
+	return mtl_mp_end(w, err);
 }

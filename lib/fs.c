@@ -154,6 +154,34 @@ int mtl_fs_write_json(const char *path, const json_t *j, size_t flags,
 	return rc;
 }
 
+int mtl_fs_join(char buf[MTL_FS_PATH_LEN], const char *dir, const char *name,
+		struct mtl_err *err)
+{
+	int n = snprintf(buf, MTL_FS_PATH_LEN, "%s/%s", dir, name);
+
+	if (n < 0 || n >= MTL_FS_PATH_LEN)
+		return mtl_err_set(err, MTL_ERR_ARG, "path too long: '%s/%s'",
+				   dir, name);
+	return 0;
+}
+
+int mtl_fs_read_json(json_t **out, const char *path, struct mtl_err *err)
+{
+	json_error_t je;
+	struct stat sb;
+	json_t *j;
+
+	if (stat(path, &sb) < 0)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", path,
+				   strerror(errno));
+	j = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	if (!j)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "'%s': %s (line %d)",
+				   path, je.text, je.line);
+	*out = j;
+	return 0;
+}
+
 int mtl_fs_copy(const char *src, const char *dst, struct mtl_err *err)
 {
 	struct mtl_fs_atomic a;

@@ -50,6 +50,23 @@ int mtl_fs_write(const char *path, const void *data, size_t len,
  */
 int mtl_fs_write_json(const char *path, const json_t *j, size_t flags,
 		      struct mtl_err *err);
+/* Room for a path built by mtl_fs_join. */
+#define MTL_FS_PATH_LEN 4096
+/* buf = "dir/name"; MTL_ERR_ARG when it needs more than MTL_FS_PATH_LEN. */
+int mtl_fs_join(char buf[MTL_FS_PATH_LEN], const char *dir, const char *name,
+		struct mtl_err *err);
+/*
+ * The flags of Hugging Face's configuration files, for mtl_fs_write_json:
+ * keys sorted, and reals to 15 digits, so 0.1 is written "0.1" rather
+ * than jansson's default 17-digit "0.10000000000000001".
+ */
+#define MTL_FS_JSON_HF (JSON_SORT_KEYS | JSON_REAL_PRECISION(15))
+/*
+ * Parses the JSON file at path (duplicate keys rejected) into *out, which
+ * the caller frees with json_decref().  MTL_ERR_IO when path cannot be
+ * opened, MTL_ERR_FORMAT with the line for bad JSON; *out untouched.
+ */
+int mtl_fs_read_json(json_t **out, const char *path, struct mtl_err *err);
 /* Copies src to dst atomically. */
 int mtl_fs_copy(const char *src, const char *dst, struct mtl_err *err);
 /* Creates dir and its missing parents (mode 0755). */

@@ -28,7 +28,7 @@ static void add(struct mtl_heads *hd, size_t *off, int task, const char *what,
 }
 
 int mtl_heads_new(struct mtl_heads **out, const struct mtl_tasks *ts, int H,
-		  enum mtl_head_pool pool, struct mtl_err *err)
+		  enum mtl_pool pool, struct mtl_err *err)
 {
 	struct mtl_heads *hd = calloc(1, sizeof(*hd));
 	size_t off = 0;
@@ -49,9 +49,7 @@ int mtl_heads_new(struct mtl_heads **out, const struct mtl_tasks *ts, int H,
 		h->in = H;
 		h->hid = t->hidden;
 		h->C = t->n_labels;
-		h->pool = t->pooling == MTL_TASK_POOL_MEAN ? MTL_HEAD_POOL_MEAN
-			: t->pooling == MTL_TASK_POOL_CLS ? MTL_HEAD_POOL_CLS
-			: pool;
+		h->pool = t->pooling != MTL_POOL_DEFAULT ? t->pooling : pool;
 		hd->p[i] = (float)t->dropout;
 		if (h->hid > 0) {
 			h->dw = off;
@@ -227,60 +225,6 @@ static int plan(struct mtl_heads *hd, int B, int T, struct mtl_err *err)
 	return 0;
 }
 
-/* pooled[B,H] from last[B,T,H]: cls = row 0; mean = masked mean with the
- * count clamped at 1e-9 (sentence-transformers). */
-static void pool_forward(float *pooled, const float *last, const int32_t *mask,
-			 int B, int T, int H, enum mtl_head_pool mode)
-{
-	for (int b = 0; b < B; b++) {
-		float *o = pooled + (size_t)b * H;
-		const float *x = last + (size_t)b * T * H;
-		float n = 0;
-
-		if (mode == MTL_HEAD_POOL_CLS) {
-			memcpy(o, x, sizeof(float) * (size_t)H);
-			continue;
-		}
-		memset(o, 0, sizeof(float) * (size_t)H);
-		for (int t = 0; t < T; t++) {
-			if (mask && !mask[b * T + t])
-				continue;
-			n += 1;
-			for (int j = 0; j < H; j++)
-				o[j] += x[(size_t)t * H + j];
-		}
-		n = n > 1e-9f ? n : 1e-9f;
-		for (int j = 0; j < H; j++)
-			o[j] /= n;
-	}
-}
-
-/* dlast[B,T,H] += gradient of the pooling above. */
-static void pool_backward(float *dlast, const float *dpooled,
-			  const int32_t *mask, int B, int T, int H,
-			  enum mtl_head_pool mode)
-{
-	for (int b = 0; b < B; b++) {
-		const float *d = dpooled + (size_t)b * H;
-		float *dx = dlast + (size_t)b * T * H, n = 0;
-
-		if (mode == MTL_HEAD_POOL_CLS) {
-			for (int j = 0; j < H; j++)
-				dx[j] += d[j];
-			continue;
-		}
-		for (int t = 0; t < T; t++)
-			n += !mask || mask[b * T + t];
-		n = n > 1e-9f ? n : 1e-9f;
-		for (int t = 0; t < T; t++) {
-			if (mask && !mask[b * T + t])
-				continue;
-			for (int j = 0; j < H; j++)
-				dx[(size_t)t * H + j] += d[j] / n;
-		}
-	}
-}
-
 int mtl_heads_forward(struct mtl_heads *hd, const float *last,
 		      const int32_t *mask, int B, int T, int train,
 		      struct mtl_rng *rng, struct mtl_err *err)
@@ -301,7 +245,7 @@ int mtl_heads_forward(struct mtl_heads *hd, const float *last,
 		if (hd->ts->task[i].kind == MTL_TASK_TOKEN)
 			memcpy(h->x, last, sizeof(float) * (size_t)nx);
 		else
-			pool_forward(h->x, last, mask, B, T, h->in, h->pool);
+			mtl_pool_forward(h->x, last, mask, B, T, h->in, h->pool);
 		if (p > 0) {
 			mtl_dropout_mask(h->keep_x, nx, p, rng);
 			mtl_dropout_forward(h->x, h->x, h->keep_x, p, nx);
@@ -395,7 +339,7 @@ void mtl_heads_backward(struct mtl_heads *hd, float *grad, float *dlast,
 			for (int64_t k = 0; k < nx; k++)
 				dsink[k] += h->d_x[k];
 		if (!token)
-			pool_backward(dlast, h->d_pool, hd->mask, B, T, h->in,
-				      h->pool);
+			mtl_pool_backward(dlast, h->d_pool, hd->mask, B, T,
+					  h->in, h->pool);
 	}
 }

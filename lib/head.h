@@ -35,8 +35,6 @@
 #include "rng.h"
 #include "task.h"
 
-enum mtl_head_pool { MTL_HEAD_POOL_CLS, MTL_HEAD_POOL_MEAN };
-
 struct mtl_head_tensor {
 	char name[96];
 	int ndim;
@@ -50,7 +48,7 @@ struct mtl_head_tensor {
 struct mtl_head {
 	int N;            /* rows: B (sequence) or B*T (token) */
 	int in, hid, C;   /* H, hidden units (0: none), labels */
-	enum mtl_head_pool pool;
+	enum mtl_pool pool; /* sequence heads: cls or mean (ops.h) */
 	size_t dw, db, ow, ob; /* offsets into the block (dw, db unused when hid = 0) */
 	float *x;         /* [N,H]   head input after dropout */
 	uint8_t *keep_x;  /* [N,H] */
@@ -86,10 +84,11 @@ struct mtl_heads {
 
 /*
  * Heads for ts on an encoder of hidden size H; sequence tasks without a
- * pooling of their own use pool.  Parameters zero.  0 and *out, or <0.
+ * pooling of their own use pool (cls or mean, as the model pools).
+ * Parameters zero.  0 and *out, or <0.
  */
 int mtl_heads_new(struct mtl_heads **out, const struct mtl_tasks *ts, int H,
-		  enum mtl_head_pool pool, struct mtl_err *err);
+		  enum mtl_pool pool, struct mtl_err *err);
 void mtl_heads_free(struct mtl_heads *hd);
 
 /* Weights ~ N(0, 0.02^2), biases 0, from seed. */

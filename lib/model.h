@@ -56,6 +56,24 @@ int mtl_model_save(const struct mtl_model *m, const char *dir,
 		   struct mtl_err *err);
 
 /*
+ * Reads the sentence-transformers files of dir.  With modules.json: its
+ * Pooling module's config.json gives the mode (exactly one of cls, mean,
+ * max; other modes fail), normalize is set when a Normalize module is
+ * listed, and any module other than Transformer, Pooling and Normalize
+ * (a Dense layer, say) fails.  Without modules.json: CLS pooling and
+ * normalize on, the BGE convention.  max_seq_length comes from
+ * sentence_bert_config.json, else cfg->max_pos, and is capped at max_pos.
+ * *pool untouched on error.
+ */
+int mtl_model_pooling_load(struct mtl_bert_pooling *pool, const char *dir,
+			   const struct mtl_bert_config *cfg,
+			   struct mtl_err *err);
+/* Writes modules.json, 1_Pooling/config.json, sentence_bert_config.json
+ * (and 2_Normalize/ when normalize is set) into dir. */
+int mtl_model_pooling_save(const struct mtl_bert_pooling *pool, int hidden,
+			   const char *dir, struct mtl_err *err);
+
+/*
  * Checks that a stream header (examples or batches) was tokenized with this
  * model's vocabulary: its "vocab_hash" must equal the model's when both
  * are known.  0, or MTL_ERR_FORMAT with the reason.

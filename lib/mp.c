@@ -894,6 +894,44 @@ void mtl_mp_pack_i32s(msgpack_packer *pk, const int32_t *v, size_t n)
 		msgpack_pack_int32(pk, v[i]);
 }
 
+void mtl_mp_map_begin(struct mtl_mp_map *m)
+{
+	msgpack_sbuffer_init(&m->body);
+	msgpack_packer_init(&m->pk, &m->body, msgpack_sbuffer_write);
+	m->n = 0;
+}
+
+msgpack_packer *mtl_mp_map_key(struct mtl_mp_map *m, const char *k)
+{
+	m->n++;
+	mtl_mp_pack_str(&m->pk, k);
+	return &m->pk;
+}
+
+void mtl_mp_map_drop(struct mtl_mp_map *m)
+{
+	msgpack_sbuffer_destroy(&m->body);
+	memset(m, 0, sizeof(*m));
+}
+
+void mtl_mp_map_end(struct mtl_mp_map *m, msgpack_packer *pk)
+{
+	msgpack_pack_map(pk, m->n);
+	if (m->body.size)
+		pk->callback(pk->data, m->body.data, m->body.size);
+	mtl_mp_map_drop(m);
+}
+
+void mtl_mp_map_end_header(struct mtl_mp_map *m, msgpack_packer *pk,
+			   const char *kind, const char *program, int argc,
+			   char **argv)
+{
+	mtl_mp_pack_header(pk, kind, program, argc, argv, m->n);
+	if (m->body.size)
+		pk->callback(pk->data, m->body.data, m->body.size);
+	mtl_mp_map_drop(m);
+}
+
 /* --- JSON --- */
 
 /*

@@ -170,6 +170,42 @@ void mtl_mp_pack_str(msgpack_packer *pk, const char *s);
 void mtl_mp_pack_f32s(msgpack_packer *pk, const float *v, size_t n);
 void mtl_mp_pack_i32s(msgpack_packer *pk, const int32_t *v, size_t n);
 
+/*
+ * A map counted as it is packed: msgpack puts a map's size before its
+ * entries, so a record whose entries depend on the run is packed here
+ * and its size is the count of the keys given, never a sum by hand.
+ *
+ *	struct mtl_mp_map m;
+ *	mtl_mp_map_begin(&m);
+ *	msgpack_pack_long(mtl_mp_map_key(&m, "step"), step);
+ *	if (have_x)
+ *		msgpack_pack_double(mtl_mp_map_key(&m, "x"), x);
+ *	mtl_mp_map_end(&m, mtl_mp_pk(w));
+ *
+ * The entries are buffered in m until mtl_mp_map_end() (or _end_header)
+ * packs them into pk and frees the buffer; a map may nest in another
+ * (end the inner one into the outer's mtl_mp_map_key()).  Out of memory
+ * is the packer's: the bytes are lost, as with every msgpack_pack_*.
+ */
+struct mtl_mp_map {
+	msgpack_sbuffer body;
+	msgpack_packer pk;
+	size_t n;
+};
+
+void mtl_mp_map_begin(struct mtl_mp_map *m);
+/* Packs key k, counts the entry, and returns the packer of its value. */
+msgpack_packer *mtl_mp_map_key(struct mtl_mp_map *m, const char *k);
+/* Packs the map (its size, then its entries) into pk; frees m's buffer. */
+void mtl_mp_map_end(struct mtl_mp_map *m, msgpack_packer *pk);
+/* The same for a stream header: mtl_mp_pack_header() with m's entries as
+ * its extra ones. */
+void mtl_mp_map_end_header(struct mtl_mp_map *m, msgpack_packer *pk,
+			   const char *kind, const char *program, int argc,
+			   char **argv);
+/* Frees m's buffer without packing anything (an empty map left out). */
+void mtl_mp_map_drop(struct mtl_mp_map *m);
+
 /* --- JSON --- */
 
 /*

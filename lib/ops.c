@@ -581,6 +581,112 @@ void mtl_dropout_backward(float *dinp, const float *dout, const uint8_t *keep,
 		dinp[i] += dout[i] * (s * (float)keep[i]);
 }
 
+/* ---- pooling and L2 normalisation (sentence vectors) ---- */
+
+void mtl_pool_forward(float *out, const float *inp, const int32_t *mask,
+		      int B, int T, int H, enum mtl_pool mode)
+{
+	MTL_ASSERT(mode == MTL_POOL_CLS || mode == MTL_POOL_MEAN ||
+		   mode == MTL_POOL_MAX);
+	for (int b = 0; b < B; b++) {
+		float *o = out + (size_t)b * H;
+		const float *x = inp + (size_t)b * T * H;
+		const int32_t *mb = mask ? mask + (size_t)b * T : NULL;
+		float cnt = 0;
+
+		switch (mode) {
+		case MTL_POOL_CLS:
+			memcpy(o, x, sizeof(float) * (size_t)H);
+			break;
+		case MTL_POOL_MEAN:
+			memset(o, 0, sizeof(float) * (size_t)H);
+			for (int t = 0; t < T; t++) {
+				if (mb && !mb[t])
+					continue;
+				cnt += 1;
+				for (int j = 0; j < H; j++)
+					o[j] += x[(size_t)t * H + j];
+			}
+			cnt = cnt < 1e-9f ? 1e-9f : cnt;
+			for (int j = 0; j < H; j++)
+				o[j] /= cnt;
+			break;
+		default: /* MTL_POOL_MAX */
+			for (int j = 0; j < H; j++)
+				o[j] = -INFINITY;
+			for (int t = 0; t < T; t++)
+				for (int j = 0; j < H; j++) {
+					float v = mb && !mb[t] ? -1e9f : x[(size_t)t * H + j];
+
+					o[j] = v > o[j] ? v : o[j];
+				}
+			break;
+		}
+	}
+}
+
+void mtl_pool_backward(float *dinp, const float *dout, const int32_t *mask,
+		       int B, int T, int H, enum mtl_pool mode)
+{
+	MTL_ASSERT(mode == MTL_POOL_CLS || mode == MTL_POOL_MEAN);
+	for (int b = 0; b < B; b++) {
+		const float *d = dout + (size_t)b * H;
+		float *dx = dinp + (size_t)b * T * H;
+		const int32_t *mb = mask ? mask + (size_t)b * T : NULL;
+		float cnt = 0;
+
+		if (mode == MTL_POOL_CLS) {
+			for (int j = 0; j < H; j++)
+				dx[j] += d[j];
+			continue;
+		}
+		/* the forward's count, clamped the same way */
+		for (int t = 0; t < T; t++)
+			cnt += !mb || mb[t];
+		cnt = cnt < 1e-9f ? 1e-9f : cnt;
+		for (int t = 0; t < T; t++) {
+			if (mb && !mb[t])
+				continue;
+			for (int j = 0; j < H; j++)
+				dx[(size_t)t * H + j] += d[j] / cnt;
+		}
+	}
+}
+
+void mtl_l2norm_forward(float *out, float *norm, const float *inp, int B,
+			int H)
+{
+	for (int b = 0; b < B; b++) {
+		const float *x = inp + (size_t)b * H;
+		float *o = out + (size_t)b * H;
+		double ss = 0;
+		float n, inv;
+
+		for (int j = 0; j < H; j++)
+			ss += (double)x[j] * x[j];
+		n = (float)sqrt(ss);
+		inv = 1.0f / (n > 1e-12f ? n : 1e-12f);
+		for (int j = 0; j < H; j++)
+			o[j] = x[j] * inv;
+		if (norm)
+			norm[b] = n;
+	}
+}
+
+void mtl_l2norm_backward(float *dinp, const float *dout, const float *out,
+			 const float *norm, int B, int H)
+{
+	for (int b = 0; b < B; b++) {
+		const float *y = out + (size_t)b * H, *g = dout + (size_t)b * H;
+		double dot = 0, n = norm[b] > 1e-12f ? norm[b] : 1e-12;
+
+		for (int j = 0; j < H; j++)
+			dot += (double)y[j] * g[j];
+		for (int j = 0; j < H; j++)
+			dinp[(size_t)b * H + j] += (float)((g[j] - y[j] * dot) / n);
+	}
+}
+
 /* One row: p[C] = softmax(s[C] + mask[C]). */
 static inline void softmax_row(float *p, const float *s, const float *mask,
 			       int C)

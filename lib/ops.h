@@ -144,6 +144,47 @@ void mtl_dropout_backward(float *dinp, const float *dout, const uint8_t *keep,
 			  float p, int64_t n);
 
 /*
+ * How the token vectors of a text become one sentence vector.
+ * MTL_POOL_DEFAULT chooses none (a task spec's "as the model pools"); the
+ * kernels below take the other three.
+ */
+enum mtl_pool { MTL_POOL_DEFAULT, MTL_POOL_CLS, MTL_POOL_MEAN, MTL_POOL_MAX };
+
+/*
+ * out[B,H] = pool over the real tokens of inp[B,T,H] (mask [B,T], 1 for a
+ * real token, NULL for all real), as sentence-transformers pools:
+ *   CLS   out[b] = inp[b,0]
+ *   MEAN  out[b] = sum_t mask[b,t] inp[b,t] / max(sum_t mask[b,t], 1e-9)
+ *   MAX   out[b,j] = max_t inp[b,t,j], a padded position counting -1e9
+ * out must not alias inp.
+ */
+void mtl_pool_forward(float *out, const float *inp, const int32_t *mask,
+		      int B, int T, int H, enum mtl_pool mode);
+/*
+ * dinp[B,T,H] += gradient of the CLS or MEAN pooling above from
+ * dout[B,H]: CLS adds dout[b] into token 0, MEAN adds dout[b] / count into
+ * every real token (padding gets none).  MAX has no backward (no trainer
+ * pools by max: heads and the contrastive term refuse it).
+ */
+void mtl_pool_backward(float *dinp, const float *dout, const int32_t *mask,
+		       int B, int T, int H, enum mtl_pool mode);
+
+/*
+ * out[B,H] = x / max(||x||_2, 1e-12) per row x of inp (PyTorch's
+ * F.normalize); norm[B] = ||x||_2 kept for the backward (norm may be
+ * NULL).  The sum of squares is taken in double.  out may alias inp.
+ */
+void mtl_l2norm_forward(float *out, float *norm, const float *inp, int B,
+			int H);
+/*
+ * With y = out (the forward's output) and n = max(norm, 1e-12) per row:
+ *   dinp += (dout - y * (y . dout)) / n
+ * in double, rounded once.  dinp must not alias dout or out.
+ */
+void mtl_l2norm_backward(float *dinp, const float *dout, const float *out,
+			 const float *norm, int B, int H);
+
+/*
  * probs[R,C] = softmax(scores[R,C] + mask_add[C]) per row (mask_add may be
  * NULL).  probs may alias scores.  Max-subtracted, so a row whose every
  * entry carries the float32-min mask comes out uniform, as in PyTorch.

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "metrics.h"
-#include "train.h"
 
 struct mtl_predictor {
 	struct mtl_model *m;
@@ -18,7 +17,7 @@ struct mtl_predictor {
 	struct mtl_bio *bio;              /* [model tasks] n_labels 0: not BIO */
 	struct mtl_entity_score *ent;     /* [model tasks] */
 	long *lost;                       /* [model tasks] gold entities lost */
-	int32_t *ids, *amask, *pred, *gold, *full;
+	int32_t *amask, *pred, *gold, *full;
 	float *emb, *probs;
 	size_t cap_tok, cap_words;
 };
@@ -40,7 +39,6 @@ void mtl_predictor_free(struct mtl_predictor *p)
 	free(p->bio);
 	free(p->lost);
 	free(p->map);
-	free(p->ids);
 	free(p->amask);
 	free(p->pred);
 	free(p->gold);
@@ -82,7 +80,7 @@ int mtl_predictor_new(struct mtl_predictor **out, struct mtl_model *m,
 		mtl_predictor_free(p);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
-	if ((rc = mtl_train_map_tasks(p->map, ts, st, err))) {
+	if ((rc = mtl_task_map(p->map, ts, st, err))) {
 		mtl_predictor_free(p);
 		return rc;
 	}
@@ -298,60 +296,58 @@ static void pack_start(msgpack_packer *pk, const char *type,
 	}
 }
 
-int mtl_predict(struct mtl_predictor *p, const struct mtl_example *ex, int n,
-		struct mtl_mp_writer *w, struct mtl_err *err)
+int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
+		int n, struct mtl_mp_writer *w, struct mtl_err *err)
 {
 	struct mtl_model *m = p->m;
 	const struct mtl_tasks *ts = m->tasks;
-	int T = 1, H = m->bert->cfg.hidden, rc, n_sel = 0;
+	int T, H = m->bert->cfg.hidden, rc, n_sel = 0;
+	struct mtl_batch b;
 
-	for (int i = 0; i < n; i++)
-		if (ex[i].len > T)
-			T = ex[i].len;
-	if (grow((void **)&p->ids, &p->cap_tok, (size_t)n * (size_t)T, sizeof(int32_t)) ||
-	    !(p->amask = realloc(p->amask, p->cap_tok * sizeof(int32_t))) ||
-	    !(p->emb = realloc(p->emb, (size_t)n * (size_t)H * sizeof(float))))
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	for (int i = 0; i < n; i++)
-		for (int t = 0; t < T; t++) {
-			p->ids[i * T + t] = t < ex[i].len ? ex[i].ids[t] : m->bert->cfg.pad_id;
-			p->amask[i * T + t] = t < ex[i].len;
-		}
-	if ((rc = mtl_bert_forward(m->bert, p->ids, NULL, p->amask, n, T, 0, err)))
+	if ((rc = mtl_batch_make(&b, ex, n, NULL, NULL, 0, m->bert->cfg.pad_id, err)))
 		return rc;
+	T = b.T;
+	if (grow((void **)&p->amask, &p->cap_tok, (size_t)n * (size_t)T, sizeof(int32_t)) ||
+	    !(p->emb = realloc(p->emb, (size_t)n * (size_t)H * sizeof(float)))) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	mtl_batch_mask(p->amask, b.lengths, n, T);
+	if ((rc = mtl_bert_forward(m->bert, b.ids, NULL, p->amask, n, T, 0, err)))
+		goto out;
 	if (!(p->flags & MTL_PREDICT_EMBED_ONLY) &&
 	    (rc = mtl_heads_forward(m->heads, mtl_bert_last_hidden(m->bert), p->amask,
 				    n, T, 0, NULL, err)))
-		return rc;
+		goto out;
 	if (p->flags & (MTL_PREDICT_EMBEDDING | MTL_PREDICT_EMBED_ONLY)) {
-		mtl_bert_pool_forward(p->emb, mtl_bert_last_hidden(m->bert), p->amask, n, T, H,
-				      m->pool.mode);
+		mtl_pool_forward(p->emb, mtl_bert_last_hidden(m->bert), p->amask, n, T, H,
+				 m->pool.mode);
 		if (m->pool.normalize)
-			mtl_bert_normalize_forward(p->emb, NULL, p->emb, n, H);
+			mtl_l2norm_forward(p->emb, NULL, p->emb, n, H);
 	}
 	if (p->flags & MTL_PREDICT_EMBED_ONLY) {
 		for (int i = 0; i < n; i++) {
 			msgpack_packer *pk = mtl_mp_pk(w);
-			pack_start(pk, "embedding", &ex[i], 1);
+			pack_start(pk, "embedding", ex[i], 1);
 			mtl_mp_pack_str(pk, "embedding");
 			mtl_mp_pack_f32s(pk, p->emb + (size_t)i * (size_t)H, (size_t)H);
 			if ((rc = mtl_mp_end(w, err)))
-				return rc;
+				goto out;
 		}
-		return 0;
+		goto out;
 	}
 	for (int t = 0; t < ts->n; t++)
 		n_sel += (p->mask >> t) & 1;
 	for (int i = 0; i < n; i++) {
 		msgpack_packer *pk = mtl_mp_pk(w);
 
-		pack_start(pk, "prediction", &ex[i], 1 + (ex[i].words != NULL) +
+		pack_start(pk, "prediction", ex[i], 1 + (ex[i]->words != NULL) +
 			   !!(p->flags & MTL_PREDICT_EMBEDDING));
-		if (ex[i].words) {
+		if (ex[i]->words) {
 			mtl_mp_pack_str(pk, "words");
-			msgpack_pack_array(pk, ex[i].n_words);
-			for (size_t k2 = 0; k2 < ex[i].n_words; k2++)
-				mtl_mp_pack_str(pk, ex[i].words[k2]);
+			msgpack_pack_array(pk, ex[i]->n_words);
+			for (size_t k2 = 0; k2 < ex[i]->n_words; k2++)
+				mtl_mp_pack_str(pk, ex[i]->words[k2]);
 		}
 		if (p->flags & MTL_PREDICT_EMBEDDING) {
 			mtl_mp_pack_str(pk, "embedding");
@@ -365,18 +361,23 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *ex, int n,
 				continue;
 			mtl_mp_pack_str(pk, ts->task[t].name);
 			if (ts->task[t].kind == MTL_TASK_SEQUENCE) {
-				if (!(p->probs = realloc(p->probs, (size_t)h->C * sizeof(float))))
-					return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-				pack_sequence(p, pk, t, &ex[i], h->logits + (size_t)i * (size_t)h->C);
-			} else if (pack_token(p, pk, t, &ex[i],
+				if (!(p->probs = realloc(p->probs, (size_t)h->C * sizeof(float)))) {
+					rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+					goto out;
+				}
+				pack_sequence(p, pk, t, ex[i], h->logits + (size_t)i * (size_t)h->C);
+			} else if (pack_token(p, pk, t, ex[i],
 					      h->logits + (size_t)i * (size_t)T * (size_t)h->C, T)) {
-				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+				rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+				goto out;
 			}
 		}
 		if ((rc = mtl_mp_end(w, err)))
-			return rc;
+			goto out;
 	}
-	return 0;
+out:
+	mtl_batch_release(&b);
+	return rc;
 }
 
 int mtl_predict_metrics(struct mtl_predictor *p, struct mtl_mp_writer *w,

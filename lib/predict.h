@@ -49,12 +49,12 @@ int mtl_predictor_new(struct mtl_predictor **out, struct mtl_model *m,
 void mtl_predictor_free(struct mtl_predictor *p);
 
 /*
- * Runs ex[0..n) as one padded batch and writes one prediction (or
- * embedding) record per example to w.  <0 on error (a token id out of range: MTL_ERR_ARG; a
- * write error: MTL_ERR_IO).
+ * Runs ex[0..n) as one padded batch (mtl_batch_make) and writes one
+ * prediction (or embedding) record per example to w.  <0 on error (a
+ * token id out of range: MTL_ERR_ARG; a write error: MTL_ERR_IO).
  */
-int mtl_predict(struct mtl_predictor *p, const struct mtl_example *ex, int n,
-		struct mtl_mp_writer *w, struct mtl_err *err);
+int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
+		int n, struct mtl_mp_writer *w, struct mtl_err *err);
 
 /* Writes one "metrics" record per selected task.  0 or MTL_ERR_IO. */
 int mtl_predict_metrics(struct mtl_predictor *p, struct mtl_mp_writer *w,

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "data.h"
+#include "steps.h"
 
 /* --- small helpers --- */
 
@@ -49,26 +50,15 @@ static char *id_text(const msgpack_object *o)
 	return s;
 }
 
-/* A number, or NaN for an absent or nil value; -1 for another type. */
-static int num_or_nan(const msgpack_object *o, double *v)
-{
-	if (!o || o->type == MSGPACK_OBJECT_NIL) {
-		*v = NAN;
-		return 0;
-	}
-	return mtl_mp_as_num(o, v);
-}
-
 /* --- steps --- */
 
-static int family_key(struct mtl_report_family *f, const msgpack_object *k,
-		      long cap)
+static int family_key(struct mtl_report_family *f, const char *k, long cap)
 {
 	char **key;
 	double **v;
 
 	for (int i = 0; i < f->n; i++)
-		if (str_eq(k, f->key[i]))
+		if (!strcmp(k, f->key[i]))
 			return i;
 	key = realloc(f->key, (size_t)(f->n + 1) * sizeof(*key));
 	if (!key)
@@ -78,7 +68,7 @@ static int family_key(struct mtl_report_family *f, const msgpack_object *k,
 	if (!v)
 		return -1;
 	f->v = v;
-	f->key[f->n] = str_dup(k);
+	f->key[f->n] = strdup(k);
 	f->v[f->n] = malloc((size_t)cap * sizeof(double));
 	if (!f->key[f->n] || !f->v[f->n]) {
 		free(f->key[f->n]);
@@ -140,227 +130,90 @@ static int steps_grow(struct mtl_report_steps *s)
 	return 0;
 }
 
-/*
- * Fills family f at row i from m: a map of numbers ({"topic": 0.5}), or a
- * map of maps of numbers ({"a": {"b": 0.1}}, keys "a/b"), or a number
- * (key "all").
- */
-static int family_fill(struct mtl_report *rep, struct mtl_mp_reader *r,
-		       struct mtl_report_family *f, const char *what,
-		       const msgpack_object *m, long i, struct mtl_err *err)
-{
-	struct mtl_report_steps *s = &rep->steps;
-	double x;
-	int k;
-
-	if (!m || m->type == MSGPACK_OBJECT_NIL)
-		return 0;
-	if (mtl_mp_as_num(m, &x) == 0) {
-		msgpack_object all = { .type = MSGPACK_OBJECT_STR,
-				       .via.str = { 3, "all" } };
-		if ((k = family_key(f, &all, s->cap)) < 0)
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		f->v[k][i] = x;
-		return 0;
-	}
-	if (m->type != MSGPACK_OBJECT_MAP)
-		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
-					  "\"%s\" is not a map of numbers", what);
-	for (uint32_t j = 0; j < m->via.map.size; j++) {
-		const msgpack_object *key = &m->via.map.ptr[j].key;
-		const msgpack_object *val = &m->via.map.ptr[j].val;
-
-		if (val->type == MSGPACK_OBJECT_MAP) {
-			for (uint32_t l = 0; l < val->via.map.size; l++) {
-				const msgpack_object *k2 = &val->via.map.ptr[l].key;
-				size_t len = (size_t)key->via.str.size + 1 + k2->via.str.size;
-				char *name = malloc(len + 1);
-				msgpack_object o = { .type = MSGPACK_OBJECT_STR };
-
-				if (num_or_nan(&val->via.map.ptr[l].val, &x)) {
-					free(name);
-					return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
-								  "\"%s\": \"%.*s\" is not a map of numbers",
-								  what, (int)key->via.str.size,
-								  key->via.str.ptr);
-				}
-				if (!name)
-					return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-				snprintf(name, len + 1, "%.*s/%.*s", (int)key->via.str.size,
-					 key->via.str.ptr, (int)k2->via.str.size, k2->via.str.ptr);
-				o.via.str.ptr = name;
-				o.via.str.size = (uint32_t)strlen(name);
-				k = family_key(f, &o, s->cap);
-				free(name);
-				if (k < 0)
-					return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-				f->v[k][i] = x;
-			}
-			continue;
-		}
-		if (num_or_nan(val, &x))
-			return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
-						  "\"%s\": \"%.*s\" is not a number", what,
-						  (int)key->via.str.size, key->via.str.ptr);
-		if ((k = family_key(f, key, s->cap)) < 0)
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		f->v[k][i] = x;
-	}
-	return 0;
-}
-
 static int read_step(struct mtl_report *rep, struct mtl_mp_reader *r,
 		     const msgpack_object *rec, struct mtl_err *err)
 {
-	static const char *const scalar[] = { "step", "epoch", "lr", "loss",
-					      "grad_norm", "tokens", "ms" };
-	static const char *const fam[] = { "losses", "accuracy", "weights",
-					   "labelled", "cosine" };
 	struct mtl_report_steps *s = &rep->steps;
-	double *col[7];
+	struct mtl_steps_figures fig;
+	double *col[MTL_STEPS_N_SCALARS];
 	long i = s->n;
 	int rc;
 
-	if (s->n == s->cap && steps_grow(s))
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	col[0] = s->step; col[1] = s->epoch; col[2] = s->lr; col[3] = s->loss;
-	col[4] = s->grad_norm; col[5] = s->tokens; col[6] = s->ms;
-	for (int c = 0; c < 7; c++)
-		if (num_or_nan(mtl_mp_get(rec, scalar[c]), &col[c][i]))
-			return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
-						  "\"%s\" is not a number", scalar[c]);
-	for (int f = 0; f < 5; f++)
-		if ((rc = family_fill(rep, r, families(s, f), fam[f],
-				      mtl_mp_get(rec, fam[f]), i, err)))
-			return rc;
-	s->n++;
-	return 0;
-}
-
-static int add_eval(struct mtl_report_steps *s, double step, const char *task,
-		    size_t task_len, const msgpack_object *m)
-{
-	struct mtl_report_eval *e = realloc(s->eval, (size_t)(s->n_eval + 1) * sizeof(*e));
-
-	if (!e)
-		return -1;
-	s->eval = e;
-	e += s->n_eval;
-	e->step = step;
-	if (!(e->task = strndup(task, task_len)))
-		return -1;
-	s->n_eval++;
-	if (num_or_nan(mtl_mp_get(m, "loss"), &e->loss) ||
-	    num_or_nan(mtl_mp_get(m, "accuracy"), &e->accuracy) ||
-	    num_or_nan(mtl_mp_get(m, "f1"), &e->f1))
-		return 1;
-	return 0;
-}
-
-/*
- * mtl-step's form of an evaluation: "losses", "accuracy" and "f1" are maps
- * {task: value}; one entry per task named in any of them.
- */
-static int add_eval_maps(struct mtl_report_steps *s, double step,
-			 const msgpack_object *rec)
-{
-	static const char *const keys[] = { "losses", "accuracy", "f1" };
-
-	for (int k = 0; k < 3; k++) {
-		const msgpack_object *m = mtl_mp_get(rec, keys[k]);
-
-		for (uint32_t j = 0; m && m->type == MSGPACK_OBJECT_MAP && j < m->via.map.size; j++) {
-			const msgpack_object *name = &m->via.map.ptr[j].key;
-			struct mtl_report_eval *e;
-			double *slot;
-			int seen = 0;
-
-			if (name->type != MSGPACK_OBJECT_STR)
-				return 1;
-			for (long i = s->n_eval - 1; i >= 0 && s->eval[i].step == step && !seen; i--)
-				seen = strlen(s->eval[i].task) == name->via.str.size &&
-				       !memcmp(s->eval[i].task, name->via.str.ptr, name->via.str.size);
-			if (seen)
-				continue;
-			e = realloc(s->eval, (size_t)(s->n_eval + 1) * sizeof(*e));
-			if (!e)
-				return -1;
-			s->eval = e;
-			e += s->n_eval;
-			e->step = step;
-			e->loss = e->accuracy = e->f1 = NAN;
-			if (!(e->task = strndup(name->via.str.ptr, name->via.str.size)))
-				return -1;
-			s->n_eval++;
-			for (int q = 0; q < 3; q++) {
-				const msgpack_object *v = mtl_mp_get(mtl_mp_get(rec, keys[q]), e->task);
-				slot = q == 0 ? &e->loss : q == 1 ? &e->accuracy : &e->f1;
-				if (v && num_or_nan(v, slot))
-					return 1;
-			}
-		}
+	if ((rc = mtl_steps_read_step(&fig, rec, r, err)))
+		goto out;
+	if (s->n == s->cap && steps_grow(s)) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
 	}
-	return 0;
+	col[MTL_STEPS_STEP] = s->step;
+	col[MTL_STEPS_EPOCH] = s->epoch;
+	col[MTL_STEPS_LR] = s->lr;
+	col[MTL_STEPS_LOSS] = s->loss;
+	col[MTL_STEPS_GRAD_NORM] = s->grad_norm;
+	col[MTL_STEPS_TOKENS] = s->tokens;
+	col[MTL_STEPS_MS] = s->ms;
+	for (int c = 0; c < MTL_STEPS_N_SCALARS; c++)
+		col[c][i] = fig.v[c];
+	/* families() is in the order of enum mtl_steps_map */
+	for (int f = 0; f < MTL_STEPS_N_MAPS; f++)
+		for (int e = 0; e < fig.n[f]; e++) {
+			struct mtl_report_family *fam = families(s, f);
+			int k = family_key(fam, fig.map[f][e].key, s->cap);
+
+			if (k < 0) {
+				rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			fam->v[k][i] = fig.map[f][e].v;
+		}
+	s->n++;
+out:
+	mtl_steps_figures_release(&fig);
+	return rc;
 }
 
 static int read_eval(struct mtl_report *rep, struct mtl_mp_reader *r,
 		     const msgpack_object *rec, struct mtl_err *err)
 {
 	struct mtl_report_steps *s = &rep->steps;
-	const msgpack_object *tasks = mtl_mp_get(rec, "tasks");
-	double step;
-	int rc;
+	struct mtl_steps_evals ev;
+	struct mtl_report_eval *e;
+	int rc = mtl_steps_read_eval(&ev, rec, r, err);
 
-	if (num_or_nan(mtl_mp_get(rec, "step"), &step))
-		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT, "\"step\" is not a number");
-	if (!tasks) {
-		const msgpack_object *acc = mtl_mp_get(rec, "accuracy");
-		if (acc && acc->type == MSGPACK_OBJECT_MAP) {
-			rc = add_eval_maps(s, step, rec);
-			goto done;
-		}
-		/* an evaluation without a per-task breakdown */
-		rc = add_eval(s, step, "(all)", 5, rec);
-		goto done;
-	}
-	if (tasks->type != MSGPACK_OBJECT_MAP)
-		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT, "\"tasks\" is not a map");
-	for (uint32_t j = 0; j < tasks->via.map.size; j++) {
-		const msgpack_object *k = &tasks->via.map.ptr[j].key;
-		const msgpack_object *v = &tasks->via.map.ptr[j].val;
-
-		if (v->type != MSGPACK_OBJECT_MAP)
-			return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
-						  "\"tasks\": \"%.*s\" is not a map",
-						  (int)k->via.str.size, k->via.str.ptr);
-		if ((rc = add_eval(s, step, k->via.str.ptr, k->via.str.size, v)))
-			goto done;
-	}
-	return 0;
-done:
-	if (rc < 0)
+	/* the rows read before a bad figure are kept, as the report says */
+	e = realloc(s->eval, (size_t)(s->n_eval + ev.n + 1) * sizeof(*e));
+	if (!e) {
+		mtl_steps_evals_release(&ev);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	if (rc > 0)
-		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
-					  "eval \"loss\", \"accuracy\" and \"f1\" must be numbers");
-	return 0;
+	}
+	s->eval = e;
+	for (int i = 0; i < ev.n; i++) {
+		e = &s->eval[s->n_eval++];
+		e->step = ev.step;
+		e->task = ev.row[i].task;
+		ev.row[i].task = NULL; /* the report's now */
+		e->loss = ev.row[i].loss;
+		e->accuracy = ev.row[i].accuracy;
+		e->f1 = ev.row[i].f1;
+	}
+	mtl_steps_evals_release(&ev);
+	return rc;
 }
 
 static int read_skip(struct mtl_report *rep, struct mtl_mp_reader *r,
 		     const msgpack_object *rec, struct mtl_err *err)
 {
 	struct mtl_report_steps *s = &rep->steps;
-	const msgpack_object *why = mtl_mp_get(rec, "reason");
 	struct mtl_report_skip *k;
+	int rc;
 
 	k = realloc(s->skip, (size_t)(s->n_skip + 1) * sizeof(*k));
 	if (!k)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	s->skip = k;
 	k += s->n_skip;
-	if (num_or_nan(mtl_mp_get(rec, "step"), &k->step))
-		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT, "\"step\" is not a number");
-	k->reason = why && why->type == MSGPACK_OBJECT_STR ? str_dup(why) : NULL;
+	if ((rc = mtl_steps_read_skip(&k->step, &k->reason, rec, r, err)))
+		return rc;
 	s->n_skip++;
 	return 0;
 }

@@ -18,7 +18,7 @@
 
 static const char *const kind_names[] = { "sequence", "token" };
 static const char *const act_names[] = { "gelu", "tanh", "relu" };
-static const char *const pool_names[] = { "default", "cls", "mean" };
+static const char *const pool_names[] = { "default", "cls", "mean", "max" };
 
 const char *mtl_task_kind_name(enum mtl_task_kind k)
 {
@@ -30,9 +30,9 @@ const char *mtl_task_act_name(enum mtl_task_act a)
 	return (unsigned)a < 3 ? act_names[a] : "?";
 }
 
-const char *mtl_task_pool_name(enum mtl_task_pool p)
+const char *mtl_task_pool_name(enum mtl_pool p)
 {
-	return (unsigned)p < 3 ? pool_names[p] : "?";
+	return (unsigned)p < 4 ? pool_names[p] : "?";
 }
 
 void mtl_task_free(struct mtl_tasks *ts)
@@ -190,7 +190,7 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 	t->hidden = 0;
 	t->activation = MTL_TASK_ACT_GELU;
 	t->dropout = 0.1;
-	t->pooling = MTL_TASK_POOL_DEFAULT;
+	t->pooling = MTL_POOL_DEFAULT;
 	head = json_object_get(o, "head");
 	if (!head)
 		return 0;
@@ -239,7 +239,7 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 			return mtl_err_set(err, MTL_ERR_FORMAT,
 					   "%s: %s: 'pooling' is for sequence tasks only",
 					   name, where);
-		t->pooling = (enum mtl_task_pool)(p + 1);
+		t->pooling = (enum mtl_pool)(p + 1);
 	}
 	return 0;
 }
@@ -357,7 +357,7 @@ static json_t *task_json(const struct mtl_task *t)
 	json_object_set_new(head, "activation",
 			    json_string(mtl_task_act_name(t->activation)));
 	json_object_set_new(head, "dropout", json_real(t->dropout));
-	if (t->pooling != MTL_TASK_POOL_DEFAULT)
+	if (t->pooling != MTL_POOL_DEFAULT)
 		json_object_set_new(head, "pooling",
 				    json_string(mtl_task_pool_name(t->pooling)));
 	json_object_set_new(o, "name", json_string(t->name));
@@ -409,4 +409,37 @@ int mtl_task_save(const struct mtl_tasks *ts, const char *path,
 	}
 	free(text);
 	return rc;
+}
+
+int mtl_task_map(int *map, const struct mtl_tasks *model,
+		 const struct mtl_tasks *stream, struct mtl_err *err)
+{
+	for (int t = 0; t < model->n; t++)
+		map[t] = mtl_task_find(stream, model->task[t].name);
+	for (int s = 0; s < stream->n; s++) {
+		const struct mtl_task *a = &stream->task[s];
+		int t = mtl_task_find(model, a->name);
+		const struct mtl_task *b = t >= 0 ? &model->task[t] : NULL;
+
+		if (!b)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "task '%s' is not one of the model's tasks",
+					   a->name);
+		if (a->kind != b->kind)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "task '%s' is a %s task in the stream, a %s task in the model",
+					   a->name, mtl_task_kind_name(a->kind),
+					   mtl_task_kind_name(b->kind));
+		if (a->n_labels != b->n_labels)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "task '%s' has %d labels in the stream, %d in the model",
+					   a->name, a->n_labels, b->n_labels);
+		for (int k = 0; k < a->n_labels; k++)
+			if (strcmp(a->labels[k], b->labels[k]))
+				return mtl_err_set(err, MTL_ERR_FORMAT,
+						   "task '%s': label %d is '%s' in the stream, '%s' in the model",
+						   a->name, k, a->labels[k],
+						   b->labels[k]);
+	}
+	return 0;
 }

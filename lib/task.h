@@ -32,14 +32,10 @@
 #include <stddef.h>
 
 #include "err.h"
+#include "ops.h"
 
 enum mtl_task_kind { MTL_TASK_SEQUENCE, MTL_TASK_TOKEN };
 enum mtl_task_act { MTL_TASK_ACT_GELU, MTL_TASK_ACT_TANH, MTL_TASK_ACT_RELU };
-enum mtl_task_pool {
-	MTL_TASK_POOL_DEFAULT, /* whatever the model's pooling is */
-	MTL_TASK_POOL_CLS,
-	MTL_TASK_POOL_MEAN,
-};
 
 struct mtl_task {
 	char *name;
@@ -50,7 +46,7 @@ struct mtl_task {
 	int hidden;
 	enum mtl_task_act activation;
 	double dropout;
-	enum mtl_task_pool pooling;
+	enum mtl_pool pooling; /* cls, mean or MTL_POOL_DEFAULT: the model's */
 };
 
 struct mtl_tasks {
@@ -87,9 +83,18 @@ int mtl_task_find(const struct mtl_tasks *ts, const char *name);
 /* Index of label in t->labels, or -1. */
 int mtl_task_label(const struct mtl_task *t, const char *label);
 
-/* "sequence"/"token", "gelu"/"tanh"/"relu", "default"/"cls"/"mean". */
+/*
+ * map[t] for each task t of model: the index of the task of the same name
+ * in stream (a stream header's tasks), or -1 when the stream lacks it.
+ * A stream task the model does not have, or one whose kind or labels
+ * differ, fails with MTL_ERR_FORMAT naming it.
+ */
+int mtl_task_map(int *map, const struct mtl_tasks *model,
+		 const struct mtl_tasks *stream, struct mtl_err *err);
+
+/* "sequence"/"token", "gelu"/"tanh"/"relu", "default"/"cls"/"mean"/"max". */
 const char *mtl_task_kind_name(enum mtl_task_kind k);
 const char *mtl_task_act_name(enum mtl_task_act a);
-const char *mtl_task_pool_name(enum mtl_task_pool p);
+const char *mtl_task_pool_name(enum mtl_pool p);
 
 #endif

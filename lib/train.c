@@ -10,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "balance.h"
 #include "contrast.h"
 #include "dist.h"
 #include "loss.h"
@@ -256,9 +255,7 @@ static int prepare(struct mtl_train *tr, const struct mtl_batch *b,
 					   "cannot allocate a %dx%d batch",
 					   b->B, b->T);
 	}
-	for (int i = 0; i < b->B; i++)
-		for (int t = 0; t < b->T; t++)
-			tr->mask[i * b->T + t] = t < b->lengths[i];
+	mtl_batch_mask(tr->mask, b->lengths, b->B, b->T);
 	return 0;
 }
 
@@ -322,10 +319,114 @@ static double ms_since(const struct timespec *t0)
 int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err)
 {
-	/* balance.c: weights and per-task gradients of the strategy */
-	if (tr->bal)
-		return mtl_balance_grad(tr->bal, b, n, st, err);
 	return mtl_train_grad_weighted(tr, b, n, NULL, st, err);
+}
+
+void mtl_train_count(const struct mtl_train *tr,
+		     const struct mtl_batch *const *b, int n, int64_t *norm)
+{
+	for (int t = 0; t < tr->hd->ts->n; t++) {
+		norm[t] = 0;
+		for (int k = 0; k < n; k++)
+			if (b[k]->n_tasks > t && b[k]->labels[t])
+				norm[t] += mtl_loss_count(b[k]->labels[t],
+							  task_rows(tr->hd, t, b[k]));
+	}
+}
+
+/* Whether the encoder trains in this step (not wholly frozen), and the
+ * bounds of its backward: layers from *lo up, the embeddings when *emb. */
+static int encoder_trains(const struct mtl_train *tr, int *lo, int *emb)
+{
+	int frozen = mtl_train_frozen(tr);
+
+	*lo = frozen ? tr->fz_lo : 0;
+	*emb = frozen ? tr->fz_emb : 1;
+	return *lo < tr->m->cfg.layers || *emb;
+}
+
+void mtl_train_zero_grad(struct mtl_train *tr)
+{
+	int lo, emb;
+
+	/* a wholly frozen encoder: its gradient block stays zero, untouched */
+	if (encoder_trains(tr, &lo, &emb))
+		mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
+	memset(tr->hgrad, 0, sizeof(float) * tr->hd->n_params);
+}
+
+int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
+			    int t, float scale, float *dout,
+			    struct mtl_step_stats *st)
+{
+	struct mtl_heads *hd = tr->hd;
+	struct mtl_head *h = &hd->h[t];
+	const int32_t *lab = b->n_tasks > t ? b->labels[t] : NULL;
+
+	mtl_zero(dout, (int64_t)b->B * b->T * tr->m->cfg.hidden, tr->m->threads);
+	if (!lab)
+		return 0;
+	st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t], h->logits,
+					lab, h->N, h->C, tr->o.label_smoothing,
+					scale);
+	for (int u = 0; u < hd->ts->n; u++)
+		tr->skip[u] = u != t;
+	mtl_heads_backward(hd, tr->hgrad, dout, tr->skip);
+	return 1;
+}
+
+int mtl_train_encoder_backward(struct mtl_train *tr, float *grad,
+			       const float *dout)
+{
+	int lo, emb;
+
+	if (!encoder_trains(tr, &lo, &emb))
+		return 0;
+	return mtl_bert_backward_to(tr->m, grad, dout, lo, emb);
+}
+
+double mtl_train_grad_norm(const struct mtl_train *tr)
+{
+	int lo, emb;
+
+	/* a wholly frozen encoder's block is zero: no need to read it */
+	return sqrt((encoder_trains(tr, &lo, &emb)
+		     ? mtl_adamw_sumsq(tr->grad, tr->m->n_params, tr->m->threads)
+		     : 0) +
+		    mtl_adamw_sumsq(tr->hgrad, tr->hd->n_params, 1));
+}
+
+/*
+ * dist hook: the end of a step's gradient pass across processes: waits
+ * for the gradient sums, then sums st's per-task loss sums, correct
+ * counts and token count over the group.
+ */
+static int dist_finish(struct mtl_train *tr, struct mtl_step_stats *st,
+		       struct mtl_err *err)
+{
+	int n = st->n_tasks, rc;
+	double *v;
+
+	if ((rc = mtl_dist_wait(tr->dist, err)))
+		return rc;
+	/* counts travel as doubles: exact below 2^53 */
+	v = malloc(sizeof(double) * (2 * (size_t)n + 1));
+	if (!v)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int t = 0; t < n; t++) {
+		v[t] = st->task_loss[t];
+		v[n + t] = (double)st->correct[t];
+	}
+	v[2 * n] = (double)st->tokens;
+	rc = mtl_dist_sum_f64(tr->dist, v, 2 * n + 1, err);
+	for (int t = 0; !rc && t < n; t++) {
+		st->task_loss[t] = v[t];
+		st->correct[t] = (int64_t)v[n + t];
+	}
+	if (!rc)
+		st->tokens = (int64_t)v[2 * n];
+	free(v);
+	return rc;
 }
 
 int mtl_train_grad_weighted(struct mtl_train *tr,
@@ -334,11 +435,8 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			    struct mtl_err *err)
 {
 	struct mtl_heads *hd = tr->hd;
-	int nt = hd->ts->n, rc, L = tr->m->cfg.layers;
-	int frozen = mtl_train_frozen(tr);
-	int lo = frozen ? tr->fz_lo : 0, emb = frozen ? tr->fz_emb : 1;
-	/* a wholly frozen encoder: its gradient block stays zero, untouched */
-	int enc = lo < L || emb;
+	int nt = hd->ts->n, rc, lo, emb;
+	int enc = encoder_trains(tr, &lo, &emb);
 	struct timespec t0;
 	/* contrast.c's term needs a trained encoder: without one it moves
 	 * no parameter */
@@ -354,21 +452,13 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 	stats_zero(st);
 	dropout_of(tr, &ph, &pa);
 	/* normalisers over the whole accumulated step */
-	for (int t = 0; t < nt; t++) {
-		tr->norm[t] = 0;
-		for (int k = 0; k < n; k++)
-			if (b[k]->n_tasks > t && b[k]->labels[t])
-				tr->norm[t] += mtl_loss_count(b[k]->labels[t],
-							      task_rows(hd, t, b[k]));
-	}
+	mtl_train_count(tr, b, n, tr->norm);
 	/* dist hook: over the whole global batch of every process */
 	if (tr->dist && (rc = mtl_dist_sum_i64(tr->dist, tr->norm, nt, err)))
 		return rc;
 	for (int t = 0; t < nt; t++)
 		st->labelled[t] = tr->norm[t];
-	if (enc)
-		mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
-	memset(tr->hgrad, 0, sizeof(float) * hd->n_params);
+	mtl_train_zero_grad(tr);
 	st->bwd_layers = 0;
 	st->bwd_ms = 0;
 	for (int k = 0; k < n; k++) {
@@ -415,9 +505,7 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			tr->m->grad_ready = mtl_dist_layer_ready;
 			tr->m->grad_ready_arg = tr->dist;
 		}
-		if (enc)
-			st->bwd_layers = mtl_bert_backward_to(tr->m, tr->grad,
-							      tr->dlast, lo, emb);
+		st->bwd_layers = mtl_train_encoder_backward(tr, tr->grad, tr->dlast);
 		tr->m->grad_ready = NULL;
 		if (con && (rc = mtl_contrast_backward(con, tr->m, bk, ph, pa,
 						       tr->grad, err)))
@@ -430,32 +518,26 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 	}
 	/* dist hook: the summed gradient blocks, losses and counts (before
 	 * anything writes the blocks again) */
-	if (tr->dist && (rc = mtl_dist_finish_step(tr->dist, st, err)))
+	if (tr->dist && (rc = dist_finish(tr, st, err)))
 		return rc;
-	if (frozen)
+	if (mtl_train_frozen(tr))
 		freeze_grads(tr);
 	for (int t = 0; t < nt; t++) {
 		if (tr->norm[t])
 			st->task_loss[t] /= (double)tr->norm[t];
 		st->loss += (w ? w[t] : hd->ts->task[t].weight) * st->task_loss[t];
 	}
-	st->grad_norm = sqrt((enc ? mtl_adamw_sumsq(tr->grad, tr->m->n_params,
-						    tr->m->threads) : 0) +
-			     mtl_adamw_sumsq(tr->hgrad, hd->n_params, 1));
+	st->grad_norm = mtl_train_grad_norm(tr);
 	return 0;
 }
 
-int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
-		   int n, struct mtl_step_stats *st, struct mtl_err *err)
+int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st)
 {
 	const struct mtl_train_opts *o = &tr->o;
 	long warmup = o->warmup >= 0 ? o->warmup
 				     : (long)ceil(o->warmup_ratio * (double)o->total);
 	float lr, hlr, gscale;
-	int rc;
 
-	if ((rc = mtl_train_grad(tr, b, n, st, err)))
-		return rc;
 	st->step = tr->step;
 	lr = mtl_adamw_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
 	hlr = mtl_adamw_lr_at(o->sched, o->head_lr > 0 ? o->head_lr : o->lr, tr->step,
@@ -477,10 +559,33 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 			       tr->hmom2, tr->hgroups, tr->n_hgroups, hlr,
 			       tr->step, gscale, 1);
 	}
-	/* balance.c: the strategy's learned variables */
-	if (tr->bal)
-		mtl_balance_update(tr->bal, hlr, tr->step);
 	st->step = tr->step;
+	return 0;
+}
+
+int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
+		   int n, struct mtl_step_stats *st, struct mtl_err *err)
+{
+	int rc;
+
+	if ((rc = mtl_train_grad(tr, b, n, st, err)))
+		return rc;
+	return mtl_train_apply(tr, st);
+}
+
+int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
+		       struct mtl_err *err)
+{
+	int rc;
+
+	if (!d || mtl_dist_size(d) == 1)
+		return 0;
+	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
+		return rc;
+	/* from the trainer's current stream (the seed's, or a resumed
+	 * checkpoint's), so rank 0 keeps the one-process masks */
+	mtl_dist_derive_rng(d, &tr->rng);
+	tr->dist = d;
 	return 0;
 }
 
@@ -520,89 +625,4 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		}
 	}
 	return 0;
-}
-
-int mtl_train_map_tasks(int *map, const struct mtl_tasks *model,
-			const struct mtl_tasks *stream, struct mtl_err *err)
-{
-	for (int t = 0; t < model->n; t++)
-		map[t] = mtl_task_find(stream, model->task[t].name);
-	for (int s = 0; s < stream->n; s++) {
-		const struct mtl_task *a = &stream->task[s];
-		int t = mtl_task_find(model, a->name);
-		const struct mtl_task *b = t >= 0 ? &model->task[t] : NULL;
-
-		if (!b)
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "task '%s' is not one of the model's tasks",
-					   a->name);
-		if (a->kind != b->kind)
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "task '%s' is a %s task in the stream, a %s task in the model",
-					   a->name, mtl_task_kind_name(a->kind),
-					   mtl_task_kind_name(b->kind));
-		if (a->n_labels != b->n_labels)
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "task '%s' has %d labels in the stream, %d in the model",
-					   a->name, a->n_labels, b->n_labels);
-		for (int k = 0; k < a->n_labels; k++)
-			if (strcmp(a->labels[k], b->labels[k]))
-				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "task '%s': label %d is '%s' in the stream, '%s' in the model",
-						   a->name, k, a->labels[k],
-						   b->labels[k]);
-	}
-	return 0;
-}
-
-int mtl_train_make_batch(struct mtl_batch *b,
-			 const struct mtl_example *const *ex, int n,
-			 const struct mtl_tasks *model, const int *map,
-			 int32_t pad_id, struct mtl_err *err)
-{
-	int T = 1;
-
-	memset(b, 0, sizeof(*b));
-	for (int i = 0; i < n; i++)
-		T = ex[i]->len > T ? ex[i]->len : T;
-	b->B = n;
-	b->T = T;
-	b->n_tasks = model->n;
-	b->ids = malloc(sizeof(int32_t) * (size_t)n * T);
-	b->lengths = malloc(sizeof(int32_t) * (size_t)n);
-	b->labels = calloc((size_t)model->n + 1, sizeof(*b->labels));
-	if (!b->ids || !b->lengths || !b->labels)
-		goto nomem;
-	for (int i = 0; i < n; i++) {
-		b->lengths[i] = ex[i]->len;
-		for (int t = 0; t < T; t++)
-			b->ids[i * T + t] = t < ex[i]->len ? ex[i]->ids[t] : pad_id;
-	}
-	for (int t = 0; t < model->n; t++) {
-		int s = map[t], token = model->task[t].kind == MTL_TASK_TOKEN;
-		int any = 0;
-		int32_t *l;
-
-		for (int i = 0; s >= 0 && i < n; i++)
-			any |= (int)((ex[i]->labelled >> s) & 1);
-		if (!any)
-			continue;
-		l = malloc(sizeof(int32_t) * (size_t)n * (token ? T : 1));
-		if (!l)
-			goto nomem;
-		b->labels[t] = l;
-		for (int i = 0; i < n; i++) {
-			if (!token) {
-				l[i] = ex[i]->seq[s];
-				continue;
-			}
-			for (int k = 0; k < T; k++)
-				l[i * T + k] = ex[i]->tok[s] && k < ex[i]->len
-					? ex[i]->tok[s][k] : MTL_IGNORE;
-		}
-	}
-	return 0;
-nomem:
-	mtl_batch_release(b);
-	return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 }

@@ -13,6 +13,27 @@
  *		rc = mtl_train_step(tr, b, n, &stats, &err);  // 1 = skipped
  *	mtl_train_free(tr);
  *
+ * A step is a gradient pass and an update.  mtl_train_step() is the
+ * plain one: mtl_train_grad() (the tasks' spec weights), then
+ * mtl_train_apply().  A layer above (balance.h: task balancing) makes
+ * its own gradient pass from the primitives below and then calls
+ * mtl_train_apply() in the same way:
+ *
+ *	mtl_train_grad_weighted()   every task's loss under given weights,
+ *	                            in one backward per batch
+ *	mtl_train_count()           each task's labelled items in a step
+ *	mtl_train_zero_grad()       the gradient blocks to zero
+ *	mtl_train_forward()         the training forward of one batch
+ *	mtl_train_task_backward()   one task's loss and heads backward: its
+ *	                            gradient at the encoder output
+ *	mtl_train_encoder_backward() an output gradient through the encoder
+ *	                            into a gradient block
+ *	mtl_train_grad_norm()       the global norm of the gradient blocks
+ *
+ * The trainer knows nothing of the layers above it.  Data parallelism
+ * (dist.h) sits below: mtl_train_set_dist() attaches a group, and the
+ * gradient pass then sums over it.
+ *
  * State (llm.c style): the encoder's gradient, first and second moment
  * blocks have the layout of its parameter block, the heads' likewise; the
  * optimiser groups come from the two tensor tables (weight decay off for
@@ -75,6 +96,12 @@ struct mtl_step_stats {
 
 struct mtl_dist;
 
+/*
+ * The trainer.  The fields down to "private" are the public state a
+ * layer above may read (the gradient blocks also write, between a
+ * gradient pass and mtl_train_apply); con and fz_last are the caller's
+ * to set; dist is set by mtl_train_set_dist only.
+ */
 struct mtl_train {
 	struct mtl_bert *m;
 	struct mtl_heads *hd;
@@ -86,9 +113,9 @@ struct mtl_train {
 	size_t n_groups, n_hgroups;
 	struct mtl_rng rng;
 	long step;
-	/* data-parallel group (mtl_dist_train in dist.h), NULL: this process
-	 * alone; when set, a step's counts, gradients and statistics are
-	 * sums over every process of the group */
+	/* data-parallel group (set by mtl_train_set_dist; read only), NULL:
+	 * this process alone; when set, a step's counts, gradients and
+	 * statistics are sums over every process of the group */
 	struct mtl_dist *dist;
 	/* ---- freezing (mtl_train_freeze); zero when nothing is frozen ---- */
 	struct mtl_freeze fz;
@@ -101,12 +128,9 @@ struct mtl_train {
 	 * encoder frozen. */
 	const float *const *fz_last;
 	/* ---- end of freezing ---- */
-	/* balance.h: the task-balancing strategy, NULL for the spec weights
-	 * (borrowed; set by the caller after mtl_balance_new) */
-	struct mtl_balance *bal;
 	/* contrast.h: the contrastive term, NULL for none (borrowed) */
 	struct mtl_contrast *con;
-	/* private: per-batch buffers, grown */
+	/* private: per-batch buffers, grown; per-task counts */
 	float *dlast;
 	int32_t *mask;
 	size_t cap;
@@ -144,14 +168,16 @@ void mtl_step_stats_release(struct mtl_step_stats *st);
  * Forward and backward over b[0..n) (labels as in struct mtl_batch:
  * labels[t] NULL when the batch has none for t), gradients accumulated
  * with the whole-step normalisers, into tr->grad / tr->hgrad, zeroed
- * first.  Fills st (except lr and step).  No optimiser update.
+ * first, each task's loss weighted by its spec weight.  Fills st (except
+ * lr and step).  No optimiser update.
  */
 int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err);
 
 /*
  * mtl_train_grad with loss weights w[n_tasks] in place of the tasks'
- * spec weights (w NULL: the spec weights), never through tr->bal.
+ * spec weights (w NULL: the spec weights).  The contrastive term
+ * (tr->con) and the data-parallel sums (mtl_train_set_dist) take part.
  */
 int mtl_train_grad_weighted(struct mtl_train *tr,
 			    const struct mtl_batch *const *b, int n,
@@ -159,21 +185,88 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			    struct mtl_err *err);
 
 /*
+ * norm[t] for every task t: the labelled items of t in b[0..n) (rows of
+ * a sequence task, tokens of a token task; MTL_IGNORE not counted), on
+ * this process only.  A task's mean loss over a step divides by it.
+ */
+void mtl_train_count(const struct mtl_train *tr,
+		     const struct mtl_batch *const *b, int n, int64_t *norm);
+
+/*
+ * Zeroes the gradient blocks tr->grad and tr->hgrad (the encoder's is
+ * left alone while the whole encoder is frozen: it stays zero), as a
+ * gradient pass starts.
+ */
+void mtl_train_zero_grad(struct mtl_train *tr);
+
+/*
  * The forward of one batch (train set: dropout and every activation
- * kept for backward) through the encoder and the heads; fills tr->mask.
+ * kept for backward) through the encoder and the heads.  The
+ * activations stay until the next forward, so any number of
+ * mtl_train_task_backward / mtl_train_encoder_backward calls may follow.
+ * 0, or <0 (MTL_ERR_NOMEM growing the batch buffers).
  */
 int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
 		      int train, struct mtl_err *err);
 
 /*
- * One optimiser step: mtl_train_grad, then, when the loss and every
- * gradient are finite, clipping, the scheduled learning rate and AdamW.
- * Returns 0 after an update, 1 when the step was skipped (non-finite
- * loss or gradient: parameters and moments untouched, the step counter
- * not advanced), <0 on error.
+ * Task t alone over batch b, after mtl_train_forward(tr, b, 1): zeroes
+ * dout[B*T*H]; then, when b has labels for t, takes head t's
+ * cross-entropy (label smoothing from the options) with the loss scaled
+ * by scale (e.g. 1 / mtl_train_count's norm[t], for the step's mean):
+ * adds the unscaled loss sum into st->task_loss[t] and the correct count
+ * into st->correct[t], head t's gradient into tr->hgrad (the other heads'
+ * untouched) and writes the loss's gradient with respect to the encoder
+ * output into dout.  Returns 1 when b has labels for t, 0 when not
+ * (dout then stays zero).
+ */
+int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
+			    int t, float scale, float *dout,
+			    struct mtl_step_stats *st);
+
+/*
+ * The encoder backward of dout[B*T*H] (a gradient at the encoder output
+ * of the batch of the last mtl_train_forward) ADDED into grad, a block
+ * of tr->m->n_params floats laid out as tr->grad (tr->grad itself, or the
+ * caller's).  Frozen layers (mtl_train_freeze) are not run through.
+ * Returns the number of encoder layers run through.
+ */
+int mtl_train_encoder_backward(struct mtl_train *tr, float *grad,
+			       const float *dout);
+
+/* The global norm of the gradient blocks: sqrt(|grad|^2 + |hgrad|^2). */
+double mtl_train_grad_norm(const struct mtl_train *tr);
+
+/*
+ * The optimiser update after a gradient pass whose statistics are st
+ * (st->loss and st->grad_norm read; st->lr, st->head_lr and st->step
+ * written): when the loss and the norm are finite, clipping, the
+ * scheduled learning rates and AdamW over tr->grad / tr->hgrad.
+ * Returns 0 after an update (tr->step advanced), 1 when the step was
+ * skipped (non-finite loss or gradient: parameters, moments and the step
+ * counter untouched).
+ */
+int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st);
+
+/*
+ * One optimiser step: mtl_train_grad, then mtl_train_apply.  Returns 0
+ * after an update, 1 when the step was skipped, <0 on error.
  */
 int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err);
+
+/*
+ * Makes the trainer data-parallel over d (dist.h) when d has more than
+ * one process (d NULL or of one process: nothing changes): plans the
+ * buckets of its gradient blocks (mtl_dist_attach) and turns its dropout
+ * stream into this rank's (mtl_dist_derive_rng: rank 0 keeps it, so it
+ * draws what one process would).  Call it after anything that sets the
+ * trainer's state (a resumed checkpoint).  Every rank must then run the
+ * same steps.  d is borrowed and must outlive the trainer.  0, or
+ * MTL_ERR_NOMEM.
+ */
+int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
+		       struct mtl_err *err);
 
 /*
  * Evaluation forward (no dropout) of one batch: adds the loss sums, the
@@ -184,25 +277,5 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		   struct mtl_step_stats *st, struct mtl_confusion *conf,
 		   struct mtl_err *err);
-
-/*
- * map[t] for each task t of model: the index of the task of the same name
- * in stream (a stream header's tasks), or -1 when the stream lacks it.
- * A stream task the model does not have, or one whose kind or labels
- * differ, fails with MTL_ERR_FORMAT naming it.
- */
-int mtl_train_map_tasks(int *map, const struct mtl_tasks *model,
-			const struct mtl_tasks *stream, struct mtl_err *err);
-
-/*
- * A batch of the n examples ex[0..n) (parsed against the stream's tasks),
- * padded with pad_id to the longest, labels in the model's task order
- * through map (mtl_train_map_tasks): labels[t] NULL when no example is
- * labelled for t.  The caller frees it with mtl_batch_release().
- */
-int mtl_train_make_batch(struct mtl_batch *b,
-			 const struct mtl_example *const *ex, int n,
-			 const struct mtl_tasks *model, const int *map,
-			 int32_t pad_id, struct mtl_err *err);
 
 #endif

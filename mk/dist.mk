@@ -6,9 +6,10 @@
 #                        2 processes x 1 thread against 1 process x 2
 #                        threads, and the share of communication
 #
-# mtl-step-mpi is cmd/mtl-step.c linked with lib/dist.c compiled against
-# MPI (-DMTL_MPI); that object comes before libmtl.a on the link line, so
-# it replaces the archive's one-process lib/dist.o.  MPI is found by
+# mtl-step-mpi is cmd/mtl-step.c linked with lib/dist_mpi.c, the MPI
+# transport of lib/dist (lib/dist_net.h), compiled against MPI; that
+# object comes before libmtl.a on the link line, so it takes the place of
+# the archive's one-process transport, lib/dist_none.o.  MPI is found by
 # pkg-config (ompi-c, then mpi) or, failing that, by asking mpicc.
 
 MPICC ?= mpicc
@@ -33,11 +34,11 @@ MTL_STEP_MPI := $(BUILD)/mtl-step-mpi
 PROGRAMS += $(MTL_STEP_MPI)
 programs: $(MTL_STEP_MPI)
 
-$(BUILD)/mpi/lib/dist.o: lib/dist.c
+$(BUILD)/mpi/lib/dist_mpi.o: lib/dist_mpi.c
 	@mkdir -p $(@D)
-	$(call say,CC,$< [MPI])$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -DMTL_MPI -MMD -MP -c -o $@ $<
+	$(call say,CC,$< [MPI])$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(MTL_STEP_MPI): $(BUILD)/cmd/mtl-step.o $(BUILD)/mpi/lib/dist.o $(CMD_COMMON_OBJ) $(LIBMTL)
+$(MTL_STEP_MPI): $(BUILD)/cmd/mtl-step.o $(BUILD)/mpi/lib/dist_mpi.o $(CMD_COMMON_OBJ) $(LIBMTL)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(MPI_LIBS)
 
 $(BUILD)/mpi/bench/bench_allreduce.o: bench/bench_allreduce.c
@@ -49,7 +50,7 @@ $(BUILD)/mpi/bench/bench_allreduce: $(BUILD)/mpi/bench/bench_allreduce.o
 
 bench-dist: $(BUILD)/mpi/bench/bench_allreduce
 
--include $(BUILD)/mpi/lib/dist.d $(BUILD)/mpi/bench/bench_allreduce.d
+-include $(BUILD)/mpi/lib/dist_mpi.d $(BUILD)/mpi/bench/bench_allreduce.d
 endif
 
 # tests/dist.bats compares the weights of two runs with st_cmp

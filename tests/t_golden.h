@@ -31,7 +31,7 @@ static inline void t_tiny_model(struct mtl_bert **m, struct mtl_tasks **ts,
 
 	if (mtl_bert_load(m, "fixtures/tiny", &err) ||
 	    mtl_task_load(ts, "fixtures/tiny/tasks.json", &err) ||
-	    mtl_heads_new(hd, *ts, (*m)->cfg.hidden, MTL_HEAD_POOL_CLS, &err) ||
+	    mtl_heads_new(hd, *ts, (*m)->cfg.hidden, MTL_POOL_CLS, &err) ||
 	    mtl_heads_load(*hd, "fixtures/tiny/heads.safetensors", &err))
 		t_bail(err.msg);
 }

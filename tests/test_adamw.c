@@ -91,7 +91,7 @@ static void test_groups(void)
 
 	mtl_bert_new(&m, &cfg, NULL);
 	mtl_task_parse(&ts, tj, sizeof(tj) - 1, "t", NULL);
-	mtl_heads_new(&hd, ts, 8, MTL_HEAD_POOL_CLS, NULL);
+	mtl_heads_new(&hd, ts, 8, MTL_POOL_CLS, NULL);
 	mtl_train_opts_defaults(&o);
 	o.lr = 1e-3f;
 	o.head_lr = 4e-3f;
@@ -152,7 +152,7 @@ static void test_heads_only(void)
 	mtl_bert_init_random(m, 4);
 	mtl_bert_set_threads(m, 1);
 	mtl_task_parse(&ts, tj, sizeof(tj) - 1, "t", NULL);
-	mtl_heads_new(&hd, ts, 8, MTL_HEAD_POOL_CLS, NULL);
+	mtl_heads_new(&hd, ts, 8, MTL_POOL_CLS, NULL);
 	mtl_heads_init_random(hd, 5);
 	mtl_train_opts_defaults(&o);
 	o.lr = 0;

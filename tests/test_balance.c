@@ -395,8 +395,7 @@ static void test_per_task_exact(void)
 			printf("Bail out! %s\n", err.msg);
 			exit(1);
 		}
-		g.tr->bal = bal;
-		T_OK(mtl_train_grad(g.tr, bp, 1, &st, &err) == 0, "per-task grad runs");
+		T_OK(mtl_balance_grad(bal, bp, 1, &st, &err) == 0, "per-task grad runs");
 		d = maxdiff(g.tr->grad, ref, g.m->n_params, &s);
 		T_OK(d <= 1e-5 * s, "%s: sum of per-task encoder gradients = the joint one (max diff %.3g of %.3g)",
 		     at ? "encoder-output" : "encoder", d, s);
@@ -419,7 +418,6 @@ static void test_per_task_exact(void)
 			T_OK(near(bal->cos[1], ab / sqrt(aa * bb), 1e-9),
 			     "encoder: the cosine is that of the two task gradients");
 		}
-		g.tr->bal = NULL;
 		mtl_balance_free(bal);
 	}
 	/* two accumulated batches: per-task gradients summed over both */
@@ -434,13 +432,11 @@ static void test_per_task_exact(void)
 			bo.kind = MTL_BALANCE_GRADNORM;
 			bo.at = at ? MTL_BALANCE_AT_OUTPUT : MTL_BALANCE_AT_ENCODER;
 			mtl_balance_new(&bal, g.tr, &bo, &err);
-			g.tr->bal = bal;
-			mtl_train_grad(g.tr, b2, 2, &st, &err);
+			mtl_balance_grad(bal, b2, 2, &st, &err);
 			d = maxdiff(g.tr->grad, ref2, g.m->n_params, &s);
 			T_OK(d <= 1e-5 * s && st.labelled[1] > 0,
 			     "%s, --accumulate 2: per-task gradients = the joint one (max diff %.3g of %.3g)",
 			     at ? "encoder-output" : "encoder", d, s);
-			g.tr->bal = NULL;
 			mtl_balance_free(bal);
 		}
 		free(ref2);
@@ -450,8 +446,7 @@ static void test_per_task_exact(void)
 	mtl_balance_opts_defaults(&bo);
 	bo.kind = MTL_BALANCE_PCGRAD;
 	mtl_balance_new(&bal, g.tr, &bo, &err);
-	g.tr->bal = bal;
-	mtl_train_grad(g.tr, bp, 1, &st, &err);
+	mtl_balance_grad(bal, bp, 1, &st, &err);
 	{
 		size_t n = g.m->n_params;
 		double d1 = 0, d2 = 0, e = 0;
@@ -468,7 +463,6 @@ static void test_per_task_exact(void)
 		     "pcgrad: the result agrees with each task gradient (%g, %g; cos %g)",
 		     d1, d2, bal->cos[1]);
 	}
-	g.tr->bal = NULL;
 	mtl_balance_free(bal);
 	free(ref);
 	free(href);
@@ -517,28 +511,27 @@ static void test_missing_task(void)
 			/* two steps with both tasks fill histories; the first
 			 * step without task 1 may still close its DWA window */
 			g.b.labels[1] = ner;
-			g.tr->bal = bal;
 			for (int i = 0; i < 2; i++)
-				mtl_train_step(g.tr, bp, 1, &st, &err);
+				mtl_balance_step(bal, bp, 1, &st, &err);
 			g.b.labels[1] = NULL;
 			/* stale per-task buffers must never be read: poison them */
 			if (bal->G)
 				for (size_t i = 0; i < 2 * g.m->n_params; i++)
 					bal->G[i] = NAN;
 			if (bal->D)
-				for (size_t i = 0; i < 2 * bal->dcap; i++)
+				for (size_t i = 0; i < bal->drows * bal->dcap; i++)
 					bal->D[i] = NAN;
 			{
 				struct mtl_balance_state before;
 
-				rc[0] = mtl_train_step(g.tr, bp, 1, &st, &err);
+				rc[0] = mtl_balance_step(bal, bp, 1, &st, &err);
 				mtl_balance_state_init(&before, 2, 0);
 				before.w[1] = bal->s.w[1];
 				before.logvar[1] = bal->s.logvar[1];
 				before.hist[1] = bal->s.hist[1];
 				before.hist[3] = bal->s.hist[3];
 				before.loss0[1] = bal->s.loss0[1];
-				rc[1] = mtl_train_step(g.tr, bp, 1, &st, &err);
+				rc[1] = mtl_balance_step(bal, bp, 1, &st, &err);
 				ok = bal->s.logvar[1] == before.logvar[1] &&
 				     (kinds[k] == MTL_BALANCE_DWA
 				      ? bal->s.hist[1] == before.hist[1]
@@ -551,7 +544,7 @@ static void test_missing_task(void)
 				      bal->s.w[1] == before.w[1]);
 				mtl_balance_state_release(&before);
 			}
-			rc[2] = mtl_train_grad(g.tr, bp, 1, &st, &err);
+			rc[2] = mtl_balance_grad(bal, bp, 1, &st, &err);
 			for (size_t i = 0; i < g.hd->n_tensors; i++)
 				if (g.hd->tensors[i].task == 1)
 					for (size_t j = 0; j < g.hd->tensors[i].numel; j++)
@@ -568,7 +561,6 @@ static void test_missing_task(void)
 			/* the encoder gradient is task 0's, scaled by its coefficient */
 			memcpy(ref, g.tr->grad, sizeof(float) * g.m->n_params);
 			one[0] = bal->s.coef[0];
-			g.tr->bal = NULL;
 			mtl_train_grad_weighted(g.tr, bp, 1, one, &st, &err);
 			d = maxdiff(ref, g.tr->grad, g.m->n_params, &s);
 			T_OK(s > 0 && d <= 1e-5 * s,
@@ -587,11 +579,9 @@ static void test_missing_task(void)
 		mtl_balance_opts_defaults(&bo);
 		bo.kind = kinds[k];
 		mtl_balance_new(&bal, g.tr, &bo, &err);
-		g.tr->bal = bal;
-		rc = mtl_train_step(g.tr, bp, 1, &st, &err);
+		rc = mtl_balance_step(bal, bp, 1, &st, &err);
 		T_OK(rc == 0 && st.loss == 0 && st.grad_norm == 0,
 		     "%s: a batch without labels is a zero step", mtl_balance_name(kinds[k]));
-		g.tr->bal = NULL;
 		mtl_balance_free(bal);
 	}
 	g.lab[0] = topic;
@@ -618,8 +608,7 @@ static void test_uncertainty_step(void)
 	mtl_balance_opts_defaults(&bo);
 	bo.kind = MTL_BALANCE_UNCERTAINTY;
 	mtl_balance_new(&bal, g.tr, &bo, &err);
-	g.tr->bal = bal;
-	mtl_train_step(g.tr, bp, 1, &st, &err);
+	mtl_balance_step(bal, bp, 1, &st, &err);
 	L[0] = st.task_loss[0];
 	L[1] = st.task_loss[1];
 	for (int t = 0; t < 2; t++)
@@ -630,12 +619,11 @@ static void test_uncertainty_step(void)
 	     "uncertainty: one AdamW step of lr against 1 - L (L = %g, %g; s = %g, %g)",
 	     L[0], L[1], bal->s.logvar[0], bal->s.logvar[1]);
 	T_OK(near(st.loss, L[0] + L[1], 1e-9), "uncertainty: loss at s = 0 is the sum");
-	mtl_train_grad(g.tr, bp, 1, &st, &err);
+	mtl_balance_grad(bal, bp, 1, &st, &err);
 	T_OK(near(st.loss, exp(-bal->s.logvar[0]) * st.task_loss[0] + bal->s.logvar[0] +
 		  exp(-bal->s.logvar[1]) * st.task_loss[1] + bal->s.logvar[1], 1e-6) &&
 	     near(bal->hw[0], exp(-bal->s.logvar[0]), 1e-12),
 	     "uncertainty: the loss is sum exp(-s) L + s, weights exp(-s)");
-	g.tr->bal = NULL;
 	mtl_balance_free(bal);
 	mtl_step_stats_release(&st);
 	rig_close(&g);
@@ -660,9 +648,8 @@ static void test_every(void)
 	bo.kind = MTL_BALANCE_CAGRAD;
 	bo.every = 3;
 	mtl_balance_new(&bal, g.tr, &bo, &err);
-	g.tr->bal = bal;
 	for (int i = 0; i < 3; i++) {
-		mtl_train_step(g.tr, bp, 1, &st, &err);
+		mtl_balance_step(bal, bp, 1, &st, &err);
 		have[i] = bal->have_cos;
 		if (i == 0)
 			memcpy(c0, bal->s.coef, sizeof(c0));
@@ -670,10 +657,9 @@ static void test_every(void)
 	T_OK(have[0] && !have[1] && !have[2] && c0[0] == bal->s.coef[0] &&
 	     c0[1] == bal->s.coef[1],
 	     "--balance-every 3: per-task gradients on step 0 only, coefficients kept");
-	mtl_train_step(g.tr, bp, 1, &st, &err);
+	mtl_balance_step(bal, bp, 1, &st, &err);
 	T_OK(bal->have_cos && c0[0] != bal->s.coef[0],
 	     "--balance-every 3: recomputed on step 3");
-	g.tr->bal = NULL;
 	mtl_balance_free(bal);
 	mtl_step_stats_release(&st);
 	rig_close(&g);

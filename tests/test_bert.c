@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bert.h"
+#include "model.h"
 #include "ops.h"
 #include "st.h"
 #include "t.h"
@@ -249,25 +250,25 @@ static void test_pool(void)
 	float *h = rand_vec(30, 2), out[10], n[2];
 	double ref[10];
 
-	mtl_bert_pool_forward(out, h, mask, B, T, H, MTL_BERT_POOL_MEAN);
+	mtl_pool_forward(out, h, mask, B, T, H, MTL_POOL_MEAN);
 	for (int j = 0; j < H; j++) {
 		ref[j] = ((double)h[j] + h[H + j]) / 2;
 		ref[H + j] = h[3 * H + j];
 	}
 	T_OK(maxrel(out, ref, 10) < 1e-6, "mean pooling over real tokens");
-	mtl_bert_pool_forward(out, h, mask, B, T, H, MTL_BERT_POOL_MAX);
+	mtl_pool_forward(out, h, mask, B, T, H, MTL_POOL_MAX);
 	for (int j = 0; j < H; j++) {
 		ref[j] = fmax(h[j], h[H + j]);
 		ref[H + j] = h[3 * H + j];
 	}
 	T_OK(maxrel(out, ref, 10) == 0, "max pooling over real tokens");
-	mtl_bert_pool_forward(out, h, mask, B, T, H, MTL_BERT_POOL_CLS);
+	mtl_pool_forward(out, h, mask, B, T, H, MTL_POOL_CLS);
 	for (int j = 0; j < H; j++) {
 		ref[j] = h[j];
 		ref[H + j] = h[3 * H + j];
 	}
 	T_OK(maxrel(out, ref, 10) == 0, "CLS pooling takes token 0");
-	mtl_bert_normalize_forward(out, n, out, B, H);
+	mtl_l2norm_forward(out, n, out, B, H);
 	{
 		double s = 0;
 
@@ -383,7 +384,7 @@ static void test_golden(const char *model_dir, const char *golden,
 	memcpy(last, mtl_bert_last_hidden(m), sizeof(float) * B * T * H);
 	mtl_bert_pooler(m, emb);
 	cmp_golden(g, tag, "pooler_output", emb, (int64_t)B * H, GOLDEN_TOL);
-	mtl_bert_pool_forward(emb, last, mask, B, T, H, MTL_BERT_POOL_CLS);
+	mtl_pool_forward(emb, last, mask, B, T, H, MTL_POOL_CLS);
 	cmp_golden(g, tag, "pooled_cls", emb, (int64_t)B * H, GOLDEN_TOL);
 
 	/* inference mode shares buffers: same numbers */
@@ -393,12 +394,12 @@ static void test_golden(const char *model_dir, const char *golden,
 	T_OK(mtl_bert_hidden(m, 0) == NULL && mtl_bert_attn_probs(m, 0) == NULL,
 	     "%s: inference mode keeps no per-layer activations", tag);
 
-	T_OK(mtl_bert_pooling_load(&pool, model_dir, &m->cfg, &err) == 0,
+	T_OK(mtl_model_pooling_load(&pool, model_dir, &m->cfg, &err) == 0,
 	     "%s: pooling config: %s", tag, err.msg);
-	T_OK(pool.mode == MTL_BERT_POOL_CLS && pool.normalize,
+	T_OK(pool.mode == MTL_POOL_CLS && pool.normalize,
 	     "%s: pooling is CLS + normalize (modules.json or BGE default)", tag);
 	for (int k = 0; k < 3; k++) {
-		pool.mode = (enum mtl_bert_pool)k;
+		pool.mode = (enum mtl_pool)(MTL_POOL_CLS + k);
 		pool.normalize = 1;
 		snprintf(name, sizeof(name), "embedding_%s", modes[k]);
 		if (mtl_bert_embed(m, &pool, emb, ids, types, mask, B, T, &err))
@@ -422,7 +423,7 @@ static void test_golden(const char *model_dir, const char *golden,
 		dh = t_maxdiff(mtl_bert_last_hidden(m), last + (size_t)b * T * H,
 			       (long)len * H);
 		for (int k = 0; k < 3 && H <= 64; k++) {
-			pool.mode = (enum mtl_bert_pool)k;
+			pool.mode = (enum mtl_pool)(MTL_POOL_CLS + k);
 			mtl_bert_embed(m, &pool, padded, ids, types, mask, B, T, &err);
 			mtl_bert_embed(m, &pool, alone, ids + b * T, types + b * T,
 				       NULL, 1, len, &err);
@@ -601,7 +602,7 @@ static void test_sharded(const struct mtl_bert *m)
 static void test_save(struct mtl_bert *m)
 {
 	struct mtl_bert *m2 = NULL;
-	struct mtl_bert_pooling pool = { MTL_BERT_POOL_MEAN, 1, 48 }, p2;
+	struct mtl_bert_pooling pool = { MTL_POOL_MEAN, 1, 48 }, p2;
 	struct mtl_err err = { "" };
 	char dir[512];
 	int rc;
@@ -614,17 +615,17 @@ static void test_save(struct mtl_bert *m)
 		     !memcmp(m2->params, m->params, sizeof(float) * m->n_params),
 	     "saved model reloads bit-exact, pooler included: %s", err.msg);
 	mtl_bert_free(m2);
-	T_OK(mtl_bert_pooling_save(&pool, m->cfg.hidden, dir, &err) == 0 &&
-		     mtl_bert_pooling_load(&p2, dir, &m->cfg, &err) == 0 &&
-		     p2.mode == MTL_BERT_POOL_MEAN && p2.normalize &&
+	T_OK(mtl_model_pooling_save(&pool, m->cfg.hidden, dir, &err) == 0 &&
+		     mtl_model_pooling_load(&p2, dir, &m->cfg, &err) == 0 &&
+		     p2.mode == MTL_POOL_MEAN && p2.normalize &&
 		     p2.max_seq_length == 48,
 	     "pooling files round trip: %s", err.msg);
 	pool.normalize = 0;
-	pool.mode = MTL_BERT_POOL_MAX;
+	pool.mode = MTL_POOL_MAX;
 	snprintf(dir, sizeof(dir), "%s/saved2", tmp);
-	T_OK(mtl_bert_pooling_save(&pool, m->cfg.hidden, dir, &err) == 0 &&
-		     mtl_bert_pooling_load(&p2, dir, &m->cfg, &err) == 0 &&
-		     p2.mode == MTL_BERT_POOL_MAX && !p2.normalize,
+	T_OK(mtl_model_pooling_save(&pool, m->cfg.hidden, dir, &err) == 0 &&
+		     mtl_model_pooling_load(&p2, dir, &m->cfg, &err) == 0 &&
+		     p2.mode == MTL_POOL_MAX && !p2.normalize,
 	     "no Normalize module, no normalisation");
 }
 

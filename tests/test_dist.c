@@ -100,6 +100,16 @@ static void test_one_process(const struct mtl_tasks *ts)
 	     "one process agrees with itself");
 	mtl_batch_release(&b[0]);
 	T_OK(mtl_dist_bcast(d, c, sizeof(c), &err) == 0 && c[2] == 3, "a broadcast from rank 0 to itself");
+	{
+		struct mtl_rng r, keep;
+
+		mtl_rng_init(&r, 7);
+		mtl_rng_u64(&r);
+		keep = r;
+		mtl_dist_derive_rng(d, &r);
+		T_OK(!memcmp(&r, &keep, sizeof(r)),
+		     "rank 0 keeps its random stream (it draws what one process would)");
+	}
 	mtl_dist_free(d);
 	mtl_dist_free(NULL);
 }

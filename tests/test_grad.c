@@ -4,7 +4,8 @@
  * is also compared with a plain loop), on small shapes; then the whole
  * trainer (encoder, heads with gelu/tanh/relu, cls and mean pooling,
  * every dropout on, label smoothing) against float32 finite differences
- * of its loss with the dropout masks held fixed.
+ * of its loss with the dropout masks held fixed; then the sentence-vector
+ * kernels (pooling, L2 normalisation).
  *
  * For an op y = f(x) the test draws r of y's shape and checks the
  * gradient of L = sum(y * r): backward is called with dout = r.
@@ -517,7 +518,7 @@ static void test_trainer(void)
 		m->params[i] *= 5;
 	mtl_bert_set_threads(m, 1);
 	mtl_task_parse(&ts, tasks_json, sizeof(tasks_json) - 1, "tasks", NULL);
-	mtl_heads_new(&hd, ts, cfg.hidden, MTL_HEAD_POOL_CLS, NULL);
+	mtl_heads_new(&hd, ts, cfg.hidden, MTL_POOL_CLS, NULL);
 	mtl_heads_init_random(hd, 3);
 	for (size_t i = 0; i < hd->n_params; i++)
 		hd->params[i] = (float)(0.5 * mtl_rng_normal(&R));
@@ -582,6 +583,111 @@ static void test_trainer(void)
 	mtl_bert_free(m);
 }
 
+/* ---- pooling and L2 normalisation ---- */
+
+struct pl { int B, T, H; const int32_t *mask; const float *r; enum mtl_pool mode; double *y; };
+
+static double pool_ref(const double *x, void *v)
+{
+	struct pl *c = v;
+	double L = 0;
+
+	for (int b = 0; b < c->B; b++)
+		for (int j = 0; j < c->H; j++) {
+			double y = c->mode == MTL_POOL_MAX ? -INFINITY : 0, n = 0;
+
+			for (int t = 0; t < c->T; t++) {
+				int real = c->mask[b * c->T + t];
+				double xt = x[((size_t)b * c->T + t) * c->H + j];
+
+				if (c->mode == MTL_POOL_MAX)
+					y = fmax(y, real ? xt : -1e9);
+				else if (real && (c->mode == MTL_POOL_MEAN || t == 0))
+					y += xt, n++;
+			}
+			if (c->mode == MTL_POOL_MEAN)
+				y /= fmax(n, 1e-9);
+			if (c->y)
+				c->y[b * c->H + j] = y;
+			L += y * c->r[b * c->H + j];
+		}
+	return L;
+}
+
+static void test_pool(void)
+{
+	enum { B = 3, T = 4, H = 5 };
+	static const char *names[] = { "", "cls", "mean", "max" };
+	/* a padded row, a one-token row, a full row */
+	const int32_t mask[B * T] = { 1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1 };
+	float x[B * T * H], r[B * H], y[B * H], dx[B * T * H];
+	double xd[B * T * H], yr[B * H];
+
+	fill(x, B * T * H, 1);
+	fill(r, B * H, 1);
+	for (int i = 0; i < B * T * H; i++)
+		xd[i] = x[i];
+	for (int mode = MTL_POOL_CLS; mode <= MTL_POOL_MAX; mode++) {
+		struct pl c = { B, T, H, mask, r, (enum mtl_pool)mode, yr };
+		char nm[64];
+
+		mtl_pool_forward(y, x, mask, B, T, H, c.mode);
+		pool_ref(xd, &c);
+		snprintf(nm, sizeof(nm), "%s pooling forward", names[mode]);
+		fwd_check(nm, y, yr, B * H, 1e-6);
+		if (c.mode == MTL_POOL_MAX)
+			continue;
+		memset(dx, 0, sizeof(dx));
+		mtl_pool_backward(dx, r, mask, B, T, H, c.mode);
+		c.y = NULL;
+		snprintf(nm, sizeof(nm), "%s pooling backward (padding gets 0)", names[mode]);
+		fd_check(nm, dx, x, B * T * H, pool_ref, &c, 1e-6, 1e-6, 1e-4);
+	}
+}
+
+struct l2 { int B, H; const float *r; double *y; };
+
+static double l2_ref(const double *x, void *v)
+{
+	struct l2 *c = v;
+	double L = 0;
+
+	for (int b = 0; b < c->B; b++) {
+		double ss = 0, n;
+
+		for (int j = 0; j < c->H; j++)
+			ss += x[b * c->H + j] * x[b * c->H + j];
+		n = fmax(sqrt(ss), 1e-12);
+		for (int j = 0; j < c->H; j++) {
+			double y = x[b * c->H + j] / n;
+
+			if (c->y)
+				c->y[b * c->H + j] = y;
+			L += y * c->r[b * c->H + j];
+		}
+	}
+	return L;
+}
+
+static void test_l2norm(void)
+{
+	enum { B = 3, H = 7 };
+	float x[B * H], r[B * H], y[B * H], norm[B], dx[B * H] = { 0 };
+	double xd[B * H], yr[B * H];
+	struct l2 c = { B, H, r, yr };
+
+	fill(x, B * H, 1);
+	fill(r, B * H, 1);
+	for (int i = 0; i < B * H; i++)
+		xd[i] = x[i];
+	mtl_l2norm_forward(y, norm, x, B, H);
+	l2_ref(xd, &c);
+	fwd_check("l2norm forward", y, yr, B * H, 1e-6);
+	mtl_l2norm_backward(dx, r, y, norm, B, H);
+	c.y = NULL;
+	fd_check("l2norm backward", dx, x, B * H, l2_ref, &c, 1e-6, 1e-6, 1e-4);
+}
+
 int main(void)
 {
 	mtl_rng_init(&R, 12345);
@@ -593,5 +699,7 @@ int main(void)
 	test_attention();
 	test_embed();
 	test_trainer();
+	test_pool();
+	test_l2norm();
 	return t_done();
 }

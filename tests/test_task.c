@@ -35,13 +35,13 @@ static void check_good(const struct mtl_tasks *ts, const char *what)
 	     a->n_labels == 3 && strcmp(a->labels[2], "tech") == 0 &&
 	     a->weight == 1.0 && a->hidden == 16 &&
 	     a->activation == MTL_TASK_ACT_TANH && a->dropout == 0.1 &&
-	     a->pooling == MTL_TASK_POOL_DEFAULT, "%s: topic fields", what);
+	     a->pooling == MTL_POOL_DEFAULT, "%s: topic fields", what);
 	T_OK(strcmp(b->name, "ner") == 0 && b->kind == MTL_TASK_TOKEN &&
 	     b->n_labels == 5 && b->weight == 0.5 && b->hidden == 0 &&
 	     b->activation == MTL_TASK_ACT_GELU, "%s: ner fields and defaults",
 	     what);
 	T_OK(c->weight == 1.0 && c->dropout == 0.1 &&
-	     c->pooling == MTL_TASK_POOL_MEAN, "%s: default weight, dropout; pooling",
+	     c->pooling == MTL_POOL_MEAN, "%s: default weight, dropout; pooling",
 	     what);
 	T_OK(mtl_task_find(ts, "ner") == 1 && mtl_task_find(ts, "nope") == -1,
 	     "%s: mtl_task_find", what);

@@ -132,13 +132,31 @@ static void check_forward(struct fixture *f, struct mtl_step_stats *st)
 	cmp("loss.total", &l, 1, 1e-5, 1e-4);
 }
 
+/* Every parameter after one AdamW step against the golden's. */
+static void check_after(struct fixture *f)
+{
+	char name[160];
+
+	for (size_t i = 0; i < f->m->n_tensors; i++) {
+		const struct mtl_bert_tensor *t = &f->m->tensors[i];
+
+		snprintf(name, sizeof(name), "after.%s", t->name);
+		cmp(name, f->m->params + t->offset, t->numel, 1e-5, 1e-4);
+	}
+	for (size_t i = 0; i < f->hd->n_tensors; i++) {
+		const struct mtl_head_tensor *t = &f->hd->tensors[i];
+
+		snprintf(name, sizeof(name), "after.%s", t->name);
+		cmp(name, f->hd->params + t->offset, t->numel, 1e-5, 1e-4);
+	}
+}
+
 static void golden_step(void)
 {
 	struct fixture f;
 	struct mtl_step_stats st;
 	struct mtl_err err = { "" };
 	const struct mtl_batch *bp;
-	char name[160];
 	int rc;
 
 	T_NOTE("train.safetensors: one step, label smoothing 0");
@@ -149,18 +167,89 @@ static void golden_step(void)
 	T_OK(rc == 0, "train step runs (%s)", err.msg);
 	check_forward(&f, &st);
 	check_grads(&f);
-	for (size_t i = 0; i < f.m->n_tensors; i++) {
-		const struct mtl_bert_tensor *t = &f.m->tensors[i];
+	check_after(&f);
+	mtl_step_stats_release(&st);
+	release(&f);
+}
 
-		snprintf(name, sizeof(name), "after.%s", t->name);
-		cmp(name, f.m->params + t->offset, t->numel, 1e-5, 1e-4);
-	}
-	for (size_t i = 0; i < f.hd->n_tensors; i++) {
-		const struct mtl_head_tensor *t = &f.hd->tensors[i];
+/*
+ * The primitives a layer above the trainer composes (balance.c): the
+ * counts, the zeroed blocks, one forward, each task's backward at the
+ * encoder output (its spec weight over its count) taken through the
+ * encoder, the norm and the update give the golden step, as
+ * mtl_train_step does.
+ */
+static void primitives(void)
+{
+	struct fixture f;
+	struct mtl_step_stats st;
+	struct mtl_err err = { "" };
+	const struct mtl_batch *bp;
+	struct mtl_batch nolab;
+	int32_t *lab[2];
+	int64_t norm[2], want[2] = { 0, 0 };
+	size_t BTH;
+	float *dout, before[16];
+	int ok = 1, layers = 0, rc;
 
-		snprintf(name, sizeof(name), "after.%s", t->name);
-		cmp(name, f.hd->params + t->offset, t->numel, 1e-5, 1e-4);
+	T_NOTE("train.safetensors: one step composed of the trainer's primitives");
+	load(&f, "fixtures/golden/train.safetensors", 0);
+	mtl_step_stats_init(&st, 2);
+	bp = &f.b;
+	BTH = (size_t)f.b.B * f.b.T * f.m->cfg.hidden;
+	dout = malloc(sizeof(float) * BTH);
+	for (int i = 0; i < f.b.B; i++) {
+		want[0] += f.lab[0][i] != MTL_IGNORE;
+		for (int k = 0; k < f.b.T; k++)
+			want[1] += f.lab[1][i * f.b.T + k] != MTL_IGNORE;
 	}
+	mtl_train_count(f.tr, &bp, 1, norm);
+	T_OK(norm[0] == want[0] && norm[1] == want[1],
+	     "mtl_train_count: %lld topic rows, %lld NER tokens labelled",
+	     (long long)norm[0], (long long)norm[1]);
+	/* poisoned blocks: the zeroing must reach every element */
+	for (size_t i = 0; i < f.m->n_params; i++)
+		f.tr->grad[i] = NAN;
+	for (size_t i = 0; i < f.hd->n_params; i++)
+		f.tr->hgrad[i] = NAN;
+	mtl_train_zero_grad(f.tr);
+	rc = mtl_train_forward(f.tr, &f.b, 1, &err);
+	T_OK(rc == 0, "mtl_train_forward runs (%s)", err.msg);
+	for (int t = 0; t < 2; t++) {
+		ok &= mtl_train_task_backward(f.tr, &f.b, t,
+					      (float)(f.ts->task[t].weight / (double)norm[t]),
+					      dout, &st) == 1;
+		layers = mtl_train_encoder_backward(f.tr, f.tr->grad, dout);
+		st.task_loss[t] /= (double)norm[t];
+		st.loss += f.ts->task[t].weight * st.task_loss[t];
+	}
+	T_OK(ok && layers == f.m->cfg.layers,
+	     "each task's backward and an encoder backward through %d layers", layers);
+	st.grad_norm = mtl_train_grad_norm(f.tr);
+	check_forward(&f, &st);
+	check_grads(&f);
+	T_OK(mtl_train_apply(f.tr, &st) == 0 && st.step == 1 && f.tr->step == 1,
+	     "mtl_train_apply: step %ld done", st.step);
+	check_after(&f);
+	/* a batch without labels for a task: no loss, dout all zero */
+	nolab = f.b;
+	lab[0] = f.lab[0];
+	lab[1] = NULL;
+	nolab.labels = lab;
+	for (size_t i = 0; i < BTH; i++)
+		dout[i] = NAN;
+	ok = mtl_train_forward(f.tr, &nolab, 1, &err) == 0 &&
+	     mtl_train_task_backward(f.tr, &nolab, 1, 1.0f, dout, &st) == 0;
+	for (size_t i = 0; i < BTH; i++)
+		ok &= dout[i] == 0;
+	T_OK(ok, "a task without labels in the batch: returns 0, dout zeroed");
+	/* a non-finite loss: skipped, nothing moves */
+	st.loss = NAN;
+	memcpy(before, f.m->params, sizeof(before));
+	T_OK(mtl_train_apply(f.tr, &st) == 1 && f.tr->step == 1 &&
+	     !memcmp(before, f.m->params, sizeof(before)),
+	     "mtl_train_apply skips a non-finite loss");
+	free(dout);
 	mtl_step_stats_release(&st);
 	release(&f);
 }
@@ -274,6 +363,7 @@ static void accumulation(void)
 int main(void)
 {
 	golden_step();
+	primitives();
 	golden_grad("fixtures/golden/train-ls.safetensors", 0.1f, 0);
 	golden_grad("fixtures/golden/train-nolabel.safetensors", 0, 1);
 	gemm_split = 1;
