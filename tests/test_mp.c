@@ -380,6 +380,7 @@ static void test_end_record(void)
 	     !strcmp(err.msg, "mem: record 6: data after the end record"),
 	     "a record after the end record is an error: %s", err.msg);
 	free(b);
+	n = len;
 	b = append_json(whole, &n, "{\"type\":\"end\",\"stream\":\"examples\",\"records\":5,\"counts\":{\"example\":3}}");
 	T_OK(read_all(b, n, &err) < 0 && strstr(err.msg, "record 6: data after the end record"),
 	     "a second end record is an error: %s", err.msg);
