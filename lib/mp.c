@@ -815,26 +815,25 @@ int mtl_mp_end(struct mtl_mp_writer *w, struct mtl_err *err)
 
 int mtl_mp_finish(struct mtl_mp_writer *w, struct mtl_err *err)
 {
-	msgpack_packer *pk = &w->pk;
+	struct mtl_mp_map m;
+	msgpack_packer *counts;
 
 	if (!w->records || w->finished || w->sbuf.size)
 		return mtl_err_set(err, MTL_ERR_ARG,
 				   "%s: no header written, ended already, or a record half packed",
 				   w->name);
-	msgpack_pack_map(pk, 4);
-	mtl_mp_pack_str(pk, "type");
-	mtl_mp_pack_str(pk, "end");
-	mtl_mp_pack_str(pk, "stream");
-	mtl_mp_pack_str(pk, w->kind);
-	mtl_mp_pack_str(pk, "records");
-	msgpack_pack_long(pk, w->records);
-	mtl_mp_pack_str(pk, "counts");
-	msgpack_pack_map(pk, (size_t)w->tally.len);
+	mtl_mp_map_begin(&m);
+	mtl_mp_pack_str(mtl_mp_map_key(&m, "type"), "end");
+	mtl_mp_pack_str(mtl_mp_map_key(&m, "stream"), w->kind);
+	msgpack_pack_long(mtl_mp_map_key(&m, "records"), w->records);
+	counts = mtl_mp_map_key(&m, "counts");
+	msgpack_pack_map(counts, (size_t)w->tally.len);
 	for (int i = 0; i < w->tally.len; i++) {
-		msgpack_pack_str(pk, w->tally.c[i].len);
-		msgpack_pack_str_body(pk, w->tally.c[i].type, w->tally.c[i].len);
-		msgpack_pack_long(pk, w->tally.c[i].n);
+		msgpack_pack_str(counts, w->tally.c[i].len);
+		msgpack_pack_str_body(counts, w->tally.c[i].type, w->tally.c[i].len);
+		msgpack_pack_long(counts, w->tally.c[i].n);
 	}
+	mtl_mp_map_end(&m, &w->pk);
 	w->finished = 1;
 	return flush_record(w, err);
 }
