@@ -14,21 +14,38 @@
  * is printed as a fraction of both.
  *
  * Each forward is timed twice per run, interleaved: with BLIS threading
- * each projection (the model's default, row "blis") and with each thread
- * running a single-threaded product on a slice of the output columns
- * (mtl_bert_set_gemm_split, row "split").
+ * each projection (row "blis") and with each thread running a
+ * single-threaded product on a slice of the output columns (the model's
+ * default, mtl_bert_set_gemm_split, row "split").
  *
- * Usage: bench_encode [-b] [-c] [-t THREADS] [-r RUNS] [-m small|base|large]...
+ * With -l, every mode is also timed with a busy loop beside it (rows
+ * "blis+busy", "split+busy"): a child process that spins on the last core
+ * for the duration of that forward, as another program taking a core
+ * would.  Quiet and busy timings alternate within every run.
+ *
+ * Usage: bench_encode [-a] [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT]
+ *                     [-m small|base|large]...
+ *   -a  print BLIS's sub-configuration for this CPU (e.g. skx, zen3;
+ *       "generic" means reference kernels: BLIS did not know the CPU)
  *   -b  time the "blis" mode only
+ *   -d  time the model's default mode only
  *   -c  time by process CPU time instead of wall time (meaningful with
  *       -t 1 on a shared machine; with more threads it counts spinning)
+ *   -l  also time each mode beside a busy loop on one core
+ *   -s  one batch shape (e.g. 32x32) instead of 32x32 and 8x128
  */
+#define _GNU_SOURCE /* sched_setaffinity */
 #include <getopt.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <blis.h>
 
@@ -122,6 +139,35 @@ static void print_load(const char *when)
 		fclose(f);
 }
 
+/* A child process spinning on the last core until busy_stop(); 0 if
+ * fork failed (then the forward runs without it). */
+static pid_t busy_start(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		volatile unsigned long x = 0;
+		cpu_set_t set;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the benchmark */
+		CPU_ZERO(&set);
+		CPU_SET(n > 0 ? n - 1 : 0, &set);
+		sched_setaffinity(0, sizeof(set), &set);
+		for (;;)
+			x++;
+	}
+	return pid > 0 ? pid : 0;
+}
+
+static void busy_stop(pid_t pid)
+{
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+}
+
 struct model {
 	const char *name;
 	int hidden, layers, heads, inter;
@@ -133,22 +179,41 @@ static const struct model models[] = {
 	{ "large", 1024, 24, 16, 4096 },
 };
 
-static const int shapes[][2] = { { 32, 32 }, { 8, 128 } };
+static int shapes[2][2] = { { 32, 32 }, { 8, 128 } };
 
 int main(int argc, char **argv)
 {
 	int threads = 2, runs = 5, want[3] = { 0, 0, 0 }, any = 0, c, split = 1;
+	int busy = 0, n_shapes = 2, only_default = 0;
+	static const char *const mode_name[] = { "blis", "split", "blis+busy", "split+busy" };
 	double peak = 0;
 	struct mtl_err err;
 	struct gemm ref;
 
-	while ((c = getopt(argc, argv, "bct:r:m:h")) != -1) {
+	while ((c = getopt(argc, argv, "abcdlt:r:s:m:h")) != -1) {
 		switch (c) {
 		case 'b':
 			split = 0;
 			break;
 		case 'c':
 			clock_id = CLOCK_PROCESS_CPUTIME_ID;
+			break;
+		case 'a':
+			printf("%s\n", bli_arch_string(bli_arch_query_id()));
+			return 0;
+		case 'd':
+			only_default = 1;
+			break;
+		case 'l':
+			busy = 1;
+			break;
+		case 's':
+			if (sscanf(optarg, "%dx%d", &shapes[0][0], &shapes[0][1]) != 2 ||
+			    shapes[0][0] < 1 || shapes[0][1] < 1 || shapes[0][1] > 512) {
+				fprintf(stderr, "bench_encode: -s takes BxT (T at most 512), not '%s'\n", optarg);
+				return 2;
+			}
+			n_shapes = 1;
 			break;
 		case 't':
 			threads = atoi(optarg);
@@ -162,7 +227,7 @@ int main(int argc, char **argv)
 					want[i] = any = 1;
 			break;
 		default:
-			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-b] [-c] [-t THREADS] [-r RUNS] [-m small|base|large]...\n");
+			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]...\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -175,6 +240,8 @@ int main(int argc, char **argv)
 
 	printf("# %d threads, median of %d runs (after one warm-up), %s time\n",
 	       threads, runs, clock_id == CLOCK_MONOTONIC ? "wall" : "process CPU");
+	printf("# BLIS %s, sub-configuration %s\n", bli_info_get_version_str(),
+	       bli_arch_string(bli_arch_query_id()));
 	print_load("at start");
 	{
 		static const int gs[][3] = {
@@ -191,7 +258,7 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("sgemm peak (best of the above) %8.1f GFLOP/s\n\n", peak);
-	printf("%-6s %9s %-5s %10s %12s %10s %9s %12s %9s\n", "model", "batch",
+	printf("%-6s %9s %-10s %10s %12s %10s %9s %12s %9s\n", "model", "batch",
 	       "gemm", "ms/batch", "sentences/s", "GFLOP/s", "of peak",
 	       "sgemm beside", "of it");
 	gemm_init(&ref, 2048, 2048, 2048);
@@ -213,12 +280,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		mtl_bert_init_random(m, 1234);
+		if (only_default)
+			split = m->gemm_split;
 		mtl_bert_set_threads(m, threads);
-		for (size_t si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+		for (int si = 0; si < n_shapes; si++) {
 			int B = shapes[si][0], T = shapes[si][1];
 			int32_t *ids = malloc(sizeof(int32_t) * B * T);
 			int32_t *mask = malloc(sizeof(int32_t) * B * T);
-			double t[2][64], tg[64], medg, flops = mtl_bert_forward_flops(&cfg, B, T);
+			double t[4][64], tg[64], medg, flops = mtl_bert_forward_flops(&cfg, B, T);
 
 			for (int i = 0; i < B * T; i++) {
 				ids[i] = 1000 + (i * 7919) % 29000;
@@ -229,25 +298,38 @@ int main(int argc, char **argv)
 
 				if (r >= 0)
 					tg[r] = tr;
-				for (int mode = 0; mode <= split; mode++) {
+				for (int mode = 0; mode < 4; mode++) {
+					pid_t pid = 0;
 					double t0;
+					int rc;
 
-					mtl_bert_set_gemm_split(m, mode);
+					if ((mode & 1) > split || (mode >> 1) > busy ||
+					    (only_default && (mode & 1) != split))
+						continue;
+					mtl_bert_set_gemm_split(m, mode & 1);
+					if (mode >> 1)
+						pid = busy_start();
 					t0 = now();
-					if (mtl_bert_forward(m, ids, NULL, mask, B, T, 0, &err)) {
+					rc = mtl_bert_forward(m, ids, NULL, mask, B, T, 0, &err);
+					if (r >= 0)
+						t[mode][r] = now() - t0;
+					busy_stop(pid);
+					if (rc) {
 						fprintf(stderr, "bench_encode: %s\n", err.msg);
 						return 1;
 					}
-					if (r >= 0)
-						t[mode][r] = now() - t0;
 				}
 			}
 			medg = 2.0 * 2048 * 2048 * 2048 / median(tg, runs) * 1e-9;
-			for (int mode = 0; mode <= split; mode++) {
-				double med = median(t[mode], runs);
+			for (int mode = 0; mode < 4; mode++) {
+				double med;
 
-				printf("%-6s %4dx%-4d %-5s %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
-				       md->name, B, T, mode ? "split" : "blis",
+				if ((mode & 1) > split || (mode >> 1) > busy ||
+				    (only_default && (mode & 1) != split))
+					continue;
+				med = median(t[mode], runs);
+				printf("%-6s %4dx%-4d %-10s %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
+				       md->name, B, T, mode_name[mode],
 				       med * 1e3, B / med, flops / med * 1e-9,
 				       100 * flops / med * 1e-9 / peak, medg,
 				       100 * flops / med * 1e-9 / medg);

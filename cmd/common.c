@@ -2,12 +2,14 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "mp.h"
 
@@ -96,6 +98,21 @@ FILE *cmd_open_in(const char *path, const char **name)
 	if (name)
 		*name = path;
 	return f;
+}
+
+void cmd_pipe_ahead(FILE *f, int bytes)
+{
+#ifdef __linux__
+#ifndef F_SETPIPE_SZ
+#define F_SETPIPE_SZ 1031 /* F_LINUX_SPECIFIC_BASE + 7, hidden without _GNU_SOURCE */
+#endif
+	struct stat st;
+
+	if (fstat(fileno(f), &st) == 0 && S_ISFIFO(st.st_mode))
+		(void)fcntl(fileno(f), F_SETPIPE_SZ, bytes);
+#else
+	(void)f, (void)bytes;
+#endif
 }
 
 FILE *cmd_open_out(const char *path)

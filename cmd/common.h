@@ -49,6 +49,13 @@ void cmd_version(void) __attribute__((noreturn));
  * receives the name to use in messages ("<stdin>" for standard input).
  */
 FILE *cmd_open_in(const char *path, const char **name);
+/*
+ * When f reads from a pipe, asks for a pipe of `bytes` (Linux's
+ * F_SETPIPE_SZ), so that the program writing into it can run that far
+ * ahead while this one computes; elsewhere, or when the system refuses,
+ * nothing changes.
+ */
+void cmd_pipe_ahead(FILE *f, int bytes);
 /* Opens path for writing ("-" or NULL: stdout), or dies with exit 3. */
 FILE *cmd_open_out(const char *path);
 

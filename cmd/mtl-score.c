@@ -15,6 +15,7 @@
 #include "model.h"
 #include "mp.h"
 #include "predict.h"
+#include "window.h"
 
 static const char usage[] =
 	"usage: mtl-score --model DIR [options] [EXAMPLES]\n"
@@ -37,6 +38,9 @@ static const char usage[] =
 	"      --pooling P       cls, mean or max (default: the model's)\n"
 	"      --no-normalize    keep embeddings unnormalised (default: the model's)\n"
 	"  -b, --batch-size N    examples per forward pass (default 32)\n"
+	"      --sort-window N   batch each N examples by length, to pad less;\n"
+	"                        the output keeps the input order (default 2048;\n"
+	"                        with --features 0; 0 or 1: input order)\n"
 	"  -t, --threads N       threads (default: all cores)\n"
 	"  -q, --quiet           no progress on stderr\n"
 	"  -h, --help            this text\n"
@@ -49,9 +53,12 @@ struct run {
 	struct mtl_tasks *ts; /* from the stream header */
 	struct mtl_mp_reader *r;
 	struct mtl_mp_writer *w;
+	struct mtl_mp_writer *bw; /* the current batch's records go here */
 	int batch, features;
 	long done;
-	long last; /* the record number of the last example read */
+	struct mtl_predictor *pred; /* NULL: --features */
+	struct mtl_window *win;
+	struct timespec t0;
 	int32_t *mask; /* --features: a padded chunk's attention mask */
 	size_t cap_tokens;
 };
@@ -64,10 +71,44 @@ static void write_or_die(struct run *R)
 		cmd_die(EXIT_IO, "%s", err.msg);
 }
 
+/* Dies for a failed batch, naming the span of its input records. */
+static void die_batch(const struct run *R, const long *recs, int n, int rc,
+		      const char *msg)
+{
+	long lo = recs[0], hi = recs[0];
+
+	for (int i = 1; i < n; i++) {
+		lo = recs[i] < lo ? recs[i] : lo;
+		hi = recs[i] > hi ? recs[i] : hi;
+	}
+	cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s: records %ld-%ld: %s",
+		mtl_mp_reader_name(R->r), lo, hi, msg);
+}
+
+static void progress(const struct run *R, int final)
+{
+	struct timespec t;
+	double s;
+
+	if (cmd_quiet || (!final && !isatty(2)))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	s = (double)(t.tv_sec - R->t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - R->t0.tv_nsec);
+	fprintf(stderr, "\r%s: %ld examples, %.1f/s", cmd_name, R->done,
+		s > 0 ? (double)R->done / s : 0.0);
+	if (final) {
+		long long positions, tokens;
+
+		mtl_window_tokens(R->win, &positions, &tokens);
+		fprintf(stderr, "; %lld token positions for %lld tokens\n",
+			positions, tokens);
+	}
+}
+
 /* --features: the inference forward of ex[0..n) padded to the longest,
  * then a record per example with the last hidden states of its tokens. */
 static void features_chunk(struct run *R, const struct mtl_example *const *ex,
-			   int n)
+			   const long *recs, int n)
 {
 	size_t H = (size_t)R->model->bert->cfg.hidden;
 	const float *last;
@@ -86,43 +127,43 @@ static void features_chunk(struct run *R, const struct mtl_example *const *ex,
 	}
 	mtl_batch_mask(R->mask, b.lengths, n, T);
 	if (mtl_bert_forward(R->model->bert, b.ids, NULL, R->mask, n, T, 0, &err))
-		cmd_die(EXIT_DATA, "%s: records %ld-%ld: %s", mtl_mp_reader_name(R->r),
-			R->last - n + 1, R->last, err.msg);
+		die_batch(R, recs, n, MTL_ERR_ARG, err.msg);
 	last = mtl_bert_last_hidden(R->model->bert);
 	for (int i = 0; i < n; i++)
-		if (mtl_feat_write(R->w, ex[i], last + (size_t)i * (size_t)T * H,
+		if (mtl_feat_write(R->bw, ex[i], last + (size_t)i * (size_t)T * H,
 				   (int)H, &err))
 			cmd_die(EXIT_IO, "%s", err.msg);
 	mtl_batch_release(&b);
 }
 
-/* Runs one chunk of examples: predictions, or embeddings. */
-static void chunk(struct run *R, struct mtl_predictor *pred,
-		  const struct mtl_example *const *ex, int n)
+/* mtl_window_fn: runs one batch (predictions, embeddings or features),
+ * writing its records to w; dies on error. */
+static int chunk(void *ctx, const struct mtl_example *const *ex,
+		 const long *recs, int n, struct mtl_mp_writer *w,
+		 struct mtl_err *unused)
+{
+	struct run *R = ctx;
+	struct mtl_err err;
+	int rc;
+
+	R->bw = w;
+	if (!R->pred)
+		features_chunk(R, ex, recs, n);
+	else if ((rc = mtl_predict(R->pred, ex, n, w, &err)))
+		die_batch(R, recs, n, rc, err.msg);
+	R->done += n;
+	progress(R, 0);
+	return 0;
+}
+
+/* Runs the examples in the window and writes their records in order. */
+static void run_window(struct run *R)
 {
 	struct mtl_err err;
 	int rc;
 
-	if (!pred) {
-		features_chunk(R, ex, n);
-		return;
-	}
-	if ((rc = mtl_predict(pred, ex, n, R->w, &err)))
-		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s: records %ld-%ld: %s",
-			mtl_mp_reader_name(R->r), R->last - n + 1, R->last, err.msg);
-}
-
-static void progress(const struct run *R, struct timespec *t0, int final)
-{
-	struct timespec t;
-	double s;
-
-	if (cmd_quiet || (!final && !isatty(2)))
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	s = (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-	fprintf(stderr, "\r%s: %ld examples, %.1f/s%s", cmd_name, R->done,
-		s > 0 ? (double)R->done / s : 0.0, final ? "\n" : "");
+	if ((rc = mtl_window_run(R->win, chunk, R, R->w, &err)))
+		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
 }
 
 static const char *pool_name(enum mtl_pool p)
@@ -134,7 +175,7 @@ static const char *pool_name(enum mtl_pool p)
 struct args {
 	const char *model_dir, *pooling;
 	char *tasks;
-	int embed, features, no_norm, probs, with_emb, threads;
+	int embed, features, no_norm, probs, with_emb, threads, window;
 };
 
 /* Parses the options into A (and R->batch); returns the input's index. */
@@ -150,6 +191,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_STRING(0, "pooling", &A->pooling),
 		CMD_OPT_FLAG(0, "no-normalize", &A->no_norm),
 		CMD_OPT_INT('b', "batch-size", &R->batch, 1, 4096),
+		CMD_OPT_INT(0, "sort-window", &A->window, 0, 1 << 20),
 		CMD_OPT_INT('t', "threads", &A->threads, 1, 1024),
 		CMD_OPT_END
 	};
@@ -239,61 +281,41 @@ static void write_header(struct run *R, const struct args *A, int argc,
 	write_or_die(R);
 }
 
-/* Reads the examples and runs them R->batch at a time. */
-static void score(struct run *R, struct mtl_predictor *pred)
+/* Reads the examples and runs them a sort window at a time. */
+static void score(struct run *R)
 {
 	const char *name = mtl_mp_reader_name(R->r);
-	struct mtl_example *ex = calloc((size_t)R->batch, sizeof(*ex));
-	/* ex[i] at exp[i], for the batch */
-	const struct mtl_example **exp = calloc((size_t)R->batch, sizeof(*exp));
+	struct mtl_example *ex;
 	msgpack_object rec;
 	struct mtl_err err;
-	struct timespec t0;
-	int rc, n = 0;
+	int rc;
 
-	if (!ex || !exp)
-		cmd_die(EXIT_DATA, "out of memory");
-	for (int i = 0; i < R->batch; i++)
-		exp[i] = &ex[i];
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	clock_gettime(CLOCK_MONOTONIC, &R->t0);
 	while ((rc = mtl_mp_read(R->r, &rec, &err)) > 0) {
 		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "example"))
 			continue;
-		if (mtl_example_parse(&ex[n], &rec, R->ts, &err))
+		ex = mtl_window_add(R->win, mtl_mp_reader_record(R->r));
+		if (mtl_example_parse(ex, &rec, R->ts, &err))
 			cmd_die(EXIT_DATA, "%s: record %ld: %s", name, mtl_mp_reader_record(R->r), err.msg);
-		if (ex[n].len > R->model->bert->cfg.max_pos)
+		if (ex->len > R->model->bert->cfg.max_pos)
 			cmd_die(EXIT_DATA, "%s: record %ld: %d tokens, more than the model's %d positions (tokenize with --max-length)",
-				name, mtl_mp_reader_record(R->r), (int)ex[n].len, R->model->bert->cfg.max_pos);
-		R->last = mtl_mp_reader_record(R->r);
-		if (++n == R->batch) {
-			chunk(R, pred, exp, n);
-			R->done += n;
-			while (n)
-				mtl_example_release(&ex[--n]);
-			progress(R, &t0, 0);
-		}
+				name, mtl_mp_reader_record(R->r), (int)ex->len, R->model->bert->cfg.max_pos);
+		if (mtl_window_full(R->win))
+			run_window(R);
 	}
 	if (rc < 0)
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (n) {
-		chunk(R, pred, exp, n);
-		R->done += n;
-		while (n)
-			mtl_example_release(&ex[--n]);
-	}
-	if (pred && mtl_predict_metrics(pred, R->w, &err))
+	run_window(R);
+	if (R->pred && mtl_predict_metrics(R->pred, R->w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 	cmd_end_stream(R->w);
-	progress(R, &t0, 1);
-	free(exp);
-	free(ex);
+	progress(R, 1);
 }
 
 int main(int argc, char **argv)
 {
 	struct run R = { .batch = 32 };
-	struct args A = { 0 };
-	struct mtl_predictor *pred = NULL;
+	struct args A = { .window = -1 };
 	const char *name;
 	struct mtl_err err;
 	msgpack_object hdr;
@@ -305,6 +327,8 @@ int main(int argc, char **argv)
 	first = parse_args(&A, &R, argc, argv);
 	task_mask = load_model(&R, &A);
 	in = cmd_open_in(first < argc ? argv[first] : NULL, &name);
+	/* mtl-tokenize can then run a window ahead while this one encodes */
+	cmd_pipe_ahead(in, 1 << 20);
 	R.r = mtl_mp_reader_new(in, name);
 	R.w = mtl_mp_writer_new(stdout, "standard output");
 	if (!R.r || !R.w)
@@ -315,15 +339,20 @@ int main(int argc, char **argv)
 	if (mtl_model_check_header(R.model, &hdr, &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 	if (!R.features &&
-	    mtl_predictor_new(&pred, R.model, R.ts, task_mask,
+	    mtl_predictor_new(&R.pred, R.model, R.ts, task_mask,
 			      A.embed ? MTL_PREDICT_EMBED_ONLY
 				      : (A.probs ? MTL_PREDICT_PROBS : 0) |
 					(A.with_emb ? MTL_PREDICT_EMBEDDING : 0),
 			      &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 	write_header(&R, &A, argc, argv);
-	score(&R, pred);
-	mtl_predictor_free(pred);
+	/* features records are large: held for a window only when asked */
+	if (mtl_window_new(&R.win, A.window >= 0 ? A.window : R.features ? 0 : 2048,
+			   R.batch, &err))
+		cmd_die(EXIT_DATA, "%s", err.msg);
+	score(&R);
+	mtl_window_free(R.win);
+	mtl_predictor_free(R.pred);
 	free(R.mask);
 	mtl_mp_reader_free(R.r);
 	mtl_mp_writer_free(R.w);

@@ -55,9 +55,9 @@ static const char usage[] =
 	"                          and tasks.json)\n"
 	"      --seed N            seed for dropout and new heads (default 42)\n"
 	"  -t, --threads N         threads (default: all cores)\n"
-	"      --gemm-split        thread each product by slices of its output\n"
-	"                          instead of inside BLIS (steadier when other\n"
-	"                          jobs share the cores)\n"
+	"      --no-gemm-split     let BLIS thread each product instead of giving\n"
+	"                          each thread a slice of its output (the default:\n"
+	"                          steadier when other jobs share the cores)\n"
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
 	"      --max-bad-steps N   stop after N non-finite steps in a row (default 5)\n"
@@ -453,7 +453,7 @@ static void setup_freeze(struct run *R, const char **spec, int n, long at)
 /* What the command line asks for beyond the fields of struct run. */
 struct args {
 	const char *model_dir, *out_dir, *eval, *best_metric, *features;
-	int resume, threads, split;
+	int resume, threads, split, no_split;
 	long total, unfreeze_at;
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
@@ -533,7 +533,8 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_FLOAT(0, "dropout", &A->o.dropout),
 		CMD_OPT_U64(0, "seed", &A->o.seed, 0, 1L << 62),
 		CMD_OPT_INT('t', "threads", &A->threads, 1, 1024),
-		CMD_OPT_FLAG(0, "gemm-split", &A->split),
+		CMD_OPT_FLAG(0, "gemm-split", &A->split), /* the default */
+		CMD_OPT_FLAG(0, "no-gemm-split", &A->no_split),
 		CMD_OPT_STRING(0, "eval", &A->eval),
 		CMD_OPT_INT(0, "eval-every", &R->eval_every, 1, big),
 		CMD_OPT_INT(0, "max-bad-steps", &R->max_bad, 1, big),
@@ -653,7 +654,7 @@ static void load_model(struct run *R, const struct args *A)
 	for (int i = 0; i < A->n_tw; i++)
 		set_task_weight(R->model->tasks, A->tw[i]);
 	mtl_bert_set_threads(R->model->bert, A->threads);
-	mtl_bert_set_gemm_split(R->model->bert, A->split);
+	mtl_bert_set_gemm_split(R->model->bert, !A->no_split);
 	if (mtl_model_heads(R->model, A->o.seed, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	R->hd = R->model->heads;
@@ -686,7 +687,16 @@ static void open_batches(struct run *R, struct args *A, const char *path)
 		R->promised = -1;
 	if (A->total >= 0)
 		return;
-	if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &tb) == 0 && tb > 0)
+	{
+		const msgpack_object *tbo = mtl_mp_get(&hdr, "total_batches");
+
+		/* a header that has the count but garbles it is bad input */
+		tb = 0;
+		if (tbo && (mtl_mp_as_int(tbo, &tb) || tb < 0 || tb > INT32_MAX))
+			cmd_die(EXIT_DATA, "%s: record 1: \"total_batches\" is not an integer in [0, %d]",
+				R->name, INT32_MAX);
+	}
+	if (tb > 0)
 		A->total = (long)((tb + R->accumulate - 1) / R->accumulate);
 	else if (A->o.sched != MTL_SCHED_CONSTANT)
 		cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",

@@ -169,6 +169,7 @@ int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 	build_tensors(m);
 	MTL_ASSERT(m->n_tensors == n_tensors_for(cfg));
 	mtl_bert_set_threads(m, 0);
+	mtl_bert_set_gemm_split(m, 1);
 	*out = m;
 	return 0;
 }

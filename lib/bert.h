@@ -248,11 +248,13 @@ const struct mtl_bert_tensor *mtl_bert_tensor_find(const struct mtl_bert *m,
 void mtl_bert_set_threads(struct mtl_bert *m, int n);
 
 /*
- * How the projections use the threads: 0 (the default) lets BLIS thread
- * each product; 1 gives each thread a slice of the output columns and a
- * single-threaded product (mtl_linear_forward_split).  Results are the
- * same to rounding; which is faster depends on the machine and its load,
- * so bench-encode measures both (-s).
+ * How the projections use the threads: 1 (the default) gives each thread
+ * a slice of the output columns and a single-threaded product
+ * (mtl_linear_forward_split); 0 lets BLIS thread each product.  Results
+ * are the same to rounding.  The split has no barrier inside a product,
+ * so it holds up when another process takes a core, where BLIS's spinning
+ * threads collapse; quiet, it is as fast or faster (docs/performance.md,
+ * bench-encode -l).
  */
 void mtl_bert_set_gemm_split(struct mtl_bert *m, int on);
 

@@ -67,15 +67,32 @@ int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 		}
 		for (uint32_t k = 0; k < labels->via.array.size; k++) {
 			const msgpack_object *l = &labels->via.array.ptr[k];
-			if (l->type != MSGPACK_OBJECT_STR) {
+			if (l->type != MSGPACK_OBJECT_STR || !l->via.str.size ||
+			    memchr(l->via.str.ptr, 0, l->via.str.size)) {
 				mtl_task_free(ts);
 				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "header task %u: label %u is not a string", i, k);
+						   "header task %u: label %u is not a non-empty string",
+						   i, k);
 			}
 			t->n_labels = (int)k + 1;
 			if (!(t->labels[k] = dup_str(l))) {
 				mtl_task_free(ts);
 				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			}
+		}
+		{
+			size_t d;
+			int rc = mtl_task_first_dup((const char *const *)t->labels,
+						    (size_t)t->n_labels, &d);
+			if (rc > 0)
+				rc = mtl_err_set(err, MTL_ERR_FORMAT,
+						 "header task %u: duplicate label '%.100s'",
+						 i, t->labels[d]);
+			else if (rc < 0)
+				rc = mtl_err_set(err, rc, "out of memory");
+			if (rc < 0) {
+				mtl_task_free(ts);
+				return rc;
 			}
 		}
 	}
@@ -631,6 +648,10 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 		b->epoch = 0;
 	if (mtl_mp_as_int(mtl_mp_get(rec, "index"), &b->index))
 		b->index = 0;
+	/* the declared size is only believed once the record backs it */
+	if (mtl_mp_array_len(mtl_mp_get(rec, "ids")) != B * T)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "\"ids\" is not %lld integers (size x seq_len)",
+				   (long long)(B * T));
 	b->B = (int)B;
 	b->T = (int)T;
 	b->n_tasks = ts->n;

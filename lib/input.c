@@ -482,6 +482,32 @@ static int read_conll(struct mtl_input *in, struct mtl_input_item *it,
 
 /* --- TSV --- */
 
+/*
+ * Fails when two columns of header h share a name: one of them would go
+ * unread.  Unnamed columns (spreadsheets add empty ones) are never read.
+ */
+static int tsv_unique(struct mtl_input *in, const struct strs *h,
+		      struct mtl_err *err)
+{
+	const char **named = malloc((h->n ? h->n : 1) * sizeof(*named));
+	size_t n = 0, at;
+	int rc;
+
+	if (!named)
+		return nomem(err);
+	for (size_t i = 0; i < h->n; i++)
+		if (h->v[i][0])
+			named[n++] = h->v[i];
+	rc = mtl_task_first_dup(named, n, &at);
+	if (rc > 0)
+		rc = bad(err, in->lineno, "the header names column '%.100s' twice",
+			 named[at]);
+	else if (rc < 0)
+		rc = nomem(err);
+	free(named);
+	return rc;
+}
+
 /* Reads the header row: the id, text and task columns. */
 static int tsv_header(struct mtl_input *in, struct mtl_err *err)
 {
@@ -501,6 +527,8 @@ static int tsv_header(struct mtl_input *in, struct mtl_err *err)
 		return rc;
 	if (split_fields(h, l, len, 1))
 		return nomem(err);
+	if ((rc = tsv_unique(in, h, err)))
+		return rc;
 	for (size_t i = 0; i < h->n; i++) {
 		int k = mtl_task_find(in->ts, h->v[i]);
 		if (strcmp(h->v[i], "id") == 0)

@@ -115,7 +115,8 @@ int mtl_bio_init(struct mtl_bio *b, const char *const *labels, int n,
 			b->type[i] = -1;
 			continue;
 		}
-		if (!strchr("BIES", l[0]) || l[1] != '-' || !l[2]) {
+		/* l[0] first: strchr finds the terminating NUL of "BIES" too */
+		if (!l[0] || !strchr("BIES", l[0]) || l[1] != '-' || !l[2]) {
 			mtl_bio_release(b);
 			return mtl_err_set(err, MTL_ERR_FORMAT,
 					   "label '%s' is not a BIO tag (O, B-TYPE, I-TYPE)", l);

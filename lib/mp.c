@@ -41,7 +41,7 @@ struct mtl_mp_reader {
 };
 
 struct mtl_mp_writer {
-	FILE *f;
+	FILE *f;        /* NULL: a memory writer */
 	char *name;
 	msgpack_sbuffer sbuf;
 	msgpack_packer pk;
@@ -49,6 +49,8 @@ struct mtl_mp_writer {
 	long records;   /* written, the header included */
 	struct mp_tally tally;
 	int finished;   /* the end record is written */
+	size_t *ends;   /* memory writer: record i is sbuf[ends[i-1]..ends[i]) */
+	size_t n_rec, cap_rec;
 };
 
 /* The value of key[0..n) in map m, or NULL. */
@@ -194,16 +196,27 @@ static uint64_t be(const unsigned char *p, size_t n)
 
 /* Deepest nesting a record may have (msgpack-c decodes up to 32 levels). */
 #define MP_MAX_DEPTH 31
+/*
+ * Memory a record may decode into: MP_DECODE_FACTOR times its bytes plus
+ * MP_DECODE_SLACK.  msgpack-c gives every element a msgpack_object (24
+ * bytes), so a record of one-byte elements (nils, small integers) would
+ * otherwise take 24 times its size.
+ */
+#define MP_DECODE_FACTOR 4
+#define MP_DECODE_SLACK ((size_t)64 << 20)
 
 /*
  * Finds the extent of the first complete msgpack object in p[0..n) without
  * decoding it.  Returns 1 and *len when complete, 0 when more bytes are
  * needed, -1 on a byte that starts no msgpack object (its offset in *len),
  * -2 when the declared sizes exceed MTL_MP_MAX_RECORD, -3 when containers
- * nest deeper than MP_MAX_DEPTH.  Every element takes at least one byte, so
- * a corrupt count can only make us wait for bytes, never allocate.
+ * nest deeper than MP_MAX_DEPTH.  When complete, *elems is the number of
+ * elements (every value, map keys included).  Every element takes at least
+ * one byte, so a corrupt count can only make us wait for bytes, never
+ * allocate.
  */
-static int mp_scan(const unsigned char *p, size_t n, size_t *len)
+static int mp_scan(const unsigned char *p, size_t n, size_t *len,
+		   size_t *elems)
 {
 	uint64_t left[MP_MAX_DEPTH + 1]; /* elements still due at each level */
 	int depth = 0;
@@ -223,6 +236,7 @@ static int mp_scan(const unsigned char *p, size_t n, size_t *len)
 			return 0;
 		c = p[i++];
 		left[depth]--;
+		(*elems)++;
 		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
 			continue;
 		if (c == 0xc1) {
@@ -316,7 +330,7 @@ static int str_at(const unsigned char *p, size_t n, const unsigned char **s,
 static int map_str(const unsigned char *p, size_t n, const char *key,
 		   const unsigned char **val, size_t *vlen)
 {
-	size_t klen = strlen(key), i, len;
+	size_t klen = strlen(key), i, len, elems = 0; /* elems: not needed */
 	uint64_t pairs;
 
 	if (n >= 1 && p[0] >= 0x80 && p[0] <= 0x8f)
@@ -333,12 +347,12 @@ static int map_str(const unsigned char *p, size_t n, const char *key,
 		int match = !str_at(p + i, n - i, &k, &kl) && kl == klen &&
 			    !memcmp(k, key, klen);
 
-		if (mp_scan(p + i, n - i, &len) != 1)
+		if (mp_scan(p + i, n - i, &len, &elems) != 1)
 			return -1;
 		i += len;
 		if (match)
 			return str_at(p + i, n - i, val, vlen);
-		if (mp_scan(p + i, n - i, &len) != 1)
+		if (mp_scan(p + i, n - i, &len, &elems) != 1)
 			return -1;
 		i += len;
 	}
@@ -533,13 +547,16 @@ static int note_record(struct mtl_mp_reader *r, const msgpack_object *rec,
 int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 		struct mtl_err *err)
 {
-	size_t len = 0, off = 0;
+	size_t len = 0, off = 0, elems = 0;
 	int s;
 
 	for (;;) {
 		long got;
 
-		s = mp_scan((const unsigned char *)r->buf + r->pos, r->len - r->pos, &len);
+		/* nothing buffered yet: r->buf may be NULL, and NULL + 0 is UB */
+		elems = 0;
+		s = r->pos < r->len ? mp_scan((const unsigned char *)r->buf + r->pos,
+					      r->len - r->pos, &len, &elems) : 0;
 		if (s != 0)
 			break;
 		if (r->eof) {
@@ -570,6 +587,10 @@ int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 	if (s == -3)
 		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
 					  "nested deeper than %d levels", MP_MAX_DEPTH);
+	if (elems > (MP_DECODE_FACTOR * len + MP_DECODE_SLACK) / sizeof(msgpack_object))
+		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+					  "%zu elements in %zu bytes would decode into more than %d times that plus %zu MiB",
+					  elems, len, MP_DECODE_FACTOR, MP_DECODE_SLACK >> 20);
 	switch (msgpack_unpack_next(&r->unp, r->buf + r->pos, len, &off)) {
 	case MSGPACK_UNPACK_SUCCESS:
 	case MSGPACK_UNPACK_EXTRA_BYTES:
@@ -754,6 +775,7 @@ void mtl_mp_writer_free(struct mtl_mp_writer *w)
 	msgpack_sbuffer_destroy(&w->sbuf);
 	tally_release(&w->tally);
 	free(w->kind);
+	free(w->ends);
 	free(w->name);
 	free(w);
 }
@@ -772,6 +794,29 @@ static int flush_record(struct mtl_mp_writer *w, struct mtl_err *err)
 	if (n && (fwrite(w->sbuf.data, 1, n, w->f) != n || fflush(w->f)))
 		return mtl_err_set(err, MTL_ERR_IO, "write error on %s: %s",
 				   w->name, strerror(errno));
+	return 0;
+}
+
+/*
+ * Keeps the packed record in a memory writer.  Not counted: its records
+ * are counted once, by the writer they are copied to.  0, or MTL_ERR_NOMEM.
+ */
+static int keep_record(struct mtl_mp_writer *w, struct mtl_err *err)
+{
+	size_t n = w->sbuf.size;
+
+	if (n == (w->n_rec ? w->ends[w->n_rec - 1] : 0))
+		return 0;
+	if (w->n_rec == w->cap_rec) {
+		size_t cap = w->cap_rec ? 2 * w->cap_rec : 64;
+		size_t *e = realloc(w->ends, cap * sizeof(*e));
+
+		if (!e)
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		w->ends = e;
+		w->cap_rec = cap;
+	}
+	w->ends[w->n_rec++] = n;
 	return 0;
 }
 
@@ -804,8 +849,11 @@ static int tally_written(struct mtl_mp_writer *w, struct mtl_err *err)
 
 int mtl_mp_end(struct mtl_mp_writer *w, struct mtl_err *err)
 {
-	int rc = w->sbuf.size ? tally_written(w, err) : 0;
+	int rc;
 
+	if (!w->f)
+		return keep_record(w, err);
+	rc = w->sbuf.size ? tally_written(w, err) : 0;
 	if (rc) {
 		msgpack_sbuffer_clear(&w->sbuf);
 		return rc;
@@ -836,6 +884,32 @@ int mtl_mp_finish(struct mtl_mp_writer *w, struct mtl_err *err)
 	mtl_mp_map_end(&m, &w->pk);
 	w->finished = 1;
 	return flush_record(w, err);
+}
+
+struct mtl_mp_writer *mtl_mp_writer_new_mem(void)
+{
+	return mtl_mp_writer_new(NULL, "memory");
+}
+
+size_t mtl_mp_writer_count(const struct mtl_mp_writer *w)
+{
+	return w->n_rec;
+}
+
+const char *mtl_mp_writer_record(const struct mtl_mp_writer *w, size_t i,
+				 size_t *len)
+{
+	size_t start = i ? w->ends[i - 1] : 0;
+
+	MTL_ASSERT(!w->f && i < w->n_rec);
+	*len = w->ends[i] - start;
+	return w->sbuf.data + start;
+}
+
+void mtl_mp_writer_clear(struct mtl_mp_writer *w)
+{
+	msgpack_sbuffer_clear(&w->sbuf);
+	w->n_rec = 0;
 }
 
 void mtl_mp_pack_str(msgpack_packer *pk, const char *s)

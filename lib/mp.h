@@ -25,9 +25,11 @@
  * stream (no end record after N records)"), as is anything after it.  A
  * record is fully delimited and size-checked before it is decoded, so a
  * corrupt length cannot make the reader allocate more than a small
- * multiple of the bytes actually present.  A record is returned as soon as
- * its bytes arrived (a pipe is read with read(2)), so `tail -f | mtl-dump`
- * shows records as they come.
+ * multiple of the bytes actually present: decoding takes at most 4 times
+ * the record's bytes plus 64 MiB (msgpack-c takes 24 bytes per element, so
+ * a record of millions of one-byte elements is refused).  A record is
+ * returned as soon as its bytes arrived (a pipe is read with read(2)), so
+ * `tail -f | mtl-dump` shows records as they come.
  *
  * Writing: a writer packs one record at a time into memory (mtl_mp_pk()
  * gives the msgpack_packer), and mtl_mp_end() writes and flushes it, so
@@ -140,6 +142,21 @@ int mtl_mp_copy(const msgpack_object *o, char **out, size_t *len);
 /* Wraps f (not owned) for writing; name is used in messages.  NULL: OOM. */
 struct mtl_mp_writer *mtl_mp_writer_new(FILE *f, const char *name);
 void mtl_mp_writer_free(struct mtl_mp_writer *w);
+/*
+ * A writer that keeps its records in memory, for a caller that writes them
+ * out in another order: mtl_mp_end() appends the record (0, or
+ * MTL_ERR_NOMEM).  mtl_mp_writer_record() gives record i's bytes (i below
+ * mtl_mp_writer_count()), valid until the next call on w;
+ * mtl_mp_writer_clear() drops every record and keeps the memory.  Its
+ * records are not counted for an end record (mtl_mp_finish refuses a
+ * memory writer): they count once, in the writer they are copied to.
+ * NULL: OOM.
+ */
+struct mtl_mp_writer *mtl_mp_writer_new_mem(void);
+size_t mtl_mp_writer_count(const struct mtl_mp_writer *w);
+const char *mtl_mp_writer_record(const struct mtl_mp_writer *w, size_t i,
+				 size_t *len);
+void mtl_mp_writer_clear(struct mtl_mp_writer *w);
 /* The packer for the record under construction. */
 msgpack_packer *mtl_mp_pk(struct mtl_mp_writer *w);
 /*

@@ -66,6 +66,39 @@ int mtl_task_label(const struct mtl_task *t, const char *label)
 	return -1;
 }
 
+struct dup_key {
+	const char *s;
+	size_t i;
+};
+
+static int dup_cmp(const void *a, const void *b)
+{
+	const struct dup_key *x = a, *y = b;
+	int c = strcmp(x->s, y->s);
+
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+int mtl_task_first_dup(const char *const *s, size_t n, size_t *at)
+{
+	struct dup_key *k = malloc((n ? n : 1) * sizeof(*k));
+	int found = 0;
+
+	if (!k)
+		return MTL_ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		k[i] = (struct dup_key){ s[i], i };
+	qsort(k, n, sizeof(*k), dup_cmp);
+	/* equal strings sort by position: the second of a pair repeats */
+	for (size_t i = 1; i < n; i++)
+		if (!strcmp(k[i - 1].s, k[i].s) && (!found || k[i].i < *at)) {
+			*at = k[i].i;
+			found = 1;
+		}
+	free(k);
+	return found;
+}
+
 static int valid_name(const char *s)
 {
 	if (!*s)
@@ -166,15 +199,19 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 			return mtl_err_set(err, MTL_ERR_FORMAT,
 					   "%s: %s: labels[%zu] is not a non-empty string",
 					   name, where, i);
-		if (mtl_task_label(t, json_string_value(l)) >= 0)
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "%s: %s: duplicate label '%.100s'",
-					   name, where, json_string_value(l));
 		t->labels[i] = strdup(json_string_value(l));
 		if (!t->labels[i])
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		t->n_labels++;
 	}
+	rc = mtl_task_first_dup((const char *const *)t->labels,
+				(size_t)t->n_labels, &i);
+	if (rc < 0)
+		return mtl_err_set(err, rc, "out of memory");
+	if (rc > 0)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: duplicate label '%.100s'",
+				   name, where, t->labels[i]);
 
 	t->weight = 1.0;
 	j = json_object_get(o, "weight");

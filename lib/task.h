@@ -92,6 +92,13 @@ int mtl_task_label(const struct mtl_task *t, const char *label);
 int mtl_task_map(int *map, const struct mtl_tasks *model,
 		 const struct mtl_tasks *stream, struct mtl_err *err);
 
+/*
+ * Finds the first of s[0..n) that repeats an earlier string: returns 1
+ * and its position in *at, 0 when all differ, or MTL_ERR_NOMEM.  Sorts,
+ * O(n log n): for labels and column names that come from files.
+ */
+int mtl_task_first_dup(const char *const *s, size_t n, size_t *at);
+
 /* "sequence"/"token", "gelu"/"tanh"/"relu", "default"/"cls"/"mean"/"max". */
 const char *mtl_task_kind_name(enum mtl_task_kind k);
 const char *mtl_task_act_name(enum mtl_task_act a);

@@ -690,18 +690,26 @@ static int load_vocab_txt(struct mtl_tok *t, const char *path,
 		free(buf);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
+	rc = 0;
 	for (i = 0, k = 0; i < len && k < n; k++) {
-		size_t j = i;
+		size_t j = i, bl;
 		while (j < len && buf[j] != '\n')
 			j++;
 		v[k] = buf + i;
 		lens[k] = j - i;
 		if (lens[k] > 0 && buf[j - 1] == '\r')
 			lens[k]--;
+		/* a NUL would cut the entry short in the pool */
+		if (mtl_tok_utf8_next_bad(v[k], lens[k], &bl) != lens[k] ||
+		    memchr(v[k], 0, lens[k])) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT,
+					 "%s: line %zu: invalid UTF-8 or a NUL byte",
+					 path, k + 1);
+			break;
+		}
 		i = j + 1;
 	}
-	rc = build_vocab(t, v, lens, n, err);
-	if (rc < 0)
+	if (rc == 0 && (rc = build_vocab(t, v, lens, n, err)) < 0)
 		mtl_err_prefix(err, rc, "%s", path);
 	free(v);
 	free(lens);
@@ -743,15 +751,23 @@ static int load_vocab_json(struct mtl_tok *t, json_t *tj, const char *path,
 		free(lens);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
+	rc = 0;
 	json_object_foreach(vo, key, val) {
 		size_t id = (size_t)json_integer_value(val);
+		if (v[id]) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT,
+					 "%s: model.vocab: '%.100s' and '%.100s' both have id %zu",
+					 path, v[id], key, id);
+			break;
+		}
 		v[id] = key;
 		lens[id] = strlen(key);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!v[i])
 			v[i] = "";
-	rc = build_vocab(t, v, lens, n, err);
+	if (rc == 0)
+		rc = build_vocab(t, v, lens, n, err);
 	free(v);
 	free(lens);
 	return rc;
@@ -776,6 +792,16 @@ int mtl_tok_load(struct mtl_tok **out, const char *dir, struct mtl_err *err)
 	if (tj) {
 		json_t *norm = json_object_get(tj, "normalizer");
 		json_t *model = json_object_get(tj, "model");
+		json_t *type = json_object_get(model, "type");
+
+		/* BPE, Unigram and WordLevel vocabularies are not WordPiece's */
+		if (model && !json_is_null(model) &&
+		    !(json_is_string(type) && !strcmp(json_string_value(type), "WordPiece"))) {
+			rc = mtl_err_set(err, MTL_ERR_FORMAT,
+					 "%s: unsupported tokenizer model '%.40s' (mtl implements WordPiece only)",
+					 tjpath, json_is_string(type) ? json_string_value(type) : "?");
+			goto out;
+		}
 		if (json_is_object(norm) &&
 		    json_is_string(json_object_get(norm, "type")) &&
 		    strcmp(json_string_value(json_object_get(norm, "type")),

@@ -1,15 +1,29 @@
 # fuzz.mk - coverage-guided fuzzing with libFuzzer (clang).
 #
-#   make fuzz-mp [FUZZ_SECONDS=60]    the stream reader (msgpack)
+#   make fuzz-mp [FUZZ_SECONDS=60]    the stream reader (msgpack), the
+#                                     header's tasks, examples and batches
 #   make fuzz-st                      the safetensors reader
 #   make fuzz-tok                     the tokenizer and the task-spec parser
 #                                     (also make fuzz-tokenize)
 #   make fuzz-input                   the JSONL, CoNLL and TSV readers
+#   make fuzz-vocab                   the tokenizer loader (vocab.txt,
+#                                     tokenizer.json, tokenizer_config.json,
+#                                     config.json)
 #
 #   make fuzz-smoke-NAME [FUZZ_RUNS=N FUZZ_SEED=S]
 #                                     a fixed number of runs from a fixed
 #                                     seed and the committed corpus only:
 #                                     the same code gives the same answer
+#
+#   make fuzz-ci [FUZZ_CI_SECONDS=30]
+#                                     every harness for a bounded time from
+#                                     a fixed seed and the committed corpus
+#                                     (.ci/run); a crash fails it
+#
+#   make fuzz-programs [SECONDS=60]   the sanitizer build of every program
+#                                     on mutated files (tools/fuzz-programs.sh):
+#                                     fails on a crash, a hang or an exit
+#                                     code outside 0-3
 #
 # A harness is tests/fuzz_NAME.c; FUZZ_SRC_NAME lists the library sources it
 # needs (without BLIS or OpenMP).  Builds go to build-fuzz/.  The open-ended
@@ -18,19 +32,21 @@
 # input there when a crash is fixed).  fuzz-smoke-NAME starts each time from
 # an empty scratch corpus plus the committed seeds, so its result depends
 # only on the code: tests/fuzz.bats runs it as part of make test when clang
-# is installed.
+# is installed.  Every target keeps a crashing input as
+# build-fuzz/crash-NAME-* (never in the source tree).
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS ?= 20000
 FUZZ_SEED ?= 1
 FUZZ_BUILD := build-fuzz
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 \
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DMTL_VERSION='"$(VERSION)"' -Ilib
 
-FUZZ_SRC_mp := lib/mp.c lib/err.c
+FUZZ_SRC_mp := lib/mp.c lib/data.c lib/task.c lib/metrics.c lib/fs.c lib/err.c
 FUZZ_SRC_st := lib/st.c lib/fs.c lib/err.c
 FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/fs.c lib/err.c
+FUZZ_SRC_vocab := lib/tok.c lib/tok_uni8.c lib/fs.c lib/err.c
 FUZZ_SRC_input := lib/input.c lib/data.c lib/tok.c lib/tok_uni8.c lib/task.c lib/mp.c lib/fs.c lib/err.c
 FUZZ_MAX_LEN_st := 4096
 
@@ -43,6 +59,7 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz_%.c $$(FUZZ_SRC_$$*)
 fuzz-%: $(FUZZ_BUILD)/fuzz_%
 	@mkdir -p $(FUZZ_BUILD)/corpus-$*
 	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
 		$(if $(FUZZ_MAX_LEN_$*),-max_len=$(FUZZ_MAX_LEN_$*)) \
 		$(FUZZ_BUILD)/corpus-$* $(wildcard tests/fuzz_$*_corpus)
 
@@ -54,8 +71,33 @@ FUZZ_NORAND := $(shell setarch -R true 2>/dev/null && echo setarch -R)
 fuzz-smoke-%: $(FUZZ_BUILD)/fuzz_%
 	@rm -rf $(FUZZ_BUILD)/smoke-$* && mkdir -p $(FUZZ_BUILD)/smoke-$*
 	$(FUZZ_NORAND) $< -seed=$(FUZZ_SEED) -runs=$(FUZZ_RUNS) -reload=0 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
 		$(if $(FUZZ_MAX_LEN_$*),-max_len=$(FUZZ_MAX_LEN_$*)) \
 		$(FUZZ_BUILD)/smoke-$* $(wildcard tests/fuzz_$*_corpus)
 
 .PHONY: fuzz-tokenize
 fuzz-tokenize: fuzz-tok
+
+# Bounded open-ended fuzzing for CI: from the same seed and corpus each
+# time, for FUZZ_CI_SECONDS per harness; a crash input is saved as
+# build-fuzz/crash-NAME-* (replay: build-fuzz/fuzz_NAME FILE).
+FUZZ_NAMES := $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
+FUZZ_CI_SECONDS ?= 30
+
+.PHONY: fuzz-ci
+fuzz-ci: $(FUZZ_NAMES:%=fuzz-ci-%)
+
+fuzz-ci-%: $(FUZZ_BUILD)/fuzz_%
+	@rm -rf $(FUZZ_BUILD)/ci-$* && mkdir -p $(FUZZ_BUILD)/ci-$*
+	$(FUZZ_NORAND) $< -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_CI_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
+		$(if $(FUZZ_MAX_LEN_$*),-max_len=$(FUZZ_MAX_LEN_$*)) \
+		$(FUZZ_BUILD)/ci-$* $(wildcard tests/fuzz_$*_corpus)
+
+SECONDS ?= 60
+FUZZ_TIMEOUT ?= 30
+
+.PHONY: fuzz-programs
+fuzz-programs:
+	@$(MAKE) --no-print-directory SANITIZE=1 programs
+	tools/fuzz-programs.sh -b build-san -s $(SECONDS) -r $(FUZZ_SEED) -t $(FUZZ_TIMEOUT)

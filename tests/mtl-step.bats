@@ -42,12 +42,15 @@ setup() {
 	assert_output $'[3,null,null,null,null]\n[null,1,2,9,26]\n[null,2,2,9,26]\n[null,3,2,9,26]'
 }
 
-@test "--gemm-split: the same losses as BLIS's own threading" {
-	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 b.mpk | mtl-dump -t step | jq .loss >a
-	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 --gemm-split b.mpk | mtl-dump -t step | jq .loss >b
+@test "--no-gemm-split: BLIS's own threading gives the losses of the default column slices" {
+	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 --no-gemm-split b.mpk | mtl-dump -t step | jq .loss >a
+	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 b.mpk | mtl-dump -t step | jq .loss >b
 	run bash -c "set -o pipefail; paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-6) print \"differ: \" \$0 }'"
 	assert_output ''
 	[ "$(wc -l <b)" -eq 6 ]
+	# --gemm-split names the default
+	mtl-step -q -m "$FIXTURES/tiny" -t 2 --lr 1e-3 --gemm-split b.mpk | mtl-dump -t step | jq .loss >c
+	cmp b c
 }
 
 @test "--out writes a model directory that --model accepts again" {
@@ -148,6 +151,18 @@ setup() {
 	mtl-dump b.mpk | sed '1s/"total_batches":6/"total_batches":5/' | mtl-dump --pack >fewer.mpk
 	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --accumulate 2 fewer.mpk
 	assert_equal "$stderr" "mtl-step: fewer.mpk: 6 batches, but its header promised total_batches 5"
+}
+
+@test "a garbled total_batches is bad input (exit 1), a missing one a usage error (exit 2)" {
+	mtl-dump b.mpk >b.json
+	for v in '"6"' -6 1e3 99999999999; do
+		sed "1s/\"total_batches\":6/\"total_batches\":$v/" b.json | mtl-dump --pack >tb.mpk
+		run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" tb.mpk
+		assert_equal "$stderr" 'mtl-step: tb.mpk: record 1: "total_batches" is not an integer in [0, 2147483647]'
+	done
+	sed '1s/,"total_batches":6//' b.json | mtl-dump --pack >tb.mpk
+	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" tb.mpk
+	assert_regex "$stderr" "^mtl-step: tb.mpk: the stream does not say how many batches"
 }
 
 @test "usage errors exit 2; --help and --version exit 0" {

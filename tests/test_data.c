@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "data.h"
 #include "mp.h"
@@ -83,6 +85,102 @@ out:
 	msgpack_sbuffer_destroy(&b);
 }
 
+/* Packs the JSON text into sb and decodes it into u; 0 or -1. */
+static int from_json(const char *text, msgpack_sbuffer *sb, msgpack_unpacked *u)
+{
+	json_t *j = json_loads(text, 0, NULL);
+	msgpack_packer pk;
+	int rc = -1;
+
+	msgpack_sbuffer_init(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_unpacked_init(u);
+	if (j) {
+		mtl_mp_from_json(&pk, j);
+		if (msgpack_unpack_next(u, sb->data, sb->size, NULL) == MSGPACK_UNPACK_SUCCESS)
+			rc = 0;
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* mtl_data_header_tasks on the header JSON hdr: its rc, message in err. */
+static int header_tasks(const char *hdr, struct mtl_err *err)
+{
+	msgpack_sbuffer sb;
+	msgpack_unpacked u;
+	struct mtl_tasks *got = NULL;
+	int rc = -99;
+
+	if (from_json(hdr, &sb, &u) == 0)
+		rc = mtl_data_header_tasks(&got, &u.data, err);
+	mtl_task_free(got);
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+	return rc;
+}
+
+/*
+ * A batch record's declared size is believed only when its "ids" back it:
+ * a 100-byte record saying 2^26 tokens made the parser allocate 256 MB
+ * before it looked.  Checked under an address-space limit (not under ASan,
+ * whose shadow memory needs terabytes of address space).
+ */
+static void test_unbacked_size(void)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	t_skip("an address-space limit cannot hold under AddressSanitizer");
+#else
+	msgpack_sbuffer sb;
+	msgpack_unpacked u;
+	struct mtl_batch b;
+	struct mtl_err err;
+	struct rlimit old, lim;
+	long pages = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	int rc = -99;
+
+	if (!f || fscanf(f, "%ld", &pages) != 1 || getrlimit(RLIMIT_AS, &old)) {
+		if (f)
+			fclose(f);
+		t_skip("no /proc/self/statm");
+		return;
+	}
+	fclose(f);
+	if (from_json("{\"type\":\"batch\",\"size\":1048576,\"seq_len\":64,"
+		      "\"ids\":[2],\"lengths\":[1]}", &sb, &u) == 0) {
+		lim = old;
+		lim.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)64 << 20);
+		setrlimit(RLIMIT_AS, &lim);
+		rc = mtl_batch_parse(&b, &u.data, &ts, &err);
+		setrlimit(RLIMIT_AS, &old);
+	}
+	T_OK(rc == MTL_ERR_FORMAT && strstr(err.msg, "\"ids\" is not 67108864 integers"),
+	     "a batch size its ids do not back is refused before allocating: '%s'",
+	     rc < 0 ? err.msg : "");
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+#endif
+}
+
+/* A header's task labels are checked as tasks.json's are. */
+static void test_header_tasks(void)
+{
+	struct mtl_err err;
+
+	T_OK(header_tasks("{\"tasks\":[{\"name\":\"ner\",\"kind\":\"token\","
+			  "\"labels\":[\"O\",\"B-PER\"]}]}", &err) == 0,
+	     "header tasks: good labels");
+	T_OK(header_tasks("{\"tasks\":[{\"name\":\"ner\",\"kind\":\"token\","
+			  "\"labels\":[\"O\",\"\"]}]}", &err) == MTL_ERR_FORMAT &&
+	     !strcmp(err.msg, "header task 0: label 1 is not a non-empty string"),
+	     "header tasks: an empty label refused: '%s'", err.msg);
+	T_OK(header_tasks("{\"tasks\":[{\"name\":\"ner\",\"kind\":\"token\","
+			  "\"labels\":[\"O\",\"B-PER\",\"O\"]}]}", &err) == MTL_ERR_FORMAT &&
+	     !strcmp(err.msg, "header task 0: duplicate label 'O'"),
+	     "header tasks: a duplicate label refused: '%s'", err.msg);
+}
+
 int main(void)
 {
 	/* "a" as msgpack: fixstr of length 1; 7 as a positive fixint */
@@ -152,5 +250,7 @@ int main(void)
 	msgpack_unpacked_destroy(&u);
 	msgpack_sbuffer_destroy(&sb);
 	mtl_census_release(&c);
+	test_header_tasks();
+	test_unbacked_size();
 	return t_done();
 }

@@ -167,6 +167,14 @@ static void test_tsv(void)
 	T_OK(rd_open(&r, "\n\n", MTL_INPUT_TSV) == MTL_ERR_FORMAT &&
 	     strcmp(r.err.msg, "line 2: no header row") == 0, "tsv: no header row");
 	rd_close(&r);
+	T_OK(rd_open(&r, "id\ttext\ttopic\ttext\n", MTL_INPUT_TSV) == MTL_ERR_FORMAT &&
+	     !r.in && strcmp(r.err.msg, "line 1: the header names column 'text' twice") == 0,
+	     "tsv: a repeated column name fails the open (%s)", r.err.msg);
+	rd_close(&r);
+	T_OK(rd_open(&r, "text\ttopic\t\t\nx\tgreet\t\t\n", MTL_INPUT_TSV) == 0 &&
+	     mtl_input_read(r.in, &it, &r.err) == 1 && strcmp(it.text, "x") == 0,
+	     "tsv: unnamed columns may repeat (%s)", r.err.msg);
+	rd_close(&r);
 	r.o.text_field = "topic";
 	T_OK(rd_open(&r, "text\ttopic\nx\tgreet\n", MTL_INPUT_TSV) == 0 &&
 	     mtl_input_read(r.in, &it, &r.err) == 1 && strcmp(it.text, "greet") == 0,

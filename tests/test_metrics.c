@@ -63,6 +63,15 @@ int main(void)
 		     strstr(err.msg, "'PER' is not a BIO tag"), "non-BIO labels refused: %s", err.msg);
 	}
 	{
+		/* "" followed in memory by "-PER": strchr("BIES", 0) matches */
+		static const char mem[] = "\0-PER";
+		const char *const bad[] = { "O", mem };
+		struct mtl_bio x;
+		T_OK(mtl_bio_init(&x, bad, 2, 0, &err) == MTL_ERR_FORMAT &&
+		     strstr(err.msg, "label '' is not a BIO tag"),
+		     "an empty label refused, nothing read past it: %s", err.msg);
+	}
+	{
 		int t[] = { BP, IP, O, BL };
 		spans(&b, t, 4, out);
 		T_OK(!strcmp(out, "PER[0,2) LOC[3,4)"), "B I O B: %s", out);

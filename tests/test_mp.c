@@ -193,13 +193,15 @@ static void test_garbage(void)
 	free(buf);
 }
 
+/* A hand-made header: {"type":"header","stream":"x","version":[1,0]}. */
+static const unsigned char hdr[] = {
+	0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
+	0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
+	0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x92, 0x01, 0x00 };
+
 static void test_bad_records(void)
 {
 	/* hand-made msgpack: header then a bad record */
-	static const unsigned char hdr[] = {
-		0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
-		0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
-		0xa7, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x92, 0x01, 0x00 };
 	static const unsigned char newer[] = {
 		0x83, 0xa4, 't', 'y', 'p', 'e', 0xa6, 'h', 'e', 'a', 'd', 'e', 'r',
 		0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
@@ -240,6 +242,54 @@ static void test_bad_records(void)
 	T_OK(read_all(buf, sizeof(hdr) + 81, &err) < 0 && strstr(err.msg, "nested deeper"),
 	     "deep nesting is an error: %s",
 	     err.msg);
+}
+
+/*
+ * Decoding is bounded by the record's bytes: every element decodes into a
+ * 24-byte msgpack_object, so 4 M nils (4 MB) would take 96 MB.  A record
+ * of one-byte elements within the bound is read.
+ */
+static void test_decoded_size(void)
+{
+	/* a stream header, then {"type":"x","a":[...]} with an array32 */
+	static const unsigned char rec[] = {
+		0x82, 0xa4, 't', 'y', 'p', 'e', 0xa1, 'x', 0xa1, 'a', 0xdd };
+	/* {"type":"end","stream":"x","records":2,"counts":{"x":1}} */
+	static const unsigned char end[] = {
+		0x84, 0xa4, 't', 'y', 'p', 'e', 0xa3, 'e', 'n', 'd',
+		0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
+		0xa7, 'r', 'e', 'c', 'o', 'r', 'd', 's', 0x02,
+		0xa6, 'c', 'o', 'u', 'n', 't', 's', 0x81, 0xa1, 'x', 0x01 };
+	size_t n_big = (size_t)4 << 20, n_ok = (size_t)1 << 20;
+	char *buf = malloc(sizeof(hdr) + sizeof(rec) + 4 + n_big + sizeof(end)), *p;
+	struct mtl_err err = { 0 };
+
+	if (!buf)
+		return;
+	for (int big = 1; big >= 0; big--) {
+		size_t n = big ? n_big : n_ok;
+
+		err.msg[0] = 0;
+		p = buf;
+		memcpy(p, hdr, sizeof(hdr));
+		p += sizeof(hdr);
+		memcpy(p, rec, sizeof(rec));
+		p += sizeof(rec);
+		for (int k = 3; k >= 0; k--)
+			*p++ = (char)(n >> (8 * k));
+		memset(p, big ? 0xc0 : 0x00, n); /* nils, or zeros */
+		p += n;
+		memcpy(p, end, sizeof(end));
+		p += sizeof(end);
+		if (big)
+			T_OK(read_all(buf, (size_t)(p - buf), &err) < 0 &&
+			     strstr(err.msg, "record 2: 4194309 elements in 4194319 bytes would decode"),
+			     "4 M nils refused before decoding: '%s'", err.msg);
+		else
+			T_OK(read_all(buf, (size_t)(p - buf), &err) == 3,
+			     "1 M small integers are read: '%s'", err.msg);
+	}
+	free(buf);
 }
 
 static void test_json(void)
@@ -545,6 +595,7 @@ int main(void)
 	test_truncation();
 	test_garbage();
 	test_bad_records();
+	test_decoded_size();
 	test_json();
 	test_end_record();
 	test_old_format();

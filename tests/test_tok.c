@@ -413,6 +413,34 @@ static void test_load_dirs(void)
 	T_OK(mtl_tok_load(&t, dir, &err) == 0 && mtl_tok_vocab_size(t) == 4 &&
 	     mtl_tok_id(t, "ab") == 3, "vocab.txt wins, CRLF line ends stripped");
 	mtl_tok_free(t);
+	t = NULL;
+	/* another model's vocabulary, even beside a vocab.txt, is refused */
+	put_file(dir, "tokenizer.json", "{\"model\": {\"type\": \"BPE\", \"vocab\": {}}}");
+	T_OK(mtl_tok_load(&t, dir, &err) == MTL_ERR_FORMAT &&
+	     strstr(err.msg, "tokenizer.json: unsupported tokenizer model 'BPE' (mtl implements WordPiece only)"),
+	     "a BPE tokenizer.json refused: '%s'", err.msg);
+	put_file(dir, "tokenizer.json", "{\"model\": {\"type\": \"Unigram\"}}");
+	T_OK(mtl_tok_load(&t, dir, &err) == MTL_ERR_FORMAT &&
+	     strstr(err.msg, "unsupported tokenizer model 'Unigram'"),
+	     "a Unigram tokenizer.json refused: '%s'", err.msg);
+	put_file(dir, "tokenizer.json", "{\"model\": {\"vocab\": {}}}");
+	T_OK(mtl_tok_load(&t, dir, &err) == MTL_ERR_FORMAT &&
+	     strstr(err.msg, "unsupported tokenizer model '?'"),
+	     "a model without a type refused: '%s'", err.msg);
+	put_file(dir, "tokenizer.json", "{}");
+	put_file(dir, "vocab.txt", "[UNK]\n\xc3\n[SEP]\n[CLS]\n");
+	T_OK(mtl_tok_load(&t, dir, &err) == MTL_ERR_FORMAT &&
+	     strstr(err.msg, "vocab.txt: line 2: invalid UTF-8 or a NUL byte"),
+	     "a vocab.txt line that is not UTF-8 refused: '%s'", err.msg);
+	snprintf(path, sizeof(path), "%s/vocab.txt", dir);
+	remove(path);
+	put_file(dir, "tokenizer.json",
+		 "{\"model\": {\"type\": \"WordPiece\", \"vocab\": "
+		 "{\"[UNK]\": 0, \"[CLS]\": 1, \"[SEP]\": 2, \"a\": 3, \"b\": 3}}}");
+	T_OK(mtl_tok_load(&t, dir, &err) == MTL_ERR_FORMAT &&
+	     strstr(err.msg, "model.vocab: 'a' and 'b' both have id 3"),
+	     "two tokens on one id refused: '%s'", err.msg);
+	mtl_tok_free(t);
 	for (const char *const *n = (const char *const[]){ "tokenizer.json",
 		"tokenizer_config.json", "config.json", "vocab.txt", NULL }; *n; n++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, *n);

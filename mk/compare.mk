@@ -1,0 +1,19 @@
+# compare.mk - mtl beside PyTorch and ONNX Runtime in one interleaved run.
+#
+#   make bench-compare [BENCH_COMPARE_ARGS='--rounds 5 --work job:small']
+#
+# tools/bench_compare.py (its docstring says what each workload measures)
+# prints the CPU and its vector flags, the load with every measurement, and
+# a table of sentences/s with the ratios.  It needs Debian's python3-torch
+# (the reference model, its ONNX export, PyTorch's side), node and npm
+# (onnxruntime-node, installed into $(BUILD)/bench/node/), and ../shared
+# (bge's vocabulary and the sentences); it writes its models into
+# $(BUILD)/bench/compare/.  Never part of make test or make demo.
+
+.PHONY: bench-compare
+
+BENCH_COMPARE_PYTHON ?= /usr/bin/python3
+BENCH_COMPARE_ARGS ?=
+
+bench-compare: programs $(BUILD)/bench/bench_encode
+	$(BENCH_COMPARE_PYTHON) tools/bench_compare.py $(BENCH_COMPARE_ARGS) $(BUILD)
