@@ -2,6 +2,7 @@
 #
 #   make              build every program into build/
 #   make test         install missing dependencies, build, run every test
+#   make check        build and run every test (installs nothing)
 #   make demo         install missing dependencies, build, run the demo
 #   make deps         install missing Debian packages (apt-get)
 #   make install      PREFIX=/usr/local DESTDIR=
@@ -53,7 +54,8 @@ PKGS := msgpack libutf8proc jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(or $(shell pkg-config --libs $(PKGS) 2>/dev/null),-lmsgpackc -lutf8proc -ljansson)
 
-ALL_CFLAGS = $(MTL_CFLAGS) $(if $(BLIS_INC),-I$(BLIS_INC)) $(PKG_CFLAGS) $(CFLAGS)
+# -isystem: BLIS's headers are not ours to warn about
+ALL_CFLAGS = $(MTL_CFLAGS) $(if $(BLIS_INC),-isystem $(BLIS_INC)) $(PKG_CFLAGS) $(CFLAGS)
 LDLIBS_ALL = $(PKG_LIBS) $(BLIS_LIBS) -lm -lpthread
 ALL_LDFLAGS = -fopenmp $(SANFLAGS) $(LDFLAGS)
 
@@ -77,7 +79,7 @@ Q := @
 say = @printf '  %-6s %s\n' $(1) $(2);
 endif
 
-.PHONY: all programs tests test check test-run deps demo install uninstall clean
+.PHONY: all programs tests test check test-run deps demo install uninstall clean FORCE
 .DEFAULT_GOAL := all
 # keep objects: they are prerequisites of pattern rules, not intermediates
 .SECONDARY:
@@ -87,7 +89,21 @@ all: programs tests
 programs: $(PROGRAMS)
 tests: $(TESTS)
 
-$(BUILD)/%.o: %.c
+# Objects depend on the flags they were built with: $(BUILD)/.flags holds
+# them and changes only when they do (CFLAGS, ARCH, SANITIZE, CC, LDFLAGS),
+# which rebuilds everything (as git's GIT-CFLAGS does).
+FLAGS_FILE := $(BUILD)/.flags
+TRACK_FLAGS = $(subst ','\'',$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(LDLIBS_ALL))
+
+$(FLAGS_FILE): FORCE
+	@mkdir -p $(@D)
+	@flags='$(TRACK_FLAGS)'; \
+	if [ x"$$flags" != x"$$(cat $@ 2>/dev/null)" ]; then \
+		[ ! -e $@ ] || echo "  * new build flags: rebuilding"; \
+		printf '%s\n' "$$flags" >$@; \
+	fi
+
+$(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -105,9 +121,12 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBMTL)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL)
 
 # make test: first the dependencies, then a fresh make (so that the probes
-# above see what deps installed), then every test.
-test check: deps
+# above see what deps installed), then every test.  make check only builds
+# and tests: it installs nothing.
+test: deps
 	@$(MAKE) --no-print-directory test-run
+
+check: test-run
 
 test-run: all
 	@tests/run.sh $(BUILD)
@@ -119,13 +138,13 @@ demo: deps
 	@$(MAKE) --no-print-directory -f pipelines/demo.mk demo
 
 install: programs
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
-	install -m 755 $(PROGRAMS) $(DESTDIR)$(BINDIR)
-	install -m 644 $(wildcard docs/man/*.1) $(DESTDIR)$(MANDIR)/man1
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(MANDIR)/man1"
+	install -m 755 $(PROGRAMS) "$(DESTDIR)$(BINDIR)"
+	install -m 644 $(wildcard docs/man/*.1) "$(DESTDIR)$(MANDIR)/man1"
 
 uninstall:
-	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(PROGRAMS)))
-	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(wildcard docs/man/*.1)))
+	rm -f $(addprefix "$(DESTDIR)$(BINDIR)"/,$(notdir $(PROGRAMS)))
+	rm -f $(addprefix "$(DESTDIR)$(MANDIR)/man1"/,$(notdir $(wildcard docs/man/*.1)))
 
 clean:
 	rm -rf build build-san build-fuzz

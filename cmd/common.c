@@ -15,6 +15,8 @@
 #include "err.h"
 #include "suggest.h"
 
+#include "mp.h"
+
 const char *cmd_name = "mtl";
 int cmd_quiet;
 void (*cmd_exit_hook)(int code);
@@ -158,6 +160,14 @@ double cmd_parse_double(const char *usage, const char *opt, const char *s)
 	if (errno || end == s || *end || !isfinite(v))
 		cmd_usage_error(usage, "option '%s' needs a number, not '%s'", opt, s);
 	return v;
+}
+
+void cmd_end_stream(struct mtl_mp_writer *w)
+{
+	struct mtl_err err;
+
+	if (mtl_mp_finish(w, &err))
+		cmd_die(EXIT_IO, "%s", err.msg);
 }
 
 int cmd_parse_options(const char *usage, const struct cmd_opt *opts,

@@ -112,6 +112,13 @@ long cmd_parse_long(const char *usage, const char *opt, const char *s,
 		    long min, long max);
 double cmd_parse_double(const char *usage, const char *opt, const char *s);
 
+struct mtl_mp_writer;
+/*
+ * Ends the stream w with its end record (mtl_mp_finish): call it when the
+ * output is complete.  Dies with exit 3 on a write error.
+ */
+void cmd_end_stream(struct mtl_mp_writer *w);
+
 /*
  * Options in a table, in the manner of git's parse-options: each entry
  * names a long option (and maybe a short one), the kind of its value and

@@ -144,6 +144,13 @@ static int next_example(struct run *R, int i, struct mtl_example *ex)
 	return 0;
 }
 
+/* An upstream that gave no examples failed: no batches from it. */
+static void no_examples(const struct run *R)
+{
+	cmd_die(EXIT_DATA, "no %sexamples in the input",
+		R->labelled_only ? "labelled " : "");
+}
+
 /* Tasks whose labels batches of this epoch carry. */
 static uint64_t active_mask(const struct run *R, int epoch)
 {
@@ -257,6 +264,8 @@ static void run_in_memory(struct run *R, int argc, char **argv)
 			cmd_die(EXIT_DATA, "%s", err.msg);
 		total += (long)plan.n_batch;
 	}
+	if (!n)
+		no_examples(R);
 	write_header(R, argc, argv, (long)n, total);
 	rng = rng0;
 	sel = malloc((n ? n : 1) * sizeof(*sel));
@@ -272,8 +281,6 @@ static void run_in_memory(struct run *R, int argc, char **argv)
 				    pb->task >= 0 ? mask & (1ull << pb->task) : mask, e);
 		}
 	}
-	if (!n)
-		cmd_warn("no examples in the input");
 	mtl_plan_release(&plan);
 	for (size_t i = 0; i < n; i++)
 		mtl_example_release(&ex[i]);
@@ -350,12 +357,15 @@ static void run_streaming(struct run *R, int argc, char **argv)
 					   (size_t)cap, sizeof(*batch));
 	const struct mtl_example **sel = calloc((size_t)cap + (size_t)R->o.batch_size + 1, sizeof(*sel));
 	struct mtl_rng rng;
+	long seen = 0; /* examples drawn from the buffer */
 
 	if (!buf || !batch || !sel)
 		cmd_die(EXIT_DATA, "out of memory");
 	if (R->o.max_tokens == 0 && (n_ex = count_examples(R)) >= 0)
 		total = R->epochs * (R->o.drop_last ? n_ex / R->o.batch_size :
 				     (n_ex + R->o.batch_size - 1) / R->o.batch_size);
+	if (n_ex == 0)
+		no_examples(R);
 	write_header(R, argc, argv, n_ex, total);
 	mtl_rng_init(&rng, R->seed);
 	for (int e = 1; e <= R->epochs; e++) {
@@ -382,6 +392,7 @@ static void run_streaming(struct run *R, int argc, char **argv)
 			}
 			if (have == 0)
 				break;
+			seen++;
 			k = (long)mtl_rng_below(&rng, (uint64_t)have);
 			if (R->o.max_tokens > 0) {
 				int32_t l = buf[k].len, m = l > longest ? l : longest;
@@ -408,6 +419,8 @@ static void run_streaming(struct run *R, int argc, char **argv)
 			for (long i = 0; i < nb; i++)
 				mtl_example_release(&batch[i]);
 	}
+	if (!seen)
+		no_examples(R);
 	free(buf);
 	free(batch);
 	free(sel);
@@ -495,6 +508,7 @@ int main(int argc, char **argv)
 		run_streaming(&R, argc, argv);
 	else
 		run_in_memory(&R, argc, argv);
+	cmd_end_stream(R.w);
 	if (R.stats) {
 		mtl_census_print(&R.census, R.ts, stderr);
 		mtl_census_release(&R.census);

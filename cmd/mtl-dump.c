@@ -104,6 +104,7 @@ static int dump(FILE *in, const char *name, long head, char **types,
 
 	if (!r)
 		cmd_die(EXIT_DATA, "out of memory");
+	mtl_mp_reader_accept_old(r);
 	if (mtl_mp_read_header(r, NULL, &hdr, &err)) {
 		fprintf(stderr, "%s: %s\n", cmd_name, err.msg);
 		mtl_mp_reader_free(r);
@@ -150,6 +151,9 @@ static int dump(FILE *in, const char *name, long head, char **types,
 		} while ((head < 0 || shown < head) &&
 			 (rc = mtl_mp_read(r, &rec, &err)) > 0);
 	}
+	if (rc == 0 && !mtl_mp_reader_ended(r))
+		cmd_warn("%s: no end record after %ld records (format 1.0): it may be incomplete",
+			 name, mtl_mp_reader_record(r));
 	mtl_mp_reader_free(r);
 	if (rc < 0) {
 		fprintf(stderr, "%s: %s\n", cmd_name, err.msg);
@@ -168,7 +172,7 @@ static int pack(FILE *in, const char *name)
 	size_t cap = 0;
 	ssize_t len;
 	long lineno = 0;
-	int rc = 0;
+	int rc = 0, ended = 0;
 
 	if (!w)
 		cmd_die(EXIT_DATA, "out of memory");
@@ -200,11 +204,26 @@ static int pack(FILE *in, const char *name)
 			rc = EXIT_DATA;
 			break;
 		}
+		if (ended || (lineno > 1 && mtl_mp_is_str(mtl_mp_get(&unp.data, "type"), "end"))) {
+			/* the end record is written anew from what was packed,
+			 * so that an edited dump packs back into a whole stream */
+			json_decref(j);
+			if (!ended++)
+				continue;
+			fprintf(stderr, "%s: %s: line %ld: a record after the end record\n",
+				cmd_name, name, lineno);
+			rc = EXIT_DATA;
+			break;
+		}
 		mtl_mp_from_json(mtl_mp_pk(w), j);
 		json_decref(j);
-		if (mtl_mp_end(w, &err)) {
-			fprintf(stderr, "%s: %s\n", cmd_name, err.msg);
-			rc = EXIT_IO;
+		if ((rc = mtl_mp_end(w, &err))) {
+			if (rc == MTL_ERR_IO)
+				fprintf(stderr, "%s: %s\n", cmd_name, err.msg);
+			else
+				fprintf(stderr, "%s: %s: line %ld: %s\n", cmd_name, name,
+					lineno, err.msg);
+			rc = rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA;
 			break;
 		}
 	}
@@ -217,6 +236,8 @@ static int pack(FILE *in, const char *name)
 			cmd_name, name);
 		rc = EXIT_DATA;
 	}
+	if (!rc)
+		cmd_end_stream(w);
 	free(line);
 	msgpack_unpacked_destroy(&unp);
 	msgpack_sbuffer_destroy(&sb);

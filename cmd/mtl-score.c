@@ -321,6 +321,7 @@ static void score(struct run *R)
 	run_window(R);
 	if (R->pred && mtl_predict_metrics(R->pred, R->w, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
+	cmd_end_stream(R->w);
 	progress(R, 1);
 }
 

@@ -133,6 +133,7 @@ struct run {
 	/* the input: its tasks, the model's task t is its map[t] (or -1) */
 	FILE *in;
 	struct mtl_tasks *hts;
+	int64_t promised;        /* its header's total_batches, or -1 */
 	int *map;
 	struct mtl_batch *group; /* [accumulate] the batches of a step */
 	/* data parallel (mtl-step-mpi under mpirun; docs/distributed.md):
@@ -690,6 +691,8 @@ static void open_batches(struct run *R, struct args *A, const char *path)
 	if (mtl_model_check_header(R->model, &hdr, &err) ||
 	    mtl_task_map(R->map, R->model->tasks, R->hts, &err))
 		cmd_die(EXIT_DATA, "%s: %s", R->name, err.msg);
+	if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &R->promised))
+		R->promised = -1;
 	if (A->total >= 0)
 		return;
 	{
@@ -848,6 +851,10 @@ static void lead(struct run *R, const struct args *A, int argc, char **argv)
 	if (seen < R->consumed)
 		cmd_die(EXIT_DATA, "%s: %ld batches, fewer than the %ld the checkpoint consumed: not the stream of the run",
 			R->name, seen, R->consumed);
+	/* an early stop (--patience) leaves the rest of the stream unread */
+	if (R->promised >= 0 && seen != R->promised && !R->best.stop)
+		cmd_die(EXIT_DATA, "%s: %ld batches, but its header promised total_batches %lld",
+			R->name, seen, (long long)R->promised);
 	if (n) {
 		R->consumed += n;
 		step_group(R, &n);
@@ -910,8 +917,10 @@ int main(int argc, char **argv)
 		checkpoint(&R);
 	if (A.out_dir && R.rank == 0)
 		save_final(&R);
-	if (R.rank == 0)
+	if (R.rank == 0) {
 		progress(&R, 1);
+		cmd_end_stream(R.w);
+	}
 	if (R.lock >= 0)
 		close(R.lock); /* the end of the run: OUT is free */
 

@@ -288,6 +288,7 @@ int main(int argc, char **argv)
 	if (rc == 0) {
 		mtl_census_pack(mtl_mp_pk(w), &census, ts);
 		end_record(w);
+		cmd_end_stream(w);
 		print_summary(&census, ts);
 		if (census.no_tokens)
 			cmd_warn("%ld text%s gave no tokens (empty, blank or only dropped "

@@ -6,6 +6,24 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+/* Most record types one stream may hold (the end record counts each). */
+#define MP_MAX_TYPES 256
+
+/*
+ * Records of each type (the header and the end record aside): what a
+ * writer wrote, to put in its end record, and what a reader read, to
+ * check against it.
+ */
+struct mp_tally {
+	struct mp_count {
+		char *type;
+		size_t len;
+		long n;
+	} *c;
+	int len, cap;
+};
 
 struct mtl_mp_reader {
 	FILE *f;
@@ -15,6 +33,11 @@ struct mtl_mp_reader {
 	int eof;
 	long record;    /* number of the last record returned */
 	msgpack_unpacked unp;
+	char *kind;     /* the header's stream kind */
+	int old_format; /* version 1.0: written before end records */
+	struct mp_tally tally;
+	int ended;      /* the end record was read (and checked) */
+	int accept_old; /* a format 1.0 stream may end without one */
 };
 
 struct mtl_mp_writer {
@@ -22,9 +45,81 @@ struct mtl_mp_writer {
 	char *name;
 	msgpack_sbuffer sbuf;
 	msgpack_packer pk;
+	char *kind;     /* from the header, for the end record */
+	long records;   /* written, the header included */
+	struct mp_tally tally;
+	int finished;   /* the end record is written */
 	size_t *ends;   /* memory writer: record i is sbuf[ends[i-1]..ends[i]) */
 	size_t n_rec, cap_rec;
 };
+
+/* The value of key[0..n) in map m, or NULL. */
+static const msgpack_object *map_get(const msgpack_object *m, const char *key,
+				     size_t n)
+{
+	if (!m || m->type != MSGPACK_OBJECT_MAP)
+		return NULL;
+	for (uint32_t i = 0; i < m->via.map.size; i++) {
+		const msgpack_object *k = &m->via.map.ptr[i].key;
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
+		    !memcmp(k->via.str.ptr, key, n))
+			return &m->via.map.ptr[i].val;
+	}
+	return NULL;
+}
+
+static void tally_release(struct mp_tally *t)
+{
+	for (int i = 0; i < t->len; i++)
+		free(t->c[i].type);
+	free(t->c);
+}
+
+/* The count of type s[0..len), or NULL when none was counted. */
+static struct mp_count *tally_find(const struct mp_tally *t, const char *s,
+				   size_t len)
+{
+	for (int i = 0; i < t->len; i++)
+		if (t->c[i].len == len && !memcmp(t->c[i].type, s, len))
+			return &t->c[i];
+	return NULL;
+}
+
+/*
+ * Counts one record of type s[0..len).  0, MTL_ERR_FORMAT (a new type
+ * beyond MP_MAX_TYPES) or MTL_ERR_NOMEM, with the reason in err.
+ */
+static int tally_add(struct mp_tally *t, const char *s, size_t len,
+		     struct mtl_err *err)
+{
+	struct mp_count *c = tally_find(t, s, len);
+
+	if (c) {
+		c->n++;
+		return 0;
+	}
+	if (t->len == MP_MAX_TYPES)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "more than %d record types in one stream",
+				   MP_MAX_TYPES);
+	if (t->len == t->cap) {
+		int cap = t->cap ? 2 * t->cap : 8;
+
+		if (!(c = realloc(t->c, (size_t)cap * sizeof(*c))))
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		t->c = c;
+		t->cap = cap;
+	}
+	c = &t->c[t->len];
+	if (!(c->type = malloc(len + 1)))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	memcpy(c->type, s, len);
+	c->type[len] = 0;
+	c->len = len;
+	c->n = 1;
+	t->len++;
+	return 0;
+}
 
 struct mtl_mp_reader *mtl_mp_reader_new(FILE *f, const char *name)
 {
@@ -47,9 +142,21 @@ void mtl_mp_reader_free(struct mtl_mp_reader *r)
 	if (!r)
 		return;
 	msgpack_unpacked_destroy(&r->unp);
+	tally_release(&r->tally);
+	free(r->kind);
 	free(r->buf);
 	free(r->name);
 	free(r);
+}
+
+void mtl_mp_reader_accept_old(struct mtl_mp_reader *r)
+{
+	r->accept_old = 1;
+}
+
+int mtl_mp_reader_ended(const struct mtl_mp_reader *r)
+{
+	return r->ended;
 }
 
 long mtl_mp_reader_record(const struct mtl_mp_reader *r)
@@ -82,6 +189,16 @@ int mtl_mp_reader_fail(const struct mtl_mp_reader *r, struct mtl_err *err,
 	va_end(ap);
 	return mtl_err_set(err, code, "%s: record %ld: %s", r->name, r->record,
 			   msg);
+}
+
+/* Big-endian unsigned integer of n bytes at p. */
+static uint64_t be(const unsigned char *p, size_t n)
+{
+	uint64_t v = 0;
+
+	while (n--)
+		v = (v << 8) | *p++;
+	return v;
 }
 
 /* Deepest nesting a record may have (msgpack-c decodes up to 32 levels). */
@@ -164,8 +281,7 @@ static int mp_scan(const unsigned char *p, size_t n, size_t *len,
 		if (hdr) {
 			if (n - i < hdr)
 				return 0;
-			for (size_t k = 0; k < hdr; k++)
-				add = (add << 8) | p[i + k];
+			add = be(p + i, hdr);
 			i += hdr;
 			if (c == 0xdc || c == 0xdd)
 				count = add;
@@ -191,10 +307,70 @@ static int mp_scan(const unsigned char *p, size_t n, size_t *len,
 	return 1;
 }
 
+/* The msgpack string at p[0..n): 0 and its bytes s[0..*len), or -1. */
+static int str_at(const unsigned char *p, size_t n, const unsigned char **s,
+		  size_t *len)
+{
+	size_t h;
+
+	if (n >= 1 && p[0] >= 0xa0 && p[0] <= 0xbf)
+		h = 1, *len = p[0] & 0x1f;
+	else if (n >= 2 && p[0] == 0xd9)
+		h = 2, *len = p[1];
+	else if (n >= 3 && p[0] == 0xda)
+		h = 3, *len = (size_t)be(p + 1, 2);
+	else if (n >= 5 && p[0] == 0xdb)
+		h = 5, *len = (size_t)be(p + 1, 4);
+	else
+		return -1;
+	if (n - h < *len)
+		return -1;
+	*s = p + h;
+	return 0;
+}
+
+/*
+ * The string value of key in the msgpack map p[0..n), found without
+ * decoding the map (a writer's record, to tally it by type): 0 and the
+ * value's bytes, or -1 (not a map, no such key, not a string).
+ */
+static int map_str(const unsigned char *p, size_t n, const char *key,
+		   const unsigned char **val, size_t *vlen)
+{
+	size_t klen = strlen(key), i, len, elems = 0; /* elems: not needed */
+	uint64_t pairs;
+
+	if (n >= 1 && p[0] >= 0x80 && p[0] <= 0x8f)
+		pairs = p[0] & 0x0f, i = 1;
+	else if (n >= 3 && p[0] == 0xde)
+		pairs = be(p + 1, 2), i = 3;
+	else if (n >= 5 && p[0] == 0xdf)
+		pairs = be(p + 1, 4), i = 5;
+	else
+		return -1;
+	for (; pairs > 0; pairs--) {
+		const unsigned char *k;
+		size_t kl;
+		int match = !str_at(p + i, n - i, &k, &kl) && kl == klen &&
+			    !memcmp(k, key, klen);
+
+		if (mp_scan(p + i, n - i, &len, &elems) != 1)
+			return -1;
+		i += len;
+		if (match)
+			return str_at(p + i, n - i, val, vlen);
+		if (mp_scan(p + i, n - i, &len, &elems) != 1)
+			return -1;
+		i += len;
+	}
+	return -1;
+}
+
 /* Reads more input into the buffer.  Returns bytes read, 0 at EOF, <0. */
 static long fill(struct mtl_mp_reader *r, struct mtl_err *err)
 {
 	size_t got;
+	int fd, bad;
 
 	if (r->pos > 0 && r->pos == r->len)
 		r->pos = r->len = 0;
@@ -218,14 +394,25 @@ static long fill(struct mtl_mp_reader *r, struct mtl_err *err)
 		r->buf = b;
 		r->cap = cap;
 	}
-	got = fread(r->buf + r->len, 1, r->cap - r->len, r->f);
-	r->len += got;
-	if (got == 0) {
-		if (ferror(r->f))
-			return mtl_err_set(err, MTL_ERR_IO, "%s: read error: %s",
-					   r->name, strerror(errno));
-		r->eof = 1;
+	/* read(2) returns what a pipe holds, so that `tail -f | mtl-dump`
+	 * sees each record as it comes; fread would wait for a full buffer.
+	 * A FILE without a descriptor (fmemopen) is read with fread. */
+	fd = fileno(r->f);
+	if (fd >= 0) {
+		ssize_t n = read(fd, r->buf + r->len, r->cap - r->len);
+
+		got = n > 0 ? (size_t)n : 0;
+		bad = n < 0;
+	} else {
+		got = fread(r->buf + r->len, 1, r->cap - r->len, r->f);
+		bad = !got && ferror(r->f);
 	}
+	if (bad)
+		return mtl_err_set(err, MTL_ERR_IO, "%s: read error: %s",
+				   r->name, strerror(errno));
+	r->len += got;
+	if (got == 0)
+		r->eof = 1;
 	return (long)got;
 }
 
@@ -278,6 +465,92 @@ int mtl_mp_check_record(const msgpack_object *rec, int is_first,
 	return check_version(mtl_mp_get(rec, "version"), err);
 }
 
+/*
+ * At the end of input: 0 after the checked end record (and for an empty
+ * input, which mtl_mp_read_header reports), else a truncated stream.
+ */
+static int at_end(const struct mtl_mp_reader *r, struct mtl_err *err)
+{
+	if (r->ended || r->record == 0 || (r->accept_old && r->old_format))
+		return 0;
+	return mtl_err_set(err, MTL_ERR_FORMAT,
+			   "%s: truncated stream (no end record after %ld record%s)%s",
+			   r->name, r->record, r->record == 1 ? "" : "s",
+			   r->old_format ? "; format 1.0 streams have none: mtl-dump OLD | mtl-dump --pack adds it" : "");
+}
+
+/* Record 1: keeps the kind and whether the format predates end records. */
+static int begin(struct mtl_mp_reader *r, const msgpack_object *hdr,
+		 struct mtl_err *err)
+{
+	const msgpack_object *kind = mtl_mp_get(hdr, "stream");
+	const msgpack_object *v = mtl_mp_get(hdr, "version");
+	int64_t major = 0, minor = 0;
+
+	mtl_mp_as_int(&v->via.array.ptr[0], &major);
+	if (v->via.array.size >= 2)
+		mtl_mp_as_int(&v->via.array.ptr[1], &minor);
+	r->old_format = major < 1 || (major == 1 && minor < 1);
+	r->kind = strndup(kind->via.str.ptr, kind->via.str.size);
+	if (!r->kind)
+		return mtl_mp_reader_fail(r, err, MTL_ERR_NOMEM, "out of memory");
+	return 1;
+}
+
+/* The end record: its counts must be what was read.  1, or <0. */
+static int check_end(struct mtl_mp_reader *r, const msgpack_object *rec,
+		     struct mtl_err *err)
+{
+	const msgpack_object *counts = mtl_mp_get(rec, "counts");
+	int64_t n;
+
+	if (!mtl_mp_is_str(mtl_mp_get(rec, "stream"), r->kind))
+		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+					  "the end record is not of a '%s' stream", r->kind);
+	if (mtl_mp_as_int(mtl_mp_get(rec, "records"), &n) ||
+	    !counts || counts->type != MSGPACK_OBJECT_MAP)
+		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+					  "the end record has no \"records\" number or no \"counts\" map");
+	if (n != r->record - 1)
+		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+					  "the end record counts %lld records before it, %ld were read",
+					  (long long)n, r->record - 1);
+	for (uint32_t i = 0; i < counts->via.map.size; i++) {
+		const msgpack_object_str *k = &counts->via.map.ptr[i].key.via.str;
+		const struct mp_count *c = tally_find(&r->tally, k->ptr, k->size);
+		long have = c ? c->n : 0;
+
+		if (mtl_mp_as_int(&counts->via.map.ptr[i].val, &n) || n != have)
+			return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+						  "the end record counts %lld '%.*s' records, %ld were read",
+						  (long long)n, (int)(k->size > 40 ? 40 : k->size),
+						  k->ptr, have);
+	}
+	for (int i = 0; i < r->tally.len; i++)
+		if (!map_get(counts, r->tally.c[i].type, r->tally.c[i].len))
+			return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+						  "%ld '%.40s' records were read, the end record counts none",
+						  r->tally.c[i].n, r->tally.c[i].type);
+	r->ended = 1;
+	return 1;
+}
+
+/* Tallies a checked record (record 1, the header, starts the tally). */
+static int note_record(struct mtl_mp_reader *r, const msgpack_object *rec,
+		       struct mtl_err *err)
+{
+	const msgpack_object *type = mtl_mp_get(rec, "type");
+	struct mtl_err e;
+	int rc;
+
+	if (r->record == 1)
+		return begin(r, rec, err);
+	if (mtl_mp_is_str(type, "end"))
+		return check_end(r, rec, err);
+	rc = tally_add(&r->tally, type->via.str.ptr, type->via.str.size, &e);
+	return rc ? mtl_mp_reader_fail(r, err, rc, "%s", e.msg) : 1;
+}
+
 int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 		struct mtl_err *err)
 {
@@ -295,7 +568,7 @@ int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 			break;
 		if (r->eof) {
 			if (r->len == r->pos)
-				return 0;
+				return at_end(r, err);
 			r->record++;
 			return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
 						  "truncated (input ends inside the record)");
@@ -307,6 +580,9 @@ int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 		}
 	}
 	r->record++;
+	if (r->ended)
+		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+					  "data after the end record");
 	/* '{' and '[' are msgpack integers: a header never starts with them */
 	if (r->record == 1 && (r->buf[r->pos] == '{' || r->buf[r->pos] == '['))
 		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
@@ -344,7 +620,7 @@ int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 		if (mtl_mp_check_record(rec, r->record == 1, &e))
 			return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT, "%s", e.msg);
 	}
-	return 1;
+	return note_record(r, rec, err);
 }
 
 int mtl_mp_read_header(struct mtl_mp_reader *r, const char *kind,
@@ -370,18 +646,7 @@ int mtl_mp_read_header(struct mtl_mp_reader *r, const char *kind,
 
 const msgpack_object *mtl_mp_get(const msgpack_object *m, const char *key)
 {
-	size_t n;
-
-	if (!m || m->type != MSGPACK_OBJECT_MAP)
-		return NULL;
-	n = strlen(key);
-	for (uint32_t i = 0; i < m->via.map.size; i++) {
-		const msgpack_object *k = &m->via.map.ptr[i].key;
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == n &&
-		    !memcmp(k->via.str.ptr, key, n))
-			return &m->via.map.ptr[i].val;
-	}
-	return NULL;
+	return map_get(m, key, strlen(key));
 }
 
 int mtl_mp_is_str(const msgpack_object *o, const char *s)
@@ -520,6 +785,8 @@ void mtl_mp_writer_free(struct mtl_mp_writer *w)
 	if (!w)
 		return;
 	msgpack_sbuffer_destroy(&w->sbuf);
+	tally_release(&w->tally);
+	free(w->kind);
 	free(w->ends);
 	free(w->name);
 	free(w);
@@ -530,30 +797,105 @@ msgpack_packer *mtl_mp_pk(struct mtl_mp_writer *w)
 	return &w->pk;
 }
 
-int mtl_mp_end(struct mtl_mp_writer *w, struct mtl_err *err)
+/* Writes and flushes the packed record.  0, or MTL_ERR_IO. */
+static int flush_record(struct mtl_mp_writer *w, struct mtl_err *err)
 {
 	size_t n = w->sbuf.size;
 
-	if (!w->f) {
-		if (n == (w->n_rec ? w->ends[w->n_rec - 1] : 0))
-			return 0;
-		if (w->n_rec == w->cap_rec) {
-			size_t cap = w->cap_rec ? 2 * w->cap_rec : 64;
-			size_t *e = realloc(w->ends, cap * sizeof(*e));
-
-			if (!e)
-				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-			w->ends = e;
-			w->cap_rec = cap;
-		}
-		w->ends[w->n_rec++] = n;
-		return 0;
-	}
 	msgpack_sbuffer_clear(&w->sbuf);
 	if (n && (fwrite(w->sbuf.data, 1, n, w->f) != n || fflush(w->f)))
 		return mtl_err_set(err, MTL_ERR_IO, "write error on %s: %s",
 				   w->name, strerror(errno));
 	return 0;
+}
+
+/*
+ * Keeps the packed record in a memory writer.  Not counted: its records
+ * are counted once, by the writer they are copied to.  0, or MTL_ERR_NOMEM.
+ */
+static int keep_record(struct mtl_mp_writer *w, struct mtl_err *err)
+{
+	size_t n = w->sbuf.size;
+
+	if (n == (w->n_rec ? w->ends[w->n_rec - 1] : 0))
+		return 0;
+	if (w->n_rec == w->cap_rec) {
+		size_t cap = w->cap_rec ? 2 * w->cap_rec : 64;
+		size_t *e = realloc(w->ends, cap * sizeof(*e));
+
+		if (!e)
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		w->ends = e;
+		w->cap_rec = cap;
+	}
+	w->ends[w->n_rec++] = n;
+	return 0;
+}
+
+/* Tallies the packed record for the end record (the header: its kind). */
+static int tally_written(struct mtl_mp_writer *w, struct mtl_err *err)
+{
+	const char *key = w->records ? "type" : "stream";
+	const unsigned char *s;
+	size_t len;
+
+	if (map_str((const unsigned char *)w->sbuf.data, w->sbuf.size, key, &s, &len))
+		return mtl_err_set(err, MTL_ERR_ARG, "%s: record %ld has no string \"%s\"",
+				   w->name, w->records + 1, key);
+	if (w->finished || (w->records && len == 3 && !memcmp(s, "end", 3)))
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "%s: a record after the end record, or a second one",
+				   w->name);
+	if (!w->records) {
+		if (!(w->kind = strndup((const char *)s, len)))
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	} else {
+		int rc = tally_add(&w->tally, (const char *)s, len, err);
+
+		if (rc)
+			return rc;
+	}
+	w->records++;
+	return 0;
+}
+
+int mtl_mp_end(struct mtl_mp_writer *w, struct mtl_err *err)
+{
+	int rc;
+
+	if (!w->f)
+		return keep_record(w, err);
+	rc = w->sbuf.size ? tally_written(w, err) : 0;
+	if (rc) {
+		msgpack_sbuffer_clear(&w->sbuf);
+		return rc;
+	}
+	return flush_record(w, err);
+}
+
+int mtl_mp_finish(struct mtl_mp_writer *w, struct mtl_err *err)
+{
+	struct mtl_mp_map m;
+	msgpack_packer *counts;
+
+	if (!w->records || w->finished || w->sbuf.size)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "%s: no header written, ended already, or a record half packed",
+				   w->name);
+	mtl_mp_map_begin(&m);
+	mtl_mp_pack_str(mtl_mp_map_key(&m, "type"), "end");
+	mtl_mp_pack_str(mtl_mp_map_key(&m, "stream"), w->kind);
+	msgpack_pack_long(mtl_mp_map_key(&m, "records"), w->records);
+	counts = mtl_mp_map_key(&m, "counts");
+	msgpack_pack_map(counts, (size_t)w->tally.len);
+	for (int i = 0; i < w->tally.len; i++) {
+		msgpack_pack_str(counts, w->tally.c[i].len);
+		msgpack_pack_str_body(counts, w->tally.c[i].type, w->tally.c[i].len);
+		msgpack_pack_long(counts, w->tally.c[i].n);
+	}
+	mtl_mp_map_end(&m, &w->pk);
+	w->finished = 1;
+	return flush_record(w, err);
 }
 
 struct mtl_mp_writer *mtl_mp_writer_new_mem(void)

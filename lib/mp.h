@@ -11,20 +11,33 @@
  * and readers accept either that or a msgpack array of numbers (which is
  * what `mtl-dump --pack` produces from JSON).
  *
+ * The last record is the end record, {"type":"end", "stream":KIND,
+ * "records":N, "counts":{TYPE:n,...}}: N records came before it (the header
+ * included) and counts has the number of every other type.  It proves the
+ * stream complete: a writer killed or failed mid-stream leaves none.
+ *
  * Reading: a reader wraps a FILE * it does not own.  mtl_mp_read() returns
  * 1 and a record whose memory stays valid until the next call on the same
- * reader, 0 at a clean end of input, or <0 with "NAME: record N: what" in
- * err.  A record is fully delimited and size-checked before it is decoded,
- * so a corrupt length cannot make the reader allocate more than a small
+ * reader, 0 at the end of a complete stream, or <0 with "NAME: record N:
+ * what" in err.  The end record is returned like any other (readers skip
+ * types they do not use) after its counts were checked against the
+ * records read; input that ends without one is an error ("NAME: truncated
+ * stream (no end record after N records)"), as is anything after it.  A
+ * record is fully delimited and size-checked before it is decoded, so a
+ * corrupt length cannot make the reader allocate more than a small
  * multiple of the bytes actually present: decoding takes at most 4 times
  * the record's bytes plus 64 MiB (msgpack-c takes 24 bytes per element, so
- * a record of millions of one-byte elements is refused).
+ * a record of millions of one-byte elements is refused).  A record is
+ * returned as soon as its bytes arrived (a pipe is read with read(2)), so
+ * `tail -f | mtl-dump` shows records as they come.
  *
  * Writing: a writer packs one record at a time into memory (mtl_mp_pk()
  * gives the msgpack_packer), and mtl_mp_end() writes and flushes it, so
- * `| head` and live inspection see whole records.  A closed reader kills
- * the process with SIGPIPE (left at its default), which is the normal end
- * of a pipeline; any other write error is returned as MTL_ERR_IO.
+ * `| head` and live inspection see whole records.  The writer counts the
+ * records by type, and mtl_mp_finish() writes the end record: call it once
+ * the stream is complete, never on a failure.  A closed reader kills the
+ * process with SIGPIPE (left at its default), which is the normal end of a
+ * pipeline; any other write error is returned as MTL_ERR_IO.
  *
  * JSON: mtl_mp_to_json() renders a record as one line of canonical compact
  * JSON; mtl_mp_from_json() packs a parsed JSON value.  For canonical JSON
@@ -43,7 +56,7 @@
 #include "err.h"
 
 #define MTL_STREAM_MAJOR 1
-#define MTL_STREAM_MINOR 0
+#define MTL_STREAM_MINOR 1
 #define MTL_MP_EXT_F32 1
 /* Largest record a reader accepts (bytes). */
 #define MTL_MP_MAX_RECORD ((size_t)1 << 30)
@@ -59,12 +72,23 @@ struct mtl_mp_reader *mtl_mp_reader_new(FILE *f, const char *name);
 void mtl_mp_reader_free(struct mtl_mp_reader *r);
 
 /*
- * Reads the next record into *rec.  Returns 1 for a record, 0 at a clean
- * end of input, <0 on error (truncated, corrupt, not a map, no "type", a
- * read error).  Record 1 must be a valid header (any kind).
+ * Reads the next record into *rec.  Returns 1 for a record (the end
+ * record included), 0 at the end of input after the end record, <0 on
+ * error (truncated, corrupt, not a map, no "type", an end record whose
+ * counts differ from what was read, no end record, data after it, a read
+ * error).  Record 1 must be a valid header (any kind).
  */
 int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 		struct mtl_err *err);
+
+/*
+ * For mtl-dump only: a stream of format 1.0 (written before end records)
+ * may end without one; mtl_mp_read() then returns 0 at its end, and
+ * mtl_mp_reader_ended() tells the caller to warn.
+ */
+void mtl_mp_reader_accept_old(struct mtl_mp_reader *r);
+/* Whether the end record was read (its counts checked). */
+int mtl_mp_reader_ended(const struct mtl_mp_reader *r);
 
 /*
  * Reads record 1 and checks it is a header of stream kind `kind` (NULL
@@ -126,7 +150,9 @@ void mtl_mp_writer_free(struct mtl_mp_writer *w);
  * out in another order: mtl_mp_end() appends the record (0, or
  * MTL_ERR_NOMEM).  mtl_mp_writer_record() gives record i's bytes (i below
  * mtl_mp_writer_count()), valid until the next call on w;
- * mtl_mp_writer_clear() drops every record and keeps the memory.
+ * mtl_mp_writer_clear() drops every record and keeps the memory.  Its
+ * records are not counted for an end record (mtl_mp_finish refuses a
+ * memory writer): they count once, in the writer they are copied to.
  * NULL: OOM.
  */
 struct mtl_mp_writer *mtl_mp_writer_new_mem(void);
@@ -136,8 +162,20 @@ const char *mtl_mp_writer_record(const struct mtl_mp_writer *w, size_t i,
 void mtl_mp_writer_clear(struct mtl_mp_writer *w);
 /* The packer for the record under construction. */
 msgpack_packer *mtl_mp_pk(struct mtl_mp_writer *w);
-/* Writes and flushes the packed record.  0, or MTL_ERR_IO. */
+/*
+ * Writes and flushes the packed record, and counts it by its "type" (the
+ * header: its "stream" kind).  0, MTL_ERR_IO, or MTL_ERR_ARG for what a
+ * program must not write: a record without a string "type", an "end"
+ * record (mtl_mp_finish writes it), a record after the end record.
+ * MTL_ERR_FORMAT: more than 256 record types.
+ */
 int mtl_mp_end(struct mtl_mp_writer *w, struct mtl_err *err);
+/*
+ * Writes the end record, counting what was written, and flushes: the
+ * stream is complete.  0, MTL_ERR_IO, or MTL_ERR_ARG (no header written,
+ * ended already, a record half packed).
+ */
+int mtl_mp_finish(struct mtl_mp_writer *w, struct mtl_err *err);
 
 /*
  * Starts a header map with 5 + n_extra entries (type, stream, version,

@@ -632,7 +632,7 @@ int mtl_report_read(struct mtl_report *rep, struct mtl_mp_reader *r,
 			rc = read_prediction(rep, r, hdr_tasks, &rec, err);
 		else if (kind == EMBEDDINGS && str_eq(type, "embedding"))
 			rc = read_embedding(rep, r, &rec, err);
-		if (rc)
+		if (rc < 0) /* other types pass by: read on to the end record */
 			break;
 	}
 	mtl_task_free(hdr_tasks);

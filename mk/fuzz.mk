@@ -32,7 +32,8 @@
 # input there when a crash is fixed).  fuzz-smoke-NAME starts each time from
 # an empty scratch corpus plus the committed seeds, so its result depends
 # only on the code: tests/fuzz.bats runs it as part of make test when clang
-# is installed.
+# is installed.  Every target keeps a crashing input as
+# build-fuzz/crash-NAME-* (never in the source tree).
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
@@ -58,6 +59,7 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz_%.c $$(FUZZ_SRC_$$*)
 fuzz-%: $(FUZZ_BUILD)/fuzz_%
 	@mkdir -p $(FUZZ_BUILD)/corpus-$*
 	$< -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
 		$(if $(FUZZ_MAX_LEN_$*),-max_len=$(FUZZ_MAX_LEN_$*)) \
 		$(FUZZ_BUILD)/corpus-$* $(wildcard tests/fuzz_$*_corpus)
 
@@ -69,6 +71,7 @@ FUZZ_NORAND := $(shell setarch -R true 2>/dev/null && echo setarch -R)
 fuzz-smoke-%: $(FUZZ_BUILD)/fuzz_%
 	@rm -rf $(FUZZ_BUILD)/smoke-$* && mkdir -p $(FUZZ_BUILD)/smoke-$*
 	$(FUZZ_NORAND) $< -seed=$(FUZZ_SEED) -runs=$(FUZZ_RUNS) -reload=0 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
 		$(if $(FUZZ_MAX_LEN_$*),-max_len=$(FUZZ_MAX_LEN_$*)) \
 		$(FUZZ_BUILD)/smoke-$* $(wildcard tests/fuzz_$*_corpus)
 

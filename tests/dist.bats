@@ -21,7 +21,7 @@ setup() {
 	# under make test SANITIZE=1, LeakSanitizer reports Open MPI's own
 	# allocations (from plugins unloaded by then, so they cannot be
 	# suppressed by name): leak checks stay on for mtl-step, off for ranks
-	MPIRUN=(env ASAN_OPTIONS=detect_leaks=0 mpirun)
+	MPIRUN=(env ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" mpirun)
 	mtl-dump --pack "$MTL_ROOT/tests/data/step-examples.jsonl" >ex.mpk
 	# 4 examples in batches of 3: every step has a batch of 3 rows
 	# (split 1 + 2) and one of 1 row (rank 0 gets none of it)
@@ -69,10 +69,10 @@ close() {
 	mtl-dump -t eval two.mpk | jq -c '[.step, .loss, .labelled.ner]' >b
 	run close a b
 	assert_success
-	# only rank 0 wrote: one header, one eval, and comm_ms on every step
-	run bash -c "mtl-dump two.mpk | jq -r .type | sort | uniq -c | tr -s ' '"
-	assert_output $' 1 eval\n 1 header\n 4 step'
-	run bash -c "mtl-dump -t step two.mpk | jq '.comm_ms >= 0' | sort -u"
+	# only rank 0 wrote: one header, one eval, comm_ms on every step, one end
+	run bash -c "set -o pipefail; mtl-dump two.mpk | jq -r .type | sort | uniq -c | tr -s ' '"
+	assert_output $' 1 end\n 1 eval\n 1 header\n 4 step'
+	run bash -c "set -o pipefail; mtl-dump -t step two.mpk | jq '.comm_ms >= 0' | sort -u"
 	assert_output true
 }
 
@@ -165,7 +165,7 @@ until_running() {
 	run cat err
 	assert_output --regexp "rank 1.*signal 9|signal 9.*rank 1|rank 1.*Killed"
 	# the job stopped early, and what rank 0 wrote is a readable stream
-	run bash -c "mtl-dump -t step -n 1 s.mpk | jq .step"
+	run bash -c "set -o pipefail; mtl-dump -t step -n 1 s.mpk | jq .step"
 	assert_output 1
 	[ "$(mtl-dump -t step s.mpk 2>/dev/null | wc -l)" -lt 5000 ]
 }
@@ -185,14 +185,17 @@ until_running() {
 	last=$(basename "$(dirname "$last")")
 	[ -f "ck/$last/COMPLETE" ]
 	# resume with 2 ranks on the stream up to 2 steps past the checkpoint
+	# (its header says how many batches it holds; the run's schedule stays)
 	step=$(jq .step "ck/$last/trainer.json")
 	done=$(jq .batches "ck/$last/trainer.json")
-	mtl-dump long.mpk | head -n $((1 + done + 4)) | mtl-dump --pack >part.mpk
-	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${ARGS[@]}" -o ck --resume part.mpk >r.mpk
-	run bash -c "mtl-dump -t step r.mpk | jq .step"
+	total=$(mtl-dump -t header long.mpk | jq .total_batches)
+	mtl-dump --head $((done + 4)) long.mpk | sed "1s/\"total_batches\":$total/\"total_batches\":$((done + 4))/" |
+		mtl-dump --pack >part.mpk
+	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${ARGS[@]}" --total-steps $((total / 2)) -o ck --resume part.mpk >r.mpk
+	run bash -c "set -o pipefail; mtl-dump -t step r.mpk | jq .step"
 	assert_output "$(printf '%s\n%s' $((step + 1)) $((step + 2)))"
 	# and the checkpoint is a model directory one process trains
-	run bash -c "mtl-step -q -m ck/$last -j 1 b.mpk | mtl-dump -t step | wc -l"
+	run bash -c "set -o pipefail; mtl-step -q -m ck/$last -j 1 b.mpk | mtl-dump -t step | wc -l"
 	assert_output 8
 }
 
@@ -218,10 +221,10 @@ until_running() {
 	steps b.mpk1 '[.loss, .grad_norm, .labelled]' >b
 	run diff a b
 	assert_success
-	run bash -c "mtl-dump -t step b.mpk1 | jq 'has(\"comm_ms\")' | sort -u"
+	run bash -c "set -o pipefail; mtl-dump -t step b.mpk1 | jq 'has(\"comm_ms\")' | sort -u"
 	assert_output false
 	# and without mpirun at all (MPI's singleton start)
-	ASAN_OPTIONS=detect_leaks=0 mtl-step-mpi "${ARGS[@]}" b.mpk >c.mpk
+	ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0" mtl-step-mpi "${ARGS[@]}" b.mpk >c.mpk
 	steps c.mpk '[.loss, .grad_norm, .labelled]' >c
 	run diff a c
 	assert_success

@@ -1,9 +1,66 @@
 # helper.bash - loaded by every Bats file: bats-support, bats-assert, and
 # the freshly built programs first on PATH (build/, or build-san/ for
-# make test SANITIZE=1, as tests/run.sh passes MTL_BUILD).
+# make test SANITIZE=1, as tests/run.sh passes MTL_BUILD); pipefail and
+# bats_pipe, so that a failure upstream of a pipe fails the test; and a
+# teardown that fails a test in which any process wrote a sanitizer report.
 bats_require_minimum_version 1.5.0
 load '/usr/lib/bats/bats-support/load'
 load '/usr/lib/bats/bats-assert/load'
+
+# A pipeline fails when any of its commands does, not only the last: a
+# crash or an error upstream of a pipe is not hidden (in the test body and
+# its command substitutions; `bash -c` strings set it themselves).
+set -o pipefail
+
+# bats_pipe A \| B [\| C...]: runs A | B | ... with pipefail, for `run`
+# (as bats-core 1.10's; Debian 12 has bats 1.8).
+if ! declare -F bats_pipe >/dev/null; then
+	bats_pipe() {
+		local cmds=() cur=() arg IFS='|'
+
+		for arg in "$@"; do
+			if [ "$arg" = '|' ]; then
+				cmds+=("$(printf '%q ' "${cur[@]}")")
+				cur=()
+			else
+				cur+=("$arg")
+			fi
+		done
+		cmds+=("$(printf '%q ' "${cur[@]}")")
+		(set -o pipefail; eval "${cmds[*]}")
+	}
+fi
+
+# Sanitizer builds (make test SANITIZE=1): a report from any process of a
+# test (upstream of a pipe, inside `bash -c`, with its stderr thrown away)
+# goes to a file under the test's own directory, and the process exits 86,
+# a status no program uses; teardown then fails the test and shows it.
+if [ -n "${BATS_TEST_TMPDIR:-}" ]; then
+	MTL_SAN_LOGS=$BATS_TEST_TMPDIR/sanitizer
+	mkdir -p "$MTL_SAN_LOGS"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=86:log_path=$MTL_SAN_LOGS/asan"
+	export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1:exitcode=86:log_path=$MTL_SAN_LOGS/ubsan"
+	export LSAN_OPTIONS="${LSAN_OPTIONS:+$LSAN_OPTIONS:}exitcode=86:log_path=$MTL_SAN_LOGS/lsan"
+fi
+
+# sanitizer_check: fails, printing them, when sanitizer reports were
+# written during the test.  The teardown of every file (a file with a
+# teardown of its own calls it there).
+sanitizer_check() {
+	local f found=0
+
+	for f in "${MTL_SAN_LOGS:-/nonexistent}"/*; do
+		[ -e "$f" ] || continue
+		printf '# sanitizer report %s:\n' "${f##*/}"
+		sed 's/^/#   /' "$f"
+		found=1
+	done
+	return "$found"
+}
+
+teardown() {
+	sanitizer_check
+}
 
 MTL_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 PATH="$MTL_ROOT/${MTL_BUILD:-build}:$PATH"
@@ -30,4 +87,16 @@ max_abs_diff() {
 		  for (i = 1; i <= na; i++) { d = a[i] - b[i]; if (d < 0) d = -d; if (d > m) m = d } }
 		END { if (!bad) printf "%.3g\n", m + 0 }'
 }
-export -f json_array max_abs_diff
+
+# cut_stream N IN OUT: the first N records of stream IN (the header
+# counts), as a writer that fails after writing them leaves them: without
+# the end record.  mtl-dump --pack is that writer: it stops at a bad line.
+cut_stream() {
+	local rc=0
+
+	{ mtl-dump -q --head "$(($1 - 1))" "$2" && echo 'not JSON'; } >"$3.jsonl"
+	mtl-dump --pack "$3.jsonl" >"$3" 2>/dev/null || rc=$?
+	rm -f "$3.jsonl"
+	[ "$rc" -eq 1 ]
+}
+export -f json_array max_abs_diff cut_stream

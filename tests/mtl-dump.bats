@@ -16,7 +16,7 @@ setup() {
 
 @test "reads standard input, with or without -" {
 	mtl-dump --pack <hand.jsonl >s.mpk
-	run bash -c 'mtl-dump - <s.mpk | cmp - hand.jsonl && mtl-dump <s.mpk | cmp - hand.jsonl'
+	run bash -c 'set -o pipefail; mtl-dump - <s.mpk | cmp - hand.jsonl && mtl-dump <s.mpk | cmp - hand.jsonl'
 	assert_success
 }
 
@@ -43,9 +43,10 @@ setup() {
 	run mtl-dump --summary s.mpk
 	assert_success
 	assert_line '  "stream": "examples",'
-	assert_line 'records: 5'
+	assert_line 'records: 6'
 	assert_line --regexp '^  example +2$'
 	assert_line --regexp '^  stats +1$'
+	assert_line --regexp '^  end +1$'
 }
 
 @test "float32 arrays written by programs show as JSON arrays" {
@@ -61,9 +62,79 @@ setup() {
 	mtl-dump --pack hand.jsonl >s.mpk
 	head -c -3 s.mpk >t.mpk
 	run -1 --separate-stderr mtl-dump t.mpk
-	assert_equal "$stderr" "mtl-dump: t.mpk: record 5: truncated (input ends inside the record)"
+	assert_equal "$stderr" "mtl-dump: t.mpk: record 6: truncated (input ends inside the record)"
 	# everything before the bad record was shown
-	assert_equal "${#lines[@]}" 4
+	assert_equal "${#lines[@]}" 5
+}
+
+@test "a stream cut after whole records: shown, then an error for the missing end" {
+	mtl-dump --pack hand.jsonl >s.mpk
+	cut_stream 3 s.mpk cut.mpk
+	run -1 --separate-stderr mtl-dump cut.mpk
+	assert_equal "$stderr" "mtl-dump: cut.mpk: truncated stream (no end record after 3 records)"
+	assert_output "$(head -n 3 hand.jsonl)"
+	run -1 --separate-stderr mtl-dump --summary cut.mpk
+	assert_equal "$stderr" "mtl-dump: cut.mpk: truncated stream (no end record after 3 records)"
+	# anything after the end record is refused too
+	cat s.mpk cut.mpk >twice.mpk
+	run -1 --separate-stderr mtl-dump twice.mpk
+	assert_equal "$stderr" "mtl-dump: twice.mpk: record 7: data after the end record"
+}
+
+@test "a format 1.0 stream (no end record) is shown with a warning; --pack gives it one" {
+	sed '1s/"version":\[1,1\]/"version":[1,0]/' hand.jsonl >old.jsonl
+	mtl-dump --pack old.jsonl >whole.mpk
+	cut_stream 5 whole.mpk old.mpk
+	run -0 --separate-stderr mtl-dump old.mpk
+	assert_equal "$stderr" "mtl-dump: warning: old.mpk: no end record after 5 records (format 1.0): it may be incomplete"
+	assert_output "$(head -n 5 old.jsonl)"
+	# no other program takes it
+	run -1 --separate-stderr mtl-batch -q old.mpk
+	assert_equal "$stderr" "mtl-batch: old.mpk: truncated stream (no end record after 5 records); format 1.0 streams have none: mtl-dump OLD | mtl-dump --pack adds it"
+	run --separate-stderr bats_pipe mtl-dump old.mpk \| mtl-dump --pack \| mtl-dump -t end
+	assert_success
+	assert_output '{"type":"end","stream":"examples","records":5,"counts":{"example":2,"embedding":1,"stats":1}}'
+}
+
+@test "--pack counts what it packed: an edited dump packs back whole; nothing after the end line" {
+	run bats_pipe grep -v '"type":"stats"' hand.jsonl \| mtl-dump --pack \| mtl-dump -t end
+	assert_success
+	assert_output '{"type":"end","stream":"examples","records":4,"counts":{"example":2,"embedding":1}}'
+	head -n 4 hand.jsonl | mtl-dump --pack >s.mpk
+	run mtl-dump -t end s.mpk
+	assert_output '{"type":"end","stream":"examples","records":4,"counts":{"example":2,"embedding":1}}'
+	{ cat hand.jsonl; sed -n 2p hand.jsonl; } >after.jsonl
+	run -1 --separate-stderr mtl-dump --pack after.jsonl
+	assert_equal "$stderr" "mtl-dump: after.jsonl: line 7: a record after the end record"
+}
+
+@test "live: each record is shown as it comes, and the end is checked at the end" {
+	mtl-dump --pack hand.jsonl >s.mpk
+	cut_stream 3 s.mpk cut.mpk
+	for stream in s.mpk:6 cut.mpk:3; do
+		n=${stream#*:} stream=${stream%:*}
+		rm -f in out
+		mkfifo in out
+		mtl-dump <in >out 2>err 3>&- &
+		pid=$!
+		exec 5>in 6<out
+		# the whole stream, but the writer stays: no end of input yet
+		cat "$stream" >&5
+		for i in $(seq "$n"); do
+			read -r -t 60 -u 6 line || fail "record $i of $stream not shown before the end of input"
+			assert_equal "$line" "$(sed -n "${i}p" hand.jsonl)"
+		done
+		exec 5>&-
+		status=0
+		wait "$pid" || status=$?
+		exec 6<&-
+		if [ "$stream" = s.mpk ]; then
+			assert_equal "$status" 0
+		else
+			assert_equal "$status" 1
+			assert_equal "$(cat err)" "mtl-dump: <stdin>: truncated stream (no end record after 3 records)"
+		fi
+	done
 }
 
 @test "random bytes are refused with one line and exit 1" {
@@ -111,7 +182,8 @@ setup() {
 @test "stdout closed early (| head -1) ends quietly" {
 	for i in $(seq 1 3000); do sed -n 2p hand.jsonl; done >body
 	{ head -n 1 hand.jsonl; cat body; } | mtl-dump --pack >big.mpk
-	run --separate-stderr bash -c 'mtl-dump big.mpk | head -n 1'
+	# mtl-dump ends by SIGPIPE (128 + 13), quietly: the normal end of a pipeline
+	run --separate-stderr bash -c 'mtl-dump big.mpk | head -n 1; [ "${PIPESTATUS[*]}" = "141 0" ]'
 	assert_success
 	assert_output "$(head -n 1 hand.jsonl)"
 	assert_equal "$stderr" ""

@@ -32,7 +32,7 @@ setup() {
 	grep -q '"pooling_mode_cls_token": true' m/1_Pooling/config.json
 	# F16 and BF16 encoders load too (and are written back as F32)
 	mtl-init -q -o h --encoder "$FIXTURES/tiny-bf16"
-	run bash -c "head -c 200 h/model.safetensors | grep -c F32"
+	run bash -c "set -o pipefail; head -c 200 h/model.safetensors | grep -c F32"
 	assert_output 1
 }
 
@@ -40,7 +40,7 @@ setup() {
 	mtl-init -q -o m --vocab "$FIXTURES/demo/vocab.txt" --hidden 32 --heads 2
 	printf '%s\n' '{"type":"header","stream":"examples","version":[1,0]}' \
 		'{"type":"example","id":1,"ids":[2,40,41,3]}' | mtl-dump --pack >ex.mpk
-	run bash -c 'mtl-score -q -m m --embed ex.mpk | mtl-dump -t embedding | json_array embedding | wc -w'
+	run bash -c 'set -o pipefail; mtl-score -q -m m --embed ex.mpk | mtl-dump -t embedding | json_array embedding | wc -w'
 	assert_output 32
 }
 
@@ -69,7 +69,7 @@ setup() {
 	cmp a/heads.safetensors b/heads.safetensors
 	# it predicts at once (untrained): every demo task, every example
 	mtl-tokenize -q -m a "$FIXTURES/demo/dev.jsonl" >dev.mpk
-	run bash -c 'mtl-score -q -m a dev.mpk | mtl-dump --summary | grep -E "^  (prediction|metrics) "'
+	run bash -c 'set -o pipefail; mtl-score -q -m a dev.mpk | mtl-dump --summary | grep -E "^  (prediction|metrics) "'
 	assert_line --regexp '^  prediction +300$'
 	assert_line --regexp '^  metrics +2$'
 	printf '{"tasks": [{"name": "x", "kind": "nope", "labels": ["a"]}]}' >bad.json

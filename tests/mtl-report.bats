@@ -91,21 +91,21 @@ setup() {
 	EOF
 	mtl-dump --pack s.jsonl >s.mpk
 	# conlleval: gold X[1,3), predicted X[1,2): 0 found, 1 predicted, 1 gold
-	run bash -c "mtl-report -f json s.mpk | jq -c '.predictions.tasks.ner.entities.micro | [.tp, .fp, .fn]'"
+	run bash -c "set -o pipefail; mtl-report -f json s.mpk | jq -c '.predictions.tasks.ner.entities.micro | [.tp, .fp, .fn]'"
 	assert_output '[0,1,1]'
 	# strict: neither has an entity
-	run bash -c "mtl-report -f json --strict s.mpk | jq -c '.predictions.tasks.ner.entities | [.mode, .micro.tp, .micro.fp, .micro.fn]'"
+	run bash -c "set -o pipefail; mtl-report -f json --strict s.mpk | jq -c '.predictions.tasks.ner.entities | [.mode, .micro.tp, .micro.fp, .micro.fn]'"
 	assert_output '["strict",0,0,0]'
 }
 
 @test "standard input, and several streams of one kind pooled" {
 	head -2 "$MTL_ROOT/tests/data/report/predictions.jsonl" | mtl-dump --pack >a.mpk
 	{ head -1 "$MTL_ROOT/tests/data/report/predictions.jsonl"; sed -n '3,7p' "$MTL_ROOT/tests/data/report/predictions.jsonl"; } | mtl-dump --pack >b.mpk
-	run bash -c 'mtl-report -f json a.mpk b.mpk | jq -c ".predictions | [.streams, .records, .tasks.topic.accuracy, .tasks.topic.scored]"'
+	run bash -c 'set -o pipefail; mtl-report -f json a.mpk b.mpk | jq -c ".predictions | [.streams, .records, .tasks.topic.accuracy, .tasks.topic.scored]"'
 	assert_output '[2,6,0.6666666666666666,6]'
-	run bash -c 'mtl-report -f json <embeddings.mpk | jq .embeddings.total'
+	run bash -c 'set -o pipefail; mtl-report -f json <embeddings.mpk | jq .embeddings.total'
 	assert_output 4
-	run bash -c 'mtl-report -f json --max 2 - <embeddings.mpk | jq -c "[.embeddings.shown, .embeddings.similarity]"'
+	run bash -c 'set -o pipefail; mtl-report -f json --max 2 - <embeddings.mpk | jq -c "[.embeddings.shown, .embeddings.similarity]"'
 	assert_output '[2,[[1,0],[0,1]]]'
 }
 
@@ -115,7 +115,7 @@ setup() {
 	assert_output ''
 	mtl-report predictions.mpk >expect
 	cmp expect out.txt
-	run bash -c 'ls | grep -c tmp'
+	run bash -c 'set -o pipefail; ls | grep -c tmp'
 	assert_output 0
 	run -3 --separate-stderr mtl-report -o nodir/out.txt predictions.mpk
 	assert_regex "$stderr" "^mtl-report: cannot create a file beside 'nodir/out.txt': "
@@ -128,7 +128,7 @@ setup() {
 	assert_output ''
 	head -c -5 predictions.mpk >cut.mpk
 	run -1 --separate-stderr mtl-report cut.mpk
-	assert_equal "$stderr" "mtl-report: cut.mpk: record 13: truncated (input ends inside the record)"
+	assert_equal "$stderr" "mtl-report: cut.mpk: record 14: truncated (input ends inside the record)"
 	sed 's/"pred":"c","gold":"c"/"pred":"d","gold":"c"/' "$MTL_ROOT/tests/data/report/predictions.jsonl" | mtl-dump --pack >bad.mpk
 	run -1 --separate-stderr mtl-report bad.mpk
 	assert_equal "$stderr" "mtl-report: bad.mpk: record 6: task 'topic': unknown pred label 'd'"
@@ -139,6 +139,21 @@ setup() {
 	assert_equal "$stderr" "mtl-report: <stdin>: empty input, expected a stream of kind 'any'"
 	run -3 --separate-stderr mtl-report nosuch.mpk
 	assert_equal "$stderr" "mtl-report: cannot open 'nosuch.mpk': No such file or directory"
+}
+
+@test "a stream whose writer was killed (no end record): exit 1 and no report" {
+	# each cut after its last record, before the end record: the steps of
+	# a run stopped early, predictions without their metrics record
+	for s in steps:8 predictions:13 predictions:12 embeddings:5; do
+		n=${s#*:} s=${s%:*}
+		cut_stream "$n" "$s.mpk" cut.mpk
+		run -1 --separate-stderr mtl-report -o out.txt cut.mpk
+		assert_equal "$stderr" "mtl-report: cut.mpk: truncated stream (no end record after $n records)"
+		[ ! -e out.txt ] || fail "a report of the cut $s stream was written"
+		# beside a whole stream, too
+		run -1 --separate-stderr mtl-report "$s.mpk" cut.mpk
+		assert_output ''
+	done
 }
 
 @test "--help, --version and usage errors" {
@@ -171,7 +186,7 @@ setup() {
 	want=$(head -2 vectors | awk '{ for (i = 1; i <= NF; i++) v[NR, i] = $i; n = NF }
 		END { for (i = 1; i <= n; i++) { ab += v[1, i] * v[2, i]; aa += v[1, i] ^ 2; bb += v[2, i] ^ 2 }
 		      printf "%.6f\n", ab / sqrt(aa * bb) }')
-	run bash -c "mtl-report -f json emb.mpk | jq -r '.embeddings | [.total == $(wc -l <vectors), .normalized, (.similarity[0][1] * 1000000 | round / 1000000), (.similarity[1][1] - 1 | fabs < 1e-12)] | @tsv'"
+	run bash -c "set -o pipefail; mtl-report -f json emb.mpk | jq -r '.embeddings | [.total == $(wc -l <vectors), .normalized, (.similarity[0][1] * 1000000 | round / 1000000), (.similarity[1][1] - 1 | fabs < 1e-12)] | @tsv'"
 	assert_output "$(printf 'true\tfalse\t%s\ttrue' "$(echo "$want" | sed 's/0*$//')")"
 }
 
@@ -185,7 +200,7 @@ setup() {
 	assert_success
 	assert_line '1 examples, 0 without gold labels (not scored); per word: tag accuracy 0.6667 (2 of 3); macro F1 0.6667, micro F1 0.6667'
 	refute_line --partial 'Entities'
-	run bash -c "mtl-report -f json pos.mpk | jq -c '.predictions.tasks.pos | [has(\"entities\"), .confusion]'"
+	run bash -c "set -o pipefail; mtl-report -f json pos.mpk | jq -c '.predictions.tasks.pos | [has(\"entities\"), .confusion]'"
 	assert_output '[false,[[1,1],[0,1]]]'
 }
 

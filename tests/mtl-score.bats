@@ -8,7 +8,7 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 	# the reference rows as an examples stream
 	{
-		echo '{"type":"header","stream":"examples","version":[1,0]}'
+		echo '{"type":"header","stream":"examples","version":[1,1]}'
 		n=0
 		json_array ids <"$FIXTURES/golden/embed.jsonl" | while read -r ids; do
 			n=$((n + 1))
@@ -72,15 +72,19 @@ mixed_setup() {
 	mtl-score -q -m "$FIXTURES/tiny" --probs -b 2 --sort-window 64 pex.mpk | mtl-dump >sorted
 	mtl-score -q -m "$FIXTURES/tiny" --probs -b 2 --sort-window 0 pex.mpk | mtl-dump >unsorted
 	run -0 diff <(tail -n +2 sorted) <(tail -n +2 unsorted)
+	# the window's records are counted once, and the end record follows the metrics
+	assert_equal "$(tail -n 1 sorted)" '{"type":"end","stream":"predictions","records":7,"counts":{"prediction":4,"metrics":2}}'
 	mixed_setup
 	mtl-score -q -m "$FIXTURES/tiny" --features -b 4 --sort-window 16 mixed.mpk | mtl-dump >sorted
 	mtl-score -q -m "$FIXTURES/tiny" --features -b 4 mixed.mpk | mtl-dump >unsorted
 	run -0 diff <(tail -n +2 sorted) <(tail -n +2 unsorted)
+	# three windows
+	assert_equal "$(tail -n 1 sorted)" '{"type":"end","stream":"features","records":41,"counts":{"features":40}}'
 	run -2 mtl-score -m "$FIXTURES/tiny" --embed --sort-window -1 mixed.mpk
 }
 
 @test "the header describes the embeddings; --no-normalize keeps the norm" {
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --embed ex.mpk | mtl-dump -t header"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --embed ex.mpk | mtl-dump -t header"
 	assert_output --partial '"stream":"embeddings"'
 	assert_output --partial '"dim":32,"pooling":"cls","normalized":true'
 	mtl-score -q -m "$FIXTURES/tiny" --embed --no-normalize ex.mpk | mtl-dump -t embedding | json_array embedding >raw
@@ -89,7 +93,7 @@ mixed_setup() {
 }
 
 @test "ids flow through, one record per example, in input order" {
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --embed -b 1 ex.mpk | mtl-dump -t embedding | grep -o '\"id\":[0-9]*'"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --embed -b 1 ex.mpk | mtl-dump -t embedding | grep -o '\"id\":[0-9]*'"
 	assert_output $'"id":1\n"id":2'
 }
 
@@ -119,7 +123,7 @@ predict_setup() {
 
 @test "predictions: labels per example and per word equal the reference's" {
 	predict_setup
-	run bash -c "mtl-dump -t prediction pred.mpk | sed 's/\"score\":[^,]*,//' | grep -o '\"topic\":{\"pred\":\"[a-z]*\",\"gold\":[a-z\"]*'"
+	run bash -c "set -o pipefail; mtl-dump -t prediction pred.mpk | sed 's/\"score\":[^,]*,//' | grep -o '\"topic\":{\"pred\":\"[a-z]*\",\"gold\":[a-z\"]*'"
 	assert_output "$(sed 's/.*"topic_pred": "\([a-z]*\)", "topic_gold": \([a-z"]*\),.*/"topic":{"pred":"\1","gold":\2/' \
 		"$FIXTURES/golden/predict-expect.jsonl")"
 	mtl-dump -t prediction pred.mpk | sed 's/.*"ner":{"pred":\[\([^]]*\)\].*/\1/' >actual
@@ -140,10 +144,10 @@ predict_setup() {
 
 @test "predictions: metrics records at the end, and --tasks selects" {
 	predict_setup
-	run bash -c "mtl-dump -t metrics pred.mpk | grep -o '\"task\":\"[a-z]*\",\"kind\":\"[a-z]*\",\"scored\":[0-9]*'"
+	run bash -c "set -o pipefail; mtl-dump -t metrics pred.mpk | grep -o '\"task\":\"[a-z]*\",\"kind\":\"[a-z]*\",\"scored\":[0-9]*'"
 	# topic: rows 0 and 2 labelled; ner: 4 + 5 labelled words
 	assert_output $'"task":"topic","kind":"sequence","scored":2\n"task":"ner","kind":"token","scored":9'
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner pex.mpk | mtl-dump -t prediction | grep -c topic"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --tasks ner pex.mpk | mtl-dump -t prediction | grep -c topic"
 	assert_output 0
 	run -2 mtl-score -q -m "$FIXTURES/tiny" --tasks nosuch pex.mpk
 	run -1 --separate-stderr mtl-score -m "$FIXTURES/tiny-f16" pex.mpk
@@ -154,13 +158,13 @@ predict_setup() {
 	mkdir m && cp -r "$FIXTURES/tiny/." m/
 	printf '{"words":["john","smith","won","in","paris","london"],"ner":["B-PER","I-PER","O","O","B-LOC","B-LOC"]}\n' >t.jsonl
 	mtl-tokenize -q -m m --max-length 6 t.jsonl >t.mpk
-	run bash -c "mtl-score -q -m m t.mpk | mtl-dump -t prediction"
+	run bash -c "set -o pipefail; mtl-score -q -m m t.mpk | mtl-dump -t prediction"
 	assert_output --partial '"gold_lost":{"LOC":2}'
 	# the report counts them as gold and as missed
-	run bash -c "mtl-score -q -m m t.mpk | mtl-report - | grep -E '^(LOC|micro) '"
+	run bash -c "set -o pipefail; mtl-score -q -m m t.mpk | mtl-report - | grep -E '^(LOC|micro) '"
 	assert_line --regexp '^LOC +0\.0000 +0\.0000 +0\.0000 +2 +0 +0 +2$'
 	assert_line --regexp '^micro .* 3 +1 +0 +2$'
-	run bash -c "mtl-score -q -m m t.mpk | mtl-dump -t metrics | grep -o '\"entity_recall\":[0-9.]*'"
+	run bash -c "set -o pipefail; mtl-score -q -m m t.mpk | mtl-dump -t metrics | grep -o '\"entity_recall\":[0-9.]*'"
 	assert_output '"entity_recall":0.0'
 }
 
@@ -168,9 +172,9 @@ predict_setup() {
 	printf '%s\n' '{"type":"header","stream":"examples","version":[1,0],"tasks":[{"name":"ner","kind":"token","labels":["O","B-PER","I-PER","B-LOC","I-LOC"]}]}' \
 		'{"type":"example","id":1,"ids":[2,230,213,3],"word_ids":[-1,0,2,-1],"words":["john","\ufe0f","paris"],"labels":{"ner":[-100,1,3,-100]}}' |
 		mtl-dump --pack >z.mpk
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-dump -t prediction | grep -o '\"pred\":\[[^]]*\]'"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-dump -t prediction | grep -o '\"pred\":\[[^]]*\]'"
 	assert_output --regexp '^"pred":\["[A-Z-]+","O","[A-Z-]+"\]$'
-	run bash -c "mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-report -"
+	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --tasks ner z.mpk | mtl-report -"
 	assert_success
 }
 
@@ -192,7 +196,7 @@ predict_setup() {
 	run grep -cE '^mtl-score: example 1000, [0-9.]+ example/s, [0-9]+:[0-9]{2}; ' err
 	assert_output 1
 	# from a pipe nothing is known ahead: no total
-	run bash -c "script -qec \"cat big.mpk | mtl-score -m '$FIXTURES/tiny' -b 250 >/dev/null\" /dev/null | tr '\r' '\n' | grep -c 'example 250, '"
+	run bash -c "set -o pipefail; script -qec \"cat big.mpk | mtl-score -m '$FIXTURES/tiny' -b 250 >/dev/null\" /dev/null | tr '\r' '\n' | grep -c 'example 250, '"
 	assert_output 1
 }
 
@@ -210,7 +214,7 @@ raw_setup() {
 
 @test "raw text: the examples carry each word's bytes, the predictions its characters" {
 	raw_setup
-	run bash -c "mtl-dump -t example raw.mpk | jq -c '[.word_starts, .word_ends]' | head -1"
+	run bash -c "set -o pipefail; mtl-dump -t example raw.mpk | jq -c '[.word_starts, .word_ends]' | head -1"
 	# ë, ü: 2 bytes; 東, 京: 3
 	assert_output '[[0,5,13,18,21,24,27,29,34,39],[4,12,17,20,24,27,28,33,39,40]]'
 	mtl-score -q -m m raw.mpk | mtl-dump -t prediction >p.jsonl
@@ -245,11 +249,11 @@ raw_setup() {
 
 @test "raw text: IOBES singles are entities of one word; labels that are no tag scheme give no entities" {
 	raw_setup '["O","S-PER","S-LOC","B-LOC","E-LOC"]'
-	run bash -c "mtl-score -q -m m raw.mpk | mtl-dump -t prediction | jq -c '.tasks.ner.entities | map([.type, .text, .words])' | tail -1"
+	run bash -c "set -o pipefail; mtl-score -q -m m raw.mpk | mtl-dump -t prediction | jq -c '.tasks.ner.entities | map([.type, .text, .words])' | tail -1"
 	assert_output '[["LOC","john",[0,1]],["LOC","smith",[1,2]]]'
 	rm -r m
 	raw_setup '["N","V","A","D","P"]'
-	run bash -c "mtl-score -q -m m raw.mpk | mtl-dump -t prediction | jq -c '.tasks.ner | [has(\"pred\"), has(\"entities\")]'"
+	run bash -c "set -o pipefail; mtl-score -q -m m raw.mpk | mtl-dump -t prediction | jq -c '.tasks.ner | [has(\"pred\"), has(\"entities\")]'"
 	assert_output $'[true,false]\n[true,false]'
 }
 
@@ -257,7 +261,7 @@ raw_setup() {
 	mkdir m && cp -r "$FIXTURES/tiny/." m/
 	printf '{"words":["Zoë","smith"],"ner":["B-PER","I-PER"]}\n' >w.jsonl
 	mtl-tokenize -q -m m w.jsonl >w.mpk
-	run bash -c "mtl-score -q -m m w.mpk | mtl-dump -t prediction | jq -c '[.text, .words, .offsets, (.tasks.ner.entities | map(.text))]'"
+	run bash -c "set -o pipefail; mtl-score -q -m m w.mpk | mtl-dump -t prediction | jq -c '[.text, .words, .offsets, (.tasks.ner.entities | map(.text))]'"
 	assert_output '["Zoë smith",["Zoë","smith"],[[0,3],[4,9]],["smith"]]'
 	# (the tiny model tags Zoë O and smith I-PER: one entity)
 	# a start inside a character, and too few entries: no offsets, no surface text
@@ -265,6 +269,23 @@ raw_setup() {
 		'{"type":"example","id":1,"text":"Zoë x","ids":[2,230,213,3],"word_ids":[-1,0,1,-1],"word_starts":[0,3],"word_ends":[4,5]}' \
 		'{"type":"example","id":2,"text":"Zoë x","ids":[2,230,213,3],"word_ids":[-1,0,1,-1],"word_starts":[0],"word_ends":[4]}' |
 		mtl-dump --pack >h.mpk
-	run bash -c "mtl-score -q -m m --tasks ner h.mpk | mtl-dump -t prediction | jq -c '[has(\"offsets\"), has(\"words\"), (.tasks.ner.entities[0] | keys)]'"
+	run bash -c "set -o pipefail; mtl-score -q -m m --tasks ner h.mpk | mtl-dump -t prediction | jq -c '[has(\"offsets\"), has(\"words\"), (.tasks.ner.entities[0] | keys)]'"
 	assert_output $'[false,false,["score","type","words"]]\n[false,false,["score","type","words"]]'
+}
+
+@test "examples cut short (an upstream killed): exit 1, and the output has no end record" {
+	run bats_pipe mtl-score -q -m "$FIXTURES/tiny" --embed ex.mpk \| mtl-dump -t end
+	assert_success
+	assert_output '{"type":"end","stream":"embeddings","records":3,"counts":{"embedding":2}}'
+	cut_stream 2 ex.mpk cut.mpk
+	for mode in --embed ""; do
+		status=0
+		# no sort window: the one example is scored before the cut is met
+		mtl-score -q -m "$FIXTURES/tiny" $mode -b 1 --sort-window 0 cut.mpk >out.mpk 2>err || status=$?
+		assert_equal "$status" 1
+		assert_equal "$(cat err)" "mtl-score: cut.mpk: truncated stream (no end record after 2 records)"
+		# what was scored went out, but the stream says it is not whole
+		run -1 --separate-stderr mtl-report out.mpk
+		assert_equal "$stderr" "mtl-report: out.mpk: truncated stream (no end record after 2 records)"
+	done
 }

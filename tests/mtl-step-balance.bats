@@ -49,23 +49,23 @@ setup() {
 }
 
 @test "static: the task spec weights, or --task-weight" {
-	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 b.mpk | mtl-dump -t step | jq -c '.weights'"
+	run bash -c "set -o pipefail; mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 b.mpk | mtl-dump -t step | jq -c '.weights'"
 	assert_output $'{"topic":1,"ner":0.5}\n{"topic":1,"ner":0.5}'
-	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 --task-weight ner=2 --task-weight topic=0.25 b.mpk | mtl-dump -t step | jq -r '[.weights.topic, .weights.ner, (.loss - (0.25 * .losses.topic + 2 * .losses.ner) | fabs < 1e-9)] | @tsv'"
+	run bash -c "set -o pipefail; mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 --task-weight ner=2 --task-weight topic=0.25 b.mpk | mtl-dump -t step | jq -r '[.weights.topic, .weights.ner, (.loss - (0.25 * .losses.topic + 2 * .losses.ner) | fabs < 1e-9)] | @tsv'"
 	assert_output $'0.25\t2\ttrue\n0.25\t2\ttrue'
 }
 
 @test "uncertainty: weights exp(-s) start at 1 and move; DWA holds 1 for two steps" {
 	mtl-batch -q -b 2 -e 3 ex.mpk >b3.mpk
-	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-2 --balance uncertainty b3.mpk | mtl-dump -t step | jq -r '.weights.topic != 1' | tr '\n' ' '"
+	run bash -c "set -o pipefail; mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-2 --balance uncertainty b3.mpk | mtl-dump -t step | jq -r '.weights.topic != 1' | tr '\n' ' '"
 	assert_output 'false true true true true true '
-	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-2 --balance dwa --dwa-temperature 0.5 b3.mpk | mtl-dump -t step | jq -r '[.weights.topic == 1, (.weights.topic + .weights.ner - 2 | fabs < 1e-9)] | @tsv' | tr '\n' ' '"
+	run bash -c "set -o pipefail; mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-2 --balance dwa --dwa-temperature 0.5 b3.mpk | mtl-dump -t step | jq -r '[.weights.topic == 1, (.weights.topic + .weights.ner - 2 | fabs < 1e-9)] | @tsv' | tr '\n' ' '"
 	assert_output $'true\ttrue true\ttrue false\ttrue false\ttrue false\ttrue false\ttrue '
 }
 
 @test "--balance-every 2: per-task gradients on every other step" {
 	mtl-batch -q -b 2 -e 2 ex.mpk >b2.mpk
-	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 --balance pcgrad --balance-every 2 b2.mpk | mtl-dump -t step | jq -c '[.step, (.cosine != null), .coef.topic]'"
+	run bash -c "set -o pipefail; mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 --balance pcgrad --balance-every 2 b2.mpk | mtl-dump -t step | jq -c '[.step, (.cosine != null), .coef.topic]'"
 	[ "${#lines[@]}" -eq 4 ]
 	[[ ${lines[0]} == '[1,true,'* ]] && [[ ${lines[1]} == '[2,false,null]' ]]
 	[[ ${lines[2]} == '[3,true,'* ]] && [[ ${lines[3]} == '[4,false,null]' ]]
@@ -77,7 +77,7 @@ setup() {
 	mtl-dump --pack topic.jsonl >t.mpk
 	mtl-batch -q -b 2 t.mpk >tb.mpk
 	for k in uncertainty dwa gradnorm rlw pcgrad cagrad nash; do
-		run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 --balance $k tb.mpk | mtl-dump -t step | jq -r '[.labelled.ner == 0, (.loss | isnan | not), .grad_norm > 0] | all'"
+		run bash -c "set -o pipefail; mtl-step -q -j 1 -m '$FIXTURES/tiny' --lr 1e-3 --balance $k tb.mpk | mtl-dump -t step | jq -r '[.labelled.ner == 0, (.loss | isnan | not), .grad_norm > 0] | all'"
 		assert_output $'true\ntrue' || fail "$k"
 	done
 }
@@ -94,7 +94,7 @@ setup() {
 	# per-task gradients ignore freezing: refused; loss weighting trains frozen
 	run -2 --separate-stderr mtl-step -j 1 -m "$FIXTURES/tiny" --balance pcgrad --freeze embeddings b.mpk
 	[[ $stderr == *"does not combine with --freeze"* ]]
-	run bash -c "mtl-step -q -j 1 -m '$FIXTURES/tiny' --balance dwa --freeze embeddings b.mpk | mtl-dump -t step | jq -r '.grad_norm > 0'"
+	run bash -c "set -o pipefail; mtl-step -q -j 1 -m '$FIXTURES/tiny' --balance dwa --freeze embeddings b.mpk | mtl-dump -t step | jq -r '.grad_norm > 0'"
 	assert_output $'true\ntrue'
 }
 
@@ -103,14 +103,14 @@ setup() {
 		'{"id":"b","text":"shares fell today","pair":"the market dropped","topic":"business"}' \
 		'{"id":"c","text":"new phone released","topic":"tech"}' >p.jsonl
 	mtl-tokenize -q -m "$FIXTURES/tiny" p.jsonl >p.mpk
-	run bash -c "mtl-dump -t example p.mpk | jq -c '[.id, (.pair_ids | length), .pair_ids[0], .pair_ids[-1]]'"
+	run bash -c "set -o pipefail; mtl-dump -t example p.mpk | jq -c '[.id, (.pair_ids | length), .pair_ids[0], .pair_ids[-1]]'"
 	assert_output $'["a",7,2,3]\n["b",10,2,3]\n["c",0,null,null]'
 	# the pair is tokenized as a text of its own: the same ids as a "text"
 	printf '%s\n' '{"id":"a","text":"a team won the game"}' | mtl-tokenize -q -m "$FIXTURES/tiny" >q.mpk
 	[ "$(mtl-dump -t example q.mpk | jq -c .ids)" = "$(mtl-dump -t example p.mpk | jq -c 'select(.id == "a") | .pair_ids')" ]
 	# a batch carries pairs only when each of its examples has one
 	mtl-batch -q -b 2 p.mpk >pb.mpk
-	run bash -c "mtl-dump -t batch pb.mpk | jq -c '[.example_ids, .pair_lengths, (.pair_ids | length)]'"
+	run bash -c "set -o pipefail; mtl-dump -t batch pb.mpk | jq -c '[.example_ids, .pair_lengths, (.pair_ids | length)]'"
 	assert_output $'[["a","b"],[7,10],20]\n[["c"],null,0]'
 	printf '%s\n' '{"text":"x","pair":3}' >bad.jsonl
 	run -1 --separate-stderr mtl-tokenize -m "$FIXTURES/tiny" bad.jsonl

@@ -30,8 +30,8 @@ same_model() {
 
 # start_on_fifo OUT: mtl-step on big.mpk (1200 steps, a checkpoint every
 # 250) through a FIFO that gets a random 50-90% of it and stays open (on
-# fd 5: Bats owns fd 3).  The reader takes 64 KiB and more at a time, so
-# the run has done hundreds of steps and then waits; this waits until OUT
+# fd 5: Bats owns fd 3).  The run reads what the FIFO holds, so it has
+# done hundreds of steps and then waits for more; this waits until OUT
 # has a complete checkpoint and a random moment more.
 start_on_fifo() {
 	local out=$1 size cut
@@ -67,7 +67,7 @@ start_on_fifo() {
 	# the final checkpoint is the final model
 	cmp out/model.safetensors out/checkpoint-000020/model.safetensors
 	# and a checkpoint is a model directory mtl-step accepts
-	run bash -c "mtl-step -q -m out/checkpoint-000018 --lr 1e-3 b.mpk | mtl-dump -t step | wc -l"
+	run bash -c "set -o pipefail; mtl-step -q -m out/checkpoint-000018 --lr 1e-3 b.mpk | mtl-dump -t step | wc -l"
 	assert_output 20
 }
 

@@ -16,7 +16,7 @@ setup() {
 	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-2 --freeze encoder -o fz b.mpk >s.mpk
 	cmp ref/model.safetensors fz/model.safetensors
 	! cmp -s ref/heads.safetensors fz/heads.safetensors
-	run bash -c "mtl-dump -t step s.mpk | jq -c '.backward_layers' | sort -u"
+	run bash -c "set -o pipefail; mtl-dump -t step s.mpk | jq -c '.backward_layers' | sort -u"
 	assert_output 0
 }
 
@@ -24,21 +24,21 @@ setup() {
 	mtl-step -m "$FIXTURES/tiny" --freeze encoder --freeze head:ner -o o b.mpk >/dev/null 2>err
 	assert_equal "$(head -1 err)" "mtl-step: training 579 of 31048 parameters"
 	! cmp -s o/heads.safetensors "$FIXTURES/tiny/heads.safetensors"
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --freeze layers:0-1 b.mpk | mtl-dump | jq -c 'select(.type == \"header\") | [.parameters, .trainable]'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --freeze layers:0-1 b.mpk | mtl-dump | jq -c 'select(.type == \"header\") | [.parameters, .trainable]'"
 	assert_output '[31048,13960]'
 	mtl-step -q -m "$FIXTURES/tiny" --freeze encoder b.mpk >/dev/null 2>err
 	[ ! -s err ]
 }
 
 @test "frozen embeddings and lower layers: the backward stops above them" {
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --freeze embeddings --freeze layers:0 b.mpk | mtl-dump -t step | jq -c .backward_layers | sort -u"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --freeze embeddings --freeze layers:0 b.mpk | mtl-dump -t step | jq -c .backward_layers | sort -u"
 	assert_output 1
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' b.mpk | mtl-dump -t step | jq -c .backward_layers | sort -u"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' b.mpk | mtl-dump -t step | jq -c .backward_layers | sort -u"
 	assert_output 2
 }
 
 @test "--unfreeze-at 4: the encoder backward starts at step 4 exactly" {
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --freeze encoder --unfreeze-at 4 b.mpk | mtl-dump -t step | jq -c '[.step, .backward_layers]'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --freeze encoder --unfreeze-at 4 b.mpk | mtl-dump -t step | jq -c '[.step, .backward_layers]'"
 	assert_output $'[1,0]\n[2,0]\n[3,0]\n[4,2]\n[5,2]\n[6,2]'
 }
 
@@ -52,13 +52,13 @@ setup() {
 
 @test "mtl-score --features: a features stream of every real token's last hidden state" {
 	mtl-score -q -m "$FIXTURES/tiny" --features ex.mpk >f.mpk
-	run bash -c "mtl-dump f.mpk | jq -c 'select(.type == \"header\") | [.stream, .dim, (.encoder | length)]'"
+	run bash -c "set -o pipefail; mtl-dump f.mpk | jq -c 'select(.type == \"header\") | [.stream, .dim, (.encoder | length)]'"
 	assert_output '["features",32,16]'
 	# one record per example, len x 32 values, the lengths of the examples
 	mtl-dump -t example ex.mpk | jq -c '[.id, (.ids | length)]' >expect
 	mtl-dump -t features f.mpk | jq -c '[.id, .len]' >actual
 	diff expect actual
-	run bash -c "mtl-dump -t features f.mpk | jq '(.hidden | length) == .len * 32' | sort -u"
+	run bash -c "set -o pipefail; mtl-dump -t features f.mpk | jq '(.hidden | length) == .len * 32' | sort -u"
 	assert_output true
 }
 
@@ -68,7 +68,7 @@ setup() {
 	mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-2 --dropout 0 --features f.mpk -o cached b.mpk >s2.mpk
 	mtl-dump -t step s1.mpk | jq .loss >a
 	mtl-dump -t step s2.mpk | jq .loss >b
-	run bash -c "paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-5) print \"differ: \" \$0 }'"
+	run bash -c "set -o pipefail; paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-5) print \"differ: \" \$0 }'"
 	assert_output ''
 	[ "$(wc -l <b)" -eq 6 ]
 	# one thread, the same kernels: in fact bit-identical

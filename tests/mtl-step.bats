@@ -27,28 +27,28 @@ setup() {
 }
 
 @test "learning-rate schedules: linear decay, warm-up, cosine, constant" {
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round'"
 	assert_output $'6\n5\n4\n3\n2\n1'
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup 2 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
 	assert_output $'0\n30\n60\n45\n30\n15'
 	# Hugging Face's ceil(50 * 0.1) = 5 warm-up steps, not ceil(0.1f * 50) = 6
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup-ratio 0.1 --total-steps 50 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --warmup-ratio 0.1 --total-steps 50 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
 	assert_output $'0\n12\n24\n36\n48\n60'
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule cosine --total-steps 4 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule cosine --total-steps 4 b.mpk | mtl-dump -t step | jq -r '.lr * 10000 | round'"
 	assert_output $'60\n51\n30\n9\n0\n0'
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule constant b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round' | sort -u"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0.006 --schedule constant b.mpk | mtl-dump -t step | jq -r '.lr * 1000 | round' | sort -u"
 	assert_output 6
 }
 
 @test "--accumulate N: one step per N batches, labels counted over all N" {
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --accumulate 2 b.mpk | mtl-dump | jq -c 'select(.type != \"eval\") | [.total_steps, .step, .labelled.topic, .labelled.ner, .tokens]'"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --accumulate 2 b.mpk | mtl-dump | jq -c 'select(.type == \"header\" or .type == \"step\") | [.total_steps, .step, .labelled.topic, .labelled.ner, .tokens]'"
 	assert_output $'[3,null,null,null,null]\n[null,1,2,9,26]\n[null,2,2,9,26]\n[null,3,2,9,26]'
 }
 
 @test "--no-gemm-split: BLIS's own threading gives the losses of the default column slices" {
 	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 --no-gemm-split b.mpk | mtl-dump -t step | jq .loss >a
 	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 b.mpk | mtl-dump -t step | jq .loss >b
-	run bash -c "paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-6) print \"differ: \" \$0 }'"
+	run bash -c "set -o pipefail; paste a b | awk '{ d = \$1 - \$2; if (d < 0) d = -d; if (d > 1e-6) print \"differ: \" \$0 }'"
 	assert_output ''
 	[ "$(wc -l <b)" -eq 6 ]
 	# --gemm-split names the default
@@ -63,7 +63,7 @@ setup() {
 		[ -f "trained/$f" ] || fail "trained/$f missing"
 	done
 	! cmp -s trained/heads.safetensors "$FIXTURES/tiny/heads.safetensors"
-	run bash -c "mtl-step -q -m trained --lr 1e-3 b.mpk | mtl-dump -t step | wc -l"
+	run bash -c "set -o pipefail; mtl-step -q -m trained --lr 1e-3 b.mpk | mtl-dump -t step | wc -l"
 	assert_success
 	assert_output 6
 	# the trained model fits the training data better than the original
@@ -75,10 +75,10 @@ setup() {
 
 @test "--eval --eval-every N writes eval records with loss, accuracy and F1" {
 	mtl-step -q -m "$FIXTURES/tiny" --eval ex.mpk --eval-every 4 b.mpk >s.mpk
-	run bash -c "mtl-dump -t eval s.mpk | jq -c '[.step, .examples, (.tasks | map_values(.labelled)), (.tasks.ner | keys)]'"
+	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -c '[.step, .examples, (.tasks | map_values(.labelled)), (.tasks.ner | keys)]'"
 	assert_output $'[4,4,{"topic":2,"ner":9},["accuracy","entity_f1","f1","labelled","loss"]]\n[6,4,{"topic":2,"ner":9},["accuracy","entity_f1","f1","labelled","loss"]]'
 	# loss = sum of weight * task loss, as for steps
-	run bash -c "mtl-dump -t eval s.mpk | jq -r '(.loss - (.tasks.topic.loss + 0.5 * .tasks.ner.loss)) | fabs < 1e-9'"
+	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -r '(.loss - (.tasks.topic.loss + 0.5 * .tasks.ner.loss)) | fabs < 1e-9'"
 	assert_output $'true\ntrue'
 	# mtl-report reads the stream: its curves and its table of evaluations
 	run mtl-report s.mpk
@@ -92,7 +92,8 @@ setup() {
 @test "a non-finite loss skips the step; --max-bad-steps in a row stop with exit 1" {
 	run -1 --separate-stderr bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 1e30 --max-bad-steps 2 b.mpk | mtl-dump | jq -c 'select(.type != \"header\") | [.type, .step, .reason]'"
 	assert_output $'["step",1,null]\n["skip",2,"non-finite loss"]\n["skip",2,"non-finite loss"]'
-	assert_equal "$stderr" "mtl-step: b.mpk: record 4: 2 steps in a row had a non-finite loss or gradient; stopping"
+	# and the steps stream it leaves has no end record: mtl-dump says so
+	assert_equal "$stderr" $'mtl-step: b.mpk: record 4: 2 steps in a row had a non-finite loss or gradient; stopping\nmtl-dump: <stdin>: truncated stream (no end record after 4 records)'
 }
 
 @test "bad input: wrong stream kind, task mismatch, vocabulary, corrupt record" {
@@ -111,7 +112,7 @@ setup() {
 	assert_regex "$stderr" "^mtl-step: vocab.mpk: tokenized with another vocabulary than the model"
 
 	{
-		mtl-batch -q -b 2 ex.mpk | mtl-dump | head -2
+		mtl-batch -q -b 2 ex.mpk | mtl-dump --head 1
 		echo '{"type":"batch","epoch":1,"index":1,"size":1,"seq_len":3,"ids":[2,16,3],"lengths":[3],"example_ids":["x"],"labels":{"topic":[9]}}'
 	} | mtl-dump --pack >corrupt.mpk
 	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" corrupt.mpk
@@ -119,6 +120,40 @@ setup() {
 
 	run -1 --separate-stderr mtl-step -m "$FIXTURES/tiny" /dev/null
 	assert_regex "$stderr" "^mtl-step: /dev/null: .*empty"
+}
+
+@test "batches cut short (mtl-batch killed): exit 1, checkpoints kept, no final model" {
+	# 3 of the 6 batches, as a writer that failed after them leaves them
+	cut_stream 4 b.mpk cut.mpk
+	status=0
+	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 -o out --save-every 2 cut.mpk >s.mpk 2>err || status=$?
+	assert_equal "$status" 1
+	assert_equal "$(cat err)" "mtl-step: cut.mpk: truncated stream (no end record after 4 records)"
+	[ -f out/checkpoint-000002/COMPLETE ] || fail "the checkpoint of step 2 is gone"
+	[ ! -e out/model.safetensors ] || fail "a final model was written"
+	# the steps so far went out, without an end record
+	run -1 --separate-stderr mtl-dump -t step s.mpk
+	assert_equal "${#lines[@]}" 3
+	assert_equal "$stderr" "mtl-dump: s.mpk: truncated stream (no end record after 4 records)"
+	# cut inside a record: the same
+	head -c -3 b.mpk >mid.mpk
+	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" -o out2 mid.mpk
+	assert_equal "$stderr" "mtl-step: mid.mpk: record 8: truncated (input ends inside the record)"
+	[ ! -e out2/model.safetensors ]
+	# and a whole stream ends the steps stream with its end record
+	run bats_pipe mtl-step -q -m "$FIXTURES/tiny" b.mpk \| mtl-dump -t end
+	assert_success
+	assert_output '{"type":"end","stream":"steps","records":7,"counts":{"step":6}}'
+}
+
+@test "a batches stream must hold the total_batches its header promised" {
+	mtl-dump b.mpk | sed '1s/"total_batches":6/"total_batches":7/' | mtl-dump --pack >more.mpk
+	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" -o out more.mpk
+	assert_equal "$stderr" "mtl-step: more.mpk: 6 batches, but its header promised total_batches 7"
+	[ ! -e out/model.safetensors ]
+	mtl-dump b.mpk | sed '1s/"total_batches":6/"total_batches":5/' | mtl-dump --pack >fewer.mpk
+	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --accumulate 2 fewer.mpk
+	assert_equal "$stderr" "mtl-step: fewer.mpk: 6 batches, but its header promised total_batches 5"
 }
 
 @test "a garbled total_batches is bad input (exit 1), a missing one a usage error (exit 2)" {
@@ -156,10 +191,10 @@ setup() {
 	mtl-tokenize -q -m m "$D/test.jsonl" >test.mpk
 	mtl-batch -q -b 32 -e 4 --shuffle --seed 3 train.mpk >b.mpk
 	mtl-step -q -m m -j 1 --lr 2e-3 --warmup-ratio 0.1 --eval test.mpk -o tuned b.mpk >steps.mpk
-	run bash -c "mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
+	run bash -c "set -o pipefail; mtl-dump -t eval steps.mpk | jq -c '[.step, .examples, .tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
 	assert_output '[300,300,true,true]'
 	# the saved model scores the same test set as well
 	mtl-batch -q -b 1000 test.mpk >tb.mpk
-	run bash -c "mtl-step -q -m tuned --lr 0 --eval test.mpk tb.mpk | mtl-dump -t eval | jq -c '[.tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
+	run bash -c "set -o pipefail; mtl-step -q -m tuned --lr 0 --eval test.mpk tb.mpk | mtl-dump -t eval | jq -c '[.tasks.topic.accuracy >= 0.95, .tasks.ner.accuracy >= 0.95]'"
 	assert_output '[true,true]'
 }

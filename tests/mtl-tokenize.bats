@@ -257,9 +257,9 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 @test "several files of different formats make one stream; line ids get the file name" {
 	printf 'John\tB-PER\nlives\tO\n' >a.conll
 	printf '{"text":"hello","topic":"greet"}\n{"id":7,"text":"world"}\n' >b.jsonl
-	run bash -c 'mtl-tokenize -q -m m a.conll b.jsonl | mtl-dump -t example | grep -o "\"id\":[^,]*"'
+	run bash -c 'set -o pipefail; mtl-tokenize -q -m m a.conll b.jsonl | mtl-dump -t example | grep -o "\"id\":[^,]*"'
 	assert_output $'"id":"a.conll:1"\n"id":"b.jsonl:1"\n"id":7'
-	run bash -c 'mtl-tokenize -q -m m a.conll b.jsonl | mtl-dump -t stats | grep -o "\"examples\":[0-9]*"'
+	run bash -c 'set -o pipefail; mtl-tokenize -q -m m a.conll b.jsonl | mtl-dump -t stats | grep -o "\"examples\":[0-9]*"'
 	assert_output '"examples":3'
 	# a bad line names its own file
 	printf 'John\tB-PER\nlives\tX\n' >c.conll

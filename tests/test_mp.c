@@ -5,12 +5,16 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mp.h"
 #include "t.h"
 
-/* Writes a small stream into a memory buffer; returns its bytes. */
-static char *make_stream(size_t *len, int n_records)
+/*
+ * Writes a small stream of n_records examples into a memory buffer and
+ * returns its bytes; finish: with its end record.
+ */
+static char *make_stream_to(size_t *len, int n_records, int finish)
 {
 	char *buf = NULL;
 	FILE *f = open_memstream(&buf, len);
@@ -36,9 +40,16 @@ static char *make_stream(size_t *len, int n_records)
 		mtl_mp_pack_i32s(pk, ids, 3);
 		mtl_mp_end(w, NULL);
 	}
+	if (finish)
+		mtl_mp_finish(w, NULL);
 	mtl_mp_writer_free(w);
 	fclose(f);
 	return buf;
+}
+
+static char *make_stream(size_t *len, int n_records)
+{
+	return make_stream_to(len, n_records, 1);
 }
 
 /* Reads all records; returns the count, or -1 with err set. */
@@ -100,6 +111,14 @@ static void test_round_trip(void)
 	T_OK(mtl_mp_read(r, &rec, &err) == 1 && mtl_mp_read(r, &rec, &err) == 1,
 	     "records 3 and 4 read");
 	T_OK(mtl_mp_reader_record(r) == 4, "record counter");
+	T_OK(!mtl_mp_reader_ended(r), "not ended before the end record");
+	T_OK(mtl_mp_read(r, &rec, &err) == 1 && mtl_mp_is_str(mtl_mp_get(&rec, "type"), "end") &&
+	     mtl_mp_reader_ended(r), "record 5 is the end record");
+	T_OK(mtl_mp_as_int(mtl_mp_get(&rec, "records"), &i) == 0 && i == 4 &&
+	     mtl_mp_is_str(mtl_mp_get(&rec, "stream"), "examples") &&
+	     mtl_mp_as_int(mtl_mp_get(mtl_mp_get(&rec, "counts"), "example"), &i) == 0 && i == 3 &&
+	     mtl_mp_get(&rec, "counts")->via.map.size == 1,
+	     "it counts 4 records before it, 3 of them examples");
 	T_OK(mtl_mp_read(r, &rec, &err) == 0, "clean end of input");
 	mtl_mp_reader_free(r);
 	fclose(f);
@@ -122,16 +141,14 @@ static void test_truncation(void)
 	struct mtl_err err;
 	int bad = 0;
 
-	T_OK(read_all(buf, len, &err) == 5, "whole stream reads 5 records");
+	T_OK(read_all(buf, len, &err) == 6, "whole stream reads 6 records");
 	for (size_t cut = 0; cut < len; cut++) {
-		long n = read_all(buf, cut, &err);
-		/* a cut at a record boundary is a shorter valid stream */
-		if (n < 0 && !strstr(err.msg, "truncated") && !strstr(err.msg, "empty input"))
-			bad++;
-		if (n >= 0 && cut != 0 && n > 5)
+		/* a cut at a record boundary, too: the end record is missing */
+		if (read_all(buf, cut, &err) >= 0 ||
+		    (!strstr(err.msg, "truncated") && !strstr(err.msg, "empty input")))
 			bad++;
 	}
-	T_OK(bad == 0, "every truncation is an error saying 'truncated' or a shorter stream");
+	T_OK(bad == 0, "every truncation is an error saying 'truncated'");
 	T_OK(read_all(buf, 30, &err) < 0 && strstr(err.msg, "record 1: truncated"),
 	     "truncated header names record 1: %s", err.msg);
 	free(buf);
@@ -237,15 +254,22 @@ static void test_decoded_size(void)
 	/* a stream header, then {"type":"x","a":[...]} with an array32 */
 	static const unsigned char rec[] = {
 		0x82, 0xa4, 't', 'y', 'p', 'e', 0xa1, 'x', 0xa1, 'a', 0xdd };
+	/* {"type":"end","stream":"x","records":2,"counts":{"x":1}} */
+	static const unsigned char end[] = {
+		0x84, 0xa4, 't', 'y', 'p', 'e', 0xa3, 'e', 'n', 'd',
+		0xa6, 's', 't', 'r', 'e', 'a', 'm', 0xa1, 'x',
+		0xa7, 'r', 'e', 'c', 'o', 'r', 'd', 's', 0x02,
+		0xa6, 'c', 'o', 'u', 'n', 't', 's', 0x81, 0xa1, 'x', 0x01 };
 	size_t n_big = (size_t)4 << 20, n_ok = (size_t)1 << 20;
-	char *buf = malloc(64 + n_big), *p;
-	struct mtl_err err;
+	char *buf = malloc(sizeof(hdr) + sizeof(rec) + 4 + n_big + sizeof(end)), *p;
+	struct mtl_err err = { 0 };
 
 	if (!buf)
 		return;
 	for (int big = 1; big >= 0; big--) {
 		size_t n = big ? n_big : n_ok;
 
+		err.msg[0] = 0;
 		p = buf;
 		memcpy(p, hdr, sizeof(hdr));
 		p += sizeof(hdr);
@@ -255,13 +279,15 @@ static void test_decoded_size(void)
 			*p++ = (char)(n >> (8 * k));
 		memset(p, big ? 0xc0 : 0x00, n); /* nils, or zeros */
 		p += n;
+		memcpy(p, end, sizeof(end));
+		p += sizeof(end);
 		if (big)
 			T_OK(read_all(buf, (size_t)(p - buf), &err) < 0 &&
 			     strstr(err.msg, "record 2: 4194309 elements in 4194319 bytes would decode"),
 			     "4 M nils refused before decoding: '%s'", err.msg);
 		else
-			T_OK(read_all(buf, (size_t)(p - buf), &err) == 2,
-			     "1 M small integers are read");
+			T_OK(read_all(buf, (size_t)(p - buf), &err) == 3,
+			     "1 M small integers are read: '%s'", err.msg);
 	}
 	free(buf);
 }
@@ -297,6 +323,272 @@ static void test_json(void)
 	}
 }
 
+/* Appends the record of a JSON text to buf[0..*len) (a new buffer). */
+static char *append_json(const char *buf, size_t *len, const char *json)
+{
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	json_t *j = json_loads(json, 0, NULL);
+	char *out;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	mtl_mp_from_json(&pk, j);
+	out = malloc(*len + sb.size);
+	memcpy(out, buf, *len);
+	memcpy(out + *len, sb.data, sb.size);
+	*len += sb.size;
+	msgpack_sbuffer_destroy(&sb);
+	json_decref(j);
+	return out;
+}
+
+/* Packs JSON lines one by one (no end record added); a new buffer. */
+static char *pack_json(const char *const *lines, int n, size_t *len)
+{
+	char *buf = NULL, *next;
+
+	*len = 0;
+	for (int i = 0; i < n; i++) {
+		next = append_json(buf ? buf : "", len, lines[i]);
+		free(buf);
+		buf = next;
+	}
+	return buf;
+}
+
+static long read_json(const char *const *lines, int n, struct mtl_err *err)
+{
+	size_t len;
+	char *buf = pack_json(lines, n, &len);
+	long rc = read_all(buf, len, err);
+
+	free(buf);
+	return rc;
+}
+
+/* Reads the JSON lines as mtl-dump does (accept_old); 1: ended, 0: not, <0. */
+static int read_json_old(const char *const *lines, int n, struct mtl_err *err)
+{
+	size_t len;
+	char *buf = pack_json(lines, n, &len);
+	FILE *f = fmemopen(buf, len, "rb");
+	struct mtl_mp_reader *r = mtl_mp_reader_new(f, "mem");
+	msgpack_object rec;
+	int rc;
+
+	mtl_mp_reader_accept_old(r);
+	while ((rc = mtl_mp_read(r, &rec, err)) > 0)
+		;
+	if (rc == 0)
+		rc = mtl_mp_reader_ended(r);
+	mtl_mp_reader_free(r);
+	fclose(f);
+	free(buf);
+	return rc;
+}
+
+static void test_end_record(void)
+{
+	static const struct { const char *end, *msg; } bad[] = {
+		{ "{\"type\":\"end\",\"stream\":\"examples\",\"records\":5,\"counts\":{\"example\":3}}",
+		  "mem: record 5: the end record counts 5 records before it, 4 were read" },
+		{ "{\"type\":\"end\",\"stream\":\"examples\",\"records\":4,\"counts\":{\"example\":2}}",
+		  "mem: record 5: the end record counts 2 'example' records, 3 were read" },
+		{ "{\"type\":\"end\",\"stream\":\"examples\",\"records\":4,\"counts\":{}}",
+		  "mem: record 5: 3 'example' records were read, the end record counts none" },
+		{ "{\"type\":\"end\",\"stream\":\"examples\",\"records\":4,\"counts\":{\"example\":3,\"stats\":1}}",
+		  "mem: record 5: the end record counts 1 'stats' records, 0 were read" },
+		{ "{\"type\":\"end\",\"stream\":\"batches\",\"records\":4,\"counts\":{\"example\":3}}",
+		  "mem: record 5: the end record is not of a 'examples' stream" },
+		{ "{\"type\":\"end\",\"stream\":\"examples\",\"records\":4}",
+		  "mem: record 5: the end record has no \"records\" number or no \"counts\" map" },
+	};
+	size_t len, len0, n;
+	char *whole = make_stream(&len, 3);
+	char *cut = make_stream_to(&len0, 3, 0);
+	char *b;
+	struct mtl_err err;
+
+	T_OK(len0 < len && !memcmp(whole, cut, len0), "the end record comes last");
+	T_OK(read_all(cut, len0, &err) < 0 &&
+	     !strcmp(err.msg, "mem: truncated stream (no end record after 4 records)"),
+	     "a stream cut after a whole record is an error: %s", err.msg);
+	free(cut);
+	cut = make_stream_to(&len0, 0, 0);
+	T_OK(read_all(cut, len0, &err) < 0 &&
+	     !strcmp(err.msg, "mem: truncated stream (no end record after 1 record)"),
+	     "a header alone is an error: %s", err.msg);
+	free(cut);
+	cut = make_stream_to(&len0, 0, 1);
+	T_OK(read_all(cut, len0, &err) == 2, "a header and its end record are an empty stream");
+	free(cut);
+
+	n = len;
+	b = append_json(whole, &n, "{\"type\":\"example\"}");
+	T_OK(read_all(b, n, &err) < 0 &&
+	     !strcmp(err.msg, "mem: record 6: data after the end record"),
+	     "a record after the end record is an error: %s", err.msg);
+	free(b);
+	n = len;
+	b = append_json(whole, &n, "{\"type\":\"end\",\"stream\":\"examples\",\"records\":5,\"counts\":{\"example\":3}}");
+	T_OK(read_all(b, n, &err) < 0 && strstr(err.msg, "record 6: data after the end record"),
+	     "a second end record is an error: %s", err.msg);
+	free(b);
+
+	cut = make_stream_to(&len0, 3, 0);
+	n = len0;
+	b = append_json(cut, &n, "{\"type\":\"end\",\"stream\":\"examples\",\"records\":4,\"counts\":{\"example\":3}}");
+	T_OK(n == len && !memcmp(b, whole, len), "the writer's end record is the documented one");
+	free(b);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		n = len0;
+		b = append_json(cut, &n, bad[i].end);
+		T_OK(read_all(b, n, &err) < 0 && !strcmp(err.msg, bad[i].msg),
+		     "end record %zu refused: %s", i, err.msg);
+		free(b);
+	}
+	free(cut);
+	free(whole);
+}
+
+static void test_old_format(void)
+{
+	static const char *const old[] = {
+		"{\"type\":\"header\",\"stream\":\"x\",\"version\":[1,0]}",
+		"{\"type\":\"y\"}",
+	};
+	static const char *const old_ended[] = {
+		"{\"type\":\"header\",\"stream\":\"x\",\"version\":[1,0]}",
+		"{\"type\":\"y\"}",
+		"{\"type\":\"end\",\"stream\":\"x\",\"records\":2,\"counts\":{\"y\":1}}",
+	};
+	static const char *const new[] = {
+		"{\"type\":\"header\",\"stream\":\"x\",\"version\":[1,1]}",
+		"{\"type\":\"y\"}",
+	};
+	struct mtl_err err;
+
+	T_OK(read_json(old, 2, &err) < 0 &&
+	     !strcmp(err.msg, "mem: truncated stream (no end record after 2 records); "
+		     "format 1.0 streams have none: mtl-dump OLD | mtl-dump --pack adds it"),
+	     "a 1.0 stream without an end record is refused: %s", err.msg);
+	T_OK(read_json(old_ended, 3, &err) == 3, "a 1.0 stream with one reads");
+	T_OK(read_json_old(old, 2, &err) == 0,
+	     "accept_old: a 1.0 stream ends without one, and the reader says so");
+	T_OK(read_json_old(old_ended, 3, &err) == 1, "accept_old: or with one");
+	T_OK(read_json_old(new, 2, &err) < 0 && strstr(err.msg, "truncated stream"),
+	     "accept_old still refuses a 1.1 stream without one: %s", err.msg);
+}
+
+/* Packs {"type": type} as the writer's next record; mtl_mp_end's status. */
+static int write_typed(struct mtl_mp_writer *w, const char *type, struct mtl_err *err)
+{
+	msgpack_packer *pk = mtl_mp_pk(w);
+
+	msgpack_pack_map(pk, 2);
+	mtl_mp_pack_str(pk, "n");
+	msgpack_pack_int(pk, 7);
+	mtl_mp_pack_str(pk, "type");
+	mtl_mp_pack_str(pk, type);
+	return mtl_mp_end(w, err);
+}
+
+static void test_writer_counts(void)
+{
+	char *buf = NULL, *json = NULL, *b;
+	size_t len = 0, jlen = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct mtl_mp_writer *w = mtl_mp_writer_new(f, "mem");
+	struct mtl_mp_reader *r;
+	msgpack_object rec;
+	struct mtl_err err;
+	char type[16];
+	int rc = 0;
+
+	T_OK(mtl_mp_finish(w, &err) == MTL_ERR_ARG, "no end record before a header: %s", err.msg);
+	mtl_mp_pack_header(mtl_mp_pk(w), "x", "prog", 0, NULL, 0);
+	mtl_mp_end(w, NULL);
+	T_OK(write_typed(w, "b", &err) == 0 && write_typed(w, "a", &err) == 0 &&
+	     write_typed(w, "b", &err) == 0, "records typed b, a, b (type not the first key)");
+	T_OK(write_typed(w, "end", &err) == MTL_ERR_ARG,
+	     "an end record through mtl_mp_end is refused: %s", err.msg);
+	msgpack_pack_map(mtl_mp_pk(w), 0);
+	T_OK(mtl_mp_end(w, &err) == MTL_ERR_ARG, "a record without a type is refused: %s", err.msg);
+	T_OK(mtl_mp_finish(w, &err) == 0, "finish");
+	T_OK(write_typed(w, "c", &err) == MTL_ERR_ARG && mtl_mp_finish(w, &err) == MTL_ERR_ARG,
+	     "nothing after the end record: %s", err.msg);
+	mtl_mp_writer_free(w);
+	fclose(f);
+	f = fmemopen(buf, len, "rb");
+	r = mtl_mp_reader_new(f, "mem");
+	while (mtl_mp_read(r, &rec, &err) == 1)
+		;
+	f = open_memstream(&json, &jlen);
+	mtl_mp_to_json(f, &rec, NULL);
+	fclose(f);
+	T_OK(!strcmp(json, "{\"type\":\"end\",\"stream\":\"x\",\"records\":4,\"counts\":{\"b\":2,\"a\":1}}"),
+	     "the end record counts by type, in order of appearance: %s", json);
+	T_OK(mtl_mp_reader_ended(r) && mtl_mp_reader_record(r) == 5, "and reads back");
+	mtl_mp_reader_free(r);
+	free(json);
+	free(buf);
+
+	/* at most 256 types: the writer refuses the 257th */
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	w = mtl_mp_writer_new(f, "mem");
+	mtl_mp_pack_header(mtl_mp_pk(w), "x", "prog", 0, NULL, 0);
+	mtl_mp_end(w, NULL);
+	for (int i = 0; i < 257 && !rc; i++) {
+		snprintf(type, sizeof(type), "t%d", i);
+		rc = write_typed(w, type, &err);
+	}
+	T_OK(rc == MTL_ERR_FORMAT && strstr(err.msg, "more than 256 record types"),
+	     "a 257th record type is refused: %s", err.msg);
+	mtl_mp_writer_free(w);
+	fclose(f);
+	/* and so does a reader: the 256 types as written, then a 257th */
+	b = append_json(buf, &len, "{\"type\":\"t256\"}");
+	T_OK(read_all(b, len, &err) < 0 && strstr(err.msg, "record 258: more than 256 record types"),
+	     "a reader refuses a 257th type: %s", err.msg);
+	free(b);
+	free(buf);
+}
+
+/* A pipe whose writer stays open: each record is returned as it comes. */
+static void test_pipe(void)
+{
+	size_t len;
+	char *buf = make_stream_to(&len, 1, 0);
+	struct mtl_mp_reader *r;
+	msgpack_object rec;
+	struct mtl_err err;
+	int fd[2];
+	FILE *f;
+
+	if (pipe(fd)) {
+		T_OK(0, "pipe");
+		return;
+	}
+	/* a reader that waits for more bytes than the pipe holds hangs:
+	 * the alarm then ends the test as a failure */
+	alarm(60);
+	T_OK(write(fd[1], buf, len) == (ssize_t)len, "2 records into a pipe kept open");
+	f = fdopen(fd[0], "rb");
+	r = mtl_mp_reader_new(f, "pipe");
+	T_OK(mtl_mp_read(r, &rec, &err) == 1 && mtl_mp_read(r, &rec, &err) == 1,
+	     "both read before the writer closes");
+	close(fd[1]);
+	T_OK(mtl_mp_read(r, &rec, &err) < 0 &&
+	     !strcmp(err.msg, "pipe: truncated stream (no end record after 2 records)"),
+	     "then the writer goes without an end record: %s", err.msg);
+	alarm(0);
+	mtl_mp_reader_free(r);
+	fclose(f);
+	free(buf);
+}
+
 int main(void)
 {
 	test_round_trip();
@@ -305,5 +597,9 @@ int main(void)
 	test_bad_records();
 	test_decoded_size();
 	test_json();
+	test_end_record();
+	test_old_format();
+	test_writer_counts();
+	test_pipe();
 	return t_done();
 }

@@ -36,6 +36,7 @@ static char *pack_lines(const char *jsonl, size_t *len)
 		}
 		p += n + (e != NULL);
 	}
+	mtl_mp_finish(w, NULL);
 	mtl_mp_writer_free(w);
 	fclose(m);
 	return out;
@@ -147,7 +148,7 @@ static void test_predictions(int strict)
 static void test_strict_differs(void)
 {
 	static const char s[] =
-		"{\"type\":\"header\",\"stream\":\"predictions\",\"version\":[1,0],\"tasks\":[{\"name\":\"ner\",\"kind\":\"token\",\"labels\":[\"O\",\"B-X\",\"I-X\"]}]}\n"
+		"{\"type\":\"header\",\"stream\":\"predictions\",\"version\":[1,1],\"tasks\":[{\"name\":\"ner\",\"kind\":\"token\",\"labels\":[\"O\",\"B-X\",\"I-X\"]}]}\n"
 		"{\"type\":\"prediction\",\"id\":1,\"tasks\":{\"ner\":{\"pred\":[\"O\",\"I-X\"],\"gold\":[\"O\",\"I-X\"]}}}\n";
 	for (int strict = 0; strict < 2; strict++) {
 		struct mtl_report_opts ro = { .strict = strict, .max_embeddings = 1 };
@@ -409,12 +410,12 @@ static void expect_error(const char *what, const char *jsonl, size_t cut, const 
 	mtl_report_free(rep);
 }
 
-#define PH "{\"type\":\"header\",\"stream\":\"predictions\",\"version\":[1,0],\"tasks\":[{\"name\":\"t\",\"kind\":\"sequence\",\"labels\":[\"x\",\"y\"]},{\"name\":\"k\",\"kind\":\"token\",\"labels\":[\"O\",\"B-A\"]}]}\n"
+#define PH "{\"type\":\"header\",\"stream\":\"predictions\",\"version\":[1,1],\"tasks\":[{\"name\":\"t\",\"kind\":\"sequence\",\"labels\":[\"x\",\"y\"]},{\"name\":\"k\",\"kind\":\"token\",\"labels\":[\"O\",\"B-A\"]}]}\n"
 
 static void test_errors(void)
 {
 	expect_error("another stream kind",
-		     "{\"type\":\"header\",\"stream\":\"examples\",\"version\":[1,0]}\n", 0,
+		     "{\"type\":\"header\",\"stream\":\"examples\",\"version\":[1,1]}\n", 0,
 		     "in.mpk: record 1: cannot report a 'examples' stream (expected steps, predictions or embeddings)");
 	expect_error("unknown label", PH "{\"type\":\"prediction\",\"id\":1,\"tasks\":{\"t\":{\"pred\":\"z\",\"gold\":\"x\"}}}\n",
 		     0, "in.mpk: record 2: task 't': unknown pred label 'z'");
@@ -430,13 +431,18 @@ static void test_errors(void)
 		     PH "{\"type\":\"prediction\",\"tasks\":{\"k\":{\"pred\":[\"O\"],\"gold\":[\"O\"],\"gold_lost\":{\"B\":1}}}}\n", 0,
 		     "in.mpk: record 2: task 'k': \"gold_lost\": unknown entity type 'B'");
 	expect_error("truncated stream", PH "{\"type\":\"prediction\",\"tasks\":{\"t\":{\"pred\":\"x\"}}}\n", 3,
-		     "in.mpk: record 2: truncated (input ends inside the record)");
+		     "in.mpk: record 3: truncated (input ends inside the record)");
+	/* its end record is 67 bytes: cut after record 3, a type the report
+	 * does not read (it used to stop reading there) */
+	expect_error("no end record", PH "{\"type\":\"prediction\",\"tasks\":{\"t\":{\"pred\":\"x\"}}}\n"
+		     "{\"type\":\"metrics\"}\n", 67,
+		     "in.mpk: truncated stream (no end record after 3 records)");
 	expect_error("embedding of another dimension",
-		     "{\"type\":\"header\",\"stream\":\"embeddings\",\"version\":[1,0],\"dim\":2}\n"
+		     "{\"type\":\"header\",\"stream\":\"embeddings\",\"version\":[1,1],\"dim\":2}\n"
 		     "{\"type\":\"embedding\",\"id\":1,\"embedding\":[1.0,2.0,3.0]}\n", 0,
 		     "in.mpk: record 2: embedding has 3 values, expected 2");
 	expect_error("a step figure of the wrong type",
-		     "{\"type\":\"header\",\"stream\":\"steps\",\"version\":[1,0]}\n"
+		     "{\"type\":\"header\",\"stream\":\"steps\",\"version\":[1,1]}\n"
 		     "{\"type\":\"step\",\"step\":1,\"loss\":\"low\"}\n", 0,
 		     "in.mpk: record 2: \"loss\" is not a number");
 }
