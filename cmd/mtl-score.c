@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -340,9 +341,11 @@ int main(int argc, char **argv)
 	first = parse_args(&A, &R, argc, argv);
 	task_mask = load_model(&R, &A);
 	in = cmd_open_in(first < argc ? argv[first] : NULL, &name);
-	if (fseek(in, 0, SEEK_END) == 0) { /* a regular file: its size */
-		R.size = ftell(in);
-		rewind(in);
+	{ /* a regular file: its size (the reader reads the descriptor) */
+		struct stat st;
+
+		if (fstat(fileno(in), &st) == 0 && S_ISREG(st.st_mode))
+			R.size = (long)st.st_size;
 	}
 	/* mtl-tokenize can then run a window ahead while this one encodes */
 	cmd_pipe_ahead(in, 1 << 20);

@@ -166,7 +166,9 @@ long mtl_mp_reader_record(const struct mtl_mp_reader *r)
 
 long mtl_mp_reader_offset(const struct mtl_mp_reader *r)
 {
-	long at = ftell(r->f);
+	/* fill() reads the descriptor, not through stdio (where it has one) */
+	int fd = fileno(r->f);
+	long at = fd >= 0 ? (long)lseek(fd, 0, SEEK_CUR) : ftell(r->f);
 
 	return at < 0 ? -1 : at - (long)(r->len - r->pos);
 }
@@ -1232,5 +1234,5 @@ void mtl_mp_from_json(msgpack_packer *pk, const json_t *j)
 
 const char *const mtl_mp_record_types[] = {
 	"header", "example", "stats", "batch", "step", "eval", "skip",
-	"prediction", "embedding", "metrics", "features", NULL
+	"prediction", "embedding", "metrics", "features", "end", NULL
 };

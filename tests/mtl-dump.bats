@@ -240,7 +240,7 @@ emb() {
 	assert_equal "$dict" "$(printf "%-117s" "{'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }")"
 	assert_equal "$(tail -c +128 e.npy | head -c 1 | od -An -c | tr -d ' ')" '\n'
 	assert_equal "$(stat -c %s e.npy)" $((128 + 3 * 2 * 4))
-	run bash -c "od -An -v -t f4 -j 128 --endian=little e.npy | xargs"
+	run bash -c "set -o pipefail; od -An -v -t f4 -j 128 --endian=little e.npy | xargs"
 	assert_output '0.5 -1.25 2 0.375 -8 0.0625'
 	# the bytes themselves: 0.5 is 0x3f000000, little-endian
 	assert_equal "$(od -An -t x1 -j 128 -N 4 e.npy | xargs)" '00 00 00 3f'

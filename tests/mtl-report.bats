@@ -234,7 +234,7 @@ setup() {
 	assert_line --regexp '^I-PER +2 +22\.2%$'
 	# B-PER I-PER, a lone I-PER (conlleval: an entity), B-PER
 	assert_line --regexp '^PER +3$'
-	run bash -c "mtl-report -f json u.mpk | jq -c '.predictions.tasks | [.topic.predicted, .topic.accuracy, .ner.predicted.O, .ner.entities.types.PER.predicted_entities]'"
+	run bash -c "set -o pipefail; mtl-report -f json u.mpk | jq -c '.predictions.tasks | [.topic.predicted, .topic.accuracy, .ner.predicted.O, .ner.entities.types.PER.predicted_entities]'"
 	assert_output '[{"a":2,"b":1},null,5,3]'
 	run mtl-report -f html u.mpk
 	assert_output --partial 'Predicted labels of topic'

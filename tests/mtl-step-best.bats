@@ -14,7 +14,7 @@ setup() {
 
 @test "eval records carry ner's entity F1, the same as mtl-score's for the model" {
 	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 --eval ex.mpk -o trained b.mpk >s.mpk
-	run bash -c "mtl-dump -t eval s.mpk | jq -c '[(.tasks.topic | has(\"entity_f1\")), (.tasks.ner | keys)]'"
+	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -c '[(.tasks.topic | has(\"entity_f1\")), (.tasks.ner | keys)]'"
 	assert_output '[false,["accuracy","entity_f1","f1","labelled","loss"]]'
 	a=$(mtl-dump -t eval s.mpk | jq .tasks.ner.entity_f1)
 	b=$(mtl-score -q -m trained ex.mpk | mtl-dump | jq 'select(.type == "metrics" and .task == "ner") | .entity_f1')
@@ -25,7 +25,7 @@ setup() {
 	mtl-step -m "$FIXTURES/tiny" --lr 1e-3 --eval ex.mpk --eval-every 2 --save-every 2 \
 		--best-metric ner:entity_f1 -o out b.mpk >s.mpk 2>err
 	best=$(mtl-dump -t eval s.mpk | jq -s '.[-1].best.step')
-	run bash -c "mtl-dump -t eval s.mpk | jq -c '[.step, .best.metric, .best.step <= .step]'"
+	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -c '[.step, .best.metric, .best.step <= .step]'"
 	assert_line --index 0 '[2,"ner:entity_f1",true]'
 	# not vacuous: the best is not the last step here
 	[ "$best" -lt 6 ] || fail "the best evaluation is the last one ($best)"
@@ -47,13 +47,13 @@ setup() {
 	best=$(mtl-dump -t eval s.mpk | jq -r 'select(.step == 1) | .loss' | xargs printf '%.4f')
 	run cat err
 	assert_output "mtl-step: stopping early at step 3: loss did not improve in 2 evaluations (best $best at step 1)"
-	run bash -c "mtl-dump -t step s.mpk | wc -l"
+	run bash -c "set -o pipefail; mtl-dump -t step s.mpk | wc -l"
 	assert_output 3
-	run bash -c "mtl-dump -t eval s.mpk | jq -c '[.step, .best.step, .best.stale, .best.patience, .best.stop]'"
+	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -c '[.step, .best.step, .best.stale, .best.patience, .best.stop]'"
 	assert_output $'[1,1,0,2,null]\n[2,1,1,2,null]\n[3,1,2,2,true]'
 	[ -f out/model.safetensors ]
 	# without --patience the same run goes to the end
-	run bash -c "mtl-step -q -m '$FIXTURES/tiny' --lr 0 --eval ex.mpk --eval-every 1 --best-metric loss b.mpk | mtl-dump -t step | wc -l"
+	run bash -c "set -o pipefail; mtl-step -q -m '$FIXTURES/tiny' --lr 0 --eval ex.mpk --eval-every 1 --best-metric loss b.mpk | mtl-dump -t step | wc -l"
 	assert_output 6
 }
 
@@ -61,7 +61,7 @@ setup() {
 	run --separate-stderr mtl-step -m "$FIXTURES/tiny" --eval ex.mpk --eval-every 3 \
 		--progress-every 0 b.mpk
 	assert_success
-	run bash -c "printf '%s\n' \"\$0\" | sed -E 's/[0-9.]+ step\/s/R step\/s/; s/(ETA |, )[0-9]+:[0-9]{2}/\1T/; s/loss [0-9.]+/loss L/g; s/(accuracy|f1) [0-9.]+/\1 F/g'" "$stderr"
+	run bash -c "set -o pipefail; printf '%s\n' \"\$0\" | sed -E 's/[0-9.]+ step\/s/R step\/s/; s/(ETA |, )[0-9]+:[0-9]{2}/\1T/; s/loss [0-9.]+/loss L/g; s/(accuracy|f1) [0-9.]+/\1 F/g'" "$stderr"
 	assert_line --index 1 'mtl-step: no --out: the trained model will not be saved'
 	assert_line --index 2 'mtl-step: step 1/6, R step/s, ETA T, loss L'
 	assert_line --index 5 'mtl-step: eval at step 3: loss L, topic accuracy F f1 F, ner accuracy F token_f1 F entity_f1 F'
@@ -70,7 +70,7 @@ setup() {
 	[ "${#lines[@]}" -eq 11 ]
 	# the default interval (30 s) leaves out the per-step lines of a short run
 	run --separate-stderr mtl-step -m "$FIXTURES/tiny" b.mpk
-	run bash -c "printf '%s\n' \"\$0\" | grep -c 'step [0-9]/6'" "$stderr"
+	run bash -c "set -o pipefail; printf '%s\n' \"\$0\" | grep -c 'step [0-9]/6'" "$stderr"
 	assert_output 0
 	run --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --progress-every 0 b.mpk
 	[ -z "$stderr" ]

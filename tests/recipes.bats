@@ -87,7 +87,7 @@ run_recipe() {  # run_recipe TITLE [N]: runs it with -e and pipefail
 	report=$(grep -E '^micro ' <<<"$output" | awk '{ printf "%d", $4 * 10000 + 0.5 }')
 	assert_equal "$report" "$best"
 	grep -q "saving the best model in 'ner-model'" <<<"$stderr"
-	run bash -c "mtl-dump -t step steps.mpk | wc -l"
+	run bash -c "set -o pipefail; mtl-dump -t step steps.mpk | wc -l"
 	steps=$output
 	if grep -q 'stopping early' <<<"$stderr"; then
 		[ "$steps" -lt 190 ] || fail "stopped early but ran $steps steps"
