@@ -93,3 +93,17 @@ run_recipe() {  # run_recipe TITLE [N]: runs it with -e and pipefail
 		[ "$steps" -lt 190 ] || fail "stopped early but ran $steps steps"
 	fi
 }
+
+@test "recipe: tag raw text and get entity spans as JSON lines" {
+	[ -f ner-model/heads.safetensors ] || {
+		run_recipe "Train classification + NER from CoNLL + JSONL with early stopping" >/dev/null 2>&1
+		run_recipe "Train classification + NER from CoNLL + JSONL with early stopping" 2 >/dev/null 2>&1
+	}
+	run --separate-stderr run_recipe "Tag raw text and get entity spans as JSON lines"
+	assert_success
+	assert_equal "${#lines[@]}" 2
+	# one JSON object a sentence, its entities' text the text's characters
+	printf '%s\n' "${lines[@]}" >spans.jsonl
+	run jq -r '. as $p | [.id, (.entities | type), (.entities | map($p.text[.start:.end] == .text) | all)] | @tsv' spans.jsonl
+	assert_output $'1\tarray\ttrue\n2\tarray\ttrue'
+}
