@@ -740,7 +740,10 @@ static void setup_training(struct run *R, struct args *A)
 	if (A->best_metric &&
 	    mtl_eval_best_init(&R->best, A->best_metric, R->model->tasks, A->patience, &err)) {
 		size_t n = 0;
-		char **names = mtl_eval_metric_names(R->model->tasks, &n);
+		/* static: still reachable when the usage error exits */
+		static char **names;
+
+		names = mtl_eval_metric_names(R->model->tasks, &n);
 
 		cmd_usage_error(usage, "--best-metric: %s%s", err.msg,
 				cmd_hint(A->best_metric, (const char *const *)names, n));

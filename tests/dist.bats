@@ -206,7 +206,7 @@ until_running() {
 	DROP=(-q -m "$FIXTURES/tiny" -j 1 --dropout 0.2 --lr 1e-3 --accumulate 2 --save-every 2)
 	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${DROP[@]}" -o whole b.mpk >/dev/null
 	# the same run stopped after step 2 (its first 4 batches), then resumed
-	mtl-dump b.mpk | head -n 5 | mtl-dump --pack >part.mpk
+	mtl-dump --head 4 b.mpk | mtl-dump --pack >part.mpk
 	"${MPIRUN[@]}" -np 2 mtl-step-mpi "${DROP[@]}" -o cut part.mpk >/dev/null
 	run jq -c '.rank_rngs | length' cut/checkpoint-000002/trainer.json
 	assert_output 2

@@ -78,7 +78,7 @@ setup() {
 }
 
 @test "an existing model directory is refused without --overwrite; --tasks is checked before any write" {
-	mtl-init -q -o a -e "$FIXTURES/tiny"
+	mtl-init -q -o a --encoder "$FIXTURES/tiny"
 	cp a/model.safetensors first.safetensors
 	run -1 --separate-stderr mtl-init -q -o a --vocab "$FIXTURES/tiny/vocab.txt" --seed 5
 	assert_equal "$stderr" "mtl-init: 'a' holds a model already: give --overwrite to replace it"
@@ -91,13 +91,13 @@ setup() {
 	cp a/model.safetensors second.safetensors
 	# an empty directory is not a model
 	mkdir e
-	mtl-init -q -o e -e "$FIXTURES/tiny"
+	mtl-init -q -o e --encoder "$FIXTURES/tiny"
 	# a bad task spec: nothing written, not even the encoder
 	printf '{"tasks": [{"name": "x", "kind": "nope", "labels": ["a"]}]}' >bad.json
-	run -1 --separate-stderr mtl-init -o c -e "$FIXTURES/tiny" --tasks bad.json
+	run -1 --separate-stderr mtl-init -o c --encoder "$FIXTURES/tiny" --tasks bad.json
 	refute_output --partial wrote
 	[ ! -e c ]
-	run -1 --separate-stderr mtl-init -o a --overwrite -e "$FIXTURES/tiny" --tasks bad.json
+	run -1 --separate-stderr mtl-init -o a --overwrite --encoder "$FIXTURES/tiny" --tasks bad.json
 	cmp a/model.safetensors second.safetensors
 	run -0 grep -c '^crc32c ' a/MANIFEST
 }

@@ -188,10 +188,11 @@ predict_setup() {
 	script -qec "mtl-score -m '$FIXTURES/tiny' -b 250 big.mpk >/dev/null" /dev/null | tr '\r' '\n' >err
 	run grep -oE 'example [0-9]+/[0-9]+, [0-9.]+ example/s, ETA [0-9]+:[0-9]{2}' err
 	[ "${#lines[@]}" -ge 1 ] || fail "no progress line"
-	# the header's bytes make the estimate a little low
+	# the header's bytes make the estimate a little low, the end record's
+	# a little high
 	for l in "${lines[@]}"; do
 		total=$(echo "$l" | sed -E 's/example [0-9]+\/([0-9]+),.*/\1/')
-		[ "$total" -ge 980 ] && [ "$total" -le 1000 ] || fail "total $total in '$l'"
+		[ "$total" -ge 980 ] && [ "$total" -le 1020 ] || fail "total $total in '$l'"
 	done
 	run grep -cE '^mtl-score: example 1000, [0-9.]+ example/s, [0-9]+:[0-9]{2}; ' err
 	assert_output 1

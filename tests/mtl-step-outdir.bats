@@ -12,7 +12,7 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 	mtl-dump --pack "$MTL_ROOT/tests/data/step-examples.jsonl" >ex.mpk
 	mtl-batch -q -b 2 -e 10 ex.mpk >b.mpk
-	TRAIN=(mtl-step -q -t 1 -m "$FIXTURES/tiny" --lr 1e-3)
+	TRAIN=(mtl-step -q -j 1 -m "$FIXTURES/tiny" --lr 1e-3)
 }
 
 # files DIR: the model files of DIR, one "name checksum" a line

@@ -76,6 +76,7 @@ run_recipe() {  # run_recipe TITLE [N]: runs it with -e and pipefail
 	[ -f topic-hf/model.safetensors ] && [ -f topic-hf/vocab.txt ]
 	run jq -c '[.architectures, .num_labels, .id2label["0"]]' topic-hf/config.json
 	assert_output '[["BertForSequenceClassification"],4,"business"]'
+}
 
 @test "recipe: train classification + NER from CoNLL + JSONL with early stopping" {
 	run_recipe "Train classification + NER from CoNLL + JSONL with early stopping"
