@@ -177,9 +177,9 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 @test "--format text: one text a line, blank ones too, ids are line numbers; stdin" {
 	printf 'Hello world\r\n\nJohn lives in Paris.\n' >in.txt
 	cat >expect <<-'J'
-	{"type":"example","id":1,"text":"Hello world","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"labels":{},"truncated":false}
+	{"type":"example","id":1,"text":"Hello world","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"word_starts":[0,6],"word_ends":[5,11],"labels":{},"truncated":false}
 	{"type":"example","id":2,"text":"","ids":[2,3],"word_ids":[-1,-1],"labels":{},"truncated":false}
-	{"type":"example","id":3,"text":"John lives in Paris.","ids":[2,12,13,14,15,16,3],"word_ids":[-1,0,1,2,3,4,-1],"labels":{},"truncated":false}
+	{"type":"example","id":3,"text":"John lives in Paris.","ids":[2,12,13,14,15,16,3],"word_ids":[-1,0,1,2,3,4,-1],"word_starts":[0,5,11,14,19],"word_ends":[4,10,13,19,20],"labels":{},"truncated":false}
 	J
 	examples -m m in.txt >actual
 	diff -u expect actual
@@ -195,9 +195,9 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 	printf '%s\r\n' 'id,sentence,label,ner' '1,"Hello, world!",greet,' '2,"John ""x"" lives",other,' \
 		'3,"hello' 'world",,' '4,John lives,,B-PER O' >in.csv
 	cat >expect <<-'J'
-	{"type":"example","id":"1","text":"Hello, world!","ids":[2,5,7,6,8,3],"word_ids":[-1,0,1,2,3,-1],"labels":{"topic":0},"truncated":false}
-	{"type":"example","id":"2","text":"John \"x\" lives","ids":[2,12,1,1,1,13,3],"word_ids":[-1,0,1,2,3,4,-1],"labels":{"topic":1},"truncated":false}
-	{"type":"example","id":"3","text":"hello\nworld","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"labels":{},"truncated":false}
+	{"type":"example","id":"1","text":"Hello, world!","ids":[2,5,7,6,8,3],"word_ids":[-1,0,1,2,3,-1],"word_starts":[0,5,7,12],"word_ends":[5,6,12,13],"labels":{"topic":0},"truncated":false}
+	{"type":"example","id":"2","text":"John \"x\" lives","ids":[2,12,1,1,1,13,3],"word_ids":[-1,0,1,2,3,4,-1],"word_starts":[0,5,6,7,9],"word_ends":[4,6,7,8,14],"labels":{"topic":1},"truncated":false}
+	{"type":"example","id":"3","text":"hello\nworld","ids":[2,5,6,3],"word_ids":[-1,0,1,-1],"word_starts":[0,6],"word_ends":[5,11],"labels":{},"truncated":false}
 	{"type":"example","id":"4","text":"John lives","ids":[2,12,13,3],"word_ids":[-1,0,1,-1],"words":["John","lives"],"labels":{"ner":[-100,1,0,-100]},"truncated":false}
 	J
 	examples -m m --text-field sentence --label-field topic=label in.csv >actual
