@@ -740,13 +740,14 @@ static void setup_training(struct run *R, struct args *A)
 	if (A->best_metric &&
 	    mtl_eval_best_init(&R->best, A->best_metric, R->model->tasks, A->patience, &err)) {
 		size_t n = 0;
-		/* static: still reachable when the usage error exits */
-		static char **names;
+		char **names = mtl_eval_metric_names(R->model->tasks, &n);
+		char hint[256];
 
-		names = mtl_eval_metric_names(R->model->tasks, &n);
-
-		cmd_usage_error(usage, "--best-metric: %s%s", err.msg,
-				cmd_hint(A->best_metric, (const char *const *)names, n));
+		/* the hint is copied: names is freed before the usage exit */
+		snprintf(hint, sizeof(hint), "%s",
+			 cmd_hint(A->best_metric, (const char *const *)names, n));
+		free(names);
+		cmd_usage_error(usage, "--best-metric: %s%s", err.msg, hint);
 	}
 	R->ck.metric = A->best_metric;
 	if (A->resume)
