@@ -992,7 +992,8 @@ static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
 		return -1;
 	memcpy(ex->ids, e->ids, n * sizeof(int32_t));
 	memcpy(ex->word_ids, e->word_ids, n * sizeof(int32_t));
-	memcpy(ex->text, it->text, it->text_len);
+	if (it->text_len)
+		memcpy(ex->text, it->text, it->text_len);
 	ex->text[it->text_len] = 0;
 	ex->text_len = it->text_len;
 	ex->truncated = e->truncated;

@@ -15,10 +15,12 @@
 #                                     seed and the committed corpus only:
 #                                     the same code gives the same answer
 #
-#   make fuzz-ci [FUZZ_CI_SECONDS=30]
-#                                     every harness for a bounded time from
-#                                     a fixed seed and the committed corpus
-#                                     (.ci/run); a crash fails it
+#   make fuzz-ci [FUZZ_CI_SCALE=1]
+#                                     every harness for a fixed number of
+#                                     runs (about 20 s each here) from a
+#                                     fixed seed and the committed corpus
+#                                     (.ci/run); a crash fails it, and the
+#                                     same code gives the same answer
 #
 #   make fuzz-programs [SECONDS=60]   the sanitizer build of every program
 #                                     on mutated files (tools/fuzz-programs.sh):
@@ -78,18 +80,27 @@ fuzz-smoke-%: $(FUZZ_BUILD)/fuzz_%
 .PHONY: fuzz-tokenize
 fuzz-tokenize: fuzz-tok
 
-# Bounded open-ended fuzzing for CI: from the same seed and corpus each
-# time, for FUZZ_CI_SECONDS per harness; a crash input is saved as
-# build-fuzz/crash-NAME-* (replay: build-fuzz/fuzz_NAME FILE).
+# Bounded fuzzing for CI: longer than the smoke runs, yet bounded by a
+# run count, not by time, so that CI gives the same answer on the same code
+# (a time limit stops at a different input on a loaded machine).  The counts
+# are about 20 s per harness on a 2-core Zen 5; FUZZ_CI_SCALE multiplies
+# them.  A crash input is saved as build-fuzz/crash-NAME-* (replay:
+# build-fuzz/fuzz_NAME FILE).
 FUZZ_NAMES := $(patsubst tests/fuzz_%.c,%,$(wildcard tests/fuzz_*.c))
-FUZZ_CI_SECONDS ?= 30
+FUZZ_CI_SCALE ?= 1
+FUZZ_CI_RUNS_input := 300000
+FUZZ_CI_RUNS_tok := 300000
+FUZZ_CI_RUNS_mp := 100000
+FUZZ_CI_RUNS_st := 80000
+FUZZ_CI_RUNS_vocab := 80000
 
 .PHONY: fuzz-ci
 fuzz-ci: $(FUZZ_NAMES:%=fuzz-ci-%)
 
 fuzz-ci-%: $(FUZZ_BUILD)/fuzz_%
 	@rm -rf $(FUZZ_BUILD)/ci-$* && mkdir -p $(FUZZ_BUILD)/ci-$*
-	$(FUZZ_NORAND) $< -seed=$(FUZZ_SEED) -max_total_time=$(FUZZ_CI_SECONDS) -print_final_stats=1 \
+	$(FUZZ_NORAND) $< -seed=$(FUZZ_SEED) -runs=$$(( $(or $(FUZZ_CI_RUNS_$*),100000) * $(FUZZ_CI_SCALE) )) \
+		-reload=0 -print_final_stats=1 \
 		-artifact_prefix=$(FUZZ_BUILD)/crash-$*- \
 		$(if $(FUZZ_MAX_LEN_$*),-max_len=$(FUZZ_MAX_LEN_$*)) \
 		$(FUZZ_BUILD)/ci-$* $(wildcard tests/fuzz_$*_corpus)
