@@ -13,8 +13,10 @@
 #include <string.h>
 
 #include "emb.h"
+#include "head.h"
 #include "st.h"
 #include "task.h"
+#include "train.h"
 #include "t.h"
 #include "t_golden.h"
 
@@ -142,8 +144,95 @@ static void test_losses(void)
 	gold = NULL;
 }
 
+static const char emb_tasks[] =
+	"{\"tasks\": [{\"name\": \"sim\", \"kind\": \"embedding\", "
+	"\"loss\": \"mnrl\", \"symmetric\": true, "
+	"\"matryoshka_dims\": [32, 16, 8], \"matryoshka_weights\": [1, 0.5, 0.5]}]}";
+
+/*
+ * One gradient pass of the trainer over a batch of 4 anchors with 6 extra
+ * rows (4 positives, 2 hard negatives), dropout off, against the
+ * reference's encoder gradients.
+ */
+static void test_train(void)
+{
+	enum { TB = 4, TE = 6, TT = 8 };
+	struct mtl_err err = { "" };
+	struct mtl_bert *m;
+	struct mtl_tasks *ts;
+	struct mtl_heads *hd;
+	struct mtl_train *tr;
+	struct mtl_train_opts o;
+	struct mtl_step_stats st;
+	struct mtl_batch b;
+	const struct mtl_batch *bp = &b;
+	int32_t ids[(TB + TE) * TT], mask[(TB + TE) * TT], len[TB + TE] = { 0 };
+	int32_t pos[TB], neg[TB], *labels[1] = { pos }, *negs[1] = { neg };
+	float wl, *want;
+	double worst = 0;
+	int bad = 0;
+
+	if (mtl_st_open(&gold, "fixtures/golden/emb-train.safetensors", &err) ||
+	    mtl_bert_load(&m, "fixtures/tiny", &err) ||
+	    mtl_task_parse(&ts, emb_tasks, sizeof(emb_tasks) - 1, "tasks", &err) ||
+	    mtl_heads_new(&hd, ts, m->cfg.hidden, MTL_POOL_CLS, &err))
+		t_bail(err.msg);
+	mtl_train_opts_defaults(&o);
+	o.dropout = 0;
+	if (mtl_train_new(&tr, m, hd, &o, &err))
+		t_bail(err.msg);
+	need_i32("input_ids", ids, (TB + TE) * TT);
+	need_i32("attention_mask", mask, (TB + TE) * TT);
+	need_i32("negatives", neg, TB);
+	need_i32("positives", pos, TB);
+	for (int i = 0; i < (TB + TE) * TT; i++)
+		len[i / TT] += mask[i];
+	memset(&b, 0, sizeof(b));
+	b.B = TB;
+	b.E = TE;
+	b.T = TT;
+	b.ids = ids;
+	b.lengths = len;
+	b.labels = labels;
+	b.neg = negs;
+	b.n_tasks = 1;
+	T_OK(mtl_train_rows(tr, &b) == TB + TE, "the forward runs the %d extra rows", TE);
+	if (mtl_step_stats_init(&st, 1) || mtl_train_grad(tr, &bp, 1, &st, &err))
+		t_bail(err.msg);
+	need("loss", &wl, 1);
+	T_OK(fabs(st.task_loss[0] - wl) <= 1e-5 && st.labelled[0] == TB,
+	     "trainer: loss %.6f (torch %.6f), %lld labelled rows", st.task_loss[0],
+	     wl, (long long)st.labelled[0]);
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const struct mtl_bert_tensor *t = &m->tensors[i];
+		char name[160];
+		double d;
+
+		snprintf(name, sizeof(name), "grad.%s", t->name);
+		want = malloc(sizeof(float) * t->numel);
+		need(name, want, (int64_t)t->numel);
+		d = t_maxdiff(tr->grad + t->offset, want, (long)t->numel);
+		worst = fmax(worst, d);
+		if (d > 1e-5) {
+			T_NOTE("%s: max abs diff %.3g", t->name, d);
+			bad++;
+		}
+		free(want);
+	}
+	T_OK(!bad, "trainer: every encoder gradient within 1e-5 of torch's (max %.2g)",
+	     worst);
+	mtl_step_stats_release(&st);
+	mtl_train_free(tr);
+	mtl_heads_free(hd);
+	mtl_task_free(ts);
+	mtl_bert_free(m);
+	mtl_st_close(gold);
+	gold = NULL;
+}
+
 int main(void)
 {
 	test_losses();
+	test_train();
 	return t_done();
 }
