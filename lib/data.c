@@ -926,6 +926,8 @@ void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex,
 			continue;
 		n++;
 		c->labelled[t]++;
+		if (ex->emb && ex->emb[t].other)
+			continue; /* an embedding task has no classes */
 		if (!ex->tok[t]) {
 			c->label_count[t][ex->seq[t]]++;
 			continue;

@@ -34,7 +34,7 @@ static void axpy(float *dE, int r, const float *E, int s, double c, int d)
 static double mnrl(float *dE, const float *E, int d, const int32_t *a,
 		   const int32_t *p, const int32_t *g, int n,
 		   const struct mtl_task_emb *sp, double gs, double *S,
-		   int32_t *cand)
+		   int32_t *cand, int64_t *correct)
 {
 	double f = sp->symmetric ? 0.5 : 1.0, L = 0, *G;
 	int K = 0;
@@ -61,6 +61,8 @@ static double mnrl(float *dE, const float *E, int d, const int32_t *a,
 		for (int k = 0; k < K; k++)
 			z += exp(s[k] - mx);
 		L += f * (mx + log(z) - s[i]) / n;
+		if (correct && s[i] == mx)
+			++*correct;
 		for (int k = 0; k < K; k++)
 			G[(size_t)i * K + k] += f * (exp(s[k] - mx) / z - (i == k)) / n;
 	}
@@ -137,7 +139,7 @@ static double scored(float *dE, const float *E, int d, const int32_t *a,
 int mtl_emb_loss(double *loss, float *dP, const float *P, int R, int H,
 		 const int32_t *a, const int32_t *p, const int32_t *g,
 		 const float *y, int n, const struct mtl_task_emb *spec,
-		 float gscale, struct mtl_err *err)
+		 float gscale, int64_t *correct, struct mtl_err *err)
 {
 	int nd = spec->n_dims ? spec->n_dims : 1;
 	size_t RH = (size_t)R * H, K = 2 * (size_t)n;
@@ -170,7 +172,8 @@ int mtl_emb_loss(double *loss, float *dP, const float *P, int R, int H,
 		memset(dE, 0, sizeof(float) * (size_t)R * d);
 		memset(dX, 0, sizeof(float) * (size_t)R * d);
 		L += w * (spec->loss == MTL_EMB_MNRL
-			  ? mnrl(dE, E, d, a, p, g, n, spec, w * gscale, S, cand)
+			  ? mnrl(dE, E, d, a, p, g, n, spec, w * gscale, S, cand,
+				 k ? NULL : correct)
 			  : scored(dE, E, d, a, p, y, n, spec, w * gscale, S));
 		mtl_l2norm_backward(dX, dE, E, nrm, R, d);
 		for (int r = 0; r < R; r++)

@@ -44,13 +44,16 @@
 /*
  * The loss of spec over the n labelled examples whose rows a, p, g (g may
  * be NULL: no negatives) and scores y (NULL for MNRL) name in P[R,H]:
- * returns L in *loss and adds gscale * dL/dP into dP[R,H].  0, or
+ * returns L in *loss and adds gscale * dL/dP into dP[R,H].  MNRL also
+ * adds into *correct (may be NULL) the anchors whose most similar
+ * candidate is their own positive (in-batch top-1, at the first
+ * Matryoshka dim or the whole width); the scored losses add none.  0, or
  * MTL_ERR_NOMEM (dP untouched).  A row index outside [0, R) or a
  * Matryoshka dim above H is a caller bug (asserted).
  */
 int mtl_emb_loss(double *loss, float *dP, const float *P, int R, int H,
 		 const int32_t *a, const int32_t *p, const int32_t *g,
 		 const float *y, int n, const struct mtl_task_emb *spec,
-		 float gscale, struct mtl_err *err);
+		 float gscale, int64_t *correct, struct mtl_err *err);
 
 #endif

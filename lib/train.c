@@ -105,9 +105,11 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->head_steps = calloc((size_t)hd->ts->n + 1, sizeof(long));
 	tr->emb_loss = calloc((size_t)hd->ts->n + 1, sizeof(double));
 	tr->emb_n = calloc((size_t)hd->ts->n + 1, sizeof(int));
+	tr->emb_correct = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
 	if (!tr->grad || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
 	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
-	    !tr->norm || !tr->head_steps || !tr->emb_loss || !tr->emb_n) {
+	    !tr->norm || !tr->head_steps || !tr->emb_loss || !tr->emb_n ||
+	    !tr->emb_correct) {
 		mtl_train_free(tr);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
 				   "cannot allocate the optimiser state");
@@ -190,6 +192,7 @@ void mtl_train_free(struct mtl_train *tr)
 	free(tr->head_steps);
 	free(tr->emb_loss);
 	free(tr->emb_n);
+	free(tr->emb_correct);
 	free(tr->pooled);
 	free(tr->emb_dP);
 	mtl_freeze_release(&tr->fz);
@@ -396,9 +399,11 @@ static int emb_forward(struct mtl_train *tr, const struct mtl_batch *b,
 			n++;
 		}
 		memset(tr->emb_dP + RH * t, 0, sizeof(float) * RH);
+		tr->emb_correct[t] = 0;
 		if (n && (rc = mtl_emb_loss(&tr->emb_loss[t], tr->emb_dP + RH * t,
 					    tr->pooled, R, H, a, p, g, y, n,
-					    &task->emb, 1.0f, err)))
+					    &task->emb, 1.0f, &tr->emb_correct[t],
+					    err)))
 			goto out;
 		tr->emb_n[t] = n;
 	}
@@ -411,10 +416,11 @@ out:
 /*
  * Task t's part of the output gradient dout[rows,T,H]: scale times the
  * summed loss (labelled rows x batch loss), whose value is added into
- * *loss.  Returns 1 when t is an embedding task that labels the batch.
+ * st->task_loss[t] (and the top-1 hits into st->correct[t]).  Returns 1 when t is an embedding task that labels the batch.
  */
 static int emb_backward(struct mtl_train *tr, const struct mtl_batch *b,
-			int t, float scale, float *dout, double *loss)
+			int t, float scale, float *dout,
+			struct mtl_step_stats *st)
 {
 	int R = tr->rows, H = tr->m->cfg.hidden, n = tr->emb_n[t];
 	size_t RH = (size_t)R * H;
@@ -422,7 +428,8 @@ static int emb_backward(struct mtl_train *tr, const struct mtl_batch *b,
 
 	if (tr->hd->ts->task[t].kind != MTL_TASK_EMBEDDING || !n)
 		return 0;
-	*loss += n * tr->emb_loss[t];
+	st->task_loss[t] += n * tr->emb_loss[t];
+	st->correct[t] += tr->emb_correct[t];
 	/* in place: the kept gradient is not needed again for this batch */
 	for (size_t i = 0; i < RH; i++)
 		d[i] *= scale * (float)n;
@@ -541,7 +548,7 @@ int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
 
 	mtl_zero(dout, (int64_t)tr->rows * b->T * tr->m->cfg.hidden, tr->m->threads);
 	if (hd->ts->task[t].kind == MTL_TASK_EMBEDDING)
-		return emb_backward(tr, b, t, scale, dout, &st->task_loss[t]);
+		return emb_backward(tr, b, t, scale, dout, st);
 	if (!lab)
 		return 0;
 	st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t], h->logits,
@@ -685,7 +692,7 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 				emb_backward(tr, bk, t,
 					     (float)((w ? w[t] : hd->ts->task[t].weight) /
 						     (double)tr->norm[t]),
-					     tr->dlast, &st->task_loss[t]);
+					     tr->dlast, st);
 		if (con)
 			con_loss += mtl_contrast_anchor(con, tr->m, bk, tr->mask,
 							tr->dlast, 1.0f / (float)n);
@@ -805,6 +812,7 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		if (hd->ts->task[t].kind == MTL_TASK_EMBEDDING) {
 			st->labelled[t] += tr->emb_n[t];
 			st->task_loss[t] += tr->emb_n[t] * tr->emb_loss[t];
+			st->correct[t] += tr->emb_correct[t];
 			continue;
 		}
 		if (!lab)

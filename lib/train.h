@@ -148,6 +148,7 @@ struct mtl_train {
 	size_t emb_cap;
 	double *emb_loss;
 	int *emb_n;
+	int64_t *emb_correct;   /* MNRL's in-batch top-1 hits (emb.h) */
 };
 
 int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,

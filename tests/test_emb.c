@@ -78,7 +78,7 @@ static double loss_at(const float *P, const int32_t *a, const int32_t *p,
 	double L;
 
 	memset(dP, 0, sizeof(dP));
-	if (mtl_emb_loss(&L, dP, P, R, H, a, p, g, y, N, s, 1.0f, NULL))
+	if (mtl_emb_loss(&L, dP, P, R, H, a, p, g, y, N, s, 1.0f, NULL, NULL))
 		t_bail("out of memory");
 	return L;
 }
@@ -105,7 +105,7 @@ static void test_losses(void)
 		memset(dP, 0, sizeof(dP));
 		T_OK(!mtl_emb_loss(&L, dP, P, R, H, a, p,
 				   cases[c].negatives ? g : NULL, y, N, &s,
-				   1.0f, &err), "%s: computed", cases[c].name);
+				   1.0f, NULL, &err), "%s: computed", cases[c].name);
 		snprintf(name, sizeof(name), "loss.%s", cases[c].name);
 		need(name, &wl, 1);
 		snprintf(name, sizeof(name), "grad.%s", cases[c].name);
@@ -124,7 +124,7 @@ static void test_losses(void)
 		double worst = 0, L;
 
 		memset(dP, 0, sizeof(dP));
-		if (mtl_emb_loss(&L, dP, P, R, H, a, p, g, y, N, &s, 1.0f, NULL))
+		if (mtl_emb_loss(&L, dP, P, R, H, a, p, g, y, N, &s, 1.0f, NULL, NULL))
 			t_bail("out of memory");
 		for (int i = 0; i < R * H; i++) {
 			float keep = P[i], h = 1e-2f;
