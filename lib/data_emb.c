@@ -83,7 +83,7 @@ void mtl_example_emb_pack(msgpack_packer *pk, const struct mtl_example *ex, int 
 	}
 	if (!isnan(e->score)) {
 		mtl_mp_pack_str(pk, "score");
-		msgpack_pack_double(pk, e->score);
+		msgpack_pack_float(pk, e->score);
 	}
 }
 
