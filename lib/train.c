@@ -693,9 +693,15 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 					     (float)((w ? w[t] : hd->ts->task[t].weight) /
 						     (double)tr->norm[t]),
 					     tr->dlast, st);
-		if (con)
-			con_loss += mtl_contrast_anchor(con, tr->m, bk, tr->mask,
-							tr->dlast, 1.0f / (float)n);
+		if (con) {
+			double cl;
+
+			if ((rc = mtl_contrast_anchor(con, tr->m, bk, tr->mask,
+						      tr->dlast, 1.0f / (float)n,
+						      &cl, err)))
+				return rc;
+			con_loss += cl;
+		}
 		/* dist hook: the last batch completes each bucket of gradients;
 		 * start summing it across processes at once */
 		if (tr->dist && k == n - 1) {
