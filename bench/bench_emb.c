@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "bert.h"
 #include "emb.h"
 #include "head.h"
@@ -33,24 +34,6 @@
 static const char tasks_json[] =
 	"{\"tasks\":[{\"name\":\"sim\",\"kind\":\"embedding\",\"loss\":\"mnrl\","
 	"\"symmetric\":true,\"matryoshka_dims\":[384,256,128,64]}]}";
-
-/* CLOCK_MONOTONIC, or with -c the process CPU time */
-static clockid_t clock_id = CLOCK_MONOTONIC;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(clock_id, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void die(const char *msg)
 {
@@ -76,7 +59,7 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "ct:n:T:b:")) != -1) {
 		switch (c) {
-		case 'c': clock_id = CLOCK_PROCESS_CPUTIME_ID; break;
+		case 'c': bench_clock = CLOCK_PROCESS_CPUTIME_ID; break;
 		case 't': threads = atoi(optarg); break;
 		case 'n': steps = atoi(optarg); break;
 		case 'T': T = atoi(optarg); break;
@@ -108,7 +91,7 @@ int main(int argc, char **argv)
 		die(err.msg);
 	printf("bge-small shapes, symmetric MNRL + hard negatives, Matryoshka 384/256/128/64, "
 	       "T %d, %d threads, %s time\n", T, threads,
-	       clock_id == CLOCK_MONOTONIC ? "wall" : "CPU");
+	       bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU");
 	printf("%6s %6s %10s %10s %8s\n", "B", "rows", "step_s", "loss_ms", "share");
 	for (int k = 0; k < nb; k++) {
 		int B = bs[k], R = 3 * B;
@@ -143,11 +126,11 @@ int main(int argc, char **argv)
 		if (mtl_train_step(tr, &bp, 1, &st, &err) < 0) /* warm-up */
 			die(err.msg);
 		for (int s = 0; s < steps; s++) {
-			double t = now();
+			double t = bench_now();
 
 			if (mtl_train_step(tr, &bp, 1, &st, &err) < 0)
 				die(err.msg);
-			ts_[s] = now() - t;
+			ts_[s] = bench_now() - t;
 		}
 		/* the loss alone, on the last step's pooled rows */
 		{
@@ -156,19 +139,19 @@ int main(int argc, char **argv)
 			for (int i = 0; i < B; i++)
 				a[i] = i;
 			for (int r = 0; r < 21; r++) {
-				double t = now();
+				double t = bench_now();
 
 				memset(dP, 0, sizeof(float) * (size_t)R * cfg.hidden);
 				if (mtl_emb_loss(&L, dP, tr->pooled, R, cfg.hidden, a, pos,
 						 neg, NULL, B, &ts->task[0].emb, 1.0f,
 						 NULL, &err))
 					die(err.msg);
-				tl[r] = now() - t;
+				tl[r] = bench_now() - t;
 			}
 			free(a);
 		}
-		qsort(ts_, (size_t)steps, sizeof(double), cmp_double);
-		qsort(tl, 21, sizeof(double), cmp_double);
+		qsort(ts_, (size_t)steps, sizeof(double), bench_cmp_double);
+		qsort(tl, 21, sizeof(double), bench_cmp_double);
 		printf("%6d %6d %10.3f %10.3f %7.2f%%\n", B, R, ts_[steps / 2],
 		       1e3 * tl[10], 100 * tl[10] / ts_[steps / 2]);
 		fflush(stdout);

@@ -148,6 +148,16 @@ def train_goldens(bert, ids, mask, dtype):
     return out
 
 
+def add_goldens(tensors, g32, g64, keep):
+    """Stores the goldens of the run keep (g32 or g64) as float32 into
+    tensors; returns the largest float32 - float64 difference."""
+    worst = 0.0
+    for n in keep:
+        tensors[n] = mf.np32(keep[n])
+        worst = max(worst, float((g32[n].double() - g64[n]).abs().max()))
+    return worst
+
+
 def main(argv):
     out = argv[1] if len(argv) > 1 else "fixtures"
     torch.set_num_threads(1)
@@ -168,10 +178,7 @@ def main(argv):
                "negatives": np.array(NEGATIVES, np.int32),
                "scores": np.array(SCORES, np.float32)}
     # lib/emb.c sums in double: its reference is the float64 run, rounded
-    worst = 0.0
-    for n in g64:
-        tensors[n] = mf.np32(g64[n])
-        worst = max(worst, float((g32[n].double() - g64[n]).abs().max()))
+    worst = add_goldens(tensors, g32, g64, g64)
     cases = " ".join("%s=%s/sym=%s/neg=%s/dims=%s/w=%s" % ((k,) + tuple(
         str(x).replace(" ", "") for x in v)) for k, v in CASES.items())
     sio.write(os.path.join(gold, "emb-loss.safetensors"), tensors,
@@ -190,10 +197,7 @@ def main(argv):
                "negatives": np.array(TRAIN_G, np.int32),
                "matryoshka_dims": np.array(TRAIN_DIMS, np.int32),
                "matryoshka_weights": np.array(TRAIN_WEIGHTS, np.float32)}
-    worst = 0.0
-    for n in g32:
-        tensors[n] = mf.np32(g32[n])
-        worst = max(worst, float((g32[n].double() - g64[n]).abs().max()))
+    worst = add_goldens(tensors, g32, g64, g32)
     sio.write(os.path.join(gold, "emb-train.safetensors"), tensors,
               dict(meta, model="fixtures/tiny", pooling="cls", dropout="0",
                    loss="symmetric MNRL with hard negatives, Matryoshka over dims",
