@@ -83,6 +83,7 @@ setup() {
 	# the saved model: the embedding tasks kept in tasks.json, no heads
 	run jq -c '[.tasks[1].kind, .tasks[1].matryoshka_dims, .tasks[2].loss]' out/tasks.json
 	assert_output '["embedding",[32,16],"cosent"]'
+	grep -qxF '| sim | embedding | none: mnrl on the sentence embedding | |' out/README.md
 	run bash -c "set -o pipefail; mtl-score -q -m out --embed ex.mpk | mtl-dump -t embedding | jq -c '.embedding | length' | sort -u"
 	assert_output 32
 	# predictions: the topic task only; the report has no embedding section
