@@ -97,6 +97,9 @@ setup() {
 	run mtl-report s.mpk
 	assert_success
 	assert_line --regexp '^loss sim +'
+	# nothing to export as a classifier
+	run -1 --separate-stderr mtl-export -m out --task sim -o exp
+	assert_equal "$stderr" "mtl-export: task 'sim': an embedding task has no classifier to export; the model directory itself is its sentence-transformers model"
 }
 
 @test "every --balance strategy, at the encoder and at its output, trains the embedding tasks" {
