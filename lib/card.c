@@ -155,11 +155,15 @@ int mtl_card_write(const struct mtl_model *m, const char *dir,
 				    mtl_task_act_name(k->activation));
 			else
 				add(&b, "linear");
-			if (k->kind == MTL_TASK_SEQUENCE && k->pooling != MTL_POOL_DEFAULT)
+			if (k->kind != MTL_TASK_TOKEN && k->pooling != MTL_POOL_DEFAULT)
 				add(&b, " (%s pooling)", mtl_task_pool_name(k->pooling));
+			if (k->kind == MTL_TASK_MULTILABEL)
+				add(&b, ", sigmoid per label, threshold %g", k->threshold);
 			add(&b, " |");
-			for (int l = 0; l < k->n_labels; l++)
+			for (int l = 0; k->kind != MTL_TASK_REGRESSION && l < k->n_labels; l++)
 				add(&b, "%s%s", l ? ", " : " ", k->labels[l]);
+			if (k->kind == MTL_TASK_REGRESSION)
+				add(&b, " a number");
 			add(&b, " |\n");
 		}
 	}

@@ -531,7 +531,8 @@ static int same_tasks(const struct mtl_tasks *a, const struct mtl_tasks *b,
 			   x->n_labels == y->n_labels && x->weight == y->weight &&
 			   x->hidden == y->hidden &&
 			   x->activation == y->activation &&
-			   x->dropout == y->dropout && x->pooling == y->pooling;
+			   x->dropout == y->dropout && x->pooling == y->pooling &&
+			   x->threshold == y->threshold;
 
 		for (int k = 0; same && k < x->n_labels; k++)
 			same = !strcmp(x->labels[k], y->labels[k]);

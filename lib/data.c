@@ -1,6 +1,7 @@
 /* data.c - examples and batches records; see data.h. */
 #include "data.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,15 @@ static char *dup_str(const msgpack_object *o)
 		s[o->via.str.size] = 0;
 	}
 	return s;
+}
+
+/* The kind a header task's "kind" names, or -1. */
+static int header_kind(const msgpack_object *kind)
+{
+	for (int k = 0; strcmp(mtl_task_kind_name((enum mtl_task_kind)k), "?"); k++)
+		if (mtl_mp_is_str(kind, mtl_task_kind_name((enum mtl_task_kind)k)))
+			return k;
+	return -1;
 }
 
 int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
@@ -47,6 +57,7 @@ int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 		const msgpack_object *kind = mtl_mp_get(o, "kind");
 		const msgpack_object *labels = mtl_mp_get(o, "labels");
 		struct mtl_task *t = &ts->task[i];
+		int k = header_kind(kind);
 
 		ts->n = (int)i + 1;
 		t->weight = 1.0;
@@ -54,15 +65,25 @@ int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 		int emb = mtl_mp_is_str(kind, "embedding");
 
 		if (!name || name->type != MSGPACK_OBJECT_STR || !name->via.str.size ||
-		    !(mtl_mp_is_str(kind, "sequence") || mtl_mp_is_str(kind, "token") || emb) ||
+		    k < 0 ||
 		    !labels || labels->type != MSGPACK_OBJECT_ARRAY ||
 		    (labels->via.array.size == 0) != emb) {
 			mtl_task_free(ts);
 			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "header task %u needs a \"name\", a \"kind\" (sequence, token or embedding) and \"labels\" (none for embedding)",
+					   "header task %u needs a \"name\", a \"kind\" (sequence, token, embedding, multilabel or regression) and \"labels\" (none for embedding)",
 					   i);
 		}
-		t->kind = emb ? MTL_TASK_EMBEDDING : mtl_mp_is_str(kind, "token") ? MTL_TASK_TOKEN : MTL_TASK_SEQUENCE;
+		t->kind = (enum mtl_task_kind)k;
+		t->threshold = 0.5;
+		if (t->kind == MTL_TASK_MULTILABEL && mtl_mp_get(o, "threshold")) {
+			if (mtl_mp_as_num(mtl_mp_get(o, "threshold"), &t->threshold) ||
+			    !(t->threshold > 0 && t->threshold < 1)) {
+				mtl_task_free(ts);
+				return mtl_err_set(err, MTL_ERR_FORMAT,
+						   "header task %u: \"threshold\" is not a number in (0, 1)",
+						   i);
+			}
+		}
 		t->name = dup_str(name);
 		t->labels = calloc(labels->via.array.size, sizeof(char *));
 		if (!t->name || !t->labels) {
@@ -119,7 +140,7 @@ void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts)
 	for (int i = 0; ts && i < ts->n; i++) {
 		const struct mtl_task *t = &ts->task[i];
 
-		msgpack_pack_map(pk, 3);
+		msgpack_pack_map(pk, 3 + (t->kind == MTL_TASK_MULTILABEL));
 		mtl_mp_pack_str(pk, "name");
 		mtl_mp_pack_str(pk, t->name);
 		mtl_mp_pack_str(pk, "kind");
@@ -128,6 +149,10 @@ void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts)
 		msgpack_pack_array(pk, (size_t)t->n_labels);
 		for (int k = 0; k < t->n_labels; k++)
 			mtl_mp_pack_str(pk, t->labels[k]);
+		if (t->kind == MTL_TASK_MULTILABEL) {
+			mtl_mp_pack_str(pk, "threshold");
+			msgpack_pack_double(pk, t->threshold);
+		}
 	}
 }
 
@@ -164,10 +189,28 @@ static int task_index(const struct mtl_tasks *ts, const msgpack_object *key)
 	return -1;
 }
 
-/* Checks labels v[0..n) against task t: each in [0, n_labels) or ignore. */
+/* Checks labels v[0..n) against task t: each in [0, n_labels) or ignore;
+ * for a multilabel task each 0, 1 or ignore, for a regression task a
+ * finite target or ignore. */
 static int check_labels(const struct mtl_task *t, const int32_t *v, long n,
 			struct mtl_err *err)
 {
+	if (t->kind == MTL_TASK_REGRESSION) {
+		for (long i = 0; i < n; i++)
+			if (v[i] != MTL_IGNORE && !isfinite(mtl_label_value(v[i])))
+				return mtl_err_set(err, MTL_ERR_FORMAT,
+						   "task '%s': target is not a finite number",
+						   t->name);
+		return 0;
+	}
+	if (t->kind == MTL_TASK_MULTILABEL) {
+		for (long i = 0; i < n; i++)
+			if (v[i] != MTL_IGNORE && v[i] != 0 && v[i] != 1)
+				return mtl_err_set(err, MTL_ERR_FORMAT,
+						   "task '%s': indicator %d is not 0 or 1",
+						   t->name, (int)v[i]);
+		return 0;
+	}
 	for (long i = 0; i < n; i++)
 		if (v[i] != MTL_IGNORE && (v[i] < 0 || v[i] >= t->n_labels))
 			return mtl_err_set(err, MTL_ERR_FORMAT,
@@ -322,7 +365,8 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 	ex->seq = malloc((size_t)(ts->n ? ts->n : 1) * sizeof(int32_t));
 	ex->tok = calloc((size_t)(ts->n ? ts->n : 1), sizeof(int32_t *));
 	ex->lost = calloc((size_t)(ts->n ? ts->n : 1), sizeof(int32_t *));
-	if (!ex->ids || !ex->seq || !ex->tok || !ex->lost)
+	ex->multi = calloc((size_t)(ts->n ? ts->n : 1), sizeof(int32_t *));
+	if (!ex->ids || !ex->seq || !ex->tok || !ex->lost || !ex->multi)
 		goto fail;
 	for (int i = 0; i < ts->n; i++)
 		ex->seq[i] = MTL_IGNORE;
@@ -371,6 +415,17 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 			if (rc)
 				ex->labelled |= 1ull << t;
 			rc = MTL_ERR_NOMEM;
+		} else if (task->kind == MTL_TASK_REGRESSION) {
+			double v;
+
+			if (mtl_mp_as_num(&kv->val, &v) || !isfinite((float)v)) {
+				rc = mtl_err_set(err, MTL_ERR_FORMAT,
+						 "task '%s': target is not a finite number",
+						 task->name);
+				goto fail;
+			}
+			ex->seq[t] = mtl_label_of_value((float)v);
+			ex->labelled |= 1ull << t;
 		} else if (task->kind == MTL_TASK_SEQUENCE) {
 			int64_t v;
 			if (mtl_mp_as_int(&kv->val, &v) || v < MTL_IGNORE || v > INT32_MAX) {
@@ -384,18 +439,24 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 			if (v != MTL_IGNORE)
 				ex->labelled |= 1ull << t;
 		} else {
-			if (!(ex->tok[t] = malloc((size_t)n * sizeof(int32_t))))
+			/* a token task's label per token, a multilabel task's
+			 * 0/1 per label */
+			int multi = task->kind == MTL_TASK_MULTILABEL;
+			long m = multi ? task->n_labels : n;
+			int32_t **v = multi ? &ex->multi[t] : &ex->tok[t];
+
+			if (!(*v = malloc((size_t)m * sizeof(int32_t))))
 				goto fail;
-			if (mtl_mp_as_i32s(&kv->val, ex->tok[t], n)) {
+			if (mtl_mp_as_i32s(&kv->val, *v, m)) {
 				rc = mtl_err_set(err, MTL_ERR_FORMAT,
-						 "task '%s': labels are not %ld integers (one per token)",
-						 task->name, n);
+						 "task '%s': labels are not %ld integers (one %s)",
+						 task->name, m, multi ? "0/1 per label" : "per token");
 				goto fail;
 			}
-			if ((rc = check_labels(task, ex->tok[t], n, err)))
+			if ((rc = check_labels(task, *v, m, err)))
 				goto fail;
-			for (long i = 0; i < n; i++)
-				if (ex->tok[t][i] != MTL_IGNORE)
+			for (long i = 0; i < m; i++)
+				if ((*v)[i] != MTL_IGNORE)
 					ex->labelled |= 1ull << t;
 		}
 	}
@@ -413,7 +474,8 @@ uint64_t mtl_example_tasks(const struct mtl_example *ex)
 
 	for (int t = 0; t < ex->n_tasks; t++)
 		if (ex->tok[t] || ex->seq[t] != MTL_IGNORE ||
-		    (ex->emb && ex->emb[t].other))
+		    (ex->emb && ex->emb[t].other) ||
+		    (ex->multi && ex->multi[t]))
 			m |= 1ull << t;
 	return m;
 }
@@ -472,6 +534,11 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 			mtl_example_emb_pack(pk, ex, t);
 		else if (ex->tok[t])
 			mtl_mp_pack_i32s(pk, ex->tok[t], (size_t)ex->len);
+		else if (ex->multi && ex->multi[t])
+			mtl_mp_pack_i32s(pk, ex->multi[t],
+					 (size_t)ts->task[t].n_labels);
+		else if (ts->task[t].kind == MTL_TASK_REGRESSION)
+			msgpack_pack_float(pk, mtl_label_value(ex->seq[t]));
 		else
 			msgpack_pack_int32(pk, ex->seq[t]);
 	}
@@ -504,6 +571,9 @@ void mtl_example_release(struct mtl_example *ex)
 	for (int i = 0; ex->lost && i < ex->n_tasks; i++)
 		free(ex->lost[i]);
 	free(ex->lost);
+	for (int i = 0; ex->multi && i < ex->n_tasks; i++)
+		free(ex->multi[i]);
+	free(ex->multi);
 	for (size_t i = 0; ex->words && i < ex->n_words; i++)
 		free(ex->words[i]);
 	free(ex->words);
@@ -600,7 +670,7 @@ int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 	}
 	for (int t = 0; t < nt; t++) {
 		int s = map ? map[t] : t, token = ts->task[t].kind == MTL_TASK_TOKEN;
-		int any = 0;
+		int w = mtl_task_width(&ts->task[t], T), any = 0;
 		int32_t *l;
 
 		if (ts->task[t].kind == MTL_TASK_EMBEDDING)
@@ -609,12 +679,17 @@ int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 			any |= (int)((ex[i]->labelled >> s) & 1);
 		if (!any)
 			continue;
-		l = malloc(sizeof(int32_t) * (size_t)n * (token ? T : 1));
+		l = malloc(sizeof(int32_t) * (size_t)n * w);
 		if (!l)
 			goto nomem;
 		b->labels[t] = l;
 		for (int i = 0; i < n; i++) {
-			if (!token)
+			if (ts->task[t].kind == MTL_TASK_MULTILABEL)
+				pad_row(l + (size_t)i * w, w,
+					ex[i]->multi ? ex[i]->multi[s] : NULL,
+					ex[i]->multi && ex[i]->multi[s] ? w : 0,
+					MTL_IGNORE);
+			else if (!token)
 				l[i] = ex[i]->seq[s];
 			else if (ex[i]->tok[s])
 				pad_row(l + (size_t)i * T, T, ex[i]->tok[s],
@@ -644,6 +719,37 @@ static void pack_i32s(msgpack_packer *pk, const int32_t *x, size_t n)
 	msgpack_pack_array(pk, n);
 	for (size_t i = 0; i < n; i++)
 		msgpack_pack_int32(pk, x[i]);
+}
+
+/* Packs n regression targets (label slots) as floats, nil for none. */
+static void pack_targets(msgpack_packer *pk, const int32_t *x, size_t n)
+{
+	msgpack_pack_array(pk, n);
+	for (size_t i = 0; i < n; i++)
+		if (x[i] == MTL_IGNORE)
+			msgpack_pack_nil(pk);
+		else
+			msgpack_pack_float(pk, mtl_label_value(x[i]));
+}
+
+/* Reads n regression targets (numbers or nil) from o into label slots.
+ * 0, or -1 when o is not such an array. */
+static int parse_targets(const msgpack_object *o, int32_t *x, int64_t n)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != (uint32_t)n)
+		return -1;
+	for (int64_t i = 0; i < n; i++) {
+		const msgpack_object *v = &o->via.array.ptr[i];
+		double d;
+
+		if (v->type == MSGPACK_OBJECT_NIL)
+			x[i] = MTL_IGNORE;
+		else if (mtl_mp_as_num(v, &d) || !isfinite((float)d))
+			return -1;
+		else
+			x[i] = mtl_label_of_value((float)d);
+	}
+	return 0;
 }
 
 void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
@@ -685,10 +791,13 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 	}
 	pack_labels_map(pk, present, b->n_tasks);
 	for (int t = 0; t < b->n_tasks; t++)
-		if (b->labels[t]) {
+		if (b->labels[t] && ts->task[t].kind == MTL_TASK_REGRESSION) {
 			mtl_mp_pack_str(pk, ts->task[t].name);
-			pack_i32s(pk, b->labels[t],
-				  ts->task[t].kind == MTL_TASK_TOKEN ? BT : (size_t)b->B);
+			pack_targets(pk, b->labels[t], (size_t)b->B);
+		} else if (b->labels[t]) {
+			mtl_mp_pack_str(pk, ts->task[t].name);
+			pack_i32s(pk, b->labels[t], (size_t)b->B *
+				  mtl_task_width(&ts->task[t], b->T));
 		}
 	mtl_batch_emb_pack(pk, b, ts);
 }
@@ -804,13 +913,21 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "labels for a task the header does not list");
 			goto fail;
 		}
-		n = ts->task[t].kind == MTL_TASK_TOKEN ? B * T : B;
+		n = B * mtl_task_width(&ts->task[t], (int)T);
 		if (b->labels[t]) {
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "task '%s' labelled twice", ts->task[t].name);
 			goto fail;
 		}
 		if (!(b->labels[t] = malloc((size_t)n * sizeof(int32_t))))
 			goto fail;
+		if (ts->task[t].kind == MTL_TASK_REGRESSION) {
+			if (parse_targets(&kv->val, b->labels[t], n)) {
+				rc = mtl_err_set(err, MTL_ERR_FORMAT, "task '%s': targets are not %lld finite numbers or nil",
+						 ts->task[t].name, (long long)n);
+				goto fail;
+			}
+			continue;
+		}
 		if (mtl_mp_as_i32s(&kv->val, b->labels[t], n)) {
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "task '%s': labels are not %lld integers",
 					 ts->task[t].name, (long long)n);
@@ -922,6 +1039,7 @@ int mtl_census_init(struct mtl_census *c, const struct mtl_tasks *ts)
 	memset(c, 0, sizeof(*c));
 	c->n_tasks = ts ? ts->n : 0;
 	for (int t = 0; t < c->n_tasks; t++) {
+		c->n_labels[t] = ts->task[t].n_labels;
 		c->label_count[t] = calloc((size_t)ts->task[t].n_labels, sizeof(long));
 		if (!c->label_count[t]) {
 			mtl_census_release(c);
@@ -950,6 +1068,15 @@ void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex,
 		c->labelled[t]++;
 		if (ex->emb && ex->emb[t].other)
 			continue; /* an embedding task has no classes */
+		if (ex->multi && ex->multi[t]) {
+			for (int k = 0; k < c->n_labels[t]; k++)
+				c->label_count[t][k] += ex->multi[t][k];
+			continue;
+		}
+		if (c->n_labels[t] == 1 && !ex->tok[t]) {
+			c->label_count[t][0]++; /* a regression target too */
+			continue;
+		}
 		if (!ex->tok[t]) {
 			c->label_count[t][ex->seq[t]]++;
 			continue;

@@ -3,7 +3,8 @@
  *
  * An examples stream (mtl-tokenize) carries one tokenized text per record;
  * a batches stream (mtl-batch) carries padded groups of them.  Both
- * headers list the tasks ("tasks": [{"name","kind","labels"}...]) and the
+ * headers list the tasks ("tasks": [{"name","kind","labels"}...], and
+ * "threshold" for a multilabel task) and the
  * tokenizer's "vocab_hash", "max_length" and "pad_id".
  *
  * Example record (mtl_example_pack writes the keys in this order):
@@ -11,8 +12,10 @@
  *    "words":[STR] (word input only),
  *    "word_starts":[int], "word_ends":[int] (text input only: each word's
  *    byte offsets [start, end) in "text", indexed by word id),
- *    "labels":{TASK: int (sequence task) | [int] (token task, one per
- *    token, -100 where not scored)}, "truncated":BOOL,
+ *    "labels":{TASK: int (sequence task) | float (regression task) |
+ *    [int] (token task, one per
+ *    token, -100 where not scored) | [int] (multilabel task, one 0/1 per
+ *    label: whether the text has it)}, "truncated":BOOL,
  *    "words_lost":int (only when truncated)}
  * Only the tasks an example carries labels for appear in "labels".
  * An embedding task's label is a map (data_emb.c): {"other_ids":[int]
@@ -31,8 +34,11 @@
  *    "ids":[B*T int, row-major, padded with pad_id],
  *    "lengths":[B int] (real tokens of each row; attention mask = t < len),
  *    "example_ids":[B ids],
- *    "labels":{TASK: [B int] | [B*T int]} (tasks with at least one label in
- *    the batch; -100 = not labelled / not scored)}
+ *    "labels":{TASK: [B int] | [B*T int] | [B*L int] | [B float or nil]
+ *    (regression)} (tasks with at least
+ *    one label in the batch: sequence, token, multilabel with L labels, as
+ *    mtl_task_width says; -100 = not labelled / not scored, a multilabel
+ *    row of -100 an example not labelled for the task)}
  * and, when an embedding task labels the batch (data_emb.c): "extra_rows":E
  * (its texts other than the examples', rows B..B+E-1 of "ids" and
  * "lengths", which then hold B+E rows, all padded to seq_len), "labels":
@@ -50,6 +56,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <msgpack.h>
 
@@ -59,13 +66,36 @@
 #define MTL_IGNORE (-100)
 
 /*
- * Builds a task list (name, kind, labels; head options at their defaults)
- * from a stream header's "tasks".  A header without "tasks" gives an empty
+ * A regression task's target sits in its label slot (an example's seq[t],
+ * a batch's labels[t]) as the bits of a float32, so that every path that
+ * moves labels moves targets too; MTL_IGNORE, whose bits are a NaN, means
+ * none (targets are finite).  In records targets are msgpack floats.
+ */
+static inline int32_t mtl_label_of_value(float v)
+{
+	int32_t l;
+
+	memcpy(&l, &v, sizeof(l));
+	return l;
+}
+
+static inline float mtl_label_value(int32_t l)
+{
+	float v;
+
+	memcpy(&v, &l, sizeof(v));
+	return v;
+}
+
+/*
+ * Builds a task list (name, kind, labels, a multilabel threshold; head
+ * options at their defaults) from a stream header's "tasks".  A header without "tasks" gives an empty
  * list.  0, or MTL_ERR_FORMAT with the reason in err.
  */
 int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 			  struct mtl_err *err);
-/* Packs ts as the header's "tasks" value (name, kind, labels); NULL: []. */
+/* Packs ts as the header's "tasks" value (name, kind, labels, threshold
+ * of a multilabel task); NULL: []. */
 void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts);
 
 /* Writes n pre-packed msgpack bytes (an id kept from a record) into pk. */
@@ -99,6 +129,8 @@ struct mtl_example {
 			    * (at most 64 tasks) */
 	int32_t *seq;      /* [n_tasks] sequence labels, MTL_IGNORE if none */
 	int32_t **tok;     /* [n_tasks] token labels [len] or NULL */
+	int32_t **multi;   /* [n_tasks] multilabel indicators [n_labels] (1:
+			    * the text has label k, else 0) or NULL */
 	int n_tasks;
 	int truncated;     /* tokens were cut off at the maximum length */
 	int32_t words_lost; /* words that lost a token to truncation */
@@ -152,7 +184,8 @@ struct mtl_batch {
 	int64_t epoch, index;
 	int32_t *ids;     /* [B*T] */
 	int32_t *lengths; /* [B] */
-	int32_t **labels; /* [n_tasks]: [B] (sequence) or [B*T] (token), or NULL */
+	int32_t **labels; /* [n_tasks]: [B * mtl_task_width] (sequence [B],
+			   * token [B*T], multilabel [B*L]), or NULL */
 	int n_tasks;
 	int32_t *pair_ids;     /* [B*Tp] the pair texts (contrastive), or NULL */
 	int32_t *pair_lengths; /* [B] */
@@ -178,7 +211,8 @@ struct mtl_batch {
  * (map NULL: t itself; -1: the examples lack it; see mtl_task_map) when
  * bit t of task_mask is set and some example is labelled for it, else
  * labels[t] stays NULL (task-homogeneous batches and curricula leave
- * tasks out).  Token labels are padded with MTL_IGNORE.  epoch and index
+ * tasks out).  Token labels are padded with MTL_IGNORE, as are the
+ * multilabel rows of examples without the task.  epoch and index
  * are 0.  0, or MTL_ERR_NOMEM (b released).  The caller frees b with
  * mtl_batch_release().
  */
@@ -258,6 +292,7 @@ struct mtl_census {
 	long examples, tokens, none, one, several;
 	long labelled[64];        /* examples labelled for each task */
 	long *label_count[64];    /* [n_labels] per task: labelled items */
+	int n_labels[64];         /* each task's labels */
 	long len_hist[MTL_CENSUS_LEN_BINS]; /* <=16, 32, 64, 128, 256, 512, 1024, more */
 	int n_tasks;
 	long truncated;           /* examples cut at the maximum length */

@@ -62,12 +62,6 @@ int mtl_dist_local_size(const struct mtl_dist *d)
 	return d->local_size;
 }
 
-/* Labels per row of task t in a batch of length T. */
-static int label_width(const struct mtl_tasks *ts, int t, int T)
-{
-	return ts->task[t].kind == MTL_TASK_TOKEN ? T : 1;
-}
-
 int mtl_dist_rows(struct mtl_batch *out, const struct mtl_batch *b, int r0,
 		  int r1, const struct mtl_tasks *ts, struct mtl_err *err)
 {
@@ -89,7 +83,7 @@ int mtl_dist_rows(struct mtl_batch *out, const struct mtl_batch *b, int r0,
 	memcpy(out->ids, b->ids + (size_t)r0 * T, sizeof(int32_t) * (size_t)n * T);
 	memcpy(out->lengths, b->lengths + r0, sizeof(int32_t) * (size_t)n);
 	for (int t = 0; t < b->n_tasks; t++) {
-		size_t w = (size_t)label_width(ts, t, T);
+		size_t w = (size_t)mtl_task_width(&ts->task[t], T);
 
 		if (!b->labels[t])
 			continue;
@@ -121,7 +115,7 @@ static size_t wire_words(const struct mtl_batch *b, int n,
 		w += BATCH_HEAD + (size_t)ts->n + (size_t)b[i].B * b[i].T + b[i].B;
 		for (int t = 0; t < b[i].n_tasks; t++)
 			if (b[i].labels[t])
-				w += (size_t)b[i].B * label_width(ts, t, b[i].T);
+				w += (size_t)b[i].B * mtl_task_width(&ts->task[t], b[i].T);
 	}
 	return w;
 }
@@ -147,7 +141,7 @@ static void wire_pack(int32_t *w, const struct mtl_batch *b, int n,
 		memcpy(w, x->lengths, sizeof(int32_t) * (size_t)x->B);
 		w += x->B;
 		for (int t = 0; t < x->n_tasks; t++) {
-			size_t k = (size_t)x->B * label_width(ts, t, x->T);
+			size_t k = (size_t)x->B * mtl_task_width(&ts->task[t], x->T);
 
 			if (!x->labels[t])
 				continue;
@@ -184,7 +178,7 @@ static int wire_view(struct mtl_batch *x, const int32_t **pw, size_t *left,
 	need = BATCH_HEAD + (size_t)ts->n + (size_t)x->B * x->T + x->B;
 	for (int t = 0; t < ts->n; t++)
 		if (w[BATCH_HEAD + t])
-			need += (size_t)x->B * label_width(ts, t, x->T);
+			need += (size_t)x->B * mtl_task_width(&ts->task[t], x->T);
 	if (need > *left)
 		return mtl_err_set(err, MTL_ERR_FORMAT, "rank 0 sent a short batch");
 	x->labels = calloc((size_t)ts->n + 1, sizeof(*x->labels));
@@ -203,7 +197,7 @@ static int wire_view(struct mtl_batch *x, const int32_t **pw, size_t *left,
 			if (!flag[t])
 				continue;
 			x->labels[t] = (int32_t *)w;
-			w += (size_t)x->B * label_width(ts, t, x->T);
+			w += (size_t)x->B * mtl_task_width(&ts->task[t], x->T);
 		}
 	}
 	*pw = w;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loss.h"
 #include "metrics.h"
 
 int mtl_eval_load(struct mtl_eval_set *set, struct mtl_mp_reader *r,
@@ -83,6 +84,9 @@ void mtl_eval_result_release(struct mtl_eval_result *res)
 	free(res->f1);
 	free(res->labelled);
 	free(res->entity_f1);
+	free(res->micro_f1);
+	free(res->pearson);
+	free(res->spearman);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -133,16 +137,71 @@ static int add_entities(const struct mtl_train *tr, const struct mtl_batch *b,
 	return 0;
 }
 
-/* The forward over set in chunks, into st, conf[t] and ent[t]. */
+/* The labelled rows of b's multilabel tasks into ml[t]: a label is
+ * predicted when mtl_loss_bce_yes says so. */
+static void add_multilabel(const struct mtl_train *tr,
+			   const struct mtl_batch *b,
+			   struct mtl_multilabel_score *ml, int *gold, int *pred)
+{
+	for (int t = 0; t < tr->hd->ts->n && t < b->n_tasks; t++) {
+		const struct mtl_task *task = &tr->hd->ts->task[t];
+		const struct mtl_head *h = &tr->hd->h[t];
+		const int32_t *lab = b->labels[t];
+
+		if (task->kind != MTL_TASK_MULTILABEL || !lab)
+			continue;
+		for (int i = 0; i < b->B; i++) {
+			const int32_t *y = lab + (size_t)i * h->C;
+			const float *z = h->logits + (size_t)i * h->C;
+
+			if (y[0] == MTL_IGNORE)
+				continue; /* not labelled for the task */
+			for (int c = 0; c < h->C; c++) {
+				gold[c] = y[c] == 1;
+				pred[c] = mtl_loss_bce_yes(z[c], task->threshold);
+			}
+			mtl_multilabel_add(&ml[t], gold, pred);
+		}
+	}
+}
+
+/* The (prediction, target) pairs of b's regression tasks into rg[t]. */
+static int add_regression(const struct mtl_train *tr,
+			  const struct mtl_batch *b,
+			  struct mtl_regression_score *rg)
+{
+	for (int t = 0; t < tr->hd->ts->n && t < b->n_tasks; t++) {
+		const int32_t *lab = b->labels[t];
+
+		if (tr->hd->ts->task[t].kind != MTL_TASK_REGRESSION || !lab)
+			continue;
+		for (int i = 0; i < b->B; i++)
+			if (lab[i] != MTL_IGNORE &&
+			    mtl_regression_add(&rg[t], tr->hd->h[t].logits[i],
+					       mtl_label_value(lab[i])))
+				return MTL_ERR_NOMEM;
+	}
+	return 0;
+}
+
+/* The forward over set in chunks, into st, conf[t], ent[t], ml[t] and
+ * rg[t]. */
 static int forward_all(struct mtl_train *tr, const struct mtl_eval_set *set,
 		       const struct mtl_model *model, struct mtl_step_stats *st,
 		       struct mtl_confusion *conf, const struct mtl_bio *bio,
-		       struct mtl_entity_score *ent, struct mtl_err *err)
+		       struct mtl_entity_score *ent,
+		       struct mtl_multilabel_score *ml,
+		       struct mtl_regression_score *rg, struct mtl_err *err)
 {
 	enum { CHUNK = 32 };
 	const struct mtl_example *sel[CHUNK];
-	int *tags = malloc(2 * (size_t)model->bert->cfg.max_pos * sizeof(int));
-	int rc = 0;
+	size_t room = (size_t)model->bert->cfg.max_pos;
+	int *tags, rc = 0;
+
+	for (int t = 0; t < model->tasks->n; t++)
+		if ((size_t)model->tasks->task[t].n_labels > room)
+			room = (size_t)model->tasks->task[t].n_labels;
+	tags = malloc(2 * room * sizeof(int));
 
 	if (!tags)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
@@ -157,8 +216,11 @@ static int forward_all(struct mtl_train *tr, const struct mtl_eval_set *set,
 					 model->bert->cfg.pad_id, err)))
 			break;
 		rc = mtl_train_eval(tr, &b, st, conf, err);
-		if (!rc && (rc = add_entities(tr, &b, sel, set->map, bio, ent, tags,
-					      tags + model->bert->cfg.max_pos)))
+		if (!rc)
+			add_multilabel(tr, &b, ml, tags, tags + room);
+		if (!rc && ((rc = add_regression(tr, &b, rg)) ||
+			    (rc = add_entities(tr, &b, sel, set->map, bio, ent,
+					       tags, tags + room))))
 			mtl_err_set(err, rc, "out of memory");
 		mtl_batch_release(&b);
 		if (rc)
@@ -195,6 +257,8 @@ int mtl_eval_run(struct mtl_eval_result *res, struct mtl_train *tr,
 	struct mtl_confusion *conf = calloc(T + 1, sizeof(*conf));
 	struct mtl_bio *bio = calloc(T + 1, sizeof(*bio));
 	struct mtl_entity_score *ent = calloc(T + 1, sizeof(*ent));
+	struct mtl_multilabel_score *ml = calloc(T + 1, sizeof(*ml));
+	struct mtl_regression_score *rg = calloc(T + 1, sizeof(*rg));
 	struct mtl_step_stats st;
 	int rc = MTL_ERR_NOMEM;
 
@@ -206,21 +270,29 @@ int mtl_eval_run(struct mtl_eval_result *res, struct mtl_train *tr,
 	res->f1 = calloc(T + 1, sizeof(double));
 	res->labelled = calloc(T + 1, sizeof(int64_t));
 	res->entity_f1 = calloc(T + 1, sizeof(double));
+	res->micro_f1 = calloc(T + 1, sizeof(double));
+	res->pearson = calloc(T + 1, sizeof(double));
+	res->spearman = calloc(T + 1, sizeof(double));
 	if (mtl_step_stats_init(&st, ts->n)) {
 		free(conf);
 		free(bio);
 		free(ent);
+		free(ml);
+		free(rg);
 		mtl_eval_result_release(res);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
-	if (!conf || !bio || !ent || !res->task_loss || !res->accuracy ||
-	    !res->f1 || !res->labelled || !res->entity_f1)
+	if (!conf || !bio || !ent || !ml || !rg || !res->task_loss ||
+	    !res->accuracy || !res->f1 || !res->labelled || !res->entity_f1 ||
+	    !res->micro_f1 || !res->pearson || !res->spearman)
 		goto out;
 	for (int t = 0; t < ts->n; t++)
-		if (mtl_confusion_init(&conf[t], ts->task[t].n_labels))
+		if (ts->task[t].kind == MTL_TASK_MULTILABEL
+		    ? mtl_multilabel_init(&ml[t], ts->task[t].n_labels)
+		    : mtl_confusion_init(&conf[t], ts->task[t].n_labels))
 			goto out;
 	if (init_entities(ts, bio, ent) ||
-	    (rc = forward_all(tr, set, model, &st, conf, bio, ent, err)))
+	    (rc = forward_all(tr, set, model, &st, conf, bio, ent, ml, rg, err)))
 		goto out;
 	for (int t = 0; t < ts->n; t++) {
 		res->labelled[t] = st.labelled[t];
@@ -228,6 +300,19 @@ int mtl_eval_run(struct mtl_eval_result *res, struct mtl_train *tr,
 			res->task_loss[t] = st.task_loss[t] / (double)st.labelled[t];
 			res->accuracy[t] = (double)st.correct[t] / (double)st.labelled[t];
 			res->f1[t] = mtl_confusion_macro_f1(&conf[t]);
+		}
+		res->micro_f1[t] = res->pearson[t] = res->spearman[t] = NAN;
+		if (ts->task[t].kind == MTL_TASK_REGRESSION) {
+			if ((rc = mtl_regression_finish(&rg[t])))
+				goto out;
+			res->accuracy[t] = res->f1[t] = NAN;
+			res->pearson[t] = rg[t].pearson;
+			res->spearman[t] = rg[t].spearman;
+		}
+		if (ts->task[t].kind == MTL_TASK_MULTILABEL) {
+			mtl_multilabel_finish(&ml[t]);
+			res->f1[t] = ml[t].macro_f1;
+			res->micro_f1[t] = ml[t].micro.f1;
 		}
 		res->entity_f1[t] = NAN;
 		if (bio[t].n_labels && st.labelled[t]) {
@@ -239,7 +324,9 @@ int mtl_eval_run(struct mtl_eval_result *res, struct mtl_train *tr,
 out:
 	if (rc == MTL_ERR_NOMEM)
 		mtl_err_set(err, rc, "out of memory");
-	for (int t = 0; conf && bio && ent && t < ts->n; t++) {
+	for (int t = 0; conf && bio && ent && ml && rg && t < ts->n; t++) {
+		mtl_regression_release(&rg[t]);
+		mtl_multilabel_release(&ml[t]);
 		mtl_confusion_release(&conf[t]);
 		mtl_entity_release(&ent[t]);
 		mtl_bio_release(&bio[t]);
@@ -247,6 +334,8 @@ out:
 	free(conf);
 	free(bio);
 	free(ent);
+	free(ml);
+	free(rg);
 	mtl_step_stats_release(&st);
 	if (rc)
 		mtl_eval_result_release(res);
@@ -263,12 +352,21 @@ void mtl_eval_format(char *buf, size_t n, const struct mtl_tasks *ts,
 
 		if (!res->labelled[t])
 			continue;
+		if (ts->task[t].kind == MTL_TASK_REGRESSION) {
+			k += (size_t)snprintf(buf + k, n - k, ", %s mse %.4f pearson %.4f spearman %.4f",
+					      ts->task[t].name, res->task_loss[t],
+					      res->pearson[t], res->spearman[t]);
+			continue;
+		}
 		k += (size_t)snprintf(buf + k, n - k, ", %s accuracy %.4f %s %.4f",
 				      ts->task[t].name, res->accuracy[t],
 				      tok ? "token_f1" : "f1", res->f1[t]);
 		if (k < n && !isnan(res->entity_f1[t]))
 			k += (size_t)snprintf(buf + k, n - k, " entity_f1 %.4f",
 					      res->entity_f1[t]);
+		if (k < n && !isnan(res->micro_f1[t]))
+			k += (size_t)snprintf(buf + k, n - k, " micro_f1 %.4f",
+					      res->micro_f1[t]);
 	}
 }
 
@@ -282,6 +380,8 @@ int mtl_eval_best_init(struct mtl_eval_best *b, const char *metric,
 	} figure[] = {
 		{ "accuracy", MTL_EVAL_ACCURACY }, { "f1", MTL_EVAL_F1 },
 		{ "token_f1", MTL_EVAL_F1 }, { "entity_f1", MTL_EVAL_ENTITY_F1 },
+		{ "micro_f1", MTL_EVAL_MICRO_F1 }, { "mse", MTL_EVAL_MSE },
+		{ "pearson", MTL_EVAL_PEARSON }, { "spearman", MTL_EVAL_SPEARMAN },
 	};
 	const char *colon = strrchr(metric, ':');
 	const struct mtl_task *task;
@@ -309,11 +409,22 @@ int mtl_eval_best_init(struct mtl_eval_best *b, const char *metric,
 		if (!strcmp(colon + 1, figure[i].name))
 			break;
 	if (i == sizeof(figure) / sizeof(*figure))
-		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': unknown figure '%s': accuracy, f1, token_f1 or entity_f1",
+		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': unknown figure '%s': accuracy, f1, token_f1, entity_f1, micro_f1, mse, pearson or spearman",
 				   metric, colon + 1);
 	b->kind = figure[i].kind;
+	if ((task->kind == MTL_TASK_REGRESSION) != (i >= 5))
+		return mtl_err_set(err, MTL_ERR_ARG, task->kind == MTL_TASK_REGRESSION
+				   ? "metric '%s': '%s' is a regression task: it has mse, pearson and spearman"
+				   : "metric '%s': '%s' is not a regression task: mse, pearson and spearman are for regression tasks",
+				   metric, name);
 	if (task->kind == MTL_TASK_SEQUENCE && i >= 2)
 		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': '%s' is a sequence task: it has accuracy and f1",
+				   metric, name);
+	if (task->kind == MTL_TASK_MULTILABEL && (i == 2 || i == 3))
+		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': '%s' is a multilabel task: it has accuracy, f1 and micro_f1",
+				   metric, name);
+	if (task->kind == MTL_TASK_TOKEN && b->kind == MTL_EVAL_MICRO_F1)
+		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': '%s' is a token task: micro_f1 is for multilabel tasks",
 				   metric, name);
 	if (b->kind == MTL_EVAL_ENTITY_F1) {
 		struct mtl_bio bio;
@@ -329,20 +440,23 @@ int mtl_eval_best_init(struct mtl_eval_best *b, const char *metric,
 
 char **mtl_eval_metric_names(const struct mtl_tasks *ts, size_t *n)
 {
-	static const char *const fig[] = { "accuracy", "f1", "token_f1", "entity_f1" };
+	static const char *const fig[] = { "accuracy", "f1", "token_f1",
+					   "entity_f1", "micro_f1", "mse",
+					   "pearson", "spearman" };
+	enum { NF = sizeof(fig) / sizeof(*fig) };
 	size_t room = 8, k = 1;
 	char **names, *p;
 	struct mtl_eval_best b;
 
 	for (int t = 0; t < ts->n; t++)
-		room += 4 * (strlen(ts->task[t].name) + 12 + sizeof(char *));
+		room += NF * (strlen(ts->task[t].name) + 12 + sizeof(char *));
 	if (!(names = malloc(room + 5 * sizeof(char *))))
 		return NULL;
-	p = (char *)(names + 4 * ts->n + 2);
+	p = (char *)(names + NF * ts->n + 2);
 	names[0] = strcpy(p, "loss");
 	p += 5;
 	for (int t = 0; t < ts->n; t++)
-		for (int f = 0; f < 4; f++) {
+		for (int f = 0; f < NF; f++) {
 			sprintf(p, "%s:%s", ts->task[t].name, fig[f]);
 			if (mtl_eval_best_init(&b, p, ts, 0, NULL))
 				continue;
@@ -368,6 +482,14 @@ double mtl_eval_best_value(const struct mtl_eval_best *b,
 		return res->f1[b->task];
 	case MTL_EVAL_ENTITY_F1:
 		return res->entity_f1[b->task];
+	case MTL_EVAL_MICRO_F1:
+		return res->micro_f1[b->task];
+	case MTL_EVAL_MSE:
+		return res->task_loss[b->task];
+	case MTL_EVAL_PEARSON:
+		return res->pearson[b->task];
+	case MTL_EVAL_SPEARMAN:
+		return res->spearman[b->task];
 	default:
 		return res->loss;
 	}
@@ -379,7 +501,7 @@ int mtl_eval_best_update(struct mtl_eval_best *b, long step,
 			 struct mtl_err *err)
 {
 	double v = mtl_eval_best_value(b, res);
-	int lower = b->task < 0;
+	int lower = b->task < 0 || b->kind == MTL_EVAL_MSE;
 	size_t ne = model->bert->n_params, nh = model->heads->n_params;
 
 	if (isnan(v) || !(isnan(b->value) || (lower ? v < b->value : v > b->value))) {

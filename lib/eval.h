@@ -51,6 +51,12 @@ struct mtl_eval_result {
 	int64_t *labelled;   /* [n_tasks]                    nothing is labelled */
 	double *entity_f1;   /* [n_tasks] entity micro F1 (conlleval); NaN when
 	                      * the task is not a BIO token task */
+	double *micro_f1;    /* [n_tasks] a multilabel task's micro F1 (its f1
+	                      * is the macro F1, its accuracy per label); NaN
+	                      * for other tasks */
+	double *pearson, *spearman; /* [n_tasks] a regression task's (its
+	                      * task_loss is the MSE; accuracy and f1 NaN);
+	                      * NaN for other tasks or when undefined */
 };
 
 /*
@@ -77,15 +83,19 @@ void mtl_eval_result_release(struct mtl_eval_result *res);
 /*
  * One line of res for a terminal into buf (size n, always terminated):
  * "loss L, TASK accuracy A f1 F ..." with a token task's f1 named token_f1
- * and its entity_f1 when it has one.
+ * and its entity_f1 when it has one, a multilabel task's micro_f1; a
+ * regression task's "TASK mse M pearson P spearman S".
  */
 void mtl_eval_format(char *buf, size_t n, const struct mtl_tasks *ts,
 		     const struct mtl_eval_result *res);
 
 /* A metric of an evaluation: "loss", or TASK:accuracy, TASK:f1,
- * TASK:token_f1 (a token task's f1) or TASK:entity_f1 (BIO token tasks). */
+ * TASK:token_f1 (a token task's f1), TASK:entity_f1 (BIO token tasks),
+ * TASK:micro_f1 (multilabel tasks), TASK:mse, TASK:pearson or
+ * TASK:spearman (regression tasks; loss and mse: lower is better). */
 enum mtl_eval_kind {
-	MTL_EVAL_LOSS, MTL_EVAL_ACCURACY, MTL_EVAL_F1, MTL_EVAL_ENTITY_F1
+	MTL_EVAL_LOSS, MTL_EVAL_ACCURACY, MTL_EVAL_F1, MTL_EVAL_ENTITY_F1,
+	MTL_EVAL_MICRO_F1, MTL_EVAL_MSE, MTL_EVAL_PEARSON, MTL_EVAL_SPEARMAN
 };
 
 /* The best evaluation of a run so far, and when to stop. */

@@ -78,9 +78,13 @@ static int write_config(const struct mtl_model *m, const struct mtl_task *task,
 	json_object_set(j, "label2id", label2id);
 	json_object_set_new(j, "num_labels", json_integer(task->n_labels));
 	json_object_set_new(j, "classifier_dropout", json_real(task->dropout));
-	if (task->kind == MTL_TASK_SEQUENCE)
+	if (task->kind != MTL_TASK_TOKEN)
 		json_object_set_new(j, "problem_type",
-				    json_string("single_label_classification"));
+				    json_string(task->kind == MTL_TASK_MULTILABEL
+						? "multi_label_classification"
+						: task->kind == MTL_TASK_REGRESSION
+						? "regression"
+						: "single_label_classification"));
 	if (!(rc = mtl_fs_join(path, dir, "config.json", err)))
 		rc = mtl_fs_write_json(path, j, MTL_FS_JSON_HF, err);
 out:

@@ -1,7 +1,8 @@
 /*
  * export.h - one task of an mtl model as a Hugging Face classifier
  * directory that transformers loads as it is: BertForSequenceClassification
- * for a sequence task, BertForTokenClassification for a token task.
+ * for a sequence or multilabel task (problem_type
+ * multi_label_classification), BertForTokenClassification for a token task.
  *
  * The directory holds config.json (the encoder's, plus architectures,
  * id2label, label2id, num_labels, problem_type and classifier_dropout),

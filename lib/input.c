@@ -1,13 +1,14 @@
 /*
- * input.c - JSONL, CoNLL, TSV, CSV and plain-text readers and the encoding
- * of their items into examples; see input.h.
+ * input.c - JSONL, CoNLL and plain-text readers, the helpers every reader
+ * shares (input_impl.h; TSV and CSV are in input_tsv.c) and the encoding
+ * of items into examples; see input.h.
  *
  * Each read takes lines until it has one record, fills the item from the
  * reader's storage (a JSON document, or split fields) and ends in
- * finish(), which joins words into the text and makes the checks every
- * format shares.
+ * input_finish(), which joins words into the text and makes the checks
+ * every format shares.
  */
-#include "input.h"
+#include "input_impl.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -20,55 +21,8 @@
 #include "mp.h"
 #include "suggest.h"
 
-#define MAX_TASKS 64 /* struct mtl_example holds a 64-bit task mask */
-
-/* A growing list of owned strings. */
-struct strs {
-	char **v;
-	size_t n, cap;
-};
-
-struct mtl_input {
-	FILE *f;
-	const struct mtl_tasks *ts;
-	struct mtl_input_opts o;
-	int n_tasks;
-	char *line, *fix, *joined;
-	size_t cap, fix_cap, joined_cap;
-	long lineno;
-	int eof;
-	/* the item's per-task arrays */
-	const char *seq[MAX_TASKS];
-	const char **tags[MAX_TASKS];
-	struct mtl_input_emb emb[MAX_TASKS];
-	/* JSONL: the document the item borrows from, and its arrays */
-	json_t *j;
-	const char **words;
-	size_t words_cap;
-	const char **tag_buf[MAX_TASKS];
-	size_t tag_cap[MAX_TASKS];
-	/* CoNLL and TSV: split fields */
-	struct strs fields, hdr, sent_words, sent_tags, cell_tags[MAX_TASKS];
-	long first;           /* CoNLL: first line of the pending sentence */
-	int skipping;         /* CoNLL: the rest of a sentence with a bad line */
-	int sent_done;        /* CoNLL: the sentence went out; clear it */
-	int col_id, col_text; /* TSV and CSV columns, or -1 */
-	int col_task[MAX_TASKS];
-	char *cell;           /* CSV: the field being read */
-	size_t cell_cap;
-	const char *label[MAX_TASKS]; /* the key or column of each task's labels */
-	char warning[256];    /* for mtl_input_warning; "" when none */
-	struct strs warned;   /* unknown names already warned about */
-	/* mtl_input_encode */
-	struct mtl_tok_enc enc;
-	int32_t *word_labels[MAX_TASKS];
-	size_t word_labels_cap[MAX_TASKS];
-};
-
 /* Sets "line N: message" in err; returns MTL_ERR_FORMAT. */
-static int bad(struct mtl_err *err, long line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int bad(struct mtl_err *err, long line, const char *fmt, ...)
+int input_bad(struct mtl_err *err, long line, const char *fmt, ...)
 {
 	char m[256];
 	va_list ap;
@@ -79,7 +33,7 @@ static int bad(struct mtl_err *err, long line, const char *fmt, ...)
 	return mtl_err_set(err, MTL_ERR_FORMAT, "line %ld: %s", line, m);
 }
 
-static int nomem(struct mtl_err *err)
+int input_nomem(struct mtl_err *err)
 {
 	return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 }
@@ -89,7 +43,7 @@ static int nomem(struct mtl_err *err)
  * (capacity *cap).  0 or -1.  The pointer is copied with memcpy, as pp may
  * point at any object pointer type.
  */
-static int reserve(void *pp, size_t *cap, size_t n, size_t sz)
+int input_reserve(void *pp, size_t *cap, size_t n, size_t sz)
 {
 	void *p, *np;
 	size_t nc = *cap ? *cap : 16;
@@ -106,25 +60,25 @@ static int reserve(void *pp, size_t *cap, size_t n, size_t sz)
 	return 0;
 }
 
-static int strs_push(struct strs *s, const char *p, size_t n)
+int input_strs_push(struct strs *s, const char *p, size_t n)
 {
-	if (reserve(&s->v, &s->cap, s->n + 1, sizeof(*s->v)) ||
+	if (input_reserve(&s->v, &s->cap, s->n + 1, sizeof(*s->v)) ||
 	    !(s->v[s->n] = strndup(p, n)))
 		return -1;
 	s->n++;
 	return 0;
 }
 
-static void strs_clear(struct strs *s)
+void input_strs_clear(struct strs *s)
 {
 	for (size_t i = 0; i < s->n; i++)
 		free(s->v[i]);
 	s->n = 0;
 }
 
-static void strs_free(struct strs *s)
+void input_strs_free(struct strs *s)
 {
-	strs_clear(s);
+	input_strs_clear(s);
 	free(s->v);
 }
 
@@ -132,16 +86,16 @@ static void strs_free(struct strs *s)
  * Splits l[0..len) on tabs when it has one (or tabs_only), else on runs of
  * spaces.  0 or -1 (memory).
  */
-static int split_fields(struct strs *f, const char *l, size_t len, int tabs_only)
+int input_split_fields(struct strs *f, const char *l, size_t len, int tabs_only)
 {
 	size_t i = 0;
 
-	strs_clear(f);
+	input_strs_clear(f);
 	if (tabs_only || memchr(l, '\t', len)) {
 		for (;;) {
 			const char *t = memchr(l + i, '\t', len - i);
 			size_t e = t ? (size_t)(t - l) : len;
-			if (strs_push(f, l + i, e - i))
+			if (input_strs_push(f, l + i, e - i))
 				return -1;
 			if (!t)
 				return 0;
@@ -155,7 +109,7 @@ static int split_fields(struct strs *f, const char *l, size_t len, int tabs_only
 		s = i;
 		while (i < len && l[i] != ' ')
 			i++;
-		if (i > s && strs_push(f, l + s, i - s))
+		if (i > s && input_strs_push(f, l + s, i - s))
 			return -1;
 	}
 	return 0;
@@ -165,7 +119,7 @@ static int split_fields(struct strs *f, const char *l, size_t len, int tabs_only
  * Reads the next line into in->line, its length without line ends in
  * *len.  1, or 0 at the end of input (in->eof set).
  */
-static int next_line(struct mtl_input *in, size_t *len)
+int input_next_line(struct mtl_input *in, size_t *len)
 {
 	ssize_t n;
 
@@ -181,7 +135,7 @@ static int next_line(struct mtl_input *in, size_t *len)
 }
 
 /* The end of input: 0, or MTL_ERR_IO after a read error. */
-static int at_end(struct mtl_input *in, struct mtl_err *err)
+int input_at_end(struct mtl_input *in, struct mtl_err *err)
 {
 	return ferror(in->f) ? mtl_err_set(err, MTL_ERR_IO, "read error") : 0;
 }
@@ -191,7 +145,7 @@ static int at_end(struct mtl_input *in, struct mtl_err *err)
  * current line, and refuses NUL bytes.  0 with *out the line to use, or
  * <0 with err set.
  */
-static int check_utf8(struct mtl_input *in, char **out, size_t *len,
+int input_check_utf8(struct mtl_input *in, char **out, size_t *len,
 		      struct mtl_err *err)
 {
 	char *line = in->line;
@@ -199,15 +153,15 @@ static int check_utf8(struct mtl_input *in, char **out, size_t *len,
 	const char *nul = memchr(line, 0, *len);
 
 	if (nul)
-		return bad(err, in->lineno, "NUL byte at byte %zu",
+		return input_bad(err, in->lineno, "NUL byte at byte %zu",
 			   (size_t)(nul - line) + 1);
 	*out = line;
 	if (at == *len)
 		return 0;
 	if (!in->o.replace_invalid)
-		return bad(err, in->lineno, "invalid UTF-8 at byte %zu", at + 1);
-	if (reserve(&in->fix, &in->fix_cap, 3 * *len + 1, 1))
-		return nomem(err);
+		return input_bad(err, in->lineno, "invalid UTF-8 at byte %zu", at + 1);
+	if (input_reserve(&in->fix, &in->fix_cap, 3 * *len + 1, 1))
+		return input_nomem(err);
 	while (i < *len) {
 		at = i + mtl_tok_utf8_next_bad(line + i, *len - i, &bl);
 		memcpy(in->fix + o, line + i, at - i);
@@ -225,7 +179,7 @@ static int check_utf8(struct mtl_input *in, char **out, size_t *len,
 }
 
 /* Starts an item at the current line, with no labels. */
-static void item_start(struct mtl_input *in, struct mtl_input_item *it, long line)
+void input_item_start(struct mtl_input *in, struct mtl_input_item *it, long line)
 {
 	memset(it, 0, sizeof(*it));
 	it->line = line;
@@ -233,21 +187,27 @@ static void item_start(struct mtl_input *in, struct mtl_input_item *it, long lin
 	memset(in->seq, 0, sizeof(in->seq));
 	memset(in->tags, 0, sizeof(in->tags));
 	memset(in->emb, 0, sizeof(in->emb));
+	memset(in->multi, 0, sizeof(in->multi));
 	it->seq = in->seq;
 	it->tags = in->tags;
 	it->emb = in->emb;
+	it->multi = in->multi;
+	it->n_multi = in->n_multi;
+	for (int k = 0; k < MAX_TASKS; k++)
+		in->value[k] = NAN;
+	it->value = in->value;
 }
 
 /* Joins words into the text; the checks all formats share.  1 or <0. */
-static int finish(struct mtl_input *in, struct mtl_input_item *it,
+int input_finish(struct mtl_input *in, struct mtl_input_item *it,
 		  struct mtl_err *err)
 {
 	if (it->words) {
 		size_t len = 0;
 		for (size_t i = 0; i < it->n_words; i++)
 			len += strlen(it->words[i]) + 1;
-		if (reserve(&in->joined, &in->joined_cap, len + 1, 1))
-			return nomem(err);
+		if (input_reserve(&in->joined, &in->joined_cap, len + 1, 1))
+			return input_nomem(err);
 		it->text_len = 0;
 		for (size_t i = 0; i < it->n_words; i++) {
 			size_t l = strlen(it->words[i]);
@@ -283,7 +243,7 @@ static int known_name(const struct mtl_input *in, const char *name)
  * unknown one is an error with opts.strict, and one close to a known name
  * is a warning, the first time it is seen.  0 or MTL_ERR_FORMAT.
  */
-static int check_name(struct mtl_input *in, long line, const char *what,
+int input_check_name(struct mtl_input *in, long line, const char *what,
 		      const char *name, struct mtl_err *err)
 {
 	const char *names[MAX_TASKS + 4] = { in->o.text_field, "id", "words", "pair" };
@@ -296,16 +256,16 @@ static int check_name(struct mtl_input *in, long line, const char *what,
 		names[n++] = in->label[k];
 	near = mtl_suggest(name, names, n);
 	if (in->o.strict)
-		return near ? bad(err, line, "unknown %s '%.60s' (did you mean '%s'?)",
+		return near ? input_bad(err, line, "unknown %s '%.60s' (did you mean '%s'?)",
 				  what, name, near)
-			    : bad(err, line, "unknown %s '%.60s'", what, name);
+			    : input_bad(err, line, "unknown %s '%.60s'", what, name);
 	if (!near)
 		return 0;
 	for (size_t i = 0; i < in->warned.n; i++)
 		if (!strcmp(in->warned.v[i], name))
 			return 0;
 	if (in->warned.n < 100)
-		strs_push(&in->warned, name, strlen(name)); /* no memory: warn again */
+		input_strs_push(&in->warned, name, strlen(name)); /* no memory: warn again */
 	snprintf(in->warning, sizeof(in->warning),
 		 "line %ld: unknown %s '%.60s' (did you mean '%s'?)", line, what,
 		 name, near);
@@ -342,14 +302,14 @@ static int jsonl_tags(struct mtl_input *in, struct mtl_input_item *it, int k,
 	const char *name = in->ts->task[k].name;
 
 	if (!json_is_array(v))
-		return bad(err, it->line, "task '%s': the labels must be an array", name);
+		return input_bad(err, it->line, "task '%s': the labels must be an array", name);
 	if (!it->words)
-		return bad(err, it->line, "task '%s': token labels need 'words'", name);
+		return input_bad(err, it->line, "task '%s': token labels need 'words'", name);
 	if (json_array_size(v) != it->n_words)
-		return bad(err, it->line, "task '%s': %zu labels for %zu words",
+		return input_bad(err, it->line, "task '%s': %zu labels for %zu words",
 			   name, json_array_size(v), it->n_words);
-	if (reserve(&in->tag_buf[k], &in->tag_cap[k], it->n_words, sizeof(char *)))
-		return nomem(err);
+	if (input_reserve(&in->tag_buf[k], &in->tag_cap[k], it->n_words, sizeof(char *)))
+		return input_nomem(err);
 	for (size_t i = 0; i < it->n_words; i++) {
 		json_t *l = json_array_get(v, i);
 		if (json_is_null(l))
@@ -357,7 +317,7 @@ static int jsonl_tags(struct mtl_input *in, struct mtl_input_item *it, int k,
 		else if (json_is_string(l))
 			in->tag_buf[k][i] = json_string_value(l);
 		else
-			return bad(err, it->line,
+			return input_bad(err, it->line,
 				   "task '%s': label %zu is not a string or null",
 				   name, i + 1);
 	}
@@ -380,7 +340,7 @@ static int jsonl_emb(struct mtl_input *in, struct mtl_input_item *it, int k,
 	json_t *x;
 
 	if (!json_is_object(v))
-		return bad(err, it->line,
+		return input_bad(err, it->line,
 			   "task '%s': the label must be an object {\"%s\": ...%s}",
 			   t->name, okey, scored ? ", \"score\": ..." : "");
 	e->score = NAN;
@@ -389,27 +349,50 @@ static int jsonl_emb(struct mtl_input *in, struct mtl_input_item *it, int k,
 			const char **dst = !strcmp(key, okey) ? &e->other : &e->negative;
 
 			if (!json_is_string(x) || !(*dst = plain_string(x)))
-				return bad(err, it->line, "task '%s': '%s' must be a string",
+				return input_bad(err, it->line, "task '%s': '%s' must be a string",
 					   t->name, key);
 			*(dst == &e->other ? &e->other_len : &e->negative_len) =
 				json_string_length(x);
 		} else if (scored && !strcmp(key, "score")) {
 			if (!json_is_number(x) || !isfinite(json_number_value(x)))
-				return bad(err, it->line, "task '%s': 'score' must be a number",
+				return input_bad(err, it->line, "task '%s': 'score' must be a number",
 					   t->name);
 			e->score = json_number_value(x);
 		} else {
-			return bad(err, it->line, "task '%s': unknown key '%s' (%s)",
+			return input_bad(err, it->line, "task '%s': unknown key '%s' (%s)",
 				   t->name, key, scored ? "a scored pair has 'pair' and 'score'"
 				   : "an embedding example has 'positive' and 'negative'");
 		}
 	}
 	if (!e->other)
-		return bad(err, it->line, scored ? "task '%s': a scored pair needs a 'pair'"
+		return input_bad(err, it->line, scored ? "task '%s': a scored pair needs a 'pair'"
 			   : "task '%s': an embedding example needs a 'positive'", t->name);
 	if (scored && isnan(e->score))
-		return bad(err, it->line, "task '%s': a scored pair needs a 'score'",
+		return input_bad(err, it->line, "task '%s': a scored pair needs a 'score'",
 			   t->name);
+	return 0;
+}
+
+/* Multilabel task k's label names from the array v into the item. */
+static int jsonl_multi(struct mtl_input *in, struct mtl_input_item *it, int k,
+		       json_t *v, struct mtl_err *err)
+{
+	const char *name = in->ts->task[k].name;
+	size_t n = json_array_size(v);
+
+	if (!json_is_array(v))
+		return input_bad(err, it->line,
+				 "task '%s': the labels must be an array of label names",
+				 name);
+	if (input_reserve(&in->tag_buf[k], &in->tag_cap[k], n + 1, sizeof(char *)))
+		return input_nomem(err);
+	for (size_t i = 0; i < n; i++)
+		if (!(in->tag_buf[k][i] = plain_string(json_array_get(v, i))))
+			return input_bad(err, it->line,
+					 "task '%s': label %zu is not a string",
+					 name, i + 1);
+	in->multi[k] = in->tag_buf[k];
+	in->n_multi[k] = n;
 	return 0;
 }
 
@@ -425,50 +408,50 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 	int rc;
 
 	if (!json_is_object(j))
-		return bad(err, it->line, "not a JSON object");
+		return input_bad(err, it->line, "not a JSON object");
 	json_object_foreach(j, key, v)
-		if ((rc = check_name(in, it->line, "key", key, err)))
+		if ((rc = input_check_name(in, it->line, "key", key, err)))
 			return rc;
 	v = json_object_get(j, "id");
 	if (json_is_string(v)) {
 		if (!(it->id = plain_string(v)))
-			return bad(err, it->line, "'id' contains U+0000");
+			return input_bad(err, it->line, "'id' contains U+0000");
 	} else if (json_is_integer(v)) {
 		it->id_int = json_integer_value(v);
 		it->id_given = 1;
 	} else if (v && !json_is_null(v)) {
-		return bad(err, it->line, "'id' must be a string or an integer");
+		return input_bad(err, it->line, "'id' must be a string or an integer");
 	}
 	v = json_object_get(j, "pair");
 	if (json_is_string(v)) {
 		if (!(it->pair = plain_string(v)))
-			return bad(err, it->line, "'pair' contains U+0000");
+			return input_bad(err, it->line, "'pair' contains U+0000");
 		it->pair_len = json_string_length(v);
 	} else if (v && !json_is_null(v)) {
-		return bad(err, it->line, "'pair' must be a string");
+		return input_bad(err, it->line, "'pair' must be a string");
 	}
 	words = json_object_get(j, "words");
 	if (words && !json_is_null(words)) {
 		size_t n = json_array_size(words);
 		if (!json_is_array(words))
-			return bad(err, it->line, "'words' must be an array of strings");
-		if (reserve(&in->words, &in->words_cap, n, sizeof(char *)))
-			return nomem(err);
+			return input_bad(err, it->line, "'words' must be an array of strings");
+		if (input_reserve(&in->words, &in->words_cap, n, sizeof(char *)))
+			return input_nomem(err);
 		for (size_t i = 0; i < n; i++) {
 			json_t *w = json_array_get(words, i);
 			if (!json_is_string(w))
-				return bad(err, it->line, "words[%zu] is not a string", i);
+				return input_bad(err, it->line, "words[%zu] is not a string", i);
 			if (!(in->words[i] = plain_string(w)))
-				return bad(err, it->line, "words[%zu] contains U+0000", i);
+				return input_bad(err, it->line, "words[%zu] contains U+0000", i);
 		}
 		it->words = in->words;
 		it->n_words = n;
 	} else {
 		v = json_object_get(j, field);
 		if (!v || json_is_null(v))
-			return bad(err, it->line, "missing '%s' (or 'words')", field);
+			return input_bad(err, it->line, "missing '%s' (or 'words')", field);
 		if (!json_is_string(v))
-			return bad(err, it->line, "'%s' is not a string", field);
+			return input_bad(err, it->line, "'%s' is not a string", field);
 		it->text = json_string_value(v);
 		it->text_len = json_string_length(v);
 	}
@@ -478,7 +461,7 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 		v = json_object_get(j, in->label[k]);
 		if (k == k_tags && json_object_get(j, "tags")) {
 			if (v)
-				return bad(err, it->line, "both '%s' and 'tags'", in->label[k]);
+				return input_bad(err, it->line, "both '%s' and 'tags'", in->label[k]);
 			v = json_object_get(j, "tags");
 		}
 		if (!v || json_is_null(v))
@@ -489,8 +472,17 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 		} else if (t->kind == MTL_TASK_TOKEN) {
 			if ((rc = jsonl_tags(in, it, k, v, err)))
 				return rc;
+		} else if (t->kind == MTL_TASK_MULTILABEL) {
+			if ((rc = jsonl_multi(in, it, k, v, err)))
+				return rc;
+		} else if (t->kind == MTL_TASK_REGRESSION) {
+			if (!json_is_number(v) || !isfinite((float)json_number_value(v)))
+				return input_bad(err, it->line,
+						 "task '%s': the target must be a finite number",
+						 t->name);
+			in->value[k] = json_number_value(v);
 		} else if (!json_is_string(v)) {
-			return bad(err, it->line, "task '%s': the label must be a string",
+			return input_bad(err, it->line, "task '%s': the label must be a string",
 				   t->name);
 		} else {
 			in->seq[k] = json_string_value(v);
@@ -510,18 +502,18 @@ static int read_jsonl(struct mtl_input *in, struct mtl_input_item *it,
 	json_decref(in->j);
 	in->j = NULL;
 	do {
-		if (!next_line(in, &len))
-			return at_end(in, err);
+		if (!input_next_line(in, &len))
+			return input_at_end(in, err);
 	} while (strspn(in->line, " \t") >= len); /* blank lines pass */
-	item_start(in, it, in->lineno);
-	if ((rc = check_utf8(in, &l, &len, err)))
+	input_item_start(in, it, in->lineno);
+	if ((rc = input_check_utf8(in, &l, &len, err)))
 		return rc;
 	in->j = json_loadb(l, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &je);
 	if (!in->j)
-		return bad(err, it->line, "column %d: %s", je.column, je.text);
+		return input_bad(err, it->line, "column %d: %s", je.column, je.text);
 	if ((rc = jsonl_item(in, it, err)))
 		return rc;
-	return finish(in, it, err);
+	return input_finish(in, it, err);
 }
 
 /* --- CoNLL --- */
@@ -532,13 +524,13 @@ static int conll_sentence(struct mtl_input *in, struct mtl_input_item *it,
 {
 	if (in->sent_words.n == 0)
 		return 0;
-	item_start(in, it, in->first);
+	input_item_start(in, it, in->first);
 	it->words = (const char **)in->sent_words.v;
 	it->n_words = in->sent_words.n;
 	if (in->o.conll_task >= 0)
 		in->tags[in->o.conll_task] = (const char **)in->sent_tags.v;
 	in->sent_done = 1;
-	return finish(in, it, err);
+	return input_finish(in, it, err);
 }
 
 static int read_conll(struct mtl_input *in, struct mtl_input_item *it,
@@ -549,13 +541,13 @@ static int read_conll(struct mtl_input *in, struct mtl_input_item *it,
 	int rc;
 
 	if (in->sent_done) {
-		strs_clear(&in->sent_words);
-		strs_clear(&in->sent_tags);
+		input_strs_clear(&in->sent_words);
+		input_strs_clear(&in->sent_tags);
 		in->sent_done = 0;
 	}
 	for (;;) {
-		if (!next_line(in, &len))
-			return (rc = conll_sentence(in, it, err)) ? rc : at_end(in, err);
+		if (!input_next_line(in, &len))
+			return (rc = conll_sentence(in, it, err)) ? rc : input_at_end(in, err);
 		if (strspn(in->line, " \t\r\v\f") >= len) {
 			in->skipping = 0;
 			if ((rc = conll_sentence(in, it, err)))
@@ -564,10 +556,10 @@ static int read_conll(struct mtl_input *in, struct mtl_input_item *it,
 		}
 		if (in->skipping)
 			continue;
-		item_start(in, it, in->lineno);
-		rc = check_utf8(in, &l, &len, err);
-		if (rc == 0 && split_fields(&in->fields, l, len, 0))
-			return nomem(err);
+		input_item_start(in, it, in->lineno);
+		rc = input_check_utf8(in, &l, &len, err);
+		if (rc == 0 && input_split_fields(&in->fields, l, len, 0))
+			return input_nomem(err);
 		if (rc == 0 && (in->fields.n == 0 ||
 				strcmp(in->fields.v[0], "-DOCSTART-") == 0)) {
 			if ((rc = conll_sentence(in, it, err)))
@@ -575,230 +567,21 @@ static int read_conll(struct mtl_input *in, struct mtl_input_item *it,
 			continue;
 		}
 		if (rc == 0 && in->fields.n < 2 && in->o.conll_task >= 0)
-			rc = bad(err, in->lineno, "no tag column");
+			rc = input_bad(err, in->lineno, "no tag column");
 		if (rc < 0) {
 			/* the whole sentence goes with its bad line */
-			strs_clear(&in->sent_words);
-			strs_clear(&in->sent_tags);
+			input_strs_clear(&in->sent_words);
+			input_strs_clear(&in->sent_tags);
 			in->skipping = 1;
 			return rc;
 		}
 		if (in->sent_words.n == 0)
 			in->first = in->lineno;
-		if (strs_push(&in->sent_words, in->fields.v[0], strlen(in->fields.v[0])) ||
-		    strs_push(&in->sent_tags, in->fields.v[in->fields.n - 1],
+		if (input_strs_push(&in->sent_words, in->fields.v[0], strlen(in->fields.v[0])) ||
+		    input_strs_push(&in->sent_tags, in->fields.v[in->fields.n - 1],
 			      strlen(in->fields.v[in->fields.n - 1])))
-			return nomem(err);
+			return input_nomem(err);
 	}
-}
-
-/* --- TSV and CSV --- */
-
-/* Appends c to the CSV field being read (length *o).  0 or -1. */
-static int cell_put(struct mtl_input *in, size_t *o, char c)
-{
-	if (reserve(&in->cell, &in->cell_cap, *o + 1, 1))
-		return -1;
-	in->cell[(*o)++] = c;
-	return 0;
-}
-
-/*
- * Reads the next CSV record into in->fields, as RFC 4180 says: fields are
- * separated by commas, and a field that starts with '"' is quoted: it ends
- * at the next lone '"' and may hold commas, line breaks and "" for a
- * quote.  A '"' elsewhere in an unquoted field is kept as it is.  *first
- * gets the record's first line.  1, 0 at the end, or <0.
- */
-static int csv_record(struct mtl_input *in, long *first, struct mtl_err *err)
-{
-	int quoted = 0, closed = 0, rc;
-	size_t len, o = 0;
-	char *l;
-
-	strs_clear(&in->fields);
-	do {
-		if (!next_line(in, &len))
-			return at_end(in, err);
-	} while (len == 0);
-	*first = in->lineno;
-	for (;;) {
-		if ((rc = check_utf8(in, &l, &len, err)))
-			return rc;
-		for (size_t i = 0; i < len; i++) {
-			char c = l[i];
-
-			if (quoted && c == '"' && i + 1 < len && l[i + 1] == '"') {
-				i++; /* "" in a quoted field: one quote */
-			} else if (quoted && c == '"') {
-				quoted = 0;
-				closed = 1;
-				continue;
-			} else if (!quoted && c == ',') {
-				if (strs_push(&in->fields, in->cell ? in->cell : "", o))
-					return nomem(err);
-				o = 0;
-				closed = 0;
-				continue;
-			} else if (closed) {
-				return bad(err, *first, "field %zu: text after its closing quote",
-					   in->fields.n + 1);
-			} else if (!quoted && c == '"' && o == 0) {
-				quoted = 1;
-				continue;
-			}
-			if (cell_put(in, &o, c))
-				return nomem(err);
-		}
-		if (!quoted)
-			break;
-		/* a line break inside a quoted field */
-		if (cell_put(in, &o, '\n'))
-			return nomem(err);
-		if (!next_line(in, &len))
-			return bad(err, *first, "field %zu: no closing quote",
-				   in->fields.n + 1);
-	}
-	if (strs_push(&in->fields, in->cell ? in->cell : "", o))
-		return nomem(err);
-	return 1;
-}
-
-/*
- * Reads the next row of a TSV or CSV file into in->fields (blank lines
- * pass), *first its first line.  1, 0 at the end, or <0.
- */
-static int read_row(struct mtl_input *in, long *first, struct mtl_err *err)
-{
-	size_t len;
-	char *l;
-	int rc;
-
-	if (in->o.format == MTL_INPUT_CSV)
-		return csv_record(in, first, err);
-	do {
-		if (!next_line(in, &len))
-			return at_end(in, err);
-	} while (len == 0);
-	*first = in->lineno;
-	if ((rc = check_utf8(in, &l, &len, err)))
-		return rc;
-	if (split_fields(&in->fields, l, len, 1))
-		return nomem(err);
-	return 1;
-}
-
-/*
- * Fails when two columns of header h share a name: one of them would go
- * unread.  Unnamed columns (spreadsheets add empty ones) are never read.
- */
-static int tsv_unique(struct mtl_input *in, const struct strs *h,
-		      struct mtl_err *err)
-{
-	const char **named = malloc((h->n ? h->n : 1) * sizeof(*named));
-	size_t n = 0, at;
-	int rc;
-
-	if (!named)
-		return nomem(err);
-	for (size_t i = 0; i < h->n; i++)
-		if (h->v[i][0])
-			named[n++] = h->v[i];
-	rc = mtl_task_first_dup(named, n, &at);
-	if (rc > 0)
-		rc = bad(err, in->lineno, "the header names column '%.100s' twice",
-			 named[at]);
-	else if (rc < 0)
-		rc = nomem(err);
-	free(named);
-	return rc;
-}
-
-/* Reads the header row: the id, text and task columns. */
-static int tsv_header(struct mtl_input *in, struct mtl_err *err)
-{
-	struct strs *h = &in->hdr;
-	long first;
-	int rc;
-
-	in->col_id = in->col_text = -1;
-	for (int k = 0; k < MAX_TASKS; k++)
-		in->col_task[k] = -1;
-	if ((rc = read_row(in, &first, err)) < 0)
-		return rc;
-	if (rc == 0)
-		return bad(err, in->lineno, "no header row");
-	/* the header keeps the row; fields is reused for every record */
-	strs_free(h);
-	*h = in->fields;
-	memset(&in->fields, 0, sizeof(in->fields));
-	if ((rc = tsv_unique(in, h, err)))
-		return rc;
-	for (size_t i = 0; i < h->n; i++) {
-		if (strcmp(h->v[i], "id") == 0)
-			in->col_id = (int)i;
-		else if (strcmp(h->v[i], in->o.text_field) == 0)
-			in->col_text = (int)i;
-		for (int k = 0; k < in->n_tasks; k++)
-			if (strcmp(h->v[i], in->label[k]) == 0)
-				in->col_task[k] = (int)i;
-		if ((rc = check_name(in, first, "column", h->v[i], err)))
-			return rc;
-	}
-	if (in->col_text < 0)
-		return bad(err, first, "the header has no '%s' column",
-			   in->o.text_field);
-	return 0;
-}
-
-static int read_tsv(struct mtl_input *in, struct mtl_input_item *it,
-		    struct mtl_err *err)
-{
-	struct strs *f = &in->fields, *words = &in->sent_words;
-	long first;
-	int rc;
-
-	if ((rc = read_row(in, &first, err)) <= 0)
-		return rc;
-	item_start(in, it, first);
-	if (f->n != in->hdr.n)
-		return bad(err, it->line, "%zu fields, the header has %zu", f->n,
-			   in->hdr.n);
-	if (in->col_id >= 0 && f->v[in->col_id][0])
-		it->id = f->v[in->col_id];
-	it->text = f->v[in->col_text];
-	it->text_len = strlen(it->text);
-	strs_clear(words);
-	for (int k = 0; k < in->n_tasks; k++) {
-		const struct mtl_task *t = &in->ts->task[k];
-		const char *cell = in->col_task[k] >= 0 ? f->v[in->col_task[k]] : "";
-		struct strs *tags = &in->cell_tags[k];
-
-		if (!cell[0])
-			continue;
-		if (t->kind == MTL_TASK_EMBEDDING)
-			return bad(err, it->line,
-				   "task '%s': embedding tasks read JSON lines only",
-				   t->name);
-		if (t->kind == MTL_TASK_SEQUENCE) {
-			in->seq[k] = cell;
-			continue;
-		}
-		/* token task: space-separated tags for space-separated words */
-		if (!it->words) {
-			if (split_fields(words, it->text, it->text_len, 0))
-				return nomem(err);
-			it->words = (const char **)words->v;
-			it->n_words = words->n;
-		}
-		if (split_fields(tags, cell, strlen(cell), 0))
-			return nomem(err);
-		if (tags->n != words->n)
-			return bad(err, it->line, "task '%s': %zu labels for %zu words",
-				   t->name, tags->n, words->n);
-		in->tags[k] = (const char **)tags->v;
-	}
-	return finish(in, it, err);
 }
 
 /* --- plain text --- */
@@ -811,10 +594,10 @@ static int read_text(struct mtl_input *in, struct mtl_input_item *it,
 	char *l;
 	int rc;
 
-	if (!next_line(in, &len))
-		return at_end(in, err);
-	item_start(in, it, in->lineno);
-	if ((rc = check_utf8(in, &l, &len, err)))
+	if (!input_next_line(in, &len))
+		return input_at_end(in, err);
+	input_item_start(in, it, in->lineno);
+	if ((rc = input_check_utf8(in, &l, &len, err)))
 		return rc;
 	l[len] = 0; /* without its line end */
 	it->text = l;
@@ -833,7 +616,7 @@ int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
 	if (ts && ts->n > MAX_TASKS)
 		return mtl_err_set(err, MTL_ERR_ARG, "more than %d tasks", MAX_TASKS);
 	if (!(in = calloc(1, sizeof(*in))))
-		return nomem(err);
+		return input_nomem(err);
 	in->f = f;
 	in->ts = ts;
 	in->n_tasks = ts ? ts->n : 0;
@@ -845,7 +628,7 @@ int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
 				       ? opts->label_field[k] : ts->task[k].name;
 	mtl_tok_enc_init(&in->enc);
 	if ((in->o.format == MTL_INPUT_TSV || in->o.format == MTL_INPUT_CSV) &&
-	    (rc = tsv_header(in, err)) < 0) {
+	    (rc = input_tsv_header(in, err)) < 0) {
 		mtl_input_free(in);
 		return rc;
 	}
@@ -860,7 +643,7 @@ int mtl_input_read(struct mtl_input *in, struct mtl_input_item *it,
 	switch (in->o.format) {
 	case MTL_INPUT_CONLL: return read_conll(in, it, err);
 	case MTL_INPUT_TSV:
-	case MTL_INPUT_CSV: return read_tsv(in, it, err);
+	case MTL_INPUT_CSV: return input_read_tsv(in, it, err);
 	case MTL_INPUT_TEXT: return read_text(in, it, err);
 	default: return read_jsonl(in, it, err);
 	}
@@ -879,13 +662,13 @@ void mtl_input_free(struct mtl_input *in)
 	for (int k = 0; k < MAX_TASKS; k++) {
 		free(in->tag_buf[k]);
 		free(in->word_labels[k]);
-		strs_free(&in->cell_tags[k]);
+		input_strs_free(&in->cell_tags[k]);
 	}
-	strs_free(&in->fields);
-	strs_free(&in->hdr);
-	strs_free(&in->sent_words);
-	strs_free(&in->sent_tags);
-	strs_free(&in->warned);
+	input_strs_free(&in->fields);
+	input_strs_free(&in->hdr);
+	input_strs_free(&in->sent_words);
+	input_strs_free(&in->sent_tags);
+	input_strs_free(&in->warned);
 	mtl_tok_enc_release(&in->enc);
 	free(in->words);
 	free(in->line);
@@ -928,8 +711,47 @@ int mtl_input_tag_task(int *out, const struct mtl_tasks *ts, const char *name,
 /* --- encoding --- */
 
 /*
+ * Multilabel task k's names into the indicators in->word_labels[k]
+ * [n_labels].  An unknown name is an error (skipped with skip_unknown), a
+ * name given twice is an error.
+ */
+static int look_up_multi(struct mtl_input *in, const struct mtl_input_item *it,
+			 int k, struct mtl_census *c, struct mtl_err *err)
+{
+	const struct mtl_task *t = &in->ts->task[k];
+	int32_t *v;
+
+	if (input_reserve(&in->word_labels[k], &in->word_labels_cap[k],
+			  (size_t)t->n_labels, sizeof(int32_t)))
+		return input_nomem(err);
+	v = in->word_labels[k];
+	memset(v, 0, (size_t)t->n_labels * sizeof(int32_t));
+	for (size_t i = 0; i < it->n_multi[k]; i++) {
+		const char *l = it->multi[k][i];
+		int y = mtl_task_label(t, l);
+
+		if (y < 0 && !in->o.skip_unknown)
+			return input_bad(err, it->line,
+					 "task '%s': unknown label '%.100s'",
+					 t->name, l);
+		if (y < 0) {
+			if (c)
+				c->unknown_labels_skipped++;
+			continue;
+		}
+		if (v[y])
+			return input_bad(err, it->line,
+					 "task '%s': label '%.100s' given twice",
+					 t->name, l);
+		v[y] = 1;
+	}
+	return 0;
+}
+
+/*
  * Looks up it's labels: seq[k] for sequence tasks, in->word_labels[k] for
- * token tasks; has[k] says which tasks the example carries.
+ * token tasks (word labels) and multilabel tasks (indicators); has[k]
+ * says which tasks the example carries.
  */
 static int look_up_labels(struct mtl_input *in, const struct mtl_input_item *it,
 			  int32_t *seq, int *has, struct mtl_census *c,
@@ -942,28 +764,42 @@ static int look_up_labels(struct mtl_input *in, const struct mtl_input_item *it,
 		if (t->kind == MTL_TASK_SEQUENCE && it->seq[k]) {
 			seq[k] = mtl_task_label(t, it->seq[k]);
 			if (seq[k] < 0 && !in->o.skip_unknown)
-				return bad(err, it->line, "task '%s': unknown label '%.100s'",
+				return input_bad(err, it->line, "task '%s': unknown label '%.100s'",
 					   t->name, it->seq[k]);
 			if (seq[k] < 0 && c)
 				c->unknown_labels_skipped++;
 			has[k] = seq[k] >= 0;
 			continue;
 		}
+		if (t->kind == MTL_TASK_REGRESSION && it->value &&
+		    !isnan(it->value[k])) {
+			seq[k] = mtl_label_of_value((float)it->value[k]);
+			has[k] = 1;
+			continue;
+		}
+		if (t->kind == MTL_TASK_MULTILABEL && it->multi && it->multi[k]) {
+			int rc = look_up_multi(in, it, k, c, err);
+
+			if (rc)
+				return rc;
+			has[k] = 1;
+			continue;
+		}
 		if (t->kind != MTL_TASK_TOKEN || !it->tags[k])
 			continue;
 		if (!it->words)
-			return bad(err, it->line, "task '%s': token labels need 'words'",
+			return input_bad(err, it->line, "task '%s': token labels need 'words'",
 				   t->name);
-		if (reserve(&in->word_labels[k], &in->word_labels_cap[k],
+		if (input_reserve(&in->word_labels[k], &in->word_labels_cap[k],
 			    it->n_words, sizeof(int32_t)))
-			return nomem(err);
+			return input_nomem(err);
 		wl = in->word_labels[k];
 		for (size_t i = 0; i < it->n_words; i++) {
 			const char *tag = it->tags[k][i];
 			wl[i] = tag ? mtl_task_label(t, tag) : MTL_IGNORE;
 			if (tag && wl[i] < 0) {
 				if (!in->o.skip_unknown)
-					return bad(err, it->line,
+					return input_bad(err, it->line,
 						   "task '%s': word %zu: unknown label '%.100s'",
 						   t->name, i + 1, tag);
 				if (c)
@@ -1045,8 +881,10 @@ static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
 	ex->seq = malloc(nt * sizeof(int32_t));
 	ex->tok = calloc(nt, sizeof(int32_t *));
 	ex->lost = calloc(nt, sizeof(int32_t *));
+	ex->multi = calloc(nt, sizeof(int32_t *));
 	ex->text = malloc(it->text_len + 1);
-	if (!ex->ids || !ex->word_ids || !ex->seq || !ex->tok || !ex->lost || !ex->text ||
+	if (!ex->ids || !ex->word_ids || !ex->seq || !ex->tok || !ex->lost ||
+	    !ex->multi || !ex->text ||
 	    pack_id(ex, it, id_prefix))
 		return -1;
 	memcpy(ex->ids, e->ids, n * sizeof(int32_t));
@@ -1078,13 +916,13 @@ static int encode_text(struct mtl_input *in, const struct mtl_input_item *it,
 	struct mtl_err terr;
 
 	if (mtl_tok_encode(tok, s, len, 0, max_len, e, &terr) < 0)
-		return bad(err, it->line, "'%s': %s", what, terr.msg);
+		return input_bad(err, it->line, "'%s': %s", what, terr.msg);
 	if (e->n <= 2 && c)
 		c->no_tokens++;
 	if (c)
 		c->unk += (long)e->unk;
 	if (!(*ids = malloc(e->n * sizeof(int32_t))))
-		return nomem(err);
+		return input_nomem(err);
 	memcpy(*ids, e->ids, e->n * sizeof(int32_t));
 	*n = (int32_t)e->n;
 	return 0;
@@ -1105,7 +943,7 @@ static int encode_emb(struct mtl_input *in, const struct mtl_input_item *it,
 		if (!ie->other)
 			continue;
 		if (!ex->emb && !(ex->emb = calloc((size_t)in->n_tasks, sizeof(*ex->emb))))
-			return nomem(err);
+			return input_nomem(err);
 		e = &ex->emb[k];
 		e->score = (float)ie->score;
 		if ((rc = encode_text(in, it, tok, max_len, ie->other, ie->other_len,
@@ -1141,7 +979,7 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 	else
 		rc = mtl_tok_encode(tok, it->text, it->text_len, 0, max_len, e, &terr);
 	if (rc < 0)
-		return bad(err, it->line, "%s", terr.msg);
+		return input_bad(err, it->line, "%s", terr.msg);
 	if (e->n <= 2 && c)
 		c->no_tokens++; /* [CLS] [SEP], as Hugging Face gives it */
 	if (fill_example(ex, it, e, in->n_tasks, in->o.id_prefix))
@@ -1157,8 +995,18 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		ex->seq[k] = MTL_IGNORE;
 		if (!has[k])
 			continue;
-		if (in->ts->task[k].kind == MTL_TASK_SEQUENCE) {
+		if (in->ts->task[k].kind == MTL_TASK_SEQUENCE ||
+		    in->ts->task[k].kind == MTL_TASK_REGRESSION) {
 			ex->seq[k] = seq[k];
+			ex->labelled |= 1ull << k;
+			continue;
+		}
+		if (in->ts->task[k].kind == MTL_TASK_MULTILABEL) {
+			size_t L = (size_t)in->ts->task[k].n_labels;
+
+			if (!(ex->multi[k] = malloc(L * sizeof(int32_t))))
+				goto oom;
+			memcpy(ex->multi[k], in->word_labels[k], L * sizeof(int32_t));
 			ex->labelled |= 1ull << k;
 			continue;
 		}
@@ -1188,7 +1036,7 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		rc = mtl_tok_encode(tok, it->pair, it->pair_len, 0, max_len, e, &terr);
 		if (rc < 0) {
 			mtl_example_release(ex);
-			return bad(err, it->line, "'pair': %s", terr.msg);
+			return input_bad(err, it->line, "'pair': %s", terr.msg);
 		}
 		if (e->n <= 2 && c)
 			c->no_tokens++;
@@ -1206,7 +1054,7 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 	return 0;
 oom:
 	mtl_example_release(ex);
-	return nomem(err);
+	return input_nomem(err);
 }
 
 int mtl_input_format_parse(enum mtl_input_format *f, const char *name, int ext)

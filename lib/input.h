@@ -4,15 +4,20 @@
  * mtl_example (docs/tokenize.md describes the formats).
  *
  *   JSONL  one object a line: "id", the text field (or "words"), and per
- *          task a label (sequence task) or a list of word labels (token
- *          task; "tags" stands for the only token task).  Blank lines pass.
+ *          task a label (sequence task), a list of word labels (token
+ *          task; "tags" stands for the only token task) or a list of
+ *          label names (multilabel task; [] is labelled with none), or a
+ *          number (regression task).
+ *          Blank lines pass.
  *   CoNLL  one word a line, its tag in the last column (tab-separated when
  *          the line has a tab, else space-separated); sentences end at
  *          whitespace-only lines and -DOCSTART- lines.  Tags belong to
  *          opts.conll_task.
  *   TSV    a header row names the tab-separated columns: "id", the text
  *          field and task names; an empty cell is no label; a token task's
- *          cell holds space-separated tags for the space-separated words.
+ *          cell holds space-separated tags for the space-separated words,
+ *          a multilabel task's its space-separated label names, a
+ *          regression task's a number (as strtod reads it, finite).
  *   CSV    as TSV, with comma-separated fields quoted as RFC 4180 says
  *          (a quoted field may hold commas, line breaks and "" for a quote).
  *   text   one text a line, every line (a blank one too), no labels; the
@@ -119,6 +124,10 @@ struct mtl_input_item {
 	const char ***tags;   /* [ts->n]: a token task's [n_words] tags (NULL
 			       * entries: none), or NULL */
 	const struct mtl_input_emb *emb; /* [ts->n]: an embedding task's texts */
+	const char ***multi;  /* [ts->n]: a multilabel task's label names
+			       * [n_multi[k]], or NULL: not labelled */
+	const size_t *n_multi;
+	const double *value;  /* [ts->n]: a regression task's target, NaN: none */
 };
 
 struct mtl_input;

@@ -1,7 +1,11 @@
 /*
- * loss.c - cross-entropy with ignore label and label smoothing; see loss.h.
+ * loss.c - cross-entropy with ignore label and label smoothing, binary
+ * cross-entropy for multilabel tasks, squared error for regression; see
+ * loss.h.
  */
 #include "loss.h"
+
+#include "data.h"
 
 #include <math.h>
 #include <string.h>
@@ -54,6 +58,54 @@ double mtl_loss_ce(float *dlogits, int64_t *correct, const float *logits,
 		}
 		if (correct)
 			*correct += arg == y;
+	}
+	return total;
+}
+
+int mtl_loss_bce_yes(float z, double threshold)
+{
+	return (double)z >= log(threshold / (1.0 - threshold));
+}
+
+double mtl_loss_bce(float *dlogits, int64_t *correct, const float *logits,
+		    const int32_t *labels, int64_t n, int C, double threshold,
+		    float scale)
+{
+	double total = 0;
+
+	for (int64_t i = 0; i < n * C; i++) {
+		int y = labels ? labels[i] : IGNORE;
+		double z = logits[i], p;
+
+		if (y == IGNORE) {
+			dlogits[i] = 0;
+			continue;
+		}
+		/* log1p(exp(-|z|)): no overflow for large |z| */
+		total += (z > 0 ? z : 0) - z * y + log1p(exp(-fabs(z)));
+		p = 1.0 / (1.0 + exp(-z));
+		dlogits[i] = (float)(scale * (p - y));
+		if (correct)
+			*correct += mtl_loss_bce_yes(logits[i], threshold) == (y == 1);
+	}
+	return total;
+}
+
+double mtl_loss_mse(float *dlogits, const float *logits, const int32_t *labels,
+		    int64_t n, float scale)
+{
+	double total = 0;
+
+	for (int64_t i = 0; i < n; i++) {
+		double d;
+
+		if (!labels || labels[i] == IGNORE) {
+			dlogits[i] = 0;
+			continue;
+		}
+		d = (double)logits[i] - mtl_label_value(labels[i]);
+		total += d * d;
+		dlogits[i] = (float)(scale * 2 * d);
 	}
 	return total;
 }

@@ -35,4 +35,35 @@ double mtl_loss_ce(float *dlogits, int64_t *correct, const float *logits,
 		   const int32_t *labels, int64_t n, int C, float eps,
 		   float scale);
 
+/*
+ * Binary cross-entropy on sigmoid(logits), for multilabel tasks: over the
+ * n*C entries of logits[n,C] whose indicator labels[n*C] (0 or 1) is not
+ * -100, returns sum of
+ *
+ *	l = max(z, 0) - z y + log(1 + exp(-|z|))   (= -y log p - (1-y) log(1-p))
+ *
+ * (double), sets dlogits = scale * (sigmoid(z) - y) and 0 on ignored
+ * entries, and adds to *correct the entries where (p >= threshold) == y
+ * (correct may be NULL).  The normaliser in scale counts entries, so the
+ * mean is PyTorch's BCEWithLogitsLoss over the labelled rows.  labels ==
+ * NULL means nothing is labelled.
+ */
+double mtl_loss_bce(float *dlogits, int64_t *correct, const float *logits,
+		    const int32_t *labels, int64_t n, int C, double threshold,
+		    float scale);
+
+/*
+ * Squared error for regression tasks: over the n outputs logits[n] whose
+ * target labels[n] (float bits, data.h's mtl_label_value) is not -100,
+ * returns sum (z - y)^2 (double) and sets dlogits = scale * 2 (z - y), 0
+ * on rows without a target.  With scale 1/N the mean is PyTorch's
+ * MSELoss over the labelled rows.  labels == NULL: nothing labelled.
+ */
+double mtl_loss_mse(float *dlogits, const float *logits, const int32_t *labels,
+		    int64_t n, float scale);
+
+/* Whether a multilabel logit z predicts its label: sigmoid(z) >=
+ * threshold, decided as z >= logit(threshold).  Every scorer uses this. */
+int mtl_loss_bce_yes(float z, double threshold);
+
 #endif

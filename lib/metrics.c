@@ -1,6 +1,7 @@
 /* metrics.c - classification and entity scores; see metrics.h. */
 #include "metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,6 +69,177 @@ double mtl_confusion_macro_f1(const struct mtl_confusion *c)
 		n++;
 	}
 	return n ? sum / n : 0;
+}
+
+int mtl_multilabel_init(struct mtl_multilabel_score *s, int n)
+{
+	memset(s, 0, sizeof(*s));
+	s->per_label = calloc((size_t)n + 1, sizeof(*s->per_label));
+	if (!s->per_label)
+		return MTL_ERR_NOMEM;
+	s->n = n;
+	return 0;
+}
+
+void mtl_multilabel_add(struct mtl_multilabel_score *s, const int *gold,
+			const int *pred)
+{
+	int same = 1;
+
+	for (int k = 0; k < s->n; k++) {
+		struct mtl_prf *p = &s->per_label[k];
+
+		p->tp += gold[k] && pred[k];
+		p->fp += !gold[k] && pred[k];
+		p->fn += gold[k] && !pred[k];
+		same &= !gold[k] == !pred[k];
+	}
+	s->items++;
+	s->exact += same;
+}
+
+void mtl_multilabel_finish(struct mtl_multilabel_score *s)
+{
+	double sum = 0;
+	int n = 0;
+
+	s->micro.tp = s->micro.fp = s->micro.fn = 0;
+	for (int k = 0; k < s->n; k++) {
+		struct mtl_prf *p = &s->per_label[k];
+
+		mtl_prf_finish(p);
+		s->micro.tp += p->tp;
+		s->micro.fp += p->fp;
+		s->micro.fn += p->fn;
+		if (p->tp + p->fp + p->fn == 0)
+			continue; /* a label never given nor predicted */
+		sum += p->f1;
+		n++;
+	}
+	mtl_prf_finish(&s->micro);
+	s->macro_f1 = n ? sum / n : 0;
+}
+
+void mtl_multilabel_release(struct mtl_multilabel_score *s)
+{
+	free(s->per_label);
+	memset(s, 0, sizeof(*s));
+}
+
+double mtl_pearson(const double *x, const double *y, long n)
+{
+	double mx = 0, my = 0, sxy = 0, sxx = 0, syy = 0;
+
+	if (n < 2)
+		return NAN;
+	for (long i = 0; i < n; i++) {
+		mx += x[i];
+		my += y[i];
+	}
+	mx /= (double)n;
+	my /= (double)n;
+	/* centred sums: no cancellation of large means */
+	for (long i = 0; i < n; i++) {
+		sxy += (x[i] - mx) * (y[i] - my);
+		sxx += (x[i] - mx) * (x[i] - mx);
+		syy += (y[i] - my) * (y[i] - my);
+	}
+	if (sxx == 0 || syy == 0)
+		return NAN;
+	return sxy / sqrt(sxx * syy);
+}
+
+struct ranked {
+	double v;
+	long i;
+};
+
+static int by_value(const void *a, const void *b)
+{
+	const struct ranked *x = a, *y = b;
+
+	return (x->v > y->v) - (x->v < y->v);
+}
+
+/* r[i] = the rank (1-based) of v[i], ties the mean of their ranks. */
+static int ranks(double *r, const double *v, long n)
+{
+	struct ranked *o = malloc((size_t)(n ? n : 1) * sizeof(*o));
+
+	if (!o)
+		return -1;
+	for (long i = 0; i < n; i++)
+		o[i] = (struct ranked){ v[i], i };
+	qsort(o, (size_t)n, sizeof(*o), by_value);
+	for (long i = 0, j; i < n; i = j) {
+		for (j = i; j < n && o[j].v == o[i].v; j++)
+			;
+		for (long k = i; k < j; k++)
+			r[o[k].i] = (double)(i + 1 + j) / 2; /* mean of ranks i+1..j */
+	}
+	free(o);
+	return 0;
+}
+
+double mtl_spearman(const double *x, const double *y, long n, int *nomem)
+{
+	double *r = malloc(2 * (size_t)(n ? n : 1) * sizeof(double)), rho;
+
+	*nomem = 0;
+	if (!r || ranks(r, x, n) || ranks(r + n, y, n)) {
+		free(r);
+		*nomem = 1;
+		return NAN;
+	}
+	rho = mtl_pearson(r, r + n, n);
+	free(r);
+	return rho;
+}
+
+double mtl_mse(const double *x, const double *y, long n)
+{
+	double s = 0;
+
+	for (long i = 0; i < n; i++)
+		s += (x[i] - y[i]) * (x[i] - y[i]);
+	return n ? s / (double)n : NAN;
+}
+
+int mtl_regression_add(struct mtl_regression_score *s, double pred,
+		       double gold)
+{
+	if (s->n == s->cap) {
+		long cap = s->cap ? 2 * s->cap : 256;
+		double *p = realloc(s->pred, (size_t)cap * sizeof(double));
+
+		if (p)
+			s->pred = p;
+		p = p ? realloc(s->gold, (size_t)cap * sizeof(double)) : NULL;
+		if (!p)
+			return MTL_ERR_NOMEM;
+		s->gold = p;
+		s->cap = cap;
+	}
+	s->pred[s->n] = pred;
+	s->gold[s->n++] = gold;
+	return 0;
+}
+
+int mtl_regression_finish(struct mtl_regression_score *s)
+{
+	int nomem;
+
+	s->mse = mtl_mse(s->pred, s->gold, s->n);
+	s->pearson = mtl_pearson(s->pred, s->gold, s->n);
+	s->spearman = mtl_spearman(s->pred, s->gold, s->n, &nomem);
+	return nomem ? MTL_ERR_NOMEM : 0;
+}
+
+void mtl_regression_release(struct mtl_regression_score *s)
+{
+	free(s->pred);
+	free(s->gold);
+	memset(s, 0, sizeof(*s));
 }
 
 double mtl_confusion_micro_f1(const struct mtl_confusion *c)

@@ -47,6 +47,57 @@ double mtl_confusion_macro_f1(const struct mtl_confusion *c);
 double mtl_confusion_micro_f1(const struct mtl_confusion *c);
 void mtl_confusion_release(struct mtl_confusion *c);
 
+/*
+ * Multilabel scores: every label a yes/no decision per item.  Per label
+ * tp/fp/fn; micro F1 pools the counts of all labels; macro F1 is the
+ * unweighted mean of the labels' F1 over the labels with support or
+ * predictions (as mtl_confusion_macro_f1); exact counts the items whose
+ * whole predicted set is the gold set.
+ */
+struct mtl_multilabel_score {
+	int n;
+	struct mtl_prf *per_label; /* [n] */
+	struct mtl_prf micro;
+	double macro_f1;
+	long items, exact;
+};
+
+/* 0, or MTL_ERR_NOMEM. */
+int mtl_multilabel_init(struct mtl_multilabel_score *s, int n);
+/* Adds one item: gold[n] and pred[n], each 0 or 1. */
+void mtl_multilabel_add(struct mtl_multilabel_score *s, const int *gold,
+			const int *pred);
+/* Fills precision/recall/F1 of each label, micro and macro_f1. */
+void mtl_multilabel_finish(struct mtl_multilabel_score *s);
+void mtl_multilabel_release(struct mtl_multilabel_score *s);
+
+/*
+ * Correlations of n pairs (x[i], y[i]), for regression tasks: Pearson's r,
+ * and Spearman's rho, the Pearson r of the ranks with tied values given
+ * the mean of their ranks (as scipy.stats.spearmanr).  NaN when n < 2 or
+ * either side is constant; Spearman returns MTL_ERR_NOMEM (as a NaN and
+ * *nomem set) only when its rank arrays cannot be allocated.
+ */
+double mtl_pearson(const double *x, const double *y, long n);
+double mtl_spearman(const double *x, const double *y, long n, int *nomem);
+/* The mean of (x[i] - y[i])^2; NaN when n = 0. */
+double mtl_mse(const double *x, const double *y, long n);
+
+/* A regression task's scores: the (prediction, gold) pairs, then their
+ * MSE and correlations (NaN where undefined). */
+struct mtl_regression_score {
+	double *pred, *gold; /* [n] */
+	long n, cap;
+	double mse, pearson, spearman;
+};
+
+/* Adds a pair (zeroed storage is an empty score).  0 or MTL_ERR_NOMEM. */
+int mtl_regression_add(struct mtl_regression_score *s, double pred,
+		       double gold);
+/* Fills mse, pearson and spearman.  0 or MTL_ERR_NOMEM. */
+int mtl_regression_finish(struct mtl_regression_score *s);
+void mtl_regression_release(struct mtl_regression_score *s);
+
 /* BIO scheme of a label set: for each label its prefix and entity type. */
 struct mtl_bio {
 	int n_labels, n_types;

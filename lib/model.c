@@ -79,7 +79,7 @@ int mtl_model_heads(struct mtl_model *m, uint64_t seed, struct mtl_err *err)
 		return mtl_err_set(err, MTL_ERR_FORMAT, "'%s' has no tasks.json", m->dir);
 	if (m->pool.mode == MTL_POOL_MAX)
 		for (int t = 0; t < m->tasks->n; t++)
-			if (m->tasks->task[t].kind == MTL_TASK_SEQUENCE &&
+			if (m->tasks->task[t].kind != MTL_TASK_TOKEN &&
 			    m->tasks->task[t].pooling == MTL_POOL_DEFAULT)
 				return mtl_err_set(err, MTL_ERR_FORMAT,
 						   "'%s': task '%s': the model pools by max, which sequence heads do not support; set the task's \"pooling\" to cls or mean",

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loss.h"
 #include "metrics.h"
 
 struct mtl_predictor {
@@ -16,6 +17,8 @@ struct mtl_predictor {
 	struct mtl_confusion *conf;       /* [model tasks] */
 	struct mtl_bio *bio;              /* [model tasks] n_labels 0: not BIO */
 	struct mtl_entity_score *ent;     /* [model tasks] */
+	struct mtl_multilabel_score *ml;  /* [model tasks] multilabel ones */
+	struct mtl_regression_score *rg;  /* [model tasks] regression ones */
 	long *lost;                       /* [model tasks] gold entities lost */
 	int32_t *amask, *pred, *gold, *full;
 	float *emb, *probs, *score;       /* score: [words] the predicted tag's */
@@ -37,7 +40,13 @@ void mtl_predictor_free(struct mtl_predictor *p)
 			mtl_entity_release(&p->ent[t]);
 		if (p->bio)
 			mtl_bio_release(&p->bio[t]);
+		if (p->ml)
+			mtl_multilabel_release(&p->ml[t]);
+		if (p->rg)
+			mtl_regression_release(&p->rg[t]);
 	}
+	free(p->ml);
+	free(p->rg);
 	free(p->conf);
 	free(p->ent);
 	free(p->bio);
@@ -85,8 +94,11 @@ int mtl_predictor_new(struct mtl_predictor **out, struct mtl_model *m,
 	p->bio = calloc((size_t)n, sizeof(*p->bio));
 	p->ent = calloc((size_t)n, sizeof(*p->ent));
 	p->lost = calloc((size_t)n, sizeof(long));
+	p->ml = calloc((size_t)n, sizeof(*p->ml));
+	p->rg = calloc((size_t)n, sizeof(*p->rg));
 	p->emb = malloc(sizeof(float));
-	if (!p->map || !p->conf || !p->bio || !p->ent || !p->lost) {
+	if (!p->map || !p->conf || !p->bio || !p->ent || !p->lost || !p->ml ||
+	    !p->rg) {
 		mtl_predictor_free(p);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
@@ -103,7 +115,9 @@ int mtl_predictor_new(struct mtl_predictor **out, struct mtl_model *m,
 			p->mask &= ~(1ull << t);
 			continue;
 		}
-		if (mtl_confusion_init(&p->conf[t], task->n_labels)) {
+		if (mtl_confusion_init(&p->conf[t], task->n_labels) ||
+		    (task->kind == MTL_TASK_MULTILABEL &&
+		     mtl_multilabel_init(&p->ml[t], task->n_labels))) {
 			mtl_predictor_free(p);
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		}
@@ -184,6 +198,80 @@ static void pack_sequence(struct mtl_predictor *p, msgpack_packer *pk, int t,
 	}
 	if (gold != MTL_IGNORE)
 		mtl_confusion_add(&p->conf[t], gold, pred);
+}
+
+/* Packs the names of the labels k with v[k] set, of n labels. */
+static void pack_set(msgpack_packer *pk, const struct mtl_task *t,
+		     const int32_t *v, int n)
+{
+	int k = 0;
+
+	for (int i = 0; i < n; i++)
+		k += v[i] == 1;
+	msgpack_pack_array(pk, (size_t)k);
+	for (int i = 0; i < n; i++)
+		if (v[i] == 1)
+			mtl_mp_pack_str(pk, t->labels[i]);
+}
+
+/* A multilabel task: "pred" the labels whose sigmoid reaches the
+ * threshold, "gold" the example's set or nil, "probs" every label's
+ * sigmoid.  p->pred holds the decisions. */
+static int pack_multilabel(struct mtl_predictor *p, msgpack_packer *pk,
+			   int t, const struct mtl_example *ex,
+			   const float *logits)
+{
+	const struct mtl_task *task = &p->m->tasks->task[t];
+	int s = p->map[t], C = task->n_labels;
+	const int32_t *gold = s >= 0 && ex->multi ? ex->multi[s] : NULL;
+
+	if (grow((void **)&p->pred, &p->cap_words, (size_t)C + 1, sizeof(int32_t)) ||
+	    !(p->gold = realloc(p->gold, p->cap_words * sizeof(int32_t))) ||
+	    !(p->full = realloc(p->full, p->cap_words * sizeof(int32_t))) ||
+	    !(p->score = realloc(p->score, p->cap_words * sizeof(float))) ||
+	    !(p->spans = realloc(p->spans, p->cap_words * sizeof(*p->spans))))
+		return MTL_ERR_NOMEM;
+	for (int c = 0; c < C; c++) {
+		p->pred[c] = mtl_loss_bce_yes(logits[c], task->threshold);
+		p->probs[c] = 1.0f / (1.0f + expf(-logits[c]));
+	}
+	msgpack_pack_map(pk, 2 + !!(p->flags & MTL_PREDICT_PROBS));
+	mtl_mp_pack_str(pk, "pred");
+	pack_set(pk, task, p->pred, C);
+	mtl_mp_pack_str(pk, "gold");
+	if (gold)
+		pack_set(pk, task, gold, C);
+	else
+		msgpack_pack_nil(pk);
+	if (p->flags & MTL_PREDICT_PROBS) {
+		mtl_mp_pack_str(pk, "probs");
+		mtl_mp_pack_f32s(pk, p->probs, (size_t)C);
+	}
+	if (gold) {
+		for (int c = 0; c < C; c++)
+			p->gold[c] = gold[c];
+		mtl_multilabel_add(&p->ml[t], p->gold, p->pred);
+	}
+	return 0;
+}
+
+/* A regression task: "pred" the head's number, "gold" the target or nil. */
+static int pack_regression(struct mtl_predictor *p, msgpack_packer *pk, int t,
+			   const struct mtl_example *ex, float z)
+{
+	int s = p->map[t];
+	int32_t gold = s >= 0 ? ex->seq[s] : MTL_IGNORE;
+
+	msgpack_pack_map(pk, 2);
+	mtl_mp_pack_str(pk, "pred");
+	msgpack_pack_float(pk, z);
+	mtl_mp_pack_str(pk, "gold");
+	if (gold == MTL_IGNORE) {
+		msgpack_pack_nil(pk);
+		return 0;
+	}
+	msgpack_pack_float(pk, mtl_label_value(gold));
+	return mtl_regression_add(&p->rg[t], z, mtl_label_value(gold));
 }
 
 /*
@@ -501,12 +589,19 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 			if (!((p->mask >> t) & 1))
 				continue;
 			mtl_mp_pack_str(pk, ts->task[t].name);
-			if (ts->task[t].kind == MTL_TASK_SEQUENCE) {
-				if (!(p->probs = realloc(p->probs, (size_t)h->C * sizeof(float)))) {
+			if (ts->task[t].kind != MTL_TASK_TOKEN) {
+				const float *z = h->logits + (size_t)i * (size_t)h->C;
+
+				if (!(p->probs = realloc(p->probs, (size_t)h->C * sizeof(float))) ||
+				    (ts->task[t].kind == MTL_TASK_MULTILABEL &&
+				     pack_multilabel(p, pk, t, ex[i], z)) ||
+				    (ts->task[t].kind == MTL_TASK_REGRESSION &&
+				     pack_regression(p, pk, t, ex[i], z[0]))) {
 					rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 					goto out;
 				}
-				pack_sequence(p, pk, t, ex[i], h->logits + (size_t)i * (size_t)h->C);
+				if (ts->task[t].kind == MTL_TASK_SEQUENCE)
+					pack_sequence(p, pk, t, ex[i], z);
 			} else if (pack_token(p, pk, t, ex[i],
 					      h->logits + (size_t)i * (size_t)T * (size_t)h->C, T)) {
 				rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
@@ -521,6 +616,70 @@ out:
 	return rc;
 }
 
+/* A multilabel task's metrics record: items scored, per-label accuracy,
+ * macro and micro F1, exact match. */
+static int pack_multilabel_metrics(struct mtl_predictor *p, int t,
+				   struct mtl_mp_writer *w, struct mtl_err *err)
+{
+	struct mtl_multilabel_score *ml = &p->ml[t];
+	msgpack_packer *pk = mtl_mp_pk(w);
+	double cells = (double)ml->items * ml->n;
+
+	mtl_multilabel_finish(ml);
+	msgpack_pack_map(pk, 8);
+	mtl_mp_pack_str(pk, "type");
+	mtl_mp_pack_str(pk, "metrics");
+	mtl_mp_pack_str(pk, "task");
+	mtl_mp_pack_str(pk, p->m->tasks->task[t].name);
+	mtl_mp_pack_str(pk, "kind");
+	mtl_mp_pack_str(pk, mtl_task_kind_name(MTL_TASK_MULTILABEL));
+	mtl_mp_pack_str(pk, "scored");
+	msgpack_pack_long(pk, ml->items);
+	mtl_mp_pack_str(pk, "accuracy");
+	msgpack_pack_double(pk, cells > 0 ? (cells - (double)(ml->micro.fp + ml->micro.fn)) / cells : 0);
+	mtl_mp_pack_str(pk, "macro_f1");
+	msgpack_pack_double(pk, ml->macro_f1);
+	mtl_mp_pack_str(pk, "micro_f1");
+	msgpack_pack_double(pk, ml->micro.f1);
+	mtl_mp_pack_str(pk, "exact_match");
+	msgpack_pack_double(pk, ml->items ? (double)ml->exact / (double)ml->items : 0);
+	return mtl_mp_end(w, err);
+}
+
+/* A regression task's metrics record: pairs scored, MSE, Pearson and
+ * Spearman (nil where undefined). */
+static int pack_regression_metrics(struct mtl_predictor *p, int t,
+				   struct mtl_mp_writer *w, struct mtl_err *err)
+{
+	struct mtl_regression_score *rg = &p->rg[t];
+	msgpack_packer *pk = mtl_mp_pk(w);
+	const char *const key[] = { "mse", "pearson", "spearman" };
+	double v[3];
+
+	if (mtl_regression_finish(rg))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	v[0] = rg->mse;
+	v[1] = rg->pearson;
+	v[2] = rg->spearman;
+	msgpack_pack_map(pk, 7);
+	mtl_mp_pack_str(pk, "type");
+	mtl_mp_pack_str(pk, "metrics");
+	mtl_mp_pack_str(pk, "task");
+	mtl_mp_pack_str(pk, p->m->tasks->task[t].name);
+	mtl_mp_pack_str(pk, "kind");
+	mtl_mp_pack_str(pk, mtl_task_kind_name(MTL_TASK_REGRESSION));
+	mtl_mp_pack_str(pk, "scored");
+	msgpack_pack_long(pk, rg->n);
+	for (int k = 0; k < 3; k++) {
+		mtl_mp_pack_str(pk, key[k]);
+		if (isnan(v[k]))
+			msgpack_pack_nil(pk);
+		else
+			msgpack_pack_double(pk, v[k]);
+	}
+	return mtl_mp_end(w, err);
+}
+
 int mtl_predict_metrics(struct mtl_predictor *p, struct mtl_mp_writer *w,
 			struct mtl_err *err)
 {
@@ -533,6 +692,14 @@ int mtl_predict_metrics(struct mtl_predictor *p, struct mtl_mp_writer *w,
 
 		if (!((p->mask >> t) & 1))
 			continue;
+		if (ts->task[t].kind == MTL_TASK_MULTILABEL ||
+		    ts->task[t].kind == MTL_TASK_REGRESSION) {
+			if ((rc = ts->task[t].kind == MTL_TASK_MULTILABEL
+				  ? pack_multilabel_metrics(p, t, w, err)
+				  : pack_regression_metrics(p, t, w, err)))
+				return rc;
+			continue;
+		}
 		if (ent)
 			mtl_entity_finish(&p->ent[t]);
 		msgpack_pack_map(pk, 6 + 3 * ent);

@@ -698,6 +698,51 @@ static void render_predicted(struct out *o, const struct mtl_report_task *rt)
 	tab_release(&t);
 }
 
+/* A multilabel task: per-label scores, micro and macro F1, exact match. */
+static void render_multilabel(struct out *o, const struct mtl_report_task *rt)
+{
+	const struct mtl_task *sp = rt->spec;
+	const struct mtl_multilabel_score *ml = &rt->ml;
+	struct tab t;
+	char b1[32], b2[32], b3[32];
+
+	num(b1, sizeof(b1), ml->micro.f1);
+	num(b2, sizeof(b2), ml->macro_f1);
+	num(b3, sizeof(b3), ml->items ? (double)ml->exact / (double)ml->items : 0);
+	para(o, "%ld examples, %ld without gold labels (not scored); micro F1 %s, macro F1 %s, exact match %s (%ld of %ld); threshold %g",
+	     rt->examples, rt->unlabelled, b1, b2, b3, ml->exact, ml->items,
+	     sp->threshold);
+	heading(o, 3, "Per label of %s", sp->name);
+	tab_init(&t, "lrrrrr");
+	tab_add(&t, "label");
+	tab_add(&t, "precision");
+	tab_add(&t, "recall");
+	tab_add(&t, "f1");
+	tab_add(&t, "support");
+	tab_add(&t, "predicted");
+	for (int k = 0; k < ml->n; k++) {
+		tab_label(&t, o, sp->labels[k]);
+		prf_cells(&t, &ml->per_label[k]);
+	}
+	tab_add(&t, "micro");
+	prf_cells(&t, &ml->micro);
+	tab_print(o, &t, NULL);
+	tab_release(&t);
+}
+
+/* A regression task: the pairs' MSE and correlations. */
+static void render_regression(struct out *o, const struct mtl_report_task *rt)
+{
+	const struct mtl_regression_score *rg = &rt->rg;
+	char b1[32], b2[32], b3[32];
+
+	num(b1, sizeof(b1), rg->mse);
+	num(b2, sizeof(b2), rg->pearson);
+	num(b3, sizeof(b3), rg->spearman);
+	para(o, "%ld examples, %ld without a gold value (not scored); %ld scored: MSE %s, Pearson %s, Spearman %s",
+	     rt->examples, rt->unlabelled, rg->n, b1, b2, b3);
+}
+
 static void render_task(struct out *o, const struct mtl_report *rep,
 			const struct mtl_report_task *rt)
 {
@@ -711,8 +756,16 @@ static void render_task(struct out *o, const struct mtl_report *rep,
 	for (int k = 0; k < cf->n; k++)
 		right += cf->m[k * cf->n + k];
 	heading(o, 2, "Task %s (%s)", sp->name, mtl_task_kind_name(sp->kind));
-	if (!cf->total) {
+	if (sp->kind == MTL_TASK_REGRESSION) {
+		render_regression(o, rt);
+		return;
+	}
+	if (sp->kind == MTL_TASK_MULTILABEL ? !rt->ml.items : !cf->total) {
 		render_predicted(o, rt);
+		return;
+	}
+	if (sp->kind == MTL_TASK_MULTILABEL) {
+		render_multilabel(o, rt);
 		return;
 	}
 	num(b1, sizeof(b1), mtl_confusion_accuracy(cf));

@@ -97,13 +97,55 @@ static json_t *jlabels(const struct mtl_task *sp, const int *v, int n)
 	return a;
 }
 
+/* A multilabel task's JSON: per-label scores and the averages. */
+static json_t *jmultilabel(const struct mtl_report_task *rt)
+{
+	const struct mtl_task *sp = rt->spec;
+	const struct mtl_multilabel_score *ml = &rt->ml;
+	json_t *classes = json_object(), *labels = json_array(),
+	       *pc = json_object();
+	int have = ml->items > 0;
+
+	for (int k = 0; k < sp->n_labels; k++) {
+		json_object_set_new(classes, sp->labels[k], jprf(&ml->per_label[k]));
+		json_array_append_new(labels, json_string(sp->labels[k]));
+		json_object_set_new(pc, sp->labels[k], json_integer(rt->predicted[k]));
+	}
+	return json_pack("{s:s,s:o,s:I,s:I,s:I,s:f,s:o,s:o,s:o,s:o,s:o,s:o,s:I}",
+			 "kind", mtl_task_kind_name(sp->kind), "labels", labels,
+			 "examples", (json_int_t)rt->examples,
+			 "unlabelled", (json_int_t)rt->unlabelled,
+			 "scored", (json_int_t)ml->items, "threshold", sp->threshold,
+			 "micro", jprf(&ml->micro),
+			 "micro_f1", have ? jnum(ml->micro.f1) : json_null(),
+			 "macro_f1", have ? jnum(ml->macro_f1) : json_null(),
+			 "exact_match", have ? jnum((double)ml->exact / (double)ml->items)
+					     : json_null(),
+			 "classes", classes, "predicted", pc,
+			 "wrong", (json_int_t)rt->n_wrong);
+}
+
+
 static json_t *jtask(const struct mtl_report *rep, const struct mtl_report_task *rt)
 {
 	const struct mtl_task *sp = rt->spec;
 	const struct mtl_confusion *cf = &rt->conf;
-	json_t *classes = json_object(), *cm = json_array(), *labels = json_array(),
-	       *shown = json_array(), *j;
+	json_t *classes, *cm, *labels, *shown, *j;
 
+	if (sp->kind == MTL_TASK_MULTILABEL)
+		return jmultilabel(rt);
+	if (sp->kind == MTL_TASK_REGRESSION)
+		return json_pack("{s:s,s:I,s:I,s:I,s:o,s:o,s:o}", "kind",
+				 mtl_task_kind_name(sp->kind), "examples",
+				 (json_int_t)rt->examples, "unlabelled",
+				 (json_int_t)rt->unlabelled, "scored",
+				 (json_int_t)rt->rg.n, "mse", jnum(rt->rg.mse),
+				 "pearson", jnum(rt->rg.pearson), "spearman",
+				 jnum(rt->rg.spearman));
+	classes = json_object();
+	cm = json_array();
+	labels = json_array();
+	shown = json_array();
 	for (int k = 0; k < cf->n; k++) {
 		struct mtl_prf p;
 		json_t *row = json_array();

@@ -241,7 +241,9 @@ static int add_tasks(struct mtl_report *rep, const struct mtl_tasks *ts,
 		const struct mtl_task *sp = rt->spec = &rep->tasks->task[i];
 
 		if (mtl_confusion_init(&rt->conf, sp->n_labels) ||
-		    !(rt->predicted = calloc((size_t)sp->n_labels, sizeof(long))))
+		    !(rt->predicted = calloc((size_t)sp->n_labels, sizeof(long))) ||
+		    (sp->kind == MTL_TASK_MULTILABEL &&
+		     mtl_multilabel_init(&rt->ml, sp->n_labels)))
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		if (sp->kind != MTL_TASK_TOKEN)
 			continue;
@@ -280,8 +282,10 @@ static int bad_label(struct mtl_mp_reader *r, struct mtl_err *err,
 					  "task '%s': unknown %s label '%.*s'", t->name, what,
 					  (int)o->via.str.size, o->via.str.ptr);
 	return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
-				  "task '%s': \"%s\" must be a label name%s", t->name,
-				  what, t->kind == MTL_TASK_TOKEN ? " per word" : "");
+				  "task '%s': \"%s\" must be %s", t->name, what,
+				  t->kind == MTL_TASK_TOKEN ? "a label name per word" :
+				  t->kind == MTL_TASK_MULTILABEL ? "an array of label names" :
+				  "a label name");
 }
 
 static int keep_error(struct mtl_report_task *rt, const msgpack_object *rec,
@@ -356,6 +360,80 @@ bad:
 				  rt->spec->name);
 }
 
+/* The label names of the array o into the indicators v[n_labels].  0, or
+ * <0 with err set (an unknown or repeated label, not an array). */
+static int label_set(const struct mtl_task *sp, struct mtl_mp_reader *r,
+		     const char *what, const msgpack_object *o, int *v,
+		     struct mtl_err *err)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY)
+		return bad_label(r, err, sp, what, o, -3);
+	memset(v, 0, (size_t)sp->n_labels * sizeof(int));
+	for (uint32_t i = 0; i < o->via.array.size; i++) {
+		const msgpack_object *l = &o->via.array.ptr[i];
+		int k = label_of(sp, l);
+
+		if (k < 0)
+			return bad_label(r, err, sp, what, l, k == -1 ? -3 : k);
+		if (v[k])
+			return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+						  "task '%s': \"%s\" names '%s' twice",
+						  sp->name, what, sp->labels[k]);
+		v[k] = 1;
+	}
+	return 0;
+}
+
+/* A regression task's prediction: numbers. */
+static int read_regression(struct mtl_report_task *rt, struct mtl_mp_reader *r,
+			   const msgpack_object *pred, const msgpack_object *gold,
+			   struct mtl_err *err)
+{
+	double p, g;
+
+	if (mtl_mp_as_num(pred, &p) || !isfinite(p) ||
+	    (gold && (mtl_mp_as_num(gold, &g) || !isfinite(g))))
+		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
+					  "task '%s': \"pred\" and \"gold\" must be finite numbers",
+					  rt->spec->name);
+	if (!gold) {
+		rt->unlabelled++;
+		return 0;
+	}
+	if (mtl_regression_add(&rt->rg, p, g))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+/* A multilabel task's prediction: label sets. */
+static int read_multilabel(struct mtl_report_task *rt, struct mtl_mp_reader *r,
+			   const msgpack_object *pred, const msgpack_object *gold,
+			   struct mtl_err *err)
+{
+	const struct mtl_task *sp = rt->spec;
+	int n = sp->n_labels, rc = 0, same = 1;
+	int *p = malloc(2 * (size_t)n * sizeof(int)), *g = p + n;
+
+	if (!p)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	if ((rc = label_set(sp, r, "pred", pred, p, err)) ||
+	    (gold && (rc = label_set(sp, r, "gold", gold, g, err))))
+		goto out;
+	for (int k = 0; k < n; k++) {
+		rt->predicted[k] += p[k];
+		same &= !gold || p[k] == g[k];
+	}
+	if (!gold) {
+		rt->unlabelled++;
+		goto out;
+	}
+	mtl_multilabel_add(&rt->ml, g, p);
+	rt->n_wrong += !same;
+out:
+	free(p);
+	return rc;
+}
+
 static int read_prediction(struct mtl_report *rep, struct mtl_mp_reader *r,
 			   const struct mtl_tasks *hdr_tasks,
 			   const msgpack_object *rec, struct mtl_err *err)
@@ -398,6 +476,13 @@ static int read_prediction(struct mtl_report *rep, struct mtl_mp_reader *r,
 		rt->examples++;
 		if (gold && gold->type == MSGPACK_OBJECT_NIL)
 			gold = NULL;
+		if (sp->kind == MTL_TASK_MULTILABEL || sp->kind == MTL_TASK_REGRESSION) {
+			if ((rc = sp->kind == MTL_TASK_MULTILABEL
+				  ? read_multilabel(rt, r, pred, gold, err)
+				  : read_regression(rt, r, pred, gold, err)))
+				goto out;
+			continue;
+		}
 		if (sp->kind == MTL_TASK_SEQUENCE) {
 			int lp = label_of(sp, pred), lg = gold ? label_of(sp, gold) : -1;
 
@@ -659,6 +744,11 @@ int mtl_report_finish(struct mtl_report *rep, struct mtl_err *err)
 		struct mtl_report_task *rt = &rep->task[i];
 		long typed = 0;
 
+		if (rt->spec->kind == MTL_TASK_MULTILABEL)
+			mtl_multilabel_finish(&rt->ml);
+		if (rt->spec->kind == MTL_TASK_REGRESSION &&
+		    mtl_regression_finish(&rt->rg))
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		if (!rt->has_entities)
 			continue;
 		/* lost gold entities are missed ones: false negatives */
@@ -726,6 +816,8 @@ void mtl_report_free(struct mtl_report *rep)
 		struct mtl_report_task *rt = &rep->task[i];
 
 		mtl_confusion_release(&rt->conf);
+		mtl_multilabel_release(&rt->ml);
+		mtl_regression_release(&rt->rg);
 		mtl_bio_release(&rt->bio);
 		mtl_entity_release(&rt->ent);
 		free(rt->lost_type);

@@ -9,7 +9,9 @@
  *                record (NaN where a record lacks it), the "eval" records
  *                as rows, and the "skip" records;
  *   predictions  per task a confusion matrix (of examples for a sequence
- *                task, of words for a token task), entity scores for token
+ *                task, of words for a token task; per-label scores for a
+ *                multilabel task; MSE, Pearson and Spearman for a
+ *                regression task), entity scores for token
  *                tasks whose labels are BIO tags (lib/metrics.h), gold
  *                entities lost to truncation, and the first misclassified
  *                examples;
@@ -102,6 +104,10 @@ struct mtl_report_task {
 	double entity_macro_f1;
 	long lost;       /* gold entities lost to truncation, all types */
 	long *lost_type; /* [bio.n_types] the part given by type */
+	/* multilabel tasks: per-label scores over the examples with gold */
+	struct mtl_multilabel_score ml;
+	/* regression tasks: (prediction, target) pairs and their scores */
+	struct mtl_regression_score rg;
 	struct mtl_report_error *err;
 	int n_err;
 	long n_wrong; /* misclassified examples, all of them */

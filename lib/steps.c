@@ -101,9 +101,11 @@ int mtl_steps_write_step(struct mtl_mp_writer *w,
 
 	if (!acc)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	/* a regression task has no accuracy: NaN, which shows as null */
 	for (int t = 0; t < ts->n; t++)
-		acc[t] = st->labelled[t]
-			? (double)st->correct[t] / (double)st->labelled[t] : 0;
+		acc[t] = ts->task[t].kind == MTL_TASK_REGRESSION ? NAN
+			 : st->labelled[t]
+			 ? (double)st->correct[t] / (double)st->labelled[t] : 0;
 	mtl_mp_map_begin(&m);
 	mtl_mp_pack_str(mtl_mp_map_key(&m, "type"), "step");
 	msgpack_pack_long(mtl_mp_map_key(&m, "step"), st->step);
@@ -173,10 +175,19 @@ int mtl_steps_write_eval(struct mtl_mp_writer *w, long step,
 
 		mtl_mp_map_begin(&f);
 		pack_nullable(mtl_mp_map_key(&f, "loss"), res->task_loss[t], have);
-		pack_nullable(mtl_mp_map_key(&f, "accuracy"), res->accuracy[t], have);
-		pack_nullable(mtl_mp_map_key(&f, "f1"), res->f1[t], have);
+		if (tasks->task[t].kind == MTL_TASK_REGRESSION) {
+			pack_nullable(mtl_mp_map_key(&f, "pearson"), res->pearson[t],
+				      have && !isnan(res->pearson[t]));
+			pack_nullable(mtl_mp_map_key(&f, "spearman"), res->spearman[t],
+				      have && !isnan(res->spearman[t]));
+		} else {
+			pack_nullable(mtl_mp_map_key(&f, "accuracy"), res->accuracy[t], have);
+			pack_nullable(mtl_mp_map_key(&f, "f1"), res->f1[t], have);
+		}
 		if (!isnan(res->entity_f1[t]))
 			msgpack_pack_double(mtl_mp_map_key(&f, "entity_f1"), res->entity_f1[t]);
+		if (!isnan(res->micro_f1[t]) && have)
+			msgpack_pack_double(mtl_mp_map_key(&f, "micro_f1"), res->micro_f1[t]);
 		msgpack_pack_int64(mtl_mp_map_key(&f, "labelled"), have);
 		mtl_mp_map_end(&f, mtl_mp_map_key(&per_task, tasks->task[t].name));
 	}

@@ -6,12 +6,17 @@
  *   header  {"stream": "steps", "tasks", "model", "total_steps",
  *           "accumulate", "lr", "parameters", "trainable"}
  *   step    one optimiser step: its figures, one map {task: value} per
- *           per-task figure, the balancer's and the contrastive term's
+ *           per-task figure (accuracy nil for a regression task), the
+ *           balancer's and the contrastive term's
  *           figures when the run has them, timings
  *   skip    a step skipped for a non-finite loss or gradient
  *   eval    an evaluation: the weighted loss, and per task {"loss",
  *           "accuracy", "f1", "labelled"} (nil where nothing is labelled)
- *           and "entity_f1" for a BIO token task; with --best-metric,
+ *           and "entity_f1" for a BIO token task, "micro_f1" for a
+ *           labelled multilabel task ("f1" is then its macro F1,
+ *           "accuracy" per label); a regression task has "loss" (its
+ *           MSE), "pearson" and "spearman" in place of "accuracy" and
+ *           "f1"; with --best-metric,
  *           "best" {"metric", "value", "step", "stale", "patience",
  *           "stop": true when patience ran out}
  *

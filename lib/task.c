@@ -16,14 +16,16 @@
 
 #define TASK_MAX_HIDDEN (1 << 20)
 
-static const char *const kind_names[] = { "sequence", "token", "embedding" };
+static const char *const kind_names[] = { "sequence", "token", "embedding",
+					   "multilabel", "regression" };
+#define N_KINDS ((int)(sizeof(kind_names) / sizeof(*kind_names)))
 static const char *const act_names[] = { "gelu", "tanh", "relu" };
 static const char *const pool_names[] = { "default", "cls", "mean", "max" };
 static const char *const emb_loss_names[] = { "mnrl", "cosent", "cosine_mse" };
 
 const char *mtl_task_kind_name(enum mtl_task_kind k)
 {
-	return (unsigned)k < 3 ? kind_names[k] : "?";
+	return (unsigned)k < (unsigned)N_KINDS ? kind_names[k] : "?";
 }
 
 const char *mtl_task_act_name(enum mtl_task_act a)
@@ -70,6 +72,12 @@ int mtl_task_label(const struct mtl_task *t, const char *label)
 		if (strcmp(t->labels[i], label) == 0)
 			return i;
 	return -1;
+}
+
+int mtl_task_width(const struct mtl_task *t, int T)
+{
+	return t->kind == MTL_TASK_TOKEN ? T :
+	       t->kind == MTL_TASK_MULTILABEL ? t->n_labels : 1;
 }
 
 struct dup_key {
@@ -245,7 +253,8 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 		      const char *name, struct mtl_err *err)
 {
 	static const char *const task_keys[] = { "name", "kind", "labels",
-						 "weight", "head", NULL };
+						 "weight", "head", "threshold",
+						 NULL };
 	static const char *const head_keys[] = { "hidden", "activation",
 						 "dropout", "pooling", NULL };
 	char where[160];
@@ -282,14 +291,27 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 
 	j = json_object_get(o, "kind");
 	if (!json_is_string(j) ||
-	    pick(json_string_value(j), kind_names, 2) < 0)
+	    pick(json_string_value(j), kind_names, N_KINDS) < 0)
 		return mtl_err_set(err, MTL_ERR_FORMAT,
 				   "%s: %s: %s", name, where,
 				   !j ? "missing 'kind'" :
-				   "'kind' must be \"sequence\", \"token\" or \"embedding\"");
-	t->kind = (enum mtl_task_kind)pick(json_string_value(j), kind_names, 2);
+				   "'kind' must be \"sequence\", \"token\", \"embedding\", \"multilabel\" or \"regression\"");
+	t->kind = (enum mtl_task_kind)pick(json_string_value(j), kind_names,
+					   N_KINDS);
 
 	j = json_object_get(o, "labels");
+	if (t->kind == MTL_TASK_REGRESSION) {
+		/* one output, one number per text: no label names */
+		if (j)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: a regression task has no 'labels'",
+					   name, where);
+		t->labels = calloc(1, sizeof(*t->labels));
+		if (!t->labels || !(t->labels[0] = strdup("value")))
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		t->n_labels = 1;
+		goto weight;
+	}
 	if (!json_is_array(j) || json_array_size(j) == 0)
 		return mtl_err_set(err, MTL_ERR_FORMAT, "%s: %s: %s", name,
 				   where, !j ? "missing 'labels'" :
@@ -320,7 +342,7 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 		return mtl_err_set(err, MTL_ERR_FORMAT,
 				   "%s: %s: duplicate label '%.100s'",
 				   name, where, t->labels[i]);
-
+weight:
 	t->weight = 1.0;
 	j = json_object_get(o, "weight");
 	if (j) {
@@ -330,6 +352,21 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 					   "%s: %s: 'weight' must be a number >= 0",
 					   name, where);
 		t->weight = json_number_value(j);
+	}
+
+	t->threshold = 0.5;
+	j = json_object_get(o, "threshold");
+	if (j) {
+		if (t->kind != MTL_TASK_MULTILABEL)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'threshold' is for multilabel tasks only",
+					   name, where);
+		if (!json_is_number(j) || !(json_number_value(j) > 0) ||
+		    !(json_number_value(j) < 1))
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'threshold' must be a number in (0, 1)",
+					   name, where);
+		t->threshold = json_number_value(j);
 	}
 
 	t->hidden = 0;
@@ -380,9 +417,9 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 			return mtl_err_set(err, MTL_ERR_FORMAT,
 					   "%s: %s: 'pooling' must be \"cls\" or \"mean\"",
 					   name, where);
-		if (t->kind != MTL_TASK_SEQUENCE)
+		if (t->kind == MTL_TASK_TOKEN)
 			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "%s: %s: 'pooling' is for sequence tasks only",
+					   "%s: %s: 'pooling' is not for token tasks",
 					   name, where);
 		t->pooling = (enum mtl_pool)(p + 1);
 	}
@@ -538,8 +575,13 @@ static json_t *task_json(const struct mtl_task *t)
 				    json_string(mtl_task_pool_name(t->pooling)));
 	json_object_set_new(o, "name", json_string(t->name));
 	json_object_set_new(o, "kind", json_string(mtl_task_kind_name(t->kind)));
-	json_object_set_new(o, "labels", labels);
+	if (t->kind != MTL_TASK_REGRESSION)
+		json_object_set_new(o, "labels", labels);
+	else
+		json_decref(labels);
 	json_object_set_new(o, "weight", json_real(t->weight));
+	if (t->kind == MTL_TASK_MULTILABEL)
+		json_object_set_new(o, "threshold", json_real(t->threshold));
 	json_object_set_new(o, "head", head);
 	return o;
 }

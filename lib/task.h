@@ -12,12 +12,17 @@
  *	]}
  *
  * Fields: name [A-Za-z0-9_-]+, unique; kind "sequence" (one label per
- * text) or "token" (one label per word); labels a non-empty list of
+ * text), "token" (one label per word), "multilabel" (a set of labels
+ * per text, each label a yes/no decision) or "regression" (a number per
+ * text: no "labels" in tasks.json; in memory and in stream headers the
+ * one output is labels ["value"]); labels a non-empty list of
  * unique non-empty strings (index = position); weight >= 0 in the summed
  * loss (default 1); head.hidden >= 0 units of a hidden layer (0, the
  * default: a plain linear head); head.activation gelu (default), tanh or
  * relu; head.dropout in [0, 1), default 0.1; head.pooling cls or mean,
- * sequence tasks only (default: the model's own pooling).  Parsing is
+ * not for token tasks (default: the model's own pooling);
+ * threshold in (0, 1), multilabel tasks only (default 0.5): a label is
+ * predicted when its sigmoid probability reaches it.  Parsing is
  * strict: an unknown key, a wrong type or an out-of-range value is an
  * error naming the task and the field; JSON syntax errors give
  * FILE:LINE:COLUMN.
@@ -34,7 +39,10 @@
 #include "err.h"
 #include "ops.h"
 
-enum mtl_task_kind { MTL_TASK_SEQUENCE, MTL_TASK_TOKEN, MTL_TASK_EMBEDDING };
+enum mtl_task_kind {
+	MTL_TASK_SEQUENCE, MTL_TASK_TOKEN, MTL_TASK_EMBEDDING, MTL_TASK_MULTILABEL,
+	MTL_TASK_REGRESSION
+};
 enum mtl_task_act { MTL_TASK_ACT_GELU, MTL_TASK_ACT_TANH, MTL_TASK_ACT_RELU };
 
 /*
@@ -68,6 +76,7 @@ struct mtl_task {
 	double dropout;
 	enum mtl_pool pooling; /* cls, mean or MTL_POOL_DEFAULT: the model's */
 	struct mtl_task_emb emb; /* kind embedding only */
+	double threshold;      /* multilabel: predicted when p >= threshold */
 };
 
 struct mtl_tasks {
@@ -120,7 +129,14 @@ int mtl_task_map(int *map, const struct mtl_tasks *model,
  */
 int mtl_task_first_dup(const char *const *s, size_t n, size_t *at);
 
-/* "sequence"/"token", "gelu"/"tanh"/"relu", "default"/"cls"/"mean"/"max". */
+/*
+ * Labels an example carries for t in a batch of sequence length T: 1 for
+ * a sequence task, T for a token task, n_labels for a multilabel task
+ * (its 0/1 indicators).  A batch's labels for t are [B * width].
+ */
+int mtl_task_width(const struct mtl_task *t, int T);
+
+/* "sequence"/"token"/"multilabel"/"regression", "gelu"/"tanh"/"relu", "default"/"cls"/"mean"/"max". */
 const char *mtl_task_kind_name(enum mtl_task_kind k);
 const char *mtl_task_act_name(enum mtl_task_act a);
 const char *mtl_task_pool_name(enum mtl_pool p);

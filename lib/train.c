@@ -311,11 +311,29 @@ static int prepare(struct mtl_train *tr, const struct mtl_batch *b, int rows,
 	return 0;
 }
 
+/* Label entries of task t in b: rows times mtl_task_width. */
 static int64_t task_rows(const struct mtl_heads *hd, int t,
 			 const struct mtl_batch *b)
 {
-	return hd->ts->task[t].kind == MTL_TASK_TOKEN ? (int64_t)b->B * b->T
-						       : b->B;
+	return (int64_t)b->B * mtl_task_width(&hd->ts->task[t], b->T);
+}
+
+/* Task t's loss sum over the last forward and its dlogits (scaled): cross-
+ * entropy, binary cross-entropy for a multilabel task, squared error for
+ * a regression task. */
+static double task_loss(const struct mtl_heads *hd, int t, const int32_t *lab,
+			float eps, float scale, int64_t *correct)
+{
+	const struct mtl_head *h = &hd->h[t];
+	const struct mtl_task *task = &hd->ts->task[t];
+
+	if (task->kind == MTL_TASK_MULTILABEL)
+		return mtl_loss_bce(h->dlogits, correct, h->logits, lab, h->N,
+				    h->C, task->threshold, scale);
+	if (task->kind == MTL_TASK_REGRESSION)
+		return mtl_loss_mse(h->dlogits, h->logits, lab, h->N, scale);
+	return mtl_loss_ce(h->dlogits, correct, h->logits, lab, h->N, h->C,
+			   eps, scale);
 }
 
 /* The encoder's training dropout: hidden and attention. */
@@ -543,7 +561,6 @@ int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
 			    struct mtl_step_stats *st)
 {
 	struct mtl_heads *hd = tr->hd;
-	struct mtl_head *h = &hd->h[t];
 	const int32_t *lab = b->n_tasks > t ? b->labels[t] : NULL;
 
 	mtl_zero(dout, (int64_t)tr->rows * b->T * tr->m->cfg.hidden, tr->m->threads);
@@ -551,9 +568,8 @@ int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
 		return emb_backward(tr, b, t, scale, dout, st);
 	if (!lab)
 		return 0;
-	st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t], h->logits,
-					lab, h->N, h->C, tr->o.label_smoothing,
-					scale);
+	st->task_loss[t] += task_loss(hd, t, lab, tr->o.label_smoothing, scale,
+				      &st->correct[t]);
 	for (int u = 0; u < hd->ts->n; u++)
 		tr->skip[u] = u != t;
 	mtl_heads_backward(hd, tr->hgrad, dout, tr->skip);
@@ -669,7 +685,6 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		for (int i = 0; i < bk->B; i++)
 			st->tokens += bk->lengths[i];
 		for (int t = 0; t < nt; t++) {
-			struct mtl_head *h = &hd->h[t];
 			const int32_t *lab = bk->n_tasks > t ? bk->labels[t] : NULL;
 			float scale;
 
@@ -679,10 +694,9 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 				continue;
 			scale = (float)((w ? w[t] : hd->ts->task[t].weight) /
 					(double)tr->norm[t]);
-			st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t],
-							h->logits, lab, h->N, h->C,
-							tr->o.label_smoothing,
-							scale);
+			st->task_loss[t] += task_loss(hd, t, lab,
+						      tr->o.label_smoothing,
+						      scale, &st->correct[t]);
 		}
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		mtl_zero(tr->dlast, (int64_t)BTH, tr->m->threads);
@@ -823,11 +837,11 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		}
 		if (!lab)
 			continue;
-		st->labelled[t] += mtl_loss_count(lab, h->N);
-		st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t],
-						h->logits, lab, h->N, h->C,
-						0.0f, 1.0f);
-		if (!conf)
+		st->labelled[t] += mtl_loss_count(lab, task_rows(hd, t, b));
+		st->task_loss[t] += task_loss(hd, t, lab, 0.0f, 1.0f,
+					      &st->correct[t]);
+		if (!conf || hd->ts->task[t].kind == MTL_TASK_MULTILABEL ||
+		    hd->ts->task[t].kind == MTL_TASK_REGRESSION)
 			continue;
 		for (int i = 0; i < h->N; i++) {
 			const float *z = h->logits + (size_t)i * h->C;

@@ -41,7 +41,7 @@ static void test_names(const struct mtl_tasks *ts)
 	} bad[] = {
 		{ "f1", "unknown metric 'f1': loss or TASK:FIGURE expected" },
 		{ "tpoic:f1", "metric 'tpoic:f1': the model has no task 'tpoic'" },
-		{ "topic:recall", "metric 'topic:recall': unknown figure 'recall': accuracy, f1, token_f1 or entity_f1" },
+		{ "topic:recall", "metric 'topic:recall': unknown figure 'recall': accuracy, f1, token_f1, entity_f1, micro_f1, mse, pearson or spearman" },
 		{ "topic:entity_f1", "metric 'topic:entity_f1': 'topic' is a sequence task: it has accuracy and f1" },
 		{ "pos:entity_f1", "metric 'pos:entity_f1': the labels of 'pos' are not BIO tags: no entities" },
 	};
@@ -72,7 +72,7 @@ static void test_names_list(const struct mtl_tasks *ts)
 
 /* An evaluation whose figures are v (loss and the ner task's). */
 struct fake {
-	double task_loss[3], accuracy[3], f1[3], entity_f1[3];
+	double task_loss[3], accuracy[3], f1[3], entity_f1[3], nan3[3];
 	int64_t labelled[3];
 	struct mtl_eval_result res;
 };
@@ -82,12 +82,14 @@ static void fake_set(struct fake *f, double v)
 	for (int t = 0; t < 3; t++) {
 		f->task_loss[t] = f->accuracy[t] = f->f1[t] = v;
 		f->entity_f1[t] = t == 1 ? v : NAN;
+		f->nan3[t] = NAN; /* no multilabel or regression task */
 		f->labelled[t] = 4;
 	}
 	f->res = (struct mtl_eval_result){
 		.n_tasks = 3, .examples = 4, .loss = v, .task_loss = f->task_loss,
 		.accuracy = f->accuracy, .f1 = f->f1, .labelled = f->labelled,
-		.entity_f1 = f->entity_f1,
+		.entity_f1 = f->entity_f1, .micro_f1 = f->nan3,
+		.pearson = f->nan3, .spearman = f->nan3,
 	};
 }
 

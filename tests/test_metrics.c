@@ -28,6 +28,69 @@ static int close_to(double a, double b)
 	return fabs(a - b) < 1e-12;
 }
 
+/*
+ * Multilabel, labels A B C D over four items: {A,B}->{A}, {A}->{A,C},
+ * {}->{}, {B}->{B}.  A: tp 2 (F1 1); B: tp 1 fn 1 (P 1, R 1/2, F1 2/3);
+ * C: fp 1 (F1 0); D never given nor predicted (left out of the macro
+ * mean).  Micro pools tp 3 fp 1 fn 1: P = R = F1 = 3/4, while macro is
+ * (1 + 2/3 + 0) / 3 = 5/9: the rare wrong label weighs more.  Exact
+ * match: 2 of 4.
+ */
+static void multilabel(void)
+{
+	const int gold[4][4] = { { 1, 1, 0, 0 }, { 1, 0, 0, 0 }, { 0 }, { 0, 1, 0, 0 } };
+	const int pred[4][4] = { { 1, 0, 0, 0 }, { 1, 0, 1, 0 }, { 0 }, { 0, 1, 0, 0 } };
+	struct mtl_multilabel_score m;
+
+	if (!T_OK(mtl_multilabel_init(&m, 4) == 0, "multilabel: init"))
+		return;
+	for (int i = 0; i < 4; i++)
+		mtl_multilabel_add(&m, gold[i], pred[i]);
+	mtl_multilabel_finish(&m);
+	T_OK(close_to(m.per_label[0].f1, 1) && close_to(m.per_label[1].precision, 1) &&
+	     close_to(m.per_label[1].recall, 0.5) && close_to(m.per_label[1].f1, 2.0 / 3) &&
+	     m.per_label[2].fp == 1 && m.per_label[2].f1 == 0 &&
+	     m.per_label[1].support == 2, "multilabel: per-label P/R/F1");
+	T_OK(m.micro.tp == 3 && m.micro.fp == 1 && m.micro.fn == 1 &&
+	     close_to(m.micro.f1, 0.75), "multilabel: micro F1 3/4 (%g)", m.micro.f1);
+	T_OK(close_to(m.macro_f1, 5.0 / 9), "multilabel: macro F1 5/9 (%g)", m.macro_f1);
+	T_OK(m.items == 4 && m.exact == 2, "multilabel: exact match 2 of 4");
+	mtl_multilabel_release(&m);
+}
+
+/*
+ * Correlations.  x = 1 2 3 4 5, y = 2 4 5 4 5: Pearson r = 6 / sqrt(10 *
+ * 6) = 0.7746.  Spearman with ties: y's ranks are 1, 2.5, 4.5, 2.5, 4.5
+ * (the two 4s share ranks 2 and 3, the two 5s ranks 4 and 5), mean 3,
+ * deviations -2 -0.5 1.5 -0.5 1.5 against -2 -1 0 1 2: the Pearson r of
+ * the ranks is 7 / sqrt(10 * 9) = 0.7379.  A monotone but not linear y has Spearman 1, Pearson
+ * below 1; a constant side gives NaN; MSE by hand.
+ */
+static void correlations(void)
+{
+	const double x[5] = { 1, 2, 3, 4, 5 }, y[5] = { 2, 4, 5, 4, 5 };
+	const double sq[5] = { 1, 4, 9, 16, 25 }, flat[5] = { 3, 3, 3, 3, 3 };
+	struct mtl_regression_score s = { 0 };
+	int nomem;
+
+	T_OK(close_to(mtl_pearson(x, y, 5), 6 / sqrt(60)), "pearson by hand (%g)",
+	     mtl_pearson(x, y, 5));
+	T_OK(close_to(mtl_spearman(x, y, 5, &nomem), 7 / sqrt(90)) && !nomem,
+	     "spearman with ties: mean ranks (%g)", mtl_spearman(x, y, 5, &nomem));
+	T_OK(close_to(mtl_spearman(x, sq, 5, &nomem), 1) && mtl_pearson(x, sq, 5) < 0.99,
+	     "spearman 1 for a monotone y, pearson below");
+	T_OK(isnan(mtl_pearson(x, flat, 5)) && isnan(mtl_spearman(flat, x, 5, &nomem)) &&
+	     isnan(mtl_pearson(x, y, 1)), "undefined: NaN");
+	T_OK(close_to(mtl_mse(x, y, 5), (1 + 4 + 4 + 0 + 0) / 5.0) && isnan(mtl_mse(x, y, 0)),
+	     "mse by hand");
+	for (int i = 0; i < 5; i++)
+		mtl_regression_add(&s, x[i], y[i]);
+	T_OK(mtl_regression_finish(&s) == 0 && s.n == 5 && close_to(s.mse, 9.0 / 5) &&
+	     close_to(s.pearson, 6 / sqrt(60)) && close_to(s.spearman, 7 / sqrt(90)),
+	     "regression score: the pairs' figures");
+	mtl_regression_release(&s);
+}
+
 int main(void)
 {
 	struct mtl_confusion c;
@@ -134,5 +197,7 @@ int main(void)
 	mtl_entity_release(&es);
 	mtl_bio_release(&b);
 	mtl_bio_release(&strict);
+	multilabel();
+	correlations();
 	return t_done();
 }

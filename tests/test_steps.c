@@ -169,11 +169,12 @@ static void test_step(const struct mtl_tasks *ts)
 static void test_skip_eval(const struct mtl_tasks *ts)
 {
 	double loss[3] = { 0.5, 0.25, 0 }, acc[3] = { 1, 0.5, 0 }, f1[3] = { 1, 0.4, 0 };
-	double ent[3] = { NAN, 0.75, NAN };
+	double ent[3] = { NAN, 0.75, NAN }, nan3[3] = { NAN, NAN, NAN };
 	int64_t labelled[3] = { 4, 2, 0 };
 	struct mtl_eval_result res = {
 		.n_tasks = 3, .examples = 6, .loss = 1.25, .task_loss = loss,
 		.accuracy = acc, .f1 = f1, .labelled = labelled, .entity_f1 = ent,
+		.micro_f1 = nan3, .pearson = nan3, .spearman = nan3,
 	};
 	struct mtl_eval_best best = {
 		.metric = "b:entity_f1", .task = 1, .patience = 2, .value = 0.75,

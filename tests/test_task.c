@@ -19,14 +19,20 @@ static const char good[] =
 	"  {\"name\": \"ner\", \"kind\": \"token\", \"labels\": [\"O\",\"B-PER\",\"I-PER\",\"B-LOC\",\"I-LOC\"],\n"
 	"   \"weight\": 0.5, \"head\": {\"dropout\": 0.1}},\n"
 	"  {\"name\": \"q_type-2\", \"kind\": \"sequence\", \"labels\": [\"x\"],\n"
-	"   \"head\": {\"pooling\": \"mean\"}}\n"
+	"   \"head\": {\"pooling\": \"mean\"}},\n"
+	"  {\"name\": \"tags\", \"kind\": \"multilabel\", \"labels\": [\"a\",\"b\",\"c\"],\n"
+	"   \"threshold\": 0.25},\n"
+	"  {\"name\": \"tags2\", \"kind\": \"multilabel\", \"labels\": [\"x\",\"y\"],\n"
+	"   \"head\": {\"pooling\": \"cls\"}},\n"
+	"  {\"name\": \"score\", \"kind\": \"regression\", \"weight\": 2,\n"
+	"   \"head\": {\"pooling\": \"mean\", \"hidden\": 8}}\n"
 	"]}\n";
 
 static void check_good(const struct mtl_tasks *ts, const char *what)
 {
-	const struct mtl_task *a, *b, *c;
+	const struct mtl_task *a, *b, *c, *m;
 
-	if (!T_OK(ts && ts->n == 3, "%s: 3 tasks", what))
+	if (!T_OK(ts && ts->n == 6, "%s: 6 tasks", what))
 		return;
 	a = &ts->task[0];
 	b = &ts->task[1];
@@ -43,6 +49,16 @@ static void check_good(const struct mtl_tasks *ts, const char *what)
 	T_OK(c->weight == 1.0 && c->dropout == 0.1 &&
 	     c->pooling == MTL_POOL_MEAN, "%s: default weight, dropout; pooling",
 	     what);
+	m = &ts->task[3];
+	T_OK(m->kind == MTL_TASK_MULTILABEL && m->threshold == 0.25 &&
+	     ts->task[4].threshold == 0.5 &&
+	     ts->task[4].pooling == MTL_POOL_CLS,
+	     "%s: multilabel threshold (given, default) and pooling", what);
+	T_OK(ts->task[5].kind == MTL_TASK_REGRESSION && ts->task[5].n_labels == 1 &&
+	     !strcmp(ts->task[5].labels[0], "value") && ts->task[5].weight == 2 &&
+	     ts->task[5].hidden == 8, "%s: a regression task: one output", what);
+	T_OK(mtl_task_width(a, 7) == 1 && mtl_task_width(b, 7) == 7 &&
+	     mtl_task_width(m, 7) == 3, "%s: label widths", what);
 	T_OK(mtl_task_find(ts, "ner") == 1 && mtl_task_find(ts, "nope") == -1,
 	     "%s: mtl_task_find", what);
 	T_OK(mtl_task_label(b, "I-LOC") == 4 && mtl_task_label(b, "i-loc") == -1 &&
@@ -71,7 +87,13 @@ static const struct bad bads[] = {
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"lables\":[\"O\"]}]}",
 	  "t.json: task 'a': unknown key 'lables'" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"span\",\"labels\":[\"O\"]}]}",
-	  "t.json: task 'a': 'kind' must be \"sequence\", \"token\" or \"embedding\"" },
+	  "t.json: task 'a': 'kind' must be \"sequence\", \"token\", \"embedding\", \"multilabel\" or \"regression\"" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"regression\",\"labels\":[\"O\"]}]}",
+	  "t.json: task 'a': a regression task has no 'labels'" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"sequence\",\"labels\":[\"O\"],\"threshold\":0.5}]}",
+	  "t.json: task 'a': 'threshold' is for multilabel tasks only" },
+	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"multilabel\",\"labels\":[\"O\"],\"threshold\":1}]}",
+	  "t.json: task 'a': 'threshold' must be a number in (0, 1)" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"labels\":[\"O\"]}]}",
 	  "t.json: task 'a': missing 'kind'" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[]}]}",
@@ -97,7 +119,7 @@ static const struct bad bads[] = {
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":{\"dropout\":1}}]}",
 	  "t.json: task 'a': head: 'dropout' must be a number in [0, 1)" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":{\"pooling\":\"cls\"}}]}",
-	  "t.json: task 'a': head: 'pooling' is for sequence tasks only" },
+	  "t.json: task 'a': head: 'pooling' is not for token tasks" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"sequence\",\"labels\":[\"O\"],\"head\":{\"pooling\":\"max\"}}]}",
 	  "t.json: task 'a': head: 'pooling' must be \"cls\" or \"mean\"" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[\"O\"],\"head\":[]}]}",

@@ -184,6 +184,23 @@ NOLABEL_ROWS = [
     (["who won ?"], None, None),
 ]
 
+# Multilabel golden (train-multilabel.safetensors): the training batch with
+# a third task, "tags", a multilabel head (sigmoid + binary cross-entropy)
+# of its own initial weights; the last row is not labelled for it.
+SEED_MULTILABEL = 9101
+MULTILABEL_TASK = {"name": "tags", "kind": "multilabel", "labels": ["money", "person", "place"],
+                   "weight": 0.7, "threshold": 0.5, "head": {"hidden": 0, "dropout": 0.1}}
+MULTILABEL_ROWS = [[1, 0, 0], [0, 1, 1], [0, 1, 1], None]
+
+# Regression golden (train-regression.safetensors): the training batch with
+# a regression task "score" (a hidden layer, mean pooling, weight 1.5);
+# row 2 has no target (NaN in the reference, -100 in mtl's label slot).
+SEED_REGRESSION = 9102
+REGRESSION_TASK = {"name": "score", "kind": "regression", "weight": 1.5,
+                   "head": {"hidden": 8, "activation": "relu", "dropout": 0.1,
+                            "pooling": "mean"}}
+REGRESSION_ROWS = [0.25, -1.5, None, 3.0]
+
 TRAIN_SETTINGS = {
     "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01,
 }
@@ -344,12 +361,26 @@ def train_step(bert, specs, pooling, head_init, ids, mask, types, labels, smooth
     ids_t = torch.from_numpy(ids.astype(np.int64))
     mask_t = torch.from_numpy(mask.astype(np.int64))
     types_t = torch.from_numpy(types.astype(np.int64))
-    lab = {k: torch.from_numpy(v.astype(np.int64)) for k, v in labels.items()}
+    lab = {k: torch.from_numpy(v if v.dtype == np.float32 else v.astype(np.int64))
+           for k, v in labels.items()}
     logits = mt(ids_t, mask_t, types_t)
     total, losses = rb.multitask_loss(logits, lab, specs, smoothing)
 
-    # Cross-check the explicit loss against torch's CrossEntropyLoss.
+    # Cross-check the explicit losses against torch's CrossEntropyLoss and
+    # BCEWithLogitsLoss.
     for s in specs:
+        if s.kind == "regression":
+            keep = ~torch.isnan(lab[s.name])
+            want = torch.nn.functional.mse_loss(logits[s.name][keep, 0],
+                                                lab[s.name][keep].to(dtype))
+            assert torch.allclose(want, losses[s.name], rtol=1e-6, atol=0), s.name
+            continue
+        if s.kind == "multilabel":
+            keep = (lab[s.name] != rb.IGNORE_INDEX).all(dim=1)
+            want = torch.nn.functional.binary_cross_entropy_with_logits(
+                logits[s.name][keep], lab[s.name][keep].to(dtype))
+            assert torch.allclose(want, losses[s.name], rtol=1e-6, atol=0), s.name
+            continue
         lg = logits[s.name].reshape(-1, len(s.labels))
         lb = lab[s.name].reshape(-1)
         if (lb != rb.IGNORE_INDEX).any():
@@ -406,15 +437,18 @@ def check_adamw(params, before, out):
         assert torch.allclose(got, want, rtol=1e-5, atol=1e-7), name
 
 
-def train_goldens(path, bert32, head_init, batch, smoothing, do_step, meta, acc):
+def train_goldens(path, bert32, head_init, batch, smoothing, do_step, meta, acc,
+                  tasks=TASKS, extra=None):
+    """extra: more tensors for the file (a new head's initial weights)."""
     ids, mask, types, labels = batch
-    specs = [rb.TaskSpec(dict(t, head=dict(t["head"], dropout=0.0))) for t in TASKS["tasks"]]
+    specs = [rb.TaskSpec(dict(t, head=dict(t["head"], dropout=0.0))) for t in tasks["tasks"]]
     g32 = train_step(bert32, specs, "cls", head_init, ids, mask, types, labels,
                      smoothing, torch.float32, do_step)
     g64 = train_step(bert32, specs, "cls", head_init, ids, mask, types, labels,
                      smoothing, torch.float64, do_step)
     tensors = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     tensors.update({"labels." + k: v for k, v in labels.items()})
+    tensors.update(extra or {})
     for n in g32:
         tensors[n] = np32(g32[n])
         acc.add(os.path.basename(path), n, g32[n].numpy(), g64[n].numpy())
@@ -687,7 +721,57 @@ def main(argv):
                   (ids, mask, types, {"topic": topic, "ner": ner}), 0.0, False,
                   dict(train_meta, label_smoothing="0.0",
                        texts=json.dumps([r[0] for r in NOLABEL_ROWS])), acc)
+    multilabel_goldens(gold, bert, head_init, vocab, train_meta, acc)
+    regression_goldens(gold, bert, head_init, vocab, train_meta, acc)
     acc.report(sys.stdout)
+
+
+def multilabel_goldens(gold, bert, head_init, vocab, train_meta, acc):
+    """train-multilabel.safetensors: the training batch with a multilabel
+    task beside topic and ner; its head starts from init.tags.* (its own
+    seed, so the other files stay as they are)."""
+    tasks = {"tasks": TASKS["tasks"] + [MULTILABEL_TASK]}
+    rows = [(r[0], None if r[1] is None else [NER[x] for x in r[1]]) for r in TRAIN_ROWS]
+    ids, mask, types, ner = build_batch(rows, vocab, 10)
+    topic = np.array([rb.IGNORE_INDEX if r[2] is None else r[2] for r in TRAIN_ROWS], np.int32)
+    C = len(MULTILABEL_TASK["labels"])
+    tags = np.array([[rb.IGNORE_INDEX] * C if r is None else r for r in MULTILABEL_ROWS],
+                    np.int32)
+    rng = np.random.RandomState(SEED_MULTILABEL)
+    H = TINY_CONFIG["hidden_size"]
+    init = {"tags.out.weight": (0.02 * rng.standard_normal((C, H))).astype(np.float32),
+            "tags.out.bias": (0.02 * rng.standard_normal(C)).astype(np.float32)}
+    train_goldens(os.path.join(gold, "train-multilabel.safetensors"), bert,
+                  dict(head_init, **init),
+                  (ids, mask, types, {"topic": topic, "ner": ner, "tags": tags}), 0.0, False,
+                  dict(train_meta, label_smoothing="0.0", tasks=json.dumps(tasks, sort_keys=True),
+                       loss=train_meta["loss"] + "; multilabel: mean BCE on sigmoid over "
+                       "entries != -100"),
+                  acc, tasks, {"init." + n: v for n, v in init.items()})
+
+
+def regression_goldens(gold, bert, head_init, vocab, train_meta, acc):
+    """train-regression.safetensors: the training batch with a regression
+    task beside topic and ner; its head (dense, relu, out) starts from
+    init.score.* (its own seed).  labels.score is F32 with NaN for none."""
+    tasks = {"tasks": TASKS["tasks"] + [REGRESSION_TASK]}
+    rows = [(r[0], None if r[1] is None else [NER[x] for x in r[1]]) for r in TRAIN_ROWS]
+    ids, mask, types, ner = build_batch(rows, vocab, 10)
+    topic = np.array([rb.IGNORE_INDEX if r[2] is None else r[2] for r in TRAIN_ROWS], np.int32)
+    score = np.array([np.nan if v is None else v for v in REGRESSION_ROWS], np.float32)
+    rng = np.random.RandomState(SEED_REGRESSION)
+    H, K = TINY_CONFIG["hidden_size"], REGRESSION_TASK["head"]["hidden"]
+    init = {"score.dense.weight": (0.2 * rng.standard_normal((K, H))).astype(np.float32),
+            "score.dense.bias": (0.05 * rng.standard_normal(K)).astype(np.float32),
+            "score.out.weight": (0.2 * rng.standard_normal((1, K))).astype(np.float32),
+            "score.out.bias": (0.05 * rng.standard_normal(1)).astype(np.float32)}
+    train_goldens(os.path.join(gold, "train-regression.safetensors"), bert,
+                  dict(head_init, **init),
+                  (ids, mask, types, {"topic": topic, "ner": ner, "score": score}), 0.0, False,
+                  dict(train_meta, label_smoothing="0.0", tasks=json.dumps(tasks, sort_keys=True),
+                       loss=train_meta["loss"] + "; regression: mean squared error over "
+                       "rows with a target (labels NaN: none)"),
+                  acc, tasks, {"init." + n: v for n, v in init.items()})
 
 
 if __name__ == "__main__":

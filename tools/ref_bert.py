@@ -466,9 +466,12 @@ class TaskSpec:
     def __init__(self, d):
         self.name = d["name"]
         self.kind = d["kind"]
-        if self.kind not in ("sequence", "token"):
-            raise ValueError("task %r: kind must be sequence or token" % self.name)
-        self.labels = list(d["labels"])
+        if self.kind not in ("sequence", "token", "multilabel", "regression"):
+            raise ValueError("task %r: kind must be sequence, token, multilabel or regression"
+                             % self.name)
+        self.threshold = float(d.get("threshold", 0.5))
+        # a regression task has one output and no label names
+        self.labels = ["value"] if self.kind == "regression" else list(d["labels"])
         self.weight = float(d.get("weight", 1.0))
         h = d.get("head") or {}
         self.hidden = int(h.get("hidden", 0) or 0)
@@ -523,7 +526,7 @@ class MultiTaskModel(nn.Module):
         last, _ = self.bert(input_ids, attention_mask, token_type_ids)
         logits = {}
         for s in self.specs:
-            if s.kind == "sequence":
+            if s.kind in ("sequence", "multilabel", "regression"):
                 x = pool(last, attention_mask, s.pooling or self.pooling)
             else:
                 x = last
@@ -580,9 +583,38 @@ def cross_entropy(logits, labels, label_smoothing=0.0):
     return per_item.sum() / n
 
 
+def binary_cross_entropy(logits, labels):
+    """Mean binary cross-entropy on sigmoid(logits) over the entries whose
+    indicator is not -100 (a multilabel task: a row of -100 is an example
+    without the task's labels).  logits and labels [N, C]; the mean is over
+    labelled entries, as BCEWithLogitsLoss over the labelled rows; None
+    when there are none.  Written out (max(z, 0) - z y + log(1 + e^-|z|))
+    and checked against torch's by the fixtures script."""
+    keep = labels != IGNORE_INDEX
+    if not keep.any():
+        return None
+    z = logits[keep]
+    y = labels[keep].to(z.dtype)
+    per = z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))
+    return per.mean()
+
+
+def squared_error(outputs, targets):
+    """Mean squared error over the rows whose target is not NaN (a
+    regression task: NaN is an example without a target).  outputs [N, 1],
+    targets [N] float; None when no row has one (MSELoss over the labelled
+    rows otherwise)."""
+    keep = ~torch.isnan(targets)
+    if not keep.any():
+        return None
+    d = outputs[:, 0][keep] - targets[keep].to(outputs.dtype)
+    return (d * d).mean()
+
+
 def multitask_loss(logits, labels, specs, label_smoothing=0.0):
     """Returns (total, {task: loss}); total = sum_t weight_t * loss_t.
-    labels[task]: [B] for sequence tasks, [B, T] for token tasks.  A task
+    labels[task]: [B] for sequence tasks, [B, T] for token tasks, [B, C]
+    0/1 indicators for multilabel tasks (binary cross-entropy).  A task
     without labels in the batch is left out of total (its loss is reported
     as 0): its head is not in the graph, its .grad stays None and AdamW
     skips it, as in a training loop that computes only the losses it has."""
@@ -591,7 +623,12 @@ def multitask_loss(logits, labels, specs, label_smoothing=0.0):
     for s in specs:
         lg = logits[s.name]
         lb = labels[s.name]
-        l = cross_entropy(lg.reshape(-1, lg.shape[-1]), lb.reshape(-1), label_smoothing)
+        if s.kind == "multilabel":
+            l = binary_cross_entropy(lg, lb)
+        elif s.kind == "regression":
+            l = squared_error(lg, lb)
+        else:
+            l = cross_entropy(lg.reshape(-1, lg.shape[-1]), lb.reshape(-1), label_smoothing)
         if l is None:
             losses[s.name] = lg.new_zeros(())
             continue
