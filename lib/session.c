@@ -77,7 +77,8 @@ int mtl_session_evaluate(struct mtl_session *s, struct mtl_err *err)
 	}
 	/* the card describes the weights OUT gets: the best ones, or the last */
 	if (s->final_last || better)
-		mtl_card_eval(s->model->card, s->tr->step, &res);
+		mtl_card_eval(s->model->card, s->tr->step, res.examples, res.n_tasks,
+			      res.accuracy, res.f1, res.labelled);
 	s->last_eval = s->tr->step;
 	s->metric_value = s->best.metric ? mtl_eval_best_value(&s->best, &res) : NAN;
 	mtl_eval_format(s->eval_line, sizeof(s->eval_line), s->model->tasks, &res);
