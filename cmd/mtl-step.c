@@ -122,20 +122,12 @@ static void die_session(int rc, const struct mtl_err *err)
 	cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err->msg);
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-}
-
 /* A line redrawn on a terminal; elsewhere a line every --progress-every
  * seconds, so that a job under nohup is not silent; final: the summary. */
 static void progress(struct run *R, int final)
 {
 	const struct mtl_session *S = &R->s;
-	double s = seconds_since(&R->t0);
+	double s = mtl_progress_since(&R->t0);
 	int tty = isatty(2);
 	const char *eval;
 	char line[256];

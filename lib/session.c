@@ -13,20 +13,13 @@
 #include <unistd.h>
 
 #include "card.h"
+#include "progress.h"
 #include "steps.h"
 
 /* A failure of the data or the run, never MTL_ERR_IO (session.h). */
 static int data(int rc)
 {
 	return rc == MTL_ERR_IO ? MTL_ERR_FORMAT : rc;
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
 void mtl_session_init(struct mtl_session *s)
@@ -200,7 +193,7 @@ int mtl_session_step(struct mtl_session *s, struct mtl_batch *b, int n,
 	if (rc < 0)
 		return mtl_err_set(err, data(rc), "%s: record %ld: %s", s->name,
 				   mtl_mp_reader_record(s->r), e.msg);
-	ms = 1e3 * seconds_since(&t0);
+	ms = 1e3 * mtl_progress_since(&t0);
 	if (s->size > 1 && s->check_every && rc == 0 &&
 	    s->tr->step % s->check_every == 0 &&
 	    (rc = mtl_session_check(s, "after a step", err)))
