@@ -1,8 +1,8 @@
 /*
  * mtl-step - fine-tunes a model on a batches stream: one optimiser step
  * per --accumulate batches, a steps stream out, the model saved with --out.
- * The maths is in lib/train.c, the records in lib/steps.c, the
- * evaluation in lib/eval.c; this file parses the options and wires them.
+ * The session (the step loop, its records, evaluation, checkpoints) is
+ * lib/session.c; this file parses the options, wires them and prints.
  */
 #include <math.h>
 #include <signal.h>
@@ -11,21 +11,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "balance.h"
-#include "card.h"
-#include "ckpt.h"
 #include "common.h"
-#include "contrast.h"
-#include "data.h"
-#include "dist.h"
-#include "eval.h"
-#include "feat.h"
 #include "fs.h"
-#include "model.h"
-#include "mp.h"
 #include "progress.h"
-#include "steps.h"
-#include "train.h"
+#include "session.h"
 
 static const char usage[] =
 	"usage: mtl-step --model DIR [options] [BATCHES]\n"
@@ -104,45 +93,14 @@ static const char usage[] =
 	"Exit status: 0 success, 1 bad input or numeric failure, 2 usage error,\n"
 	"3 I/O error, 130 or 143 stopped by SIGINT or SIGTERM (checkpoint saved).\n";
 
+/* The session (lib/session.h) and what the program adds: progress lines
+ * and the input file. */
 struct run {
-	struct mtl_model *model;
-	struct mtl_heads *hd;
-	struct mtl_train *tr;
-	struct mtl_balance *bal; /* NULL: static weights */
-	struct mtl_contrast *con; /* NULL: no contrastive term */
-	struct mtl_mp_reader *r;
-	struct mtl_mp_writer *w;
-	const char *name;
-	int accumulate, max_bad, bad, eval_every;
-	long total;
-	struct mtl_step_stats st;
+	struct mtl_session s;
+	FILE *in;
 	struct timespec t0;
-	struct mtl_eval_set ev; /* --eval */
-	long last_eval;
-	char eval_line[512];    /* the last evaluation, for progress lines */
 	int progress_every;     /* seconds */
 	double last_line;       /* when the last progress line was written */
-	/* checkpoints */
-	const char *out;
-	int save_every, keep;
-	long consumed;          /* batches of the completed steps */
-	struct mtl_ckpt_state ck;
-	struct mtl_eval_best best; /* --best-metric (best.metric NULL: none) */
-	int final_last;         /* --final last */
-	int lock;               /* OUT's lock (mtl_ckpt_open), -1: none */
-	double metric_value;    /* of the last evaluation */
-	struct mtl_feat *feat;  /* --features */
-	/* the input: its tasks, the model's task t is its map[t] (or -1) */
-	FILE *in;
-	struct mtl_tasks *hts;
-	int64_t promised;        /* its header's total_batches, or -1 */
-	int *map;
-	struct mtl_batch *group; /* [accumulate] the batches of a step */
-	/* data parallel (mtl-step-mpi under mpirun; docs/distributed.md):
-	 * rank 0 reads, writes and evaluates; every rank trains */
-	struct mtl_dist *dist;
-	int rank, size;
-	long check_every; /* compare the weights of every rank this often */
 };
 
 static volatile sig_atomic_t got_signal;
@@ -160,36 +118,18 @@ static void dist_exit(int code)
 	mtl_dist_abort(dist_for_exit, code);
 }
 
-/* Dies unless every rank holds the same weights (one hash compared). */
-static void dist_check(struct run *R, const char *when)
+/* A session's failure: exit 3 when writing failed, else 1 (session.h). */
+static void die_session(int rc, const struct mtl_err *err)
 {
-	struct mtl_err err;
-	int a, b;
-
-	if (R->size == 1)
-		return;
-	if (mtl_dist_same(R->dist, R->model->bert->params,
-			  R->model->bert->n_params, &a, &err) ||
-	    mtl_dist_same(R->dist, R->hd->params, R->hd->n_params, &b, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (!a || !b)
-		cmd_die(EXIT_DATA, "the ranks' weights differ %s (step %ld)",
-			when, R->tr->step);
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+	cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err->msg);
 }
 
 /* A line redrawn on a terminal; elsewhere a line every --progress-every
  * seconds, so that a job under nohup is not silent; final: the summary. */
 static void progress(struct run *R, int final)
 {
-	double s = seconds_since(&R->t0);
+	const struct mtl_session *S = &R->s;
+	double s = mtl_progress_since(&R->t0);
 	int tty = isatty(2);
 	const char *eval;
 	char line[256];
@@ -198,98 +138,57 @@ static void progress(struct run *R, int final)
 		return;
 	R->last_line = s;
 	/* the closing line: the time taken rather than an ETA */
-	mtl_progress_format(line, sizeof(line), "step", R->tr->step,
-			    final ? 0 : R->total, s);
-	eval = R->eval_line[0] && (final || !tty) ? R->eval_line : NULL;
+	mtl_progress_format(line, sizeof(line), "step", S->tr->step,
+			    final ? 0 : S->total, s);
+	eval = S->eval_line[0] && (final || !tty) ? S->eval_line : NULL;
 	fprintf(stderr, "%s%s: %s%s, loss %.4f%s%s%s", tty ? final ? "\n" : "\r" : "",
-		cmd_name, final ? "done: " : "", line, R->st.loss,
+		cmd_name, final ? "done: " : "", line, S->st.loss,
 		eval ? ", last eval: " : "", eval ? eval : "",
 		tty && !final ? "   " : "\n");
 }
 
-/* Evaluates on R->ev and writes an eval record. */
-static void evaluate(struct run *R)
+/* The session's hooks: a progress line after a step, a note after an
+ * evaluation. */
+static void on_step(void *ctx, const struct mtl_session *S)
 {
-	struct mtl_eval_result res;
-	struct mtl_err err;
-
-	int better = 0;
-
-	if (mtl_eval_run(&res, R->tr, &R->ev, R->model, &err))
-		cmd_die(EXIT_DATA, "evaluation: %s", err.msg);
-	if (R->best.metric &&
-	    (better = mtl_eval_best_update(&R->best, R->tr->step, &res, R->model,
-					   !R->final_last && R->out, &err)) < 0)
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (mtl_steps_write_eval(R->w, R->tr->step, R->model->tasks, &res,
-				 R->best.metric ? &R->best : NULL, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-	/* the card describes the weights OUT gets: the best ones, or the last */
-	if (R->final_last || better)
-		mtl_card_eval(R->model->card, R->tr->step, &res);
-	R->last_eval = R->tr->step;
-	R->metric_value = R->best.metric ? mtl_eval_best_value(&R->best, &res) : NAN;
-	mtl_eval_format(R->eval_line, sizeof(R->eval_line), R->model->tasks, &res);
-	if (!cmd_quiet && isatty(2))
-		fputc('\n', stderr); /* past the bar */
-	cmd_note("eval at step %ld: %s%s", R->tr->step, R->eval_line,
-		 better ? " (best)" : "");
-	if (R->best.stop) /* said even with --quiet: the run ends early */
-		fprintf(stderr, "%s: stopping early at step %ld: %s did not improve in %d evaluations (best %.4f at step %ld)\n",
-			cmd_name, R->tr->step, R->best.metric, R->best.patience,
-			R->best.value, R->best.step);
-	mtl_eval_result_release(&res);
+	progress(ctx, 0);
 }
 
-/* ---- checkpoints ---- */
-
-/* Saves a checkpoint of the state after the last completed step. */
-static void checkpoint(struct run *R)
+static void on_eval(void *ctx, const struct mtl_session *S, int better)
 {
-	struct mtl_err err;
-
-	if (R->ck.metric && R->last_eval != R->tr->step)
-		evaluate(R);
-	R->ck.step = R->tr->step;
-	R->ck.batches = R->consumed;
-	R->ck.bad = R->bad;
-	R->ck.rng = R->tr->rng;
-	/* dist.h: every rank's dropout stream, for a bit-identical resume */
-	if (R->size > 1 && mtl_ckpt_state_set_ranks(&R->ck, mtl_dist_rngs(R->dist),
-						    R->size, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	R->ck.value = R->ck.metric ? R->metric_value : NAN;
-	if (R->bal) {
-		/* balance.h: the strategy's state, exactly */
-		json_decref(R->ck.strategy);
-		R->ck.strategy = mtl_balance_state_to_json(&R->bal->s,
-				mtl_balance_name(R->bal->o.kind));
-		if (!R->ck.strategy)
-			cmd_die(EXIT_DATA, "out of memory");
-	}
-	if (mtl_ckpt_save(R->out, R->model, R->tr, &R->ck, R->keep, &err))
-		cmd_die(EXIT_IO, "cannot save a checkpoint: %s", err.msg);
+	if (!cmd_quiet && isatty(2))
+		fputc('\n', stderr); /* past the bar */
+	cmd_note("eval at step %ld: %s%s", S->tr->step, S->eval_line,
+		 better ? " (best)" : "");
+	if (S->best.stop) /* said even with --quiet: the run ends early */
+		fprintf(stderr, "%s: stopping early at step %ld: %s did not improve in %d evaluations (best %.4f at step %ld)\n",
+			cmd_name, S->tr->step, S->best.metric, S->best.patience,
+			S->best.value, S->best.step);
 }
 
 /* SIGINT or SIGTERM: a checkpoint, then exit 128 + the signal. */
-static void interrupted(struct run *R)
+static void interrupted(struct mtl_session *S)
 {
-	checkpoint(R);
+	struct mtl_err err;
+	int rc;
+
+	if ((rc = mtl_session_checkpoint(S, &err)))
+		die_session(rc, &err);
 	/* said even with --quiet: the run did not finish */
 	fprintf(stderr, "%s: stopped by signal %d after step %ld: checkpoint saved in '%s'\n",
-		cmd_name, (int)got_signal, R->tr->step, R->out);
+		cmd_name, (int)got_signal, S->tr->step, S->out);
 	/* dist hook: the other ranks wait for rank 0's next batches */
-	if (R->size > 1)
-		mtl_dist_abort(R->dist, 128 + got_signal);
+	if (S->size > 1)
+		mtl_dist_abort(S->dist, 128 + got_signal);
 	exit(cmd_finish(128 + got_signal));
 }
 
 /* --resume: the newest complete checkpoint of --out that verifies, if any. */
-static void resume(struct run *R)
+static void resume(struct mtl_session *S)
 {
 	struct mtl_err err;
 	char *path = NULL, *skipped = NULL;
-	int rc = mtl_ckpt_find(R->out, &path, &skipped, &err);
+	int rc = mtl_session_resume(S, &path, &skipped, &err);
 
 	/* said even with --quiet: the run does not continue where it stopped */
 	if (skipped)
@@ -297,30 +196,19 @@ static void resume(struct run *R)
 			cmd_name, skipped);
 	free(skipped);
 	if (rc < 0)
-		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "cannot resume: %s", err.msg);
+		die_session(rc, &err);
 	if (rc == 0) {
-		cmd_note("no complete checkpoint in '%s': starting afresh", R->out);
+		cmd_note("no complete checkpoint in '%s': starting afresh", S->out);
 		return;
 	}
-	if (mtl_ckpt_load(path, R->model, R->tr, &R->ck, &err))
-		cmd_die(EXIT_DATA, "cannot resume: %s", err.msg);
-	R->consumed = R->ck.batches;
-	R->bad = R->ck.bad;
-	/* balance.h: a checkpoint of a static run has an empty strategy */
-	if (R->bal && R->ck.strategy && json_object_size(R->ck.strategy) &&
-	    mtl_balance_state_from_json(&R->bal->s, R->ck.strategy,
-					mtl_balance_name(R->bal->o.kind), &err))
-		cmd_die(EXIT_DATA, "cannot resume: '%s': %s", path, err.msg);
 	cmd_note("resuming from '%s': step %ld, %ld batches consumed", path,
-		 R->ck.step, R->ck.batches);
+		 S->ck.step, S->ck.batches);
 	free(path);
 }
 
-/* ---- end of checkpoints ---- */
-
-/* --eval FILE into R->ev, or --features FILE (the cached encoder
- * outputs) into R->feat. */
-static void load_stream(struct run *R, const char *path, int features)
+/* --eval FILE into S->ev, or --features FILE (the cached encoder
+ * outputs) into S->feat. */
+static void load_stream(struct mtl_session *S, const char *path, int features)
 {
 	const char *name;
 	FILE *f = cmd_open_in(path, &name);
@@ -329,91 +217,12 @@ static void load_stream(struct run *R, const char *path, int features)
 
 	if (!r)
 		cmd_die(EXIT_DATA, "out of memory");
-	if (features ? mtl_feat_load(&R->feat, r, R->model->bert, &err)
-		     : mtl_eval_load(&R->ev, r, R->model, &err))
+	if (features ? mtl_feat_load(&S->feat, r, S->model->bert, &err)
+		     : mtl_eval_load(&S->ev, r, S->model, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	mtl_mp_reader_free(r);
 	if (f != stdin)
 		fclose(f);
-}
-
-/* The step's record: a skip record, or a step record with the balancer's
- * and the contrastive term's figures when the run has them. */
-static void write_step(struct run *R, int rc, int64_t epoch, double ms)
-{
-	struct mtl_steps_step s = {
-		.tasks = R->model->tasks, .st = &R->st, .epoch = epoch, .ms = ms,
-		.weights = R->bal ? R->bal->hw : NULL,
-		.has_balance = R->bal != NULL,
-		.balance_ms = R->bal ? R->bal->ms : 0,
-		.coef = R->bal && R->bal->have_cos ? R->bal->s.coef : NULL,
-		.cosine = R->bal ? R->bal->cos : NULL,
-		.has_contrastive = R->con != NULL,
-		.contrastive = R->con ? R->con->loss : 0,
-		.has_comm = R->size > 1,
-		/* rank 0's time blocked in the step's reductions */
-		.comm_ms = R->size > 1 ? 1e3 * mtl_dist_comm_seconds(R->dist) : 0,
-	};
-	struct mtl_err err;
-
-	if (rc == 1 ? mtl_steps_write_skip(R->w, R->tr->step + 1, epoch, R->st.loss,
-					   R->st.grad_norm, &err)
-		    : mtl_steps_write_step(R->w, &s, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-}
-
-/* One optimiser step over b[0..n) and its record. */
-static void step(struct run *R, struct mtl_batch *b, int n)
-{
-	const struct mtl_batch *bp[256];
-	struct timespec t0;
-	struct mtl_err err;
-	double ms;
-	int rc;
-
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* dist hook: rank 0 hands every rank its rows of the step (under
-	 * mpirun; --features is refused there) */
-	if (R->size > 1 && R->rank == 0 &&
-	    mtl_dist_share(R->dist, b, &n, R->accumulate, R->model->tasks, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	for (int i = 0; i < n; i++)
-		bp[i] = &b[i];
-	if (R->feat && mtl_feat_step(R->feat, &R->tr->fz_last, b, n, &err))
-		cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
-			mtl_mp_reader_record(R->r), err.msg);
-	/* the program picks the step: balanced (balance.h) or plain */
-	rc = R->bal ? mtl_balance_step(R->bal, bp, n, &R->st, &err)
-		    : mtl_train_step(R->tr, bp, n, &R->st, &err);
-	if (rc < 0 && !R->r)
-		cmd_die(EXIT_DATA, "step %ld: %s", R->tr->step + 1, err.msg);
-	if (rc < 0)
-		cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
-			mtl_mp_reader_record(R->r), err.msg);
-	ms = 1e3 * seconds_since(&t0);
-	if (R->size > 1 && R->check_every && rc == 0 &&
-	    R->tr->step % R->check_every == 0)
-		dist_check(R, "after a step");
-	if (R->rank == 0) /* rank 0 writes the records */
-		write_step(R, rc, b[n - 1].epoch, ms);
-	if (rc == 1) {
-		if (++R->bad < R->max_bad)
-			return;
-		if (R->rank)
-			cmd_die(EXIT_DATA, "%d steps in a row had a non-finite loss or gradient; stopping",
-				R->bad);
-		cmd_die(EXIT_DATA, "%s: record %ld: %d steps in a row had a non-finite loss or gradient; stopping",
-			R->name, mtl_mp_reader_record(R->r), R->bad);
-	}
-	R->bad = 0;
-	if (R->rank)
-		return;
-	mtl_card_step(R->model->card, R->st.labelled);
-	progress(R, 0);
-	if (R->ev.n && R->eval_every && R->tr->step % R->eval_every == 0)
-		evaluate(R);
-	if (R->save_every && R->tr->step % R->save_every == 0)
-		checkpoint(R);
 }
 
 /* --task-weight NAME=W: the static weight of task NAME. */
@@ -438,21 +247,21 @@ static void set_task_weight(struct mtl_tasks *ts, const char *arg)
 }
 
 /* --freeze and --unfreeze-at into the trainer; the trainable count on stderr. */
-static void setup_freeze(struct run *R, const char **spec, int n, long at)
+static void setup_freeze(struct mtl_session *S, const char **spec, int n, long at)
 {
 	struct mtl_freeze fz = { 0 };
 	struct mtl_err err;
-	size_t all = R->model->bert->n_params + R->hd->n_params;
+	size_t all = S->model->bert->n_params + S->hd->n_params;
 
-	if (n && mtl_freeze_init(&fz, R->model->bert, R->hd, &err))
+	if (n && mtl_freeze_init(&fz, S->model->bert, S->hd, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	for (int i = 0; i < n; i++)
-		if (mtl_freeze_add(&fz, spec[i], R->model->bert, R->hd, &err))
+		if (mtl_freeze_add(&fz, spec[i], S->model->bert, S->hd, &err))
 			cmd_usage_error(usage, "%s", err.msg);
-	if (n && mtl_train_freeze(R->tr, &fz, at, &err))
+	if (n && mtl_train_freeze(S->tr, &fz, at, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	cmd_note("training %zu of %zu parameters%s",
-		 mtl_freeze_trainable(&R->tr->fz, R->model->bert, R->hd), all,
+		 mtl_freeze_trainable(&S->tr->fz, S->model->bert, S->hd), all,
 		 at ? " until the unfreezing step" : "");
 }
 
@@ -521,7 +330,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_DOUBLE(0, "warmup-ratio", &A->o.warmup_ratio),
 		CMD_OPT_CALL(0, "schedule", &A->o.sched, opt_schedule),
 		CMD_OPT_LONG(0, "total-steps", &A->total, 1, 1L << 40),
-		CMD_OPT_INT(0, "accumulate", &R->accumulate, 1, 256),
+		CMD_OPT_INT(0, "accumulate", &R->s.accumulate, 1, 256),
 		CMD_OPT_FLOAT(0, "clip", &A->o.clip),
 		CMD_OPT_FLOAT(0, "label-smoothing", &A->o.label_smoothing),
 		CMD_OPT_FLOAT(0, "dropout", &A->o.dropout),
@@ -532,8 +341,8 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_FLAG(0, "gemm-split", &A->split), /* the default */
 		CMD_OPT_FLAG(0, "no-gemm-split", &A->no_split),
 		CMD_OPT_STRING(0, "eval", &A->eval),
-		CMD_OPT_INT(0, "eval-every", &R->eval_every, 1, big),
-		CMD_OPT_INT(0, "max-bad-steps", &R->max_bad, 1, big),
+		CMD_OPT_INT(0, "eval-every", &R->s.eval_every, 1, big),
+		CMD_OPT_INT(0, "max-bad-steps", &R->s.max_bad, 1, big),
 		CMD_OPT_CALL(0, "balance", &A->bo.kind, opt_balance),
 		CMD_OPT_CALL(0, "task-weight", A, opt_task_weight),
 		CMD_OPT_INT(0, "balance-every", &A->bo.every, 1, big),
@@ -544,8 +353,8 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_DOUBLE(0, "cagrad-c", &A->bo.cagrad_c),
 		CMD_OPT_DOUBLE(0, "contrastive", &A->con_w),
 		CMD_OPT_DOUBLE(0, "contrastive-temperature", &A->con_temp),
-		CMD_OPT_INT(0, "save-every", &R->save_every, 1, big),
-		CMD_OPT_INT(0, "keep", &R->keep, 1, big),
+		CMD_OPT_INT(0, "save-every", &R->s.save_every, 1, big),
+		CMD_OPT_INT(0, "keep", &R->s.keep, 1, big),
 		CMD_OPT_STRING(0, "best-metric", &A->best_metric),
 		CMD_OPT_INT(0, "patience", &A->patience, 1, big),
 		CMD_OPT_STRING(0, "final", &A->final),
@@ -580,7 +389,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		cmd_usage_error(usage, "--label-smoothing must lie in [0, 1)");
 	if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
 		cmd_usage_error(usage, "--dropout must lie in [0, 1)");
-	if (R->eval_every && !A->eval)
+	if (R->s.eval_every && !A->eval)
 		cmd_usage_error(usage, "--eval-every needs --eval FILE");
 	if (!(bo->dwa_temperature > 0) || !(bo->gradnorm_alpha >= 0) ||
 	    !(bo->gradnorm_lr >= 0) || !(bo->cagrad_c >= 0))
@@ -601,7 +410,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		A->freeze[A->n_freeze++] = "encoder";
 	if (A->unfreeze_at && !A->n_freeze)
 		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
-	if ((R->save_every || A->resume || A->overwrite) && !A->out_dir)
+	if ((R->s.save_every || A->resume || A->overwrite) && !A->out_dir)
 		cmd_usage_error(usage, "--save-every, --resume and --overwrite need --out DIR");
 	if (A->resume && A->overwrite)
 		cmd_usage_error(usage, "--resume continues the checkpoints that --overwrite removes: give one");
@@ -609,69 +418,69 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		cmd_usage_error(usage, "--best-metric needs --eval FILE, --patience needs --best-metric");
 	if (A->final && strcmp(A->final, "best") && strcmp(A->final, "last"))
 		cmd_usage_error(usage, "--final takes best or last, not '%s'", A->final);
-	R->final_last = !A->best_metric || (A->final && !strcmp(A->final, "last"));
+	R->s.final_last = !A->best_metric || (A->final && !strcmp(A->final, "last"));
 	/* mtl-step-mpi's ranks write to mpirun's pseudo-terminals, whatever
 	 * mpirun's own output is: only mtl-step can tell */
 	if (!mtl_dist_has_mpi())
 		cmd_refuse_tty(A->force);
-	R->out = A->out_dir;
+	R->s.out = A->out_dir;
 	return first;
 }
 
 /* ---- wiring ---- */
 
 /* dist hook: one process (mtl-step), or rank R of N (mtl-step-mpi). */
-static void setup_dist(struct run *R, struct args *A, int *argc, char ***argv)
+static void setup_dist(struct mtl_session *S, struct args *A, int *argc, char ***argv)
 {
 	struct mtl_err err;
 
-	if (mtl_dist_init(&R->dist, argc, argv, &err))
+	if (mtl_dist_init(&S->dist, argc, argv, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	R->rank = mtl_dist_rank(R->dist);
-	R->size = mtl_dist_size(R->dist);
-	if (R->size > 1) {
+	S->rank = mtl_dist_rank(S->dist);
+	S->size = mtl_dist_size(S->dist);
+	if (S->size > 1) {
 		static char name[48];
 		const char *e = getenv("MTL_DIST_CHECK");
 
-		snprintf(name, sizeof(name), "mtl-step: rank %d", R->rank);
+		snprintf(name, sizeof(name), "mtl-step: rank %d", S->rank);
 		cmd_name = name;
-		dist_for_exit = R->dist;
+		dist_for_exit = S->dist;
 		cmd_exit_hook = dist_exit;
 		if (A->features)
 			cmd_usage_error(usage, "--features: the cached outputs are not shared out across processes; run one process");
-		R->check_every = e ? strtol(e, NULL, 10) : 100;
+		S->check_every = e ? strtol(e, NULL, 10) : 100;
 		/* by default the cores of a machine are shared by its ranks */
 		if (!A->threads) {
 			long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-			A->threads = (int)(cores / mtl_dist_local_size(R->dist));
+			A->threads = (int)(cores / mtl_dist_local_size(S->dist));
 			A->threads = A->threads > 0 ? A->threads : 1;
 		}
 	}
 }
 
 /* The model and its heads, the output and the step's buffers. */
-static void load_model(struct run *R, const struct args *A)
+static void load_model(struct mtl_session *S, const struct args *A)
 {
 	struct mtl_err err;
 	int rc;
 
-	if ((rc = mtl_model_load(&R->model, A->model_dir, &err)))
+	if ((rc = mtl_model_load(&S->model, A->model_dir, &err)))
 		cmd_die(cmd_status(rc), "%s", err.msg);
-	if (!R->model->tasks)
+	if (!S->model->tasks)
 		cmd_die(EXIT_DATA, "'%s': no tasks.json: nothing to train (add the tasks first)",
 			A->model_dir);
 	for (int i = 0; i < A->n_tw; i++)
-		set_task_weight(R->model->tasks, A->tw[i]);
-	mtl_bert_set_threads(R->model->bert, A->threads);
-	mtl_bert_set_gemm_split(R->model->bert, !A->no_split);
-	if (mtl_model_heads(R->model, A->o.seed, &err))
+		set_task_weight(S->model->tasks, A->tw[i]);
+	mtl_bert_set_threads(S->model->bert, A->threads);
+	mtl_bert_set_gemm_split(S->model->bert, !A->no_split);
+	if (mtl_model_heads(S->model, A->o.seed, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	R->hd = R->model->heads;
-	R->w = mtl_mp_writer_new(stdout, "standard output");
-	R->map = calloc((size_t)R->model->tasks->n + 1, sizeof(int));
-	R->group = calloc((size_t)R->accumulate, sizeof(*R->group));
-	if (!R->w || !R->map || !R->group)
+	S->hd = S->model->heads;
+	S->w = mtl_mp_writer_new(stdout, "standard output");
+	S->map = calloc((size_t)S->model->tasks->n + 1, sizeof(int));
+	S->group = calloc((size_t)S->accumulate, sizeof(*S->group));
+	if (!S->w || !S->map || !S->group)
 		cmd_die(EXIT_DATA, "out of memory");
 }
 
@@ -679,70 +488,44 @@ static void load_model(struct run *R, const struct args *A)
  * when --total-steps is not given. */
 static void open_batches(struct run *R, struct args *A, const char *path)
 {
-	msgpack_object hdr;
+	struct mtl_session *S = &R->s;
+	struct mtl_mp_reader *r;
+	const char *name;
 	struct mtl_err err;
 	int64_t tb;
 
-	R->in = cmd_open_in(path, &R->name);
-	R->r = mtl_mp_reader_new(R->in, R->name);
-	if (!R->r)
+	R->in = cmd_open_in(path, &name);
+	if (!(r = mtl_mp_reader_new(R->in, name)))
 		cmd_die(EXIT_DATA, "out of memory");
-	if (mtl_mp_read_header(R->r, "batches", &hdr, &err) ||
-	    mtl_data_header_tasks(&R->hts, &hdr, &err))
+	if (mtl_session_open(S, r, name, A->total >= 0 ? NULL : &tb, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (mtl_model_check_header(R->model, &hdr, &err) ||
-	    mtl_task_map(R->map, R->model->tasks, R->hts, &err))
-		cmd_die(EXIT_DATA, "%s: %s", R->name, err.msg);
-	if (mtl_mp_as_int(mtl_mp_get(&hdr, "total_batches"), &R->promised))
-		R->promised = -1;
 	if (A->total >= 0)
 		return;
-	{
-		const msgpack_object *tbo = mtl_mp_get(&hdr, "total_batches");
-
-		/* a header that has the count but garbles it is bad input */
-		tb = 0;
-		if (tbo && (mtl_mp_as_int(tbo, &tb) || tb < 0 || tb > INT32_MAX))
-			cmd_die(EXIT_DATA, "%s: record 1: \"total_batches\" is not an integer in [0, %d]",
-				R->name, INT32_MAX);
-	}
 	if (tb > 0)
-		A->total = (long)((tb + R->accumulate - 1) / R->accumulate);
+		A->total = (long)((tb + S->accumulate - 1) / S->accumulate);
 	else if (A->o.sched != MTL_SCHED_CONSTANT)
 		cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
-				R->name);
+				name);
 }
 
 /* The trainer with what the options add to it, and the state a run
  * resumes from. */
-static void setup_training(struct run *R, struct args *A)
+static void setup_training(struct mtl_session *S, struct args *A)
 {
 	struct mtl_err err;
+	int rc;
 
 	/* dist hook: the schedule's length is rank 0's to tell */
-	if (mtl_dist_bcast(R->dist, &A->total, sizeof(A->total), &err))
+	if (mtl_dist_bcast(S->dist, &A->total, sizeof(A->total), &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	A->o.total = A->total > 0 ? A->total : 0;
-	R->total = A->o.total;
-	if (mtl_train_new(&R->tr, R->model->bert, R->hd, &A->o, &err) ||
-	    mtl_step_stats_init(&R->st, R->model->tasks->n))
+	if (mtl_session_start(S, &A->o, &A->bo, A->con_w, A->con_temp, A->model_dir, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	A->bo.seed = A->o.seed;
-	if (A->bo.kind != MTL_BALANCE_STATIC) {
-		if (mtl_balance_new(&R->bal, R->tr, &A->bo, &err))
-			cmd_die(EXIT_DATA, "%s", err.msg);
-	}
-	if (A->con_w > 0) {
-		if (mtl_contrast_new(&R->con, (float)A->con_w, (float)A->con_temp,
-				     R->model->pool.mode, &err))
-			cmd_die(EXIT_DATA, "'%s': %s", A->model_dir, err.msg);
-		R->tr->con = R->con;
-	}
-	setup_freeze(R, A->freeze, A->n_freeze, A->unfreeze_at);
+	setup_freeze(S, A->freeze, A->n_freeze, A->unfreeze_at);
 	if (A->best_metric &&
-	    mtl_eval_best_init(&R->best, A->best_metric, R->model->tasks, A->patience, &err)) {
+	    mtl_eval_best_init(&S->best, A->best_metric, S->model->tasks, A->patience, &err)) {
 		size_t n = 0;
-		char **names = mtl_eval_metric_names(R->model->tasks, &n);
+		char **names = mtl_eval_metric_names(S->model->tasks, &n);
 		char hint[256];
 
 		/* the hint is copied: names is freed before the usage exit */
@@ -751,23 +534,21 @@ static void setup_training(struct run *R, struct args *A)
 		free(names);
 		cmd_usage_error(usage, "--best-metric: %s%s", err.msg, hint);
 	}
-	R->ck.metric = A->best_metric;
+	S->ck.metric = A->best_metric;
 	if (A->resume)
-		resume(R);
+		resume(S);
 	if (A->features)
-		load_stream(R, A->features, 1);
+		load_stream(S, A->features, 1);
 	/* dist hook: buckets and each rank's dropout stream, after a resume
 	 * so that every rank continues from the same checkpoint, with the
 	 * stream it saved when the checkpoint has one per rank */
-	if (R->size > 1 && A->resume && R->ck.step && R->ck.n_ranks != R->size)
+	if (S->size > 1 && A->resume && S->ck.step && S->ck.n_ranks != S->size)
 		cmd_note("the checkpoint has the dropout streams of %d ranks, not %d: drawing new ones (the run is not bit-identical to an uninterrupted one)",
-			 R->ck.n_ranks ? R->ck.n_ranks : 1, R->size);
-	if (mtl_train_set_dist(R->tr, R->dist,
-			       R->ck.n_ranks == R->size ? R->ck.ranks : NULL, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	dist_check(R, "at the start");
-	if (A->eval && R->rank == 0)
-		load_stream(R, A->eval, 0);
+			 S->ck.n_ranks ? S->ck.n_ranks : 1, S->size);
+	if ((rc = mtl_session_share(S, &err)))
+		die_session(rc, &err);
+	if (A->eval && S->rank == 0)
+		load_stream(S, A->eval, 0);
 	if (A->out_dir) {
 		struct sigaction sa = { .sa_handler = on_signal };
 
@@ -778,176 +559,69 @@ static void setup_training(struct run *R, struct args *A)
 	}
 }
 
-/* ---- the run ---- */
-
-/* A step over the n batches of R->group, which it empties. */
-static void step_group(struct run *R, int *n)
-{
-	step(R, R->group, *n);
-	while (*n)
-		mtl_batch_release(&R->group[--*n]);
-}
-
-/* Ranks other than 0: every step's share from rank 0, until it says the
- * end; a signal is rank 0's to act on (it saves and ends the job). */
-static void follow(struct run *R)
-{
-	struct mtl_err err;
-	int k;
-
-	for (;;) {
-		k = 0;
-		if (mtl_dist_share(R->dist, R->group, &k, R->accumulate,
-				   R->model->tasks, &err))
-			cmd_die(EXIT_DATA, "%s", err.msg);
-		if (!k)
-			break;
-		step_group(R, &k);
-	}
-}
-
-/* Rank 0: the steps stream, one step per --accumulate batches read. */
-static void lead(struct run *R, const struct args *A, int argc, char **argv)
-{
-	struct mtl_steps_header h = {
-		.tasks = R->model->tasks, .model = A->model_dir,
-		.total_steps = R->total, .accumulate = R->accumulate,
-		.lr = A->o.lr,
-		.parameters = R->model->bert->n_params + R->hd->n_params,
-		.trainable = mtl_freeze_trainable(&R->tr->fz, R->model->bert, R->hd),
-	};
-	msgpack_object rec;
-	struct mtl_err err;
-	long seen = 0;
-	int rc, n = 0;
-
-	if (mtl_steps_write_header(R->w, argc, argv, &h, &err))
-		cmd_die(EXIT_IO, "%s", err.msg);
-	if (mtl_card_new(&R->model->card, R->model->tasks->n, argc, argv, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	clock_gettime(CLOCK_MONOTONIC, &R->t0);
-	while ((rc = mtl_mp_read(R->r, &rec, &err)) > 0) {
-		struct mtl_batch *b = &R->group[n];
-
-		if (!mtl_mp_is_str(mtl_mp_get(&rec, "type"), "batch"))
-			continue;
-		/* --resume: the batches of the checkpoint's steps are done */
-		if (seen++ < R->consumed)
-			continue;
-		if (mtl_batch_parse(b, &rec, R->hts, &err))
-			cmd_die(EXIT_DATA, "%s: record %ld: %s", R->name,
-				mtl_mp_reader_record(R->r), err.msg);
-		/* labels into the model's task order */
-		if (mtl_batch_remap(b, R->map, R->model->tasks->n, &err))
-			cmd_die(EXIT_DATA, "%s", err.msg);
-		if (++n == R->accumulate) {
-			R->consumed += n;
-			step_group(R, &n);
-		}
-		if (got_signal || R->best.stop) /* both after a step: n is 0 */
-			break;
-	}
-	if (got_signal) {
-		while (n)
-			mtl_batch_release(&R->group[--n]);
-		interrupted(R);
-	}
-	if (rc < 0)
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (seen < R->consumed)
-		cmd_die(EXIT_DATA, "%s: %ld batches, fewer than the %ld the checkpoint consumed: not the stream of the run",
-			R->name, seen, R->consumed);
-	/* an early stop (--patience) leaves the rest of the stream unread */
-	if (R->promised >= 0 && seen != R->promised && !R->best.stop)
-		cmd_die(EXIT_DATA, "%s: %ld batches, but its header promised total_batches %lld",
-			R->name, seen, (long long)R->promised);
-	if (n) {
-		R->consumed += n;
-		step_group(R, &n);
-	}
-	/* dist hook: no more batches */
-	if (R->size > 1 && mtl_dist_share(R->dist, R->group, &n, R->accumulate,
-					 R->model->tasks, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (R->ev.n && R->last_eval != R->tr->step)
-		evaluate(R);
-}
-
 /* OUT: the best evaluation's weights unless --final last (after the last
  * checkpoint, which keeps the last state). */
-static void save_final(struct run *R)
+static void save_final(struct mtl_session *S)
 {
 	struct mtl_err err;
 
-	if (!R->final_last && mtl_eval_best_restore(&R->best, R->model) == 0)
+	if (!S->final_last && mtl_eval_best_restore(&S->best, S->model) == 0)
 		cmd_note("saving the best model in '%s': step %ld, %s %.4f",
-			 R->out, R->best.step, R->best.metric, R->best.value);
-	if (mtl_model_save(R->model, R->out, &err))
+			 S->out, S->best.step, S->best.metric, S->best.value);
+	if (mtl_model_save(S->model, S->out, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 }
 
 int main(int argc, char **argv)
 {
 	/* static: still reachable when cmd_die() exits (no leak reports) */
-	static struct run R = { .accumulate = 1, .max_bad = 5, .last_eval = -1,
-				.keep = 3, .progress_every = 30, .lock = -1 };
+	static struct run R = { .progress_every = 30 };
 	static struct args A;
+	struct mtl_session *S = &R.s;
 	struct mtl_err err;
 	int first, rc;
 
 	cmd_name = "mtl-step";
+	mtl_session_init(S);
+	S->hooks = (struct mtl_session_hooks){ on_step, on_eval, &R };
 	first = parse_args(&A, &R, argc, argv);
-	setup_dist(&R, &A, &argc, &argv);
+	setup_dist(S, &A, &argc, &argv);
 	/* before the work: a typo in --out must not cost the run */
-	if (R.rank == 0 && A.out_dir && mtl_fs_check_dir(A.out_dir, &err))
+	if (S->rank == 0 && A.out_dir && mtl_fs_check_dir(A.out_dir, &err))
 		cmd_die(EXIT_IO, "--out: %s", err.msg);
 	/* ckpt.h: OUT is this run's (locked, leftovers gone, no other run's
 	 * checkpoints unless resuming) before anything is written there */
-	if (A.out_dir && R.rank == 0 &&
+	if (A.out_dir && S->rank == 0 &&
 	    (rc = mtl_ckpt_open(A.out_dir, A.resume ? MTL_CKPT_RESUME
 				: A.overwrite ? MTL_CKPT_OVERWRITE
-				: MTL_CKPT_FRESH, &R.lock, &err)))
+				: MTL_CKPT_FRESH, &S->lock, &err)))
 		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
-	load_model(&R, &A);
-	if (R.rank == 0) /* the stream is rank 0's */
+	load_model(S, &A);
+	if (S->rank == 0) /* the stream is rank 0's */
 		open_batches(&R, &A, first < argc ? argv[first] : NULL);
-	setup_training(&R, &A);
-	if (R.rank == 0 && !A.out_dir) /* after the input's checks */
+	setup_training(S, &A);
+	if (S->rank == 0 && !A.out_dir) /* after the input's checks */
 		cmd_note("no --out: the trained model will not be saved");
-	if (R.rank)
-		follow(&R);
-	else
-		lead(&R, &A, argc, argv);
-	dist_check(&R, "at the end");
-	if (R.save_every && R.rank == 0)
-		checkpoint(&R);
-	if (A.out_dir && R.rank == 0)
-		save_final(&R);
-	if (R.rank == 0) {
+	clock_gettime(CLOCK_MONOTONIC, &R.t0);
+	rc = S->rank ? mtl_session_follow(S, &err)
+		     : mtl_session_lead(S, argc, argv, A.model_dir, A.o.lr, &got_signal, &err);
+	if (rc < 0)
+		die_session(rc, &err);
+	if (rc == 1)
+		interrupted(S);
+	if ((rc = mtl_session_check(S, "at the end", &err)) ||
+	    (S->save_every && S->rank == 0 && (rc = mtl_session_checkpoint(S, &err))))
+		die_session(rc, &err);
+	if (A.out_dir && S->rank == 0)
+		save_final(S);
+	if (S->rank == 0) {
 		progress(&R, 1);
-		cmd_end_stream(R.w);
+		cmd_end_stream(S->w);
 	}
-	if (R.lock >= 0)
-		close(R.lock); /* the end of the run: OUT is free */
-
-	mtl_eval_set_release(&R.ev);
-	mtl_eval_best_release(&R.best);
-	free(R.group);
-	free(R.map);
 	free(A.freeze);
-	mtl_task_free(R.hts);
-	mtl_step_stats_release(&R.st);
-	mtl_balance_free(R.bal);
-	mtl_contrast_free(R.con);
-	mtl_ckpt_state_release(&R.ck);
-	mtl_feat_free(R.feat);
-	mtl_train_free(R.tr);
-	mtl_mp_reader_free(R.r);
-	mtl_mp_writer_free(R.w);
-	mtl_model_free(R.model);
+	cmd_exit_hook = NULL;
+	mtl_session_release(S);
 	if (R.in && R.in != stdin)
 		fclose(R.in);
-	cmd_exit_hook = NULL;
-	mtl_dist_free(R.dist);
 	return cmd_finish(0);
 }

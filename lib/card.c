@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "eval.h"
+#include "bert.h"
 #include "fs.h"
-#include "model.h"
+#include "task.h"
 
 int mtl_card_new(struct mtl_card **out, int n_tasks, int argc,
 		 char *const *argv, struct mtl_err *err)
@@ -77,17 +77,17 @@ void mtl_card_step(struct mtl_card *c, const int64_t *labelled)
 		c->labelled[t] += labelled[t];
 }
 
-void mtl_card_eval(struct mtl_card *c, long step,
-		   const struct mtl_eval_result *res)
+void mtl_card_eval(struct mtl_card *c, long step, int examples, int n_tasks,
+		   const double *acc, const double *f1, const int64_t *labelled)
 {
 	if (!c)
 		return;
 	c->eval_step = step;
-	c->eval_examples = res->examples;
-	for (int t = 0; t < c->n_tasks && t < res->n_tasks; t++) {
-		c->eval_acc[t] = res->accuracy[t];
-		c->eval_f1[t] = res->f1[t];
-		c->eval_labelled[t] = res->labelled[t];
+	c->eval_examples = examples;
+	for (int t = 0; t < c->n_tasks && t < n_tasks; t++) {
+		c->eval_acc[t] = acc[t];
+		c->eval_f1[t] = f1[t];
+		c->eval_labelled[t] = labelled[t];
 	}
 }
 
@@ -122,14 +122,13 @@ static void add(struct text *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
-int mtl_card_write(const struct mtl_model *m, const char *dir,
+int mtl_card_write(const struct mtl_card *c, const struct mtl_bert_config *cfg,
+		   const struct mtl_bert_pooling *pooling,
+		   const struct mtl_tasks *ts, const char *dir,
 		   struct mtl_err *err)
 {
-	const struct mtl_bert_config *cfg = &m->bert->cfg;
-	const struct mtl_tasks *ts = m->tasks;
-	const struct mtl_card *c = m->card;
-	const char *pool = m->pool.mode == MTL_POOL_CLS ? "CLS token"
-			 : m->pool.mode == MTL_POOL_MEAN ? "mean of the tokens"
+	const char *pool = pooling->mode == MTL_POOL_CLS ? "CLS token"
+			 : pooling->mode == MTL_POOL_MEAN ? "mean of the tokens"
 			 : "max over the tokens";
 	char path[MTL_FS_PATH_LEN];
 	struct text b = { 0 };
@@ -139,7 +138,7 @@ int mtl_card_write(const struct mtl_model *m, const char *dir,
 	add(&b, "# %s\n\n", ts ? "A multi-task BERT sentence transformer" : "A BERT sentence transformer");
 	add(&b, "Made by mtl. A Hugging Face BERT encoder (%d layers, hidden size %d, %d attention heads, %d positions, vocabulary %d) with sentence-transformers files: sentence embeddings are the %s%s (at most %d tokens).\n",
 	    cfg->layers, cfg->hidden, cfg->heads, cfg->max_pos, cfg->vocab, pool,
-	    m->pool.normalize ? ", L2-normalised" : "", m->pool.max_seq_length);
+	    pooling->normalize ? ", L2-normalised" : "", pooling->max_seq_length);
 	if (ts) {
 		add(&b, "\n## Tasks\n\nThe task heads are mtl's (tasks.json, heads.safetensors); `mtl-score` runs them, and `mtl-export` writes a task as a transformers classifier.\n\n");
 		add(&b, "| task | kind | head | labels |\n| --- | --- | --- | --- |\n");

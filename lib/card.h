@@ -20,8 +20,9 @@
 
 #include "err.h"
 
-struct mtl_model;
-struct mtl_eval_result; /* eval.h */
+struct mtl_bert_config;  /* bert.h */
+struct mtl_bert_pooling; /* bert.h */
+struct mtl_tasks;        /* task.h */
 
 struct mtl_card {
 	char *command;       /* the command line (argv[0] without its
@@ -43,16 +44,21 @@ void mtl_card_free(struct mtl_card *c);
 
 /* Adds one step's labels per task (labelled[n_tasks]); c may be NULL. */
 void mtl_card_step(struct mtl_card *c, const int64_t *labelled);
-/* Keeps the evaluation after step (its accuracy, macro F1 and labels per
- * task); c may be NULL. */
-void mtl_card_eval(struct mtl_card *c, long step,
-		   const struct mtl_eval_result *res);
+/* Keeps the evaluation after step over examples (per task t < n_tasks:
+ * accuracy acc[t], macro F1 f1[t], labels labelled[t]; eval.h's result);
+ * c may be NULL. */
+void mtl_card_eval(struct mtl_card *c, long step, int examples, int n_tasks,
+		   const double *acc, const double *f1, const int64_t *labelled);
 
 /*
- * Writes dir/README.md (atomically) for m, with m->card's training facts
- * when m has a card.  0, or <0 (MTL_ERR_IO, MTL_ERR_NOMEM).
+ * Writes dir/README.md (atomically) for the model of encoder cfg, pooling
+ * and tasks ts (NULL: none), with c's training facts when c is not NULL
+ * (model.h: mtl_model_save passes the model's).  0, or <0 (MTL_ERR_IO,
+ * MTL_ERR_NOMEM).
  */
-int mtl_card_write(const struct mtl_model *m, const char *dir,
+int mtl_card_write(const struct mtl_card *c, const struct mtl_bert_config *cfg,
+		   const struct mtl_bert_pooling *pooling,
+		   const struct mtl_tasks *ts, const char *dir,
 		   struct mtl_err *err);
 
 #endif

@@ -159,7 +159,7 @@ int mtl_model_save(const struct mtl_model *m, const char *dir,
 	    (rc = mtl_bert_save(m->bert, dir, err)) ||
 	    (rc = mtl_model_pooling_save(&m->pool, m->bert->cfg.hidden, dir, err)) ||
 	    (m->dir && (rc = mtl_model_copy_tokenizer(m->dir, dir, err))) ||
-	    (rc = mtl_card_write(m, dir, err)))
+	    (rc = mtl_card_write(m->card, &m->bert->cfg, &m->pool, m->tasks, dir, err)))
 		return rc;
 	/* no tasks: a previous model's task files (the last two) are not
 	 * this one's */

@@ -48,3 +48,11 @@ long mtl_progress_estimate(long done, long pos, long size)
 	t = (double)done * (double)size / (double)pos + 0.5;
 	return t > (double)done ? (long)t : done;
 }
+
+double mtl_progress_since(const struct timespec *t0)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}

@@ -10,6 +10,10 @@
 #define MTL_PROGRESS_H
 
 #include <stddef.h>
+#include <time.h>
+
+/* Seconds since t0 (from clock_gettime(CLOCK_MONOTONIC)). */
+double mtl_progress_since(const struct timespec *t0);
 
 /* seconds as "m:ss", or "h:mm:ss" from an hour on ("-" when negative or
  * not finite). */

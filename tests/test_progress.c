@@ -2,7 +2,7 @@
  * test_progress.c - progress lines: times in m:ss and h:mm:ss, the rate
  * and the ETA with a known total, the time so far without one, and the
  * edges (no time yet, done past the total, a short buffer), and a total
- * estimated from the bytes read.
+ * estimated from the bytes read, and the seconds since a start.
  */
 #include <math.h>
 #include <string.h>
@@ -43,5 +43,13 @@ int main(void)
 	T_OK(mtl_progress_estimate(30, 5000, 4000) == 30, "estimate: never below done");
 	T_OK(mtl_progress_estimate(30, 0, 4000) == 0 && mtl_progress_estimate(30, 10, -1) == 0,
 	     "estimate: unknown without a position or a size");
+	{
+		struct timespec t0;
+
+		/* a start 2 s back: at least 2 s since, whatever the load */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		t0.tv_sec -= 2;
+		T_OK(mtl_progress_since(&t0) >= 2, "since: a start 2 s back is at least 2 s ago");
+	}
 	return t_done();
 }
