@@ -24,12 +24,14 @@
  * for the duration of that forward, as another program taking a core
  * would.  Quiet and busy timings alternate within every run.
  *
- * Usage: bench_encode [-a] [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT]
+ * Usage: bench_encode [-a] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT]
  *                     [-m small|base|large]...
  *   -a  print BLIS's sub-configuration for this CPU (e.g. skx, zen3;
  *       "generic" means reference kernels: BLIS did not know the CPU)
  *   -b  time the "blis" mode only
  *   -d  time the model's default mode only
+ *   -g  print the sgemm kernel the model runs (lib/gemm.h: avx512, avx2
+ *       or blis; MTL_GEMM chooses)
  *   -c  time by process CPU time instead of wall time (meaningful with
  *       -t 1 on a shared machine; with more threads it counts spinning)
  *   -l  also time each mode beside a busy loop on one core
@@ -207,7 +209,7 @@ int main(int argc, char **argv)
 	struct mtl_err err;
 	struct gemm ref;
 
-	while ((c = getopt(argc, argv, "abcdlt:r:s:m:h")) != -1) {
+	while ((c = getopt(argc, argv, "abcdglt:r:s:m:h")) != -1) {
 		switch (c) {
 		case 'b':
 			split = 0;
@@ -217,6 +219,9 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			printf("%s\n", bli_arch_string(bli_arch_query_id()));
+			return 0;
+		case 'g':
+			printf("%s\n", mtl_gemm_name(mtl_gemm_default()));
 			return 0;
 		case 'd':
 			only_default = 1;
@@ -244,7 +249,7 @@ int main(int argc, char **argv)
 					want[i] = any = 1;
 			break;
 		default:
-			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]...\n");
+			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]...\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}

@@ -78,20 +78,23 @@ static float *rnd(int64_t n)
 	return x;
 }
 
-/* Seconds per product, running it until 0.05 s have passed. */
+/* Seconds per product: batches of products, doubled until one batch
+ * takes 0.05 s (reading the clock costs as much as a small product). */
 static double time_one(enum mtl_gemm_kernel k, const struct shape *s,
 		       const float *a, int64_t lda, const float *b,
 		       int64_t ldb, float *c, int64_t ldc)
 {
-	double t0 = now(), t;
-	int reps = 0;
+	double t;
 
-	do {
-		mtl_gemm_ex(k, s->ta, s->tb, s->m, s->n, s->k, s->alpha, a, lda,
-			    b, ldb, s->beta, c, ldc);
-		reps++;
-	} while ((t = now() - t0) < 0.05);
-	return t / reps;
+	for (int reps = 1;; reps *= 2) {
+		double t0 = now();
+
+		for (int r = 0; r < reps; r++)
+			mtl_gemm_ex(k, s->ta, s->tb, s->m, s->n, s->k, s->alpha,
+				    a, lda, b, ldb, s->beta, c, ldc);
+		if ((t = now() - t0) >= 0.05)
+			return t / reps;
+	}
 }
 
 int main(int argc, char **argv)
