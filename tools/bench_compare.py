@@ -49,6 +49,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
@@ -217,7 +218,8 @@ def mtl(args, work, out):
     if not p:
         return None
     line = p.stderr.strip().splitlines()[-1]
-    n = int(line.split(": ")[1].split()[0])
+    # "mtl-score: example N, ..." (older: "mtl-score: N examples ...")
+    n = int(re.search(r"\d+", line.split(": ", 1)[1]).group())
     if args.padding is None:
         args.padding = line.split("; ")[-1]
     return n / el
