@@ -124,17 +124,21 @@ static void kernel_shapes(enum mtl_gemm_kernel k)
 		}
 }
 
-/* Larger than one panel in N (NC 256 or 512) and in K (KC 384). */
+/* Larger than one panel in N (NC 256 or 512) and in K (KC 384); and a
+ * tall product. */
 static void kernel_large(enum mtl_gemm_kernel k)
 {
 	double w;
+	int bad;
 
 	for (int t = 0; t < 4; t++) {
-		int bad = check(k, t & 1, t >> 1, 131, 1100, 1000, 0.5f, 1.0f, 5, 99, &w);
+		bad = check(k, t & 1, t >> 1, 131, 1100, 1000, 0.5f, 1.0f, 5, 99, &w);
 
 		T_OK(!bad, "%s %c%c 131x1100x1000, padded, beta 1 (worst relative %.2g)",
 		     mtl_gemm_name(k), t & 1 ? 'T' : 'N', t >> 1 ? 'T' : 'N', w);
 	}
+	bad = check(k, 1, 1, 2100, 45, 30, 1.0f, 0.5f, 2, 5, &w);
+	T_OK(!bad, "%s TT 2100x45x30 (worst relative %.2g)", mtl_gemm_name(k), w);
 }
 
 /* C[:, lo:lo+n] computed alone has the bits of the whole product's. */
