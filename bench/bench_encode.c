@@ -1,12 +1,13 @@
 /*
- * bench_encode.c - encoder throughput against the machine's BLIS sgemm
+ * bench_encode.c - encoder throughput against the sgemm kernel it runs on
  * (make bench-encode).
  *
  * For bge-small, bge-base and bge-large shapes with random weights, runs
  * inference forwards at batch 32x32 and 8x128 tokens and reports the
  * median time, sentences/s and achieved GFLOP/s, counting 2*m*n*k for
  * every matrix product (attention q k^T and p v included; element-wise
- * work counts nothing).  The reference is BLIS sgemm measured in the same
+ * work counts nothing).  The reference is the model's sgemm kernel
+ * (lib/gemm.h: ours or BLIS, as MTL_GEMM and the CPU choose) measured in the same
  * run with the same thread count on large shapes: once up front (the
  * peak, best of three shapes), and again interleaved with the encoder
  * runs (a 2048^3 product before each forward), so that on a shared
@@ -23,12 +24,14 @@
  * for the duration of that forward, as another program taking a core
  * would.  Quiet and busy timings alternate within every run.
  *
- * Usage: bench_encode [-a] [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT]
+ * Usage: bench_encode [-a] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT]
  *                     [-m small|base|large]...
  *   -a  print BLIS's sub-configuration for this CPU (e.g. skx, zen3;
  *       "generic" means reference kernels: BLIS did not know the CPU)
  *   -b  time the "blis" mode only
  *   -d  time the model's default mode only
+ *   -g  print the sgemm kernel the model runs (lib/gemm.h: avx512, avx2
+ *       or blis; MTL_GEMM chooses)
  *   -c  time by process CPU time instead of wall time (meaningful with
  *       -t 1 on a shared machine; with more threads it counts spinning)
  *   -l  also time each mode beside a busy loop on one core
@@ -51,6 +54,7 @@
 
 #include "bench.h"
 #include "bert.h"
+#include "gemm.h"
 
 static double median(double *v, int n)
 {
@@ -80,13 +84,28 @@ static void gemm_release(struct gemm *g)
 	free(g->a), free(g->b), free(g->c);
 }
 
-/* Seconds for one C[m,n] = A[m,k] B[n,k]^T (the encoder's layout). */
+/*
+ * Seconds for one C[m,n] = A[m,k] B[n,k]^T (the encoder's layout) with
+ * the model's sgemm kernel (lib/gemm.h): BLIS threading the product, or
+ * ours on column slices, one per thread.
+ */
 static double gemm_run(struct gemm *g, int threads)
 {
 	float one = 1, zero = 0;
 	rntm_t rntm;
 	double t0;
 
+	if (mtl_gemm_default() != MTL_GEMM_BLIS) {
+		int chunk = (g->n / threads + 31) & ~31;
+
+		t0 = now();
+#pragma omp parallel for num_threads(threads)
+		for (int lo = 0; lo < g->n; lo += chunk)
+			mtl_gemm(0, 1, g->m, g->n - lo < chunk ? g->n - lo : chunk,
+				 g->k, 1.0f, g->a, g->k, g->b + (int64_t)lo * g->k,
+				 g->k, 0.0f, g->c + lo, g->n);
+		return now() - t0;
+	}
 	bli_rntm_init(&rntm);
 	bli_rntm_set_num_threads(threads, &rntm);
 	t0 = bench_now();
@@ -172,7 +191,7 @@ int main(int argc, char **argv)
 	struct mtl_err err;
 	struct gemm ref;
 
-	while ((c = getopt(argc, argv, "abcdlt:r:s:m:h")) != -1) {
+	while ((c = getopt(argc, argv, "abcdglt:r:s:m:h")) != -1) {
 		switch (c) {
 		case 'b':
 			split = 0;
@@ -182,6 +201,9 @@ int main(int argc, char **argv)
 			break;
 		case 'a':
 			printf("%s\n", bli_arch_string(bli_arch_query_id()));
+			return 0;
+		case 'g':
+			printf("%s\n", mtl_gemm_name(mtl_gemm_default()));
 			return 0;
 		case 'd':
 			only_default = 1;
@@ -209,7 +231,7 @@ int main(int argc, char **argv)
 					want[i] = any = 1;
 			break;
 		default:
-			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-b] [-c] [-d] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]...\n");
+			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]...\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -222,8 +244,9 @@ int main(int argc, char **argv)
 
 	printf("# %d threads, median of %d runs (after one warm-up), %s time\n",
 	       threads, runs, bench_clock == CLOCK_MONOTONIC ? "wall" : "process CPU");
-	printf("# BLIS %s, sub-configuration %s\n", bli_info_get_version_str(),
-	       bli_arch_string(bli_arch_query_id()));
+	printf("# BLIS %s, sub-configuration %s; sgemm kernel %s (MTL_GEMM)\n",
+	       bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
+	       mtl_gemm_name(mtl_gemm_default()));
 	print_load("at start");
 	{
 		static const int gs[][3] = {

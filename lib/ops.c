@@ -18,6 +18,7 @@
 #include <omp.h>
 
 #include "err.h"
+#include "gemm.h"
 
 /* Element counts below which an OpenMP region costs more than it saves. */
 #define PAR_MIN 32768
@@ -182,6 +183,49 @@ static void rntm_threads(rntm_t *rntm, int nt, int sup)
 		bli_rntm_disable_l3_sup(rntm);
 }
 
+/* Columns [lo, lo+n) of nt slices of X (multiples of 16), for thread t. */
+static int slice(int X, int nt, int t, int *lo)
+{
+	int chunk = (X / nt + 15) & ~15;
+
+	*lo = t * chunk;
+	return X - *lo < chunk ? (X - *lo > 0 ? X - *lo : 0) : chunk;
+}
+
+/*
+ * C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C, row-major (gemm.h's
+ * mtl_gemm) on nt threads.  With mtl_gemm_default() BLIS, BLIS threads
+ * the product (sup as above); with one of our kernels, each of the nt
+ * threads multiplies a slice of C's columns.
+ */
+static void gemm(int nt, int sup, int ta, int tb, int M, int N, int K,
+		 float alpha, const float *A, int64_t lda, const float *B,
+		 int64_t ldb, float beta, float *C, int64_t ldc)
+{
+	if (mtl_gemm_default() == MTL_GEMM_BLIS) {
+		rntm_t rntm;
+
+		rntm_threads(&rntm, nt, sup);
+		bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+			     tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, M, N, K,
+			     &alpha, (float *)A, lda, 1, (float *)B, ldb, 1,
+			     &beta, C, ldc, 1, NULL, &rntm);
+		return;
+	}
+	if (nt <= 1) {
+		mtl_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		return;
+	}
+#pragma omp parallel num_threads(nt)
+	{
+		int lo, n = slice(N, nt, omp_get_thread_num(), &lo);
+
+		if (n > 0)
+			mtl_gemm(ta, tb, M, n, K, alpha, A, lda,
+				 B + (tb ? lo * ldb : lo), ldb, beta, C + lo, ldc);
+	}
+}
+
 void mtl_zero(float *x, int64_t n, int nt)
 {
 	int64_t chunk = 1 << 16;
@@ -196,14 +240,8 @@ void mtl_zero(float *x, int64_t n, int nt)
 void mtl_linear_forward(float *out, const float *inp, const float *w,
 			const float *b, int N, int C, int OC, int nt)
 {
-	float one = 1.0f, zero = 0.0f;
-	rntm_t rntm;
-
 	/* out[N,OC] = inp[N,C] @ w^T: w is [OC,C] row-major, read transposed */
-	rntm_threads(&rntm, nt, 0);
-	bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, N, OC, C, &one,
-		     (float *)inp, C, 1, (float *)w, C, 1, &zero, out, OC, 1,
-		     NULL, &rntm);
+	gemm(nt, 0, 0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
 	if (!b)
 		return;
 #pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * OC >= PAR_MIN)
@@ -238,19 +276,11 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 			 const float *inp, const float *w, int N, int C,
 			 int OC, int nt)
 {
-	float one = 1.0f;
-	rntm_t rntm;
-
-	rntm_threads(&rntm, nt, 0);
 	/* dinp[N,C] += dout[N,OC] @ w[OC,C] */
 	if (dinp)
-		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, N, C, OC,
-			     &one, (float *)dout, OC, 1, (float *)w, C, 1, &one,
-			     dinp, C, 1, NULL, &rntm);
+		gemm(nt, 0, 0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
 	/* dw[OC,C] += dout^T[OC,N] @ inp[N,C] */
-	bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, OC, C, N, &one,
-		     (float *)dout, OC, 1, (float *)inp, C, 1, &one, dw, C, 1,
-		     NULL, &rntm);
+	gemm(nt, 0, 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
 	if (!db)
 		return;
 	/* column sums, each thread owning bands of 64 columns */
@@ -272,16 +302,11 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 	{
 		int lo = omp_get_thread_num() * chunk;
 		int n = OC - lo < chunk ? OC - lo : chunk;
-		float one = 1.0f, zero = 0.0f;
-		rntm_t rntm;
 
 		if (n > 0) {
 			/* out[:, lo:lo+n] = inp @ w[lo:lo+n, :]^T (+ b) */
-			rntm_threads(&rntm, 1, 0);
-			bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, N, n, C,
-				     &one, (float *)inp, C, 1,
-				     (float *)w + (int64_t)lo * C, C, 1, &zero,
-				     out + lo, OC, 1, NULL, &rntm);
+			gemm(1, 0, 0, 1, N, n, C, 1.0f, inp, C,
+			     w + (int64_t)lo * C, C, 0.0f, out + lo, OC);
 			for (int i = 0; b && i < N; i++) {
 				float *o = out + (int64_t)i * OC + lo;
 				const float *bb = b + lo;
@@ -292,15 +317,6 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 			}
 		}
 	}
-}
-
-/* Columns [lo, lo+n) of nt slices of X (multiples of 16), for thread t. */
-static int slice(int X, int nt, int t, int *lo)
-{
-	int chunk = (X / nt + 15) & ~15;
-
-	*lo = t * chunk;
-	return X - *lo < chunk ? (X - *lo > 0 ? X - *lo : 0) : chunk;
 }
 
 void mtl_linear_backward_split(float *dinp, float *dw, float *db,
@@ -314,22 +330,17 @@ void mtl_linear_backward_split(float *dinp, float *dw, float *db,
 #pragma omp parallel num_threads(nt)
 	{
 		int t = omp_get_thread_num(), lo, n;
-		float one = 1.0f;
-		rntm_t rntm;
 
-		rntm_threads(&rntm, 1, 0);
 		/* dinp[:, lo:lo+n] += dout[N,OC] @ w[:, lo:lo+n] */
 		n = slice(C, nt, t, &lo);
 		if (dinp && n > 0)
-			bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, N, n, OC,
-				     &one, (float *)dout, OC, 1, (float *)w + lo, C,
-				     1, &one, dinp + lo, C, 1, NULL, &rntm);
+			gemm(1, 0, 0, 0, N, n, OC, 1.0f, dout, OC, w + lo, C,
+			     1.0f, dinp + lo, C);
 		/* dw[lo:lo+n, :] += dout[:, lo:lo+n]^T @ inp; db[lo:lo+n] */
 		n = slice(OC, nt, t, &lo);
 		if (n > 0) {
-			bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, n, C, N, &one,
-				     (float *)dout + lo, OC, 1, (float *)inp, C, 1,
-				     &one, dw + (int64_t)lo * C, C, 1, NULL, &rntm);
+			gemm(1, 0, 1, 0, n, C, N, 1.0f, dout + lo, OC, inp, C,
+			     1.0f, dw + (int64_t)lo * C, C);
 			for (int j0 = lo; db && j0 < lo + n; j0 += 64)
 				colsum64(db, dout, N, OC, j0,
 					 j0 + 64 < lo + n ? 64 : lo + n - j0);
@@ -751,7 +762,7 @@ static void attention_forward(float *ctx, float *att, float *scratch,
 			      int H, int NH, int keep, int nt)
 {
 	int D = H / NH;
-	float scale = 1.0f / sqrtf((float)D), zero = 0.0f, one = 1.0f;
+	float scale = 1.0f / sqrtf((float)D);
 	float dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f;
 
 	MTL_ASSERT(D * NH == H);
@@ -764,14 +775,11 @@ static void attention_forward(float *ctx, float *att, float *scratch,
 		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
 		const float *k = q + H, *v = q + 2 * H;
 		float *c = ctx + (int64_t)b * T * H + (int64_t)h * D;
-		rntm_t rntm;
 
 		/* inside the parallel region each product runs on one thread */
-		rntm_threads(&rntm, 1, T < 64);
 		/* p[T,T] = scale * q[T,D] @ k[T,D]^T, rows of q, k strided 3H */
-		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, T, T, D, &scale,
-			     (float *)q, 3 * H, 1, (float *)k, 3 * H, 1, &zero,
-			     p, T, 1, NULL, &rntm);
+		gemm(1, T < 64, 0, 1, T, T, D, scale, q, 3 * H, k, 3 * H, 0.0f,
+		     p, T);
 		for (int i = 0; i < T; i++)
 			softmax_row(p + (int64_t)i * T, p + (int64_t)i * T,
 				    mask_add + (int64_t)b * T, T);
@@ -784,9 +792,7 @@ static void attention_forward(float *ctx, float *att, float *scratch,
 				pd[i] = p[i] * (dscale * (float)m[i]);
 		}
 		/* c[T,D] (row stride H) = pd[T,T] @ v[T,D] */
-		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T, &one,
-			     pd, T, 1, (float *)v, 3 * H, 1, &zero, c, H, 1,
-			     NULL, &rntm);
+		gemm(1, T < 64, 0, 0, T, D, T, 1.0f, pd, T, v, 3 * H, 0.0f, c, H);
 	}
 }
 
@@ -813,7 +819,7 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 			    int H, int NH, int nt)
 {
 	int D = H / NH;
-	float scale = 1.0f / sqrtf((float)D), zero = 0.0f, one = 1.0f;
+	float scale = 1.0f / sqrtf((float)D);
 	float dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f;
 
 	MTL_ASSERT(D * NH == H);
@@ -831,9 +837,7 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 		float *dk = dq + H, *dv = dq + 2 * H;
 		const float *dc = dctx + (int64_t)b * T * H + (int64_t)h * D;
 		const uint8_t *m = drop && pdrop > 0 ? drop + bh * TT : NULL;
-		rntm_t rntm;
 
-		rntm_threads(&rntm, 1, T < 64);
 		if (m) {
 			/* ds holds the dropped probabilities for a moment */
 #pragma omp simd
@@ -842,13 +846,9 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 			pd = ds;
 		}
 		/* dv[T,D] += pd^T[T,T] @ dc[T,D] */
-		bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T, &one,
-			     (float *)pd, T, 1, (float *)dc, H, 1, &one, dv,
-			     3 * H, 1, NULL, &rntm);
+		gemm(1, T < 64, 1, 0, T, D, T, 1.0f, pd, T, dc, H, 1.0f, dv, 3 * H);
 		/* dp[T,T] = dc[T,D] @ v[T,D]^T */
-		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, T, T, D, &one,
-			     (float *)dc, H, 1, (float *)v, 3 * H, 1, &zero, dp,
-			     T, 1, NULL, &rntm);
+		gemm(1, T < 64, 0, 1, T, T, D, 1.0f, dc, H, v, 3 * H, 0.0f, dp, T);
 		if (m)
 #pragma omp simd
 			for (int64_t i = 0; i < TT; i++)
@@ -859,12 +859,10 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 					     p + (int64_t)i * T,
 					     dp + (int64_t)i * T, T);
 		/* dq[T,D] += scale * ds[T,T] @ k[T,D] */
-		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T,
-			     &scale, ds, T, 1, (float *)k, 3 * H, 1, &one, dq,
-			     3 * H, 1, NULL, &rntm);
+		gemm(1, T < 64, 0, 0, T, D, T, scale, ds, T, k, 3 * H, 1.0f, dq,
+		     3 * H);
 		/* dk[T,D] += scale * ds^T[T,T] @ q[T,D] */
-		bli_sgemm_ex(BLIS_TRANSPOSE, BLIS_NO_TRANSPOSE, T, D, T,
-			     &scale, ds, T, 1, (float *)q, 3 * H, 1, &one, dk,
-			     3 * H, 1, NULL, &rntm);
+		gemm(1, T < 64, 1, 0, T, D, T, scale, ds, T, q, 3 * H, 1.0f, dk,
+		     3 * H);
 	}
 }

@@ -4,14 +4,16 @@
  *
  * Conventions: row-major float32; outputs first, then inputs, then
  * weights, then sizes; the last argument nt is the thread count (BLIS and
- * OpenMP).  Every matrix product goes through BLIS sgemm with explicit
- * strides; the element-wise kernels are plain loops that gcc vectorises
- * without -ffast-math (reductions use 16 independent accumulators, exp and
- * erf are branch-free polynomials rather than libm calls).  Forward
- * writes its output (beta = 0).  Backward ADDS into its
- * gradient outputs (sgemm with beta = 1, "+=" in the loops), so the caller
- * zeroes every gradient once per step and contributions from several
- * consumers of one tensor simply accumulate.
+ * OpenMP).  Every matrix product goes through gemm.h: mtl's own packed
+ * sgemm (AVX-512 or AVX2 micro-kernels), or BLIS sgemm where that is the
+ * kernel chosen (MTL_GEMM; BLIS then threads a product itself, ours is
+ * cut into column slices, one per thread).  The element-wise kernels are
+ * plain loops that gcc vectorises without -ffast-math (reductions use 16
+ * independent accumulators, exp and erf are branch-free polynomials
+ * rather than libm calls).  Forward writes its output (beta = 0).
+ * Backward ADDS into its gradient outputs (sgemm with beta = 1, "+=" in
+ * the loops), so the caller zeroes every gradient once per step and
+ * contributions from several consumers of one tensor simply accumulate.
  *
  * Dropout is inverted dropout as in PyTorch: a kept element is scaled by
  * 1/(1-p), a dropped one is 0.  The keep mask (uint8, 1 = kept) is drawn by

@@ -49,6 +49,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
@@ -211,13 +212,14 @@ def mtl(args, work, out):
         return float(rows[-1][4]) if rows else None
     d = os.path.join(out, work[1])
     t0, c0 = time.perf_counter(), children_cpu()
-    p = run("%s/mtl-tokenize -q -m %s %s/sentences.jsonl | %s/mtl-score --embed -m %s -t %d >/dev/null"
+    p = run("%s/mtl-tokenize -q -m %s %s/sentences.jsonl | %s/mtl-score --embed -m %s -j %d >/dev/null"
             % (args.build, d, out, args.build, d, args.threads), shell=True)
     el = children_cpu() - c0 if args.cpu_time else time.perf_counter() - t0
     if not p:
         return None
     line = p.stderr.strip().splitlines()[-1]
-    n = int(line.split(": ")[1].split()[0])
+    # "mtl-score: example N, ..." (older: "mtl-score: N examples ...")
+    n = int(re.search(r"\d+", line.split(": ", 1)[1]).group())
     if args.padding is None:
         args.padding = line.split("; ")[-1]
     return n / el
@@ -316,6 +318,8 @@ def main(argv):
     print("# BLIS sub-configuration (mtl and PyTorch): %s%s" % (
         p.stdout.strip() if p else "unknown",
         " (reference kernels: this BLIS does not know the CPU)" if p and p.stdout.strip() == "generic" else ""))
+    p = run([os.path.join(args.build, "bench", "bench_encode"), "-g"])
+    print("# mtl's sgemm kernel (lib/gemm.h, MTL_GEMM): %s" % (p.stdout.strip() if p else "unknown"))
     print("# %d threads each, %s time; %d rounds, interleaved; load average at start %s"
           % (args.threads, "CPU" if args.cpu_time else "wall", args.rounds, load()))
     if not have_torch:

@@ -1,0 +1,157 @@
+/*
+ * bench_gemm.c - mtl's sgemm kernels against BLIS sgemm on the encoder's
+ * shapes, one thread (make bench-gemm).
+ *
+ * For every product a bge-small or bge-base forward and backward makes
+ * (the projections at 1024 tokens, their two backward products, and one
+ * attention head at T = 32 and T = 128 with the strides of the qkv
+ * block), times each kernel this CPU supports (lib/gemm.h: blis, avx2,
+ * avx512), interleaved round by round, and prints the median GFLOP/s
+ * (2*m*n*k per product) and each kernel's ratio to BLIS.  Timed by the
+ * thread's CPU time, so that other processes on a shared machine cost
+ * little beyond cache contention (-w: wall time).
+ *
+ * Usage: bench_gemm [-w] [-r ROUNDS] [-m small|base]...
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <blis.h>
+
+#include "bench.h"
+#include "gemm.h"
+
+struct shape {
+	const char *what;
+	int ta, tb, m, n, k;
+	int64_t lda, ldb, ldc; /* 0: dense */
+	float alpha, beta;
+};
+
+/* The products of one layer at B*T = 1024 tokens, hidden H, FFN I, and of
+ * one attention head (D = 64 for base, 32 for small) at T = 32 and 128. */
+static int shapes(struct shape *s, int H, int I, int D)
+{
+	int n = 0, BT = 1024;
+
+	s[n++] = (struct shape){ "qkv fwd  inp@w^T", 0, 1, BT, 3 * H, H, 0, 0, 0, 1, 0 };
+	s[n++] = (struct shape){ "out fwd  inp@w^T", 0, 1, BT, H, H, 0, 0, 0, 1, 0 };
+	s[n++] = (struct shape){ "ffn1 fwd inp@w^T", 0, 1, BT, I, H, 0, 0, 0, 1, 0 };
+	s[n++] = (struct shape){ "ffn2 fwd inp@w^T", 0, 1, BT, H, I, 0, 0, 0, 1, 0 };
+	s[n++] = (struct shape){ "ffn1 dinp += d@w", 0, 0, BT, H, I, 0, 0, 0, 1, 1 };
+	s[n++] = (struct shape){ "ffn1 dw += d^T@x", 1, 0, I, H, BT, 0, 0, 0, 1, 1 };
+	for (int T = 32; T <= 128; T *= 4) {
+		int64_t ld = 3 * H;
+
+		s[n] = (struct shape){ "attn q@k^T", 0, 1, T, T, D, ld, ld, T, 0.125f, 0 };
+		s[n + 1] = (struct shape){ "attn p@v", 0, 0, T, D, T, T, ld, H, 1, 0 };
+		n += 2;
+	}
+	return n;
+}
+
+static float *rnd(int64_t n)
+{
+	float *x = malloc(sizeof(float) * (size_t)n);
+
+	for (int64_t i = 0; i < n; i++)
+		x[i] = (float)((i * 7919) % 2003) / 2003.0f - 0.5f;
+	return x;
+}
+
+/* Seconds per product: batches of products, doubled until one batch
+ * takes 0.05 s (reading the clock costs as much as a small product). */
+static double time_one(enum mtl_gemm_kernel k, const struct shape *s,
+		       const float *a, int64_t lda, const float *b,
+		       int64_t ldb, float *c, int64_t ldc)
+{
+	double t;
+
+	for (int reps = 1;; reps *= 2) {
+		double t0 = bench_now();
+
+		for (int r = 0; r < reps; r++)
+			mtl_gemm_ex(k, s->ta, s->tb, s->m, s->n, s->k, s->alpha,
+				    a, lda, b, ldb, s->beta, c, ldc);
+		if ((t = bench_now() - t0) >= 0.05)
+			return t / reps;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *models[4];
+	int nmodels = 0, rounds = 5, opt;
+
+	bench_clock = CLOCK_THREAD_CPUTIME_ID; /* one thread: its own CPU time; -w: wall */
+	while ((opt = getopt(argc, argv, "wr:m:")) != -1) {
+		if (opt == 'w')
+			bench_clock = CLOCK_MONOTONIC;
+		else if (opt == 'r')
+			rounds = atoi(optarg);
+		else if (opt == 'm' && nmodels < 4)
+			models[nmodels++] = optarg;
+		else {
+			fprintf(stderr, "usage: bench_gemm [-w] [-r ROUNDS] [-m small|base]...\n");
+			return 2;
+		}
+	}
+	if (rounds < 1 || rounds > 64)
+		rounds = 5;
+	if (!nmodels)
+		models[nmodels++] = "small", models[nmodels++] = "base";
+	printf("# BLIS %s, sub-configuration %s; mtl_gemm default: %s\n",
+	       bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
+	       mtl_gemm_name(mtl_gemm_default()));
+	printf("# one thread, %s time, median of %d rounds, GFLOP/s\n",
+	       bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU", rounds);
+	printf("%-6s %-17s %2s %5s %5s %5s", "model", "product", "t", "m", "n", "k");
+	for (int k = MTL_GEMM_BLIS; k <= MTL_GEMM_AVX512; k++)
+		if (mtl_gemm_supported(k))
+			printf(" %8s", mtl_gemm_name(k));
+	for (int k = MTL_GEMM_AVX2; k <= MTL_GEMM_AVX512; k++)
+		if (mtl_gemm_supported(k))
+			printf(" %6s/b", mtl_gemm_name(k));
+	printf("\n");
+	for (int mi = 0; mi < nmodels; mi++) {
+		int base = !strcmp(models[mi], "base");
+		struct shape s[16];
+		int ns = shapes(s, base ? 768 : 384, base ? 3072 : 1536, base ? 64 : 32);
+
+		for (int si = 0; si < ns; si++) {
+			/* operands as stored: rows x cols of A, B, C */
+			int ar = s[si].ta ? s[si].k : s[si].m, ac = s[si].ta ? s[si].m : s[si].k;
+			int br = s[si].tb ? s[si].n : s[si].k, bc = s[si].tb ? s[si].k : s[si].n;
+			int64_t lda = s[si].lda ? s[si].lda : ac, ldb = s[si].ldb ? s[si].ldb : bc;
+			int64_t ldc = s[si].ldc ? s[si].ldc : s[si].n;
+			float *a = rnd(ar * lda), *b = rnd(br * ldb), *c = rnd(s[si].m * ldc);
+			double t[3][64], flops = 2.0 * s[si].m * s[si].n * s[si].k;
+			double g[3] = { 0 };
+
+			for (int r = 0; r < rounds; r++)
+				for (int k = MTL_GEMM_BLIS; k <= MTL_GEMM_AVX512; k++)
+					if (mtl_gemm_supported(k))
+						t[k][r] = time_one(k, &s[si], a, lda, b, ldb, c, ldc);
+			printf("%-6s %-17s %c%c %5d %5d %5d", models[mi], s[si].what,
+			       s[si].ta ? 'T' : 'N', s[si].tb ? 'T' : 'N', s[si].m,
+			       s[si].n, s[si].k);
+			for (int k = MTL_GEMM_BLIS; k <= MTL_GEMM_AVX512; k++) {
+				if (!mtl_gemm_supported(k))
+					continue;
+				qsort(t[k], (size_t)rounds, sizeof(double), bench_cmp_double);
+				g[k] = flops / t[k][rounds / 2] * 1e-9;
+				printf(" %8.1f", g[k]);
+			}
+			for (int k = MTL_GEMM_AVX2; k <= MTL_GEMM_AVX512; k++)
+				if (mtl_gemm_supported(k))
+					printf(" %8.2f", g[k] / g[MTL_GEMM_BLIS]);
+			printf("\n");
+			fflush(stdout);
+			free(a), free(b), free(c);
+		}
+	}
+	return 0;
+}

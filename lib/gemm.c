@@ -1,0 +1,449 @@
+/*
+ * gemm.c - packed sgemm with AVX-512 and AVX2 micro-kernels; see gemm.h.
+ *
+ * Loops (Goto's, as in BLIS), for a row-major C whose rows are the vector
+ * direction:
+ *
+ *   for jc over N by NC:                      columns of C
+ *     for pc over K by kc:                    kc <= KC_MAX, K cut evenly
+ *       pack op(B)[pc:pc+kc, jc:jc+NC]   ->  bp: slivers of NR columns,
+ *                                             each kc rows of NR floats
+ *       for ir over M by MR:
+ *         pack op(A)[ir:ir+MR, pc:pc+kc] ->  ap: kc columns of MR floats
+ *         for jr over the NC columns by NR:
+ *           C[ir:ir+MR, jr:jr+NR] (+)= ap @ bp sliver     (micro-kernel)
+ *
+ * The A sliver (MR x kc, at most 21 KB) stays in L1 while the micro-kernel
+ * walks the B panel; the panel (kc x NC) is read once per A sliver from L2
+ * or L3.  The micro-kernel keeps an MR x NR block of C in registers
+ * (AVX-512: 14 rows x 2 zmm = 28 accumulators, plus 2 for the B row;
+ * AVX2: 6 rows x 2 ymm = 12, plus 2) and for each p broadcasts MR values
+ * of A against one row of the B sliver.  Edges: the B panel is padded with
+ * zeros to whole slivers and C is written through masks; a short A sliver
+ * runs a micro-kernel compiled for its row count (one per count, all
+ * from one always-inline body), so no work is wasted on padding rows.
+ */
+#include "gemm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <blis.h>
+#include <immintrin.h>
+
+#include "err.h"
+
+/* Largest K block; K is cut into equal blocks of at most this. */
+#define KC_MAX 384
+/* Panels up to this many floats live on the stack, larger ones on the heap. */
+#define STACK_PANEL 16384
+
+struct kernel {
+	int mr, nr, nc;
+	void (*run)(int mr, int nr, int kc, const float *a, const float *b,
+		    float *c, int64_t ldc, float alpha, float beta);
+};
+
+/* ---- AVX-512F: 14 x 32 ---- */
+
+#define MR512 14
+#define NR512 32
+
+/* c[mr, nr] = alpha * a @ b + beta * c, a [kc][MR512], b [kc][NR512]. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
+	int64_t ldc, float alpha, float beta)
+{
+	__m512 acc[MR512][2], va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+	__mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+	__mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+
+#pragma GCC unroll 14
+	for (int i = 0; i < mr; i++)
+		acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+	for (int p = 0; p < kc; p++) {
+		__m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+
+#pragma GCC unroll 14
+		for (int i = 0; i < mr; i++) {
+			__m512 ai = _mm512_set1_ps(a[i]);
+
+			acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+			acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+		}
+		a += MR512;
+		b += NR512;
+	}
+#pragma GCC unroll 14
+	for (int i = 0; i < mr; i++) {
+		float *ci = c + i * ldc;
+		__m512 v0 = _mm512_mul_ps(va, acc[i][0]);
+		__m512 v1 = _mm512_mul_ps(va, acc[i][1]);
+
+		/* beta = 0 never reads C; beta = 1 adds with one rounding */
+		if (beta != 0) {
+			v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), v0);
+			v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), v1);
+		}
+		_mm512_mask_storeu_ps(ci, m0, v0);
+		_mm512_mask_storeu_ps(ci + 16, m1, v1);
+	}
+}
+
+#define K512(R)                                                               \
+	__attribute__((target("avx512f"))) static void k512_##R(              \
+		int nr, int kc, const float *a, const float *b, float *c,     \
+		int64_t ldc, float alpha, float beta)                         \
+	{                                                                     \
+		body512(R, nr, kc, a, b, c, ldc, alpha, beta);                \
+	}
+K512(1) K512(2) K512(3) K512(4) K512(5) K512(6) K512(7)
+K512(8) K512(9) K512(10) K512(11) K512(12) K512(13) K512(14)
+
+static void run512(int mr, int nr, int kc, const float *a, const float *b,
+		   float *c, int64_t ldc, float alpha, float beta)
+{
+	static void (*const k[MR512])(int, int, const float *, const float *,
+				      float *, int64_t, float, float) = {
+		k512_1, k512_2, k512_3, k512_4, k512_5, k512_6, k512_7,
+		k512_8, k512_9, k512_10, k512_11, k512_12, k512_13, k512_14,
+	};
+
+	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta);
+}
+
+/* ---- AVX2 + FMA: 6 x 16 ---- */
+
+#define MR256 6
+#define NR256 16
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
+	int64_t ldc, float alpha, float beta)
+{
+	__m256 acc[MR256][2], va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+	__m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+	__m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
+	__m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
+
+#pragma GCC unroll 6
+	for (int i = 0; i < mr; i++)
+		acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+	for (int p = 0; p < kc; p++) {
+		__m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+
+#pragma GCC unroll 6
+		for (int i = 0; i < mr; i++) {
+			__m256 ai = _mm256_broadcast_ss(a + i);
+
+			acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+			acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+		}
+		a += MR256;
+		b += NR256;
+	}
+#pragma GCC unroll 6
+	for (int i = 0; i < mr; i++) {
+		float *ci = c + i * ldc;
+		__m256 v0 = _mm256_mul_ps(va, acc[i][0]);
+		__m256 v1 = _mm256_mul_ps(va, acc[i][1]);
+
+		if (beta != 0) {
+			v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), v0);
+			v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), v1);
+		}
+		_mm256_maskstore_ps(ci, m0, v0);
+		_mm256_maskstore_ps(ci + 8, m1, v1);
+	}
+}
+
+#define K256(R)                                                               \
+	__attribute__((target("avx2,fma"))) static void k256_##R(             \
+		int nr, int kc, const float *a, const float *b, float *c,     \
+		int64_t ldc, float alpha, float beta)                         \
+	{                                                                     \
+		body256(R, nr, kc, a, b, c, ldc, alpha, beta);                \
+	}
+K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
+
+static void run256(int mr, int nr, int kc, const float *a, const float *b,
+		   float *c, int64_t ldc, float alpha, float beta)
+{
+	static void (*const k[MR256])(int, int, const float *, const float *,
+				      float *, int64_t, float, float) = {
+		k256_1, k256_2, k256_3, k256_4, k256_5, k256_6,
+	};
+
+	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta);
+}
+
+static const struct kernel kernels[] = {
+	[MTL_GEMM_AVX2] = { MR256, NR256, 256, run256 },
+	[MTL_GEMM_AVX512] = { MR512, NR512, 512, run512 },
+};
+
+/* ---- packing ---- */
+
+/*
+ * The transposing packs move 8x8 blocks through AVX registers (a scalar
+ * loop of strided stores cost a third of the product's time): rows of the
+ * source are the block's rows, and out[q] is column q.  Rows from nrows
+ * on read as zeros.  AVX only, which both kernels' CPUs have.
+ */
+__attribute__((target("avx2"))) static inline void
+transpose8(__m256 out[8], const float *src, int64_t ld, int nrows)
+{
+	__m256 r[8], t[8], u[8];
+
+	for (int i = 0; i < 8; i++)
+		r[i] = i < nrows ? _mm256_loadu_ps(src + i * ld) : _mm256_setzero_ps();
+	for (int i = 0; i < 8; i += 2) {
+		t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 8; i += 4) {
+		u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+		u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+		u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+		u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+	}
+	for (int i = 0; i < 4; i++) {
+		out[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+		out[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+	}
+}
+
+/*
+ * bp[s][p][nr] = op(B)(pc + p, jc + s*nr + j) for the slivers s of the
+ * nc columns from jc, zero beyond nc.
+ */
+__attribute__((target("avx2"))) static void
+pack_b(float *bp, const float *B, int64_t ldb, int tb, int pc, int kc, int jc,
+       int nc, int nr)
+{
+	for (int j0 = 0; j0 < nc; j0 += nr, bp += (int64_t)kc * nr) {
+		int w = nc - j0 < nr ? nc - j0 : nr, p = 0;
+
+		if (!tb) {
+			const float *src = B + (int64_t)pc * ldb + jc + j0;
+
+			for (; p < kc; p++, src += ldb) {
+				memcpy(bp + (int64_t)p * nr, src, sizeof(float) * (size_t)w);
+				memset(bp + (int64_t)p * nr + w, 0,
+				       sizeof(float) * (size_t)(nr - w));
+			}
+			continue;
+		}
+		/* op(B) = B^T: column j of op(B) is row j of B, 8x8 at a time */
+		for (; p + 8 <= kc; p += 8)
+			for (int j = 0; j < nr; j += 8) {
+				__m256 col[8];
+
+				transpose8(col, B + (int64_t)(jc + j0 + j) * ldb + pc + p,
+					   ldb, w - j);
+				for (int q = 0; q < 8; q++)
+					_mm256_store_ps(bp + (int64_t)(p + q) * nr + j, col[q]);
+			}
+		for (; p < kc; p++)
+			for (int j = 0; j < nr; j++)
+				bp[(int64_t)p * nr + j] =
+					j < w ? B[(int64_t)(jc + j0 + j) * ldb + pc + p] : 0.0f;
+	}
+}
+
+/* ap[p][MR] = op(A)(i0 + i, pc + p) for i < mr (the rest unused). */
+__attribute__((target("avx2"))) static void
+pack_a(float *ap, const float *A, int64_t lda, int ta, int i0, int mr, int pc,
+       int kc, int MR)
+{
+	int p = 0;
+
+	if (ta) {
+		const float *src = A + (int64_t)pc * lda + i0;
+
+		for (; p < kc; p++, src += lda)
+			memcpy(ap + (int64_t)p * MR, src, sizeof(float) * (size_t)mr);
+		return;
+	}
+	/* rows of op(A) are rows of A: 8x8 blocks, stored up to row mr */
+	for (; p + 8 <= kc; p += 8)
+		for (int i = 0; i < mr; i += 8) {
+			__m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+			__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(mr - i), lane);
+			__m256 col[8];
+
+			transpose8(col, A + (int64_t)(i0 + i) * lda + pc + p, lda, mr - i);
+			for (int q = 0; q < 8; q++)
+				_mm256_maskstore_ps(ap + (int64_t)(p + q) * MR + i, m, col[q]);
+		}
+	for (; p < kc; p++)
+		for (int i = 0; i < mr; i++)
+			ap[(int64_t)p * MR + i] = A[(int64_t)(i0 + i) * lda + pc + p];
+}
+
+/* ---- the driver ---- */
+
+static void blis(int ta, int tb, int M, int N, int K, float alpha,
+		 const float *A, int64_t lda, const float *B, int64_t ldb,
+		 float beta, float *C, int64_t ldc)
+{
+	rntm_t rntm;
+
+	bli_rntm_init(&rntm);
+	bli_rntm_set_num_threads(1, &rntm);
+	bli_sgemm_ex(ta ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
+		     tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, M, N, K, &alpha,
+		     (float *)A, lda, 1, (float *)B, ldb, 1, &beta, C, ldc, 1,
+		     NULL, &rntm);
+}
+
+/* C = beta * C, for K = 0 or alpha = 0 (beta = 0 writes zeros). */
+static void scale_c(int M, int N, float beta, float *C, int64_t ldc)
+{
+	for (int i = 0; i < M; i++) {
+		float *c = C + (int64_t)i * ldc;
+
+		if (beta == 0)
+			memset(c, 0, sizeof(float) * (size_t)N);
+		else
+			for (int j = 0; j < N; j++)
+				c[j] *= beta;
+	}
+}
+
+static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
+		   int N, int K, float alpha, const float *A, int64_t lda,
+		   const float *B, int64_t ldb, float beta, float *C,
+		   int64_t ldc)
+{
+	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
+	float ap[KC_MAX * MR512] __attribute__((aligned(64)));
+
+	for (int jc = 0; jc < N; jc += k->nc) {
+		int nc = N - jc < k->nc ? N - jc : k->nc;
+
+		for (int pc = 0; pc < K; pc += kcb) {
+			int kc = K - pc < kcb ? K - pc : kcb;
+			/* later K blocks add to what the first wrote */
+			float bt = pc ? 1.0f : beta;
+
+			pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
+			for (int ir = 0; ir < M; ir += k->mr) {
+				int mr = M - ir < k->mr ? M - ir : k->mr;
+
+				pack_a(ap, A, lda, ta, ir, mr, pc, kc, k->mr);
+				for (int jr = 0; jr < nc; jr += k->nr)
+					k->run(mr, nc - jr < k->nr ? nc - jr : k->nr,
+					       kc, ap, bp + (int64_t)jr * kc,
+					       C + (int64_t)ir * ldc + jc + jr, ldc,
+					       alpha, bt);
+			}
+		}
+	}
+}
+
+void mtl_gemm_ex(enum mtl_gemm_kernel kind, int ta, int tb, int M, int N,
+		 int K, float alpha, const float *A, int64_t lda,
+		 const float *B, int64_t ldb, float beta, float *C,
+		 int64_t ldc)
+{
+	const struct kernel *k;
+	int64_t need;
+
+	MTL_ASSERT(mtl_gemm_supported(kind));
+	MTL_ASSERT(M >= 0 && N >= 0 && K >= 0);
+	if (M == 0 || N == 0)
+		return;
+	if (K == 0 || alpha == 0) {
+		scale_c(M, N, beta, C, ldc);
+		return;
+	}
+	if (kind == MTL_GEMM_BLIS) {
+		blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		return;
+	}
+	k = &kernels[kind];
+	{
+		int nk = (K + KC_MAX - 1) / KC_MAX, kc = (K + nk - 1) / nk;
+		int nc = N < k->nc ? N : k->nc;
+
+		need = (int64_t)kc * ((nc + k->nr - 1) / k->nr * k->nr);
+	}
+	if (need <= STACK_PANEL) {
+		float bp[STACK_PANEL] __attribute__((aligned(64)));
+
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+	} else {
+		float *bp = aligned_alloc(64, sizeof(float) * (size_t)need);
+
+		if (!bp) {
+			blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+			return;
+		}
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		free(bp);
+	}
+}
+
+/* ---- choosing a kernel ---- */
+
+int mtl_gemm_supported(enum mtl_gemm_kernel k)
+{
+	switch (k) {
+	case MTL_GEMM_BLIS:
+		return 1;
+	case MTL_GEMM_AVX2:
+		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	case MTL_GEMM_AVX512: /* its packing uses AVX2 */
+		return __builtin_cpu_supports("avx512f") &&
+		       __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	}
+	return 0;
+}
+
+const char *mtl_gemm_name(enum mtl_gemm_kernel k)
+{
+	return k == MTL_GEMM_AVX512 ? "avx512" : k == MTL_GEMM_AVX2 ? "avx2" : "blis";
+}
+
+/*
+ * Ours where it was measured faster: when BLIS runs its portable
+ * "generic" kernels because it does not know the CPU (BLIS 0.9 on AMD
+ * family 0x1a: 31 GFLOP/s on one core against our AVX-512 kernel's
+ * 120-165, docs/performance.md).  Where BLIS has kernels for the CPU it
+ * stays the default until ours is measured there.
+ */
+static enum mtl_gemm_kernel choose(void)
+{
+	const char *want = getenv("MTL_GEMM");
+	enum mtl_gemm_kernel k;
+
+	for (k = MTL_GEMM_BLIS; want && k <= MTL_GEMM_AVX512; k++)
+		if (!strcmp(want, mtl_gemm_name(k)) && mtl_gemm_supported(k))
+			return k;
+	if (bli_arch_query_id() != BLIS_ARCH_GENERIC)
+		return MTL_GEMM_BLIS;
+	for (k = MTL_GEMM_AVX512; k > MTL_GEMM_BLIS; k--)
+		if (mtl_gemm_supported(k))
+			return k;
+	return MTL_GEMM_BLIS;
+}
+
+enum mtl_gemm_kernel mtl_gemm_default(void)
+{
+	/* -1: not chosen yet; racing first callers choose the same */
+	static _Atomic int chosen = -1;
+	int k = chosen;
+
+	if (k < 0)
+		chosen = k = (int)choose();
+	return (enum mtl_gemm_kernel)k;
+}
+
+void mtl_gemm(int ta, int tb, int M, int N, int K, float alpha,
+	      const float *A, int64_t lda, const float *B, int64_t ldb,
+	      float beta, float *C, int64_t ldc)
+{
+	mtl_gemm_ex(mtl_gemm_default(), ta, tb, M, N, K, alpha, A, lda, B,
+		    ldb, beta, C, ldc);
+}

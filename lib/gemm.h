@@ -1,0 +1,63 @@
+/*
+ * gemm.h - mtl's own single-threaded sgemm, with BLIS as the fallback.
+ *
+ *   C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C
+ *
+ * row-major throughout: op(A)(i,p) is A[i*lda + p], or A[p*lda + i] when
+ * ta is set (A stored transposed); likewise op(B)(p,j) is B[p*ldb + j], or
+ * B[j*ldb + p] with tb.  C's rows are ldc apart and its columns adjacent.
+ * beta = 0 writes C without reading it (NaN there does not propagate, as
+ * in BLAS); beta = 1 adds into C.
+ *
+ * Kernels: packed panels of op(B) (KC x NC, zero-padded to whole slivers
+ * of NR columns) and slivers of op(A) (MR x KC), multiplied by a register
+ * -blocked micro-kernel written with intrinsics: 14x32 for AVX-512F, 6x16
+ * for AVX2+FMA.  Each is compiled with its own target attribute, so one
+ * build (whatever -march says) runs everywhere and uses AVX-512 only on a
+ * CPU that has it; MTL_GEMM_BLIS calls bli_sgemm_ex on one thread.
+ *
+ * mtl_gemm_default() picks the kernel once per process: the environment
+ * variable MTL_GEMM ("blis", "avx2" or "avx512") if the CPU supports that
+ * kernel; otherwise (unset, unknown or unsupported) the widest of ours the
+ * CPU supports when BLIS runs its portable "generic" kernels on this CPU,
+ * and BLIS when it has kernels of its own for it.
+ *
+ * Summation order: each element of C is summed over K in order within
+ * blocks of KC (a fixed value per kernel), whatever M, N, the strides or
+ * the element's position, so results depend only on the kernel, K and
+ * the data: the same on every thread count and column slice.
+ *
+ * Nothing here fails: a panel too large for the stack is allocated, and
+ * if that allocation fails the product is left to BLIS.
+ */
+#ifndef MTL_GEMM_H
+#define MTL_GEMM_H
+
+#include <stdint.h>
+
+enum mtl_gemm_kernel {
+	MTL_GEMM_BLIS,   /* bli_sgemm_ex, one thread */
+	MTL_GEMM_AVX2,   /* 6x16 micro-kernel, AVX2 + FMA */
+	MTL_GEMM_AVX512, /* 14x32 micro-kernel, AVX-512F */
+};
+
+/* 1 if kernel k can run on this CPU (BLIS always can). */
+int mtl_gemm_supported(enum mtl_gemm_kernel k);
+
+/* The kernel mtl_gemm uses (see above); the same for the whole process. */
+enum mtl_gemm_kernel mtl_gemm_default(void);
+
+/* "blis", "avx2", "avx512". */
+const char *mtl_gemm_name(enum mtl_gemm_kernel k);
+
+/* The product above with kernel k, which must be supported (asserted). */
+void mtl_gemm_ex(enum mtl_gemm_kernel k, int ta, int tb, int M, int N, int K,
+		 float alpha, const float *A, int64_t lda, const float *B,
+		 int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* mtl_gemm_ex with mtl_gemm_default(). */
+void mtl_gemm(int ta, int tb, int M, int N, int K, float alpha,
+	      const float *A, int64_t lda, const float *B, int64_t ldb,
+	      float beta, float *C, int64_t ldc);
+
+#endif

@@ -1,0 +1,11 @@
+# gemm.mk - mtl's sgemm kernels against BLIS sgemm (lib/gemm.h), one
+# thread, on the encoder's shapes; a benchmark, not run by make test.
+#
+#   make bench-gemm [BENCH_GEMM_ARGS='-r 5 -m small']
+
+.PHONY: bench-gemm
+
+BENCH_GEMM_ARGS ?=
+
+bench-gemm: $(BUILD)/bench/bench_gemm
+	$< $(BENCH_GEMM_ARGS)

@@ -1,0 +1,211 @@
+/*
+ * test_gemm.c - every sgemm kernel this CPU can run (lib/gemm.h: BLIS,
+ * AVX2, AVX-512) against a naive product in double: shapes with edges of
+ * 1, odd sizes and sizes beside the tiles (MR 6 and 14, NR 16 and 32), K
+ * = 0 and 1 and K cut into several blocks, N beyond one panel, all four
+ * transposes, padded leading dimensions, alpha and beta (beta = 0 must
+ * not read C, beta = 1 adds into it).  Also: nothing outside C[M,N] is
+ * written, a column slice gives the bits of the whole product (what the
+ * threaded column split relies on), and MTL_GEMM chooses the kernel.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <blis.h>
+
+#include "gemm.h"
+#include "t.h"
+
+static float urand(uint64_t *s)
+{
+	*s = *s * 6364136223846793005ull + 1442695040888963407ull;
+	return (float)(*s >> 40) * 0x1.0p-24f * 2.0f - 1.0f;
+}
+
+/* op(X)(r, c) of a row-major X with leading dimension ld. */
+static float at(const float *x, int64_t ld, int t, int r, int c)
+{
+	return t ? x[(int64_t)c * ld + r] : x[(int64_t)r * ld + c];
+}
+
+#define SENTINEL 12345.0f
+
+/*
+ * One product with kernel k on random operands (leading dimensions padded
+ * by pad), checked element by element against double within the rounding
+ * bound 2 (K + 2) eps (|alpha| sum |a b| + |beta c|).  Returns 0 if it
+ * holds and nothing beyond C[M,N] changed; else 1 with *worst set.
+ */
+static int check(enum mtl_gemm_kernel k, int ta, int tb, int M, int N, int K,
+		 float alpha, float beta, int pad, uint64_t seed, double *worst)
+{
+	int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+	int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad;
+	float *a = malloc(sizeof(float) * (size_t)(ar * lda + 1));
+	float *b = malloc(sizeof(float) * (size_t)(br * ldb + 1));
+	float *c = malloc(sizeof(float) * (size_t)(M * ldc + 1));
+	float *c0 = malloc(sizeof(float) * (size_t)(M * ldc + 1));
+	int bad = 0;
+
+	for (int64_t i = 0; i < ar * lda; i++)
+		a[i] = urand(&seed);
+	for (int64_t i = 0; i < br * ldb; i++)
+		b[i] = urand(&seed);
+	for (int i = 0; i < M; i++)
+		for (int64_t j = 0; j < ldc; j++)
+			/* beta = 0 must not read C: NaN there must vanish */
+			c0[i * ldc + j] = j >= N ? SENTINEL : beta == 0 ? NAN : urand(&seed);
+	memcpy(c, c0, sizeof(float) * (size_t)(M * ldc));
+	mtl_gemm_ex(k, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+	*worst = 0;
+	for (int i = 0; i < M; i++) {
+		for (int j = 0; j < N; j++) {
+			double s = 0, mag = 0, ref, err;
+
+			for (int p = 0; p < K; p++) {
+				double x = (double)at(a, lda, ta, i, p) * at(b, ldb, tb, p, j);
+
+				s += x;
+				mag += fabs(x);
+			}
+			ref = alpha * s + (beta != 0 ? beta * (double)c0[i * ldc + j] : 0);
+			mag = fabs(alpha) * mag + (beta != 0 ? fabs(beta * c0[i * ldc + j]) : 0);
+			err = fabs(c[i * ldc + j] - ref);
+			if (!(err <= 2.0 * (K + 2) * FLT_EPSILON * mag + 1e-30))
+				bad = 1;
+			if (!(err / (mag + 1e-30) <= *worst))
+				*worst = err / (mag + 1e-30);
+		}
+		for (int64_t j = N; j < ldc; j++)
+			bad |= c[i * ldc + j] != SENTINEL;
+	}
+	free(a), free(b), free(c), free(c0);
+	return bad;
+}
+
+static const int Ms[] = { 1, 2, 5, 6, 7, 13, 14, 15, 29, 64 };
+static const int Ns[] = { 1, 3, 8, 15, 16, 17, 31, 32, 33, 65 };
+static const int Ks[] = { 0, 1, 2, 9, 64, 384, 385, 769 };
+static const float alphas[] = { 1.0f, 0.125f, -1.5f, 1.0f, 0.0f };
+static const float betas[] = { 0.0f, 0.0f, 1.0f, 0.25f, 0.5f };
+#define LEN(x) (int)(sizeof(x) / sizeof(x[0]))
+
+static void kernel_shapes(enum mtl_gemm_kernel k)
+{
+	uint64_t seed = 1;
+
+	for (int t = 0; t < 4; t++)
+		for (int ab = 0; ab < LEN(alphas); ab++) {
+			int fails = 0, bm = 0, bn = 0, bk = 0;
+			double w, worst = 0;
+
+			for (int mi = 0; mi < LEN(Ms); mi++)
+				for (int ni = 0; ni < LEN(Ns); ni++)
+					for (int ki = 0; ki < LEN(Ks); ki++) {
+						int pad = (mi + ni + ki) % 3 == 0 ? 0 : 3;
+
+						if (check(k, t & 1, t >> 1, Ms[mi], Ns[ni],
+							  Ks[ki], alphas[ab], betas[ab], pad,
+							  seed++, &w) && !fails++)
+							bm = Ms[mi], bn = Ns[ni], bk = Ks[ki];
+						worst = w > worst ? w : worst;
+					}
+			T_OK(!fails, "%s %c%c alpha %g beta %g: %d shapes within 2(K+2)eps "
+			     "(worst relative %.2g)", mtl_gemm_name(k), t & 1 ? 'T' : 'N',
+			     t >> 1 ? 'T' : 'N', alphas[ab], betas[ab],
+			     LEN(Ms) * LEN(Ns) * LEN(Ks), worst);
+			if (fails)
+				T_NOTE("%d failed, first M %d N %d K %d", fails, bm, bn, bk);
+		}
+}
+
+/* Larger than one panel in N (NC 256 or 512) and in K (KC 384); and a
+ * tall product. */
+static void kernel_large(enum mtl_gemm_kernel k)
+{
+	double w;
+	int bad;
+
+	for (int t = 0; t < 4; t++) {
+		bad = check(k, t & 1, t >> 1, 131, 1100, 1000, 0.5f, 1.0f, 5, 99, &w);
+
+		T_OK(!bad, "%s %c%c 131x1100x1000, padded, beta 1 (worst relative %.2g)",
+		     mtl_gemm_name(k), t & 1 ? 'T' : 'N', t >> 1 ? 'T' : 'N', w);
+	}
+	bad = check(k, 1, 1, 2100, 45, 30, 1.0f, 0.5f, 2, 5, &w);
+	T_OK(!bad, "%s TT 2100x45x30 (worst relative %.2g)", mtl_gemm_name(k), w);
+}
+
+/* C[:, lo:lo+n] computed alone has the bits of the whole product's. */
+static void kernel_slice(enum mtl_gemm_kernel k)
+{
+	int M = 37, N = 200, K = 500, lo = 48, n = 80;
+	float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * N * K);
+	float *c = malloc(sizeof(float) * M * N), *s = malloc(sizeof(float) * M * N);
+	uint64_t seed = 7;
+	int same = 1;
+
+	for (int i = 0; i < M * K; i++)
+		a[i] = urand(&seed);
+	for (int i = 0; i < N * K; i++)
+		b[i] = urand(&seed);
+	memset(s, 0, sizeof(float) * M * N);
+	/* the encoder's layout: inp[M,K] @ w[N,K]^T */
+	mtl_gemm_ex(k, 0, 1, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
+	mtl_gemm_ex(k, 0, 1, M, n, K, 1.0f, a, K, b + lo * K, K, 0.0f, s + lo, N);
+	for (int i = 0; i < M; i++)
+		same &= !memcmp(c + i * N + lo, s + i * N + lo, sizeof(float) * n);
+	T_OK(same, "%s: a column slice has the whole product's bits", mtl_gemm_name(k));
+	free(a), free(b), free(c), free(s);
+}
+
+/* mtl_gemm_default() in a child with MTL_GEMM set to want (NULL: unset). */
+static int default_with(const char *want)
+{
+	pid_t pid = fork();
+	int st;
+
+	if (pid == 0) {
+		if (want)
+			setenv("MTL_GEMM", want, 1);
+		else
+			unsetenv("MTL_GEMM");
+		_exit((int)mtl_gemm_default());
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+int main(void)
+{
+	enum mtl_gemm_kernel best = MTL_GEMM_BLIS, dflt;
+	const char *names[] = { "blis", "avx2", "avx512" };
+
+	for (int k = MTL_GEMM_BLIS; k <= MTL_GEMM_AVX512; k++) {
+		if (!mtl_gemm_supported(k)) {
+			t_skip(k == MTL_GEMM_AVX512 ? "this CPU has no AVX-512F"
+						    : "this CPU has no AVX2 and FMA");
+			continue;
+		}
+		best = k;
+		kernel_shapes(k);
+		kernel_large(k);
+		kernel_slice(k);
+	}
+	/* without a choice: ours where BLIS has only its generic kernels */
+	dflt = bli_arch_query_id() == BLIS_ARCH_GENERIC ? best : MTL_GEMM_BLIS;
+	T_OK(default_with(NULL) == (int)dflt, "MTL_GEMM unset: %s (BLIS's kernels: %s)",
+	     mtl_gemm_name(dflt), bli_arch_string(bli_arch_query_id()));
+	T_OK(default_with("bogus") == (int)dflt, "MTL_GEMM=bogus: as unset");
+	for (int k = MTL_GEMM_BLIS; k <= MTL_GEMM_AVX512; k++)
+		T_OK(default_with(names[k]) == (mtl_gemm_supported(k) ? k : (int)dflt),
+		     "MTL_GEMM=%s: %s", names[k],
+		     mtl_gemm_supported(k) ? "that kernel" : "unsupported, as unset");
+	return t_done();
+}
