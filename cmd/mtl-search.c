@@ -34,18 +34,9 @@ static const char usage[] =
 /* Reads the embeddings stream at path (NULL or "-": stdin) into s. */
 static void load(struct mtl_embset *s, const char *path)
 {
-	const char *name;
-	FILE *in = cmd_open_in(path, &name);
-	struct mtl_mp_reader *r = mtl_mp_reader_new(in, name);
 	struct mtl_err err;
-	int rc;
+	int rc = mtl_embset_read_file(s, path, &err);
 
-	if (!r)
-		cmd_die(EXIT_DATA, "out of memory");
-	rc = mtl_embset_read(s, r, &err);
-	mtl_mp_reader_free(r);
-	if (in != stdin)
-		fclose(in);
 	if (rc)
 		cmd_die(cmd_status(rc), "%s", err.msg);
 }

@@ -113,7 +113,7 @@ void mtl_embeval_cosine_pairs(double *out, const float *a, const float *b,
 			uu += (double)u[j] * u[j];
 			vv += (double)v[j] * v[j];
 		}
-		out[i] = uu > 0 && vv > 0 ? uv / sqrt(uu * vv) : 0;
+		out[i] = uu > 0 && vv > 0 ? uv / (sqrt(uu) * sqrt(vv)) : 0;
 	}
 }
 

@@ -4,6 +4,7 @@
  */
 #include "embset.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,26 @@ int mtl_embset_read(struct mtl_embset *s, struct mtl_mp_reader *r,
 		if (mtl_mp_is_str(mtl_mp_get(&rec, "type"), "embedding") &&
 		    (rc = mtl_embset_add(s, &rec, r, err)))
 			return rc;
+	return rc;
+}
+
+int mtl_embset_read_file(struct mtl_embset *s, const char *path,
+			 struct mtl_err *err)
+{
+	int std = !path || !strcmp(path, "-");
+	FILE *f = std ? stdin : fopen(path, "rb");
+	struct mtl_mp_reader *r;
+	int rc;
+
+	if (!f)
+		return mtl_err_set(err, MTL_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+	if (!(r = mtl_mp_reader_new(f, std ? "<stdin>" : path)))
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	else
+		rc = mtl_embset_read(s, r, err);
+	mtl_mp_reader_free(r);
+	if (!std)
+		fclose(f);
 	return rc;
 }
 

@@ -90,6 +90,14 @@ int mtl_embset_add(struct mtl_embset *s, const msgpack_object *rec,
 int mtl_embset_read(struct mtl_embset *s, struct mtl_mp_reader *r,
 		    struct mtl_err *err);
 
+/*
+ * mtl_embset_read() of the file at path (NULL or "-": standard input),
+ * named in messages as "<stdin>" or path.  MTL_ERR_IO when it cannot be
+ * opened.
+ */
+int mtl_embset_read_file(struct mtl_embset *s, const char *path,
+			 struct mtl_err *err);
+
 /* The index of task name among s's label tasks, or -1. */
 int mtl_embset_task_find(const struct mtl_embset *s, const char *name);
 /*

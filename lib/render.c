@@ -1590,6 +1590,71 @@ static void render_embeddings(struct out *o, const struct mtl_report *rep)
 	free(al);
 }
 
+/* A row of the evaluation table: what, the count it is over, a figure. */
+static void eval_row(struct tab *t, const char *what, long n, const char *fig,
+		     double v)
+{
+	tab_add(t, what);
+	tab_addf(t, "%ld", n);
+	tab_add(t, fig);
+	tab_num(t, v);
+}
+
+/* The retrieval figures of ir as rows named what. */
+static void eval_ir_rows(struct tab *t, const char *what,
+			 const struct mtl_embeval_ir *ir)
+{
+	eval_row(t, what, ir->queries, "MRR@10", ir->mrr10);
+	eval_row(t, what, ir->queries, "NDCG@10", ir->ndcg10);
+	eval_row(t, what, ir->queries, "Recall@1", ir->recall1);
+	eval_row(t, what, ir->queries, "Recall@10", ir->recall10);
+	eval_row(t, what, ir->queries, "Recall@100", ir->recall100);
+	eval_row(t, what, ir->queries, "MAP@100", ir->map100);
+}
+
+static void render_emb_eval(struct out *o, const struct mtl_report *rep)
+{
+	const struct mtl_report_embeval *ev = rep->emb.eval;
+	struct tab t;
+
+	heading(o, 2, "Embedding evaluation");
+	tab_init(&t, "lrlr");
+	tab_add(&t, "evaluation");
+	tab_add(&t, "n");
+	tab_add(&t, "figure");
+	tab_add(&t, "value");
+	for (int i = 0; i < ev->n_lab; i++) {
+		const struct mtl_report_label_eval *l = &ev->lab[i];
+		char *what = fmt("%s (%d labels)", l->task, l->e.n_labels);
+		char *knn = fmt("kNN accuracy, k %d%s", l->e.k, l->with_train ? "" : ", leave-one-out");
+		char *same = fmt("%s, same label", l->task);
+
+		if (!what || !knn || !same) {
+			o->nomem = 1;
+		} else {
+			eval_row(&t, what, l->e.labelled, knn, l->e.knn_accuracy);
+			if (l->with_train)
+				eval_row(&t, what, l->e.labelled, "probe accuracy", l->e.probe_accuracy);
+			eval_row(&t, what, l->e.labelled, "k-means V-measure", l->e.vmeasure);
+			eval_row(&t, same, l->e.same.queries, "MRR@10", l->e.same.mrr10);
+			eval_row(&t, same, l->e.same.queries, "NDCG@10", l->e.same.ndcg10);
+		}
+		free(what);
+		free(knn);
+		free(same);
+	}
+	if (ev->qrels)
+		eval_ir_rows(&t, ev->qrels, &ev->ir);
+	if (ev->pairs) {
+		eval_row(&t, ev->pairs, ev->sim.pairs, "Pearson", ev->sim.pearson);
+		eval_row(&t, ev->pairs, ev->sim.pairs, "Spearman", ev->sim.spearman);
+	}
+	tab_print(o, &t, "eval");
+	tab_release(&t);
+	if (ev->qrels && ev->ir.skipped)
+		para(o, "%ld judged queries without a relevant document left out", ev->ir.skipped);
+}
+
 static const char css[] =
 	"body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1180px;color:#222;padding:0 16px}"
 	"h1{font-size:24px}h2{font-size:19px;border-bottom:1px solid #ccc;margin-top:32px}h3{font-size:15px}"
@@ -1626,6 +1691,8 @@ static void render_doc(struct out *o, const struct mtl_report *rep)
 	}
 	if (rep->n_emb_streams)
 		render_embeddings(o, rep);
+	if (rep->emb.eval)
+		render_emb_eval(o, rep);
 	if (o->fmt == MTL_RENDER_HTML)
 		fputs("</body>\n</html>\n", o->f);
 }
@@ -1813,6 +1880,44 @@ static json_t *jembeddings(const struct mtl_report *rep)
 			 labels, "similarity", sim);
 }
 
+static json_t *jir(const struct mtl_embeval_ir *ir)
+{
+	return json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "queries", (json_int_t)ir->queries,
+			 "skipped", (json_int_t)ir->skipped, "mrr10", jnum(ir->mrr10),
+			 "ndcg10", jnum(ir->ndcg10), "recall1", jnum(ir->recall1),
+			 "recall10", jnum(ir->recall10), "recall100", jnum(ir->recall100),
+			 "map100", jnum(ir->map100));
+}
+
+static json_t *jembeval(const struct mtl_report_embeval *ev)
+{
+	json_t *j = json_object(), *lab = json_object();
+
+	for (int i = 0; lab && i < ev->n_lab; i++) {
+		const struct mtl_report_label_eval *l = &ev->lab[i];
+
+		json_object_set_new(lab, l->task,
+				    json_pack("{s:I,s:i,s:i,s:o,s:o,s:o,s:o}", "labelled",
+					      (json_int_t)l->e.labelled, "labels", l->e.n_labels,
+					      "k", l->e.k, "knn_accuracy", jnum(l->e.knn_accuracy),
+					      "probe_accuracy", jnum(l->e.probe_accuracy),
+					      "same_label", jir(&l->e.same),
+					      "vmeasure", jnum(l->e.vmeasure)));
+	}
+	json_object_set_new(j, "labels", lab);
+	if (ev->qrels)
+		json_object_set_new(j, "retrieval",
+				    json_pack("{s:s,s:I,s:o}", "qrels", ev->qrels, "queries",
+					      (json_int_t)ev->queries, "figures", jir(&ev->ir)));
+	if (ev->pairs)
+		json_object_set_new(j, "similarity",
+				    json_pack("{s:s,s:I,s:o,s:o}", "pairs_file", ev->pairs, "pairs",
+					      (json_int_t)ev->sim.pairs, "pearson",
+					      jnum(ev->sim.pearson), "spearman",
+					      jnum(ev->sim.spearman)));
+	return j;
+}
+
 json_t *mtl_render_json(const struct mtl_report *rep,
 			const struct mtl_render_opts *opts)
 {
@@ -1835,6 +1940,9 @@ json_t *mtl_render_json(const struct mtl_report *rep,
 			goto fail;
 	}
 	if (rep->n_emb_streams && json_object_set_new(root, "embeddings", jembeddings(rep)))
+		goto fail;
+	if (rep->emb.eval && json_object_set_new(root, "embedding_evaluation",
+						 jembeval(rep->emb.eval)))
 		goto fail;
 	return root;
 fail:
