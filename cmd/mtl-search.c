@@ -22,9 +22,10 @@ static const char usage[] =
 	"\n"
 	"  -c, --corpus FILE   the corpus's embeddings stream (required)\n"
 	"  -k, --top K         hits per query (default 10)\n"
-	"  -o, --output FILE   write the stream to FILE, not standard output\n"
+	"  -o, --out FILE      write the stream to FILE, not standard output\n"
+	"                      (--output FILE too)\n"
 	"  -j, --threads N     threads (default 1)\n"
-	"  -f, --force         write a stream to a terminal\n"
+	"      --force         write a stream to a terminal\n"
 	"  -q, --quiet         no notes on stderr\n"
 	"  -h, --help          this text\n"
 	"  -V, --version       the version\n"
@@ -48,9 +49,10 @@ int main(int argc, char **argv)
 	const struct cmd_opt opts[] = {
 		CMD_OPT_STRING('c', "corpus", &corpus),
 		CMD_OPT_INT('k', "top", &k, 1, 100000),
-		CMD_OPT_STRING('o', "output", &output),
+		CMD_OPT_STRING('o', "out", &output),
+		CMD_OPT_STRING(0, "output", &output),
 		CMD_OPT_INT('j', "threads", &threads, 1, 1024),
-		CMD_OPT_FLAG('f', "force", &force),
+		CMD_OPT_FLAG(0, "force", &force),
 		CMD_OPT_END
 	};
 	struct mtl_embset q, c;
