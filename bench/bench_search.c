@@ -9,8 +9,11 @@
  * so its peak RSS (ru_maxrss of the child) is its own: the corpus and the
  * queries (generated in the child), the results, and a 4 MiB block of
  * scores per thread.  Prints the CPU, its vector flags, the load average
- * before and after, then per run the seconds, queries/s and the corpus
- * rows scored per second (a row is 2*D flops).
+ * before and after, then per run the wall seconds, queries/s, the corpus
+ * rows scored per second (a row is 2*D flops), and the CPU seconds of the
+ * search (user + system) with queries per CPU second: on a shared machine
+ * the wall figures say as much about the other processes as about this
+ * one.
  *
  * Usage: bench_search [-n CORPUS] [-q QUERIES] [-d DIM] [-k K]... [-t THREADS]...
  */
@@ -93,21 +96,26 @@ static int run(long n, long nq, int d, int k, int nt)
 	int32_t *idx = malloc(sizeof(int32_t) * (size_t)nq * (size_t)k);
 	float *sc = malloc(sizeof(float) * (size_t)nq * (size_t)k);
 	struct rusage ru;
-	double t;
+	double t, cpu;
 
 	if (!c || !q || !idx || !sc) {
 		fprintf(stderr, "bench_search: out of memory\n");
 		return 1;
 	}
+	getrusage(RUSAGE_SELF, &ru);
+	cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+	      (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec;
 	t = now();
 	if (mtl_embeval_search(idx, sc, q, nq, c, n, d, k, -1, nt, NULL))
 		return 1;
 	t = now() - t;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("%8ld x %4d  %6ld queries  k %4d  %d thread%s  %7.2f s  %9.1f queries/s  %6.1f M rows/s  %7.1f GFLOP/s  peak RSS %6.1f MiB\n",
+	cpu = (double)ru.ru_utime.tv_sec + 1e-6 * (double)ru.ru_utime.tv_usec +
+	      (double)ru.ru_stime.tv_sec + 1e-6 * (double)ru.ru_stime.tv_usec - cpu;
+	printf("%6ld x %d  %5ld queries  k %3d  %d thread%s  %6.2f s  %7.1f queries/s  %6.1f M rows/s  %5.1f GFLOP/s  cpu %6.2f s (%6.1f queries/cpu-s)  peak RSS %5.1f MiB\n",
 	       n, d, nq, k, nt, nt == 1 ? " " : "s", t, (double)nq / t,
 	       (double)nq * (double)n / t / 1e6, 2.0 * (double)nq * (double)n * d / t / 1e9,
-	       ru.ru_maxrss / 1024.0);
+	       cpu, (double)nq / cpu, ru.ru_maxrss / 1024.0);
 	fflush(stdout);
 	free(c);
 	free(q);
