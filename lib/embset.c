@@ -100,17 +100,6 @@ static int str_is(const msgpack_object *o, const char *s, size_t n)
 	return o->via.str.size == n && !memcmp(o->via.str.ptr, s, n);
 }
 
-static char *str_dup(const msgpack_object *o)
-{
-	char *s = malloc(o->via.str.size + 1);
-
-	if (s) {
-		memcpy(s, o->via.str.ptr, o->via.str.size);
-		s[o->via.str.size] = 0;
-	}
-	return s;
-}
-
 /* The task named by key, added when new.  NULL: out of memory. */
 static struct mtl_embset_task *task_of(struct mtl_embset *s,
 				       const msgpack_object *key)
@@ -125,7 +114,7 @@ static struct mtl_embset_task *task_of(struct mtl_embset *s,
 	s->task = t;
 	t = &s->task[s->n_tasks];
 	memset(t, 0, sizeof(*t));
-	if (!(t->name = str_dup(key)) ||
+	if (!(t->name = strndup(key->via.str.ptr, key->via.str.size)) ||
 	    !(t->y = malloc((size_t)(s->cap ? s->cap : 1) * sizeof(int)))) {
 		free(t->name);
 		return NULL;
@@ -147,7 +136,7 @@ static int label_of(struct mtl_embset_task *t, const msgpack_object *v)
 	if (!(l = realloc(t->label, (size_t)(t->n_labels + 1) * sizeof(*l))))
 		return -1;
 	t->label = l;
-	if (!(l[t->n_labels] = str_dup(v)))
+	if (!(l[t->n_labels] = strndup(v->via.str.ptr, v->via.str.size)))
 		return -1;
 	return t->n_labels++;
 }

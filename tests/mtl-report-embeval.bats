@@ -9,12 +9,6 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 }
 
-# emb DIM: an embeddings stream of the JSON lines on stdin
-emb() {
-	{ echo "{\"type\":\"header\",\"stream\":\"embeddings\",\"version\":[1,1],\"program\":\"t\",\"args\":[],\"dim\":$1}"
-	  cat; } | mtl-dump --pack
-}
-
 # Six vectors in two bunches, a b c along x and d e f along y; c is
 # labelled y, so one example sits in the other label's bunch.
 six() {
@@ -23,7 +17,7 @@ six() {
 		'{"type":"embedding","id":"c","labels":{"t":"y"},"embedding":[0.8,-0.1]}' \
 		'{"type":"embedding","id":"d","labels":{"t":"y"},"embedding":[0,1]}' \
 		'{"type":"embedding","id":"e","labels":{"t":"y"},"embedding":[0.1,0.9]}' \
-		'{"type":"embedding","id":"f","labels":{"t":"y"},"embedding":[-0.1,0.8]}' | emb 2 >six.mpk
+		'{"type":"embedding","id":"f","labels":{"t":"y"},"embedding":[-0.1,0.8]}' | emb_stream 2 >six.mpk
 }
 
 @test "labels: kNN accuracy, same-label MRR and NDCG, V-measure, by hand" {
@@ -51,13 +45,13 @@ six() {
 	# training set: x along x, y along y, and z (a label the test set lacks)
 	printf '%s\n' '{"type":"embedding","id":1,"labels":{"t":"y"},"embedding":[0,2]}' \
 		'{"type":"embedding","id":2,"labels":{"t":"z"},"embedding":[-1,-1]}' \
-		'{"type":"embedding","id":3,"labels":{"t":"x"},"embedding":[3,0]}' | emb 2 >train.mpk
+		'{"type":"embedding","id":3,"labels":{"t":"x"},"embedding":[3,0]}' | emb_stream 2 >train.mpk
 	# every test vector is nearest to its bunch's training vector: c (in
 	# x's bunch, labelled y) alone is wrong, for kNN and for the probe
 	run -0 mtl-report --train train.mpk --knn 1 -n 1 six.mpk
 	assert_line --regexp '^t \(2 labels\) +6  kNN accuracy, k 1 +0\.8333$'
 	assert_line --regexp '^t \(2 labels\) +6  probe accuracy +0\.8333$'
-	printf '%s\n' '{"type":"embedding","id":1,"labels":{"u":"y"},"embedding":[0,2]}' | emb 2 >other.mpk
+	printf '%s\n' '{"type":"embedding","id":1,"labels":{"u":"y"},"embedding":[0,2]}' | emb_stream 2 >other.mpk
 	run -1 --separate-stderr mtl-report --train other.mpk six.mpk
 	assert_equal "$stderr" "mtl-report: no training embedding is labelled for task 't'"
 }
@@ -66,7 +60,7 @@ six() {
 	six
 	printf '%s\n' '{"type":"embedding","id":"q1","embedding":[1,0]}' \
 		'{"type":"embedding","id":"q2","embedding":[0,1]}' \
-		'{"type":"embedding","id":"q3","embedding":[1,1]}' | emb 2 >q.mpk
+		'{"type":"embedding","id":"q3","embedding":[1,1]}' | emb_stream 2 >q.mpk
 	printf '%s\n' '{"query":"q1","doc":"b","relevance":2}' '{"query":"q1","doc":"c"}' '' \
 		'{"query":"q2","doc":"f","relevance":1}' '{"query":"q3","doc":"a","relevance":0}' >qrels.jsonl
 	# q1 ranks a b c e d f: b (2) 2nd, c (1) 3rd: RR 1/2,
@@ -117,7 +111,7 @@ six() {
 
 @test "bad input: an unknown id in qrels or pairs, bad JSON, a task without labels, usage" {
 	six
-	printf '%s\n' '{"type":"embedding","id":"q1","embedding":[1,0]}' | emb 2 >q.mpk
+	printf '%s\n' '{"type":"embedding","id":"q1","embedding":[1,0]}' | emb_stream 2 >q.mpk
 	printf '%s\n' '{"query":"q1","doc":"a"}' '{"query":"q1","doc":"zz"}' >bad.jsonl
 	run -1 --separate-stderr mtl-report --queries q.mpk --qrels bad.jsonl six.mpk
 	assert_equal "$stderr" 'mtl-report: bad.jsonl: line 2: unknown corpus id "zz"'
@@ -131,7 +125,7 @@ six() {
 	printf '%s\n' '{"a":"a",' >p.jsonl
 	run -1 --separate-stderr mtl-report --pairs p.jsonl six.mpk
 	assert_regex "$stderr" '^mtl-report: p.jsonl: line 1: '
-	printf '%s\n' '{"type":"embedding","id":"q1","embedding":[1,0,0]}' | emb 3 >q3.mpk
+	printf '%s\n' '{"type":"embedding","id":"q1","embedding":[1,0,0]}' | emb_stream 3 >q3.mpk
 	printf '%s\n' '{"query":"q1","doc":"a"}' >ok.jsonl
 	run -1 --separate-stderr mtl-report --queries q3.mpk --qrels ok.jsonl six.mpk
 	assert_equal "$stderr" 'mtl-report: queries of dimension 3, corpus of dimension 2'

@@ -9,21 +9,15 @@ setup() {
 	cd "$BATS_TEST_TMPDIR"
 }
 
-# emb DIM: an embeddings stream of the JSON lines on stdin
-emb() {
-	{ echo "{\"type\":\"header\",\"stream\":\"embeddings\",\"version\":[1,1],\"program\":\"t\",\"args\":[],\"dim\":$1}"
-	  cat; } | mtl-dump --pack
-}
-
 # The corpus: a and 7 point the same way (equal scores for every query),
 # and a vector that is not normalised (scores are cosines all the same).
 corpus() {
 	printf '%s\n' '{"type":"embedding","id":"a","embedding":[1,0]}' \
 		'{"type":"embedding","id":"b","embedding":[0,1]}' \
 		'{"type":"embedding","id":7,"embedding":[2,0]}' \
-		'{"type":"embedding","id":"d","embedding":[-0.6,0.8]}' | emb 2 >c.mpk
+		'{"type":"embedding","id":"d","embedding":[-0.6,0.8]}' | emb_stream 2 >c.mpk
 	printf '%s\n' '{"type":"embedding","id":"q1","embedding":[0.6,0.8]}' \
-		'{"type":"embedding","id":-2,"text":"x","embedding":[0,-3]}' | emb 2 >q.mpk
+		'{"type":"embedding","id":-2,"text":"x","embedding":[0,-3]}' | emb_stream 2 >q.mpk
 }
 
 @test "hits by hand: best first, a tie in corpus order, ids of any type" {
@@ -73,7 +67,7 @@ corpus() {
 
 @test "bad input: not an embeddings stream, another dimension, truncated, no such file" {
 	corpus
-	printf '%s\n' '{"type":"embedding","id":1,"embedding":[1,2,3]}' | emb 3 >q3.mpk
+	printf '%s\n' '{"type":"embedding","id":1,"embedding":[1,2,3]}' | emb_stream 3 >q3.mpk
 	run -1 --separate-stderr mtl-search -c c.mpk q3.mpk
 	assert_equal "$stderr" "mtl-search: q3.mpk: queries of dimension 3, but the corpus 'c.mpk' has dimension 2"
 	assert_output ''
@@ -83,7 +77,7 @@ corpus() {
 	head -c 60 c.mpk >cut.mpk
 	run -1 --separate-stderr mtl-search -c cut.mpk q.mpk
 	assert_regex "$stderr" '^mtl-search: cut.mpk: record [0-9]+: truncated'
-	printf '%s\n' '{"type":"embedding","id":1,"embedding":[1,1e39]}' | emb 2 >nan.mpk
+	printf '%s\n' '{"type":"embedding","id":1,"embedding":[1,1e39]}' | emb_stream 2 >nan.mpk
 	run -1 --separate-stderr mtl-search -c nan.mpk q.mpk
 	assert_equal "$stderr" "mtl-search: nan.mpk: record 2: embedding value 1 is not finite"
 	run -3 --separate-stderr mtl-search -c nosuch.mpk q.mpk
