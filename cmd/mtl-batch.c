@@ -137,6 +137,7 @@ static int next_example(struct run *R, int i, struct mtl_example *ex)
 		}
 		if (R->stats)
 			mtl_census_add(&R->census, ex, ex->labelled);
+		mtl_example_strip(ex); /* batches need ids and labels only */
 		return 1;
 	}
 	if (rc < 0)

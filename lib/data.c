@@ -505,6 +505,28 @@ void mtl_example_release(struct mtl_example *ex)
 	memset(ex, 0, sizeof(*ex));
 }
 
+void mtl_example_strip(struct mtl_example *ex)
+{
+	for (int i = 0; ex->lost && i < ex->n_tasks; i++) {
+		free(ex->lost[i]);
+		ex->lost[i] = NULL;
+	}
+	ex->lost_words = 0;
+	for (size_t i = 0; ex->words && i < ex->n_words; i++)
+		free(ex->words[i]);
+	free(ex->words);
+	ex->words = NULL;
+	ex->n_words = 0;
+	free(ex->word_ids);
+	free(ex->word_starts);
+	free(ex->word_ends);
+	ex->word_ids = ex->word_starts = ex->word_ends = NULL;
+	ex->n_spans = 0;
+	free(ex->text);
+	ex->text = NULL;
+	ex->text_len = 0;
+}
+
 /* Pads row i of ids[n,T] from x[len] with pad_id. */
 static void pad_row(int32_t *ids, int T, const int32_t *x, int32_t len,
 		    int32_t pad_id)

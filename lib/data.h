@@ -117,6 +117,13 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 /* The tasks (bit t) whose labels ex carries, as mtl_example_pack says. */
 uint64_t mtl_example_tasks(const struct mtl_example *ex);
 void mtl_example_release(struct mtl_example *ex);
+/*
+ * Frees what batching does not read (the text, the words, their spans and
+ * word ids, the lost labels), so that a program holding many examples
+ * (mtl-batch) keeps only ids, labels, pair texts and the example id.
+ * mtl_example_pack writes a stripped example without those keys.
+ */
+void mtl_example_strip(struct mtl_example *ex);
 
 struct mtl_batch {
 	int B, T;

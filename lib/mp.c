@@ -762,7 +762,14 @@ int mtl_mp_copy(const msgpack_object *o, char **out, size_t *len)
 	}
 	*len = sb.size; /* release zeroes it */
 	*out = msgpack_sbuffer_release(&sb);
-	return *out ? 0 : -1;
+	if (!*out)
+		return -1;
+	/* the buffer starts at 8 KiB: a program that keeps many copies
+	 * (mtl-batch's example ids) must not keep that much each */
+	char *fit = realloc(*out, *len ? *len : 1);
+	if (fit)
+		*out = fit;
+	return 0;
 }
 
 struct mtl_mp_writer *mtl_mp_writer_new(FILE *f, const char *name)

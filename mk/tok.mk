@@ -21,3 +21,10 @@ $(BUILD)/bench/text-$(BENCH_MB).txt: tools/gen-bench-text.pl
 bench-tokenize: $(BUILD)/bench/bench_tok $(BUILD)/bench/text-$(BENCH_MB).txt
 	@$(BUILD)/bench/bench_tok $(BENCH_RUNS) $(BUILD)/bench/text-$(BENCH_MB).txt \
 		$(if $(wildcard $(BENCH_MODEL)/vocab.txt $(BENCH_MODEL)/tokenizer.json),$(BENCH_MODEL),$(BUILD)/bench)
+
+# make bench-data [BENCH_SENTENCES=1000000]: mtl-tokenize | mtl-batch at
+# scale (throughput and peak memory, in memory and streaming).
+.PHONY: bench-data
+BENCH_SENTENCES ?= 1000000
+bench-data: programs
+	@tools/bench_data.sh $(BUILD) fixtures/bge-tokenizer/vocab.txt $(BENCH_SENTENCES)

@@ -6,6 +6,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -78,6 +79,59 @@ static void round_trip(const struct mtl_example *ex, const char *what)
 	pack(&b, &back);
 	T_OK(a.size == b.size && memcmp(a.data, b.data, a.size) == 0,
 	     "%s: packs again to the same %zu bytes", what, a.size);
+	mtl_example_release(&back);
+out:
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&a);
+	msgpack_sbuffer_destroy(&b);
+}
+
+/* Packs the batch of the one example ex into sb (reset first). */
+static void pack_batch(msgpack_sbuffer *sb, const struct mtl_example *ex)
+{
+	const struct mtl_example *one[1] = { ex };
+	struct mtl_batch b;
+	struct mtl_err err;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_clear(sb);
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	if (mtl_batch_make(&b, one, 1, &ts, NULL, ~0ull, 0, &err) == 0) {
+		mtl_batch_pack(&pk, &b, &ts);
+		mtl_batch_release(&b);
+	}
+}
+
+/*
+ * What mtl-batch keeps of an example: stripped of its text, words, spans
+ * and lost labels, it makes the same batch; and its id is kept in a buffer
+ * of its own size (msgpack's copy buffer starts at 8 KiB, which made
+ * mtl-batch hold 5 KB an example).
+ */
+static void test_strip(const struct mtl_example *ex)
+{
+	msgpack_sbuffer a, b;
+	msgpack_unpacked u;
+	struct mtl_example back;
+	struct mtl_err err;
+
+	msgpack_sbuffer_init(&a);
+	msgpack_sbuffer_init(&b);
+	msgpack_unpacked_init(&u);
+	pack(&a, ex);
+	if (msgpack_unpack_next(&u, a.data, a.size, NULL) != MSGPACK_UNPACK_SUCCESS ||
+	    !T_OK(mtl_example_parse(&back, &u.data, &ts, &err) == 0, "strip: parses"))
+		goto out;
+	T_OK(back.id && malloc_usable_size(back.id) < 64,
+	     "an example's id is kept in %zu bytes", back.id ? malloc_usable_size(back.id) : 0);
+	pack_batch(&a, &back);
+	mtl_example_strip(&back);
+	T_OK(!back.text && !back.words && !back.word_ids && !back.word_starts &&
+	     !back.lost[1] && back.ids && back.len == ex->len,
+	     "strip frees the text, words, word ids and lost labels, keeps the ids");
+	pack_batch(&b, &back);
+	T_OK(a.size > 0 && a.size == b.size && memcmp(a.data, b.data, a.size) == 0,
+	     "a stripped example makes the same batch (%zu bytes)", a.size);
 	mtl_example_release(&back);
 out:
 	msgpack_unpacked_destroy(&u);
@@ -212,6 +266,7 @@ int main(void)
 	round_trip(&plain, "text, a sequence label");
 	T_OK(mtl_example_tasks(&words) == 7, "an all-ignored token task is carried");
 	round_trip(&words, "words, truncated, both kinds of labels");
+	test_strip(&words);
 
 	/* the census: counts by the mask it is given, and packs 13 keys */
 	T_OK(mtl_census_init(&c, &ts) == 0, "census init");
