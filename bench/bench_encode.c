@@ -49,30 +49,12 @@
 
 #include <blis.h>
 
+#include "bench.h"
 #include "bert.h"
-
-/* CLOCK_MONOTONIC, or with -c the process CPU time: with one thread that
- * is the work itself, unaffected by other processes taking the cores. */
-static clockid_t clock_id = CLOCK_MONOTONIC;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(clock_id, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static double median(double *v, int n)
 {
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	qsort(v, (size_t)n, sizeof(*v), bench_cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
@@ -107,11 +89,11 @@ static double gemm_run(struct gemm *g, int threads)
 
 	bli_rntm_init(&rntm);
 	bli_rntm_set_num_threads(threads, &rntm);
-	t0 = now();
+	t0 = bench_now();
 	bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, g->m, g->n, g->k, &one,
 		     g->a, g->k, 1, g->b, g->k, 1, &zero, g->c, g->n, 1, NULL,
 		     &rntm);
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 /* Median GFLOP/s of one shape over runs (after a warm-up). */
@@ -196,7 +178,7 @@ int main(int argc, char **argv)
 			split = 0;
 			break;
 		case 'c':
-			clock_id = CLOCK_PROCESS_CPUTIME_ID;
+			bench_clock = CLOCK_PROCESS_CPUTIME_ID;
 			break;
 		case 'a':
 			printf("%s\n", bli_arch_string(bli_arch_query_id()));
@@ -239,7 +221,7 @@ int main(int argc, char **argv)
 		want[0] = want[1] = want[2] = 1;
 
 	printf("# %d threads, median of %d runs (after one warm-up), %s time\n",
-	       threads, runs, clock_id == CLOCK_MONOTONIC ? "wall" : "process CPU");
+	       threads, runs, bench_clock == CLOCK_MONOTONIC ? "wall" : "process CPU");
 	printf("# BLIS %s, sub-configuration %s\n", bli_info_get_version_str(),
 	       bli_arch_string(bli_arch_query_id()));
 	print_load("at start");
@@ -309,10 +291,10 @@ int main(int argc, char **argv)
 					mtl_bert_set_gemm_split(m, mode & 1);
 					if (mode >> 1)
 						pid = busy_start();
-					t0 = now();
+					t0 = bench_now();
 					rc = mtl_bert_forward(m, ids, NULL, mask, B, T, 0, &err);
 					if (r >= 0)
-						t[mode][r] = now() - t0;
+						t[mode][r] = bench_now() - t0;
 					busy_stop(pid);
 					if (rc) {
 						fprintf(stderr, "bench_encode: %s\n", err.msg);

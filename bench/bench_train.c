@@ -46,30 +46,13 @@
 
 #include <blis.h>
 
+#include "bench.h"
 #include "bert.h"
 #include "head.h"
 #include "task.h"
 #include "train.h"
 
-/* CLOCK_MONOTONIC, or with -c the process CPU time: with one thread that
- * is the work itself, whatever else the machine runs. */
-static clockid_t clock_id = CLOCK_MONOTONIC;
 static int split;
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(clock_id, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 /* GFLOP/s of BLIS sgemm C[n,n] = A[n,n] B[n,n]^T, best of 3. */
 static double sgemm_gflops(int n, int threads)
@@ -88,11 +71,11 @@ static double sgemm_gflops(int n, int threads)
 	bli_rntm_init(&rntm);
 	bli_rntm_set_num_threads(threads, &rntm);
 	for (int r = 0; r < 4; r++) {
-		double t = now();
+		double t = bench_now();
 
 		bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE, n, n, n, &one, a,
 			     n, 1, b, n, 1, &zero, c, n, 1, NULL, &rntm);
-		t = now() - t;
+		t = bench_now() - t;
 		if (r && t < best)
 			best = t;
 	}
@@ -162,24 +145,24 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 		lab[0][i] = (int32_t)mtl_rng_below(&rng, 3);
 	}
 	r.sgemm = sgemm_gflops(2048, threads);
-	r.sec = now();
+	r.sec = bench_now();
 	if (mtl_train_step(tr, &bp, 1, &st, &err) < 0) { /* warm-up */
 		fprintf(stderr, "bench_train: %s\n", err.msg);
 		return 1;
 	}
-	t0 = now();
+	t0 = bench_now();
 	times[0] = t0 - r.sec; /* the warm-up, reported when no step is timed */
 	while (r.steps < max_steps &&
-	       (r.steps < 3 || now() - t0 < min_time)) {
-		double t = now();
+	       (r.steps < 3 || bench_now() - t0 < min_time)) {
+		double t = bench_now();
 
 		if (mtl_train_step(tr, &bp, 1, &st, &err) < 0) {
 			fprintf(stderr, "bench_train: %s\n", err.msg);
 			return 1;
 		}
-		times[r.steps++] = now() - t;
+		times[r.steps++] = bench_now() - t;
 	}
-	qsort(times, (size_t)(r.steps ? r.steps : 1), sizeof(double), cmp_double);
+	qsort(times, (size_t)(r.steps ? r.steps : 1), sizeof(double), bench_cmp_double);
 	r.sec = times[r.steps / 2];
 	if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		return 1;
@@ -201,7 +184,7 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "cSt:s:n:m:b:h")) != -1) {
 		switch (c) {
-		case 'c': clock_id = CLOCK_PROCESS_CPUTIME_ID; break;
+		case 'c': bench_clock = CLOCK_PROCESS_CPUTIME_ID; break;
 		case 'S': split = 1; break;
 		case 'n':
 			max_steps = atoi(optarg);
@@ -233,7 +216,7 @@ int main(int argc, char **argv)
 	getloadavg(load, 3);
 	printf("# bench_train: host %s, %d threads (%s), %s time, load average %.2f %.2f %.2f at start\n",
 	       host, threads, split ? "column slices" : "BLIS-threaded",
-	       clock_id == CLOCK_MONOTONIC ? "wall" : "process CPU",
+	       bench_clock == CLOCK_MONOTONIC ? "wall" : "process CPU",
 	       load[0], load[1], load[2]);
 	printf("# a step: dropout 0.1, two linear heads, AdamW; GFLOP/s counts 3x the forward's 2mnk\n");
 	printf("model\tbatch\tseq\tsteps\tsec_per_step\ttokens_per_s\tgflops\tsgemm_gflops\tof_sgemm\tpeak_rss_mb\n");

@@ -29,6 +29,9 @@ static const char usage[] =
 	"                          per batch drawn by: proportional, uniform,\n"
 	"                          temperature:T, round-robin\n"
 	"      --start TASK=E      curriculum: TASK's labels join at epoch E\n"
+	"      --mix-embedding     mixed batches take embedding examples as they\n"
+	"                          come (default: they form batches of their own,\n"
+	"                          for in-batch negatives)\n"
 	"      --labelled-only     leave out examples labelled for no task\n"
 	"      --shuffle-buffer N  stream with N examples in memory (inputs\n"
 	"                          larger than memory); default: load all\n"
@@ -455,7 +458,7 @@ int main(int argc, char **argv)
 {
 	struct run R = { .epochs = 1, .o = { .batch_size = 32 } };
 	struct starts starts = { .n = 0 };
-	int force = 0;
+	int force = 0, mix_emb = 0;
 	const struct cmd_opt opts[] = {
 		CMD_OPT_INT('b', "batch-size", &R.o.batch_size, 1, 1 << 20),
 		CMD_OPT_LONG(0, "max-tokens", &R.o.max_tokens, 1, 1L << 30),
@@ -467,6 +470,7 @@ int main(int argc, char **argv)
 		CMD_OPT_FLAG(0, "drop-last", &R.o.drop_last),
 		CMD_OPT_CALL(0, "sampling", &R.o, opt_sampling),
 		CMD_OPT_CALL(0, "start", &starts, opt_start),
+		CMD_OPT_FLAG(0, "mix-embedding", &mix_emb),
 		CMD_OPT_FLAG(0, "labelled-only", &R.labelled_only),
 		CMD_OPT_LONG(0, "shuffle-buffer", &R.shuffle_buffer, 1, 1L << 30),
 		CMD_OPT_FLAG(0, "stats", &R.stats),
@@ -489,8 +493,11 @@ int main(int argc, char **argv)
 			if (!is_regular(&R.in[i]))
 				cmd_die(EXIT_USAGE, "--shuffle-buffer with --epochs > 1 reads the input again: give files, not a pipe");
 	R.o.n_tasks = R.ts->n;
-	for (int t = 0; t < R.ts->n; t++)
+	for (int t = 0; t < R.ts->n; t++) {
 		R.start[t] = 1;
+		if (!mix_emb && R.ts->task[t].kind == MTL_TASK_EMBEDDING)
+			R.o.apart |= 1ull << t;
+	}
 	for (int i = 0; i < starts.n; i++) {
 		char *eq = strchr(starts.s[i], '=');
 		int t;

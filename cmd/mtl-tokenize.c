@@ -96,7 +96,7 @@ static void print_summary(const struct mtl_census *s, const struct mtl_tasks *ts
 		 s->none, s->one, s->several, s->bad, s->unknown_labels_skipped,
 		 s->labels_lost);
 	for (int k = 0; ts && k < ts->n; k++) {
-		char buf[1024];
+		char buf[1024] = ""; /* an embedding task has no labels */
 		size_t o = 0;
 		for (int i = 0; i < ts->task[k].n_labels && o < sizeof(buf) - 1; i++)
 			o += (size_t)snprintf(buf + o, sizeof(buf) - o, " %s=%ld",

@@ -522,7 +522,8 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 	acc = now() - t0;
 	for (int k = 0; k < n; k++) {
 		const struct mtl_batch *bk = b[k];
-		size_t BTH = (size_t)bk->B * bk->T * m->cfg.hidden;
+		/* with an embedding task's extra rows (train.h) */
+		size_t BTH = (size_t)mtl_train_rows(tr, bk) * bk->T * m->cfg.hidden;
 
 		if ((rc = mtl_train_forward(tr, bk, 1, err)))
 			return rc;

@@ -147,7 +147,10 @@ int mtl_card_write(const struct mtl_model *m, const char *dir,
 			const struct mtl_task *k = &ts->task[t];
 
 			add(&b, "| %s | %s | ", k->name, mtl_task_kind_name(k->kind));
-			if (k->hidden)
+			if (k->kind == MTL_TASK_EMBEDDING)
+				add(&b, "none: %s on the sentence embedding",
+				    mtl_task_emb_loss_name(k->emb.loss));
+			else if (k->hidden)
 				add(&b, "%d %s units, then linear", k->hidden,
 				    mtl_task_act_name(k->activation));
 			else

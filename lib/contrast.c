@@ -1,14 +1,14 @@
 /*
- * contrast.c - in-batch InfoNCE on two views of each example, its exact
- * gradient through normalisation, pooling and both encoder passes; see
+ * contrast.c - in-batch InfoNCE on two views of each example (emb.c's
+ * MNRL), its exact gradient through pooling and both encoder passes; see
  * contrast.h.
  */
 #include "contrast.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "emb.h"
 #include "ops.h"
 
 int mtl_contrast_new(struct mtl_contrast **out, float weight,
@@ -34,85 +34,32 @@ void mtl_contrast_free(struct mtl_contrast *c)
 {
 	if (!c)
 		return;
-	free(c->a);
-	free(c->an);
-	free(c->p);
-	free(c->pn);
-	free(c->da);
-	free(c->dp);
-	free(c->dx);
-	free(c->anorm);
-	free(c->pnorm);
+	free(c->P);
+	free(c->dP);
+	free(c->rows);
+	free(c->pos);
 	free(c->pmask);
 	free(c->dh);
 	free(c);
 }
 
-double mtl_contrast_infonce(float *da, float *dp, const float *a,
-			    const float *p, int B, int H, float tau,
-			    float scale)
-{
-	double loss = 0;
-	double *S = malloc(sizeof(double) * (size_t)B * B);
-
-	MTL_ASSERT(S);
-	for (int i = 0; i < B; i++)
-		for (int j = 0; j < B; j++) {
-			double s = 0;
-
-			for (int k = 0; k < H; k++)
-				s += (double)a[(size_t)i * H + k] * p[(size_t)j * H + k];
-			S[i * B + j] = s / tau;
-		}
-	/* row softmax, max subtracted; S becomes dL/dS = (P - I) / B */
-	for (int i = 0; i < B; i++) {
-		double mx = -INFINITY, z = 0;
-
-		for (int j = 0; j < B; j++)
-			mx = fmax(mx, S[i * B + j]);
-		for (int j = 0; j < B; j++)
-			z += exp(S[i * B + j] - mx);
-		loss += mx + log(z) - S[i * B + i];
-		for (int j = 0; j < B; j++)
-			S[i * B + j] = (exp(S[i * B + j] - mx) / z - (i == j)) / B;
-	}
-	for (int i = 0; i < B; i++)
-		for (int k = 0; k < H; k++) {
-			double ga = 0, gp = 0;
-
-			for (int j = 0; j < B; j++) {
-				ga += S[i * B + j] * p[(size_t)j * H + k];
-				gp += S[j * B + i] * a[(size_t)j * H + k];
-			}
-			da[(size_t)i * H + k] = (float)(scale * ga / tau);
-			dp[(size_t)i * H + k] = (float)(scale * gp / tau);
-		}
-	free(S);
-	return loss / B;
-}
-
-/* Grows the [B,H] buffers and the second view's mask and gradient. */
+/* Grows the pooled rows, their gradient, and the second view's mask and
+ * gradient. */
 static int grow(struct mtl_contrast *c, int B, int Tp, int H,
 		struct mtl_err *err)
 {
-	size_t n = (size_t)B * H, m = (size_t)B * Tp;
-	float **f[] = { &c->a, &c->an, &c->p, &c->pn, &c->da, &c->dp, &c->dx };
+	size_t n = 2 * (size_t)B * H, m = (size_t)B * Tp;
 
 	if (n > c->cap) {
-		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-			free(*f[i]);
-			*f[i] = malloc(n * sizeof(float));
-		}
-		free(c->anorm);
-		free(c->pnorm);
-		c->anorm = malloc((size_t)B * sizeof(float));
-		c->pnorm = malloc((size_t)B * sizeof(float));
-		c->cap = n;
-		for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
-			if (!*f[i])
-				c->cap = 0;
-		if (!c->anorm || !c->pnorm)
-			c->cap = 0;
+		free(c->P);
+		free(c->dP);
+		free(c->rows);
+		free(c->pos);
+		c->P = malloc(n * sizeof(float));
+		c->dP = malloc(n * sizeof(float));
+		c->rows = malloc((size_t)B * sizeof(int32_t));
+		c->pos = malloc((size_t)B * sizeof(int32_t));
+		c->cap = c->P && c->dP && c->rows && c->pos ? n : 0;
 	}
 	if (m > c->mcap) {
 		free(c->pmask);
@@ -156,28 +103,36 @@ int mtl_contrast_view(struct mtl_contrast *c, struct mtl_bert *m,
 	if ((rc = mtl_bert_forward_train(m, ids, NULL, c->pmask, b->B, Tp, ph,
 					 pa, rng, err)))
 		return rc;
-	mtl_pool_forward(c->p, mtl_bert_last_hidden(m), c->pmask, b->B, Tp, H,
-			 c->pool);
-	mtl_l2norm_forward(c->pn, c->pnorm, c->p, b->B, H);
+	mtl_pool_forward(c->P + (size_t)b->B * H, mtl_bert_last_hidden(m),
+			 c->pmask, b->B, Tp, H, c->pool);
 	return 0;
 }
 
-double mtl_contrast_anchor(struct mtl_contrast *c, struct mtl_bert *m,
-			   const struct mtl_batch *b, const int32_t *mask,
-			   float *dlast, float scale)
+int mtl_contrast_anchor(struct mtl_contrast *c, struct mtl_bert *m,
+			const struct mtl_batch *b, const int32_t *mask,
+			float *dlast, float scale, double *loss,
+			struct mtl_err *err)
 {
-	int B = b->B, H = m->cfg.hidden;
+	/* InfoNCE is MNRL at scale 1/tau: no negatives, one direction */
+	struct mtl_task_emb spec = { .loss = MTL_EMB_MNRL,
+				     .scale = 1.0f / c->temperature };
+	int B = b->B, H = m->cfg.hidden, rc;
 	double L;
 
-	mtl_pool_forward(c->a, mtl_bert_last_hidden(m), mask, B, b->T, H,
+	mtl_pool_forward(c->P, mtl_bert_last_hidden(m), mask, B, b->T, H,
 			 c->pool);
-	mtl_l2norm_forward(c->an, c->anorm, c->a, B, H);
-	L = mtl_contrast_infonce(c->da, c->dp, c->an, c->pn, B, H,
-				 c->temperature, scale * c->weight);
-	memset(c->dx, 0, sizeof(float) * (size_t)B * H);
-	mtl_l2norm_backward(c->dx, c->da, c->an, c->anorm, B, H);
-	mtl_pool_backward(dlast, c->dx, mask, B, b->T, H, c->pool);
-	return scale * L;
+	for (int i = 0; i < B; i++) {
+		c->rows[i] = i;
+		c->pos[i] = B + i;
+	}
+	memset(c->dP, 0, sizeof(float) * 2 * (size_t)B * H);
+	if ((rc = mtl_emb_loss(&L, c->dP, c->P, 2 * B, H, c->rows, c->pos,
+			       NULL, NULL, B, &spec, scale * c->weight, NULL,
+			       err)))
+		return rc;
+	mtl_pool_backward(dlast, c->dP, mask, B, b->T, H, c->pool);
+	*loss = scale * L;
+	return 0;
 }
 
 int mtl_contrast_backward(struct mtl_contrast *c, struct mtl_bert *m,
@@ -194,9 +149,8 @@ int mtl_contrast_backward(struct mtl_contrast *c, struct mtl_bert *m,
 					 pa, &r, err)))
 		return rc;
 	memset(c->dh, 0, sizeof(float) * (size_t)b->B * Tp * H);
-	memset(c->dx, 0, sizeof(float) * (size_t)b->B * H);
-	mtl_l2norm_backward(c->dx, c->dp, c->pn, c->pnorm, b->B, H);
-	mtl_pool_backward(c->dh, c->dx, c->pmask, b->B, Tp, H, c->pool);
+	mtl_pool_backward(c->dh, c->dP + (size_t)b->B * H, c->pmask, b->B, Tp,
+			  H, c->pool);
 	mtl_bert_backward(m, grad, c->dh);
 	return 0;
 }

@@ -10,7 +10,8 @@
  *	S_ij = a_i . p_j / tau
  *	L    = (1/B) sum_i -log( exp(S_ii) / sum_j exp(S_ij) )
  *
- * The other examples' positives are the negatives.  The anchor is the
+ * The other examples' positives are the negatives: it is the embedding
+ * task's MNRL loss at scale 1/tau (emb.h computes it).  The anchor is the
  * training forward the heads read; the positive is a second training
  * forward of the batch's pair texts when it has them (pair_ids), else of
  * the same ids with fresh dropout masks (SimCSE's unsupervised form).
@@ -36,9 +37,10 @@ struct mtl_contrast {
 	float temperature;     /* tau (0.05) */
 	enum mtl_pool pool;    /* cls or mean */
 	double loss;           /* the last step's loss (mean over its batches) */
-	/* private: [B,H] each, grown */
-	float *a, *an, *p, *pn, *da, *dp, *dx;
-	float *anorm, *pnorm;  /* [B] */
+	/* private: P [2B,H] the pooled anchors then views, dP its gradient;
+	 * rows [B] of 0..B-1, pos [B] of B..2B-1 */
+	float *P, *dP;
+	int32_t *rows, *pos;
 	int32_t *pmask;        /* [B,Tp] */
 	float *dh;             /* [B,Tp,H] second view's output gradient */
 	size_t cap, mcap;
@@ -61,12 +63,14 @@ int mtl_contrast_view(struct mtl_contrast *c, struct mtl_bert *m,
 		      struct mtl_rng *rng, struct mtl_err *err);
 /*
  * After the anchor's training forward (mask its [B,T] attention mask):
- * the loss times scale (1/batches of the step) is returned, and scale *
- * weight * dL/d(last hidden) of the anchor is added into dlast[B,T,H].
+ * the loss times scale (1/batches of the step) into *loss, and scale *
+ * weight * dL/d(last hidden) of the anchor added into dlast[B,T,H].  0,
+ * or MTL_ERR_NOMEM (the loss's scratch).
  */
-double mtl_contrast_anchor(struct mtl_contrast *c, struct mtl_bert *m,
-			   const struct mtl_batch *b, const int32_t *mask,
-			   float *dlast, float scale);
+int mtl_contrast_anchor(struct mtl_contrast *c, struct mtl_bert *m,
+			const struct mtl_batch *b, const int32_t *mask,
+			float *dlast, float scale, double *loss,
+			struct mtl_err *err);
 /*
  * The second view's backward: re-runs its forward from the saved
  * generator (the same masks) and adds its gradient (as scaled above)
@@ -75,16 +79,5 @@ double mtl_contrast_anchor(struct mtl_contrast *c, struct mtl_bert *m,
 int mtl_contrast_backward(struct mtl_contrast *c, struct mtl_bert *m,
 			  const struct mtl_batch *b, float ph, float pa,
 			  float *grad, struct mtl_err *err);
-
-/* ---- the pieces (tests check them against finite differences) ---- */
-
-/*
- * InfoNCE of anchors a[B,H] against positives p[B,H] (rows already
- * normalised) at temperature tau: returns L and sets da, dp [B,H] to
- * its gradient times scale.
- */
-double mtl_contrast_infonce(float *da, float *dp, const float *a,
-			    const float *p, int B, int H, float tau,
-			    float scale);
 
 #endif

@@ -50,15 +50,19 @@ int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
 
 		ts->n = (int)i + 1;
 		t->weight = 1.0;
+		/* an embedding task has no labels */
+		int emb = mtl_mp_is_str(kind, "embedding");
+
 		if (!name || name->type != MSGPACK_OBJECT_STR || !name->via.str.size ||
-		    !(mtl_mp_is_str(kind, "sequence") || mtl_mp_is_str(kind, "token")) ||
-		    !labels || labels->type != MSGPACK_OBJECT_ARRAY || !labels->via.array.size) {
+		    !(mtl_mp_is_str(kind, "sequence") || mtl_mp_is_str(kind, "token") || emb) ||
+		    !labels || labels->type != MSGPACK_OBJECT_ARRAY ||
+		    (labels->via.array.size == 0) != emb) {
 			mtl_task_free(ts);
 			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "header task %u needs a \"name\", a \"kind\" (sequence or token) and \"labels\"",
+					   "header task %u needs a \"name\", a \"kind\" (sequence, token or embedding) and \"labels\" (none for embedding)",
 					   i);
 		}
-		t->kind = mtl_mp_is_str(kind, "token") ? MTL_TASK_TOKEN : MTL_TASK_SEQUENCE;
+		t->kind = emb ? MTL_TASK_EMBEDDING : mtl_mp_is_str(kind, "token") ? MTL_TASK_TOKEN : MTL_TASK_SEQUENCE;
 		t->name = dup_str(name);
 		t->labels = calloc(labels->via.array.size, sizeof(char *));
 		if (!t->name || !t->labels) {
@@ -361,7 +365,13 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 		if (kv->val.type == MSGPACK_OBJECT_NIL)
 			continue;
 		task = &ts->task[t];
-		if (task->kind == MTL_TASK_SEQUENCE) {
+		if (task->kind == MTL_TASK_EMBEDDING) {
+			if ((rc = mtl_example_emb_parse(ex, t, &kv->val, ts, err)) < 0)
+				goto fail;
+			if (rc)
+				ex->labelled |= 1ull << t;
+			rc = MTL_ERR_NOMEM;
+		} else if (task->kind == MTL_TASK_SEQUENCE) {
 			int64_t v;
 			if (mtl_mp_as_int(&kv->val, &v) || v < MTL_IGNORE || v > INT32_MAX) {
 				rc = mtl_err_set(err, MTL_ERR_FORMAT,
@@ -402,7 +412,8 @@ uint64_t mtl_example_tasks(const struct mtl_example *ex)
 	uint64_t m = 0;
 
 	for (int t = 0; t < ex->n_tasks; t++)
-		if (ex->tok[t] || ex->seq[t] != MTL_IGNORE)
+		if (ex->tok[t] || ex->seq[t] != MTL_IGNORE ||
+		    (ex->emb && ex->emb[t].other))
 			m |= 1ull << t;
 	return m;
 }
@@ -457,7 +468,9 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 		if (!((tasks >> t) & 1))
 			continue;
 		mtl_mp_pack_str(pk, ts->task[t].name);
-		if (ex->tok[t])
+		if (ex->emb && ex->emb[t].other)
+			mtl_example_emb_pack(pk, ex, t);
+		else if (ex->tok[t])
 			mtl_mp_pack_i32s(pk, ex->tok[t], (size_t)ex->len);
 		else
 			msgpack_pack_int32(pk, ex->seq[t]);
@@ -485,6 +498,7 @@ void mtl_example_release(struct mtl_example *ex)
 {
 	if (!ex)
 		return;
+	mtl_example_emb_release(ex);
 	for (int i = 0; ex->tok && i < ex->n_tasks; i++)
 		free(ex->tok[i]);
 	for (int i = 0; ex->lost && i < ex->n_tasks; i++)
@@ -547,6 +561,9 @@ int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 		Tp = ex[i]->pair_len > Tp ? ex[i]->pair_len : Tp;
 		pairs &= ex[i]->pair_ids != NULL;
 	}
+	/* an embedding task's texts share the batch width */
+	if (mtl_batch_emb_width(ex, n, ts, map, task_mask) > T)
+		T = mtl_batch_emb_width(ex, n, ts, map, task_mask);
 	b->B = n;
 	b->T = T;
 	b->n_tasks = nt;
@@ -586,6 +603,8 @@ int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 		int any = 0;
 		int32_t *l;
 
+		if (ts->task[t].kind == MTL_TASK_EMBEDDING)
+			continue; /* mtl_batch_emb_make */
 		for (int i = 0; s >= 0 && ((task_mask >> t) & 1) && i < n; i++)
 			any |= (int)((ex[i]->labelled >> s) & 1);
 		if (!any)
@@ -604,6 +623,8 @@ int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 				pad_row(l + (size_t)i * T, T, NULL, 0, MTL_IGNORE);
 		}
 	}
+	if (mtl_batch_emb_make(b, ex, n, ts, map, task_mask, pad_id))
+		goto nomem;
 	return 0;
 nomem:
 	mtl_batch_release(b);
@@ -633,7 +654,7 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 
 	for (int t = 0; t < b->n_tasks; t++)
 		present |= (uint64_t)(b->labels[t] != NULL) << t;
-	msgpack_pack_map(pk, 9 + 2 * (b->pair_ids != NULL));
+	msgpack_pack_map(pk, 9 + 2 * (b->pair_ids != NULL) + mtl_batch_emb_keys(b));
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "batch");
 	mtl_mp_pack_str(pk, "epoch");
@@ -645,9 +666,9 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 	mtl_mp_pack_str(pk, "seq_len");
 	msgpack_pack_int(pk, b->T);
 	mtl_mp_pack_str(pk, "ids");
-	pack_i32s(pk, b->ids, BT);
+	pack_i32s(pk, b->ids, BT + (size_t)b->E * b->T);
 	mtl_mp_pack_str(pk, "lengths");
-	pack_i32s(pk, b->lengths, (size_t)b->B);
+	pack_i32s(pk, b->lengths, (size_t)(b->B + b->E));
 	mtl_mp_pack_str(pk, "example_ids");
 	msgpack_pack_array(pk, (size_t)b->B);
 	for (int i = 0; i < b->B; i++)
@@ -667,8 +688,9 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 		if (b->labels[t]) {
 			mtl_mp_pack_str(pk, ts->task[t].name);
 			pack_i32s(pk, b->labels[t],
-				  ts->task[t].kind == MTL_TASK_SEQUENCE ? (size_t)b->B : BT);
+				  ts->task[t].kind == MTL_TASK_TOKEN ? BT : (size_t)b->B);
 		}
+	mtl_batch_emb_pack(pk, b, ts);
 }
 
 /* "pair_lengths" [B] and "pair_ids" [B, max length] into b.  0 or <0. */
@@ -709,15 +731,17 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 {
 	const msgpack_object *labels = mtl_mp_get(rec, "labels");
 	const msgpack_object *exids = mtl_mp_get(rec, "example_ids");
-	int64_t B, T;
+	int64_t B, T, E;
 	int rc = MTL_ERR_NOMEM;
 
 	memset(b, 0, sizeof(*b));
 	if (!mtl_mp_is_str(mtl_mp_get(rec, "type"), "batch"))
 		return mtl_err_set(err, MTL_ERR_FORMAT, "not a batch record");
+	if ((rc = mtl_batch_emb_rows(rec, &E, err)))
+		return rc;
 	if (mtl_mp_as_int(mtl_mp_get(rec, "size"), &B) ||
 	    mtl_mp_as_int(mtl_mp_get(rec, "seq_len"), &T) || B < 1 || T < 1 ||
-	    B > (1 << 20) || T > (1 << 20) || B * T > (1 << 26))
+	    B > (1 << 20) || T > (1 << 20) || (B + E) * T > (1 << 26))
 		return mtl_err_set(err, MTL_ERR_FORMAT,
 				   "\"size\" and \"seq_len\" must be positive integers (at most 2^26 tokens)");
 	if (mtl_mp_as_int(mtl_mp_get(rec, "epoch"), &b->epoch))
@@ -725,35 +749,36 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 	if (mtl_mp_as_int(mtl_mp_get(rec, "index"), &b->index))
 		b->index = 0;
 	/* the declared size is only believed once the record backs it */
-	if (mtl_mp_array_len(mtl_mp_get(rec, "ids")) != B * T)
-		return mtl_err_set(err, MTL_ERR_FORMAT, "\"ids\" is not %lld integers (size x seq_len)",
-				   (long long)(B * T));
+	if (mtl_mp_array_len(mtl_mp_get(rec, "ids")) != (B + E) * T)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "\"ids\" is not %lld integers ((size + extra_rows) x seq_len)",
+				   (long long)((B + E) * T));
 	b->B = (int)B;
 	b->T = (int)T;
+	b->E = (int)E;
 	b->n_tasks = ts->n;
-	b->ids = malloc((size_t)(B * T) * sizeof(int32_t));
-	b->lengths = malloc((size_t)B * sizeof(int32_t));
+	b->ids = malloc((size_t)((B + E) * T) * sizeof(int32_t));
+	b->lengths = malloc((size_t)(B + E) * sizeof(int32_t));
 	b->labels = calloc((size_t)(ts->n ? ts->n : 1), sizeof(int32_t *));
 	b->example_ids = calloc((size_t)B, sizeof(char *));
 	b->example_id_len = calloc((size_t)B, sizeof(size_t));
 	if (!b->ids || !b->lengths || !b->labels || !b->example_ids || !b->example_id_len)
 		goto fail;
-	if (mtl_mp_as_i32s(mtl_mp_get(rec, "ids"), b->ids, B * T)) {
-		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"ids\" is not %lld integers (size x seq_len)",
-				 (long long)(B * T));
+	if (mtl_mp_as_i32s(mtl_mp_get(rec, "ids"), b->ids, (B + E) * T)) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"ids\" is not %lld integers ((size + extra_rows) x seq_len)",
+				 (long long)((B + E) * T));
 		goto fail;
 	}
-	if (mtl_mp_as_i32s(mtl_mp_get(rec, "lengths"), b->lengths, B)) {
-		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"lengths\" is not %lld integers", (long long)B);
+	if (mtl_mp_as_i32s(mtl_mp_get(rec, "lengths"), b->lengths, B + E)) {
+		rc = mtl_err_set(err, MTL_ERR_FORMAT, "\"lengths\" is not %lld integers", (long long)(B + E));
 		goto fail;
 	}
-	for (int64_t i = 0; i < B; i++)
+	for (int64_t i = 0; i < B + E; i++)
 		if (b->lengths[i] < 1 || b->lengths[i] > T) {
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "row %lld: length %d outside 1..%lld",
 					 (long long)i, (int)b->lengths[i], (long long)T);
 			goto fail;
 		}
-	for (int64_t i = 0; i < B * T; i++)
+	for (int64_t i = 0; i < (B + E) * T; i++)
 		if (b->ids[i] < 0) {
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "negative token id %d", (int)b->ids[i]);
 			goto fail;
@@ -779,7 +804,7 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "labels for a task the header does not list");
 			goto fail;
 		}
-		n = ts->task[t].kind == MTL_TASK_SEQUENCE ? B : B * T;
+		n = ts->task[t].kind == MTL_TASK_TOKEN ? B * T : B;
 		if (b->labels[t]) {
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "task '%s' labelled twice", ts->task[t].name);
 			goto fail;
@@ -791,9 +816,13 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 					 ts->task[t].name, (long long)n);
 			goto fail;
 		}
-		if ((rc = check_labels(&ts->task[t], b->labels[t], (long)n, err)))
+		/* an embedding task's rows: mtl_batch_emb_parse checks them */
+		if (ts->task[t].kind != MTL_TASK_EMBEDDING &&
+		    (rc = check_labels(&ts->task[t], b->labels[t], (long)n, err)))
 			goto fail;
 	}
+	if ((rc = mtl_batch_emb_parse(b, rec, ts, err)))
+		goto fail;
 	return 0;
 fail:
 	if (rc == MTL_ERR_NOMEM)
@@ -806,6 +835,7 @@ void mtl_batch_release(struct mtl_batch *b)
 {
 	if (!b)
 		return;
+	mtl_batch_emb_release(b);
 	for (int i = 0; b->labels && i < b->n_tasks; i++)
 		free(b->labels[i]);
 	for (int i = 0; b->example_ids && i < b->B; i++)
@@ -825,8 +855,10 @@ int mtl_batch_remap(struct mtl_batch *b, const int *map, int n,
 {
 	int32_t **lab = calloc((size_t)n + 1, sizeof(*lab));
 
-	if (!lab)
+	if (!lab || mtl_batch_emb_remap(b, map, n)) {
+		free(lab);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
 	for (int t = 0; t < n; t++)
 		if (map[t] >= 0) {
 			lab[t] = b->labels[map[t]];
@@ -916,6 +948,8 @@ void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex,
 			continue;
 		n++;
 		c->labelled[t]++;
+		if (ex->emb && ex->emb[t].other)
+			continue; /* an embedding task has no classes */
 		if (!ex->tok[t]) {
 			c->label_count[t][ex->seq[t]]++;
 			continue;

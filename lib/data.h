@@ -15,6 +15,9 @@
  *    token, -100 where not scored)}, "truncated":BOOL,
  *    "words_lost":int (only when truncated)}
  * Only the tasks an example carries labels for appear in "labels".
+ * An embedding task's label is a map (data_emb.c): {"other_ids":[int]
+ * (the positive, or the scored pair's second text), "negative_ids":[int]
+ * (a hard negative; optional), "score":float (optional)}.
  *
  * Stats record (mtl_census_pack; the last record of an examples stream):
  *   {"type":"stats", "examples", "tokens", "labelled":{TASK:n},
@@ -30,6 +33,13 @@
  *    "example_ids":[B ids],
  *    "labels":{TASK: [B int] | [B*T int]} (tasks with at least one label in
  *    the batch; -100 = not labelled / not scored)}
+ * and, when an embedding task labels the batch (data_emb.c): "extra_rows":E
+ * (its texts other than the examples', rows B..B+E-1 of "ids" and
+ * "lengths", which then hold B+E rows, all padded to seq_len), "labels":
+ * {TASK: [B int]} the row of each example's positive or pair text (-100:
+ * not labelled), "negatives":{TASK: [B int]} the row of its hard negative
+ * (-1: none), "scores":{TASK: [B float]} its gold score (NaN: none); the
+ * last two only for tasks that have any.
  *
  * Ownership: _parse functions fill caller storage that the matching
  * _release frees (release accepts zeroed storage); nothing borrows from
@@ -61,6 +71,16 @@ void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts);
 /* Writes n pre-packed msgpack bytes (an id kept from a record) into pk. */
 void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n);
 
+/* An embedding task's texts of one example, besides the example's own. */
+struct mtl_example_emb {
+	int32_t *other;    /* [other_len] the positive, or the scored pair's
+			    * second text; NULL: not labelled for the task */
+	int32_t other_len;
+	int32_t *neg;      /* [neg_len] a hard negative, or NULL */
+	int32_t neg_len;
+	float score;       /* the gold score, NaN: none */
+};
+
 struct mtl_example {
 	char *id;          /* msgpack encoding of the "id" value, or NULL */
 	size_t id_len;
@@ -91,6 +111,8 @@ struct mtl_example {
 	int32_t *pair_ids; /* [pair_len] the tokenized "pair" text (contrastive
 			    * positive; record key "pair_ids"), or NULL */
 	int32_t pair_len;
+	struct mtl_example_emb *emb; /* [n_tasks] the embedding tasks' texts,
+			    * or NULL when none labels the example */
 };
 
 /*
@@ -137,6 +159,14 @@ struct mtl_batch {
 	int Tp;
 	char **example_ids; /* [B] msgpack encodings (NULL: none), for reports */
 	size_t *example_id_len;
+	/* embedding tasks (data_emb.c): labels[t] is [B], the row of each
+	 * example's positive or pair text among the E extra rows that follow
+	 * the B examples in ids [(B+E)*T] and lengths [B+E] */
+	int E;
+	int32_t **neg;     /* [n_tasks] [B] rows of hard negatives (-1: none),
+			    * or NULL entries */
+	float **score;     /* [n_tasks] [B] gold scores (NaN: none), or NULL
+			    * entries */
 };
 
 /*
@@ -155,6 +185,42 @@ struct mtl_batch {
 int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 		   int n, const struct mtl_tasks *ts, const int *map,
 		   uint64_t task_mask, int32_t pad_id, struct mtl_err *err);
+/* ---- embedding tasks (data_emb.c): what data.c calls ---- */
+
+/* Parses an embedding task's label map v into ex->emb[t] (allocating
+ * ex->emb); 1 when it labels the example, 0 for an empty map, or <0
+ * (MTL_ERR_FORMAT naming the task, MTL_ERR_NOMEM). */
+int mtl_example_emb_parse(struct mtl_example *ex, int t, const msgpack_object *v,
+			  const struct mtl_tasks *ts, struct mtl_err *err);
+/* Packs ex->emb[t] as the task's label map. */
+void mtl_example_emb_pack(msgpack_packer *pk, const struct mtl_example *ex, int t);
+void mtl_example_emb_release(struct mtl_example *ex);
+/* The longest text of the embedding tasks in task_mask that ex[0..n)
+ * carry (0: none), for the batch width. */
+int mtl_batch_emb_width(const struct mtl_example *const *ex, int n,
+			const struct mtl_tasks *ts, const int *map,
+			uint64_t task_mask);
+/* Appends the extra rows and sets labels/neg/score of the embedding tasks
+ * (called by mtl_batch_make after the examples' rows; b->T already wide
+ * enough).  0 or MTL_ERR_NOMEM. */
+int mtl_batch_emb_make(struct mtl_batch *b, const struct mtl_example *const *ex,
+		       int n, const struct mtl_tasks *ts, const int *map,
+		       uint64_t task_mask, int32_t pad_id);
+/* The keys mtl_batch_emb_pack adds to a batch record's map. */
+int mtl_batch_emb_keys(const struct mtl_batch *b);
+void mtl_batch_emb_pack(msgpack_packer *pk, const struct mtl_batch *b,
+			const struct mtl_tasks *ts);
+/* Reads "extra_rows" (before "ids" is read: *E), then after the labels
+ * "negatives" and "scores", checking every row index.  <0 on error. */
+int mtl_batch_emb_rows(const msgpack_object *rec, int64_t *E,
+		       struct mtl_err *err);
+int mtl_batch_emb_parse(struct mtl_batch *b, const msgpack_object *rec,
+			const struct mtl_tasks *ts, struct mtl_err *err);
+void mtl_batch_emb_release(struct mtl_batch *b);
+/* mtl_batch_remap's part: neg and score into the model's task order (b->n_tasks
+ * still the stream's).  0 or MTL_ERR_NOMEM (b unchanged). */
+int mtl_batch_emb_remap(struct mtl_batch *b, const int *map, int n);
+
 /* mask[B,T] = 1 where t < lengths[b] (a real token), else 0. */
 void mtl_batch_mask(int32_t *mask, const int32_t *lengths, int B, int T);
 /* Packs b as a batch record (keys above); ts: b's tasks, for their names. */

@@ -24,6 +24,10 @@ int mtl_export_check(const struct mtl_model *m, int t,
 	const struct mtl_head *h = &m->heads->h[t];
 	int H = m->bert->cfg.hidden;
 
+	if (task->kind == MTL_TASK_EMBEDDING)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "task '%s': an embedding task has no classifier to export; the model directory itself is its sentence-transformers model",
+				   task->name);
 	if (task->kind == MTL_TASK_TOKEN) {
 		if (h->hid)
 			return mtl_err_set(err, MTL_ERR_FORMAT,

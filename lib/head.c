@@ -51,6 +51,12 @@ int mtl_heads_new(struct mtl_heads **out, const struct mtl_tasks *ts, int H,
 		h->C = t->n_labels;
 		h->pool = t->pooling != MTL_POOL_DEFAULT ? t->pooling : pool;
 		hd->p[i] = (float)t->dropout;
+		/* an embedding task has no head: its loss reads the pooled
+		 * encoder output (train.c, emb.h) */
+		if (t->kind == MTL_TASK_EMBEDDING) {
+			h->in = 0;
+			continue;
+		}
 		if (h->hid > 0) {
 			h->dw = off;
 			add(hd, &off, i, "dense.weight", h->hid, H);
@@ -242,6 +248,8 @@ int mtl_heads_forward(struct mtl_heads *hd, const float *last,
 		float p = train ? hd->p[i] : 0.0f;
 		const float *oin = h->x;
 
+		if (hd->ts->task[i].kind == MTL_TASK_EMBEDDING)
+			continue;
 		if (hd->ts->task[i].kind == MTL_TASK_TOKEN)
 			memcpy(h->x, last, sizeof(float) * (size_t)nx);
 		else
@@ -291,7 +299,8 @@ void mtl_heads_backward(struct mtl_heads *hd, float *grad, float *dlast,
 		int token = hd->ts->task[i].kind == MTL_TASK_TOKEN;
 		float *dsink;
 
-		if (skip && skip[i])
+		if ((skip && skip[i]) ||
+		    hd->ts->task[i].kind == MTL_TASK_EMBEDDING)
 			continue;
 		memset(h->d_x, 0, sizeof(float) * (size_t)nx);
 		if (h->hid > 0) {

@@ -9,6 +9,7 @@
  */
 #include "input.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct mtl_input {
 	/* the item's per-task arrays */
 	const char *seq[MAX_TASKS];
 	const char **tags[MAX_TASKS];
+	struct mtl_input_emb emb[MAX_TASKS];
 	/* JSONL: the document the item borrows from, and its arrays */
 	json_t *j;
 	const char **words;
@@ -230,8 +232,10 @@ static void item_start(struct mtl_input *in, struct mtl_input_item *it, long lin
 	it->id_int = line;
 	memset(in->seq, 0, sizeof(in->seq));
 	memset(in->tags, 0, sizeof(in->tags));
+	memset(in->emb, 0, sizeof(in->emb));
 	it->seq = in->seq;
 	it->tags = in->tags;
+	it->emb = in->emb;
 }
 
 /* Joins words into the text; the checks all formats share.  1 or <0. */
@@ -361,6 +365,54 @@ static int jsonl_tags(struct mtl_input *in, struct mtl_input_item *it, int k,
 	return 0;
 }
 
+/*
+ * An embedding task's label object (input.h: struct mtl_input_emb) into
+ * in->emb[k]: the keys its loss needs, nothing else.
+ */
+static int jsonl_emb(struct mtl_input *in, struct mtl_input_item *it, int k,
+		     json_t *v, struct mtl_err *err)
+{
+	const struct mtl_task *t = &in->ts->task[k];
+	int scored = t->emb.loss != MTL_EMB_MNRL;
+	const char *okey = scored ? "pair" : "positive";
+	struct mtl_input_emb *e = &in->emb[k];
+	const char *key;
+	json_t *x;
+
+	if (!json_is_object(v))
+		return bad(err, it->line,
+			   "task '%s': the label must be an object {\"%s\": ...%s}",
+			   t->name, okey, scored ? ", \"score\": ..." : "");
+	e->score = NAN;
+	json_object_foreach(v, key, x) {
+		if (!strcmp(key, okey) || (!scored && !strcmp(key, "negative"))) {
+			const char **dst = !strcmp(key, okey) ? &e->other : &e->negative;
+
+			if (!json_is_string(x) || !(*dst = plain_string(x)))
+				return bad(err, it->line, "task '%s': '%s' must be a string",
+					   t->name, key);
+			*(dst == &e->other ? &e->other_len : &e->negative_len) =
+				json_string_length(x);
+		} else if (scored && !strcmp(key, "score")) {
+			if (!json_is_number(x) || !isfinite(json_number_value(x)))
+				return bad(err, it->line, "task '%s': 'score' must be a number",
+					   t->name);
+			e->score = json_number_value(x);
+		} else {
+			return bad(err, it->line, "task '%s': unknown key '%s' (%s)",
+				   t->name, key, scored ? "a scored pair has 'pair' and 'score'"
+				   : "an embedding example has 'positive' and 'negative'");
+		}
+	}
+	if (!e->other)
+		return bad(err, it->line, scored ? "task '%s': a scored pair needs a 'pair'"
+			   : "task '%s': an embedding example needs a 'positive'", t->name);
+	if (scored && isnan(e->score))
+		return bad(err, it->line, "task '%s': a scored pair needs a 'score'",
+			   t->name);
+	return 0;
+}
+
 /* Fills it from the object in->j. */
 static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 		      struct mtl_err *err)
@@ -431,7 +483,10 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 		}
 		if (!v || json_is_null(v))
 			continue;
-		if (t->kind == MTL_TASK_TOKEN) {
+		if (t->kind == MTL_TASK_EMBEDDING) {
+			if ((rc = jsonl_emb(in, it, k, v, err)))
+				return rc;
+		} else if (t->kind == MTL_TASK_TOKEN) {
 			if ((rc = jsonl_tags(in, it, k, v, err)))
 				return rc;
 		} else if (!json_is_string(v)) {
@@ -721,6 +776,10 @@ static int read_tsv(struct mtl_input *in, struct mtl_input_item *it,
 
 		if (!cell[0])
 			continue;
+		if (t->kind == MTL_TASK_EMBEDDING)
+			return bad(err, it->line,
+				   "task '%s': embedding tasks read JSON lines only",
+				   t->name);
 		if (t->kind == MTL_TASK_SEQUENCE) {
 			in->seq[k] = cell;
 			continue;
@@ -1009,6 +1068,60 @@ static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
 	return word_spans(ex, e);
 }
 
+/* Tokenizes one embedding text into a new buffer: 0 or <0. */
+static int encode_text(struct mtl_input *in, const struct mtl_input_item *it,
+		       const struct mtl_tok *tok, size_t max_len, const char *s,
+		       size_t len, const char *what, int32_t **ids, int32_t *n,
+		       struct mtl_census *c, struct mtl_err *err)
+{
+	struct mtl_tok_enc *e = &in->enc;
+	struct mtl_err terr;
+
+	if (mtl_tok_encode(tok, s, len, 0, max_len, e, &terr) < 0)
+		return bad(err, it->line, "'%s': %s", what, terr.msg);
+	if (e->n <= 2 && c)
+		c->no_tokens++;
+	if (c)
+		c->unk += (long)e->unk;
+	if (!(*ids = malloc(e->n * sizeof(int32_t))))
+		return nomem(err);
+	memcpy(*ids, e->ids, e->n * sizeof(int32_t));
+	*n = (int32_t)e->n;
+	return 0;
+}
+
+/* The embedding tasks' texts of it into ex->emb (after ex's own text). */
+static int encode_emb(struct mtl_input *in, const struct mtl_input_item *it,
+		      const struct mtl_tok *tok, size_t max_len,
+		      struct mtl_example *ex, struct mtl_census *c,
+		      struct mtl_err *err)
+{
+	int rc;
+
+	for (int k = 0; k < in->n_tasks; k++) {
+		const struct mtl_input_emb *ie = &it->emb[k];
+		struct mtl_example_emb *e;
+
+		if (!ie->other)
+			continue;
+		if (!ex->emb && !(ex->emb = calloc((size_t)in->n_tasks, sizeof(*ex->emb))))
+			return nomem(err);
+		e = &ex->emb[k];
+		e->score = (float)ie->score;
+		if ((rc = encode_text(in, it, tok, max_len, ie->other, ie->other_len,
+				      in->ts->task[k].emb.loss == MTL_EMB_MNRL ?
+				      "positive" : "pair", &e->other,
+				      &e->other_len, c, err)) ||
+		    (ie->negative &&
+		     (rc = encode_text(in, it, tok, max_len, ie->negative,
+				       ie->negative_len, "negative", &e->neg,
+				       &e->neg_len, c, err))))
+			return rc;
+		ex->labelled |= 1ull << k;
+	}
+	return 0;
+}
+
 int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		     const struct mtl_tok *tok, size_t max_len,
 		     struct mtl_example *ex, struct mtl_census *c,
@@ -1085,6 +1198,10 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		ex->pair_len = (int32_t)e->n;
 		if (c)
 			c->unk += (long)e->unk;
+	}
+	if ((rc = encode_emb(in, it, tok, max_len, ex, c, err))) {
+		mtl_example_release(ex);
+		return rc;
 	}
 	return 0;
 oom:

@@ -89,6 +89,19 @@ struct mtl_input_opts {
 	int strict;             /* unknown keys and columns are errors */
 };
 
+/*
+ * An embedding task's label in JSON lines: {"positive": STR, "negative":
+ * STR} (loss mnrl; the negative optional) or {"pair": STR, "score": NUM}
+ * (cosent, cosine_mse).  The example's text is the anchor.
+ */
+struct mtl_input_emb {
+	const char *other;    /* "positive" or "pair"; NULL: no label */
+	size_t other_len;
+	const char *negative; /* NULL: none */
+	size_t negative_len;
+	double score;         /* NaN: none */
+};
+
 /* One record; every pointer borrowed from the reader. */
 struct mtl_input_item {
 	long line;            /* the record's (first) line */
@@ -105,6 +118,7 @@ struct mtl_input_item {
 	const char **seq;     /* [ts->n]: a sequence task's label, or NULL */
 	const char ***tags;   /* [ts->n]: a token task's [n_words] tags (NULL
 			       * entries: none), or NULL */
+	const struct mtl_input_emb *emb; /* [ts->n]: an embedding task's texts */
 };
 
 struct mtl_input;

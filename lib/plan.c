@@ -132,11 +132,26 @@ static int cut(struct mtl_plan *p, size_t first, const int32_t *len, int task,
 	return 0;
 }
 
-/* Appends the examples of task t (or all when t < 0) to p->order. */
-static int add_pool(struct mtl_plan *p, const uint64_t *labelled, size_t n, int t)
+/* The first task of apart that labels an example (labels l), or -1. */
+static int apart_task(uint64_t l, uint64_t apart)
+{
+	for (int t = 0; t < 64; t++)
+		if ((l & apart) >> t & 1)
+			return t;
+	return -1;
+}
+
+/*
+ * Appends the examples of task t (or all when t < 0) to p->order; with a
+ * non-zero apart, only those whose apart_task is g.
+ */
+static int add_pool(struct mtl_plan *p, const uint64_t *labelled, size_t n, int t,
+		    uint64_t apart, int g)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (t >= 0 && !((labelled[i] >> t) & 1))
+			continue;
+		if (apart && apart_task(labelled[i], apart) != g)
 			continue;
 		if (grow((void **)&p->order, &p->cap_order, p->n_order + 1, sizeof(*p->order)))
 			return -1;
@@ -158,9 +173,21 @@ int mtl_plan_epoch(struct mtl_plan *p, const int32_t *len,
 	MTL_ASSERT(K <= 64);
 	p->n_order = p->n_batch = 0;
 	if (o->sampling == MTL_PLAN_MIXED) {
-		if (add_pool(p, labelled, n, -1))
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		return cut(p, 0, len, -1, o, rng, err);
+		/* each apart task's examples (by the first such task that
+		 * labels them), then the rest */
+		for (int g = 0; g <= 64; g++) {
+			size_t first = p->n_order;
+
+			if (g < 64 && !((o->apart >> g) & 1))
+				continue;
+			if (add_pool(p, labelled, n, -1, o->apart, g < 64 ? g : -1))
+				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+			if ((rc = cut(p, first, len, -1, o, rng, err)))
+				return rc;
+		}
+		if (o->apart && o->shuffle)
+			mtl_rng_shuffle(rng, p->batch, p->n_batch, sizeof(*p->batch));
+		return 0;
 	}
 	/* homogeneous: one plan per active task, then draws */
 	memset(pool, 0, sizeof(pool));
@@ -168,7 +195,7 @@ int mtl_plan_epoch(struct mtl_plan *p, const int32_t *len,
 		w[t] = 0;
 		if (!mtl_plan_active(o, t, epoch))
 			continue;
-		if (add_pool(&pool[t], labelled, n, t)) {
+		if (add_pool(&pool[t], labelled, n, t, 0, -1)) {
 			rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 			goto out;
 		}

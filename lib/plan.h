@@ -19,6 +19,13 @@
  * re-formed (reshuffled), so small tasks are oversampled under uniform and
  * temperature sampling.  Unlabelled examples take no part.
  *
+ * Embedding tasks (o.apart): in mixed mode the examples labelled for a
+ * task of the mask form batches of their own, one set per task (an
+ * example the first such task labels; its other labels kept), cut as the
+ * rest are, so that in-batch negatives come from a full batch of them;
+ * the sets of batches are then interleaved (in random order when
+ * shuffling, else task by task, the rest last).
+ *
  * Curriculum: a task whose start epoch is later than the current epoch is
  * left out (its pool is not drawn; in mixed mode the caller drops its
  * labels, see mtl_plan_active()).
@@ -50,6 +57,7 @@ struct mtl_plan_opts {
 	double temperature;  /* for MTL_PLAN_TEMPERATURE, > 0 */
 	int n_tasks;
 	const int *start_epoch; /* [n_tasks] first epoch of each task (1-based) or NULL */
+	uint64_t apart;      /* mixed mode: tasks whose examples batch apart */
 };
 
 struct mtl_plan_batch {

@@ -97,6 +97,12 @@ int mtl_predictor_new(struct mtl_predictor **out, struct mtl_model *m,
 	for (int t = 0; t < n; t++) {
 		const struct mtl_task *task = &ts->task[t];
 
+		/* an embedding task has no head to predict with: its
+		 * figures come from the embeddings (mtl-score --embed) */
+		if (task->kind == MTL_TASK_EMBEDDING) {
+			p->mask &= ~(1ull << t);
+			continue;
+		}
 		if (mtl_confusion_init(&p->conf[t], task->n_labels)) {
 			mtl_predictor_free(p);
 			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");

@@ -939,7 +939,10 @@ static void render_doc(struct out *o, const struct mtl_report *rep)
 		if (!rep->tasks->n)
 			para(o, "%ld predictions, no tasks", rep->predictions);
 		for (int i = 0; i < rep->tasks->n; i++)
-			render_task(o, rep, &rep->task[i]);
+			/* an embedding task predicts nothing (mtl-score
+			 * --embed writes its embeddings) */
+			if (rep->task[i].spec->kind != MTL_TASK_EMBEDDING)
+				render_task(o, rep, &rep->task[i]);
 	}
 	if (rep->n_emb_streams)
 		render_embeddings(o, rep);

@@ -16,18 +16,24 @@
 
 #define TASK_MAX_HIDDEN (1 << 20)
 
-static const char *const kind_names[] = { "sequence", "token" };
+static const char *const kind_names[] = { "sequence", "token", "embedding" };
 static const char *const act_names[] = { "gelu", "tanh", "relu" };
 static const char *const pool_names[] = { "default", "cls", "mean", "max" };
+static const char *const emb_loss_names[] = { "mnrl", "cosent", "cosine_mse" };
 
 const char *mtl_task_kind_name(enum mtl_task_kind k)
 {
-	return (unsigned)k < 2 ? kind_names[k] : "?";
+	return (unsigned)k < 3 ? kind_names[k] : "?";
 }
 
 const char *mtl_task_act_name(enum mtl_task_act a)
 {
 	return (unsigned)a < 3 ? act_names[a] : "?";
+}
+
+const char *mtl_task_emb_loss_name(enum mtl_emb_loss l)
+{
+	return (unsigned)l < 3 ? emb_loss_names[l] : "?";
 }
 
 const char *mtl_task_pool_name(enum mtl_pool p)
@@ -138,6 +144,103 @@ static int check_keys(json_t *o, const char *const *allowed, const char *name,
 	return 0;
 }
 
+/* A number field of o into *v when present: 0, or <0 when not a finite
+ * number in [lo, inf) (open at lo when open). */
+static int emb_number(json_t *o, const char *key, double lo, int open,
+		      double *v, const char *name, const char *where,
+		      struct mtl_err *err)
+{
+	json_t *j = json_object_get(o, key);
+
+	if (!j)
+		return 0;
+	if (!json_is_number(j) || !isfinite(json_number_value(j)) ||
+	    (open ? !(json_number_value(j) > lo) : !(json_number_value(j) >= lo)))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: '%s' must be a number %s %g", name,
+				   where, key, open ? ">" : ">=", lo);
+	*v = json_number_value(j);
+	return 0;
+}
+
+/* The rest of an embedding task (kind "embedding", task.h). */
+static int parse_emb(struct mtl_task *t, json_t *o, const char *name,
+		     const char *where, struct mtl_err *err)
+{
+	static const char *const emb_keys[] = {
+		"name", "kind", "weight", "loss", "scale", "symmetric",
+		"matryoshka_dims", "matryoshka_weights", NULL };
+	struct mtl_task_emb *e = &t->emb;
+	json_t *j, *wj;
+	double v;
+	int rc;
+
+	if ((rc = check_keys(o, emb_keys, name, where, err)) < 0)
+		return rc;
+	t->weight = 1.0;
+	t->dropout = 0.1;
+	t->pooling = MTL_POOL_DEFAULT;
+	e->loss = MTL_EMB_MNRL;
+	j = json_object_get(o, "loss");
+	if (j) {
+		int l = json_is_string(j) ? pick(json_string_value(j), emb_loss_names, 3) : -1;
+		if (l < 0)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'loss' must be \"mnrl\", \"cosent\" or \"cosine_mse\"",
+					   name, where);
+		e->loss = (enum mtl_emb_loss)l;
+	}
+	v = 20;
+	if ((rc = emb_number(o, "scale", 0, 1, &v, name, where, err)) < 0)
+		return rc;
+	e->scale = (float)v;
+	v = 1;
+	if ((rc = emb_number(o, "weight", 0, 0, &v, name, where, err)) < 0)
+		return rc;
+	t->weight = v;
+	j = json_object_get(o, "symmetric");
+	if (j && !json_is_boolean(j))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: 'symmetric' must be true or false",
+				   name, where);
+	e->symmetric = j && json_is_true(j);
+	if (e->symmetric && e->loss != MTL_EMB_MNRL)
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: 'symmetric' is for the mnrl loss only",
+				   name, where);
+	j = json_object_get(o, "matryoshka_dims");
+	wj = json_object_get(o, "matryoshka_weights");
+	if (j && (!json_is_array(j) || json_array_size(j) == 0 ||
+		  json_array_size(j) > MTL_EMB_MAX_DIMS))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: 'matryoshka_dims' must be an array of 1 to %d integers",
+				   name, where, MTL_EMB_MAX_DIMS);
+	if (wj && (!j || !json_is_array(wj) ||
+		   json_array_size(wj) != json_array_size(j)))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "%s: %s: 'matryoshka_weights' needs one number per entry of 'matryoshka_dims'",
+				   name, where);
+	for (size_t i = 0; j && i < json_array_size(j); i++) {
+		json_t *d = json_array_get(j, i), *w = wj ? json_array_get(wj, i) : NULL;
+
+		if (!json_is_integer(d) || json_integer_value(d) < 1 ||
+		    json_integer_value(d) > TASK_MAX_HIDDEN ||
+		    (i && json_integer_value(d) >= e->dims[i - 1]))
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'matryoshka_dims' must be decreasing integers >= 1",
+					   name, where);
+		if (w && (!json_is_number(w) || !isfinite(json_number_value(w)) ||
+			  json_number_value(w) < 0))
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "%s: %s: 'matryoshka_weights' must be numbers >= 0",
+					   name, where);
+		e->dims[i] = (int)json_integer_value(d);
+		e->weights[i] = w ? (float)json_number_value(w) : 1.0f;
+		e->n_dims = (int)i + 1;
+	}
+	return 0;
+}
+
 static int parse_task(struct mtl_task *t, json_t *o, int idx,
 		      const char *name, struct mtl_err *err)
 {
@@ -168,6 +271,11 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 	if (!t->name)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	snprintf(where, sizeof(where), "task '%s'", t->name);
+	j = json_object_get(o, "kind");
+	if (json_is_string(j) && !strcmp(json_string_value(j), "embedding")) {
+		t->kind = MTL_TASK_EMBEDDING;
+		return parse_emb(t, o, name, where, err);
+	}
 	rc = check_keys(o, task_keys, name, where, err);
 	if (rc < 0)
 		return rc;
@@ -178,7 +286,7 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 		return mtl_err_set(err, MTL_ERR_FORMAT,
 				   "%s: %s: %s", name, where,
 				   !j ? "missing 'kind'" :
-				   "'kind' must be \"sequence\" or \"token\"");
+				   "'kind' must be \"sequence\", \"token\" or \"embedding\"");
 	t->kind = (enum mtl_task_kind)pick(json_string_value(j), kind_names, 2);
 
 	j = json_object_get(o, "labels");
@@ -384,9 +492,40 @@ int mtl_task_load(struct mtl_tasks **out, const char *path,
 	return rc;
 }
 
+/* An embedding task's fields, every one explicit. */
+static json_t *emb_json(const struct mtl_task *t)
+{
+	const struct mtl_task_emb *e = &t->emb;
+	json_t *o = json_object();
+
+	json_object_set_new(o, "name", json_string(t->name));
+	json_object_set_new(o, "kind", json_string(mtl_task_kind_name(t->kind)));
+	json_object_set_new(o, "weight", json_real(t->weight));
+	json_object_set_new(o, "loss", json_string(emb_loss_names[e->loss]));
+	json_object_set_new(o, "scale", json_real(e->scale));
+	json_object_set_new(o, "symmetric", json_boolean(e->symmetric));
+	if (e->n_dims) {
+		json_t *d = json_array(), *w = json_array();
+
+		for (int i = 0; i < e->n_dims; i++) {
+			json_array_append_new(d, json_integer(e->dims[i]));
+			json_array_append_new(w, json_real(e->weights[i]));
+		}
+		json_object_set_new(o, "matryoshka_dims", d);
+		json_object_set_new(o, "matryoshka_weights", w);
+	}
+	return o;
+}
+
 static json_t *task_json(const struct mtl_task *t)
 {
-	json_t *o = json_object(), *labels = json_array(), *head = json_object();
+	json_t *o, *labels, *head;
+
+	if (t->kind == MTL_TASK_EMBEDDING)
+		return emb_json(t);
+	o = json_object();
+	labels = json_array();
+	head = json_object();
 
 	for (int i = 0; i < t->n_labels; i++)
 		json_array_append_new(labels, json_string(t->labels[i]));

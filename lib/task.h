@@ -34,8 +34,28 @@
 #include "err.h"
 #include "ops.h"
 
-enum mtl_task_kind { MTL_TASK_SEQUENCE, MTL_TASK_TOKEN };
+enum mtl_task_kind { MTL_TASK_SEQUENCE, MTL_TASK_TOKEN, MTL_TASK_EMBEDDING };
 enum mtl_task_act { MTL_TASK_ACT_GELU, MTL_TASK_ACT_TANH, MTL_TASK_ACT_RELU };
+
+/*
+ * An embedding task's objective (kind "embedding", emb.h): tasks.json
+ * "loss" ("mnrl" default, "cosent", "cosine_mse"), "scale" (> 0, default
+ * 20; unused by cosine_mse), "symmetric" (mnrl only, default false),
+ * "matryoshka_dims" (strictly decreasing, each in [1, hidden], at most
+ * MTL_EMB_MAX_DIMS; default none: the whole width) and
+ * "matryoshka_weights" (as many, each >= 0; default 1 each).  An
+ * embedding task has no labels and no head.
+ */
+#define MTL_EMB_MAX_DIMS 16
+enum mtl_emb_loss { MTL_EMB_MNRL, MTL_EMB_COSENT, MTL_EMB_COSINE_MSE };
+struct mtl_task_emb {
+	enum mtl_emb_loss loss;
+	float scale;
+	int symmetric;
+	int n_dims;                         /* 0: the whole width */
+	int dims[MTL_EMB_MAX_DIMS];
+	float weights[MTL_EMB_MAX_DIMS];
+};
 
 struct mtl_task {
 	char *name;
@@ -47,6 +67,7 @@ struct mtl_task {
 	enum mtl_task_act activation;
 	double dropout;
 	enum mtl_pool pooling; /* cls, mean or MTL_POOL_DEFAULT: the model's */
+	struct mtl_task_emb emb; /* kind embedding only */
 };
 
 struct mtl_tasks {
@@ -103,5 +124,7 @@ int mtl_task_first_dup(const char *const *s, size_t n, size_t *at);
 const char *mtl_task_kind_name(enum mtl_task_kind k);
 const char *mtl_task_act_name(enum mtl_task_act a);
 const char *mtl_task_pool_name(enum mtl_pool p);
+/* "mnrl", "cosent", "cosine_mse". */
+const char *mtl_task_emb_loss_name(enum mtl_emb_loss l);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "contrast.h"
 #include "dist.h"
+#include "emb.h"
 #include "loss.h"
 #include "ops.h"
 
@@ -102,9 +103,13 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->skip = calloc((size_t)hd->ts->n + 1, 1);
 	tr->norm = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
 	tr->head_steps = calloc((size_t)hd->ts->n + 1, sizeof(long));
+	tr->emb_loss = calloc((size_t)hd->ts->n + 1, sizeof(double));
+	tr->emb_n = calloc((size_t)hd->ts->n + 1, sizeof(int));
+	tr->emb_correct = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
 	if (!tr->grad || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
 	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
-	    !tr->norm || !tr->head_steps) {
+	    !tr->norm || !tr->head_steps || !tr->emb_loss || !tr->emb_n ||
+	    !tr->emb_correct) {
 		mtl_train_free(tr);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
 				   "cannot allocate the optimiser state");
@@ -140,6 +145,26 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		g->lr_mult = 1.0f; /* the heads follow their own schedule */
 	}
 	tr->n_hgroups = hd->n_tensors;
+	for (int t = 0; t < hd->ts->n; t++) {
+		const struct mtl_task *task = &hd->ts->task[t];
+
+		if (task->kind != MTL_TASK_EMBEDDING)
+			continue;
+		if (hd->h[t].pool != MTL_POOL_CLS && hd->h[t].pool != MTL_POOL_MEAN) {
+			mtl_train_free(tr);
+			return mtl_err_set(err, MTL_ERR_ARG,
+					   "embedding task '%s' needs cls or mean pooling",
+					   task->name);
+		}
+		for (int k = 0; k < task->emb.n_dims; k++)
+			if (task->emb.dims[k] > m->cfg.hidden) {
+				mtl_train_free(tr);
+				return mtl_err_set(err, MTL_ERR_ARG,
+						   "embedding task '%s': Matryoshka dim %d is wider than the model (%d)",
+						   task->name, task->emb.dims[k],
+						   m->cfg.hidden);
+			}
+	}
 	if (o->dropout >= 0)
 		for (int t = 0; t < hd->ts->n; t++)
 			hd->p[t] = o->dropout;
@@ -165,6 +190,11 @@ void mtl_train_free(struct mtl_train *tr)
 	free(tr->skip);
 	free(tr->norm);
 	free(tr->head_steps);
+	free(tr->emb_loss);
+	free(tr->emb_n);
+	free(tr->emb_correct);
+	free(tr->pooled);
+	free(tr->emb_dP);
 	mtl_freeze_release(&tr->fz);
 	for (int k = 0; k < 2; k++) {
 		free(tr->fz_g[k]);
@@ -260,11 +290,11 @@ static void heads_adamw(struct mtl_train *tr, const int64_t *labelled,
 	}
 }
 
-/* Grows dlast and mask for a B x T batch and fills the mask. */
-static int prepare(struct mtl_train *tr, const struct mtl_batch *b,
+/* Grows dlast and mask for the rows x T of batch b and fills the mask. */
+static int prepare(struct mtl_train *tr, const struct mtl_batch *b, int rows,
 		   struct mtl_err *err)
 {
-	size_t BT = (size_t)b->B * b->T;
+	size_t BT = (size_t)rows * b->T;
 
 	if (BT > tr->cap) {
 		free(tr->dlast);
@@ -277,7 +307,7 @@ static int prepare(struct mtl_train *tr, const struct mtl_batch *b,
 					   "cannot allocate a %dx%d batch",
 					   b->B, b->T);
 	}
-	mtl_batch_mask(tr->mask, b->lengths, b->B, b->T);
+	mtl_batch_mask(tr->mask, b->lengths, rows, b->T);
 	return 0;
 }
 
@@ -297,6 +327,126 @@ static void dropout_of(const struct mtl_train *tr, float *ph, float *pa)
 	*pa = tr->o.dropout >= 0 ? tr->o.dropout : c->attn_dropout;
 }
 
+/* ---- embedding tasks (emb.h): the loss over the pooled rows ---- */
+
+static int encoder_trains(const struct mtl_train *tr, int *lo, int *emb);
+
+/* Whether an embedding task labels b (so its extra rows take part). */
+static int emb_labelled(const struct mtl_train *tr, const struct mtl_batch *b)
+{
+	for (int t = 0; b->E && t < tr->hd->ts->n && t < b->n_tasks; t++)
+		if (tr->hd->ts->task[t].kind == MTL_TASK_EMBEDDING && b->labels[t])
+			return 1;
+	return 0;
+}
+
+/*
+ * After the encoder forward over tr->rows rows: pools them, and for each
+ * embedding task labelling b keeps its loss, its labelled rows and its
+ * gradient with respect to the pooled rows.  A scored loss needs every
+ * labelled row's score.  0 or <0.
+ */
+static int emb_forward(struct mtl_train *tr, const struct mtl_batch *b,
+		       struct mtl_err *err)
+{
+	const struct mtl_tasks *ts = tr->hd->ts;
+	int R = tr->rows, H = tr->m->cfg.hidden, B = b->B, rc = 0;
+	size_t RH = (size_t)R * H;
+	int32_t *a = malloc(sizeof(int32_t) * 3 * (size_t)B);
+	float *y = malloc(sizeof(float) * (size_t)B);
+
+	if (RH * ts->n > tr->emb_cap) {
+		free(tr->pooled);
+		free(tr->emb_dP);
+		tr->pooled = malloc(sizeof(float) * RH);
+		tr->emb_dP = malloc(sizeof(float) * RH * ts->n);
+		tr->emb_cap = tr->pooled && tr->emb_dP ? RH * ts->n : 0;
+	}
+	if (!a || !y || !tr->emb_cap) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM,
+				 "cannot allocate the embedding loss buffers");
+		goto out;
+	}
+	for (int t = 0; t < ts->n; t++)
+		/* every embedding task pools as the model does */
+		if (ts->task[t].kind == MTL_TASK_EMBEDDING) {
+			mtl_pool_forward(tr->pooled, mtl_bert_last_hidden(tr->m),
+					 tr->mask, R, b->T, H, tr->hd->h[t].pool);
+			break;
+		}
+	for (int t = 0; t < ts->n; t++) {
+		const struct mtl_task *task = &ts->task[t];
+		int32_t *p = a + B, *g = a + 2 * B;
+		int n = 0;
+
+		tr->emb_n[t] = 0;
+		if (task->kind != MTL_TASK_EMBEDDING || t >= b->n_tasks || !b->labels[t])
+			continue;
+		for (int i = 0; i < B; i++) {
+			if (b->labels[t][i] == MTL_IGNORE)
+				continue;
+			a[n] = i;
+			p[n] = b->labels[t][i];
+			g[n] = b->neg && b->neg[t] ? b->neg[t][i] : -1;
+			y[n] = b->score && b->score[t] ? b->score[t][i] : NAN;
+			if (task->emb.loss != MTL_EMB_MNRL && isnan(y[n])) {
+				rc = mtl_err_set(err, MTL_ERR_FORMAT,
+						 "task '%s' (%s): row %d is a pair without a score",
+						 task->name,
+						 mtl_task_emb_loss_name(task->emb.loss), i);
+				goto out;
+			}
+			n++;
+		}
+		memset(tr->emb_dP + RH * t, 0, sizeof(float) * RH);
+		tr->emb_correct[t] = 0;
+		if (n && (rc = mtl_emb_loss(&tr->emb_loss[t], tr->emb_dP + RH * t,
+					    tr->pooled, R, H, a, p, g, y, n,
+					    &task->emb, 1.0f, &tr->emb_correct[t],
+					    err)))
+			goto out;
+		tr->emb_n[t] = n;
+	}
+out:
+	free(a);
+	free(y);
+	return rc;
+}
+
+/*
+ * Task t's part of the output gradient dout[rows,T,H]: scale times the
+ * summed loss (labelled rows x batch loss), whose value is added into
+ * st->task_loss[t] (and the top-1 hits into st->correct[t]).  Returns 1 when t is an embedding task that labels the batch.
+ */
+static int emb_backward(struct mtl_train *tr, const struct mtl_batch *b,
+			int t, float scale, float *dout,
+			struct mtl_step_stats *st)
+{
+	int R = tr->rows, H = tr->m->cfg.hidden, n = tr->emb_n[t];
+	size_t RH = (size_t)R * H;
+	float *d = tr->emb_dP + RH * t;
+
+	if (tr->hd->ts->task[t].kind != MTL_TASK_EMBEDDING || !n)
+		return 0;
+	st->task_loss[t] += n * tr->emb_loss[t];
+	st->correct[t] += tr->emb_correct[t];
+	/* in place: the kept gradient is not needed again for this batch */
+	for (size_t i = 0; i < RH; i++)
+		d[i] *= scale * (float)n;
+	mtl_pool_backward(dout, d, tr->mask, R, b->T, H, tr->hd->h[t].pool);
+	return 1;
+}
+
+/* ---- end of embedding tasks ---- */
+
+int mtl_train_rows(const struct mtl_train *tr, const struct mtl_batch *b)
+{
+	int lo, emb;
+
+	return b->B + (emb_labelled(tr, b) && encoder_trains(tr, &lo, &emb)
+		       && !tr->fz_last ? b->E : 0);
+}
+
 /* last: the batch's cached encoder output (feat.h), or NULL to run it */
 static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 		   const float *last, struct mtl_err *err)
@@ -306,19 +456,26 @@ static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 
 	if (train)
 		dropout_of(tr, &ph, &pa);
-	if ((rc = prepare(tr, b, err)))
+	/* an evaluation forward computes the embedding losses too */
+	tr->rows = last ? b->B : train ? mtl_train_rows(tr, b)
+		   : b->B + (emb_labelled(tr, b) ? b->E : 0);
+	for (int t = 0; t < tr->hd->ts->n; t++)
+		tr->emb_n[t] = 0;
+	if ((rc = prepare(tr, b, tr->rows, err)))
 		return rc;
 	if (last)
 		return mtl_heads_forward(tr->hd, last, tr->mask, b->B, b->T,
 					 train, &tr->rng, err);
 	/* evaluation takes the inference forward: one layer of activations */
-	rc = train ? mtl_bert_forward_train(tr->m, b->ids, NULL, tr->mask, b->B,
+	rc = train ? mtl_bert_forward_train(tr->m, b->ids, NULL, tr->mask, tr->rows,
 					    b->T, ph, pa, &tr->rng, err)
-		   : mtl_bert_forward(tr->m, b->ids, NULL, tr->mask, b->B, b->T,
+		   : mtl_bert_forward(tr->m, b->ids, NULL, tr->mask, tr->rows, b->T,
 				      0, err);
 	if (rc || (rc = mtl_heads_forward(tr->hd, mtl_bert_last_hidden(tr->m),
 				    tr->mask, b->B, b->T, train, &tr->rng,
 				    err)))
+		return rc;
+	if (tr->rows > b->B && (rc = emb_forward(tr, b, err)))
 		return rc;
 	return 0;
 }
@@ -348,9 +505,13 @@ void mtl_train_count(const struct mtl_train *tr,
 		     const struct mtl_batch *const *b, int n, int64_t *norm)
 {
 	for (int t = 0; t < tr->hd->ts->n; t++) {
+		int emb = tr->hd->ts->task[t].kind == MTL_TASK_EMBEDDING;
+
 		norm[t] = 0;
 		for (int k = 0; k < n; k++)
-			if (b[k]->n_tasks > t && b[k]->labels[t])
+			/* an embedding task counts where its loss runs */
+			if (b[k]->n_tasks > t && b[k]->labels[t] &&
+			    (!emb || mtl_train_rows(tr, b[k]) > b[k]->B))
 				norm[t] += mtl_loss_count(b[k]->labels[t],
 							  task_rows(tr->hd, t, b[k]));
 	}
@@ -385,7 +546,9 @@ int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
 	struct mtl_head *h = &hd->h[t];
 	const int32_t *lab = b->n_tasks > t ? b->labels[t] : NULL;
 
-	mtl_zero(dout, (int64_t)b->B * b->T * tr->m->cfg.hidden, tr->m->threads);
+	mtl_zero(dout, (int64_t)tr->rows * b->T * tr->m->cfg.hidden, tr->m->threads);
+	if (hd->ts->task[t].kind == MTL_TASK_EMBEDDING)
+		return emb_backward(tr, b, t, scale, dout, st);
 	if (!lab)
 		return 0;
 	st->task_loss[t] += mtl_loss_ce(h->dlogits, &st->correct[t], h->logits,
@@ -490,7 +653,7 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 	st->bwd_ms = 0;
 	for (int k = 0; k < n; k++) {
 		const struct mtl_batch *bk = b[k];
-		size_t BTH = (size_t)bk->B * bk->T * tr->m->cfg.hidden;
+		size_t BTH;
 
 		if (bk->B == 0) /* a process's share of a small batch */
 			continue;
@@ -502,6 +665,7 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		if ((rc = forward(tr, bk, 1, tr->fz_last ? tr->fz_last[k] : NULL,
 				  err)))
 			return rc;
+		BTH = (size_t)tr->rows * bk->T * tr->m->cfg.hidden;
 		for (int i = 0; i < bk->B; i++)
 			st->tokens += bk->lengths[i];
 		for (int t = 0; t < nt; t++) {
@@ -509,7 +673,8 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			const int32_t *lab = bk->n_tasks > t ? bk->labels[t] : NULL;
 			float scale;
 
-			tr->skip[t] = !lab || tr->norm[t] == 0;
+			tr->skip[t] = !lab || tr->norm[t] == 0 ||
+				      hd->ts->task[t].kind == MTL_TASK_EMBEDDING;
 			if (tr->skip[t])
 				continue;
 			scale = (float)((w ? w[t] : hd->ts->task[t].weight) /
@@ -522,9 +687,21 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		mtl_zero(tr->dlast, (int64_t)BTH, tr->m->threads);
 		mtl_heads_backward(hd, tr->hgrad, tr->dlast, tr->skip);
-		if (con)
-			con_loss += mtl_contrast_anchor(con, tr->m, bk, tr->mask,
-							tr->dlast, 1.0f / (float)n);
+		for (int t = 0; t < nt; t++)
+			if (tr->norm[t])
+				emb_backward(tr, bk, t,
+					     (float)((w ? w[t] : hd->ts->task[t].weight) /
+						     (double)tr->norm[t]),
+					     tr->dlast, st);
+		if (con) {
+			double cl;
+
+			if ((rc = mtl_contrast_anchor(con, tr->m, bk, tr->mask,
+						      tr->dlast, 1.0f / (float)n,
+						      &cl, err)))
+				return rc;
+			con_loss += cl;
+		}
 		/* dist hook: the last batch completes each bucket of gradients;
 		 * start summing it across processes at once */
 		if (tr->dist && k == n - 1) {
@@ -638,6 +815,12 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		struct mtl_head *h = &hd->h[t];
 		const int32_t *lab = b->n_tasks > t ? b->labels[t] : NULL;
 
+		if (hd->ts->task[t].kind == MTL_TASK_EMBEDDING) {
+			st->labelled[t] += tr->emb_n[t];
+			st->task_loss[t] += tr->emb_n[t] * tr->emb_loss[t];
+			st->correct[t] += tr->emb_correct[t];
+			continue;
+		}
 		if (!lab)
 			continue;
 		st->labelled[t] += mtl_loss_count(lab, h->N);

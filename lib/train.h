@@ -140,6 +140,15 @@ struct mtl_train {
 	size_t cap;
 	uint8_t *skip;
 	int64_t *norm;
+	/* private, embedding tasks (emb.h): rows of the last forward (B, or
+	 * B + E with the batch's extra rows), their pooled output [rows,H],
+	 * and per task its loss, labelled rows and dL/dpooled [rows,H] */
+	int rows;
+	float *pooled, *emb_dP;
+	size_t emb_cap;
+	double *emb_loss;
+	int *emb_n;
+	int64_t *emb_correct;   /* MNRL's in-batch top-1 hits (emb.h) */
 };
 
 int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
@@ -221,15 +230,26 @@ int mtl_train_forward(struct mtl_train *tr, const struct mtl_batch *b,
 		      int train, struct mtl_err *err);
 
 /*
+ * The rows the training forward of b runs through the encoder: b->B, and
+ * b->E more when an embedding task labels b (its positives, pair texts
+ * and negatives, data.h) and the encoder trains.  An output gradient
+ * (dout below) has rows x T x H floats.
+ */
+int mtl_train_rows(const struct mtl_train *tr, const struct mtl_batch *b);
+
+/*
  * Task t alone over batch b, after mtl_train_forward(tr, b, 1): zeroes
- * dout[B*T*H]; then, when b has labels for t, takes head t's
+ * dout[rows*T*H] (mtl_train_rows); then, when b has labels for t, takes head t's
  * cross-entropy (label smoothing from the options) with the loss scaled
  * by scale (e.g. 1 / mtl_train_count's norm[t], for the step's mean):
  * adds the unscaled loss sum into st->task_loss[t] and the correct count
  * into st->correct[t], head t's gradient into tr->hgrad (the other heads'
  * untouched) and writes the loss's gradient with respect to the encoder
- * output into dout.  Returns 1 when b has labels for t, 0 when not
- * (dout then stays zero).
+ * output into dout.  An embedding task has no head: its loss (emb.h)
+ * over the pooled rows of the forward, scaled likewise, adds the loss
+ * sum (labelled rows x the batch loss) and writes the gradient at every
+ * row it reads.  Returns 1 when b has labels for t, 0 when not (dout
+ * then stays zero).
  */
 int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
 			    int t, float scale, float *dout,

@@ -1,6 +1,7 @@
 /*
  * test_contrast.c - the contrastive term's gradient against central
- * finite differences: InfoNCE through L2 normalisation, then the whole
+ * finite differences: InfoNCE (emb.c's MNRL at 1/tau) through L2
+ * normalisation, checked by hand too, then the whole
  * tiny model through the trainer (two dropout views of the same ids, and
  * pair texts), where the second view's backward re-runs its forward from
  * the saved dropout generator.  The pooling and normalisation kernels
@@ -13,6 +14,7 @@
 
 #include "bert.h"
 #include "contrast.h"
+#include "emb.h"
 #include "head.h"
 #include "task.h"
 #include "train.h"
@@ -20,57 +22,75 @@
 
 enum { B = 4, H = 6 };
 
-static double loss_of(const float *xa, const float *xp, float tau)
+/* InfoNCE of anchors X[0..B) against positives X[B..2B) at temperature
+ * tau, as the contrastive term computes it (emb.h: MNRL at 1/tau). */
+static double infonce(float *dX, const float *X, float tau)
 {
-	float a[B * H], p[B * H], da[B * H], dp[B * H];
+	struct mtl_task_emb spec = { .loss = MTL_EMB_MNRL, .scale = 1.0f / tau };
+	int32_t a[B], p[B];
+	double L;
 
-	mtl_l2norm_forward(a, NULL, xa, B, H);
-	mtl_l2norm_forward(p, NULL, xp, B, H);
-	return mtl_contrast_infonce(da, dp, a, p, B, H, tau, 1.0f);
+	for (int i = 0; i < B; i++) {
+		a[i] = i;
+		p[i] = B + i;
+	}
+	memset(dX, 0, sizeof(float) * 2 * B * H);
+	if (mtl_emb_loss(&L, dX, X, 2 * B, H, a, p, NULL, NULL, B, &spec, 1.0f,
+			 NULL, NULL))
+		T_OK(0, "infonce: out of memory");
+	return L;
 }
 
 static void test_infonce(float tau)
 {
-	float xa[B * H], xp[B * H], a[B * H], p[B * H], na[B], np[B];
-	float da[B * H], dp[B * H], ga[B * H], gp[B * H];
+	float X[2 * B * H], g[2 * B * H], d[2 * B * H];
 	struct mtl_rng r;
-	double worst = 0, scale = 0, L, l0;
+	double worst = 0, scale = 0, L, ref = 0;
 
 	mtl_rng_init(&r, 11);
 	for (int i = 0; i < B * H; i++) {
-		xa[i] = (float)mtl_rng_normal(&r);
-		xp[i] = xa[i] + 0.5f * (float)mtl_rng_normal(&r);
+		X[i] = (float)mtl_rng_normal(&r);
+		X[B * H + i] = X[i] + 0.5f * (float)mtl_rng_normal(&r);
 	}
-	mtl_l2norm_forward(a, na, xa, B, H);
-	mtl_l2norm_forward(p, np, xp, B, H);
-	L = mtl_contrast_infonce(da, dp, a, p, B, H, tau, 1.0f);
-	l0 = loss_of(xa, xp, tau);
-	T_OK(L == l0 && L > 0, "infonce (tau %g): a positive loss %g", tau, L);
-	memset(ga, 0, sizeof(ga));
-	memset(gp, 0, sizeof(gp));
-	mtl_l2norm_backward(ga, da, a, na, B, H);
-	mtl_l2norm_backward(gp, dp, p, np, B, H);
-	for (int side = 0; side < 2; side++)
-		for (int i = 0; i < B * H; i++) {
-			float *x = side ? xp : xa, keep = x[i], h = 1e-2f;
-			double fp, fm, fd, g = side ? gp[i] : ga[i];
+	L = infonce(g, X, tau);
+	/* by hand: -log softmax of the matched cosine over each row */
+	for (int i = 0; i < B; i++) {
+		double z = 0, c[B];
 
-			x[i] = keep + h;
-			fp = loss_of(xa, xp, tau);
-			x[i] = keep - h;
-			fm = loss_of(xa, xp, tau);
-			x[i] = keep;
-			fd = (fp - fm) / ((double)(keep + h) - (double)(keep - h));
-			worst = fmax(worst, fabs(fd - g));
-			scale = fmax(scale, fabs(g));
+		for (int j = 0; j < B; j++) {
+			double dot = 0, na = 0, np = 0;
+
+			for (int k = 0; k < H; k++) {
+				dot += (double)X[i * H + k] * X[(B + j) * H + k];
+				na += (double)X[i * H + k] * X[i * H + k];
+				np += (double)X[(B + j) * H + k] * X[(B + j) * H + k];
+			}
+			c[j] = dot / sqrt(na * np) / tau;
+			z += exp(c[j]);
 		}
+		ref += (log(z) - c[i]) / B;
+	}
+	T_OK(fabs(L - ref) < 1e-5 && L > 0, "infonce (tau %g): loss %g, by hand %g", tau, L, ref);
+	for (int i = 0; i < 2 * B * H; i++) {
+		float keep = X[i], h = 1e-2f;
+		double fp, fm, fd;
+
+		X[i] = keep + h;
+		fp = infonce(d, X, tau);
+		X[i] = keep - h;
+		fm = infonce(d, X, tau);
+		X[i] = keep;
+		fd = (fp - fm) / ((double)(keep + h) - (double)(keep - h));
+		worst = fmax(worst, fabs(fd - g[i]));
+		scale = fmax(scale, fabs(g[i]));
+	}
 	T_OK(worst <= 2e-3 * scale + 1e-5,
 	     "infonce (tau %g): gradient through normalisation = finite differences (max diff %.3g of %.3g)",
 	     tau, worst, scale);
 	/* all positives on their anchors and far from the rest: loss near 0 */
 	for (int i = 0; i < B * H; i++)
-		xa[i] = xp[i] = (i % H == i / H) ? 1.0f : 0.0f;
-	T_OK(loss_of(xa, xp, 0.05f) < 1e-6, "infonce: orthogonal matched pairs cost nothing");
+		X[i] = X[B * H + i] = (i % H == i / H) ? 1.0f : 0.0f;
+	T_OK(infonce(d, X, 0.05f) < 1e-6, "infonce: orthogonal matched pairs cost nothing");
 }
 
 /* The trainer with task weights 0: its loss and gradient are the

@@ -71,7 +71,7 @@ static const struct bad bads[] = {
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"lables\":[\"O\"]}]}",
 	  "t.json: task 'a': unknown key 'lables'" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"span\",\"labels\":[\"O\"]}]}",
-	  "t.json: task 'a': 'kind' must be \"sequence\" or \"token\"" },
+	  "t.json: task 'a': 'kind' must be \"sequence\", \"token\" or \"embedding\"" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"labels\":[\"O\"]}]}",
 	  "t.json: task 'a': missing 'kind'" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"labels\":[]}]}",
@@ -107,7 +107,63 @@ static const struct bad bads[] = {
 	  "t.json: duplicate task name 'a'" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"name\":\"b\",\"kind\":\"token\",\"labels\":[\"O\"]}]}",
 	  "t.json:1:" },
+	/* embedding tasks */
+	{ "{\"tasks\": [{\"name\":\"e\",\"kind\":\"embedding\",\"labels\":[\"O\"]}]}",
+	  "t.json: task 'e': unknown key 'labels'" },
+	{ "{\"tasks\": [{\"name\":\"e\",\"kind\":\"embedding\",\"loss\":\"triplet\"}]}",
+	  "t.json: task 'e': 'loss' must be \"mnrl\", \"cosent\" or \"cosine_mse\"" },
+	{ "{\"tasks\": [{\"name\":\"e\",\"kind\":\"embedding\",\"scale\":0}]}",
+	  "t.json: task 'e': 'scale' must be a number > 0" },
+	{ "{\"tasks\": [{\"name\":\"e\",\"kind\":\"embedding\",\"loss\":\"cosine_mse\",\"symmetric\":true}]}",
+	  "t.json: task 'e': 'symmetric' is for the mnrl loss only" },
+	{ "{\"tasks\": [{\"name\":\"e\",\"kind\":\"embedding\",\"matryoshka_dims\":[8,8]}]}",
+	  "t.json: task 'e': 'matryoshka_dims' must be decreasing integers >= 1" },
+	{ "{\"tasks\": [{\"name\":\"e\",\"kind\":\"embedding\",\"matryoshka_dims\":[8,4],\"matryoshka_weights\":[1]}]}",
+	  "t.json: task 'e': 'matryoshka_weights' needs one number per entry of 'matryoshka_dims'" },
+	{ "{\"tasks\": [{\"name\":\"e\",\"kind\":\"embedding\",\"matryoshka_weights\":[1]}]}",
+	  "t.json: task 'e': 'matryoshka_weights' needs one number per entry of 'matryoshka_dims'" },
+	{ "{\"tasks\": [{\"name\":\"e\",\"kind\":\"embedding\",\"head\":{}}]}",
+	  "t.json: task 'e': unknown key 'head'" },
 };
+
+/* An embedding task: defaults, every field, and a save that reads back. */
+static void test_embedding(const char *dir)
+{
+	static const char spec[] =
+		"{\"tasks\": [{\"name\":\"e\",\"kind\":\"embedding\"},"
+		"{\"name\":\"m\",\"kind\":\"embedding\",\"loss\":\"mnrl\",\"scale\":10,"
+		"\"symmetric\":true,\"weight\":0.5,\"matryoshka_dims\":[64,32],"
+		"\"matryoshka_weights\":[1,0.25]}]}";
+	struct mtl_tasks *ts = NULL, *back = NULL;
+	struct mtl_err err;
+	char file[600];
+
+	if (!T_OK(mtl_task_parse(&ts, spec, strlen(spec), "e.json", &err) == 0,
+		  "embedding spec parses"))
+		return;
+	for (int pass = 0; pass < 2; pass++) {
+		const struct mtl_tasks *x = pass ? back : ts;
+		const struct mtl_task_emb *d = &x->task[0].emb, *e = &x->task[1].emb;
+
+		T_OK(x->task[0].kind == MTL_TASK_EMBEDDING && x->task[0].n_labels == 0 &&
+		     d->loss == MTL_EMB_MNRL && d->scale == 20 && !d->symmetric &&
+		     d->n_dims == 0 && x->task[0].weight == 1,
+		     "%s: defaults mnrl, scale 20, not symmetric, no dims", pass ? "round trip" : "parsed");
+		T_OK(e->scale == 10 && e->symmetric && x->task[1].weight == 0.5 &&
+		     e->n_dims == 2 && e->dims[0] == 64 && e->dims[1] == 32 &&
+		     e->weights[0] == 1 && e->weights[1] == 0.25f,
+		     "%s: every field", pass ? "round trip" : "parsed");
+		if (pass)
+			break;
+		snprintf(file, sizeof(file), "%s/e.json", dir);
+		if (!T_OK(mtl_task_save(ts, file, &err) == 0 &&
+			  mtl_task_load(&back, file, &err) == 0, "embedding spec saved and read back"))
+			break;
+		remove(file);
+	}
+	mtl_task_free(back);
+	mtl_task_free(ts);
+}
 
 /*
  * The duplicate check sorts (O(n log n)); it reports the first label, by
@@ -179,6 +235,7 @@ int main(void)
 		remove(file);
 		T_OK(mtl_task_load(&back, file, &err) == MTL_ERR_IO &&
 		     strstr(err.msg, "cannot open"), "missing file: '%s'", err.msg);
+		test_embedding(path);
 		rmdir(path);
 	}
 	mtl_task_free(ts);
