@@ -14,6 +14,26 @@
 
 /* Most record types one stream may hold (the end record counts each). */
 #define MP_MAX_TYPES 256
+/* Deepest nesting a record may have (msgpack-c decodes up to 32 levels). */
+#define MP_MAX_DEPTH 31
+
+/*
+ * Where mp_scan got to in a record, so that it resumes there when more
+ * bytes come instead of scanning the record again from its start.
+ */
+struct mp_frame {
+	uint64_t left[MP_MAX_DEPTH + 1]; /* elements still due at each level */
+	int depth;
+	size_t at;    /* bytes of the record scanned: whole elements only */
+	size_t elems; /* elements scanned (every value, map keys included) */
+};
+
+/* Starts the scan of a record. */
+static void mp_frame_init(struct mp_frame *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->left[0] = 1;
+}
 
 struct mtl_mp_reader {
 	FILE *f;
@@ -28,6 +48,8 @@ struct mtl_mp_reader {
 	struct mp_tally tally;
 	int ended;      /* the end record was read (and checked) */
 	int accept_old; /* a format 1.0 stream may end without one */
+	struct mp_frame frame; /* the record at buf[pos..) scanned so far */
+	size_t scanned; /* bytes mp_scan has looked at (tests) */
 };
 
 /* The value of key[0..n) in map m, or NULL. */
@@ -111,6 +133,7 @@ struct mtl_mp_reader *mtl_mp_reader_new(FILE *f, const char *name)
 		return NULL;
 	}
 	msgpack_unpacked_init(&r->unp);
+	mp_frame_init(&r->frame);
 	return r;
 }
 
@@ -139,6 +162,11 @@ int mtl_mp_reader_ended(const struct mtl_mp_reader *r)
 long mtl_mp_reader_record(const struct mtl_mp_reader *r)
 {
 	return r->record;
+}
+
+size_t mtl_mp_reader_scanned(const struct mtl_mp_reader *r)
+{
+	return r->scanned;
 }
 
 long mtl_mp_reader_offset(const struct mtl_mp_reader *r)
@@ -180,8 +208,6 @@ uint64_t be(const unsigned char *p, size_t n)
 	return v;
 }
 
-/* Deepest nesting a record may have (msgpack-c decodes up to 32 levels). */
-#define MP_MAX_DEPTH 31
 /*
  * Memory a record may decode into: MP_DECODE_FACTOR times its bytes plus
  * MP_DECODE_SLACK.  msgpack-c gives every element a msgpack_object (24
@@ -193,43 +219,38 @@ uint64_t be(const unsigned char *p, size_t n)
 
 /*
  * Finds the extent of the first complete msgpack object in p[0..n) without
- * decoding it.  Returns 1 and *len when complete, 0 when more bytes are
+ * decoding it, going on from where st got to in an earlier call on a prefix
+ * of the same bytes (st from mp_frame_init for a new object); st only ever
+ * moves past whole elements, so each byte is looked at about once however
+ * the bytes arrive.  Returns 1 and *len when complete, 0 when more bytes are
  * needed, -1 on a byte that starts no msgpack object (its offset in *len),
  * -2 when the declared sizes exceed MTL_MP_MAX_RECORD, -3 when containers
- * nest deeper than MP_MAX_DEPTH.  When complete, *elems is the number of
- * elements (every value, map keys included).  Every element takes at least
- * one byte, so a corrupt count can only make us wait for bytes, never
+ * nest deeper than MP_MAX_DEPTH.  When complete, st->elems is the number
+ * of elements (every value, map keys included).  Every element takes at
+ * least one byte, so a corrupt count can only make us wait for bytes, never
  * allocate.
  */
-static int mp_scan(const unsigned char *p, size_t n, size_t *len,
-		   size_t *elems)
+static int mp_scan(const unsigned char *p, size_t n, struct mp_frame *st,
+		   size_t *len)
 {
-	uint64_t left[MP_MAX_DEPTH + 1]; /* elements still due at each level */
-	int depth = 0;
-	size_t i = 0;
-
-	left[0] = 1;
-	while (depth > 0 || left[0] > 0) {
+	while (st->depth > 0 || st->left[0] > 0) {
 		uint64_t count = 0, add = 0;
-		size_t skip = 0, hdr = 0;
+		size_t skip = 0, hdr = 0, i = st->at;
 		unsigned char c;
 
-		if (left[depth] == 0) {
-			depth--;
+		if (st->left[st->depth] == 0) {
+			st->depth--;
 			continue;
 		}
 		if (i >= n)
 			return 0;
 		c = p[i++];
-		left[depth]--;
-		(*elems)++;
 		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
-			continue;
-		if (c == 0xc1) {
+			; /* the byte is the whole element */
+		else if (c == 0xc1) {
 			*len = i - 1;
 			return -1;
-		}
-		if (c <= 0x8f)
+		} else if (c <= 0x8f)
 			count = 2u * (c & 0x0f);
 		else if (c <= 0x9f)
 			count = c & 0x0f;
@@ -276,13 +297,16 @@ static int mp_scan(const unsigned char *p, size_t n, size_t *len,
 				return 0;
 			i += skip;
 		}
-		if (count) {
-			if (depth == MP_MAX_DEPTH)
-				return -3;
-			left[++depth] = count;
-		}
+		if (count && st->depth == MP_MAX_DEPTH)
+			return -3;
+		/* the element is whole: move past it */
+		st->left[st->depth]--;
+		st->elems++;
+		st->at = i;
+		if (count)
+			st->left[++st->depth] = count;
 	}
-	*len = i;
+	*len = st->at;
 	return 1;
 }
 
@@ -316,7 +340,8 @@ static int str_at(const unsigned char *p, size_t n, const unsigned char **s,
 int map_str(const unsigned char *p, size_t n, const char *key,
 	    const unsigned char **val, size_t *vlen)
 {
-	size_t klen = strlen(key), i, len, elems = 0; /* elems: not needed */
+	size_t klen = strlen(key), i, len;
+	struct mp_frame st;
 	uint64_t pairs;
 
 	if (n >= 1 && p[0] >= 0x80 && p[0] <= 0x8f)
@@ -333,12 +358,14 @@ int map_str(const unsigned char *p, size_t n, const char *key,
 		int match = !str_at(p + i, n - i, &k, &kl) && kl == klen &&
 			    !memcmp(k, key, klen);
 
-		if (mp_scan(p + i, n - i, &len, &elems) != 1)
+		mp_frame_init(&st);
+		if (mp_scan(p + i, n - i, &st, &len) != 1)
 			return -1;
 		i += len;
 		if (match)
 			return str_at(p + i, n - i, val, vlen);
-		if (mp_scan(p + i, n - i, &len, &elems) != 1)
+		mp_frame_init(&st);
+		if (mp_scan(p + i, n - i, &st, &len) != 1)
 			return -1;
 		i += len;
 	}
@@ -533,16 +560,22 @@ static int note_record(struct mtl_mp_reader *r, const msgpack_object *rec,
 int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 		struct mtl_err *err)
 {
-	size_t len = 0, off = 0, elems = 0;
+	size_t len = 0, off = 0, elems;
 	int s;
 
 	for (;;) {
 		long got;
 
-		/* nothing buffered yet: r->buf may be NULL, and NULL + 0 is UB */
-		elems = 0;
-		s = r->pos < r->len ? mp_scan((const unsigned char *)r->buf + r->pos,
-					      r->len - r->pos, &len, &elems) : 0;
+		/* nothing buffered yet: r->buf may be NULL, and NULL + 0 is UB;
+		 * the scan goes on from where the last fill() left it */
+		s = 0;
+		if (r->pos < r->len) {
+			size_t at = r->frame.at;
+
+			s = mp_scan((const unsigned char *)r->buf + r->pos,
+				    r->len - r->pos, &r->frame, &len);
+			r->scanned += (s == 1 ? len : r->len - r->pos) - at;
+		}
 		if (s != 0)
 			break;
 		if (r->eof) {
@@ -558,6 +591,8 @@ int mtl_mp_read(struct mtl_mp_reader *r, msgpack_object *rec,
 			return (int)got;
 		}
 	}
+	elems = r->frame.elems;
+	mp_frame_init(&r->frame);
 	r->record++;
 	if (r->ended)
 		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,

@@ -100,6 +100,10 @@ int mtl_mp_read_header(struct mtl_mp_reader *r, const char *kind,
 
 /* 1-based number of the last record returned (0 before the first). */
 long mtl_mp_reader_record(const struct mtl_mp_reader *r);
+/* Bytes the reader has scanned to find where records end: about the
+ * input's size, however small the reads it arrives in (a record is not
+ * scanned again from its start after each read; tests check this). */
+size_t mtl_mp_reader_scanned(const struct mtl_mp_reader *r);
 /* Bytes of a seekable input taken by the records returned so far (its
  * position less what the reader holds ahead), or -1 (a pipe). */
 long mtl_mp_reader_offset(const struct mtl_mp_reader *r);

@@ -3,8 +3,11 @@
  * header checks, and bad input of every kind (truncation at every byte,
  * random bytes, corrupt sizes) giving an error, never a crash.
  */
+#define _GNU_SOURCE /* F_SETPIPE_SZ */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "mp.h"
@@ -589,6 +592,114 @@ static void test_pipe(void)
 	free(buf);
 }
 
+/*
+ * A multi-megabyte record through a pipe arrives in reads of at most the
+ * pipe's 64 KiB: the reader goes on scanning where the last read left it,
+ * so it looks at each byte about once.  Scanning the record again from its
+ * start after every read would look at over 30 times its size.
+ */
+static void test_pipe_big_record(void)
+{
+	enum { N = 1400000 }; /* 3-byte integers: a 4.2 MB record */
+	size_t len, scanned;
+	char *buf = NULL;
+	FILE *f = open_memstream(&buf, &len);
+	struct mtl_mp_writer *w = mtl_mp_writer_new(f, "mem");
+	msgpack_packer *pk = mtl_mp_pk(w);
+	struct mtl_mp_reader *r;
+	msgpack_object rec;
+	struct mtl_err err;
+	int fd[2], rc, ok;
+	pid_t pid;
+
+	mtl_mp_pack_header(pk, "x", "prog", 0, NULL, 0);
+	mtl_mp_end(w, NULL);
+	msgpack_pack_map(pk, 2);
+	mtl_mp_pack_str(pk, "type");
+	mtl_mp_pack_str(pk, "big");
+	mtl_mp_pack_str(pk, "v");
+	msgpack_pack_array(pk, N);
+	for (int i = 0; i < N; i++)
+		msgpack_pack_int(pk, 1000 + i % 1000);
+	mtl_mp_end(w, NULL);
+	mtl_mp_finish(w, NULL);
+	mtl_mp_writer_free(w);
+	fclose(f);
+	if (pipe(fd)) {
+		T_OK(0, "pipe");
+		free(buf);
+		return;
+	}
+	/* 64 KiB on every page size (the default is 16 pages) */
+	fcntl(fd[1], F_SETPIPE_SZ, 65536);
+	pid = fork();
+	if (pid == 0) {
+		close(fd[0]);
+		_exit(write(fd[1], buf, len) == (ssize_t)len ? 0 : 1);
+	}
+	close(fd[1]);
+	f = fdopen(fd[0], "rb");
+	r = mtl_mp_reader_new(f, "pipe");
+	ok = mtl_mp_read(r, &rec, &err) == 1 && mtl_mp_read(r, &rec, &err) == 1;
+	ok = ok && mtl_mp_get(&rec, "v") && mtl_mp_get(&rec, "v")->via.array.size == N &&
+	     mtl_mp_get(&rec, "v")->via.array.ptr[N - 1].via.u64 == 1000 + (N - 1) % 1000;
+	T_OK(ok, "a %zu-byte record is read whole from a pipe", len);
+	while ((rc = mtl_mp_read(r, &rec, &err)) > 0)
+		;
+	T_OK(rc == 0, "then the end record and the end of input: %s", rc ? err.msg : "");
+	scanned = mtl_mp_reader_scanned(r);
+	T_OK(scanned >= len - 1 && scanned <= 2 * len,
+	     "the reader scanned %zu bytes for a %zu-byte stream", scanned, len);
+	waitpid(pid, &rc, 0);
+	mtl_mp_reader_free(r);
+	fclose(f);
+	free(buf);
+}
+
+/*
+ * A stream written into a pipe one byte at a time mostly arrives in reads
+ * that end inside an element: the scan goes on from the last whole element
+ * and finds the same records as in one piece.
+ */
+static void test_pipe_bytewise(void)
+{
+	size_t len;
+	char *buf = make_stream(&len, 50);
+	struct mtl_mp_reader *r;
+	msgpack_object rec;
+	struct mtl_err err;
+	int fd[2], rc, st;
+	long n = 0;
+	pid_t pid;
+	FILE *f;
+
+	if (pipe(fd)) {
+		T_OK(0, "pipe");
+		free(buf);
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(fd[0]);
+		for (size_t i = 0; i < len; i++)
+			if (write(fd[1], buf + i, 1) != 1)
+				_exit(1);
+		_exit(0);
+	}
+	close(fd[1]);
+	f = fdopen(fd[0], "rb");
+	r = mtl_mp_reader_new(f, "pipe");
+	while ((rc = mtl_mp_read(r, &rec, &err)) > 0)
+		n++;
+	T_OK(rc == 0 && n == 52, "%ld records (52) from a pipe written bytewise: %s",
+	     n, rc ? err.msg : "");
+	T_OK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st),
+	     "the writer wrote them all");
+	mtl_mp_reader_free(r);
+	fclose(f);
+	free(buf);
+}
+
 int main(void)
 {
 	test_round_trip();
@@ -601,5 +712,7 @@ int main(void)
 	test_old_format();
 	test_writer_counts();
 	test_pipe();
+	test_pipe_big_record();
+	test_pipe_bytewise();
 	return t_done();
 }
