@@ -217,5 +217,5 @@ void mtl_mp_from_json(msgpack_packer *pk, const json_t *j)
 
 const char *const mtl_mp_record_types[] = {
 	"header", "example", "stats", "batch", "step", "eval", "skip",
-	"prediction", "embedding", "metrics", "features", "end", NULL
+	"prediction", "embedding", "metrics", "features", "hit", "end", NULL
 };

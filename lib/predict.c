@@ -503,6 +503,30 @@ static void pack_start(msgpack_packer *pk, const char *type,
 	}
 }
 
+/* The sequence tasks of st that ex has a gold label for. */
+static int seq_labelled(const struct mtl_tasks *st, const struct mtl_example *ex)
+{
+	int n = 0;
+
+	for (int t = 0; st && t < st->n && t < ex->n_tasks; t++)
+		n += st->task[t].kind == MTL_TASK_SEQUENCE && ex->seq[t] != MTL_IGNORE;
+	return n;
+}
+
+/* Packs "labels": {TASK: LABEL} for the n sequence tasks ex has gold for
+ * (an embeddings stream's labels, for the evaluators of lib/embset.h). */
+static void pack_seq_labels(msgpack_packer *pk, const struct mtl_tasks *st,
+			    const struct mtl_example *ex, int n)
+{
+	mtl_mp_pack_str(pk, "labels");
+	msgpack_pack_map(pk, (size_t)n);
+	for (int t = 0; t < st->n && t < ex->n_tasks; t++)
+		if (st->task[t].kind == MTL_TASK_SEQUENCE && ex->seq[t] != MTL_IGNORE) {
+			mtl_mp_pack_str(pk, st->task[t].name);
+			mtl_mp_pack_str(pk, st->task[t].labels[ex->seq[t]]);
+		}
+}
+
 int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 		int n, struct mtl_mp_writer *w, struct mtl_err *err)
 {
@@ -535,7 +559,11 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 	if (p->flags & MTL_PREDICT_EMBED_ONLY) {
 		for (int i = 0; i < n; i++) {
 			msgpack_packer *pk = mtl_mp_pk(w);
-			pack_start(pk, "embedding", ex[i], 1);
+			int n_seq = seq_labelled(p->st, ex[i]);
+
+			pack_start(pk, "embedding", ex[i], 1 + (n_seq > 0));
+			if (n_seq > 0)
+				pack_seq_labels(pk, p->st, ex[i], n_seq);
 			mtl_mp_pack_str(pk, "embedding");
 			mtl_mp_pack_f32s(pk, p->emb + (size_t)i * (size_t)H, (size_t)H);
 			if ((rc = mtl_mp_end(w, err)))

@@ -910,6 +910,71 @@ static const char css[] =
 	"mark{background:#ffd7d7;padding:0 2px}mark sub{color:#a00;font-size:10px;margin-left:2px}"
 	".lost{color:#999}.id{font-family:monospace;color:#555}ul.errs li{margin:4px 0}";
 
+/* A row of the evaluation table: what, the count it is over, a figure. */
+static void eval_row(struct tab *t, const char *what, long n, const char *fig,
+		     double v)
+{
+	tab_add(t, what);
+	tab_addf(t, "%ld", n);
+	tab_add(t, fig);
+	tab_num(t, v);
+}
+
+/* The retrieval figures of ir as rows named what. */
+static void eval_ir_rows(struct tab *t, const char *what,
+			 const struct mtl_embeval_ir *ir)
+{
+	eval_row(t, what, ir->queries, "MRR@10", ir->mrr10);
+	eval_row(t, what, ir->queries, "NDCG@10", ir->ndcg10);
+	eval_row(t, what, ir->queries, "Recall@1", ir->recall1);
+	eval_row(t, what, ir->queries, "Recall@10", ir->recall10);
+	eval_row(t, what, ir->queries, "Recall@100", ir->recall100);
+	eval_row(t, what, ir->queries, "MAP@100", ir->map100);
+}
+
+static void render_emb_eval(struct out *o, const struct mtl_report *rep)
+{
+	const struct mtl_report_embeval *ev = rep->emb.eval;
+	struct tab t;
+
+	heading(o, 2, "Embedding evaluation");
+	tab_init(&t, "lrlr");
+	tab_add(&t, "evaluation");
+	tab_add(&t, "n");
+	tab_add(&t, "figure");
+	tab_add(&t, "value");
+	for (int i = 0; i < ev->n_lab; i++) {
+		const struct mtl_report_label_eval *l = &ev->lab[i];
+		char *what = fmt("%s (%d labels)", l->task, l->e.n_labels);
+		char *knn = fmt("kNN accuracy, k %d%s", l->e.k, l->with_train ? "" : ", leave-one-out");
+		char *same = fmt("%s, same label", l->task);
+
+		if (!what || !knn || !same) {
+			o->nomem = 1;
+		} else {
+			eval_row(&t, what, l->e.labelled, knn, l->e.knn_accuracy);
+			if (l->with_train)
+				eval_row(&t, what, l->e.labelled, "probe accuracy", l->e.probe_accuracy);
+			eval_row(&t, what, l->e.labelled, "k-means V-measure", l->e.vmeasure);
+			eval_row(&t, same, l->e.same.queries, "MRR@10", l->e.same.mrr10);
+			eval_row(&t, same, l->e.same.queries, "NDCG@10", l->e.same.ndcg10);
+		}
+		free(what);
+		free(knn);
+		free(same);
+	}
+	if (ev->qrels)
+		eval_ir_rows(&t, ev->qrels, &ev->ir);
+	if (ev->pairs) {
+		eval_row(&t, ev->pairs, ev->sim.pairs, "Pearson", ev->sim.pearson);
+		eval_row(&t, ev->pairs, ev->sim.pairs, "Spearman", ev->sim.spearman);
+	}
+	tab_print(o, &t, "eval");
+	tab_release(&t);
+	if (ev->qrels && ev->ir.skipped)
+		para(o, "%ld judged queries without a relevant document left out", ev->ir.skipped);
+}
+
 static void render_doc(struct out *o, const struct mtl_report *rep)
 {
 	const char *title = o->o->title ? o->o->title : "mtl report";
@@ -934,6 +999,8 @@ static void render_doc(struct out *o, const struct mtl_report *rep)
 	}
 	if (rep->n_emb_streams)
 		render_embeddings(o, rep);
+	if (rep->emb.eval)
+		render_emb_eval(o, rep);
 	if (o->fmt == MTL_RENDER_HTML)
 		fputs("</body>\n</html>\n", o->f);
 }

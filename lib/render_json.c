@@ -231,6 +231,44 @@ static json_t *jembeddings(const struct mtl_report *rep)
 			 labels, "similarity", sim);
 }
 
+static json_t *jir(const struct mtl_embeval_ir *ir)
+{
+	return json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o}", "queries", (json_int_t)ir->queries,
+			 "skipped", (json_int_t)ir->skipped, "mrr10", jnum(ir->mrr10),
+			 "ndcg10", jnum(ir->ndcg10), "recall1", jnum(ir->recall1),
+			 "recall10", jnum(ir->recall10), "recall100", jnum(ir->recall100),
+			 "map100", jnum(ir->map100));
+}
+
+static json_t *jembeval(const struct mtl_report_embeval *ev)
+{
+	json_t *j = json_object(), *lab = json_object();
+
+	for (int i = 0; lab && i < ev->n_lab; i++) {
+		const struct mtl_report_label_eval *l = &ev->lab[i];
+
+		json_object_set_new(lab, l->task,
+				    json_pack("{s:I,s:i,s:i,s:o,s:o,s:o,s:o}", "labelled",
+					      (json_int_t)l->e.labelled, "labels", l->e.n_labels,
+					      "k", l->e.k, "knn_accuracy", jnum(l->e.knn_accuracy),
+					      "probe_accuracy", jnum(l->e.probe_accuracy),
+					      "same_label", jir(&l->e.same),
+					      "vmeasure", jnum(l->e.vmeasure)));
+	}
+	json_object_set_new(j, "labels", lab);
+	if (ev->qrels)
+		json_object_set_new(j, "retrieval",
+				    json_pack("{s:s,s:I,s:o}", "qrels", ev->qrels, "queries",
+					      (json_int_t)ev->queries, "figures", jir(&ev->ir)));
+	if (ev->pairs)
+		json_object_set_new(j, "similarity",
+				    json_pack("{s:s,s:I,s:o,s:o}", "pairs_file", ev->pairs, "pairs",
+					      (json_int_t)ev->sim.pairs, "pearson",
+					      jnum(ev->sim.pearson), "spearman",
+					      jnum(ev->sim.spearman)));
+	return j;
+}
+
 json_t *mtl_render_json(const struct mtl_report *rep,
 			const struct mtl_render_opts *opts)
 {
@@ -253,6 +291,9 @@ json_t *mtl_render_json(const struct mtl_report *rep,
 			goto fail;
 	}
 	if (rep->n_emb_streams && json_object_set_new(root, "embeddings", jembeddings(rep)))
+		goto fail;
+	if (rep->emb.eval && json_object_set_new(root, "embedding_evaluation",
+						 jembeval(rep->emb.eval)))
 		goto fail;
 	return root;
 fail:

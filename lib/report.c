@@ -584,7 +584,10 @@ static int read_embedding(struct mtl_report *rep, struct mtl_mp_reader *r,
 	long len = mtl_mp_array_len(v);
 	char **label;
 	float *vec;
+	int rc;
 
+	if (rep->opts.emb_keep && (rc = mtl_embset_add(&e->set, rec, r, err)))
+		return rc;
 	if (len <= 0 || len > (1 << 24))
 		return mtl_mp_reader_fail(r, err, MTL_ERR_FORMAT,
 					  "\"embedding\" is not a non-empty array of numbers");
@@ -726,14 +729,10 @@ int mtl_report_read(struct mtl_report *rep, struct mtl_mp_reader *r,
 
 double mtl_report_cosine(const float *a, const float *b, int n)
 {
-	double ab = 0, aa = 0, bb = 0;
+	double c;
 
-	for (int i = 0; i < n; i++) {
-		ab += (double)a[i] * b[i];
-		aa += (double)a[i] * a[i];
-		bb += (double)b[i] * b[i];
-	}
-	return aa > 0 && bb > 0 ? ab / (sqrt(aa) * sqrt(bb)) : 0;
+	mtl_embeval_cosine_pairs(&c, a, b, 1, n);
+	return c;
 }
 
 int mtl_report_finish(struct mtl_report *rep, struct mtl_err *err)
@@ -843,5 +842,7 @@ void mtl_report_free(struct mtl_report *rep)
 	free(rep->emb.vec);
 	free(rep->emb.sim);
 	free(rep->emb.pooling);
+	mtl_embset_release(&rep->emb.set);
+	mtl_report_embeval_free(rep->emb.eval);
 	free(rep);
 }

@@ -37,6 +37,7 @@
 
 #include <stdio.h>
 
+#include "embset.h"
 #include "err.h"
 #include "metrics.h"
 #include "mp.h"
@@ -46,6 +47,8 @@ struct mtl_report_opts {
 	int strict;         /* entities in strict IOB2 mode (else conlleval) */
 	int errors;         /* misclassified examples kept per task */
 	int max_embeddings; /* embeddings kept for the similarity matrix */
+	int emb_keep;       /* keep every embedding (emb.set) for the
+			     * evaluators: mtl_report_evaluate */
 };
 
 /* Named columns over the steps: v[k][i] is key k at step record i. */
@@ -113,6 +116,24 @@ struct mtl_report_task {
 	long n_wrong; /* misclassified examples, all of them */
 };
 
+/* The embedding evaluators' figures (mtl_report_evaluate); the names are
+ * owned. */
+struct mtl_report_label_eval {
+	char *task;
+	int with_train; /* kNN and probe against a training set */
+	struct mtl_embset_labels_eval e;
+};
+
+struct mtl_report_embeval {
+	struct mtl_report_label_eval *lab; /* [n_lab], one per labelled task */
+	int n_lab;
+	char *qrels;                  /* the judgements' file, or NULL */
+	long queries;                 /* embeddings of the queries stream */
+	struct mtl_embeval_ir ir;
+	char *pairs;                  /* the pairs' file, or NULL */
+	struct mtl_embset_pairs_eval sim;
+};
+
 struct mtl_report_embeddings {
 	long total;   /* embedding records read */
 	int n, dim;   /* kept, and their dimension */
@@ -121,6 +142,8 @@ struct mtl_report_embeddings {
 	double *sim;  /* [n*n] cosine similarities, after finish */
 	char *pooling;
 	int normalized; /* -1 unknown */
+	struct mtl_embset set; /* every embedding, with opts.emb_keep */
+	struct mtl_report_embeval *eval; /* after mtl_report_evaluate, or NULL */
 };
 
 struct mtl_report {
@@ -152,6 +175,36 @@ int mtl_report_read(struct mtl_report *rep, struct mtl_mp_reader *r,
  * MTL_ERR_NOMEM.
  */
 int mtl_report_finish(struct mtl_report *rep, struct mtl_err *err);
+
+/* What mtl_report_evaluate runs (every member may be left zero/NULL). */
+struct mtl_report_eval_opts {
+	int labels;             /* evaluate the embeddings' labels */
+	const char *task;       /* only this task's (NULL: every labelled task) */
+	struct mtl_embset_labels_opts lab;
+	const struct mtl_embset *train; /* kNN and probe against it, or NULL */
+	struct mtl_embset *queries; /* retrieval: the queries, */
+	FILE *qrels;            /* and the judgements (JSON lines) */
+	const char *qrels_name;
+	FILE *pairs;            /* similarity pairs (JSON lines), or NULL */
+	const char *pairs_name;
+};
+
+/*
+ * Runs the embedding evaluators (lib/embset.h) over the embeddings read
+ * with opts.emb_keep, after mtl_report_finish, into rep->emb.eval: per
+ * labelled task (or only o->task) kNN accuracy, same-label retrieval and
+ * k-means V-measure (with o->train: kNN and probe against it); with
+ * o->qrels, retrieval of o->queries in the embeddings; with o->pairs,
+ * Pearson and Spearman.  0, or <0 with err set: MTL_ERR_FORMAT for a task
+ * no embedding is labelled with (also in o->train), a dimension mismatch,
+ * or a bad line ("NAME: line N: what"); MTL_ERR_NOMEM.
+ */
+int mtl_report_evaluate(struct mtl_report *rep,
+			const struct mtl_report_eval_opts *o,
+			struct mtl_err *err);
+
+/* Frees what mtl_report_evaluate made; accepts NULL. */
+void mtl_report_embeval_free(struct mtl_report_embeval *e);
 
 /* Training summary of one column: NaN when it holds no finite value. */
 struct mtl_report_stat {

@@ -6,7 +6,7 @@
 
 load helper
 
-PROGRAMS="mtl-batch mtl-dump mtl-init mtl-report mtl-score mtl-step mtl-tokenize"
+PROGRAMS="mtl-batch mtl-dump mtl-init mtl-report mtl-score mtl-search mtl-step mtl-tokenize"
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
@@ -21,10 +21,12 @@ setup() {
 	-T --tasks
 	-V --version
 	-b --batch-size
+	-c --corpus
 	-e --epochs
 	-f --format
 	-h --help
 	-j --threads
+	-k --top
 	-l --max-length
 	-m --model
 	-n --head --max

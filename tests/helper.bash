@@ -100,3 +100,11 @@ cut_stream() {
 	[ "$rc" -eq 1 ]
 }
 export -f json_array max_abs_diff cut_stream
+
+# emb_stream DIM: an embeddings stream (format 1.1, dimension DIM) of the
+# JSON lines on stdin, for the tests of mtl-search and mtl-report's
+# evaluators.
+emb_stream() {
+	{ echo "{\"type\":\"header\",\"stream\":\"embeddings\",\"version\":[1,1],\"program\":\"t\",\"args\":[],\"dim\":$1}"
+	  cat; } | mtl-dump --pack
+}

@@ -108,3 +108,17 @@ run_recipe() {  # run_recipe TITLE [N]: runs it with -e and pipefail
 	run jq -r '. as $p | [.id, (.entities | type), (.entities | map($p.text[.start:.end] == .text) | all)] | @tsv' spans.jsonl
 	assert_output $'1\tarray\ttrue\n2\tarray\ttrue'
 }
+
+@test "recipe: semantic search over your sentences, and the evaluators" {
+	run --separate-stderr run_recipe "Semantic search over your sentences"
+	assert_success
+	assert_equal "$(wc -l <hits.jsonl)" 3
+	# the query is the text of s03, so s03 is the first hit, with cosine 1
+	run jq -r '[.query, .id, .rank] | @tsv' hits.jsonl
+	assert_line --index 0 $'q1\ts03\t1'
+	awk -F'"score":' 'NR == 1 { exit !($2 + 0 > 0.99999) }' hits.jsonl
+	run --separate-stderr run_recipe "Semantic search over your sentences" 2
+	assert_success
+	run jq -c '[.labels, (.knn_accuracy | type), (.probe_accuracy | type), (.vmeasure | type), .same_label.queries > 0]' eval.json
+	assert_output '[4,"number","number","number",true]'
+}
