@@ -186,6 +186,18 @@ static const struct model models[] = {
 
 static int shapes[2][2] = { { 32, 32 }, { 8, 128 } };
 
+/* One row of the table: a mode's median time med (s) for a BxT batch of
+ * flops, against the sgemm peak and the sgemm beside it (GFLOP/s). */
+static void print_row(const char *model, int B, int T, const char *mode,
+		      double med, double flops, double peak, double medg)
+{
+	double g = flops / med * 1e-9;
+
+	printf("%-6s %4dx%-4d %-10s %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
+	       model, B, T, mode, med * 1e3, B / med, g, 100 * g / peak, medg,
+	       100 * g / medg);
+}
+
 int main(int argc, char **argv)
 {
 	int threads = 2, runs = 5, want[3] = { 0, 0, 0 }, any = 0, c, split = 1;
@@ -369,20 +381,12 @@ int main(int argc, char **argv)
 				    (only_default && (mode & 1) != split))
 					continue;
 				med = median(t[mode], runs);
-				printf("%-6s %4dx%-4d %-10s %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
-				       md->name, B, T, mode_name[mode],
-				       med * 1e3, B / med, flops / med * 1e-9,
-				       100 * flops / med * 1e-9 / peak, medg,
-				       100 * flops / med * 1e-9 / medg);
+				print_row(md->name, B, T, mode_name[mode], med, flops,
+					  peak, medg);
 			}
-			for (int k = 0; k < n_q8; k++) {
-				double med = median(t8[k], runs);
-
-				printf("%-6s %4dx%-4d %-10s %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
-				       md->name, B, T, q8_name[k], med * 1e3, B / med,
-				       flops / med * 1e-9, 100 * flops / med * 1e-9 / peak,
-				       medg, 100 * flops / med * 1e-9 / medg);
-			}
+			for (int k = 0; k < n_q8; k++)
+				print_row(md->name, B, T, q8_name[k], median(t8[k], runs),
+					  flops, peak, medg);
 			fflush(stdout);
 			free(ids);
 			free(mask);
