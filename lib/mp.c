@@ -1,5 +1,9 @@
-/* mp.c - msgpack streams: framing, validation, writing, JSON; see mp.h. */
-#include "mp.h"
+/*
+ * mp.c - msgpack streams: the reader (framing, validation, the end
+ * record's check) and the accessors of decoded values; see mp.h.  The
+ * writer is in mp_write.c, JSON in mp_json.c (mp_int.h).
+ */
+#include "mp_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,20 +14,6 @@
 
 /* Most record types one stream may hold (the end record counts each). */
 #define MP_MAX_TYPES 256
-
-/*
- * Records of each type (the header and the end record aside): what a
- * writer wrote, to put in its end record, and what a reader read, to
- * check against it.
- */
-struct mp_tally {
-	struct mp_count {
-		char *type;
-		size_t len;
-		long n;
-	} *c;
-	int len, cap;
-};
 
 struct mtl_mp_reader {
 	FILE *f;
@@ -38,19 +28,6 @@ struct mtl_mp_reader {
 	struct mp_tally tally;
 	int ended;      /* the end record was read (and checked) */
 	int accept_old; /* a format 1.0 stream may end without one */
-};
-
-struct mtl_mp_writer {
-	FILE *f;        /* NULL: a memory writer */
-	char *name;
-	msgpack_sbuffer sbuf;
-	msgpack_packer pk;
-	char *kind;     /* from the header, for the end record */
-	long records;   /* written, the header included */
-	struct mp_tally tally;
-	int finished;   /* the end record is written */
-	size_t *ends;   /* memory writer: record i is sbuf[ends[i-1]..ends[i]) */
-	size_t n_rec, cap_rec;
 };
 
 /* The value of key[0..n) in map m, or NULL. */
@@ -68,7 +45,7 @@ static const msgpack_object *map_get(const msgpack_object *m, const char *key,
 	return NULL;
 }
 
-static void tally_release(struct mp_tally *t)
+void tally_release(struct mp_tally *t)
 {
 	for (int i = 0; i < t->len; i++)
 		free(t->c[i].type);
@@ -89,8 +66,8 @@ static struct mp_count *tally_find(const struct mp_tally *t, const char *s,
  * Counts one record of type s[0..len).  0, MTL_ERR_FORMAT (a new type
  * beyond MP_MAX_TYPES) or MTL_ERR_NOMEM, with the reason in err.
  */
-static int tally_add(struct mp_tally *t, const char *s, size_t len,
-		     struct mtl_err *err)
+int tally_add(struct mp_tally *t, const char *s, size_t len,
+	      struct mtl_err *err)
 {
 	struct mp_count *c = tally_find(t, s, len);
 
@@ -194,7 +171,7 @@ int mtl_mp_reader_fail(const struct mtl_mp_reader *r, struct mtl_err *err,
 }
 
 /* Big-endian unsigned integer of n bytes at p. */
-static uint64_t be(const unsigned char *p, size_t n)
+uint64_t be(const unsigned char *p, size_t n)
 {
 	uint64_t v = 0;
 
@@ -336,8 +313,8 @@ static int str_at(const unsigned char *p, size_t n, const unsigned char **s,
  * decoding the map (a writer's record, to tally it by type): 0 and the
  * value's bytes, or -1 (not a map, no such key, not a string).
  */
-static int map_str(const unsigned char *p, size_t n, const char *key,
-		   const unsigned char **val, size_t *vlen)
+int map_str(const unsigned char *p, size_t n, const char *key,
+	    const unsigned char **val, size_t *vlen)
 {
 	size_t klen = strlen(key), i, len, elems = 0; /* elems: not needed */
 	uint64_t pairs;
@@ -691,13 +668,13 @@ int mtl_mp_as_num(const msgpack_object *o, double *v)
 	return 0;
 }
 
-static int is_f32_ext(const msgpack_object *o)
+int is_f32_ext(const msgpack_object *o)
 {
 	return o && o->type == MSGPACK_OBJECT_EXT &&
 	       o->via.ext.type == MTL_MP_EXT_F32 && o->via.ext.size % 4 == 0;
 }
 
-static float f32_at(const char *p, size_t i)
+float f32_at(const char *p, size_t i)
 {
 	const unsigned char *b = (const unsigned char *)p + 4 * i;
 	uint32_t u = (uint32_t)b[0] | (uint32_t)b[1] << 8 |
@@ -772,474 +749,3 @@ int mtl_mp_copy(const msgpack_object *o, char **out, size_t *len)
 	return 0;
 }
 
-struct mtl_mp_writer *mtl_mp_writer_new(FILE *f, const char *name)
-{
-	struct mtl_mp_writer *w = calloc(1, sizeof(*w));
-
-	if (!w)
-		return NULL;
-	w->f = f;
-	w->name = strdup(name ? name : "<stdout>");
-	if (!w->name) {
-		free(w);
-		return NULL;
-	}
-	msgpack_sbuffer_init(&w->sbuf);
-	msgpack_packer_init(&w->pk, &w->sbuf, msgpack_sbuffer_write);
-	return w;
-}
-
-void mtl_mp_writer_free(struct mtl_mp_writer *w)
-{
-	if (!w)
-		return;
-	msgpack_sbuffer_destroy(&w->sbuf);
-	tally_release(&w->tally);
-	free(w->kind);
-	free(w->ends);
-	free(w->name);
-	free(w);
-}
-
-msgpack_packer *mtl_mp_pk(struct mtl_mp_writer *w)
-{
-	return &w->pk;
-}
-
-/* Writes and flushes the packed record.  0, or MTL_ERR_IO. */
-static int flush_record(struct mtl_mp_writer *w, struct mtl_err *err)
-{
-	size_t n = w->sbuf.size;
-
-	msgpack_sbuffer_clear(&w->sbuf);
-	if (n && (fwrite(w->sbuf.data, 1, n, w->f) != n || fflush(w->f)))
-		return mtl_err_set(err, MTL_ERR_IO, "write error on %s: %s",
-				   w->name, strerror(errno));
-	return 0;
-}
-
-/*
- * Keeps the packed record in a memory writer.  Not counted: its records
- * are counted once, by the writer they are copied to.  0, or MTL_ERR_NOMEM.
- */
-static int keep_record(struct mtl_mp_writer *w, struct mtl_err *err)
-{
-	size_t n = w->sbuf.size;
-
-	if (n == (w->n_rec ? w->ends[w->n_rec - 1] : 0))
-		return 0;
-	if (w->n_rec == w->cap_rec) {
-		size_t cap = w->cap_rec ? 2 * w->cap_rec : 64;
-		size_t *e = realloc(w->ends, cap * sizeof(*e));
-
-		if (!e)
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		w->ends = e;
-		w->cap_rec = cap;
-	}
-	w->ends[w->n_rec++] = n;
-	return 0;
-}
-
-/* Tallies the packed record for the end record (the header: its kind). */
-static int tally_written(struct mtl_mp_writer *w, struct mtl_err *err)
-{
-	const char *key = w->records ? "type" : "stream";
-	const unsigned char *s;
-	size_t len;
-
-	if (map_str((const unsigned char *)w->sbuf.data, w->sbuf.size, key, &s, &len))
-		return mtl_err_set(err, MTL_ERR_ARG, "%s: record %ld has no string \"%s\"",
-				   w->name, w->records + 1, key);
-	if (w->finished || (w->records && len == 3 && !memcmp(s, "end", 3)))
-		return mtl_err_set(err, MTL_ERR_ARG,
-				   "%s: a record after the end record, or a second one",
-				   w->name);
-	if (!w->records) {
-		if (!(w->kind = strndup((const char *)s, len)))
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	} else {
-		int rc = tally_add(&w->tally, (const char *)s, len, err);
-
-		if (rc)
-			return rc;
-	}
-	w->records++;
-	return 0;
-}
-
-int mtl_mp_end(struct mtl_mp_writer *w, struct mtl_err *err)
-{
-	int rc;
-
-	if (!w->f)
-		return keep_record(w, err);
-	rc = w->sbuf.size ? tally_written(w, err) : 0;
-	if (rc) {
-		msgpack_sbuffer_clear(&w->sbuf);
-		return rc;
-	}
-	return flush_record(w, err);
-}
-
-int mtl_mp_finish(struct mtl_mp_writer *w, struct mtl_err *err)
-{
-	struct mtl_mp_map m;
-	msgpack_packer *counts;
-
-	if (!w->records || w->finished || w->sbuf.size)
-		return mtl_err_set(err, MTL_ERR_ARG,
-				   "%s: no header written, ended already, or a record half packed",
-				   w->name);
-	mtl_mp_map_begin(&m);
-	mtl_mp_pack_str(mtl_mp_map_key(&m, "type"), "end");
-	mtl_mp_pack_str(mtl_mp_map_key(&m, "stream"), w->kind);
-	msgpack_pack_long(mtl_mp_map_key(&m, "records"), w->records);
-	counts = mtl_mp_map_key(&m, "counts");
-	msgpack_pack_map(counts, (size_t)w->tally.len);
-	for (int i = 0; i < w->tally.len; i++) {
-		msgpack_pack_str(counts, w->tally.c[i].len);
-		msgpack_pack_str_body(counts, w->tally.c[i].type, w->tally.c[i].len);
-		msgpack_pack_long(counts, w->tally.c[i].n);
-	}
-	mtl_mp_map_end(&m, &w->pk);
-	w->finished = 1;
-	return flush_record(w, err);
-}
-
-struct mtl_mp_writer *mtl_mp_writer_new_mem(void)
-{
-	return mtl_mp_writer_new(NULL, "memory");
-}
-
-size_t mtl_mp_writer_count(const struct mtl_mp_writer *w)
-{
-	return w->n_rec;
-}
-
-const char *mtl_mp_writer_record(const struct mtl_mp_writer *w, size_t i,
-				 size_t *len)
-{
-	size_t start = i ? w->ends[i - 1] : 0;
-
-	MTL_ASSERT(!w->f && i < w->n_rec);
-	*len = w->ends[i] - start;
-	return w->sbuf.data + start;
-}
-
-void mtl_mp_writer_clear(struct mtl_mp_writer *w)
-{
-	msgpack_sbuffer_clear(&w->sbuf);
-	w->n_rec = 0;
-}
-
-void mtl_mp_pack_str(msgpack_packer *pk, const char *s)
-{
-	size_t n = strlen(s);
-
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
-}
-
-void mtl_mp_pack_header(msgpack_packer *pk, const char *kind,
-			const char *program, int argc, char **argv,
-			size_t n_extra)
-{
-	msgpack_pack_map(pk, 5 + n_extra);
-	mtl_mp_pack_str(pk, "type");
-	mtl_mp_pack_str(pk, "header");
-	mtl_mp_pack_str(pk, "stream");
-	mtl_mp_pack_str(pk, kind);
-	mtl_mp_pack_str(pk, "version");
-	msgpack_pack_array(pk, 2);
-	msgpack_pack_int(pk, MTL_STREAM_MAJOR);
-	msgpack_pack_int(pk, MTL_STREAM_MINOR);
-	mtl_mp_pack_str(pk, "program");
-	mtl_mp_pack_str(pk, program);
-	mtl_mp_pack_str(pk, "args");
-	msgpack_pack_array(pk, argc > 1 ? (size_t)argc - 1 : 0);
-	for (int i = 1; i < argc; i++)
-		mtl_mp_pack_str(pk, argv[i]);
-}
-
-void mtl_mp_pack_f32s(msgpack_packer *pk, const float *v, size_t n)
-{
-	unsigned char b[4 * 64];
-
-	msgpack_pack_ext(pk, 4 * n, MTL_MP_EXT_F32);
-	for (size_t i = 0; i < n; i += 64) {
-		size_t m = n - i < 64 ? n - i : 64;
-		for (size_t k = 0; k < m; k++) {
-			uint32_t u;
-			memcpy(&u, &v[i + k], 4);
-			b[4 * k] = (unsigned char)u;
-			b[4 * k + 1] = (unsigned char)(u >> 8);
-			b[4 * k + 2] = (unsigned char)(u >> 16);
-			b[4 * k + 3] = (unsigned char)(u >> 24);
-		}
-		msgpack_pack_ext_body(pk, b, 4 * m);
-	}
-}
-
-void mtl_mp_pack_i32s(msgpack_packer *pk, const int32_t *v, size_t n)
-{
-	msgpack_pack_array(pk, n);
-	for (size_t i = 0; i < n; i++)
-		msgpack_pack_int32(pk, v[i]);
-}
-
-void mtl_mp_map_begin(struct mtl_mp_map *m)
-{
-	msgpack_sbuffer_init(&m->body);
-	msgpack_packer_init(&m->pk, &m->body, msgpack_sbuffer_write);
-	m->n = 0;
-}
-
-msgpack_packer *mtl_mp_map_key(struct mtl_mp_map *m, const char *k)
-{
-	m->n++;
-	mtl_mp_pack_str(&m->pk, k);
-	return &m->pk;
-}
-
-void mtl_mp_map_drop(struct mtl_mp_map *m)
-{
-	msgpack_sbuffer_destroy(&m->body);
-	memset(m, 0, sizeof(*m));
-}
-
-void mtl_mp_map_end(struct mtl_mp_map *m, msgpack_packer *pk)
-{
-	msgpack_pack_map(pk, m->n);
-	if (m->body.size)
-		pk->callback(pk->data, m->body.data, m->body.size);
-	mtl_mp_map_drop(m);
-}
-
-void mtl_mp_map_end_header(struct mtl_mp_map *m, msgpack_packer *pk,
-			   const char *kind, const char *program, int argc,
-			   char **argv)
-{
-	mtl_mp_pack_header(pk, kind, program, argc, argv, m->n);
-	if (m->body.size)
-		pk->callback(pk->data, m->body.data, m->body.size);
-	mtl_mp_map_drop(m);
-}
-
-/* --- JSON --- */
-
-/*
- * Shortest decimal that reads back as the same value (float32 when single),
- * always with a '.' or an exponent so that JSON readers keep it a float.
- */
-static void put_float(FILE *f, double d, int single)
-{
-	char s[40];
-
-	if (!isfinite(d)) {
-		fputs("null", f);
-		return;
-	}
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(s, sizeof(s), "%.*g", prec, d);
-		if (single ? strtof(s, NULL) == (float)d : strtod(s, NULL) == d)
-			break;
-	}
-	fputs(s, f);
-	if (!strpbrk(s, ".e"))
-		fputs(".0", f);
-}
-
-/* Length of the valid UTF-8 sequence at p (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-	uint32_t c;
-	size_t len;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		len = 2, c = p[0] & 0x1f;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		len = 3, c = p[0] & 0x0f;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		len = 4, c = p[0] & 0x07;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (p[i] & 0x3f);
-	}
-	if ((len == 3 && c < 0x800) || (len == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	return len;
-}
-
-static int put_str(FILE *f, const char *s, size_t n, struct mtl_err *err)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0;
-
-	fputc('"', f);
-	while (i < n) {
-		size_t run = i, len;
-
-		while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' &&
-		       p[run] != '\\')
-			run++;
-		fwrite(p + i, 1, run - i, f);
-		i = run;
-		if (i >= n)
-			break;
-		switch (p[i]) {
-		case '"': fputs("\\\"", f); i++; continue;
-		case '\\': fputs("\\\\", f); i++; continue;
-		case '\n': fputs("\\n", f); i++; continue;
-		case '\t': fputs("\\t", f); i++; continue;
-		case '\r': fputs("\\r", f); i++; continue;
-		case '\b': fputs("\\b", f); i++; continue;
-		case '\f': fputs("\\f", f); i++; continue;
-		default: break;
-		}
-		if (p[i] < 0x20) {
-			fprintf(f, "\\u%04x", p[i]);
-			i++;
-			continue;
-		}
-		len = utf8_len(p + i, n - i);
-		if (!len)
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "string is not valid UTF-8 (byte %zu)", i);
-		/* U+2028 and U+2029 break lines in some readers: escape them */
-		if (len == 3 && p[i] == 0xe2 && p[i + 1] == 0x80 &&
-		    (p[i + 2] == 0xa8 || p[i + 2] == 0xa9))
-			fprintf(f, "\\u%04x", 0x2028 + (p[i + 2] - 0xa8));
-		else
-			fwrite(p + i, 1, len, f);
-		i += len;
-	}
-	fputc('"', f);
-	return 0;
-}
-
-int mtl_mp_to_json(FILE *f, const msgpack_object *o, struct mtl_err *err)
-{
-	int rc;
-
-	switch (o->type) {
-	case MSGPACK_OBJECT_NIL:
-		fputs("null", f);
-		return 0;
-	case MSGPACK_OBJECT_BOOLEAN:
-		fputs(o->via.boolean ? "true" : "false", f);
-		return 0;
-	case MSGPACK_OBJECT_POSITIVE_INTEGER:
-		fprintf(f, "%llu", (unsigned long long)o->via.u64);
-		return 0;
-	case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-		fprintf(f, "%lld", (long long)o->via.i64);
-		return 0;
-	case MSGPACK_OBJECT_FLOAT32:
-		put_float(f, o->via.f64, 1);
-		return 0;
-	case MSGPACK_OBJECT_FLOAT64:
-		put_float(f, o->via.f64, 0);
-		return 0;
-	case MSGPACK_OBJECT_STR:
-		return put_str(f, o->via.str.ptr, o->via.str.size, err);
-	case MSGPACK_OBJECT_ARRAY:
-		fputc('[', f);
-		for (uint32_t i = 0; i < o->via.array.size; i++) {
-			if (i)
-				fputc(',', f);
-			if ((rc = mtl_mp_to_json(f, &o->via.array.ptr[i], err)))
-				return rc;
-		}
-		fputc(']', f);
-		return 0;
-	case MSGPACK_OBJECT_MAP:
-		fputc('{', f);
-		for (uint32_t i = 0; i < o->via.map.size; i++) {
-			const msgpack_object_kv *kv = &o->via.map.ptr[i];
-			if (kv->key.type != MSGPACK_OBJECT_STR)
-				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "map key is not a string");
-			if (i)
-				fputc(',', f);
-			if ((rc = put_str(f, kv->key.via.str.ptr, kv->key.via.str.size, err)))
-				return rc;
-			fputc(':', f);
-			if ((rc = mtl_mp_to_json(f, &kv->val, err)))
-				return rc;
-		}
-		fputc('}', f);
-		return 0;
-	case MSGPACK_OBJECT_EXT:
-		if (is_f32_ext(o)) {
-			fputc('[', f);
-			for (size_t i = 0; i < o->via.ext.size / 4; i++) {
-				if (i)
-					fputc(',', f);
-				put_float(f, f32_at(o->via.ext.ptr, i), 1);
-			}
-			fputc(']', f);
-			return 0;
-		}
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "unknown msgpack extension type %d",
-				   o->via.ext.type);
-	default:
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "binary data cannot be shown as JSON");
-	}
-}
-
-void mtl_mp_from_json(msgpack_packer *pk, const json_t *j)
-{
-	const char *key;
-	json_t *v;
-	size_t i;
-
-	switch (json_typeof(j)) {
-	case JSON_OBJECT:
-		msgpack_pack_map(pk, json_object_size(j));
-		json_object_foreach((json_t *)j, key, v) {
-			mtl_mp_pack_str(pk, key);
-			mtl_mp_from_json(pk, v);
-		}
-		break;
-	case JSON_ARRAY:
-		msgpack_pack_array(pk, json_array_size(j));
-		json_array_foreach(j, i, v)
-			mtl_mp_from_json(pk, v);
-		break;
-	case JSON_STRING:
-		msgpack_pack_str(pk, json_string_length(j));
-		msgpack_pack_str_body(pk, json_string_value(j), json_string_length(j));
-		break;
-	case JSON_INTEGER:
-		msgpack_pack_int64(pk, json_integer_value(j));
-		break;
-	case JSON_REAL:
-		msgpack_pack_double(pk, json_real_value(j));
-		break;
-	case JSON_TRUE:
-		msgpack_pack_true(pk);
-		break;
-	case JSON_FALSE:
-		msgpack_pack_false(pk);
-		break;
-	default:
-		msgpack_pack_nil(pk);
-		break;
-	}
-}
-
-const char *const mtl_mp_record_types[] = {
-	"header", "example", "stats", "batch", "step", "eval", "skip",
-	"prediction", "embedding", "metrics", "features", "end", NULL
-};

@@ -45,11 +45,11 @@ FUZZ_BUILD := build-fuzz
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DMTL_VERSION='"$(VERSION)"' -Ilib
 
-FUZZ_SRC_mp := lib/mp.c lib/data.c lib/task.c lib/metrics.c lib/fs.c lib/err.c
+FUZZ_SRC_mp := lib/mp.c lib/mp_write.c lib/mp_json.c lib/data.c lib/task.c lib/metrics.c lib/fs.c lib/err.c
 FUZZ_SRC_st := lib/st.c lib/fs.c lib/err.c
-FUZZ_SRC_tok := lib/tok.c lib/tok_uni8.c lib/task.c lib/manifest.c lib/fs.c lib/err.c
-FUZZ_SRC_vocab := lib/tok.c lib/tok_uni8.c lib/manifest.c lib/fs.c lib/err.c
-FUZZ_SRC_input := lib/input.c lib/suggest.c lib/data.c lib/tok.c lib/tok_uni8.c lib/task.c lib/manifest.c lib/mp.c lib/fs.c lib/metrics.c lib/err.c
+FUZZ_SRC_tok := lib/tok.c lib/tok_vocab.c lib/tok_uni8.c lib/task.c lib/manifest.c lib/fs.c lib/err.c
+FUZZ_SRC_vocab := lib/tok.c lib/tok_vocab.c lib/tok_uni8.c lib/manifest.c lib/fs.c lib/err.c
+FUZZ_SRC_input := lib/input.c lib/suggest.c lib/data.c lib/tok.c lib/tok_vocab.c lib/tok_uni8.c lib/task.c lib/manifest.c lib/mp.c lib/mp_write.c lib/mp_json.c lib/fs.c lib/metrics.c lib/err.c
 FUZZ_MAX_LEN_st := 4096
 
 .SECONDEXPANSION:
