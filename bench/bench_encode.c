@@ -24,8 +24,13 @@
  * for the duration of that forward, as another program taking a core
  * would.  Quiet and busy timings alternate within every run.
  *
+ * With -8 PATH (auto, vnni, avx2 or c; repeatable), each forward is also
+ * timed with int8 linear maps on that kernel path (mtl_bert_set_int8,
+ * rows "int8-PATH"), interleaved with the fp32 modes in every run; a
+ * path this CPU lacks is an error.
+ *
  * Usage: bench_encode [-a] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT]
- *                     [-m small|base|large]...
+ *                     [-m small|base|large]... [-8 PATH]...
  *   -a  print BLIS's sub-configuration for this CPU (e.g. skx, zen3;
  *       "generic" means reference kernels: BLIS did not know the CPU)
  *   -b  time the "blis" mode only
@@ -98,13 +103,13 @@ static double gemm_run(struct gemm *g, int threads)
 	if (mtl_gemm_default() != MTL_GEMM_BLIS) {
 		int chunk = (g->n / threads + 31) & ~31;
 
-		t0 = now();
+		t0 = bench_now();
 #pragma omp parallel for num_threads(threads)
 		for (int lo = 0; lo < g->n; lo += chunk)
 			mtl_gemm(0, 1, g->m, g->n - lo < chunk ? g->n - lo : chunk,
 				 g->k, 1.0f, g->a, g->k, g->b + (int64_t)lo * g->k,
 				 g->k, 0.0f, g->c + lo, g->n);
-		return now() - t0;
+		return bench_now() - t0;
 	}
 	bli_rntm_init(&rntm);
 	bli_rntm_set_num_threads(threads, &rntm);
@@ -182,6 +187,18 @@ static const struct model models[] = {
 
 static int shapes[2][2] = { { 32, 32 }, { 8, 128 } };
 
+/* One row of the table: a mode's median time med (s) for a BxT batch of
+ * flops, against the sgemm peak and the sgemm beside it (GFLOP/s). */
+static void print_row(const char *model, int B, int T, const char *mode,
+		      double med, double flops, double peak, double medg)
+{
+	double g = flops / med * 1e-9;
+
+	printf("%-6s %4dx%-4d %-10s %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
+	       model, B, T, mode, med * 1e3, B / med, g, 100 * g / peak, medg,
+	       100 * g / medg);
+}
+
 int main(int argc, char **argv)
 {
 	int threads = 2, runs = 5, want[3] = { 0, 0, 0 }, any = 0, c, split = 1;
@@ -190,9 +207,27 @@ int main(int argc, char **argv)
 	double peak = 0;
 	struct mtl_err err;
 	struct gemm ref;
+	enum mtl_q8_path q8[4];
+	int n_q8 = 0;
+	char q8_name[4][16];
 
-	while ((c = getopt(argc, argv, "abcdglt:r:s:m:h")) != -1) {
+	while ((c = getopt(argc, argv, "abcdglt:r:s:m:8:h")) != -1) {
 		switch (c) {
+		case '8': {
+			int k = 0;
+
+			while (k < 4 && strcmp(optarg, mtl_q8_path_name((enum mtl_q8_path)k)))
+				k++;
+			if (k == 4 || n_q8 == 4) {
+				fprintf(stderr, "bench_encode: -8 takes auto, vnni, avx2 or c (4 at most), not '%s'\n", optarg);
+				return 2;
+			}
+			q8[n_q8] = k == MTL_Q8_AUTO ? mtl_q8_path_best() : (enum mtl_q8_path)k;
+			snprintf(q8_name[n_q8], sizeof(q8_name[n_q8]), "int8-%s",
+				 mtl_q8_path_name(q8[n_q8]));
+			n_q8++;
+			break;
+		}
 		case 'b':
 			split = 0;
 			break;
@@ -231,7 +266,7 @@ int main(int argc, char **argv)
 					want[i] = any = 1;
 			break;
 		default:
-			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]...\n");
+			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]... [-8 PATH]...\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -292,7 +327,8 @@ int main(int argc, char **argv)
 			int B = shapes[si][0], T = shapes[si][1];
 			int32_t *ids = malloc(sizeof(int32_t) * B * T);
 			int32_t *mask = malloc(sizeof(int32_t) * B * T);
-			double t[4][64], tg[64], medg, flops = mtl_bert_forward_flops(&cfg, B, T);
+			double t[4][64], t8[4][64], tg[64], medg;
+			double flops = mtl_bert_forward_flops(&cfg, B, T);
 
 			for (int i = 0; i < B * T; i++) {
 				ids[i] = 1000 + (i * 7919) % 29000;
@@ -324,6 +360,23 @@ int main(int argc, char **argv)
 						return 1;
 					}
 				}
+				/* int8: quantising is not timed (a model does it once) */
+				for (int k = 0; k < n_q8; k++) {
+					double t0;
+					int rc;
+
+					if ((rc = mtl_bert_set_int8(m, 1, q8[k], &err)) == 0) {
+						t0 = bench_now();
+						rc = mtl_bert_forward(m, ids, NULL, mask, B, T, 0, &err);
+						if (r >= 0)
+							t8[k][r] = bench_now() - t0;
+					}
+					mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
+					if (rc) {
+						fprintf(stderr, "bench_encode: %s\n", err.msg);
+						return 1;
+					}
+				}
 			}
 			medg = 2.0 * 2048 * 2048 * 2048 / median(tg, runs) * 1e-9;
 			for (int mode = 0; mode < 4; mode++) {
@@ -333,12 +386,12 @@ int main(int argc, char **argv)
 				    (only_default && (mode & 1) != split))
 					continue;
 				med = median(t[mode], runs);
-				printf("%-6s %4dx%-4d %-10s %10.1f %12.1f %10.1f %8.1f%% %12.1f %8.1f%%\n",
-				       md->name, B, T, mode_name[mode],
-				       med * 1e3, B / med, flops / med * 1e-9,
-				       100 * flops / med * 1e-9 / peak, medg,
-				       100 * flops / med * 1e-9 / medg);
+				print_row(md->name, B, T, mode_name[mode], med, flops,
+					  peak, medg);
 			}
+			for (int k = 0; k < n_q8; k++)
+				print_row(md->name, B, T, q8_name[k], median(t8[k], runs),
+					  flops, peak, medg);
 			fflush(stdout);
 			free(ids);
 			free(mask);

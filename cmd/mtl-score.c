@@ -44,6 +44,8 @@ static const char usage[] =
 	"                        the output keeps the input order (default 2048;\n"
 	"                        with --features 0; 0 or 1: input order)\n"
 	"  -j, --threads N       threads (default: all cores)\n"
+	"      --int8            run the encoder's linear maps in int8: faster,\n"
+	"                        slightly less exact (docs/performance.md)\n"
 	"      --force           write the stream even to a terminal\n"
 	"  -q, --quiet           no progress on stderr\n"
 	"  -h, --help            this text\n"
@@ -185,6 +187,7 @@ struct args {
 	const char *model_dir, *pooling;
 	char *tasks;
 	int embed, features, no_norm, probs, with_emb, threads, window, force;
+	int int8;
 };
 
 /* Parses the options into A (and R->batch); returns the input's index. */
@@ -203,6 +206,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_INT(0, "sort-window", &A->window, 0, 1 << 20),
 		CMD_OPT_INT('j', "threads", &A->threads, 1, 1024),
 		CMD_OPT_MOVED('t', "-j (--threads)"),
+		CMD_OPT_FLAG(0, "int8", &A->int8),
 		CMD_OPT_FLAG(0, "force", &A->force),
 		CMD_OPT_END
 	};
@@ -246,6 +250,9 @@ static uint64_t load_model(struct run *R, struct args *A)
 	if (A->no_norm)
 		R->model->pool.normalize = 0;
 	mtl_bert_set_threads(R->model->bert, A->threads);
+	if (A->int8 &&
+	    (rc = mtl_bert_set_int8(R->model->bert, 1, MTL_Q8_AUTO, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (A->embed)
 		return 0;
 	if (!R->model->tasks)

@@ -182,6 +182,7 @@ void mtl_bert_free(struct mtl_bert *m)
 	free(m->tensors);
 	free(m->arena);
 	free(m->tarena);
+	mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
 	json_decref(m->config_json);
 	free(m);
 }
@@ -268,6 +269,43 @@ void mtl_bert_set_threads(struct mtl_bert *m, int n)
 void mtl_bert_set_gemm_split(struct mtl_bert *m, int on)
 {
 	m->gemm_split = !!on;
+}
+
+int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
+		      struct mtl_err *err)
+{
+	const struct mtl_bert_config *c = &m->cfg;
+	size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
+	struct mtl_q8_linear **q;
+	int rc = 0;
+
+	for (int i = 0; m->q8 && i < 4 * c->layers; i++)
+		mtl_q8_linear_free(m->q8[i]);
+	free(m->q8);
+	m->q8 = NULL;
+	mtl_q8_buf_release(&m->q8buf);
+	if (!on)
+		return 0;
+	q = calloc((size_t)c->layers * 4, sizeof(*q));
+	if (!q)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (int l = 0; l < c->layers && !rc; l++) {
+		struct mtl_q8_linear **ql = q + 4 * l;
+
+		if ((rc = mtl_q8_linear_new(&ql[0], m->p.qkvw + l * 3 * H * H,
+					    3 * c->hidden, c->hidden, path, err)) ||
+		    (rc = mtl_q8_linear_new(&ql[1], m->p.attprojw + l * H * H,
+					    c->hidden, c->hidden, path, err)) ||
+		    (rc = mtl_q8_linear_new(&ql[2], m->p.fcw + l * I * H,
+					    c->intermediate, c->hidden, path, err)))
+			break;
+		rc = mtl_q8_linear_new(&ql[3], m->p.fcprojw + l * H * I,
+				       c->hidden, c->intermediate, path, err);
+	}
+	m->q8 = q;
+	if (rc)
+		mtl_bert_set_int8(m, 0, path, NULL);
+	return rc;
 }
 
 /* ---- forward ---- */
@@ -450,6 +488,20 @@ static void ln_residual_backward(float *d_res, float *d_y, float *d_a,
 	}
 }
 
+/* One linear map of a layer: out[N,OC] = inp[N,C] w^T + b, through its
+ * int8 copy q when there is one, else through linear. */
+static void proj(struct mtl_bert *m,
+		 void (*linear)(float *, const float *, const float *,
+				const float *, int, int, int, int),
+		 const struct mtl_q8_linear *q, float *out, const float *inp,
+		 const float *w, const float *b, int N, int C, int OC, int nt)
+{
+	if (q)
+		mtl_q8_linear_forward(out, inp, q, b, N, &m->q8buf, nt);
+	else
+		linear(out, inp, w, b, N, C, OC, nt);
+}
+
 /* The forward pass; with train, dropout p_hidden / p_attn (may be 0). */
 static int forward(struct mtl_bert *m, const int32_t *ids,
 		   const int32_t *types, const int32_t *mask, int B, int T,
@@ -464,6 +516,8 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 	void (*linear)(float *, const float *, const float *, const float *,
 		       int, int, int, int) =
 		m->gemm_split ? mtl_linear_forward_split : mtl_linear_forward;
+	/* int8 copies of the linear maps serve inference only */
+	struct mtl_q8_linear *const *q8 = train ? NULL : m->q8;
 	size_t need;
 	int rc, drop;
 
@@ -483,6 +537,8 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		m->arena_len = need;
 	}
 	plan(m, m->arena, B, T, train, nt);
+	if (q8 && (rc = mtl_q8_buf_reserve(&m->q8buf, BT, H > I ? H : I, err)))
+		return rc;
 	a->p_hidden = a->p_attn = 0;
 	a->ids = a->types = NULL;
 	a->emb_drop = a->att_drop = a->proj_drop = a->ffn_drop = NULL;
@@ -529,8 +585,9 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		float *fc_gelu = a->fc_gelu + sI, *ln2_in = a->ln2_in + sH;
 
 		/* qkv [BT,3H]: one gemm for query, key and value */
-		linear(qkv, x, p->qkvw + (size_t)l * 3 * H * H,
-				   p->qkvb + (size_t)l * 3 * H, BT, H, 3 * H, nt);
+		proj(m, linear, q8 ? q8[4 * l] : NULL, qkv, x,
+		     p->qkvw + (size_t)l * 3 * H * H,
+		     p->qkvb + (size_t)l * 3 * H, BT, H, 3 * H, nt);
 		if (drop)
 			mtl_attention_forward_train(ctx, att, a->scratch, qkv,
 						    a->mask_add,
@@ -540,20 +597,23 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 			mtl_attention_forward(ctx, att, qkv, a->mask_add, B, T,
 					      H, NH, train, nt);
 		/* attproj = ctx Wo^T + bo, into ln1_in */
-		linear(ln1_in, ctx, p->attprojw + (size_t)l * H * H,
-				   p->attprojb + (size_t)l * H, BT, H, H, nt);
+		proj(m, linear, q8 ? q8[4 * l + 1] : NULL, ln1_in, ctx,
+		     p->attprojw + (size_t)l * H * H,
+		     p->attprojb + (size_t)l * H, BT, H, H, nt);
 		/* ln1_out = LN1(dropout(attproj) + x) */
 		ln_residual_forward(ln1_out, a->ln1_mean + sN, a->ln1_rstd + sN,
 				    ln1_in, x, p->ln1w + (size_t)l * H,
 				    p->ln1b + (size_t)l * H,
 				    drop ? a->proj_drop + (size_t)l * BT * H : NULL,
 				    p_hidden, BT, H, eps, nt);
-		linear(fc, ln1_out, p->fcw + (size_t)l * I * H,
-				   p->fcb + (size_t)l * I, BT, H, I, nt);
+		proj(m, linear, q8 ? q8[4 * l + 2] : NULL, fc, ln1_out,
+		     p->fcw + (size_t)l * I * H, p->fcb + (size_t)l * I, BT, H,
+		     I, nt);
 		mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
 		/* fcproj = fc_gelu W2^T + b2, into ln2_in */
-		linear(ln2_in, fc_gelu, p->fcprojw + (size_t)l * H * I,
-				   p->fcprojb + (size_t)l * H, BT, I, H, nt);
+		proj(m, linear, q8 ? q8[4 * l + 3] : NULL, ln2_in, fc_gelu,
+		     p->fcprojw + (size_t)l * H * I,
+		     p->fcprojb + (size_t)l * H, BT, I, H, nt);
 		/* out = LN2(dropout(fcproj) + ln1_out) */
 		ln_residual_forward(y, a->ln2_mean + sN, a->ln2_rstd + sN,
 				    ln2_in, ln1_out, p->ln2w + (size_t)l * H,

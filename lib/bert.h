@@ -57,6 +57,7 @@
 
 #include "err.h"
 #include "ops.h"
+#include "q8.h"
 #include "rng.h"
 
 /* A BERT configuration, as in a Hugging Face config.json. */
@@ -199,6 +200,8 @@ struct mtl_bert {
 	void *tarena;      /* training extras (masks, input copies, scratch) */
 	size_t tarena_len;
 	void *config_json; /* the loaded config.json (json_t), kept for save */
+	struct mtl_q8_linear **q8; /* [L*4] int8 copies, or NULL (set_int8) */
+	struct mtl_q8_buf q8buf;   /* their quantised activations */
 };
 
 /* A zero-filled model for cfg.  0 and *out, or <0 (err set). */
@@ -265,6 +268,21 @@ void mtl_bert_set_threads(struct mtl_bert *m, int n);
  * bench-encode -l).
  */
 void mtl_bert_set_gemm_split(struct mtl_bert *m, int on);
+
+/*
+ * int8 inference, an option that trades accuracy for speed (q8.h;
+ * docs/performance.md gives the measured bound).  With on, quantises the
+ * weights of every layer's four linear maps (query/key/value, attention
+ * output, intermediate, output) once, from the weights as they are now,
+ * packed for path (MTL_Q8_AUTO: the fastest this CPU has); later
+ * inference forwards (mtl_bert_forward without train, mtl_bert_embed)
+ * run those maps in int8.  Training forwards stay fp32, and the copies do
+ * not follow later changes to the weights: set it again after them.
+ * With on 0, frees the copies.  Fails like mtl_q8_linear_new(), leaving
+ * the model fp32.
+ */
+int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
+		      struct mtl_err *err);
 
 /*
  * The forward pass over a right-padded batch:

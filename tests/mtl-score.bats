@@ -290,3 +290,33 @@ raw_setup() {
 		assert_equal "$stderr" "mtl-report: out.mpk: truncated stream (no end record after 2 records)"
 	done
 }
+
+# min_cosine A B: the smallest cosine between lines of two files of
+# space-separated numbers (vectors, one a line).
+min_cosine() {
+	paste -d'|' "$1" "$2" | awk -F'|' '
+		{ na = split($1, a, " "); nb = split($2, b, " ");
+		  if (na != nb || !na) { print "shape"; exit }
+		  ab = aa = bb = 0
+		  for (i = 1; i <= na; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i] }
+		  c = ab / sqrt(aa * bb); if (NR == 1 || c < m) m = c }
+		END { printf "%.8f\n", m }'
+}
+
+@test "--int8: embeddings within cosine 0.995 of fp32's, the same predictions" {
+	mixed_setup
+	mtl-score -q -m "$FIXTURES/tiny" --embed mixed.mpk | mtl-dump -t embedding | json_array embedding >fp32
+	mtl-score -q -m "$FIXTURES/tiny" --embed --int8 mixed.mpk | mtl-dump -t embedding | json_array embedding >int8
+	[ "$(wc -l <int8)" -eq 40 ]
+	run min_cosine fp32 int8
+	echo "min cosine $output"
+	awk -v c="$output" 'BEGIN { exit !(c != "shape" && c >= 0.995) }'
+	# int8 did run: the embeddings differ
+	run max_abs_diff fp32 int8
+	awk -v d="$output" 'BEGIN { exit !(d != "shape" && d > 0) }'
+	# the labels, without their scores
+	mtl-dump --pack "$FIXTURES/golden/predict-examples.jsonl" >pex.mpk
+	mtl-score -q -m "$FIXTURES/tiny" pex.mpk | mtl-dump -t prediction | sed 's/"score":[^,}]*//g' >expect
+	mtl-score -q -m "$FIXTURES/tiny" --int8 pex.mpk | mtl-dump -t prediction | sed 's/"score":[^,}]*//g' >actual
+	diff -u expect actual
+}
