@@ -101,7 +101,7 @@ static double gemm_run(struct gemm *g, int threads)
 	double t0;
 
 	if (mtl_gemm_default() != MTL_GEMM_BLIS) {
-		int chunk = (g->n / threads + 31) & ~31;
+		int chunk = ((g->n + threads - 1) / threads + 31) & ~31;
 
 		t0 = bench_now();
 #pragma omp parallel for num_threads(threads)

@@ -183,10 +183,13 @@ static void rntm_threads(rntm_t *rntm, int nt, int sup)
 		bli_rntm_disable_l3_sup(rntm);
 }
 
-/* Columns [lo, lo+n) of nt slices of X (multiples of 16), for thread t. */
+/*
+ * Columns [lo, lo+n) of nt slices of X (multiples of 16), for thread t.
+ * The slices cover all X columns: each is ceil(X / nt) rounded up to 16.
+ */
 static int slice(int X, int nt, int t, int *lo)
 {
-	int chunk = (X / nt + 15) & ~15;
+	int chunk = ((X + nt - 1) / nt + 15) & ~15;
 
 	*lo = t * chunk;
 	return X - *lo < chunk ? (X - *lo > 0 ? X - *lo : 0) : chunk;

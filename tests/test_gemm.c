@@ -19,6 +19,7 @@
 #include <blis.h>
 
 #include "gemm.h"
+#include "ops.h"
 #include "t.h"
 
 static float urand(uint64_t *s)
@@ -182,6 +183,45 @@ static int default_with(const char *want)
 	return WEXITSTATUS(st);
 }
 
+/*
+ * ops.c's threaded products cut C's columns into one slice per thread: the
+ * slices must cover every column whatever their count (a head with one
+ * output on two threads got no column at all, and 33 columns lost the
+ * last).  mtl_linear_forward on 2 threads against a double reference.
+ */
+static void ops_slices(void)
+{
+	const int outs[] = { 1, 2, 15, 17, 33, 47 };
+	enum { N = 3, C = 8 };
+
+	for (size_t o = 0; o < sizeof(outs) / sizeof(*outs); o++) {
+		int OC = outs[o];
+		float inp[N * C], w[47 * C], b[47], out[N * 47];
+		double worst = 0;
+
+		for (int i = 0; i < N * C; i++)
+			inp[i] = (float)((i * 7) % 11) / 11 - 0.5f;
+		for (int i = 0; i < OC * C; i++)
+			w[i] = (float)((i * 5) % 13) / 13 - 0.5f;
+		for (int i = 0; i < OC; i++)
+			b[i] = (float)i / 10;
+		for (int i = 0; i < N * OC; i++)
+			out[i] = NAN;
+		mtl_linear_forward(out, inp, w, b, N, C, OC, 2);
+		for (int n = 0; n < N; n++)
+			for (int j = 0; j < OC; j++) {
+				double r = b[j], d;
+
+				for (int c = 0; c < C; c++)
+					r += (double)inp[n * C + c] * w[j * C + c];
+				d = fabs(r - out[n * OC + j]);
+				worst = d > worst || d != d ? (d != d ? INFINITY : d) : worst;
+			}
+		T_OK(worst < 1e-5, "linear forward on 2 threads, %d outputs: every column (max diff %.3g)",
+		     OC, worst);
+	}
+}
+
 int main(void)
 {
 	enum mtl_gemm_kernel best = MTL_GEMM_BLIS, dflt;
@@ -198,6 +238,7 @@ int main(void)
 		kernel_large(k);
 		kernel_slice(k);
 	}
+	ops_slices();
 	/* without a choice: ours where BLIS has only its generic kernels */
 	dflt = bli_arch_query_id() == BLIS_ARCH_GENERIC ? best : MTL_GEMM_BLIS;
 	T_OK(default_with(NULL) == (int)dflt, "MTL_GEMM unset: %s (BLIS's kernels: %s)",
