@@ -644,33 +644,37 @@ out:
 	return rc;
 }
 
+/* The keys every task kind's metrics record starts with, into m. */
+static void metrics_begin(struct mtl_mp_map *m, const struct mtl_predictor *p,
+			  int t, long scored)
+{
+	const struct mtl_task *task = &p->m->tasks->task[t];
+
+	mtl_mp_map_begin(m);
+	mtl_mp_pack_str(mtl_mp_map_key(m, "type"), "metrics");
+	mtl_mp_pack_str(mtl_mp_map_key(m, "task"), task->name);
+	mtl_mp_pack_str(mtl_mp_map_key(m, "kind"), mtl_task_kind_name(task->kind));
+	msgpack_pack_long(mtl_mp_map_key(m, "scored"), scored);
+}
+
 /* A multilabel task's metrics record: items scored, per-label accuracy,
  * macro and micro F1, exact match. */
 static int pack_multilabel_metrics(struct mtl_predictor *p, int t,
 				   struct mtl_mp_writer *w, struct mtl_err *err)
 {
 	struct mtl_multilabel_score *ml = &p->ml[t];
-	msgpack_packer *pk = mtl_mp_pk(w);
 	double cells = (double)ml->items * ml->n;
+	struct mtl_mp_map m;
 
 	mtl_multilabel_finish(ml);
-	msgpack_pack_map(pk, 8);
-	mtl_mp_pack_str(pk, "type");
-	mtl_mp_pack_str(pk, "metrics");
-	mtl_mp_pack_str(pk, "task");
-	mtl_mp_pack_str(pk, p->m->tasks->task[t].name);
-	mtl_mp_pack_str(pk, "kind");
-	mtl_mp_pack_str(pk, mtl_task_kind_name(MTL_TASK_MULTILABEL));
-	mtl_mp_pack_str(pk, "scored");
-	msgpack_pack_long(pk, ml->items);
-	mtl_mp_pack_str(pk, "accuracy");
-	msgpack_pack_double(pk, cells > 0 ? (cells - (double)(ml->micro.fp + ml->micro.fn)) / cells : 0);
-	mtl_mp_pack_str(pk, "macro_f1");
-	msgpack_pack_double(pk, ml->macro_f1);
-	mtl_mp_pack_str(pk, "micro_f1");
-	msgpack_pack_double(pk, ml->micro.f1);
-	mtl_mp_pack_str(pk, "exact_match");
-	msgpack_pack_double(pk, ml->items ? (double)ml->exact / (double)ml->items : 0);
+	metrics_begin(&m, p, t, ml->items);
+	msgpack_pack_double(mtl_mp_map_key(&m, "accuracy"),
+			    cells > 0 ? (cells - (double)(ml->micro.fp + ml->micro.fn)) / cells : 0);
+	msgpack_pack_double(mtl_mp_map_key(&m, "macro_f1"), ml->macro_f1);
+	msgpack_pack_double(mtl_mp_map_key(&m, "micro_f1"), ml->micro.f1);
+	msgpack_pack_double(mtl_mp_map_key(&m, "exact_match"),
+			    ml->items ? (double)ml->exact / (double)ml->items : 0);
+	mtl_mp_map_end(&m, mtl_mp_pk(w));
 	return mtl_mp_end(w, err);
 }
 
@@ -680,8 +684,8 @@ static int pack_regression_metrics(struct mtl_predictor *p, int t,
 				   struct mtl_mp_writer *w, struct mtl_err *err)
 {
 	struct mtl_regression_score *rg = &p->rg[t];
-	msgpack_packer *pk = mtl_mp_pk(w);
 	const char *const key[] = { "mse", "pearson", "spearman" };
+	struct mtl_mp_map m;
 	double v[3];
 
 	if (mtl_regression_finish(rg))
@@ -689,22 +693,16 @@ static int pack_regression_metrics(struct mtl_predictor *p, int t,
 	v[0] = rg->mse;
 	v[1] = rg->pearson;
 	v[2] = rg->spearman;
-	msgpack_pack_map(pk, 7);
-	mtl_mp_pack_str(pk, "type");
-	mtl_mp_pack_str(pk, "metrics");
-	mtl_mp_pack_str(pk, "task");
-	mtl_mp_pack_str(pk, p->m->tasks->task[t].name);
-	mtl_mp_pack_str(pk, "kind");
-	mtl_mp_pack_str(pk, mtl_task_kind_name(MTL_TASK_REGRESSION));
-	mtl_mp_pack_str(pk, "scored");
-	msgpack_pack_long(pk, rg->n);
+	metrics_begin(&m, p, t, rg->n);
 	for (int k = 0; k < 3; k++) {
-		mtl_mp_pack_str(pk, key[k]);
+		msgpack_packer *vk = mtl_mp_map_key(&m, key[k]);
+
 		if (isnan(v[k]))
-			msgpack_pack_nil(pk);
+			msgpack_pack_nil(vk);
 		else
-			msgpack_pack_double(pk, v[k]);
+			msgpack_pack_double(vk, v[k]);
 	}
+	mtl_mp_map_end(&m, mtl_mp_pk(w));
 	return mtl_mp_end(w, err);
 }
 
