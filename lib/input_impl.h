@@ -1,6 +1,6 @@
 /*
- * input_impl.h - private to the input readers (input.c, input_tsv.c): the
- * reader's state and the helpers every format shares.  Not part of the
+ * input_impl.h - private to the input module's parts (input.c, input_tsv.c,
+ * input_encode.c): the reader's state and the helpers every format shares.  Not part of the
  * library's interface; see input.h for that.
  */
 #ifndef MTL_INPUT_IMPL_H
