@@ -194,6 +194,29 @@ static int parse_extras(struct mtl_example *ex, const msgpack_object *rec,
 	return 0;
 }
 
+/*
+ * A record's "type_ids" (o, NULL when absent) into a new *out of n token
+ * type ids, each 0 or 1; *out stays NULL when o is NULL.  0, or
+ * MTL_ERR_FORMAT / MTL_ERR_NOMEM (*out may be set: the caller frees).
+ */
+static int parse_types(int32_t **out, const msgpack_object *o, long n,
+		       struct mtl_err *err)
+{
+	if (!o)
+		return 0;
+	if (!(*out = malloc((size_t)n * sizeof(int32_t))))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	if (mtl_mp_as_i32s(o, *out, n))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "\"type_ids\" is not %ld integers (one per token)", n);
+	for (long i = 0; i < n; i++)
+		if ((*out)[i] != 0 && (*out)[i] != 1)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "token type id %d at %ld: not 0 or 1",
+					   (int)(*out)[i], i);
+	return 0;
+}
+
 int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 		      const struct mtl_tasks *ts, struct mtl_err *err)
 {
@@ -201,6 +224,7 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 	const msgpack_object *id = mtl_mp_get(rec, "id");
 	const msgpack_object *labels = mtl_mp_get(rec, "labels");
 	const msgpack_object *text = mtl_mp_get(rec, "text");
+	const msgpack_object *text_b = mtl_mp_get(rec, "text_b");
 	long n = mtl_mp_array_len(ids);
 	int rc = MTL_ERR_NOMEM;
 
@@ -237,6 +261,13 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 			goto fail;
 		ex->text_len = text->via.str.size;
 	}
+	if (text_b && text_b->type == MSGPACK_OBJECT_STR) {
+		if (!(ex->text_b = data_dup_str(text_b)))
+			goto fail;
+		ex->text_b_len = text_b->via.str.size;
+	}
+	if ((rc = parse_types(&ex->type_ids, mtl_mp_get(rec, "type_ids"), n, err)))
+		goto fail;
 	if ((rc = parse_extras(ex, rec, ts)))
 		goto fail;
 	rc = MTL_ERR_NOMEM;
@@ -277,7 +308,7 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 			}
 			ex->seq[t] = mtl_label_of_value((float)v);
 			ex->labelled |= 1ull << t;
-		} else if (task->kind == MTL_TASK_SEQUENCE) {
+		} else if (task->kind == MTL_TASK_SEQUENCE || task->kind == MTL_TASK_PAIR) {
 			int64_t v;
 			if (mtl_mp_as_int(&kv->val, &v) || v < MTL_IGNORE || v > INT32_MAX) {
 				rc = mtl_err_set(err, MTL_ERR_FORMAT,
@@ -342,7 +373,8 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 			lost |= 1ull << t;
 			n_lost++;
 		}
-	msgpack_pack_map(pk, 5 + (ex->text != NULL) + (ex->word_ids != NULL) +
+	msgpack_pack_map(pk, 5 + (ex->text != NULL) + (ex->text_b != NULL) +
+			 (ex->type_ids != NULL) + (ex->word_ids != NULL) +
 			 (ex->words != NULL) + (ex->truncated != 0) + (n_lost > 0) +
 			 (ex->pair_ids != NULL) + 2 * (ex->word_starts != NULL));
 	mtl_mp_pack_str(pk, "type");
@@ -354,8 +386,17 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 		msgpack_pack_str(pk, ex->text_len);
 		msgpack_pack_str_body(pk, ex->text, ex->text_len);
 	}
+	if (ex->text_b) {
+		mtl_mp_pack_str(pk, "text_b");
+		msgpack_pack_str(pk, ex->text_b_len);
+		msgpack_pack_str_body(pk, ex->text_b, ex->text_b_len);
+	}
 	mtl_mp_pack_str(pk, "ids");
 	mtl_mp_pack_i32s(pk, ex->ids, (size_t)ex->len);
+	if (ex->type_ids) {
+		mtl_mp_pack_str(pk, "type_ids");
+		mtl_mp_pack_i32s(pk, ex->type_ids, (size_t)ex->len);
+	}
 	if (ex->word_ids) {
 		mtl_mp_pack_str(pk, "word_ids");
 		mtl_mp_pack_i32s(pk, ex->word_ids, (size_t)ex->len);
@@ -435,8 +476,10 @@ void mtl_example_release(struct mtl_example *ex)
 	free(ex->word_starts);
 	free(ex->word_ends);
 	free(ex->pair_ids);
+	free(ex->type_ids);
 	free(ex->id);
 	free(ex->text);
+	free(ex->text_b);
 	memset(ex, 0, sizeof(*ex));
 }
 
@@ -460,6 +503,9 @@ void mtl_example_strip(struct mtl_example *ex)
 	free(ex->text);
 	ex->text = NULL;
 	ex->text_len = 0;
+	free(ex->text_b);
+	ex->text_b = NULL;
+	ex->text_b_len = 0;
 }
 
 /* Pads row i of ids[n,T] from x[len] with pad_id. */
@@ -474,13 +520,14 @@ int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 		   int n, const struct mtl_tasks *ts, const int *map,
 		   uint64_t task_mask, int32_t pad_id, struct mtl_err *err)
 {
-	int T = 1, Tp = 0, pairs = n > 0, nt = ts ? ts->n : 0;
+	int T = 1, Tp = 0, pairs = n > 0, nt = ts ? ts->n : 0, typed = 0;
 
 	memset(b, 0, sizeof(*b));
 	for (int i = 0; i < n; i++) {
 		T = ex[i]->len > T ? ex[i]->len : T;
 		Tp = ex[i]->pair_len > Tp ? ex[i]->pair_len : Tp;
 		pairs &= ex[i]->pair_ids != NULL;
+		typed |= ex[i]->type_ids != NULL;
 	}
 	/* an embedding task's texts share the batch width */
 	if (mtl_batch_emb_width(ex, n, ts, map, task_mask) > T)
@@ -551,6 +598,16 @@ int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 	}
 	if (mtl_batch_emb_make(b, ex, n, ts, map, task_mask, pad_id))
 		goto nomem;
+	/* token type ids when a row is a pair: 0 on padding and extra rows,
+	 * as Hugging Face pads them */
+	if (typed) {
+		if (!(b->type_ids = calloc((size_t)(n + b->E) * T, sizeof(int32_t))))
+			goto nomem;
+		for (int i = 0; i < n; i++)
+			if (ex[i]->type_ids)
+				memcpy(b->type_ids + (size_t)i * T, ex[i]->type_ids,
+				       (size_t)ex[i]->len * sizeof(int32_t));
+	}
 	return 0;
 nomem:
 	mtl_batch_release(b);
@@ -611,7 +668,8 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 
 	for (int t = 0; t < b->n_tasks; t++)
 		present |= (uint64_t)(b->labels[t] != NULL) << t;
-	msgpack_pack_map(pk, 9 + 2 * (b->pair_ids != NULL) + mtl_batch_emb_keys(b));
+	msgpack_pack_map(pk, 9 + (b->type_ids != NULL) + 2 * (b->pair_ids != NULL) +
+			 mtl_batch_emb_keys(b));
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "batch");
 	mtl_mp_pack_str(pk, "epoch");
@@ -624,6 +682,10 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 	msgpack_pack_int(pk, b->T);
 	mtl_mp_pack_str(pk, "ids");
 	pack_i32s(pk, b->ids, BT + (size_t)b->E * b->T);
+	if (b->type_ids) {
+		mtl_mp_pack_str(pk, "type_ids");
+		pack_i32s(pk, b->type_ids, BT + (size_t)b->E * b->T);
+	}
 	mtl_mp_pack_str(pk, "lengths");
 	pack_i32s(pk, b->lengths, (size_t)(b->B + b->E));
 	mtl_mp_pack_str(pk, "example_ids");
@@ -743,6 +805,10 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "negative token id %d", (int)b->ids[i]);
 			goto fail;
 		}
+	if ((rc = parse_types(&b->type_ids, mtl_mp_get(rec, "type_ids"), (long)((B + E) * T),
+			      err)))
+		goto fail;
+	rc = MTL_ERR_NOMEM;
 	if (exids && exids->type == MSGPACK_OBJECT_ARRAY && exids->via.array.size == (uint32_t)B)
 		for (int64_t i = 0; i < B; i++)
 			if (mtl_mp_copy(&exids->via.array.ptr[i], &b->example_ids[i],
@@ -814,6 +880,7 @@ void mtl_batch_release(struct mtl_batch *b)
 	free(b->lengths);
 	free(b->ids);
 	free(b->pair_ids);
+	free(b->type_ids);
 	free(b->pair_lengths);
 	memset(b, 0, sizeof(*b));
 }

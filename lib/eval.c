@@ -417,9 +417,9 @@ int mtl_eval_best_init(struct mtl_eval_best *b, const char *metric,
 				   ? "metric '%s': '%s' is a regression task: it has mse, pearson and spearman"
 				   : "metric '%s': '%s' is not a regression task: mse, pearson and spearman are for regression tasks",
 				   metric, name);
-	if (task->kind == MTL_TASK_SEQUENCE && i >= 2)
-		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': '%s' is a sequence task: it has accuracy and f1",
-				   metric, name);
+	if ((task->kind == MTL_TASK_SEQUENCE || task->kind == MTL_TASK_PAIR) && i >= 2)
+		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': '%s' is a %s task: it has accuracy and f1",
+				   metric, name, mtl_task_kind_name(task->kind));
 	if (task->kind == MTL_TASK_MULTILABEL && (i == 2 || i == 3))
 		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': '%s' is a multilabel task: it has accuracy, f1 and micro_f1",
 				   metric, name);

@@ -197,10 +197,43 @@ void input_item_start(struct mtl_input *in, struct mtl_input_item *it, long line
 	it->value = in->value;
 }
 
+/*
+ * A pair (it->text_b) is labelled for pair and regression tasks only, and
+ * a pair task's label needs one.  0 or MTL_ERR_FORMAT.
+ */
+static int check_pair(const struct mtl_input *in, const struct mtl_input_item *it,
+		      struct mtl_err *err)
+{
+	if (it->text_b && it->words)
+		return input_bad(err, it->line, "'text_b' goes with a text, not 'words'");
+	for (int k = 0; k < in->n_tasks; k++) {
+		const struct mtl_task *t = &in->ts->task[k];
+
+		if (!it->seq[k] && !it->tags[k] && !it->emb[k].other &&
+		    !it->multi[k] && isnan(it->value[k]))
+			continue;
+		if (t->kind == MTL_TASK_PAIR && !it->text_b)
+			return input_bad(err, it->line,
+					 "task '%s': a pair task needs a second text 'text_b'",
+					 t->name);
+		if (it->text_b && t->kind != MTL_TASK_PAIR &&
+		    t->kind != MTL_TASK_REGRESSION)
+			return input_bad(err, it->line,
+					 "task '%s': a %s task reads one text, not a pair "
+					 "('text_b'): pairs are for pair and regression tasks",
+					 t->name, mtl_task_kind_name(t->kind));
+	}
+	return 0;
+}
+
 /* Joins words into the text; the checks all formats share.  1 or <0. */
 int input_finish(struct mtl_input *in, struct mtl_input_item *it,
 		  struct mtl_err *err)
 {
+	int rc;
+
+	if ((rc = check_pair(in, it, err)))
+		return rc;
 	if (it->words) {
 		size_t len = 0;
 		for (size_t i = 0; i < it->n_words; i++)
@@ -224,7 +257,7 @@ int input_finish(struct mtl_input *in, struct mtl_input_item *it,
 /* Whether name is a key or column the reader uses. */
 static int known_name(const struct mtl_input *in, const char *name)
 {
-	static const char *const fixed[] = { "id", "words", "pair", "tags" };
+	static const char *const fixed[] = { "id", "words", "pair", "tags", "text_b" };
 
 	if (!strcmp(name, in->o.text_field))
 		return 1;
@@ -245,9 +278,10 @@ static int known_name(const struct mtl_input *in, const char *name)
 int input_check_name(struct mtl_input *in, long line, const char *what,
 		      const char *name, struct mtl_err *err)
 {
-	const char *names[MAX_TASKS + 4] = { in->o.text_field, "id", "words", "pair" };
+	const char *names[MAX_TASKS + 5] = { in->o.text_field, "id", "words", "pair",
+					     "text_b" };
 	const char *near;
-	size_t n = 4;
+	size_t n = 5;
 
 	if (known_name(in, name))
 		return 0;
@@ -420,6 +454,14 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 		it->id_given = 1;
 	} else if (v && !json_is_null(v)) {
 		return input_bad(err, it->line, "'id' must be a string or an integer");
+	}
+	v = json_object_get(j, "text_b");
+	if (json_is_string(v)) {
+		if (!(it->text_b = plain_string(v)))
+			return input_bad(err, it->line, "'text_b' contains U+0000");
+		it->text_b_len = json_string_length(v);
+	} else if (v && !json_is_null(v)) {
+		return input_bad(err, it->line, "'text_b' must be a string");
 	}
 	v = json_object_get(j, "pair");
 	if (json_is_string(v)) {
@@ -626,6 +668,7 @@ int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
 		in->label[k] = opts->label_field && opts->label_field[k]
 				       ? opts->label_field[k] : ts->task[k].name;
 	mtl_tok_enc_init(&in->enc);
+	mtl_tok_enc_init(&in->enc_b);
 	if ((in->o.format == MTL_INPUT_TSV || in->o.format == MTL_INPUT_CSV) &&
 	    (rc = input_tsv_header(in, err)) < 0) {
 		mtl_input_free(in);
@@ -669,6 +712,7 @@ void mtl_input_free(struct mtl_input *in)
 	input_strs_free(&in->sent_tags);
 	input_strs_free(&in->warned);
 	mtl_tok_enc_release(&in->enc);
+	mtl_tok_enc_release(&in->enc_b);
 	free(in->words);
 	free(in->line);
 	free(in->fix);

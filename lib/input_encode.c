@@ -61,7 +61,7 @@ static int look_up_labels(struct mtl_input *in, const struct mtl_input_item *it,
 		const struct mtl_task *t = &in->ts->task[k];
 		int32_t *wl;
 
-		if (t->kind == MTL_TASK_SEQUENCE && it->seq[k]) {
+		if ((t->kind == MTL_TASK_SEQUENCE || t->kind == MTL_TASK_PAIR) && it->seq[k]) {
 			seq[k] = mtl_task_label(t, it->seq[k]);
 			if (seq[k] < 0 && !in->o.skip_unknown)
 				return input_bad(err, it->line, "task '%s': unknown label '%.100s'",
@@ -260,6 +260,86 @@ static int encode_emb(struct mtl_input *in, const struct mtl_input_item *it,
 	return 0;
 }
 
+/*
+ * A pair's texts: the first with its specials into in->enc, [CLS] a [SEP],
+ * and the second without into in->enc_b, both cut longest first to
+ * max_len (mtl_tok_pair_lengths); *nb is how many of in->enc_b's tokens
+ * are kept.  0 or <0.
+ */
+static int encode_pair(struct mtl_input *in, const struct mtl_input_item *it,
+		       const struct mtl_tok *tok, size_t max_len, size_t *nb,
+		       struct mtl_census *c, struct mtl_err *err)
+{
+	struct mtl_tok_enc *e = &in->enc, *eb = &in->enc_b;
+	size_t na, nb0;
+	struct mtl_err terr;
+	int32_t last = -2;
+
+	if (max_len > 0 && max_len < 3)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "max length %zu leaves no room for [CLS] and two [SEP]",
+				   max_len);
+	if (mtl_tok_encode(tok, it->text_b, it->text_b_len, MTL_TOK_NO_SPECIALS, 0,
+			   eb, &terr) < 0)
+		return input_bad(err, it->line, "'text_b': %s", terr.msg);
+	if (mtl_tok_encode(tok, it->text, it->text_len, 0, 0, e, &terr) < 0)
+		return input_bad(err, it->line, "%s", terr.msg);
+	na = e->n - 2;
+	*nb = nb0 = eb->n;
+	if (mtl_tok_pair_lengths(&na, nb, max_len) &&
+	    na < e->n - 2 &&
+	    mtl_tok_encode(tok, it->text, it->text_len, 0, na + 2, e, &terr) < 0)
+		return input_bad(err, it->line, "%s", terr.msg);
+	/* the second text's words that lost a token, as the tokenizer counts
+	 * them for the first */
+	for (size_t i = *nb; i < nb0; i++)
+		if (eb->word_ids[i] != last) {
+			last = eb->word_ids[i];
+			e->words_lost++;
+		}
+	e->truncated |= *nb < nb0;
+	if (c) {
+		c->no_tokens += (e->n <= 2) + (nb0 == 0);
+		for (size_t i = 0; i < *nb; i++)
+			c->unk += eb->ids[i] == mtl_tok_unk_id(tok);
+	}
+	return 0;
+}
+
+/*
+ * Appends the nb kept tokens of a pair's second text and a [SEP] to ex
+ * (which holds [CLS] a [SEP]), with token type ids 0 then 1, word id -1
+ * (they are no word of the text), and the text_b.  0 or -1.
+ */
+static int append_pair(struct mtl_example *ex, const struct mtl_input_item *it,
+		       const struct mtl_tok_enc *eb, size_t nb)
+{
+	size_t na = (size_t)ex->len, n = na + nb + 1;
+	int32_t *ids = realloc(ex->ids, n * sizeof(int32_t));
+
+	if (!ids)
+		return -1;
+	ex->ids = ids;
+	if (!(ids = realloc(ex->word_ids, n * sizeof(int32_t))))
+		return -1;
+	ex->word_ids = ids;
+	if (!(ex->type_ids = malloc(n * sizeof(int32_t))) ||
+	    !(ex->text_b = malloc(it->text_b_len + 1)))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		ex->type_ids[i] = i >= na;
+		if (i >= na)
+			ex->word_ids[i] = -1;
+	}
+	memcpy(ex->ids + na, eb->ids, nb * sizeof(int32_t));
+	ex->ids[n - 1] = ex->ids[na - 1]; /* [SEP] */
+	ex->len = (int32_t)n;
+	memcpy(ex->text_b, it->text_b, it->text_b_len);
+	ex->text_b[it->text_b_len] = 0;
+	ex->text_b_len = it->text_b_len;
+	return 0;
+}
+
 int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		     const struct mtl_tok *tok, size_t max_len,
 		     struct mtl_example *ex, struct mtl_census *c,
@@ -269,20 +349,27 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 	int32_t seq[MAX_TASKS];
 	int has[MAX_TASKS] = { 0 }, rc;
 	struct mtl_err terr;
+	size_t nb = 0;
 
 	memset(ex, 0, sizeof(*ex));
 	/* labels first: a bad label must not cost a tokenization */
 	if ((rc = look_up_labels(in, it, seq, has, c, err)))
 		return rc;
-	if (it->words)
-		rc = mtl_tok_encode_words(tok, it->words, it->n_words, 0, max_len, e, &terr);
-	else
-		rc = mtl_tok_encode(tok, it->text, it->text_len, 0, max_len, e, &terr);
-	if (rc < 0)
-		return input_bad(err, it->line, "%s", terr.msg);
-	if (e->n <= 2 && c)
-		c->no_tokens++; /* [CLS] [SEP], as Hugging Face gives it */
-	if (fill_example(ex, it, e, in->n_tasks, in->o.id_prefix))
+	if (it->text_b) {
+		if ((rc = encode_pair(in, it, tok, max_len, &nb, c, err)))
+			return rc;
+	} else {
+		if (it->words)
+			rc = mtl_tok_encode_words(tok, it->words, it->n_words, 0, max_len, e, &terr);
+		else
+			rc = mtl_tok_encode(tok, it->text, it->text_len, 0, max_len, e, &terr);
+		if (rc < 0)
+			return input_bad(err, it->line, "%s", terr.msg);
+		if (e->n <= 2 && c)
+			c->no_tokens++; /* [CLS] [SEP], as Hugging Face gives it */
+	}
+	if (fill_example(ex, it, e, in->n_tasks, in->o.id_prefix) ||
+	    (it->text_b && append_pair(ex, it, &in->enc_b, nb)))
 		goto oom;
 	if (it->words && e->truncated) {
 		int32_t seen = 0;
@@ -296,6 +383,7 @@ int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
 		if (!has[k])
 			continue;
 		if (in->ts->task[k].kind == MTL_TASK_SEQUENCE ||
+		    in->ts->task[k].kind == MTL_TASK_PAIR ||
 		    in->ts->task[k].kind == MTL_TASK_REGRESSION) {
 			ex->seq[k] = seq[k];
 			ex->labelled |= 1ull << k;
