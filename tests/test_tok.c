@@ -461,6 +461,9 @@ static void test_pair_lengths(void)
 		{ 0, 9, 5, 0, 2, 1 },    /* an empty first text: b alone */
 		{ 3, 3, 3, 0, 0, 1 },    /* room for the specials only */
 		{ 900, 2, 0, 900, 2, 0 }, /* 0: no limit */
+		/* docs/tasks.md's table, L = 8 */
+		{ 4, 4, 8, 3, 2, 1 }, { 6, 1, 8, 4, 1, 1 }, { 2, 7, 8, 2, 3, 1 },
+		{ 7, 5, 8, 3, 2, 1 },
 	};
 	size_t a = 4, b = 4;
 
