@@ -429,6 +429,23 @@ static int jsonl_multi(struct mtl_input *in, struct mtl_input_item *it, int k,
 	return 0;
 }
 
+/* The optional text at key of the object j into *s and *len (absent or
+ * null: *s stays NULL).  0 or MTL_ERR_FORMAT naming the key. */
+static int jsonl_text(json_t *j, const char *key, long line, const char **s,
+		      size_t *len, struct mtl_err *err)
+{
+	json_t *v = json_object_get(j, key);
+
+	if (json_is_string(v)) {
+		if (!(*s = plain_string(v)))
+			return input_bad(err, line, "'%s' contains U+0000", key);
+		*len = json_string_length(v);
+	} else if (v && !json_is_null(v)) {
+		return input_bad(err, line, "'%s' must be a string", key);
+	}
+	return 0;
+}
+
 /* Fills it from the object in->j. */
 static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 		      struct mtl_err *err)
@@ -455,22 +472,9 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 	} else if (v && !json_is_null(v)) {
 		return input_bad(err, it->line, "'id' must be a string or an integer");
 	}
-	v = json_object_get(j, "text_b");
-	if (json_is_string(v)) {
-		if (!(it->text_b = plain_string(v)))
-			return input_bad(err, it->line, "'text_b' contains U+0000");
-		it->text_b_len = json_string_length(v);
-	} else if (v && !json_is_null(v)) {
-		return input_bad(err, it->line, "'text_b' must be a string");
-	}
-	v = json_object_get(j, "pair");
-	if (json_is_string(v)) {
-		if (!(it->pair = plain_string(v)))
-			return input_bad(err, it->line, "'pair' contains U+0000");
-		it->pair_len = json_string_length(v);
-	} else if (v && !json_is_null(v)) {
-		return input_bad(err, it->line, "'pair' must be a string");
-	}
+	if ((rc = jsonl_text(j, "text_b", it->line, &it->text_b, &it->text_b_len, err)) ||
+	    (rc = jsonl_text(j, "pair", it->line, &it->pair, &it->pair_len, err)))
+		return rc;
 	words = json_object_get(j, "words");
 	if (words && !json_is_null(words)) {
 		size_t n = json_array_size(words);
