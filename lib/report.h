@@ -41,6 +41,7 @@
 #include "err.h"
 #include "metrics.h"
 #include "mp.h"
+#include "steps.h"
 #include "task.h"
 
 struct mtl_report_opts {
@@ -62,6 +63,9 @@ struct mtl_report_eval {
 	double step;
 	char *task;
 	double loss, accuracy, f1; /* NaN where absent */
+	struct mtl_steps_figure *more; /* [n_more] the row's other figures
+					* (steps.h: mtl_steps_eval_row) */
+	int n_more;
 };
 
 struct mtl_report_skip {
