@@ -670,14 +670,14 @@ int mtl_eval_best_init(struct mtl_eval_best *b, const char *metric,
 	if (!(f->kinds >> task->kind & 1)) {
 		list_figures(list, sizeof(list), (int)task->kind, " and ");
 		kinds[0] = 0;
-		for (int k = 0; k < 32 && kl < sizeof(kinds); k++)
-			if (f->kinds >> k & 1)
+		for (unsigned k = 0, left = f->kinds; left && kl < sizeof(kinds); k++, left >>= 1)
+			if (left & 1)
 				kl += (size_t)snprintf(kinds + kl, sizeof(kinds) - kl, "%s%s",
-						       kl ? " and " : "",
+						       !kl ? "" : left > 1 ? ", " : " and ",
 						       mtl_task_kind_name((enum mtl_task_kind)k));
-		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': '%s' is a %s task: it has %s (%s is for %s tasks)",
-				   metric, name, mtl_task_kind_name(task->kind), list,
-				   f->name, kinds);
+		return mtl_err_set(err, MTL_ERR_ARG, "metric '%s': '%s' is %s %s task: it has %s (%s is for %s tasks)",
+				   metric, name, task->kind == MTL_TASK_EMBEDDING ? "an" : "a",
+				   mtl_task_kind_name(task->kind), list, f->name, kinds);
 	}
 	if (b->kind == MTL_EVAL_ENTITY_F1) {
 		struct mtl_bio bio;
