@@ -562,9 +562,11 @@ void mtl_eval_format(char *buf, size_t n, const struct mtl_tasks *ts,
 					      res->pearson[t], res->spearman[t]);
 			continue;
 		}
-		k += (size_t)snprintf(buf + k, n - k, ", %s accuracy %.4f %s %.4f",
-				      ts->task[t].name, res->accuracy[t],
-				      tok ? "token_f1" : "f1", res->f1[t]);
+		k += (size_t)snprintf(buf + k, n - k, ", %s accuracy %.4f",
+				      ts->task[t].name, res->accuracy[t]);
+		if (k < n && ts->task[t].kind != MTL_TASK_EMBEDDING)
+			k += (size_t)snprintf(buf + k, n - k, " %s %.4f",
+					      tok ? "token_f1" : "f1", res->f1[t]);
 		if (k < n && !isnan(res->entity_f1[t]))
 			k += (size_t)snprintf(buf + k, n - k, " entity_f1 %.4f",
 					      res->entity_f1[t]);

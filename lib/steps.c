@@ -217,7 +217,8 @@ int mtl_steps_write_eval(struct mtl_mp_writer *w, long step,
 				      have && !isnan(res->spearman[t]));
 		} else {
 			pack_nullable(mtl_mp_map_key(&f, "accuracy"), res->accuracy[t], have);
-			pack_nullable(mtl_mp_map_key(&f, "f1"), res->f1[t], have);
+			if (tasks->task[t].kind != MTL_TASK_EMBEDDING) /* no labels */
+				pack_nullable(mtl_mp_map_key(&f, "f1"), res->f1[t], have);
 		}
 		if (!isnan(res->entity_f1[t]))
 			msgpack_pack_double(mtl_mp_map_key(&f, "entity_f1"), res->entity_f1[t]);

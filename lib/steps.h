@@ -16,7 +16,8 @@
  *           labelled multilabel task ("f1" is then its macro F1,
  *           "accuracy" per label); a regression task has "loss" (its
  *           MSE), "pearson" and "spearman" in place of "accuracy" and
- *           "f1"; the embedding evaluators (eval.h) add "pairs",
+ *           "f1"; an embedding task has no "f1" (no labels; its
+ *           "accuracy" is MNRL's in-batch top-1); the embedding evaluators (eval.h) add "pairs",
  *           "pearson", "spearman" (an embedding task's scored pairs),
  *           "queries", "mrr@10", "ndcg@10", "recall@1", "recall@10",
  *           "recall@100", "map@100" (its retrieval), "knn_accuracy" and
