@@ -17,16 +17,6 @@ setup() {
 	 {"name": "sts", "kind": "embedding", "loss": "cosent", "weight": 0.5}
 	]}
 	EOF
-	cat >train.jsonl <<-'EOF'
-	{"text": "bank profits fell", "topic": "money", "sim": {"positive": "bank prices fell", "negative": "the team won"}}
-	{"text": "john played in london", "topic": "sport", "sim": {"positive": "john played in paris"}}
-	{"text": "the new phones", "sim": {"positive": "new phones"}}
-	{"text": "alice won the game", "topic": "sport"}
-	{"text": "stock prices rose", "sts": {"pair": "stock prices fell", "score": 0.3}}
-	{"text": "the cat sat", "sts": {"pair": "a cat sat", "score": 0.9}, "topic": "money"}
-	{"text": "the dog sat", "sts": {"pair": "the city", "score": 0.1}}
-	{"text": "the market rose today", "sim": {"positive": "stock market rose", "negative": "the cat sat"}}
-	EOF
 	cat >dev.jsonl <<-'EOF'
 	{"text": "bank prices fell", "topic": "money", "sim": {"positive": "bank profits fell"}}
 	{"text": "john played in paris", "topic": "sport", "sim": {"positive": "john played in london"}}
@@ -40,7 +30,7 @@ setup() {
 	EOF
 	mtl-init -q -o model --vocab "$FIXTURES/tiny/vocab.txt" --tasks tasks.json \
 		--hidden 32 --layers 1 --heads 2
-	mtl-tokenize -q -m model train.jsonl >ex.mpk
+	mtl-tokenize -q -m model "$MTL_ROOT/tests/data/embedding-train.jsonl" >ex.mpk
 	mtl-tokenize -q -m model dev.jsonl >dev.mpk
 	mtl-batch -q -b 4 -e 3 --shuffle ex.mpk >b.mpk
 }
