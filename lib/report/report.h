@@ -194,7 +194,7 @@ struct mtl_report_eval_opts {
 };
 
 /*
- * Runs the embedding evaluators (lib/report/embset.h) over the embeddings read
+ * Runs the embedding evaluators (lib/heads/embset.h) over the embeddings read
  * with opts.emb_keep, after mtl_report_finish, into rep->emb.eval: per
  * labelled task (or only o->task) kNN accuracy, same-label retrieval and
  * k-means V-measure (with o->train: kNN and probe against it); with
