@@ -92,7 +92,7 @@ static void test_names_kinds(void)
 	     "an embedding and a regression task's metrics: '%s'", buf);
 	free(names);
 	T_OK(mtl_eval_best_init(&b, "sim:f1", ts, 0, &err) == MTL_ERR_ARG &&
-	     !strcmp(err.msg, "metric 'sim:f1': 'sim' is an embedding task: it has accuracy, pearson, spearman, mrr@10, ndcg@10, recall@1, recall@10, recall@100 and map@100 (f1 is for sequence, token and multilabel tasks)"),
+	     !strcmp(err.msg, "metric 'sim:f1': 'sim' is an embedding task: it has accuracy, pearson, spearman, mrr@10, ndcg@10, recall@1, recall@10, recall@100 and map@100 (f1 is for sequence, token, multilabel and pair tasks)"),
 	     "an embedding task has no f1: '%s'", err.msg);
 	T_OK(mtl_eval_best_init(&b, "score:mrr@10", ts, 0, &err) == MTL_ERR_ARG &&
 	     !strcmp(err.msg, "metric 'score:mrr@10': 'score' is a regression task: it has mse, pearson and spearman (mrr@10 is for embedding tasks)"),

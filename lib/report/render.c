@@ -633,7 +633,7 @@ static void render_errors(struct out *o, const struct mtl_report_task *rt)
 		return;
 	heading(o, 3, "Misclassified examples of %s (%d of %ld)", sp->name, rt->n_err,
 		rt->n_wrong);
-	if (sp->kind == MTL_TASK_SEQUENCE) {
+	if (sp->kind == MTL_TASK_SEQUENCE || sp->kind == MTL_TASK_PAIR) {
 		tab_init(&t, "llll");
 		tab_add(&t, "id");
 		tab_add(&t, "text");

@@ -169,7 +169,7 @@ static json_t *jtask(const struct mtl_report *rep, const struct mtl_report_task 
 				       e->text ? json_string(e->text) : json_null());
 		if (!je)
 			continue;
-		if (sp->kind == MTL_TASK_SEQUENCE) {
+		if (sp->kind == MTL_TASK_SEQUENCE || sp->kind == MTL_TASK_PAIR) {
 			json_object_set_new(je, "gold", json_string(sp->labels[e->gold[0]]));
 			json_object_set_new(je, "pred", json_string(sp->labels[e->pred[0]]));
 		} else {

@@ -487,7 +487,7 @@ static int read_prediction(struct mtl_report *rep, struct mtl_mp_reader *r,
 				goto out;
 			continue;
 		}
-		if (sp->kind == MTL_TASK_SEQUENCE) {
+		if (sp->kind == MTL_TASK_SEQUENCE || sp->kind == MTL_TASK_PAIR) {
 			int lp = label_of(sp, pred), lg = gold ? label_of(sp, gold) : -1;
 
 			if (lp < 0) {
