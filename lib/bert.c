@@ -113,26 +113,31 @@ static void build_tensors(struct mtl_bert *m)
 		add_tensor(m, b + H, 1, H, 0, "encoder.layer.%d.attention.self.key.bias", l);
 		add_tensor(m, b + 2 * H, 1, H, 0, "encoder.layer.%d.attention.self.value.bias", l);
 	}
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->attprojw + l * H * H, 2, H, H, "encoder.layer.%d.attention.output.dense.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->attprojb + l * H, 1, H, 0, "encoder.layer.%d.attention.output.dense.bias", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->ln1w + l * H, 1, H, 0, "encoder.layer.%d.attention.output.LayerNorm.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->ln1b + l * H, 1, H, 0, "encoder.layer.%d.attention.output.LayerNorm.bias", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->fcw + l * I * H, 2, I, H, "encoder.layer.%d.intermediate.dense.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->fcb + l * I, 1, I, 0, "encoder.layer.%d.intermediate.dense.bias", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->fcprojw + l * H * I, 2, H, I, "encoder.layer.%d.output.dense.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->fcprojb + l * H, 1, H, 0, "encoder.layer.%d.output.dense.bias", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->ln2w + l * H, 1, H, 0, "encoder.layer.%d.output.LayerNorm.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->ln2b + l * H, 1, H, 0, "encoder.layer.%d.output.LayerNorm.bias", l);
+	/* the rest tensor by tensor, each for every layer (the block's order) */
+	const struct {
+		const float *at;
+		int ndim;
+		int64_t r, c;
+		const char *fmt;
+	} per_layer[] = {
+		{ p->attprojw, 2, H, H, "encoder.layer.%d.attention.output.dense.weight" },
+		{ p->attprojb, 1, H, 0, "encoder.layer.%d.attention.output.dense.bias" },
+		{ p->ln1w, 1, H, 0, "encoder.layer.%d.attention.output.LayerNorm.weight" },
+		{ p->ln1b, 1, H, 0, "encoder.layer.%d.attention.output.LayerNorm.bias" },
+		{ p->fcw, 2, I, H, "encoder.layer.%d.intermediate.dense.weight" },
+		{ p->fcb, 1, I, 0, "encoder.layer.%d.intermediate.dense.bias" },
+		{ p->fcprojw, 2, H, I, "encoder.layer.%d.output.dense.weight" },
+		{ p->fcprojb, 1, H, 0, "encoder.layer.%d.output.dense.bias" },
+		{ p->ln2w, 1, H, 0, "encoder.layer.%d.output.LayerNorm.weight" },
+		{ p->ln2b, 1, H, 0, "encoder.layer.%d.output.LayerNorm.bias" },
+	};
+	for (size_t t = 0; t < sizeof(per_layer) / sizeof(per_layer[0]); t++) {
+		int64_t size = per_layer[t].r * (per_layer[t].c ? per_layer[t].c : 1);
+
+		for (int l = 0; l < L; l++)
+			add_tensor(m, per_layer[t].at + l * size, per_layer[t].ndim,
+				   per_layer[t].r, per_layer[t].c, per_layer[t].fmt, l);
+	}
 	add_tensor(m, p->poolw, 2, H, H, "pooler.dense.weight", 0);
 	add_tensor(m, p->poolb, 1, H, 0, "pooler.dense.bias", 0);
 }
