@@ -386,9 +386,12 @@ def main(argv):
                 la = load()
                 v = fn(w)
                 res[w][name].append(v)
-                print("# round %d %-20s %-5s %8s %s/s  (load %s at start, %s at end)"
+                rss = ""
+                if w[0] == "train" and v is not None:
+                    rss = ", %.0f MB peak RSS" % args.train[w, name][-1][1]
+                print("# round %d %-20s %-5s %8s %s/s%s  (load %s at start, %s at end)"
                       % (r + 1, ":".join(w), name, fmt(v), "tokens" if w[0] == "train" else "sentences",
-                         la, load()), flush=True)
+                         rss, la, load()), flush=True)
     print("# load average at end %s" % load())
     if args.padding:
         print("# mtl job: %s (mtl-score's count, sorted windows)" % args.padding)
