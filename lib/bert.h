@@ -31,9 +31,11 @@
  *
  * Activations live in one arena planned per batch shape (B,T) and mode.
  * With train set, forward keeps what a backward pass needs in per-layer
- * slots (struct mtl_bert_acts); without it, the layer slots are shared by
- * every layer and the buffers are reused, so inference holds one layer's
- * worth of activations.  mtl_bert_forward_train() adds dropout (keep-masks
+ * slots (struct mtl_bert_acts), except two that backward recomputes from
+ * what is kept, a layer at a time: the GELU output (I floats a token) and
+ * the first LayerNorm's output (H); without train, the layer slots are
+ * shared by every layer and the buffers are reused, so inference holds one
+ * layer's worth of activations.  mtl_bert_forward_train() adds dropout (keep-masks
  * kept beside the activations) and mtl_bert_backward() runs the forward
  * in reverse, adding into a gradient block laid out like the parameters,
  * with one layer's worth of activation gradients as scratch.  Nothing is
