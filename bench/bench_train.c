@@ -22,8 +22,8 @@
  * a step is 3x forward.  Heads, embeddings, LayerNorm, softmax, GELU and
  * AdamW count nothing (they are real work, so the ratio is if anything
  * flattering to nobody).  The reference is the sgemm the encoder uses
- * (lib/gemm.h's mtl_gemm_default(): BLIS threaded by BLIS, or mtl's
- * kernel on column slices, one per thread, as lib/ops.c runs it) on
+ * (lib/nn/gemm.h's mtl_gemm_default(): BLIS threaded by BLIS, or mtl's
+ * kernel on column slices, one per thread, as lib/nn/ops.c runs it) on
  * 2048^3 in the encoder's transposed-B layout, measured in the same
  * child with the same thread count just before the steps, so that both
  * sides of the ratio see the same machine load.
