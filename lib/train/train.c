@@ -857,3 +857,11 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 	}
 	return 0;
 }
+
+int mtl_train_pool(const struct mtl_train *tr, const struct mtl_batch *b,
+		   enum mtl_pool mode, float *out)
+{
+	mtl_pool_forward(out, mtl_bert_last_hidden(tr->m), tr->mask, tr->rows,
+			 b->T, tr->m->cfg.hidden, mode);
+	return tr->rows;
+}
