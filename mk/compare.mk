@@ -1,6 +1,9 @@
 # compare.mk - mtl beside PyTorch and ONNX Runtime in one interleaved run.
 #
 #   make bench-compare [BENCH_COMPARE_ARGS='--rounds 5 --work job:small']
+#   make bench-compare BENCH_COMPARE_ARGS='--cpu-time --work train'   training:
+#       tokens/s, s/step and peak RSS of mtl and PyTorch, bge-small, base
+#       and large at 16x64 and 4x512 (add --max-steps 1 for large)
 #
 # tools/bench_compare.py (its docstring says what each workload measures)
 # prints the CPU and its vector flags, the load with every measurement, and
@@ -15,5 +18,5 @@
 BENCH_COMPARE_PYTHON ?= /usr/bin/python3
 BENCH_COMPARE_ARGS ?=
 
-bench-compare: programs $(BUILD)/bench/bench_encode
+bench-compare: programs $(BUILD)/bench/bench_encode $(BUILD)/bench/bench_train
 	$(BENCH_COMPARE_PYTHON) tools/bench_compare.py $(BENCH_COMPARE_ARGS) $(BUILD)

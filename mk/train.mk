@@ -5,6 +5,9 @@
 #                                          RSS and GFLOP/s against BLIS sgemm
 #                                          (e.g. BENCH_TRAIN_ARGS='-m small -s 5')
 #   /usr/bin/python3 tools/bench_torch.py --modes train   PyTorch's side
+#   make bench-compare BENCH_COMPARE_ARGS='--cpu-time --work train'
+#                                          both in one interleaved run, with
+#                                          the ratios (mk/compare.mk)
 #   make bench-emb [BENCH_EMB_ARGS=]       the embedding losses' share of a
 #                                          step (e.g. BENCH_EMB_ARGS='-c -t 1')
 

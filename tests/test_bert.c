@@ -128,6 +128,15 @@ static void test_layernorm(void)
 	T_OK(maxrel(y, ref, (size_t)N * C) < 1e-5, "layernorm vs double: %.2e",
 	     maxrel(y, ref, (size_t)N * C));
 	T_OK(dm < 1e-6 && dr < 1e-5, "layernorm mean/rstd saved: %.2e %.2e", dm, dr);
+	/* backward recomputes the output from the statistics: the same bits */
+	{
+		float *y2 = malloc(sizeof(float) * N * C);
+
+		mtl_layernorm_apply(y2, x, w, b, mean, rstd, N, C, 2);
+		T_OK(memcmp(y, y2, sizeof(float) * N * C) == 0,
+		     "layernorm recomputed from mean/rstd: the forward's bits");
+		free(y2);
+	}
 	free(x), free(w), free(b), free(y), free(ref);
 }
 
@@ -340,7 +349,7 @@ static void test_golden(const char *model_dir, const char *golden,
 	struct mtl_err err = { "" };
 	int32_t *ids, *mask, *types;
 	int B, T, H, L;
-	float *emb, *last;
+	float *emb, *last, *gelu;
 	char name[64];
 	static const char *const modes[3] = { "cls", "mean", "max" };
 
@@ -363,6 +372,7 @@ static void test_golden(const char *model_dir, const char *golden,
 	types = st_geti(g, "token_type_ids");
 	emb = malloc(sizeof(float) * B * H);
 	last = malloc(sizeof(float) * B * T * H);
+	gelu = malloc(sizeof(float) * B * T * m->cfg.intermediate);
 
 	T_OK(mtl_bert_forward(m, ids, types, mask, B, T, 1, &err) == 0,
 	     "%s: train-mode forward: %s", tag, err.msg);
@@ -376,7 +386,9 @@ static void test_golden(const char *model_dir, const char *golden,
 		cmp_golden(g, tag, name, mtl_bert_attn_probs(m, l),
 			   (int64_t)B * m->cfg.heads * T * T, GOLDEN_TOL);
 		snprintf(name, sizeof(name), "layer.%d.ffn_gelu", l);
-		cmp_golden(g, tag, name, mtl_bert_ffn_gelu(m, l),
+		T_OK(mtl_bert_ffn_gelu(m, l, gelu) == 0,
+		     "%s: %s recomputed", tag, name);
+		cmp_golden(g, tag, name, gelu,
 			   (int64_t)B * T * m->cfg.intermediate, GOLDEN_TOL);
 	}
 	cmp_golden(g, tag, "last_hidden_state", mtl_bert_last_hidden(m),
@@ -391,7 +403,8 @@ static void test_golden(const char *model_dir, const char *golden,
 	T_OK(mtl_bert_forward(m, ids, types, mask, B, T, 0, &err) == 0 &&
 		     t_maxdiff(mtl_bert_last_hidden(m), last, (long)B * T * H) == 0,
 	     "%s: inference-mode forward equals train mode", tag);
-	T_OK(mtl_bert_hidden(m, 0) == NULL && mtl_bert_attn_probs(m, 0) == NULL,
+	T_OK(mtl_bert_hidden(m, 0) == NULL && mtl_bert_attn_probs(m, 0) == NULL &&
+		     mtl_bert_ffn_gelu(m, 0, gelu) == -1,
 	     "%s: inference mode keeps no per-layer activations", tag);
 
 	T_OK(mtl_model_pooling_load(&pool, model_dir, &m->cfg, &err) == 0,
@@ -450,6 +463,7 @@ static void test_golden(const char *model_dir, const char *golden,
 	     "%s: BLIS's own threading agrees", tag);
 
 	free(ids), free(mask), free(types), free(emb), free(last);
+	free(gelu);
 	mtl_st_close(g);
 	mtl_bert_free(m);
 }

@@ -3,7 +3,8 @@ bench-compare).  Python and Node are needed for the comparison only, never
 by make test or make demo.
 
 Usage: /usr/bin/python3 tools/bench_compare.py [--rounds N] [--threads N]
-           [--cpu-time] [--min-time S] [--work W,W...] [--int8] BUILD
+           [--cpu-time] [--min-time S] [--max-steps N] [--work W,W...]
+           [--int8] BUILD
 
 Workloads (--work; default job:small,encode:small:32x32,encode:small:8x128,
 encode:base:32x32,encode:base:8x128):
@@ -22,6 +23,17 @@ encode:base:32x32,encode:base:8x128):
                     sentence-transformers way, ids tokenized beforehand (not
                     timed), sorted by length, batches of 32 padded to their
                     longest, the model loaded before the clock starts.
+  train:MODEL:BxT   tokens/s, seconds per step and peak RSS of full
+                    training steps on a B x T batch (dropout 0.1, a
+                    sequence and a token head, both losses, backward,
+                    AdamW; random ids and weights).  mtl: bench_train (each
+                    shape in its own process, so its peak RSS is its own);
+                    PyTorch: tools/bench_torch.py's train; ONNX Runtime
+                    does not train.  One warm-up step, then steps for
+                    --min-time seconds, at least 3 or --max-steps if fewer
+                    (bge-large takes minutes a step on one core).
+                    --work train runs small, base and large at 16x64 and
+                    4x512.
 
 --int8 adds mtl with int8 linear maps (bench_encode -8 auto, mtl-score
 --int8) as a fourth runtime, with its ratios to ONNX Runtime and to mtl's
@@ -67,6 +79,7 @@ SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 SHAPES = {"small": (384, 12, 12, 1536), "base": (768, 12, 12, 3072),
           "large": (1024, 24, 16, 4096)}
 DEFAULT_WORK = "job:small,encode:small:32x32,encode:small:8x128,encode:base:32x32,encode:base:8x128"
+TRAIN_WORK = ",".join("train:%s:%s" % (m, s) for m in ("small", "base", "large") for s in ("16x64", "4x512"))
 SENTENCES = [("trec/test.jsonl", None), ("sst2/dev.jsonl", None), ("trec/train.jsonl", 1600)]
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile")
 
@@ -206,6 +219,15 @@ def children_cpu():
 
 
 def mtl(args, work, out, int8=False):
+    if work[0] == "train":
+        p = run([os.path.join(args.build, "bench", "bench_train"), "-R", "-m", work[1],
+                 "-b", work[2], "-t", str(args.threads), "-s", str(args.min_time),
+                 "-n", str(args.max_steps)] + (["-c"] if args.cpu_time else []))
+        rows = [ln.split("\t") for ln in p.stdout.splitlines() if ln.startswith(work[1] + "\t")] if p else []
+        if not rows:
+            return None
+        args.train[work, "mtl"].append((float(rows[-1][4]), float(rows[-1][9])))
+        return float(rows[-1][5])
     if work[0] == "encode":
         p = run([os.path.join(args.build, "bench", "bench_encode"), "-d", "-m", work[1],
                  "-s", work[2], "-t", str(args.threads), "-r", str(args.runs)]
@@ -230,14 +252,17 @@ def mtl(args, work, out, int8=False):
 
 
 def torch_side(args, work, out):
-    if work[0] == "encode":
+    if work[0] in ("encode", "train"):
         p = run([sys.executable, os.path.join(TOOLS, "bench_torch.py"), "--threads", str(args.threads),
-                 "--min-time", str(args.min_time), "encode:%s:%s" % (work[1], work[2])]
+                 "--min-time", str(args.min_time), "--max-iters", str(args.max_steps), ":".join(work)]
                 + (["--cpu-time"] if args.cpu_time else []))
-        if not p:
+        rows = [ln.split("\t") for ln in p.stdout.splitlines() if ln.startswith(work[0] + "\t")] if p else []
+        if not rows:
             return None
-        rows = [ln.split("\t") for ln in p.stdout.splitlines() if ln.startswith("encode\t")]
-        return float(rows[-1][11]) if rows else None
+        if work[0] == "train":
+            args.train[work, "torch"].append((float(rows[-1][10]), float(rows[-1][14])))
+            return float(rows[-1][12])
+        return float(rows[-1][11])
     p = run([sys.executable, os.path.abspath(__file__), "--torch-job", os.path.join(out, work[1]),
              "--threads", str(args.threads), os.path.join(out, "ids.json")]
             + (["--cpu-time"] if args.cpu_time else []))
@@ -298,6 +323,7 @@ def main(argv):
     ap.add_argument("--cpu-time", action="store_true", help="CPU seconds, one thread each")
     ap.add_argument("--min-time", type=float, default=3.0, help="seconds per encode measurement")
     ap.add_argument("--runs", type=int, default=5, help="mtl encode: forwards per measurement")
+    ap.add_argument("--max-steps", type=int, default=1000, help="train: at most N timed steps")
     ap.add_argument("--work", default=DEFAULT_WORK)
     ap.add_argument("--int8", action="store_true", help="also mtl with int8 linear maps")
     ap.add_argument("--torch-job", help=argparse.SUPPRESS)
@@ -310,12 +336,23 @@ def main(argv):
     if args.cpu_time:
         args.threads = 1
 
-    work = [tuple(w.split(":")) for w in args.work.split(",")]
+    names = []
+    for w in args.work.split(","):
+        names += TRAIN_WORK.split(",") if w == "train" else [w]
+    work = [tuple(w.split(":")) for w in names]
     for w in work:
-        if not ((w[0] == "encode" and len(w) == 3 and w[1] in SHAPES) or w == ("job", "small")):
+        if not ((w[0] in ("encode", "train") and len(w) == 3 and w[1] in SHAPES
+                 and re.fullmatch(r"[1-9][0-9]*x[1-9][0-9]*", w[2])) or w == ("job", "small")):
             ap.error("bad workload %r" % ":".join(w))
+    args.max_steps = max(1, args.max_steps)
+    args.train = {(w, side): [] for w in work for side in ("mtl", "torch")}
     out = os.path.join(args.build, "bench", "compare")
-    have_torch, have_ort, node = setup(args.build, out, sorted({w[1] for w in work}), args.threads)
+    if all(w[0] == "train" for w in work):  # no model files, sentences or ONNX Runtime
+        have_torch = run([sys.executable, "-c", "import torch"]) is not None
+        have_ort, node = False, None
+    else:
+        have_torch, have_ort, node = setup(args.build, out, sorted({w[1] for w in work if w[0] != "train"}),
+                                           args.threads)
     args.padding = None
     print("# %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     print("# %s" % cpu_line())
@@ -329,7 +366,7 @@ def main(argv):
           % (args.threads, "CPU" if args.cpu_time else "wall", args.rounds, load()))
     if not have_torch:
         print("# PyTorch: not installed (apt-get install python3-torch)")
-    if not have_ort:
+    if not have_ort and node:
         print("# ONNX Runtime: onnxruntime-node not installed (needs node and npm)")
     sys.stdout.flush()
     res = {w: {"mtl": [], "mtl8": [], "torch": [], "ort": []} for w in work}
@@ -344,11 +381,17 @@ def main(argv):
         for w in work:
             k = r % len(sides)
             for name, fn in sides[k:] + sides[:k]:
+                if w[0] == "train" and name in ("mtl8", "ort"):
+                    continue  # inference only
                 la = load()
                 v = fn(w)
                 res[w][name].append(v)
-                print("# round %d %-20s %-5s %8s sentences/s  (load %s)"
-                      % (r + 1, ":".join(w), name, fmt(v), la), flush=True)
+                rss = ""
+                if w[0] == "train" and v is not None:
+                    rss = ", %.0f MB peak RSS" % args.train[w, name][-1][1]
+                print("# round %d %-20s %-5s %8s %s/s%s  (load %s at start, %s at end)"
+                      % (r + 1, ":".join(w), name, fmt(v), "tokens" if w[0] == "train" else "sentences",
+                         rss, la, load()), flush=True)
     print("# load average at end %s" % load())
     if args.padding:
         print("# mtl job: %s (mtl-score's count, sorted windows)" % args.padding)
@@ -360,6 +403,28 @@ def main(argv):
     def ratio(w, a, b):
         return med([x / y for x, y in zip(res[w][a], res[w][b]) if x and y])
 
+    train = [w for w in work if w[0] == "train"]
+    if train:
+        def tmed(w, side, i):
+            return med([x[i] for x in args.train[w, side]])
+
+        def rss_ratio(w):
+            return med([a[1] / b[1] for a, b in zip(args.train[w, "mtl"], args.train[w, "torch"])])
+        print()
+        print("| training | mtl tokens/s | PyTorch tokens/s | mtl / PyTorch | mtl s/step | PyTorch s/step "
+              "| mtl peak RSS (MB) | PyTorch peak RSS (MB) | mtl / PyTorch RSS |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for w in train:
+            print("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                ":".join(w[1:]), fmt(med(res[w]["mtl"])), fmt(med(res[w]["torch"])),
+                fmt(ratio(w, "mtl", "torch"), "%.2f"), fmt(tmed(w, "mtl", 0), "%.2f"),
+                fmt(tmed(w, "torch", 0), "%.2f"), fmt(tmed(w, "mtl", 1), "%.0f"),
+                fmt(tmed(w, "torch", 1), "%.0f"), fmt(rss_ratio(w), "%.2f")))
+        print("\n(tokens per %s second and seconds per step: medians over rounds; peak RSS: the "
+              "process's ru_maxrss; ratios: medians of the per-round ratios)" % ("CPU" if args.cpu_time else "wall"))
+        work = [w for w in work if w[0] != "train"]
+        if not work:
+            return 0
     q8h = " mtl int8 | int8 / ORT | int8 / fp32 |" if args.int8 else ""
     print()
     print("| workload | mtl | PyTorch | ONNX Runtime | mtl / ORT | mtl / PyTorch |" + q8h)

@@ -3,7 +3,8 @@ workloads on bge-small/base/large shapes with random weights, using the
 reference model (tools/ref_bert.py).
 
 Usage: /usr/bin/python3 tools/bench_torch.py [--threads N] [--min-time S] [--cpu-time]
-           [--models small,base,large] [--modes encode,train] [WORKLOAD ...]
+           [--max-iters N] [--models small,base,large] [--modes encode,train]
+           [WORKLOAD ...]
 
 WORKLOAD is MODE:MODEL:BxT (e.g. encode:small:32x32); without any, every
 combination of --modes and --models is run at the standard sizes:
@@ -21,7 +22,8 @@ Inputs are random ids, every token attended (no padding).
 
 Each workload runs in its own child process, so peak RSS (ru_maxrss) is
 that workload's alone.  One warm-up iteration, then iterations until
---min-time seconds have passed (at least 3).  With --cpu-time, time is the
+--min-time seconds have passed (at least 3, or --max-iters if fewer: a
+bge-large step takes minutes on one core).  With --cpu-time, time is the
 process's CPU time instead of wall time (with --threads 1, the work itself,
 whatever else runs on the machine).
 
@@ -111,18 +113,18 @@ def make_model(name, dropout):
 CLOCK = time.perf_counter
 
 
-def timed(fn, min_time):
+def timed(fn, min_time, max_iters):
     fn()  # warm-up: allocations, AdamW state, thread pool start
     n, t0 = 0, CLOCK()
     while True:
         fn()
         n += 1
         el = CLOCK() - t0
-        if n >= 3 and el >= min_time:
+        if (n >= 3 and el >= min_time) or n >= max_iters:
             return n, el / n
 
 
-def run_one(mode, name, B, T, threads, min_time):
+def run_one(mode, name, B, T, threads, min_time, max_iters):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model, cfg = make_model(name, 0.1)
@@ -152,7 +154,7 @@ def run_one(mode, name, B, T, threads, min_time):
             opt.step()
         flops = 3 * forward_flops(cfg.hidden_size, cfg.num_hidden_layers,
                                   cfg.intermediate_size, B, T)
-    n, sec = timed(step, min_time)
+    n, sec = timed(step, min_time, max_iters)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     H, L, nh, I = SHAPES[name]
     return [mode, name, H, L, nh, I, B, T, threads, n, "%.4f" % sec, "%.2f" % (B / sec),
@@ -164,6 +166,7 @@ def main(argv):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--min-time", type=float, default=3.0)
     ap.add_argument("--cpu-time", action="store_true")
+    ap.add_argument("--max-iters", type=int, default=1000, help="at most N timed iterations (>= 1)")
     ap.add_argument("--models", default="small,base,large")
     ap.add_argument("--modes", default="encode,train")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -175,7 +178,8 @@ def main(argv):
         CLOCK = time.process_time
     if args.child:
         mode, name, B, T = json.loads(args.child)
-        print("\t".join(map(str, run_one(mode, name, B, T, args.threads, args.min_time))))
+        print("\t".join(map(str, run_one(mode, name, B, T, args.threads, args.min_time,
+                                               max(1, args.max_iters)))))
         return 0
 
     work = []
@@ -203,7 +207,8 @@ def main(argv):
     rc = 0
     for w in work:
         r = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads",
-                            str(args.threads), "--min-time", str(args.min_time)]
+                            str(args.threads), "--min-time", str(args.min_time),
+                            "--max-iters", str(args.max_iters)]
                            + (["--cpu-time"] if args.cpu_time else []) + [
                             "--child", json.dumps(list(w))],
                            capture_output=True, text=True, check=False)

@@ -351,13 +351,13 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	SLOT(ln1_in, Lt * BT * H);
 	SLOT(ln1_mean, Lt * BT);
 	SLOT(ln1_rstd, Lt * BT);
-	SLOT(ln1_out, Lt * BT * H);
+	SLOT(ln1_out, BT * H);
 	SLOT(fc, Lt * BT * I);
 	SLOT(ln2_mean, Lt * BT);
 	SLOT(ln2_rstd, Lt * BT);
 	if (train) {
 		SLOT(emb_in, BT * H);
-		SLOT(fc_gelu, L * BT * I);
+		SLOT(fc_gelu, BT * I);
 		SLOT(ln2_in, L * BT * H);
 	} else {
 		/* embeddings are summed before ln1_in is first used; GELU
@@ -607,8 +607,9 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		float *qkv = a->qkv + s * BT * 3 * H;
 		float *att = train ? a->att + (size_t)l * B * NH * T * T : a->att;
 		float *ctx = a->ctx + sH, *ln1_in = a->ln1_in + sH;
-		float *ln1_out = a->ln1_out + sH, *fc = a->fc + sI;
-		float *fc_gelu = a->fc_gelu + sI, *ln2_in = a->ln2_in + sH;
+		float *fc = a->fc + sI, *ln2_in = a->ln2_in + sH;
+		/* one layer's: backward recomputes them */
+		float *ln1_out = a->ln1_out, *fc_gelu = a->fc_gelu;
 
 		/* qkv [BT,3H]: one gemm for query, key and value */
 		proj(m, linear, q8 ? q8[4 * l] : NULL, qkv, x,
@@ -697,9 +698,8 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 		const float *x = a->hidden + l * BTH;
 		const float *qkv = a->qkv + l * BTH * 3, *att_l = a->att + l * att;
 		const float *ctx = a->ctx + l * BTH, *ln1_in = a->ln1_in + l * BTH;
-		const float *ln1_out = a->ln1_out + l * BTH;
 		const float *ln2_in = a->ln2_in + l * BTH;
-		const float *fc = a->fc + l * BT * I, *fcg = a->fc_gelu + l * BT * I;
+		const float *fc = a->fc + l * BT * I;
 
 		/* out = LN2(dropout(fcproj) + ln1_out): d_b = d fcproj, d_res
 		 * becomes d ln1_out (its residual share) */
@@ -708,17 +708,22 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 				     a->ln2_rstd + l * BT,
 				     drop ? a->ffn_drop + l * BTH : NULL, ph,
 				     (int)BT, H, nt);
-		/* fcproj = fcg W2^T + b2 */
+		/* fcproj = gelu(fc) W2^T + b2; the GELU output was not kept */
+		mtl_gelu_forward(a->fc_gelu, fc, BT * I, nt);
 		mtl_zero(a->d_fcg, BT * I, nt);
 		linear_backward(a->d_fcg, g.fcprojw + (int64_t)l * H * I,
-				    g.fcprojb + l * H, d_b, fcg,
+				    g.fcprojb + l * H, d_b, a->fc_gelu,
 				    p->fcprojw + (int64_t)l * H * I, (int)BT, I,
 				    H, nt);
 		mtl_zero(a->d_fc, BT * I, nt);
 		mtl_gelu_backward(a->d_fc, fc, a->d_fcg, BT * I, nt);
-		/* fc = ln1_out W1^T + b1: adds into d ln1_out */
+		/* fc = ln1_out W1^T + b1: adds into d ln1_out; ln1_out was not
+		 * kept, its LayerNorm statistics were */
+		mtl_layernorm_apply(a->ln1_out, ln1_in, p->ln1w + l * H,
+				    p->ln1b + l * H, a->ln1_mean + l * BT,
+				    a->ln1_rstd + l * BT, (int)BT, H, nt);
 		linear_backward(d_res, g.fcw + (int64_t)l * I * H,
-				    g.fcb + (int64_t)l * I, a->d_fc, ln1_out,
+				    g.fcb + (int64_t)l * I, a->d_fc, a->ln1_out,
 				    p->fcw + (int64_t)l * I * H, (int)BT, H, I,
 				    nt);
 		/* ln1_out = LN1(dropout(attproj) + x): d_b = d attproj,
@@ -790,13 +795,15 @@ const float *mtl_bert_attn_probs(const struct mtl_bert *m, int l)
 	return a->att + (size_t)l * a->B * m->cfg.heads * a->T * a->T;
 }
 
-const float *mtl_bert_ffn_gelu(const struct mtl_bert *m, int l)
+int mtl_bert_ffn_gelu(const struct mtl_bert *m, int l, float *out)
 {
 	const struct mtl_bert_acts *a = &m->acts;
+	int64_t n = (int64_t)a->B * a->T * m->cfg.intermediate;
 
-	if (!a->fc_gelu || !a->train || l < 0 || l >= m->cfg.layers)
-		return NULL;
-	return a->fc_gelu + (size_t)l * a->B * a->T * m->cfg.intermediate;
+	if (!a->fc || !a->train || l < 0 || l >= m->cfg.layers)
+		return -1;
+	mtl_gelu_forward(out, a->fc + l * n, n, m->threads);
+	return 0;
 }
 
 void mtl_bert_pooler(const struct mtl_bert *m, float *out)

@@ -31,9 +31,11 @@
  *
  * Activations live in one arena planned per batch shape (B,T) and mode.
  * With train set, forward keeps what a backward pass needs in per-layer
- * slots (struct mtl_bert_acts); without it, the layer slots are shared by
- * every layer and the buffers are reused, so inference holds one layer's
- * worth of activations.  mtl_bert_forward_train() adds dropout (keep-masks
+ * slots (struct mtl_bert_acts), except two that backward recomputes from
+ * what is kept, a layer at a time: the GELU output (I floats a token) and
+ * the first LayerNorm's output (H); without train, the layer slots are
+ * shared by every layer and the buffers are reused, so inference holds one
+ * layer's worth of activations.  mtl_bert_forward_train() adds dropout (keep-masks
  * kept beside the activations) and mtl_bert_backward() runs the forward
  * in reverse, adding into a gradient block laid out like the parameters,
  * with one layer's worth of activation gradients as scratch.  Nothing is
@@ -150,9 +152,11 @@ struct mtl_bert_acts {
 	float *ln1_in;    /* [L,B,T,H]   hidden + attention projection */
 	float *ln1_mean;  /* [L,B,T] */
 	float *ln1_rstd;  /* [L,B,T] */
-	float *ln1_out;   /* [L,B,T,H] */
+	float *ln1_out;   /* [B,T,H]     one layer's (backward recomputes it
+			   *             from ln1_in and its statistics) */
 	float *fc;        /* [L,B,T,I]   GELU input */
-	float *fc_gelu;   /* [L,B,T,I]   GELU output (inference: same as fc) */
+	float *fc_gelu;   /* [B,T,I]     one layer's GELU output (backward
+			   *             recomputes it; inference: same as fc) */
 	float *ln2_in;    /* [L,B,T,H]   ln1_out + FFN output (inference: shares ln1_in) */
 	float *ln2_mean;  /* [L,B,T] */
 	float *ln2_rstd;  /* [L,B,T] */
@@ -334,8 +338,13 @@ const float *mtl_bert_last_hidden(const struct mtl_bert *m);
 const float *mtl_bert_hidden(const struct mtl_bert *m, int l);
 /* [B,NH,T,T] attention probabilities of layer l (train mode), or NULL. */
 const float *mtl_bert_attn_probs(const struct mtl_bert *m, int l);
-/* [B,T,I] GELU output of layer l (train mode), or NULL. */
-const float *mtl_bert_ffn_gelu(const struct mtl_bert *m, int l);
+/*
+ * The [B,T,I] GELU output of layer l of the last forward, computed into
+ * out from the kept GELU input (the output itself is not kept).  Returns
+ * 0, or -1 (out untouched) when that forward was not in train mode or l
+ * is out of range.
+ */
+int mtl_bert_ffn_gelu(const struct mtl_bert *m, int l, float *out);
 
 /*
  * BERT's pooler on the last forward: out[B,H] = tanh(poolw h_cls + poolb).

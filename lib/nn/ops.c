@@ -393,6 +393,16 @@ void mtl_embed_backward(float *dwte, float *dwpe, float *dwtt,
 		}
 }
 
+/* o[C] = (x - m) * s * w + b: one row, shared by the forward and
+ * mtl_layernorm_apply so that a recomputed row has the same bits. */
+static inline void ln_row(float *o, const float *x, const float *w,
+			  const float *b, float m, float s, int C)
+{
+#pragma omp simd
+	for (int j = 0; j < C; j++)
+		o[j] = (x[j] - m) * s * w[j] + b[j];
+}
+
 void mtl_layernorm_forward(float *out, float *mean, float *rstd,
 			   const float *inp, const float *w, const float *b,
 			   int N, int C, float eps, int nt)
@@ -400,17 +410,24 @@ void mtl_layernorm_forward(float *out, float *mean, float *rstd,
 #pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
 	for (int i = 0; i < N; i++) {
 		const float *x = inp + (int64_t)i * C;
-		float *o = out + (int64_t)i * C;
 		float m = sum16(x, C) / (float)C;
 		float v = sumsq16(x, m, C) / (float)C;
 		float s = 1.0f / sqrtf(v + eps);
 
-#pragma omp simd
-		for (int j = 0; j < C; j++)
-			o[j] = (x[j] - m) * s * w[j] + b[j];
+		ln_row(out + (int64_t)i * C, x, w, b, m, s, C);
 		mean[i] = m;
 		rstd[i] = s;
 	}
+}
+
+void mtl_layernorm_apply(float *out, const float *inp, const float *w,
+			 const float *b, const float *mean, const float *rstd,
+			 int N, int C, int nt)
+{
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
+	for (int i = 0; i < N; i++)
+		ln_row(out + (int64_t)i * C, inp + (int64_t)i * C, w, b,
+		       mean[i], rstd[i], C);
 }
 
 void mtl_layernorm_backward(float *dinp, float *dw, float *db,

@@ -98,6 +98,14 @@ void mtl_layernorm_forward(float *out, float *mean, float *rstd,
 			   const float *inp, const float *w, const float *b,
 			   int N, int C, float eps, int nt);
 /*
+ * out[N,C] = (inp - mean) * rstd * w + b from the statistics a forward
+ * kept: the forward's output again, bit for bit (for a backward pass that
+ * recomputes it instead of keeping it).
+ */
+void mtl_layernorm_apply(float *out, const float *inp, const float *w,
+			 const float *b, const float *mean, const float *rstd,
+			 int N, int C, int nt);
+/*
  * With n = (inp - mean) * rstd and g = dout * w:
  *   dinp += rstd * (g - mean_c(g) - n * mean_c(g * n))
  *   dw   += sum_rows dout * n,   db += sum_rows dout
