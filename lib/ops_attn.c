@@ -36,8 +36,8 @@
 /* Keys per block and query rows per tile of the plain C body. */
 #define KB_C 16
 /* The largest of the bodies' key blocks and query tiles, for the scratch size. */
-#define KB_MAX 24
-#define W_MAX 16
+#define KB_MAX 12
+#define W_MAX 32
 
 /*
  * One (b, h) in plain C: c[T,D] (rows ldc apart) =
@@ -98,14 +98,16 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 	}
 }
 
-/* ---- AVX-512F: scores of 16 queries x 24 keys in 24 registers ---- */
+/* ---- AVX-512F: scores of 32 queries x 12 keys in 24 registers ---- */
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx2,fma")
 #define VF __m512
 #define W 16
-#define KB 24
-#define DC 16
+#define QV 2
+#define QW 32
+#define KB 12
+#define DC 8
 #define NAME(x) x##_avx512
 #define VLD(p) _mm512_loadu_ps(p)
 #define VST(p, v) _mm512_storeu_ps(p, v)
@@ -125,6 +127,8 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 #include "ops_attn_body.h"
 #undef VF
 #undef W
+#undef QV
+#undef QW
 #undef KB
 #undef DC
 #undef NAME
@@ -148,8 +152,10 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 #pragma GCC target("avx2,fma")
 #define VF __m256
 #define W 8
-#define KB 12
-#define DC 8
+#define QV 2
+#define QW 16
+#define KB 6
+#define DC 4
 #define NAME(x) x##_avx2
 #define VLD(p) _mm256_loadu_ps(p)
 #define VST(p, v) _mm256_storeu_ps(p, v)
@@ -168,6 +174,8 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 #include "ops_attn_body.h"
 #undef VF
 #undef W
+#undef QV
+#undef QW
 #undef KB
 #undef DC
 #undef NAME
