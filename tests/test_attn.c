@@ -1,5 +1,5 @@
 /*
- * test_attn.c - the fused attention forward (lib/ops_attn.c), every body
+ * test_attn.c - the fused attention forward (lib/nn/ops_attn.c), every body
  * this CPU can run (C, AVX2, AVX-512), against a naive softmax(q k^T) v in
  * double and against the unfused path (ops.c: scores through memory):
  * head widths that are and are not whole vectors, T = 1, T beside and

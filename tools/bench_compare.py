@@ -30,7 +30,7 @@ fp32.
 
 --attn-unfused adds mtl with MTL_ATTN=unfused (the attention forward
 through [T,T] score matrices, as before the fused kernel of
-lib/ops_attn.c) as another runtime, with the ratio of mtl to it: a
+lib/nn/ops_attn.c) as another runtime, with the ratio of mtl to it: a
 before-and-after in one interleaved run.  --no-torch leaves PyTorch out
 (its bge-large and T = 512 forwards take minutes each on BLIS's generic
 kernels).
