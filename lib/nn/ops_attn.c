@@ -115,6 +115,7 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 #define VZERO() _mm512_setzero_ps()
 #define VFMA(a, b, c) _mm512_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm512_mul_ps(a, b)
+#define VDIV(a, b) _mm512_div_ps(a, b)
 #define VADD(a, b) _mm512_add_ps(a, b)
 #define VSUB(a, b) _mm512_sub_ps(a, b)
 #define VMAX(a, b) _mm512_max_ps(a, b)
@@ -138,6 +139,7 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 #undef VZERO
 #undef VFMA
 #undef VMUL
+#undef VDIV
 #undef VADD
 #undef VSUB
 #undef VMAX
@@ -163,6 +165,7 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 #define VZERO() _mm256_setzero_ps()
 #define VFMA(a, b, c) _mm256_fmadd_ps(a, b, c)
 #define VMUL(a, b) _mm256_mul_ps(a, b)
+#define VDIV(a, b) _mm256_div_ps(a, b)
 #define VADD(a, b) _mm256_add_ps(a, b)
 #define VSUB(a, b) _mm256_sub_ps(a, b)
 #define VMAX(a, b) _mm256_max_ps(a, b)
@@ -185,6 +188,7 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 #undef VZERO
 #undef VFMA
 #undef VMUL
+#undef VDIV
 #undef VADD
 #undef VSUB
 #undef VMAX

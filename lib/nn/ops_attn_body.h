@@ -3,7 +3,7 @@
  * once per vector width by ops_attn.c (not a header to include elsewhere).
  *
  * The includer defines the vector type VF of W floats and its operations
- * (VLD VST VSET1 VZERO VFMA VMUL VADD VSUB VMAX VMIN VPOW2 VZERO_BELOW),
+ * (VLD VST VSET1 VZERO VFMA VMUL VDIV VADD VSUB VMAX VMIN VPOW2 VZERO_BELOW),
  * QV (vectors of queries in a tile: QW = QV * W query rows), KB (keys
  * per block: the scores of a tile by a block are QV * KB registers), DC
  * (output columns accumulated at once in P V: QV * DC registers) and
@@ -182,10 +182,14 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 					NAME(pv_part)(ot, pt, al, vb, ld, n, d0, 1);
 			}
 		}
+		/* c = ot / l, through 1 / l (as the unfused softmax scales by it) */
 		for (int e = 0; e < QV; e++)
-			VST(pt + e * W, l[e]);
+			l[e] = VDIV(VSET1(1.0f), l[e]);
+		for (int d = 0; d < D; d++)
+			for (int e = 0; e < QV; e++)
+				VST(ot + d * QW + e * W, VMUL(VLD(ot + d * QW + e * W), l[e]));
 		for (int r = 0; r < mr; r++)
 			for (int d = 0; d < D; d++)
-				c[(int64_t)(i0 + r) * ldc + d] = ot[d * QW + r] / pt[r];
+				c[(int64_t)(i0 + r) * ldc + d] = ot[d * QW + r];
 	}
 }
