@@ -126,26 +126,6 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 #define VZERO_BELOW(x, lim, v)                                               \
 	_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(lim), _CMP_GE_OQ), v)
 #include "ops_attn_body.h"
-#undef VF
-#undef W
-#undef QV
-#undef QW
-#undef KB
-#undef DC
-#undef NAME
-#undef VLD
-#undef VST
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VMUL
-#undef VDIV
-#undef VADD
-#undef VSUB
-#undef VMAX
-#undef VMIN
-#undef VPOW2
-#undef VZERO_BELOW
 #pragma GCC pop_options
 
 /* ---- AVX2 + FMA: scores of 8 queries x 12 keys in 12 registers ---- */
@@ -175,26 +155,6 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 #define VZERO_BELOW(x, lim, v)                                               \
 	_mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(lim), _CMP_GE_OQ), v)
 #include "ops_attn_body.h"
-#undef VF
-#undef W
-#undef QV
-#undef QW
-#undef KB
-#undef DC
-#undef NAME
-#undef VLD
-#undef VST
-#undef VSET1
-#undef VZERO
-#undef VFMA
-#undef VMUL
-#undef VDIV
-#undef VADD
-#undef VSUB
-#undef VMAX
-#undef VMIN
-#undef VPOW2
-#undef VZERO_BELOW
 #pragma GCC pop_options
 
 /* ---- choosing a body ---- */

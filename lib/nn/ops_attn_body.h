@@ -7,7 +7,7 @@
  * QV (vectors of queries in a tile: QW = QV * W query rows), KB (keys
  * per block: the scores of a tile by a block are QV * KB registers), DC
  * (output columns accumulated at once in P V: QV * DC registers) and
- * NAME(x), the suffix of the functions.
+ * NAME(x), the suffix of the functions; it undefines them all at its end.
  *
  * Queries run along the vector lanes: a tile is QW query rows, and every
  * per-row quantity (running max, sum, rescale factor) is a lane of QV
@@ -193,3 +193,24 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 				c[(int64_t)(i0 + r) * ldc + d] = ot[d * QW + r];
 	}
 }
+
+#undef VF
+#undef W
+#undef QV
+#undef QW
+#undef KB
+#undef DC
+#undef NAME
+#undef VLD
+#undef VST
+#undef VSET1
+#undef VZERO
+#undef VFMA
+#undef VMUL
+#undef VDIV
+#undef VADD
+#undef VSUB
+#undef VMAX
+#undef VMIN
+#undef VPOW2
+#undef VZERO_BELOW
