@@ -493,9 +493,9 @@ static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 	 * mtl-score --features, bit for bit
 	 */
 	infer = !train || (ph == 0 && pa == 0 && !encoder_trains(tr, &lo, &emb));
-	rc = infer ? mtl_bert_forward(tr->m, b->ids, NULL, tr->mask, tr->rows,
-				      b->T, 0, err)
-		   : mtl_bert_forward_train(tr->m, b->ids, NULL, tr->mask,
+	rc = infer ? mtl_bert_forward(tr->m, b->ids, b->type_ids, tr->mask,
+				      tr->rows, b->T, 0, err)
+		   : mtl_bert_forward_train(tr->m, b->ids, b->type_ids, tr->mask,
 					    tr->rows, b->T, ph, pa, &tr->rng, err);
 	if (rc || (rc = mtl_heads_forward(tr->hd, mtl_bert_last_hidden(tr->m),
 				    tr->mask, b->B, b->T, train, &tr->rng,
@@ -864,4 +864,12 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		}
 	}
 	return 0;
+}
+
+int mtl_train_pool(const struct mtl_train *tr, const struct mtl_batch *b,
+		   enum mtl_pool mode, float *out)
+{
+	mtl_pool_forward(out, mtl_bert_last_hidden(tr->m), tr->mask, tr->rows,
+			 b->T, tr->m->cfg.hidden, mode);
+	return tr->rows;
 }
