@@ -29,7 +29,12 @@
  * rows "int8-PATH"), interleaved with the fp32 modes in every run; a
  * path this CPU lacks is an error.
  *
- * Usage: bench_encode [-a] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT]
+ * With -A, only one layer's attention core is timed (qkv to context,
+ * mtl_attention_forward_ex on random q, k, v, no padding), with each
+ * kernel this CPU has but the plain C one (lib/nn/ops.h: unfused, avx2,
+ * avx512), interleaved round by round; GFLOP/s counts q k^T and p v.
+ *
+ * Usage: bench_encode [-a] [-A] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT]
  *                     [-m small|base|large]... [-8 PATH]...
  *   -a  print BLIS's sub-configuration for this CPU (e.g. skx, zen3;
  *       "generic" means reference kernels: BLIS did not know the CPU)
@@ -60,6 +65,7 @@
 #include "bench.h"
 #include "bert.h"
 #include "gemm.h"
+#include "ops.h"
 
 static double median(double *v, int n)
 {
@@ -187,6 +193,52 @@ static const struct model models[] = {
 
 static int shapes[2][2] = { { 32, 32 }, { 8, 128 } };
 
+/*
+ * -A: one layer's attention of model md at BxT on threads threads, each
+ * kernel but "c", median of runs (after a warm-up), interleaved.
+ */
+static void attention_only(const struct model *md, int B, int T, int threads,
+			   int runs)
+{
+	int H = md->hidden, NH = md->heads;
+	size_t per = mtl_attention_scratch(T, H, NH);
+	float *qkv = malloc(sizeof(float) * B * T * 3 * H);
+	float *ctx = malloc(sizeof(float) * B * T * H);
+	float *mask = calloc((size_t)B * T, sizeof(float));
+	float *s = malloc(sizeof(float) * per * threads);
+	double t[4][64], flops = 4.0 * B * T * (double)T * H;
+	uint64_t x = 1;
+
+	for (int64_t i = 0; i < (int64_t)B * T * 3 * H; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		qkv[i] = (float)(x >> 40) * 0x1.0p-24f - 0.5f;
+	}
+	for (int r = -1; r < runs; r++)
+		for (int k = MTL_ATTN_UNFUSED; k <= MTL_ATTN_AVX512; k++) {
+			double t0;
+
+			if (k == MTL_ATTN_C || !mtl_attn_supported(k))
+				continue;
+			t0 = bench_now();
+			mtl_attention_forward_ex(k, ctx, s, qkv, mask, B, T, H, NH,
+						 threads);
+			if (r >= 0)
+				t[k][r] = bench_now() - t0;
+		}
+	for (int k = MTL_ATTN_UNFUSED; k <= MTL_ATTN_AVX512; k++) {
+		double med;
+
+		if (k == MTL_ATTN_C || !mtl_attn_supported(k))
+			continue;
+		med = median(t[k], runs);
+		printf("%-6s %4dx%-4d attn-%-7s %10.2f ms/layer %8.1f GFLOP/s\n",
+		       md->name, B, T, mtl_attn_name(k), med * 1e3,
+		       flops / med * 1e-9);
+	}
+	fflush(stdout);
+	free(qkv), free(ctx), free(mask), free(s);
+}
+
 /* One row of the table: a mode's median time med (s) for a BxT batch of
  * flops, against the sgemm peak and the sgemm beside it (GFLOP/s). */
 static void print_row(const char *model, int B, int T, const char *mode,
@@ -202,7 +254,7 @@ static void print_row(const char *model, int B, int T, const char *mode,
 int main(int argc, char **argv)
 {
 	int threads = 2, runs = 5, want[3] = { 0, 0, 0 }, any = 0, c, split = 1;
-	int busy = 0, n_shapes = 2, only_default = 0;
+	int busy = 0, n_shapes = 2, only_default = 0, attn = 0;
 	static const char *const mode_name[] = { "blis", "split", "blis+busy", "split+busy" };
 	double peak = 0;
 	struct mtl_err err;
@@ -211,7 +263,7 @@ int main(int argc, char **argv)
 	int n_q8 = 0;
 	char q8_name[4][16];
 
-	while ((c = getopt(argc, argv, "abcdglt:r:s:m:8:h")) != -1) {
+	while ((c = getopt(argc, argv, "aAbcdglt:r:s:m:8:h")) != -1) {
 		switch (c) {
 		case '8': {
 			int k = 0;
@@ -228,6 +280,9 @@ int main(int argc, char **argv)
 			n_q8++;
 			break;
 		}
+		case 'A':
+			attn = 1;
+			break;
 		case 'b':
 			split = 0;
 			break;
@@ -266,7 +321,7 @@ int main(int argc, char **argv)
 					want[i] = any = 1;
 			break;
 		default:
-			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]... [-8 PATH]...\n");
+			fprintf(c == 'h' ? stdout : stderr, "usage: bench_encode [-a] [-A] [-b] [-c] [-d] [-g] [-l] [-t THREADS] [-r RUNS] [-s BxT] [-m small|base|large]... [-8 PATH]...\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -276,6 +331,17 @@ int main(int argc, char **argv)
 	}
 	if (!any)
 		want[0] = want[1] = want[2] = 1;
+	if (attn) {
+		printf("# attention alone, %d threads, median of %d runs, %s time\n",
+		       threads, runs, bench_clock == CLOCK_MONOTONIC ? "wall" : "process CPU");
+		print_load("at start");
+		for (int mi = 0; mi < 3; mi++)
+			for (int si = 0; want[mi] && si < n_shapes; si++)
+				attention_only(&models[mi], shapes[si][0],
+					       shapes[si][1], threads, runs);
+		print_load("at end");
+		return 0;
+	}
 
 	printf("# %d threads, median of %d runs (after one warm-up), %s time\n",
 	       threads, runs, bench_clock == CLOCK_MONOTONIC ? "wall" : "process CPU");

@@ -4,7 +4,7 @@ by make test or make demo.
 
 Usage: /usr/bin/python3 tools/bench_compare.py [--rounds N] [--threads N]
            [--cpu-time] [--min-time S] [--max-steps N] [--work W,W...]
-           [--int8] BUILD
+           [--int8] [--attn-unfused] [--no-torch] BUILD
 
 Workloads (--work; default job:small,encode:small:32x32,encode:small:8x128,
 encode:base:32x32,encode:base:8x128):
@@ -38,6 +38,13 @@ encode:base:32x32,encode:base:8x128):
 --int8 adds mtl with int8 linear maps (bench_encode -8 auto, mtl-score
 --int8) as a fourth runtime, with its ratios to ONNX Runtime and to mtl's
 fp32.
+
+--attn-unfused adds mtl with MTL_ATTN=unfused (the attention forward
+through [T,T] score matrices, as before the fused kernel of
+lib/nn/ops_attn.c) as another runtime, with the ratio of mtl to it: a
+before-and-after in one interleaved run.  --no-torch leaves PyTorch out
+(its bge-large and T = 512 forwards take minutes each on BLIS's generic
+kernels).
 
 --cpu-time counts CPU seconds (user + system, every thread and child
 process) instead of wall seconds, with one thread each (--threads 1): on
@@ -218,11 +225,12 @@ def children_cpu():
     return r.ru_utime + r.ru_stime
 
 
-def mtl(args, work, out, int8=False):
+def mtl(args, work, out, int8=False, env=None):
+    env = dict(os.environ, **env) if env else None
     if work[0] == "train":
         p = run([os.path.join(args.build, "bench", "bench_train"), "-R", "-m", work[1],
                  "-b", work[2], "-t", str(args.threads), "-s", str(args.min_time),
-                 "-n", str(args.max_steps)] + (["-c"] if args.cpu_time else []))
+                 "-n", str(args.max_steps)] + (["-c"] if args.cpu_time else []), env=env)
         rows = [ln.split("\t") for ln in p.stdout.splitlines() if ln.startswith(work[1] + "\t")] if p else []
         if not rows:
             return None
@@ -231,7 +239,7 @@ def mtl(args, work, out, int8=False):
     if work[0] == "encode":
         p = run([os.path.join(args.build, "bench", "bench_encode"), "-d", "-m", work[1],
                  "-s", work[2], "-t", str(args.threads), "-r", str(args.runs)]
-                + (["-c"] if args.cpu_time else []) + (["-8", "auto"] if int8 else []))
+                + (["-c"] if args.cpu_time else []) + (["-8", "auto"] if int8 else []), env=env)
         if not p:
             return None
         rows = [ln.split() for ln in p.stdout.splitlines() if ln.startswith(work[1] + " ")]
@@ -239,7 +247,8 @@ def mtl(args, work, out, int8=False):
     d = os.path.join(out, work[1])
     t0, c0 = time.perf_counter(), children_cpu()
     p = run("%s/mtl-tokenize -q -m %s %s/sentences.jsonl | %s/mtl-score --embed -m %s -j %d%s >/dev/null"
-            % (args.build, d, out, args.build, d, args.threads, " --int8" if int8 else ""), shell=True)
+            % (args.build, d, out, args.build, d, args.threads, " --int8" if int8 else ""),
+            env=env, shell=True)
     el = children_cpu() - c0 if args.cpu_time else time.perf_counter() - t0
     if not p:
         return None
@@ -326,6 +335,8 @@ def main(argv):
     ap.add_argument("--max-steps", type=int, default=1000, help="train: at most N timed steps")
     ap.add_argument("--work", default=DEFAULT_WORK)
     ap.add_argument("--int8", action="store_true", help="also mtl with int8 linear maps")
+    ap.add_argument("--attn-unfused", action="store_true", help="also mtl with MTL_ATTN=unfused")
+    ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     ap.add_argument("--torch-job", help=argparse.SUPPRESS)
     ap.add_argument("build")
     args = ap.parse_args(argv[1:])
@@ -369,10 +380,15 @@ def main(argv):
     if not have_ort and node:
         print("# ONNX Runtime: onnxruntime-node not installed (needs node and npm)")
     sys.stdout.flush()
-    res = {w: {"mtl": [], "mtl8": [], "torch": [], "ort": []} for w in work}
+    res = {w: {"mtl": [], "mtl8": [], "mtlu": [], "torch": [], "ort": []} for w in work}
     sides = [("mtl", lambda w: mtl(args, w, out))]
     if args.int8:
         sides.append(("mtl8", lambda w: mtl(args, w, out, int8=True)))
+    if args.attn_unfused:
+        sides.append(("mtlu", lambda w: mtl(args, w, out, env={"MTL_ATTN": "unfused"})))
+    if args.no_torch:
+        print("# PyTorch: left out (--no-torch)")
+        have_torch = False
     if have_torch:
         sides.append(("torch", lambda w: torch_side(args, w, out)))
     if have_ort:
@@ -426,15 +442,19 @@ def main(argv):
         if not work:
             return 0
     q8h = " mtl int8 | int8 / ORT | int8 / fp32 |" if args.int8 else ""
+    uh = " mtl, unfused attention | unfused / ORT | mtl / unfused |" if args.attn_unfused else ""
     print()
-    print("| workload | mtl | PyTorch | ONNX Runtime | mtl / ORT | mtl / PyTorch |" + q8h)
-    print("|---|---:|---:|---:|---:|---:|" + ("---:|" * 3 if args.int8 else ""))
+    print("| workload | mtl | PyTorch | ONNX Runtime | mtl / ORT | mtl / PyTorch |" + q8h + uh)
+    print("|---|---:|---:|---:|---:|---:|" + ("---:|" * 3 if args.int8 else "")
+          + ("---:|" * 3 if args.attn_unfused else ""))
     for w in work:
         q8 = " %s | %s | %s |" % (fmt(med(res[w]["mtl8"])), fmt(ratio(w, "mtl8", "ort"), "%.2f"),
                                   fmt(ratio(w, "mtl8", "mtl"), "%.2f")) if args.int8 else ""
-        print("| %s | %s | %s | %s | %s | %s |%s" % (
+        un = " %s | %s | %s |" % (fmt(med(res[w]["mtlu"])), fmt(ratio(w, "mtlu", "ort"), "%.2f"),
+                                  fmt(ratio(w, "mtl", "mtlu"), "%.2f")) if args.attn_unfused else ""
+        print("| %s | %s | %s | %s | %s | %s |%s%s" % (
             ":".join(w), fmt(med(res[w]["mtl"])), fmt(med(res[w]["torch"])), fmt(med(res[w]["ort"])),
-            fmt(ratio(w, "mtl", "ort"), "%.2f"), fmt(ratio(w, "mtl", "torch"), "%.2f"), q8))
+            fmt(ratio(w, "mtl", "ort"), "%.2f"), fmt(ratio(w, "mtl", "torch"), "%.2f"), q8, un))
     print("\n(sentences per %s second, medians over rounds; ratios: medians of the per-round ratios)"
           % ("CPU" if args.cpu_time else "wall"))
     return 0

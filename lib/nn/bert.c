@@ -346,7 +346,8 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	SLOT(emb_rstd, BT);
 	SLOT(hidden, (train ? L + 1 : 1) * BT * H);
 	SLOT(qkv, Lt * BT * 3 * H);
-	SLOT(att, train ? L * B * NH * T * T : (size_t)nt * T * T);
+	SLOT(att, train ? L * B * NH * T * T
+		       : (size_t)nt * mtl_attention_scratch(T, (int)H, (int)NH));
 	SLOT(ctx, Lt * BT * H);
 	SLOT(ln1_in, Lt * BT * H);
 	SLOT(ln1_mean, Lt * BT);

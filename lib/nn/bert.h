@@ -147,7 +147,8 @@ struct mtl_bert_acts {
 			   * [1,B,T,H]   inference: updated in place */
 	float *qkv;       /* [L,B,T,3H]  q | k | v */
 	float *att;       /* [L,B,NH,T,T] softmax probabilities (train);
-			   * [nt,T,T] per-thread scratch (inference) */
+			   * [nt,mtl_attention_scratch(T,H,NH)] per-thread
+			   * scratch (inference) */
 	float *ctx;       /* [L,B,T,H]   attention context (projection input) */
 	float *ln1_in;    /* [L,B,T,H]   hidden + attention projection */
 	float *ln1_mean;  /* [L,B,T] */

@@ -19,6 +19,7 @@
 
 #include "err.h"
 #include "gemm.h"
+#include "ops_int.h"
 
 /* Element counts below which an OpenMP region costs more than it saves. */
 #define PAR_MIN 32768
@@ -816,12 +817,24 @@ static void attention_forward(float *ctx, float *att, float *scratch,
 	}
 }
 
+void mtl_ops_attention_unfused(float *ctx, float *scratch, const float *qkv,
+			       const float *mask_add, int B, int T, int H,
+			       int NH, int nt)
+{
+	attention_forward(ctx, scratch, NULL, qkv, mask_add, NULL, 0, B, T, H,
+			  NH, 0, nt);
+}
+
 void mtl_attention_forward(float *ctx, float *att, const float *qkv,
 			   const float *mask_add, int B, int T, int H, int NH,
 			   int keep, int nt)
 {
-	attention_forward(ctx, att, NULL, qkv, mask_add, NULL, 0, B, T, H, NH,
-			  keep, nt);
+	if (keep)
+		attention_forward(ctx, att, NULL, qkv, mask_add, NULL, 0, B, T,
+				  H, NH, 1, nt);
+	else
+		mtl_attention_forward_ex(mtl_attn_default(), ctx, att, qkv,
+					 mask_add, B, T, H, NH, nt);
 }
 
 void mtl_attention_forward_train(float *ctx, float *att, float *scratch,

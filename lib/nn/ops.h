@@ -27,6 +27,7 @@
 #ifndef MTL_OPS_H
 #define MTL_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "rng.h"
@@ -217,12 +218,52 @@ void mtl_softmax_backward(float *dscores, const float *probs,
  *   mask_add [B,T] 0 for a real key, -FLT_MAX for padding (HF's
  *                  (1 - mask) * finfo(float32).min)
  *   att  keep ? [B,NH,T,T] softmax probabilities kept for backward
- *              : [nt,T,T]  per-thread scratch
+ *              : [nt, mtl_attention_scratch(T, H, NH)] per-thread scratch
  *   ctx  [B,T,H]  softmax(q k^T / sqrt(D) + mask) v, heads side by side
+ * With keep, the scores go through memory (two sgemm calls and a softmax
+ * per head); without, mtl_attention_forward_ex runs mtl_attn_default().
  */
 void mtl_attention_forward(float *ctx, float *att, const float *qkv,
 			   const float *mask_add, int B, int T, int H, int NH,
 			   int keep, int nt);
+
+/*
+ * How the attention forward without kept probabilities is computed:
+ * MTL_ATTN_UNFUSED writes each head's [T,T] scores (the keep form's
+ * arithmetic, bit for bit); the others are fused (ops_attn.c): keys in
+ * blocks with an online softmax, no [T,T] matrix, in plain C or with
+ * AVX2+FMA or AVX-512F vectors (query rows along the lanes, any D).
+ * The fused forms agree
+ * with the unfused one to float rounding (sums in another order), and
+ * each gives the same bits for a row whatever padding follows its keys.
+ */
+enum mtl_attn_kernel {
+	MTL_ATTN_UNFUSED, /* "unfused" */
+	MTL_ATTN_C,       /* "c" */
+	MTL_ATTN_AVX2,    /* "avx2": 8 queries by 12 keys a block */
+	MTL_ATTN_AVX512,  /* "avx512": 16 queries by 24 keys a block */
+};
+
+/* 1 if kernel k can run on this CPU. */
+int mtl_attn_supported(enum mtl_attn_kernel k);
+/* "unfused", "c", "avx2", "avx512". */
+const char *mtl_attn_name(enum mtl_attn_kernel k);
+/*
+ * The kernel mtl_attention_forward uses without keep, the same for the
+ * whole process: MTL_ATTN from the environment (a name above) if the CPU
+ * supports it, otherwise the widest fused one the CPU supports.
+ */
+enum mtl_attn_kernel mtl_attn_default(void);
+/* Floats of scratch per thread for the forward without keep (any kernel). */
+size_t mtl_attention_scratch(int T, int H, int NH);
+/*
+ * ctx[B,T,H] as mtl_attention_forward without keep, with kernel kind
+ * (supported: asserted); scratch [nt, mtl_attention_scratch(T, H, NH)].
+ */
+void mtl_attention_forward_ex(enum mtl_attn_kernel kind, float *ctx,
+			      float *scratch, const float *qkv,
+			      const float *mask_add, int B, int T, int H,
+			      int NH, int nt);
 /*
  * The training form of the above: att [B,NH,T,T] always kept, and with p >
  * 0 dropout on the probabilities (BERT's attention_probs_dropout_prob):

@@ -465,12 +465,14 @@ int mtl_train_rows(const struct mtl_train *tr, const struct mtl_batch *b)
 		       && !tr->fz_last ? b->E : 0);
 }
 
+static int encoder_trains(const struct mtl_train *tr, int *lo, int *emb);
+
 /* last: the batch's cached encoder output (feat.h), or NULL to run it */
 static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 		   const float *last, struct mtl_err *err)
 {
 	float ph = 0, pa = 0;
-	int rc;
+	int rc, lo, emb, infer;
 
 	if (train)
 		dropout_of(tr, &ph, &pa);
@@ -484,11 +486,17 @@ static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 	if (last)
 		return mtl_heads_forward(tr->hd, last, tr->mask, b->B, b->T,
 					 train, &tr->rng, err);
-	/* evaluation takes the inference forward: one layer of activations */
-	rc = train ? mtl_bert_forward_train(tr->m, b->ids, b->type_ids, tr->mask, tr->rows,
-					    b->T, ph, pa, &tr->rng, err)
-		   : mtl_bert_forward(tr->m, b->ids, b->type_ids, tr->mask, tr->rows, b->T,
-				      0, err);
+	/*
+	 * evaluation takes the inference forward: one layer of activations;
+	 * so does a step whose encoder is wholly frozen, without dropout (no
+	 * encoder backward): its fused attention gives the numbers of
+	 * mtl-score --features, bit for bit
+	 */
+	infer = !train || (ph == 0 && pa == 0 && !encoder_trains(tr, &lo, &emb));
+	rc = infer ? mtl_bert_forward(tr->m, b->ids, b->type_ids, tr->mask,
+				      tr->rows, b->T, 0, err)
+		   : mtl_bert_forward_train(tr->m, b->ids, b->type_ids, tr->mask,
+					    tr->rows, b->T, ph, pa, &tr->rng, err);
 	if (rc || (rc = mtl_heads_forward(tr->hd, mtl_bert_last_hidden(tr->m),
 				    tr->mask, b->B, b->T, train, &tr->rng,
 				    err)))

@@ -1,0 +1,216 @@
+/*
+ * ops_attn_body.h - the SIMD body of the fused attention forward, compiled
+ * once per vector width by ops_attn.c (not a header to include elsewhere).
+ *
+ * The includer defines the vector type VF of W floats and its operations
+ * (VLD VST VSET1 VZERO VFMA VMUL VDIV VADD VSUB VMAX VMIN VPOW2 VZERO_BELOW),
+ * QV (vectors of queries in a tile: QW = QV * W query rows), KB (keys
+ * per block: the scores of a tile by a block are QV * KB registers), DC
+ * (output columns accumulated at once in P V: QV * DC registers) and
+ * NAME(x), the suffix of the functions; it undefines them all at its end.
+ *
+ * Queries run along the vector lanes: a tile is QW query rows, and every
+ * per-row quantity (running max, sum, rescale factor) is a lane of QV
+ * registers, so the online softmax needs no horizontal reduction.  Lanes are never
+ * mixed: each query row's arithmetic is the same whichever tile and lane
+ * it lands in.
+ */
+
+/* exp(x) lane by lane: ops.c's vexp (Cody-Waite, degree-7 Taylor), 0 below -87.3. */
+static inline VF NAME(vexp)(VF x)
+{
+	VF xc = VMIN(VMAX(x, VSET1(-87.3f)), VSET1(88.3f));
+	VF n = VSUB(VADD(VMUL(xc, VSET1(1.44269504f)), VSET1(12582912.0f)),
+		    VSET1(12582912.0f));
+	VF r = VFMA(n, VSET1(-0.693145752f), xc), p;
+
+	r = VFMA(n, VSET1(-1.42860677e-6f), r);
+	p = VSET1(1.0f / 5040);
+	p = VFMA(p, r, VSET1(1.0f / 720));
+	p = VFMA(p, r, VSET1(1.0f / 120));
+	p = VFMA(p, r, VSET1(1.0f / 24));
+	p = VFMA(p, r, VSET1(1.0f / 6));
+	p = VFMA(p, r, VSET1(0.5f));
+	p = VFMA(p, r, VSET1(1.0f));
+	p = VFMA(p, r, VSET1(1.0f));
+	return VZERO_BELOW(x, -87.3f, VMUL(p, VPOW2(n)));
+}
+
+/*
+ * ot[d0..d0+dc) = al * ot + sum_{j < n} v[j][d] pt[j]   (ot [D][QW], pt
+ * [KB][QW], v rows ld apart) in QV * dc registers; keys in order, so a key
+ * of probability 0 adds exactly 0.
+ */
+static inline __attribute__((always_inline)) void
+NAME(pv_part)(float *ot, const float *pt, const VF *al, const float *v,
+	      int64_t ld, int n, int d0, int dc)
+{
+	VF acc[DC][QV];
+
+#pragma GCC unroll 16
+	for (int u = 0; u < dc; u++)
+#pragma GCC unroll 2
+		for (int e = 0; e < QV; e++)
+			acc[u][e] = VMUL(al[e], VLD(ot + (d0 + u) * QW + e * W));
+	for (int j = 0; j < n; j++) {
+		const float *vj = v + j * ld + d0;
+		VF p[QV];
+
+#pragma GCC unroll 2
+		for (int e = 0; e < QV; e++)
+			p[e] = VLD(pt + j * QW + e * W);
+#pragma GCC unroll 16
+		for (int u = 0; u < dc; u++) {
+			VF x = VSET1(vj[u]);
+
+#pragma GCC unroll 2
+			for (int e = 0; e < QV; e++)
+				acc[u][e] = VFMA(x, p[e], acc[u][e]);
+		}
+	}
+#pragma GCC unroll 16
+	for (int u = 0; u < dc; u++)
+#pragma GCC unroll 2
+		for (int e = 0; e < QV; e++)
+			VST(ot + (d0 + u) * QW + e * W, acc[u][e]);
+}
+
+/*
+ * One (b, h), as attn_head_c in ops_attn.c but QW query rows at a time:
+ * c[T,D] (rows ldc apart) = softmax(scale q k^T + madd) v, q k v rows ld
+ * apart.  Per tile of QW queries, the key blocks in order: the block's
+ * scores in registers, the running max m and sum l, the probabilities to
+ * pt [KB][QW] (L1), ot [D][QW] rescaled by exp(m_old - m_new) and added
+ * P V.  The tile's q is packed to qt [D][QW], every block's k^T to kt
+ * [blocks][D][KB] (zero past T) once per head.  A block whose keys are
+ * all masked is skipped (unless every key is: then the row is uniform,
+ * as in the unfused softmax); keys past T in the last block score
+ * -inf, so they weigh exactly 0 (even in such a row), as padding does.
+ */
+static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
+		       const float *v, int64_t ld, const float *madd, int T,
+		       int D, float scale, float *s)
+{
+	int nb = (T + KB - 1) / KB, all = 1;
+	float *kt = s, *qt = kt + (int64_t)nb * KB * D, *pt = qt + D * QW;
+	float *ot = pt + KB * QW;
+	VF vscale = VSET1(scale);
+
+	for (int j = 0; j < T; j++)
+		all &= madd[j] == -FLT_MAX;
+	for (int b = 0; b < nb; b++)
+		for (int jj = 0; jj < KB; jj++) {
+			const float *kj = k + (int64_t)(b * KB + jj) * ld;
+			float *o = kt + (int64_t)b * KB * D + jj;
+
+			for (int d = 0; d < D; d++)
+				o[d * KB] = b * KB + jj < T ? kj[d] : 0.0f;
+		}
+	for (int i0 = 0; i0 < T; i0 += QW) {
+		int mr = T - i0 < QW ? T - i0 : QW;
+		VF m[QV], l[QV];
+
+		/* lanes past T hold zeros (computed, not written) */
+		for (int r = 0; r < QW; r++)
+			for (int d = 0; d < D; d++)
+				qt[d * QW + r] = r < mr ? q[(int64_t)(i0 + r) * ld + d] : 0.0f;
+		for (int e = 0; e < QV; e++) {
+			m[e] = VSET1(-FLT_MAX);
+			l[e] = VZERO();
+		}
+		memset(ot, 0, sizeof(*ot) * QW * (size_t)D);
+		for (int b = 0; b < nb; b++) {
+			int j0 = b * KB, n = T - j0 < KB ? T - j0 : KB, live = all;
+			const float *kb = kt + (int64_t)b * KB * D;
+			float mk[KB];
+			VF acc[KB][QV], al[QV];
+
+			for (int jj = 0; jj < KB; jj++) {
+				mk[jj] = jj < n ? madd[j0 + jj] : -INFINITY;
+				live |= jj < n && mk[jj] != -FLT_MAX;
+			}
+			if (!live)
+				continue;
+#pragma GCC unroll 32
+			for (int jj = 0; jj < KB; jj++)
+#pragma GCC unroll 2
+				for (int e = 0; e < QV; e++)
+					acc[jj][e] = VZERO();
+			for (int d = 0; d < D; d++) {
+				VF qd[QV];
+
+#pragma GCC unroll 2
+				for (int e = 0; e < QV; e++)
+					qd[e] = VLD(qt + d * QW + e * W);
+#pragma GCC unroll 32
+				for (int jj = 0; jj < KB; jj++) {
+					VF x = VSET1(kb[d * KB + jj]);
+
+#pragma GCC unroll 2
+					for (int e = 0; e < QV; e++)
+						acc[jj][e] = VFMA(x, qd[e], acc[jj][e]);
+				}
+			}
+#pragma GCC unroll 2
+			for (int e = 0; e < QV; e++) {
+				VF bm = VSET1(-FLT_MAX), mn, sum = VZERO();
+
+#pragma GCC unroll 32
+				for (int jj = 0; jj < KB; jj++) {
+					acc[jj][e] = VFMA(acc[jj][e], vscale, VSET1(mk[jj]));
+					bm = VMAX(bm, acc[jj][e]);
+				}
+				mn = VMAX(m[e], bm);
+				al[e] = NAME(vexp)(VSUB(m[e], mn));
+#pragma GCC unroll 32
+				for (int jj = 0; jj < KB; jj++) {
+					VF p = NAME(vexp)(VSUB(acc[jj][e], mn));
+
+					sum = VADD(sum, p);
+					VST(pt + jj * QW + e * W, p);
+				}
+				l[e] = VADD(VMUL(l[e], al[e]), sum);
+				m[e] = mn;
+			}
+			{
+				const float *vb = v + (int64_t)j0 * ld;
+				int d0 = 0;
+
+				for (; d0 + DC <= D; d0 += DC)
+					NAME(pv_part)(ot, pt, al, vb, ld, n, d0, DC);
+				for (; d0 < D; d0++)
+					NAME(pv_part)(ot, pt, al, vb, ld, n, d0, 1);
+			}
+		}
+		/* c = ot / l, through 1 / l (as the unfused softmax scales by it) */
+		for (int e = 0; e < QV; e++)
+			l[e] = VDIV(VSET1(1.0f), l[e]);
+		for (int d = 0; d < D; d++)
+			for (int e = 0; e < QV; e++)
+				VST(ot + d * QW + e * W, VMUL(VLD(ot + d * QW + e * W), l[e]));
+		for (int r = 0; r < mr; r++)
+			for (int d = 0; d < D; d++)
+				c[(int64_t)(i0 + r) * ldc + d] = ot[d * QW + r];
+	}
+}
+
+#undef VF
+#undef W
+#undef QV
+#undef QW
+#undef KB
+#undef DC
+#undef NAME
+#undef VLD
+#undef VST
+#undef VSET1
+#undef VZERO
+#undef VFMA
+#undef VMUL
+#undef VDIV
+#undef VADD
+#undef VSUB
+#undef VMAX
+#undef VMIN
+#undef VPOW2
+#undef VZERO_BELOW
