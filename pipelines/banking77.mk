@@ -24,7 +24,9 @@
 # stops with the path it looked for.  Every run's streams stay in
 # OUT/CONFIG-sSEED/; OUT/table.md is the table of docs/baselines.md.
 #
-# EPOCHS, PER_INTENT, BATCH, LR, SEEDS, CONFIGS, THREADS.  The defaults
+# EPOCHS, PER_INTENT, BATCH, LR, SEEDS, CONFIGS, THREADS; RUNS lists the
+# runs as CONFIG-sSEED (default: every CONFIG for each seed), for a table
+# with more seeds of some configurations only.  The defaults
 # are the shortened runs of docs/baselines.md (one epoch, 40 sentences of
 # each intent: about 80 minutes on the shared 2-core machine; realdata.mk
 # trains 6 epochs).  LIMIT=N cuts every file to about N sentences
@@ -36,6 +38,7 @@ EPOCHS ?= 1
 PER_INTENT ?= 40
 SEEDS ?= 1
 CONFIGS ?= mtl both emb none
+RUNS ?= $(foreach s,$(SEEDS),$(foreach c,$(CONFIGS),$(c)-s$(s)))
 LIMIT ?=
 THREADS ?= 0
 include pipelines/realdata.mk
@@ -189,15 +192,15 @@ $(OUT)/$(1)-s$(2)/row.tsv: $(OUT)/$(1)-s$(2)/time.txt $(OUT)/$(1)-s$(2)/pred.jso
 	@$$(commit)
 endef
 
-# seed by seed, each seed's configurations one after another
-rows := $(foreach s,$(SEEDS),$(foreach c,$(CONFIGS),$(OUT)/$(c)-s$(s)/row.tsv))
-$(foreach s,$(SEEDS),$(foreach c,$(CONFIGS),$(eval $(call run,$(c),$(s)))))
+# the runs one after another, in the order of RUNS
+rows := $(foreach r,$(RUNS),$(OUT)/$(r)/row.tsv)
+$(foreach r,$(RUNS),$(eval $(call run,$(firstword $(subst -s, ,$(r))),$(lastword $(subst -s, ,$(r))))))
 
 # the table: every run, then each configuration's mean over the seeds
-$(OUT)/table.md: $(rows)
+$(OUT)/table.md: $(rows) $(call vars,table,$(RUNS))
 	{ printf '| configuration | seed | steps | train wall s | train CPU s | load 1/5/15 min | TREC acc | WNUT-17 entity F1 | kNN acc | MRR@10 | NDCG@10 | V-measure |\n'; \
 	  printf '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n'; \
-	  cat $^ | awk -F'\t' -v OFS=' | ' ' \
+	  cat $(rows) | awk -F'\t' -v OFS=' | ' ' \
 		function f(x) { return x == "-" ? "-" : sprintf("%.4f", x) } \
 		{ print "| " $$1, $$2, $$3, $$4, $$5, $$6, f($$7), f($$8), f($$9), f($$10), f($$11), f($$12) " |"; \
 		  n[$$1]++; if (!($$1 in first)) { first[$$1] = NR; order[++nc] = $$1 } \

@@ -60,6 +60,11 @@ b77() {
 	# done is done
 	run b77 OUT="$out" SEEDS="1 2" -q "$out/table.md"
 	assert_success
+	# RUNS: a table of some runs, in its order
+	run b77 OUT="$out" RUNS="emb-s2 mtl-s1"
+	assert_success
+	assert_equal "$(grep -o '^| [a-z]* | [0-9a-z ]* |' "$out/table.md" | tr -d ' ' | xargs)" \
+		"|configuration|seed| |emb|2| |mtl|1|"
 }
 
 @test "banking77.mk: without BANKING77 it stops and says where it looked" {
