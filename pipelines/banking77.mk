@@ -24,6 +24,9 @@
 # stops with the path it looked for.  Every run's streams stay in
 # OUT/CONFIG-sSEED/; OUT/table.md is the table of docs/baselines.md.
 #
+# EMB_POOLING (default mean): the embeddings' pooling, that of the b77
+# task and of the evaluation; from scratch, CLS does not learn (all
+# sentences start with nearly the same CLS vector: docs/baselines.md).
 # EPOCHS, PER_INTENT, BATCH, LR, SEEDS, CONFIGS, THREADS; RUNS lists the
 # runs as CONFIG-sSEED (default: every CONFIG for each seed), for a table
 # with more seeds of some configurations only.  The defaults
@@ -36,6 +39,7 @@
 OUT ?= out/banking77
 EPOCHS ?= 1
 PER_INTENT ?= 40
+EMB_POOLING ?= mean
 SEEDS ?= 1
 CONFIGS ?= mtl both emb none
 RUNS ?= $(foreach s,$(SEEDS),$(foreach c,$(CONFIGS),$(c)-s$(s)))
@@ -64,8 +68,7 @@ banking77: $(OUT)/table.md
 $(B77)/%.jsonl:
 	@echo "banking77.mk: '$@' not found: BANKING77 is read from DATA/banking77 (give DATA=dir, see the top of pipelines/banking77.mk)" >&2; exit 1
 
-# TREC and WNUT-17 in OUT/in/ (cut to LIMIT), and the task specs: b77 is
-# the embedding task.
+# TREC and WNUT-17 in OUT/in/ (cut to LIMIT), and their task spec.
 $(OUT)/in/ready: $(OUT)/checked $(call vars,inputs,$(LIMIT))
 	@mkdir -p $(@D)
 	n=$(if $(LIMIT),$(LIMIT),0); \
@@ -77,10 +80,7 @@ $(OUT)/in/ready: $(OUT)/checked $(call vars,inputs,$(LIMIT))
 	else \
 		cp $(OUT)/trec-train.tsv $(OUT)/trec-test.tsv $(OUT)/wnut-train.conll $(OUT)/wnut-dev.conll $(@D)/; \
 	fi
-	b77='{"name": "b77", "kind": "embedding", "loss": "mnrl", "scale": 20}'; \
-	cp $(OUT)/tasks.json $(@D)/tasks-mtl.json; \
-	jq ".tasks += [$$b77]" $(OUT)/tasks.json >$(@D)/tasks-both.json; \
-	jq -n "{tasks: [$$b77]}" >$(@D)/tasks-emb.json
+	cp $(OUT)/tasks.json $(@D)/tasks-mtl.json
 	touch $@
 
 # BANKING77 in OUT/in/: train as the b77 task's pairs, each sentence with
@@ -88,13 +88,14 @@ $(OUT)/in/ready: $(OUT)/checked $(call vars,inputs,$(LIMIT))
 # positive, the first PER_INTENT sentences of each intent (0: all);
 # test as it is; both labelled with their intents for the evaluators
 # (intent.json: the 77 intents).  LIMIT keeps N/5 sentences of each of the
-# first 5 intents (in name order).
+# first 5 intents (in name order).  The task specs with b77: its models pool
+# by EMB_POOLING, and TREC's head keeps reading CLS, as in mtl.
 b77_pairs = [inputs] | group_by(.label) \
 	| if $$n > 0 then .[:5] | map(.[:($$n / 5 | floor)]) else . end \
 	| map(if $$k > 0 then .[:$$k] else . end) | .[] | select(length > 1) \
 	| . as $$g | range(length) as $$i \
 	| {text: $$g[$$i].text, intent: $$g[$$i].label, b77: {positive: $$g[($$i + 1) % ($$g | length)].text}}
-$(OUT)/in/b77: $(B77)/train.jsonl $(B77)/test.jsonl $(call vars,b77,$(LIMIT) $(PER_INTENT))
+$(OUT)/in/b77: $(OUT)/in/ready $(B77)/train.jsonl $(B77)/test.jsonl $(call vars,b77,$(LIMIT) $(PER_INTENT) $(EMB_POOLING))
 	@mkdir -p $(@D)
 	cd $(B77) && printf '%s\n' "$$b77_sums" | sha256sum -c --quiet
 	n=$(or $(LIMIT),0); \
@@ -102,6 +103,10 @@ $(OUT)/in/b77: $(B77)/train.jsonl $(B77)/test.jsonl $(call vars,b77,$(LIMIT) $(P
 	jq -c -n --argjson n $$n --argjson k 0 '$(b77_pairs)' $(B77)/test.jsonl >$(@D)/b77-test.jsonl
 	jq -n '{tasks: [{name: "intent", kind: "sequence", labels: ([inputs.label] | unique)}]}' \
 		$(B77)/train.jsonl >$(@D)/intent.json
+	b77='{"name": "b77", "kind": "embedding", "loss": "mnrl", "scale": 20}'; \
+	jq ".tasks |= map(if .name == \"trec\" then . + {head: {pooling: \"cls\"}} else . end) | .tasks += [$$b77]" \
+		$(@D)/tasks-mtl.json >$(@D)/tasks-both.json; \
+	jq -n "{tasks: [$$b77]}" >$(@D)/tasks-emb.json
 	touch $@
 
 # Tokenized once, with realdata.mk's seed-SEED encoder directory for the
@@ -137,9 +142,15 @@ model = $(OUT)/$(1)-s$(2)/$(if $(filter none,$(1)),init,model)
 # entity F1; on BANKING77 test, kNN accuracy (leave-one-out, k 10),
 # same-intent MRR@10 and NDCG@10, V-measure.
 define run
+ifneq ($(filter both emb,$(1)),)
+$(OUT)/$(1)-s$(2)/init/config.json: $(OUT)/in/b77 | mtl-programs
+	$(MTL_BIN)mtl-init -q --overwrite -o $$(@D) $(ENCODER_OPTS) --pooling $(EMB_POOLING) \
+		--tasks $(OUT)/in/tasks-$(1).json --seed $(2)
+else
 $(OUT)/$(1)-s$(2)/init/config.json: $(OUT)/in/ready | $(OUT)/in/b77 mtl-programs
 	$(MTL_BIN)mtl-init -q --overwrite -o $$(@D) $(ENCODER_OPTS) \
 		$(if $(filter none,$(1)),,--tasks $(OUT)/in/tasks-$(1).json) --seed $(2)
+endif
 
 ifeq ($(1),none)
 $(OUT)/$(1)-s$(2)/time.txt: $(OUT)/$(1)-s$(2)/init/config.json
@@ -165,8 +176,9 @@ $(OUT)/$(1)-s$(2)/time.txt: $(OUT)/$(1)-s$(2)/batches.mpk $(OUT)/$(1)-s$(2)/init
 endif
 
 # (time.txt is written once the model is)
-$(OUT)/$(1)-s$(2)/b77-test.emb.mpk: $(OUT)/in/b77-test.intent.mpk $(OUT)/$(1)-s$(2)/time.txt | mtl-programs
-	$(MTL_BIN)mtl-score -q -m $(call model,$(1),$(2)) --embed $(threads) $$< >$$@.tmp
+$(OUT)/$(1)-s$(2)/b77-test.emb.mpk: $(OUT)/in/b77-test.intent.mpk $(OUT)/$(1)-s$(2)/time.txt \
+		$(call vars,embed,$(EMB_POOLING)) | mtl-programs
+	$(MTL_BIN)mtl-score -q -m $(call model,$(1),$(2)) --embed --pooling $(EMB_POOLING) $(threads) $$< >$$@.tmp
 	@$$(commit)
 
 $(OUT)/$(1)-s$(2)/emb.json: $(OUT)/$(1)-s$(2)/b77-test.emb.mpk | mtl-programs

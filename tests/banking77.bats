@@ -30,6 +30,11 @@ b77() {
 	assert_output 0
 	assert_equal "$(wc -l <"$out/in/b77-train.jsonl")" 40
 	assert_equal "$(jq '.tasks[0].labels | length' "$out/in/intent.json")" 77
+	# the embeddings pool by mean (EMB_POOLING), TREC's head by CLS as in mtl
+	for c in mtl both emb none; do
+		assert_equal "$(jq -r .embeddings.pooling "$out/$c-s1/emb.json")" mean
+	done
+	assert_equal "$(jq -c '.tasks | map(.head.pooling)' "$out/in/tasks-both.json")" '["cls",null,null]'
 	# one encoder per seed, whatever the configuration
 	for s in 1 2; do
 		run sha256sum "$out"/{mtl,both,emb,none}-s$s/init/model.safetensors
