@@ -10,7 +10,7 @@
 #   make SANITIZE=1   build (and test) with ASan and UBSan into build-san/
 #   make V=1          show the commands
 #
-# Every lib/*.c goes into build/libmtl.a (but lib/dist_mpi.c: mk/dist.mk),
+# Every lib/FLOOR/*.c goes into build/libmtl.a (but lib/train/dist_mpi.c: mk/dist.mk),
 # every cmd/mtl-*.c becomes build/mtl-*, every tests/test_*.c becomes
 # build/tests/test_*.  Feature targets (benchmarks, fuzzers, fixtures,
 # mtl-step-mpi) live in mk/*.mk.
@@ -29,6 +29,10 @@ SANFLAGS :=
 endif
 
 CC ?= gcc
+# lib/ is in floors, one folder each (docs/architecture.md; tools/layers.sh
+# checks that no module includes a header from a floor above its own).
+# Headers are included by name alone, so every floor is on the path.
+LIB_INC := $(patsubst %/,-I%,$(sort $(wildcard lib/*/)))
 CFLAGS ?= -O2 -g
 # AVX2 + FMA: fast, and valgrind still runs it (it lacks AVX-512)
 ARCH ?= -march=x86-64-v3
@@ -37,7 +41,7 @@ ARCH ?= -march=x86-64-v3
 # unlike -ffast-math it changes no rounding and allows no reordering.
 MTL_CFLAGS := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -Wall -Wextra \
 	-Wno-unused-parameter -fno-trapping-math -fopenmp $(ARCH) \
-	-DMTL_VERSION='"$(VERSION)"' -Ilib $(SANFLAGS)
+	-DMTL_VERSION='"$(VERSION)"' $(LIB_INC) $(SANFLAGS)
 
 # BLIS: Debian's libblis-dev ships no pkg-config file.  Its headers sit in
 # a multiarch directory chosen by the threading variant (openmp, pthread,
@@ -59,8 +63,8 @@ ALL_CFLAGS = $(MTL_CFLAGS) $(if $(BLIS_INC),-isystem $(BLIS_INC)) $(PKG_CFLAGS) 
 LDLIBS_ALL = $(PKG_LIBS) $(BLIS_LIBS) -lm -lpthread
 ALL_LDFLAGS = -fopenmp $(SANFLAGS) $(LDFLAGS)
 
-# lib/dist_mpi.c needs MPI: mk/dist.mk builds it for mtl-step-mpi alone
-LIB_SRC := $(filter-out lib/dist_mpi.c,$(wildcard lib/*.c))
+# lib/train/dist_mpi.c needs MPI: mk/dist.mk builds it for mtl-step-mpi alone
+LIB_SRC := $(filter-out lib/train/dist_mpi.c,$(wildcard lib/*/*.c))
 CMD_SRC := $(wildcard cmd/mtl-*.c)
 CMD_COMMON := $(filter-out $(CMD_SRC),$(wildcard cmd/*.c))
 TEST_SRC := $(wildcard tests/test_*.c)

@@ -7,7 +7,7 @@
  * median time, sentences/s and achieved GFLOP/s, counting 2*m*n*k for
  * every matrix product (attention q k^T and p v included; element-wise
  * work counts nothing).  The reference is the model's sgemm kernel
- * (lib/gemm.h: ours or BLIS, as MTL_GEMM and the CPU choose) measured in the same
+ * (lib/nn/gemm.h: ours or BLIS, as MTL_GEMM and the CPU choose) measured in the same
  * run with the same thread count on large shapes: once up front (the
  * peak, best of three shapes), and again interleaved with the encoder
  * runs (a 2048^3 product before each forward), so that on a shared
@@ -35,7 +35,7 @@
  *       "generic" means reference kernels: BLIS did not know the CPU)
  *   -b  time the "blis" mode only
  *   -d  time the model's default mode only
- *   -g  print the sgemm kernel the model runs (lib/gemm.h: avx512, avx2
+ *   -g  print the sgemm kernel the model runs (lib/nn/gemm.h: avx512, avx2
  *       or blis; MTL_GEMM chooses)
  *   -c  time by process CPU time instead of wall time (meaningful with
  *       -t 1 on a shared machine; with more threads it counts spinning)
@@ -91,7 +91,7 @@ static void gemm_release(struct gemm *g)
 
 /*
  * Seconds for one C[m,n] = A[m,k] B[n,k]^T (the encoder's layout) with
- * the model's sgemm kernel (lib/gemm.h): BLIS threading the product, or
+ * the model's sgemm kernel (lib/nn/gemm.h): BLIS threading the product, or
  * ours on column slices, one per thread.
  */
 static double gemm_run(struct gemm *g, int threads)

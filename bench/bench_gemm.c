@@ -5,7 +5,7 @@
  * For every product a bge-small or bge-base forward and backward makes
  * (the projections at 1024 tokens, their two backward products, and one
  * attention head at T = 32 and T = 128 with the strides of the qkv
- * block), times each kernel this CPU supports (lib/gemm.h: blis, avx2,
+ * block), times each kernel this CPU supports (lib/nn/gemm.h: blis, avx2,
  * avx512), interleaved round by round, and prints the median GFLOP/s
  * (2*m*n*k per product) and each kernel's ratio to BLIS.  Timed by the
  * thread's CPU time, so that other processes on a shared machine cost

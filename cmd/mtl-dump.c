@@ -1,6 +1,6 @@
 /*
  * mtl-dump - shows any mtl stream as JSON lines, packs JSON lines back
- * into a stream (--pack), and writes embeddings as .npy or TSV (lib/vecfile.h).
+ * into a stream (--pack), and writes embeddings as .npy or TSV (lib/io/vecfile.h).
  */
 #include <errno.h>
 #include <getopt.h>

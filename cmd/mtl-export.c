@@ -1,7 +1,7 @@
 /*
  * mtl-export - writes one task of a model as a Hugging Face directory
  * that transformers loads as it is (BertForSequenceClassification or
- * BertForTokenClassification); the mapping is lib/export.h's.
+ * BertForTokenClassification); the mapping is lib/model/export.h's.
  */
 #include <stdlib.h>
 #include <string.h>

@@ -2,7 +2,7 @@
  * mtl-step - fine-tunes a model on a batches stream: one optimiser step
  * per --accumulate batches, a steps stream out, the model saved with --out.
  * The session (the step loop, its records, evaluation, checkpoints) is
- * lib/session.c; this file parses the options, wires them and prints.
+ * lib/train/session.c; this file parses the options, wires them and prints.
  */
 #include <math.h>
 #include <signal.h>
@@ -93,7 +93,7 @@ static const char usage[] =
 	"Exit status: 0 success, 1 bad input or numeric failure, 2 usage error,\n"
 	"3 I/O error, 130 or 143 stopped by SIGINT or SIGTERM (checkpoint saved).\n";
 
-/* The session (lib/session.h) and what the program adds: progress lines
+/* The session (lib/train/session.h) and what the program adds: progress lines
  * and the input file. */
 struct run {
 	struct mtl_session s;

@@ -3,8 +3,8 @@
  * into an examples stream: WordPiece ids, word ids and per-task labels aligned to
  * tokens (docs/tokenize.md).
  *
- * The readers, label look-up and alignment live in lib/input.c, the
- * example and stats records in lib/data.c; this is options, the header,
+ * The readers, label look-up and alignment live in lib/data/input.c, the
+ * example and stats records in lib/data/data.c; this is options, the header,
  * the loop and exit codes.
  */
 #include <getopt.h>

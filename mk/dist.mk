@@ -6,10 +6,10 @@
 #                        2 processes x 1 thread against 1 process x 2
 #                        threads, and the share of communication
 #
-# mtl-step-mpi is cmd/mtl-step.c linked with lib/dist_mpi.c, the MPI
-# transport of lib/dist (lib/dist_net.h), compiled against MPI; that
+# mtl-step-mpi is cmd/mtl-step.c linked with lib/train/dist_mpi.c, the MPI
+# transport of lib/train/dist (lib/train/dist_net.h), compiled against MPI; that
 # object comes before libmtl.a on the link line, so it takes the place of
-# the archive's one-process transport, lib/dist_none.o.  MPI is found by
+# the archive's one-process transport, lib/train/dist_none.o.  MPI is found by
 # pkg-config (ompi-c, then mpi) or, failing that, by asking mpicc.
 
 MPICC ?= mpicc
@@ -34,7 +34,7 @@ MTL_STEP_MPI := $(BUILD)/mtl-step-mpi
 PROGRAMS += $(MTL_STEP_MPI)
 programs: $(MTL_STEP_MPI)
 
-$(BUILD)/mpi/lib/dist_mpi.o: lib/dist_mpi.c
+$(BUILD)/mpi/lib/dist_mpi.o: lib/train/dist_mpi.c
 	@mkdir -p $(@D)
 	$(call say,CC,$< [MPI])$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -MMD -MP -c -o $@ $<
 

@@ -8,7 +8,9 @@
 #   make fixtures        regenerate fixtures/ (Debian's python3-torch)
 #   make fixtures-embeval  regenerate fixtures/embeval/ only (numpy)
 #   make fixtures-check  regenerate into a scratch directory and compare
-#                        byte for byte with the committed fixtures/
+#                        with the committed fixtures/: byte for byte, or
+#                        up to float32's last bits where this CPU's torch
+#                        kernels round differently (tools/fixtures_diff.py)
 
 FIXTURES_PYTHON ?= /usr/bin/python3
 
@@ -26,5 +28,5 @@ fixtures-check:
 	$(FIXTURES_PYTHON) tools/make_fixtures.py "$$tmp/fixtures" >/dev/null && \
 	$(FIXTURES_PYTHON) tools/ref_emb.py "$$tmp/fixtures" >/dev/null && \
 	$(FIXTURES_PYTHON) tools/ref_embeval.py "$$tmp/fixtures/embeval/ref.txt" >/dev/null && \
-	diff -r "$$tmp/fixtures" fixtures && echo 'fixtures: up to date'; \
+	$(FIXTURES_PYTHON) tools/fixtures_diff.py --ignore tokref --ignore demo --ignore bge-tokenizer "$$tmp/fixtures" fixtures; \
 	rc=$$?; rm -rf "$$tmp"; exit $$rc

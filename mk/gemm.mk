@@ -1,4 +1,4 @@
-# gemm.mk - mtl's sgemm kernels against BLIS sgemm (lib/gemm.h), one
+# gemm.mk - mtl's sgemm kernels against BLIS sgemm (lib/nn/gemm.h), one
 # thread, on the encoder's shapes; a benchmark, not run by make test.
 #
 #   make bench-gemm [BENCH_GEMM_ARGS='-r 5 -m small']

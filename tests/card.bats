@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # The model card (README.md) and config_sentence_transformers.json that
-# every saved model directory gets (lib/card.c, lib/model.c).
+# every saved model directory gets (lib/model/card.c, lib/model/model.c).
 
 load helper
 

@@ -1,6 +1,6 @@
 /*
  * fuzz_input.c - libFuzzer harness for the input readers (JSONL, CoNLL,
- * TSV, CSV, plain text; lib/input.c) and the encoding of what they read:
+ * TSV, CSV, plain text; lib/data/input.c) and the encoding of what they read:
  * the first byte picks the format and options, the rest is the file.  Any bytes must give
  * records or clean line-numbered errors, never a crash, an out-of-bounds
  * access or a leak.  Run with `make fuzz-input`.

@@ -2,7 +2,7 @@
 # mtl-step checkpoints: the layout, rotation with the best one kept,
 # resuming after kill -9 and after SIGTERM bit-identically, refusing a
 # checkpoint that does not fit, and a full disk (the MTL_FS_FAIL_WRITE
-# hook of lib/fs.c) leaving the previous checkpoint intact.  The tiny
+# hook of lib/io/fs.c) leaving the previous checkpoint intact.  The tiny
 # model with its dropout on, 20 steps of 2 examples, one thread.
 
 load helper

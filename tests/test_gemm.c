@@ -1,5 +1,5 @@
 /*
- * test_gemm.c - every sgemm kernel this CPU can run (lib/gemm.h: BLIS,
+ * test_gemm.c - every sgemm kernel this CPU can run (lib/nn/gemm.h: BLIS,
  * AVX2, AVX-512) against a naive product in double: shapes with edges of
  * 1, odd sizes and sizes beside the tiles (MR 6 and 14, NR 16 and 32), K
  * = 0 and 1 and K cut into several blocks, N beyond one panel, all four

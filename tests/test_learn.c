@@ -3,7 +3,7 @@
  * 64) trained from random weights on fixtures/demo (a topic sequence task
  * and an NER token task, labels partly missing) must reach at least 95%
  * topic accuracy and 95% NER token accuracy on the held-out test split.
- * Tokenization goes through lib/tok.h with the demo's vocab.txt; NER
+ * Tokenization goes through lib/data/tok.h with the demo's vocab.txt; NER
  * labels sit on each word's first sub-token (-100 on the others).
  */
 #include <stdint.h>

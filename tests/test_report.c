@@ -1,5 +1,5 @@
 /*
- * test_report.c - the figures of lib/report against hand computations on
+ * test_report.c - the figures of lib/report/report.c against hand computations on
  * the hand-made streams in tests/data/report/, the JSON rendering read
  * back with jansson, sparklines, escaping, and bad input.
  */

@@ -1,5 +1,5 @@
 /*
- * test_steps.c - the records of a steps stream written by lib/steps and
+ * test_steps.c - the records of a steps stream written by lib/train/steps.c and
  * read back by it: every map's size is the count of its keys (msgpack's
  * fixmap/map16 boundary included), optional figures appear only when the
  * run has them, absent figures read as NaN; and mtl_mp_map, and

@@ -324,7 +324,7 @@ def main(argv):
         p.stdout.strip() if p else "unknown",
         " (reference kernels: this BLIS does not know the CPU)" if p and p.stdout.strip() == "generic" else ""))
     p = run([os.path.join(args.build, "bench", "bench_encode"), "-g"])
-    print("# mtl's sgemm kernel (lib/gemm.h, MTL_GEMM): %s" % (p.stdout.strip() if p else "unknown"))
+    print("# mtl's sgemm kernel (lib/nn/gemm.h, MTL_GEMM): %s" % (p.stdout.strip() if p else "unknown"))
     print("# %d threads each, %s time; %d rounds, interleaved; load average at start %s"
           % (args.threads, "CPU" if args.cpu_time else "wall", args.rounds, load()))
     if not have_torch:

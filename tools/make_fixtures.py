@@ -558,7 +558,7 @@ POOL_SHIFT = 24  # the identity pooler of a linear sequence head: 2^-24 I
 
 
 def export_dir(d, spec, bert_state, heads, vocab):
-    """What mtl-export writes for one task (lib/export.h), written here
+    """What mtl-export writes for one task (lib/model/export.h), written here
     from the mapping's definition: config.json and model.safetensors."""
     H = TINY_CONFIG["hidden_size"]
     st = {"bert." + n: a for n, a in bert_state.items()

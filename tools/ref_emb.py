@@ -1,4 +1,4 @@
-"""Reference for the embedding task's losses (lib/emb.h): writes
+"""Reference for the embedding task's losses (lib/heads/emb.h): writes
 fixtures/golden/emb-loss.safetensors (each loss and its gradient with
 respect to the pooled embeddings) and fixtures/golden/emb-train.safetensors
 (one loss through fixtures/tiny's encoder: the gradient of every encoder
@@ -13,7 +13,7 @@ CoSENTLoss, CosineSimilarityLoss and MatryoshkaLoss, over cosine
 similarity (util.cos_sim: rows normalised with F.normalize).  Deterministic
 (fixed seeds, one thread, float32 like the C code); every golden is also
 computed in float64 and the largest float32 - float64 difference printed.
-The losses alone are stored from the float64 run (lib/emb.c sums in
+The losses alone are stored from the float64 run (lib/heads/emb.c sums in
 double); the encoder's gradients from the float32 run.
 """
 
@@ -177,7 +177,7 @@ def main(argv):
                "positives": np.array(POSITIVES, np.int32),
                "negatives": np.array(NEGATIVES, np.int32),
                "scores": np.array(SCORES, np.float32)}
-    # lib/emb.c sums in double: its reference is the float64 run, rounded
+    # lib/heads/emb.c sums in double: its reference is the float64 run, rounded
     worst = add_goldens(tensors, g32, g64, g64)
     cases = " ".join("%s=%s/sym=%s/neg=%s/dims=%s/w=%s" % ((k,) + tuple(
         str(x).replace(" ", "") for x in v)) for k, v in CASES.items())

@@ -514,7 +514,7 @@ static int seq_labelled(const struct mtl_tasks *st, const struct mtl_example *ex
 }
 
 /* Packs "labels": {TASK: LABEL} for the n sequence tasks ex has gold for
- * (an embeddings stream's labels, for the evaluators of lib/embset.h). */
+ * (an embeddings stream's labels, for the evaluators of lib/report/embset.h). */
 static void pack_seq_labels(msgpack_packer *pk, const struct mtl_tasks *st,
 			    const struct mtl_example *ex, int n)
 {

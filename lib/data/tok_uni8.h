@@ -1,5 +1,5 @@
 /*
- * tok_uni8.h - internal to lib/tok.c: which code points Unicode 8.0 had
+ * tok_uni8.h - internal to lib/data/tok.c: which code points Unicode 8.0 had
  * assigned (generated table, see tools/gen-tok-uni8.pl).  Not part of the
  * public API.
  */

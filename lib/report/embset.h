@@ -1,6 +1,6 @@
 /*
  * embset.h - an embeddings stream in memory, the evaluations run over it
- * (lib/embeval.h does the arithmetic), and the records of a search stream.
+ * (lib/report/embeval.h does the arithmetic), and the records of a search stream.
  *
  * A set holds every "embedding" record of one or more embeddings streams
  * (mtl-score --embed; docs/streams.md): its id (kept as its msgpack

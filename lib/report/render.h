@@ -1,5 +1,5 @@
 /*
- * render.h - writes a finished struct mtl_report (lib/report.h) as text
+ * render.h - writes a finished struct mtl_report (lib/report/report.h) as text
  * for a terminal, markdown, JSON or one self-contained HTML file.
  *
  *   text      aligned tables, Unicode sparklines (▁▂▃▄▅▆▇█) for curves

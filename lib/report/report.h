@@ -12,7 +12,7 @@
  *                task, of words for a token task; per-label scores for a
  *                multilabel task; MSE, Pearson and Spearman for a
  *                regression task), entity scores for token
- *                tasks whose labels are BIO tags (lib/metrics.h), gold
+ *                tasks whose labels are BIO tags (lib/heads/metrics.h), gold
  *                entities lost to truncation, and the first misclassified
  *                examples;
  *   embeddings   the first max_embeddings vectors and their cosine
@@ -23,7 +23,7 @@
  * must have the same kind and labels), embeddings streams append.
  *
  * Use: mtl_report_new(), mtl_report_read() once per input, then
- * mtl_report_finish(), then read the plain fields below (lib/render.h
+ * mtl_report_finish(), then read the plain fields below (lib/report/render.h
  * formats them).  The report owns everything it points to; nothing
  * borrows from the msgpack records read.
  *
@@ -190,7 +190,7 @@ struct mtl_report_eval_opts {
 };
 
 /*
- * Runs the embedding evaluators (lib/embset.h) over the embeddings read
+ * Runs the embedding evaluators (lib/report/embset.h) over the embeddings read
  * with opts.emb_keep, after mtl_report_finish, into rep->emb.eval: per
  * labelled task (or only o->task) kNN accuracy, same-label retrieval and
  * k-means V-measure (with o->train: kNN and probe against it); with
