@@ -1,6 +1,6 @@
 /*
  * bench_search.c - exact top-k retrieval throughput (make bench-search):
- * mtl_embeval_search (lib/report/embeval.h) of random L2-normalised queries in a
+ * mtl_embeval_search (lib/heads/embeval.h) of random L2-normalised queries in a
  * random normalised corpus, the work of mtl-search and of the retrieval
  * evaluators.
  *

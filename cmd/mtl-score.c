@@ -137,7 +137,7 @@ static void features_chunk(struct run *R, const struct mtl_example *const *ex,
 			cmd_die(EXIT_DATA, "out of memory");
 	}
 	mtl_batch_mask(R->mask, b.lengths, n, T);
-	if (mtl_bert_forward(R->model->bert, b.ids, NULL, R->mask, n, T, 0, &err))
+	if (mtl_bert_forward(R->model->bert, b.ids, b.type_ids, R->mask, n, T, 0, &err))
 		die_batch(R, recs, n, MTL_ERR_ARG, err.msg);
 	last = mtl_bert_last_hidden(R->model->bert);
 	for (int i = 0; i < n; i++)

@@ -1,7 +1,7 @@
 /*
  * mtl-search - semantic search as a pipeline step: each query embedding
  * against a corpus of embeddings, the k most similar by cosine, as a
- * search stream (lib/report/embset.h) of (query id, corpus id, rank, score).
+ * search stream (lib/heads/embset.h) of (query id, corpus id, rank, score).
  */
 #include <stdlib.h>
 #include <string.h>

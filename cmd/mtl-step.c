@@ -29,8 +29,10 @@ static const char usage[] =
 	"      --keep N            keep the newest N checkpoints (default 3)\n"
 	"                          and the best one\n"
 	"      --best-metric M     loss, TASK:accuracy, TASK:f1, TASK:entity_f1,\n"
-	"                          TASK:micro_f1, TASK:mse, TASK:pearson or\n"
-	"                          TASK:spearman\n"
+	"                          TASK:micro_f1, TASK:mse, TASK:pearson,\n"
+	"                          TASK:spearman, TASK:mrr@10, TASK:ndcg@10,\n"
+	"                          TASK:recall@1|10|100, TASK:map@100,\n"
+	"                          TASK:knn_accuracy or TASK:v_measure\n"
 	"                          on --eval: OUT gets the best model\n"
 	"      --patience N        stop after N evaluations without improvement\n"
 	"      --final WHICH       best (default with --best-metric) or last:\n"
@@ -61,6 +63,8 @@ static const char usage[] =
 	"                          steadier when other jobs share the cores)\n"
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
+	"      --eval-embeddings   also evaluate each sequence task on the\n"
+	"                          sentence embeddings (kNN accuracy, V-measure)\n"
 	"      --max-bad-steps N   stop after N non-finite steps in a row (default 5)\n"
 	"      --balance S         task balancing: static (default), uncertainty,\n"
 	"                          dwa, gradnorm, rlw, pcgrad, cagrad or nash\n"
@@ -270,7 +274,7 @@ static void setup_freeze(struct mtl_session *S, const char **spec, int n, long a
 /* What the command line asks for beyond the fields of struct run. */
 struct args {
 	const char *model_dir, *out_dir, *eval, *best_metric, *features, *final;
-	int resume, overwrite, threads, split, no_split, force, patience;
+	int resume, overwrite, threads, split, no_split, force, patience, eval_emb;
 	long total, unfreeze_at;
 	struct mtl_train_opts o;
 	struct mtl_balance_opts bo;
@@ -342,6 +346,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_FLAG(0, "no-gemm-split", &A->no_split),
 		CMD_OPT_STRING(0, "eval", &A->eval),
 		CMD_OPT_INT(0, "eval-every", &R->s.eval_every, 1, big),
+		CMD_OPT_FLAG(0, "eval-embeddings", &A->eval_emb),
 		CMD_OPT_INT(0, "max-bad-steps", &R->s.max_bad, 1, big),
 		CMD_OPT_CALL(0, "balance", &A->bo.kind, opt_balance),
 		CMD_OPT_CALL(0, "task-weight", A, opt_task_weight),
@@ -389,8 +394,9 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		cmd_usage_error(usage, "--label-smoothing must lie in [0, 1)");
 	if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
 		cmd_usage_error(usage, "--dropout must lie in [0, 1)");
-	if (R->s.eval_every && !A->eval)
-		cmd_usage_error(usage, "--eval-every needs --eval FILE");
+	if ((R->s.eval_every || A->eval_emb) && !A->eval)
+		cmd_usage_error(usage, "%s needs --eval FILE",
+				R->s.eval_every ? "--eval-every" : "--eval-embeddings");
 	if (!(bo->dwa_temperature > 0) || !(bo->gradnorm_alpha >= 0) ||
 	    !(bo->gradnorm_lr >= 0) || !(bo->cagrad_c >= 0))
 		cmd_usage_error(usage, "--dwa-temperature must be positive, --gradnorm-alpha, --gradnorm-lr and --cagrad-c non-negative");
@@ -547,8 +553,10 @@ static void setup_training(struct mtl_session *S, struct args *A)
 			 S->ck.n_ranks ? S->ck.n_ranks : 1, S->size);
 	if ((rc = mtl_session_share(S, &err)))
 		die_session(rc, &err);
-	if (A->eval && S->rank == 0)
+	if (A->eval && S->rank == 0) {
 		load_stream(S, A->eval, 0);
+		S->ev.emb_labels = (A->eval_emb ? ~0ull : 0) | mtl_eval_best_emb_labels(&S->best);
+	}
 	if (A->out_dir) {
 		struct sigaction sa = { .sa_handler = on_signal };
 

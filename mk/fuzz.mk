@@ -45,11 +45,11 @@ FUZZ_BUILD := build-fuzz
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=c11 \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DMTL_VERSION='"$(VERSION)"' $(LIB_INC)
 
-FUZZ_SRC_mp := lib/io/mp.c lib/io/mp_write.c lib/io/mp_json.c lib/data/data.c lib/data/data_emb.c lib/data/task.c lib/heads/metrics.c lib/io/fs.c lib/base/err.c
+FUZZ_SRC_mp := lib/io/mp.c lib/io/mp_write.c lib/io/mp_json.c lib/data/data.c lib/data/data_emb.c lib/data/data_tasks.c lib/data/data_census.c lib/data/task.c lib/heads/metrics.c lib/io/fs.c lib/base/err.c
 FUZZ_SRC_st := lib/io/st.c lib/io/fs.c lib/base/err.c
 FUZZ_SRC_tok := lib/data/tok.c lib/data/tok_vocab.c lib/data/tok_uni8.c lib/data/task.c lib/io/manifest.c lib/io/fs.c lib/base/err.c
 FUZZ_SRC_vocab := lib/data/tok.c lib/data/tok_vocab.c lib/data/tok_uni8.c lib/io/manifest.c lib/io/fs.c lib/base/err.c
-FUZZ_SRC_input := lib/data/input.c lib/data/input_tsv.c lib/base/suggest.c lib/data/data.c lib/data/data_emb.c lib/data/tok.c lib/data/tok_vocab.c lib/data/tok_uni8.c lib/data/task.c lib/io/manifest.c lib/io/mp.c lib/io/mp_write.c lib/io/mp_json.c lib/io/fs.c lib/heads/metrics.c lib/base/err.c
+FUZZ_SRC_input := lib/data/input.c lib/data/input_tsv.c lib/data/input_encode.c lib/base/suggest.c lib/data/data.c lib/data/data_emb.c lib/data/data_tasks.c lib/data/data_census.c lib/data/tok.c lib/data/tok_vocab.c lib/data/tok_uni8.c lib/data/task.c lib/io/manifest.c lib/io/mp.c lib/io/mp_write.c lib/io/mp_json.c lib/io/fs.c lib/heads/metrics.c lib/base/err.c
 FUZZ_MAX_LEN_st := 4096
 
 .SECONDEXPANSION:

@@ -97,7 +97,7 @@ setup() {
 	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --task-weight topc=1 b.mpk
 	assert_equal "${stderr_lines[0]}" "mtl-step: --task-weight: 'topc' is not one of the model's tasks (did you mean 'topic'?)"
 	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" -o out --eval dev.mpk --save-every 2 --best-metric topic:acuracy b.mpk
-	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric: metric 'topic:acuracy': unknown figure 'acuracy': accuracy, f1, token_f1, entity_f1, micro_f1, mse, pearson or spearman (did you mean 'topic:accuracy'?)"
+	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric: metric 'topic:acuracy': unknown figure 'acuracy': accuracy, f1, token_f1, entity_f1, micro_f1, mse, pearson, spearman, mrr@10, ndcg@10, recall@1, recall@10, recall@100, map@100, knn_accuracy or v_measure (did you mean 'topic:accuracy'?)"
 	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" -o out --eval dev.mpk --save-every 2 --best-metric tpoic:f1 b.mpk
 	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric: metric 'tpoic:f1': the model has no task 'tpoic' (did you mean 'topic:f1'?)"
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Embedding tasks (docs/tasks.md) through the whole pipeline: a tiny
 # model from mtl-init with a topic task, an MNRL task (hard negatives,
-# Matryoshka dims) and a CoSENT task on partly labelled JSON lines;
+# Matryoshka dims) and a CoSENT task on partly labelled JSON lines
+# (tests/data/embedding-train.jsonl);
 # mtl-batch's batches of their own; every --balance strategy; freezing;
 # mtl-score and mtl-report; bad input.  The losses' numbers are checked
 # against PyTorch in tests/test_emb.c.
@@ -18,19 +19,9 @@ setup() {
 	 {"name": "sts", "kind": "embedding", "loss": "cosent", "weight": 0.5}
 	]}
 	EOF
-	cat >train.jsonl <<-'EOF'
-	{"text": "bank profits fell", "topic": "money", "sim": {"positive": "bank prices fell", "negative": "the team won"}}
-	{"text": "john played in london", "topic": "sport", "sim": {"positive": "john played in paris"}}
-	{"text": "the new phones", "sim": {"positive": "new phones"}}
-	{"text": "alice won the game", "topic": "sport"}
-	{"text": "stock prices rose", "sts": {"pair": "stock prices fell", "score": 0.3}}
-	{"text": "the cat sat", "sts": {"pair": "a cat sat", "score": 0.9}, "topic": "money"}
-	{"text": "the dog sat", "sts": {"pair": "the city", "score": 0.1}}
-	{"text": "the market rose today", "sim": {"positive": "stock market rose", "negative": "the cat sat"}}
-	EOF
 	mtl-init -q -o model --vocab "$FIXTURES/tiny/vocab.txt" --tasks tasks.json \
 		--hidden 32 --layers 1 --heads 2
-	mtl-tokenize -q -m model train.jsonl >ex.mpk
+	mtl-tokenize -q -m model "$MTL_ROOT/tests/data/embedding-train.jsonl" >ex.mpk
 }
 
 @test "the examples stream carries each embedding task's texts and score" {

@@ -98,7 +98,7 @@ setup() {
 	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --best-metric ner:entity_f1 b.mpk
 	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric needs --eval FILE, --patience needs --best-metric"
 	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --eval ex.mpk --best-metric topic:entity_f1 b.mpk
-	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric: metric 'topic:entity_f1': 'topic' is a sequence task: it has accuracy and f1"
+	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric: metric 'topic:entity_f1': 'topic' is a sequence task: it has accuracy, f1, knn_accuracy and v_measure (entity_f1 is for token tasks)"
 	run -2 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" --eval ex.mpk --best-metric nre:f1 b.mpk
 	assert_equal "${stderr_lines[0]}" "mtl-step: --best-metric: metric 'nre:f1': the model has no task 'nre' (did you mean 'ner:f1'?)"
 	run -2 --separate-stderr mtl-step -m "$FIXTURES/tiny" --final best b.mpk --final worst

@@ -217,6 +217,92 @@ static void test_unbacked_size(void)
 #endif
 }
 
+/*
+ * A pair example: its text_b and type ids survive the record; a batch of
+ * a pair and a single text carries type ids, 0 on the single text and on
+ * padding, and parses back; bad type ids are errors.
+ */
+static void test_pairs(const struct mtl_example *single)
+{
+	int32_t ids[] = { 2, 5, 3, 6, 7, 3 }, types[] = { 0, 0, 0, 1, 1, 1 };
+	int32_t seq[] = { 1, MTL_IGNORE, MTL_IGNORE }, *tok[3] = { NULL };
+	char text[] = "hello", text_b[] = "world !", id[] = "\x09";
+	const struct mtl_example pair = {
+		.id = id, .id_len = 1, .text = text, .text_len = 5, .text_b = text_b,
+		.text_b_len = 7, .ids = ids, .type_ids = types, .len = 6,
+		.labelled = 1, .seq = seq, .tok = tok, .n_tasks = 3,
+	};
+	const struct mtl_example *two[2] = { single, &pair };
+	static const char *const bad[][2] = {
+		{ "{\"type\":\"example\",\"ids\":[2,3],\"type_ids\":[0]}",
+		  "\"type_ids\" is not 2 integers (one per token)" },
+		{ "{\"type\":\"example\",\"ids\":[2,3],\"type_ids\":[0,2]}",
+		  "token type id 2 at 1: not 0 or 1" },
+		{ "{\"type\":\"batch\",\"size\":1,\"seq_len\":2,\"ids\":[2,3],"
+		  "\"lengths\":[2],\"type_ids\":[0,-1]}", "token type id -1 at 1: not 0 or 1" },
+	};
+	struct mtl_batch b, back;
+	struct mtl_err err = { "" };
+	msgpack_sbuffer sb, sb2;
+	msgpack_packer pk;
+	msgpack_unpacked u;
+	struct mtl_example ex;
+	int T;
+
+	round_trip(&pair, "a pair: text_b and type ids");
+	msgpack_sbuffer_init(&sb);
+	msgpack_unpacked_init(&u);
+	pack(&sb, &pair);
+	if (msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS &&
+	    mtl_example_parse(&ex, &u.data, &ts, &err) == 0) {
+		T_OK(ex.type_ids && same_i32(ex.type_ids, types, 6) &&
+		     strcmp(ex.text_b, "world !") == 0, "a pair: the record's type ids and text_b");
+		mtl_example_strip(&ex);
+		T_OK(!ex.text_b && ex.type_ids, "strip frees text_b, keeps the type ids");
+		mtl_example_release(&ex);
+	}
+	msgpack_unpacked_destroy(&u);
+	T_OK(mtl_batch_make(&b, two, 2, &ts, NULL, ~0ull, 0, &err) == 0 && b.type_ids,
+	     "a batch with a pair has type ids");
+	T = b.T;
+	T_OK(T == 6 && same_i32(b.type_ids + T, types, 6) &&
+	     b.type_ids[0] + b.type_ids[1] + b.type_ids[2] + b.type_ids[3] +
+	     b.type_ids[4] + b.type_ids[5] == 0,
+	     "batch type ids: 0 on the single text and padding, the pair's own");
+	msgpack_sbuffer_clear(&sb);
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	mtl_batch_pack(&pk, &b, &ts);
+	msgpack_unpacked_init(&u);
+	T_OK(msgpack_unpack_next(&u, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS &&
+	     mtl_batch_parse(&back, &u.data, &ts, &err) == 0 && back.type_ids &&
+	     same_i32(back.type_ids, b.type_ids, 2 * T),
+	     "a batch's type ids survive the record (%s)", err.msg);
+	msgpack_sbuffer_init(&sb2);
+	msgpack_packer_init(&pk, &sb2, msgpack_sbuffer_write);
+	mtl_batch_pack(&pk, &back, &ts);
+	T_OK(sb.size == sb2.size && memcmp(sb.data, sb2.data, sb.size) == 0,
+	     "the batch packs again to the same %zu bytes", sb.size);
+	msgpack_sbuffer_destroy(&sb2);
+	mtl_batch_release(&back);
+	mtl_batch_release(&b);
+	msgpack_unpacked_destroy(&u);
+	msgpack_sbuffer_destroy(&sb);
+	T_OK(mtl_batch_make(&b, &single, 1, &ts, NULL, ~0ull, 0, &err) == 0 && !b.type_ids,
+	     "a batch of single texts has no type ids (all 0)");
+	mtl_batch_release(&b);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int rc = -99;
+
+		if (from_json(bad[i][0], &sb, &u) == 0)
+			rc = i < 2 ? mtl_example_parse(&ex, &u.data, &ts, &err)
+				   : mtl_batch_parse(&b, &u.data, &ts, &err);
+		T_OK(rc == MTL_ERR_FORMAT && !strcmp(err.msg, bad[i][1]),
+		     "bad type ids refused: '%s'", rc < 0 ? err.msg : "");
+		msgpack_unpacked_destroy(&u);
+		msgpack_sbuffer_destroy(&sb);
+	}
+}
+
 /* A header's task labels are checked as tasks.json's are. */
 static void test_header_tasks(void)
 {
@@ -267,6 +353,7 @@ int main(void)
 	T_OK(mtl_example_tasks(&words) == 7, "an all-ignored token task is carried");
 	round_trip(&words, "words, truncated, both kinds of labels");
 	test_strip(&words);
+	test_pairs(&plain);
 
 	/* the census: counts by the mask it is given, and packs 13 keys */
 	T_OK(mtl_census_init(&c, &ts) == 0, "census init");

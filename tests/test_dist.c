@@ -32,6 +32,7 @@ static void make_batch(struct mtl_batch *b)
 	b->n_tasks = 3;
 	b->ids = malloc(sizeof(int32_t) * 12);
 	b->lengths = malloc(sizeof(int32_t) * 3);
+	b->type_ids = malloc(sizeof(int32_t) * 12);
 	b->labels = calloc(3, sizeof(*b->labels));
 	b->labels[0] = malloc(sizeof(int32_t) * 3);
 	b->labels[1] = malloc(sizeof(int32_t) * 12);
@@ -40,6 +41,7 @@ static void make_batch(struct mtl_batch *b)
 		b->labels[0][i] = i % 2;
 		for (int t = 0; t < 4; t++) {
 			b->ids[i * 4 + t] = 100 * i + t;
+			b->type_ids[i * 4 + t] = t > i; /* a pair's second text */
 			b->labels[1][i * 4 + t] = t < b->lengths[i] ? (i + t) % 2 : MTL_IGNORE;
 		}
 	}
@@ -61,10 +63,11 @@ static void test_rows(const struct mtl_tasks *ts)
 		ok &= s.labels[0][i] == b.labels[0][i + 1];
 		for (int t = 0; t < 4; t++) {
 			ok &= s.ids[i * 4 + t] == 100 * (i + 1) + t;
+			ok &= s.type_ids[i * 4 + t] == (t > i + 1);
 			ok &= s.labels[1][i * 4 + t] == b.labels[1][(i + 1) * 4 + t];
 		}
 	}
-	T_OK(ok, "ids, lengths, sequence labels (1 per row) and token labels (T per row) are rows 1 and 2");
+	T_OK(ok, "ids, type ids, lengths, sequence labels (1 per row) and token labels (T per row) are rows 1 and 2");
 	T_OK(s.labels[2] == NULL, "a task without labels has none in the share");
 	mtl_batch_release(&s);
 

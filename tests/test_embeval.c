@@ -1,5 +1,5 @@
 /*
- * test_embeval.c - the embedding evaluators (lib/report/embeval.h): hand-computed
+ * test_embeval.c - the embedding evaluators (lib/heads/embeval.h): hand-computed
  * cases for every figure, the search against a brute-force ranking across
  * block boundaries and thread counts, and the reference figures of
  * tools/ref_embeval.py (fixtures/embeval/ref.txt) within 1e-6.

@@ -373,6 +373,93 @@ static void test_encode(const struct mtl_tok *tok)
 	mtl_census_release(&c);
 }
 
+/*
+ * Pairs: "text_b" (a JSONL key, a TSV column) encoded with the text as
+ * [CLS] a [SEP] b [SEP] with token type ids, cut longest first; labelled
+ * for pair and regression tasks only, a pair label needing a text_b.
+ */
+static void test_pair(const struct mtl_tok *tok)
+{
+	static const char *const nli_labels[] = { "yes", "no" };
+	static const char *const sts_labels[] = { "value" };
+	static struct mtl_task pt[] = {
+		T_TASK_TOPIC,
+		{ .name = "nli", .kind = MTL_TASK_PAIR, .labels = (char **)nli_labels,
+		  .n_labels = 2 },
+		{ .name = "sts", .kind = MTL_TASK_REGRESSION,
+		  .labels = (char **)sts_labels, .n_labels = 1 },
+	};
+	static const struct mtl_tasks pts = { pt, 3 };
+	static const char *const bad[][2] = {
+		{ "{\"text\":\"hello\",\"nli\":\"yes\"}",
+		  "line 1: task 'nli': a pair task needs a second text 'text_b'" },
+		{ "{\"text\":\"hello\",\"text_b\":\"world\",\"topic\":\"greet\"}",
+		  "line 1: task 'topic': a sequence task reads one text, not a pair "
+		  "('text_b'): pairs are for pair and regression tasks" },
+		{ "{\"words\":[\"hello\"],\"text_b\":\"world\"}",
+		  "line 1: 'text_b' goes with a text, not 'words'" },
+		{ "{\"text\":\"hello\",\"text_b\":7,\"nli\":\"yes\"}",
+		  "line 1: 'text_b' must be a string" },
+	};
+	const int32_t ids[] = { 2, 12, 13, 14, 15, 3, 5, 6, 3 };
+	const int32_t types[] = { 0, 0, 0, 0, 0, 0, 1, 1, 1 };
+	const int32_t cut[] = { 2, 12, 13, 3, 9, 3 };
+	struct mtl_input_item it;
+	struct mtl_example ex;
+	struct mtl_census c;
+	struct mtl_input *in;
+	struct mtl_input_opts o = { .format = MTL_INPUT_JSONL, .conll_task = -1 };
+	struct mtl_err err = { "" };
+	const char *jl = "{\"text\":\"john lives in paris\",\"text_b\":\"hello world\","
+			 "\"nli\":\"no\",\"sts\":0.5}\n"
+			 "{\"text\":\"john lives in paris\",\"text_b\":\"unaffable\"}\n";
+	FILE *f = fmemopen((void *)jl, strlen(jl), "r");
+
+	mtl_census_init(&c, &pts);
+	T_OK(mtl_input_open(&in, f, &pts, &o, &err) == 0 &&
+	     mtl_input_read(in, &it, &err) == 1 &&
+	     mtl_input_encode(in, &it, tok, 0, &ex, &c, &err) == 0 &&
+	     ex.len == 9 && memcmp(ex.ids, ids, sizeof(ids)) == 0 && ex.type_ids &&
+	     memcmp(ex.type_ids, types, sizeof(types)) == 0 && ex.word_ids[4] == 3 &&
+	     ex.word_ids[6] == -1 && strcmp(ex.text_b, "hello world") == 0 &&
+	     ex.seq[1] == 1 && mtl_label_value(ex.seq[2]) == 0.5f && ex.labelled == 6 &&
+	     !ex.truncated,
+	     "pair: [CLS] a [SEP] b [SEP], type ids 0 then 1, labels (%s)", err.msg);
+	mtl_example_release(&ex);
+	/* 4 + 3 tokens to 6 (3 for the texts): a 3, the tie b 2, a 2, the tie b 1 */
+	T_OK(mtl_input_read(in, &it, &err) == 1 &&
+	     mtl_input_encode(in, &it, tok, 6, &ex, &c, &err) == 0 &&
+	     ex.len == 6 && memcmp(ex.ids, cut, sizeof(cut)) == 0 &&
+	     ex.type_ids[3] == 0 && ex.type_ids[4] == 1 && ex.type_ids[5] == 1 &&
+	     ex.truncated && ex.words_lost == 3 && ex.labelled == 0,
+	     "pair: longest first to 6 tokens: 2 + 1, 3 words lost (%s)", err.msg);
+	mtl_example_release(&ex);
+	T_OK(mtl_input_encode(in, &it, tok, 2, &ex, &c, &err) == MTL_ERR_ARG &&
+	     strcmp(err.msg, "max length 2 leaves no room for [CLS] and two [SEP]") == 0,
+	     "pair: a max length below 3 is refused (%s)", err.msg);
+	mtl_input_free(in);
+	fclose(f);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f = fmemopen((void *)bad[i][0], strlen(bad[i][0]), "r");
+		T_OK(mtl_input_open(&in, f, &pts, &o, &err) == 0 &&
+		     mtl_input_read(in, &it, &err) == MTL_ERR_FORMAT &&
+		     strcmp(err.msg, bad[i][1]) == 0, "pair: %s", err.msg);
+		mtl_input_free(in);
+		fclose(f);
+	}
+	jl = "text\ttext_b\tnli\tsts\nhello\tworld\tyes\t0.25\nhello\t\t\t1\n";
+	f = fmemopen((void *)jl, strlen(jl), "r");
+	o.format = MTL_INPUT_TSV;
+	T_OK(mtl_input_open(&in, f, &pts, &o, &err) == 0 &&
+	     mtl_input_read(in, &it, &err) == 1 && it.text_b &&
+	     strcmp(it.text_b, "world") == 0 && strcmp(it.seq[1], "yes") == 0 &&
+	     mtl_input_read(in, &it, &err) == 1 && !it.text_b && it.value[2] == 1,
+	     "pair: a TSV column text_b, empty for a single text (%s)", err.msg);
+	mtl_input_free(in);
+	fclose(f);
+	mtl_census_release(&c);
+}
+
 static void test_tag_task(void)
 {
 	struct mtl_err err;
@@ -410,6 +497,7 @@ int main(void)
 			      &err) == 0, "tokenizer"))
 		return t_done();
 	test_encode(tok);
+	test_pair(tok);
 	mtl_tok_free(tok);
 	return t_done();
 }

@@ -5,8 +5,11 @@
  * binary cross-entropy, one row unlabelled) beside topic and ner, and
  * train-regression.safetensors the same with a regression task ("score":
  * a relu hidden layer over mean pooling, squared error, one row without a
- * target).  One gradient pass must give the new head's outputs, every
- * loss and every parameter's gradient (the encoder's too) to 1e-5.  Also:
+ * target), and train-pair.safetensors a batch of text pairs ([CLS] a
+ * [SEP] b [SEP], token type ids 0 then 1) with a pair task ("nli", one row
+ * unlabelled).  One gradient pass must give the new head's outputs, every
+ * loss and every parameter's gradient (the encoder's too, and
+ * token_type_embeddings' row 1 for the pairs) to 1e-5.  Also:
  * mtl_loss_bce and mtl_loss_mse against hand-computed cases.
  */
 #include <math.h>
@@ -158,10 +161,13 @@ static void golden(const char *file, enum mtl_task_kind kind)
 	b.B = B;
 	b.T = T;
 	b.ids = malloc(sizeof(int32_t) * B * T);
+	b.type_ids = malloc(sizeof(int32_t) * B * T);
 	b.lengths = calloc((size_t)B, sizeof(int32_t));
 	mask = malloc(sizeof(int32_t) * B * T);
-	if (!b.ids || !b.lengths || !mask ||
+	if (!b.ids || !b.type_ids || !b.lengths || !mask ||
 	    mtl_st_read_i32(ids, b.ids, (int64_t)B * T, NULL) ||
+	    mtl_st_read_i32(mtl_st_find(gold, "token_type_ids"), b.type_ids,
+			    (int64_t)B * T, NULL) ||
 	    mtl_st_read_i32(mtl_st_find(gold, "attention_mask"), mask,
 			    (int64_t)B * T, NULL))
 		bail("golden batch unreadable");
@@ -171,15 +177,24 @@ static void golden(const char *file, enum mtl_task_kind kind)
 	lab[0] = labels("topic", B);
 	lab[1] = labels("ner", (int64_t)B * T);
 	lab[2] = kind == MTL_TASK_REGRESSION ? targets(ts->task[2].name, B)
-					     : labels(ts->task[2].name, (int64_t)B * C);
+					     : labels(ts->task[2].name, (int64_t)B *
+						      (kind == MTL_TASK_MULTILABEL ? C : 1));
 	b.labels = lab;
 	b.n_tasks = 3;
 
 	mtl_step_stats_init(&st, 3);
 	T_OK(mtl_train_grad(tr, &bp, 1, &st, &err) == 0, "gradient pass (%s)", err.msg);
-	T_OK(st.labelled[2] == 3 * (int64_t)C,
-	     "the normaliser counts labelled entries: 3 rows of %d (%lld)", C,
-	     (long long)st.labelled[2]);
+	if (kind == MTL_TASK_PAIR) {
+		int second = 0;
+
+		for (int i = 0; i < B * T; i++)
+			second += b.type_ids[i];
+		T_OK(second > 0, "the pairs' second texts have token type id 1 (%d tokens)",
+		     second);
+	}
+	T_OK(st.labelled[2] == 3 * (int64_t)(kind == MTL_TASK_MULTILABEL ? C : 1),
+	     "the normaliser counts labelled entries: 3 rows of %d (%lld)",
+	     kind == MTL_TASK_MULTILABEL ? C : 1, (long long)st.labelled[2]);
 	snprintf(name, sizeof(name), "logits.%s", ts->task[2].name);
 	cmp(name, hd->h[2].logits, (size_t)B * C, 1e-5, 1e-4);
 	cmp("logits.topic", hd->h[0].logits, (size_t)B * 3, 1e-5, 1e-4);
@@ -211,6 +226,7 @@ static void golden(const char *file, enum mtl_task_kind kind)
 	for (int k = 0; k < 3; k++)
 		free(lab[k]);
 	free(b.ids);
+	free(b.type_ids);
 	free(b.lengths);
 	mtl_train_free(tr);
 	mtl_heads_free(hd);
@@ -269,5 +285,6 @@ int main(void)
 	mse_by_hand();
 	golden("fixtures/golden/train-multilabel.safetensors", MTL_TASK_MULTILABEL);
 	golden("fixtures/golden/train-regression.safetensors", MTL_TASK_REGRESSION);
+	golden("fixtures/golden/train-pair.safetensors", MTL_TASK_PAIR);
 	return t_done();
 }

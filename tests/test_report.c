@@ -10,36 +10,11 @@
 #include "render.h"
 #include "report.h"
 #include "t.h"
+#include "t_jsonl.h"
 
 static int near(double a, double b)
 {
 	return fabs(a - b) < 1e-9;
-}
-
-/* Packs JSON lines (one record a line) into a msgpack stream in memory. */
-static char *pack_lines(const char *jsonl, size_t *len)
-{
-	char *out = NULL;
-	FILE *m = open_memstream(&out, len);
-	struct mtl_mp_writer *w = mtl_mp_writer_new(m, "mem");
-	const char *p = jsonl;
-
-	while (*p) {
-		const char *e = strchr(p, '\n');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		json_t *j = json_loadb(p, n, 0, NULL);
-
-		if (j) {
-			mtl_mp_from_json(mtl_mp_pk(w), j);
-			mtl_mp_end(w, NULL);
-			json_decref(j);
-		}
-		p += n + (e != NULL);
-	}
-	mtl_mp_finish(w, NULL);
-	mtl_mp_writer_free(w);
-	fclose(m);
-	return out;
 }
 
 static char *slurp(const char *path)
@@ -67,7 +42,7 @@ static int feed(struct mtl_report *rep, const char *jsonl, size_t cut,
 		struct mtl_err *err)
 {
 	size_t len;
-	char *bytes = pack_lines(jsonl, &len);
+	char *bytes = t_pack_lines(jsonl, &len);
 	FILE *f = fmemopen(bytes, cut && cut < len ? len - cut : len, "rb");
 	struct mtl_mp_reader *r = mtl_mp_reader_new(f, "in.mpk");
 	int rc = mtl_report_read(rep, r, err);

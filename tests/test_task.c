@@ -87,7 +87,7 @@ static const struct bad bads[] = {
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"token\",\"lables\":[\"O\"]}]}",
 	  "t.json: task 'a': unknown key 'lables'" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"span\",\"labels\":[\"O\"]}]}",
-	  "t.json: task 'a': 'kind' must be \"sequence\", \"token\", \"embedding\", \"multilabel\" or \"regression\"" },
+	  "t.json: task 'a': 'kind' must be \"sequence\", \"pair\", \"token\", \"embedding\", \"multilabel\" or \"regression\"" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"regression\",\"labels\":[\"O\"]}]}",
 	  "t.json: task 'a': a regression task has no 'labels'" },
 	{ "{\"tasks\": [{\"name\":\"a\",\"kind\":\"sequence\",\"labels\":[\"O\"],\"threshold\":0.5}]}",

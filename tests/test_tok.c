@@ -446,6 +446,39 @@ static void test_load_dirs(void)
 	mtl_tok_enc_release(&e);
 }
 
+/*
+ * Pair truncation, longest first, worked by hand: the longer text loses
+ * its last token until the pair fits, the second on a tie, so an odd cut
+ * of equal texts leaves the first one token longer.
+ */
+static void test_pair_lengths(void)
+{
+	static const struct { size_t a, b, max, want_a, want_b; int rc; } c[] = {
+		{ 7, 5, 12, 5, 4, 1 },  /* a 6, a 5, then the tie: b 4 */
+		{ 10, 4, 17, 10, 4, 0 }, /* fits: 10 + 4 + 3 */
+		{ 10, 4, 10, 4, 3, 1 },  /* a down to 4, then the tie: b 3 */
+		{ 5, 5, 8, 3, 2, 1 },    /* b 4, a 4, b 3, a 3, b 2 */
+		{ 0, 9, 5, 0, 2, 1 },    /* an empty first text: b alone */
+		{ 3, 3, 3, 0, 0, 1 },    /* room for the specials only */
+		{ 900, 2, 0, 900, 2, 0 }, /* 0: no limit */
+		/* docs/tasks.md's table, L = 8 */
+		{ 4, 4, 8, 3, 2, 1 }, { 6, 1, 8, 4, 1, 1 }, { 2, 7, 8, 2, 3, 1 },
+		{ 7, 5, 8, 3, 2, 1 },
+	};
+	size_t a = 4, b = 4;
+
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		size_t na = c[i].a, nb = c[i].b;
+		int rc = mtl_tok_pair_lengths(&na, &nb, c[i].max);
+
+		T_OK(rc == c[i].rc && na == c[i].want_a && nb == c[i].want_b,
+		     "pair lengths: %zu + %zu to %zu gives %zu + %zu (%zu + %zu)",
+		     c[i].a, c[i].b, c[i].max, c[i].want_a, c[i].want_b, na, nb);
+	}
+	T_OK(mtl_tok_pair_lengths(&a, &b, 2) == MTL_ERR_ARG && a == 4 && b == 4,
+	     "pair lengths: below 3 there is no room for the specials");
+}
+
 int main(void)
 {
 	struct mtl_tok *t;
@@ -457,6 +490,7 @@ int main(void)
 		return t_done();
 	test_api(t);
 	test_cases(t);
+	test_pair_lengths();
 	mtl_tok_free(t);
 	test_options();
 	test_load_dirs();

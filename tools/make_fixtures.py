@@ -201,6 +201,20 @@ REGRESSION_TASK = {"name": "score", "kind": "regression", "weight": 1.5,
                             "pooling": "mean"}}
 REGRESSION_ROWS = [0.25, -1.5, None, 3.0]
 
+# Pair golden (train-pair.safetensors): a batch of text pairs, [CLS] a
+# [SEP] b [SEP] with token type ids 0 then 1, for a pair task "nli" beside
+# topic and ner (which label none of these rows); row 2 has no nli label.
+# The type ids reach token_type_embeddings, whose row 1 gets a gradient.
+SEED_PAIR = 9103
+PAIR_TASK = {"name": "nli", "kind": "pair", "labels": ["entail", "neutral", "contradict"],
+             "weight": 0.8, "head": {"hidden": 0, "dropout": 0.1}}
+PAIR_ROWS = [
+    (["bank profits fell", "stock prices fell"], 0),
+    (["john played in london", "alice won"], 2),
+    (["who won ?", "the team won ."], None),
+    (["alice smith won in paris", "the new phones"], 1),
+]
+
 TRAIN_SETTINGS = {
     "lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01,
 }
@@ -723,6 +737,7 @@ def main(argv):
                        texts=json.dumps([r[0] for r in NOLABEL_ROWS])), acc)
     multilabel_goldens(gold, bert, head_init, vocab, train_meta, acc)
     regression_goldens(gold, bert, head_init, vocab, train_meta, acc)
+    pair_goldens(gold, bert, head_init, vocab, train_meta, acc)
     acc.report(sys.stdout)
 
 
@@ -771,6 +786,29 @@ def regression_goldens(gold, bert, head_init, vocab, train_meta, acc):
                   dict(train_meta, label_smoothing="0.0", tasks=json.dumps(tasks, sort_keys=True),
                        loss=train_meta["loss"] + "; regression: mean squared error over "
                        "rows with a target (labels NaN: none)"),
+                  acc, tasks, {"init." + n: v for n, v in init.items()})
+
+
+
+def pair_goldens(gold, bert, head_init, vocab, train_meta, acc):
+    """train-pair.safetensors: a batch of text pairs with a pair task
+    beside topic and ner (no labels for those here); its head starts from
+    init.nli.* (its own seed)."""
+    tasks = {"tasks": TASKS["tasks"] + [PAIR_TASK]}
+    ids, mask, types, ner = build_batch([(r[0], None) for r in PAIR_ROWS], vocab, 14)
+    topic = np.full(len(PAIR_ROWS), rb.IGNORE_INDEX, np.int32)
+    nli = np.array([rb.IGNORE_INDEX if r[1] is None else r[1] for r in PAIR_ROWS], np.int32)
+    rng = np.random.RandomState(SEED_PAIR)
+    C, H = len(PAIR_TASK["labels"]), TINY_CONFIG["hidden_size"]
+    init = {"nli.out.weight": (0.2 * rng.standard_normal((C, H))).astype(np.float32),
+            "nli.out.bias": (0.05 * rng.standard_normal(C)).astype(np.float32)}
+    train_goldens(os.path.join(gold, "train-pair.safetensors"), bert,
+                  dict(head_init, **init),
+                  (ids, mask, types, {"topic": topic, "ner": ner, "nli": nli}), 0.0, False,
+                  dict(train_meta, label_smoothing="0.0", tasks=json.dumps(tasks, sort_keys=True),
+                       texts=json.dumps([r[0] for r in PAIR_ROWS]),
+                       loss=train_meta["loss"] + "; pair: as sequence, over [CLS] a [SEP] b "
+                       "[SEP] with token type ids 0 up to the first [SEP], 1 after it"),
                   acc, tasks, {"init." + n: v for n, v in init.items()})
 
 

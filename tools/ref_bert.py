@@ -466,9 +466,9 @@ class TaskSpec:
     def __init__(self, d):
         self.name = d["name"]
         self.kind = d["kind"]
-        if self.kind not in ("sequence", "token", "multilabel", "regression"):
-            raise ValueError("task %r: kind must be sequence, token, multilabel or regression"
-                             % self.name)
+        if self.kind not in ("sequence", "pair", "token", "multilabel", "regression"):
+            raise ValueError("task %r: kind must be sequence, pair, token, multilabel or "
+                             "regression" % self.name)
         self.threshold = float(d.get("threshold", 0.5))
         # a regression task has one output and no label names
         self.labels = ["value"] if self.kind == "regression" else list(d["labels"])
@@ -526,7 +526,8 @@ class MultiTaskModel(nn.Module):
         last, _ = self.bert(input_ids, attention_mask, token_type_ids)
         logits = {}
         for s in self.specs:
-            if s.kind in ("sequence", "multilabel", "regression"):
+            # a pair task is a sequence task over [CLS] a [SEP] b [SEP]
+            if s.kind in ("sequence", "pair", "multilabel", "regression"):
                 x = pool(last, attention_mask, s.pooling or self.pooling)
             else:
                 x = last

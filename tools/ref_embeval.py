@@ -1,4 +1,4 @@
-"""Reference implementation of mtl's embedding evaluators (lib/report/embeval.h)
+"""Reference implementation of mtl's embedding evaluators (lib/heads/embeval.h)
 on random data: exact top-k ranking, the retrieval metrics (MRR@10,
 NDCG@10, Recall@1/10/100, MAP@100), Spearman with ties and V-measure.
 It writes fixtures/embeval/ref.txt, which tests/test_embeval.c reads and

@@ -1,160 +1,11 @@
 /* data.c - examples and batches records; see data.h. */
-#include "data.h"
+#include "data_int.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "mp.h"
-
-static char *dup_str(const msgpack_object *o)
-{
-	char *s = malloc(o->via.str.size + 1);
-
-	if (s) {
-		memcpy(s, o->via.str.ptr, o->via.str.size);
-		s[o->via.str.size] = 0;
-	}
-	return s;
-}
-
-/* The kind a header task's "kind" names, or -1. */
-static int header_kind(const msgpack_object *kind)
-{
-	for (int k = 0; strcmp(mtl_task_kind_name((enum mtl_task_kind)k), "?"); k++)
-		if (mtl_mp_is_str(kind, mtl_task_kind_name((enum mtl_task_kind)k)))
-			return k;
-	return -1;
-}
-
-int mtl_data_header_tasks(struct mtl_tasks **out, const msgpack_object *hdr,
-			  struct mtl_err *err)
-{
-	const msgpack_object *arr = mtl_mp_get(hdr, "tasks");
-	struct mtl_tasks *ts = calloc(1, sizeof(*ts));
-	uint32_t n;
-
-	if (!ts)
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	if (!arr) {
-		*out = ts;
-		return 0;
-	}
-	if (arr->type != MSGPACK_OBJECT_ARRAY || arr->via.array.size > 64) {
-		free(ts);
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "header \"tasks\" is not an array of at most 64 tasks");
-	}
-	n = arr->via.array.size;
-	ts->task = calloc(n ? n : 1, sizeof(*ts->task));
-	if (!ts->task) {
-		free(ts);
-		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		const msgpack_object *o = &arr->via.array.ptr[i];
-		const msgpack_object *name = mtl_mp_get(o, "name");
-		const msgpack_object *kind = mtl_mp_get(o, "kind");
-		const msgpack_object *labels = mtl_mp_get(o, "labels");
-		struct mtl_task *t = &ts->task[i];
-		int k = header_kind(kind);
-
-		ts->n = (int)i + 1;
-		t->weight = 1.0;
-		/* an embedding task has no labels */
-		int emb = mtl_mp_is_str(kind, "embedding");
-
-		if (!name || name->type != MSGPACK_OBJECT_STR || !name->via.str.size ||
-		    k < 0 ||
-		    !labels || labels->type != MSGPACK_OBJECT_ARRAY ||
-		    (labels->via.array.size == 0) != emb) {
-			mtl_task_free(ts);
-			return mtl_err_set(err, MTL_ERR_FORMAT,
-					   "header task %u needs a \"name\", a \"kind\" (sequence, token, embedding, multilabel or regression) and \"labels\" (none for embedding)",
-					   i);
-		}
-		t->kind = (enum mtl_task_kind)k;
-		t->threshold = 0.5;
-		if (t->kind == MTL_TASK_MULTILABEL && mtl_mp_get(o, "threshold")) {
-			if (mtl_mp_as_num(mtl_mp_get(o, "threshold"), &t->threshold) ||
-			    !(t->threshold > 0 && t->threshold < 1)) {
-				mtl_task_free(ts);
-				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "header task %u: \"threshold\" is not a number in (0, 1)",
-						   i);
-			}
-		}
-		t->name = dup_str(name);
-		t->labels = calloc(labels->via.array.size, sizeof(char *));
-		if (!t->name || !t->labels) {
-			mtl_task_free(ts);
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		}
-		for (uint32_t k = 0; k < labels->via.array.size; k++) {
-			const msgpack_object *l = &labels->via.array.ptr[k];
-			if (l->type != MSGPACK_OBJECT_STR || !l->via.str.size ||
-			    memchr(l->via.str.ptr, 0, l->via.str.size)) {
-				mtl_task_free(ts);
-				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "header task %u: label %u is not a non-empty string",
-						   i, k);
-			}
-			t->n_labels = (int)k + 1;
-			if (!(t->labels[k] = dup_str(l))) {
-				mtl_task_free(ts);
-				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-			}
-		}
-		{
-			size_t d;
-			int rc = mtl_task_first_dup((const char *const *)t->labels,
-						    (size_t)t->n_labels, &d);
-			if (rc > 0)
-				rc = mtl_err_set(err, MTL_ERR_FORMAT,
-						 "header task %u: duplicate label '%.100s'",
-						 i, t->labels[d]);
-			else if (rc < 0)
-				rc = mtl_err_set(err, rc, "out of memory");
-			if (rc < 0) {
-				mtl_task_free(ts);
-				return rc;
-			}
-		}
-	}
-	for (int i = 0; i < ts->n; i++)
-		for (int j = 0; j < i; j++)
-			if (!strcmp(ts->task[i].name, ts->task[j].name)) {
-				int rc = mtl_err_set(err, MTL_ERR_FORMAT,
-						     "header names task '%s' twice",
-						     ts->task[i].name);
-				mtl_task_free(ts);
-				return rc;
-			}
-	*out = ts;
-	return 0;
-}
-
-void mtl_data_pack_tasks(msgpack_packer *pk, const struct mtl_tasks *ts)
-{
-	msgpack_pack_array(pk, ts ? (size_t)ts->n : 0);
-	for (int i = 0; ts && i < ts->n; i++) {
-		const struct mtl_task *t = &ts->task[i];
-
-		msgpack_pack_map(pk, 3 + (t->kind == MTL_TASK_MULTILABEL));
-		mtl_mp_pack_str(pk, "name");
-		mtl_mp_pack_str(pk, t->name);
-		mtl_mp_pack_str(pk, "kind");
-		mtl_mp_pack_str(pk, mtl_task_kind_name(t->kind));
-		mtl_mp_pack_str(pk, "labels");
-		msgpack_pack_array(pk, (size_t)t->n_labels);
-		for (int k = 0; k < t->n_labels; k++)
-			mtl_mp_pack_str(pk, t->labels[k]);
-		if (t->kind == MTL_TASK_MULTILABEL) {
-			mtl_mp_pack_str(pk, "threshold");
-			msgpack_pack_double(pk, t->threshold);
-		}
-	}
-}
 
 void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n)
 {
@@ -312,7 +163,7 @@ static int parse_extras(struct mtl_example *ex, const msgpack_object *rec,
 		if (n && !(ex->words = calloc(n, sizeof(char *))))
 			return MTL_ERR_NOMEM;
 		for (uint32_t i = 0; i < n; i++, ex->n_words++)
-			if (!(ex->words[i] = dup_str(&words->via.array.ptr[i])))
+			if (!(ex->words[i] = data_dup_str(&words->via.array.ptr[i])))
 				return MTL_ERR_NOMEM;
 	}
 	if (parse_spans(ex, rec))
@@ -343,6 +194,29 @@ static int parse_extras(struct mtl_example *ex, const msgpack_object *rec,
 	return 0;
 }
 
+/*
+ * A record's "type_ids" (o, NULL when absent) into a new *out of n token
+ * type ids, each 0 or 1; *out stays NULL when o is NULL.  0, or
+ * MTL_ERR_FORMAT / MTL_ERR_NOMEM (*out may be set: the caller frees).
+ */
+static int parse_types(int32_t **out, const msgpack_object *o, long n,
+		       struct mtl_err *err)
+{
+	if (!o)
+		return 0;
+	if (!(*out = malloc((size_t)n * sizeof(int32_t))))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	if (mtl_mp_as_i32s(o, *out, n))
+		return mtl_err_set(err, MTL_ERR_FORMAT,
+				   "\"type_ids\" is not %ld integers (one per token)", n);
+	for (long i = 0; i < n; i++)
+		if ((*out)[i] != 0 && (*out)[i] != 1)
+			return mtl_err_set(err, MTL_ERR_FORMAT,
+					   "token type id %d at %ld: not 0 or 1",
+					   (int)(*out)[i], i);
+	return 0;
+}
+
 int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 		      const struct mtl_tasks *ts, struct mtl_err *err)
 {
@@ -350,6 +224,7 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 	const msgpack_object *id = mtl_mp_get(rec, "id");
 	const msgpack_object *labels = mtl_mp_get(rec, "labels");
 	const msgpack_object *text = mtl_mp_get(rec, "text");
+	const msgpack_object *text_b = mtl_mp_get(rec, "text_b");
 	long n = mtl_mp_array_len(ids);
 	int rc = MTL_ERR_NOMEM;
 
@@ -382,10 +257,17 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 	if (id && mtl_mp_copy(id, &ex->id, &ex->id_len))
 		goto fail;
 	if (text && text->type == MSGPACK_OBJECT_STR) {
-		if (!(ex->text = dup_str(text)))
+		if (!(ex->text = data_dup_str(text)))
 			goto fail;
 		ex->text_len = text->via.str.size;
 	}
+	if (text_b && text_b->type == MSGPACK_OBJECT_STR) {
+		if (!(ex->text_b = data_dup_str(text_b)))
+			goto fail;
+		ex->text_b_len = text_b->via.str.size;
+	}
+	if ((rc = parse_types(&ex->type_ids, mtl_mp_get(rec, "type_ids"), n, err)))
+		goto fail;
 	if ((rc = parse_extras(ex, rec, ts)))
 		goto fail;
 	rc = MTL_ERR_NOMEM;
@@ -426,7 +308,7 @@ int mtl_example_parse(struct mtl_example *ex, const msgpack_object *rec,
 			}
 			ex->seq[t] = mtl_label_of_value((float)v);
 			ex->labelled |= 1ull << t;
-		} else if (task->kind == MTL_TASK_SEQUENCE) {
+		} else if (task->kind == MTL_TASK_SEQUENCE || task->kind == MTL_TASK_PAIR) {
 			int64_t v;
 			if (mtl_mp_as_int(&kv->val, &v) || v < MTL_IGNORE || v > INT32_MAX) {
 				rc = mtl_err_set(err, MTL_ERR_FORMAT,
@@ -491,7 +373,8 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 			lost |= 1ull << t;
 			n_lost++;
 		}
-	msgpack_pack_map(pk, 5 + (ex->text != NULL) + (ex->word_ids != NULL) +
+	msgpack_pack_map(pk, 5 + (ex->text != NULL) + (ex->text_b != NULL) +
+			 (ex->type_ids != NULL) + (ex->word_ids != NULL) +
 			 (ex->words != NULL) + (ex->truncated != 0) + (n_lost > 0) +
 			 (ex->pair_ids != NULL) + 2 * (ex->word_starts != NULL));
 	mtl_mp_pack_str(pk, "type");
@@ -503,8 +386,17 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 		msgpack_pack_str(pk, ex->text_len);
 		msgpack_pack_str_body(pk, ex->text, ex->text_len);
 	}
+	if (ex->text_b) {
+		mtl_mp_pack_str(pk, "text_b");
+		msgpack_pack_str(pk, ex->text_b_len);
+		msgpack_pack_str_body(pk, ex->text_b, ex->text_b_len);
+	}
 	mtl_mp_pack_str(pk, "ids");
 	mtl_mp_pack_i32s(pk, ex->ids, (size_t)ex->len);
+	if (ex->type_ids) {
+		mtl_mp_pack_str(pk, "type_ids");
+		mtl_mp_pack_i32s(pk, ex->type_ids, (size_t)ex->len);
+	}
 	if (ex->word_ids) {
 		mtl_mp_pack_str(pk, "word_ids");
 		mtl_mp_pack_i32s(pk, ex->word_ids, (size_t)ex->len);
@@ -584,8 +476,10 @@ void mtl_example_release(struct mtl_example *ex)
 	free(ex->word_starts);
 	free(ex->word_ends);
 	free(ex->pair_ids);
+	free(ex->type_ids);
 	free(ex->id);
 	free(ex->text);
+	free(ex->text_b);
 	memset(ex, 0, sizeof(*ex));
 }
 
@@ -609,6 +503,9 @@ void mtl_example_strip(struct mtl_example *ex)
 	free(ex->text);
 	ex->text = NULL;
 	ex->text_len = 0;
+	free(ex->text_b);
+	ex->text_b = NULL;
+	ex->text_b_len = 0;
 }
 
 /* Pads row i of ids[n,T] from x[len] with pad_id. */
@@ -623,13 +520,14 @@ int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 		   int n, const struct mtl_tasks *ts, const int *map,
 		   uint64_t task_mask, int32_t pad_id, struct mtl_err *err)
 {
-	int T = 1, Tp = 0, pairs = n > 0, nt = ts ? ts->n : 0;
+	int T = 1, Tp = 0, pairs = n > 0, nt = ts ? ts->n : 0, typed = 0;
 
 	memset(b, 0, sizeof(*b));
 	for (int i = 0; i < n; i++) {
 		T = ex[i]->len > T ? ex[i]->len : T;
 		Tp = ex[i]->pair_len > Tp ? ex[i]->pair_len : Tp;
 		pairs &= ex[i]->pair_ids != NULL;
+		typed |= ex[i]->type_ids != NULL;
 	}
 	/* an embedding task's texts share the batch width */
 	if (mtl_batch_emb_width(ex, n, ts, map, task_mask) > T)
@@ -700,6 +598,16 @@ int mtl_batch_make(struct mtl_batch *b, const struct mtl_example *const *ex,
 	}
 	if (mtl_batch_emb_make(b, ex, n, ts, map, task_mask, pad_id))
 		goto nomem;
+	/* token type ids when a row is a pair: 0 on padding and extra rows,
+	 * as Hugging Face pads them */
+	if (typed) {
+		if (!(b->type_ids = calloc((size_t)(n + b->E) * T, sizeof(int32_t))))
+			goto nomem;
+		for (int i = 0; i < n; i++)
+			if (ex[i]->type_ids)
+				memcpy(b->type_ids + (size_t)i * T, ex[i]->type_ids,
+				       (size_t)ex[i]->len * sizeof(int32_t));
+	}
 	return 0;
 nomem:
 	mtl_batch_release(b);
@@ -760,7 +668,8 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 
 	for (int t = 0; t < b->n_tasks; t++)
 		present |= (uint64_t)(b->labels[t] != NULL) << t;
-	msgpack_pack_map(pk, 9 + 2 * (b->pair_ids != NULL) + mtl_batch_emb_keys(b));
+	msgpack_pack_map(pk, 9 + (b->type_ids != NULL) + 2 * (b->pair_ids != NULL) +
+			 mtl_batch_emb_keys(b));
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "batch");
 	mtl_mp_pack_str(pk, "epoch");
@@ -773,6 +682,10 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 	msgpack_pack_int(pk, b->T);
 	mtl_mp_pack_str(pk, "ids");
 	pack_i32s(pk, b->ids, BT + (size_t)b->E * b->T);
+	if (b->type_ids) {
+		mtl_mp_pack_str(pk, "type_ids");
+		pack_i32s(pk, b->type_ids, BT + (size_t)b->E * b->T);
+	}
 	mtl_mp_pack_str(pk, "lengths");
 	pack_i32s(pk, b->lengths, (size_t)(b->B + b->E));
 	mtl_mp_pack_str(pk, "example_ids");
@@ -892,6 +805,10 @@ int mtl_batch_parse(struct mtl_batch *b, const msgpack_object *rec,
 			rc = mtl_err_set(err, MTL_ERR_FORMAT, "negative token id %d", (int)b->ids[i]);
 			goto fail;
 		}
+	if ((rc = parse_types(&b->type_ids, mtl_mp_get(rec, "type_ids"), (long)((B + E) * T),
+			      err)))
+		goto fail;
+	rc = MTL_ERR_NOMEM;
 	if (exids && exids->type == MSGPACK_OBJECT_ARRAY && exids->via.array.size == (uint32_t)B)
 		for (int64_t i = 0; i < B; i++)
 			if (mtl_mp_copy(&exids->via.array.ptr[i], &b->example_ids[i],
@@ -963,6 +880,7 @@ void mtl_batch_release(struct mtl_batch *b)
 	free(b->lengths);
 	free(b->ids);
 	free(b->pair_ids);
+	free(b->type_ids);
 	free(b->pair_lengths);
 	memset(b, 0, sizeof(*b));
 }
@@ -989,220 +907,3 @@ int mtl_batch_remap(struct mtl_batch *b, const int *map, int n,
 	return 0;
 }
 
-static int same_labels(const struct mtl_task *a, const struct mtl_task *b)
-{
-	if (a->kind != b->kind || a->n_labels != b->n_labels)
-		return 0;
-	for (int i = 0; i < a->n_labels; i++)
-		if (strcmp(a->labels[i], b->labels[i]))
-			return 0;
-	return 1;
-}
-
-int mtl_data_merge_tasks(struct mtl_tasks *into, const struct mtl_tasks *add,
-			 struct mtl_err *err)
-{
-	for (int i = 0; i < add->n; i++) {
-		const struct mtl_task *t = &add->task[i];
-		int j = mtl_task_find(into, t->name);
-		struct mtl_task *grown, *n;
-
-		if (j >= 0) {
-			if (!same_labels(&into->task[j], t))
-				return mtl_err_set(err, MTL_ERR_FORMAT,
-						   "task '%s' has another kind or other labels in this input",
-						   t->name);
-			continue;
-		}
-		if (into->n == 64)
-			return mtl_err_set(err, MTL_ERR_FORMAT, "more than 64 tasks");
-		grown = realloc(into->task, (size_t)(into->n + 1) * sizeof(*grown));
-		if (!grown)
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		into->task = grown;
-		n = &into->task[into->n];
-		*n = *t;
-		n->name = strdup(t->name);
-		n->labels = calloc((size_t)t->n_labels, sizeof(char *));
-		into->n++;
-		if (!n->name || !n->labels)
-			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		for (int k = 0; k < t->n_labels; k++)
-			if (!(n->labels[k] = strdup(t->labels[k])))
-				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	}
-	return 0;
-}
-
-int mtl_census_init(struct mtl_census *c, const struct mtl_tasks *ts)
-{
-	memset(c, 0, sizeof(*c));
-	c->n_tasks = ts ? ts->n : 0;
-	for (int t = 0; t < c->n_tasks; t++) {
-		c->n_labels[t] = ts->task[t].n_labels;
-		c->label_count[t] = calloc((size_t)ts->task[t].n_labels, sizeof(long));
-		if (!c->label_count[t]) {
-			mtl_census_release(c);
-			return MTL_ERR_NOMEM;
-		}
-	}
-	return 0;
-}
-
-void mtl_census_add(struct mtl_census *c, const struct mtl_example *ex,
-		    uint64_t tasks)
-{
-	int n = 0, bin = 0;
-
-	c->examples++;
-	c->tokens += ex->len;
-	c->truncated += ex->truncated != 0;
-	c->words_lost += ex->words_lost;
-	while (bin < MTL_CENSUS_LEN_BINS - 1 && ex->len > (16 << bin))
-		bin++;
-	c->len_hist[bin]++;
-	for (int t = 0; t < c->n_tasks; t++) {
-		if (!((tasks >> t) & 1))
-			continue;
-		n++;
-		c->labelled[t]++;
-		if (ex->emb && ex->emb[t].other)
-			continue; /* an embedding task has no classes */
-		if (ex->multi && ex->multi[t]) {
-			for (int k = 0; k < c->n_labels[t]; k++)
-				c->label_count[t][k] += ex->multi[t][k];
-			continue;
-		}
-		if (c->n_labels[t] == 1 && !ex->tok[t]) {
-			c->label_count[t][0]++; /* a regression target too */
-			continue;
-		}
-		if (!ex->tok[t]) {
-			c->label_count[t][ex->seq[t]]++;
-			continue;
-		}
-		for (int i = 0; i < ex->len; i++)
-			if (ex->tok[t][i] != MTL_IGNORE)
-				c->label_count[t][ex->tok[t][i]]++;
-	}
-	if (n == 0)
-		c->none++;
-	else if (n == 1)
-		c->one++;
-	else
-		c->several++;
-}
-
-void mtl_census_print(const struct mtl_census *c, const struct mtl_tasks *ts,
-		      FILE *f)
-{
-	static const char *bins[MTL_CENSUS_LEN_BINS] = {
-		"<=16", "<=32", "<=64", "<=128", "<=256", "<=512", "<=1024", ">1024" };
-	double ex = c->examples ? (double)c->examples : 1;
-
-	fprintf(f, "examples %ld, tokens %ld (%.1f per example)\n", c->examples,
-		c->tokens, (double)c->tokens / ex);
-	fprintf(f, "labelled for: no task %ld (%.1f%%), one %ld (%.1f%%), several %ld (%.1f%%)\n",
-		c->none, 100 * c->none / ex, c->one, 100 * c->one / ex, c->several,
-		100 * c->several / ex);
-	for (int t = 0; t < ts->n; t++) {
-		const struct mtl_task *task = &ts->task[t];
-		long items = 0;
-
-		for (int k = 0; k < task->n_labels; k++)
-			items += c->label_count[t][k];
-		fprintf(f, "task %s (%s): %ld examples labelled (%.1f%%), %ld %s\n",
-			task->name, mtl_task_kind_name(task->kind), c->labelled[t],
-			100 * c->labelled[t] / ex, items,
-			task->kind == MTL_TASK_TOKEN ? "labelled tokens" : "labels");
-		for (int k = 0; k < task->n_labels; k++)
-			fprintf(f, "  %-20s %8ld  %5.1f%%\n", task->labels[k],
-				c->label_count[t][k],
-				items ? 100.0 * (double)c->label_count[t][k] / (double)items : 0.0);
-		if (task->kind != MTL_TASK_TOKEN)
-			continue;
-		/* entities: spans begin at B- tags */
-		for (int k = 0; k < task->n_labels; k++)
-			if (!strncmp(task->labels[k], "B-", 2))
-				fprintf(f, "  entity %-13s %8ld\n", task->labels[k] + 2,
-					c->label_count[t][k]);
-	}
-	fprintf(f, "length (tokens):");
-	for (int b = 0; b < MTL_CENSUS_LEN_BINS; b++)
-		if (c->len_hist[b])
-			fprintf(f, " %s: %ld", bins[b], c->len_hist[b]);
-	fprintf(f, "\n");
-}
-
-double mtl_census_unk_rate(const struct mtl_census *c)
-{
-	long content = c->tokens - 2 * c->examples;
-
-	return content > 0 ? (double)c->unk / (double)content : 0.0;
-}
-
-/* Packs a map of n counts named by names[] (NULL: none). */
-static void pack_counts(msgpack_packer *pk, const char *const *names,
-			const long *v, int n)
-{
-	msgpack_pack_map(pk, (size_t)n);
-	for (int i = 0; i < n; i++) {
-		mtl_mp_pack_str(pk, names[i]);
-		msgpack_pack_int64(pk, v[i]);
-	}
-}
-
-void mtl_census_pack(msgpack_packer *pk, const struct mtl_census *c,
-		     const struct mtl_tasks *ts)
-{
-	static const char *const per_example[] = { "none", "one", "several" };
-	static const char *const tail[] = {
-		"truncated", "words_lost", "labels_lost", "unknown_labels_skipped",
-		"unk" };
-	const long few[] = { c->none, c->one, c->several };
-	const long cost[] = { c->truncated, c->words_lost, c->labels_lost,
-			      c->unknown_labels_skipped, c->unk };
-	int n = ts ? ts->n : 0;
-
-	msgpack_pack_map(pk, 14);
-	mtl_mp_pack_str(pk, "type");
-	mtl_mp_pack_str(pk, "stats");
-	mtl_mp_pack_str(pk, "examples");
-	msgpack_pack_int64(pk, c->examples);
-	mtl_mp_pack_str(pk, "tokens");
-	msgpack_pack_int64(pk, c->tokens);
-	mtl_mp_pack_str(pk, "labelled");
-	msgpack_pack_map(pk, (size_t)n);
-	for (int t = 0; t < n; t++) {
-		mtl_mp_pack_str(pk, ts->task[t].name);
-		msgpack_pack_int64(pk, c->labelled[t]);
-	}
-	mtl_mp_pack_str(pk, "tasks_per_example");
-	pack_counts(pk, per_example, few, 3);
-	mtl_mp_pack_str(pk, "label_counts");
-	msgpack_pack_map(pk, (size_t)n);
-	for (int t = 0; t < n; t++) {
-		mtl_mp_pack_str(pk, ts->task[t].name);
-		pack_counts(pk, (const char *const *)ts->task[t].labels,
-			    c->label_count[t], ts->task[t].n_labels);
-	}
-	for (int i = 0; i < 5; i++) {
-		mtl_mp_pack_str(pk, tail[i]);
-		msgpack_pack_int64(pk, cost[i]);
-	}
-	mtl_mp_pack_str(pk, "unk_rate");
-	msgpack_pack_double(pk, mtl_census_unk_rate(c));
-	mtl_mp_pack_str(pk, "bad_records_skipped");
-	msgpack_pack_int64(pk, c->bad);
-	mtl_mp_pack_str(pk, "no_tokens");
-	msgpack_pack_int64(pk, c->no_tokens);
-}
-
-void mtl_census_release(struct mtl_census *c)
-{
-	if (!c)
-		return;
-	for (int t = 0; t < 64; t++)
-		free(c->label_count[t]);
-	memset(c, 0, sizeof(*c));
-}

@@ -8,7 +8,9 @@
  * tokenizer's "vocab_hash", "max_length" and "pad_id".
  *
  * Example record (mtl_example_pack writes the keys in this order):
- *   {"type":"example", "id":ID, "text":STR, "ids":[int], "word_ids":[int],
+ *   {"type":"example", "id":ID, "text":STR, "text_b":STR (a pair's second
+ *    text), "ids":[int], "type_ids":[int] (pairs only: 0 or 1 per token,
+ *    docs/tasks.md), "word_ids":[int] (-1 on a pair's second text),
  *    "words":[STR] (word input only),
  *    "word_starts":[int], "word_ends":[int] (text input only: each word's
  *    byte offsets [start, end) in "text", indexed by word id),
@@ -21,6 +23,8 @@
  * An embedding task's label is a map (data_emb.c): {"other_ids":[int]
  * (the positive, or the scored pair's second text), "negative_ids":[int]
  * (a hard negative; optional), "score":float (optional)}.
+ * A "type_ids" array of another length or with a value other than 0 and 1
+ * is an error (not left out: it would change what the encoder reads).
  *
  * Stats record (mtl_census_pack; the last record of an examples stream):
  *   {"type":"stats", "examples", "tokens", "labelled":{TASK:n},
@@ -32,6 +36,7 @@
  * Batch record:
  *   {"type":"batch", "epoch":E, "index":I, "size":B, "seq_len":T,
  *    "ids":[B*T int, row-major, padded with pad_id],
+ *    "type_ids":[B*T int] (only when a row holds a pair; 0 on padding),
  *    "lengths":[B int] (real tokens of each row; attention mask = t < len),
  *    "example_ids":[B ids],
  *    "labels":{TASK: [B int] | [B*T int] | [B*L int] | [B float or nil]
@@ -140,6 +145,13 @@ struct mtl_example {
 			    * "lost_labels": {TASK: [int]}): scoring on the
 			    * original words counts them */
 	int32_t lost_words;
+	int32_t *type_ids; /* [len] token type ids of two texts encoded
+			    * together ([CLS] a [SEP] b [SEP]: 0 up to the
+			    * first [SEP], 1 after it), or NULL: one text,
+			    * all 0 */
+	char *text_b;      /* the second text of a pair (NUL-terminated),
+			    * or NULL */
+	size_t text_b_len;
 	int32_t *pair_ids; /* [pair_len] the tokenized "pair" text (contrastive
 			    * positive; record key "pair_ids"), or NULL */
 	int32_t pair_len;
@@ -184,6 +196,8 @@ struct mtl_batch {
 	int64_t epoch, index;
 	int32_t *ids;     /* [B*T] */
 	int32_t *lengths; /* [B] */
+	int32_t *type_ids; /* [(B+E)*T] token type ids (0 on padding and on
+			    * the extra rows), or NULL: all 0 */
 	int32_t **labels; /* [n_tasks]: [B * mtl_task_width] (sequence [B],
 			   * token [B*T], multilabel [B*L]), or NULL */
 	int n_tasks;

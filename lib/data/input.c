@@ -1,7 +1,7 @@
 /*
- * input.c - JSONL, CoNLL and plain-text readers, the helpers every reader
- * shares (input_impl.h; TSV and CSV are in input_tsv.c) and the encoding
- * of items into examples; see input.h.
+ * input.c - JSONL, CoNLL and plain-text readers and the helpers every reader
+ * shares (input_impl.h; TSV and CSV are in input_tsv.c, the encoding of
+ * items into examples in input_encode.c); see input.h.
  *
  * Each read takes lines until it has one record, fills the item from the
  * reader's storage (a JSON document, or split fields) and ends in
@@ -18,7 +18,6 @@
 
 #include <jansson.h>
 
-#include "mp.h"
 #include "suggest.h"
 
 /* Sets "line N: message" in err; returns MTL_ERR_FORMAT. */
@@ -198,10 +197,43 @@ void input_item_start(struct mtl_input *in, struct mtl_input_item *it, long line
 	it->value = in->value;
 }
 
+/*
+ * A pair (it->text_b) is labelled for pair and regression tasks only, and
+ * a pair task's label needs one.  0 or MTL_ERR_FORMAT.
+ */
+static int check_pair(const struct mtl_input *in, const struct mtl_input_item *it,
+		      struct mtl_err *err)
+{
+	if (it->text_b && it->words)
+		return input_bad(err, it->line, "'text_b' goes with a text, not 'words'");
+	for (int k = 0; k < in->n_tasks; k++) {
+		const struct mtl_task *t = &in->ts->task[k];
+
+		if (!it->seq[k] && !it->tags[k] && !it->emb[k].other &&
+		    !it->multi[k] && isnan(it->value[k]))
+			continue;
+		if (t->kind == MTL_TASK_PAIR && !it->text_b)
+			return input_bad(err, it->line,
+					 "task '%s': a pair task needs a second text 'text_b'",
+					 t->name);
+		if (it->text_b && t->kind != MTL_TASK_PAIR &&
+		    t->kind != MTL_TASK_REGRESSION)
+			return input_bad(err, it->line,
+					 "task '%s': a %s task reads one text, not a pair "
+					 "('text_b'): pairs are for pair and regression tasks",
+					 t->name, mtl_task_kind_name(t->kind));
+	}
+	return 0;
+}
+
 /* Joins words into the text; the checks all formats share.  1 or <0. */
 int input_finish(struct mtl_input *in, struct mtl_input_item *it,
 		  struct mtl_err *err)
 {
+	int rc;
+
+	if ((rc = check_pair(in, it, err)))
+		return rc;
 	if (it->words) {
 		size_t len = 0;
 		for (size_t i = 0; i < it->n_words; i++)
@@ -225,7 +257,7 @@ int input_finish(struct mtl_input *in, struct mtl_input_item *it,
 /* Whether name is a key or column the reader uses. */
 static int known_name(const struct mtl_input *in, const char *name)
 {
-	static const char *const fixed[] = { "id", "words", "pair", "tags" };
+	static const char *const fixed[] = { "id", "words", "pair", "tags", "text_b" };
 
 	if (!strcmp(name, in->o.text_field))
 		return 1;
@@ -246,9 +278,10 @@ static int known_name(const struct mtl_input *in, const char *name)
 int input_check_name(struct mtl_input *in, long line, const char *what,
 		      const char *name, struct mtl_err *err)
 {
-	const char *names[MAX_TASKS + 4] = { in->o.text_field, "id", "words", "pair" };
+	const char *names[MAX_TASKS + 5] = { in->o.text_field, "id", "words", "pair",
+					     "text_b" };
 	const char *near;
-	size_t n = 4;
+	size_t n = 5;
 
 	if (known_name(in, name))
 		return 0;
@@ -396,6 +429,23 @@ static int jsonl_multi(struct mtl_input *in, struct mtl_input_item *it, int k,
 	return 0;
 }
 
+/* The optional text at key of the object j into *s and *len (absent or
+ * null: *s stays NULL).  0 or MTL_ERR_FORMAT naming the key. */
+static int jsonl_text(json_t *j, const char *key, long line, const char **s,
+		      size_t *len, struct mtl_err *err)
+{
+	json_t *v = json_object_get(j, key);
+
+	if (json_is_string(v)) {
+		if (!(*s = plain_string(v)))
+			return input_bad(err, line, "'%s' contains U+0000", key);
+		*len = json_string_length(v);
+	} else if (v && !json_is_null(v)) {
+		return input_bad(err, line, "'%s' must be a string", key);
+	}
+	return 0;
+}
+
 /* Fills it from the object in->j. */
 static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 		      struct mtl_err *err)
@@ -422,14 +472,9 @@ static int jsonl_item(struct mtl_input *in, struct mtl_input_item *it,
 	} else if (v && !json_is_null(v)) {
 		return input_bad(err, it->line, "'id' must be a string or an integer");
 	}
-	v = json_object_get(j, "pair");
-	if (json_is_string(v)) {
-		if (!(it->pair = plain_string(v)))
-			return input_bad(err, it->line, "'pair' contains U+0000");
-		it->pair_len = json_string_length(v);
-	} else if (v && !json_is_null(v)) {
-		return input_bad(err, it->line, "'pair' must be a string");
-	}
+	if ((rc = jsonl_text(j, "text_b", it->line, &it->text_b, &it->text_b_len, err)) ||
+	    (rc = jsonl_text(j, "pair", it->line, &it->pair, &it->pair_len, err)))
+		return rc;
 	words = json_object_get(j, "words");
 	if (words && !json_is_null(words)) {
 		size_t n = json_array_size(words);
@@ -627,6 +672,7 @@ int mtl_input_open(struct mtl_input **out, FILE *f, const struct mtl_tasks *ts,
 		in->label[k] = opts->label_field && opts->label_field[k]
 				       ? opts->label_field[k] : ts->task[k].name;
 	mtl_tok_enc_init(&in->enc);
+	mtl_tok_enc_init(&in->enc_b);
 	if ((in->o.format == MTL_INPUT_TSV || in->o.format == MTL_INPUT_CSV) &&
 	    (rc = input_tsv_header(in, err)) < 0) {
 		mtl_input_free(in);
@@ -670,6 +716,7 @@ void mtl_input_free(struct mtl_input *in)
 	input_strs_free(&in->sent_tags);
 	input_strs_free(&in->warned);
 	mtl_tok_enc_release(&in->enc);
+	mtl_tok_enc_release(&in->enc_b);
 	free(in->words);
 	free(in->line);
 	free(in->fix);
@@ -706,355 +753,6 @@ int mtl_input_tag_task(int *out, const struct mtl_tasks *ts, const char *name,
 	}
 	*out = k;
 	return 0;
-}
-
-/* --- encoding --- */
-
-/*
- * Multilabel task k's names into the indicators in->word_labels[k]
- * [n_labels].  An unknown name is an error (skipped with skip_unknown), a
- * name given twice is an error.
- */
-static int look_up_multi(struct mtl_input *in, const struct mtl_input_item *it,
-			 int k, struct mtl_census *c, struct mtl_err *err)
-{
-	const struct mtl_task *t = &in->ts->task[k];
-	int32_t *v;
-
-	if (input_reserve(&in->word_labels[k], &in->word_labels_cap[k],
-			  (size_t)t->n_labels, sizeof(int32_t)))
-		return input_nomem(err);
-	v = in->word_labels[k];
-	memset(v, 0, (size_t)t->n_labels * sizeof(int32_t));
-	for (size_t i = 0; i < it->n_multi[k]; i++) {
-		const char *l = it->multi[k][i];
-		int y = mtl_task_label(t, l);
-
-		if (y < 0 && !in->o.skip_unknown)
-			return input_bad(err, it->line,
-					 "task '%s': unknown label '%.100s'",
-					 t->name, l);
-		if (y < 0) {
-			if (c)
-				c->unknown_labels_skipped++;
-			continue;
-		}
-		if (v[y])
-			return input_bad(err, it->line,
-					 "task '%s': label '%.100s' given twice",
-					 t->name, l);
-		v[y] = 1;
-	}
-	return 0;
-}
-
-/*
- * Looks up it's labels: seq[k] for sequence tasks, in->word_labels[k] for
- * token tasks (word labels) and multilabel tasks (indicators); has[k]
- * says which tasks the example carries.
- */
-static int look_up_labels(struct mtl_input *in, const struct mtl_input_item *it,
-			  int32_t *seq, int *has, struct mtl_census *c,
-			  struct mtl_err *err)
-{
-	for (int k = 0; k < in->n_tasks; k++) {
-		const struct mtl_task *t = &in->ts->task[k];
-		int32_t *wl;
-
-		if (t->kind == MTL_TASK_SEQUENCE && it->seq[k]) {
-			seq[k] = mtl_task_label(t, it->seq[k]);
-			if (seq[k] < 0 && !in->o.skip_unknown)
-				return input_bad(err, it->line, "task '%s': unknown label '%.100s'",
-					   t->name, it->seq[k]);
-			if (seq[k] < 0 && c)
-				c->unknown_labels_skipped++;
-			has[k] = seq[k] >= 0;
-			continue;
-		}
-		if (t->kind == MTL_TASK_REGRESSION && it->value &&
-		    !isnan(it->value[k])) {
-			seq[k] = mtl_label_of_value((float)it->value[k]);
-			has[k] = 1;
-			continue;
-		}
-		if (t->kind == MTL_TASK_MULTILABEL && it->multi && it->multi[k]) {
-			int rc = look_up_multi(in, it, k, c, err);
-
-			if (rc)
-				return rc;
-			has[k] = 1;
-			continue;
-		}
-		if (t->kind != MTL_TASK_TOKEN || !it->tags[k])
-			continue;
-		if (!it->words)
-			return input_bad(err, it->line, "task '%s': token labels need 'words'",
-				   t->name);
-		if (input_reserve(&in->word_labels[k], &in->word_labels_cap[k],
-			    it->n_words, sizeof(int32_t)))
-			return input_nomem(err);
-		wl = in->word_labels[k];
-		for (size_t i = 0; i < it->n_words; i++) {
-			const char *tag = it->tags[k][i];
-			wl[i] = tag ? mtl_task_label(t, tag) : MTL_IGNORE;
-			if (tag && wl[i] < 0) {
-				if (!in->o.skip_unknown)
-					return input_bad(err, it->line,
-						   "task '%s': word %zu: unknown label '%.100s'",
-						   t->name, i + 1, tag);
-				if (c)
-					c->unknown_labels_skipped++;
-				wl[i] = MTL_IGNORE;
-			}
-		}
-		has[k] = 1;
-	}
-	return 0;
-}
-
-/* The msgpack encoding of it's id into ex.  0 or -1. */
-static int pack_id(struct mtl_example *ex, const struct mtl_input_item *it,
-		   const char *prefix)
-{
-	msgpack_sbuffer sb;
-	msgpack_packer pk;
-
-	msgpack_sbuffer_init(&sb);
-	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-	if (it->id) {
-		mtl_mp_pack_str(&pk, it->id);
-	} else if (prefix && !it->id_given) {
-		char s[4096];
-		snprintf(s, sizeof(s), "%s:%lld", prefix, it->id_int);
-		mtl_mp_pack_str(&pk, s);
-	} else {
-		msgpack_pack_int64(&pk, it->id_int);
-	}
-	ex->id_len = sb.size;
-	ex->id = msgpack_sbuffer_release(&sb);
-	return ex->id ? 0 : -1;
-}
-
-/*
- * Text input: each word's bytes in the text, from its tokens' offsets (the
- * first start to the last end; a word's tokens are adjacent).  0 or -1.
- */
-static int word_spans(struct mtl_example *ex, const struct mtl_tok_enc *e)
-{
-	int32_t n = 0;
-
-	for (size_t i = 0; i < e->n; i++)
-		if (e->word_ids[i] + 1 > n)
-			n = e->word_ids[i] + 1;
-	if (!n)
-		return 0;
-	ex->word_starts = malloc((size_t)n * sizeof(int32_t));
-	ex->word_ends = malloc((size_t)n * sizeof(int32_t));
-	if (!ex->word_starts || !ex->word_ends)
-		return -1;
-	ex->n_spans = n;
-	for (int32_t w = 0; w < n; w++)
-		ex->word_starts[w] = ex->word_ends[w] = -1;
-	for (size_t i = 0; i < e->n; i++) {
-		int32_t w = e->word_ids[i];
-		if (w < 0)
-			continue;
-		if (ex->word_starts[w] < 0 || e->starts[i] < ex->word_starts[w])
-			ex->word_starts[w] = e->starts[i];
-		if (e->ends[i] > ex->word_ends[w])
-			ex->word_ends[w] = e->ends[i];
-	}
-	return 0;
-}
-
-/* Copies the encoding, text and words into ex.  0 or -1. */
-static int fill_example(struct mtl_example *ex, const struct mtl_input_item *it,
-			const struct mtl_tok_enc *e, int n_tasks,
-			const char *id_prefix)
-{
-	size_t n = e->n, nt = n_tasks ? (size_t)n_tasks : 1;
-
-	ex->n_tasks = n_tasks;
-	ex->len = (int32_t)n;
-	ex->ids = malloc(n * sizeof(int32_t));
-	ex->word_ids = malloc(n * sizeof(int32_t));
-	ex->seq = malloc(nt * sizeof(int32_t));
-	ex->tok = calloc(nt, sizeof(int32_t *));
-	ex->lost = calloc(nt, sizeof(int32_t *));
-	ex->multi = calloc(nt, sizeof(int32_t *));
-	ex->text = malloc(it->text_len + 1);
-	if (!ex->ids || !ex->word_ids || !ex->seq || !ex->tok || !ex->lost ||
-	    !ex->multi || !ex->text ||
-	    pack_id(ex, it, id_prefix))
-		return -1;
-	memcpy(ex->ids, e->ids, n * sizeof(int32_t));
-	memcpy(ex->word_ids, e->word_ids, n * sizeof(int32_t));
-	if (it->text_len)
-		memcpy(ex->text, it->text, it->text_len);
-	ex->text[it->text_len] = 0;
-	ex->text_len = it->text_len;
-	ex->truncated = e->truncated;
-	ex->words_lost = e->words_lost;
-	if (it->words) {
-		if (!(ex->words = calloc(it->n_words ? it->n_words : 1, sizeof(char *))))
-			return -1;
-		for (; ex->n_words < it->n_words; ex->n_words++)
-			if (!(ex->words[ex->n_words] = strdup(it->words[ex->n_words])))
-				return -1;
-		return 0;
-	}
-	return word_spans(ex, e);
-}
-
-/* Tokenizes one embedding text into a new buffer: 0 or <0. */
-static int encode_text(struct mtl_input *in, const struct mtl_input_item *it,
-		       const struct mtl_tok *tok, size_t max_len, const char *s,
-		       size_t len, const char *what, int32_t **ids, int32_t *n,
-		       struct mtl_census *c, struct mtl_err *err)
-{
-	struct mtl_tok_enc *e = &in->enc;
-	struct mtl_err terr;
-
-	if (mtl_tok_encode(tok, s, len, 0, max_len, e, &terr) < 0)
-		return input_bad(err, it->line, "'%s': %s", what, terr.msg);
-	if (e->n <= 2 && c)
-		c->no_tokens++;
-	if (c)
-		c->unk += (long)e->unk;
-	if (!(*ids = malloc(e->n * sizeof(int32_t))))
-		return input_nomem(err);
-	memcpy(*ids, e->ids, e->n * sizeof(int32_t));
-	*n = (int32_t)e->n;
-	return 0;
-}
-
-/* The embedding tasks' texts of it into ex->emb (after ex's own text). */
-static int encode_emb(struct mtl_input *in, const struct mtl_input_item *it,
-		      const struct mtl_tok *tok, size_t max_len,
-		      struct mtl_example *ex, struct mtl_census *c,
-		      struct mtl_err *err)
-{
-	int rc;
-
-	for (int k = 0; k < in->n_tasks; k++) {
-		const struct mtl_input_emb *ie = &it->emb[k];
-		struct mtl_example_emb *e;
-
-		if (!ie->other)
-			continue;
-		if (!ex->emb && !(ex->emb = calloc((size_t)in->n_tasks, sizeof(*ex->emb))))
-			return input_nomem(err);
-		e = &ex->emb[k];
-		e->score = (float)ie->score;
-		if ((rc = encode_text(in, it, tok, max_len, ie->other, ie->other_len,
-				      in->ts->task[k].emb.loss == MTL_EMB_MNRL ?
-				      "positive" : "pair", &e->other,
-				      &e->other_len, c, err)) ||
-		    (ie->negative &&
-		     (rc = encode_text(in, it, tok, max_len, ie->negative,
-				       ie->negative_len, "negative", &e->neg,
-				       &e->neg_len, c, err))))
-			return rc;
-		ex->labelled |= 1ull << k;
-	}
-	return 0;
-}
-
-int mtl_input_encode(struct mtl_input *in, const struct mtl_input_item *it,
-		     const struct mtl_tok *tok, size_t max_len,
-		     struct mtl_example *ex, struct mtl_census *c,
-		     struct mtl_err *err)
-{
-	struct mtl_tok_enc *e = &in->enc;
-	int32_t seq[MAX_TASKS];
-	int has[MAX_TASKS] = { 0 }, rc;
-	struct mtl_err terr;
-
-	memset(ex, 0, sizeof(*ex));
-	/* labels first: a bad label must not cost a tokenization */
-	if ((rc = look_up_labels(in, it, seq, has, c, err)))
-		return rc;
-	if (it->words)
-		rc = mtl_tok_encode_words(tok, it->words, it->n_words, 0, max_len, e, &terr);
-	else
-		rc = mtl_tok_encode(tok, it->text, it->text_len, 0, max_len, e, &terr);
-	if (rc < 0)
-		return input_bad(err, it->line, "%s", terr.msg);
-	if (e->n <= 2 && c)
-		c->no_tokens++; /* [CLS] [SEP], as Hugging Face gives it */
-	if (fill_example(ex, it, e, in->n_tasks, in->o.id_prefix))
-		goto oom;
-	if (it->words && e->truncated) {
-		int32_t seen = 0;
-		for (size_t i = 0; i < e->n; i++)
-			if (e->word_ids[i] + 1 > seen)
-				seen = e->word_ids[i] + 1;
-		ex->lost_words = (int32_t)it->n_words - seen;
-	}
-	for (int k = 0; k < in->n_tasks; k++) {
-		ex->seq[k] = MTL_IGNORE;
-		if (!has[k])
-			continue;
-		if (in->ts->task[k].kind == MTL_TASK_SEQUENCE ||
-		    in->ts->task[k].kind == MTL_TASK_REGRESSION) {
-			ex->seq[k] = seq[k];
-			ex->labelled |= 1ull << k;
-			continue;
-		}
-		if (in->ts->task[k].kind == MTL_TASK_MULTILABEL) {
-			size_t L = (size_t)in->ts->task[k].n_labels;
-
-			if (!(ex->multi[k] = malloc(L * sizeof(int32_t))))
-				goto oom;
-			memcpy(ex->multi[k], in->word_labels[k], L * sizeof(int32_t));
-			ex->labelled |= 1ull << k;
-			continue;
-		}
-		if (!(ex->tok[k] = malloc(e->n * sizeof(int32_t))))
-			goto oom;
-		rc = (int)mtl_tok_align(e, in->word_labels[k], it->n_words, MTL_IGNORE,
-					ex->tok[k]);
-		if (c)
-			c->labels_lost += rc;
-		/* the gold labels of the words left without a token, so that
-		 * scoring on the original words can count them */
-		if (ex->lost_words > 0) {
-			size_t seen = it->n_words - (size_t)ex->lost_words;
-			if (!(ex->lost[k] = malloc((size_t)ex->lost_words * sizeof(int32_t))))
-				goto oom;
-			memcpy(ex->lost[k], in->word_labels[k] + seen,
-			       (size_t)ex->lost_words * sizeof(int32_t));
-		}
-		for (size_t i = 0; i < e->n; i++)
-			if (ex->tok[k][i] != MTL_IGNORE)
-				ex->labelled |= 1ull << k;
-	}
-	if (c)
-		c->unk += (long)e->unk;
-	/* the pair text last: e is free again */
-	if (it->pair) {
-		rc = mtl_tok_encode(tok, it->pair, it->pair_len, 0, max_len, e, &terr);
-		if (rc < 0) {
-			mtl_example_release(ex);
-			return input_bad(err, it->line, "'pair': %s", terr.msg);
-		}
-		if (e->n <= 2 && c)
-			c->no_tokens++;
-		if (!(ex->pair_ids = malloc(e->n * sizeof(int32_t))))
-			goto oom;
-		memcpy(ex->pair_ids, e->ids, e->n * sizeof(int32_t));
-		ex->pair_len = (int32_t)e->n;
-		if (c)
-			c->unk += (long)e->unk;
-	}
-	if ((rc = encode_emb(in, it, tok, max_len, ex, c, err))) {
-		mtl_example_release(ex);
-		return rc;
-	}
-	return 0;
-oom:
-	mtl_example_release(ex);
-	return input_nomem(err);
 }
 
 int mtl_input_format_parse(enum mtl_input_format *f, const char *name, int ext)

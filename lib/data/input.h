@@ -7,7 +7,8 @@
  *          task a label (sequence task), a list of word labels (token
  *          task; "tags" stands for the only token task) or a list of
  *          label names (multilabel task; [] is labelled with none), or a
- *          number (regression task).
+ *          number (regression task); "text_b", a second text: the record
+ *          is a pair (below).
  *          Blank lines pass.
  *   CoNLL  one word a line, its tag in the last column (tab-separated when
  *          the line has a tab, else space-separated); sentences end at
@@ -17,11 +18,19 @@
  *          field and task names; an empty cell is no label; a token task's
  *          cell holds space-separated tags for the space-separated words,
  *          a multilabel task's its space-separated label names, a
- *          regression task's a number (as strtod reads it, finite).
+ *          regression task's a number (as strtod reads it, finite); a
+ *          "text_b" column holds a pair's second text (empty: none).
  *   CSV    as TSV, with comma-separated fields quoted as RFC 4180 says
  *          (a quoted field may hold commas, line breaks and "" for a quote).
  *   text   one text a line, every line (a blank one too), no labels; the
  *          id is the line number.
+ *
+ * A pair (a record with "text_b") is encoded as Hugging Face's
+ * BertTokenizer encodes a text pair: [CLS] text [SEP] text_b [SEP], token
+ * type ids 0 up to the first [SEP] and 1 after it, truncated to the
+ * maximum length longest first (mtl_tok_pair_lengths).  It may be
+ * labelled only for pair and regression tasks, and a pair task's label
+ * needs a "text_b"; "text_b" goes with "text", not "words".
  *
  * A task's labels are read from the field or column named after it, or
  * the one opts.label_field[k] names.  A text that gives no tokens (empty,
@@ -118,6 +127,10 @@ struct mtl_input_item {
 	const char *pair;     /* JSONL "pair": a second text (the contrastive
 			       * positive), or NULL */
 	size_t pair_len;
+	const char *text_b;   /* JSONL "text_b" or TSV/CSV column "text_b":
+			       * the second text of a pair, encoded with the
+			       * first ([CLS] text [SEP] text_b [SEP]), or NULL */
+	size_t text_b_len;
 	const char **words;   /* [n_words], or NULL for plain text */
 	size_t n_words;
 	const char **seq;     /* [ts->n]: a sequence task's label, or NULL */

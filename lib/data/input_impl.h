@@ -1,6 +1,6 @@
 /*
- * input_impl.h - private to the input readers (input.c, input_tsv.c): the
- * reader's state and the helpers every format shares.  Not part of the
+ * input_impl.h - private to the input module's parts (input.c, input_tsv.c,
+ * input_encode.c): the reader's state and the helpers every format shares.  Not part of the
  * library's interface; see input.h for that.
  */
 #ifndef MTL_INPUT_IMPL_H
@@ -47,7 +47,7 @@ struct mtl_input {
 	long first;           /* CoNLL: first line of the pending sentence */
 	int skipping;         /* CoNLL: the rest of a sentence with a bad line */
 	int sent_done;        /* CoNLL: the sentence went out; clear it */
-	int col_id, col_text; /* TSV and CSV columns, or -1 */
+	int col_id, col_text, col_text_b; /* TSV and CSV columns, or -1 */
 	int col_task[MAX_TASKS];
 	char *cell;           /* CSV: the field being read */
 	size_t cell_cap;
@@ -56,6 +56,7 @@ struct mtl_input {
 	struct strs warned;   /* unknown names already warned about */
 	/* mtl_input_encode */
 	struct mtl_tok_enc enc;
+	struct mtl_tok_enc enc_b;     /* a pair's second text */
 	int32_t *word_labels[MAX_TASKS];
 	size_t word_labels_cap[MAX_TASKS];
 };

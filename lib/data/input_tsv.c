@@ -135,7 +135,7 @@ int input_tsv_header(struct mtl_input *in, struct mtl_err *err)
 	long first;
 	int rc;
 
-	in->col_id = in->col_text = -1;
+	in->col_id = in->col_text = in->col_text_b = -1;
 	for (int k = 0; k < MAX_TASKS; k++)
 		in->col_task[k] = -1;
 	if ((rc = read_row(in, &first, err)) < 0)
@@ -153,6 +153,8 @@ int input_tsv_header(struct mtl_input *in, struct mtl_err *err)
 			in->col_id = (int)i;
 		else if (strcmp(h->v[i], in->o.text_field) == 0)
 			in->col_text = (int)i;
+		else if (strcmp(h->v[i], "text_b") == 0)
+			in->col_text_b = (int)i;
 		for (int k = 0; k < in->n_tasks; k++)
 			if (strcmp(h->v[i], in->label[k]) == 0)
 				in->col_task[k] = (int)i;
@@ -182,6 +184,10 @@ int input_read_tsv(struct mtl_input *in, struct mtl_input_item *it,
 		it->id = f->v[in->col_id];
 	it->text = f->v[in->col_text];
 	it->text_len = strlen(it->text);
+	if (in->col_text_b >= 0 && f->v[in->col_text_b][0]) {
+		it->text_b = f->v[in->col_text_b];
+		it->text_b_len = strlen(it->text_b);
+	}
 	input_strs_clear(words);
 	for (int k = 0; k < in->n_tasks; k++) {
 		const struct mtl_task *t = &in->ts->task[k];
@@ -194,7 +200,7 @@ int input_read_tsv(struct mtl_input *in, struct mtl_input_item *it,
 			return input_bad(err, it->line,
 					 "task '%s': embedding tasks read JSON lines only",
 					 t->name);
-		if (t->kind == MTL_TASK_SEQUENCE) {
+		if (t->kind == MTL_TASK_SEQUENCE || t->kind == MTL_TASK_PAIR) {
 			in->seq[k] = cell;
 			continue;
 		}

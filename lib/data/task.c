@@ -17,7 +17,7 @@
 #define TASK_MAX_HIDDEN (1 << 20)
 
 static const char *const kind_names[] = { "sequence", "token", "embedding",
-					   "multilabel", "regression" };
+					   "multilabel", "regression", "pair" };
 #define N_KINDS ((int)(sizeof(kind_names) / sizeof(*kind_names)))
 static const char *const act_names[] = { "gelu", "tanh", "relu" };
 static const char *const pool_names[] = { "default", "cls", "mean", "max" };
@@ -295,7 +295,7 @@ static int parse_task(struct mtl_task *t, json_t *o, int idx,
 		return mtl_err_set(err, MTL_ERR_FORMAT,
 				   "%s: %s: %s", name, where,
 				   !j ? "missing 'kind'" :
-				   "'kind' must be \"sequence\", \"token\", \"embedding\", \"multilabel\" or \"regression\"");
+				   "'kind' must be \"sequence\", \"pair\", \"token\", \"embedding\", \"multilabel\" or \"regression\"");
 	t->kind = (enum mtl_task_kind)pick(json_string_value(j), kind_names,
 					   N_KINDS);
 

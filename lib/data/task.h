@@ -13,9 +13,11 @@
  *
  * Fields: name [A-Za-z0-9_-]+, unique; kind "sequence" (one label per
  * text), "token" (one label per word), "multilabel" (a set of labels
- * per text, each label a yes/no decision) or "regression" (a number per
- * text: no "labels" in tasks.json; in memory and in stream headers the
- * one output is labels ["value"]); labels a non-empty list of
+ * per text, each label a yes/no decision), "regression" (a number per
+ * text or per pair of texts: no "labels" in tasks.json; in memory and in
+ * stream headers the one output is labels ["value"]) or "pair" (one label
+ * per pair of texts encoded together, [CLS] a [SEP] b [SEP]: a sequence
+ * task whose examples must have a second text; input.h); labels a non-empty list of
  * unique non-empty strings (index = position); weight >= 0 in the summed
  * loss (default 1); head.hidden >= 0 units of a hidden layer (0, the
  * default: a plain linear head); head.activation gelu (default), tanh or
@@ -41,7 +43,7 @@
 
 enum mtl_task_kind {
 	MTL_TASK_SEQUENCE, MTL_TASK_TOKEN, MTL_TASK_EMBEDDING, MTL_TASK_MULTILABEL,
-	MTL_TASK_REGRESSION
+	MTL_TASK_REGRESSION, MTL_TASK_PAIR
 };
 enum mtl_task_act { MTL_TASK_ACT_GELU, MTL_TASK_ACT_TANH, MTL_TASK_ACT_RELU };
 
@@ -136,7 +138,7 @@ int mtl_task_first_dup(const char *const *s, size_t n, size_t *at);
  */
 int mtl_task_width(const struct mtl_task *t, int T);
 
-/* "sequence"/"token"/"multilabel"/"regression", "gelu"/"tanh"/"relu", "default"/"cls"/"mean"/"max". */
+/* "sequence"/"token"/"multilabel"/"regression"/"pair", "gelu"/"tanh"/"relu", "default"/"cls"/"mean"/"max". */
 const char *mtl_task_kind_name(enum mtl_task_kind k);
 const char *mtl_task_act_name(enum mtl_task_act a);
 const char *mtl_task_pool_name(enum mtl_pool p);

@@ -787,3 +787,22 @@ size_t mtl_tok_utf8_next_bad(const char *s, size_t n, size_t *bad_len)
 	*bad_len = 0;
 	return n;
 }
+
+int mtl_tok_pair_lengths(size_t *na, size_t *nb, size_t max_len)
+{
+	int cut = 0;
+
+	if (!max_len)
+		return 0;
+	if (max_len < 3)
+		return MTL_ERR_ARG;
+	/* one token at a time, as transformers' truncate_sequences */
+	while (*na + *nb + 3 > max_len) {
+		if (*na > *nb)
+			(*na)--;
+		else
+			(*nb)--;
+		cut = 1;
+	}
+	return cut;
+}

@@ -176,6 +176,19 @@ int mtl_tok_encode_words(const struct mtl_tok *t, const char *const *words,
 			 struct mtl_tok_enc *e, struct mtl_err *err);
 
 /*
+ * Truncation of a text pair, [CLS] a [SEP] b [SEP], to max_len tokens
+ * (0: no limit) as Hugging Face's BertTokenizer does with
+ * truncation="longest_first": while the pair is too long, the last token
+ * of the longer text goes, of b when both are as long.  *na and *nb are
+ * the texts' token counts without specials, cut in place.  Returns 1 when
+ * a token went, 0 when none did, or MTL_ERR_ARG when max_len (> 0) is
+ * below 3, no room for the three specials (*na, *nb unchanged).
+ * Example: 7 and 5 tokens to max_len 12 (9 for the texts): a goes to 6,
+ * then 5; at 5 and 5 the tie takes from b: 5 and 4.
+ */
+int mtl_tok_pair_lengths(size_t *na, size_t *nb, size_t max_len);
+
+/*
  * Token labels from word labels: the first token of each word w gets
  * word_labels[w] (w < n_words), every other token (later pieces of a
  * word, [CLS], [SEP]) gets ignore.  out has e->n entries.  Returns how many

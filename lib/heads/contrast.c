@@ -100,7 +100,7 @@ int mtl_contrast_view(struct mtl_contrast *c, struct mtl_bert *m,
 		return rc;
 	mtl_batch_mask(c->pmask, len, b->B, Tp);
 	c->saved = *rng;
-	if ((rc = mtl_bert_forward_train(m, ids, NULL, c->pmask, b->B, Tp, ph,
+	if ((rc = mtl_bert_forward_train(m, ids, ids == b->ids ? b->type_ids : NULL, c->pmask, b->B, Tp, ph,
 					 pa, rng, err)))
 		return rc;
 	mtl_pool_forward(c->P + (size_t)b->B * H, mtl_bert_last_hidden(m),
@@ -145,7 +145,7 @@ int mtl_contrast_backward(struct mtl_contrast *c, struct mtl_bert *m,
 
 	ids = view_of(b, &len, &Tp);
 	mtl_batch_mask(c->pmask, len, b->B, Tp);
-	if ((rc = mtl_bert_forward_train(m, ids, NULL, c->pmask, b->B, Tp, ph,
+	if ((rc = mtl_bert_forward_train(m, ids, ids == b->ids ? b->type_ids : NULL, c->pmask, b->B, Tp, ph,
 					 pa, &r, err)))
 		return rc;
 	memset(c->dh, 0, sizeof(float) * (size_t)b->B * Tp * H);

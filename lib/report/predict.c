@@ -484,11 +484,13 @@ static int pack_token(struct mtl_predictor *p, msgpack_packer *pk, int t,
 	return 0;
 }
 
-/* Starts a record map of n_more + 2 (+ text) entries: type, id, text. */
+/* Starts a record map of n_more + 2 (+ text, text_b) entries: type, id,
+ * text, a pair's text_b. */
 static void pack_start(msgpack_packer *pk, const char *type,
 		       const struct mtl_example *ex, int n_more)
 {
-	msgpack_pack_map(pk, (size_t)(2 + (ex->text != NULL) + n_more));
+	msgpack_pack_map(pk, (size_t)(2 + (ex->text != NULL) + (ex->text_b != NULL) +
+				      n_more));
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, type);
 	mtl_mp_pack_str(pk, "id");
@@ -501,6 +503,24 @@ static void pack_start(msgpack_packer *pk, const char *type,
 		msgpack_pack_str(pk, ex->text_len);
 		msgpack_pack_str_body(pk, ex->text, ex->text_len);
 	}
+	if (ex->text_b) {
+		mtl_mp_pack_str(pk, "text_b");
+		msgpack_pack_str(pk, ex->text_b_len);
+		msgpack_pack_str_body(pk, ex->text_b, ex->text_b_len);
+	}
+}
+
+/* The tasks of ts (bit t) that read ex's input: a pair task a pair (two
+ * texts), a regression task either, the others one text. */
+static uint64_t tasks_of_input(const struct mtl_tasks *ts, const struct mtl_example *ex)
+{
+	uint64_t m = 0;
+
+	for (int t = 0; t < ts->n; t++)
+		if (ts->task[t].kind == MTL_TASK_REGRESSION ||
+		    (ts->task[t].kind == MTL_TASK_PAIR) == (ex->type_ids != NULL))
+			m |= 1ull << t;
+	return m;
 }
 
 /* The sequence tasks of st that ex has a gold label for. */
@@ -514,7 +534,7 @@ static int seq_labelled(const struct mtl_tasks *st, const struct mtl_example *ex
 }
 
 /* Packs "labels": {TASK: LABEL} for the n sequence tasks ex has gold for
- * (an embeddings stream's labels, for the evaluators of lib/report/embset.h). */
+ * (an embeddings stream's labels, for the evaluators of lib/heads/embset.h). */
 static void pack_seq_labels(msgpack_packer *pk, const struct mtl_tasks *st,
 			    const struct mtl_example *ex, int n)
 {
@@ -532,7 +552,7 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 {
 	struct mtl_model *m = p->m;
 	const struct mtl_tasks *ts = m->tasks;
-	int T, H = m->bert->cfg.hidden, rc, n_sel = 0;
+	int T, H = m->bert->cfg.hidden, rc;
 	struct mtl_batch b;
 
 	if ((rc = mtl_batch_make(&b, ex, n, NULL, NULL, 0, m->bert->cfg.pad_id, err)))
@@ -544,7 +564,7 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 		goto out;
 	}
 	mtl_batch_mask(p->amask, b.lengths, n, T);
-	if ((rc = mtl_bert_forward(m->bert, b.ids, NULL, p->amask, n, T, 0, err)))
+	if ((rc = mtl_bert_forward(m->bert, b.ids, b.type_ids, p->amask, n, T, 0, err)))
 		goto out;
 	if (!(p->flags & MTL_PREDICT_EMBED_ONLY) &&
 	    (rc = mtl_heads_forward(m->heads, mtl_bert_last_hidden(m->bert), p->amask,
@@ -571,11 +591,14 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 		}
 		goto out;
 	}
-	for (int t = 0; t < ts->n; t++)
-		n_sel += (p->mask >> t) & 1;
 	for (int i = 0; i < n; i++) {
 		msgpack_packer *pk = mtl_mp_pk(w);
 		int nw = ex[i]->word_starts ? ex[i]->n_spans : (int)ex[i]->n_words;
+		uint64_t sel = p->mask & tasks_of_input(ts, ex[i]);
+		int n_sel = 0;
+
+		for (int t = 0; t < ts->n; t++)
+			n_sel += (sel >> t) & 1;
 
 		if (word_offsets(p, ex[i], nw)) {
 			rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
@@ -614,7 +637,7 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 		msgpack_pack_map(pk, (size_t)n_sel);
 		for (int t = 0; t < ts->n; t++) {
 			const struct mtl_head *h = &m->heads->h[t];
-			if (!((p->mask >> t) & 1))
+			if (!((sel >> t) & 1))
 				continue;
 			mtl_mp_pack_str(pk, ts->task[t].name);
 			if (ts->task[t].kind != MTL_TASK_TOKEN) {
@@ -628,7 +651,8 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 					rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 					goto out;
 				}
-				if (ts->task[t].kind == MTL_TASK_SEQUENCE)
+				if (ts->task[t].kind == MTL_TASK_SEQUENCE ||
+				    ts->task[t].kind == MTL_TASK_PAIR)
 					pack_sequence(p, pk, t, ex[i], z);
 			} else if (pack_token(p, pk, t, ex[i],
 					      h->logits + (size_t)i * (size_t)T * (size_t)h->C, T)) {

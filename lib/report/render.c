@@ -288,6 +288,59 @@ static void render_charts(struct out *o, const struct mtl_report_steps *s)
 	free(x);
 }
 
+/*
+ * The evaluations' other figures (a regression task's Pearson, the
+ * embedding evaluators' mrr@10, knn_accuracy, ...: steps.h) as one table,
+ * a column per figure name in order of first appearance (at most 16),
+ * a row per evaluation row that has any.
+ */
+static void render_eval_more(struct out *o, const struct mtl_report_steps *s)
+{
+	const char *key[16];
+	char align[19] = "rl";
+	int nk = 0;
+	struct tab t;
+
+	for (long i = 0; i < s->n_eval; i++)
+		for (int j = 0; j < s->eval[i].n_more; j++) {
+			int k = 0;
+
+			while (k < nk && strcmp(key[k], s->eval[i].more[j].key))
+				k++;
+			if (k == nk && nk < 16)
+				key[nk++] = s->eval[i].more[j].key;
+		}
+	if (!nk)
+		return;
+	for (int k = 0; k < nk; k++)
+		align[2 + k] = 'r';
+	align[2 + nk] = 0;
+	heading(o, 3, "Evaluations: more figures");
+	tab_init(&t, align);
+	tab_add(&t, "step");
+	tab_add(&t, "task");
+	for (int k = 0; k < nk; k++)
+		tab_add(&t, key[k]);
+	for (long i = 0; i < s->n_eval; i++) {
+		const struct mtl_report_eval *e = &s->eval[i];
+
+		if (!e->n_more)
+			continue;
+		tab_addf(&t, "%.0f", e->step);
+		tab_add(&t, e->task);
+		for (int k = 0; k < nk; k++) {
+			double v = NAN;
+
+			for (int j = 0; j < e->n_more; j++)
+				if (!strcmp(e->more[j].key, key[k]))
+					v = e->more[j].v;
+			tab_num(&t, v);
+		}
+	}
+	tab_print(o, &t, NULL);
+	tab_release(&t);
+}
+
 static void render_best_eval(struct out *o, const struct mtl_report_steps *s)
 {
 	char *line = NULL;
@@ -435,6 +488,7 @@ static void render_steps(struct out *o, const struct mtl_report *rep)
 		}
 		tab_print(o, &t, NULL);
 		tab_release(&t);
+		render_eval_more(o, s);
 	}
 	if (s->n_skip) {
 		heading(o, 3, "Skipped steps");
@@ -579,7 +633,7 @@ static void render_errors(struct out *o, const struct mtl_report_task *rt)
 		return;
 	heading(o, 3, "Misclassified examples of %s (%d of %ld)", sp->name, rt->n_err,
 		rt->n_wrong);
-	if (sp->kind == MTL_TASK_SEQUENCE) {
+	if (sp->kind == MTL_TASK_SEQUENCE || sp->kind == MTL_TASK_PAIR) {
 		tab_init(&t, "llll");
 		tab_add(&t, "id");
 		tab_add(&t, "text");

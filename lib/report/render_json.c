@@ -72,11 +72,17 @@ static json_t *jsteps(const struct mtl_report *rep)
 		json_object_set_new(series, fam[f].name, js);
 		json_object_set_new(stats, fam[f].name, jt);
 	}
-	for (long i = 0; i < s->n_eval; i++)
-		json_array_append_new(ev, json_pack("{s:o,s:s,s:o,s:o,s:o}", "step",
-						    jnum(s->eval[i].step), "task", s->eval[i].task,
-						    "loss", jnum(s->eval[i].loss), "accuracy",
-						    jnum(s->eval[i].accuracy), "f1", jnum(s->eval[i].f1)));
+	for (long i = 0; i < s->n_eval; i++) {
+		json_t *row = json_pack("{s:o,s:s,s:o,s:o,s:o}", "step",
+					jnum(s->eval[i].step), "task", s->eval[i].task,
+					"loss", jnum(s->eval[i].loss), "accuracy",
+					jnum(s->eval[i].accuracy), "f1", jnum(s->eval[i].f1));
+
+		for (int j = 0; row && j < s->eval[i].n_more; j++)
+			json_object_set_new(row, s->eval[i].more[j].key,
+					    jnum(s->eval[i].more[j].v));
+		json_array_append_new(ev, row);
+	}
 	for (long i = 0; i < s->n_skip; i++)
 		json_array_append_new(sk, json_pack("{s:o,s:o}", "step", jnum(s->skip[i].step),
 						    "reason", s->skip[i].reason ?
@@ -163,7 +169,7 @@ static json_t *jtask(const struct mtl_report *rep, const struct mtl_report_task 
 				       e->text ? json_string(e->text) : json_null());
 		if (!je)
 			continue;
-		if (sp->kind == MTL_TASK_SEQUENCE) {
+		if (sp->kind == MTL_TASK_SEQUENCE || sp->kind == MTL_TASK_PAIR) {
 			json_object_set_new(je, "gold", json_string(sp->labels[e->gold[0]]));
 			json_object_set_new(je, "pred", json_string(sp->labels[e->pred[0]]));
 		} else {

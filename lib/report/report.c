@@ -195,6 +195,10 @@ static int read_eval(struct mtl_report *rep, struct mtl_mp_reader *r,
 		e->loss = ev.row[i].loss;
 		e->accuracy = ev.row[i].accuracy;
 		e->f1 = ev.row[i].f1;
+		e->more = ev.row[i].more;
+		e->n_more = ev.row[i].n_more;
+		ev.row[i].more = NULL;
+		ev.row[i].n_more = 0;
 	}
 	mtl_steps_evals_release(&ev);
 	return rc;
@@ -483,7 +487,7 @@ static int read_prediction(struct mtl_report *rep, struct mtl_mp_reader *r,
 				goto out;
 			continue;
 		}
-		if (sp->kind == MTL_TASK_SEQUENCE) {
+		if (sp->kind == MTL_TASK_SEQUENCE || sp->kind == MTL_TASK_PAIR) {
 			int lp = label_of(sp, pred), lg = gold ? label_of(sp, gold) : -1;
 
 			if (lp < 0) {
@@ -805,8 +809,12 @@ void mtl_report_free(struct mtl_report *rep)
 	free(s->grad_norm); free(s->tokens); free(s->ms);
 	for (int i = 0; i < 5; i++)
 		family_release(families(s, i));
-	for (long i = 0; i < s->n_eval; i++)
+	for (long i = 0; i < s->n_eval; i++) {
 		free(s->eval[i].task);
+		for (int j = 0; j < s->eval[i].n_more; j++)
+			free(s->eval[i].more[j].key);
+		free(s->eval[i].more);
+	}
 	free(s->eval);
 	for (long i = 0; i < s->n_skip; i++)
 		free(s->skip[i].reason);

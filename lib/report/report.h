@@ -41,6 +41,7 @@
 #include "err.h"
 #include "metrics.h"
 #include "mp.h"
+#include "steps.h"
 #include "task.h"
 
 struct mtl_report_opts {
@@ -62,6 +63,9 @@ struct mtl_report_eval {
 	double step;
 	char *task;
 	double loss, accuracy, f1; /* NaN where absent */
+	struct mtl_steps_figure *more; /* [n_more] the row's other figures
+					* (steps.h: mtl_steps_eval_row) */
+	int n_more;
 };
 
 struct mtl_report_skip {
@@ -190,7 +194,7 @@ struct mtl_report_eval_opts {
 };
 
 /*
- * Runs the embedding evaluators (lib/report/embset.h) over the embeddings read
+ * Runs the embedding evaluators (lib/heads/embset.h) over the embeddings read
  * with opts.emb_keep, after mtl_report_finish, into rep->emb.eval: per
  * labelled task (or only o->task) kNN accuracy, same-label retrieval and
  * k-means V-measure (with o->train: kNN and probe against it); with

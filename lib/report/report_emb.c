@@ -1,6 +1,6 @@
 /*
  * report_emb.c - the embedding evaluators of mtl-report (report.h,
- * mtl_report_evaluate): lib/report/embset.h over the embeddings a report read.
+ * mtl_report_evaluate): lib/heads/embset.h over the embeddings a report read.
  */
 #include "report.h"
 

@@ -82,6 +82,12 @@ int mtl_dist_rows(struct mtl_batch *out, const struct mtl_batch *b, int r0,
 		goto nomem;
 	memcpy(out->ids, b->ids + (size_t)r0 * T, sizeof(int32_t) * (size_t)n * T);
 	memcpy(out->lengths, b->lengths + r0, sizeof(int32_t) * (size_t)n);
+	if (b->type_ids) {
+		if (!(out->type_ids = malloc(sizeof(int32_t) * ((size_t)n * T + 1))))
+			goto nomem;
+		memcpy(out->type_ids, b->type_ids + (size_t)r0 * T,
+		       sizeof(int32_t) * (size_t)n * T);
+	}
 	for (int t = 0; t < b->n_tasks; t++) {
 		size_t w = (size_t)mtl_task_width(&ts->task[t], T);
 
@@ -101,10 +107,11 @@ nomem:
 
 /*
  * The wire form of a step's batches, int32 words: n, then per batch
- * B, T, epoch (low, high), index (low, high), one has-labels flag per
- * task, ids[B*T], lengths[B], and each present task's labels.
+ * B, T, epoch (low, high), index (low, high), has-type-ids, one
+ * has-labels flag per task, ids[B*T], lengths[B], type_ids[B*T] when
+ * present, and each present task's labels.
  */
-#define BATCH_HEAD 6
+#define BATCH_HEAD 7
 
 static size_t wire_words(const struct mtl_batch *b, int n,
 			 const struct mtl_tasks *ts)
@@ -113,6 +120,8 @@ static size_t wire_words(const struct mtl_batch *b, int n,
 
 	for (int i = 0; i < n; i++) {
 		w += BATCH_HEAD + (size_t)ts->n + (size_t)b[i].B * b[i].T + b[i].B;
+		if (b[i].type_ids)
+			w += (size_t)b[i].B * b[i].T;
 		for (int t = 0; t < b[i].n_tasks; t++)
 			if (b[i].labels[t])
 				w += (size_t)b[i].B * mtl_task_width(&ts->task[t], b[i].T);
@@ -134,12 +143,17 @@ static void wire_pack(int32_t *w, const struct mtl_batch *b, int n,
 		*w++ = (int32_t)(uint32_t)((uint64_t)x->epoch >> 32);
 		*w++ = (int32_t)(uint32_t)((uint64_t)x->index & 0xffffffffu);
 		*w++ = (int32_t)(uint32_t)((uint64_t)x->index >> 32);
+		*w++ = x->type_ids != NULL;
 		for (int t = 0; t < ts->n; t++)
 			*w++ = t < x->n_tasks && x->labels[t] != NULL;
 		memcpy(w, x->ids, sizeof(int32_t) * BT);
 		w += BT;
 		memcpy(w, x->lengths, sizeof(int32_t) * (size_t)x->B);
 		w += x->B;
+		if (x->type_ids) {
+			memcpy(w, x->type_ids, sizeof(int32_t) * BT);
+			w += BT;
+		}
 		for (int t = 0; t < x->n_tasks; t++) {
 			size_t k = (size_t)x->B * mtl_task_width(&ts->task[t], x->T);
 
@@ -176,6 +190,8 @@ static int wire_view(struct mtl_batch *x, const int32_t **pw, size_t *left,
 	x->index = (int64_t)join32(w[4], w[5]);
 	x->n_tasks = ts->n;
 	need = BATCH_HEAD + (size_t)ts->n + (size_t)x->B * x->T + x->B;
+	if (w[6])
+		need += (size_t)x->B * x->T;
 	for (int t = 0; t < ts->n; t++)
 		if (w[BATCH_HEAD + t])
 			need += (size_t)x->B * mtl_task_width(&ts->task[t], x->T);
@@ -193,6 +209,10 @@ static int wire_view(struct mtl_batch *x, const int32_t **pw, size_t *left,
 		w += (size_t)x->B * x->T;
 		x->lengths = (int32_t *)w;
 		w += x->B;
+		if ((*pw)[6]) {
+			x->type_ids = (int32_t *)w;
+			w += (size_t)x->B * x->T;
+		}
 		for (int t = 0; t < ts->n; t++) {
 			if (!flag[t])
 				continue;

@@ -155,6 +155,41 @@ int mtl_steps_write_skip(struct mtl_mp_writer *w, long step, int64_t epoch,
 	return mtl_mp_end(w, err);
 }
 
+/* Task t's embedding evaluators (eval.h) into its map f: "pairs",
+ * "pearson", "spearman" for an embedding task's scored pairs, "queries"
+ * and the retrieval figures for its positives, "knn_accuracy" and
+ * "v_measure" for a label task; each named as its --best-metric figure.
+ * NaN figures (undefined: constant scores, say) are nil. */
+static void pack_emb(struct mtl_mp_map *f, const struct mtl_eval_result *res,
+		     int t)
+{
+	const struct mtl_eval_emb *e = &res->emb[t];
+	const struct mtl_embeval_ir *ir = &e->ir;
+
+	if (e->pairs) {
+		msgpack_pack_long(mtl_mp_map_key(f, "pairs"), e->pairs);
+		pack_nullable(mtl_mp_map_key(f, "pearson"), res->pearson[t],
+			      !isnan(res->pearson[t]));
+		pack_nullable(mtl_mp_map_key(f, "spearman"), res->spearman[t],
+			      !isnan(res->spearman[t]));
+	}
+	if (ir->queries) {
+		msgpack_pack_long(mtl_mp_map_key(f, "queries"), ir->queries);
+		msgpack_pack_double(mtl_mp_map_key(f, "mrr@10"), ir->mrr10);
+		msgpack_pack_double(mtl_mp_map_key(f, "ndcg@10"), ir->ndcg10);
+		msgpack_pack_double(mtl_mp_map_key(f, "recall@1"), ir->recall1);
+		msgpack_pack_double(mtl_mp_map_key(f, "recall@10"), ir->recall10);
+		msgpack_pack_double(mtl_mp_map_key(f, "recall@100"), ir->recall100);
+		msgpack_pack_double(mtl_mp_map_key(f, "map@100"), ir->map100);
+	}
+	if (e->lab.labelled) {
+		pack_nullable(mtl_mp_map_key(f, "knn_accuracy"), e->lab.knn_accuracy,
+			      !isnan(e->lab.knn_accuracy));
+		pack_nullable(mtl_mp_map_key(f, "v_measure"), e->lab.vmeasure,
+			      !isnan(e->lab.vmeasure));
+	}
+}
+
 int mtl_steps_write_eval(struct mtl_mp_writer *w, long step,
 			 const struct mtl_tasks *tasks,
 			 const struct mtl_eval_result *res,
@@ -182,12 +217,15 @@ int mtl_steps_write_eval(struct mtl_mp_writer *w, long step,
 				      have && !isnan(res->spearman[t]));
 		} else {
 			pack_nullable(mtl_mp_map_key(&f, "accuracy"), res->accuracy[t], have);
-			pack_nullable(mtl_mp_map_key(&f, "f1"), res->f1[t], have);
+			if (tasks->task[t].kind != MTL_TASK_EMBEDDING) /* no labels */
+				pack_nullable(mtl_mp_map_key(&f, "f1"), res->f1[t], have);
 		}
 		if (!isnan(res->entity_f1[t]))
 			msgpack_pack_double(mtl_mp_map_key(&f, "entity_f1"), res->entity_f1[t]);
 		if (!isnan(res->micro_f1[t]) && have)
 			msgpack_pack_double(mtl_mp_map_key(&f, "micro_f1"), res->micro_f1[t]);
+		if (res->emb)
+			pack_emb(&f, res, t);
 		msgpack_pack_int64(mtl_mp_map_key(&f, "labelled"), have);
 		mtl_mp_map_end(&f, mtl_mp_map_key(&per_task, tasks->task[t].name));
 	}
@@ -354,20 +392,54 @@ static struct mtl_steps_eval_row *add_row(struct mtl_steps_evals *e,
 	e->row = row;
 	row += e->n;
 	row->loss = row->accuracy = row->f1 = row->entity_f1 = NAN;
+	row->more = NULL;
+	row->n_more = 0;
 	if (!(row->task = strndup(name, len)))
 		return NULL;
 	e->n++;
 	return row;
 }
 
-/* Row's figures from m's "loss", "accuracy", "f1", "entity_f1": 0, or 1
- * for a figure that is not a number. */
+/* Row's figures from m's "loss", "accuracy", "f1", "entity_f1", and
+ * its other numbers or nils into row->more: 0, 1 for a figure that is
+ * not a number, -1 out of memory. */
 static int row_figures(struct mtl_steps_eval_row *row, const msgpack_object *m)
 {
-	return num_or_nan(mtl_mp_get(m, "loss"), &row->loss) ||
-	       num_or_nan(mtl_mp_get(m, "accuracy"), &row->accuracy) ||
-	       num_or_nan(mtl_mp_get(m, "f1"), &row->f1) ||
-	       num_or_nan(mtl_mp_get(m, "entity_f1"), &row->entity_f1);
+	static const char *const fixed[] = { "loss", "accuracy", "f1", "entity_f1",
+					     "labelled", "pairs", "queries", "step",
+					     "examples" };
+	double *slot[] = { &row->loss, &row->accuracy, &row->f1, &row->entity_f1 };
+
+	for (int i = 0; i < 4; i++)
+		if (num_or_nan(mtl_mp_get(m, fixed[i]), slot[i]))
+			return 1;
+	if (m->type != MSGPACK_OBJECT_MAP)
+		return 0;
+	for (uint32_t j = 0; j < m->via.map.size; j++) {
+		const msgpack_object *k = &m->via.map.ptr[j].key;
+		const msgpack_object *v = &m->via.map.ptr[j].val;
+		struct mtl_steps_figure *f;
+		size_t i = 0;
+		double x;
+
+		if (k->type != MSGPACK_OBJECT_STR || num_or_nan(v, &x))
+			continue; /* not a figure: left out */
+		while (i < sizeof(fixed) / sizeof(*fixed) &&
+		       !(strlen(fixed[i]) == k->via.str.size &&
+			 !memcmp(fixed[i], k->via.str.ptr, k->via.str.size)))
+			i++;
+		if (i < sizeof(fixed) / sizeof(*fixed))
+			continue;
+		if (!(f = realloc(row->more, sizeof(*f) * (size_t)(row->n_more + 1))))
+			return -1;
+		row->more = f;
+		f += row->n_more;
+		if (!(f->key = strndup(k->via.str.ptr, k->via.str.size)))
+			return -1;
+		f->v = x;
+		row->n_more++;
+	}
+	return 0;
 }
 
 /* The older form: maps "losses", "accuracy", "f1" {task: value}.  0, 1
@@ -450,8 +522,12 @@ int mtl_steps_read_eval(struct mtl_steps_evals *out,
 
 void mtl_steps_evals_release(struct mtl_steps_evals *e)
 {
-	for (int i = 0; i < e->n; i++)
+	for (int i = 0; i < e->n; i++) {
 		free(e->row[i].task);
+		for (int j = 0; j < e->row[i].n_more; j++)
+			free(e->row[i].more[j].key);
+		free(e->row[i].more);
+	}
 	free(e->row);
 	memset(e, 0, sizeof(*e));
 }

@@ -16,7 +16,12 @@
  *           labelled multilabel task ("f1" is then its macro F1,
  *           "accuracy" per label); a regression task has "loss" (its
  *           MSE), "pearson" and "spearman" in place of "accuracy" and
- *           "f1"; with --best-metric,
+ *           "f1"; an embedding task has no "f1" (no labels; its
+ *           "accuracy" is MNRL's in-batch top-1); the embedding evaluators (eval.h) add "pairs",
+ *           "pearson", "spearman" (an embedding task's scored pairs),
+ *           "queries", "mrr@10", "ndcg@10", "recall@1", "recall@10",
+ *           "recall@100", "map@100" (its retrieval), "knn_accuracy" and
+ *           "v_measure" (a label task's); with --best-metric,
  *           "best" {"metric", "value", "step", "stale", "patience",
  *           "stop": true when patience ran out}
  *
@@ -146,6 +151,11 @@ void mtl_steps_figures_release(struct mtl_steps_figures *f);
 struct mtl_steps_eval_row {
 	char *task; /* "(all)" for an evaluation without tasks */
 	double loss, accuracy, f1, entity_f1;
+	/* the task's other figures, in the record's order (pearson,
+	 * spearman, micro_f1, the embedding evaluators' mrr@10, ...); not
+	 * the counts labelled, pairs and queries */
+	struct mtl_steps_figure *more; /* [n_more] */
+	int n_more;
 };
 
 /* An eval record read back. */

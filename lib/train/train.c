@@ -485,9 +485,9 @@ static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 		return mtl_heads_forward(tr->hd, last, tr->mask, b->B, b->T,
 					 train, &tr->rng, err);
 	/* evaluation takes the inference forward: one layer of activations */
-	rc = train ? mtl_bert_forward_train(tr->m, b->ids, NULL, tr->mask, tr->rows,
+	rc = train ? mtl_bert_forward_train(tr->m, b->ids, b->type_ids, tr->mask, tr->rows,
 					    b->T, ph, pa, &tr->rng, err)
-		   : mtl_bert_forward(tr->m, b->ids, NULL, tr->mask, tr->rows, b->T,
+		   : mtl_bert_forward(tr->m, b->ids, b->type_ids, tr->mask, tr->rows, b->T,
 				      0, err);
 	if (rc || (rc = mtl_heads_forward(tr->hd, mtl_bert_last_hidden(tr->m),
 				    tr->mask, b->B, b->T, train, &tr->rng,
@@ -856,4 +856,12 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		}
 	}
 	return 0;
+}
+
+int mtl_train_pool(const struct mtl_train *tr, const struct mtl_batch *b,
+		   enum mtl_pool mode, float *out)
+{
+	mtl_pool_forward(out, mtl_bert_last_hidden(tr->m), tr->mask, tr->rows,
+			 b->T, tr->m->cfg.hidden, mode);
+	return tr->rows;
 }

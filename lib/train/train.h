@@ -316,4 +316,14 @@ int mtl_train_eval(struct mtl_train *tr, const struct mtl_batch *b,
 		   struct mtl_step_stats *st, struct mtl_confusion *conf,
 		   struct mtl_err *err);
 
+/*
+ * The sentence vectors of the last forward of b (mtl_train_forward or
+ * mtl_train_eval): its encoder output pooled by mode (ops.h; not
+ * normalised) into out[rows, H], where rows, returned, is b->B plus
+ * b->E when an embedding task's extra rows took part (data.h: row
+ * b->labels[t][i] is example i's positive).
+ */
+int mtl_train_pool(const struct mtl_train *tr, const struct mtl_batch *b,
+		   enum mtl_pool mode, float *out);
+
 #endif

@@ -1,6 +1,6 @@
 /*
  * embset.h - an embeddings stream in memory, the evaluations run over it
- * (lib/report/embeval.h does the arithmetic), and the records of a search stream.
+ * (lib/heads/embeval.h does the arithmetic), and the records of a search stream.
  *
  * A set holds every "embedding" record of one or more embeddings streams
  * (mtl-score --embed; docs/streams.md): its id (kept as its msgpack
@@ -27,7 +27,10 @@
  * ascending; a query has min(k, corpus size) records.
  *
  * Ownership: a set owns all it holds (_init/_release on caller storage;
- * release accepts a zeroed set).  Results are plain structs.
+ * release accepts a zeroed set).  Results are plain structs.  The label
+ * evaluation reads only n, dim, x and task[t].n_labels, .y (and the
+ * label names of a training set), so a caller may pass a zeroed set whose
+ * fields point into its own arrays (never released; eval.c does).
  *
  * Failure: 0, or <0 with err set: MTL_ERR_FORMAT for bad input, with
  * "NAME: record N: what" for a stream and "FILE: line N: what" for a JSON
@@ -171,6 +174,28 @@ struct mtl_embset_pairs_eval {
 int mtl_embset_eval_pairs(struct mtl_embset_pairs_eval *out,
 			  struct mtl_embset *s, FILE *f, const char *name,
 			  struct mtl_err *err);
+
+/*
+ * The similarity figures of n pairs of rows of x[*, dim]: rows a[i] and
+ * b[i], gold score[i] (what mtl_embset_eval_pairs computes once it has
+ * read its file; the evaluation during training, eval.h, calls it too).
+ * 0, or MTL_ERR_NOMEM.
+ */
+int mtl_embset_similarity(struct mtl_embset_pairs_eval *out, const float *x,
+			  int dim, const long *a, const long *b,
+			  const double *score, long n, struct mtl_err *err);
+
+/*
+ * Retrieval over n pairs (eval.h's, of an embedding task's texts and
+ * their positives): each row i of q[n, dim] is a query against the
+ * corpus c[n, dim] (top 100, both L2-normalised here), and row i of c is
+ * its one relevant document; the same figures as mtl_embset_eval_qrels
+ * with the judgements {"query": i, "doc": i}.  Equal texts in c are
+ * other documents.  0, or MTL_ERR_NOMEM.
+ */
+int mtl_embset_pair_retrieval(struct mtl_embeval_ir *out, const float *q,
+			      const float *c, long n, int dim, int threads,
+			      struct mtl_err *err);
 
 /* --- search stream --- */
 

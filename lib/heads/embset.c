@@ -655,6 +655,65 @@ out:
 	return rc;
 }
 
+int mtl_embset_similarity(struct mtl_embset_pairs_eval *out, const float *x,
+			  int dim, const long *a, const long *b,
+			  const double *score, long n, struct mtl_err *err)
+{
+	double *cos = malloc(sizeof(double) * (size_t)(n ? n : 1));
+	int nomem;
+
+	out->pairs = 0;
+	out->pearson = out->spearman = NAN;
+	if (!cos)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	for (long i = 0; i < n; i++)
+		mtl_embeval_cosine_pairs(&cos[i], x + (size_t)a[i] * (size_t)dim,
+					 x + (size_t)b[i] * (size_t)dim, 1, dim);
+	out->pairs = n;
+	out->pearson = mtl_pearson(cos, score, n);
+	out->spearman = mtl_spearman(cos, score, n, &nomem);
+	free(cos);
+	return nomem ? mtl_err_set(err, MTL_ERR_NOMEM, "out of memory") : 0;
+}
+
+int mtl_embset_pair_retrieval(struct mtl_embeval_ir *out, const float *q,
+			      const float *c, long n, int dim, int threads,
+			      struct mtl_err *err)
+{
+	size_t nd = (size_t)(n ? n : 1) * (size_t)dim;
+	float *qx = malloc(sizeof(float) * nd), *cx = malloc(sizeof(float) * nd);
+	float *sc = malloc(sizeof(float) * (size_t)(n ? n : 1) * IR_DEPTH);
+	int32_t *idx = malloc(sizeof(int32_t) * (size_t)(n ? n : 1) * IR_DEPTH);
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!qx || !cx || !sc || !idx) {
+		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (n) {
+		mtl_l2norm_forward(qx, NULL, q, (int)n, dim);
+		mtl_l2norm_forward(cx, NULL, c, (int)n, dim);
+		if ((rc = mtl_embeval_search(idx, sc, qx, n, cx, n, dim, IR_DEPTH, -1,
+					     threads, err)))
+			goto out;
+	}
+	for (long i = 0; i < n; i++) {
+		int rel[IR_DEPTH];
+
+		for (int r = 0; r < IR_DEPTH; r++)
+			rel[r] = idx[(size_t)i * IR_DEPTH + (size_t)r] == i;
+		mtl_embeval_ir_add(out, rel, IR_DEPTH, 1, NULL, 0);
+	}
+	mtl_embeval_ir_finish(out);
+out:
+	free(qx);
+	free(cx);
+	free(sc);
+	free(idx);
+	return rc;
+}
+
 struct pairs_ctx {
 	struct mtl_embset *s;
 	const char *name;
@@ -702,26 +761,14 @@ int mtl_embset_eval_pairs(struct mtl_embset_pairs_eval *out,
 			  struct mtl_err *err)
 {
 	struct pairs_ctx x = { .s = s, .name = name };
-	double *cos = NULL;
-	int rc, nomem;
+	int rc;
 
 	out->pairs = 0;
 	out->pearson = out->spearman = NAN;
 	if ((rc = each_json_line(f, name, pairs_line, &x, err)))
 		goto out;
-	if (!(cos = malloc(sizeof(double) * (size_t)(x.n ? x.n : 1)))) {
-		rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (long i = 0; i < x.n; i++)
-		mtl_embeval_cosine_pairs(&cos[i], s->x + (size_t)x.a[i] * (size_t)s->dim,
-					 s->x + (size_t)x.b[i] * (size_t)s->dim, 1, s->dim);
-	out->pairs = x.n;
-	out->pearson = mtl_pearson(cos, x.score, x.n);
-	out->spearman = mtl_spearman(cos, x.score, x.n, &nomem);
-	rc = nomem ? mtl_err_set(err, MTL_ERR_NOMEM, "out of memory") : 0;
+	rc = mtl_embset_similarity(out, s->x, s->dim, x.a, x.b, x.score, x.n, err);
 out:
-	free(cos);
 	free(x.a);
 	free(x.b);
 	free(x.score);
