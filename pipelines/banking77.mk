@@ -31,7 +31,7 @@
 # runs as CONFIG-sSEED (default: every CONFIG for each seed), for a table
 # with more seeds of some configurations only.  The defaults
 # are the shortened runs of docs/baselines.md (one epoch, 40 sentences of
-# each intent: about 80 minutes on the shared 2-core machine; realdata.mk
+# each intent: about an hour for seed 1 on the shared 2-core machine; realdata.mk
 # trains 6 epochs).  LIMIT=N cuts every file to about N sentences
 # (BANKING77: N/5 of each of its first 5 intents), to check the recipe
 # quickly (tests/banking77.bats).
@@ -218,7 +218,7 @@ $(OUT)/table.md: $(rows) $(call vars,table,$(RUNS))
 		  n[$$1]++; if (!($$1 in first)) { first[$$1] = NR; order[++nc] = $$1 } \
 		  for (i = 7; i <= 12; i++) if ($$i != "-") sum[$$1, i] += $$i; else dash[$$1, i] = 1 } \
 		END { for (c = 1; c <= nc; c++) { k = order[c]; if (n[k] < 2) continue; \
-			line = "| " k " | mean of " n[k] " | | | | "; \
+			line = "| " k " | mean of " n[k] " | | | |"; \
 			for (i = 7; i <= 12; i++) line = line " | " (dash[k, i] ? "-" : sprintf("%.4f", sum[k, i] / n[k])); \
 			print line " |" } }'; } >$@.tmp
 	@$(commit)
