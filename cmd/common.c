@@ -261,12 +261,8 @@ int cmd_finish(int code)
 const char *cmd_hint(const char *typed, const char *const *names, size_t n)
 {
 	static char buf[128];
-	const char *near = mtl_suggest(typed, names, n);
 
-	if (!near)
-		return "";
-	snprintf(buf, sizeof(buf), " (did you mean '%.100s'?)", near);
-	return buf;
+	return mtl_suggest_hint(buf, sizeof(buf), typed, names, n);
 }
 
 const char *cmd_task_hint(const struct mtl_tasks *ts, const char *typed)

@@ -155,17 +155,6 @@ static void no_examples(const struct run *R)
 		R->labelled_only ? "labelled " : "");
 }
 
-/* Tasks whose labels batches of this epoch carry. */
-static uint64_t active_mask(const struct run *R, int epoch)
-{
-	uint64_t m = 0;
-
-	for (int t = 0; t < R->ts->n; t++)
-		if (mtl_plan_active(&R->o, t, epoch))
-			m |= 1ull << t;
-	return m;
-}
-
 static void write_batch(struct run *R, const struct mtl_example *const *ex,
 			int n, uint64_t mask, int epoch)
 {
@@ -185,44 +174,13 @@ static void write_batch(struct run *R, const struct mtl_example *const *ex,
 static void write_header(struct run *R, int argc, char **argv, long examples,
 			 long total)
 {
-	msgpack_packer *pk = mtl_mp_pk(R->w);
+	const struct mtl_plan_header h = {
+		R->ts, R->vocab_hash, R->max_length, R->pad_id, R->epochs,
+		R->seed, examples, total
+	};
 	struct mtl_err err;
-	int n = 9 + (total >= 0) + (examples >= 0);
 
-	mtl_mp_pack_header(pk, "batches", "mtl-batch", argc, argv, (size_t)n);
-	mtl_mp_pack_str(pk, "tasks");
-	mtl_data_pack_tasks(pk, R->ts);
-	mtl_mp_pack_str(pk, "vocab_hash");
-	if (R->vocab_hash)
-		mtl_mp_pack_str(pk, R->vocab_hash);
-	else
-		msgpack_pack_nil(pk);
-	mtl_mp_pack_str(pk, "max_length");
-	msgpack_pack_int64(pk, R->max_length);
-	mtl_mp_pack_str(pk, "pad_id");
-	msgpack_pack_int64(pk, R->pad_id);
-	mtl_mp_pack_str(pk, "epochs");
-	msgpack_pack_int(pk, R->epochs);
-	mtl_mp_pack_str(pk, "batch_size");
-	msgpack_pack_int(pk, R->o.max_tokens ? 0 : R->o.batch_size);
-	mtl_mp_pack_str(pk, "max_tokens");
-	msgpack_pack_long(pk, R->o.max_tokens);
-	mtl_mp_pack_str(pk, "sampling");
-	mtl_mp_pack_str(pk, R->o.sampling == MTL_PLAN_MIXED ? "mixed" :
-			    R->o.sampling == MTL_PLAN_PROPORTIONAL ? "proportional" :
-			    R->o.sampling == MTL_PLAN_UNIFORM ? "uniform" :
-			    R->o.sampling == MTL_PLAN_TEMPERATURE ? "temperature" : "round-robin");
-	mtl_mp_pack_str(pk, "seed");
-	msgpack_pack_uint64(pk, R->seed);
-	if (examples >= 0) {
-		mtl_mp_pack_str(pk, "examples");
-		msgpack_pack_long(pk, examples);
-	}
-	if (total >= 0) {
-		mtl_mp_pack_str(pk, "total_batches");
-		msgpack_pack_long(pk, total);
-	}
-	if (mtl_mp_end(R->w, &err))
+	if (mtl_plan_write_header(R->w, &R->o, &h, argc, argv, &err))
 		cmd_die(EXIT_IO, "%s", err.msg);
 }
 
@@ -274,7 +232,7 @@ static void run_in_memory(struct run *R, int argc, char **argv)
 	rng = rng0;
 	sel = malloc((n ? n : 1) * sizeof(*sel));
 	for (int e = 1; e <= R->epochs; e++) {
-		uint64_t mask = active_mask(R, e);
+		uint64_t mask = mtl_plan_active_mask(&R->o, e);
 
 		mtl_plan_epoch(&plan, len, lab, n, e, &R->o, &rng, &err);
 		for (size_t b = 0; b < plan.n_batch; b++) {
@@ -373,7 +331,7 @@ static void run_streaming(struct run *R, int argc, char **argv)
 	write_header(R, argc, argv, n_ex, total);
 	mtl_rng_init(&rng, R->seed);
 	for (int e = 1; e <= R->epochs; e++) {
-		uint64_t mask = active_mask(R, e);
+		uint64_t mask = mtl_plan_active_mask(&R->o, e);
 		long have = 0, nb = 0;
 		int32_t longest = 0;
 		int cur = 0, eof = 0;

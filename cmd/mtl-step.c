@@ -4,15 +4,12 @@
  * The session (the step loop, its records, evaluation, checkpoints) is
  * lib/train/session.c; this file parses the options, wires them and prints.
  */
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "common.h"
-#include "fs.h"
 #include "progress.h"
 #include "session.h"
 
@@ -229,60 +226,13 @@ static void load_stream(struct mtl_session *S, const char *path, int features)
 		fclose(f);
 }
 
-/* --task-weight NAME=W: the static weight of task NAME. */
-static void set_task_weight(struct mtl_tasks *ts, const char *arg)
-{
-	const char *eq = strrchr(arg, '=');
-	char name[256];
-	double w;
-	int t;
-
-	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(name))
-		cmd_usage_error(usage, "--task-weight takes NAME=WEIGHT, not '%s'", arg);
-	memcpy(name, arg, (size_t)(eq - arg));
-	name[eq - arg] = 0;
-	w = cmd_parse_double(usage, "--task-weight", eq + 1);
-	if (!(w >= 0) || !isfinite(w))
-		cmd_usage_error(usage, "--task-weight: '%s': the weight must be finite and non-negative", arg);
-	if ((t = mtl_task_find(ts, name)) < 0)
-		cmd_usage_error(usage, "--task-weight: '%s' is not one of the model's tasks%s", name,
-				cmd_task_hint(ts, name));
-	ts->task[t].weight = w;
-}
-
-/* --freeze and --unfreeze-at into the trainer; the trainable count on stderr. */
-static void setup_freeze(struct mtl_session *S, const char **spec, int n, long at)
-{
-	struct mtl_freeze fz = { 0 };
-	struct mtl_err err;
-	size_t all = S->model->bert->n_params + S->hd->n_params;
-
-	if (n && mtl_freeze_init(&fz, S->model->bert, S->hd, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	for (int i = 0; i < n; i++)
-		if (mtl_freeze_add(&fz, spec[i], S->model->bert, S->hd, &err))
-			cmd_usage_error(usage, "%s", err.msg);
-	if (n && mtl_train_freeze(S->tr, &fz, at, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	cmd_note("training %zu of %zu parameters%s",
-		 mtl_freeze_trainable(&S->tr->fz, S->model->bert, S->hd), all,
-		 at ? " until the unfreezing step" : "");
-}
-
 /* ---- the command line ---- */
 
 /* What the command line asks for beyond the fields of struct run. */
 struct args {
-	const char *model_dir, *out_dir, *eval, *best_metric, *features, *final;
-	int resume, overwrite, threads, split, no_split, force, patience, eval_emb;
-	long total, unfreeze_at;
-	struct mtl_train_opts o;
-	struct mtl_balance_opts bo;
-	const char *tw[64]; /* --task-weight */
-	int n_tw;
-	double con_w, con_temp;
-	const char **freeze;
-	int n_freeze;
+	struct mtl_session_opts s;
+	int split, force;
+	const char *tw[64]; /* --task-weight: s.weights */
 };
 
 static void opt_schedule(void *v, const char *arg)
@@ -307,16 +257,16 @@ static void opt_task_weight(void *v, const char *arg)
 {
 	struct args *A = v;
 
-	if (A->n_tw == 64)
+	if (A->s.n_weights == 64)
 		cmd_usage_error(usage, "--task-weight given more than 64 times");
-	A->tw[A->n_tw++] = arg;
+	A->tw[A->s.n_weights++] = arg;
 }
 
 static void opt_freeze(void *v, const char *arg)
 {
-	struct args *A = v;
+	struct mtl_session_opts *o = v;
 
-	A->freeze[A->n_freeze++] = arg;
+	o->freeze[o->n_freeze++] = arg;
 }
 
 /* Parses the options into A and R; returns the index of the input. */
@@ -324,112 +274,71 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 {
 	const long big = 1L << 30;
 	const struct cmd_opt opts[] = {
-		CMD_OPT_STRING('m', "model", &A->model_dir),
-		CMD_OPT_STRING('o', "out", &A->out_dir),
-		CMD_OPT_FLOAT(0, "lr", &A->o.lr),
-		CMD_OPT_FLOAT(0, "head-lr", &A->o.head_lr),
-		CMD_OPT_FLOAT(0, "layer-decay", &A->o.layer_decay),
-		CMD_OPT_FLOAT(0, "weight-decay", &A->o.weight_decay),
-		CMD_OPT_LONG(0, "warmup", &A->o.warmup, 0, 1L << 40),
-		CMD_OPT_DOUBLE(0, "warmup-ratio", &A->o.warmup_ratio),
-		CMD_OPT_CALL(0, "schedule", &A->o.sched, opt_schedule),
-		CMD_OPT_LONG(0, "total-steps", &A->total, 1, 1L << 40),
+		CMD_OPT_STRING('m', "model", &A->s.model_dir),
+		CMD_OPT_STRING('o', "out", &A->s.out_dir),
+		CMD_OPT_FLOAT(0, "lr", &A->s.o.lr),
+		CMD_OPT_FLOAT(0, "head-lr", &A->s.o.head_lr),
+		CMD_OPT_FLOAT(0, "layer-decay", &A->s.o.layer_decay),
+		CMD_OPT_FLOAT(0, "weight-decay", &A->s.o.weight_decay),
+		CMD_OPT_LONG(0, "warmup", &A->s.o.warmup, 0, 1L << 40),
+		CMD_OPT_DOUBLE(0, "warmup-ratio", &A->s.o.warmup_ratio),
+		CMD_OPT_CALL(0, "schedule", &A->s.o.sched, opt_schedule),
+		CMD_OPT_LONG(0, "total-steps", &A->s.total, 1, 1L << 40),
 		CMD_OPT_INT(0, "accumulate", &R->s.accumulate, 1, 256),
-		CMD_OPT_FLOAT(0, "clip", &A->o.clip),
-		CMD_OPT_FLOAT(0, "label-smoothing", &A->o.label_smoothing),
-		CMD_OPT_FLOAT(0, "dropout", &A->o.dropout),
-		CMD_OPT_U64(0, "seed", &A->o.seed, 0, 1L << 62),
-		CMD_OPT_INT('j', "threads", &A->threads, 1, 1024),
+		CMD_OPT_FLOAT(0, "clip", &A->s.o.clip),
+		CMD_OPT_FLOAT(0, "label-smoothing", &A->s.o.label_smoothing),
+		CMD_OPT_FLOAT(0, "dropout", &A->s.o.dropout),
+		CMD_OPT_U64(0, "seed", &A->s.o.seed, 0, 1L << 62),
+		CMD_OPT_INT('j', "threads", &A->s.threads, 1, 1024),
 		CMD_OPT_MOVED('t', "-j (--threads)"),
 		CMD_OPT_FLAG(0, "force", &A->force),
 		CMD_OPT_FLAG(0, "gemm-split", &A->split), /* the default */
-		CMD_OPT_FLAG(0, "no-gemm-split", &A->no_split),
-		CMD_OPT_STRING(0, "eval", &A->eval),
+		CMD_OPT_FLAG(0, "no-gemm-split", &A->s.no_split),
+		CMD_OPT_STRING(0, "eval", &A->s.eval),
 		CMD_OPT_INT(0, "eval-every", &R->s.eval_every, 1, big),
-		CMD_OPT_FLAG(0, "eval-embeddings", &A->eval_emb),
+		CMD_OPT_FLAG(0, "eval-embeddings", &A->s.eval_emb),
 		CMD_OPT_INT(0, "max-bad-steps", &R->s.max_bad, 1, big),
-		CMD_OPT_CALL(0, "balance", &A->bo.kind, opt_balance),
+		CMD_OPT_CALL(0, "balance", &A->s.bo.kind, opt_balance),
 		CMD_OPT_CALL(0, "task-weight", A, opt_task_weight),
-		CMD_OPT_INT(0, "balance-every", &A->bo.every, 1, big),
-		CMD_OPT_CALL(0, "grad-at", &A->bo, opt_grad_at),
-		CMD_OPT_DOUBLE(0, "dwa-temperature", &A->bo.dwa_temperature),
-		CMD_OPT_DOUBLE(0, "gradnorm-alpha", &A->bo.gradnorm_alpha),
-		CMD_OPT_DOUBLE(0, "gradnorm-lr", &A->bo.gradnorm_lr),
-		CMD_OPT_DOUBLE(0, "cagrad-c", &A->bo.cagrad_c),
-		CMD_OPT_DOUBLE(0, "contrastive", &A->con_w),
-		CMD_OPT_DOUBLE(0, "contrastive-temperature", &A->con_temp),
+		CMD_OPT_INT(0, "balance-every", &A->s.bo.every, 1, big),
+		CMD_OPT_CALL(0, "grad-at", &A->s.bo, opt_grad_at),
+		CMD_OPT_DOUBLE(0, "dwa-temperature", &A->s.bo.dwa_temperature),
+		CMD_OPT_DOUBLE(0, "gradnorm-alpha", &A->s.bo.gradnorm_alpha),
+		CMD_OPT_DOUBLE(0, "gradnorm-lr", &A->s.bo.gradnorm_lr),
+		CMD_OPT_DOUBLE(0, "cagrad-c", &A->s.bo.cagrad_c),
+		CMD_OPT_DOUBLE(0, "contrastive", &A->s.con_w),
+		CMD_OPT_DOUBLE(0, "contrastive-temperature", &A->s.con_temp),
 		CMD_OPT_INT(0, "save-every", &R->s.save_every, 1, big),
 		CMD_OPT_INT(0, "keep", &R->s.keep, 1, big),
-		CMD_OPT_STRING(0, "best-metric", &A->best_metric),
-		CMD_OPT_INT(0, "patience", &A->patience, 1, big),
-		CMD_OPT_STRING(0, "final", &A->final),
+		CMD_OPT_STRING(0, "best-metric", &A->s.best_metric),
+		CMD_OPT_INT(0, "patience", &A->s.patience, 1, big),
+		CMD_OPT_STRING(0, "final", &A->s.final),
 		CMD_OPT_INT(0, "progress-every", &R->progress_every, 0, big),
-		CMD_OPT_FLAG(0, "resume", &A->resume),
-		CMD_OPT_FLAG(0, "overwrite", &A->overwrite),
-		CMD_OPT_CALL(0, "freeze", A, opt_freeze),
-		CMD_OPT_STRING(0, "features", &A->features),
-		CMD_OPT_LONG(0, "unfreeze-at", &A->unfreeze_at, 1, 1L << 40),
+		CMD_OPT_FLAG(0, "resume", &A->s.resume),
+		CMD_OPT_FLAG(0, "overwrite", &A->s.overwrite),
+		CMD_OPT_CALL(0, "freeze", &A->s, opt_freeze),
+		CMD_OPT_STRING(0, "features", &A->s.features),
+		CMD_OPT_LONG(0, "unfreeze-at", &A->s.unfreeze_at, 1, 1L << 40),
 		CMD_OPT_END
 	};
-	const struct mtl_train_opts *o = &A->o;
-	const struct mtl_balance_opts *bo = &A->bo;
+	struct mtl_err err;
 	int first;
 
-	mtl_train_opts_defaults(&A->o);
-	mtl_balance_opts_defaults(&A->bo);
-	A->total = -1;
-	A->con_temp = 0.05;
-	if (!(A->freeze = calloc((size_t)argc + 1, sizeof(char *))))
+	mtl_session_opts_defaults(&A->s);
+	A->s.weights = A->tw;
+	if (!(A->s.freeze = calloc((size_t)argc + 1, sizeof(char *))))
 		cmd_die(EXIT_DATA, "out of memory");
 	first = cmd_parse_options(usage, opts, argc, argv);
-	if (!A->model_dir)
+	if (!A->s.model_dir)
 		cmd_usage_error(usage, "--model is required");
 	if (argc - first > 1)
 		cmd_usage_error(usage, "one input at most");
-	if (!(o->lr >= 0) || !(o->head_lr >= 0) || !(o->layer_decay > 0) ||
-	    !(o->weight_decay >= 0) || !(o->clip >= 0) ||
-	    !(o->warmup_ratio >= 0 && o->warmup_ratio <= 1))
-		cmd_usage_error(usage, "learning rates, weight decay and --clip must be non-negative, --layer-decay positive, --warmup-ratio in [0, 1]");
-	if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
-		cmd_usage_error(usage, "--label-smoothing must lie in [0, 1)");
-	if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
-		cmd_usage_error(usage, "--dropout must lie in [0, 1)");
-	if ((R->s.eval_every || A->eval_emb) && !A->eval)
-		cmd_usage_error(usage, "%s needs --eval FILE",
-				R->s.eval_every ? "--eval-every" : "--eval-embeddings");
-	if (!(bo->dwa_temperature > 0) || !(bo->gradnorm_alpha >= 0) ||
-	    !(bo->gradnorm_lr >= 0) || !(bo->cagrad_c >= 0))
-		cmd_usage_error(usage, "--dwa-temperature must be positive, --gradnorm-alpha, --gradnorm-lr and --cagrad-c non-negative");
-	if (!(A->con_w >= 0) || !(A->con_temp > 0) || !isfinite(A->con_w))
-		cmd_usage_error(usage, "--contrastive must be non-negative, --contrastive-temperature positive");
-	if (A->con_w > 0 && mtl_balance_is_gradient(bo->kind))
-		cmd_usage_error(usage, "--contrastive does not combine with --balance %s (per-task gradients leave it out)",
-				mtl_balance_name(bo->kind));
-	if (mtl_balance_is_gradient(bo->kind) && (A->n_freeze || A->features))
-		cmd_usage_error(usage, "--balance %s does not combine with --freeze or --features (per-task gradients ignore freezing)",
-				mtl_balance_name(bo->kind));
-	if (A->con_w > 0 && A->features)
-		cmd_usage_error(usage, "--contrastive needs the encoder: not with --features");
-	if (A->features && A->unfreeze_at)
-		cmd_usage_error(usage, "--features trains the heads only: no --unfreeze-at");
-	if (A->features)
-		A->freeze[A->n_freeze++] = "encoder";
-	if (A->unfreeze_at && !A->n_freeze)
-		cmd_usage_error(usage, "--unfreeze-at needs --freeze");
-	if ((R->s.save_every || A->resume || A->overwrite) && !A->out_dir)
-		cmd_usage_error(usage, "--save-every, --resume and --overwrite need --out DIR");
-	if (A->resume && A->overwrite)
-		cmd_usage_error(usage, "--resume continues the checkpoints that --overwrite removes: give one");
-	if ((A->best_metric && !A->eval) || (A->patience && !A->best_metric))
-		cmd_usage_error(usage, "--best-metric needs --eval FILE, --patience needs --best-metric");
-	if (A->final && strcmp(A->final, "best") && strcmp(A->final, "last"))
-		cmd_usage_error(usage, "--final takes best or last, not '%s'", A->final);
-	R->s.final_last = !A->best_metric || (A->final && !strcmp(A->final, "last"));
+	if (mtl_session_opts_check(&R->s, &A->s, &err))
+		cmd_usage_error(usage, "%s", err.msg);
 	/* mtl-step-mpi's ranks write to mpirun's pseudo-terminals, whatever
 	 * mpirun's own output is: only mtl-step can tell */
 	if (!mtl_dist_has_mpi())
 		cmd_refuse_tty(A->force);
-	R->s.out = A->out_dir;
 	return first;
 }
 
@@ -440,10 +349,8 @@ static void setup_dist(struct mtl_session *S, struct args *A, int *argc, char **
 {
 	struct mtl_err err;
 
-	if (mtl_dist_init(&S->dist, argc, argv, &err))
+	if (mtl_session_dist(S, &A->s, argc, argv, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	S->rank = mtl_dist_rank(S->dist);
-	S->size = mtl_dist_size(S->dist);
 	if (S->size > 1) {
 		static char name[48];
 		const char *e = getenv("MTL_DIST_CHECK");
@@ -452,16 +359,9 @@ static void setup_dist(struct mtl_session *S, struct args *A, int *argc, char **
 		cmd_name = name;
 		dist_for_exit = S->dist;
 		cmd_exit_hook = dist_exit;
-		if (A->features)
+		if (A->s.features)
 			cmd_usage_error(usage, "--features: the cached outputs are not shared out across processes; run one process");
 		S->check_every = e ? strtol(e, NULL, 10) : 100;
-		/* by default the cores of a machine are shared by its ranks */
-		if (!A->threads) {
-			long cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-			A->threads = (int)(cores / mtl_dist_local_size(S->dist));
-			A->threads = A->threads > 0 ? A->threads : 1;
-		}
 	}
 }
 
@@ -471,22 +371,11 @@ static void load_model(struct mtl_session *S, const struct args *A)
 	struct mtl_err err;
 	int rc;
 
-	if ((rc = mtl_model_load(&S->model, A->model_dir, &err)))
+	if ((rc = mtl_session_load(S, &A->s, &err)) == MTL_ERR_ARG)
+		cmd_usage_error(usage, "%s", err.msg);
+	else if (rc)
 		cmd_die(cmd_status(rc), "%s", err.msg);
-	if (!S->model->tasks)
-		cmd_die(EXIT_DATA, "'%s': no tasks.json: nothing to train (add the tasks first)",
-			A->model_dir);
-	for (int i = 0; i < A->n_tw; i++)
-		set_task_weight(S->model->tasks, A->tw[i]);
-	mtl_bert_set_threads(S->model->bert, A->threads);
-	mtl_bert_set_gemm_split(S->model->bert, !A->no_split);
-	if (mtl_model_heads(S->model, A->o.seed, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	S->hd = S->model->heads;
-	S->w = mtl_mp_writer_new(stdout, "standard output");
-	S->map = calloc((size_t)S->model->tasks->n + 1, sizeof(int));
-	S->group = calloc((size_t)S->accumulate, sizeof(*S->group));
-	if (!S->w || !S->map || !S->group)
+	if (!(S->w = mtl_mp_writer_new(stdout, "standard output")))
 		cmd_die(EXIT_DATA, "out of memory");
 }
 
@@ -498,66 +387,52 @@ static void open_batches(struct run *R, struct args *A, const char *path)
 	struct mtl_mp_reader *r;
 	const char *name;
 	struct mtl_err err;
-	int64_t tb;
+	int64_t tb = 0;
 
 	R->in = cmd_open_in(path, &name);
 	if (!(r = mtl_mp_reader_new(R->in, name)))
 		cmd_die(EXIT_DATA, "out of memory");
-	if (mtl_session_open(S, r, name, A->total >= 0 ? NULL : &tb, &err))
+	if (mtl_session_open(S, r, name, A->s.total >= 0 ? NULL : &tb, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	if (A->total >= 0)
-		return;
-	if (tb > 0)
-		A->total = (long)((tb + S->accumulate - 1) / S->accumulate);
-	else if (A->o.sched != MTL_SCHED_CONSTANT)
-		cmd_usage_error(usage, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
-				name);
+	if (mtl_session_schedule(S, &A->s, tb, &err))
+		cmd_usage_error(usage, "%s", err.msg);
 }
 
 /* The trainer with what the options add to it, and the state a run
  * resumes from. */
 static void setup_training(struct mtl_session *S, struct args *A)
 {
+	struct mtl_session_opts *o = &A->s;
 	struct mtl_err err;
 	int rc;
 
-	/* dist hook: the schedule's length is rank 0's to tell */
-	if (mtl_dist_bcast(S->dist, &A->total, sizeof(A->total), &err))
+	if ((rc = mtl_session_start(S, o, &err)) == MTL_ERR_ARG)
+		cmd_usage_error(usage, "%s", err.msg);
+	else if (rc)
 		cmd_die(EXIT_DATA, "%s", err.msg);
-	A->o.total = A->total > 0 ? A->total : 0;
-	if (mtl_session_start(S, &A->o, &A->bo, A->con_w, A->con_temp, A->model_dir, &err))
-		cmd_die(EXIT_DATA, "%s", err.msg);
-	setup_freeze(S, A->freeze, A->n_freeze, A->unfreeze_at);
-	if (A->best_metric &&
-	    mtl_eval_best_init(&S->best, A->best_metric, S->model->tasks, A->patience, &err)) {
-		size_t n = 0;
-		char **names = mtl_eval_metric_names(S->model->tasks, &n);
-		char hint[256];
-
-		/* the hint is copied: names is freed before the usage exit */
-		snprintf(hint, sizeof(hint), "%s",
-			 cmd_hint(A->best_metric, (const char *const *)names, n));
-		free(names);
-		cmd_usage_error(usage, "--best-metric: %s%s", err.msg, hint);
-	}
-	S->ck.metric = A->best_metric;
-	if (A->resume)
+	cmd_note("training %zu of %zu parameters%s",
+		 mtl_freeze_trainable(&S->tr->fz, S->model->bert, S->hd),
+		 S->model->bert->n_params + S->hd->n_params,
+		 o->unfreeze_at ? " until the unfreezing step" : "");
+	if (mtl_session_best(S, o, &err))
+		cmd_usage_error(usage, "%s", err.msg);
+	if (o->resume)
 		resume(S);
-	if (A->features)
-		load_stream(S, A->features, 1);
+	if (o->features)
+		load_stream(S, o->features, 1);
 	/* dist hook: buckets and each rank's dropout stream, after a resume
 	 * so that every rank continues from the same checkpoint, with the
 	 * stream it saved when the checkpoint has one per rank */
-	if (S->size > 1 && A->resume && S->ck.step && S->ck.n_ranks != S->size)
+	if (S->size > 1 && o->resume && S->ck.step && S->ck.n_ranks != S->size)
 		cmd_note("the checkpoint has the dropout streams of %d ranks, not %d: drawing new ones (the run is not bit-identical to an uninterrupted one)",
 			 S->ck.n_ranks ? S->ck.n_ranks : 1, S->size);
 	if ((rc = mtl_session_share(S, &err)))
 		die_session(rc, &err);
-	if (A->eval && S->rank == 0) {
-		load_stream(S, A->eval, 0);
-		S->ev.emb_labels = (A->eval_emb ? ~0ull : 0) | mtl_eval_best_emb_labels(&S->best);
+	if (o->eval && S->rank == 0) {
+		load_stream(S, o->eval, 0);
+		S->ev.emb_labels = (o->eval_emb ? ~0ull : 0) | mtl_eval_best_emb_labels(&S->best);
 	}
-	if (A->out_dir) {
+	if (o->out_dir) {
 		struct sigaction sa = { .sa_handler = on_signal };
 
 		/* no SA_RESTART: a read blocked on a pipe returns at once */
@@ -595,24 +470,17 @@ int main(int argc, char **argv)
 	first = parse_args(&A, &R, argc, argv);
 	setup_dist(S, &A, &argc, &argv);
 	/* before the work: a typo in --out must not cost the run */
-	if (S->rank == 0 && A.out_dir && mtl_fs_check_dir(A.out_dir, &err))
-		cmd_die(EXIT_IO, "--out: %s", err.msg);
-	/* ckpt.h: OUT is this run's (locked, leftovers gone, no other run's
-	 * checkpoints unless resuming) before anything is written there */
-	if (A.out_dir && S->rank == 0 &&
-	    (rc = mtl_ckpt_open(A.out_dir, A.resume ? MTL_CKPT_RESUME
-				: A.overwrite ? MTL_CKPT_OVERWRITE
-				: MTL_CKPT_FRESH, &S->lock, &err)))
-		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
+	if ((rc = mtl_session_lock(S, &A.s, &err)))
+		die_session(rc, &err);
 	load_model(S, &A);
 	if (S->rank == 0) /* the stream is rank 0's */
 		open_batches(&R, &A, first < argc ? argv[first] : NULL);
 	setup_training(S, &A);
-	if (S->rank == 0 && !A.out_dir) /* after the input's checks */
+	if (S->rank == 0 && !A.s.out_dir) /* after the input's checks */
 		cmd_note("no --out: the trained model will not be saved");
 	clock_gettime(CLOCK_MONOTONIC, &R.t0);
 	rc = S->rank ? mtl_session_follow(S, &err)
-		     : mtl_session_lead(S, argc, argv, A.model_dir, A.o.lr, &got_signal, &err);
+		     : mtl_session_lead(S, argc, argv, A.s.model_dir, A.s.o.lr, &got_signal, &err);
 	if (rc < 0)
 		die_session(rc, &err);
 	if (rc == 1)
@@ -620,13 +488,13 @@ int main(int argc, char **argv)
 	if ((rc = mtl_session_check(S, "at the end", &err)) ||
 	    (S->save_every && S->rank == 0 && (rc = mtl_session_checkpoint(S, &err))))
 		die_session(rc, &err);
-	if (A.out_dir && S->rank == 0)
+	if (A.s.out_dir && S->rank == 0)
 		save_final(S);
 	if (S->rank == 0) {
 		progress(&R, 1);
 		cmd_end_stream(S->w);
 	}
-	free(A.freeze);
+	free(A.s.freeze);
 	cmd_exit_hook = NULL;
 	mtl_session_release(S);
 	if (R.in && R.in != stdin)

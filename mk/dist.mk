@@ -34,14 +34,14 @@ MTL_STEP_MPI := $(BUILD)/mtl-step-mpi
 PROGRAMS += $(MTL_STEP_MPI)
 programs: $(MTL_STEP_MPI)
 
-$(BUILD)/mpi/lib/dist_mpi.o: lib/train/dist_mpi.c
+$(BUILD)/mpi/lib/train/dist_mpi.o: lib/train/dist_mpi.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(call say,CC,$< [MPI])$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -MMD -MP -c -o $@ $<
 
-$(MTL_STEP_MPI): $(BUILD)/cmd/mtl-step.o $(BUILD)/mpi/lib/dist_mpi.o $(CMD_COMMON_OBJ) $(LIBMTL)
+$(MTL_STEP_MPI): $(BUILD)/cmd/mtl-step.o $(BUILD)/mpi/lib/train/dist_mpi.o $(CMD_COMMON_OBJ) $(LIBMTL)
 	$(call say,LINK,$@)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS_ALL) $(MPI_LIBS)
 
-$(BUILD)/mpi/bench/bench_allreduce.o: bench/bench_allreduce.c
+$(BUILD)/mpi/bench/bench_allreduce.o: bench/bench_allreduce.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(call say,CC,$< [MPI])$(CC) $(ALL_CFLAGS) $(MPI_CFLAGS) -MMD -MP -c -o $@ $<
 
@@ -50,7 +50,7 @@ $(BUILD)/mpi/bench/bench_allreduce: $(BUILD)/mpi/bench/bench_allreduce.o
 
 bench-dist: $(BUILD)/mpi/bench/bench_allreduce
 
--include $(BUILD)/mpi/lib/dist_mpi.d $(BUILD)/mpi/bench/bench_allreduce.d
+-include $(BUILD)/mpi/lib/train/dist_mpi.d $(BUILD)/mpi/bench/bench_allreduce.d
 endif
 
 # tests/dist.bats compares the weights of two runs with st_cmp

@@ -157,20 +157,20 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 @test "text without tokens is [CLS] [SEP], counted and warned about once, never fatal" {
 	# empty, blank, a lone combining mark, a zero-width space; then a word
 	printf '{"text":""}\n{"text":"   "}\n{"text":"\\u0301"}\n{"text":"\\u200b","pair":""}\n{"text":"hello"}\n' >in.jsonl
-	run --separate-stderr bash -c 'mtl-tokenize -m m in.jsonl | mtl-dump -t example | jq -c .ids'
+	run --separate-stderr bash -c 'set -o pipefail; mtl-tokenize -m m in.jsonl | mtl-dump -t example | jq -c .ids'
 	assert_success
 	assert_output $'[2,3]\n[2,3]\n[2,3]\n[2,3]\n[2,5,3]'
 	assert_equal "$(grep -c warning <<<"$stderr")" 1
 	assert_regex "$stderr" 'mtl-tokenize: warning: 5 texts gave no tokens \(empty, blank or only dropped characters\): each is \[CLS\] \[SEP\], as Hugging Face gives it'
-	run --separate-stderr bash -c 'mtl-tokenize -q -m m in.jsonl | mtl-dump -t stats | jq .no_tokens'
+	run -0 --separate-stderr bash -c 'set -o pipefail; mtl-tokenize -q -m m in.jsonl | mtl-dump -t stats | jq .no_tokens'
 	assert_output 5
 	# a labelled word that vanishes keeps the example; its label is lost
 	echo '{"words":["\u200b"],"ner":["B-PER"],"topic":"greet"}' >w.jsonl
-	run --separate-stderr bash -c 'mtl-tokenize -q -m m w.jsonl | mtl-dump -t example -t stats | jq -c "[.ids, .labels, .labels_lost, .no_tokens]"'
+	run -0 --separate-stderr bash -c 'set -o pipefail; mtl-tokenize -q -m m w.jsonl | mtl-dump -t example -t stats | jq -c "[.ids, .labels, .labels_lost, .no_tokens]"'
 	assert_output $'[[2,3],{"topic":0,"ner":[-100,-100]},null,null]\n[null,null,1,1]'
 	# a 100,000-line file with one empty line goes through
 	{ seq 1 49999 | sed 's/.*/{"text":"hello"}/'; echo '{"text":""}'; seq 1 50000 | sed 's/.*/{"text":"world"}/'; } >big.jsonl
-	run --separate-stderr bash -c 'mtl-tokenize -q -m m big.jsonl | mtl-dump -t stats | jq -c "[.examples, .no_tokens]"'
+	run -0 --separate-stderr bash -c 'set -o pipefail; mtl-tokenize -q -m m big.jsonl | mtl-dump -t stats | jq -c "[.examples, .no_tokens]"'
 	assert_output '[100000,1]'
 }
 
@@ -212,7 +212,7 @@ bad_input() {  # bad_input 'INPUT' 'MESSAGE' [ARGS]: exit 1 with the message
 
 @test "a key close to a task's name is a warning with a suggestion, once; --strict makes it an error" {
 	printf '%s\n' '{"text":"hello","topc":"greet"}' '{"text":"world","topc":"other"}' '{"text":"x","source":"web"}' >in.jsonl
-	run --separate-stderr bash -c 'mtl-tokenize -q -m m in.jsonl | mtl-dump -t stats | jq -c .labelled'
+	run -0 --separate-stderr bash -c 'set -o pipefail; mtl-tokenize -q -m m in.jsonl | mtl-dump -t stats | jq -c .labelled'
 	assert_output '{"topic":0,"ner":0}'
 	assert_equal "$stderr" "mtl-tokenize: warning: in.jsonl: line 1: unknown key 'topc' (did you mean 'topic'?)"
 	run -1 --separate-stderr mtl-tokenize -q -m m --strict in.jsonl

@@ -426,7 +426,8 @@ static void test_pair(const struct mtl_tok *tok)
 	     !ex.truncated,
 	     "pair: [CLS] a [SEP] b [SEP], type ids 0 then 1, labels (%s)", err.msg);
 	mtl_example_release(&ex);
-	/* 4 + 3 tokens to 6 (3 for the texts): a 3, the tie b 2, a 2, the tie b 1 */
+	/* 4 + 3 tokens to 6 (3 for the texts): neither fits beside the other,
+	 * so both are cut to 3 / 2, and a, the longer, keeps the odd token */
 	T_OK(mtl_input_read(in, &it, &err) == 1 &&
 	     mtl_input_encode(in, &it, tok, 6, &ex, &c, &err) == 0 &&
 	     ex.len == 6 && memcmp(ex.ids, cut, sizeof(cut)) == 0 &&

@@ -33,5 +33,10 @@ int main(void)
 	T_OK(!strcmp(mtl_suggest("modle", opts, 4), "model"), "modle: model");
 	T_OK(mtl_suggest("", opts, 4) == NULL && mtl_suggest(NULL, opts, 4) == NULL,
 	     "empty or NULL: NULL");
+
+	T_OK(!strcmp(mtl_suggest_hint(a, sizeof(a), "stpe", types, 6), " (did you mean 'step'?)"),
+	     "hint: the message's tail");
+	T_OK(mtl_suggest_hint(a, sizeof(a), "xyz", types, 6) == a && !*a, "hint: nothing close: empty");
+	T_OK(!strcmp(mtl_suggest_hint(a, 12, "stpe", types, 6), " (did you m"), "hint: cut to the buffer");
 	return t_done();
 }

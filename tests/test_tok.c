@@ -447,22 +447,26 @@ static void test_load_dirs(void)
 }
 
 /*
- * Pair truncation, longest first, worked by hand: the longer text loses
- * its last token until the pair fits, the second on a tie, so an odd cut
- * of equal texts leaves the first one token longer.
+ * Pair truncation, longest first, worked by hand with the tokenizers
+ * library's rule (R = max - 3 tokens of room): only the longer text is cut
+ * when it fits beside the shorter; else both go to R / 2, the longer (on
+ * a tie, the second) keeping the odd token.
  */
 static void test_pair_lengths(void)
 {
 	static const struct { size_t a, b, max, want_a, want_b; int rc; } c[] = {
-		{ 7, 5, 12, 5, 4, 1 },  /* a 6, a 5, then the tie: b 4 */
+		{ 7, 5, 12, 5, 4, 1 },   /* R 9: both cut; a, the longer, gets 5 */
 		{ 10, 4, 17, 10, 4, 0 }, /* fits: 10 + 4 + 3 */
-		{ 10, 4, 10, 4, 3, 1 },  /* a down to 4, then the tie: b 3 */
-		{ 5, 5, 8, 3, 2, 1 },    /* b 4, a 4, b 3, a 3, b 2 */
+		{ 10, 4, 10, 4, 3, 1 },  /* R 7: both cut; a gets the odd one */
+		{ 5, 5, 8, 2, 3, 1 },    /* a tie: b keeps the odd token */
+		{ 4, 6, 8, 2, 3, 1 },    /* b the longer: b keeps it */
+		{ 6, 4, 8, 3, 2, 1 },    /* a the longer: a keeps it */
+		{ 3, 20, 12, 3, 6, 1 },  /* only the longer is cut: 9 - 3 */
 		{ 0, 9, 5, 0, 2, 1 },    /* an empty first text: b alone */
 		{ 3, 3, 3, 0, 0, 1 },    /* room for the specials only */
 		{ 900, 2, 0, 900, 2, 0 }, /* 0: no limit */
 		/* docs/tasks.md's table, L = 8 */
-		{ 4, 4, 8, 3, 2, 1 }, { 6, 1, 8, 4, 1, 1 }, { 2, 7, 8, 2, 3, 1 },
+		{ 4, 4, 8, 2, 3, 1 }, { 6, 1, 8, 4, 1, 1 }, { 2, 7, 8, 2, 3, 1 },
 		{ 7, 5, 8, 3, 2, 1 },
 	};
 	size_t a = 4, b = 4;

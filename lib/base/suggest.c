@@ -1,6 +1,7 @@
 /* suggest.c - the closest name to a mistyped one; see suggest.h. */
 #include "suggest.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define MAXLEN 64
@@ -67,4 +68,16 @@ const char *mtl_suggest(const char *typed, const char *const *names, size_t n)
 		}
 	}
 	return best;
+}
+
+char *mtl_suggest_hint(char *buf, size_t size, const char *typed,
+		       const char *const *names, size_t n)
+{
+	const char *near = mtl_suggest(typed, names, n);
+
+	if (near)
+		snprintf(buf, size, " (did you mean '%.100s'?)", near);
+	else if (size)
+		buf[0] = 0;
+	return buf;
 }

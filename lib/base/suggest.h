@@ -32,4 +32,12 @@ int mtl_suggest_distance(const char *a, const char *b);
  */
 const char *mtl_suggest(const char *typed, const char *const *names, size_t n);
 
+/*
+ * The same as the tail of a message: " (did you mean 'NAME'?)" in buf
+ * (NAME cut at 100 bytes, the whole cut to size), or "" when no name is
+ * close.  Returns buf.
+ */
+char *mtl_suggest_hint(char *buf, size_t size, const char *typed,
+		       const char *const *names, size_t n);
+
 #endif

@@ -26,7 +26,7 @@
  *          id is the line number.
  *
  * A pair (a record with "text_b") is encoded as Hugging Face's
- * BertTokenizer encodes a text pair: [CLS] text [SEP] text_b [SEP], token
+ * BertTokenizerFast encodes a text pair: [CLS] text [SEP] text_b [SEP], token
  * type ids 0 up to the first [SEP] and 1 after it, truncated to the
  * maximum length longest first (mtl_tok_pair_lengths).  It may be
  * labelled only for pair and regression tasks, and a pair task's label

@@ -37,6 +37,16 @@ int mtl_plan_active(const struct mtl_plan_opts *o, int t, int epoch)
 	return !o->start_epoch || o->start_epoch[t] <= epoch;
 }
 
+uint64_t mtl_plan_active_mask(const struct mtl_plan_opts *o, int epoch)
+{
+	uint64_t m = 0;
+
+	for (int t = 0; t < o->n_tasks; t++)
+		if (mtl_plan_active(o, t, epoch))
+			m |= 1ull << t;
+	return m;
+}
+
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
 	size_t c = *cap ? *cap : 64;
@@ -262,4 +272,43 @@ void mtl_plan_release(struct mtl_plan *p)
 	free(p->order);
 	free(p->batch);
 	memset(p, 0, sizeof(*p));
+}
+
+/* Its name in the batches stream's header. */
+static const char *sampling_name(enum mtl_plan_sampling s)
+{
+	return s == MTL_PLAN_MIXED ? "mixed" :
+	       s == MTL_PLAN_PROPORTIONAL ? "proportional" :
+	       s == MTL_PLAN_UNIFORM ? "uniform" :
+	       s == MTL_PLAN_TEMPERATURE ? "temperature" : "round-robin";
+}
+
+int mtl_plan_write_header(struct mtl_mp_writer *w,
+			  const struct mtl_plan_opts *o,
+			  const struct mtl_plan_header *h, int argc,
+			  char **argv, struct mtl_err *err)
+{
+	struct mtl_mp_map m;
+	msgpack_packer *pk;
+
+	mtl_mp_map_begin(&m);
+	mtl_data_pack_tasks(mtl_mp_map_key(&m, "tasks"), h->tasks);
+	pk = mtl_mp_map_key(&m, "vocab_hash");
+	if (h->vocab_hash)
+		mtl_mp_pack_str(pk, h->vocab_hash);
+	else
+		msgpack_pack_nil(pk);
+	msgpack_pack_int64(mtl_mp_map_key(&m, "max_length"), h->max_length);
+	msgpack_pack_int64(mtl_mp_map_key(&m, "pad_id"), h->pad_id);
+	msgpack_pack_int(mtl_mp_map_key(&m, "epochs"), h->epochs);
+	msgpack_pack_int(mtl_mp_map_key(&m, "batch_size"), o->max_tokens ? 0 : o->batch_size);
+	msgpack_pack_long(mtl_mp_map_key(&m, "max_tokens"), o->max_tokens);
+	mtl_mp_pack_str(mtl_mp_map_key(&m, "sampling"), sampling_name(o->sampling));
+	msgpack_pack_uint64(mtl_mp_map_key(&m, "seed"), h->seed);
+	if (h->examples >= 0)
+		msgpack_pack_long(mtl_mp_map_key(&m, "examples"), h->examples);
+	if (h->total >= 0)
+		msgpack_pack_long(mtl_mp_map_key(&m, "total_batches"), h->total);
+	mtl_mp_map_end_header(&m, mtl_mp_pk(w), "batches", "mtl-batch", argc, argv);
+	return mtl_mp_end(w, err);
 }

@@ -29,6 +29,10 @@
  * Curriculum: a task whose start epoch is later than the current epoch is
  * left out (its pool is not drawn; in mixed mode the caller drops its
  * labels, see mtl_plan_active()).
+ *
+ * The batches stream's header says how its batches were planned: it is
+ * written here (mtl_plan_write_header) and read by data.h's
+ * mtl_data_header_tasks and session.h's mtl_session_open.
  */
 #ifndef MTL_PLAN_H
 #define MTL_PLAN_H
@@ -36,7 +40,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data.h"
 #include "err.h"
+#include "mp.h"
 #include "rng.h"
 
 enum mtl_plan_sampling {
@@ -90,7 +96,28 @@ int mtl_plan_epoch(struct mtl_plan *p, const int32_t *len,
 
 /* Whether task t takes part in epoch (curriculum). */
 int mtl_plan_active(const struct mtl_plan_opts *o, int t, int epoch);
+/* The tasks that take part in epoch, one bit each (t < o->n_tasks). */
+uint64_t mtl_plan_active_mask(const struct mtl_plan_opts *o, int epoch);
 
 void mtl_plan_release(struct mtl_plan *p);
+
+/* What a batches stream's header says beyond the plan's options. */
+struct mtl_plan_header {
+	const struct mtl_tasks *tasks;
+	const char *vocab_hash;     /* the examples', or NULL */
+	int64_t max_length, pad_id;
+	int epochs;
+	uint64_t seed;
+	long examples, total;       /* examples read, batches; -1: unknown */
+};
+
+/*
+ * Writes the header of the batches stream planned by o into w (argc,
+ * argv: the program's command line).  0, or MTL_ERR_IO from the writer.
+ */
+int mtl_plan_write_header(struct mtl_mp_writer *w,
+			  const struct mtl_plan_opts *o,
+			  const struct mtl_plan_header *h, int argc,
+			  char **argv, struct mtl_err *err);
 
 #endif

@@ -790,19 +790,30 @@ size_t mtl_tok_utf8_next_bad(const char *s, size_t n, size_t *bad_len)
 
 int mtl_tok_pair_lengths(size_t *na, size_t *nb, size_t max_len)
 {
-	int cut = 0;
+	size_t room, *shorter, *longer, keep_s, keep_l;
 
 	if (!max_len)
 		return 0;
 	if (max_len < 3)
 		return MTL_ERR_ARG;
-	/* one token at a time, as transformers' truncate_sequences */
-	while (*na + *nb + 3 > max_len) {
-		if (*na > *nb)
-			(*na)--;
-		else
-			(*nb)--;
-		cut = 1;
+	room = max_len - 3;
+	if (*na + *nb <= room)
+		return 0;
+	/* as tokenizers' truncate_encodings: a is "shorter" on a tie */
+	shorter = *na > *nb ? nb : na;
+	longer = *na > *nb ? na : nb;
+	keep_s = *shorter;
+	if (keep_s > room)
+		keep_l = keep_s;
+	else
+		keep_l = keep_s > room - keep_s ? keep_s : room - keep_s;
+	if (keep_s + keep_l > room) {
+		keep_s = room / 2;
+		keep_l = room / 2 + room % 2;
 	}
-	return cut;
+	if (*shorter > keep_s)
+		*shorter = keep_s;
+	if (*longer > keep_l)
+		*longer = keep_l;
+	return 1;
 }

@@ -177,14 +177,17 @@ int mtl_tok_encode_words(const struct mtl_tok *t, const char *const *words,
 
 /*
  * Truncation of a text pair, [CLS] a [SEP] b [SEP], to max_len tokens
- * (0: no limit) as Hugging Face's BertTokenizer does with
- * truncation="longest_first": while the pair is too long, the last token
- * of the longer text goes, of b when both are as long.  *na and *nb are
- * the texts' token counts without specials, cut in place.  Returns 1 when
- * a token went, 0 when none did, or MTL_ERR_ARG when max_len (> 0) is
- * below 3, no room for the three specials (*na, *nb unchanged).
- * Example: 7 and 5 tokens to max_len 12 (9 for the texts): a goes to 6,
- * then 5; at 5 and 5 the tie takes from b: 5 and 4.
+ * (0: no limit) as Hugging Face's BertTokenizerFast does with
+ * truncation="longest_first" (the tokenizers library's rule, which
+ * AutoTokenizer and so sentence-transformers use): with R = max_len - 3
+ * tokens of room, when the longer text can be cut to fit beside the
+ * shorter, only it is cut; otherwise both are cut to R / 2, the longer
+ * (on a tie, b) keeping R's odd token.  *na and *nb are the texts' token
+ * counts without specials, cut in place.  Returns 1 when a token went, 0
+ * when none did, or MTL_ERR_ARG when max_len (> 0) is below 3, no room
+ * for the three specials (*na, *nb unchanged).
+ * Example: 7 and 5 tokens to max_len 12 (R = 9): both are longer than
+ * 9 - the other, so both are cut, to 5 (a, the longer) and 4.
  */
 int mtl_tok_pair_lengths(size_t *na, size_t *nb, size_t max_len);
 

@@ -406,15 +406,22 @@ static float half_to_float(uint16_t h)
 	return f;
 }
 
+/* The error of a tensor read into n elements that has another count. */
+static int wrong_numel(const struct mtl_st_tensor *t, int64_t n,
+		       struct mtl_err *err)
+{
+	return mtl_err_set(err, MTL_ERR_FORMAT,
+			   "tensor '%s': has %lld elements, expected %lld",
+			   t->name, (long long)t->numel, (long long)n);
+}
+
 int mtl_st_read_f32(const struct mtl_st_tensor *t, float *dst, int64_t n,
 		    struct mtl_err *err)
 {
 	const unsigned char *p = t->data;
 
 	if (t->numel != n)
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "tensor '%s': has %lld elements, expected %lld",
-				   t->name, (long long)t->numel, (long long)n);
+		return wrong_numel(t, n, err);
 	switch (t->dtype) {
 	case MTL_ST_F32:
 		memcpy(dst, p, (size_t)n * 4);
@@ -459,9 +466,7 @@ int mtl_st_read_i32(const struct mtl_st_tensor *t, int32_t *dst, int64_t n,
 	const unsigned char *p = t->data;
 
 	if (t->numel != n)
-		return mtl_err_set(err, MTL_ERR_FORMAT,
-				   "tensor '%s': has %lld elements, expected %lld",
-				   t->name, (long long)t->numel, (long long)n);
+		return wrong_numel(t, n, err);
 	for (int64_t i = 0; i < n; i++) {
 		switch (t->dtype) {
 		case MTL_ST_I64: {

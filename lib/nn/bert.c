@@ -113,26 +113,31 @@ static void build_tensors(struct mtl_bert *m)
 		add_tensor(m, b + H, 1, H, 0, "encoder.layer.%d.attention.self.key.bias", l);
 		add_tensor(m, b + 2 * H, 1, H, 0, "encoder.layer.%d.attention.self.value.bias", l);
 	}
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->attprojw + l * H * H, 2, H, H, "encoder.layer.%d.attention.output.dense.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->attprojb + l * H, 1, H, 0, "encoder.layer.%d.attention.output.dense.bias", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->ln1w + l * H, 1, H, 0, "encoder.layer.%d.attention.output.LayerNorm.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->ln1b + l * H, 1, H, 0, "encoder.layer.%d.attention.output.LayerNorm.bias", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->fcw + l * I * H, 2, I, H, "encoder.layer.%d.intermediate.dense.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->fcb + l * I, 1, I, 0, "encoder.layer.%d.intermediate.dense.bias", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->fcprojw + l * H * I, 2, H, I, "encoder.layer.%d.output.dense.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->fcprojb + l * H, 1, H, 0, "encoder.layer.%d.output.dense.bias", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->ln2w + l * H, 1, H, 0, "encoder.layer.%d.output.LayerNorm.weight", l);
-	for (int l = 0; l < L; l++)
-		add_tensor(m, p->ln2b + l * H, 1, H, 0, "encoder.layer.%d.output.LayerNorm.bias", l);
+	/* the rest tensor by tensor, each for every layer (the block's order) */
+	const struct {
+		const float *at;
+		int ndim;
+		int64_t r, c;
+		const char *fmt;
+	} per_layer[] = {
+		{ p->attprojw, 2, H, H, "encoder.layer.%d.attention.output.dense.weight" },
+		{ p->attprojb, 1, H, 0, "encoder.layer.%d.attention.output.dense.bias" },
+		{ p->ln1w, 1, H, 0, "encoder.layer.%d.attention.output.LayerNorm.weight" },
+		{ p->ln1b, 1, H, 0, "encoder.layer.%d.attention.output.LayerNorm.bias" },
+		{ p->fcw, 2, I, H, "encoder.layer.%d.intermediate.dense.weight" },
+		{ p->fcb, 1, I, 0, "encoder.layer.%d.intermediate.dense.bias" },
+		{ p->fcprojw, 2, H, I, "encoder.layer.%d.output.dense.weight" },
+		{ p->fcprojb, 1, H, 0, "encoder.layer.%d.output.dense.bias" },
+		{ p->ln2w, 1, H, 0, "encoder.layer.%d.output.LayerNorm.weight" },
+		{ p->ln2b, 1, H, 0, "encoder.layer.%d.output.LayerNorm.bias" },
+	};
+	for (size_t t = 0; t < sizeof(per_layer) / sizeof(per_layer[0]); t++) {
+		int64_t size = per_layer[t].r * (per_layer[t].c ? per_layer[t].c : 1);
+
+		for (int l = 0; l < L; l++)
+			add_tensor(m, per_layer[t].at + l * size, per_layer[t].ndim,
+				   per_layer[t].r, per_layer[t].c, per_layer[t].fmt, l);
+	}
 	add_tensor(m, p->poolw, 2, H, H, "pooler.dense.weight", 0);
 	add_tensor(m, p->poolb, 1, H, 0, "pooler.dense.bias", 0);
 }
@@ -502,6 +507,27 @@ static void proj(struct mtl_bert *m,
 		linear(out, inp, w, b, N, C, OC, nt);
 }
 
+/*
+ * BERT's output sublayer (BertSelfOutput after attention, BertOutput after
+ * the FFN): ln_in[N,H] = inp[N,C] w[H,C]^T + b, then out = LN(dropout(ln_in)
+ * + x) with lnw, lnb (ln_residual_forward: mean, rstd and the sum kept).
+ */
+static void output_forward(struct mtl_bert *m,
+			   void (*linear)(float *, const float *, const float *,
+					  const float *, int, int, int, int),
+			   const struct mtl_q8_linear *q, float *out, float *mean,
+			   float *rstd, float *ln_in, const float *inp,
+			   const float *x, const float *w, const float *b,
+			   const float *lnw, const float *lnb,
+			   const uint8_t *keep, float p, int N, int C)
+{
+	int H = m->cfg.hidden;
+
+	proj(m, linear, q, ln_in, inp, w, b, N, C, H, m->threads);
+	ln_residual_forward(out, mean, rstd, ln_in, x, lnw, lnb, keep, p, N, H,
+			    m->cfg.ln_eps, m->threads);
+}
+
 /* The forward pass; with train, dropout p_hidden / p_attn (may be 0). */
 static int forward(struct mtl_bert *m, const int32_t *ids,
 		   const int32_t *types, const int32_t *mask, int B, int T,
@@ -596,30 +622,25 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		else
 			mtl_attention_forward(ctx, att, qkv, a->mask_add, B, T,
 					      H, NH, train, nt);
-		/* attproj = ctx Wo^T + bo, into ln1_in */
-		proj(m, linear, q8 ? q8[4 * l + 1] : NULL, ln1_in, ctx,
-		     p->attprojw + (size_t)l * H * H,
-		     p->attprojb + (size_t)l * H, BT, H, H, nt);
-		/* ln1_out = LN1(dropout(attproj) + x) */
-		ln_residual_forward(ln1_out, a->ln1_mean + sN, a->ln1_rstd + sN,
-				    ln1_in, x, p->ln1w + (size_t)l * H,
-				    p->ln1b + (size_t)l * H,
-				    drop ? a->proj_drop + (size_t)l * BT * H : NULL,
-				    p_hidden, BT, H, eps, nt);
+		/* ln1_out = LN1(dropout(ctx Wo^T + bo) + x), the sum in ln1_in */
+		output_forward(m, linear, q8 ? q8[4 * l + 1] : NULL, ln1_out,
+			       a->ln1_mean + sN, a->ln1_rstd + sN, ln1_in, ctx, x,
+			       p->attprojw + (size_t)l * H * H, p->attprojb + (size_t)l * H,
+			       p->ln1w + (size_t)l * H, p->ln1b + (size_t)l * H,
+			       drop ? a->proj_drop + (size_t)l * BT * H : NULL,
+			       p_hidden, BT, H);
 		proj(m, linear, q8 ? q8[4 * l + 2] : NULL, fc, ln1_out,
 		     p->fcw + (size_t)l * I * H, p->fcb + (size_t)l * I, BT, H,
 		     I, nt);
 		mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
-		/* fcproj = fc_gelu W2^T + b2, into ln2_in */
-		proj(m, linear, q8 ? q8[4 * l + 3] : NULL, ln2_in, fc_gelu,
-		     p->fcprojw + (size_t)l * H * I,
-		     p->fcprojb + (size_t)l * H, BT, I, H, nt);
-		/* out = LN2(dropout(fcproj) + ln1_out) */
-		ln_residual_forward(y, a->ln2_mean + sN, a->ln2_rstd + sN,
-				    ln2_in, ln1_out, p->ln2w + (size_t)l * H,
-				    p->ln2b + (size_t)l * H,
-				    drop ? a->ffn_drop + (size_t)l * BT * H : NULL,
-				    p_hidden, BT, H, eps, nt);
+		/* out = LN2(dropout(fc_gelu W2^T + b2) + ln1_out), the sum in ln2_in */
+		output_forward(m, linear, q8 ? q8[4 * l + 3] : NULL, y,
+			       a->ln2_mean + sN, a->ln2_rstd + sN, ln2_in, fc_gelu,
+			       ln1_out, p->fcprojw + (size_t)l * H * I,
+			       p->fcprojb + (size_t)l * H, p->ln2w + (size_t)l * H,
+			       p->ln2b + (size_t)l * H,
+			       drop ? a->ffn_drop + (size_t)l * BT * H : NULL,
+			       p_hidden, BT, I);
 	}
 	return 0;
 }

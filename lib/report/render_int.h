@@ -1,12 +1,14 @@
 /*
- * render_int.h - internal to the report renderer (render.c, render_out.c,
- * render_json.c); not a module of its own: the contract is render.h's.
+ * render_int.h - internal to the report renderer (render.c, render_emb.c,
+ * render_out.c, render_json.c); not a module of its own: the contract is
+ * render.h's.
  *
  * render_out.c holds the output primitives: strings and escaping, an
  * output context (struct out) that writes headings, paragraphs and table
  * cells for the format at hand, tables (struct tab), the series of the
  * training section (struct curve) and HTML's inline SVG.  render.c walks
- * the report section by section over them; render_json.c builds the JSON.
+ * the report section by section over them (render_emb.c: the embedding
+ * sections); render_json.c builds the JSON.
  *
  * Ownership: a char * these functions return is the caller's to free;
  * NULL means out of memory.  A helper that runs out of memory while
@@ -84,6 +86,11 @@ char *heat(double v, int diverging);
 void svg_heat(struct out *o, const char *title, int n, char *const *rl,
 	      char *const *cl, char *const *t, const double *shade,
 	      int diverging, const char *xlab, const char *ylab);
+
+/* The embedding sections of the document (render_emb.c): the similarity
+ * matrix of the embeddings read, and the evaluators' table. */
+void render_embeddings(struct out *o, const struct mtl_report *rep);
+void render_emb_eval(struct out *o, const struct mtl_report *rep);
 
 /* JSON written indented, arrays of scalars on one line (render_json.c) */
 void json_write(FILE *f, const json_t *j, int depth);

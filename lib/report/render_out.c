@@ -130,19 +130,21 @@ void text(struct out *o, const char *s)
 		fputs(s, o->f);
 }
 
-void heading(struct out *o, int level, const char *f, ...)
+/* A heading of level (1 to 4), or a paragraph (level 0), of f's text. */
+static void block(struct out *o, int level, const char *f, va_list ap)
 {
-	va_list ap;
-	char *s;
+	char *s = vfmt(f, ap);
 
-	va_start(ap, f);
-	s = vfmt(f, ap);
-	va_end(ap);
 	if (!s) {
 		o->nomem = 1;
 		return;
 	}
-	if (o->fmt == MTL_RENDER_HTML) {
+	if (!level) {
+		if (o->fmt == MTL_RENDER_HTML)
+			fputs("<p>", o->f);
+		text(o, s);
+		fputs(o->fmt == MTL_RENDER_HTML ? "</p>\n" : "\n\n", o->f);
+	} else if (o->fmt == MTL_RENDER_HTML) {
 		fprintf(o->f, "<h%d>", level);
 		text(o, s);
 		fprintf(o->f, "</h%d>\n", level);
@@ -160,23 +162,22 @@ void heading(struct out *o, int level, const char *f, ...)
 	free(s);
 }
 
+void heading(struct out *o, int level, const char *f, ...)
+{
+	va_list ap;
+
+	va_start(ap, f);
+	block(o, level, f, ap);
+	va_end(ap);
+}
+
 void para(struct out *o, const char *f, ...)
 {
 	va_list ap;
-	char *s;
 
 	va_start(ap, f);
-	s = vfmt(f, ap);
+	block(o, 0, f, ap);
 	va_end(ap);
-	if (!s) {
-		o->nomem = 1;
-		return;
-	}
-	if (o->fmt == MTL_RENDER_HTML)
-		fputs("<p>", o->f);
-	text(o, s);
-	fputs(o->fmt == MTL_RENDER_HTML ? "</p>\n" : "\n\n", o->f);
-	free(s);
 }
 
 /* --- tables --- */

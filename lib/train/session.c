@@ -6,6 +6,7 @@
  */
 #include "session.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,13 +14,21 @@
 #include <unistd.h>
 
 #include "card.h"
+#include "fs.h"
 #include "progress.h"
 #include "steps.h"
+#include "suggest.h"
 
 /* A failure of the data or the run, never MTL_ERR_IO (session.h). */
 static int data(int rc)
 {
 	return rc == MTL_ERR_IO ? MTL_ERR_FORMAT : rc;
+}
+
+/* The same, and never MTL_ERR_ARG (a usage error, session.h) either. */
+static int data_arg(int rc)
+{
+	return rc == MTL_ERR_ARG ? MTL_ERR_FORMAT : data(rc);
 }
 
 void mtl_session_init(struct mtl_session *s)
@@ -249,7 +258,169 @@ int mtl_session_follow(struct mtl_session *s, struct mtl_err *err)
 	}
 }
 
+/* ---- the options ---- */
+
+void mtl_session_opts_defaults(struct mtl_session_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	mtl_train_opts_defaults(&o->o);
+	mtl_balance_opts_defaults(&o->bo);
+	o->total = -1;
+	o->con_temp = 0.05;
+}
+
+int mtl_session_opts_check(struct mtl_session *s,
+			   const struct mtl_session_opts *A,
+			   struct mtl_err *err)
+{
+	const struct mtl_train_opts *o = &A->o;
+	const struct mtl_balance_opts *bo = &A->bo;
+	const char *why = NULL;
+
+	if (!(o->lr >= 0) || !(o->head_lr >= 0) || !(o->layer_decay > 0) ||
+	    !(o->weight_decay >= 0) || !(o->clip >= 0) ||
+	    !(o->warmup_ratio >= 0 && o->warmup_ratio <= 1))
+		why = "learning rates, weight decay and --clip must be non-negative, --layer-decay positive, --warmup-ratio in [0, 1]";
+	else if (!(o->label_smoothing >= 0 && o->label_smoothing < 1))
+		why = "--label-smoothing must lie in [0, 1)";
+	else if (o->dropout != -1 && !(o->dropout >= 0 && o->dropout < 1))
+		why = "--dropout must lie in [0, 1)";
+	else if ((s->eval_every || A->eval_emb) && !A->eval)
+		why = s->eval_every ? "--eval-every needs --eval FILE" : "--eval-embeddings needs --eval FILE";
+	else if (!(bo->dwa_temperature > 0) || !(bo->gradnorm_alpha >= 0) ||
+		 !(bo->gradnorm_lr >= 0) || !(bo->cagrad_c >= 0))
+		why = "--dwa-temperature must be positive, --gradnorm-alpha, --gradnorm-lr and --cagrad-c non-negative";
+	else if (!(A->con_w >= 0) || !(A->con_temp > 0) || !isfinite(A->con_w))
+		why = "--contrastive must be non-negative, --contrastive-temperature positive";
+	else if (A->con_w > 0 && mtl_balance_is_gradient(bo->kind))
+		return mtl_err_set(err, MTL_ERR_ARG, "--contrastive does not combine with --balance %s (per-task gradients leave it out)",
+				   mtl_balance_name(bo->kind));
+	else if (mtl_balance_is_gradient(bo->kind) && (A->n_freeze || A->features))
+		return mtl_err_set(err, MTL_ERR_ARG, "--balance %s does not combine with --freeze or --features (per-task gradients ignore freezing)",
+				   mtl_balance_name(bo->kind));
+	else if (A->con_w > 0 && A->features)
+		why = "--contrastive needs the encoder: not with --features";
+	else if (A->features && A->unfreeze_at)
+		why = "--features trains the heads only: no --unfreeze-at";
+	else if (A->unfreeze_at && !A->n_freeze)
+		why = "--unfreeze-at needs --freeze";
+	else if ((s->save_every || A->resume || A->overwrite) && !A->out_dir)
+		why = "--save-every, --resume and --overwrite need --out DIR";
+	else if (A->resume && A->overwrite)
+		why = "--resume continues the checkpoints that --overwrite removes: give one";
+	else if ((A->best_metric && !A->eval) || (A->patience && !A->best_metric))
+		why = "--best-metric needs --eval FILE, --patience needs --best-metric";
+	else if (A->final && strcmp(A->final, "best") && strcmp(A->final, "last"))
+		return mtl_err_set(err, MTL_ERR_ARG, "--final takes best or last, not '%s'", A->final);
+	if (why)
+		return mtl_err_set(err, MTL_ERR_ARG, "%s", why);
+	s->final_last = !A->best_metric || (A->final && !strcmp(A->final, "last"));
+	s->out = A->out_dir;
+	return 0;
+}
+
 /* ---- wiring ---- */
+
+int mtl_session_dist(struct mtl_session *s, struct mtl_session_opts *o,
+		     int *argc, char ***argv, struct mtl_err *err)
+{
+	int rc;
+
+	if ((rc = mtl_dist_init(&s->dist, argc, argv, err)))
+		return data(rc);
+	s->rank = mtl_dist_rank(s->dist);
+	s->size = mtl_dist_size(s->dist);
+	/* by default the cores of a machine are shared by its ranks */
+	if (s->size > 1 && !o->threads) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		o->threads = (int)(cores / mtl_dist_local_size(s->dist));
+		o->threads = o->threads > 0 ? o->threads : 1;
+	}
+	return 0;
+}
+
+/* --task-weight NAME=W: the static weight of task NAME (MTL_ERR_ARG). */
+static int task_weight(struct mtl_tasks *ts, const char *arg, struct mtl_err *err)
+{
+	const char *eq = strrchr(arg, '='), *names[64];
+	char name[256], hint[128], *end;
+	double w;
+	int t, n = 0;
+
+	if (!eq || eq == arg || (size_t)(eq - arg) >= sizeof(name))
+		return mtl_err_set(err, MTL_ERR_ARG, "--task-weight takes NAME=WEIGHT, not '%s'", arg);
+	memcpy(name, arg, (size_t)(eq - arg));
+	name[eq - arg] = 0;
+	errno = 0;
+	w = strtod(eq + 1, &end);
+	if (errno || end == eq + 1 || *end || !isfinite(w))
+		return mtl_err_set(err, MTL_ERR_ARG, "option '--task-weight' needs a number, not '%s'", eq + 1);
+	if (!(w >= 0))
+		return mtl_err_set(err, MTL_ERR_ARG, "--task-weight: '%s': the weight must be finite and non-negative", arg);
+	if ((t = mtl_task_find(ts, name)) >= 0) {
+		ts->task[t].weight = w;
+		return 0;
+	}
+	for (; n < ts->n && n < 64; n++)
+		names[n] = ts->task[n].name;
+	return mtl_err_set(err, MTL_ERR_ARG, "--task-weight: '%s' is not one of the model's tasks%s", name,
+			   mtl_suggest_hint(hint, sizeof(hint), name, names, (size_t)n));
+}
+
+int mtl_session_load(struct mtl_session *s, const struct mtl_session_opts *o,
+		     struct mtl_err *err)
+{
+	int rc;
+
+	if ((rc = mtl_model_load(&s->model, o->model_dir, err)))
+		return rc == MTL_ERR_IO ? rc : data_arg(rc);
+	if (!s->model->tasks)
+		return mtl_err_set(err, MTL_ERR_FORMAT, "'%s': no tasks.json: nothing to train (add the tasks first)",
+				   o->model_dir);
+	for (int i = 0; i < o->n_weights; i++)
+		if ((rc = task_weight(s->model->tasks, o->weights[i], err)))
+			return rc;
+	mtl_bert_set_threads(s->model->bert, o->threads);
+	mtl_bert_set_gemm_split(s->model->bert, !o->no_split);
+	if ((rc = mtl_model_heads(s->model, o->o.seed, err)))
+		return data_arg(rc);
+	s->hd = s->model->heads;
+	s->map = calloc((size_t)s->model->tasks->n + 1, sizeof(int));
+	s->group = calloc((size_t)s->accumulate, sizeof(*s->group));
+	if (!s->map || !s->group)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	return 0;
+}
+
+int mtl_session_schedule(struct mtl_session *s, struct mtl_session_opts *o,
+			 int64_t total_batches, struct mtl_err *err)
+{
+	if (o->total >= 0)
+		return 0;
+	if (total_batches > 0)
+		o->total = (long)((total_batches + s->accumulate - 1) / s->accumulate);
+	else if (o->o.sched != MTL_SCHED_CONSTANT)
+		return mtl_err_set(err, MTL_ERR_ARG, "%s: the stream does not say how many batches it holds: give --total-steps or --schedule constant",
+				   s->name);
+	return 0;
+}
+
+int mtl_session_lock(struct mtl_session *s, const struct mtl_session_opts *o,
+		     struct mtl_err *err)
+{
+	struct mtl_err e;
+	int rc;
+
+	if (s->rank || !o->out_dir)
+		return 0;
+	if (mtl_fs_check_dir(o->out_dir, &e))
+		return mtl_err_set(err, MTL_ERR_IO, "--out: %s", e.msg);
+	rc = mtl_ckpt_open(o->out_dir, o->resume ? MTL_CKPT_RESUME
+			   : o->overwrite ? MTL_CKPT_OVERWRITE
+			   : MTL_CKPT_FRESH, &s->lock, err);
+	return rc == MTL_ERR_IO ? rc : data_arg(rc);
+}
 
 int mtl_session_open(struct mtl_session *s, struct mtl_mp_reader *r,
 		     const char *name, int64_t *total_batches,
@@ -282,30 +453,68 @@ int mtl_session_open(struct mtl_session *s, struct mtl_mp_reader *r,
 	return 0;
 }
 
-int mtl_session_start(struct mtl_session *s, struct mtl_train_opts *o,
-		      struct mtl_balance_opts *bo, double con_w,
-		      double con_temp, const char *model_dir,
+/* Freezes what o->freeze names, and the encoder with o->features. */
+static int freeze(struct mtl_session *s, const struct mtl_session_opts *o,
+		  struct mtl_err *err)
+{
+	struct mtl_freeze fz = { 0 };
+	int n = o->n_freeze + (o->features != NULL), rc;
+
+	if (!n)
+		return 0;
+	if ((rc = mtl_freeze_init(&fz, s->model->bert, s->hd, err)))
+		return data_arg(rc);
+	for (int i = 0; i < n; i++)
+		if (mtl_freeze_add(&fz, i < o->n_freeze ? o->freeze[i] : "encoder",
+				   s->model->bert, s->hd, err))
+			return MTL_ERR_ARG;
+	return data_arg(mtl_train_freeze(s->tr, &fz, o->unfreeze_at, err));
+}
+
+int mtl_session_start(struct mtl_session *s, struct mtl_session_opts *A,
 		      struct mtl_err *err)
 {
+	struct mtl_train_opts *o = &A->o;
 	struct mtl_err e;
 	int rc;
 
+	/* dist hook: the schedule's length is rank 0's to tell */
+	if ((rc = mtl_dist_bcast(s->dist, &A->total, sizeof(A->total), err)))
+		return data_arg(rc);
+	o->total = A->total > 0 ? A->total : 0;
 	s->total = o->total;
 	if ((rc = mtl_train_new(&s->tr, s->model->bert, s->hd, o, err)))
-		return data(rc);
+		return data_arg(rc);
 	if (mtl_step_stats_init(&s->st, s->model->tasks->n))
-		return MTL_ERR_NOMEM;
-	bo->seed = o->seed;
-	if (bo->kind != MTL_BALANCE_STATIC &&
-	    (rc = mtl_balance_new(&s->bal, s->tr, bo, err)))
-		return data(rc);
-	if (con_w > 0) {
-		if ((rc = mtl_contrast_new(&s->con, (float)con_w, (float)con_temp,
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	A->bo.seed = o->seed;
+	if (A->bo.kind != MTL_BALANCE_STATIC &&
+	    (rc = mtl_balance_new(&s->bal, s->tr, &A->bo, err)))
+		return data_arg(rc);
+	if (A->con_w > 0) {
+		if ((rc = mtl_contrast_new(&s->con, (float)A->con_w, (float)A->con_temp,
 					   s->model->pool.mode, &e)))
-			return mtl_err_set(err, data(rc), "'%s': %s", model_dir, e.msg);
+			return mtl_err_set(err, data_arg(rc), "'%s': %s", A->model_dir, e.msg);
 		s->tr->con = s->con;
 	}
-	return 0;
+	return freeze(s, A, err);
+}
+
+int mtl_session_best(struct mtl_session *s, const struct mtl_session_opts *o,
+		     struct mtl_err *err)
+{
+	struct mtl_err e;
+	size_t n = 0;
+	char **names, hint[128];
+
+	s->ck.metric = o->best_metric;
+	if (!o->best_metric ||
+	    !mtl_eval_best_init(&s->best, o->best_metric, s->model->tasks, o->patience, &e))
+		return 0;
+	names = mtl_eval_metric_names(s->model->tasks, &n);
+	mtl_suggest_hint(hint, sizeof(hint), o->best_metric, (const char *const *)names, n);
+	free(names);
+	return mtl_err_set(err, MTL_ERR_ARG, "--best-metric: %s%s", e.msg, hint);
 }
 
 int mtl_session_share(struct mtl_session *s, struct mtl_err *err)

@@ -9,19 +9,25 @@
  * Example (one process; mtl-step.c adds the options, dist and signals):
  *
  *	struct mtl_session s;
+ *	struct mtl_session_opts opts;
  *	mtl_session_init(&s);
- *	s.model = model; s.hd = model->heads; s.w = writer;
- *	s.map = ...; s.group = ...;     (calloc'd: released with the session)
- *	if (mtl_session_open(&s, reader, name, &total_batches, &err) ||
- *	    mtl_session_start(&s, &train_opts, &balance_opts, 0, 0.05, dir, &err) ||
+ *	mtl_session_opts_defaults(&opts);
+ *	opts.model_dir = dir; ...       (the options; then checked)
+ *	s.w = writer;
+ *	if (mtl_session_opts_check(&s, &opts, &err) ||
+ *	    mtl_session_load(&s, &opts, &err) ||
+ *	    mtl_session_open(&s, reader, name, &total_batches, &err) ||
+ *	    mtl_session_schedule(&s, &opts, total_batches, &err) ||
+ *	    mtl_session_start(&s, &opts, &err) ||
  *	    mtl_session_share(&s, &err) ||
  *	    mtl_session_lead(&s, argc, argv, dir, lr, &stop, &err) < 0)
  *		die(...);
  *	mtl_session_release(&s);
  *
  * The fields are the program's to read.  The program sets the options
- * (the first group) before mtl_session_start, and model, hd, w, map, group,
- * feat, ev, dist, rank and size as it wires the run; the session owns every
+ * (the first group) before mtl_session_start, and w, feat and ev as it
+ * wires the run (mtl_session_load and _dist set model, hd, map,
+ * group, dist, rank and size); the session owns every
  * pointer in it from then on and mtl_session_release frees them all (the
  * reader's FILE aside: the program opened it and closes it after).
  *
@@ -114,6 +120,75 @@ struct mtl_session {
 void mtl_session_init(struct mtl_session *s);
 
 /*
+ * What a run asks for beyond the session's own options: the model, the
+ * files, the trainer's and balancer's options, the contrastive term and
+ * freezing.  The strings are borrowed (argv's); mtl-step fills it from
+ * its command line.
+ */
+struct mtl_session_opts {
+	const char *model_dir, *out_dir, *eval, *best_metric, *features, *final;
+	int resume, overwrite, threads, no_split, patience;
+	int eval_emb;             /* --eval-embeddings: every label task's kNN and V-measure */
+	long total;               /* steps of the schedule, -1: the stream's */
+	long unfreeze_at;         /* 0: never */
+	struct mtl_train_opts o;
+	struct mtl_balance_opts bo;
+	double con_w, con_temp;   /* contrastive weight (0: off), temperature */
+	const char **freeze;      /* [n_freeze] --freeze specifications */
+	int n_freeze;
+	const char **weights;     /* [n_weights] --task-weight NAME=W */
+	int n_weights;
+};
+
+/* Zeroes o and sets the defaults (train.h's, balance.h's, total -1). */
+void mtl_session_opts_defaults(struct mtl_session_opts *o);
+
+/*
+ * Checks the values and combinations of o and of s's options (set by then)
+ * and derives s->out and s->final_last.  MTL_ERR_ARG with the reason, in
+ * the options' words, when they do not go together: a usage error.
+ */
+int mtl_session_opts_check(struct mtl_session *s,
+			   const struct mtl_session_opts *o,
+			   struct mtl_err *err);
+
+/*
+ * dist hook: joins the group (dist.h, argc and argv as mtl_dist_init
+ * takes them) and sets rank and size; with several ranks and no
+ * o->threads, o->threads gets the machine's cores shared by its ranks.
+ */
+int mtl_session_dist(struct mtl_session *s, struct mtl_session_opts *o,
+		     int *argc, char ***argv, struct mtl_err *err);
+
+/*
+ * Loads the model of o->model_dir into s->model (an error, MTL_ERR_IO when
+ * its files cannot be read, unless it opens and has tasks), sets its
+ * tasks' weights (o->weights, MTL_ERR_ARG: a usage error), threads and
+ * gemm split, and its heads (new ones seeded by o->o.seed); then the
+ * step's buffers (map, group: `accumulate` must be set by then).
+ */
+int mtl_session_load(struct mtl_session *s, const struct mtl_session_opts *o,
+		     struct mtl_err *err);
+
+/*
+ * Rank 0, after mtl_session_open: o->total from the stream's count of
+ * batches (total_batches, 0: none) when it is not given, in steps of
+ * `accumulate` batches.  MTL_ERR_ARG when neither says it and the
+ * schedule needs it.
+ */
+int mtl_session_schedule(struct mtl_session *s, struct mtl_session_opts *o,
+			 int64_t total_batches, struct mtl_err *err);
+
+/*
+ * Rank 0 with o->out_dir: checks that OUT can be a directory, then makes
+ * it this run's (ckpt.h's mtl_ckpt_open: locked, leftovers gone, another
+ * run's checkpoints refused unless o->resume or o->overwrite) before
+ * anything is written there.  MTL_ERR_IO when OUT cannot be made or locked.
+ */
+int mtl_session_lock(struct mtl_session *s, const struct mtl_session_opts *o,
+		     struct mtl_err *err);
+
+/*
  * Rank 0: reads the batches stream's header from r (name: for messages),
  * checks it against the model and maps its tasks.  *total_batches gets the
  * header's count, or 0 when it has none; a count that is there but not
@@ -125,14 +200,24 @@ int mtl_session_open(struct mtl_session *s, struct mtl_mp_reader *r,
 		     struct mtl_err *err);
 
 /*
- * The trainer over s->model with o (o->total: the schedule's steps), and
- * the balancer (bo->kind not static) and the contrastive term (con_w > 0)
- * that the options add; model_dir names the model in messages.
+ * The trainer over s->model with o->o, its schedule o->total steps long
+ * (rank 0's, sent to every rank: dist hook), and what the options add to
+ * it: the balancer (o->bo.kind not static), the contrastive term (o->con_w
+ * > 0) and freezing (o->freeze, and the encoder with o->features, until
+ * o->unfreeze_at).  MTL_ERR_ARG for a --freeze specification that names
+ * nothing of the model (a usage error); any other code: the model or the
+ * run is at fault.
  */
-int mtl_session_start(struct mtl_session *s, struct mtl_train_opts *o,
-		      struct mtl_balance_opts *bo, double con_w,
-		      double con_temp, const char *model_dir,
+int mtl_session_start(struct mtl_session *s, struct mtl_session_opts *o,
 		      struct mtl_err *err);
+
+/*
+ * --best-metric o->best_metric (NULL: none) with o->patience into s->best
+ * and the checkpoints' state.  MTL_ERR_ARG (a usage error) for a metric
+ * the tasks do not have, with the closest name that they do.
+ */
+int mtl_session_best(struct mtl_session *s, const struct mtl_session_opts *o,
+		     struct mtl_err *err);
 
 /*
  * Resumes from the newest checkpoint of s->out that verifies: 1 (*path:
