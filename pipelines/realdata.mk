@@ -43,7 +43,7 @@ endef
 export sums
 
 .PHONY: realdata
-realdata: $(OUT)/checked
+realdata: $(OUT)/checked $(OUT)/base/config.json
 	@$(MAKE) --no-print-directory -f pipelines/train.mk MODEL=$(OUT)/base TASKS=$(OUT)/tasks.json \
 		TRAIN="$(OUT)/trec-train.tsv $(OUT)/wnut-train.conll" \
 		DEV="$(OUT)/trec-test.tsv $(OUT)/wnut-dev.conll" OUT=$(OUT)/run \
@@ -56,8 +56,9 @@ $(OUT)/data/%:
 	case $* in trec/*) url=$(TREC_URL)/$(notdir $*);; *) url=$(WNUT_URL)/$(notdir $*);; esac; \
 	curl -fsSL --retry 3 "$$url" -o $@.tmp && mv $@.tmp $@
 
+# the data: checked, converted, and the tasks (no model)
 $(OUT)/checked: $(addprefix $(DATA)/,trec/raw/train_5500.label trec/raw/TREC_10.label \
-		wnut17/raw/wnut17train.conll wnut17/raw/emerging.dev.conll wnut17/raw/emerging.test.annotated) | mtl-programs
+		wnut17/raw/wnut17train.conll wnut17/raw/emerging.dev.conll wnut17/raw/emerging.test.annotated)
 	@mkdir -p $(OUT)
 	cd $(DATA) && printf '%s\n' "$$sums" | sha256sum -c --quiet
 	# TREC: "COARSE:fine question" -> TSV with the coarse class
@@ -71,6 +72,10 @@ $(OUT)/checked: $(addprefix $(DATA)/,trec/raw/train_5500.label trec/raw/TREC_10.
 		'{"name": "trec", "kind": "sequence", "labels": ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]},' \
 		'{"name": "ner", "kind": "token", "labels": ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group", "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]}' \
 		']}' >$(OUT)/tasks.json
-	$(MTL_BIN)mtl-init -q --overwrite -o $(OUT)/base --vocab $(VOCAB) --layers $(LAYERS) --hidden $(HIDDEN) \
-		--heads $(HEADS) --max-position 128 --seed $(SEED)
 	touch $@
+
+# the encoder, drawn from SEED (pipelines/banking77.mk draws its own with
+# the same settings: ENCODER_OPTS)
+ENCODER_OPTS = --vocab $(VOCAB) --layers $(LAYERS) --hidden $(HIDDEN) --heads $(HEADS) --max-position 128
+$(OUT)/base/config.json: $(OUT)/checked | mtl-programs
+	$(MTL_BIN)mtl-init -q --overwrite -o $(OUT)/base $(ENCODER_OPTS) --seed $(SEED)

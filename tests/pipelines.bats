@@ -90,7 +90,7 @@ load helper
 	assert_output --partial 'has no tasks.json: give TASKS=tasks.json'
 	# in the source tree, with the default MTL_BIN, every workflow builds
 	# the programs (before any stage that runs one)
-	for mk in train embed eval demo compare-balancing realdata; do
+	for mk in train embed eval demo compare-balancing realdata banking77; do
 		run make --no-print-directory -n -f "pipelines/$mk.mk" OUT="$BATS_TEST_TMPDIR/$mk" \
 			DEMO_RUN="$BATS_TEST_TMPDIR/demo-$mk"
 		assert_line --regexp "^make .*-f Makefile programs$"
