@@ -12,13 +12,26 @@ void mtl_data_pack_raw(msgpack_packer *pk, const char *b, size_t n)
 	pk->callback(pk->data, b, n);
 }
 
-/* Packs the id kept from ex's record, or nil. */
-static void pack_id(msgpack_packer *pk, const struct mtl_example *ex)
+void mtl_data_pack_id(msgpack_packer *pk, const struct mtl_example *ex)
 {
 	if (ex->id)
 		mtl_data_pack_raw(pk, ex->id, ex->id_len);
 	else
 		msgpack_pack_nil(pk);
+}
+
+void mtl_data_pack_texts(msgpack_packer *pk, const struct mtl_example *ex)
+{
+	if (ex->text) {
+		mtl_mp_pack_str(pk, "text");
+		msgpack_pack_str(pk, ex->text_len);
+		msgpack_pack_str_body(pk, ex->text, ex->text_len);
+	}
+	if (ex->text_b) {
+		mtl_mp_pack_str(pk, "text_b");
+		msgpack_pack_str(pk, ex->text_b_len);
+		msgpack_pack_str_body(pk, ex->text_b, ex->text_b_len);
+	}
 }
 
 /* Starts the "labels" map of the tasks in mask (bit t for task t < n). */
@@ -380,17 +393,8 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, "example");
 	mtl_mp_pack_str(pk, "id");
-	pack_id(pk, ex);
-	if (ex->text) {
-		mtl_mp_pack_str(pk, "text");
-		msgpack_pack_str(pk, ex->text_len);
-		msgpack_pack_str_body(pk, ex->text, ex->text_len);
-	}
-	if (ex->text_b) {
-		mtl_mp_pack_str(pk, "text_b");
-		msgpack_pack_str(pk, ex->text_b_len);
-		msgpack_pack_str_body(pk, ex->text_b, ex->text_b_len);
-	}
+	mtl_data_pack_id(pk, ex);
+	mtl_data_pack_texts(pk, ex);
 	mtl_mp_pack_str(pk, "ids");
 	mtl_mp_pack_i32s(pk, ex->ids, (size_t)ex->len);
 	if (ex->type_ids) {

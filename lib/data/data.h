@@ -183,6 +183,12 @@ void mtl_example_pack(msgpack_packer *pk, const struct mtl_example *ex,
 /* The tasks (bit t) whose labels ex carries, as mtl_example_pack says. */
 uint64_t mtl_example_tasks(const struct mtl_example *ex);
 void mtl_example_release(struct mtl_example *ex);
+
+/* Packs the id kept from ex's record, or nil (an id key's value). */
+void mtl_data_pack_id(msgpack_packer *pk, const struct mtl_example *ex);
+/* Packs ex's "text" and a pair's "text_b" entries, those it has: as many
+ * map entries as (ex->text != NULL) + (ex->text_b != NULL). */
+void mtl_data_pack_texts(msgpack_packer *pk, const struct mtl_example *ex);
 /*
  * Frees what batching does not read (the text, the words, their spans and
  * word ids, the lost labels), so that a program holding many examples

@@ -494,20 +494,8 @@ static void pack_start(msgpack_packer *pk, const char *type,
 	mtl_mp_pack_str(pk, "type");
 	mtl_mp_pack_str(pk, type);
 	mtl_mp_pack_str(pk, "id");
-	if (ex->id)
-		mtl_data_pack_raw(pk, ex->id, ex->id_len);
-	else
-		msgpack_pack_nil(pk);
-	if (ex->text) {
-		mtl_mp_pack_str(pk, "text");
-		msgpack_pack_str(pk, ex->text_len);
-		msgpack_pack_str_body(pk, ex->text, ex->text_len);
-	}
-	if (ex->text_b) {
-		mtl_mp_pack_str(pk, "text_b");
-		msgpack_pack_str(pk, ex->text_b_len);
-		msgpack_pack_str_body(pk, ex->text_b, ex->text_b_len);
-	}
+	mtl_data_pack_id(pk, ex);
+	mtl_data_pack_texts(pk, ex);
 }
 
 /* The tasks of ts (bit t) that read ex's input: a pair task a pair (two
