@@ -64,9 +64,12 @@ setup() {
 @test "--best-metric sim:mrr@10: OUT holds the best evaluation's model, --patience stops" {
 	mtl-step -j 1 -m model --lr 3e-2 --eval dev.mpk --eval-every 1 --save-every 1 \
 		--best-metric sim:mrr@10 --patience 3 -o out b.mpk >s.mpk 2>err
-	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -c '[.step, (.tasks.sim[\"mrr@10\"] * 1e4 | round), .best.step, .best.stale, .best.stop]'"
+	# at step 1 one query's positive and another text score the same to
+	# float rounding, so it ranks 2nd or 3rd (MRR 0.7667 unfused, 0.7333
+	# with the fused attention): only its place below step 2's is checked
+	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -c '[.step, (.tasks.sim[\"mrr@10\"] | if . < 0.8 then \"<0.8\" else . * 1e4 | round end), .best.step, .best.stale, .best.stop]'"
 	assert_output - <<-'EOF'
-	[1,7667,1,0,null]
+	[1,"<0.8",1,0,null]
 	[2,9000,2,0,null]
 	[3,8000,2,1,null]
 	[4,10000,4,0,null]
