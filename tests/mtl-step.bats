@@ -111,8 +111,11 @@ setup() {
 	assert_output ''
 	assert_regex "$stderr" "^mtl-step: vocab.mpk: tokenized with another vocabulary than the model"
 
+	# the first record from a file: mtl-batch into a pipe that mtl-dump
+	# --head closes early would die of SIGPIPE (141) now and then
+	mtl-batch -q -b 2 ex.mpk >two.mpk
 	{
-		mtl-batch -q -b 2 ex.mpk | mtl-dump --head 1
+		mtl-dump --head 1 two.mpk
 		echo '{"type":"batch","epoch":1,"index":1,"size":1,"seq_len":3,"ids":[2,16,3],"lengths":[3],"example_ids":["x"],"labels":{"topic":[9]}}'
 	} | mtl-dump --pack >corrupt.mpk
 	run -1 --separate-stderr mtl-step -q -m "$FIXTURES/tiny" corrupt.mpk
