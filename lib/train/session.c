@@ -466,8 +466,11 @@ static int freeze(struct mtl_session *s, const struct mtl_session_opts *o,
 		return data_arg(rc);
 	for (int i = 0; i < n; i++)
 		if (mtl_freeze_add(&fz, i < o->n_freeze ? o->freeze[i] : "encoder",
-				   s->model->bert, s->hd, err))
+				   s->model->bert, s->hd, err)) {
+			mtl_freeze_release(&fz);
 			return MTL_ERR_ARG;
+		}
+	/* the trainer takes fz's arrays */
 	return data_arg(mtl_train_freeze(s->tr, &fz, o->unfreeze_at, err));
 }
 
