@@ -108,3 +108,11 @@ emb_stream() {
 	{ echo "{\"type\":\"header\",\"stream\":\"embeddings\",\"version\":[1,1],\"program\":\"t\",\"args\":[],\"dim\":$1}"
 	  cat; } | mtl-dump --pack
 }
+
+# tokenize_refuses FILE TEXT MESSAGE: FILE, written by printf TEXT, is bad
+# input to `mtl-tokenize -m m`: exit 1 and MESSAGE as the whole of stderr.
+tokenize_refuses() {
+	printf "$2" >"$1"
+	run -1 --separate-stderr mtl-tokenize -q -m m "$1"
+	assert_equal "$stderr" "$3"
+}

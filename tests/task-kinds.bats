@@ -96,18 +96,14 @@ setup() {
 
 @test "multilabel: bad labels are errors naming the file, line and label" {
 	multilabel_model
-	printf '{"text":"a"}\n{"text":"b","types":["PER","FOO"]}\n' >unknown.jsonl
-	run -1 --separate-stderr mtl-tokenize -q -m m unknown.jsonl
-	assert_equal "$stderr" "mtl-tokenize: unknown.jsonl: line 2: task 'types': unknown label 'FOO'"
-	printf '{"text":"b","types":"PER"}\n' >notlist.jsonl
-	run -1 --separate-stderr mtl-tokenize -q -m m notlist.jsonl
-	assert_equal "$stderr" "mtl-tokenize: notlist.jsonl: line 1: task 'types': the labels must be an array of label names"
-	printf '{"text":"b","types":["LOC","LOC"]}\n' >twice.jsonl
-	run -1 --separate-stderr mtl-tokenize -q -m m twice.jsonl
-	assert_equal "$stderr" "mtl-tokenize: twice.jsonl: line 1: task 'types': label 'LOC' given twice"
-	printf 'text\ttypes\nx\tPER\ny\tORG BAR\n' >unknown.tsv
-	run -1 --separate-stderr mtl-tokenize -q -m m unknown.tsv
-	assert_equal "$stderr" "mtl-tokenize: unknown.tsv: line 3: task 'types': unknown label 'BAR'"
+	tokenize_refuses unknown.jsonl '{"text":"a"}\n{"text":"b","types":["PER","FOO"]}\n' \
+		"mtl-tokenize: unknown.jsonl: line 2: task 'types': unknown label 'FOO'"
+	tokenize_refuses notlist.jsonl '{"text":"b","types":"PER"}\n' \
+		"mtl-tokenize: notlist.jsonl: line 1: task 'types': the labels must be an array of label names"
+	tokenize_refuses twice.jsonl '{"text":"b","types":["LOC","LOC"]}\n' \
+		"mtl-tokenize: twice.jsonl: line 1: task 'types': label 'LOC' given twice"
+	tokenize_refuses unknown.tsv 'text\ttypes\nx\tPER\ny\tORG BAR\n' \
+		"mtl-tokenize: unknown.tsv: line 3: task 'types': unknown label 'BAR'"
 	# --unknown-label skip drops the unknown name and counts it
 	run bash -c "set -o pipefail; mtl-tokenize -q -m m --unknown-label skip unknown.jsonl | mtl-dump | jq -c 'select(.labels.types or .type == \"stats\") | .labels.types // .unknown_labels_skipped'"
 	assert_output - <<-'EOF'
@@ -213,15 +209,12 @@ regression_model() {
 
 @test "regression: a target that is not a number is an error naming the line" {
 	regression_model
-	printf '{"text":"a","n_ent":1}\n{"text":"b","n_ent":"2"}\n' >str.jsonl
-	run -1 --separate-stderr mtl-tokenize -q -m m str.jsonl
-	assert_equal "$stderr" "mtl-tokenize: str.jsonl: line 2: task 'n_ent': the target must be a finite number"
-	printf 'text\tn_ent\nx\t1.5\ny\tabc\n' >bad.tsv
-	run -1 --separate-stderr mtl-tokenize -q -m m bad.tsv
-	assert_equal "$stderr" "mtl-tokenize: bad.tsv: line 3: task 'n_ent': target 'abc' is not a finite number"
-	printf 'text,n_ent\nx,inf\n' >inf.csv
-	run -1 --separate-stderr mtl-tokenize -q -m m inf.csv
-	assert_equal "$stderr" "mtl-tokenize: inf.csv: line 2: task 'n_ent': target 'inf' is not a finite number"
+	tokenize_refuses str.jsonl '{"text":"a","n_ent":1}\n{"text":"b","n_ent":"2"}\n' \
+		"mtl-tokenize: str.jsonl: line 2: task 'n_ent': the target must be a finite number"
+	tokenize_refuses bad.tsv 'text\tn_ent\nx\t1.5\ny\tabc\n' \
+		"mtl-tokenize: bad.tsv: line 3: task 'n_ent': target 'abc' is not a finite number"
+	tokenize_refuses inf.csv 'text,n_ent\nx,inf\n' \
+		"mtl-tokenize: inf.csv: line 2: task 'n_ent': target 'inf' is not a finite number"
 	# TSV: an empty cell is no target; a number is one
 	printf 'text\tn_ent\nx\t-0.5e1\ny\t\n' >ok.tsv
 	run bash -c "set -o pipefail; mtl-tokenize -q -m m ok.tsv | mtl-dump -t example | jq -c .labels"

@@ -101,22 +101,17 @@ setup() {
 
 @test "pair: bad pair input is an error naming the file and line" {
 	pair_model
-	printf '{"text":"a","text_b":"b","topic_b":"science"}\n{"text":"a","topic_b":"science"}\n' >nob.jsonl
-	run -1 --separate-stderr mtl-tokenize -q -m m nob.jsonl
-	assert_equal "$stderr" "mtl-tokenize: nob.jsonl: line 2: task 'topic_b': a pair task needs a second text 'text_b'"
-	printf '{"text":"a","text_b":"b","topic":"science"}\n' >seq.jsonl
-	run -1 --separate-stderr mtl-tokenize -q -m m seq.jsonl
-	assert_equal "$stderr" "mtl-tokenize: seq.jsonl: line 1: task 'topic': a sequence task reads one text, not a pair ('text_b'): pairs are for pair and regression tasks"
-	printf '{"text":"a","text_b":["b"]}\n' >type.jsonl
-	run -1 --separate-stderr mtl-tokenize -q -m m type.jsonl
-	assert_equal "$stderr" "mtl-tokenize: type.jsonl: line 1: 'text_b' must be a string"
-	printf '{"words":["a"],"text_b":"b"}\n' >words.jsonl
-	run -1 --separate-stderr mtl-tokenize -q -m m words.jsonl
-	assert_equal "$stderr" "mtl-tokenize: words.jsonl: line 1: 'text_b' goes with a text, not 'words'"
+	tokenize_refuses nob.jsonl '{"text":"a","text_b":"b","topic_b":"science"}\n{"text":"a","topic_b":"science"}\n' \
+		"mtl-tokenize: nob.jsonl: line 2: task 'topic_b': a pair task needs a second text 'text_b'"
+	tokenize_refuses seq.jsonl '{"text":"a","text_b":"b","topic":"science"}\n' \
+		"mtl-tokenize: seq.jsonl: line 1: task 'topic': a sequence task reads one text, not a pair ('text_b'): pairs are for pair and regression tasks"
+	tokenize_refuses type.jsonl '{"text":"a","text_b":["b"]}\n' \
+		"mtl-tokenize: type.jsonl: line 1: 'text_b' must be a string"
+	tokenize_refuses words.jsonl '{"words":["a"],"text_b":"b"}\n' \
+		"mtl-tokenize: words.jsonl: line 1: 'text_b' goes with a text, not 'words'"
 	# TSV: an empty text_b cell is a single text, which a pair label needs
-	printf 'text\ttext_b\ttopic_b\tn_ent_b\nx\ty\tscience\t1\nx\t\tscience\t\n' >nob.tsv
-	run -1 --separate-stderr mtl-tokenize -q -m m nob.tsv
-	assert_equal "$stderr" "mtl-tokenize: nob.tsv: line 3: task 'topic_b': a pair task needs a second text 'text_b'"
+	tokenize_refuses nob.tsv 'text\ttext_b\ttopic_b\tn_ent_b\nx\ty\tscience\t1\nx\t\tscience\t\n' \
+		"mtl-tokenize: nob.tsv: line 3: task 'topic_b': a pair task needs a second text 'text_b'"
 	# a misspelt text_b is named, not silently a single text
 	printf '{"text":"a","text_bb":"b"}\n' >typo.jsonl
 	run --separate-stderr mtl-tokenize -q -m m typo.jsonl
