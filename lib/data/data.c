@@ -625,14 +625,6 @@ void mtl_batch_mask(int32_t *mask, const int32_t *lengths, int B, int T)
 			mask[(size_t)i * T + t] = t < lengths[i];
 }
 
-/* Packs x[n] as a msgpack array. */
-static void pack_i32s(msgpack_packer *pk, const int32_t *x, size_t n)
-{
-	msgpack_pack_array(pk, n);
-	for (size_t i = 0; i < n; i++)
-		msgpack_pack_int32(pk, x[i]);
-}
-
 /* Packs n regression targets (label slots) as floats, nil for none. */
 static void pack_targets(msgpack_packer *pk, const int32_t *x, size_t n)
 {
@@ -685,13 +677,13 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 	mtl_mp_pack_str(pk, "seq_len");
 	msgpack_pack_int(pk, b->T);
 	mtl_mp_pack_str(pk, "ids");
-	pack_i32s(pk, b->ids, BT + (size_t)b->E * b->T);
+	mtl_mp_pack_i32s(pk, b->ids, BT + (size_t)b->E * b->T);
 	if (b->type_ids) {
 		mtl_mp_pack_str(pk, "type_ids");
-		pack_i32s(pk, b->type_ids, BT + (size_t)b->E * b->T);
+		mtl_mp_pack_i32s(pk, b->type_ids, BT + (size_t)b->E * b->T);
 	}
 	mtl_mp_pack_str(pk, "lengths");
-	pack_i32s(pk, b->lengths, (size_t)(b->B + b->E));
+	mtl_mp_pack_i32s(pk, b->lengths, (size_t)(b->B + b->E));
 	mtl_mp_pack_str(pk, "example_ids");
 	msgpack_pack_array(pk, (size_t)b->B);
 	for (int i = 0; i < b->B; i++)
@@ -702,9 +694,9 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 			msgpack_pack_nil(pk);
 	if (b->pair_ids) {
 		mtl_mp_pack_str(pk, "pair_ids");
-		pack_i32s(pk, b->pair_ids, (size_t)b->B * b->Tp);
+		mtl_mp_pack_i32s(pk, b->pair_ids, (size_t)b->B * b->Tp);
 		mtl_mp_pack_str(pk, "pair_lengths");
-		pack_i32s(pk, b->pair_lengths, (size_t)b->B);
+		mtl_mp_pack_i32s(pk, b->pair_lengths, (size_t)b->B);
 	}
 	pack_labels_map(pk, present, b->n_tasks);
 	for (int t = 0; t < b->n_tasks; t++)
@@ -713,7 +705,7 @@ void mtl_batch_pack(msgpack_packer *pk, const struct mtl_batch *b,
 			pack_targets(pk, b->labels[t], (size_t)b->B);
 		} else if (b->labels[t]) {
 			mtl_mp_pack_str(pk, ts->task[t].name);
-			pack_i32s(pk, b->labels[t], (size_t)b->B *
+			mtl_mp_pack_i32s(pk, b->labels[t], (size_t)b->B *
 				  mtl_task_width(&ts->task[t], b->T));
 		}
 	mtl_batch_emb_pack(pk, b, ts);
