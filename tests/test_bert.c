@@ -209,6 +209,7 @@ static void test_attention(void)
 	float *qkv = rand_vec((size_t)B * T * 3 * H, 2), mask[14];
 	float *ctx = malloc(sizeof(float) * B * T * H), *ctx2 = malloc(sizeof(float) * B * T * H);
 	float *att = malloc(sizeof(float) * B * NH * T * T), scratch[2 * 49];
+	float *att2 = malloc(sizeof(float) * B * NH * T * T);
 	double *rc = calloc((size_t)B * T * H, sizeof(double));
 	double *ra = calloc((size_t)B * NH * T * T, sizeof(double));
 
@@ -241,6 +242,9 @@ static void test_attention(void)
 				}
 			}
 	mtl_attention_forward(ctx, att, qkv, mask, B, T, H, NH, 1, 2);
+	mtl_attention_probs(att2, qkv, mask, B, T, H, NH, 2);
+	T_OK(!memcmp(att, att2, sizeof(float) * B * NH * T * T),
+	     "mtl_attention_probs gives the kept probabilities' bits");
 	T_OK(maxrel(att, ra, (size_t)B * NH * T * T) < 1e-6,
 	     "attention probabilities vs naive: %.2e", maxrel(att, ra, (size_t)B * NH * T * T));
 	T_OK(maxrel(ctx, rc, (size_t)B * T * H) < 1e-5,
@@ -251,6 +255,7 @@ static void test_attention(void)
 	T_OK(!memcmp(ctx, ctx2, sizeof(float) * B * T * H),
 	     "unfused attention with per-thread scratch gives identical context");
 	free(qkv), free(ctx), free(ctx2), free(att), free(rc), free(ra);
+	free(att2);
 }
 
 static void test_pool(void)
@@ -351,7 +356,7 @@ static void test_golden(const char *model_dir, const char *golden,
 	int32_t *ids, *mask, *types;
 	int B, T, H, L, rc;
 	double d;
-	float *emb, *last, *gelu;
+	float *emb, *last, *gelu, *probs;
 	char name[64];
 	static const char *const modes[3] = { "cls", "mean", "max" };
 
@@ -375,6 +380,7 @@ static void test_golden(const char *model_dir, const char *golden,
 	emb = malloc(sizeof(float) * B * H);
 	last = malloc(sizeof(float) * B * T * H);
 	gelu = malloc(sizeof(float) * B * T * m->cfg.intermediate);
+	probs = malloc(sizeof(float) * B * m->cfg.heads * T * T);
 
 	T_OK(mtl_bert_forward(m, ids, types, mask, B, T, 1, &err) == 0,
 	     "%s: train-mode forward: %s", tag, err.msg);
@@ -385,7 +391,9 @@ static void test_golden(const char *model_dir, const char *golden,
 	}
 	for (int l = 0; l < L; l++) {
 		snprintf(name, sizeof(name), "layer.%d.attn_probs", l);
-		cmp_golden(g, tag, name, mtl_bert_attn_probs(m, l),
+		T_OK(mtl_bert_attn_probs(m, l, probs) == 0,
+		     "%s: %s recomputed", tag, name);
+		cmp_golden(g, tag, name, probs,
 			   (int64_t)B * m->cfg.heads * T * T, GOLDEN_TOL);
 		snprintf(name, sizeof(name), "layer.%d.ffn_gelu", l);
 		T_OK(mtl_bert_ffn_gelu(m, l, gelu) == 0,
@@ -413,7 +421,7 @@ static void test_golden(const char *model_dir, const char *golden,
 	     tag, mtl_attn_name(mtl_attn_default()), d);
 	cmp_golden(g, tag, "last_hidden_state", mtl_bert_last_hidden(m),
 		   (int64_t)B * T * H, GOLDEN_TOL);
-	T_OK(mtl_bert_hidden(m, 0) == NULL && mtl_bert_attn_probs(m, 0) == NULL &&
+	T_OK(mtl_bert_hidden(m, 0) == NULL && mtl_bert_attn_probs(m, 0, probs) == -1 &&
 		     mtl_bert_ffn_gelu(m, 0, gelu) == -1,
 	     "%s: inference mode keeps no per-layer activations", tag);
 
@@ -473,7 +481,7 @@ static void test_golden(const char *model_dir, const char *golden,
 	     "%s: BLIS's own threading agrees", tag);
 
 	free(ids), free(mask), free(types), free(emb), free(last);
-	free(gelu);
+	free(gelu), free(probs);
 	mtl_st_close(g);
 	mtl_bert_free(m);
 }
@@ -757,6 +765,62 @@ static void test_forward_args(struct mtl_bert *m)
 	     "sequence longer than max_position_embeddings refused: %s", err.msg);
 }
 
+/*
+ * Bytes of activations and training extras of one training step (with
+ * dropout) of a random L-layer model at [1,T].
+ */
+static double train_bytes(int L, int T)
+{
+	struct mtl_bert_config c = {
+		.vocab = 50, .hidden = 16, .layers = L, .heads = 4,
+		.intermediate = 32, .max_pos = 256, .type_vocab = 2,
+		.ln_eps = 1e-12f, .hidden_dropout = 0.1f, .attn_dropout = 0.1f,
+	};
+	struct mtl_bert *m = NULL;
+	struct mtl_err err = { "" };
+	struct mtl_rng r;
+	int32_t ids[256];
+	double bytes = -1;
+	float *grad = NULL, *dlast = NULL;
+
+	for (int t = 0; t < T; t++)
+		ids[t] = 1 + t % 49;
+	mtl_rng_init(&r, 5);
+	if (mtl_bert_new(&m, &c, &err) == 0) {
+		mtl_bert_set_threads(m, 2);
+		mtl_bert_init_random(m, 3);
+		grad = calloc(m->n_params, sizeof(float));
+		dlast = calloc((size_t)T * c.hidden, sizeof(float));
+		if (grad && dlast &&
+		    mtl_bert_forward_train(m, ids, NULL, NULL, 1, T, 0.1f, 0.1f,
+					   &r, &err) == 0) {
+			mtl_bert_backward(m, grad, dlast);
+			bytes = (double)m->arena_len * sizeof(float) + (double)m->tarena_len;
+		}
+	}
+	free(grad), free(dlast);
+	mtl_bert_free(m);
+	return bytes;
+}
+
+/*
+ * Training memory per layer is linear in T: attention keeps neither its
+ * [NH,T,T] probabilities nor their dropout masks per layer (each layer
+ * once kept 5 bytes an element, 1.3 MB at NH=4, T=256).
+ */
+static void test_train_memory(void)
+{
+	double l128 = (train_bytes(3, 128) - train_bytes(1, 128)) / 2;
+	double l256 = (train_bytes(3, 256) - train_bytes(1, 256)) / 2;
+
+	T_OK(l128 > 0 && l256 > 0 && l256 < 2.2 * l128,
+	     "training bytes per layer grow linearly in T: %.0f at T=128, %.0f at 256",
+	     l128, l256);
+	T_OK(l256 < 4.0 * 256 * 256,
+	     "a layer at T=256 holds less than a byte per attention element: %.0f bytes",
+	     l256);
+}
+
 static void rm_rf(const char *path)
 {
 	char cmd[700];
@@ -782,6 +846,7 @@ int main(void)
 	test_attention();
 	test_pool();
 	test_configs();
+	test_train_memory();
 
 	test_golden("fixtures/tiny", "fixtures/golden/encode.safetensors", "f32 ");
 	test_golden("fixtures/tiny-f16", "fixtures/golden/encode-f16.safetensors", "f16 ");

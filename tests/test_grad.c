@@ -245,6 +245,40 @@ static double ew_ref(const double *x, void *v)
 	return L;
 }
 
+/* The counter-based masks: any slice drawn again gives the same bits. */
+static void test_mask_at(void)
+{
+	enum { n = 100003 };
+	static uint8_t all[n], part[n];
+	int64_t kept = 0, at = 0, len = 1;
+	int ok = 1;
+
+	mtl_dropout_mask_at(all, n, 0.1f, 1234, 5);
+	for (int64_t i = 0; i < n; i++)
+		kept += all[i];
+	T_OK(fabs((double)kept / n - 0.9) < 0.003,
+	     "counter-based dropout keeps %.4f at p=0.1", (double)kept / n);
+	/* slices of every parity, as forward and backward of a head draw */
+	for (; at < n; at += len, len = len * 3 % 1000 + 1)
+		mtl_dropout_mask_at(part + at, at + len <= n ? len : n - at, 0.1f,
+				    1234, 5 + (uint64_t)at);
+	T_OK(!memcmp(all, part, n), "the stream drawn in slices gives the same mask");
+	for (int64_t e = 5; e < 5 + 64; e++) {
+		uint64_t x = mtl_rng_at(1234, e / 2);
+		uint32_t b = e % 2 ? (uint32_t)(x >> 16) & 0xffffff : (uint32_t)(x >> 40);
+
+		ok &= all[e - 5] == ((float)b * 0x1.0p-24f >= 0.1f);
+	}
+	T_OK(ok, "element e is kept iff its 24-bit uniform >= p");
+	mtl_dropout_mask_at(part, n, 0.1f, 1235, 5);
+	T_OK(memcmp(all, part, n), "another seed, another mask");
+	mtl_dropout_mask_at(part, n, 0, 1234, 5);
+	ok = 1;
+	for (int64_t i = 0; i < n; i++)
+		ok &= part[i] == 1;
+	T_OK(ok, "p = 0 keeps everything");
+}
+
 static void test_elementwise(void)
 {
 	enum { n = 301 };
@@ -263,6 +297,7 @@ static void test_elementwise(void)
 	for (int i = 0; i < n; i++)
 		kept += keep[i];
 	T_OK(kept > 0.6 * n && kept < 0.8 * n, "dropout keeps %d of %d at p=0.3", kept, n);
+	test_mask_at();
 	for (int k = 0; k < 4; k++) {
 		struct ew c = { n, k, r, keep, 0.3f };
 		char nm[64];
@@ -395,8 +430,11 @@ static double at_ref(const double *qkv, void *v)
 static void test_attention(void)
 {
 	enum { B = 2, T = 5, H = 8, NH = 2 };
+	/* scratch below: 2 threads of mtl_attention_train_scratch(T) */
+	MTL_ASSERT(mtl_attention_train_scratch(T) == 96);
 	float qkv[B * T * 3 * H], r[B * T * H], ctx[B * T * H], ctx2[B * T * H];
-	float att[B * NH * T * T], scratch[2 * 2 * T * T], mask_add[B * T];
+	float att[B * NH * T * T], att2[B * NH * T * T], mask_add[B * T];
+	float scratch[2 * 96]; /* 2 threads of mtl_attention_train_scratch(5) */
 	float dqkv[B * T * 3 * H];
 	uint8_t drop[B * NH * T * T];
 	double yr[B * T * H];
@@ -410,9 +448,11 @@ static void test_attention(void)
 		struct at c = { B, T, H, NH, mask_add, r, pass ? drop : NULL, p, yr };
 		char nm[64];
 
-		mtl_dropout_mask(drop, B * NH * T * T, 0.25f, &R);
-		mtl_attention_forward_train(ctx, att, scratch, qkv, mask_add,
-					    pass ? drop : NULL, p, B, T, H, NH, 2);
+		/* the masks of elements 7.. of stream 99, as the kernel
+		 * draws them (an odd start: half a draw first) */
+		mtl_dropout_mask_at(drop, B * NH * T * T, 0.25f, 99, 7);
+		mtl_attention_forward_train(ctx, scratch, qkv, mask_add, p, 99,
+					    7, B, T, H, NH, 2);
 		{
 			double *q = malloc(sizeof(double) * B * T * 3 * H);
 			for (int i = 0; i < B * T * 3 * H; i++)
@@ -427,10 +467,17 @@ static void test_attention(void)
 						 qkv, mask_add, B, T, H, NH, 2);
 			T_OK(memcmp(ctx, ctx2, sizeof(ctx)) == 0,
 			     "unfused inference attention equals the train form at p=0");
+			mtl_attention_forward(ctx2, att, qkv, mask_add, B, T, H,
+					      NH, 1, 2);
+			mtl_attention_probs(att2, qkv, mask_add, B, T, H, NH, 1);
+			T_OK(memcmp(ctx, ctx2, sizeof(ctx)) == 0 &&
+				     memcmp(att, att2, sizeof(att)) == 0,
+			     "the train form, the keep form and the probabilities "
+			     "the backward recomputes agree bit for bit");
 		}
 		memset(dqkv, 0, sizeof(dqkv));
-		mtl_attention_backward(dqkv, scratch, r, qkv, att,
-				       pass ? drop : NULL, p, B, T, H, NH, 2);
+		mtl_attention_backward(dqkv, scratch, r, qkv, mask_add, p, 99, 7,
+				       B, T, H, NH, 2);
 		c.y = NULL;
 		snprintf(nm, sizeof(nm), "attention backward, dropout %g", p);
 		fd_check(nm, dqkv, qkv, B * T * 3 * H, at_ref, &c, 1e-6, 1e-5, 1e-4);

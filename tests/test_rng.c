@@ -49,5 +49,13 @@ int main(void)
 	T_OK(ok, "shuffle is a permutation");
 	T_OK(memcmp(perm, (int[]){ 0, 1, 2, 3, 4, 5, 6, 7 }, 8 * sizeof(int)),
 	     "shuffle moves things");
+	/* the counter form is splitmix64's stream, which seeds xoshiro */
+	mtl_rng_init(&a, 77);
+	T_OK(mtl_rng_at(77, 0) == a.s[0] && mtl_rng_at(77, 1) == a.s[1] &&
+		     mtl_rng_at(77, 3) == a.s[3],
+	     "mtl_rng_at(key, i) is splitmix64's output i from key");
+	T_OK(mtl_rng_at(77, 5) != mtl_rng_at(78, 5) &&
+		     mtl_rng_at(77, 5) != mtl_rng_at(77, 6),
+	     "mtl_rng_at: another key or counter, other bits");
 	return t_done();
 }

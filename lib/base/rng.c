@@ -8,11 +8,10 @@
 
 static uint64_t splitmix64(uint64_t *x)
 {
-	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	uint64_t z = mtl_rng_at(*x, 0);
 
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	*x += 0x9e3779b97f4a7c15ull;
+	return z;
 }
 
 void mtl_rng_init(struct mtl_rng *r, uint64_t seed)

@@ -31,6 +31,22 @@ uint64_t mtl_rng_below(struct mtl_rng *r, uint64_t n);
  * where a stream is.
  */
 double mtl_rng_normal(struct mtl_rng *r);
+/*
+ * Output i of a counter-based generator keyed by key: splitmix64's i-th
+ * output (0-based) from the state key.  Any element of the stream is had
+ * in O(1), without the ones before it, so two passes (a forward and its
+ * backward, on any threads) can draw the same random bits independently
+ * instead of storing them.
+ */
+static inline uint64_t mtl_rng_at(uint64_t key, uint64_t i)
+{
+	/* inline, so a loop over i vectorises */
+	uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ull;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
 /* Fisher-Yates shuffle of n elements of size bytes each (size <= 64). */
 void mtl_rng_shuffle(struct mtl_rng *r, void *base, size_t n, size_t size);
 

@@ -346,8 +346,8 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	SLOT(emb_rstd, BT);
 	SLOT(hidden, (train ? L + 1 : 1) * BT * H);
 	SLOT(qkv, Lt * BT * 3 * H);
-	SLOT(att, train ? L * B * NH * T * T
-		       : (size_t)nt * mtl_attention_scratch(T, (int)H, (int)NH));
+	/* training keeps no probabilities: its scratch is plan_train's */
+	SLOT(att, train ? 0 : (size_t)nt * mtl_attention_scratch(T, (int)H, (int)NH));
 	SLOT(ctx, Lt * BT * H);
 	SLOT(ln1_in, Lt * BT * H);
 	SLOT(ln1_mean, Lt * BT);
@@ -368,6 +368,8 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 		a->ln2_in = a->ln1_in;
 	}
 #undef SLOT
+	if (train)
+		a->att = NULL;
 	a->B = B;
 	a->T = T;
 	a->train = train;
@@ -399,8 +401,9 @@ static int check_inputs(const struct mtl_bert *m, const int32_t *ids,
 
 /*
  * Carves the training extras of a (B, T) train-mode forward from
- * m->tarena: input copies, the four keep-masks (when drop is set) and the
- * backward scratch.  Grows the allocation only.
+ * m->tarena: input copies, the three stored keep-masks (when drop is set)
+ * and the scratch of the backward and of attention.  Grows the
+ * allocation only.
  */
 static int plan_train(struct mtl_bert *m, int B, int T, int drop,
 		      struct mtl_err *err)
@@ -408,11 +411,11 @@ static int plan_train(struct mtl_bert *m, int B, int T, int drop,
 	struct mtl_bert_acts *a = &m->acts;
 	size_t BT = (size_t)B * T, H = (size_t)m->cfg.hidden;
 	size_t I = (size_t)m->cfg.intermediate, L = (size_t)m->cfg.layers;
-	size_t att = BT * (size_t)m->cfg.heads * T, nt = (size_t)m->threads;
+	size_t nt = (size_t)m->threads;
 	size_t nf = al(BT * H) * 3 + al(BT * I) * 2 + al(BT * 3 * H) +
-		    al(nt * 2 * (size_t)T * T);
+		    al(nt * mtl_attention_train_scratch(T));
 	size_t nb = 2 * al(BT) * sizeof(int32_t) +
-		    (drop ? al(BT * H) + al(L * att) + 2 * al(L * BT * H) : 0);
+		    (drop ? al(BT * H) + 2 * al(L * BT * H) : 0);
 	size_t need = nf * sizeof(float) + nb;
 	float *f;
 	unsigned char *u;
@@ -435,12 +438,11 @@ static int plan_train(struct mtl_bert *m, int B, int T, int drop,
 	a->d_fc = f; f += al(BT * I);
 	a->d_fcg = f; f += al(BT * I);
 	a->d_qkv = f; f += al(BT * 3 * H);
-	a->scratch = f; f += al(nt * 2 * (size_t)T * T);
+	a->scratch = f; f += al(nt * mtl_attention_train_scratch(T));
 	u = (unsigned char *)f;
 	a->ids = (int32_t *)(void *)u; u += al(BT) * sizeof(int32_t);
 	a->types = (int32_t *)(void *)u; u += al(BT) * sizeof(int32_t);
 	a->emb_drop = drop ? u : NULL; u += drop ? al(BT * H) : 0;
-	a->att_drop = drop ? u : NULL; u += drop ? al(L * att) : 0;
 	a->proj_drop = drop ? u : NULL; u += drop ? al(L * BT * H) : 0;
 	a->ffn_drop = drop ? u : NULL;
 	return 0;
@@ -568,7 +570,8 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		return rc;
 	a->p_hidden = a->p_attn = 0;
 	a->ids = a->types = NULL;
-	a->emb_drop = a->att_drop = a->proj_drop = a->ffn_drop = NULL;
+	a->emb_drop = a->proj_drop = a->ffn_drop = NULL;
+	a->att_seed = 0;
 	drop = train && (p_hidden > 0 || p_attn > 0);
 	if (train) {
 		if ((rc = plan_train(m, B, T, drop, err)))
@@ -581,11 +584,14 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		}
 	}
 	if (drop) {
-		/* every mask drawn up front, in a fixed order */
-		int64_t BTH = (int64_t)BT * H, att = (int64_t)BT * NH * T;
+		/* every mask drawn up front, in a fixed order; the attention
+		 * masks (T*T a head) are drawn where they are used, from a
+		 * counter-based stream, so backward can draw them again */
+		int64_t BTH = (int64_t)BT * H;
 
 		mtl_dropout_mask(a->emb_drop, BTH, p_hidden, rng);
-		mtl_dropout_mask(a->att_drop, L * att, p_attn, rng);
+		if (p_attn > 0)
+			a->att_seed = mtl_rng_u64(rng);
 		mtl_dropout_mask(a->proj_drop, L * BTH, p_hidden, rng);
 		mtl_dropout_mask(a->ffn_drop, L * BTH, p_hidden, rng);
 	}
@@ -606,7 +612,6 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		float *x = a->hidden + (train ? (size_t)l : 0) * BT * H;
 		float *y = a->hidden + (train ? (size_t)l + 1 : 0) * BT * H;
 		float *qkv = a->qkv + s * BT * 3 * H;
-		float *att = train ? a->att + (size_t)l * B * NH * T * T : a->att;
 		float *ctx = a->ctx + sH, *ln1_in = a->ln1_in + sH;
 		float *fc = a->fc + sI, *ln2_in = a->ln2_in + sH;
 		/* one layer's: backward recomputes them */
@@ -616,14 +621,14 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		proj(m, linear, q8 ? q8[4 * l] : NULL, qkv, x,
 		     p->qkvw + (size_t)l * 3 * H * H,
 		     p->qkvb + (size_t)l * 3 * H, BT, H, 3 * H, nt);
-		if (drop)
-			mtl_attention_forward_train(ctx, att, a->scratch, qkv,
-						    a->mask_add,
-						    a->att_drop + (size_t)l * B * NH * T * T,
-						    p_attn, B, T, H, NH, nt);
+		if (train)
+			mtl_attention_forward_train(ctx, a->scratch, qkv,
+						    a->mask_add, p_attn, a->att_seed,
+						    (uint64_t)l * B * NH * T * T,
+						    B, T, H, NH, nt);
 		else
-			mtl_attention_forward(ctx, att, qkv, a->mask_add, B, T,
-					      H, NH, train, nt);
+			mtl_attention_forward(ctx, a->att, qkv, a->mask_add, B,
+					      T, H, NH, 0, nt);
 		/* ln1_out = LN1(dropout(ctx Wo^T + bo) + x), the sum in ln1_in */
 		output_forward(m, linear, q8 ? q8[4 * l + 1] : NULL, ln1_out,
 			       a->ln1_mean + sN, a->ln1_rstd + sN, ln1_in, ctx, x,
@@ -697,7 +702,7 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 	memcpy(d_res, dlast, sizeof(float) * (size_t)BTH);
 	for (int l = c->layers - 1; l >= lo; l--) {
 		const float *x = a->hidden + l * BTH;
-		const float *qkv = a->qkv + l * BTH * 3, *att_l = a->att + l * att;
+		const float *qkv = a->qkv + l * BTH * 3;
 		const float *ctx = a->ctx + l * BTH, *ln1_in = a->ln1_in + l * BTH;
 		const float *ln2_in = a->ln2_in + l * BTH;
 		const float *fc = a->fc + l * BT * I;
@@ -741,9 +746,10 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 				    p->attprojw + (int64_t)l * H * H, (int)BT, H,
 				    H, nt);
 		mtl_zero(a->d_qkv, BTH * 3, nt);
-		mtl_attention_backward(a->d_qkv, a->scratch, d_a, qkv, att_l,
-				       drop ? a->att_drop + l * att : NULL, pa,
-				       B, T, H, NH, nt);
+		/* recomputes the probabilities and their masks */
+		mtl_attention_backward(a->d_qkv, a->scratch, d_a, qkv,
+				       a->mask_add, pa, a->att_seed,
+				       (uint64_t)(l * att), B, T, H, NH, nt);
 		/* qkv = x Wqkv^T + bqkv: adds into d x */
 		linear_backward(d_res, g.qkvw + (int64_t)l * 3 * H * H,
 				    g.qkvb + l * 3 * H, a->d_qkv, x,
@@ -787,13 +793,17 @@ const float *mtl_bert_hidden(const struct mtl_bert *m, int l)
 	return a->hidden + (size_t)l * a->B * a->T * m->cfg.hidden;
 }
 
-const float *mtl_bert_attn_probs(const struct mtl_bert *m, int l)
+int mtl_bert_attn_probs(const struct mtl_bert *m, int l, float *out)
 {
 	const struct mtl_bert_acts *a = &m->acts;
+	const struct mtl_bert_config *c = &m->cfg;
 
-	if (!a->att || !a->train || l < 0 || l >= m->cfg.layers)
-		return NULL;
-	return a->att + (size_t)l * a->B * m->cfg.heads * a->T * a->T;
+	if (!a->qkv || !a->train || l < 0 || l >= c->layers)
+		return -1;
+	mtl_attention_probs(out, a->qkv + (size_t)l * a->B * a->T * 3 * c->hidden,
+			    a->mask_add, a->B, a->T, c->hidden, c->heads,
+			    m->threads);
+	return 0;
 }
 
 int mtl_bert_ffn_gelu(const struct mtl_bert *m, int l, float *out)

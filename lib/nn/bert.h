@@ -35,11 +35,15 @@
  * what is kept, a layer at a time: the GELU output (I floats a token) and
  * the first LayerNorm's output (H); without train, the layer slots are
  * shared by every layer and the buffers are reused, so inference holds one
- * layer's worth of activations.  mtl_bert_forward_train() adds dropout (keep-masks
- * kept beside the activations) and mtl_bert_backward() runs the forward
- * in reverse, adding into a gradient block laid out like the parameters,
- * with one layer's worth of activation gradients as scratch.  Nothing is
- * allocated inside the layer loop.
+ * layer's worth of activations.  Attention keeps nothing of size T*T:
+ * backward recomputes each head's probabilities from the kept q and k
+ * into per-thread scratch, so training memory grows linearly in T.
+ * mtl_bert_forward_train() adds dropout (keep-masks kept beside the
+ * activations, except the attention probabilities', which are drawn
+ * again in backward from a counter-based stream) and mtl_bert_backward()
+ * runs the forward in reverse, adding into a gradient block laid out like
+ * the parameters, with one layer's worth of activation gradients as
+ * scratch.  Nothing is allocated inside the layer loop.
  *
  * Ownership: mtl_bert_new()/mtl_bert_load() return a model the caller
  * frees with mtl_bert_free() (which accepts NULL).  Activation pointers are
@@ -146,9 +150,9 @@ struct mtl_bert_acts {
 	float *hidden;    /* [L+1,B,T,H] train: 0 = embeddings, l+1 = layer l output
 			   * [1,B,T,H]   inference: updated in place */
 	float *qkv;       /* [L,B,T,3H]  q | k | v */
-	float *att;       /* [L,B,NH,T,T] softmax probabilities (train);
-			   * [nt,mtl_attention_scratch(T,H,NH)] per-thread
-			   * scratch (inference) */
+	float *att;       /* [nt,mtl_attention_scratch(T,H,NH)] per-thread
+			   * scratch (inference; NULL in train mode: the
+			   * probabilities are not kept) */
 	float *ctx;       /* [L,B,T,H]   attention context (projection input) */
 	float *ln1_in;    /* [L,B,T,H]   hidden + attention projection */
 	float *ln1_mean;  /* [L,B,T] */
@@ -163,10 +167,11 @@ struct mtl_bert_acts {
 	float *ln2_rstd;  /* [L,B,T] */
 	/* mtl_bert_forward_train only (NULL otherwise): */
 	float p_hidden, p_attn; /* the dropout of the last forward */
+	uint64_t att_seed; /* its attention masks' stream: layer l's are
+			    * elements l*B*NH*T*T.. (mtl_dropout_mask_at) */
 	int32_t *ids;     /* [B,T]       copies of the inputs, for backward */
 	int32_t *types;   /* [B,T] */
 	uint8_t *emb_drop;  /* [B,T,H]   keep-masks (NULL when p is 0) */
-	uint8_t *att_drop;  /* [L,B,NH,T,T] */
 	uint8_t *proj_drop; /* [L,B,T,H] after attention.output.dense */
 	uint8_t *ffn_drop;  /* [L,B,T,H] after output.dense */
 	float *d_res;     /* [B,T,H]     backward: gradient of the layer output */
@@ -175,7 +180,8 @@ struct mtl_bert_acts {
 	float *d_fc;      /* [B,T,I] */
 	float *d_fcg;     /* [B,T,I] */
 	float *d_qkv;     /* [B,T,3H] */
-	float *scratch;   /* [nt,2,T,T]  attention */
+	float *scratch;   /* [nt,mtl_attention_train_scratch(T)] attention,
+			   * forward and backward */
 };
 
 /* The model.  Fields are read-only for callers, except that the trainer
@@ -307,7 +313,10 @@ int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
  * dropout (PyTorch's: kept values scaled by 1/(1-p)) with p_hidden after
  * the embedding LayerNorm and after both output projections of each
  * layer, and p_attn on the attention probabilities.  The keep-masks are
- * drawn from rng before the layer loop (rng untouched when both are 0).
+ * drawn from rng before the layer loop, in a fixed order: the
+ * embeddings' mask, one 64-bit seed for the attention masks (when p_attn
+ * > 0), then the masks after the projections (rng untouched when both
+ * are 0).
  * Same failures as mtl_bert_forward.
  */
 int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
@@ -337,8 +346,14 @@ const float *mtl_bert_last_hidden(const struct mtl_bert *m);
 /* [B,T,H] hidden state l (0 = embeddings, L = last layer); NULL when the
  * last forward was not in train mode and l < L. */
 const float *mtl_bert_hidden(const struct mtl_bert *m, int l);
-/* [B,NH,T,T] attention probabilities of layer l (train mode), or NULL. */
-const float *mtl_bert_attn_probs(const struct mtl_bert *m, int l);
+/*
+ * The [B,NH,T,T] attention probabilities of layer l of the last forward
+ * (before dropout), computed into out from the kept q and k, the bits
+ * the forward and backward use (the probabilities themselves are not
+ * kept).  Returns 0, or -1 (out untouched) when that forward was not in
+ * train mode or l is out of range.
+ */
+int mtl_bert_attn_probs(const struct mtl_bert *m, int l, float *out);
 /*
  * The [B,T,I] GELU output of layer l of the last forward, computed into
  * out from the kept GELU input (the output itself is not kept).  Returns

@@ -595,6 +595,33 @@ void mtl_dropout_mask(uint8_t *keep, int64_t n, float p, struct mtl_rng *r)
 		keep[i] = mtl_rng_float(r) >= p;
 }
 
+void mtl_dropout_mask_at(uint8_t *keep, int64_t n, float p, uint64_t seed,
+			 uint64_t ctr)
+{
+	int64_t i = 0, pairs;
+
+	if (p <= 0) {
+		memset(keep, 1, (size_t)n);
+		return;
+	}
+	/* element e is half e & 1 of draw e / 2: an odd start and an odd
+	 * end take half a draw, the pairs between whole ones */
+	if (n > 0 && (ctr & 1))
+		keep[i++] = (float)((mtl_rng_at(seed, ctr >> 1) >> 16) & 0xffffff) *
+				    0x1.0p-24f >= p;
+	pairs = (n - i) / 2;
+	for (int64_t k = 0; k < pairs; k++) {
+		uint64_t x = mtl_rng_at(seed, ((ctr + (uint64_t)i) >> 1) + (uint64_t)k);
+
+		keep[i + 2 * k] = (float)(x >> 40) * 0x1.0p-24f >= p;
+		keep[i + 2 * k + 1] = (float)((x >> 16) & 0xffffff) * 0x1.0p-24f >= p;
+	}
+	i += 2 * pairs;
+	if (i < n)
+		keep[i] = (float)(mtl_rng_at(seed, (ctr + (uint64_t)i) >> 1) >> 40) *
+				  0x1.0p-24f >= p;
+}
+
 void mtl_dropout_forward(float *out, const float *inp, const uint8_t *keep,
 			 float p, int64_t n)
 {
@@ -773,14 +800,38 @@ void mtl_softmax_backward(float *dscores, const float *probs,
 }
 
 /*
- * The shared body of both forwards.  p points at the [T,T] slot of (b, h):
- * kept in att (train) or per-thread scratch; pd is the dropped copy
- * (scratch) or p itself without dropout.
+ * p[T,T] = softmax(scale q k^T + madd) of one (b, h), q and k rows ld
+ * apart: every forward that makes a [T,T] matrix, and the training
+ * backward's recomputation, so these bits are the same in all of them.
+ * The product runs on the calling thread.
+ */
+static void head_probs(float *p, const float *q, const float *k, int64_t ld,
+		       const float *madd, int T, int D, float scale)
+{
+	gemm(1, T < 64, 0, 1, T, T, D, scale, q, ld, k, ld, 0.0f, p, T);
+	for (int i = 0; i < T; i++)
+		softmax_row(p + (int64_t)i * T, p + (int64_t)i * T, madd, T);
+}
+
+size_t mtl_attention_train_scratch(int T)
+{
+	size_t TT = (size_t)T * T;
+
+	/* P, dP and dS (the forward: P and the dropped P), the byte mask */
+	return (3 * TT + (TT + 3) / 4 + 15) & ~(size_t)15;
+}
+
+/*
+ * The shared body of the forwards.  With att, each (b, h)'s probabilities
+ * go to its [T,T] slot of att; without, to the calling thread's slot of
+ * scratch (per floats a thread), followed there by the dropped copy and
+ * the byte mask when pdrop > 0 (elements ctr + bh*T*T + ... of the
+ * stream seed).  With ctx NULL, only the probabilities.
  */
 static void attention_forward(float *ctx, float *att, float *scratch,
-			      const float *qkv, const float *mask_add,
-			      const uint8_t *drop, float pdrop, int B, int T,
-			      int H, int NH, int keep, int nt)
+			      size_t per, const float *qkv,
+			      const float *mask_add, float pdrop, uint64_t seed,
+			      uint64_t ctr, int B, int T, int H, int NH, int nt)
 {
 	int D = H / NH;
 	float scale = 1.0f / sqrtf((float)D);
@@ -791,29 +842,28 @@ static void attention_forward(float *ctx, float *att, float *scratch,
 	for (int bh = 0; bh < B * NH; bh++) {
 		int b = bh / NH, h = bh % NH, tid = omp_get_thread_num();
 		int64_t TT = (int64_t)T * T;
-		float *p = keep ? att + bh * TT : att + tid * TT;
+		float *s = att ? NULL : scratch + tid * per;
+		float *p = att ? att + bh * TT : s;
 		float *pd = p;
 		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
 		const float *k = q + H, *v = q + 2 * H;
-		float *c = ctx + (int64_t)b * T * H + (int64_t)h * D;
+		float *c = ctx ? ctx + (int64_t)b * T * H + (int64_t)h * D : NULL;
 
-		/* inside the parallel region each product runs on one thread */
-		/* p[T,T] = scale * q[T,D] @ k[T,D]^T, rows of q, k strided 3H */
-		gemm(1, T < 64, 0, 1, T, T, D, scale, q, 3 * H, k, 3 * H, 0.0f,
-		     p, T);
-		for (int i = 0; i < T; i++)
-			softmax_row(p + (int64_t)i * T, p + (int64_t)i * T,
-				    mask_add + (int64_t)b * T, T);
-		if (drop && pdrop > 0) {
-			const uint8_t *m = drop + bh * TT;
+		head_probs(p, q, k, 3 * H, mask_add + (int64_t)b * T, T, D, scale);
+		if (pdrop > 0) {
+			uint8_t *m = (uint8_t *)(s + 2 * TT);
 
-			pd = scratch + tid * TT;
+			MTL_ASSERT(s);
+			pd = s + TT;
+			mtl_dropout_mask_at(m, TT, pdrop, seed, ctr + (uint64_t)(bh * TT));
 #pragma omp simd
 			for (int64_t i = 0; i < TT; i++)
 				pd[i] = p[i] * (dscale * (float)m[i]);
 		}
 		/* c[T,D] (row stride H) = pd[T,T] @ v[T,D] */
-		gemm(1, T < 64, 0, 0, T, D, T, 1.0f, pd, T, v, 3 * H, 0.0f, c, H);
+		if (ctx)
+			gemm(1, T < 64, 0, 0, T, D, T, 1.0f, pd, T, v, 3 * H,
+			     0.0f, c, H);
 	}
 }
 
@@ -821,8 +871,8 @@ void mtl_ops_attention_unfused(float *ctx, float *scratch, const float *qkv,
 			       const float *mask_add, int B, int T, int H,
 			       int NH, int nt)
 {
-	attention_forward(ctx, scratch, NULL, qkv, mask_add, NULL, 0, B, T, H,
-			  NH, 0, nt);
+	attention_forward(ctx, NULL, scratch, (size_t)T * T, qkv, mask_add, 0,
+			  0, 0, B, T, H, NH, nt);
 }
 
 void mtl_attention_forward(float *ctx, float *att, const float *qkv,
@@ -830,30 +880,38 @@ void mtl_attention_forward(float *ctx, float *att, const float *qkv,
 			   int keep, int nt)
 {
 	if (keep)
-		attention_forward(ctx, att, NULL, qkv, mask_add, NULL, 0, B, T,
-				  H, NH, 1, nt);
+		attention_forward(ctx, att, NULL, 0, qkv, mask_add, 0, 0, 0, B,
+				  T, H, NH, nt);
 	else
 		mtl_attention_forward_ex(mtl_attn_default(), ctx, att, qkv,
 					 mask_add, B, T, H, NH, nt);
 }
 
-void mtl_attention_forward_train(float *ctx, float *att, float *scratch,
-				 const float *qkv, const float *mask_add,
-				 const uint8_t *drop, float p, int B, int T,
-				 int H, int NH, int nt)
+void mtl_attention_probs(float *att, const float *qkv, const float *mask_add,
+			 int B, int T, int H, int NH, int nt)
 {
-	attention_forward(ctx, att, scratch, qkv, mask_add, drop, p, B, T, H,
-			  NH, 1, nt);
+	attention_forward(NULL, att, NULL, 0, qkv, mask_add, 0, 0, 0, B, T, H,
+			  NH, nt);
+}
+
+void mtl_attention_forward_train(float *ctx, float *scratch, const float *qkv,
+				 const float *mask_add, float p, uint64_t seed,
+				 uint64_t ctr, int B, int T, int H, int NH,
+				 int nt)
+{
+	attention_forward(ctx, NULL, scratch, mtl_attention_train_scratch(T),
+			  qkv, mask_add, p, seed, ctr, B, T, H, NH, nt);
 }
 
 void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
-			    const float *qkv, const float *att,
-			    const uint8_t *drop, float pdrop, int B, int T,
-			    int H, int NH, int nt)
+			    const float *qkv, const float *mask_add,
+			    float pdrop, uint64_t seed, uint64_t ctr, int B,
+			    int T, int H, int NH, int nt)
 {
 	int D = H / NH;
 	float scale = 1.0f / sqrtf((float)D);
 	float dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f;
+	size_t per = mtl_attention_train_scratch(T);
 
 	MTL_ASSERT(D * NH == H);
 	/* each (b, h) writes its own columns of dqkv: no races */
@@ -861,18 +919,21 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 	for (int bh = 0; bh < B * NH; bh++) {
 		int b = bh / NH, h = bh % NH, tid = omp_get_thread_num();
 		int64_t TT = (int64_t)T * T;
-		const float *p = att + bh * TT;
+		float *p = scratch + tid * per, *dp = p + TT, *ds = dp + TT;
 		const float *pd = p;
-		float *dp = scratch + tid * 2 * TT, *ds = dp + TT;
 		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
 		const float *k = q + H, *v = q + 2 * H;
 		float *dq = dqkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
 		float *dk = dq + H, *dv = dq + 2 * H;
 		const float *dc = dctx + (int64_t)b * T * H + (int64_t)h * D;
-		const uint8_t *m = drop && pdrop > 0 ? drop + bh * TT : NULL;
+		uint8_t *m = pdrop > 0 ? (uint8_t *)(ds + TT) : NULL;
 
+		/* the forward's probabilities again, not kept */
+		head_probs(p, q, k, 3 * H, mask_add + (int64_t)b * T, T, D, scale);
 		if (m) {
-			/* ds holds the dropped probabilities for a moment */
+			/* the forward's mask again; ds holds the dropped
+			 * probabilities for a moment */
+			mtl_dropout_mask_at(m, TT, pdrop, seed, ctr + (uint64_t)(bh * TT));
 #pragma omp simd
 			for (int64_t i = 0; i < TT; i++)
 				ds[i] = p[i] * (dscale * (float)m[i]);

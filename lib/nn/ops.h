@@ -19,7 +19,9 @@
  * 1/(1-p), a dropped one is 0.  The keep mask (uint8, 1 = kept) is drawn by
  * mtl_dropout_mask() from a struct mtl_rng before the forward call and is
  * what the backward call reads, so the result does not depend on the
- * thread count.
+ * thread count.  The attention probabilities' masks, T*T a head, are not
+ * stored: the training attention draws them from a counter-based stream
+ * (mtl_dropout_mask_at()), its backward draws the same again.
  *
  * Nothing here allocates, prints or fails: the callers have checked every
  * size, so a bad size is a programmer error.
@@ -150,6 +152,16 @@ void mtl_relu_backward(float *dinp, const float *out, const float *dout,
  * without drawing.
  */
 void mtl_dropout_mask(uint8_t *keep, int64_t n, float p, struct mtl_rng *r);
+/*
+ * keep[n] for elements ctr .. ctr+n-1 of the counter-based stream seed:
+ * element e is kept iff u >= p, u = b * 2^-24 with b the top 24 bits
+ * (e even) or the next 24 (e odd) of mtl_rng_at(seed, e / 2), the split
+ * of mtl_dropout_mask().  An element's bit depends on (seed, e) only, so
+ * any slice of the stream can be drawn again, on any thread.  p = 0 keeps
+ * all.
+ */
+void mtl_dropout_mask_at(uint8_t *keep, int64_t n, float p, uint64_t seed,
+			 uint64_t ctr);
 /* out[n] = inp[n] * keep[n] / (1 - p); out may alias inp. */
 void mtl_dropout_forward(float *out, const float *inp, const uint8_t *keep,
 			 float p, int64_t n);
@@ -265,26 +277,39 @@ void mtl_attention_forward_ex(enum mtl_attn_kernel kind, float *ctx,
 			      const float *mask_add, int B, int T, int H,
 			      int NH, int nt);
 /*
- * The training form of the above: att [B,NH,T,T] always kept, and with p >
- * 0 dropout on the probabilities (BERT's attention_probs_dropout_prob):
- * ctx = (att * drop[B,NH,T,T] / (1 - p)) v.  drop may be NULL when p = 0.
- * scratch: [nt,T,T] floats.
+ * att[B,NH,T,T] = the probabilities softmax(q k^T / sqrt(D) + mask) of
+ * every head: the keep form's and the training forward's arithmetic, bit
+ * for bit, which is what the training backward recomputes.
  */
-void mtl_attention_forward_train(float *ctx, float *att, float *scratch,
-				 const float *qkv, const float *mask_add,
-				 const uint8_t *drop, float p, int B, int T,
-				 int H, int NH, int nt);
+void mtl_attention_probs(float *att, const float *qkv, const float *mask_add,
+			 int B, int T, int H, int NH, int nt);
+/* Floats of scratch per thread for the training forward and backward:
+ * 3 [T,T] matrices and a [T,T] byte mask, a multiple of 16. */
+size_t mtl_attention_train_scratch(int T);
+/*
+ * The training form of the above, with memory linear in T: the
+ * probabilities are not kept (each head's go through per-thread scratch,
+ * [nt, mtl_attention_train_scratch(T)] floats), and with p > 0 dropout on
+ * them (BERT's attention_probs_dropout_prob): ctx = (P * keep / (1 - p)) v
+ * with keep the elements ctr + ((b*NH + h)*T + i)*T + j of the stream
+ * seed (mtl_dropout_mask_at()).  seed and ctr are unused when p = 0.
+ */
+void mtl_attention_forward_train(float *ctx, float *scratch, const float *qkv,
+				 const float *mask_add, float p, uint64_t seed,
+				 uint64_t ctr, int B, int T, int H, int NH,
+				 int nt);
 /*
  * dqkv[B,T,3H] += gradient of ctx through the attention above, from
- * dctx [B,T,H], the forward's qkv, att and drop.  Per (b, h), with
- * P' = dropout(P):
+ * dctx [B,T,H], the forward's qkv and mask_add, and its p, seed and ctr.
+ * Per (b, h) it recomputes the probabilities P (mtl_attention_probs'
+ * bits) and the keep mask, then with P' = dropout(P):
  *   dV += P'^T dC;  dP' = dC V^T;  dP = dropout'(dP');
  *   dS = P * (dP - rowsum(dP * P));  dQ += dS K / sqrt(D);  dK += dS^T Q / sqrt(D)
- * scratch: [nt,2,T,T] floats.
+ * scratch: [nt, mtl_attention_train_scratch(T)] floats.
  */
 void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
-			    const float *qkv, const float *att,
-			    const uint8_t *drop, float p, int B, int T, int H,
+			    const float *qkv, const float *mask_add, float p,
+			    uint64_t seed, uint64_t ctr, int B, int T, int H,
 			    int NH, int nt);
 
 /* x[n] = 0 on nt threads: the per-step zeroing of gradient buffers. */
