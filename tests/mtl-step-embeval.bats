@@ -70,17 +70,19 @@ setup() {
 	run bash -c "set -o pipefail; mtl-dump -t eval s.mpk | jq -c '[.step, (.tasks.sim[\"mrr@10\"] | if . < 0.8 then \"<0.8\" else . * 1e4 | round end), .best.step, .best.stale, .best.stop]'"
 	assert_output - <<-'EOF'
 	[1,"<0.8",1,0,null]
-	[2,9000,2,0,null]
-	[3,8000,2,1,null]
-	[4,10000,4,0,null]
-	[5,10000,4,1,null]
-	[6,10000,4,2,null]
-	[7,10000,4,3,true]
+	[2,"<0.8",1,1,null]
+	[3,8667,3,0,null]
+	[4,"<0.8",3,1,null]
+	[5,8000,3,2,null]
+	[6,9000,6,0,null]
+	[7,9000,6,1,null]
+	[8,9000,6,2,null]
+	[9,9000,6,3,true]
 	EOF
-	grep -qx "mtl-step: stopping early at step 7: sim:mrr@10 did not improve in 3 evaluations (best 1.0000 at step 4)" err
-	grep -qx "mtl-step: saving the best model in 'out': step 4, sim:mrr@10 1.0000" err
-	cmp out/model.safetensors out/checkpoint-000004/model.safetensors
-	! cmp -s out/model.safetensors out/checkpoint-000007/model.safetensors
+	grep -qx "mtl-step: stopping early at step 9: sim:mrr@10 did not improve in 3 evaluations (best 0.9000 at step 6)" err
+	grep -qx "mtl-step: saving the best model in 'out': step 6, sim:mrr@10 0.9000" err
+	cmp out/model.safetensors out/checkpoint-000006/model.safetensors
+	! cmp -s out/model.safetensors out/checkpoint-000009/model.safetensors
 	# a label task's figure needs no --eval-embeddings: the metric asks
 	run bash -c "set -o pipefail; mtl-step -q -j 1 -m model --lr 1e-3 --eval dev.mpk --best-metric topic:v_measure b.mpk | mtl-dump -t eval | jq -c '[.best.metric, (.best.value >= 0), (.tasks.topic | has(\"knn_accuracy\"))]'"
 	assert_output '["topic:v_measure",true,true]'
