@@ -605,20 +605,23 @@ void mtl_dropout_mask_at(uint8_t *keep, int64_t n, float p, uint64_t seed,
 		return;
 	}
 	/* element e is half e & 1 of draw e / 2: an odd start and an odd
-	 * end take half a draw, the pairs between whole ones */
+	 * end take half a draw, the pairs between whole ones (a vector loop:
+	 * the 24-bit halves convert through int32, which AVX2 has) */
 	if (n > 0 && (ctr & 1))
-		keep[i++] = (float)((mtl_rng_at(seed, ctr >> 1) >> 16) & 0xffffff) *
+		keep[i++] = (float)(int32_t)((mtl_rng_at(seed, ctr >> 1) >> 16) & 0xffffff) *
 				    0x1.0p-24f >= p;
 	pairs = (n - i) / 2;
+#pragma omp simd
 	for (int64_t k = 0; k < pairs; k++) {
 		uint64_t x = mtl_rng_at(seed, ((ctr + (uint64_t)i) >> 1) + (uint64_t)k);
 
-		keep[i + 2 * k] = (float)(x >> 40) * 0x1.0p-24f >= p;
-		keep[i + 2 * k + 1] = (float)((x >> 16) & 0xffffff) * 0x1.0p-24f >= p;
+		keep[i + 2 * k] = (float)(int32_t)(x >> 40) * 0x1.0p-24f >= p;
+		keep[i + 2 * k + 1] = (float)(int32_t)((x >> 16) & 0xffffff) *
+					      0x1.0p-24f >= p;
 	}
 	i += 2 * pairs;
 	if (i < n)
-		keep[i] = (float)(mtl_rng_at(seed, (ctr + (uint64_t)i) >> 1) >> 40) *
+		keep[i] = (float)(int32_t)(mtl_rng_at(seed, (ctr + (uint64_t)i) >> 1) >> 40) *
 				  0x1.0p-24f >= p;
 }
 
