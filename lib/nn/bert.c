@@ -554,8 +554,19 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 	BT = B * T;
 	need = plan(m, NULL, B, T, train, nt);
 	if (need > m->arena_len) {
-		float *n = aligned_alloc(64, need * sizeof(float));
+		/*
+		 * Half as large again at least: length-sorted batches grow a
+		 * little at a time, and every new block's pages are faulted
+		 * in (and zeroed) anew.  Pages past need stay untouched, so
+		 * they cost address space, not memory.
+		 */
+		size_t more = m->arena_len + m->arena_len / 2;
+		float *n = more > need ? aligned_alloc(64, more * sizeof(float)) : NULL;
 
+		if (n)
+			need = more;
+		else
+			n = aligned_alloc(64, need * sizeof(float));
 		if (!n)
 			return mtl_err_set(err, MTL_ERR_NOMEM,
 					   "out of memory for %zu activations", need);
