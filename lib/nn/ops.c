@@ -24,10 +24,6 @@
 
 /* Element counts below which an OpenMP region costs more than it saves. */
 #define PAR_MIN 32768
-/* Column slices a thread in mtl_linear_forward_split: more than one, so
- * that a thread whose core is busy elsewhere leaves its later slices to
- * the others (par.h). */
-#define SPLIT_PER_THREAD 3
 
 /* ---- scalar building blocks ---- */
 
@@ -341,14 +337,19 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 			      const float *b, int N, int C, int OC, int nt)
 {
 	struct split_job j = { out, inp, w, b, N, C, OC };
-	/* SPLIT_PER_THREAD slices a thread, whole micro-kernel slivers */
-	int chunk = (OC / (nt < 1 ? 1 : nt * SPLIT_PER_THREAD) + 31) & ~31;
+	/*
+	 * One slice a thread: each slice packs all of inp again, so more
+	 * slices than threads cost more packing than they gain in balance.
+	 * A thread that has not started when the other has finished its
+	 * slice leaves its slice to it (par.h).
+	 */
+	int chunk = (OC / (nt < 1 ? 1 : nt) + 15) & ~15;
 
 	if (nt <= 1 || chunk >= OC) {
 		mtl_linear_forward(out, inp, w, b, N, C, OC, 1);
 		return;
 	}
-	mtl_par_for(nt, OC, chunk < 64 ? 64 : chunk, split_cols, &j);
+	mtl_par_for(nt, OC, chunk, split_cols, &j);
 }
 
 void mtl_linear_backward_split(float *dinp, float *dw, float *db,
