@@ -577,7 +577,10 @@ void mtl_residual_backward(float *da, float *db, const float *dout,
 	}
 }
 
-static void gelu_part(void *arg, int64_t lo, int64_t hi, int slot)
+/* AVX-512 where the CPU has it, whatever ARCH says (the same bits: one
+ * element's operations do not depend on the vector width) */
+__attribute__((target_clones("arch=x86-64-v4", "default"))) static void
+gelu_part(void *arg, int64_t lo, int64_t hi, int slot)
 {
 	const struct ew_job *j = arg;
 
@@ -596,8 +599,9 @@ void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
 	mtl_par_for(nt, n, par_chunk(n, 1, nt), gelu_part, &j);
 }
 
-void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
-		       int64_t n, int nt)
+__attribute__((target_clones("arch=x86-64-v4", "default"))) void
+mtl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n,
+		  int nt)
 {
 	/* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
 #pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
