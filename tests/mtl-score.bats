@@ -320,3 +320,13 @@ min_cosine() {
 	mtl-score -q -m "$FIXTURES/tiny" --int8 pex.mpk | mtl-dump -t prediction | sed 's/"score":[^,}]*//g' >actual
 	diff -u expect actual
 }
+
+@test "valgrind: the encoder's run is clean and its embeddings are the native run's bytes" {
+	# valgrind has no AVX-512: the GELU's default clone and the AVX2
+	# products run there, where the native run may take AVX-512 ones
+	command -v valgrind >/dev/null || skip "valgrind is not installed"
+	[ "${MTL_BUILD:-build}" = build ] || skip "valgrind does not run sanitizer builds"
+	mtl-score -q -m "$FIXTURES/tiny" --embed -j 2 ex.mpk | mtl-dump -t embedding >native
+	run -0 bash -c "valgrind -q --error-exitcode=99 mtl-score -q -m '$FIXTURES/tiny' --embed -j 2 ex.mpk | mtl-dump -t embedding >vg"
+	cmp native vg
+}

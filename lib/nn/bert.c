@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <blis.h>
 #include <jansson.h>
@@ -147,6 +148,26 @@ static size_t n_tensors_for(const struct mtl_bert_config *c)
 	return 5 + 16 * (size_t)c->layers + 2;
 }
 
+/*
+ * n bytes (zeroed if zero) for a block read all over for every batch (the
+ * weights, the activations), on 2 MB pages where the kernel allows it
+ * (transparent huge pages in madvise mode): the products read rows a few
+ * kilobytes apart, and on 4 KB pages each row is a TLB miss of its own.
+ * Pages are still made only when touched.  free() releases it.
+ */
+static void *huge_alloc(size_t n, int zero)
+{
+	const size_t huge = (size_t)2 << 20;
+	void *p = NULL;
+
+	if (n < huge)
+		return zero ? calloc(1, n ? n : 1) : aligned_alloc(64, (n + 63) & ~(size_t)63);
+	if (posix_memalign(&p, huge, n))
+		return NULL;
+	madvise(p, n & ~(huge - 1), MADV_HUGEPAGE);
+	return zero ? memset(p, 0, n) : p;
+}
+
 int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 		 struct mtl_err *err)
 {
@@ -161,7 +182,7 @@ int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	m->cfg = *cfg;
 	m->n_params = mtl_bert_param_sizes(s, cfg);
-	m->params = calloc(m->n_params, sizeof(float));
+	m->params = huge_alloc(m->n_params * sizeof(float), 1);
 	m->tensors = calloc(n_tensors_for(cfg), sizeof(*m->tensors));
 	if (!m->params || !m->tensors) {
 		size_t n = m->n_params;
@@ -556,8 +577,19 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 	BT = B * T;
 	need = plan(m, NULL, B, T, train, nt);
 	if (need > m->arena_len) {
-		float *n = aligned_alloc(64, need * sizeof(float));
+		/*
+		 * Half as large again at least: length-sorted batches grow a
+		 * little at a time, and every new block's pages are faulted
+		 * in (and zeroed) anew.  Pages past need stay untouched, so
+		 * they cost address space, not memory.
+		 */
+		size_t more = m->arena_len + m->arena_len / 2;
+		float *n = more > need ? huge_alloc(more * sizeof(float), 0) : NULL;
 
+		if (n)
+			need = more;
+		else
+			n = huge_alloc(need * sizeof(float), 0);
 		if (!n)
 			return mtl_err_set(err, MTL_ERR_NOMEM,
 					   "out of memory for %zu activations", need);

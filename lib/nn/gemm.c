@@ -37,6 +37,13 @@
 #define KC_MAX 384
 /* Panels up to this many floats live on the stack, larger ones on the heap. */
 #define STACK_PANEL 16384
+/*
+ * How far ahead along its rows the transposing pack of B prefetches, in
+ * floats.  It reads 8 rows at a time, ldb apart: a weight matrix in
+ * inference, which comes from memory, not cache, for every batch, and
+ * whose strided rows the hardware prefetcher does not follow well.
+ */
+#define PF_AHEAD 64
 
 struct kernel {
 	int mr, nr, nc;
@@ -238,7 +245,10 @@ pack_b(float *bp, const float *B, int64_t ldb, int tb, int pc, int kc, int jc,
 		for (; p + 8 <= kc; p += 8)
 			for (int j = 0; j < nr; j += 8) {
 				__m256 col[8];
+				const float *pf = B + (int64_t)(jc + j0 + j) * ldb + pc + p + PF_AHEAD;
 
+				for (int i = 0; !(p & 15) && i < 8 && i < w - j; i++)
+					_mm_prefetch((const char *)(pf + i * ldb), _MM_HINT_T0);
 				transpose8(col, B + (int64_t)(jc + j0 + j) * ldb + pc + p,
 					   ldb, w - j);
 				for (int q = 0; q < 8; q++)

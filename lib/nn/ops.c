@@ -20,6 +20,7 @@
 #include "err.h"
 #include "gemm.h"
 #include "ops_int.h"
+#include "par.h"
 
 /* Element counts below which an OpenMP region costs more than it saves. */
 #define PAR_MIN 32768
@@ -239,6 +240,20 @@ void mtl_zero(float *x, int64_t n, int nt)
 		memset(x + i, 0, sizeof(float) * (size_t)(n - i < chunk ? n - i : chunk));
 }
 
+/*
+ * Chunks for mtl_par_for over n rows of w elements: about four a thread,
+ * in whole 16-element vectors when rows are single elements; all of n in
+ * one when the rows hold fewer than PAR_MIN elements in all.
+ */
+static int64_t par_chunk(int64_t n, int64_t w, int nt)
+{
+	int64_t c = (n + 4 * nt - 1) / (4 * nt);
+
+	if (n * w < PAR_MIN || nt <= 1)
+		return n > 0 ? n : 1;
+	return w == 1 ? (c + 15) & ~(int64_t)15 : c;
+}
+
 /* ---- layers ---- */
 
 void mtl_linear_forward(float *out, const float *inp, const float *w,
@@ -293,34 +308,48 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 		colsum64(db, dout, N, OC, j0, j0 + 64 < OC ? 64 : OC - j0);
 }
 
+/* A column slice of mtl_linear_forward_split: its columns lo..hi-1. */
+struct split_job {
+	float *out;
+	const float *inp, *w, *b;
+	int N, C, OC;
+};
+
+static void split_cols(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct split_job *j = arg;
+	int n = (int)(hi - lo);
+
+	/* out[:, lo:hi] = inp @ w[lo:hi, :]^T (+ b) */
+	gemm(1, 0, 0, 1, j->N, n, j->C, 1.0f, j->inp, j->C, j->w + lo * j->C,
+	     j->C, 0.0f, j->out + lo, j->OC);
+	for (int i = 0; j->b && i < j->N; i++) {
+		float *o = j->out + (int64_t)i * j->OC + lo;
+		const float *bb = j->b + lo;
+
+#pragma omp simd
+		for (int k = 0; k < n; k++)
+			o[k] += bb[k];
+	}
+}
+
 void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 			      const float *b, int N, int C, int OC, int nt)
 {
+	struct split_job j = { out, inp, w, b, N, C, OC };
+	/*
+	 * One slice a thread: each slice packs all of inp again, so more
+	 * slices than threads cost more packing than they gain in balance.
+	 * A thread that has not started when the other has finished its
+	 * slice leaves its slice to it (par.h).
+	 */
 	int chunk = (OC / (nt < 1 ? 1 : nt) + 15) & ~15;
 
 	if (nt <= 1 || chunk >= OC) {
 		mtl_linear_forward(out, inp, w, b, N, C, OC, 1);
 		return;
 	}
-#pragma omp parallel num_threads(nt)
-	{
-		int lo = omp_get_thread_num() * chunk;
-		int n = OC - lo < chunk ? OC - lo : chunk;
-
-		if (n > 0) {
-			/* out[:, lo:lo+n] = inp @ w[lo:lo+n, :]^T (+ b) */
-			gemm(1, 0, 0, 1, N, n, C, 1.0f, inp, C,
-			     w + (int64_t)lo * C, C, 0.0f, out + lo, OC);
-			for (int i = 0; b && i < N; i++) {
-				float *o = out + (int64_t)i * OC + lo;
-				const float *bb = b + lo;
-
-#pragma omp simd
-				for (int j = 0; j < n; j++)
-					o[j] += bb[j];
-			}
-		}
-	}
+	mtl_par_for(nt, OC, chunk, split_cols, &j);
 }
 
 void mtl_linear_backward_split(float *dinp, float *dw, float *db,
@@ -404,21 +433,37 @@ static inline void ln_row(float *o, const float *x, const float *w,
 		o[j] = (x[j] - m) * s * w[j] + b[j];
 }
 
+struct ln_job {
+	float *out, *mean, *rstd;
+	const float *inp, *w, *b;
+	int C;
+	float eps;
+};
+
+static void ln_rows(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct ln_job *j = arg;
+	int C = j->C;
+
+	for (int64_t i = lo; i < hi; i++) {
+		const float *x = j->inp + i * C;
+		float m = sum16(x, C) / (float)C;
+		float v = sumsq16(x, m, C) / (float)C;
+		float s = 1.0f / sqrtf(v + j->eps);
+
+		ln_row(j->out + i * C, x, j->w, j->b, m, s, C);
+		j->mean[i] = m;
+		j->rstd[i] = s;
+	}
+}
+
 void mtl_layernorm_forward(float *out, float *mean, float *rstd,
 			   const float *inp, const float *w, const float *b,
 			   int N, int C, float eps, int nt)
 {
-#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
-	for (int i = 0; i < N; i++) {
-		const float *x = inp + (int64_t)i * C;
-		float m = sum16(x, C) / (float)C;
-		float v = sumsq16(x, m, C) / (float)C;
-		float s = 1.0f / sqrtf(v + eps);
+	struct ln_job j = { out, mean, rstd, inp, w, b, C, eps };
 
-		ln_row(out + (int64_t)i * C, x, w, b, m, s, C);
-		mean[i] = m;
-		rstd[i] = s;
-	}
+	mtl_par_for(nt, N, par_chunk(N, C, nt), ln_rows, &j);
 }
 
 void mtl_layernorm_apply(float *out, const float *inp, const float *w,
@@ -499,12 +544,27 @@ void mtl_layernorm_backward(float *dinp, float *dw, float *db,
 	}
 }
 
+/* The arguments of an element-wise forward pass. */
+struct ew_job {
+	float *out;
+	const float *a, *b;
+};
+
+static void residual_part(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct ew_job *j = arg;
+
+#pragma omp simd
+	for (int64_t i = lo; i < hi; i++)
+		j->out[i] = j->a[i] + j->b[i];
+}
+
 void mtl_residual_forward(float *out, const float *a, const float *b,
 			  int64_t n, int nt)
 {
-#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
-	for (int64_t i = 0; i < n; i++)
-		out[i] = a[i] + b[i];
+	struct ew_job j = { out, a, b };
+
+	mtl_par_for(nt, n, par_chunk(n, 1, nt), residual_part, &j);
 }
 
 void mtl_residual_backward(float *da, float *db, const float *dout,
@@ -517,18 +577,31 @@ void mtl_residual_backward(float *da, float *db, const float *dout,
 	}
 }
 
-void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
+/* AVX-512 where the CPU has it, whatever ARCH says (the same bits: one
+ * element's operations do not depend on the vector width) */
+__attribute__((target_clones("arch=x86-64-v4", "default"))) static void
+gelu_part(void *arg, int64_t lo, int64_t hi, int slot)
 {
-#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
-	for (int64_t i = 0; i < n; i++) {
-		float x = inp[i];
+	const struct ew_job *j = arg;
 
-		out[i] = 0.5f * x * verfc(-0.70710678118654752f * x);
+#pragma omp simd
+	for (int64_t i = lo; i < hi; i++) {
+		float x = j->a[i];
+
+		j->out[i] = 0.5f * x * verfc(-0.70710678118654752f * x);
 	}
 }
 
-void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
-		       int64_t n, int nt)
+void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
+{
+	struct ew_job j = { out, inp, NULL };
+
+	mtl_par_for(nt, n, par_chunk(n, 1, nt), gelu_part, &j);
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "default"))) void
+mtl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n,
+		  int nt)
 {
 	/* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
 #pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)

@@ -28,10 +28,10 @@
 #include <string.h>
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include "err.h"
 #include "ops_int.h"
+#include "par.h"
 
 /* Keys per block and query rows per tile of the plain C body. */
 #define KB_C 16
@@ -215,14 +215,50 @@ size_t mtl_attention_scratch(int T, int H, int NH)
 	return (size_t)T * T > fused ? (size_t)T * T : fused;
 }
 
+/* The arguments of mtl_attention_forward_ex's heads. */
+struct heads_job {
+	enum mtl_attn_kernel kind;
+	float *ctx, *scratch;
+	const float *qkv, *mask_add;
+	size_t per;
+	int T, H, NH;
+	float scale;
+};
+
+/* Heads lo..hi-1 of the B * NH (batch-major), with slot's scratch. */
+static void heads(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct heads_job *j = arg;
+	int T = j->T, H = j->H, NH = j->NH, D = H / NH;
+	float *s = j->scratch + (size_t)slot * j->per;
+
+	for (int64_t bh = lo; bh < hi; bh++) {
+		int64_t b = bh / NH, h = bh % NH;
+		const float *q = j->qkv + b * T * 3 * H + h * D;
+		float *c = j->ctx + b * T * H + h * D;
+		const float *madd = j->mask_add + b * T;
+
+		if (j->kind == MTL_ATTN_AVX512)
+			head_avx512(c, H, q, q + H, q + 2 * H, 3 * H, madd, T, D,
+				    j->scale, s);
+		else if (j->kind == MTL_ATTN_AVX2)
+			head_avx2(c, H, q, q + H, q + 2 * H, 3 * H, madd, T, D,
+				  j->scale, s);
+		else
+			attn_head_c(c, H, q, q + H, q + 2 * H, 3 * H, madd, T, D,
+				    j->scale, s);
+	}
+}
+
 void mtl_attention_forward_ex(enum mtl_attn_kernel kind, float *ctx,
 			      float *scratch, const float *qkv,
 			      const float *mask_add, int B, int T, int H,
 			      int NH, int nt)
 {
 	int D = H / NH;
-	float scale = 1.0f / sqrtf((float)D);
-	size_t per = mtl_attention_scratch(T, H, NH);
+	struct heads_job j = { kind, ctx, scratch, qkv, mask_add,
+			       mtl_attention_scratch(T, H, NH), T, H, NH,
+			       1.0f / sqrtf((float)D) };
 
 	MTL_ASSERT(D * NH == H && mtl_attn_supported(kind));
 	if (kind == MTL_ATTN_UNFUSED) {
@@ -230,22 +266,6 @@ void mtl_attention_forward_ex(enum mtl_attn_kernel kind, float *ctx,
 					  NH, nt);
 		return;
 	}
-#pragma omp parallel for num_threads(nt) schedule(static)
-	for (int bh = 0; bh < B * NH; bh++) {
-		int b = bh / NH, h = bh % NH;
-		float *s = scratch + (size_t)omp_get_thread_num() * per;
-		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
-		float *c = ctx + (int64_t)b * T * H + (int64_t)h * D;
-		const float *madd = mask_add + (int64_t)b * T;
-
-		if (kind == MTL_ATTN_AVX512)
-			head_avx512(c, H, q, q + H, q + 2 * H, 3 * H, madd, T, D,
-				    scale, s);
-		else if (kind == MTL_ATTN_AVX2)
-			head_avx2(c, H, q, q + H, q + 2 * H, 3 * H, madd, T, D,
-				  scale, s);
-		else
-			attn_head_c(c, H, q, q + H, q + 2 * H, 3 * H, madd, T, D,
-				    scale, s);
-	}
+	/* one head a chunk: B * NH of them, each a few microseconds or more */
+	mtl_par_for(nt, (int64_t)B * NH, 1, heads, &j);
 }
