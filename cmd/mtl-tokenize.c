@@ -147,6 +147,101 @@ static int run(struct mtl_input *in, const struct mtl_tok *tok,
 	return 0;
 }
 
+/* The tokenizer of the model directory (dies on error). */
+static struct mtl_tok *load_tokenizer(const char *model)
+{
+	struct mtl_tok *tok;
+	struct mtl_err err;
+	int rc = mtl_tok_load(&tok, model, &err);
+
+	if (rc < 0)
+		cmd_die(cmd_status(rc), "%s", err.msg);
+	return tok;
+}
+
+/* --tasks, else the model's tasks.json if it has one, else NULL (dies on
+ * error, freeing tok). */
+static struct mtl_tasks *load_tasks(const char *model, const char *tasks_path,
+				    struct mtl_tok *tok)
+{
+	struct mtl_tasks *ts = NULL;
+	struct mtl_err err;
+	char path[4096];
+	int rc;
+
+	if (!tasks_path) {
+		snprintf(path, sizeof(path), "%s/tasks.json", model);
+		if (access(path, F_OK) == 0)
+			tasks_path = path;
+	}
+	rc = tasks_path ? mtl_task_load(&ts, tasks_path, &err) : 0;
+	if (rc < 0) {
+		mtl_tok_free(tok);
+		cmd_die(cmd_status(rc), "%s", err.msg);
+	}
+	if (ts && ts->n > 64)
+		cmd_die(EXIT_DATA, "%s: more than %d tasks", tasks_path, 64);
+	return ts;
+}
+
+/* field[k] = FIELD for each --label-field TASK=FIELD in arg[0..n). */
+static void label_fields(const char **field, const char **arg, int n,
+			 const struct mtl_tasks *ts)
+{
+	for (int i = 0; i < n; i++) {
+		char *eq = strchr(arg[i], '=');
+		int k;
+
+		*eq = 0;
+		if ((k = mtl_task_find(ts, arg[i])) < 0)
+			cmd_usage_error(usage, "--label-field: no task '%s'%s", arg[i],
+					cmd_task_hint(ts, arg[i]));
+		field[k] = eq + 1;
+	}
+}
+
+/*
+ * Each input (the arguments from optind, or standard input) in turn into
+ * the one stream w; with several, ids from line numbers are prefixed by
+ * the file name to stay unique.  Returns an exit code.
+ */
+static int tokenize_all(int argc, char **argv, struct mtl_input_opts *o,
+			int format_given, const char *task_name,
+			const struct mtl_tok *tok, const struct mtl_tasks *ts,
+			size_t max_len, int skip_bad, struct mtl_census *census,
+			struct mtl_mp_writer *w)
+{
+	int rc = 0;
+
+	for (int i = optind; rc == 0 && i < (argc > optind ? argc : optind + 1); i++) {
+		const char *file = i < argc ? argv[i] : NULL, *name;
+		struct mtl_input *in = NULL;
+		struct mtl_err err;
+		FILE *f;
+
+		if (!format_given)
+			o->format = MTL_INPUT_JSONL;
+		if (!format_given && file)
+			mtl_input_format_parse(&o->format, file, 1);
+		if (mtl_input_tag_task(&o->conll_task, ts, task_name, o->format, &err) < 0)
+			cmd_usage_error(usage, "%s%s", err.msg, cmd_task_hint(ts, task_name));
+		f = cmd_open_in(file, &name);
+		o->id_prefix = argc - optind > 1 ? name : NULL;
+		if (mtl_input_open(&in, f, ts, o, &err) < 0) {
+			fprintf(stderr, "%s: %s: %s\n", cmd_name, name, err.msg);
+			rc = EXIT_DATA;
+		} else {
+			if (mtl_input_warning(in))
+				cmd_warn("%s: %s", name, mtl_input_warning(in));
+			rc = run(in, tok, ts, max_len, skip_bad, census, w, name);
+		}
+		mtl_input_free(in);
+		if (f != stdin)
+			fclose(f);
+	}
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	enum { O_TEXT = 256, O_UNK, O_SKIP, O_REPL, O_TASK, O_LABEL, O_STRICT, O_FORCE };
@@ -170,18 +265,14 @@ int main(int argc, char **argv)
 		{ 0 }
 	};
 	struct mtl_input_opts o = { .format = MTL_INPUT_JSONL, .text_field = "text" };
-	const char *model = NULL, *tasks_path = NULL, *task_name = NULL, *name;
-	struct mtl_tok *tok = NULL;
-	struct mtl_tasks *ts = NULL;
-	struct mtl_input *in = NULL;
+	const char *model = NULL, *tasks_path = NULL, *task_name = NULL;
+	struct mtl_tok *tok;
+	struct mtl_tasks *ts;
 	struct mtl_mp_writer *w;
 	struct mtl_census census;
-	struct mtl_err err;
-	char path[4096];
 	long max_len = -1;
 	const char *label_arg[64], *label_field[64] = { NULL };
-	int opt, rc = 0, skip_bad = 0, format_given = 0, n_label = 0, force = 0;
-	FILE *f;
+	int opt, rc, skip_bad = 0, format_given = 0, n_label = 0, force = 0;
 
 	cmd_name = "mtl-tokenize";
 	while ((opt = cmd_getopt(argc, argv, "m:T:f:l:qhV", lopts, usage, moved)) != -1) {
@@ -226,31 +317,9 @@ int main(int argc, char **argv)
 		cmd_usage_error(usage, "--model is required");
 	cmd_refuse_tty(force);
 
-	rc = mtl_tok_load(&tok, model, &err);
-	if (rc < 0)
-		cmd_die(cmd_status(rc), "%s", err.msg);
-	if (!tasks_path) {
-		snprintf(path, sizeof(path), "%s/tasks.json", model);
-		if (access(path, F_OK) == 0)
-			tasks_path = path;
-	}
-	rc = tasks_path ? mtl_task_load(&ts, tasks_path, &err) : 0;
-	if (rc < 0) {
-		mtl_tok_free(tok);
-		cmd_die(cmd_status(rc), "%s", err.msg);
-	}
-	if (ts && ts->n > 64)
-		cmd_die(EXIT_DATA, "%s: more than %d tasks", tasks_path, 64);
-	for (int i = 0; i < n_label; i++) {
-		char *eq = strchr(label_arg[i], '=');
-		int k;
-
-		*eq = 0;
-		if ((k = mtl_task_find(ts, label_arg[i])) < 0)
-			cmd_usage_error(usage, "--label-field: no task '%s'%s", label_arg[i],
-					cmd_task_hint(ts, label_arg[i]));
-		label_field[k] = eq + 1;
-	}
+	tok = load_tokenizer(model);
+	ts = load_tasks(model, tasks_path, tok);
+	label_fields(label_field, label_arg, n_label, ts);
 	o.label_field = label_field;
 	if (max_len < 0)
 		max_len = mtl_tok_max_length(tok);
@@ -260,32 +329,8 @@ int main(int argc, char **argv)
 	if (!(w = mtl_mp_writer_new(stdout, "standard output")))
 		cmd_die(EXIT_DATA, "out of memory");
 	write_header(w, tok, ts, max_len, argc, argv);
-	/* each input in turn into one stream; with several, ids from line
-	 * numbers are prefixed by the file name to stay unique */
-	for (int i = optind; rc == 0 && i < (argc > optind ? argc : optind + 1); i++) {
-		const char *file = i < argc ? argv[i] : NULL;
-
-		if (!format_given)
-			o.format = MTL_INPUT_JSONL;
-		if (!format_given && file)
-			mtl_input_format_parse(&o.format, file, 1);
-		if (mtl_input_tag_task(&o.conll_task, ts, task_name, o.format, &err) < 0)
-			cmd_usage_error(usage, "%s%s", err.msg, cmd_task_hint(ts, task_name));
-		f = cmd_open_in(file, &name);
-		o.id_prefix = argc - optind > 1 ? name : NULL;
-		if (mtl_input_open(&in, f, ts, &o, &err) < 0) {
-			fprintf(stderr, "%s: %s: %s\n", cmd_name, name, err.msg);
-			rc = EXIT_DATA;
-		} else {
-			if (mtl_input_warning(in))
-				cmd_warn("%s: %s", name, mtl_input_warning(in));
-			rc = run(in, tok, ts, (size_t)max_len, skip_bad, &census, w, name);
-		}
-		mtl_input_free(in);
-		in = NULL;
-		if (f != stdin)
-			fclose(f);
-	}
+	rc = tokenize_all(argc, argv, &o, format_given, task_name, tok, ts,
+			  (size_t)max_len, skip_bad, &census, w);
 	if (rc == 0) {
 		mtl_census_pack(mtl_mp_pk(w), &census, ts);
 		end_record(w);
