@@ -22,6 +22,12 @@
  * zeros to whole slivers and C is written through masks; a short A sliver
  * runs a micro-kernel compiled for its row count (one per count, all
  * from one always-inline body), so no work is wasted on padding rows.
+ *
+ * The epilogue (bias, residual, GELU) runs on each MR x NR tile of C
+ * right after the micro-kernel call of the last K block stored it: a
+ * plain loop over the tile, still in L1, compiled for the build's
+ * target like ops.c's passes, not in the micro-kernel's registers, so
+ * the kernels stay as they are and the bits are the passes' bits.
  */
 #include "gemm.h"
 
@@ -32,6 +38,7 @@
 #include <immintrin.h>
 
 #include "err.h"
+#include "vmath.h"
 
 /* Largest K block; K is cut into equal blocks of at most this. */
 #define KC_MAX 384
@@ -311,10 +318,45 @@ static void scale_c(int M, int N, float beta, float *C, int64_t ldc)
 	}
 }
 
+void mtl_gemm_epi_apply(const struct mtl_gemm_epi *epi, int M, int N,
+			float *C, int64_t ldc)
+{
+	for (int i = 0; i < M; i++) {
+		float *c = C + (int64_t)i * ldc;
+		const float *b = epi->bias;
+		const float *r = epi->res ? epi->res + (int64_t)i * epi->ldr : NULL;
+
+		if (b)
+#pragma omp simd
+			for (int j = 0; j < N; j++)
+				c[j] += b[j];
+		if (r)
+#pragma omp simd
+			for (int j = 0; j < N; j++)
+				c[j] += r[j];
+		if (epi->gelu)
+#pragma omp simd
+			for (int j = 0; j < N; j++)
+				c[j] = vgelu(c[j]);
+	}
+}
+
+struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
+				    int64_t i0, int64_t j0)
+{
+	struct mtl_gemm_epi e = *epi;
+
+	if (e.bias)
+		e.bias += j0;
+	if (e.res)
+		e.res += i0 * e.ldr + j0;
+	return e;
+}
+
 static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 		   int N, int K, float alpha, const float *A, int64_t lda,
 		   const float *B, int64_t ldb, float beta, float *C,
-		   int64_t ldc)
+		   int64_t ldc, const struct mtl_gemm_epi *epi)
 {
 	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
 	float ap[KC_MAX * MR512] __attribute__((aligned(64)));
@@ -326,20 +368,81 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 			int kc = K - pc < kcb ? K - pc : kcb;
 			/* later K blocks add to what the first wrote */
 			float bt = pc ? 1.0f : beta;
+			/* the last K block finishes its tiles: epilogue */
+			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
 
 			pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
 			for (int ir = 0; ir < M; ir += k->mr) {
 				int mr = M - ir < k->mr ? M - ir : k->mr;
 
 				pack_a(ap, A, lda, ta, ir, mr, pc, kc, k->mr);
-				for (int jr = 0; jr < nc; jr += k->nr)
-					k->run(mr, nc - jr < k->nr ? nc - jr : k->nr,
-					       kc, ap, bp + (int64_t)jr * kc,
+				for (int jr = 0; jr < nc; jr += k->nr) {
+					int nr = nc - jr < k->nr ? nc - jr : k->nr;
+
+					k->run(mr, nr, kc, ap, bp + (int64_t)jr * kc,
 					       C + (int64_t)ir * ldc + jc + jr, ldc,
 					       alpha, bt);
+					if (e) {
+						struct mtl_gemm_epi t =
+							mtl_gemm_epi_at(e, ir, jc + jr);
+
+						mtl_gemm_epi_apply(&t, mr, nr,
+								   C + (int64_t)ir * ldc + jc + jr,
+								   ldc);
+					}
+				}
 			}
 		}
 	}
+}
+
+/* The product on kernel k with epi tile by tile; -1 (nothing done) if
+ * the panel does not fit on the stack and cannot be allocated. */
+static int ours(const struct kernel *k, int ta, int tb, int M, int N, int K,
+		float alpha, const float *A, int64_t lda, const float *B,
+		int64_t ldb, float beta, float *C, int64_t ldc,
+		const struct mtl_gemm_epi *epi)
+{
+	int nk = (K + KC_MAX - 1) / KC_MAX, kc = (K + nk - 1) / nk;
+	int nc = N < k->nc ? N : k->nc;
+	int64_t need = (int64_t)kc * ((nc + k->nr - 1) / k->nr * k->nr);
+
+	if (need <= STACK_PANEL) {
+		float bp[STACK_PANEL] __attribute__((aligned(64)));
+
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+		       ldc, epi);
+	} else {
+		float *bp = aligned_alloc(64, sizeof(float) * (size_t)need);
+
+		if (!bp)
+			return -1;
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+		       ldc, epi);
+		free(bp);
+	}
+	return 0;
+}
+
+void mtl_gemm_fused_ex(enum mtl_gemm_kernel kind, int ta, int tb, int M,
+		       int N, int K, float alpha, const float *A, int64_t lda,
+		       const float *B, int64_t ldb, float beta, float *C,
+		       int64_t ldc, const struct mtl_gemm_epi *epi)
+{
+	MTL_ASSERT(mtl_gemm_supported(kind));
+	MTL_ASSERT(M >= 0 && N >= 0 && K >= 0);
+	if (M == 0 || N == 0)
+		return;
+	if (K == 0 || alpha == 0)
+		scale_c(M, N, beta, C, ldc);
+	else if (kind != MTL_GEMM_BLIS &&
+		 !ours(&kernels[kind], ta, tb, M, N, K, alpha, A, lda, B, ldb,
+		       beta, C, ldc, epi))
+		return; /* the epilogue ran tile by tile */
+	else
+		blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+	if (epi)
+		mtl_gemm_epi_apply(epi, M, N, C, ldc);
 }
 
 void mtl_gemm_ex(enum mtl_gemm_kernel kind, int ta, int tb, int M, int N,
@@ -347,42 +450,8 @@ void mtl_gemm_ex(enum mtl_gemm_kernel kind, int ta, int tb, int M, int N,
 		 const float *B, int64_t ldb, float beta, float *C,
 		 int64_t ldc)
 {
-	const struct kernel *k;
-	int64_t need;
-
-	MTL_ASSERT(mtl_gemm_supported(kind));
-	MTL_ASSERT(M >= 0 && N >= 0 && K >= 0);
-	if (M == 0 || N == 0)
-		return;
-	if (K == 0 || alpha == 0) {
-		scale_c(M, N, beta, C, ldc);
-		return;
-	}
-	if (kind == MTL_GEMM_BLIS) {
-		blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-		return;
-	}
-	k = &kernels[kind];
-	{
-		int nk = (K + KC_MAX - 1) / KC_MAX, kc = (K + nk - 1) / nk;
-		int nc = N < k->nc ? N : k->nc;
-
-		need = (int64_t)kc * ((nc + k->nr - 1) / k->nr * k->nr);
-	}
-	if (need <= STACK_PANEL) {
-		float bp[STACK_PANEL] __attribute__((aligned(64)));
-
-		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-	} else {
-		float *bp = aligned_alloc(64, sizeof(float) * (size_t)need);
-
-		if (!bp) {
-			blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-			return;
-		}
-		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-		free(bp);
-	}
+	mtl_gemm_fused_ex(kind, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
+			  C, ldc, NULL);
 }
 
 /* ---- choosing a kernel ---- */
@@ -446,4 +515,13 @@ void mtl_gemm(int ta, int tb, int M, int N, int K, float alpha,
 {
 	mtl_gemm_ex(mtl_gemm_default(), ta, tb, M, N, K, alpha, A, lda, B,
 		    ldb, beta, C, ldc);
+}
+
+void mtl_gemm_fused(int ta, int tb, int M, int N, int K, float alpha,
+		    const float *A, int64_t lda, const float *B, int64_t ldb,
+		    float beta, float *C, int64_t ldc,
+		    const struct mtl_gemm_epi *epi)
+{
+	mtl_gemm_fused_ex(mtl_gemm_default(), ta, tb, M, N, K, alpha, A, lda,
+			  B, ldb, beta, C, ldc, epi);
 }
