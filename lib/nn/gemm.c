@@ -49,6 +49,9 @@ struct kernel {
 	int mr, nr, nc;
 	void (*run)(int mr, int nr, int kc, const float *a, const float *b,
 		    float *c, int64_t ldc, float alpha, float beta);
+	/* the epilogue on a finished tile, compiled for the kernel's CPU */
+	void (*epi)(const struct mtl_gemm_epi *epi, int M, int N, float *C,
+		    int64_t ldc);
 };
 
 /* ---- AVX-512F: 14 x 32 ---- */
@@ -184,9 +187,57 @@ static void run256(int mr, int nr, int kc, const float *a, const float *b,
 	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta);
 }
 
+/*
+ * epi on C[M,N]: one always-inline body, compiled for the build's target
+ * (mtl_gemm_epi_apply) and per kernel with its target attribute, so that
+ * beside the AVX-512 kernel the GELU runs 16 lanes wide whatever -march
+ * says.  Every step is one IEEE operation per lane, so the width changes
+ * no bit.
+ */
+__attribute__((always_inline)) static inline void
+epi_body(const struct mtl_gemm_epi *epi, int M, int N, float *C, int64_t ldc)
+{
+	for (int i = 0; i < M; i++) {
+		float *c = C + (int64_t)i * ldc;
+		const float *b = epi->bias;
+		const float *r = epi->res ? epi->res + (int64_t)i * epi->ldr : NULL;
+
+		if (b)
+#pragma omp simd
+			for (int j = 0; j < N; j++)
+				c[j] += b[j];
+		if (r)
+#pragma omp simd
+			for (int j = 0; j < N; j++)
+				c[j] += r[j];
+		if (epi->gelu)
+#pragma omp simd
+			for (int j = 0; j < N; j++)
+				c[j] = vgelu(c[j]);
+	}
+}
+
+void mtl_gemm_epi_apply(const struct mtl_gemm_epi *epi, int M, int N,
+			float *C, int64_t ldc)
+{
+	epi_body(epi, M, N, C, ldc);
+}
+
+__attribute__((target("avx512f,fma,prefer-vector-width=512"))) static void
+epi512(const struct mtl_gemm_epi *epi, int M, int N, float *C, int64_t ldc)
+{
+	epi_body(epi, M, N, C, ldc);
+}
+
+__attribute__((target("avx2,fma"))) static void
+epi256(const struct mtl_gemm_epi *epi, int M, int N, float *C, int64_t ldc)
+{
+	epi_body(epi, M, N, C, ldc);
+}
+
 static const struct kernel kernels[] = {
-	[MTL_GEMM_AVX2] = { MR256, NR256, 256, run256 },
-	[MTL_GEMM_AVX512] = { MR512, NR512, 512, run512 },
+	[MTL_GEMM_AVX2] = { MR256, NR256, 256, run256, epi256 },
+	[MTL_GEMM_AVX512] = { MR512, NR512, 512, run512, epi512 },
 };
 
 /* ---- packing ---- */
@@ -318,29 +369,6 @@ static void scale_c(int M, int N, float beta, float *C, int64_t ldc)
 	}
 }
 
-void mtl_gemm_epi_apply(const struct mtl_gemm_epi *epi, int M, int N,
-			float *C, int64_t ldc)
-{
-	for (int i = 0; i < M; i++) {
-		float *c = C + (int64_t)i * ldc;
-		const float *b = epi->bias;
-		const float *r = epi->res ? epi->res + (int64_t)i * epi->ldr : NULL;
-
-		if (b)
-#pragma omp simd
-			for (int j = 0; j < N; j++)
-				c[j] += b[j];
-		if (r)
-#pragma omp simd
-			for (int j = 0; j < N; j++)
-				c[j] += r[j];
-		if (epi->gelu)
-#pragma omp simd
-			for (int j = 0; j < N; j++)
-				c[j] = vgelu(c[j]);
-	}
-}
-
 struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
 				    int64_t i0, int64_t j0)
 {
@@ -386,9 +414,8 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 						struct mtl_gemm_epi t =
 							mtl_gemm_epi_at(e, ir, jc + jr);
 
-						mtl_gemm_epi_apply(&t, mr, nr,
-								   C + (int64_t)ir * ldc + jc + jr,
-								   ldc);
+						k->epi(&t, mr, nr,
+						       C + (int64_t)ir * ldc + jc + jr, ldc);
 					}
 				}
 			}

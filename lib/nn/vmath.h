@@ -21,7 +21,7 @@
  * clamped so n stays in the normal range; below -87.3 the result is 0
  * (what float exp gives for a masked score near -FLT_MAX).
  */
-static inline float vexp(float x)
+__attribute__((always_inline)) static inline float vexp(float x)
 {
 	const float magic = 12582912.0f; /* 1.5 * 2^23: rounds to integer */
 	float xc = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
@@ -52,7 +52,7 @@ static inline float vexp(float x)
  * (the Chebyshev fit of Numerical Recipes, 2nd ed., section 6.2: fractional
  * error below 1.2e-7 for every z >= 0), and erfc(-z) = 2 - erfc(z).
  */
-static inline float verfc(float x)
+__attribute__((always_inline)) static inline float verfc(float x)
 {
 	float z = fabsf(x);
 	float t = 1.0f / fmaf(0.5f, z, 1.0f);
@@ -72,7 +72,7 @@ static inline float verfc(float x)
 }
 
 /* x Phi(x) = 0.5 x erfc(-x/sqrt 2): the exact (erf) GELU. */
-static inline float vgelu(float x)
+__attribute__((always_inline)) static inline float vgelu(float x)
 {
 	return 0.5f * x * verfc(-0.70710678118654752f * x);
 }
