@@ -23,11 +23,11 @@
  * runs a micro-kernel compiled for its row count (one per count, all
  * from one always-inline body), so no work is wasted on padding rows.
  *
- * The epilogue (bias, residual, GELU) runs on each MR x NR tile of C
- * right after the micro-kernel call of the last K block stored it: a
- * plain loop over the tile, still in L1, compiled for the build's
- * target like ops.c's passes, not in the micro-kernel's registers, so
- * the kernels stay as they are and the bits are the passes' bits.
+ * The epilogue: in the last K block the micro-kernel adds the bias and
+ * the residual to its registers before it stores them (each add one
+ * rounding, in the passes' order), and the GELU runs on the stored tile
+ * right after, still in L1: a loop over vmath.h's formula, which the
+ * kernel's intrinsics would have to copy.
  */
 #include "gemm.h"
 
@@ -48,10 +48,10 @@
 struct kernel {
 	int mr, nr, nc;
 	void (*run)(int mr, int nr, int kc, const float *a, const float *b,
-		    float *c, int64_t ldc, float alpha, float beta);
-	/* the epilogue on a finished tile, compiled for the kernel's CPU */
-	void (*epi)(const struct mtl_gemm_epi *epi, int M, int N, float *C,
-		    int64_t ldc);
+		    float *c, int64_t ldc, float alpha, float beta,
+		    const float *bias, const float *res, int64_t ldr);
+	/* the GELU on a finished tile, compiled for the kernel's CPU */
+	void (*gelu)(int M, int N, float *C, int64_t ldc);
 };
 
 /* ---- AVX-512F: 14 x 32 ---- */
@@ -59,10 +59,15 @@ struct kernel {
 #define MR512 14
 #define NR512 32
 
-/* c[mr, nr] = alpha * a @ b + beta * c, a [kc][MR512], b [kc][NR512]. */
+/*
+ * c[mr, nr] = alpha * a @ b + beta * c, a [kc][MR512], b [kc][NR512]; then
+ * + bias[nr], then + res[mr, nr] (rows ldr apart), where not NULL: each
+ * a rounding of its own, as passes over the stored c would be.
+ */
 __attribute__((target("avx512f"), always_inline)) static inline void
 body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
-	int64_t ldc, float alpha, float beta)
+	int64_t ldc, float alpha, float beta, const float *bias,
+	const float *res, int64_t ldr)
 {
 	__m512 acc[MR512][2], va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 	__mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
@@ -95,6 +100,16 @@ body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
 			v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), v0);
 			v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), v1);
 		}
+		if (bias) {
+			v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, bias));
+			v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, bias + 16));
+		}
+		if (res) {
+			const float *ri = res + i * ldr;
+
+			v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ri));
+			v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ri + 16));
+		}
 		_mm512_mask_storeu_ps(ci, m0, v0);
 		_mm512_mask_storeu_ps(ci + 16, m1, v1);
 	}
@@ -103,23 +118,26 @@ body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
 #define K512(R)                                                               \
 	__attribute__((target("avx512f"))) static void k512_##R(              \
 		int nr, int kc, const float *a, const float *b, float *c,     \
-		int64_t ldc, float alpha, float beta)                         \
+		int64_t ldc, float alpha, float beta, const float *bias,      \
+		const float *res, int64_t ldr)                                \
 	{                                                                     \
-		body512(R, nr, kc, a, b, c, ldc, alpha, beta);                \
+		body512(R, nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr); \
 	}
 K512(1) K512(2) K512(3) K512(4) K512(5) K512(6) K512(7)
 K512(8) K512(9) K512(10) K512(11) K512(12) K512(13) K512(14)
 
 static void run512(int mr, int nr, int kc, const float *a, const float *b,
-		   float *c, int64_t ldc, float alpha, float beta)
+		   float *c, int64_t ldc, float alpha, float beta,
+		   const float *bias, const float *res, int64_t ldr)
 {
 	static void (*const k[MR512])(int, int, const float *, const float *,
-				      float *, int64_t, float, float) = {
+				      float *, int64_t, float, float,
+				      const float *, const float *, int64_t) = {
 		k512_1, k512_2, k512_3, k512_4, k512_5, k512_6, k512_7,
 		k512_8, k512_9, k512_10, k512_11, k512_12, k512_13, k512_14,
 	};
 
-	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta);
+	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr);
 }
 
 /* ---- AVX2 + FMA: 6 x 16 ---- */
@@ -127,9 +145,11 @@ static void run512(int mr, int nr, int kc, const float *a, const float *b,
 #define MR256 6
 #define NR256 16
 
+/* body512's contract with AVX2 vectors. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
-	int64_t ldc, float alpha, float beta)
+	int64_t ldc, float alpha, float beta, const float *bias,
+	const float *res, int64_t ldr)
 {
 	__m256 acc[MR256][2], va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 	__m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -162,6 +182,16 @@ body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
 			v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), v0);
 			v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), v1);
 		}
+		if (bias) {
+			v0 = _mm256_add_ps(v0, _mm256_maskload_ps(bias, m0));
+			v1 = _mm256_add_ps(v1, _mm256_maskload_ps(bias + 8, m1));
+		}
+		if (res) {
+			const float *ri = res + i * ldr;
+
+			v0 = _mm256_add_ps(v0, _mm256_maskload_ps(ri, m0));
+			v1 = _mm256_add_ps(v1, _mm256_maskload_ps(ri + 8, m1));
+		}
 		_mm256_maskstore_ps(ci, m0, v0);
 		_mm256_maskstore_ps(ci + 8, m1, v1);
 	}
@@ -170,32 +200,59 @@ body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
 #define K256(R)                                                               \
 	__attribute__((target("avx2,fma"))) static void k256_##R(             \
 		int nr, int kc, const float *a, const float *b, float *c,     \
-		int64_t ldc, float alpha, float beta)                         \
+		int64_t ldc, float alpha, float beta, const float *bias,      \
+		const float *res, int64_t ldr)                                \
 	{                                                                     \
-		body256(R, nr, kc, a, b, c, ldc, alpha, beta);                \
+		body256(R, nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr); \
 	}
 K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
 
 static void run256(int mr, int nr, int kc, const float *a, const float *b,
-		   float *c, int64_t ldc, float alpha, float beta)
+		   float *c, int64_t ldc, float alpha, float beta,
+		   const float *bias, const float *res, int64_t ldr)
 {
 	static void (*const k[MR256])(int, int, const float *, const float *,
-				      float *, int64_t, float, float) = {
+				      float *, int64_t, float, float,
+				      const float *, const float *, int64_t) = {
 		k256_1, k256_2, k256_3, k256_4, k256_5, k256_6,
 	};
 
-	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta);
+	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr);
 }
 
 /*
- * epi on C[M,N]: one always-inline body, compiled for the build's target
- * (mtl_gemm_epi_apply) and per kernel with its target attribute, so that
- * beside the AVX-512 kernel the GELU runs 16 lanes wide whatever -march
- * says.  Every step is one IEEE operation per lane, so the width changes
- * no bit.
+ * C[M,N] = GELU(C), rows ldc apart: one always-inline body, compiled for
+ * the build's target (mtl_gemm_epi_apply) and per kernel with its target
+ * attribute (the tile epilogue), so that beside the AVX-512 kernel it
+ * runs 16 lanes wide whatever -march says.  Every step is one IEEE
+ * operation per lane, so the width changes no bit.
  */
 __attribute__((always_inline)) static inline void
-epi_body(const struct mtl_gemm_epi *epi, int M, int N, float *C, int64_t ldc)
+gelu_body(int M, int N, float *C, int64_t ldc)
+{
+	for (int i = 0; i < M; i++) {
+		float *c = C + (int64_t)i * ldc;
+
+#pragma omp simd
+		for (int j = 0; j < N; j++)
+			c[j] = vgelu(c[j]);
+	}
+}
+
+__attribute__((target("avx512f,fma,prefer-vector-width=512"))) static void
+gelu512(int M, int N, float *C, int64_t ldc)
+{
+	gelu_body(M, N, C, ldc);
+}
+
+__attribute__((target("avx2,fma"))) static void
+gelu256(int M, int N, float *C, int64_t ldc)
+{
+	gelu_body(M, N, C, ldc);
+}
+
+void mtl_gemm_epi_apply(const struct mtl_gemm_epi *epi, int M, int N,
+			float *C, int64_t ldc)
 {
 	for (int i = 0; i < M; i++) {
 		float *c = C + (int64_t)i * ldc;
@@ -210,34 +267,14 @@ epi_body(const struct mtl_gemm_epi *epi, int M, int N, float *C, int64_t ldc)
 #pragma omp simd
 			for (int j = 0; j < N; j++)
 				c[j] += r[j];
-		if (epi->gelu)
-#pragma omp simd
-			for (int j = 0; j < N; j++)
-				c[j] = vgelu(c[j]);
 	}
-}
-
-void mtl_gemm_epi_apply(const struct mtl_gemm_epi *epi, int M, int N,
-			float *C, int64_t ldc)
-{
-	epi_body(epi, M, N, C, ldc);
-}
-
-__attribute__((target("avx512f,fma,prefer-vector-width=512"))) static void
-epi512(const struct mtl_gemm_epi *epi, int M, int N, float *C, int64_t ldc)
-{
-	epi_body(epi, M, N, C, ldc);
-}
-
-__attribute__((target("avx2,fma"))) static void
-epi256(const struct mtl_gemm_epi *epi, int M, int N, float *C, int64_t ldc)
-{
-	epi_body(epi, M, N, C, ldc);
+	if (epi->gelu)
+		gelu_body(M, N, C, ldc);
 }
 
 static const struct kernel kernels[] = {
-	[MTL_GEMM_AVX2] = { MR256, NR256, 256, run256, epi256 },
-	[MTL_GEMM_AVX512] = { MR512, NR512, 512, run512, epi512 },
+	[MTL_GEMM_AVX2] = { MR256, NR256, 256, run256, gelu256 },
+	[MTL_GEMM_AVX512] = { MR512, NR512, 512, run512, gelu512 },
 };
 
 /* ---- packing ---- */
@@ -407,16 +444,16 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 				for (int jr = 0; jr < nc; jr += k->nr) {
 					int nr = nc - jr < k->nr ? nc - jr : k->nr;
 
-					k->run(mr, nr, kc, ap, bp + (int64_t)jr * kc,
-					       C + (int64_t)ir * ldc + jc + jr, ldc,
-					       alpha, bt);
-					if (e) {
-						struct mtl_gemm_epi t =
-							mtl_gemm_epi_at(e, ir, jc + jr);
+					float *c = C + (int64_t)ir * ldc + jc + jr;
+					struct mtl_gemm_epi t = { 0 };
 
-						k->epi(&t, mr, nr,
-						       C + (int64_t)ir * ldc + jc + jr, ldc);
-					}
+					if (e)
+						t = mtl_gemm_epi_at(e, ir, jc + jr);
+					/* bias and res in the kernel's registers */
+					k->run(mr, nr, kc, ap, bp + (int64_t)jr * kc,
+					       c, ldc, alpha, bt, t.bias, t.res, t.ldr);
+					if (e && e->gelu)
+						k->gelu(mr, nr, c, ldc);
 				}
 			}
 		}

@@ -31,12 +31,14 @@
  * the product (a bias per column, a residual matrix, the exact GELU), to
  * each MR x NR tile of C right after the micro-kernel wrote its last K
  * block, while the tile is in L1, instead of in passes over the whole
- * of C afterwards (out of cache for an encoder's [B*T, 4H]).  The tile's
- * product is finished and stored first and the epilogue reads it back,
- * each step one rounding, so the bits are those of the product followed
- * by the separate passes (mtl_linear_forward, mtl_residual_forward,
- * mtl_gelu_forward in ops.h), whatever the kernel; the GELU is vmath.h's,
- * the one mtl_gelu_forward runs.  BLIS runs the passes after its product.
+ * of C afterwards (an encoder's [B*T, 4H] is megabytes: L3 at best).
+ * The tile's product is finished and stored first and the epilogue
+ * reads it back, each step one rounding, so the bits are those of the
+ * product followed by the separate passes (mtl_linear_forward,
+ * mtl_residual_forward, mtl_gelu_forward in ops.h), whatever the kernel;
+ * the GELU is vmath.h's, the one mtl_gelu_forward runs, compiled with the
+ * kernel's target (16 lanes beside the AVX-512 kernel: the lane count
+ * changes no bit).  BLIS runs the passes after its product.
  *
  * Nothing here fails: a panel too large for the stack is allocated, and
  * if that allocation fails the product is left to BLIS.
