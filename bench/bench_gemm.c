@@ -97,6 +97,7 @@ static double time_epi(enum mtl_gemm_kernel k, const struct shape *s,
 		       const struct mtl_gemm_epi *e, int fused)
 {
 	int64_t n = (int64_t)s->m * s->n;
+	struct mtl_gemm_epi bias = { e->bias, NULL, 0, 0 };
 	double t;
 
 	for (int reps = 1;; reps *= 2) {
@@ -110,9 +111,8 @@ static double time_epi(enum mtl_gemm_kernel k, const struct shape *s,
 			}
 			mtl_gemm_ex(k, 0, 1, s->m, s->n, s->k, 1.0f, a, s->k, b,
 				    s->k, 0.0f, c, s->n);
-			for (int64_t i = 0; i < s->m; i++)
-				for (int j = 0; j < s->n; j++)
-					c[i * s->n + j] += e->bias[j];
+			/* the bias loop mtl_linear_forward ran (omp simd) */
+			mtl_gemm_epi_apply(&bias, s->m, s->n, c, s->n);
 			if (e->res)
 				mtl_residual_forward(c, c, e->res, n, 1);
 			if (e->gelu)
