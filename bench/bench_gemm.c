@@ -11,7 +11,15 @@
  * thread's CPU time, so that other processes on a shared machine cost
  * little beyond cache contention (-w: wall time).
  *
- * Usage: bench_gemm [-w] [-r ROUNDS] [-m small|base]...
+ * With -e, times instead the four forward projections with the
+ * element-wise work the encoder does after them (qkv: bias; attention
+ * output and ffn2: bias + residual; ffn1: bias + GELU), on each of our
+ * kernels: the product followed by passes over the whole of C (a bias
+ * loop, mtl_residual_forward, mtl_gelu_forward: the encoder before the
+ * epilogue) against mtl_gemm_fused_ex (the epilogue on each tile),
+ * interleaved, and prints the milliseconds of each.
+ *
+ * Usage: bench_gemm [-e] [-w] [-r ROUNDS] [-m small|base]...
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -23,6 +31,7 @@
 
 #include "bench.h"
 #include "gemm.h"
+#include "ops.h"
 
 struct shape {
 	const char *what;
@@ -81,21 +90,95 @@ static double time_one(enum mtl_gemm_kernel k, const struct shape *s,
 	}
 }
 
+/* Seconds per product with the epilogue e on C[m,n]: fused (the
+ * epilogue on each tile) or as passes over the whole of C after it. */
+static double time_epi(enum mtl_gemm_kernel k, const struct shape *s,
+		       const float *a, const float *b, float *c,
+		       const struct mtl_gemm_epi *e, int fused)
+{
+	int64_t n = (int64_t)s->m * s->n;
+	struct mtl_gemm_epi bias = { e->bias, NULL, 0, 0 };
+	double t;
+
+	for (int reps = 1;; reps *= 2) {
+		double t0 = bench_now();
+
+		for (int r = 0; r < reps; r++) {
+			if (fused) {
+				mtl_gemm_fused_ex(k, 0, 1, s->m, s->n, s->k, 1.0f, a,
+						  s->k, b, s->k, 0.0f, c, s->n, e);
+				continue;
+			}
+			mtl_gemm_ex(k, 0, 1, s->m, s->n, s->k, 1.0f, a, s->k, b,
+				    s->k, 0.0f, c, s->n);
+			/* the bias loop mtl_linear_forward ran (omp simd) */
+			mtl_gemm_epi_apply(&bias, s->m, s->n, c, s->n);
+			if (e->res)
+				mtl_residual_forward(c, c, e->res, n, 1);
+			if (e->gelu)
+				mtl_gelu_forward(c, c, n, 1);
+		}
+		if ((t = bench_now() - t0) >= 0.05)
+			return t / reps;
+	}
+}
+
+/* -e: the forward projections with their epilogues, passes against fused. */
+static void epilogues(const char *model, int rounds)
+{
+	int base = !strcmp(model, "base");
+	int H = base ? 768 : 384, I = base ? 3072 : 1536;
+	struct shape s[16];
+	static const char *what[] = { "bias", "bias+res", "bias+GELU", "bias+res" };
+
+	shapes(s, H, I, 32);
+	for (int si = 0; si < 4; si++) {
+		float *a = rnd((int64_t)s[si].m * s[si].k), *b = rnd((int64_t)s[si].n * s[si].k);
+		float *c = rnd((int64_t)s[si].m * s[si].n), *bias = rnd(s[si].n);
+		float *res = rnd((int64_t)s[si].m * s[si].n);
+		struct mtl_gemm_epi e = { bias, si == 1 || si == 3 ? res : NULL,
+					  s[si].n, si == 2 };
+
+		printf("%-6s %-17s %-9s", model, s[si].what, what[si]);
+		for (int k = MTL_GEMM_AVX2; k <= MTL_GEMM_AVX512; k++) {
+			double t[2][64];
+
+			if (!mtl_gemm_supported(k))
+				continue;
+			for (int r = 0; r < rounds; r++)
+				for (int o = 0; o < 2; o++) {
+					/* which goes first alternates */
+					int f = (r + o) % 2;
+
+					t[f][r] = time_epi(k, &s[si], a, b, c, &e, f);
+				}
+			for (int f = 0; f < 2; f++)
+				qsort(t[f], (size_t)rounds, sizeof(double), bench_cmp_double);
+			printf(" %8.2f %8.2f", t[0][rounds / 2] * 1e3, t[1][rounds / 2] * 1e3);
+		}
+		printf("\n");
+		fflush(stdout);
+		free(a), free(b), free(c), free(bias), free(res);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const char *models[4];
-	int nmodels = 0, rounds = 5, opt;
+	int nmodels = 0, rounds = 5, epi = 0, opt;
 
 	bench_clock = CLOCK_THREAD_CPUTIME_ID; /* one thread: its own CPU time; -w: wall */
-	while ((opt = getopt(argc, argv, "wr:m:")) != -1) {
-		if (opt == 'w')
+	while ((opt = getopt(argc, argv, "ewr:m:")) != -1) {
+		if (opt == 'e')
+			epi = 1;
+		else if (opt == 'w')
 			bench_clock = CLOCK_MONOTONIC;
 		else if (opt == 'r')
 			rounds = atoi(optarg);
 		else if (opt == 'm' && nmodels < 4)
 			models[nmodels++] = optarg;
 		else {
-			fprintf(stderr, "usage: bench_gemm [-w] [-r ROUNDS] [-m small|base]...\n");
+			fprintf(stderr, "usage: bench_gemm [-e] [-w] [-r ROUNDS] [-m small|base]...\n");
 			return 2;
 		}
 	}
@@ -106,8 +189,19 @@ int main(int argc, char **argv)
 	printf("# BLIS %s, sub-configuration %s; mtl_gemm default: %s\n",
 	       bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
 	       mtl_gemm_name(mtl_gemm_default()));
-	printf("# one thread, %s time, median of %d rounds, GFLOP/s\n",
-	       bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU", rounds);
+	printf("# one thread, %s time, median of %d rounds, %s\n",
+	       bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU", rounds,
+	       epi ? "ms per product with its epilogue" : "GFLOP/s");
+	if (epi) {
+		printf("%-6s %-17s %-9s", "model", "product", "epilogue");
+		for (int k = MTL_GEMM_AVX2; k <= MTL_GEMM_AVX512; k++)
+			if (mtl_gemm_supported(k))
+				printf(" %8s %8s", mtl_gemm_name(k), "fused");
+		printf("\n");
+		for (int mi = 0; mi < nmodels; mi++)
+			epilogues(models[mi], rounds);
+		return 0;
+	}
 	printf("%-6s %-17s %2s %5s %5s %5s", "model", "product", "t", "m", "n", "k");
 	for (int k = MTL_GEMM_BLIS; k <= MTL_GEMM_AVX512; k++)
 		if (mtl_gemm_supported(k))

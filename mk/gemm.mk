@@ -2,6 +2,9 @@
 # thread, on the encoder's shapes; a benchmark, not run by make test.
 #
 #   make bench-gemm [BENCH_GEMM_ARGS='-r 5 -m small']
+#   make bench-gemm BENCH_GEMM_ARGS='-e'    the forward projections with
+#       their bias, residual and GELU: passes after the product against
+#       the epilogue on each tile
 
 .PHONY: bench-gemm
 

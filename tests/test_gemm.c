@@ -7,6 +7,9 @@
  * not read C, beta = 1 adds into it).  Also: nothing outside C[M,N] is
  * written, a column slice gives the bits of the whole product (what the
  * threaded column split relies on), and MTL_GEMM chooses the kernel.
+ * The epilogue (bias, residual, GELU after the product) gives exactly the
+ * bits of the product followed by the separate passes, on every kernel
+ * and through ops.h's linear forwards on 1 and 2 threads.
  */
 #include <float.h>
 #include <math.h>
@@ -165,6 +168,82 @@ static void kernel_slice(enum mtl_gemm_kernel k)
 	free(a), free(b), free(c), free(s);
 }
 
+/* C[M,N] (rows ldc apart) after the product: the passes an epilogue
+ * replaces, as the encoder ran them (bias loop, mtl_residual_forward,
+ * mtl_gelu_forward). */
+static void passes(float *c, int64_t ldc, int M, int N, const float *bias,
+		   const float *res, int64_t ldr, int gelu)
+{
+	for (int i = 0; i < M; i++) {
+		float *ci = c + i * ldc;
+
+		for (int j = 0; bias && j < N; j++)
+			ci[j] += bias[j];
+		if (res)
+			mtl_residual_forward(ci, ci, res + i * ldr, N, 1);
+		if (gelu)
+			mtl_gelu_forward(ci, ci, N, 1);
+	}
+}
+
+/*
+ * mtl_gemm_fused_ex against mtl_gemm_ex then passes(), with kernel k:
+ * memcmp of the whole of C (padding columns included, so nothing beyond
+ * C[M,N] is written), for each combination of bias, residual and GELU
+ * (bits 0, 1, 2 of what), on edge shapes: M and N beside the tiles, K cut
+ * into blocks (K > 384), beta = 1 adding into C, padded strides.
+ */
+static void kernel_epilogue(enum mtl_gemm_kernel k)
+{
+	static const int shape[][3] = {
+		{ 1, 1, 1 }, { 7, 17, 9 }, { 29, 65, 385 }, { 15, 33, 769 },
+		{ 64, 600, 64 },
+	};
+	int same = 1, n = 0;
+
+	for (size_t s = 0; s < sizeof(shape) / sizeof(*shape); s++)
+		for (int what = 1; what < 8; what++)
+			for (int bt = 0; bt < 2; bt++) {
+				int M = shape[s][0], N = shape[s][1], K = shape[s][2];
+				int64_t ldc = N + 3, ldr = N + 5;
+				/* values near 0, where GELU bends, and beyond */
+				float alpha = 2.0f / sqrtf((float)K), beta = (float)bt;
+				float *a = malloc(sizeof(float) * (size_t)(M * K));
+				float *b = malloc(sizeof(float) * (size_t)(N * K));
+				float *bias = malloc(sizeof(float) * (size_t)N);
+				float *res = malloc(sizeof(float) * (size_t)(M * ldr));
+				float *c = malloc(sizeof(float) * (size_t)(M * ldc));
+				float *ref = malloc(sizeof(float) * (size_t)(M * ldc));
+				struct mtl_gemm_epi e = {
+					what & 1 ? bias : NULL, what & 2 ? res : NULL,
+					ldr, !!(what & 4),
+				};
+				uint64_t seed = 11 + s;
+
+				for (int i = 0; i < M * K; i++)
+					a[i] = urand(&seed);
+				for (int i = 0; i < N * K; i++)
+					b[i] = urand(&seed);
+				for (int j = 0; j < N; j++)
+					bias[j] = urand(&seed);
+				for (int i = 0; i < M * ldr; i++)
+					res[i] = urand(&seed);
+				for (int i = 0; i < M * ldc; i++)
+					ref[i] = i % ldc >= N ? SENTINEL : urand(&seed);
+				memcpy(c, ref, sizeof(float) * (size_t)(M * ldc));
+				/* the encoder's layout: inp[M,K] @ w[N,K]^T */
+				mtl_gemm_ex(k, 0, 1, M, N, K, alpha, a, K, b, K, beta, ref, ldc);
+				passes(ref, ldc, M, N, e.bias, e.res, ldr, e.gelu);
+				mtl_gemm_fused_ex(k, 0, 1, M, N, K, alpha, a, K, b, K, beta,
+						  c, ldc, &e);
+				same &= !memcmp(c, ref, sizeof(float) * (size_t)(M * ldc));
+				n++;
+				free(a), free(b), free(bias), free(res), free(c), free(ref);
+			}
+	T_OK(same, "%s: epilogue has the bits of the product then the passes (%d cases)",
+	     mtl_gemm_name(k), n);
+}
+
 /* mtl_gemm_default() in a child with MTL_GEMM set to want (NULL: unset). */
 static int default_with(const char *want)
 {
@@ -222,6 +301,47 @@ static void ops_slices(void)
 	}
 }
 
+/*
+ * mtl_linear_forward_ex and _split_ex (residual, GELU) on 1 and 2 threads
+ * against mtl_linear_forward then the passes: the same bits, with the
+ * default kernel, at the encoder's FFN shape in small (N not a multiple
+ * of any tile, OC cut into two slices).
+ */
+static void ops_epilogue(void)
+{
+	enum { N = 45, C = 400, OC = 200 };
+	float *inp = malloc(sizeof(float) * N * C), *w = malloc(sizeof(float) * OC * C);
+	float *b = malloc(sizeof(float) * OC), *res = malloc(sizeof(float) * N * OC);
+	float *ref = malloc(sizeof(float) * N * OC), *out = malloc(sizeof(float) * N * OC);
+	uint64_t seed = 3;
+
+	for (int i = 0; i < N * C; i++)
+		inp[i] = urand(&seed) * 0.1f;
+	for (int i = 0; i < OC * C; i++)
+		w[i] = urand(&seed);
+	for (int i = 0; i < OC; i++)
+		b[i] = urand(&seed);
+	for (int i = 0; i < N * OC; i++)
+		res[i] = urand(&seed);
+	for (int split = 0; split < 2; split++)
+		for (int nt = 1; nt <= 2; nt++)
+			for (int gelu = 0; gelu < 2; gelu++) {
+				const float *r = gelu ? NULL : res;
+
+				mtl_linear_forward(ref, inp, w, b, N, C, OC, nt);
+				passes(ref, OC, N, OC, NULL, r, OC, gelu);
+				memset(out, 0xff, sizeof(float) * N * OC);
+				(split ? mtl_linear_forward_split_ex : mtl_linear_forward_ex)(
+					out, inp, w, b, r, gelu, N, C, OC, nt);
+				T_OK(!memcmp(out, ref, sizeof(float) * N * OC),
+				     "%s on %d thread%s with %s: the passes' bits (%s)",
+				     split ? "linear_forward_split_ex" : "linear_forward_ex",
+				     nt, nt > 1 ? "s" : "", gelu ? "GELU" : "residual",
+				     mtl_gemm_name(mtl_gemm_default()));
+			}
+	free(inp), free(w), free(b), free(res), free(ref), free(out);
+}
+
 int main(void)
 {
 	enum mtl_gemm_kernel best = MTL_GEMM_BLIS, dflt;
@@ -237,6 +357,7 @@ int main(void)
 		kernel_shapes(k);
 		kernel_large(k);
 		kernel_slice(k);
+		kernel_epilogue(k);
 	}
 	/* without a choice: ours where BLIS has only its generic kernels */
 	dflt = bli_arch_query_id() == BLIS_ARCH_GENERIC ? best : MTL_GEMM_BLIS;
@@ -250,5 +371,6 @@ int main(void)
 	/* last: it fixes this process's default kernel, which the children
 	 * above choose afresh */
 	ops_slices();
+	ops_epilogue();
 	return t_done();
 }

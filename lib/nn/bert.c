@@ -517,28 +517,39 @@ static void ln_residual_backward(float *d_res, float *d_y, float *d_a,
 	}
 }
 
-/* One linear map of a layer: out[N,OC] = inp[N,C] w^T + b, through its
- * int8 copy q when there is one, else through linear. */
-static void proj(struct mtl_bert *m,
-		 void (*linear)(float *, const float *, const float *,
-				const float *, int, int, int, int),
+/* A linear map's forward with its epilogue (ops.h's mtl_linear_forward_ex
+ * or _split_ex). */
+typedef void linear_fn(float *out, const float *inp, const float *w,
+		       const float *b, const float *res, int gelu, int N,
+		       int C, int OC, int nt);
+
+/* One linear map of a layer: out[N,OC] = act(inp[N,C] w^T + b + res)
+ * (res NULL: none; act GELU when gelu is set), through its int8 copy q
+ * when there is one (the residual and GELU then as passes), else through
+ * linear, which does them on each tile after the product. */
+static void proj(struct mtl_bert *m, linear_fn *linear,
 		 const struct mtl_q8_linear *q, float *out, const float *inp,
-		 const float *w, const float *b, int N, int C, int OC, int nt)
+		 const float *w, const float *b, const float *res, int gelu,
+		 int N, int C, int OC, int nt)
 {
-	if (q)
-		mtl_q8_linear_forward(out, inp, q, b, N, &m->q8buf, nt);
-	else
-		linear(out, inp, w, b, N, C, OC, nt);
+	if (!q) {
+		linear(out, inp, w, b, res, gelu, N, C, OC, nt);
+		return;
+	}
+	mtl_q8_linear_forward(out, inp, q, b, N, &m->q8buf, nt);
+	if (res)
+		mtl_residual_forward(out, out, res, (int64_t)N * OC, nt);
+	if (gelu)
+		mtl_gelu_forward(out, out, (int64_t)N * OC, nt);
 }
 
 /*
  * BERT's output sublayer (BertSelfOutput after attention, BertOutput after
  * the FFN): ln_in[N,H] = inp[N,C] w[H,C]^T + b, then out = LN(dropout(ln_in)
  * + x) with lnw, lnb (ln_residual_forward: mean, rstd and the sum kept).
+ * Without dropout the residual x is added in the product's epilogue.
  */
-static void output_forward(struct mtl_bert *m,
-			   void (*linear)(float *, const float *, const float *,
-					  const float *, int, int, int, int),
+static void output_forward(struct mtl_bert *m, linear_fn *linear,
 			   const struct mtl_q8_linear *q, float *out, float *mean,
 			   float *rstd, float *ln_in, const float *inp,
 			   const float *x, const float *w, const float *b,
@@ -547,9 +558,16 @@ static void output_forward(struct mtl_bert *m,
 {
 	int H = m->cfg.hidden;
 
-	proj(m, linear, q, ln_in, inp, w, b, N, C, H, m->threads);
-	ln_residual_forward(out, mean, rstd, ln_in, x, lnw, lnb, keep, p, N, H,
-			    m->cfg.ln_eps, m->threads);
+	if (keep) {
+		proj(m, linear, q, ln_in, inp, w, b, NULL, 0, N, C, H, m->threads);
+		ln_residual_forward(out, mean, rstd, ln_in, x, lnw, lnb, keep, p,
+				    N, H, m->cfg.ln_eps, m->threads);
+		return;
+	}
+	/* ln_in = (inp w^T + b) + x, the sum ln_residual_forward makes */
+	proj(m, linear, q, ln_in, inp, w, b, x, 0, N, C, H, m->threads);
+	mtl_layernorm_forward(out, mean, rstd, ln_in, lnw, lnb, N, H,
+			      m->cfg.ln_eps, m->threads);
 }
 
 /* The forward pass; with train, dropout p_hidden / p_attn (may be 0). */
@@ -563,9 +581,8 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 	int H = m->cfg.hidden, I = m->cfg.intermediate, NH = m->cfg.heads;
 	int L = m->cfg.layers, nt = m->threads, BT;
 	float eps = m->cfg.ln_eps;
-	void (*linear)(float *, const float *, const float *, const float *,
-		       int, int, int, int) =
-		m->gemm_split ? mtl_linear_forward_split : mtl_linear_forward;
+	linear_fn *linear = m->gemm_split ? mtl_linear_forward_split_ex
+					  : mtl_linear_forward_ex;
 	/* int8 copies of the linear maps serve inference only */
 	struct mtl_q8_linear *const *q8 = train ? NULL : m->q8;
 	size_t need;
@@ -652,7 +669,7 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		/* qkv [BT,3H]: one gemm for query, key and value */
 		proj(m, linear, q8 ? q8[4 * l] : NULL, qkv, x,
 		     p->qkvw + (size_t)l * 3 * H * H,
-		     p->qkvb + (size_t)l * 3 * H, BT, H, 3 * H, nt);
+		     p->qkvb + (size_t)l * 3 * H, NULL, 0, BT, H, 3 * H, nt);
 		if (train)
 			mtl_attention_forward_train(ctx, a->scratch, qkv,
 						    a->mask_add, p_attn, a->att_seed,
@@ -668,10 +685,14 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 			       p->ln1w + (size_t)l * H, p->ln1b + (size_t)l * H,
 			       drop ? a->proj_drop + (size_t)l * BT * H : NULL,
 			       p_hidden, BT, H);
+		/* fc_gelu = GELU(ln1_out W1^T + b1): training keeps the GELU
+		 * input fc; inference runs the GELU in the product's
+		 * epilogue, in place (fc_gelu is fc) */
 		proj(m, linear, q8 ? q8[4 * l + 2] : NULL, fc, ln1_out,
-		     p->fcw + (size_t)l * I * H, p->fcb + (size_t)l * I, BT, H,
-		     I, nt);
-		mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
+		     p->fcw + (size_t)l * I * H, p->fcb + (size_t)l * I, NULL,
+		     !train, BT, H, I, nt);
+		if (train)
+			mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
 		/* out = LN2(dropout(fc_gelu W2^T + b2) + ln1_out), the sum in ln2_in */
 		output_forward(m, linear, q8 ? q8[4 * l + 3] : NULL, y,
 			       a->ln2_mean + sN, a->ln2_rstd + sN, ln2_in, fc_gelu,

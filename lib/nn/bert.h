@@ -159,7 +159,8 @@ struct mtl_bert_acts {
 	float *ln1_rstd;  /* [L,B,T] */
 	float *ln1_out;   /* [B,T,H]     one layer's (backward recomputes it
 			   *             from ln1_in and its statistics) */
-	float *fc;        /* [L,B,T,I]   GELU input */
+	float *fc;        /* [L,B,T,I]   GELU input (inference: its output,
+			   *             the GELU runs in the product's epilogue) */
 	float *fc_gelu;   /* [B,T,I]     one layer's GELU output (backward
 			   *             recomputes it; inference: same as fc) */
 	float *ln2_in;    /* [L,B,T,H]   ln1_out + FFN output (inference: shares ln1_in) */

@@ -22,6 +22,12 @@
  * zeros to whole slivers and C is written through masks; a short A sliver
  * runs a micro-kernel compiled for its row count (one per count, all
  * from one always-inline body), so no work is wasted on padding rows.
+ *
+ * The epilogue: in the last K block the micro-kernel adds the bias and
+ * the residual to its registers before it stores them (each add one
+ * rounding, in the passes' order), and the GELU runs on the stored tile
+ * right after, still in L1: a loop over vmath.h's formula, which the
+ * kernel's intrinsics would have to copy.
  */
 #include "gemm.h"
 
@@ -32,6 +38,7 @@
 #include <immintrin.h>
 
 #include "err.h"
+#include "vmath.h"
 
 /* Largest K block; K is cut into equal blocks of at most this. */
 #define KC_MAX 384
@@ -48,7 +55,10 @@
 struct kernel {
 	int mr, nr, nc;
 	void (*run)(int mr, int nr, int kc, const float *a, const float *b,
-		    float *c, int64_t ldc, float alpha, float beta);
+		    float *c, int64_t ldc, float alpha, float beta,
+		    const float *bias, const float *res, int64_t ldr);
+	/* the GELU on a finished tile, compiled for the kernel's CPU */
+	void (*gelu)(int M, int N, float *C, int64_t ldc);
 };
 
 /* ---- AVX-512F: 14 x 32 ---- */
@@ -56,10 +66,15 @@ struct kernel {
 #define MR512 14
 #define NR512 32
 
-/* c[mr, nr] = alpha * a @ b + beta * c, a [kc][MR512], b [kc][NR512]. */
+/*
+ * c[mr, nr] = alpha * a @ b + beta * c, a [kc][MR512], b [kc][NR512]; then
+ * + bias[nr], then + res[mr, nr] (rows ldr apart), where not NULL: each
+ * a rounding of its own, as passes over the stored c would be.
+ */
 __attribute__((target("avx512f"), always_inline)) static inline void
 body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
-	int64_t ldc, float alpha, float beta)
+	int64_t ldc, float alpha, float beta, const float *bias,
+	const float *res, int64_t ldr)
 {
 	__m512 acc[MR512][2], va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 	__mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
@@ -92,6 +107,16 @@ body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
 			v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, ci), v0);
 			v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16), v1);
 		}
+		if (bias) {
+			v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, bias));
+			v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, bias + 16));
+		}
+		if (res) {
+			const float *ri = res + i * ldr;
+
+			v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, ri));
+			v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, ri + 16));
+		}
 		_mm512_mask_storeu_ps(ci, m0, v0);
 		_mm512_mask_storeu_ps(ci + 16, m1, v1);
 	}
@@ -100,23 +125,26 @@ body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
 #define K512(R)                                                               \
 	__attribute__((target("avx512f"))) static void k512_##R(              \
 		int nr, int kc, const float *a, const float *b, float *c,     \
-		int64_t ldc, float alpha, float beta)                         \
+		int64_t ldc, float alpha, float beta, const float *bias,      \
+		const float *res, int64_t ldr)                                \
 	{                                                                     \
-		body512(R, nr, kc, a, b, c, ldc, alpha, beta);                \
+		body512(R, nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr); \
 	}
 K512(1) K512(2) K512(3) K512(4) K512(5) K512(6) K512(7)
 K512(8) K512(9) K512(10) K512(11) K512(12) K512(13) K512(14)
 
 static void run512(int mr, int nr, int kc, const float *a, const float *b,
-		   float *c, int64_t ldc, float alpha, float beta)
+		   float *c, int64_t ldc, float alpha, float beta,
+		   const float *bias, const float *res, int64_t ldr)
 {
 	static void (*const k[MR512])(int, int, const float *, const float *,
-				      float *, int64_t, float, float) = {
+				      float *, int64_t, float, float,
+				      const float *, const float *, int64_t) = {
 		k512_1, k512_2, k512_3, k512_4, k512_5, k512_6, k512_7,
 		k512_8, k512_9, k512_10, k512_11, k512_12, k512_13, k512_14,
 	};
 
-	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta);
+	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr);
 }
 
 /* ---- AVX2 + FMA: 6 x 16 ---- */
@@ -124,9 +152,11 @@ static void run512(int mr, int nr, int kc, const float *a, const float *b,
 #define MR256 6
 #define NR256 16
 
+/* body512's contract with AVX2 vectors. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
-	int64_t ldc, float alpha, float beta)
+	int64_t ldc, float alpha, float beta, const float *bias,
+	const float *res, int64_t ldr)
 {
 	__m256 acc[MR256][2], va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 	__m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -159,6 +189,16 @@ body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
 			v0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci, m0), v0);
 			v1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(ci + 8, m1), v1);
 		}
+		if (bias) {
+			v0 = _mm256_add_ps(v0, _mm256_maskload_ps(bias, m0));
+			v1 = _mm256_add_ps(v1, _mm256_maskload_ps(bias + 8, m1));
+		}
+		if (res) {
+			const float *ri = res + i * ldr;
+
+			v0 = _mm256_add_ps(v0, _mm256_maskload_ps(ri, m0));
+			v1 = _mm256_add_ps(v1, _mm256_maskload_ps(ri + 8, m1));
+		}
 		_mm256_maskstore_ps(ci, m0, v0);
 		_mm256_maskstore_ps(ci + 8, m1, v1);
 	}
@@ -167,26 +207,81 @@ body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
 #define K256(R)                                                               \
 	__attribute__((target("avx2,fma"))) static void k256_##R(             \
 		int nr, int kc, const float *a, const float *b, float *c,     \
-		int64_t ldc, float alpha, float beta)                         \
+		int64_t ldc, float alpha, float beta, const float *bias,      \
+		const float *res, int64_t ldr)                                \
 	{                                                                     \
-		body256(R, nr, kc, a, b, c, ldc, alpha, beta);                \
+		body256(R, nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr); \
 	}
 K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
 
 static void run256(int mr, int nr, int kc, const float *a, const float *b,
-		   float *c, int64_t ldc, float alpha, float beta)
+		   float *c, int64_t ldc, float alpha, float beta,
+		   const float *bias, const float *res, int64_t ldr)
 {
 	static void (*const k[MR256])(int, int, const float *, const float *,
-				      float *, int64_t, float, float) = {
+				      float *, int64_t, float, float,
+				      const float *, const float *, int64_t) = {
 		k256_1, k256_2, k256_3, k256_4, k256_5, k256_6,
 	};
 
-	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta);
+	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr);
+}
+
+/*
+ * C[M,N] = GELU(C), rows ldc apart: one always-inline body, compiled for
+ * the build's target (mtl_gemm_epi_apply) and per kernel with its target
+ * attribute (the tile epilogue), so that beside the AVX-512 kernel it
+ * runs 16 lanes wide whatever -march says.  Every step is one IEEE
+ * operation per lane, so the width changes no bit.
+ */
+__attribute__((always_inline)) static inline void
+gelu_body(int M, int N, float *C, int64_t ldc)
+{
+	for (int i = 0; i < M; i++) {
+		float *c = C + (int64_t)i * ldc;
+
+#pragma omp simd
+		for (int j = 0; j < N; j++)
+			c[j] = vgelu(c[j]);
+	}
+}
+
+__attribute__((target("avx512f,fma,prefer-vector-width=512"))) static void
+gelu512(int M, int N, float *C, int64_t ldc)
+{
+	gelu_body(M, N, C, ldc);
+}
+
+__attribute__((target("avx2,fma"))) static void
+gelu256(int M, int N, float *C, int64_t ldc)
+{
+	gelu_body(M, N, C, ldc);
+}
+
+void mtl_gemm_epi_apply(const struct mtl_gemm_epi *epi, int M, int N,
+			float *C, int64_t ldc)
+{
+	for (int i = 0; i < M; i++) {
+		float *c = C + (int64_t)i * ldc;
+		const float *b = epi->bias;
+		const float *r = epi->res ? epi->res + (int64_t)i * epi->ldr : NULL;
+
+		if (b)
+#pragma omp simd
+			for (int j = 0; j < N; j++)
+				c[j] += b[j];
+		if (r)
+#pragma omp simd
+			for (int j = 0; j < N; j++)
+				c[j] += r[j];
+	}
+	if (epi->gelu)
+		gelu_body(M, N, C, ldc);
 }
 
 static const struct kernel kernels[] = {
-	[MTL_GEMM_AVX2] = { MR256, NR256, 256, run256 },
-	[MTL_GEMM_AVX512] = { MR512, NR512, 512, run512 },
+	[MTL_GEMM_AVX2] = { MR256, NR256, 256, run256, gelu256 },
+	[MTL_GEMM_AVX512] = { MR512, NR512, 512, run512, gelu512 },
 };
 
 /* ---- packing ---- */
@@ -321,10 +416,22 @@ static void scale_c(int M, int N, float beta, float *C, int64_t ldc)
 	}
 }
 
+struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
+				    int64_t i0, int64_t j0)
+{
+	struct mtl_gemm_epi e = *epi;
+
+	if (e.bias)
+		e.bias += j0;
+	if (e.res)
+		e.res += i0 * e.ldr + j0;
+	return e;
+}
+
 static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 		   int N, int K, float alpha, const float *A, int64_t lda,
 		   const float *B, int64_t ldb, float beta, float *C,
-		   int64_t ldc)
+		   int64_t ldc, const struct mtl_gemm_epi *epi)
 {
 	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
 	float ap[KC_MAX * MR512] __attribute__((aligned(64)));
@@ -336,20 +443,80 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 			int kc = K - pc < kcb ? K - pc : kcb;
 			/* later K blocks add to what the first wrote */
 			float bt = pc ? 1.0f : beta;
+			/* the last K block finishes its tiles: epilogue */
+			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
 
 			pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
 			for (int ir = 0; ir < M; ir += k->mr) {
 				int mr = M - ir < k->mr ? M - ir : k->mr;
 
 				pack_a(ap, A, lda, ta, ir, mr, pc, kc, k->mr);
-				for (int jr = 0; jr < nc; jr += k->nr)
-					k->run(mr, nc - jr < k->nr ? nc - jr : k->nr,
-					       kc, ap, bp + (int64_t)jr * kc,
-					       C + (int64_t)ir * ldc + jc + jr, ldc,
-					       alpha, bt);
+				for (int jr = 0; jr < nc; jr += k->nr) {
+					int nr = nc - jr < k->nr ? nc - jr : k->nr;
+
+					float *c = C + (int64_t)ir * ldc + jc + jr;
+					struct mtl_gemm_epi t = { 0 };
+
+					if (e)
+						t = mtl_gemm_epi_at(e, ir, jc + jr);
+					/* bias and res in the kernel's registers */
+					k->run(mr, nr, kc, ap, bp + (int64_t)jr * kc,
+					       c, ldc, alpha, bt, t.bias, t.res, t.ldr);
+					if (e && e->gelu)
+						k->gelu(mr, nr, c, ldc);
+				}
 			}
 		}
 	}
+}
+
+/* The product on kernel k with epi tile by tile; -1 (nothing done) if
+ * the panel does not fit on the stack and cannot be allocated. */
+static int ours(const struct kernel *k, int ta, int tb, int M, int N, int K,
+		float alpha, const float *A, int64_t lda, const float *B,
+		int64_t ldb, float beta, float *C, int64_t ldc,
+		const struct mtl_gemm_epi *epi)
+{
+	int nk = (K + KC_MAX - 1) / KC_MAX, kc = (K + nk - 1) / nk;
+	int nc = N < k->nc ? N : k->nc;
+	int64_t need = (int64_t)kc * ((nc + k->nr - 1) / k->nr * k->nr);
+
+	if (need <= STACK_PANEL) {
+		float bp[STACK_PANEL] __attribute__((aligned(64)));
+
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+		       ldc, epi);
+	} else {
+		float *bp = aligned_alloc(64, sizeof(float) * (size_t)need);
+
+		if (!bp)
+			return -1;
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+		       ldc, epi);
+		free(bp);
+	}
+	return 0;
+}
+
+void mtl_gemm_fused_ex(enum mtl_gemm_kernel kind, int ta, int tb, int M,
+		       int N, int K, float alpha, const float *A, int64_t lda,
+		       const float *B, int64_t ldb, float beta, float *C,
+		       int64_t ldc, const struct mtl_gemm_epi *epi)
+{
+	MTL_ASSERT(mtl_gemm_supported(kind));
+	MTL_ASSERT(M >= 0 && N >= 0 && K >= 0);
+	if (M == 0 || N == 0)
+		return;
+	if (K == 0 || alpha == 0)
+		scale_c(M, N, beta, C, ldc);
+	else if (kind != MTL_GEMM_BLIS &&
+		 !ours(&kernels[kind], ta, tb, M, N, K, alpha, A, lda, B, ldb,
+		       beta, C, ldc, epi))
+		return; /* the epilogue ran tile by tile */
+	else
+		blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+	if (epi)
+		mtl_gemm_epi_apply(epi, M, N, C, ldc);
 }
 
 void mtl_gemm_ex(enum mtl_gemm_kernel kind, int ta, int tb, int M, int N,
@@ -357,42 +524,8 @@ void mtl_gemm_ex(enum mtl_gemm_kernel kind, int ta, int tb, int M, int N,
 		 const float *B, int64_t ldb, float beta, float *C,
 		 int64_t ldc)
 {
-	const struct kernel *k;
-	int64_t need;
-
-	MTL_ASSERT(mtl_gemm_supported(kind));
-	MTL_ASSERT(M >= 0 && N >= 0 && K >= 0);
-	if (M == 0 || N == 0)
-		return;
-	if (K == 0 || alpha == 0) {
-		scale_c(M, N, beta, C, ldc);
-		return;
-	}
-	if (kind == MTL_GEMM_BLIS) {
-		blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-		return;
-	}
-	k = &kernels[kind];
-	{
-		int nk = (K + KC_MAX - 1) / KC_MAX, kc = (K + nk - 1) / nk;
-		int nc = N < k->nc ? N : k->nc;
-
-		need = (int64_t)kc * ((nc + k->nr - 1) / k->nr * k->nr);
-	}
-	if (need <= STACK_PANEL) {
-		float bp[STACK_PANEL] __attribute__((aligned(64)));
-
-		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-	} else {
-		float *bp = aligned_alloc(64, sizeof(float) * (size_t)need);
-
-		if (!bp) {
-			blis(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-			return;
-		}
-		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-		free(bp);
-	}
+	mtl_gemm_fused_ex(kind, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
+			  C, ldc, NULL);
 }
 
 /* ---- choosing a kernel ---- */
@@ -456,4 +589,13 @@ void mtl_gemm(int ta, int tb, int M, int N, int K, float alpha,
 {
 	mtl_gemm_ex(mtl_gemm_default(), ta, tb, M, N, K, alpha, A, lda, B,
 		    ldb, beta, C, ldc);
+}
+
+void mtl_gemm_fused(int ta, int tb, int M, int N, int K, float alpha,
+		    const float *A, int64_t lda, const float *B, int64_t ldb,
+		    float beta, float *C, int64_t ldc,
+		    const struct mtl_gemm_epi *epi)
+{
+	mtl_gemm_fused_ex(mtl_gemm_default(), ta, tb, M, N, K, alpha, A, lda,
+			  B, ldb, beta, C, ldc, epi);
 }

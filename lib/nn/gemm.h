@@ -27,6 +27,19 @@
  * the element's position, so results depend only on the kernel, K and
  * the data: the same on every thread count and column slice.
  *
+ * Epilogue: mtl_gemm_fused_ex also applies element-wise work to C after
+ * the product (a bias per column, a residual matrix, the exact GELU), to
+ * each MR x NR tile of C right after the micro-kernel wrote its last K
+ * block, while the tile is in L1, instead of in passes over the whole
+ * of C afterwards (an encoder's [B*T, 4H] is megabytes: L3 at best).
+ * The tile's product is finished and stored first and the epilogue
+ * reads it back, each step one rounding, so the bits are those of the
+ * product followed by the separate passes (mtl_linear_forward,
+ * mtl_residual_forward, mtl_gelu_forward in ops.h), whatever the kernel;
+ * the GELU is vmath.h's, the one mtl_gelu_forward runs, compiled with the
+ * kernel's target (16 lanes beside the AVX-512 kernel: the lane count
+ * changes no bit).  BLIS runs the passes after its product.
+ *
  * Nothing here fails: a panel too large for the stack is allocated, and
  * if that allocation fails the product is left to BLIS.
  */
@@ -59,5 +72,44 @@ void mtl_gemm_ex(enum mtl_gemm_kernel k, int ta, int tb, int M, int N, int K,
 void mtl_gemm(int ta, int tb, int M, int N, int K, float alpha,
 	      const float *A, int64_t lda, const float *B, int64_t ldb,
 	      float beta, float *C, int64_t ldc);
+
+/*
+ * What mtl_gemm_fused_ex does to C once the product is in it, in this
+ * order, for each element C(i,j) (i < M, j < N):
+ *   C(i,j) += bias[j]                  (bias NULL: skipped)
+ *   C(i,j) += res[i*ldr + j]           (res NULL: skipped)
+ *   C(i,j)  = GELU(C(i,j))             (gelu 0: skipped)
+ * bias and res are indexed like C: for a slice of C's columns from lo,
+ * pass bias + lo and res + lo.  res must not overlap C.
+ */
+struct mtl_gemm_epi {
+	const float *bias; /* [N] */
+	const float *res;  /* [M, ldr] */
+	int64_t ldr;
+	int gelu;
+};
+
+/* mtl_gemm_ex, then epi (NULL: none) on C; same bits as the product
+ * followed by mtl_gemm_epi_apply on the whole of C. */
+void mtl_gemm_fused_ex(enum mtl_gemm_kernel k, int ta, int tb, int M, int N,
+		       int K, float alpha, const float *A, int64_t lda,
+		       const float *B, int64_t ldb, float beta, float *C,
+		       int64_t ldc, const struct mtl_gemm_epi *epi);
+
+/* mtl_gemm_fused_ex with mtl_gemm_default(). */
+void mtl_gemm_fused(int ta, int tb, int M, int N, int K, float alpha,
+		    const float *A, int64_t lda, const float *B, int64_t ldb,
+		    float beta, float *C, int64_t ldc,
+		    const struct mtl_gemm_epi *epi);
+
+/* epi for the block of C from row i0, column j0: bias and res moved
+ * there (a NULL one stays NULL). */
+struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
+				    int64_t i0, int64_t j0);
+
+/* epi applied to C[M,N] (rows ldc apart) as a pass on its own: what the
+ * fused product does tile by tile, and what follows a BLIS product. */
+void mtl_gemm_epi_apply(const struct mtl_gemm_epi *epi, int M, int N,
+			float *C, int64_t ldc);
 
 #endif

@@ -4,8 +4,8 @@
  * Built without -ffast-math, so gcc will not reorder a float sum: every
  * reduction here keeps 16 partial sums, which gcc turns into one AVX-512
  * register (or two AVX2 ones) while the rounding stays defined.  exp and
- * erfc are written as straight-line polynomials so that the GELU and
- * softmax loops vectorise; a libm call per element would cost as much as
+ * erfc are written as straight-line polynomials (vmath.h) so that the
+ * GELU and softmax loops vectorise; a libm call per element would cost as much as
  * the matrix products on the FFN.
  */
 #include "ops.h"
@@ -21,69 +21,12 @@
 #include "gemm.h"
 #include "ops_int.h"
 #include "par.h"
+#include "vmath.h"
 
 /* Element counts below which an OpenMP region costs more than it saves. */
 #define PAR_MIN 32768
 
 /* ---- scalar building blocks ---- */
-
-/*
- * exp(x) = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 split in
- * a high part exact in float and a low part, Cody-Waite), e^r by its
- * degree-7 Taylor polynomial: |r| <= 0.347 so the remainder is below
- * 0.347^8/8! = 5e-9.  2^n is built in the exponent bits.  Inputs are
- * clamped so n stays in the normal range; below -87.3 the result is 0
- * (what float exp gives for a masked score near -FLT_MAX).
- */
-static inline float vexp(float x)
-{
-	const float magic = 12582912.0f; /* 1.5 * 2^23: rounds to integer */
-	float xc = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
-	float n = (xc * 1.44269504f + magic) - magic;
-	float r = fmaf(n, -0.693145752f, xc);
-	float p, s;
-	int32_t e;
-	uint32_t bits;
-
-	r = fmaf(n, -1.42860677e-6f, r);
-	p = 1.0f / 5040;
-	p = fmaf(p, r, 1.0f / 720);
-	p = fmaf(p, r, 1.0f / 120);
-	p = fmaf(p, r, 1.0f / 24);
-	p = fmaf(p, r, 1.0f / 6);
-	p = fmaf(p, r, 0.5f);
-	p = fmaf(p, r, 1.0f);
-	p = fmaf(p, r, 1.0f);
-	e = (int32_t)n + 127;
-	bits = (uint32_t)e << 23;
-	memcpy(&s, &bits, sizeof(s));
-	return x < -87.3f ? 0.0f : p * s;
-}
-
-/*
- * erfc(x): for z = |x|, t = 1/(1 + z/2),
- *   erfc(z) = t exp(-z^2 + P(t)),  P a degree-9 polynomial
- * (the Chebyshev fit of Numerical Recipes, 2nd ed., section 6.2: fractional
- * error below 1.2e-7 for every z >= 0), and erfc(-z) = 2 - erfc(z).
- */
-static inline float verfc(float x)
-{
-	float z = fabsf(x);
-	float t = 1.0f / fmaf(0.5f, z, 1.0f);
-	float p = 0.17087277f, r;
-
-	p = fmaf(p, t, -0.82215223f);
-	p = fmaf(p, t, 1.48851587f);
-	p = fmaf(p, t, -1.13520398f);
-	p = fmaf(p, t, 0.27886807f);
-	p = fmaf(p, t, -0.18628806f);
-	p = fmaf(p, t, 0.09678418f);
-	p = fmaf(p, t, 0.37409196f);
-	p = fmaf(p, t, 1.00002368f);
-	p = fmaf(p, t, -1.26551223f);
-	r = t * vexp(fmaf(-z, z, p));
-	return x >= 0 ? r : 2.0f - r;
-}
 
 float mtl_expf(float x)
 {
@@ -198,14 +141,17 @@ static int slice(int X, int nt, int t, int *lo)
 }
 
 /*
- * C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C, row-major (gemm.h's
- * mtl_gemm) on nt threads.  With mtl_gemm_default() BLIS, BLIS threads
- * the product (sup as above); with one of our kernels, each of the nt
- * threads multiplies a slice of C's columns.
+ * C[M,N] = alpha op(A)[M,K] op(B)[K,N] + beta C, row-major, then epi
+ * (NULL: none; gemm.h's mtl_gemm_fused) on nt threads.  With
+ * mtl_gemm_default() BLIS, BLIS threads the product (sup as above) and
+ * the epilogue is a pass over C's rows after it; with one of our
+ * kernels, each of the nt threads multiplies a slice of C's columns and
+ * runs the epilogue on each tile as it finishes.
  */
-static void gemm(int nt, int sup, int ta, int tb, int M, int N, int K,
-		 float alpha, const float *A, int64_t lda, const float *B,
-		 int64_t ldb, float beta, float *C, int64_t ldc)
+static void gemm_fused(int nt, int sup, int ta, int tb, int M, int N, int K,
+		       float alpha, const float *A, int64_t lda, const float *B,
+		       int64_t ldb, float beta, float *C, int64_t ldc,
+		       const struct mtl_gemm_epi *epi)
 {
 	if (mtl_gemm_default() == MTL_GEMM_BLIS) {
 		rntm_t rntm;
@@ -215,20 +161,43 @@ static void gemm(int nt, int sup, int ta, int tb, int M, int N, int K,
 			     tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, M, N, K,
 			     &alpha, (float *)A, lda, 1, (float *)B, ldb, 1,
 			     &beta, C, ldc, 1, NULL, &rntm);
+		if (!epi)
+			return;
+#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)M * N >= PAR_MIN)
+		for (int i = 0; i < M; i++) {
+			struct mtl_gemm_epi e = mtl_gemm_epi_at(epi, i, 0);
+
+			mtl_gemm_epi_apply(&e, 1, N, C + (int64_t)i * ldc, ldc);
+		}
 		return;
 	}
 	if (nt <= 1) {
-		mtl_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+		mtl_gemm_fused(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+			       ldc, epi);
 		return;
 	}
 #pragma omp parallel num_threads(nt)
 	{
 		int lo, n = slice(N, nt, omp_get_thread_num(), &lo);
+		struct mtl_gemm_epi e;
 
-		if (n > 0)
-			mtl_gemm(ta, tb, M, n, K, alpha, A, lda,
-				 B + (tb ? lo * ldb : lo), ldb, beta, C + lo, ldc);
+		if (n > 0) {
+			if (epi)
+				e = mtl_gemm_epi_at(epi, 0, lo);
+			mtl_gemm_fused(ta, tb, M, n, K, alpha, A, lda,
+				       B + (tb ? lo * ldb : lo), ldb, beta,
+				       C + lo, ldc, epi ? &e : NULL);
+		}
 	}
+}
+
+/* gemm_fused without an epilogue. */
+static void gemm(int nt, int sup, int ta, int tb, int M, int N, int K,
+		 float alpha, const float *A, int64_t lda, const float *B,
+		 int64_t ldb, float beta, float *C, int64_t ldc)
+{
+	gemm_fused(nt, sup, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
+		   ldc, NULL);
 }
 
 void mtl_zero(float *x, int64_t n, int nt)
@@ -256,21 +225,21 @@ static int64_t par_chunk(int64_t n, int64_t w, int nt)
 
 /* ---- layers ---- */
 
+void mtl_linear_forward_ex(float *out, const float *inp, const float *w,
+			   const float *b, const float *res, int gelu, int N,
+			   int C, int OC, int nt)
+{
+	struct mtl_gemm_epi e = { b, res, OC, gelu };
+
+	/* out[N,OC] = inp[N,C] @ w^T: w is [OC,C] row-major, read transposed */
+	gemm_fused(nt, 0, 0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC,
+		   b || res || gelu ? &e : NULL);
+}
+
 void mtl_linear_forward(float *out, const float *inp, const float *w,
 			const float *b, int N, int C, int OC, int nt)
 {
-	/* out[N,OC] = inp[N,C] @ w^T: w is [OC,C] row-major, read transposed */
-	gemm(nt, 0, 0, 1, N, OC, C, 1.0f, inp, C, w, C, 0.0f, out, OC);
-	if (!b)
-		return;
-#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * OC >= PAR_MIN)
-	for (int i = 0; i < N; i++) {
-		float *o = out + (int64_t)i * OC;
-
-#pragma omp simd
-		for (int j = 0; j < OC; j++)
-			o[j] += b[j];
-	}
+	mtl_linear_forward_ex(out, inp, w, b, NULL, 0, N, C, OC, nt);
 }
 
 /* db[j0..j0+w) += column sums of dout[N,OC] there (w <= 64), summed in
@@ -308,35 +277,31 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 		colsum64(db, dout, N, OC, j0, j0 + 64 < OC ? 64 : OC - j0);
 }
 
-/* A column slice of mtl_linear_forward_split: its columns lo..hi-1. */
+/* A column slice of mtl_linear_forward_split_ex: its columns lo..hi-1. */
 struct split_job {
 	float *out;
-	const float *inp, *w, *b;
+	const float *inp, *w;
+	struct mtl_gemm_epi epi;
 	int N, C, OC;
 };
 
 static void split_cols(void *arg, int64_t lo, int64_t hi, int slot)
 {
 	const struct split_job *j = arg;
-	int n = (int)(hi - lo);
+	/* out[:, lo:hi] = inp @ w[lo:hi, :]^T, then the epilogue (+ b,
+	 * + res, GELU) on those columns */
+	struct mtl_gemm_epi e = mtl_gemm_epi_at(&j->epi, 0, lo);
 
-	/* out[:, lo:hi] = inp @ w[lo:hi, :]^T (+ b) */
-	gemm(1, 0, 0, 1, j->N, n, j->C, 1.0f, j->inp, j->C, j->w + lo * j->C,
-	     j->C, 0.0f, j->out + lo, j->OC);
-	for (int i = 0; j->b && i < j->N; i++) {
-		float *o = j->out + (int64_t)i * j->OC + lo;
-		const float *bb = j->b + lo;
-
-#pragma omp simd
-		for (int k = 0; k < n; k++)
-			o[k] += bb[k];
-	}
+	gemm_fused(1, 0, 0, 1, j->N, (int)(hi - lo), j->C, 1.0f, j->inp, j->C,
+		   j->w + lo * j->C, j->C, 0.0f, j->out + lo, j->OC, &e);
 }
 
-void mtl_linear_forward_split(float *out, const float *inp, const float *w,
-			      const float *b, int N, int C, int OC, int nt)
+void mtl_linear_forward_split_ex(float *out, const float *inp,
+				 const float *w, const float *b,
+				 const float *res, int gelu, int N, int C,
+				 int OC, int nt)
 {
-	struct split_job j = { out, inp, w, b, N, C, OC };
+	struct split_job j = { out, inp, w, { b, res, OC, gelu }, N, C, OC };
 	/*
 	 * One slice a thread: each slice packs all of inp again, so more
 	 * slices than threads cost more packing than they gain in balance.
@@ -346,10 +311,16 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 	int chunk = (OC / (nt < 1 ? 1 : nt) + 15) & ~15;
 
 	if (nt <= 1 || chunk >= OC) {
-		mtl_linear_forward(out, inp, w, b, N, C, OC, 1);
+		mtl_linear_forward_ex(out, inp, w, b, res, gelu, N, C, OC, 1);
 		return;
 	}
 	mtl_par_for(nt, OC, chunk, split_cols, &j);
+}
+
+void mtl_linear_forward_split(float *out, const float *inp, const float *w,
+			      const float *b, int N, int C, int OC, int nt)
+{
+	mtl_linear_forward_split_ex(out, inp, w, b, NULL, 0, N, C, OC, nt);
 }
 
 void mtl_linear_backward_split(float *dinp, float *dw, float *db,
@@ -585,11 +556,8 @@ gelu_part(void *arg, int64_t lo, int64_t hi, int slot)
 	const struct ew_job *j = arg;
 
 #pragma omp simd
-	for (int64_t i = lo; i < hi; i++) {
-		float x = j->a[i];
-
-		j->out[i] = 0.5f * x * verfc(-0.70710678118654752f * x);
-	}
+	for (int64_t i = lo; i < hi; i++)
+		j->out[i] = vgelu(j->a[i]);
 }
 
 void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)

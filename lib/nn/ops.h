@@ -41,6 +41,17 @@
 void mtl_linear_forward(float *out, const float *inp, const float *w,
 			const float *b, int N, int C, int OC, int nt);
 /*
+ * out[N,OC] = act(inp[N,C] @ w[OC,C]^T + b[OC] + res[N,OC]): the product
+ * and its bias as above, then res added (NULL: none; must not overlap
+ * out), then the GELU when gelu is set, done on each tile of out while
+ * it is in cache (gemm.h's epilogue).  The bits are those of
+ * mtl_linear_forward, mtl_residual_forward(out, out, res) and
+ * mtl_gelu_forward(out, out) in turn.
+ */
+void mtl_linear_forward_ex(float *out, const float *inp, const float *w,
+			   const float *b, const float *res, int gelu, int N,
+			   int C, int OC, int nt);
+/*
  * dinp[N,C] += dout[N,OC] @ w[OC,C]      (dinp may be NULL: not needed)
  * dw[OC,C]  += dout[N,OC]^T @ inp[N,C]
  * db[OC]    += sum_n dout[n,:]           (db may be NULL: no bias)
@@ -52,13 +63,18 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 /*
  * The same product threaded by us instead of by BLIS: the OC output
  * columns are cut into nt slices (multiples of 16), and each thread runs
- * a single-threaded sgemm on its slice and adds its bias.  The only
+ * a single-threaded sgemm on its slice with the epilogue (bias, and for
+ * the _ex form res and GELU, as mtl_linear_forward_ex).  The only
  * synchronisation is the end of one OpenMP region, where BLIS's own
  * threading synchronises inside the product; each thread packs the
  * whole of inp, the price of that.
  */
 void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 			      const float *b, int N, int C, int OC, int nt);
+void mtl_linear_forward_split_ex(float *out, const float *inp,
+				 const float *w, const float *b,
+				 const float *res, int gelu, int N, int C,
+				 int OC, int nt);
 
 /*
  * mtl_linear_backward threaded by us: each of the nt threads runs

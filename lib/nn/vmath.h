@@ -1,0 +1,80 @@
+/*
+ * vmath.h - the branch-free float polynomials behind exp, erfc and the
+ * exact GELU, shared by ops.c (the element-wise kernels) and gemm.c (the
+ * GELU epilogue of a product).  Not a module of its own: one definition
+ * of each, inlined where it is used, so that a loop over them vectorises
+ * and every caller gets the same bits for the same input (each step is
+ * one IEEE operation, which a vector lane rounds as a scalar does).
+ */
+#ifndef MTL_VMATH_H
+#define MTL_VMATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/*
+ * exp(x) = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 split in
+ * a high part exact in float and a low part, Cody-Waite), e^r by its
+ * degree-7 Taylor polynomial: |r| <= 0.347 so the remainder is below
+ * 0.347^8/8! = 5e-9.  2^n is built in the exponent bits.  Inputs are
+ * clamped so n stays in the normal range; below -87.3 the result is 0
+ * (what float exp gives for a masked score near -FLT_MAX).
+ */
+__attribute__((always_inline)) static inline float vexp(float x)
+{
+	const float magic = 12582912.0f; /* 1.5 * 2^23: rounds to integer */
+	float xc = x < -87.3f ? -87.3f : (x > 88.3f ? 88.3f : x);
+	float n = (xc * 1.44269504f + magic) - magic;
+	float r = fmaf(n, -0.693145752f, xc);
+	float p, s;
+	int32_t e;
+	uint32_t bits;
+
+	r = fmaf(n, -1.42860677e-6f, r);
+	p = 1.0f / 5040;
+	p = fmaf(p, r, 1.0f / 720);
+	p = fmaf(p, r, 1.0f / 120);
+	p = fmaf(p, r, 1.0f / 24);
+	p = fmaf(p, r, 1.0f / 6);
+	p = fmaf(p, r, 0.5f);
+	p = fmaf(p, r, 1.0f);
+	p = fmaf(p, r, 1.0f);
+	e = (int32_t)n + 127;
+	bits = (uint32_t)e << 23;
+	memcpy(&s, &bits, sizeof(s));
+	return x < -87.3f ? 0.0f : p * s;
+}
+
+/*
+ * erfc(x): for z = |x|, t = 1/(1 + z/2),
+ *   erfc(z) = t exp(-z^2 + P(t)),  P a degree-9 polynomial
+ * (the Chebyshev fit of Numerical Recipes, 2nd ed., section 6.2: fractional
+ * error below 1.2e-7 for every z >= 0), and erfc(-z) = 2 - erfc(z).
+ */
+__attribute__((always_inline)) static inline float verfc(float x)
+{
+	float z = fabsf(x);
+	float t = 1.0f / fmaf(0.5f, z, 1.0f);
+	float p = 0.17087277f, r;
+
+	p = fmaf(p, t, -0.82215223f);
+	p = fmaf(p, t, 1.48851587f);
+	p = fmaf(p, t, -1.13520398f);
+	p = fmaf(p, t, 0.27886807f);
+	p = fmaf(p, t, -0.18628806f);
+	p = fmaf(p, t, 0.09678418f);
+	p = fmaf(p, t, 0.37409196f);
+	p = fmaf(p, t, 1.00002368f);
+	p = fmaf(p, t, -1.26551223f);
+	r = t * vexp(fmaf(-z, z, p));
+	return x >= 0 ? r : 2.0f - r;
+}
+
+/* x Phi(x) = 0.5 x erfc(-x/sqrt 2): the exact (erf) GELU. */
+__attribute__((always_inline)) static inline float vgelu(float x)
+{
+	return 0.5f * x * verfc(-0.70710678118654752f * x);
+}
+
+#endif
