@@ -17,7 +17,9 @@
  * Each forward is timed twice per run, interleaved: with BLIS threading
  * each projection (row "blis") and with each thread running a
  * single-threaded product on a slice of the output columns (the model's
- * default, mtl_bert_set_gemm_split, row "split").
+ * default, mtl_bert_set_gemm_split, row "split"), and in that mode with
+ * the weights packed once beforehand (mtl_bert_set_packed, what mtl-score
+ * does; row "packed": packing is not timed, a model does it once).
  *
  * With -l, every mode is also timed with a busy loop beside it (rows
  * "blis+busy", "split+busy"): a child process that spins on the last core
@@ -39,7 +41,8 @@
  *   -a  print BLIS's sub-configuration for this CPU (e.g. skx, zen3;
  *       "generic" means reference kernels: BLIS did not know the CPU)
  *   -b  time the "blis" mode only
- *   -d  time the model's default mode only
+ *   -d  time the default mode only: mtl-score's (packed weights, or
+ *       split when the products run on BLIS)
  *   -g  print the sgemm kernel the model runs (lib/nn/gemm.h: avx512, avx2
  *       or blis; MTL_GEMM chooses)
  *   -c  time by process CPU time instead of wall time (meaningful with
@@ -251,11 +254,25 @@ static void print_row(const char *model, int B, int T, const char *mode,
 	       100 * g / medg);
 }
 
+/* 1 if mode (bits: 1 split, 2 busy, 4 packed) is not timed: split 0 is
+ * -b (blis only), 5 times the packed split alone (-d). */
+static int skip_mode(int mode, int split, int busy, int only_default)
+{
+	/* packed weights only with the split */
+	if (((mode & 4) && !(mode & 1)) || ((mode & 2) && !busy))
+		return 1;
+	if (only_default)
+		return (mode & 5) != split;
+	return (mode & 1) > split;
+}
+
 int main(int argc, char **argv)
 {
 	int threads = 2, runs = 5, want[3] = { 0, 0, 0 }, any = 0, c, split = 1;
 	int busy = 0, n_shapes = 2, only_default = 0, attn = 0;
-	static const char *const mode_name[] = { "blis", "split", "blis+busy", "split+busy" };
+	/* mode bits: 1 split, 2 busy loop, 4 packed weights (split only) */
+	static const char *const mode_name[] = { "blis", "split", "blis+busy", "split+busy",
+						 NULL, "packed", NULL, "packed+busy" };
 	double peak = 0;
 	struct mtl_err err;
 	struct gemm ref;
@@ -386,14 +403,16 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		mtl_bert_init_random(m, 1234);
+		/* mtl-score's mode: split with packed weights, which BLIS has not */
 		if (only_default)
-			split = m->gemm_split;
+			split = mtl_gemm_default() == MTL_GEMM_BLIS ? 1 : 5;
 		mtl_bert_set_threads(m, threads);
 		for (int si = 0; si < n_shapes; si++) {
 			int B = shapes[si][0], T = shapes[si][1];
 			int32_t *ids = malloc(sizeof(int32_t) * B * T);
 			int32_t *mask = malloc(sizeof(int32_t) * B * T);
-			double t[4][64], t8[4][64], tg[64], medg;
+			double t[8][64], t8[4][64], tg[64], medg;
+			int packed = 0;
 			double flops = mtl_bert_forward_flops(&cfg, B, T);
 
 			for (int i = 0; i < B * T; i++) {
@@ -405,27 +424,29 @@ int main(int argc, char **argv)
 
 				if (r >= 0)
 					tg[r] = tr;
-				for (int mode = 0; mode < 4; mode++) {
+				for (int mode = 0; mode < 8; mode++) {
 					pid_t pid = 0;
 					double t0;
 					int rc;
 
-					if ((mode & 1) > split || (mode >> 1) > busy ||
-					    (only_default && (mode & 1) != split))
+					if (skip_mode(mode, split, busy, only_default))
 						continue;
+					/* packing is not timed: a model does it once */
+					if (packed != mode >> 2 &&
+					    (rc = mtl_bert_set_packed(m, packed = mode >> 2, &err)))
+						goto fail;
 					mtl_bert_set_gemm_split(m, mode & 1);
-					if (mode >> 1)
+					if (mode & 2)
 						pid = busy_start();
 					t0 = bench_now();
 					rc = mtl_bert_forward(m, ids, NULL, mask, B, T, 0, &err);
 					if (r >= 0)
 						t[mode][r] = bench_now() - t0;
 					busy_stop(pid);
-					if (rc) {
-						fprintf(stderr, "bench_encode: %s\n", err.msg);
-						return 1;
-					}
+					if (rc)
+						goto fail;
 				}
+				mtl_bert_set_packed(m, packed = 0, NULL);
 				/* int8: quantising is not timed (a model does it once) */
 				for (int k = 0; k < n_q8; k++) {
 					double t0;
@@ -445,11 +466,10 @@ int main(int argc, char **argv)
 				}
 			}
 			medg = 2.0 * 2048 * 2048 * 2048 / median(tg, runs) * 1e-9;
-			for (int mode = 0; mode < 4; mode++) {
+			for (int mode = 0; mode < 8; mode++) {
 				double med;
 
-				if ((mode & 1) > split || (mode >> 1) > busy ||
-				    (only_default && (mode & 1) != split))
+				if (skip_mode(mode, split, busy, only_default))
 					continue;
 				med = median(t[mode], runs);
 				print_row(md->name, B, T, mode_name[mode], med, flops,
@@ -467,4 +487,7 @@ int main(int argc, char **argv)
 	gemm_release(&ref);
 	print_load("at end");
 	return 0;
+fail:
+	fprintf(stderr, "bench_encode: %s\n", err.msg);
+	return 1;
 }

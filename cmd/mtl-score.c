@@ -253,6 +253,9 @@ static uint64_t load_model(struct run *R, struct args *A)
 	if (A->int8 &&
 	    (rc = mtl_bert_set_int8(R->model->bert, 1, MTL_Q8_AUTO, &err)))
 		cmd_die(cmd_status(rc), "%s", err.msg);
+	/* the weights never change here: pack them once, not every batch */
+	if (!A->int8 && (rc = mtl_bert_set_packed(R->model->bert, 1, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (A->embed)
 		return 0;
 	if (!R->model->tasks)

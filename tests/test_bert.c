@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bert.h"
+#include "gemm.h"
 #include "model.h"
 #include "ops.h"
 #include "st.h"
@@ -479,6 +480,24 @@ static void test_golden(const char *model_dir, const char *golden,
 	mtl_bert_set_gemm_split(m, 1);
 	T_OK(t_maxdiff(mtl_bert_last_hidden(m), last, (long)B * T * H) < 1e-6,
 	     "%s: BLIS's own threading agrees", tag);
+
+	/* weights packed once (what mtl-score runs): the same bits */
+	for (int nt = 1; nt <= 2; nt++) {
+		int same;
+
+		mtl_bert_set_threads(m, nt);
+		mtl_bert_forward(m, ids, types, mask, B, T, 0, &err);
+		memcpy(last, mtl_bert_last_hidden(m), sizeof(float) * B * T * H);
+		T_OK(mtl_bert_set_packed(m, 1, &err) == 0 &&
+		     (m->packed != NULL) == (mtl_gemm_default() != MTL_GEMM_BLIS),
+		     "%s: weights packed (%s)", tag, mtl_gemm_name(mtl_gemm_default()));
+		mtl_bert_forward(m, ids, types, mask, B, T, 0, &err);
+		same = !memcmp(mtl_bert_last_hidden(m), last, sizeof(float) * B * T * H);
+		mtl_bert_set_packed(m, 0, NULL);
+		T_OK(same && m->packed == NULL,
+		     "%s: packed weights on %d thread%s: the bits of the unpacked forward",
+		     tag, nt, nt > 1 ? "s" : "");
+	}
 
 	free(ids), free(mask), free(types), free(emb), free(last);
 	free(gelu), free(probs);

@@ -244,6 +244,69 @@ static void kernel_epilogue(enum mtl_gemm_kernel k)
 	     mtl_gemm_name(k), n);
 }
 
+/*
+ * mtl_gemm_prepacked with op(B) packed by mtl_gemm_pack_b: the bits of
+ * mtl_gemm_fused_ex, over the whole of A and C and over rows of them cut
+ * into pieces (what the threads of mtl_linear_forward_packed do), with
+ * several panels of N and blocks of K, each epilogue.
+ */
+static void kernel_prepacked(enum mtl_gemm_kernel k)
+{
+	static const int shape[][3] = {
+		{ 1, 1, 1 }, { 29, 33, 17 }, { 37, 600, 385 }, { 50, 1100, 769 },
+		{ 14, 1536, 384 },
+	};
+	int same = 1, n = 0;
+
+	for (size_t s = 0; s < sizeof(shape) / sizeof(*shape); s++)
+		for (int what = 0; what < 8; what++) {
+			int M = shape[s][0], N = shape[s][1], K = shape[s][2];
+			float alpha = 2.0f / sqrtf((float)K);
+			float *a = malloc(sizeof(float) * (size_t)(M * K));
+			float *b = malloc(sizeof(float) * (size_t)(N * K));
+			float *bp = aligned_alloc(64, sizeof(float) * ((mtl_gemm_packed_len(k, N, K) + 15) & ~(size_t)15));
+			float *bias = malloc(sizeof(float) * (size_t)N);
+			float *res = malloc(sizeof(float) * (size_t)(M * N));
+			float *c = malloc(sizeof(float) * (size_t)(M * N));
+			float *ref = malloc(sizeof(float) * (size_t)(M * N));
+			struct mtl_gemm_epi e = {
+				what & 1 ? bias : NULL, what & 2 ? res : NULL, N,
+				!!(what & 4),
+			};
+			uint64_t seed = 23 + s;
+
+			for (int i = 0; i < M * K; i++)
+				a[i] = urand(&seed);
+			for (int i = 0; i < N * K; i++)
+				b[i] = urand(&seed);
+			for (int j = 0; j < N; j++)
+				bias[j] = urand(&seed);
+			for (int i = 0; i < M * N; i++)
+				res[i] = urand(&seed);
+			mtl_gemm_fused_ex(k, 0, 1, M, N, K, alpha, a, K, b, K, 0.0f,
+					  ref, N, what ? &e : NULL);
+			mtl_gemm_pack_b(k, 1, N, K, b, K, bp);
+			memset(c, 0xff, sizeof(float) * (size_t)(M * N));
+			mtl_gemm_prepacked(k, 0, M, N, K, alpha, a, K, bp, 0.0f, c, N,
+					   what ? &e : NULL);
+			same &= !memcmp(c, ref, sizeof(float) * (size_t)(M * N));
+			/* rows in pieces of 5 (not the kernels' 6 or 14) */
+			memset(c, 0xff, sizeof(float) * (size_t)(M * N));
+			for (int lo = 0; lo < M; lo += 5) {
+				struct mtl_gemm_epi el = mtl_gemm_epi_at(&e, lo, 0);
+
+				mtl_gemm_prepacked(k, 0, M - lo < 5 ? M - lo : 5, N, K,
+						   alpha, a + (int64_t)lo * K, K, bp, 0.0f,
+						   c + (int64_t)lo * N, N, what ? &el : NULL);
+			}
+			same &= !memcmp(c, ref, sizeof(float) * (size_t)(M * N));
+			n++;
+			free(a), free(b), free(bp), free(bias), free(res), free(c), free(ref);
+		}
+	T_OK(same, "%s: packed once, whole or by rows, the unpacked product's bits (%d cases)",
+	     mtl_gemm_name(k), n);
+}
+
 /* mtl_gemm_default() in a child with MTL_GEMM set to want (NULL: unset). */
 static int default_with(const char *want)
 {
@@ -342,6 +405,47 @@ static void ops_epilogue(void)
 	free(inp), free(w), free(b), free(res), free(ref), free(out);
 }
 
+/* mtl_linear_forward_packed on 1, 2 and 3 threads: mtl_linear_forward_ex's
+ * bits, with the default kernel (skipped on BLIS: nothing is packed). */
+static void ops_packed(void)
+{
+	enum { N = 301, C = 384, OC = 1152 };
+	enum mtl_gemm_kernel k = mtl_gemm_default();
+	float *inp = malloc(sizeof(float) * N * C), *w = malloc(sizeof(float) * OC * C);
+	float *wp = aligned_alloc(64, sizeof(float) * ((mtl_gemm_packed_len(k == MTL_GEMM_BLIS ? MTL_GEMM_AVX2 : k, OC, C) + 15) & ~(size_t)15));
+	float *b = malloc(sizeof(float) * OC), *res = malloc(sizeof(float) * N * OC);
+	float *ref = malloc(sizeof(float) * N * OC), *out = malloc(sizeof(float) * N * OC);
+	uint64_t seed = 5;
+	int same = 1;
+
+	if (k == MTL_GEMM_BLIS) {
+		t_skip("the products run on BLIS: no packed weights");
+		free(inp), free(w), free(wp), free(b), free(res), free(ref), free(out);
+		return;
+	}
+	for (int i = 0; i < N * C; i++)
+		inp[i] = urand(&seed) * 0.1f;
+	for (int i = 0; i < OC * C; i++)
+		w[i] = urand(&seed);
+	for (int i = 0; i < OC; i++)
+		b[i] = urand(&seed);
+	for (int i = 0; i < N * OC; i++)
+		res[i] = urand(&seed);
+	mtl_gemm_pack_b(k, 1, OC, C, w, C, wp);
+	for (int nt = 1; nt <= 3; nt++)
+		for (int gelu = 0; gelu < 2; gelu++) {
+			const float *r = gelu ? NULL : res;
+
+			mtl_linear_forward_ex(ref, inp, w, b, r, gelu, N, C, OC, 1);
+			memset(out, 0xff, sizeof(float) * N * OC);
+			mtl_linear_forward_packed(out, inp, wp, b, r, gelu, N, C, OC, nt);
+			same &= !memcmp(out, ref, sizeof(float) * N * OC);
+		}
+	T_OK(same, "linear_forward_packed on 1-3 threads, GELU or residual: linear_forward_ex's bits (%s)",
+	     mtl_gemm_name(k));
+	free(inp), free(w), free(wp), free(b), free(res), free(ref), free(out);
+}
+
 int main(void)
 {
 	enum mtl_gemm_kernel best = MTL_GEMM_BLIS, dflt;
@@ -358,6 +462,8 @@ int main(void)
 		kernel_large(k);
 		kernel_slice(k);
 		kernel_epilogue(k);
+		if (k != MTL_GEMM_BLIS)
+			kernel_prepacked(k);
 	}
 	/* without a choice: ours where BLIS has only its generic kernels */
 	dflt = bli_arch_query_id() == BLIS_ARCH_GENERIC ? best : MTL_GEMM_BLIS;
@@ -372,5 +478,6 @@ int main(void)
 	 * above choose afresh */
 	ops_slices();
 	ops_epilogue();
+	ops_packed();
 	return t_done();
 }

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <omp.h>
 
+#include "gemm.h"
 #include "ops.h"
 
 /* ---- parameters ---- */
@@ -209,6 +210,7 @@ void mtl_bert_free(struct mtl_bert *m)
 	free(m->arena);
 	free(m->tarena);
 	mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
+	mtl_bert_set_packed(m, 0, NULL);
 	json_decref(m->config_json);
 	free(m);
 }
@@ -332,6 +334,50 @@ int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
 	if (rc)
 		mtl_bert_set_int8(m, 0, path, NULL);
 	return rc;
+}
+
+int mtl_bert_set_packed(struct mtl_bert *m, int on, struct mtl_err *err)
+{
+	const struct mtl_bert_config *c = &m->cfg;
+	enum mtl_gemm_kernel k = mtl_gemm_default();
+	int H = c->hidden, I = c->intermediate;
+	/* the four maps: [OC, C] weights, read transposed */
+	const struct { const float *w; int oc, ic; } maps[4] = {
+		{ m->p.qkvw, 3 * H, H }, { m->p.attprojw, H, H },
+		{ m->p.fcw, I, H }, { m->p.fcprojw, H, I },
+	};
+	size_t len[4], total = 0;
+	float *at;
+
+	free(m->packed);
+	free(m->packed_block);
+	m->packed = NULL;
+	m->packed_block = NULL;
+	if (!on || k == MTL_GEMM_BLIS)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		/* whole 64-byte lines, so each copy starts aligned */
+		len[i] = (mtl_gemm_packed_len(k, maps[i].oc, maps[i].ic) + 15) & ~(size_t)15;
+		total += (size_t)c->layers * len[i];
+	}
+	m->packed = calloc((size_t)c->layers * 4, sizeof(*m->packed));
+	m->packed_block = huge_alloc(total * sizeof(float), 0);
+	if (!m->packed || !m->packed_block) {
+		mtl_bert_set_packed(m, 0, NULL);
+		return mtl_err_set(err, MTL_ERR_NOMEM,
+				   "out of memory for %zu packed weights", total);
+	}
+	at = m->packed_block;
+	for (int l = 0; l < c->layers; l++)
+		for (int i = 0; i < 4; i++) {
+			size_t per = (size_t)maps[i].oc * maps[i].ic;
+
+			mtl_gemm_pack_b(k, 1, maps[i].oc, maps[i].ic,
+					maps[i].w + l * per, maps[i].ic, at);
+			m->packed[4 * l + i] = at;
+			at += len[i];
+		}
+	return 0;
 }
 
 /* ---- forward ---- */
@@ -523,15 +569,25 @@ typedef void linear_fn(float *out, const float *inp, const float *w,
 		       const float *b, const float *res, int gelu, int N,
 		       int C, int OC, int nt);
 
-/* One linear map of a layer: out[N,OC] = act(inp[N,C] w^T + b + res)
- * (res NULL: none; act GELU when gelu is set), through its int8 copy q
- * when there is one (the residual and GELU then as passes), else through
- * linear, which does them on each tile after the product. */
-static void proj(struct mtl_bert *m, linear_fn *linear,
-		 const struct mtl_q8_linear *q, float *out, const float *inp,
-		 const float *w, const float *b, const float *res, int gelu,
-		 int N, int C, int OC, int nt)
+/*
+ * One linear map of a layer: out[N,OC] = act(inp[N,C] w^T + b + res)
+ * (res NULL: none; act GELU when gelu is set).  map is the map's index in
+ * the model's [L*4] copies, or -1 for a training forward, which uses none:
+ * through its int8 copy when there is one (the residual and GELU then as
+ * passes), else its packed copy, else linear; these three do the
+ * residual and GELU on each tile after the product.
+ */
+static void proj(struct mtl_bert *m, linear_fn *linear, int map, float *out,
+		 const float *inp, const float *w, const float *b,
+		 const float *res, int gelu, int N, int C, int OC, int nt)
 {
+	const struct mtl_q8_linear *q = map >= 0 && m->q8 ? m->q8[map] : NULL;
+
+	if (!q && map >= 0 && m->packed) {
+		mtl_linear_forward_packed(out, inp, m->packed[map], b, res, gelu,
+					  N, C, OC, nt);
+		return;
+	}
 	if (!q) {
 		linear(out, inp, w, b, res, gelu, N, C, OC, nt);
 		return;
@@ -549,8 +605,8 @@ static void proj(struct mtl_bert *m, linear_fn *linear,
  * + x) with lnw, lnb (ln_residual_forward: mean, rstd and the sum kept).
  * Without dropout the residual x is added in the product's epilogue.
  */
-static void output_forward(struct mtl_bert *m, linear_fn *linear,
-			   const struct mtl_q8_linear *q, float *out, float *mean,
+static void output_forward(struct mtl_bert *m, linear_fn *linear, int map,
+			   float *out, float *mean,
 			   float *rstd, float *ln_in, const float *inp,
 			   const float *x, const float *w, const float *b,
 			   const float *lnw, const float *lnb,
@@ -559,13 +615,13 @@ static void output_forward(struct mtl_bert *m, linear_fn *linear,
 	int H = m->cfg.hidden;
 
 	if (keep) {
-		proj(m, linear, q, ln_in, inp, w, b, NULL, 0, N, C, H, m->threads);
+		proj(m, linear, map, ln_in, inp, w, b, NULL, 0, N, C, H, m->threads);
 		ln_residual_forward(out, mean, rstd, ln_in, x, lnw, lnb, keep, p,
 				    N, H, m->cfg.ln_eps, m->threads);
 		return;
 	}
 	/* ln_in = (inp w^T + b) + x, the sum ln_residual_forward makes */
-	proj(m, linear, q, ln_in, inp, w, b, x, 0, N, C, H, m->threads);
+	proj(m, linear, map, ln_in, inp, w, b, x, 0, N, C, H, m->threads);
 	mtl_layernorm_forward(out, mean, rstd, ln_in, lnw, lnb, N, H,
 			      m->cfg.ln_eps, m->threads);
 }
@@ -583,8 +639,6 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 	float eps = m->cfg.ln_eps;
 	linear_fn *linear = m->gemm_split ? mtl_linear_forward_split_ex
 					  : mtl_linear_forward_ex;
-	/* int8 copies of the linear maps serve inference only */
-	struct mtl_q8_linear *const *q8 = train ? NULL : m->q8;
 	size_t need;
 	int rc, drop;
 
@@ -615,7 +669,7 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		m->arena_len = need;
 	}
 	plan(m, m->arena, B, T, train, nt);
-	if (q8 && (rc = mtl_q8_buf_reserve(&m->q8buf, BT, H > I ? H : I, err)))
+	if (!train && m->q8 && (rc = mtl_q8_buf_reserve(&m->q8buf, BT, H > I ? H : I, err)))
 		return rc;
 	a->p_hidden = a->p_attn = 0;
 	a->ids = a->types = NULL;
@@ -667,7 +721,7 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		float *ln1_out = a->ln1_out, *fc_gelu = a->fc_gelu;
 
 		/* qkv [BT,3H]: one gemm for query, key and value */
-		proj(m, linear, q8 ? q8[4 * l] : NULL, qkv, x,
+		proj(m, linear, train ? -1 : 4 * l, qkv, x,
 		     p->qkvw + (size_t)l * 3 * H * H,
 		     p->qkvb + (size_t)l * 3 * H, NULL, 0, BT, H, 3 * H, nt);
 		if (train)
@@ -679,7 +733,7 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 			mtl_attention_forward(ctx, a->att, qkv, a->mask_add, B,
 					      T, H, NH, 0, nt);
 		/* ln1_out = LN1(dropout(ctx Wo^T + bo) + x), the sum in ln1_in */
-		output_forward(m, linear, q8 ? q8[4 * l + 1] : NULL, ln1_out,
+		output_forward(m, linear, train ? -1 : 4 * l + 1, ln1_out,
 			       a->ln1_mean + sN, a->ln1_rstd + sN, ln1_in, ctx, x,
 			       p->attprojw + (size_t)l * H * H, p->attprojb + (size_t)l * H,
 			       p->ln1w + (size_t)l * H, p->ln1b + (size_t)l * H,
@@ -688,13 +742,13 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		/* fc_gelu = GELU(ln1_out W1^T + b1): training keeps the GELU
 		 * input fc; inference runs the GELU in the product's
 		 * epilogue, in place (fc_gelu is fc) */
-		proj(m, linear, q8 ? q8[4 * l + 2] : NULL, fc, ln1_out,
+		proj(m, linear, train ? -1 : 4 * l + 2, fc, ln1_out,
 		     p->fcw + (size_t)l * I * H, p->fcb + (size_t)l * I, NULL,
 		     !train, BT, H, I, nt);
 		if (train)
 			mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
 		/* out = LN2(dropout(fc_gelu W2^T + b2) + ln1_out), the sum in ln2_in */
-		output_forward(m, linear, q8 ? q8[4 * l + 3] : NULL, y,
+		output_forward(m, linear, train ? -1 : 4 * l + 3, y,
 			       a->ln2_mean + sN, a->ln2_rstd + sN, ln2_in, fc_gelu,
 			       ln1_out, p->fcprojw + (size_t)l * H * I,
 			       p->fcprojb + (size_t)l * H, p->ln2w + (size_t)l * H,

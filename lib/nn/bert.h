@@ -214,6 +214,8 @@ struct mtl_bert {
 	void *config_json; /* the loaded config.json (json_t), kept for save */
 	struct mtl_q8_linear **q8; /* [L*4] int8 copies, or NULL (set_int8) */
 	struct mtl_q8_buf q8buf;   /* their quantised activations */
+	float **packed;            /* [L*4] weights packed once, or NULL (set_packed) */
+	float *packed_block;       /* their memory */
 };
 
 /* A zero-filled model for cfg.  0 and *out, or <0 (err set). */
@@ -295,6 +297,20 @@ void mtl_bert_set_gemm_split(struct mtl_bert *m, int on);
  */
 int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
 		      struct mtl_err *err);
+
+/*
+ * Inference with the weights packed once (gemm.h's mtl_gemm_pack_b).
+ * With on, packs the weights of every layer's four linear maps, as they
+ * are now, for mtl_gemm_default()'s kernel; later inference forwards read
+ * them instead of packing each weight again for every product, and cut
+ * each product by rows between the threads (ops.h's
+ * mtl_linear_forward_packed), with the same bits.  Training forwards and
+ * the int8 maps (mtl_bert_set_int8, which take precedence) do not use
+ * them, and they do not follow later changes to the weights: set it again
+ * after them.  Costs as much memory again as those weights.  With on 0,
+ * or when the products run on BLIS, frees them (none are made).
+ */
+int mtl_bert_set_packed(struct mtl_bert *m, int on, struct mtl_err *err);
 
 /*
  * The forward pass over a right-padded batch:

@@ -428,16 +428,24 @@ struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
 	return e;
 }
 
-static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
-		   int N, int K, float alpha, const float *A, int64_t lda,
-		   const float *B, int64_t ldb, float beta, float *C,
-		   int64_t ldc, const struct mtl_gemm_epi *epi)
+/*
+ * The product, each panel of op(B) packed into bp in turn, or with pre
+ * set, read from pre: all of op(B) packed by mtl_gemm_pack_b, where the
+ * panel of columns jc.. and K block pc.. starts jc * K + pc * ncpad
+ * floats in (every panel before the last is a whole nc, a multiple of
+ * nr; ncpad is this panel's width rounded up to nr).
+ */
+static void packed(const struct kernel *k, float *bp, const float *pre, int ta,
+		   int tb, int M, int N, int K, float alpha, const float *A,
+		   int64_t lda, const float *B, int64_t ldb, float beta,
+		   float *C, int64_t ldc, const struct mtl_gemm_epi *epi)
 {
 	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
 	float ap[KC_MAX * MR512] __attribute__((aligned(64)));
 
 	for (int jc = 0; jc < N; jc += k->nc) {
 		int nc = N - jc < k->nc ? N - jc : k->nc;
+		int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
 
 		for (int pc = 0; pc < K; pc += kcb) {
 			int kc = K - pc < kcb ? K - pc : kcb;
@@ -445,8 +453,12 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 			float bt = pc ? 1.0f : beta;
 			/* the last K block finishes its tiles: epilogue */
 			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
+			const float *panel = bp;
 
-			pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
+			if (pre)
+				panel = pre + (int64_t)jc * K + pc * ncpad;
+			else
+				pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
 			for (int ir = 0; ir < M; ir += k->mr) {
 				int mr = M - ir < k->mr ? M - ir : k->mr;
 
@@ -460,7 +472,7 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 					if (e)
 						t = mtl_gemm_epi_at(e, ir, jc + jr);
 					/* bias and res in the kernel's registers */
-					k->run(mr, nr, kc, ap, bp + (int64_t)jr * kc,
+					k->run(mr, nr, kc, ap, panel + (int64_t)jr * kc,
 					       c, ldc, alpha, bt, t.bias, t.res, t.ldr);
 					if (e && e->gelu)
 						k->gelu(mr, nr, c, ldc);
@@ -484,15 +496,15 @@ static int ours(const struct kernel *k, int ta, int tb, int M, int N, int K,
 	if (need <= STACK_PANEL) {
 		float bp[STACK_PANEL] __attribute__((aligned(64)));
 
-		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
-		       ldc, epi);
+		packed(k, bp, NULL, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
+		       C, ldc, epi);
 	} else {
 		float *bp = aligned_alloc(64, sizeof(float) * (size_t)need);
 
 		if (!bp)
 			return -1;
-		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C,
-		       ldc, epi);
+		packed(k, bp, NULL, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
+		       C, ldc, epi);
 		free(bp);
 	}
 	return 0;
@@ -589,6 +601,50 @@ void mtl_gemm(int ta, int tb, int M, int N, int K, float alpha,
 {
 	mtl_gemm_ex(mtl_gemm_default(), ta, tb, M, N, K, alpha, A, lda, B,
 		    ldb, beta, C, ldc);
+}
+
+size_t mtl_gemm_packed_len(enum mtl_gemm_kernel kind, int N, int K)
+{
+	const struct kernel *k = &kernels[kind];
+
+	MTL_ASSERT(kind != MTL_GEMM_BLIS && N >= 0 && K >= 0);
+	return (size_t)K * (size_t)((N + k->nr - 1) / k->nr * k->nr);
+}
+
+void mtl_gemm_pack_b(enum mtl_gemm_kernel kind, int tb, int N, int K,
+		     const float *B, int64_t ldb, float *dst)
+{
+	const struct kernel *k = &kernels[kind];
+	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = K ? (K + nk - 1) / nk : 1;
+
+	MTL_ASSERT(mtl_gemm_supported(kind) && kind != MTL_GEMM_BLIS);
+	for (int jc = 0; jc < N; jc += k->nc) {
+		int nc = N - jc < k->nc ? N - jc : k->nc;
+		int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
+
+		for (int pc = 0; pc < K; pc += kcb)
+			pack_b(dst + (int64_t)jc * K + pc * ncpad, B, ldb, tb, pc,
+			       K - pc < kcb ? K - pc : kcb, jc, nc, k->nr);
+	}
+}
+
+void mtl_gemm_prepacked(enum mtl_gemm_kernel kind, int ta, int M, int N,
+			int K, float alpha, const float *A, int64_t lda,
+			const float *bp, float beta, float *C, int64_t ldc,
+			const struct mtl_gemm_epi *epi)
+{
+	MTL_ASSERT(mtl_gemm_supported(kind) && kind != MTL_GEMM_BLIS);
+	MTL_ASSERT(M >= 0 && N >= 0 && K >= 0);
+	if (M == 0 || N == 0)
+		return;
+	if (K == 0 || alpha == 0) {
+		scale_c(M, N, beta, C, ldc);
+		if (epi)
+			mtl_gemm_epi_apply(epi, M, N, C, ldc);
+		return;
+	}
+	packed(&kernels[kind], NULL, bp, ta, 0, M, N, K, alpha, A, lda, NULL, 0,
+	       beta, C, ldc, epi);
 }
 
 void mtl_gemm_fused(int ta, int tb, int M, int N, int K, float alpha,

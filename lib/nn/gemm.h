@@ -46,6 +46,7 @@
 #ifndef MTL_GEMM_H
 #define MTL_GEMM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum mtl_gemm_kernel {
@@ -111,5 +112,23 @@ struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
  * fused product does tile by tile, and what follows a BLIS product. */
 void mtl_gemm_epi_apply(const struct mtl_gemm_epi *epi, int M, int N,
 			float *C, int64_t ldc);
+
+/*
+ * Weights packed once: op(B)[K,N] in kernel k's panels (not BLIS), so
+ * that a product with the same B many times, as inference does with the
+ * encoder's weights, does not pack them again each time.
+ * mtl_gemm_packed_len() floats, 64-byte aligned, written by
+ * mtl_gemm_pack_b() from B as mtl_gemm_ex() reads it (tb, ldb).
+ * mtl_gemm_prepacked() is mtl_gemm_fused_ex() with that B, bit for bit
+ * (the same panels, summed in the same order), for any M and any rows of
+ * A and C: threads may each take rows of one packed B.
+ */
+size_t mtl_gemm_packed_len(enum mtl_gemm_kernel k, int N, int K);
+void mtl_gemm_pack_b(enum mtl_gemm_kernel k, int tb, int N, int K,
+		     const float *B, int64_t ldb, float *dst);
+void mtl_gemm_prepacked(enum mtl_gemm_kernel k, int ta, int M, int N, int K,
+			float alpha, const float *A, int64_t lda,
+			const float *bp, float beta, float *C, int64_t ldc,
+			const struct mtl_gemm_epi *epi);
 
 #endif

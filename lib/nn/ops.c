@@ -317,6 +317,38 @@ void mtl_linear_forward_split_ex(float *out, const float *inp,
 	mtl_par_for(nt, OC, chunk, split_cols, &j);
 }
 
+/* Rows lo..hi-1 of mtl_linear_forward_packed. */
+struct packed_job {
+	float *out;
+	const float *inp, *wp;
+	struct mtl_gemm_epi epi;
+	int C, OC;
+};
+
+static void packed_rows(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct packed_job *j = arg;
+	struct mtl_gemm_epi e = mtl_gemm_epi_at(&j->epi, lo, 0);
+
+	mtl_gemm_prepacked(mtl_gemm_default(), 0, (int)(hi - lo), j->OC, j->C,
+			   1.0f, j->inp + lo * j->C, j->C, j->wp, 0.0f,
+			   j->out + lo * j->OC, j->OC,
+			   j->epi.bias || j->epi.res || j->epi.gelu ? &e : NULL);
+}
+
+void mtl_linear_forward_packed(float *out, const float *inp, const float *wp,
+			       const float *b, const float *res, int gelu,
+			       int N, int C, int OC, int nt)
+{
+	struct packed_job j = { out, inp, wp, { b, res, OC, gelu }, C, OC };
+	/* about four chunks a thread, of whole 14- and 6-row slivers (the
+	 * kernels' heights), so that a late thread leaves little behind */
+	int64_t chunk = ((int64_t)N + 4 * nt - 1) / (4 * (nt < 1 ? 1 : nt));
+
+	chunk = (chunk + 41) / 42 * 42;
+	mtl_par_for(nt, N, chunk, packed_rows, &j);
+}
+
 void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 			      const float *b, int N, int C, int OC, int nt)
 {

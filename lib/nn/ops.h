@@ -77,6 +77,19 @@ void mtl_linear_forward_split_ex(float *out, const float *inp,
 				 int OC, int nt);
 
 /*
+ * mtl_linear_forward_ex with w packed once (wp: gemm.h's mtl_gemm_pack_b
+ * for mtl_gemm_default(), which must not be BLIS, with tb set, N = OC,
+ * K = C): the same bits, and no packing of w per call.  The rows of inp
+ * are cut into chunks that the nt threads take as they come (par.h):
+ * each chunk reads the one packed w, so more chunks than threads cost
+ * nothing in packing, and a thread whose core is busy elsewhere holds up
+ * only the chunk it has started.
+ */
+void mtl_linear_forward_packed(float *out, const float *inp, const float *wp,
+			       const float *b, const float *res, int gelu,
+			       int N, int C, int OC, int nt);
+
+/*
  * mtl_linear_backward threaded by us: each of the nt threads runs
  * single-threaded products on its slice of dinp's columns and of dw's
  * (and db's) rows, so the only synchronisation is the end of one OpenMP
