@@ -32,6 +32,13 @@ static float urand(uint64_t *s)
 }
 
 /* op(X)(r, c) of a row-major X with leading dimension ld. */
+/* x[0..n-1] = urand */
+static void fill(float *x, int64_t n, uint64_t *s)
+{
+	for (int64_t i = 0; i < n; i++)
+		x[i] = urand(s);
+}
+
 static float at(const float *x, int64_t ld, int t, int r, int c)
 {
 	return t ? x[(int64_t)c * ld + r] : x[(int64_t)r * ld + c];
@@ -154,10 +161,8 @@ static void kernel_slice(enum mtl_gemm_kernel k)
 	uint64_t seed = 7;
 	int same = 1;
 
-	for (int i = 0; i < M * K; i++)
-		a[i] = urand(&seed);
-	for (int i = 0; i < N * K; i++)
-		b[i] = urand(&seed);
+	fill(a, M * K, &seed);
+	fill(b, N * K, &seed);
 	memset(s, 0, sizeof(float) * M * N);
 	/* the encoder's layout: inp[M,K] @ w[N,K]^T */
 	mtl_gemm_ex(k, 0, 1, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
@@ -220,14 +225,10 @@ static void kernel_epilogue(enum mtl_gemm_kernel k)
 				};
 				uint64_t seed = 11 + s;
 
-				for (int i = 0; i < M * K; i++)
-					a[i] = urand(&seed);
-				for (int i = 0; i < N * K; i++)
-					b[i] = urand(&seed);
-				for (int j = 0; j < N; j++)
-					bias[j] = urand(&seed);
-				for (int i = 0; i < M * ldr; i++)
-					res[i] = urand(&seed);
+				fill(a, M * K, &seed);
+				fill(b, N * K, &seed);
+				fill(bias, N, &seed);
+				fill(res, M * ldr, &seed);
 				for (int i = 0; i < M * ldc; i++)
 					ref[i] = i % ldc >= N ? SENTINEL : urand(&seed);
 				memcpy(c, ref, sizeof(float) * (size_t)(M * ldc));
@@ -275,14 +276,10 @@ static void kernel_prepacked(enum mtl_gemm_kernel k)
 			};
 			uint64_t seed = 23 + s;
 
-			for (int i = 0; i < M * K; i++)
-				a[i] = urand(&seed);
-			for (int i = 0; i < N * K; i++)
-				b[i] = urand(&seed);
-			for (int j = 0; j < N; j++)
-				bias[j] = urand(&seed);
-			for (int i = 0; i < M * N; i++)
-				res[i] = urand(&seed);
+			fill(a, M * K, &seed);
+			fill(b, N * K, &seed);
+			fill(bias, N, &seed);
+			fill(res, M * N, &seed);
 			mtl_gemm_fused_ex(k, 0, 1, M, N, K, alpha, a, K, b, K, 0.0f,
 					  ref, N, what ? &e : NULL);
 			mtl_gemm_pack_b(k, 1, N, K, b, K, bp);
@@ -380,12 +377,9 @@ static void ops_epilogue(void)
 
 	for (int i = 0; i < N * C; i++)
 		inp[i] = urand(&seed) * 0.1f;
-	for (int i = 0; i < OC * C; i++)
-		w[i] = urand(&seed);
-	for (int i = 0; i < OC; i++)
-		b[i] = urand(&seed);
-	for (int i = 0; i < N * OC; i++)
-		res[i] = urand(&seed);
+	fill(w, OC * C, &seed);
+	fill(b, OC, &seed);
+	fill(res, N * OC, &seed);
 	for (int split = 0; split < 2; split++)
 		for (int nt = 1; nt <= 2; nt++)
 			for (int gelu = 0; gelu < 2; gelu++) {
@@ -425,12 +419,9 @@ static void ops_packed(void)
 	}
 	for (int i = 0; i < N * C; i++)
 		inp[i] = urand(&seed) * 0.1f;
-	for (int i = 0; i < OC * C; i++)
-		w[i] = urand(&seed);
-	for (int i = 0; i < OC; i++)
-		b[i] = urand(&seed);
-	for (int i = 0; i < N * OC; i++)
-		res[i] = urand(&seed);
+	fill(w, OC * C, &seed);
+	fill(b, OC, &seed);
+	fill(res, N * OC, &seed);
 	mtl_gemm_pack_b(k, 1, OC, C, w, C, wp);
 	for (int nt = 1; nt <= 3; nt++)
 		for (int gelu = 0; gelu < 2; gelu++) {
