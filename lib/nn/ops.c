@@ -341,11 +341,10 @@ void mtl_linear_forward_packed(float *out, const float *inp, const float *wp,
 			       int N, int C, int OC, int nt)
 {
 	struct packed_job j = { out, inp, wp, { b, res, OC, gelu }, C, OC };
-	/* about four chunks a thread, of whole 14- and 6-row slivers (the
-	 * kernels' heights), so that a late thread leaves little behind */
-	int64_t chunk = ((int64_t)N + 4 * nt - 1) / (4 * (nt < 1 ? 1 : nt));
+	/* par_chunk's rows, in whole 14- and 6-row slivers (the kernels'
+	 * heights) */
+	int64_t chunk = (par_chunk(N, C, nt) + 41) / 42 * 42;
 
-	chunk = (chunk + 41) / 42 * 42;
 	mtl_par_for(nt, N, chunk, packed_rows, &j);
 }
 
