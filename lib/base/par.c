@@ -24,6 +24,8 @@
 
 /* Pool threads at most (slots 1..MAX_SLOTS). */
 #define MAX_SLOTS 255
+/* Elements below which a loop runs on the calling thread alone. */
+#define PAR_MIN 32768
 /* Pause instructions a pool thread spins for the next loop before it
  * sleeps: tens of microseconds, longer than the gap between two of the
  * encoder's loops, far shorter than a scheduler slice. */
@@ -166,4 +168,13 @@ void mtl_par_for(int nt, int64_t n, int64_t chunk, mtl_par_fn *fn, void *arg)
 	while (atomic_load_explicit(&pool.done, memory_order_acquire) < count)
 		_mm_pause();
 	pthread_mutex_unlock(&pool.busy);
+}
+
+int64_t mtl_par_chunk(int64_t n, int64_t w, int nt)
+{
+	int64_t c = (n + 4 * nt - 1) / (4 * nt);
+
+	if (n * w < PAR_MIN || nt <= 1)
+		return n > 0 ? n : 1;
+	return w == 1 ? (c + 15) & ~(int64_t)15 : c;
 }

@@ -1,5 +1,6 @@
 /*
- * par.h - a parallel loop without a barrier, for the encoder's forward.
+ * par.h - a parallel loop without a barrier: every threaded loop of the
+ * encoder, forward and backward, and of the optimiser.
  *
  *	static void rows(void *arg, int64_t lo, int64_t hi, int slot)
  *	{
@@ -18,7 +19,9 @@
  * barrier instead, which every thread must reach; when another process
  * holds one of the cores, each barrier waits for the thread that shares
  * that core to be scheduled again (docs/performance.md, "Threads under
- * load"), and the encoder meets a barrier several times a layer.
+ * load"), and the encoder meets a barrier several times a layer.  The
+ * lone OpenMP region left is the embedding search's (embeval.c), and
+ * BLIS's own threads when BLIS runs the products (MTL_GEMM=blis).
  *
  * slot is 0 on the calling thread and 1..nt-1 on the pool's threads, so fn
  * may use per-thread scratch indexed by slot.  Which thread runs a chunk
@@ -41,5 +44,14 @@ typedef void mtl_par_fn(void *arg, int64_t lo, int64_t hi, int slot);
 
 /* fn over [0, n) in chunks of chunk (> 0) on up to nt threads (see above). */
 void mtl_par_for(int nt, int64_t n, int64_t chunk, mtl_par_fn *fn, void *arg);
+
+/*
+ * A chunk for mtl_par_for over n rows of w elements each on nt threads:
+ * about four chunks a thread, in whole 16-element vectors when rows are
+ * single elements; all of n in one chunk (the loop runs on the calling
+ * thread alone) when the rows hold fewer than 32768 elements in all, for
+ * which waking a thread costs more than it saves.
+ */
+int64_t mtl_par_chunk(int64_t n, int64_t w, int nt);
 
 #endif

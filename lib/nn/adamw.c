@@ -7,12 +7,44 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "par.h"
+
 void mtl_adamw_defaults(struct mtl_adamw *o)
 {
 	o->b1 = 0.9f;
 	o->b2 = 0.999f;
 	o->eps = 1e-8f;
 	o->wd = 0.01f;
+}
+
+/* The arguments of one parameter group's update. */
+struct adamw_job {
+	float *w;
+	const float *g;
+	float *m, *v;
+	int64_t off;
+	float decay, step, b1, b2, eps, rbc2, gscale;
+};
+
+/* Elements off + lo .. off + hi - 1. */
+static void adamw_part(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct adamw_job *j = arg;
+	float *w = j->w + j->off, *m = j->m + j->off, *v = j->v + j->off;
+	const float *g = j->g + j->off;
+	float b1 = j->b1, b2 = j->b2, eps = j->eps, rbc2 = j->rbc2;
+	float decay = j->decay, step = j->step, gscale = j->gscale;
+
+#pragma omp simd
+	for (int64_t i = lo; i < hi; i++) {
+		float gi = g[i] * gscale;
+		float mi = b1 * m[i] + (1.0f - b1) * gi;
+		float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+
+		m[i] = mi;
+		v[i] = vi;
+		w[i] = w[i] * decay - step * mi / (sqrtf(vi) / rbc2 + eps);
+	}
 }
 
 void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
@@ -22,37 +54,19 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 	/* bias corrections in double, as PyTorch computes them in Python */
 	double bc1 = 1.0 - pow(o->b1, (double)t);
 	double bc2 = 1.0 - pow(o->b2, (double)t);
-	float b1 = o->b1, b2 = o->b2, eps = o->eps;
-	float rbc2 = (float)sqrt(bc2);
+	struct adamw_job j = { w, g, m, v, 0, 0, 0, o->b1, o->b2, o->eps,
+			       (float)sqrt(bc2), gscale };
 
 	for (size_t k = 0; k < n_groups; k++) {
 		const struct mtl_adamw_group *gr = &groups[k];
 		float glr = lr * gr->lr_mult;
-		float decay = gr->decay ? 1.0f - glr * o->wd : 1.0f;
-		float step = (float)(glr / bc1);
-		int64_t end = (int64_t)(gr->off + gr->n);
 
-#pragma omp parallel for simd num_threads(nt) schedule(static) if (gr->n >= 65536)
-		for (int64_t i = (int64_t)gr->off; i < end; i++) {
-			float gi = g[i] * gscale;
-			float mi = b1 * m[i] + (1.0f - b1) * gi;
-			float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-
-			m[i] = mi;
-			v[i] = vi;
-			w[i] = w[i] * decay - step * mi / (sqrtf(vi) / rbc2 + eps);
-		}
+		j.off = (int64_t)gr->off;
+		j.decay = gr->decay ? 1.0f - glr * o->wd : 1.0f;
+		j.step = (float)(glr / bc1);
+		mtl_par_for(nt, (int64_t)gr->n, mtl_par_chunk((int64_t)gr->n, 1, nt),
+			    adamw_part, &j);
 	}
-}
-
-double mtl_adamw_sumsq(const float *g, size_t n, int nt)
-{
-	double s = 0;
-
-#pragma omp parallel for num_threads(nt) schedule(static) reduction(+:s) if (n >= 65536)
-	for (int64_t i = 0; i < (int64_t)n; i++)
-		s += (double)g[i] * g[i];
-	return s;
 }
 
 float mtl_adamw_clip_scale(double norm, float max_norm)

@@ -46,12 +46,6 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 		    size_t n_groups, float lr, long t, float gscale, int nt);
 
 /*
- * Sum of squares of g[n] in double (for the global gradient norm), on nt
- * threads: each sums a fixed contiguous share, so one nt gives one result.
- */
-double mtl_adamw_sumsq(const float *g, size_t n, int nt);
-
-/*
  * The factor of the gradient for clipping to max_norm given the global
  * norm (PyTorch's clip_grad_norm_: max_norm / (norm + 1e-6) when that is
  * below 1, else 1); max_norm <= 0 disables clipping.

@@ -194,7 +194,7 @@ struct mtl_bert {
 	struct mtl_bert_params p;
 	struct mtl_bert_tensor *tensors; /* n_tensors, in block order */
 	size_t n_tensors;
-	int threads;      /* BLIS and OpenMP threads per call */
+	int threads;      /* threads per call: BLIS's, par.h's */
 	int gemm_split;   /* see mtl_bert_set_gemm_split() */
 	/*
 	 * Called by mtl_bert_backward(_to), when set, as soon as the

@@ -1,5 +1,6 @@
 /*
- * ops.c - encoder kernels on BLIS and OpenMP; see ops.h.
+ * ops.c - encoder kernels on mtl's or BLIS's sgemm, threaded by par.h; see
+ * ops.h.
  *
  * Built without -ffast-math, so gcc will not reorder a float sum: every
  * reduction here keeps 16 partial sums, which gcc turns into one AVX-512
@@ -15,16 +16,12 @@
 #include <string.h>
 
 #include <blis.h>
-#include <omp.h>
 
 #include "err.h"
 #include "gemm.h"
 #include "ops_int.h"
 #include "par.h"
 #include "vmath.h"
-
-/* Element counts below which an OpenMP region costs more than it saves. */
-#define PAR_MIN 32768
 
 /* ---- scalar building blocks ---- */
 
@@ -148,11 +145,54 @@ static int slice(int X, int nt, int t, int *lo)
  * kernels, each of the nt threads multiplies a slice of C's columns and
  * runs the epilogue on each tile as it finishes.
  */
+struct gemm_job {
+	int ta, tb, M, N, K, nt;
+	float alpha, beta;
+	const float *A, *B;
+	float *C;
+	int64_t lda, ldb, ldc;
+	const struct mtl_gemm_epi *epi;
+};
+
+/* The epilogue on C's rows lo..hi-1 (BLIS's products). */
+static void epi_rows(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct gemm_job *j = arg;
+
+	for (int64_t i = lo; i < hi; i++) {
+		struct mtl_gemm_epi e = mtl_gemm_epi_at(j->epi, (int)i, 0);
+
+		mtl_gemm_epi_apply(&e, 1, j->N, j->C + i * j->ldc, j->ldc);
+	}
+}
+
+/* Column slices t0..t1-1 of nt (slice()), each with its epilogue. */
+static void gemm_slices(void *arg, int64_t t0, int64_t t1, int slot)
+{
+	const struct gemm_job *j = arg;
+
+	for (int64_t t = t0; t < t1; t++) {
+		int lo, n = slice(j->N, j->nt, (int)t, &lo);
+		struct mtl_gemm_epi e;
+
+		if (n <= 0)
+			continue;
+		if (j->epi)
+			e = mtl_gemm_epi_at(j->epi, 0, lo);
+		mtl_gemm_fused(j->ta, j->tb, j->M, n, j->K, j->alpha, j->A,
+			       j->lda, j->B + (j->tb ? lo * j->ldb : lo), j->ldb,
+			       j->beta, j->C + lo, j->ldc, j->epi ? &e : NULL);
+	}
+}
+
 static void gemm_fused(int nt, int sup, int ta, int tb, int M, int N, int K,
 		       float alpha, const float *A, int64_t lda, const float *B,
 		       int64_t ldb, float beta, float *C, int64_t ldc,
 		       const struct mtl_gemm_epi *epi)
 {
+	struct gemm_job j = { ta, tb, M, N, K, nt, alpha, beta, A, B, C,
+			      lda, ldb, ldc, epi };
+
 	if (mtl_gemm_default() == MTL_GEMM_BLIS) {
 		rntm_t rntm;
 
@@ -161,14 +201,8 @@ static void gemm_fused(int nt, int sup, int ta, int tb, int M, int N, int K,
 			     tb ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, M, N, K,
 			     &alpha, (float *)A, lda, 1, (float *)B, ldb, 1,
 			     &beta, C, ldc, 1, NULL, &rntm);
-		if (!epi)
-			return;
-#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)M * N >= PAR_MIN)
-		for (int i = 0; i < M; i++) {
-			struct mtl_gemm_epi e = mtl_gemm_epi_at(epi, i, 0);
-
-			mtl_gemm_epi_apply(&e, 1, N, C + (int64_t)i * ldc, ldc);
-		}
+		if (epi)
+			mtl_par_for(nt, M, mtl_par_chunk(M, N, nt), epi_rows, &j);
 		return;
 	}
 	if (nt <= 1) {
@@ -176,19 +210,7 @@ static void gemm_fused(int nt, int sup, int ta, int tb, int M, int N, int K,
 			       ldc, epi);
 		return;
 	}
-#pragma omp parallel num_threads(nt)
-	{
-		int lo, n = slice(N, nt, omp_get_thread_num(), &lo);
-		struct mtl_gemm_epi e;
-
-		if (n > 0) {
-			if (epi)
-				e = mtl_gemm_epi_at(epi, 0, lo);
-			mtl_gemm_fused(ta, tb, M, n, K, alpha, A, lda,
-				       B + (tb ? lo * ldb : lo), ldb, beta,
-				       C + lo, ldc, epi ? &e : NULL);
-		}
-	}
+	mtl_par_for(nt, nt, 1, gemm_slices, &j);
 }
 
 /* gemm_fused without an epilogue. */
@@ -200,27 +222,70 @@ static void gemm(int nt, int sup, int ta, int tb, int M, int N, int K,
 		   ldc, NULL);
 }
 
+static void zero_part(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	memset((float *)arg + lo, 0, sizeof(float) * (size_t)(hi - lo));
+}
+
 void mtl_zero(float *x, int64_t n, int nt)
 {
 	int64_t chunk = 1 << 16;
 
-#pragma omp parallel for num_threads(nt) schedule(static) if (n >= 4 * chunk)
-	for (int64_t i = 0; i < n; i += chunk)
-		memset(x + i, 0, sizeof(float) * (size_t)(n - i < chunk ? n - i : chunk));
+	/* four chunks at least, or not worth a thread */
+	mtl_par_for(n >= 4 * chunk ? nt : 1, n, chunk, zero_part, x);
 }
 
-/*
- * Chunks for mtl_par_for over n rows of w elements: about four a thread,
- * in whole 16-element vectors when rows are single elements; all of n in
- * one when the rows hold fewer than PAR_MIN elements in all.
- */
-static int64_t par_chunk(int64_t n, int64_t w, int nt)
-{
-	int64_t c = (n + 4 * nt - 1) / (4 * nt);
+/* The arguments of mtl_axpy and mtl_dot. */
+struct vec_job {
+	float *y;
+	const float *a, *b;
+	float alpha;
+	double *part;
+	int64_t q, r; /* mtl_dot's block k: q elements, one more when k < r */
+};
 
-	if (n * w < PAR_MIN || nt <= 1)
-		return n > 0 ? n : 1;
-	return w == 1 ? (c + 15) & ~(int64_t)15 : c;
+static void axpy_part(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct vec_job *j = arg;
+
+#pragma omp simd
+	for (int64_t i = lo; i < hi; i++)
+		j->y[i] += j->alpha * j->a[i];
+}
+
+void mtl_axpy(float *y, float a, const float *x, int64_t n, int nt)
+{
+	struct vec_job j = { .y = y, .a = x, .alpha = a };
+
+	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt), axpy_part, &j);
+}
+
+static void dot_blocks(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct vec_job *j = arg;
+
+	for (int64_t k = lo; k < hi; k++) {
+		int64_t i = k * j->q + (k < j->r ? k : j->r);
+		int64_t end = i + j->q + (k < j->r);
+		double s = 0;
+
+		for (; i < end; i++)
+			s += (double)j->a[i] * j->b[i];
+		j->part[k] = s;
+	}
+}
+
+double mtl_dot(const float *a, const float *b, int64_t n, int nt)
+{
+	double part[256], s = 0;
+	int blocks = n < 65536 || nt < 1 ? 1 : nt < 256 ? nt : 256;
+	struct vec_job j = { .a = a, .b = b, .part = part, .q = n / blocks,
+			     .r = n % blocks };
+
+	mtl_par_for(nt, blocks, 1, dot_blocks, &j);
+	for (int k = 0; k < blocks; k++)
+		s += part[k];
+	return s;
 }
 
 /* ---- layers ---- */
@@ -260,10 +325,33 @@ static void colsum64(float *db, const float *dout, int N, int OC, int j0,
 		db[j0 + j] += acc[j];
 }
 
+/* The arguments of the column sums db += sum over rows of dout. */
+struct colsum_job {
+	float *db;
+	const float *dout;
+	int N, OC;
+};
+
+/* Bands lo..hi-1 of 64 columns. */
+static void colsum_bands(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct colsum_job *j = arg;
+
+	for (int64_t b = lo; b < hi; b++) {
+		int j0 = (int)b * 64;
+
+		colsum64(j->db, j->dout, j->N, j->OC, j0,
+			 j0 + 64 < j->OC ? 64 : j->OC - j0);
+	}
+}
+
 void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 			 const float *inp, const float *w, int N, int C,
 			 int OC, int nt)
 {
+	struct colsum_job j = { db, dout, N, OC };
+	int bands = (OC + 63) / 64;
+
 	/* dinp[N,C] += dout[N,OC] @ w[OC,C] */
 	if (dinp)
 		gemm(nt, 0, 0, 0, N, C, OC, 1.0f, dout, OC, w, C, 1.0f, dinp, C);
@@ -271,10 +359,9 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
 	gemm(nt, 0, 1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
 	if (!db)
 		return;
-	/* column sums, each thread owning bands of 64 columns */
-#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * OC >= PAR_MIN)
-	for (int j0 = 0; j0 < OC; j0 += 64)
-		colsum64(db, dout, N, OC, j0, j0 + 64 < OC ? 64 : OC - j0);
+	/* column sums in bands of 64 columns */
+	mtl_par_for(nt, bands, mtl_par_chunk(bands, (int64_t)N * 64, nt),
+		    colsum_bands, &j);
 }
 
 /* A column slice of mtl_linear_forward_split_ex: its columns lo..hi-1. */
@@ -341,9 +428,9 @@ void mtl_linear_forward_packed(float *out, const float *inp, const float *wp,
 			       int N, int C, int OC, int nt)
 {
 	struct packed_job j = { out, inp, wp, { b, res, OC, gelu }, C, OC };
-	/* par_chunk's rows, in whole 14- and 6-row slivers (the kernels'
+	/* mtl_par_chunk's rows, in whole 14- and 6-row slivers (the kernels'
 	 * heights) */
-	int64_t chunk = (par_chunk(N, C, nt) + 41) / 42 * 42;
+	int64_t chunk = (mtl_par_chunk(N, C, nt) + 41) / 42 * 42;
 
 	mtl_par_for(nt, N, chunk, packed_rows, &j);
 }
@@ -354,33 +441,50 @@ void mtl_linear_forward_split(float *out, const float *inp, const float *w,
 	mtl_linear_forward_split_ex(out, inp, w, b, NULL, 0, N, C, OC, nt);
 }
 
+/* The arguments of mtl_linear_backward_split. */
+struct back_job {
+	float *dinp, *dw, *db;
+	const float *dout, *inp, *w;
+	int N, C, OC, nt;
+};
+
+/* Slices t0..t1-1 of nt: each its columns of dinp and its rows of dw, db. */
+static void back_slices(void *arg, int64_t t0, int64_t t1, int slot)
+{
+	const struct back_job *j = arg;
+	int N = j->N, C = j->C, OC = j->OC;
+
+	for (int t = (int)t0; t < t1; t++) {
+		int lo, n;
+
+		/* dinp[:, lo:lo+n] += dout[N,OC] @ w[:, lo:lo+n] */
+		n = slice(C, j->nt, t, &lo);
+		if (j->dinp && n > 0)
+			gemm(1, 0, 0, 0, N, n, OC, 1.0f, j->dout, OC, j->w + lo,
+			     C, 1.0f, j->dinp + lo, C);
+		/* dw[lo:lo+n, :] += dout[:, lo:lo+n]^T @ inp; db[lo:lo+n] */
+		n = slice(OC, j->nt, t, &lo);
+		if (n <= 0)
+			continue;
+		gemm(1, 0, 1, 0, n, C, N, 1.0f, j->dout + lo, OC, j->inp, C,
+		     1.0f, j->dw + (int64_t)lo * C, C);
+		for (int j0 = lo; j->db && j0 < lo + n; j0 += 64)
+			colsum64(j->db, j->dout, N, OC, j0,
+				 j0 + 64 < lo + n ? 64 : lo + n - j0);
+	}
+}
+
 void mtl_linear_backward_split(float *dinp, float *dw, float *db,
 			       const float *dout, const float *inp,
 			       const float *w, int N, int C, int OC, int nt)
 {
+	struct back_job j = { dinp, dw, db, dout, inp, w, N, C, OC, nt };
+
 	if (nt <= 1) {
 		mtl_linear_backward(dinp, dw, db, dout, inp, w, N, C, OC, 1);
 		return;
 	}
-#pragma omp parallel num_threads(nt)
-	{
-		int t = omp_get_thread_num(), lo, n;
-
-		/* dinp[:, lo:lo+n] += dout[N,OC] @ w[:, lo:lo+n] */
-		n = slice(C, nt, t, &lo);
-		if (dinp && n > 0)
-			gemm(1, 0, 0, 0, N, n, OC, 1.0f, dout, OC, w + lo, C,
-			     1.0f, dinp + lo, C);
-		/* dw[lo:lo+n, :] += dout[:, lo:lo+n]^T @ inp; db[lo:lo+n] */
-		n = slice(OC, nt, t, &lo);
-		if (n > 0) {
-			gemm(1, 0, 1, 0, n, C, N, 1.0f, dout + lo, OC, inp, C,
-			     1.0f, dw + (int64_t)lo * C, C);
-			for (int j0 = lo; db && j0 < lo + n; j0 += 64)
-				colsum64(db, dout, N, OC, j0,
-					 j0 + 64 < lo + n ? 64 : lo + n - j0);
-		}
-	}
+	mtl_par_for(nt, nt, 1, back_slices, &j);
 }
 
 void mtl_embed_forward(float *out, const int32_t *ids, const int32_t *types,
@@ -465,47 +569,63 @@ void mtl_layernorm_forward(float *out, float *mean, float *rstd,
 {
 	struct ln_job j = { out, mean, rstd, inp, w, b, C, eps };
 
-	mtl_par_for(nt, N, par_chunk(N, C, nt), ln_rows, &j);
+	mtl_par_for(nt, N, mtl_par_chunk(N, C, nt), ln_rows, &j);
+}
+
+/* The arguments of mtl_layernorm_apply and mtl_layernorm_backward. */
+struct ln_back_job {
+	float *out, *dinp, *dw, *db;
+	const float *dout, *inp, *w, *b, *mean, *rstd;
+	int N, C;
+};
+
+static void ln_apply_rows(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct ln_back_job *j = arg;
+
+	for (int64_t i = lo; i < hi; i++)
+		ln_row(j->out + i * j->C, j->inp + i * j->C, j->w, j->b,
+		       j->mean[i], j->rstd[i], j->C);
 }
 
 void mtl_layernorm_apply(float *out, const float *inp, const float *w,
 			 const float *b, const float *mean, const float *rstd,
 			 int N, int C, int nt)
 {
-#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
-	for (int i = 0; i < N; i++)
-		ln_row(out + (int64_t)i * C, inp + (int64_t)i * C, w, b,
-		       mean[i], rstd[i], C);
+	struct ln_back_job j = { .out = out, .inp = inp, .w = w, .b = b,
+				 .mean = mean, .rstd = rstd, .N = N, .C = C };
+
+	mtl_par_for(nt, N, mtl_par_chunk(N, C, nt), ln_apply_rows, &j);
 }
 
-void mtl_layernorm_backward(float *dinp, float *dw, float *db,
-			    const float *dout, const float *inp,
-			    const float *w, const float *mean,
-			    const float *rstd, int N, int C, int nt)
+/* dinp's rows lo..hi-1: rows are independent. */
+static void ln_back_rows(void *arg, int64_t lo, int64_t hi, int slot)
 {
-	/* dinp: rows are independent */
-#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
-	for (int i = 0; i < N; i++) {
-		const float *x = inp + (int64_t)i * C;
-		const float *d = dout + (int64_t)i * C;
-		float *dx = dinp + (int64_t)i * C;
-		float m = mean[i], s = rstd[i], gm, gnm;
+	const struct ln_back_job *j = arg;
+	int C = j->C;
+
+	for (int64_t i = lo; i < hi; i++) {
+		const float *x = j->inp + i * C;
+		const float *d = j->dout + i * C;
+		const float *w = j->w;
+		float *dx = j->dinp + i * C;
+		float m = j->mean[i], s = j->rstd[i], gm, gnm;
 		float am[16] = { 0 }, an[16] = { 0 };
-		int j = 0;
+		int c = 0;
 
 		/* mean(g) and mean(g * n) in 16 lanes, g = dout * w */
-		for (; j + 16 <= C; j += 16)
+		for (; c + 16 <= C; c += 16)
 			for (int k = 0; k < 16; k++) {
-				float g = d[j + k] * w[j + k];
+				float g = d[c + k] * w[c + k];
 
 				am[k] += g;
-				an[k] += g * ((x[j + k] - m) * s);
+				an[k] += g * ((x[c + k] - m) * s);
 			}
-		for (int k = 0; j < C; j++, k++) {
-			float g = d[j] * w[j];
+		for (int k = 0; c < C; c++, k++) {
+			float g = d[c] * w[c];
 
 			am[k] += g;
-			an[k] += g * ((x[j] - m) * s);
+			an[k] += g * ((x[c] - m) * s);
 		}
 		for (int h = 8; h; h /= 2)
 			for (int k = 0; k < h; k++) {
@@ -515,35 +635,56 @@ void mtl_layernorm_backward(float *dinp, float *dw, float *db,
 		gm = am[0] / (float)C;
 		gnm = an[0] / (float)C;
 #pragma omp simd
-		for (j = 0; j < C; j++) {
-			float n = (x[j] - m) * s;
+		for (c = 0; c < C; c++) {
+			float n = (x[c] - m) * s;
 
-			dx[j] += s * (d[j] * w[j] - gm - n * gnm);
+			dx[c] += s * (d[c] * w[c] - gm - n * gnm);
 		}
 	}
-	/* dw, db: column sums, each thread owning a band of 64 columns that
-	 * it sums in registers before adding them to dw, db */
-#pragma omp parallel for num_threads(nt) schedule(static) if ((int64_t)N * C >= PAR_MIN)
-	for (int j0 = 0; j0 < C; j0 += 64) {
-		int w = j0 + 64 < C ? 64 : C - j0;
+}
+
+/* dw, db's bands lo..hi-1 of 64 columns: column sums in registers, then
+ * added to dw, db. */
+static void ln_back_bands(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct ln_back_job *j = arg;
+	int C = j->C;
+
+	for (int64_t band = lo; band < hi; band++) {
+		int j0 = (int)band * 64, w = j0 + 64 < C ? 64 : C - j0;
 		float aw[64] = { 0 }, ab[64] = { 0 };
 
-		for (int i = 0; i < N; i++) {
-			const float *x = inp + (int64_t)i * C + j0;
-			const float *d = dout + (int64_t)i * C + j0;
-			float m = mean[i], s = rstd[i];
+		for (int i = 0; i < j->N; i++) {
+			const float *x = j->inp + (int64_t)i * C + j0;
+			const float *d = j->dout + (int64_t)i * C + j0;
+			float m = j->mean[i], s = j->rstd[i];
 
 #pragma omp simd
-			for (int j = 0; j < w; j++) {
-				aw[j] += d[j] * ((x[j] - m) * s);
-				ab[j] += d[j];
+			for (int c = 0; c < w; c++) {
+				aw[c] += d[c] * ((x[c] - m) * s);
+				ab[c] += d[c];
 			}
 		}
-		for (int j = 0; j < w; j++) {
-			dw[j0 + j] += aw[j];
-			db[j0 + j] += ab[j];
+		for (int c = 0; c < w; c++) {
+			j->dw[j0 + c] += aw[c];
+			j->db[j0 + c] += ab[c];
 		}
 	}
+}
+
+void mtl_layernorm_backward(float *dinp, float *dw, float *db,
+			    const float *dout, const float *inp,
+			    const float *w, const float *mean,
+			    const float *rstd, int N, int C, int nt)
+{
+	struct ln_back_job j = { .dinp = dinp, .dw = dw, .db = db,
+				 .dout = dout, .inp = inp, .w = w,
+				 .mean = mean, .rstd = rstd, .N = N, .C = C };
+	int bands = (C + 63) / 64;
+
+	mtl_par_for(nt, N, mtl_par_chunk(N, C, nt), ln_back_rows, &j);
+	mtl_par_for(nt, bands, mtl_par_chunk(bands, (int64_t)N * 64, nt),
+		    ln_back_bands, &j);
 }
 
 /* The arguments of an element-wise forward pass. */
@@ -566,17 +707,32 @@ void mtl_residual_forward(float *out, const float *a, const float *b,
 {
 	struct ew_job j = { out, a, b };
 
-	mtl_par_for(nt, n, par_chunk(n, 1, nt), residual_part, &j);
+	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt), residual_part, &j);
+}
+
+/* The arguments of an element-wise backward pass. */
+struct ew_back_job {
+	float *da, *db;
+	const float *dout, *inp;
+};
+
+static void residual_back_part(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct ew_back_job *j = arg;
+
+#pragma omp simd
+	for (int64_t i = lo; i < hi; i++) {
+		j->da[i] += j->dout[i];
+		j->db[i] += j->dout[i];
+	}
 }
 
 void mtl_residual_backward(float *da, float *db, const float *dout,
 			   int64_t n, int nt)
 {
-#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
-	for (int64_t i = 0; i < n; i++) {
-		da[i] += dout[i];
-		db[i] += dout[i];
-	}
+	struct ew_back_job j = { da, db, dout, NULL };
+
+	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt), residual_back_part, &j);
 }
 
 /* AVX-512 where the CPU has it, whatever ARCH says (the same bits: one
@@ -595,22 +751,31 @@ void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
 {
 	struct ew_job j = { out, inp, NULL };
 
-	mtl_par_for(nt, n, par_chunk(n, 1, nt), gelu_part, &j);
+	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt), gelu_part, &j);
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "default"))) void
-mtl_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n,
-		  int nt)
+__attribute__((target_clones("arch=x86-64-v4", "default"))) static void
+gelu_back_part(void *arg, int64_t lo, int64_t hi, int slot)
 {
+	const struct ew_back_job *j = arg;
+
 	/* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
-#pragma omp parallel for simd num_threads(nt) schedule(static) if (n >= PAR_MIN)
-	for (int64_t i = 0; i < n; i++) {
-		float x = inp[i];
+#pragma omp simd
+	for (int64_t i = lo; i < hi; i++) {
+		float x = j->inp[i];
 		float cdf = 0.5f * verfc(-0.70710678118654752f * x);
 		float pdf = 0.39894228040143268f * vexp(-0.5f * x * x);
 
-		dinp[i] += dout[i] * (cdf + x * pdf);
+		j->da[i] += j->dout[i] * (cdf + x * pdf);
 	}
+}
+
+void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
+		       int64_t n, int nt)
+{
+	struct ew_back_job j = { dinp, NULL, dout, inp };
+
+	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt), gelu_back_part, &j);
 }
 
 void mtl_tanh_forward(float *out, const float *inp, int64_t n)
@@ -896,9 +1061,55 @@ size_t mtl_attention_train_scratch(int T)
 	return (3 * TT + (TT + 3) / 4 + 15) & ~(size_t)15;
 }
 
+/* The arguments of attention_forward and mtl_attention_backward. */
+struct attn_job {
+	float *ctx, *att, *scratch, *dqkv;
+	const float *qkv, *dctx, *mask_add;
+	size_t per;
+	float pdrop, scale, dscale;
+	uint64_t seed, ctr;
+	int T, H, NH, D;
+};
+
+/* (b, h) pairs lo..hi-1 of attention_forward (below). */
+static void attn_fwd_heads(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct attn_job *j = arg;
+	int T = j->T, H = j->H, NH = j->NH, D = j->D;
+	int64_t TT = (int64_t)T * T;
+
+	for (int bh = (int)lo; bh < hi; bh++) {
+		int b = bh / NH, h = bh % NH;
+		float *s = j->att ? NULL : j->scratch + slot * j->per;
+		float *p = j->att ? j->att + bh * TT : s;
+		float *pd = p;
+		const float *q = j->qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
+		const float *k = q + H, *v = q + 2 * H;
+		float *c = j->ctx ? j->ctx + (int64_t)b * T * H + (int64_t)h * D : NULL;
+
+		head_probs(p, q, k, 3 * H, j->mask_add + (int64_t)b * T, T, D,
+			   j->scale);
+		if (j->pdrop > 0) {
+			uint8_t *m = (uint8_t *)(s + 2 * TT);
+
+			MTL_ASSERT(s);
+			pd = s + TT;
+			mtl_dropout_mask_at(m, TT, j->pdrop, j->seed,
+					    j->ctr + (uint64_t)(bh * TT));
+#pragma omp simd
+			for (int64_t i = 0; i < TT; i++)
+				pd[i] = p[i] * (j->dscale * (float)m[i]);
+		}
+		/* c[T,D] (row stride H) = pd[T,T] @ v[T,D] */
+		if (c)
+			gemm(1, T < 64, 0, 0, T, D, T, 1.0f, pd, T, v, 3 * H,
+			     0.0f, c, H);
+	}
+}
+
 /*
  * The shared body of the forwards.  With att, each (b, h)'s probabilities
- * go to its [T,T] slot of att; without, to the calling thread's slot of
+ * go to its [T,T] slot of att; without, to the running thread's slot of
  * scratch (per floats a thread), followed there by the dropped copy and
  * the byte mask when pdrop > 0 (elements ctr + bh*T*T + ... of the
  * stream seed).  With ctx NULL, only the probabilities.
@@ -908,38 +1119,16 @@ static void attention_forward(float *ctx, float *att, float *scratch,
 			      const float *mask_add, float pdrop, uint64_t seed,
 			      uint64_t ctr, int B, int T, int H, int NH, int nt)
 {
-	int D = H / NH;
-	float scale = 1.0f / sqrtf((float)D);
-	float dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f;
+	struct attn_job j = {
+		.ctx = ctx, .att = att, .scratch = scratch, .qkv = qkv,
+		.mask_add = mask_add, .per = per, .pdrop = pdrop,
+		.scale = 1.0f / sqrtf((float)(H / NH)),
+		.dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f,
+		.seed = seed, .ctr = ctr, .T = T, .H = H, .NH = NH, .D = H / NH,
+	};
 
-	MTL_ASSERT(D * NH == H);
-#pragma omp parallel for num_threads(nt) schedule(static)
-	for (int bh = 0; bh < B * NH; bh++) {
-		int b = bh / NH, h = bh % NH, tid = omp_get_thread_num();
-		int64_t TT = (int64_t)T * T;
-		float *s = att ? NULL : scratch + tid * per;
-		float *p = att ? att + bh * TT : s;
-		float *pd = p;
-		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
-		const float *k = q + H, *v = q + 2 * H;
-		float *c = ctx ? ctx + (int64_t)b * T * H + (int64_t)h * D : NULL;
-
-		head_probs(p, q, k, 3 * H, mask_add + (int64_t)b * T, T, D, scale);
-		if (pdrop > 0) {
-			uint8_t *m = (uint8_t *)(s + 2 * TT);
-
-			MTL_ASSERT(s);
-			pd = s + TT;
-			mtl_dropout_mask_at(m, TT, pdrop, seed, ctr + (uint64_t)(bh * TT));
-#pragma omp simd
-			for (int64_t i = 0; i < TT; i++)
-				pd[i] = p[i] * (dscale * (float)m[i]);
-		}
-		/* c[T,D] (row stride H) = pd[T,T] @ v[T,D] */
-		if (ctx)
-			gemm(1, T < 64, 0, 0, T, D, T, 1.0f, pd, T, v, 3 * H,
-			     0.0f, c, H);
-	}
+	MTL_ASSERT(j.D * NH == H);
+	mtl_par_for(nt, (int64_t)B * NH, 1, attn_fwd_heads, &j);
 }
 
 void mtl_ops_attention_unfused(float *ctx, float *scratch, const float *qkv,
@@ -978,37 +1167,34 @@ void mtl_attention_forward_train(float *ctx, float *scratch, const float *qkv,
 			  qkv, mask_add, p, seed, ctr, B, T, H, NH, nt);
 }
 
-void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
-			    const float *qkv, const float *mask_add,
-			    float pdrop, uint64_t seed, uint64_t ctr, int B,
-			    int T, int H, int NH, int nt)
+/* (b, h) pairs lo..hi-1 of mtl_attention_backward: each writes its own
+ * columns of dqkv, with the running thread's slot of scratch. */
+static void attn_back_heads(void *arg, int64_t lo, int64_t hi, int slot)
 {
-	int D = H / NH;
-	float scale = 1.0f / sqrtf((float)D);
-	float dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f;
-	size_t per = mtl_attention_train_scratch(T);
+	const struct attn_job *j = arg;
+	int T = j->T, H = j->H, NH = j->NH, D = j->D;
+	int64_t TT = (int64_t)T * T;
+	float scale = j->scale, dscale = j->dscale;
 
-	MTL_ASSERT(D * NH == H);
-	/* each (b, h) writes its own columns of dqkv: no races */
-#pragma omp parallel for num_threads(nt) schedule(static)
-	for (int bh = 0; bh < B * NH; bh++) {
-		int b = bh / NH, h = bh % NH, tid = omp_get_thread_num();
-		int64_t TT = (int64_t)T * T;
-		float *p = scratch + tid * per, *dp = p + TT, *ds = dp + TT;
+	for (int bh = (int)lo; bh < hi; bh++) {
+		int b = bh / NH, h = bh % NH;
+		float *p = j->scratch + slot * j->per, *dp = p + TT, *ds = dp + TT;
 		const float *pd = p;
-		const float *q = qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
+		const float *q = j->qkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
 		const float *k = q + H, *v = q + 2 * H;
-		float *dq = dqkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
+		float *dq = j->dqkv + (int64_t)b * T * 3 * H + (int64_t)h * D;
 		float *dk = dq + H, *dv = dq + 2 * H;
-		const float *dc = dctx + (int64_t)b * T * H + (int64_t)h * D;
-		uint8_t *m = pdrop > 0 ? (uint8_t *)(ds + TT) : NULL;
+		const float *dc = j->dctx + (int64_t)b * T * H + (int64_t)h * D;
+		uint8_t *m = j->pdrop > 0 ? (uint8_t *)(ds + TT) : NULL;
 
 		/* the forward's probabilities again, not kept */
-		head_probs(p, q, k, 3 * H, mask_add + (int64_t)b * T, T, D, scale);
+		head_probs(p, q, k, 3 * H, j->mask_add + (int64_t)b * T, T, D,
+			   scale);
 		if (m) {
 			/* the forward's mask again; ds holds the dropped
 			 * probabilities for a moment */
-			mtl_dropout_mask_at(m, TT, pdrop, seed, ctr + (uint64_t)(bh * TT));
+			mtl_dropout_mask_at(m, TT, j->pdrop, j->seed,
+					    j->ctr + (uint64_t)(bh * TT));
 #pragma omp simd
 			for (int64_t i = 0; i < TT; i++)
 				ds[i] = p[i] * (dscale * (float)m[i]);
@@ -1034,4 +1220,21 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 		gemm(1, T < 64, 1, 0, T, D, T, scale, ds, T, q, 3 * H, 1.0f, dk,
 		     3 * H);
 	}
+}
+
+void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
+			    const float *qkv, const float *mask_add,
+			    float pdrop, uint64_t seed, uint64_t ctr, int B,
+			    int T, int H, int NH, int nt)
+{
+	struct attn_job j = {
+		.scratch = scratch, .dqkv = dqkv, .qkv = qkv, .dctx = dctx,
+		.mask_add = mask_add, .per = mtl_attention_train_scratch(T),
+		.pdrop = pdrop, .scale = 1.0f / sqrtf((float)(H / NH)),
+		.dscale = pdrop > 0 ? 1.0f / (1.0f - pdrop) : 1.0f,
+		.seed = seed, .ctr = ctr, .T = T, .H = H, .NH = NH, .D = H / NH,
+	};
+
+	MTL_ASSERT(j.D * NH == H);
+	mtl_par_for(nt, (int64_t)B * NH, 1, attn_back_heads, &j);
 }

@@ -3,8 +3,8 @@
  * X_forward / X_backward pair per layer type, side by side (llm.c style).
  *
  * Conventions: row-major float32; outputs first, then inputs, then
- * weights, then sizes; the last argument nt is the thread count (BLIS and
- * OpenMP).  Every matrix product goes through gemm.h: mtl's own packed
+ * weights, then sizes; the last argument nt is the thread count (BLIS's,
+ * and par.h's loops for everything else).  Every matrix product goes through gemm.h: mtl's own packed
  * sgemm (AVX-512 or AVX2 micro-kernels), or BLIS sgemm where that is the
  * kernel chosen (MTL_GEMM; BLIS then threads a product itself, ours is
  * cut into column slices, one per thread).  The element-wise kernels are
@@ -65,7 +65,7 @@ void mtl_linear_backward(float *dinp, float *dw, float *db, const float *dout,
  * columns are cut into nt slices (multiples of 16), and each thread runs
  * a single-threaded sgemm on its slice with the epilogue (bias, and for
  * the _ex form res and GELU, as mtl_linear_forward_ex).  The only
- * synchronisation is the end of one OpenMP region, where BLIS's own
+ * synchronisation is the end of one loop (par.h), where BLIS's own
  * threading synchronises inside the product; each thread packs the
  * whole of inp, the price of that.
  */
@@ -92,8 +92,8 @@ void mtl_linear_forward_packed(float *out, const float *inp, const float *wp,
 /*
  * mtl_linear_backward threaded by us: each of the nt threads runs
  * single-threaded products on its slice of dinp's columns and of dw's
- * (and db's) rows, so the only synchronisation is the end of one OpenMP
- * region (see mtl_linear_forward_split).  Same results to rounding.
+ * (and db's) rows, so the only synchronisation is the end of one loop
+ * (see mtl_linear_forward_split).  Same results to rounding.
  */
 void mtl_linear_backward_split(float *dinp, float *dw, float *db,
 			       const float *dout, const float *inp,
@@ -343,6 +343,18 @@ void mtl_attention_backward(float *dqkv, float *scratch, const float *dctx,
 
 /* x[n] = 0 on nt threads: the per-step zeroing of gradient buffers. */
 void mtl_zero(float *x, int64_t n, int nt);
+
+/* y[n] += a x[n] on nt threads. */
+void mtl_axpy(float *y, float a, const float *x, int64_t n, int nt);
+
+/*
+ * The sum of a[k] b[k] over n in double (the gradient norm, task
+ * balancing's Gram matrices), on nt threads.  From 65536 elements it is
+ * cut into nt contiguous blocks as OpenMP's static schedule cuts a loop,
+ * each summed in order, and the blocks' sums are added in order, so a
+ * thread count gives one result whichever thread sums which block.
+ */
+double mtl_dot(const float *a, const float *b, int64_t n, int nt);
 
 /* exp(x) for float, relative error < 2e-7, 0 below -87.3 (vectorisable). */
 float mtl_expf(float x);

@@ -17,15 +17,15 @@
  * 128) consecutive k of one row fill every lane.
  *
  * Threads share the output columns in blocks of 64, so no two write the
- * same output and the only synchronisation is the end of the region (as
- * mtl_linear_forward_split does).
+ * same output and the only synchronisation is the end of the loop
+ * (par.h's mtl_par_for, as mtl_linear_forward_split does).
  */
 #include "q8.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
+#include "par.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -309,22 +309,28 @@ static void tile_sums(int32_t *tile, const struct mtl_q8_linear *q,
 	}
 }
 
-/*
- * The product of buf's N quantised rows with q: into out32 (exact sums)
- * when it is not NULL, else dequantised with buf->xs and q->scale into
- * out, plus b.
- */
-static void product(float *out, int32_t *out32, const struct mtl_q8_linear *q,
-		    const float *b, int N, const struct mtl_q8_buf *buf, int nt)
-{
-	int nblk = q->OCp / 64, Np = up(N, MR), nr = path_nr(q->path);
-	int OC = q->OC;
+/* The arguments of product() and of the row quantisation. */
+struct q8_job {
+	float *out;
+	int32_t *out32;
+	const float *inp, *b;
+	const struct mtl_q8_linear *q;
+	struct mtl_q8_buf *buf; /* written by quant_rows only */
+	int N, nt;
+};
 
-#pragma omp parallel num_threads(nt < 1 ? 1 : nt)
-	{
-		int t = omp_get_thread_num(), n = omp_get_num_threads();
+/* Slices t0..t1-1 of nt of product(): each its blocks of 64 columns. */
+static void product_slices(void *arg, int64_t t0, int64_t t1, int slot)
+{
+	const struct q8_job *jb = arg;
+	const struct mtl_q8_linear *q = jb->q;
+	const struct mtl_q8_buf *buf = jb->buf;
+	int nblk = q->OCp / 64, Np = up(jb->N, MR), nr = path_nr(q->path);
+	int OC = q->OC, N = jb->N, n = jb->nt;
+	_Alignas(64) int32_t tile[MR * TILE];
+
+	for (int t = (int)t0; t < t1; t++) {
 		int lo = nblk * t / n * 64, hi = nblk * (t + 1) / n * 64;
-		_Alignas(64) int32_t tile[MR * TILE];
 
 		for (int i0 = 0; i0 < Np; i0 += MC)
 			for (int j = lo; j < hi && j < OC; j += nr)
@@ -337,14 +343,15 @@ static void product(float *out, int32_t *out32, const struct mtl_q8_linear *q,
 						const int32_t *corr = q->corr + j;
 						size_t o = (size_t)(i + r) * OC + j;
 
-						if (out32) {
+						if (jb->out32) {
 							for (int c = 0; c < cw; c++)
-								out32[o + c] = tr[c] - corr[c];
+								jb->out32[o + c] = tr[c] - corr[c];
 							continue;
 						}
 						float xs = buf->xs[i + r];
 						const float *ws = q->scale + j;
-						float *orow = out + o;
+						const float *b = jb->b;
+						float *orow = jb->out + o;
 
 #pragma omp simd
 						for (int c = 0; c < cw; c++)
@@ -353,6 +360,19 @@ static void product(float *out, int32_t *out32, const struct mtl_q8_linear *q,
 					}
 				}
 	}
+}
+
+/*
+ * The product of buf's N quantised rows with q: into out32 (exact sums)
+ * when it is not NULL, else dequantised with buf->xs and q->scale into
+ * out, plus b.
+ */
+static void product(float *out, int32_t *out32, const struct mtl_q8_linear *q,
+		    const float *b, int N, struct mtl_q8_buf *buf, int nt)
+{
+	struct q8_job j = { out, out32, NULL, b, q, buf, N, nt < 1 ? 1 : nt };
+
+	mtl_par_for(j.nt, j.nt, 1, product_slices, &j);
 }
 
 /* ---- the linear map ---- */
@@ -476,21 +496,32 @@ void mtl_q8_buf_release(struct mtl_q8_buf *buf)
 	mtl_q8_buf_init(buf);
 }
 
+/* Rows lo..hi-1 of the input quantised into buf, with their scales. */
+static void quant_rows(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct q8_job *j = arg;
+	struct mtl_q8_buf *buf = j->buf;
+	int C = j->q->C;
+
+	for (int64_t i = lo; i < hi; i++) {
+		float inv;
+
+		buf->xs[i] = row_scale(j->inp + i * C, C, &inv);
+		put_row(buf, j->q->path, j->q->Kp, (int)i, NULL, j->inp + i * C,
+			inv, C);
+	}
+}
+
 void mtl_q8_linear_forward(float *out, const float *inp,
 			   const struct mtl_q8_linear *q, const float *b,
 			   int N, struct mtl_q8_buf *buf, int nt)
 {
 	int C = q->C, Kp = q->Kp;
+	struct q8_job j = { out, NULL, inp, b, q, buf, N, nt };
 
 	MTL_ASSERT((size_t)up(N, MR) * Kp * 2 <= buf->x_len &&
 		   (size_t)N <= buf->xs_len);
-#pragma omp parallel for num_threads(nt < 1 ? 1 : nt) schedule(static) if ((int64_t)N * C >= 32768)
-	for (int i = 0; i < N; i++) {
-		float inv;
-
-		buf->xs[i] = row_scale(inp + (size_t)i * C, C, &inv);
-		put_row(buf, q->path, Kp, i, NULL, inp + (size_t)i * C, inv, C);
-	}
+	mtl_par_for(nt, N, mtl_par_chunk(N, C, nt), quant_rows, &j);
 	pad_rows(buf, q->path, Kp, N);
 	product(out, NULL, q, b, N, buf, nt);
 }

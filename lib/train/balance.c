@@ -589,9 +589,7 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 
 			if (!bal->active[t] || c == 0)
 				continue;
-#pragma omp parallel for num_threads(m->threads)
-			for (size_t i = 0; i < np; i++)
-				tr->grad[i] += c * g[i];
+			mtl_axpy(tr->grad, c, g, (int64_t)np, m->threads);
 		}
 	} else {
 		memcpy(bal->Kl, bal->K, sizeof(double) * (size_t)T * T);

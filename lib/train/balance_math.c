@@ -10,6 +10,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ops.h"
 /*
  * K[i][j] += sum_{k<len} g_i[off+k] g_j[off+k], rows stride floats apart,
  * over the rows whose active[] is set (NULL: all); the rows of absent
@@ -22,13 +24,11 @@ void gram_acc(double *K, const float *g, int T, size_t stride,
 		for (int j = i; j < T; j++) {
 			const float *a = g + (size_t)i * stride + off;
 			const float *b = g + (size_t)j * stride + off;
-			double s = 0;
+			double s;
 
 			if (active && (!active[i] || !active[j]))
 				continue;
-#pragma omp parallel for reduction(+:s) num_threads(nt) if (len > 65536)
-			for (size_t k = 0; k < len; k++)
-				s += (double)a[k] * b[k];
+			s = mtl_dot(a, b, (int64_t)len, nt);
 			K[i * T + j] += s;
 			if (j != i)
 				K[j * T + i] += s;

@@ -600,9 +600,10 @@ double mtl_train_grad_norm(const struct mtl_train *tr)
 
 	/* a wholly frozen encoder's block is zero: no need to read it */
 	return sqrt((encoder_trains(tr, &lo, &emb)
-		     ? mtl_adamw_sumsq(tr->grad, tr->m->n_params, tr->m->threads)
+		     ? mtl_dot(tr->grad, tr->grad, (int64_t)tr->m->n_params,
+			       tr->m->threads)
 		     : 0) +
-		    mtl_adamw_sumsq(tr->hgrad, tr->hd->n_params, 1));
+		    mtl_dot(tr->hgrad, tr->hgrad, (int64_t)tr->hd->n_params, 1));
 }
 
 /*
