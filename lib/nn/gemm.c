@@ -287,35 +287,6 @@ static const struct kernel kernels[] = {
 /* ---- packing ---- */
 
 /*
- * The transposing packs move 8x8 blocks through AVX registers (a scalar
- * loop of strided stores cost a third of the product's time): rows of the
- * source are the block's rows, and out[q] is column q.  Rows from nrows
- * on read as zeros.  AVX only, which both kernels' CPUs have.
- */
-__attribute__((target("avx2"))) static inline void
-transpose8(__m256 out[8], const float *src, int64_t ld, int nrows)
-{
-	__m256 r[8], t[8], u[8];
-
-	for (int i = 0; i < 8; i++)
-		r[i] = i < nrows ? _mm256_loadu_ps(src + i * ld) : _mm256_setzero_ps();
-	for (int i = 0; i < 8; i += 2) {
-		t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-		t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-	}
-	for (int i = 0; i < 8; i += 4) {
-		u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-		u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-		u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-		u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-	}
-	for (int i = 0; i < 4; i++) {
-		out[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-		out[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-	}
-}
-
-/*
  * bp[s][p][nr] = op(B)(pc + p, jc + s*nr + j) for the slivers s of the
  * nc columns from jc, zero beyond nc.
  */

@@ -32,6 +32,7 @@
 #include "err.h"
 #include "ops_int.h"
 #include "par.h"
+#include "vmath.h"
 
 /* Keys per block and query rows per tile of the plain C body. */
 #define KB_C 16
@@ -96,6 +97,20 @@ static void attn_head_c(float *c, int64_t ldc, const float *q,
 		for (int d = 0; d < D; d++)
 			c[(int64_t)i * ldc + d] = o[d] / l;
 	}
+}
+
+/* n (<= 8) floats of x to p (the bodies' key blocks of 12 and 6). */
+__attribute__((target("avx2"))) static inline void store8(float *p, __m256 x,
+							   int n)
+{
+	float t[8];
+
+	if (n == 8) {
+		_mm256_storeu_ps(p, x);
+		return;
+	}
+	_mm256_storeu_ps(t, x);
+	memcpy(p, t, sizeof(float) * (size_t)n);
 }
 
 /* ---- AVX-512F: scores of 32 queries x 12 keys in 24 registers ---- */

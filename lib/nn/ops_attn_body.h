@@ -76,6 +76,77 @@ NAME(pv_part)(float *ot, const float *pt, const VF *al, const float *v,
 }
 
 /*
+ * kt[b][d][jj] = k[(b KB + jj) ld + d], zero for keys from T on: every
+ * block's k^T, 8 keys by 8 columns at a time (transpose8).
+ */
+static inline void NAME(pack_k)(float *kt, const float *k, int64_t ld, int T,
+				int D, int nb)
+{
+	for (int b = 0; b < nb; b++)
+		for (int j8 = 0; j8 < KB; j8 += 8) {
+			int w = KB - j8 < 8 ? KB - j8 : 8, j0 = b * KB + j8;
+			int n = T - j0 < 0 ? 0 : T - j0 < w ? T - j0 : w;
+			const float *src = k + (int64_t)(n ? j0 : 0) * ld;
+			float *o = kt + (int64_t)b * KB * D + j8;
+			int d = 0;
+
+			for (; d + 8 <= D; d += 8) {
+				__m256 col[8];
+
+				transpose8(col, src + d, ld, n);
+				for (int e = 0; e < 8; e++)
+					store8(o + (d + e) * KB, col[e], w);
+			}
+			for (; d < D; d++)
+				for (int jj = 0; jj < w; jj++)
+					o[d * KB + jj] = jj < n ? src[jj * ld + d] : 0.0f;
+		}
+}
+
+/* qt[d][r] = q[r ld + d] for the tile's mr rows, zero past them. */
+static inline void NAME(pack_q)(float *qt, const float *q, int64_t ld, int mr,
+				int D)
+{
+	for (int r0 = 0; r0 < QW; r0 += 8) {
+		int n = mr - r0 < 0 ? 0 : mr - r0 < 8 ? mr - r0 : 8;
+		const float *src = q + (int64_t)(n ? r0 : 0) * ld;
+		int d = 0;
+
+		for (; d + 8 <= D; d += 8) {
+			__m256 col[8];
+
+			transpose8(col, src + d, ld, n);
+			for (int e = 0; e < 8; e++)
+				_mm256_storeu_ps(qt + (d + e) * QW + r0, col[e]);
+		}
+		for (; d < D; d++)
+			for (int r = 0; r < 8; r++)
+				qt[d * QW + r0 + r] = r < n ? src[r * ld + d] : 0.0f;
+	}
+}
+
+/* c[r ldc + d] = ot[d][r] for the tile's mr rows. */
+static inline void NAME(unpack_o)(float *c, int64_t ldc, const float *ot,
+				  int mr, int D)
+{
+	for (int r0 = 0; r0 < mr; r0 += 8) {
+		int n = mr - r0 < 8 ? mr - r0 : 8, d = 0;
+		float *dst = c + (int64_t)r0 * ldc;
+
+		for (; d + 8 <= D; d += 8) {
+			__m256 col[8];
+
+			transpose8(col, ot + d * QW + r0, QW, 8);
+			for (int r = 0; r < n; r++)
+				_mm256_storeu_ps(dst + r * ldc + d, col[r]);
+		}
+		for (; d < D; d++)
+			for (int r = 0; r < n; r++)
+				dst[r * ldc + d] = ot[d * QW + r0 + r];
+	}
+}
+
+/*
  * One (b, h), as attn_head_c in ops_attn.c but QW query rows at a time:
  * c[T,D] (rows ldc apart) = softmax(scale q k^T + madd) v, q k v rows ld
  * apart.  Per tile of QW queries, the key blocks in order: the block's
@@ -98,22 +169,13 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 
 	for (int j = 0; j < T; j++)
 		all &= madd[j] == -FLT_MAX;
-	for (int b = 0; b < nb; b++)
-		for (int jj = 0; jj < KB; jj++) {
-			const float *kj = k + (int64_t)(b * KB + jj) * ld;
-			float *o = kt + (int64_t)b * KB * D + jj;
-
-			for (int d = 0; d < D; d++)
-				o[d * KB] = b * KB + jj < T ? kj[d] : 0.0f;
-		}
+	NAME(pack_k)(kt, k, ld, T, D, nb);
 	for (int i0 = 0; i0 < T; i0 += QW) {
 		int mr = T - i0 < QW ? T - i0 : QW;
 		VF m[QV], l[QV];
 
 		/* lanes past T hold zeros (computed, not written) */
-		for (int r = 0; r < QW; r++)
-			for (int d = 0; d < D; d++)
-				qt[d * QW + r] = r < mr ? q[(int64_t)(i0 + r) * ld + d] : 0.0f;
+		NAME(pack_q)(qt, q + (int64_t)i0 * ld, ld, mr, D);
 		for (int e = 0; e < QV; e++) {
 			m[e] = VSET1(-FLT_MAX);
 			l[e] = VZERO();
@@ -188,9 +250,7 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 		for (int d = 0; d < D; d++)
 			for (int e = 0; e < QV; e++)
 				VST(ot + d * QW + e * W, VMUL(VLD(ot + d * QW + e * W), l[e]));
-		for (int r = 0; r < mr; r++)
-			for (int d = 0; d < D; d++)
-				c[(int64_t)(i0 + r) * ldc + d] = ot[d * QW + r];
+		NAME(unpack_o)(c + (int64_t)i0 * ldc, ldc, ot, mr, D);
 	}
 }
 

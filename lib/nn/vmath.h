@@ -1,10 +1,11 @@
 /*
  * vmath.h - the branch-free float polynomials behind exp, erfc and the
  * exact GELU, shared by ops.c (the element-wise kernels) and gemm.c (the
- * GELU epilogue of a product).  Not a module of its own: one definition
- * of each, inlined where it is used, so that a loop over them vectorises
- * and every caller gets the same bits for the same input (each step is
- * one IEEE operation, which a vector lane rounds as a scalar does).
+ * GELU epilogue of a product), and transpose8, shared by gemm.c and
+ * ops_attn.c.  Not a module of its own: one definition of each, inlined
+ * where it is used, so that a loop over them vectorises and every caller
+ * gets the same bits for the same input (each step is one IEEE
+ * operation, which a vector lane rounds as a scalar does).
  */
 #ifndef MTL_VMATH_H
 #define MTL_VMATH_H
@@ -12,6 +13,8 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+
+#include <immintrin.h>
 
 /*
  * exp(x) = 2^n e^r with n = round(x / ln 2), r = x - n ln 2 (ln 2 split in
@@ -75,6 +78,38 @@ __attribute__((always_inline)) static inline float verfc(float x)
 __attribute__((always_inline)) static inline float vgelu(float x)
 {
 	return 0.5f * x * verfc(-0.70710678118654752f * x);
+}
+
+/*
+ * An 8x8 block transposed through AVX registers, for gemm.c's transposing
+ * packs and the fused attention's packing of q, k and its output (a
+ * scalar loop of strided stores cost a third of a product's time, and
+ * more than half of a short sentence's attention): rows of the source
+ * (ld floats apart) are the block's rows, and out[q] is column q.  Rows
+ * from nrows on are not read and give zeros.  AVX2, which every kernel's
+ * CPU has.
+ */
+__attribute__((target("avx2"))) static inline void
+transpose8(__m256 out[8], const float *src, int64_t ld, int nrows)
+{
+	__m256 r[8], t[8], u[8];
+
+	for (int i = 0; i < 8; i++)
+		r[i] = i < nrows ? _mm256_loadu_ps(src + i * ld) : _mm256_setzero_ps();
+	for (int i = 0; i < 8; i += 2) {
+		t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+		t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+	}
+	for (int i = 0; i < 8; i += 4) {
+		u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+		u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+		u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+		u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+	}
+	for (int i = 0; i < 4; i++) {
+		out[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+		out[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+	}
 }
 
 #endif
