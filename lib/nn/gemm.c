@@ -44,6 +44,9 @@
 #define KC_MAX 384
 /* Panels up to this many floats live on the stack, larger ones on the heap. */
 #define STACK_PANEL 16384
+/* Rows of op(A) the prepacked product packs at a time: whole slivers of
+ * both kernels (14 and 6 rows). */
+#define PRE_ROWS 84
 /*
  * How far ahead along its rows the transposing pack of B prefetches, in
  * floats.  It reads 8 rows at a time, ldb apart: a weight matrix in
@@ -453,6 +456,60 @@ static void packed(const struct kernel *k, float *bp, const float *pre, int ta,
 	}
 }
 
+/*
+ * packed() for an op(B) packed beforehand (pre), in another order: for
+ * each group of up to PRE_ROWS rows and each K block, the group's slivers
+ * of op(A) are packed once and used for every panel of columns, where
+ * packed() packs a sliver again for every panel.  Each tile still adds
+ * its K blocks in order, so the bits are packed()'s.
+ */
+static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
+		      int N, int K, float alpha, const float *A, int64_t lda,
+		      float beta, float *C, int64_t ldc,
+		      const struct mtl_gemm_epi *epi)
+{
+	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
+	float ap[KC_MAX * PRE_ROWS] __attribute__((aligned(64)));
+
+	for (int i0 = 0; i0 < M; i0 += PRE_ROWS) {
+		int mg = M - i0 < PRE_ROWS ? M - i0 : PRE_ROWS;
+
+		for (int pc = 0; pc < K; pc += kcb) {
+			int kc = K - pc < kcb ? K - pc : kcb;
+			float bt = pc ? 1.0f : beta;
+			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
+
+			for (int ir = 0; ir < mg; ir += k->mr)
+				pack_a(ap + (int64_t)ir * kc, A, lda, ta, i0 + ir,
+				       mg - ir < k->mr ? mg - ir : k->mr, pc, kc,
+				       k->mr);
+			for (int jc = 0; jc < N; jc += k->nc) {
+				int nc = N - jc < k->nc ? N - jc : k->nc;
+				int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
+				const float *panel = pre + (int64_t)jc * K + pc * ncpad;
+
+				for (int ir = 0; ir < mg; ir += k->mr) {
+					int mr = mg - ir < k->mr ? mg - ir : k->mr;
+
+					for (int jr = 0; jr < nc; jr += k->nr) {
+						int nr = nc - jr < k->nr ? nc - jr : k->nr;
+						float *c = C + (int64_t)(i0 + ir) * ldc + jc + jr;
+						struct mtl_gemm_epi t = { 0 };
+
+						if (e)
+							t = mtl_gemm_epi_at(e, i0 + ir, jc + jr);
+						k->run(mr, nr, kc, ap + (int64_t)ir * kc,
+						       panel + (int64_t)jr * kc, c, ldc,
+						       alpha, bt, t.bias, t.res, t.ldr);
+						if (e && e->gelu)
+							k->gelu(mr, nr, c, ldc);
+					}
+				}
+			}
+		}
+	}
+}
+
 /* The product on kernel k with epi tile by tile; -1 (nothing done) if
  * the panel does not fit on the stack and cannot be allocated. */
 static int ours(const struct kernel *k, int ta, int tb, int M, int N, int K,
@@ -614,8 +671,8 @@ void mtl_gemm_prepacked(enum mtl_gemm_kernel kind, int ta, int M, int N,
 			mtl_gemm_epi_apply(epi, M, N, C, ldc);
 		return;
 	}
-	packed(&kernels[kind], NULL, bp, ta, 0, M, N, K, alpha, A, lda, NULL, 0,
-	       beta, C, ldc, epi);
+	prepacked(&kernels[kind], bp, ta, M, N, K, alpha, A, lda, beta, C, ldc,
+		  epi);
 }
 
 void mtl_gemm_fused(int ta, int tb, int M, int N, int K, float alpha,
