@@ -39,7 +39,11 @@ static const char usage[] =
 	"      --features        write a features stream instead\n"
 	"      --pooling P       cls, mean or max (default: the model's)\n"
 	"      --no-normalize    keep embeddings unnormalised (default: the model's)\n"
-	"  -b, --batch-size N    examples per forward pass (default 32)\n"
+	"  -b, --batch-size N    examples per forward pass (default 32), more\n"
+	"                        while they fit in --batch-tokens\n"
+	"      --batch-tokens N  token positions a forward pass may hold when\n"
+	"                        its examples are short: batch size times the\n"
+	"                        longest (default 1024; 0: -b examples exactly)\n"
 	"      --sort-window N   batch each N examples by length, to pad less;\n"
 	"                        the output keeps the input order (default 2048;\n"
 	"                        with --features 0; 0 or 1: input order)\n"
@@ -187,7 +191,7 @@ struct args {
 	const char *model_dir, *pooling;
 	char *tasks;
 	int embed, features, no_norm, probs, with_emb, threads, window, force;
-	int int8;
+	int int8, batch_tokens;
 };
 
 /* Parses the options into A (and R->batch); returns the input's index. */
@@ -203,6 +207,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_STRING(0, "pooling", &A->pooling),
 		CMD_OPT_FLAG(0, "no-normalize", &A->no_norm),
 		CMD_OPT_INT('b', "batch-size", &R->batch, 1, 4096),
+		CMD_OPT_INT(0, "batch-tokens", &A->batch_tokens, 0, 1 << 20),
 		CMD_OPT_INT(0, "sort-window", &A->window, 0, 1 << 20),
 		CMD_OPT_INT('j', "threads", &A->threads, 1, 1024),
 		CMD_OPT_MOVED('t', "-j (--threads)"),
@@ -339,7 +344,7 @@ static void score(struct run *R)
 int main(int argc, char **argv)
 {
 	struct run R = { .batch = 32 };
-	struct args A = { .window = -1 };
+	struct args A = { .window = -1, .batch_tokens = 1024 };
 	const char *name;
 	struct mtl_err err;
 	msgpack_object hdr;
@@ -378,7 +383,7 @@ int main(int argc, char **argv)
 	write_header(&R, &A, argc, argv);
 	/* features records are large: held for a window only when asked */
 	if (mtl_window_new(&R.win, A.window >= 0 ? A.window : R.features ? 0 : 2048,
-			   R.batch, &err))
+			   R.batch, A.batch_tokens, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	score(&R);
 	mtl_window_free(R.win);

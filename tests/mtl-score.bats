@@ -51,8 +51,9 @@ mixed_setup() {
 @test "--sort-window: length-sorted batches give the same records in input order, with less padding" {
 	mixed_setup
 	for mode in cls mean max; do
-		mtl-score -m "$FIXTURES/tiny" --embed --pooling "$mode" -b 4 --sort-window 16 mixed.mpk \
-			2>sorted.err | mtl-dump -t embedding >sorted
+		# batches of 4 exactly (--batch-tokens 0): sorting alone
+		mtl-score -m "$FIXTURES/tiny" --embed --pooling "$mode" -b 4 --sort-window 16 \
+			--batch-tokens 0 mixed.mpk 2>sorted.err | mtl-dump -t embedding >sorted
 		mtl-score -m "$FIXTURES/tiny" --embed --pooling "$mode" -b 4 --sort-window 0 mixed.mpk \
 			2>unsorted.err | mtl-dump -t embedding >unsorted
 		# the same bits: padding is masked exactly, whatever the batch
@@ -65,6 +66,20 @@ mixed_setup() {
 	unsorted=$(sed -n 's/.*; \([0-9]*\) token positions for \([0-9]*\) tokens$/\1 \2/p' unsorted.err)
 	assert_equal "${sorted#* }" "${unsorted#* }"
 	(( ${sorted% *} < ${unsorted% *} ))
+}
+
+@test "--batch-tokens: batches of many short examples give the same records as batches of -b" {
+	mixed_setup
+	for mode in --embed --probs --features; do
+		mtl-score -q -m "$FIXTURES/tiny" $mode -b 2 --sort-window 40 --batch-tokens 0 mixed.mpk |
+			mtl-dump | tail -n +2 >small
+		mtl-score -q -m "$FIXTURES/tiny" $mode -b 2 --sort-window 40 --batch-tokens 100000 mixed.mpk |
+			mtl-dump | tail -n +2 >large
+		[ -s small ]
+		assert_equal "$(cat large)" "$(cat small)"
+	done
+	run -2 mtl-score -m "$FIXTURES/tiny" --embed --batch-tokens -1 mixed.mpk
+	assert_output --partial "batch-tokens"
 }
 
 @test "--sort-window: predictions and their metrics equal the unsorted run's" {

@@ -1,7 +1,8 @@
 /*
  * test_window.c - length-sorted batches over a window of examples: each
  * batch is a run of the length order (equal lengths in input order), no
- * larger than the batch size, and the records come out in input order;
+ * larger than the batch size (or, with a token budget, as large as fits
+ * it), and the records come out in input order;
  * a window no larger than a batch runs in input order; a function that
  * writes the wrong number of records is an error; the token counts give
  * the padding; and the memory writer keeps records apart.
@@ -23,6 +24,7 @@ struct log {
 	int n_batches, max_n, sorted, extra;
 	long seen[N]; /* record numbers in the order they were run */
 	int n_seen;
+	int bn[N];    /* each batch's size */
 };
 
 /* A record {"type":"r","rec":REC} per example; log->extra more for the
@@ -32,7 +34,7 @@ static int fn(void *ctx, const struct mtl_example *const *ex, const long *recs,
 {
 	struct log *log = ctx;
 
-	log->n_batches++;
+	log->bn[log->n_batches++] = n;
 	if (n > log->max_n)
 		log->max_n = n;
 	for (int i = 0; i < n + (log->n_batches == 1 ? log->extra : 0); i++) {
@@ -123,7 +125,7 @@ static void sorted_window(int cap, int batch)
 	long long pos, tok;
 	int ok_order = 1, ok_run = 1, n;
 
-	T_OK(!mtl_window_new(&win, cap, batch, &err), "window %d, batch %d: made", cap, batch);
+	T_OK(!mtl_window_new(&win, cap, batch, 0, &err), "window %d, batch %d: made", cap, batch);
 	T_OK(!feed(win, &log, out, &err), "window %d, batch %d: runs (%s)", cap, batch, err.msg);
 	n = out_recs(out, recs);
 	for (int i = 0; i < n; i++)
@@ -158,13 +160,52 @@ static void input_order(int cap)
 	long recs[N + 8];
 	int ok = 1, n;
 
-	mtl_window_new(&win, cap, 4, NULL);
+	mtl_window_new(&win, cap, 4, 0, NULL);
 	T_OK(!feed(win, &log, out, NULL), "window %d, batch 4: runs", cap);
 	n = out_recs(out, recs);
 	for (int i = 0; i < N; i++)
 		ok &= log.seen[i] == i + 1 && (i >= n || recs[i] == i + 1);
 	T_OK(n == N && ok && log.max_n == 4 && log.n_batches == (N + 3) / 4,
 	     "window %d, batch 4: consecutive batches in input order", cap);
+	mtl_window_free(win);
+	mtl_mp_writer_free(out);
+}
+
+/*
+ * A window of all N with batch 2 and a budget of 20 positions: each batch
+ * holds 2 examples, or more as long as size x longest <= 20, and no more
+ * than that (the next example would not fit); the records stay in input
+ * order.
+ */
+static void token_budget(void)
+{
+	struct log log = { .sorted = 1 };
+	struct mtl_mp_writer *out = mtl_mp_writer_new_mem();
+	struct mtl_window *win = NULL;
+	long recs[N + 8];
+	int ok = 1, i = 0, n;
+
+	mtl_window_new(&win, 1024, 2, 20, NULL);
+	T_OK(!feed(win, &log, out, NULL), "budget 20, batch 2: runs");
+	n = out_recs(out, recs);
+	for (int k = 0; k < n; k++)
+		ok &= recs[k] == k + 1;
+	T_OK(n == N && ok, "budget 20, batch 2: %d records, in input order", n);
+	ok = log.n_seen == N;
+	for (int b = 0; ok && b < log.n_batches; i += log.bn[b++]) {
+		int size = log.bn[b], T = lens[log.seen[i + size - 1] - 1];
+
+		/* sorted: the last of a batch is its longest */
+		ok = size >= 1 && (size <= 2 || size * T <= 20);
+		if (i + size < N) {
+			int next = lens[log.seen[i + size] - 1];
+
+			ok &= size >= 2 && (size + 1) * next > 20;
+		}
+	}
+	T_OK(ok && log.max_n > 2 && i == N,
+	     "budget 20, batch 2: short examples fill the budget (up to %d a batch), long ones make batches of 2",
+	     log.max_n);
 	mtl_window_free(win);
 	mtl_mp_writer_free(out);
 }
@@ -183,6 +224,7 @@ int main(void)
 	input_order(0);
 	input_order(1);
 	input_order(4);
+	token_budget();
 
 	/* unsorted is worse: the same examples in input order */
 	{
@@ -192,7 +234,7 @@ int main(void)
 		for (int i = 0; i < N; i++)
 			id[i] = i + 1;
 		unsorted = padded(id, N, 4);
-		mtl_window_new(&win, 1024, 4, NULL);
+		mtl_window_new(&win, 1024, 4, 0, NULL);
 		feed(win, &(struct log){ .sorted = 1 }, out, NULL);
 		mtl_window_tokens(win, &pos, &tok);
 		T_OK(pos < unsorted, "sorting pads less: %lld positions against %lld", pos,
@@ -202,7 +244,7 @@ int main(void)
 	}
 
 	/* a batch function that writes one record too many */
-	mtl_window_new(&win, 16, 4, NULL);
+	mtl_window_new(&win, 16, 4, 0, NULL);
 	T_OK(feed(win, &log, out, &err) == MTL_ERR_ARG &&
 	     strstr(err.msg, "a batch of 4 examples gave 5 records"),
 	     "one record too many is an error: %s", err.msg);

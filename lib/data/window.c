@@ -5,7 +5,7 @@
 #include <string.h>
 
 struct mtl_window {
-	int cap, batch, n;
+	int cap, batch, budget, n;
 	struct mtl_example *ex; /* [cap] in input order */
 	long *rec;              /* [cap] their numbers */
 	int *order;             /* [cap] input indices, sorted by length */
@@ -16,22 +16,23 @@ struct mtl_window {
 	long long positions, tokens;
 };
 
-int mtl_window_new(struct mtl_window **out, int cap, int batch,
+int mtl_window_new(struct mtl_window **out, int cap, int batch, int tokens,
 		   struct mtl_err *err)
 {
 	struct mtl_window *win = calloc(1, sizeof(*win));
 
-	MTL_ASSERT(batch >= 1);
+	MTL_ASSERT(batch >= 1 && tokens >= 0);
 	if (!win)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	win->batch = batch;
+	win->budget = tokens;
 	win->cap = cap > batch ? cap : batch;
 	win->ex = calloc((size_t)win->cap, sizeof(*win->ex));
 	win->rec = calloc((size_t)win->cap, sizeof(*win->rec));
 	win->order = calloc((size_t)win->cap, sizeof(*win->order));
 	win->pos = calloc((size_t)win->cap, sizeof(*win->pos));
-	win->bex = calloc((size_t)batch, sizeof(*win->bex));
-	win->brec = calloc((size_t)batch, sizeof(*win->brec));
+	win->bex = calloc((size_t)win->cap, sizeof(*win->bex));
+	win->brec = calloc((size_t)win->cap, sizeof(*win->brec));
 	if (win->cap > batch)
 		win->mem = mtl_mp_writer_new_mem();
 	if (!win->ex || !win->rec || !win->order || !win->pos || !win->bex ||
@@ -108,14 +109,35 @@ static int sort_by_length(struct mtl_window *win, struct mtl_err *err)
 	return 0;
 }
 
+/*
+ * The size of the batch that starts at order[s]: win->batch examples, or
+ * more while the batch stays within win->budget positions (its size times
+ * its longest example's length).
+ */
+static int batch_at(const struct mtl_window *win, int s)
+{
+	int n = 0, T = 0;
+
+	while (s + n < win->n) {
+		int len = win->ex[win->order[s + n]].len, t = len > T ? len : T;
+
+		if (n >= win->batch && (long long)(n + 1) * t > win->budget)
+			break;
+		T = t;
+		n++;
+	}
+	return n;
+}
+
 /* Runs order[0..n) in batches through fn, writing to w. */
 static int run_batches(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		       struct mtl_mp_writer *w, struct mtl_err *err)
 {
-	for (int s = 0; s < win->n; s += win->batch) {
-		int n = win->n - s < win->batch ? win->n - s : win->batch, T = 0, rc;
+	for (int s = 0, n; s < win->n; s += n) {
+		int T = 0, rc;
 		size_t before = w == win->mem ? mtl_mp_writer_count(w) : 0;
 
+		n = batch_at(win, s);
 		for (int j = 0; j < n; j++) {
 			int i = win->order[s + j];
 

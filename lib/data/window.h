@@ -6,8 +6,9 @@
  * order from text of mixed length spend much of their work on padding.
  * A window gathers up to `cap` examples, orders them by length (stable:
  * equal lengths keep their input order), cuts that order into batches of
- * at most `batch` examples, and hands each batch to the caller's function,
- * which writes exactly one record per example.  Those records are kept in
+ * `batch` examples (more when they are short: see mtl_window_new), and
+ * hands each batch to the caller's function, which writes exactly one
+ * record per example.  Those records are kept in
  * memory and written to the output in the examples' input order once the
  * whole window has run, so the output is the same stream as without
  * sorting; memory grows with the window's output, not the input's.
@@ -39,10 +40,13 @@ typedef int (*mtl_window_fn)(void *ctx, const struct mtl_example *const *ex,
 			     struct mtl_err *err);
 
 /*
- * A window of up to cap examples run in batches of at most batch (>= 1).
- * 0, or MTL_ERR_NOMEM (*out untouched).
+ * A window of up to cap examples run in batches of batch (>= 1) examples,
+ * or of more while a batch stays within tokens token positions (its size
+ * times its longest example's length; 0: batch examples exactly), up to
+ * the window's size: short examples then make batches of about as many
+ * positions as long ones.  0, or MTL_ERR_NOMEM (*out untouched).
  */
-int mtl_window_new(struct mtl_window **out, int cap, int batch,
+int mtl_window_new(struct mtl_window **out, int cap, int batch, int tokens,
 		   struct mtl_err *err);
 void mtl_window_free(struct mtl_window *win);
 
