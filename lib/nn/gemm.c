@@ -402,24 +402,17 @@ struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
 	return e;
 }
 
-/*
- * The product, each panel of op(B) packed into bp in turn, or with pre
- * set, read from pre: all of op(B) packed by mtl_gemm_pack_b, where the
- * panel of columns jc.. and K block pc.. starts jc * K + pc * ncpad
- * floats in (every panel before the last is a whole nc, a multiple of
- * nr; ncpad is this panel's width rounded up to nr).
- */
-static void packed(const struct kernel *k, float *bp, const float *pre, int ta,
-		   int tb, int M, int N, int K, float alpha, const float *A,
-		   int64_t lda, const float *B, int64_t ldb, float beta,
-		   float *C, int64_t ldc, const struct mtl_gemm_epi *epi)
+/* The product, each panel of op(B) packed into bp in turn. */
+static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
+		   int N, int K, float alpha, const float *A, int64_t lda,
+		   const float *B, int64_t ldb, float beta, float *C,
+		   int64_t ldc, const struct mtl_gemm_epi *epi)
 {
 	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
 	float ap[KC_MAX * MR512] __attribute__((aligned(64)));
 
 	for (int jc = 0; jc < N; jc += k->nc) {
 		int nc = N - jc < k->nc ? N - jc : k->nc;
-		int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
 
 		for (int pc = 0; pc < K; pc += kcb) {
 			int kc = K - pc < kcb ? K - pc : kcb;
@@ -429,10 +422,7 @@ static void packed(const struct kernel *k, float *bp, const float *pre, int ta,
 			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
 			const float *panel = bp;
 
-			if (pre)
-				panel = pre + (int64_t)jc * K + pc * ncpad;
-			else
-				pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
+			pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
 			for (int ir = 0; ir < M; ir += k->mr) {
 				int mr = M - ir < k->mr ? M - ir : k->mr;
 
@@ -457,11 +447,14 @@ static void packed(const struct kernel *k, float *bp, const float *pre, int ta,
 }
 
 /*
- * packed() for an op(B) packed beforehand (pre), in another order: for
- * each group of up to PRE_ROWS rows and each K block, the group's slivers
- * of op(A) are packed once and used for every panel of columns, where
- * packed() packs a sliver again for every panel.  Each tile still adds
- * its K blocks in order, so the bits are packed()'s.
+ * The product with all of op(B) packed beforehand by mtl_gemm_pack_b
+ * (pre), where the panel of columns jc.. and K block pc.. starts
+ * jc * K + pc * ncpad floats in (every panel before the last is a whole
+ * nc, a multiple of nr; ncpad is this panel's width rounded up to nr).
+ * Unlike packed(), for each group of up to PRE_ROWS rows and each K
+ * block, the group's slivers of op(A) are packed once and used for every
+ * panel of columns, where packed() packs a sliver again for every panel.
+ * Each tile still adds its K blocks in order, so the bits are packed()'s.
  */
 static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
 		      int N, int K, float alpha, const float *A, int64_t lda,
@@ -524,14 +517,14 @@ static int ours(const struct kernel *k, int ta, int tb, int M, int N, int K,
 	if (need <= STACK_PANEL) {
 		float bp[STACK_PANEL] __attribute__((aligned(64)));
 
-		packed(k, bp, NULL, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
 		       C, ldc, epi);
 	} else {
 		float *bp = aligned_alloc(64, sizeof(float) * (size_t)need);
 
 		if (!bp)
 			return -1;
-		packed(k, bp, NULL, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
 		       C, ldc, epi);
 		free(bp);
 	}
