@@ -23,9 +23,9 @@
  *
  * With -l, every mode is also timed with a busy loop beside it (rows
  * "blis+busy", "split+busy", "packed+busy"): another process (this
- * program run again, sharing no pages: see busy_start) that spins on the
- * last core for the duration of that forward, as another program taking
- * a core would.  Quiet and busy timings alternate within every run.
+ * program run again, sharing no pages: busy.h) that spins on the last
+ * core for the duration of that forward, as another program taking a
+ * core would.  Quiet and busy timings alternate within every run.
  *
  * With -8 PATH (auto, vnni, avx2 or c; repeatable), each forward is also
  * timed with int8 linear maps on that kernel path (mtl_bert_set_int8,
@@ -51,22 +51,19 @@
  *   -l  also time each mode beside a busy loop on one core
  *   -s  one batch shape (e.g. 32x32) instead of 32x32 and 8x128
  */
-#define _GNU_SOURCE /* sched_setaffinity */
+#define _GNU_SOURCE /* sched_setaffinity, in busy.h */
 #include <getopt.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <blis.h>
 
 #include "bench.h"
+#include "busy.h"
 #include "bert.h"
 #include "gemm.h"
 #include "ops.h"
@@ -153,73 +150,6 @@ static void print_load(const char *when)
 		printf("# load average %s: %s", when, buf);
 	if (f)
 		fclose(f);
-}
-
-/* argv[1] of the busy loop's process (busy_start): no option takes it. */
-#define SPIN_ARG "--spin-on-last-core"
-
-/* The busy loop: spins on the last core until killed, after one byte on
- * stdout (a pipe from busy_start) to say it has begun. */
-static _Noreturn void spin(pid_t parent)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	volatile unsigned long x = 0;
-	cpu_set_t set;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the benchmark */
-	if (getppid() != parent)
-		_exit(0);
-	CPU_ZERO(&set);
-	CPU_SET(n > 0 ? n - 1 : 0, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-	if (write(STDOUT_FILENO, "", 1) != 1)
-		_exit(1);
-	close(STDOUT_FILENO);
-	for (;;)
-		x++;
-}
-
-/* Ends a busy loop from busy_start (nothing if pid is 0). */
-static void busy_stop(pid_t pid)
-{
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
-}
-
-/*
- * A process spinning on the last core until busy_stop(); 0 if it could not
- * be started (then the forward runs without it).  It is this program run
- * again (exec), not a fork that goes on spinning: a forked child would
- * share the benchmark's pages copy-on-write, and every page the forward
- * then wrote would fault and be copied, which cost the forward more than
- * the lost core (docs/performance.md, "Threads under load").
- */
-static pid_t busy_start(void)
-{
-	char parent[32], c;
-	int fd[2];
-	pid_t pid;
-
-	if (pipe(fd))
-		return 0;
-	snprintf(parent, sizeof(parent), "%ld", (long)getpid());
-	pid = fork();
-	if (pid == 0) {
-		dup2(fd[1], STDOUT_FILENO);
-		close(fd[0]);
-		close(fd[1]);
-		execl("/proc/self/exe", "bench_encode", SPIN_ARG, parent, (char *)NULL);
-		_exit(127);
-	}
-	close(fd[1]);
-	if (pid > 0 && read(fd[0], &c, 1) != 1) {
-		busy_stop(pid);
-		pid = 0;
-	}
-	close(fd[0]);
-	return pid > 0 ? pid : 0;
 }
 
 struct model {
@@ -319,8 +249,7 @@ int main(int argc, char **argv)
 	int n_q8 = 0;
 	char q8_name[4][16];
 
-	if (argc == 3 && !strcmp(argv[1], SPIN_ARG))
-		spin((pid_t)atol(argv[2]));
+	busy_main(argc, argv);
 
 	while ((c = getopt(argc, argv, "aAbcdglt:r:s:m:8:h")) != -1) {
 		switch (c) {

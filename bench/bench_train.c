@@ -28,16 +28,23 @@
  * child with the same thread count just before the steps, so that both
  * sides of the ratio see the same machine load.
  *
- * Usage: bench_train [-c] [-S] [-R] [-t THREADS] [-s SECONDS] [-n STEPS]
+ * With -l, each timed step is followed by the same step beside a busy
+ * loop (busy.h: another process spinning on the last core for that
+ * step), and a row "MODEL+busy" gives their median (its sgemm columns
+ * "-"): how a step fares when another program takes a core.
+ *
+ * Usage: bench_train [-c] [-l] [-S] [-R] [-t THREADS] [-s SECONDS] [-n STEPS]
  *                    [-m small|base|large]... [-b BxT]...
  *   -c  time by process CPU time instead of wall time (meaningful with
  *       -t 1 on a shared machine; with more threads it counts spinning)
+ *   -l  also time each step beside a busy loop on one core (above)
  *   -S  thread the projections by column slices (mtl_bert_set_gemm_split)
  *       instead of inside BLIS, forward and backward
  *   -n  at most STEPS timed steps (0: the warm-up step only, for peak RSS)
  *   -R  no sgemm reference (its columns print "-"): saves its seconds
  *       when only tokens/s and memory matter (tools/bench_compare.py)
  */
+#define _GNU_SOURCE /* sched_setaffinity, in busy.h */
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -52,6 +59,7 @@
 #include <omp.h>
 
 #include "bench.h"
+#include "busy.h"
 #include "bert.h"
 #include "gemm.h"
 #include "head.h"
@@ -110,8 +118,10 @@ static const char tasks_json[] =
 
 struct result {
 	int steps;
-	double sec, sgemm;
+	double sec, sgemm, sec_busy; /* sec_busy: with -l */
 };
+
+static int busy; /* -l */
 
 /* One workload in this (child) process; writes the result to fd. */
 static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
@@ -128,7 +138,7 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 	struct mtl_err err;
 	int32_t *lab[2];
 	const struct mtl_batch *bp = &b;
-	double times[1000], t0;
+	double times[1000], busy_times[1000], t0;
 	struct result r = { 0 };
 
 	if (mtl_bert_new(&m, cfg, &err) ||
@@ -180,7 +190,25 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 			fprintf(stderr, "bench_train: %s\n", err.msg);
 			return 1;
 		}
-		times[r.steps++] = bench_now() - t;
+		times[r.steps] = bench_now() - t;
+		if (busy) { /* the same step again beside a busy loop */
+			pid_t pid = busy_start();
+			int rc;
+
+			t = bench_now();
+			rc = mtl_train_step(tr, &bp, 1, &st, &err);
+			busy_times[r.steps] = bench_now() - t;
+			busy_stop(pid);
+			if (rc < 0) {
+				fprintf(stderr, "bench_train: %s\n", err.msg);
+				return 1;
+			}
+		}
+		r.steps++;
+	}
+	if (busy && r.steps) {
+		qsort(busy_times, (size_t)r.steps, sizeof(double), bench_cmp_double);
+		r.sec_busy = busy_times[r.steps / 2];
 	}
 	qsort(times, (size_t)(r.steps ? r.steps : 1), sizeof(double), bench_cmp_double);
 	r.sec = times[r.steps / 2];
@@ -202,9 +230,11 @@ int main(int argc, char **argv)
 	char host[256] = "?";
 	double load[3] = { 0 };
 
-	while ((c = getopt(argc, argv, "cSRt:s:n:m:b:h")) != -1) {
+	busy_main(argc, argv);
+	while ((c = getopt(argc, argv, "clSRt:s:n:m:b:h")) != -1) {
 		switch (c) {
 		case 'c': bench_clock = CLOCK_PROCESS_CPUTIME_ID; break;
+		case 'l': busy = 1; break;
 		case 'S': split = 1; break;
 		case 'R': no_ref = 1; break;
 		case 'n':
@@ -223,7 +253,7 @@ int main(int argc, char **argv)
 				nb++;
 			break;
 		default:
-			fprintf(stderr, "usage: bench_train [-c] [-S] [-R] [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]... [-b BxT]...\n");
+			fprintf(stderr, "usage: bench_train [-c] [-l] [-S] [-R] [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]... [-b BxT]...\n");
 			return 2;
 		}
 	}
@@ -287,6 +317,12 @@ int main(int argc, char **argv)
 			       shapes[s].name, B, T, r.steps, r.sec,
 			       (double)B * T / r.sec, gf, ref,
 			       ru.ru_maxrss / 1024.0);
+			if (busy && r.sec_busy > 0)
+				printf("%s+busy\t%d\t%d\t%d\t%.3f\t%.0f\t%.1f\t-\t-\t%.0f\n",
+				       shapes[s].name, B, T, r.steps, r.sec_busy,
+				       (double)B * T / r.sec_busy,
+				       3 * mtl_bert_forward_flops(&cfg, B, T) / r.sec_busy / 1e9,
+				       ru.ru_maxrss / 1024.0);
 			fflush(stdout);
 		}
 	}
