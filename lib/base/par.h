@@ -1,6 +1,7 @@
 /*
  * par.h - a parallel loop without a barrier: every threaded loop of the
- * encoder, forward and backward, and of the optimiser.
+ * encoder, forward and backward, of the optimiser and of the embedding
+ * search.
  *
  *	static void rows(void *arg, int64_t lo, int64_t hi, int slot)
  *	{
@@ -19,9 +20,9 @@
  * barrier instead, which every thread must reach; when another process
  * holds one of the cores, each barrier waits for the thread that shares
  * that core to be scheduled again (docs/performance.md, "Threads under
- * load"), and the encoder meets a barrier several times a layer.  The
- * lone OpenMP region left is the embedding search's (embeval.c), and
- * BLIS's own threads when BLIS runs the products (MTL_GEMM=blis).
+ * load"), and the encoder meets a barrier several times a layer.  Every
+ * threaded loop of lib/ runs here; only BLIS threads its own products,
+ * when it runs them (MTL_GEMM=blis).
  *
  * slot is 0 on the calling thread and 1..nt-1 on the pool's threads, so fn
  * may use per-thread scratch indexed by slot.  Which thread runs a chunk

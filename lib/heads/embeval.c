@@ -14,9 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "ops.h"
+#include "par.h"
 #include "rng.h"
 
 /* ---- similarity ---- */
@@ -117,66 +116,86 @@ static void heap_sort(float *s, int32_t *x, int m)
 	}
 }
 
+/* The arguments of mtl_embeval_search's blocks of queries. */
+struct search_job {
+	int32_t *idx;
+	float *score;
+	const float *Q, *C;
+	long nq, nc, self0;
+	int D, k, kk;
+	float **S;           /* [nt] each slot's scores, made on first use */
+	_Atomic int failed;  /* a slot's S could not be allocated */
+};
+
+/* Query blocks b0..b1-1 (SEARCH_QB queries each), with slot's S. */
+static void search_blocks(void *arg, int64_t b0, int64_t b1, int slot)
+{
+	struct search_job *j = arg;
+	long nq = j->nq, nc = j->nc;
+	int D = j->D, k = j->k, kk = j->kk;
+	float *S = j->S[slot];
+	int cnt[SEARCH_QB];
+
+	if (!S && !(S = j->S[slot] = malloc(sizeof(float) * SEARCH_QB * SEARCH_CB))) {
+		j->failed = 1;
+		return;
+	}
+	for (long b = (long)b0; b < b1; b++) {
+		long q0 = b * SEARCH_QB;
+		int qn = (int)(nq - q0 < SEARCH_QB ? nq - q0 : SEARCH_QB);
+
+		memset(cnt, 0, sizeof(cnt));
+		for (long c0 = 0; c0 < nc; c0 += SEARCH_CB) {
+			int cn = (int)(nc - c0 < SEARCH_CB ? nc - c0 : SEARCH_CB);
+
+			/* S[qn,cn] = Q[q0.., D] @ C[c0.., D]^T */
+			mtl_linear_forward(S, j->Q + (size_t)q0 * (size_t)D,
+					   j->C + (size_t)c0 * (size_t)D, NULL, qn,
+					   D, cn, 1);
+			for (int i = 0; i < qn; i++) {
+				const float *row = S + (size_t)i * (size_t)cn;
+				float *hs = j->score + (size_t)(q0 + i) * (size_t)k;
+				int32_t *hx = j->idx + (size_t)(q0 + i) * (size_t)k;
+				long self = j->self0 >= 0 ? j->self0 + q0 + i : -1;
+
+				for (int c = 0; c < cn; c++)
+					if (c0 + c != self)
+						heap_offer(hs, hx, &cnt[i], kk, row[c],
+							   (int32_t)(c0 + c));
+			}
+		}
+		for (int i = 0; i < qn; i++) {
+			float *hs = j->score + (size_t)(q0 + i) * (size_t)k;
+			int32_t *hx = j->idx + (size_t)(q0 + i) * (size_t)k;
+
+			heap_sort(hs, hx, cnt[i]);
+			for (int r = cnt[i]; r < k; r++) {
+				hs[r] = -INFINITY;
+				hx[r] = -1;
+			}
+		}
+	}
+}
+
 int mtl_embeval_search(int32_t *idx, float *score, const float *Q, long nq,
 		       const float *C, long nc, int D, int k, long self0,
 		       int nt, struct mtl_err *err)
 {
+	struct search_job j = { idx, score, Q, C, nq, nc, self0, D, k,
+				(long)k < nc ? k : (int)nc, NULL, 0 };
 	long nblk = (nq + SEARCH_QB - 1) / SEARCH_QB;
-	int kk = (long)k < nc ? k : (int)nc, failed = 0;
 
 	MTL_ASSERT(k >= 0 && D > 0 && nc <= INT32_MAX);
 	if (nt < 1)
 		nt = 1;
-#pragma omp parallel num_threads(nt) if (nblk > 1)
-	{
-		float *S = malloc(sizeof(float) * SEARCH_QB * SEARCH_CB);
-		int cnt[SEARCH_QB];
-
-		if (!S) {
-#pragma omp atomic write
-			failed = 1;
-		}
-#pragma omp for schedule(dynamic, 1)
-		for (long b = 0; b < nblk; b++) {
-			long q0 = b * SEARCH_QB;
-			int qn = (int)(nq - q0 < SEARCH_QB ? nq - q0 : SEARCH_QB);
-
-			if (!S)
-				continue;
-			memset(cnt, 0, sizeof(cnt));
-			for (long c0 = 0; c0 < nc; c0 += SEARCH_CB) {
-				int cn = (int)(nc - c0 < SEARCH_CB ? nc - c0 : SEARCH_CB);
-
-				/* S[qn,cn] = Q[q0.., D] @ C[c0.., D]^T */
-				mtl_linear_forward(S, Q + (size_t)q0 * (size_t)D,
-						   C + (size_t)c0 * (size_t)D, NULL,
-						   qn, D, cn, 1);
-				for (int i = 0; i < qn; i++) {
-					const float *row = S + (size_t)i * (size_t)cn;
-					float *hs = score + (size_t)(q0 + i) * (size_t)k;
-					int32_t *hx = idx + (size_t)(q0 + i) * (size_t)k;
-					long self = self0 >= 0 ? self0 + q0 + i : -1;
-
-					for (int j = 0; j < cn; j++)
-						if (c0 + j != self)
-							heap_offer(hs, hx, &cnt[i], kk, row[j],
-								   (int32_t)(c0 + j));
-				}
-			}
-			for (int i = 0; i < qn; i++) {
-				float *hs = score + (size_t)(q0 + i) * (size_t)k;
-				int32_t *hx = idx + (size_t)(q0 + i) * (size_t)k;
-
-				heap_sort(hs, hx, cnt[i]);
-				for (int r = cnt[i]; r < k; r++) {
-					hs[r] = -INFINITY;
-					hx[r] = -1;
-				}
-			}
-		}
-		free(S);
-	}
-	if (failed)
+	if (!(j.S = calloc((size_t)nt, sizeof(*j.S))))
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	/* one block a chunk: blocks are large, and taken as threads come */
+	mtl_par_for(nt, nblk, 1, search_blocks, &j);
+	for (int t = 0; t < nt; t++)
+		free(j.S[t]);
+	free(j.S);
+	if (j.failed)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	return 0;
 }
