@@ -402,6 +402,31 @@ struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
 	return e;
 }
 
+/*
+ * C[i0.., jc..jc+nc) = alpha a panel + bt C for one sliver of mr rows
+ * (a: kc x MR packed, panel: kc x nc packed), tile by tile, then epi (NULL:
+ * none; given at the last K block): bias and res in the kernel's
+ * registers, the GELU on the tile just written.
+ */
+static void sliver(const struct kernel *k, int mr, int nc, int kc,
+		   const float *a, const float *panel, float alpha, float bt,
+		   float *C, int64_t ldc, int i0, int jc,
+		   const struct mtl_gemm_epi *epi)
+{
+	for (int jr = 0; jr < nc; jr += k->nr) {
+		int nr = nc - jr < k->nr ? nc - jr : k->nr;
+		float *c = C + (int64_t)i0 * ldc + jc + jr;
+		struct mtl_gemm_epi t = { 0 };
+
+		if (epi)
+			t = mtl_gemm_epi_at(epi, i0, jc + jr);
+		k->run(mr, nr, kc, a, panel + (int64_t)jr * kc, c, ldc, alpha,
+		       bt, t.bias, t.res, t.ldr);
+		if (epi && epi->gelu)
+			k->gelu(mr, nr, c, ldc);
+	}
+}
+
 /* The product, each panel of op(B) packed into bp in turn. */
 static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 		   int N, int K, float alpha, const float *A, int64_t lda,
@@ -420,27 +445,14 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 			float bt = pc ? 1.0f : beta;
 			/* the last K block finishes its tiles: epilogue */
 			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
-			const float *panel = bp;
 
 			pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
 			for (int ir = 0; ir < M; ir += k->mr) {
 				int mr = M - ir < k->mr ? M - ir : k->mr;
 
 				pack_a(ap, A, lda, ta, ir, mr, pc, kc, k->mr);
-				for (int jr = 0; jr < nc; jr += k->nr) {
-					int nr = nc - jr < k->nr ? nc - jr : k->nr;
-
-					float *c = C + (int64_t)ir * ldc + jc + jr;
-					struct mtl_gemm_epi t = { 0 };
-
-					if (e)
-						t = mtl_gemm_epi_at(e, ir, jc + jr);
-					/* bias and res in the kernel's registers */
-					k->run(mr, nr, kc, ap, panel + (int64_t)jr * kc,
-					       c, ldc, alpha, bt, t.bias, t.res, t.ldr);
-					if (e && e->gelu)
-						k->gelu(mr, nr, c, ldc);
-				}
+				sliver(k, mr, nc, kc, ap, bp, alpha, bt, C, ldc, ir,
+				       jc, e);
 			}
 		}
 	}
@@ -481,23 +493,10 @@ static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
 				int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
 				const float *panel = pre + (int64_t)jc * K + pc * ncpad;
 
-				for (int ir = 0; ir < mg; ir += k->mr) {
-					int mr = mg - ir < k->mr ? mg - ir : k->mr;
-
-					for (int jr = 0; jr < nc; jr += k->nr) {
-						int nr = nc - jr < k->nr ? nc - jr : k->nr;
-						float *c = C + (int64_t)(i0 + ir) * ldc + jc + jr;
-						struct mtl_gemm_epi t = { 0 };
-
-						if (e)
-							t = mtl_gemm_epi_at(e, i0 + ir, jc + jr);
-						k->run(mr, nr, kc, ap + (int64_t)ir * kc,
-						       panel + (int64_t)jr * kc, c, ldc,
-						       alpha, bt, t.bias, t.res, t.ldr);
-						if (e && e->gelu)
-							k->gelu(mr, nr, c, ldc);
-					}
-				}
+				for (int ir = 0; ir < mg; ir += k->mr)
+					sliver(k, mg - ir < k->mr ? mg - ir : k->mr,
+					       nc, kc, ap + (int64_t)ir * kc, panel,
+					       alpha, bt, C, ldc, i0 + ir, jc, e);
 			}
 		}
 	}
