@@ -9,13 +9,17 @@
  *       pack op(B)[pc:pc+kc, jc:jc+NC]   ->  bp: slivers of NR columns,
  *                                             each kc rows of NR floats
  *       for ir over M by MR:
- *         pack op(A)[ir:ir+MR, pc:pc+kc] ->  ap: kc columns of MR floats
+ *         A sliver = op(A)[ir:ir+MR, pc:pc+kc]
  *         for jr over the NC columns by NR:
- *           C[ir:ir+MR, jr:jr+NR] (+)= ap @ bp sliver     (micro-kernel)
+ *           C[ir:ir+MR, jr:jr+NR] (+)= A sliver @ bp sliver  (micro-kernel)
  *
  * The A sliver (MR x kc, at most 21 KB) stays in L1 while the micro-kernel
  * walks the B panel; the panel (kc x NC) is read once per A sliver from L2
- * or L3.  The micro-kernel keeps an MR x NR block of C in registers
+ * or L3.  When op(A) = A, the kernel reads the sliver's rows where they lie
+ * (a row is kc consecutive floats, which the hardware prefetcher follows);
+ * only op(A) = A^T, whose rows are columns of A, is packed first (ap: kc
+ * columns of MR floats).  Packing A cost 4-6% of a short-sentence
+ * forward's time and the kernel reads either at the same speed.  The micro-kernel keeps an MR x NR block of C in registers
  * (AVX-512: 14 rows x 2 zmm = 28 accumulators, plus 2 for the B row;
  * AVX2: 6 rows x 2 ymm = 12, plus 2) and for each p broadcasts MR values
  * of A against one row of the B sliver.  Edges: the B panel is padded with
@@ -44,7 +48,7 @@
 #define KC_MAX 384
 /* Panels up to this many floats live on the stack, larger ones on the heap. */
 #define STACK_PANEL 16384
-/* Rows of op(A) the prepacked product packs at a time: whole slivers of
+/* Rows of op(A) the prepacked product takes at a time: whole slivers of
  * both kernels (14 and 6 rows). */
 #define PRE_ROWS 84
 /*
@@ -57,9 +61,10 @@
 
 struct kernel {
 	int mr, nr, nc;
-	void (*run)(int mr, int nr, int kc, const float *a, const float *b,
-		    float *c, int64_t ldc, float alpha, float beta,
-		    const float *bias, const float *res, int64_t ldr);
+	void (*run)(int mr, int nr, int kc, const float *a, int64_t lda,
+		    const float *b, float *c, int64_t ldc, float alpha,
+		    float beta, const float *bias, const float *res,
+		    int64_t ldr);
 	/* the GELU on a finished tile, compiled for the kernel's CPU */
 	void (*gelu)(int M, int N, float *C, int64_t ldc);
 };
@@ -70,18 +75,44 @@ struct kernel {
 #define NR512 32
 
 /*
- * c[mr, nr] = alpha * a @ b + beta * c, a [kc][MR512], b [kc][NR512]; then
- * + bias[nr], then + res[mr, nr] (rows ldr apart), where not NULL: each
- * a rounding of its own, as passes over the stored c would be.
+ * Element (i, p) of a kernel's A operand: with lda 0, a is a packed sliver
+ * (kc columns of MR floats); else a is op(A) itself, rows lda apart, read
+ * where it lies.  Rows come in threes from one base pointer each (row
+ * 3g + j at r[g] + j * lda, one addressing mode with lda scaled by 4 or 8),
+ * so that fourteen rows need five registers and the stride.  Bases of
+ * rows beyond mr point at row 0 and are never read.
+ */
+#define A_ROWS(a, lda, mr)                                                    \
+	const float *r0_ = (a), *r1_ = (a) + (3 < (mr) ? 3 * (lda) : 0),      \
+		    *r2_ = (a) + (6 < (mr) ? 6 * (lda) : 0),                  \
+		    *r3_ = (a) + (9 < (mr) ? 9 * (lda) : 0),                  \
+		    *r4_ = (a) + (12 < (mr) ? 12 * (lda) : 0)
+#define A_AT(a, lda, i)                                                       \
+	((lda) ? ((i) < 3 ? r0_ : (i) < 6 ? r1_ : (i) < 9 ? r2_ : (i) < 12 ? r3_ : r4_) \
+			 [((i) % 3) * (lda)]                                  \
+	       : (a)[i])
+#define A_NEXT(a, lda, MR)                                                    \
+	do {                                                                  \
+		if (lda)                                                      \
+			r0_++, r1_++, r2_++, r3_++, r4_++;                    \
+		else                                                          \
+			(a) += (MR);                                          \
+	} while (0)
+
+/*
+ * c[mr, nr] = alpha * A @ b + beta * c, A [mr][kc] (A_AT), b [kc][NR512];
+ * then + bias[nr], then + res[mr, nr] (rows ldr apart), where not NULL:
+ * each a rounding of its own, as passes over the stored c would be.
  */
 __attribute__((target("avx512f"), always_inline)) static inline void
-body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
-	int64_t ldc, float alpha, float beta, const float *bias,
+body512(int mr, int nr, int kc, const float *a, int64_t lda, const float *b,
+	float *c, int64_t ldc, float alpha, float beta, const float *bias,
 	const float *res, int64_t ldr)
 {
 	__m512 acc[MR512][2], va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 	__mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
 	__mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+	A_ROWS(a, lda, mr);
 
 #pragma GCC unroll 14
 	for (int i = 0; i < mr; i++)
@@ -91,12 +122,12 @@ body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
 
 #pragma GCC unroll 14
 		for (int i = 0; i < mr; i++) {
-			__m512 ai = _mm512_set1_ps(a[i]);
+			__m512 ai = _mm512_set1_ps(A_AT(a, lda, i));
 
 			acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
 			acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
 		}
-		a += MR512;
+		A_NEXT(a, lda, MR512);
 		b += NR512;
 	}
 #pragma GCC unroll 14
@@ -125,29 +156,49 @@ body512(int mr, int nr, int kc, const float *a, const float *b, float *c,
 	}
 }
 
+/* Each row count R twice: A packed (k512_R) and A read in place (k512r_R:
+ * lda a compile-time "not zero", so neither loop tests it). */
 #define K512(R)                                                               \
 	__attribute__((target("avx512f"))) static void k512_##R(              \
-		int nr, int kc, const float *a, const float *b, float *c,     \
-		int64_t ldc, float alpha, float beta, const float *bias,      \
-		const float *res, int64_t ldr)                                \
+		int nr, int kc, const float *a, int64_t lda, const float *b,  \
+		float *c, int64_t ldc, float alpha, float beta,               \
+		const float *bias, const float *res, int64_t ldr)             \
 	{                                                                     \
-		body512(R, nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr); \
+		(void)lda;                                                    \
+		body512(R, nr, kc, a, 0, b, c, ldc, alpha, beta, bias, res,   \
+			ldr);                                                 \
+	}                                                                     \
+	__attribute__((target("avx512f"))) static void k512r_##R(             \
+		int nr, int kc, const float *a, int64_t lda, const float *b,  \
+		float *c, int64_t ldc, float alpha, float beta,               \
+		const float *bias, const float *res, int64_t ldr)             \
+	{                                                                     \
+		if (lda <= 0)                                                 \
+			__builtin_unreachable();                              \
+		body512(R, nr, kc, a, lda, b, c, ldc, alpha, beta, bias, res, \
+			ldr);                                                 \
 	}
 K512(1) K512(2) K512(3) K512(4) K512(5) K512(6) K512(7)
 K512(8) K512(9) K512(10) K512(11) K512(12) K512(13) K512(14)
 
-static void run512(int mr, int nr, int kc, const float *a, const float *b,
-		   float *c, int64_t ldc, float alpha, float beta,
-		   const float *bias, const float *res, int64_t ldr)
+typedef void kfn(int nr, int kc, const float *a, int64_t lda, const float *b,
+		 float *c, int64_t ldc, float alpha, float beta,
+		 const float *bias, const float *res, int64_t ldr);
+
+static void run512(int mr, int nr, int kc, const float *a, int64_t lda,
+		   const float *b, float *c, int64_t ldc, float alpha,
+		   float beta, const float *bias, const float *res, int64_t ldr)
 {
-	static void (*const k[MR512])(int, int, const float *, const float *,
-				      float *, int64_t, float, float,
-				      const float *, const float *, int64_t) = {
-		k512_1, k512_2, k512_3, k512_4, k512_5, k512_6, k512_7,
-		k512_8, k512_9, k512_10, k512_11, k512_12, k512_13, k512_14,
+	static kfn *const k[2][MR512] = {
+		{ k512_1, k512_2, k512_3, k512_4, k512_5, k512_6, k512_7,
+		  k512_8, k512_9, k512_10, k512_11, k512_12, k512_13, k512_14 },
+		{ k512r_1, k512r_2, k512r_3, k512r_4, k512r_5, k512r_6, k512r_7,
+		  k512r_8, k512r_9, k512r_10, k512r_11, k512r_12, k512r_13,
+		  k512r_14 },
 	};
 
-	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr);
+	k[lda != 0][mr - 1](nr, kc, a, lda, b, c, ldc, alpha, beta, bias, res,
+			    ldr);
 }
 
 /* ---- AVX2 + FMA: 6 x 16 ---- */
@@ -157,14 +208,15 @@ static void run512(int mr, int nr, int kc, const float *a, const float *b,
 
 /* body512's contract with AVX2 vectors. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
-	int64_t ldc, float alpha, float beta, const float *bias,
+body256(int mr, int nr, int kc, const float *a, int64_t lda, const float *b,
+	float *c, int64_t ldc, float alpha, float beta, const float *bias,
 	const float *res, int64_t ldr)
 {
 	__m256 acc[MR256][2], va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
 	__m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 	__m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), lane);
 	__m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), lane);
+	A_ROWS(a, lda, mr);
 
 #pragma GCC unroll 6
 	for (int i = 0; i < mr; i++)
@@ -174,12 +226,12 @@ body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
 
 #pragma GCC unroll 6
 		for (int i = 0; i < mr; i++) {
-			__m256 ai = _mm256_broadcast_ss(a + i);
+			__m256 ai = _mm256_set1_ps(A_AT(a, lda, i));
 
 			acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
 			acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
 		}
-		a += MR256;
+		A_NEXT(a, lda, MR256);
 		b += NR256;
 	}
 #pragma GCC unroll 6
@@ -209,25 +261,37 @@ body256(int mr, int nr, int kc, const float *a, const float *b, float *c,
 
 #define K256(R)                                                               \
 	__attribute__((target("avx2,fma"))) static void k256_##R(             \
-		int nr, int kc, const float *a, const float *b, float *c,     \
-		int64_t ldc, float alpha, float beta, const float *bias,      \
-		const float *res, int64_t ldr)                                \
+		int nr, int kc, const float *a, int64_t lda, const float *b,  \
+		float *c, int64_t ldc, float alpha, float beta,               \
+		const float *bias, const float *res, int64_t ldr)             \
 	{                                                                     \
-		body256(R, nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr); \
+		(void)lda;                                                    \
+		body256(R, nr, kc, a, 0, b, c, ldc, alpha, beta, bias, res,   \
+			ldr);                                                 \
+	}                                                                     \
+	__attribute__((target("avx2,fma"))) static void k256r_##R(            \
+		int nr, int kc, const float *a, int64_t lda, const float *b,  \
+		float *c, int64_t ldc, float alpha, float beta,               \
+		const float *bias, const float *res, int64_t ldr)             \
+	{                                                                     \
+		if (lda <= 0)                                                 \
+			__builtin_unreachable();                              \
+		body256(R, nr, kc, a, lda, b, c, ldc, alpha, beta, bias, res, \
+			ldr);                                                 \
 	}
 K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
 
-static void run256(int mr, int nr, int kc, const float *a, const float *b,
-		   float *c, int64_t ldc, float alpha, float beta,
-		   const float *bias, const float *res, int64_t ldr)
+static void run256(int mr, int nr, int kc, const float *a, int64_t lda,
+		   const float *b, float *c, int64_t ldc, float alpha,
+		   float beta, const float *bias, const float *res, int64_t ldr)
 {
-	static void (*const k[MR256])(int, int, const float *, const float *,
-				      float *, int64_t, float, float,
-				      const float *, const float *, int64_t) = {
-		k256_1, k256_2, k256_3, k256_4, k256_5, k256_6,
+	static kfn *const k[2][MR256] = {
+		{ k256_1, k256_2, k256_3, k256_4, k256_5, k256_6 },
+		{ k256r_1, k256r_2, k256r_3, k256r_4, k256r_5, k256r_6 },
 	};
 
-	k[mr - 1](nr, kc, a, b, c, ldc, alpha, beta, bias, res, ldr);
+	k[lda != 0][mr - 1](nr, kc, a, lda, b, c, ldc, alpha, beta, bias, res,
+			    ldr);
 }
 
 /*
@@ -330,34 +394,15 @@ pack_b(float *bp, const float *B, int64_t ldb, int tb, int pc, int kc, int jc,
 	}
 }
 
-/* ap[p][MR] = op(A)(i0 + i, pc + p) for i < mr (the rest unused). */
-__attribute__((target("avx2"))) static void
-pack_a(float *ap, const float *A, int64_t lda, int ta, int i0, int mr, int pc,
-       int kc, int MR)
+/* ap[p][MR] = op(A)(i0 + i, pc + p) = A(pc + p, i0 + i) for i < mr (the
+ * rest unused): the packing of op(A) = A^T (rows of A are columns of op(A)). */
+static void pack_at(float *ap, const float *A, int64_t lda, int i0, int mr,
+		    int pc, int kc, int MR)
 {
-	int p = 0;
+	const float *src = A + (int64_t)pc * lda + i0;
 
-	if (ta) {
-		const float *src = A + (int64_t)pc * lda + i0;
-
-		for (; p < kc; p++, src += lda)
-			memcpy(ap + (int64_t)p * MR, src, sizeof(float) * (size_t)mr);
-		return;
-	}
-	/* rows of op(A) are rows of A: 8x8 blocks, stored up to row mr */
-	for (; p + 8 <= kc; p += 8)
-		for (int i = 0; i < mr; i += 8) {
-			__m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-			__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(mr - i), lane);
-			__m256 col[8];
-
-			transpose8(col, A + (int64_t)(i0 + i) * lda + pc + p, lda, mr - i);
-			for (int q = 0; q < 8; q++)
-				_mm256_maskstore_ps(ap + (int64_t)(p + q) * MR + i, m, col[q]);
-		}
-	for (; p < kc; p++)
-		for (int i = 0; i < mr; i++)
-			ap[(int64_t)p * MR + i] = A[(int64_t)(i0 + i) * lda + pc + p];
+	for (int p = 0; p < kc; p++, src += lda)
+		memcpy(ap + (int64_t)p * MR, src, sizeof(float) * (size_t)mr);
 }
 
 /* ---- the driver ---- */
@@ -409,7 +454,8 @@ struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
  * registers, the GELU on the tile just written.
  */
 static void sliver(const struct kernel *k, int mr, int nc, int kc,
-		   const float *a, const float *panel, float alpha, float bt,
+		   const float *a, int64_t lda, const float *panel, float alpha,
+		   float bt,
 		   float *C, int64_t ldc, int i0, int jc,
 		   const struct mtl_gemm_epi *epi)
 {
@@ -420,8 +466,8 @@ static void sliver(const struct kernel *k, int mr, int nc, int kc,
 
 		if (epi)
 			t = mtl_gemm_epi_at(epi, i0, jc + jr);
-		k->run(mr, nr, kc, a, panel + (int64_t)jr * kc, c, ldc, alpha,
-		       bt, t.bias, t.res, t.ldr);
+		k->run(mr, nr, kc, a, lda, panel + (int64_t)jr * kc, c, ldc,
+		       alpha, bt, t.bias, t.res, t.ldr);
 		if (epi && epi->gelu)
 			k->gelu(mr, nr, c, ldc);
 	}
@@ -450,8 +496,11 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 			for (int ir = 0; ir < M; ir += k->mr) {
 				int mr = M - ir < k->mr ? M - ir : k->mr;
 
-				pack_a(ap, A, lda, ta, ir, mr, pc, kc, k->mr);
-				sliver(k, mr, nc, kc, ap, bp, alpha, bt, C, ldc, ir,
+				if (ta)
+					pack_at(ap, A, lda, ir, mr, pc, kc, k->mr);
+				sliver(k, mr, nc, kc,
+				       ta ? ap : A + (int64_t)ir * lda + pc,
+				       ta ? 0 : lda, bp, alpha, bt, C, ldc, ir,
 				       jc, e);
 			}
 		}
@@ -463,9 +512,10 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
  * (pre), where the panel of columns jc.. and K block pc.. starts
  * jc * K + pc * ncpad floats in (every panel before the last is a whole
  * nc, a multiple of nr; ncpad is this panel's width rounded up to nr).
- * Unlike packed(), for each group of up to PRE_ROWS rows and each K
- * block, the group's slivers of op(A) are packed once and used for every
- * panel of columns, where packed() packs a sliver again for every panel.
+ * Unlike packed(), it walks groups of up to PRE_ROWS rows and, within a
+ * group, each K block over every panel of columns, so that the group's
+ * block of op(A) stays in cache across panels (and for op(A) = A^T is
+ * packed once, where packed() packs a sliver again for every panel).
  * Each tile still adds its K blocks in order, so the bits are packed()'s.
  */
 static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
@@ -484,10 +534,10 @@ static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
 			float bt = pc ? 1.0f : beta;
 			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
 
-			for (int ir = 0; ir < mg; ir += k->mr)
-				pack_a(ap + (int64_t)ir * kc, A, lda, ta, i0 + ir,
-				       mg - ir < k->mr ? mg - ir : k->mr, pc, kc,
-				       k->mr);
+			for (int ir = 0; ta && ir < mg; ir += k->mr)
+				pack_at(ap + (int64_t)ir * kc, A, lda, i0 + ir,
+					mg - ir < k->mr ? mg - ir : k->mr, pc, kc,
+					k->mr);
 			for (int jc = 0; jc < N; jc += k->nc) {
 				int nc = N - jc < k->nc ? N - jc : k->nc;
 				int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
@@ -495,8 +545,11 @@ static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
 
 				for (int ir = 0; ir < mg; ir += k->mr)
 					sliver(k, mg - ir < k->mr ? mg - ir : k->mr,
-					       nc, kc, ap + (int64_t)ir * kc, panel,
-					       alpha, bt, C, ldc, i0 + ir, jc, e);
+					       nc, kc,
+					       ta ? ap + (int64_t)ir * kc
+						  : A + (i0 + ir) * lda + pc,
+					       ta ? 0 : lda, panel, alpha, bt,
+					       C, ldc, i0 + ir, jc, e);
 			}
 		}
 	}
