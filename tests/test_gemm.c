@@ -249,8 +249,8 @@ static void kernel_epilogue(enum mtl_gemm_kernel k)
  * mtl_gemm_prepacked with op(B) packed by mtl_gemm_pack_b: the bits of
  * mtl_gemm_fused_ex, over the whole of A and C and over rows of them cut
  * into pieces (what the threads of mtl_linear_forward_packed do), with
- * several panels of N, blocks of K and groups of rows (200 > 2 x 84,
- * gemm.c's PRE_ROWS), each epilogue.
+ * several panels of N, blocks of K and many slivers of rows (200), each
+ * epilogue.
  */
 static void kernel_prepacked(enum mtl_gemm_kernel k)
 {

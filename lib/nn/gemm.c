@@ -14,18 +14,21 @@
  *           C[ir:ir+MR, jr:jr+NR] (+)= A sliver @ bp sliver  (micro-kernel)
  *
  * The A sliver (MR x kc, at most 21 KB) stays in L1 while the micro-kernel
- * walks the B panel; the panel (kc x NC) is read once per A sliver from L2
- * or L3.  When op(A) = A, the kernel reads the sliver's rows where they lie
- * (a row is kc consecutive floats, which the hardware prefetcher follows);
- * only op(A) = A^T, whose rows are columns of A, is packed first (ap: kc
- * columns of MR floats).  Packing A cost 4-6% of a short-sentence
- * forward's time and the kernel reads either at the same speed.  The micro-kernel keeps an MR x NR block of C in registers
- * (AVX-512: 14 rows x 2 zmm = 28 accumulators, plus 2 for the B row;
- * AVX2: 6 rows x 2 ymm = 12, plus 2) and for each p broadcasts MR values
- * of A against one row of the B sliver.  Edges: the B panel is padded with
- * zeros to whole slivers and C is written through masks; a short A sliver
- * runs a micro-kernel compiled for its row count (one per count, all
- * from one always-inline body), so no work is wasted on padding rows.
+ * walks the B panel; the panel (kc x NC) is read once per A sliver from
+ * L2.  When op(A) = A, the kernel reads the sliver's rows where they lie
+ * (a row is kc consecutive floats, which the hardware prefetcher
+ * follows); only op(A) = A^T, whose rows are columns of A, is packed
+ * first (ap: kc columns of MR floats).  Packing A cost 4-6% of a
+ * short-sentence forward's time, and the kernel reads either at the same
+ * speed.  Weights packed once (mtl_gemm_pack_b) skip the packing of B.
+ *
+ * The micro-kernel keeps an MR x NR block of C in registers (AVX-512: 14
+ * rows x 2 zmm = 28 accumulators, plus 2 for the B row; AVX2: 6 rows x 2
+ * ymm = 12, plus 2) and for each p broadcasts MR values of A against one
+ * row of the B sliver.  Edges: the B panel is padded with zeros to whole
+ * slivers and C is written through masks; a short A sliver runs a
+ * micro-kernel compiled for its row count (one per count, all from one
+ * always-inline body), so no work is wasted on padding rows.
  *
  * The epilogue: in the last K block the micro-kernel adds the bias and
  * the residual to its registers before it stores them (each add one
@@ -48,9 +51,6 @@
 #define KC_MAX 384
 /* Panels up to this many floats live on the stack, larger ones on the heap. */
 #define STACK_PANEL 16384
-/* Rows of op(A) the prepacked product takes at a time: whole slivers of
- * both kernels (14 and 6 rows). */
-#define PRE_ROWS 84
 /*
  * How far ahead along its rows the transposing pack of B prefetches, in
  * floats.  It reads 8 rows at a time, ldb apart: a weight matrix in
@@ -473,17 +473,32 @@ static void sliver(const struct kernel *k, int mr, int nc, int kc,
 	}
 }
 
-/* The product, each panel of op(B) packed into bp in turn. */
-static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
-		   int N, int K, float alpha, const float *A, int64_t lda,
-		   const float *B, int64_t ldb, float beta, float *C,
-		   int64_t ldc, const struct mtl_gemm_epi *epi)
+/*
+ * The product, panel by panel of op(B): with pre NULL, each panel packed
+ * into bp in turn; else all of op(B) packed beforehand by mtl_gemm_pack_b
+ * (pre), where the panel of columns jc.. and K block pc.. starts
+ * jc * K + pc * ncpad floats in (every panel before the last is a whole
+ * nc, a multiple of nr; ncpad is this panel's width rounded up to nr).
+ * Each panel (kc x nc: 768 KB for AVX-512, within a core's L2) serves
+ * every row of C before the next is read: the weights of an encoder come
+ * from memory once per product.  (Walking groups of rows over every
+ * panel instead, which kept packed A slivers in cache, read all of the
+ * weights again for each group, and bge-base's forward ran 4-6% slower.)
+ * A tile adds its K blocks in order whichever way B came, so both ways
+ * give the same bits.
+ */
+static void panels(const struct kernel *k, const float *pre, float *bp,
+		   int ta, int tb, int M, int N, int K, float alpha,
+		   const float *A, int64_t lda, const float *B, int64_t ldb,
+		   float beta, float *C, int64_t ldc,
+		   const struct mtl_gemm_epi *epi)
 {
 	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
 	float ap[KC_MAX * MR512] __attribute__((aligned(64)));
 
 	for (int jc = 0; jc < N; jc += k->nc) {
 		int nc = N - jc < k->nc ? N - jc : k->nc;
+		int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
 
 		for (int pc = 0; pc < K; pc += kcb) {
 			int kc = K - pc < kcb ? K - pc : kcb;
@@ -491,8 +506,12 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 			float bt = pc ? 1.0f : beta;
 			/* the last K block finishes its tiles: epilogue */
 			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
+			const float *panel = bp;
 
-			pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
+			if (pre)
+				panel = pre + (int64_t)jc * K + pc * ncpad;
+			else
+				pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
 			for (int ir = 0; ir < M; ir += k->mr) {
 				int mr = M - ir < k->mr ? M - ir : k->mr;
 
@@ -500,56 +519,8 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 					pack_at(ap, A, lda, ir, mr, pc, kc, k->mr);
 				sliver(k, mr, nc, kc,
 				       ta ? ap : A + (int64_t)ir * lda + pc,
-				       ta ? 0 : lda, bp, alpha, bt, C, ldc, ir,
-				       jc, e);
-			}
-		}
-	}
-}
-
-/*
- * The product with all of op(B) packed beforehand by mtl_gemm_pack_b
- * (pre), where the panel of columns jc.. and K block pc.. starts
- * jc * K + pc * ncpad floats in (every panel before the last is a whole
- * nc, a multiple of nr; ncpad is this panel's width rounded up to nr).
- * Unlike packed(), it walks groups of up to PRE_ROWS rows and, within a
- * group, each K block over every panel of columns, so that the group's
- * block of op(A) stays in cache across panels (and for op(A) = A^T is
- * packed once, where packed() packs a sliver again for every panel).
- * Each tile still adds its K blocks in order, so the bits are packed()'s.
- */
-static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
-		      int N, int K, float alpha, const float *A, int64_t lda,
-		      float beta, float *C, int64_t ldc,
-		      const struct mtl_gemm_epi *epi)
-{
-	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
-	float ap[KC_MAX * PRE_ROWS] __attribute__((aligned(64)));
-
-	for (int i0 = 0; i0 < M; i0 += PRE_ROWS) {
-		int mg = M - i0 < PRE_ROWS ? M - i0 : PRE_ROWS;
-
-		for (int pc = 0; pc < K; pc += kcb) {
-			int kc = K - pc < kcb ? K - pc : kcb;
-			float bt = pc ? 1.0f : beta;
-			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
-
-			for (int ir = 0; ta && ir < mg; ir += k->mr)
-				pack_at(ap + (int64_t)ir * kc, A, lda, i0 + ir,
-					mg - ir < k->mr ? mg - ir : k->mr, pc, kc,
-					k->mr);
-			for (int jc = 0; jc < N; jc += k->nc) {
-				int nc = N - jc < k->nc ? N - jc : k->nc;
-				int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
-				const float *panel = pre + (int64_t)jc * K + pc * ncpad;
-
-				for (int ir = 0; ir < mg; ir += k->mr)
-					sliver(k, mg - ir < k->mr ? mg - ir : k->mr,
-					       nc, kc,
-					       ta ? ap + (int64_t)ir * kc
-						  : A + (i0 + ir) * lda + pc,
-					       ta ? 0 : lda, panel, alpha, bt,
-					       C, ldc, i0 + ir, jc, e);
+				       ta ? 0 : lda, panel, alpha, bt, C, ldc,
+				       ir, jc, e);
 			}
 		}
 	}
@@ -569,15 +540,15 @@ static int ours(const struct kernel *k, int ta, int tb, int M, int N, int K,
 	if (need <= STACK_PANEL) {
 		float bp[STACK_PANEL] __attribute__((aligned(64)));
 
-		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
-		       C, ldc, epi);
+		panels(k, NULL, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb,
+		       beta, C, ldc, epi);
 	} else {
 		float *bp = aligned_alloc(64, sizeof(float) * (size_t)need);
 
 		if (!bp)
 			return -1;
-		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
-		       C, ldc, epi);
+		panels(k, NULL, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb,
+		       beta, C, ldc, epi);
 		free(bp);
 	}
 	return 0;
@@ -716,8 +687,8 @@ void mtl_gemm_prepacked(enum mtl_gemm_kernel kind, int ta, int M, int N,
 			mtl_gemm_epi_apply(epi, M, N, C, ldc);
 		return;
 	}
-	prepacked(&kernels[kind], bp, ta, M, N, K, alpha, A, lda, beta, C, ldc,
-		  epi);
+	panels(&kernels[kind], bp, NULL, ta, 1, M, N, K, alpha, A, lda, NULL, 0,
+	       beta, C, ldc, epi);
 }
 
 void mtl_gemm_fused(int ta, int tb, int M, int N, int K, float alpha,
