@@ -38,40 +38,41 @@ static inline VF NAME(vexp)(VF x)
 
 /*
  * ot[d0..d0+dc) = al * ot + sum_{j < n} v[j][d] pt[j]   (ot [D][QW], pt
- * [KB][QW], v rows ld apart) in QV * dc registers; keys in order, so a key
+ * [KB][QW], v rows ld apart) in qv * dc registers (the tile's first qv
+ * vectors of queries); keys in order, so a key
  * of probability 0 adds exactly 0.
  */
 static inline __attribute__((always_inline)) void
 NAME(pv_part)(float *ot, const float *pt, const VF *al, const float *v,
-	      int64_t ld, int n, int d0, int dc)
+	      int64_t ld, int n, int d0, int dc, int qv)
 {
 	VF acc[DC][QV];
 
 #pragma GCC unroll 16
 	for (int u = 0; u < dc; u++)
 #pragma GCC unroll 2
-		for (int e = 0; e < QV; e++)
+		for (int e = 0; e < qv; e++)
 			acc[u][e] = VMUL(al[e], VLD(ot + (d0 + u) * QW + e * W));
 	for (int j = 0; j < n; j++) {
 		const float *vj = v + j * ld + d0;
 		VF p[QV];
 
 #pragma GCC unroll 2
-		for (int e = 0; e < QV; e++)
+		for (int e = 0; e < qv; e++)
 			p[e] = VLD(pt + j * QW + e * W);
 #pragma GCC unroll 16
 		for (int u = 0; u < dc; u++) {
 			VF x = VSET1(vj[u]);
 
 #pragma GCC unroll 2
-			for (int e = 0; e < QV; e++)
+			for (int e = 0; e < qv; e++)
 				acc[u][e] = VFMA(x, p[e], acc[u][e]);
 		}
 	}
 #pragma GCC unroll 16
 	for (int u = 0; u < dc; u++)
 #pragma GCC unroll 2
-		for (int e = 0; e < QV; e++)
+		for (int e = 0; e < qv; e++)
 			VST(ot + (d0 + u) * QW + e * W, acc[u][e]);
 }
 
@@ -147,6 +148,100 @@ static inline void NAME(unpack_o)(float *c, int64_t ldc, const float *ot,
 }
 
 /*
+ * Rows i0..i0+mr-1 of one (b, h) (see NAME(head)) in the first qv vectors
+ * of a tile: qv = QV for a whole tile, 1 when mr fits in one vector, so
+ * that a short sentence's last tile computes W rows, not QW.  A row's
+ * lane does the same arithmetic whichever qv, so the bits are the same.
+ */
+static inline __attribute__((always_inline)) void
+NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
+	   const float *madd, int T, int D, VF vscale, int all,
+	   const float *kt, float *qt, float *pt, float *ot, int i0, int mr,
+	   int qv)
+{
+	int nb = (T + KB - 1) / KB;
+	VF m[QV], l[QV];
+
+	/* lanes past T hold zeros (computed, not written) */
+	NAME(pack_q)(qt, q + (int64_t)i0 * ld, ld, mr, D);
+	for (int e = 0; e < qv; e++) {
+		m[e] = VSET1(-FLT_MAX);
+		l[e] = VZERO();
+	}
+	memset(ot, 0, sizeof(*ot) * QW * (size_t)D);
+	for (int b = 0; b < nb; b++) {
+		int j0 = b * KB, n = T - j0 < KB ? T - j0 : KB, live = all;
+		const float *kb = kt + (int64_t)b * KB * D;
+		float mk[KB];
+		VF acc[KB][QV], al[QV];
+
+		for (int jj = 0; jj < KB; jj++) {
+			mk[jj] = jj < n ? madd[j0 + jj] : -INFINITY;
+			live |= jj < n && mk[jj] != -FLT_MAX;
+		}
+		if (!live)
+			continue;
+#pragma GCC unroll 32
+		for (int jj = 0; jj < KB; jj++)
+#pragma GCC unroll 2
+			for (int e = 0; e < qv; e++)
+				acc[jj][e] = VZERO();
+		for (int d = 0; d < D; d++) {
+			VF qd[QV];
+
+#pragma GCC unroll 2
+			for (int e = 0; e < qv; e++)
+				qd[e] = VLD(qt + d * QW + e * W);
+#pragma GCC unroll 32
+			for (int jj = 0; jj < KB; jj++) {
+				VF x = VSET1(kb[d * KB + jj]);
+
+#pragma GCC unroll 2
+				for (int e = 0; e < qv; e++)
+					acc[jj][e] = VFMA(x, qd[e], acc[jj][e]);
+			}
+		}
+#pragma GCC unroll 2
+		for (int e = 0; e < qv; e++) {
+			VF bm = VSET1(-FLT_MAX), mn, sum = VZERO();
+
+#pragma GCC unroll 32
+			for (int jj = 0; jj < KB; jj++) {
+				acc[jj][e] = VFMA(acc[jj][e], vscale, VSET1(mk[jj]));
+				bm = VMAX(bm, acc[jj][e]);
+			}
+			mn = VMAX(m[e], bm);
+			al[e] = NAME(vexp)(VSUB(m[e], mn));
+#pragma GCC unroll 32
+			for (int jj = 0; jj < KB; jj++) {
+				VF p = NAME(vexp)(VSUB(acc[jj][e], mn));
+
+				sum = VADD(sum, p);
+				VST(pt + jj * QW + e * W, p);
+			}
+			l[e] = VADD(VMUL(l[e], al[e]), sum);
+			m[e] = mn;
+		}
+		{
+			const float *vb = v + (int64_t)j0 * ld;
+			int d0 = 0;
+
+			for (; d0 + DC <= D; d0 += DC)
+				NAME(pv_part)(ot, pt, al, vb, ld, n, d0, DC, qv);
+			for (; d0 < D; d0++)
+				NAME(pv_part)(ot, pt, al, vb, ld, n, d0, 1, qv);
+		}
+	}
+	/* c = ot / l, through 1 / l (as the unfused softmax scales by it) */
+	for (int e = 0; e < qv; e++)
+		l[e] = VDIV(VSET1(1.0f), l[e]);
+	for (int d = 0; d < D; d++)
+		for (int e = 0; e < qv; e++)
+			VST(ot + d * QW + e * W, VMUL(VLD(ot + d * QW + e * W), l[e]));
+	NAME(unpack_o)(c + (int64_t)i0 * ldc, ldc, ot, mr, D);
+}
+
+/*
  * One (b, h), as attn_head_c in ops_attn.c but QW query rows at a time:
  * c[T,D] (rows ldc apart) = softmax(scale q k^T + madd) v, q k v rows ld
  * apart.  Per tile of QW queries, the key blocks in order: the block's
@@ -172,85 +267,13 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 	NAME(pack_k)(kt, k, ld, T, D, nb);
 	for (int i0 = 0; i0 < T; i0 += QW) {
 		int mr = T - i0 < QW ? T - i0 : QW;
-		VF m[QV], l[QV];
 
-		/* lanes past T hold zeros (computed, not written) */
-		NAME(pack_q)(qt, q + (int64_t)i0 * ld, ld, mr, D);
-		for (int e = 0; e < QV; e++) {
-			m[e] = VSET1(-FLT_MAX);
-			l[e] = VZERO();
-		}
-		memset(ot, 0, sizeof(*ot) * QW * (size_t)D);
-		for (int b = 0; b < nb; b++) {
-			int j0 = b * KB, n = T - j0 < KB ? T - j0 : KB, live = all;
-			const float *kb = kt + (int64_t)b * KB * D;
-			float mk[KB];
-			VF acc[KB][QV], al[QV];
-
-			for (int jj = 0; jj < KB; jj++) {
-				mk[jj] = jj < n ? madd[j0 + jj] : -INFINITY;
-				live |= jj < n && mk[jj] != -FLT_MAX;
-			}
-			if (!live)
-				continue;
-#pragma GCC unroll 32
-			for (int jj = 0; jj < KB; jj++)
-#pragma GCC unroll 2
-				for (int e = 0; e < QV; e++)
-					acc[jj][e] = VZERO();
-			for (int d = 0; d < D; d++) {
-				VF qd[QV];
-
-#pragma GCC unroll 2
-				for (int e = 0; e < QV; e++)
-					qd[e] = VLD(qt + d * QW + e * W);
-#pragma GCC unroll 32
-				for (int jj = 0; jj < KB; jj++) {
-					VF x = VSET1(kb[d * KB + jj]);
-
-#pragma GCC unroll 2
-					for (int e = 0; e < QV; e++)
-						acc[jj][e] = VFMA(x, qd[e], acc[jj][e]);
-				}
-			}
-#pragma GCC unroll 2
-			for (int e = 0; e < QV; e++) {
-				VF bm = VSET1(-FLT_MAX), mn, sum = VZERO();
-
-#pragma GCC unroll 32
-				for (int jj = 0; jj < KB; jj++) {
-					acc[jj][e] = VFMA(acc[jj][e], vscale, VSET1(mk[jj]));
-					bm = VMAX(bm, acc[jj][e]);
-				}
-				mn = VMAX(m[e], bm);
-				al[e] = NAME(vexp)(VSUB(m[e], mn));
-#pragma GCC unroll 32
-				for (int jj = 0; jj < KB; jj++) {
-					VF p = NAME(vexp)(VSUB(acc[jj][e], mn));
-
-					sum = VADD(sum, p);
-					VST(pt + jj * QW + e * W, p);
-				}
-				l[e] = VADD(VMUL(l[e], al[e]), sum);
-				m[e] = mn;
-			}
-			{
-				const float *vb = v + (int64_t)j0 * ld;
-				int d0 = 0;
-
-				for (; d0 + DC <= D; d0 += DC)
-					NAME(pv_part)(ot, pt, al, vb, ld, n, d0, DC);
-				for (; d0 < D; d0++)
-					NAME(pv_part)(ot, pt, al, vb, ld, n, d0, 1);
-			}
-		}
-		/* c = ot / l, through 1 / l (as the unfused softmax scales by it) */
-		for (int e = 0; e < QV; e++)
-			l[e] = VDIV(VSET1(1.0f), l[e]);
-		for (int d = 0; d < D; d++)
-			for (int e = 0; e < QV; e++)
-				VST(ot + d * QW + e * W, VMUL(VLD(ot + d * QW + e * W), l[e]));
-		NAME(unpack_o)(c + (int64_t)i0 * ldc, ldc, ot, mr, D);
+		if (mr > W)
+			NAME(tile)(c, ldc, q, v, ld, madd, T, D, vscale, all, kt,
+				   qt, pt, ot, i0, mr, QV);
+		else
+			NAME(tile)(c, ldc, q, v, ld, madd, T, D, vscale, all, kt,
+				   qt, pt, ot, i0, mr, 1);
 	}
 }
 
