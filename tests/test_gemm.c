@@ -101,7 +101,8 @@ static int check(enum mtl_gemm_kernel k, int ta, int tb, int M, int N, int K,
 
 static const int Ms[] = { 1, 2, 5, 6, 7, 13, 14, 15, 29, 64 };
 static const int Ns[] = { 1, 3, 8, 15, 16, 17, 31, 32, 33, 65 };
-static const int Ks[] = { 0, 1, 2, 9, 64, 384, 385, 769 };
+/* 768 = 3 x 256: rows a multiple of 1 KB apart, which gemm.c packs */
+static const int Ks[] = { 0, 1, 2, 9, 64, 384, 385, 768, 769 };
 static const float alphas[] = { 1.0f, 0.125f, -1.5f, 1.0f, 0.0f };
 static const float betas[] = { 0.0f, 0.0f, 1.0f, 0.25f, 0.5f };
 #define LEN(x) (int)(sizeof(x) / sizeof(x[0]))
@@ -249,14 +250,15 @@ static void kernel_epilogue(enum mtl_gemm_kernel k)
  * mtl_gemm_prepacked with op(B) packed by mtl_gemm_pack_b: the bits of
  * mtl_gemm_fused_ex, over the whole of A and C and over rows of them cut
  * into pieces (what the threads of mtl_linear_forward_packed do), with
- * several panels of N, blocks of K and many slivers of rows (200), each
+ * several panels of N, blocks of K and groups of rows (200 > 2 x 84,
+ * gemm.c's PRE_ROWS), A read in place and packed (K = 768), each
  * epilogue.
  */
 static void kernel_prepacked(enum mtl_gemm_kernel k)
 {
 	static const int shape[][3] = {
 		{ 1, 1, 1 }, { 29, 33, 17 }, { 37, 600, 385 }, { 50, 1100, 769 },
-		{ 14, 1536, 384 }, { 200, 600, 385 },
+		{ 14, 1536, 384 }, { 200, 600, 385 }, { 100, 70, 768 },
 	};
 	int same = 1, n = 0;
 

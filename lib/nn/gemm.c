@@ -9,18 +9,19 @@
  *       pack op(B)[pc:pc+kc, jc:jc+NC]   ->  bp: slivers of NR columns,
  *                                             each kc rows of NR floats
  *       for ir over M by MR:
- *         A sliver = op(A)[ir:ir+MR, pc:pc+kc]
+ *         A sliver = op(A)[ir:ir+MR, pc:pc+kc], packed or in place
  *         for jr over the NC columns by NR:
  *           C[ir:ir+MR, jr:jr+NR] (+)= A sliver @ bp sliver  (micro-kernel)
  *
  * The A sliver (MR x kc, at most 21 KB) stays in L1 while the micro-kernel
  * walks the B panel; the panel (kc x NC) is read once per A sliver from
- * L2.  When op(A) = A, the kernel reads the sliver's rows where they lie
- * (a row is kc consecutive floats, which the hardware prefetcher
- * follows); only op(A) = A^T, whose rows are columns of A, is packed
- * first (ap: kc columns of MR floats).  Packing A cost 4-6% of a
- * short-sentence forward's time, and the kernel reads either at the same
- * speed.  Weights packed once (mtl_gemm_pack_b) skip the packing of B.
+ * L2.  The kernel reads the sliver either packed (ap: kc columns of MR
+ * floats) or, when op(A) = A and its rows are not a multiple of 1 KB
+ * apart, where it lies (a row is kc consecutive floats, which the
+ * hardware prefetcher follows): pack_a_first says which.  Packing A cost
+ * 5.8% of a short-sentence job's samples with bge-small.  Weights packed
+ * once (mtl_gemm_pack_b) skip the packing of B, and their product
+ * (prepacked()) walks groups of rows outermost instead.
  *
  * The micro-kernel keeps an MR x NR block of C in registers (AVX-512: 14
  * rows x 2 zmm = 28 accumulators, plus 2 for the B row; AVX2: 6 rows x 2
@@ -51,6 +52,9 @@
 #define KC_MAX 384
 /* Panels up to this many floats live on the stack, larger ones on the heap. */
 #define STACK_PANEL 16384
+/* Rows of op(A) the prepacked product takes at a time: whole slivers of
+ * both kernels (14 and 6 rows). */
+#define PRE_ROWS 84
 /*
  * How far ahead along its rows the transposing pack of B prefetches, in
  * floats.  It reads 8 rows at a time, ldb apart: a weight matrix in
@@ -394,15 +398,49 @@ pack_b(float *bp, const float *B, int64_t ldb, int tb, int pc, int kc, int jc,
 	}
 }
 
-/* ap[p][MR] = op(A)(i0 + i, pc + p) = A(pc + p, i0 + i) for i < mr (the
- * rest unused): the packing of op(A) = A^T (rows of A are columns of op(A)). */
-static void pack_at(float *ap, const float *A, int64_t lda, int i0, int mr,
-		    int pc, int kc, int MR)
+/* ap[p][MR] = op(A)(i0 + i, pc + p) for i < mr (the rest unused). */
+__attribute__((target("avx2"))) static void
+pack_a(float *ap, const float *A, int64_t lda, int ta, int i0, int mr, int pc,
+       int kc, int MR)
 {
-	const float *src = A + (int64_t)pc * lda + i0;
+	int p = 0;
 
-	for (int p = 0; p < kc; p++, src += lda)
-		memcpy(ap + (int64_t)p * MR, src, sizeof(float) * (size_t)mr);
+	if (ta) {
+		const float *src = A + (int64_t)pc * lda + i0;
+
+		for (; p < kc; p++, src += lda)
+			memcpy(ap + (int64_t)p * MR, src, sizeof(float) * (size_t)mr);
+		return;
+	}
+	/* rows of op(A) are rows of A: 8x8 blocks, stored up to row mr */
+	for (; p + 8 <= kc; p += 8)
+		for (int i = 0; i < mr; i += 8) {
+			__m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+			__m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(mr - i), lane);
+			__m256 col[8];
+
+			transpose8(col, A + (int64_t)(i0 + i) * lda + pc + p, lda, mr - i);
+			for (int q = 0; q < 8; q++)
+				_mm256_maskstore_ps(ap + (int64_t)(p + q) * MR + i, m, col[q]);
+		}
+	for (; p < kc; p++)
+		for (int i = 0; i < mr; i++)
+			ap[(int64_t)p * MR + i] = A[(int64_t)(i0 + i) * lda + pc + p];
+}
+
+/*
+ * Whether the kernel reads op(A) from a packed copy (else in place): always
+ * for op(A) = A^T, whose rows are columns in memory; for A itself when its
+ * rows are a multiple of 1 KB apart (lda % 256 == 0: bge-base's 768 and
+ * 3072, bge-large's, bge-small's 1536), where a sliver's 14 rows start in
+ * at most 4 of L1's 64 sets and evict each other while the B sliver
+ * streams by.  Measured interleaved in one process, bge-base's forward
+ * ran 3-7% faster with A packed, bge-small's (384: 8 sets) 1-2% faster
+ * with it read in place.
+ */
+static int pack_a_first(int ta, int64_t lda)
+{
+	return ta || lda % 256 == 0;
 }
 
 /* ---- the driver ---- */
@@ -473,32 +511,18 @@ static void sliver(const struct kernel *k, int mr, int nc, int kc,
 	}
 }
 
-/*
- * The product, panel by panel of op(B): with pre NULL, each panel packed
- * into bp in turn; else all of op(B) packed beforehand by mtl_gemm_pack_b
- * (pre), where the panel of columns jc.. and K block pc.. starts
- * jc * K + pc * ncpad floats in (every panel before the last is a whole
- * nc, a multiple of nr; ncpad is this panel's width rounded up to nr).
- * Each panel (kc x nc: 768 KB for AVX-512, within a core's L2) serves
- * every row of C before the next is read: the weights of an encoder come
- * from memory once per product.  (Walking groups of rows over every
- * panel instead, which kept packed A slivers in cache, read all of the
- * weights again for each group, and bge-base's forward ran 4-6% slower.)
- * A tile adds its K blocks in order whichever way B came, so both ways
- * give the same bits.
- */
-static void panels(const struct kernel *k, const float *pre, float *bp,
-		   int ta, int tb, int M, int N, int K, float alpha,
-		   const float *A, int64_t lda, const float *B, int64_t ldb,
-		   float beta, float *C, int64_t ldc,
-		   const struct mtl_gemm_epi *epi)
+/* The product, each panel of op(B) packed into bp in turn. */
+static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
+		   int N, int K, float alpha, const float *A, int64_t lda,
+		   const float *B, int64_t ldb, float beta, float *C,
+		   int64_t ldc, const struct mtl_gemm_epi *epi)
 {
 	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
+	int pk = pack_a_first(ta, lda);
 	float ap[KC_MAX * MR512] __attribute__((aligned(64)));
 
 	for (int jc = 0; jc < N; jc += k->nc) {
 		int nc = N - jc < k->nc ? N - jc : k->nc;
-		int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
 
 		for (int pc = 0; pc < K; pc += kcb) {
 			int kc = K - pc < kcb ? K - pc : kcb;
@@ -506,21 +530,69 @@ static void panels(const struct kernel *k, const float *pre, float *bp,
 			float bt = pc ? 1.0f : beta;
 			/* the last K block finishes its tiles: epilogue */
 			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
-			const float *panel = bp;
 
-			if (pre)
-				panel = pre + (int64_t)jc * K + pc * ncpad;
-			else
-				pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
+			pack_b(bp, B, ldb, tb, pc, kc, jc, nc, k->nr);
 			for (int ir = 0; ir < M; ir += k->mr) {
 				int mr = M - ir < k->mr ? M - ir : k->mr;
 
-				if (ta)
-					pack_at(ap, A, lda, ir, mr, pc, kc, k->mr);
+				if (pk)
+					pack_a(ap, A, lda, ta, ir, mr, pc, kc, k->mr);
 				sliver(k, mr, nc, kc,
-				       ta ? ap : A + (int64_t)ir * lda + pc,
-				       ta ? 0 : lda, panel, alpha, bt, C, ldc,
-				       ir, jc, e);
+				       pk ? ap : A + (int64_t)ir * lda + pc,
+				       pk ? 0 : lda, bp, alpha, bt, C, ldc, ir,
+				       jc, e);
+			}
+		}
+	}
+}
+
+/*
+ * The product with all of op(B) packed beforehand by mtl_gemm_pack_b
+ * (pre), where the panel of columns jc.. and K block pc.. starts
+ * jc * K + pc * ncpad floats in (every panel before the last is a whole
+ * nc, a multiple of nr; ncpad is this panel's width rounded up to nr).
+ * Unlike packed(), for each group of up to PRE_ROWS rows and each K
+ * block, the group's slivers of op(A) are packed once (when they are
+ * packed at all: pack_a_first) and used for every panel of columns,
+ * where packed() packs a sliver again for every panel.  (Walking the
+ * panels outermost instead, each serving every row while in L2, read the
+ * weights once per product but A from L3 once per panel: bge-base's
+ * forward ran 3-7% slower, bge-small's the same.)  Each tile still adds
+ * its K blocks in order, so the bits are packed()'s.
+ */
+static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
+		      int N, int K, float alpha, const float *A, int64_t lda,
+		      float beta, float *C, int64_t ldc,
+		      const struct mtl_gemm_epi *epi)
+{
+	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
+	int pk = pack_a_first(ta, lda);
+	float ap[KC_MAX * PRE_ROWS] __attribute__((aligned(64)));
+
+	for (int i0 = 0; i0 < M; i0 += PRE_ROWS) {
+		int mg = M - i0 < PRE_ROWS ? M - i0 : PRE_ROWS;
+
+		for (int pc = 0; pc < K; pc += kcb) {
+			int kc = K - pc < kcb ? K - pc : kcb;
+			float bt = pc ? 1.0f : beta;
+			const struct mtl_gemm_epi *e = pc + kc == K ? epi : NULL;
+
+			for (int ir = 0; pk && ir < mg; ir += k->mr)
+				pack_a(ap + (int64_t)ir * kc, A, lda, ta, i0 + ir,
+				       mg - ir < k->mr ? mg - ir : k->mr, pc, kc,
+				       k->mr);
+			for (int jc = 0; jc < N; jc += k->nc) {
+				int nc = N - jc < k->nc ? N - jc : k->nc;
+				int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
+				const float *panel = pre + (int64_t)jc * K + pc * ncpad;
+
+				for (int ir = 0; ir < mg; ir += k->mr)
+					sliver(k, mg - ir < k->mr ? mg - ir : k->mr,
+					       nc, kc,
+					       pk ? ap + (int64_t)ir * kc
+						  : A + (int64_t)(i0 + ir) * lda + pc,
+					       pk ? 0 : lda, panel, alpha, bt,
+					       C, ldc, i0 + ir, jc, e);
 			}
 		}
 	}
@@ -540,15 +612,15 @@ static int ours(const struct kernel *k, int ta, int tb, int M, int N, int K,
 	if (need <= STACK_PANEL) {
 		float bp[STACK_PANEL] __attribute__((aligned(64)));
 
-		panels(k, NULL, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb,
-		       beta, C, ldc, epi);
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
+		       C, ldc, epi);
 	} else {
 		float *bp = aligned_alloc(64, sizeof(float) * (size_t)need);
 
 		if (!bp)
 			return -1;
-		panels(k, NULL, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb,
-		       beta, C, ldc, epi);
+		packed(k, bp, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta,
+		       C, ldc, epi);
 		free(bp);
 	}
 	return 0;
@@ -687,8 +759,8 @@ void mtl_gemm_prepacked(enum mtl_gemm_kernel kind, int ta, int M, int N,
 			mtl_gemm_epi_apply(epi, M, N, C, ldc);
 		return;
 	}
-	panels(&kernels[kind], bp, NULL, ta, 1, M, N, K, alpha, A, lda, NULL, 0,
-	       beta, C, ldc, epi);
+	prepacked(&kernels[kind], bp, ta, M, N, K, alpha, A, lda, beta, C, ldc,
+		  epi);
 }
 
 void mtl_gemm_fused(int ta, int tb, int M, int N, int K, float alpha,
