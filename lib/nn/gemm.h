@@ -10,9 +10,9 @@
  * in BLAS); beta = 1 adds into C.
  *
  * Kernels: packed panels of op(B) (KC x NC, zero-padded to whole slivers
- * of NR columns) and slivers of op(A) (MR x KC), multiplied by a register
- * -blocked micro-kernel written with intrinsics: 14x32 for AVX-512F, 6x16
- * for AVX2+FMA.  Each is compiled with its own target attribute, so one
+ * of NR columns) and slivers of op(A) (MR x KC, read where they lie, or
+ * packed when ta is set), multiplied by a register-blocked micro-kernel
+ * written with intrinsics: 14x32 for AVX-512F, 6x16 for AVX2+FMA.  Each is compiled with its own target attribute, so one
  * build (whatever -march says) runs everywhere and uses AVX-512 only on a
  * CPU that has it; MTL_GEMM_BLIS calls bli_sgemm_ex on one thread.
  *
