@@ -82,9 +82,9 @@ struct kernel {
  * Element (i, p) of a kernel's A operand: with lda 0, a is a packed sliver
  * (kc columns of MR floats); else a is op(A) itself, rows lda apart, read
  * where it lies.  Rows come in threes from one base pointer each (row
- * 3g + j at r[g] + j * lda, one addressing mode with lda scaled by 4 or 8),
- * so that fourteen rows need five registers and the stride.  Bases of
- * rows beyond mr point at row 0 and are never read.
+ * 3g + j at base g plus j * lda: one addressing mode, lda scaled by 4 or
+ * 8), so that fourteen rows need five registers and the stride.  Bases
+ * of rows beyond mr point at row 0 and are never read.
  */
 #define A_ROWS(a, lda, mr)                                                    \
 	const float *r0_ = (a), *r1_ = (a) + (3 < (mr) ? 3 * (lda) : 0),      \

@@ -39,8 +39,8 @@ static inline VF NAME(vexp)(VF x)
 /*
  * ot[d0..d0+dc) = al * ot + sum_{j < n} v[j][d] pt[j]   (ot [D][QW], pt
  * [KB][QW], v rows ld apart) in qv * dc registers (the tile's first qv
- * vectors of queries); keys in order, so a key
- * of probability 0 adds exactly 0.
+ * vectors of queries); keys in order, so a key of probability 0 adds
+ * exactly 0.
  */
 static inline __attribute__((always_inline)) void
 NAME(pv_part)(float *ot, const float *pt, const VF *al, const float *v,
