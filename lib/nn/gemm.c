@@ -160,28 +160,31 @@ body512(int mr, int nr, int kc, const float *a, int64_t lda, const float *b,
 	}
 }
 
-/* Each row count R twice: A packed (k512_R) and A read in place (k512r_R:
- * lda a compile-time "not zero", so neither loop tests it). */
-#define K512(R)                                                               \
-	__attribute__((target("avx512f"))) static void k512_##R(              \
+/*
+ * The kernels of one row count R, from body BODY compiled for target
+ * TGT, twice: A packed (K_R) and A read in place (KR_R: lda a
+ * compile-time "not zero", so neither loop tests it).
+ */
+#define KERNELS(TGT, BODY, K, KR, R)                                          \
+	__attribute__((target(TGT))) static void K##_##R(                     \
 		int nr, int kc, const float *a, int64_t lda, const float *b,  \
 		float *c, int64_t ldc, float alpha, float beta,               \
 		const float *bias, const float *res, int64_t ldr)             \
 	{                                                                     \
 		(void)lda;                                                    \
-		body512(R, nr, kc, a, 0, b, c, ldc, alpha, beta, bias, res,   \
-			ldr);                                                 \
+		BODY(R, nr, kc, a, 0, b, c, ldc, alpha, beta, bias, res, ldr); \
 	}                                                                     \
-	__attribute__((target("avx512f"))) static void k512r_##R(             \
+	__attribute__((target(TGT))) static void KR##_##R(                    \
 		int nr, int kc, const float *a, int64_t lda, const float *b,  \
 		float *c, int64_t ldc, float alpha, float beta,               \
 		const float *bias, const float *res, int64_t ldr)             \
 	{                                                                     \
 		if (lda <= 0)                                                 \
 			__builtin_unreachable();                              \
-		body512(R, nr, kc, a, lda, b, c, ldc, alpha, beta, bias, res, \
-			ldr);                                                 \
+		BODY(R, nr, kc, a, lda, b, c, ldc, alpha, beta, bias, res,    \
+		     ldr);                                                    \
 	}
+#define K512(R) KERNELS("avx512f", body512, k512, k512r, R)
 K512(1) K512(2) K512(3) K512(4) K512(5) K512(6) K512(7)
 K512(8) K512(9) K512(10) K512(11) K512(12) K512(13) K512(14)
 
@@ -263,26 +266,7 @@ body256(int mr, int nr, int kc, const float *a, int64_t lda, const float *b,
 	}
 }
 
-#define K256(R)                                                               \
-	__attribute__((target("avx2,fma"))) static void k256_##R(             \
-		int nr, int kc, const float *a, int64_t lda, const float *b,  \
-		float *c, int64_t ldc, float alpha, float beta,               \
-		const float *bias, const float *res, int64_t ldr)             \
-	{                                                                     \
-		(void)lda;                                                    \
-		body256(R, nr, kc, a, 0, b, c, ldc, alpha, beta, bias, res,   \
-			ldr);                                                 \
-	}                                                                     \
-	__attribute__((target("avx2,fma"))) static void k256r_##R(            \
-		int nr, int kc, const float *a, int64_t lda, const float *b,  \
-		float *c, int64_t ldc, float alpha, float beta,               \
-		const float *bias, const float *res, int64_t ldr)             \
-	{                                                                     \
-		if (lda <= 0)                                                 \
-			__builtin_unreachable();                              \
-		body256(R, nr, kc, a, lda, b, c, ldc, alpha, beta, bias, res, \
-			ldr);                                                 \
-	}
+#define K256(R) KERNELS("avx2,fma", body256, k256, k256r, R)
 K256(1) K256(2) K256(3) K256(4) K256(5) K256(6)
 
 static void run256(int mr, int nr, int kc, const float *a, int64_t lda,
