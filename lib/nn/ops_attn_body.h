@@ -104,11 +104,12 @@ static inline void NAME(pack_k)(float *kt, const float *k, int64_t ld, int T,
 		}
 }
 
-/* qt[d][r] = q[r ld + d] for the tile's mr rows, zero past them. */
+/* qt[d][r] = q[r ld + d] for the tile's mr rows, zero past them up to
+ * row rows (a whole number of vectors, at most QW). */
 static inline void NAME(pack_q)(float *qt, const float *q, int64_t ld, int mr,
-				int D)
+				int D, int rows)
 {
-	for (int r0 = 0; r0 < QW; r0 += 8) {
+	for (int r0 = 0; r0 < rows; r0 += 8) {
 		int n = mr - r0 < 0 ? 0 : mr - r0 < 8 ? mr - r0 : 8;
 		const float *src = q + (int64_t)(n ? r0 : 0) * ld;
 		int d = 0;
@@ -162,8 +163,9 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
 	int nb = (T + KB - 1) / KB;
 	VF m[QV], l[QV];
 
-	/* lanes past T hold zeros (computed, not written) */
-	NAME(pack_q)(qt, q + (int64_t)i0 * ld, ld, mr, D);
+	/* lanes past T hold zeros (computed, not written); lanes of vectors
+	 * from qv on are not read */
+	NAME(pack_q)(qt, q + (int64_t)i0 * ld, ld, mr, D, qv * W);
 	for (int e = 0; e < qv; e++) {
 		m[e] = VSET1(-FLT_MAX);
 		l[e] = VZERO();
