@@ -471,14 +471,14 @@ struct mtl_gemm_epi mtl_gemm_epi_at(const struct mtl_gemm_epi *epi,
 
 /*
  * C[i0.., jc..jc+nc) = alpha a panel + bt C for one sliver of mr rows
- * (a: kc x MR packed, panel: kc x nc packed), tile by tile, then epi (NULL:
- * none; given at the last K block): bias and res in the kernel's
- * registers, the GELU on the tile just written.
+ * (a: kc x MR packed when lda is 0, else mr rows lda apart, A_AT; panel:
+ * kc x nc packed), tile by tile, then epi (NULL: none; given at the last
+ * K block): bias and res in the kernel's registers, the GELU on the tile
+ * just written.
  */
 static void sliver(const struct kernel *k, int mr, int nc, int kc,
 		   const float *a, int64_t lda, const float *panel, float alpha,
-		   float bt,
-		   float *C, int64_t ldc, int i0, int jc,
+		   float bt, float *C, int64_t ldc, int i0, int jc,
 		   const struct mtl_gemm_epi *epi)
 {
 	for (int jr = 0; jr < nc; jr += k->nr) {
