@@ -33,7 +33,7 @@
  * step), and a row "MODEL+busy" gives their median (its sgemm columns
  * "-"): how a step fares when another program takes a core.
  *
- * Usage: bench_train [-c] [-l] [-S] [-R] [-t THREADS] [-s SECONDS] [-n STEPS]
+ * Usage: bench_train [-c] [-l] [-S] [-R] [-r] [-t THREADS] [-s SECONDS] [-n STEPS]
  *                    [-m small|base|large]... [-b BxT]...
  *   -c  time by process CPU time instead of wall time (meaningful with
  *       -t 1 on a shared machine; with more threads it counts spinning)
@@ -43,6 +43,9 @@
  *   -n  at most STEPS timed steps (0: the warm-up step only, for peak RSS)
  *   -R  no sgemm reference (its columns print "-"): saves its seconds
  *       when only tokens/s and memory matter (tools/bench_compare.py)
+ *   -r  recompute each layer's activations in backward
+ *       (mtl_bert_set_recompute; tools/bench_torch.py --recompute is
+ *       PyTorch's torch.utils.checkpoint per layer)
  */
 #define _GNU_SOURCE /* sched_setaffinity, in busy.h */
 #include <getopt.h>
@@ -66,7 +69,7 @@
 #include "task.h"
 #include "train.h"
 
-static int split, no_ref;
+static int split, no_ref, recompute;
 
 /* GFLOP/s of the encoder's sgemm C[n,n] = A[n,n] B[n,n]^T on threads
  * (see above), best of 3. */
@@ -151,6 +154,7 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 	mtl_heads_init_random(hd, 2);
 	mtl_bert_set_threads(m, threads);
 	mtl_bert_set_gemm_split(m, split);
+	mtl_bert_set_recompute(m, recompute);
 	mtl_train_opts_defaults(&o);
 	o.total = 1000;
 	if (mtl_train_new(&tr, m, hd, &o, &err) || mtl_step_stats_init(&st, 2)) {
@@ -231,12 +235,13 @@ int main(int argc, char **argv)
 	double load[3] = { 0 };
 
 	busy_main(argc, argv);
-	while ((c = getopt(argc, argv, "clSRt:s:n:m:b:h")) != -1) {
+	while ((c = getopt(argc, argv, "clSRrt:s:n:m:b:h")) != -1) {
 		switch (c) {
 		case 'c': bench_clock = CLOCK_PROCESS_CPUTIME_ID; break;
 		case 'l': busy = 1; break;
 		case 'S': split = 1; break;
 		case 'R': no_ref = 1; break;
+		case 'r': recompute = 1; break;
 		case 'n':
 			max_steps = atoi(optarg);
 			max_steps = max_steps < 0 ? 0 : max_steps > 1000 ? 1000 : max_steps;
@@ -253,7 +258,7 @@ int main(int argc, char **argv)
 				nb++;
 			break;
 		default:
-			fprintf(stderr, "usage: bench_train [-c] [-l] [-S] [-R] [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]... [-b BxT]...\n");
+			fprintf(stderr, "usage: bench_train [-c] [-l] [-S] [-R] [-r] [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]... [-b BxT]...\n");
 			return 2;
 		}
 	}

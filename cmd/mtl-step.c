@@ -58,6 +58,9 @@ static const char usage[] =
 	"      --no-gemm-split     let BLIS thread each product instead of giving\n"
 	"                          each thread a slice of its output (the default:\n"
 	"                          steadier when other jobs share the cores)\n"
+	"      --recompute         keep only each layer's input and run its forward\n"
+	"                          again in backward: a third more time, far less\n"
+	"                          memory, the same results\n"
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
 	"      --eval-embeddings   also evaluate each sequence task on the\n"
@@ -294,6 +297,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_FLAG(0, "force", &A->force),
 		CMD_OPT_FLAG(0, "gemm-split", &A->split), /* the default */
 		CMD_OPT_FLAG(0, "no-gemm-split", &A->s.no_split),
+		CMD_OPT_FLAG(0, "recompute", &A->s.recompute),
 		CMD_OPT_STRING(0, "eval", &A->s.eval),
 		CMD_OPT_INT(0, "eval-every", &R->s.eval_every, 1, big),
 		CMD_OPT_FLAG(0, "eval-embeddings", &A->s.eval_emb),

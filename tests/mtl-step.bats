@@ -56,6 +56,19 @@ setup() {
 	cmp b c
 }
 
+@test "--recompute: the same steps and the same trained weights, byte for byte" {
+	# dropout on (the fixture's 0.1), a frozen lower layer and two threads
+	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 --freeze layers:0-0 -o a b.mpk |
+		mtl-dump -t step | jq -c '[.loss, .grad_norm]' >a.txt
+	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 --freeze layers:0-0 --recompute -o b b.mpk |
+		mtl-dump -t step | jq -c '[.loss, .grad_norm]' >b.txt
+	[ "$(wc -l <a.txt)" -eq 6 ]
+	cmp a.txt b.txt
+	cmp a/model.safetensors b/model.safetensors
+	cmp a/heads.safetensors b/heads.safetensors
+	! cmp -s a/model.safetensors "$FIXTURES/tiny/model.safetensors"
+}
+
 @test "--out writes a model directory that --model accepts again" {
 	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 -o trained b.mpk >/dev/null
 	for f in config.json model.safetensors heads.safetensors tasks.json vocab.txt \

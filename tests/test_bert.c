@@ -786,9 +786,10 @@ static void test_forward_args(struct mtl_bert *m)
 
 /*
  * Bytes of activations and training extras of one training step (with
- * dropout) of a random L-layer model at [1,T].
+ * dropout) of a random L-layer model at [1,T], keeping every layer's
+ * activations or (recompute) only each layer's input.
  */
-static double train_bytes(int L, int T)
+static double train_bytes(int L, int T, int recompute)
 {
 	struct mtl_bert_config c = {
 		.vocab = 50, .hidden = 16, .layers = L, .heads = 4,
@@ -807,6 +808,7 @@ static double train_bytes(int L, int T)
 	mtl_rng_init(&r, 5);
 	if (mtl_bert_new(&m, &c, &err) == 0) {
 		mtl_bert_set_threads(m, 2);
+		mtl_bert_set_recompute(m, recompute);
 		mtl_bert_init_random(m, 3);
 		grad = calloc(m->n_params, sizeof(float));
 		dlast = calloc((size_t)T * c.hidden, sizeof(float));
@@ -825,12 +827,15 @@ static double train_bytes(int L, int T)
 /*
  * Training memory per layer is linear in T: attention keeps neither its
  * [NH,T,T] probabilities nor their dropout masks per layer (each layer
- * once kept 5 bytes an element, 1.3 MB at NH=4, T=256).
+ * once kept 5 bytes an element, 1.3 MB at NH=4, T=256).  With recompute a
+ * layer keeps its input (H floats a token) and its two keep-masks (2H
+ * bytes), against 7H + I floats.
  */
 static void test_train_memory(void)
 {
-	double l128 = (train_bytes(3, 128) - train_bytes(1, 128)) / 2;
-	double l256 = (train_bytes(3, 256) - train_bytes(1, 256)) / 2;
+	double l128 = (train_bytes(3, 128, 0) - train_bytes(1, 128, 0)) / 2;
+	double l256 = (train_bytes(3, 256, 0) - train_bytes(1, 256, 0)) / 2;
+	double r256 = (train_bytes(5, 256, 1) - train_bytes(1, 256, 1)) / 4;
 
 	T_OK(l128 > 0 && l256 > 0 && l256 < 2.2 * l128,
 	     "training bytes per layer grow linearly in T: %.0f at T=128, %.0f at 256",
@@ -838,6 +843,70 @@ static void test_train_memory(void)
 	T_OK(l256 < 4.0 * 256 * 256,
 	     "a layer at T=256 holds less than a byte per attention element: %.0f bytes",
 	     l256);
+	T_OK(r256 > 0 && r256 <= 256 * (16 * 4 + 2 * 16) + 128,
+	     "recompute: a layer at T=256 holds its input and masks, %.0f bytes (%.0f without)",
+	     r256, l256);
+}
+
+/*
+ * Recompute changes memory, not results: the gradients of a training
+ * forward with dropout and padding are the same bytes with and without
+ * it, through every layer and the embeddings and when backward stops at
+ * a frozen layer, with both ways of threading the products.
+ */
+static void test_recompute(void)
+{
+	enum { RB = 3, RT = 24, RL = 3 };
+	struct mtl_bert_config c = {
+		.vocab = 60, .hidden = 32, .layers = RL, .heads = 4,
+		.intermediate = 64, .max_pos = 32, .type_vocab = 2,
+		.ln_eps = 1e-12f, .hidden_dropout = 0.1f, .attn_dropout = 0.1f,
+	};
+	struct mtl_bert *m = NULL;
+	struct mtl_err err = { "" };
+	int32_t ids[RB * RT], mask[RB * RT];
+	float *g[2] = { NULL, NULL }, *dlast = rand_vec((size_t)RB * RT * 32, 1);
+	float *probe = malloc(sizeof(float) * RB * 4 * RT * RT); /* the larger */
+	size_t n;
+	int ok = mtl_bert_new(&m, &c, &err) == 0;
+
+	for (int i = 0; i < RB * RT; i++) {
+		ids[i] = 1 + i * 7 % 59;
+		mask[i] = i % RT < RT - 5 * (i / RT);
+	}
+	if (ok) {
+		mtl_bert_init_random(m, 4);
+		mtl_bert_set_threads(m, 2);
+	}
+	n = ok ? m->n_params : 0;
+	for (int split = 0; ok && split <= 1; split++)
+		for (int lo = 0; ok && lo <= 1; lo++) {
+			for (int rc = 0; ok && rc <= 1; rc++) {
+				struct mtl_rng r;
+
+				mtl_rng_init(&r, 11);
+				mtl_bert_set_gemm_split(m, split);
+				mtl_bert_set_recompute(m, rc);
+				g[rc] = calloc(n, sizeof(float));
+				ok = g[rc] && mtl_bert_forward_train(m, ids, NULL, mask, RB, RT,
+								     0.1f, 0.1f, &r, &err) == 0;
+				if (ok)
+					mtl_bert_backward_to(m, g[rc], dlast, lo, lo == 0);
+			}
+			T_OK(ok && !memcmp(g[0], g[1], n * sizeof(float)),
+			     "recompute, %s, backward to layer %d%s: the same gradient bytes",
+			     split ? "column slices" : "whole products", lo,
+			     lo ? "" : " and the embeddings");
+			T_OK(ok && probe && mtl_bert_ffn_gelu(m, 0, probe) == -1 &&
+			     mtl_bert_attn_probs(m, 0, probe) == -1,
+			     "recompute: the per-layer accessors say the activations are not kept");
+			free(g[0]), free(g[1]);
+			g[0] = g[1] = NULL;
+		}
+	if (!ok)
+		T_OK(0, "recompute: %s", err.msg);
+	free(dlast), free(probe);
+	mtl_bert_free(m);
 }
 
 static void rm_rf(const char *path)
@@ -866,6 +935,7 @@ int main(void)
 	test_pool();
 	test_configs();
 	test_train_memory();
+	test_recompute();
 
 	test_golden("fixtures/tiny", "fixtures/golden/encode.safetensors", "f32 ");
 	test_golden("fixtures/tiny-f16", "fixtures/golden/encode-f16.safetensors", "f16 ");

@@ -230,7 +230,8 @@ def mtl(args, work, out, int8=False, env=None):
     if work[0] == "train":
         p = run([os.path.join(args.build, "bench", "bench_train"), "-R", "-m", work[1],
                  "-b", work[2], "-t", str(args.threads), "-s", str(args.min_time),
-                 "-n", str(args.max_steps)] + (["-c"] if args.cpu_time else []), env=env)
+                 "-n", str(args.max_steps)] + (["-c"] if args.cpu_time else [])
+                + (["-r"] if args.recompute else []), env=env)
         rows = [ln.split("\t") for ln in p.stdout.splitlines() if ln.startswith(work[1] + "\t")] if p else []
         if not rows:
             return None
@@ -264,7 +265,7 @@ def torch_side(args, work, out):
     if work[0] in ("encode", "train"):
         p = run([sys.executable, os.path.join(TOOLS, "bench_torch.py"), "--threads", str(args.threads),
                  "--min-time", str(args.min_time), "--max-iters", str(args.max_steps), ":".join(work)]
-                + (["--cpu-time"] if args.cpu_time else []))
+                + (["--cpu-time"] if args.cpu_time else []) + (["--recompute"] if args.recompute else []))
         rows = [ln.split("\t") for ln in p.stdout.splitlines() if ln.startswith(work[0] + "\t")] if p else []
         if not rows:
             return None
@@ -333,6 +334,9 @@ def main(argv):
     ap.add_argument("--min-time", type=float, default=3.0, help="seconds per encode measurement")
     ap.add_argument("--runs", type=int, default=5, help="mtl encode: forwards per measurement")
     ap.add_argument("--max-steps", type=int, default=1000, help="train: at most N timed steps")
+    ap.add_argument("--recompute", action="store_true",
+                    help="train: both sides recompute each layer's activations in backward "
+                         "(mtl's --recompute, PyTorch's torch.utils.checkpoint)")
     ap.add_argument("--work", default=DEFAULT_WORK)
     ap.add_argument("--int8", action="store_true", help="also mtl with int8 linear maps")
     ap.add_argument("--attn-unfused", action="store_true", help="also mtl with MTL_ATTN=unfused")

@@ -124,7 +124,7 @@ def timed(fn, min_time, max_iters):
             return n, el / n
 
 
-def run_one(mode, name, B, T, threads, min_time, max_iters):
+def run_one(mode, name, B, T, threads, min_time, max_iters, recompute=False):
     torch.set_num_threads(threads)
     torch.manual_seed(0)
     model, cfg = make_model(name, 0.1)
@@ -142,6 +142,7 @@ def run_one(mode, name, B, T, threads, min_time, max_iters):
                  rb.TaskSpec({"name": "tok", "kind": "token",
                               "labels": ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]})]
         mt = rb.MultiTaskModel(model, specs, "cls").train()
+        model.checkpoint_layers = recompute
         labels = {"seq": torch.randint(0, 3, (B,)), "tok": torch.randint(0, 5, (B, T))}
         named = [(n, p) for n, p in mt.bert.named_parameters()]
         named += list(mt.head_state().items())
@@ -169,6 +170,8 @@ def main(argv):
     ap.add_argument("--max-iters", type=int, default=1000, help="at most N timed iterations (>= 1)")
     ap.add_argument("--models", default="small,base,large")
     ap.add_argument("--modes", default="encode,train")
+    ap.add_argument("--recompute", action="store_true",
+                    help="train: each layer through torch.utils.checkpoint")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("workloads", nargs="*")
     args = ap.parse_args(argv[1:])
@@ -179,7 +182,7 @@ def main(argv):
     if args.child:
         mode, name, B, T = json.loads(args.child)
         print("\t".join(map(str, run_one(mode, name, B, T, args.threads, args.min_time,
-                                               max(1, args.max_iters)))))
+                                               max(1, args.max_iters), args.recompute))))
         return 0
 
     work = []
@@ -209,7 +212,8 @@ def main(argv):
         r = subprocess.run([sys.executable, os.path.abspath(__file__), "--threads",
                             str(args.threads), "--min-time", str(args.min_time),
                             "--max-iters", str(args.max_iters)]
-                           + (["--cpu-time"] if args.cpu_time else []) + [
+                           + (["--cpu-time"] if args.cpu_time else [])
+                           + (["--recompute"] if args.recompute else []) + [
                             "--child", json.dumps(list(w))],
                            capture_output=True, text=True, check=False)
         if r.returncode != 0:

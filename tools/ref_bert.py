@@ -26,6 +26,7 @@ import os
 
 import numpy as np
 import torch
+import torch.utils.checkpoint
 import torch.nn.functional as F
 from torch import nn
 
@@ -223,6 +224,9 @@ class BertModel(nn.Module):
         self.embeddings = BertEmbeddings(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
+        # training forwards through torch.utils.checkpoint, a layer at a
+        # time (benchmarks: mtl's --recompute beside PyTorch's own)
+        self.checkpoint_layers = False
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, record=None):
         """Returns (last_hidden_state [B,T,H], pooler_output [B,H] or None
@@ -243,6 +247,9 @@ class BertModel(nn.Module):
             record["hidden.0"] = x
         for i, layer in enumerate(self.encoder.layer):
             rec = {} if record is not None else None
+            if self.checkpoint_layers and self.training and rec is None:
+                x = torch.utils.checkpoint.checkpoint(layer, x, mask_add, use_reentrant=False)
+                continue
             x = layer(x, mask_add, rec)
             if record is not None:
                 record["layer.%d.attn_probs" % i] = rec["attn_probs"]

@@ -294,6 +294,11 @@ void mtl_bert_set_threads(struct mtl_bert *m, int n)
 		m->threads = 1;
 }
 
+void mtl_bert_set_recompute(struct mtl_bert *m, int on)
+{
+	m->recompute = !!on;
+}
+
 void mtl_bert_set_gemm_split(struct mtl_bert *m, int on)
 {
 	m->gemm_split = !!on;
@@ -399,7 +404,8 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	struct mtl_bert_acts *a = &m->acts;
 	size_t BT = (size_t)B * T, H = (size_t)m->cfg.hidden;
 	size_t I = (size_t)m->cfg.intermediate, L = (size_t)m->cfg.layers;
-	size_t NH = (size_t)m->cfg.heads, Lt = train ? L : 1, off = 0;
+	size_t NH = (size_t)m->cfg.heads, Lt = train && !m->recompute ? L : 1;
+	size_t off = 0;
 	float *p = base;
 
 #define SLOT(field, n)                                   \
@@ -426,7 +432,7 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	if (train) {
 		SLOT(emb_in, BT * H);
 		SLOT(fc_gelu, BT * I);
-		SLOT(ln2_in, L * BT * H);
+		SLOT(ln2_in, Lt * BT * H);
 	} else {
 		/* embeddings are summed before ln1_in is first used; GELU
 		 * runs in place; ln2_in is written after ln1_in's last read */
@@ -440,6 +446,7 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	a->B = B;
 	a->T = T;
 	a->train = train;
+	a->recompute = train && m->recompute;
 	a->nt = nt;
 	return off;
 }
@@ -626,6 +633,70 @@ static void output_forward(struct mtl_bert *m, linear_fn *linear, int map,
 			      m->cfg.ln_eps, m->threads);
 }
 
+/*
+ * Layer l of the forward, from its input (hidden state l; the shared
+ * slot in inference) into y.  Its activations go to layer l's slots in a
+ * training forward, and to the one shared slot in inference and in a
+ * training forward with recompute set, whose backward runs this again
+ * for each layer (y then scratch): the same calls on the same inputs and
+ * keep-masks, so the same bits.
+ */
+static void layer_forward(struct mtl_bert *m, int l, float *y)
+{
+	const struct mtl_bert_params *p = &m->p;
+	struct mtl_bert_acts *a = &m->acts;
+	linear_fn *linear = m->gemm_split ? mtl_linear_forward_split_ex
+					  : mtl_linear_forward_ex;
+	int train = a->train;
+	int H = m->cfg.hidden, I = m->cfg.intermediate, NH = m->cfg.heads;
+	int B = a->B, T = a->T, BT = B * T, nt = m->threads;
+	float p_hidden = a->p_hidden;
+	/* slot index: layer l in train mode, the shared slot otherwise */
+	size_t s = train && !a->recompute ? (size_t)l : 0;
+	size_t sH = s * BT * H, sI = s * BT * I, sN = s * BT;
+	const float *x = a->hidden + (train ? (size_t)l : 0) * BT * H;
+	float *qkv = a->qkv + s * BT * 3 * H;
+	float *ctx = a->ctx + sH, *ln1_in = a->ln1_in + sH;
+	float *fc = a->fc + sI, *ln2_in = a->ln2_in + sH;
+	/* one layer's: backward recomputes them */
+	float *ln1_out = a->ln1_out, *fc_gelu = a->fc_gelu;
+
+	/* qkv [BT,3H]: one gemm for query, key and value */
+	proj(m, linear, train ? -1 : 4 * l, qkv, x,
+	     p->qkvw + (size_t)l * 3 * H * H, p->qkvb + (size_t)l * 3 * H,
+	     NULL, 0, BT, H, 3 * H, nt);
+	if (train)
+		mtl_attention_forward_train(ctx, a->scratch, qkv, a->mask_add,
+					    a->p_attn, a->att_seed,
+					    (uint64_t)l * B * NH * T * T, B, T,
+					    H, NH, nt);
+	else
+		mtl_attention_forward(ctx, a->att, qkv, a->mask_add, B, T, H,
+				      NH, 0, nt);
+	/* ln1_out = LN1(dropout(ctx Wo^T + bo) + x), the sum in ln1_in */
+	output_forward(m, linear, train ? -1 : 4 * l + 1, ln1_out,
+		       a->ln1_mean + sN, a->ln1_rstd + sN, ln1_in, ctx, x,
+		       p->attprojw + (size_t)l * H * H, p->attprojb + (size_t)l * H,
+		       p->ln1w + (size_t)l * H, p->ln1b + (size_t)l * H,
+		       a->proj_drop ? a->proj_drop + (size_t)l * BT * H : NULL,
+		       p_hidden, BT, H);
+	/* fc_gelu = GELU(ln1_out W1^T + b1): training keeps the GELU input
+	 * fc; inference runs the GELU in the product's epilogue, in place
+	 * (fc_gelu is fc) */
+	proj(m, linear, train ? -1 : 4 * l + 2, fc, ln1_out,
+	     p->fcw + (size_t)l * I * H, p->fcb + (size_t)l * I, NULL, !train,
+	     BT, H, I, nt);
+	if (train)
+		mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
+	/* y = LN2(dropout(fc_gelu W2^T + b2) + ln1_out), the sum in ln2_in */
+	output_forward(m, linear, train ? -1 : 4 * l + 3, y, a->ln2_mean + sN,
+		       a->ln2_rstd + sN, ln2_in, fc_gelu, ln1_out,
+		       p->fcprojw + (size_t)l * H * I, p->fcprojb + (size_t)l * H,
+		       p->ln2w + (size_t)l * H, p->ln2b + (size_t)l * H,
+		       a->ffn_drop ? a->ffn_drop + (size_t)l * BT * H : NULL,
+		       p_hidden, BT, I);
+}
+
 /* The forward pass; with train, dropout p_hidden / p_attn (may be 0). */
 static int forward(struct mtl_bert *m, const int32_t *ids,
 		   const int32_t *types, const int32_t *mask, int B, int T,
@@ -634,11 +705,9 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 {
 	const struct mtl_bert_params *p = &m->p;
 	struct mtl_bert_acts *a = &m->acts;
-	int H = m->cfg.hidden, I = m->cfg.intermediate, NH = m->cfg.heads;
+	int H = m->cfg.hidden, I = m->cfg.intermediate;
 	int L = m->cfg.layers, nt = m->threads, BT;
 	float eps = m->cfg.ln_eps;
-	linear_fn *linear = m->gemm_split ? mtl_linear_forward_split_ex
-					  : mtl_linear_forward_ex;
 	size_t need;
 	int rc, drop;
 
@@ -708,54 +777,8 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		mtl_dropout_forward(a->hidden, a->hidden, a->emb_drop, p_hidden,
 				    (int64_t)BT * H);
 
-	for (int l = 0; l < L; l++) {
-		/* slot index: layer l in train mode, the shared slot otherwise */
-		size_t s = train ? (size_t)l : 0;
-		size_t sH = s * BT * H, sI = s * BT * I, sN = s * BT;
-		float *x = a->hidden + (train ? (size_t)l : 0) * BT * H;
-		float *y = a->hidden + (train ? (size_t)l + 1 : 0) * BT * H;
-		float *qkv = a->qkv + s * BT * 3 * H;
-		float *ctx = a->ctx + sH, *ln1_in = a->ln1_in + sH;
-		float *fc = a->fc + sI, *ln2_in = a->ln2_in + sH;
-		/* one layer's: backward recomputes them */
-		float *ln1_out = a->ln1_out, *fc_gelu = a->fc_gelu;
-
-		/* qkv [BT,3H]: one gemm for query, key and value */
-		proj(m, linear, train ? -1 : 4 * l, qkv, x,
-		     p->qkvw + (size_t)l * 3 * H * H,
-		     p->qkvb + (size_t)l * 3 * H, NULL, 0, BT, H, 3 * H, nt);
-		if (train)
-			mtl_attention_forward_train(ctx, a->scratch, qkv,
-						    a->mask_add, p_attn, a->att_seed,
-						    (uint64_t)l * B * NH * T * T,
-						    B, T, H, NH, nt);
-		else
-			mtl_attention_forward(ctx, a->att, qkv, a->mask_add, B,
-					      T, H, NH, 0, nt);
-		/* ln1_out = LN1(dropout(ctx Wo^T + bo) + x), the sum in ln1_in */
-		output_forward(m, linear, train ? -1 : 4 * l + 1, ln1_out,
-			       a->ln1_mean + sN, a->ln1_rstd + sN, ln1_in, ctx, x,
-			       p->attprojw + (size_t)l * H * H, p->attprojb + (size_t)l * H,
-			       p->ln1w + (size_t)l * H, p->ln1b + (size_t)l * H,
-			       drop ? a->proj_drop + (size_t)l * BT * H : NULL,
-			       p_hidden, BT, H);
-		/* fc_gelu = GELU(ln1_out W1^T + b1): training keeps the GELU
-		 * input fc; inference runs the GELU in the product's
-		 * epilogue, in place (fc_gelu is fc) */
-		proj(m, linear, train ? -1 : 4 * l + 2, fc, ln1_out,
-		     p->fcw + (size_t)l * I * H, p->fcb + (size_t)l * I, NULL,
-		     !train, BT, H, I, nt);
-		if (train)
-			mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
-		/* out = LN2(dropout(fc_gelu W2^T + b2) + ln1_out), the sum in ln2_in */
-		output_forward(m, linear, train ? -1 : 4 * l + 3, y,
-			       a->ln2_mean + sN, a->ln2_rstd + sN, ln2_in, fc_gelu,
-			       ln1_out, p->fcprojw + (size_t)l * H * I,
-			       p->fcprojb + (size_t)l * H, p->ln2w + (size_t)l * H,
-			       p->ln2b + (size_t)l * H,
-			       drop ? a->ffn_drop + (size_t)l * BT * H : NULL,
-			       p_hidden, BT, I);
-	}
+	for (int l = 0; l < L; l++)
+		layer_forward(m, l, a->hidden + (train ? (size_t)l + 1 : 0) * BT * H);
 	return 0;
 }
 
@@ -808,21 +831,30 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 	mtl_bert_params_carve(&g, grad, c);
 	memcpy(d_res, dlast, sizeof(float) * (size_t)BTH);
 	for (int l = c->layers - 1; l >= lo; l--) {
+		/* the layer's slot: its own, or the one slot recompute fills */
+		int64_t s = a->recompute ? 0 : l, sN = s * BT, sH = s * BTH;
 		const float *x = a->hidden + l * BTH;
-		const float *qkv = a->qkv + l * BTH * 3;
-		const float *ctx = a->ctx + l * BTH, *ln1_in = a->ln1_in + l * BTH;
-		const float *ln2_in = a->ln2_in + l * BTH;
-		const float *fc = a->fc + l * BT * I;
+		const float *qkv = a->qkv + sH * 3;
+		const float *ctx = a->ctx + sH, *ln1_in = a->ln1_in + sH;
+		const float *ln2_in = a->ln2_in + sH;
+		const float *fc = a->fc + sN * I;
+
+		/* the layer's activations again, its output into scratch (d_a:
+		 * ln_residual_backward clears it); this leaves its GELU and
+		 * first LayerNorm outputs too */
+		if (a->recompute)
+			layer_forward(m, l, d_a);
 
 		/* out = LN2(dropout(fcproj) + ln1_out): d_b = d fcproj, d_res
 		 * becomes d ln1_out (its residual share) */
 		ln_residual_backward(d_res, d_b, d_a, g.ln2w + l * H, g.ln2b + l * H,
-				     ln2_in, p->ln2w + l * H, a->ln2_mean + l * BT,
-				     a->ln2_rstd + l * BT,
+				     ln2_in, p->ln2w + l * H, a->ln2_mean + sN,
+				     a->ln2_rstd + sN,
 				     drop ? a->ffn_drop + l * BTH : NULL, ph,
 				     (int)BT, H, nt);
 		/* fcproj = gelu(fc) W2^T + b2; the GELU output was not kept */
-		mtl_gelu_forward(a->fc_gelu, fc, BT * I, nt);
+		if (!a->recompute)
+			mtl_gelu_forward(a->fc_gelu, fc, BT * I, nt);
 		mtl_zero(a->d_fcg, BT * I, nt);
 		linear_backward(a->d_fcg, g.fcprojw + (int64_t)l * H * I,
 				    g.fcprojb + l * H, d_b, a->fc_gelu,
@@ -832,9 +864,10 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 		mtl_gelu_backward(a->d_fc, fc, a->d_fcg, BT * I, nt);
 		/* fc = ln1_out W1^T + b1: adds into d ln1_out; ln1_out was not
 		 * kept, its LayerNorm statistics were */
-		mtl_layernorm_apply(a->ln1_out, ln1_in, p->ln1w + l * H,
-				    p->ln1b + l * H, a->ln1_mean + l * BT,
-				    a->ln1_rstd + l * BT, (int)BT, H, nt);
+		if (!a->recompute)
+			mtl_layernorm_apply(a->ln1_out, ln1_in, p->ln1w + l * H,
+					    p->ln1b + l * H, a->ln1_mean + sN,
+					    a->ln1_rstd + sN, (int)BT, H, nt);
 		linear_backward(d_res, g.fcw + (int64_t)l * I * H,
 				    g.fcb + (int64_t)l * I, a->d_fc, a->ln1_out,
 				    p->fcw + (int64_t)l * I * H, (int)BT, H, I,
@@ -842,8 +875,8 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 		/* ln1_out = LN1(dropout(attproj) + x): d_b = d attproj,
 		 * d_res becomes d x */
 		ln_residual_backward(d_res, d_b, d_a, g.ln1w + l * H, g.ln1b + l * H,
-				     ln1_in, p->ln1w + l * H, a->ln1_mean + l * BT,
-				     a->ln1_rstd + l * BT,
+				     ln1_in, p->ln1w + l * H, a->ln1_mean + sN,
+				     a->ln1_rstd + sN,
 				     drop ? a->proj_drop + l * BTH : NULL, ph,
 				     (int)BT, H, nt);
 		/* attproj = ctx Wo^T + bo: d_a = d ctx */
@@ -905,7 +938,7 @@ int mtl_bert_attn_probs(const struct mtl_bert *m, int l, float *out)
 	const struct mtl_bert_acts *a = &m->acts;
 	const struct mtl_bert_config *c = &m->cfg;
 
-	if (!a->qkv || !a->train || l < 0 || l >= c->layers)
+	if (!a->qkv || !a->train || a->recompute || l < 0 || l >= c->layers)
 		return -1;
 	mtl_attention_probs(out, a->qkv + (size_t)l * a->B * a->T * 3 * c->hidden,
 			    a->mask_add, a->B, a->T, c->hidden, c->heads,
@@ -918,7 +951,8 @@ int mtl_bert_ffn_gelu(const struct mtl_bert *m, int l, float *out)
 	const struct mtl_bert_acts *a = &m->acts;
 	int64_t n = (int64_t)a->B * a->T * m->cfg.intermediate;
 
-	if (!a->fc || !a->train || l < 0 || l >= m->cfg.layers)
+	if (!a->fc || !a->train || a->recompute || l < 0 ||
+	    l >= m->cfg.layers)
 		return -1;
 	mtl_gelu_forward(out, a->fc + l * n, n, m->threads);
 	return 0;

@@ -35,7 +35,9 @@
  * what is kept, a layer at a time: the GELU output (I floats a token) and
  * the first LayerNorm's output (H); without train, the layer slots are
  * shared by every layer and the buffers are reused, so inference holds one
- * layer's worth of activations.  Attention keeps nothing of size T*T:
+ * layer's worth of activations; so does training with
+ * mtl_bert_set_recompute(), which keeps only each layer's input and runs
+ * the layer's forward again in backward.  Attention keeps nothing of size T*T:
  * backward recomputes each head's probabilities from the kept q and k
  * into per-thread scratch, so training memory grows linearly in T.
  * mtl_bert_forward_train() adds dropout (keep-masks kept beside the
@@ -143,6 +145,8 @@ struct mtl_bert_tensor {
  */
 struct mtl_bert_acts {
 	int B, T, train, nt;
+	int recompute;    /* train with mtl_bert_set_recompute: the [L,...]
+			   * slots below hold one layer (hidden keeps L+1) */
 	float *mask_add;  /* [B,T]       0 or -FLT_MAX per key (HF's float32 min) */
 	float *emb_in;    /* [B,T,H]     word + position + type (embedding LN input) */
 	float *emb_mean;  /* [B,T] */
@@ -196,6 +200,7 @@ struct mtl_bert {
 	size_t n_tensors;
 	int threads;      /* threads per call: BLIS's, par.h's */
 	int gemm_split;   /* see mtl_bert_set_gemm_split() */
+	int recompute;    /* see mtl_bert_set_recompute() */
 	/*
 	 * Called by mtl_bert_backward(_to), when set, as soon as the
 	 * gradients of layer l are complete (l from L-1 down to the lowest
@@ -282,6 +287,19 @@ void mtl_bert_set_threads(struct mtl_bert *m, int n);
  * bench-encode -l).
  */
 void mtl_bert_set_gemm_split(struct mtl_bert *m, int on);
+
+/*
+ * Training memory for time (Hugging Face's gradient checkpointing): with
+ * on, later training forwards keep only each layer's input (hidden state
+ * l) and keep-masks, and backward runs each layer's forward again, from
+ * that input, just before its backward.  The recomputed activations are
+ * the forward's bits, so the gradients are the same bits as without it;
+ * a step costs about one forward more (a third), and the activations
+ * kept fall from about 7H + I floats a token and layer to H.  While it
+ * is on, mtl_bert_attn_probs() and mtl_bert_ffn_gelu() return -1.
+ * Off by default.
+ */
+void mtl_bert_set_recompute(struct mtl_bert *m, int on);
 
 /*
  * int8 inference, an option that trades accuracy for speed (q8.h;

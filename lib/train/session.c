@@ -383,6 +383,7 @@ int mtl_session_load(struct mtl_session *s, const struct mtl_session_opts *o,
 			return rc;
 	mtl_bert_set_threads(s->model->bert, o->threads);
 	mtl_bert_set_gemm_split(s->model->bert, !o->no_split);
+	mtl_bert_set_recompute(s->model->bert, o->recompute);
 	if ((rc = mtl_model_heads(s->model, o->o.seed, err)))
 		return data_arg(rc);
 	s->hd = s->model->heads;

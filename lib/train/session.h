@@ -128,6 +128,7 @@ void mtl_session_init(struct mtl_session *s);
 struct mtl_session_opts {
 	const char *model_dir, *out_dir, *eval, *best_metric, *features, *final;
 	int resume, overwrite, threads, no_split, patience;
+	int recompute;            /* --recompute: mtl_bert_set_recompute */
 	int eval_emb;             /* --eval-embeddings: every label task's kNN and V-measure */
 	long total;               /* steps of the schedule, -1: the stream's */
 	long unfreeze_at;         /* 0: never */
