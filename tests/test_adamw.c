@@ -22,7 +22,10 @@ static void test_steps(void)
 {
 	enum { N = 40 };
 	struct mtl_adamw o;
-	struct mtl_adamw_group gr[2] = { { 0, 25, 1.0f, 1 }, { 25, 15, 0.5f, 0 } };
+	struct mtl_adamw_group gr[2] = {
+		{ .off = 0, .n = 25, .lr_mult = 1.0f, .decay = 1 },
+		{ .off = 25, .n = 15, .lr_mult = 0.5f, .decay = 0 },
+	};
 	float w[N], g[N], m[N] = { 0 }, v[N] = { 0 };
 	double wd[N], md[N] = { 0 }, vd[N] = { 0 }, maxd = 0;
 	struct mtl_rng r;
@@ -184,8 +187,54 @@ static void test_heads_only(void)
 	mtl_bert_free(m);
 }
 
+/*
+ * A group with a row table (the word embeddings' gradient, whose rows
+ * outside the batch are zero and never written): the rows marked 0 are
+ * stepped as if their gradient were zero, without reading it (NaN
+ * there), and every byte of w, m and v equals the dense step's over the
+ * zeroed gradient, on 1 and 3 threads and with clipping's factor.
+ */
+static void test_rows(void)
+{
+	enum { R = 50, C = 24, N = R * C };
+	static float w[2][N], m[2][N], v[2][N], g[2][N];
+	uint8_t rows[R];
+	struct mtl_adamw o;
+	struct mtl_adamw_group dense = { .off = 0, .n = N, .lr_mult = 1.0f, .decay = 1 };
+	struct mtl_adamw_group sparse = dense;
+	struct mtl_rng r;
+	int same = 1;
+
+	mtl_adamw_defaults(&o);
+	mtl_rng_init(&r, 12);
+	for (int i = 0; i < N; i++) {
+		w[0][i] = w[1][i] = (float)mtl_rng_normal(&r);
+		m[0][i] = m[1][i] = v[0][i] = v[1][i] = 0;
+	}
+	sparse.rows = rows;
+	sparse.row = C;
+	for (int t = 1; t <= 4; t++) {
+		for (int k = 0; k < R; k++)
+			rows[k] = (k * 7 + t) % 3 == 0;
+		for (int i = 0; i < N; i++) {
+			float x = (float)mtl_rng_normal(&r);
+
+			g[0][i] = rows[i / C] ? x : 0.0f;
+			g[1][i] = rows[i / C] ? x : NAN;
+		}
+		mtl_adamw_step(&o, w[0], g[0], m[0], v[0], &dense, 1, 1e-2f, t,
+			       t == 2 ? 0.5f : 1.0f, t % 2 ? 1 : 3);
+		mtl_adamw_step(&o, w[1], g[1], m[1], v[1], &sparse, 1, 1e-2f, t,
+			       t == 2 ? 0.5f : 1.0f, t % 2 ? 3 : 1);
+	}
+	same = !memcmp(w[0], w[1], sizeof(w[0])) && !memcmp(m[0], m[1], sizeof(m[0])) &&
+	       !memcmp(v[0], v[1], sizeof(v[0]));
+	T_OK(same, "a row table: unmarked rows stepped with a zero gradient, never read; the dense step's bytes");
+}
+
 int main(void)
 {
+	test_rows();
 	test_steps();
 	test_schedules();
 	test_groups();

@@ -207,9 +207,11 @@ static void primitives(void)
 	T_OK(norm[0] == want[0] && norm[1] == want[1],
 	     "mtl_train_count: %lld topic rows, %lld NER tokens labelled",
 	     (long long)norm[0], (long long)norm[1]);
-	/* poisoned blocks: the zeroing must reach every element */
+	/* poisoned blocks: the zeroing must reach every element (a caller
+	 * that writes word-embedding rows marks them) */
 	for (size_t i = 0; i < f.m->n_params; i++)
 		f.tr->grad[i] = NAN;
+	memset(f.tr->wte_rows, 1, (size_t)f.m->cfg.vocab);
 	for (size_t i = 0; i < f.hd->n_params; i++)
 		f.tr->hgrad[i] = NAN;
 	mtl_train_zero_grad(f.tr);

@@ -24,27 +24,60 @@ struct adamw_job {
 	float *m, *v;
 	int64_t off;
 	float decay, step, b1, b2, eps, rbc2, gscale;
+	const uint8_t *rows; /* the group's (see adamw.h) */
+	int64_t row;
 };
 
-/* Elements off + lo .. off + hi - 1. */
+/*
+ * Elements off + lo .. off + hi - 1, with their gradient G (g[i], or 0
+ * where it is known to be zero: the same arithmetic, so the same bits).
+ */
+#define ADAMW_LOOP(G)                                                        \
+	do {                                                                 \
+		float *w = j->w + j->off, *m = j->m + j->off;                \
+		float *v = j->v + j->off;                                    \
+		const float *g = j->g + j->off;                              \
+		float b1 = j->b1, b2 = j->b2, eps = j->eps, rbc2 = j->rbc2;  \
+		float decay = j->decay, step = j->step, gscale = j->gscale;  \
+                                                                             \
+		(void)g;                                                     \
+		_Pragma("omp simd")                                          \
+		for (int64_t i = lo; i < hi; i++) {                          \
+			float gi = (G) * gscale;                             \
+			float mi = b1 * m[i] + (1.0f - b1) * gi;             \
+			float vi = b2 * v[i] + (1.0f - b2) * gi * gi;        \
+                                                                             \
+			m[i] = mi;                                           \
+			v[i] = vi;                                           \
+			w[i] = w[i] * decay - step * mi / (sqrtf(vi) / rbc2 + eps); \
+		}                                                            \
+	} while (0)
+
+static void adamw_span(const struct adamw_job *j, int64_t lo, int64_t hi)
+{
+	ADAMW_LOOP(g[i]);
+}
+
+static void adamw_span_zero(const struct adamw_job *j, int64_t lo, int64_t hi)
+{
+	ADAMW_LOOP(0.0f);
+}
+
 static void adamw_part(void *arg, int64_t lo, int64_t hi, int slot)
 {
+	adamw_span(arg, lo, hi);
+}
+
+/* Rows lo .. hi - 1 of a group with a row table. */
+static void adamw_rows(void *arg, int64_t lo, int64_t hi, int slot)
+{
 	const struct adamw_job *j = arg;
-	float *w = j->w + j->off, *m = j->m + j->off, *v = j->v + j->off;
-	const float *g = j->g + j->off;
-	float b1 = j->b1, b2 = j->b2, eps = j->eps, rbc2 = j->rbc2;
-	float decay = j->decay, step = j->step, gscale = j->gscale;
 
-#pragma omp simd
-	for (int64_t i = lo; i < hi; i++) {
-		float gi = g[i] * gscale;
-		float mi = b1 * m[i] + (1.0f - b1) * gi;
-		float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
-
-		m[i] = mi;
-		v[i] = vi;
-		w[i] = w[i] * decay - step * mi / (sqrtf(vi) / rbc2 + eps);
-	}
+	for (int64_t r = lo; r < hi; r++)
+		if (j->rows[r])
+			adamw_span(j, r * j->row, (r + 1) * j->row);
+		else
+			adamw_span_zero(j, r * j->row, (r + 1) * j->row);
 }
 
 void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
@@ -55,7 +88,7 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 	double bc1 = 1.0 - pow(o->b1, (double)t);
 	double bc2 = 1.0 - pow(o->b2, (double)t);
 	struct adamw_job j = { w, g, m, v, 0, 0, 0, o->b1, o->b2, o->eps,
-			       (float)sqrt(bc2), gscale };
+			       (float)sqrt(bc2), gscale, NULL, 0 };
 
 	for (size_t k = 0; k < n_groups; k++) {
 		const struct mtl_adamw_group *gr = &groups[k];
@@ -64,6 +97,15 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 		j.off = (int64_t)gr->off;
 		j.decay = gr->decay ? 1.0f - glr * o->wd : 1.0f;
 		j.step = (float)(glr / bc1);
+		j.rows = gr->rows;
+		j.row = (int64_t)gr->row;
+		if (gr->rows) {
+			int64_t nr = (int64_t)(gr->n / gr->row);
+
+			mtl_par_for(nt, nr, mtl_par_chunk(nr, j.row, nt),
+				    adamw_rows, &j);
+			continue;
+		}
 		mtl_par_for(nt, (int64_t)gr->n, mtl_par_chunk((int64_t)gr->n, 1, nt),
 			    adamw_part, &j);
 	}

@@ -22,11 +22,16 @@
 #define MTL_ADAMW_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct mtl_adamw_group {
 	size_t off, n;  /* range of the block */
 	float lr_mult;  /* lr of this range = lr * lr_mult */
 	int decay;      /* 1: weight decay applies */
+	/* NULL, or [n / row] bytes: the gradient of row r (the group's
+	 * elements r*row..) is zero where rows[r] is 0, and is not read */
+	const uint8_t *rows;
+	size_t row;
 };
 
 struct mtl_adamw {

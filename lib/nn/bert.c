@@ -912,6 +912,10 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 			       nt);
 	mtl_embed_backward(g.wte, g.wpe, g.wtt, d_a, a->ids, a->types,
 			   c->pad_id, B, T, H);
+	if (m->wte_rows)
+		for (int64_t i = 0; i < BT; i++)
+			if (a->ids[i] != c->pad_id)
+				m->wte_rows[a->ids[i]] = 1;
 	if (m->grad_ready)
 		m->grad_ready(m->grad_ready_arg, -1);
 	return c->layers;

@@ -210,6 +210,13 @@ struct mtl_bert {
 	 */
 	void (*grad_ready)(void *arg, int l);
 	void *grad_ready_arg;
+	/*
+	 * When set (the caller's [vocab] bytes), mtl_bert_backward(_to)
+	 * sets wte_rows[id] to 1 for each word-embedding row whose
+	 * gradient it adds to (every id of the batch but pad_id): a
+	 * trainer clears and reads only those rows of that gradient.
+	 */
+	uint8_t *wte_rows;
 	struct mtl_bert_acts acts;
 	/* private */
 	float *arena;

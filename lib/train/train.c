@@ -93,6 +93,7 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->adam.wd = o->weight_decay;
 	mtl_rng_init(&tr->rng, o->seed);
 	tr->grad = calloc(m->n_params, sizeof(float));
+	tr->wte_rows = calloc((size_t)m->cfg.vocab, 1);
 	tr->mom1 = calloc(m->n_params, sizeof(float));
 	tr->mom2 = calloc(m->n_params, sizeof(float));
 	tr->hgrad = calloc(hd->n_params + 1, sizeof(float));
@@ -106,7 +107,7 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->emb_loss = calloc((size_t)hd->ts->n + 1, sizeof(double));
 	tr->emb_n = calloc((size_t)hd->ts->n + 1, sizeof(int));
 	tr->emb_correct = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
-	if (!tr->grad || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
+	if (!tr->grad || !tr->wte_rows || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
 	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
 	    !tr->norm || !tr->head_steps || !tr->emb_loss || !tr->emb_n ||
 	    !tr->emb_correct) {
@@ -134,8 +135,13 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		g->n = strncmp(t->name, "pooler.", 7) ? t->numel : 0;
 		g->decay = decays(t->name);
 		g->lr_mult = (float)pow(o->layer_decay, depth);
+		if (t->offset == 0) { /* the word embeddings: wte_rows */
+			g->rows = tr->wte_rows;
+			g->row = (size_t)m->cfg.hidden;
+		}
 	}
 	tr->n_groups = m->n_tensors;
+	m->wte_rows = tr->wte_rows;
 	for (size_t i = 0; i < hd->n_tensors; i++) {
 		struct mtl_adamw_group *g = &tr->hgroups[i];
 
@@ -177,7 +183,10 @@ void mtl_train_free(struct mtl_train *tr)
 {
 	if (!tr)
 		return;
+	if (tr->m && tr->m->wte_rows == tr->wte_rows)
+		tr->m->wte_rows = NULL;
 	free(tr->grad);
+	free(tr->wte_rows);
 	free(tr->mom1);
 	free(tr->mom2);
 	free(tr->hgrad);
@@ -230,12 +239,30 @@ int mtl_train_frozen(const struct mtl_train *tr)
 	       (tr->unfreeze_at <= 0 || tr->step + 1 < tr->unfreeze_at);
 }
 
+/*
+ * Zeroes the word-embedding rows of grad that wte_rows marks, and with
+ * unmark clears the marks (not in a data-parallel group, where every row
+ * stays marked).
+ */
+static void clear_wte(struct mtl_train *tr, int unmark)
+{
+	size_t H = (size_t)tr->m->cfg.hidden;
+
+	for (int r = 0; r < tr->m->cfg.vocab; r++)
+		if (tr->wte_rows[r]) {
+			memset(tr->grad + r * H, 0, sizeof(float) * H);
+			tr->wte_rows[r] = (uint8_t)(tr->wte_dense || !unmark);
+		}
+}
+
 /* Zeroes the gradients of frozen tensors (the backward passes through
  * frozen layers above the lowest trainable one, and through frozen heads). */
 static void freeze_grads(struct mtl_train *tr)
 {
 	for (size_t i = 0; i < tr->fz.n_enc; i++)
-		if (tr->fz.enc[i])
+		if (tr->fz.enc[i] && tr->m->tensors[i].offset == 0)
+			clear_wte(tr, 0);
+		else if (tr->fz.enc[i])
 			memset(tr->grad + tr->m->tensors[i].offset, 0,
 			       sizeof(float) * tr->m->tensors[i].numel);
 	for (size_t i = 0; i < tr->fz.n_head; i++)
@@ -559,8 +586,13 @@ void mtl_train_zero_grad(struct mtl_train *tr)
 	int lo, emb;
 
 	/* a wholly frozen encoder: its gradient block stays zero, untouched */
-	if (encoder_trains(tr, &lo, &emb))
-		mtl_zero(tr->grad, (int64_t)tr->m->n_params, tr->m->threads);
+	if (encoder_trains(tr, &lo, &emb)) {
+		int64_t nw = (int64_t)tr->m->cfg.vocab * tr->m->cfg.hidden;
+
+		clear_wte(tr, 1);
+		mtl_zero(tr->grad + nw, (int64_t)tr->m->n_params - nw,
+			 tr->m->threads);
+	}
 	memset(tr->hgrad, 0, sizeof(float) * tr->hd->n_params);
 }
 
@@ -598,12 +630,20 @@ double mtl_train_grad_norm(const struct mtl_train *tr)
 {
 	int lo, emb;
 
-	/* a wholly frozen encoder's block is zero: no need to read it */
-	return sqrt((encoder_trains(tr, &lo, &emb)
-		     ? mtl_dot(tr->grad, tr->grad, (int64_t)tr->m->n_params,
-			       tr->m->threads)
-		     : 0) +
-		    mtl_dot(tr->hgrad, tr->hgrad, (int64_t)tr->hd->n_params, 1));
+	int64_t H = tr->m->cfg.hidden, nw = tr->m->cfg.vocab * H;
+	double s = 0;
+
+	/* a wholly frozen encoder's block is zero: no need to read it;
+	 * the word embeddings' unmarked rows are zero */
+	if (encoder_trains(tr, &lo, &emb)) {
+		for (int r = 0; r < tr->m->cfg.vocab; r++)
+			if (tr->wte_rows[r])
+				s += mtl_dot(tr->grad + r * H, tr->grad + r * H, H, 1);
+		s += mtl_dot(tr->grad + nw, tr->grad + nw,
+			     (int64_t)tr->m->n_params - nw, tr->m->threads);
+	}
+	return sqrt(s + mtl_dot(tr->hgrad, tr->hgrad,
+				(int64_t)tr->hd->n_params, 1));
 }
 
 /*
@@ -811,6 +851,9 @@ int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
 		return 0;
 	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
 		return rc;
+	/* the sums reach every rank's rows: the whole table, always */
+	tr->wte_dense = 1;
+	memset(tr->wte_rows, 1, (size_t)tr->m->cfg.vocab);
 	/* a checkpoint's stream of this rank; else one from the trainer's
 	 * current stream (the seed's, or a resumed checkpoint's), so rank 0
 	 * keeps the one-process masks */

@@ -108,6 +108,17 @@ struct mtl_train {
 	struct mtl_train_opts o;
 	struct mtl_adamw adam;
 	float *grad, *mom1, *mom2;    /* encoder: n_params each */
+	/*
+	 * [vocab]: the word-embedding rows of grad a backward may have
+	 * written since the gradient was last zeroed (the model's
+	 * wte_rows); the other rows are zero, and neither written nor read
+	 * (so they hold no memory: bge-base's 94 MB table gradient holds
+	 * what a batch's tokens reach).  A caller that writes grad there
+	 * itself marks the rows.  All ones, for good, in a data-parallel
+	 * group (every rank's rows are summed into each).
+	 */
+	uint8_t *wte_rows;
+	int wte_dense;
 	float *hgrad, *hmom1, *hmom2; /* heads: hd->n_params each */
 	struct mtl_adamw_group *groups, *hgroups;
 	size_t n_groups, n_hgroups;
