@@ -485,8 +485,8 @@ static int plan_train(struct mtl_bert *m, int B, int T, int drop,
 	struct mtl_bert_acts *a = &m->acts;
 	size_t BT = (size_t)B * T, H = (size_t)m->cfg.hidden;
 	size_t I = (size_t)m->cfg.intermediate, L = (size_t)m->cfg.layers;
-	size_t nt = (size_t)m->threads;
-	size_t nf = al(BT * H) * 3 + al(BT * I) * 2 + al(BT * 3 * H) +
+	size_t nt = (size_t)m->threads, I3 = I > 3 * H ? I : 3 * H;
+	size_t nf = al(BT * H) * 3 + al(BT * I3) +
 		    al(nt * mtl_attention_train_scratch(T));
 	size_t nb = 2 * al(BT) * sizeof(int32_t) +
 		    (drop ? al(BT * H) + 2 * al(L * BT * H) : 0);
@@ -509,9 +509,11 @@ static int plan_train(struct mtl_bert *m, int B, int T, int drop,
 	a->d_res = f; f += al(BT * H);
 	a->d_a = f; f += al(BT * H);
 	a->d_b = f; f += al(BT * H);
-	a->d_fc = f; f += al(BT * I);
-	a->d_fcg = f; f += al(BT * I);
-	a->d_qkv = f; f += al(BT * 3 * H);
+	/* d_fcg's life ends before d_qkv's begins; d_fc is the one-layer
+	 * GELU output's slot, which the product that writes d_fcg reads
+	 * last */
+	a->d_fcg = a->d_qkv = f; f += al(BT * I3);
+	a->d_fc = a->fc_gelu;
 	a->scratch = f; f += al(nt * mtl_attention_train_scratch(T));
 	u = (unsigned char *)f;
 	a->ids = (int32_t *)(void *)u; u += al(BT) * sizeof(int32_t);

@@ -182,9 +182,9 @@ struct mtl_bert_acts {
 	float *d_res;     /* [B,T,H]     backward: gradient of the layer output */
 	float *d_a;       /* [B,T,H] */
 	float *d_b;       /* [B,T,H] */
-	float *d_fc;      /* [B,T,I] */
+	float *d_fc;      /* [B,T,I]     fc_gelu's memory */
 	float *d_fcg;     /* [B,T,I] */
-	float *d_qkv;     /* [B,T,3H] */
+	float *d_qkv;     /* [B,T,3H]    d_fcg's memory */
 	float *scratch;   /* [nt,mtl_attention_train_scratch(T)] attention,
 			   * forward and backward */
 };
