@@ -909,6 +909,60 @@ static void test_recompute(void)
 	mtl_bert_free(m);
 }
 
+/*
+ * Sentence embeddings with CLS pooling run the last layer for row 0 of
+ * each sequence alone (bert.c's layer_forward_cls): they must be the
+ * bytes of the whole forward, pooled and normalised, with padding, in
+ * every way the products can run (weights packed or not, column slices
+ * or whole products, int8), and with query tiles of one and two vectors
+ * (T = 40).  Mean pooling runs the whole forward.
+ */
+static void test_embed_cls(void)
+{
+	enum { EB = 5, ET = 40, EH = 64 };
+	struct mtl_bert_config c = {
+		.vocab = 90, .hidden = EH, .layers = 2, .heads = 4,
+		.intermediate = 128, .max_pos = 64, .type_vocab = 2,
+		.ln_eps = 1e-12f,
+	};
+	struct mtl_bert_pooling pool = { .mode = MTL_POOL_CLS, .normalize = 1 };
+	struct mtl_bert *m = NULL;
+	struct mtl_err err = { "" };
+	int32_t ids[EB * ET], mask[EB * ET];
+	float want[EB * EH], got[EB * EH];
+	int ok = mtl_bert_new(&m, &c, &err) == 0;
+	static const char *const how[] = { "whole products", "column slices",
+					   "packed weights", "int8" };
+
+	for (int i = 0; i < EB * ET; i++) {
+		ids[i] = 1 + (i * 37) % 89;
+		mask[i] = i % ET < ET - 9 * (i / ET);
+	}
+	if (ok) {
+		mtl_bert_init_random(m, 21);
+		mtl_bert_set_threads(m, 2);
+	}
+	for (int k = 0; ok && k < 4; k++) {
+		mtl_bert_set_gemm_split(m, k == 1);
+		ok = (k != 2 || mtl_bert_set_packed(m, 1, &err) == 0) &&
+		     (k != 3 || mtl_bert_set_int8(m, 1, MTL_Q8_AUTO, &err) == 0) &&
+		     mtl_bert_forward(m, ids, NULL, mask, EB, ET, 0, &err) == 0;
+		if (!ok)
+			break;
+		mtl_pool_forward(want, mtl_bert_last_hidden(m), mask, EB, ET, EH,
+				 MTL_POOL_CLS);
+		mtl_l2norm_forward(want, NULL, want, EB, EH);
+		ok = mtl_bert_embed(m, &pool, got, ids, NULL, mask, EB, ET, &err) == 0;
+		T_OK(ok && !memcmp(want, got, sizeof(want)),
+		     "CLS embeddings, %s: the whole forward's bytes", how[k]);
+		mtl_bert_set_packed(m, 0, NULL);
+		mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
+	}
+	if (!ok)
+		T_OK(0, "CLS embeddings: %s", err.msg);
+	mtl_bert_free(m);
+}
+
 static void rm_rf(const char *path)
 {
 	char cmd[700];
@@ -936,6 +990,7 @@ int main(void)
 	test_configs();
 	test_train_memory();
 	test_recompute();
+	test_embed_cls();
 
 	test_golden("fixtures/tiny", "fixtures/golden/encode.safetensors", "f32 ");
 	test_golden("fixtures/tiny-f16", "fixtures/golden/encode-f16.safetensors", "f16 ");

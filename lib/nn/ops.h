@@ -298,6 +298,18 @@ enum mtl_attn_kernel mtl_attn_default(void);
 /* Floats of scratch per thread for the forward without keep (any kernel). */
 size_t mtl_attention_scratch(int T, int H, int NH);
 /*
+ * mtl_attention_forward without keep for the first nq query rows of each
+ * sequence only (1 <= nq <= T; every key is read): ctx rows b*T + i,
+ * i < nq, get the bits the whole forward gives them (a query row's lane
+ * does the same arithmetic whichever rows share its tile); the fused
+ * kernels leave the other rows untouched, the unfused one computes them
+ * too.  Sentence embeddings with CLS pooling need only row 0 of the last
+ * layer.  scratch: as mtl_attention_forward's att.
+ */
+void mtl_attention_forward_rows(float *ctx, float *scratch, const float *qkv,
+				const float *mask_add, int B, int T, int nq,
+				int H, int NH, int nt);
+/*
  * ctx[B,T,H] as mtl_attention_forward without keep, with kernel kind
  * (supported: asserted); scratch [nt, mtl_attention_scratch(T, H, NH)].
  */

@@ -48,14 +48,15 @@
  */
 static void attn_head_c(float *c, int64_t ldc, const float *q,
 			const float *k, const float *v, int64_t ld,
-			const float *madd, int T, int D, float scale, float *s)
+			const float *madd, int T, int nq, int D, float scale,
+			float *s)
 {
 	float *p = s, *o = s + KB_C;
 	int all = 1;
 
 	for (int j = 0; j < T; j++)
 		all &= madd[j] == -FLT_MAX;
-	for (int i = 0; i < T; i++) {
+	for (int i = 0; i < nq; i++) {
 		const float *qi = q + (int64_t)i * ld;
 		float m = -FLT_MAX, l = 0;
 
@@ -236,7 +237,7 @@ struct heads_job {
 	float *ctx, *scratch;
 	const float *qkv, *mask_add;
 	size_t per;
-	int T, H, NH;
+	int T, nq, H, NH;
 	float scale;
 };
 
@@ -254,28 +255,29 @@ static void heads(void *arg, int64_t lo, int64_t hi, int slot)
 		const float *madd = j->mask_add + b * T;
 
 		if (j->kind == MTL_ATTN_AVX512)
-			head_avx512(c, H, q, q + H, q + 2 * H, 3 * H, madd, T, D,
-				    j->scale, s);
+			head_avx512(c, H, q, q + H, q + 2 * H, 3 * H, madd, T,
+				    j->nq, D, j->scale, s);
 		else if (j->kind == MTL_ATTN_AVX2)
-			head_avx2(c, H, q, q + H, q + 2 * H, 3 * H, madd, T, D,
-				  j->scale, s);
+			head_avx2(c, H, q, q + H, q + 2 * H, 3 * H, madd, T,
+				  j->nq, D, j->scale, s);
 		else
-			attn_head_c(c, H, q, q + H, q + 2 * H, 3 * H, madd, T, D,
-				    j->scale, s);
+			attn_head_c(c, H, q, q + H, q + 2 * H, 3 * H, madd, T,
+				    j->nq, D, j->scale, s);
 	}
 }
 
-void mtl_attention_forward_ex(enum mtl_attn_kernel kind, float *ctx,
-			      float *scratch, const float *qkv,
-			      const float *mask_add, int B, int T, int H,
-			      int NH, int nt)
+/* Query rows 0..nq-1 of each sequence, with kernel kind. */
+static void forward_rows(enum mtl_attn_kernel kind, float *ctx,
+			 float *scratch, const float *qkv, const float *mask_add,
+			 int B, int T, int nq, int H, int NH, int nt)
 {
 	int D = H / NH;
 	struct heads_job j = { kind, ctx, scratch, qkv, mask_add,
-			       mtl_attention_scratch(T, H, NH), T, H, NH,
+			       mtl_attention_scratch(T, H, NH), T, nq, H, NH,
 			       1.0f / sqrtf((float)D) };
 
 	MTL_ASSERT(D * NH == H && mtl_attn_supported(kind));
+	MTL_ASSERT(nq >= 1 && nq <= T);
 	if (kind == MTL_ATTN_UNFUSED) {
 		mtl_ops_attention_unfused(ctx, scratch, qkv, mask_add, B, T, H,
 					  NH, nt);
@@ -283,4 +285,20 @@ void mtl_attention_forward_ex(enum mtl_attn_kernel kind, float *ctx,
 	}
 	/* one head a chunk: B * NH of them, each a few microseconds or more */
 	mtl_par_for(nt, (int64_t)B * NH, 1, heads, &j);
+}
+
+void mtl_attention_forward_ex(enum mtl_attn_kernel kind, float *ctx,
+			      float *scratch, const float *qkv,
+			      const float *mask_add, int B, int T, int H,
+			      int NH, int nt)
+{
+	forward_rows(kind, ctx, scratch, qkv, mask_add, B, T, T, H, NH, nt);
+}
+
+void mtl_attention_forward_rows(float *ctx, float *scratch, const float *qkv,
+				const float *mask_add, int B, int T, int nq,
+				int H, int NH, int nt)
+{
+	forward_rows(mtl_attn_default(), ctx, scratch, qkv, mask_add, B, T, nq,
+		     H, NH, nt);
 }

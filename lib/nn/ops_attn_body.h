@@ -257,7 +257,7 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
  */
 static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 		       const float *v, int64_t ld, const float *madd, int T,
-		       int D, float scale, float *s)
+		       int nq, int D, float scale, float *s)
 {
 	int nb = (T + KB - 1) / KB, all = 1;
 	float *kt = s, *qt = kt + (int64_t)nb * KB * D, *pt = qt + D * QW;
@@ -267,8 +267,8 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 	for (int j = 0; j < T; j++)
 		all &= madd[j] == -FLT_MAX;
 	NAME(pack_k)(kt, k, ld, T, D, nb);
-	for (int i0 = 0; i0 < T; i0 += QW) {
-		int mr = T - i0 < QW ? T - i0 : QW;
+	for (int i0 = 0; i0 < nq; i0 += QW) {
+		int mr = nq - i0 < QW ? nq - i0 : QW;
 
 		if (mr > W)
 			NAME(tile)(c, ldc, q, v, ld, madd, T, D, vscale, all, kt,

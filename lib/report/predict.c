@@ -552,13 +552,18 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 		goto out;
 	}
 	mtl_batch_mask(p->amask, b.lengths, n, T);
-	if ((rc = mtl_bert_forward(m->bert, b.ids, b.type_ids, p->amask, n, T, 0, err)))
+	if (p->flags & MTL_PREDICT_EMBED_ONLY) {
+		/* with CLS pooling, the last layer runs for the CLS rows only */
+		if ((rc = mtl_bert_embed(m->bert, &m->pool, p->emb, b.ids, b.type_ids,
+					 p->amask, n, T, err)))
+			goto out;
+	} else if ((rc = mtl_bert_forward(m->bert, b.ids, b.type_ids, p->amask, n, T,
+					  0, err)) ||
+		   (rc = mtl_heads_forward(m->heads, mtl_bert_last_hidden(m->bert),
+					   p->amask, n, T, 0, NULL, err))) {
 		goto out;
-	if (!(p->flags & MTL_PREDICT_EMBED_ONLY) &&
-	    (rc = mtl_heads_forward(m->heads, mtl_bert_last_hidden(m->bert), p->amask,
-				    n, T, 0, NULL, err)))
-		goto out;
-	if (p->flags & (MTL_PREDICT_EMBEDDING | MTL_PREDICT_EMBED_ONLY)) {
+	}
+	if (p->flags & MTL_PREDICT_EMBEDDING) {
 		mtl_pool_forward(p->emb, mtl_bert_last_hidden(m->bert), p->amask, n, T, H,
 				 m->pool.mode);
 		if (m->pool.normalize)
