@@ -910,14 +910,15 @@ static void test_recompute(void)
 }
 
 /*
- * Sentence embeddings with CLS pooling run the last layer for row 0 of
- * each sequence alone (bert.c's layer_forward_cls): they must be the
- * bytes of the whole forward, pooled and normalised, with padding, in
- * every way the products can run (weights packed or not, column slices
- * or whole products, int8), and with query tiles of one and two vectors
- * (T = 40).  Mean pooling runs the whole forward.
+ * Sentence embeddings run on the real tokens alone, without the padding
+ * (bert.c's plan_ragged), and with CLS pooling the last layer for row 0
+ * of each sequence alone (layer_forward_cls): they must be the bytes of
+ * the padded forward, pooled and normalised, in every way the products
+ * can run (weights packed or not, column slices or whole products,
+ * int8), with query tiles of one and two vectors (T = 40), for CLS and
+ * mean pooling; and the last hidden state is back in the padded layout.
  */
-static void test_embed_cls(void)
+static void test_embed(void)
 {
 	enum { EB = 5, ET = 40, EH = 64 };
 	struct mtl_bert_config c = {
@@ -929,8 +930,8 @@ static void test_embed_cls(void)
 	struct mtl_bert *m = NULL;
 	struct mtl_err err = { "" };
 	int32_t ids[EB * ET], mask[EB * ET];
-	float want[EB * EH], got[EB * EH];
-	int ok = mtl_bert_new(&m, &c, &err) == 0;
+	float want[EB * EH], got[EB * EH], *last = malloc(sizeof(float) * EB * ET * EH);
+	int ok = last && mtl_bert_new(&m, &c, &err) == 0;
 	static const char *const how[] = { "whole products", "column slices",
 					   "packed weights", "int8" };
 
@@ -942,24 +943,35 @@ static void test_embed_cls(void)
 		mtl_bert_init_random(m, 21);
 		mtl_bert_set_threads(m, 2);
 	}
-	for (int k = 0; ok && k < 4; k++) {
-		mtl_bert_set_gemm_split(m, k == 1);
-		ok = (k != 2 || mtl_bert_set_packed(m, 1, &err) == 0) &&
-		     (k != 3 || mtl_bert_set_int8(m, 1, MTL_Q8_AUTO, &err) == 0) &&
+	for (int k = 0; ok && k < 8; k++) {
+		int same_last = 1;
+
+		pool.mode = k < 4 ? MTL_POOL_CLS : MTL_POOL_MEAN;
+		mtl_bert_set_gemm_split(m, k % 4 == 1);
+		ok = (k % 4 != 2 || mtl_bert_set_packed(m, 1, &err) == 0) &&
+		     (k % 4 != 3 || mtl_bert_set_int8(m, 1, MTL_Q8_AUTO, &err) == 0) &&
 		     mtl_bert_forward(m, ids, NULL, mask, EB, ET, 0, &err) == 0;
 		if (!ok)
 			break;
-		mtl_pool_forward(want, mtl_bert_last_hidden(m), mask, EB, ET, EH,
-				 MTL_POOL_CLS);
+		memcpy(last, mtl_bert_last_hidden(m), sizeof(float) * EB * ET * EH);
+		mtl_pool_forward(want, last, mask, EB, ET, EH, pool.mode);
 		mtl_l2norm_forward(want, NULL, want, EB, EH);
 		ok = mtl_bert_embed(m, &pool, got, ids, NULL, mask, EB, ET, &err) == 0;
-		T_OK(ok && !memcmp(want, got, sizeof(want)),
-		     "CLS embeddings, %s: the whole forward's bytes", how[k]);
+		/* the real rows of the last layer: all, or the CLS rows */
+		for (int i = 0; ok && i < EB * ET; i++)
+			if (mask[i] && (k >= 4 || i % ET == 0))
+				same_last &= !memcmp(last + (size_t)i * EH,
+						     mtl_bert_last_hidden(m) + (size_t)i * EH,
+						     sizeof(float) * EH);
+		T_OK(ok && !memcmp(want, got, sizeof(want)) && same_last,
+		     "%s embeddings, %s: the padded forward's bytes",
+		     k < 4 ? "CLS" : "mean", how[k % 4]);
 		mtl_bert_set_packed(m, 0, NULL);
 		mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
 	}
 	if (!ok)
-		T_OK(0, "CLS embeddings: %s", err.msg);
+		T_OK(0, "embeddings: %s", err.msg);
+	free(last);
 	mtl_bert_free(m);
 }
 
@@ -990,7 +1002,7 @@ int main(void)
 	test_configs();
 	test_train_memory();
 	test_recompute();
-	test_embed_cls();
+	test_embed();
 
 	test_golden("fixtures/tiny", "fixtures/golden/encode.safetensors", "f32 ");
 	test_golden("fixtures/tiny-f16", "fixtures/golden/encode-f16.safetensors", "f16 ");

@@ -209,6 +209,7 @@ void mtl_bert_free(struct mtl_bert *m)
 	free(m->tensors);
 	free(m->arena);
 	free(m->tarena);
+	free(m->rag);
 	mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
 	mtl_bert_set_packed(m, 0, NULL);
 	json_decref(m->config_json);
@@ -445,6 +446,8 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 		a->att = NULL;
 	a->B = B;
 	a->T = T;
+	a->rows = B * T;
+	a->off = a->len = NULL;
 	a->train = train;
 	a->recompute = train && m->recompute;
 	a->nt = nt;
@@ -651,7 +654,7 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 					  : mtl_linear_forward_ex;
 	int train = a->train;
 	int H = m->cfg.hidden, I = m->cfg.intermediate, NH = m->cfg.heads;
-	int B = a->B, T = a->T, BT = B * T, nt = m->threads;
+	int B = a->B, T = a->T, BT = a->rows, nt = m->threads;
 	float p_hidden = a->p_hidden;
 	/* slot index: layer l in train mode, the shared slot otherwise */
 	size_t s = train && !a->recompute ? (size_t)l : 0;
@@ -672,6 +675,9 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 					    a->p_attn, a->att_seed,
 					    (uint64_t)l * B * NH * T * T, B, T,
 					    H, NH, nt);
+	else if (a->off)
+		mtl_attention_forward_rows(ctx, a->att, qkv, a->mask_add, a->off,
+					   a->len, B, T, T, H, NH, nt);
 	else
 		mtl_attention_forward(ctx, a->att, qkv, a->mask_add, B, T, H,
 				      NH, 0, nt);
@@ -724,16 +730,18 @@ static void layer_forward_cls(struct mtl_bert *m, int l)
 	/* B-row buffers in slots free by then (qkv after the attention,
 	 * ln1_in and ln2_in alias) */
 	float *xc = a->qkv, *yc = a->qkv, *ln1_out = a->ln1_out;
+#define ROW0(b) ((size_t)(a->off ? a->off[b] : (b) * T) * H)
 
 	proj(m, linear, 4 * l, qkv, x, p->qkvw + (size_t)l * 3 * H * H,
-	     p->qkvb + (size_t)l * 3 * H, NULL, 0, B * T, H, 3 * H, nt);
-	mtl_attention_forward_rows(ctx, a->att, qkv, a->mask_add, B, T, 1, H,
-				   NH, nt);
-	/* rows b*T to rows b, in place (ascending b reads before it writes) */
+	     p->qkvb + (size_t)l * 3 * H, NULL, 0, a->rows, H, 3 * H, nt);
+	mtl_attention_forward_rows(ctx, a->att, qkv, a->mask_add, a->off,
+				   a->len, B, T, 1, H, NH, nt);
+	/* rows ROW0(b) to rows b, in place: ascending b reads row
+	 * ROW0(b) >= b before a later b writes over it */
 	for (int b = 1; b < B; b++)
-		memcpy(ctx + (size_t)b * H, ctx + (size_t)b * T * H, sz);
+		memcpy(ctx + (size_t)b * H, ctx + ROW0(b), sz);
 	for (int b = 0; b < B; b++)
-		memcpy(xc + (size_t)b * H, x + (size_t)b * T * H, sz);
+		memcpy(xc + (size_t)b * H, x + ROW0(b), sz);
 	output_forward(m, linear, 4 * l + 1, ln1_out, a->ln1_mean, a->ln1_rstd,
 		       a->ln1_in, ctx, xc, p->attprojw + (size_t)l * H * H,
 		       p->attprojb + (size_t)l * H, p->ln1w + (size_t)l * H,
@@ -745,14 +753,62 @@ static void layer_forward_cls(struct mtl_bert *m, int l)
 		       p->fcprojb + (size_t)l * H, p->ln2w + (size_t)l * H,
 		       p->ln2b + (size_t)l * H, NULL, 0, B, I);
 	for (int b = 0; b < B; b++)
-		memcpy(x + (size_t)b * T * H, yc + (size_t)b * H, sz);
+		memcpy(x + ROW0(b), yc + (size_t)b * H, sz);
+#undef ROW0
+}
+
+/*
+ * An embedding forward's ragged layout (acts.off, acts.len, acts.rows)
+ * when mask pads the batch: every row real tokens first, then padding,
+ * at least one real token.  Otherwise (no padding, a mask of another
+ * shape, or the unfused attention, which needs the padded layout) the
+ * padded layout stays.
+ */
+static int plan_ragged(struct mtl_bert *m, const int32_t *mask,
+		       struct mtl_err *err)
+{
+	struct mtl_bert_acts *a = &m->acts;
+	int B = a->B, T = a->T, n = 0;
+
+	if (!mask || mtl_attn_default() == MTL_ATTN_UNFUSED)
+		return 0;
+	if (B > m->rag_cap) {
+		int32_t *r = realloc(m->rag, sizeof(int32_t) * 2 * (size_t)B);
+
+		if (!r)
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		m->rag = r;
+		m->rag_cap = B;
+	}
+	for (int b = 0; b < B; b++) {
+		const int32_t *mb = mask + (size_t)b * T;
+		int len = 0;
+
+		while (len < T && mb[len])
+			len++;
+		for (int t = len; t < T; t++)
+			if (mb[t])
+				return 0;
+		if (len == 0)
+			return 0;
+		m->rag[b] = n;
+		m->rag[B + b] = len;
+		n += len;
+	}
+	if (n == B * T)
+		return 0;
+	a->off = m->rag;
+	a->len = m->rag + B;
+	a->rows = n;
+	return 0;
 }
 
 /* The forward pass; with train, dropout p_hidden / p_attn (may be 0). */
 static int forward(struct mtl_bert *m, const int32_t *ids,
 		   const int32_t *types, const int32_t *mask, int B, int T,
 		   int train, float p_hidden, float p_attn,
-		   struct mtl_rng *rng, int cls_only, struct mtl_err *err)
+		   struct mtl_rng *rng, int cls_only, int ragged,
+		   struct mtl_err *err)
 {
 	const struct mtl_bert_params *p = &m->p;
 	struct mtl_bert_acts *a = &m->acts;
@@ -819,11 +875,19 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		mtl_dropout_mask(a->ffn_drop, L * BTH, p_hidden, rng);
 	}
 
+	if (ragged && !train && (rc = plan_ragged(m, mask, err)))
+		return rc;
 	for (int i = 0; i < BT; i++)
-		a->mask_add[i] = mask && !mask[i] ? -FLT_MAX : 0.0f;
+		a->mask_add[i] = mask && !mask[i] && !a->off ? -FLT_MAX : 0.0f;
 	mtl_embed_forward(a->emb_in, ids, types, p->wte, p->wpe, p->wtt, B, T, H);
+	/* ragged: each sequence's real rows moved up to its offset, in
+	 * order (a row moves down, never onto one not yet moved) */
+	for (int b = 1; a->off && b < B; b++)
+		memmove(a->emb_in + (size_t)a->off[b] * H,
+			a->emb_in + (size_t)b * T * H,
+			sizeof(float) * (size_t)a->len[b] * H);
 	mtl_layernorm_forward(a->hidden, a->emb_mean, a->emb_rstd, a->emb_in,
-			      p->emb_lnw, p->emb_lnb, BT, H, eps, nt);
+			      p->emb_lnw, p->emb_lnb, a->rows, H, eps, nt);
 	if (drop)
 		mtl_dropout_forward(a->hidden, a->hidden, a->emb_drop, p_hidden,
 				    (int64_t)BT * H);
@@ -840,7 +904,7 @@ int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
 		     const int32_t *types, const int32_t *mask, int B, int T,
 		     int train, struct mtl_err *err)
 {
-	return forward(m, ids, types, mask, B, T, train, 0, 0, NULL, 0, err);
+	return forward(m, ids, types, mask, B, T, train, 0, 0, NULL, 0, 0, err);
 }
 
 int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
@@ -849,7 +913,7 @@ int mtl_bert_forward_train(struct mtl_bert *m, const int32_t *ids,
 			   struct mtl_rng *rng, struct mtl_err *err)
 {
 	return forward(m, ids, types, mask, B, T, 1, p_hidden, p_attn, rng, 0,
-		       err);
+		       0, err);
 }
 
 /* ---- backward ---- */
@@ -1053,13 +1117,28 @@ int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 		   float *out, const int32_t *ids, const int32_t *types,
 		   const int32_t *mask, int B, int T, struct mtl_err *err)
 {
-	/* CLS pooling reads row 0 of each sequence: the last layer
-	 * computes no other (layer_forward_cls) */
+	/* the real tokens alone (ragged), and with CLS pooling, which reads
+	 * row 0 of each sequence, the last layer computes no other row
+	 * (layer_forward_cls) */
+	struct mtl_bert_acts *a = &m->acts;
 	int rc = forward(m, ids, types, mask, B, T, 0, 0, 0, NULL,
-			 pool->mode == MTL_POOL_CLS, err);
+			 pool->mode == MTL_POOL_CLS, 1, err);
+	size_t H = (size_t)m->cfg.hidden;
 
 	if (rc)
 		return rc;
+	/* back to the padded layout, padding rows zero: sequences from the
+	 * last, each moving up to b*T >= off[b] over rows already moved */
+	for (int b = B - 1; a->off && b >= 0; b--) {
+		float *dst = a->hidden + (size_t)b * T * H;
+
+		memmove(dst, a->hidden + (size_t)a->off[b] * H,
+			sizeof(float) * (size_t)a->len[b] * H);
+		memset(dst + (size_t)a->len[b] * H, 0,
+		       sizeof(float) * (size_t)(T - a->len[b]) * H);
+	}
+	a->rows = B * T;
+	a->off = a->len = NULL;
 	mtl_pool_forward(out, mtl_bert_last_hidden(m), mask, B, T,
 			 m->cfg.hidden, pool->mode);
 	if (pool->normalize)

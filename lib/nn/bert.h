@@ -145,6 +145,12 @@ struct mtl_bert_tensor {
  */
 struct mtl_bert_acts {
 	int B, T, train, nt;
+	/* rows of the [B,T,...] slots in use: B*T, except in an embedding
+	 * forward over a padded batch (mtl_bert_embed), which keeps the real
+	 * tokens alone, sequence b at rows off[b] .. off[b] + len[b] - 1
+	 * (off and len NULL otherwise) */
+	int rows;
+	const int32_t *off, *len;
 	int recompute;    /* train with mtl_bert_set_recompute: the [L,...]
 			   * slots below hold one layer (hidden keeps L+1) */
 	float *mask_add;  /* [B,T]       0 or -FLT_MAX per key (HF's float32 min) */
@@ -228,6 +234,8 @@ struct mtl_bert {
 	struct mtl_q8_buf q8buf;   /* their quantised activations */
 	float **packed;            /* [L*4] weights packed once, or NULL (set_packed) */
 	float *packed_block;       /* their memory */
+	int32_t *rag;              /* [2*rag_cap]: acts.off and acts.len */
+	int rag_cap;
 };
 
 /* A zero-filled model for cfg.  0 and *out, or <0 (err set). */

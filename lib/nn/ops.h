@@ -305,9 +305,15 @@ size_t mtl_attention_scratch(int T, int H, int NH);
  * kernels leave the other rows untouched, the unfused one computes them
  * too.  Sentence embeddings with CLS pooling need only row 0 of the last
  * layer.  scratch: as mtl_attention_forward's att.
+ *
+ * With off and len (not NULL), the sequences are ragged, without
+ * padding: sequence b is rows off[b] .. off[b] + len[b] - 1 of qkv, ctx
+ * and mask_add (1 <= len[b] <= T), and its rows get the bits they get
+ * with padding after them.  Not with the unfused kernel (MTL_ATTN).
  */
 void mtl_attention_forward_rows(float *ctx, float *scratch, const float *qkv,
-				const float *mask_add, int B, int T, int nq,
+				const float *mask_add, const int32_t *off,
+				const int32_t *len, int B, int T, int nq,
 				int H, int NH, int nt);
 /*
  * ctx[B,T,H] as mtl_attention_forward without keep, with kernel kind

@@ -236,6 +236,7 @@ struct heads_job {
 	enum mtl_attn_kernel kind;
 	float *ctx, *scratch;
 	const float *qkv, *mask_add;
+	const int32_t *off, *len; /* ragged rows, or NULL (see ops.h) */
 	size_t per;
 	int T, nq, H, NH;
 	float scale;
@@ -250,34 +251,38 @@ static void heads(void *arg, int64_t lo, int64_t hi, int slot)
 
 	for (int64_t bh = lo; bh < hi; bh++) {
 		int64_t b = bh / NH, h = bh % NH;
-		const float *q = j->qkv + b * T * 3 * H + h * D;
-		float *c = j->ctx + b * T * H + h * D;
-		const float *madd = j->mask_add + b * T;
+		int64_t r0 = j->off ? j->off[b] : b * T;
+		int n = j->len ? j->len[b] : T, nq = j->nq < n ? j->nq : n;
+		const float *q = j->qkv + r0 * 3 * H + h * D;
+		float *c = j->ctx + r0 * H + h * D;
+		const float *madd = j->mask_add + r0;
 
 		if (j->kind == MTL_ATTN_AVX512)
-			head_avx512(c, H, q, q + H, q + 2 * H, 3 * H, madd, T,
-				    j->nq, D, j->scale, s);
+			head_avx512(c, H, q, q + H, q + 2 * H, 3 * H, madd, n,
+				    nq, D, j->scale, s);
 		else if (j->kind == MTL_ATTN_AVX2)
-			head_avx2(c, H, q, q + H, q + 2 * H, 3 * H, madd, T,
-				  j->nq, D, j->scale, s);
+			head_avx2(c, H, q, q + H, q + 2 * H, 3 * H, madd, n,
+				  nq, D, j->scale, s);
 		else
-			attn_head_c(c, H, q, q + H, q + 2 * H, 3 * H, madd, T,
-				    j->nq, D, j->scale, s);
+			attn_head_c(c, H, q, q + H, q + 2 * H, 3 * H, madd, n,
+				    nq, D, j->scale, s);
 	}
 }
 
 /* Query rows 0..nq-1 of each sequence, with kernel kind. */
 static void forward_rows(enum mtl_attn_kernel kind, float *ctx,
 			 float *scratch, const float *qkv, const float *mask_add,
-			 int B, int T, int nq, int H, int NH, int nt)
+			 const int32_t *off, const int32_t *len, int B, int T,
+			 int nq, int H, int NH, int nt)
 {
 	int D = H / NH;
-	struct heads_job j = { kind, ctx, scratch, qkv, mask_add,
+	struct heads_job j = { kind, ctx, scratch, qkv, mask_add, off, len,
 			       mtl_attention_scratch(T, H, NH), T, nq, H, NH,
 			       1.0f / sqrtf((float)D) };
 
 	MTL_ASSERT(D * NH == H && mtl_attn_supported(kind));
-	MTL_ASSERT(nq >= 1 && nq <= T);
+	MTL_ASSERT(nq >= 1 && nq <= T && (!off) == (!len));
+	MTL_ASSERT(!off || kind != MTL_ATTN_UNFUSED);
 	if (kind == MTL_ATTN_UNFUSED) {
 		mtl_ops_attention_unfused(ctx, scratch, qkv, mask_add, B, T, H,
 					  NH, nt);
@@ -292,13 +297,15 @@ void mtl_attention_forward_ex(enum mtl_attn_kernel kind, float *ctx,
 			      const float *mask_add, int B, int T, int H,
 			      int NH, int nt)
 {
-	forward_rows(kind, ctx, scratch, qkv, mask_add, B, T, T, H, NH, nt);
+	forward_rows(kind, ctx, scratch, qkv, mask_add, NULL, NULL, B, T, T, H,
+		     NH, nt);
 }
 
 void mtl_attention_forward_rows(float *ctx, float *scratch, const float *qkv,
-				const float *mask_add, int B, int T, int nq,
+				const float *mask_add, const int32_t *off,
+				const int32_t *len, int B, int T, int nq,
 				int H, int NH, int nt)
 {
-	forward_rows(mtl_attn_default(), ctx, scratch, qkv, mask_add, B, T, nq,
-		     H, NH, nt);
+	forward_rows(mtl_attn_default(), ctx, scratch, qkv, mask_add, off, len,
+		     B, T, nq, H, NH, nt);
 }
