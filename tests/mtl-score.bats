@@ -68,6 +68,22 @@ mixed_setup() {
 	(( ${sorted% *} < ${unsorted% *} ))
 }
 
+@test "--embed (the real tokens alone; with CLS, the last layer's CLS rows) gives the padded forward's bytes with every attention kernel" {
+	mixed_setup
+	# --with-embedding pools the whole padded forward the predictions run;
+	# a kernel this CPU lacks falls back to the default (MTL_ATTN)
+	for k in c avx2 avx512 unfused; do
+		for mode in cls mean; do
+			MTL_ATTN=$k mtl-score -q -m "$FIXTURES/tiny" --embed --pooling "$mode" -b 8 mixed.mpk |
+				mtl-dump | jq -c 'select(.embedding) | .embedding' >embed
+			MTL_ATTN=$k mtl-score -q -m "$FIXTURES/tiny" --with-embedding --pooling "$mode" -b 8 mixed.mpk |
+				mtl-dump | jq -c 'select(.embedding) | .embedding' >padded
+			[ "$(wc -l <embed)" -eq 40 ]
+			cmp embed padded
+		done
+	done
+}
+
 @test "--batch-tokens: batches of many short examples give the same records as batches of -b" {
 	mixed_setup
 	for mode in --embed --probs --features; do
