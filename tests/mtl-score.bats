@@ -68,18 +68,24 @@ mixed_setup() {
 	(( ${sorted% *} < ${unsorted% *} ))
 }
 
-@test "--embed (the real tokens alone; with CLS, the last layer's CLS rows) gives the padded forward's bytes with every attention kernel" {
+@test "the real tokens alone (and with --embed and CLS, the last layer's CLS rows) give the whole forward's bytes with every attention kernel" {
 	mixed_setup
-	# --with-embedding pools the whole padded forward the predictions run;
-	# a kernel this CPU lacks falls back to the default (MTL_ATTN)
+	# the reference: the predictions' whole forward, one example a batch
+	# (no padding to leave out); a kernel this CPU lacks falls back to
+	# the default (MTL_ATTN)
 	for k in c avx2 avx512 unfused; do
 		for mode in cls mean; do
-			MTL_ATTN=$k mtl-score -q -m "$FIXTURES/tiny" --embed --pooling "$mode" -b 8 mixed.mpk |
-				mtl-dump | jq -c 'select(.embedding) | .embedding' >embed
-			MTL_ATTN=$k mtl-score -q -m "$FIXTURES/tiny" --with-embedding --pooling "$mode" -b 8 mixed.mpk |
-				mtl-dump | jq -c 'select(.embedding) | .embedding' >padded
-			[ "$(wc -l <embed)" -eq 40 ]
-			cmp embed padded
+			MTL_ATTN=$k mtl-score -q -m "$FIXTURES/tiny" --with-embedding --pooling "$mode" -b 1 mixed.mpk |
+				mtl-dump | jq -c 'select(.embedding) | .embedding' >whole
+			MTL_ATTN=$k mtl-score -q -m "$FIXTURES/tiny" --embed --pooling "$mode" -b 8 \
+				--sort-window 0 mixed.mpk | mtl-dump | jq -c 'select(.embedding) | .embedding' >embed
+			MTL_ATTN=$k mtl-score -q -m "$FIXTURES/tiny" --with-embedding --probs --pooling "$mode" -b 8 \
+				--sort-window 0 mixed.mpk | mtl-dump | tail -n +2 >pred8
+			MTL_ATTN=$k mtl-score -q -m "$FIXTURES/tiny" --with-embedding --probs --pooling "$mode" -b 1 \
+				mixed.mpk | mtl-dump | tail -n +2 >pred1
+			[ "$(wc -l <whole)" -eq 40 ]
+			cmp embed whole
+			cmp pred8 pred1
 		done
 	done
 }

@@ -966,6 +966,27 @@ static void test_embed(void)
 		T_OK(ok && !memcmp(want, got, sizeof(want)) && same_last,
 		     "%s embeddings, %s: the padded forward's bytes",
 		     k < 4 ? "CLS" : "mean", how[k % 4]);
+		/* the predictions' forward: its real rows, padding zero */
+		for (int i = 0; ok && k < 4 && i < EB * ET; i++) {
+			const float *r;
+
+			if (i == 0) {
+				same_last = 1;
+				ok = mtl_bert_forward_real(m, ids, NULL, mask, EB, ET,
+							   &err) == 0;
+				if (!ok)
+					break;
+			}
+			r = mtl_bert_last_hidden(m) + (size_t)i * EH;
+			for (int h = 0; !mask[i] && h < EH; h++)
+				same_last &= r[h] == 0;
+			same_last &= !mask[i] ||
+				     !memcmp(last + (size_t)i * EH, r, sizeof(float) * EH);
+		}
+		if (k < 4)
+			T_OK(ok && same_last,
+			     "real tokens alone, %s: the padded forward's real rows, padding zero",
+			     how[k]);
 		mtl_bert_set_packed(m, 0, NULL);
 		mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
 	}

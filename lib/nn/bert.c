@@ -1113,6 +1113,37 @@ double mtl_bert_forward_flops(const struct mtl_bert_config *c, int B, int T)
 
 /* ---- sentence embeddings ---- */
 
+/* The last hidden state of a ragged forward back in the padded layout,
+ * padding rows zero: sequences from the last, each moving up to
+ * b*T >= off[b] over rows already moved. */
+static void unragged(struct mtl_bert *m)
+{
+	struct mtl_bert_acts *a = &m->acts;
+	size_t H = (size_t)m->cfg.hidden, T = (size_t)a->T;
+
+	for (int b = a->B - 1; a->off && b >= 0; b--) {
+		float *dst = a->hidden + (size_t)b * T * H;
+
+		memmove(dst, a->hidden + (size_t)a->off[b] * H,
+			sizeof(float) * (size_t)a->len[b] * H);
+		memset(dst + (size_t)a->len[b] * H, 0,
+		       sizeof(float) * (T - (size_t)a->len[b]) * H);
+	}
+	a->rows = a->B * a->T;
+	a->off = a->len = NULL;
+}
+
+int mtl_bert_forward_real(struct mtl_bert *m, const int32_t *ids,
+			  const int32_t *types, const int32_t *mask, int B,
+			  int T, struct mtl_err *err)
+{
+	int rc = forward(m, ids, types, mask, B, T, 0, 0, 0, NULL, 0, 1, err);
+
+	if (rc == 0)
+		unragged(m);
+	return rc;
+}
+
 int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 		   float *out, const int32_t *ids, const int32_t *types,
 		   const int32_t *mask, int B, int T, struct mtl_err *err)
@@ -1120,25 +1151,12 @@ int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 	/* the real tokens alone (ragged), and with CLS pooling, which reads
 	 * row 0 of each sequence, the last layer computes no other row
 	 * (layer_forward_cls) */
-	struct mtl_bert_acts *a = &m->acts;
 	int rc = forward(m, ids, types, mask, B, T, 0, 0, 0, NULL,
 			 pool->mode == MTL_POOL_CLS, 1, err);
-	size_t H = (size_t)m->cfg.hidden;
 
 	if (rc)
 		return rc;
-	/* back to the padded layout, padding rows zero: sequences from the
-	 * last, each moving up to b*T >= off[b] over rows already moved */
-	for (int b = B - 1; a->off && b >= 0; b--) {
-		float *dst = a->hidden + (size_t)b * T * H;
-
-		memmove(dst, a->hidden + (size_t)a->off[b] * H,
-			sizeof(float) * (size_t)a->len[b] * H);
-		memset(dst + (size_t)a->len[b] * H, 0,
-		       sizeof(float) * (size_t)(T - a->len[b]) * H);
-	}
-	a->rows = B * T;
-	a->off = a->len = NULL;
+	unragged(m);
 	mtl_pool_forward(out, mtl_bert_last_hidden(m), mask, B, T,
 			 m->cfg.hidden, pool->mode);
 	if (pool->normalize)

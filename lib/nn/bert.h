@@ -359,6 +359,17 @@ int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
 		     const int32_t *types, const int32_t *mask, int B, int T,
 		     int train, struct mtl_err *err);
 /*
+ * The inference forward (mtl_bert_forward without train) over the real
+ * tokens alone: the padding rows of a right-padded batch run through no
+ * product, LayerNorm or GELU (the layout mtl_bert_embed uses).  The last
+ * hidden state's real rows are the bytes mtl_bert_forward gives them;
+ * its padding rows are zero.  For predictions, which read real rows only.
+ */
+int mtl_bert_forward_real(struct mtl_bert *m, const int32_t *ids,
+			  const int32_t *types, const int32_t *mask, int B,
+			  int T, struct mtl_err *err);
+
+/*
  * The training forward: mtl_bert_forward with train set, plus inverted
  * dropout (PyTorch's: kept values scaled by 1/(1-p)) with p_hidden after
  * the embedding LayerNorm and after both output projections of each

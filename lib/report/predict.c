@@ -557,8 +557,8 @@ int mtl_predict(struct mtl_predictor *p, const struct mtl_example *const *ex,
 		if ((rc = mtl_bert_embed(m->bert, &m->pool, p->emb, b.ids, b.type_ids,
 					 p->amask, n, T, err)))
 			goto out;
-	} else if ((rc = mtl_bert_forward(m->bert, b.ids, b.type_ids, p->amask, n, T,
-					  0, err)) ||
+	} else if ((rc = mtl_bert_forward_real(m->bert, b.ids, b.type_ids, p->amask,
+					       n, T, err)) ||
 		   (rc = mtl_heads_forward(m->heads, mtl_bert_last_hidden(m->bert),
 					   p->amask, n, T, 0, NULL, err))) {
 		goto out;
