@@ -514,14 +514,14 @@ static int forward(struct mtl_train *tr, const struct mtl_batch *b, int train,
 		return mtl_heads_forward(tr->hd, last, tr->mask, b->B, b->T,
 					 train, &tr->rng, err);
 	/*
-	 * evaluation takes the inference forward: one layer of activations;
-	 * so does a step whose encoder is wholly frozen, without dropout (no
-	 * encoder backward): its fused attention gives the numbers of
-	 * mtl-score --features, bit for bit
+	 * evaluation takes the inference forward: one layer of activations,
+	 * the real tokens alone; so does a step whose encoder is wholly
+	 * frozen, without dropout (no encoder backward): its fused attention
+	 * gives the numbers of mtl-score --features, bit for bit
 	 */
 	infer = !train || (ph == 0 && pa == 0 && !encoder_trains(tr, &lo, &emb));
-	rc = infer ? mtl_bert_forward(tr->m, b->ids, b->type_ids, tr->mask,
-				      tr->rows, b->T, 0, err)
+	rc = infer ? mtl_bert_forward_real(tr->m, b->ids, b->type_ids, tr->mask,
+					   tr->rows, b->T, err)
 		   : mtl_bert_forward_train(tr->m, b->ids, b->type_ids, tr->mask,
 					    tr->rows, b->T, ph, pa, &tr->rng, err);
 	if (rc || (rc = mtl_heads_forward(tr->hd, mtl_bert_last_hidden(tr->m),
