@@ -990,6 +990,26 @@ static void test_embed(void)
 		mtl_bert_set_packed(m, 0, NULL);
 		mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
 	}
+	/* masks the ragged layout does not take (a row without a token, a
+	 * row with a hole in it) keep the padded one: the same bytes */
+	for (int k = 0; ok && k < 2; k++) {
+		int32_t m2[EB * ET];
+
+		memcpy(m2, mask, sizeof(m2));
+		for (int t = 0; t < ET; t++)
+			m2[2 * ET + t] = k == 0 ? 0 : t < 5 || t > 20;
+		pool.mode = MTL_POOL_MEAN;
+		ok = mtl_bert_forward(m, ids, NULL, m2, EB, ET, 0, &err) == 0;
+		if (ok) {
+			mtl_pool_forward(want, mtl_bert_last_hidden(m), m2, EB, ET, EH,
+					 MTL_POOL_MEAN);
+			mtl_l2norm_forward(want, NULL, want, EB, EH);
+			ok = mtl_bert_embed(m, &pool, got, ids, NULL, m2, EB, ET, &err) == 0;
+		}
+		T_OK(ok && !memcmp(want, got, sizeof(want)),
+		     "a mask with %s: the padded forward, the same bytes",
+		     k == 0 ? "an empty row" : "a hole in a row");
+	}
 	if (!ok)
 		T_OK(0, "embeddings: %s", err.msg);
 	free(last);
