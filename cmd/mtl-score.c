@@ -120,8 +120,9 @@ static void progress(const struct run *R, int final)
 	}
 }
 
-/* --features: the inference forward of ex[0..n) padded to the longest,
- * then a record per example with the last hidden states of its tokens. */
+/* --features: the inference forward of ex[0..n) over their real tokens
+ * (mtl_bert_forward_real), then a record per example with the last
+ * hidden states of its tokens. */
 static void features_chunk(struct run *R, const struct mtl_example *const *ex,
 			   const long *recs, int n)
 {
@@ -141,7 +142,7 @@ static void features_chunk(struct run *R, const struct mtl_example *const *ex,
 			cmd_die(EXIT_DATA, "out of memory");
 	}
 	mtl_batch_mask(R->mask, b.lengths, n, T);
-	if (mtl_bert_forward(R->model->bert, b.ids, b.type_ids, R->mask, n, T, 0, &err))
+	if (mtl_bert_forward_real(R->model->bert, b.ids, b.type_ids, R->mask, n, T, &err))
 		die_batch(R, recs, n, MTL_ERR_ARG, err.msg);
 	last = mtl_bert_last_hidden(R->model->bert);
 	for (int i = 0; i < n; i++)
