@@ -266,6 +266,18 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 
 	for (int j = 0; j < T; j++)
 		all &= madd[j] == -FLT_MAX;
+	/* the head's rows of q, k and v are 3H floats apart, so each row is
+	 * its own cache lines, just written by the q|k|v product and often
+	 * out of L2: ask for all of them at once, so that their misses
+	 * overlap instead of the packing's loads waiting one by one (short
+	 * sentences: longer heads would push their own first rows out of L1) */
+	for (int j = 0; T <= 64 && j < T; j++)
+		for (int d = 0; d < D; d += 16) {
+			_mm_prefetch((const char *)(k + (int64_t)j * ld + d), _MM_HINT_T0);
+			_mm_prefetch((const char *)(v + (int64_t)j * ld + d), _MM_HINT_T0);
+			if (j < nq)
+				_mm_prefetch((const char *)(q + (int64_t)j * ld + d), _MM_HINT_T0);
+		}
 	NAME(pack_k)(kt, k, ld, T, D, nb);
 	for (int i0 = 0; i0 < nq; i0 += QW) {
 		int mr = nq - i0 < QW ? nq - i0 : QW;
