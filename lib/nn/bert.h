@@ -443,7 +443,11 @@ struct mtl_bert_pooling {
  * Sentence embeddings: an inference forward, then pooling
  * (mtl_pool_forward) and, when pool->normalize, L2 normalisation
  * (mtl_l2norm_forward) into out[B,H].  Same arguments and
- * failures as mtl_bert_forward().
+ * failures as mtl_bert_forward().  The forward runs on the real tokens
+ * alone (as mtl_bert_forward_real), and with CLS pooling its last layer
+ * on the CLS rows alone; out is the bytes the padded forward's pooling
+ * gives.  Afterwards the last hidden state has the padded layout, but
+ * with CLS pooling only its CLS rows are the last layer's.
  */
 int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 		   float *out, const int32_t *ids, const int32_t *types,
