@@ -241,17 +241,22 @@ int mtl_train_frozen(const struct mtl_train *tr)
 
 /*
  * Zeroes the word-embedding rows of grad that wte_rows marks, and with
- * unmark clears the marks (not in a data-parallel group, where every row
- * stays marked).
+ * unmark clears the marks; in a data-parallel group, where every row
+ * stays marked, the whole table in one pass.
  */
 static void clear_wte(struct mtl_train *tr, int unmark)
 {
 	size_t H = (size_t)tr->m->cfg.hidden;
 
+	if (tr->wte_dense) {
+		mtl_zero(tr->grad, (int64_t)tr->m->cfg.vocab * (int64_t)H,
+			 tr->m->threads);
+		return;
+	}
 	for (int r = 0; r < tr->m->cfg.vocab; r++)
 		if (tr->wte_rows[r]) {
 			memset(tr->grad + r * H, 0, sizeof(float) * H);
-			tr->wte_rows[r] = (uint8_t)(tr->wte_dense || !unmark);
+			tr->wte_rows[r] = (uint8_t)!unmark;
 		}
 }
 
@@ -629,14 +634,15 @@ int mtl_train_encoder_backward(struct mtl_train *tr, float *grad,
 double mtl_train_grad_norm(const struct mtl_train *tr)
 {
 	int lo, emb;
-
-	int64_t H = tr->m->cfg.hidden, nw = tr->m->cfg.vocab * H;
+	int64_t H = tr->m->cfg.hidden;
+	/* the table sparse: its marked rows; dense: in the block below */
+	int64_t nw = tr->wte_dense ? 0 : tr->m->cfg.vocab * H;
 	double s = 0;
 
 	/* a wholly frozen encoder's block is zero: no need to read it;
 	 * the word embeddings' unmarked rows are zero */
 	if (encoder_trains(tr, &lo, &emb)) {
-		for (int r = 0; r < tr->m->cfg.vocab; r++)
+		for (int r = 0; nw && r < tr->m->cfg.vocab; r++)
 			if (tr->wte_rows[r])
 				s += mtl_dot(tr->grad + r * H, tr->grad + r * H, H, 1);
 		s += mtl_dot(tr->grad + nw, tr->grad + nw,
