@@ -581,6 +581,12 @@ typedef void linear_fn(float *out, const float *inp, const float *w,
 		       const float *b, const float *res, int gelu, int N,
 		       int C, int OC, int nt);
 
+/* The projections' threading (mtl_bert_set_gemm_split). */
+static linear_fn *linear_of(const struct mtl_bert *m)
+{
+	return m->gemm_split ? mtl_linear_forward_split_ex : mtl_linear_forward_ex;
+}
+
 /*
  * One linear map of a layer: out[N,OC] = act(inp[N,C] w^T + b + res)
  * (res NULL: none; act GELU when gelu is set).  map is the map's index in
@@ -650,8 +656,7 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 {
 	const struct mtl_bert_params *p = &m->p;
 	struct mtl_bert_acts *a = &m->acts;
-	linear_fn *linear = m->gemm_split ? mtl_linear_forward_split_ex
-					  : mtl_linear_forward_ex;
+	linear_fn *linear = linear_of(m);
 	int train = a->train;
 	int H = m->cfg.hidden, I = m->cfg.intermediate, NH = m->cfg.heads;
 	int B = a->B, T = a->T, BT = a->rows, nt = m->threads;
@@ -675,12 +680,9 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 					    a->p_attn, a->att_seed,
 					    (uint64_t)l * B * NH * T * T, B, T,
 					    H, NH, nt);
-	else if (a->off)
+	else /* every query row, padded or ragged */
 		mtl_attention_forward_rows(ctx, a->att, qkv, a->mask_add, a->off,
 					   a->len, B, T, T, H, NH, nt);
-	else
-		mtl_attention_forward(ctx, a->att, qkv, a->mask_add, B, T, H,
-				      NH, 0, nt);
 	/* ln1_out = LN1(dropout(ctx Wo^T + bo) + x), the sum in ln1_in */
 	output_forward(m, linear, train ? -1 : 4 * l + 1, ln1_out,
 		       a->ln1_mean + sN, a->ln1_rstd + sN, ln1_in, ctx, x,
@@ -721,8 +723,7 @@ static void layer_forward_cls(struct mtl_bert *m, int l)
 {
 	const struct mtl_bert_params *p = &m->p;
 	struct mtl_bert_acts *a = &m->acts;
-	linear_fn *linear = m->gemm_split ? mtl_linear_forward_split_ex
-					  : mtl_linear_forward_ex;
+	linear_fn *linear = linear_of(m);
 	int H = m->cfg.hidden, I = m->cfg.intermediate, NH = m->cfg.heads;
 	int B = a->B, T = a->T, nt = m->threads;
 	size_t sz = sizeof(float) * (size_t)H;
