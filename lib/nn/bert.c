@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <blis.h>
 #include <jansson.h>
@@ -150,23 +149,20 @@ static size_t n_tensors_for(const struct mtl_bert_config *c)
 }
 
 /*
- * n bytes (zeroed if zero) for a block read all over for every batch (the
- * weights, the activations), on 2 MB pages where the kernel allows it
- * (transparent huge pages in madvise mode): the products read rows a few
- * kilobytes apart, and on 4 KB pages each row is a TLB miss of its own.
- * Pages are still made only when touched.  free() releases it.
+ * n bytes (zeroed if zero), 64-byte aligned, on ordinary 4 KB pages.
+ * Not on transparent huge pages (madvise): with the weights packed once
+ * for inference the products read them in order, and 2 MB pages changed
+ * neither the encoder's nor training's time, while in a virtual machine
+ * that hands idle memory back to its host (free page reporting reports
+ * free 2 MB blocks) each fresh huge page is faulted in from the host:
+ * mtl-score's start went from 0.11 s on 4 KB pages to 0.25-0.48 s
+ * (docs/performance.md, "Start-up").  free() releases it.
  */
-static void *huge_alloc(size_t n, int zero)
+static void *block_alloc(size_t n, int zero)
 {
-	const size_t huge = (size_t)2 << 20;
-	void *p = NULL;
+	void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
 
-	if (n < huge)
-		return zero ? calloc(1, n ? n : 1) : aligned_alloc(64, (n + 63) & ~(size_t)63);
-	if (posix_memalign(&p, huge, n))
-		return NULL;
-	madvise(p, n & ~(huge - 1), MADV_HUGEPAGE);
-	return zero ? memset(p, 0, n) : p;
+	return zero && p ? memset(p, 0, n) : p;
 }
 
 int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
@@ -183,7 +179,7 @@ int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	m->cfg = *cfg;
 	m->n_params = mtl_bert_param_sizes(s, cfg);
-	m->params = huge_alloc(m->n_params * sizeof(float), 1);
+	m->params = block_alloc(m->n_params * sizeof(float), 1);
 	m->tensors = calloc(n_tensors_for(cfg), sizeof(*m->tensors));
 	if (!m->params || !m->tensors) {
 		size_t n = m->n_params;
@@ -367,7 +363,7 @@ int mtl_bert_set_packed(struct mtl_bert *m, int on, struct mtl_err *err)
 		total += (size_t)c->layers * len[i];
 	}
 	m->packed = calloc((size_t)c->layers * 4, sizeof(*m->packed));
-	m->packed_block = huge_alloc(total * sizeof(float), 0);
+	m->packed_block = block_alloc(total * sizeof(float), 0);
 	if (!m->packed || !m->packed_block) {
 		mtl_bert_set_packed(m, 0, NULL);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
@@ -832,12 +828,12 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		 * they cost address space, not memory.
 		 */
 		size_t more = m->arena_len + m->arena_len / 2;
-		float *n = more > need ? huge_alloc(more * sizeof(float), 0) : NULL;
+		float *n = more > need ? block_alloc(more * sizeof(float), 0) : NULL;
 
 		if (n)
 			need = more;
 		else
-			n = huge_alloc(need * sizeof(float), 0);
+			n = block_alloc(need * sizeof(float), 0);
 		if (!n)
 			return mtl_err_set(err, MTL_ERR_NOMEM,
 					   "out of memory for %zu activations", need);
