@@ -16,24 +16,24 @@
  * it lands in.
  */
 
-/* exp(x) lane by lane: ops.c's vexp (Cody-Waite, degree-7 Taylor), 0 below -87.3. */
+/* exp(x) lane by lane: vmath.h's vexp (Cody-Waite, degree-7 Taylor, the
+ * same tree of operations), 0 below -87.3. */
 static inline VF NAME(vexp)(VF x)
 {
 	VF xc = VMIN(VMAX(x, VSET1(-87.3f)), VSET1(88.3f));
 	VF n = VSUB(VADD(VMUL(xc, VSET1(1.44269504f)), VSET1(12582912.0f)),
 		    VSET1(12582912.0f));
-	VF r = VFMA(n, VSET1(-0.693145752f), xc), p;
+	VF r = VFMA(n, VSET1(-0.693145752f), xc), r2, r4, hi, lo;
 
 	r = VFMA(n, VSET1(-1.42860677e-6f), r);
-	p = VSET1(1.0f / 5040);
-	p = VFMA(p, r, VSET1(1.0f / 720));
-	p = VFMA(p, r, VSET1(1.0f / 120));
-	p = VFMA(p, r, VSET1(1.0f / 24));
-	p = VFMA(p, r, VSET1(1.0f / 6));
-	p = VFMA(p, r, VSET1(0.5f));
-	p = VFMA(p, r, VSET1(1.0f));
-	p = VFMA(p, r, VSET1(1.0f));
-	return VZERO_BELOW(x, -87.3f, VMUL(p, VPOW2(n)));
+	r2 = VMUL(r, r);
+	r4 = VMUL(r2, r2);
+	hi = VFMA(VSET1(1.0f / 5040), r2,
+		  VFMA(VSET1(1.0f / 720), r, VSET1(1.0f / 120)));
+	lo = VFMA(VFMA(VSET1(1.0f / 24), r, VSET1(1.0f / 6)), r2,
+		  VFMA(VSET1(0.5f), r, VSET1(1.0f)));
+	return VZERO_BELOW(x, -87.3f,
+			   VMUL(VFMA(VFMA(hi, r4, lo), r, VSET1(1.0f)), VPOW2(n)));
 }
 
 /*
