@@ -259,9 +259,6 @@ static uint64_t load_model(struct run *R, struct args *A)
 	if (A->int8 &&
 	    (rc = mtl_bert_set_int8(R->model->bert, 1, MTL_Q8_AUTO, &err)))
 		cmd_die(cmd_status(rc), "%s", err.msg);
-	/* the weights never change here: pack them once, not every batch */
-	if (!A->int8 && (rc = mtl_bert_set_packed(R->model->bert, 1, &err)))
-		cmd_die(cmd_status(rc), "%s", err.msg);
 	if (A->embed)
 		return 0;
 	if (!R->model->tasks)
@@ -350,7 +347,7 @@ int main(int argc, char **argv)
 	struct mtl_err err;
 	msgpack_object hdr;
 	uint64_t task_mask;
-	int first;
+	int first, rc;
 	FILE *in;
 
 	cmd_name = "mtl-score";
@@ -382,6 +379,10 @@ int main(int argc, char **argv)
 			      &err))
 		cmd_die(EXIT_DATA, "%s: %s", name, err.msg);
 	write_header(&R, &A, argc, argv);
+	/* the weights never change here: pack them once, not every batch
+	 * (after the header, whose features hash reads them unpacked) */
+	if (!A.int8 && (rc = mtl_bert_set_packed(R.model->bert, 1, &err)))
+		cmd_die(cmd_status(rc), "%s", err.msg);
 	/* features records are large: held for a window only when asked */
 	if (mtl_window_new(&R.win, A.window >= 0 ? A.window : R.features ? 0 : 2048,
 			   R.batch, A.batch_tokens, &err))

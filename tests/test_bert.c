@@ -1025,6 +1025,86 @@ static void rm_rf(const char *path)
 		T_NOTE("could not remove %s", path);
 }
 
+/*
+ * Weights packed for inference where they lie (a bge shape: every
+ * packed copy is the weight's size) or in a block of their own (a
+ * hidden size of 40: the kernels' panels are padded): the unpacked
+ * forward's bits either way; while packed in place a training forward
+ * and a save refuse, int8 unpacks first (the int8 forward of the plain
+ * weights); and unpacking gives back every weight bit for bit.
+ */
+static void test_packed_here(void)
+{
+	enum { PB = 3, PT = 9 };
+	int32_t ids[PB * PT], mask[PB * PT];
+
+	for (int i = 0; i < PB * PT; i++) {
+		ids[i] = 1 + (i * 31) % 80;
+		mask[i] = i % PT < PT - 2 * (i / PT);
+	}
+	for (int shape = 0; shape < 2; shape++) {
+		int H = shape ? 40 : 64, I = shape ? 72 : 128;
+		struct mtl_bert_config c = {
+			.vocab = 90, .hidden = H, .layers = 2, .heads = 4,
+			.intermediate = I, .max_pos = 16, .type_vocab = 2,
+			.ln_eps = 1e-12f,
+		};
+		int here = !shape && mtl_gemm_default() != MTL_GEMM_BLIS;
+		struct mtl_bert *m = NULL;
+		struct mtl_err err = { "" };
+		size_t n = (size_t)PB * PT * H;
+		float *want = malloc(sizeof(float) * n), *q8 = malloc(sizeof(float) * n);
+		float *w0 = NULL;
+		char dir[] = "/tmp/test_bert.XXXXXX";
+		int ok = want && q8 && mtl_bert_new(&m, &c, &err) == 0;
+
+		if (ok) {
+			mtl_bert_init_random(m, 5);
+			w0 = malloc(sizeof(float) * m->n_params);
+			ok = w0 && mtl_bert_forward(m, ids, NULL, mask, PB, PT, 0, &err) == 0;
+		}
+		if (ok) {
+			memcpy(w0, m->params, sizeof(float) * m->n_params);
+			memcpy(want, mtl_bert_last_hidden(m), sizeof(float) * n);
+			ok = mtl_bert_set_int8(m, 1, MTL_Q8_AUTO, &err) == 0 &&
+			     mtl_bert_forward(m, ids, NULL, mask, PB, PT, 0, &err) == 0;
+			memcpy(q8, mtl_bert_last_hidden(m), sizeof(float) * n);
+			mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
+		}
+		ok = ok && mtl_bert_set_packed(m, 1, &err) == 0;
+		T_OK(ok && m->packed_here == here && (m->packed_block != NULL) ==
+			   (!here && mtl_gemm_default() != MTL_GEMM_BLIS),
+		     "H %d: packed %s", H, here ? "where the weights lie"
+			: mtl_gemm_default() == MTL_GEMM_BLIS ? "not at all (BLIS products)"
+			: "in a block of its own");
+		T_OK(ok && mtl_bert_forward(m, ids, NULL, mask, PB, PT, 0, &err) == 0 &&
+		     !memcmp(mtl_bert_last_hidden(m), want, sizeof(float) * n),
+		     "H %d: packed, the unpacked forward's bits", H);
+		if (ok && here) {
+			T_OK(mtl_bert_forward(m, ids, NULL, mask, PB, PT, 1, &err) ==
+				     MTL_ERR_ARG && strstr(err.msg, "packed for inference"),
+			     "packed in place: a training forward refuses: %s", err.msg);
+			T_OK(mkdtemp(dir) && mtl_bert_save(m, dir, &err) == MTL_ERR_ARG &&
+			     strstr(err.msg, "before saving"),
+			     "packed in place: saving refuses: %s", err.msg);
+			rmdir(dir);
+			T_OK(mtl_bert_set_int8(m, 1, MTL_Q8_AUTO, &err) == 0 &&
+			     !m->packed_here && m->packed == NULL &&
+			     mtl_bert_forward(m, ids, NULL, mask, PB, PT, 0, &err) == 0 &&
+			     !memcmp(mtl_bert_last_hidden(m), q8, sizeof(float) * n),
+			     "packed in place, then int8: unpacked first, the int8 forward's bits");
+			mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
+			ok = mtl_bert_set_packed(m, 1, &err) == 0 && m->packed_here;
+		}
+		T_OK(ok && mtl_bert_set_packed(m, 0, &err) == 0 && m->packed == NULL &&
+		     !m->packed_here &&
+		     !memcmp(m->params, w0, sizeof(float) * m->n_params),
+		     "H %d: unpacked, every weight bit for bit", H);
+		free(want), free(q8), free(w0);
+		mtl_bert_free(m);
+	}
+}
+
 int main(void)
 {
 	struct mtl_bert *m = NULL;
@@ -1044,6 +1124,7 @@ int main(void)
 	test_train_memory();
 	test_recompute();
 	test_embed();
+	test_packed_here();
 
 	test_golden("fixtures/tiny", "fixtures/golden/encode.safetensors", "f32 ");
 	test_golden("fixtures/tiny-f16", "fixtures/golden/encode-f16.safetensors", "f16 ");

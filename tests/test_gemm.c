@@ -260,7 +260,7 @@ static void kernel_prepacked(enum mtl_gemm_kernel k)
 		{ 1, 1, 1 }, { 29, 33, 17 }, { 37, 600, 385 }, { 50, 1100, 769 },
 		{ 14, 1536, 384 }, { 200, 600, 385 }, { 100, 70, 768 },
 	};
-	int same = 1, n = 0;
+	int same = 1, back = 1, n = 0;
 
 	for (size_t s = 0; s < sizeof(shape) / sizeof(*shape); s++)
 		for (int what = 0; what < 8; what++) {
@@ -300,11 +300,29 @@ static void kernel_prepacked(enum mtl_gemm_kernel k)
 						   c + (int64_t)lo * N, N, what ? &el : NULL);
 			}
 			same &= !memcmp(c, ref, sizeof(float) * (size_t)(M * N));
+			/* unpacked again: B as it was, in either layout */
+			if (what == 0) {
+				float *u = malloc(sizeof(float) * (size_t)(N * K));
+				float *bt = malloc(sizeof(float) * (size_t)(N * K));
+
+				memset(u, 0xff, sizeof(float) * (size_t)(N * K));
+				mtl_gemm_unpack_b(k, 1, N, K, bp, u, K);
+				back &= !memcmp(u, b, sizeof(float) * (size_t)(N * K));
+				for (int i = 0; i < N * K; i++)
+					bt[(i % K) * N + i / K] = b[i];
+				mtl_gemm_pack_b(k, 0, N, K, bt, N, bp);
+				memset(u, 0xff, sizeof(float) * (size_t)(N * K));
+				mtl_gemm_unpack_b(k, 0, N, K, bp, u, N);
+				back &= !memcmp(u, bt, sizeof(float) * (size_t)(N * K));
+				free(u), free(bt);
+			}
 			n++;
 			free(a), free(b), free(bp), free(bias), free(res), free(c), free(ref);
 		}
 	T_OK(same, "%s: packed once, whole or by rows, the unpacked product's bits (%d cases)",
 	     mtl_gemm_name(k), n);
+	T_OK(back, "%s: unpacking a packed B gives B again, B or B^T packed",
+	     mtl_gemm_name(k));
 }
 
 /* mtl_gemm_default() in a child with MTL_GEMM set to want (NULL: unset). */

@@ -235,6 +235,33 @@ static void conversions(void)
 	mtl_st_close(st);
 }
 
+/* A tensor of several pages read, released, and read again: the same
+ * bytes (the release lets go of the mapping's pages, not of the file). */
+static void release(void)
+{
+	enum { N = 5000 };
+	static float a[N], got[N];
+	struct mtl_st_out out = { .name = "big", .ndim = 1, .shape = { N }, .data = a };
+	struct mtl_st *st = NULL;
+	struct mtl_err err = { "" };
+	const struct mtl_st_tensor *t;
+	int ok;
+
+	for (int i = 0; i < N; i++)
+		a[i] = (float)i * 0.25f - 7.0f;
+	ok = mtl_st_write(path, &out, 1, NULL, 0, &err) == 0 &&
+	     mtl_st_open(&st, path, &err) == 0 && (t = mtl_st_find(st, "big")) &&
+	     mtl_st_read_f32(t, got, N, &err) == 0 && !memcmp(got, a, sizeof(a));
+	if (ok) {
+		mtl_st_release(t);
+		memset(got, 0, sizeof(got));
+		ok = mtl_st_read_f32(t, got, N, &err) == 0 &&
+		     !memcmp(got, a, sizeof(a));
+	}
+	T_OK(ok, "a released tensor reads the same again: %s", err.msg);
+	mtl_st_close(st);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir)) {
@@ -245,6 +272,7 @@ int main(void)
 	round_trip();
 	conversions();
 	corrupt_cases();
+	release();
 	unlink(path);
 	rmdir(dir);
 	return t_done();

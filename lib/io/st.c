@@ -415,6 +415,16 @@ static int wrong_numel(const struct mtl_st_tensor *t, int64_t n,
 			   t->name, (long long)t->numel, (long long)n);
 }
 
+void mtl_st_release(const struct mtl_st_tensor *t)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t lo = ((uintptr_t)t->data + pg - 1) & ~(pg - 1);
+	uintptr_t hi = ((uintptr_t)t->data + t->nbytes) & ~(pg - 1);
+
+	if (hi > lo)
+		madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 int mtl_st_read_f32(const struct mtl_st_tensor *t, float *dst, int64_t n,
 		    struct mtl_err *err)
 {

@@ -73,6 +73,14 @@ const char *mtl_st_dtype_name(enum mtl_st_dtype dt);
  */
 int mtl_st_read_f32(const struct mtl_st_tensor *t, float *dst, int64_t n,
 		    struct mtl_err *err);
+/*
+ * Lets go of the file pages wholly inside t's data (madvise
+ * MADV_DONTNEED on the read-only mapping): the process no longer holds
+ * them, the file is unchanged, and reading t again reads them anew.  For
+ * a loader that has copied t, so that a model's file and its copy are
+ * not both resident at the end of loading.
+ */
+void mtl_st_release(const struct mtl_st_tensor *t);
 /* Converts an integer tensor (I64, I32, I16, I8, U8, BOOL) of n elements. */
 int mtl_st_read_i32(const struct mtl_st_tensor *t, int32_t *dst, int64_t n,
 		    struct mtl_err *err);

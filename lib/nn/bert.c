@@ -207,7 +207,8 @@ void mtl_bert_free(struct mtl_bert *m)
 	free(m->tarena);
 	free(m->rag);
 	mtl_bert_set_int8(m, 0, MTL_Q8_AUTO, NULL);
-	mtl_bert_set_packed(m, 0, NULL);
+	free(m->packed);
+	free(m->packed_block);
 	json_decref(m->config_json);
 	free(m);
 }
@@ -316,6 +317,10 @@ int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
 	mtl_q8_buf_release(&m->q8buf);
 	if (!on)
 		return 0;
+	/* the int8 copies are made from the plain weights, and take
+	 * precedence over packed ones */
+	if (m->packed_here && (rc = mtl_bert_set_packed(m, 0, err)))
+		return rc;
 	q = calloc((size_t)c->layers * 4, sizeof(*q));
 	if (!q)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
@@ -338,32 +343,96 @@ int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
 	return rc;
 }
 
+/* The four linear maps of every layer: [OC, C] weights, read transposed. */
+struct lin_map {
+	float *w;
+	int oc, ic;
+};
+
+static void lin_maps(struct mtl_bert *m, struct lin_map maps[4])
+{
+	int H = m->cfg.hidden, I = m->cfg.intermediate;
+
+	maps[0] = (struct lin_map){ m->p.qkvw, 3 * H, H };
+	maps[1] = (struct lin_map){ m->p.attprojw, H, H };
+	maps[2] = (struct lin_map){ m->p.fcw, I, H };
+	maps[3] = (struct lin_map){ m->p.fcprojw, H, I };
+}
+
+/*
+ * Packs (or, with back set, unpacks) every weight of the four maps where
+ * it lies, through a buffer of one weight.  0, or -1 when the buffer
+ * cannot be allocated (nothing changed).
+ */
+static int pack_in_place(struct mtl_bert *m, int back)
+{
+	enum mtl_gemm_kernel k = mtl_gemm_default();
+	struct lin_map maps[4];
+	size_t most = 0;
+	float *tmp;
+
+	lin_maps(m, maps);
+	for (int i = 0; i < 4; i++)
+		if ((size_t)maps[i].oc * maps[i].ic > most)
+			most = (size_t)maps[i].oc * maps[i].ic;
+	if (!(tmp = aligned_alloc(64, (most * sizeof(float) + 63) & ~(size_t)63)))
+		return -1;
+	for (int l = 0; l < m->cfg.layers; l++)
+		for (int i = 0; i < 4; i++) {
+			size_t per = (size_t)maps[i].oc * maps[i].ic;
+			float *w = maps[i].w + l * per;
+
+			if (back)
+				mtl_gemm_unpack_b(k, 1, maps[i].oc, maps[i].ic, w,
+						  tmp, maps[i].ic);
+			else
+				mtl_gemm_pack_b(k, 1, maps[i].oc, maps[i].ic, w,
+						maps[i].ic, tmp);
+			memcpy(w, tmp, per * sizeof(float));
+			if (!back)
+				m->packed[4 * l + i] = w;
+		}
+	free(tmp);
+	return 0;
+}
+
 int mtl_bert_set_packed(struct mtl_bert *m, int on, struct mtl_err *err)
 {
 	const struct mtl_bert_config *c = &m->cfg;
 	enum mtl_gemm_kernel k = mtl_gemm_default();
-	int H = c->hidden, I = c->intermediate;
-	/* the four maps: [OC, C] weights, read transposed */
-	const struct { const float *w; int oc, ic; } maps[4] = {
-		{ m->p.qkvw, 3 * H, H }, { m->p.attprojw, H, H },
-		{ m->p.fcw, I, H }, { m->p.fcprojw, H, I },
-	};
+	struct lin_map maps[4];
 	size_t len[4], total = 0;
+	int here = 1;
 	float *at;
 
+	if (m->packed_here) {
+		if (pack_in_place(m, 1))
+			return mtl_err_set(err, MTL_ERR_NOMEM,
+					   "out of memory unpacking the weights");
+		m->packed_here = 0;
+	}
 	free(m->packed);
 	free(m->packed_block);
 	m->packed = NULL;
 	m->packed_block = NULL;
 	if (!on || k == MTL_GEMM_BLIS)
 		return 0;
+	lin_maps(m, maps);
 	for (int i = 0; i < 4; i++) {
+		size_t per = (size_t)maps[i].oc * maps[i].ic;
+
 		/* whole 64-byte lines, so each copy starts aligned */
 		len[i] = (mtl_gemm_packed_len(k, maps[i].oc, maps[i].ic) + 15) & ~(size_t)15;
 		total += (size_t)c->layers * len[i];
+		/* every weight's packed copy fits where the weight lies */
+		here &= len[i] == per && (uintptr_t)maps[i].w % 64 == 0;
 	}
 	m->packed = calloc((size_t)c->layers * 4, sizeof(*m->packed));
-	m->packed_block = block_alloc(total * sizeof(float), 0);
+	if (m->packed && here && pack_in_place(m, 0) == 0) {
+		m->packed_here = 1;
+		return 0;
+	}
+	m->packed_block = m->packed ? block_alloc(total * sizeof(float), 0) : NULL;
 	if (!m->packed || !m->packed_block) {
 		mtl_bert_set_packed(m, 0, NULL);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
@@ -817,6 +886,10 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 
 	if ((rc = check_inputs(m, ids, types, B, T, err)))
 		return rc;
+	if (train && m->packed_here)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "the weights are packed for inference: "
+				   "training needs mtl_bert_set_packed(m, 0) first");
 	train = !!train;
 	BT = B * T;
 	need = plan(m, NULL, B, T, train, nt);
@@ -939,7 +1012,7 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 				const float *, const float *, int, int, int, int) =
 		m->gemm_split ? mtl_linear_backward_split : mtl_linear_backward;
 
-	MTL_ASSERT(a->train);
+	MTL_ASSERT(a->train && !m->packed_here);
 	MTL_ASSERT(lo >= 0 && lo <= c->layers && (!embeddings || lo == 0));
 	if (lo == c->layers && !embeddings)
 		return 0;

@@ -233,7 +233,8 @@ struct mtl_bert {
 	struct mtl_q8_linear **q8; /* [L*4] int8 copies, or NULL (set_int8) */
 	struct mtl_q8_buf q8buf;   /* their quantised activations */
 	float **packed;            /* [L*4] weights packed once, or NULL (set_packed) */
-	float *packed_block;       /* their memory */
+	float *packed_block;       /* their memory, or NULL: */
+	int packed_here;           /* they are the weights themselves */
 	int32_t *rag;              /* [2*rag_cap]: acts.off and acts.len */
 	int rag_cap;
 };
@@ -337,11 +338,18 @@ int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
  * are now, for mtl_gemm_default()'s kernel; later inference forwards read
  * them instead of packing each weight again for every product, and cut
  * each product by rows between the threads (ops.h's
- * mtl_linear_forward_packed), with the same bits.  Training forwards and
- * the int8 maps (mtl_bert_set_int8, which take precedence) do not use
- * them, and they do not follow later changes to the weights: set it again
- * after them.  Costs as much memory again as those weights.  With on 0,
- * or when the products run on BLIS, frees them (none are made).
+ * mtl_linear_forward_packed), with the same bits.  Where every packed
+ * copy has its weight's size (each map's outputs a multiple of the
+ * kernel's 32 or 16 columns: every bge shape), the weights are packed
+ * where they lie and cost no memory; until set_packed(m, 0) unpacks them
+ * again, bit for bit, the plain weights are not there: a training forward
+ * and mtl_bert_save() fail (MTL_ERR_ARG), mtl_bert_set_int8() unpacks
+ * first, and nothing else may read or write those tensors.  Otherwise the
+ * copies take as much memory again as the weights, and do not follow
+ * later changes to them.  Training forwards and the int8 maps (which take
+ * precedence) do not use them.  With on 0, or when the products run on
+ * BLIS, nothing stays packed.  Fails with MTL_ERR_NOMEM (a buffer of one
+ * weight, or the copies).
  */
 int mtl_bert_set_packed(struct mtl_bert *m, int on, struct mtl_err *err);
 

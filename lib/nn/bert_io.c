@@ -297,6 +297,8 @@ static int load_file(struct load_state *ls, const char *path,
 			mtl_err_prefix(err, rc, "'%s'", path);
 			break;
 		}
+		/* copied: the file's pages and the copy are not both held */
+		mtl_st_release(t);
 	}
 	mtl_st_close(st);
 	return rc;
@@ -482,6 +484,10 @@ int mtl_bert_save(const struct mtl_bert *m, const char *dir,
 	json_t *j;
 	int rc;
 
+	if (m->packed_here)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "the weights are packed for inference: "
+				   "mtl_bert_set_packed(m, 0) before saving");
 	if ((rc = mtl_fs_mkdirs(dir, err)))
 		return rc;
 	if (!(j = mtl_bert_config_json(m)))

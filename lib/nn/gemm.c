@@ -728,6 +728,34 @@ void mtl_gemm_pack_b(enum mtl_gemm_kernel kind, int tb, int N, int K,
 	}
 }
 
+void mtl_gemm_unpack_b(enum mtl_gemm_kernel kind, int tb, int N, int K,
+		       const float *bp, float *B, int64_t ldb)
+{
+	const struct kernel *k = &kernels[kind];
+	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = K ? (K + nk - 1) / nk : 1;
+
+	MTL_ASSERT(kind != MTL_GEMM_BLIS);
+	for (int jc = 0; jc < N; jc += k->nc) {
+		int nc = N - jc < k->nc ? N - jc : k->nc;
+		int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
+
+		for (int pc = 0; pc < K; pc += kcb) {
+			int kc = K - pc < kcb ? K - pc : kcb;
+			const float *s = bp + (int64_t)jc * K + pc * ncpad;
+
+			/* sliver by sliver, as pack_b wrote them */
+			for (int j0 = 0; j0 < nc; j0 += k->nr, s += (int64_t)kc * k->nr)
+				for (int p = 0; p < kc; p++)
+					for (int j = 0; j < k->nr && j0 + j < nc; j++) {
+						int64_t n = jc + j0 + j, q = pc + p;
+
+						B[tb ? n * ldb + q : q * ldb + n] =
+							s[(int64_t)p * k->nr + j];
+					}
+		}
+	}
+}
+
 void mtl_gemm_prepacked(enum mtl_gemm_kernel kind, int ta, int M, int N,
 			int K, float alpha, const float *A, int64_t lda,
 			const float *bp, float beta, float *C, int64_t ldc,

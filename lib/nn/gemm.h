@@ -126,6 +126,9 @@ void mtl_gemm_epi_apply(const struct mtl_gemm_epi *epi, int M, int N,
 size_t mtl_gemm_packed_len(enum mtl_gemm_kernel k, int N, int K);
 void mtl_gemm_pack_b(enum mtl_gemm_kernel k, int tb, int N, int K,
 		     const float *B, int64_t ldb, float *dst);
+/* The inverse: B (as mtl_gemm_pack_b read it) from its packed copy bp. */
+void mtl_gemm_unpack_b(enum mtl_gemm_kernel k, int tb, int N, int K,
+		       const float *bp, float *B, int64_t ldb);
 void mtl_gemm_prepacked(enum mtl_gemm_kernel k, int ta, int M, int N, int K,
 			float alpha, const float *A, int64_t lda,
 			const float *bp, float beta, float *C, int64_t ldc,

@@ -38,6 +38,7 @@ void mtl_feat_encoder_hash(const struct mtl_bert *m, char hex[17])
 	const uint32_t *w = (const uint32_t *)m->params;
 	uint64_t h = 0xcbf29ce484222325ull;
 
+	MTL_ASSERT(!m->packed_here); /* the plain weights are hashed */
 	for (size_t i = 0; i < m->n_params; i++)
 		h = (h ^ w[i]) * 0x100000001b3ull;
 	snprintf(hex, 17, "%016" PRIx64, h);
