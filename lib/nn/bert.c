@@ -156,7 +156,7 @@ static size_t n_tensors_for(const struct mtl_bert_config *c)
  * that hands idle memory back to its host (free page reporting reports
  * free 2 MB blocks) each fresh huge page is faulted in from the host:
  * mtl-score's start went from 0.11 s on 4 KB pages to 0.25-0.48 s
- * (docs/performance.md, "Start-up").  free() releases it.
+ * (docs/performance.md, "Start-up and memory").  free() releases it.
  */
 static void *block_alloc(size_t n, int zero)
 {
