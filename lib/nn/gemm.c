@@ -743,10 +743,11 @@ void mtl_gemm_unpack_b(enum mtl_gemm_kernel kind, int tb, int N, int K,
 			int kc = K - pc < kcb ? K - pc : kcb;
 			const float *s = bp + (int64_t)jc * K + pc * ncpad;
 
-			/* sliver by sliver, as pack_b wrote them */
+			/* sliver by sliver, as pack_b wrote them; for B (tb)
+			 * each column of a sliver is a run of a row of B */
 			for (int j0 = 0; j0 < nc; j0 += k->nr, s += (int64_t)kc * k->nr)
-				for (int p = 0; p < kc; p++)
-					for (int j = 0; j < k->nr && j0 + j < nc; j++) {
+				for (int j = 0; j < k->nr && j0 + j < nc; j++)
+					for (int p = 0; p < kc; p++) {
 						int64_t n = jc + j0 + j, q = pc + p;
 
 						B[tb ? n * ldb + q : q * ldb + n] =
