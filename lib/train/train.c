@@ -248,7 +248,7 @@ static void clear_wte(struct mtl_train *tr, int unmark)
 {
 	size_t H = (size_t)tr->m->cfg.hidden;
 
-	if (tr->wte_dense) {
+	if (tr->dist) {
 		mtl_zero(tr->grad, (int64_t)tr->m->cfg.vocab * (int64_t)H,
 			 tr->m->threads);
 		return;
@@ -655,7 +655,7 @@ double mtl_train_grad_norm(const struct mtl_train *tr)
 	int lo, emb;
 	int64_t H = tr->m->cfg.hidden;
 	/* the table sparse: its marked rows; dense: in the block below */
-	int64_t nw = tr->wte_dense ? 0 : tr->m->cfg.vocab * H;
+	int64_t nw = tr->dist ? 0 : tr->m->cfg.vocab * H;
 	double s = 0;
 
 	/* a wholly frozen encoder's block is zero: no need to read it;
@@ -876,7 +876,6 @@ int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
 	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
 		return rc;
 	/* the sums reach every rank's rows: the whole table, always */
-	tr->wte_dense = 1;
 	memset(tr->wte_rows, 1, (size_t)tr->m->cfg.vocab);
 	/* a checkpoint's stream of this rank; else one from the trainer's
 	 * current stream (the seed's, or a resumed checkpoint's), so rank 0

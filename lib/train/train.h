@@ -115,10 +115,10 @@ struct mtl_train {
 	 * (so they hold no memory: bge-base's 94 MB table gradient holds
 	 * what a batch's tokens reach).  A caller that writes grad there
 	 * itself marks the rows.  All ones, for good, in a data-parallel
-	 * group (every rank's rows are summed into each).
+	 * group (tr->dist set: every rank's rows are summed into each), where
+	 * the table is cleared and summed as one block.
 	 */
 	uint8_t *wte_rows;
-	int wte_dense;
 	float *hgrad, *hmom1, *hmom2; /* heads: hd->n_params each */
 	struct mtl_adamw_group *groups, *hgroups;
 	size_t n_groups, n_hgroups;
