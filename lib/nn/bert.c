@@ -302,11 +302,27 @@ void mtl_bert_set_gemm_split(struct mtl_bert *m, int on)
 	m->gemm_split = !!on;
 }
 
+/* The four linear maps of every layer: [OC, C] weights, read transposed. */
+struct lin_map {
+	float *w;
+	int oc, ic;
+};
+
+static void lin_maps(struct mtl_bert *m, struct lin_map maps[4])
+{
+	int H = m->cfg.hidden, I = m->cfg.intermediate;
+
+	maps[0] = (struct lin_map){ m->p.qkvw, 3 * H, H };
+	maps[1] = (struct lin_map){ m->p.attprojw, H, H };
+	maps[2] = (struct lin_map){ m->p.fcw, I, H };
+	maps[3] = (struct lin_map){ m->p.fcprojw, H, I };
+}
+
 int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
 		      struct mtl_err *err)
 {
 	const struct mtl_bert_config *c = &m->cfg;
-	size_t H = (size_t)c->hidden, I = (size_t)c->intermediate;
+	struct lin_map maps[4];
 	struct mtl_q8_linear **q;
 	int rc = 0;
 
@@ -324,39 +340,16 @@ int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
 	q = calloc((size_t)c->layers * 4, sizeof(*q));
 	if (!q)
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-	for (int l = 0; l < c->layers && !rc; l++) {
-		struct mtl_q8_linear **ql = q + 4 * l;
-
-		if ((rc = mtl_q8_linear_new(&ql[0], m->p.qkvw + l * 3 * H * H,
-					    3 * c->hidden, c->hidden, path, err)) ||
-		    (rc = mtl_q8_linear_new(&ql[1], m->p.attprojw + l * H * H,
-					    c->hidden, c->hidden, path, err)) ||
-		    (rc = mtl_q8_linear_new(&ql[2], m->p.fcw + l * I * H,
-					    c->intermediate, c->hidden, path, err)))
-			break;
-		rc = mtl_q8_linear_new(&ql[3], m->p.fcprojw + l * H * I,
-				       c->hidden, c->intermediate, path, err);
-	}
+	lin_maps(m, maps);
+	for (int l = 0; l < c->layers && !rc; l++)
+		for (int i = 0; i < 4 && !rc; i++)
+			rc = mtl_q8_linear_new(&q[4 * l + i],
+					       maps[i].w + (size_t)l * maps[i].oc * maps[i].ic,
+					       maps[i].oc, maps[i].ic, path, err);
 	m->q8 = q;
 	if (rc)
 		mtl_bert_set_int8(m, 0, path, NULL);
 	return rc;
-}
-
-/* The four linear maps of every layer: [OC, C] weights, read transposed. */
-struct lin_map {
-	float *w;
-	int oc, ic;
-};
-
-static void lin_maps(struct mtl_bert *m, struct lin_map maps[4])
-{
-	int H = m->cfg.hidden, I = m->cfg.intermediate;
-
-	maps[0] = (struct lin_map){ m->p.qkvw, 3 * H, H };
-	maps[1] = (struct lin_map){ m->p.attprojw, H, H };
-	maps[2] = (struct lin_map){ m->p.fcw, I, H };
-	maps[3] = (struct lin_map){ m->p.fcprojw, H, I };
 }
 
 /*
