@@ -281,7 +281,7 @@ int main(int argc, char **argv)
 			bench_clock = CLOCK_PROCESS_CPUTIME_ID;
 			break;
 		case 'a':
-			printf("%s\n", bli_arch_string(bli_arch_query_id()));
+			printf("%s\n", mtl_gemm_blis_arch());
 			return 0;
 		case 'g':
 			printf("%s\n", mtl_gemm_name(mtl_gemm_default()));
@@ -337,7 +337,7 @@ int main(int argc, char **argv)
 	printf("# %d threads, median of %d runs (after one warm-up), %s time\n",
 	       threads, runs, bench_clock == CLOCK_MONOTONIC ? "wall" : "process CPU");
 	printf("# BLIS %s, sub-configuration %s; sgemm kernel %s (MTL_GEMM)\n",
-	       bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
+	       bli_info_get_version_str(), mtl_gemm_blis_arch(),
 	       mtl_gemm_name(mtl_gemm_default()));
 	print_load("at start");
 	{

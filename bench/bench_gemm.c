@@ -187,7 +187,7 @@ int main(int argc, char **argv)
 	if (!nmodels)
 		models[nmodels++] = "small", models[nmodels++] = "base";
 	printf("# BLIS %s, sub-configuration %s; mtl_gemm default: %s\n",
-	       bli_info_get_version_str(), bli_arch_string(bli_arch_query_id()),
+	       bli_info_get_version_str(), mtl_gemm_blis_arch(),
 	       mtl_gemm_name(mtl_gemm_default()));
 	printf("# one thread, %s time, median of %d rounds, %s\n",
 	       bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU", rounds,

@@ -478,9 +478,9 @@ int main(void)
 			kernel_prepacked(k);
 	}
 	/* without a choice: ours where BLIS has only its generic kernels */
-	dflt = bli_arch_query_id() == BLIS_ARCH_GENERIC ? best : MTL_GEMM_BLIS;
+	dflt = strcmp(mtl_gemm_blis_arch(), "generic") ? MTL_GEMM_BLIS : best;
 	T_OK(default_with(NULL) == (int)dflt, "MTL_GEMM unset: %s (BLIS's kernels: %s)",
-	     mtl_gemm_name(dflt), bli_arch_string(bli_arch_query_id()));
+	     mtl_gemm_name(dflt), mtl_gemm_blis_arch());
 	T_OK(default_with("bogus") == (int)dflt, "MTL_GEMM=bogus: as unset");
 	for (int k = MTL_GEMM_BLIS; k <= MTL_GEMM_AVX512; k++)
 		T_OK(default_with(names[k]) == (mtl_gemm_supported(k) ? k : (int)dflt),

@@ -4,7 +4,8 @@ by make test or make demo.
 
 Usage: /usr/bin/python3 tools/bench_compare.py [--rounds N] [--threads N]
            [--cpu-time] [--min-time S] [--max-steps N] [--work W,W...]
-           [--int8] [--attn-unfused] [--no-torch] BUILD
+           [--int8] [--attn-unfused] [--mtl-env VAR=VALUE]... [--avx2-only]
+           [--no-torch] BUILD
 
 Workloads (--work; default job:small,encode:small:32x32,encode:small:8x128,
 encode:base:32x32,encode:base:8x128):
@@ -39,10 +40,21 @@ encode:base:32x32,encode:base:8x128):
 --int8) as a fourth runtime, with its ratios to ONNX Runtime and to mtl's
 fp32.
 
---attn-unfused adds mtl with MTL_ATTN=unfused (the attention forward
-through [T,T] score matrices, as before the fused kernel of
-lib/nn/ops_attn.c) as another runtime, with the ratio of mtl to it: a
-before-and-after in one interleaved run.  --no-torch leaves PyTorch out
+--mtl-env VAR=VALUE adds mtl with that environment variable as another
+runtime (MTL_GEMM=avx2: mtl's own AVX2 products where it would use
+BLIS's), with the ratio of mtl to it: a before-and-after in one
+interleaved run; repeat it for more.  --attn-unfused is --mtl-env
+MTL_ATTN=unfused (the attention forward through [T,T] score matrices, as
+before the fused kernel of lib/nn/ops_attn.c).
+
+--avx2-only runs every runtime on the CPU an AVX2-only machine (AMD Zen
+3) has: BUILD/bench/avx2only.so (bench/avx2only.c) hides AVX-512,
+AVX-VNNI and GFNI from CPUID in every process (LD_PRELOAD; it needs
+CPUID faulting, the cpuid_fault flag of /proc/cpuinfo), GLIBC_TUNABLES
+hides them from glibc's string functions, node runs without its
+WebAssembly trap handler (which would take the shim's SIGSEGV), and BLIS
+is told to use its Zen 3 sub-configuration (BLIS_ARCH_TYPE), as it
+would there.  The clock speed, caches and memory stay this machine's.  --no-torch leaves PyTorch out
 (its bge-large and T = 512 forwards take minutes each on BLIS's generic
 kernels).
 
@@ -88,6 +100,7 @@ SHAPES = {"small": (384, 12, 12, 1536), "base": (768, 12, 12, 3072),
 DEFAULT_WORK = "job:small,encode:small:32x32,encode:small:8x128,encode:base:32x32,encode:base:8x128"
 TRAIN_WORK = ",".join("train:%s:%s" % (m, s) for m in ("small", "base", "large") for s in ("16x64", "4x512"))
 SENTENCES = [("trec/test.jsonl", None), ("sst2/dev.jsonl", None), ("trec/train.jsonl", 1600)]
+GLIBC_NO_AVX512 = "glibc.cpu.hwcaps=-AVX512F,-AVX512CD,-AVX512BW,-AVX512DQ,-AVX512VL"
 FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile")
 
 
@@ -312,14 +325,38 @@ def ort(args, work, out, node):
     env = dict(os.environ, NODE_PATH=os.path.join(node, "node_modules"),
                BENCH_CPU_TIME="1" if args.cpu_time else "0")
     onnx = os.path.join(out, work[1] + ".onnx")
+    node_cmd = ["node"] + (["--disable-wasm-trap-handler"] if args.avx2_only else [])
     if work[0] == "encode":
-        cmd = ["node", os.path.join(TOOLS, "bench_ort.js"), onnx, str(args.threads), "shape",
-               work[2], str(args.min_time)]
+        cmd = node_cmd + [os.path.join(TOOLS, "bench_ort.js"), onnx, str(args.threads), "shape",
+                          work[2], str(args.min_time)]
     else:
-        cmd = ["node", os.path.join(TOOLS, "bench_ort.js"), onnx, str(args.threads), "job",
-               os.path.join(out, "ids.json"), "32"]
+        cmd = node_cmd + [os.path.join(TOOLS, "bench_ort.js"), onnx, str(args.threads), "job",
+                          os.path.join(out, "ids.json"), "32"]
     p = run(cmd, env=env)
     return float(p.stdout.split()[-1]) if p else None
+
+
+def avx2_only(build):
+    """Every child from here on sees an AVX2-only CPU (see --avx2-only)."""
+    shim = os.path.abspath(os.path.join(build, "bench", "avx2only.so"))
+    if not os.path.exists(shim):
+        sys.exit("bench-compare: no %s (make %s)" % (shim, os.path.relpath(shim, ROOT)))
+    os.environ["LD_PRELOAD"] = shim
+    os.environ["GLIBC_TUNABLES"] = GLIBC_NO_AVX512
+    probe = os.path.join(build, "bench", "bench_encode")
+    for i in range(64):  # BLIS's id of its Zen 3 sub-configuration
+        p = subprocess.run([probe, "-a"], capture_output=True, text=True,
+                           env=dict(os.environ, BLIS_ARCH_TYPE=str(i)))
+        if p.returncode == 0 and p.stdout.strip() == "zen3":
+            os.environ["BLIS_ARCH_TYPE"] = str(i)
+            break
+        if p.returncode != 0 and "avx2only" in p.stderr:
+            sys.exit("bench-compare: " + p.stderr.strip())
+    else:
+        sys.exit("bench-compare: this BLIS has no zen3 sub-configuration (BLIS_ARCH_TYPE)")
+    p = run([probe, "-g"])
+    if not p or p.stdout.strip() == "avx512":
+        sys.exit("bench-compare: --avx2-only: mtl still sees AVX-512")
 
 
 def fmt(v, spec="%.1f"):
@@ -340,6 +377,10 @@ def main(argv):
     ap.add_argument("--work", default=DEFAULT_WORK)
     ap.add_argument("--int8", action="store_true", help="also mtl with int8 linear maps")
     ap.add_argument("--attn-unfused", action="store_true", help="also mtl with MTL_ATTN=unfused")
+    ap.add_argument("--mtl-env", action="append", default=[], metavar="VAR=VALUE",
+                    help="also mtl with this environment variable (repeatable)")
+    ap.add_argument("--avx2-only", action="store_true",
+                    help="every runtime on the CPU an AVX2-only machine has (bench/avx2only.c)")
     ap.add_argument("--no-torch", action="store_true", help="leave PyTorch out")
     ap.add_argument("--torch-job", help=argparse.SUPPRESS)
     ap.add_argument("build")
@@ -371,6 +412,10 @@ def main(argv):
     args.padding = None
     print("# %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     print("# %s" % cpu_line())
+    if args.avx2_only:
+        avx2_only(args.build)
+        print("# --avx2-only: every runtime sees no AVX-512, AVX-VNNI or GFNI (bench/avx2only.c); "
+              "BLIS_ARCH_TYPE=%s (%s)" % (os.environ["BLIS_ARCH_TYPE"], "zen3"))
     p = run([os.path.join(args.build, "bench", "bench_encode"), "-a"])
     print("# BLIS sub-configuration (mtl and PyTorch): %s%s" % (
         p.stdout.strip() if p else "unknown",
@@ -384,12 +429,20 @@ def main(argv):
     if not have_ort and node:
         print("# ONNX Runtime: onnxruntime-node not installed (needs node and npm)")
     sys.stdout.flush()
-    res = {w: {"mtl": [], "mtl8": [], "mtlu": [], "torch": [], "ort": []} for w in work}
+    if args.attn_unfused:
+        args.mtl_env.insert(0, "MTL_ATTN=unfused")
+    for v in args.mtl_env:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", v):
+            ap.error("bad --mtl-env %r: not VAR=VALUE" % v)
+    variants = ["mtl " + v for v in args.mtl_env]
+    res = {w: dict({"mtl": [], "mtl8": [], "torch": [], "ort": []}, **{v: [] for v in variants})
+           for w in work}
     sides = [("mtl", lambda w: mtl(args, w, out))]
     if args.int8:
         sides.append(("mtl8", lambda w: mtl(args, w, out, int8=True)))
-    if args.attn_unfused:
-        sides.append(("mtlu", lambda w: mtl(args, w, out, env={"MTL_ATTN": "unfused"})))
+    for v in args.mtl_env:
+        var, val = v.split("=", 1)
+        sides.append(("mtl " + v, lambda w, e={var: val}: mtl(args, w, out, env=e)))
     if args.no_torch:
         print("# PyTorch: left out (--no-torch)")
         have_torch = False
@@ -446,16 +499,16 @@ def main(argv):
         if not work:
             return 0
     q8h = " mtl int8 | int8 / ORT | int8 / fp32 |" if args.int8 else ""
-    uh = " mtl, unfused attention | unfused / ORT | mtl / unfused |" if args.attn_unfused else ""
+    uh = "".join(" %s | it / ORT | mtl / it |" % v for v in variants)
     print()
     print("| workload | mtl | PyTorch | ONNX Runtime | mtl / ORT | mtl / PyTorch |" + q8h + uh)
     print("|---|---:|---:|---:|---:|---:|" + ("---:|" * 3 if args.int8 else "")
-          + ("---:|" * 3 if args.attn_unfused else ""))
+          + "---:|" * 3 * len(variants))
     for w in work:
         q8 = " %s | %s | %s |" % (fmt(med(res[w]["mtl8"])), fmt(ratio(w, "mtl8", "ort"), "%.2f"),
                                   fmt(ratio(w, "mtl8", "mtl"), "%.2f")) if args.int8 else ""
-        un = " %s | %s | %s |" % (fmt(med(res[w]["mtlu"])), fmt(ratio(w, "mtlu", "ort"), "%.2f"),
-                                  fmt(ratio(w, "mtl", "mtlu"), "%.2f")) if args.attn_unfused else ""
+        un = "".join(" %s | %s | %s |" % (fmt(med(res[w][v])), fmt(ratio(w, v, "ort"), "%.2f"),
+                                          fmt(ratio(w, "mtl", v), "%.2f")) for v in variants)
         print("| %s | %s | %s | %s | %s | %s |%s%s" % (
             ":".join(w), fmt(med(res[w]["mtl"])), fmt(med(res[w]["torch"])), fmt(med(res[w]["ort"])),
             fmt(ratio(w, "mtl", "ort"), "%.2f"), fmt(ratio(w, "mtl", "torch"), "%.2f"), q8, un))

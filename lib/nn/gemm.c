@@ -661,6 +661,12 @@ const char *mtl_gemm_name(enum mtl_gemm_kernel k)
 	return k == MTL_GEMM_AVX512 ? "avx512" : k == MTL_GEMM_AVX2 ? "avx2" : "blis";
 }
 
+const char *mtl_gemm_blis_arch(void)
+{
+	bli_init(); /* before the query: BLIS_ARCH_TYPE needs its contexts */
+	return bli_arch_string(bli_arch_query_id());
+}
+
 /*
  * Ours where it was measured faster: when BLIS runs its portable
  * "generic" kernels because it does not know the CPU (BLIS 0.9 on AMD
@@ -676,7 +682,7 @@ static enum mtl_gemm_kernel choose(void)
 	for (k = MTL_GEMM_BLIS; want && k <= MTL_GEMM_AVX512; k++)
 		if (!strcmp(want, mtl_gemm_name(k)) && mtl_gemm_supported(k))
 			return k;
-	if (bli_arch_query_id() != BLIS_ARCH_GENERIC)
+	if (strcmp(mtl_gemm_blis_arch(), "generic"))
 		return MTL_GEMM_BLIS;
 	for (k = MTL_GEMM_AVX512; k > MTL_GEMM_BLIS; k--)
 		if (mtl_gemm_supported(k))

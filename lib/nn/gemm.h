@@ -64,6 +64,10 @@ enum mtl_gemm_kernel mtl_gemm_default(void);
 /* "blis", "avx2", "avx512". */
 const char *mtl_gemm_name(enum mtl_gemm_kernel k);
 
+/* BLIS's sub-configuration for this CPU ("zen3", "skx", "generic", or the
+ * one BLIS_ARCH_TYPE asks for), BLIS initialised first. */
+const char *mtl_gemm_blis_arch(void);
+
 /* The product above with kernel k, which must be supported (asserted). */
 void mtl_gemm_ex(enum mtl_gemm_kernel k, int ta, int tb, int M, int N, int K,
 		 float alpha, const float *A, int64_t lda, const float *B,

@@ -735,31 +735,49 @@ void mtl_residual_backward(float *da, float *db, const float *dout,
 	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt), residual_back_part, &j);
 }
 
-/* AVX-512 where the CPU has it, whatever ARCH says (the same bits: one
- * element's operations do not depend on the vector width) */
-__attribute__((target_clones("arch=x86-64-v4", "default"))) static void
-gelu_part(void *arg, int64_t lo, int64_t hi, int slot)
+/*
+ * AVX-512 where the CPU has it, whatever ARCH says (the same bits: one
+ * element's operations do not depend on the vector width).  Chosen at run
+ * time by __builtin_cpu_supports, as the kernels of gemm.c and ops_attn.c
+ * are, not by target_clones: an ifunc is resolved while the program is
+ * loaded, before anything (bench/avx2only.c) can change what the CPU says.
+ */
+static int have_v4(void)
 {
-	const struct ew_job *j = arg;
+	return __builtin_cpu_supports("x86-64-v4");
+}
 
+__attribute__((always_inline)) static inline void
+gelu_run(const struct ew_job *j, int64_t lo, int64_t hi)
+{
 #pragma omp simd
 	for (int64_t i = lo; i < hi; i++)
 		j->out[i] = vgelu(j->a[i]);
+}
+
+__attribute__((target("arch=x86-64-v4"))) static void
+gelu_part_v4(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	gelu_run(arg, lo, hi);
+}
+
+static void gelu_part(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	gelu_run(arg, lo, hi);
 }
 
 void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
 {
 	struct ew_job j = { out, inp, NULL };
 
-	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt), gelu_part, &j);
+	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt),
+		    have_v4() ? gelu_part_v4 : gelu_part, &j);
 }
 
-__attribute__((target_clones("arch=x86-64-v4", "default"))) static void
-gelu_back_part(void *arg, int64_t lo, int64_t hi, int slot)
+/* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
+__attribute__((always_inline)) static inline void
+gelu_back_run(const struct ew_back_job *j, int64_t lo, int64_t hi)
 {
-	const struct ew_back_job *j = arg;
-
-	/* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
 #pragma omp simd
 	for (int64_t i = lo; i < hi; i++) {
 		float x = j->inp[i];
@@ -770,12 +788,24 @@ gelu_back_part(void *arg, int64_t lo, int64_t hi, int slot)
 	}
 }
 
+__attribute__((target("arch=x86-64-v4"))) static void
+gelu_back_part_v4(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	gelu_back_run(arg, lo, hi);
+}
+
+static void gelu_back_part(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	gelu_back_run(arg, lo, hi);
+}
+
 void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
 		       int64_t n, int nt)
 {
 	struct ew_back_job j = { dinp, NULL, dout, inp };
 
-	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt), gelu_back_part, &j);
+	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt),
+		    have_v4() ? gelu_back_part_v4 : gelu_back_part, &j);
 }
 
 void mtl_tanh_forward(float *out, const float *inp, int64_t n)
