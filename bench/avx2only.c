@@ -56,7 +56,13 @@ static void on_segv(int sig, siginfo_t *si, void *ctx)
 
 	/* A faulting CPUID is a general protection fault: SI_KERNEL, and
 	 * the instruction at RIP is 0f a2.  Anything else is a real crash:
-	 * the default action on the next try. */
+	 * the default action, on the faulting instruction's next try or, for
+	 * a signal sent by a program (raise, kill), sent again now. */
+	if (si->si_code <= 0) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
 	if (si->si_code != SI_KERNEL || ip[0] != 0x0f || ip[1] != 0xa2) {
 		signal(sig, SIG_DFL);
 		return;

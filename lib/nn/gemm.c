@@ -668,11 +668,11 @@ const char *mtl_gemm_blis_arch(void)
 }
 
 /*
- * Ours where it was measured faster: when BLIS runs its portable
- * "generic" kernels because it does not know the CPU (BLIS 0.9 on AMD
- * family 0x1a: 31 GFLOP/s on one core against our AVX-512 kernel's
- * 120-165, docs/performance.md).  Where BLIS has kernels for the CPU it
- * stays the default until ours is measured there.
+ * Ours, the widest the CPU has: measured faster than BLIS 0.9 wherever it
+ * was compared (docs/performance.md, "Choosing"): on Zen 5, where BLIS
+ * knows no kernels of its own, and against BLIS's zen3 and skx kernels
+ * (BLIS_ARCH_TYPE), in the whole encoder, whose epilogues and weights
+ * packed once only ours have.  BLIS where the CPU has no AVX2.
  */
 static enum mtl_gemm_kernel choose(void)
 {
@@ -682,8 +682,6 @@ static enum mtl_gemm_kernel choose(void)
 	for (k = MTL_GEMM_BLIS; want && k <= MTL_GEMM_AVX512; k++)
 		if (!strcmp(want, mtl_gemm_name(k)) && mtl_gemm_supported(k))
 			return k;
-	if (strcmp(mtl_gemm_blis_arch(), "generic"))
-		return MTL_GEMM_BLIS;
 	for (k = MTL_GEMM_AVX512; k > MTL_GEMM_BLIS; k--)
 		if (mtl_gemm_supported(k))
 			return k;

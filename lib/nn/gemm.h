@@ -12,15 +12,15 @@
  * Kernels: packed panels of op(B) (KC x NC, zero-padded to whole slivers
  * of NR columns) and slivers of op(A) (MR x KC, read where they lie, or
  * packed when ta is set), multiplied by a register-blocked micro-kernel
- * written with intrinsics: 14x32 for AVX-512F, 6x16 for AVX2+FMA.  Each is compiled with its own target attribute, so one
+ * written with intrinsics: 14x32 for AVX-512F, 6x16 for AVX2+FMA.  Each
+ * is compiled with its own target attribute, so one
  * build (whatever -march says) runs everywhere and uses AVX-512 only on a
  * CPU that has it; MTL_GEMM_BLIS calls bli_sgemm_ex on one thread.
  *
  * mtl_gemm_default() picks the kernel once per process: the environment
  * variable MTL_GEMM ("blis", "avx2" or "avx512") if the CPU supports that
  * kernel; otherwise (unset, unknown or unsupported) the widest of ours the
- * CPU supports when BLIS runs its portable "generic" kernels on this CPU,
- * and BLIS when it has kernels of its own for it.
+ * CPU supports, and BLIS only on a CPU without AVX2 and FMA.
  *
  * Summation order: each element of C is summed over K in order within
  * blocks of KC (a fixed value per kernel), whatever M, N, the strides or
