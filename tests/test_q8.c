@@ -50,6 +50,58 @@ static void test_quantize(void)
 	T_OK(s == 0 && !q[0] && !q[4], "all-zero row: scale 0, values 0");
 }
 
+/*
+ * The forward's own quantisation of its float input (vectorised on the
+ * x86 paths) against mtl_q8_quantize, bit for bit, seen through identity
+ * weights: row 0 has max|x| 127, so every x * inv is x itself and the
+ * halves are ties (nearest even, as qround); row 1 is scaled by 3 and
+ * has a NaN.  C = 37: blocks of 16 and a tail.
+ */
+static void test_quantize_paths(void)
+{
+	enum { C = 37 };
+	static const float ties[] = { 0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f,
+				      -126.5f, 63.5f, 64.5f, 127.0f, -127.0f };
+	float x[2 * C], w[C * C], out[2 * C];
+	int8_t q[C];
+	struct mtl_err err;
+
+	memset(w, 0, sizeof(w));
+	for (int k = 0; k < C; k++) {
+		w[k * C + k] = 1.0f;
+		x[k] = ties[k % 12] * (k % 5 == 4 ? 0.25f : 1.0f);
+		x[C + k] = 3.0f * x[k] + 0.01f * (float)k;
+	}
+	x[C + 20] = NAN;
+	for (size_t p = 0; p < sizeof(paths) / sizeof(*paths); p++) {
+		struct mtl_q8_linear *ql = NULL;
+		struct mtl_q8_buf buf;
+		int same = 1;
+
+		if (!mtl_q8_path_supported(paths[p]))
+			continue;
+		mtl_q8_buf_init(&buf);
+		if (mtl_q8_linear_new(&ql, w, C, C, paths[p], &err) ||
+		    mtl_q8_buf_reserve(&buf, 2, C, &err)) {
+			T_OK(0, "%s: %s", mtl_q8_path_name(paths[p]), err.msg);
+			continue;
+		}
+		mtl_q8_linear_forward(out, x, ql, NULL, 2, &buf, 1);
+		for (int i = 0; i < 2; i++) {
+			float xs = mtl_q8_quantize(q, x + i * C, C);
+
+			/* the weights' scale is 1/127 and their values 127 */
+			for (int k = 0; k < C; k++)
+				same &= out[i * C + k] ==
+					(float)(127 * q[k]) * (xs * (1.0f / 127)) + 0.0f;
+		}
+		T_OK(same, "%s: the forward quantises its input as mtl_q8_quantize, ties and NaN included",
+		     mtl_q8_path_name(paths[p]));
+		mtl_q8_linear_free(ql);
+		mtl_q8_buf_release(&buf);
+	}
+}
+
 /* One shape on one path: exact int32 sums, then the dequantised floats. */
 static int check_shape(enum mtl_q8_path path, int N, int C, int OC, int nt,
 		       int extreme, struct mtl_rng *r)
@@ -256,6 +308,7 @@ static void test_bert(void)
 int main(void)
 {
 	test_quantize();
+	test_quantize_paths();
 	test_paths();
 	test_bert();
 	return t_done();
