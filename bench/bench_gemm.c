@@ -19,6 +19,11 @@
  * epilogue) against mtl_gemm_fused_ex (the epilogue on each tile),
  * interleaved, and prints the milliseconds of each.
  *
+ * Before the table it prints the FMA peak of each vector width the CPU
+ * has: a loop of 12 independent fused multiply-adds on registers, the
+ * most a kernel can reach on one core (its GFLOP/s are the table's
+ * ceiling).
+ *
  * Usage: bench_gemm [-e] [-w] [-r ROUNDS] [-m small|base]...
  */
 #include <getopt.h>
@@ -28,6 +33,7 @@
 #include <time.h>
 
 #include <blis.h>
+#include <immintrin.h>
 
 #include "bench.h"
 #include "gemm.h"
@@ -60,6 +66,47 @@ static int shapes(struct shape *s, int H, int I, int D)
 		n += 2;
 	}
 	return n;
+}
+
+/*
+ * GFLOP/s of n rounds of 12 independent FMA chains on vectors of type T,
+ * the best of 5 (chains of 12 hide the FMA latency at 2 a cycle; the
+ * empty asm keeps them in registers and the loop from being folded).
+ */
+#define FMA_LOOP(T, FMA, SET, lanes)                                          \
+	double best = 0;                                                      \
+	for (int r = 0; r < 5; r++) {                                         \
+		T a0 = SET(0), a1 = SET(1), a2 = SET(2), a3 = SET(3),         \
+		  a4 = SET(4), a5 = SET(5), a6 = SET(6), a7 = SET(7),         \
+		  a8 = SET(8), a9 = SET(9), a10 = SET(10), a11 = SET(11),     \
+		  x = SET(0.999999f), y = SET(1e-7f);                         \
+		double t = bench_now();                                       \
+		for (long i = 0; i < n; i++) {                                \
+			a0 = FMA(a0, x, y), a1 = FMA(a1, x, y);               \
+			a2 = FMA(a2, x, y), a3 = FMA(a3, x, y);               \
+			a4 = FMA(a4, x, y), a5 = FMA(a5, x, y);               \
+			a6 = FMA(a6, x, y), a7 = FMA(a7, x, y);               \
+			a8 = FMA(a8, x, y), a9 = FMA(a9, x, y);               \
+			a10 = FMA(a10, x, y), a11 = FMA(a11, x, y);           \
+			__asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2),   \
+					 "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), \
+					 "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), \
+					 "+v"(a11));                          \
+		}                                                             \
+		t = bench_now() - t;                                          \
+		if (24.0 * lanes * n / t * 1e-9 > best)                       \
+			best = 24.0 * lanes * n / t * 1e-9;                   \
+	}                                                                     \
+	return best
+
+__attribute__((target("avx2,fma"))) static double fma_avx2(long n)
+{
+	FMA_LOOP(__m256, _mm256_fmadd_ps, _mm256_set1_ps, 8);
+}
+
+__attribute__((target("avx512f"))) static double fma_avx512(long n)
+{
+	FMA_LOOP(__m512, _mm512_fmadd_ps, _mm512_set1_ps, 16);
 }
 
 static float *rnd(int64_t n)
@@ -192,6 +239,12 @@ int main(int argc, char **argv)
 	printf("# one thread, %s time, median of %d rounds, %s\n",
 	       bench_clock == CLOCK_MONOTONIC ? "wall" : "CPU", rounds,
 	       epi ? "ms per product with its epilogue" : "GFLOP/s");
+	printf("# FMA peak (12 independent chains):");
+	if (mtl_gemm_supported(MTL_GEMM_AVX2))
+		printf(" avx2 %.1f", fma_avx2(20000000));
+	if (mtl_gemm_supported(MTL_GEMM_AVX512))
+		printf(" avx512 %.1f", fma_avx512(20000000));
+	printf(" GFLOP/s\n");
 	if (epi) {
 		printf("%-6s %-17s %-9s", "model", "product", "epilogue");
 		for (int k = MTL_GEMM_AVX2; k <= MTL_GEMM_AVX512; k++)
