@@ -41,11 +41,13 @@ encode:base:32x32,encode:base:8x128):
 fp32.
 
 --mtl-env VAR=VALUE adds mtl with that environment variable as another
-runtime (MTL_GEMM=avx2: mtl's own AVX2 products where it would use
-BLIS's), with the ratio of mtl to it: a before-and-after in one
+runtime (MTL_GEMM=blis: mtl's products on BLIS instead of its own
+kernels), with the ratio of mtl to it: a before-and-after in one
 interleaved run; repeat it for more.  --attn-unfused is --mtl-env
 MTL_ATTN=unfused (the attention forward through [T,T] score matrices, as
-before the fused kernel of lib/nn/ops_attn.c).
+before the fused kernel of lib/nn/ops_attn.c).  --no-torch leaves
+PyTorch out (its bge-large and T = 512 forwards take minutes each on
+BLIS's generic kernels).
 
 --avx2-only runs every runtime on the CPU an AVX2-only machine (AMD Zen
 3) has: BUILD/bench/avx2only.so (bench/avx2only.c) hides AVX-512,
@@ -54,9 +56,7 @@ CPUID faulting, the cpuid_fault flag of /proc/cpuinfo), GLIBC_TUNABLES
 hides them from glibc's string functions, node runs without its
 WebAssembly trap handler (which would take the shim's SIGSEGV), and BLIS
 is told to use its Zen 3 sub-configuration (BLIS_ARCH_TYPE), as it
-would there.  The clock speed, caches and memory stay this machine's.  --no-torch leaves PyTorch out
-(its bge-large and T = 512 forwards take minutes each on BLIS's generic
-kernels).
+would there.  The clock speed, caches and memory stay this machine's.
 
 --cpu-time counts CPU seconds (user + system, every thread and child
 process) instead of wall seconds, with one thread each (--threads 1): on
