@@ -342,6 +342,30 @@ static const struct kernel kernels[] = {
 /* ---- packing ---- */
 
 /*
+ * dst[p][0..n) = src[p * ld ..] for p < rows, dst's rows n floats apart,
+ * when n is a sliver's width or height (6, 14, 16, 32): by copies of
+ * constant size, which gcc makes vector moves (a call of memcpy for each
+ * 24 or 56 bytes cost a quarter of a weight gradient's product on AVX2).
+ * Returns the rows copied: rows, or 0 for another n.
+ */
+static int copy_rows(float *dst, const float *src, int64_t ld, int rows, int n)
+{
+#define COPY(N)                                                               \
+	case N:                                                               \
+		for (int p = 0; p < rows; p++)                                \
+			memcpy(dst + (int64_t)p * N, src + p * ld, sizeof(float) * N); \
+		return rows
+	switch (n) {
+		COPY(MR256);
+		COPY(MR512);
+		COPY(NR256);
+		COPY(NR512);
+	}
+	return 0;
+#undef COPY
+}
+
+/*
  * bp[s][p][nr] = op(B)(pc + p, jc + s*nr + j) for the slivers s of the
  * nc columns from jc, zero beyond nc.
  */
@@ -355,13 +379,8 @@ pack_b(float *bp, const float *B, int64_t ldb, int tb, int pc, int kc, int jc,
 		if (!tb) {
 			const float *src = B + (int64_t)pc * ldb + jc + j0;
 
-			/* whole slivers by copies of constant size (pack_a) */
-			if (w == NR256 && nr == NR256)
-				for (; p < kc; p++, src += ldb)
-					memcpy(bp + (int64_t)p * NR256, src, sizeof(float) * NR256);
-			else if (w == NR512 && nr == NR512)
-				for (; p < kc; p++, src += ldb)
-					memcpy(bp + (int64_t)p * NR512, src, sizeof(float) * NR512);
+			if (w == nr)
+				p = copy_rows(bp, src, ldb, kc, nr);
 			for (; p < kc; p++, src += ldb) {
 				memcpy(bp + (int64_t)p * nr, src, sizeof(float) * (size_t)w);
 				memset(bp + (int64_t)p * nr + w, 0,
@@ -399,18 +418,10 @@ pack_a(float *ap, const float *A, int64_t lda, int ta, int i0, int mr, int pc,
 	if (ta) {
 		const float *src = A + (int64_t)pc * lda + i0;
 
-		/* a whole sliver's rows by a copy of constant size, which gcc
-		 * makes two vector moves (a call of memcpy for 24 or 56 bytes
-		 * cost a quarter of a weight gradient's product on AVX2) */
-		if (mr == MR256 && MR == MR256)
-			for (; p < kc; p++, src += lda)
-				memcpy(ap + (int64_t)p * MR256, src, sizeof(float) * MR256);
-		else if (mr == MR512 && MR == MR512)
-			for (; p < kc; p++, src += lda)
-				memcpy(ap + (int64_t)p * MR512, src, sizeof(float) * MR512);
-		else
-			for (; p < kc; p++, src += lda)
-				memcpy(ap + (int64_t)p * MR, src, sizeof(float) * (size_t)mr);
+		if (mr == MR)
+			p = copy_rows(ap, src, lda, kc, MR);
+		for (; p < kc; p++, src += lda)
+			memcpy(ap + (int64_t)p * MR, src, sizeof(float) * (size_t)mr);
 		return;
 	}
 	/* rows of op(A) are rows of A: 8x8 blocks, stored up to row mr */
