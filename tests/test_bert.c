@@ -1042,14 +1042,16 @@ static void test_packed_here(void)
 		ids[i] = 1 + (i * 31) % 80;
 		mask[i] = i % PT < PT - 2 * (i / PT);
 	}
-	for (int shape = 0; shape < 2; shape++) {
-		int H = shape ? 40 : 64, I = shape ? 72 : 128;
+	/* 64/128, 40/72 (panels padded), 64/256 (the FFN's inner rows
+	 * padded: acts.ld_fc) */
+	for (int shape = 0; shape < 3; shape++) {
+		int H = shape == 1 ? 40 : 64, I = shape == 1 ? 72 : shape ? 256 : 128;
 		struct mtl_bert_config c = {
 			.vocab = 90, .hidden = H, .layers = 2, .heads = 4,
 			.intermediate = I, .max_pos = 16, .type_vocab = 2,
 			.ln_eps = 1e-12f,
 		};
-		int here = !shape && mtl_gemm_default() != MTL_GEMM_BLIS;
+		int here = shape != 1 && mtl_gemm_default() != MTL_GEMM_BLIS;
 		struct mtl_bert *m = NULL;
 		struct mtl_err err = { "" };
 		size_t n = (size_t)PB * PT * H;
@@ -1078,8 +1080,10 @@ static void test_packed_here(void)
 			: mtl_gemm_default() == MTL_GEMM_BLIS ? "not at all (BLIS products)"
 			: "in a block of its own");
 		T_OK(ok && mtl_bert_forward(m, ids, NULL, mask, PB, PT, 0, &err) == 0 &&
-		     !memcmp(mtl_bert_last_hidden(m), want, sizeof(float) * n),
-		     "H %d: packed, the unpacked forward's bits", H);
+		     !memcmp(mtl_bert_last_hidden(m), want, sizeof(float) * n) &&
+		     m->acts.ld_fc == (m->packed && I % 256 == 0 ? I + 16 : I),
+		     "H %d I %d: packed, the unpacked forward's bits (the FFN's inner rows %s)",
+		     H, I, I % 256 ? "dense" : "padded to I + 16");
 		if (ok && here) {
 			T_OK(mtl_bert_forward(m, ids, NULL, mask, PB, PT, 1, &err) ==
 				     MTL_ERR_ARG && strstr(err.msg, "packed for inference"),

@@ -450,7 +450,7 @@ static void ops_packed(void)
 
 			mtl_linear_forward_ex(ref, inp, w, b, r, gelu, N, C, OC, 1);
 			memset(out, 0xff, sizeof(float) * N * OC);
-			mtl_linear_forward_packed(out, inp, wp, b, r, gelu, N, C, OC, nt);
+			mtl_linear_forward_packed(out, OC, inp, C, wp, b, r, gelu, N, C, OC, nt);
 			same &= !memcmp(out, ref, sizeof(float) * N * OC);
 		}
 	T_OK(same, "linear_forward_packed on 1-3 threads, GELU or residual: linear_forward_ex's bits (%s)",

@@ -485,7 +485,11 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	SLOT(ln1_mean, Lt * BT);
 	SLOT(ln1_rstd, Lt * BT);
 	SLOT(ln1_out, BT * H);
-	SLOT(fc, Lt * BT * I);
+	/* inference on packed weights: FFN2 reads its input where it lies
+	 * (gemm.c's pack_a_first), and rows a multiple of 1 KB apart would
+	 * put a sliver's rows in the same few L1 sets: 16 floats more */
+	a->ld_fc = !train && m->packed && !m->q8 && I % 256 == 0 ? (int)I + 16 : (int)I;
+	SLOT(fc, Lt * BT * (size_t)a->ld_fc);
 	SLOT(ln2_mean, Lt * BT);
 	SLOT(ln2_rstd, Lt * BT);
 	if (train) {
@@ -647,23 +651,26 @@ static linear_fn *linear_of(const struct mtl_bert *m)
 
 /*
  * One linear map of a layer: out[N,OC] = act(inp[N,C] w^T + b + res)
- * (res NULL: none; act GELU when gelu is set).  map is the map's index in
+ * (res NULL: none; act GELU when gelu is set), rows of out ldo floats
+ * apart and of inp ldi (OC and C but for acts.ld_fc).  map is the map's index in
  * the model's [L*4] copies, or -1 for a training forward, which uses none:
  * through its int8 copy when there is one (the residual and GELU then as
  * passes), else its packed copy, else linear; these three do the
  * residual and GELU on each tile after the product.
  */
 static void proj(struct mtl_bert *m, linear_fn *linear, int map, float *out,
-		 const float *inp, const float *w, const float *b,
-		 const float *res, int gelu, int N, int C, int OC, int nt)
+		 int64_t ldo, const float *inp, int64_t ldi, const float *w,
+		 const float *b, const float *res, int gelu, int N, int C,
+		 int OC, int nt)
 {
 	const struct mtl_q8_linear *q = map >= 0 && m->q8 ? m->q8[map] : NULL;
 
 	if (!q && map >= 0 && m->packed) {
-		mtl_linear_forward_packed(out, inp, m->packed[map], b, res, gelu,
-					  N, C, OC, nt);
+		mtl_linear_forward_packed(out, ldo, inp, ldi, m->packed[map], b,
+					  res, gelu, N, C, OC, nt);
 		return;
 	}
+	MTL_ASSERT(ldo == OC && ldi == C); /* padded rows: packed weights only */
 	if (!q) {
 		linear(out, inp, w, b, res, gelu, N, C, OC, nt);
 		return;
@@ -684,20 +691,22 @@ static void proj(struct mtl_bert *m, linear_fn *linear, int map, float *out,
 static void output_forward(struct mtl_bert *m, linear_fn *linear, int map,
 			   float *out, float *mean,
 			   float *rstd, float *ln_in, const float *inp,
-			   const float *x, const float *w, const float *b,
+			   int64_t ldi, const float *x, const float *w, const float *b,
 			   const float *lnw, const float *lnb,
 			   const uint8_t *keep, float p, int N, int C)
 {
 	int H = m->cfg.hidden;
 
 	if (keep) {
-		proj(m, linear, map, ln_in, inp, w, b, NULL, 0, N, C, H, m->threads);
+		proj(m, linear, map, ln_in, H, inp, ldi, w, b, NULL, 0, N, C, H,
+		     m->threads);
 		ln_residual_forward(out, mean, rstd, ln_in, x, lnw, lnb, keep, p,
 				    N, H, m->cfg.ln_eps, m->threads);
 		return;
 	}
 	/* ln_in = (inp w^T + b) + x, the sum ln_residual_forward makes */
-	proj(m, linear, map, ln_in, inp, w, b, x, 0, N, C, H, m->threads);
+	proj(m, linear, map, ln_in, H, inp, ldi, w, b, x, 0, N, C, H,
+	     m->threads);
 	mtl_layernorm_forward(out, mean, rstd, ln_in, lnw, lnb, N, H,
 			      m->cfg.ln_eps, m->threads);
 }
@@ -730,7 +739,7 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 	float *ln1_out = a->ln1_out, *fc_gelu = a->fc_gelu;
 
 	/* qkv [BT,3H]: one gemm for query, key and value */
-	proj(m, linear, train ? -1 : 4 * l, qkv, x,
+	proj(m, linear, train ? -1 : 4 * l, qkv, 3 * H, x, H,
 	     p->qkvw + (size_t)l * 3 * H * H, p->qkvb + (size_t)l * 3 * H,
 	     NULL, 0, BT, H, 3 * H, nt);
 	if (train)
@@ -743,7 +752,7 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 					   a->len, B, T, T, H, NH, nt);
 	/* ln1_out = LN1(dropout(ctx Wo^T + bo) + x), the sum in ln1_in */
 	output_forward(m, linear, train ? -1 : 4 * l + 1, ln1_out,
-		       a->ln1_mean + sN, a->ln1_rstd + sN, ln1_in, ctx, x,
+		       a->ln1_mean + sN, a->ln1_rstd + sN, ln1_in, ctx, H, x,
 		       p->attprojw + (size_t)l * H * H, p->attprojb + (size_t)l * H,
 		       p->ln1w + (size_t)l * H, p->ln1b + (size_t)l * H,
 		       a->proj_drop ? a->proj_drop + (size_t)l * BT * H : NULL,
@@ -751,14 +760,14 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 	/* fc_gelu = GELU(ln1_out W1^T + b1): training keeps the GELU input
 	 * fc; inference runs the GELU in the product's epilogue, in place
 	 * (fc_gelu is fc) */
-	proj(m, linear, train ? -1 : 4 * l + 2, fc, ln1_out,
+	proj(m, linear, train ? -1 : 4 * l + 2, fc, a->ld_fc, ln1_out, H,
 	     p->fcw + (size_t)l * I * H, p->fcb + (size_t)l * I, NULL, !train,
 	     BT, H, I, nt);
 	if (train)
 		mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
 	/* y = LN2(dropout(fc_gelu W2^T + b2) + ln1_out), the sum in ln2_in */
 	output_forward(m, linear, train ? -1 : 4 * l + 3, y, a->ln2_mean + sN,
-		       a->ln2_rstd + sN, ln2_in, fc_gelu, ln1_out,
+		       a->ln2_rstd + sN, ln2_in, fc_gelu, a->ld_fc, ln1_out,
 		       p->fcprojw + (size_t)l * H * I, p->fcprojb + (size_t)l * H,
 		       p->ln2w + (size_t)l * H, p->ln2b + (size_t)l * H,
 		       a->ffn_drop ? a->ffn_drop + (size_t)l * BT * H : NULL,
@@ -791,7 +800,7 @@ static void layer_forward_cls(struct mtl_bert *m, int l)
 	float *xc = a->qkv, *yc = a->qkv, *ln1_out = a->ln1_out;
 #define ROW0(b) ((size_t)(a->off ? a->off[b] : (b) * T) * H)
 
-	proj(m, linear, 4 * l, qkv, x, p->qkvw + (size_t)l * 3 * H * H,
+	proj(m, linear, 4 * l, qkv, 3 * H, x, H, p->qkvw + (size_t)l * 3 * H * H,
 	     p->qkvb + (size_t)l * 3 * H, NULL, 0, a->rows, H, 3 * H, nt);
 	mtl_attention_forward_rows(ctx, a->att, qkv, a->mask_add, a->off,
 				   a->len, B, T, 1, H, NH, nt);
@@ -802,13 +811,15 @@ static void layer_forward_cls(struct mtl_bert *m, int l)
 	for (int b = 0; b < B; b++)
 		memcpy(xc + (size_t)b * H, x + ROW0(b), sz);
 	output_forward(m, linear, 4 * l + 1, ln1_out, a->ln1_mean, a->ln1_rstd,
-		       a->ln1_in, ctx, xc, p->attprojw + (size_t)l * H * H,
+		       a->ln1_in, ctx, H, xc, p->attprojw + (size_t)l * H * H,
 		       p->attprojb + (size_t)l * H, p->ln1w + (size_t)l * H,
 		       p->ln1b + (size_t)l * H, NULL, 0, B, H);
-	proj(m, linear, 4 * l + 2, a->fc, ln1_out, p->fcw + (size_t)l * I * H,
+	proj(m, linear, 4 * l + 2, a->fc, a->ld_fc, ln1_out, H,
+	     p->fcw + (size_t)l * I * H,
 	     p->fcb + (size_t)l * I, NULL, 1, B, H, I, nt);
 	output_forward(m, linear, 4 * l + 3, yc, a->ln2_mean, a->ln2_rstd,
-		       a->ln2_in, a->fc, ln1_out, p->fcprojw + (size_t)l * H * I,
+		       a->ln2_in, a->fc, a->ld_fc, ln1_out,
+		       p->fcprojw + (size_t)l * H * I,
 		       p->fcprojb + (size_t)l * H, p->ln2w + (size_t)l * H,
 		       p->ln2b + (size_t)l * H, NULL, 0, B, I);
 	for (int b = 0; b < B; b++)

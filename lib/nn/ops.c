@@ -410,6 +410,7 @@ struct packed_job {
 	const float *inp, *wp;
 	struct mtl_gemm_epi epi;
 	int C, OC;
+	int64_t ldo, ldi;
 };
 
 static void packed_rows(void *arg, int64_t lo, int64_t hi, int slot)
@@ -418,16 +419,17 @@ static void packed_rows(void *arg, int64_t lo, int64_t hi, int slot)
 	struct mtl_gemm_epi e = mtl_gemm_epi_at(&j->epi, lo, 0);
 
 	mtl_gemm_prepacked(mtl_gemm_default(), 0, (int)(hi - lo), j->OC, j->C,
-			   1.0f, j->inp + lo * j->C, j->C, j->wp, 0.0f,
-			   j->out + lo * j->OC, j->OC,
+			   1.0f, j->inp + lo * j->ldi, j->ldi, j->wp, 0.0f,
+			   j->out + lo * j->ldo, j->ldo,
 			   j->epi.bias || j->epi.res || j->epi.gelu ? &e : NULL);
 }
 
-void mtl_linear_forward_packed(float *out, const float *inp, const float *wp,
-			       const float *b, const float *res, int gelu,
-			       int N, int C, int OC, int nt)
+void mtl_linear_forward_packed(float *out, int64_t ldo, const float *inp,
+			       int64_t ldi, const float *wp, const float *b,
+			       const float *res, int gelu, int N, int C, int OC,
+			       int nt)
 {
-	struct packed_job j = { out, inp, wp, { b, res, OC, gelu }, C, OC };
+	struct packed_job j = { out, inp, wp, { b, res, OC, gelu }, C, OC, ldo, ldi };
 	/* mtl_par_chunk's rows, in whole 14- and 6-row slivers (the kernels'
 	 * heights) */
 	int64_t chunk = (mtl_par_chunk(N, C, nt) + 41) / 42 * 42;
