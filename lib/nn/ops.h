@@ -80,11 +80,11 @@ void mtl_linear_forward_split_ex(float *out, const float *inp,
  * mtl_linear_forward_ex with w packed once (wp: gemm.h's mtl_gemm_pack_b
  * for mtl_gemm_default(), which must not be BLIS, with tb set, N = OC,
  * K = C): the same bits, and no packing of w per call.  Rows of out are
- * ldo floats apart, rows of inp ldi (OC and C when dense; res's OC).  The
- * rows of inp are cut into chunks that the nt threads take as they come (par.h):
- * each chunk reads the one packed w, so more chunks than threads cost
- * nothing in packing, and a thread whose core is busy elsewhere holds up
- * only the chunk it has started.
+ * ldo floats apart, rows of inp ldi (OC and C when dense; res's OC).
+ * The rows of inp are cut into chunks that the nt threads take as they
+ * come (par.h): each chunk reads the one packed w, so more chunks than
+ * threads cost nothing in packing, and a thread whose core is busy
+ * elsewhere holds up only the chunk it has started.
  */
 void mtl_linear_forward_packed(float *out, int64_t ldo, const float *inp,
 			       int64_t ldi, const float *wp, const float *b,
