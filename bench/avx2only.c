@@ -15,7 +15,10 @@
  * string functions) saw the real CPU; GLIBC_TUNABLES masks those.
  *
  * Without CPUID faulting the constructor says so and exits 1: a benchmark
- * that silently measured AVX-512 would be worse than none.
+ * that silently measured AVX-512 would be worse than none.  A program
+ * that installs a SIGSEGV handler of its own which does not hand other
+ * faults on crashes at its next CPUID: gcc's cc1 does, and node's
+ * WebAssembly trap handler did (bench-compare turns it off).
  */
 #define _GNU_SOURCE
 #include <asm/prctl.h>

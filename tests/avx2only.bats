@@ -10,6 +10,9 @@ setup() {
 	grep -qw cpuid_fault /proc/cpuinfo || skip "this CPU or hypervisor has no CPUID faulting"
 	grep -qw avx512f /proc/cpuinfo || skip "this CPU has no AVX-512 to hide"
 	cd "$BATS_TEST_TMPDIR"
+	# the compiler without any shim (cc1's own SIGSEGV handler would
+	# take the CPUID faults: see avx2only.c)
+	unset LD_PRELOAD
 	cc -O2 -shared -fPIC -o avx2only.so "$MTL_ROOT/bench/avx2only.c"
 	cat >probe.c <<'C'
 #include <pthread.h>
