@@ -210,7 +210,6 @@ static void put_row(struct mtl_q8_buf *buf, enum mtl_q8_path path, int Kp,
 	switch (path) {
 	case MTL_Q8_VNNI: {
 		uint8_t *d = (uint8_t *)buf->x + (size_t)i * Kp;
-
 		int k = 0;
 
 		if (src)
@@ -227,7 +226,6 @@ static void put_row(struct mtl_q8_buf *buf, enum mtl_q8_path path, int Kp,
 	}
 	case MTL_Q8_AVX2: {
 		int16_t *d = (int16_t *)buf->x + (size_t)i * Kp;
-
 		int k = 0;
 
 		if (src)
@@ -239,7 +237,7 @@ static void put_row(struct mtl_q8_buf *buf, enum mtl_q8_path path, int Kp,
 #endif
 		for (; k < C; k++)
 			d[k] = (int16_t)qclamp(x[k] * inv);
-		for (int k = C; k < Kp; k++)
+		for (; k < Kp; k++)
 			d[k] = 0;
 		break;
 	}
