@@ -485,10 +485,9 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	SLOT(ln1_mean, Lt * BT);
 	SLOT(ln1_rstd, Lt * BT);
 	SLOT(ln1_out, BT * H);
-	/* inference on packed weights: FFN2 reads its input where it lies
-	 * (gemm.c's pack_a_first), and rows a multiple of 1 KB apart would
-	 * put a sliver's rows in the same few L1 sets: 16 floats more */
-	a->ld_fc = !train && m->packed && !m->q8 && I % 256 == 0 ? (int)I + 16 : (int)I;
+	/* inference on packed weights: rows FFN2 reads where they lie */
+	a->ld_fc = (int)(!train && m->packed && !m->q8 ? mtl_gemm_ld_in_place((int64_t)I)
+						      : (int64_t)I);
 	SLOT(fc, Lt * BT * (size_t)a->ld_fc);
 	SLOT(ln2_mean, Lt * BT);
 	SLOT(ln2_rstd, Lt * BT);
@@ -652,8 +651,8 @@ static linear_fn *linear_of(const struct mtl_bert *m)
 /*
  * One linear map of a layer: out[N,OC] = act(inp[N,C] w^T + b + res)
  * (res NULL: none; act GELU when gelu is set), rows of out ldo floats
- * apart and of inp ldi (OC and C but for acts.ld_fc).  map is the map's index in
- * the model's [L*4] copies, or -1 for a training forward, which uses none:
+ * apart and of inp ldi (OC and C but for acts.ld_fc).  map is the map's
+ * index in the model's [L*4] copies, or -1 for a training forward, which uses none:
  * through its int8 copy when there is one (the residual and GELU then as
  * passes), else its packed copy, else linear; these three do the
  * residual and GELU on each tile after the product.

@@ -169,8 +169,8 @@ struct mtl_bert_acts {
 	float *ln1_rstd;  /* [L,B,T] */
 	float *ln1_out;   /* [B,T,H]     one layer's (backward recomputes it
 			   *             from ln1_in and its statistics) */
-	int ld_fc;        /* floats between rows of fc: I, or I + 16 in
-			   * inference on packed weights (plan in bert.c) */
+	int ld_fc;        /* floats between rows of fc: I, or in inference
+			   * on packed weights gemm.h's mtl_gemm_ld_in_place(I) */
 	float *fc;        /* [L,B,T,I]   GELU input (inference: its output,
 			   *             the GELU runs in the product's epilogue) */
 	float *fc_gelu;   /* [B,T,I]     one layer's GELU output (backward

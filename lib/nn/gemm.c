@@ -455,6 +455,11 @@ static int pack_a_first(int ta, int64_t lda)
 	return ta || lda % 256 == 0;
 }
 
+int64_t mtl_gemm_ld_in_place(int64_t n)
+{
+	return pack_a_first(0, n) ? n + 16 : n;
+}
+
 /* ---- the driver ---- */
 
 static void blis(int ta, int tb, int M, int N, int K, float alpha,

@@ -13,9 +13,9 @@
  * of NR columns) and slivers of op(A) (MR x KC, read where they lie, or
  * packed when ta is set), multiplied by a register-blocked micro-kernel
  * written with intrinsics: 14x32 for AVX-512F, 6x16 for AVX2+FMA.  Each
- * is compiled with its own target attribute, so one
- * build (whatever -march says) runs everywhere and uses AVX-512 only on a
- * CPU that has it; MTL_GEMM_BLIS calls bli_sgemm_ex on one thread.
+ * is compiled with its own target attribute, so one build (whatever
+ * -march says) runs everywhere and uses AVX-512 only on a CPU that has
+ * it; MTL_GEMM_BLIS calls bli_sgemm_ex on one thread.
  *
  * mtl_gemm_default() picks the kernel once per process: the environment
  * variable MTL_GEMM ("blis", "avx2" or "avx512") if the CPU supports that
@@ -137,5 +137,13 @@ void mtl_gemm_prepacked(enum mtl_gemm_kernel k, int ta, int M, int N, int K,
 			float alpha, const float *A, int64_t lda,
 			const float *bp, float beta, float *C, int64_t ldc,
 			const struct mtl_gemm_epi *epi);
+
+/*
+ * A row stride of at least n floats at which our kernels read op(A) = A
+ * where it lies instead of packing it: n, or n + 16 when n floats are a
+ * multiple of 1 KB (a sliver's rows would share a few L1 sets).  For a
+ * caller that lays out a product's input itself.
+ */
+int64_t mtl_gemm_ld_in_place(int64_t n);
 
 #endif
