@@ -122,6 +122,8 @@ static void shape(enum mtl_attn_kernel k, int B, int T, int H, int NH,
 	if (B > 2 && T > 1) /* a row whose every key is masked */
 		for (int j = 0; j < T; j++)
 			madd[2 * T + j] = -FLT_MAX;
+	if (B > 1 && len[1] > 2) /* a masked key between live ones */
+		madd[T + 1] = -FLT_MAX;
 	for (int i = 0; i < 16; i++)
 		ctx[n + i] = SENTINEL;
 	naive(ref, qkv, madd, B, T, H, NH);
@@ -238,14 +240,17 @@ static int default_with(const char *want)
 
 int main(void)
 {
-	/* B, T, H, NH: D = 32, 64 (bge), 8, 12, 5, 1; T around 12, 16, 24 */
+	/* B, T, H, NH: D = 32, 64 (bge), 8, 12, 5, 1; T around 12, 16, 24,
+	 * and T = 9, 24, 25, 31, 32 at D = 32 and 64, around the
+	 * short-sentence bodies' 8, 16, 24 (AVX2) and 16, 32 keys (AVX-512) */
 	static const int shapes[][4] = {
 		{ 1, 1, 64, 2 }, { 3, 1, 384, 12 }, { 4, 7, 64, 2 },
 		{ 3, 12, 64, 1 }, { 3, 13, 96, 3 }, { 4, 16, 768, 12 },
 		{ 3, 17, 24, 3 }, { 4, 23, 40, 8 }, { 3, 24, 64, 2 },
 		{ 5, 25, 128, 2 }, { 3, 33, 36, 3 }, { 4, 47, 384, 12 },
 		{ 3, 100, 128, 2 }, { 3, 129, 64, 1 }, { 3, 512, 64, 2 },
-		{ 3, 512, 128, 2 },
+		{ 3, 512, 128, 2 }, { 3, 32, 64, 2 }, { 4, 32, 128, 2 },
+		{ 3, 9, 128, 2 }, { 4, 31, 384, 12 },
 	};
 	const char *names[] = { "unfused", "c", "avx2", "avx512" };
 	enum mtl_attn_kernel best = MTL_ATTN_C;
@@ -267,6 +272,8 @@ int main(void)
 		padding(k, 1, 64, 2);
 		padding(k, 11, 64, 2);
 		padding(k, 37, 384, 12);
+		padding(k, 20, 128, 2);
+		padding(k, 32, 64, 2);
 	}
 	T_OK(default_with(NULL) == (int)best, "MTL_ATTN unset: %s", mtl_attn_name(best));
 	T_OK(default_with("bogus") == (int)best, "MTL_ATTN=bogus: as unset");

@@ -10,7 +10,10 @@
  * and Gimelshein 2018, "Online normalizer calculation for softmax", as
  * FlashAttention does): a running max m and sum l per row, and when a
  * block raises the max, the sum and the output so far are scaled by
- * exp(m_old - m_new).  Nothing of size T*T is written.
+ * exp(m_old - m_new).  Nothing of size T*T is written.  A sentence of
+ * at most 32 keys (24 with AVX2) goes another way, the keys along the
+ * lanes, so that only k is transposed (ops_attn_body.h, "Short
+ * sentences").
  *
  * Padding.  mtl-score's records must not depend on how much padding a
  * batch has (docs/performance.md, "Padding").  Key blocks start at key 0
@@ -114,6 +117,24 @@ __attribute__((target("avx2"))) static inline void store8(float *p, __m256 x,
 	memcpy(p, t, sizeof(float) * (size_t)n);
 }
 
+/* The largest and the sum of x's lanes, by a fixed tree (halves, then
+ * quarters, then pairs), for the short-sentence bodies. */
+__attribute__((target("avx2"))) static inline float hmax256(__m256 x)
+{
+	__m128 h = _mm_max_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+
+	h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+	return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+}
+
+__attribute__((target("avx2"))) static inline float hsum256(__m256 x)
+{
+	__m128 h = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+
+	h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+	return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
 /* ---- AVX-512F: scores of 32 queries x 12 keys in 24 registers ---- */
 
 #pragma GCC push_options
@@ -141,6 +162,14 @@ __attribute__((target("avx2"))) static inline void store8(float *p, __m256 x,
 	_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23))
 #define VZERO_BELOW(x, lim, v)                                               \
 	_mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(lim), _CMP_GE_OQ), v)
+/* short sentences: rows of 8 queries by up to 2 registers of keys */
+#define SKV 2
+#define SR 8
+#define SACC 16
+#define SRV 8
+#define SDC 2
+#define VHMAX(x) _mm512_reduce_max_ps(x)
+#define VHSUM(x) _mm512_reduce_add_ps(x)
 #include "ops_attn_body.h"
 #pragma GCC pop_options
 
@@ -170,6 +199,15 @@ __attribute__((target("avx2"))) static inline void store8(float *p, __m256 x,
 	_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23))
 #define VZERO_BELOW(x, lim, v)                                               \
 	_mm256_and_ps(_mm256_cmp_ps(x, _mm256_set1_ps(lim), _CMP_GE_OQ), v)
+/* short sentences: up to 3 registers of keys (at 4, 32 keys, the
+ * tiles above were faster), 12 accumulators */
+#define SKV 3
+#define SR 8
+#define SACC 12
+#define SRV 3
+#define SDC 4
+#define VHMAX(x) hmax256(x)
+#define VHSUM(x) hsum256(x)
 #include "ops_attn_body.h"
 #pragma GCC pop_options
 
@@ -227,6 +265,11 @@ size_t mtl_attention_scratch(int T, int H, int NH)
 {
 	size_t D = (size_t)(H / NH), kt = ((size_t)T + KB_MAX) * D;
 	size_t fused = kt + 2 * W_MAX * D + KB_MAX * W_MAX;
+	/* the short-sentence bodies: k^T, the masks, p and 1 / l of
+	 * every row, at most 32 keys */
+	size_t brief = 32 * D + 32 * ((size_t)T + 1) + (size_t)T;
+
+	fused = fused > brief ? fused : brief;
 
 	return (size_t)T * T > fused ? (size_t)T * T : fused;
 }

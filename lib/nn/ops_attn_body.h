@@ -244,6 +244,181 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
 }
 
 /*
+ * Short sentences (keys_short): the keys along the lanes instead.  A query
+ * row's scores against n <= kv W keys are kv registers, so its q is read
+ * where it lies (one broadcast per column) and its output row is written
+ * where it goes: only k^T is packed, where the tiles above pack q and k
+ * and unpack the output, and a short head's work was mostly those
+ * transposes.  The softmax is then across the lanes: the row's max and
+ * sum by a fixed tree (VHMAX, VHSUM) over the kv registers added in order,
+ * and a lane past n scores -inf, so it weighs exactly 0 and adds exactly
+ * 0 to the sum; kv depends on n alone, so a sentence gets the same bits
+ * alone and in any padded batch (NAME(head) passes its real key count).
+ */
+
+/* kt[d][j] = k[j ld + d] for j < n, 0 for j from n to kv W. */
+static inline void NAME(pack_kt)(float *kt, const float *k, int64_t ld, int n,
+				 int D, int L)
+{
+	for (int j0 = 0; j0 < L; j0 += 8) {
+		int nr = n - j0 < 0 ? 0 : n - j0 < 8 ? n - j0 : 8;
+		const float *src = k + (int64_t)(nr ? j0 : 0) * ld;
+
+		for (int d = 0; d < D; d += 8) {
+			__m256 col[8];
+
+			transpose8(col, src + d, ld, nr);
+			for (int e = 0; e < 8; e++)
+				_mm256_storeu_ps(kt + (d + e) * L + j0, col[e]);
+		}
+	}
+}
+
+/*
+ * Rows i0..i0+R-1 (R a constant of the call) of the scores: p[i][0..kv W)
+ * the row's probabilities, unnormalised, and li[i] = 1 / their sum.
+ */
+static inline __attribute__((always_inline)) void
+NAME(short_scores)(float *p, float *li, const float *q, int64_t ld,
+		   const float *kt, const float *mk, int D, VF vscale, int i0,
+		   int R, int kv)
+{
+	VF acc[SR][SKV];
+
+#pragma GCC unroll 8
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+		for (int v = 0; v < kv; v++)
+			acc[r][v] = VZERO();
+	for (int d = 0; d < D; d++) {
+#pragma GCC unroll 4
+		for (int v = 0; v < kv; v++) {
+			VF kd = VLD(kt + d * kv * W + v * W);
+
+#pragma GCC unroll 8
+			for (int r = 0; r < R; r++)
+				acc[r][v] = VFMA(VSET1(q[(int64_t)(i0 + r) * ld + d]),
+						 kd, acc[r][v]);
+		}
+	}
+#pragma GCC unroll 8
+	for (int r = 0; r < R; r++) {
+		float *pr = p + (int64_t)(i0 + r) * kv * W;
+		VF mx, sum;
+		float m;
+
+#pragma GCC unroll 4
+		for (int v = 0; v < kv; v++)
+			acc[r][v] = VFMA(acc[r][v], vscale, VLD(mk + v * W));
+		mx = acc[r][0];
+#pragma GCC unroll 4
+		for (int v = 1; v < kv; v++)
+			mx = VMAX(mx, acc[r][v]);
+		m = VHMAX(mx);
+		sum = VZERO();
+#pragma GCC unroll 4
+		for (int v = 0; v < kv; v++) {
+			VF e = NAME(vexp)(VSUB(acc[r][v], VSET1(m)));
+
+			sum = VADD(sum, e);
+			VST(pr + v * W, e);
+		}
+		li[i0 + r] = 1.0f / VHSUM(sum);
+	}
+}
+
+/*
+ * Rows i0..i0+R-1 of c = (p v) li, columns d0..d0+SDC W at a time: the
+ * keys in order, so a key of probability 0 adds exactly 0.
+ */
+static inline __attribute__((always_inline)) void
+NAME(short_pv)(float *c, int64_t ldc, const float *p, const float *li,
+	       const float *v, int64_t ld, int n, int L, int D, int i0, int R)
+{
+	for (int d0 = 0; d0 < D; d0 += SDC * W) {
+		VF acc[SRV][SDC];
+
+#pragma GCC unroll 8
+		for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+			for (int e = 0; e < SDC; e++)
+				acc[r][e] = VZERO();
+		for (int j = 0; j < n; j++) {
+			VF vj[SDC];
+
+#pragma GCC unroll 4
+			for (int e = 0; e < SDC; e++)
+				vj[e] = VLD(v + j * ld + d0 + e * W);
+#pragma GCC unroll 8
+			for (int r = 0; r < R; r++) {
+				VF x = VSET1(p[(int64_t)(i0 + r) * L + j]);
+
+#pragma GCC unroll 4
+				for (int e = 0; e < SDC; e++)
+					acc[r][e] = VFMA(x, vj[e], acc[r][e]);
+			}
+		}
+#pragma GCC unroll 8
+		for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+			for (int e = 0; e < SDC; e++)
+				VST(c + (int64_t)(i0 + r) * ldc + d0 + e * W,
+				    VMUL(acc[r][e], VSET1(li[i0 + r])));
+	}
+}
+
+/* The scores of every row with kv (a constant of the call) key registers,
+ * SR rows at a time while they last (SR * kv accumulators), then one. */
+static inline __attribute__((always_inline)) void
+NAME(short_all)(float *p, float *li, const float *q, int64_t ld,
+		const float *kt, const float *mk, int nq, int D, VF vscale,
+		int kv)
+{
+	int R = SACC / kv < SR ? SACC / kv : SR, i = 0;
+
+	for (; i + R <= nq; i += R)
+		NAME(short_scores)(p, li, q, ld, kt, mk, D, vscale, i, R, kv);
+	for (; i < nq; i++)
+		NAME(short_scores)(p, li, q, ld, kt, mk, D, vscale, i, 1, kv);
+}
+
+/*
+ * One (b, h) of n keys, n <= SKV W, D a multiple of SDC W: c[nq,D] =
+ * softmax(scale q k^T + madd) v, as NAME(head), scratch s of
+ * D SKV W + SKV W (nq + 1) + nq floats.
+ */
+static void NAME(head_short)(float *c, int64_t ldc, const float *q,
+			     const float *k, const float *v, int64_t ld,
+			     const float *madd, int n, int nq, int D,
+			     float scale, float *s)
+{
+	int kv = (n + W - 1) / W, L = kv * W, i = 0;
+	float *kt = s, *mk = kt + (int64_t)D * L, *p = mk + L, *li = p + nq * L;
+	VF vscale = VSET1(scale);
+
+	for (int j = 0; j < L; j++)
+		mk[j] = j < n ? madd[j] : -INFINITY;
+	NAME(pack_kt)(kt, k, ld, n, D, L);
+	switch (kv) {
+	case 1:
+		NAME(short_all)(p, li, q, ld, kt, mk, nq, D, vscale, 1);
+		break;
+	case 2:
+		NAME(short_all)(p, li, q, ld, kt, mk, nq, D, vscale, 2);
+		break;
+#if SKV > 2
+	case 3:
+		NAME(short_all)(p, li, q, ld, kt, mk, nq, D, vscale, 3);
+		break;
+#endif
+	}
+	for (; i + SRV <= nq; i += SRV)
+		NAME(short_pv)(c, ldc, p, li, v, ld, n, L, D, i, SRV);
+	for (; i < nq; i++)
+		NAME(short_pv)(c, ldc, p, li, v, ld, n, L, D, i, 1);
+}
+
+/*
  * One (b, h), as attn_head_c in ops_attn.c but QW query rows at a time:
  * c[T,D] (rows ldc apart) = softmax(scale q k^T + madd) v, q k v rows ld
  * apart.  Per tile of QW queries, the key blocks in order: the block's
@@ -259,13 +434,17 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 		       const float *v, int64_t ld, const float *madd, int T,
 		       int nq, int D, float scale, float *s)
 {
-	int nb = (T + KB - 1) / KB, all = 1;
-	float *kt = s, *qt = kt + (int64_t)nb * KB * D, *pt = qt + D * QW;
-	float *ot = pt + KB * QW;
+	int nb, all = 1, n = 0;
+	float *kt, *qt, *pt, *ot;
 	VF vscale = VSET1(scale);
 
+	/* n: the keys up to the last one not masked, the sentence's own; a
+	 * row gets the same bits with T = n as with its padding after */
 	for (int j = 0; j < T; j++)
-		all &= madd[j] == -FLT_MAX;
+		if (madd[j] != -FLT_MAX)
+			n = j + 1;
+	all = n == 0;
+	T = all ? T : n;
 	/* the head's rows of q, k and v are 3H floats apart, so each row is
 	 * its own cache lines, just written by the q|k|v product and often
 	 * out of L2: ask for all of them at once, so that their misses
@@ -278,6 +457,13 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 			if (j < nq)
 				_mm_prefetch((const char *)(q + (int64_t)j * ld + d), _MM_HINT_T0);
 		}
+	if (!all && n <= SKV * W && D % (SDC * W) == 0) {
+		NAME(head_short)(c, ldc, q, k, v, ld, madd, n, nq, D, scale, s);
+		return;
+	}
+	nb = (T + KB - 1) / KB;
+	kt = s, qt = kt + (int64_t)nb * KB * D, pt = qt + D * QW;
+	ot = pt + KB * QW;
 	NAME(pack_k)(kt, k, ld, T, D, nb);
 	for (int i0 = 0; i0 < nq; i0 += QW) {
 		int mr = nq - i0 < QW ? nq - i0 : QW;
@@ -311,3 +497,10 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 #undef VMIN
 #undef VPOW2
 #undef VZERO_BELOW
+#undef VHMAX
+#undef VHSUM
+#undef SR
+#undef SACC
+#undef SKV
+#undef SRV
+#undef SDC
