@@ -46,6 +46,8 @@
  *   -r  recompute each layer's activations in backward
  *       (mtl_bert_set_recompute; tools/bench_torch.py --recompute is
  *       PyTorch's torch.utils.checkpoint per layer)
+ *   -L  the low-memory step (train.h, o.low_memory: one layer's
+ *       gradient at a time, two passes a step)
  */
 #define _GNU_SOURCE /* sched_setaffinity, in busy.h */
 #include <getopt.h>
@@ -69,7 +71,7 @@
 #include "task.h"
 #include "train.h"
 
-static int split, no_ref, recompute;
+static int split, no_ref, recompute, low_memory;
 
 /* GFLOP/s of the encoder's sgemm C[n,n] = A[n,n] B[n,n]^T on threads
  * (see above), best of 3. */
@@ -157,6 +159,7 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 	mtl_bert_set_recompute(m, recompute);
 	mtl_train_opts_defaults(&o);
 	o.total = 1000;
+	o.low_memory = low_memory;
 	if (mtl_train_new(&tr, m, hd, &o, &err) || mtl_step_stats_init(&st, 2)) {
 		fprintf(stderr, "bench_train: %s\n", err.msg);
 		return 1;
@@ -235,13 +238,14 @@ int main(int argc, char **argv)
 	double load[3] = { 0 };
 
 	busy_main(argc, argv);
-	while ((c = getopt(argc, argv, "clSRrt:s:n:m:b:h")) != -1) {
+	while ((c = getopt(argc, argv, "clSRrLt:s:n:m:b:h")) != -1) {
 		switch (c) {
 		case 'c': bench_clock = CLOCK_PROCESS_CPUTIME_ID; break;
 		case 'l': busy = 1; break;
 		case 'S': split = 1; break;
 		case 'R': no_ref = 1; break;
 		case 'r': recompute = 1; break;
+		case 'L': low_memory = 1; break;
 		case 'n':
 			max_steps = atoi(optarg);
 			max_steps = max_steps < 0 ? 0 : max_steps > 1000 ? 1000 : max_steps;
@@ -258,7 +262,7 @@ int main(int argc, char **argv)
 				nb++;
 			break;
 		default:
-			fprintf(stderr, "usage: bench_train [-c] [-l] [-S] [-R] [-r] [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]... [-b BxT]...\n");
+			fprintf(stderr, "usage: bench_train [-c] [-l] [-S] [-R] [-r] [-L] [-t THREADS] [-s SECONDS] [-n STEPS] [-m small|base|large]... [-b BxT]...\n");
 			return 2;
 		}
 	}

@@ -61,6 +61,13 @@ static const char usage[] =
 	"      --recompute         keep only each layer's input and run its forward\n"
 	"                          again in backward: a third more time, far less\n"
 	"                          memory, the same results\n"
+	"      --low-memory        keep one layer's gradient at a time: each step\n"
+	"                          runs forward and backward twice (the first for\n"
+	"                          the gradient norm, the second updating each layer\n"
+	"                          as it completes), about twice the time for a\n"
+	"                          quarter less memory, the same results (one\n"
+	"                          process, --accumulate 1, no --freeze, --balance\n"
+	"                          or --contrastive)\n"
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"
 	"      --eval-embeddings   also evaluate each sequence task on the\n"
@@ -298,6 +305,7 @@ static int parse_args(struct args *A, struct run *R, int argc, char **argv)
 		CMD_OPT_FLAG(0, "gemm-split", &A->split), /* the default */
 		CMD_OPT_FLAG(0, "no-gemm-split", &A->s.no_split),
 		CMD_OPT_FLAG(0, "recompute", &A->s.recompute),
+		CMD_OPT_FLAG(0, "low-memory", &A->s.o.low_memory),
 		CMD_OPT_STRING(0, "eval", &A->s.eval),
 		CMD_OPT_INT(0, "eval-every", &R->s.eval_every, 1, big),
 		CMD_OPT_FLAG(0, "eval-embeddings", &A->s.eval_emb),

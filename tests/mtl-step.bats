@@ -69,6 +69,32 @@ setup() {
 	! cmp -s a/model.safetensors "$FIXTURES/tiny/model.safetensors"
 }
 
+@test "--low-memory: the same steps and the same trained weights, byte for byte" {
+	# dropout on (the fixture's 0.1), clipping that bites, layer-wise decay,
+	# two threads; with --recompute as well
+	mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 --clip 0.5 --layer-decay 0.9 -o a b.mpk |
+		mtl-dump -t step | jq -c '[.loss, .grad_norm]' >a.txt
+	for v in "--low-memory" "--low-memory --recompute"; do
+		rm -rf b
+		mtl-step -q -m "$FIXTURES/tiny" -j 2 --lr 1e-3 --clip 0.5 --layer-decay 0.9 $v -o b b.mpk |
+			mtl-dump -t step | jq -c '[.loss, .grad_norm]' >b.txt
+		cmp a.txt b.txt
+		cmp a/model.safetensors b/model.safetensors
+		cmp a/heads.safetensors b/heads.safetensors
+	done
+	[ "$(wc -l <a.txt)" -eq 6 ]
+	run jq -s 'map(.[1] > 0.5) | all' a.txt
+	assert_output true
+}
+
+@test "--low-memory refuses what needs every gradient at once" {
+	for v in "--accumulate 2" "--freeze layers:0-0" "--balance pcgrad" "--contrastive 0.1"; do
+		run mtl-step -q -m "$FIXTURES/tiny" --low-memory $v b.mpk
+		assert_failure 2
+		assert_line --partial "--low-memory updates each layer during its backward"
+	done
+}
+
 @test "--out writes a model directory that --model accepts again" {
 	mtl-step -q -m "$FIXTURES/tiny" --lr 1e-3 -o trained b.mpk >/dev/null
 	for f in config.json model.safetensors heads.safetensors tasks.json vocab.txt \

@@ -432,6 +432,82 @@ static void no_gradient_no_step(void)
 	release(&f);
 }
 
+/*
+ * o.low_memory: three steps with dropout, clipping that bites, layer-wise
+ * decay and a task without labels in the last give the plain steps'
+ * parameters, heads and moments bit for bit; the layers' gradients never
+ * reach tr->grad (their one-layer block is left zero); more than one
+ * batch a step is refused.
+ */
+static void low_memory(void)
+{
+	struct fixture f[2];
+	struct mtl_step_stats st[2];
+	struct mtl_err err = { "" };
+	const struct mtl_batch *bp[2];
+	int rc[2] = { 0, 0 }, same, untouched = 1, clipped = 1;
+
+	T_NOTE("the low-memory step against the plain one");
+	for (int k = 0; k < 2; k++) {
+		struct mtl_train_opts o;
+
+		if (mtl_st_open(&gold, "fixtures/golden/train.safetensors", &err))
+			t_bail(err.msg);
+		t_tiny_model(&f[k].m, &f[k].ts, &f[k].hd);
+		mtl_bert_set_threads(f[k].m, 2);
+		mtl_train_opts_defaults(&o);
+		o.lr = 1e-3f;
+		o.clip = 0.05f;
+		o.layer_decay = 0.8f;
+		o.dropout = 0.1f;
+		o.low_memory = k;
+		if (mtl_train_new(&f[k].tr, f[k].m, f[k].hd, &o, &err))
+			t_bail(err.msg);
+		t_golden_batch(gold, &f[k].b, f[k].lab);
+		mtl_step_stats_init(&st[k], 2);
+		bp[k] = &f[k].b;
+		for (int s = 0; s < 3 && !rc[k]; s++) {
+			if (s == 2) /* no ner labels: its head takes no step */
+				f[k].b.labels[1] = NULL;
+			rc[k] = mtl_train_step(f[k].tr, &bp[k], 1, &st[k], &err);
+			clipped &= st[k].grad_norm > 0.05;
+		}
+		f[k].b.labels[1] = f[k].lab[1];
+		mtl_st_close(gold);
+		gold = NULL;
+	}
+	same = !memcmp(f[0].m->params, f[1].m->params, sizeof(float) * f[0].m->n_params) &&
+	       !memcmp(f[0].tr->mom1, f[1].tr->mom1, sizeof(float) * f[0].m->n_params) &&
+	       !memcmp(f[0].tr->mom2, f[1].tr->mom2, sizeof(float) * f[0].m->n_params) &&
+	       !memcmp(f[0].hd->params, f[1].hd->params, sizeof(float) * f[0].hd->n_params) &&
+	       st[0].grad_norm == st[1].grad_norm && st[0].loss == st[1].loss;
+	T_OK(!rc[0] && !rc[1] && clipped && same,
+	     "three clipped steps: the same parameters, moments and heads, bit for bit (%s)",
+	     err.msg);
+	for (size_t i = 0; i < f[1].m->n_tensors; i++)
+		for (size_t j = 0; f[1].tr->tensor_layer[i] >= 0 && j < f[1].m->tensors[i].numel; j++)
+			untouched &= f[1].tr->grad[f[1].m->tensors[i].offset + j] == 0;
+	for (size_t j = 0; j < f[1].tr->lgrad_n; j++)
+		untouched &= f[1].tr->lgrad[j] == 0;
+	T_OK(untouched && f[0].tr->grad[f[0].m->tensors[f[0].m->n_tensors / 2].offset] != 0,
+	     "the layers' gradients went through the one-layer block only");
+	bp[1] = &f[1].b;
+	{
+		const struct mtl_batch *two[2] = { &f[1].b, &f[1].b };
+
+		T_OK(mtl_train_step(f[1].tr, two, 2, &st[1], &err) == MTL_ERR_ARG,
+		     "two batches a step: refused (%s)", err.msg);
+	}
+	for (int k = 0; k < 2; k++) {
+		mtl_step_stats_release(&st[k]);
+		mtl_train_free(f[k].tr);
+		mtl_heads_free(f[k].hd);
+		mtl_task_free(f[k].ts);
+		mtl_bert_free(f[k].m);
+		t_golden_release(&f[k].b, f[k].lab);
+	}
+}
+
 /* --warmup-ratio as Hugging Face counts it: ceil(total * ratio) in double */
 static void warmup_steps(void)
 {
@@ -466,5 +542,6 @@ int main(void)
 	golden_grad("fixtures/golden/train.safetensors", 0, 0);
 	gemm_split = 0;
 	accumulation();
+	low_memory();
 	return t_done();
 }

@@ -5,7 +5,7 @@ by make test or make demo.
 Usage: /usr/bin/python3 tools/bench_compare.py [--rounds N] [--threads N]
            [--cpu-time] [--min-time S] [--max-steps N] [--work W,W...]
            [--int8] [--attn-unfused] [--mtl-env VAR=VALUE]... [--avx2-only]
-           [--no-torch] BUILD
+           [--no-torch] [--recompute] [--low-memory] BUILD
 
 Workloads (--work; default job:small,encode:small:32x32,encode:small:8x128,
 encode:base:32x32,encode:base:8x128):
@@ -58,6 +58,9 @@ WebAssembly trap handler (which would take the shim's SIGSEGV), and BLIS
 is told to use its Zen 3 sub-configuration (BLIS_ARCH_TYPE), as it
 would there.  The clock speed, caches and memory stay this machine's.
 
+--low-memory runs mtl's training steps as mtl-step --low-memory does
+(one layer's gradient at a time, two passes a step; bench_train -L);
+PyTorch's side is unchanged.
 --cpu-time counts CPU seconds (user + system, every thread and child
 process) instead of wall seconds, with one thread each (--threads 1): on
 a machine other jobs share, that is the work each runtime does, which wall
@@ -244,7 +247,7 @@ def mtl(args, work, out, int8=False, env=None):
         p = run([os.path.join(args.build, "bench", "bench_train"), "-R", "-m", work[1],
                  "-b", work[2], "-t", str(args.threads), "-s", str(args.min_time),
                  "-n", str(args.max_steps)] + (["-c"] if args.cpu_time else [])
-                + (["-r"] if args.recompute else []), env=env)
+                + (["-r"] if args.recompute else []) + (["-L"] if args.low_memory else []), env=env)
         rows = [ln.split("\t") for ln in p.stdout.splitlines() if ln.startswith(work[1] + "\t")] if p else []
         if not rows:
             return None
@@ -374,6 +377,9 @@ def main(argv):
     ap.add_argument("--recompute", action="store_true",
                     help="train: both sides recompute each layer's activations in backward "
                          "(mtl's --recompute, PyTorch's torch.utils.checkpoint)")
+    ap.add_argument("--low-memory", action="store_true",
+                    help="train: mtl holds one layer's gradient at a time (mtl-step "
+                         "--low-memory: two passes a step); PyTorch has no such mode")
     ap.add_argument("--work", default=DEFAULT_WORK)
     ap.add_argument("--int8", action="store_true", help="also mtl with int8 linear maps")
     ap.add_argument("--attn-unfused", action="store_true", help="also mtl with MTL_ATTN=unfused")

@@ -73,6 +73,53 @@ void mtl_bert_params_carve(struct mtl_bert_params *p, float *block,
 	}
 }
 
+/* One layer's fields are qkvw .. ln2b: the 5th to the 16th of the table. */
+size_t mtl_bert_layer_carve(struct mtl_bert_params *p, float *block,
+			    const struct mtl_bert_config *cfg)
+{
+	struct mtl_bert_config one = *cfg;
+	size_t s[MTL_BERT_NUM_PARAMS], n = 0;
+	float **ptrs[MTL_BERT_NUM_PARAMS] = {
+		&p->wte, &p->wpe, &p->wtt, &p->emb_lnw, &p->emb_lnb,
+		&p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb, &p->ln1w,
+		&p->ln1b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb,
+		&p->ln2w, &p->ln2b, &p->poolw, &p->poolb,
+	};
+
+	one.layers = 1;
+	mtl_bert_param_sizes(s, &one);
+	memset(p, 0, sizeof(*p));
+	for (int i = 5; i < 17; i++) {
+		*ptrs[i] = block ? block + n : NULL;
+		n += s[i];
+	}
+	return n;
+}
+
+float *mtl_bert_layer_at(const struct mtl_bert_params *lp,
+			 const struct mtl_bert_config *cfg, size_t off, int l)
+{
+	struct mtl_bert_config one = *cfg;
+	size_t s[MTL_BERT_NUM_PARAMS], s1[MTL_BERT_NUM_PARAMS], at = 0;
+	float *const *ptrs[MTL_BERT_NUM_PARAMS] = {
+		&lp->wte, &lp->wpe, &lp->wtt, &lp->emb_lnw, &lp->emb_lnb,
+		&lp->qkvw, &lp->qkvb, &lp->attprojw, &lp->attprojb, &lp->ln1w,
+		&lp->ln1b, &lp->fcw, &lp->fcb, &lp->fcprojw, &lp->fcprojb,
+		&lp->ln2w, &lp->ln2b, &lp->poolw, &lp->poolb,
+	};
+
+	one.layers = 1;
+	mtl_bert_param_sizes(s, cfg);
+	mtl_bert_param_sizes(s1, &one);
+	for (int i = 0; i < MTL_BERT_NUM_PARAMS; at += s[i], i++)
+		if (off >= at && off < at + s[i]) {
+			MTL_ASSERT(i >= 5 && i < 17 && (off - at) / s1[i] == (size_t)l);
+			return *ptrs[i] + (off - at - (size_t)l * s1[i]);
+		}
+	MTL_ASSERT(0);
+	return NULL;
+}
+
 /* Appends one table entry; offset is relative to the block. */
 static void add_tensor(struct mtl_bert *m, const float *at, int ndim,
 		       int64_t r, int64_t c, const char *fmt, int layer)
@@ -1003,6 +1050,7 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 	struct mtl_bert_acts *a = &m->acts;
 	const struct mtl_bert_params *p = &m->p;
 	struct mtl_bert_params g;
+	const struct mtl_bert_params *gl;
 	int B = a->B, T = a->T, H = c->hidden, I = c->intermediate;
 	int NH = c->heads, nt = m->threads;
 	int64_t BT = (int64_t)B * T, BTH = BT * H, att = BT * NH * T;
@@ -1020,10 +1068,14 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 	if (lo == c->layers && !embeddings)
 		return 0;
 	mtl_bert_params_carve(&g, grad, c);
+	/* each layer's gradient into its own place in grad, or all into
+	 * the one layer of m->layer_grad */
+	gl = m->layer_grad ? m->layer_grad : &g;
 	memcpy(d_res, dlast, sizeof(float) * (size_t)BTH);
 	for (int l = c->layers - 1; l >= lo; l--) {
 		/* the layer's slot: its own, or the one slot recompute fills */
 		int64_t s = a->recompute ? 0 : l, sN = s * BT, sH = s * BTH;
+		int64_t gi = m->layer_grad ? 0 : l;
 		const float *x = a->hidden + l * BTH;
 		const float *qkv = a->qkv + sH * 3;
 		const float *ctx = a->ctx + sH, *ln1_in = a->ln1_in + sH;
@@ -1038,7 +1090,7 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 
 		/* out = LN2(dropout(fcproj) + ln1_out): d_b = d fcproj, d_res
 		 * becomes d ln1_out (its residual share) */
-		ln_residual_backward(d_res, d_b, d_a, g.ln2w + l * H, g.ln2b + l * H,
+		ln_residual_backward(d_res, d_b, d_a, gl->ln2w + gi * H, gl->ln2b + gi * H,
 				     ln2_in, p->ln2w + l * H, a->ln2_mean + sN,
 				     a->ln2_rstd + sN,
 				     drop ? a->ffn_drop + l * BTH : NULL, ph,
@@ -1047,8 +1099,8 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 		if (!a->recompute)
 			mtl_gelu_forward(a->fc_gelu, fc, BT * I, nt);
 		mtl_zero(a->d_fcg, BT * I, nt);
-		linear_backward(a->d_fcg, g.fcprojw + (int64_t)l * H * I,
-				    g.fcprojb + l * H, d_b, a->fc_gelu,
+		linear_backward(a->d_fcg, gl->fcprojw + gi * H * I,
+				    gl->fcprojb + gi * H, d_b, a->fc_gelu,
 				    p->fcprojw + (int64_t)l * H * I, (int)BT, I,
 				    H, nt);
 		mtl_zero(a->d_fc, BT * I, nt);
@@ -1059,21 +1111,21 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 			mtl_layernorm_apply(a->ln1_out, ln1_in, p->ln1w + l * H,
 					    p->ln1b + l * H, a->ln1_mean + sN,
 					    a->ln1_rstd + sN, (int)BT, H, nt);
-		linear_backward(d_res, g.fcw + (int64_t)l * I * H,
-				    g.fcb + (int64_t)l * I, a->d_fc, a->ln1_out,
+		linear_backward(d_res, gl->fcw + gi * I * H,
+				    gl->fcb + gi * I, a->d_fc, a->ln1_out,
 				    p->fcw + (int64_t)l * I * H, (int)BT, H, I,
 				    nt);
 		/* ln1_out = LN1(dropout(attproj) + x): d_b = d attproj,
 		 * d_res becomes d x */
-		ln_residual_backward(d_res, d_b, d_a, g.ln1w + l * H, g.ln1b + l * H,
+		ln_residual_backward(d_res, d_b, d_a, gl->ln1w + gi * H, gl->ln1b + gi * H,
 				     ln1_in, p->ln1w + l * H, a->ln1_mean + sN,
 				     a->ln1_rstd + sN,
 				     drop ? a->proj_drop + l * BTH : NULL, ph,
 				     (int)BT, H, nt);
 		/* attproj = ctx Wo^T + bo: d_a = d ctx */
 		mtl_zero(d_a, BTH, nt);
-		linear_backward(d_a, g.attprojw + (int64_t)l * H * H,
-				    g.attprojb + l * H, d_b, ctx,
+		linear_backward(d_a, gl->attprojw + gi * H * H,
+				    gl->attprojb + gi * H, d_b, ctx,
 				    p->attprojw + (int64_t)l * H * H, (int)BT, H,
 				    H, nt);
 		mtl_zero(a->d_qkv, BTH * 3, nt);
@@ -1082,8 +1134,8 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 				       a->mask_add, pa, a->att_seed,
 				       (uint64_t)(l * att), B, T, H, NH, nt);
 		/* qkv = x Wqkv^T + bqkv: adds into d x */
-		linear_backward(d_res, g.qkvw + (int64_t)l * 3 * H * H,
-				    g.qkvb + l * 3 * H, a->d_qkv, x,
+		linear_backward(d_res, gl->qkvw + gi * 3 * H * H,
+				    gl->qkvb + gi * 3 * H, a->d_qkv, x,
 				    p->qkvw + (int64_t)l * 3 * H * H, (int)BT, H,
 				    3 * H, nt);
 		if (m->grad_ready)

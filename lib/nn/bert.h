@@ -127,6 +127,17 @@ size_t mtl_bert_param_sizes(size_t *sizes, const struct mtl_bert_config *cfg);
 void mtl_bert_params_carve(struct mtl_bert_params *p, float *block,
 			   const struct mtl_bert_config *cfg);
 
+/*
+ * One encoder layer's fields of p (qkvw .. ln2b, each [1, ...]) carved
+ * from block, the others NULL; returns the floats they take (block NULL:
+ * only that).  mtl_bert_layer_at maps a tensor of layer l at offset off
+ * of the whole block (struct mtl_bert_tensor) to its place there.
+ */
+size_t mtl_bert_layer_carve(struct mtl_bert_params *p, float *block,
+			    const struct mtl_bert_config *cfg);
+float *mtl_bert_layer_at(const struct mtl_bert_params *lp,
+			 const struct mtl_bert_config *cfg, size_t off, int l);
+
 /* One Hugging Face tensor: a slice of the parameter block. */
 struct mtl_bert_tensor {
 	char name[80];    /* HF name without "bert.", e.g. "pooler.dense.bias" */
@@ -218,6 +229,14 @@ struct mtl_bert {
 	 */
 	void (*grad_ready)(void *arg, int l);
 	void *grad_ready_arg;
+	/*
+	 * When set, mtl_bert_backward(_to) adds every layer's gradient into
+	 * these fields of one layer (mtl_bert_layer_carve) instead of its
+	 * place in grad (the embeddings' still go to grad): grad_ready must
+	 * then take each layer's and leave the fields zero for the next.
+	 * One layer's gradient held at a time (train.h, o.low_memory).
+	 */
+	const struct mtl_bert_params *layer_grad;
 	/*
 	 * When set (the caller's [vocab] bytes), mtl_bert_backward(_to)
 	 * sets wte_rows[id] to 1 for each word-embedding row whose

@@ -16,6 +16,16 @@
 #include "loss.h"
 #include "ops.h"
 
+/* The low-memory step's second pass: its update, and its own statistics
+ * (low_memory_step, at the end). */
+struct low_memory {
+	int update;
+	float lr;
+	long t;
+	float gscale;
+	struct mtl_step_stats st;
+};
+
 void mtl_train_opts_defaults(struct mtl_train_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -107,10 +117,13 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->emb_loss = calloc((size_t)hd->ts->n + 1, sizeof(double));
 	tr->emb_n = calloc((size_t)hd->ts->n + 1, sizeof(int));
 	tr->emb_correct = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
+	tr->tensor_layer = calloc(m->n_tensors, sizeof(int));
+	tr->lsum = calloc((size_t)L + 1, sizeof(double));
+	tr->lgroups = calloc(m->n_tensors, sizeof(*tr->lgroups));
 	if (!tr->grad || !tr->wte_rows || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
 	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
 	    !tr->norm || !tr->head_steps || !tr->emb_loss || !tr->emb_n ||
-	    !tr->emb_correct) {
+	    !tr->emb_correct || !tr->tensor_layer || !tr->lsum || !tr->lgroups) {
 		mtl_train_free(tr);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
 				   "cannot allocate the optimiser state");
@@ -130,6 +143,7 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 			layer = -1;
 		depth = layer >= 0 ? L - 1 - layer
 		      : strncmp(t->name, "embeddings.", 11) == 0 ? L : 0;
+		tr->tensor_layer[i] = layer;
 
 		g->off = t->offset;
 		g->n = strncmp(t->name, "pooler.", 7) ? t->numel : 0;
@@ -142,6 +156,26 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	}
 	tr->n_groups = m->n_tensors;
 	m->wte_rows = tr->wte_rows;
+	/* the low-memory step: one layer's gradient block, and where each
+	 * layer tensor lies in it */
+	if (o->low_memory) {
+		size_t n = mtl_bert_layer_carve(&tr->lg, NULL, &m->cfg);
+
+		tr->lgrad = calloc(n, sizeof(float));
+		tr->ltensor = calloc(m->n_tensors, sizeof(float *));
+		if (!tr->lgrad || !tr->ltensor) {
+			mtl_train_free(tr);
+			return mtl_err_set(err, MTL_ERR_NOMEM,
+					   "cannot allocate the optimiser state");
+		}
+		tr->lgrad_n = n;
+		mtl_bert_layer_carve(&tr->lg, tr->lgrad, &m->cfg);
+		for (size_t i = 0; i < m->n_tensors; i++)
+			if (tr->tensor_layer[i] >= 0)
+				tr->ltensor[i] = mtl_bert_layer_at(&tr->lg, &m->cfg,
+								   m->tensors[i].offset,
+								   tr->tensor_layer[i]);
+	}
 	for (size_t i = 0; i < hd->n_tensors; i++) {
 		struct mtl_adamw_group *g = &tr->hgroups[i];
 
@@ -202,6 +236,14 @@ void mtl_train_free(struct mtl_train *tr)
 	free(tr->emb_loss);
 	free(tr->emb_n);
 	free(tr->emb_correct);
+	free(tr->tensor_layer);
+	free(tr->lsum);
+	free(tr->lgroups);
+	free(tr->lgrad);
+	free(tr->ltensor);
+	if (tr->lm)
+		mtl_step_stats_release(&tr->lm->st);
+	free(tr->lm);
 	free(tr->pooled);
 	free(tr->emb_dP);
 	mtl_freeze_release(&tr->fz);
@@ -614,8 +656,16 @@ void mtl_train_zero_grad(struct mtl_train *tr)
 		int64_t nw = (int64_t)tr->m->cfg.vocab * tr->m->cfg.hidden;
 
 		clear_wte(tr, 1);
-		mtl_zero(tr->grad + nw, (int64_t)tr->m->n_params - nw,
-			 tr->m->threads);
+		/* the low-memory step: the layers' places stay zero, unused
+		 * (their pages unwritten), and the layer block is zero */
+		for (size_t i = 1; tr->o.low_memory && i < tr->m->n_tensors; i++)
+			if (tr->tensor_layer[i] < 0)
+				mtl_zero(tr->grad + tr->m->tensors[i].offset,
+					 (int64_t)tr->m->tensors[i].numel,
+					 tr->m->threads);
+		if (!tr->o.low_memory)
+			mtl_zero(tr->grad + nw, (int64_t)tr->m->n_params - nw,
+				 tr->m->threads);
 	}
 	memset(tr->hgrad, 0, sizeof(float) * tr->hd->n_params);
 }
@@ -650,22 +700,46 @@ int mtl_train_encoder_backward(struct mtl_train *tr, float *grad,
 	return mtl_bert_backward_to(tr->m, grad, dout, lo, emb);
 }
 
+/* The sum of squares of layer l's gradient, its tensors in table order
+ * (from the layer block during the low-memory step). */
+static double layer_norm2(const struct mtl_train *tr, int l)
+{
+	const struct mtl_bert *m = tr->m;
+	double s = 0;
+
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		/* the low-memory step: the layer block */
+		const float *g = tr->o.low_memory ? tr->ltensor[i]
+						  : tr->grad + m->tensors[i].offset;
+
+		if (tr->tensor_layer[i] == l)
+			s += mtl_dot(g, g, (int64_t)m->tensors[i].numel, m->threads);
+	}
+	return s;
+}
+
 double mtl_train_grad_norm(const struct mtl_train *tr)
 {
 	int lo, emb;
 	int64_t H = tr->m->cfg.hidden;
-	/* the table sparse: its marked rows; dense: in the block below */
-	int64_t nw = tr->dist ? 0 : tr->m->cfg.vocab * H;
 	double s = 0;
 
 	/* a wholly frozen encoder's block is zero: no need to read it;
-	 * the word embeddings' unmarked rows are zero */
+	 * the word embeddings' unmarked rows are zero (a data-parallel
+	 * group sums the whole table: below, as one tensor) */
 	if (encoder_trains(tr, &lo, &emb)) {
-		for (int r = 0; nw && r < tr->m->cfg.vocab; r++)
+		for (int r = 0; !tr->dist && r < tr->m->cfg.vocab; r++)
 			if (tr->wte_rows[r])
 				s += mtl_dot(tr->grad + r * H, tr->grad + r * H, H, 1);
-		s += mtl_dot(tr->grad + nw, tr->grad + nw,
-			     (int64_t)tr->m->n_params - nw, tr->m->threads);
+		for (size_t i = tr->dist ? 0 : 1; i < tr->m->n_tensors; i++)
+			if (tr->tensor_layer[i] < 0)
+				s += mtl_dot(tr->grad + tr->m->tensors[i].offset,
+					     tr->grad + tr->m->tensors[i].offset,
+					     (int64_t)tr->m->tensors[i].numel,
+					     tr->m->threads);
+		/* the low-memory step summed each layer as it completed */
+		for (int l = 0; l < tr->m->cfg.layers; l++)
+			s += tr->o.low_memory ? tr->lsum[l] : layer_norm2(tr, l);
 	}
 	return sqrt(s + mtl_dot(tr->hgrad, tr->hgrad,
 				(int64_t)tr->hd->n_params, 1));
@@ -708,6 +782,8 @@ static int dist_finish(struct mtl_train *tr, struct mtl_step_stats *st,
 	free(v);
 	return rc;
 }
+
+static void low_memory_layer(void *arg, int l);
 
 int mtl_train_grad_weighted(struct mtl_train *tr,
 			    const struct mtl_batch *const *b, int n,
@@ -797,8 +873,16 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			tr->m->grad_ready = mtl_dist_layer_ready;
 			tr->m->grad_ready_arg = tr->dist;
 		}
+		/* the low-memory step: each layer in the layer block, taken
+		 * as it completes */
+		if (tr->lm) {
+			tr->m->grad_ready = low_memory_layer;
+			tr->m->grad_ready_arg = tr;
+			tr->m->layer_grad = &tr->lg;
+		}
 		st->bwd_layers = mtl_train_encoder_backward(tr, tr->grad, tr->dlast);
 		tr->m->grad_ready = NULL;
+		tr->m->layer_grad = NULL;
 		if (con && (rc = mtl_contrast_backward(con, tr->m, bk, ph, pa,
 						       tr->grad, err)))
 			return rc;
@@ -856,11 +940,115 @@ int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st)
 	return 0;
 }
 
+/* ---- the low-memory step ---- */
+
+/* AdamW over the embeddings' groups (and the pooler's, empty). */
+static void embeddings_adamw(struct mtl_train *tr, float lr, long t,
+			     float gscale)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < tr->n_groups; i++)
+		if (tr->tensor_layer[i] < 0)
+			tr->lgroups[n++] = tr->groups[i];
+	encoder_adamw(tr, tr->lgroups, n, lr, t, gscale);
+}
+
+/*
+ * grad_ready (bert.h): layer l's gradient is complete in the layer block.
+ * Its sum of squares for the norm; in the second pass AdamW on each of
+ * its tensors (zeroing their moments first on step 1, as encoder_adamw
+ * does); then the block back to zero for the layer below.
+ */
+static void low_memory_layer(void *arg, int l)
+{
+	struct mtl_train *tr = arg;
+	const struct low_memory *lm = tr->lm;
+	int nt = tr->m->threads;
+
+	if (l < 0)
+		return;
+	tr->lsum[l] = layer_norm2(tr, l);
+	for (size_t i = 0; lm->update && i < tr->n_groups; i++) {
+		struct mtl_adamw_group g = tr->groups[i];
+		size_t off = g.off;
+
+		if (tr->tensor_layer[i] != l)
+			continue;
+		g.off = 0;
+		if (lm->t == 1) {
+			mtl_zero(tr->mom1 + off, (int64_t)g.n, nt);
+			mtl_zero(tr->mom2 + off, (int64_t)g.n, nt);
+		}
+		mtl_adamw_step(&tr->adam, tr->m->params + off, tr->ltensor[i],
+			       tr->mom1 + off, tr->mom2 + off, &g, 1, lm->lr,
+			       lm->t, lm->gscale, nt);
+	}
+	mtl_zero(tr->lgrad, (int64_t)tr->lgrad_n, nt);
+}
+
+/*
+ * mtl_train_step with o.low_memory (train.h).  The first pass is
+ * mtl_train_grad with each layer's gradient summed and let go of as it
+ * completes; then mtl_train_apply's schedule and clipping factor; the
+ * second pass replays the step from the same dropout stream, updating
+ * each layer as its gradient completes, then the embeddings and the
+ * heads.  AdamW is element by element, so the order changes no bit; the
+ * replay must give the first pass's loss and norm, bit for bit, or the
+ * step fails rather than train on something else.
+ */
+static int low_memory_step(struct mtl_train *tr,
+			   const struct mtl_batch *const *b, int n,
+			   struct mtl_step_stats *st, struct mtl_err *err)
+{
+	const struct mtl_train_opts *o = &tr->o;
+	long warmup = mtl_train_warmup(o);
+	struct mtl_rng r0 = tr->rng;
+	float hlr;
+	int rc;
+
+	if (n != 1 || tr->dist || tr->con || tr->fz.enc)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "the low-memory step takes one batch a step, in one process, without freezing or a contrastive term");
+	if (!tr->lm) {
+		tr->lm = calloc(1, sizeof(*tr->lm));
+		if (!tr->lm || mtl_step_stats_init(&tr->lm->st, st->n_tasks))
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	tr->lm->update = 0;
+	if ((rc = mtl_train_grad(tr, b, n, st, err)))
+		return rc;
+	st->step = tr->step;
+	st->lr = mtl_adamw_lr_at(o->sched, o->lr, tr->step, warmup, o->total);
+	st->head_lr = hlr = mtl_adamw_lr_at(o->sched, o->head_lr > 0 ? o->head_lr : o->lr,
+					    tr->step, warmup, o->total);
+	if (!isfinite(st->loss) || !isfinite(st->grad_norm))
+		return 1;
+	*tr->lm = (struct low_memory){ 1, st->lr, tr->step + 1,
+				       mtl_adamw_clip_scale(st->grad_norm, o->clip),
+				       tr->lm->st };
+	tr->rng = r0;
+	if ((rc = mtl_train_grad(tr, b, n, &tr->lm->st, err)))
+		return rc;
+	if (tr->lm->st.loss != st->loss || tr->lm->st.grad_norm != st->grad_norm)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "the low-memory step's second pass differs from its first (gradient norm %.17g, then %.17g)",
+				   st->grad_norm, tr->lm->st.grad_norm);
+	tr->step++;
+	embeddings_adamw(tr, st->lr, tr->step, tr->lm->gscale);
+	heads_adamw(tr, st->labelled, hlr, tr->lm->gscale);
+	st->bwd_ms += tr->lm->st.bwd_ms;
+	st->step = tr->step;
+	return 0;
+}
+
 int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err)
 {
 	int rc;
 
+	if (tr->o.low_memory)
+		return low_memory_step(tr, b, n, st, err);
 	if ((rc = mtl_train_grad(tr, b, n, st, err)))
 		return rc;
 	return mtl_train_apply(tr, st);

@@ -74,6 +74,12 @@ struct mtl_train_opts {
 	float label_smoothing; /* 0 */
 	float dropout;       /* < 0: config and tasks.json; else every dropout */
 	uint64_t seed;       /* dropout masks (42) */
+	/* one layer's gradient at a time: each step runs forward and
+	 * backward twice, the first for the global norm, the second
+	 * updating each layer as its gradient completes (mtl_train_step
+	 * only; one batch a step, one process, no freezing, no
+	 * contrastive term).  The same parameters, bit for bit. (0) */
+	int low_memory;
 };
 
 void mtl_train_opts_defaults(struct mtl_train_opts *o);
@@ -160,6 +166,19 @@ struct mtl_train {
 	double *emb_loss;
 	int *emb_n;
 	int64_t *emb_correct;   /* MNRL's in-batch top-1 hits (emb.h) */
+	/* private: the encoder layer of each tensor (-1: embeddings or
+	 * pooler), per layer its gradient's sum of squares, the groups of
+	 * one layer's update, and the low-memory step's state (train.c) */
+	int *tensor_layer;
+	double *lsum;
+	struct mtl_adamw_group *lgroups;
+	struct low_memory *lm;
+	/* private, o.low_memory: one layer's gradient block (lgrad_n floats,
+	 * carved as lg: mtl_bert_layer_carve) and each layer tensor's place
+	 * in it (NULL for the others) */
+	float *lgrad, **ltensor;
+	size_t lgrad_n;
+	struct mtl_bert_params lg;
 };
 
 int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
@@ -276,7 +295,13 @@ int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
 int mtl_train_encoder_backward(struct mtl_train *tr, float *grad,
 			       const float *dout);
 
-/* The global norm of the gradient blocks: sqrt(|grad|^2 + |hgrad|^2). */
+/*
+ * The global norm of the gradient blocks: sqrt(|grad|^2 + |hgrad|^2),
+ * summed tensor by tensor in a fixed order (the word embeddings' rows,
+ * the other embedding tensors, each layer's tensors, layer by layer, the
+ * heads), so that the low-memory step, which sums each layer as its
+ * gradient completes, gets the same bits.
+ */
 double mtl_train_grad_norm(const struct mtl_train *tr);
 
 /*
@@ -296,7 +321,9 @@ int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st);
 
 /*
  * One optimiser step: mtl_train_grad, then mtl_train_apply.  Returns 0
- * after an update, 1 when the step was skipped, <0 on error.
+ * after an update, 1 when the step was skipped, <0 on error.  With
+ * o.low_memory: the two passes of that option (MTL_ERR_ARG for more than
+ * one batch, a data-parallel group, freezing or a contrastive term).
  */
 int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err);
