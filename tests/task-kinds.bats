@@ -251,3 +251,20 @@ regression_model() {
 	run bash -c "set -o pipefail; jq -c '[.architectures, .problem_type, .num_labels]' out/config.json"
 	assert_output '[["BertForSequenceClassification"],"regression",1]'
 }
+
+@test "multilabel and regression heads under mtl-step --low-memory: the same trained bytes" {
+	for kind in multilabel regression; do
+		rm -rf m a b
+		${kind}_model
+		${kind}_data train.jsonl 64 >t.jsonl
+		mtl-tokenize -q -m m t.jsonl | mtl-batch -q -b 8 >b.mpk
+		mtl-step -q -m m -j 2 --lr 3e-3 --clip 0.5 -o a b.mpk |
+			mtl-dump -t step | jq -c '[.loss, .grad_norm]' >a.txt
+		mtl-step -q -m m -j 2 --lr 3e-3 --clip 0.5 --low-memory -o b b.mpk |
+			mtl-dump -t step | jq -c '[.loss, .grad_norm]' >b.txt
+		[ "$(wc -l <a.txt)" -eq 8 ]
+		cmp a.txt b.txt
+		cmp a/model.safetensors b/model.safetensors
+		cmp a/heads.safetensors b/heads.safetensors
+	done
+}

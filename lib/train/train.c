@@ -20,6 +20,7 @@
  * (low_memory_step, at the end). */
 struct low_memory {
 	int update;
+	int forward;  /* the second pass runs the forward again */
 	float lr;
 	long t;
 	float gscale;
@@ -828,7 +829,12 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		if (con && (rc = mtl_contrast_view(con, tr->m, bk, ph, pa,
 						   &tr->rng, err)))
 			return rc;
-		if ((rc = forward(tr, bk, 1, tr->fz_last ? tr->fz_last[k] : NULL,
+		/* the low-memory step's second pass backs through the first
+		 * pass's forward again: the encoder's and the heads' backward
+		 * leave their activations as they were (an embedding task's
+		 * loss does not: low_memory_step) */
+		if (!(tr->lm && tr->lm->update && !tr->lm->forward) &&
+		    (rc = forward(tr, bk, 1, tr->fz_last ? tr->fz_last[k] : NULL,
 				  err)))
 			return rc;
 		BTH = (size_t)tr->rows * bk->T * tr->m->cfg.hidden;
@@ -991,9 +997,9 @@ static void low_memory_layer(void *arg, int l)
  * mtl_train_step with o.low_memory (train.h).  The first pass is
  * mtl_train_grad with each layer's gradient summed and let go of as it
  * completes; then mtl_train_apply's schedule and clipping factor; the
- * second pass replays the step from the same dropout stream, updating
- * each layer as its gradient completes, then the embeddings and the
- * heads.  AdamW is element by element, so the order changes no bit; the
+ * second pass backs through the same forward again (with an embedding
+ * task, runs it again from the same dropout stream), updating each
+ * layer as its gradient completes, then the embeddings and the heads.  AdamW is element by element, so the order changes no bit; the
  * replay must give the first pass's loss and norm, bit for bit, or the
  * step fails rather than train on something else.
  */
@@ -1004,9 +1010,11 @@ static int low_memory_step(struct mtl_train *tr,
 	const struct mtl_train_opts *o = &tr->o;
 	long warmup = mtl_train_warmup(o);
 	struct mtl_rng r0 = tr->rng;
+	int rc, again = 0;
 	float hlr;
-	int rc;
 
+	for (int t = 0; t < tr->hd->ts->n; t++)
+		again |= tr->hd->ts->task[t].kind == MTL_TASK_EMBEDDING;
 	if (n != 1 || tr->dist || tr->con || tr->fz.enc)
 		return mtl_err_set(err, MTL_ERR_ARG,
 				   "the low-memory step takes one batch a step, in one process, without freezing or a contrastive term");
@@ -1024,11 +1032,16 @@ static int low_memory_step(struct mtl_train *tr,
 					    tr->step, warmup, o->total);
 	if (!isfinite(st->loss) || !isfinite(st->grad_norm))
 		return 1;
-	*tr->lm = (struct low_memory){ 1, st->lr, tr->step + 1,
+	*tr->lm = (struct low_memory){ 1, again, st->lr, tr->step + 1,
 				       mtl_adamw_clip_scale(st->grad_norm, o->clip),
 				       tr->lm->st };
-	tr->rng = r0;
-	if ((rc = mtl_train_grad(tr, b, n, &tr->lm->st, err)))
+	/* an embedding task's loss works on the pooled rows in place: then
+	 * the forward runs again, from the same dropout stream */
+	if (again)
+		tr->rng = r0;
+	rc = mtl_train_grad(tr, b, n, &tr->lm->st, err);
+	tr->lm->update = 0;
+	if (rc)
 		return rc;
 	if (tr->lm->st.loss != st->loss || tr->lm->st.grad_norm != st->grad_norm)
 		return mtl_err_set(err, MTL_ERR_ARG,
