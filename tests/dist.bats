@@ -106,6 +106,12 @@ close() {
 	assert_regex "$stderr" "mtl-step: rank [01]: the ranks' weights differ at the start"
 }
 
+@test "--low-memory under mpirun: refused at the start, with the reason" {
+	run --separate-stderr timeout 60 "${MPIRUN[@]}" -np 2 mtl-step-mpi -q -m "$FIXTURES/tiny" -j 1 --low-memory b.mpk
+	[ "$status" -ne 0 ]
+	assert_regex "$stderr" "--low-memory runs in one process"
+}
+
 # rank_pid JOB R: the pid of rank R among the processes of mpirun JOB
 rank_pid() {
 	local p

@@ -1074,6 +1074,9 @@ int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,
 
 	if (!d || mtl_dist_size(d) == 1)
 		return 0;
+	if (tr->o.low_memory)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "--low-memory runs in one process: its gradients are gone before they could be summed");
 	if ((rc = mtl_dist_attach(d, tr->m, tr->grad, tr->hd, tr->hgrad, err)))
 		return rc;
 	/* the sums reach every rank's rows: the whole table, always */
