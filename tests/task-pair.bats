@@ -123,3 +123,17 @@ setup() {
 	run -1 --separate-stderr mtl-step -q -m m -o out bad.mpk
 	assert_regex "$stderr" "token type id 2 at 3: not 0 or 1"
 }
+
+@test "pair: mtl-step --low-memory trains to the same bytes" {
+	pair_model
+	pair_data train.jsonl 64 >t.jsonl
+	mtl-tokenize -q -m m t.jsonl | mtl-batch -q -b 8 >b.mpk
+	mtl-step -q -m m -j 2 --lr 3e-3 --clip 0.5 -o a b.mpk |
+		mtl-dump -t step | jq -c '[.loss, .grad_norm]' >a.txt
+	mtl-step -q -m m -j 2 --lr 3e-3 --clip 0.5 --low-memory -o b b.mpk |
+		mtl-dump -t step | jq -c '[.loss, .grad_norm]' >b.txt
+	[ "$(wc -l <a.txt)" -eq 8 ]
+	cmp a.txt b.txt
+	cmp a/model.safetensors b/model.safetensors
+	cmp a/heads.safetensors b/heads.safetensors
+}
