@@ -244,7 +244,7 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
 }
 
 /*
- * Short sentences (keys_short): the keys along the lanes instead.  A query
+ * Short sentences (NAME(head_short)): the keys along the lanes.  A query
  * row's scores against n <= kv W keys are kv registers, so its q is read
  * where it lies (one broadcast per column) and its output row is written
  * where it goes: only k^T is packed, where the tiles above pack q and k
@@ -256,7 +256,7 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
  * alone and in any padded batch (NAME(head) passes its real key count).
  */
 
-/* kt[d][j] = k[j ld + d] for j < n, 0 for j from n to kv W. */
+/* kt[d][j] = k[j ld + d] for j < n, 0 for j from n to L (kv W). */
 static inline void NAME(pack_kt)(float *kt, const float *k, int64_t ld, int n,
 				 int D, int L)
 {

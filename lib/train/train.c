@@ -999,8 +999,9 @@ static void low_memory_layer(void *arg, int l)
  * completes; then mtl_train_apply's schedule and clipping factor; the
  * second pass backs through the same forward again (with an embedding
  * task, runs it again from the same dropout stream), updating each
- * layer as its gradient completes, then the embeddings and the heads.  AdamW is element by element, so the order changes no bit; the
- * replay must give the first pass's loss and norm, bit for bit, or the
+ * layer as its gradient completes, then the embeddings and the heads.
+ * AdamW is element by element, so the order changes no bit; the second
+ * pass must give the first pass's loss and norm, bit for bit, or the
  * step fails rather than train on something else.
  */
 static int low_memory_step(struct mtl_train *tr,
@@ -1032,9 +1033,11 @@ static int low_memory_step(struct mtl_train *tr,
 					    tr->step, warmup, o->total);
 	if (!isfinite(st->loss) || !isfinite(st->grad_norm))
 		return 1;
-	*tr->lm = (struct low_memory){ 1, again, st->lr, tr->step + 1,
-				       mtl_adamw_clip_scale(st->grad_norm, o->clip),
-				       tr->lm->st };
+	*tr->lm = (struct low_memory){
+		.update = 1, .forward = again, .lr = st->lr, .t = tr->step + 1,
+		.gscale = mtl_adamw_clip_scale(st->grad_norm, o->clip),
+		.st = tr->lm->st,
+	};
 	/* an embedding task's loss works on the pooled rows in place: then
 	 * the forward runs again, from the same dropout stream */
 	if (again)
