@@ -116,3 +116,20 @@ tokenize_refuses() {
 	run -1 --separate-stderr mtl-tokenize -q -m m "$1"
 	assert_equal "$stderr" "$3"
 }
+
+# low_memory_same MODEL BATCHES [ARGS...]: mtl-step ARGS on 2 threads with
+# clipping that bites, with and without --low-memory, writes the same
+# losses and norms and the same trained bytes (into lm-a and lm-b).
+low_memory_same() {
+	local m=$1 b=$2 v
+	shift 2
+	rm -rf lm-a lm-b
+	for v in a b; do
+		mtl-step -q -m "$m" -j 2 --clip 0.5 "$@" $([ $v = b ] && echo --low-memory) \
+			-o lm-$v "$b" | mtl-dump -t step | jq -c '[.loss, .grad_norm]' >lm-$v.txt
+	done
+	[ -s lm-a.txt ]
+	cmp lm-a.txt lm-b.txt
+	cmp lm-a/model.safetensors lm-b/model.safetensors
+	cmp lm-a/heads.safetensors lm-b/heads.safetensors
+}
