@@ -74,9 +74,9 @@ struct mtl_train_opts {
 	float label_smoothing; /* 0 */
 	float dropout;       /* < 0: config and tasks.json; else every dropout */
 	uint64_t seed;       /* dropout masks (42) */
-	/* one layer's gradient at a time: each step runs forward and
-	 * backward twice, the first for the global norm, the second
-	 * updating each layer as its gradient completes (mtl_train_step
+	/* one layer's gradient at a time: each step runs its backward
+	 * twice, the first for the global norm, the second updating each
+	 * layer as its gradient completes (mtl_train_step
 	 * only; one batch a step, one process, no freezing, no
 	 * contrastive term).  The same parameters, bit for bit. (0) */
 	int low_memory;
