@@ -66,7 +66,7 @@ static const char usage[] =
 	"                          gradient norm, the second updating each layer\n"
 	"                          as it completes), 1.6-1.8 times the time for a\n"
 	"                          fifth less memory, the same results (one\n"
-	"                          process, --accumulate 1, no --freeze, --balance\n"
+	"                          process, --accumulate 1, no --features, --balance\n"
 	"                          or --contrastive)\n"
 	"      --eval FILE         examples stream to evaluate on\n"
 	"      --eval-every N      evaluate every N steps (and at the end)\n"

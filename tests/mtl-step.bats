@@ -79,8 +79,18 @@ setup() {
 	low_memory_same "$FIXTURES/tiny" b.mpk --lr 1e-3 --layer-decay 0.9 --recompute
 }
 
+@test "--low-memory with --freeze and --unfreeze-at: the same bytes as without" {
+	# a frozen lower layer (the backward stops above it), a frozen upper
+	# layer (run through, left out), frozen embeddings and a head; and
+	# everything trained again from step 4
+	low_memory_same "$FIXTURES/tiny" b.mpk --lr 1e-3 --freeze layers:0-0
+	low_memory_same "$FIXTURES/tiny" b.mpk --lr 1e-3 --freeze layers:1-1 --freeze head:ner
+	low_memory_same "$FIXTURES/tiny" b.mpk --lr 1e-3 --freeze embeddings --unfreeze-at 4
+	low_memory_same "$FIXTURES/tiny" b.mpk --lr 1e-3 --freeze encoder
+}
+
 @test "--low-memory refuses what needs every gradient at once" {
-	for v in "--accumulate 2" "--freeze layers:0-0" "--balance pcgrad" "--contrastive 0.1"; do
+	for v in "--accumulate 2" "--balance pcgrad" "--contrastive 0.1"; do
 		run mtl-step -q -m "$FIXTURES/tiny" --low-memory $v b.mpk
 		assert_failure 2
 		assert_line --partial "--low-memory updates each layer during its backward"

@@ -304,9 +304,9 @@ int mtl_session_opts_check(struct mtl_session *s,
 		why = "--features trains the heads only: no --unfreeze-at";
 	else if (A->unfreeze_at && !A->n_freeze)
 		why = "--unfreeze-at needs --freeze";
-	else if (o->low_memory && (s->accumulate > 1 || A->n_freeze || A->features ||
-				   A->con_w > 0 || bo->kind != MTL_BALANCE_STATIC))
-		why = "--low-memory updates each layer during its backward: not with --accumulate, --freeze, --features, --contrastive or --balance";
+	else if (o->low_memory && (s->accumulate > 1 || A->features || A->con_w > 0 ||
+				   bo->kind != MTL_BALANCE_STATIC))
+		why = "--low-memory updates each layer during its backward: not with --accumulate, --features, --contrastive or --balance";
 	else if ((s->save_every || A->resume || A->overwrite) && !A->out_dir)
 		why = "--save-every, --resume and --overwrite need --out DIR";
 	else if (A->resume && A->overwrite)

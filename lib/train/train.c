@@ -310,7 +310,9 @@ static void freeze_grads(struct mtl_train *tr)
 	for (size_t i = 0; i < tr->fz.n_enc; i++)
 		if (tr->fz.enc[i] && tr->m->tensors[i].offset == 0)
 			clear_wte(tr, 0);
-		else if (tr->fz.enc[i])
+		/* the low-memory step: a layer's gradient is never in grad,
+		 * and its hook leaves out what is frozen */
+		else if (tr->fz.enc[i] && !(tr->o.low_memory && tr->tensor_layer[i] >= 0))
 			memset(tr->grad + tr->m->tensors[i].offset, 0,
 			       sizeof(float) * tr->m->tensors[i].numel);
 	for (size_t i = 0; i < tr->fz.n_head; i++)
@@ -351,6 +353,19 @@ static void freeze_adamw(struct mtl_train *tr, float lr, float gscale)
 
 		encoder_adamw(tr, tr->fz_g[k], tr->fz_n[k], lr, t, gscale);
 	}
+}
+
+/*
+ * The AdamW step of encoder tensor i when the step counter reaches t, as
+ * freeze_adamw counts it: t, or from unfreeze_at on for a tensor that
+ * was frozen; 0 while it is frozen.
+ */
+static long tensor_step(const struct mtl_train *tr, size_t i, long t)
+{
+	if (!tr->fz.enc || !tr->fz.enc[i])
+		return t;
+	return tr->unfreeze_at <= 0 || t < tr->unfreeze_at ? 0
+							   : t - tr->unfreeze_at + 1;
 }
 
 /* ---- end of freezing ---- */
@@ -658,7 +673,10 @@ void mtl_train_zero_grad(struct mtl_train *tr)
 
 		clear_wte(tr, 1);
 		/* the low-memory step: the layers' places stay zero, unused
-		 * (their pages unwritten), and the layer block is zero */
+		 * (their pages unwritten), and the layer block is zero; a
+		 * layer below the backward's reach sums to zero */
+		if (tr->o.low_memory)
+			memset(tr->lsum, 0, sizeof(double) * (size_t)tr->m->cfg.layers);
 		for (size_t i = 1; tr->o.low_memory && i < tr->m->n_tensors; i++)
 			if (tr->tensor_layer[i] < 0)
 				mtl_zero(tr->grad + tr->m->tensors[i].offset,
@@ -708,12 +726,15 @@ static double layer_norm2(const struct mtl_train *tr, int l)
 	const struct mtl_bert *m = tr->m;
 	double s = 0;
 
+	int frozen = mtl_train_frozen(tr);
+
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		/* the low-memory step: the layer block */
 		const float *g = tr->o.low_memory ? tr->ltensor[i]
 						  : tr->grad + m->tensors[i].offset;
 
-		if (tr->tensor_layer[i] == l)
+		/* a frozen tensor's gradient counts as zero (freeze_grads) */
+		if (tr->tensor_layer[i] == l && !(frozen && tr->fz.enc[i]))
 			s += mtl_dot(g, g, (int64_t)m->tensors[i].numel, m->threads);
 	}
 	return s;
@@ -948,16 +969,26 @@ int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st)
 
 /* ---- the low-memory step ---- */
 
-/* AdamW over the embeddings' groups (and the pooler's, empty). */
+/* AdamW over the embeddings' groups (and the pooler's, empty) at step
+ * t: those trained all along, then those frozen until unfreeze_at. */
 static void embeddings_adamw(struct mtl_train *tr, float lr, long t,
 			     float gscale)
 {
-	size_t n = 0;
+	for (int late = 0; late < 2; late++) {
+		size_t n = 0;
+		long tt = 0;
 
-	for (size_t i = 0; i < tr->n_groups; i++)
-		if (tr->tensor_layer[i] < 0)
-			tr->lgroups[n++] = tr->groups[i];
-	encoder_adamw(tr, tr->lgroups, n, lr, t, gscale);
+		for (size_t i = 0; i < tr->n_groups; i++) {
+			long ti = tensor_step(tr, i, t);
+
+			if (tr->tensor_layer[i] < 0 && ti && (ti != t) == late) {
+				tr->lgroups[n++] = tr->groups[i];
+				tt = ti;
+			}
+		}
+		if (n)
+			encoder_adamw(tr, tr->lgroups, n, lr, tt, gscale);
+	}
 }
 
 /*
@@ -978,17 +1009,18 @@ static void low_memory_layer(void *arg, int l)
 	for (size_t i = 0; lm->update && i < tr->n_groups; i++) {
 		struct mtl_adamw_group g = tr->groups[i];
 		size_t off = g.off;
+		long t = tensor_step(tr, i, lm->t);
 
-		if (tr->tensor_layer[i] != l)
+		if (tr->tensor_layer[i] != l || t == 0)
 			continue;
 		g.off = 0;
-		if (lm->t == 1) {
+		if (t == 1) {
 			mtl_zero(tr->mom1 + off, (int64_t)g.n, nt);
 			mtl_zero(tr->mom2 + off, (int64_t)g.n, nt);
 		}
 		mtl_adamw_step(&tr->adam, tr->m->params + off, tr->ltensor[i],
 			       tr->mom1 + off, tr->mom2 + off, &g, 1, lm->lr,
-			       lm->t, lm->gscale, nt);
+			       t, lm->gscale, nt);
 	}
 	mtl_zero(tr->lgrad, (int64_t)tr->lgrad_n, nt);
 }
@@ -1016,9 +1048,9 @@ static int low_memory_step(struct mtl_train *tr,
 
 	for (int t = 0; t < tr->hd->ts->n; t++)
 		again |= tr->hd->ts->task[t].kind == MTL_TASK_EMBEDDING;
-	if (n != 1 || tr->dist || tr->con || tr->fz.enc)
+	if (n != 1 || tr->dist || tr->con || tr->fz_last)
 		return mtl_err_set(err, MTL_ERR_ARG,
-				   "the low-memory step takes one batch a step, in one process, without freezing or a contrastive term");
+				   "the low-memory step takes one batch a step, in one process, without cached features or a contrastive term");
 	if (!tr->lm) {
 		tr->lm = calloc(1, sizeof(*tr->lm));
 		if (!tr->lm || mtl_step_stats_init(&tr->lm->st, st->n_tasks))

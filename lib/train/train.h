@@ -76,9 +76,9 @@ struct mtl_train_opts {
 	uint64_t seed;       /* dropout masks (42) */
 	/* one layer's gradient at a time: each step runs its backward
 	 * twice, the first for the global norm, the second updating each
-	 * layer as its gradient completes (mtl_train_step
-	 * only; one batch a step, one process, no freezing, no
-	 * contrastive term).  The same parameters, bit for bit. (0) */
+	 * layer as its gradient completes (mtl_train_step only; one batch
+	 * a step, one process, no cached features, no contrastive term).
+	 * The same parameters, bit for bit. (0) */
 	int low_memory;
 };
 
@@ -323,7 +323,8 @@ int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st);
  * One optimiser step: mtl_train_grad, then mtl_train_apply.  Returns 0
  * after an update, 1 when the step was skipped, <0 on error.  With
  * o.low_memory: the two passes of that option (MTL_ERR_ARG for more than
- * one batch, a data-parallel group, freezing or a contrastive term).
+ * one batch, a data-parallel group, cached features or a contrastive
+ * term).
  */
 int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err);
