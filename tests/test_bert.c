@@ -748,6 +748,45 @@ static void test_init(const struct mtl_bert_config *cfg)
 	mtl_bert_free(b);
 }
 
+/*
+ * Each tensor's layer (-1 outside the layers, as its name says), and the
+ * one-layer block: layer 1's tensors tile it once each, the key weight
+ * where the carved fields put it.
+ */
+static void test_layer_block(const struct mtl_bert *m,
+			     const struct mtl_bert_tensor *t, size_t n)
+{
+	struct mtl_bert_params one;
+	size_t len = mtl_bert_layer_carve(&one, NULL, &m->cfg), key = 0;
+	unsigned char *hit = calloc(len, 1);
+	float *block = calloc(len, sizeof(float));
+	int layers_ok = 1, tiles = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		int l = -1;
+
+		if (sscanf(t[i].name, "encoder.layer.%d.", &l) != 1)
+			l = -1;
+		layers_ok &= t[i].layer == l;
+		if (l != 1)
+			continue;
+		for (size_t j = 0, at = mtl_bert_layer_offset(&m->cfg, t[i].offset);
+		     j < t[i].numel; j++)
+			tiles &= at + j < len && !hit[at + j]++;
+		if (!strcmp(t[i].name, "encoder.layer.1.attention.self.key.weight"))
+			key = mtl_bert_layer_offset(&m->cfg, t[i].offset);
+	}
+	for (size_t j = 0; j < len; j++)
+		tiles &= hit[j] == 1;
+	mtl_bert_layer_carve(&one, block, &m->cfg);
+	T_OK(layers_ok, "each tensor knows its encoder layer, -1 outside them");
+	T_OK(tiles && block + key == one.qkvw + m->cfg.hidden * m->cfg.hidden &&
+		     !one.wte && !one.poolw,
+	     "layer 1's tensors tile the one-layer block (%zu floats), each where its field is carved", len);
+	free(hit);
+	free(block);
+}
+
 static void test_tensor_table(const struct mtl_bert *m)
 {
 	size_t n, sum = 0, prev_end = 0;
@@ -765,6 +804,7 @@ static void test_tensor_table(const struct mtl_bert *m)
 		     m->params + mtl_bert_tensor_find(m, "encoder.layer.1.attention.self.key.weight")->offset ==
 			     m->p.qkvw + 3 * 32 * 32 + 32 * 32,
 	     "key weight of layer 1 sits between query and value in qkvw");
+	test_layer_block(m, t, n);
 }
 
 static void test_forward_args(struct mtl_bert *m)

@@ -487,7 +487,7 @@ static void low_memory(void)
 	     "three clipped steps: the same parameters, moments and heads, bit for bit (%s)",
 	     err.msg);
 	for (size_t i = 0; i < f[1].m->n_tensors; i++)
-		for (size_t j = 0; f[1].tr->tensor_layer[i] >= 0 && j < f[1].m->tensors[i].numel; j++)
+		for (size_t j = 0; f[1].m->tensors[i].layer >= 0 && j < f[1].m->tensors[i].numel; j++)
 			untouched &= f[1].tr->grad[f[1].m->tensors[i].offset + j] == 0;
 	for (size_t j = 0; j < f[1].tr->lgrad_n; j++)
 		untouched &= f[1].tr->lgrad[j] == 0;

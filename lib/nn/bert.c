@@ -55,17 +55,27 @@ size_t mtl_bert_param_sizes(size_t *s, const struct mtl_bert_config *c)
 	return sum;
 }
 
-void mtl_bert_params_carve(struct mtl_bert_params *p, float *block,
-			   const struct mtl_bert_config *cfg)
+/* ptrs[i]: where p keeps the i-th field of mtl_bert_param_sizes. */
+static void field_ptrs(struct mtl_bert_params *p,
+		       float **ptrs[MTL_BERT_NUM_PARAMS])
 {
-	size_t s[MTL_BERT_NUM_PARAMS];
-	float **ptrs[MTL_BERT_NUM_PARAMS] = {
+	float **const f[MTL_BERT_NUM_PARAMS] = {
 		&p->wte, &p->wpe, &p->wtt, &p->emb_lnw, &p->emb_lnb,
 		&p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb, &p->ln1w,
 		&p->ln1b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb,
 		&p->ln2w, &p->ln2b, &p->poolw, &p->poolb,
 	};
 
+	memcpy(ptrs, f, sizeof(f));
+}
+
+void mtl_bert_params_carve(struct mtl_bert_params *p, float *block,
+			   const struct mtl_bert_config *cfg)
+{
+	size_t s[MTL_BERT_NUM_PARAMS];
+	float **ptrs[MTL_BERT_NUM_PARAMS];
+
+	field_ptrs(p, ptrs);
 	mtl_bert_param_sizes(s, cfg);
 	for (int i = 0; i < MTL_BERT_NUM_PARAMS; i++) {
 		*ptrs[i] = block;
@@ -74,53 +84,45 @@ void mtl_bert_params_carve(struct mtl_bert_params *p, float *block,
 }
 
 /* One layer's fields are qkvw .. ln2b: the 5th to the 16th of the table. */
+enum { LAYER_FIRST = 5, LAYER_END = 17 };
+
 size_t mtl_bert_layer_carve(struct mtl_bert_params *p, float *block,
 			    const struct mtl_bert_config *cfg)
 {
 	struct mtl_bert_config one = *cfg;
 	size_t s[MTL_BERT_NUM_PARAMS], n = 0;
-	float **ptrs[MTL_BERT_NUM_PARAMS] = {
-		&p->wte, &p->wpe, &p->wtt, &p->emb_lnw, &p->emb_lnb,
-		&p->qkvw, &p->qkvb, &p->attprojw, &p->attprojb, &p->ln1w,
-		&p->ln1b, &p->fcw, &p->fcb, &p->fcprojw, &p->fcprojb,
-		&p->ln2w, &p->ln2b, &p->poolw, &p->poolb,
-	};
+	float **ptrs[MTL_BERT_NUM_PARAMS];
 
 	one.layers = 1;
 	mtl_bert_param_sizes(s, &one);
 	memset(p, 0, sizeof(*p));
-	for (int i = 5; i < 17; i++) {
+	field_ptrs(p, ptrs);
+	for (int i = LAYER_FIRST; i < LAYER_END; i++) {
 		*ptrs[i] = block ? block + n : NULL;
 		n += s[i];
 	}
 	return n;
 }
 
-float *mtl_bert_layer_at(const struct mtl_bert_params *lp,
-			 const struct mtl_bert_config *cfg, size_t off, int l)
+size_t mtl_bert_layer_offset(const struct mtl_bert_config *cfg, size_t off)
 {
 	struct mtl_bert_config one = *cfg;
-	size_t s[MTL_BERT_NUM_PARAMS], s1[MTL_BERT_NUM_PARAMS], at = 0;
-	float *const *ptrs[MTL_BERT_NUM_PARAMS] = {
-		&lp->wte, &lp->wpe, &lp->wtt, &lp->emb_lnw, &lp->emb_lnb,
-		&lp->qkvw, &lp->qkvb, &lp->attprojw, &lp->attprojb, &lp->ln1w,
-		&lp->ln1b, &lp->fcw, &lp->fcb, &lp->fcprojw, &lp->fcprojb,
-		&lp->ln2w, &lp->ln2b, &lp->poolw, &lp->poolb,
-	};
+	size_t s[MTL_BERT_NUM_PARAMS], s1[MTL_BERT_NUM_PARAMS], at = 0, in = 0;
 
 	one.layers = 1;
 	mtl_bert_param_sizes(s, cfg);
 	mtl_bert_param_sizes(s1, &one);
-	for (int i = 0; i < MTL_BERT_NUM_PARAMS; at += s[i], i++)
-		if (off >= at && off < at + s[i]) {
-			MTL_ASSERT(i >= 5 && i < 17 && (off - at) / s1[i] == (size_t)l);
-			return *ptrs[i] + (off - at - (size_t)l * s1[i]);
-		}
-	MTL_ASSERT(0);
-	return NULL;
+	for (int i = 0; i < LAYER_END; at += s[i], i++) {
+		if (i >= LAYER_FIRST && off >= at && off < at + s[i])
+			return in + (off - at) % s1[i];
+		in += i >= LAYER_FIRST ? s1[i] : 0;
+	}
+	MTL_ASSERT(0); /* not a layer's tensor */
+	return 0;
 }
 
-/* Appends one table entry; offset is relative to the block. */
+/* Appends one table entry; offset is relative to the block; layer -1
+ * for a tensor outside the encoder's layers (fmt then has no %d). */
 static void add_tensor(struct mtl_bert *m, const float *at, int ndim,
 		       int64_t r, int64_t c, const char *fmt, int layer)
 {
@@ -132,6 +134,7 @@ static void add_tensor(struct mtl_bert *m, const float *at, int ndim,
 	t->shape[1] = ndim == 2 ? c : 0;
 	t->numel = (size_t)r * (size_t)(ndim == 2 ? c : 1);
 	t->offset = (size_t)(at - m->params);
+	t->layer = layer;
 }
 
 /* The HF name table, in block order (field by field, layer by layer). */
@@ -142,11 +145,11 @@ static void build_tensors(struct mtl_bert *m)
 	int L = m->cfg.layers;
 
 	m->n_tensors = 0;
-	add_tensor(m, p->wte, 2, m->cfg.vocab, H, "embeddings.word_embeddings.weight", 0);
-	add_tensor(m, p->wpe, 2, m->cfg.max_pos, H, "embeddings.position_embeddings.weight", 0);
-	add_tensor(m, p->wtt, 2, m->cfg.type_vocab, H, "embeddings.token_type_embeddings.weight", 0);
-	add_tensor(m, p->emb_lnw, 1, H, 0, "embeddings.LayerNorm.weight", 0);
-	add_tensor(m, p->emb_lnb, 1, H, 0, "embeddings.LayerNorm.bias", 0);
+	add_tensor(m, p->wte, 2, m->cfg.vocab, H, "embeddings.word_embeddings.weight", -1);
+	add_tensor(m, p->wpe, 2, m->cfg.max_pos, H, "embeddings.position_embeddings.weight", -1);
+	add_tensor(m, p->wtt, 2, m->cfg.type_vocab, H, "embeddings.token_type_embeddings.weight", -1);
+	add_tensor(m, p->emb_lnw, 1, H, 0, "embeddings.LayerNorm.weight", -1);
+	add_tensor(m, p->emb_lnb, 1, H, 0, "embeddings.LayerNorm.bias", -1);
 	for (int l = 0; l < L; l++) {
 		const float *w = p->qkvw + l * 3 * H * H;
 
@@ -186,8 +189,8 @@ static void build_tensors(struct mtl_bert *m)
 			add_tensor(m, per_layer[t].at + l * size, per_layer[t].ndim,
 				   per_layer[t].r, per_layer[t].c, per_layer[t].fmt, l);
 	}
-	add_tensor(m, p->poolw, 2, H, H, "pooler.dense.weight", 0);
-	add_tensor(m, p->poolb, 1, H, 0, "pooler.dense.bias", 0);
+	add_tensor(m, p->poolw, 2, H, H, "pooler.dense.weight", -1);
+	add_tensor(m, p->poolb, 1, H, 0, "pooler.dense.bias", -1);
 }
 
 static size_t n_tensors_for(const struct mtl_bert_config *c)

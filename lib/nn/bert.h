@@ -130,13 +130,12 @@ void mtl_bert_params_carve(struct mtl_bert_params *p, float *block,
 /*
  * One encoder layer's fields of p (qkvw .. ln2b, each [1, ...]) carved
  * from block, the others NULL; returns the floats they take (block NULL:
- * only that).  mtl_bert_layer_at maps a tensor of layer l at offset off
- * of the whole block (struct mtl_bert_tensor) to its place there.
+ * only that).  mtl_bert_layer_offset: where a layer's tensor at offset
+ * off of the whole block (struct mtl_bert_tensor) lies in such a block.
  */
 size_t mtl_bert_layer_carve(struct mtl_bert_params *p, float *block,
 			    const struct mtl_bert_config *cfg);
-float *mtl_bert_layer_at(const struct mtl_bert_params *lp,
-			 const struct mtl_bert_config *cfg, size_t off, int l);
+size_t mtl_bert_layer_offset(const struct mtl_bert_config *cfg, size_t off);
 
 /* One Hugging Face tensor: a slice of the parameter block. */
 struct mtl_bert_tensor {
@@ -145,6 +144,7 @@ struct mtl_bert_tensor {
 	int64_t shape[2];
 	size_t offset;    /* in floats from the start of the block */
 	size_t numel;
+	int layer;        /* its encoder layer; -1: the embeddings or pooler */
 };
 
 /*

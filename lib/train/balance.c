@@ -572,16 +572,12 @@ static int per_task(struct mtl_balance *bal, const struct mtl_batch *const *b,
 	if (full) {
 		gram_acc(bal->K, bal->G, T, np, 0, np, m->threads, bal->active);
 		/* GradNorm's shared layer: every tensor of the last layer */
-		for (size_t i = 0; i < m->n_tensors; i++) {
-			int layer = -1;
-
-			if (sscanf(m->tensors[i].name, "encoder.layer.%d.",
-				   &layer) == 1 && layer == L - 1)
+		for (size_t i = 0; i < m->n_tensors; i++)
+			if (m->tensors[i].layer == L - 1)
 				gram_acc(bal->Kl, bal->G, T, np,
 					 m->tensors[i].offset,
 					 m->tensors[i].numel, m->threads,
 					 bal->active);
-		}
 		solve(bal, bal->K);
 		for (int t = 0; t < T; t++) {
 			const float *g = bal->G + (size_t)t * np;

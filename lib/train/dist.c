@@ -8,7 +8,6 @@
  */
 #include "dist_net.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -339,10 +338,10 @@ int mtl_dist_attach(struct mtl_dist *d, const struct mtl_bert *m, float *grad,
 		goto nomem;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const struct mtl_bert_tensor *t = &m->tensors[i];
-		int l, k;
+		int k;
 
-		if (sscanf(t->name, "encoder.layer.%d.", &l) == 1 && l >= 0 && l < L)
-			k = 1 + (L - 1 - l);
+		if (t->layer >= 0)
+			k = 1 + (L - 1 - t->layer);
 		else
 			k = L + 1;
 		if (add_range(d, k, grad + t->offset, t->numel))

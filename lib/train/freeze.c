@@ -27,14 +27,6 @@ void mtl_freeze_release(struct mtl_freeze *f)
 	f->n_enc = f->n_head = 0;
 }
 
-/* The encoder layer of an HF tensor name, -1 for embeddings and pooler. */
-static int layer_of(const char *name)
-{
-	int l;
-
-	return sscanf(name, "encoder.layer.%d.", &l) == 1 ? l : -1;
-}
-
 static int prefix(const char *s, const char *p)
 {
 	return strncmp(s, p, strlen(p)) == 0;
@@ -75,7 +67,7 @@ int mtl_freeze_add(struct mtl_freeze *f, const char *spec,
 				   spec);
 	for (size_t i = 0; task == -2 && i < f->n_enc; i++) {
 		const char *n = m->tensors[i].name;
-		int l = layer_of(n), on;
+		int l = m->tensors[i].layer, on;
 
 		if (a == -2)
 			on = 1;
@@ -113,7 +105,7 @@ void mtl_freeze_bounds(const struct mtl_freeze *f, const struct mtl_bert *m,
 	*emb = 0;
 	for (size_t i = 0; i < f->n_enc; i++) {
 		const char *n = m->tensors[i].name;
-		int l = layer_of(n);
+		int l = m->tensors[i].layer;
 
 		if (f->enc[i])
 			continue;

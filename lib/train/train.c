@@ -118,13 +118,12 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->emb_loss = calloc((size_t)hd->ts->n + 1, sizeof(double));
 	tr->emb_n = calloc((size_t)hd->ts->n + 1, sizeof(int));
 	tr->emb_correct = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
-	tr->tensor_layer = calloc(m->n_tensors, sizeof(int));
 	tr->lsum = calloc((size_t)L + 1, sizeof(double));
 	tr->lgroups = calloc(m->n_tensors, sizeof(*tr->lgroups));
 	if (!tr->grad || !tr->wte_rows || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
 	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
 	    !tr->norm || !tr->head_steps || !tr->emb_loss || !tr->emb_n ||
-	    !tr->emb_correct || !tr->tensor_layer || !tr->lsum || !tr->lgroups) {
+	    !tr->emb_correct || !tr->lsum || !tr->lgroups) {
 		mtl_train_free(tr);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
 				   "cannot allocate the optimiser state");
@@ -138,13 +137,8 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		const struct mtl_bert_tensor *t = &m->tensors[i];
 		struct mtl_adamw_group *g = &tr->groups[i];
-		int layer = -1, depth;
-
-		if (sscanf(t->name, "encoder.layer.%d.", &layer) != 1)
-			layer = -1;
-		depth = layer >= 0 ? L - 1 - layer
-		      : strncmp(t->name, "embeddings.", 11) == 0 ? L : 0;
-		tr->tensor_layer[i] = layer;
+		int depth = t->layer >= 0 ? L - 1 - t->layer
+			  : strncmp(t->name, "embeddings.", 11) == 0 ? L : 0;
 
 		g->off = t->offset;
 		g->n = strncmp(t->name, "pooler.", 7) ? t->numel : 0;
@@ -172,10 +166,9 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		tr->lgrad_n = n;
 		mtl_bert_layer_carve(&tr->lg, tr->lgrad, &m->cfg);
 		for (size_t i = 0; i < m->n_tensors; i++)
-			if (tr->tensor_layer[i] >= 0)
-				tr->ltensor[i] = mtl_bert_layer_at(&tr->lg, &m->cfg,
-								   m->tensors[i].offset,
-								   tr->tensor_layer[i]);
+			if (m->tensors[i].layer >= 0)
+				tr->ltensor[i] = tr->lgrad +
+					mtl_bert_layer_offset(&m->cfg, m->tensors[i].offset);
 	}
 	for (size_t i = 0; i < hd->n_tensors; i++) {
 		struct mtl_adamw_group *g = &tr->hgroups[i];
@@ -237,7 +230,6 @@ void mtl_train_free(struct mtl_train *tr)
 	free(tr->emb_loss);
 	free(tr->emb_n);
 	free(tr->emb_correct);
-	free(tr->tensor_layer);
 	free(tr->lsum);
 	free(tr->lgroups);
 	free(tr->lgrad);
@@ -312,7 +304,7 @@ static void freeze_grads(struct mtl_train *tr)
 			clear_wte(tr, 0);
 		/* the low-memory step: a layer's gradient is never in grad,
 		 * and its hook leaves out what is frozen */
-		else if (tr->fz.enc[i] && !(tr->o.low_memory && tr->tensor_layer[i] >= 0))
+		else if (tr->fz.enc[i] && !(tr->o.low_memory && tr->m->tensors[i].layer >= 0))
 			memset(tr->grad + tr->m->tensors[i].offset, 0,
 			       sizeof(float) * tr->m->tensors[i].numel);
 	for (size_t i = 0; i < tr->fz.n_head; i++)
@@ -678,7 +670,7 @@ void mtl_train_zero_grad(struct mtl_train *tr)
 		if (tr->o.low_memory)
 			memset(tr->lsum, 0, sizeof(double) * (size_t)tr->m->cfg.layers);
 		for (size_t i = 1; tr->o.low_memory && i < tr->m->n_tensors; i++)
-			if (tr->tensor_layer[i] < 0)
+			if (tr->m->tensors[i].layer < 0)
 				mtl_zero(tr->grad + tr->m->tensors[i].offset,
 					 (int64_t)tr->m->tensors[i].numel,
 					 tr->m->threads);
@@ -734,7 +726,7 @@ static double layer_norm2(const struct mtl_train *tr, int l)
 						  : tr->grad + m->tensors[i].offset;
 
 		/* a frozen tensor's gradient counts as zero (freeze_grads) */
-		if (tr->tensor_layer[i] == l && !(frozen && tr->fz.enc[i]))
+		if (tr->m->tensors[i].layer == l && !(frozen && tr->fz.enc[i]))
 			s += mtl_dot(g, g, (int64_t)m->tensors[i].numel, m->threads);
 	}
 	return s;
@@ -754,7 +746,7 @@ double mtl_train_grad_norm(const struct mtl_train *tr)
 			if (tr->wte_rows[r])
 				s += mtl_dot(tr->grad + r * H, tr->grad + r * H, H, 1);
 		for (size_t i = tr->dist ? 0 : 1; i < tr->m->n_tensors; i++)
-			if (tr->tensor_layer[i] < 0)
+			if (tr->m->tensors[i].layer < 0)
 				s += mtl_dot(tr->grad + tr->m->tensors[i].offset,
 					     tr->grad + tr->m->tensors[i].offset,
 					     (int64_t)tr->m->tensors[i].numel,
@@ -981,7 +973,7 @@ static void embeddings_adamw(struct mtl_train *tr, float lr, long t,
 		for (size_t i = 0; i < tr->n_groups; i++) {
 			long ti = tensor_step(tr, i, t);
 
-			if (tr->tensor_layer[i] < 0 && ti && (ti != t) == late) {
+			if (tr->m->tensors[i].layer < 0 && ti && (ti != t) == late) {
 				tr->lgroups[n++] = tr->groups[i];
 				tt = ti;
 			}
@@ -1011,7 +1003,7 @@ static void low_memory_layer(void *arg, int l)
 		size_t off = g.off;
 		long t = tensor_step(tr, i, lm->t);
 
-		if (tr->tensor_layer[i] != l || t == 0)
+		if (tr->m->tensors[i].layer != l || t == 0)
 			continue;
 		g.off = 0;
 		if (t == 1) {

@@ -166,10 +166,8 @@ struct mtl_train {
 	double *emb_loss;
 	int *emb_n;
 	int64_t *emb_correct;   /* MNRL's in-batch top-1 hits (emb.h) */
-	/* private: the encoder layer of each tensor (-1: embeddings or
-	 * pooler), per layer its gradient's sum of squares, the groups of
-	 * one layer's update, and the low-memory step's state (train.c) */
-	int *tensor_layer;
+	/* private: per layer its gradient's sum of squares, the groups of
+	 * one update, and the low-memory step's state (train.c) */
 	double *lsum;
 	struct mtl_adamw_group *lgroups;
 	struct low_memory *lm;
