@@ -61,6 +61,7 @@ would there.  The clock speed, caches and memory stay this machine's.
 --low-memory runs mtl's training steps as mtl-step --low-memory does
 (one layer's gradient at a time, two passes a step; bench_train -L);
 PyTorch's side is unchanged.
+
 --cpu-time counts CPU seconds (user + system, every thread and child
 process) instead of wall seconds, with one thread each (--threads 1): on
 a machine other jobs share, that is the work each runtime does, which wall

@@ -118,12 +118,10 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->emb_loss = calloc((size_t)hd->ts->n + 1, sizeof(double));
 	tr->emb_n = calloc((size_t)hd->ts->n + 1, sizeof(int));
 	tr->emb_correct = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
-	tr->lsum = calloc((size_t)L + 1, sizeof(double));
-	tr->lgroups = calloc(m->n_tensors, sizeof(*tr->lgroups));
 	if (!tr->grad || !tr->wte_rows || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
 	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
 	    !tr->norm || !tr->head_steps || !tr->emb_loss || !tr->emb_n ||
-	    !tr->emb_correct || !tr->lsum || !tr->lgroups) {
+	    !tr->emb_correct) {
 		mtl_train_free(tr);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
 				   "cannot allocate the optimiser state");
@@ -151,14 +149,17 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	}
 	tr->n_groups = m->n_tensors;
 	m->wte_rows = tr->wte_rows;
-	/* the low-memory step: one layer's gradient block, and where each
-	 * layer tensor lies in it */
+	/* the low-memory step: one layer's gradient block, where each
+	 * layer tensor lies in it, the layers' sums of squares, and room
+	 * for the embeddings' groups */
 	if (o->low_memory) {
 		size_t n = mtl_bert_layer_carve(&tr->lg, NULL, &m->cfg);
 
 		tr->lgrad = calloc(n, sizeof(float));
 		tr->ltensor = calloc(m->n_tensors, sizeof(float *));
-		if (!tr->lgrad || !tr->ltensor) {
+		tr->lsum = calloc((size_t)L + 1, sizeof(double));
+		tr->lgroups = calloc(m->n_tensors, sizeof(*tr->lgroups));
+		if (!tr->lgrad || !tr->ltensor || !tr->lsum || !tr->lgroups) {
 			mtl_train_free(tr);
 			return mtl_err_set(err, MTL_ERR_NOMEM,
 					   "cannot allocate the optimiser state");

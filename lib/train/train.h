@@ -166,14 +166,13 @@ struct mtl_train {
 	double *emb_loss;
 	int *emb_n;
 	int64_t *emb_correct;   /* MNRL's in-batch top-1 hits (emb.h) */
-	/* private: per layer its gradient's sum of squares, the groups of
-	 * one update, and the low-memory step's state (train.c) */
+	/* private, o.low_memory (train.c): the step's state; one layer's
+	 * gradient block (lgrad_n floats, carved as lg: mtl_bert_layer_carve)
+	 * and each layer tensor's place in it (NULL for the others); per
+	 * layer its gradient's sum of squares; the embeddings' groups */
+	struct low_memory *lm;
 	double *lsum;
 	struct mtl_adamw_group *lgroups;
-	struct low_memory *lm;
-	/* private, o.low_memory: one layer's gradient block (lgrad_n floats,
-	 * carved as lg: mtl_bert_layer_carve) and each layer tensor's place
-	 * in it (NULL for the others) */
 	float *lgrad, **ltensor;
 	size_t lgrad_n;
 	struct mtl_bert_params lg;
