@@ -6,14 +6,18 @@
  * (VLD VST VSET1 VZERO VFMA VMUL VDIV VADD VSUB VMAX VMIN VPOW2 VZERO_BELOW),
  * QV (vectors of queries in a tile: QW = QV * W query rows), KB (keys
  * per block: the scores of a tile by a block are QV * KB registers), DC
- * (output columns accumulated at once in P V: QV * DC registers) and
+ * (output columns accumulated at once in P V: QV * DC registers), for
+ * the short-sentence body SKV (most registers of keys a row), SR and
+ * SACC (query rows of the scores at a time, and the accumulators they may
+ * take), SRV and SDC (rows and registers of output columns in P V) and
+ * VHMAX VHSUM (a vector's largest lane and its sum, by a fixed tree), and
  * NAME(x), the suffix of the functions; it undefines them all at its end.
  *
  * Queries run along the vector lanes: a tile is QW query rows, and every
  * per-row quantity (running max, sum, rescale factor) is a lane of QV
- * registers, so the online softmax needs no horizontal reduction.  Lanes are never
- * mixed: each query row's arithmetic is the same whichever tile and lane
- * it lands in.
+ * registers, so the online softmax needs no horizontal reduction.  Lanes
+ * are never mixed: each query row's arithmetic is the same whichever tile
+ * and lane it lands in.  (Short sentences turn this around: see there.)
  */
 
 /* exp(x) lane by lane: vmath.h's vexp (Cody-Waite, degree-7 Taylor, the
