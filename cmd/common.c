@@ -21,11 +21,37 @@ const char *cmd_name = "mtl";
 int cmd_quiet;
 void (*cmd_exit_hook)(int code);
 
+/*
+ * One message, written in one call: stderr is unbuffered, and a line
+ * written in pieces can be split by another writer to the same place
+ * (under mpirun, Open MPI's abort notice lands between the pieces).
+ */
 static void vsay(const char *what, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: %s", cmd_name, what);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char small[1024], *line = small;
+	size_t head = strlen(cmd_name) + strlen(what) + 2;
+	va_list again;
+	int n;
+
+	va_copy(again, ap);
+	n = vsnprintf(NULL, 0, fmt, again);
+	va_end(again);
+	if (n < 0)
+		n = 0;
+	if (head + (size_t)n + 2 > sizeof(small) &&
+	    !(line = malloc(head + (size_t)n + 2))) {
+		/* no room to put it together: the pieces still say it */
+		fprintf(stderr, "%s: %s", cmd_name, what);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+		return;
+	}
+	snprintf(line, head + 1, "%s: %s", cmd_name, what);
+	vsnprintf(line + head, (size_t)n + 1, fmt, ap);
+	line[head + (size_t)n] = '\n';
+	fwrite(line, 1, head + (size_t)n + 1, stderr);
+	if (line != small)
+		free(line);
 }
 
 int cmd_status(int rc)
