@@ -749,23 +749,29 @@ static int have_v4(void)
 	return __builtin_cpu_supports("x86-64-v4");
 }
 
-__attribute__((always_inline)) static inline void
-gelu_run(const struct ew_job *j, int64_t lo, int64_t hi)
-{
-#pragma omp simd
-	for (int64_t i = lo; i < hi; i++)
-		j->out[i] = vgelu(j->a[i]);
-}
-
+/* The GELU on vmath.h's vectors, or one by one: the same bits. */
 __attribute__((target("arch=x86-64-v4"))) static void
 gelu_part_v4(void *arg, int64_t lo, int64_t hi, int slot)
 {
-	gelu_run(arg, lo, hi);
+	const struct ew_job *j = arg;
+
+	vgelu_span512(j->out + lo, j->a + lo, hi - lo);
+}
+
+__attribute__((target("avx2,fma"))) static void
+gelu_part_v3(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct ew_job *j = arg;
+
+	vgelu_span256(j->out + lo, j->a + lo, hi - lo);
 }
 
 static void gelu_part(void *arg, int64_t lo, int64_t hi, int slot)
 {
-	gelu_run(arg, lo, hi);
+	const struct ew_job *j = arg;
+
+	for (int64_t i = lo; i < hi; i++)
+		j->out[i] = vgelu(j->a[i]);
 }
 
 void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
@@ -773,7 +779,11 @@ void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
 	struct ew_job j = { out, inp, NULL };
 
 	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt),
-		    have_v4() ? gelu_part_v4 : gelu_part, &j);
+		    have_v4() ? gelu_part_v4
+		    : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+			    ? gelu_part_v3
+			    : gelu_part,
+		    &j);
 }
 
 /* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */

@@ -1,8 +1,8 @@
 /*
  * vmath.h - the branch-free float polynomials behind exp, erfc and the
- * exact GELU, shared by ops.c (the element-wise kernels) and gemm.c (the
- * GELU epilogue of a product), and transpose8, shared by gemm.c and
- * ops_attn.c.  Not a module of its own: one definition of each, inlined
+ * exact GELU (the GELU also on AVX2 and AVX-512 vectors), shared by
+ * ops.c (the element-wise kernels) and gemm.c (the GELU epilogue of a
+ * product), and transpose8, shared by gemm.c and ops_attn.c.  Not a module of its own: one definition of each, inlined
  * where it is used, so that a loop over them vectorises and every caller
  * gets the same bits for the same input (each step is one IEEE
  * operation, which a vector lane rounds as a scalar does).
@@ -85,10 +85,136 @@ __attribute__((always_inline)) static inline float verfc(float x)
 	return x >= 0 ? r : 2.0f - r;
 }
 
-/* x Phi(x) = 0.5 x erfc(-x/sqrt 2): the exact (erf) GELU. */
+/*
+ * The exact (erf) GELU, x Phi(x), as
+ *   GELU(x) = 0.5 x + u h(u),  u = |x|,  h(u) = Phi(u) - 0.5 = erf(u/sqrt 2)/2
+ * (Phi(x) = 0.5 + sign(x) h(|x|)).  h is a degree-6 polynomial in
+ * t = u - c_k on each of 8 intervals of [0, 5.6), 0.7 wide, centred at c_k
+ * (Chebyshev interpolants, |error| below 1e-8), and exactly 0.5 from 5.6
+ * on, where h is within 1.1e-8 of it.  The absolute error of the GELU is
+ * an ulp or two of max(|x|, 1), as PyTorch's 0.5 x (1 + erf(x/sqrt 2)),
+ * whose cancellation for negative x it shares: test_bert bounds it
+ * against double.  No division and no exp: a vector picks its lanes'
+ * coefficients with a permute (vgelu512, vgelu256), 2.8 times as fast as
+ * the erfc formula (t exp(-z^2 + P(t)), t = 1/(1 + z/2)) it replaced,
+ * whose chain of dependent operations the core could not overlap.
+ * verfc stays for the backward (Phi) and the tests.
+ *
+ * gelu_tab[0] holds the centres, gelu_tab[1 + d] the coefficients of t^d.
+ * The scalar and vector forms do the same IEEE operations in the same
+ * order (t, then Horner from the top, then the select and one FMA), so
+ * every width gives the same bits; u is clamped before the index is
+ * taken, so NaN and infinities index in range (NaN gives NaN).
+ */
+#define GELU_U_MAX 5.6f
+#define GELU_INV_W 1.42857146f /* 1 / 0.7 */
+
+static const float gelu_tab[8][8] __attribute__((aligned(32))) = {
+	{ 0.349999994f, 1.04999995f, 1.75f, 2.45000005f, 3.1500001f,
+	  3.8499999f, 4.55000019f, 5.25f },
+	{ 0.136830643f, 0.35314092f, 0.459940851f, 0.492857188f,
+	  0.499183655f, 0.499940932f, 0.499997318f, 0.499999911f },
+	{ 0.375240207f, 0.229882315f, 0.0862773582f, 0.0198372975f,
+	  0.00279424945f, 0.000241132511f, 1.27490657e-05f, 4.13032438e-07f },
+	{ -0.0656670034f, -0.120688111f, -0.0754926875f, -0.0243007541f,
+	  -0.00440094899f, -0.000464169221f, -2.90007229e-05f, -1.08381016e-06f },
+	{ -0.0548695214f, 0.00391672319f, 0.0296553355f, 0.0165429208f,
+	  0.00415581511f, 0.000555114006f, 4.1745443e-05f, 1.81566031e-06f },
+	{ 0.015742518f, 0.0190827455f, -0.000390839326f, -0.00608047424f,
+	  -0.00253924285f, -0.000457276852f, -4.27444247e-05f, -2.21261644e-06f },
+	{ 0.00697619887f, -0.004425928f, -0.00427060481f, 0.000440727366f,
+	  0.000967743108f, 0.000275034603f, 3.44970358e-05f, 2.24973542e-06f },
+	{ -0.00245166803f, -0.00172276376f, 0.00127137254f, 0.000610865827f,
+	  -0.000166776546f, -0.000111940419f, -1.96573783e-05f, -1.59364606e-06f },
+};
+
 __attribute__((always_inline)) static inline float vgelu(float x)
 {
-	return 0.5f * x * verfc(-0.70710678118654752f * x);
+	float u = fabsf(x), uc = u < GELU_U_MAX ? u : GELU_U_MAX;
+	int k = (int)(uc * GELU_INV_W);
+	float t, h;
+
+	k = k < 7 ? k : 7;
+	t = uc - gelu_tab[0][k];
+	h = gelu_tab[7][k];
+#pragma GCC unroll 6
+	for (int d = 6; d >= 1; d--)
+		h = fmaf(h, t, gelu_tab[d][k]);
+	h = u < GELU_U_MAX ? h : 0.5f;
+	return fmaf(u, h, 0.5f * x);
+}
+
+/* vgelu on 16 lanes. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512
+vgelu512(__m512 x)
+{
+	__m512 u = _mm512_abs_ps(x), lim = _mm512_set1_ps(GELU_U_MAX);
+	/* vminps gives its second operand for NaN, as uc above */
+	__m512 uc = _mm512_min_ps(u, lim), t, h;
+	__m512i k = _mm512_cvttps_epi32(_mm512_mul_ps(uc, _mm512_set1_ps(GELU_INV_W)));
+
+	k = _mm512_min_epi32(k, _mm512_set1_epi32(7));
+#define GELU_TAB512(d) \
+	_mm512_permutexvar_ps(k, _mm512_castps256_ps512(_mm256_load_ps(gelu_tab[d])))
+	t = _mm512_sub_ps(uc, GELU_TAB512(0));
+	h = GELU_TAB512(7);
+#pragma GCC unroll 6
+	for (int d = 6; d >= 1; d--)
+		h = _mm512_fmadd_ps(h, t, GELU_TAB512(d));
+#undef GELU_TAB512
+	h = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, lim, _CMP_LT_OQ),
+				 _mm512_set1_ps(0.5f), h);
+	return _mm512_fmadd_ps(u, h, _mm512_mul_ps(_mm512_set1_ps(0.5f), x));
+}
+
+/* vgelu on 8 lanes. */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256
+vgelu256(__m256 x)
+{
+	__m256 u = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+	__m256 lim = _mm256_set1_ps(GELU_U_MAX);
+	__m256 uc = _mm256_min_ps(u, lim), t, h;
+	__m256i k = _mm256_cvttps_epi32(_mm256_mul_ps(uc, _mm256_set1_ps(GELU_INV_W)));
+
+	k = _mm256_min_epi32(k, _mm256_set1_epi32(7));
+#define GELU_TAB256(d) _mm256_permutevar8x32_ps(_mm256_load_ps(gelu_tab[d]), k)
+	t = _mm256_sub_ps(uc, GELU_TAB256(0));
+	h = GELU_TAB256(7);
+#pragma GCC unroll 6
+	for (int d = 6; d >= 1; d--)
+		h = _mm256_fmadd_ps(h, t, GELU_TAB256(d));
+#undef GELU_TAB256
+	h = _mm256_blendv_ps(_mm256_set1_ps(0.5f), h,
+			     _mm256_cmp_ps(u, lim, _CMP_LT_OQ));
+	return _mm256_fmadd_ps(u, h, _mm256_mul_ps(_mm256_set1_ps(0.5f), x));
+}
+
+/* out[i] = GELU(in[i]) for i < n (out may be in), 16 lanes at a time. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+vgelu_span512(float *out, const float *in, int64_t n)
+{
+	int64_t i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		_mm512_storeu_ps(out + i, vgelu512(_mm512_loadu_ps(in + i)));
+	if (i < n) {
+		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
+
+		_mm512_mask_storeu_ps(out + i, m,
+				      vgelu512(_mm512_maskz_loadu_ps(m, in + i)));
+	}
+}
+
+/* The same, 8 lanes at a time, the last few one by one. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+vgelu_span256(float *out, const float *in, int64_t n)
+{
+	int64_t i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(out + i, vgelu256(_mm256_loadu_ps(in + i)));
+	for (; i < n; i++)
+		out[i] = vgelu(in[i]);
 }
 
 /*
