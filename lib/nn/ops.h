@@ -157,8 +157,10 @@ void mtl_residual_backward(float *da, float *db, const float *dout,
 			   int64_t n, int nt);
 
 /*
- * out[n] = x * Phi(x) = 0.5 x erfc(-x/sqrt 2), the exact (erf) GELU of
- * BERT's "gelu", not GPT-2's tanh approximation.  out may alias inp.
+ * out[n] = x * Phi(x), the exact (erf) GELU of BERT's "gelu", not
+ * GPT-2's tanh approximation, as 0.5 x + |x| h(|x|) with h = Phi - 1/2
+ * piecewise polynomial (vmath.h: within 8e-8 of max(|x|, 1)); the same
+ * bits on every CPU.  out may alias inp.
  */
 void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt);
 /* dinp += dout * (Phi(x) + x phi(x)), x = inp (the forward input). */
