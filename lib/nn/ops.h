@@ -276,8 +276,9 @@ void mtl_attention_forward(float *ctx, float *att, const float *qkv,
  * How the attention forward without kept probabilities is computed:
  * MTL_ATTN_UNFUSED writes each head's [T,T] scores (the keep form's
  * arithmetic, bit for bit); the others are fused (ops_attn.c): keys in
- * blocks with an online softmax, no [T,T] matrix, in plain C or with
- * AVX2+FMA or AVX-512F vectors (query rows along the lanes, any D).
+ * blocks, no [T,T] matrix, in plain C (an online softmax) or with
+ * AVX2+FMA or AVX-512F vectors (query rows along the lanes, any D; a
+ * tile's scores in a [T][QW] strip).
  * The fused forms agree
  * with the unfused one to float rounding (sums in another order), and
  * each gives the same bits for a row whatever padding follows its keys.
@@ -285,8 +286,8 @@ void mtl_attention_forward(float *ctx, float *att, const float *qkv,
 enum mtl_attn_kernel {
 	MTL_ATTN_UNFUSED, /* "unfused" */
 	MTL_ATTN_C,       /* "c" */
-	MTL_ATTN_AVX2,    /* "avx2": 8 queries by 12 keys a block */
-	MTL_ATTN_AVX512,  /* "avx512": 16 queries by 24 keys a block */
+	MTL_ATTN_AVX2,    /* "avx2": 16 queries by 6 keys a block */
+	MTL_ATTN_AVX512,  /* "avx512": 32 queries by 12 keys a block */
 };
 
 /* 1 if kernel k can run on this CPU. */

@@ -14,8 +14,8 @@
  * NAME(x), the suffix of the functions; it undefines them all at its end.
  *
  * Queries run along the vector lanes: a tile is QW query rows, and every
- * per-row quantity (running max, sum, rescale factor) is a lane of QV
- * registers, so the online softmax needs no horizontal reduction.  Lanes
+ * per-row quantity (max, sum) is a lane of QV registers, so the softmax
+ * needs no horizontal reduction.  Lanes
  * are never mixed: each query row's arithmetic is the same whichever tile
  * and lane it lands in.  (Short sentences turn this around: see there.)
  */
@@ -38,46 +38,6 @@ static inline VF NAME(vexp)(VF x)
 		  VFMA(VSET1(0.5f), r, VSET1(1.0f)));
 	return VZERO_BELOW(x, -87.3f,
 			   VMUL(VFMA(VFMA(hi, r4, lo), r, VSET1(1.0f)), VPOW2(n)));
-}
-
-/*
- * ot[d0..d0+dc) = al * ot + sum_{j < n} v[j][d] pt[j]   (ot [D][QW], pt
- * [KB][QW], v rows ld apart) in qv * dc registers (the tile's first qv
- * vectors of queries); keys in order, so a key of probability 0 adds
- * exactly 0.
- */
-static inline __attribute__((always_inline)) void
-NAME(pv_part)(float *ot, const float *pt, const VF *al, const float *v,
-	      int64_t ld, int n, int d0, int dc, int qv)
-{
-	VF acc[DC][QV];
-
-#pragma GCC unroll 16
-	for (int u = 0; u < dc; u++)
-#pragma GCC unroll 2
-		for (int e = 0; e < qv; e++)
-			acc[u][e] = VMUL(al[e], VLD(ot + (d0 + u) * QW + e * W));
-	for (int j = 0; j < n; j++) {
-		const float *vj = v + j * ld + d0;
-		VF p[QV];
-
-#pragma GCC unroll 2
-		for (int e = 0; e < qv; e++)
-			p[e] = VLD(pt + j * QW + e * W);
-#pragma GCC unroll 16
-		for (int u = 0; u < dc; u++) {
-			VF x = VSET1(vj[u]);
-
-#pragma GCC unroll 2
-			for (int e = 0; e < qv; e++)
-				acc[u][e] = VFMA(x, p[e], acc[u][e]);
-		}
-	}
-#pragma GCC unroll 16
-	for (int u = 0; u < dc; u++)
-#pragma GCC unroll 2
-		for (int e = 0; e < qv; e++)
-			VST(ot + (d0 + u) * QW + e * W, acc[u][e]);
 }
 
 /*
@@ -152,11 +112,69 @@ static inline void NAME(unpack_o)(float *c, int64_t ldc, const float *ot,
 	}
 }
 
+/* Whether block b (keys j0..j0+n-1) has a key not masked; with all,
+ * every block counts (a row whose keys are all masked is uniform). */
+static inline int NAME(live)(const float *madd, int j0, int n, int all)
+{
+	for (int jj = 0; !all && jj < n; jj++)
+		all = madd[j0 + jj] != -FLT_MAX;
+	return all;
+}
+
+/*
+ * ot[d0..d0+dc) = sum over the live blocks' keys j of v[j][d] pt[j]
+ * (ot [D][QW], pt [T][QW], v rows ld apart) in qv * dc registers; keys
+ * in order, so a key of probability 0 adds exactly 0.  dc and qv are
+ * constants of each call, so the accumulators stay in registers.
+ */
+static inline __attribute__((always_inline)) void
+NAME(pv_cols)(float *ot, const float *pt, const float *v, int64_t ld,
+	      const float *madd, int T, int all, int d0, int dc, int qv)
+{
+	VF acc[DC][QV];
+
+#pragma GCC unroll 16
+	for (int u = 0; u < dc; u++)
+#pragma GCC unroll 2
+		for (int e = 0; e < qv; e++)
+			acc[u][e] = VZERO();
+	for (int j0 = 0; j0 < T; j0 += KB) {
+		int n = T - j0 < KB ? T - j0 : KB;
+
+		if (!NAME(live)(madd, j0, n, all))
+			continue;
+		for (int j = j0; j < j0 + n; j++) {
+			const float *vj = v + (int64_t)j * ld + d0;
+			VF p[QV];
+
+#pragma GCC unroll 2
+			for (int e = 0; e < qv; e++)
+				p[e] = VLD(pt + j * QW + e * W);
+#pragma GCC unroll 16
+			for (int u = 0; u < dc; u++) {
+				VF x = VSET1(vj[u]);
+
+#pragma GCC unroll 2
+				for (int e = 0; e < qv; e++)
+					acc[u][e] = VFMA(x, p[e], acc[u][e]);
+			}
+		}
+	}
+#pragma GCC unroll 16
+	for (int u = 0; u < dc; u++)
+#pragma GCC unroll 2
+		for (int e = 0; e < qv; e++)
+			VST(ot + (d0 + u) * QW + e * W, acc[u][e]);
+}
+
 /*
  * Rows i0..i0+mr-1 of one (b, h) (see NAME(head)) in the first qv vectors
  * of a tile: qv = QV for a whole tile, 1 when mr fits in one vector, so
  * that a short sentence's last tile computes W rows, not QW.  A row's
  * lane does the same arithmetic whichever qv, so the bits are the same.
+ * Three passes over the live key blocks: the scores (scaled and masked)
+ * to pt [T][QW] with the rows' max, then their exps in place with the
+ * rows' sums, then P V with the output columns in registers.
  */
 static inline __attribute__((always_inline)) void
 NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
@@ -174,18 +192,12 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
 		m[e] = VSET1(-FLT_MAX);
 		l[e] = VZERO();
 	}
-	memset(ot, 0, sizeof(*ot) * QW * (size_t)D);
 	for (int b = 0; b < nb; b++) {
-		int j0 = b * KB, n = T - j0 < KB ? T - j0 : KB, live = all;
+		int j0 = b * KB, n = T - j0 < KB ? T - j0 : KB;
 		const float *kb = kt + (int64_t)b * KB * D;
-		float mk[KB];
-		VF acc[KB][QV], al[QV];
+		VF acc[KB][QV];
 
-		for (int jj = 0; jj < KB; jj++) {
-			mk[jj] = jj < n ? madd[j0 + jj] : -INFINITY;
-			live |= jj < n && mk[jj] != -FLT_MAX;
-		}
-		if (!live)
+		if (!NAME(live)(madd, j0, n, all))
 			continue;
 #pragma GCC unroll 32
 		for (int jj = 0; jj < KB; jj++)
@@ -207,36 +219,41 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
 					acc[jj][e] = VFMA(x, qd[e], acc[jj][e]);
 			}
 		}
+#pragma GCC unroll 32
+		for (int jj = 0; jj < KB; jj++) {
+			VF mk = VSET1(jj < n ? madd[j0 + jj] : -INFINITY);
+
 #pragma GCC unroll 2
-		for (int e = 0; e < qv; e++) {
-			VF bm = VSET1(-FLT_MAX), mn, sum = VZERO();
+			for (int e = 0; e < qv; e++) {
+				VF sc = VFMA(acc[jj][e], vscale, mk);
 
-#pragma GCC unroll 32
-			for (int jj = 0; jj < KB; jj++) {
-				acc[jj][e] = VFMA(acc[jj][e], vscale, VSET1(mk[jj]));
-				bm = VMAX(bm, acc[jj][e]);
+				m[e] = VMAX(m[e], sc);
+				VST(pt + (j0 + jj) * QW + e * W, sc);
 			}
-			mn = VMAX(m[e], bm);
-			al[e] = NAME(vexp)(VSUB(m[e], mn));
-#pragma GCC unroll 32
-			for (int jj = 0; jj < KB; jj++) {
-				VF p = NAME(vexp)(VSUB(acc[jj][e], mn));
+		}
+	}
+	for (int b = 0; b < nb; b++) {
+		int j0 = b * KB, n = T - j0 < KB ? T - j0 : KB;
 
-				sum = VADD(sum, p);
-				VST(pt + jj * QW + e * W, p);
+		if (!NAME(live)(madd, j0, n, all))
+			continue;
+		for (int jj = 0; jj < n; jj++)
+#pragma GCC unroll 2
+			for (int e = 0; e < qv; e++) {
+				float *pj = pt + (j0 + jj) * QW + e * W;
+				VF p = NAME(vexp)(VSUB(VLD(pj), m[e]));
+
+				l[e] = VADD(l[e], p);
+				VST(pj, p);
 			}
-			l[e] = VADD(VMUL(l[e], al[e]), sum);
-			m[e] = mn;
-		}
-		{
-			const float *vb = v + (int64_t)j0 * ld;
-			int d0 = 0;
+	}
+	{
+		int d0 = 0;
 
-			for (; d0 + DC <= D; d0 += DC)
-				NAME(pv_part)(ot, pt, al, vb, ld, n, d0, DC, qv);
-			for (; d0 < D; d0++)
-				NAME(pv_part)(ot, pt, al, vb, ld, n, d0, 1, qv);
-		}
+		for (; d0 + DC <= D; d0 += DC)
+			NAME(pv_cols)(ot, pt, v, ld, madd, T, all, d0, DC, qv);
+		for (; d0 < D; d0++)
+			NAME(pv_cols)(ot, pt, v, ld, madd, T, all, d0, 1, qv);
 	}
 	/* c = ot / l, through 1 / l (as the unfused softmax scales by it) */
 	for (int e = 0; e < qv; e++)
@@ -425,11 +442,11 @@ static void NAME(head_short)(float *c, int64_t ldc, const float *q,
 /*
  * One (b, h), as attn_head_c in ops_attn.c but QW query rows at a time:
  * c[T,D] (rows ldc apart) = softmax(scale q k^T + madd) v, q k v rows ld
- * apart.  Per tile of QW queries, the key blocks in order: the block's
- * scores in registers, the running max m and sum l, the probabilities to
- * pt [KB][QW] (L1), ot [D][QW] rescaled by exp(m_old - m_new) and added
- * P V.  The tile's q is packed to qt [D][QW], every block's k^T to kt
- * [blocks][D][KB] (zero past T) once per head.  A block whose keys are
+ * apart.  Per tile of QW queries (NAME(tile)): the scores block by
+ * block in registers, stored to pt [T][QW] with the rows' max, their
+ * exps and sums, then P V into ot [D][QW].  The tile's q is packed to qt
+ * [D][QW], every block's k^T to kt [blocks][D][KB] (zero past T) once
+ * per head.  A block whose keys are
  * all masked is skipped (unless every key is: then the row is uniform,
  * as in the unfused softmax); keys past T in the last block score
  * -inf, so they weigh exactly 0 (even in such a row), as padding does.
@@ -467,7 +484,7 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 	}
 	nb = (T + KB - 1) / KB;
 	kt = s, qt = kt + (int64_t)nb * KB * D, pt = qt + D * QW;
-	ot = pt + KB * QW;
+	ot = pt + (int64_t)nb * KB * QW;
 	NAME(pack_k)(kt, k, ld, T, D, nb);
 	for (int i0 = 0; i0 < nq; i0 += QW) {
 		int mr = nq - i0 < QW ? nq - i0 : QW;
