@@ -266,7 +266,10 @@ enum mtl_attn_kernel mtl_attn_default(void)
 size_t mtl_attention_scratch(int T, int H, int NH)
 {
 	size_t D = (size_t)(H / NH), kt = ((size_t)T + KB_MAX) * D;
-	size_t fused = kt + 2 * W_MAX * D + ((size_t)T + KB_MAX) * W_MAX;
+	/* k^T, q^T and the output of a tile, its strip of scores, and a
+	 * byte a key block (at most T + 1 bytes) */
+	size_t fused = kt + 2 * W_MAX * D + ((size_t)T + KB_MAX) * W_MAX +
+		       (size_t)T / sizeof(float) + 1;
 	/* the short-sentence bodies: k^T, the masks, p and 1 / l of
 	 * every row, at most 32 keys */
 	size_t brief = 32 * D + 32 * ((size_t)T + 1) + (size_t)T;

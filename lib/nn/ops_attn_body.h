@@ -112,24 +112,16 @@ static inline void NAME(unpack_o)(float *c, int64_t ldc, const float *ot,
 	}
 }
 
-/* Whether block b (keys j0..j0+n-1) has a key not masked; with all,
- * every block counts (a row whose keys are all masked is uniform). */
-static inline int NAME(live)(const float *madd, int j0, int n, int all)
-{
-	for (int jj = 0; !all && jj < n; jj++)
-		all = madd[j0 + jj] != -FLT_MAX;
-	return all;
-}
-
 /*
  * ot[d0..d0+dc) = sum over the live blocks' keys j of v[j][d] pt[j]
+ * (live[b]: block b has a key not masked)
  * (ot [D][QW], pt [T][QW], v rows ld apart) in qv * dc registers; keys
  * in order, so a key of probability 0 adds exactly 0.  dc and qv are
  * constants of each call, so the accumulators stay in registers.
  */
 static inline __attribute__((always_inline)) void
 NAME(pv_cols)(float *ot, const float *pt, const float *v, int64_t ld,
-	      const float *madd, int T, int all, int d0, int dc, int qv)
+	      const unsigned char *live, int T, int d0, int dc, int qv)
 {
 	VF acc[DC][QV];
 
@@ -141,7 +133,7 @@ NAME(pv_cols)(float *ot, const float *pt, const float *v, int64_t ld,
 	for (int j0 = 0; j0 < T; j0 += KB) {
 		int n = T - j0 < KB ? T - j0 : KB;
 
-		if (!NAME(live)(madd, j0, n, all))
+		if (!live[j0 / KB])
 			continue;
 		for (int j = j0; j < j0 + n; j++) {
 			const float *vj = v + (int64_t)j * ld + d0;
@@ -178,9 +170,9 @@ NAME(pv_cols)(float *ot, const float *pt, const float *v, int64_t ld,
  */
 static inline __attribute__((always_inline)) void
 NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
-	   const float *madd, int T, int D, VF vscale, int all,
-	   const float *kt, float *qt, float *pt, float *ot, int i0, int mr,
-	   int qv)
+	   const float *madd, const unsigned char *live, int T, int D,
+	   VF vscale, const float *kt, float *qt, float *pt, float *ot,
+	   int i0, int mr, int qv)
 {
 	int nb = (T + KB - 1) / KB;
 	VF m[QV], l[QV];
@@ -197,7 +189,7 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
 		const float *kb = kt + (int64_t)b * KB * D;
 		VF acc[KB][QV];
 
-		if (!NAME(live)(madd, j0, n, all))
+		if (!live[b])
 			continue;
 #pragma GCC unroll 32
 		for (int jj = 0; jj < KB; jj++)
@@ -235,7 +227,7 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
 	for (int b = 0; b < nb; b++) {
 		int j0 = b * KB, n = T - j0 < KB ? T - j0 : KB;
 
-		if (!NAME(live)(madd, j0, n, all))
+		if (!live[b])
 			continue;
 		for (int jj = 0; jj < n; jj++)
 #pragma GCC unroll 2
@@ -251,9 +243,9 @@ NAME(tile)(float *c, int64_t ldc, const float *q, const float *v, int64_t ld,
 		int d0 = 0;
 
 		for (; d0 + DC <= D; d0 += DC)
-			NAME(pv_cols)(ot, pt, v, ld, madd, T, all, d0, DC, qv);
+			NAME(pv_cols)(ot, pt, v, ld, live, T, d0, DC, qv);
 		for (; d0 < D; d0++)
-			NAME(pv_cols)(ot, pt, v, ld, madd, T, all, d0, 1, qv);
+			NAME(pv_cols)(ot, pt, v, ld, live, T, d0, 1, qv);
 	}
 	/* c = ot / l, through 1 / l (as the unfused softmax scales by it) */
 	for (int e = 0; e < qv; e++)
@@ -457,6 +449,7 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 {
 	int nb, all = 1, n = 0;
 	float *kt, *qt, *pt, *ot;
+	unsigned char *live;
 	VF vscale = VSET1(scale);
 
 	/* n: the keys up to the last one not masked, the sentence's own; a
@@ -485,15 +478,23 @@ static void NAME(head)(float *c, int64_t ldc, const float *q, const float *k,
 	nb = (T + KB - 1) / KB;
 	kt = s, qt = kt + (int64_t)nb * KB * D, pt = qt + D * QW;
 	ot = pt + (int64_t)nb * KB * QW;
+	live = (unsigned char *)(ot + D * QW);
+	/* block b counts when it has a key not masked, or when none has (a
+	 * row whose keys are all masked is uniform) */
+	for (int b = 0; b < nb; b++) {
+		live[b] = (unsigned char)all;
+		for (int j = b * KB; !live[b] && j < T && j < (b + 1) * KB; j++)
+			live[b] = madd[j] != -FLT_MAX;
+	}
 	NAME(pack_k)(kt, k, ld, T, D, nb);
 	for (int i0 = 0; i0 < nq; i0 += QW) {
 		int mr = nq - i0 < QW ? nq - i0 : QW;
 
 		if (mr > W)
-			NAME(tile)(c, ldc, q, v, ld, madd, T, D, vscale, all, kt,
+			NAME(tile)(c, ldc, q, v, ld, madd, live, T, D, vscale, kt,
 				   qt, pt, ot, i0, mr, QV);
 		else
-			NAME(tile)(c, ldc, q, v, ld, madd, T, D, vscale, all, kt,
+			NAME(tile)(c, ldc, q, v, ld, madd, live, T, D, vscale, kt,
 				   qt, pt, ot, i0, mr, 1);
 	}
 }
