@@ -780,9 +780,8 @@ void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
 
 	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt),
 		    have_v4() ? gelu_part_v4
-		    : __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
-			    ? gelu_part_v3
-			    : gelu_part,
+		    : mtl_gemm_supported(MTL_GEMM_AVX2) ? gelu_part_v3
+							: gelu_part,
 		    &j);
 }
 
