@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1205,6 +1206,95 @@ static void test_packed_here(void)
 	}
 }
 
+/* One thread's embeddings on a view (test_views). */
+struct view_job {
+	struct mtl_bert *v;
+	const struct mtl_bert_pooling *pool;
+	const int32_t *ids, *mask;
+	int B, T, rc;
+	float *out;
+};
+
+static void *view_embed(void *p)
+{
+	struct view_job *j = p;
+
+	/* twice: the second forward reuses the view's activations */
+	for (int r = 0; r < 2 && !j->rc; r++)
+		j->rc = mtl_bert_embed(j->v, j->pool, j->out, j->ids, NULL, j->mask,
+				       j->B, j->T, NULL);
+	return NULL;
+}
+
+/*
+ * Views (mtl_bert_view_new): two threads embedding at once, each on its
+ * own view with one thread, get the model's bits, with the weights
+ * packed and with int8; a view refuses to train or to change packing
+ * or int8, and freeing views leaves the model whole.
+ */
+static void test_views(void)
+{
+	enum { VB = 4, VT = 24, VH = 64 };
+	struct mtl_bert_config c = {
+		.vocab = 90, .hidden = VH, .layers = 2, .heads = 4,
+		.intermediate = 256, .max_pos = 32, .type_vocab = 2,
+		.ln_eps = 1e-12f,
+	};
+	struct mtl_bert_pooling pool = { .mode = MTL_POOL_CLS, .normalize = 1 };
+	struct mtl_bert *m = NULL, *v[2] = { NULL, NULL };
+	struct mtl_err err = { "" };
+	int32_t ids[VB * VT], mask[VB * VT];
+	float want[VB * VH], got[2][VB * VH];
+	int ok = mtl_bert_new(&m, &c, &err) == 0;
+
+	for (int i = 0; i < VB * VT; i++) {
+		ids[i] = 1 + (i * 29) % 89;
+		mask[i] = i % VT < VT - 5 * (i / VT);
+	}
+	if (ok) {
+		mtl_bert_init_random(m, 8);
+		mtl_bert_set_threads(m, 2);
+	}
+	for (int k = 0; ok && k < 2; k++) {
+		pthread_t th[2];
+		struct view_job j[2];
+		int same = 1;
+
+		ok = (k ? mtl_bert_set_int8(m, 1, MTL_Q8_AUTO, &err)
+			: mtl_bert_set_packed(m, 1, &err)) == 0 &&
+		     mtl_bert_embed(m, &pool, want, ids, NULL, mask, VB, VT, &err) == 0 &&
+		     mtl_bert_view_new(&v[0], m, 1, &err) == 0 &&
+		     mtl_bert_view_new(&v[1], m, 1, &err) == 0;
+		for (int t = 0; ok && t < 2; t++) {
+			j[t] = (struct view_job){ v[t], &pool, ids, mask, VB, VT, 0, got[t] };
+			ok = pthread_create(&th[t], NULL, view_embed, &j[t]) == 0;
+		}
+		for (int t = 0; ok && t < 2; t++) {
+			pthread_join(th[t], NULL);
+			same &= j[t].rc == 0 && !memcmp(got[t], want, sizeof(want));
+		}
+		T_OK(ok && same && v[0]->threads == 1,
+		     "views, %s: two threads at once, the model's bits",
+		     k ? "int8" : "packed weights");
+		if (ok && k == 0) {
+			T_OK(mtl_bert_forward(v[0], ids, NULL, mask, VB, VT, 1, &err) ==
+				     MTL_ERR_ARG && strstr(err.msg, "inference only") &&
+			     mtl_bert_set_packed(v[0], 0, &err) == MTL_ERR_ARG &&
+			     mtl_bert_set_int8(v[0], 1, MTL_Q8_AUTO, &err) == MTL_ERR_ARG &&
+			     v[0]->packed == m->packed,
+			     "a view refuses to train, to unpack and to quantise: %s", err.msg);
+		}
+		mtl_bert_free(v[0]), mtl_bert_free(v[1]);
+		v[0] = v[1] = NULL;
+		T_OK(ok && mtl_bert_embed(m, &pool, got[0], ids, NULL, mask, VB, VT, &err) == 0 &&
+		     !memcmp(got[0], want, sizeof(want)),
+		     "views, %s: freed, the model embeds as before", k ? "int8" : "packed weights");
+	}
+	if (!ok)
+		T_OK(0, "views: %s", err.msg);
+	mtl_bert_free(m);
+}
+
 int main(void)
 {
 	struct mtl_bert *m = NULL;
@@ -1226,6 +1316,7 @@ int main(void)
 	test_recompute();
 	test_embed();
 	test_packed_here();
+	test_views();
 
 	test_golden("fixtures/tiny", "fixtures/golden/encode.safetensors", "f32 ");
 	test_golden("fixtures/tiny-f16", "fixtures/golden/encode-f16.safetensors", "f16 ");

@@ -247,10 +247,41 @@ int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 	return 0;
 }
 
+int mtl_bert_view_new(struct mtl_bert **out, const struct mtl_bert *m,
+		      int threads, struct mtl_err *err)
+{
+	struct mtl_bert *v = calloc(1, sizeof(*v));
+
+	if (!v)
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	v->cfg = m->cfg;
+	v->params = m->params;
+	v->n_params = m->n_params;
+	v->p = m->p;
+	v->tensors = m->tensors;
+	v->n_tensors = m->n_tensors;
+	v->gemm_split = m->gemm_split;
+	v->q8 = m->q8;
+	v->packed = m->packed;
+	v->packed_here = m->packed_here;
+	v->base = m;
+	mtl_bert_set_threads(v, threads);
+	*out = v;
+	return 0;
+}
+
 void mtl_bert_free(struct mtl_bert *m)
 {
 	if (!m)
 		return;
+	if (m->base) { /* a view: its activations alone are its own */
+		free(m->arena);
+		free(m->tarena);
+		free(m->rag);
+		mtl_q8_buf_release(&m->q8buf);
+		free(m);
+		return;
+	}
 	free(m->params);
 	free(m->tensors);
 	free(m->arena);
@@ -376,6 +407,9 @@ int mtl_bert_set_int8(struct mtl_bert *m, int on, enum mtl_q8_path path,
 	struct mtl_q8_linear **q;
 	int rc = 0;
 
+	if (m->base)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "a view cannot change its model's int8 copies");
 	for (int i = 0; m->q8 && i < 4 * c->layers; i++)
 		mtl_q8_linear_free(m->q8[i]);
 	free(m->q8);
@@ -448,6 +482,9 @@ int mtl_bert_set_packed(struct mtl_bert *m, int on, struct mtl_err *err)
 	int here = 1;
 	float *at;
 
+	if (m->base)
+		return mtl_err_set(err, MTL_ERR_ARG,
+				   "a view cannot change its model's packing");
 	if (m->packed_here) {
 		if (pack_in_place(m, 1))
 			return mtl_err_set(err, MTL_ERR_NOMEM,
@@ -939,6 +976,8 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 
 	if ((rc = check_inputs(m, ids, types, B, T, err)))
 		return rc;
+	if (train && m->base)
+		return mtl_err_set(err, MTL_ERR_ARG, "a view runs inference only");
 	if (train && m->packed_here)
 		return mtl_err_set(err, MTL_ERR_ARG,
 				   "the weights are packed for inference: "

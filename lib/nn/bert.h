@@ -258,12 +258,29 @@ struct mtl_bert {
 	int packed_here;           /* they are the weights themselves */
 	int32_t *rag;              /* [2*rag_cap]: acts.off and acts.len */
 	int rag_cap;
+	const struct mtl_bert *base; /* a view's model (mtl_bert_view_new),
+				      * whose weights it borrows; else NULL */
 };
 
 /* A zero-filled model for cfg.  0 and *out, or <0 (err set). */
 int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 		 struct mtl_err *err);
 void mtl_bert_free(struct mtl_bert *m);
+
+/*
+ * A view of m for inference in parallel: a model that borrows m's
+ * weights, their packed or int8 copies and its tensors list (reading
+ * them only) and has its own activations, on threads threads (as
+ * mtl_bert_set_threads).  Several threads may each run inference
+ * forwards (mtl_bert_forward without train, mtl_bert_forward_real,
+ * mtl_bert_embed) on a view of their own at once, and get the bits m
+ * gives.  m must outlive its views and keep its weights, packing and
+ * int8 copies as they are while they live; a view refuses to train or
+ * to change packing or int8 (MTL_ERR_ARG).  mtl_bert_free() frees a
+ * view's own memory.  0 and *out, or MTL_ERR_NOMEM.
+ */
+int mtl_bert_view_new(struct mtl_bert **out, const struct mtl_bert *m,
+		      int threads, struct mtl_err *err);
 
 /*
  * Random initialisation as Hugging Face does it: every weight matrix and
