@@ -5,8 +5,12 @@
  * it), and the records come out in input order;
  * a window no larger than a batch runs in input order; a function that
  * writes the wrong number of records is an error; the token counts give
- * the padding; and the memory writer keeps records apart.
+ * the padding; and the memory writer keeps records apart.  On several
+ * threads (mtl_window_run_on) every example runs once, on one of the
+ * threads' contexts, and the output is the same; a failure reports the
+ * first failing batch in the order they run, however the threads race.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +26,7 @@ static const int32_t lens[N] = { 9, 3, 17, 3, 5, 12, 1, 9, 9, 30, 2, 4,
 /* What the batch function saw. */
 struct log {
 	int n_batches, max_n, sorted, extra;
+	long fail_at[2]; /* fail a batch holding one of these records */
 	long seen[N]; /* record numbers in the order they were run */
 	int n_seen;
 	int bn[N];    /* each batch's size */
@@ -34,6 +39,9 @@ static int fn(void *ctx, const struct mtl_example *const *ex, const long *recs,
 {
 	struct log *log = ctx;
 
+	for (int i = 0; i < n; i++)
+		if (recs[i] == log->fail_at[0] || recs[i] == log->fail_at[1])
+			return mtl_err_set(err, MTL_ERR_ARG, "record %ld failed", recs[i]);
 	log->bn[log->n_batches++] = n;
 	if (n > log->max_n)
 		log->max_n = n;
@@ -210,6 +218,97 @@ static void token_budget(void)
 	mtl_mp_writer_free(out);
 }
 
+/*
+ * All N in one window, batch 2 (12 batches), on np threads with the logs
+ * pl[0..np): a copy of the output of one thread, each example run once;
+ * returns the status.  *seq: the batches the one-thread context ran.
+ */
+static int run_on(int np, struct log *pl, struct mtl_mp_writer *out,
+		  int *seq, struct mtl_err *err)
+{
+	struct log one = { .sorted = 1 };
+	struct mtl_window *win = NULL;
+	void *pctx[4];
+	int rc = 0;
+
+	for (int t = 0; t < np; t++)
+		pctx[t] = &pl[t];
+	mtl_window_new(&win, 1024, 2, 0, NULL);
+	for (int i = 0; i < N; i++) {
+		struct mtl_example *ex = mtl_window_add(win, i + 1);
+
+		ex->len = lens[i];
+		ex->ids = calloc((size_t)lens[i], sizeof(int32_t));
+	}
+	rc = mtl_window_run_on(win, fn, &one, pctx, np, out, err);
+	*seq = one.n_batches;
+	mtl_window_free(win);
+	return rc;
+}
+
+static void threads(int np)
+{
+	struct log pl[4] = { { .sorted = 1 }, { .sorted = 1 }, { .sorted = 1 },
+			     { .sorted = 1 } };
+	struct mtl_mp_writer *out = mtl_mp_writer_new_mem();
+	struct mtl_err err = { "" };
+	long recs[N + 8];
+	int seen[N + 1] = { 0 }, ok = 1, seq, n, total = 0;
+
+	T_OK(!run_on(np, pl, out, &seq, &err), "%d threads: runs (%s)", np, err.msg);
+	n = out_recs(out, recs);
+	for (int i = 0; i < n; i++)
+		ok &= recs[i] == i + 1;
+	for (int t = 0; t < np; t++) {
+		for (int i = 0; i < pl[t].n_seen; i++)
+			seen[pl[t].seen[i]]++;
+		total += pl[t].n_batches;
+		ok &= pl[t].sorted && pl[t].max_n <= 2;
+	}
+	for (int i = 1; i <= N; i++)
+		ok &= seen[i] == 1;
+	/* 12 batches: enough for 2 and 3 threads (4 each), not for 4 */
+	if (np < 4)
+		T_OK(n == N && ok && seq == 0 && total == 12,
+		     "%d threads: every example once, in batches of 2 on the threads' contexts, records in input order",
+		     np);
+	else
+		T_OK(n == N && seq == 12 && total == 0,
+		     "%d threads: 12 batches are too few: one context runs them", np);
+	mtl_mp_writer_free(out);
+}
+
+/* Two batches fail: the one that runs first (more positions: record 10,
+ * the longest, alone makes 30, record 22 and its neighbour 2) is the
+ * error, every time. */
+static void threads_fail(void)
+{
+	struct mtl_mp_writer *out = mtl_mp_writer_new_mem();
+	int ok = 1, seq;
+
+	for (int r = 0; r < 20; r++) {
+		struct log pl[2] = { { .sorted = 1, .fail_at = { 22, 10 } },
+				     { .sorted = 1, .fail_at = { 22, 10 } } };
+		struct mtl_err err = { "" };
+		int rc = run_on(2, pl, out, &seq, &err);
+
+		ok &= rc == MTL_ERR_ARG && !strcmp(err.msg, "record 10 failed") &&
+		      mtl_mp_writer_count(out) == 0;
+	}
+	T_OK(ok, "2 threads: of two failing batches, the first to run is the error, 20 times out of 20");
+	{
+		struct log pl[2] = { { .sorted = 1, .extra = 1 }, { .sorted = 1, .extra = 1 } };
+		struct mtl_err err = { "" };
+		int b = 0, r = 0;
+
+		T_OK(run_on(2, pl, out, &seq, &err) == MTL_ERR_ARG &&
+		     sscanf(err.msg, "a batch of %d examples gave %d records", &b, &r) == 2 &&
+		     r == b + 1,
+		     "2 threads: one record too many is an error: %s", err.msg);
+	}
+	mtl_mp_writer_free(out);
+}
+
 int main(void)
 {
 	struct mtl_mp_writer *out = mtl_mp_writer_new_mem();
@@ -225,6 +324,10 @@ int main(void)
 	input_order(1);
 	input_order(4);
 	token_budget();
+	threads(2);
+	threads(3);
+	threads(4);
+	threads_fail();
 
 	/* unsorted is worse: the same examples in input order */
 	{

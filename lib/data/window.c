@@ -1,8 +1,15 @@
 /* window.c - length-sorted batches over a window of examples; see window.h. */
 #include "window.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "par.h"
+
+/* Batches a thread a window needs before mtl_window_run_on() shares them
+ * out: with fewer, the last ones would leave threads idle. */
+#define PAR_BATCHES 4
 
 struct mtl_window {
 	int cap, batch, budget, n;
@@ -10,10 +17,17 @@ struct mtl_window {
 	long *rec;              /* [cap] their numbers */
 	int *order;             /* [cap] input indices, sorted by length */
 	int *pos;               /* [cap] input index -> place in order */
-	const struct mtl_example **bex; /* [batch] one batch */
-	long *brec;             /* [batch] */
+	const struct mtl_example **bex; /* [cap] one batch, or on threads
+					 * every batch: sorted order */
+	long *brec;             /* [cap] their numbers */
 	struct mtl_mp_writer *mem; /* the window's records, in sorted order */
 	long long positions, tokens;
+	long long batches, side;   /* batches run; of them on threads */
+	/* run on threads: each slot's records (pmem[0] is mem), and where
+	 * sorted example k's record went: pmem[slot[k]], record first[k] */
+	struct mtl_mp_writer **pmem;
+	int n_pmem;
+	int *slot, *first;
 };
 
 int mtl_window_new(struct mtl_window **out, int cap, int batch, int tokens,
@@ -63,6 +77,11 @@ void mtl_window_free(struct mtl_window *win)
 	free(win->bex);
 	free(win->brec);
 	mtl_mp_writer_free(win->mem);
+	for (int i = 1; i < win->n_pmem; i++)
+		mtl_mp_writer_free(win->pmem[i]);
+	free(win->pmem);
+	free(win->slot);
+	free(win->first);
 	free(win);
 }
 
@@ -84,6 +103,12 @@ void mtl_window_tokens(const struct mtl_window *win, long long *positions,
 {
 	*positions = win->positions;
 	*tokens = win->tokens;
+}
+
+long long mtl_window_batches(const struct mtl_window *win, long long *side)
+{
+	*side = win->side;
+	return win->batches;
 }
 
 /*
@@ -148,6 +173,7 @@ static int run_batches(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 			win->tokens += win->ex[i].len;
 		}
 		win->positions += (long long)n * T;
+		win->batches++;
 		if ((rc = fn(ctx, win->bex, win->brec, n, w, err)))
 			return rc;
 		if (w == win->mem && mtl_mp_writer_count(w) - before != (size_t)n)
@@ -158,10 +184,143 @@ static int run_batches(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 	return 0;
 }
 
+/* A window's batches on several threads (mtl_window_run_on). */
+struct par_job {
+	struct mtl_window *win;
+	mtl_window_fn fn;
+	void *const *ctx;
+	const int *start, *size; /* [nb] the batches, in the order they run */
+	_Atomic int failed;      /* the first batch (in that order) that
+				  * failed so far, or nb */
+	int *rc, *at;            /* [np] each slot's first error, its batch */
+	struct mtl_err *err;     /* [np] */
+};
+
+/* Batches lo..hi-1 of a par_job on thread slot (par.h). */
+static void par_batches(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	struct par_job *j = arg;
+	struct mtl_window *win = j->win;
+	struct mtl_mp_writer *w = win->pmem[slot];
+
+	for (int b = (int)lo; b < hi; b++) {
+		int s = j->start[b], n = j->size[b], rc, f;
+		size_t before = mtl_mp_writer_count(w);
+		struct mtl_err e;
+
+		/* after a failure only the batches before it still matter,
+		 * so the error reported is the same whatever the timing */
+		if (atomic_load(&j->failed) < b)
+			continue;
+		rc = j->fn(j->ctx[slot], win->bex + s, win->brec + s, n, w, &e);
+		if (!rc && mtl_mp_writer_count(w) - before != (size_t)n)
+			rc = mtl_err_set(&e, MTL_ERR_ARG,
+					 "a batch of %d examples gave %zu records", n,
+					 mtl_mp_writer_count(w) - before);
+		if (rc) {
+			if (b < j->at[slot])
+				j->rc[slot] = rc, j->at[slot] = b, j->err[slot] = e;
+			f = atomic_load(&j->failed);
+			while (b < f && !atomic_compare_exchange_weak(&j->failed, &f, b))
+				;
+			continue;
+		}
+		for (int k = 0; k < n; k++) {
+			win->slot[s + k] = slot;
+			win->first[s + k] = (int)before + k;
+		}
+	}
+}
+
+/* A batch to run: its place in the order, size and token positions. */
+struct plan {
+	int start, size;
+	long long positions;
+};
+
+/* Most positions first (the longest examples first among equals), so
+ * that the batches left when threads start to run out are the small ones. */
+static int by_work(const void *pa, const void *pb)
+{
+	const struct plan *a = pa, *b = pb;
+
+	if (a->positions != b->positions)
+		return a->positions > b->positions ? -1 : 1;
+	return b->start - a->start;
+}
+
+/*
+ * Runs the sorted window's nb batches (plan[0..nb)) on np threads, thread
+ * slot t calling fn with ctx[t] and writing to win->pmem[t].  0, or the
+ * error of the first batch to fail in the order they run.
+ */
+static int run_par(struct mtl_window *win, mtl_window_fn fn, void *const *ctx,
+		   int np, struct plan *plan, int nb, struct mtl_err *err)
+{
+	int *start = malloc(sizeof(int) * 2 * (size_t)nb);
+	int *rc = calloc((size_t)np * 2, sizeof(int));
+	struct mtl_err *errs = calloc((size_t)np, sizeof(*errs));
+	struct par_job j = { win, fn, ctx, start, start + nb, nb, rc, rc + np, errs };
+	int ret = 0, at = nb;
+
+	if (!start || !rc || !errs) {
+		free(start), free(rc), free(errs);
+		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	qsort(plan, (size_t)nb, sizeof(*plan), by_work);
+	for (int b = 0; b < nb; b++)
+		start[b] = plan[b].start, start[nb + b] = plan[b].size;
+	for (int t = 0; t < np; t++) {
+		j.at[t] = nb;
+		mtl_mp_writer_clear(win->pmem[t]);
+	}
+	mtl_par_for(np, nb, 1, par_batches, &j);
+	for (int t = 0; t < np; t++)
+		if (j.at[t] < at) {
+			at = j.at[t];
+			ret = rc[t];
+			*err = errs[t];
+		}
+	free(start), free(rc), free(errs);
+	return ret;
+}
+
+/* win->pmem, slot and first for np threads: 0 or MTL_ERR_NOMEM. */
+static int par_reserve(struct mtl_window *win, int np, struct mtl_err *err)
+{
+	if (!win->slot) {
+		win->slot = malloc(sizeof(int) * (size_t)win->cap);
+		win->first = malloc(sizeof(int) * (size_t)win->cap);
+		if (!win->slot || !win->first)
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	if (np > win->n_pmem) {
+		struct mtl_mp_writer **p = realloc(win->pmem, sizeof(*p) * (size_t)np);
+
+		if (!p)
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		win->pmem = p;
+		if (!win->n_pmem)
+			p[win->n_pmem++] = win->mem;
+		for (; win->n_pmem < np; win->n_pmem++)
+			if (!(p[win->n_pmem] = mtl_mp_writer_new_mem()))
+				return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+	}
+	return 0;
+}
+
 int mtl_window_run(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		   struct mtl_mp_writer *out, struct mtl_err *err)
 {
-	int rc;
+	return mtl_window_run_on(win, fn, ctx, NULL, 0, out, err);
+}
+
+int mtl_window_run_on(struct mtl_window *win, mtl_window_fn fn, void *ctx,
+		      void *const *pctx, int np, struct mtl_mp_writer *out,
+		      struct mtl_err *err)
+{
+	struct plan *plan = NULL;
+	int rc, nb = 0, par = 0;
 
 	if (!win->mem) {
 		for (int i = 0; i < win->n; i++)
@@ -171,18 +330,51 @@ int mtl_window_run(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		return rc;
 	}
 	mtl_mp_writer_clear(win->mem);
-	if (!(rc = sort_by_length(win, err)))
+	rc = sort_by_length(win, err);
+	if (!rc && np > 1 && win->n >= PAR_BATCHES * np) {
+		/* the batches, and whether there are enough of them */
+		if (!(plan = malloc(sizeof(*plan) * (size_t)win->n)))
+			rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
+		for (int s = 0, n; !rc && s < win->n; s += n, nb++) {
+			int T = win->ex[win->order[s + (n = batch_at(win, s)) - 1]].len;
+
+			plan[nb] = (struct plan){ s, n, (long long)n * T };
+		}
+		par = !rc && nb >= PAR_BATCHES * np;
+		if (par)
+			rc = par_reserve(win, np, err);
+	}
+	if (!rc && par) {
+		for (int k = 0; k < win->n; k++) {
+			int i = win->order[k];
+
+			win->bex[k] = &win->ex[i];
+			win->brec[k] = win->rec[i];
+			win->tokens += win->ex[i].len;
+		}
+		for (int b = 0; b < nb; b++)
+			win->positions += plan[b].positions;
+		win->batches += nb;
+		win->side += nb;
+		rc = run_par(win, fn, pctx, np, plan, nb, err);
+	} else if (!rc) {
 		rc = run_batches(win, fn, ctx, win->mem, err);
+	}
+	free(plan);
 	for (int k = 0; k < win->n; k++)
 		win->pos[win->order[k]] = k;
 	for (int i = 0; !rc && i < win->n; i++) {
+		int k = win->pos[i];
 		size_t len;
-		const char *b = mtl_mp_writer_record(win->mem, (size_t)win->pos[i], &len);
+		const char *b = par ? mtl_mp_writer_record(win->pmem[win->slot[k]],
+							   (size_t)win->first[k], &len)
+				    : mtl_mp_writer_record(win->mem, (size_t)k, &len);
 
 		mtl_data_pack_raw(mtl_mp_pk(out), b, len);
 		rc = mtl_mp_end(out, err);
 	}
-	mtl_mp_writer_clear(win->mem);
+	for (int t = 0; t < (par ? np : 1); t++)
+		mtl_mp_writer_clear(par ? win->pmem[t] : win->mem);
 	release_all(win);
 	return rc;
 }

@@ -71,11 +71,29 @@ int mtl_window_run(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		   struct mtl_mp_writer *out, struct mtl_err *err);
 
 /*
+ * mtl_window_run on up to np threads (par.h's pool), for a window of
+ * many batches: when it has at least 4 np of them, they run at once,
+ * most token positions first, the thread of slot t calling fn with
+ * pctx[t] (0 <= t < np) and a writer of its own; the records still come
+ * out in input order.  Else, or with np <= 1, it is mtl_window_run with
+ * ctx.  fn must then be safe to run on different pctx at once.  On
+ * failure the error is that of the first batch to fail in the order
+ * the batches run, and the batches after it may not have run.
+ */
+int mtl_window_run_on(struct mtl_window *win, mtl_window_fn fn, void *ctx,
+		      void *const *pctx, int np, struct mtl_mp_writer *out,
+		      struct mtl_err *err);
+
+/*
  * Token positions processed (sum over batches of size x longest) and
  * real tokens (sum of lengths) of everything run so far: their ratio is
  * the padding overhead.
  */
 void mtl_window_tokens(const struct mtl_window *win, long long *positions,
 		       long long *tokens);
+
+/* Batches run so far; *side: how many of them ran side by side on
+ * several threads (mtl_window_run_on). */
+long long mtl_window_batches(const struct mtl_window *win, long long *side);
 
 #endif
