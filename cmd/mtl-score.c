@@ -3,6 +3,7 @@
  * predictions (and scores), or sentence embeddings (--embed).
  */
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,6 +14,7 @@
 #include "data.h"
 #include "feat.h"
 #include "fs.h"
+#include "gemm.h"
 #include "model.h"
 #include "mp.h"
 #include "predict.h"
@@ -57,6 +59,17 @@ static const char usage[] =
 	"\n"
 	"Exit status: 0 success, 1 bad input, 2 usage error, 3 I/O error.\n";
 
+struct run;
+
+/* What runs a batch: the run's model and predictor, or (a window's
+ * batches on several threads) a view of the model and a predictor of
+ * its own. */
+struct worker {
+	struct run *R;
+	struct mtl_model view;  /* the run's model, bert a view of its */
+	struct mtl_predictor *pred; /* NULL: --features */
+};
+
 struct run {
 	struct mtl_model *model;
 	struct mtl_tasks *ts; /* from the stream header */
@@ -64,9 +77,13 @@ struct run {
 	struct mtl_mp_writer *w;
 	struct mtl_mp_writer *bw; /* the current batch's records go here */
 	int batch, features;
-	long done;
+	_Atomic long done;
 	long size; /* of the input in bytes (0: unknown) */
 	struct mtl_predictor *pred; /* NULL: --features */
+	struct worker main;         /* the model and pred, all threads */
+	struct worker *work;        /* [n_work] one thread each, on views */
+	void **wctx;                /* [n_work] &work[i] */
+	int n_work;
 	struct mtl_window *win;
 	struct timespec t0;
 	int32_t *mask; /* --features: a padded chunk's attention mask */
@@ -81,9 +98,10 @@ static void write_or_die(struct run *R)
 		cmd_die(EXIT_IO, "%s", err.msg);
 }
 
-/* Dies for a failed batch, naming the span of its input records. */
-static void die_batch(const struct run *R, const long *recs, int n, int rc,
-		      const char *msg)
+/* Sets err for a failed batch, naming the span of its input records;
+ * returns rc. */
+static int batch_error(const struct run *R, const long *recs, int n, int rc,
+		       const char *msg, struct mtl_err *err)
 {
 	long lo = recs[0], hi = recs[0];
 
@@ -91,8 +109,18 @@ static void die_batch(const struct run *R, const long *recs, int n, int rc,
 		lo = recs[i] < lo ? recs[i] : lo;
 		hi = recs[i] > hi ? recs[i] : hi;
 	}
-	cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s: records %ld-%ld: %s",
-		mtl_mp_reader_name(R->r), lo, hi, msg);
+	return mtl_err_set(err, rc, "%s: records %ld-%ld: %s",
+			   mtl_mp_reader_name(R->r), lo, hi, msg);
+}
+
+/* Dies for a failed batch (batch_error). */
+static void die_batch(const struct run *R, const long *recs, int n, int rc,
+		      const char *msg)
+{
+	struct mtl_err err;
+
+	batch_error(R, recs, n, rc, msg, &err);
+	cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
 }
 
 static void progress(const struct run *R, int final)
@@ -112,11 +140,15 @@ static void progress(const struct run *R, int final)
 						  mtl_mp_reader_offset(R->r), R->size), s);
 	fprintf(stderr, "\r%s: %s%s", cmd_name, line, final ? "" : "   ");
 	if (final) {
-		long long positions, tokens;
+		long long positions, tokens, batches, side;
 
 		mtl_window_tokens(R->win, &positions, &tokens);
-		fprintf(stderr, "; %lld token positions for %lld tokens\n",
-			positions, tokens);
+		batches = mtl_window_batches(R->win, &side);
+		fprintf(stderr, "; %lld token positions for %lld tokens", positions, tokens);
+		if (side)
+			fprintf(stderr, "; %lld of %lld batches side by side on %d threads",
+				side, batches, R->n_work);
+		fputc('\n', stderr);
 	}
 }
 
@@ -152,23 +184,27 @@ static void features_chunk(struct run *R, const struct mtl_example *const *ex,
 	mtl_batch_release(&b);
 }
 
-/* mtl_window_fn: runs one batch (predictions, embeddings or features),
- * writing its records to w; dies on error. */
+/* mtl_window_fn: runs one batch (predictions, embeddings or features)
+ * on the worker ctx, writing its records to w. */
 static int chunk(void *ctx, const struct mtl_example *const *ex,
 		 const long *recs, int n, struct mtl_mp_writer *w,
-		 struct mtl_err *unused)
+		 struct mtl_err *err)
 {
-	struct run *R = ctx;
-	struct mtl_err err;
+	struct worker *k = ctx;
+	struct run *R = k->R;
+	struct mtl_err e;
 	int rc;
 
-	R->bw = w;
-	if (!R->pred)
+	if (!k->pred) {
+		R->bw = w;
 		features_chunk(R, ex, recs, n);
-	else if ((rc = mtl_predict(R->pred, ex, n, w, &err)))
-		die_batch(R, recs, n, rc, err.msg);
+	} else if ((rc = mtl_predict(k->pred, ex, n, w, &e))) {
+		return batch_error(R, recs, n, rc, e.msg, err);
+	}
 	R->done += n;
-	progress(R, 0);
+	/* the calling thread's (slot 0) */
+	if (k == &R->main || k == R->work)
+		progress(R, 0);
 	return 0;
 }
 
@@ -178,8 +214,52 @@ static void run_window(struct run *R)
 	struct mtl_err err;
 	int rc;
 
-	if ((rc = mtl_window_run(R->win, chunk, R, R->w, &err)))
+	if ((rc = mtl_window_run_on(R->win, chunk, &R->main, R->wctx, R->n_work,
+				    R->w, &err)))
 		cmd_die(rc == MTL_ERR_IO ? EXIT_IO : EXIT_DATA, "%s", err.msg);
+}
+
+/*
+ * --embed on several threads: a worker a thread, each on a view of the
+ * model with one thread, so that a window's batches run side by side
+ * (mtl_window_run_on) instead of each batch's work being shared out
+ * between threads, which meet several times a layer
+ * (docs/performance.md, "Batches side by side").  Not with the products
+ * on BLIS, which threads them itself, nor for predictions, whose scores
+ * add up batch by batch in one predictor.
+ */
+static void make_workers(struct run *R, int embed_only)
+{
+	int nt = R->model->bert->threads;
+	struct mtl_err err;
+
+	if (!embed_only || nt <= 1 || mtl_gemm_default() == MTL_GEMM_BLIS)
+		return;
+	R->work = calloc((size_t)nt, sizeof(*R->work));
+	R->wctx = calloc((size_t)nt, sizeof(*R->wctx));
+	if (!R->work || !R->wctx)
+		cmd_die(EXIT_DATA, "out of memory");
+	for (; R->n_work < nt; R->n_work++) {
+		struct worker *k = &R->work[R->n_work];
+
+		k->R = R;
+		k->view = *R->model;
+		if (mtl_bert_view_new(&k->view.bert, R->model->bert, 1, &err) ||
+		    mtl_predictor_new(&k->pred, &k->view, R->ts, 0,
+				      MTL_PREDICT_EMBED_ONLY, &err))
+			cmd_die(EXIT_DATA, "%s", err.msg);
+		R->wctx[R->n_work] = k;
+	}
+}
+
+static void free_workers(struct run *R)
+{
+	for (int i = 0; i < R->n_work; i++) {
+		mtl_predictor_free(R->work[i].pred);
+		mtl_bert_free(R->work[i].view.bert);
+	}
+	free(R->work);
+	free(R->wctx);
 }
 
 static const char *pool_name(enum mtl_pool p)
@@ -383,12 +463,15 @@ int main(int argc, char **argv)
 	 * (after the header, whose features hash reads them unpacked) */
 	if (!A.int8 && (rc = mtl_bert_set_packed(R.model->bert, 1, &err)))
 		cmd_die(cmd_status(rc), "%s", err.msg);
+	R.main = (struct worker){ .R = &R, .pred = R.pred };
+	make_workers(&R, A.embed && !A.features);
 	/* features records are large: held for a window only when asked */
 	if (mtl_window_new(&R.win, A.window >= 0 ? A.window : R.features ? 0 : 2048,
 			   R.batch, A.batch_tokens, &err))
 		cmd_die(EXIT_DATA, "%s", err.msg);
 	score(&R);
 	mtl_window_free(R.win);
+	free_workers(&R);
 	mtl_predictor_free(R.pred);
 	free(R.mask);
 	mtl_mp_reader_free(R.r);

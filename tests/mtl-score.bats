@@ -62,8 +62,8 @@ mixed_setup() {
 	run -0 bash -c "grep -o '\"id\":[0-9]*' sorted | cut -d: -f2 | tr '\n' ' '"
 	assert_output "$(seq -s ' ' 1 40) "
 	# the final line counts the padded positions: sorting cuts them
-	sorted=$(sed -n 's/.*; \([0-9]*\) token positions for \([0-9]*\) tokens$/\1 \2/p' sorted.err)
-	unsorted=$(sed -n 's/.*; \([0-9]*\) token positions for \([0-9]*\) tokens$/\1 \2/p' unsorted.err)
+	sorted=$(sed -n 's/.*: .*; \([0-9]*\) token positions for \([0-9]*\) tokens.*$/\1 \2/p' sorted.err)
+	unsorted=$(sed -n 's/.*: .*; \([0-9]*\) token positions for \([0-9]*\) tokens.*$/\1 \2/p' unsorted.err)
 	assert_equal "${sorted#* }" "${unsorted#* }"
 	(( ${sorted% *} < ${unsorted% *} ))
 }
@@ -132,6 +132,35 @@ mixed_setup() {
 @test "ids flow through, one record per example, in input order" {
 	run bash -c "set -o pipefail; mtl-score -q -m '$FIXTURES/tiny' --embed -b 1 ex.mpk | mtl-dump -t embedding | grep -o '\"id\":[0-9]*'"
 	assert_output $'"id":1\n"id":2'
+}
+
+@test "--embed on threads: batches side by side give one thread's records, in input order" {
+	mixed_setup
+	# 40 examples in batches of 2: 20 batches, enough for 2 and 3 threads
+	mtl-score -m "$FIXTURES/tiny" --embed -b 2 --batch-tokens 0 -j 1 mixed.mpk 2>one.err |
+		mtl-dump -t embedding >one
+	for j in 2 3; do
+		mtl-score -m "$FIXTURES/tiny" --embed -b 2 --batch-tokens 0 -j $j mixed.mpk 2>side.err |
+			mtl-dump -t embedding >side
+		assert_equal "$(cat side)" "$(cat one)"
+		grep -q "; 20 of 20 batches side by side on $j threads$" side.err
+	done
+	run -1 grep -q 'side by side' one.err
+	run -0 bash -c "grep -o '\"id\":[0-9]*' side | cut -d: -f2 | tr '\n' ' '"
+	assert_output "$(seq -s ' ' 1 40) "
+	# too few batches for the threads (7 of 6 examples and one of 4, for
+	# 2 threads' 8): each batch on both
+	mtl-score -m "$FIXTURES/tiny" --embed -b 6 --batch-tokens 0 -j 2 mixed.mpk 2>few.err |
+		mtl-dump -t embedding >few
+	assert_equal "$(cat few)" "$(cat one)"
+	run -1 grep -q 'side by side' few.err
+	# a bad token id in a batch among others: the same message as one thread's
+	mtl-dump mixed.mpk | sed '/"id":17,/s/"ids":\[2,/"ids":[2,99999,/' | mtl-dump --pack >bad.mpk
+	run -1 --separate-stderr mtl-score -q -m "$FIXTURES/tiny" --embed -b 2 --batch-tokens 0 -j 1 bad.mpk
+	one_err=$stderr
+	assert_regex "$one_err" '^mtl-score: bad.mpk: records [0-9]+-[0-9]+: '
+	run -1 --separate-stderr mtl-score -q -m "$FIXTURES/tiny" --embed -b 2 --batch-tokens 0 -j 2 bad.mpk
+	assert_equal "$stderr" "$one_err"
 }
 
 @test "bad input: another vocabulary, a token id out of range, the wrong stream" {

@@ -274,7 +274,7 @@ def mtl(args, work, out, int8=False, env=None):
     # "mtl-score: example N, ..." (older: "mtl-score: N examples ...")
     n = int(re.search(r"\d+", line.split(": ", 1)[1]).group())
     if args.padding is None:
-        args.padding = line.split("; ")[-1]
+        args.padding = "; ".join(s for s in line.split("; ")[1:] if "token positions" in s or "batches" in s)
     return n / el
 
 
