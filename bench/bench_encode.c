@@ -70,6 +70,7 @@
 #include "bert.h"
 #include "gemm.h"
 #include "ops.h"
+#include "par.h"
 
 static double median(double *v, int n)
 {
@@ -99,10 +100,22 @@ static void gemm_release(struct gemm *g)
 	free(g->a), free(g->b), free(g->c);
 }
 
+/* Columns lo..hi-1 of a struct gemm's product (par.h). */
+static void gemm_cols(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct gemm *g = arg;
+
+	(void)slot;
+	mtl_gemm(0, 1, g->m, (int)(hi - lo), g->k, 1.0f, g->a, g->k,
+		 g->b + lo * g->k, g->k, 0.0f, g->c + lo, g->n);
+}
+
 /*
  * Seconds for one C[m,n] = A[m,k] B[n,k]^T (the encoder's layout) with
  * the model's sgemm kernel (lib/nn/gemm.h): BLIS threading the product, or
- * ours on column slices, one per thread.
+ * ours on column slices, one per thread, on the encoder's own thread pool
+ * (par.h: OpenMP's threads would go on spinning into the forward timed
+ * after it).
  */
 static double gemm_run(struct gemm *g, int threads)
 {
@@ -111,14 +124,9 @@ static double gemm_run(struct gemm *g, int threads)
 	double t0;
 
 	if (mtl_gemm_default() != MTL_GEMM_BLIS) {
-		int chunk = ((g->n + threads - 1) / threads + 31) & ~31;
-
 		t0 = bench_now();
-#pragma omp parallel for num_threads(threads)
-		for (int lo = 0; lo < g->n; lo += chunk)
-			mtl_gemm(0, 1, g->m, g->n - lo < chunk ? g->n - lo : chunk,
-				 g->k, 1.0f, g->a, g->k, g->b + (int64_t)lo * g->k,
-				 g->k, 0.0f, g->c + lo, g->n);
+		mtl_par_for(threads, g->n, ((g->n + threads - 1) / threads + 31) & ~31,
+			    gemm_cols, g);
 		return bench_now() - t0;
 	}
 	bli_rntm_init(&rntm);

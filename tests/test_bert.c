@@ -1036,9 +1036,11 @@ static void test_embed(void)
 		ids[i] = 1 + (i * 37) % 89;
 		mask[i] = i % ET < ET - 9 * (i / ET);
 	}
+	/* more threads than sequences: not in parts (test_embed_parts),
+	 * every product shared */
 	if (ok) {
 		mtl_bert_init_random(m, 21);
-		mtl_bert_set_threads(m, 2);
+		mtl_bert_set_threads(m, EB + 1);
 	}
 	for (int k = 0; ok && k < 8; k++) {
 		int same_last = 1;
@@ -1060,7 +1062,9 @@ static void test_embed(void)
 				same_last &= !memcmp(last + (size_t)i * EH,
 						     mtl_bert_last_hidden(m) + (size_t)i * EH,
 						     sizeof(float) * EH);
-		T_OK(ok && !memcmp(want, got, sizeof(want)) && same_last,
+		/* not in parts, so the last hidden state is the embedding
+		 * forward's */
+		T_OK(ok && !memcmp(want, got, sizeof(want)) && same_last && !m->n_views,
 		     "%s embeddings, %s: the padded forward's bytes",
 		     k < 4 ? "CLS" : "mean", how[k % 4]);
 		/* the predictions' forward: its real rows, padding zero */
@@ -1206,6 +1210,79 @@ static void test_packed_here(void)
 	}
 }
 
+/*
+ * mtl_bert_embed in parts side by side (more than one thread, sequences
+ * of about equal work): one thread's bytes on 2 and 3 threads, packed
+ * and int8, and one part a thread; a batch too uneven to split runs
+ * shared (no views made).
+ */
+static void test_embed_parts(void)
+{
+	enum { SB = 7, ST = 30, SH = 64 };
+	static const int len[SB] = { 30, 12, 27, 8, 25, 22, 29 };
+	struct mtl_bert_config c = {
+		.vocab = 90, .hidden = SH, .layers = 2, .heads = 4,
+		.intermediate = 256, .max_pos = 32, .type_vocab = 2,
+		.ln_eps = 1e-12f,
+	};
+	struct mtl_bert_pooling pool = { .mode = MTL_POOL_CLS, .normalize = 1 };
+	struct mtl_bert *m = NULL;
+	struct mtl_err err = { "" };
+	int32_t ids[SB * ST], mask[SB * ST], skew[SB * ST];
+	float want[SB * SH], got[SB * SH];
+	int ok = mtl_bert_new(&m, &c, &err) == 0;
+
+	for (int i = 0; i < SB * ST; i++) {
+		ids[i] = 1 + (i * 41) % 89;
+		mask[i] = i % ST < len[i / ST];
+		skew[i] = i % ST < (i / ST ? 1 : ST);
+	}
+	if (ok)
+		mtl_bert_init_random(m, 13);
+	/* one sequence of 30 tokens and six of 1: no even split */
+	if (ok) {
+		mtl_bert_set_threads(m, 1);
+		ok = mtl_bert_embed(m, &pool, want, ids, NULL, skew, SB, ST, &err) == 0;
+		mtl_bert_set_threads(m, 2);
+		T_OK(ok && mtl_bert_embed(m, &pool, got, ids, NULL, skew, SB, ST, &err) == 0 &&
+		     !m->n_views && !memcmp(want, got, sizeof(want)),
+		     "a batch too uneven for parts runs shared, the same bytes");
+	}
+	for (int k = 0; ok && k < 4; k++) {
+		pool.mode = k % 2 ? MTL_POOL_MEAN : MTL_POOL_CLS;
+		mtl_bert_set_threads(m, 1);
+		ok = (k < 2 ? mtl_bert_set_packed(m, 1, &err)
+			    : mtl_bert_set_int8(m, 1, MTL_Q8_AUTO, &err)) == 0 &&
+		     mtl_bert_embed(m, &pool, want, ids, NULL, mask, SB, ST, &err) == 0;
+		/* from k = 1 on, views made before (k = 2: on packed
+		 * weights, which int8 has unpacked since) */
+		for (int nt = 2; ok && nt <= 3; nt++) {
+			memset(got, 0, sizeof(got));
+			mtl_bert_set_threads(m, nt);
+			/* not after a busy machine held a thread up (what
+			 * embed_shared remembers) */
+			m->embed_shared = 0;
+			ok = mtl_bert_embed(m, &pool, got, ids, NULL, mask, SB, ST, &err) == 0;
+			T_OK(ok && m->n_views >= nt && !memcmp(want, got, sizeof(want)),
+			     "%s %s embeddings on %d threads, in parts side by side: one thread's bytes",
+			     k < 2 ? "packed" : "int8", k % 2 ? "mean" : "CLS", nt);
+		}
+	}
+	/* a bad id's position counts the whole batch's rows */
+	if (ok) {
+		int32_t bad[SB * ST];
+
+		memcpy(bad, ids, sizeof(bad));
+		bad[5 * ST + 3] = 90;
+		T_OK(mtl_bert_embed(m, &pool, got, bad, NULL, mask, SB, ST, &err) == MTL_ERR_ARG &&
+		     strstr(err.msg, "at [5,3]"),
+		     "a bad token id, 3 threads: the whole batch's position: %s", err.msg);
+	}
+	if (!ok)
+		T_OK(0, "embeddings in parts: %s", err.msg);
+	mtl_bert_free(m);
+}
+
 /* One thread's embeddings on a view (test_views). */
 struct view_job {
 	struct mtl_bert *v;
@@ -1317,6 +1394,7 @@ int main(void)
 	test_embed();
 	test_packed_here();
 	test_views();
+	test_embed_parts();
 
 	test_golden("fixtures/tiny", "fixtures/golden/encode.safetensors", "f32 ");
 	test_golden("fixtures/tiny-f16", "fixtures/golden/encode-f16.safetensors", "f16 ");

@@ -260,6 +260,11 @@ struct mtl_bert {
 	int rag_cap;
 	const struct mtl_bert *base; /* a view's model (mtl_bert_view_new),
 				      * whose weights it borrows; else NULL */
+	struct mtl_bert **views;   /* [n_views] one-thread views of this
+				    * model for mtl_bert_embed's parts */
+	int n_views;
+	int embed_shared;          /* mtl_bert_embed's calls left that
+				    * share every product instead */
 };
 
 /* A zero-filled model for cfg.  0 and *out, or <0 (err set). */
@@ -492,8 +497,14 @@ struct mtl_bert_pooling {
  * failures as mtl_bert_forward().  The forward runs on the real tokens
  * alone (as mtl_bert_forward_real), and with CLS pooling its last layer
  * on the CLS rows alone; out is the bytes the padded forward's pooling
- * gives.  Afterwards the last hidden state has the padded layout, but
- * with CLS pooling only its CLS rows are the last layer's.
+ * gives.  On several threads (mtl_bert_set_threads) a batch whose
+ * sequences split into parts of about equal work (one a thread, more
+ * for a large batch) runs those parts side by side, each a one-thread
+ * forward on a view of m, so that the threads never wait for each other
+ * inside a part; after a call where a thread waited long for the others
+ * (another process on its core), the next few share every product
+ * instead.  out is the same bytes either way.  Afterwards the last
+ * hidden state is undefined.
  */
 int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 		   float *out, const int32_t *ids, const int32_t *types,
