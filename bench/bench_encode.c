@@ -21,8 +21,9 @@
  * each projection (row "blis") and with each thread running a
  * single-threaded product on a slice of the output columns (the model's
  * default, mtl_bert_set_gemm_split, row "split"), and in that mode with
- * the weights packed once beforehand (mtl_bert_set_packed, what mtl-score
- * does; row "packed": packing is not timed, a model does it once).
+ * the weights packed once beforehand and batches in parts side by side
+ * (mtl_bert_set_packed and mtl_bert_set_parts, what mtl-score does; row
+ * "packed": packing is not timed, a model does it once).
  *
  * With -l, every mode is also timed with a busy loop beside it (rows
  * "blis+busy", "split+busy", "packed+busy"): another process (this
@@ -420,6 +421,8 @@ int main(int argc, char **argv)
 					    (rc = mtl_bert_set_packed(m, packed = mode >> 2, &err)))
 						goto fail;
 					mtl_bert_set_gemm_split(m, mode & 1);
+					/* mtl-score's mode runs batches in parts */
+					mtl_bert_set_parts(m, mode >> 2);
 					if (mode & 2)
 						pid = busy_start();
 					t0 = bench_now();
@@ -436,6 +439,7 @@ int main(int argc, char **argv)
 					double t0;
 					int rc;
 
+					mtl_bert_set_parts(m, 1);
 					if ((rc = mtl_bert_set_int8(m, 1, q8[k], &err)) == 0) {
 						t0 = bench_now();
 						rc = mtl_bert_embed(m, &pool, emb, ids, NULL, mask, B, T, &err);

@@ -336,6 +336,9 @@ static uint64_t load_model(struct run *R, struct args *A)
 	if (A->no_norm)
 		R->model->pool.normalize = 0;
 	mtl_bert_set_threads(R->model->bert, A->threads);
+	/* a batch alone (few in a window, predictions, features) in parts
+	 * side by side, one thread each */
+	mtl_bert_set_parts(R->model->bert, 1);
 	if (A->int8 &&
 	    (rc = mtl_bert_set_int8(R->model->bert, 1, MTL_Q8_AUTO, &err)))
 		cmd_die(cmd_status(rc), "%s", err.msg);

@@ -163,6 +163,18 @@ mixed_setup() {
 	assert_equal "$stderr" "$one_err"
 }
 
+@test "predictions on threads: one batch of 40 in parts side by side gives one thread's records" {
+	mixed_setup
+	mtl-score -q -m "$FIXTURES/tiny" --probs -b 40 --batch-tokens 0 -j 1 mixed.mpk |
+		mtl-dump -t prediction >one
+	for j in 2 3; do
+		mtl-score -q -m "$FIXTURES/tiny" --probs -b 40 --batch-tokens 0 -j $j mixed.mpk |
+			mtl-dump -t prediction >parts
+		[ "$(wc -l <parts)" -eq 40 ]
+		assert_equal "$(cat parts)" "$(cat one)"
+	done
+}
+
 @test "bad input: another vocabulary, a token id out of range, the wrong stream" {
 	echo '{"type":"header","stream":"examples","version":[1,0],"vocab_hash":"0000000000000000"}' | mtl-dump --pack >v.mpk
 	run -1 --separate-stderr mtl-score -m "$FIXTURES/tiny" --embed v.mpk

@@ -1036,11 +1036,9 @@ static void test_embed(void)
 		ids[i] = 1 + (i * 37) % 89;
 		mask[i] = i % ET < ET - 9 * (i / ET);
 	}
-	/* more threads than sequences: not in parts (test_embed_parts),
-	 * every product shared */
 	if (ok) {
 		mtl_bert_init_random(m, 21);
-		mtl_bert_set_threads(m, EB + 1);
+		mtl_bert_set_threads(m, 2);
 	}
 	for (int k = 0; ok && k < 8; k++) {
 		int same_last = 1;
@@ -1062,8 +1060,8 @@ static void test_embed(void)
 				same_last &= !memcmp(last + (size_t)i * EH,
 						     mtl_bert_last_hidden(m) + (size_t)i * EH,
 						     sizeof(float) * EH);
-		/* not in parts, so the last hidden state is the embedding
-		 * forward's */
+		/* not in parts (mtl_bert_set_parts is off), so the last
+		 * hidden state is the embedding forward's */
 		T_OK(ok && !memcmp(want, got, sizeof(want)) && same_last && !m->n_views,
 		     "%s embeddings, %s: the padded forward's bytes",
 		     k < 4 ? "CLS" : "mean", how[k % 4]);
@@ -1237,8 +1235,10 @@ static void test_embed_parts(void)
 		mask[i] = i % ST < len[i / ST];
 		skew[i] = i % ST < (i / ST ? 1 : ST);
 	}
-	if (ok)
+	if (ok) {
 		mtl_bert_init_random(m, 13);
+		mtl_bert_set_parts(m, 1);
+	}
 	/* one sequence of 30 tokens and six of 1: no even split */
 	if (ok) {
 		mtl_bert_set_threads(m, 1);
@@ -1260,13 +1260,30 @@ static void test_embed_parts(void)
 			memset(got, 0, sizeof(got));
 			mtl_bert_set_threads(m, nt);
 			/* not after a busy machine held a thread up (what
-			 * embed_shared remembers) */
-			m->embed_shared = 0;
+			 * parts_off remembers) */
+			m->parts_off = 0;
 			ok = mtl_bert_embed(m, &pool, got, ids, NULL, mask, SB, ST, &err) == 0;
 			T_OK(ok && m->n_views >= nt && !memcmp(want, got, sizeof(want)),
 			     "%s %s embeddings on %d threads, in parts side by side: one thread's bytes",
 			     k < 2 ? "packed" : "int8", k % 2 ? "mean" : "CLS", nt);
 		}
+	}
+	/* predictions' forward in parts: the last hidden state's bytes */
+	for (int nt = 1; ok && nt <= 3; nt++) {
+		static float one[SB * ST * SH];
+		const float *h;
+
+		mtl_bert_set_threads(m, nt);
+		m->parts_off = 0;
+		ok = mtl_bert_forward_real(m, ids, NULL, mask, SB, ST, &err) == 0 &&
+		     (h = mtl_bert_last_hidden(m)) != NULL;
+		if (ok && nt == 1)
+			memcpy(one, h, sizeof(one));
+		else if (ok)
+			T_OK(h == m->parts_hidden && !memcmp(one, h, sizeof(one)) &&
+			     !mtl_bert_hidden(m, 0),
+			     "the real tokens' forward on %d threads, in parts: one thread's last hidden state",
+			     nt);
 	}
 	/* a bad id's position counts the whole batch's rows */
 	if (ok) {

@@ -295,6 +295,7 @@ void mtl_bert_free(struct mtl_bert *m)
 		return;
 	}
 	free_views(m);
+	free(m->parts_hidden);
 	free(m->params);
 	free(m->tensors);
 	free(m->arena);
@@ -389,6 +390,11 @@ void mtl_bert_set_threads(struct mtl_bert *m, int n)
 void mtl_bert_set_recompute(struct mtl_bert *m, int on)
 {
 	m->recompute = !!on;
+}
+
+void mtl_bert_set_parts(struct mtl_bert *m, int on)
+{
+	m->parts = !!on;
 }
 
 void mtl_bert_set_gemm_split(struct mtl_bert *m, int on)
@@ -1313,38 +1319,28 @@ static void unragged(struct mtl_bert *m)
 	a->off = a->len = NULL;
 }
 
-int mtl_bert_forward_real(struct mtl_bert *m, const int32_t *ids,
-			  const int32_t *types, const int32_t *mask, int B,
-			  int T, struct mtl_err *err)
-{
-	int rc = forward(m, ids, types, mask, B, T, 0, 0, 0, NULL, 0, 1, err);
-
-	if (rc == 0)
-		unragged(m);
-	return rc;
-}
-
 static int embed_one(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 		     float *out, const int32_t *ids, const int32_t *types,
 		     const int32_t *mask, int B, int T, struct mtl_err *err);
 
 /*
- * mtl_bert_embed's batch in parts side by side: part p is sequences
+ * An inference batch in parts side by side (mtl_bert_embed, and
+ * mtl_bert_forward_real for predictions): part p is sequences
  * cut[p] .. cut[p+1]-1, run by whichever thread takes it, on that
  * thread's view (mtl_par_for's slot).  One part a thread, more (up to
- * four) while each keeps EMBED_PART_TOKENS: a thread that another
+ * four) while each keeps PART_TOKENS: a thread that another
  * process keeps off its core then leaves more of them to the others,
  * but smaller parts read the weights once more each, for fewer rows
  * (bge-small at 32x32 in 8 parts: 3-7% slower than in 2).
  */
-#define EMBED_PART_TOKENS 512
+#define PART_TOKENS 512
 /* Calls that share every product after parts ran uneven (see there). */
-#define EMBED_SHARED 16
+#define PARTS_OFF_CALLS 16
 
-struct embed_job {
+struct parts_job {
 	struct mtl_bert *m;
-	const struct mtl_bert_pooling *pool;
-	float *out;
+	const struct mtl_bert_pooling *pool; /* NULL: the last hidden state */
+	float *out;   /* [B,H] embeddings, or [B,T,H] last hidden state */
 	const int32_t *ids, *types, *mask;
 	int T, *cut, *order, *rc;
 	struct mtl_err *err;
@@ -1359,19 +1355,26 @@ static double now(void)
 	return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static void embed_part(void *arg, int64_t lo, int64_t hi, int slot)
+static void run_parts(void *arg, int64_t lo, int64_t hi, int slot)
 {
-	const struct embed_job *j = arg;
+	const struct parts_job *j = arg;
+	struct mtl_bert *v = j->m->views[slot];
 	size_t T = (size_t)j->T, H = (size_t)j->m->cfg.hidden;
 
 	for (int64_t i = lo; i < hi; i++) {
-		int p = j->order[i];
+		int p = j->order[i], n = j->cut[p + 1] - j->cut[p];
 		size_t b = (size_t)j->cut[p];
+		const int32_t *ids = j->ids + b * T;
+		const int32_t *types = j->types ? j->types + b * T : NULL;
+		const int32_t *mask = j->mask ? j->mask + b * T : NULL;
 
-		j->rc[p] = mtl_bert_embed(j->m->views[slot], j->pool, j->out + b * H,
-					  j->ids + b * T, j->types ? j->types + b * T : NULL,
-					  j->mask ? j->mask + b * T : NULL,
-					  j->cut[p + 1] - (int)b, j->T, &j->err[p]);
+		if (j->pool)
+			j->rc[p] = mtl_bert_embed(v, j->pool, j->out + b * H, ids,
+						  types, mask, n, j->T, &j->err[p]);
+		else if (!(j->rc[p] = mtl_bert_forward_real(v, ids, types, mask, n,
+							     j->T, &j->err[p])))
+			memcpy(j->out + b * T * H, mtl_bert_last_hidden(v),
+			       sizeof(float) * n * T * H);
 	}
 	j->end[slot] = now();
 }
@@ -1386,7 +1389,7 @@ static void embed_part(void *arg, int64_t lo, int64_t hi, int slot)
  * within a fifth of an equal share (else the threads had better share
  * every product).
  */
-static int embed_cuts(int *cut, int *order, const int32_t *mask, int B,
+static int parts_cut(int *cut, int *order, const int32_t *mask, int B,
 		      int T, int H, int np, int nt)
 {
 	double *cost = malloc(sizeof(double) * (size_t)(B + np + nt));
@@ -1438,7 +1441,7 @@ static int embed_cuts(int *cut, int *order, const int32_t *mask, int B,
  * may have changed since they were made).  0, or -1 when one cannot be
  * made.
  */
-static int embed_views(struct mtl_bert *m, int nt)
+static int parts_views(struct mtl_bert *m, int nt)
 {
 	if (m->n_views < nt) {
 		struct mtl_bert **v = realloc(m->views, sizeof(*v) * (size_t)nt);
@@ -1459,45 +1462,49 @@ static int embed_views(struct mtl_bert *m, int nt)
 	return 0;
 }
 
-int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
-		   float *out, const int32_t *ids, const int32_t *types,
-		   const int32_t *mask, int B, int T, struct mtl_err *err)
+/*
+ * Runs an inference batch in parts side by side when it may (see
+ * above): with pool, its embeddings into out[B,H]; else its last hidden
+ * state into out[B,T,H].  Returns 1 when it did (*rc its status), 0
+ * when the caller must run it whole.
+ */
+static int in_parts(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
+		    float *out, const int32_t *ids, const int32_t *types,
+		    const int32_t *mask, int B, int T, int *rc,
+		    struct mtl_err *err)
 {
-	int nt = m->threads, np, rc;
+	int nt = m->threads, np, ran = 0;
 	long long tokens = 0;
 	int *cut;
 	struct mtl_err *errs;
 	double *end;
 
-	/* the whole batch's: a part's message would count its own rows */
-	if ((rc = check_inputs(m, ids, types, B, T, err)))
-		return rc;
-	/* in parts, unless on a view (one thread), on BLIS (which threads
-	 * its own products), just after a thread was held up
-	 * (embed_shared), with fewer sequences than threads or when they
-	 * do not split evenly (embed_cuts) */
-	if (m->embed_shared > 0)
-		m->embed_shared--;
-	if (m->base || nt <= 1 || B < nt || mtl_gemm_default() == MTL_GEMM_BLIS ||
-	    m->embed_shared)
-		return embed_one(m, pool, out, ids, types, mask, B, T, err);
+	/* not unless asked, nor on a view (one thread), on BLIS (which
+	 * threads its own products), just after a thread was held up
+	 * (parts_off), with fewer sequences than threads or when they do
+	 * not split evenly (parts_cut) */
+	if (m->parts_off > 0)
+		m->parts_off--;
+	if (!m->parts || m->base || nt <= 1 || B < nt ||
+	    mtl_gemm_default() == MTL_GEMM_BLIS || m->parts_off)
+		return 0;
 	for (int i = 0; i < B * T; i++)
 		tokens += !mask || mask[i];
-	np = (int)(tokens / EMBED_PART_TOKENS);
+	np = (int)(tokens / PART_TOKENS);
 	np = np < nt ? nt : np > 4 * nt ? 4 * nt : np > B ? B : np;
 	cut = malloc(sizeof(int) * (size_t)(3 * np + 1));
 	errs = calloc((size_t)np, sizeof(*errs));
 	end = malloc(sizeof(double) * (size_t)nt);
 	if (cut && errs && end &&
-	    embed_cuts(cut, cut + np + 1, mask, B, T, m->cfg.hidden, np, nt) &&
-	    !embed_views(m, nt)) {
+	    parts_cut(cut, cut + np + 1, mask, B, T, m->cfg.hidden, np, nt) &&
+	    !parts_views(m, nt)) {
 		double t0 = now(), first, t1;
-		struct embed_job j = { m, pool, out, ids, types, mask, T, cut,
+		struct parts_job j = { m, pool, out, ids, types, mask, T, cut,
 				       cut + np + 1, cut + 2 * np + 1, errs, end };
 
 		for (int t = 0; t < nt; t++)
 			end[t] = t0;
-		mtl_par_for(nt, np, 1, embed_part, &j);
+		mtl_par_for(nt, np, 1, run_parts, &j);
 		/* a thread that waited a quarter of the time for the others
 		 * (or never ran) shares a core with another process: share
 		 * every product for a while, where the others take the work
@@ -1507,15 +1514,61 @@ int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 			first = end[t] < first ? end[t] : first;
 		t1 = now();
 		if (t1 - first > 0.25 * (t1 - t0))
-			m->embed_shared = EMBED_SHARED;
-		for (int p = 0; p < np && !rc; p++)
-			if ((rc = j.rc[p]) && err)
+			m->parts_off = PARTS_OFF_CALLS;
+		*rc = 0;
+		for (int p = 0; p < np && !*rc; p++)
+			if ((*rc = j.rc[p]) && err)
 				*err = errs[p];
-	} else {
-		rc = embed_one(m, pool, out, ids, types, mask, B, T, err);
+		ran = 1;
 	}
 	free(cut), free(errs), free(end);
+	return ran;
+}
+
+int mtl_bert_forward_real(struct mtl_bert *m, const int32_t *ids,
+			  const int32_t *types, const int32_t *mask, int B,
+			  int T, struct mtl_err *err)
+{
+	struct mtl_bert_acts *a = &m->acts;
+	size_t n = (size_t)B * T * m->cfg.hidden;
+	int rc;
+
+	/* the whole batch's: a part's message would count its own rows */
+	if ((rc = check_inputs(m, ids, types, B, T, err)))
+		return rc;
+	/* in parts, the last hidden state is a buffer of its own, which the
+	 * parts' fill */
+	if (m->parts && !m->base && m->threads > 1 && n > m->parts_len) {
+		float *h = realloc(m->parts_hidden, sizeof(float) * n);
+
+		if (h)
+			m->parts_hidden = h, m->parts_len = n;
+	}
+	if (n <= m->parts_len &&
+	    in_parts(m, NULL, m->parts_hidden, ids, types, mask, B, T, &rc, err)) {
+		a->hidden = m->parts_hidden;
+		a->B = B, a->T = T, a->rows = B * T, a->train = 0;
+		a->off = a->len = NULL;
+		return rc;
+	}
+	rc = forward(m, ids, types, mask, B, T, 0, 0, 0, NULL, 0, 1, err);
+	if (rc == 0)
+		unragged(m);
 	return rc;
+}
+
+int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
+		   float *out, const int32_t *ids, const int32_t *types,
+		   const int32_t *mask, int B, int T, struct mtl_err *err)
+{
+	int rc;
+
+	/* the whole batch's: a part's message would count its own rows */
+	if ((rc = check_inputs(m, ids, types, B, T, err)))
+		return rc;
+	if (in_parts(m, pool, out, ids, types, mask, B, T, &rc, err))
+		return rc;
+	return embed_one(m, pool, out, ids, types, mask, B, T, err);
 }
 
 /* mtl_bert_embed on m's own threads, sharing every product. */

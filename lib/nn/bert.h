@@ -263,8 +263,12 @@ struct mtl_bert {
 	struct mtl_bert **views;   /* [n_views] one-thread views of this
 				    * model for mtl_bert_embed's parts */
 	int n_views;
-	int embed_shared;          /* mtl_bert_embed's calls left that
-				    * share every product instead */
+	int parts;                 /* see mtl_bert_set_parts() */
+	int parts_off;             /* calls left that share every product
+				    * instead of running in parts */
+	float *parts_hidden;       /* [parts_len] the last hidden state of
+				    * mtl_bert_forward_real in parts */
+	size_t parts_len;
 };
 
 /* A zero-filled model for cfg.  0 and *out, or <0 (err set). */
@@ -361,6 +365,17 @@ void mtl_bert_set_gemm_split(struct mtl_bert *m, int on);
 void mtl_bert_set_recompute(struct mtl_bert *m, int on);
 
 /*
+ * Inference batches in parts side by side (off by default): with on and
+ * several threads, mtl_bert_embed and mtl_bert_forward_real may cut a
+ * batch's sequences into parts of about equal work and run each as a
+ * one-thread forward on a view of m (mtl_bert_view_new), so that the
+ * threads do not wait for each other inside every product; the results
+ * are the same bytes.  The views' activations (about one batch's in
+ * all) come on top of m's, so a model that also trains leaves it off.
+ */
+void mtl_bert_set_parts(struct mtl_bert *m, int on);
+
+/*
  * int8 inference, an option that trades accuracy for speed (q8.h;
  * docs/performance.md gives the measured bound).  With on, quantises the
  * weights of every layer's four linear maps (query/key/value, attention
@@ -415,6 +430,8 @@ int mtl_bert_forward(struct mtl_bert *m, const int32_t *ids,
  * product, LayerNorm or GELU (the layout mtl_bert_embed uses).  The last
  * hidden state's real rows are the bytes mtl_bert_forward gives them;
  * its padding rows are zero.  For predictions, which read real rows only.
+ * With mtl_bert_set_parts it may run in parts side by side, as
+ * mtl_bert_embed does; its last hidden state is the same bytes.
  */
 int mtl_bert_forward_real(struct mtl_bert *m, const int32_t *ids,
 			  const int32_t *types, const int32_t *mask, int B,
@@ -497,7 +514,7 @@ struct mtl_bert_pooling {
  * failures as mtl_bert_forward().  The forward runs on the real tokens
  * alone (as mtl_bert_forward_real), and with CLS pooling its last layer
  * on the CLS rows alone; out is the bytes the padded forward's pooling
- * gives.  On several threads (mtl_bert_set_threads) a batch whose
+ * gives.  With mtl_bert_set_parts and several threads, a batch whose
  * sequences split into parts of about equal work (one a thread, more
  * for a large batch) runs those parts side by side, each a one-thread
  * forward on a view of m, so that the threads never wait for each other
