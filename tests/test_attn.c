@@ -241,8 +241,9 @@ static int default_with(const char *want)
 int main(void)
 {
 	/* B, T, H, NH: D = 32, 64 (bge), 8, 12, 5, 1; T around 12, 16, 24,
-	 * and T = 9, 24, 25, 31, 32 at D = 32 and 64, around the
-	 * short-sentence bodies' 8, 16, 24 (AVX2) and 16, 32 keys (AVX-512) */
+	 * and T = 9, 24, 25, 31, 32, 47, 48, 49 at D = 32 and 64, around
+	 * the short-sentence bodies' 8, 16, 24 (AVX2) and 16, 32, 48 keys
+	 * (AVX-512) */
 	static const int shapes[][4] = {
 		{ 1, 1, 64, 2 }, { 3, 1, 384, 12 }, { 4, 7, 64, 2 },
 		{ 3, 12, 64, 1 }, { 3, 13, 96, 3 }, { 4, 16, 768, 12 },
@@ -250,7 +251,8 @@ int main(void)
 		{ 5, 25, 128, 2 }, { 3, 33, 36, 3 }, { 4, 47, 384, 12 },
 		{ 3, 100, 128, 2 }, { 3, 129, 64, 1 }, { 3, 512, 64, 2 },
 		{ 3, 512, 128, 2 }, { 3, 32, 64, 2 }, { 4, 32, 128, 2 },
-		{ 3, 9, 128, 2 }, { 4, 31, 384, 12 },
+		{ 3, 9, 128, 2 }, { 4, 31, 384, 12 }, { 3, 48, 128, 2 },
+		{ 3, 49, 64, 2 }, { 2, 47, 128, 2 }, { 3, 48, 384, 12 },
 	};
 	const char *names[] = { "unfused", "c", "avx2", "avx512" };
 	enum mtl_attn_kernel best = MTL_ATTN_C;
@@ -274,6 +276,7 @@ int main(void)
 		padding(k, 37, 384, 12);
 		padding(k, 20, 128, 2);
 		padding(k, 32, 64, 2);
+		padding(k, 45, 128, 2);
 	}
 	T_OK(default_with(NULL) == (int)best, "MTL_ATTN unset: %s", mtl_attn_name(best));
 	T_OK(default_with("bogus") == (int)best, "MTL_ATTN=bogus: as unset");
