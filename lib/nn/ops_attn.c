@@ -273,8 +273,8 @@ size_t mtl_attention_scratch(int T, int H, int NH)
 	size_t fused = kt + 2 * W_MAX * D + ((size_t)T + KB_MAX) * W_MAX +
 		       (size_t)T / sizeof(float) + 1;
 	/* the short-sentence bodies: k^T, the masks, p and 1 / l of
-	 * every row, at most 32 keys */
-	size_t brief = 32 * D + 32 * ((size_t)T + 1) + (size_t)T;
+	 * every row, at most 48 keys (AVX-512's 3 registers) */
+	size_t brief = 48 * D + 48 * ((size_t)T + 1) + (size_t)T;
 
 	fused = fused > brief ? fused : brief;
 
