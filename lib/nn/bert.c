@@ -272,7 +272,7 @@ int mtl_bert_view_new(struct mtl_bert **out, const struct mtl_bert *m,
 	return 0;
 }
 
-/* Frees m's views (mtl_bert_embed's). */
+/* Frees m's views (those of its batches in parts). */
 static void free_views(struct mtl_bert *m)
 {
 	for (int i = 0; i < m->n_views; i++)
@@ -1328,8 +1328,8 @@ static int embed_one(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
  * mtl_bert_forward_real for predictions): part p is sequences
  * cut[p] .. cut[p+1]-1, run by whichever thread takes it, on that
  * thread's view (mtl_par_for's slot).  One part a thread, more (up to
- * four) while each keeps PART_TOKENS: a thread that another
- * process keeps off its core then leaves more of them to the others,
+ * four) while each keeps PART_TOKENS: a thread that another process
+ * keeps off its core then leaves more of them to the others,
  * but smaller parts read the weights once more each, for fewer rows
  * (bge-small at 32x32 in 8 parts: 3-7% slower than in 2).
  */
@@ -1390,7 +1390,7 @@ static void run_parts(void *arg, int64_t lo, int64_t hi, int slot)
  * every product).
  */
 static int parts_cut(int *cut, int *order, const int32_t *mask, int B,
-		      int T, int H, int np, int nt)
+		     int T, int H, int np, int nt)
 {
 	double *cost = malloc(sizeof(double) * (size_t)(B + np + nt));
 	double *part = cost + B, *load = part + np, total = 0, done = 0, most = 0;
@@ -1536,8 +1536,8 @@ int mtl_bert_forward_real(struct mtl_bert *m, const int32_t *ids,
 	/* the whole batch's: a part's message would count its own rows */
 	if ((rc = check_inputs(m, ids, types, B, T, err)))
 		return rc;
-	/* in parts, the last hidden state is a buffer of its own, which the
-	 * parts' fill */
+	/* in parts, the last hidden state is a buffer of its own, which
+	 * the parts fill */
 	if (m->parts && !m->base && m->threads > 1 && n > m->parts_len) {
 		float *h = realloc(m->parts_hidden, sizeof(float) * n);
 

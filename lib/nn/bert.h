@@ -261,7 +261,7 @@ struct mtl_bert {
 	const struct mtl_bert *base; /* a view's model (mtl_bert_view_new),
 				      * whose weights it borrows; else NULL */
 	struct mtl_bert **views;   /* [n_views] one-thread views of this
-				    * model for mtl_bert_embed's parts */
+				    * model for batches in parts */
 	int n_views;
 	int parts;                 /* see mtl_bert_set_parts() */
 	int parts_off;             /* calls left that share every product
