@@ -196,40 +196,45 @@ struct par_job {
 	struct mtl_err *err;     /* [np] */
 };
 
+/* Batch b of a par_job with ctx, writing to thread slot's writer. */
+static void par_batch(struct par_job *j, int b, int slot, void *ctx)
+{
+	struct mtl_window *win = j->win;
+	struct mtl_mp_writer *w = win->pmem[slot];
+	int s = j->start[b], n = j->size[b], rc, f;
+	size_t before = mtl_mp_writer_count(w);
+	struct mtl_err e;
+
+	/* after a failure only the batches before it still matter, so the
+	 * error reported is the same whatever the timing */
+	if (atomic_load(&j->failed) < b)
+		return;
+	rc = j->fn(ctx, win->bex + s, win->brec + s, n, w, &e);
+	if (!rc && mtl_mp_writer_count(w) - before != (size_t)n)
+		rc = mtl_err_set(&e, MTL_ERR_ARG,
+				 "a batch of %d examples gave %zu records", n,
+				 mtl_mp_writer_count(w) - before);
+	if (rc) {
+		if (b < j->at[slot])
+			j->rc[slot] = rc, j->at[slot] = b, j->err[slot] = e;
+		f = atomic_load(&j->failed);
+		while (b < f && !atomic_compare_exchange_weak(&j->failed, &f, b))
+			;
+		return;
+	}
+	for (int k = 0; k < n; k++) {
+		win->slot[s + k] = slot;
+		win->first[s + k] = (int)before + k;
+	}
+}
+
 /* Batches lo..hi-1 of a par_job on thread slot (par.h). */
 static void par_batches(void *arg, int64_t lo, int64_t hi, int slot)
 {
 	struct par_job *j = arg;
-	struct mtl_window *win = j->win;
-	struct mtl_mp_writer *w = win->pmem[slot];
 
-	for (int b = (int)lo; b < hi; b++) {
-		int s = j->start[b], n = j->size[b], rc, f;
-		size_t before = mtl_mp_writer_count(w);
-		struct mtl_err e;
-
-		/* after a failure only the batches before it still matter,
-		 * so the error reported is the same whatever the timing */
-		if (atomic_load(&j->failed) < b)
-			continue;
-		rc = j->fn(j->ctx[slot], win->bex + s, win->brec + s, n, w, &e);
-		if (!rc && mtl_mp_writer_count(w) - before != (size_t)n)
-			rc = mtl_err_set(&e, MTL_ERR_ARG,
-					 "a batch of %d examples gave %zu records", n,
-					 mtl_mp_writer_count(w) - before);
-		if (rc) {
-			if (b < j->at[slot])
-				j->rc[slot] = rc, j->at[slot] = b, j->err[slot] = e;
-			f = atomic_load(&j->failed);
-			while (b < f && !atomic_compare_exchange_weak(&j->failed, &f, b))
-				;
-			continue;
-		}
-		for (int k = 0; k < n; k++) {
-			win->slot[s + k] = slot;
-			win->first[s + k] = (int)before + k;
-		}
-	}
+	for (int b = (int)lo; b < hi; b++)
+		par_batch(j, b, slot, j->ctx[slot]);
 }
 
 /* A batch to run: its place in the order, size and token positions. */
@@ -250,17 +255,20 @@ static int by_work(const void *pa, const void *pb)
 }
 
 /*
- * Runs the sorted window's nb batches (plan[0..nb)) on np threads, thread
- * slot t calling fn with ctx[t] and writing to win->pmem[t].  0, or the
- * error of the first batch to fail in the order they run.
+ * Runs the sorted window's nb batches (plan[0..nb)), most positions
+ * first: the first side of them on np threads, thread slot t calling fn
+ * with pctx[t] and writing to win->pmem[t], then the rest, one by one,
+ * with ctx (which may share each between the threads).  0, or the error
+ * of the first batch to fail in the order they run.
  */
-static int run_par(struct mtl_window *win, mtl_window_fn fn, void *const *ctx,
-		   int np, struct plan *plan, int nb, struct mtl_err *err)
+static int run_par(struct mtl_window *win, mtl_window_fn fn, void *ctx,
+		   void *const *pctx, int np, struct plan *plan, int nb,
+		   int side, struct mtl_err *err)
 {
 	int *start = malloc(sizeof(int) * 2 * (size_t)nb);
 	int *rc = calloc((size_t)np * 2, sizeof(int));
 	struct mtl_err *errs = calloc((size_t)np, sizeof(*errs));
-	struct par_job j = { win, fn, ctx, start, start + nb, nb, rc, rc + np, errs };
+	struct par_job j = { win, fn, pctx, start, start + nb, nb, rc, rc + np, errs };
 	int ret = 0, at = nb;
 
 	if (!start || !rc || !errs) {
@@ -274,7 +282,9 @@ static int run_par(struct mtl_window *win, mtl_window_fn fn, void *const *ctx,
 		j.at[t] = nb;
 		mtl_mp_writer_clear(win->pmem[t]);
 	}
-	mtl_par_for(np, nb, 1, par_batches, &j);
+	mtl_par_for(np, side, 1, par_batches, &j);
+	for (int b = side; b < nb; b++)
+		par_batch(&j, b, 0, ctx);
 	for (int t = 0; t < np; t++)
 		if (j.at[t] < at) {
 			at = j.at[t];
@@ -320,7 +330,7 @@ int mtl_window_run_on(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		      struct mtl_err *err)
 {
 	struct plan *plan = NULL;
-	int rc, nb = 0, par = 0;
+	int rc, nb = 0, par = 0, side = 0;
 
 	if (!win->mem) {
 		for (int i = 0; i < win->n; i++)
@@ -341,6 +351,10 @@ int mtl_window_run_on(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 			plan[nb] = (struct plan){ s, n, (long long)n * T };
 		}
 		par = !rc && nb >= PAR_BATCHES * np;
+		/* a whole number of batches a thread side by side (the
+		 * largest), so that none waits long for the last: the
+		 * smallest, at least one, after them with ctx */
+		side = (nb - 1) / np * np;
 		if (par)
 			rc = par_reserve(win, np, err);
 	}
@@ -355,8 +369,8 @@ int mtl_window_run_on(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		for (int b = 0; b < nb; b++)
 			win->positions += plan[b].positions;
 		win->batches += nb;
-		win->side += nb;
-		rc = run_par(win, fn, pctx, np, plan, nb, err);
+		win->side += side;
+		rc = run_par(win, fn, ctx, pctx, np, plan, nb, side, err);
 	} else if (!rc) {
 		rc = run_batches(win, fn, ctx, win->mem, err);
 	}

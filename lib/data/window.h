@@ -72,13 +72,15 @@ int mtl_window_run(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 
 /*
  * mtl_window_run on up to np threads (par.h's pool), for a window of
- * many batches: when it has at least 4 np of them, they run at once,
- * most token positions first, the thread of slot t calling fn with
- * pctx[t] (0 <= t < np) and a writer of its own; the records still come
- * out in input order.  Else, or with np <= 1, it is mtl_window_run with
- * ctx.  fn must then be safe to run on different pctx at once.  On
- * failure the error is that of the first batch to fail in the order
- * the batches run, and the batches after it may not have run.
+ * many batches: when it has at least 4 np of them, they run side by
+ * side, most token positions first, the thread of slot t calling fn
+ * with pctx[t] (0 <= t < np) and a writer of its own; the smallest (1 to
+ * np of them, so that the rest are a whole number a thread) run after,
+ * one by one, with ctx; the records still come out in input order.
+ * Else, or with np <= 1, it is mtl_window_run with ctx.  fn must then
+ * be safe to run on different pctx at once.  On failure the error is
+ * that of the first batch to fail in the order the batches run, and
+ * the batches after it may not have run.
  */
 int mtl_window_run_on(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		      void *const *pctx, int np, struct mtl_mp_writer *out,
