@@ -1142,9 +1142,11 @@ static void test_packed_here(void)
 		mask[i] = i % PT < PT - 2 * (i / PT);
 	}
 	/* 64/128, 40/72 (panels padded), 64/256 (the FFN's inner rows
-	 * padded: acts.ld_fc) */
-	for (int shape = 0; shape < 3; shape++) {
-		int H = shape == 1 ? 40 : 64, I = shape == 1 ? 72 : shape ? 256 : 128;
+	 * padded: acts.ld_fc), 256/512 (the other products' inputs 1 KB
+	 * apart: packed) */
+	for (int shape = 0; shape < 4; shape++) {
+		int H = shape == 1 ? 40 : shape == 3 ? 256 : 64;
+		int I = shape == 1 ? 72 : shape == 3 ? 512 : shape ? 256 : 128;
 		struct mtl_bert_config c = {
 			.vocab = 90, .hidden = H, .layers = 2, .heads = 4,
 			.intermediate = I, .max_pos = 16, .type_vocab = 2,
@@ -1155,7 +1157,8 @@ static void test_packed_here(void)
 		struct mtl_err err = { "" };
 		size_t n = (size_t)PB * PT * H;
 		float *want = malloc(sizeof(float) * n), *q8 = malloc(sizeof(float) * n);
-		float *w0 = NULL;
+		float *w0 = NULL, emb[2][PB * 256];
+		struct mtl_bert_pooling pool = { .mode = MTL_POOL_CLS, .normalize = 1 };
 		char dir[] = "/tmp/test_bert.XXXXXX";
 		int ok = want && q8 && mtl_bert_new(&m, &c, &err) == 0;
 
@@ -1167,6 +1170,8 @@ static void test_packed_here(void)
 		if (ok) {
 			memcpy(w0, m->params, sizeof(float) * m->n_params);
 			memcpy(want, mtl_bert_last_hidden(m), sizeof(float) * n);
+			ok = mtl_bert_embed(m, &pool, emb[0], ids, NULL, mask, PB, PT,
+					    &err) == 0;
 			ok = mtl_bert_set_int8(m, 1, MTL_Q8_AUTO, &err) == 0 &&
 			     mtl_bert_forward(m, ids, NULL, mask, PB, PT, 0, &err) == 0;
 			memcpy(q8, mtl_bert_last_hidden(m), sizeof(float) * n);
@@ -1183,6 +1188,10 @@ static void test_packed_here(void)
 		     m->acts.ld_fc == (m->packed && I % 256 == 0 ? I + 16 : I),
 		     "H %d I %d: packed, the unpacked forward's bits (the FFN's inner rows %s)",
 		     H, I, I % 256 ? "dense" : "padded to I + 16");
+		T_OK(ok && mtl_bert_embed(m, &pool, emb[1], ids, NULL, mask, PB, PT, &err) == 0 &&
+		     !memcmp(emb[0], emb[1], sizeof(float) * PB * H),
+		     "H %d I %d: packed, the unpacked CLS embeddings' bits (the last layer's CLS rows)",
+		     H, I);
 		if (ok && here) {
 			T_OK(mtl_bert_forward(m, ids, NULL, mask, PB, PT, 1, &err) ==
 				     MTL_ERR_ARG && strstr(err.msg, "packed for inference"),
