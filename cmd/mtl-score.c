@@ -220,9 +220,10 @@ static void run_window(struct run *R)
 }
 
 /*
- * --embed on several threads: a worker a thread, each on a view of the
- * model with one thread, so that a window's batches run side by side
- * (mtl_window_run_on) instead of each batch's work being shared out
+ * --embed on several threads: a worker a thread, each on one of the
+ * model's one-thread views (those its batches in parts run on, so that
+ * both share their activations), so that a window's batches run side by
+ * side (mtl_window_run_on) instead of each batch's work being shared out
  * between threads, which meet several times a layer
  * (docs/performance.md, "Batches side by side").  Not with the products
  * on BLIS, which threads them itself, nor for predictions, whose scores
@@ -237,15 +238,15 @@ static void make_workers(struct run *R, int embed_only)
 		return;
 	R->work = calloc((size_t)nt, sizeof(*R->work));
 	R->wctx = calloc((size_t)nt, sizeof(*R->wctx));
-	if (!R->work || !R->wctx)
+	if (!R->work || !R->wctx || mtl_bert_views(R->model->bert, nt, &err))
 		cmd_die(EXIT_DATA, "out of memory");
 	for (; R->n_work < nt; R->n_work++) {
 		struct worker *k = &R->work[R->n_work];
 
 		k->R = R;
 		k->view = *R->model;
-		if (mtl_bert_view_new(&k->view.bert, R->model->bert, 1, &err) ||
-		    mtl_predictor_new(&k->pred, &k->view, R->ts, 0,
+		k->view.bert = R->model->bert->views[R->n_work];
+		if (mtl_predictor_new(&k->pred, &k->view, R->ts, 0,
 				      MTL_PREDICT_EMBED_ONLY, &err))
 			cmd_die(EXIT_DATA, "%s", err.msg);
 		R->wctx[R->n_work] = k;
@@ -254,10 +255,8 @@ static void make_workers(struct run *R, int embed_only)
 
 static void free_workers(struct run *R)
 {
-	for (int i = 0; i < R->n_work; i++) {
+	for (int i = 0; i < R->n_work; i++)
 		mtl_predictor_free(R->work[i].pred);
-		mtl_bert_free(R->work[i].view.bert);
-	}
 	free(R->work);
 	free(R->wctx);
 }

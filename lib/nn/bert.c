@@ -1436,23 +1436,21 @@ static int parts_cut(int *cut, int *order, const int32_t *mask, int B,
 	return most <= 1.2 * total / nt;
 }
 
-/*
- * m's views for nt threads, borrowing what m has now (packing or int8
- * may have changed since they were made).  0, or -1 when one cannot be
- * made.
- */
-static int parts_views(struct mtl_bert *m, int nt)
+int mtl_bert_views(struct mtl_bert *m, int n, struct mtl_err *err)
 {
-	if (m->n_views < nt) {
-		struct mtl_bert **v = realloc(m->views, sizeof(*v) * (size_t)nt);
+	MTL_ASSERT(!m->base);
+	if (m->n_views < n) {
+		struct mtl_bert **v = realloc(m->views, sizeof(*v) * (size_t)n);
 
 		if (!v)
-			return -1;
+			return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 		m->views = v;
-		for (; m->n_views < nt; m->n_views++)
-			if (mtl_bert_view_new(&v[m->n_views], m, 1, NULL))
-				return -1;
+		for (; m->n_views < n; m->n_views++)
+			if (mtl_bert_view_new(&v[m->n_views], m, 1, err))
+				return MTL_ERR_NOMEM;
 	}
+	/* what they borrow as it is now: packing or int8 may have changed
+	 * since they were made */
 	for (int i = 0; i < m->n_views; i++) {
 		m->views[i]->q8 = m->q8;
 		m->views[i]->packed = m->packed;
@@ -1497,7 +1495,7 @@ static int in_parts(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 	end = malloc(sizeof(double) * (size_t)nt);
 	if (cut && errs && end &&
 	    parts_cut(cut, cut + np + 1, mask, B, T, m->cfg.hidden, np, nt) &&
-	    !parts_views(m, nt)) {
+	    !mtl_bert_views(m, nt, NULL)) {
 		double t0 = now(), first, t1;
 		struct parts_job j = { m, pool, out, ids, types, mask, T, cut,
 				       cut + np + 1, cut + 2 * np + 1, errs, end };

@@ -261,7 +261,7 @@ struct mtl_bert {
 	const struct mtl_bert *base; /* a view's model (mtl_bert_view_new),
 				      * whose weights it borrows; else NULL */
 	struct mtl_bert **views;   /* [n_views] one-thread views of this
-				    * model for batches in parts */
+				    * model (mtl_bert_views) */
 	int n_views;
 	int parts;                 /* see mtl_bert_set_parts() */
 	int parts_off;             /* calls left that share every product
@@ -290,6 +290,15 @@ void mtl_bert_free(struct mtl_bert *m);
  */
 int mtl_bert_view_new(struct mtl_bert **out, const struct mtl_bert *m,
 		      int threads, struct mtl_err *err);
+/*
+ * m's own one-thread views, at least n of them (m->views[0..n)), made
+ * as needed and freed with m: the ones its batches in parts run on
+ * (mtl_bert_set_parts), which a caller may run whole batches on too
+ * while m runs none, so that both share one set of activations.  Each
+ * call points them at what m has now (packed or int8 weights may have
+ * changed since).  m must not be a view.  0, or MTL_ERR_NOMEM.
+ */
+int mtl_bert_views(struct mtl_bert *m, int n, struct mtl_err *err);
 
 /*
  * Random initialisation as Hugging Face does it: every weight matrix and
