@@ -249,6 +249,17 @@ int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 	return 0;
 }
 
+/* What view v borrows of m that m may change: its packed and int8
+ * copies (mtl_bert_set_packed, mtl_bert_set_int8), and how it threads
+ * its products. */
+static void view_borrow(struct mtl_bert *v, const struct mtl_bert *m)
+{
+	v->q8 = m->q8;
+	v->packed = m->packed;
+	v->packed_here = m->packed_here;
+	v->gemm_split = m->gemm_split;
+}
+
 int mtl_bert_view_new(struct mtl_bert **out, const struct mtl_bert *m,
 		      int threads, struct mtl_err *err)
 {
@@ -262,10 +273,7 @@ int mtl_bert_view_new(struct mtl_bert **out, const struct mtl_bert *m,
 	v->p = m->p;
 	v->tensors = m->tensors;
 	v->n_tensors = m->n_tensors;
-	v->gemm_split = m->gemm_split;
-	v->q8 = m->q8;
-	v->packed = m->packed;
-	v->packed_here = m->packed_here;
+	view_borrow(v, m);
 	v->base = m;
 	mtl_bert_set_threads(v, threads);
 	*out = v;
@@ -1319,9 +1327,26 @@ static void unragged(struct mtl_bert *m)
 	a->off = a->len = NULL;
 }
 
+/* mtl_bert_embed on m's own threads, sharing every product. */
 static int embed_one(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 		     float *out, const int32_t *ids, const int32_t *types,
-		     const int32_t *mask, int B, int T, struct mtl_err *err);
+		     const int32_t *mask, int B, int T, struct mtl_err *err)
+{
+	/* the real tokens alone (ragged), and with CLS pooling, which reads
+	 * row 0 of each sequence, the last layer computes no other row
+	 * (layer_forward_cls) */
+	int rc = forward(m, ids, types, mask, B, T, 0, 0, 0, NULL,
+			 pool->mode == MTL_POOL_CLS, 1, err);
+
+	if (rc)
+		return rc;
+	unragged(m);
+	mtl_pool_forward(out, mtl_bert_last_hidden(m), mask, B, T,
+			 m->cfg.hidden, pool->mode);
+	if (pool->normalize)
+		mtl_l2norm_forward(out, NULL, out, B, m->cfg.hidden);
+	return 0;
+}
 
 /*
  * An inference batch in parts side by side (mtl_bert_embed, and
@@ -1451,12 +1476,8 @@ int mtl_bert_views(struct mtl_bert *m, int n, struct mtl_err *err)
 	}
 	/* what they borrow as it is now: packing or int8 may have changed
 	 * since they were made */
-	for (int i = 0; i < m->n_views; i++) {
-		m->views[i]->q8 = m->q8;
-		m->views[i]->packed = m->packed;
-		m->views[i]->packed_here = m->packed_here;
-		m->views[i]->gemm_split = m->gemm_split;
-	}
+	for (int i = 0; i < m->n_views; i++)
+		view_borrow(m->views[i], m);
 	return 0;
 }
 
@@ -1569,24 +1590,4 @@ int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 	return embed_one(m, pool, out, ids, types, mask, B, T, err);
 }
 
-/* mtl_bert_embed on m's own threads, sharing every product. */
-static int embed_one(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
-		     float *out, const int32_t *ids, const int32_t *types,
-		     const int32_t *mask, int B, int T, struct mtl_err *err)
-{
-	/* the real tokens alone (ragged), and with CLS pooling, which reads
-	 * row 0 of each sequence, the last layer computes no other row
-	 * (layer_forward_cls) */
-	int rc = forward(m, ids, types, mask, B, T, 0, 0, 0, NULL,
-			 pool->mode == MTL_POOL_CLS, 1, err);
-
-	if (rc)
-		return rc;
-	unragged(m);
-	mtl_pool_forward(out, mtl_bert_last_hidden(m), mask, B, T,
-			 m->cfg.hidden, pool->mode);
-	if (pool->normalize)
-		mtl_l2norm_forward(out, NULL, out, B, m->cfg.hidden);
-	return 0;
-}
 
