@@ -192,8 +192,8 @@ struct par_job {
 	const int *start, *size; /* [nb] the batches, in the order they run */
 	_Atomic int failed;      /* the first batch (in that order) that
 				  * failed so far, or nb */
-	int *rc, *at;            /* [np] each slot's first error, its batch */
-	struct mtl_err *err;     /* [np] */
+	int *rc;                 /* [nb] a failed batch's status */
+	struct mtl_err *err;     /* [nb] and its message */
 };
 
 /* Batch b of a par_job with ctx, writing to thread slot's writer. */
@@ -215,8 +215,8 @@ static void par_batch(struct par_job *j, int b, int slot, void *ctx)
 				 "a batch of %d examples gave %zu records", n,
 				 mtl_mp_writer_count(w) - before);
 	if (rc) {
-		if (b < j->at[slot])
-			j->rc[slot] = rc, j->at[slot] = b, j->err[slot] = e;
+		j->rc[b] = rc;
+		j->err[b] = e;
 		f = atomic_load(&j->failed);
 		while (b < f && !atomic_compare_exchange_weak(&j->failed, &f, b))
 			;
@@ -265,33 +265,29 @@ static int run_par(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		   void *const *pctx, int np, struct plan *plan, int nb,
 		   int side, struct mtl_err *err)
 {
-	int *start = malloc(sizeof(int) * 2 * (size_t)nb);
-	int *rc = calloc((size_t)np * 2, sizeof(int));
-	struct mtl_err *errs = calloc((size_t)np, sizeof(*errs));
-	struct par_job j = { win, fn, pctx, start, start + nb, nb, rc, rc + np, errs };
-	int ret = 0, at = nb;
+	int *start = malloc(sizeof(int) * 3 * (size_t)nb);
+	struct mtl_err *errs = malloc(sizeof(*errs) * (size_t)nb);
+	struct par_job j = { win, fn, pctx, start, start + nb, nb,
+			     start + 2 * nb, errs };
+	int ret = 0;
 
-	if (!start || !rc || !errs) {
-		free(start), free(rc), free(errs);
+	if (!start || !errs) {
+		free(start), free(errs);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
 	qsort(plan, (size_t)nb, sizeof(*plan), by_work);
 	for (int b = 0; b < nb; b++)
 		start[b] = plan[b].start, start[nb + b] = plan[b].size;
-	for (int t = 0; t < np; t++) {
-		j.at[t] = nb;
+	for (int t = 0; t < np; t++)
 		mtl_mp_writer_clear(win->pmem[t]);
-	}
 	mtl_par_for(np, side, 1, par_batches, &j);
 	for (int b = side; b < nb; b++)
 		par_batch(&j, b, 0, ctx);
-	for (int t = 0; t < np; t++)
-		if (j.at[t] < at) {
-			at = j.at[t];
-			ret = rc[t];
-			*err = errs[t];
-		}
-	free(start), free(rc), free(errs);
+	if (j.failed < nb) {
+		ret = j.rc[j.failed];
+		*err = j.err[j.failed];
+	}
+	free(start), free(errs);
 	return ret;
 }
 
