@@ -4,9 +4,9 @@
  *
  * Built without -ffast-math, so gcc will not reorder a float sum: every
  * reduction here keeps 16 partial sums, which gcc turns into one AVX-512
- * register (or two AVX2 ones) while the rounding stays defined.  exp and
- * erfc are written as straight-line polynomials (vmath.h) so that the
- * GELU and softmax loops vectorise; a libm call per element would cost as much as
+ * register (or two AVX2 ones) while the rounding stays defined.  exp, the
+ * GELU and its derivative are straight-line polynomials (vmath.h) so that
+ * their loops vectorise; a libm call per element would cost as much as
  * the matrix products on the FFN.
  */
 #include "ops.h"
@@ -28,11 +28,6 @@
 float mtl_expf(float x)
 {
 	return vexp(x);
-}
-
-float mtl_erfcf(float x)
-{
-	return verfc(x);
 }
 
 /* Sum of x[0..n-1] in 16 lanes. */
@@ -785,29 +780,29 @@ void mtl_gelu_forward(float *out, const float *inp, int64_t n, int nt)
 		    &j);
 }
 
-/* d/dx x Phi(x) = Phi(x) + x phi(x), phi(x) = exp(-x^2/2) / sqrt(2 pi) */
-__attribute__((always_inline)) static inline void
-gelu_back_run(const struct ew_back_job *j, int64_t lo, int64_t hi)
-{
-#pragma omp simd
-	for (int64_t i = lo; i < hi; i++) {
-		float x = j->inp[i];
-		float cdf = 0.5f * verfc(-0.70710678118654752f * x);
-		float pdf = 0.39894228040143268f * vexp(-0.5f * x * x);
-
-		j->da[i] += j->dout[i] * (cdf + x * pdf);
-	}
-}
-
+/* da += dout GELU'(inp), on vmath.h's vectors or one by one: the same bits. */
 __attribute__((target("arch=x86-64-v4"))) static void
 gelu_back_part_v4(void *arg, int64_t lo, int64_t hi, int slot)
 {
-	gelu_back_run(arg, lo, hi);
+	const struct ew_back_job *j = arg;
+
+	vgelu_grad_span512(j->da + lo, j->inp + lo, j->dout + lo, hi - lo);
+}
+
+__attribute__((target("avx2,fma"))) static void
+gelu_back_part_v3(void *arg, int64_t lo, int64_t hi, int slot)
+{
+	const struct ew_back_job *j = arg;
+
+	vgelu_grad_span256(j->da + lo, j->inp + lo, j->dout + lo, hi - lo);
 }
 
 static void gelu_back_part(void *arg, int64_t lo, int64_t hi, int slot)
 {
-	gelu_back_run(arg, lo, hi);
+	const struct ew_back_job *j = arg;
+
+	for (int64_t i = lo; i < hi; i++)
+		j->da[i] += j->dout[i] * vgelu_grad(j->inp[i]);
 }
 
 void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
@@ -816,7 +811,10 @@ void mtl_gelu_backward(float *dinp, const float *inp, const float *dout,
 	struct ew_back_job j = { dinp, NULL, dout, inp };
 
 	mtl_par_for(nt, n, mtl_par_chunk(n, 1, nt),
-		    have_v4() ? gelu_back_part_v4 : gelu_back_part, &j);
+		    have_v4() ? gelu_back_part_v4
+		    : mtl_gemm_supported(MTL_GEMM_AVX2) ? gelu_back_part_v3
+							: gelu_back_part,
+		    &j);
 }
 
 void mtl_tanh_forward(float *out, const float *inp, int64_t n)

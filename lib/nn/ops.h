@@ -381,7 +381,5 @@ double mtl_dot(const float *a, const float *b, int64_t n, int nt);
 
 /* exp(x) for float, relative error < 2e-7, 0 below -87.3 (vectorisable). */
 float mtl_expf(float x);
-/* erfc(x), relative error about 1.2e-7 (Chebyshev fit, vectorisable). */
-float mtl_erfcf(float x);
 
 #endif
