@@ -201,7 +201,7 @@ static size_t n_tensors_for(const struct mtl_bert_config *c)
 }
 
 /*
- * n bytes (zeroed if zero), 64-byte aligned, on ordinary 4 KB pages.
+ * n bytes, 64-byte aligned, on ordinary 4 KB pages.
  * Not on transparent huge pages (madvise): with the weights packed once
  * for inference the products read them in order, and 2 MB pages changed
  * neither the encoder's nor training's time, while in a virtual machine
@@ -210,15 +210,23 @@ static size_t n_tensors_for(const struct mtl_bert_config *c)
  * mtl-score's start went from 0.11 s on 4 KB pages to 0.25-0.48 s
  * (docs/performance.md, "Start-up and memory").  free() releases it.
  */
-static void *block_alloc(size_t n, int zero)
+static void *block_alloc(size_t n)
 {
-	void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
-
-	return zero && p ? memset(p, 0, n) : p;
+	return aligned_alloc(64, (n + 63) & ~(size_t)63);
 }
 
 int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 		 struct mtl_err *err)
+{
+	int rc = mtl_bert_new_unset(out, cfg, err);
+
+	if (!rc)
+		memset((*out)->params, 0, (*out)->n_params * sizeof(float));
+	return rc;
+}
+
+int mtl_bert_new_unset(struct mtl_bert **out, const struct mtl_bert_config *cfg,
+		       struct mtl_err *err)
 {
 	size_t s[MTL_BERT_NUM_PARAMS];
 	struct mtl_bert *m;
@@ -231,7 +239,7 @@ int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	m->cfg = *cfg;
 	m->n_params = mtl_bert_param_sizes(s, cfg);
-	m->params = block_alloc(m->n_params * sizeof(float), 1);
+	m->params = block_alloc(m->n_params * sizeof(float));
 	m->tensors = calloc(n_tensors_for(cfg), sizeof(*m->tensors));
 	if (!m->params || !m->tensors) {
 		size_t n = m->n_params;
@@ -539,7 +547,7 @@ int mtl_bert_set_packed(struct mtl_bert *m, int on, struct mtl_err *err)
 		m->packed_here = 1;
 		return 0;
 	}
-	m->packed_block = m->packed ? block_alloc(total * sizeof(float), 0) : NULL;
+	m->packed_block = m->packed ? block_alloc(total * sizeof(float)) : NULL;
 	if (!m->packed || !m->packed_block) {
 		mtl_bert_set_packed(m, 0, NULL);
 		return mtl_err_set(err, MTL_ERR_NOMEM,
@@ -1020,12 +1028,12 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		 * they cost address space, not memory.
 		 */
 		size_t more = m->arena_len + m->arena_len / 2;
-		float *n = more > need ? block_alloc(more * sizeof(float), 0) : NULL;
+		float *n = more > need ? block_alloc(more * sizeof(float)) : NULL;
 
 		if (n)
 			need = more;
 		else
-			n = block_alloc(need * sizeof(float), 0);
+			n = block_alloc(need * sizeof(float));
 		if (!n)
 			return mtl_err_set(err, MTL_ERR_NOMEM,
 					   "out of memory for %zu activations", need);

@@ -274,6 +274,13 @@ struct mtl_bert {
 /* A zero-filled model for cfg.  0 and *out, or <0 (err set). */
 int mtl_bert_new(struct mtl_bert **out, const struct mtl_bert_config *cfg,
 		 struct mtl_err *err);
+/*
+ * The same with its parameters not set, for a caller that writes every one
+ * (mtl_bert_load): the zeros cost a pass over them, and the pages they
+ * fault in stay beside the file's while it is read.
+ */
+int mtl_bert_new_unset(struct mtl_bert **out,
+		       const struct mtl_bert_config *cfg, struct mtl_err *err);
 void mtl_bert_free(struct mtl_bert *m);
 
 /*

@@ -371,7 +371,7 @@ int mtl_bert_load(struct mtl_bert **out, const char *dir, struct mtl_err *err)
 		return rc;
 	rc = config_parse(&cfg, cj, path, err);
 	if (!rc)
-		rc = mtl_bert_new(&m, &cfg, err);
+		rc = mtl_bert_new_unset(&m, &cfg, err);
 	if (rc) {
 		json_decref(cj);
 		return rc;
