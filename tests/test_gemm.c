@@ -101,7 +101,8 @@ static int check(enum mtl_gemm_kernel k, int ta, int tb, int M, int N, int K,
 
 static const int Ms[] = { 1, 2, 5, 6, 7, 13, 14, 15, 29, 64 };
 static const int Ns[] = { 1, 3, 8, 15, 16, 17, 31, 32, 33, 65 };
-/* 768 = 3 x 256: rows a multiple of 1 KB apart, which gemm.c packs */
+/* 768 = 3 x 256: rows a multiple of 1 KB apart, which gemm.c packs for
+ * the AVX-512 kernel and the AVX2 one reads in place */
 static const int Ks[] = { 0, 1, 2, 9, 64, 384, 385, 768, 769 };
 static const float alphas[] = { 1.0f, 0.125f, -1.5f, 1.0f, 0.0f };
 static const float betas[] = { 0.0f, 0.0f, 1.0f, 0.25f, 0.5f };

@@ -16,9 +16,9 @@
  * The A sliver (MR x kc, at most 21 KB) stays in L1 while the micro-kernel
  * walks the B panel; the panel (kc x NC) is read once per A sliver from
  * L2.  The kernel reads the sliver either packed (ap: kc columns of MR
- * floats) or, when op(A) = A and its rows are not a multiple of 1 KB
- * apart, where it lies (a row is kc consecutive floats, which the
- * hardware prefetcher follows): pack_a_first says which.  Packing A cost
+ * floats) or, when op(A) = A and (for the AVX-512 kernel) its rows are
+ * not a multiple of 1 KB apart, where it lies (a row is kc consecutive
+ * floats, which the hardware prefetcher follows): pack_a_first says which.  Packing A cost
  * 5.8% of a short-sentence job's samples with bge-small.  Weights packed
  * once (mtl_gemm_pack_b) skip the packing of B, and their product
  * (prepacked()) walks groups of rows outermost instead.
@@ -453,23 +453,27 @@ pack_a(float *ap, const float *A, int64_t lda, int ta, int i0, int mr, int pc,
 }
 
 /*
- * Whether the kernel reads op(A) from a packed copy (else in place): always
- * for op(A) = A^T, whose rows are columns in memory; for A itself when its
- * rows are a multiple of 1 KB apart (lda % 256 == 0: bge-base's 768 and
- * 3072, bge-large's, bge-small's 1536), where a sliver's 14 rows start in
- * at most 4 of L1's 64 sets and evict each other while the B sliver
- * streams by.  Measured interleaved in one process, bge-base's forward
- * ran 3-7% faster with A packed, bge-small's (384: 8 sets) 1-2% faster
- * with it read in place.
+ * Whether a kernel of mr rows reads op(A) from a packed copy (else in
+ * place): always for op(A) = A^T, whose rows are columns in memory; for A
+ * itself when its rows are a multiple of 1 KB apart (lda % 256 == 0:
+ * bge-base's 768 and 3072, bge-large's, bge-small's 1536) and the sliver
+ * has more rows than an L1 set has ways (8 on Zen 3, 12 on Zen 5): the
+ * AVX-512 sliver's 14 rows then start in at most 4 of L1's 64 sets and
+ * evict each other while the B sliver streams by.  Measured interleaved
+ * in one process, bge-base's AVX-512 forward ran 3-7% faster with A
+ * packed, bge-small's (384: 8 sets) 1-2% faster with it read in place;
+ * the AVX2 kernel's 6 rows fit a set, and bge-base's forward ran 1-3%
+ * faster with them read in place (bench_encode -d -t 2, as an AVX2-only
+ * CPU, alternated).
  */
-static int pack_a_first(int ta, int64_t lda)
+static int pack_a_first(int ta, int64_t lda, int mr)
 {
-	return ta || lda % 256 == 0;
+	return ta || (lda % 256 == 0 && mr > 8);
 }
 
 int64_t mtl_gemm_ld_in_place(int64_t n)
 {
-	return pack_a_first(0, n) ? n + 16 : n;
+	return pack_a_first(0, n, MR512) ? n + 16 : n;
 }
 
 /* ---- the driver ---- */
@@ -547,7 +551,7 @@ static void packed(const struct kernel *k, float *bp, int ta, int tb, int M,
 		   int64_t ldc, const struct mtl_gemm_epi *epi)
 {
 	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
-	int pk = pack_a_first(ta, lda);
+	int pk = pack_a_first(ta, lda, k->mr);
 	float ap[KC_MAX * MR512] __attribute__((aligned(64)));
 
 	for (int jc = 0; jc < N; jc += k->nc) {
@@ -595,7 +599,7 @@ static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
 		      const struct mtl_gemm_epi *epi)
 {
 	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = (K + nk - 1) / nk;
-	int pk = pack_a_first(ta, lda);
+	int pk = pack_a_first(ta, lda, k->mr);
 	float ap[KC_MAX * PRE_ROWS] __attribute__((aligned(64)));
 
 	for (int i0 = 0; i0 < M; i0 += PRE_ROWS) {
