@@ -175,33 +175,6 @@ static void kernel_slice(enum mtl_gemm_kernel k)
 	free(a), free(b), free(c), free(s);
 }
 
-/*
- * A weight gradient's product, dw[M,N] += dout[K,M]^T @ inp[K,N]: with N
- * over one panel, gemm.c packs all of op(B) and each group of A's rows
- * once (ours()); a slice of one panel's width takes packed()'s loops.
- * Both give the bits of the same sums.
- */
-static void kernel_slice_at(enum mtl_gemm_kernel k)
-{
-	int M = 100, N = 1100, K = 700, lo = 512, n = 96;
-	float *a = malloc(sizeof(float) * K * M), *b = malloc(sizeof(float) * K * N);
-	float *c = malloc(sizeof(float) * M * N), *s = malloc(sizeof(float) * M * N);
-	uint64_t seed = 11;
-	int same = 1;
-
-	fill(a, K * M, &seed);
-	fill(b, K * N, &seed);
-	fill(c, M * N, &seed);
-	memcpy(s, c, sizeof(float) * M * N);
-	mtl_gemm_ex(k, 1, 0, M, N, K, 1.0f, a, M, b, N, 1.0f, c, N);
-	mtl_gemm_ex(k, 1, 0, M, n, K, 1.0f, a, M, b + lo, N, 1.0f, s + lo, N);
-	for (int i = 0; i < M; i++)
-		same &= !memcmp(c + i * N + lo, s + i * N + lo, sizeof(float) * n);
-	T_OK(same, "%s: A^T B over several panels, a slice in one: the same bits",
-	     mtl_gemm_name(k));
-	free(a), free(b), free(c), free(s);
-}
-
 /* C[M,N] (rows ldc apart) after the product: the passes an epilogue
  * replaces, as the encoder ran them (bias loop, mtl_residual_forward,
  * mtl_gelu_forward). */
@@ -502,10 +475,8 @@ int main(void)
 		kernel_large(k);
 		kernel_slice(k);
 		kernel_epilogue(k);
-		if (k != MTL_GEMM_BLIS) {
-			kernel_slice_at(k);
+		if (k != MTL_GEMM_BLIS)
 			kernel_prepacked(k);
-		}
 	}
 	/* without a choice: the widest of ours, whatever BLIS knows */
 	T_OK(default_with(NULL) == (int)best, "MTL_GEMM unset: %s (BLIS's kernels: %s)",

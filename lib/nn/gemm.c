@@ -631,36 +631,8 @@ static void prepacked(const struct kernel *k, const float *pre, int ta, int M,
 	}
 }
 
-/* All of op(B)[K,N] in kernel k's panels, as prepacked() reads them
- * (mtl_gemm_pack_b). */
-static void pack_whole(const struct kernel *k, int tb, int N, int K,
-		       const float *B, int64_t ldb, float *dst)
-{
-	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = K ? (K + nk - 1) / nk : 1;
-
-	for (int jc = 0; jc < N; jc += k->nc) {
-		int nc = N - jc < k->nc ? N - jc : k->nc;
-		int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
-
-		for (int pc = 0; pc < K; pc += kcb)
-			pack_b(dst + (int64_t)jc * K + pc * ncpad, B, ldb, tb, pc,
-			       K - pc < kcb ? K - pc : kcb, jc, nc, k->nr);
-	}
-}
-
-/*
- * The product on kernel k with epi tile by tile; -1 (nothing done) if
- * the panel does not fit on the stack and cannot be allocated.
- *
- * packed() packs A's slivers again for every panel of N columns.  When A
- * is packed at all (pack_a_first) and N takes several panels, as the
- * weight gradients' do (A = dout^T, N = the layer's inputs), all of op(B)
- * is packed first, up to WHOLE_B floats, and prepacked() packs each group
- * of A's rows once: the same panels summed in the same order, so the same
- * bits.
- */
-#define WHOLE_B (1 << 21)
-
+/* The product on kernel k with epi tile by tile; -1 (nothing done) if
+ * the panel does not fit on the stack and cannot be allocated. */
 static int ours(const struct kernel *k, int ta, int tb, int M, int N, int K,
 		float alpha, const float *A, int64_t lda, const float *B,
 		int64_t ldb, float beta, float *C, int64_t ldc,
@@ -669,19 +641,7 @@ static int ours(const struct kernel *k, int ta, int tb, int M, int N, int K,
 	int nk = (K + KC_MAX - 1) / KC_MAX, kc = (K + nk - 1) / nk;
 	int nc = N < k->nc ? N : k->nc;
 	int64_t need = (int64_t)kc * ((nc + k->nr - 1) / k->nr * k->nr);
-	int64_t whole = (int64_t)K * ((N + k->nr - 1) / k->nr * k->nr);
 
-	if (N > k->nc && pack_a_first(ta, lda, k->mr) && whole <= WHOLE_B) {
-		float *pre = aligned_alloc(64, sizeof(float) * (size_t)whole);
-
-		if (pre) {
-			pack_whole(k, tb, N, K, B, ldb, pre);
-			prepacked(k, pre, ta, M, N, K, alpha, A, lda, beta, C,
-				  ldc, epi);
-			free(pre);
-			return 0;
-		}
-	}
 	if (need <= STACK_PANEL) {
 		float bp[STACK_PANEL] __attribute__((aligned(64)));
 
@@ -807,8 +767,18 @@ size_t mtl_gemm_packed_len(enum mtl_gemm_kernel kind, int N, int K)
 void mtl_gemm_pack_b(enum mtl_gemm_kernel kind, int tb, int N, int K,
 		     const float *B, int64_t ldb, float *dst)
 {
+	const struct kernel *k = &kernels[kind];
+	int nk = (K + KC_MAX - 1) / KC_MAX, kcb = K ? (K + nk - 1) / nk : 1;
+
 	MTL_ASSERT(mtl_gemm_supported(kind) && kind != MTL_GEMM_BLIS);
-	pack_whole(&kernels[kind], tb, N, K, B, ldb, dst);
+	for (int jc = 0; jc < N; jc += k->nc) {
+		int nc = N - jc < k->nc ? N - jc : k->nc;
+		int64_t ncpad = (nc + k->nr - 1) / k->nr * k->nr;
+
+		for (int pc = 0; pc < K; pc += kcb)
+			pack_b(dst + (int64_t)jc * K + pc * ncpad, B, ldb, tb, pc,
+			       K - pc < kcb ? K - pc : kcb, jc, nc, k->nr);
+	}
 }
 
 void mtl_gemm_unpack_b(enum mtl_gemm_kernel kind, int tb, int N, int K,
