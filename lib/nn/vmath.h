@@ -81,6 +81,65 @@ __attribute__((always_inline)) static inline float vexp(float x)
  * every width gives the same bits; u is clamped before the index is
  * taken, so NaN and infinities index in range (NaN gives NaN).
  */
+/*
+ * The piecewise polynomials below (the GELU's h and its derivative's g):
+ * on interval k = min((int)(uk / width), 7), with t = ut - tab[0][k],
+ * tab[deg + 1][k] t^deg + ... + tab[1][k] by Horner's rule (one FMA a
+ * step).  uk is the argument clamped to the last interval's end (for the
+ * index), ut the argument t is taken from; a vector takes its lanes'
+ * coefficients from the 8-entry rows with a permute.  The same operations
+ * in the same order at every width.
+ */
+__attribute__((always_inline)) static inline float
+vpiece(const float (*tab)[8], int deg, float inv_w, float ut, float uk)
+{
+	int k = (int)(uk * inv_w);
+	float t, h;
+
+	k = k < 7 ? k : 7;
+	t = ut - tab[0][k];
+	h = tab[deg + 1][k];
+#pragma GCC unroll 8
+	for (int d = deg; d >= 1; d--)
+		h = fmaf(h, t, tab[d][k]);
+	return h;
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline __m512
+vpiece512(const float (*tab)[8], int deg, float inv_w, __m512 ut, __m512 uk)
+{
+	__m512i k = _mm512_cvttps_epi32(_mm512_mul_ps(uk, _mm512_set1_ps(inv_w)));
+	__m512 t, h;
+
+	k = _mm512_min_epi32(k, _mm512_set1_epi32(7));
+#define TAB512(d) \
+	_mm512_permutexvar_ps(k, _mm512_castps256_ps512(_mm256_load_ps(tab[d])))
+	t = _mm512_sub_ps(ut, TAB512(0));
+	h = TAB512(deg + 1);
+#pragma GCC unroll 8
+	for (int d = deg; d >= 1; d--)
+		h = _mm512_fmadd_ps(h, t, TAB512(d));
+#undef TAB512
+	return h;
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256
+vpiece256(const float (*tab)[8], int deg, float inv_w, __m256 ut, __m256 uk)
+{
+	__m256i k = _mm256_cvttps_epi32(_mm256_mul_ps(uk, _mm256_set1_ps(inv_w)));
+	__m256 t, h;
+
+	k = _mm256_min_epi32(k, _mm256_set1_epi32(7));
+#define TAB256(d) _mm256_permutevar8x32_ps(_mm256_load_ps(tab[d]), k)
+	t = _mm256_sub_ps(ut, TAB256(0));
+	h = TAB256(deg + 1);
+#pragma GCC unroll 8
+	for (int d = deg; d >= 1; d--)
+		h = _mm256_fmadd_ps(h, t, TAB256(d));
+#undef TAB256
+	return h;
+}
+
 #define GELU_U_MAX 5.6f
 #define GELU_INV_W 1.42857146f /* 1 / 0.7 */
 
@@ -106,15 +165,8 @@ static const float gelu_tab[8][8] __attribute__((aligned(32))) = {
 __attribute__((always_inline)) static inline float vgelu(float x)
 {
 	float u = fabsf(x), uc = u < GELU_U_MAX ? u : GELU_U_MAX;
-	int k = (int)(uc * GELU_INV_W);
-	float t, h;
+	float h = vpiece(gelu_tab, 6, GELU_INV_W, uc, uc);
 
-	k = k < 7 ? k : 7;
-	t = uc - gelu_tab[0][k];
-	h = gelu_tab[7][k];
-#pragma GCC unroll 6
-	for (int d = 6; d >= 1; d--)
-		h = fmaf(h, t, gelu_tab[d][k]);
 	h = u < GELU_U_MAX ? h : 0.5f;
 	return fmaf(u, h, 0.5f * x);
 }
@@ -125,18 +177,9 @@ vgelu512(__m512 x)
 {
 	__m512 u = _mm512_abs_ps(x), lim = _mm512_set1_ps(GELU_U_MAX);
 	/* vminps gives its second operand for NaN, as uc above */
-	__m512 uc = _mm512_min_ps(u, lim), t, h;
-	__m512i k = _mm512_cvttps_epi32(_mm512_mul_ps(uc, _mm512_set1_ps(GELU_INV_W)));
+	__m512 uc = _mm512_min_ps(u, lim);
+	__m512 h = vpiece512(gelu_tab, 6, GELU_INV_W, uc, uc);
 
-	k = _mm512_min_epi32(k, _mm512_set1_epi32(7));
-#define GELU_TAB512(d) \
-	_mm512_permutexvar_ps(k, _mm512_castps256_ps512(_mm256_load_ps(gelu_tab[d])))
-	t = _mm512_sub_ps(uc, GELU_TAB512(0));
-	h = GELU_TAB512(7);
-#pragma GCC unroll 6
-	for (int d = 6; d >= 1; d--)
-		h = _mm512_fmadd_ps(h, t, GELU_TAB512(d));
-#undef GELU_TAB512
 	h = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, lim, _CMP_LT_OQ),
 				 _mm512_set1_ps(0.5f), h);
 	return _mm512_fmadd_ps(u, h, _mm512_mul_ps(_mm512_set1_ps(0.5f), x));
@@ -148,17 +191,9 @@ vgelu256(__m256 x)
 {
 	__m256 u = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
 	__m256 lim = _mm256_set1_ps(GELU_U_MAX);
-	__m256 uc = _mm256_min_ps(u, lim), t, h;
-	__m256i k = _mm256_cvttps_epi32(_mm256_mul_ps(uc, _mm256_set1_ps(GELU_INV_W)));
+	__m256 uc = _mm256_min_ps(u, lim);
+	__m256 h = vpiece256(gelu_tab, 6, GELU_INV_W, uc, uc);
 
-	k = _mm256_min_epi32(k, _mm256_set1_epi32(7));
-#define GELU_TAB256(d) _mm256_permutevar8x32_ps(_mm256_load_ps(gelu_tab[d]), k)
-	t = _mm256_sub_ps(uc, GELU_TAB256(0));
-	h = GELU_TAB256(7);
-#pragma GCC unroll 6
-	for (int d = 6; d >= 1; d--)
-		h = _mm256_fmadd_ps(h, t, GELU_TAB256(d));
-#undef GELU_TAB256
 	h = _mm256_blendv_ps(_mm256_set1_ps(0.5f), h,
 			     _mm256_cmp_ps(u, lim, _CMP_LT_OQ));
 	return _mm256_fmadd_ps(u, h, _mm256_mul_ps(_mm256_set1_ps(0.5f), x));
@@ -211,15 +246,8 @@ __attribute__((always_inline)) static inline float vgelu_grad(float x)
 	float ut = u >= GELU_GRAD_U_MAX ? GELU_GRAD_U_MAX : u;
 	/* the index's u: NaN is taken as the limit */
 	float uk = u < GELU_GRAD_U_MAX ? u : GELU_GRAD_U_MAX;
-	int k = (int)(uk * GELU_GRAD_INV_W);
-	float t, g;
+	float g = vpiece(gelu_grad_tab, 7, GELU_GRAD_INV_W, ut, uk);
 
-	k = k < 7 ? k : 7;
-	t = ut - gelu_grad_tab[0][k];
-	g = gelu_grad_tab[8][k];
-#pragma GCC unroll 7
-	for (int d = 7; d >= 1; d--)
-		g = fmaf(g, t, gelu_grad_tab[d][k]);
 	g = u >= GELU_GRAD_U_MAX ? 0.5f : g;
 	return 0.5f + copysignf(g, x);
 }
@@ -229,19 +257,10 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512
 vgelu_grad512(__m512 x)
 {
 	__m512 u = _mm512_abs_ps(x), lim = _mm512_set1_ps(GELU_GRAD_U_MAX);
-	__m512 ut = _mm512_min_ps(lim, u), uk = _mm512_min_ps(u, lim), t, g;
-	__m512i k = _mm512_cvttps_epi32(_mm512_mul_ps(uk, _mm512_set1_ps(GELU_GRAD_INV_W)));
+	__m512 ut = _mm512_min_ps(lim, u), uk = _mm512_min_ps(u, lim);
+	__m512 g = vpiece512(gelu_grad_tab, 7, GELU_GRAD_INV_W, ut, uk);
 	__m512i sign = _mm512_set1_epi32(INT32_MIN);
 
-	k = _mm512_min_epi32(k, _mm512_set1_epi32(7));
-#define GRAD_TAB512(d) \
-	_mm512_permutexvar_ps(k, _mm512_castps256_ps512(_mm256_load_ps(gelu_grad_tab[d])))
-	t = _mm512_sub_ps(ut, GRAD_TAB512(0));
-	g = GRAD_TAB512(8);
-#pragma GCC unroll 7
-	for (int d = 7; d >= 1; d--)
-		g = _mm512_fmadd_ps(g, t, GRAD_TAB512(d));
-#undef GRAD_TAB512
 	g = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(u, lim, _CMP_GE_OQ), g,
 				 _mm512_set1_ps(0.5f));
 	/* copysign: g's magnitude, x's sign */
@@ -256,17 +275,9 @@ vgelu_grad256(__m256 x)
 {
 	__m256 sign = _mm256_set1_ps(-0.0f);
 	__m256 u = _mm256_andnot_ps(sign, x), lim = _mm256_set1_ps(GELU_GRAD_U_MAX);
-	__m256 ut = _mm256_min_ps(lim, u), uk = _mm256_min_ps(u, lim), t, g;
-	__m256i k = _mm256_cvttps_epi32(_mm256_mul_ps(uk, _mm256_set1_ps(GELU_GRAD_INV_W)));
+	__m256 ut = _mm256_min_ps(lim, u), uk = _mm256_min_ps(u, lim);
+	__m256 g = vpiece256(gelu_grad_tab, 7, GELU_GRAD_INV_W, ut, uk);
 
-	k = _mm256_min_epi32(k, _mm256_set1_epi32(7));
-#define GRAD_TAB256(d) _mm256_permutevar8x32_ps(_mm256_load_ps(gelu_grad_tab[d]), k)
-	t = _mm256_sub_ps(ut, GRAD_TAB256(0));
-	g = GRAD_TAB256(8);
-#pragma GCC unroll 7
-	for (int d = 7; d >= 1; d--)
-		g = _mm256_fmadd_ps(g, t, GRAD_TAB256(d));
-#undef GRAD_TAB256
 	g = _mm256_blendv_ps(g, _mm256_set1_ps(0.5f),
 			     _mm256_cmp_ps(u, lim, _CMP_GE_OQ));
 	g = _mm256_or_ps(_mm256_andnot_ps(sign, g), _mm256_and_ps(sign, x));
