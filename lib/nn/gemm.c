@@ -18,8 +18,9 @@
  * L2.  The kernel reads the sliver either packed (ap: kc columns of MR
  * floats) or, when op(A) = A and (for the AVX-512 kernel) its rows are
  * not a multiple of 1 KB apart, where it lies (a row is kc consecutive
- * floats, which the hardware prefetcher follows): pack_a_first says which.  Packing A cost
- * 5.8% of a short-sentence job's samples with bge-small.  Weights packed
+ * floats, which the hardware prefetcher follows): pack_a_first says
+ * which.  Packing A cost 5.8% of a short-sentence job's samples with
+ * bge-small.  Weights packed
  * once (mtl_gemm_pack_b) skip the packing of B, and their product
  * (prepacked()) walks groups of rows outermost instead.
  *

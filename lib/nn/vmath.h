@@ -62,26 +62,6 @@ __attribute__((always_inline)) static inline float vexp(float x)
 }
 
 /*
- * The exact (erf) GELU, x Phi(x), as
- *   GELU(x) = 0.5 x + u h(u),  u = |x|,  h(u) = Phi(u) - 0.5 = erf(u/sqrt 2)/2
- * (Phi(x) = 0.5 + sign(x) h(|x|)).  h is a degree-6 polynomial in
- * t = u - c_k on each of 8 intervals of [0, 5.6), 0.7 wide, centred at c_k
- * (Chebyshev interpolants, |error| below 1e-8), and exactly 0.5 from 5.6
- * on, where h is within 1.1e-8 of it.  The absolute error of the GELU is
- * an ulp or two of max(|x|, 1), as PyTorch's 0.5 x (1 + erf(x/sqrt 2)),
- * whose cancellation for negative x it shares: test_bert bounds it
- * against double.  No division and no exp: a vector picks its lanes'
- * coefficients with a permute (vgelu512, vgelu256), 2.8 times as fast as
- * the erfc formula (t exp(-z^2 + P(t)), t = 1/(1 + z/2)) it replaced,
- * whose chain of dependent operations the core could not overlap.
- *
- * gelu_tab[0] holds the centres, gelu_tab[1 + d] the coefficients of t^d.
- * The scalar and vector forms do the same IEEE operations in the same
- * order (t, then Horner from the top, then the select and one FMA), so
- * every width gives the same bits; u is clamped before the index is
- * taken, so NaN and infinities index in range (NaN gives NaN).
- */
-/*
  * The piecewise polynomials below (the GELU's h and its derivative's g):
  * on interval k = min((int)(uk / width), 7), with t = ut - tab[0][k],
  * tab[deg + 1][k] t^deg + ... + tab[1][k] by Horner's rule (one FMA a
@@ -140,6 +120,26 @@ vpiece256(const float (*tab)[8], int deg, float inv_w, __m256 ut, __m256 uk)
 	return h;
 }
 
+/*
+ * The exact (erf) GELU, x Phi(x), as
+ *   GELU(x) = 0.5 x + u h(u),  u = |x|,  h(u) = Phi(u) - 0.5 = erf(u/sqrt 2)/2
+ * (Phi(x) = 0.5 + sign(x) h(|x|)).  h is a degree-6 polynomial in
+ * t = u - c_k on each of 8 intervals of [0, 5.6), 0.7 wide, centred at c_k
+ * (Chebyshev interpolants, |error| below 1e-8), and exactly 0.5 from 5.6
+ * on, where h is within 1.1e-8 of it.  The absolute error of the GELU is
+ * an ulp or two of max(|x|, 1), as PyTorch's 0.5 x (1 + erf(x/sqrt 2)),
+ * whose cancellation for negative x it shares: test_bert bounds it
+ * against double.  No division and no exp: a vector picks its lanes'
+ * coefficients with a permute (vgelu512, vgelu256), 2.8 times as fast as
+ * the erfc formula (t exp(-z^2 + P(t)), t = 1/(1 + z/2)) it replaced,
+ * whose chain of dependent operations the core could not overlap.
+ *
+ * gelu_tab[0] holds the centres, gelu_tab[1 + d] the coefficients of t^d.
+ * The scalar and vector forms do the same IEEE operations in the same
+ * order (t, then Horner from the top, then the select and one FMA), so
+ * every width gives the same bits; u is clamped before the index is
+ * taken, so NaN and infinities index in range (NaN gives NaN).
+ */
 #define GELU_U_MAX 5.6f
 #define GELU_INV_W 1.42857146f /* 1 / 0.7 */
 
