@@ -1356,6 +1356,18 @@ static int embed_one(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 	return 0;
 }
 
+/* mtl_bert_forward_real on m's own threads, sharing every product. */
+static int forward_real_one(struct mtl_bert *m, const int32_t *ids,
+			    const int32_t *types, const int32_t *mask, int B,
+			    int T, struct mtl_err *err)
+{
+	int rc = forward(m, ids, types, mask, B, T, 0, 0, 0, NULL, 0, 1, err);
+
+	if (rc == 0)
+		unragged(m);
+	return rc;
+}
+
 /*
  * An inference batch in parts side by side (mtl_bert_embed, and
  * mtl_bert_forward_real for predictions): part p is sequences
@@ -1402,10 +1414,10 @@ static void run_parts(void *arg, int64_t lo, int64_t hi, int slot)
 		const int32_t *mask = j->mask ? j->mask + b * T : NULL;
 
 		if (j->pool)
-			j->rc[p] = mtl_bert_embed(v, j->pool, j->out + b * H, ids,
-						  types, mask, n, j->T, &j->err[p]);
-		else if (!(j->rc[p] = mtl_bert_forward_real(v, ids, types, mask, n,
-							     j->T, &j->err[p])))
+			j->rc[p] = embed_one(v, j->pool, j->out + b * H, ids,
+					     types, mask, n, j->T, &j->err[p]);
+		else if (!(j->rc[p] = forward_real_one(v, ids, types, mask, n,
+							j->T, &j->err[p])))
 			memcpy(j->out + b * T * H, mtl_bert_last_hidden(v),
 			       sizeof(float) * n * T * H);
 	}
@@ -1492,8 +1504,9 @@ int mtl_bert_views(struct mtl_bert *m, int n, struct mtl_err *err)
 /*
  * Runs an inference batch in parts side by side when it may (see
  * above): with pool, its embeddings into out[B,H]; else its last hidden
- * state into out[B,T,H].  Returns 1 when it did (*rc its status), 0
- * when the caller must run it whole.
+ * state into m->parts_hidden [B,T,H].  Returns 1 when it did, or when
+ * the batch is bad (*rc its status; the message counts the whole
+ * batch's rows, not a part's), 0 when the caller must run it whole.
  */
 static int in_parts(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 		    float *out, const int32_t *ids, const int32_t *types,
@@ -1505,6 +1518,7 @@ static int in_parts(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 	int *cut;
 	struct mtl_err *errs;
 	double *end;
+	size_t n;
 
 	/* not unless asked, nor on a view (one thread), on BLIS (which
 	 * threads its own products), just after a thread was held up
@@ -1515,6 +1529,20 @@ static int in_parts(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 	if (!m->parts || m->base || nt <= 1 || B < nt ||
 	    mtl_gemm_default() == MTL_GEMM_BLIS || m->parts_off)
 		return 0;
+	if ((*rc = check_inputs(m, ids, types, B, T, err)))
+		return 1;
+	/* the last hidden state is a buffer of its own, which the parts
+	 * fill */
+	n = (size_t)B * T * m->cfg.hidden;
+	if (!pool && n > m->parts_len) {
+		float *h = realloc(m->parts_hidden, sizeof(float) * n);
+
+		if (!h)
+			return 0;
+		m->parts_hidden = h, m->parts_len = n;
+	}
+	if (!pool)
+		out = m->parts_hidden;
 	for (int i = 0; i < B * T; i++)
 		tokens += !mask || mask[i];
 	np = (int)(tokens / PART_TOKENS);
@@ -1557,30 +1585,15 @@ int mtl_bert_forward_real(struct mtl_bert *m, const int32_t *ids,
 			  int T, struct mtl_err *err)
 {
 	struct mtl_bert_acts *a = &m->acts;
-	size_t n = (size_t)B * T * m->cfg.hidden;
 	int rc;
 
-	/* the whole batch's: a part's message would count its own rows */
-	if ((rc = check_inputs(m, ids, types, B, T, err)))
-		return rc;
-	/* in parts, the last hidden state is a buffer of its own, which
-	 * the parts fill */
-	if (m->parts && !m->base && m->threads > 1 && n > m->parts_len) {
-		float *h = realloc(m->parts_hidden, sizeof(float) * n);
-
-		if (h)
-			m->parts_hidden = h, m->parts_len = n;
-	}
-	if (n <= m->parts_len &&
-	    in_parts(m, NULL, m->parts_hidden, ids, types, mask, B, T, &rc, err)) {
+	if (!in_parts(m, NULL, NULL, ids, types, mask, B, T, &rc, err))
+		return forward_real_one(m, ids, types, mask, B, T, err);
+	if (rc == 0) {
 		a->hidden = m->parts_hidden;
 		a->B = B, a->T = T, a->rows = B * T, a->train = 0;
 		a->off = a->len = NULL;
-		return rc;
 	}
-	rc = forward(m, ids, types, mask, B, T, 0, 0, 0, NULL, 0, 1, err);
-	if (rc == 0)
-		unragged(m);
 	return rc;
 }
 
@@ -1590,9 +1603,6 @@ int mtl_bert_embed(struct mtl_bert *m, const struct mtl_bert_pooling *pool,
 {
 	int rc;
 
-	/* the whole batch's: a part's message would count its own rows */
-	if ((rc = check_inputs(m, ids, types, B, T, err)))
-		return rc;
 	if (in_parts(m, pool, out, ids, types, mask, B, T, &rc, err))
 		return rc;
 	return embed_one(m, pool, out, ids, types, mask, B, T, err);
