@@ -11,15 +11,21 @@
  * out: with fewer, the last ones would leave threads idle. */
 #define PAR_BATCHES 4
 
+/* A batch to run: its place in the order, size and token positions. */
+struct plan {
+	int start, size;
+	long long positions;
+};
+
 struct mtl_window {
 	int cap, batch, budget, n;
 	struct mtl_example *ex; /* [cap] in input order */
 	long *rec;              /* [cap] their numbers */
 	int *order;             /* [cap] input indices, sorted by length */
 	int *pos;               /* [cap] input index -> place in order */
-	const struct mtl_example **bex; /* [cap] one batch, or on threads
-					 * every batch: sorted order */
+	const struct mtl_example **bex; /* [cap] the examples in order */
 	long *brec;             /* [cap] their numbers */
+	struct plan *plan;      /* [cap] the batches of a run */
 	struct mtl_mp_writer *mem; /* the window's records, in sorted order */
 	long long positions, tokens;
 	long long batches, side;   /* batches run; of them on threads */
@@ -47,10 +53,11 @@ int mtl_window_new(struct mtl_window **out, int cap, int batch, int tokens,
 	win->pos = calloc((size_t)win->cap, sizeof(*win->pos));
 	win->bex = calloc((size_t)win->cap, sizeof(*win->bex));
 	win->brec = calloc((size_t)win->cap, sizeof(*win->brec));
+	win->plan = calloc((size_t)win->cap, sizeof(*win->plan));
 	if (win->cap > batch)
 		win->mem = mtl_mp_writer_new_mem();
 	if (!win->ex || !win->rec || !win->order || !win->pos || !win->bex ||
-	    !win->brec || (win->cap > batch && !win->mem)) {
+	    !win->brec || !win->plan || (win->cap > batch && !win->mem)) {
 		mtl_window_free(win);
 		return mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
 	}
@@ -76,6 +83,7 @@ void mtl_window_free(struct mtl_window *win)
 	free(win->pos);
 	free(win->bex);
 	free(win->brec);
+	free(win->plan);
 	mtl_mp_writer_free(win->mem);
 	for (int i = 1; i < win->n_pmem; i++)
 		mtl_mp_writer_free(win->pmem[i]);
@@ -154,32 +162,60 @@ static int batch_at(const struct mtl_window *win, int s)
 	return n;
 }
 
-/* Runs order[0..n) in batches through fn, writing to w. */
-static int run_batches(struct mtl_window *win, mtl_window_fn fn, void *ctx,
-		       struct mtl_mp_writer *w, struct mtl_err *err)
+/*
+ * Lays order[0..n) out for the batch function (bex, brec), cuts it into
+ * batches (plan, batch_at) and counts its tokens, positions and batches.
+ * Returns the number of batches.
+ */
+static int lay_out(struct mtl_window *win)
 {
-	for (int s = 0, n; s < win->n; s += n) {
-		int T = 0, rc;
-		size_t before = w == win->mem ? mtl_mp_writer_count(w) : 0;
+	int nb = 0;
+
+	for (int k = 0; k < win->n; k++) {
+		int i = win->order[k];
+
+		win->bex[k] = &win->ex[i];
+		win->brec[k] = win->rec[i];
+		win->tokens += win->ex[i].len;
+	}
+	for (int s = 0, n; s < win->n; s += n, nb++) {
+		int T = 0;
 
 		n = batch_at(win, s);
-		for (int j = 0; j < n; j++) {
-			int i = win->order[s + j];
-
-			win->bex[j] = &win->ex[i];
-			win->brec[j] = win->rec[i];
-			if (win->ex[i].len > T)
-				T = win->ex[i].len;
-			win->tokens += win->ex[i].len;
-		}
+		for (int k = s; k < s + n; k++)
+			T = win->bex[k]->len > T ? win->bex[k]->len : T;
+		win->plan[nb] = (struct plan){ s, n, (long long)n * T };
 		win->positions += (long long)n * T;
-		win->batches++;
-		if ((rc = fn(ctx, win->bex, win->brec, n, w, err)))
+	}
+	win->batches += nb;
+	return nb;
+}
+
+/* The error of a batch of n examples that wrote records - before (not
+ * n) records; else 0. */
+static int count_check(size_t records, size_t before, int n,
+		       struct mtl_err *err)
+{
+	if (records - before == (size_t)n)
+		return 0;
+	return mtl_err_set(err, MTL_ERR_ARG,
+			   "a batch of %d examples gave %zu records", n,
+			   records - before);
+}
+
+/* Runs win->plan[0..nb) in order through fn, writing to w. */
+static int run_batches(struct mtl_window *win, int nb, mtl_window_fn fn,
+		       void *ctx, struct mtl_mp_writer *w, struct mtl_err *err)
+{
+	for (int b = 0; b < nb; b++) {
+		int s = win->plan[b].start, n = win->plan[b].size, rc;
+		size_t before = w == win->mem ? mtl_mp_writer_count(w) : 0;
+
+		if ((rc = fn(ctx, win->bex + s, win->brec + s, n, w, err)))
 			return rc;
-		if (w == win->mem && mtl_mp_writer_count(w) - before != (size_t)n)
-			return mtl_err_set(err, MTL_ERR_ARG,
-					   "a batch of %d examples gave %zu records", n,
-					   mtl_mp_writer_count(w) - before);
+		if (w == win->mem &&
+		    (rc = count_check(mtl_mp_writer_count(w), before, n, err)))
+			return rc;
 	}
 	return 0;
 }
@@ -210,10 +246,8 @@ static void par_batch(struct par_job *j, int b, int slot, void *ctx)
 	if (atomic_load(&j->failed) < b)
 		return;
 	rc = j->fn(ctx, win->bex + s, win->brec + s, n, w, &e);
-	if (!rc && mtl_mp_writer_count(w) - before != (size_t)n)
-		rc = mtl_err_set(&e, MTL_ERR_ARG,
-				 "a batch of %d examples gave %zu records", n,
-				 mtl_mp_writer_count(w) - before);
+	if (!rc)
+		rc = count_check(mtl_mp_writer_count(w), before, n, &e);
 	if (rc) {
 		j->rc[b] = rc;
 		j->err[b] = e;
@@ -236,12 +270,6 @@ static void par_batches(void *arg, int64_t lo, int64_t hi, int slot)
 	for (int b = (int)lo; b < hi; b++)
 		par_batch(j, b, slot, j->ctx[slot]);
 }
-
-/* A batch to run: its place in the order, size and token positions. */
-struct plan {
-	int start, size;
-	long long positions;
-};
 
 /* Most positions first (the longest examples first among equals), so
  * that the batches left when threads start to run out are the small ones. */
@@ -325,52 +353,35 @@ int mtl_window_run_on(struct mtl_window *win, mtl_window_fn fn, void *ctx,
 		      void *const *pctx, int np, struct mtl_mp_writer *out,
 		      struct mtl_err *err)
 {
-	struct plan *plan = NULL;
-	int rc, nb = 0, par = 0, side = 0;
+	int rc, nb, par;
 
 	if (!win->mem) {
 		for (int i = 0; i < win->n; i++)
 			win->order[i] = i;
-		rc = run_batches(win, fn, ctx, out, err);
+		rc = run_batches(win, lay_out(win), fn, ctx, out, err);
 		release_all(win);
 		return rc;
 	}
 	mtl_mp_writer_clear(win->mem);
-	rc = sort_by_length(win, err);
-	if (!rc && np > 1 && win->n >= PAR_BATCHES * np) {
-		/* the batches, and whether there are enough of them */
-		if (!(plan = malloc(sizeof(*plan) * (size_t)win->n)))
-			rc = mtl_err_set(err, MTL_ERR_NOMEM, "out of memory");
-		for (int s = 0, n; !rc && s < win->n; s += n, nb++) {
-			int T = win->ex[win->order[s + (n = batch_at(win, s)) - 1]].len;
-
-			plan[nb] = (struct plan){ s, n, (long long)n * T };
-		}
-		par = !rc && nb >= PAR_BATCHES * np;
+	if ((rc = sort_by_length(win, err))) {
+		release_all(win);
+		return rc;
+	}
+	nb = lay_out(win);
+	par = np > 1 && nb >= PAR_BATCHES * np;
+	if (par && (rc = par_reserve(win, np, err)))
+		par = 0;
+	if (par) {
 		/* a whole number of batches a thread side by side (the
 		 * largest), so that none waits long for the last: the
 		 * smallest, at least one, after them with ctx */
-		side = (nb - 1) / np * np;
-		if (par)
-			rc = par_reserve(win, np, err);
-	}
-	if (!rc && par) {
-		for (int k = 0; k < win->n; k++) {
-			int i = win->order[k];
+		int side = (nb - 1) / np * np;
 
-			win->bex[k] = &win->ex[i];
-			win->brec[k] = win->rec[i];
-			win->tokens += win->ex[i].len;
-		}
-		for (int b = 0; b < nb; b++)
-			win->positions += plan[b].positions;
-		win->batches += nb;
 		win->side += side;
-		rc = run_par(win, fn, ctx, pctx, np, plan, nb, side, err);
+		rc = run_par(win, fn, ctx, pctx, np, win->plan, nb, side, err);
 	} else if (!rc) {
-		rc = run_batches(win, fn, ctx, win->mem, err);
+		rc = run_batches(win, nb, fn, ctx, win->mem, err);
 	}
-	free(plan);
 	for (int k = 0; k < win->n; k++)
 		win->pos[win->order[k]] = k;
 	for (int i = 0; !rc && i < win->n; i++) {
