@@ -106,7 +106,7 @@ static void check_grads(struct fixture *f)
 		int keyb = strstr(t->name, "key.bias") != NULL;
 
 		snprintf(name, sizeof(name), "grad.%s", t->name);
-		cmp(name, f->tr->grad + t->offset, t->numel, keyb ? 1e-6 : 1e-5,
+		cmp(name, mtl_train_tensor_grad(f->tr, i), t->numel, keyb ? 1e-6 : 1e-5,
 		    keyb ? 0 : 1e-3);
 	}
 	for (size_t i = 0; i < f->hd->n_tensors; i++) {
@@ -432,24 +432,48 @@ static void no_gradient_no_step(void)
 	release(&f);
 }
 
+/* Whether runs a and b hold the same parameters, moments and heads. */
+static int same_state(const struct fixture *a, const struct fixture *b)
+{
+	size_t n = a->m->n_params;
+
+	return !memcmp(a->m->params, b->m->params, sizeof(float) * n) &&
+	       !memcmp(a->tr->mom1, b->tr->mom1, sizeof(float) * n) &&
+	       !memcmp(a->tr->mom2, b->tr->mom2, sizeof(float) * n) &&
+	       !memcmp(a->hd->params, b->hd->params, sizeof(float) * a->hd->n_params);
+}
+
+/* Whether no layer tensor's place in f's tr->grad was written. */
+static int layers_untouched(const struct fixture *f)
+{
+	for (size_t i = 0; i < f->m->n_tensors; i++)
+		for (size_t j = 0; f->m->tensors[i].layer >= 0 && j < f->m->tensors[i].numel; j++)
+			if (f->tr->grad[f->m->tensors[i].offset + j] != 0)
+				return 0;
+	return 1;
+}
+
 /*
- * o.low_memory: three steps with dropout, clipping that bites, layer-wise
- * decay and a task without labels in the last give the plain steps'
- * parameters, heads and moments bit for bit; the layers' gradients never
- * reach tr->grad (their one-layer block is left zero); more than one
- * batch a step is refused.
+ * Three steps with dropout, clipping that bites, layer-wise decay and a
+ * task without labels in the last, three ways: the plain gradient pass
+ * and update (mtl_train_grad, mtl_train_apply), o.low_memory, and
+ * mtl_train_step's slotted step.  The same parameters, heads and
+ * moments bit for bit; the layers' gradients of the two others never
+ * reach tr->grad (the low-memory one-layer block is left zero); the
+ * slotted step's are the plain pass's bits where mtl_train_tensor_grad
+ * finds them; more than one batch a low-memory step is refused.
  */
 static void low_memory(void)
 {
-	struct fixture f[2];
-	struct mtl_step_stats st[2];
+	struct fixture f[3];
+	struct mtl_step_stats st[3];
 	struct mtl_err err = { "" };
-	const struct mtl_batch *bp[2];
-	int rc[2] = { 0, 0 }, same, untouched = 1, clipped = 1;
+	const struct mtl_batch *bp[3];
+	int rc[3] = { 0, 0, 0 }, same, untouched = 1, clipped = 1, found = 1;
 	int32_t *ner;
 
-	T_NOTE("the low-memory step against the plain one");
-	for (int k = 0; k < 2; k++) {
+	T_NOTE("the low-memory and the slotted step against the plain one");
+	for (int k = 0; k < 3; k++) {
 		struct mtl_train_opts o;
 
 		if (mtl_st_open(&gold, "fixtures/golden/train.safetensors", &err))
@@ -461,7 +485,7 @@ static void low_memory(void)
 		o.clip = 0.05f;
 		o.layer_decay = 0.8f;
 		o.dropout = 0.1f;
-		o.low_memory = k;
+		o.low_memory = k == 1;
 		if (mtl_train_new(&f[k].tr, f[k].m, f[k].hd, &o, &err))
 			t_bail(err.msg);
 		t_golden_batch(gold, &f[k].b, f[k].lab);
@@ -471,28 +495,35 @@ static void low_memory(void)
 		for (int s = 0; s < 3 && !rc[k]; s++) {
 			if (s == 2) /* no ner labels: its head takes no step */
 				f[k].lab[1] = NULL;
-			rc[k] = mtl_train_step(f[k].tr, &bp[k], 1, &st[k], &err);
+			rc[k] = k ? mtl_train_step(f[k].tr, &bp[k], 1, &st[k], &err)
+				  : mtl_train_grad(f[k].tr, &bp[k], 1, &st[k], &err) ||
+					    mtl_train_apply(f[k].tr, &st[k]);
 			clipped &= st[k].grad_norm > 0.05;
 		}
 		f[k].lab[1] = ner;
 		mtl_st_close(gold);
 		gold = NULL;
 	}
-	same = !memcmp(f[0].m->params, f[1].m->params, sizeof(float) * f[0].m->n_params) &&
-	       !memcmp(f[0].tr->mom1, f[1].tr->mom1, sizeof(float) * f[0].m->n_params) &&
-	       !memcmp(f[0].tr->mom2, f[1].tr->mom2, sizeof(float) * f[0].m->n_params) &&
-	       !memcmp(f[0].hd->params, f[1].hd->params, sizeof(float) * f[0].hd->n_params) &&
-	       st[0].grad_norm == st[1].grad_norm && st[0].loss == st[1].loss;
+	same = same_state(&f[0], &f[1]) && st[0].grad_norm == st[1].grad_norm &&
+	       st[0].loss == st[1].loss;
 	T_OK(!rc[0] && !rc[1] && clipped && same,
-	     "three clipped steps: the same parameters, moments and heads, bit for bit (%s)",
+	     "low-memory: three clipped steps, the same parameters, moments and heads, bit for bit (%s)",
 	     err.msg);
-	for (size_t i = 0; i < f[1].m->n_tensors; i++)
-		for (size_t j = 0; f[1].m->tensors[i].layer >= 0 && j < f[1].m->tensors[i].numel; j++)
-			untouched &= f[1].tr->grad[f[1].m->tensors[i].offset + j] == 0;
+	same = same_state(&f[0], &f[2]) && st[0].grad_norm == st[2].grad_norm &&
+	       st[0].loss == st[2].loss;
+	T_OK(!rc[2] && same,
+	     "slotted: three clipped steps, the same parameters, moments and heads, bit for bit (%s)",
+	     err.msg);
 	for (size_t j = 0; j < f[1].tr->lgrad_n; j++)
 		untouched &= f[1].tr->lgrad[j] == 0;
-	T_OK(untouched && f[0].tr->grad[f[0].m->tensors[f[0].m->n_tensors / 2].offset] != 0,
-	     "the layers' gradients went through the one-layer block only");
+	T_OK(untouched && layers_untouched(&f[1]) && !layers_untouched(&f[0]),
+	     "low-memory: the layers' gradients went through the one-layer block only");
+	for (size_t i = 0; i < f[2].m->n_tensors; i++)
+		found &= !memcmp(mtl_train_tensor_grad(f[2].tr, i),
+				 f[0].tr->grad + f[2].m->tensors[i].offset,
+				 sizeof(float) * f[2].m->tensors[i].numel);
+	T_OK(f[2].tr->slotted && layers_untouched(&f[2]) && found,
+	     "slotted: the layers' gradients never reached tr->grad; the plain pass's bits where mtl_train_tensor_grad finds them");
 	bp[1] = &f[1].b;
 	{
 		const struct mtl_batch *two[2] = { &f[1].b, &f[1].b };
@@ -500,7 +531,7 @@ static void low_memory(void)
 		T_OK(mtl_train_step(f[1].tr, two, 2, &st[1], &err) == MTL_ERR_ARG,
 		     "two batches a step: refused (%s)", err.msg);
 	}
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		mtl_step_stats_release(&st[k]);
 		mtl_train_free(f[k].tr);
 		mtl_heads_free(f[k].hd);

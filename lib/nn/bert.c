@@ -585,8 +585,7 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	struct mtl_bert_acts *a = &m->acts;
 	size_t BT = (size_t)B * T, H = (size_t)m->cfg.hidden;
 	size_t I = (size_t)m->cfg.intermediate, L = (size_t)m->cfg.layers;
-	size_t NH = (size_t)m->cfg.heads, Lt = train && !m->recompute ? L : 1;
-	size_t off = 0;
+	size_t NH = (size_t)m->cfg.heads, off = 0;
 	float *p = base;
 
 #define SLOT(field, n)                                   \
@@ -598,31 +597,70 @@ static size_t plan(struct mtl_bert *m, float *base, int B, int T, int train,
 	SLOT(mask_add, BT);
 	SLOT(emb_mean, BT);
 	SLOT(emb_rstd, BT);
-	SLOT(hidden, (train ? L + 1 : 1) * BT * H);
-	SLOT(qkv, Lt * BT * 3 * H);
-	/* training keeps no probabilities: its scratch is plan_train's */
-	SLOT(att, train ? 0 : (size_t)nt * mtl_attention_scratch(T, (int)H, (int)NH));
-	SLOT(ctx, Lt * BT * H);
-	SLOT(ln1_in, Lt * BT * H);
-	SLOT(ln1_mean, Lt * BT);
-	SLOT(ln1_rstd, Lt * BT);
-	SLOT(ln1_out, BT * H);
-	/* inference on packed weights: rows FFN2 reads where they lie */
-	a->ld_fc = (int)(!train && m->packed && !m->q8 ? mtl_gemm_ld_in_place((int64_t)I)
-						      : (int64_t)I);
-	SLOT(fc, Lt * BT * (size_t)a->ld_fc);
-	SLOT(ln2_mean, Lt * BT);
-	SLOT(ln2_rstd, Lt * BT);
-	if (train) {
+	if (train && !m->recompute) {
+		struct mtl_bert_params lg;
+		/* slot l: layer l's input, then all that layer l keeps; the
+		 * last slot the output.  With grad_slots each holds a
+		 * layer's gradient too (mtl_bert_grad_slot). */
+		size_t g = m->grad_slots ? al(mtl_bert_layer_carve(&lg, NULL, &m->cfg)) : 0;
+		size_t in = 0;
+
+#define IN(field, n)                                          \
+	do {                                                  \
+		a->field = base ? p + off + in : NULL;        \
+		in += al(n);                                  \
+	} while (0)
+		IN(hidden, BT * H);
+		IN(qkv, BT * 3 * H);
+		IN(ctx, BT * H);
+		IN(ln1_in, BT * H);
+		IN(ln1_mean, BT);
+		IN(ln1_rstd, BT);
+		IN(fc, BT * I);
+		IN(ln2_in, BT * H);
+		IN(ln2_mean, BT);
+		IN(ln2_rstd, BT);
+#undef IN
+		a->ls = a->hs = in > g ? in : g;
+		a->grad_slots = m->grad_slots;
+		off += L * a->ls + (al(BT * H) > g ? al(BT * H) : g);
+		a->ld_fc = (int)I;
+		SLOT(ln1_out, BT * H);
 		SLOT(emb_in, BT * H);
 		SLOT(fc_gelu, BT * I);
-		SLOT(ln2_in, Lt * BT * H);
 	} else {
-		/* embeddings are summed before ln1_in is first used; GELU
-		 * runs in place; ln2_in is written after ln1_in's last read */
-		a->emb_in = a->ln1_in;
-		a->fc_gelu = a->fc;
-		a->ln2_in = a->ln1_in;
+		/* one shared slot a layer (training with recompute: but
+		 * for the inputs, hidden) */
+		a->ls = 0;
+		a->hs = train ? BT * H : 0;
+		a->grad_slots = 0;
+		SLOT(hidden, (train ? L + 1 : 1) * BT * H);
+		SLOT(qkv, BT * 3 * H);
+		/* training keeps no probabilities: its scratch is plan_train's */
+		SLOT(att, train ? 0 : (size_t)nt * mtl_attention_scratch(T, (int)H, (int)NH));
+		SLOT(ctx, BT * H);
+		SLOT(ln1_in, BT * H);
+		SLOT(ln1_mean, BT);
+		SLOT(ln1_rstd, BT);
+		SLOT(ln1_out, BT * H);
+		/* inference on packed weights: rows FFN2 reads where they lie */
+		a->ld_fc = (int)(!train && m->packed && !m->q8 ? mtl_gemm_ld_in_place((int64_t)I)
+							      : (int64_t)I);
+		SLOT(fc, BT * (size_t)a->ld_fc);
+		SLOT(ln2_mean, BT);
+		SLOT(ln2_rstd, BT);
+		if (train) {
+			SLOT(emb_in, BT * H);
+			SLOT(fc_gelu, BT * I);
+			SLOT(ln2_in, BT * H);
+		} else {
+			/* embeddings are summed before ln1_in is first used;
+			 * GELU runs in place; ln2_in is written after
+			 * ln1_in's last read */
+			a->emb_in = a->ln1_in;
+			a->fc_gelu = a->fc;
+			a->ln2_in = a->ln1_in;
+		}
 	}
 #undef SLOT
 	if (train)
@@ -849,13 +887,12 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 	int H = m->cfg.hidden, I = m->cfg.intermediate, NH = m->cfg.heads;
 	int B = a->B, T = a->T, BT = a->rows, nt = m->threads;
 	float p_hidden = a->p_hidden;
-	/* slot index: layer l in train mode, the shared slot otherwise */
-	size_t s = train && !a->recompute ? (size_t)l : 0;
-	size_t sH = s * BT * H, sI = s * BT * I, sN = s * BT;
-	const float *x = a->hidden + (train ? (size_t)l : 0) * BT * H;
-	float *qkv = a->qkv + s * BT * 3 * H;
-	float *ctx = a->ctx + sH, *ln1_in = a->ln1_in + sH;
-	float *fc = a->fc + sI, *ln2_in = a->ln2_in + sH;
+	/* layer l's slots in train mode, the shared ones otherwise */
+	size_t s = (size_t)l * a->ls;
+	const float *x = a->hidden + (size_t)l * a->hs;
+	float *qkv = a->qkv + s;
+	float *ctx = a->ctx + s, *ln1_in = a->ln1_in + s;
+	float *fc = a->fc + s, *ln2_in = a->ln2_in + s;
 	/* one layer's: backward recomputes them */
 	float *ln1_out = a->ln1_out, *fc_gelu = a->fc_gelu;
 
@@ -873,7 +910,7 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 					   a->len, B, T, T, H, NH, nt);
 	/* ln1_out = LN1(dropout(ctx Wo^T + bo) + x), the sum in ln1_in */
 	output_forward(m, linear, train ? -1 : 4 * l + 1, ln1_out,
-		       a->ln1_mean + sN, a->ln1_rstd + sN, ln1_in, ctx, H, x,
+		       a->ln1_mean + s, a->ln1_rstd + s, ln1_in, ctx, H, x,
 		       p->attprojw + (size_t)l * H * H, p->attprojb + (size_t)l * H,
 		       p->ln1w + (size_t)l * H, p->ln1b + (size_t)l * H,
 		       a->proj_drop ? a->proj_drop + (size_t)l * BT * H : NULL,
@@ -887,8 +924,8 @@ static void layer_forward(struct mtl_bert *m, int l, float *y)
 	if (train)
 		mtl_gelu_forward(fc_gelu, fc, (int64_t)BT * I, nt);
 	/* y = LN2(dropout(fc_gelu W2^T + b2) + ln1_out), the sum in ln2_in */
-	output_forward(m, linear, train ? -1 : 4 * l + 3, y, a->ln2_mean + sN,
-		       a->ln2_rstd + sN, ln2_in, fc_gelu, a->ld_fc, ln1_out,
+	output_forward(m, linear, train ? -1 : 4 * l + 3, y, a->ln2_mean + s,
+		       a->ln2_rstd + s, ln2_in, fc_gelu, a->ld_fc, ln1_out,
 		       p->fcprojw + (size_t)l * H * I, p->fcprojb + (size_t)l * H,
 		       p->ln2w + (size_t)l * H, p->ln2b + (size_t)l * H,
 		       a->ffn_drop ? a->ffn_drop + (size_t)l * BT * H : NULL,
@@ -1093,7 +1130,7 @@ static int forward(struct mtl_bert *m, const int32_t *ids,
 		if (cls_only && !train && T > 1 && l == L - 1)
 			layer_forward_cls(m, l);
 		else
-			layer_forward(m, l, a->hidden + (train ? (size_t)l + 1 : 0) * BT * H);
+			layer_forward(m, l, a->hidden + (size_t)(l + 1) * a->hs);
 	return 0;
 }
 
@@ -1126,8 +1163,9 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 	const struct mtl_bert_config *c = &m->cfg;
 	struct mtl_bert_acts *a = &m->acts;
 	const struct mtl_bert_params *p = &m->p;
-	struct mtl_bert_params g;
+	struct mtl_bert_params g, gs;
 	const struct mtl_bert_params *gl;
+	size_t gn = mtl_bert_layer_carve(&gs, NULL, c);
 	int B = a->B, T = a->T, H = c->hidden, I = c->intermediate;
 	int NH = c->heads, nt = m->threads;
 	int64_t BT = (int64_t)B * T, BTH = BT * H, att = BT * NH * T;
@@ -1142,22 +1180,32 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 
 	MTL_ASSERT(a->train && !m->packed_here);
 	MTL_ASSERT(lo >= 0 && lo <= c->layers && (!embeddings || lo == 0));
+	MTL_ASSERT(!(m->layer_grad && a->grad_slots));
 	if (lo == c->layers && !embeddings)
 		return 0;
 	mtl_bert_params_carve(&g, grad, c);
 	/* each layer's gradient into its own place in grad, or all into
-	 * the one layer of m->layer_grad */
-	gl = m->layer_grad ? m->layer_grad : &g;
+	 * the one layer of m->layer_grad, or each over the slot above its
+	 * own (gs, below) */
+	gl = m->layer_grad ? m->layer_grad : a->grad_slots ? &gs : &g;
 	memcpy(d_res, dlast, sizeof(float) * (size_t)BTH);
 	for (int l = c->layers - 1; l >= lo; l--) {
-		/* the layer's slot: its own, or the one slot recompute fills */
-		int64_t s = a->recompute ? 0 : l, sN = s * BT, sH = s * BTH;
-		int64_t gi = m->layer_grad ? 0 : l;
-		const float *x = a->hidden + l * BTH;
-		const float *qkv = a->qkv + sH * 3;
-		const float *ctx = a->ctx + sH, *ln1_in = a->ln1_in + sH;
-		const float *ln2_in = a->ln2_in + sH;
-		const float *fc = a->fc + sN * I;
+		/* the layer's slots: its own, or the one recompute fills */
+		size_t s = (size_t)l * a->ls;
+		int64_t gi = m->layer_grad || a->grad_slots ? 0 : l;
+		const float *x = a->hidden + (size_t)l * a->hs;
+		const float *qkv = a->qkv + s;
+		const float *ctx = a->ctx + s, *ln1_in = a->ln1_in + s;
+		const float *ln2_in = a->ln2_in + s;
+		const float *fc = a->fc + s;
+
+		/* the slot above, done with: the layer's gradient from zero */
+		if (a->grad_slots) {
+			float *blk = mtl_bert_grad_slot(m, l);
+
+			mtl_zero(blk, (int64_t)gn, nt);
+			mtl_bert_layer_carve(&gs, blk, c);
+		}
 
 		/* the layer's activations again, its output into scratch (d_a:
 		 * ln_residual_backward clears it); this leaves its GELU and
@@ -1168,8 +1216,8 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 		/* out = LN2(dropout(fcproj) + ln1_out): d_b = d fcproj, d_res
 		 * becomes d ln1_out (its residual share) */
 		ln_residual_backward(d_res, d_b, d_a, gl->ln2w + gi * H, gl->ln2b + gi * H,
-				     ln2_in, p->ln2w + l * H, a->ln2_mean + sN,
-				     a->ln2_rstd + sN,
+				     ln2_in, p->ln2w + l * H, a->ln2_mean + s,
+				     a->ln2_rstd + s,
 				     drop ? a->ffn_drop + l * BTH : NULL, ph,
 				     (int)BT, H, nt);
 		/* fcproj = gelu(fc) W2^T + b2; the GELU output was not kept */
@@ -1186,8 +1234,8 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 		 * kept, its LayerNorm statistics were */
 		if (!a->recompute)
 			mtl_layernorm_apply(a->ln1_out, ln1_in, p->ln1w + l * H,
-					    p->ln1b + l * H, a->ln1_mean + sN,
-					    a->ln1_rstd + sN, (int)BT, H, nt);
+					    p->ln1b + l * H, a->ln1_mean + s,
+					    a->ln1_rstd + s, (int)BT, H, nt);
 		linear_backward(d_res, gl->fcw + gi * I * H,
 				    gl->fcb + gi * I, a->d_fc, a->ln1_out,
 				    p->fcw + (int64_t)l * I * H, (int)BT, H, I,
@@ -1195,8 +1243,8 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 		/* ln1_out = LN1(dropout(attproj) + x): d_b = d attproj,
 		 * d_res becomes d x */
 		ln_residual_backward(d_res, d_b, d_a, gl->ln1w + gi * H, gl->ln1b + gi * H,
-				     ln1_in, p->ln1w + l * H, a->ln1_mean + sN,
-				     a->ln1_rstd + sN,
+				     ln1_in, p->ln1w + l * H, a->ln1_mean + s,
+				     a->ln1_rstd + s,
 				     drop ? a->proj_drop + l * BTH : NULL, ph,
 				     (int)BT, H, nt);
 		/* attproj = ctx Wo^T + bo: d_a = d ctx */
@@ -1241,6 +1289,14 @@ int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 	return c->layers;
 }
 
+float *mtl_bert_grad_slot(const struct mtl_bert *m, int l)
+{
+	const struct mtl_bert_acts *a = &m->acts;
+
+	MTL_ASSERT(a->grad_slots && l >= 0 && l < m->cfg.layers);
+	return a->hidden + (size_t)(l + 1) * a->hs;
+}
+
 const float *mtl_bert_last_hidden(const struct mtl_bert *m)
 {
 	return mtl_bert_hidden(m, m->cfg.layers);
@@ -1254,7 +1310,7 @@ const float *mtl_bert_hidden(const struct mtl_bert *m, int l)
 		return NULL;
 	if (!a->train)
 		return l == m->cfg.layers ? a->hidden : NULL;
-	return a->hidden + (size_t)l * a->B * a->T * m->cfg.hidden;
+	return a->hidden + (size_t)l * a->hs;
 }
 
 int mtl_bert_attn_probs(const struct mtl_bert *m, int l, float *out)
@@ -1264,7 +1320,7 @@ int mtl_bert_attn_probs(const struct mtl_bert *m, int l, float *out)
 
 	if (!a->qkv || !a->train || a->recompute || l < 0 || l >= c->layers)
 		return -1;
-	mtl_attention_probs(out, a->qkv + (size_t)l * a->B * a->T * 3 * c->hidden,
+	mtl_attention_probs(out, a->qkv + (size_t)l * a->ls,
 			    a->mask_add, a->B, a->T, c->hidden, c->heads,
 			    m->threads);
 	return 0;
@@ -1278,7 +1334,7 @@ int mtl_bert_ffn_gelu(const struct mtl_bert *m, int l, float *out)
 	if (!a->fc || !a->train || a->recompute || l < 0 ||
 	    l >= m->cfg.layers)
 		return -1;
-	mtl_gelu_forward(out, a->fc + l * n, n, m->threads);
+	mtl_gelu_forward(out, a->fc + (size_t)l * a->ls, n, m->threads);
 	return 0;
 }
 

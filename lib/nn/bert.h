@@ -37,7 +37,12 @@
  * shared by every layer and the buffers are reused, so inference holds one
  * layer's worth of activations; so does training with
  * mtl_bert_set_recompute(), which keeps only each layer's input and runs
- * the layer's forward again in backward.  Attention keeps nothing of size T*T:
+ * the layer's forward again in backward.  A training forward lays the
+ * layers out one after another: slot l holds layer l's input and what
+ * the layer keeps, so that with grad_slots set (below) backward can
+ * write layer l's gradient over layer l + 1's slot, which it is done
+ * with, and the gradients of a step take the memory its activations
+ * leave.  Attention keeps nothing of size T*T:
  * backward recomputes each head's probabilities from the kept q and k
  * into per-thread scratch, so training memory grows linearly in T.
  * mtl_bert_forward_train() adds dropout (keep-masks kept beside the
@@ -149,8 +154,9 @@ struct mtl_bert_tensor {
 
 /*
  * Activations of the last forward (see the header comment).  Per-layer
- * slots hold L layers in train mode and one shared layer otherwise
- * (layer l of a [L,...] slot starts l * its per-layer size in; outside
+ * slots hold L layers in train mode and one shared layer otherwise:
+ * layer l's starts l * ls floats after layer 0's (hidden: l * hs), in
+ * train mode one after another, all of a layer together (outside
  * bert.c, read them through mtl_bert_hidden(), mtl_bert_attn_probs() and
  * mtl_bert_ffn_gelu() below).  Shapes:
  */
@@ -164,6 +170,11 @@ struct mtl_bert_acts {
 	const int32_t *off, *len;
 	int recompute;    /* train with mtl_bert_set_recompute: the [L,...]
 			   * slots below hold one layer (hidden keeps L+1) */
+	size_t ls;        /* floats from layer l's [L,...] slots to layer
+			   * l + 1's: 0 when they hold one layer */
+	size_t hs;        /* the same for hidden: 0 in inference */
+	int grad_slots;   /* the slots have room for a layer's gradient
+			   * (struct mtl_bert, grad_slots) */
 	float *mask_add;  /* [B,T]       0 or -FLT_MAX per key (HF's float32 min) */
 	float *emb_in;    /* [B,T,H]     word + position + type (embedding LN input) */
 	float *emb_mean;  /* [B,T] */
@@ -237,6 +248,17 @@ struct mtl_bert {
 	 * One layer's gradient held at a time (train.h, o.low_memory).
 	 */
 	const struct mtl_bert_params *layer_grad;
+	/*
+	 * When set before a training forward (without recompute), each
+	 * layer's slot is made large enough for a layer's gradient, and
+	 * backward writes layer l's (mtl_bert_layer_carve) over layer
+	 * l + 1's activations, once it is done with them (the top layer's
+	 * over the last hidden state), instead of into grad; the
+	 * embeddings' still go to grad.  mtl_bert_grad_slot() finds them.
+	 * The forward's activations are gone after such a backward: it is
+	 * the last over that forward.
+	 */
+	int grad_slots;
 	/*
 	 * When set (the caller's [vocab] bytes), mtl_bert_backward(_to)
 	 * sets wte_rows[id] to 1 for each word-embedding row whose
@@ -486,6 +508,11 @@ void mtl_bert_backward(struct mtl_bert *m, float *grad, const float *dlast);
  */
 int mtl_bert_backward_to(struct mtl_bert *m, float *grad, const float *dlast,
 			 int lo, int embeddings);
+
+/* With grad_slots: the block (mtl_bert_layer_carve) holding layer l's
+ * gradient after a backward that reached it. */
+float *mtl_bert_grad_slot(const struct mtl_bert *m, int l);
+
 /* [B,T,H] output of the last layer of the last forward. */
 const float *mtl_bert_last_hidden(const struct mtl_bert *m);
 /* [B,T,H] hidden state l (0 = embeddings, L = last layer); NULL when the

@@ -88,6 +88,17 @@ static int decays(const char *name)
 	       !strstr(name, "LayerNorm.weight");
 }
 
+/* ltensor: layer l's tensors where they lie in the layer block at blk. */
+static void point_layer(struct mtl_train *tr, int l, float *blk)
+{
+	const struct mtl_bert *m = tr->m;
+
+	for (size_t i = 0; i < m->n_tensors; i++)
+		if (m->tensors[i].layer == l)
+			tr->ltensor[i] = blk + mtl_bert_layer_offset(&m->cfg,
+								     m->tensors[i].offset);
+}
+
 int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		  struct mtl_heads *hd, const struct mtl_train_opts *o,
 		  struct mtl_err *err)
@@ -149,27 +160,25 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	}
 	tr->n_groups = m->n_tensors;
 	m->wte_rows = tr->wte_rows;
-	/* the low-memory step: one layer's gradient block, where each
-	 * layer tensor lies in it, the layers' sums of squares, and room
-	 * for the embeddings' groups */
+	/* a layer's gradients in blocks of their own (the low-memory
+	 * step's one block, or the activations' slots): where each layer
+	 * tensor lies, the layers' sums of squares, and room for the
+	 * embeddings' groups */
+	tr->lgrad_n = mtl_bert_layer_carve(&tr->lg, NULL, &m->cfg);
+	tr->ltensor = calloc(m->n_tensors, sizeof(float *));
+	tr->lsum = calloc((size_t)L + 1, sizeof(double));
+	tr->lgroups = calloc(m->n_tensors, sizeof(*tr->lgroups));
+	if (o->low_memory)
+		tr->lgrad = calloc(tr->lgrad_n, sizeof(float));
+	if (!tr->ltensor || !tr->lsum || !tr->lgroups || (o->low_memory && !tr->lgrad)) {
+		mtl_train_free(tr);
+		return mtl_err_set(err, MTL_ERR_NOMEM,
+				   "cannot allocate the optimiser state");
+	}
 	if (o->low_memory) {
-		size_t n = mtl_bert_layer_carve(&tr->lg, NULL, &m->cfg);
-
-		tr->lgrad = calloc(n, sizeof(float));
-		tr->ltensor = calloc(m->n_tensors, sizeof(float *));
-		tr->lsum = calloc((size_t)L + 1, sizeof(double));
-		tr->lgroups = calloc(m->n_tensors, sizeof(*tr->lgroups));
-		if (!tr->lgrad || !tr->ltensor || !tr->lsum || !tr->lgroups) {
-			mtl_train_free(tr);
-			return mtl_err_set(err, MTL_ERR_NOMEM,
-					   "cannot allocate the optimiser state");
-		}
-		tr->lgrad_n = n;
 		mtl_bert_layer_carve(&tr->lg, tr->lgrad, &m->cfg);
-		for (size_t i = 0; i < m->n_tensors; i++)
-			if (m->tensors[i].layer >= 0)
-				tr->ltensor[i] = tr->lgrad +
-					mtl_bert_layer_offset(&m->cfg, m->tensors[i].offset);
+		for (int l = 0; l < L; l++)
+			point_layer(tr, l, tr->lgrad);
 	}
 	for (size_t i = 0; i < hd->n_tensors; i++) {
 		struct mtl_adamw_group *g = &tr->hgroups[i];
@@ -629,6 +638,13 @@ int mtl_train_grad(struct mtl_train *tr, const struct mtl_batch *const *b,
 	return mtl_train_grad_weighted(tr, b, n, NULL, st, err);
 }
 
+const float *mtl_train_tensor_grad(const struct mtl_train *tr, size_t i)
+{
+	const struct mtl_bert_tensor *t = &tr->m->tensors[i];
+
+	return tr->slotted && t->layer >= 0 ? tr->ltensor[i] : tr->grad + t->offset;
+}
+
 void mtl_train_count(const struct mtl_train *tr,
 		     const struct mtl_batch *const *b, int n, int64_t *norm)
 {
@@ -656,7 +672,8 @@ static int encoder_trains(const struct mtl_train *tr, int *lo, int *emb)
 	return *lo < tr->m->cfg.layers || *emb;
 }
 
-void mtl_train_zero_grad(struct mtl_train *tr)
+/* mtl_train_zero_grad for a gradient pass, slotted or not. */
+static void zero_grad(struct mtl_train *tr)
 {
 	int lo, emb;
 
@@ -664,22 +681,33 @@ void mtl_train_zero_grad(struct mtl_train *tr)
 	if (encoder_trains(tr, &lo, &emb)) {
 		int64_t nw = (int64_t)tr->m->cfg.vocab * tr->m->cfg.hidden;
 
+		/* layers in blocks of their own (the low-memory step, or
+		 * slots): their places in grad are neither read nor written
+		 * (their pages untouched unless a plain pass used them), and
+		 * the blocks are cleared where they are filled; a layer
+		 * below the backward's reach sums to zero */
+		int blocks = tr->o.low_memory || tr->slotted;
+
 		clear_wte(tr, 1);
-		/* the low-memory step: the layers' places stay zero, unused
-		 * (their pages unwritten), and the layer block is zero; a
-		 * layer below the backward's reach sums to zero */
-		if (tr->o.low_memory)
+		if (blocks)
 			memset(tr->lsum, 0, sizeof(double) * (size_t)tr->m->cfg.layers);
-		for (size_t i = 1; tr->o.low_memory && i < tr->m->n_tensors; i++)
+		tr->lreach = tr->m->cfg.layers;
+		for (size_t i = 1; blocks && i < tr->m->n_tensors; i++)
 			if (tr->m->tensors[i].layer < 0)
 				mtl_zero(tr->grad + tr->m->tensors[i].offset,
 					 (int64_t)tr->m->tensors[i].numel,
 					 tr->m->threads);
-		if (!tr->o.low_memory)
+		if (!blocks)
 			mtl_zero(tr->grad + nw, (int64_t)tr->m->n_params - nw,
 				 tr->m->threads);
 	}
 	memset(tr->hgrad, 0, sizeof(float) * tr->hd->n_params);
+}
+
+void mtl_train_zero_grad(struct mtl_train *tr)
+{
+	tr->slotted = 0;
+	zero_grad(tr);
 }
 
 int mtl_train_task_backward(struct mtl_train *tr, const struct mtl_batch *b,
@@ -713,7 +741,7 @@ int mtl_train_encoder_backward(struct mtl_train *tr, float *grad,
 }
 
 /* The sum of squares of layer l's gradient, its tensors in table order
- * (from the layer block during the low-memory step). */
+ * (from its layer block in the low-memory step and a slotted one). */
 static double layer_norm2(const struct mtl_train *tr, int l)
 {
 	const struct mtl_bert *m = tr->m;
@@ -722,9 +750,9 @@ static double layer_norm2(const struct mtl_train *tr, int l)
 	int frozen = mtl_train_frozen(tr);
 
 	for (size_t i = 0; i < m->n_tensors; i++) {
-		/* the low-memory step: the layer block */
-		const float *g = tr->o.low_memory ? tr->ltensor[i]
-						  : tr->grad + m->tensors[i].offset;
+		const float *g = tr->o.low_memory || tr->slotted
+					 ? tr->ltensor[i]
+					 : tr->grad + m->tensors[i].offset;
 
 		/* a frozen tensor's gradient counts as zero (freeze_grads) */
 		if (tr->m->tensors[i].layer == l && !(frozen && tr->fz.enc[i]))
@@ -752,9 +780,11 @@ double mtl_train_grad_norm(const struct mtl_train *tr)
 					     tr->grad + tr->m->tensors[i].offset,
 					     (int64_t)tr->m->tensors[i].numel,
 					     tr->m->threads);
-		/* the low-memory step summed each layer as it completed */
+		/* the low-memory step and a slotted one summed each layer
+		 * as it completed */
 		for (int l = 0; l < tr->m->cfg.layers; l++)
-			s += tr->o.low_memory ? tr->lsum[l] : layer_norm2(tr, l);
+			s += tr->o.low_memory || tr->slotted ? tr->lsum[l]
+							     : layer_norm2(tr, l);
 	}
 	return sqrt(s + mtl_dot(tr->hgrad, tr->hgrad,
 				(int64_t)tr->hd->n_params, 1));
@@ -799,11 +829,42 @@ static int dist_finish(struct mtl_train *tr, struct mtl_step_stats *st,
 }
 
 static void low_memory_layer(void *arg, int l);
+static int grad_pass(struct mtl_train *tr, const struct mtl_batch *const *b,
+		     int n, const double *w, int slotted,
+		     struct mtl_step_stats *st, struct mtl_err *err);
+static void layer_adamw(struct mtl_train *tr, int l, float lr, long t,
+			float gscale);
+static void embeddings_adamw(struct mtl_train *tr, float lr, long t,
+			     float gscale);
+
+/* grad_ready (bert.h) in a slotted step: layer l's gradient is complete
+ * in its slot; its tensors' places there and its sum of squares. */
+static void slotted_layer(void *arg, int l)
+{
+	struct mtl_train *tr = arg;
+
+	if (l < 0)
+		return;
+	point_layer(tr, l, mtl_bert_grad_slot(tr->m, l));
+	tr->lsum[l] = layer_norm2(tr, l);
+	tr->lreach = l;
+}
 
 int mtl_train_grad_weighted(struct mtl_train *tr,
 			    const struct mtl_batch *const *b, int n,
 			    const double *w, struct mtl_step_stats *st,
 			    struct mtl_err *err)
+{
+	return grad_pass(tr, b, n, w, 0, st, err);
+}
+
+/*
+ * mtl_train_grad_weighted; with slotted, the layers' gradients in the
+ * activations' slots (mtl_train_step, slots_fit).
+ */
+static int grad_pass(struct mtl_train *tr, const struct mtl_batch *const *b,
+		     int n, const double *w, int slotted,
+		     struct mtl_step_stats *st, struct mtl_err *err)
 {
 	struct mtl_heads *hd = tr->hd;
 	int nt = hd->ts->n, rc, lo, emb;
@@ -829,7 +890,8 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 		return rc;
 	for (int t = 0; t < nt; t++)
 		st->labelled[t] = tr->norm[t];
-	mtl_train_zero_grad(tr);
+	tr->slotted = slotted;
+	zero_grad(tr);
 	st->bwd_layers = 0;
 	st->bwd_ms = 0;
 	for (int k = 0; k < n; k++) {
@@ -900,6 +962,11 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			tr->m->grad_ready_arg = tr;
 			tr->m->layer_grad = &tr->lg;
 		}
+		/* a slotted step: each layer's sum as it completes */
+		if (tr->slotted) {
+			tr->m->grad_ready = slotted_layer;
+			tr->m->grad_ready_arg = tr;
+		}
 		st->bwd_layers = mtl_train_encoder_backward(tr, tr->grad, tr->dlast);
 		tr->m->grad_ready = NULL;
 		tr->m->layer_grad = NULL;
@@ -950,7 +1017,11 @@ int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st)
 		return 1;
 	gscale = mtl_adamw_clip_scale(st->grad_norm, o->clip);
 	tr->step++;
-	if (tr->fz.enc)
+	if (tr->slotted) {
+		for (int l = tr->lreach; l < tr->m->cfg.layers; l++)
+			layer_adamw(tr, l, lr, tr->step, gscale);
+		embeddings_adamw(tr, lr, tr->step, gscale);
+	} else if (tr->fz.enc)
 		freeze_adamw(tr, lr, gscale);
 	else
 		encoder_adamw(tr, tr->groups, tr->n_groups, lr, tr->step,
@@ -985,37 +1056,50 @@ static void embeddings_adamw(struct mtl_train *tr, float lr, long t,
 }
 
 /*
+ * AdamW on layer l's tensors from their layer block (ltensor) at step t,
+ * zeroing their moments first at a tensor's step 1, as encoder_adamw
+ * does.  AdamW is element by element: by layer, it gives the bits of
+ * encoder_adamw over all groups at once.
+ */
+static void layer_adamw(struct mtl_train *tr, int l, float lr, long t,
+			float gscale)
+{
+	int nt = tr->m->threads;
+
+	for (size_t i = 0; i < tr->n_groups; i++) {
+		struct mtl_adamw_group g = tr->groups[i];
+		size_t off = g.off;
+		long ti = tensor_step(tr, i, t);
+
+		if (tr->m->tensors[i].layer != l || ti == 0)
+			continue;
+		g.off = 0;
+		if (ti == 1) {
+			mtl_zero(tr->mom1 + off, (int64_t)g.n, nt);
+			mtl_zero(tr->mom2 + off, (int64_t)g.n, nt);
+		}
+		mtl_adamw_step(&tr->adam, tr->m->params + off, tr->ltensor[i],
+			       tr->mom1 + off, tr->mom2 + off, &g, 1, lr, ti,
+			       gscale, nt);
+	}
+}
+
+/*
  * grad_ready (bert.h): layer l's gradient is complete in the layer block.
  * Its sum of squares for the norm; in the second pass AdamW on each of
- * its tensors (zeroing their moments first on step 1, as encoder_adamw
- * does); then the block back to zero for the layer below.
+ * its tensors; then the block back to zero for the layer below.
  */
 static void low_memory_layer(void *arg, int l)
 {
 	struct mtl_train *tr = arg;
 	const struct low_memory *lm = tr->lm;
-	int nt = tr->m->threads;
 
 	if (l < 0)
 		return;
 	tr->lsum[l] = layer_norm2(tr, l);
-	for (size_t i = 0; lm->update && i < tr->n_groups; i++) {
-		struct mtl_adamw_group g = tr->groups[i];
-		size_t off = g.off;
-		long t = tensor_step(tr, i, lm->t);
-
-		if (tr->m->tensors[i].layer != l || t == 0)
-			continue;
-		g.off = 0;
-		if (t == 1) {
-			mtl_zero(tr->mom1 + off, (int64_t)g.n, nt);
-			mtl_zero(tr->mom2 + off, (int64_t)g.n, nt);
-		}
-		mtl_adamw_step(&tr->adam, tr->m->params + off, tr->ltensor[i],
-			       tr->mom1 + off, tr->mom2 + off, &g, 1, lm->lr,
-			       t, lm->gscale, nt);
-	}
-	mtl_zero(tr->lgrad, (int64_t)tr->lgrad_n, nt);
+	if (lm->update)
+		layer_adamw(tr, l, lm->lr, lm->t, lm->gscale);
+	mtl_zero(tr->lgrad, (int64_t)tr->lgrad_n, tr->m->threads);
 }
 
 /*
@@ -1083,6 +1167,21 @@ static int low_memory_step(struct mtl_train *tr,
 	return 0;
 }
 
+/*
+ * Whether a step can keep its layers' gradients in the activations'
+ * slots (bert.h, grad_slots): its one backward is the last over its
+ * forward (one batch, no contrastive term's second view, no cached
+ * features), in one process (a data-parallel sum reads grad), and each
+ * layer keeps activations to give way (not with recompute).
+ */
+static int slots_fit(const struct mtl_train *tr, int n)
+{
+	int lo, emb;
+
+	return n == 1 && !tr->dist && !tr->con && !tr->fz_last &&
+	       !tr->m->recompute && encoder_trains(tr, &lo, &emb);
+}
+
 int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err)
 {
@@ -1090,9 +1189,11 @@ int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 
 	if (tr->o.low_memory)
 		return low_memory_step(tr, b, n, st, err);
-	if ((rc = mtl_train_grad(tr, b, n, st, err)))
-		return rc;
-	return mtl_train_apply(tr, st);
+	/* the gradients in memory the activations free, the same bits */
+	tr->m->grad_slots = slots_fit(tr, n);
+	rc = grad_pass(tr, b, n, NULL, tr->m->grad_slots, st, err);
+	tr->m->grad_slots = 0;
+	return rc ? rc : mtl_train_apply(tr, st);
 }
 
 int mtl_train_set_dist(struct mtl_train *tr, struct mtl_dist *d,

@@ -169,7 +169,11 @@ struct mtl_train {
 	/* private, o.low_memory (train.c): the step's state; one layer's
 	 * gradient block (lgrad_n floats, carved as lg: mtl_bert_layer_carve)
 	 * and each layer tensor's place in it (NULL for the others); per
-	 * layer its gradient's sum of squares; the embeddings' groups */
+	 * layer its gradient's sum of squares; the embeddings' groups.
+	 * slotted: a step of mtl_train_step whose layers' gradients lie in
+	 * the activations' slots (bert.h, grad_slots), ltensor pointing
+	 * there, from layer lreach up */
+	int slotted, lreach;
 	struct low_memory *lm;
 	double *lsum;
 	struct mtl_adamw_group *lgroups;
@@ -230,6 +234,14 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
 			    const struct mtl_batch *const *b, int n,
 			    const double *w, struct mtl_step_stats *st,
 			    struct mtl_err *err);
+
+/*
+ * Encoder tensor i's gradient (mtl_bert_tensors order) from the last
+ * gradient pass: its place in tr->grad, or after a step of
+ * mtl_train_step that kept the layers' gradients in the activations'
+ * slots, there (until the next forward).
+ */
+const float *mtl_train_tensor_grad(const struct mtl_train *tr, size_t i);
 
 /*
  * norm[t] for every task t: the labelled items of t in b[0..n) (rows of
@@ -321,7 +333,11 @@ int mtl_train_apply(struct mtl_train *tr, struct mtl_step_stats *st);
  * after an update, 1 when the step was skipped, <0 on error.  With
  * o.low_memory: the two passes of that option (MTL_ERR_ARG for more than
  * one batch, a data-parallel group, cached features or a contrastive
- * term).
+ * term).  Otherwise, for one batch in one process without recompute,
+ * cached features or a contrastive term, each layer's gradient goes
+ * over activations its backward is done with (bert.h, grad_slots)
+ * rather than into tr->grad, which saves the memory of one of the two:
+ * the same bits; mtl_train_tensor_grad() finds the gradients after it.
  */
 int mtl_train_step(struct mtl_train *tr, const struct mtl_batch *const *b,
 		   int n, struct mtl_step_stats *st, struct mtl_err *err);
