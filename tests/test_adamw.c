@@ -232,9 +232,67 @@ static void test_rows(void)
 	T_OK(same, "a row table: unmarked rows stepped with a zero gradient, never read; the dense step's bytes");
 }
 
+/*
+ * A row table with seen (the word embeddings' moments, adamw.h): rows
+ * first marked at step 1, rows first marked at step 3 and rows never
+ * marked.  A row not yet seen takes only its weight decay without
+ * reading or writing its moments (NaN there, left as they are); w, and
+ * the moments of every seen row, are the dense step's bytes; seen ends
+ * as the rows ever marked.
+ */
+static void test_seen(void)
+{
+	enum { R = 50, C = 24, N = R * C };
+	static float w[2][N], m[2][N], v[2][N], g[2][N];
+	uint8_t rows[R], seen[R] = { 0 };
+	struct mtl_adamw o;
+	struct mtl_adamw_group dense = { .off = 0, .n = N, .lr_mult = 1.0f, .decay = 1 };
+	struct mtl_adamw_group sparse = dense;
+	struct mtl_rng r;
+	int same = 1, marks = 1, untouched = 1;
+
+	mtl_adamw_defaults(&o);
+	mtl_rng_init(&r, 13);
+	for (int i = 0; i < N; i++) {
+		w[0][i] = w[1][i] = (float)mtl_rng_normal(&r);
+		m[0][i] = v[0][i] = 0;
+		m[1][i] = v[1][i] = (i / C) % 5 < 2 ? 0.0f : NAN;
+	}
+	sparse.rows = rows;
+	sparse.row = C;
+	sparse.seen = seen;
+	for (int t = 1; t <= 4; t++) {
+		for (int k = 0; k < R; k++)
+			rows[k] = k % 5 == 0 || (t >= 3 && k % 5 == 1);
+		for (int i = 0; i < N; i++) {
+			float x = (float)mtl_rng_normal(&r);
+
+			g[0][i] = rows[i / C] ? x : 0.0f;
+			g[1][i] = rows[i / C] ? x : NAN;
+		}
+		mtl_adamw_step(&o, w[0], g[0], m[0], v[0], &dense, 1, 1e-2f, t,
+			       t == 2 ? 0.5f : 1.0f, t % 2 ? 1 : 3);
+		mtl_adamw_step(&o, w[1], g[1], m[1], v[1], &sparse, 1, 1e-2f, t,
+			       t == 2 ? 0.5f : 1.0f, t % 2 ? 3 : 1);
+	}
+	same = !memcmp(w[0], w[1], sizeof(w[0]));
+	for (int i = 0; i < N; i++) {
+		if ((i / C) % 5 < 2)
+			same &= !memcmp(&m[0][i], &m[1][i], sizeof(float)) &&
+				!memcmp(&v[0][i], &v[1][i], sizeof(float));
+		else
+			untouched &= isnan(m[1][i]) && isnan(v[1][i]);
+	}
+	for (int k = 0; k < R; k++)
+		marks &= seen[k] == (k % 5 < 2);
+	T_OK(same && untouched && marks,
+	     "seen rows: the dense step's bytes; rows never marked take their decay alone, their moments neither read nor written");
+}
+
 int main(void)
 {
 	test_rows();
+	test_seen();
 	test_steps();
 	test_schedules();
 	test_groups();

@@ -26,6 +26,7 @@ struct adamw_job {
 	float decay, step, b1, b2, eps, rbc2, gscale;
 	const uint8_t *rows; /* the group's (see adamw.h) */
 	int64_t row;
+	uint8_t *seen;
 };
 
 /*
@@ -63,6 +64,20 @@ static void adamw_span_zero(const struct adamw_job *j, int64_t lo, int64_t hi)
 	ADAMW_LOOP(0.0f);
 }
 
+/*
+ * ADAMW_LOOP(0.0f) where m and v are zero: they stay zero, and the
+ * update's quotient is the same for every element.
+ */
+static void adamw_span_unseen(const struct adamw_job *j, int64_t lo, int64_t hi)
+{
+	float *w = j->w + j->off, decay = j->decay;
+	float q = j->step * 0.0f / (sqrtf(0.0f) / j->rbc2 + j->eps);
+
+	_Pragma("omp simd")
+	for (int64_t i = lo; i < hi; i++)
+		w[i] = w[i] * decay - q;
+}
+
 static void adamw_part(void *arg, int64_t lo, int64_t hi, int slot)
 {
 	adamw_span(arg, lo, hi);
@@ -74,10 +89,15 @@ static void adamw_rows(void *arg, int64_t lo, int64_t hi, int slot)
 	const struct adamw_job *j = arg;
 
 	for (int64_t r = lo; r < hi; r++)
-		if (j->rows[r])
+		if (j->rows[r]) {
 			adamw_span(j, r * j->row, (r + 1) * j->row);
-		else
+			if (j->seen)
+				j->seen[r] = 1;
+		} else if (!j->seen || j->seen[r]) {
 			adamw_span_zero(j, r * j->row, (r + 1) * j->row);
+		} else {
+			adamw_span_unseen(j, r * j->row, (r + 1) * j->row);
+		}
 }
 
 void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
@@ -88,7 +108,7 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 	double bc1 = 1.0 - pow(o->b1, (double)t);
 	double bc2 = 1.0 - pow(o->b2, (double)t);
 	struct adamw_job j = { w, g, m, v, 0, 0, 0, o->b1, o->b2, o->eps,
-			       (float)sqrt(bc2), gscale, NULL, 0 };
+			       (float)sqrt(bc2), gscale, NULL, 0, NULL };
 
 	for (size_t k = 0; k < n_groups; k++) {
 		const struct mtl_adamw_group *gr = &groups[k];
@@ -99,6 +119,7 @@ void mtl_adamw_step(const struct mtl_adamw *o, float *w, const float *g,
 		j.step = (float)(glr / bc1);
 		j.rows = gr->rows;
 		j.row = (int64_t)gr->row;
+		j.seen = gr->seen;
 		if (gr->rows) {
 			int64_t nr = (int64_t)(gr->n / gr->row);
 

@@ -32,6 +32,13 @@ struct mtl_adamw_group {
 	 * elements r*row..) is zero where rows[r] is 0, and is not read */
 	const uint8_t *rows;
 	size_t row;
+	/* with rows, NULL or [n / row] bytes: 0 where row r's moments are
+	 * known to be zero (a row no step has given a gradient yet).  With
+	 * a zero gradient they stay zero, so such a row takes only its
+	 * weight decay (the same bits) and its moments are neither read
+	 * nor written: their memory is never touched.  A step sets seen[r]
+	 * where rows[r]. */
+	uint8_t *seen;
 };
 
 struct mtl_adamw {

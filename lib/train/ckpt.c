@@ -596,6 +596,8 @@ static int read_moments(const char *dir, struct mtl_train *tr,
 			rc = mtl_st_read_f32(t, want[i].dst, (int64_t)want[i].n, err);
 	}
 	mtl_st_close(st);
+	if (!rc)
+		mtl_train_moments_set(tr);
 	return rc;
 }
 

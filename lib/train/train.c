@@ -116,6 +116,7 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	mtl_rng_init(&tr->rng, o->seed);
 	tr->grad = calloc(m->n_params, sizeof(float));
 	tr->wte_rows = calloc((size_t)m->cfg.vocab, 1);
+	tr->wte_seen = calloc((size_t)m->cfg.vocab, 1);
 	tr->mom1 = calloc(m->n_params, sizeof(float));
 	tr->mom2 = calloc(m->n_params, sizeof(float));
 	tr->hgrad = calloc(hd->n_params + 1, sizeof(float));
@@ -129,7 +130,7 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	tr->emb_loss = calloc((size_t)hd->ts->n + 1, sizeof(double));
 	tr->emb_n = calloc((size_t)hd->ts->n + 1, sizeof(int));
 	tr->emb_correct = calloc((size_t)hd->ts->n + 1, sizeof(int64_t));
-	if (!tr->grad || !tr->wte_rows || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
+	if (!tr->grad || !tr->wte_rows || !tr->wte_seen || !tr->mom1 || !tr->mom2 || !tr->hgrad || !tr->hmom1 ||
 	    !tr->hmom2 || !tr->groups || !tr->hgroups || !tr->skip ||
 	    !tr->norm || !tr->head_steps || !tr->emb_loss || !tr->emb_n ||
 	    !tr->emb_correct) {
@@ -155,6 +156,7 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		g->lr_mult = (float)pow(o->layer_decay, depth);
 		if (t->offset == 0) { /* the word embeddings: wte_rows */
 			g->rows = tr->wte_rows;
+			g->seen = tr->wte_seen;
 			g->row = (size_t)m->cfg.hidden;
 		}
 	}
@@ -217,6 +219,20 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 	return 0;
 }
 
+void mtl_train_moments_set(struct mtl_train *tr)
+{
+	size_t H = (size_t)tr->m->cfg.hidden;
+
+	for (size_t r = 0; r < (size_t)tr->m->cfg.vocab; r++) {
+		const float *m = tr->mom1 + r * H, *v = tr->mom2 + r * H;
+		int any = 0;
+
+		for (size_t i = 0; i < H && !any; i++)
+			any = m[i] != 0 || v[i] != 0;
+		tr->wte_seen[r] = (uint8_t)any;
+	}
+}
+
 void mtl_train_free(struct mtl_train *tr)
 {
 	if (!tr)
@@ -225,6 +241,7 @@ void mtl_train_free(struct mtl_train *tr)
 		tr->m->wte_rows = NULL;
 	free(tr->grad);
 	free(tr->wte_rows);
+	free(tr->wte_seen);
 	free(tr->mom1);
 	free(tr->mom2);
 	free(tr->hgrad);
@@ -309,14 +326,25 @@ static void clear_wte(struct mtl_train *tr, int unmark)
  * frozen layers above the lowest trainable one, and through frozen heads). */
 static void freeze_grads(struct mtl_train *tr)
 {
-	for (size_t i = 0; i < tr->fz.n_enc; i++)
-		if (tr->fz.enc[i] && tr->m->tensors[i].offset == 0)
+	for (size_t i = 0; i < tr->fz.n_enc; i++) {
+		int l = tr->m->tensors[i].layer;
+
+		if (!tr->fz.enc[i])
+			continue;
+		if (tr->m->tensors[i].offset == 0)
 			clear_wte(tr, 0);
+		/* a slotted step: in its slot, if the backward reached it */
+		else if (l >= 0 && tr->slotted) {
+			if (l >= tr->lreach)
+				memset(tr->ltensor[i], 0,
+				       sizeof(float) * tr->m->tensors[i].numel);
+		}
 		/* the low-memory step: a layer's gradient is never in grad,
 		 * and its hook leaves out what is frozen */
-		else if (tr->fz.enc[i] && !(tr->o.low_memory && tr->m->tensors[i].layer >= 0))
+		else if (!(tr->o.low_memory && l >= 0))
 			memset(tr->grad + tr->m->tensors[i].offset, 0,
 			       sizeof(float) * tr->m->tensors[i].numel);
+	}
 	for (size_t i = 0; i < tr->fz.n_head; i++)
 		if (tr->fz.head[i])
 			memset(tr->hgrad + tr->hd->tensors[i].offset, 0,
@@ -336,7 +364,11 @@ static void encoder_adamw(struct mtl_train *tr,
 			  const struct mtl_adamw_group *g, size_t n, float lr,
 			  long t, float gscale)
 {
+	/* (the word embeddings' moments are written row by row, from a
+	 * row's first gradient on: adamw.h, seen) */
 	for (size_t k = 0; t == 1 && k < n; k++) {
+		if (g[k].seen)
+			continue;
 		mtl_zero(tr->mom1 + g[k].off, (int64_t)g[k].n, tr->m->threads);
 		mtl_zero(tr->mom2 + g[k].off, (int64_t)g[k].n, tr->m->threads);
 	}
@@ -642,7 +674,9 @@ const float *mtl_train_tensor_grad(const struct mtl_train *tr, size_t i)
 {
 	const struct mtl_bert_tensor *t = &tr->m->tensors[i];
 
-	return tr->slotted && t->layer >= 0 ? tr->ltensor[i] : tr->grad + t->offset;
+	if (!tr->slotted || t->layer < 0)
+		return tr->grad + t->offset;
+	return t->layer >= tr->lreach ? tr->ltensor[i] : NULL;
 }
 
 void mtl_train_count(const struct mtl_train *tr,

@@ -125,6 +125,12 @@ struct mtl_train {
 	 * the table is cleared and summed as one block.
 	 */
 	uint8_t *wte_rows;
+	/* [vocab]: 0 for a word-embedding row whose moments are zero: no
+	 * step has given it a gradient yet (adamw.h, seen), so they are
+	 * neither read nor written and hold no memory.
+	 * mtl_train_moments_set() marks the rows again after the moments
+	 * were written from outside (a checkpoint). */
+	uint8_t *wte_seen;
 	float *hgrad, *hmom1, *hmom2; /* heads: hd->n_params each */
 	struct mtl_adamw_group *groups, *hgroups;
 	size_t n_groups, n_hgroups;
@@ -187,6 +193,11 @@ int mtl_train_new(struct mtl_train **out, struct mtl_bert *m,
 		  struct mtl_err *err);
 void mtl_train_free(struct mtl_train *tr);
 
+/* After tr->mom1 and tr->mom2 were written from outside (a checkpoint):
+ * marks in tr->wte_seen the word-embedding rows whose moments are not
+ * all zero. */
+void mtl_train_moments_set(struct mtl_train *tr);
+
 /*
  * Freezes the parts of the model that fz flags (freeze.h; the trainer
  * takes the flag arrays over, fz is zeroed) until optimiser step
@@ -239,7 +250,8 @@ int mtl_train_grad_weighted(struct mtl_train *tr,
  * Encoder tensor i's gradient (mtl_bert_tensors order) from the last
  * gradient pass: its place in tr->grad, or after a step of
  * mtl_train_step that kept the layers' gradients in the activations'
- * slots, there (until the next forward).
+ * slots, there (until the next forward; NULL for a layer below the
+ * backward's reach, whose gradient is zero).
  */
 const float *mtl_train_tensor_grad(const struct mtl_train *tr, size_t i);
 
