@@ -187,37 +187,32 @@ static void test_heads_only(void)
 	mtl_bert_free(m);
 }
 
+enum { R = 50, C = 24, N = R * C };
+static float w[2][N], m[2][N], v[2][N], g[2][N];
+
 /*
- * A group with a row table (the word embeddings' gradient, whose rows
- * outside the batch are zero and never written): the rows marked 0 are
- * stepped as if their gradient were zero, without reading it (NaN
- * there), and every byte of w, m and v equals the dense step's over the
- * zeroed gradient, on 1 and 3 threads and with clipping's factor.
+ * Four steps over w[0], m[0], v[0] as one dense group and over w[1],
+ * m[1], v[1] as one with the row table rows (and seen), the rows marked at
+ * step t by mark(k, t): the same gradients, zero in the dense one and
+ * NaN in the sparse one where a row is not marked; 1 and 3 threads in
+ * turn, and clipping's factor at step 2.
  */
-static void test_rows(void)
+static void four_steps(uint8_t *rows, uint8_t *seen, int (*mark)(int k, int t),
+		       struct mtl_rng *r)
 {
-	enum { R = 50, C = 24, N = R * C };
-	static float w[2][N], m[2][N], v[2][N], g[2][N];
-	uint8_t rows[R];
 	struct mtl_adamw o;
 	struct mtl_adamw_group dense = { .off = 0, .n = N, .lr_mult = 1.0f, .decay = 1 };
 	struct mtl_adamw_group sparse = dense;
-	struct mtl_rng r;
-	int same = 1;
 
 	mtl_adamw_defaults(&o);
-	mtl_rng_init(&r, 12);
-	for (int i = 0; i < N; i++) {
-		w[0][i] = w[1][i] = (float)mtl_rng_normal(&r);
-		m[0][i] = m[1][i] = v[0][i] = v[1][i] = 0;
-	}
 	sparse.rows = rows;
 	sparse.row = C;
+	sparse.seen = seen;
 	for (int t = 1; t <= 4; t++) {
 		for (int k = 0; k < R; k++)
-			rows[k] = (k * 7 + t) % 3 == 0;
+			rows[k] = (uint8_t)mark(k, t);
 		for (int i = 0; i < N; i++) {
-			float x = (float)mtl_rng_normal(&r);
+			float x = (float)mtl_rng_normal(r);
 
 			g[0][i] = rows[i / C] ? x : 0.0f;
 			g[1][i] = rows[i / C] ? x : NAN;
@@ -227,9 +222,41 @@ static void test_rows(void)
 		mtl_adamw_step(&o, w[1], g[1], m[1], v[1], &sparse, 1, 1e-2f, t,
 			       t == 2 ? 0.5f : 1.0f, t % 2 ? 3 : 1);
 	}
+}
+
+static int every_third(int k, int t)
+{
+	return (k * 7 + t) % 3 == 0;
+}
+
+/*
+ * A group with a row table (the word embeddings' gradient, whose rows
+ * outside the batch are zero and never written): the rows marked 0 are
+ * stepped as if their gradient were zero, without reading it (NaN
+ * there), and every byte of w, m and v equals the dense step's over the
+ * zeroed gradient.
+ */
+static void test_rows(void)
+{
+	uint8_t rows[R];
+	struct mtl_rng r;
+	int same;
+
+	mtl_rng_init(&r, 12);
+	for (int i = 0; i < N; i++) {
+		w[0][i] = w[1][i] = (float)mtl_rng_normal(&r);
+		m[0][i] = m[1][i] = v[0][i] = v[1][i] = 0;
+	}
+	four_steps(rows, NULL, every_third, &r);
 	same = !memcmp(w[0], w[1], sizeof(w[0])) && !memcmp(m[0], m[1], sizeof(m[0])) &&
 	       !memcmp(v[0], v[1], sizeof(v[0]));
 	T_OK(same, "a row table: unmarked rows stepped with a zero gradient, never read; the dense step's bytes");
+}
+
+/* rows 0, 5, .. from step 1, rows 1, 6, .. from step 3, the others never */
+static int two_fifths(int k, int t)
+{
+	return k % 5 == 0 || (t >= 3 && k % 5 == 1);
 }
 
 /*
@@ -242,39 +269,17 @@ static void test_rows(void)
  */
 static void test_seen(void)
 {
-	enum { R = 50, C = 24, N = R * C };
-	static float w[2][N], m[2][N], v[2][N], g[2][N];
 	uint8_t rows[R], seen[R] = { 0 };
-	struct mtl_adamw o;
-	struct mtl_adamw_group dense = { .off = 0, .n = N, .lr_mult = 1.0f, .decay = 1 };
-	struct mtl_adamw_group sparse = dense;
 	struct mtl_rng r;
-	int same = 1, marks = 1, untouched = 1;
+	int same, marks = 1, untouched = 1;
 
-	mtl_adamw_defaults(&o);
 	mtl_rng_init(&r, 13);
 	for (int i = 0; i < N; i++) {
 		w[0][i] = w[1][i] = (float)mtl_rng_normal(&r);
 		m[0][i] = v[0][i] = 0;
 		m[1][i] = v[1][i] = (i / C) % 5 < 2 ? 0.0f : NAN;
 	}
-	sparse.rows = rows;
-	sparse.row = C;
-	sparse.seen = seen;
-	for (int t = 1; t <= 4; t++) {
-		for (int k = 0; k < R; k++)
-			rows[k] = k % 5 == 0 || (t >= 3 && k % 5 == 1);
-		for (int i = 0; i < N; i++) {
-			float x = (float)mtl_rng_normal(&r);
-
-			g[0][i] = rows[i / C] ? x : 0.0f;
-			g[1][i] = rows[i / C] ? x : NAN;
-		}
-		mtl_adamw_step(&o, w[0], g[0], m[0], v[0], &dense, 1, 1e-2f, t,
-			       t == 2 ? 0.5f : 1.0f, t % 2 ? 1 : 3);
-		mtl_adamw_step(&o, w[1], g[1], m[1], v[1], &sparse, 1, 1e-2f, t,
-			       t == 2 ? 0.5f : 1.0f, t % 2 ? 3 : 1);
-	}
+	four_steps(rows, seen, two_fifths, &r);
 	same = !memcmp(w[0], w[1], sizeof(w[0]));
 	for (int i = 0; i < N; i++) {
 		if ((i / C) % 5 < 2)
