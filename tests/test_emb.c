@@ -221,6 +221,28 @@ static void test_train(void)
 	}
 	T_OK(!bad, "trainer: every encoder gradient within 1e-5 of torch's (max %.2g)",
 	     worst);
+	{
+		/* mtl_train_step's slotted step (train.h): the same gradient
+		 * bits, the extra rows' included */
+		struct mtl_bert *m2;
+		struct mtl_heads *hd2;
+		struct mtl_train *tr2;
+		int same = 1;
+
+		if (mtl_bert_load(&m2, "fixtures/tiny", &err) ||
+		    mtl_heads_new(&hd2, ts, m2->cfg.hidden, MTL_POOL_CLS, &err) ||
+		    mtl_train_new(&tr2, m2, hd2, &o, &err) ||
+		    mtl_train_step(tr2, &bp, 1, &st, &err) < 0)
+			t_bail(err.msg);
+		for (size_t i = 0; i < m->n_tensors; i++)
+			same &= !memcmp(mtl_train_tensor_grad(tr2, i), tr->grad + m->tensors[i].offset,
+					sizeof(float) * m->tensors[i].numel);
+		T_OK(tr2->slotted && same,
+		     "trainer: the slotted step's encoder gradients are the gradient pass's bits");
+		mtl_train_free(tr2);
+		mtl_heads_free(hd2);
+		mtl_bert_free(m2);
+	}
 	mtl_step_stats_release(&st);
 	mtl_train_free(tr);
 	mtl_heads_free(hd);
