@@ -706,6 +706,14 @@ static int encoder_trains(const struct mtl_train *tr, int *lo, int *emb)
 	return *lo < tr->m->cfg.layers || *emb;
 }
 
+/* Whether the layers' gradients lie in blocks of their own (the
+ * low-memory step's one block, or a slotted step's slots: ltensor)
+ * rather than in grad. */
+static int layer_blocks(const struct mtl_train *tr)
+{
+	return tr->o.low_memory || tr->slotted;
+}
+
 /* mtl_train_zero_grad for a gradient pass, slotted or not. */
 static void zero_grad(struct mtl_train *tr)
 {
@@ -720,7 +728,7 @@ static void zero_grad(struct mtl_train *tr)
 		 * (their pages untouched unless a plain pass used them), and
 		 * the blocks are cleared where they are filled; a layer
 		 * below the backward's reach sums to zero */
-		int blocks = tr->o.low_memory || tr->slotted;
+		int blocks = layer_blocks(tr);
 
 		clear_wte(tr, 1);
 		if (blocks)
@@ -784,9 +792,8 @@ static double layer_norm2(const struct mtl_train *tr, int l)
 	int frozen = mtl_train_frozen(tr);
 
 	for (size_t i = 0; i < m->n_tensors; i++) {
-		const float *g = tr->o.low_memory || tr->slotted
-					 ? tr->ltensor[i]
-					 : tr->grad + m->tensors[i].offset;
+		const float *g = layer_blocks(tr) ? tr->ltensor[i]
+						  : tr->grad + m->tensors[i].offset;
 
 		/* a frozen tensor's gradient counts as zero (freeze_grads) */
 		if (tr->m->tensors[i].layer == l && !(frozen && tr->fz.enc[i]))
@@ -817,8 +824,7 @@ double mtl_train_grad_norm(const struct mtl_train *tr)
 		/* the low-memory step and a slotted one summed each layer
 		 * as it completed */
 		for (int l = 0; l < tr->m->cfg.layers; l++)
-			s += tr->o.low_memory || tr->slotted ? tr->lsum[l]
-							     : layer_norm2(tr, l);
+			s += layer_blocks(tr) ? tr->lsum[l] : layer_norm2(tr, l);
 	}
 	return sqrt(s + mtl_dot(tr->hgrad, tr->hgrad,
 				(int64_t)tr->hd->n_params, 1));
