@@ -77,7 +77,7 @@
 
 static int split, no_ref, recompute, low_memory, fresh;
 
-/* New random token ids for b (-f), outside the timed steps. */
+/* New random token ids for b (and with -f before each timed step). */
 static void draw_ids(struct mtl_batch *b, struct mtl_rng *rng, int vocab)
 {
 	for (int i = 0; i < b->B * b->T; i++)
@@ -184,10 +184,9 @@ static int run(const struct mtl_bert_config *cfg, int B, int T, int threads,
 	lab[0] = malloc(sizeof(int32_t) * (size_t)B);
 	lab[1] = malloc(sizeof(int32_t) * (size_t)B * T);
 	b.labels = lab;
-	for (int i = 0; i < B * T; i++) {
-		b.ids[i] = (int32_t)mtl_rng_below(&rng, (uint64_t)cfg->vocab);
+	draw_ids(&b, &rng, cfg->vocab);
+	for (int i = 0; i < B * T; i++)
 		lab[1][i] = (int32_t)mtl_rng_below(&rng, 5);
-	}
 	for (int i = 0; i < B; i++) {
 		b.lengths[i] = T;
 		lab[0][i] = (int32_t)mtl_rng_below(&rng, 3);
