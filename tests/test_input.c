@@ -440,6 +440,20 @@ static void test_pair(const struct mtl_tok *tok)
 	     "pair: a max length below 3 is refused (%s)", err.msg);
 	mtl_input_free(in);
 	fclose(f);
+	/* a second text of no tokens, first in its stream (no buffer for
+	 * the second text's tokens yet): [CLS] a [SEP] [SEP] */
+	jl = "{\"text\":\"hello\",\"text_b\":\" \",\"nli\":\"no\"}\n";
+	f = fmemopen((void *)jl, strlen(jl), "r");
+	T_OK(mtl_input_open(&in, f, &pts, &o, &err) == 0 &&
+	     mtl_input_read(in, &it, &err) == 1 &&
+	     mtl_input_encode(in, &it, tok, 0, &ex, &c, &err) == 0 &&
+	     ex.len == 4 && ex.ids[0] == ids[0] && ex.ids[1] == ids[6] &&
+	     ex.ids[2] == ids[5] && ex.ids[3] == ids[5] && ex.type_ids[2] == 0 &&
+	     ex.type_ids[3] == 1,
+	     "pair: a second text of no tokens gives [CLS] a [SEP] [SEP] (%s)", err.msg);
+	mtl_example_release(&ex);
+	mtl_input_free(in);
+	fclose(f);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		f = fmemopen((void *)bad[i][0], strlen(bad[i][0]), "r");
 		T_OK(mtl_input_open(&in, f, &pts, &o, &err) == 0 &&

@@ -331,7 +331,8 @@ static int append_pair(struct mtl_example *ex, const struct mtl_input_item *it,
 		if (i >= na)
 			ex->word_ids[i] = -1;
 	}
-	memcpy(ex->ids + na, eb->ids, nb * sizeof(int32_t));
+	if (nb) /* a second text of no tokens may have no buffer yet */
+		memcpy(ex->ids + na, eb->ids, nb * sizeof(int32_t));
 	ex->ids[n - 1] = ex->ids[na - 1]; /* [SEP] */
 	ex->len = (int32_t)n;
 	memcpy(ex->text_b, it->text_b, it->text_b_len);
