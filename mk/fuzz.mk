@@ -81,8 +81,9 @@ fuzz-smoke-%: $(FUZZ_BUILD)/fuzz_%
 fuzz-tokenize: fuzz-tok
 
 # Bounded fuzzing for CI: longer than the smoke runs, yet bounded by a
-# run count, not by time, so that CI gives the same answer on the same code
-# (a time limit stops at a different input on a loaded machine).  The counts
+# run count, not by time (a time limit stops at a different input on a
+# loaded machine), so that one machine gives the same answer on the same
+# code; another machine may take other paths from the same seed.  The counts
 # are about 20 s per harness on a 2-core Zen 5; FUZZ_CI_SCALE multiplies
 # them.  A crash input is saved as build-fuzz/crash-NAME-* (replay:
 # build-fuzz/fuzz_NAME FILE).
